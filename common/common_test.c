@@ -1,0 +1,212 @@
+// common_test.c: status table, arena, buffers and time helpers.
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+#include "buf.h"
+#include "clock.h"
+#include "log.h"
+#include "status.h"
+
+static void
+test_status_names(void **state)
+{
+	(void) state;
+	assert_string_equal(sf_status_name(SF_OK), "OK");
+	assert_string_equal(sf_status_name(3), "INVALID_ARGUMENT");
+	assert_string_equal(sf_status_name(16), "UNAUTHENTICATED");
+	assert_string_equal(sf_status_name(99), "CODE_99");
+	assert_int_equal(sf_status_from_name("aborted"), SF_ABORTED);
+	assert_int_equal(sf_status_from_name("nope"), -1);
+}
+
+static void
+test_status_first_wins(void **state)
+{
+	sf_status st;
+	(void) state;
+	sf_status_init(&st);
+	assert_int_equal(sf_status_set(&st, SF_NOT_FOUND, "a %d\nb", 1),
+	    SF_NOT_FOUND);
+	assert_int_equal(sf_status_set(&st, SF_INTERNAL, "later"),
+	    SF_INTERNAL);
+	assert_int_equal(st.st_code, SF_NOT_FOUND);
+	assert_string_equal(st.st_msg, "a 1 b");
+	assert_int_equal(sf_status_violation(&st, SF_V_INVALID,
+	                     "spec.ports[0].port", "Invalid value: %d", 0),
+	    0);
+	assert_int_equal(st.st_nviol, 1);
+	assert_string_equal(st.st_viol[0].v_field, "spec.ports[0].port");
+	sf_status copy = {0};
+	assert_int_equal(sf_status_copy(&copy, &st), 0);
+	assert_string_equal(copy.st_viol[0].v_reason, "Invalid value: 0");
+	sf_status_fini(&copy);
+	sf_status_fini(&st);
+	assert_int_equal(sf_status_set(NULL, SF_ABORTED, "x"), SF_ABORTED);
+}
+
+static void
+test_arena(void **state)
+{
+	sf_arena a;
+	(void) state;
+	sf_arena_init(&a);
+	char *s = sf_arena_printf(&a, "%s-%d", "x", 42);
+	assert_string_equal(s, "x-42");
+	for (int i = 0; i < 1000; i++) {
+		unsigned char *p = sf_arena_alloc(&a, (size_t) i * 7 + 1);
+		assert_non_null(p);
+		assert_int_equal((uintptr_t) p % 16, 0);
+		memset(p, 0xab, (size_t) i * 7 + 1);
+	}
+	void *big = sf_arena_alloc(&a, 1 << 20);
+	assert_non_null(big);
+	sf_arena_reset(&a);
+	assert_int_equal(a.ar_used, 0);
+	assert_non_null(sf_arena_zalloc(&a, 100));
+	ProtobufCAllocator *pa = sf_arena_pbc(&a);
+	assert_non_null(pa->alloc(pa->allocator_data, 10));
+	sf_arena_fini(&a);
+}
+
+static void
+test_buf(void **state)
+{
+	sf_buf b = SF_BUF_INIT;
+	(void) state;
+	assert_string_equal(sf_buf_cstr(&b), "");
+	for (int i = 0; i < 100; i++) {
+		sf_buf_printf(&b, "%d,", i);
+	}
+	assert_int_equal(strncmp(b.b_data, "0,1,2,", 6), 0);
+	char *t = sf_buf_take(&b);
+	assert_int_equal(strlen(t), 290);
+	free(t);
+	assert_null(b.b_data);
+	sf_buf_fini(&b);
+}
+
+static void
+test_durations(void **state)
+{
+	static const struct {
+		const char *in;
+		int64_t     ms;
+	} ok[] = {
+	    {"30s", 30000},
+	    {"5m", 300000},
+	    {"1h30m", 5400000},
+	    {"1.5h", 5400000},
+	    {"250ms", 250},
+	    {"2d", 172800000},
+	    {"60", 60000},
+	    {"24h", 86400000},
+	};
+	static const char *bad[] = {"", "x", "-5s", "5x", "5s3", "s"};
+	(void) state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		int64_t ms = -1;
+		assert_int_equal(sf_duration_parse(ok[i].in, &ms), 0);
+		assert_int_equal(ms, ok[i].ms);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int64_t ms;
+		assert_int_equal(sf_duration_parse(bad[i], &ms), -1);
+	}
+}
+
+static void
+test_ages(void **state)
+{
+	static const struct {
+		int64_t     ms;
+		const char *out;
+	} cases[] = {
+	    {-5, "0s"},
+	    {45000, "45s"},
+	    {312000, "5m12s"},
+	    {1800000, "30m"},
+	    {3 * 3600000 + 60000, "3h1m"},
+	    {20 * 3600000LL, "20h"},
+	    {4 * 86400000LL, "4d"},
+	    {100 * 86400000LL, "100d"},
+	    {800 * 86400000LL, "2y"},
+	};
+	(void) state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char buf[32];
+		sf_duration_age(cases[i].ms, buf, sizeof(buf));
+		assert_string_equal(buf, cases[i].out);
+	}
+}
+
+static void
+test_rfc3339(void **state)
+{
+	char    buf[40];
+	int64_t ms;
+	(void) state;
+	sf_clock_format_rfc3339(1764126738000LL, buf, sizeof(buf));
+	assert_string_equal(buf, "2025-11-26T03:12:18Z");
+	sf_clock_format_rfc3339_ms(1764126738123LL, buf, sizeof(buf));
+	assert_string_equal(buf, "2025-11-26T03:12:18.123Z");
+	assert_int_equal(sf_clock_parse_rfc3339(buf, &ms), 0);
+	assert_int_equal(ms, 1764126738123LL);
+	assert_int_equal(
+	    sf_clock_parse_rfc3339("2025-11-26T04:12:18+01:00", &ms), 0);
+	assert_int_equal(ms, 1764126738000LL);
+	assert_int_equal(sf_clock_parse_rfc3339("2025-13-01T00:00:00Z", &ms),
+	    -1);
+	assert_int_equal(sf_clock_parse_rfc3339("yesterday", &ms), -1);
+}
+
+static char last_line[4096];
+
+static void
+capture(void *arg, int level, const char *line)
+{
+	(void) arg;
+	(void) level;
+	snprintf(last_line, sizeof(last_line), "%s", line);
+}
+
+static void
+test_log_logfmt(void **state)
+{
+	(void) state;
+	sf_log_set_sink(capture, NULL);
+	sf_log_set_request_id("r-1");
+	SF_INFO("store", "opened \"%s\"", "dir one");
+	assert_non_null(strstr(last_line, " level=info mod=store req=r-1 "));
+	assert_non_null(strstr(last_line, "msg=\"opened \\\"dir one\\\"\""));
+	sf_log_set_request_id(NULL);
+	last_line[0] = '\0';
+	SF_DEBUG("store", "hidden");
+	assert_string_equal(last_line, "");
+	sf_log_set_sink(NULL, NULL);
+	assert_int_equal(sf_log_level_parse("WARN"), SF_LOG_WARN);
+	assert_int_equal(sf_log_level_parse("loud"), -1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_status_names),
+	    cmocka_unit_test(test_status_first_wins),
+	    cmocka_unit_test(test_arena),
+	    cmocka_unit_test(test_buf),
+	    cmocka_unit_test(test_durations),
+	    cmocka_unit_test(test_ages),
+	    cmocka_unit_test(test_rfc3339),
+	    cmocka_unit_test(test_log_logfmt),
+	};
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}

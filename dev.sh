@@ -1,0 +1,98 @@
+#!/bin/sh
+# dev.sh: the README's commands. Installs what is missing (Debian bookworm),
+# builds, then runs svcfleetd or the whole test suite.
+#
+#   ./dev.sh run [svcfleetd flags]   build and run svcfleetd (./svcfleet-data)
+#   ./dev.sh test                    build plain + ASan/UBSan, run every test
+#   ./dev.sh deps                    only install the packages
+#   ./dev.sh build                   only build ./build
+set -eu
+cd "$(dirname "$0")"
+
+# Build and test dependencies, all from Debian bookworm.
+PACKAGES="build-essential cmake pkg-config git \
+ libnng-dev libprotobuf-c-dev protobuf-c-compiler liblmdb-dev lmdb-utils \
+ libcurl4-openssl-dev libjansson-dev libyaml-dev libssl-dev openssl \
+ libmicrohttpd-dev libcmocka-dev clang clang-format libclang-rt-14-dev \
+ curl ca-certificates valgrind procps"
+
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+say() {
+	if [ -t 2 ]; then
+		printf '\033[1m==> %s\033[0m\n' "$*" >&2
+	else
+		printf '==> %s\n' "$*" >&2
+	fi
+}
+
+deps() {
+	missing=""
+	for p in $PACKAGES; do
+		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+		    grep -q "install ok installed"; then
+			missing="$missing $p"
+		fi
+	done
+	[ -z "$missing" ] && return 0
+	say "installing:$missing"
+	SUDO=""
+	[ "$(id -u)" -eq 0 ] || SUDO=sudo
+	$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	# shellcheck disable=SC2086
+	$SUDO env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+}
+
+build() { # build DIR [cmake args...]
+	dir=$1
+	shift
+	say "building $dir"
+	cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+	cmake --build "$dir" -j "$JOBS" -- --no-print-directory >/dev/null ||
+	    cmake --build "$dir" -j 1
+}
+
+check_format() {
+	say "checking clang-format"
+	files=$(git ls-files '*.c' '*.h' 2>/dev/null || true)
+	[ -n "$files" ] || return 0
+	# shellcheck disable=SC2086
+	clang-format --dry-run -Werror $files
+}
+
+run_tests() { # run_tests DIR
+	say "testing $1"
+	(cd "$1" && ctest --output-on-failure -j "$JOBS" --timeout 600)
+}
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+run)
+	deps
+	build build
+	say "starting svcfleetd (Ctrl-C stops it)"
+	exec ./build/server/svcfleetd "$@"
+	;;
+test)
+	deps
+	check_format
+	build build
+	run_tests build
+	build build-asan -DSF_SANITIZE=address,undefined
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    run_tests build-asan
+	say "all tests passed"
+	;;
+deps) deps ;;
+build)
+	deps
+	build build
+	;;
+*)
+	echo "usage: ./dev.sh run [svcfleetd flags] | test | deps | build" >&2
+	exit 2
+	;;
+esac
