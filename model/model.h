@@ -1,0 +1,197 @@
+// model.h: the Service domain — defaults, validation, update rules, label
+// selectors, and conversion between svcfleet's Service message and a
+// Kubernetes v1 Service manifest (JSON via jansson, YAML via libyaml).
+//
+// Validation follows the Kubernetes API server (../shared/notes/
+// k8s-service-rules.md: metadata B 8-12, spec D 23-32, 35-36, 41-45,
+// node-port range E 52, update rules F 55-60) plus the stricter rules of the
+// "Create Service" form (DESIGN §2). Every function that validates reports
+// ALL violations it finds into an sf_status, each with a Kubernetes field
+// path ("spec.ports[1].nodePort") and a Kubernetes-worded reason, and then
+// returns SF_INVALID_ARGUMENT; nothing stops at the first problem.
+//
+// Memory: messages built or changed here take their memory from the arena
+// passed in (strings, arrays, sub-messages), so a request's whole object
+// graph is released with its arena. Inputs are never freed here.
+#ifndef SF_MODEL_H
+#define SF_MODEL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "buf.h"
+#include "status.h"
+#include "svcfleet.pb-c.h"
+
+typedef Svcfleet__V1__Service       sf_service;
+typedef Svcfleet__V1__ServiceSpec   sf_service_spec;
+typedef Svcfleet__V1__ServicePort   sf_service_port;
+typedef Svcfleet__V1__ObjectMeta    sf_object_meta;
+typedef Svcfleet__V1__ClusterStatus sf_cluster_status;
+typedef Svcfleet__V1__KeyValue      sf_kv;
+typedef Svcfleet__V1__Cluster       sf_cluster;
+
+// Defaults from the form, not Kubernetes, where they differ.
+#define SF_MODEL_SESSION_TIMEOUT_DEFAULT 30
+#define SF_MODEL_SESSION_TIMEOUT_MAX 86400
+#define SF_MODEL_NODE_PORT_MIN_DEFAULT 30000
+#define SF_MODEL_NODE_PORT_MAX_DEFAULT 32767
+#define SF_MODEL_ANNOTATIONS_MAX_BYTES 262144
+
+// Annotations svcfleet writes into manifests it prints (svcfleet.io/*).
+// They are facts, not desired state: stripped when a manifest is read back.
+#define SF_ANN_CLUSTER "svcfleet.io/cluster"
+#define SF_ANN_SYNC_STATE "svcfleet.io/sync-state"
+#define SF_ANN_SYNC_MESSAGE "svcfleet.io/sync-message"
+#define SF_ANN_RESOURCE_VERSION "svcfleet.io/resource-version"
+#define SF_ANN_CLUSTER_IP "svcfleet.io/cluster-ip"
+#define SF_ANN_NODE_PORTS "svcfleet.io/node-ports"
+// Desired state carried as annotations (kept on read).
+#define SF_ANN_ALLOW_ADOPTION "svcfleet.io/allow-adoption"
+#define SF_ANN_SELECTOR_FROM "svcfleet.io/selector-from"
+// Ownership marks the reconciler puts on cluster objects (DESIGN §5).
+#define SF_ANN_OWNER "svcfleet.io/owner"
+#define SF_ANN_GENERATION "svcfleet.io/generation"
+#define SF_LABEL_MANAGED_BY "app.kubernetes.io/managed-by"
+// MetalLB annotations: the new names win over the deprecated ones.
+#define SF_ANN_METALLB_POOL "metallb.io/address-pool"
+#define SF_ANN_METALLB_POOL_OLD "metallb.universe.tf/address-pool"
+#define SF_ANN_METALLB_IPS "metallb.io/loadBalancerIPs"
+#define SF_ANN_METALLB_IPS_OLD "metallb.universe.tf/loadBalancerIPs"
+
+// Per-cluster facts validation needs.
+typedef struct sf_model_limits {
+	int32_t node_port_min; // 0 = SF_MODEL_NODE_PORT_MIN_DEFAULT
+	int32_t node_port_max; // 0 = SF_MODEL_NODE_PORT_MAX_DEFAULT
+	// Known MetalLB pools of the cluster, NULL when unknown: then the
+	// address is not checked against a pool.
+	const Svcfleet__V1__IPPool *const *pools;
+	size_t                             npools;
+} sf_model_limits;
+
+// ------------------------------------------------------------- defaults
+
+// sf_model_service_defaults fills what the form defaults (DESIGN §2): type
+// ClusterIP; protocol TCP; port <-> target port when one is missing;
+// session affinity None, and with ClientIP a 30 s timeout; external traffic
+// policy Cluster on NodePort/LoadBalancer; lb_type "metallb" when a pool or
+// MetalLB address is given on a LoadBalancer, else "other". Missing
+// sub-messages (metadata, spec) are created. Idempotent. Returns 0 or
+// SF_RESOURCE_EXHAUSTED.
+int sf_model_service_defaults(sf_service *svc, sf_arena *a);
+
+// ----------------------------------------------------------- validation
+
+// sf_model_service_validate checks a defaulted Service for create (and the
+// new side of an update). cluster/namespace/name come from svc->metadata.
+// Returns 0, or SF_INVALID_ARGUMENT with every violation in st.
+int sf_model_service_validate(
+    const sf_service *svc, const sf_model_limits *lim, sf_status *st);
+
+// sf_model_service_prepare_update applies Kubernetes' update rules to a
+// defaulted new object given the stored old one (F 59-60 where our fields
+// are concerned): nodePorts dropped when leaving NodePort/LoadBalancer and
+// the new set is a subset of the old; externalTrafficPolicy, lb fields and
+// loadBalancerClass cleared when leaving the type that uses them and left
+// unchanged. Then validates immutable fields (identity, F 57) and the new
+// object as sf_model_service_validate does. Returns 0 or
+// SF_INVALID_ARGUMENT with every violation.
+int sf_model_service_prepare_update(const sf_service *old, sf_service *nw,
+    const sf_model_limits *lim, sf_arena *a, sf_status *st);
+
+// sf_model_spec_equal compares two defaulted specs field by field (order of
+// ports and selector pairs matters for ports, not for selector pairs).
+bool sf_model_spec_equal(const sf_service_spec *x, const sf_service_spec *y);
+
+// sf_model_kvs_equal compares two label/annotation lists as maps.
+bool sf_model_kvs_equal(
+    sf_kv *const *x, size_t nx, sf_kv *const *y, size_t ny);
+
+// sf_model_kv_get returns the value for key or NULL.
+const char *sf_model_kv_get(sf_kv *const *kvs, size_t n, const char *key);
+
+// Name checks used elsewhere (clusters, namespaces, RBAC scopes). Each
+// returns NULL when valid, else a static Kubernetes-worded reason.
+const char *sf_model_check_dns1123_label(const char *s);
+const char *sf_model_check_dns1035_label(const char *s);
+const char *sf_model_check_qualified_name(const char *s);
+const char *sf_model_check_label_value(const char *s);
+
+// ------------------------------------------------------ label selectors
+
+typedef struct sf_selector sf_selector;
+
+// sf_selector_parse parses Kubernetes label-selector syntax: "a=b",
+// "a==b", "a!=b", "a in (x,y)", "a notin (x)", "a", "!a", comma-joined.
+// "" selects everything. Returns 0, or SF_INVALID_ARGUMENT with a message
+// naming the problem. Free with sf_selector_free.
+int  sf_selector_parse(const char *text, sf_selector **out, sf_status *st);
+void sf_selector_free(sf_selector *sel);
+// sf_selector_matches tests a label list; a NULL selector matches all.
+bool sf_selector_matches(
+    const sf_selector *sel, sf_kv *const *labels, size_t n);
+
+// ----------------------------------------------------------- manifests
+
+// sf_manifest_doc: one document of a manifest stream.
+typedef struct sf_manifest_doc {
+	json_t *md_obj;   // owned; NULL for an empty document
+	int     md_index; // 0-based document index in the stream
+	int     md_line;  // 1-based line where the document starts
+} sf_manifest_doc;
+
+typedef struct sf_manifest_set {
+	sf_manifest_doc *ms_docs;
+	size_t           ms_ndocs;
+} sf_manifest_set;
+
+// sf_manifest_parse reads a stream of YAML documents ("---" separated) or
+// JSON (a single object, or a Kubernetes List whose items are expanded into
+// documents). A YAML or JSON syntax error fails with SF_INVALID_ARGUMENT
+// and a message "<filename>: document <i>: line <l>, column <c>: <problem>".
+// Empty documents are skipped. Free with sf_manifest_set_fini.
+int  sf_manifest_parse(const char *text, size_t len, const char *filename,
+     sf_manifest_set *out, sf_status *st);
+void sf_manifest_set_fini(sf_manifest_set *set);
+
+// sf_model_service_from_manifest converts one Kubernetes v1 Service object
+// into a Service (allocated from a). apiVersion must be "v1" and kind
+// "Service". cluster: the caller's choice (--cluster); when NULL or "" the
+// svcfleet.io/cluster annotation is used; both present and different is a
+// violation. namespace defaults to "default" when absent. Output-only facts
+// (svcfleet.io/* sync annotations, status, uid, creationTimestamp,
+// managedFields, cluster-assigned clusterIP/clusterIPs/ipFamilies/
+// ipFamilyPolicy/healthCheckNodePort) are ignored; unsupported features
+// (headless clusterIP None, ExternalName, externalIPs, ...) and unknown
+// fields are violations with their field paths. metadata.resourceVersion,
+// when present, becomes metadata.resource_version (the precondition).
+// MetalLB annotations become lb_pool / lb_address. Returns 0 or
+// SF_INVALID_ARGUMENT with every violation.
+int sf_model_service_from_manifest(const json_t *obj, const char *cluster,
+    sf_arena *a, sf_service **out, sf_status *st);
+
+// sf_model_service_to_manifest builds the Kubernetes v1 Service manifest of
+// svc: desired spec (requested nodePorts only), user labels and annotations,
+// MetalLB annotations for lb_pool / lb_address, svcfleet.io/* facts
+// (cluster, sync-state, sync-message, resource-version, cluster-ip,
+// node-ports) and status.loadBalancer.ingress. Reading it back with
+// sf_model_service_from_manifest yields an equal spec. Returns a new
+// reference or NULL when out of memory.
+json_t *sf_model_service_to_manifest(const sf_service *svc);
+
+// sf_model_services_to_list wraps manifests in {"apiVersion":"v1",
+// "kind":"List","items":[...]}.
+json_t *sf_model_services_to_list(sf_service *const *svcs, size_t n);
+
+// sf_model_json_to_yaml appends obj as one YAML document (block style,
+// keys in object order) to out. Returns 0 or SF_RESOURCE_EXHAUSTED.
+int sf_model_json_to_yaml(const json_t *obj, sf_buf *out);
+
+// Helpers for the sync state enum.
+const char *sf_model_sync_state_name(Svcfleet__V1__SyncState s); // "SYNCED"
+int sf_model_sync_state_parse(const char *s); // -1 when unknown
+
+#endif // SF_MODEL_H

@@ -1,0 +1,289 @@
+// store.h: svcfleet's durable desired state.
+//
+// One store holds Services, cluster records, (later) role bindings, tokens
+// and the audit log, plus a change feed for WatchServices. Every write
+// transaction gets the next value of one global revision (uint64); an
+// object's resource_version is the revision of its last write.
+//
+// The server reaches the store only through this header; the functions
+// below dispatch through an operations table (sf_store_ops, as nng's
+// protocol ops), so that a second backend (etcd) can be added without
+// touching the handlers. The first backend is LMDB (store/lmdb_store.c):
+// one environment in the data directory, named databases, readers that
+// never block the writer, and a single writer thread that commits batches
+// (group commit): concurrent write requests share one durable commit.
+//
+// Threading: every function is safe to call from any thread. Write
+// functions (sf_store_write_fn) run on the writer thread only.
+//
+// Memory: messages returned by reads are unpacked with the allocator the
+// caller passes (an arena's, usually); with NULL they are heap-allocated
+// and the caller frees them with the matching __free_unpacked(p, NULL).
+#ifndef SF_STORE_H
+#define SF_STORE_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+#include "svcfleet.pb-c.h"
+
+typedef struct sf_store     sf_store;
+typedef struct sf_store_txn sf_store_txn;
+
+typedef struct sf_store_opts {
+	const char *so_dir;            // data directory (created 0700)
+	uint64_t    so_map_size;       // initial LMDB map size, 0 = 64 MiB
+	uint32_t    so_batch_max;      // max requests per commit, 0 = 256
+	uint32_t    so_feed_keep;      // change-feed entries kept, 0 = 100000
+	bool        so_nosync;         // tests/benchmarks only: no fsync
+} sf_store_opts;
+
+typedef struct sf_store_stats {
+	uint64_t ss_revision;     // current revision
+	uint64_t ss_commits;      // durable commits done by the writer
+	uint64_t ss_writes;       // requests applied (successful children)
+	uint64_t ss_failed;       // requests whose write function failed
+	uint64_t ss_batch_max;    // largest batch committed
+	uint64_t ss_map_size;     // current map size in bytes
+	uint64_t ss_map_used;     // bytes in use (last page * page size)
+	uint64_t ss_services;     // number of stored Services
+	uint64_t ss_feed_first;   // oldest revision still in the change feed
+	uint64_t ss_map_grows;    // times the map was grown on MDB_MAP_FULL
+} sf_store_stats;
+
+// sf_store_open opens (creating when absent) the store in o->so_dir.
+// Returns 0, or an SF_* code with a message in st (a directory that cannot
+// be created, a file that is not an LMDB environment, a schema from a newer
+// svcfleet, ...). On failure *out is NULL.
+int sf_store_open(sf_store **out, const sf_store_opts *o, sf_status *st);
+
+// sf_store_close stops the writer after the queued requests are done
+// (their done callbacks run), then closes the environment. NULL is fine.
+void sf_store_close(sf_store *s);
+
+void     sf_store_stats_get(sf_store *s, sf_store_stats *out);
+uint64_t sf_store_revision(sf_store *s);
+
+// sf_store_installation_id returns a random id made when the store was
+// first created (valid while s is open); the reconciler puts it into the
+// svcfleet.io/owner annotation of what it creates.
+const char *sf_store_installation_id(sf_store *s);
+
+// ------------------------------------------------------------ services
+
+// Keys: (cluster, namespace, name). Services sort by cluster, then
+// namespace, then name, so a (cluster, namespace) list is one range.
+typedef struct sf_store_key {
+	const char *k_cluster;
+	const char *k_namespace;
+	const char *k_name;
+} sf_store_key;
+
+// sf_store_service_get reads one Service. Returns 0 and *out, or
+// SF_NOT_FOUND.
+int sf_store_service_get(sf_store *s, const sf_store_key *key,
+    ProtobufCAllocator *alloc, Svcfleet__V1__Service **out);
+
+// A list filter: may skip whole keys before decoding (keyfn), and decoded
+// objects (objfn). Either may be NULL (accept). Return true to keep.
+typedef struct sf_store_filter {
+	bool (*f_key)(void *arg, const char *cluster, const char *ns);
+	bool (*f_obj)(void *arg, const Svcfleet__V1__Service *svc);
+	void *f_arg;
+} sf_store_filter;
+
+typedef struct sf_store_list_req {
+	const char     *lr_cluster;    // NULL or "" = every cluster
+	const char     *lr_namespace;  // NULL or "" = every namespace (needs
+	                               // lr_cluster set to be one range)
+	uint32_t        lr_limit;      // page size, 1..5000
+	const char     *lr_page_token; // "" or NULL = first page
+	sf_store_filter lr_filter;
+} sf_store_list_req;
+
+typedef struct sf_store_list_res {
+	Svcfleet__V1__Service **lr_items; // from alloc
+	size_t                  lr_n;
+	char                   *lr_next_token; // from alloc; "" when done
+	uint64_t                lr_revision;   // snapshot revision
+} sf_store_list_res;
+
+// sf_store_service_list returns up to lr_limit Services in key order, all
+// read in one snapshot, starting after the page token. Page tokens are
+// opaque, survive restarts and concurrent writes (the next page starts
+// after the last key returned: nothing is returned twice, nothing that
+// existed throughout is skipped). A malformed token or one from a list
+// with other cluster/namespace filters is SF_INVALID_ARGUMENT. The cost of
+// a page does not depend on how many Services are stored outside the range
+// visited.
+int sf_store_service_list(sf_store *s, const sf_store_list_req *req,
+    ProtobufCAllocator *alloc, sf_store_list_res *res, sf_status *st);
+
+// ------------------------------------------------------------ clusters
+
+int sf_store_cluster_get(sf_store *s, const char *name,
+    ProtobufCAllocator *alloc, Svcfleet__V1__Cluster **out);
+// Every cluster in name order (there are few). *out is from alloc.
+int sf_store_cluster_list(sf_store *s, ProtobufCAllocator *alloc,
+    Svcfleet__V1__Cluster ***out, size_t *n);
+
+// --------------------------------------------------------- change feed
+
+// sf_store_feed_read returns the changes with revision > since, at most max
+// (1..10000), in revision order, each a WatchEvent from alloc (DELETED
+// carries the last stored state). filter (may be NULL) selects events.
+// *next is the revision to pass next time (the last revision examined,
+// even when filtered out, or the current revision when nothing is newer).
+// Returns SF_OUT_OF_RANGE when since is older than the oldest kept entry
+// minus one (the caller must relist).
+int sf_store_feed_read(sf_store *s, uint64_t since, uint32_t max,
+    const sf_store_filter *filter, ProtobufCAllocator *alloc,
+    Svcfleet__V1__WatchEvent ***out, size_t *n, uint64_t *next);
+
+// sf_store_set_commit_hook installs fn, called on the writer thread after
+// every durable commit with the revision now current (for waking long
+// polls). It must not block. One hook; NULL removes it.
+void sf_store_set_commit_hook(
+    sf_store *s, void (*fn)(void *arg, uint64_t revision), void *arg);
+
+// -------------------------------------------------------------- writes
+
+// A write function runs on the writer thread inside its own nested
+// transaction: everything it does is committed together, or, when it
+// returns nonzero, nothing is (the child transaction is aborted). It may be
+// called more than once for one request (when the batch is retried after
+// the map grows), so it must only touch the store through txn and its own
+// arg. It returns 0 or an SF_* code with st filled.
+typedef int (*sf_store_write_fn)(sf_store_txn *txn, void *arg, sf_status *st);
+
+// Called on the writer thread once per request after the batch is durable
+// (or has failed): code is the write function's result or the commit's
+// failure; revision is the revision its writes carry (0 when it wrote
+// nothing). Must not block: hand the reply to nng and return.
+typedef void (*sf_store_done_fn)(void *arg, int code, uint64_t revision);
+
+// Optional: record what happened (audit) whatever the write's outcome, in
+// the same durable commit. Runs after fn in the same child transaction
+// when fn succeeded, or in a fresh child when it failed. code/st are fn's
+// result.
+typedef int (*sf_store_audit_fn)(
+    sf_store_txn *txn, void *arg, int code, const sf_status *st);
+
+enum sf_store_write_flags {
+	SF_STORE_DRY_RUN = 1, // run fn, then abort its child; nothing stored
+};
+
+typedef struct sf_store_write {
+	sf_store_write_fn w_fn;
+	sf_store_audit_fn w_audit; // may be NULL
+	sf_store_done_fn  w_done;
+	void             *w_arg;
+	sf_status        *w_status; // where fn reports; owned by the caller
+	int               w_flags;
+} sf_store_write;
+
+// sf_store_submit queues a write. The struct is copied. Returns 0 (w_done
+// will be called exactly once) or SF_UNAVAILABLE when the store is closing
+// (w_done is not called).
+int sf_store_submit(sf_store *s, const sf_store_write *w);
+
+// Inside a write function ---------------------------------------------
+
+// The revision this request's writes will carry.
+uint64_t sf_store_txn_revision(sf_store_txn *txn);
+// The current wall time used for create/update stamps in this batch.
+int64_t sf_store_txn_now_ms(sf_store_txn *txn);
+
+int sf_store_txn_service_get(sf_store_txn *txn, const sf_store_key *key,
+    ProtobufCAllocator *alloc, Svcfleet__V1__Service **out);
+
+// sf_store_txn_service_put stores svc under its metadata's key. The store
+// keeps the bookkeeping: on create (no stored object) it sets uid (random
+// UUID), generation 1, create_time_ms; on update it keeps uid and
+// create_time, and bumps generation when the spec differs from the stored
+// one. It always sets resource_version to the txn revision and
+// update_time_ms, writing those back into svc. It maintains the node-port
+// index and appends ADDED/MODIFIED to the change feed. create_only: fail
+// with SF_ALREADY_EXISTS when present.
+int sf_store_txn_service_put(
+    sf_store_txn *txn, Svcfleet__V1__Service *svc, bool create_only);
+
+// sf_store_txn_service_delete removes a Service (index and feed DELETED
+// entry included). SF_NOT_FOUND when absent.
+int sf_store_txn_service_delete(sf_store_txn *txn, const sf_store_key *key);
+
+// sf_store_txn_nodeport_owner finds which Service in cluster requests
+// nodePort port/protocol. Returns 0 and the owner's key strings (from
+// alloc), or SF_NOT_FOUND.
+int sf_store_txn_nodeport_owner(sf_store_txn *txn, const char *cluster,
+    const char *protocol, int32_t port, ProtobufCAllocator *alloc,
+    sf_store_key *owner);
+
+// sf_store_txn_cluster_count_services counts Services of a cluster (stops
+// counting at limit when limit > 0).
+int sf_store_txn_cluster_count_services(
+    sf_store_txn *txn, const char *cluster, uint64_t limit, uint64_t *n);
+
+int sf_store_txn_cluster_get(sf_store_txn *txn, const char *name,
+    ProtobufCAllocator *alloc, Svcfleet__V1__Cluster **out);
+// Sets resource_version (and create/update time as for services).
+int sf_store_txn_cluster_put(
+    sf_store_txn *txn, Svcfleet__V1__Cluster *c, bool create_only);
+int sf_store_txn_cluster_delete(sf_store_txn *txn, const char *name);
+
+// ----------------------------------------------------------- backends
+
+// sf_store_ops: what a backend implements. Every slot is required.
+typedef struct sf_store_ops {
+	size_t      so_size; // sizeof(sf_store_ops), for versioning
+	const char *so_name; // "lmdb"
+	int (*so_open)(sf_store **, const sf_store_opts *, sf_status *);
+	void (*so_close)(sf_store *);
+	void (*so_stats)(sf_store *, sf_store_stats *);
+	const char *(*so_installation_id)(sf_store *);
+	int (*so_service_get)(sf_store *, const sf_store_key *,
+	    ProtobufCAllocator *, Svcfleet__V1__Service **);
+	int (*so_service_list)(sf_store *, const sf_store_list_req *,
+	    ProtobufCAllocator *, sf_store_list_res *, sf_status *);
+	int (*so_cluster_get)(sf_store *, const char *, ProtobufCAllocator *,
+	    Svcfleet__V1__Cluster **);
+	int (*so_cluster_list)(sf_store *, ProtobufCAllocator *,
+	    Svcfleet__V1__Cluster ***, size_t *);
+	int (*so_feed_read)(sf_store *, uint64_t, uint32_t,
+	    const sf_store_filter *, ProtobufCAllocator *,
+	    Svcfleet__V1__WatchEvent ***, size_t *, uint64_t *);
+	void (*so_set_commit_hook)(
+	    sf_store *, void (*)(void *, uint64_t), void *);
+	int (*so_submit)(sf_store *, const sf_store_write *);
+	// Transaction operations (used by write functions).
+	uint64_t (*so_txn_revision)(sf_store_txn *);
+	int64_t (*so_txn_now_ms)(sf_store_txn *);
+	int (*so_txn_service_get)(sf_store_txn *, const sf_store_key *,
+	    ProtobufCAllocator *, Svcfleet__V1__Service **);
+	int (*so_txn_service_put)(sf_store_txn *, Svcfleet__V1__Service *, bool);
+	int (*so_txn_service_delete)(sf_store_txn *, const sf_store_key *);
+	int (*so_txn_nodeport_owner)(sf_store_txn *, const char *, const char *,
+	    int32_t, ProtobufCAllocator *, sf_store_key *);
+	int (*so_txn_cluster_count_services)(
+	    sf_store_txn *, const char *, uint64_t, uint64_t *);
+	int (*so_txn_cluster_get)(sf_store_txn *, const char *,
+	    ProtobufCAllocator *, Svcfleet__V1__Cluster **);
+	int (*so_txn_cluster_put)(sf_store_txn *, Svcfleet__V1__Cluster *, bool);
+	int (*so_txn_cluster_delete)(sf_store_txn *, const char *);
+} sf_store_ops;
+
+// The LMDB backend.
+extern const sf_store_ops sf_store_lmdb_ops;
+
+// sf_store_open_with opens a store with a given backend (sf_store_open
+// uses LMDB). Every sf_store begins with a pointer to its ops table, so
+// the dispatch functions above can find it:
+//   struct sf_store { const sf_store_ops *s_ops; ... };
+// and every sf_store_txn likewise begins with { const sf_store_ops *t_ops; }.
+int sf_store_open_with(const sf_store_ops *ops, sf_store **out,
+    const sf_store_opts *o, sf_status *st);
+
+#endif // SF_STORE_H
