@@ -1,0 +1,247 @@
+// svcfleet.h: libsvcfleet, the C client of svcfleetd.
+//
+// One handle per server; it is thread-safe: any number of threads may call
+// through one handle at once (each call uses its own nng context). Every
+// call is synchronous, has a deadline, and returns a gRPC canonical status
+// code (0 = OK) with the details in a svcfleet_status: the server's
+// one-line message and, for INVALID_ARGUMENT and some FAILED_PRECONDITION
+// replies, every field violation with its Kubernetes field path.
+//
+// Messages are the protobuf-c types generated from svcfleet.proto
+// (svcfleet.pb-c.h). Requests are built by the caller (stack or heap, the
+// library only reads them). Replies are allocated by the library; free
+// them with svcfleet_free().
+//
+// Example:
+//   svcfleet_client *c;
+//   svcfleet_status  st;
+//   svcfleet_options o = {.url = "ipc://./svcfleet-data/svcfleet.sock",
+//                         .token = tok};
+//   svcfleet_status_init(&st);
+//   if (svcfleet_open(&c, &o, &st) != 0) { ...st.message... }
+//   Svcfleet__V1__GetServiceRequest req = SVCFLEET__V1__GET_SERVICE_REQUEST__INIT;
+//   ... req.key = &key;
+//   Svcfleet__V1__Service *svc;
+//   if (svcfleet_get_service(c, &req, &svc, &st) == 0) { ...; svcfleet_free(svc); }
+//   svcfleet_close(c);
+//   svcfleet_status_fini(&st);
+#ifndef SVCFLEET_H
+#define SVCFLEET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "svcfleet.pb-c.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SVCFLEET_DECL __attribute__((visibility("default")))
+
+typedef struct svcfleet_client svcfleet_client;
+
+// Status codes: the gRPC canonical codes, as the server sends them.
+enum svcfleet_code {
+	SVCFLEET_OK                  = 0,
+	SVCFLEET_CANCELLED           = 1,
+	SVCFLEET_UNKNOWN             = 2,
+	SVCFLEET_INVALID_ARGUMENT    = 3,
+	SVCFLEET_DEADLINE_EXCEEDED   = 4,
+	SVCFLEET_NOT_FOUND           = 5,
+	SVCFLEET_ALREADY_EXISTS      = 6,
+	SVCFLEET_PERMISSION_DENIED   = 7,
+	SVCFLEET_RESOURCE_EXHAUSTED  = 8,
+	SVCFLEET_FAILED_PRECONDITION = 9,
+	SVCFLEET_ABORTED             = 10,
+	SVCFLEET_OUT_OF_RANGE        = 11,
+	SVCFLEET_UNIMPLEMENTED       = 12,
+	SVCFLEET_INTERNAL            = 13,
+	SVCFLEET_UNAVAILABLE         = 14,
+	SVCFLEET_DATA_LOSS           = 15,
+	SVCFLEET_UNAUTHENTICATED     = 16,
+};
+
+typedef struct svcfleet_violation {
+	char *field;  // "spec.ports[1].nodePort"
+	char *reason; // "Invalid value: 80: ..."
+	char *type;   // "FieldValueInvalid"
+} svcfleet_violation;
+
+// svcfleet_status: zero-initialise or svcfleet_status_init; each call
+// resets it first; release with svcfleet_status_fini.
+typedef struct svcfleet_status {
+	int                 code;
+	char                message[512];
+	svcfleet_violation *violations;
+	size_t              n_violations;
+	char                request_id[40]; // of the last call
+} svcfleet_status;
+
+SVCFLEET_DECL void svcfleet_status_init(svcfleet_status *st);
+SVCFLEET_DECL void svcfleet_status_fini(svcfleet_status *st);
+
+// svcfleet_code_name returns "NOT_FOUND" for 5 ("CODE_<n>" when unknown;
+// that string is per thread and overwritten by the next such call).
+SVCFLEET_DECL const char *svcfleet_code_name(int code);
+
+typedef struct svcfleet_options {
+	// ipc://PATH, tcp://HOST:PORT or tls+tcp://HOST:PORT. Required.
+	const char *url;
+	// Bearer token, copied. NULL: none (only Version and Health work).
+	const char *token;
+	// Deadline of each call; also sent to the server. 0 = 30000.
+	uint32_t timeout_ms;
+	// Connect at open and fail when the server cannot be reached (true,
+	// the CLI's choice), or connect in the background and keep trying
+	// (false, for daemons that may start before the server).
+	bool connect_now;
+	// TLS (tls+tcp:// only). The server's certificate is always
+	// verified against ca_file, unless insecure_skip_verify is set.
+	const char *ca_file;
+	const char *server_name; // default: the URL's host
+	bool        insecure_skip_verify;
+} svcfleet_options;
+
+// svcfleet_open connects to a server. Returns 0, or UNAVAILABLE (cannot
+// connect, with the reason), INVALID_ARGUMENT (bad URL or TLS files), ...
+// On failure *out is NULL.
+SVCFLEET_DECL int svcfleet_open(
+    svcfleet_client **out, const svcfleet_options *o, svcfleet_status *st);
+
+// svcfleet_close waits for calls in progress on other threads to end (they
+// fail with CANCELLED) and frees the handle. NULL is fine.
+SVCFLEET_DECL void svcfleet_close(svcfleet_client *c);
+
+// svcfleet_call is the generic call: method is the gRPC-style path
+// ("/svcfleet.v1.ServiceManager/GetService"); req is any message;
+// reply_desc the expected reply type. timeout_ms 0 = the handle's. On
+// success *reply is set (free with svcfleet_free). Errors: the server's
+// status, or DEADLINE_EXCEEDED (no reply in time), UNAVAILABLE (no
+// connection), RESOURCE_EXHAUSTED (request larger than the wire limit),
+// INTERNAL (undecodable reply).
+SVCFLEET_DECL int svcfleet_call(svcfleet_client *c, const char *method,
+    const ProtobufCMessage *req, const ProtobufCMessageDescriptor *reply_desc,
+    ProtobufCMessage **reply, uint32_t timeout_ms, svcfleet_status *st);
+
+// svcfleet_free frees a reply (any message type). NULL is fine.
+SVCFLEET_DECL void svcfleet_free(void *reply);
+
+// svcfleet_new_request_id writes a fresh random id (32 hex chars).
+SVCFLEET_DECL void svcfleet_new_request_id(char out[33]);
+
+// One typed call per method of svcfleet.proto:
+//   int svcfleet_<method>(svcfleet_client *, const <Request> *,
+//                         <Reply> **reply, svcfleet_status *);
+// XX(service, Method, snake_name, RequestType, ReplyType, reply_descriptor)
+#define SVCFLEET_METHODS(XX)                                                 \
+	XX(ServiceManager, CreateService, create_service,                    \
+	    Svcfleet__V1__CreateServiceRequest, Svcfleet__V1__Service,       \
+	    svcfleet__v1__service__descriptor)                               \
+	XX(ServiceManager, GetService, get_service,                          \
+	    Svcfleet__V1__GetServiceRequest, Svcfleet__V1__Service,          \
+	    svcfleet__v1__service__descriptor)                               \
+	XX(ServiceManager, UpdateService, update_service,                    \
+	    Svcfleet__V1__UpdateServiceRequest, Svcfleet__V1__Service,       \
+	    svcfleet__v1__service__descriptor)                               \
+	XX(ServiceManager, ApplyService, apply_service,                      \
+	    Svcfleet__V1__ApplyServiceRequest,                               \
+	    Svcfleet__V1__ApplyServiceReply,                                 \
+	    svcfleet__v1__apply_service_reply__descriptor)                   \
+	XX(ServiceManager, DeleteService, delete_service,                    \
+	    Svcfleet__V1__DeleteServiceRequest,                              \
+	    Svcfleet__V1__DeleteServiceReply,                                \
+	    svcfleet__v1__delete_service_reply__descriptor)                  \
+	XX(ServiceManager, ListServices, list_services,                      \
+	    Svcfleet__V1__ListServicesRequest,                               \
+	    Svcfleet__V1__ListServicesReply,                                 \
+	    svcfleet__v1__list_services_reply__descriptor)                   \
+	XX(ServiceManager, WatchServices, watch_services,                    \
+	    Svcfleet__V1__WatchServicesRequest,                              \
+	    Svcfleet__V1__WatchServicesReply,                                \
+	    svcfleet__v1__watch_services_reply__descriptor)                  \
+	XX(ServiceManager, ReportStatus, report_status,                      \
+	    Svcfleet__V1__ReportStatusRequest,                               \
+	    Svcfleet__V1__ReportStatusReply,                                 \
+	    svcfleet__v1__report_status_reply__descriptor)                   \
+	XX(ClusterRegistry, RegisterCluster, register_cluster,               \
+	    Svcfleet__V1__RegisterClusterRequest, Svcfleet__V1__Cluster,     \
+	    svcfleet__v1__cluster__descriptor)                               \
+	XX(ClusterRegistry, GetCluster, get_cluster,                         \
+	    Svcfleet__V1__GetClusterRequest, Svcfleet__V1__Cluster,          \
+	    svcfleet__v1__cluster__descriptor)                               \
+	XX(ClusterRegistry, ListClusters, list_clusters,                     \
+	    Svcfleet__V1__ListClustersRequest,                               \
+	    Svcfleet__V1__ListClustersReply,                                 \
+	    svcfleet__v1__list_clusters_reply__descriptor)                   \
+	XX(ClusterRegistry, UpdateCluster, update_cluster,                   \
+	    Svcfleet__V1__UpdateClusterRequest, Svcfleet__V1__Cluster,       \
+	    svcfleet__v1__cluster__descriptor)                               \
+	XX(ClusterRegistry, DeleteCluster, delete_cluster,                   \
+	    Svcfleet__V1__DeleteClusterRequest, Svcfleet__V1__Empty,         \
+	    svcfleet__v1__empty__descriptor)                                 \
+	XX(ClusterRegistry, ListNamespaces, list_namespaces,                 \
+	    Svcfleet__V1__ListNamespacesRequest,                             \
+	    Svcfleet__V1__ListNamespacesReply,                               \
+	    svcfleet__v1__list_namespaces_reply__descriptor)                 \
+	XX(ClusterRegistry, ListWorkloads, list_workloads,                   \
+	    Svcfleet__V1__ListWorkloadsRequest,                              \
+	    Svcfleet__V1__ListWorkloadsReply,                                \
+	    svcfleet__v1__list_workloads_reply__descriptor)                  \
+	XX(ClusterRegistry, ListPools, list_pools,                           \
+	    Svcfleet__V1__ListPoolsRequest, Svcfleet__V1__ListPoolsReply,    \
+	    svcfleet__v1__list_pools_reply__descriptor)                      \
+	XX(ClusterRegistry, ReportClusterHealth, report_cluster_health,      \
+	    Svcfleet__V1__ReportClusterHealthRequest, Svcfleet__V1__Empty,   \
+	    svcfleet__v1__empty__descriptor)                                 \
+	XX(AccessControl, CreateRoleBinding, create_role_binding,            \
+	    Svcfleet__V1__CreateRoleBindingRequest,                          \
+	    Svcfleet__V1__RoleBinding,                                       \
+	    svcfleet__v1__role_binding__descriptor)                          \
+	XX(AccessControl, DeleteRoleBinding, delete_role_binding,            \
+	    Svcfleet__V1__DeleteRoleBindingRequest, Svcfleet__V1__Empty,     \
+	    svcfleet__v1__empty__descriptor)                                 \
+	XX(AccessControl, ListRoleBindings, list_role_bindings,              \
+	    Svcfleet__V1__ListRoleBindingsRequest,                           \
+	    Svcfleet__V1__ListRoleBindingsReply,                             \
+	    svcfleet__v1__list_role_bindings_reply__descriptor)              \
+	XX(AccessControl, CreateToken, create_token,                         \
+	    Svcfleet__V1__CreateTokenRequest,                                \
+	    Svcfleet__V1__CreateTokenReply,                                  \
+	    svcfleet__v1__create_token_reply__descriptor)                    \
+	XX(AccessControl, RevokeToken, revoke_token,                         \
+	    Svcfleet__V1__RevokeTokenRequest, Svcfleet__V1__Empty,           \
+	    svcfleet__v1__empty__descriptor)                                 \
+	XX(AccessControl, ListTokens, list_tokens,                           \
+	    Svcfleet__V1__ListTokensRequest, Svcfleet__V1__ListTokensReply,  \
+	    svcfleet__v1__list_tokens_reply__descriptor)                     \
+	XX(AccessControl, WhoAmI, who_am_i, Svcfleet__V1__WhoAmIRequest,     \
+	    Svcfleet__V1__WhoAmIReply, svcfleet__v1__who_am_ireply__descriptor) \
+	XX(Audit, ListAuditEvents, list_audit_events,                        \
+	    Svcfleet__V1__ListAuditEventsRequest,                            \
+	    Svcfleet__V1__ListAuditEventsReply,                              \
+	    svcfleet__v1__list_audit_events_reply__descriptor)               \
+	XX(System, Version, version, Svcfleet__V1__Empty,                    \
+	    Svcfleet__V1__VersionReply,                                      \
+	    svcfleet__v1__version_reply__descriptor)                         \
+	XX(System, Health, health, Svcfleet__V1__Empty,                      \
+	    Svcfleet__V1__HealthReply, svcfleet__v1__health_reply__descriptor)
+
+#define SVCFLEET_DECLARE_CALL(svc, Method, snake, Req, Rep, rdesc)           \
+	SVCFLEET_DECL int svcfleet_##snake(svcfleet_client *c,               \
+	    const Req *req, Rep **reply, svcfleet_status *st);
+SVCFLEET_METHODS(SVCFLEET_DECLARE_CALL)
+#undef SVCFLEET_DECLARE_CALL
+
+// svcfleet_watch_services_wait is WatchServices with the call's deadline
+// stretched to cover req->wait_ms.
+SVCFLEET_DECL int svcfleet_watch_services_wait(svcfleet_client *c,
+    const Svcfleet__V1__WatchServicesRequest *req,
+    Svcfleet__V1__WatchServicesReply **reply, svcfleet_status *st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif // SVCFLEET_H

@@ -1,0 +1,920 @@
+// h_services.c: the ServiceManager handlers.
+//
+// Reads run on the worker thread against a read snapshot. Writes are
+// write functions run by the store's writer thread inside their own nested
+// transaction: they read what they depend on (the stored object, the
+// cluster record, the node-port index), validate, and write — so checks and
+// the write see the same state, and a failed request leaves nothing behind.
+#include <stdio.h>
+#include <string.h>
+
+#include "clock.h"
+#include "internal.h"
+#include "log.h"
+
+#define FINALIZER_DEFAULT "svcfleet.io/cluster"
+#define LIST_PAGE_DEFAULT 500
+#define LIST_PAGE_MAX 5000
+#define WATCH_WAIT_MAX_MS (5 * 60 * 1000)
+
+enum job_kind { JOB_CREATE, JOB_UPDATE, JOB_APPLY, JOB_DELETE, JOB_REPORT };
+
+typedef struct svc_job {
+	sf_call    *j_call;
+	int         j_kind;
+	sf_service *j_svc; // the request's object (create, update, apply)
+	const Svcfleet__V1__DeleteServiceRequest *j_del;
+	const Svcfleet__V1__ReportStatusRequest  *j_rep;
+	// Results, filled by the write function.
+	sf_service              *j_result;
+	Svcfleet__V1__ApplyAction j_action;
+	bool                     j_deleted;
+	bool                     j_wrote;
+} svc_job;
+
+static const char *
+str(const char *s)
+{
+	return (s != NULL ? s : "");
+}
+
+static void
+key_of(const sf_service *svc, sf_store_key *k)
+{
+	k->k_cluster   = str(svc->metadata->cluster);
+	k->k_namespace = str(svc->metadata->namespace_);
+	k->k_name      = str(svc->metadata->name);
+}
+
+static void
+key_from_msg(const Svcfleet__V1__ServiceKey *m, sf_store_key *k)
+{
+	k->k_cluster   = m != NULL ? str(m->cluster) : "";
+	k->k_namespace = m != NULL ? str(m->namespace_) : "";
+	k->k_name      = m != NULL ? str(m->name) : "";
+}
+
+// Kubernetes says `services "x" not found`; with several clusters the
+// namespace and cluster belong in the sentence too.
+static int
+not_found(sf_status *st, const sf_store_key *k)
+{
+	return (sf_status_set(st, SF_NOT_FOUND,
+	    "service \"%s\" not found in namespace \"%s\" of cluster \"%s\"",
+	    k->k_name, k->k_namespace, k->k_cluster));
+}
+
+// Checks a key given by a caller (Get, Delete, ReportStatus); returns 0 or
+// SF_INVALID_ARGUMENT with a violation per bad part.
+static int
+check_key(const sf_store_key *k, sf_status *st)
+{
+	const char *why;
+	if (k->k_cluster[0] == '\0') {
+		sf_status_violation(st, SF_V_REQUIRED, "cluster",
+		    "Required value");
+	} else if ((why = sf_model_check_dns1123_label(k->k_cluster))) {
+		sf_status_violation(st, SF_V_INVALID, "cluster",
+		    "Invalid value: \"%s\": %s", k->k_cluster, why);
+	}
+	if (k->k_namespace[0] == '\0') {
+		sf_status_violation(st, SF_V_REQUIRED, "metadata.namespace",
+		    "Required value");
+	} else if ((why = sf_model_check_dns1123_label(k->k_namespace))) {
+		sf_status_violation(st, SF_V_INVALID, "metadata.namespace",
+		    "Invalid value: \"%s\": %s", k->k_namespace, why);
+	}
+	if (k->k_name[0] == '\0') {
+		sf_status_violation(st, SF_V_REQUIRED, "metadata.name",
+		    "Required value");
+	} else if (strlen(k->k_name) > 63) {
+		sf_status_violation(st, SF_V_INVALID, "metadata.name",
+		    "Invalid value: \"%.63s...\": must be no more than 63 "
+		    "characters",
+		    k->k_name);
+	}
+	if (st->st_nviol > 0) {
+		return (sf_status_set(st, SF_INVALID_ARGUMENT,
+		    "invalid service key"));
+	}
+	return (0);
+}
+
+static void
+limits_of(const Svcfleet__V1__Cluster *cl, sf_model_limits *lim)
+{
+	memset(lim, 0, sizeof(*lim));
+	if (cl != NULL) {
+		lim->node_port_min = cl->node_port_min;
+		lim->node_port_max = cl->node_port_max;
+	}
+}
+
+// Summarises violations into the status message: "Service \"web\" is
+// invalid: spec.ports[0].port: Invalid value: 0: ..." as kubectl prints.
+static int
+invalid(sf_status *st, const sf_store_key *k)
+{
+	char   first[300] = "";
+	size_t n          = st->st_nviol;
+	if (n > 0) {
+		snprintf(first, sizeof(first), "%s: %s", st->st_viol[0].v_field,
+		    st->st_viol[0].v_reason);
+	}
+	if (n > 1) {
+		return (sf_status_set(st, SF_INVALID_ARGUMENT,
+		    "Service \"%s\" is invalid: %s (and %zu more)", k->k_name,
+		    first, n - 1));
+	}
+	return (sf_status_set(st, SF_INVALID_ARGUMENT,
+	    "Service \"%s\" is invalid: %s", k->k_name, first));
+}
+
+// Requested nodePorts must not be requested by another Service of the same
+// cluster (the cluster would refuse the second one).
+static int
+check_node_ports(sf_store_txn *txn, sf_call *c, const sf_service *svc,
+    const sf_store_key *self, sf_status *st)
+{
+	const sf_service_spec *sp = svc->spec;
+	for (size_t i = 0; i < sp->n_ports; i++) {
+		const sf_service_port *p = sp->ports[i];
+		sf_store_key           owner;
+		char                   path[64];
+		int                    rv;
+		if (p->node_port == 0) {
+			continue;
+		}
+		rv = sf_store_txn_nodeport_owner(txn, self->k_cluster,
+		    str(p->protocol), p->node_port, sf_arena_pbc(&c->c_arena),
+		    &owner);
+		if (rv == SF_NOT_FOUND) {
+			continue;
+		}
+		if (rv != 0) {
+			return (sf_status_set(st, rv, "node-port index: %s",
+			    sf_status_str(rv)));
+		}
+		if (strcmp(owner.k_namespace, self->k_namespace) == 0 &&
+		    strcmp(owner.k_name, self->k_name) == 0) {
+			continue;
+		}
+		snprintf(path, sizeof(path), "spec.ports[%zu].nodePort", i);
+		sf_status_violation(st, SF_V_INVALID, path,
+		    "Invalid value: %d: provided port is already requested by "
+		    "service \"%s/%s\" in cluster \"%s\"",
+		    p->node_port, owner.k_namespace, owner.k_name,
+		    self->k_cluster);
+	}
+	if (st->st_nviol > 0) {
+		const sf_violation *v = &st->st_viol[0];
+		return (sf_status_set(st, SF_FAILED_PRECONDITION, "%s: %s",
+		    v->v_field, v->v_reason));
+	}
+	return (0);
+}
+
+static int
+get_cluster(sf_store_txn *txn, sf_call *c, const char *name,
+    Svcfleet__V1__Cluster **out)
+{
+	int rv = sf_store_txn_cluster_get(
+	    txn, name, sf_arena_pbc(&c->c_arena), out);
+	if (rv == SF_NOT_FOUND) {
+		*out = NULL;
+		return (0);
+	}
+	return (rv);
+}
+
+// Server-owned metadata the caller cannot set on create.
+static void
+reset_server_fields(sf_call *c, sf_service *svc)
+{
+	sf_object_meta *m    = svc->metadata;
+	m->uid               = "";
+	m->generation        = 0;
+	m->create_time_ms    = 0;
+	m->update_time_ms    = 0;
+	m->created_by        = (char *) c->c_ident.id_user;
+	m->updated_by        = (char *) c->c_ident.id_user;
+	m->deleting          = false;
+	m->delete_time_ms    = 0;
+	m->finalizers        = NULL;
+	m->n_finalizers      = 0;
+	m->resource_version  = 0;
+	svc->status          = NULL;
+	svc->n_status        = 0;
+}
+
+static int
+write_create(sf_store_txn *txn, svc_job *j, sf_status *st)
+{
+	sf_call               *c   = j->j_call;
+	sf_service            *svc = j->j_svc;
+	Svcfleet__V1__Cluster *cl  = NULL;
+	sf_model_limits        lim;
+	sf_store_key           k;
+	int                    rv;
+
+	key_of(svc, &k);
+	if (svc->metadata->resource_version != 0) {
+		sf_status_violation(st, SF_V_INVALID,
+		    "metadata.resourceVersion",
+		    "Invalid value: \"%llu\": resourceVersion should not be "
+		    "set on objects to be created",
+		    (unsigned long long) svc->metadata->resource_version);
+	}
+	if (k.k_cluster[0] != '\0' &&
+	    sf_model_check_dns1123_label(k.k_cluster) == NULL &&
+	    (rv = get_cluster(txn, c, k.k_cluster, &cl)) != 0) {
+		return (sf_status_set(st, rv, "reading cluster \"%s\" failed",
+		    k.k_cluster));
+	}
+	limits_of(cl, &lim);
+	sf_model_service_validate(svc, &lim, st);
+	if (st->st_nviol > 0) {
+		return (invalid(st, &k));
+	}
+	if (cl == NULL) {
+		return (sf_status_set(st, SF_FAILED_PRECONDITION,
+		    "cluster \"%s\" is not registered (see `svcfleet cluster "
+		    "list`)",
+		    k.k_cluster));
+	}
+	if ((rv = check_node_ports(txn, c, svc, &k, st)) != 0) {
+		return (rv);
+	}
+	reset_server_fields(c, svc);
+	rv = sf_store_txn_service_put(txn, svc, true);
+	if (rv == SF_ALREADY_EXISTS) {
+		return (sf_status_set(st, rv,
+		    "service \"%s\" already exists in namespace \"%s\" of "
+		    "cluster \"%s\"",
+		    k.k_name, k.k_namespace, k.k_cluster));
+	}
+	if (rv != 0) {
+		return (sf_status_set(st, rv, "storing the service failed"));
+	}
+	j->j_result = svc;
+	j->j_action = SVCFLEET__V1__APPLY_ACTION__APPLY_ACTION_CREATED;
+	j->j_wrote  = true;
+	return (0);
+}
+
+static void
+mark_pending(sf_service *svc)
+{
+	for (size_t i = 0; i < svc->n_status; i++) {
+		if (svc->status[i]->state !=
+		    SVCFLEET__V1__SYNC_STATE__SYNC_STATE_DELETING) {
+			svc->status[i]->state =
+			    SVCFLEET__V1__SYNC_STATE__SYNC_STATE_PENDING;
+			svc->status[i]->message = "";
+		}
+	}
+}
+
+// Update and the update half of apply. old is the stored object.
+static int
+write_update_of(sf_store_txn *txn, svc_job *j, sf_service *old,
+    sf_status *st)
+{
+	sf_call               *c   = j->j_call;
+	sf_service            *nw  = j->j_svc;
+	Svcfleet__V1__Cluster *cl  = NULL;
+	uint64_t               want = nw->metadata->resource_version;
+	sf_model_limits        lim;
+	sf_store_key           k;
+	int                    rv;
+
+	key_of(old, &k);
+	if (want != 0 && want != old->metadata->resource_version) {
+		return (sf_status_set(st, SF_ABORTED,
+		    "Operation cannot be fulfilled on services \"%s\": the "
+		    "object has been modified; please apply your changes to "
+		    "the latest version and try again (resource version %llu "
+		    "given, %llu stored)",
+		    k.k_name, (unsigned long long) want,
+		    (unsigned long long) old->metadata->resource_version));
+	}
+	if ((rv = get_cluster(txn, c, k.k_cluster, &cl)) != 0) {
+		return (sf_status_set(st, rv, "reading cluster failed"));
+	}
+	limits_of(cl, &lim);
+	if (sf_model_service_prepare_update(
+	        old, nw, &lim, &c->c_arena, st) != 0 ||
+	    st->st_nviol > 0) {
+		return (invalid(st, &k));
+	}
+	// Server-owned metadata carries over from the stored object.
+	sf_object_meta *om = old->metadata, *nm = nw->metadata;
+	nm->uid            = om->uid;
+	nm->generation     = om->generation;
+	nm->create_time_ms = om->create_time_ms;
+	nm->created_by     = om->created_by;
+	nm->deleting       = om->deleting;
+	nm->delete_time_ms = om->delete_time_ms;
+	nm->finalizers     = om->finalizers;
+	nm->n_finalizers   = om->n_finalizers;
+	nm->updated_by     = (char *) c->c_ident.id_user;
+	nm->update_time_ms = om->update_time_ms;
+	nm->resource_version = om->resource_version;
+	nw->status         = old->status;
+	nw->n_status       = old->n_status;
+
+	bool spec_same = sf_model_spec_equal(old->spec, nw->spec);
+	if (spec_same &&
+	    sf_model_kvs_equal(om->labels, om->n_labels, nm->labels,
+	        nm->n_labels) &&
+	    sf_model_kvs_equal(om->annotations, om->n_annotations,
+	        nm->annotations, nm->n_annotations)) {
+		// Nothing to change: no write, no new revision.
+		nm->updated_by = om->updated_by;
+		j->j_result    = old;
+		j->j_action    = SVCFLEET__V1__APPLY_ACTION__APPLY_ACTION_UNCHANGED;
+		return (0);
+	}
+	if (om->deleting && !spec_same) {
+		return (sf_status_set(st, SF_FAILED_PRECONDITION,
+		    "service \"%s\" is being deleted; its spec can no longer "
+		    "change",
+		    k.k_name));
+	}
+	if ((rv = check_node_ports(txn, c, nw, &k, st)) != 0) {
+		return (rv);
+	}
+	if (!spec_same) {
+		mark_pending(nw);
+	}
+	if ((rv = sf_store_txn_service_put(txn, nw, false)) != 0) {
+		return (sf_status_set(st, rv, "storing the service failed"));
+	}
+	j->j_result = nw;
+	j->j_action = SVCFLEET__V1__APPLY_ACTION__APPLY_ACTION_CONFIGURED;
+	j->j_wrote  = true;
+	return (0);
+}
+
+static int
+write_update(sf_store_txn *txn, svc_job *j, sf_status *st)
+{
+	sf_call     *c = j->j_call;
+	sf_service  *old;
+	sf_store_key k;
+	int          rv;
+
+	key_of(j->j_svc, &k);
+	if (check_key(&k, st) != 0) {
+		return (st->st_code);
+	}
+	rv = sf_store_txn_service_get(
+	    txn, &k, sf_arena_pbc(&c->c_arena), &old);
+	if (rv == SF_NOT_FOUND) {
+		return (not_found(st, &k));
+	}
+	if (rv != 0) {
+		return (sf_status_set(st, rv, "reading the service failed"));
+	}
+	return (write_update_of(txn, j, old, st));
+}
+
+static int
+write_apply(sf_store_txn *txn, svc_job *j, sf_status *st)
+{
+	sf_call     *c = j->j_call;
+	sf_service  *old;
+	sf_store_key k;
+	int          rv;
+
+	key_of(j->j_svc, &k);
+	rv = sf_store_txn_service_get(
+	    txn, &k, sf_arena_pbc(&c->c_arena), &old);
+	if (rv == SF_NOT_FOUND ||
+	    (rv == SF_INVALID_ARGUMENT && check_key(&k, st) != 0)) {
+		return (write_create(txn, j, st));
+	}
+	if (rv != 0) {
+		return (sf_status_set(st, rv, "reading the service failed"));
+	}
+	return (write_update_of(txn, j, old, st));
+}
+
+static int
+write_delete(sf_store_txn *txn, svc_job *j, sf_status *st)
+{
+	sf_call     *c = j->j_call;
+	sf_service  *old;
+	sf_store_key k;
+	int          rv;
+
+	key_from_msg(j->j_del->key, &k);
+	if (check_key(&k, st) != 0) {
+		return (st->st_code);
+	}
+	rv = sf_store_txn_service_get(
+	    txn, &k, sf_arena_pbc(&c->c_arena), &old);
+	if (rv == SF_NOT_FOUND) {
+		return (not_found(st, &k));
+	}
+	if (rv != 0) {
+		return (sf_status_set(st, rv, "reading the service failed"));
+	}
+	if (j->j_del->resource_version != 0 &&
+	    j->j_del->resource_version != old->metadata->resource_version) {
+		return (sf_status_set(st, SF_ABORTED,
+		    "Operation cannot be fulfilled on services \"%s\": the "
+		    "object has been modified (resource version %llu given, "
+		    "%llu stored)",
+		    k.k_name,
+		    (unsigned long long) j->j_del->resource_version,
+		    (unsigned long long) old->metadata->resource_version));
+	}
+	j->j_result = old;
+	if (old->metadata->n_finalizers == 0) {
+		// No cluster holds it: gone at once.
+		if ((rv = sf_store_txn_service_delete(txn, &k)) != 0) {
+			return (sf_status_set(
+			    st, rv, "deleting the service failed"));
+		}
+		j->j_deleted = true;
+		j->j_wrote   = true;
+		return (0);
+	}
+	if (old->metadata->deleting) {
+		return (0); // already waiting for the clusters
+	}
+	old->metadata->deleting       = true;
+	old->metadata->delete_time_ms = sf_store_txn_now_ms(txn);
+	old->metadata->updated_by     = (char *) c->c_ident.id_user;
+	for (size_t i = 0; i < old->n_status; i++) {
+		old->status[i]->state =
+		    SVCFLEET__V1__SYNC_STATE__SYNC_STATE_DELETING;
+	}
+	if ((rv = sf_store_txn_service_put(txn, old, false)) != 0) {
+		return (sf_status_set(st, rv, "marking for deletion failed"));
+	}
+	j->j_wrote = true;
+	return (0);
+}
+
+static int
+write_report(sf_store_txn *txn, svc_job *j, sf_status *st)
+{
+	sf_call                                 *c = j->j_call;
+	const Svcfleet__V1__ReportStatusRequest *r = j->j_rep;
+	sf_arena    *a = &c->c_arena;
+	sf_service  *svc;
+	sf_store_key k;
+	const char  *fin = r->finalizer != NULL && r->finalizer[0] != '\0'
+	     ? r->finalizer
+	     : FINALIZER_DEFAULT;
+	int          rv;
+
+	key_from_msg(r->key, &k);
+	if (check_key(&k, st) != 0) {
+		return (st->st_code);
+	}
+	rv = sf_store_txn_service_get(txn, &k, sf_arena_pbc(a), &svc);
+	if (rv == SF_NOT_FOUND) {
+		return (not_found(st, &k));
+	}
+	if (rv != 0) {
+		return (sf_status_set(st, rv, "reading the service failed"));
+	}
+	sf_object_meta *m = svc->metadata;
+	if (r->status != NULL) {
+		Svcfleet__V1__ClusterStatus *ns = r->status;
+		if (ns->cluster == NULL || ns->cluster[0] == '\0') {
+			ns->cluster = (char *) k.k_cluster;
+		}
+		if (ns->state == SVCFLEET__V1__SYNC_STATE__SYNC_STATE_SYNCED &&
+		    ns->observed_generation < m->generation) {
+			ns->state = SVCFLEET__V1__SYNC_STATE__SYNC_STATE_PENDING;
+		}
+		if (m->deleting &&
+		    ns->state != SVCFLEET__V1__SYNC_STATE__SYNC_STATE_ERROR) {
+			ns->state =
+			    SVCFLEET__V1__SYNC_STATE__SYNC_STATE_DELETING;
+		}
+		size_t i;
+		for (i = 0; i < svc->n_status; i++) {
+			if (strcmp(str(svc->status[i]->cluster),
+			        ns->cluster) == 0) {
+				svc->status[i] = ns;
+				break;
+			}
+		}
+		if (i == svc->n_status) {
+			Svcfleet__V1__ClusterStatus **arr = sf_arena_alloc(
+			    a, (svc->n_status + 1) * sizeof(*arr));
+			if (arr == NULL) {
+				return (sf_status_set(
+				    st, SF_RESOURCE_EXHAUSTED, NULL));
+			}
+			if (svc->n_status > 0) {
+				memcpy(arr, svc->status,
+				    svc->n_status * sizeof(*arr));
+			}
+			arr[svc->n_status++] = ns;
+			svc->status          = arr;
+		}
+	}
+	size_t have = m->n_finalizers;
+	bool   present = false;
+	for (size_t i = 0; i < m->n_finalizers; i++) {
+		present = present || strcmp(m->finalizers[i], fin) == 0;
+	}
+	if (r->add_finalizer && !present && !m->deleting) {
+		char **arr = sf_arena_alloc(a, (have + 1) * sizeof(*arr));
+		if (arr == NULL) {
+			return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+		}
+		if (have > 0) {
+			memcpy(arr, m->finalizers, have * sizeof(*arr));
+		}
+		arr[have]       = (char *) fin;
+		m->finalizers   = arr;
+		m->n_finalizers = have + 1;
+	}
+	if (r->remove_finalizer && present) {
+		size_t out = 0;
+		for (size_t i = 0; i < m->n_finalizers; i++) {
+			if (strcmp(m->finalizers[i], fin) != 0) {
+				m->finalizers[out++] = m->finalizers[i];
+			}
+		}
+		m->n_finalizers = out;
+	}
+	if (m->deleting && m->n_finalizers == 0) {
+		if ((rv = sf_store_txn_service_delete(txn, &k)) != 0) {
+			return (sf_status_set(st, rv, "deleting failed"));
+		}
+		j->j_deleted = true;
+		j->j_result  = svc;
+		j->j_wrote   = true;
+		return (0);
+	}
+	if ((rv = sf_store_txn_service_put(txn, svc, false)) != 0) {
+		return (sf_status_set(st, rv, "storing the status failed"));
+	}
+	j->j_result = svc;
+	j->j_wrote  = true;
+	return (0);
+}
+
+static int
+job_write(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	svc_job *j = arg;
+
+	// A retried batch runs this again: start from a clean slate.
+	sf_status_reset(st);
+	j->j_result  = NULL;
+	j->j_deleted = false;
+	j->j_wrote   = false;
+	if (sf_call_expired(j->j_call)) {
+		return (sf_status_set(st, SF_DEADLINE_EXCEEDED,
+		    "the deadline passed while the write waited its turn; "
+		    "nothing was written"));
+	}
+	switch (j->j_kind) {
+	case JOB_CREATE:
+		return (write_create(txn, j, st));
+	case JOB_UPDATE:
+		return (write_update(txn, j, st));
+	case JOB_APPLY:
+		return (write_apply(txn, j, st));
+	case JOB_DELETE:
+		return (write_delete(txn, j, st));
+	case JOB_REPORT:
+		return (write_report(txn, j, st));
+	}
+	return (sf_status_set(st, SF_INTERNAL, "unknown job"));
+}
+
+static void
+job_done(void *arg, int code, uint64_t revision)
+{
+	svc_job *j = arg;
+	sf_call *c = j->j_call;
+	sf_arena *a = &c->c_arena;
+
+	(void) revision;
+	if (code != 0) {
+		if (c->c_status.st_code == 0) {
+			sf_status_set(&c->c_status, code, "%s",
+			    sf_status_str(code));
+		}
+		sf_call_finish(c, NULL);
+		return;
+	}
+	switch (j->j_kind) {
+	case JOB_CREATE:
+	case JOB_UPDATE:
+		sf_call_finish(c, &j->j_result->base);
+		return;
+	case JOB_APPLY: {
+		Svcfleet__V1__ApplyServiceReply *r =
+		    sf_arena_alloc(a, sizeof(*r));
+		if (r == NULL) {
+			sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+			return;
+		}
+		svcfleet__v1__apply_service_reply__init(r);
+		r->service = j->j_result;
+		r->action  = j->j_action;
+		sf_call_finish(c, &r->base);
+		return;
+	}
+	case JOB_DELETE: {
+		Svcfleet__V1__DeleteServiceReply *r =
+		    sf_arena_alloc(a, sizeof(*r));
+		if (r == NULL) {
+			sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+			return;
+		}
+		svcfleet__v1__delete_service_reply__init(r);
+		r->service = j->j_result;
+		r->deleted = j->j_deleted;
+		sf_call_finish(c, &r->base);
+		return;
+	}
+	case JOB_REPORT: {
+		Svcfleet__V1__ReportStatusReply *r =
+		    sf_arena_alloc(a, sizeof(*r));
+		if (r == NULL) {
+			sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+			return;
+		}
+		svcfleet__v1__report_status_reply__init(r);
+		r->resource_version = j->j_result != NULL
+		    ? j->j_result->metadata->resource_version
+		    : 0;
+		r->deleted          = j->j_deleted;
+		sf_call_finish(c, &r->base);
+		return;
+	}
+	}
+}
+
+static void
+submit(sf_call *c, svc_job *j, bool dry_run)
+{
+	sf_store_write w = {
+	    .w_fn     = job_write,
+	    .w_audit  = NULL,
+	    .w_done   = job_done,
+	    .w_arg    = j,
+	    .w_status = &c->c_status,
+	    .w_flags  = dry_run ? SF_STORE_DRY_RUN : 0,
+	};
+	if (sf_store_submit(c->c_srv->s_store, &w) != 0) {
+		sf_call_fail(c, SF_UNAVAILABLE, "the store is closing");
+	}
+}
+
+static svc_job *
+new_job(sf_call *c, int kind)
+{
+	svc_job *j = sf_arena_zalloc(&c->c_arena, sizeof(*j));
+	if (j == NULL) {
+		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		return (NULL);
+	}
+	j->j_call = c;
+	j->j_kind = kind;
+	return (j);
+}
+
+// Prepares a Service from a create/update/apply request: present, defaults
+// applied. Fails the call and returns NULL otherwise.
+static sf_service *
+request_service(sf_call *c, Svcfleet__V1__Service *svc)
+{
+	if (svc == NULL) {
+		sf_call_fail(c, SF_INVALID_ARGUMENT,
+		    "the request carries no service");
+		return (NULL);
+	}
+	if (sf_model_service_defaults(svc, &c->c_arena) != 0) {
+		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		return (NULL);
+	}
+	return (svc);
+}
+
+// --------------------------------------------------------------- handlers
+
+static void
+h_create_service(Svcfleet__V1__ServiceManager_Service *s,
+    const Svcfleet__V1__CreateServiceRequest *in,
+    Svcfleet__V1__Service_Closure closure, void *data)
+{
+	sf_call *c = sf_call_of(data);
+	svc_job *j;
+	(void) s;
+	(void) closure;
+
+	if ((j = new_job(c, JOB_CREATE)) == NULL ||
+	    (j->j_svc = request_service(c, in->service)) == NULL) {
+		return;
+	}
+	submit(c, j, in->dry_run);
+}
+
+static void
+h_update_service(Svcfleet__V1__ServiceManager_Service *s,
+    const Svcfleet__V1__UpdateServiceRequest *in,
+    Svcfleet__V1__Service_Closure closure, void *data)
+{
+	sf_call *c = sf_call_of(data);
+	svc_job *j;
+	(void) s;
+	(void) closure;
+
+	if ((j = new_job(c, JOB_UPDATE)) == NULL ||
+	    (j->j_svc = request_service(c, in->service)) == NULL) {
+		return;
+	}
+	submit(c, j, in->dry_run);
+}
+
+static void
+h_apply_service(Svcfleet__V1__ServiceManager_Service *s,
+    const Svcfleet__V1__ApplyServiceRequest *in,
+    Svcfleet__V1__ApplyServiceReply_Closure closure, void *data)
+{
+	sf_call *c = sf_call_of(data);
+	svc_job *j;
+	(void) s;
+	(void) closure;
+
+	if ((j = new_job(c, JOB_APPLY)) == NULL ||
+	    (j->j_svc = request_service(c, in->service)) == NULL) {
+		return;
+	}
+	submit(c, j, in->dry_run);
+}
+
+static void
+h_delete_service(Svcfleet__V1__ServiceManager_Service *s,
+    const Svcfleet__V1__DeleteServiceRequest *in,
+    Svcfleet__V1__DeleteServiceReply_Closure closure, void *data)
+{
+	sf_call *c = sf_call_of(data);
+	svc_job *j;
+	(void) s;
+	(void) closure;
+
+	if ((j = new_job(c, JOB_DELETE)) == NULL) {
+		return;
+	}
+	j->j_del = in;
+	submit(c, j, false);
+}
+
+static void
+h_report_status(Svcfleet__V1__ServiceManager_Service *s,
+    const Svcfleet__V1__ReportStatusRequest *in,
+    Svcfleet__V1__ReportStatusReply_Closure closure, void *data)
+{
+	sf_call *c = sf_call_of(data);
+	svc_job *j;
+	(void) s;
+	(void) closure;
+
+	if ((j = new_job(c, JOB_REPORT)) == NULL) {
+		return;
+	}
+	j->j_rep = in;
+	submit(c, j, false);
+}
+
+static void
+h_get_service(Svcfleet__V1__ServiceManager_Service *s,
+    const Svcfleet__V1__GetServiceRequest *in,
+    Svcfleet__V1__Service_Closure closure, void *data)
+{
+	sf_call    *c = sf_call_of(data);
+	sf_service *svc;
+	sf_store_key k;
+	int          rv;
+	(void) s;
+
+	key_from_msg(in->key, &k);
+	if (check_key(&k, &c->c_status) != 0) {
+		sf_call_finish(c, NULL);
+		return;
+	}
+	rv = sf_store_service_get(
+	    c->c_srv->s_store, &k, sf_arena_pbc(&c->c_arena), &svc);
+	if (rv == SF_NOT_FOUND) {
+		not_found(&c->c_status, &k);
+		sf_call_finish(c, NULL);
+		return;
+	}
+	if (rv != 0) {
+		sf_call_fail(c, rv, "reading the service failed");
+		return;
+	}
+	closure(svc, data);
+}
+
+typedef struct list_filter {
+	sf_selector *sel;
+} list_filter;
+
+static bool
+list_obj_ok(void *arg, const Svcfleet__V1__Service *svc)
+{
+	list_filter *f = arg;
+	return (sf_selector_matches(
+	    f->sel, svc->metadata->labels, svc->metadata->n_labels));
+}
+
+static void
+h_list_services(Svcfleet__V1__ServiceManager_Service *s,
+    const Svcfleet__V1__ListServicesRequest *in,
+    Svcfleet__V1__ListServicesReply_Closure closure, void *data)
+{
+	sf_call          *c = sf_call_of(data);
+	list_filter       f = {NULL};
+	sf_store_list_res res;
+	int               rv;
+	(void) s;
+
+	if (in->label_selector != NULL && in->label_selector[0] != '\0' &&
+	    sf_selector_parse(in->label_selector, &f.sel, &c->c_status) !=
+	        0) {
+		sf_call_finish(c, NULL);
+		return;
+	}
+	sf_store_list_req req = {
+	    .lr_cluster    = in->cluster,
+	    .lr_namespace  = in->namespace_,
+	    .lr_limit      = in->page_size == 0 ? LIST_PAGE_DEFAULT
+	             : in->page_size > LIST_PAGE_MAX ? LIST_PAGE_MAX
+	                                             : in->page_size,
+	    .lr_page_token = in->page_token,
+	    .lr_filter     = {NULL, f.sel != NULL ? list_obj_ok : NULL, &f},
+	};
+	memset(&res, 0, sizeof(res));
+	rv = sf_store_service_list(c->c_srv->s_store, &req,
+	    sf_arena_pbc(&c->c_arena), &res, &c->c_status);
+	sf_selector_free(f.sel);
+	if (rv != 0) {
+		if (c->c_status.st_code == 0) {
+			sf_status_set(&c->c_status, rv, "listing failed");
+		}
+		sf_call_finish(c, NULL);
+		return;
+	}
+	Svcfleet__V1__ListServicesReply *r =
+	    sf_arena_alloc(&c->c_arena, sizeof(*r));
+	if (r == NULL) {
+		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		return;
+	}
+	svcfleet__v1__list_services_reply__init(r);
+	r->services        = res.lr_items;
+	r->n_services      = res.lr_n;
+	r->next_page_token = res.lr_next_token != NULL ? res.lr_next_token
+	                                               : "";
+	r->revision        = res.lr_revision;
+	closure(r, data);
+}
+
+static void
+h_watch_services(Svcfleet__V1__ServiceManager_Service *s,
+    const Svcfleet__V1__WatchServicesRequest *in,
+    Svcfleet__V1__WatchServicesReply_Closure closure, void *data)
+{
+	sf_call *c    = sf_call_of(data);
+	uint32_t wait = in->wait_ms;
+	(void) s;
+	(void) closure;
+
+	if (wait > WATCH_WAIT_MAX_MS) {
+		wait = WATCH_WAIT_MAX_MS;
+	}
+	if (sf_watch_try(c, in, wait == 0)) {
+		return;
+	}
+	// Answer a little before the caller's deadline so the empty reply
+	// arrives in time.
+	int64_t until = c->c_start_us + (int64_t) wait * 1000;
+	int64_t limit = c->c_deadline_us - 200 * 1000;
+	if (until > limit) {
+		until = limit;
+	}
+	sf_watch_park(c, in, until);
+}
+
+void
+sf_handlers_services_init(sf_server *srv)
+{
+	Svcfleet__V1__ServiceManager_Service init =
+	    SVCFLEET__V1__SERVICE_MANAGER__INIT(h_);
+	srv->s_svcmgr = init;
+}

@@ -1,0 +1,41 @@
+// h_system.c: Version and Health, the two methods that need no token.
+#include "internal.h"
+
+static void
+h_version(Svcfleet__V1__System_Service *s, const Svcfleet__V1__Empty *in,
+    Svcfleet__V1__VersionReply_Closure closure, void *data)
+{
+	sf_call                    *c = sf_call_of(data);
+	Svcfleet__V1__VersionReply *r;
+	(void) in;
+
+	r = sf_arena_alloc(&c->c_arena, sizeof(*r));
+	if (r == NULL) {
+		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		return;
+	}
+	svcfleet__v1__version_reply__init(r);
+	r->version  = SF_VERSION;
+	r->api      = "svcfleet.v1";
+	r->revision = sf_store_revision(sf_server_of_system(s)->s_store);
+	closure(r, data);
+}
+
+static void
+h_health(Svcfleet__V1__System_Service *s, const Svcfleet__V1__Empty *in,
+    Svcfleet__V1__HealthReply_Closure closure, void *data)
+{
+	static const Svcfleet__V1__HealthReply ok = {
+	    PROTOBUF_C_MESSAGE_INIT(&svcfleet__v1__health_reply__descriptor),
+	    true, "ok"};
+	(void) s;
+	(void) in;
+	closure(&ok, data);
+}
+
+void
+sf_handlers_system_init(sf_server *srv)
+{
+	Svcfleet__V1__System_Service init = SVCFLEET__V1__SYSTEM__INIT(h_);
+	srv->s_system                     = init;
+}

@@ -1,0 +1,205 @@
+// internal.h: what the server's files share — the server object, one RPC
+// call in flight, the method table and the helpers handlers use to finish a
+// call. Nothing here is visible outside server/.
+#ifndef SF_SERVER_INTERNAL_H
+#define SF_SERVER_INTERNAL_H
+
+#include <nng/nng.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "model.h"
+#include "server.h"
+#include "status.h"
+#include "store.h"
+#include "svcfleet.pb-c.h"
+
+typedef struct sf_call   sf_call;
+typedef struct sf_method sf_method;
+typedef struct rpc_ctx   rpc_ctx;
+
+// How a method is admitted before its handler runs.
+enum sf_method_flags {
+	SF_M_PUBLIC = 1 << 0, // no token needed (Version, Health)
+	SF_M_WRITE  = 1 << 1, // changes the store: deduplicated, audited
+	SF_M_LONG   = 1 << 2, // may wait (long poll): not counted as busy
+};
+
+// One row of the method table. The rows are matched against the service
+// descriptors generated from svcfleet.proto at start-up; a method declared
+// in the proto without a row (or the reverse) stops the server from
+// starting, so the two cannot drift apart.
+struct sf_method {
+	const char *m_path;     // "/svcfleet.v1.ServiceManager/CreateService"
+	const char *m_resource; // for authorization: "services", "clusters"...
+	const char *m_verb;     // "create", "get", "list", "watch", ...
+	int         m_flags;
+	// Filled at start-up from the descriptors:
+	const ProtobufCServiceDescriptor *m_sdesc;
+	const ProtobufCMethodDescriptor  *m_mdesc;
+	ProtobufCService                 *m_service;
+	unsigned                          m_index;
+	atomic_uint_fast64_t              m_calls;
+	atomic_uint_fast64_t              m_errors;
+};
+
+// The caller, as authentication found it.
+typedef struct sf_identity {
+	const char *id_user;   // from the call's arena or static
+	bool        id_admin;  // full powers (until RBAC lands: everyone)
+	bool        id_recon;  // the reconciler role
+} sf_identity;
+
+// One request in flight. It lives inside its nng context (one request per
+// REP context at a time), so serving a request allocates nothing beyond its
+// arena.
+struct sf_call {
+	sf_server       *c_srv;
+	rpc_ctx         *c_ctx;
+	sf_arena         c_arena;     // request, scratch and reply memory
+	const sf_method *c_method;
+	Svcfleet__V1__RequestEnvelope *c_env;
+	const ProtobufCMessage        *c_input;
+	sf_status        c_status;
+	int64_t          c_start_us;  // monotonic receipt time
+	int64_t          c_deadline_us;
+	char             c_request_id[64];
+	sf_identity      c_ident;
+	bool             c_dedupe;    // reply must be remembered
+};
+
+// The server object. The generated service structs come first in their
+// own members so handlers can find the server from the service pointer.
+struct sf_server {
+	Svcfleet__V1__ServiceManager_Service  s_svcmgr;
+	Svcfleet__V1__ClusterRegistry_Service s_clusters;
+	Svcfleet__V1__AccessControl_Service   s_access;
+	Svcfleet__V1__Audit_Service           s_audit;
+	Svcfleet__V1__System_Service          s_system;
+
+	sf_server_opts s_opts;
+	sf_store      *s_store;
+	nng_socket     s_sock;
+	bool           s_sock_open;
+	nng_listener  *s_listeners;
+	size_t         s_nlisteners;
+	char         **s_urls; // bound URLs (tcp port 0 resolved)
+
+	sf_method *s_methods;
+	size_t     s_nmethods;
+
+	rpc_ctx *s_ctxs;
+	size_t   s_nctxs;
+
+	// Worker pool: requests waiting for a thread.
+	pthread_mutex_t s_qmtx;
+	pthread_cond_t  s_qcv;
+	rpc_ctx        *s_qhead, *s_qtail;
+	size_t          s_qlen;
+	pthread_t      *s_workers;
+	size_t          s_nworkers;
+	bool            s_stopping;
+	atomic_bool     s_draining; // new requests get UNAVAILABLE
+
+	atomic_uint_fast64_t s_inflight;
+	struct sf_dedupe    *s_dedupe;
+	struct sf_watchers  *s_watch;
+	int64_t              s_start_ms;
+};
+
+// ----------------------------------------------------------- method table
+
+// sf_methods_init copies the table into srv and binds it to the server's
+// service structs. Returns 0, or SF_INTERNAL naming the method that has no
+// row or no descriptor.
+int              sf_methods_init(sf_server *srv, sf_status *st);
+void             sf_methods_fini(sf_server *srv);
+const sf_method *sf_methods_find(sf_server *srv, const char *path);
+
+// ------------------------------------------------------- finishing a call
+
+// Handlers receive (service, input, closure, closure_data): closure_data is
+// the sf_call. A handler finishes the call exactly once, possibly later on
+// another thread, by calling closure(reply, call) — or, on failure,
+// sf_call_fail(call, code, ...), which records the status and calls the
+// closure with no reply.
+static inline sf_call *
+sf_call_of(void *closure_data)
+{
+	return ((sf_call *) closure_data);
+}
+
+void sf_call_fail(sf_call *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+// sf_call_fail_status finishes with the code, message and violations of st.
+void sf_call_fail_status(sf_call *c, const sf_status *st);
+// sf_call_finish finishes with reply (NULL allowed only when the call's
+// status is already an error).
+void sf_call_finish(sf_call *c, const ProtobufCMessage *reply);
+
+static inline sf_server *
+sf_server_of_svcmgr(Svcfleet__V1__ServiceManager_Service *s)
+{
+	return ((sf_server *) ((char *) s - offsetof(sf_server, s_svcmgr)));
+}
+static inline sf_server *
+sf_server_of_clusters(Svcfleet__V1__ClusterRegistry_Service *s)
+{
+	return ((sf_server *) ((char *) s - offsetof(sf_server, s_clusters)));
+}
+static inline sf_server *
+sf_server_of_system(Svcfleet__V1__System_Service *s)
+{
+	return ((sf_server *) ((char *) s - offsetof(sf_server, s_system)));
+}
+
+// sf_call_expired is true when the call's deadline has passed.
+bool sf_call_expired(const sf_call *c);
+
+// --------------------------------------------------------------- handlers
+
+void sf_handlers_services_init(sf_server *srv);
+void sf_handlers_clusters_init(sf_server *srv);
+void sf_handlers_access_init(sf_server *srv);
+void sf_handlers_system_init(sf_server *srv);
+
+// sf_cluster_strip_credentials hides a cluster's secrets from the reply
+// unless the caller may read them.
+void sf_cluster_strip_credentials(
+    const sf_call *c, Svcfleet__V1__Cluster *cl);
+
+// ------------------------------------------------------------------ dedupe
+
+// Writes are remembered by request id for a while, so a client that sends
+// the same request again (after a timeout, or nng's resend) gets the first
+// reply instead of a second write.
+struct sf_dedupe *sf_dedupe_alloc(size_t max_entries, int64_t ttl_ms);
+void              sf_dedupe_free(struct sf_dedupe *d);
+// sf_dedupe_begin: 0 = new (caller proceeds, must call _end);
+// 1 = a reply is cached: *reply/*len are a malloc'd copy for the caller;
+// 2 = the same request is still in flight: try again later.
+int  sf_dedupe_begin(struct sf_dedupe *d, const char *key, void **reply,
+     size_t *len);
+void sf_dedupe_end(struct sf_dedupe *d, const char *key, const void *reply,
+    size_t len);
+
+// ------------------------------------------------------------------- watch
+
+int sf_watch_init(sf_server *srv);
+// sf_watch_fini answers every parked call and stops the watch thread;
+// later parks are answered at once. sf_watch_free releases the rest.
+void sf_watch_fini(sf_server *srv);
+void sf_watch_free(sf_server *srv);
+// sf_watch_park keeps call c until a commit passes since (or until its
+// wait ends), then answers it with sf_watch_answer semantics.
+void sf_watch_park(sf_call *c, const Svcfleet__V1__WatchServicesRequest *req,
+    int64_t until_us);
+// sf_watch_try answers c now when there are events (or an error) and
+// returns true; false means nothing newer than req->since_revision.
+bool sf_watch_try(sf_call *c, const Svcfleet__V1__WatchServicesRequest *req,
+    bool final);
+
+#endif // SF_SERVER_INTERNAL_H

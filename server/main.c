@@ -1,0 +1,294 @@
+// main.c: svcfleetd — flags (each also read from an SVCFLEET_* environment
+// variable), signals, and the server's lifetime.
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "server.h"
+
+#define MAX_LISTEN 16
+
+typedef struct config {
+	const char *data_dir;
+	const char *listen[MAX_LISTEN];
+	size_t      nlisten;
+	const char *log_level;
+	long        workers;
+	long        contexts;
+	long        max_msg;
+	long        unsafe_nosync;
+} config;
+
+enum opt_type { OPT_STRING, OPT_LIST, OPT_INT, OPT_BOOL };
+
+// The option table drives parsing, the environment and --help.
+static const struct option_def {
+	const char *name;
+	const char *env;
+	int         type;
+	const char *def;
+	const char *help;
+	size_t      off;
+	long        min, max;
+} options[] = {
+    {"data-dir", "SVCFLEET_DATA_DIR", OPT_STRING, "./svcfleet-data",
+        "directory of the LMDB store (created with mode 0700)",
+        offsetof(config, data_dir), 0, 0},
+    {"listen", "SVCFLEET_LISTEN", OPT_LIST,
+        "ipc://DATA-DIR/svcfleet.sock, tcp://127.0.0.1:7070",
+        "RPC listener URL (repeatable; the environment takes a comma "
+        "list); tcp port 0 picks a free port",
+        offsetof(config, listen), 0, 0},
+    {"log-level", "SVCFLEET_LOG_LEVEL", OPT_STRING, "info",
+        "debug, info, warn or error", offsetof(config, log_level), 0, 0},
+    {"workers", "SVCFLEET_WORKERS", OPT_INT, "4",
+        "threads running request handlers", offsetof(config, workers), 1,
+        256},
+    {"contexts", "SVCFLEET_CONTEXTS", OPT_INT, "256",
+        "requests in flight at once, long polls included",
+        offsetof(config, contexts), 8, 65536},
+    {"max-message-size", "SVCFLEET_MAX_MESSAGE_SIZE", OPT_INT, "4194304",
+        "largest request accepted, in bytes (larger: RESOURCE_EXHAUSTED)",
+        offsetof(config, max_msg), 1024, 64 << 20},
+    {"unsafe-no-fsync", "SVCFLEET_UNSAFE_NO_FSYNC", OPT_BOOL, "false",
+        "do not fsync commits (loses acknowledged writes on a crash; "
+        "benchmarks only)",
+        offsetof(config, unsafe_nosync), 0, 1},
+};
+
+#define NOPTIONS (sizeof(options) / sizeof(options[0]))
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: svcfleetd [flags]\n\n"
+	           "svcfleet's control-plane daemon: the Service API over "
+	           "nng, durable in LMDB.\n\nflags (environment variable, "
+	           "default):\n");
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		const struct option_def *o = &options[i];
+		fprintf(f, "  --%-18s %s\n  %-20s (%s, default %s)\n", o->name,
+		    o->type == OPT_BOOL ? "" : "VALUE", "", o->env, o->def);
+		fprintf(f, "  %-20s %s\n", "", o->help);
+	}
+	fprintf(f, "  --help               this text\n"
+	           "  --version            print the version\n");
+}
+
+// Sets option o from text; returns 0 or -1 with a message on stderr.
+static int
+set_option(config *cfg, const struct option_def *o, const char *val,
+    const char *from)
+{
+	char *field = (char *) cfg + o->off;
+	switch (o->type) {
+	case OPT_STRING:
+		*(const char **) field = val;
+		return (0);
+	case OPT_LIST: {
+		if (cfg->nlisten >= MAX_LISTEN) {
+			fprintf(stderr, "svcfleetd: at most %d --%s values\n",
+			    MAX_LISTEN, o->name);
+			return (-1);
+		}
+		cfg->listen[cfg->nlisten++] = val;
+		return (0);
+	}
+	case OPT_INT: {
+		char *end;
+		errno  = 0;
+		long v = strtol(val, &end, 10);
+		if (errno != 0 || end == val || *end != '\0' || v < o->min ||
+		    v > o->max) {
+			fprintf(stderr,
+			    "svcfleetd: invalid %s value \"%s\" for %s: want "
+			    "an integer from %ld to %ld\n",
+			    from, val, o->name, o->min, o->max);
+			return (-1);
+		}
+		*(long *) field = v;
+		return (0);
+	}
+	case OPT_BOOL:
+		if (strcmp(val, "1") == 0 || strcmp(val, "true") == 0) {
+			*(long *) field = 1;
+		} else if (strcmp(val, "0") == 0 ||
+		    strcmp(val, "false") == 0) {
+			*(long *) field = 0;
+		} else {
+			fprintf(stderr,
+			    "svcfleetd: invalid %s value \"%s\" for %s: want "
+			    "true or false\n",
+			    from, val, o->name);
+			return (-1);
+		}
+		return (0);
+	}
+	return (-1);
+}
+
+// The environment first, so flags override it.
+static int
+load_env(config *cfg, char **envcopy)
+{
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		const struct option_def *o = &options[i];
+		const char              *v = getenv(o->env);
+		if (v == NULL || v[0] == '\0') {
+			continue;
+		}
+		if (o->type == OPT_LIST) {
+			char *copy = strdup(v), *save = NULL;
+			*envcopy   = copy;
+			for (char *t = strtok_r(copy, ",", &save); t != NULL;
+			     t       = strtok_r(NULL, ",", &save)) {
+				while (*t == ' ') {
+					t++;
+				}
+				if (*t != '\0' &&
+				    set_option(cfg, o, t, "environment") != 0) {
+					return (-1);
+				}
+			}
+			continue;
+		}
+		if (set_option(cfg, o, v, "environment") != 0) {
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+static int
+parse_flags(config *cfg, int argc, char **argv)
+{
+	bool listen_from_flags = false;
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i], *val = NULL;
+		const struct option_def *o = NULL;
+		char name[64];
+
+		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+			usage(stdout);
+			exit(0);
+		}
+		if (strcmp(arg, "--version") == 0) {
+			printf("svcfleetd %s\n", SF_VERSION);
+			exit(0);
+		}
+		if (strncmp(arg, "--", 2) != 0) {
+			fprintf(stderr, "svcfleetd: unexpected argument \"%s\" "
+			                "(see --help)\n",
+			    arg);
+			return (-1);
+		}
+		snprintf(name, sizeof(name), "%s", arg + 2);
+		char *eq = strchr(name, '=');
+		if (eq != NULL) {
+			*eq = '\0';
+			val = strchr(arg, '=') + 1;
+		}
+		for (size_t k = 0; k < NOPTIONS; k++) {
+			if (strcmp(options[k].name, name) == 0) {
+				o = &options[k];
+			}
+		}
+		if (o == NULL) {
+			fprintf(stderr,
+			    "svcfleetd: unknown flag --%s (see --help)\n", name);
+			return (-1);
+		}
+		if (val == NULL) {
+			if (o->type == OPT_BOOL) {
+				val = "true";
+			} else if (i + 1 < argc) {
+				val = argv[++i];
+			} else {
+				fprintf(stderr, "svcfleetd: --%s needs a value\n",
+				    name);
+				return (-1);
+			}
+		}
+		if (o->type == OPT_LIST && !listen_from_flags) {
+			// Flags replace the environment's list.
+			cfg->nlisten      = 0;
+			listen_from_flags = true;
+		}
+		if (set_option(cfg, o, val, "flag") != 0) {
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+int
+main(int argc, char **argv)
+{
+	config    cfg     = {0};
+	char     *envlist = NULL;
+	sf_status st;
+	sf_server *srv;
+	sigset_t   sigs;
+	int        sig, lvl;
+
+	cfg.data_dir  = "./svcfleet-data";
+	cfg.log_level = "info";
+	if (load_env(&cfg, &envlist) != 0 || parse_flags(&cfg, argc, argv) != 0) {
+		free(envlist);
+		return (2);
+	}
+	if ((lvl = sf_log_level_parse(cfg.log_level)) < 0) {
+		fprintf(stderr,
+		    "svcfleetd: invalid log level \"%s\": want debug, info, "
+		    "warn or error\n",
+		    cfg.log_level);
+		free(envlist);
+		return (2);
+	}
+	sf_log_set_level(lvl);
+
+	// Signals are taken by this thread only (sigwait below); every
+	// thread started from here on inherits the mask.
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	sf_server_opts o = {
+	    .so_data_dir = cfg.data_dir,
+	    .so_listen   = cfg.listen,
+	    .so_nlisten  = cfg.nlisten,
+	    .so_workers  = (unsigned) cfg.workers,
+	    .so_contexts = (unsigned) cfg.contexts,
+	    .so_max_msg  = (size_t) cfg.max_msg,
+	    .so_nosync   = cfg.unsafe_nosync != 0,
+	};
+	sf_status_init(&st);
+	if (sf_server_start(&srv, &o, &st) != 0) {
+		fprintf(stderr, "svcfleetd: %s: %s\n",
+		    sf_status_name(st.st_code), st.st_msg);
+		sf_status_fini(&st);
+		free(envlist);
+		return (1);
+	}
+	if (cfg.unsafe_nosync) {
+		SF_WARN("server", "fsync is off (--unsafe-no-fsync): a crash "
+		                  "can lose acknowledged writes");
+	}
+	SF_INFO("server", "svcfleetd %s serving data-dir=%s", SF_VERSION,
+	    cfg.data_dir);
+	sigwait(&sigs, &sig);
+	SF_INFO("server", "%s received, shutting down",
+	    sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	sf_server_stop(srv);
+	SF_INFO("server", "stopped");
+	sf_status_fini(&st);
+	free(envlist);
+	return (0);
+}

@@ -1,0 +1,482 @@
+// rpc.c: the RPC engine — nng REP contexts, the worker pool, envelopes,
+// generic admission (size, method, deadline, dedupe) and replies.
+//
+// A context cycles RECV -> WORK -> SEND -> RECV. nng's callbacks never block:
+// a received request is queued for a worker thread, which decodes it and
+// runs the handler; handlers that write hand their work to the store's
+// writer thread, and whichever thread finishes the call packs the reply and
+// starts an asynchronous send.
+#include "rpc.h"
+
+#include <nng/supplemental/util/platform.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "log.h"
+
+enum { CTX_IDLE, CTX_RECV, CTX_WORK, CTX_SEND };
+
+struct rpc_ctx {
+	sf_server *rc_srv;
+	nng_ctx    rc_ctx;
+	nng_aio   *rc_aio;
+	int        rc_state;
+	nng_msg   *rc_msg; // the request while it waits for a worker
+	rpc_ctx   *rc_next;
+	sf_call    rc_call;
+};
+
+// ------------------------------------------------------------- replies
+
+static void
+send_reply(sf_call *c, nng_msg *m)
+{
+	rpc_ctx *rc = c->c_ctx;
+
+	atomic_fetch_sub(&c->c_srv->s_inflight, 1);
+	nng_aio_set_msg(rc->rc_aio, m);
+	rc->rc_state = CTX_SEND;
+	nng_ctx_send(rc->rc_ctx, rc->rc_aio);
+}
+
+// Packs the reply envelope for c into a new nng message. Returns NULL only
+// when out of memory.
+static nng_msg *
+pack_reply(sf_call *c, const ProtobufCMessage *reply)
+{
+	Svcfleet__V1__ReplyEnvelope env = SVCFLEET__V1__REPLY_ENVELOPE__INIT;
+	sf_status                  *st  = &c->c_status;
+	nng_msg                    *m;
+
+	env.code       = st->st_code;
+	env.message    = st->st_code != 0 ? st->st_msg : "";
+	env.request_id = c->c_request_id;
+	if (st->st_code == 0 && reply != NULL) {
+		size_t   n   = protobuf_c_message_get_packed_size(reply);
+		uint8_t *buf = sf_arena_alloc(&c->c_arena, n);
+		if (buf == NULL) {
+			return (NULL);
+		}
+		protobuf_c_message_pack(reply, buf);
+		env.payload.data = buf;
+		env.payload.len  = n;
+	}
+	if (st->st_nviol > 0) {
+		Svcfleet__V1__FieldViolation **vv = sf_arena_alloc(
+		    &c->c_arena, st->st_nviol * sizeof(*vv));
+		Svcfleet__V1__FieldViolation *v = sf_arena_alloc(
+		    &c->c_arena, st->st_nviol * sizeof(*v));
+		if (vv == NULL || v == NULL) {
+			return (NULL);
+		}
+		for (size_t i = 0; i < st->st_nviol; i++) {
+			svcfleet__v1__field_violation__init(&v[i]);
+			v[i].field  = st->st_viol[i].v_field;
+			v[i].reason = st->st_viol[i].v_reason;
+			v[i].type   = (char *) st->st_viol[i].v_type;
+			vv[i]       = &v[i];
+		}
+		env.violations   = vv;
+		env.n_violations = st->st_nviol;
+	}
+	size_t n = svcfleet__v1__reply_envelope__get_packed_size(&env);
+	if (nng_msg_alloc(&m, n) != 0) {
+		return (NULL);
+	}
+	svcfleet__v1__reply_envelope__pack(&env, nng_msg_body(m));
+	return (m);
+}
+
+// The closure every handler finishes through.
+static void
+rpc_closure(const ProtobufCMessage *reply, void *data)
+{
+	sf_call *c = data;
+	nng_msg *m;
+
+	if (reply == NULL && c->c_status.st_code == 0) {
+		sf_status_set(&c->c_status, SF_INTERNAL,
+		    "the handler of %s returned no reply",
+		    c->c_method ? c->c_method->m_path : "?");
+	}
+	if (c->c_method != NULL) {
+		sf_method *m2 = (sf_method *) c->c_method;
+		atomic_fetch_add(&m2->m_calls, 1);
+		if (c->c_status.st_code != 0) {
+			atomic_fetch_add(&m2->m_errors, 1);
+		}
+	}
+	if ((m = pack_reply(c, reply)) == NULL) {
+		sf_status_reset(&c->c_status);
+		sf_status_set(&c->c_status, SF_RESOURCE_EXHAUSTED,
+		    "out of memory building the reply");
+		if ((m = pack_reply(c, NULL)) == NULL) {
+			// Nothing can be sent; drop the request. The client
+			// times out.
+			atomic_fetch_sub(&c->c_srv->s_inflight, 1);
+			c->c_ctx->rc_state = CTX_SEND;
+			nng_aio_set_msg(c->c_ctx->rc_aio, NULL);
+			nng_aio_finish(c->c_ctx->rc_aio, NNG_ENOMEM);
+			return;
+		}
+	}
+	if (c->c_dedupe) {
+		sf_dedupe_end(c->c_srv->s_dedupe, c->c_request_id,
+		    nng_msg_body(m), nng_msg_len(m));
+	}
+	if (c->c_status.st_code != 0 && c->c_status.st_code != SF_NOT_FOUND) {
+		SF_DEBUG("rpc", "%s req=%s -> %s: %s",
+		    c->c_method ? c->c_method->m_path : "?", c->c_request_id,
+		    sf_status_name(c->c_status.st_code), c->c_status.st_msg);
+	}
+	send_reply(c, m);
+}
+
+void
+sf_call_finish(sf_call *c, const ProtobufCMessage *reply)
+{
+	rpc_closure(reply, c);
+}
+
+void
+sf_call_fail(sf_call *c, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	sf_status_vset(&c->c_status, code, fmt, ap);
+	va_end(ap);
+	rpc_closure(NULL, c);
+}
+
+void
+sf_call_fail_status(sf_call *c, const sf_status *st)
+{
+	if (st != &c->c_status) {
+		sf_status_copy(&c->c_status, st);
+	}
+	if (c->c_status.st_code == 0) {
+		sf_status_set(&c->c_status, SF_INTERNAL, "failure without code");
+	}
+	rpc_closure(NULL, c);
+}
+
+bool
+sf_call_expired(const sf_call *c)
+{
+	return (sf_clock_mono_us() > c->c_deadline_us);
+}
+
+// -------------------------------------------------------------- requests
+
+// Copies a request id for logs and dedupe: printable ASCII only.
+static void
+copy_request_id(char *dst, size_t cap, const char *src)
+{
+	size_t n = 0;
+	for (; src != NULL && *src != '\0' && n + 1 < cap; src++) {
+		unsigned char ch = (unsigned char) *src;
+		dst[n++]         = (ch > 0x20 && ch < 0x7f) ? (char) ch : '_';
+	}
+	dst[n] = '\0';
+}
+
+static void
+process(rpc_ctx *rc)
+{
+	sf_server *srv = rc->rc_srv;
+	sf_call   *c   = &rc->rc_call;
+	nng_msg   *msg = rc->rc_msg;
+	size_t     len = nng_msg_len(msg);
+	ProtobufCAllocator *alloc;
+
+	rc->rc_msg = NULL;
+	c->c_start_us    = sf_clock_mono_us();
+	c->c_deadline_us = c->c_start_us +
+	    (int64_t) srv->s_opts.so_default_timeout_ms * 1000;
+	alloc = sf_arena_pbc(&c->c_arena);
+
+	if (len > srv->s_opts.so_max_msg) {
+		nng_msg_free(msg);
+		sf_call_fail(c, SF_RESOURCE_EXHAUSTED,
+		    "request of %zu bytes is larger than the limit of %zu "
+		    "bytes",
+		    len, srv->s_opts.so_max_msg);
+		return;
+	}
+	c->c_env = svcfleet__v1__request_envelope__unpack(
+	    alloc, len, nng_msg_body(msg));
+	nng_msg_free(msg);
+	if (c->c_env == NULL) {
+		sf_call_fail(c, SF_INTERNAL,
+		    "undecodable request envelope (%zu bytes)", len);
+		return;
+	}
+	copy_request_id(
+	    c->c_request_id, sizeof(c->c_request_id), c->c_env->request_id);
+	if (c->c_env->timeout_ms > 0) {
+		c->c_deadline_us =
+		    c->c_start_us + (int64_t) c->c_env->timeout_ms * 1000;
+	}
+	c->c_method = sf_methods_find(srv, c->c_env->method);
+	if (c->c_method == NULL) {
+		sf_call_fail(c, SF_UNIMPLEMENTED, "unknown method \"%.200s\"",
+		    c->c_env->method);
+		return;
+	}
+	if (atomic_load(&srv->s_draining)) {
+		sf_call_fail(c, SF_UNAVAILABLE, "svcfleetd is shutting down");
+		return;
+	}
+	// Identity: every caller has full powers until authentication and
+	// RBAC land (issue 3).
+	c->c_ident.id_user  = "anonymous";
+	c->c_ident.id_admin = true;
+	c->c_ident.id_recon = true;
+
+	if ((c->c_method->m_flags & SF_M_WRITE) && c->c_request_id[0]) {
+		void  *cached;
+		size_t clen;
+		switch (sf_dedupe_begin(
+		    srv->s_dedupe, c->c_request_id, &cached, &clen)) {
+		case 1: {
+			nng_msg *m;
+			if (nng_msg_alloc(&m, clen) != 0) {
+				free(cached);
+				sf_call_fail(c, SF_RESOURCE_EXHAUSTED,
+				    "out of memory");
+				return;
+			}
+			memcpy(nng_msg_body(m), cached, clen);
+			free(cached);
+			send_reply(c, m);
+			return;
+		}
+		case 2:
+			sf_call_fail(c, SF_UNAVAILABLE,
+			    "request %s is still being processed; retry later",
+			    c->c_request_id);
+			return;
+		default:
+			c->c_dedupe = true;
+			break;
+		}
+	}
+	if (sf_call_expired(c)) {
+		sf_call_fail(c, SF_DEADLINE_EXCEEDED,
+		    "deadline of %u ms passed before the request was served",
+		    c->c_env->timeout_ms);
+		return;
+	}
+	c->c_input = protobuf_c_message_unpack(c->c_method->m_mdesc->input,
+	    alloc, c->c_env->payload.len, c->c_env->payload.data);
+	if (c->c_input == NULL) {
+		sf_call_fail(c, SF_INVALID_ARGUMENT,
+		    "malformed %s payload for %s",
+		    c->c_method->m_mdesc->input->name, c->c_method->m_path);
+		return;
+	}
+	sf_log_set_request_id(c->c_request_id[0] ? c->c_request_id : NULL);
+	c->c_method->m_service->invoke(c->c_method->m_service,
+	    c->c_method->m_index, c->c_input, rpc_closure, c);
+	sf_log_set_request_id(NULL);
+}
+
+static void *
+worker_main(void *arg)
+{
+	sf_server *srv = arg;
+
+	for (;;) {
+		rpc_ctx *rc;
+		pthread_mutex_lock(&srv->s_qmtx);
+		while (srv->s_qhead == NULL && !srv->s_stopping) {
+			pthread_cond_wait(&srv->s_qcv, &srv->s_qmtx);
+		}
+		if (srv->s_qhead == NULL) {
+			pthread_mutex_unlock(&srv->s_qmtx);
+			return (NULL);
+		}
+		rc           = srv->s_qhead;
+		srv->s_qhead = rc->rc_next;
+		if (srv->s_qhead == NULL) {
+			srv->s_qtail = NULL;
+		}
+		srv->s_qlen--;
+		pthread_mutex_unlock(&srv->s_qmtx);
+		process(rc);
+	}
+}
+
+static void
+enqueue(sf_server *srv, rpc_ctx *rc)
+{
+	pthread_mutex_lock(&srv->s_qmtx);
+	rc->rc_next = NULL;
+	if (srv->s_qtail != NULL) {
+		srv->s_qtail->rc_next = rc;
+	} else {
+		srv->s_qhead = rc;
+	}
+	srv->s_qtail = rc;
+	srv->s_qlen++;
+	pthread_cond_signal(&srv->s_qcv);
+	pthread_mutex_unlock(&srv->s_qmtx);
+}
+
+static void
+call_reset(sf_call *c)
+{
+	sf_arena_reset(&c->c_arena);
+	sf_status_reset(&c->c_status);
+	c->c_method        = NULL;
+	c->c_env           = NULL;
+	c->c_input         = NULL;
+	c->c_request_id[0] = '\0';
+	c->c_dedupe        = false;
+	memset(&c->c_ident, 0, sizeof(c->c_ident));
+}
+
+static void
+ctx_cb(void *arg)
+{
+	rpc_ctx   *rc  = arg;
+	sf_server *srv = rc->rc_srv;
+	int        rv;
+
+	switch (rc->rc_state) {
+	case CTX_RECV:
+		if ((rv = nng_aio_result(rc->rc_aio)) != 0) {
+			if (rv == NNG_ECLOSED || srv->s_stopping) {
+				rc->rc_state = CTX_IDLE;
+				return;
+			}
+			nng_ctx_recv(rc->rc_ctx, rc->rc_aio);
+			return;
+		}
+		rc->rc_msg   = nng_aio_get_msg(rc->rc_aio);
+		rc->rc_state = CTX_WORK;
+		atomic_fetch_add(&srv->s_inflight, 1);
+		enqueue(srv, rc);
+		return;
+	case CTX_SEND:
+		if (nng_aio_result(rc->rc_aio) != 0) {
+			nng_msg *m = nng_aio_get_msg(rc->rc_aio);
+			if (m != NULL) {
+				nng_msg_free(m);
+			}
+		}
+		call_reset(&rc->rc_call);
+		if (srv->s_stopping) {
+			rc->rc_state = CTX_IDLE;
+			return;
+		}
+		rc->rc_state = CTX_RECV;
+		nng_ctx_recv(rc->rc_ctx, rc->rc_aio);
+		return;
+	default:
+		return;
+	}
+}
+
+// ----------------------------------------------------------- lifecycle
+
+int
+sf_rpc_start(sf_server *srv, sf_status *st)
+{
+	int rv;
+
+	srv->s_nctxs = srv->s_opts.so_contexts;
+	srv->s_ctxs  = calloc(srv->s_nctxs, sizeof(rpc_ctx));
+	srv->s_nworkers = srv->s_opts.so_workers;
+	srv->s_workers  = calloc(srv->s_nworkers, sizeof(pthread_t));
+	if (srv->s_ctxs == NULL || srv->s_workers == NULL) {
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+	}
+	pthread_mutex_init(&srv->s_qmtx, NULL);
+	pthread_cond_init(&srv->s_qcv, NULL);
+	for (size_t i = 0; i < srv->s_nworkers; i++) {
+		if (pthread_create(&srv->s_workers[i], NULL, worker_main,
+		        srv) != 0) {
+			srv->s_nworkers = i;
+			return (sf_status_set(st, SF_RESOURCE_EXHAUSTED,
+			    "cannot start worker threads"));
+		}
+	}
+	for (size_t i = 0; i < srv->s_nctxs; i++) {
+		rpc_ctx *rc = &srv->s_ctxs[i];
+		rc->rc_srv  = srv;
+		rc->rc_call.c_srv = srv;
+		rc->rc_call.c_ctx = rc;
+		sf_arena_init(&rc->rc_call.c_arena);
+		sf_status_init(&rc->rc_call.c_status);
+		if ((rv = nng_aio_alloc(&rc->rc_aio, ctx_cb, rc)) != 0 ||
+		    (rv = nng_ctx_open(&rc->rc_ctx, srv->s_sock)) != 0) {
+			return (sf_status_set(st, SF_RESOURCE_EXHAUSTED,
+			    "cannot open RPC context: %s", nng_strerror(rv)));
+		}
+	}
+	for (size_t i = 0; i < srv->s_nctxs; i++) {
+		rpc_ctx *rc  = &srv->s_ctxs[i];
+		rc->rc_state = CTX_RECV;
+		nng_ctx_recv(rc->rc_ctx, rc->rc_aio);
+	}
+	return (0);
+}
+
+void
+sf_rpc_drain(sf_server *srv, int64_t max_ms)
+{
+	int64_t until = sf_clock_mono_ms() + max_ms;
+	while (atomic_load(&srv->s_inflight) > 0 &&
+	    sf_clock_mono_ms() < until) {
+		nng_msleep(10);
+	}
+}
+
+void
+sf_rpc_stop(sf_server *srv)
+{
+	pthread_mutex_lock(&srv->s_qmtx);
+	srv->s_stopping = true;
+	pthread_cond_broadcast(&srv->s_qcv);
+	pthread_mutex_unlock(&srv->s_qmtx);
+	if (srv->s_ctxs != NULL) {
+		for (size_t i = 0; i < srv->s_nctxs; i++) {
+			if (srv->s_ctxs[i].rc_aio != NULL) {
+				nng_aio_stop(srv->s_ctxs[i].rc_aio);
+			}
+		}
+	}
+	for (size_t i = 0; i < srv->s_nworkers; i++) {
+		pthread_join(srv->s_workers[i], NULL);
+	}
+	if (srv->s_ctxs != NULL) {
+		for (size_t i = 0; i < srv->s_nctxs; i++) {
+			rpc_ctx *rc = &srv->s_ctxs[i];
+			if (rc->rc_msg != NULL) {
+				nng_msg_free(rc->rc_msg);
+			}
+			if (rc->rc_aio != NULL) {
+				nng_msg *m = nng_aio_get_msg(rc->rc_aio);
+				if (rc->rc_state == CTX_SEND && m != NULL) {
+					nng_msg_free(m);
+				}
+				nng_aio_free(rc->rc_aio);
+			}
+			nng_ctx_close(rc->rc_ctx);
+			sf_arena_fini(&rc->rc_call.c_arena);
+			sf_status_fini(&rc->rc_call.c_status);
+		}
+	}
+	free(srv->s_ctxs);
+	free(srv->s_workers);
+	srv->s_ctxs    = NULL;
+	srv->s_workers = NULL;
+	if (srv->s_nworkers > 0 || srv->s_nctxs > 0) {
+		pthread_mutex_destroy(&srv->s_qmtx);
+		pthread_cond_destroy(&srv->s_qcv);
+	}
+}

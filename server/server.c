@@ -1,0 +1,223 @@
+// server.c: start and stop svcfleetd's RPC server.
+#include <errno.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "internal.h"
+#include "log.h"
+#include "rpc.h"
+
+#define DEDUPE_ENTRIES 16384
+#define DEDUPE_TTL_MS (10 * 60 * 1000)
+#define DRAIN_MAX_MS 10000
+
+static int
+err_from_nng(int rv)
+{
+	switch (rv) {
+	case 0:
+		return (SF_OK);
+	case NNG_ENOMEM:
+		return (SF_RESOURCE_EXHAUSTED);
+	case NNG_EADDRINUSE:
+	case NNG_EADDRINVAL:
+	case NNG_EINVAL:
+	case NNG_ENOTSUP:
+	case NNG_EPERM:
+		return (SF_INVALID_ARGUMENT);
+	case NNG_ETIMEDOUT:
+		return (SF_DEADLINE_EXCEEDED);
+	case NNG_ECLOSED:
+	case NNG_ECONNREFUSED:
+		return (SF_UNAVAILABLE);
+	default:
+		return (SF_INTERNAL);
+	}
+}
+
+static int
+listen_one(sf_server *srv, const char *url, sf_status *st)
+{
+	nng_listener l;
+	int          rv;
+	char        *bound;
+
+	if ((rv = nng_listener_create(&l, srv->s_sock, url)) != 0) {
+		return (sf_status_set(st, err_from_nng(rv),
+		    "cannot listen on %s: %s", url, nng_strerror(rv)));
+	}
+	nng_listener_set_size(l, NNG_OPT_RECVMAXSZ, SF_SERVER_WIRE_MAX);
+	if (strncmp(url, "ipc://", 6) == 0) {
+		// Only the owner may connect; the directory is 0700 too.
+		nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, 0600);
+	}
+	if ((rv = nng_listener_start(l, 0)) != 0) {
+		nng_listener_close(l);
+		return (sf_status_set(st, err_from_nng(rv),
+		    "cannot listen on %s: %s", url, nng_strerror(rv)));
+	}
+	bound = strdup(url);
+	if (strncmp(url, "tcp://", 6) == 0 || strncmp(url, "tls+tcp://", 10) == 0) {
+		int   port = 0;
+		char *colon = strrchr(bound, ':');
+		if (colon != NULL && strcmp(colon, ":0") == 0 &&
+		    nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) ==
+		        0) {
+			*colon = '\0';
+			char *b2;
+			if (asprintf(&b2, "%s:%d", bound, port) >= 0) {
+				free(bound);
+				bound = b2;
+			}
+		}
+	}
+	nng_listener *nl = realloc(srv->s_listeners,
+	    (srv->s_nlisteners + 1) * sizeof(*nl));
+	char **nu = realloc(srv->s_urls, (srv->s_nlisteners + 2) * sizeof(*nu));
+	if (nl != NULL) {
+		srv->s_listeners = nl;
+	}
+	if (nu != NULL) {
+		srv->s_urls = nu;
+	}
+	if (nl == NULL || nu == NULL || bound == NULL) {
+		free(bound);
+		nng_listener_close(l);
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+	}
+	srv->s_listeners[srv->s_nlisteners] = l;
+	srv->s_urls[srv->s_nlisteners++]    = bound;
+	srv->s_urls[srv->s_nlisteners]      = NULL;
+	SF_INFO("server", "listening on %s", bound);
+	return (0);
+}
+
+int
+sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
+{
+	sf_server    *srv;
+	sf_store_opts so = {0};
+	int           rv;
+	char          ipc_default[4200];
+
+	*out = NULL;
+	if ((srv = calloc(1, sizeof(*srv))) == NULL) {
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+	}
+	srv->s_opts     = *o;
+	srv->s_start_ms = sf_clock_now_ms();
+	if (srv->s_opts.so_data_dir == NULL) {
+		srv->s_opts.so_data_dir = "./svcfleet-data";
+	}
+	if (srv->s_opts.so_contexts == 0) {
+		srv->s_opts.so_contexts = 256;
+	}
+	if (srv->s_opts.so_workers == 0) {
+		srv->s_opts.so_workers = 4;
+	}
+	if (srv->s_opts.so_max_msg == 0) {
+		srv->s_opts.so_max_msg = 4u << 20;
+	}
+	if (srv->s_opts.so_max_msg > SF_SERVER_WIRE_MAX) {
+		srv->s_opts.so_max_msg = SF_SERVER_WIRE_MAX;
+	}
+	if (srv->s_opts.so_default_timeout_ms == 0) {
+		srv->s_opts.so_default_timeout_ms = 30000;
+	}
+
+	so.so_dir        = srv->s_opts.so_data_dir;
+	so.so_nosync     = srv->s_opts.so_nosync;
+	so.so_feed_keep  = srv->s_opts.so_feed_keep;
+	so.so_batch_max  = srv->s_opts.so_batch_max;
+	if ((rv = sf_store_open(&srv->s_store, &so, st)) != 0) {
+		free(srv);
+		return (rv);
+	}
+	sf_handlers_services_init(srv);
+	sf_handlers_clusters_init(srv);
+	sf_handlers_access_init(srv);
+	sf_handlers_system_init(srv);
+	if ((rv = sf_methods_init(srv, st)) != 0) {
+		goto fail;
+	}
+	srv->s_dedupe = sf_dedupe_alloc(DEDUPE_ENTRIES, DEDUPE_TTL_MS);
+	if (srv->s_dedupe == NULL || sf_watch_init(srv) != 0) {
+		rv = sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL);
+		goto fail;
+	}
+	if ((rv = nng_rep0_open(&srv->s_sock)) != 0) {
+		rv = sf_status_set(st, err_from_nng(rv),
+		    "cannot open the RPC socket: %s", nng_strerror(rv));
+		goto fail;
+	}
+	srv->s_sock_open = true;
+	nng_socket_set_size(srv->s_sock, NNG_OPT_RECVMAXSZ, SF_SERVER_WIRE_MAX);
+	if ((rv = sf_rpc_start(srv, st)) != 0) {
+		goto fail;
+	}
+	if (srv->s_opts.so_nlisten == 0) {
+		snprintf(ipc_default, sizeof(ipc_default),
+		    "ipc://%s/svcfleet.sock", srv->s_opts.so_data_dir);
+		const char *defaults[] = {ipc_default, "tcp://127.0.0.1:7070"};
+		for (size_t i = 0; i < 2; i++) {
+			if ((rv = listen_one(srv, defaults[i], st)) != 0) {
+				goto fail;
+			}
+		}
+	} else {
+		for (size_t i = 0; i < srv->s_opts.so_nlisten; i++) {
+			rv = listen_one(srv, srv->s_opts.so_listen[i], st);
+			if (rv != 0) {
+				goto fail;
+			}
+		}
+	}
+	*out = srv;
+	return (0);
+
+fail:
+	sf_server_stop(srv);
+	return (rv);
+}
+
+void
+sf_server_stop(sf_server *srv)
+{
+	if (srv == NULL) {
+		return;
+	}
+	// New requests are refused; parked long polls are answered; what is
+	// in flight (writes waiting for their commit) finishes and is
+	// answered; then the socket closes.
+	atomic_store(&srv->s_draining, true);
+	sf_watch_fini(srv);
+	if (srv->s_ctxs != NULL) {
+		sf_rpc_drain(srv, DRAIN_MAX_MS);
+	}
+	if (srv->s_sock_open) {
+		nng_close(srv->s_sock);
+		srv->s_sock_open = false;
+	}
+	sf_rpc_stop(srv);
+	sf_watch_free(srv);
+	sf_store_close(srv->s_store);
+	sf_dedupe_free(srv->s_dedupe);
+	sf_methods_fini(srv);
+	for (size_t i = 0; i < srv->s_nlisteners; i++) {
+		free(srv->s_urls[i]);
+	}
+	free(srv->s_urls);
+	free(srv->s_listeners);
+	free(srv);
+}
+
+const char *const *
+sf_server_urls(const sf_server *srv, size_t *n)
+{
+	*n = srv->s_nlisteners;
+	return ((const char *const *) srv->s_urls);
+}

@@ -1,0 +1,45 @@
+// server.h: svcfleetd's server — nng REP listeners, a pool of contexts
+// and worker threads, the method table built from svcfleet.proto's service
+// descriptors, and the handlers on top of the store.
+#ifndef SF_SERVER_H
+#define SF_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+
+typedef struct sf_server sf_server;
+
+typedef struct sf_server_opts {
+	const char        *so_data_dir;   // store location (created 0700)
+	const char *const *so_listen;     // URLs; NULL/0 = the defaults
+	size_t             so_nlisten;
+	unsigned           so_contexts;   // REP contexts (max requests in
+	                                  // flight incl. long polls), 0 = 256
+	unsigned           so_workers;    // handler threads, 0 = 4
+	size_t             so_max_msg;    // request size limit, 0 = 4 MiB
+	uint32_t           so_default_timeout_ms; // 0 = 30000
+	bool               so_nosync;     // benchmarks/tests only
+	uint32_t           so_feed_keep;  // change-feed entries, 0 = store's
+	uint32_t           so_batch_max;  // writes per commit, 0 = store's
+} sf_server_opts;
+
+// The hard cap nng enforces per message; requests between so_max_msg and
+// this get RESOURCE_EXHAUSTED, bigger ones are dropped by nng.
+#define SF_SERVER_WIRE_MAX (64u << 20)
+
+// sf_server_start opens the store and starts listening. On failure it
+// returns the code with a message in st and *out is NULL.
+int sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st);
+
+// sf_server_stop stops accepting, finishes in-flight requests, closes the
+// store and frees the server. NULL is fine.
+void sf_server_stop(sf_server *srv);
+
+// sf_server_urls returns the URLs actually listened on (tcp port 0
+// resolved), valid until stop.
+const char *const *sf_server_urls(const sf_server *srv, size_t *n);
+
+#endif // SF_SERVER_H
