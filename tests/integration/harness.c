@@ -1,0 +1,308 @@
+// harness.c: see harness.h.
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "svcfleet/svcfleet.h"
+
+void
+th_tmpdir(char *out, size_t cap, const char *tag)
+{
+	const char *base = getenv("TMPDIR");
+	snprintf(out, cap, "%s/sf-%s-XXXXXX", base ? base : "/tmp", tag);
+	if (mkdtemp(out) == NULL) {
+		fprintf(stderr, "mkdtemp %s: %s\n", out, strerror(errno));
+		abort();
+	}
+}
+
+const char *
+th_bin(const char *rel)
+{
+	static _Thread_local char buf[4][512];
+	static _Thread_local int  slot;
+	const char               *b = getenv("SF_BIN_DIR");
+	char                     *p = buf[slot++ & 3];
+	snprintf(p, 512, "%s/%s", b ? b : ".", rel);
+	return (p);
+}
+
+static int
+health_ok(const char *url)
+{
+	svcfleet_client *c;
+	svcfleet_status  st;
+	svcfleet_options o = {.url = url, .timeout_ms = 1000, .connect_now = true};
+	Svcfleet__V1__Empty        e = SVCFLEET__V1__EMPTY__INIT;
+	Svcfleet__V1__HealthReply *h = NULL;
+	int                        rv;
+
+	svcfleet_status_init(&st);
+	if ((rv = svcfleet_open(&c, &o, &st)) == 0) {
+		rv = svcfleet_health(c, &e, &h, &st);
+		svcfleet_free(h);
+		svcfleet_close(c);
+	}
+	svcfleet_status_fini(&st);
+	return (rv == 0);
+}
+
+int
+th_server_start(th_server *s, const char *dir, const char *const *extra)
+{
+	const char *argv[64];
+	int         n = 0;
+
+	if (dir == NULL) {
+		memset(s, 0, sizeof(*s));
+		th_tmpdir(s->ts_dir, sizeof(s->ts_dir), "srv");
+		snprintf(s->ts_data, sizeof(s->ts_data), "%s/data", s->ts_dir);
+		snprintf(s->ts_url, sizeof(s->ts_url),
+		    "ipc://%s/svcfleet.sock", s->ts_data);
+		snprintf(s->ts_log, sizeof(s->ts_log), "%s/svcfleetd.log",
+		    s->ts_dir);
+	}
+	argv[n++] = th_bin("server/svcfleetd");
+	argv[n++] = "--data-dir";
+	argv[n++] = s->ts_data;
+	argv[n++] = "--listen";
+	argv[n++] = s->ts_url;
+	argv[n++] = "--log-level";
+	argv[n++] = "debug";
+	for (; extra != NULL && *extra != NULL && n < 62; extra++) {
+		argv[n++] = *extra;
+	}
+	argv[n] = NULL;
+
+	s->ts_pid = fork();
+	if (s->ts_pid == 0) {
+		int fd = open(s->ts_log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0) {
+			dup2(fd, 2);
+			dup2(fd, 1);
+			close(fd);
+		}
+		execv(argv[0], (char *const *) argv);
+		_exit(127);
+	}
+	for (int i = 0; i < 200; i++) {
+		int status;
+		if (waitpid(s->ts_pid, &status, WNOHANG) == s->ts_pid) {
+			char *log = th_read_file(s->ts_log, NULL);
+			fprintf(stderr, "svcfleetd exited at start:\n%s\n",
+			    log ? log : "");
+			free(log);
+			s->ts_pid = 0;
+			return (-1);
+		}
+		if (health_ok(s->ts_url)) {
+			return (0);
+		}
+		usleep(50000);
+	}
+	fprintf(stderr, "svcfleetd did not become healthy\n");
+	th_server_kill(s);
+	return (-1);
+}
+
+int
+th_server_stop(th_server *s)
+{
+	int status;
+	if (s->ts_pid <= 0) {
+		return (-1);
+	}
+	kill(s->ts_pid, SIGTERM);
+	if (waitpid(s->ts_pid, &status, 0) != s->ts_pid) {
+		return (-1);
+	}
+	s->ts_pid = 0;
+	if (WIFEXITED(status)) {
+		return (WEXITSTATUS(status));
+	}
+	return (128 + WTERMSIG(status));
+}
+
+void
+th_server_kill(th_server *s)
+{
+	if (s->ts_pid > 0) {
+		kill(s->ts_pid, SIGKILL);
+		waitpid(s->ts_pid, NULL, 0);
+		s->ts_pid = 0;
+	}
+}
+
+bool
+th_server_log_contains(const th_server *s, const char *needle)
+{
+	char *log = th_read_file(s->ts_log, NULL);
+	bool  yes = log != NULL && strstr(log, needle) != NULL;
+	free(log);
+	return (yes);
+}
+
+char *
+th_read_file(const char *path, size_t *len)
+{
+	FILE  *f = fopen(path, "rb");
+	char  *buf;
+	long   n;
+	if (f == NULL) {
+		return (NULL);
+	}
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc((size_t) n + 1);
+	if (buf != NULL) {
+		n        = (long) fread(buf, 1, (size_t) n, f);
+		buf[n]   = '\0';
+		if (len != NULL) {
+			*len = (size_t) n;
+		}
+	}
+	fclose(f);
+	return (buf);
+}
+
+int
+th_write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "wb");
+	if (f == NULL) {
+		return (-1);
+	}
+	fputs(text, f);
+	return (fclose(f));
+}
+
+// Reads what fd has into a growing string; returns false at EOF.
+static bool
+drain(int fd, char **out, size_t *len, size_t *cap)
+{
+	char    buf[4096];
+	ssize_t n = read(fd, buf, sizeof(buf));
+	if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
+		return (true);
+	}
+	if (n <= 0) {
+		return (false);
+	}
+	if (*len + (size_t) n + 1 > *cap) {
+		*cap = (*len + (size_t) n + 1) * 2;
+		*out = realloc(*out, *cap);
+	}
+	memcpy(*out + *len, buf, (size_t) n);
+	*len += (size_t) n;
+	(*out)[*len] = '\0';
+	return (true);
+}
+
+int
+th_run(const char *cmd, const char *stdin_text, char **out, char **err)
+{
+	int    pin[2], pout[2], perr[2], status;
+	pid_t  pid;
+	char  *ob = calloc(1, 1), *eb = calloc(1, 1);
+	size_t ol = 0, oc = 1, el = 0, ec = 1;
+
+	if (pipe(pin) || pipe(pout) || pipe(perr)) {
+		abort();
+	}
+	pid = fork();
+	if (pid == 0) {
+		dup2(pin[0], 0);
+		dup2(pout[1], 1);
+		dup2(perr[1], 2);
+		close(pin[1]);
+		close(pout[0]);
+		close(perr[0]);
+		execl("/bin/sh", "sh", "-c", cmd, (char *) NULL);
+		_exit(127);
+	}
+	close(pin[0]);
+	close(pout[1]);
+	close(perr[1]);
+	signal(SIGPIPE, SIG_IGN);
+	if (stdin_text != NULL) {
+		size_t      left = strlen(stdin_text);
+		const char *p    = stdin_text;
+		// Write stdin while draining outputs, so big inputs and
+		// outputs cannot deadlock.
+		fcntl(pin[1], F_SETFL, O_NONBLOCK);
+		while (left > 0) {
+			struct pollfd pf[3] = {{pin[1], POLLOUT, 0},
+			    {pout[0], POLLIN, 0}, {perr[0], POLLIN, 0}};
+			poll(pf, 3, 1000);
+			if (pf[0].revents & (POLLERR | POLLHUP)) {
+				break;
+			}
+			if (pf[0].revents & POLLOUT) {
+				ssize_t w = write(pin[1], p, left);
+				if (w > 0) {
+					p += w;
+					left -= (size_t) w;
+				}
+			}
+			if (pf[1].revents & POLLIN) {
+				drain(pout[0], &ob, &ol, &oc);
+			}
+			if (pf[2].revents & POLLIN) {
+				drain(perr[0], &eb, &el, &ec);
+			}
+		}
+	}
+	close(pin[1]);
+	bool oopen = true, eopen = true;
+	while (oopen || eopen) {
+		struct pollfd pf[2] = {{oopen ? pout[0] : -1, POLLIN, 0},
+		    {eopen ? perr[0] : -1, POLLIN, 0}};
+		if (poll(pf, 2, 120000) <= 0) {
+			break;
+		}
+		if (pf[0].revents && !drain(pout[0], &ob, &ol, &oc)) {
+			oopen = false;
+		}
+		if (pf[1].revents && !drain(perr[0], &eb, &el, &ec)) {
+			eopen = false;
+		}
+	}
+	close(pout[0]);
+	close(perr[0]);
+	waitpid(pid, &status, 0);
+	if (out != NULL) {
+		*out = ob;
+	} else {
+		free(ob);
+	}
+	if (err != NULL) {
+		*err = eb;
+	} else {
+		free(eb);
+	}
+	return (WIFEXITED(status) ? WEXITSTATUS(status)
+	                          : 128 + WTERMSIG(status));
+}
+
+int
+th_runf(char **out, char **err, const char *fmt, ...)
+{
+	char    cmd[8192];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	return (th_run(cmd, NULL, out, err));
+}
