@@ -95,12 +95,12 @@ test_revisions(void **state)
 	uint64_t               rev;
 	sf_store_write         w = {.w_fn = noop_fn};
 
-	assert_int_equal(tu_put(f->s, a, true, &rev), 0);
+	assert_int_equal(tu_put(f->s, &f->a, a, true, &rev), 0);
 	assert_int_equal(rev, 1);
 	assert_int_equal(a->metadata->resource_version, 1);
-	assert_int_equal(tu_put(f->s, b, true, &rev), 0);
+	assert_int_equal(tu_put(f->s, &f->a, b, true, &rev), 0);
 	assert_int_equal(rev, 2);
-	assert_int_equal(tu_put(f->s, a, false, &rev), 0);
+	assert_int_equal(tu_put(f->s, &f->a, a, false, &rev), 0);
 	assert_int_equal(rev, 3);
 	assert_int_equal(a->metadata->resource_version, 3);
 	assert_int_equal(sf_store_revision(f->s), 3);
@@ -131,7 +131,7 @@ test_bookkeeping(void **state)
 	a->metadata->uid            = "caller-made-uid";
 	a->metadata->generation     = 42;
 	a->metadata->create_time_ms = 7;
-	assert_int_equal(tu_put(f->s, a, true, NULL), 0);
+	assert_int_equal(tu_put(f->s, &f->a, a, true, NULL), 0);
 	assert_int_equal(strlen(a->metadata->uid), 36);
 	assert_string_not_equal(a->metadata->uid, "caller-made-uid");
 	assert_int_equal(a->metadata->generation, 1);
@@ -147,7 +147,7 @@ test_bookkeeping(void **state)
 	b->metadata->created_by  = "impostor";
 	tu_add_label(&f->a, b, "tier", "web");
 	usleep(2000);
-	assert_int_equal(tu_put(f->s, b, false, NULL), 0);
+	assert_int_equal(tu_put(f->s, &f->a, b, false, NULL), 0);
 	assert_string_equal(b->metadata->uid, uid);
 	assert_string_equal(b->metadata->created_by, "tester");
 	assert_int_equal(b->metadata->generation, 1);
@@ -156,7 +156,7 @@ test_bookkeeping(void **state)
 
 	// A spec change bumps the generation.
 	b->spec->ports[0]->port = 81;
-	assert_int_equal(tu_put(f->s, b, false, NULL), 0);
+	assert_int_equal(tu_put(f->s, &f->a, b, false, NULL), 0);
 	assert_int_equal(b->metadata->generation, 2);
 	// Status, finalizers and deleting are stored as the caller set them.
 	Svcfleet__V1__ClusterStatus  cs  = SVCFLEET__V1__CLUSTER_STATUS__INIT;
@@ -170,7 +170,7 @@ test_bookkeeping(void **state)
 	b->metadata->n_finalizers = 1;
 	b->metadata->finalizers   = fin;
 	b->metadata->deleting     = true;
-	assert_int_equal(tu_put(f->s, b, false, NULL), 0);
+	assert_int_equal(tu_put(f->s, &f->a, b, false, NULL), 0);
 	assert_int_equal(b->metadata->generation, 2);
 	b->status                 = NULL;
 	b->n_status               = 0;
@@ -200,10 +200,11 @@ test_create_only(void **state)
 	sf_store_stats         before, after;
 	uint64_t               rev = 99;
 
-	assert_int_equal(tu_put(f->s, a, true, NULL), 0);
+	assert_int_equal(tu_put(f->s, &f->a, a, true, NULL), 0);
 	sf_store_stats_get(f->s, &before);
 	b->spec->ports[0]->port = 99;
-	assert_int_equal(tu_put(f->s, b, true, &rev), SF_ALREADY_EXISTS);
+	assert_int_equal(
+	    tu_put(f->s, &f->a, b, true, &rev), SF_ALREADY_EXISTS);
 	assert_int_equal(rev, 0);
 	sf_store_stats_get(f->s, &after);
 	assert_int_equal(after.ss_revision, before.ss_revision);
@@ -265,8 +266,9 @@ test_failed_write_leaves_nothing(void **state)
 	void          *v;
 	size_t         vl;
 
-	assert_int_equal(
-	    tu_put(f->s, tu_svc(&f->a, "c1", "dev", "x", 0), true, NULL), 0);
+	assert_int_equal(tu_put(f->s, &f->a,
+	                     tu_svc(&f->a, "c1", "dev", "x", 0), true, NULL),
+	    0);
 	sf_store_stats_get(f->s, &before);
 	sf_status_init(&st);
 	sf_store_write w = {.w_fn = fail_fn,
@@ -344,7 +346,8 @@ test_dry_run(void **state)
 
 	sf_store_stats_get(f->s, &before);
 	assert_int_equal(
-	    tu_put_flags(f->s, a, true, SF_STORE_DRY_RUN, NULL, &rev), 0);
+	    tu_put_flags(f->s, &f->a, a, true, SF_STORE_DRY_RUN, NULL, &rev),
+	    0);
 	assert_int_equal(rev, 0);
 	// The caller sees what would have been stored.
 	assert_int_equal(a->metadata->resource_version, 1);
@@ -375,21 +378,22 @@ test_keys(void **state)
 
 	sf_status_init(&st);
 	assert_int_equal(
-	    tu_put_flags(f->s, tu_svc(&f->a, "c1", "dev", longname, 0), true,
-	        0, &st, NULL),
+	    tu_put_flags(f->s, &f->a, tu_svc(&f->a, "c1", "dev", longname, 0),
+	        true, 0, &st, NULL),
 	    SF_INVALID_ARGUMENT);
 	assert_non_null(strstr(st.st_msg, "511"));
 	sf_status_reset(&st);
-	assert_int_equal(tu_put_flags(f->s, tu_svc(&f->a, "c1", "", "x", 0),
-	                     true, 0, &st, NULL),
+	assert_int_equal(
+	    tu_put_flags(f->s, &f->a, tu_svc(&f->a, "c1", "", "x", 0), true, 0,
+	        &st, NULL),
 	    SF_INVALID_ARGUMENT);
 	assert_string_equal(st.st_msg, "metadata.namespace: Required value");
 	sf_status_reset(&st);
 	// 3 + 500 + 3 + 3 NULs = 509 bytes: fits.
 	longname[500] = '\0';
 	assert_int_equal(
-	    tu_put_flags(f->s, tu_svc(&f->a, "c1", "dev", longname, 0), true,
-	        0, &st, NULL),
+	    tu_put_flags(f->s, &f->a, tu_svc(&f->a, "c1", "dev", longname, 0),
+	        true, 0, &st, NULL),
 	    0);
 	sf_status_fini(&st);
 
@@ -422,8 +426,8 @@ test_reopen_durable(void **state)
 		char name[16];
 		snprintf(name, sizeof(name), "svc-%d", i);
 		assert_int_equal(
-		    tu_put(s, tu_svc(&a, "c1", "dev", name, 30010 + i), true,
-		        NULL),
+		    tu_put(s, &a, tu_svc(&a, "c1", "dev", name, 30010 + i),
+		        true, NULL),
 		    0);
 	}
 	assert_int_equal(tu_delete(s, "c1", "dev", "svc-0", NULL), 0);
@@ -444,7 +448,7 @@ test_reopen_durable(void **state)
 	// The next write continues the revision sequence.
 	uint64_t rev;
 	assert_int_equal(
-	    tu_put(s, tu_svc(&a, "c1", "dev", "after", 0), true, &rev), 0);
+	    tu_put(s, &a, tu_svc(&a, "c1", "dev", "after", 0), true, &rev), 0);
 	assert_int_equal(rev, 7);
 	sf_store_close(s);
 	sf_arena_fini(&a);
@@ -565,7 +569,7 @@ test_nodeport_index(void **state)
 	sf_status              st;
 	Svcfleet__V1__Service *a = tu_svc(&f->a, "c1", "dev", "alpha", 30080);
 
-	assert_int_equal(tu_put(f->s, a, true, NULL), 0);
+	assert_int_equal(tu_put(f->s, &f->a, a, true, NULL), 0);
 	assert_string_equal(
 	    owner(f->s, &o, "c1", "TCP", 30080), "c1/dev/alpha");
 	assert_string_equal(owner(f->s, &o, "c1", "", 30080), "c1/dev/alpha");
@@ -575,35 +579,35 @@ test_nodeport_index(void **state)
 	// Another Service of the cluster cannot have it; another cluster can.
 	sf_status_init(&st);
 	Svcfleet__V1__Service *b = tu_svc(&f->a, "c1", "prod", "beta", 30080);
-	assert_int_equal(
-	    tu_put_flags(f->s, b, true, 0, &st, NULL), SF_FAILED_PRECONDITION);
+	assert_int_equal(tu_put_flags(f->s, &f->a, b, true, 0, &st, NULL),
+	    SF_FAILED_PRECONDITION);
 	assert_non_null(strstr(st.st_msg, "dev/alpha"));
 	sf_status_fini(&st);
 	assert_null(tu_get(f->s, "c1", "prod", "beta"));
 	assert_int_equal(
-	    tu_put(
-	        f->s, tu_svc(&f->a, "c2", "dev", "alpha", 30080), true, NULL),
+	    tu_put(f->s, &f->a, tu_svc(&f->a, "c2", "dev", "alpha", 30080),
+	        true, NULL),
 	    0);
 	b->spec->ports[0]->protocol = "UDP";
-	assert_int_equal(tu_put(f->s, b, true, NULL), 0);
+	assert_int_equal(tu_put(f->s, &f->a, b, true, NULL), 0);
 	assert_string_equal(
 	    owner(f->s, &o, "c1", "UDP", 30080), "c1/prod/beta");
 
 	// Updating the port moves the index entry.
 	a->spec->ports[0]->node_port = 30081;
-	assert_int_equal(tu_put(f->s, a, false, NULL), 0);
+	assert_int_equal(tu_put(f->s, &f->a, a, false, NULL), 0);
 	assert_string_equal(owner(f->s, &o, "c1", "TCP", 30080), "NOT_FOUND");
 	assert_string_equal(
 	    owner(f->s, &o, "c1", "TCP", 30081), "c1/dev/alpha");
 	b->spec->ports[0]->protocol = "TCP";
-	assert_int_equal(tu_put(f->s, b, false, NULL), 0);
+	assert_int_equal(tu_put(f->s, &f->a, b, false, NULL), 0);
 	assert_string_equal(
 	    owner(f->s, &o, "c1", "TCP", 30080), "c1/prod/beta");
 	assert_string_equal(owner(f->s, &o, "c1", "UDP", 30080), "NOT_FOUND");
 
 	// Dropping the node port (ClusterIP) and deleting free the entries.
 	b->spec->ports[0]->node_port = 0;
-	assert_int_equal(tu_put(f->s, b, false, NULL), 0);
+	assert_int_equal(tu_put(f->s, &f->a, b, false, NULL), 0);
 	assert_string_equal(owner(f->s, &o, "c1", "TCP", 30080), "NOT_FOUND");
 	assert_int_equal(tu_delete(f->s, "c1", "dev", "alpha", NULL), 0);
 	assert_string_equal(owner(f->s, &o, "c1", "TCP", 30081), "NOT_FOUND");
@@ -624,6 +628,7 @@ typedef struct cluster_arg {
 	bool                   create_only;
 	int                    op; // 0 put, 1 delete, 2 count, 3 get
 	uint64_t               limit, count;
+	sf_arena              *a; // what the store writes into c comes from it
 } cluster_arg;
 
 static int
@@ -655,7 +660,8 @@ cluster_fn(sf_store_txn *txn, void *arg, sf_status *st)
 static int
 cluster_op(sf_store *s, cluster_arg *ca, uint64_t *rev)
 {
-	sf_store_write w = {.w_fn = cluster_fn, .w_arg = ca};
+	sf_store_write w = {
+	    .w_fn = cluster_fn, .w_arg = ca, .w_alloc = sf_arena_pbc(ca->a)};
 	return (sf_store_write_sync(s, &w, rev));
 }
 
@@ -665,7 +671,7 @@ test_clusters(void **state)
 	fixture               *f  = *state;
 	Svcfleet__V1__Cluster  c1 = SVCFLEET__V1__CLUSTER__INIT;
 	Svcfleet__V1__Cluster  c2 = SVCFLEET__V1__CLUSTER__INIT;
-	cluster_arg            ca = {0};
+	cluster_arg            ca = {.a = &f->a};
 	uint64_t               rev;
 	Svcfleet__V1__Cluster *got, **all;
 	size_t                 n;
@@ -719,8 +725,9 @@ test_clusters(void **state)
 	// count_services: only the cluster's own range ("east" is not a
 	// prefix match for "east-2"), stopping at the limit.
 	tu_fill(f->s, 0, 30, 3, 2); // c0, c1, c2: 10 each
-	assert_int_equal(
-	    tu_put(f->s, tu_svc(&f->a, "c1-x", "dev", "y", 0), true, NULL), 0);
+	assert_int_equal(tu_put(f->s, &f->a,
+	                     tu_svc(&f->a, "c1-x", "dev", "y", 0), true, NULL),
+	    0);
 	ca.op   = 2;
 	ca.name = "c1";
 	assert_int_equal(cluster_op(f->s, &ca, &rev), 0);
