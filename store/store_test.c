@@ -848,6 +848,65 @@ test_close_drains_queue(void **state)
 	tu_rmrf(dir);
 }
 
+// A map that may not grow further: writes fail clearly with
+// RESOURCE_EXHAUSTED and leave nothing; reads go on; once the map may grow
+// again, so do writes.
+static void
+test_store_full(void **state)
+{
+	char          *dir = tu_tmpdir();
+	sf_store      *s   = tu_open(dir, 256 << 10, 0);
+	sf_arena       a;
+	sf_status      st;
+	sf_store_stats ss;
+	int            ok = 0, rv = 0;
+	char           name[32];
+
+	(void) state;
+	sf_arena_init(&a);
+	sf_status_init(&st);
+	sf__store_set_map_max(s, 512 << 10);
+	while (ok < 20000) {
+		Svcfleet__V1__Service *svc;
+		snprintf(name, sizeof(name), "svc-%05d", ok);
+		svc = tu_svc(&a, "c1", "dev", name, 0);
+		for (int l = 0; l < 4; l++) {
+			tu_add_label(&a, svc, "key",
+			    "a-long-enough-label-value-"
+			    "to-fill-the-map-quickly");
+		}
+		sf_status_reset(&st);
+		if ((rv = tu_put_flags(s, &a, svc, true, 0, &st, NULL)) != 0) {
+			break;
+		}
+		sf_arena_reset(&a);
+		ok++;
+	}
+	assert_int_equal(rv, SF_RESOURCE_EXHAUSTED);
+	assert_non_null(strstr(st.st_msg, "store is full"));
+	assert_true(ok > 100);
+	sf_store_stats_get(s, &ss);
+	assert_int_equal(ss.ss_map_size, 512 << 10);
+	assert_int_equal(ss.ss_map_grows, 1);
+	assert_int_equal(ss.ss_revision, (uint64_t) ok);
+	assert_int_equal(ss.ss_services, (uint64_t) ok);
+	assert_null(tu_get(s, "c1", "dev", name));
+	Svcfleet__V1__Service *got = tu_get(s, "c1", "dev", "svc-00000");
+	assert_non_null(got);
+	svcfleet__v1__service__free_unpacked(got, NULL);
+
+	sf__store_set_map_max(s, 4 << 20);
+	assert_int_equal(
+	    tu_put(s, &a, tu_svc(&a, "c1", "dev", name, 0), true, NULL), 0);
+	sf_store_stats_get(s, &ss);
+	assert_int_equal(ss.ss_map_size, 1 << 20);
+	assert_int_equal(ss.ss_services, (uint64_t) ok + 1);
+	sf_status_fini(&st);
+	sf_arena_fini(&a);
+	sf_store_close(s);
+	tu_rmrf(dir);
+}
+
 int
 main(void)
 {
@@ -868,6 +927,7 @@ main(void)
 	        test_nodeport_index, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_clusters, setup, teardown),
 	    cmocka_unit_test(test_close_drains_queue),
+	    cmocka_unit_test(test_store_full),
 	};
 	sf_log_set_level(SF_LOG_WARN);
 	return (cmocka_run_group_tests(tests, NULL, NULL));
