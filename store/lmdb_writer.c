@@ -290,9 +290,10 @@ try_batch(
 		rq[i]->rq_code = 0;
 		rq[i]->rq_rev  = 0;
 		if (attempt > 0) {
-			// The last attempt's report no longer holds.
+			// The last attempt's report no longer holds. Its
+			// arena is kept: the caller's message may still point
+			// into it until the function runs again.
 			sf_status_reset(req_status(rq[i]));
-			sf_arena_reset(&rq[i]->rq_arena);
 		}
 	}
 	if ((rc = mdb_txn_begin(s->s_env, NULL, 0, &b.b_parent)) != 0) {

@@ -520,6 +520,50 @@ test_open_refusals(void **state)
 	tu_rmrf(dir);
 }
 
+// Long keys near LMDB's limit in a namespace-only list (the skip-scan
+// builds seek keys from a stored cluster and the requested namespace).
+static void
+test_list_long_keys(void **state)
+{
+	fixture          *f = *state;
+	char              lc[451], ln[101];
+	sf_store_list_res res;
+	sf_status         st;
+
+	memset(lc, 'c', sizeof(lc) - 1);
+	lc[sizeof(lc) - 1] = '\0';
+	memset(ln, 'n', sizeof(ln) - 1);
+	ln[sizeof(ln) - 1] = '\0';
+	sf_status_init(&st);
+	assert_int_equal(
+	    tu_put(f->s, &f->a, tu_svc(&f->a, lc, "a", "x", 0), true, NULL),
+	    0);
+	assert_int_equal(
+	    tu_put(f->s, &f->a, tu_svc(&f->a, lc, "zz", "w", 0), true, NULL),
+	    0);
+	assert_int_equal(
+	    tu_put(f->s, &f->a, tu_svc(&f->a, "b", ln, "y", 0), true, NULL),
+	    0);
+	assert_int_equal(
+	    tu_put(f->s, &f->a, tu_svc(&f->a, "z", ln, "v", 0), true, NULL),
+	    0);
+
+	sf_store_list_req req = {.lr_namespace = ln, .lr_limit = 10};
+	assert_int_equal(
+	    sf_store_service_list(f->s, &req, sf_arena_pbc(&f->a), &res, &st),
+	    0);
+	assert_int_equal(res.lr_n, 2);
+	assert_string_equal(res.lr_items[0]->metadata->name, "y");
+	assert_string_equal(res.lr_items[1]->metadata->name, "v");
+	req.lr_namespace = "a";
+	assert_int_equal(
+	    sf_store_service_list(f->s, &req, sf_arena_pbc(&f->a), &res, &st),
+	    0);
+	assert_int_equal(res.lr_n, 1);
+	assert_string_equal(res.lr_items[0]->metadata->name, "x");
+	sf_status_fini(&st);
+}
+
 // Node-port index -------------------------------------------------------
 
 typedef struct owner_arg {
@@ -921,6 +965,8 @@ main(void)
 	        test_audit_with_success, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dry_run, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_keys, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_list_long_keys, setup, teardown),
 	    cmocka_unit_test(test_reopen_durable),
 	    cmocka_unit_test(test_open_refusals),
 	    cmocka_unit_test_setup_teardown(
