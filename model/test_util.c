@@ -1,0 +1,1 @@
+typedef int sf_test_util_unused;
