@@ -143,10 +143,11 @@ typedef struct sf_manifest_doc {
 	json_t *md_obj;   // owned; NULL for an empty document
 	int     md_index; // 0-based document index in the stream
 	int     md_line;  // 1-based line where the document (or item) starts
-	// Added after the first cut; members above keep their meaning.
-	int md_item; // index in the List's items, -1 for a plain document
-	json_t
-	    *md_lines; // owned, private: field lines; use sf_manifest_line_of
+	// Added after the first cut; the members above keep their meaning.
+	// md_item: the index in the List's items, -1 for a plain document.
+	// md_lines: owned and private; read it with sf_manifest_line_of.
+	int     md_item;
+	json_t *md_lines;
 } sf_manifest_doc;
 
 typedef struct sf_manifest_set {
