@@ -88,6 +88,13 @@ struct sf_server {
 	size_t         s_nlisteners;
 	char         **s_urls; // bound URLs (tcp port 0 resolved)
 
+	// The ipc listener guard (ipcguard.c).
+	pthread_t       s_guard;
+	pthread_mutex_t s_guard_mtx;
+	pthread_cond_t  s_guard_cv;
+	bool            s_guard_stop;
+	bool            s_guard_running;
+
 	sf_method *s_methods;
 	size_t     s_nmethods;
 
@@ -185,6 +192,16 @@ int  sf_dedupe_begin(struct sf_dedupe *d, const char *key, void **reply,
      size_t *len);
 void sf_dedupe_end(struct sf_dedupe *d, const char *key, const void *reply,
     size_t len);
+
+// ------------------------------------------------------------- listeners
+
+// sf_listener_open creates and starts one listener on the server's socket
+// (size limits, ipc permissions, TLS). Returns 0 or a code with st set.
+int sf_listener_open(
+    sf_server *srv, const char *url, nng_listener *out, sf_status *st);
+// The ipc listener guard: see ipcguard.c.
+int  sf_ipcguard_start(sf_server *srv);
+void sf_ipcguard_stop(sf_server *srv);
 
 // ------------------------------------------------------------------- watch
 

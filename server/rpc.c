@@ -220,6 +220,8 @@ process(rpc_ctx *rc)
 		c->c_deadline_us =
 		    c->c_start_us + (int64_t) c->c_env->timeout_ms * 1000;
 	}
+	SF_DEBUG("rpc", "request %.200s id=%s bytes=%zu", c->c_env->method,
+	    c->c_request_id, len);
 	c->c_method = sf_methods_find(srv, c->c_env->method);
 	if (c->c_method == NULL) {
 		sf_call_fail(c, SF_UNIMPLEMENTED, "unknown method \"%.200s\"",

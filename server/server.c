@@ -101,12 +101,12 @@ setup_tls(sf_server *srv, nng_listener l, const char *url, sf_status *st)
 	return (0);
 }
 
-static int
-listen_one(sf_server *srv, const char *url, sf_status *st)
+int
+sf_listener_open(
+    sf_server *srv, const char *url, nng_listener *out, sf_status *st)
 {
 	nng_listener l;
 	int          rv;
-	char        *bound;
 
 	if ((rv = nng_listener_create(&l, srv->s_sock, url)) != 0) {
 		return (sf_status_set(st, err_from_nng(rv),
@@ -126,6 +126,20 @@ listen_one(sf_server *srv, const char *url, sf_status *st)
 		nng_listener_close(l);
 		return (sf_status_set(st, err_from_nng(rv),
 		    "cannot listen on %s: %s", url, nng_strerror(rv)));
+	}
+	*out = l;
+	return (0);
+}
+
+static int
+listen_one(sf_server *srv, const char *url, sf_status *st)
+{
+	nng_listener l;
+	int          rv;
+	char        *bound;
+
+	if ((rv = sf_listener_open(srv, url, &l, st)) != 0) {
+		return (rv);
 	}
 	bound = strdup(url);
 	if (strncmp(url, "tcp://", 6) == 0 || strncmp(url, "tls+tcp://", 10) == 0) {
@@ -243,6 +257,11 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 			}
 		}
 	}
+	if (sf_ipcguard_start(srv) != 0) {
+		rv = sf_status_set(st, SF_RESOURCE_EXHAUSTED,
+		    "cannot start the ipc listener guard");
+		goto fail;
+	}
 	*out = srv;
 	return (0);
 
@@ -261,6 +280,7 @@ sf_server_stop(sf_server *srv)
 	// in flight (writes waiting for their commit) finishes and is
 	// answered; then the socket closes.
 	atomic_store(&srv->s_draining, true);
+	sf_ipcguard_stop(srv);
 	sf_watch_fini(srv);
 	if (srv->s_ctxs != NULL) {
 		sf_rpc_drain(srv, DRAIN_MAX_MS);

@@ -8,7 +8,9 @@
 #include <cmocka.h>
 
 #include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -401,11 +403,35 @@ test_list_paging_and_selector(void **state)
 	    SVCFLEET_INVALID_ARGUMENT);
 }
 
+typedef struct waker_arg {
+	const char *url;
+	int         rv;
+} waker_arg;
+
+static void *
+waker(void *arg)
+{
+	waker_arg       *wa = arg;
+	svc_buf          b;
+	svcfleet_client *c2 = connect_to(wa->url);
+	svcfleet_status  st = {0};
+	Svcfleet__V1__CreateServiceRequest cr =
+	    SVCFLEET__V1__CREATE_SERVICE_REQUEST__INIT;
+	Svcfleet__V1__Service *out = NULL;
+
+	usleep(200000);
+	cr.service = make_svc(&b, "watch", "woken", 80, -1);
+	wa->rv     = svcfleet_create_service(c2, &cr, &out, &st);
+	svcfleet_free(out);
+	svcfleet_close(c2);
+	svcfleet_status_fini(&st);
+	return (NULL);
+}
+
 static void
 test_watch_long_poll(void **state)
 {
 	fixture *f = *state;
-	svc_buf  b;
 	Svcfleet__V1__Empty         e = SVCFLEET__V1__EMPTY__INIT;
 	Svcfleet__V1__VersionReply *v = NULL;
 
@@ -425,29 +451,15 @@ test_watch_long_poll(void **state)
 	assert_int_equal(r->n_events, 0);
 	svcfleet_free(r);
 
-	// A write wakes a waiting poll (from another process: the CLI is
-	// not here yet, so a child creates it).
-	pid_t pid = fork();
-	if (pid == 0) {
-		usleep(200000);
-		svcfleet_client *c2 = connect_to(f->srv.ts_url);
-		svcfleet_status  st = {0};
-		Svcfleet__V1__CreateServiceRequest cr =
-		    SVCFLEET__V1__CREATE_SERVICE_REQUEST__INIT;
-		Svcfleet__V1__Service *out = NULL;
-		cr.service = make_svc(&b, "watch", "woken", 80, -1);
-		int rv     = svcfleet_create_service(c2, &cr, &out, &st);
-		svcfleet_free(out);
-		svcfleet_close(c2);
-		svcfleet_status_fini(&st);
-		_exit(rv == 0 ? 0 : 1);
-	}
+	// A write from another client wakes the waiting poll.
+	pthread_t   t;
+	waker_arg   wa = {f->srv.ts_url, -1};
+	assert_int_equal(pthread_create(&t, NULL, waker, &wa), 0);
 	req.wait_ms = 10000;
 	assert_int_equal(
 	    svcfleet_watch_services_wait(f->c, &req, &r, &f->st), 0);
-	int status;
-	waitpid(pid, &status, 0);
-	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	pthread_join(t, NULL);
+	assert_int_equal(wa.rv, 0);
 	assert_int_equal(r->n_events, 1);
 	assert_int_equal(r->events[0]->type,
 	    SVCFLEET__V1__EVENT_TYPE__EVENT_TYPE_ADDED);
@@ -557,7 +569,32 @@ test_garbage_envelope(void **state)
 		(void) w;
 		close(fd);
 	}
+	// A peer that connects and leaves without a word.
+	int                fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	assert_int_equal(connect(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+	close(fd);
+
+	// Existing connections are served at once.
 	assert_int_equal(get(f, "any", "thing", NULL), SVCFLEET_NOT_FOUND);
+	// New connections are served again within seconds (nng 1.5.2's IPC
+	// listener can wedge after such peers; the server reopens it).
+	bool served = false;
+	for (int i = 0; i < 20 && !served; i++) {
+		svcfleet_client *c2 = NULL;
+		svcfleet_status  st = {0};
+		svcfleet_options o  = {.url = f->srv.ts_url, .timeout_ms = 500,
+		     .connect_now = true};
+		Svcfleet__V1__Empty        e = SVCFLEET__V1__EMPTY__INIT;
+		Svcfleet__V1__HealthReply *h = NULL;
+		served = svcfleet_open(&c2, &o, &st) == 0 &&
+		    svcfleet_health(c2, &e, &h, &st) == 0;
+		svcfleet_free(h);
+		svcfleet_close(c2);
+		svcfleet_status_fini(&st);
+	}
+	assert_true(served);
 }
 
 static void
@@ -597,6 +634,9 @@ test_request_id_dedupe(void **state)
 		assert_non_null(r);
 		// The second send is the first's reply again, not
 		// ALREADY_EXISTS.
+		if (r->code != 0) {
+			fprintf(stderr, "reply %d: %s\n", r->code, r->message);
+		}
 		assert_int_equal(r->code, 0);
 		Svcfleet__V1__Service *svc = svcfleet__v1__service__unpack(
 		    NULL, r->payload.len, r->payload.data);
@@ -617,22 +657,25 @@ test_deadline_when_server_stalls(void **state)
 	fixture         *f = *state;
 	svcfleet_client *c;
 	svcfleet_status  st = {0};
-	svcfleet_options o  = {.url = f->srv.ts_url, .timeout_ms = 300,
-	     .connect_now = true};
+	nng_socket       mute;
+	char             url[400];
 	Svcfleet__V1__Empty         e = SVCFLEET__V1__EMPTY__INIT;
 	Svcfleet__V1__VersionReply *v = NULL;
 
+	// A server that takes requests and never answers.
+	snprintf(url, sizeof(url), "ipc://%s/mute.sock", f->srv.ts_dir);
+	assert_int_equal(nng_rep0_open(&mute), 0);
+	assert_int_equal(nng_listen(mute, url, NULL, 0), 0);
+	svcfleet_options o = {.url = url, .timeout_ms = 300,
+	    .connect_now = true};
 	assert_int_equal(svcfleet_open(&c, &o, &st), 0);
-	kill(f->srv.ts_pid, SIGSTOP);
 	assert_int_equal(
 	    svcfleet_version(c, &e, &v, &st), SVCFLEET_DEADLINE_EXCEEDED);
-	kill(f->srv.ts_pid, SIGCONT);
 	assert_non_null(strstr(st.message, "300 ms"));
 	svcfleet_close(c);
 	svcfleet_status_fini(&st);
-	// The server survived and serves.
-	assert_int_equal(svcfleet_version(f->c, &e, &v, &f->st), 0);
-	svcfleet_free(v);
+	nng_close(mute);
+	(void) f;
 }
 
 static void
@@ -724,5 +767,8 @@ main(void)
 	    cmocka_unit_test(test_cluster_records),
 	    cmocka_unit_test(test_restart_keeps_everything),
 	};
+	if (getenv("SF_TEST_FILTER") != NULL) {
+		cmocka_set_test_filter(getenv("SF_TEST_FILTER"));
+	}
 	return (cmocka_run_group_tests(tests, setup, teardown));
 }
