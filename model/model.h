@@ -36,31 +36,31 @@ typedef Svcfleet__V1__Cluster       sf_cluster;
 
 // Defaults from the form, not Kubernetes, where they differ.
 #define SF_MODEL_SESSION_TIMEOUT_DEFAULT 30
-#define SF_MODEL_SESSION_TIMEOUT_MAX 86400
-#define SF_MODEL_NODE_PORT_MIN_DEFAULT 30000
-#define SF_MODEL_NODE_PORT_MAX_DEFAULT 32767
-#define SF_MODEL_ANNOTATIONS_MAX_BYTES 262144
+#define SF_MODEL_SESSION_TIMEOUT_MAX     86400
+#define SF_MODEL_NODE_PORT_MIN_DEFAULT   30000
+#define SF_MODEL_NODE_PORT_MAX_DEFAULT   32767
+#define SF_MODEL_ANNOTATIONS_MAX_BYTES   262144
 
 // Annotations svcfleet writes into manifests it prints (svcfleet.io/*).
 // They are facts, not desired state: stripped when a manifest is read back.
-#define SF_ANN_CLUSTER "svcfleet.io/cluster"
-#define SF_ANN_SYNC_STATE "svcfleet.io/sync-state"
-#define SF_ANN_SYNC_MESSAGE "svcfleet.io/sync-message"
+#define SF_ANN_CLUSTER          "svcfleet.io/cluster"
+#define SF_ANN_SYNC_STATE       "svcfleet.io/sync-state"
+#define SF_ANN_SYNC_MESSAGE     "svcfleet.io/sync-message"
 #define SF_ANN_RESOURCE_VERSION "svcfleet.io/resource-version"
-#define SF_ANN_CLUSTER_IP "svcfleet.io/cluster-ip"
-#define SF_ANN_NODE_PORTS "svcfleet.io/node-ports"
+#define SF_ANN_CLUSTER_IP       "svcfleet.io/cluster-ip"
+#define SF_ANN_NODE_PORTS       "svcfleet.io/node-ports"
 // Desired state carried as annotations (kept on read).
 #define SF_ANN_ALLOW_ADOPTION "svcfleet.io/allow-adoption"
-#define SF_ANN_SELECTOR_FROM "svcfleet.io/selector-from"
+#define SF_ANN_SELECTOR_FROM  "svcfleet.io/selector-from"
 // Ownership marks the reconciler puts on cluster objects (DESIGN §5).
-#define SF_ANN_OWNER "svcfleet.io/owner"
-#define SF_ANN_GENERATION "svcfleet.io/generation"
+#define SF_ANN_OWNER        "svcfleet.io/owner"
+#define SF_ANN_GENERATION   "svcfleet.io/generation"
 #define SF_LABEL_MANAGED_BY "app.kubernetes.io/managed-by"
 // MetalLB annotations: the new names win over the deprecated ones.
-#define SF_ANN_METALLB_POOL "metallb.io/address-pool"
+#define SF_ANN_METALLB_POOL     "metallb.io/address-pool"
 #define SF_ANN_METALLB_POOL_OLD "metallb.universe.tf/address-pool"
-#define SF_ANN_METALLB_IPS "metallb.io/loadBalancerIPs"
-#define SF_ANN_METALLB_IPS_OLD "metallb.universe.tf/loadBalancerIPs"
+#define SF_ANN_METALLB_IPS      "metallb.io/loadBalancerIPs"
+#define SF_ANN_METALLB_IPS_OLD  "metallb.universe.tf/loadBalancerIPs"
 
 // Per-cluster facts validation needs.
 typedef struct sf_model_limits {
@@ -136,11 +136,18 @@ bool sf_selector_matches(
 
 // ----------------------------------------------------------- manifests
 
-// sf_manifest_doc: one document of a manifest stream.
+// sf_manifest_doc: one document of a manifest stream. A Kubernetes List
+// (kind List or ServiceList) becomes one document per item, each with the
+// List's md_index and its own md_item.
 typedef struct sf_manifest_doc {
 	json_t *md_obj;   // owned; NULL for an empty document
 	int     md_index; // 0-based document index in the stream
-	int     md_line;  // 1-based line where the document starts
+	int     md_line;  // 1-based line where the document (or item) starts
+	// Added after the first cut; the members above keep their meaning.
+	// md_item: the index in the List's items, -1 for a plain document.
+	// md_lines: owned and private; read it with sf_manifest_line_of.
+	int     md_item;
+	json_t *md_lines;
 } sf_manifest_doc;
 
 typedef struct sf_manifest_set {
@@ -156,6 +163,16 @@ typedef struct sf_manifest_set {
 int  sf_manifest_parse(const char *text, size_t len, const char *filename,
      sf_manifest_set *out, sf_status *st);
 void sf_manifest_set_fini(sf_manifest_set *set);
+
+// sf_manifest_line_of maps a violation's field path ("spec.ports[1].port",
+// "metadata.annotations[metallb.io/address-pool]", as reported by
+// sf_model_service_from_manifest or sf_model_service_validate) to the
+// 1-based line of that field in doc's source, or of its closest enclosing
+// field that is present (a missing required field points at its parent).
+// Positions are known for YAML, and for JSON holding a single document;
+// otherwise, and for paths with no source (metadata.cluster given by the
+// caller), the document's md_line is returned. 0 when doc is NULL.
+int sf_manifest_line_of(const sf_manifest_doc *doc, const char *field);
 
 // sf_model_service_from_manifest converts one Kubernetes v1 Service object
 // into a Service (allocated from a). apiVersion must be "v1" and kind
@@ -192,6 +209,6 @@ int sf_model_json_to_yaml(const json_t *obj, sf_buf *out);
 
 // Helpers for the sync state enum.
 const char *sf_model_sync_state_name(Svcfleet__V1__SyncState s); // "SYNCED"
-int sf_model_sync_state_parse(const char *s); // -1 when unknown
+int         sf_model_sync_state_parse(const char *s); // -1 when unknown
 
 #endif // SF_MODEL_H

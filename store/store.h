@@ -34,34 +34,38 @@ typedef struct sf_store     sf_store;
 typedef struct sf_store_txn sf_store_txn;
 
 typedef struct sf_store_opts {
-	const char *so_dir;            // data directory (created 0700)
-	uint64_t    so_map_size;       // initial LMDB map size, 0 = 64 MiB
-	uint32_t    so_batch_max;      // max requests per commit, 0 = 256
-	uint32_t    so_feed_keep;      // change-feed entries kept, 0 = 100000
-	bool        so_nosync;         // tests/benchmarks only: no fsync
+	const char *so_dir;       // data directory (created 0700)
+	uint64_t    so_map_size;  // initial LMDB map size, 0 = 64 MiB
+	uint32_t    so_batch_max; // max requests per commit, 0 = 256
+	uint32_t    so_feed_keep; // change-feed entries kept, 0 = 100000
+	bool        so_nosync;    // tests/benchmarks only: no fsync
 } sf_store_opts;
 
 typedef struct sf_store_stats {
-	uint64_t ss_revision;     // current revision
-	uint64_t ss_commits;      // durable commits done by the writer
-	uint64_t ss_writes;       // requests applied (successful children)
-	uint64_t ss_failed;       // requests whose write function failed
-	uint64_t ss_batch_max;    // largest batch committed
-	uint64_t ss_map_size;     // current map size in bytes
-	uint64_t ss_map_used;     // bytes in use (last page * page size)
-	uint64_t ss_services;     // number of stored Services
-	uint64_t ss_feed_first;   // oldest revision still in the change feed
-	uint64_t ss_map_grows;    // times the map was grown on MDB_MAP_FULL
+	uint64_t ss_revision;   // current revision
+	uint64_t ss_commits;    // durable commits done by the writer
+	uint64_t ss_writes;     // requests applied (successful children)
+	uint64_t ss_failed;     // requests whose write function failed
+	uint64_t ss_batch_max;  // largest batch committed
+	uint64_t ss_map_size;   // current map size in bytes
+	uint64_t ss_map_used;   // bytes in use (last page * page size)
+	uint64_t ss_services;   // number of stored Services
+	uint64_t ss_feed_first; // oldest revision still in the change feed
+	uint64_t ss_map_grows;  // times the map was grown on MDB_MAP_FULL
 } sf_store_stats;
 
 // sf_store_open opens (creating when absent) the store in o->so_dir.
 // Returns 0, or an SF_* code with a message in st (a directory that cannot
 // be created, a file that is not an LMDB environment, a schema from a newer
-// svcfleet, ...). On failure *out is NULL.
+// svcfleet, a directory already opened by another store: FAILED_
+// PRECONDITION, ...). On failure *out is NULL. One process may open one
+// directory once; the map grown on MDB_MAP_FULL is kept across reopens.
 int sf_store_open(sf_store **out, const sf_store_opts *o, sf_status *st);
 
 // sf_store_close stops the writer after the queued requests are done
-// (their done callbacks run), then closes the environment. NULL is fine.
+// (their done callbacks run), waits for reads in progress, then closes the
+// environment. NULL is fine. Like free(), closing twice is an error; never
+// call it from a write, done or hook function.
 void sf_store_close(sf_store *s);
 
 void     sf_store_stats_get(sf_store *s, sf_store_stats *out);
@@ -96,8 +100,8 @@ typedef struct sf_store_filter {
 } sf_store_filter;
 
 typedef struct sf_store_list_req {
-	const char     *lr_cluster;    // NULL or "" = every cluster
-	const char     *lr_namespace;  // NULL or "" = every namespace (needs
+	const char *lr_cluster;        // NULL or "" = every cluster
+	const char *lr_namespace;      // NULL or "" = every namespace (needs
 	                               // lr_cluster set to be one range)
 	uint32_t        lr_limit;      // page size, 1..5000
 	const char     *lr_page_token; // "" or NULL = first page
@@ -114,11 +118,17 @@ typedef struct sf_store_list_res {
 // sf_store_service_list returns up to lr_limit Services in key order, all
 // read in one snapshot, starting after the page token. Page tokens are
 // opaque, survive restarts and concurrent writes (the next page starts
-// after the last key returned: nothing is returned twice, nothing that
+// after the last key examined: nothing is returned twice, nothing that
 // existed throughout is skipped). A malformed token or one from a list
-// with other cluster/namespace filters is SF_INVALID_ARGUMENT. The cost of
-// a page does not depend on how many Services are stored outside the range
-// visited.
+// with other cluster/namespace filters is SF_INVALID_ARGUMENT, as is
+// lr_limit outside 1..5000. The cost of a page does not depend on how many
+// Services are stored outside the range visited: a page examines at most
+// 10000 keys, so with a selective filter it may hold fewer than lr_limit
+// Services (even none) and still carry a next token; callers follow tokens
+// until "" (a last page may also be empty). With lr_namespace but no
+// lr_cluster, each cluster's namespace range is visited in turn. With alloc
+// NULL, free lr_items and lr_next_token with free() and each item with
+// svcfleet__v1__service__free_unpacked(item, NULL).
 int sf_store_service_list(sf_store *s, const sf_store_list_req *req,
     ProtobufCAllocator *alloc, sf_store_list_res *res, sf_status *st);
 
@@ -134,11 +144,18 @@ int sf_store_cluster_list(sf_store *s, ProtobufCAllocator *alloc,
 
 // sf_store_feed_read returns the changes with revision > since, at most max
 // (1..10000), in revision order, each a WatchEvent from alloc (DELETED
-// carries the last stored state). filter (may be NULL) selects events.
-// *next is the revision to pass next time (the last revision examined,
-// even when filtered out, or the current revision when nothing is newer).
-// Returns SF_OUT_OF_RANGE when since is older than the oldest kept entry
-// minus one (the caller must relist).
+// carries the last stored state, its resource_version set to the deletion
+// revision). filter (may be NULL) selects events. *next is the revision to
+// pass next time (the last revision examined, even when filtered out, or
+// the current revision when nothing is newer). Returns SF_OUT_OF_RANGE when
+// since is older than the oldest kept entry minus one, or newer than the
+// current revision (the caller must relist), SF_INVALID_ARGUMENT when max
+// is 0 (above 10000 means 10000). A write that changed several Services
+// has several events with one revision; a revision is never split between
+// two reads, so *n may exceed max by the rest of the last revision's
+// events. *out is an array from alloc (free() it when alloc is NULL).
+// At most 10000 entries are examined per call, so a selective filter may
+// return fewer than max events (even none) with *next advanced.
 int sf_store_feed_read(sf_store *s, uint64_t since, uint32_t max,
     const sf_store_filter *filter, ProtobufCAllocator *alloc,
     Svcfleet__V1__WatchEvent ***out, size_t *n, uint64_t *next);
@@ -183,6 +200,12 @@ typedef struct sf_store_write {
 	void             *w_arg;
 	sf_status        *w_status; // where fn reports; owned by the caller
 	int               w_flags;
+	// Where the store allocates the strings it writes into the caller's
+	// messages (the uid set by sf_store_txn_service_put; created_by kept
+	// on update). Used on the writer thread between submit and w_done, so
+	// the caller must not use it meanwhile. NULL: memory owned by the
+	// store, valid until w_done returns (copy what must live longer).
+	ProtobufCAllocator *w_alloc;
 } sf_store_write;
 
 // sf_store_submit queues a write. The struct is copied. Returns 0 (w_done
@@ -190,7 +213,24 @@ typedef struct sf_store_write {
 // (w_done is not called).
 int sf_store_submit(sf_store *s, const sf_store_write *w);
 
+// sf_store_write_sync submits w and waits until it is done. Returns the
+// request's code (the write function's result, a commit failure, or
+// SF_UNAVAILABLE when the store is closing) and, when revision is not NULL,
+// its revision (0 when it wrote nothing). w->w_done, when set, is called
+// as usual before this returns. Never call it from a write, audit, done or
+// hook function: the writer thread would wait for itself.
+int sf_store_write_sync(
+    sf_store *s, const sf_store_write *w, uint64_t *revision);
+
 // Inside a write function ---------------------------------------------
+//
+// These return 0 or an SF_* code. On SF_INVALID_ARGUMENT (a key part empty
+// or a key over LMDB's 511 bytes), SF_FAILED_PRECONDITION,
+// SF_RESOURCE_EXHAUSTED or SF_INTERNAL/SF_DATA_LOSS (the database itself)
+// they also write a message into the request's w_status (first failure
+// wins). SF_NOT_FOUND and SF_ALREADY_EXISTS leave the status alone: a write
+// function may expect them (apply = create, else update) and words them
+// itself.
 
 // The revision this request's writes will carry.
 uint64_t sf_store_txn_revision(sf_store_txn *txn);
@@ -202,12 +242,18 @@ int sf_store_txn_service_get(sf_store_txn *txn, const sf_store_key *key,
 
 // sf_store_txn_service_put stores svc under its metadata's key. The store
 // keeps the bookkeeping: on create (no stored object) it sets uid (random
-// UUID), generation 1, create_time_ms; on update it keeps uid and
-// create_time, and bumps generation when the spec differs from the stored
-// one. It always sets resource_version to the txn revision and
-// update_time_ms, writing those back into svc. It maintains the node-port
-// index and appends ADDED/MODIFIED to the change feed. create_only: fail
-// with SF_ALREADY_EXISTS when present.
+// UUID), generation 1, create_time_ms; on update it keeps uid,
+// create_time_ms and created_by, and bumps generation when the spec differs
+// from the stored one (the packed ServiceSpec bytes are compared, so any
+// change of a spec field counts, metadata and status changes do not). It
+// always sets resource_version to the txn revision and update_time_ms,
+// writing those back into svc (strings from w_alloc). Everything else
+// (labels, annotations, finalizers, deleting, status, updated_by) is stored
+// as the caller set it. It maintains the node-port index (spec nodePorts;
+// an empty protocol is indexed as TCP) and appends ADDED/MODIFIED to the
+// change feed. create_only: fail with SF_ALREADY_EXISTS when present. A
+// nodePort/protocol already indexed for another Service of the cluster
+// fails with SF_FAILED_PRECONDITION.
 int sf_store_txn_service_put(
     sf_store_txn *txn, Svcfleet__V1__Service *svc, bool create_only);
 
@@ -263,15 +309,17 @@ typedef struct sf_store_ops {
 	int64_t (*so_txn_now_ms)(sf_store_txn *);
 	int (*so_txn_service_get)(sf_store_txn *, const sf_store_key *,
 	    ProtobufCAllocator *, Svcfleet__V1__Service **);
-	int (*so_txn_service_put)(sf_store_txn *, Svcfleet__V1__Service *, bool);
+	int (*so_txn_service_put)(
+	    sf_store_txn *, Svcfleet__V1__Service *, bool);
 	int (*so_txn_service_delete)(sf_store_txn *, const sf_store_key *);
-	int (*so_txn_nodeport_owner)(sf_store_txn *, const char *, const char *,
-	    int32_t, ProtobufCAllocator *, sf_store_key *);
+	int (*so_txn_nodeport_owner)(sf_store_txn *, const char *,
+	    const char *, int32_t, ProtobufCAllocator *, sf_store_key *);
 	int (*so_txn_cluster_count_services)(
 	    sf_store_txn *, const char *, uint64_t, uint64_t *);
 	int (*so_txn_cluster_get)(sf_store_txn *, const char *,
 	    ProtobufCAllocator *, Svcfleet__V1__Cluster **);
-	int (*so_txn_cluster_put)(sf_store_txn *, Svcfleet__V1__Cluster *, bool);
+	int (*so_txn_cluster_put)(
+	    sf_store_txn *, Svcfleet__V1__Cluster *, bool);
 	int (*so_txn_cluster_delete)(sf_store_txn *, const char *);
 } sf_store_ops;
 

@@ -1,0 +1,784 @@
+// validate.c: the Kubernetes API server's Service rules (notes B 8-12,
+// D 23-32, 35-36, 41-45, E 52) plus the form's stricter rules (DESIGN §2).
+//
+// Every check runs; nothing stops at the first problem. Field paths are
+// Kubernetes' where a Kubernetes field exists. svcfleet-only fields use:
+//   metadata.cluster                               the target cluster
+//   spec.lbType                                    load balancing type
+//   metadata.annotations[metallb.io/address-pool]  the MetalLB pool
+//   metadata.annotations[metallb.io/loadBalancerIPs] a MetalLB address
+//   spec.loadBalancerIP                            an "other" LB address
+//   metadata.annotations[svcfleet.io/selector-from] the selector's source
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <stdlib.h>
+
+#include "internal.h"
+
+#define PATH_MAX_LEN 1024
+
+static const char *const service_types[]
+    = {"ClusterIP", "LoadBalancer", "NodePort", NULL};
+static const char *const protocols[]  = {"SCTP", "TCP", "UDP", NULL};
+static const char *const affinities[] = {"ClientIP", "None", NULL};
+static const char *const etps[]       = {"Cluster", "Local", NULL};
+static const char *const lb_types[]   = {"metallb", "other", NULL};
+
+#define LB_ONLY "may only be used when `type` is 'LoadBalancer'"
+
+static bool
+in_list(const char *s, const char *const *list)
+{
+	for (size_t i = 0; list[i] != NULL; i++) {
+		if (strcmp(sf__str(s), list[i]) == 0) {
+			return (true);
+		}
+	}
+	return (false);
+}
+
+static bool
+is_type(const sf_service_spec *sp, const char *t)
+{
+	return (sf__streq(sp->type, t));
+}
+
+static bool
+externally_accessible(const sf_service_spec *sp)
+{
+	return (is_type(sp, "NodePort") || is_type(sp, "LoadBalancer"));
+}
+
+// each_msg reports every message of a name rule as an Invalid on field.
+static void
+invalid_msgs(sf__vctx *vc, const char *field, const char *value,
+    const char **msgs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		sf__v_invalid_str(vc, field, value, msgs[i]);
+	}
+}
+
+// ------------------------------------------------------------- metadata
+
+// Annotations svcfleet writes itself; a client may not set them directly.
+static const struct {
+	const char *key;
+	const char *why;
+} reserved_annotations[] = {
+    {SF_ANN_CLUSTER,
+        "is written by svcfleet; the cluster is "
+        "metadata.cluster"},
+    {SF_ANN_SYNC_STATE, "is written by svcfleet"},
+    {SF_ANN_SYNC_MESSAGE, "is written by svcfleet"},
+    {SF_ANN_RESOURCE_VERSION, "is written by svcfleet"},
+    {SF_ANN_CLUSTER_IP, "is written by svcfleet"},
+    {SF_ANN_NODE_PORTS, "is written by svcfleet"},
+    {SF_ANN_OWNER, "is written by svcfleet"},
+    {SF_ANN_GENERATION, "is written by svcfleet"},
+    {SF_ANN_ALLOW_ADOPTION,
+        "is written by svcfleet from spec "
+        "allow_adoption"},
+    {SF_ANN_SELECTOR_FROM,
+        "is written by svcfleet from spec "
+        "selector_from"},
+    {SF_ANN_METALLB_POOL, "is written by svcfleet from spec lb_pool"},
+    {SF_ANN_METALLB_POOL_OLD, "is written by svcfleet from spec lb_pool"},
+    {SF_ANN_METALLB_IPS, "is written by svcfleet from spec lb_address"},
+    {SF_ANN_METALLB_IPS_OLD,
+        "is written by svcfleet from spec "
+        "lb_address"},
+    {"metallb.io/ip-allocated-from-pool", "is written by MetalLB"},
+};
+
+#define TOPOLOGY_MODE  "service.kubernetes.io/topology-mode"
+#define TOPOLOGY_HINTS "service.kubernetes.io/topology-aware-hints"
+#define LB_SOURCE_RANGES_ANN \
+	"service.beta.kubernetes.io/load-balancer-source-ranges"
+
+static bool
+dup_before(sf_kv *const *kvs, size_t i)
+{
+	for (size_t j = 0; j < i; j++) {
+		if (kvs[j] != NULL && sf__streq(kvs[j]->key, kvs[i]->key)) {
+			return (true);
+		}
+	}
+	return (false);
+}
+
+// validate_labels: Kubernetes ValidateLabels (rules 10-11) on path, which
+// carries no key, plus duplicates (possible only in our list form).
+static void
+validate_labels(sf__vctx *vc, sf_kv *const *kvs, size_t n, const char *path)
+{
+	const char *msgs[SF__MSGS_MAX];
+	size_t      k;
+
+	for (size_t i = 0; i < n; i++) {
+		if (kvs[i] == NULL) {
+			continue;
+		}
+		k = sf__qualified_name(kvs[i]->key, msgs);
+		invalid_msgs(vc, path, sf__str(kvs[i]->key), msgs, k);
+		k = sf__label_value(kvs[i]->value, msgs);
+		invalid_msgs(vc, path, sf__str(kvs[i]->value), msgs, k);
+		if (dup_before(kvs, i)) {
+			sf__v_duplicate_str(vc, path, sf__str(kvs[i]->key));
+		}
+	}
+}
+
+static void
+validate_annotations(sf__vctx *vc, sf_kv *const *kvs, size_t n)
+{
+	const char *msgs[SF__MSGS_MAX];
+	char        path[PATH_MAX_LEN];
+	size_t      total = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (kvs[i] == NULL) {
+			continue;
+		}
+		const char *key = sf__str(kvs[i]->key);
+		sf_buf      low = SF_BUF_INIT;
+		for (const char *p = key; *p != '\0'; p++) {
+			sf_buf_putc(&low, (char) tolower((unsigned char) *p));
+		}
+		size_t k = sf__qualified_name(sf_buf_cstr(&low), msgs);
+		sf_buf_fini(&low);
+		invalid_msgs(vc, "metadata.annotations", key, msgs, k);
+		if (dup_before(kvs, i)) {
+			sf__v_duplicate_str(vc, "metadata.annotations", key);
+		}
+		for (size_t r = 0; r < sizeof(reserved_annotations)
+		         / sizeof(reserved_annotations[0]);
+		     r++) {
+			if (strcmp(key, reserved_annotations[r].key) == 0) {
+				snprintf(path, sizeof(path),
+				    "metadata.annotations[%s]", key);
+				sf__v_forbidden(
+				    vc, path, reserved_annotations[r].why);
+			}
+		}
+		total += strlen(key) + strlen(sf__str(kvs[i]->value));
+	}
+	if (total > SF_MODEL_ANNOTATIONS_MAX_BYTES) {
+		sf__v_too_long(vc, "metadata.annotations",
+		    SF_MODEL_ANNOTATIONS_MAX_BYTES);
+	}
+
+	const char *mode  = sf_model_kv_get(kvs, n, TOPOLOGY_MODE);
+	const char *hints = sf_model_kv_get(kvs, n, TOPOLOGY_HINTS);
+	if (mode != NULL && hints != NULL && strcmp(mode, hints) != 0) {
+		sf__v_invalid_str(vc,
+		    "metadata.annotations[" TOPOLOGY_MODE "]", mode,
+		    "must match annotations[" TOPOLOGY_HINTS
+		    "] when both are specified");
+	}
+}
+
+static void
+validate_meta(sf__vctx *vc, const sf_object_meta *m)
+{
+	const char *msgs[SF__MSGS_MAX];
+	size_t      k;
+
+	if (sf__empty(m->cluster)) {
+		sf__v_required(vc, "metadata.cluster", NULL);
+	} else {
+		k = sf__dns1123_label(m->cluster, msgs);
+		invalid_msgs(vc, "metadata.cluster", m->cluster, msgs, k);
+	}
+	if (sf__empty(m->namespace_)) {
+		sf__v_required(vc, "metadata.namespace", NULL);
+	} else {
+		k = sf__dns1123_label(m->namespace_, msgs);
+		invalid_msgs(vc, "metadata.namespace", m->namespace_, msgs, k);
+	}
+	if (sf__empty(m->name)) {
+		sf__v_required(
+		    vc, "metadata.name", "name or generateName is required");
+	} else {
+		k = sf__dns1035_label(m->name, msgs);
+		invalid_msgs(vc, "metadata.name", m->name, msgs, k);
+		if (strlen(m->name) < 4) {
+			// The form's rule, stricter than Kubernetes' 1-63.
+			sf__v_invalid_str(vc, "metadata.name", m->name,
+			    "must be at least 4 characters");
+		}
+	}
+	validate_labels(vc, m->labels, m->n_labels, "metadata.labels");
+	for (size_t i = 0; i < m->n_labels; i++) {
+		if (m->labels[i] != NULL
+		    && sf__streq(m->labels[i]->key, SF_LABEL_MANAGED_BY)) {
+			sf__v_forbidden(vc,
+			    "metadata.labels[" SF_LABEL_MANAGED_BY "]",
+			    "is written by svcfleet on the cluster's copy");
+		}
+	}
+	validate_annotations(vc, m->annotations, m->n_annotations);
+}
+
+// ----------------------------------------------------------------- ports
+
+static void
+go_port_key(sf_buf *b, const char *protocol, int32_t port)
+{
+	// Kubernetes prints the duplicate key struct with %#v.
+	sf_buf_puts(b, "core.ServicePort{Name:\"\", Protocol:");
+	sf__quote(b, protocol);
+	sf_buf_printf(b,
+	    ", AppProtocol:(*string)(nil), Port:%d, "
+	    "TargetPort:intstr.IntOrString{Type:0, IntVal:0, StrVal:\"\"}, "
+	    "NodePort:0}",
+	    port);
+}
+
+static void
+validate_port(sf__vctx *vc, const sf_service_spec *sp, size_t i,
+    const sf_model_limits *lim)
+{
+	const sf_service_port *p = sp->ports[i];
+	const char            *msgs[SF__MSGS_MAX];
+	char                   path[PATH_MAX_LEN];
+	size_t                 k;
+
+	snprintf(path, sizeof(path), "spec.ports[%zu].name", i);
+	if (sp->n_ports > 1 && sf__empty(p->name)) {
+		sf__v_required(vc, path, NULL);
+	} else if (!sf__empty(p->name)) {
+		k = sf__dns1123_label(p->name, msgs);
+		invalid_msgs(vc, path, p->name, msgs, k);
+		for (size_t j = 0; j < i; j++) {
+			if (sp->ports[j] != NULL
+			    && sf__streq(sp->ports[j]->name, p->name)) {
+				sf__v_duplicate_str(vc, path, p->name);
+				break;
+			}
+		}
+	}
+
+	snprintf(path, sizeof(path), "spec.ports[%zu].port", i);
+	if (p->port < 1 || p->port > 65535) {
+		sf__v_invalid_int(vc, path, p->port,
+		    "must be between 1 and 65535, inclusive");
+	}
+
+	snprintf(path, sizeof(path), "spec.ports[%zu].protocol", i);
+	if (sf__empty(p->protocol)) {
+		sf__v_required(vc, path, NULL);
+	} else if (!in_list(p->protocol, protocols)) {
+		sf__v_not_supported(vc, path, p->protocol, protocols);
+	}
+
+	snprintf(path, sizeof(path), "spec.ports[%zu].targetPort", i);
+	if (!sf__empty(p->target_port_name)) {
+		k = sf__port_name(p->target_port_name, msgs);
+		invalid_msgs(vc, path, p->target_port_name, msgs, k);
+		if (p->target_port != 0) {
+			sf__v_invalid_int(vc, path, p->target_port,
+			    "a target port is a number or a name, not both");
+		}
+	} else if (p->target_port < 1 || p->target_port > 65535) {
+		sf__v_invalid_int(vc, path, p->target_port,
+		    "must be between 1 and 65535, inclusive");
+	}
+
+	if (!sf__empty(p->app_protocol)) {
+		snprintf(path, sizeof(path), "spec.ports[%zu].appProtocol", i);
+		k = sf__qualified_name(p->app_protocol, msgs);
+		invalid_msgs(vc, path, p->app_protocol, msgs, k);
+	}
+
+	snprintf(path, sizeof(path), "spec.ports[%zu].nodePort", i);
+	if (p->node_port != 0 && is_type(sp, "ClusterIP")) {
+		sf__v_forbidden(
+		    vc, path, "may not be used when `type` is 'ClusterIP'");
+	} else if (p->node_port != 0 && externally_accessible(sp)) {
+		int32_t lo = SF_MODEL_NODE_PORT_MIN_DEFAULT;
+		int32_t hi = SF_MODEL_NODE_PORT_MAX_DEFAULT;
+		if (lim != NULL && lim->node_port_min != 0) {
+			lo = lim->node_port_min;
+		}
+		if (lim != NULL && lim->node_port_max != 0) {
+			hi = lim->node_port_max;
+		}
+		if (p->node_port < lo || p->node_port > hi) {
+			char detail[160];
+			snprintf(detail, sizeof(detail),
+			    "provided port is not in the valid range. The "
+			    "range of valid ports is %d-%d",
+			    lo, hi);
+			sf__v_invalid_int(vc, path, p->node_port, detail);
+		}
+	}
+}
+
+static void
+validate_ports(
+    sf__vctx *vc, const sf_service_spec *sp, const sf_model_limits *lim)
+{
+	char path[PATH_MAX_LEN];
+
+	if (sp->n_ports == 0) {
+		sf__v_required(vc, "spec.ports", NULL);
+	}
+	for (size_t i = 0; i < sp->n_ports; i++) {
+		if (sp->ports[i] != NULL) {
+			validate_port(vc, sp, i, lim);
+		}
+	}
+	// Duplicate nonzero (protocol, nodePort), then (protocol, port).
+	for (size_t i = 0; i < sp->n_ports; i++) {
+		const sf_service_port *p = sp->ports[i];
+		if (p == NULL || p->node_port == 0) {
+			continue;
+		}
+		for (size_t j = 0; j < i; j++) {
+			const sf_service_port *q = sp->ports[j];
+			if (q != NULL && q->node_port == p->node_port
+			    && sf__streq(q->protocol, p->protocol)) {
+				snprintf(path, sizeof(path),
+				    "spec.ports[%zu].nodePort", i);
+				sf__v_duplicate_int(vc, path, p->node_port);
+				break;
+			}
+		}
+	}
+	for (size_t i = 0; i < sp->n_ports; i++) {
+		const sf_service_port *p = sp->ports[i];
+		if (p == NULL) {
+			continue;
+		}
+		for (size_t j = 0; j < i; j++) {
+			const sf_service_port *q = sp->ports[j];
+			if (q != NULL && q->port == p->port
+			    && sf__streq(q->protocol, p->protocol)) {
+				sf_buf b = SF_BUF_INIT;
+				go_port_key(&b, sf__str(p->protocol), p->port);
+				snprintf(
+				    path, sizeof(path), "spec.ports[%zu]", i);
+				sf__viol(vc, SF_V_DUPLICATE, path,
+				    "Duplicate value: %s", sf_buf_cstr(&b));
+				sf_buf_fini(&b);
+				break;
+			}
+		}
+	}
+}
+
+// ------------------------------------------------------ session affinity
+
+static void
+validate_affinity(sf__vctx *vc, const sf_service_spec *sp)
+{
+	static const char tpath[]
+	    = "spec.sessionAffinityConfig.clientIP.timeoutSeconds";
+
+	if (sf__empty(sp->session_affinity)) {
+		sf__v_required(vc, "spec.sessionAffinity", NULL);
+	} else if (!in_list(sp->session_affinity, affinities)) {
+		sf__v_not_supported(vc, "spec.sessionAffinity",
+		    sp->session_affinity, affinities);
+	}
+	if (sf__streq(sp->session_affinity, "ClientIP")) {
+		if (sp->session_timeout_seconds == 0) {
+			sf__v_required(vc, tpath,
+			    "when session affinity type is ClientIP");
+		} else if (sp->session_timeout_seconds < 0
+		    || sp->session_timeout_seconds
+		        > SF_MODEL_SESSION_TIMEOUT_MAX) {
+			sf__v_invalid_int(vc, tpath,
+			    sp->session_timeout_seconds,
+			    "must be greater than 0 and less than 86400");
+		}
+	} else if (sp->session_timeout_seconds != 0) {
+		sf__v_forbidden(vc, "spec.sessionAffinityConfig",
+		    "must not be set when session affinity is None");
+	}
+}
+
+// ------------------------------------------------------- load balancers
+
+static void
+validate_source_ranges(
+    sf__vctx *vc, const sf_service_spec *sp, const sf_object_meta *m)
+{
+	static const char fpath[] = "spec.LoadBalancerSourceRanges";
+	char              path[PATH_MAX_LEN];
+	sf__ip            ip;
+	int               bits;
+
+	if (sp->n_load_balancer_source_ranges > 0) {
+		// Kubernetes' path really has a capital L here.
+		if (!is_type(sp, "LoadBalancer")) {
+			sf__v_forbidden(vc, fpath, LB_ONLY);
+		}
+		for (size_t i = 0; i < sp->n_load_balancer_source_ranges;
+		     i++) {
+			const char *v
+			    = sf__str(sp->load_balancer_source_ranges[i]);
+			size_t n = strlen(v);
+			while (n > 0 && isspace((unsigned char) v[0])) {
+				v++;
+				n--;
+			}
+			while (n > 0 && isspace((unsigned char) v[n - 1])) {
+				n--;
+			}
+			char *t = strndup(v, n);
+			snprintf(path, sizeof(path), "%s[%zu]", fpath, i);
+			if (t == NULL) {
+				vc->vc_oom = 1;
+				return;
+			}
+			if (!sf__cidr_parse(t, &ip, &bits)) {
+				sf__v_invalid_str(vc, path, t, SF__CIDR_MSG);
+			}
+			free(t);
+		}
+		return;
+	}
+	const char *ann = sf_model_kv_get(
+	    m->annotations, m->n_annotations, LB_SOURCE_RANGES_ANN);
+	if (ann == NULL) {
+		return;
+	}
+	static const char apath[]
+	    = "metadata.annotations[" LB_SOURCE_RANGES_ANN "]";
+	if (!is_type(sp, "LoadBalancer")) {
+		sf__v_forbidden(vc, apath, LB_ONLY);
+	}
+	const char *p = ann;
+	while (*p != '\0') {
+		const char *e = strchr(p, ',');
+		size_t      n = e != NULL ? (size_t) (e - p) : strlen(p);
+		const char *s = p;
+		while (n > 0 && isspace((unsigned char) s[0])) {
+			s++;
+			n--;
+		}
+		while (n > 0 && isspace((unsigned char) s[n - 1])) {
+			n--;
+		}
+		char *t = strndup(s, n);
+		if (t == NULL) {
+			vc->vc_oom = 1;
+			return;
+		}
+		// An all-blank annotation is allowed; blank items are not.
+		bool blank_all = n == 0 && e == NULL && p == ann;
+		if (!blank_all && !sf__cidr_parse(t, &ip, &bits)) {
+			sf__v_invalid_str(vc, apath, t, SF__CIDR_MSG);
+		}
+		free(t);
+		if (e == NULL) {
+			break;
+		}
+		p = e + 1;
+	}
+}
+
+static const char *
+address_path(const sf_service_spec *sp)
+{
+	return (sf__streq(sp->lb_type, "metallb")
+	        ? "metadata.annotations[" SF_ANN_METALLB_IPS "]"
+	        : "spec.loadBalancerIP");
+}
+
+static void
+pool_list(sf_buf *b, const Svcfleet__V1__IPPool *pool)
+{
+	for (size_t i = 0; i < pool->n_addresses; i++) {
+		sf_buf_printf(
+		    b, "%s%s", i > 0 ? ", " : "", sf__str(pool->addresses[i]));
+	}
+}
+
+static const Svcfleet__V1__IPPool *
+find_pool(sf__vctx *vc, const sf_service_spec *sp, const sf_model_limits *lim)
+{
+	static const char ppath[]
+	    = "metadata.annotations[" SF_ANN_METALLB_POOL "]";
+
+	if (lim == NULL || lim->pools == NULL) {
+		return (NULL);
+	}
+	for (size_t i = 0; i < lim->npools; i++) {
+		if (lim->pools[i] != NULL
+		    && sf__streq(lim->pools[i]->name, sp->lb_pool)) {
+			return (lim->pools[i]);
+		}
+	}
+	sf_buf b = SF_BUF_INIT;
+	if (lim->npools == 0) {
+		sf_buf_puts(&b, "the cluster has no MetalLB address pools");
+	} else {
+		sf_buf_puts(&b,
+		    "no such MetalLB address pool in the cluster; "
+		    "known pools: ");
+		for (size_t i = 0; i < lim->npools; i++) {
+			if (i > 0) {
+				sf_buf_puts(&b, ", ");
+			}
+			sf__quote(&b,
+			    lim->pools[i] != NULL ? lim->pools[i]->name : "");
+		}
+	}
+	sf__v_not_found_str(vc, ppath, sp->lb_pool, sf_buf_cstr(&b));
+	sf_buf_fini(&b);
+	return (NULL);
+}
+
+static void
+validate_metallb_address(
+    sf__vctx *vc, const sf_service_spec *sp, const Svcfleet__V1__IPPool *pool)
+{
+	const char *path = address_path(sp);
+	const char *p    = sp->lb_address;
+	int         nv4 = 0, nv6 = 0;
+
+	// metallb.io/loadBalancerIPs: comma-separated, one per family.
+	while (*p != '\0') {
+		const char *e = strchr(p, ',');
+		size_t      n = e != NULL ? (size_t) (e - p) : strlen(p);
+		const char *s = p;
+		sf__ip      ip;
+		while (n > 0 && isspace((unsigned char) s[0])) {
+			s++;
+			n--;
+		}
+		while (n > 0 && isspace((unsigned char) s[n - 1])) {
+			n--;
+		}
+		char *t = strndup(s, n);
+		if (t == NULL) {
+			vc->vc_oom = 1;
+			return;
+		}
+		if (!sf__ip_parse(t, &ip)) {
+			sf__v_invalid_str(vc, path, t, SF__IP_MSG);
+		} else {
+			*(ip.ip_family == 4 ? &nv4 : &nv6) += 1;
+			bool in = false;
+			for (size_t i = 0;
+			     pool != NULL && i < pool->n_addresses; i++) {
+				if (sf__pool_entry_contains(
+				        pool->addresses[i], &ip)
+				    == 1) {
+					in = true;
+				}
+			}
+			if (pool != NULL && !in) {
+				sf_buf b = SF_BUF_INIT;
+				sf_buf_puts(
+				    &b, "is not in MetalLB address pool ");
+				sf__quote(&b, pool->name);
+				sf_buf_puts(&b, " (");
+				pool_list(&b, pool);
+				sf_buf_puts(&b, ")");
+				sf__v_invalid_str(
+				    vc, path, t, sf_buf_cstr(&b));
+				sf_buf_fini(&b);
+			}
+		}
+		free(t);
+		if (e == NULL) {
+			break;
+		}
+		p = e + 1;
+	}
+	if (nv4 > 1 || nv6 > 1) {
+		sf__v_invalid_str(vc, path, sp->lb_address,
+		    "may specify no more than one IP for each IP family");
+	}
+}
+
+static void
+validate_lb(
+    sf__vctx *vc, const sf_service_spec *sp, const sf_model_limits *lim)
+{
+	static const char ppath[]
+	    = "metadata.annotations[" SF_ANN_METALLB_POOL "]";
+	const char *msgs[SF__MSGS_MAX];
+	size_t      k;
+	sf__ip      ip;
+
+	if (!is_type(sp, "LoadBalancer")) {
+		bool any = false;
+		if (!sf__empty(sp->lb_pool)) {
+			sf__v_forbidden(vc, ppath, LB_ONLY);
+			any = true;
+		}
+		if (!sf__empty(sp->lb_address)) {
+			sf__v_forbidden(vc, address_path(sp), LB_ONLY);
+			any = true;
+		}
+		if (!sf__empty(sp->load_balancer_class)) {
+			sf__v_forbidden(vc, "spec.loadBalancerClass", LB_ONLY);
+			any = true;
+		}
+		if (!any && !sf__empty(sp->lb_type)) {
+			sf__v_forbidden(vc, "spec.lbType", LB_ONLY);
+		}
+		return;
+	}
+	if (sf__empty(sp->lb_type)) {
+		sf__v_required(vc, "spec.lbType", NULL);
+		return;
+	}
+	if (!in_list(sp->lb_type, lb_types)) {
+		sf__v_not_supported(vc, "spec.lbType", sp->lb_type, lb_types);
+		return;
+	}
+	if (sf__streq(sp->lb_type, "metallb")) {
+		const Svcfleet__V1__IPPool *pool = NULL;
+		if (sf__empty(sp->lb_pool)) {
+			sf__v_required(vc, ppath, "a MetalLB address pool");
+		} else if ((k = sf__dns1123_subdomain(sp->lb_pool, msgs))
+		    > 0) {
+			invalid_msgs(vc, ppath, sp->lb_pool, msgs, k);
+		} else {
+			pool = find_pool(vc, sp, lim);
+		}
+		if (!sf__empty(sp->lb_address)) {
+			validate_metallb_address(vc, sp, pool);
+		}
+		if (!sf__empty(sp->load_balancer_class)) {
+			sf__v_forbidden(vc, "spec.loadBalancerClass",
+			    "may only be used when the load balancing type "
+			    "is 'other'");
+		}
+		return;
+	}
+	// "other": a cloud provider's (or another controller's) balancer.
+	if (!sf__empty(sp->lb_pool)) {
+		sf__v_forbidden(vc, ppath,
+		    "may only be used when the load balancing type is "
+		    "'metallb'");
+	}
+	if (!sf__empty(sp->lb_address) && !sf__ip_parse(sp->lb_address, &ip)) {
+		sf__v_invalid_str(
+		    vc, "spec.loadBalancerIP", sp->lb_address, SF__IP_MSG);
+	}
+	if (!sf__empty(sp->load_balancer_class)) {
+		k = sf__qualified_name(sp->load_balancer_class, msgs);
+		invalid_msgs(vc, "spec.loadBalancerClass",
+		    sp->load_balancer_class, msgs, k);
+	}
+}
+
+static void
+validate_etp(sf__vctx *vc, const sf_service_spec *sp)
+{
+	static const char path[] = "spec.externalTrafficPolicy";
+
+	if (!externally_accessible(sp)) {
+		if (!sf__empty(sp->external_traffic_policy)) {
+			sf__v_invalid_str(vc, path,
+			    sp->external_traffic_policy,
+			    "may only be set for externally-accessible "
+			    "services");
+		}
+	} else if (sf__empty(sp->external_traffic_policy)) {
+		sf__v_required(vc, path, NULL);
+	} else if (!in_list(sp->external_traffic_policy, etps)) {
+		sf__v_not_supported(
+		    vc, path, sp->external_traffic_policy, etps);
+	}
+}
+
+static void
+validate_selector_from(sf__vctx *vc, const sf_service_spec *sp)
+{
+	static const char *const kinds[]
+	    = {"deployment", "statefulset", "daemonset"};
+	const char *s = sp->selector_from, *slash;
+	const char *msgs[SF__MSGS_MAX];
+	bool        ok = false;
+
+	if (sf__empty(s)) {
+		return;
+	}
+	slash = strchr(s, '/');
+	if (slash != NULL) {
+		size_t kl = (size_t) (slash - s);
+		for (size_t i = 0; i < 3; i++) {
+			if (kl == strlen(kinds[i])
+			    && strncasecmp(s, kinds[i], kl) == 0) {
+				ok = sf__dns1123_subdomain(slash + 1, msgs)
+				    == 0;
+			}
+		}
+	}
+	if (!ok) {
+		sf__v_invalid_str(vc,
+		    "metadata.annotations[" SF_ANN_SELECTOR_FROM "]", s,
+		    "must be deployment/NAME, statefulset/NAME or "
+		    "daemonset/NAME");
+	}
+}
+
+static void
+validate_spec(sf__vctx *vc, const sf_service_spec *sp, const sf_object_meta *m,
+    const sf_model_limits *lim)
+{
+	validate_ports(vc, sp, lim);
+
+	// The form requires a selector; Kubernetes does not.
+	if (sp->n_selector == 0) {
+		sf__v_required(vc, "spec.selector",
+		    "at least one key=value pair is required");
+	}
+	validate_labels(vc, sp->selector, sp->n_selector, "spec.selector");
+
+	validate_affinity(vc, sp);
+
+	if (sf__empty(sp->type)) {
+		sf__v_required(vc, "spec.type", NULL);
+	} else if (!in_list(sp->type, service_types)) {
+		sf__v_not_supported(vc, "spec.type", sp->type, service_types);
+	}
+
+	validate_source_ranges(vc, sp, m);
+	validate_lb(vc, sp, lim);
+	validate_etp(vc, sp);
+	validate_selector_from(vc, sp);
+}
+
+void
+sf__validate_service(
+    sf__vctx *vc, const sf_service *svc, const sf_model_limits *lim)
+{
+	static const sf_object_meta empty_meta
+	    = SVCFLEET__V1__OBJECT_META__INIT;
+	static const sf_service_spec empty_spec
+	    = SVCFLEET__V1__SERVICE_SPEC__INIT;
+	const sf_object_meta  *m = svc->metadata ? svc->metadata : &empty_meta;
+	const sf_service_spec *sp = svc->spec ? svc->spec : &empty_spec;
+
+	validate_meta(vc, m);
+	validate_spec(vc, sp, m, lim);
+}
+
+const char *
+sf__service_name(const sf_service *svc)
+{
+	return (svc->metadata != NULL ? sf__str(svc->metadata->name) : "");
+}
+
+int
+sf_model_service_validate(
+    const sf_service *svc, const sf_model_limits *lim, sf_status *st)
+{
+	sf__vctx vc;
+
+	sf__vctx_init(&vc, st);
+	sf__validate_service(&vc, svc, lim);
+	return (sf__vctx_finish(&vc, "Service", sf__service_name(svc)));
+}

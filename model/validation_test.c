@@ -1,0 +1,236 @@
+// validation_test.c: runs tests/data/validation_cases.json (format in
+// tests/data/README.md): each manifest goes through from_manifest, then
+// defaults, then validate (or prepare_update when the case has "old"), and
+// the violations must equal the expected set exactly.
+//
+// SF_VERBOSE=1 prints every case's violations; SF_CASE=name runs one case.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_util.h"
+
+typedef struct want {
+	const char *w_field;
+	const char *w_type;
+	const char *w_reason; // NULL: not checked
+	int         w_used;
+} want;
+
+static int
+build_limits(sf_arena *a, const json_t *jl, sf_model_limits *lim)
+{
+	const json_t *pools;
+
+	memset(lim, 0, sizeof(*lim));
+	if (jl == NULL) {
+		return (0);
+	}
+	lim->node_port_min = (int32_t) json_integer_value(
+	    json_object_get(jl, "node_port_min"));
+	lim->node_port_max = (int32_t) json_integer_value(
+	    json_object_get(jl, "node_port_max"));
+	pools = json_object_get(jl, "pools");
+	if (pools == NULL) {
+		return (0);
+	}
+	size_t                 n  = json_array_size(pools);
+	Svcfleet__V1__IPPool **pp = sf_arena_zalloc(a, (n + 1) * sizeof(*pp));
+	for (size_t i = 0; i < n; i++) {
+		const json_t *jp    = json_array_get(pools, i);
+		const json_t *addrs = json_object_get(jp, "addresses");
+		pp[i]               = sf_arena_zalloc(a, sizeof(*pp[i]));
+		*pp[i] = (Svcfleet__V1__IPPool) SVCFLEET__V1__IPPOOL__INIT;
+		pp[i]->name = sf_arena_strdup(
+		    a, json_string_value(json_object_get(jp, "name")));
+		pp[i]->n_addresses = json_array_size(addrs);
+		pp[i]->addresses   = sf_arena_zalloc(
+		      a, (pp[i]->n_addresses + 1) * sizeof(char *));
+		for (size_t j = 0; j < pp[i]->n_addresses; j++) {
+			pp[i]->addresses[j] = sf_arena_strdup(
+			    a, json_string_value(json_array_get(addrs, j)));
+		}
+	}
+	lim->pools  = (const Svcfleet__V1__IPPool *const *) pp;
+	lim->npools = n;
+	return (0);
+}
+
+// run_case returns 0 when the case behaved as expected.
+static int
+run_case(const json_t *c, bool verbose)
+{
+	const char   *name   = json_string_value(json_object_get(c, "name"));
+	const json_t *man    = json_object_get(c, "manifest");
+	const json_t *old    = json_object_get(c, "old");
+	const json_t *expect = json_object_get(c, "expect");
+	const char *cluster = json_string_value(json_object_get(c, "cluster"));
+	sf_arena    a;
+	sf_status   st;
+	sf_model_limits lim;
+	sf_service     *svc = NULL, *osvc = NULL;
+	int             rv, bad           = 0;
+	want            wants[64];
+	size_t          nwant = 0;
+
+	sf_arena_init(&a);
+	sf_status_init(&st);
+	build_limits(&a, json_object_get(c, "limits"), &lim);
+
+	rv = sf_model_service_from_manifest(man, cluster, &a, &svc, &st);
+	if (rv == 0) {
+		assert_int_equal(sf_model_service_defaults(svc, &a), 0);
+		if (old != NULL) {
+			sf_status ost;
+			sf_status_init(&ost);
+			if (sf_model_service_from_manifest(
+			        old, cluster, &a, &osvc, &ost)
+			    != 0) {
+				tu_print_status(name, &ost);
+				fail_msg(
+				    "case %s: the old manifest is invalid",
+				    name);
+			}
+			sf_status_fini(&ost);
+			assert_int_equal(
+			    sf_model_service_defaults(osvc, &a), 0);
+			rv = sf_model_service_prepare_update(
+			    osvc, svc, &lim, &a, &st);
+		} else {
+			rv = sf_model_service_validate(svc, &lim, &st);
+		}
+	}
+	if (verbose) {
+		tu_print_status(name, &st);
+	}
+
+	if (json_is_string(expect)
+	    && strcmp(json_string_value(expect), "ok") == 0) {
+		if (rv != 0 || st.st_nviol != 0) {
+			fprintf(stderr, "FAIL %s: expected ok\n", name);
+			bad = 1;
+		}
+	} else if (json_is_array(expect)) {
+		size_t        i;
+		const json_t *w;
+		json_array_foreach(expect, i, w)
+		{
+			assert_true(nwant < 64);
+			wants[nwant].w_field
+			    = json_string_value(json_object_get(w, "field"));
+			wants[nwant].w_type
+			    = json_string_value(json_object_get(w, "type"));
+			wants[nwant].w_reason
+			    = json_string_value(json_object_get(w, "reason"));
+			wants[nwant].w_used = 0;
+			nwant++;
+		}
+		if (rv != SF_INVALID_ARGUMENT) {
+			fprintf(stderr,
+			    "FAIL %s: code %s, want INVALID_ARGUMENT\n", name,
+			    sf_status_name(rv));
+			bad = 1;
+		}
+		// Exact as a multiset of (field, type); reasons when given.
+		for (size_t v = 0; v < st.st_nviol; v++) {
+			const sf_violation *sv    = &st.st_viol[v];
+			bool                found = false;
+			for (size_t k = 0; k < nwant && !found; k++) {
+				if (!wants[k].w_used
+				    && strcmp(wants[k].w_field, sv->v_field)
+				        == 0
+				    && strcmp(wants[k].w_type, sv->v_type) == 0
+				    && (wants[k].w_reason == NULL
+				        || strcmp(
+				               wants[k].w_reason, sv->v_reason)
+				            == 0)) {
+					wants[k].w_used = 1;
+					found           = true;
+				}
+			}
+			if (!found) {
+				fprintf(stderr,
+				    "FAIL %s: unexpected %s [%s]: %s\n", name,
+				    sv->v_field, sv->v_type, sv->v_reason);
+				bad = 1;
+			}
+		}
+		for (size_t k = 0; k < nwant; k++) {
+			if (!wants[k].w_used) {
+				fprintf(stderr,
+				    "FAIL %s: missing %s [%s]%s%s\n", name,
+				    wants[k].w_field, wants[k].w_type,
+				    wants[k].w_reason ? ": " : "",
+				    wants[k].w_reason ? wants[k].w_reason
+				                      : "");
+				bad = 1;
+			}
+		}
+		if (rv == SF_INVALID_ARGUMENT
+		    && strstr(st.st_msg, "is invalid") == NULL) {
+			fprintf(
+			    stderr, "FAIL %s: message %s\n", name, st.st_msg);
+			bad = 1;
+		}
+	} else {
+		fail_msg("case %s: expect must be \"ok\" or a list", name);
+	}
+	if (bad && !verbose) {
+		tu_print_status(name, &st);
+	}
+	sf_status_fini(&st);
+	sf_arena_fini(&a);
+	return (bad);
+}
+
+static void
+test_cases(void **state)
+{
+	char   *text  = tu_read_file("tests/data/validation_cases.json", NULL);
+	json_t *cases = tu_json(text);
+	const char   *only    = getenv("SF_CASE");
+	bool          verbose = getenv("SF_VERBOSE") != NULL;
+	size_t        i, failed = 0, ran = 0, nok = 0;
+	const json_t *c;
+
+	(void) state;
+	assert_true(json_is_array(cases));
+	json_array_foreach(cases, i, c)
+	{
+		const char *name
+		    = json_string_value(json_object_get(c, "name"));
+		assert_non_null(name);
+		for (size_t j = 0; j < i; j++) {
+			const char *o = json_string_value(
+			    json_object_get(json_array_get(cases, j), "name"));
+			if (strcmp(o, name) == 0) {
+				fail_msg("case name %s is used twice", name);
+			}
+		}
+		if (only != NULL && strcmp(only, name) != 0) {
+			continue;
+		}
+		ran++;
+		if (json_is_string(json_object_get(c, "expect"))) {
+			nok++;
+		}
+		failed += (size_t) run_case(c, verbose);
+	}
+	fprintf(stderr, "%zu cases (%zu accepted, %zu rejected), %zu failed\n",
+	    ran, nok, ran - nok, failed);
+	if (only == NULL) {
+		assert_true(ran >= 100);
+	}
+	assert_int_equal(failed, 0);
+	json_decref(cases);
+	free(text);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_cases),
+	};
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}

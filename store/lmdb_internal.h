@@ -1,0 +1,262 @@
+// lmdb_internal.h: what the files of the LMDB backend share.
+//
+// Not part of the store's API: only lmdb_*.c and the store's own tests
+// include it (the tests use the raw hooks at the end to reach the audit and
+// meta databases, which store.h does not expose yet).
+//
+// Layout of the environment (schema 1), one named database each:
+//   meta       "schema" u32 BE, "revision" u64 BE, "installation_id" text,
+//              "feed_floor" u64 BE, "services" u64 BE (number of Services)
+//   services   cluster\0namespace\0name\0 -> packed Service
+//   clusters   name\0 -> packed Cluster
+//   nodeports  cluster\0protocol\0 port (u32 BE) -> the owner's services key
+//   feed       revision (u64 BE) seq (u32 BE) -> packed WatchEvent
+//   bindings, tokens, audit: created empty, for the identity work.
+// Keys keep their components' terminating NULs, so the components of a key
+// read from the map are C strings in place, and keys still sort by cluster,
+// then namespace, then name.
+#ifndef SF_STORE_LMDB_INTERNAL_H
+#define SF_STORE_LMDB_INTERNAL_H
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "status.h"
+#include "store.h"
+
+#define SF__STORE_SCHEMA            1
+#define SF__STORE_KEY_MAX           511 // LMDB's default maximum key size
+#define SF__STORE_MAP_DEFAULT       (64u << 20)
+#define SF__STORE_MAP_MAX           (1ull << 40) // growth stops at 1 TiB
+#define SF__STORE_BATCH_DEFAULT     256
+#define SF__STORE_FEED_KEEP_DEFAULT 100000
+#define SF__STORE_MAXDBS            32 // 8 used; room for later schemas
+#define SF__STORE_MAXREADERS        512
+#define SF__STORE_LIST_MAX          5000  // largest page
+#define SF__STORE_FEED_MAX          10000 // most events per feed read
+// A list page or feed read examines at most this many entries, so a
+// filter that matches little cannot turn one call into a full scan; the
+// page then comes back short with a token to continue.
+#define SF__STORE_SCAN_MAX     10000
+#define SF__STORE_FEED_KEY_LEN 12
+
+enum sf__store_db {
+	SF__DB_META,
+	SF__DB_SERVICES,
+	SF__DB_CLUSTERS,
+	SF__DB_NODEPORTS,
+	SF__DB_FEED,
+	SF__DB_BINDINGS,
+	SF__DB_TOKENS,
+	SF__DB_AUDIT,
+	SF__DB_COUNT
+};
+
+extern const char *const sf__store_db_names[SF__DB_COUNT];
+
+// One queued write request. Owned by the queue, then by the writer thread,
+// which frees it after its done callback.
+typedef struct sf__store_req sf__store_req;
+struct sf__store_req {
+	sf_store_write rq_w;
+	sf__store_req *rq_next;
+	sf_status      rq_st;    // reports go here when rq_w.w_status is NULL
+	sf_arena       rq_arena; // strings the store writes into messages,
+	                         // when rq_w.w_alloc is NULL
+	int      rq_code;
+	uint64_t rq_rev;
+};
+
+struct sf_store {
+	const sf_store_ops *s_ops; // first: store.c dispatches through it
+	MDB_env            *s_env;
+	MDB_dbi             s_dbi[SF__DB_COUNT];
+	char               *s_dir;
+	int                 s_lockfd; // flock()ed: one store per directory
+	char                s_instid[40];
+	uint32_t            s_batch_max;
+	uint32_t            s_feed_keep;
+
+	// Readers hold s_maplock shared for the life of a read transaction;
+	// the writer takes it exclusively to resize the map, which LMDB
+	// allows only while no transaction of this process is active.
+	pthread_rwlock_t s_maplock;
+	bool             s_maplock_ok;
+
+	// The write queue.
+	pthread_mutex_t s_qmtx;
+	pthread_cond_t  s_qcv;
+	bool            s_sync_ok; // s_qmtx, s_qcv and s_hookmtx initialised
+	sf__store_req  *s_qhead;
+	sf__store_req  *s_qtail;
+	bool            s_closing;
+	bool            s_writer_running;
+	pthread_t       s_writer;
+	sf__store_req **s_batch; // s_batch_max slots, writer thread only
+
+	pthread_mutex_t s_hookmtx;
+	void (*s_hook)(void *, uint64_t);
+	void *s_hookarg;
+
+	// Written by the writer thread (after commits), read by anyone.
+	_Atomic uint64_t s_revision;
+	_Atomic uint64_t s_services;
+	_Atomic uint64_t s_feed_first;
+	_Atomic uint64_t s_map_size;
+	_Atomic uint64_t s_commits;
+	_Atomic uint64_t s_writes;
+	_Atomic uint64_t s_failed;
+	_Atomic uint64_t s_batch_largest;
+	_Atomic uint64_t s_map_grows;
+	_Atomic bool     s_broken; // the map could not be restored: all fail
+};
+
+// A write function's view of the store: one nested LMDB transaction.
+struct sf_store_txn {
+	const sf_store_ops *t_ops; // first: store.c dispatches through it
+	sf_store           *t_store;
+	MDB_txn            *t_mdb;
+	sf_status          *t_st;    // the request's status
+	ProtobufCAllocator *t_alloc; // for strings written into messages
+	uint64_t            t_rev;   // the revision writes carry
+	int64_t             t_now;
+	int                 t_mdb_err; // first unexpected LMDB error
+	bool                t_wrote;   // changed desired state (not audit)
+	uint32_t            t_feed_seq;
+	uint64_t            t_feed_added;
+	int64_t             t_services_delta;
+};
+
+// ------------------------------------------------------ lmdb_key.c
+
+// Byte order helpers (keys sort bytewise, so numbers are big-endian).
+void     sf__store_be64_put(uint8_t *p, uint64_t v);
+uint64_t sf__store_be64_get(const uint8_t *p);
+void     sf__store_be32_put(uint8_t *p, uint32_t v);
+uint32_t sf__store_be32_get(const uint8_t *p);
+
+// sf__store_key_service builds cluster\0namespace\0name\0 into buf (at
+// least SF__STORE_KEY_MAX bytes). Returns 0 or SF_INVALID_ARGUMENT with a
+// message in st (may be NULL) for an empty part or a key too long.
+int sf__store_key_service(
+    const sf_store_key *k, uint8_t *buf, size_t *len, sf_status *st);
+// sf__store_key_parse splits a stored key into its three parts, pointing
+// into data. Returns 0, or -1 when data is not such a key.
+int sf__store_key_parse(const void *data, size_t len, sf_store_key *out);
+// sf__store_key_prefix builds cluster\0 or cluster\0namespace\0 (ns may be
+// NULL or ""). Returns 0 or SF_INVALID_ARGUMENT.
+int sf__store_key_prefix(const char *cluster, const char *ns, uint8_t *buf,
+    size_t *len, sf_status *st);
+int sf__store_key_cluster(
+    const char *name, uint8_t *buf, size_t *len, sf_status *st);
+int      sf__store_key_nodeport(const char *cluster, const char *protocol,
+         int32_t port, uint8_t *buf, size_t *len, sf_status *st);
+void     sf__store_key_feed(uint8_t *buf, uint64_t rev, uint32_t seq);
+uint64_t sf__store_key_feed_rev(const MDB_val *k);
+
+// Page tokens: base64url of {version, cluster, namespace, last key,
+// checksum}. encode returns a string from alloc (NULL when out of memory);
+// decode returns 0 and the parts (last key copied into key, at least
+// SF__STORE_KEY_MAX bytes; cluster/ns into caller buffers of
+// SF__STORE_KEY_MAX + 1 bytes), or -1 when malformed.
+char *sf__store_token_encode(ProtobufCAllocator *alloc, const char *cluster,
+    const char *ns, const uint8_t *key, size_t klen);
+int   sf__store_token_decode(
+      const char *tok, char *cluster, char *ns, uint8_t *key, size_t *klen);
+
+// ------------------------------------------------------ lmdb_store.c
+
+// sf__store_mdb_code maps an LMDB (or errno) result to an SF_* code.
+int sf__store_mdb_code(int rc);
+
+// Allocation through an optional protobuf-c allocator (NULL = malloc).
+void *sf__store_alloc(ProtobufCAllocator *a, size_t n);
+void  sf__store_free(ProtobufCAllocator *a, void *p);
+char *sf__store_strdup(ProtobufCAllocator *a, const char *s);
+
+// sf__store_uuid writes a random (version 4) UUID into out (37 bytes).
+int sf__store_uuid(char out[37]);
+
+// Read transactions: begin takes the map lock shared (so the map cannot be
+// resized under the transaction); end aborts the transaction and drops it.
+int  sf__store_read_begin(sf_store *s, MDB_txn **txn);
+void sf__store_read_end(sf_store *s, MDB_txn *txn);
+
+// Meta values (u64 BE). get returns 0, MDB_NOTFOUND or an LMDB error.
+int sf__store_meta_get(
+    sf_store *s, MDB_txn *txn, const char *name, uint64_t *v);
+int sf__store_meta_put(
+    sf_store *s, MDB_txn *txn, const char *name, uint64_t v);
+
+#define SF__META_SCHEMA     "schema"
+#define SF__META_REVISION   "revision"
+#define SF__META_INSTID     "installation_id"
+#define SF__META_FEED_FLOOR "feed_floor"
+#define SF__META_SERVICES   "services"
+
+// ------------------------------------------------------ lmdb_writer.c
+
+int  sf__store_writer_start(sf_store *s);
+void sf__store_writer_stop(sf_store *s);
+int  sf__store_lmdb_submit(sf_store *s, const sf_store_write *w);
+void sf__store_lmdb_set_commit_hook(
+    sf_store *s, void (*fn)(void *, uint64_t), void *arg);
+
+// ------------------------------------------------------ lmdb_read.c
+
+int sf__store_lmdb_service_get(sf_store *s, const sf_store_key *key,
+    ProtobufCAllocator *alloc, Svcfleet__V1__Service **out);
+int sf__store_lmdb_service_list(sf_store *s, const sf_store_list_req *req,
+    ProtobufCAllocator *alloc, sf_store_list_res *res, sf_status *st);
+int sf__store_lmdb_cluster_get(sf_store *s, const char *name,
+    ProtobufCAllocator *alloc, Svcfleet__V1__Cluster **out);
+int sf__store_lmdb_cluster_list(sf_store *s, ProtobufCAllocator *alloc,
+    Svcfleet__V1__Cluster ***out, size_t *n);
+int sf__store_lmdb_feed_read(sf_store *s, uint64_t since, uint32_t max,
+    const sf_store_filter *filter, ProtobufCAllocator *alloc,
+    Svcfleet__V1__WatchEvent ***out, size_t *n, uint64_t *next);
+
+// ------------------------------------------------------ lmdb_txn.c
+
+uint64_t sf__store_lmdb_txn_revision(sf_store_txn *t);
+int64_t  sf__store_lmdb_txn_now_ms(sf_store_txn *t);
+int sf__store_lmdb_txn_service_get(sf_store_txn *t, const sf_store_key *key,
+    ProtobufCAllocator *alloc, Svcfleet__V1__Service **out);
+int sf__store_lmdb_txn_service_put(
+    sf_store_txn *t, Svcfleet__V1__Service *svc, bool create_only);
+int sf__store_lmdb_txn_service_delete(
+    sf_store_txn *t, const sf_store_key *key);
+int sf__store_lmdb_txn_nodeport_owner(sf_store_txn *t, const char *cluster,
+    const char *protocol, int32_t port, ProtobufCAllocator *alloc,
+    sf_store_key *owner);
+int sf__store_lmdb_txn_cluster_count_services(
+    sf_store_txn *t, const char *cluster, uint64_t limit, uint64_t *n);
+int sf__store_lmdb_txn_cluster_get(sf_store_txn *t, const char *name,
+    ProtobufCAllocator *alloc, Svcfleet__V1__Cluster **out);
+int sf__store_lmdb_txn_cluster_put(
+    sf_store_txn *t, Svcfleet__V1__Cluster *c, bool create_only);
+int sf__store_lmdb_txn_cluster_delete(sf_store_txn *t, const char *name);
+
+// sf__store_txn_fail records an unexpected LMDB error of an operation
+// inside a write function (the writer retries the batch on MDB_MAP_FULL)
+// and returns the matching SF_* code, with a message in the request's
+// status.
+int sf__store_txn_fail(sf_store_txn *t, int rc, const char *what);
+
+// ------------------------------------------------- test-only raw hooks
+
+// Put/get raw bytes in any database (tests: fake audit records, a newer
+// schema). put runs inside a write function and does not count as a
+// change of desired state (no revision). get copies the value (free()).
+int sf__store_txn_put_raw(sf_store_txn *t, enum sf__store_db db, const void *k,
+    size_t klen, const void *v, size_t vlen);
+int sf__store_get_raw(sf_store *s, enum sf__store_db db, const void *k,
+    size_t klen, void **v, size_t *vlen);
+// Number of entries in a database.
+int sf__store_count_raw(sf_store *s, enum sf__store_db db, uint64_t *n);
+
+#endif // SF_STORE_LMDB_INTERNAL_H

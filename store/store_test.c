@@ -1,0 +1,867 @@
+// store_test.c: the store's core behaviour through its API: revisions and
+// bookkeeping, failing/dry-run/audited writes, keys, reopening, schema and
+// directory checks, the node-port index, clusters, closing, the hook.
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "lmdb_internal.h"
+#include "log.h"
+#include "store.h"
+#include "store_testutil.h"
+
+typedef struct fixture {
+	char     *dir;
+	sf_store *s;
+	sf_arena  a;
+} fixture;
+
+static int
+setup(void **state)
+{
+	fixture *f = calloc(1, sizeof(*f));
+	f->dir     = tu_tmpdir();
+	f->s       = tu_open(f->dir, 0, 0);
+	sf_arena_init(&f->a);
+	*state = f;
+	return (0);
+}
+
+static int
+teardown(void **state)
+{
+	fixture *f = *state;
+	sf_store_close(f->s);
+	sf_arena_fini(&f->a);
+	tu_rmrf(f->dir);
+	free(f);
+	return (0);
+}
+
+// A write function that does nothing (no revision is used up).
+static int
+noop_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	(void) txn;
+	(void) arg;
+	(void) st;
+	return (0);
+}
+
+static void
+test_open_new(void **state)
+{
+	char          *base = tu_tmpdir();
+	char           dir[4096];
+	struct stat    sb;
+	sf_store      *s;
+	sf_store_stats ss;
+	const char    *id;
+
+	(void) state;
+	snprintf(dir, sizeof(dir), "%s/a/b", base);
+	s = tu_open(dir, 0, 0);
+	assert_int_equal(stat(dir, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0700);
+	sf_store_stats_get(s, &ss);
+	assert_int_equal(ss.ss_revision, 0);
+	assert_int_equal(ss.ss_services, 0);
+	assert_int_equal(ss.ss_map_size, 64u << 20);
+	assert_true(ss.ss_map_used > 0);
+	id = sf_store_installation_id(s);
+	assert_int_equal(strlen(id), 36);
+	assert_int_equal(id[14], '4'); // version 4 UUID
+	sf_store_close(s);
+	sf_store_close(NULL);
+	tu_rmrf(base);
+}
+
+static void
+test_revisions(void **state)
+{
+	fixture               *f = *state;
+	Svcfleet__V1__Service *a = tu_svc(&f->a, "c1", "dev", "alpha", 0);
+	Svcfleet__V1__Service *b = tu_svc(&f->a, "c1", "dev", "beta", 0);
+	uint64_t               rev;
+	sf_store_write         w = {.w_fn = noop_fn};
+
+	assert_int_equal(tu_put(f->s, a, true, &rev), 0);
+	assert_int_equal(rev, 1);
+	assert_int_equal(a->metadata->resource_version, 1);
+	assert_int_equal(tu_put(f->s, b, true, &rev), 0);
+	assert_int_equal(rev, 2);
+	assert_int_equal(tu_put(f->s, a, false, &rev), 0);
+	assert_int_equal(rev, 3);
+	assert_int_equal(a->metadata->resource_version, 3);
+	assert_int_equal(sf_store_revision(f->s), 3);
+
+	// A write that changes nothing uses up no revision.
+	assert_int_equal(sf_store_write_sync(f->s, &w, &rev), 0);
+	assert_int_equal(rev, 0);
+	assert_int_equal(sf_store_revision(f->s), 3);
+
+	Svcfleet__V1__Service *got = tu_get(f->s, "c1", "dev", "alpha");
+	assert_non_null(got);
+	assert_int_equal(got->metadata->resource_version, 3);
+	svcfleet__v1__service__free_unpacked(got, NULL);
+	got = tu_get(f->s, "c1", "dev", "beta");
+	assert_int_equal(got->metadata->resource_version, 2);
+	svcfleet__v1__service__free_unpacked(got, NULL);
+}
+
+static void
+test_bookkeeping(void **state)
+{
+	fixture               *f = *state;
+	Svcfleet__V1__Service *a = tu_svc(&f->a, "c1", "dev", "alpha", 0);
+	Svcfleet__V1__Service *got;
+	char                   uid[40];
+	int64_t                created;
+
+	a->metadata->uid            = "caller-made-uid";
+	a->metadata->generation     = 42;
+	a->metadata->create_time_ms = 7;
+	assert_int_equal(tu_put(f->s, a, true, NULL), 0);
+	assert_int_equal(strlen(a->metadata->uid), 36);
+	assert_string_not_equal(a->metadata->uid, "caller-made-uid");
+	assert_int_equal(a->metadata->generation, 1);
+	assert_true(a->metadata->create_time_ms > 1600000000000);
+	assert_int_equal(
+	    a->metadata->update_time_ms, a->metadata->create_time_ms);
+	snprintf(uid, sizeof(uid), "%s", a->metadata->uid);
+	created = a->metadata->create_time_ms;
+
+	// An update from a caller that knows nothing of the bookkeeping,
+	// with the same spec and new labels: no new generation.
+	Svcfleet__V1__Service *b = tu_svc(&f->a, "c1", "dev", "alpha", 0);
+	b->metadata->created_by  = "impostor";
+	tu_add_label(&f->a, b, "tier", "web");
+	usleep(2000);
+	assert_int_equal(tu_put(f->s, b, false, NULL), 0);
+	assert_string_equal(b->metadata->uid, uid);
+	assert_string_equal(b->metadata->created_by, "tester");
+	assert_int_equal(b->metadata->generation, 1);
+	assert_int_equal(b->metadata->create_time_ms, created);
+	assert_true(b->metadata->update_time_ms > created);
+
+	// A spec change bumps the generation.
+	b->spec->ports[0]->port = 81;
+	assert_int_equal(tu_put(f->s, b, false, NULL), 0);
+	assert_int_equal(b->metadata->generation, 2);
+	// Status, finalizers and deleting are stored as the caller set them.
+	Svcfleet__V1__ClusterStatus  cs  = SVCFLEET__V1__CLUSTER_STATUS__INIT;
+	Svcfleet__V1__ClusterStatus *csp = &cs;
+	char                        *fin[] = {"svcfleet.io/cluster"};
+	cs.cluster                         = "c1";
+	cs.state               = SVCFLEET__V1__SYNC_STATE__SYNC_STATE_SYNCED;
+	cs.observed_generation = 2;
+	b->n_status            = 1;
+	b->status              = &csp;
+	b->metadata->n_finalizers = 1;
+	b->metadata->finalizers   = fin;
+	b->metadata->deleting     = true;
+	assert_int_equal(tu_put(f->s, b, false, NULL), 0);
+	assert_int_equal(b->metadata->generation, 2);
+	b->status                 = NULL;
+	b->n_status               = 0;
+	b->metadata->finalizers   = NULL;
+	b->metadata->n_finalizers = 0;
+
+	got = tu_get(f->s, "c1", "dev", "alpha");
+	assert_non_null(got);
+	assert_string_equal(got->metadata->uid, uid);
+	assert_int_equal(got->metadata->generation, 2);
+	assert_int_equal(got->metadata->n_labels, 1);
+	assert_int_equal(got->spec->ports[0]->port, 81);
+	assert_int_equal(got->n_status, 1);
+	assert_int_equal(got->status[0]->state,
+	    SVCFLEET__V1__SYNC_STATE__SYNC_STATE_SYNCED);
+	assert_int_equal(got->metadata->n_finalizers, 1);
+	assert_true(got->metadata->deleting);
+	svcfleet__v1__service__free_unpacked(got, NULL);
+}
+
+static void
+test_create_only(void **state)
+{
+	fixture               *f = *state;
+	Svcfleet__V1__Service *a = tu_svc(&f->a, "c1", "dev", "alpha", 0);
+	Svcfleet__V1__Service *b = tu_svc(&f->a, "c1", "dev", "alpha", 0);
+	sf_store_stats         before, after;
+	uint64_t               rev = 99;
+
+	assert_int_equal(tu_put(f->s, a, true, NULL), 0);
+	sf_store_stats_get(f->s, &before);
+	b->spec->ports[0]->port = 99;
+	assert_int_equal(tu_put(f->s, b, true, &rev), SF_ALREADY_EXISTS);
+	assert_int_equal(rev, 0);
+	sf_store_stats_get(f->s, &after);
+	assert_int_equal(after.ss_revision, before.ss_revision);
+	assert_int_equal(after.ss_failed, before.ss_failed + 1);
+	Svcfleet__V1__Service *got = tu_get(f->s, "c1", "dev", "alpha");
+	assert_int_equal(got->spec->ports[0]->port, 80);
+	assert_int_equal(got->metadata->resource_version, 1);
+	svcfleet__v1__service__free_unpacked(got, NULL);
+}
+
+// A write that stores two Services and then fails; its audit function
+// writes a record whatever happens.
+typedef struct fail_arg {
+	sf_arena *a;
+	int       audits;
+	int       audit_code;
+	uint64_t  audit_rev;
+} fail_arg;
+
+static int
+fail_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	fail_arg *fa = arg;
+	int       rv;
+
+	rv = sf_store_txn_service_put(
+	    txn, tu_svc(fa->a, "c1", "dev", "doomed", 30001), true);
+	assert_int_equal(rv, 0);
+	rv = sf_store_txn_service_put(
+	    txn, tu_svc(fa->a, "c1", "dev", "doomed2", 0), true);
+	assert_int_equal(rv, 0);
+	return (sf_status_set(st, SF_FAILED_PRECONDITION, "changed my mind"));
+}
+
+static int
+audit_fn(sf_store_txn *txn, void *arg, int code, const sf_status *st)
+{
+	fail_arg *fa = arg;
+	char      key[32], val[600];
+
+	fa->audits++;
+	fa->audit_code = code;
+	fa->audit_rev  = sf_store_txn_revision(txn);
+	snprintf(key, sizeof(key), "audit-%d", fa->audits);
+	snprintf(val, sizeof(val), "%s %s", sf_status_name(code),
+	    st != NULL ? st->st_msg : "");
+	return (sf__store_txn_put_raw(
+	    txn, SF__DB_AUDIT, key, strlen(key), val, strlen(val)));
+}
+
+static void
+test_failed_write_leaves_nothing(void **state)
+{
+	fixture       *f  = *state;
+	fail_arg       fa = {.a = &f->a};
+	sf_status      st;
+	sf_store_stats before, after;
+	uint64_t       rev = 99, nfeed, nports;
+	void          *v;
+	size_t         vl;
+
+	assert_int_equal(
+	    tu_put(f->s, tu_svc(&f->a, "c1", "dev", "x", 0), true, NULL), 0);
+	sf_store_stats_get(f->s, &before);
+	sf_status_init(&st);
+	sf_store_write w = {.w_fn = fail_fn,
+	    .w_audit              = audit_fn,
+	    .w_arg                = &fa,
+	    .w_status             = &st};
+	assert_int_equal(
+	    sf_store_write_sync(f->s, &w, &rev), SF_FAILED_PRECONDITION);
+	assert_int_equal(rev, 0);
+	assert_string_equal(st.st_msg, "changed my mind");
+	sf_status_fini(&st);
+
+	assert_null(tu_get(f->s, "c1", "dev", "doomed"));
+	assert_null(tu_get(f->s, "c1", "dev", "doomed2"));
+	sf_store_stats_get(f->s, &after);
+	assert_int_equal(after.ss_revision, before.ss_revision);
+	assert_int_equal(after.ss_services, 1);
+	assert_int_equal(after.ss_failed, before.ss_failed + 1);
+	assert_int_equal(after.ss_writes, before.ss_writes);
+	assert_int_equal(sf__store_count_raw(f->s, SF__DB_FEED, &nfeed), 0);
+	assert_int_equal(nfeed, 1);
+	assert_int_equal(
+	    sf__store_count_raw(f->s, SF__DB_NODEPORTS, &nports), 0);
+	assert_int_equal(nports, 0);
+
+	// The audit ran once, saw the failure, and its record persisted.
+	assert_int_equal(fa.audits, 1);
+	assert_int_equal(fa.audit_code, SF_FAILED_PRECONDITION);
+	assert_int_equal(
+	    sf__store_get_raw(f->s, SF__DB_AUDIT, "audit-1", 7, &v, &vl), 0);
+	assert_string_equal(v, "FAILED_PRECONDITION changed my mind");
+	free(v);
+}
+
+static int
+put_one_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	fail_arg *fa = arg;
+	(void) st;
+	return (sf_store_txn_service_put(
+	    txn, tu_svc(fa->a, "c1", "dev", "audited", 0), true));
+}
+
+static void
+test_audit_with_success(void **state)
+{
+	fixture *f  = *state;
+	fail_arg fa = {.a = &f->a};
+	uint64_t rev, n;
+	void    *v;
+	size_t   vl;
+
+	sf_store_write w
+	    = {.w_fn = put_one_fn, .w_audit = audit_fn, .w_arg = &fa};
+	assert_int_equal(sf_store_write_sync(f->s, &w, &rev), 0);
+	assert_int_equal(rev, 1);
+	assert_int_equal(fa.audits, 1);
+	assert_int_equal(fa.audit_code, 0);
+	assert_int_equal(fa.audit_rev, 1); // same child, same revision
+	assert_int_equal(
+	    sf__store_get_raw(f->s, SF__DB_AUDIT, "audit-1", 7, &v, &vl), 0);
+	assert_string_equal(v, "OK ");
+	free(v);
+	assert_int_equal(sf__store_count_raw(f->s, SF__DB_AUDIT, &n), 0);
+	assert_int_equal(n, 1);
+}
+
+static void
+test_dry_run(void **state)
+{
+	fixture               *f = *state;
+	Svcfleet__V1__Service *a = tu_svc(&f->a, "c1", "dev", "dry", 30002);
+	sf_store_stats         before, after;
+	uint64_t               rev = 99, n;
+
+	sf_store_stats_get(f->s, &before);
+	assert_int_equal(
+	    tu_put_flags(f->s, a, true, SF_STORE_DRY_RUN, NULL, &rev), 0);
+	assert_int_equal(rev, 0);
+	// The caller sees what would have been stored.
+	assert_int_equal(a->metadata->resource_version, 1);
+	assert_int_equal(a->metadata->generation, 1);
+	assert_int_equal(strlen(a->metadata->uid), 36);
+	assert_null(tu_get(f->s, "c1", "dev", "dry"));
+	sf_store_stats_get(f->s, &after);
+	assert_int_equal(after.ss_revision, 0);
+	assert_int_equal(after.ss_commits, before.ss_commits);
+	assert_int_equal(after.ss_services, 0);
+	assert_int_equal(sf__store_count_raw(f->s, SF__DB_FEED, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(sf__store_count_raw(f->s, SF__DB_NODEPORTS, &n), 0);
+	assert_int_equal(n, 0);
+}
+
+static void
+test_keys(void **state)
+{
+	fixture               *f = *state;
+	char                   longname[600];
+	sf_status              st;
+	Svcfleet__V1__Service *out;
+	sf_store_key           k;
+
+	memset(longname, 'n', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+
+	sf_status_init(&st);
+	assert_int_equal(
+	    tu_put_flags(f->s, tu_svc(&f->a, "c1", "dev", longname, 0), true,
+	        0, &st, NULL),
+	    SF_INVALID_ARGUMENT);
+	assert_non_null(strstr(st.st_msg, "511"));
+	sf_status_reset(&st);
+	assert_int_equal(tu_put_flags(f->s, tu_svc(&f->a, "c1", "", "x", 0),
+	                     true, 0, &st, NULL),
+	    SF_INVALID_ARGUMENT);
+	assert_string_equal(st.st_msg, "metadata.namespace: Required value");
+	sf_status_reset(&st);
+	// 3 + 500 + 3 + 3 NULs = 509 bytes: fits.
+	longname[500] = '\0';
+	assert_int_equal(
+	    tu_put_flags(f->s, tu_svc(&f->a, "c1", "dev", longname, 0), true,
+	        0, &st, NULL),
+	    0);
+	sf_status_fini(&st);
+
+	k.k_cluster   = "c1";
+	k.k_namespace = "dev";
+	k.k_name      = NULL;
+	assert_int_equal(
+	    sf_store_service_get(f->s, &k, NULL, &out), SF_INVALID_ARGUMENT);
+	k.k_name = "absent";
+	assert_int_equal(
+	    sf_store_service_get(f->s, &k, NULL, &out), SF_NOT_FOUND);
+	assert_null(out);
+}
+
+static void
+test_reopen_durable(void **state)
+{
+	char          *dir = tu_tmpdir();
+	sf_store_opts  o   = {.so_dir = dir}; // durable: fsync on commit
+	sf_store      *s;
+	sf_arena       a;
+	char           id[40];
+	sf_store_stats ss;
+
+	(void) state;
+	sf_arena_init(&a);
+	s = tu_open_opts(&o);
+	snprintf(id, sizeof(id), "%s", sf_store_installation_id(s));
+	for (int i = 0; i < 5; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "svc-%d", i);
+		assert_int_equal(
+		    tu_put(s, tu_svc(&a, "c1", "dev", name, 30010 + i), true,
+		        NULL),
+		    0);
+	}
+	assert_int_equal(tu_delete(s, "c1", "dev", "svc-0", NULL), 0);
+	sf_store_close(s);
+
+	s = tu_open_opts(&o);
+	assert_string_equal(sf_store_installation_id(s), id);
+	sf_store_stats_get(s, &ss);
+	assert_int_equal(ss.ss_revision, 6);
+	assert_int_equal(ss.ss_services, 4);
+	assert_int_equal(ss.ss_feed_first, 1);
+	Svcfleet__V1__Service *got = tu_get(s, "c1", "dev", "svc-3");
+	assert_non_null(got);
+	assert_int_equal(got->metadata->resource_version, 4);
+	assert_int_equal(got->spec->ports[0]->node_port, 30013);
+	svcfleet__v1__service__free_unpacked(got, NULL);
+	assert_null(tu_get(s, "c1", "dev", "svc-0"));
+	// The next write continues the revision sequence.
+	uint64_t rev;
+	assert_int_equal(
+	    tu_put(s, tu_svc(&a, "c1", "dev", "after", 0), true, &rev), 0);
+	assert_int_equal(rev, 7);
+	sf_store_close(s);
+	sf_arena_fini(&a);
+	tu_rmrf(dir);
+}
+
+static int
+schema_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	uint8_t b[4];
+	(void) arg;
+	(void) st;
+	sf__store_be32_put(b, 99);
+	return (sf__store_txn_put_raw(txn, SF__DB_META, "schema", 6, b, 4));
+}
+
+static void
+test_open_refusals(void **state)
+{
+	char         *dir = tu_tmpdir();
+	char          path[4096];
+	sf_store_opts o = {.so_dir = dir, .so_nosync = true};
+	sf_store     *s, *s2 = (sf_store *) &o;
+	sf_status     st;
+	int           fd;
+
+	(void) state;
+	sf_status_init(&st);
+	// A second open of an open directory.
+	s = tu_open_opts(&o);
+	assert_int_equal(sf_store_open(&s2, &o, &st), SF_FAILED_PRECONDITION);
+	assert_null(s2);
+	assert_non_null(strstr(st.st_msg, "in use"));
+	sf_status_reset(&st);
+
+	// A newer schema.
+	sf_store_write w = {.w_fn = schema_fn};
+	assert_int_equal(sf_store_write_sync(s, &w, NULL), 0);
+	sf_store_close(s);
+	assert_int_equal(sf_store_open(&s, &o, &st), SF_FAILED_PRECONDITION);
+	assert_null(s);
+	assert_non_null(strstr(st.st_msg, "schema version 99"));
+	sf_status_reset(&st);
+	tu_rmrf(dir);
+
+	// A data file that is not LMDB.
+	dir      = tu_tmpdir();
+	o.so_dir = dir;
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	char junk[8192];
+	memset(junk, 'x', sizeof(junk));
+	assert_int_equal(
+	    write(fd, junk, sizeof(junk)), (ssize_t) sizeof(junk));
+	close(fd);
+	assert_int_equal(sf_store_open(&s, &o, &st), SF_FAILED_PRECONDITION);
+	assert_non_null(strstr(st.st_msg, "not an LMDB environment"));
+	sf_status_reset(&st);
+
+	// A path that is a file.
+	o.so_dir = path;
+	assert_int_equal(sf_store_open(&s, &o, &st), SF_FAILED_PRECONDITION);
+	assert_non_null(strstr(st.st_msg, "not a directory"));
+	sf_status_reset(&st);
+	o.so_dir = "";
+	assert_int_equal(sf_store_open(&s, &o, &st), SF_INVALID_ARGUMENT);
+	sf_status_fini(&st);
+	tu_rmrf(dir);
+}
+
+// Node-port index -------------------------------------------------------
+
+typedef struct owner_arg {
+	const char *cluster, *protocol;
+	int32_t     port;
+	char        owner[128];
+} owner_arg;
+
+static int
+owner_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	owner_arg   *o = arg;
+	sf_store_key k;
+	sf_arena     a;
+	int          rv;
+
+	(void) st;
+	sf_arena_init(&a);
+	rv = sf_store_txn_nodeport_owner(
+	    txn, o->cluster, o->protocol, o->port, sf_arena_pbc(&a), &k);
+	if (rv == 0) {
+		snprintf(o->owner, sizeof(o->owner), "%s/%s/%s", k.k_cluster,
+		    k.k_namespace, k.k_name);
+	}
+	sf_arena_fini(&a);
+	return (rv);
+}
+
+static const char *
+owner(sf_store *s, owner_arg *o, const char *cluster, const char *proto,
+    int32_t port)
+{
+	o->cluster        = cluster;
+	o->protocol       = proto;
+	o->port           = port;
+	o->owner[0]       = '\0';
+	sf_store_write w  = {.w_fn = owner_fn, .w_arg = o};
+	int            rv = sf_store_write_sync(s, &w, NULL);
+	return (rv == 0 ? o->owner : sf_status_name(rv));
+}
+
+static void
+test_nodeport_index(void **state)
+{
+	fixture               *f = *state;
+	owner_arg              o;
+	sf_status              st;
+	Svcfleet__V1__Service *a = tu_svc(&f->a, "c1", "dev", "alpha", 30080);
+
+	assert_int_equal(tu_put(f->s, a, true, NULL), 0);
+	assert_string_equal(
+	    owner(f->s, &o, "c1", "TCP", 30080), "c1/dev/alpha");
+	assert_string_equal(owner(f->s, &o, "c1", "", 30080), "c1/dev/alpha");
+	assert_string_equal(owner(f->s, &o, "c1", "UDP", 30080), "NOT_FOUND");
+	assert_string_equal(owner(f->s, &o, "c2", "TCP", 30080), "NOT_FOUND");
+
+	// Another Service of the cluster cannot have it; another cluster can.
+	sf_status_init(&st);
+	Svcfleet__V1__Service *b = tu_svc(&f->a, "c1", "prod", "beta", 30080);
+	assert_int_equal(
+	    tu_put_flags(f->s, b, true, 0, &st, NULL), SF_FAILED_PRECONDITION);
+	assert_non_null(strstr(st.st_msg, "dev/alpha"));
+	sf_status_fini(&st);
+	assert_null(tu_get(f->s, "c1", "prod", "beta"));
+	assert_int_equal(
+	    tu_put(
+	        f->s, tu_svc(&f->a, "c2", "dev", "alpha", 30080), true, NULL),
+	    0);
+	b->spec->ports[0]->protocol = "UDP";
+	assert_int_equal(tu_put(f->s, b, true, NULL), 0);
+	assert_string_equal(
+	    owner(f->s, &o, "c1", "UDP", 30080), "c1/prod/beta");
+
+	// Updating the port moves the index entry.
+	a->spec->ports[0]->node_port = 30081;
+	assert_int_equal(tu_put(f->s, a, false, NULL), 0);
+	assert_string_equal(owner(f->s, &o, "c1", "TCP", 30080), "NOT_FOUND");
+	assert_string_equal(
+	    owner(f->s, &o, "c1", "TCP", 30081), "c1/dev/alpha");
+	b->spec->ports[0]->protocol = "TCP";
+	assert_int_equal(tu_put(f->s, b, false, NULL), 0);
+	assert_string_equal(
+	    owner(f->s, &o, "c1", "TCP", 30080), "c1/prod/beta");
+	assert_string_equal(owner(f->s, &o, "c1", "UDP", 30080), "NOT_FOUND");
+
+	// Dropping the node port (ClusterIP) and deleting free the entries.
+	b->spec->ports[0]->node_port = 0;
+	assert_int_equal(tu_put(f->s, b, false, NULL), 0);
+	assert_string_equal(owner(f->s, &o, "c1", "TCP", 30080), "NOT_FOUND");
+	assert_int_equal(tu_delete(f->s, "c1", "dev", "alpha", NULL), 0);
+	assert_string_equal(owner(f->s, &o, "c1", "TCP", 30081), "NOT_FOUND");
+	assert_string_equal(
+	    owner(f->s, &o, "c2", "TCP", 30080), "c2/dev/alpha");
+	uint64_t n;
+	assert_int_equal(sf__store_count_raw(f->s, SF__DB_NODEPORTS, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(
+	    tu_delete(f->s, "c1", "dev", "alpha", NULL), SF_NOT_FOUND);
+}
+
+// Clusters --------------------------------------------------------------
+
+typedef struct cluster_arg {
+	Svcfleet__V1__Cluster *c;
+	const char            *name;
+	bool                   create_only;
+	int                    op; // 0 put, 1 delete, 2 count, 3 get
+	uint64_t               limit, count;
+} cluster_arg;
+
+static int
+cluster_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	cluster_arg           *ca = arg;
+	Svcfleet__V1__Cluster *got;
+	int                    rv;
+
+	(void) st;
+	switch (ca->op) {
+	case 0:
+		return (sf_store_txn_cluster_put(txn, ca->c, ca->create_only));
+	case 1:
+		return (sf_store_txn_cluster_delete(txn, ca->name));
+	case 2:
+		return (sf_store_txn_cluster_count_services(
+		    txn, ca->name, ca->limit, &ca->count));
+	default:
+		rv = sf_store_txn_cluster_get(txn, ca->name, NULL, &got);
+		if (rv == 0) {
+			ca->count = got->resource_version;
+			svcfleet__v1__cluster__free_unpacked(got, NULL);
+		}
+		return (rv);
+	}
+}
+
+static int
+cluster_op(sf_store *s, cluster_arg *ca, uint64_t *rev)
+{
+	sf_store_write w = {.w_fn = cluster_fn, .w_arg = ca};
+	return (sf_store_write_sync(s, &w, rev));
+}
+
+static void
+test_clusters(void **state)
+{
+	fixture               *f  = *state;
+	Svcfleet__V1__Cluster  c1 = SVCFLEET__V1__CLUSTER__INIT;
+	Svcfleet__V1__Cluster  c2 = SVCFLEET__V1__CLUSTER__INIT;
+	cluster_arg            ca = {0};
+	uint64_t               rev;
+	Svcfleet__V1__Cluster *got, **all;
+	size_t                 n;
+
+	c1.name        = "east";
+	c1.api_server  = "https://east:6443";
+	c1.created_by  = "admin";
+	c2.name        = "west";
+	ca.c           = &c2;
+	ca.create_only = true;
+	assert_int_equal(cluster_op(f->s, &ca, &rev), 0);
+	assert_int_equal(rev, 1);
+	ca.c = &c1;
+	assert_int_equal(cluster_op(f->s, &ca, &rev), 0);
+	assert_int_equal(rev, 2);
+	assert_int_equal(c1.resource_version, 2);
+	int64_t created = c1.create_time_ms;
+	assert_true(created > 0);
+	assert_int_equal(cluster_op(f->s, &ca, &rev), SF_ALREADY_EXISTS);
+
+	ca.create_only = false;
+	c1.api_server  = "https://east2:6443";
+	c1.created_by  = "someone-else";
+	usleep(2000);
+	assert_int_equal(cluster_op(f->s, &ca, &rev), 0);
+	assert_int_equal(rev, 3);
+	assert_int_equal(c1.create_time_ms, created);
+	assert_string_equal(c1.created_by, "admin");
+	assert_true(c1.update_time_ms > created);
+
+	assert_int_equal(sf_store_cluster_get(f->s, "east", NULL, &got), 0);
+	assert_string_equal(got->api_server, "https://east2:6443");
+	assert_int_equal(got->resource_version, 3);
+	svcfleet__v1__cluster__free_unpacked(got, NULL);
+	assert_int_equal(
+	    sf_store_cluster_get(f->s, "north", NULL, &got), SF_NOT_FOUND);
+	assert_int_equal(
+	    sf_store_cluster_get(f->s, "", NULL, &got), SF_INVALID_ARGUMENT);
+
+	assert_int_equal(
+	    sf_store_cluster_list(f->s, sf_arena_pbc(&f->a), &all, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(all[0]->name, "east");
+	assert_string_equal(all[1]->name, "west");
+	assert_int_equal(sf_store_cluster_list(f->s, NULL, &all, &n), 0);
+	for (size_t i = 0; i < n; i++) {
+		svcfleet__v1__cluster__free_unpacked(all[i], NULL);
+	}
+	free(all);
+
+	// count_services: only the cluster's own range ("east" is not a
+	// prefix match for "east-2"), stopping at the limit.
+	tu_fill(f->s, 0, 30, 3, 2); // c0, c1, c2: 10 each
+	assert_int_equal(
+	    tu_put(f->s, tu_svc(&f->a, "c1-x", "dev", "y", 0), true, NULL), 0);
+	ca.op   = 2;
+	ca.name = "c1";
+	assert_int_equal(cluster_op(f->s, &ca, &rev), 0);
+	assert_int_equal(ca.count, 10);
+	assert_int_equal(rev, 0);
+	ca.limit = 3;
+	assert_int_equal(cluster_op(f->s, &ca, NULL), 0);
+	assert_int_equal(ca.count, 3);
+	ca.name  = "none";
+	ca.limit = 0;
+	assert_int_equal(cluster_op(f->s, &ca, NULL), 0);
+	assert_int_equal(ca.count, 0);
+
+	ca.op   = 3;
+	ca.name = "west";
+	assert_int_equal(cluster_op(f->s, &ca, NULL), 0);
+	assert_int_equal(ca.count, 1);
+	ca.op = 1;
+	assert_int_equal(cluster_op(f->s, &ca, &rev), 0);
+	assert_true(rev > 3);
+	assert_int_equal(cluster_op(f->s, &ca, &rev), SF_NOT_FOUND);
+	assert_int_equal(
+	    sf_store_cluster_get(f->s, "west", NULL, &got), SF_NOT_FOUND);
+}
+
+// Closing and the commit hook -------------------------------------------
+
+typedef struct count_done {
+	pthread_mutex_t mtx;
+	int             done, ok;
+} count_done;
+
+static void
+counting_done(void *arg, int code, uint64_t rev)
+{
+	count_done *c = arg;
+	(void) rev;
+	pthread_mutex_lock(&c->mtx);
+	c->done++;
+	if (code == 0) {
+		c->ok++;
+	}
+	pthread_mutex_unlock(&c->mtx);
+}
+
+typedef struct named_put {
+	char name[32];
+} named_put;
+
+static int
+named_put_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	named_put *p = arg;
+	sf_arena   a;
+	int        rv;
+
+	(void) st;
+	sf_arena_init(&a);
+	rv = sf_store_txn_service_put(
+	    txn, tu_svc(&a, "c1", "dev", p->name, 0), true);
+	sf_arena_fini(&a);
+	return (rv);
+}
+
+// Runs on the writer thread: records, the test asserts afterwards.
+typedef struct hook_rec {
+	uint64_t last;
+	int      calls;
+	bool     backwards;
+} hook_rec;
+
+static void
+hook(void *arg, uint64_t rev)
+{
+	hook_rec *h = arg;
+	if (rev < h->last) {
+		h->backwards = true;
+	}
+	h->last = rev;
+	h->calls++;
+}
+
+static void
+test_close_drains_queue(void **state)
+{
+	char      *dir = tu_tmpdir();
+	sf_store  *s   = tu_open(dir, 0, 0);
+	count_done c   = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+	named_put  p[200];
+	hook_rec   h = {0, 0, false};
+
+	(void) state;
+	sf_store_set_commit_hook(s, hook, &h);
+	for (int i = 0; i < 200; i++) {
+		snprintf(p[i].name, sizeof(p[i].name), "svc-%03d", i);
+	}
+	for (int i = 0; i < 200; i++) {
+		sf_store_write w = {.w_fn = named_put_fn, .w_arg = &p[i]};
+		assert_int_equal(sf_store_submit(s, &w), 0);
+	}
+	sf_store_write last
+	    = {.w_fn = noop_fn, .w_done = counting_done, .w_arg = &c};
+	assert_int_equal(sf_store_submit(s, &last), 0);
+	sf_store_close(s); // must run everything queued first
+	assert_int_equal(c.done, 1);
+	assert_int_equal(c.ok, 1);
+	assert_int_equal(h.last, 200);
+	assert_false(h.backwards);
+	assert_true(h.calls >= 1 && h.calls <= 200);
+
+	s = tu_open(dir, 0, 0);
+	assert_int_equal(sf_store_revision(s), 200);
+	sf_store_stats ss;
+	sf_store_stats_get(s, &ss);
+	assert_int_equal(ss.ss_services, 200);
+	sf_store_set_commit_hook(s, NULL, NULL);
+	sf_store_close(s);
+	tu_rmrf(dir);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_open_new),
+	    cmocka_unit_test_setup_teardown(test_revisions, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bookkeeping, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_create_only, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_failed_write_leaves_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_audit_with_success, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dry_run, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_keys, setup, teardown),
+	    cmocka_unit_test(test_reopen_durable),
+	    cmocka_unit_test(test_open_refusals),
+	    cmocka_unit_test_setup_teardown(
+	        test_nodeport_index, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_clusters, setup, teardown),
+	    cmocka_unit_test(test_close_drains_queue),
+	};
+	sf_log_set_level(SF_LOG_WARN);
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}
