@@ -42,13 +42,22 @@ action_name(int a)
 	return (action_names[a]);
 }
 
-// Where a document is, for messages: "web.yaml: document 2 (line 14): ".
+// Where a document is, for messages: "web.yaml: document 1 (line 14): ",
+// "-: document 0, item 3 (line 40): ". Documents are counted from 0, as the
+// manifest parser counts them in syntax errors. The line is the first
+// violating field's when there is one, else where the document starts.
 static char *
-doc_prefix(apply_run *r, const char *file, const sf_manifest_doc *doc)
+doc_prefix(apply_run *r, const char *file, const sf_manifest_doc *doc,
+    const char *field)
 {
+	int line
+	    = field != NULL ? sf_manifest_line_of(doc, field) : doc->md_line;
+	char item[32] = "";
+	if (doc->md_item >= 0) {
+		snprintf(item, sizeof(item), ", item %d", doc->md_item);
+	}
 	return (sf_arena_printf(&r->ar_cli->c_arena,
-	    "%s: document %d (line %d): ", file, doc->md_index + 1,
-	    doc->md_line));
+	    "%s: document %d%s (line %d): ", file, doc->md_index, item, line));
 }
 
 // Failures that will repeat for every further call end the run.
@@ -83,13 +92,14 @@ apply_doc(apply_run *r, const char *file, const sf_manifest_doc *doc)
 	Svcfleet__V1__ApplyServiceReply *rep = NULL;
 	sf_service                      *svc = NULL;
 	sf_status                        st;
-	const char                      *prefix = doc_prefix(r, file, doc);
 
 	sf_status_init(&st);
 	if (sf_model_service_from_manifest(doc->md_obj,
 	        cli_value(c, F_CLUSTER, NULL), &c->c_arena, &svc, &st)
 	    != 0) {
-		cli_fail_sf(&st, prefix);
+		cli_fail_sf(&st,
+		    doc_prefix(r, file, doc,
+		        st.st_nviol > 0 ? st.st_viol[0].v_field : NULL));
 		sf_status_fini(&st);
 		r->ar_failed++;
 		return;
@@ -98,7 +108,13 @@ apply_doc(apply_run *r, const char *file, const sf_manifest_doc *doc)
 	req.service = svc;
 	req.dry_run = r->ar_dry;
 	if (svcfleet_apply_service(c->c_client, &req, &rep, &c->c_st) != 0) {
-		cli_fail_status(&c->c_st, prefix);
+		const char *field = c->c_st.n_violations > 0
+		    ? c->c_st.violations[0].field
+		    : NULL;
+		if (c->c_st.code == SVCFLEET_ABORTED) {
+			field = "metadata.resourceVersion";
+		}
+		cli_fail_status(&c->c_st, doc_prefix(r, file, doc, field));
 		r->ar_failed++;
 		r->ar_stop = fatal_code(c->c_st.code);
 		return;
@@ -106,8 +122,11 @@ apply_doc(apply_run *r, const char *file, const sf_manifest_doc *doc)
 	switch (c->c_output) {
 	case OUT_JSON:
 	case OUT_YAML:
-		keep_reply(r, rep);
-		return;
+		if (rep->service != NULL) {
+			keep_reply(r, rep);
+			return;
+		}
+		break;
 	case OUT_NAME:
 		printf("service/%s\n", svc->metadata->name);
 		break;

@@ -138,6 +138,12 @@ enum cli_output {
 typedef struct cli cli;
 typedef int        cli_handler(cli *c);
 
+// cli_flag_help: a flag whose meaning differs in one command.
+typedef struct cli_flag_help {
+	int         fh_id; // F_*, -1 ends the list
+	const char *fh_help;
+} cli_flag_help;
+
 // cli_cmd: one row of the command table.
 typedef struct cli_cmd {
 	const char  *cm_words; // "get service|services|svc": | = aliases
@@ -149,7 +155,8 @@ typedef struct cli_cmd {
 	const char  *cm_usage;    // "get services [NAME] [flags]"
 	const char  *cm_summary;  // one line for `svcfleet help`
 	const char  *cm_help;     // paragraph(s) for `--help`, may be NULL
-	unsigned     cm_opts;     // CMD_* below
+	const cli_flag_help *cm_flag_help; // may be NULL
+	unsigned             cm_opts;      // CMD_* below
 } cli_cmd;
 
 // The command reads --token-file as its own (cluster add: the cluster's
@@ -174,7 +181,10 @@ struct cli {
 	cli_list       c_list[F_COUNT];
 	int            c_output;
 	uint32_t       c_timeout_ms;
-	char           c_cmdname[64]; // the command's canonical words
+	char           c_cmdname[64]; // the command's canonical words, or
+	                              // the group's ("cluster") for hints
+	char c_perr[512];             // first parse error, reported once the
+	                              // command (and so its help) is known
 
 	svcfleet_client *c_client; // NULL until cli_connect
 	svcfleet_status  c_st;     // status of the last call

@@ -29,7 +29,7 @@ cli_usage(const cli *c, const char *fmt, ...)
 	va_end(ap);
 	fputs("error: INVALID_ARGUMENT: ", stderr);
 	put_line(stderr, msg);
-	if (c != NULL && c->c_cmd != NULL) {
+	if (c != NULL && c->c_cmdname[0] != '\0') {
 		fprintf(stderr, " (see '%s %s --help')\n", c->c_prog,
 		    c->c_cmdname);
 	} else {

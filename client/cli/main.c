@@ -7,6 +7,8 @@
 // checks every command shares run here, in one place, before the handler:
 // flags the command does not take, argument counts, required flags, the
 // output format and the timeout.
+#include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,85 +36,163 @@ const cli_flag_def cli_flag_defs[F_COUNT] = {
 
 static int cmd_help(cli *c);
 
+// What a flag means where it differs from its table row.
+static const cli_flag_help create_flag_help[] = {
+    {F_SELECTOR,
+        "the Service's label selector, KEY=VALUE[,KEY=VALUE]; "
+        "repeatable"},
+    {-1, NULL},
+};
+static const cli_flag_help cluster_add_flag_help[] = {
+    {F_TOKEN_FILE,
+        "file holding the cluster's bearer token (here not the "
+        "caller's: use --token or SVCFLEET_TOKEN_FILE)"},
+    {F_LABEL, "label of the cluster record; repeatable"},
+    {-1, NULL},
+};
+
 // The command table. Words are matched against the leading positional
 // arguments; "a|b" lists aliases, the first being the canonical spelling.
 static const cli_cmd cli_commands[] = {
-    {"apply", cli_cmd_apply, 0, 0, FL(FILENAME) | FL(CLUSTER) | FL(DRY_RUN),
-        FL(FILENAME), "apply -f FILE|- [--cluster C] [--dry-run]",
-        "create or update Services from Kubernetes manifests",
-        "Reads Kubernetes v1 Service manifests (multi-document YAML, JSON, "
-        "or a List)\nand creates what is missing and updates what exists, "
-        "like kubectl apply.\nEach document is applied on its own: a bad "
-        "one is reported with its file,\ndocument and line, the others are "
-        "still applied, and the exit code is 1.\nThe cluster comes from "
-        "--cluster or the svcfleet.io/cluster annotation.\nA manifest "
-        "carrying metadata.resourceVersion must match the stored object.",
-        0},
-    {"create service|svc", cli_cmd_create_service, 1, 1, CREATE_SERVICE_FLAGS,
-        FL(CLUSTER) | FL(PORT),
-        "create service NAME --cluster C [-n NS] [--type "
-        "clusterip|nodeport|loadbalancer]\n"
-        "        --selector k=v[,k=v] --port "
-        "[NAME:]PORT[:TARGET][/TCP|/UDP][@NODEPORT] ...\n"
-        "        [--session-affinity [--session-timeout SECONDS]] "
-        "[--annotation k=v]... [--label k=v]...\n"
-        "        [--traffic-policy cluster|local] [--lb-type metallb|other] "
-        "[--lb-pool POOL]\n"
-        "        [--lb-address IP] [--lb-class CLASS] [--allow-adoption] "
-        "[--dry-run]",
-        "create a Service in one cluster and namespace",
-        "Examples:\n"
-        "  svcfleet create service web --cluster prod -n shop --type "
-        "nodeport \\\n"
-        "      --selector app=web --port http:80:8080@30080\n"
-        "  svcfleet create service dns --cluster prod --selector k8s-app=dns "
-        "\\\n"
-        "      --port dns:53/UDP --port dns-tcp:53/TCP",
-        0},
-    {"get service|services|svc", cli_cmd_get_services, 0, 1,
-        FL(CLUSTER) | FL(NAMESPACE) | FL(ALL_NAMESPACES) | FL(SELECTOR)
-            | FL(LIMIT),
-        0,
-        "get services [--cluster C] [-n NS | -A] [-l SELECTOR] [--limit "
-        "N]\n"
-        "       get service NAME --cluster C [-n NS]",
-        "list Services, or show one",
-        "Without NAME, lists the Services of one namespace (-n, default "
-        "\"default\") or\nof all (-A), in every cluster unless --cluster "
-        "is given; pages are followed\nuntil the end or --limit.",
-        0},
-    {"delete service|services|svc", cli_cmd_delete_service, 1, 1,
-        FL(CLUSTER) | FL(NAMESPACE) | FL(WAIT), FL(CLUSTER),
-        "delete service NAME --cluster C [-n NS] [--wait]", "delete a Service",
-        "A Service no cluster holds yet is removed at once; otherwise it "
-        "is marked\nfor deletion until the reconciler confirms the cluster "
-        "deleted it.",
-        0},
-    {"cluster add", cli_cmd_cluster_add, 1, 1,
-        FL(API_SERVER) | FL(CA_FILE) | FL(NODE_PORT_RANGE) | FL(LABEL)
-            | FL(KUBECONFIG) | FL(CONTEXT),
-        0,
-        "cluster add NAME --api-server URL --ca-file FILE --token-file "
-        "FILE\n"
-        "        [--node-port-range 30000-32767] [--label k=v]...",
-        "register a cluster",
-        "Here --token-file is the cluster's bearer token; the caller's own "
-        "token\ncomes from --token, SVCFLEET_TOKEN or SVCFLEET_TOKEN_FILE.",
-        CMD_OWN_TOKEN_FILE},
-    {"cluster list|ls", cli_cmd_cluster_list, 0, 0, FL(SHOW_CREDENTIALS), 0,
-        "cluster list", "list the registered clusters", NULL, 0},
-    {"cluster get", cli_cmd_cluster_get, 1, 1, FL(SHOW_CREDENTIALS), 0,
-        "cluster get NAME [--show-credentials]", "show a cluster record",
-        "Credentials are printed as <redacted> unless --show-credentials "
-        "is given\n(and the server shows them only to admins).",
-        0},
-    {"cluster remove|rm", cli_cmd_cluster_remove, 1, 1, 0, 0,
-        "cluster remove NAME",
-        "unregister a cluster that no Service names any more", NULL, 0},
-    {"version", cli_cmd_version, 0, 0, FL(CLIENT), 0, "version [--client]",
-        "print the client and server versions", NULL, 0},
-    {"help", cmd_help, 0, 4, 0, 0, "help [COMMAND]", "show help", NULL,
-        CMD_LOCAL},
+    {
+        .cm_words    = "apply",
+        .cm_fn       = cli_cmd_apply,
+        .cm_flags    = FL(FILENAME) | FL(CLUSTER) | FL(DRY_RUN),
+        .cm_required = FL(FILENAME),
+        .cm_usage    = "apply -f FILE|DIR|- [--cluster C] [--dry-run]",
+        .cm_summary  = "create or update Services from Kubernetes manifests",
+        .cm_help
+        = "Reads Kubernetes v1 Service manifests (multi-document YAML, "
+          "JSON, or a List)\n"
+          "and creates what is missing and updates what exists, like "
+          "kubectl apply.\n"
+          "Each document is applied on its own: a bad one is reported "
+          "with its file,\n"
+          "document (counted from 0) and line, the others are still "
+          "applied, and the\n"
+          "exit code is 1. The cluster comes from --cluster or the "
+          "svcfleet.io/cluster\n"
+          "annotation. A manifest carrying metadata.resourceVersion must "
+          "match the\n"
+          "stored object (else ABORTED).",
+    },
+    {
+        .cm_words    = "create service|svc",
+        .cm_fn       = cli_cmd_create_service,
+        .cm_args_min = 1,
+        .cm_args_max = 1,
+        .cm_flags    = CREATE_SERVICE_FLAGS,
+        .cm_required = FL(CLUSTER) | FL(PORT),
+        .cm_usage
+        = "create service NAME --cluster C [-n NS]\n"
+          "        [--type clusterip|nodeport|loadbalancer]\n"
+          "        --selector k=v[,k=v] | --from-workload deployment/NAME\n"
+          "        --port [NAME:]PORT[:TARGET][/TCP|/UDP][@NODEPORT] ...\n"
+          "        [--session-affinity [--session-timeout SECONDS]]\n"
+          "        [--annotation k=v]... [--label k=v]...\n"
+          "        [--traffic-policy cluster|local] [--lb-type "
+          "metallb|other]\n"
+          "        [--lb-pool POOL] [--lb-address IP] [--lb-class CLASS]\n"
+          "        [--allow-adoption] [--dry-run]",
+        .cm_summary = "create a Service in one cluster and namespace",
+        .cm_help
+        = "Examples:\n"
+          "  svcfleet create service web-front --cluster prod -n shop "
+          "--type nodeport \\\n"
+          "      --selector app=web --port http:80:8080@30080\n"
+          "  svcfleet create service dns-cache --cluster prod "
+          "--selector k8s-app=dns \\\n"
+          "      --port dns:53/UDP --port dns-tcp:53/TCP",
+        .cm_flag_help = create_flag_help,
+    },
+    {
+        .cm_words    = "get service|services|svc",
+        .cm_fn       = cli_cmd_get_services,
+        .cm_args_max = 1,
+        .cm_flags    = FL(CLUSTER) | FL(NAMESPACE) | FL(ALL_NAMESPACES)
+            | FL(SELECTOR) | FL(LIMIT),
+        .cm_usage   = "get services [--cluster C] [-n NS | -A] [-l SELECTOR] "
+                      "[--limit N]\n"
+                      "       svcfleet get service NAME --cluster C [-n NS]",
+        .cm_summary = "list Services, or show one",
+        .cm_help    = "Without NAME, lists the Services of one namespace (-n, "
+                      "default \"default\") or\n"
+                      "of all (-A), in every cluster unless --cluster is given; "
+                      "pages are followed\n"
+                      "until the end or --limit.",
+    },
+    {
+        .cm_words    = "delete service|services|svc",
+        .cm_fn       = cli_cmd_delete_service,
+        .cm_args_min = 1,
+        .cm_args_max = 1,
+        .cm_flags    = FL(CLUSTER) | FL(NAMESPACE) | FL(WAIT),
+        .cm_required = FL(CLUSTER),
+        .cm_usage    = "delete service NAME --cluster C [-n NS] [--wait]",
+        .cm_summary  = "delete a Service",
+        .cm_help
+        = "A Service no cluster holds yet is removed at once; otherwise "
+          "it is marked\n"
+          "for deletion until the reconciler confirms the cluster deleted "
+          "it.",
+    },
+    {
+        .cm_words    = "cluster add",
+        .cm_fn       = cli_cmd_cluster_add,
+        .cm_args_min = 1,
+        .cm_args_max = 1,
+        .cm_flags    = FL(API_SERVER) | FL(CA_FILE) | FL(TOKEN_FILE)
+            | FL(NODE_PORT_RANGE) | FL(LABEL) | FL(KUBECONFIG) | FL(CONTEXT),
+        .cm_usage     = "cluster add NAME --api-server URL --ca-file FILE "
+                        "--token-file FILE\n"
+                        "        [--node-port-range 30000-32767] [--label "
+                        "k=v]...",
+        .cm_summary   = "register a cluster",
+        .cm_flag_help = cluster_add_flag_help,
+        .cm_opts      = CMD_OWN_TOKEN_FILE,
+    },
+    {
+        .cm_words   = "cluster list|ls",
+        .cm_fn      = cli_cmd_cluster_list,
+        .cm_flags   = FL(SHOW_CREDENTIALS),
+        .cm_usage   = "cluster list",
+        .cm_summary = "list the registered clusters",
+    },
+    {
+        .cm_words    = "cluster get",
+        .cm_fn       = cli_cmd_cluster_get,
+        .cm_args_min = 1,
+        .cm_args_max = 1,
+        .cm_flags    = FL(SHOW_CREDENTIALS),
+        .cm_usage    = "cluster get NAME [--show-credentials]",
+        .cm_summary  = "show a cluster record",
+        .cm_help     = "Credentials print as <redacted> unless "
+                       "--show-credentials is given (and the\n"
+                       "server shows them to admins only).",
+    },
+    {
+        .cm_words    = "cluster remove|rm",
+        .cm_fn       = cli_cmd_cluster_remove,
+        .cm_args_min = 1,
+        .cm_args_max = 1,
+        .cm_usage    = "cluster remove NAME",
+        .cm_summary  = "unregister a cluster no Service names any more",
+    },
+    {
+        .cm_words   = "version",
+        .cm_fn      = cli_cmd_version,
+        .cm_flags   = FL(CLIENT),
+        .cm_usage   = "version [--client]",
+        .cm_summary = "print the client and server versions",
+    },
+    {
+        .cm_words    = "help",
+        .cm_fn       = cmd_help,
+        .cm_args_max = 4,
+        .cm_usage    = "help [COMMAND]",
+        .cm_summary  = "show help",
+        .cm_opts     = CMD_LOCAL,
+    },
 };
 
 #define NCOMMANDS (sizeof(cli_commands) / sizeof(cli_commands[0]))
@@ -209,29 +289,60 @@ canonical_name(const char *words, char *out, size_t cap)
 
 // ---------------------------------------------------------------- help
 
+// Prints text from column col on, wrapped before column 80.
 static void
-print_flag(FILE *f, int id)
+print_wrapped(FILE *f, const char *text, int col)
 {
-	const cli_flag_def *d = &cli_flag_defs[id];
-	char                left[64];
-	if (d->fd_short != 0) {
-		snprintf(left, sizeof(left), "-%c, --%s%s%s", d->fd_short,
-		    d->fd_name, d->fd_meta ? " " : "",
-		    d->fd_meta ? d->fd_meta : "");
-	} else {
-		snprintf(left, sizeof(left), "    --%s%s%s", d->fd_name,
-		    d->fd_meta ? " " : "", d->fd_meta ? d->fd_meta : "");
+	int at = col;
+	while (*text != '\0') {
+		int n = (int) strcspn(text, " ");
+		if (at > col && at + 1 + n > 79) {
+			fprintf(f, "\n%*s", col, "");
+			at = col;
+		} else if (at > col) {
+			fputc(' ', f);
+			at++;
+		}
+		fprintf(f, "%.*s", n, text);
+		at += n;
+		text += n;
+		text += strspn(text, " ");
 	}
-	fprintf(f, "  %-30s %s\n", left, d->fd_help);
+	fputc('\n', f);
 }
 
 static void
-print_global_flags(FILE *f)
+print_flag(FILE *f, int id, const cli_flag_help *over)
+{
+	const cli_flag_def *d    = &cli_flag_defs[id];
+	const char         *help = d->fd_help;
+	for (; over != NULL && over->fh_id >= 0; over++) {
+		if (over->fh_id == id) {
+			help = over->fh_help;
+		}
+	}
+	char left[64];
+	int  n;
+	if (d->fd_short != 0) {
+		n = snprintf(left, sizeof(left), "  -%c, --%s%s%s",
+		    d->fd_short, d->fd_name, d->fd_meta ? " " : "",
+		    d->fd_meta ? d->fd_meta : "");
+	} else {
+		n = snprintf(left, sizeof(left), "      --%s%s%s", d->fd_name,
+		    d->fd_meta ? " " : "", d->fd_meta ? d->fd_meta : "");
+	}
+	fprintf(f, "%-32s ", left);
+	print_wrapped(f, help, n > 32 ? n + 1 : 33);
+}
+
+// Global flags a command gives its own meaning (skip) are left out.
+static void
+print_global_flags(FILE *f, uint64_t skip)
 {
 	fprintf(f, "\nGlobal flags (before or after the command):\n");
 	for (int id = 0; id < F_COUNT; id++) {
-		if (GLOBAL_FLAGS & (UINT64_C(1) << id)) {
-			print_flag(f, id);
+		if ((GLOBAL_FLAGS & ~skip) & (UINT64_C(1) << id)) {
+			print_flag(f, id, NULL);
 		}
 	}
 }
@@ -248,7 +359,7 @@ print_overview(FILE *f, const char *prog)
 		canonical_name(cli_commands[i].cm_words, name, sizeof(name));
 		fprintf(f, "  %-20s %s\n", name, cli_commands[i].cm_summary);
 	}
-	print_global_flags(f);
+	print_global_flags(f, 0);
 	fprintf(f,
 	    "\nRun '%s COMMAND --help' for a command's flags. Exit codes: 0 "
 	    "ok, 1 error,\n2 usage error.\n",
@@ -258,8 +369,8 @@ print_overview(FILE *f, const char *prog)
 static void
 print_cmd_help(FILE *f, const char *prog, const cli_cmd *cmd)
 {
-	fprintf(
-	    f, "%s.\n\nUsage: %s %s\n", cmd->cm_summary, prog, cmd->cm_usage);
+	fprintf(f, "%c%s.\n\nUsage: %s %s\n", toupper(cmd->cm_summary[0]),
+	    cmd->cm_summary + 1, prog, cmd->cm_usage);
 	if (cmd->cm_help != NULL) {
 		fprintf(f, "\n%s\n", cmd->cm_help);
 	}
@@ -267,11 +378,11 @@ print_cmd_help(FILE *f, const char *prog, const cli_cmd *cmd)
 		fprintf(f, "\nFlags:\n");
 		for (int id = 0; id < F_COUNT; id++) {
 			if (cmd->cm_flags & (UINT64_C(1) << id)) {
-				print_flag(f, id);
+				print_flag(f, id, cmd->cm_flag_help);
 			}
 		}
 	}
-	print_global_flags(f);
+	print_global_flags(f, cmd->cm_flags);
 }
 
 // Help for a first word that starts several commands ("cluster").
@@ -354,6 +465,23 @@ split_type_name(cli *c, const char *arg, const char **type, const char **name)
 	return (false);
 }
 
+// Records the first parse error; it is printed once the command is known,
+// so the hint can name the command's help.
+static int parse_error(cli *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int
+parse_error(cli *c, const char *fmt, ...)
+{
+	va_list ap;
+	if (c->c_perr[0] == '\0') {
+		va_start(ap, fmt);
+		vsnprintf(c->c_perr, sizeof(c->c_perr), fmt, ap);
+		va_end(ap);
+	}
+	return (-1);
+}
+
 static int
 parse_bool(cli *c, int id, const char *v)
 {
@@ -373,7 +501,7 @@ parse_bool(cli *c, int id, const char *v)
 		}
 	}
 	return (
-	    cli_usage(c, "invalid value \"%s\" for --%s: want true or false",
+	    parse_error(c, "invalid value \"%s\" for --%s: want true or false",
 	        v, cli_flag_defs[id].fd_name));
 }
 
@@ -386,7 +514,7 @@ set_flag(cli *c, int id, const char *v, int argc)
 		return (parse_bool(c, id, v));
 	}
 	if (v[0] == '\0') {
-		return (cli_usage(
+		return (parse_error(
 		    c, "flag --%s needs a non-empty value", d->fd_name));
 	}
 	c->c_val[id] = v;
@@ -396,8 +524,7 @@ set_flag(cli *c, int id, const char *v, int argc)
 			l->l_v = sf_arena_alloc(
 			    &c->c_arena, (size_t) argc * sizeof(*l->l_v));
 			if (l->l_v == NULL) {
-				return (cli_fail(
-				    SF_RESOURCE_EXHAUSTED, "out of memory"));
+				return (parse_error(c, "out of memory"));
 			}
 		}
 		l->l_v[l->l_n++] = v;
@@ -428,15 +555,17 @@ find_short(char ch)
 	return (-1);
 }
 
-// Splits argv into flags (into c) and positionals (into pos).
-static int
+// Splits argv into flags (into c) and positionals (into pos). Problems
+// are recorded with parse_error and parsing goes on, so that the command
+// can still be found for the hint.
+static void
 parse_args(cli *c, int argc, char **argv, const char **pos, size_t *npos)
 {
 	bool only_pos = false;
 	*npos         = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *val = NULL;
-		int         id, rv;
+		int         id;
 
 		if (only_pos || a[0] != '-' || a[1] == '\0') {
 			const char *type, *name;
@@ -457,15 +586,17 @@ parse_args(cli *c, int argc, char **argv, const char **pos, size_t *npos)
 			const char *eq = strchr(a + 2, '=');
 			size_t n = eq ? (size_t) (eq - a - 2) : strlen(a + 2);
 			if ((id = find_long(a + 2, n)) < 0) {
-				return (cli_usage(c, "unknown flag: --%.*s",
-				    (int) n, a + 2));
+				parse_error(
+				    c, "unknown flag: --%.*s", (int) n, a + 2);
+				continue;
 			}
 			val = eq ? eq + 1 : NULL;
 		} else {
 			if ((id = find_short(a[1])) < 0) {
-				return (cli_usage(c,
+				parse_error(c,
 				    "unknown shorthand flag: '%c' in %s", a[1],
-				    a));
+				    a);
+				continue;
 			}
 			if (a[2] != '\0') {
 				val = a + 2 + (a[2] == '=');
@@ -477,16 +608,13 @@ parse_args(cli *c, int argc, char **argv, const char **pos, size_t *npos)
 			} else if (i + 1 < argc) {
 				val = argv[++i];
 			} else {
-				return (cli_usage(c,
-				    "flag needs an argument: --%s",
-				    cli_flag_defs[id].fd_name));
+				parse_error(c, "flag needs an argument: --%s",
+				    cli_flag_defs[id].fd_name);
+				continue;
 			}
 		}
-		if ((rv = set_flag(c, id, val, argc)) != 0) {
-			return (rv);
-		}
+		set_flag(c, id, val, argc);
 	}
-	return (0);
 }
 
 // The checks every command shares, in the order a user fixes them.
@@ -559,6 +687,41 @@ check_timeout(cli *c)
 	return (0);
 }
 
+// Errors for words that name no command; the group ("cluster") is known.
+static int
+no_command(cli *c, const char *const *pos, size_t npos)
+{
+	bool group = false;
+	for (size_t i = 0; i < NCOMMANDS && !group; i++) {
+		group = word_matches(cli_commands[i].cm_words, pos[0]);
+	}
+	if (!group) {
+		return (cli_usage(c, "%s%sunknown command \"%s\"", c->c_perr,
+		    c->c_perr[0] ? "; " : "", pos[0]));
+	}
+	snprintf(c->c_cmdname, sizeof(c->c_cmdname), "%s", pos[0]);
+	if (c->c_perr[0] != '\0') {
+		return (cli_usage(c, "%s", c->c_perr));
+	}
+	if (cli_flag(c, F_HELP)) {
+		print_group_help(stdout, c->c_prog, pos[0]);
+		return (CLI_EXIT_OK);
+	}
+	if (npos == 1) {
+		return (cli_usage(c,
+		    "\"%s %s\" needs a subcommand or resource type", c->c_prog,
+		    pos[0]));
+	}
+	if (strcmp(pos[0], "cluster") == 0) {
+		return (cli_usage(c,
+		    "unknown subcommand \"%s\" for \"%s cluster\"", pos[1],
+		    c->c_prog));
+	}
+	return (cli_usage(c,
+	    "unknown resource type \"%s\": %s %s works on services", pos[1],
+	    c->c_prog, pos[0]));
+}
+
 static int
 run(cli *c, int argc, char **argv)
 {
@@ -572,10 +735,11 @@ run(cli *c, int argc, char **argv)
 	if (pos == NULL) {
 		return (cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory"));
 	}
-	if ((rv = parse_args(c, argc, argv, pos, &npos)) != 0) {
-		return (rv);
-	}
+	parse_args(c, argc, argv, pos, &npos);
 	if (npos == 0) {
+		if (c->c_perr[0] != '\0') {
+			return (cli_usage(c, "%s", c->c_perr));
+		}
 		if (cli_flag(c, F_HELP)) {
 			print_overview(stdout, c->c_prog);
 			return (CLI_EXIT_OK);
@@ -584,38 +748,15 @@ run(cli *c, int argc, char **argv)
 		return (CLI_EXIT_USAGE);
 	}
 	if ((cmd = find_cmd(pos, npos, &nw)) == NULL) {
-		bool group = false;
-		for (size_t i = 0; i < NCOMMANDS && !group; i++) {
-			group = word_matches(cli_commands[i].cm_words, pos[0]);
-		}
-		if (group && cli_flag(c, F_HELP)) {
-			print_group_help(stdout, c->c_prog, pos[0]);
-			return (CLI_EXIT_OK);
-		}
-		if (!group) {
-			return (
-			    cli_usage(c, "unknown command \"%s\"", pos[0]));
-		}
-		if (npos == 1) {
-			return (cli_usage(c,
-			    "\"%s %s\" needs a subcommand or "
-			    "resource type",
-			    c->c_prog, pos[0]));
-		}
-		if (strcmp(pos[0], "cluster") == 0) {
-			return (cli_usage(c,
-			    "unknown subcommand \"%s\" for "
-			    "\"%s cluster\"",
-			    pos[1], c->c_prog));
-		}
-		return (cli_usage(c,
-		    "unknown resource type \"%s\": %s %s works on services",
-		    pos[1], c->c_prog, pos[0]));
+		return (no_command(c, pos, npos));
 	}
 	c->c_cmd   = cmd;
 	c->c_args  = pos + nw;
 	c->c_nargs = npos - nw;
 	canonical_name(cmd->cm_words, c->c_cmdname, sizeof(c->c_cmdname));
+	if (c->c_perr[0] != '\0') {
+		return (cli_usage(c, "%s", c->c_perr));
+	}
 	if (cli_flag(c, F_HELP) && cmd->cm_fn != cmd_help) {
 		print_cmd_help(stdout, c->c_prog, cmd);
 		return (CLI_EXIT_OK);
