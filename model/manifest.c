@@ -1,6 +1,7 @@
 // manifest.c: manifest streams. YAML (multi-document) or JSON (one or more
-// concatenated values); Kubernetes Lists expand into their items; each
-// document keeps its index, its line and a map of where its fields are.
+// concatenated values, read strictly: no duplicate keys); Kubernetes Lists
+// expand into their items; each document keeps its index, its line and a map
+// of where its fields are.
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -248,22 +249,14 @@ sf_manifest_parse(const char *text, size_t len, const char *filename,
 		off = 3;
 	}
 	off = skip_ws(text, len, off);
+	// Like kubectl: input that starts as JSON is read as JSON (strictly),
+	// anything else as YAML.
 	if (off < len && (text[off] == '{' || text[off] == '[')) {
-		sf_status jst;
-		sf_status_init(&jst);
-		rv = parse_json(text, len, off, file, &raw, &jst);
-		if (rv != 0) {
-			// Not JSON after all: maybe YAML flow style.
-			sf_manifest_set_fini(&raw);
-			if (sf__yaml_load(text, len, file, &raw, NULL) != 0) {
-				sf_manifest_set_fini(&raw);
-				sf_status_move(st, &jst);
-				sf_status_fini(&jst);
-				return (rv);
-			}
-		}
-		sf_status_fini(&jst);
-	} else if ((rv = sf__yaml_load(text, len, file, &raw, st)) != 0) {
+		rv = parse_json(text, len, off, file, &raw, st);
+	} else {
+		rv = sf__yaml_load(text, len, file, &raw, st);
+	}
+	if (rv != 0) {
 		sf_manifest_set_fini(&raw);
 		return (rv);
 	}

@@ -206,12 +206,15 @@ sf__yaml_resolve_plain(const char *s, size_t n)
 	}
 	if (isdigit((unsigned char) s[0]) || s[0] == '+' || s[0] == '-'
 	    || s[0] == '.') {
+		double fv;
 		if ((r = parse_int(s, n, &iv, &dv)) == 1) {
 			return (json_integer(iv));
-		} else if (r == 2) {
-			return (json_real(dv));
 		}
-		if (parse_float(s, n, &dv)) {
+		// Decimal integers too large for int64 read best as floats.
+		if (parse_float(s, n, &fv)) {
+			return (json_real(fv));
+		}
+		if (r == 2) {
 			return (json_real(dv));
 		}
 	}

@@ -107,6 +107,7 @@ struct sf_store {
 	_Atomic uint64_t s_services;
 	_Atomic uint64_t s_feed_first;
 	_Atomic uint64_t s_map_size;
+	_Atomic uint64_t s_map_max; // growth stops here (SF__STORE_MAP_MAX)
 	_Atomic uint64_t s_commits;
 	_Atomic uint64_t s_writes;
 	_Atomic uint64_t s_failed;
@@ -258,5 +259,7 @@ int sf__store_get_raw(sf_store *s, enum sf__store_db db, const void *k,
     size_t klen, void **v, size_t *vlen);
 // Number of entries in a database.
 int sf__store_count_raw(sf_store *s, enum sf__store_db db, uint64_t *n);
+// Lower the ceiling the map may grow to (tests of a full store).
+void sf__store_set_map_max(sf_store *s, uint64_t bytes);
 
 #endif // SF_STORE_LMDB_INTERNAL_H

@@ -183,12 +183,16 @@ sf__store_lmdb_service_list(sf_store *s, const sf_store_list_req *req,
 			// Seek to cluster\0ns\0 when that is ahead in this
 			// cluster, else to the next cluster (cluster\1 sorts
 			// after all of its keys); then examine where it lands.
+			// A cluster\0ns\0 longer than a key can be holds no
+			// Service: then the next cluster too.
 			uint8_t seek[SF__STORE_KEY_MAX];
 			size_t  sl = strlen(sk.k_cluster) + 1;
+			size_t  nl = strlen(ns) + 1;
 			memcpy(seek, sk.k_cluster, sl);
-			if (strcmp(sk.k_namespace, ns) < 0) {
-				memcpy(seek + sl, ns, strlen(ns) + 1);
-				sl += strlen(ns) + 1;
+			if (strcmp(sk.k_namespace, ns) < 0
+			    && sl + nl <= SF__STORE_KEY_MAX) {
+				memcpy(seek + sl, ns, nl);
+				sl += nl;
 			} else {
 				seek[sl - 1] = '\1';
 			}

@@ -307,6 +307,13 @@ env_open(sf_store *s, const sf_store_opts *o, sf_status *st)
 	if (rc != 0) {
 		goto fail;
 	}
+	// Keys are checked against 511 bytes; a liblmdb built with a
+	// smaller MDB_MAXKEYSIZE would refuse some of them later.
+	if (mdb_env_get_maxkeysize(s->s_env) < SF__STORE_KEY_MAX) {
+		return (sf_status_set(st, SF_FAILED_PRECONDITION,
+		    "this liblmdb allows keys of %d bytes, the store needs %d",
+		    mdb_env_get_maxkeysize(s->s_env), SF__STORE_KEY_MAX));
+	}
 	if ((rc = mdb_env_info(s->s_env, &info)) != 0) {
 		goto fail;
 	}
@@ -490,6 +497,7 @@ lmdb_open(sf_store **out, const sf_store_opts *o, sf_status *st)
 	    = o->so_batch_max ? o->so_batch_max : SF__STORE_BATCH_DEFAULT;
 	s->s_feed_keep
 	    = o->so_feed_keep ? o->so_feed_keep : SF__STORE_FEED_KEEP_DEFAULT;
+	atomic_store(&s->s_map_max, SF__STORE_MAP_MAX);
 
 	// Writer-preferring, so a steady stream of readers cannot starve a
 	// map resize (readers never nest read transactions on one thread).
@@ -666,6 +674,12 @@ sf__store_count_raw(sf_store *s, enum sf__store_db db, uint64_t *n)
 	*n = rv == 0 ? ms.ms_entries : 0;
 	sf__store_read_end(s, txn);
 	return (sf__store_mdb_code(rv));
+}
+
+void
+sf__store_set_map_max(sf_store *s, uint64_t bytes)
+{
+	atomic_store(&s->s_map_max, bytes);
 }
 
 // ------------------------------------------------------------ ops table

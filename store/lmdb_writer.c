@@ -290,9 +290,10 @@ try_batch(
 		rq[i]->rq_code = 0;
 		rq[i]->rq_rev  = 0;
 		if (attempt > 0) {
-			// The last attempt's report no longer holds.
+			// The last attempt's report no longer holds. Its
+			// arena is kept: the caller's message may still point
+			// into it until the function runs again.
 			sf_status_reset(req_status(rq[i]));
-			sf_arena_reset(&rq[i]->rq_arena);
 		}
 	}
 	if ((rc = mdb_txn_begin(s->s_env, NULL, 0, &b.b_parent)) != 0) {
@@ -358,15 +359,20 @@ fail:
 
 // grow doubles the map. Only the writer calls it, with its own
 // transactions ended; the exclusive map lock waits out the readers.
+// Returns 0, MDB_MAP_FULL when the ceiling is reached, or LMDB's error.
 static int
 grow(sf_store *s)
 {
 	uint64_t cur  = atomic_load(&s->s_map_size);
 	uint64_t next = cur * 2;
+	uint64_t max  = atomic_load(&s->s_map_max);
 	int      rc;
 
-	if (next > SF__STORE_MAP_MAX) {
-		return (MDB_MAP_FULL);
+	if (next > max) {
+		if (cur >= max) {
+			return (MDB_MAP_FULL);
+		}
+		next = max;
 	}
 	pthread_rwlock_wrlock(&s->s_maplock);
 	rc = mdb_env_set_mapsize(s->s_env, (size_t) next);
@@ -385,9 +391,36 @@ grow(sf_store *s)
 	atomic_store(&s->s_map_size, next);
 	atomic_fetch_add(&s->s_map_grows, 1);
 	SF_INFO("store",
-	    "map full: grew it from %" PRIu64 " to %" PRIu64 " MiB", cur >> 20,
-	    next >> 20);
+	    "map full: grew it from %" PRIu64 " to %" PRIu64 " KiB", cur >> 10,
+	    next >> 10);
 	return (0);
+}
+
+// fail_full fails a whole batch that does not fit even in the largest map.
+static void
+fail_full(sf_store *s, sf__store_req **rq, size_t n, int rc)
+{
+	uint64_t size = atomic_load(&s->s_map_size);
+
+	SF_ERROR("store", "a batch of %zu write(s) does not fit: %s", n,
+	    rc == MDB_MAP_FULL ? "the map is at its maximum size"
+	                       : mdb_strerror(rc));
+	for (size_t i = 0; i < n; i++) {
+		rq[i]->rq_rev  = 0;
+		rq[i]->rq_code = SF_RESOURCE_EXHAUSTED;
+		sf_status_reset(req_status(rq[i]));
+		if (rc == MDB_MAP_FULL) {
+			sf_status_set(req_status(rq[i]), SF_RESOURCE_EXHAUSTED,
+			    "store is full: the database map cannot grow "
+			    "beyond %" PRIu64 " MiB",
+			    size >> 20);
+		} else {
+			sf_status_set(req_status(rq[i]), SF_RESOURCE_EXHAUSTED,
+			    "store is full and the map could not grow: %s",
+			    mdb_strerror(rc));
+		}
+	}
+	atomic_fetch_add(&s->s_failed, n);
 }
 
 static void
@@ -407,11 +440,7 @@ run_batch(sf_store *s, sf__store_req **rq, size_t n)
 			break;
 		}
 		if ((rc = grow(s)) != 0) {
-			for (size_t i = 0; i < n; i++) {
-				rq[i]->rq_code = 0; // fail every one
-			}
-			fail_batch(rq, n, rc, "growing the full map");
-			atomic_fetch_add(&s->s_failed, n);
+			fail_full(s, rq, n, rc);
 			break;
 		}
 	}

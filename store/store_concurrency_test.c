@@ -39,8 +39,8 @@ writer_main(void *arg)
 		char ns[16], name[32];
 		snprintf(ns, sizeof(ns), "w%d", w->id);
 		snprintf(name, sizeof(name), "svc-%04d", i);
-		if (tu_put(
-		        w->s, tu_svc(&a, "c1", ns, name, 0), true, &w->revs[i])
+		if (tu_put(w->s, &a, tu_svc(&a, "c1", ns, name, 0), true,
+		        &w->revs[i])
 		    != 0) {
 			w->errors++;
 		}
@@ -252,7 +252,8 @@ test_map_growth(void **state)
 	sf_arena a;
 	sf_arena_init(&a);
 	assert_int_equal(
-	    tu_put(g.s, tu_svc(&a, "c2", "dev", "last", 0), true, NULL), 0);
+	    tu_put(g.s, &a, tu_svc(&a, "c2", "dev", "last", 0), true, NULL),
+	    0);
 	atomic_store(&g.stop, true);
 	for (int i = 0; i < 4; i++) {
 		pthread_join(rd[i], NULL);

@@ -79,11 +79,12 @@ test_events(void **state)
 	uint64_t                   next;
 	Svcfleet__V1__Service     *a = tu_svc(&f->a, "c1", "dev", "alpha", 0);
 
-	assert_int_equal(tu_put(f->s, a, true, NULL), 0);
+	assert_int_equal(tu_put(f->s, &f->a, a, true, NULL), 0);
 	a->spec->ports[0]->port = 81;
-	assert_int_equal(tu_put(f->s, a, false, NULL), 0);
+	assert_int_equal(tu_put(f->s, &f->a, a, false, NULL), 0);
 	assert_int_equal(
-	    tu_put(f->s, tu_svc(&f->a, "c1", "dev", "beta", 0), true, NULL),
+	    tu_put(f->s, &f->a, tu_svc(&f->a, "c1", "dev", "beta", 0), true,
+	        NULL),
 	    0);
 	assert_int_equal(tu_delete(f->s, "c1", "dev", "alpha", NULL), 0);
 
@@ -170,10 +171,13 @@ test_filter_and_next(void **state)
 	sf_store_filter            flt = {.f_key = only_c2};
 	Svcfleet__V1__Cluster      c   = SVCFLEET__V1__CLUSTER__INIT;
 
-	tu_put(f->s, tu_svc(&f->a, "c1", "dev", "alpha", 0), true, NULL);
-	tu_put(f->s, tu_svc(&f->a, "c2", "dev", "beta", 0), true, NULL);
-	tu_put(f->s, tu_svc(&f->a, "c2", "dev", "gamma", 0), true, NULL);
-	tu_put(f->s, tu_svc(&f->a, "c1", "dev", "delta", 0), true, NULL);
+	tu_put(
+	    f->s, &f->a, tu_svc(&f->a, "c1", "dev", "alpha", 0), true, NULL);
+	tu_put(f->s, &f->a, tu_svc(&f->a, "c2", "dev", "beta", 0), true, NULL);
+	tu_put(
+	    f->s, &f->a, tu_svc(&f->a, "c2", "dev", "gamma", 0), true, NULL);
+	tu_put(
+	    f->s, &f->a, tu_svc(&f->a, "c1", "dev", "delta", 0), true, NULL);
 	// A cluster write uses a revision but appends no event.
 	c.name           = "c3";
 	sf_store_write w = {.w_fn = cluster_put_fn, .w_arg = &c};
@@ -233,7 +237,8 @@ test_multi_event_revision(void **state)
 	multi_arg                  m = {&f->a, 0};
 	sf_store_write             w = {.w_fn = multi_fn, .w_arg = &m};
 
-	tu_put(f->s, tu_svc(&f->a, "c1", "dev", "first", 0), true, NULL);
+	tu_put(
+	    f->s, &f->a, tu_svc(&f->a, "c1", "dev", "first", 0), true, NULL);
 	assert_int_equal(sf_store_write_sync(f->s, &w, &rev), 0);
 	assert_int_equal(rev, 2);
 	// max 2 does not split revision 2.
@@ -263,8 +268,8 @@ test_compaction(void **state)
 		char name[16];
 		snprintf(name, sizeof(name), "svc-%02d", i);
 		assert_int_equal(
-		    tu_put(
-		        f->s, tu_svc(&f->a, "c1", "dev", name, 0), true, NULL),
+		    tu_put(f->s, &f->a, tu_svc(&f->a, "c1", "dev", name, 0),
+		        true, NULL),
 		    0);
 	}
 	sf_store_stats_get(f->s, &ss);

@@ -204,14 +204,16 @@ test_paging_with_writes(void **state)
 		// Ahead: sorts right after the cursor.
 		snprintf(nm, sizeof(nm), "%s-a%zu", name, page);
 		assert_int_equal(
-		    tu_put(store, tu_svc(&w, c, ns, nm, 0), true, NULL), 0);
+		    tu_put(store, &w, tu_svc(&w, c, ns, nm, 0), true, NULL),
+		    0);
 		char k[256];
 		snprintf(k, sizeof(k), "%s/%s/%s", c, ns, nm);
 		ahead[nahead++] = strdup(k);
 		// Behind: sorts before the cursor.
 		snprintf(nm, sizeof(nm), "a-behind-%zu", page);
 		assert_int_equal(
-		    tu_put(store, tu_svc(&w, c, ns, nm, 0), true, NULL), 0);
+		    tu_put(store, &w, tu_svc(&w, c, ns, nm, 0), true, NULL),
+		    0);
 		// Delete an original Service a few keys ahead, and one behind.
 		for (size_t j = 0; j < nexpected; j++) {
 			if (matches(expected[j], "c1", "")

@@ -95,12 +95,12 @@ test_revisions(void **state)
 	uint64_t               rev;
 	sf_store_write         w = {.w_fn = noop_fn};
 
-	assert_int_equal(tu_put(f->s, a, true, &rev), 0);
+	assert_int_equal(tu_put(f->s, &f->a, a, true, &rev), 0);
 	assert_int_equal(rev, 1);
 	assert_int_equal(a->metadata->resource_version, 1);
-	assert_int_equal(tu_put(f->s, b, true, &rev), 0);
+	assert_int_equal(tu_put(f->s, &f->a, b, true, &rev), 0);
 	assert_int_equal(rev, 2);
-	assert_int_equal(tu_put(f->s, a, false, &rev), 0);
+	assert_int_equal(tu_put(f->s, &f->a, a, false, &rev), 0);
 	assert_int_equal(rev, 3);
 	assert_int_equal(a->metadata->resource_version, 3);
 	assert_int_equal(sf_store_revision(f->s), 3);
@@ -131,7 +131,7 @@ test_bookkeeping(void **state)
 	a->metadata->uid            = "caller-made-uid";
 	a->metadata->generation     = 42;
 	a->metadata->create_time_ms = 7;
-	assert_int_equal(tu_put(f->s, a, true, NULL), 0);
+	assert_int_equal(tu_put(f->s, &f->a, a, true, NULL), 0);
 	assert_int_equal(strlen(a->metadata->uid), 36);
 	assert_string_not_equal(a->metadata->uid, "caller-made-uid");
 	assert_int_equal(a->metadata->generation, 1);
@@ -147,7 +147,7 @@ test_bookkeeping(void **state)
 	b->metadata->created_by  = "impostor";
 	tu_add_label(&f->a, b, "tier", "web");
 	usleep(2000);
-	assert_int_equal(tu_put(f->s, b, false, NULL), 0);
+	assert_int_equal(tu_put(f->s, &f->a, b, false, NULL), 0);
 	assert_string_equal(b->metadata->uid, uid);
 	assert_string_equal(b->metadata->created_by, "tester");
 	assert_int_equal(b->metadata->generation, 1);
@@ -156,7 +156,7 @@ test_bookkeeping(void **state)
 
 	// A spec change bumps the generation.
 	b->spec->ports[0]->port = 81;
-	assert_int_equal(tu_put(f->s, b, false, NULL), 0);
+	assert_int_equal(tu_put(f->s, &f->a, b, false, NULL), 0);
 	assert_int_equal(b->metadata->generation, 2);
 	// Status, finalizers and deleting are stored as the caller set them.
 	Svcfleet__V1__ClusterStatus  cs  = SVCFLEET__V1__CLUSTER_STATUS__INIT;
@@ -170,7 +170,7 @@ test_bookkeeping(void **state)
 	b->metadata->n_finalizers = 1;
 	b->metadata->finalizers   = fin;
 	b->metadata->deleting     = true;
-	assert_int_equal(tu_put(f->s, b, false, NULL), 0);
+	assert_int_equal(tu_put(f->s, &f->a, b, false, NULL), 0);
 	assert_int_equal(b->metadata->generation, 2);
 	b->status                 = NULL;
 	b->n_status               = 0;
@@ -200,10 +200,11 @@ test_create_only(void **state)
 	sf_store_stats         before, after;
 	uint64_t               rev = 99;
 
-	assert_int_equal(tu_put(f->s, a, true, NULL), 0);
+	assert_int_equal(tu_put(f->s, &f->a, a, true, NULL), 0);
 	sf_store_stats_get(f->s, &before);
 	b->spec->ports[0]->port = 99;
-	assert_int_equal(tu_put(f->s, b, true, &rev), SF_ALREADY_EXISTS);
+	assert_int_equal(
+	    tu_put(f->s, &f->a, b, true, &rev), SF_ALREADY_EXISTS);
 	assert_int_equal(rev, 0);
 	sf_store_stats_get(f->s, &after);
 	assert_int_equal(after.ss_revision, before.ss_revision);
@@ -265,8 +266,9 @@ test_failed_write_leaves_nothing(void **state)
 	void          *v;
 	size_t         vl;
 
-	assert_int_equal(
-	    tu_put(f->s, tu_svc(&f->a, "c1", "dev", "x", 0), true, NULL), 0);
+	assert_int_equal(tu_put(f->s, &f->a,
+	                     tu_svc(&f->a, "c1", "dev", "x", 0), true, NULL),
+	    0);
 	sf_store_stats_get(f->s, &before);
 	sf_status_init(&st);
 	sf_store_write w = {.w_fn = fail_fn,
@@ -344,7 +346,8 @@ test_dry_run(void **state)
 
 	sf_store_stats_get(f->s, &before);
 	assert_int_equal(
-	    tu_put_flags(f->s, a, true, SF_STORE_DRY_RUN, NULL, &rev), 0);
+	    tu_put_flags(f->s, &f->a, a, true, SF_STORE_DRY_RUN, NULL, &rev),
+	    0);
 	assert_int_equal(rev, 0);
 	// The caller sees what would have been stored.
 	assert_int_equal(a->metadata->resource_version, 1);
@@ -375,21 +378,22 @@ test_keys(void **state)
 
 	sf_status_init(&st);
 	assert_int_equal(
-	    tu_put_flags(f->s, tu_svc(&f->a, "c1", "dev", longname, 0), true,
-	        0, &st, NULL),
+	    tu_put_flags(f->s, &f->a, tu_svc(&f->a, "c1", "dev", longname, 0),
+	        true, 0, &st, NULL),
 	    SF_INVALID_ARGUMENT);
 	assert_non_null(strstr(st.st_msg, "511"));
 	sf_status_reset(&st);
-	assert_int_equal(tu_put_flags(f->s, tu_svc(&f->a, "c1", "", "x", 0),
-	                     true, 0, &st, NULL),
+	assert_int_equal(
+	    tu_put_flags(f->s, &f->a, tu_svc(&f->a, "c1", "", "x", 0), true, 0,
+	        &st, NULL),
 	    SF_INVALID_ARGUMENT);
 	assert_string_equal(st.st_msg, "metadata.namespace: Required value");
 	sf_status_reset(&st);
 	// 3 + 500 + 3 + 3 NULs = 509 bytes: fits.
 	longname[500] = '\0';
 	assert_int_equal(
-	    tu_put_flags(f->s, tu_svc(&f->a, "c1", "dev", longname, 0), true,
-	        0, &st, NULL),
+	    tu_put_flags(f->s, &f->a, tu_svc(&f->a, "c1", "dev", longname, 0),
+	        true, 0, &st, NULL),
 	    0);
 	sf_status_fini(&st);
 
@@ -422,8 +426,8 @@ test_reopen_durable(void **state)
 		char name[16];
 		snprintf(name, sizeof(name), "svc-%d", i);
 		assert_int_equal(
-		    tu_put(s, tu_svc(&a, "c1", "dev", name, 30010 + i), true,
-		        NULL),
+		    tu_put(s, &a, tu_svc(&a, "c1", "dev", name, 30010 + i),
+		        true, NULL),
 		    0);
 	}
 	assert_int_equal(tu_delete(s, "c1", "dev", "svc-0", NULL), 0);
@@ -444,7 +448,7 @@ test_reopen_durable(void **state)
 	// The next write continues the revision sequence.
 	uint64_t rev;
 	assert_int_equal(
-	    tu_put(s, tu_svc(&a, "c1", "dev", "after", 0), true, &rev), 0);
+	    tu_put(s, &a, tu_svc(&a, "c1", "dev", "after", 0), true, &rev), 0);
 	assert_int_equal(rev, 7);
 	sf_store_close(s);
 	sf_arena_fini(&a);
@@ -516,6 +520,50 @@ test_open_refusals(void **state)
 	tu_rmrf(dir);
 }
 
+// Long keys near LMDB's limit in a namespace-only list (the skip-scan
+// builds seek keys from a stored cluster and the requested namespace).
+static void
+test_list_long_keys(void **state)
+{
+	fixture          *f = *state;
+	char              lc[451], ln[101];
+	sf_store_list_res res;
+	sf_status         st;
+
+	memset(lc, 'c', sizeof(lc) - 1);
+	lc[sizeof(lc) - 1] = '\0';
+	memset(ln, 'n', sizeof(ln) - 1);
+	ln[sizeof(ln) - 1] = '\0';
+	sf_status_init(&st);
+	assert_int_equal(
+	    tu_put(f->s, &f->a, tu_svc(&f->a, lc, "a", "x", 0), true, NULL),
+	    0);
+	assert_int_equal(
+	    tu_put(f->s, &f->a, tu_svc(&f->a, lc, "zz", "w", 0), true, NULL),
+	    0);
+	assert_int_equal(
+	    tu_put(f->s, &f->a, tu_svc(&f->a, "b", ln, "y", 0), true, NULL),
+	    0);
+	assert_int_equal(
+	    tu_put(f->s, &f->a, tu_svc(&f->a, "z", ln, "v", 0), true, NULL),
+	    0);
+
+	sf_store_list_req req = {.lr_namespace = ln, .lr_limit = 10};
+	assert_int_equal(
+	    sf_store_service_list(f->s, &req, sf_arena_pbc(&f->a), &res, &st),
+	    0);
+	assert_int_equal(res.lr_n, 2);
+	assert_string_equal(res.lr_items[0]->metadata->name, "y");
+	assert_string_equal(res.lr_items[1]->metadata->name, "v");
+	req.lr_namespace = "a";
+	assert_int_equal(
+	    sf_store_service_list(f->s, &req, sf_arena_pbc(&f->a), &res, &st),
+	    0);
+	assert_int_equal(res.lr_n, 1);
+	assert_string_equal(res.lr_items[0]->metadata->name, "x");
+	sf_status_fini(&st);
+}
+
 // Node-port index -------------------------------------------------------
 
 typedef struct owner_arg {
@@ -565,7 +613,7 @@ test_nodeport_index(void **state)
 	sf_status              st;
 	Svcfleet__V1__Service *a = tu_svc(&f->a, "c1", "dev", "alpha", 30080);
 
-	assert_int_equal(tu_put(f->s, a, true, NULL), 0);
+	assert_int_equal(tu_put(f->s, &f->a, a, true, NULL), 0);
 	assert_string_equal(
 	    owner(f->s, &o, "c1", "TCP", 30080), "c1/dev/alpha");
 	assert_string_equal(owner(f->s, &o, "c1", "", 30080), "c1/dev/alpha");
@@ -575,35 +623,35 @@ test_nodeport_index(void **state)
 	// Another Service of the cluster cannot have it; another cluster can.
 	sf_status_init(&st);
 	Svcfleet__V1__Service *b = tu_svc(&f->a, "c1", "prod", "beta", 30080);
-	assert_int_equal(
-	    tu_put_flags(f->s, b, true, 0, &st, NULL), SF_FAILED_PRECONDITION);
+	assert_int_equal(tu_put_flags(f->s, &f->a, b, true, 0, &st, NULL),
+	    SF_FAILED_PRECONDITION);
 	assert_non_null(strstr(st.st_msg, "dev/alpha"));
 	sf_status_fini(&st);
 	assert_null(tu_get(f->s, "c1", "prod", "beta"));
 	assert_int_equal(
-	    tu_put(
-	        f->s, tu_svc(&f->a, "c2", "dev", "alpha", 30080), true, NULL),
+	    tu_put(f->s, &f->a, tu_svc(&f->a, "c2", "dev", "alpha", 30080),
+	        true, NULL),
 	    0);
 	b->spec->ports[0]->protocol = "UDP";
-	assert_int_equal(tu_put(f->s, b, true, NULL), 0);
+	assert_int_equal(tu_put(f->s, &f->a, b, true, NULL), 0);
 	assert_string_equal(
 	    owner(f->s, &o, "c1", "UDP", 30080), "c1/prod/beta");
 
 	// Updating the port moves the index entry.
 	a->spec->ports[0]->node_port = 30081;
-	assert_int_equal(tu_put(f->s, a, false, NULL), 0);
+	assert_int_equal(tu_put(f->s, &f->a, a, false, NULL), 0);
 	assert_string_equal(owner(f->s, &o, "c1", "TCP", 30080), "NOT_FOUND");
 	assert_string_equal(
 	    owner(f->s, &o, "c1", "TCP", 30081), "c1/dev/alpha");
 	b->spec->ports[0]->protocol = "TCP";
-	assert_int_equal(tu_put(f->s, b, false, NULL), 0);
+	assert_int_equal(tu_put(f->s, &f->a, b, false, NULL), 0);
 	assert_string_equal(
 	    owner(f->s, &o, "c1", "TCP", 30080), "c1/prod/beta");
 	assert_string_equal(owner(f->s, &o, "c1", "UDP", 30080), "NOT_FOUND");
 
 	// Dropping the node port (ClusterIP) and deleting free the entries.
 	b->spec->ports[0]->node_port = 0;
-	assert_int_equal(tu_put(f->s, b, false, NULL), 0);
+	assert_int_equal(tu_put(f->s, &f->a, b, false, NULL), 0);
 	assert_string_equal(owner(f->s, &o, "c1", "TCP", 30080), "NOT_FOUND");
 	assert_int_equal(tu_delete(f->s, "c1", "dev", "alpha", NULL), 0);
 	assert_string_equal(owner(f->s, &o, "c1", "TCP", 30081), "NOT_FOUND");
@@ -624,6 +672,7 @@ typedef struct cluster_arg {
 	bool                   create_only;
 	int                    op; // 0 put, 1 delete, 2 count, 3 get
 	uint64_t               limit, count;
+	sf_arena              *a; // what the store writes into c comes from it
 } cluster_arg;
 
 static int
@@ -655,7 +704,8 @@ cluster_fn(sf_store_txn *txn, void *arg, sf_status *st)
 static int
 cluster_op(sf_store *s, cluster_arg *ca, uint64_t *rev)
 {
-	sf_store_write w = {.w_fn = cluster_fn, .w_arg = ca};
+	sf_store_write w = {
+	    .w_fn = cluster_fn, .w_arg = ca, .w_alloc = sf_arena_pbc(ca->a)};
 	return (sf_store_write_sync(s, &w, rev));
 }
 
@@ -665,7 +715,7 @@ test_clusters(void **state)
 	fixture               *f  = *state;
 	Svcfleet__V1__Cluster  c1 = SVCFLEET__V1__CLUSTER__INIT;
 	Svcfleet__V1__Cluster  c2 = SVCFLEET__V1__CLUSTER__INIT;
-	cluster_arg            ca = {0};
+	cluster_arg            ca = {.a = &f->a};
 	uint64_t               rev;
 	Svcfleet__V1__Cluster *got, **all;
 	size_t                 n;
@@ -719,8 +769,9 @@ test_clusters(void **state)
 	// count_services: only the cluster's own range ("east" is not a
 	// prefix match for "east-2"), stopping at the limit.
 	tu_fill(f->s, 0, 30, 3, 2); // c0, c1, c2: 10 each
-	assert_int_equal(
-	    tu_put(f->s, tu_svc(&f->a, "c1-x", "dev", "y", 0), true, NULL), 0);
+	assert_int_equal(tu_put(f->s, &f->a,
+	                     tu_svc(&f->a, "c1-x", "dev", "y", 0), true, NULL),
+	    0);
 	ca.op   = 2;
 	ca.name = "c1";
 	assert_int_equal(cluster_op(f->s, &ca, &rev), 0);
@@ -841,6 +892,65 @@ test_close_drains_queue(void **state)
 	tu_rmrf(dir);
 }
 
+// A map that may not grow further: writes fail clearly with
+// RESOURCE_EXHAUSTED and leave nothing; reads go on; once the map may grow
+// again, so do writes.
+static void
+test_store_full(void **state)
+{
+	char          *dir = tu_tmpdir();
+	sf_store      *s   = tu_open(dir, 256 << 10, 0);
+	sf_arena       a;
+	sf_status      st;
+	sf_store_stats ss;
+	int            ok = 0, rv = 0;
+	char           name[32];
+
+	(void) state;
+	sf_arena_init(&a);
+	sf_status_init(&st);
+	sf__store_set_map_max(s, 512 << 10);
+	while (ok < 20000) {
+		Svcfleet__V1__Service *svc;
+		snprintf(name, sizeof(name), "svc-%05d", ok);
+		svc = tu_svc(&a, "c1", "dev", name, 0);
+		for (int l = 0; l < 4; l++) {
+			tu_add_label(&a, svc, "key",
+			    "a-long-enough-label-value-"
+			    "to-fill-the-map-quickly");
+		}
+		sf_status_reset(&st);
+		if ((rv = tu_put_flags(s, &a, svc, true, 0, &st, NULL)) != 0) {
+			break;
+		}
+		sf_arena_reset(&a);
+		ok++;
+	}
+	assert_int_equal(rv, SF_RESOURCE_EXHAUSTED);
+	assert_non_null(strstr(st.st_msg, "store is full"));
+	assert_true(ok > 100);
+	sf_store_stats_get(s, &ss);
+	assert_int_equal(ss.ss_map_size, 512 << 10);
+	assert_int_equal(ss.ss_map_grows, 1);
+	assert_int_equal(ss.ss_revision, (uint64_t) ok);
+	assert_int_equal(ss.ss_services, (uint64_t) ok);
+	assert_null(tu_get(s, "c1", "dev", name));
+	Svcfleet__V1__Service *got = tu_get(s, "c1", "dev", "svc-00000");
+	assert_non_null(got);
+	svcfleet__v1__service__free_unpacked(got, NULL);
+
+	sf__store_set_map_max(s, 4 << 20);
+	assert_int_equal(
+	    tu_put(s, &a, tu_svc(&a, "c1", "dev", name, 0), true, NULL), 0);
+	sf_store_stats_get(s, &ss);
+	assert_int_equal(ss.ss_map_size, 1 << 20);
+	assert_int_equal(ss.ss_services, (uint64_t) ok + 1);
+	sf_status_fini(&st);
+	sf_arena_fini(&a);
+	sf_store_close(s);
+	tu_rmrf(dir);
+}
+
 int
 main(void)
 {
@@ -855,12 +965,15 @@ main(void)
 	        test_audit_with_success, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dry_run, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_keys, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_list_long_keys, setup, teardown),
 	    cmocka_unit_test(test_reopen_durable),
 	    cmocka_unit_test(test_open_refusals),
 	    cmocka_unit_test_setup_teardown(
 	        test_nodeport_index, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_clusters, setup, teardown),
 	    cmocka_unit_test(test_close_drains_queue),
+	    cmocka_unit_test(test_store_full),
 	};
 	sf_log_set_level(SF_LOG_WARN);
 	return (cmocka_run_group_tests(tests, NULL, NULL));

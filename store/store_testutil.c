@@ -149,20 +149,23 @@ put_fn(sf_store_txn *txn, void *arg, sf_status *st)
 }
 
 int
-tu_put_flags(sf_store *s, Svcfleet__V1__Service *svc, bool create_only,
-    int flags, sf_status *st, uint64_t *rev)
+tu_put_flags(sf_store *s, sf_arena *a, Svcfleet__V1__Service *svc,
+    bool create_only, int flags, sf_status *st, uint64_t *rev)
 {
 	put_arg        p = {svc, create_only};
-	sf_store_write w
-	    = {.w_fn = put_fn, .w_arg = &p, .w_status = st, .w_flags = flags};
+	sf_store_write w = {.w_fn = put_fn,
+	    .w_arg                = &p,
+	    .w_status             = st,
+	    .w_flags              = flags,
+	    .w_alloc              = a != NULL ? sf_arena_pbc(a) : NULL};
 	return (sf_store_write_sync(s, &w, rev));
 }
 
 int
-tu_put(
-    sf_store *s, Svcfleet__V1__Service *svc, bool create_only, uint64_t *rev)
+tu_put(sf_store *s, sf_arena *a, Svcfleet__V1__Service *svc, bool create_only,
+    uint64_t *rev)
 {
-	return (tu_put_flags(s, svc, create_only, 0, NULL, rev));
+	return (tu_put_flags(s, a, svc, create_only, 0, NULL, rev));
 }
 
 static int

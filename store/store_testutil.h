@@ -28,11 +28,14 @@ void tu_add_label(
     sf_arena *a, Svcfleet__V1__Service *svc, const char *k, const char *v);
 
 // tu_put stores svc (create_only as given) and waits; returns the code and
-// the write's revision. svc gets the store's bookkeeping written back.
-int tu_put(
-    sf_store *s, Svcfleet__V1__Service *svc, bool create_only, uint64_t *rev);
-int tu_put_flags(sf_store *s, Svcfleet__V1__Service *svc, bool create_only,
-    int flags, sf_status *st, uint64_t *rev);
+// the write's revision. svc gets the store's bookkeeping written back. a is
+// the arena svc was built from: the strings the store writes into svc (the
+// uid) come from it, so svc stays usable after the write (with NULL they
+// would be valid only until the write is done; see sf_store_write.w_alloc).
+int tu_put(sf_store *s, sf_arena *a, Svcfleet__V1__Service *svc,
+    bool create_only, uint64_t *rev);
+int tu_put_flags(sf_store *s, sf_arena *a, Svcfleet__V1__Service *svc,
+    bool create_only, int flags, sf_status *st, uint64_t *rev);
 int tu_delete(sf_store *s, const char *cluster, const char *ns,
     const char *name, uint64_t *rev);
 
