@@ -22,6 +22,8 @@ typedef struct config {
 	long        contexts;
 	long        max_msg;
 	long        unsafe_nosync;
+	const char *tls_cert;
+	const char *tls_key;
 } config;
 
 enum opt_type { OPT_STRING, OPT_LIST, OPT_INT, OPT_BOOL };
@@ -55,6 +57,11 @@ static const struct option_def {
     {"max-message-size", "SVCFLEET_MAX_MESSAGE_SIZE", OPT_INT, "4194304",
         "largest request accepted, in bytes (larger: RESOURCE_EXHAUSTED)",
         offsetof(config, max_msg), 1024, 64 << 20},
+    {"tls-cert", "SVCFLEET_TLS_CERT", OPT_STRING, "(none)",
+        "PEM certificate for tls+tcp:// listeners",
+        offsetof(config, tls_cert), 0, 0},
+    {"tls-key", "SVCFLEET_TLS_KEY", OPT_STRING, "(none)",
+        "PEM private key of --tls-cert", offsetof(config, tls_key), 0, 0},
     {"unsafe-no-fsync", "SVCFLEET_UNSAFE_NO_FSYNC", OPT_BOOL, "false",
         "do not fsync commits (loses acknowledged writes on a crash; "
         "benchmarks only)",
@@ -268,6 +275,8 @@ main(int argc, char **argv)
 	    .so_contexts = (unsigned) cfg.contexts,
 	    .so_max_msg  = (size_t) cfg.max_msg,
 	    .so_nosync   = cfg.unsafe_nosync != 0,
+	    .so_tls_cert = cfg.tls_cert,
+	    .so_tls_key  = cfg.tls_key,
 	};
 	sf_status_init(&st);
 	if (sf_server_start(&srv, &o, &st) != 0) {

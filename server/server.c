@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <nng/supplemental/tls/tls.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,67 @@ err_from_nng(int rv)
 	}
 }
 
+static char *
+slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long  n;
+	if (f == NULL) {
+		return (NULL);
+	}
+	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 ||
+	    n > (1 << 20) || fseek(f, 0, SEEK_SET) != 0 ||
+	    (buf = malloc((size_t) n + 1)) == NULL) {
+		fclose(f);
+		return (NULL);
+	}
+	n      = (long) fread(buf, 1, (size_t) n, f);
+	buf[n] = '\0';
+	fclose(f);
+	return (buf);
+}
+
+// Gives a tls+tcp:// listener its certificate and key.
+static int
+setup_tls(sf_server *srv, nng_listener l, const char *url, sf_status *st)
+{
+	const char     *cf = srv->s_opts.so_tls_cert, *kf = srv->s_opts.so_tls_key;
+	nng_tls_config *cfg;
+	char           *cert, *key;
+	int             rv;
+
+	if (cf == NULL || kf == NULL || cf[0] == '\0' || kf[0] == '\0') {
+		return (sf_status_set(st, SF_INVALID_ARGUMENT,
+		    "%s needs --tls-cert and --tls-key", url));
+	}
+	if ((cert = slurp(cf)) == NULL) {
+		return (sf_status_set(st, SF_INVALID_ARGUMENT,
+		    "cannot read --tls-cert %s: %s", cf, strerror(errno)));
+	}
+	if ((key = slurp(kf)) == NULL) {
+		free(cert);
+		return (sf_status_set(st, SF_INVALID_ARGUMENT,
+		    "cannot read --tls-key %s: %s", kf, strerror(errno)));
+	}
+	if ((rv = nng_tls_config_alloc(&cfg, NNG_TLS_MODE_SERVER)) == 0) {
+		if ((rv = nng_tls_config_own_cert(cfg, cert, key, NULL)) == 0) {
+			rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, cfg);
+		}
+		nng_tls_config_free(cfg);
+	}
+	// The key stays in memory no longer than needed.
+	explicit_bzero(key, strlen(key));
+	free(key);
+	free(cert);
+	if (rv != 0) {
+		return (sf_status_set(st, SF_INVALID_ARGUMENT,
+		    "cannot use --tls-cert %s / --tls-key %s: %s", cf, kf,
+		    nng_strerror(rv)));
+	}
+	return (0);
+}
+
 static int
 listen_one(sf_server *srv, const char *url, sf_status *st)
 {
@@ -54,6 +116,11 @@ listen_one(sf_server *srv, const char *url, sf_status *st)
 	if (strncmp(url, "ipc://", 6) == 0) {
 		// Only the owner may connect; the directory is 0700 too.
 		nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, 0600);
+	}
+	if (strncmp(url, "tls+tcp://", 10) == 0 &&
+	    (rv = setup_tls(srv, l, url, st)) != 0) {
+		nng_listener_close(l);
+		return (rv);
 	}
 	if ((rv = nng_listener_start(l, 0)) != 0) {
 		nng_listener_close(l);

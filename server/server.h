@@ -24,6 +24,8 @@ typedef struct sf_server_opts {
 	bool               so_nosync;     // benchmarks/tests only
 	uint32_t           so_feed_keep;  // change-feed entries, 0 = store's
 	uint32_t           so_batch_max;  // writes per commit, 0 = store's
+	const char        *so_tls_cert;   // PEM certificate (chain) file for
+	const char        *so_tls_key;    // tls+tcp:// listeners, and its key
 } sf_server_opts;
 
 // The hard cap nng enforces per message; requests between so_max_msg and
