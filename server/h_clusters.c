@@ -324,6 +324,7 @@ cl_submit(sf_call *c, int kind, Svcfleet__V1__Cluster *cl, const char *name,
 	    .w_done   = cl_done,
 	    .w_arg    = j,
 	    .w_status = &c->c_status,
+	    .w_alloc  = sf_arena_pbc(&c->c_arena),
 	};
 	if (sf_store_submit(c->c_srv->s_store, &w) != 0) {
 		sf_call_fail(c, SF_UNAVAILABLE, "the store is closing");

@@ -668,6 +668,7 @@ submit(sf_call *c, svc_job *j, bool dry_run)
 	    .w_arg    = j,
 	    .w_status = &c->c_status,
 	    .w_flags  = dry_run ? SF_STORE_DRY_RUN : 0,
+	    .w_alloc  = sf_arena_pbc(&c->c_arena),
 	};
 	if (sf_store_submit(c->c_srv->s_store, &w) != 0) {
 		sf_call_fail(c, SF_UNAVAILABLE, "the store is closing");
