@@ -462,9 +462,23 @@ test_delete_waits_for_cluster(void **state)
 	cs.observed_generation = 1;
 	cs.cluster_ip          = "10.96.0.42";
 	cs.last_sync_time_ms   = 1;
-	req.key                = &key;
-	req.status             = &cs;
-	req.add_finalizer      = true;
+	// The cluster chose the nodePort of the port that asked for none.
+	Svcfleet__V1__AssignedPort  ap1   = SVCFLEET__V1__ASSIGNED_PORT__INIT;
+	Svcfleet__V1__AssignedPort  ap2   = SVCFLEET__V1__ASSIGNED_PORT__INIT;
+	Svcfleet__V1__AssignedPort *aps[] = {&ap1, &ap2};
+	ap1.name                          = "http";
+	ap1.protocol                      = "TCP";
+	ap1.port                          = 80;
+	ap1.node_port                     = 30080;
+	ap2.name                          = "metrics";
+	ap2.protocol                      = "TCP";
+	ap2.port                          = 9090;
+	ap2.node_port                     = 31234;
+	cs.node_ports                     = aps;
+	cs.n_node_ports                   = 2;
+	req.key                           = &key;
+	req.status                        = &cs;
+	req.add_finalizer                 = true;
 	assert_int_equal(svcfleet_report_status(c, &req, &rep, &st), 0);
 	svcfleet_free(rep);
 	svcfleet_close(c);
@@ -473,6 +487,7 @@ test_delete_waits_for_cluster(void **state)
 	out           = ct_ok(&e, "get svc -n shop");
 	char ***cells = ct_assert_table(out, SVC_HEADER, 1);
 	assert_string_equal(cells[0][3], "10.96.0.42");
+	assert_string_equal(cells[0][5], "80:30080/TCP,9090:31234/TCP");
 	assert_string_equal(cells[0][6], "SYNCED");
 	ct_cells_free(cells);
 	free(out);
