@@ -358,30 +358,12 @@ service_row(
 	return (rv);
 }
 
-// Makes sure every Service has metadata and spec, so printing never meets
-// a NULL sub-message from an odd server.
-static void
-fill_missing(Svcfleet__V1__Service *svc)
-{
-	static Svcfleet__V1__ObjectMeta  m0 = SVCFLEET__V1__OBJECT_META__INIT;
-	static Svcfleet__V1__ServiceSpec s0 = SVCFLEET__V1__SERVICE_SPEC__INIT;
-	if (svc->metadata == NULL) {
-		svc->metadata = &m0;
-	}
-	if (svc->spec == NULL) {
-		svc->spec = &s0;
-	}
-}
-
-int
-cli_print_services(const cli *c, Svcfleet__V1__Service *const *svcs, size_t n,
+static int
+print_complete(const cli *c, Svcfleet__V1__Service *const *svcs, size_t n,
     bool list, bool all_ns)
 {
 	int rv = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		fill_missing(svcs[i]);
-	}
 	switch (c->c_output) {
 	case OUT_JSON:
 	case OUT_YAML: {
@@ -416,6 +398,53 @@ cli_print_services(const cli *c, Svcfleet__V1__Service *const *svcs, size_t n,
 		                    "out of memory building the table"));
 	}
 	}
+}
+
+int
+cli_print_services(const cli *c, Svcfleet__V1__Service *const *svcs, size_t n,
+    bool list, bool all_ns)
+{
+	static const Svcfleet__V1__ObjectMeta m0
+	    = SVCFLEET__V1__OBJECT_META__INIT;
+	static const Svcfleet__V1__ServiceSpec s0
+	    = SVCFLEET__V1__SERVICE_SPEC__INIT;
+	Svcfleet__V1__Service  *copies = NULL;
+	Svcfleet__V1__Service **ptrs   = NULL;
+	int                     rv;
+
+	// A reply without metadata or spec (an odd server) prints through
+	// shallow copies with empty ones, so the replies stay the library's
+	// to free.
+	for (size_t i = 0; i < n; i++) {
+		if (svcs[i]->metadata != NULL && svcs[i]->spec != NULL) {
+			continue;
+		}
+		copies = calloc(n, sizeof(*copies));
+		ptrs   = calloc(n, sizeof(*ptrs));
+		if (copies == NULL || ptrs == NULL) {
+			free(copies);
+			free(ptrs);
+			return (
+			    cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory"));
+		}
+		for (size_t k = 0; k < n; k++) {
+			copies[k] = *svcs[k];
+			if (copies[k].metadata == NULL) {
+				copies[k].metadata
+				    = (Svcfleet__V1__ObjectMeta *) &m0;
+			}
+			if (copies[k].spec == NULL) {
+				copies[k].spec
+				    = (Svcfleet__V1__ServiceSpec *) &s0;
+			}
+			ptrs[k] = &copies[k];
+		}
+		break;
+	}
+	rv = print_complete(c, ptrs != NULL ? ptrs : svcs, n, list, all_ns);
+	free(copies);
+	free(ptrs);
+	return (rv);
 }
 
 // ------------------------------------------------------------ clusters
