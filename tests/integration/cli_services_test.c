@@ -431,6 +431,73 @@ test_yaml_kubectl(void **state)
 	ct_stop(&e);
 }
 
+// Beyond parsing: kubectl applies `svcfleet get -o yaml` to kubefake (a
+// Kubernetes API server for Services) as it would to a real cluster, with
+// server-side validation, and the cluster ends up with what was asked for.
+static void
+test_yaml_kubectl_apply(void **state)
+{
+	ct_env      e;
+	ct_kubefake kf;
+	char        path[600], *yaml, *out, *err;
+	(void) state;
+
+	ct_start(&e, NULL);
+	if (!ct_kubefake_start(&kf, e.ce_srv.ts_dir)) {
+		ct_stop(&e);
+		skip();
+	}
+	ct_add_cluster(&e, "prod");
+	free(ct_ok(&e,
+	    "create service web-front --cluster prod --type "
+	    "nodeport --selector app=web,tier=front --port "
+	    "http:80:8080@30080 --port metrics:9090 --annotation "
+	    "note=first --session-affinity --traffic-policy local"));
+	free(ct_ok(&e,
+	    "create service lb-metallb --cluster prod --type "
+	    "loadbalancer --selector app=lb --port http:80:8080 "
+	    "--lb-type metallb --lb-pool public --lb-address "
+	    "192.0.2.10"));
+	const char *names[] = {"web-front", "lb-metallb"};
+	for (size_t i = 0; i < 2; i++) {
+		yaml
+		    = ct_ok(&e, "get svc %s --cluster prod -o yaml", names[i]);
+		snprintf(path, sizeof(path), "%s/%s.yaml", e.ce_srv.ts_dir,
+		    names[i]);
+		assert_int_equal(th_write_file(path, yaml), 0);
+		if (th_runf(&out, &err,
+		        "kubectl --kubeconfig %s apply --dry-run=server -f %s",
+		        kf.kf_kubeconfig, path)
+		    != 0) {
+			fail_msg("kubectl: %s\n%s", err, yaml);
+		}
+		free(out);
+		free(err);
+		if (th_runf(&out, &err, "kubectl --kubeconfig %s apply -f %s",
+		        kf.kf_kubeconfig, path)
+		    != 0) {
+			fail_msg("kubectl: %s\n%s", err, yaml);
+		}
+		free(out);
+		free(err);
+		free(yaml);
+	}
+	assert_int_equal(
+	    th_runf(&out, &err,
+	        "kubectl --kubeconfig %s get svc web-front -o "
+	        "jsonpath='{.spec.type} {.spec.ports[0].nodePort} "
+	        "{.spec.sessionAffinity} "
+	        "{.spec.sessionAffinityConfig.clientIP."
+	        "timeoutSeconds} {.spec.externalTrafficPolicy}'",
+	        kf.kf_kubeconfig),
+	    0);
+	assert_string_equal(out, "NodePort 30080 ClientIP 30 Local");
+	free(out);
+	free(err);
+	ct_kubefake_stop(&kf);
+	ct_stop(&e);
+}
+
 // A Service a cluster holds (finalizer added by the reconciler) is only
 // marked for deletion.
 static void
@@ -583,6 +650,7 @@ main(void)
 	    cmocka_unit_test(test_apply_idempotent),
 	    cmocka_unit_test(test_yaml_round_trip),
 	    cmocka_unit_test(test_yaml_kubectl),
+	    cmocka_unit_test(test_yaml_kubectl_apply),
 	    cmocka_unit_test(test_delete_waits_for_cluster),
 	    cmocka_unit_test(test_paging),
 	};

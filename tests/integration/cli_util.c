@@ -5,9 +5,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cli_util.h"
 
@@ -257,4 +262,75 @@ ct_cells_free(char ***cells)
 		free(cells[r]);
 	}
 	free(cells);
+}
+
+bool
+ct_kubefake_start(ct_kubefake *kf, const char *dir)
+{
+	const char *bin = th_bin("tests/kubefake/kubefake");
+	char        state[600], log[600], buf[512];
+	size_t      len = 0;
+	int         p[2];
+
+	memset(kf, 0, sizeof(*kf));
+	if (access(bin, X_OK) != 0 || access("/usr/bin/kubectl", X_OK) != 0) {
+		return (false);
+	}
+	snprintf(state, sizeof(state), "%s/kubefake-state", dir);
+	snprintf(log, sizeof(log), "%s/kubefake.log", dir);
+	snprintf(kf->kf_kubeconfig, sizeof(kf->kf_kubeconfig), "%s/kubeconfig",
+	    dir);
+	assert_int_equal(pipe(p), 0);
+	kf->kf_pid = fork();
+	if (kf->kf_pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		dup2(p[1], 1);
+		if (fd >= 0) {
+			dup2(fd, 2);
+		}
+		close(p[0]);
+		execl(bin, bin, "--listen", "127.0.0.1:0", "--state-dir",
+		    state, "--token", "kf-admin-token", "--write-kubeconfig",
+		    kf->kf_kubeconfig, (char *) NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	kf->kf_out = p[0];
+	// Wait for "ready https://127.0.0.1:PORT".
+	while (len + 1 < sizeof(buf)) {
+		struct pollfd pf = {kf->kf_out, POLLIN, 0};
+		ssize_t       n;
+		if (poll(&pf, 1, 10000) <= 0
+		    || (n = read(kf->kf_out, buf + len, sizeof(buf) - 1 - len))
+		        <= 0) {
+			break;
+		}
+		len += (size_t) n;
+		buf[len] = '\0';
+		char *nl = strchr(buf, '\n');
+		if (nl != NULL && strncmp(buf, "ready ", 6) == 0) {
+			snprintf(kf->kf_url, sizeof(kf->kf_url), "%.*s",
+			    (int) (nl - buf - 6), buf + 6);
+			return (true);
+		}
+	}
+	buf[len] = '\0';
+	char *l  = th_read_file(log, NULL);
+	ct_kubefake_stop(kf);
+	fail_msg("kubefake did not become ready: %s\n%s", buf, l ? l : "");
+	return (false);
+}
+
+void
+ct_kubefake_stop(ct_kubefake *kf)
+{
+	if (kf->kf_pid > 0) {
+		kill(kf->kf_pid, SIGTERM);
+		waitpid(kf->kf_pid, NULL, 0);
+		kf->kf_pid = 0;
+	}
+	if (kf->kf_out > 0) {
+		close(kf->kf_out);
+		kf->kf_out = 0;
+	}
 }

@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "harness.h"
 
@@ -64,6 +65,21 @@ unsigned long long ct_revision(ct_env *e);
 // cells[r][c].
 char ***ct_assert_table(const char *text, const char *header, size_t nrows);
 void    ct_cells_free(char ***cells);
+
+// ct_kubefake: a kubefake (tests/kubefake) serving on a free port, with a
+// kubeconfig kubectl can use.
+typedef struct ct_kubefake {
+	pid_t kf_pid;
+	int   kf_out; // its stdout, kept open so it never sees EPIPE
+	char  kf_kubeconfig[600];
+	char  kf_url[128];
+} ct_kubefake;
+
+// ct_kubefake_start starts kubefake with its state in dir. Returns false
+// (and starts nothing) when kubefake or kubectl is not available, so the
+// caller can skip; fails the test when kubefake does not come up.
+bool ct_kubefake_start(ct_kubefake *kf, const char *dir);
+void ct_kubefake_stop(ct_kubefake *kf);
 
 // ct_line returns line i (0-based) of text, copied into a static buffer,
 // or "" when there are fewer lines.
