@@ -180,8 +180,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_cluster_records),
-	    cmocka_unit_test(test_cluster_errors),
+	    cmocka_unit_test_teardown(test_cluster_records, ct_cleanup),
+	    cmocka_unit_test_teardown(test_cluster_errors, ct_cleanup),
 	};
 	return (cmocka_run_group_tests(tests, NULL, NULL));
 }

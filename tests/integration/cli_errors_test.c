@@ -515,14 +515,15 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_invalid_argument),
-	    cmocka_unit_test(test_not_found_already_exists),
-	    cmocka_unit_test(test_failed_precondition),
-	    cmocka_unit_test(test_aborted),
-	    cmocka_unit_test(test_apply_bad_documents),
-	    cmocka_unit_test(test_usage_errors),
-	    cmocka_unit_test(test_not_available_yet),
-	    cmocka_unit_test(test_server_down),
+	    cmocka_unit_test_teardown(test_invalid_argument, ct_cleanup),
+	    cmocka_unit_test_teardown(
+	        test_not_found_already_exists, ct_cleanup),
+	    cmocka_unit_test_teardown(test_failed_precondition, ct_cleanup),
+	    cmocka_unit_test_teardown(test_aborted, ct_cleanup),
+	    cmocka_unit_test_teardown(test_apply_bad_documents, ct_cleanup),
+	    cmocka_unit_test_teardown(test_usage_errors, ct_cleanup),
+	    cmocka_unit_test_teardown(test_not_available_yet, ct_cleanup),
+	    cmocka_unit_test_teardown(test_server_down, ct_cleanup),
 	};
 	return (cmocka_run_group_tests(tests, NULL, NULL));
 }

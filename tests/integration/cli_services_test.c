@@ -645,14 +645,16 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_lifecycle),
-	    cmocka_unit_test(test_restart_keeps_everything),
-	    cmocka_unit_test(test_apply_idempotent),
-	    cmocka_unit_test(test_yaml_round_trip),
-	    cmocka_unit_test(test_yaml_kubectl),
-	    cmocka_unit_test(test_yaml_kubectl_apply),
-	    cmocka_unit_test(test_delete_waits_for_cluster),
-	    cmocka_unit_test(test_paging),
+	    cmocka_unit_test_teardown(test_lifecycle, ct_cleanup),
+	    cmocka_unit_test_teardown(
+	        test_restart_keeps_everything, ct_cleanup),
+	    cmocka_unit_test_teardown(test_apply_idempotent, ct_cleanup),
+	    cmocka_unit_test_teardown(test_yaml_round_trip, ct_cleanup),
+	    cmocka_unit_test_teardown(test_yaml_kubectl, ct_cleanup),
+	    cmocka_unit_test_teardown(test_yaml_kubectl_apply, ct_cleanup),
+	    cmocka_unit_test_teardown(
+	        test_delete_waits_for_cluster, ct_cleanup),
+	    cmocka_unit_test_teardown(test_paging, ct_cleanup),
 	};
 	return (cmocka_run_group_tests(tests, NULL, NULL));
 }

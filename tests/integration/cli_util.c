@@ -30,6 +30,37 @@ static const char test_ca[]
       "dfIM+0LqOCtm/XaiLFo7Kn9Q\n"
       "-----END CERTIFICATE-----\n";
 
+// Children started by the tests, for ct_cleanup.
+static pid_t started[16];
+
+static void
+remember(pid_t pid)
+{
+	for (size_t i = 0; i < 16; i++) {
+		if (started[i] == 0) {
+			started[i] = pid;
+			return;
+		}
+	}
+}
+
+int
+ct_cleanup(void **state)
+{
+	(void) state;
+	for (size_t i = 0; i < 16; i++) {
+		// Only a child not yet reaped is ours to kill: a reaped pid
+		// may belong to someone else by now.
+		if (started[i] > 0
+		    && waitpid(started[i], NULL, WNOHANG) == 0) {
+			kill(started[i], SIGKILL);
+			waitpid(started[i], NULL, 0);
+		}
+		started[i] = 0;
+	}
+	return (0);
+}
+
 void
 ct_start(ct_env *e, const char *const *extra)
 {
@@ -37,6 +68,7 @@ ct_start(ct_env *e, const char *const *extra)
 	if (th_server_start(&e->ce_srv, NULL, extra) != 0) {
 		fail_msg("svcfleetd did not start");
 	}
+	remember(e->ce_srv.ts_pid);
 	snprintf(e->ce_ca, sizeof(e->ce_ca), "%s/ca.pem", e->ce_srv.ts_dir);
 	snprintf(e->ce_tok, sizeof(e->ce_tok), "%s/cluster.token",
 	    e->ce_srv.ts_dir);
@@ -51,12 +83,17 @@ ct_restart(ct_env *e)
 	if (th_server_start(&e->ce_srv, e->ce_srv.ts_dir, NULL) != 0) {
 		fail_msg("svcfleetd did not restart");
 	}
+	remember(e->ce_srv.ts_pid);
 }
 
 void
 ct_stop(ct_env *e)
 {
 	assert_int_equal(th_server_stop(&e->ce_srv), 0);
+	// A test that got here passed: its files are of no more use. A
+	// failed one keeps them (and the daemon's log) for a look.
+	assert_int_equal(
+	    th_runf(NULL, NULL, "rm -rf '%s'", e->ce_srv.ts_dir), 0);
 }
 
 static int vcli(ct_env *e, const char *in, char **out, char **err,
@@ -295,6 +332,7 @@ ct_kubefake_start(ct_kubefake *kf, const char *dir)
 		_exit(127);
 	}
 	close(p[1]);
+	remember(kf->kf_pid);
 	kf->kf_out = p[0];
 	// Wait for "ready https://127.0.0.1:PORT".
 	while (len + 1 < sizeof(buf)) {

@@ -25,8 +25,13 @@ typedef struct ct_env {
 void ct_start(ct_env *e, const char *const *extra);
 // ct_restart stops the daemon cleanly and starts it on the same data.
 void ct_restart(ct_env *e);
-// ct_stop stops the daemon and checks it shut down cleanly.
+// ct_stop stops the daemon, checks it shut down cleanly and removes the
+// test's directory.
 void ct_stop(ct_env *e);
+
+// ct_cleanup is the tests' teardown: it kills whatever daemon a failed
+// test left running (a failing assertion skips the test's own ct_stop).
+int ct_cleanup(void **state);
 
 // ct_cli runs `svcfleet --server <url> <args>`; stdin_text may be NULL.
 // out and err receive malloc'd output (NULL: discarded). Returns the exit
