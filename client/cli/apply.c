@@ -83,6 +83,26 @@ keep_reply(apply_run *r, Svcfleet__V1__ApplyServiceReply *rep)
 	r->ar_replies[r->ar_nreplies++] = rep;
 }
 
+// A manifest without a cluster is the one mistake a newcomer cannot
+// decode from the field path alone: say where a cluster comes from.
+static void
+hint_cluster(const cli *c, sf_status *st)
+{
+	static const char hint[]
+	    = " (give --cluster or the " SF_ANN_CLUSTER " annotation)";
+	size_t n = strlen(st->st_msg);
+	if (c->c_set[F_CLUSTER]) {
+		return;
+	}
+	for (size_t i = 0; i < st->st_nviol; i++) {
+		if (strcmp(st->st_viol[i].v_field, "metadata.cluster") == 0
+		    && n + sizeof(hint) <= sizeof(st->st_msg)) {
+			memcpy(st->st_msg + n, hint, sizeof(hint));
+			return;
+		}
+	}
+}
+
 static void
 apply_doc(apply_run *r, const char *file, const sf_manifest_doc *doc)
 {
@@ -97,6 +117,7 @@ apply_doc(apply_run *r, const char *file, const sf_manifest_doc *doc)
 	if (sf_model_service_from_manifest(doc->md_obj,
 	        cli_value(c, F_CLUSTER, NULL), &c->c_arena, &svc, &st)
 	    != 0) {
+		hint_cluster(c, &st);
 		cli_fail_sf(&st,
 		    doc_prefix(r, file, doc,
 		        st.st_nviol > 0 ? st.st_viol[0].v_field : NULL));

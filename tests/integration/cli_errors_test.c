@@ -322,6 +322,8 @@ test_apply_bad_documents(void **state)
 	    "error: INVALID_ARGUMENT: %s: document 0 (line ", good);
 	assert_int_equal(strncmp(err, want, strlen(want)), 0);
 	assert_non_null(strstr(err, "\n  metadata.cluster: Required value"));
+	assert_non_null(strstr(ct_line(err, 0),
+	    "(give --cluster or the svcfleet.io/cluster annotation)"));
 	free(out);
 	free(err);
 
