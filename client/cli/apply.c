@@ -85,21 +85,22 @@ keep_reply(apply_run *r, Svcfleet__V1__ApplyServiceReply *rep)
 
 // A manifest without a cluster is the one mistake a newcomer cannot
 // decode from the field path alone: say where a cluster comes from.
+static bool
+is_cluster_field(const char *f)
+{
+	return (f != NULL
+	    && (strcmp(f, "metadata.cluster") == 0
+	        || strcmp(f, "cluster") == 0));
+}
+
 static void
-hint_cluster(const cli *c, sf_status *st)
+hint_cluster(const cli *c, bool missing, char *msg, size_t cap)
 {
 	static const char hint[]
 	    = " (give --cluster or the " SF_ANN_CLUSTER " annotation)";
-	size_t n = strlen(st->st_msg);
-	if (c->c_set[F_CLUSTER]) {
-		return;
-	}
-	for (size_t i = 0; i < st->st_nviol; i++) {
-		if (strcmp(st->st_viol[i].v_field, "metadata.cluster") == 0
-		    && n + sizeof(hint) <= sizeof(st->st_msg)) {
-			memcpy(st->st_msg + n, hint, sizeof(hint));
-			return;
-		}
+	size_t n = strlen(msg);
+	if (missing && !c->c_set[F_CLUSTER] && n + sizeof(hint) <= cap) {
+		memcpy(msg + n, hint, sizeof(hint));
 	}
 }
 
@@ -117,7 +118,12 @@ apply_doc(apply_run *r, const char *file, const sf_manifest_doc *doc)
 	if (sf_model_service_from_manifest(doc->md_obj,
 	        cli_value(c, F_CLUSTER, NULL), &c->c_arena, &svc, &st)
 	    != 0) {
-		hint_cluster(c, &st);
+		bool missing = false;
+		for (size_t i = 0; i < st.st_nviol; i++) {
+			missing = missing
+			    || is_cluster_field(st.st_viol[i].v_field);
+		}
+		hint_cluster(c, missing, st.st_msg, sizeof(st.st_msg));
 		cli_fail_sf(&st,
 		    doc_prefix(r, file, doc,
 		        st.st_nviol > 0 ? st.st_viol[0].v_field : NULL));
@@ -129,12 +135,19 @@ apply_doc(apply_run *r, const char *file, const sf_manifest_doc *doc)
 	req.service = svc;
 	req.dry_run = r->ar_dry;
 	if (svcfleet_apply_service(c->c_client, &req, &rep, &c->c_st) != 0) {
-		const char *field = c->c_st.n_violations > 0
-		    ? c->c_st.violations[0].field
-		    : NULL;
+		const char *field   = c->c_st.n_violations > 0
+		      ? c->c_st.violations[0].field
+		      : NULL;
+		bool        missing = false;
 		if (c->c_st.code == SVCFLEET_ABORTED) {
 			field = "metadata.resourceVersion";
 		}
+		for (size_t i = 0; i < c->c_st.n_violations; i++) {
+			missing = missing
+			    || is_cluster_field(c->c_st.violations[i].field);
+		}
+		hint_cluster(
+		    c, missing, c->c_st.message, sizeof(c->c_st.message));
 		cli_fail_status(&c->c_st, doc_prefix(r, file, doc, field));
 		r->ar_failed++;
 		r->ar_stop = fatal_code(c->c_st.code);
