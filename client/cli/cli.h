@@ -291,6 +291,8 @@ int cli_cmd_cluster_add(cli *c);
 int cli_cmd_cluster_list(cli *c);
 int cli_cmd_cluster_get(cli *c);
 int cli_cmd_cluster_remove(cli *c);
+int cli_cmd_cluster_namespaces(cli *c);
+int cli_cmd_cluster_workloads(cli *c);
 int cli_cmd_version(cli *c);
 
 #endif // SF_CLI_H

@@ -198,3 +198,138 @@ cli_cmd_cluster_remove(cli *c)
 	}
 	return (0);
 }
+
+int
+cli_cmd_cluster_namespaces(cli *c)
+{
+	Svcfleet__V1__ListNamespacesRequest req
+	    = SVCFLEET__V1__LIST_NAMESPACES_REQUEST__INIT;
+	Svcfleet__V1__ListNamespacesReply *rep = NULL;
+	int                                rv;
+
+	if ((rv = cli_connect(c)) != 0) {
+		return (rv);
+	}
+	req.cluster = (char *) c->c_args[0];
+	if (svcfleet_list_namespaces(c->c_client, &req, &rep, &c->c_st) != 0) {
+		return (cli_fail_status(&c->c_st, NULL));
+	}
+	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
+		json_t *items = json_array();
+		for (size_t i = 0; i < rep->n_namespaces && items != NULL;
+		     i++) {
+			json_array_append_new(items,
+			    json_pack("{s:s, s:s, s:{s:s}}", "apiVersion",
+			        "v1", "kind", "Namespace", "metadata", "name",
+			        rep->namespaces[i]));
+		}
+		json_t *l = json_pack("{s:s, s:s, s:o*}", "apiVersion", "v1",
+		    "kind", "List", "items", items);
+		rv        = cli_print_object(c, l);
+		json_decref(l);
+	} else if (rep->n_namespaces == 0) {
+		fprintf(stderr, "No resources found\n");
+	} else {
+		cli_table t;
+		cli_table_init(&t, 1);
+		const char *hdr[] = {"NAME"};
+		rv                = cli_table_add(&t, hdr);
+		for (size_t i = 0; i < rep->n_namespaces && rv == 0; i++) {
+			if (c->c_output == OUT_NAME) {
+				printf("namespace/%s\n", rep->namespaces[i]);
+				continue;
+			}
+			const char *row[] = {rep->namespaces[i]};
+			rv                = cli_table_add(&t, row);
+		}
+		if (rv == 0 && c->c_output != OUT_NAME) {
+			cli_table_print(&t, stdout);
+		}
+		cli_table_fini(&t);
+		if (rv != 0) {
+			rv = cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory");
+		}
+	}
+	svcfleet_free(rep);
+	return (rv);
+}
+
+// A workload as the Kubernetes object it is, reduced to what svcfleet
+// reads: its name and pod template labels.
+static json_t *
+workload_object(const Svcfleet__V1__Workload *w, const char *ns)
+{
+	json_t *labels = json_object();
+	for (size_t i = 0; i < w->n_labels && labels != NULL; i++) {
+		json_object_set_new(labels, w->labels[i]->key,
+		    json_string(w->labels[i]->value));
+	}
+	return (json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:{s:{s:o*}}}}",
+	    "apiVersion", "apps/v1", "kind", w->kind, "metadata", "name",
+	    w->name, "namespace", ns, "spec", "template", "metadata", "labels",
+	    labels));
+}
+
+int
+cli_cmd_cluster_workloads(cli *c)
+{
+	Svcfleet__V1__ListWorkloadsRequest req
+	    = SVCFLEET__V1__LIST_WORKLOADS_REQUEST__INIT;
+	Svcfleet__V1__ListWorkloadsReply *rep = NULL;
+	int                               rv;
+
+	if ((rv = cli_connect(c)) != 0) {
+		return (rv);
+	}
+	req.cluster    = (char *) c->c_args[0];
+	req.namespace_ = (char *) cli_namespace(c);
+	if (svcfleet_list_workloads(c->c_client, &req, &rep, &c->c_st) != 0) {
+		return (cli_fail_status(&c->c_st, NULL));
+	}
+	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
+		json_t *items = json_array();
+		for (size_t i = 0; i < rep->n_workloads && items != NULL;
+		     i++) {
+			json_array_append_new(items,
+			    workload_object(
+			        rep->workloads[i], req.namespace_));
+		}
+		json_t *l = json_pack("{s:s, s:s, s:o*}", "apiVersion", "v1",
+		    "kind", "List", "items", items);
+		rv        = cli_print_object(c, l);
+		json_decref(l);
+	} else if (rep->n_workloads == 0) {
+		fprintf(stderr, "No resources found in %s namespace.\n",
+		    req.namespace_);
+	} else {
+		cli_table t;
+		cli_table_init(&t, 3);
+		const char *hdr[] = {"NAME", "KIND", "POD-LABELS"};
+		rv                = cli_table_add(&t, hdr);
+		for (size_t i = 0; i < rep->n_workloads && rv == 0; i++) {
+			const Svcfleet__V1__Workload *w = rep->workloads[i];
+			sf_buf                        l = SF_BUF_INIT;
+			if (c->c_output == OUT_NAME) {
+				printf("%s/%s\n", w->kind, w->name);
+				continue;
+			}
+			for (size_t k = 0; k < w->n_labels; k++) {
+				sf_buf_printf(&l, "%s%s=%s", k > 0 ? "," : "",
+				    w->labels[k]->key, w->labels[k]->value);
+			}
+			const char *row[] = {w->name, w->kind,
+			    w->n_labels > 0 ? sf_buf_cstr(&l) : "<none>"};
+			rv                = cli_table_add(&t, row);
+			sf_buf_fini(&l);
+		}
+		if (rv == 0 && c->c_output != OUT_NAME) {
+			cli_table_print(&t, stdout);
+		}
+		cli_table_fini(&t);
+		if (rv != 0) {
+			rv = cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory");
+		}
+	}
+	svcfleet_free(rep);
+	return (rv);
+}

@@ -179,6 +179,23 @@ static const cli_cmd cli_commands[] = {
         .cm_summary  = "unregister a cluster no Service names any more",
     },
     {
+        .cm_words    = "cluster namespaces|ns",
+        .cm_fn       = cli_cmd_cluster_namespaces,
+        .cm_args_min = 1,
+        .cm_args_max = 1,
+        .cm_usage    = "cluster namespaces NAME",
+        .cm_summary  = "list a cluster's namespaces, read live",
+    },
+    {
+        .cm_words    = "cluster workloads",
+        .cm_fn       = cli_cmd_cluster_workloads,
+        .cm_args_min = 1,
+        .cm_args_max = 1,
+        .cm_flags    = FL(NAMESPACE),
+        .cm_usage    = "cluster workloads NAME [-n NS]",
+        .cm_summary = "list a namespace's workloads and pod labels, read live",
+    },
+    {
         .cm_words   = "version",
         .cm_fn      = cli_cmd_version,
         .cm_flags   = FL(CLIENT),

@@ -470,6 +470,15 @@ test_not_available_yet(void **state)
 	    "reading a workload's pod labels from the cluster needs the "
 	    "reconciler; give the labels with --selector\n");
 	free(err);
+	// Read live from the cluster: they answer once the reconciler runs.
+	err = ct_fails(&e, 1, "cluster namespaces prod");
+	assert_string_equal(err,
+	    "error: UNIMPLEMENTED: namespaces are read live from the cluster "
+	    "by the reconciler, which this svcfleetd does not run yet\n");
+	free(err);
+	err = ct_fails(&e, 1, "cluster workloads prod -n shop");
+	assert_non_null(strstr(err, "error: UNIMPLEMENTED: workloads are "));
+	free(err);
 	err = ct_fails(&e, 1, "cluster add edge --kubeconfig kubeconfig.yaml");
 	assert_string_equal(err,
 	    "error: UNIMPLEMENTED: --kubeconfig is not available yet: give "
