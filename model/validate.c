@@ -92,6 +92,7 @@ static const struct {
         "is written by svcfleet from spec "
         "lb_address"},
     {"metallb.io/ip-allocated-from-pool", "is written by MetalLB"},
+    {"metallb.universe.tf/ip-allocated-from-pool", "is written by MetalLB"},
 };
 
 #define TOPOLOGY_MODE  "service.kubernetes.io/topology-mode"
