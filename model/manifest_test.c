@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "test_util.h"
 
@@ -513,6 +514,113 @@ test_helpers(void **state)
 	assert_non_null(sf_model_check_label_value("-x"));
 }
 
+// kubectl itself must read our YAML back to the same object. `annotate
+// --local` decodes a file with kubectl's own decoder and needs no cluster.
+// Skipped when kubectl is not installed.
+static void
+test_kubectl_reads_our_yaml(void **state)
+{
+	sf_arena a;
+	sf_buf   b      = SF_BUF_INIT;
+	char     path[] = "/tmp/sf_model_kubectl_XXXXXX";
+	char     cmd[512];
+	FILE    *f;
+	int      fd;
+
+	(void) state;
+	if (system("kubectl version --client >/dev/null 2>&1") != 0) {
+		skip();
+	}
+	sf_arena_init(&a);
+	sf_service *svc = golden_service(&a);
+	// Values every YAML reader is tempted to retype.
+	static const char *const vals[] = {"true", "yes", "1.0", "null", "~",
+	    "1:20", "2024-01-01", "- x", "a: b", "#c", "", "0x1F",
+	    "two\nlines\n", "'q'", "h\xc3\xa9llo"};
+	size_t                   n      = sizeof(vals) / sizeof(vals[0]);
+	sf_kv                  **anns = sf_arena_zalloc(&a, n * sizeof(*anns));
+	for (size_t i = 0; i < n; i++) {
+		anns[i]        = sf_arena_zalloc(&a, sizeof(sf_kv));
+		*anns[i]       = (sf_kv) SVCFLEET__V1__KEY_VALUE__INIT;
+		anns[i]->key   = sf_arena_printf(&a, "example.com/v%zu", i);
+		anns[i]->value = (char *) vals[i];
+	}
+	svc->metadata->annotations   = anns;
+	svc->metadata->n_annotations = n;
+	json_t *m                    = sf_model_service_to_manifest(svc);
+	assert_int_equal(sf_model_json_to_yaml(m, &b), 0);
+
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	fputs(b.b_data, f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd),
+	    "KUBECONFIG=/dev/null kubectl annotate --local -f %s "
+	    "sf-check=1 -o json 2>&1",
+	    path);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	sf_buf out = SF_BUF_INIT;
+	char   chunk[4096];
+	size_t got;
+	while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		sf_buf_put(&out, chunk, got);
+	}
+	assert_int_equal(pclose(f), 0);
+	unlink(path);
+
+	json_t *k = tu_json(out.b_data);
+	json_object_del(
+	    json_object_get(json_object_get(k, "metadata"), "annotations"),
+	    "sf-check");
+	if (!json_equal(m, k)) {
+		fail_msg("kubectl read:\n%s\nfrom:\n%s", out.b_data, b.b_data);
+	}
+	json_decref(k);
+
+	// And the other way: kubectl's YAML, read by us.
+	strcpy(path, "/tmp/sf_model_kubectl_XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	fputs(b.b_data, f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd),
+	    "KUBECONFIG=/dev/null kubectl annotate --local -f %s "
+	    "sf-check=1 -o yaml 2>&1",
+	    path);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	sf_buf_reset(&out);
+	while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		sf_buf_put(&out, chunk, got);
+	}
+	assert_int_equal(pclose(f), 0);
+	unlink(path);
+	sf_manifest_set set;
+	sf_status       st;
+	sf_status_init(&st);
+	if (sf_manifest_parse(out.b_data, out.b_len, "kubectl", &set, &st)
+	    != 0) {
+		fail_msg("%s\n%s", st.st_msg, out.b_data);
+	}
+	k = set.ms_docs[0].md_obj;
+	json_object_del(
+	    json_object_get(json_object_get(k, "metadata"), "annotations"),
+	    "sf-check");
+	if (!json_equal(m, k)) {
+		fail_msg(
+		    "we read kubectl's YAML differently:\n%s", out.b_data);
+	}
+	sf_manifest_set_fini(&set);
+	sf_status_fini(&st);
+	json_decref(m);
+	sf_buf_fini(&out);
+	sf_buf_fini(&b);
+	sf_arena_fini(&a);
+}
+
 int
 main(void)
 {
@@ -525,6 +633,7 @@ main(void)
 	    cmocka_unit_test(test_null_fields),
 	    cmocka_unit_test(test_status_message),
 	    cmocka_unit_test(test_helpers),
+	    cmocka_unit_test(test_kubectl_reads_our_yaml),
 	};
 	return (cmocka_run_group_tests(tests, NULL, NULL));
 }
