@@ -45,7 +45,8 @@ enum cli_flag_kind {
 	    "bearer token (env SVCFLEET_TOKEN)")                            \
 	XX(TOKEN_FILE, "token-file", 0, FK_VALUE, "FILE",                   \
 	    "file holding the bearer token (env SVCFLEET_TOKEN_FILE; "      \
-	    "default ./svcfleet-data/admin.token when readable)")           \
+	    "default for a server on this machine: "                        \
+	    "./svcfleet-data/admin.token when readable)")                   \
 	XX(OUTPUT, "output", 'o', FK_VALUE, "FORMAT",                       \
 	    "output format: table, wide, json, yaml or name")               \
 	XX(TIMEOUT, "timeout", 0, FK_VALUE, "DURATION",                     \

@@ -108,9 +108,27 @@ token_from_file(cli *c, const char *path, const char *from, char **out)
 	return (0);
 }
 
+// Is url a server on this machine? Only such a server gets the admin
+// token found on disk by default: a token is never sent elsewhere unless
+// the caller named it.
+static bool
+local_server(const char *url)
+{
+	static const char *const prefixes[] = {"ipc://", "tcp://127.",
+	    "tcp://localhost:", "tcp://[::1]:", "tls+tcp://127.",
+	    "tls+tcp://localhost:", "tls+tcp://[::1]:"};
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+		if (strncmp(url, prefixes[i], strlen(prefixes[i])) == 0) {
+			return (true);
+		}
+	}
+	return (false);
+}
+
 // The caller's token: --token, --token-file, SVCFLEET_TOKEN,
-// SVCFLEET_TOKEN_FILE, then the admin token of a local svcfleetd: the one
-// in ./svcfleet-data, or beside the ipc socket --server names.
+// SVCFLEET_TOKEN_FILE, then, for a server on this machine, the admin
+// token svcfleetd wrote: in ./svcfleet-data, or beside the ipc socket
+// --server names.
 static int
 find_token(cli *c, const char *url, const char **out)
 {
@@ -144,6 +162,9 @@ find_token(cli *c, const char *url, const char **out)
 		rv   = token_from_file(c, envf, "SVCFLEET_TOKEN_FILE", &tok);
 		*out = tok;
 		return (rv);
+	}
+	if (!local_server(url)) {
+		return (0);
 	}
 	if (access(DEFAULT_TOKEN_FILE, R_OK) == 0) {
 		*out = cli_read_secret(c, DEFAULT_TOKEN_FILE);
