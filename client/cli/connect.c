@@ -140,9 +140,8 @@ find_token(cli *c, const char *url, const char **out)
 
 	*out = NULL;
 	if (c->c_set[F_TOKEN] && c->c_set[F_TOKEN_FILE] && !own_file) {
-		return (cli_usage(c,
-		    "--token and --token-file exclude each "
-		    "other"));
+		return (cli_usage(
+		    c, "--token and --token-file exclude each other"));
 	}
 	if (c->c_set[F_TOKEN]) {
 		*out = c->c_val[F_TOKEN];

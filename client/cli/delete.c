@@ -39,11 +39,10 @@ cli_cmd_delete_service(cli *c)
 	}
 	if (!rep->deleted && cli_flag(c, F_WAIT)) {
 		fprintf(stderr,
-		    "note: --wait is not available yet: the Service is "
-		    "removed "
-		    "once the reconciler confirms cluster \"%s\" deleted it; "
-		    "follow it with `svcfleet get service %s --cluster %s -n "
-		    "%s`\n",
+		    "note: --wait is not available yet: the Service goes once "
+		    "the reconciler confirms cluster \"%s\" deleted it; "
+		    "follow "
+		    "it with `svcfleet get service %s --cluster %s -n %s`\n",
 		    key.cluster, name, key.cluster, key.namespace_);
 	}
 	svcfleet_free(rep);

@@ -19,15 +19,14 @@ get_one(cli *c)
 
 	if (!c->c_set[F_CLUSTER]) {
 		return (cli_usage(c,
-		    "required flag --cluster is missing (a "
-		    "Service is named by cluster, namespace "
-		    "and name)"));
+		    "required flag --cluster is missing (a Service is "
+		    "named by cluster, namespace and name)"));
 	}
 	if (c->c_set[F_ALL_NAMESPACES] || c->c_set[F_SELECTOR]
 	    || c->c_set[F_LIMIT]) {
 		return (cli_usage(c,
-		    "-A, -l and --limit list Services; they "
-		    "do not go with a NAME"));
+		    "-A, -l and --limit list Services; they do not go "
+		    "with a NAME"));
 	}
 	if ((rv = cli_connect(c)) != 0) {
 		return (rv);

@@ -62,19 +62,16 @@ static const cli_cmd cli_commands[] = {
         .cm_usage    = "apply -f FILE|DIR|- [--cluster C] [--dry-run]",
         .cm_summary  = "create or update Services from Kubernetes manifests",
         .cm_help
-        = "Reads Kubernetes v1 Service manifests (multi-document YAML, "
-          "JSON, or a List)\n"
-          "and creates what is missing and updates what exists, like "
-          "kubectl apply.\n"
-          "Each document is applied on its own: a bad one is reported "
-          "with its file,\n"
-          "document (counted from 0) and line, the others are still "
-          "applied, and the\n"
-          "exit code is 1. The cluster comes from --cluster or the "
-          "svcfleet.io/cluster\n"
-          "annotation. A manifest carrying metadata.resourceVersion must "
-          "match the\n"
-          "stored object (else ABORTED).",
+        = "Reads Kubernetes v1 Service manifests (multi-document YAML, JSON, "
+          "or a List) and creates what is missing and updates what "
+          "exists, like kubectl apply. Each document is applied on its "
+          "own: a bad one is reported with its file, document (counted "
+          "from 0) and line, the others are still applied, and the exit "
+          "code is 1. A file that is not valid YAML or JSON is not "
+          "applied at all. The cluster comes from --cluster or the "
+          "svcfleet.io/cluster annotation. A manifest carrying "
+          "metadata.resourceVersion must match the stored object (else "
+          "ABORTED).",
     },
     {
         .cm_words    = "create service|svc",
@@ -116,10 +113,9 @@ static const cli_cmd cli_commands[] = {
                       "       svcfleet get service NAME --cluster C [-n NS]",
         .cm_summary = "list Services, or show one",
         .cm_help    = "Without NAME, lists the Services of one namespace (-n, "
-                      "default \"default\") or\n"
-                      "of all (-A), in every cluster unless --cluster is given; "
-                      "pages are followed\n"
-                      "until the end or --limit.",
+                      "default \"default\") or of all (-A), in every cluster "
+                      "unless --cluster is given; pages are followed until "
+                      "the end or --limit.",
     },
     {
         .cm_words    = "delete service|services|svc",
@@ -132,9 +128,8 @@ static const cli_cmd cli_commands[] = {
         .cm_summary  = "delete a Service",
         .cm_help
         = "A Service no cluster holds yet is removed at once; otherwise "
-          "it is marked\n"
-          "for deletion until the reconciler confirms the cluster deleted "
-          "it.",
+          "it is marked for deletion until the reconciler confirms the "
+          "cluster deleted it.",
     },
     {
         .cm_words    = "cluster add",
@@ -167,8 +162,8 @@ static const cli_cmd cli_commands[] = {
         .cm_usage    = "cluster get NAME [--show-credentials]",
         .cm_summary  = "show a cluster record",
         .cm_help     = "Credentials print as <redacted> unless "
-                       "--show-credentials is given (and the\n"
-                       "server shows them to admins only).",
+                       "--show-credentials is given (and the server shows "
+                       "them to admins only).",
     },
     {
         .cm_words    = "cluster remove|rm",
@@ -328,6 +323,26 @@ print_wrapped(FILE *f, const char *text, int col)
 	fputc('\n', f);
 }
 
+// A command's help: lines that start with a space (examples) print as
+// they are, the others are wrapped.
+static void
+print_help_text(FILE *f, const char *text)
+{
+	fputc('\n', f);
+	while (*text != '\0') {
+		size_t n    = strcspn(text, "\n");
+		char  *line = strndup(text, n);
+		if (line == NULL || line[0] == ' ') {
+			fprintf(f, "%.*s\n", (int) n, text);
+		} else {
+			print_wrapped(f, line, 0);
+		}
+		free(line);
+		text += n;
+		text += *text == '\n';
+	}
+}
+
 static void
 print_flag(FILE *f, int id, const cli_flag_help *over)
 {
@@ -389,7 +404,7 @@ print_cmd_help(FILE *f, const char *prog, const cli_cmd *cmd)
 	fprintf(f, "%c%s.\n\nUsage: %s %s\n", toupper(cmd->cm_summary[0]),
 	    cmd->cm_summary + 1, prog, cmd->cm_usage);
 	if (cmd->cm_help != NULL) {
-		fprintf(f, "\n%s\n", cmd->cm_help);
+		print_help_text(f, cmd->cm_help);
 	}
 	if (cmd->cm_flags != 0) {
 		fprintf(f, "\nFlags:\n");
