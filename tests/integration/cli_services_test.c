@@ -559,6 +559,18 @@ test_delete_waits_for_cluster(void **state)
 	ct_cells_free(cells);
 	free(out);
 
+	// What the cluster reported prints as facts, and reads back as
+	// nothing to change.
+	char *yaml
+	    = ct_ok(&e, "get svc web-front --cluster prod -n shop -o yaml");
+	assert_non_null(strstr(yaml, "svcfleet.io/sync-state: SYNCED\n"));
+	assert_int_equal(ct_cli(&e, yaml, &out, &err, "apply -f -"), 0);
+	assert_string_equal(out, "service/web-front unchanged\n");
+	assert_string_equal(err, "");
+	free(out);
+	free(err);
+	free(yaml);
+
 	assert_int_equal(ct_cli(&e, NULL, &out, &err,
 	                     "delete svc web-front --cluster prod -n shop "
 	                     "--wait"),
