@@ -55,6 +55,12 @@ cli_table_add(cli_table *t, const char *const *cells)
 			}
 			return (-1);
 		}
+		// A cluster's error text may span lines; a row may not.
+		for (char *p = row[i]; *p != '\0'; p++) {
+			if (*p == '\n' || *p == '\r' || *p == '\t') {
+				*p = ' ';
+			}
+		}
 	}
 	t->t_nrows++;
 	return (0);
