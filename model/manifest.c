@@ -46,13 +46,11 @@ push_doc(sf_manifest_set *set, const sf_manifest_doc *d)
 	return (0);
 }
 
-// line_col gives the 1-based line and column of byte offset off.
+// line_col advances (*line, *col) from byte offset from to offset to.
 static void
-line_col(const char *text, size_t off, int *line, int *col)
+line_col(const char *text, size_t from, size_t to, int *line, int *col)
 {
-	*line = 1;
-	*col  = 1;
-	for (size_t i = 0; i < off; i++) {
+	for (size_t i = from; i < to; i++) {
 		if (text[i] == '\n') {
 			(*line)++;
 			*col = 1;
@@ -75,20 +73,21 @@ static int
 parse_json(const char *text, size_t len, size_t off, const char *file,
     sf_manifest_set *out, sf_status *st)
 {
-	int index = 0;
+	int    index = 0, line = 1, col = 1;
+	size_t at = 0; // where line and col were last computed
 
 	for (;;) {
 		json_error_t err;
 		json_t      *v;
-		int          line, col;
 
 		off = skip_ws(text, len, off);
 		if (off >= len) {
 			break;
 		}
-		line_col(text, off, &line, &col);
-		v = json_loadb(text + off, len - off,
-		    JSON_REJECT_DUPLICATES | JSON_DISABLE_EOF_CHECK, &err);
+		line_col(text, at, off, &line, &col);
+		at = off;
+		v  = json_loadb(text + off, len - off,
+		     JSON_REJECT_DUPLICATES | JSON_DISABLE_EOF_CHECK, &err);
 		if (v == NULL) {
 			int el = line + err.line - 1;
 			int ec = err.line <= 1 ? col + err.column - 1

@@ -320,7 +320,8 @@ is_fact_annotation(const char *k)
 	static const char *const facts[]
 	    = {SF_ANN_SYNC_STATE, SF_ANN_SYNC_MESSAGE, SF_ANN_RESOURCE_VERSION,
 	        SF_ANN_CLUSTER_IP, SF_ANN_NODE_PORTS, SF_ANN_OWNER,
-	        SF_ANN_GENERATION, "metallb.io/ip-allocated-from-pool", NULL};
+	        SF_ANN_GENERATION, "metallb.io/ip-allocated-from-pool",
+	        "metallb.universe.tf/ip-allocated-from-pool", NULL};
 	for (size_t i = 0; facts[i] != NULL; i++) {
 		if (strcmp(k, facts[i]) == 0) {
 			return (true);

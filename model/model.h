@@ -78,7 +78,9 @@ typedef struct sf_model_limits {
 // ClusterIP; protocol TCP; port <-> target port when one is missing;
 // session affinity None, and with ClientIP a 30 s timeout; external traffic
 // policy Cluster on NodePort/LoadBalancer; lb_type "metallb" when a pool or
-// MetalLB address is given on a LoadBalancer, else "other". Missing
+// MetalLB address is given on a LoadBalancer, else "other" (an lb_address
+// alone reads as "other": only lb_type or a pool says MetalLB; a manifest's
+// MetalLB annotations set lb_type explicitly). Missing
 // sub-messages (metadata, spec) are created. Idempotent. Returns 0 or
 // SF_RESOURCE_EXHAUSTED.
 int sf_model_service_defaults(sf_service *svc, sf_arena *a);
@@ -87,7 +89,13 @@ int sf_model_service_defaults(sf_service *svc, sf_arena *a);
 
 // sf_model_service_validate checks a defaulted Service for create (and the
 // new side of an update). cluster/namespace/name come from svc->metadata.
-// Returns 0, or SF_INVALID_ARGUMENT with every violation in st.
+// Returns 0, or SF_INVALID_ARGUMENT with every violation in st and the
+// message `Service "x" is invalid: ...` as Kubernetes words it. Fields
+// without a Kubernetes field are reported on: metadata.cluster,
+// spec.lbType, metadata.annotations[metallb.io/address-pool] (lb_pool),
+// metadata.annotations[metallb.io/loadBalancerIPs] (a MetalLB lb_address),
+// spec.loadBalancerIP (any other lb_address) and
+// metadata.annotations[svcfleet.io/selector-from] (tests/data/README.md).
 int sf_model_service_validate(
     const sf_service *svc, const sf_model_limits *lim, sf_status *st);
 

@@ -92,6 +92,7 @@ static const struct {
         "is written by svcfleet from spec "
         "lb_address"},
     {"metallb.io/ip-allocated-from-pool", "is written by MetalLB"},
+    {"metallb.universe.tf/ip-allocated-from-pool", "is written by MetalLB"},
 };
 
 #define TOPOLOGY_MODE  "service.kubernetes.io/topology-mode"
@@ -404,6 +405,27 @@ validate_affinity(sf__vctx *vc, const sf_service_spec *sp)
 
 // ------------------------------------------------------- load balancers
 
+// next_item returns the next comma-separated item of *cursor, spaces
+// trimmed (malloc'd, NULL when out of memory), and says whether more follow.
+// "a," has two items, the second empty, as Go's strings.Split has.
+static char *
+next_item(const char **cursor, bool *more)
+{
+	const char *p = *cursor, *e = strchr(p, ',');
+	size_t      n = e != NULL ? (size_t) (e - p) : strlen(p);
+
+	*more   = e != NULL;
+	*cursor = p + n + (e != NULL ? 1 : 0);
+	while (n > 0 && isspace((unsigned char) p[0])) {
+		p++;
+		n--;
+	}
+	while (n > 0 && isspace((unsigned char) p[n - 1])) {
+		n--;
+	}
+	return (strndup(p, n));
+}
+
 static void
 validate_source_ranges(
     sf__vctx *vc, const sf_service_spec *sp, const sf_object_meta *m)
@@ -453,33 +475,25 @@ validate_source_ranges(
 	if (!is_type(sp, "LoadBalancer")) {
 		sf__v_forbidden(vc, apath, LB_ONLY);
 	}
-	const char *p = ann;
-	while (*p != '\0') {
-		const char *e = strchr(p, ',');
-		size_t      n = e != NULL ? (size_t) (e - p) : strlen(p);
-		const char *s = p;
-		while (n > 0 && isspace((unsigned char) s[0])) {
-			s++;
-			n--;
-		}
-		while (n > 0 && isspace((unsigned char) s[n - 1])) {
-			n--;
-		}
-		char *t = strndup(s, n);
+	// An all-blank annotation is allowed; blank items are not.
+	const char *cur  = ann;
+	bool        more = true;
+	while (isspace((unsigned char) *cur)) {
+		cur++;
+	}
+	if (*cur == '\0') {
+		return;
+	}
+	while (more) {
+		char *t = next_item(&cur, &more);
 		if (t == NULL) {
 			vc->vc_oom = 1;
 			return;
 		}
-		// An all-blank annotation is allowed; blank items are not.
-		bool blank_all = n == 0 && e == NULL && p == ann;
-		if (!blank_all && !sf__cidr_parse(t, &ip, &bits)) {
+		if (!sf__cidr_parse(t, &ip, &bits)) {
 			sf__v_invalid_str(vc, apath, t, SF__CIDR_MSG);
 		}
 		free(t);
-		if (e == NULL) {
-			break;
-		}
-		p = e + 1;
 	}
 }
 
@@ -540,23 +554,14 @@ validate_metallb_address(
     sf__vctx *vc, const sf_service_spec *sp, const Svcfleet__V1__IPPool *pool)
 {
 	const char *path = address_path(sp);
-	const char *p    = sp->lb_address;
+	const char *cur  = sp->lb_address;
+	bool        more = true;
 	int         nv4 = 0, nv6 = 0;
 
 	// metallb.io/loadBalancerIPs: comma-separated, one per family.
-	while (*p != '\0') {
-		const char *e = strchr(p, ',');
-		size_t      n = e != NULL ? (size_t) (e - p) : strlen(p);
-		const char *s = p;
-		sf__ip      ip;
-		while (n > 0 && isspace((unsigned char) s[0])) {
-			s++;
-			n--;
-		}
-		while (n > 0 && isspace((unsigned char) s[n - 1])) {
-			n--;
-		}
-		char *t = strndup(s, n);
+	while (more) {
+		sf__ip ip;
+		char  *t = next_item(&cur, &more);
 		if (t == NULL) {
 			vc->vc_oom = 1;
 			return;
@@ -588,10 +593,6 @@ validate_metallb_address(
 			}
 		}
 		free(t);
-		if (e == NULL) {
-			break;
-		}
-		p = e + 1;
 	}
 	if (nv4 > 1 || nv6 > 1) {
 		sf__v_invalid_str(vc, path, sp->lb_address,

@@ -226,11 +226,141 @@ test_cases(void **state)
 	free(text);
 }
 
+static sf_kv *
+kv(sf_arena *a, const char *k, const char *v)
+{
+	sf_kv *p = sf_arena_zalloc(a, sizeof(*p));
+	*p       = (sf_kv) SVCFLEET__V1__KEY_VALUE__INIT;
+	p->key   = sf_arena_strdup(a, k);
+	p->value = sf_arena_strdup(a, v);
+	return (p);
+}
+
+// Rules only a hand-built message can break: manifests cannot hold
+// duplicate keys, and conversion fills or drops the fields used here.
+static void
+test_proto_only_rules(void **state)
+{
+	static const char base[]
+	    = "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{"
+	      "\"name\":\"web1\"},\"spec\":{\"selector\":{\"app\":\"web\"},"
+	      "\"ports\":[{\"port\":80}]}}";
+	sf_arena    a;
+	sf_status   st;
+	sf_service *svc;
+
+	(void) state;
+	sf_arena_init(&a);
+	sf_status_init(&st);
+
+	// Duplicate keys, and annotations svcfleet writes itself.
+	svc                        = tu_service(&a, base, "east");
+	sf_kv **labels             = sf_arena_zalloc(&a, 2 * sizeof(*labels));
+	labels[0]                  = kv(&a, "app", "a");
+	labels[1]                  = kv(&a, "app", "b");
+	svc->metadata->labels      = labels;
+	svc->metadata->n_labels    = 2;
+	svc->spec->selector        = labels;
+	svc->spec->n_selector      = 2;
+	sf_kv **anns               = sf_arena_zalloc(&a, 4 * sizeof(*anns));
+	anns[0]                    = kv(&a, "note", "x");
+	anns[1]                    = kv(&a, "note", "y");
+	anns[2]                    = kv(&a, SF_ANN_METALLB_POOL, "default");
+	anns[3]                    = kv(&a, SF_ANN_SYNC_STATE, "SYNCED");
+	svc->metadata->annotations = anns;
+	svc->metadata->n_annotations = 4;
+	assert_int_equal(
+	    sf_model_service_validate(svc, NULL, &st), SF_INVALID_ARGUMENT);
+	assert_int_equal(st.st_nviol, 5);
+	assert_true(tu_has_violation(&st, "metadata.labels", SF_V_DUPLICATE,
+	    "Duplicate value: \"app\""));
+	assert_true(tu_has_violation(
+	    &st, "spec.selector", SF_V_DUPLICATE, "Duplicate value: \"app\""));
+	assert_true(tu_has_violation(&st, "metadata.annotations",
+	    SF_V_DUPLICATE, "Duplicate value: \"note\""));
+	assert_true(tu_has_violation(&st,
+	    "metadata.annotations[metallb.io/address-pool]", SF_V_FORBIDDEN,
+	    "Forbidden: is written by svcfleet from spec lb_pool"));
+	assert_true(tu_has_violation(&st,
+	    "metadata.annotations[svcfleet.io/sync-state]", SF_V_FORBIDDEN,
+	    NULL));
+	sf_status_fini(&st);
+
+	// Enumerations left empty (defaults not applied) are Required.
+	svc                           = tu_service(&a, base, "east");
+	svc->spec->type               = "";
+	svc->spec->session_affinity   = "";
+	svc->spec->ports[0]->protocol = "";
+	assert_int_equal(
+	    sf_model_service_validate(svc, NULL, &st), SF_INVALID_ARGUMENT);
+	assert_int_equal(st.st_nviol, 3);
+	assert_true(tu_has_violation(&st, "spec.type", SF_V_REQUIRED, NULL));
+	assert_true(tu_has_violation(
+	    &st, "spec.sessionAffinity", SF_V_REQUIRED, NULL));
+	assert_true(tu_has_violation(
+	    &st, "spec.ports[0].protocol", SF_V_REQUIRED, NULL));
+	sf_status_fini(&st);
+
+	svc                                = tu_service(&a, base, "east");
+	svc->spec->type                    = "NodePort";
+	svc->spec->external_traffic_policy = "";
+	svc->spec->session_affinity        = "ClientIP";
+	svc->spec->session_timeout_seconds = 0;
+	assert_int_equal(
+	    sf_model_service_validate(svc, NULL, &st), SF_INVALID_ARGUMENT);
+	assert_int_equal(st.st_nviol, 2);
+	assert_true(tu_has_violation(
+	    &st, "spec.externalTrafficPolicy", SF_V_REQUIRED, NULL));
+	assert_true(tu_has_violation(&st,
+	    "spec.sessionAffinityConfig.clientIP.timeoutSeconds",
+	    SF_V_REQUIRED,
+	    "Required value: when session affinity type is ClientIP"));
+	sf_status_fini(&st);
+
+	// The load balancing type.
+	svc                = tu_service(&a, base, "east");
+	svc->spec->lb_type = "metallb";
+	assert_int_equal(
+	    sf_model_service_validate(svc, NULL, &st), SF_INVALID_ARGUMENT);
+	assert_int_equal(st.st_nviol, 1);
+	assert_true(tu_has_violation(&st, "spec.lbType", SF_V_FORBIDDEN,
+	    "Forbidden: may only be used when `type` is 'LoadBalancer'"));
+	sf_status_fini(&st);
+	svc->spec->type                    = "LoadBalancer";
+	svc->spec->lb_type                 = "cloud";
+	svc->spec->external_traffic_policy = "Cluster";
+	assert_int_equal(
+	    sf_model_service_validate(svc, NULL, &st), SF_INVALID_ARGUMENT);
+	assert_true(tu_has_violation(&st, "spec.lbType", SF_V_NOT_SUPPORTED,
+	    "Unsupported value: \"cloud\": supported values: \"metallb\", "
+	    "\"other\""));
+	sf_status_fini(&st);
+	svc->spec->lb_type = "";
+	assert_int_equal(
+	    sf_model_service_validate(svc, NULL, &st), SF_INVALID_ARGUMENT);
+	assert_true(tu_has_violation(&st, "spec.lbType", SF_V_REQUIRED, NULL));
+	sf_status_fini(&st);
+
+	// A target port given both as a number and a name.
+	svc                                   = tu_service(&a, base, "east");
+	svc->spec->ports[0]->target_port_name = "http";
+	assert_int_equal(
+	    sf_model_service_validate(svc, NULL, &st), SF_INVALID_ARGUMENT);
+	assert_int_equal(st.st_nviol, 1);
+	assert_true(
+	    tu_has_violation(&st, "spec.ports[0].targetPort", SF_V_INVALID,
+	        "Invalid value: 80: a target port is a number or a name, not "
+	        "both"));
+	sf_status_fini(&st);
+	sf_arena_fini(&a);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_cases),
+	    cmocka_unit_test(test_proto_only_rules),
 	};
 	return (cmocka_run_group_tests(tests, NULL, NULL));
 }

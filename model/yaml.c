@@ -747,8 +747,11 @@ load_stream(loader *L)
 			// An empty document's line is its "---".
 			line = (int) ev.start_mark.line + 1;
 		}
-		if ((rv = record_line(L, ev.start_mark.line)) != 0
-		    || (rv = load_node(L, &ev, 0, &root, &nodes)) != 0) {
+		if ((rv = record_line(L, ev.start_mark.line)) != 0) {
+			yaml_event_delete(&ev);
+			return (rv);
+		}
+		if ((rv = load_node(L, &ev, 0, &root, &nodes)) != 0) {
 			return (rv);
 		}
 		anchors_clear(L);

@@ -390,8 +390,13 @@ write_apply(sf_store_txn *txn, svc_job *j, sf_status *st)
 	key_of(j->j_svc, &k);
 	rv = sf_store_txn_service_get(
 	    txn, &k, sf_arena_pbc(&c->c_arena), &old);
-	if (rv == SF_NOT_FOUND ||
-	    (rv == SF_INVALID_ARGUMENT && check_key(&k, st) != 0)) {
+	if (rv == SF_INVALID_ARGUMENT && check_key(&k, st) != 0) {
+		// A bad key makes this a create that validation rejects with
+		// every problem; check_key's violations would repeat some.
+		sf_status_reset(st);
+		return (write_create(txn, j, st));
+	}
+	if (rv == SF_NOT_FOUND) {
 		return (write_create(txn, j, st));
 	}
 	if (rv != 0) {

@@ -1,0 +1,299 @@
+// cli.h: what the files of the svcfleet command line share.
+//
+// The command line is driven by two tables: the flags (CLI_FLAGS, one row
+// per flag, with its arity, so flags can be parsed before the command is
+// known and may stand anywhere on the line) and the commands (cli_commands
+// in main.c: words, handler, argument count, allowed and required flags,
+// help). main.c parses, finds the command, does every generic check once
+// (unknown or misplaced flags, argument counts, required flags, -o,
+// --timeout) and only then calls the handler.
+//
+// Exit codes: 0 success, 1 an error reported by the server or a local
+// failure, 2 a usage error. Every error is one line on stderr,
+// "error: <STATUS_NAME>: <message>", then one line per field violation,
+// "  <field.path>: <reason>".
+#ifndef SF_CLI_H
+#define SF_CLI_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "arena.h"
+#include "buf.h"
+#include "status.h"
+#include "svcfleet/svcfleet.h"
+
+#define CLI_EXIT_OK    0
+#define CLI_EXIT_FAIL  1
+#define CLI_EXIT_USAGE 2
+
+enum cli_flag_kind {
+	FK_BOOL,  // --x, --x=true|false
+	FK_VALUE, // --x V, --x=V; given twice, the last wins
+	FK_LIST,  // --x V, repeatable; every value is kept
+};
+
+// XX(ID, long name, short letter or 0, kind, value placeholder, help)
+#define CLI_FLAGS(XX)                                                       \
+	XX(SERVER, "server", 0, FK_VALUE, "URL",                            \
+	    "svcfleetd address (env SVCFLEET_SERVER; default "              \
+	    "ipc://./svcfleet-data/svcfleet.sock when that socket exists, " \
+	    "else tcp://127.0.0.1:7070)")                                   \
+	XX(TOKEN, "token", 0, FK_VALUE, "TOKEN",                            \
+	    "bearer token (env SVCFLEET_TOKEN)")                            \
+	XX(TOKEN_FILE, "token-file", 0, FK_VALUE, "FILE",                   \
+	    "file holding the bearer token (env SVCFLEET_TOKEN_FILE; "      \
+	    "default for a server on this machine: "                        \
+	    "./svcfleet-data/admin.token when readable)")                   \
+	XX(OUTPUT, "output", 'o', FK_VALUE, "FORMAT",                       \
+	    "output format: table, wide, json, yaml or name")               \
+	XX(TIMEOUT, "timeout", 0, FK_VALUE, "DURATION",                     \
+	    "deadline of each call, e.g. 30s, 2m (env SVCFLEET_TIMEOUT; "   \
+	    "default 30s)")                                                 \
+	XX(HELP, "help", 'h', FK_BOOL, NULL, "show help")                   \
+	XX(FILENAME, "filename", 'f', FK_LIST, "FILE",                      \
+	    "manifest file, directory (its *.yaml, *.yml, *.json) or - "    \
+	    "for stdin; repeatable")                                        \
+	XX(CLUSTER, "cluster", 0, FK_VALUE, "CLUSTER", "cluster name")      \
+	XX(NAMESPACE, "namespace", 'n', FK_VALUE, "NS",                     \
+	    "namespace (default \"default\")")                              \
+	XX(ALL_NAMESPACES, "all-namespaces", 'A', FK_BOOL, NULL,            \
+	    "list across all namespaces")                                   \
+	XX(SELECTOR, "selector", 'l', FK_LIST, "SELECTOR",                  \
+	    "label selector, e.g. app=web,tier!=db")                        \
+	XX(LIMIT, "limit", 0, FK_VALUE, "N", "stop after N objects")        \
+	XX(DRY_RUN, "dry-run", 0, FK_BOOL, NULL,                            \
+	    "validate and authorize on the server, write nothing")          \
+	XX(TYPE, "type", 0, FK_VALUE, "TYPE",                               \
+	    "clusterip (default), nodeport or loadbalancer")                \
+	XX(PORT, "port", 0, FK_LIST, "SPEC",                                \
+	    "[NAME:]PORT[:TARGET][/TCP|/UDP|/SCTP][@NODEPORT]; repeatable") \
+	XX(FROM_WORKLOAD, "from-workload", 0, FK_VALUE, "KIND/NAME",        \
+	    "take the selector from a workload's pod labels (not "          \
+	    "available yet)")                                               \
+	XX(SESSION_AFFINITY, "session-affinity", 0, FK_BOOL, NULL,          \
+	    "session persistence by client IP")                             \
+	XX(SESSION_TIMEOUT, "session-timeout", 0, FK_VALUE, "SECONDS",      \
+	    "longest session hold time with --session-affinity (default "   \
+	    "30)")                                                          \
+	XX(ANNOTATION, "annotation", 0, FK_LIST, "KEY=VALUE",               \
+	    "annotation; repeatable")                                       \
+	XX(LABEL, "label", 0, FK_LIST, "KEY=VALUE", "label; repeatable")    \
+	XX(TRAFFIC_POLICY, "traffic-policy", 0, FK_VALUE, "POLICY",         \
+	    "external traffic policy: cluster (default) or local")          \
+	XX(LB_TYPE, "lb-type", 0, FK_VALUE, "TYPE",                         \
+	    "load balancing: metallb or other")                             \
+	XX(LB_POOL, "lb-pool", 0, FK_VALUE, "POOL", "MetalLB IP pool")      \
+	XX(LB_ADDRESS, "lb-address", 0, FK_VALUE, "IP",                     \
+	    "requested load-balancer address")                              \
+	XX(LB_CLASS, "lb-class", 0, FK_VALUE, "CLASS",                      \
+	    "loadBalancerClass for --lb-type other")                        \
+	XX(ALLOW_ADOPTION, "allow-adoption", 0, FK_BOOL, NULL,              \
+	    "take over a Service of that name svcfleet does not own yet")   \
+	XX(WAIT, "wait", 0, FK_BOOL, NULL,                                  \
+	    "wait until the clusters confirm (not available yet)")          \
+	XX(API_SERVER, "api-server", 0, FK_VALUE, "URL",                    \
+	    "the cluster's API server, https://HOST:PORT")                  \
+	XX(CA_FILE, "ca-file", 0, FK_VALUE, "FILE",                         \
+	    "PEM bundle that verifies the cluster's API server")            \
+	XX(NODE_PORT_RANGE, "node-port-range", 0, FK_VALUE, "MIN-MAX",      \
+	    "the cluster's --service-node-port-range (default "             \
+	    "30000-32767)")                                                 \
+	XX(KUBECONFIG, "kubeconfig", 0, FK_VALUE, "FILE",                   \
+	    "read the cluster from a kubeconfig (not available yet)")       \
+	XX(CONTEXT, "context", 0, FK_VALUE, "NAME",                         \
+	    "kubeconfig context (with --kubeconfig)")                       \
+	XX(SHOW_CREDENTIALS, "show-credentials", 0, FK_BOOL, NULL,          \
+	    "print the cluster's credentials instead of <redacted>")        \
+	XX(CLIENT, "client", 0, FK_BOOL, NULL, "print the client version only")
+
+enum cli_flag_id {
+#define CLI_FLAG_ENUM(id, name, sh, kind, meta, help) F_##id,
+	CLI_FLAGS(CLI_FLAG_ENUM)
+#undef CLI_FLAG_ENUM
+	    F_COUNT
+};
+
+#define FL(id) (UINT64_C(1) << F_##id)
+
+typedef struct cli_flag_def {
+	const char *fd_name;
+	char        fd_short;
+	int         fd_kind;
+	const char *fd_meta;
+	const char *fd_help;
+} cli_flag_def;
+
+extern const cli_flag_def cli_flag_defs[F_COUNT];
+
+enum cli_output {
+	OUT_TABLE,
+	OUT_WIDE,
+	OUT_JSON,
+	OUT_YAML,
+	OUT_NAME,
+};
+
+typedef struct cli cli;
+typedef int        cli_handler(cli *c);
+
+// cli_flag_help: a flag whose meaning differs in one command.
+typedef struct cli_flag_help {
+	int         fh_id; // F_*, -1 ends the list
+	const char *fh_help;
+} cli_flag_help;
+
+// cli_cmd: one row of the command table.
+typedef struct cli_cmd {
+	const char  *cm_words; // "get service|services|svc": | = aliases
+	cli_handler *cm_fn;
+	int          cm_args_min; // positional arguments after the words
+	int          cm_args_max;
+	uint64_t     cm_flags;    // allowed besides the global ones (FL())
+	uint64_t     cm_required; // flags that must be given
+	const char  *cm_usage;    // "get services [NAME] [flags]"
+	const char  *cm_summary;  // one line for `svcfleet help`
+	const char  *cm_help;     // paragraph(s) for `--help`, may be NULL
+	const cli_flag_help *cm_flag_help; // may be NULL
+	unsigned             cm_opts;      // CMD_* below
+} cli_cmd;
+
+// The command reads --token-file as its own (cluster add: the cluster's
+// token), so it does not choose the caller's token.
+#define CMD_OWN_TOKEN_FILE 0x1u
+// The command needs no connection and no token (help).
+#define CMD_LOCAL 0x2u
+
+typedef struct cli_list {
+	const char **l_v;
+	size_t       l_n;
+} cli_list;
+
+// cli: one run of the program.
+struct cli {
+	const char    *c_prog; // "svcfleet"
+	const cli_cmd *c_cmd;
+	const char   **c_args; // positional arguments after the words
+	size_t         c_nargs;
+	bool           c_set[F_COUNT];
+	const char    *c_val[F_COUNT]; // last value (bools: "true"/"false")
+	cli_list       c_list[F_COUNT];
+	int            c_output;
+	uint32_t       c_timeout_ms;
+	char           c_cmdname[64]; // the command's canonical words, or
+	                              // the group's ("cluster") for hints
+	char c_perr[512];             // first parse error, reported once the
+	                              // command (and so its help) is known
+
+	svcfleet_client *c_client; // NULL until cli_connect
+	svcfleet_status  c_st;     // status of the last call
+	const char      *c_url;
+	sf_arena         c_arena; // requests, strings; freed at exit
+};
+
+// ------------------------------------------------------------- main.c
+
+// cli_flag: true when a bool flag is on.
+bool cli_flag(const cli *c, int id);
+// cli_value: a flag's (last) value or def when not given.
+const char *cli_value(const cli *c, int id, const char *def);
+// cli_namespace: -n or "default".
+const char *cli_namespace(const cli *c);
+
+// ------------------------------------------------------------ errors.c
+
+// cli_usage prints "error: INVALID_ARGUMENT: <msg> (see 'svcfleet <cmd>
+// --help')" and returns CLI_EXIT_USAGE.
+int cli_usage(const cli *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+// cli_fail prints "error: <NAME>: <msg>" and returns CLI_EXIT_FAIL.
+int cli_fail(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+// cli_fail_status prints a call's status: the error line (message
+// prefixed with prefix when not NULL) and one line per violation. Returns
+// CLI_EXIT_FAIL.
+int cli_fail_status(const svcfleet_status *st, const char *prefix);
+// cli_fail_sf is cli_fail_status for a local (model) status.
+int cli_fail_sf(const sf_status *st, const char *prefix);
+
+// ----------------------------------------------------------- connect.c
+
+// cli_connect opens the connection (once) with the server URL, token and
+// timeout the flags and environment give. Returns 0, or prints the error
+// and returns CLI_EXIT_FAIL.
+int cli_connect(cli *c);
+// cli_read_file reads a whole file ("-": stdin) into out. Returns 0 or -1
+// with errno set.
+int cli_read_file(const char *path, sf_buf *out);
+// cli_read_secret reads a token file: its first line, blanks trimmed,
+// allocated from the run's arena. NULL with errno on failure; an empty
+// file gives "".
+char *cli_read_secret(cli *c, const char *path);
+
+// ------------------------------------------------------------ output.c
+
+// cli_table: cells of a kubectl-style table, printed with column widths
+// computed from the content (3 spaces between columns).
+typedef struct cli_table {
+	size_t t_ncols;
+	size_t t_nrows;
+	size_t t_cap;
+	char **t_cells; // t_nrows * t_ncols, heap strings
+} cli_table;
+
+void cli_table_init(cli_table *t, size_t ncols);
+void cli_table_fini(cli_table *t);
+// cli_table_add adds a row of t_ncols strings (copied). Returns 0 or -1.
+int  cli_table_add(cli_table *t, const char *const *cells);
+void cli_table_print(const cli_table *t, FILE *f);
+
+// cli_print_object prints obj as JSON (4-space indent, like kubectl) or,
+// for OUT_YAML, as one YAML document. Returns 0 or prints an error and
+// returns CLI_EXIT_FAIL.
+int cli_print_object(const cli *c, const json_t *obj);
+
+// cli_print_services prints services in the -o format. list: print a
+// Kubernetes List (json/yaml) even for one object. all_ns adds the
+// NAMESPACE column.
+int cli_print_services(const cli *c, Svcfleet__V1__Service *const *svcs,
+    size_t n, bool list, bool all_ns);
+
+// cli_print_clusters prints cluster records in the -o format; credentials
+// are masked unless --show-credentials.
+int cli_print_clusters(
+    const cli *c, Svcfleet__V1__Cluster *const *cls, size_t n, bool list);
+
+// cli_age formats the time since ms (epoch milliseconds) as kubectl's AGE
+// column does; "<unknown>" for 0.
+void cli_age(int64_t ms, char *buf, size_t cap);
+
+// ------------------------------------------------------------ port.c
+
+// cli_port_parse parses a --port value, [NAME:]PORT[:TARGET][/PROTO]
+// [@NODEPORT], into p (strings from the arena). Numbers are not
+// range-checked here: the server reports a bad port with its field path.
+// Returns 0, or -1 with a reason in why.
+int cli_port_parse(const char *spec, sf_arena *a, Svcfleet__V1__ServicePort *p,
+    char *why, size_t whycap);
+
+// cli_kv_parse splits "key=value" (the value may hold '=' and ','). Returns
+// 0 or -1 when there is no '=' or the key is empty.
+int cli_kv_parse(const char *s, sf_arena *a, Svcfleet__V1__KeyValue *kv);
+
+// ------------------------------------------------------- command handlers
+
+int cli_cmd_apply(cli *c);
+int cli_cmd_create_service(cli *c);
+int cli_cmd_get_services(cli *c);
+int cli_cmd_delete_service(cli *c);
+int cli_cmd_cluster_add(cli *c);
+int cli_cmd_cluster_list(cli *c);
+int cli_cmd_cluster_get(cli *c);
+int cli_cmd_cluster_remove(cli *c);
+int cli_cmd_cluster_namespaces(cli *c);
+int cli_cmd_cluster_workloads(cli *c);
+int cli_cmd_version(cli *c);
+
+#endif // SF_CLI_H

@@ -1,0 +1,335 @@
+// cluster.c: `svcfleet cluster add|list|get|remove` — the cluster records
+// (API server, trust, credentials, node-port range, labels) the reconciler
+// uses.
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+// "30000-32767" -> min, max; only the syntax is checked here.
+static int
+node_port_range(cli *c, Svcfleet__V1__Cluster *cl)
+{
+	const char *v = cli_value(c, F_NODE_PORT_RANGE, NULL);
+	char       *end;
+	long        lo, hi;
+	if (v == NULL) {
+		return (0);
+	}
+	errno = 0;
+	lo    = isdigit((unsigned char) v[0]) ? strtol(v, &end, 10) : -1;
+	if (lo < 0 || errno != 0 || *end != '-'
+	    || !isdigit((unsigned char) end[1])
+	    || ((hi = strtol(end + 1, &end, 10)), errno != 0) || *end != '\0'
+	    || lo > 65535 || hi > 65535) {
+		return (cli_usage(c,
+		    "invalid value \"%s\" for --node-port-range: want "
+		    "MIN-MAX, e.g. 30000-32767",
+		    v));
+	}
+	cl->node_port_min = (int32_t) lo;
+	cl->node_port_max = (int32_t) hi;
+	return (0);
+}
+
+static int
+labels(cli *c, Svcfleet__V1__Cluster *cl)
+{
+	const cli_list *l = &c->c_list[F_LABEL];
+	if (l->l_n == 0) {
+		return (0);
+	}
+	cl->labels = sf_arena_alloc(&c->c_arena, l->l_n * sizeof(*cl->labels));
+	if (cl->labels == NULL) {
+		return (cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory"));
+	}
+	for (size_t i = 0; i < l->l_n; i++) {
+		Svcfleet__V1__KeyValue *kv
+		    = sf_arena_alloc(&c->c_arena, sizeof(*kv));
+		if (kv == NULL
+		    || cli_kv_parse(l->l_v[i], &c->c_arena, kv) != 0) {
+			return (cli_usage(c,
+			    "invalid value \"%s\" for --label: want KEY=VALUE",
+			    l->l_v[i]));
+		}
+		cl->labels[cl->n_labels++] = kv;
+	}
+	return (0);
+}
+
+int
+cli_cmd_cluster_add(cli *c)
+{
+	Svcfleet__V1__RegisterClusterRequest req
+	    = SVCFLEET__V1__REGISTER_CLUSTER_REQUEST__INIT;
+	Svcfleet__V1__Cluster  cl  = SVCFLEET__V1__CLUSTER__INIT;
+	Svcfleet__V1__Cluster *out = NULL;
+	const char            *ca  = cli_value(c, F_CA_FILE, NULL);
+	const char            *tf  = cli_value(c, F_TOKEN_FILE, NULL);
+	sf_buf                 cab = SF_BUF_INIT;
+	int                    rv;
+
+	if (c->c_set[F_KUBECONFIG]) {
+		return (cli_fail(SF_UNIMPLEMENTED,
+		    "--kubeconfig is not available yet: give --api-server, "
+		    "--ca-file and --token-file"));
+	}
+	if (c->c_set[F_CONTEXT]) {
+		return (cli_usage(c, "--context goes with --kubeconfig"));
+	}
+	static const int required[] = {F_API_SERVER, F_CA_FILE, F_TOKEN_FILE};
+	for (size_t i = 0; i < 3; i++) {
+		if (!c->c_set[required[i]]) {
+			return (cli_usage(c, "required flag --%s is missing",
+			    cli_flag_defs[required[i]].fd_name));
+		}
+	}
+	cl.name       = (char *) c->c_args[0];
+	cl.api_server = (char *) c->c_val[F_API_SERVER];
+	if ((rv = node_port_range(c, &cl)) != 0
+	    || (rv = labels(c, &cl)) != 0) {
+		return (rv);
+	}
+	if (cli_read_file(ca, &cab) != 0) {
+		rv = cli_fail(SF_INVALID_ARGUMENT,
+		    "cannot read --ca-file %s: %s", ca, strerror(errno));
+		sf_buf_fini(&cab);
+		return (rv);
+	}
+	if ((cl.token = cli_read_secret(c, tf)) == NULL) {
+		sf_buf_fini(&cab);
+		return (cli_fail(SF_INVALID_ARGUMENT,
+		    "cannot read --token-file %s: %s", tf, strerror(errno)));
+	}
+	if (cl.token[0] == '\0') {
+		sf_buf_fini(&cab);
+		return (cli_fail(SF_INVALID_ARGUMENT,
+		    "--token-file %s holds no token", tf));
+	}
+	cl.ca_data.data = (uint8_t *) cab.b_data;
+	cl.ca_data.len  = cab.b_len;
+	req.cluster     = &cl;
+	if ((rv = cli_connect(c)) == 0
+	    && svcfleet_register_cluster(c->c_client, &req, &out, &c->c_st)
+	        != 0) {
+		rv = cli_fail_status(&c->c_st, NULL);
+	}
+	sf_buf_fini(&cab);
+	if (rv != 0) {
+		return (rv);
+	}
+	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
+		rv = cli_print_clusters(c, &out, 1, false);
+	} else {
+		printf("cluster/%s%s\n", cl.name,
+		    c->c_output == OUT_NAME ? "" : " registered");
+	}
+	svcfleet_free(out);
+	return (rv);
+}
+
+int
+cli_cmd_cluster_list(cli *c)
+{
+	Svcfleet__V1__ListClustersRequest req
+	    = SVCFLEET__V1__LIST_CLUSTERS_REQUEST__INIT;
+	Svcfleet__V1__ListClustersReply *rep = NULL;
+	int                              rv;
+
+	if ((rv = cli_connect(c)) != 0) {
+		return (rv);
+	}
+	if (svcfleet_list_clusters(c->c_client, &req, &rep, &c->c_st) != 0) {
+		return (cli_fail_status(&c->c_st, NULL));
+	}
+	if (rep->n_clusters == 0 && c->c_output != OUT_JSON
+	    && c->c_output != OUT_YAML) {
+		fprintf(stderr, "No resources found\n");
+	} else {
+		rv = cli_print_clusters(
+		    c, rep->clusters, rep->n_clusters, true);
+	}
+	svcfleet_free(rep);
+	return (rv);
+}
+
+int
+cli_cmd_cluster_get(cli *c)
+{
+	Svcfleet__V1__GetClusterRequest req
+	    = SVCFLEET__V1__GET_CLUSTER_REQUEST__INIT;
+	Svcfleet__V1__Cluster *cl = NULL;
+	int                    rv;
+
+	if ((rv = cli_connect(c)) != 0) {
+		return (rv);
+	}
+	req.name = (char *) c->c_args[0];
+	if (svcfleet_get_cluster(c->c_client, &req, &cl, &c->c_st) != 0) {
+		return (cli_fail_status(&c->c_st, NULL));
+	}
+	rv = cli_print_clusters(c, &cl, 1, false);
+	svcfleet_free(cl);
+	return (rv);
+}
+
+int
+cli_cmd_cluster_remove(cli *c)
+{
+	Svcfleet__V1__DeleteClusterRequest req
+	    = SVCFLEET__V1__DELETE_CLUSTER_REQUEST__INIT;
+	Svcfleet__V1__Empty *e = NULL;
+	int                  rv;
+
+	if ((rv = cli_connect(c)) != 0) {
+		return (rv);
+	}
+	req.name = (char *) c->c_args[0];
+	if (svcfleet_delete_cluster(c->c_client, &req, &e, &c->c_st) != 0) {
+		return (cli_fail_status(&c->c_st, NULL));
+	}
+	svcfleet_free(e);
+	if (c->c_output == OUT_NAME) {
+		printf("cluster/%s\n", req.name);
+	} else {
+		printf("cluster \"%s\" removed\n", req.name);
+	}
+	return (0);
+}
+
+int
+cli_cmd_cluster_namespaces(cli *c)
+{
+	Svcfleet__V1__ListNamespacesRequest req
+	    = SVCFLEET__V1__LIST_NAMESPACES_REQUEST__INIT;
+	Svcfleet__V1__ListNamespacesReply *rep = NULL;
+	int                                rv;
+
+	if ((rv = cli_connect(c)) != 0) {
+		return (rv);
+	}
+	req.cluster = (char *) c->c_args[0];
+	if (svcfleet_list_namespaces(c->c_client, &req, &rep, &c->c_st) != 0) {
+		return (cli_fail_status(&c->c_st, NULL));
+	}
+	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
+		json_t *items = json_array();
+		for (size_t i = 0; i < rep->n_namespaces && items != NULL;
+		     i++) {
+			json_array_append_new(items,
+			    json_pack("{s:s, s:s, s:{s:s}}", "apiVersion",
+			        "v1", "kind", "Namespace", "metadata", "name",
+			        rep->namespaces[i]));
+		}
+		json_t *l = json_pack("{s:s, s:s, s:o*}", "apiVersion", "v1",
+		    "kind", "List", "items", items);
+		rv        = cli_print_object(c, l);
+		json_decref(l);
+	} else if (rep->n_namespaces == 0) {
+		fprintf(stderr, "No resources found\n");
+	} else {
+		cli_table t;
+		cli_table_init(&t, 1);
+		const char *hdr[] = {"NAME"};
+		rv                = cli_table_add(&t, hdr);
+		for (size_t i = 0; i < rep->n_namespaces && rv == 0; i++) {
+			if (c->c_output == OUT_NAME) {
+				printf("namespace/%s\n", rep->namespaces[i]);
+				continue;
+			}
+			const char *row[] = {rep->namespaces[i]};
+			rv                = cli_table_add(&t, row);
+		}
+		if (rv == 0 && c->c_output != OUT_NAME) {
+			cli_table_print(&t, stdout);
+		}
+		cli_table_fini(&t);
+		if (rv != 0) {
+			rv = cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory");
+		}
+	}
+	svcfleet_free(rep);
+	return (rv);
+}
+
+// A workload as the Kubernetes object it is, reduced to what svcfleet
+// reads: its name and pod template labels.
+static json_t *
+workload_object(const Svcfleet__V1__Workload *w, const char *ns)
+{
+	json_t *labels = json_object();
+	for (size_t i = 0; i < w->n_labels && labels != NULL; i++) {
+		json_object_set_new(labels, w->labels[i]->key,
+		    json_string(w->labels[i]->value));
+	}
+	return (json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:{s:{s:o*}}}}",
+	    "apiVersion", "apps/v1", "kind", w->kind, "metadata", "name",
+	    w->name, "namespace", ns, "spec", "template", "metadata", "labels",
+	    labels));
+}
+
+int
+cli_cmd_cluster_workloads(cli *c)
+{
+	Svcfleet__V1__ListWorkloadsRequest req
+	    = SVCFLEET__V1__LIST_WORKLOADS_REQUEST__INIT;
+	Svcfleet__V1__ListWorkloadsReply *rep = NULL;
+	int                               rv;
+
+	if ((rv = cli_connect(c)) != 0) {
+		return (rv);
+	}
+	req.cluster    = (char *) c->c_args[0];
+	req.namespace_ = (char *) cli_namespace(c);
+	if (svcfleet_list_workloads(c->c_client, &req, &rep, &c->c_st) != 0) {
+		return (cli_fail_status(&c->c_st, NULL));
+	}
+	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
+		json_t *items = json_array();
+		for (size_t i = 0; i < rep->n_workloads && items != NULL;
+		     i++) {
+			json_array_append_new(items,
+			    workload_object(
+			        rep->workloads[i], req.namespace_));
+		}
+		json_t *l = json_pack("{s:s, s:s, s:o*}", "apiVersion", "v1",
+		    "kind", "List", "items", items);
+		rv        = cli_print_object(c, l);
+		json_decref(l);
+	} else if (rep->n_workloads == 0) {
+		fprintf(stderr, "No resources found in %s namespace.\n",
+		    req.namespace_);
+	} else {
+		cli_table t;
+		cli_table_init(&t, 3);
+		const char *hdr[] = {"NAME", "KIND", "POD-LABELS"};
+		rv                = cli_table_add(&t, hdr);
+		for (size_t i = 0; i < rep->n_workloads && rv == 0; i++) {
+			const Svcfleet__V1__Workload *w = rep->workloads[i];
+			sf_buf                        l = SF_BUF_INIT;
+			if (c->c_output == OUT_NAME) {
+				printf("%s/%s\n", w->kind, w->name);
+				continue;
+			}
+			for (size_t k = 0; k < w->n_labels; k++) {
+				sf_buf_printf(&l, "%s%s=%s", k > 0 ? "," : "",
+				    w->labels[k]->key, w->labels[k]->value);
+			}
+			const char *row[] = {w->name, w->kind,
+			    w->n_labels > 0 ? sf_buf_cstr(&l) : "<none>"};
+			rv                = cli_table_add(&t, row);
+			sf_buf_fini(&l);
+		}
+		if (rv == 0 && c->c_output != OUT_NAME) {
+			cli_table_print(&t, stdout);
+		}
+		cli_table_fini(&t);
+		if (rv != 0) {
+			rv = cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory");
+		}
+	}
+	svcfleet_free(rep);
+	return (rv);
+}

@@ -1,0 +1,215 @@
+// create.c: `svcfleet create service NAME` — the "Create a service" form
+// as flags. Flag syntax is checked here (usage errors, exit 2); every rule
+// about values (name length, port ranges, nodePort on ClusterIP, ...) is
+// the server's, which reports all violations with their field paths.
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cli.h"
+#include "clock.h"
+
+typedef struct choice {
+	const char *ch_flag; // what the user types (case-insensitive)
+	const char *ch_api;  // what the API takes
+} choice;
+
+static const choice types[] = {{"clusterip", "ClusterIP"},
+    {"nodeport", "NodePort"}, {"loadbalancer", "LoadBalancer"}, {NULL, NULL}};
+static const choice policies[]
+    = {{"cluster", "Cluster"}, {"local", "Local"}, {NULL, NULL}};
+static const choice lb_types[]
+    = {{"metallb", "metallb"}, {"other", "other"}, {NULL, NULL}};
+
+// Maps a flag value through a choice table; usage error otherwise.
+static int
+pick(cli *c, int flag, const choice *tab, char **out)
+{
+	const char *v         = cli_value(c, flag, NULL);
+	char        want[128] = "";
+	if (v == NULL) {
+		return (0);
+	}
+	for (const choice *ch = tab; ch->ch_flag != NULL; ch++) {
+		if (strcasecmp(v, ch->ch_flag) == 0) {
+			*out = (char *) ch->ch_api;
+			return (0);
+		}
+		strcat(want, ch == tab ? "" : (ch[1].ch_flag ? ", " : " or "));
+		strcat(want, ch->ch_flag);
+	}
+	return (cli_usage(c, "invalid value \"%s\" for --%s: want %s", v,
+	    cli_flag_defs[flag].fd_name, want));
+}
+
+// Appends the key=value pairs of a list flag; with split, each value may
+// hold several pairs separated by commas (--selector a=b,c=d).
+static int
+kvs(cli *c, int flag, bool split, Svcfleet__V1__KeyValue ***out, size_t *n)
+{
+	const cli_list *l   = &c->c_list[flag];
+	size_t          max = 0;
+	for (size_t i = 0; i < l->l_n; i++) {
+		max++;
+		for (const char *p = l->l_v[i]; split && *p != '\0'; p++) {
+			max += *p == ',';
+		}
+	}
+	*n = 0;
+	if (max == 0) {
+		return (0);
+	}
+	*out = sf_arena_alloc(&c->c_arena, max * sizeof(**out));
+	if (*out == NULL) {
+		return (cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory"));
+	}
+	for (size_t i = 0; i < l->l_n; i++) {
+		const char *p = l->l_v[i];
+		do {
+			size_t len = split ? strcspn(p, ",") : strlen(p);
+			char  *one = sf_arena_strndup(&c->c_arena, p, len);
+			Svcfleet__V1__KeyValue *kv
+			    = sf_arena_alloc(&c->c_arena, sizeof(*kv));
+			if (one == NULL || kv == NULL) {
+				return (cli_fail(
+				    SF_RESOURCE_EXHAUSTED, "out of memory"));
+			}
+			if (cli_kv_parse(one, &c->c_arena, kv) != 0) {
+				return (cli_usage(c,
+				    "invalid value \"%s\" for --%s: want "
+				    "KEY=VALUE%s",
+				    l->l_v[i], cli_flag_defs[flag].fd_name,
+				    split ? "[,KEY=VALUE]" : ""));
+			}
+			(*out)[(*n)++] = kv;
+			p += len;
+		} while (split && *p++ == ',');
+	}
+	return (0);
+}
+
+static int
+ports(cli *c, Svcfleet__V1__ServiceSpec *sp)
+{
+	const cli_list *l = &c->c_list[F_PORT];
+	sp->ports = sf_arena_alloc(&c->c_arena, l->l_n * sizeof(*sp->ports));
+	if (sp->ports == NULL) {
+		return (cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory"));
+	}
+	for (size_t i = 0; i < l->l_n; i++) {
+		Svcfleet__V1__ServicePort *p
+		    = sf_arena_alloc(&c->c_arena, sizeof(*p));
+		char why[300];
+		if (p == NULL) {
+			return (
+			    cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory"));
+		}
+		if (cli_port_parse(l->l_v[i], &c->c_arena, p, why, sizeof(why))
+		    != 0) {
+			return (cli_usage(
+			    c, "invalid --port \"%s\": %s", l->l_v[i], why));
+		}
+		sp->ports[sp->n_ports++] = p;
+	}
+	return (0);
+}
+
+static int
+session_timeout(cli *c, Svcfleet__V1__ServiceSpec *sp)
+{
+	const char *v = cli_value(c, F_SESSION_TIMEOUT, NULL);
+	int64_t     ms;
+	if (v == NULL) {
+		return (0);
+	}
+	if (sf_duration_parse(v, &ms) != 0 || ms % 1000 != 0 || ms < 1000
+	    || ms / 1000 > INT32_MAX) {
+		return (cli_usage(c,
+		    "invalid value \"%s\" for --session-timeout: want a whole "
+		    "number of seconds, at least 1",
+		    v));
+	}
+	sp->session_timeout_seconds = (int32_t) (ms / 1000);
+	return (0);
+}
+
+// Builds the Service the flags describe; returns 0 or an exit code.
+static int
+build(cli *c, Svcfleet__V1__Service *svc, Svcfleet__V1__ObjectMeta *m,
+    Svcfleet__V1__ServiceSpec *sp)
+{
+	int rv;
+
+	svc->metadata = m;
+	svc->spec     = sp;
+	m->cluster    = (char *) cli_value(c, F_CLUSTER, "");
+	m->namespace_ = (char *) cli_namespace(c);
+	m->name       = (char *) c->c_args[0];
+	if ((rv = pick(c, F_TYPE, types, &sp->type)) != 0
+	    || (rv = pick(c, F_TRAFFIC_POLICY, policies,
+	            &sp->external_traffic_policy))
+	        != 0
+	    || (rv = pick(c, F_LB_TYPE, lb_types, &sp->lb_type)) != 0
+	    || (rv = kvs(c, F_SELECTOR, true, &sp->selector, &sp->n_selector))
+	        != 0
+	    || (rv = kvs(c, F_LABEL, false, &m->labels, &m->n_labels)) != 0
+	    || (rv = kvs(c, F_ANNOTATION, false, &m->annotations,
+	            &m->n_annotations))
+	        != 0
+	    || (rv = ports(c, sp)) != 0
+	    || (rv = session_timeout(c, sp)) != 0) {
+		return (rv);
+	}
+	if (cli_flag(c, F_SESSION_AFFINITY)) {
+		sp->session_affinity = "ClientIP";
+	}
+	sp->lb_pool             = (char *) cli_value(c, F_LB_POOL, "");
+	sp->lb_address          = (char *) cli_value(c, F_LB_ADDRESS, "");
+	sp->load_balancer_class = (char *) cli_value(c, F_LB_CLASS, "");
+	sp->allow_adoption      = cli_flag(c, F_ALLOW_ADOPTION);
+	return (0);
+}
+
+int
+cli_cmd_create_service(cli *c)
+{
+	Svcfleet__V1__CreateServiceRequest req
+	    = SVCFLEET__V1__CREATE_SERVICE_REQUEST__INIT;
+	Svcfleet__V1__Service     svc = SVCFLEET__V1__SERVICE__INIT;
+	Svcfleet__V1__ObjectMeta  m   = SVCFLEET__V1__OBJECT_META__INIT;
+	Svcfleet__V1__ServiceSpec sp  = SVCFLEET__V1__SERVICE_SPEC__INIT;
+	Svcfleet__V1__Service    *out = NULL;
+	bool                      dry = cli_flag(c, F_DRY_RUN);
+	int                       rv;
+
+	if (c->c_set[F_FROM_WORKLOAD]) {
+		return (cli_fail(SF_UNIMPLEMENTED,
+		    "--from-workload is not available yet: reading a "
+		    "workload's pod labels from the cluster needs the "
+		    "reconciler; give the labels with --selector"));
+	}
+	if (!c->c_set[F_SELECTOR]) {
+		return (cli_usage(c, "required flag --selector is missing"));
+	}
+	if ((rv = build(c, &svc, &m, &sp)) != 0) {
+		return (rv);
+	}
+	if ((rv = cli_connect(c)) != 0) {
+		return (rv);
+	}
+	req.service = &svc;
+	req.dry_run = dry;
+	if (svcfleet_create_service(c->c_client, &req, &out, &c->c_st) != 0) {
+		return (cli_fail_status(&c->c_st, NULL));
+	}
+	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
+		rv = cli_print_services(c, &out, 1, false, false);
+	} else if (c->c_output == OUT_NAME) {
+		printf("service/%s\n", m.name);
+	} else {
+		printf(
+		    "service/%s created%s\n", m.name, dry ? " (dry run)" : "");
+	}
+	svcfleet_free(out);
+	return (rv);
+}

@@ -1,0 +1,50 @@
+// delete.c: `svcfleet delete service NAME`. A Service no cluster holds is
+// gone at once; one a cluster holds is marked for deletion and removed when
+// the reconciler confirms the cluster deleted it (finalizer semantics).
+#include <string.h>
+
+#include "cli.h"
+
+int
+cli_cmd_delete_service(cli *c)
+{
+	Svcfleet__V1__DeleteServiceRequest req
+	    = SVCFLEET__V1__DELETE_SERVICE_REQUEST__INIT;
+	Svcfleet__V1__ServiceKey key = SVCFLEET__V1__SERVICE_KEY__INIT;
+	Svcfleet__V1__DeleteServiceReply *rep  = NULL;
+	const char                       *name = c->c_args[0];
+	int                               rv   = 0;
+
+	if ((rv = cli_connect(c)) != 0) {
+		return (rv);
+	}
+	key.cluster    = (char *) c->c_val[F_CLUSTER];
+	key.namespace_ = (char *) cli_namespace(c);
+	key.name       = (char *) name;
+	req.key        = &key;
+	if (svcfleet_delete_service(c->c_client, &req, &rep, &c->c_st) != 0) {
+		return (cli_fail_status(&c->c_st, NULL));
+	}
+	if ((c->c_output == OUT_JSON || c->c_output == OUT_YAML)
+	    && rep->service != NULL) {
+		rv = cli_print_services(c, &rep->service, 1, false, false);
+	} else if (c->c_output == OUT_NAME) {
+		printf("service/%s\n", name);
+	} else if (rep->deleted) {
+		printf("service \"%s\" deleted\n", name);
+	} else {
+		printf("service \"%s\" marked for deletion (waiting for "
+		       "cluster)\n",
+		    name);
+	}
+	if (!rep->deleted && cli_flag(c, F_WAIT)) {
+		fprintf(stderr,
+		    "note: --wait is not available yet: the Service goes once "
+		    "the reconciler confirms cluster \"%s\" deleted it; "
+		    "follow "
+		    "it with `svcfleet get service %s --cluster %s -n %s`\n",
+		    key.cluster, name, key.cluster, key.namespace_);
+	}
+	svcfleet_free(rep);
+	return (rv);
+}

@@ -1,0 +1,98 @@
+// errors.c: how the command line reports failure. One line on stderr,
+// "error: <STATUS_NAME>: <message>", then "  <field.path>: <reason>" per
+// field violation (DESIGN §8). Usage errors use the same line with
+// INVALID_ARGUMENT and point at the command's help; they exit with 2.
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+// Messages are one line by contract; a stray line break from a server or
+// a file name would break scripts that read the first line.
+static void
+put_line(FILE *f, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		fputc(*s == '\n' || *s == '\r' ? ' ' : *s, f);
+	}
+}
+
+int
+cli_usage(const cli *c, const char *fmt, ...)
+{
+	char    msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fputs("error: INVALID_ARGUMENT: ", stderr);
+	put_line(stderr, msg);
+	if (c != NULL && c->c_cmdname[0] != '\0') {
+		fprintf(stderr, " (see '%s %s --help')\n", c->c_prog,
+		    c->c_cmdname);
+	} else {
+		fprintf(stderr, " (see '%s help')\n",
+		    c != NULL ? c->c_prog : "svcfleet");
+	}
+	return (CLI_EXIT_USAGE);
+}
+
+int
+cli_fail(int code, const char *fmt, ...)
+{
+	char    msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "error: %s: ", svcfleet_code_name(code));
+	put_line(stderr, msg);
+	fputc('\n', stderr);
+	return (CLI_EXIT_FAIL);
+}
+
+static void
+put_error_line(int code, const char *prefix, const char *msg)
+{
+	fprintf(stderr, "error: %s: ", svcfleet_code_name(code));
+	if (prefix != NULL) {
+		put_line(stderr, prefix);
+	}
+	put_line(stderr, msg[0] != '\0' ? msg : sf_status_str(code));
+	fputc('\n', stderr);
+}
+
+static void
+put_violation(const char *field, const char *reason)
+{
+	fputs("  ", stderr);
+	put_line(stderr, field != NULL && field[0] != '\0' ? field : "<root>");
+	fputs(": ", stderr);
+	put_line(stderr, reason != NULL ? reason : "");
+	fputc('\n', stderr);
+}
+
+int
+cli_fail_status(const svcfleet_status *st, const char *prefix)
+{
+	put_error_line(st->code, prefix, st->message);
+	for (size_t i = 0; i < st->n_violations; i++) {
+		put_violation(
+		    st->violations[i].field, st->violations[i].reason);
+	}
+	return (CLI_EXIT_FAIL);
+}
+
+int
+cli_fail_sf(const sf_status *st, const char *prefix)
+{
+	int code = st->st_code != 0 ? st->st_code : SF_INVALID_ARGUMENT;
+	put_error_line(code, prefix, st->st_msg);
+	for (size_t i = 0; i < st->st_nviol; i++) {
+		put_violation(st->st_viol[i].v_field, st->st_viol[i].v_reason);
+	}
+	return (CLI_EXIT_FAIL);
+}

@@ -1,0 +1,821 @@
+// main.c: svcfleet, the command line of svcfleetd — the flag and command
+// tables, parsing, generic checks, help and dispatch.
+//
+// Parsing happens before the command is known: every flag's arity is in
+// its table row, so `svcfleet -n dev get services` and `svcfleet get
+// services -n dev` read the same. Once the words name a command, the
+// checks every command shares run here, in one place, before the handler:
+// flags the command does not take, argument counts, required flags, the
+// output format and the timeout.
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "clock.h"
+
+const cli_flag_def cli_flag_defs[F_COUNT] = {
+#define CLI_FLAG_ROW(id, name, sh, kind, meta, help) \
+	{name, sh, kind, meta, help},
+    CLI_FLAGS(CLI_FLAG_ROW)
+#undef CLI_FLAG_ROW
+};
+
+#define GLOBAL_FLAGS                                                        \
+	(FL(SERVER) | FL(TOKEN) | FL(TOKEN_FILE) | FL(OUTPUT) | FL(TIMEOUT) \
+	    | FL(HELP))
+
+#define CREATE_SERVICE_FLAGS                                                 \
+	(FL(CLUSTER) | FL(NAMESPACE) | FL(TYPE) | FL(SELECTOR) | FL(PORT)    \
+	    | FL(FROM_WORKLOAD) | FL(SESSION_AFFINITY) | FL(SESSION_TIMEOUT) \
+	    | FL(ANNOTATION) | FL(LABEL) | FL(TRAFFIC_POLICY) | FL(LB_TYPE)  \
+	    | FL(LB_POOL) | FL(LB_ADDRESS) | FL(LB_CLASS)                    \
+	    | FL(ALLOW_ADOPTION) | FL(DRY_RUN))
+
+static int cmd_help(cli *c);
+
+// What a flag means where it differs from its table row.
+static const cli_flag_help create_flag_help[] = {
+    {F_SELECTOR,
+        "the Service's label selector, KEY=VALUE[,KEY=VALUE]; "
+        "repeatable"},
+    {-1, NULL},
+};
+static const cli_flag_help cluster_add_flag_help[] = {
+    {F_TOKEN_FILE,
+        "file holding the cluster's bearer token (here not the "
+        "caller's: use --token or SVCFLEET_TOKEN_FILE)"},
+    {F_LABEL, "label of the cluster record; repeatable"},
+    {-1, NULL},
+};
+
+// The command table. Words are matched against the leading positional
+// arguments; "a|b" lists aliases, the first being the canonical spelling.
+static const cli_cmd cli_commands[] = {
+    {
+        .cm_words    = "apply",
+        .cm_fn       = cli_cmd_apply,
+        .cm_flags    = FL(FILENAME) | FL(CLUSTER) | FL(DRY_RUN),
+        .cm_required = FL(FILENAME),
+        .cm_usage    = "apply -f FILE|DIR|- [--cluster C] [--dry-run]",
+        .cm_summary  = "create or update Services from Kubernetes manifests",
+        .cm_help
+        = "Reads Kubernetes v1 Service manifests (multi-document YAML, JSON, "
+          "or a List) and creates what is missing and updates what "
+          "exists, like kubectl apply. Each document is applied on its "
+          "own: a bad one is reported with its file, document (counted "
+          "from 0) and line, the others are still applied, and the exit "
+          "code is 1. A file that is not valid YAML or JSON is not "
+          "applied at all. The cluster comes from --cluster or the "
+          "svcfleet.io/cluster annotation. A manifest carrying "
+          "metadata.resourceVersion must match the stored object (else "
+          "ABORTED).",
+    },
+    {
+        .cm_words    = "create service|svc",
+        .cm_fn       = cli_cmd_create_service,
+        .cm_args_min = 1,
+        .cm_args_max = 1,
+        .cm_flags    = CREATE_SERVICE_FLAGS,
+        .cm_required = FL(CLUSTER) | FL(PORT),
+        .cm_usage
+        = "create service NAME --cluster C [-n NS]\n"
+          "        [--type clusterip|nodeport|loadbalancer]\n"
+          "        --selector k=v[,k=v] | --from-workload deployment/NAME\n"
+          "        --port [NAME:]PORT[:TARGET][/TCP|/UDP][@NODEPORT] ...\n"
+          "        [--session-affinity [--session-timeout SECONDS]]\n"
+          "        [--annotation k=v]... [--label k=v]...\n"
+          "        [--traffic-policy cluster|local] [--lb-type "
+          "metallb|other]\n"
+          "        [--lb-pool POOL] [--lb-address IP] [--lb-class CLASS]\n"
+          "        [--allow-adoption] [--dry-run]",
+        .cm_summary = "create a Service in one cluster and namespace",
+        .cm_help
+        = "Examples:\n"
+          "  svcfleet create service web-front --cluster prod -n shop "
+          "--type nodeport \\\n"
+          "      --selector app=web --port http:80:8080@30080\n"
+          "  svcfleet create service dns-cache --cluster prod "
+          "--selector k8s-app=dns \\\n"
+          "      --port dns:53/UDP --port dns-tcp:53/TCP",
+        .cm_flag_help = create_flag_help,
+    },
+    {
+        .cm_words    = "get service|services|svc",
+        .cm_fn       = cli_cmd_get_services,
+        .cm_args_max = 1,
+        .cm_flags    = FL(CLUSTER) | FL(NAMESPACE) | FL(ALL_NAMESPACES)
+            | FL(SELECTOR) | FL(LIMIT),
+        .cm_usage   = "get services [--cluster C] [-n NS | -A] [-l SELECTOR] "
+                      "[--limit N]\n"
+                      "       svcfleet get service NAME --cluster C [-n NS]",
+        .cm_summary = "list Services, or show one",
+        .cm_help    = "Without NAME, lists the Services of one namespace (-n, "
+                      "default \"default\") or of all (-A), in every cluster "
+                      "unless --cluster is given; pages are followed until "
+                      "the end or --limit.",
+    },
+    {
+        .cm_words    = "delete service|services|svc",
+        .cm_fn       = cli_cmd_delete_service,
+        .cm_args_min = 1,
+        .cm_args_max = 1,
+        .cm_flags    = FL(CLUSTER) | FL(NAMESPACE) | FL(WAIT),
+        .cm_required = FL(CLUSTER),
+        .cm_usage    = "delete service NAME --cluster C [-n NS] [--wait]",
+        .cm_summary  = "delete a Service",
+        .cm_help
+        = "A Service no cluster holds yet is removed at once; otherwise "
+          "it is marked for deletion until the reconciler confirms the "
+          "cluster deleted it.",
+    },
+    {
+        .cm_words    = "cluster add",
+        .cm_fn       = cli_cmd_cluster_add,
+        .cm_args_min = 1,
+        .cm_args_max = 1,
+        .cm_flags    = FL(API_SERVER) | FL(CA_FILE) | FL(TOKEN_FILE)
+            | FL(NODE_PORT_RANGE) | FL(LABEL) | FL(KUBECONFIG) | FL(CONTEXT),
+        .cm_usage     = "cluster add NAME --api-server URL --ca-file FILE "
+                        "--token-file FILE\n"
+                        "        [--node-port-range 30000-32767] [--label "
+                        "k=v]...",
+        .cm_summary   = "register a cluster",
+        .cm_flag_help = cluster_add_flag_help,
+        .cm_opts      = CMD_OWN_TOKEN_FILE,
+    },
+    {
+        .cm_words   = "cluster list|ls",
+        .cm_fn      = cli_cmd_cluster_list,
+        .cm_flags   = FL(SHOW_CREDENTIALS),
+        .cm_usage   = "cluster list",
+        .cm_summary = "list the registered clusters",
+    },
+    {
+        .cm_words    = "cluster get",
+        .cm_fn       = cli_cmd_cluster_get,
+        .cm_args_min = 1,
+        .cm_args_max = 1,
+        .cm_flags    = FL(SHOW_CREDENTIALS),
+        .cm_usage    = "cluster get NAME [--show-credentials]",
+        .cm_summary  = "show a cluster record",
+        .cm_help     = "Credentials print as <redacted> unless "
+                       "--show-credentials is given (and the server shows "
+                       "them to admins only).",
+    },
+    {
+        .cm_words    = "cluster remove|rm",
+        .cm_fn       = cli_cmd_cluster_remove,
+        .cm_args_min = 1,
+        .cm_args_max = 1,
+        .cm_usage    = "cluster remove NAME",
+        .cm_summary  = "unregister a cluster no Service names any more",
+    },
+    {
+        .cm_words    = "cluster namespaces|ns",
+        .cm_fn       = cli_cmd_cluster_namespaces,
+        .cm_args_min = 1,
+        .cm_args_max = 1,
+        .cm_usage    = "cluster namespaces NAME",
+        .cm_summary  = "list a cluster's namespaces, read live",
+    },
+    {
+        .cm_words    = "cluster workloads",
+        .cm_fn       = cli_cmd_cluster_workloads,
+        .cm_args_min = 1,
+        .cm_args_max = 1,
+        .cm_flags    = FL(NAMESPACE),
+        .cm_usage    = "cluster workloads NAME [-n NS]",
+        .cm_summary = "list a namespace's workloads and pod labels, read live",
+    },
+    {
+        .cm_words   = "version",
+        .cm_fn      = cli_cmd_version,
+        .cm_flags   = FL(CLIENT),
+        .cm_usage   = "version [--client]",
+        .cm_summary = "print the client and server versions",
+    },
+    {
+        .cm_words    = "help",
+        .cm_fn       = cmd_help,
+        .cm_args_max = 4,
+        .cm_usage    = "help [COMMAND]",
+        .cm_summary  = "show help",
+        .cm_opts     = CMD_LOCAL,
+    },
+};
+
+#define NCOMMANDS (sizeof(cli_commands) / sizeof(cli_commands[0]))
+
+// ------------------------------------------------------------- helpers
+
+bool
+cli_flag(const cli *c, int id)
+{
+	return (c->c_set[id] && strcmp(c->c_val[id], "true") == 0);
+}
+
+const char *
+cli_value(const cli *c, int id, const char *def)
+{
+	return (c->c_set[id] ? c->c_val[id] : def);
+}
+
+const char *
+cli_namespace(const cli *c)
+{
+	return (cli_value(c, F_NAMESPACE, "default"));
+}
+
+// Does word match one of the '|'-separated aliases in pat (up to the next
+// space)?
+static bool
+word_matches(const char *pat, const char *word)
+{
+	size_t wl = strlen(word);
+	while (*pat != '\0' && *pat != ' ') {
+		size_t n = strcspn(pat, "| ");
+		if (n == wl && strncmp(pat, word, n) == 0) {
+			return (true);
+		}
+		pat += n;
+		if (*pat == '|') {
+			pat++;
+		}
+	}
+	return (false);
+}
+
+static size_t
+words_count(const char *words)
+{
+	size_t n = 1;
+	for (const char *p = words; *p != '\0'; p++) {
+		n += *p == ' ';
+	}
+	return (n);
+}
+
+// Number of leading positionals matching cmd's words: all or nothing.
+static size_t
+cmd_matches(const cli_cmd *cmd, const char *const *pos, size_t npos)
+{
+	size_t      need = words_count(cmd->cm_words);
+	const char *w    = cmd->cm_words;
+	if (npos < need) {
+		return (0);
+	}
+	for (size_t i = 0; i < need; i++) {
+		if (!word_matches(w, pos[i])) {
+			return (0);
+		}
+		w += strcspn(w, " ");
+		w += *w == ' ';
+	}
+	return (need);
+}
+
+// "get service|services|svc" -> "get service"
+static void
+canonical_name(const char *words, char *out, size_t cap)
+{
+	size_t o = 0;
+	for (const char *p = words; *p != '\0' && o + 1 < cap;) {
+		size_t n = strcspn(p, "| ");
+		if (o + n + 2 > cap) {
+			break;
+		}
+		if (o > 0) {
+			out[o++] = ' ';
+		}
+		memcpy(out + o, p, n);
+		o += n;
+		p += n;
+		p += strcspn(p, " ");
+		p += *p == ' ';
+	}
+	out[o] = '\0';
+}
+
+// ---------------------------------------------------------------- help
+
+// Prints text from column col on, wrapped before column 80.
+static void
+print_wrapped(FILE *f, const char *text, int col)
+{
+	int at = col;
+	while (*text != '\0') {
+		int n = (int) strcspn(text, " ");
+		if (at > col && at + 1 + n > 79) {
+			fprintf(f, "\n%*s", col, "");
+			at = col;
+		} else if (at > col) {
+			fputc(' ', f);
+			at++;
+		}
+		fprintf(f, "%.*s", n, text);
+		at += n;
+		text += n;
+		text += strspn(text, " ");
+	}
+	fputc('\n', f);
+}
+
+// A command's help: lines that start with a space (examples) print as
+// they are, the others are wrapped.
+static void
+print_help_text(FILE *f, const char *text)
+{
+	fputc('\n', f);
+	while (*text != '\0') {
+		size_t n    = strcspn(text, "\n");
+		char  *line = strndup(text, n);
+		if (line == NULL || line[0] == ' ') {
+			fprintf(f, "%.*s\n", (int) n, text);
+		} else {
+			print_wrapped(f, line, 0);
+		}
+		free(line);
+		text += n;
+		text += *text == '\n';
+	}
+}
+
+static void
+print_flag(FILE *f, int id, const cli_flag_help *over)
+{
+	const cli_flag_def *d    = &cli_flag_defs[id];
+	const char         *help = d->fd_help;
+	for (; over != NULL && over->fh_id >= 0; over++) {
+		if (over->fh_id == id) {
+			help = over->fh_help;
+		}
+	}
+	char left[64];
+	int  n;
+	if (d->fd_short != 0) {
+		n = snprintf(left, sizeof(left), "  -%c, --%s%s%s",
+		    d->fd_short, d->fd_name, d->fd_meta ? " " : "",
+		    d->fd_meta ? d->fd_meta : "");
+	} else {
+		n = snprintf(left, sizeof(left), "      --%s%s%s", d->fd_name,
+		    d->fd_meta ? " " : "", d->fd_meta ? d->fd_meta : "");
+	}
+	fprintf(f, "%-32s ", left);
+	print_wrapped(f, help, n > 32 ? n + 1 : 33);
+}
+
+// Global flags a command gives its own meaning (skip) are left out.
+static void
+print_global_flags(FILE *f, uint64_t skip)
+{
+	fprintf(f, "\nGlobal flags (before or after the command):\n");
+	for (int id = 0; id < F_COUNT; id++) {
+		if ((GLOBAL_FLAGS & ~skip) & (UINT64_C(1) << id)) {
+			print_flag(f, id, NULL);
+		}
+	}
+}
+
+static void
+print_overview(FILE *f, const char *prog)
+{
+	fprintf(f,
+	    "%s controls Kubernetes Services across many clusters through "
+	    "svcfleetd.\n\nUsage: %s COMMAND [ARGS] [flags]\n\nCommands:\n",
+	    prog, prog);
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		char name[64];
+		canonical_name(cli_commands[i].cm_words, name, sizeof(name));
+		fprintf(f, "  %-20s %s\n", name, cli_commands[i].cm_summary);
+	}
+	print_global_flags(f, 0);
+	fprintf(f,
+	    "\nRun '%s COMMAND --help' for a command's flags. Exit codes: 0 "
+	    "ok, 1 error,\n2 usage error.\n",
+	    prog);
+}
+
+static void
+print_cmd_help(FILE *f, const char *prog, const cli_cmd *cmd)
+{
+	fprintf(f, "%c%s.\n\nUsage: %s %s\n", toupper(cmd->cm_summary[0]),
+	    cmd->cm_summary + 1, prog, cmd->cm_usage);
+	if (cmd->cm_help != NULL) {
+		print_help_text(f, cmd->cm_help);
+	}
+	if (cmd->cm_flags != 0) {
+		fprintf(f, "\nFlags:\n");
+		for (int id = 0; id < F_COUNT; id++) {
+			if (cmd->cm_flags & (UINT64_C(1) << id)) {
+				print_flag(f, id, cmd->cm_flag_help);
+			}
+		}
+	}
+	print_global_flags(f, cmd->cm_flags);
+}
+
+// Help for a first word that starts several commands ("cluster").
+static bool
+print_group_help(FILE *f, const char *prog, const char *word)
+{
+	bool any = false;
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		const cli_cmd *cmd = &cli_commands[i];
+		if (word_matches(cmd->cm_words, word)) {
+			if (!any) {
+				fprintf(f, "Usage:\n");
+			}
+			fprintf(f, "  %s %s\n", prog, cmd->cm_usage);
+			any = true;
+		}
+	}
+	if (any) {
+		fprintf(f, "\nRun '%s %s SUBCOMMAND --help' for details.\n",
+		    prog, word);
+	}
+	return (any);
+}
+
+static const cli_cmd *
+find_cmd(const char *const *pos, size_t npos, size_t *nwords)
+{
+	const cli_cmd *best = NULL;
+	*nwords             = 0;
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		size_t n = cmd_matches(&cli_commands[i], pos, npos);
+		if (n > *nwords) {
+			*nwords = n;
+			best    = &cli_commands[i];
+		}
+	}
+	return (best);
+}
+
+static int
+cmd_help(cli *c)
+{
+	size_t         nw;
+	const cli_cmd *cmd = find_cmd(c->c_args, c->c_nargs, &nw);
+	if (c->c_nargs == 0) {
+		print_overview(stdout, c->c_prog);
+		return (CLI_EXIT_OK);
+	}
+	if (cmd != NULL && cmd->cm_fn != cmd_help) {
+		print_cmd_help(stdout, c->c_prog, cmd);
+		return (CLI_EXIT_OK);
+	}
+	if (print_group_help(stdout, c->c_prog, c->c_args[0])) {
+		return (CLI_EXIT_OK);
+	}
+	return (cli_usage(c, "unknown command \"%s\"", c->c_args[0]));
+}
+
+// ------------------------------------------------------------- parsing
+
+static const char *const resource_aliases[] = {"service", "services", "svc"};
+
+// "service/web" (kubectl's TYPE/NAME) -> "service" "web".
+static bool
+split_type_name(cli *c, const char *arg, const char **type, const char **name)
+{
+	const char *slash = strchr(arg, '/');
+	if (slash == NULL || slash[1] == '\0') {
+		return (false);
+	}
+	for (size_t i = 0; i < 3; i++) {
+		size_t n = strlen(resource_aliases[i]);
+		if ((size_t) (slash - arg) == n
+		    && strncmp(arg, resource_aliases[i], n) == 0) {
+			*type = resource_aliases[i];
+			*name = sf_arena_strdup(&c->c_arena, slash + 1);
+			return (*name != NULL);
+		}
+	}
+	return (false);
+}
+
+// Records the first parse error; it is printed once the command is known,
+// so the hint can name the command's help.
+static int parse_error(cli *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int
+parse_error(cli *c, const char *fmt, ...)
+{
+	va_list ap;
+	if (c->c_perr[0] == '\0') {
+		va_start(ap, fmt);
+		vsnprintf(c->c_perr, sizeof(c->c_perr), fmt, ap);
+		va_end(ap);
+	}
+	return (-1);
+}
+
+static int
+parse_bool(cli *c, int id, const char *v)
+{
+	static const char *const yes[]
+	    = {"true", "1", "yes", "client", "server", "all"};
+	static const char *const no[] = {"false", "0", "no", "none"};
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcmp(v, yes[i]) == 0) {
+			c->c_val[id] = "true";
+			return (0);
+		}
+	}
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+		if (strcmp(v, no[i]) == 0) {
+			c->c_val[id] = "false";
+			return (0);
+		}
+	}
+	return (
+	    parse_error(c, "invalid value \"%s\" for --%s: want true or false",
+	        v, cli_flag_defs[id].fd_name));
+}
+
+static int
+set_flag(cli *c, int id, const char *v, int argc)
+{
+	const cli_flag_def *d = &cli_flag_defs[id];
+	c->c_set[id]          = true;
+	if (d->fd_kind == FK_BOOL) {
+		return (parse_bool(c, id, v));
+	}
+	if (v[0] == '\0') {
+		return (parse_error(
+		    c, "flag --%s needs a non-empty value", d->fd_name));
+	}
+	c->c_val[id] = v;
+	if (d->fd_kind == FK_LIST) {
+		cli_list *l = &c->c_list[id];
+		if (l->l_v == NULL) {
+			l->l_v = sf_arena_alloc(
+			    &c->c_arena, (size_t) argc * sizeof(*l->l_v));
+			if (l->l_v == NULL) {
+				return (parse_error(c, "out of memory"));
+			}
+		}
+		l->l_v[l->l_n++] = v;
+	}
+	return (0);
+}
+
+static int
+find_long(const char *name, size_t n)
+{
+	for (int id = 0; id < F_COUNT; id++) {
+		if (strlen(cli_flag_defs[id].fd_name) == n
+		    && strncmp(cli_flag_defs[id].fd_name, name, n) == 0) {
+			return (id);
+		}
+	}
+	return (-1);
+}
+
+static int
+find_short(char ch)
+{
+	for (int id = 0; id < F_COUNT; id++) {
+		if (cli_flag_defs[id].fd_short == ch) {
+			return (id);
+		}
+	}
+	return (-1);
+}
+
+// Splits argv into flags (into c) and positionals (into pos). Problems
+// are recorded with parse_error and parsing goes on, so that the command
+// can still be found for the hint.
+static void
+parse_args(cli *c, int argc, char **argv, const char **pos, size_t *npos)
+{
+	bool only_pos = false;
+	*npos         = 0;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *val = NULL;
+		int         id;
+
+		if (only_pos || a[0] != '-' || a[1] == '\0') {
+			const char *type, *name;
+			if (*npos == 1
+			    && split_type_name(c, a, &type, &name)) {
+				pos[(*npos)++] = type;
+				pos[(*npos)++] = name;
+			} else {
+				pos[(*npos)++] = a;
+			}
+			continue;
+		}
+		if (strcmp(a, "--") == 0) {
+			only_pos = true;
+			continue;
+		}
+		if (a[1] == '-') {
+			const char *eq = strchr(a + 2, '=');
+			size_t n = eq ? (size_t) (eq - a - 2) : strlen(a + 2);
+			if ((id = find_long(a + 2, n)) < 0) {
+				parse_error(
+				    c, "unknown flag: --%.*s", (int) n, a + 2);
+				continue;
+			}
+			val = eq ? eq + 1 : NULL;
+		} else {
+			if ((id = find_short(a[1])) < 0) {
+				parse_error(c,
+				    "unknown shorthand flag: '%c' in %s", a[1],
+				    a);
+				continue;
+			}
+			if (a[2] != '\0') {
+				val = a + 2 + (a[2] == '=');
+			}
+		}
+		if (val == NULL) {
+			if (cli_flag_defs[id].fd_kind == FK_BOOL) {
+				val = "true";
+			} else if (i + 1 < argc) {
+				val = argv[++i];
+			} else {
+				parse_error(c, "flag needs an argument: --%s",
+				    cli_flag_defs[id].fd_name);
+				continue;
+			}
+		}
+		set_flag(c, id, val, argc);
+	}
+}
+
+// The checks every command shares, in the order a user fixes them.
+static int
+check_cmd(cli *c)
+{
+	const cli_cmd *cmd     = c->c_cmd;
+	uint64_t       allowed = GLOBAL_FLAGS | cmd->cm_flags;
+
+	for (int id = 0; id < F_COUNT; id++) {
+		if (c->c_set[id] && !(allowed & (UINT64_C(1) << id))) {
+			return (
+			    cli_usage(c, "flag --%s is not used by \"%s %s\"",
+			        cli_flag_defs[id].fd_name, c->c_prog,
+			        c->c_cmdname));
+		}
+	}
+	if (c->c_nargs < (size_t) cmd->cm_args_min) {
+		return (cli_usage(c, "\"%s %s\" needs a NAME argument",
+		    c->c_prog, c->c_cmdname));
+	}
+	if (c->c_nargs > (size_t) cmd->cm_args_max) {
+		return (cli_usage(c, "unexpected argument \"%s\"",
+		    c->c_args[cmd->cm_args_max]));
+	}
+	for (int id = 0; id < F_COUNT; id++) {
+		if ((cmd->cm_required & (UINT64_C(1) << id))
+		    && !c->c_set[id]) {
+			return (cli_usage(c, "required flag --%s is missing",
+			    cli_flag_defs[id].fd_name));
+		}
+	}
+	return (0);
+}
+
+static int
+check_output(cli *c)
+{
+	static const char *const names[]
+	    = {"table", "wide", "json", "yaml", "name"};
+	const char *o = cli_value(c, F_OUTPUT, "table");
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(o, names[i]) == 0) {
+			c->c_output = (int) i;
+			return (0);
+		}
+	}
+	return (cli_usage(c,
+	    "unknown output format \"%s\" for -o: want table, wide, json, "
+	    "yaml or name",
+	    o));
+}
+
+static int
+check_timeout(cli *c)
+{
+	const char *t = cli_value(c, F_TIMEOUT, getenv("SVCFLEET_TIMEOUT"));
+	int64_t     ms;
+	if (t == NULL || t[0] == '\0') {
+		c->c_timeout_ms = 30000;
+		return (0);
+	}
+	if (sf_duration_parse(t, &ms) != 0 || ms <= 0 || ms > 86400000) {
+		return (cli_usage(c,
+		    "invalid value \"%s\" for --timeout: want a duration such "
+		    "as 30s or 2m",
+		    t));
+	}
+	c->c_timeout_ms = (uint32_t) ms;
+	return (0);
+}
+
+// Errors for words that name no command; the group ("cluster") is known.
+static int
+no_command(cli *c, const char *const *pos, size_t npos)
+{
+	bool group = false;
+	for (size_t i = 0; i < NCOMMANDS && !group; i++) {
+		group = word_matches(cli_commands[i].cm_words, pos[0]);
+	}
+	if (!group) {
+		return (cli_usage(c, "%s%sunknown command \"%s\"", c->c_perr,
+		    c->c_perr[0] ? "; " : "", pos[0]));
+	}
+	snprintf(c->c_cmdname, sizeof(c->c_cmdname), "%s", pos[0]);
+	if (c->c_perr[0] != '\0') {
+		return (cli_usage(c, "%s", c->c_perr));
+	}
+	if (cli_flag(c, F_HELP)) {
+		print_group_help(stdout, c->c_prog, pos[0]);
+		return (CLI_EXIT_OK);
+	}
+	if (npos == 1) {
+		return (cli_usage(c,
+		    "\"%s %s\" needs a subcommand or resource type", c->c_prog,
+		    pos[0]));
+	}
+	if (strcmp(pos[0], "cluster") == 0) {
+		return (cli_usage(c,
+		    "unknown subcommand \"%s\" for \"%s cluster\"", pos[1],
+		    c->c_prog));
+	}
+	return (cli_usage(c,
+	    "unknown resource type \"%s\": %s %s works on services", pos[1],
+	    c->c_prog, pos[0]));
+}
+
+static int
+run(cli *c, int argc, char **argv)
+{
+	const char   **pos;
+	size_t         npos, nw;
+	const cli_cmd *cmd;
+	int            rv;
+
+	// Two slots per argument: "service/web" becomes two words.
+	pos = sf_arena_alloc(&c->c_arena, 2 * (size_t) argc * sizeof(*pos));
+	if (pos == NULL) {
+		return (cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory"));
+	}
+	parse_args(c, argc, argv, pos, &npos);
+	if (npos == 0) {
+		if (c->c_perr[0] != '\0') {
+			return (cli_usage(c, "%s", c->c_perr));
+		}
+		if (cli_flag(c, F_HELP)) {
+			print_overview(stdout, c->c_prog);
+			return (CLI_EXIT_OK);
+		}
+		print_overview(stderr, c->c_prog);
+		return (CLI_EXIT_USAGE);
+	}
+	if ((cmd = find_cmd(pos, npos, &nw)) == NULL) {
+		return (no_command(c, pos, npos));
+	}
+	c->c_cmd   = cmd;
+	c->c_args  = pos + nw;
+	c->c_nargs = npos - nw;
+	canonical_name(cmd->cm_words, c->c_cmdname, sizeof(c->c_cmdname));
+	if (c->c_perr[0] != '\0') {
+		return (cli_usage(c, "%s", c->c_perr));
+	}
+	if (cli_flag(c, F_HELP) && cmd->cm_fn != cmd_help) {
+		print_cmd_help(stdout, c->c_prog, cmd);
+		return (CLI_EXIT_OK);
+	}
+	if ((rv = check_cmd(c)) != 0 || (rv = check_output(c)) != 0
+	    || (rv = check_timeout(c)) != 0) {
+		return (rv);
+	}
+	return (cmd->cm_fn(c));
+}
+
+int
+main(int argc, char **argv)
+{
+	cli c;
+	int rv;
+
+	memset(&c, 0, sizeof(c));
+	c.c_prog = "svcfleet";
+	sf_arena_init(&c.c_arena);
+	svcfleet_status_init(&c.c_st);
+	rv = run(&c, argc, argv);
+	if (fflush(stdout) != 0 && rv == 0) {
+		rv = cli_fail(SF_INTERNAL, "writing the output failed");
+	}
+	svcfleet_close(c.c_client);
+	svcfleet_status_fini(&c.c_st);
+	sf_arena_fini(&c.c_arena);
+	return (rv);
+}
