@@ -72,8 +72,8 @@ sf_arena_alloc(sf_arena *a, size_t n)
 	}
 	need = (n + ARENA_ALIGN - 1) & ~(size_t) (ARENA_ALIGN - 1);
 	if (c == NULL || c->size - c->used < need) {
-		size_t size = need > ARENA_CHUNK ? need : ARENA_CHUNK;
-		sf_arena_chunk *nc = malloc(sizeof(*nc) + size);
+		size_t          size = need > ARENA_CHUNK ? need : ARENA_CHUNK;
+		sf_arena_chunk *nc   = malloc(sizeof(*nc) + size);
 		if (nc == NULL) {
 			return (NULL);
 		}

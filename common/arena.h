@@ -17,7 +17,7 @@ typedef struct sf_arena_chunk sf_arena_chunk;
 // arena. Not thread-safe.
 typedef struct sf_arena {
 	sf_arena_chunk    *ar_head;
-	size_t             ar_used;  // bytes handed out, for metrics
+	size_t             ar_used; // bytes handed out, for metrics
 	ProtobufCAllocator ar_pbc;
 } sf_arena;
 

@@ -12,7 +12,10 @@ typedef struct sf_buf {
 	int    b_oom; // set when an append failed; later appends do nothing
 } sf_buf;
 
-#define SF_BUF_INIT {NULL, 0, 0, 0}
+#define SF_BUF_INIT           \
+	{                     \
+		NULL, 0, 0, 0 \
+	}
 
 void sf_buf_init(sf_buf *b);
 void sf_buf_fini(sf_buf *b);

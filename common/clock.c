@@ -82,14 +82,14 @@ digits(const char **p, int n, int *out)
 int
 sf_clock_parse_rfc3339(const char *s, int64_t *ms)
 {
-	struct tm tm = {0};
-	int       y, mo, d, h, mi, sec, frac = 0;
+	struct tm   tm = {0};
+	int         y, mo, d, h, mi, sec, frac = 0;
 	const char *p = s;
 
-	if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) ||
-	    *p++ != '-' || digits(&p, 2, &d) || (*p != 'T' && *p != 't') ||
-	    (++p, digits(&p, 2, &h)) || *p++ != ':' || digits(&p, 2, &mi) ||
-	    *p++ != ':' || digits(&p, 2, &sec)) {
+	if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo)
+	    || *p++ != '-' || digits(&p, 2, &d) || (*p != 'T' && *p != 't')
+	    || (++p, digits(&p, 2, &h)) || *p++ != ':' || digits(&p, 2, &mi)
+	    || *p++ != ':' || digits(&p, 2, &sec)) {
 		return (-1);
 	}
 	if (*p == '.') {
@@ -117,8 +117,8 @@ sf_clock_parse_rfc3339(const char *s, int64_t *ms)
 	} else {
 		return (-1);
 	}
-	if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
-	    mi > 59 || sec > 60) {
+	if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23
+	    || mi > 59 || sec > 60) {
 		return (-1);
 	}
 	tm.tm_year = y - 1900;

@@ -33,10 +33,10 @@ test_status_first_wins(void **state)
 	sf_status st;
 	(void) state;
 	sf_status_init(&st);
-	assert_int_equal(sf_status_set(&st, SF_NOT_FOUND, "a %d\nb", 1),
-	    SF_NOT_FOUND);
-	assert_int_equal(sf_status_set(&st, SF_INTERNAL, "later"),
-	    SF_INTERNAL);
+	assert_int_equal(
+	    sf_status_set(&st, SF_NOT_FOUND, "a %d\nb", 1), SF_NOT_FOUND);
+	assert_int_equal(
+	    sf_status_set(&st, SF_INTERNAL, "later"), SF_INTERNAL);
 	assert_int_equal(st.st_code, SF_NOT_FOUND);
 	assert_string_equal(st.st_msg, "a 1 b");
 	assert_int_equal(sf_status_violation(&st, SF_V_INVALID,
@@ -162,8 +162,8 @@ test_rfc3339(void **state)
 	assert_int_equal(
 	    sf_clock_parse_rfc3339("2025-11-26T04:12:18+01:00", &ms), 0);
 	assert_int_equal(ms, 1764126738000LL);
-	assert_int_equal(sf_clock_parse_rfc3339("2025-13-01T00:00:00Z", &ms),
-	    -1);
+	assert_int_equal(
+	    sf_clock_parse_rfc3339("2025-13-01T00:00:00Z", &ms), -1);
 	assert_int_equal(sf_clock_parse_rfc3339("yesterday", &ms), -1);
 }
 

@@ -8,12 +8,12 @@
 #include <string.h>
 #include <strings.h>
 
-static atomic_int           sf_log_level = SF_LOG_INFO;
-static sf_log_sink          sf_log_sinkfn;
-static void                *sf_log_sinkarg;
-static _Thread_local char   sf_log_reqid[64];
-static const char *const    level_names[] = {"debug", "info", "warn",
-       "error", "none"};
+static atomic_int         sf_log_level = SF_LOG_INFO;
+static sf_log_sink        sf_log_sinkfn;
+static void              *sf_log_sinkarg;
+static _Thread_local char sf_log_reqid[64];
+static const char *const  level_names[]
+    = {"debug", "info", "warn", "error", "none"};
 
 void
 sf_log_set_level(int level)
@@ -127,9 +127,8 @@ sf_log(int level, const char *mod, const char *fmt, ...)
 	}
 	if (sf_log_reqid[0] != '\0') {
 		size_t k = (size_t) n;
-		k        = (size_t) snprintf(line + k, sizeof(line) - k,
-                    " req=") + k;
-		n        = (int) put_value(line, sizeof(line), k, sf_log_reqid);
+		k = (size_t) snprintf(line + k, sizeof(line) - k, " req=") + k;
+		n = (int) put_value(line, sizeof(line), k, sf_log_reqid);
 	}
 	size_t k = (size_t) n;
 	if (k + 5 < sizeof(line)) {

@@ -45,13 +45,13 @@ const char *sf_log_request_id(void);
 void sf_log(int level, const char *mod, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#define SF_DEBUG(mod, ...)                                                   \
-	do {                                                                 \
-		if (sf_log_get_level() <= SF_LOG_DEBUG)                      \
-			sf_log(SF_LOG_DEBUG, mod, __VA_ARGS__);              \
+#define SF_DEBUG(mod, ...)                                      \
+	do {                                                    \
+		if (sf_log_get_level() <= SF_LOG_DEBUG)         \
+			sf_log(SF_LOG_DEBUG, mod, __VA_ARGS__); \
 	} while (0)
-#define SF_INFO(mod, ...) sf_log(SF_LOG_INFO, mod, __VA_ARGS__)
-#define SF_WARN(mod, ...) sf_log(SF_LOG_WARN, mod, __VA_ARGS__)
+#define SF_INFO(mod, ...)  sf_log(SF_LOG_INFO, mod, __VA_ARGS__)
+#define SF_WARN(mod, ...)  sf_log(SF_LOG_WARN, mod, __VA_ARGS__)
 #define SF_ERROR(mod, ...) sf_log(SF_LOG_ERROR, mod, __VA_ARGS__)
 
 #endif // SF_LOG_H

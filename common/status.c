@@ -95,8 +95,8 @@ sf_status_vset(sf_status *st, int code, const char *fmt, va_list ap)
 	}
 	st->st_code = code;
 	if (fmt == NULL) {
-		snprintf(st->st_msg, sizeof(st->st_msg), "%s",
-		    sf_status_str(code));
+		snprintf(
+		    st->st_msg, sizeof(st->st_msg), "%s", sf_status_str(code));
 	} else {
 		vsnprintf(st->st_msg, sizeof(st->st_msg), fmt, ap);
 	}

@@ -12,23 +12,23 @@
 #include <stddef.h>
 
 // XX(NAME, number, default message). Append only; never renumber.
-#define SF_STATUS_MAP(XX)                                                    \
-	XX(OK, 0, "ok")                                                      \
-	XX(CANCELLED, 1, "the operation was cancelled")                      \
-	XX(UNKNOWN, 2, "unknown error")                                      \
-	XX(INVALID_ARGUMENT, 3, "invalid argument")                          \
-	XX(DEADLINE_EXCEEDED, 4, "deadline exceeded")                        \
-	XX(NOT_FOUND, 5, "not found")                                        \
-	XX(ALREADY_EXISTS, 6, "already exists")                              \
-	XX(PERMISSION_DENIED, 7, "permission denied")                        \
-	XX(RESOURCE_EXHAUSTED, 8, "resource exhausted")                      \
-	XX(FAILED_PRECONDITION, 9, "failed precondition")                    \
-	XX(ABORTED, 10, "aborted: the object was modified concurrently")     \
-	XX(OUT_OF_RANGE, 11, "out of range")                                 \
-	XX(UNIMPLEMENTED, 12, "not implemented")                             \
-	XX(INTERNAL, 13, "internal error")                                   \
-	XX(UNAVAILABLE, 14, "unavailable")                                   \
-	XX(DATA_LOSS, 15, "data loss")                                       \
+#define SF_STATUS_MAP(XX)                                                \
+	XX(OK, 0, "ok")                                                  \
+	XX(CANCELLED, 1, "the operation was cancelled")                  \
+	XX(UNKNOWN, 2, "unknown error")                                  \
+	XX(INVALID_ARGUMENT, 3, "invalid argument")                      \
+	XX(DEADLINE_EXCEEDED, 4, "deadline exceeded")                    \
+	XX(NOT_FOUND, 5, "not found")                                    \
+	XX(ALREADY_EXISTS, 6, "already exists")                          \
+	XX(PERMISSION_DENIED, 7, "permission denied")                    \
+	XX(RESOURCE_EXHAUSTED, 8, "resource exhausted")                  \
+	XX(FAILED_PRECONDITION, 9, "failed precondition")                \
+	XX(ABORTED, 10, "aborted: the object was modified concurrently") \
+	XX(OUT_OF_RANGE, 11, "out of range")                             \
+	XX(UNIMPLEMENTED, 12, "not implemented")                         \
+	XX(INTERNAL, 13, "internal error")                               \
+	XX(UNAVAILABLE, 14, "unavailable")                               \
+	XX(DATA_LOSS, 15, "data loss")                                   \
 	XX(UNAUTHENTICATED, 16, "unauthenticated")
 
 enum sf_code {
@@ -49,14 +49,14 @@ const char *sf_status_str(int code);
 int sf_status_from_name(const char *name);
 
 // Kubernetes cause reasons used as violation types.
-#define SF_V_REQUIRED "FieldValueRequired"
-#define SF_V_INVALID "FieldValueInvalid"
+#define SF_V_REQUIRED      "FieldValueRequired"
+#define SF_V_INVALID       "FieldValueInvalid"
 #define SF_V_NOT_SUPPORTED "FieldValueNotSupported"
-#define SF_V_FORBIDDEN "FieldValueForbidden"
-#define SF_V_DUPLICATE "FieldValueDuplicate"
-#define SF_V_TOO_LONG "FieldValueTooLong"
-#define SF_V_TOO_MANY "FieldValueTooMany"
-#define SF_V_NOT_FOUND "FieldValueNotFound"
+#define SF_V_FORBIDDEN     "FieldValueForbidden"
+#define SF_V_DUPLICATE     "FieldValueDuplicate"
+#define SF_V_TOO_LONG      "FieldValueTooLong"
+#define SF_V_TOO_MANY      "FieldValueTooMany"
+#define SF_V_NOT_FOUND     "FieldValueNotFound"
 
 typedef struct sf_violation {
 	char       *v_field;  // "spec.ports[1].nodePort"

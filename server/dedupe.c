@@ -71,7 +71,8 @@ sf_dedupe_alloc(size_t max_entries, int64_t ttl_ms)
 static void
 unlink_entry(struct sf_dedupe *d, dd_entry *e)
 {
-	dd_entry **pp = &d->d_buckets[hash_key(e->e_key) & (d->d_nbuckets - 1)];
+	dd_entry **pp
+	    = &d->d_buckets[hash_key(e->e_key) & (d->d_nbuckets - 1)];
 	while (*pp != e) {
 		pp = &(*pp)->e_hnext;
 	}
@@ -120,8 +121,8 @@ expire(struct sf_dedupe *d, int64_t now)
 {
 	// Only finished entries expire; an in-flight one is removed by
 	// sf_dedupe_end, so FIFO order may hold one back briefly.
-	while (d->d_oldest != NULL && d->d_oldest->e_done &&
-	    (d->d_oldest->e_expire_ms <= now || d->d_count > d->d_max)) {
+	while (d->d_oldest != NULL && d->d_oldest->e_done
+	    && (d->d_oldest->e_expire_ms <= now || d->d_count > d->d_max)) {
 		unlink_entry(d, d->d_oldest);
 	}
 }
@@ -139,8 +140,8 @@ sf_dedupe_begin(
 	if ((e = find(d, key)) != NULL) {
 		if (!e->e_done) {
 			rv = 2;
-		} else if ((*reply = malloc(e->e_len ? e->e_len : 1)) !=
-		    NULL) {
+		} else if ((*reply = malloc(e->e_len ? e->e_len : 1))
+		    != NULL) {
 			memcpy(*reply, e->e_reply, e->e_len);
 			*len = e->e_len;
 			rv   = 1;

@@ -37,8 +37,8 @@ NOT_YET(list_audit_events, Svcfleet__V1__Audit_Service,
 void
 sf_handlers_access_init(sf_server *srv)
 {
-	Svcfleet__V1__AccessControl_Service ac =
-	    SVCFLEET__V1__ACCESS_CONTROL__INIT(h_);
+	Svcfleet__V1__AccessControl_Service ac
+	    = SVCFLEET__V1__ACCESS_CONTROL__INIT(h_);
 	Svcfleet__V1__Audit_Service au = SVCFLEET__V1__AUDIT__INIT(h_);
 	srv->s_access                  = ac;
 	srv->s_audit                   = au;

@@ -12,12 +12,12 @@
 enum cl_kind { CL_REGISTER, CL_UPDATE, CL_DELETE, CL_HEALTH };
 
 typedef struct cl_job {
-	sf_call               *j_call;
-	int                    j_kind;
-	Svcfleet__V1__Cluster *j_cluster; // register, update
-	const char            *j_name;    // delete, health
+	sf_call                     *j_call;
+	int                          j_kind;
+	Svcfleet__V1__Cluster       *j_cluster; // register, update
+	const char                  *j_name;    // delete, health
 	Svcfleet__V1__ClusterHealth *j_health;
-	Svcfleet__V1__Cluster *j_result;
+	Svcfleet__V1__Cluster       *j_result;
 } cl_job;
 
 static bool
@@ -29,8 +29,8 @@ empty(const char *s)
 void
 sf_cluster_strip_credentials(const sf_call *c, Svcfleet__V1__Cluster *cl)
 {
-	cl->has_credentials = !empty(cl->token) || cl->client_key.len > 0 ||
-	    cl->client_cert.len > 0;
+	cl->has_credentials = !empty(cl->token) || cl->client_key.len > 0
+	    || cl->client_cert.len > 0;
 	if (c->c_ident.id_admin || c->c_ident.id_recon) {
 		return;
 	}
@@ -83,7 +83,8 @@ validate_cluster(Svcfleet__V1__Cluster *cl, sf_status *st)
 	const char *why;
 
 	if (empty(cl->name)) {
-		sf_status_violation(st, SF_V_REQUIRED, "name", "Required value");
+		sf_status_violation(
+		    st, SF_V_REQUIRED, "name", "Required value");
 	} else if ((why = sf_model_check_dns1123_label(cl->name)) != NULL) {
 		sf_status_violation(st, SF_V_INVALID, "name",
 		    "Invalid value: \"%s\": %s", cl->name, why);
@@ -91,9 +92,9 @@ validate_cluster(Svcfleet__V1__Cluster *cl, sf_status *st)
 	if (empty(cl->api_server)) {
 		sf_status_violation(
 		    st, SF_V_REQUIRED, "apiServer", "Required value");
-	} else if (strncmp(cl->api_server, "https://", 8) != 0 ||
-	    cl->api_server[8] == '\0' || cl->api_server[8] == '/' ||
-	    strpbrk(cl->api_server, " \t\r\n") != NULL) {
+	} else if (strncmp(cl->api_server, "https://", 8) != 0
+	    || cl->api_server[8] == '\0' || cl->api_server[8] == '/'
+	    || strpbrk(cl->api_server, " \t\r\n") != NULL) {
 		sf_status_violation(st, SF_V_INVALID, "apiServer",
 		    "Invalid value: \"%s\": must be an https:// URL such as "
 		    "https://10.0.0.1:6443",
@@ -105,7 +106,8 @@ validate_cluster(Svcfleet__V1__Cluster *cl, sf_status *st)
 		    "read",
 		    cl->ca_data.len);
 	}
-	bool has_cert = cl->client_cert.len > 0, has_key = cl->client_key.len > 0;
+	bool has_cert = cl->client_cert.len > 0,
+	     has_key  = cl->client_key.len > 0;
 	if (has_cert != has_key) {
 		sf_status_violation(st, SF_V_REQUIRED,
 		    has_cert ? "clientKey" : "clientCert",
@@ -133,8 +135,8 @@ validate_cluster(Svcfleet__V1__Cluster *cl, sf_status *st)
 		cl->node_port_min = SF_MODEL_NODE_PORT_MIN_DEFAULT;
 		cl->node_port_max = SF_MODEL_NODE_PORT_MAX_DEFAULT;
 	}
-	if (cl->node_port_min < 1 || cl->node_port_max > 65535 ||
-	    cl->node_port_min > cl->node_port_max) {
+	if (cl->node_port_min < 1 || cl->node_port_max > 65535
+	    || cl->node_port_min > cl->node_port_max) {
 		sf_status_violation(st, SF_V_INVALID, "nodePortRange",
 		    "Invalid value: \"%d-%d\": must be a range within "
 		    "1-65535 with the first port not above the last",
@@ -142,14 +144,13 @@ validate_cluster(Svcfleet__V1__Cluster *cl, sf_status *st)
 	}
 	for (size_t i = 0; i < cl->n_labels; i++) {
 		char path[300];
-		snprintf(path, sizeof(path), "labels[%s]",
-		    cl->labels[i]->key);
-		if ((why = sf_model_check_qualified_name(
-		         cl->labels[i]->key)) != NULL ||
-		    (why = sf_model_check_label_value(
-		         cl->labels[i]->value)) != NULL) {
-			sf_status_violation(st, SF_V_INVALID, path,
-			    "Invalid value: %s", why);
+		snprintf(path, sizeof(path), "labels[%s]", cl->labels[i]->key);
+		if ((why = sf_model_check_qualified_name(cl->labels[i]->key))
+		        != NULL
+		    || (why = sf_model_check_label_value(cl->labels[i]->value))
+		        != NULL) {
+			sf_status_violation(
+			    st, SF_V_INVALID, path, "Invalid value: %s", why);
 		}
 	}
 	if (st->st_nviol > 0) {
@@ -163,8 +164,8 @@ validate_cluster(Svcfleet__V1__Cluster *cl, sf_status *st)
 static int
 cl_write(sf_store_txn *txn, void *arg, sf_status *st)
 {
-	cl_job  *j = arg;
-	sf_call *c = j->j_call;
+	cl_job                *j     = arg;
+	sf_call               *c     = j->j_call;
 	ProtobufCAllocator    *alloc = sf_arena_pbc(&c->c_arena);
 	Svcfleet__V1__Cluster *old = NULL, *cl = j->j_cluster;
 	int                    rv;
@@ -183,7 +184,7 @@ cl_write(sf_store_txn *txn, void *arg, sf_status *st)
 		cl->resource_version = 0;
 		cl->health           = NULL;
 		cl->has_credentials  = false;
-		rv = sf_store_txn_cluster_put(txn, cl, true);
+		rv                   = sf_store_txn_cluster_put(txn, cl, true);
 		if (rv == SF_ALREADY_EXISTS) {
 			return (sf_status_set(st, rv,
 			    "cluster \"%s\" is already registered", cl->name));
@@ -208,12 +209,13 @@ cl_write(sf_store_txn *txn, void *arg, sf_status *st)
 		if (rv != 0) {
 			return (sf_status_set(st, rv, "reading failed"));
 		}
-		if (cl->resource_version != 0 &&
-		    cl->resource_version != old->resource_version) {
+		if (cl->resource_version != 0
+		    && cl->resource_version != old->resource_version) {
 			return (sf_status_set(st, SF_ABORTED,
 			    "cluster \"%s\" was modified (resource version "
 			    "%llu given, %llu stored); read it again",
-			    cl->name, (unsigned long long) cl->resource_version,
+			    cl->name,
+			    (unsigned long long) cl->resource_version,
 			    (unsigned long long) old->resource_version));
 		}
 		// Credentials left empty keep the stored ones.
@@ -314,11 +316,11 @@ cl_submit(sf_call *c, int kind, Svcfleet__V1__Cluster *cl, const char *name,
 		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 		return;
 	}
-	j->j_call     = c;
-	j->j_kind     = kind;
-	j->j_cluster  = cl;
-	j->j_name     = name;
-	j->j_health   = health;
+	j->j_call        = c;
+	j->j_kind        = kind;
+	j->j_cluster     = cl;
+	j->j_name        = name;
+	j->j_health      = health;
 	sf_store_write w = {
 	    .w_fn     = cl_write,
 	    .w_done   = cl_done,
@@ -333,15 +335,15 @@ cl_submit(sf_call *c, int kind, Svcfleet__V1__Cluster *cl, const char *name,
 
 static void
 h_register_cluster(Svcfleet__V1__ClusterRegistry_Service *s,
-    const Svcfleet__V1__RegisterClusterRequest *in,
+    const Svcfleet__V1__RegisterClusterRequest           *in,
     Svcfleet__V1__Cluster_Closure closure, void *data)
 {
 	sf_call *c = sf_call_of(data);
 	(void) s;
 	(void) closure;
 	if (in->cluster == NULL) {
-		sf_call_fail(c, SF_INVALID_ARGUMENT,
-		    "the request carries no cluster");
+		sf_call_fail(
+		    c, SF_INVALID_ARGUMENT, "the request carries no cluster");
 		return;
 	}
 	cl_submit(c, CL_REGISTER, in->cluster, NULL, NULL);
@@ -349,15 +351,15 @@ h_register_cluster(Svcfleet__V1__ClusterRegistry_Service *s,
 
 static void
 h_update_cluster(Svcfleet__V1__ClusterRegistry_Service *s,
-    const Svcfleet__V1__UpdateClusterRequest *in,
+    const Svcfleet__V1__UpdateClusterRequest           *in,
     Svcfleet__V1__Cluster_Closure closure, void *data)
 {
 	sf_call *c = sf_call_of(data);
 	(void) s;
 	(void) closure;
 	if (in->cluster == NULL) {
-		sf_call_fail(c, SF_INVALID_ARGUMENT,
-		    "the request carries no cluster");
+		sf_call_fail(
+		    c, SF_INVALID_ARGUMENT, "the request carries no cluster");
 		return;
 	}
 	cl_submit(c, CL_UPDATE, in->cluster, NULL, NULL);
@@ -365,7 +367,7 @@ h_update_cluster(Svcfleet__V1__ClusterRegistry_Service *s,
 
 static void
 h_delete_cluster(Svcfleet__V1__ClusterRegistry_Service *s,
-    const Svcfleet__V1__DeleteClusterRequest *in,
+    const Svcfleet__V1__DeleteClusterRequest           *in,
     Svcfleet__V1__Empty_Closure closure, void *data)
 {
 	sf_call *c = sf_call_of(data);
@@ -380,15 +382,15 @@ h_delete_cluster(Svcfleet__V1__ClusterRegistry_Service *s,
 
 static void
 h_report_cluster_health(Svcfleet__V1__ClusterRegistry_Service *s,
-    const Svcfleet__V1__ReportClusterHealthRequest *in,
+    const Svcfleet__V1__ReportClusterHealthRequest            *in,
     Svcfleet__V1__Empty_Closure closure, void *data)
 {
 	sf_call *c = sf_call_of(data);
 	(void) s;
 	(void) closure;
 	if (empty(in->cluster) || in->health == NULL) {
-		sf_call_fail(c, SF_INVALID_ARGUMENT,
-		    "cluster and health are required");
+		sf_call_fail(
+		    c, SF_INVALID_ARGUMENT, "cluster and health are required");
 		return;
 	}
 	cl_submit(c, CL_HEALTH, NULL, in->cluster, in->health);
@@ -396,7 +398,7 @@ h_report_cluster_health(Svcfleet__V1__ClusterRegistry_Service *s,
 
 static void
 h_get_cluster(Svcfleet__V1__ClusterRegistry_Service *s,
-    const Svcfleet__V1__GetClusterRequest *in,
+    const Svcfleet__V1__GetClusterRequest           *in,
     Svcfleet__V1__Cluster_Closure closure, void *data)
 {
 	sf_call               *c = sf_call_of(data);
@@ -408,11 +410,11 @@ h_get_cluster(Svcfleet__V1__ClusterRegistry_Service *s,
 		sf_call_fail(c, SF_INVALID_ARGUMENT, "name: Required value");
 		return;
 	}
-	rv = sf_store_cluster_get(c->c_srv->s_store, in->name,
-	    sf_arena_pbc(&c->c_arena), &cl);
+	rv = sf_store_cluster_get(
+	    c->c_srv->s_store, in->name, sf_arena_pbc(&c->c_arena), &cl);
 	if (rv == SF_NOT_FOUND) {
-		sf_call_fail(c, rv, "cluster \"%s\" is not registered",
-		    in->name);
+		sf_call_fail(
+		    c, rv, "cluster \"%s\" is not registered", in->name);
 		return;
 	}
 	if (rv != 0) {
@@ -425,7 +427,7 @@ h_get_cluster(Svcfleet__V1__ClusterRegistry_Service *s,
 
 static void
 h_list_clusters(Svcfleet__V1__ClusterRegistry_Service *s,
-    const Svcfleet__V1__ListClustersRequest *in,
+    const Svcfleet__V1__ListClustersRequest           *in,
     Svcfleet__V1__ListClustersReply_Closure closure, void *data)
 {
 	sf_call                         *c = sf_call_of(data);
@@ -463,7 +465,7 @@ live_unavailable(sf_call *c, const char *what)
 
 static void
 h_list_namespaces(Svcfleet__V1__ClusterRegistry_Service *s,
-    const Svcfleet__V1__ListNamespacesRequest *in,
+    const Svcfleet__V1__ListNamespacesRequest           *in,
     Svcfleet__V1__ListNamespacesReply_Closure closure, void *data)
 {
 	(void) s;
@@ -474,7 +476,7 @@ h_list_namespaces(Svcfleet__V1__ClusterRegistry_Service *s,
 
 static void
 h_list_workloads(Svcfleet__V1__ClusterRegistry_Service *s,
-    const Svcfleet__V1__ListWorkloadsRequest *in,
+    const Svcfleet__V1__ListWorkloadsRequest           *in,
     Svcfleet__V1__ListWorkloadsReply_Closure closure, void *data)
 {
 	(void) s;
@@ -485,7 +487,7 @@ h_list_workloads(Svcfleet__V1__ClusterRegistry_Service *s,
 
 static void
 h_list_pools(Svcfleet__V1__ClusterRegistry_Service *s,
-    const Svcfleet__V1__ListPoolsRequest *in,
+    const Svcfleet__V1__ListPoolsRequest           *in,
     Svcfleet__V1__ListPoolsReply_Closure closure, void *data)
 {
 	(void) s;
@@ -497,7 +499,7 @@ h_list_pools(Svcfleet__V1__ClusterRegistry_Service *s,
 void
 sf_handlers_clusters_init(sf_server *srv)
 {
-	Svcfleet__V1__ClusterRegistry_Service init =
-	    SVCFLEET__V1__CLUSTER_REGISTRY__INIT(h_);
+	Svcfleet__V1__ClusterRegistry_Service init
+	    = SVCFLEET__V1__CLUSTER_REGISTRY__INIT(h_);
 	srv->s_clusters = init;
 }

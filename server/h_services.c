@@ -14,7 +14,7 @@
 
 #define FINALIZER_DEFAULT "svcfleet.io/cluster"
 #define LIST_PAGE_DEFAULT 500
-#define LIST_PAGE_MAX 5000
+#define LIST_PAGE_MAX     5000
 #define WATCH_WAIT_MAX_MS (5 * 60 * 1000)
 
 enum job_kind { JOB_CREATE, JOB_UPDATE, JOB_APPLY, JOB_DELETE, JOB_REPORT };
@@ -26,10 +26,10 @@ typedef struct svc_job {
 	const Svcfleet__V1__DeleteServiceRequest *j_del;
 	const Svcfleet__V1__ReportStatusRequest  *j_rep;
 	// Results, filled by the write function.
-	sf_service              *j_result;
+	sf_service               *j_result;
 	Svcfleet__V1__ApplyAction j_action;
-	bool                     j_deleted;
-	bool                     j_wrote;
+	bool                      j_deleted;
+	bool                      j_wrote;
 } svc_job;
 
 static const char *
@@ -71,22 +71,22 @@ check_key(const sf_store_key *k, sf_status *st)
 {
 	const char *why;
 	if (k->k_cluster[0] == '\0') {
-		sf_status_violation(st, SF_V_REQUIRED, "cluster",
-		    "Required value");
+		sf_status_violation(
+		    st, SF_V_REQUIRED, "cluster", "Required value");
 	} else if ((why = sf_model_check_dns1123_label(k->k_cluster))) {
 		sf_status_violation(st, SF_V_INVALID, "cluster",
 		    "Invalid value: \"%s\": %s", k->k_cluster, why);
 	}
 	if (k->k_namespace[0] == '\0') {
-		sf_status_violation(st, SF_V_REQUIRED, "metadata.namespace",
-		    "Required value");
+		sf_status_violation(
+		    st, SF_V_REQUIRED, "metadata.namespace", "Required value");
 	} else if ((why = sf_model_check_dns1123_label(k->k_namespace))) {
 		sf_status_violation(st, SF_V_INVALID, "metadata.namespace",
 		    "Invalid value: \"%s\": %s", k->k_namespace, why);
 	}
 	if (k->k_name[0] == '\0') {
-		sf_status_violation(st, SF_V_REQUIRED, "metadata.name",
-		    "Required value");
+		sf_status_violation(
+		    st, SF_V_REQUIRED, "metadata.name", "Required value");
 	} else if (strlen(k->k_name) > 63) {
 		sf_status_violation(st, SF_V_INVALID, "metadata.name",
 		    "Invalid value: \"%.63s...\": must be no more than 63 "
@@ -94,8 +94,8 @@ check_key(const sf_store_key *k, sf_status *st)
 		    k->k_name);
 	}
 	if (st->st_nviol > 0) {
-		return (sf_status_set(st, SF_INVALID_ARGUMENT,
-		    "invalid service key"));
+		return (sf_status_set(
+		    st, SF_INVALID_ARGUMENT, "invalid service key"));
 	}
 	return (0);
 }
@@ -118,8 +118,8 @@ invalid(sf_status *st, const sf_store_key *k)
 	char   first[300] = "";
 	size_t n          = st->st_nviol;
 	if (n > 0) {
-		snprintf(first, sizeof(first), "%s: %s", st->st_viol[0].v_field,
-		    st->st_viol[0].v_reason);
+		snprintf(first, sizeof(first), "%s: %s",
+		    st->st_viol[0].v_field, st->st_viol[0].v_reason);
 	}
 	if (n > 1) {
 		return (sf_status_set(st, SF_INVALID_ARGUMENT,
@@ -152,11 +152,11 @@ check_node_ports(sf_store_txn *txn, sf_call *c, const sf_service *svc,
 			continue;
 		}
 		if (rv != 0) {
-			return (sf_status_set(st, rv, "node-port index: %s",
-			    sf_status_str(rv)));
+			return (sf_status_set(
+			    st, rv, "node-port index: %s", sf_status_str(rv)));
 		}
-		if (strcmp(owner.k_namespace, self->k_namespace) == 0 &&
-		    strcmp(owner.k_name, self->k_name) == 0) {
+		if (strcmp(owner.k_namespace, self->k_namespace) == 0
+		    && strcmp(owner.k_name, self->k_name) == 0) {
 			continue;
 		}
 		snprintf(path, sizeof(path), "spec.ports[%zu].nodePort", i);
@@ -191,20 +191,20 @@ get_cluster(sf_store_txn *txn, sf_call *c, const char *name,
 static void
 reset_server_fields(sf_call *c, sf_service *svc)
 {
-	sf_object_meta *m    = svc->metadata;
-	m->uid               = "";
-	m->generation        = 0;
-	m->create_time_ms    = 0;
-	m->update_time_ms    = 0;
-	m->created_by        = (char *) c->c_ident.id_user;
-	m->updated_by        = (char *) c->c_ident.id_user;
-	m->deleting          = false;
-	m->delete_time_ms    = 0;
-	m->finalizers        = NULL;
-	m->n_finalizers      = 0;
-	m->resource_version  = 0;
-	svc->status          = NULL;
-	svc->n_status        = 0;
+	sf_object_meta *m   = svc->metadata;
+	m->uid              = "";
+	m->generation       = 0;
+	m->create_time_ms   = 0;
+	m->update_time_ms   = 0;
+	m->created_by       = (char *) c->c_ident.id_user;
+	m->updated_by       = (char *) c->c_ident.id_user;
+	m->deleting         = false;
+	m->delete_time_ms   = 0;
+	m->finalizers       = NULL;
+	m->n_finalizers     = 0;
+	m->resource_version = 0;
+	svc->status         = NULL;
+	svc->n_status       = 0;
 }
 
 static int
@@ -225,11 +225,11 @@ write_create(sf_store_txn *txn, svc_job *j, sf_status *st)
 		    "set on objects to be created",
 		    (unsigned long long) svc->metadata->resource_version);
 	}
-	if (k.k_cluster[0] != '\0' &&
-	    sf_model_check_dns1123_label(k.k_cluster) == NULL &&
-	    (rv = get_cluster(txn, c, k.k_cluster, &cl)) != 0) {
-		return (sf_status_set(st, rv, "reading cluster \"%s\" failed",
-		    k.k_cluster));
+	if (k.k_cluster[0] != '\0'
+	    && sf_model_check_dns1123_label(k.k_cluster) == NULL
+	    && (rv = get_cluster(txn, c, k.k_cluster, &cl)) != 0) {
+		return (sf_status_set(
+		    st, rv, "reading cluster \"%s\" failed", k.k_cluster));
 	}
 	limits_of(cl, &lim);
 	sf_model_service_validate(svc, &lim, st);
@@ -266,10 +266,10 @@ static void
 mark_pending(sf_service *svc)
 {
 	for (size_t i = 0; i < svc->n_status; i++) {
-		if (svc->status[i]->state !=
-		    SVCFLEET__V1__SYNC_STATE__SYNC_STATE_DELETING) {
-			svc->status[i]->state =
-			    SVCFLEET__V1__SYNC_STATE__SYNC_STATE_PENDING;
+		if (svc->status[i]->state
+		    != SVCFLEET__V1__SYNC_STATE__SYNC_STATE_DELETING) {
+			svc->status[i]->state
+			    = SVCFLEET__V1__SYNC_STATE__SYNC_STATE_PENDING;
 			svc->status[i]->message = "";
 		}
 	}
@@ -277,12 +277,11 @@ mark_pending(sf_service *svc)
 
 // Update and the update half of apply. old is the stored object.
 static int
-write_update_of(sf_store_txn *txn, svc_job *j, sf_service *old,
-    sf_status *st)
+write_update_of(sf_store_txn *txn, svc_job *j, sf_service *old, sf_status *st)
 {
-	sf_call               *c   = j->j_call;
-	sf_service            *nw  = j->j_svc;
-	Svcfleet__V1__Cluster *cl  = NULL;
+	sf_call               *c    = j->j_call;
+	sf_service            *nw   = j->j_svc;
+	Svcfleet__V1__Cluster *cl   = NULL;
 	uint64_t               want = nw->metadata->resource_version;
 	sf_model_limits        lim;
 	sf_store_key           k;
@@ -302,37 +301,38 @@ write_update_of(sf_store_txn *txn, svc_job *j, sf_service *old,
 		return (sf_status_set(st, rv, "reading cluster failed"));
 	}
 	limits_of(cl, &lim);
-	if (sf_model_service_prepare_update(
-	        old, nw, &lim, &c->c_arena, st) != 0 ||
-	    st->st_nviol > 0) {
+	if (sf_model_service_prepare_update(old, nw, &lim, &c->c_arena, st)
+	        != 0
+	    || st->st_nviol > 0) {
 		return (invalid(st, &k));
 	}
 	// Server-owned metadata carries over from the stored object.
 	sf_object_meta *om = old->metadata, *nm = nw->metadata;
-	nm->uid            = om->uid;
-	nm->generation     = om->generation;
-	nm->create_time_ms = om->create_time_ms;
-	nm->created_by     = om->created_by;
-	nm->deleting       = om->deleting;
-	nm->delete_time_ms = om->delete_time_ms;
-	nm->finalizers     = om->finalizers;
-	nm->n_finalizers   = om->n_finalizers;
-	nm->updated_by     = (char *) c->c_ident.id_user;
-	nm->update_time_ms = om->update_time_ms;
+	nm->uid              = om->uid;
+	nm->generation       = om->generation;
+	nm->create_time_ms   = om->create_time_ms;
+	nm->created_by       = om->created_by;
+	nm->deleting         = om->deleting;
+	nm->delete_time_ms   = om->delete_time_ms;
+	nm->finalizers       = om->finalizers;
+	nm->n_finalizers     = om->n_finalizers;
+	nm->updated_by       = (char *) c->c_ident.id_user;
+	nm->update_time_ms   = om->update_time_ms;
 	nm->resource_version = om->resource_version;
-	nw->status         = old->status;
-	nw->n_status       = old->n_status;
+	nw->status           = old->status;
+	nw->n_status         = old->n_status;
 
 	bool spec_same = sf_model_spec_equal(old->spec, nw->spec);
-	if (spec_same &&
-	    sf_model_kvs_equal(om->labels, om->n_labels, nm->labels,
-	        nm->n_labels) &&
-	    sf_model_kvs_equal(om->annotations, om->n_annotations,
+	if (spec_same
+	    && sf_model_kvs_equal(
+	        om->labels, om->n_labels, nm->labels, nm->n_labels)
+	    && sf_model_kvs_equal(om->annotations, om->n_annotations,
 	        nm->annotations, nm->n_annotations)) {
 		// Nothing to change: no write, no new revision.
 		nm->updated_by = om->updated_by;
 		j->j_result    = old;
-		j->j_action    = SVCFLEET__V1__APPLY_ACTION__APPLY_ACTION_UNCHANGED;
+		j->j_action
+		    = SVCFLEET__V1__APPLY_ACTION__APPLY_ACTION_UNCHANGED;
 		return (0);
 	}
 	if (om->deleting && !spec_same) {
@@ -425,14 +425,13 @@ write_delete(sf_store_txn *txn, svc_job *j, sf_status *st)
 	if (rv != 0) {
 		return (sf_status_set(st, rv, "reading the service failed"));
 	}
-	if (j->j_del->resource_version != 0 &&
-	    j->j_del->resource_version != old->metadata->resource_version) {
+	if (j->j_del->resource_version != 0
+	    && j->j_del->resource_version != old->metadata->resource_version) {
 		return (sf_status_set(st, SF_ABORTED,
 		    "Operation cannot be fulfilled on services \"%s\": the "
 		    "object has been modified (resource version %llu given, "
 		    "%llu stored)",
-		    k.k_name,
-		    (unsigned long long) j->j_del->resource_version,
+		    k.k_name, (unsigned long long) j->j_del->resource_version,
 		    (unsigned long long) old->metadata->resource_version));
 	}
 	j->j_result = old;
@@ -453,8 +452,8 @@ write_delete(sf_store_txn *txn, svc_job *j, sf_status *st)
 	old->metadata->delete_time_ms = sf_store_txn_now_ms(txn);
 	old->metadata->updated_by     = (char *) c->c_ident.id_user;
 	for (size_t i = 0; i < old->n_status; i++) {
-		old->status[i]->state =
-		    SVCFLEET__V1__SYNC_STATE__SYNC_STATE_DELETING;
+		old->status[i]->state
+		    = SVCFLEET__V1__SYNC_STATE__SYNC_STATE_DELETING;
 	}
 	if ((rv = sf_store_txn_service_put(txn, old, false)) != 0) {
 		return (sf_status_set(st, rv, "marking for deletion failed"));
@@ -468,13 +467,13 @@ write_report(sf_store_txn *txn, svc_job *j, sf_status *st)
 {
 	sf_call                                 *c = j->j_call;
 	const Svcfleet__V1__ReportStatusRequest *r = j->j_rep;
-	sf_arena    *a = &c->c_arena;
-	sf_service  *svc;
-	sf_store_key k;
-	const char  *fin = r->finalizer != NULL && r->finalizer[0] != '\0'
-	     ? r->finalizer
-	     : FINALIZER_DEFAULT;
-	int          rv;
+	sf_arena                                *a = &c->c_arena;
+	sf_service                              *svc;
+	sf_store_key                             k;
+	const char *fin = r->finalizer != NULL && r->finalizer[0] != '\0'
+	    ? r->finalizer
+	    : FINALIZER_DEFAULT;
+	int         rv;
 
 	key_from_msg(r->key, &k);
 	if (check_key(&k, st) != 0) {
@@ -493,19 +492,21 @@ write_report(sf_store_txn *txn, svc_job *j, sf_status *st)
 		if (ns->cluster == NULL || ns->cluster[0] == '\0') {
 			ns->cluster = (char *) k.k_cluster;
 		}
-		if (ns->state == SVCFLEET__V1__SYNC_STATE__SYNC_STATE_SYNCED &&
-		    ns->observed_generation < m->generation) {
-			ns->state = SVCFLEET__V1__SYNC_STATE__SYNC_STATE_PENDING;
+		if (ns->state == SVCFLEET__V1__SYNC_STATE__SYNC_STATE_SYNCED
+		    && ns->observed_generation < m->generation) {
+			ns->state
+			    = SVCFLEET__V1__SYNC_STATE__SYNC_STATE_PENDING;
 		}
-		if (m->deleting &&
-		    ns->state != SVCFLEET__V1__SYNC_STATE__SYNC_STATE_ERROR) {
-			ns->state =
-			    SVCFLEET__V1__SYNC_STATE__SYNC_STATE_DELETING;
+		if (m->deleting
+		    && ns->state
+		        != SVCFLEET__V1__SYNC_STATE__SYNC_STATE_ERROR) {
+			ns->state
+			    = SVCFLEET__V1__SYNC_STATE__SYNC_STATE_DELETING;
 		}
 		size_t i;
 		for (i = 0; i < svc->n_status; i++) {
-			if (strcmp(str(svc->status[i]->cluster),
-			        ns->cluster) == 0) {
+			if (strcmp(str(svc->status[i]->cluster), ns->cluster)
+			    == 0) {
 				svc->status[i] = ns;
 				break;
 			}
@@ -525,7 +526,7 @@ write_report(sf_store_txn *txn, svc_job *j, sf_status *st)
 			svc->status          = arr;
 		}
 	}
-	size_t have = m->n_finalizers;
+	size_t have    = m->n_finalizers;
 	bool   present = false;
 	for (size_t i = 0; i < m->n_finalizers; i++) {
 		present = present || strcmp(m->finalizers[i], fin) == 0;
@@ -533,7 +534,8 @@ write_report(sf_store_txn *txn, svc_job *j, sf_status *st)
 	if (r->add_finalizer && !present && !m->deleting) {
 		char **arr = sf_arena_alloc(a, (have + 1) * sizeof(*arr));
 		if (arr == NULL) {
-			return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+			return (
+			    sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
 		}
 		if (have > 0) {
 			memcpy(arr, m->finalizers, have * sizeof(*arr));
@@ -601,15 +603,15 @@ job_write(sf_store_txn *txn, void *arg, sf_status *st)
 static void
 job_done(void *arg, int code, uint64_t revision)
 {
-	svc_job *j = arg;
-	sf_call *c = j->j_call;
+	svc_job  *j = arg;
+	sf_call  *c = j->j_call;
 	sf_arena *a = &c->c_arena;
 
 	(void) revision;
 	if (code != 0) {
 		if (c->c_status.st_code == 0) {
-			sf_status_set(&c->c_status, code, "%s",
-			    sf_status_str(code));
+			sf_status_set(
+			    &c->c_status, code, "%s", sf_status_str(code));
 		}
 		sf_call_finish(c, NULL);
 		return;
@@ -620,8 +622,8 @@ job_done(void *arg, int code, uint64_t revision)
 		sf_call_finish(c, &j->j_result->base);
 		return;
 	case JOB_APPLY: {
-		Svcfleet__V1__ApplyServiceReply *r =
-		    sf_arena_alloc(a, sizeof(*r));
+		Svcfleet__V1__ApplyServiceReply *r
+		    = sf_arena_alloc(a, sizeof(*r));
 		if (r == NULL) {
 			sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 			return;
@@ -633,8 +635,8 @@ job_done(void *arg, int code, uint64_t revision)
 		return;
 	}
 	case JOB_DELETE: {
-		Svcfleet__V1__DeleteServiceReply *r =
-		    sf_arena_alloc(a, sizeof(*r));
+		Svcfleet__V1__DeleteServiceReply *r
+		    = sf_arena_alloc(a, sizeof(*r));
 		if (r == NULL) {
 			sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 			return;
@@ -646,8 +648,8 @@ job_done(void *arg, int code, uint64_t revision)
 		return;
 	}
 	case JOB_REPORT: {
-		Svcfleet__V1__ReportStatusReply *r =
-		    sf_arena_alloc(a, sizeof(*r));
+		Svcfleet__V1__ReportStatusReply *r
+		    = sf_arena_alloc(a, sizeof(*r));
 		if (r == NULL) {
 			sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 			return;
@@ -699,8 +701,8 @@ static sf_service *
 request_service(sf_call *c, Svcfleet__V1__Service *svc)
 {
 	if (svc == NULL) {
-		sf_call_fail(c, SF_INVALID_ARGUMENT,
-		    "the request carries no service");
+		sf_call_fail(
+		    c, SF_INVALID_ARGUMENT, "the request carries no service");
 		return (NULL);
 	}
 	if (sf_model_service_defaults(svc, &c->c_arena) != 0) {
@@ -714,7 +716,7 @@ request_service(sf_call *c, Svcfleet__V1__Service *svc)
 
 static void
 h_create_service(Svcfleet__V1__ServiceManager_Service *s,
-    const Svcfleet__V1__CreateServiceRequest *in,
+    const Svcfleet__V1__CreateServiceRequest          *in,
     Svcfleet__V1__Service_Closure closure, void *data)
 {
 	sf_call *c = sf_call_of(data);
@@ -722,8 +724,8 @@ h_create_service(Svcfleet__V1__ServiceManager_Service *s,
 	(void) s;
 	(void) closure;
 
-	if ((j = new_job(c, JOB_CREATE)) == NULL ||
-	    (j->j_svc = request_service(c, in->service)) == NULL) {
+	if ((j = new_job(c, JOB_CREATE)) == NULL
+	    || (j->j_svc = request_service(c, in->service)) == NULL) {
 		return;
 	}
 	submit(c, j, in->dry_run);
@@ -731,7 +733,7 @@ h_create_service(Svcfleet__V1__ServiceManager_Service *s,
 
 static void
 h_update_service(Svcfleet__V1__ServiceManager_Service *s,
-    const Svcfleet__V1__UpdateServiceRequest *in,
+    const Svcfleet__V1__UpdateServiceRequest          *in,
     Svcfleet__V1__Service_Closure closure, void *data)
 {
 	sf_call *c = sf_call_of(data);
@@ -739,8 +741,8 @@ h_update_service(Svcfleet__V1__ServiceManager_Service *s,
 	(void) s;
 	(void) closure;
 
-	if ((j = new_job(c, JOB_UPDATE)) == NULL ||
-	    (j->j_svc = request_service(c, in->service)) == NULL) {
+	if ((j = new_job(c, JOB_UPDATE)) == NULL
+	    || (j->j_svc = request_service(c, in->service)) == NULL) {
 		return;
 	}
 	submit(c, j, in->dry_run);
@@ -748,7 +750,7 @@ h_update_service(Svcfleet__V1__ServiceManager_Service *s,
 
 static void
 h_apply_service(Svcfleet__V1__ServiceManager_Service *s,
-    const Svcfleet__V1__ApplyServiceRequest *in,
+    const Svcfleet__V1__ApplyServiceRequest          *in,
     Svcfleet__V1__ApplyServiceReply_Closure closure, void *data)
 {
 	sf_call *c = sf_call_of(data);
@@ -756,8 +758,8 @@ h_apply_service(Svcfleet__V1__ServiceManager_Service *s,
 	(void) s;
 	(void) closure;
 
-	if ((j = new_job(c, JOB_APPLY)) == NULL ||
-	    (j->j_svc = request_service(c, in->service)) == NULL) {
+	if ((j = new_job(c, JOB_APPLY)) == NULL
+	    || (j->j_svc = request_service(c, in->service)) == NULL) {
 		return;
 	}
 	submit(c, j, in->dry_run);
@@ -765,7 +767,7 @@ h_apply_service(Svcfleet__V1__ServiceManager_Service *s,
 
 static void
 h_delete_service(Svcfleet__V1__ServiceManager_Service *s,
-    const Svcfleet__V1__DeleteServiceRequest *in,
+    const Svcfleet__V1__DeleteServiceRequest          *in,
     Svcfleet__V1__DeleteServiceReply_Closure closure, void *data)
 {
 	sf_call *c = sf_call_of(data);
@@ -782,7 +784,7 @@ h_delete_service(Svcfleet__V1__ServiceManager_Service *s,
 
 static void
 h_report_status(Svcfleet__V1__ServiceManager_Service *s,
-    const Svcfleet__V1__ReportStatusRequest *in,
+    const Svcfleet__V1__ReportStatusRequest          *in,
     Svcfleet__V1__ReportStatusReply_Closure closure, void *data)
 {
 	sf_call *c = sf_call_of(data);
@@ -799,11 +801,11 @@ h_report_status(Svcfleet__V1__ServiceManager_Service *s,
 
 static void
 h_get_service(Svcfleet__V1__ServiceManager_Service *s,
-    const Svcfleet__V1__GetServiceRequest *in,
+    const Svcfleet__V1__GetServiceRequest          *in,
     Svcfleet__V1__Service_Closure closure, void *data)
 {
-	sf_call    *c = sf_call_of(data);
-	sf_service *svc;
+	sf_call     *c = sf_call_of(data);
+	sf_service  *svc;
 	sf_store_key k;
 	int          rv;
 	(void) s;
@@ -841,7 +843,7 @@ list_obj_ok(void *arg, const Svcfleet__V1__Service *svc)
 
 static void
 h_list_services(Svcfleet__V1__ServiceManager_Service *s,
-    const Svcfleet__V1__ListServicesRequest *in,
+    const Svcfleet__V1__ListServicesRequest          *in,
     Svcfleet__V1__ListServicesReply_Closure closure, void *data)
 {
 	sf_call          *c = sf_call_of(data);
@@ -850,16 +852,16 @@ h_list_services(Svcfleet__V1__ServiceManager_Service *s,
 	int               rv;
 	(void) s;
 
-	if (in->label_selector != NULL && in->label_selector[0] != '\0' &&
-	    sf_selector_parse(in->label_selector, &f.sel, &c->c_status) !=
-	        0) {
+	if (in->label_selector != NULL && in->label_selector[0] != '\0'
+	    && sf_selector_parse(in->label_selector, &f.sel, &c->c_status)
+	        != 0) {
 		sf_call_finish(c, NULL);
 		return;
 	}
 	sf_store_list_req req = {
 	    .lr_cluster    = in->cluster,
 	    .lr_namespace  = in->namespace_,
-	    .lr_limit      = in->page_size == 0 ? LIST_PAGE_DEFAULT
+	    .lr_limit      = in->page_size == 0      ? LIST_PAGE_DEFAULT
 	             : in->page_size > LIST_PAGE_MAX ? LIST_PAGE_MAX
 	                                             : in->page_size,
 	    .lr_page_token = in->page_token,
@@ -876,24 +878,24 @@ h_list_services(Svcfleet__V1__ServiceManager_Service *s,
 		sf_call_finish(c, NULL);
 		return;
 	}
-	Svcfleet__V1__ListServicesReply *r =
-	    sf_arena_alloc(&c->c_arena, sizeof(*r));
+	Svcfleet__V1__ListServicesReply *r
+	    = sf_arena_alloc(&c->c_arena, sizeof(*r));
 	if (r == NULL) {
 		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 		return;
 	}
 	svcfleet__v1__list_services_reply__init(r);
-	r->services        = res.lr_items;
-	r->n_services      = res.lr_n;
-	r->next_page_token = res.lr_next_token != NULL ? res.lr_next_token
-	                                               : "";
-	r->revision        = res.lr_revision;
+	r->services   = res.lr_items;
+	r->n_services = res.lr_n;
+	r->next_page_token
+	    = res.lr_next_token != NULL ? res.lr_next_token : "";
+	r->revision = res.lr_revision;
 	closure(r, data);
 }
 
 static void
 h_watch_services(Svcfleet__V1__ServiceManager_Service *s,
-    const Svcfleet__V1__WatchServicesRequest *in,
+    const Svcfleet__V1__WatchServicesRequest          *in,
     Svcfleet__V1__WatchServicesReply_Closure closure, void *data)
 {
 	sf_call *c    = sf_call_of(data);
@@ -920,7 +922,7 @@ h_watch_services(Svcfleet__V1__ServiceManager_Service *s,
 void
 sf_handlers_services_init(sf_server *srv)
 {
-	Svcfleet__V1__ServiceManager_Service init =
-	    SVCFLEET__V1__SERVICE_MANAGER__INIT(h_);
+	Svcfleet__V1__ServiceManager_Service init
+	    = SVCFLEET__V1__SERVICE_MANAGER__INIT(h_);
 	srv->s_svcmgr = init;
 }

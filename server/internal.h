@@ -48,9 +48,9 @@ struct sf_method {
 
 // The caller, as authentication found it.
 typedef struct sf_identity {
-	const char *id_user;   // from the call's arena or static
-	bool        id_admin;  // full powers (until RBAC lands: everyone)
-	bool        id_recon;  // the reconciler role
+	const char *id_user;  // from the call's arena or static
+	bool        id_admin; // full powers (until RBAC lands: everyone)
+	bool        id_recon; // the reconciler role
 } sf_identity;
 
 // One request in flight. It lives inside its nng context (one request per
@@ -59,16 +59,16 @@ typedef struct sf_identity {
 struct sf_call {
 	sf_server       *c_srv;
 	rpc_ctx         *c_ctx;
-	sf_arena         c_arena;     // request, scratch and reply memory
+	sf_arena         c_arena; // request, scratch and reply memory
 	const sf_method *c_method;
 	Svcfleet__V1__RequestEnvelope *c_env;
 	const ProtobufCMessage        *c_input;
-	sf_status        c_status;
-	int64_t          c_start_us;  // monotonic receipt time
-	int64_t          c_deadline_us;
-	char             c_request_id[64];
-	sf_identity      c_ident;
-	bool             c_dedupe;    // reply must be remembered
+	sf_status                      c_status;
+	int64_t                        c_start_us; // monotonic receipt time
+	int64_t                        c_deadline_us;
+	char                           c_request_id[64];
+	sf_identity                    c_ident;
+	bool                           c_dedupe; // reply must be remembered
 };
 
 // The server object. The generated service structs come first in their
@@ -175,8 +175,7 @@ void sf_handlers_system_init(sf_server *srv);
 
 // sf_cluster_strip_credentials hides a cluster's secrets from the reply
 // unless the caller may read them.
-void sf_cluster_strip_credentials(
-    const sf_call *c, Svcfleet__V1__Cluster *cl);
+void sf_cluster_strip_credentials(const sf_call *c, Svcfleet__V1__Cluster *cl);
 
 // ------------------------------------------------------------------ dedupe
 
@@ -188,10 +187,10 @@ void              sf_dedupe_free(struct sf_dedupe *d);
 // sf_dedupe_begin: 0 = new (caller proceeds, must call _end);
 // 1 = a reply is cached: *reply/*len are a malloc'd copy for the caller;
 // 2 = the same request is still in flight: try again later.
-int  sf_dedupe_begin(struct sf_dedupe *d, const char *key, void **reply,
-     size_t *len);
-void sf_dedupe_end(struct sf_dedupe *d, const char *key, const void *reply,
-    size_t len);
+int sf_dedupe_begin(
+    struct sf_dedupe *d, const char *key, void **reply, size_t *len);
+void sf_dedupe_end(
+    struct sf_dedupe *d, const char *key, const void *reply, size_t len);
 
 // ------------------------------------------------------------- listeners
 
@@ -216,7 +215,7 @@ void sf_watch_park(sf_call *c, const Svcfleet__V1__WatchServicesRequest *req,
     int64_t until_us);
 // sf_watch_try answers c now when there are events (or an error) and
 // returns true; false means nothing newer than req->since_revision.
-bool sf_watch_try(sf_call *c, const Svcfleet__V1__WatchServicesRequest *req,
-    bool final);
+bool sf_watch_try(
+    sf_call *c, const Svcfleet__V1__WatchServicesRequest *req, bool final);
 
 #endif // SF_SERVER_INTERNAL_H

@@ -20,7 +20,7 @@
 #include "log.h"
 
 #define PROBE_INTERVAL_MS 1000
-#define PROBE_TIMEOUT_MS 2000
+#define PROBE_TIMEOUT_MS  2000
 
 // Asks the listener for Health over a fresh connection, as a client would.
 // The transport may still complete its handshake when the bug has struck
@@ -29,16 +29,17 @@
 static bool
 probe(const char *url)
 {
-	Svcfleet__V1__RequestEnvelope env = SVCFLEET__V1__REQUEST_ENVELOPE__INIT;
-	uint8_t                       buf[128];
-	nng_socket                    s;
-	nng_msg                      *m = NULL;
-	bool                          ok;
+	Svcfleet__V1__RequestEnvelope env
+	    = SVCFLEET__V1__REQUEST_ENVELOPE__INIT;
+	uint8_t    buf[128];
+	nng_socket s;
+	nng_msg   *m = NULL;
+	bool       ok;
 
 	env.method     = "/svcfleet.v1.System/Health";
 	env.request_id = "";
-	if (svcfleet__v1__request_envelope__get_packed_size(&env) >
-	    sizeof(buf)) {
+	if (svcfleet__v1__request_envelope__get_packed_size(&env)
+	    > sizeof(buf)) {
 		return (true);
 	}
 	size_t n = svcfleet__v1__request_envelope__pack(&env, buf);
@@ -47,8 +48,8 @@ probe(const char *url)
 	}
 	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, PROBE_TIMEOUT_MS);
 	nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, PROBE_TIMEOUT_MS);
-	ok = nng_dial(s, url, NULL, 0) == 0 && nng_send(s, buf, n, 0) == 0 &&
-	    nng_recvmsg(s, &m, 0) == 0;
+	ok = nng_dial(s, url, NULL, 0) == 0 && nng_send(s, buf, n, 0) == 0
+	    && nng_recvmsg(s, &m, 0) == 0;
 	if (m != NULL) {
 		nng_msg_free(m);
 	}
@@ -66,7 +67,8 @@ guard_main(void *arg)
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += PROBE_INTERVAL_MS / 1000;
-		pthread_cond_timedwait(&srv->s_guard_cv, &srv->s_guard_mtx, &ts);
+		pthread_cond_timedwait(
+		    &srv->s_guard_cv, &srv->s_guard_mtx, &ts);
 		if (srv->s_guard_stop) {
 			break;
 		}
@@ -88,8 +90,9 @@ guard_main(void *arg)
 			nng_listener_close(srv->s_listeners[i]);
 			sf_status st;
 			sf_status_init(&st);
-			if (sf_listener_open(srv, url, &srv->s_listeners[i],
-			        &st) != 0) {
+			if (sf_listener_open(
+			        srv, url, &srv->s_listeners[i], &st)
+			    != 0) {
 				SF_ERROR("server", "reopening %s failed: %s",
 				    url, st.st_msg);
 			}

@@ -49,8 +49,7 @@ static const struct option_def {
     {"log-level", "SVCFLEET_LOG_LEVEL", OPT_STRING, "info",
         "debug, info, warn or error", offsetof(config, log_level), 0, 0},
     {"workers", "SVCFLEET_WORKERS", OPT_INT, "4",
-        "threads running request handlers", offsetof(config, workers), 1,
-        256},
+        "threads running request handlers", offsetof(config, workers), 1, 256},
     {"contexts", "SVCFLEET_CONTEXTS", OPT_INT, "256",
         "requests in flight at once, long polls included",
         offsetof(config, contexts), 8, 65536},
@@ -58,8 +57,8 @@ static const struct option_def {
         "largest request accepted, in bytes (larger: RESOURCE_EXHAUSTED)",
         offsetof(config, max_msg), 1024, 64 << 20},
     {"tls-cert", "SVCFLEET_TLS_CERT", OPT_STRING, "(none)",
-        "PEM certificate for tls+tcp:// listeners",
-        offsetof(config, tls_cert), 0, 0},
+        "PEM certificate for tls+tcp:// listeners", offsetof(config, tls_cert),
+        0, 0},
     {"tls-key", "SVCFLEET_TLS_KEY", OPT_STRING, "(none)",
         "PEM private key of --tls-cert", offsetof(config, tls_key), 0, 0},
     {"unsafe-no-fsync", "SVCFLEET_UNSAFE_NO_FSYNC", OPT_BOOL, "false",
@@ -73,24 +72,26 @@ static const struct option_def {
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: svcfleetd [flags]\n\n"
-	           "svcfleet's control-plane daemon: the Service API over "
-	           "nng, durable in LMDB.\n\nflags (environment variable, "
-	           "default):\n");
+	fprintf(f,
+	    "usage: svcfleetd [flags]\n\n"
+	    "svcfleet's control-plane daemon: the Service API over "
+	    "nng, durable in LMDB.\n\nflags (environment variable, "
+	    "default):\n");
 	for (size_t i = 0; i < NOPTIONS; i++) {
 		const struct option_def *o = &options[i];
 		fprintf(f, "  --%-18s %s\n  %-20s (%s, default %s)\n", o->name,
 		    o->type == OPT_BOOL ? "" : "VALUE", "", o->env, o->def);
 		fprintf(f, "  %-20s %s\n", "", o->help);
 	}
-	fprintf(f, "  --help               this text\n"
-	           "  --version            print the version\n");
+	fprintf(f,
+	    "  --help               this text\n"
+	    "  --version            print the version\n");
 }
 
 // Sets option o from text; returns 0 or -1 with a message on stderr.
 static int
-set_option(config *cfg, const struct option_def *o, const char *val,
-    const char *from)
+set_option(
+    config *cfg, const struct option_def *o, const char *val, const char *from)
 {
 	char *field = (char *) cfg + o->off;
 	switch (o->type) {
@@ -110,8 +111,8 @@ set_option(config *cfg, const struct option_def *o, const char *val,
 		char *end;
 		errno  = 0;
 		long v = strtol(val, &end, 10);
-		if (errno != 0 || end == val || *end != '\0' || v < o->min ||
-		    v > o->max) {
+		if (errno != 0 || end == val || *end != '\0' || v < o->min
+		    || v > o->max) {
 			fprintf(stderr,
 			    "svcfleetd: invalid %s value \"%s\" for %s: want "
 			    "an integer from %ld to %ld\n",
@@ -124,8 +125,8 @@ set_option(config *cfg, const struct option_def *o, const char *val,
 	case OPT_BOOL:
 		if (strcmp(val, "1") == 0 || strcmp(val, "true") == 0) {
 			*(long *) field = 1;
-		} else if (strcmp(val, "0") == 0 ||
-		    strcmp(val, "false") == 0) {
+		} else if (strcmp(val, "0") == 0
+		    || strcmp(val, "false") == 0) {
 			*(long *) field = 0;
 		} else {
 			fprintf(stderr,
@@ -151,14 +152,15 @@ load_env(config *cfg, char **envcopy)
 		}
 		if (o->type == OPT_LIST) {
 			char *copy = strdup(v), *save = NULL;
-			*envcopy   = copy;
+			*envcopy = copy;
 			for (char *t = strtok_r(copy, ",", &save); t != NULL;
 			     t       = strtok_r(NULL, ",", &save)) {
 				while (*t == ' ') {
 					t++;
 				}
-				if (*t != '\0' &&
-				    set_option(cfg, o, t, "environment") != 0) {
+				if (*t != '\0'
+				    && set_option(cfg, o, t, "environment")
+				        != 0) {
 					return (-1);
 				}
 			}
@@ -176,9 +178,9 @@ parse_flags(config *cfg, int argc, char **argv)
 {
 	bool listen_from_flags = false;
 	for (int i = 1; i < argc; i++) {
-		const char *arg = argv[i], *val = NULL;
+		const char              *arg = argv[i], *val = NULL;
 		const struct option_def *o = NULL;
-		char name[64];
+		char                     name[64];
 
 		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
 			usage(stdout);
@@ -189,8 +191,9 @@ parse_flags(config *cfg, int argc, char **argv)
 			exit(0);
 		}
 		if (strncmp(arg, "--", 2) != 0) {
-			fprintf(stderr, "svcfleetd: unexpected argument \"%s\" "
-			                "(see --help)\n",
+			fprintf(stderr,
+			    "svcfleetd: unexpected argument \"%s\" "
+			    "(see --help)\n",
 			    arg);
 			return (-1);
 		}
@@ -207,7 +210,8 @@ parse_flags(config *cfg, int argc, char **argv)
 		}
 		if (o == NULL) {
 			fprintf(stderr,
-			    "svcfleetd: unknown flag --%s (see --help)\n", name);
+			    "svcfleetd: unknown flag --%s (see --help)\n",
+			    name);
 			return (-1);
 		}
 		if (val == NULL) {
@@ -216,8 +220,8 @@ parse_flags(config *cfg, int argc, char **argv)
 			} else if (i + 1 < argc) {
 				val = argv[++i];
 			} else {
-				fprintf(stderr, "svcfleetd: --%s needs a value\n",
-				    name);
+				fprintf(stderr,
+				    "svcfleetd: --%s needs a value\n", name);
 				return (-1);
 			}
 		}
@@ -236,16 +240,17 @@ parse_flags(config *cfg, int argc, char **argv)
 int
 main(int argc, char **argv)
 {
-	config    cfg     = {0};
-	char     *envlist = NULL;
-	sf_status st;
+	config     cfg     = {0};
+	char      *envlist = NULL;
+	sf_status  st;
 	sf_server *srv;
 	sigset_t   sigs;
 	int        sig, lvl;
 
 	cfg.data_dir  = "./svcfleet-data";
 	cfg.log_level = "info";
-	if (load_env(&cfg, &envlist) != 0 || parse_flags(&cfg, argc, argv) != 0) {
+	if (load_env(&cfg, &envlist) != 0
+	    || parse_flags(&cfg, argc, argv) != 0) {
 		free(envlist);
 		return (2);
 	}
@@ -287,8 +292,9 @@ main(int argc, char **argv)
 		return (1);
 	}
 	if (cfg.unsafe_nosync) {
-		SF_WARN("server", "fsync is off (--unsafe-no-fsync): a crash "
-		                  "can lose acknowledged writes");
+		SF_WARN("server",
+		    "fsync is off (--unsafe-no-fsync): a crash "
+		    "can lose acknowledged writes");
 	}
 	SF_INFO("server", "svcfleetd %s serving data-dir=%s", SF_VERSION,
 	    cfg.data_dir);

@@ -91,7 +91,8 @@ sf_methods_init(sf_server *srv, sf_status *st)
 	for (size_t s = 0; s < sizeof(services) / sizeof(services[0]); s++) {
 		const ProtobufCServiceDescriptor *sd = services[s]->descriptor;
 		for (unsigned i = 0; i < sd->n_methods; i++) {
-			sf_method *m = row_for(srv, sd->name, sd->methods[i].name);
+			sf_method *m
+			    = row_for(srv, sd->name, sd->methods[i].name);
 			if (m == NULL) {
 				return (sf_status_set(st, SF_INTERNAL,
 				    "method /%s/%s has no row in the method "

@@ -22,9 +22,9 @@ static const struct role_def {
     {"reconciler", SCOPE_GLOBAL},
 };
 
-const char *const sf_rbac_roles[] = {"admin", "cluster-admin", "ns-admin",
-    "ns-edit", "ns-view", "reconciler"};
-const size_t      sf_rbac_nroles = 6;
+const char *const sf_rbac_roles[] = {
+    "admin", "cluster-admin", "ns-admin", "ns-edit", "ns-view", "reconciler"};
+const size_t sf_rbac_nroles = 6;
 
 // The permission matrix: what each role may do to each resource, within
 // its scope. "*" matches every resource or verb. Verbs are the method
@@ -37,8 +37,7 @@ static const struct perm {
 } perms[] = {
     {"admin", "*", "*"},
 
-    {"cluster-admin", "services",
-        "get list watch create update apply delete"},
+    {"cluster-admin", "services", "get list watch create update apply delete"},
     {"cluster-admin", "rolebindings", "list create delete"},
     {"cluster-admin", "clusters", "get list"},
     {"cluster-admin", "namespaces", "list"},
@@ -119,10 +118,10 @@ static bool
 role_can(const char *role, const char *resource, const char *verb)
 {
 	for (size_t i = 0; i < sizeof(perms) / sizeof(perms[0]); i++) {
-		if (strcmp(perms[i].role, role) == 0 &&
-		    (strcmp(perms[i].resource, "*") == 0 ||
-		        strcmp(perms[i].resource, resource) == 0) &&
-		    listed(perms[i].verbs, verb)) {
+		if (strcmp(perms[i].role, role) == 0
+		    && (strcmp(perms[i].resource, "*") == 0
+		        || strcmp(perms[i].resource, resource) == 0)
+		    && listed(perms[i].verbs, verb)) {
 			return (true);
 		}
 	}
@@ -150,10 +149,10 @@ sf_rbac_binding_applies(
 static bool
 cluster_level(const char *resource)
 {
-	return (strcmp(resource, "clusters") == 0 ||
-	    strcmp(resource, "namespaces") == 0 ||
-	    strcmp(resource, "pools") == 0 ||
-	    strcmp(resource, "credentials") == 0);
+	return (strcmp(resource, "clusters") == 0
+	    || strcmp(resource, "namespaces") == 0
+	    || strcmp(resource, "pools") == 0
+	    || strcmp(resource, "credentials") == 0);
 }
 
 // Does binding b's scope cover the request scope (cluster, ns)? For list
@@ -187,20 +186,20 @@ scope_covers(const Svcfleet__V1__RoleBinding *b, const char *resource,
 }
 
 bool
-sf_rbac_allowed(const sf_principal *p, const char *resource,
-    const char *verb, const char *cluster, const char *ns, sf_status *st)
+sf_rbac_allowed(const sf_principal *p, const char *resource, const char *verb,
+    const char *cluster, const char *ns, sf_status *st)
 {
 	cluster = s(cluster);
 	ns      = s(ns);
 	for (size_t i = 0; i < p->p_nbindings; i++) {
 		const Svcfleet__V1__RoleBinding *b = p->p_bindings[i];
-		if (!sf_rbac_binding_applies(p, b) ||
-		    !scope_covers(b, resource, verb, cluster, ns)) {
+		if (!sf_rbac_binding_applies(p, b)
+		    || !scope_covers(b, resource, verb, cluster, ns)) {
 			continue;
 		}
 		if (strcmp(verb, "apply") == 0
-		        ? role_can(b->role, resource, "create") &&
-		            role_can(b->role, resource, "update")
+		        ? role_can(b->role, resource, "create")
+		            && role_can(b->role, resource, "update")
 		        : role_can(b->role, resource, verb)) {
 			return (true);
 		}
@@ -229,10 +228,10 @@ sf_rbac_sees_cluster(const sf_principal *p, const char *cluster)
 {
 	for (size_t i = 0; i < p->p_nbindings; i++) {
 		const Svcfleet__V1__RoleBinding *b = p->p_bindings[i];
-		const struct role_def *r = role_find(s(b->role));
-		if (r != NULL && sf_rbac_binding_applies(p, b) &&
-		    (r->scope == SCOPE_GLOBAL ||
-		        strcmp(s(b->cluster), cluster) == 0)) {
+		const struct role_def           *r = role_find(s(b->role));
+		if (r != NULL && sf_rbac_binding_applies(p, b)
+		    && (r->scope == SCOPE_GLOBAL
+		        || strcmp(s(b->cluster), cluster) == 0)) {
 			return (true);
 		}
 	}
@@ -244,8 +243,8 @@ sf_rbac_has_global(const sf_principal *p, const char *role)
 {
 	for (size_t i = 0; i < p->p_nbindings; i++) {
 		const Svcfleet__V1__RoleBinding *b = p->p_bindings[i];
-		if (strcmp(s(b->role), role) == 0 &&
-		    sf_rbac_binding_applies(p, b)) {
+		if (strcmp(s(b->role), role) == 0
+		    && sf_rbac_binding_applies(p, b)) {
 			return (true);
 		}
 	}
@@ -255,20 +254,24 @@ sf_rbac_has_global(const sf_principal *p, const char *role)
 int
 sf_rbac_validate_binding(const Svcfleet__V1__RoleBinding *b, sf_status *st)
 {
-	const struct role_def *r = role_find(s(b->role));
-	bool has_user = s(b->user)[0] != '\0', has_group = s(b->group)[0] != '\0';
+	const struct role_def *r        = role_find(s(b->role));
+	bool                   has_user = s(b->user)[0] != '\0',
+	     has_group                  = s(b->group)[0] != '\0';
 
 	if (s(b->role)[0] == '\0') {
-		sf_status_violation(st, SF_V_REQUIRED, "role", "Required value");
+		sf_status_violation(
+		    st, SF_V_REQUIRED, "role", "Required value");
 	} else if (r == NULL) {
 		sf_status_violation(st, SF_V_NOT_SUPPORTED, "role",
 		    "Unsupported value: \"%s\": supported values: \"admin\", "
-		    "\"cluster-admin\", \"ns-admin\", \"ns-edit\", \"ns-view\", "
+		    "\"cluster-admin\", \"ns-admin\", \"ns-edit\", "
+		    "\"ns-view\", "
 		    "\"reconciler\"",
 		    b->role);
 	}
 	if (has_user == has_group) {
-		sf_status_violation(st, SF_V_REQUIRED, has_user ? "group" : "user",
+		sf_status_violation(st, SF_V_REQUIRED,
+		    has_user ? "group" : "user",
 		    has_user ? "Forbidden: give a user or a group, not both"
 		             : "Required value: a user or a group");
 	}
@@ -308,30 +311,30 @@ sf_rbac_validate_binding(const Svcfleet__V1__RoleBinding *b, sf_status *st)
 }
 
 int
-sf_rbac_may_grant(const sf_principal *p, const Svcfleet__V1__RoleBinding *b,
-    sf_status *st)
+sf_rbac_may_grant(
+    const sf_principal *p, const Svcfleet__V1__RoleBinding *b, sf_status *st)
 {
 	const char *role = s(b->role), *cl = s(b->cluster);
-	const char *ns   = s(b->namespace_);
-	bool        ns_role = strcmp(role, "ns-edit") == 0 ||
-	    strcmp(role, "ns-view") == 0;
+	const char *ns = s(b->namespace_);
+	bool        ns_role
+	    = strcmp(role, "ns-edit") == 0 || strcmp(role, "ns-view") == 0;
 
 	if (sf_rbac_has_global(p, "admin")) {
 		return (0);
 	}
 	for (size_t i = 0; i < p->p_nbindings; i++) {
 		const Svcfleet__V1__RoleBinding *h = p->p_bindings[i];
-		if (!sf_rbac_binding_applies(p, h) ||
-		    strcmp(s(h->cluster), cl) != 0) {
+		if (!sf_rbac_binding_applies(p, h)
+		    || strcmp(s(h->cluster), cl) != 0) {
 			continue;
 		}
-		if (strcmp(s(h->role), "cluster-admin") == 0 &&
-		    (strcmp(role, "cluster-admin") == 0 ||
-		        strcmp(role, "ns-admin") == 0 || ns_role)) {
+		if (strcmp(s(h->role), "cluster-admin") == 0
+		    && (strcmp(role, "cluster-admin") == 0
+		        || strcmp(role, "ns-admin") == 0 || ns_role)) {
 			return (0);
 		}
-		if (strcmp(s(h->role), "ns-admin") == 0 && ns_role &&
-		    strcmp(s(h->namespace_), ns) == 0) {
+		if (strcmp(s(h->role), "ns-admin") == 0 && ns_role
+		    && strcmp(s(h->namespace_), ns) == 0) {
 			return (0);
 		}
 	}
@@ -347,6 +350,6 @@ sf_rbac_may_grant(const sf_principal *p, const Svcfleet__V1__RoleBinding *b,
 		    s(p->p_user), role, cl));
 	}
 	return (sf_status_set(st, SF_PERMISSION_DENIED,
-	    "user \"%s\" cannot grant role %s: only admin can",
-	    s(p->p_user), role));
+	    "user \"%s\" cannot grant role %s: only admin can", s(p->p_user),
+	    role));
 }

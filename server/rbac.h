@@ -17,9 +17,9 @@
 #include "svcfleet.pb-c.h"
 
 typedef struct sf_principal {
-	const char         *p_user;
-	const char *const  *p_groups;
-	size_t              p_ngroups;
+	const char        *p_user;
+	const char *const *p_groups;
+	size_t             p_ngroups;
 	// The bindings that could apply (all of them is fine; the ones for
 	// other users and groups are skipped).
 	Svcfleet__V1__RoleBinding *const *p_bindings;
@@ -59,8 +59,8 @@ int sf_rbac_validate_binding(
 // anything; cluster-admin grants cluster-admin and ns-* in its cluster;
 // ns-admin grants ns-edit and ns-view in its namespace. Returns 0 or
 // SF_PERMISSION_DENIED with a message.
-int sf_rbac_may_grant(const sf_principal *p,
-    const Svcfleet__V1__RoleBinding *b, sf_status *st);
+int sf_rbac_may_grant(
+    const sf_principal *p, const Svcfleet__V1__RoleBinding *b, sf_status *st);
 
 // sf_rbac_is_global: does p hold role (admin or reconciler) globally?
 bool sf_rbac_has_global(const sf_principal *p, const char *role);

@@ -65,10 +65,10 @@ pack_reply(sf_call *c, const ProtobufCMessage *reply)
 		env.payload.len  = n;
 	}
 	if (st->st_nviol > 0) {
-		Svcfleet__V1__FieldViolation **vv = sf_arena_alloc(
-		    &c->c_arena, st->st_nviol * sizeof(*vv));
-		Svcfleet__V1__FieldViolation *v = sf_arena_alloc(
-		    &c->c_arena, st->st_nviol * sizeof(*v));
+		Svcfleet__V1__FieldViolation **vv
+		    = sf_arena_alloc(&c->c_arena, st->st_nviol * sizeof(*vv));
+		Svcfleet__V1__FieldViolation *v
+		    = sf_arena_alloc(&c->c_arena, st->st_nviol * sizeof(*v));
 		if (vv == NULL || v == NULL) {
 			return (NULL);
 		}
@@ -158,7 +158,8 @@ sf_call_fail_status(sf_call *c, const sf_status *st)
 		sf_status_copy(&c->c_status, st);
 	}
 	if (c->c_status.st_code == 0) {
-		sf_status_set(&c->c_status, SF_INTERNAL, "failure without code");
+		sf_status_set(
+		    &c->c_status, SF_INTERNAL, "failure without code");
 	}
 	rpc_closure(NULL, c);
 }
@@ -186,16 +187,16 @@ copy_request_id(char *dst, size_t cap, const char *src)
 static void
 process(rpc_ctx *rc)
 {
-	sf_server *srv = rc->rc_srv;
-	sf_call   *c   = &rc->rc_call;
-	nng_msg   *msg = rc->rc_msg;
-	size_t     len = nng_msg_len(msg);
+	sf_server          *srv = rc->rc_srv;
+	sf_call            *c   = &rc->rc_call;
+	nng_msg            *msg = rc->rc_msg;
+	size_t              len = nng_msg_len(msg);
 	ProtobufCAllocator *alloc;
 
-	rc->rc_msg = NULL;
+	rc->rc_msg       = NULL;
 	c->c_start_us    = sf_clock_mono_us();
-	c->c_deadline_us = c->c_start_us +
-	    (int64_t) srv->s_opts.so_default_timeout_ms * 1000;
+	c->c_deadline_us = c->c_start_us
+	    + (int64_t) srv->s_opts.so_default_timeout_ms * 1000;
 	alloc = sf_arena_pbc(&c->c_arena);
 
 	if (len > srv->s_opts.so_max_msg) {
@@ -217,8 +218,8 @@ process(rpc_ctx *rc)
 	copy_request_id(
 	    c->c_request_id, sizeof(c->c_request_id), c->c_env->request_id);
 	if (c->c_env->timeout_ms > 0) {
-		c->c_deadline_us =
-		    c->c_start_us + (int64_t) c->c_env->timeout_ms * 1000;
+		c->c_deadline_us
+		    = c->c_start_us + (int64_t) c->c_env->timeout_ms * 1000;
 	}
 	SF_DEBUG("rpc", "request %.200s id=%s bytes=%zu", c->c_env->method,
 	    c->c_request_id, len);
@@ -247,8 +248,8 @@ process(rpc_ctx *rc)
 			nng_msg *m;
 			if (nng_msg_alloc(&m, clen) != 0) {
 				free(cached);
-				sf_call_fail(c, SF_RESOURCE_EXHAUSTED,
-				    "out of memory");
+				sf_call_fail(
+				    c, SF_RESOURCE_EXHAUSTED, "out of memory");
 				return;
 			}
 			memcpy(nng_msg_body(m), cached, clen);
@@ -390,8 +391,8 @@ sf_rpc_start(sf_server *srv, sf_status *st)
 {
 	int rv;
 
-	srv->s_nctxs = srv->s_opts.so_contexts;
-	srv->s_ctxs  = calloc(srv->s_nctxs, sizeof(rpc_ctx));
+	srv->s_nctxs    = srv->s_opts.so_contexts;
+	srv->s_ctxs     = calloc(srv->s_nctxs, sizeof(rpc_ctx));
 	srv->s_nworkers = srv->s_opts.so_workers;
 	srv->s_workers  = calloc(srv->s_nworkers, sizeof(pthread_t));
 	if (srv->s_ctxs == NULL || srv->s_workers == NULL) {
@@ -400,22 +401,22 @@ sf_rpc_start(sf_server *srv, sf_status *st)
 	pthread_mutex_init(&srv->s_qmtx, NULL);
 	pthread_cond_init(&srv->s_qcv, NULL);
 	for (size_t i = 0; i < srv->s_nworkers; i++) {
-		if (pthread_create(&srv->s_workers[i], NULL, worker_main,
-		        srv) != 0) {
+		if (pthread_create(&srv->s_workers[i], NULL, worker_main, srv)
+		    != 0) {
 			srv->s_nworkers = i;
 			return (sf_status_set(st, SF_RESOURCE_EXHAUSTED,
 			    "cannot start worker threads"));
 		}
 	}
 	for (size_t i = 0; i < srv->s_nctxs; i++) {
-		rpc_ctx *rc = &srv->s_ctxs[i];
-		rc->rc_srv  = srv;
+		rpc_ctx *rc       = &srv->s_ctxs[i];
+		rc->rc_srv        = srv;
 		rc->rc_call.c_srv = srv;
 		rc->rc_call.c_ctx = rc;
 		sf_arena_init(&rc->rc_call.c_arena);
 		sf_status_init(&rc->rc_call.c_status);
-		if ((rv = nng_aio_alloc(&rc->rc_aio, ctx_cb, rc)) != 0 ||
-		    (rv = nng_ctx_open(&rc->rc_ctx, srv->s_sock)) != 0) {
+		if ((rv = nng_aio_alloc(&rc->rc_aio, ctx_cb, rc)) != 0
+		    || (rv = nng_ctx_open(&rc->rc_ctx, srv->s_sock)) != 0) {
 			return (sf_status_set(st, SF_RESOURCE_EXHAUSTED,
 			    "cannot open RPC context: %s", nng_strerror(rv)));
 		}
@@ -432,8 +433,8 @@ void
 sf_rpc_drain(sf_server *srv, int64_t max_ms)
 {
 	int64_t until = sf_clock_mono_ms() + max_ms;
-	while (atomic_load(&srv->s_inflight) > 0 &&
-	    sf_clock_mono_ms() < until) {
+	while (
+	    atomic_load(&srv->s_inflight) > 0 && sf_clock_mono_ms() < until) {
 		nng_msleep(10);
 	}
 }

@@ -13,8 +13,8 @@
 #include "rpc.h"
 
 #define DEDUPE_ENTRIES 16384
-#define DEDUPE_TTL_MS (10 * 60 * 1000)
-#define DRAIN_MAX_MS 10000
+#define DEDUPE_TTL_MS  (10 * 60 * 1000)
+#define DRAIN_MAX_MS   10000
 
 static int
 err_from_nng(int rv)
@@ -49,9 +49,9 @@ slurp(const char *path)
 	if (f == NULL) {
 		return (NULL);
 	}
-	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 ||
-	    n > (1 << 20) || fseek(f, 0, SEEK_SET) != 0 ||
-	    (buf = malloc((size_t) n + 1)) == NULL) {
+	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || n > (1 << 20)
+	    || fseek(f, 0, SEEK_SET) != 0
+	    || (buf = malloc((size_t) n + 1)) == NULL) {
 		fclose(f);
 		return (NULL);
 	}
@@ -65,7 +65,7 @@ slurp(const char *path)
 static int
 setup_tls(sf_server *srv, nng_listener l, const char *url, sf_status *st)
 {
-	const char     *cf = srv->s_opts.so_tls_cert, *kf = srv->s_opts.so_tls_key;
+	const char *cf = srv->s_opts.so_tls_cert, *kf = srv->s_opts.so_tls_key;
 	nng_tls_config *cfg;
 	char           *cert, *key;
 	int             rv;
@@ -84,7 +84,8 @@ setup_tls(sf_server *srv, nng_listener l, const char *url, sf_status *st)
 		    "cannot read --tls-key %s: %s", kf, strerror(errno)));
 	}
 	if ((rv = nng_tls_config_alloc(&cfg, NNG_TLS_MODE_SERVER)) == 0) {
-		if ((rv = nng_tls_config_own_cert(cfg, cert, key, NULL)) == 0) {
+		if ((rv = nng_tls_config_own_cert(cfg, cert, key, NULL))
+		    == 0) {
 			rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, cfg);
 		}
 		nng_tls_config_free(cfg);
@@ -117,8 +118,8 @@ sf_listener_open(
 		// Only the owner may connect; the directory is 0700 too.
 		nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, 0600);
 	}
-	if (strncmp(url, "tls+tcp://", 10) == 0 &&
-	    (rv = setup_tls(srv, l, url, st)) != 0) {
+	if (strncmp(url, "tls+tcp://", 10) == 0
+	    && (rv = setup_tls(srv, l, url, st)) != 0) {
 		nng_listener_close(l);
 		return (rv);
 	}
@@ -142,12 +143,13 @@ listen_one(sf_server *srv, const char *url, sf_status *st)
 		return (rv);
 	}
 	bound = strdup(url);
-	if (strncmp(url, "tcp://", 6) == 0 || strncmp(url, "tls+tcp://", 10) == 0) {
-		int   port = 0;
+	if (strncmp(url, "tcp://", 6) == 0
+	    || strncmp(url, "tls+tcp://", 10) == 0) {
+		int   port  = 0;
 		char *colon = strrchr(bound, ':');
-		if (colon != NULL && strcmp(colon, ":0") == 0 &&
-		    nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) ==
-		        0) {
+		if (colon != NULL && strcmp(colon, ":0") == 0
+		    && nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port)
+		        == 0) {
 			*colon = '\0';
 			char *b2;
 			if (asprintf(&b2, "%s:%d", bound, port) >= 0) {
@@ -156,9 +158,10 @@ listen_one(sf_server *srv, const char *url, sf_status *st)
 			}
 		}
 	}
-	nng_listener *nl = realloc(srv->s_listeners,
-	    (srv->s_nlisteners + 1) * sizeof(*nl));
-	char **nu = realloc(srv->s_urls, (srv->s_nlisteners + 2) * sizeof(*nu));
+	nng_listener *nl
+	    = realloc(srv->s_listeners, (srv->s_nlisteners + 1) * sizeof(*nl));
+	char **nu
+	    = realloc(srv->s_urls, (srv->s_nlisteners + 2) * sizeof(*nu));
 	if (nl != NULL) {
 		srv->s_listeners = nl;
 	}
@@ -210,10 +213,10 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 		srv->s_opts.so_default_timeout_ms = 30000;
 	}
 
-	so.so_dir        = srv->s_opts.so_data_dir;
-	so.so_nosync     = srv->s_opts.so_nosync;
-	so.so_feed_keep  = srv->s_opts.so_feed_keep;
-	so.so_batch_max  = srv->s_opts.so_batch_max;
+	so.so_dir       = srv->s_opts.so_data_dir;
+	so.so_nosync    = srv->s_opts.so_nosync;
+	so.so_feed_keep = srv->s_opts.so_feed_keep;
+	so.so_batch_max = srv->s_opts.so_batch_max;
 	if ((rv = sf_store_open(&srv->s_store, &so, st)) != 0) {
 		free(srv);
 		return (rv);
@@ -236,7 +239,8 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 		goto fail;
 	}
 	srv->s_sock_open = true;
-	nng_socket_set_size(srv->s_sock, NNG_OPT_RECVMAXSZ, SF_SERVER_WIRE_MAX);
+	nng_socket_set_size(
+	    srv->s_sock, NNG_OPT_RECVMAXSZ, SF_SERVER_WIRE_MAX);
 	if ((rv = sf_rpc_start(srv, st)) != 0) {
 		goto fail;
 	}

@@ -13,19 +13,19 @@
 typedef struct sf_server sf_server;
 
 typedef struct sf_server_opts {
-	const char        *so_data_dir;   // store location (created 0700)
-	const char *const *so_listen;     // URLs; NULL/0 = the defaults
+	const char        *so_data_dir; // store location (created 0700)
+	const char *const *so_listen;   // URLs; NULL/0 = the defaults
 	size_t             so_nlisten;
-	unsigned           so_contexts;   // REP contexts (max requests in
-	                                  // flight incl. long polls), 0 = 256
-	unsigned           so_workers;    // handler threads, 0 = 4
-	size_t             so_max_msg;    // request size limit, 0 = 4 MiB
-	uint32_t           so_default_timeout_ms; // 0 = 30000
-	bool               so_nosync;     // benchmarks/tests only
-	uint32_t           so_feed_keep;  // change-feed entries, 0 = store's
-	uint32_t           so_batch_max;  // writes per commit, 0 = store's
-	const char        *so_tls_cert;   // PEM certificate (chain) file for
-	const char        *so_tls_key;    // tls+tcp:// listeners, and its key
+	unsigned           so_contexts;    // REP contexts (max requests in
+	                                   // flight incl. long polls), 0 = 256
+	unsigned    so_workers;            // handler threads, 0 = 4
+	size_t      so_max_msg;            // request size limit, 0 = 4 MiB
+	uint32_t    so_default_timeout_ms; // 0 = 30000
+	bool        so_nosync;             // benchmarks/tests only
+	uint32_t    so_feed_keep;          // change-feed entries, 0 = store's
+	uint32_t    so_batch_max;          // writes per commit, 0 = store's
+	const char *so_tls_cert;           // PEM certificate (chain) file for
+	const char *so_tls_key;            // tls+tcp:// listeners, and its key
 } sf_server_opts;
 
 // The hard cap nng enforces per message; requests between so_max_msg and

@@ -15,7 +15,7 @@
 #include "log.h"
 
 #define WATCH_MAX_EVENTS_DEFAULT 500
-#define WATCH_MAX_EVENTS_LIMIT 10000
+#define WATCH_MAX_EVENTS_LIMIT   10000
 
 typedef struct waiter waiter;
 struct waiter {
@@ -44,8 +44,8 @@ static bool
 feed_key_ok(void *arg, const char *cluster, const char *ns)
 {
 	feed_filter *f = arg;
-	if (f->cluster != NULL && f->cluster[0] != '\0' &&
-	    strcmp(f->cluster, cluster) != 0) {
+	if (f->cluster != NULL && f->cluster[0] != '\0'
+	    && strcmp(f->cluster, cluster) != 0) {
 		return (false);
 	}
 	if (f->ns != NULL && f->ns[0] != '\0' && strcmp(f->ns, ns) != 0) {
@@ -92,8 +92,8 @@ sf_watch_try(
 		}
 		return (false);
 	}
-	Svcfleet__V1__WatchServicesReply *rep =
-	    sf_arena_zalloc(&c->c_arena, sizeof(*rep));
+	Svcfleet__V1__WatchServicesReply *rep
+	    = sf_arena_zalloc(&c->c_arena, sizeof(*rep));
 	if (rep == NULL) {
 		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 		return (true);
@@ -154,7 +154,7 @@ watch_main(void *arg)
 
 	pthread_mutex_lock(&wt->wt_mtx);
 	for (;;) {
-		waiter *list, *keep = NULL;
+		waiter  *list, *keep = NULL;
 		int64_t  now = sf_clock_mono_us();
 		bool     stop;
 		uint64_t rev;
@@ -170,8 +170,8 @@ watch_main(void *arg)
 			if (earliest > now) {
 				struct timespec ts;
 				clock_gettime(CLOCK_REALTIME, &ts);
-				int64_t ns = (int64_t) ts.tv_nsec +
-				    (earliest - now) * 1000;
+				int64_t ns = (int64_t) ts.tv_nsec
+				    + (earliest - now) * 1000;
 				ts.tv_sec += ns / 1000000000;
 				ts.tv_nsec = ns % 1000000000;
 				// Also wake on commits (signalled).
@@ -193,8 +193,8 @@ watch_main(void *arg)
 			list       = w->w_next;
 			bool final = stop || now >= w->w_until_us;
 			// Only calls behind the newest commit can have news.
-			if ((!final && w->w_req->since_revision >= rev) ||
-			    !sf_watch_try(w->w_call, w->w_req, final)) {
+			if ((!final && w->w_req->since_revision >= rev)
+			    || !sf_watch_try(w->w_call, w->w_req, final)) {
 				w->w_next = keep;
 				keep      = w;
 			}

@@ -19,7 +19,7 @@
 
 // nng refuses larger replies; the server's own request limit (4 MiB by
 // default) is smaller and answered with RESOURCE_EXHAUSTED.
-#define WIRE_MAX (64u << 20)
+#define WIRE_MAX           (64u << 20)
 #define TIMEOUT_DEFAULT_MS 30000
 
 struct svcfleet_client {
@@ -40,8 +40,8 @@ const char *
 svcfleet_code_name(int code)
 {
 	static _Thread_local char buf[24];
-	if (code >= 0 &&
-	    (size_t) code < sizeof(code_names) / sizeof(code_names[0])) {
+	if (code >= 0
+	    && (size_t) code < sizeof(code_names) / sizeof(code_names[0])) {
 		return (code_names[code]);
 	}
 	snprintf(buf, sizeof(buf), "CODE_%d", code);
@@ -77,8 +77,7 @@ svcfleet_status_fini(svcfleet_status *st)
 	}
 }
 
-static int
-fail(svcfleet_status *st, int code, const char *fmt, ...)
+static int fail(svcfleet_status *st, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static int
@@ -125,7 +124,7 @@ code_from_nng(int rv)
 void
 svcfleet_new_request_id(char out[33])
 {
-	unsigned char b[16];
+	unsigned char     b[16];
 	static const char hex[] = "0123456789abcdef";
 	if (getrandom(b, sizeof(b), 0) != (ssize_t) sizeof(b)) {
 		// The kernel's pool is always ready after boot; this is a
@@ -142,8 +141,7 @@ svcfleet_new_request_id(char out[33])
 }
 
 static int
-setup_tls(svcfleet_client *c, const svcfleet_options *o,
-    svcfleet_status *st)
+setup_tls(svcfleet_client *c, const svcfleet_options *o, svcfleet_status *st)
 {
 	nng_tls_config *cfg;
 	int             rv;
@@ -194,11 +192,12 @@ svcfleet_open(
 		status_clear(st);
 	}
 	if (o == NULL || o->url == NULL || o->url[0] == '\0') {
-		return (fail(st, SVCFLEET_INVALID_ARGUMENT,
-		    "no server URL given"));
+		return (fail(
+		    st, SVCFLEET_INVALID_ARGUMENT, "no server URL given"));
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		return (fail(st, SVCFLEET_RESOURCE_EXHAUSTED, "out of memory"));
+		return (
+		    fail(st, SVCFLEET_RESOURCE_EXHAUSTED, "out of memory"));
 	}
 	c->c_timeout_ms = o->timeout_ms ? o->timeout_ms : TIMEOUT_DEFAULT_MS;
 	c->c_token      = strdup(o->token != NULL ? o->token : "");
@@ -207,7 +206,8 @@ svcfleet_open(
 		free(c->c_token);
 		free(c->c_url);
 		free(c);
-		return (fail(st, SVCFLEET_RESOURCE_EXHAUSTED, "out of memory"));
+		return (
+		    fail(st, SVCFLEET_RESOURCE_EXHAUSTED, "out of memory"));
 	}
 	if ((rv = nng_req0_open(&c->c_sock)) != 0) {
 		free(c->c_token);
@@ -227,19 +227,22 @@ svcfleet_open(
 		return (fail(st,
 		    rv == NNG_ENOTSUP ? SVCFLEET_INVALID_ARGUMENT
 		                      : code_from_nng(rv),
-		    "invalid server URL \"%s\": %s", o->url, nng_strerror(rv)));
+		    "invalid server URL \"%s\": %s", o->url,
+		    nng_strerror(rv)));
 	}
 	nng_dialer_set_size(c->c_dialer, NNG_OPT_RECVMAXSZ, WIRE_MAX);
-	if (strncmp(o->url, "tls+tcp://", 10) == 0 &&
-	    (rv = setup_tls(c, o, st)) != 0) {
+	if (strncmp(o->url, "tls+tcp://", 10) == 0
+	    && (rv = setup_tls(c, o, st)) != 0) {
 		svcfleet_close(c);
 		return (rv);
 	}
-	rv = nng_dialer_start(c->c_dialer, o->connect_now ? 0 : NNG_FLAG_NONBLOCK);
+	rv = nng_dialer_start(
+	    c->c_dialer, o->connect_now ? 0 : NNG_FLAG_NONBLOCK);
 	if (rv != 0) {
 		int code = code_from_nng(rv);
 		svcfleet_close(c);
-		return (fail(st, code == SVCFLEET_INTERNAL ? SVCFLEET_UNAVAILABLE : code,
+		return (fail(st,
+		    code == SVCFLEET_INTERNAL ? SVCFLEET_UNAVAILABLE : code,
 		    "cannot connect to %s: %s", o->url, nng_strerror(rv)));
 	}
 	*out = c;
@@ -277,12 +280,12 @@ take_status(svcfleet_status *st, const Svcfleet__V1__ReplyEnvelope *env)
 	snprintf(st->message, sizeof(st->message), "%s",
 	    env->message != NULL ? env->message : "");
 	if (env->n_violations > 0) {
-		st->violations =
-		    calloc(env->n_violations, sizeof(*st->violations));
+		st->violations
+		    = calloc(env->n_violations, sizeof(*st->violations));
 		if (st->violations != NULL) {
 			for (size_t i = 0; i < env->n_violations; i++) {
-				const Svcfleet__V1__FieldViolation *v =
-				    env->violations[i];
+				const Svcfleet__V1__FieldViolation *v
+				    = env->violations[i];
 				st->violations[i].field  = strdup(v->field);
 				st->violations[i].reason = strdup(v->reason);
 				st->violations[i].type   = strdup(v->type);
@@ -298,14 +301,15 @@ svcfleet_call(svcfleet_client *c, const char *method,
     const ProtobufCMessage *req, const ProtobufCMessageDescriptor *reply_desc,
     ProtobufCMessage **reply, uint32_t timeout_ms, svcfleet_status *st)
 {
-	Svcfleet__V1__RequestEnvelope env = SVCFLEET__V1__REQUEST_ENVELOPE__INIT;
-	Svcfleet__V1__ReplyEnvelope  *rep;
-	char                          rid[33];
-	nng_ctx                       ctx;
-	nng_aio                      *aio;
-	nng_msg                      *msg;
-	size_t                        plen, n;
-	int                           rv;
+	Svcfleet__V1__RequestEnvelope env
+	    = SVCFLEET__V1__REQUEST_ENVELOPE__INIT;
+	Svcfleet__V1__ReplyEnvelope *rep;
+	char                         rid[33];
+	nng_ctx                      ctx;
+	nng_aio                     *aio;
+	nng_msg                     *msg;
+	size_t                       plen, n;
+	int                          rv;
 
 	*reply = NULL;
 	if (st != NULL) {
@@ -326,19 +330,21 @@ svcfleet_call(svcfleet_client *c, const char *method,
 	env.payload.len  = plen;
 	env.payload.data = malloc(plen ? plen : 1);
 	if (env.payload.data == NULL) {
-		return (fail(st, SVCFLEET_RESOURCE_EXHAUSTED, "out of memory"));
+		return (
+		    fail(st, SVCFLEET_RESOURCE_EXHAUSTED, "out of memory"));
 	}
 	protobuf_c_message_pack(req, env.payload.data);
 	n = svcfleet__v1__request_envelope__get_packed_size(&env);
 	if (n > WIRE_MAX) {
 		free(env.payload.data);
 		return (fail(st, SVCFLEET_RESOURCE_EXHAUSTED,
-		    "request of %zu bytes exceeds the %u-byte message limit", n,
-		    WIRE_MAX));
+		    "request of %zu bytes exceeds the %u-byte message limit",
+		    n, WIRE_MAX));
 	}
 	if ((rv = nng_msg_alloc(&msg, n)) != 0) {
 		free(env.payload.data);
-		return (fail(st, SVCFLEET_RESOURCE_EXHAUSTED, "out of memory"));
+		return (
+		    fail(st, SVCFLEET_RESOURCE_EXHAUSTED, "out of memory"));
 	}
 	svcfleet__v1__request_envelope__pack(&env, nng_msg_body(msg));
 	free(env.payload.data);
@@ -373,7 +379,7 @@ svcfleet_call(svcfleet_client *c, const char *method,
 	}
 	nng_ctx_recv(ctx, aio);
 	nng_aio_wait(aio);
-	rv = nng_aio_result(aio);
+	rv  = nng_aio_result(aio);
 	msg = rv == 0 ? nng_aio_get_msg(aio) : NULL;
 	nng_aio_free(aio);
 	nng_ctx_close(ctx);
@@ -407,11 +413,11 @@ svcfleet_call(svcfleet_client *c, const char *method,
 	return (0);
 }
 
-#define SVCFLEET_DEFINE_CALL(svc, Method, snake, Req, Rep, rdesc)            \
+#define SVCFLEET_DEFINE_CALL(svc, Method, snake, Req, Rep, rdesc)             \
 	int svcfleet_##snake(svcfleet_client *c, const Req *req, Rep **reply, \
-	    svcfleet_status *st)                                             \
-	{                                                                    \
-		return (svcfleet_call(c, "/svcfleet.v1." #svc "/" #Method,   \
+	    svcfleet_status *st)                                              \
+	{                                                                     \
+		return (svcfleet_call(c, "/svcfleet.v1." #svc "/" #Method,    \
 		    &req->base, &rdesc, (ProtobufCMessage **) reply, 0, st)); \
 	}
 SVCFLEET_METHODS(SVCFLEET_DEFINE_CALL)

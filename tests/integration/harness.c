@@ -43,7 +43,8 @@ health_ok(const char *url)
 {
 	svcfleet_client *c;
 	svcfleet_status  st;
-	svcfleet_options o = {.url = url, .timeout_ms = 1000, .connect_now = true};
+	svcfleet_options o
+	    = {.url = url, .timeout_ms = 1000, .connect_now = true};
 	Svcfleet__V1__Empty        e = SVCFLEET__V1__EMPTY__INIT;
 	Svcfleet__V1__HealthReply *h = NULL;
 	int                        rv;
@@ -156,9 +157,9 @@ th_server_log_contains(const th_server *s, const char *needle)
 char *
 th_read_file(const char *path, size_t *len)
 {
-	FILE  *f = fopen(path, "rb");
-	char  *buf;
-	long   n;
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long  n;
 	if (f == NULL) {
 		return (NULL);
 	}
@@ -167,8 +168,8 @@ th_read_file(const char *path, size_t *len)
 	fseek(f, 0, SEEK_SET);
 	buf = malloc((size_t) n + 1);
 	if (buf != NULL) {
-		n        = (long) fread(buf, 1, (size_t) n, f);
-		buf[n]   = '\0';
+		n      = (long) fread(buf, 1, (size_t) n, f);
+		buf[n] = '\0';
 		if (len != NULL) {
 			*len = (size_t) n;
 		}
@@ -292,8 +293,8 @@ th_run(const char *cmd, const char *stdin_text, char **out, char **err)
 	} else {
 		free(eb);
 	}
-	return (WIFEXITED(status) ? WEXITSTATUS(status)
-	                          : 128 + WTERMSIG(status));
+	return (
+	    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 }
 
 int

@@ -36,8 +36,8 @@ connect_to(const char *url)
 {
 	svcfleet_client *c  = NULL;
 	svcfleet_status  st = {0};
-	svcfleet_options o  = {.url = url, .timeout_ms = 10000,
-	     .connect_now = true};
+	svcfleet_options o
+	    = {.url = url, .timeout_ms = 10000, .connect_now = true};
 	assert_int_equal(svcfleet_open(&c, &o, &st), 0);
 	svcfleet_status_fini(&st);
 	return (c);
@@ -46,9 +46,9 @@ connect_to(const char *url)
 static int
 register_cluster(svcfleet_client *c, const char *name, int min, int max)
 {
-	Svcfleet__V1__Cluster cl = SVCFLEET__V1__CLUSTER__INIT;
-	Svcfleet__V1__RegisterClusterRequest req =
-	    SVCFLEET__V1__REGISTER_CLUSTER_REQUEST__INIT;
+	Svcfleet__V1__Cluster                cl = SVCFLEET__V1__CLUSTER__INIT;
+	Svcfleet__V1__RegisterClusterRequest req
+	    = SVCFLEET__V1__REGISTER_CLUSTER_REQUEST__INIT;
 	Svcfleet__V1__Cluster *out = NULL;
 	svcfleet_status        st  = {0};
 	int                    rv;
@@ -105,29 +105,28 @@ typedef struct svc_buf {
 } svc_buf;
 
 static Svcfleet__V1__Service *
-make_svc(svc_buf *b, const char *ns, const char *name, int port,
-    int node_port)
+make_svc(svc_buf *b, const char *ns, const char *name, int port, int node_port)
 {
 	svcfleet__v1__service__init(&b->svc);
 	svcfleet__v1__object_meta__init(&b->meta);
 	svcfleet__v1__service_spec__init(&b->spec);
 	svcfleet__v1__key_value__init(&b->sel);
 	svcfleet__v1__service_port__init(&b->port);
-	b->meta.cluster    = CLUSTER;
-	b->meta.namespace_ = (char *) ns;
-	b->meta.name       = (char *) name;
-	b->sel.key         = "app";
-	b->sel.value       = "web";
-	b->selp[0]         = &b->sel;
-	b->spec.selector   = b->selp;
-	b->spec.n_selector = 1;
-	b->port.port       = port;
+	b->meta.cluster     = CLUSTER;
+	b->meta.namespace_  = (char *) ns;
+	b->meta.name        = (char *) name;
+	b->sel.key          = "app";
+	b->sel.value        = "web";
+	b->selp[0]          = &b->sel;
+	b->spec.selector    = b->selp;
+	b->spec.n_selector  = 1;
+	b->port.port        = port;
 	b->port.target_port = 8080;
-	b->port.node_port  = node_port;
-	b->portp[0]        = &b->port;
-	b->spec.ports      = b->portp;
-	b->spec.n_ports    = 1;
-	b->spec.type       = node_port >= 0 ? "NodePort" : "ClusterIP";
+	b->port.node_port   = node_port;
+	b->portp[0]         = &b->port;
+	b->spec.ports       = b->portp;
+	b->spec.n_ports     = 1;
+	b->spec.type        = node_port >= 0 ? "NodePort" : "ClusterIP";
 	if (node_port < 0) {
 		b->port.node_port = 0;
 	}
@@ -140,8 +139,8 @@ static int
 create(fixture *f, Svcfleet__V1__Service *svc, bool dry,
     Svcfleet__V1__Service **out)
 {
-	Svcfleet__V1__CreateServiceRequest req =
-	    SVCFLEET__V1__CREATE_SERVICE_REQUEST__INIT;
+	Svcfleet__V1__CreateServiceRequest req
+	    = SVCFLEET__V1__CREATE_SERVICE_REQUEST__INIT;
 	Svcfleet__V1__Service *tmp = NULL;
 	int                    rv;
 	req.service = svc;
@@ -158,9 +157,9 @@ create(fixture *f, Svcfleet__V1__Service *svc, bool dry,
 static int
 get(fixture *f, const char *ns, const char *name, Svcfleet__V1__Service **out)
 {
-	Svcfleet__V1__ServiceKey k = SVCFLEET__V1__SERVICE_KEY__INIT;
-	Svcfleet__V1__GetServiceRequest req =
-	    SVCFLEET__V1__GET_SERVICE_REQUEST__INIT;
+	Svcfleet__V1__ServiceKey        k = SVCFLEET__V1__SERVICE_KEY__INIT;
+	Svcfleet__V1__GetServiceRequest req
+	    = SVCFLEET__V1__GET_SERVICE_REQUEST__INIT;
 	Svcfleet__V1__Service *tmp = NULL;
 	int                    rv;
 	k.cluster    = CLUSTER;
@@ -192,26 +191,25 @@ has_violation(const svcfleet_status *st, const char *field)
 static void
 test_crud_and_codes(void **state)
 {
-	fixture              *f = *state;
-	svc_buf               b;
+	fixture               *f = *state;
+	svc_buf                b;
 	Svcfleet__V1__Service *s1 = NULL, *s2 = NULL;
 
 	// Create, then read back with server-kept metadata.
-	assert_int_equal(create(f, make_svc(&b, "prod", "web1", 80, 30080),
-	                     false, &s1),
-	    0);
+	assert_int_equal(
+	    create(f, make_svc(&b, "prod", "web1", 80, 30080), false, &s1), 0);
 	assert_true(s1->metadata->resource_version > 0);
 	assert_int_equal(s1->metadata->generation, 1);
 	assert_true(strlen(s1->metadata->uid) >= 32);
 	assert_int_equal(get(f, "prod", "web1", &s2), 0);
-	assert_int_equal(s2->metadata->resource_version,
-	    s1->metadata->resource_version);
+	assert_int_equal(
+	    s2->metadata->resource_version, s1->metadata->resource_version);
 	assert_string_equal(s2->spec->type, "NodePort");
 	assert_string_equal(s2->spec->ports[0]->protocol, "TCP");
 
 	// ALREADY_EXISTS, and nothing changed.
-	assert_int_equal(create(f, make_svc(&b, "prod", "web1", 81, -1),
-	                     false, NULL),
+	assert_int_equal(
+	    create(f, make_svc(&b, "prod", "web1", 81, -1), false, NULL),
 	    SVCFLEET_ALREADY_EXISTS);
 	assert_non_null(strstr(f->st.message, "already exists"));
 	svcfleet_free(s2);
@@ -224,8 +222,8 @@ test_crud_and_codes(void **state)
 	assert_non_null(strstr(f->st.message, "\"nope\" not found"));
 
 	// FAILED_PRECONDITION: nodePort already requested, naming it.
-	assert_int_equal(create(f, make_svc(&b, "dev", "web2", 80, 30080),
-	                     false, NULL),
+	assert_int_equal(
+	    create(f, make_svc(&b, "dev", "web2", 80, 30080), false, NULL),
 	    SVCFLEET_FAILED_PRECONDITION);
 	assert_non_null(strstr(f->st.message, "prod/web1"));
 	assert_true(has_violation(&f->st, "spec.ports[0].nodePort"));
@@ -248,33 +246,33 @@ test_crud_and_codes(void **state)
 	assert_true(f->st.n_violations >= 2);
 
 	// Update with a stale resource version: ABORTED.
-	Svcfleet__V1__UpdateServiceRequest up =
-	    SVCFLEET__V1__UPDATE_SERVICE_REQUEST__INIT;
+	Svcfleet__V1__UpdateServiceRequest up
+	    = SVCFLEET__V1__UPDATE_SERVICE_REQUEST__INIT;
 	Svcfleet__V1__Service *s3 = NULL;
 	make_svc(&b, "prod", "web1", 8080, 30080);
 	b.meta.resource_version = s1->metadata->resource_version + 1000;
 	up.service              = &b.svc;
-	assert_int_equal(svcfleet_update_service(f->c, &up, &s3, &f->st),
-	    SVCFLEET_ABORTED);
+	assert_int_equal(
+	    svcfleet_update_service(f->c, &up, &s3, &f->st), SVCFLEET_ABORTED);
 	// The right one works and bumps the generation.
 	b.meta.resource_version = s1->metadata->resource_version;
 	assert_int_equal(svcfleet_update_service(f->c, &up, &s3, &f->st), 0);
 	assert_int_equal(s3->metadata->generation, 2);
-	assert_true(s3->metadata->resource_version >
-	    s1->metadata->resource_version);
+	assert_true(
+	    s3->metadata->resource_version > s1->metadata->resource_version);
 	assert_int_equal(s3->spec->ports[0]->port, 8080);
 	assert_string_equal(s3->metadata->uid, s1->metadata->uid);
 	svcfleet_free(s3);
 
 	// Delete: gone at once (no finalizers without a reconciler).
-	Svcfleet__V1__DeleteServiceRequest del =
-	    SVCFLEET__V1__DELETE_SERVICE_REQUEST__INIT;
-	Svcfleet__V1__ServiceKey k = SVCFLEET__V1__SERVICE_KEY__INIT;
+	Svcfleet__V1__DeleteServiceRequest del
+	    = SVCFLEET__V1__DELETE_SERVICE_REQUEST__INIT;
+	Svcfleet__V1__ServiceKey          k  = SVCFLEET__V1__SERVICE_KEY__INIT;
 	Svcfleet__V1__DeleteServiceReply *dr = NULL;
-	k.cluster    = CLUSTER;
-	k.namespace_ = "prod";
-	k.name       = "web1";
-	del.key      = &k;
+	k.cluster                            = CLUSTER;
+	k.namespace_                         = "prod";
+	k.name                               = "web1";
+	del.key                              = &k;
 	assert_int_equal(svcfleet_delete_service(f->c, &del, &dr, &f->st), 0);
 	assert_true(dr->deleted);
 	svcfleet_free(dr);
@@ -282,25 +280,23 @@ test_crud_and_codes(void **state)
 	assert_int_equal(svcfleet_delete_service(f->c, &del, &dr, &f->st),
 	    SVCFLEET_NOT_FOUND);
 	// Its nodePort is free again.
-	assert_int_equal(create(f, make_svc(&b, "dev", "web2", 80, 30080),
-	                     false, NULL),
-	    0);
+	assert_int_equal(
+	    create(f, make_svc(&b, "dev", "web2", 80, 30080), false, NULL), 0);
 	svcfleet_free(s1);
 }
 
 static void
 test_dry_run_writes_nothing(void **state)
 {
-	fixture              *f = *state;
-	svc_buf               b;
-	Svcfleet__V1__Service *out = NULL;
+	fixture                    *f = *state;
+	svc_buf                     b;
+	Svcfleet__V1__Service      *out = NULL;
 	Svcfleet__V1__VersionReply *v1 = NULL, *v2 = NULL;
-	Svcfleet__V1__Empty         e  = SVCFLEET__V1__EMPTY__INIT;
+	Svcfleet__V1__Empty         e = SVCFLEET__V1__EMPTY__INIT;
 
 	assert_int_equal(svcfleet_version(f->c, &e, &v1, &f->st), 0);
-	assert_int_equal(create(f, make_svc(&b, "dry", "only", 80, -1), true,
-	                     &out),
-	    0);
+	assert_int_equal(
+	    create(f, make_svc(&b, "dry", "only", 80, -1), true, &out), 0);
 	assert_string_equal(out->spec->type, "ClusterIP");
 	svcfleet_free(out);
 	assert_int_equal(get(f, "dry", "only", NULL), SVCFLEET_NOT_FOUND);
@@ -313,10 +309,10 @@ test_dry_run_writes_nothing(void **state)
 static void
 test_apply_idempotent(void **state)
 {
-	fixture *f = *state;
-	svc_buf  b;
-	Svcfleet__V1__ApplyServiceRequest req =
-	    SVCFLEET__V1__APPLY_SERVICE_REQUEST__INIT;
+	fixture                          *f = *state;
+	svc_buf                           b;
+	Svcfleet__V1__ApplyServiceRequest req
+	    = SVCFLEET__V1__APPLY_SERVICE_REQUEST__INIT;
 	Svcfleet__V1__ApplyServiceReply *r1 = NULL, *r2 = NULL, *r3 = NULL;
 
 	req.service = make_svc(&b, "apply", "svc1", 443, -1);
@@ -353,23 +349,23 @@ test_list_paging_and_selector(void **state)
 		b.sel.value = (i % 2) ? "odd" : "even";
 		// Labels mirror the selector for the label filter.
 		Svcfleet__V1__KeyValue *lp[1] = {&b.sel};
-		b.meta.labels   = lp;
-		b.meta.n_labels = 1;
+		b.meta.labels                 = lp;
+		b.meta.n_labels               = 1;
 		assert_int_equal(create(f, &b.svc, false, NULL), 0);
 	}
-	Svcfleet__V1__ListServicesRequest req =
-	    SVCFLEET__V1__LIST_SERVICES_REQUEST__INIT;
+	Svcfleet__V1__ListServicesRequest req
+	    = SVCFLEET__V1__LIST_SERVICES_REQUEST__INIT;
 	req.cluster    = CLUSTER;
 	req.namespace_ = "paging";
 	req.page_size  = 7;
 	int   seen = 0, pages = 0;
-	char *token = strdup("");
+	char *token    = strdup("");
 	char  last[64] = "";
 	do {
 		Svcfleet__V1__ListServicesReply *r = NULL;
-		req.page_token = token;
-		assert_int_equal(svcfleet_list_services(f->c, &req, &r, &f->st),
-		    0);
+		req.page_token                     = token;
+		assert_int_equal(
+		    svcfleet_list_services(f->c, &req, &r, &f->st), 0);
 		for (size_t i = 0; i < r->n_services; i++) {
 			// Stable order, no repeats.
 			assert_true(
@@ -388,9 +384,9 @@ test_list_paging_and_selector(void **state)
 	assert_int_equal(pages, 4);
 
 	Svcfleet__V1__ListServicesReply *r = NULL;
-	req.page_size      = 0;
-	req.page_token     = "";
-	req.label_selector = "app=odd";
+	req.page_size                      = 0;
+	req.page_token                     = "";
+	req.label_selector                 = "app=odd";
 	assert_int_equal(svcfleet_list_services(f->c, &req, &r, &f->st), 0);
 	assert_int_equal(r->n_services, 12);
 	svcfleet_free(r);
@@ -411,12 +407,12 @@ typedef struct waker_arg {
 static void *
 waker(void *arg)
 {
-	waker_arg       *wa = arg;
-	svc_buf          b;
-	svcfleet_client *c2 = connect_to(wa->url);
-	svcfleet_status  st = {0};
-	Svcfleet__V1__CreateServiceRequest cr =
-	    SVCFLEET__V1__CREATE_SERVICE_REQUEST__INIT;
+	waker_arg                         *wa = arg;
+	svc_buf                            b;
+	svcfleet_client                   *c2 = connect_to(wa->url);
+	svcfleet_status                    st = {0};
+	Svcfleet__V1__CreateServiceRequest cr
+	    = SVCFLEET__V1__CREATE_SERVICE_REQUEST__INIT;
 	Svcfleet__V1__Service *out = NULL;
 
 	usleep(200000);
@@ -431,7 +427,7 @@ waker(void *arg)
 static void
 test_watch_long_poll(void **state)
 {
-	fixture *f = *state;
+	fixture                    *f = *state;
 	Svcfleet__V1__Empty         e = SVCFLEET__V1__EMPTY__INIT;
 	Svcfleet__V1__VersionReply *v = NULL;
 
@@ -440,20 +436,20 @@ test_watch_long_poll(void **state)
 	svcfleet_free(v);
 
 	// Nothing new: the poll waits, then returns empty.
-	Svcfleet__V1__WatchServicesRequest req =
-	    SVCFLEET__V1__WATCH_SERVICES_REQUEST__INIT;
+	Svcfleet__V1__WatchServicesRequest req
+	    = SVCFLEET__V1__WATCH_SERVICES_REQUEST__INIT;
 	Svcfleet__V1__WatchServicesReply *r = NULL;
-	req.since_revision = since;
-	req.cluster        = CLUSTER;
-	req.wait_ms        = 300;
+	req.since_revision                  = since;
+	req.cluster                         = CLUSTER;
+	req.wait_ms                         = 300;
 	assert_int_equal(
 	    svcfleet_watch_services_wait(f->c, &req, &r, &f->st), 0);
 	assert_int_equal(r->n_events, 0);
 	svcfleet_free(r);
 
 	// A write from another client wakes the waiting poll.
-	pthread_t   t;
-	waker_arg   wa = {f->srv.ts_url, -1};
+	pthread_t t;
+	waker_arg wa = {f->srv.ts_url, -1};
 	assert_int_equal(pthread_create(&t, NULL, waker, &wa), 0);
 	req.wait_ms = 10000;
 	assert_int_equal(
@@ -461,8 +457,8 @@ test_watch_long_poll(void **state)
 	pthread_join(t, NULL);
 	assert_int_equal(wa.rv, 0);
 	assert_int_equal(r->n_events, 1);
-	assert_int_equal(r->events[0]->type,
-	    SVCFLEET__V1__EVENT_TYPE__EVENT_TYPE_ADDED);
+	assert_int_equal(
+	    r->events[0]->type, SVCFLEET__V1__EVENT_TYPE__EVENT_TYPE_ADDED);
 	assert_string_equal(r->events[0]->service->metadata->name, "woken");
 	assert_true(r->revision > since);
 	svcfleet_free(r);
@@ -471,22 +467,22 @@ test_watch_long_poll(void **state)
 static void
 test_unknown_method_and_sizes(void **state)
 {
-	fixture *f = *state;
+	fixture            *f   = *state;
 	Svcfleet__V1__Empty e   = SVCFLEET__V1__EMPTY__INIT;
 	ProtobufCMessage   *out = NULL;
 
-	assert_int_equal(svcfleet_call(f->c, "/svcfleet.v1.Nope/Nothing",
-	                     &e.base, &svcfleet__v1__empty__descriptor, &out,
-	                     0, &f->st),
+	assert_int_equal(
+	    svcfleet_call(f->c, "/svcfleet.v1.Nope/Nothing", &e.base,
+	        &svcfleet__v1__empty__descriptor, &out, 0, &f->st),
 	    SVCFLEET_UNIMPLEMENTED);
 	assert_non_null(strstr(f->st.message, "unknown method"));
 
 	// A request above the server's 4 MiB limit.
 	svc_buf b;
 	make_svc(&b, "big", "huge", 80, -1);
-	size_t                 n   = 5u << 20;
-	char                  *big = malloc(n + 1);
-	Svcfleet__V1__KeyValue ann = SVCFLEET__V1__KEY_VALUE__INIT;
+	size_t                  n       = 5u << 20;
+	char                   *big     = malloc(n + 1);
+	Svcfleet__V1__KeyValue  ann     = SVCFLEET__V1__KEY_VALUE__INIT;
 	Svcfleet__V1__KeyValue *annp[1] = {&ann};
 	memset(big, 'x', n);
 	big[n]               = '\0';
@@ -526,13 +522,13 @@ test_garbage_envelope(void **state)
 	nng_msg_free(m);
 
 	// A valid envelope whose payload is truncated.
-	Svcfleet__V1__RequestEnvelope env =
-	    SVCFLEET__V1__REQUEST_ENVELOPE__INIT;
+	Svcfleet__V1__RequestEnvelope env
+	    = SVCFLEET__V1__REQUEST_ENVELOPE__INIT;
 	uint8_t payload[] = {0x0a, 0x40, 0x01}; // field 1, len 64, 1 byte
 	env.method        = "/svcfleet.v1.ServiceManager/GetService";
 	env.payload.data  = payload;
 	env.payload.len   = sizeof(payload);
-	size_t  n         = svcfleet__v1__request_envelope__get_packed_size(&env);
+	size_t  n = svcfleet__v1__request_envelope__get_packed_size(&env);
 	uint8_t buf[256];
 	svcfleet__v1__request_envelope__pack(&env, buf);
 	assert_int_equal(nng_send(s, buf, n, 0), 0);
@@ -582,14 +578,15 @@ test_garbage_envelope(void **state)
 	// listener can wedge after such peers; the server reopens it).
 	bool served = false;
 	for (int i = 0; i < 20 && !served; i++) {
-		svcfleet_client *c2 = NULL;
-		svcfleet_status  st = {0};
-		svcfleet_options o  = {.url = f->srv.ts_url, .timeout_ms = 500,
-		     .connect_now = true};
-		Svcfleet__V1__Empty        e = SVCFLEET__V1__EMPTY__INIT;
-		Svcfleet__V1__HealthReply *h = NULL;
-		served = svcfleet_open(&c2, &o, &st) == 0 &&
-		    svcfleet_health(c2, &e, &h, &st) == 0;
+		svcfleet_client           *c2 = NULL;
+		svcfleet_status            st = {0};
+		svcfleet_options           o  = {.url = f->srv.ts_url,
+		               .timeout_ms            = 500,
+		               .connect_now           = true};
+		Svcfleet__V1__Empty        e  = SVCFLEET__V1__EMPTY__INIT;
+		Svcfleet__V1__HealthReply *h  = NULL;
+		served = svcfleet_open(&c2, &o, &st) == 0
+		    && svcfleet_health(c2, &e, &h, &st) == 0;
 		svcfleet_free(h);
 		svcfleet_close(c2);
 		svcfleet_status_fini(&st);
@@ -600,25 +597,25 @@ test_garbage_envelope(void **state)
 static void
 test_request_id_dedupe(void **state)
 {
-	fixture   *f = *state;
-	nng_socket s;
-	svc_buf    b;
-	Svcfleet__V1__CreateServiceRequest cr =
-	    SVCFLEET__V1__CREATE_SERVICE_REQUEST__INIT;
-	Svcfleet__V1__RequestEnvelope env =
-	    SVCFLEET__V1__REQUEST_ENVELOPE__INIT;
+	fixture                           *f = *state;
+	nng_socket                         s;
+	svc_buf                            b;
+	Svcfleet__V1__CreateServiceRequest cr
+	    = SVCFLEET__V1__CREATE_SERVICE_REQUEST__INIT;
+	Svcfleet__V1__RequestEnvelope env
+	    = SVCFLEET__V1__REQUEST_ENVELOPE__INIT;
 	uint64_t rv[2];
 
 	cr.service = make_svc(&b, "dedupe", "once", 80, -1);
-	size_t   pn = svcfleet__v1__create_service_request__get_packed_size(&cr);
-	uint8_t *p  = malloc(pn);
+	size_t pn = svcfleet__v1__create_service_request__get_packed_size(&cr);
+	uint8_t *p = malloc(pn);
 	svcfleet__v1__create_service_request__pack(&cr, p);
 	env.method       = "/svcfleet.v1.ServiceManager/CreateService";
 	env.request_id   = "fixed-request-id-1";
 	env.payload.data = p;
 	env.payload.len  = pn;
-	size_t   n       = svcfleet__v1__request_envelope__get_packed_size(&env);
-	uint8_t *buf     = malloc(n);
+	size_t   n   = svcfleet__v1__request_envelope__get_packed_size(&env);
+	uint8_t *buf = malloc(n);
 	svcfleet__v1__request_envelope__pack(&env, buf);
 
 	assert_int_equal(nng_req0_open(&s), 0);
@@ -628,8 +625,8 @@ test_request_id_dedupe(void **state)
 		nng_msg *m;
 		assert_int_equal(nng_send(s, buf, n, 0), 0);
 		assert_int_equal(nng_recvmsg(s, &m, 0), 0);
-		Svcfleet__V1__ReplyEnvelope *r =
-		    svcfleet__v1__reply_envelope__unpack(
+		Svcfleet__V1__ReplyEnvelope *r
+		    = svcfleet__v1__reply_envelope__unpack(
 		        NULL, nng_msg_len(m), nng_msg_body(m));
 		assert_non_null(r);
 		// The second send is the first's reply again, not
@@ -654,11 +651,11 @@ test_request_id_dedupe(void **state)
 static void
 test_deadline_when_server_stalls(void **state)
 {
-	fixture         *f = *state;
-	svcfleet_client *c;
-	svcfleet_status  st = {0};
-	nng_socket       mute;
-	char             url[400];
+	fixture                    *f = *state;
+	svcfleet_client            *c;
+	svcfleet_status             st = {0};
+	nng_socket                  mute;
+	char                        url[400];
 	Svcfleet__V1__Empty         e = SVCFLEET__V1__EMPTY__INIT;
 	Svcfleet__V1__VersionReply *v = NULL;
 
@@ -666,8 +663,8 @@ test_deadline_when_server_stalls(void **state)
 	snprintf(url, sizeof(url), "ipc://%s/mute.sock", f->srv.ts_dir);
 	assert_int_equal(nng_rep0_open(&mute), 0);
 	assert_int_equal(nng_listen(mute, url, NULL, 0), 0);
-	svcfleet_options o = {.url = url, .timeout_ms = 300,
-	    .connect_now = true};
+	svcfleet_options o
+	    = {.url = url, .timeout_ms = 300, .connect_now = true};
 	assert_int_equal(svcfleet_open(&c, &o, &st), 0);
 	assert_int_equal(
 	    svcfleet_version(c, &e, &v, &st), SVCFLEET_DEADLINE_EXCEEDED);
@@ -702,8 +699,8 @@ test_cluster_records(void **state)
 
 	// Credentials are never echoed to a caller who is not admin; the
 	// admin sees has_credentials.
-	Svcfleet__V1__ListClustersRequest lr =
-	    SVCFLEET__V1__LIST_CLUSTERS_REQUEST__INIT;
+	Svcfleet__V1__ListClustersRequest lr
+	    = SVCFLEET__V1__LIST_CLUSTERS_REQUEST__INIT;
 	Svcfleet__V1__ListClustersReply *l = NULL;
 	assert_int_equal(svcfleet_list_clusters(f->c, &lr, &l, &f->st), 0);
 	assert_true(l->n_clusters >= 2);
@@ -711,8 +708,8 @@ test_cluster_records(void **state)
 	svcfleet_free(l);
 
 	// A cluster with Services cannot be removed.
-	Svcfleet__V1__DeleteClusterRequest dc =
-	    SVCFLEET__V1__DELETE_CLUSTER_REQUEST__INIT;
+	Svcfleet__V1__DeleteClusterRequest dc
+	    = SVCFLEET__V1__DELETE_CLUSTER_REQUEST__INIT;
 	Svcfleet__V1__Empty *out = NULL;
 	dc.name                  = "narrow";
 	assert_int_equal(svcfleet_delete_cluster(f->c, &dc, &out, &f->st),
@@ -723,8 +720,8 @@ test_cluster_records(void **state)
 static void
 test_restart_keeps_everything(void **state)
 {
-	fixture              *f = *state;
-	svc_buf               b;
+	fixture               *f = *state;
+	svc_buf                b;
 	Svcfleet__V1__Service *before = NULL, *after = NULL;
 
 	assert_int_equal(create(f, make_svc(&b, "keep", "persist", 80, 31999),
@@ -744,8 +741,8 @@ test_restart_keeps_everything(void **state)
 	svcfleet_free(after);
 	// The revision keeps growing after a restart.
 	Svcfleet__V1__Service *s2 = NULL;
-	assert_int_equal(create(f, make_svc(&b, "keep", "persist2", 80, -1),
-	                     false, &s2),
+	assert_int_equal(
+	    create(f, make_svc(&b, "keep", "persist2", 80, -1), false, &s2),
 	    0);
 	assert_true(s2->metadata->resource_version > rv_before);
 	svcfleet_free(s2);

@@ -19,12 +19,12 @@
 //                         .token = tok};
 //   svcfleet_status_init(&st);
 //   if (svcfleet_open(&c, &o, &st) != 0) { ...st.message... }
-//   Svcfleet__V1__GetServiceRequest req = SVCFLEET__V1__GET_SERVICE_REQUEST__INIT;
+//   Svcfleet__V1__GetServiceRequest req =
+//   SVCFLEET__V1__GET_SERVICE_REQUEST__INIT;
 //   ... req.key = &key;
 //   Svcfleet__V1__Service *svc;
-//   if (svcfleet_get_service(c, &req, &svc, &st) == 0) { ...; svcfleet_free(svc); }
-//   svcfleet_close(c);
-//   svcfleet_status_fini(&st);
+//   if (svcfleet_get_service(c, &req, &svc, &st) == 0) { ...;
+//   svcfleet_free(svc); } svcfleet_close(c); svcfleet_status_fini(&st);
 #ifndef SVCFLEET_H
 #define SVCFLEET_H
 
@@ -135,101 +135,102 @@ SVCFLEET_DECL void svcfleet_new_request_id(char out[33]);
 //   int svcfleet_<method>(svcfleet_client *, const <Request> *,
 //                         <Reply> **reply, svcfleet_status *);
 // XX(service, Method, snake_name, RequestType, ReplyType, reply_descriptor)
-#define SVCFLEET_METHODS(XX)                                                 \
-	XX(ServiceManager, CreateService, create_service,                    \
-	    Svcfleet__V1__CreateServiceRequest, Svcfleet__V1__Service,       \
-	    svcfleet__v1__service__descriptor)                               \
-	XX(ServiceManager, GetService, get_service,                          \
-	    Svcfleet__V1__GetServiceRequest, Svcfleet__V1__Service,          \
-	    svcfleet__v1__service__descriptor)                               \
-	XX(ServiceManager, UpdateService, update_service,                    \
-	    Svcfleet__V1__UpdateServiceRequest, Svcfleet__V1__Service,       \
-	    svcfleet__v1__service__descriptor)                               \
-	XX(ServiceManager, ApplyService, apply_service,                      \
-	    Svcfleet__V1__ApplyServiceRequest,                               \
-	    Svcfleet__V1__ApplyServiceReply,                                 \
-	    svcfleet__v1__apply_service_reply__descriptor)                   \
-	XX(ServiceManager, DeleteService, delete_service,                    \
-	    Svcfleet__V1__DeleteServiceRequest,                              \
-	    Svcfleet__V1__DeleteServiceReply,                                \
-	    svcfleet__v1__delete_service_reply__descriptor)                  \
-	XX(ServiceManager, ListServices, list_services,                      \
-	    Svcfleet__V1__ListServicesRequest,                               \
-	    Svcfleet__V1__ListServicesReply,                                 \
-	    svcfleet__v1__list_services_reply__descriptor)                   \
-	XX(ServiceManager, WatchServices, watch_services,                    \
-	    Svcfleet__V1__WatchServicesRequest,                              \
-	    Svcfleet__V1__WatchServicesReply,                                \
-	    svcfleet__v1__watch_services_reply__descriptor)                  \
-	XX(ServiceManager, ReportStatus, report_status,                      \
-	    Svcfleet__V1__ReportStatusRequest,                               \
-	    Svcfleet__V1__ReportStatusReply,                                 \
-	    svcfleet__v1__report_status_reply__descriptor)                   \
-	XX(ClusterRegistry, RegisterCluster, register_cluster,               \
-	    Svcfleet__V1__RegisterClusterRequest, Svcfleet__V1__Cluster,     \
-	    svcfleet__v1__cluster__descriptor)                               \
-	XX(ClusterRegistry, GetCluster, get_cluster,                         \
-	    Svcfleet__V1__GetClusterRequest, Svcfleet__V1__Cluster,          \
-	    svcfleet__v1__cluster__descriptor)                               \
-	XX(ClusterRegistry, ListClusters, list_clusters,                     \
-	    Svcfleet__V1__ListClustersRequest,                               \
-	    Svcfleet__V1__ListClustersReply,                                 \
-	    svcfleet__v1__list_clusters_reply__descriptor)                   \
-	XX(ClusterRegistry, UpdateCluster, update_cluster,                   \
-	    Svcfleet__V1__UpdateClusterRequest, Svcfleet__V1__Cluster,       \
-	    svcfleet__v1__cluster__descriptor)                               \
-	XX(ClusterRegistry, DeleteCluster, delete_cluster,                   \
-	    Svcfleet__V1__DeleteClusterRequest, Svcfleet__V1__Empty,         \
-	    svcfleet__v1__empty__descriptor)                                 \
-	XX(ClusterRegistry, ListNamespaces, list_namespaces,                 \
-	    Svcfleet__V1__ListNamespacesRequest,                             \
-	    Svcfleet__V1__ListNamespacesReply,                               \
-	    svcfleet__v1__list_namespaces_reply__descriptor)                 \
-	XX(ClusterRegistry, ListWorkloads, list_workloads,                   \
-	    Svcfleet__V1__ListWorkloadsRequest,                              \
-	    Svcfleet__V1__ListWorkloadsReply,                                \
-	    svcfleet__v1__list_workloads_reply__descriptor)                  \
-	XX(ClusterRegistry, ListPools, list_pools,                           \
-	    Svcfleet__V1__ListPoolsRequest, Svcfleet__V1__ListPoolsReply,    \
-	    svcfleet__v1__list_pools_reply__descriptor)                      \
-	XX(ClusterRegistry, ReportClusterHealth, report_cluster_health,      \
-	    Svcfleet__V1__ReportClusterHealthRequest, Svcfleet__V1__Empty,   \
-	    svcfleet__v1__empty__descriptor)                                 \
-	XX(AccessControl, CreateRoleBinding, create_role_binding,            \
-	    Svcfleet__V1__CreateRoleBindingRequest,                          \
-	    Svcfleet__V1__RoleBinding,                                       \
-	    svcfleet__v1__role_binding__descriptor)                          \
-	XX(AccessControl, DeleteRoleBinding, delete_role_binding,            \
-	    Svcfleet__V1__DeleteRoleBindingRequest, Svcfleet__V1__Empty,     \
-	    svcfleet__v1__empty__descriptor)                                 \
-	XX(AccessControl, ListRoleBindings, list_role_bindings,              \
-	    Svcfleet__V1__ListRoleBindingsRequest,                           \
-	    Svcfleet__V1__ListRoleBindingsReply,                             \
-	    svcfleet__v1__list_role_bindings_reply__descriptor)              \
-	XX(AccessControl, CreateToken, create_token,                         \
-	    Svcfleet__V1__CreateTokenRequest,                                \
-	    Svcfleet__V1__CreateTokenReply,                                  \
-	    svcfleet__v1__create_token_reply__descriptor)                    \
-	XX(AccessControl, RevokeToken, revoke_token,                         \
-	    Svcfleet__V1__RevokeTokenRequest, Svcfleet__V1__Empty,           \
-	    svcfleet__v1__empty__descriptor)                                 \
-	XX(AccessControl, ListTokens, list_tokens,                           \
-	    Svcfleet__V1__ListTokensRequest, Svcfleet__V1__ListTokensReply,  \
-	    svcfleet__v1__list_tokens_reply__descriptor)                     \
-	XX(AccessControl, WhoAmI, who_am_i, Svcfleet__V1__WhoAmIRequest,     \
-	    Svcfleet__V1__WhoAmIReply, svcfleet__v1__who_am_ireply__descriptor) \
-	XX(Audit, ListAuditEvents, list_audit_events,                        \
-	    Svcfleet__V1__ListAuditEventsRequest,                            \
-	    Svcfleet__V1__ListAuditEventsReply,                              \
-	    svcfleet__v1__list_audit_events_reply__descriptor)               \
-	XX(System, Version, version, Svcfleet__V1__Empty,                    \
-	    Svcfleet__V1__VersionReply,                                      \
-	    svcfleet__v1__version_reply__descriptor)                         \
-	XX(System, Health, health, Svcfleet__V1__Empty,                      \
-	    Svcfleet__V1__HealthReply, svcfleet__v1__health_reply__descriptor)
+#define SVCFLEET_METHODS(XX)                                                  \
+	XX(ServiceManager, CreateService, create_service,                     \
+	    Svcfleet__V1__CreateServiceRequest, Svcfleet__V1__Service,        \
+	    svcfleet__v1__service__descriptor)                                \
+	XX(ServiceManager, GetService, get_service,                           \
+	    Svcfleet__V1__GetServiceRequest, Svcfleet__V1__Service,           \
+	    svcfleet__v1__service__descriptor)                                \
+	XX(ServiceManager, UpdateService, update_service,                     \
+	    Svcfleet__V1__UpdateServiceRequest, Svcfleet__V1__Service,        \
+	    svcfleet__v1__service__descriptor)                                \
+	XX(ServiceManager, ApplyService, apply_service,                       \
+	    Svcfleet__V1__ApplyServiceRequest,                                \
+	    Svcfleet__V1__ApplyServiceReply,                                  \
+	    svcfleet__v1__apply_service_reply__descriptor)                    \
+	XX(ServiceManager, DeleteService, delete_service,                     \
+	    Svcfleet__V1__DeleteServiceRequest,                               \
+	    Svcfleet__V1__DeleteServiceReply,                                 \
+	    svcfleet__v1__delete_service_reply__descriptor)                   \
+	XX(ServiceManager, ListServices, list_services,                       \
+	    Svcfleet__V1__ListServicesRequest,                                \
+	    Svcfleet__V1__ListServicesReply,                                  \
+	    svcfleet__v1__list_services_reply__descriptor)                    \
+	XX(ServiceManager, WatchServices, watch_services,                     \
+	    Svcfleet__V1__WatchServicesRequest,                               \
+	    Svcfleet__V1__WatchServicesReply,                                 \
+	    svcfleet__v1__watch_services_reply__descriptor)                   \
+	XX(ServiceManager, ReportStatus, report_status,                       \
+	    Svcfleet__V1__ReportStatusRequest,                                \
+	    Svcfleet__V1__ReportStatusReply,                                  \
+	    svcfleet__v1__report_status_reply__descriptor)                    \
+	XX(ClusterRegistry, RegisterCluster, register_cluster,                \
+	    Svcfleet__V1__RegisterClusterRequest, Svcfleet__V1__Cluster,      \
+	    svcfleet__v1__cluster__descriptor)                                \
+	XX(ClusterRegistry, GetCluster, get_cluster,                          \
+	    Svcfleet__V1__GetClusterRequest, Svcfleet__V1__Cluster,           \
+	    svcfleet__v1__cluster__descriptor)                                \
+	XX(ClusterRegistry, ListClusters, list_clusters,                      \
+	    Svcfleet__V1__ListClustersRequest,                                \
+	    Svcfleet__V1__ListClustersReply,                                  \
+	    svcfleet__v1__list_clusters_reply__descriptor)                    \
+	XX(ClusterRegistry, UpdateCluster, update_cluster,                    \
+	    Svcfleet__V1__UpdateClusterRequest, Svcfleet__V1__Cluster,        \
+	    svcfleet__v1__cluster__descriptor)                                \
+	XX(ClusterRegistry, DeleteCluster, delete_cluster,                    \
+	    Svcfleet__V1__DeleteClusterRequest, Svcfleet__V1__Empty,          \
+	    svcfleet__v1__empty__descriptor)                                  \
+	XX(ClusterRegistry, ListNamespaces, list_namespaces,                  \
+	    Svcfleet__V1__ListNamespacesRequest,                              \
+	    Svcfleet__V1__ListNamespacesReply,                                \
+	    svcfleet__v1__list_namespaces_reply__descriptor)                  \
+	XX(ClusterRegistry, ListWorkloads, list_workloads,                    \
+	    Svcfleet__V1__ListWorkloadsRequest,                               \
+	    Svcfleet__V1__ListWorkloadsReply,                                 \
+	    svcfleet__v1__list_workloads_reply__descriptor)                   \
+	XX(ClusterRegistry, ListPools, list_pools,                            \
+	    Svcfleet__V1__ListPoolsRequest, Svcfleet__V1__ListPoolsReply,     \
+	    svcfleet__v1__list_pools_reply__descriptor)                       \
+	XX(ClusterRegistry, ReportClusterHealth, report_cluster_health,       \
+	    Svcfleet__V1__ReportClusterHealthRequest, Svcfleet__V1__Empty,    \
+	    svcfleet__v1__empty__descriptor)                                  \
+	XX(AccessControl, CreateRoleBinding, create_role_binding,             \
+	    Svcfleet__V1__CreateRoleBindingRequest,                           \
+	    Svcfleet__V1__RoleBinding,                                        \
+	    svcfleet__v1__role_binding__descriptor)                           \
+	XX(AccessControl, DeleteRoleBinding, delete_role_binding,             \
+	    Svcfleet__V1__DeleteRoleBindingRequest, Svcfleet__V1__Empty,      \
+	    svcfleet__v1__empty__descriptor)                                  \
+	XX(AccessControl, ListRoleBindings, list_role_bindings,               \
+	    Svcfleet__V1__ListRoleBindingsRequest,                            \
+	    Svcfleet__V1__ListRoleBindingsReply,                              \
+	    svcfleet__v1__list_role_bindings_reply__descriptor)               \
+	XX(AccessControl, CreateToken, create_token,                          \
+	    Svcfleet__V1__CreateTokenRequest, Svcfleet__V1__CreateTokenReply, \
+	    svcfleet__v1__create_token_reply__descriptor)                     \
+	XX(AccessControl, RevokeToken, revoke_token,                          \
+	    Svcfleet__V1__RevokeTokenRequest, Svcfleet__V1__Empty,            \
+	    svcfleet__v1__empty__descriptor)                                  \
+	XX(AccessControl, ListTokens, list_tokens,                            \
+	    Svcfleet__V1__ListTokensRequest, Svcfleet__V1__ListTokensReply,   \
+	    svcfleet__v1__list_tokens_reply__descriptor)                      \
+	XX(AccessControl, WhoAmI, who_am_i, Svcfleet__V1__WhoAmIRequest,      \
+	    Svcfleet__V1__WhoAmIReply,                                        \
+	    svcfleet__v1__who_am_ireply__descriptor)                          \
+	XX(Audit, ListAuditEvents, list_audit_events,                         \
+	    Svcfleet__V1__ListAuditEventsRequest,                             \
+	    Svcfleet__V1__ListAuditEventsReply,                               \
+	    svcfleet__v1__list_audit_events_reply__descriptor)                \
+	XX(System, Version, version, Svcfleet__V1__Empty,                     \
+	    Svcfleet__V1__VersionReply,                                       \
+	    svcfleet__v1__version_reply__descriptor)                          \
+	XX(System, Health, health, Svcfleet__V1__Empty,                       \
+	    Svcfleet__V1__HealthReply,                                        \
+	    svcfleet__v1__health_reply__descriptor)
 
-#define SVCFLEET_DECLARE_CALL(svc, Method, snake, Req, Rep, rdesc)           \
-	SVCFLEET_DECL int svcfleet_##snake(svcfleet_client *c,               \
+#define SVCFLEET_DECLARE_CALL(svc, Method, snake, Req, Rep, rdesc) \
+	SVCFLEET_DECL int svcfleet_##snake(svcfleet_client *c,     \
 	    const Req *req, Rep **reply, svcfleet_status *st);
 SVCFLEET_METHODS(SVCFLEET_DECLARE_CALL)
 #undef SVCFLEET_DECLARE_CALL
@@ -237,7 +238,7 @@ SVCFLEET_METHODS(SVCFLEET_DECLARE_CALL)
 // svcfleet_watch_services_wait is WatchServices with the call's deadline
 // stretched to cover req->wait_ms.
 SVCFLEET_DECL int svcfleet_watch_services_wait(svcfleet_client *c,
-    const Svcfleet__V1__WatchServicesRequest *req,
+    const Svcfleet__V1__WatchServicesRequest                   *req,
     Svcfleet__V1__WatchServicesReply **reply, svcfleet_status *st);
 
 #ifdef __cplusplus
