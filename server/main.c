@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <nng/nng.h>
+
 #include "log.h"
 #include "server.h"
 
@@ -302,6 +304,9 @@ main(int argc, char **argv)
 	SF_INFO("server", "%s received, shutting down",
 	    sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	sf_server_stop(srv);
+	// nng frees closed sockets on its reaper thread; wait for it so the
+	// process ends with nothing outstanding.
+	nng_fini();
 	SF_INFO("server", "stopped");
 	sf_status_fini(&st);
 	free(envlist);

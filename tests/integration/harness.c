@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <nng/nng.h>
+
 #include "svcfleet/svcfleet.h"
 
 void
@@ -65,8 +67,17 @@ th_server_start(th_server *s, const char *dir, const char *const *extra)
 	const char *argv[64];
 	int         n = 0;
 
+	static bool fini_registered;
+	if (!fini_registered) {
+		// nng frees closed sockets on its own threads; let them finish
+		// before the leak checker looks at the test process.
+		atexit(nng_fini);
+		fini_registered = true;
+	}
 	if (dir == NULL) {
+		const char *env = s->ts_env;
 		memset(s, 0, sizeof(*s));
+		s->ts_env = env;
 		th_tmpdir(s->ts_dir, sizeof(s->ts_dir), "srv");
 		snprintf(s->ts_data, sizeof(s->ts_data), "%s/data", s->ts_dir);
 		snprintf(s->ts_url, sizeof(s->ts_url),
@@ -93,6 +104,9 @@ th_server_start(th_server *s, const char *dir, const char *const *extra)
 			dup2(fd, 2);
 			dup2(fd, 1);
 			close(fd);
+		}
+		if (s->ts_env != NULL) {
+			putenv((char *) s->ts_env);
 		}
 		execv(argv[0], (char *const *) argv);
 		_exit(127);
