@@ -26,6 +26,7 @@ typedef struct config {
 	long        unsafe_nosync;
 	const char *tls_cert;
 	const char *tls_key;
+	long        change_history;
 } config;
 
 enum opt_type { OPT_STRING, OPT_LIST, OPT_INT, OPT_BOOL };
@@ -58,6 +59,10 @@ static const struct option_def {
     {"max-message-size", "SVCFLEET_MAX_MESSAGE_SIZE", OPT_INT, "4194304",
         "largest request accepted, in bytes (larger: RESOURCE_EXHAUSTED)",
         offsetof(config, max_msg), 1024, 64 << 20},
+    {"change-history", "SVCFLEET_CHANGE_HISTORY", OPT_INT, "100000",
+        "changes kept for WatchServices; a watcher further behind must "
+        "list again (OUT_OF_RANGE)",
+        offsetof(config, change_history), 1, 100000000},
     {"tls-cert", "SVCFLEET_TLS_CERT", OPT_STRING, "(none)",
         "PEM certificate for tls+tcp:// listeners", offsetof(config, tls_cert),
         0, 0},
@@ -284,6 +289,7 @@ main(int argc, char **argv)
 	    .so_nosync   = cfg.unsafe_nosync != 0,
 	    .so_tls_cert = cfg.tls_cert,
 	    .so_tls_key  = cfg.tls_key,
+	    .so_feed_keep = (uint32_t) cfg.change_history,
 	};
 	sf_status_init(&st);
 	if (sf_server_start(&srv, &o, &st) != 0) {
