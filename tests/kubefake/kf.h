@@ -237,6 +237,12 @@ int kf_patch_strategic(
     const kf_type *t, json_t **doc, json_t *patch, char *err, size_t cap);
 int kf_patch_json(json_t **doc, json_t *patch, char *err, size_t cap);
 
+// ---- protobuf bodies (kf_proto.c) -----------------------------------------
+
+// kf_proto_decode turns an application/vnd.kubernetes.protobuf body of a
+// Deployment, StatefulSet, DaemonSet, Namespace or Service into JSON.
+json_t *kf_proto_decode(const char *body, size_t n, char *err, size_t cap);
+
 // ---- label and field selectors (kf_select.c) -----------------------------
 
 typedef struct kf_selector kf_selector;

@@ -602,8 +602,17 @@ static json_t *
 decode_body(const kf_req *q, kf_resp *r, bool yaml_ok)
 {
 	const char *ct = q->q_ctype ? q->q_ctype : "application/json";
-	if (strncmp(ct, "application/vnd.kubernetes.protobuf", 35) == 0
-	    || (!yaml_ok && strncmp(ct, "application/yaml", 16) != 0
+	if (strncmp(ct, "application/vnd.kubernetes.protobuf", 35) == 0) {
+		char    perr[256];
+		json_t *j = kf_proto_decode(
+		    q->q_body, q->q_blen, perr, sizeof(perr));
+		if (j == NULL) {
+			kf_status(
+			    r, 415, "UnsupportedMediaType", NULL, "%s", perr);
+		}
+		return j;
+	}
+	if ((!yaml_ok && strncmp(ct, "application/yaml", 16) != 0
 	        && strncmp(ct, "application/json", 16) != 0
 	        && strncmp(ct, "*/*", 3) != 0)) {
 		kf_status(r, 415, "UnsupportedMediaType", NULL,
@@ -1736,9 +1745,74 @@ resource_list(const char *group)
 	return l;
 }
 
+// openapi_v3 serves the least kubectl needs to trust server-side field
+// validation: for each kind, a PATCH operation tagged with its
+// x-kubernetes-group-version-kind that takes the fieldValidation query
+// parameter. No schemas are published, so kubectl computes strategic
+// merge patches from its built-in types (its documented fallback).
+static json_t *
+openapi_v3(const char *group)
+{
+	json_t *paths = json_object();
+	for (int i = 0; i < KF_R_COUNT; i++) {
+		const kf_resource *rs = &kf_resources[i];
+		if (strcmp(rs->rs_group, group) != 0) {
+			continue;
+		}
+		char p[256];
+		if (rs->rs_namespaced) {
+			snprintf(p, sizeof(p),
+			    "/%s%s/namespaces/{namespace}/%s/{name}",
+			    *group ? "apis/" : "api/",
+			    *group ? "apps/v1" : "v1", rs->rs_name);
+		} else {
+			snprintf(p, sizeof(p), "/%s%s/%s/{name}",
+			    *group ? "apis/" : "api/",
+			    *group ? "apps/v1" : "v1", rs->rs_name);
+		}
+		json_t *gvk = json_pack("{s:s,s:s,s:s}", "group", rs->rs_group,
+		    "version", rs->rs_version, "kind", rs->rs_kind);
+		json_t *params
+		    = json_pack("[{s:s,s:s,s:{s:s}},{s:s,s:s,s:{s:s}},"
+		                "{s:s,s:s,s:{s:s}},{s:s,s:s,s:{s:s}}]",
+		        "name", "dryRun", "in", "query", "schema", "type",
+		        "string", "name", "fieldManager", "in", "query",
+		        "schema", "type", "string", "name", "fieldValidation",
+		        "in", "query", "schema", "type", "string", "name",
+		        "force", "in", "query", "schema", "type", "boolean");
+		json_t *op = json_object();
+		json_object_set_new(op, "operationId", json_string("patch"));
+		json_object_set_new(op, "parameters", params);
+		json_object_set_new(
+		    op, "x-kubernetes-action", json_string("patch"));
+		json_object_set_new(
+		    op, "x-kubernetes-group-version-kind", gvk);
+		json_object_set_new(paths, p, json_pack("{s:o}", "patch", op));
+	}
+	return json_pack("{s:s,s:{s:s,s:s},s:o}", "openapi", "3.0.0", "info",
+	    "title", "Kubernetes", "version", "v1.32.0", "paths", paths);
+}
+
 static bool
 discovery(const char *path, kf_resp *r)
 {
+	if (strcmp(path, "/openapi/v3") == 0) {
+		json_t *j = json_pack("{s:{s:{s:s},s:{s:s}}}", "paths",
+		    "api/v1", "serverRelativeURL",
+		    "/openapi/v3/api/v1?hash=kubefake1", "apis/apps/v1",
+		    "serverRelativeURL",
+		    "/openapi/v3/apis/apps/v1?hash=kubefake1");
+		kf_resp_json(r, 200, j);
+		return true;
+	}
+	if (strcmp(path, "/openapi/v3/api/v1") == 0) {
+		kf_resp_json(r, 200, openapi_v3(""));
+		return true;
+	}
+	if (strcmp(path, "/openapi/v3/apis/apps/v1") == 0) {
+		kf_resp_json(r, 200, openapi_v3("apps"));
+		return true;
+	}
 	if (strcmp(path, "/api") == 0 || strcmp(path, "/api/") == 0) {
 		json_t *j = json_pack("{s:s,s:[s],s:[{s:s,s:s}]}", "kind",
 		    "APIVersions", "versions", "v1",
