@@ -105,6 +105,8 @@ void kf_status_internal(kf_resp *r, const char *fmt, ...)
 // kf_jget walks a dotted path ("spec.type"); NULL when absent.
 json_t     *kf_jget(json_t *o, const char *path);
 const char *kf_jstr(json_t *o, const char *path); // NULL unless a string
+// kf_jkey: the string under one key that may contain dots (annotations).
+const char *kf_jkey(json_t *o, const char *key);
 // kf_jobj returns the object at key, creating it (and replacing a
 // non-object) when absent.
 json_t *kf_jobj(json_t *o, const char *key);
@@ -528,8 +530,12 @@ typedef struct kf_req {
 const char *kf_query(const kf_req *q, const char *name);
 
 // kf_api_handle serves one API request. Returns 1 when it queued a
-// streaming response itself (watch), 0 when r holds the reply.
-int kf_api_handle(kf_req *q, kf_resp *r, int *verb, int *res);
+// streaming response itself (watch), 2 when the connection must close,
+// 0 when r holds the reply.
+int kf_api_handle(kf_req *q, kf_resp *r);
+// kf_api_classify tells the verb and resource (-1 if none) of a request,
+// for the counters.
+void kf_api_classify(const kf_req *q, int *verb, int *res);
 
 // ---- Services (kf_service.c) ---------------------------------------------
 

@@ -1893,16 +1893,25 @@ method_not_allowed(kf_resp *r)
 	    "the server does not allow this method on the requested resource");
 }
 
-int
-kf_api_handle(kf_req *q, kf_resp *r, int *verbp, int *resp)
+typedef struct route {
+	int         rt_res;
+	int         rt_verb;
+	const char *rt_ns;
+	const char *rt_name;
+	const char *rt_sub;
+	char        rt_buf[1024];
+} route;
+
+enum { RT_OK, RT_NOTFOUND, RT_METHOD };
+
+// route_parse maps method and path to (verb, resource, ns, name, sub).
+static int
+route_parse(const kf_req *q, route *rt)
 {
-	*verbp           = KF_V_OTHER;
-	*resp            = -1;
-	const char *path = q->q_path;
-	if (discovery(path, r)) {
-		atomic_fetch_add(&kf_st.st_stats.s_discovery, 1);
-		return 0;
-	}
+	memset(rt, 0, sizeof(*rt));
+	rt->rt_res        = -1;
+	rt->rt_verb       = KF_V_OTHER;
+	const char *path  = q->q_path;
 	const char *group = NULL, *rest = NULL;
 	if (strncmp(path, "/api/v1/", 8) == 0) {
 		group = "";
@@ -1911,15 +1920,12 @@ kf_api_handle(kf_req *q, kf_resp *r, int *verbp, int *resp)
 		group = "apps";
 		rest  = path + 14;
 	} else {
-		not_found_path(r);
-		return 0;
+		return RT_NOTFOUND;
 	}
-	// Split into at most 6 segments.
-	char  buf[1024];
 	char *seg[7];
 	int   n = 0;
-	snprintf(buf, sizeof(buf), "%s", rest);
-	for (char *s = buf; s && *s && n < 7;) {
+	snprintf(rt->rt_buf, sizeof(rt->rt_buf), "%s", rest);
+	for (char *s = rt->rt_buf; s && *s && n < 7;) {
 		seg[n++]    = s;
 		char *slash = strchr(s, '/');
 		if (slash) {
@@ -1950,30 +1956,64 @@ kf_api_handle(kf_req *q, kf_resp *r, int *verbp, int *resp)
 	    || (sub
 	        && (strcmp(sub, "status") != 0
 	            || !kf_resources[res].rs_status))) {
-		not_found_path(r);
-		return 0;
+		return RT_NOTFOUND;
 	}
-	const kf_resource *rs = &kf_resources[res];
-	const char        *m  = q->q_method;
-	int                verb;
+	rt->rt_res    = res;
+	rt->rt_ns     = ns;
+	rt->rt_name   = name;
+	rt->rt_sub    = sub;
+	const char *m = q->q_method;
 	if (strcmp(m, "GET") == 0) {
-		verb = name                         ? KF_V_GET
+		rt->rt_verb = name                  ? KF_V_GET
 		    : is_true(kf_query(q, "watch")) ? KF_V_WATCH
 		                                    : KF_V_LIST;
 	} else if (strcmp(m, "POST") == 0 && !name) {
-		verb = KF_V_CREATE;
+		rt->rt_verb = KF_V_CREATE;
 	} else if (strcmp(m, "PUT") == 0 && name) {
-		verb = KF_V_UPDATE;
+		rt->rt_verb = KF_V_UPDATE;
 	} else if (strcmp(m, "PATCH") == 0 && name) {
-		verb = KF_V_PATCH;
+		rt->rt_verb = KF_V_PATCH;
 	} else if (strcmp(m, "DELETE") == 0) {
-		verb = name ? KF_V_DELETE : KF_V_DELETECOLLECTION;
+		rt->rt_verb = name ? KF_V_DELETE : KF_V_DELETECOLLECTION;
 	} else {
-		method_not_allowed(r);
+		return RT_METHOD;
+	}
+	return RT_OK;
+}
+
+void
+kf_api_classify(const kf_req *q, int *verb, int *res)
+{
+	route rt;
+	route_parse(q, &rt);
+	*verb = rt.rt_verb;
+	*res  = rt.rt_res;
+}
+
+int
+kf_api_handle(kf_req *q, kf_resp *r)
+{
+	if (discovery(q->q_path, r)) {
+		atomic_fetch_add(&kf_st.st_stats.s_discovery, 1);
 		return 0;
 	}
-	*verbp = verb;
-	*resp  = res;
+	route rt;
+	switch (route_parse(q, &rt)) {
+	case RT_NOTFOUND:
+		not_found_path(r);
+		return 0;
+	case RT_METHOD:
+		method_not_allowed(r);
+		return 0;
+	default:
+		break;
+	}
+	int                res  = rt.rt_res;
+	int                verb = rt.rt_verb;
+	const char        *ns   = rt.rt_ns;
+	const char        *name = rt.rt_name;
+	const char        *sub  = rt.rt_sub;
+	const kf_resource *rs   = &kf_resources[res];
 	if (q->q_readonly && verb != KF_V_GET && verb != KF_V_LIST
 	    && verb != KF_V_WATCH) {
 		forbidden(r, q, rs, verb, ns, name, sub);

@@ -337,6 +337,13 @@ handle(creq *cr)
 	kf_stats *s   = &kf_st.st_stats;
 	if (!ctl && cr->c_delay == 0) {
 		atomic_fetch_add(&s->s_total, 1);
+		int verb, res;
+		q->q_conn = c;
+		kf_api_classify(q, &verb, &res);
+		atomic_fetch_add(&s->s_verb[verb], 1);
+		if (res >= 0) {
+			atomic_fetch_add(&s->s_verb_res[verb][res], 1);
+		}
 		kf_faults f;
 		pthread_mutex_lock(&kf_st.st_fmu);
 		f = kf_st.st_faults;
@@ -398,6 +405,8 @@ handle(creq *cr)
 		unauthorized(&r);
 		return (enum MHD_Result) send_resp(c, &r, !ctl);
 	}
+	q->q_body     = cr->c_body.b_data;
+	q->q_blen     = cr->c_body.b_len;
 	q->q_readonly = who == 2;
 	q->q_user     = who == 2 ? "kubefake-readonly" : "kubefake-admin";
 	if (ctl) {
@@ -424,12 +433,7 @@ handle(creq *cr)
 	q->q_body = cr->c_body.b_data;
 	q->q_blen = cr->c_body.b_len;
 	q->q_conn = c;
-	int verb, res;
-	int rc = kf_api_handle(q, &r, &verb, &res);
-	atomic_fetch_add(&s->s_verb[verb], 1);
-	if (res >= 0) {
-		atomic_fetch_add(&s->s_verb_res[verb][res], 1);
-	}
+	int rc    = kf_api_handle(q, &r);
 	if (rc == 1) {
 		atomic_fetch_add(&s->s_code[2], 1);
 		return MHD_YES;

@@ -38,6 +38,13 @@ kf_jstr(json_t *o, const char *path)
 	return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
+const char *
+kf_jkey(json_t *o, const char *key)
+{
+	return json_is_object(o) ? json_string_value(json_object_get(o, key))
+	                         : NULL;
+}
+
 json_t *
 kf_jobj(json_t *o, const char *key)
 {

@@ -143,9 +143,9 @@ static const char *
 requested_ip(json_t *svc, char *err, size_t cap)
 {
 	json_t     *ann = kf_jget(svc, "metadata.annotations");
-	const char *a   = kf_jstr(ann, "metallb.io/loadBalancerIPs");
+	const char *a   = kf_jkey(ann, "metallb.io/loadBalancerIPs");
 	if (a == NULL) {
-		a = kf_jstr(ann, "metallb.universe.tf/loadBalancerIPs");
+		a = kf_jkey(ann, "metallb.universe.tf/loadBalancerIPs");
 	}
 	const char *s = kf_jstr(svc, "spec.loadBalancerIP");
 	if (a && *a && s && *s) {
@@ -162,9 +162,9 @@ static const char *
 requested_pool(json_t *svc)
 {
 	json_t     *ann = kf_jget(svc, "metadata.annotations");
-	const char *p   = kf_jstr(ann, "metallb.io/address-pool");
+	const char *p   = kf_jkey(ann, "metallb.io/address-pool");
 	if (p == NULL) {
-		p = kf_jstr(ann, "metallb.universe.tf/address-pool");
+		p = kf_jkey(ann, "metallb.universe.tf/address-pool");
 	}
 	return p && *p ? p : NULL;
 }

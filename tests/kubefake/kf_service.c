@@ -680,9 +680,9 @@ validate_service(json_t *svc, kf_errs *e)
 {
 	kf_validate_meta(svc, true, true, e);
 	json_t     *ann  = kf_jget(svc, "metadata.annotations");
-	const char *mode = kf_jstr(ann, "service.kubernetes.io/topology-mode");
+	const char *mode = kf_jkey(ann, "service.kubernetes.io/topology-mode");
 	const char *hints
-	    = kf_jstr(ann, "service.kubernetes.io/topology-aware-hints");
+	    = kf_jkey(ann, "service.kubernetes.io/topology-aware-hints");
 	if (ann && mode && hints && strcmp(mode, hints) != 0) {
 		kf_err_invalid_str(e,
 		    "metadata.annotations[service.kubernetes.io/"
@@ -934,7 +934,7 @@ validate_service(json_t *svc, kf_errs *e)
 	}
 	// Source ranges (rule 41).
 	json_t     *ranges = kf_jget(svc, "spec.loadBalancerSourceRanges");
-	const char *ranno  = kf_jstr(
+	const char *ranno  = kf_jkey(
 	     ann, "service.beta.kubernetes.io/load-balancer-source-ranges");
 	if (json_array_size(ranges) > 0 || ranno) {
 		bool        from_spec = json_array_size(ranges) > 0;
