@@ -501,13 +501,9 @@ validate_cluster_ips(json_t *svc, kf_errs *e)
 	const char *ip  = kf_jstr(svc, "spec.clusterIP");
 	json_t     *ips = kf_jget(svc, "spec.clusterIPs");
 	size_t      n   = json_array_size(ips);
-	char       *gs  = go_strings(ips ? ips : json_array());
-	if (ips == NULL) {
-		free(gs);
-		json_t *tmp = json_array();
-		gs          = go_strings(tmp);
-		json_decref(tmp);
-	}
+	json_t     *none = json_array();
+	char       *gs   = go_strings(ips ? ips : none);
+	json_decref(none);
 	if (ip && *ip) {
 		const char *ip0 = json_string_value(json_array_get(ips, 0));
 		if (n == 0) {

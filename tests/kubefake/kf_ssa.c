@@ -1306,6 +1306,9 @@ kf_ssa_apply(const kf_ssa_ctx *x, json_t *live, json_t *config, bool force,
 	} else {
 		last = me->m_set;
 	}
+	if (fresh) {
+		kf_fset_free(me->m_set);
+	}
 	me->m_set = cset;
 	size_t mi = (size_t) (me - mg->ms_v);
 	if (last != NULL) {
