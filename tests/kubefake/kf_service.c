@@ -498,9 +498,9 @@ validate_cluster_ips(json_t *svc, kf_errs *e)
 	if (is_type(svc, "ExternalName")) {
 		return;
 	}
-	const char *ip  = kf_jstr(svc, "spec.clusterIP");
-	json_t     *ips = kf_jget(svc, "spec.clusterIPs");
-	size_t      n   = json_array_size(ips);
+	const char *ip   = kf_jstr(svc, "spec.clusterIP");
+	json_t     *ips  = kf_jget(svc, "spec.clusterIPs");
+	size_t      n    = json_array_size(ips);
 	json_t     *none = json_array();
 	char       *gs   = go_strings(ips ? ips : none);
 	json_decref(none);
