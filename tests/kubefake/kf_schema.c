@@ -231,29 +231,75 @@ typedef struct norm {
 	char       *n_err;
 	size_t      n_cap;
 	const char *n_gostruct; // enclosing Go struct, for errors
-	char        n_gopath[256];
+	// The path being walked, rendered only when a message needs it.
+	const char *n_seg[64];
+	long        n_idx[64]; // >= 0: an index into a list
+	int         n_nseg;
 } norm;
+
+static void
+push(norm *n, const char *name, long idx)
+{
+	if (n->n_nseg < 64) {
+		n->n_seg[n->n_nseg] = name;
+		n->n_idx[n->n_nseg] = idx;
+	}
+	n->n_nseg++;
+}
+
+static void
+pop(norm *n)
+{
+	n->n_nseg--;
+}
+
+// render writes "spec.ports[0].port" (indexes) or "spec.ports.port".
+static void
+render(const norm *n, char *buf, size_t cap, bool indexes)
+{
+	size_t len = 0;
+	buf[0]     = '\0';
+	for (int i = 0; i < n->n_nseg && i < 64 && len < cap; i++) {
+		int w;
+		if (n->n_idx[i] >= 0) {
+			if (!indexes) {
+				continue;
+			}
+			w = snprintf(
+			    buf + len, cap - len, "[%ld]", n->n_idx[i]);
+		} else {
+			w = snprintf(buf + len, cap - len, "%s%s",
+			    len ? "." : "", n->n_seg[i]);
+		}
+		if (w < 0) {
+			break;
+		}
+		len += (size_t) w;
+	}
+}
 
 static int
 type_error(norm *n, const json_t *v, const char *gotype)
 {
+	char path[512];
+	render(n, path, sizeof(path), false);
 	snprintf(n->n_err, n->n_cap,
 	    "json: cannot unmarshal %s into Go struct field %s.%s of type %s",
-	    json_kind(v), n->n_gostruct ? n->n_gostruct : "Object",
-	    n->n_gopath, gotype);
+	    json_kind(v), n->n_gostruct ? n->n_gostruct : "Object", path,
+	    gotype);
 	return -1;
 }
 
-static int norm_value(
-    norm *n, const kf_type *t, json_t **vp, const char *path);
+static int norm_value(norm *n, const kf_type *t, json_t **vp);
 
 static void
-add_unknown(norm *n, const char *path, const char *key)
+add_unknown(norm *n, const char *key)
 {
 	if (n->n_unknown == NULL) {
 		return;
 	}
-	char full[512];
+	char path[512], full[600];
+	render(n, path, sizeof(path), true);
 	snprintf(full, sizeof(full), "%s%s%s", path, *path ? "." : "", key);
 	char *q = kf_goquote(full);
 	sf_buf_printf(n->n_unknown, "%sunknown field %s",
@@ -261,12 +307,24 @@ add_unknown(norm *n, const char *path, const char *key)
 	free(q);
 }
 
+// norm_field normalizes one field value in place in v.
 static int
-check_struct(norm *n, const kf_type *t, json_t *v, const char *path)
+norm_field(norm *n, const kf_field *f, json_t *v, const char *key, json_t *val)
 {
-	const char *saved = n->n_gostruct;
-	size_t      gplen = strlen(n->n_gopath);
-	n->n_gostruct     = t->t_goname ? t->t_goname : saved;
+	push(n, key, -1);
+	json_t *fv = json_incref(val);
+	int     rc = norm_value(n, f->f_type, &fv);
+	pop(n);
+	if (rc == 0 && fv != val) {
+		json_object_set(v, key, fv);
+	}
+	json_decref(fv);
+	return rc;
+}
+
+static int
+check_struct(norm *n, const kf_type *t, json_t *v)
+{
 	const char *key;
 	json_t     *val;
 	void       *tmp;
@@ -274,97 +332,135 @@ check_struct(norm *n, const kf_type *t, json_t *v, const char *path)
 	{
 		const kf_field *f = kf_schema_field(t, key);
 		if (f == NULL) {
-			add_unknown(n, path, key);
+			add_unknown(n, key);
 			continue;
 		}
-		if (json_is_null(val)) {
-			continue;
-		}
-		char cpath[512];
-		snprintf(cpath, sizeof(cpath), "%s%s%s", path,
-		    *path ? "." : "", key);
-		snprintf(n->n_gopath + gplen, sizeof(n->n_gopath) - gplen,
-		    "%s%s", gplen ? "." : "", key);
-		json_t *fv = json_incref(val);
-		if (norm_value(n, f->f_type, &fv, cpath) != 0) {
-			json_decref(fv);
-			n->n_gostruct = saved;
+		if (!json_is_null(val) && norm_field(n, f, v, key, val) != 0) {
 			return -1;
 		}
-		if (fv != val) {
-			json_object_set(v, key, fv);
-		}
-		json_decref(fv);
-		n->n_gopath[gplen] = '\0';
 	}
-	n->n_gostruct = saved;
 	return 0;
 }
 
-static int
-norm_struct(norm *n, const kf_type *t, json_t *v, const char *path)
+static bool
+droppable(const kf_field *f, const json_t *fv)
 {
-	if (n->n_check) {
-		return check_struct(n, t, v, path);
-	}
-	json_t     *out   = json_object();
-	const char *saved = n->n_gostruct;
-	size_t      gplen = strlen(n->n_gopath);
-	n->n_gostruct     = t->t_goname ? t->t_goname : saved;
-	for (const kf_field *f = t->t_fields; f->f_name; f++) {
-		json_t *fv = json_object_get(v, f->f_name);
-		if (fv == NULL) {
+	return json_is_null(fv)
+	    || ((f->f_flags & KF_F_OMITEMPTY) && is_zero(fv)
+	        && f->f_type->t_kind != KF_T_STRUCT);
+}
+
+// canonical tells whether v already has its keys in declaration order,
+// no unknown or droppable field and every always-encoded struct.
+static bool
+canonical(const kf_type *t, json_t *v)
+{
+	const kf_field *f = t->t_fields;
+	const char     *key;
+	json_t         *val;
+	json_object_foreach(v, key, val)
+	{
+		while (f->f_name && strcmp(f->f_name, key) != 0) {
 			if (f->f_flags & KF_F_ALWAYS) {
-				fv = json_object();
-				json_object_set_new(v, f->f_name, fv);
-			} else {
-				continue;
+				return false;
+			}
+			f++;
+		}
+		if (f->f_name == NULL || droppable(f, val)) {
+			return false;
+		}
+		f++;
+	}
+	for (; f->f_name; f++) {
+		if (f->f_flags & KF_F_ALWAYS) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static int
+norm_struct(norm *n, const kf_type *t, json_t *v)
+{
+	const char *saved = n->n_gostruct;
+	n->n_gostruct     = t->t_goname ? t->t_goname : saved;
+	int rc            = 0;
+	if (n->n_check) {
+		rc            = check_struct(n, t, v);
+		n->n_gostruct = saved;
+		return rc;
+	}
+	if (canonical(t, v)) {
+		// Already in shape: only the values need a look.
+		const char *key;
+		json_t     *val;
+		void       *tmp;
+		json_object_foreach_safe(v, tmp, key, val)
+		{
+			const kf_field *f = kf_schema_field(t, key);
+			if ((rc = norm_field(n, f, v, key, val)) != 0) {
+				break;
+			}
+			json_t *nv = json_object_get(v, key);
+			if (droppable(f, nv)) {
+				json_object_del(v, key);
 			}
 		}
-		if (json_is_null(fv)) {
+		n->n_gostruct = saved;
+		return rc;
+	}
+	json_t *out = json_object();
+	for (const kf_field *f = t->t_fields; f->f_name; f++) {
+		json_t *fv = json_object_get(v, f->f_name);
+		if (fv == NULL || json_is_null(fv)) {
 			if (f->f_flags & KF_F_ALWAYS) {
 				json_object_set_new(
 				    out, f->f_name, json_object());
+				fv = json_object_get(out, f->f_name);
+				push(n, f->f_name, -1);
+				json_incref(fv);
+				rc = norm_value(n, f->f_type, &fv);
+				pop(n);
+				json_decref(fv);
+				if (rc != 0) {
+					break;
+				}
 			}
 			continue;
 		}
-		char cpath[512];
-		snprintf(cpath, sizeof(cpath), "%s%s%s", path,
-		    *path ? "." : "", f->f_name);
-		snprintf(n->n_gopath + gplen, sizeof(n->n_gopath) - gplen,
-		    "%s%s", gplen ? "." : "", f->f_name);
+		push(n, f->f_name, -1);
 		json_incref(fv);
-		if (norm_value(n, f->f_type, &fv, cpath) != 0) {
+		rc = norm_value(n, f->f_type, &fv);
+		pop(n);
+		if (rc != 0) {
 			json_decref(fv);
-			json_decref(out);
-			n->n_gostruct = saved;
-			return -1;
+			break;
 		}
-		n->n_gopath[gplen] = '\0';
-		if ((f->f_flags & KF_F_OMITEMPTY) && is_zero(fv)
-		    && f->f_type->t_kind != KF_T_STRUCT) {
+		if (droppable(f, fv)) {
 			json_decref(fv);
 			continue;
 		}
 		json_object_set_new(out, f->f_name, fv);
 	}
-	const char *key;
-	json_t     *val;
-	json_object_foreach(v, key, val)
-	{
-		if (kf_schema_field(t, key) == NULL) {
-			add_unknown(n, path, key);
+	if (rc == 0) {
+		const char *key;
+		json_t     *val;
+		json_object_foreach(v, key, val)
+		{
+			if (kf_schema_field(t, key) == NULL) {
+				add_unknown(n, key);
+			}
 		}
+		json_object_clear(v);
+		json_object_update(v, out);
 	}
-	json_object_clear(v);
-	json_object_update(v, out);
 	json_decref(out);
 	n->n_gostruct = saved;
-	return 0;
+	return rc;
 }
 
 static int
-norm_value(norm *n, const kf_type *t, json_t **vp, const char *path)
+norm_value(norm *n, const kf_type *t, json_t **vp)
 {
 	json_t *v = *vp;
 	switch (t->t_kind) {
@@ -397,7 +493,7 @@ norm_value(norm *n, const kf_type *t, json_t **vp, const char *path)
 			return type_error(
 			    n, v, t->t_goname ? t->t_goname : "struct");
 		}
-		return norm_struct(n, t, v, path);
+		return norm_struct(n, t, v);
 	case KF_T_MAP: {
 		if (!json_is_object(v)) {
 			return type_error(n, v, "map[string]string");
@@ -413,7 +509,10 @@ norm_value(norm *n, const kf_type *t, json_t **vp, const char *path)
 				continue;
 			}
 			if (!json_is_string(val)) {
-				return type_error(n, val, "string");
+				push(n, key, -1);
+				int rc = type_error(n, val, "string");
+				pop(n);
+				return rc;
 			}
 		}
 		return 0;
@@ -431,10 +530,11 @@ norm_value(norm *n, const kf_type *t, json_t **vp, const char *path)
 		json_t *it;
 		json_array_foreach(v, i, it)
 		{
-			char ipath[512];
-			snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
 			json_t *c = json_incref(it);
-			if (norm_value(n, t->t_elem, &c, ipath) != 0) {
+			push(n, NULL, (long) i);
+			int rc = norm_value(n, t->t_elem, &c);
+			pop(n);
+			if (rc != 0) {
 				json_decref(c);
 				return -1;
 			}
@@ -466,7 +566,7 @@ kf_schema_normalize(const kf_type *t, json_t *v, sf_buf *unknown,
 	}
 	json_incref(v);
 	json_t *vv = v;
-	int     rv = norm_value(&n, t, &vv, "");
+	int     rv = norm_value(&n, t, &vv);
 	json_decref(vv);
 	return rv;
 }

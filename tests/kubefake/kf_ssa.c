@@ -719,12 +719,15 @@ kf_managers_encode(const kf_managers *ms, json_t *obj)
 typedef struct tref {
 	const kf_type *r_t;
 	bool           r_atomic;
+	bool           r_root; // the object itself
+	bool           r_meta; // its metadata (where managedFields lives)
 } tref;
 
 static tref
 child_ref(tref r, const char *name)
 {
-	tref c = {&kf_type_any, false};
+	tref c   = {&kf_type_any, false, false, false};
+	c.r_meta = r.r_root && strcmp(name, "metadata") == 0;
 	switch (r.r_t->t_kind) {
 	case KF_T_STRUCT: {
 		const kf_field *f = kf_schema_field(r.r_t, name);
@@ -861,7 +864,8 @@ tofs(walk *w, tref r, json_t *v, kf_fset *s, const char *path)
 		return 0;
 	}
 	// A list: listType=map or set (atomic lists are leaves).
-	tref    er = {r.r_t->t_elem ? r.r_t->t_elem : &kf_type_any, false};
+	tref er = {
+	    r.r_t->t_elem ? r.r_t->t_elem : &kf_type_any, false, false, false};
 	size_t  i;
 	json_t *it;
 	json_array_foreach(v, i, it)
@@ -971,6 +975,10 @@ cmp(tref r, json_t *l, json_t *rv, kf_fset *a, kf_fset *m, kf_fset *rm)
 		if (l) {
 			json_object_foreach(l, k, v)
 			{
+				if (r.r_meta
+				    && strcmp(k, "managedFields") == 0) {
+					continue; // never owned; see fstrip
+				}
 				pe e = {'f', (char *) k, NULL};
 				cmp(child_ref(r, k), v,
 				    rv ? json_object_get(rv, k) : NULL,
@@ -981,7 +989,9 @@ cmp(tref r, json_t *l, json_t *rv, kf_fset *a, kf_fset *m, kf_fset *rm)
 		if (rv) {
 			json_object_foreach(rv, k, v)
 			{
-				if (l && json_object_get(l, k)) {
+				if ((l && json_object_get(l, k))
+				    || (r.r_meta
+				        && strcmp(k, "managedFields") == 0)) {
 					continue;
 				}
 				pe e = {'f', (char *) k, NULL};
@@ -991,8 +1001,8 @@ cmp(tref r, json_t *l, json_t *rv, kf_fset *a, kf_fset *m, kf_fset *rm)
 			}
 		}
 	} else {
-		tref er
-		    = {r.r_t->t_elem ? r.r_t->t_elem : &kf_type_any, false};
+		tref er = {r.r_t->t_elem ? r.r_t->t_elem : &kf_type_any, false,
+		    false, false};
 		size_t nl = 0, nr = 0;
 		pe    *pl = l ? list_pes(r, l, &nl) : NULL;
 		pe    *pr = rv ? list_pes(r, rv, &nr) : NULL;
@@ -1032,9 +1042,19 @@ merge(tref r, json_t *l, json_t *c)
 		return json_deep_copy(c);
 	}
 	if (json_is_object(c)) {
-		json_t     *out = json_deep_copy(l);
+		json_t     *out = json_object();
 		const char *k;
 		json_t     *v;
+		json_object_foreach(l, k, v)
+		{
+			if (!(r.r_meta && strcmp(k, "managedFields") == 0)
+			    && json_object_get(c, k) == NULL) {
+				json_object_set_new(out, k, json_deep_copy(v));
+			} else if (json_object_get(c, k) != NULL) {
+				json_object_set_new(
+				    out, k, json_null()); // keeps order
+			}
+		}
 		json_object_foreach(c, k, v)
 		{
 			json_object_set_new(out, k,
@@ -1043,7 +1063,8 @@ merge(tref r, json_t *l, json_t *c)
 		return out;
 	}
 	// Ordered merge of associative lists (mergingWalker.visitListItems).
-	tref    er = {r.r_t->t_elem ? r.r_t->t_elem : &kf_type_any, false};
+	tref er = {
+	    r.r_t->t_elem ? r.r_t->t_elem : &kf_type_any, false, false, false};
 	size_t  nl, nr;
 	pe     *pl      = list_pes(r, l, &nl);
 	pe     *pr      = list_pes(r, c, &nr);
@@ -1147,7 +1168,7 @@ prune_walk(tref r, json_t *v, const kf_fset *last, const kf_fset *owned)
 			if (c->n_s->s_n > 0) {
 				tref er = {r.r_t->t_elem ? r.r_t->t_elem
 				                         : &kf_type_any,
-				    false};
+				    false, false, false};
 				prune_walk(er, json_array_get(v, (size_t) j),
 				    c->n_s, oc);
 			}
@@ -1180,22 +1201,54 @@ empty_object(const kf_type *t, json_t *like)
 	return o;
 }
 
-static json_t *
-without_managed(json_t *o)
+// equal_live tells whether two objects are equal, managedFields aside.
+static bool
+equal_live(json_t *a, json_t *b)
 {
-	json_t *c    = json_deep_copy(o);
-	json_t *meta = json_object_get(c, "metadata");
-	if (json_is_object(meta)) {
-		json_object_del(meta, "managedFields");
+	if (json_object_size(a) != json_object_size(b)) {
+		return false;
 	}
-	return c;
+	const char *k;
+	json_t     *v;
+	json_object_foreach(a, k, v)
+	{
+		json_t *w = json_object_get(b, k);
+		if (w == NULL) {
+			return false;
+		}
+		if (strcmp(k, "metadata") == 0 && json_is_object(v)
+		    && json_is_object(w)) {
+			size_t na = json_object_size(v)
+			    - (json_object_get(v, "managedFields") != NULL);
+			size_t nb = json_object_size(w)
+			    - (json_object_get(w, "managedFields") != NULL);
+			if (na != nb) {
+				return false;
+			}
+			const char *mk;
+			json_t     *mv;
+			json_object_foreach(v, mk, mv)
+			{
+				if (strcmp(mk, "managedFields") == 0) {
+					continue;
+				}
+				json_t *mw = json_object_get(w, mk);
+				if (mw == NULL || !json_equal(mv, mw)) {
+					return false;
+				}
+			}
+		} else if (!json_equal(v, w)) {
+			return false;
+		}
+	}
+	return true;
 }
 
 static void
 compare_sets(const kf_ssa_ctx *x, json_t *old, json_t *nw, kf_fset **a,
     kf_fset **m, kf_fset **rm)
 {
-	tref root = {x->x_type, false};
+	tref root = {x->x_type, false, true, false};
 	*a        = kf_fset_new();
 	*m        = kf_fset_new();
 	*rm       = kf_fset_new();
@@ -1212,9 +1265,8 @@ compare_sets(const kf_ssa_ctx *x, json_t *old, json_t *nw, kf_fset **a,
 void
 kf_ssa_update(const kf_ssa_ctx *x, json_t *live, json_t *obj, kf_managers *mg)
 {
-	json_t *old
-	    = live ? without_managed(live) : empty_object(x->x_type, obj);
-	json_t  *nw = without_managed(obj);
+	json_t  *old = live ? json_incref(live) : empty_object(x->x_type, obj);
+	json_t  *nw  = json_incref(obj);
 	kf_fset *a, *m, *rm;
 	compare_sets(x, old, nw, &a, &m, &rm);
 	kf_fset *cur = fcopy(a);
@@ -1281,9 +1333,9 @@ kf_ssa_apply(const kf_ssa_ctx *x, json_t *live, json_t *config, bool force,
 {
 	char    err[512] = "";
 	walk    w        = {err, sizeof(err)};
-	tref    root     = {x->x_type, false};
+	tref    root     = {x->x_type, false, true, false};
 	json_t *base
-	    = live ? without_managed(live) : empty_object(x->x_type, config);
+	    = live ? json_incref(live) : empty_object(x->x_type, config);
 	kf_fset *cset = kf_fset_new();
 	if (tofs(&w, root, config, cset, "") != 0) {
 		kf_status_badrequest(
@@ -1414,7 +1466,7 @@ kf_ssa_apply(const kf_ssa_ctx *x, json_t *live, json_t *config, bool force,
 		for (size_t i = 0; i < mg->ms_n; i++) {
 			fsubtract(mg->ms_v[i].m_set, rm);
 		}
-		if (!json_equal(base, merged) || fresh
+		if (!equal_live(base, merged) || fresh
 		    || me->m_time[0] == '\0') {
 			snprintf(
 			    me->m_time, sizeof(me->m_time), "%s", x->x_now);
