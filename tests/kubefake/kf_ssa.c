@@ -951,21 +951,44 @@ pes_find(const pe *v, size_t n, const pe *e)
 	return -1;
 }
 
+// A lazy node: the set node for a path, created only when something is
+// inserted at or below it (most of a compare finds nothing).
+typedef struct lazy {
+	struct lazy *z_up;
+	const pe    *z_e;
+	kf_fset     *z_node;
+} lazy;
+
+static kf_fset *
+lazy_get(lazy *z)
+{
+	if (z->z_node == NULL) {
+		z->z_node = fchild(lazy_get(z->z_up), z->z_e, true);
+	}
+	return z->z_node;
+}
+
+static void cmp_child(
+    tref r, json_t *l, json_t *rv, lazy *a, lazy *m, lazy *rm, const pe *e);
+
 // cmp walks old (l) and new (rv) together, recording Added, Modified and
 // Removed paths like typed.Compare (leaf rule plus post-item hook).
 static void
-cmp(tref r, json_t *l, json_t *rv, kf_fset *a, kf_fset *m, kf_fset *rm)
+cmp(tref r, json_t *l, json_t *rv, lazy *a, lazy *m, lazy *rm)
 {
+	if (l == rv) {
+		return;
+	}
 	json_t *shape = rv ? rv : l;
 	bool    leaf  = is_leaf(r, shape)
 	    || (l && rv && json_typeof(l) != json_typeof(rv));
 	if (leaf) {
 		if (l == NULL) {
-			a->s_member = true;
+			lazy_get(a)->s_member = true;
 		} else if (rv == NULL) {
-			rm->s_member = true;
+			lazy_get(rm)->s_member = true;
 		} else if (!json_equal(l, rv)) {
-			m->s_member = true;
+			lazy_get(m)->s_member = true;
 		}
 		return;
 	}
@@ -980,10 +1003,9 @@ cmp(tref r, json_t *l, json_t *rv, kf_fset *a, kf_fset *m, kf_fset *rm)
 					continue; // never owned; see fstrip
 				}
 				pe e = {'f', (char *) k, NULL};
-				cmp(child_ref(r, k), v,
-				    rv ? json_object_get(rv, k) : NULL,
-				    fchild(a, &e, true), fchild(m, &e, true),
-				    fchild(rm, &e, true));
+				cmp_child(child_ref(r, k), v,
+				    rv ? json_object_get(rv, k) : NULL, a, m,
+				    rm, &e);
 			}
 		}
 		if (rv) {
@@ -995,9 +1017,8 @@ cmp(tref r, json_t *l, json_t *rv, kf_fset *a, kf_fset *m, kf_fset *rm)
 					continue;
 				}
 				pe e = {'f', (char *) k, NULL};
-				cmp(child_ref(r, k), NULL, v,
-				    fchild(a, &e, true), fchild(m, &e, true),
-				    fchild(rm, &e, true));
+				cmp_child(
+				    child_ref(r, k), NULL, v, a, m, rm, &e);
 			}
 		}
 	} else {
@@ -1008,27 +1029,33 @@ cmp(tref r, json_t *l, json_t *rv, kf_fset *a, kf_fset *m, kf_fset *rm)
 		pe    *pr = rv ? list_pes(r, rv, &nr) : NULL;
 		for (size_t i = 0; i < nl; i++) {
 			long j = pr ? pes_find(pr, nr, &pl[i]) : -1;
-			cmp(er, json_array_get(l, i),
-			    j >= 0 ? json_array_get(rv, (size_t) j) : NULL,
-			    fchild(a, &pl[i], true), fchild(m, &pl[i], true),
-			    fchild(rm, &pl[i], true));
+			cmp_child(er, json_array_get(l, i),
+			    j >= 0 ? json_array_get(rv, (size_t) j) : NULL, a,
+			    m, rm, &pl[i]);
 		}
 		for (size_t j = 0; j < nr; j++) {
 			if (pl && pes_find(pl, nl, &pr[j]) >= 0) {
 				continue;
 			}
-			cmp(er, NULL, json_array_get(rv, j),
-			    fchild(a, &pr[j], true), fchild(m, &pr[j], true),
-			    fchild(rm, &pr[j], true));
+			cmp_child(
+			    er, NULL, json_array_get(rv, j), a, m, rm, &pr[j]);
 		}
 		pes_free(pl, nl);
 		pes_free(pr, nr);
 	}
 	if (l == NULL) {
-		a->s_member = true;
+		lazy_get(a)->s_member = true;
 	} else if (rv == NULL) {
-		rm->s_member = true;
+		lazy_get(rm)->s_member = true;
 	}
+}
+
+static void
+cmp_child(
+    tref r, json_t *l, json_t *rv, lazy *a, lazy *m, lazy *rm, const pe *e)
+{
+	lazy ca = {a, e, NULL}, cm = {m, e, NULL}, crm = {rm, e, NULL};
+	cmp(r, l, rv, &ca, &cm, &crm);
 }
 
 // merge returns config merged over live (new reference); see typed.Merge.
@@ -1252,7 +1279,9 @@ compare_sets(const kf_ssa_ctx *x, json_t *old, json_t *nw, kf_fset **a,
 	*a        = kf_fset_new();
 	*m        = kf_fset_new();
 	*rm       = kf_fset_new();
-	cmp(root, old, nw, *a, *m, *rm);
+	lazy za = {NULL, NULL, *a}, zm = {NULL, NULL, *m},
+	     zr = {NULL, NULL, *rm};
+	cmp(root, old, nw, &za, &zm, &zr);
 	(*a)->s_member = (*m)->s_member = (*rm)->s_member = false;
 	fprune(*a);
 	fprune(*m);

@@ -24,8 +24,8 @@ typedef struct worker {
 	int  w_id;
 	int  w_created;
 	int  w_failed;
-	int  w_np_won; // explicit nodePort 31999 granted
-	int  w_ip_won; // explicit clusterIP 10.96.200.200 granted
+	int  w_np_won; // explicit nodePort 30050 granted
+	int  w_ip_won; // explicit clusterIP 10.96.0.200 granted
 	char w_err[512];
 } worker;
 
@@ -56,7 +56,9 @@ work(void *arg)
 		}
 		kft_resp_fini(&r);
 	}
-	// Everyone asks for the same explicit node port and cluster IP.
+	// Everyone asks for the same explicit node port and cluster IP, both
+	// in the lower band that dynamic allocation leaves to explicit
+	// requests.
 	for (int i = 0; i < 3; i++) {
 		char     body[512];
 		kft_resp r;
@@ -64,7 +66,7 @@ work(void *arg)
 		    "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":"
 		    "{"
 		    "\"name\":\"np-%d-%d\"},\"spec\":{\"type\":\"NodePort\","
-		    "\"ports\":[{\"port\":80,\"nodePort\":31999}]}}",
+		    "\"ports\":[{\"port\":80,\"nodePort\":30050}]}}",
 		    w->w_id, i);
 		kft_req(&K, h, KFT_TOKEN, "POST",
 		    "/api/v1/namespaces/default/services", NULL, body, &r);
@@ -83,7 +85,7 @@ work(void *arg)
 		    "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":"
 		    "{"
 		    "\"name\":\"ip-%d-%d\"},\"spec\":{\"clusterIP\":"
-		    "\"10.96.200.200\",\"ports\":[{\"port\":80}]}}",
+		    "\"10.96.0.200\",\"ports\":[{\"port\":80}]}}",
 		    w->w_id, i);
 		kft_req(&K, h, KFT_TOKEN, "POST",
 		    "/api/v1/namespaces/default/services", NULL, body, &r);
@@ -169,7 +171,7 @@ test_parallel_creates(void **state)
 	kft_resp_fini(&r);
 	// The node port and cluster IP the winners got are the ones asked.
 	kft_do(&K, "GET",
-	    "/api/v1/services?fieldSelector=spec.clusterIP%3D10.96.200.200",
+	    "/api/v1/services?fieldSelector=spec.clusterIP%3D10.96.0.200",
 	    NULL, NULL, &r);
 	assert_int_equal(json_array_size(kft_jget(r.r_json, "items")), 1);
 	kft_resp_fini(&r);
