@@ -173,6 +173,8 @@ extern const kf_type kf_type_any;
 // dropped, added or reordered (apply configurations).
 int kf_schema_normalize(const kf_type *t, json_t *v, sf_buf *unknown,
     bool check_only, char *err, size_t cap);
+// kf_schema_drop_unknown removes fields the schema does not declare.
+void kf_schema_drop_unknown(const kf_type *t, json_t *v);
 // kf_schema_field finds a struct field by name.
 const kf_field *kf_schema_field(const kf_type *t, const char *name);
 

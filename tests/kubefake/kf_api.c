@@ -1292,17 +1292,11 @@ handle_apply(kf_req *q, kf_resp *r, wctx *w, bool force)
 				json_decref(cfg);
 				return;
 			}
-			// Drop them by decoding a copy (the config keeps
-			// zeros).
+			// They are dropped, with a warning unless Ignore.
 			if (!(fv && strcmp(fv, "Ignore") == 0)) {
 				r->r_warning = sf_buf_take(&unknown);
 			}
-			json_t *copy = json_deep_copy(cfg);
-			kf_schema_normalize(w->w_rs->rs_type, copy, NULL,
-			    false, err, sizeof(err));
-			// Keep only known keys: rebuild cfg from the known
-			// paths.
-			json_decref(copy);
+			kf_schema_drop_unknown(w->w_rs->rs_type, cfg);
 		}
 		sf_buf_fini(&unknown);
 	}

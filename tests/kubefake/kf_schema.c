@@ -570,3 +570,43 @@ kf_schema_normalize(const kf_type *t, json_t *v, sf_buf *unknown,
 	json_decref(vv);
 	return rv;
 }
+
+void
+kf_schema_drop_unknown(const kf_type *t, json_t *v)
+{
+	if (t == NULL) {
+		return;
+	}
+	switch (t->t_kind) {
+	case KF_T_STRUCT: {
+		if (!json_is_object(v)) {
+			return;
+		}
+		const char *key;
+		json_t     *val;
+		void       *tmp;
+		json_object_foreach_safe(v, tmp, key, val)
+		{
+			const kf_field *f = kf_schema_field(t, key);
+			if (f == NULL) {
+				json_object_del(v, key);
+			} else {
+				kf_schema_drop_unknown(f->f_type, val);
+			}
+		}
+		return;
+	}
+	case KF_T_LISTMAP:
+	case KF_T_ATOMIC: {
+		size_t  i;
+		json_t *it;
+		json_array_foreach(v, i, it)
+		{
+			kf_schema_drop_unknown(t->t_elem, it);
+		}
+		return;
+	}
+	default:
+		return;
+	}
+}
