@@ -961,8 +961,12 @@ do_create(const wctx *w, kf_resp *r, json_t *obj, kf_managers *mg)
 		already_exists(r, w->w_rs, name);
 		goto out;
 	}
+	// Its place in metadata; kf_commit sets the value.
+	json_object_set_new(
+	    kf_jobj(obj, "metadata"), "resourceVersion", json_string(""));
 	finish_object(w, &obj);
 	if (w->w_dry) {
+		json_object_del(kf_jobj(obj, "metadata"), "resourceVersion");
 		kf_resp_json(r, 201, json_incref(obj));
 		goto out;
 	}
@@ -1075,10 +1079,10 @@ do_update(const wctx *w, kf_resp *r, json_t *obj, kf_obj *old, kf_managers *mg,
 		}
 	}
 	kf_managers_encode(mg, obj);
-	finish_object(w, &obj);
 	// An update that changes nothing is not written (no new version).
 	json_object_set(kf_jobj(obj, "metadata"), "resourceVersion",
 	    kf_jget(old->o_json, "metadata.resourceVersion"));
+	finish_object(w, &obj);
 	if (json_equal(obj, old->o_json) || w->w_dry) {
 		kf_resp_json(r, 200, json_incref(obj));
 		if (w->w_dry && w->w_res == KF_R_SERVICES) {

@@ -12,17 +12,14 @@
 json_t *
 kf_jget(json_t *o, const char *path)
 {
-	char        part[128];
 	const char *p = path;
 	while (o != NULL && *p) {
 		const char *dot = strchr(p, '.');
 		size_t      n   = dot ? (size_t) (dot - p) : strlen(p);
-		if (n >= sizeof(part) || !json_is_object(o)) {
+		if (!json_is_object(o)) {
 			return NULL;
 		}
-		memcpy(part, p, n);
-		part[n] = '\0';
-		o       = json_object_get(o, part);
+		o = json_object_getn(o, p, n);
 		p += n;
 		if (*p == '.') {
 			p++;

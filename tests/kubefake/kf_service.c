@@ -1675,7 +1675,7 @@ drop_type_dependent_fields(json_t *svc, json_t *old)
 	}
 	if (!is_type(svc, "LoadBalancer")) {
 		json_object_set_new(
-		    svc, "status", json_pack("{s:{}}", "loadBalancer"));
+		    kf_jobj(svc, "status"), "loadBalancer", json_object());
 	}
 }
 

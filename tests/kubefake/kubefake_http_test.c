@@ -1055,6 +1055,95 @@ test_watch(void **state)
 	json_decref(ev);
 }
 
+static void
+test_watch_selector_status(void **state)
+{
+	(void) state;
+	kft_resp r;
+	kft_do(&K, "POST", SVCS, NULL,
+	    "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{"
+	    "\"name\":\"ws\",\"labels\":{\"team\":\"a\"}},\"spec\":{"
+	    "\"ports\":[{\"port\":80}]}}",
+	    &r);
+	assert_int_equal(r.r_code, 201);
+	char rv[32];
+	snprintf(rv, sizeof(rv), "%s",
+	    kft_jstr(r.r_json, "metadata.resourceVersion"));
+	kft_resp_fini(&r);
+	// Leave the selection, come back, then go away for good.
+	kft_do(&K, "PATCH", SVCS "/ws", "application/merge-patch+json",
+	    "{\"metadata\":{\"labels\":{\"team\":\"b\"}}}", &r);
+	kft_resp_fini(&r);
+	kft_do(&K, "PATCH", SVCS "/ws", "application/merge-patch+json",
+	    "{\"metadata\":{\"labels\":{\"team\":\"a\"}}}", &r);
+	kft_resp_fini(&r);
+	// The status subresource writes status only.
+	kft_do(&K, "PUT", SVCS "/ws/status", NULL,
+	    "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{"
+	    "\"name\":\"ws\",\"labels\":{\"team\":\"a\"}},\"spec\":{\"type\":"
+	    "\"NodePort\"},"
+	    "\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":"
+	    "\"True\",\"reason\":\"x\",\"message\":\"\","
+	    "\"lastTransitionTime\":\"2024-01-01T00:00:00Z\"}]}}",
+	    &r);
+	assert_int_equal(r.r_code, 200);
+	assert_string_equal(kft_jstr(r.r_json, "spec.type"), "ClusterIP");
+	assert_string_equal(
+	    kft_jstr(r.r_json, "status.conditions.0.type"), "Ready");
+	json_t *mf  = kft_jget(r.r_json, "metadata.managedFields");
+	bool    sub = false;
+	size_t  i;
+	json_t *e;
+	json_array_foreach(mf, i, e)
+	{
+		if (kft_jstr(e, "subresource")
+		    && strcmp(kft_jstr(e, "subresource"), "status") == 0) {
+			sub = kft_jget(e, "fieldsV1.f:status.f:conditions")
+			    != NULL;
+		}
+	}
+	assert_true(sub);
+	kft_resp_fini(&r);
+	// Spec writes keep the status and move the generation.
+	kft_do(&K, "PATCH", SVCS "/ws", "application/merge-patch+json",
+	    "{\"spec\":{\"sessionAffinity\":\"ClientIP\"},\"status\":null}",
+	    &r);
+	assert_int_equal(r.r_code, 200);
+	assert_string_equal(
+	    kft_jstr(r.r_json, "status.conditions.0.type"), "Ready");
+	assert_int_equal(
+	    json_integer_value(kft_jget(r.r_json, "metadata.generation")), 2);
+	assert_int_equal(
+	    json_integer_value(kft_jget(r.r_json,
+	        "spec.sessionAffinityConfig.clientIP.timeoutSeconds")),
+	    10800);
+	kft_resp_fini(&r);
+	del("ws");
+	char path[256];
+	snprintf(path, sizeof(path),
+	    SVCS "?watch=1&resourceVersion=%s&labelSelector=team%%3Da&"
+	         "timeoutSeconds=1",
+	    rv);
+	json_t     *ev = kft_watch(&K, path, NULL);
+	const char *want[]
+	    = {"DELETED", "ADDED", "MODIFIED", "MODIFIED", "DELETED"};
+	if (json_array_size(ev) != 5) {
+		char *d = json_dumps(ev, 0);
+		fprintf(stderr, "events: %s\n", d);
+		free(d);
+	}
+	assert_int_equal(json_array_size(ev), 5);
+	for (size_t k = 0; k < 5; k++) {
+		assert_string_equal(
+		    kft_jstr(json_array_get(ev, k), "type"), want[k]);
+	}
+	// Leaving the selection shows the old content at the new version.
+	assert_string_equal(
+	    kft_jstr(json_array_get(ev, 0), "object.metadata.labels.team"),
+	    "a");
+	json_decref(ev);
+}
+
 // ---- MetalLB
 // -----------------------------------------------------------------
 
@@ -1340,6 +1429,7 @@ main(void)
 	    cmocka_unit_test(test_continue),
 	    cmocka_unit_test(test_410_expired),
 	    cmocka_unit_test(test_watch),
+	    cmocka_unit_test(test_watch_selector_status),
 	    cmocka_unit_test(test_metallb),
 	    cmocka_unit_test(test_faults),
 	    cmocka_unit_test(test_discovery_workloads),
