@@ -62,6 +62,11 @@ expect "apply -f changed targetPort" '^9090 8443$' \
 expect "client-side apply manager" 'kubectl-client-side-apply' \
 	"$(K get svc web -o yaml --show-managed-fields)"
 
+# Moving an object from client-side to server-side apply: kubectl first
+# rewrites managedFields with a JSON patch (test + replace).
+expect "client- to server-side apply" 'service/web serverside-applied' "$(K apply --server-side -f "$dir/web.yaml")"
+expect "migrated manager" 'manager: kubectl-last-applied' "$(K get svc web -o yaml --show-managed-fields)"
+
 # Server-side apply twice: the second is a no-op (same resourceVersion).
 cat >"$dir/api.yaml" <<'Y'
 apiVersion: v1
@@ -140,6 +145,8 @@ for _ in $(seq 100); do
 	[ -n "$ip" ] && break; sleep 0.05
 done
 out=$(K get svc lb -o yaml)
+expect "describe" 'LoadBalancer Ingress: +192\.168\.70\.0' "$(K describe svc lb)"
+expect "events" 'IPAllocated +service/lb +Assigned IP \["192\.168\.70\.0"\]' "$(K get events)"
 expect "yaml clusterIP" '^  clusterIP: 10\.(9[6-9]|1[01][0-9])\.[0-9]+\.[0-9]+$' "$out"
 expect "yaml nodePort" '^  (- |  )nodePort: 3[0-2][0-9]{3}$' "$out"
 expect "yaml ingress ip" '^    - ip: 192\.168\.70\.0$' "$out"
