@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,40 @@ parse_int(const char *s, int *out)
 	return 0;
 }
 
+// The options table drives parsing (STYLE.md: tables over code).
+enum { OPT_STR, OPT_INT, OPT_LIST, OPT_LEVEL };
+
+typedef struct opt {
+	const char *op_name;
+	int         op_kind;
+	size_t      op_off;   // into kf_opts
+	size_t      op_count; // OPT_LIST: offset of the counter
+	int         op_max;   // OPT_LIST: capacity; OPT_INT: maximum
+	int         op_min;   // OPT_INT
+} opt;
+
+#define O(f) offsetof(kf_opts, f)
+static const opt opts[] = {
+    {"--listen", OPT_STR, O(o_listen), 0, 0, 0},
+    {"--state-dir", OPT_STR, O(o_state_dir), 0, 0, 0},
+    {"--token", OPT_LIST, O(o_tokens), O(o_ntokens), 15, 0},
+    {"--token-readonly", OPT_LIST, O(o_ro_tokens), O(o_nro_tokens), 8, 0},
+    {"--write-kubeconfig", OPT_STR, O(o_kubeconfig), 0, 0, 0},
+    {"--node-port-range", OPT_STR, O(o_node_ports), 0, 0, 0},
+    {"--service-cidr", OPT_STR, O(o_service_cidr), 0, 0, 0},
+    {"--metallb-pool", OPT_LIST, O(o_pools), O(o_npools), 16, 0},
+    {"--lb-delay-ms", OPT_INT, O(o_lb_delay_ms), 0, 3600000, 0},
+    {"--watch-history", OPT_INT, O(o_watch_history), 0, 10000000, 1},
+    {"--bookmark-interval-ms", OPT_INT, O(o_bookmark_ms), 0, 3600000, 10},
+    {"--threads", OPT_INT, O(o_threads), 0, 64, 1},
+    {"--tls-cert", OPT_STR, O(o_tls_cert), 0, 0, 0},
+    {"--tls-key", OPT_STR, O(o_tls_key), 0, 0, 0},
+    {"--ca-cert", OPT_STR, O(o_ca_cert), 0, 0, 0},
+    {"--log-level", OPT_LEVEL, O(o_log_level), 0, 0, 0},
+    {NULL, 0, 0, 0, 0, 0},
+};
+#undef O
+
 static int
 parse_args(int argc, char **argv, kf_opts *o)
 {
@@ -96,74 +131,65 @@ parse_args(int argc, char **argv, kf_opts *o)
 			fputs(usage, stdout);
 			exit(0);
 		}
-		const char *v = NULL;
+		// --name=value or --name value
 		char        name[64];
+		const char *v  = NULL;
 		const char *eq = strchr(a, '=');
 		if (strncmp(a, "--", 2) == 0 && eq
 		    && (size_t) (eq - a) < sizeof(name)) {
 			memcpy(name, a, (size_t) (eq - a));
 			name[eq - a] = '\0';
 			v            = eq + 1;
-			a            = name;
-		} else if (i + 1 < argc) {
-			v = argv[i + 1];
-		}
-		bool inline_v = eq != NULL && a == name;
-		if (v == NULL) {
-			fprintf(stderr, "kubefake: %s needs a value\n", a);
-			return -1;
-		}
-		int bad = 0;
-		if (strcmp(a, "--listen") == 0) {
-			o->o_listen = v;
-		} else if (strcmp(a, "--state-dir") == 0) {
-			o->o_state_dir = v;
-		} else if (strcmp(a, "--token") == 0 && o->o_ntokens < 16) {
-			o->o_tokens[o->o_ntokens++] = v;
-		} else if (strcmp(a, "--token-readonly") == 0
-		    && o->o_nro_tokens < 8) {
-			o->o_ro_tokens[o->o_nro_tokens++] = v;
-		} else if (strcmp(a, "--write-kubeconfig") == 0) {
-			o->o_kubeconfig = v;
-		} else if (strcmp(a, "--node-port-range") == 0) {
-			o->o_node_ports = v;
-		} else if (strcmp(a, "--service-cidr") == 0) {
-			o->o_service_cidr = v;
-		} else if (strcmp(a, "--metallb-pool") == 0
-		    && o->o_npools < 16) {
-			o->o_pools[o->o_npools++] = v;
-		} else if (strcmp(a, "--lb-delay-ms") == 0) {
-			bad = parse_int(v, &o->o_lb_delay_ms);
-		} else if (strcmp(a, "--watch-history") == 0) {
-			bad = parse_int(v, &o->o_watch_history)
-			    || o->o_watch_history < 1;
-		} else if (strcmp(a, "--bookmark-interval-ms") == 0) {
-			bad = parse_int(v, &o->o_bookmark_ms)
-			    || o->o_bookmark_ms < 10;
-		} else if (strcmp(a, "--threads") == 0) {
-			bad = parse_int(v, &o->o_threads) || o->o_threads < 1
-			    || o->o_threads > 64;
-		} else if (strcmp(a, "--tls-cert") == 0) {
-			o->o_tls_cert = v;
-		} else if (strcmp(a, "--tls-key") == 0) {
-			o->o_tls_key = v;
-		} else if (strcmp(a, "--ca-cert") == 0) {
-			o->o_ca_cert = v;
-		} else if (strcmp(a, "--log-level") == 0) {
-			o->o_log_level = sf_log_level_parse(v);
-			bad            = o->o_log_level < 0;
 		} else {
+			snprintf(name, sizeof(name), "%s", a);
+		}
+		const opt *op = opts;
+		while (op->op_name && strcmp(op->op_name, name) != 0) {
+			op++;
+		}
+		if (op->op_name == NULL) {
 			fprintf(stderr,
 			    "kubefake: unknown option %s (see --help)\n", a);
 			return -1;
 		}
-		if (bad) {
-			fprintf(
-			    stderr, "kubefake: bad value for %s: %s\n", a, v);
-			return -1;
+		if (v == NULL) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "kubefake: %s needs a value\n",
+				    name);
+				return -1;
+			}
+			v = argv[++i];
 		}
-		if (!inline_v) {
-			i++;
+		char *field = (char *) o + op->op_off;
+		int   bad   = 0;
+		switch (op->op_kind) {
+		case OPT_STR:
+			*(const char **) field = v;
+			break;
+		case OPT_LIST: {
+			int *n = (int *) ((char *) o + op->op_count);
+			if (*n >= op->op_max) {
+				fprintf(stderr, "kubefake: at most %d %s\n",
+				    op->op_max, name);
+				return -1;
+			}
+			((const char **) field)[(*n)++] = v;
+			break;
+		}
+		case OPT_INT:
+			bad = parse_int(v, (int *) field)
+			    || *(int *) field < op->op_min
+			    || *(int *) field > op->op_max;
+			break;
+		case OPT_LEVEL:
+			*(int *) field = sf_log_level_parse(v);
+			bad            = *(int *) field < 0;
+			break;
+		}
+		if (bad) {
+			fprintf(stderr, "kubefake: bad value for %s: %s\n",
+			    name, v);
+			return -1;
 		}
 	}
 	if (o->o_listen == NULL) {
