@@ -519,15 +519,15 @@ kf_http_start(const struct sockaddr_in *sa, const char *cert, const char *key,
 {
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TLS
 	    | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-	struct MHD_Daemon *d
-	    = MHD_start_daemon(flags, 0, NULL, NULL, access_cb, NULL,
-	        MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_THREAD_POOL_SIZE,
-	        (unsigned) threads, MHD_OPTION_HTTPS_MEM_KEY, key,
-	        MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_NOTIFY_COMPLETED,
-	        completed_cb, NULL, MHD_OPTION_CONNECTION_LIMIT,
-	        (unsigned) 8192, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 600,
-	        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned) 1024,
-	        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+	struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL,
+	    access_cb, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_HTTPS_PRIORITIES, "NORMAL", MHD_OPTION_SOCK_ADDR, sa,
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned) threads,
+	    MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_HTTPS_MEM_CERT, cert,
+	    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, NULL,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned) 8192,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 600,
+	    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned) 1024, MHD_OPTION_END);
 	if (d == NULL) {
 		return NULL;
 	}
