@@ -508,7 +508,7 @@ typedef struct kf_watch_opts {
 
 // kf_watch_open queues a streaming response on conn. It owns o's
 // pointers from then on. Returns an MHD result.
-int kf_watch_open(struct MHD_Connection *conn, kf_watch_opts *o, kf_resp *err);
+int kf_watch_open(struct MHD_Connection *conn, kf_watch_opts *o);
 // kf_watch_notify wakes every watcher (st_mu held).
 void kf_watch_notify(void);
 void kf_watch_shutdown(void);

@@ -588,7 +588,7 @@ handle_watch(kf_req *q, kf_resp *r, int res, const char *ns)
 	o.wo_table     = kf_table_wanted(q->q_accept);
 	const char *to = kf_query(q, "timeoutSeconds");
 	o.wo_timeout_s = to ? atoi(to) : 0;
-	if (kf_watch_open(q->q_conn, &o, r) != 1) {
+	if (kf_watch_open(q->q_conn, &o) != 1) {
 		return 2;
 	}
 	return 1;
@@ -1001,10 +1001,8 @@ managed_for_update(kf_managers *mg, json_t *obj, json_t *live)
 // do_update stores obj as the new version of old (st_mu held). mg holds
 // the managers already computed (apply), or NULL. Consumes obj.
 static void
-do_update(const wctx *w, kf_resp *r, json_t *obj, kf_obj *old, kf_managers *mg,
-    int created_code)
+do_update(const wctx *w, kf_resp *r, json_t *obj, kf_obj *old, kf_managers *mg)
 {
-	(void) created_code;
 	const char *name = w->w_name;
 	char        key[512];
 	kf_key(w->w_res, w->w_ns, name, key, sizeof(key));
@@ -1222,7 +1220,7 @@ handle_update(kf_req *q, kf_resp *r, wctx *w)
 			do_create(w, r, obj, NULL);
 		}
 	} else {
-		do_update(w, r, obj, old, NULL, 200);
+		do_update(w, r, obj, old, NULL);
 	}
 	pthread_mutex_unlock(&kf_st.st_mu);
 }
@@ -1346,7 +1344,7 @@ handle_apply(kf_req *q, kf_resp *r, wctx *w, bool force)
 	} else {
 		json_object_set(kf_jobj(merged, "metadata"), "resourceVersion",
 		    kf_jget(old->o_json, "metadata.resourceVersion"));
-		do_update(w, r, merged, old, &mg, 200);
+		do_update(w, r, merged, old, &mg);
 	}
 	pthread_mutex_unlock(&kf_st.st_mu);
 	kf_managers_fini(&mg);
@@ -1477,7 +1475,7 @@ handle_patch(kf_req *q, kf_resp *r, wctx *w)
 	if (w->w_res == KF_R_SERVICES) {
 		kf_service_default(doc);
 	}
-	do_update(w, r, doc, old, NULL, 200);
+	do_update(w, r, doc, old, NULL);
 	pthread_mutex_unlock(&kf_st.st_mu);
 }
 

@@ -1124,11 +1124,10 @@ ip_offset(const char *ip)
 }
 
 static void
-one_cause(kf_resp *r, json_t *svc, const char *field, const char *msg_fmt,
-    const char *value, const char *detail)
+one_cause(kf_resp *r, json_t *svc, const char *field, const char *value,
+    const char *detail)
 {
 	kf_errs e = {0};
-	(void) msg_fmt;
 	kf_err_invalid(&e, field, value, detail);
 	kf_status_invalid(r, "", "Service", kf_jstr(svc, "metadata.name"), &e);
 	kf_errs_fini(&e);
@@ -1152,7 +1151,7 @@ alloc_cluster_ip(json_t *svc, txn *t, kf_resp *r)
 			    "is not in "
 			    "the valid range. The range of valid IPs is %s",
 			    want, want, a->a_cidr.c_text);
-			one_cause(r, svc, "spec.clusterIPs", NULL, gs, det);
+			one_cause(r, svc, "spec.clusterIPs", gs, det);
 			free(gs);
 			return -1;
 		}
@@ -1161,7 +1160,7 @@ alloc_cluster_ip(json_t *svc, txn *t, kf_resp *r)
 			    "failed to allocate IP %s: provided IP is already "
 			    "allocated",
 			    want);
-			one_cause(r, svc, "spec.clusterIPs", NULL, gs, det);
+			one_cause(r, svc, "spec.clusterIPs", gs, det);
 			free(gs);
 			return -1;
 		}
@@ -1208,15 +1207,15 @@ alloc_node_port(
 		    a->a_np_base, a->a_np_base + a->a_np_size - 1);
 		char v[32];
 		snprintf(v, sizeof(v), "%lld", want);
-		one_cause(r, svc, field, NULL, v, det);
+		one_cause(r, svc, field, v, det);
 		return -1;
 	}
 	uint32_t off = (uint32_t) (want - a->a_np_base);
 	if (kf_bitmap_test(&a->a_ports, off)) {
 		char v[32];
 		snprintf(v, sizeof(v), "%lld", want);
-		one_cause(r, svc, field, NULL, v,
-		    "provided port is already allocated");
+		one_cause(
+		    r, svc, field, v, "provided port is already allocated");
 		return -1;
 	}
 	kf_bitmap_set(&a->a_ports, off);

@@ -413,9 +413,8 @@ collect_initial(void *arg, const char *key, void *val)
 }
 
 int
-kf_watch_open(struct MHD_Connection *conn, kf_watch_opts *o, kf_resp *err)
+kf_watch_open(struct MHD_Connection *conn, kf_watch_opts *o)
 {
-	(void) err;
 	kf_watch *w = calloc(1, sizeof(*w));
 	if (w == NULL) {
 		return MHD_NO;
