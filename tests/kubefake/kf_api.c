@@ -1013,8 +1013,26 @@ do_update(const wctx *w, kf_resp *r, json_t *obj, kf_obj *old, kf_managers *mg)
 		json_decref(obj);
 		return;
 	}
-	json_t *meta = kf_jobj(obj, "metadata");
-	json_t *om   = kf_jget(old->o_json, "metadata");
+	json_t     *meta = kf_jobj(obj, "metadata");
+	json_t     *om   = kf_jget(old->o_json, "metadata");
+	const char *buid = kf_jstr(meta, "uid");
+	const char *ouid = kf_jstr(om, "uid");
+	if (buid && *buid && ouid && strcmp(buid, ouid) != 0) {
+		// The generic store treats a uid as a precondition.
+		json_t *det = json_object();
+		json_object_set_new(det, "name", json_string(name));
+		json_object_set_new(
+		    det, "kind", json_string(w->w_rs->rs_name));
+		char *qn = kf_goquote(name);
+		kf_status(r, 409, "Conflict", det,
+		    "Operation cannot be fulfilled on %s %s: Precondition "
+		    "failed: "
+		    "UID in precondition: %s, UID in object meta: %s",
+		    w->w_rs->rs_name, qn, buid, ouid);
+		free(qn);
+		json_decref(obj);
+		return;
+	}
 	// System fields cannot be changed by a client.
 	static const char *keep[]
 	    = {"uid", "creationTimestamp", "deletionTimestamp", NULL};
