@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,6 +63,9 @@ kft_start(kft *k, const char *const *extra)
 		return -1;
 	}
 	if (pid == 0) {
+		// A test that fails half-way must not leave a server behind
+		// (it would hold ctest's output pipe open).
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(out[1], 1);
 		close(out[0]);
 		close(out[1]);
