@@ -280,15 +280,15 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	sf_server_opts o = {
-	    .so_data_dir = cfg.data_dir,
-	    .so_listen   = cfg.listen,
-	    .so_nlisten  = cfg.nlisten,
-	    .so_workers  = (unsigned) cfg.workers,
-	    .so_contexts = (unsigned) cfg.contexts,
-	    .so_max_msg  = (size_t) cfg.max_msg,
-	    .so_nosync   = cfg.unsafe_nosync != 0,
-	    .so_tls_cert = cfg.tls_cert,
-	    .so_tls_key  = cfg.tls_key,
+	    .so_data_dir  = cfg.data_dir,
+	    .so_listen    = cfg.listen,
+	    .so_nlisten   = cfg.nlisten,
+	    .so_workers   = (unsigned) cfg.workers,
+	    .so_contexts  = (unsigned) cfg.contexts,
+	    .so_max_msg   = (size_t) cfg.max_msg,
+	    .so_nosync    = cfg.unsafe_nosync != 0,
+	    .so_tls_cert  = cfg.tls_cert,
+	    .so_tls_key   = cfg.tls_key,
 	    .so_feed_keep = (uint32_t) cfg.change_history,
 	};
 	sf_status_init(&st);

@@ -80,6 +80,8 @@ struct sf_store {
 	char                s_instid[40];
 	uint32_t            s_batch_max;
 	uint32_t            s_feed_keep;
+	uint64_t            s_audit_keep;
+	int64_t             s_audit_max_age_ms;
 
 	// Readers hold s_maplock shared for the life of a read transaction;
 	// the writer takes it exclusively to resize the map, which LMDB
@@ -220,6 +222,42 @@ int sf__store_lmdb_cluster_list(sf_store *s, ProtobufCAllocator *alloc,
 int sf__store_lmdb_feed_read(sf_store *s, uint64_t since, uint32_t max,
     const sf_store_filter *filter, ProtobufCAllocator *alloc,
     Svcfleet__V1__WatchEvent ***out, size_t *n, uint64_t *next);
+
+// A growing heap array of pointers, copied into the caller's allocator at
+// the end (an arena has no realloc).
+typedef struct sf__store_ptrvec {
+	void **pv_p;
+	size_t pv_n;
+	size_t pv_cap;
+} sf__store_ptrvec;
+int    sf__store_ptrvec_push(sf__store_ptrvec *pv, void *p);
+void **sf__store_ptrvec_take(sf__store_ptrvec *pv, ProtobufCAllocator *alloc);
+
+// ------------------------------------------------------ lmdb_ident.c
+
+int sf__store_lmdb_record_get(sf_store *s, sf_store_kind kind, const char *id,
+    const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc,
+    ProtobufCMessage **out);
+int sf__store_lmdb_record_list(sf_store *s, sf_store_kind kind,
+    const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc,
+    ProtobufCMessage ***out, size_t *n);
+int sf__store_lmdb_txn_record_get(sf_store_txn *t, sf_store_kind kind,
+    const char *id, const ProtobufCMessageDescriptor *desc,
+    ProtobufCAllocator *alloc, ProtobufCMessage **out);
+int sf__store_lmdb_txn_record_put(sf_store_txn *t, sf_store_kind kind,
+    const char *id, const ProtobufCMessage *msg, bool create_only);
+int sf__store_lmdb_txn_record_delete(
+    sf_store_txn *t, sf_store_kind kind, const char *id);
+int sf__store_lmdb_txn_audit_append(
+    sf_store_txn *t, Svcfleet__V1__AuditEvent *ev);
+int sf__store_lmdb_audit_list(sf_store *s, const sf_store_audit_query *q,
+    ProtobufCAllocator *alloc, Svcfleet__V1__AuditEvent ***out, size_t *n,
+    uint64_t *next);
+// sf__store_trim_audit drops the oldest audit events beyond the count and
+// age limits, at most max of them, inside txn (the batch's parent).
+int sf__store_trim_audit(sf_store *s, MDB_txn *txn, uint64_t max);
+
+#define SF__META_AUDIT_SEQ "audit_seq"
 
 // ------------------------------------------------------ lmdb_txn.c
 

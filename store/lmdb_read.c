@@ -290,16 +290,8 @@ sf__store_lmdb_cluster_get(sf_store *s, const char *name,
 	return (rv);
 }
 
-// A growing heap array of pointers, copied into the caller's allocator at
-// the end (an arena has no realloc).
-typedef struct ptrvec {
-	void **pv_p;
-	size_t pv_n;
-	size_t pv_cap;
-} ptrvec;
-
-static int
-ptrvec_push(ptrvec *pv, void *p)
+int
+sf__store_ptrvec_push(sf__store_ptrvec *pv, void *p)
 {
 	if (pv->pv_n == pv->pv_cap) {
 		size_t cap = pv->pv_cap ? pv->pv_cap * 2 : 16;
@@ -314,8 +306,8 @@ ptrvec_push(ptrvec *pv, void *p)
 	return (0);
 }
 
-static void **
-ptrvec_take(ptrvec *pv, ProtobufCAllocator *alloc)
+void **
+sf__store_ptrvec_take(sf__store_ptrvec *pv, ProtobufCAllocator *alloc)
 {
 	void **out = sf__store_alloc(alloc, pv->pv_n * sizeof(*out));
 	if (out != NULL && pv->pv_n > 0) {
@@ -330,11 +322,11 @@ int
 sf__store_lmdb_cluster_list(sf_store *s, ProtobufCAllocator *alloc,
     Svcfleet__V1__Cluster ***out, size_t *n)
 {
-	MDB_txn    *txn;
-	MDB_cursor *cur;
-	MDB_val     k, v;
-	ptrvec      pv = {NULL, 0, 0};
-	int         rv, rc;
+	MDB_txn         *txn;
+	MDB_cursor      *cur;
+	MDB_val          k, v;
+	sf__store_ptrvec pv = {NULL, 0, 0};
+	int              rv, rc;
 
 	*out = NULL;
 	*n   = 0;
@@ -354,7 +346,7 @@ sf__store_lmdb_cluster_list(sf_store *s, ProtobufCAllocator *alloc,
 			rv = SF_DATA_LOSS;
 			break;
 		}
-		if ((rv = ptrvec_push(&pv, c)) != 0) {
+		if ((rv = sf__store_ptrvec_push(&pv, c)) != 0) {
 			svcfleet__v1__cluster__free_unpacked(c, alloc);
 			break;
 		}
@@ -366,7 +358,8 @@ sf__store_lmdb_cluster_list(sf_store *s, ProtobufCAllocator *alloc,
 	}
 	if (rv == 0) {
 		size_t cnt = pv.pv_n;
-		*out = (Svcfleet__V1__Cluster **) ptrvec_take(&pv, alloc);
+		*out       = (Svcfleet__V1__Cluster **) sf__store_ptrvec_take(
+		          &pv, alloc);
 		if (*out != NULL) {
 			*n = cnt;
 			return (0);
@@ -405,16 +398,16 @@ sf__store_lmdb_feed_read(sf_store *s, uint64_t since, uint32_t max,
     const sf_store_filter *filter, ProtobufCAllocator *alloc,
     Svcfleet__V1__WatchEvent ***out, size_t *n, uint64_t *next)
 {
-	MDB_txn    *txn;
-	MDB_cursor *cur = NULL;
-	MDB_val     k, v;
-	uint8_t     kb[SF__STORE_FEED_KEY_LEN];
-	uint64_t    cur_rev, floor, last = 0;
-	uint32_t    examined = 0;
-	bool        at_end   = false;
-	ptrvec      pv       = {NULL, 0, 0};
-	sf_arena    scratch;
-	int         rv = 0, rc;
+	MDB_txn         *txn;
+	MDB_cursor      *cur = NULL;
+	MDB_val          k, v;
+	uint8_t          kb[SF__STORE_FEED_KEY_LEN];
+	uint64_t         cur_rev, floor, last = 0;
+	uint32_t         examined = 0;
+	bool             at_end   = false;
+	sf__store_ptrvec pv       = {NULL, 0, 0};
+	sf_arena         scratch;
+	int              rv = 0, rc;
 
 	*out  = NULL;
 	*n    = 0;
@@ -480,7 +473,7 @@ sf__store_lmdb_feed_read(sf_store *s, uint64_t since, uint32_t max,
 			rv = SF_DATA_LOSS;
 			break;
 		}
-		if ((rv = ptrvec_push(&pv, ev)) != 0) {
+		if ((rv = sf__store_ptrvec_push(&pv, ev)) != 0) {
 			svcfleet__v1__watch_event__free_unpacked(ev, alloc);
 			break;
 		}
@@ -495,7 +488,8 @@ sf__store_lmdb_feed_read(sf_store *s, uint64_t since, uint32_t max,
 	sf_arena_fini(&scratch);
 	if (rv == 0) {
 		size_t cnt = pv.pv_n;
-		*out = (Svcfleet__V1__WatchEvent **) ptrvec_take(&pv, alloc);
+		*out = (Svcfleet__V1__WatchEvent **) sf__store_ptrvec_take(
+		    &pv, alloc);
 		if (*out != NULL) {
 			*n = cnt;
 			// At the end every revision up to the snapshot's has

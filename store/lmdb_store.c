@@ -497,6 +497,10 @@ lmdb_open(sf_store **out, const sf_store_opts *o, sf_status *st)
 	    = o->so_batch_max ? o->so_batch_max : SF__STORE_BATCH_DEFAULT;
 	s->s_feed_keep
 	    = o->so_feed_keep ? o->so_feed_keep : SF__STORE_FEED_KEEP_DEFAULT;
+	s->s_audit_keep       = o->so_audit_keep ? o->so_audit_keep : 1000000;
+	s->s_audit_max_age_ms = o->so_audit_max_age_ms
+	    ? o->so_audit_max_age_ms
+	    : (int64_t) 90 * 24 * 3600 * 1000;
 	atomic_store(&s->s_map_max, SF__STORE_MAP_MAX);
 
 	// Writer-preferring, so a steady stream of readers cannot starve a
@@ -698,6 +702,13 @@ const sf_store_ops sf_store_lmdb_ops = {
     .so_feed_read                  = sf__store_lmdb_feed_read,
     .so_set_commit_hook            = sf__store_lmdb_set_commit_hook,
     .so_submit                     = sf__store_lmdb_submit,
+    .so_record_get                 = sf__store_lmdb_record_get,
+    .so_record_list                = sf__store_lmdb_record_list,
+    .so_txn_record_get             = sf__store_lmdb_txn_record_get,
+    .so_txn_record_put             = sf__store_lmdb_txn_record_put,
+    .so_txn_record_delete          = sf__store_lmdb_txn_record_delete,
+    .so_txn_audit_append           = sf__store_lmdb_txn_audit_append,
+    .so_audit_list                 = sf__store_lmdb_audit_list,
     .so_txn_revision               = sf__store_lmdb_txn_revision,
     .so_txn_now_ms                 = sf__store_lmdb_txn_now_ms,
     .so_txn_service_get            = sf__store_lmdb_txn_service_get,

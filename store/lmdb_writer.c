@@ -328,6 +328,12 @@ try_batch(
 	if ((rc = trim_feed(&b)) != 0) {
 		goto fail;
 	}
+	what = "trim the audit log";
+	if ((rc = sf__store_trim_audit(
+	         s, b.b_parent, b.b_writes + b.b_failed + TRIM_EXTRA))
+	    != 0) {
+		goto fail;
+	}
 	what       = "commit";
 	rc         = mdb_txn_commit(b.b_parent);
 	b.b_parent = NULL;

@@ -41,7 +41,13 @@ ops_complete(const sf_store_ops *o)
 	    (const void *) o->so_txn_cluster_count_services,
 	    (const void *) o->so_txn_cluster_get,
 	    (const void *) o->so_txn_cluster_put,
-	    (const void *) o->so_txn_cluster_delete};
+	    (const void *) o->so_txn_cluster_delete,
+	    (const void *) o->so_record_get, (const void *) o->so_record_list,
+	    (const void *) o->so_txn_record_get,
+	    (const void *) o->so_txn_record_put,
+	    (const void *) o->so_txn_record_delete,
+	    (const void *) o->so_txn_audit_append,
+	    (const void *) o->so_audit_list};
 
 	for (size_t i = 0; i < sizeof(slots) / sizeof(slots[0]); i++) {
 		if (slots[i] == NULL) {
@@ -307,4 +313,56 @@ int
 sf_store_txn_cluster_delete(sf_store_txn *txn, const char *name)
 {
 	return (TOPS(txn)->so_txn_cluster_delete(txn, name));
+}
+
+int
+sf_store_record_get(sf_store *s, sf_store_kind kind, const char *id,
+    const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc,
+    ProtobufCMessage **out)
+{
+	return (OPS(s)->so_record_get(s, kind, id, desc, alloc, out));
+}
+
+int
+sf_store_record_list(sf_store *s, sf_store_kind kind,
+    const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc,
+    ProtobufCMessage ***out, size_t *n)
+{
+	return (OPS(s)->so_record_list(s, kind, desc, alloc, out, n));
+}
+
+int
+sf_store_txn_record_get(sf_store_txn *txn, sf_store_kind kind, const char *id,
+    const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc,
+    ProtobufCMessage **out)
+{
+	return (TOPS(txn)->so_txn_record_get(txn, kind, id, desc, alloc, out));
+}
+
+int
+sf_store_txn_record_put(sf_store_txn *txn, sf_store_kind kind, const char *id,
+    const ProtobufCMessage *msg, bool create_only)
+{
+	return (TOPS(txn)->so_txn_record_put(txn, kind, id, msg, create_only));
+}
+
+int
+sf_store_txn_record_delete(
+    sf_store_txn *txn, sf_store_kind kind, const char *id)
+{
+	return (TOPS(txn)->so_txn_record_delete(txn, kind, id));
+}
+
+int
+sf_store_txn_audit_append(sf_store_txn *txn, Svcfleet__V1__AuditEvent *ev)
+{
+	return (TOPS(txn)->so_txn_audit_append(txn, ev));
+}
+
+int
+sf_store_audit_list(sf_store *s, const sf_store_audit_query *q,
+    ProtobufCAllocator *alloc, Svcfleet__V1__AuditEvent ***out, size_t *n,
+    uint64_t *next)
+{
+	return (OPS(s)->so_audit_list(s, q, alloc, out, n, next));
 }

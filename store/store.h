@@ -34,11 +34,13 @@ typedef struct sf_store     sf_store;
 typedef struct sf_store_txn sf_store_txn;
 
 typedef struct sf_store_opts {
-	const char *so_dir;       // data directory (created 0700)
-	uint64_t    so_map_size;  // initial LMDB map size, 0 = 64 MiB
-	uint32_t    so_batch_max; // max requests per commit, 0 = 256
-	uint32_t    so_feed_keep; // change-feed entries kept, 0 = 100000
-	bool        so_nosync;    // tests/benchmarks only: no fsync
+	const char *so_dir;        // data directory (created 0700)
+	uint64_t    so_map_size;   // initial LMDB map size, 0 = 64 MiB
+	uint32_t    so_batch_max;  // max requests per commit, 0 = 256
+	uint32_t    so_feed_keep;  // change-feed entries kept, 0 = 100000
+	bool        so_nosync;     // tests/benchmarks only: no fsync
+	uint64_t    so_audit_keep; // audit events kept, 0 = 1,000,000
+	int64_t     so_audit_max_age_ms; // older ones dropped, 0 = 90 days
 } sf_store_opts;
 
 typedef struct sf_store_stats {
@@ -280,6 +282,63 @@ int sf_store_txn_cluster_put(
     sf_store_txn *txn, Svcfleet__V1__Cluster *c, bool create_only);
 int sf_store_txn_cluster_delete(sf_store_txn *txn, const char *name);
 
+// ----------------------------------------------------- identity records
+
+// Small keyed collections of the identity work: tokens (StoredToken by
+// token id) and role bindings (RoleBinding by binding id). Ids are
+// printable, 1..100 bytes. Writing one is a change of desired state (it
+// takes a revision).
+typedef enum sf_store_kind {
+	SF_STORE_TOKENS   = 0,
+	SF_STORE_BINDINGS = 1,
+} sf_store_kind;
+
+// sf_store_record_get reads one record and unpacks it as desc. Returns 0,
+// SF_NOT_FOUND or SF_DATA_LOSS (undecodable).
+int sf_store_record_get(sf_store *s, sf_store_kind kind, const char *id,
+    const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc,
+    ProtobufCMessage **out);
+// sf_store_record_list reads every record of a kind, in id order.
+int sf_store_record_list(sf_store *s, sf_store_kind kind,
+    const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc,
+    ProtobufCMessage ***out, size_t *n);
+
+int sf_store_txn_record_get(sf_store_txn *txn, sf_store_kind kind,
+    const char *id, const ProtobufCMessageDescriptor *desc,
+    ProtobufCAllocator *alloc, ProtobufCMessage **out);
+// sf_store_txn_record_put stores msg under id (create_only: fail with
+// SF_ALREADY_EXISTS when present).
+int sf_store_txn_record_put(sf_store_txn *txn, sf_store_kind kind,
+    const char *id, const ProtobufCMessage *msg, bool create_only);
+// sf_store_txn_record_delete: SF_NOT_FOUND when absent.
+int sf_store_txn_record_delete(
+    sf_store_txn *txn, sf_store_kind kind, const char *id);
+
+// ----------------------------------------------------------------- audit
+
+// sf_store_txn_audit_append records ev, giving it the next audit id (set
+// in ev->id). Meant for audit functions (sf_store_audit_fn), so the record
+// commits with the write it describes. It takes no revision of its own.
+// The oldest events beyond so_audit_keep, or older than
+// so_audit_max_age_ms, are dropped as batches commit.
+int sf_store_txn_audit_append(sf_store_txn *txn, Svcfleet__V1__AuditEvent *ev);
+
+typedef struct sf_store_audit_query {
+	uint64_t aq_before; // return events with id < aq_before; 0 = newest
+	uint32_t aq_limit;  // 1..1000
+	// Optional filter; return true to keep.
+	bool (*aq_keep)(void *arg, const Svcfleet__V1__AuditEvent *ev);
+	void *aq_arg;
+} sf_store_audit_query;
+
+// sf_store_audit_list returns up to aq_limit events, newest first, from one
+// snapshot. *next is the aq_before of the next page, 0 when there is no
+// more. Like listing, a page examines a bounded number of events, so a
+// selective filter can return a short page with a next cursor.
+int sf_store_audit_list(sf_store *s, const sf_store_audit_query *q,
+    ProtobufCAllocator *alloc, Svcfleet__V1__AuditEvent ***out, size_t *n,
+    uint64_t *next);
+
 // ----------------------------------------------------------- backends
 
 // sf_store_ops: what a backend implements. Every slot is required.
@@ -321,6 +380,24 @@ typedef struct sf_store_ops {
 	int (*so_txn_cluster_put)(
 	    sf_store_txn *, Svcfleet__V1__Cluster *, bool);
 	int (*so_txn_cluster_delete)(sf_store_txn *, const char *);
+	// Identity records and audit (appended; see so_size).
+	int (*so_record_get)(sf_store *, sf_store_kind, const char *,
+	    const ProtobufCMessageDescriptor *, ProtobufCAllocator *,
+	    ProtobufCMessage **);
+	int (*so_record_list)(sf_store *, sf_store_kind,
+	    const ProtobufCMessageDescriptor *, ProtobufCAllocator *,
+	    ProtobufCMessage ***, size_t *);
+	int (*so_txn_record_get)(sf_store_txn *, sf_store_kind, const char *,
+	    const ProtobufCMessageDescriptor *, ProtobufCAllocator *,
+	    ProtobufCMessage **);
+	int (*so_txn_record_put)(sf_store_txn *, sf_store_kind, const char *,
+	    const ProtobufCMessage *, bool);
+	int (*so_txn_record_delete)(
+	    sf_store_txn *, sf_store_kind, const char *);
+	int (*so_txn_audit_append)(sf_store_txn *, Svcfleet__V1__AuditEvent *);
+	int (*so_audit_list)(sf_store *, const sf_store_audit_query *,
+	    ProtobufCAllocator *, Svcfleet__V1__AuditEvent ***, size_t *,
+	    uint64_t *);
 } sf_store_ops;
 
 // The LMDB backend.

@@ -1158,7 +1158,8 @@ merge(tref r, json_t *l, json_t *c)
 
 // prune_walk removes from v what last owned and no manager owns now.
 static void
-prune_walk(tref r, json_t *v, const kf_fset *last, const kf_fset *owned)
+prune_walk(tref r, json_t *v, const kf_fset *last, const kf_fset *owned,
+    const kf_type *list)
 {
 	if (is_leaf(r, v)) {
 		return;
@@ -1172,13 +1173,21 @@ prune_walk(tref r, json_t *v, const kf_fset *last, const kf_fset *owned)
 			if (cv == NULL) {
 				continue;
 			}
-			if (c->n_s->s_member && oc == NULL) {
+			// An item that stays keeps its key fields.
+			bool key = false;
+			for (int k = 0; list && k < 3 && list->t_keys[k];
+			     k++) {
+				key = key
+				    || strcmp(list->t_keys[k], c->n_e.e_str)
+				        == 0;
+			}
+			if (c->n_s->s_member && oc == NULL && !key) {
 				json_object_del(v, c->n_e.e_str);
 				continue;
 			}
 			if (c->n_s->s_n > 0) {
 				prune_walk(child_ref(r, c->n_e.e_str), cv,
-				    c->n_s, oc);
+				    c->n_s, oc, NULL);
 			}
 		} else if (json_is_array(v) && c->n_e.e_kind != 'f') {
 			size_t n;
@@ -1197,7 +1206,9 @@ prune_walk(tref r, json_t *v, const kf_fset *last, const kf_fset *owned)
 				                         : &kf_type_any,
 				    false, false, false};
 				prune_walk(er, json_array_get(v, (size_t) j),
-				    c->n_s, oc);
+				    c->n_s, oc,
+				    r.r_t->t_kind == KF_T_LISTMAP ? r.r_t
+				                                  : NULL);
 			}
 		}
 	}
@@ -1397,7 +1408,7 @@ kf_ssa_apply(const kf_ssa_ctx *x, json_t *live, json_t *config, bool force,
 		for (size_t i = 0; i < mg->ms_n; i++) {
 			funion(owned, mg->ms_v[i].m_set);
 		}
-		prune_walk(root, merged, last, owned);
+		prune_walk(root, merged, last, owned, NULL);
 		kf_fset_free(owned);
 		kf_fset_free(last);
 	}

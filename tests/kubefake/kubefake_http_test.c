@@ -436,6 +436,58 @@ test_ssa_lifecycle(void **state)
 	del("life");
 }
 
+static void
+test_ssa_shared_item(void **state)
+{
+	(void) state;
+	kft_resp r;
+	kft_do(&K, "PATCH", SVCS "/shared?fieldManager=svcfleet&force=true",
+	    "application/apply-patch+yaml",
+	    "apiVersion: v1\nkind: Service\nmetadata:\n  name: shared\nspec:\n"
+	    "  ports:\n  - {name: a, port: 80}\n  - {name: b, port: 81}\n",
+	    &r);
+	assert_int_equal(r.r_code, 201);
+	kft_resp_fini(&r);
+	// Another manager changes two fields of the port-80 item.
+	kft_do(&K, "PATCH", SVCS "/shared?fieldManager=editor",
+	    "application/strategic-merge-patch+json",
+	    "{\"spec\":{\"ports\":[{\"port\":80,\"name\":\"a2\","
+	    "\"targetPort\":"
+	    "9090}]}}",
+	    &r);
+	assert_int_equal(r.r_code, 200);
+	kft_resp_fini(&r);
+	// The applier stops sending port 80: the item stays (the editor owns
+	// part of it) and keeps its key fields.
+	kft_do(&K, "PATCH", SVCS "/shared?fieldManager=svcfleet",
+	    "application/apply-patch+yaml",
+	    "apiVersion: v1\nkind: Service\nmetadata:\n  name: shared\nspec:\n"
+	    "  ports:\n  - {name: b, port: 81}\n  - {name: c, port: 82}\n",
+	    &r);
+	if (r.r_code != 200) {
+		fprintf(stderr, "%s\n", r.r_body);
+	}
+	assert_int_equal(r.r_code, 200);
+	json_t *ports = kft_jget(r.r_json, "spec.ports");
+	assert_int_equal(json_array_size(ports), 3);
+	bool    kept = false;
+	size_t  i;
+	json_t *p;
+	json_array_foreach(ports, i, p)
+	{
+		if (json_integer_value(json_object_get(p, "port")) == 80) {
+			kept = true;
+			assert_string_equal(kft_jstr(p, "name"), "a2");
+			assert_int_equal(json_integer_value(
+			                     json_object_get(p, "targetPort")),
+			    9090);
+		}
+	}
+	assert_true(kept);
+	kft_resp_fini(&r);
+	del("shared");
+}
+
 // ---- 422
 // ---------------------------------------------------------------------
 
@@ -1421,6 +1473,7 @@ main(void)
 	    cmocka_unit_test(test_409_conflict),
 	    cmocka_unit_test(test_409_field_manager_conflict),
 	    cmocka_unit_test(test_ssa_lifecycle),
+	    cmocka_unit_test(test_ssa_shared_item),
 	    cmocka_unit_test(test_422_causes),
 	    cmocka_unit_test(test_422_nodeport_allocated),
 	    cmocka_unit_test(test_415_400),
