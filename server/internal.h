@@ -115,6 +115,9 @@ struct sf_server {
 	struct sf_dedupe    *s_dedupe;
 	struct sf_watchers  *s_watch;
 	int64_t              s_start_ms;
+	// The embedded reconciler's token (recon_token.c); never empty once
+	// the server has started.
+	char s_recon_token[65];
 };
 
 // ----------------------------------------------------------- method table
@@ -201,6 +204,15 @@ int sf_listener_open(
 // The ipc listener guard: see ipcguard.c.
 int  sf_ipcguard_start(sf_server *srv);
 void sf_ipcguard_stop(sf_server *srv);
+
+// --------------------------------------------------- reconciler credential
+
+// sf_recon_token_mint fills s_recon_token with a fresh random token.
+// Returns 0 or SF_INTERNAL when the system has no randomness to give.
+int sf_recon_token_mint(sf_server *srv);
+// sf_recon_token_match is true when token is the embedded reconciler's
+// (compared in constant time).
+bool sf_recon_token_match(const sf_server *srv, const char *token);
 
 // ------------------------------------------------------------------- watch
 

@@ -228,6 +228,12 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 	if ((rv = sf_methods_init(srv, st)) != 0) {
 		goto fail;
 	}
+	if ((rv = sf_recon_token_mint(srv)) != 0) {
+		rv = sf_status_set(st, rv,
+		    "cannot make the embedded reconciler's token: no "
+		    "randomness");
+		goto fail;
+	}
 	srv->s_dedupe = sf_dedupe_alloc(DEDUPE_ENTRIES, DEDUPE_TTL_MS);
 	if (srv->s_dedupe == NULL || sf_watch_init(srv) != 0) {
 		rv = sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL);
@@ -260,6 +266,10 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 				goto fail;
 			}
 		}
+	}
+	if (srv->s_opts.so_inproc != NULL
+	    && (rv = listen_one(srv, srv->s_opts.so_inproc, st)) != 0) {
+		goto fail;
 	}
 	if (sf_ipcguard_start(srv) != 0) {
 		rv = sf_status_set(st, SF_RESOURCE_EXHAUSTED,
