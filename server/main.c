@@ -10,10 +10,13 @@
 
 #include <nng/nng.h>
 
+#include "kube.h"
 #include "log.h"
+#include "reconciler.h"
 #include "server.h"
 
-#define MAX_LISTEN 16
+#define MAX_LISTEN     16
+#define RECONCILER_URL "inproc://svcfleetd-reconciler"
 
 typedef struct config {
 	const char *data_dir;
@@ -27,6 +30,7 @@ typedef struct config {
 	const char *tls_cert;
 	const char *tls_key;
 	long        change_history;
+	long        no_reconciler;
 } config;
 
 enum opt_type { OPT_STRING, OPT_LIST, OPT_INT, OPT_BOOL };
@@ -68,6 +72,10 @@ static const struct option_def {
         0, 0},
     {"tls-key", "SVCFLEET_TLS_KEY", OPT_STRING, "(none)",
         "PEM private key of --tls-cert", offsetof(config, tls_key), 0, 0},
+    {"no-reconciler", "SVCFLEET_NO_RECONCILER", OPT_BOOL, "false",
+        "do not run the embedded reconciler (run svcfleet-reconciler "
+        "instead)",
+        offsetof(config, no_reconciler), 0, 1},
     {"unsafe-no-fsync", "SVCFLEET_UNSAFE_NO_FSYNC", OPT_BOOL, "false",
         "do not fsync commits (loses acknowledged writes on a crash; "
         "benchmarks only)",
@@ -244,6 +252,30 @@ parse_flags(config *cfg, int argc, char **argv)
 	return (0);
 }
 
+// The embedded reconciler talks to this server over inproc://, with the
+// token the server minted for it; tuning comes from the environment
+// (SVCFLEET_RESYNC, ...: see svcfleet-reconciler --help).
+static sf_reconciler *embedded;
+
+static int
+start_reconciler(sf_server *srv, sf_reconciler **rec)
+{
+	sf_reconciler_opts ro = {0};
+	sf_status          st;
+	int                rv;
+
+	sf_status_init(&st);
+	ro.ro_server = RECONCILER_URL;
+	ro.ro_token  = sf_server_reconciler_token(srv);
+	if ((rv = sf_reconciler_opts_from_env(&ro, &st)) != 0
+	    || (rv = sf_reconciler_start(rec, &ro, &st)) != 0) {
+		fprintf(stderr, "svcfleetd: reconciler: %s: %s\n",
+		    sf_status_name(st.st_code), st.st_msg);
+	}
+	sf_status_fini(&st);
+	return (rv);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -290,6 +322,7 @@ main(int argc, char **argv)
 	    .so_tls_cert  = cfg.tls_cert,
 	    .so_tls_key   = cfg.tls_key,
 	    .so_feed_keep = (uint32_t) cfg.change_history,
+	    .so_inproc    = cfg.no_reconciler ? NULL : RECONCILER_URL,
 	};
 	sf_status_init(&st);
 	if (sf_server_start(&srv, &o, &st) != 0) {
@@ -306,13 +339,23 @@ main(int argc, char **argv)
 	}
 	SF_INFO("server", "svcfleetd %s serving data-dir=%s", SF_VERSION,
 	    cfg.data_dir);
+	if (!cfg.no_reconciler && start_reconciler(srv, &embedded) != 0) {
+		sf_server_stop(srv);
+		nng_fini();
+		sf_status_fini(&st);
+		free(envlist);
+		return (1);
+	}
 	sigwait(&sigs, &sig);
 	SF_INFO("server", "%s received, shutting down",
 	    sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	// The reconciler is a client of the server: it goes first.
+	sf_reconciler_stop(embedded);
 	sf_server_stop(srv);
 	// nng frees closed sockets on its reaper thread; wait for it so the
 	// process ends with nothing outstanding.
 	nng_fini();
+	sf_kube_global_fini();
 	SF_INFO("server", "stopped");
 	sf_status_fini(&st);
 	free(envlist);
