@@ -108,6 +108,12 @@ limits_of(const Svcfleet__V1__Cluster *cl, sf_model_limits *lim)
 		lim->node_port_min = cl->node_port_min;
 		lim->node_port_max = cl->node_port_max;
 	}
+	// MetalLB pools as the reconciler last read them from the cluster.
+	if (cl != NULL && cl->health != NULL && cl->health->pools_known) {
+		lim->pools
+		    = (const Svcfleet__V1__IPPool *const *) cl->health->pools;
+		lim->npools = cl->health->n_pools;
+	}
 }
 
 // Summarises violations into the status message: "Service \"web\" is
