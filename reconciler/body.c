@@ -177,6 +177,13 @@ sf_recon_body(
 	json_object_set_new(
 	    ann, SF_ANN_OWNER, json_string(owner != NULL ? owner : ""));
 	json_object_set_new(ann, SF_ANN_GENERATION, json_string(gen));
+	// Which of this installation's cluster records the object belongs
+	// to: two records naming one physical cluster must not take each
+	// other's Services for garbage.
+	json_object_set_new(ann, SF_ANN_CLUSTER,
+	    json_string(svc->metadata != NULL && svc->metadata->cluster != NULL
+	            ? svc->metadata->cluster
+	            : ""));
 
 	*json = json_dumps(m, JSON_COMPACT);
 	// The hash covers what the cluster tracks as applied fields:
@@ -360,7 +367,8 @@ facts_ports(sf_buf *b, const json_t *ports)
 }
 
 int
-sf_recon_observe(const json_t *obj, const char *owner, sf_recon_obs *ob)
+sf_recon_observe(const json_t *obj, const char *owner, const char *cluster,
+    sf_recon_obs *ob)
 {
 	const json_t *md   = json_object_get(obj, "metadata");
 	const json_t *spec = json_object_get(obj, "spec");
@@ -381,6 +389,9 @@ sf_recon_observe(const json_t *obj, const char *owner, sf_recon_obs *ob)
 	s            = json_string_value(json_object_get(ann, SF_ANN_OWNER));
 	ob->ob_owned = owner != NULL && owner[0] != '\0' && s != NULL
 	    && strcmp(s, owner) == 0;
+	s            = json_string_value(json_object_get(ann, SF_ANN_CLUSTER));
+	ob->ob_owned = ob->ob_owned && cluster != NULL && s != NULL
+	    && strcmp(s, cluster) == 0;
 	s = json_string_value(json_object_get(ann, SF_ANN_GENERATION));
 	ob->ob_gen         = s != NULL ? strtoll(s, NULL, 10) : 0;
 	s                  = json_string_value(json_object_get(md, "uid"));

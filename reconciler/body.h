@@ -3,7 +3,11 @@
 //
 // The apply body is the Kubernetes manifest of the desired Service
 // (model.h) cut down to exactly the fields svcfleet owns, plus the
-// managed-by label and the owner/generation annotations (DESIGN §5).
+// managed-by label and the owner/generation annotations (DESIGN §5), and
+// svcfleet.io/cluster naming the cluster record: an object is this
+// reconciler's only when both owner and cluster record match, so two
+// records that name one physical cluster never garbage-collect each
+// other's Services.
 //
 // Comparison works on hashes. The desired side hashes a canonical form of
 // the body. The cluster side hashes the cluster object projected onto the
@@ -49,10 +53,12 @@ typedef struct sf_recon_obs {
 } sf_recon_obs;
 
 // sf_recon_observe reads obj (a Service from a list, watch or apply
-// response). owner may be NULL (nothing is owned then). Returns 0, or
-// SF_INVALID_ARGUMENT when obj has no metadata.namespace/name, or
-// SF_RESOURCE_EXHAUSTED. Free with sf_recon_obs_fini.
-int  sf_recon_observe(const json_t *obj, const char *owner, sf_recon_obs *ob);
+// response) for the cluster record named cluster. owner may be NULL
+// (nothing is owned then). Returns 0, or SF_INVALID_ARGUMENT when obj has
+// no metadata.namespace/name, or SF_RESOURCE_EXHAUSTED. Free with
+// sf_recon_obs_fini.
+int sf_recon_observe(const json_t *obj, const char *owner, const char *cluster,
+    sf_recon_obs *ob);
 void sf_recon_obs_fini(sf_recon_obs *ob);
 
 // Facts: clusterIP, assigned ports and ingress, packed in one short string

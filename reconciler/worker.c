@@ -632,7 +632,7 @@ observe(rc_worker *w, const json_t *obj, int64_t now)
 	uint64_t     rv;
 	bool         before;
 
-	if (sf_recon_observe(obj, w->w_r->r_owner, &ob) != 0) {
+	if (sf_recon_observe(obj, w->w_r->r_owner, w->w_c->c_name, &ob) != 0) {
 		sf_recon_obs_fini(&ob);
 		return;
 	}

@@ -138,6 +138,8 @@ test_create_in_two_clusters(void **state)
 	    gen, sizeof(gen), "%lld", (long long) a->metadata->generation);
 	assert_string_equal(
 	    meta_kv(k, "annotations", "svcfleet.io/generation"), gen);
+	assert_string_equal(
+	    meta_kv(k, "annotations", "svcfleet.io/cluster"), "alpha");
 	assert_string_equal(jstr(k, "spec.type"), "NodePort");
 	assert_string_equal(jstr(k, "spec.selector.app"), "web");
 	json_decref(k);
@@ -446,26 +448,31 @@ test_garbage_collection(void **state)
 	    "--port 80"));
 	svcfleet_free(rt_wait(&e, "alpha", "default", "kept", SYNCED, 15000));
 	// Left behind by this installation (say, deleted from a restored
-	// store) and by another one.
-	snprintf(doc, sizeof(doc),
-	    "apiVersion: v1\nkind: Service\nmetadata:\n  name: %s\n"
-	    "  namespace: default\n  labels:\n"
-	    "    app.kubernetes.io/managed-by: svcfleet\n"
-	    "  annotations:\n    svcfleet.io/owner: %s\n"
-	    "spec:\n  selector: {app: x}\n  ports: [{port: 80}]\n",
-	    "leftover", installation_id(&e));
+	// store), by another installation, and by this installation for
+	// another cluster record naming the same cluster.
+	static const struct {
+		const char *name, *owner, *record;
+	} objs[] = {
+	    {"leftover", NULL, "alpha"},
+	    {"foreign", "another-installation", "alpha"},
+	    {"twin", NULL, "alpha-again"},
+	};
 	char path[600];
-	snprintf(path, sizeof(path), "%s/leftover.yaml", e.re_srv.ts_dir);
-	assert_int_equal(th_write_file(path, doc), 0);
-	free(rt_kubectl(&e, 0, NULL, "apply -f %s", path));
-	snprintf(doc, sizeof(doc),
-	    "apiVersion: v1\nkind: Service\nmetadata:\n  name: foreign\n"
-	    "  namespace: default\n  labels:\n"
-	    "    app.kubernetes.io/managed-by: svcfleet\n"
-	    "  annotations:\n    svcfleet.io/owner: another-installation\n"
-	    "spec:\n  selector: {app: x}\n  ports: [{port: 80}]\n");
-	assert_int_equal(th_write_file(path, doc), 0);
-	free(rt_kubectl(&e, 0, NULL, "apply -f %s", path));
+	snprintf(path, sizeof(path), "%s/objs.yaml", e.re_srv.ts_dir);
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(doc, sizeof(doc),
+		    "apiVersion: v1\nkind: Service\nmetadata:\n  name: %s\n"
+		    "  namespace: default\n  labels:\n"
+		    "    app.kubernetes.io/managed-by: svcfleet\n"
+		    "  annotations:\n    svcfleet.io/owner: %s\n"
+		    "    svcfleet.io/cluster: %s\n"
+		    "spec:\n  selector: {app: x}\n  ports: [{port: 80}]\n",
+		    objs[i].name,
+		    objs[i].owner ? objs[i].owner : installation_id(&e),
+		    objs[i].record);
+		assert_int_equal(th_write_file(path, doc), 0);
+		free(rt_kubectl(&e, 0, NULL, "apply -f %s", path));
+	}
 	for (int t = 0; (k = rt_kget(&e, 0, "default", "leftover")) != NULL;
 	     t += 100) {
 		json_decref(k);
@@ -474,6 +481,9 @@ test_garbage_collection(void **state)
 	}
 	rt_sleep_ms(500);
 	k = rt_kget(&e, 0, "default", "foreign");
+	assert_non_null(k);
+	json_decref(k);
+	k = rt_kget(&e, 0, "default", "twin");
 	assert_non_null(k);
 	json_decref(k);
 	k = rt_kget(&e, 0, "default", "kept");
