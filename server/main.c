@@ -10,6 +10,7 @@
 
 #include <nng/nng.h>
 
+#include "clock.h"
 #include "log.h"
 #include "server.h"
 
@@ -27,6 +28,9 @@ typedef struct config {
 	const char *tls_cert;
 	const char *tls_key;
 	long        change_history;
+	const char *token_file;
+	long        audit_max_events;
+	const char *audit_max_age;
 } config;
 
 enum opt_type { OPT_STRING, OPT_LIST, OPT_INT, OPT_BOOL };
@@ -63,6 +67,16 @@ static const struct option_def {
         "changes kept for WatchServices; a watcher further behind must "
         "list again (OUT_OF_RANGE)",
         offsetof(config, change_history), 1, 100000000},
+    {"token-file", "SVCFLEET_TOKEN_FILE", OPT_STRING, "(none)",
+        "static tokens in kube-apiserver's CSV format: "
+        "token,user,uid,\"group1,group2\"",
+        offsetof(config, token_file), 0, 0},
+    {"audit-max-events", "SVCFLEET_AUDIT_MAX_EVENTS", OPT_INT, "1000000",
+        "audit events kept; the oldest go first",
+        offsetof(config, audit_max_events), 100, 1000000000},
+    {"audit-max-age", "SVCFLEET_AUDIT_MAX_AGE", OPT_STRING, "90d",
+        "audit events older than this are dropped (e.g. 30d, 12h)",
+        offsetof(config, audit_max_age), 0, 0},
     {"tls-cert", "SVCFLEET_TLS_CERT", OPT_STRING, "(none)",
         "PEM certificate for tls+tcp:// listeners", offsetof(config, tls_cert),
         0, 0},
@@ -270,6 +284,17 @@ main(int argc, char **argv)
 		return (2);
 	}
 	sf_log_set_level(lvl);
+	int64_t audit_age = 0;
+	if (cfg.audit_max_age != NULL
+	    && (sf_duration_parse(cfg.audit_max_age, &audit_age) != 0
+	        || audit_age < 60000)) {
+		fprintf(stderr,
+		    "svcfleetd: invalid audit-max-age \"%s\": want a duration "
+		    "of at least 1m, such as 30d or 12h\n",
+		    cfg.audit_max_age);
+		free(envlist);
+		return (2);
+	}
 
 	// Signals are taken by this thread only (sigwait below); every
 	// thread started from here on inherits the mask.
@@ -280,16 +305,19 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	sf_server_opts o = {
-	    .so_data_dir  = cfg.data_dir,
-	    .so_listen    = cfg.listen,
-	    .so_nlisten   = cfg.nlisten,
-	    .so_workers   = (unsigned) cfg.workers,
-	    .so_contexts  = (unsigned) cfg.contexts,
-	    .so_max_msg   = (size_t) cfg.max_msg,
-	    .so_nosync    = cfg.unsafe_nosync != 0,
-	    .so_tls_cert  = cfg.tls_cert,
-	    .so_tls_key   = cfg.tls_key,
-	    .so_feed_keep = (uint32_t) cfg.change_history,
+	    .so_data_dir         = cfg.data_dir,
+	    .so_listen           = cfg.listen,
+	    .so_nlisten          = cfg.nlisten,
+	    .so_workers          = (unsigned) cfg.workers,
+	    .so_contexts         = (unsigned) cfg.contexts,
+	    .so_max_msg          = (size_t) cfg.max_msg,
+	    .so_nosync           = cfg.unsafe_nosync != 0,
+	    .so_tls_cert         = cfg.tls_cert,
+	    .so_tls_key          = cfg.tls_key,
+	    .so_feed_keep        = (uint32_t) cfg.change_history,
+	    .so_token_file       = cfg.token_file,
+	    .so_audit_keep       = (uint64_t) cfg.audit_max_events,
+	    .so_audit_max_age_ms = audit_age,
 	};
 	sf_status_init(&st);
 	if (sf_server_start(&srv, &o, &st) != 0) {

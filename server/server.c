@@ -225,7 +225,8 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 	sf_handlers_clusters_init(srv);
 	sf_handlers_access_init(srv);
 	sf_handlers_system_init(srv);
-	if ((rv = sf_methods_init(srv, st)) != 0) {
+	if ((rv = sf_methods_init(srv, st)) != 0
+	    || (rv = sf_auth_open(srv, srv->s_opts.so_token_file, st)) != 0) {
 		goto fail;
 	}
 	srv->s_dedupe = sf_dedupe_alloc(DEDUPE_ENTRIES, DEDUPE_TTL_MS);
@@ -295,6 +296,7 @@ sf_server_stop(sf_server *srv)
 	}
 	sf_rpc_stop(srv);
 	sf_watch_free(srv);
+	sf_auth_close(srv);
 	sf_store_close(srv->s_store);
 	sf_dedupe_free(srv->s_dedupe);
 	sf_methods_fini(srv);

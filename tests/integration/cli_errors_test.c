@@ -191,6 +191,14 @@ test_aborted(void **state)
 	ct_add_cluster(&e, "prod");
 	free(ct_ok(&e, CREATE "web-front" IN_PROD "--port 80"));
 	free(ct_ok(&e, "create service web-other" IN_PROD "--port 81"));
+	// The stored resource version, as get prints it.
+	out = ct_ok(&e, "get service web-front --cluster prod -o yaml");
+	const char *rvp = strstr(out, "svcfleet.io/resource-version: ");
+	assert_non_null(rvp);
+	rvp += strlen("svcfleet.io/resource-version: ");
+	unsigned long stored = strtoul(rvp + (*rvp == '"'), NULL, 10);
+	assert_true(stored > 1);
+	free(out);
 	f = ct_file(&e, "stale.yaml",
 	    "apiVersion: v1\n"
 	    "kind: Service\n"
@@ -208,21 +216,24 @@ test_aborted(void **state)
 	    "error: ABORTED: %s: document 0 (line 5): Operation cannot be "
 	    "fulfilled on services \"web-front\": the object has been "
 	    "modified; please apply your changes to the latest version and "
-	    "try again (resource version 1 given, 2 stored)\n",
-	    f);
+	    "try again (resource version 1 given, %lu stored)\n",
+	    f, stored);
 	assert_string_equal(err, want);
 	free(out);
 	free(err);
 	// The current version goes through.
-	f   = ct_file(&e, "fresh.yaml",
-	      "apiVersion: v1\n"
-	        "kind: Service\n"
-	        "metadata:\n"
-	        "  name: web-front\n"
-	        "  resourceVersion: \"2\"\n"
-	        "spec:\n"
-	        "  selector: {app: web}\n"
-	        "  ports: [{port: 8080}]\n");
+	char fresh[400];
+	snprintf(fresh, sizeof(fresh),
+	    "apiVersion: v1\n"
+	    "kind: Service\n"
+	    "metadata:\n"
+	    "  name: web-front\n"
+	    "  resourceVersion: \"%lu\"\n"
+	    "spec:\n"
+	    "  selector: {app: web}\n"
+	    "  ports: [{port: 8080}]\n",
+	    stored);
+	f   = ct_file(&e, "fresh.yaml", fresh);
 	out = ct_ok(&e, "apply -f %s --cluster prod", f);
 	assert_string_equal(out, "service/web-front configured\n");
 	free(out);

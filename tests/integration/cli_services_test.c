@@ -513,7 +513,9 @@ test_delete_waits_for_cluster(void **state)
 	ct_add_cluster(&e, "prod");
 	create_web(&e);
 
-	svcfleet_options o = {.url = e.ce_srv.ts_url, .connect_now = true};
+	svcfleet_options            o   = {.url = e.ce_srv.ts_url,
+	                 .token                 = e.ce_srv.ts_token,
+	                 .connect_now           = true};
 	Svcfleet__V1__ServiceKey    key = SVCFLEET__V1__SERVICE_KEY__INIT;
 	Svcfleet__V1__ClusterStatus cs  = SVCFLEET__V1__CLUSTER_STATUS__INIT;
 	Svcfleet__V1__ReportStatusRequest req
@@ -603,7 +605,9 @@ test_paging(void **state)
 
 	ct_start(&e, fast);
 	ct_add_cluster(&e, "prod");
-	svcfleet_options o = {.url = e.ce_srv.ts_url, .connect_now = true};
+	svcfleet_options o = {.url = e.ce_srv.ts_url,
+	    .token                 = e.ce_srv.ts_token,
+	    .connect_now           = true};
 	svcfleet_status_init(&st);
 	assert_int_equal(svcfleet_open(&c, &o, &st), 0);
 	for (int i = 0; i < n; i++) {

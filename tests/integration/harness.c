@@ -122,6 +122,14 @@ th_server_start(th_server *s, const char *dir, const char *const *extra)
 			return (-1);
 		}
 		if (health_ok(s->ts_url)) {
+			char path[400], *tok;
+			snprintf(
+			    path, sizeof(path), "%s/admin.token", s->ts_data);
+			if ((tok = th_read_file(path, NULL)) != NULL) {
+				snprintf(s->ts_token, sizeof(s->ts_token),
+				    "%.*s", (int) strcspn(tok, "\r\n"), tok);
+				free(tok);
+			}
 			return (0);
 		}
 		usleep(50000);
