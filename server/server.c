@@ -213,10 +213,12 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 		srv->s_opts.so_default_timeout_ms = 30000;
 	}
 
-	so.so_dir       = srv->s_opts.so_data_dir;
-	so.so_nosync    = srv->s_opts.so_nosync;
-	so.so_feed_keep = srv->s_opts.so_feed_keep;
-	so.so_batch_max = srv->s_opts.so_batch_max;
+	so.so_dir              = srv->s_opts.so_data_dir;
+	so.so_nosync           = srv->s_opts.so_nosync;
+	so.so_feed_keep        = srv->s_opts.so_feed_keep;
+	so.so_batch_max        = srv->s_opts.so_batch_max;
+	so.so_audit_keep       = srv->s_opts.so_audit_keep;
+	so.so_audit_max_age_ms = srv->s_opts.so_audit_max_age_ms;
 	if ((rv = sf_store_open(&srv->s_store, &so, st)) != 0) {
 		free(srv);
 		return (rv);

@@ -151,10 +151,20 @@ th_server_stop(th_server *s)
 		return (-1);
 	}
 	s->ts_pid = 0;
-	if (WIFEXITED(status)) {
-		return (WEXITSTATUS(status));
+	int code
+	    = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	if (code != 0) {
+		// Show how it ended, for the test log.
+		char *log = th_read_file(s->ts_log, NULL);
+		if (log != NULL) {
+			size_t n = strlen(log);
+			fprintf(stderr,
+			    "svcfleetd exited with %d; its log ends:\n%s\n",
+			    code, n > 4000 ? log + n - 4000 : log);
+			free(log);
+		}
 	}
-	return (128 + WTERMSIG(status));
+	return (code);
 }
 
 void
