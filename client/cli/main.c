@@ -138,8 +138,8 @@ static const cli_cmd cli_commands[] = {
         .cm_args_max = 1,
         .cm_flags    = FL(API_SERVER) | FL(CA_FILE) | FL(TOKEN_FILE)
             | FL(NODE_PORT_RANGE) | FL(LABEL) | FL(KUBECONFIG) | FL(CONTEXT),
-        .cm_usage     = "cluster add NAME --api-server URL --ca-file FILE "
-                        "--token-file FILE\n"
+        .cm_usage     = "cluster add NAME --api-server URL --token-file FILE "
+                        "[--ca-file FILE]\n"
                         "        [--node-port-range 30000-32767] [--label "
                         "k=v]...",
         .cm_summary   = "register a cluster",

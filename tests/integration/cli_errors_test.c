@@ -437,7 +437,7 @@ static const struct {
         "error: INVALID_ARGUMENT: required flag --filename is missing (see "
         "'svcfleet apply --help')\n"},
     {"cluster add edge --api-server https://10.0.0.1:6443",
-        "error: INVALID_ARGUMENT: required flag --ca-file is missing (see "
+        "error: INVALID_ARGUMENT: required flag --token-file is missing (see "
         "'svcfleet cluster add --help')\n"},
     {"cluster add edge --api-server https://10.0.0.1:6443 --ca-file x "
      "--token-file y --node-port-range 30000",
