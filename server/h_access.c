@@ -1,38 +1,638 @@
-// h_access.c: AccessControl and Audit. Authentication, role bindings,
-// tokens and the audit log arrive with the identity work (issue 3); until
-// then these methods answer UNIMPLEMENTED and say so.
+// h_access.c: AccessControl (role bindings, tokens, WhoAmI) and Audit.
+//
+// Who may grant what follows DESIGN §4: admin grants anything,
+// cluster-admin grants cluster-admin and ns-* in its cluster, ns-admin
+// grants ns-edit and ns-view in its namespace (rbac.c). Only admin creates
+// tokens for users; everyone may list and revoke their own.
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
 #include "internal.h"
+#include "log.h"
 
-#define NOT_YET(name, svc, req, rep)                                         \
-	static void h_##name(svc *s, const req *in, rep closure, void *data) \
-	{                                                                    \
-		(void) s;                                                    \
-		(void) in;                                                   \
-		(void) closure;                                              \
-		sf_call_fail(sf_call_of(data), SF_UNIMPLEMENTED,             \
-		    "%s is not available yet: svcfleetd does not "           \
-		    "authenticate callers",                                  \
-		    sf_call_of(data)->c_method->m_path);                     \
+#define AUDIT_PAGE_DEFAULT 100
+#define AUDIT_PAGE_MAX     1000
+
+static const char *
+nz(const char *s)
+{
+	return (s != NULL ? s : "");
+}
+
+static bool
+is_admin(const sf_call *c)
+{
+	return (sf_rbac_has_global(&c->c_ident.id_p, "admin"));
+}
+
+// --------------------------------------------------------- role bindings
+
+typedef struct rb_job {
+	sf_call                   *j_call; // first, for the audit record
+	Svcfleet__V1__RoleBinding *j_binding;
+	const char                *j_id;
+} rb_job;
+
+// The id of a binding is derived from what it grants, so granting the
+// same thing twice is ALREADY_EXISTS rather than a duplicate.
+static char *
+binding_id(sf_arena *a, const Svcfleet__V1__RoleBinding *b)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t           h[32];
+	unsigned int      n = sizeof(h);
+	char             *text, *id;
+
+	text = sf_arena_printf(a, "%s\n%s\n%s\n%s\n%s", nz(b->role),
+	    nz(b->user), nz(b->group), nz(b->cluster), nz(b->namespace_));
+	id   = sf_arena_alloc(a, 4 + 16 + 1);
+	if (text == NULL || id == NULL) {
+		return (NULL);
 	}
+	EVP_Digest(text, strlen(text), h, &n, EVP_sha256(), NULL);
+	memcpy(id, "rb-", 3);
+	for (int i = 0; i < 8; i++) {
+		id[3 + 2 * i]     = hex[h[i] >> 4];
+		id[3 + 2 * i + 1] = hex[h[i] & 15];
+	}
+	id[19] = '\0';
+	return (id);
+}
 
-typedef Svcfleet__V1__AccessControl_Service AC;
-NOT_YET(create_role_binding, AC, Svcfleet__V1__CreateRoleBindingRequest,
-    Svcfleet__V1__RoleBinding_Closure)
-NOT_YET(delete_role_binding, AC, Svcfleet__V1__DeleteRoleBindingRequest,
-    Svcfleet__V1__Empty_Closure)
-NOT_YET(list_role_bindings, AC, Svcfleet__V1__ListRoleBindingsRequest,
-    Svcfleet__V1__ListRoleBindingsReply_Closure)
-NOT_YET(create_token, AC, Svcfleet__V1__CreateTokenRequest,
-    Svcfleet__V1__CreateTokenReply_Closure)
-NOT_YET(revoke_token, AC, Svcfleet__V1__RevokeTokenRequest,
-    Svcfleet__V1__Empty_Closure)
-NOT_YET(list_tokens, AC, Svcfleet__V1__ListTokensRequest,
-    Svcfleet__V1__ListTokensReply_Closure)
-NOT_YET(who_am_i, AC, Svcfleet__V1__WhoAmIRequest,
-    Svcfleet__V1__WhoAmIReply_Closure)
-NOT_YET(list_audit_events, Svcfleet__V1__Audit_Service,
-    Svcfleet__V1__ListAuditEventsRequest,
-    Svcfleet__V1__ListAuditEventsReply_Closure)
+static int
+rb_create_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	rb_job                    *j = arg;
+	Svcfleet__V1__RoleBinding *b = j->j_binding;
+	Svcfleet__V1__Cluster     *cl;
+	int                        rv;
+
+	sf_status_reset(st);
+	if (nz(b->cluster)[0] != '\0') {
+		rv = sf_store_txn_cluster_get(
+		    txn, b->cluster, sf_arena_pbc(&j->j_call->c_arena), &cl);
+		if (rv == SF_NOT_FOUND) {
+			return (sf_status_set(st, SF_FAILED_PRECONDITION,
+			    "cluster \"%s\" is not registered", b->cluster));
+		}
+		if (rv != 0) {
+			return (sf_status_set(
+			    st, rv, "reading the cluster failed"));
+		}
+	}
+	b->create_time_ms = sf_store_txn_now_ms(txn);
+	rv                = sf_store_txn_record_put(
+	                   txn, SF_STORE_BINDINGS, b->id, &b->base, true);
+	if (rv == SF_ALREADY_EXISTS) {
+		return (sf_status_set(
+		    st, rv, "this binding already exists (id %s)", b->id));
+	}
+	if (rv != 0) {
+		return (sf_status_set(st, rv, "storing the binding failed"));
+	}
+	return (0);
+}
+
+static void
+rb_done(void *arg, int code, uint64_t revision)
+{
+	rb_job  *j = arg;
+	sf_call *c = j->j_call;
+	(void) revision;
+
+	if (code != 0) {
+		sf_status_set(&c->c_status, code, "%s", sf_status_str(code));
+		sf_call_finish(c, NULL);
+		return;
+	}
+	sf_auth_bindings_changed(c->c_srv);
+	if (j->j_binding != NULL) {
+		sf_call_finish(c, &j->j_binding->base);
+	} else {
+		static const Svcfleet__V1__Empty e = SVCFLEET__V1__EMPTY__INIT;
+		sf_call_finish(c, &e.base);
+	}
+}
+
+static rb_job *
+rb_new(sf_call *c)
+{
+	rb_job *j = sf_arena_zalloc(&c->c_arena, sizeof(*j));
+	if (j == NULL) {
+		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		return (NULL);
+	}
+	j->j_call = c;
+	return (j);
+}
+
+static void
+h_create_role_binding(Svcfleet__V1__AccessControl_Service *s,
+    const Svcfleet__V1__CreateRoleBindingRequest          *in,
+    Svcfleet__V1__RoleBinding_Closure closure, void *data)
+{
+	sf_call                   *c = sf_call_of(data);
+	Svcfleet__V1__RoleBinding *b = in->binding;
+	rb_job                    *j;
+	(void) s;
+	(void) closure;
+
+	if (b == NULL) {
+		sf_call_fail(
+		    c, SF_INVALID_ARGUMENT, "the request carries no binding");
+		return;
+	}
+	if (sf_rbac_validate_binding(b, &c->c_status) != 0) {
+		sf_call_finish(c, NULL);
+		return;
+	}
+	if (sf_rbac_may_grant(&c->c_ident.id_p, b, &c->c_status) != 0) {
+		sf_call_deny(c);
+		return;
+	}
+	if ((j = rb_new(c)) == NULL) {
+		return;
+	}
+	b->id         = binding_id(&c->c_arena, b);
+	b->created_by = (char *) c->c_ident.id_user;
+	j->j_binding  = b;
+	if (b->id == NULL) {
+		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		return;
+	}
+	sf_call_write(c, rb_create_fn, rb_done, j, false);
+}
+
+static int
+rb_delete_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	rb_job                    *j = arg;
+	sf_call                   *c = j->j_call;
+	Svcfleet__V1__RoleBinding *b;
+	int                        rv;
+
+	sf_status_reset(st);
+	rv = sf_store_txn_record_get(txn, SF_STORE_BINDINGS, j->j_id,
+	    &svcfleet__v1__role_binding__descriptor, sf_arena_pbc(&c->c_arena),
+	    (ProtobufCMessage **) &b);
+	if (rv == SF_NOT_FOUND) {
+		return (sf_status_set(
+		    st, rv, "role binding \"%s\" not found", j->j_id));
+	}
+	if (rv != 0) {
+		return (sf_status_set(st, rv, "reading the binding failed"));
+	}
+	// Taking a grant away needs the power to give it.
+	c->c_cluster   = nz(b->cluster);
+	c->c_namespace = nz(b->namespace_);
+	if ((rv = sf_rbac_may_grant(&c->c_ident.id_p, b, st)) != 0) {
+		return (rv);
+	}
+	if ((rv = sf_store_txn_record_delete(txn, SF_STORE_BINDINGS, j->j_id))
+	    != 0) {
+		return (sf_status_set(st, rv, "deleting the binding failed"));
+	}
+	return (0);
+}
+
+static void
+h_delete_role_binding(Svcfleet__V1__AccessControl_Service *s,
+    const Svcfleet__V1__DeleteRoleBindingRequest          *in,
+    Svcfleet__V1__Empty_Closure closure, void *data)
+{
+	sf_call *c = sf_call_of(data);
+	rb_job  *j;
+	(void) s;
+	(void) closure;
+
+	if (nz(in->id)[0] == '\0') {
+		sf_status_violation(
+		    &c->c_status, SF_V_REQUIRED, "id", "Required value");
+		sf_call_fail(
+		    c, SF_INVALID_ARGUMENT, "the binding id is required");
+		return;
+	}
+	if ((j = rb_new(c)) == NULL) {
+		return;
+	}
+	j->j_id   = in->id;
+	c->c_name = in->id;
+	sf_call_write(c, rb_delete_fn, rb_done, j, false);
+}
+
+static void
+h_list_role_bindings(Svcfleet__V1__AccessControl_Service *s,
+    const Svcfleet__V1__ListRoleBindingsRequest          *in,
+    Svcfleet__V1__ListRoleBindingsReply_Closure closure, void *data)
+{
+	sf_call                             *c = sf_call_of(data);
+	Svcfleet__V1__ListRoleBindingsReply *r;
+	ProtobufCMessage                   **list;
+	size_t                               n, kept = 0;
+	int                                  rv;
+	(void) s;
+
+	rv = sf_store_record_list(c->c_srv->s_store, SF_STORE_BINDINGS,
+	    &svcfleet__v1__role_binding__descriptor, sf_arena_pbc(&c->c_arena),
+	    &list, &n);
+	if (rv != 0) {
+		sf_call_fail(c, rv, "listing role bindings failed");
+		return;
+	}
+	if ((r = sf_arena_alloc(&c->c_arena, sizeof(*r))) == NULL) {
+		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		return;
+	}
+	svcfleet__v1__list_role_bindings_reply__init(r);
+	r->bindings = (Svcfleet__V1__RoleBinding **) list;
+	for (size_t i = 0; i < n; i++) {
+		Svcfleet__V1__RoleBinding *b = r->bindings[i];
+		if ((nz(in->cluster)[0] && strcmp(in->cluster, nz(b->cluster)))
+		    || (nz(in->namespace_)[0]
+		        && strcmp(in->namespace_, nz(b->namespace_)))
+		    || (nz(in->user)[0] && strcmp(in->user, nz(b->user)))) {
+			continue;
+		}
+		if (!sf_call_allowed(c, "rolebindings", "get", nz(b->cluster),
+		        nz(b->namespace_))
+		    && !sf_rbac_binding_applies(&c->c_ident.id_p, b)) {
+			continue; // one's own bindings are always visible
+		}
+		r->bindings[kept++] = b;
+	}
+	r->n_bindings = kept;
+	closure(r, data);
+}
+
+// ----------------------------------------------------------------- tokens
+
+typedef struct tok_job {
+	sf_call                        *j_call; // first, for the audit
+	Svcfleet__V1__StoredToken      *j_stored;
+	const char                     *j_id;
+	Svcfleet__V1__CreateTokenReply *j_reply;
+} tok_job;
+
+static int
+tok_create_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	tok_job *j = arg;
+	int      rv;
+
+	sf_status_reset(st);
+	j->j_stored->token->create_time_ms = sf_store_txn_now_ms(txn);
+	rv = sf_store_txn_record_put(txn, SF_STORE_TOKENS,
+	    j->j_stored->token->id, &j->j_stored->base, true);
+	if (rv != 0) {
+		return (sf_status_set(st, rv, "storing the token failed"));
+	}
+	return (0);
+}
+
+static void
+tok_done(void *arg, int code, uint64_t revision)
+{
+	tok_job *j = arg;
+	sf_call *c = j->j_call;
+	(void) revision;
+
+	if (code != 0) {
+		sf_status_set(&c->c_status, code, "%s", sf_status_str(code));
+		sf_call_finish(c, NULL);
+		return;
+	}
+	sf_auth_tokens_changed(c->c_srv);
+	if (j->j_reply != NULL) {
+		sf_call_finish(c, &j->j_reply->base);
+	} else {
+		static const Svcfleet__V1__Empty e = SVCFLEET__V1__EMPTY__INIT;
+		sf_call_finish(c, &e.base);
+	}
+}
+
+static bool
+good_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 253) {
+		return (false);
+	}
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char) *s;
+		if (ch <= 0x20 || ch == 0x7f || ch == ',' || ch == '"') {
+			return (false);
+		}
+	}
+	return (true);
+}
+
+static void
+h_create_token(Svcfleet__V1__AccessControl_Service *s,
+    const Svcfleet__V1__CreateTokenRequest         *in,
+    Svcfleet__V1__CreateTokenReply_Closure closure, void *data)
+{
+	sf_call  *c = sf_call_of(data);
+	sf_arena *a = &c->c_arena;
+	tok_job  *j;
+	char      secret[SF_TOKEN_MAX];
+	char     *id;
+	uint8_t  *hash;
+	(void) s;
+	(void) closure;
+
+	c->c_name = nz(in->user);
+	if (!is_admin(c)) {
+		sf_status_set(&c->c_status, SF_PERMISSION_DENIED,
+		    "user \"%s\" cannot create tokens: only admin can",
+		    c->c_ident.id_user);
+		sf_call_deny(c);
+		return;
+	}
+	if (!good_name(nz(in->user))) {
+		sf_status_violation(&c->c_status,
+		    nz(in->user)[0] ? SF_V_INVALID : SF_V_REQUIRED, "user",
+		    "%s",
+		    nz(in->user)[0]
+		        ? "Invalid value: a user name has 1 to 253 printable "
+		          "characters without spaces, commas or quotes"
+		        : "Required value");
+	}
+	for (size_t i = 0; i < in->n_groups; i++) {
+		if (!good_name(in->groups[i])) {
+			char path[32];
+			snprintf(path, sizeof(path), "groups[%zu]", i);
+			sf_status_violation(&c->c_status, SF_V_INVALID, path,
+			    "Invalid value: \"%s\": a group name has 1 to 253 "
+			    "printable characters without spaces, commas or "
+			    "quotes",
+			    in->groups[i]);
+		}
+	}
+	if (in->ttl_seconds < 0) {
+		sf_status_violation(&c->c_status, SF_V_INVALID, "ttlSeconds",
+		    "Invalid value: %lld: must not be negative",
+		    (long long) in->ttl_seconds);
+	}
+	if (c->c_status.st_nviol > 0) {
+		sf_call_fail(c, SF_INVALID_ARGUMENT,
+		    "invalid token request: %s: %s",
+		    c->c_status.st_viol[0].v_field,
+		    c->c_status.st_viol[0].v_reason);
+		return;
+	}
+	j    = sf_arena_zalloc(a, sizeof(*j));
+	id   = sf_arena_alloc(a, SF_TOKEN_ID_LEN + 1);
+	hash = sf_arena_alloc(a, 32);
+	if (j == NULL || id == NULL || hash == NULL) {
+		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		return;
+	}
+	if (sf_auth_token_make(secret, id, hash) != 0) {
+		sf_call_fail(c, SF_INTERNAL, "no randomness for a token");
+		return;
+	}
+	Svcfleet__V1__Token       *t  = sf_arena_alloc(a, sizeof(*t));
+	Svcfleet__V1__StoredToken *st = sf_arena_alloc(a, sizeof(*st));
+	j->j_reply                    = sf_arena_alloc(a, sizeof(*j->j_reply));
+	char *sec                     = sf_arena_strdup(a, secret);
+	explicit_bzero(secret, sizeof(secret));
+	if (t == NULL || st == NULL || j->j_reply == NULL || sec == NULL) {
+		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		return;
+	}
+	svcfleet__v1__token__init(t);
+	svcfleet__v1__stored_token__init(st);
+	svcfleet__v1__create_token_reply__init(j->j_reply);
+	t->id                = id;
+	t->user              = in->user;
+	t->groups            = in->groups;
+	t->n_groups          = in->n_groups;
+	t->created_by        = (char *) c->c_ident.id_user;
+	t->source            = "store";
+	t->expire_time_ms    = in->ttl_seconds > 0
+	       ? sf_clock_now_ms() + in->ttl_seconds * 1000
+	       : 0;
+	st->token            = t;
+	st->secret_hash.data = hash;
+	st->secret_hash.len  = 32;
+	j->j_call            = c;
+	j->j_stored          = st;
+	j->j_reply->token    = t;
+	j->j_reply->secret   = sec;
+	c->c_name            = in->user;
+	sf_call_write(c, tok_create_fn, tok_done, j, false);
+}
+
+static int
+tok_revoke_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	tok_job                   *j = arg;
+	sf_call                   *c = j->j_call;
+	Svcfleet__V1__StoredToken *t;
+	int                        rv;
+
+	sf_status_reset(st);
+	rv = sf_store_txn_record_get(txn, SF_STORE_TOKENS, j->j_id,
+	    &svcfleet__v1__stored_token__descriptor, sf_arena_pbc(&c->c_arena),
+	    (ProtobufCMessage **) &t);
+	if (rv == SF_NOT_FOUND) {
+		return (sf_status_set(st, rv,
+		    "token \"%s\" not found (tokens from --token-file are "
+		    "revoked by removing them from the file)",
+		    j->j_id));
+	}
+	if (rv != 0 || t->token == NULL) {
+		return (sf_status_set(
+		    st, rv ? rv : SF_DATA_LOSS, "reading the token failed"));
+	}
+	c->c_name = t->token->user;
+	if (!is_admin(c) && strcmp(t->token->user, c->c_ident.id_user) != 0) {
+		return (sf_status_set(st, SF_PERMISSION_DENIED,
+		    "user \"%s\" cannot revoke tokens of user \"%s\"",
+		    c->c_ident.id_user, t->token->user));
+	}
+	if (t->token->revoked) {
+		return (0);
+	}
+	t->token->revoked = true;
+	rv                = sf_store_txn_record_put(
+	                   txn, SF_STORE_TOKENS, j->j_id, &t->base, false);
+	if (rv != 0) {
+		return (sf_status_set(st, rv, "storing the token failed"));
+	}
+	return (0);
+}
+
+static void
+h_revoke_token(Svcfleet__V1__AccessControl_Service *s,
+    const Svcfleet__V1__RevokeTokenRequest         *in,
+    Svcfleet__V1__Empty_Closure closure, void *data)
+{
+	sf_call *c = sf_call_of(data);
+	tok_job *j;
+	(void) s;
+	(void) closure;
+
+	if (nz(in->id)[0] == '\0') {
+		sf_status_violation(
+		    &c->c_status, SF_V_REQUIRED, "id", "Required value");
+		sf_call_fail(
+		    c, SF_INVALID_ARGUMENT, "the token id is required");
+		return;
+	}
+	if ((j = sf_arena_zalloc(&c->c_arena, sizeof(*j))) == NULL) {
+		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		return;
+	}
+	j->j_call = c;
+	j->j_id   = in->id;
+	sf_call_write(c, tok_revoke_fn, tok_done, j, false);
+}
+
+static void
+h_list_tokens(Svcfleet__V1__AccessControl_Service *s,
+    const Svcfleet__V1__ListTokensRequest         *in,
+    Svcfleet__V1__ListTokensReply_Closure closure, void *data)
+{
+	sf_call                       *c = sf_call_of(data);
+	Svcfleet__V1__ListTokensReply *r;
+	ProtobufCMessage             **list;
+	size_t                         n, kept = 0;
+	bool                           admin = is_admin(c);
+	int                            rv;
+	(void) s;
+
+	rv = sf_store_record_list(c->c_srv->s_store, SF_STORE_TOKENS,
+	    &svcfleet__v1__stored_token__descriptor, sf_arena_pbc(&c->c_arena),
+	    &list, &n);
+	if (rv != 0) {
+		sf_call_fail(c, rv, "listing tokens failed");
+		return;
+	}
+	r = sf_arena_alloc(&c->c_arena, sizeof(*r));
+	Svcfleet__V1__Token **out
+	    = sf_arena_alloc(&c->c_arena, (n + 1) * sizeof(*out));
+	if (r == NULL || out == NULL) {
+		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		return;
+	}
+	svcfleet__v1__list_tokens_reply__init(r);
+	for (size_t i = 0; i < n; i++) {
+		Svcfleet__V1__Token *t
+		    = ((Svcfleet__V1__StoredToken *) list[i])->token;
+		if (t == NULL
+		    || (!admin && strcmp(t->user, c->c_ident.id_user))
+		    || (nz(in->user)[0] && strcmp(in->user, t->user))) {
+			continue;
+		}
+		out[kept++] = t; // the hash stays behind
+	}
+	r->tokens   = out;
+	r->n_tokens = kept;
+	closure(r, data);
+}
+
+static void
+h_who_am_i(Svcfleet__V1__AccessControl_Service *s,
+    const Svcfleet__V1__WhoAmIRequest          *in,
+    Svcfleet__V1__WhoAmIReply_Closure closure, void *data)
+{
+	sf_call                   *c = sf_call_of(data);
+	Svcfleet__V1__WhoAmIReply *r;
+	(void) s;
+	(void) in;
+
+	if ((r = sf_arena_alloc(&c->c_arena, sizeof(*r))) == NULL) {
+		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		return;
+	}
+	svcfleet__v1__who_am_ireply__init(r);
+	r->user       = (char *) c->c_ident.id_user;
+	r->groups     = (char **) c->c_ident.id_groups;
+	r->n_groups   = c->c_ident.id_ngroups;
+	r->bindings   = c->c_ident.id_bindings;
+	r->n_bindings = c->c_ident.id_nbindings;
+	r->token_id   = (char *) nz(c->c_ident.id_token_id);
+	closure(r, data);
+}
+
+// ------------------------------------------------------------------ audit
+
+typedef struct audit_filter {
+	const Svcfleet__V1__ListAuditEventsRequest *req;
+	sf_call                                    *call;
+} audit_filter;
+
+static bool
+audit_keep(void *arg, const Svcfleet__V1__AuditEvent *ev)
+{
+	audit_filter                               *f = arg;
+	const Svcfleet__V1__ListAuditEventsRequest *q = f->req;
+
+	if ((nz(q->user)[0] && strcmp(q->user, nz(ev->user)))
+	    || (nz(q->cluster)[0] && strcmp(q->cluster, nz(ev->cluster)))
+	    || (nz(q->namespace_)[0]
+	        && strcmp(q->namespace_, nz(ev->namespace_)))
+	    || (nz(q->name)[0] && strcmp(q->name, nz(ev->name)))
+	    || (q->since_ms != 0 && ev->time_ms < q->since_ms)
+	    || (q->until_ms != 0 && ev->time_ms >= q->until_ms)) {
+		return (false);
+	}
+	return (sf_call_allowed(
+	    f->call, "audit", "get", nz(ev->cluster), nz(ev->namespace_)));
+}
+
+static void
+h_list_audit_events(Svcfleet__V1__Audit_Service *s,
+    const Svcfleet__V1__ListAuditEventsRequest  *in,
+    Svcfleet__V1__ListAuditEventsReply_Closure closure, void *data)
+{
+	sf_call                            *c = sf_call_of(data);
+	Svcfleet__V1__ListAuditEventsReply *r;
+	audit_filter                        f = {in, c};
+	sf_store_audit_query                q = {0};
+	uint64_t                            next;
+	int                                 rv;
+	(void) s;
+
+	if (nz(in->page_token)[0] != '\0') {
+		char *end;
+		q.aq_before = strtoull(in->page_token, &end, 10);
+		if (*end != '\0' || q.aq_before == 0) {
+			sf_status_violation(&c->c_status, SF_V_INVALID,
+			    "pageToken",
+			    "Invalid value: \"%.40s\": not a token from a "
+			    "previous page",
+			    in->page_token);
+			sf_call_fail(
+			    c, SF_INVALID_ARGUMENT, "malformed page token");
+			return;
+		}
+	}
+	q.aq_limit = in->page_size == 0      ? AUDIT_PAGE_DEFAULT
+	    : in->page_size > AUDIT_PAGE_MAX ? AUDIT_PAGE_MAX
+	                                     : in->page_size;
+	q.aq_keep  = audit_keep;
+	q.aq_arg   = &f;
+	if ((r = sf_arena_alloc(&c->c_arena, sizeof(*r))) == NULL) {
+		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		return;
+	}
+	svcfleet__v1__list_audit_events_reply__init(r);
+	rv = sf_store_audit_list(c->c_srv->s_store, &q,
+	    sf_arena_pbc(&c->c_arena), &r->events, &r->n_events, &next);
+	if (rv != 0) {
+		sf_call_fail(c, rv, "reading the audit log failed");
+		return;
+	}
+	r->next_page_token = next != 0
+	    ? sf_arena_printf(&c->c_arena, "%llu", (unsigned long long) next)
+	    : "";
+	closure(r, data);
+}
 
 void
 sf_handlers_access_init(sf_server *srv)

@@ -37,7 +37,7 @@ sf_cluster_strip_credentials(const sf_call *c, Svcfleet__V1__Cluster *cl)
 {
 	cl->has_credentials = !empty(cl->token) || cl->client_key.len > 0
 	    || cl->client_cert.len > 0;
-	if (c->c_ident.id_admin || c->c_ident.id_recon) {
+	if (sf_call_allowed(c, "credentials", "get", cl->name, "")) {
 		return;
 	}
 	cl->token            = "";
@@ -322,21 +322,12 @@ cl_submit(sf_call *c, int kind, Svcfleet__V1__Cluster *cl, const char *name,
 		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 		return;
 	}
-	j->j_call        = c;
-	j->j_kind        = kind;
-	j->j_cluster     = cl;
-	j->j_name        = name;
-	j->j_health      = health;
-	sf_store_write w = {
-	    .w_fn     = cl_write,
-	    .w_done   = cl_done,
-	    .w_arg    = j,
-	    .w_status = &c->c_status,
-	    .w_alloc  = sf_arena_pbc(&c->c_arena),
-	};
-	if (sf_store_submit(c->c_srv->s_store, &w) != 0) {
-		sf_call_fail(c, SF_UNAVAILABLE, "the store is closing");
-	}
+	j->j_call    = c;
+	j->j_kind    = kind;
+	j->j_cluster = cl;
+	j->j_name    = name;
+	j->j_health  = health;
+	sf_call_write(c, cl_write, cl_done, j, false);
 }
 
 static void
@@ -454,9 +445,17 @@ h_list_clusters(Svcfleet__V1__ClusterRegistry_Service *s,
 		sf_call_fail(c, rv, "listing clusters failed");
 		return;
 	}
+	// Only the clusters the caller has a binding in.
+	size_t kept = 0;
 	for (size_t i = 0; i < r->n_clusters; i++) {
+		if (!sf_call_allowed(
+		        c, "clusters", "list", r->clusters[i]->name, "")) {
+			continue;
+		}
 		sf_cluster_strip_credentials(c, r->clusters[i]);
+		r->clusters[kept++] = r->clusters[i];
 	}
+	r->n_clusters = kept;
 	closure(r, data);
 }
 

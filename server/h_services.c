@@ -674,18 +674,7 @@ job_done(void *arg, int code, uint64_t revision)
 static void
 submit(sf_call *c, svc_job *j, bool dry_run)
 {
-	sf_store_write w = {
-	    .w_fn     = job_write,
-	    .w_audit  = NULL,
-	    .w_done   = job_done,
-	    .w_arg    = j,
-	    .w_status = &c->c_status,
-	    .w_flags  = dry_run ? SF_STORE_DRY_RUN : 0,
-	    .w_alloc  = sf_arena_pbc(&c->c_arena),
-	};
-	if (sf_store_submit(c->c_srv->s_store, &w) != 0) {
-		sf_call_fail(c, SF_UNAVAILABLE, "the store is closing");
-	}
+	sf_call_write(c, job_write, job_done, j, dry_run);
 }
 
 static svc_job *
@@ -837,6 +826,7 @@ h_get_service(Svcfleet__V1__ServiceManager_Service *s,
 
 typedef struct list_filter {
 	sf_selector *sel;
+	sf_call     *call;
 } list_filter;
 
 static bool
@@ -847,13 +837,22 @@ list_obj_ok(void *arg, const Svcfleet__V1__Service *svc)
 	    f->sel, svc->metadata->labels, svc->metadata->n_labels));
 }
 
+// A list across namespaces or clusters returns only what the caller may
+// read; the store skips the rest by key, before decoding.
+static bool
+list_key_ok(void *arg, const char *cluster, const char *ns)
+{
+	list_filter *f = arg;
+	return (sf_call_allowed(f->call, "services", "list", cluster, ns));
+}
+
 static void
 h_list_services(Svcfleet__V1__ServiceManager_Service *s,
     const Svcfleet__V1__ListServicesRequest          *in,
     Svcfleet__V1__ListServicesReply_Closure closure, void *data)
 {
 	sf_call          *c = sf_call_of(data);
-	list_filter       f = {NULL};
+	list_filter       f = {NULL, c};
 	sf_store_list_res res;
 	int               rv;
 	(void) s;
@@ -871,7 +870,7 @@ h_list_services(Svcfleet__V1__ServiceManager_Service *s,
 	             : in->page_size > LIST_PAGE_MAX ? LIST_PAGE_MAX
 	                                             : in->page_size,
 	    .lr_page_token = in->page_token,
-	    .lr_filter     = {NULL, f.sel != NULL ? list_obj_ok : NULL, &f},
+	    .lr_filter = {list_key_ok, f.sel != NULL ? list_obj_ok : NULL, &f},
 	};
 	memset(&res, 0, sizeof(res));
 	rv = sf_store_service_list(c->c_srv->s_store, &req,

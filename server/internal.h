@@ -11,7 +11,9 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "auth.h"
 #include "model.h"
+#include "rbac.h"
 #include "server.h"
 #include "status.h"
 #include "store.h"
@@ -26,6 +28,7 @@ enum sf_method_flags {
 	SF_M_PUBLIC = 1 << 0, // no token needed (Version, Health)
 	SF_M_WRITE  = 1 << 1, // changes the store: deduplicated, audited
 	SF_M_LONG   = 1 << 2, // may wait (long poll): not counted as busy
+	SF_M_SELF   = 1 << 3, // the handler authorizes (tokens, WhoAmI)
 };
 
 // One row of the method table. The rows are matched against the service
@@ -37,6 +40,9 @@ struct sf_method {
 	const char *m_resource; // for authorization: "services", "clusters"...
 	const char *m_verb;     // "create", "get", "list", "watch", ...
 	int         m_flags;
+	// Where the request acts: fills c_cluster/c_namespace/c_name from the
+	// decoded input (NULL: nowhere in particular).
+	void (*m_scope)(sf_call *c, const ProtobufCMessage *in);
 	// Filled at start-up from the descriptors:
 	const ProtobufCServiceDescriptor *m_sdesc;
 	const ProtobufCMethodDescriptor  *m_mdesc;
@@ -46,11 +52,17 @@ struct sf_method {
 	atomic_uint_fast64_t              m_errors;
 };
 
-// The caller, as authentication found it.
+// The caller, as authentication found it. Everything points into the
+// call's arena (or static storage).
 typedef struct sf_identity {
-	const char *id_user;  // from the call's arena or static
-	bool        id_admin; // full powers (until RBAC lands: everyone)
-	bool        id_recon; // the reconciler role
+	const char  *id_user;
+	const char **id_groups;
+	size_t       id_ngroups;
+	const char  *id_token_id;
+	// The role bindings that apply to this caller.
+	Svcfleet__V1__RoleBinding **id_bindings;
+	size_t                      id_nbindings;
+	sf_principal                id_p; // the same, as rbac.h wants it
 } sf_identity;
 
 // One request in flight. It lives inside its nng context (one request per
@@ -69,6 +81,12 @@ struct sf_call {
 	char                           c_request_id[64];
 	sf_identity                    c_ident;
 	bool                           c_dedupe; // reply must be remembered
+	const char                    *c_dedupe_key;
+	// What the call acts on (for authorization and audit): cluster,
+	// namespace and name, "" where not applicable.
+	const char *c_cluster;
+	const char *c_namespace;
+	const char *c_name;
 };
 
 // The server object. The generated service structs come first in their
@@ -111,6 +129,7 @@ struct sf_server {
 	bool            s_stopping;
 	atomic_bool     s_draining; // new requests get UNAVAILABLE
 
+	sf_auth             *s_auth;
 	atomic_uint_fast64_t s_inflight;
 	struct sf_dedupe    *s_dedupe;
 	struct sf_watchers  *s_watch;
@@ -166,6 +185,22 @@ sf_server_of_system(Svcfleet__V1__System_Service *s)
 	return ((sf_server *) ((char *) s - offsetof(sf_server, s_system)));
 }
 
+// sf_call_allowed: may the caller do verb on resource at (cluster, ns)?
+// Used by handlers that filter items of a list.
+bool sf_call_allowed(const sf_call *c, const char *resource, const char *verb,
+    const char *cluster, const char *ns);
+
+// sf_call_write submits a store write on behalf of c with the call's
+// audit record attached: fn runs in the writer, done finishes the call.
+// arg must begin with the sf_call pointer (the audit function finds the
+// call through it). On a closing store the call fails with UNAVAILABLE.
+void sf_call_write(sf_call *c, sf_store_write_fn fn, sf_store_done_fn done,
+    void *arg, bool dry_run);
+
+// sf_call_deny finishes c with its status (PERMISSION_DENIED or
+// UNAUTHENTICATED), recording the denial in the audit log first.
+void sf_call_deny(sf_call *c);
+
 // sf_call_expired is true when the call's deadline has passed.
 bool sf_call_expired(const sf_call *c);
 
@@ -207,12 +242,10 @@ void sf_ipcguard_stop(sf_server *srv);
 
 // --------------------------------------------------- reconciler credential
 
-// sf_recon_token_mint fills s_recon_token with a fresh random token.
-// Returns 0 or SF_INTERNAL when the system has no randomness to give.
+// sf_recon_token_mint fills s_recon_token with a fresh in-memory token of
+// the embedded reconciler's identity (role reconciler). Returns 0 or an
+// SF_* code (no randomness, out of memory).
 int sf_recon_token_mint(sf_server *srv);
-// sf_recon_token_match is true when token is the embedded reconciler's
-// (compared in constant time).
-bool sf_recon_token_match(const sf_server *srv, const char *token);
 
 // ------------------------------------------------------------------- watch
 

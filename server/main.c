@@ -1,6 +1,7 @@
 // main.c: svcfleetd — flags (each also read from an SVCFLEET_* environment
 // variable), signals, and the server's lifetime.
 #include <errno.h>
+#include <execinfo.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 
 #include <nng/nng.h>
 
+#include "clock.h"
 #include "kube.h"
 #include "log.h"
 #include "reconciler.h"
@@ -30,6 +32,9 @@ typedef struct config {
 	const char *tls_cert;
 	const char *tls_key;
 	long        change_history;
+	const char *token_file;
+	long        audit_max_events;
+	const char *audit_max_age;
 	long        no_reconciler;
 } config;
 
@@ -67,6 +72,16 @@ static const struct option_def {
         "changes kept for WatchServices; a watcher further behind must "
         "list again (OUT_OF_RANGE)",
         offsetof(config, change_history), 1, 100000000},
+    {"token-file", "SVCFLEET_TOKEN_FILE", OPT_STRING, "(none)",
+        "static tokens in kube-apiserver's CSV format: "
+        "token,user,uid,\"group1,group2\"",
+        offsetof(config, token_file), 0, 0},
+    {"audit-max-events", "SVCFLEET_AUDIT_MAX_EVENTS", OPT_INT, "1000000",
+        "audit events kept; the oldest go first",
+        offsetof(config, audit_max_events), 100, 1000000000},
+    {"audit-max-age", "SVCFLEET_AUDIT_MAX_AGE", OPT_STRING, "90d",
+        "audit events older than this are dropped (e.g. 30d, 12h)",
+        offsetof(config, audit_max_age), 0, 0},
     {"tls-cert", "SVCFLEET_TLS_CERT", OPT_STRING, "(none)",
         "PEM certificate for tls+tcp:// listeners", offsetof(config, tls_cert),
         0, 0},
@@ -252,6 +267,21 @@ parse_flags(config *cfg, int argc, char **argv)
 	return (0);
 }
 
+// A crash leaves a backtrace in the log (stderr) before the default
+// action (a core dump where enabled) happens.
+static void
+on_fatal(int sig)
+{
+	static const char msg[] = "svcfleetd: fatal signal; backtrace:\n";
+	void             *frames[64];
+	int               n = backtrace(frames, 64);
+	ssize_t           w = write(2, msg, sizeof(msg) - 1);
+	(void) w;
+	backtrace_symbols_fd(frames, n, 2);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 // The embedded reconciler talks to this server over inproc://, with the
 // token the server minted for it; tuning comes from the environment
 // (SVCFLEET_RESYNC, ...: see svcfleet-reconciler --help).
@@ -302,6 +332,17 @@ main(int argc, char **argv)
 		return (2);
 	}
 	sf_log_set_level(lvl);
+	int64_t audit_age = 0;
+	if (cfg.audit_max_age != NULL
+	    && (sf_duration_parse(cfg.audit_max_age, &audit_age) != 0
+	        || audit_age < 1000)) {
+		fprintf(stderr,
+		    "svcfleetd: invalid audit-max-age \"%s\": want a duration "
+		    "of at least 1s, such as 30d or 12h\n",
+		    cfg.audit_max_age);
+		free(envlist);
+		return (2);
+	}
 
 	// Signals are taken by this thread only (sigwait below); every
 	// thread started from here on inherits the mask.
@@ -310,19 +351,29 @@ main(int argc, char **argv)
 	sigaddset(&sigs, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	if (getenv("ASAN_OPTIONS") == NULL) {
+		// (The sanitizers print better reports of their own.)
+		signal(SIGSEGV, on_fatal);
+		signal(SIGBUS, on_fatal);
+		signal(SIGABRT, on_fatal);
+		signal(SIGFPE, on_fatal);
+	}
 
 	sf_server_opts o = {
-	    .so_data_dir  = cfg.data_dir,
-	    .so_listen    = cfg.listen,
-	    .so_nlisten   = cfg.nlisten,
-	    .so_workers   = (unsigned) cfg.workers,
-	    .so_contexts  = (unsigned) cfg.contexts,
-	    .so_max_msg   = (size_t) cfg.max_msg,
-	    .so_nosync    = cfg.unsafe_nosync != 0,
-	    .so_tls_cert  = cfg.tls_cert,
-	    .so_tls_key   = cfg.tls_key,
-	    .so_feed_keep = (uint32_t) cfg.change_history,
-	    .so_inproc    = cfg.no_reconciler ? NULL : RECONCILER_URL,
+	    .so_data_dir         = cfg.data_dir,
+	    .so_listen           = cfg.listen,
+	    .so_nlisten          = cfg.nlisten,
+	    .so_workers          = (unsigned) cfg.workers,
+	    .so_contexts         = (unsigned) cfg.contexts,
+	    .so_max_msg          = (size_t) cfg.max_msg,
+	    .so_nosync           = cfg.unsafe_nosync != 0,
+	    .so_tls_cert         = cfg.tls_cert,
+	    .so_tls_key          = cfg.tls_key,
+	    .so_feed_keep        = (uint32_t) cfg.change_history,
+	    .so_token_file       = cfg.token_file,
+	    .so_audit_keep       = (uint64_t) cfg.audit_max_events,
+	    .so_audit_max_age_ms = audit_age,
+	    .so_inproc           = cfg.no_reconciler ? NULL : RECONCILER_URL,
 	};
 	sf_status_init(&st);
 	if (sf_server_start(&srv, &o, &st) != 0) {

@@ -14,40 +14,120 @@
 #define AUD "/svcfleet.v1.Audit/"
 #define SYS "/svcfleet.v1.System/"
 
+// Scope extractors: where a request acts, from its decoded input.
+static const char *
+nz(const char *s)
+{
+	return (s != NULL ? s : "");
+}
+
+static void
+scope_set(sf_call *c, const char *cluster, const char *ns, const char *name)
+{
+	c->c_cluster   = nz(cluster);
+	c->c_namespace = nz(ns);
+	c->c_name      = nz(name);
+}
+
+static void
+scope_meta(sf_call *c, const Svcfleet__V1__Service *svc)
+{
+	if (svc != NULL && svc->metadata != NULL) {
+		scope_set(c, svc->metadata->cluster, svc->metadata->namespace_,
+		    svc->metadata->name);
+	}
+}
+
+static void
+scope_key(sf_call *c, const Svcfleet__V1__ServiceKey *k)
+{
+	if (k != NULL) {
+		scope_set(c, k->cluster, k->namespace_, k->name);
+	}
+}
+
+#define SCOPE_FN(name, Type, body)                                      \
+	static void scope_##name(sf_call *c, const ProtobufCMessage *m) \
+	{                                                               \
+		const Type *in = (const Type *) m;                      \
+		body;                                                   \
+	}
+
+SCOPE_FN(
+    create, Svcfleet__V1__CreateServiceRequest, scope_meta(c, in->service))
+SCOPE_FN(
+    update, Svcfleet__V1__UpdateServiceRequest, scope_meta(c, in->service))
+SCOPE_FN(apply, Svcfleet__V1__ApplyServiceRequest, scope_meta(c, in->service))
+SCOPE_FN(get, Svcfleet__V1__GetServiceRequest, scope_key(c, in->key))
+SCOPE_FN(delete, Svcfleet__V1__DeleteServiceRequest, scope_key(c, in->key))
+SCOPE_FN(report, Svcfleet__V1__ReportStatusRequest, scope_key(c, in->key))
+SCOPE_FN(list, Svcfleet__V1__ListServicesRequest,
+    scope_set(c, in->cluster, in->namespace_, NULL))
+SCOPE_FN(watch, Svcfleet__V1__WatchServicesRequest,
+    scope_set(c, in->cluster, in->namespace_, NULL))
+SCOPE_FN(cl_register, Svcfleet__V1__RegisterClusterRequest,
+    scope_set(c, in->cluster ? in->cluster->name : NULL, NULL, NULL))
+SCOPE_FN(cl_update, Svcfleet__V1__UpdateClusterRequest,
+    scope_set(c, in->cluster ? in->cluster->name : NULL, NULL, NULL))
+SCOPE_FN(cl_get, Svcfleet__V1__GetClusterRequest,
+    scope_set(c, in->name, NULL, NULL))
+SCOPE_FN(cl_delete, Svcfleet__V1__DeleteClusterRequest,
+    scope_set(c, in->name, NULL, NULL))
+SCOPE_FN(cl_ns, Svcfleet__V1__ListNamespacesRequest,
+    scope_set(c, in->cluster, NULL, NULL))
+SCOPE_FN(cl_workloads, Svcfleet__V1__ListWorkloadsRequest,
+    scope_set(c, in->cluster, in->namespace_, NULL))
+SCOPE_FN(cl_pools, Svcfleet__V1__ListPoolsRequest,
+    scope_set(c, in->cluster, NULL, NULL))
+SCOPE_FN(cl_health, Svcfleet__V1__ReportClusterHealthRequest,
+    scope_set(c, in->cluster, NULL, NULL))
+SCOPE_FN(rb_create, Svcfleet__V1__CreateRoleBindingRequest,
+    scope_set(c, in->binding ? in->binding->cluster : NULL,
+        in->binding ? in->binding->namespace_ : NULL, NULL))
+SCOPE_FN(rb_list, Svcfleet__V1__ListRoleBindingsRequest,
+    scope_set(c, in->cluster, in->namespace_, NULL))
+SCOPE_FN(audit, Svcfleet__V1__ListAuditEventsRequest,
+    scope_set(c, in->cluster, in->namespace_, in->name))
+
 // The rows; sf_methods_init copies them into the server's own table.
 static const struct method_row {
 	const char *path;
 	const char *resource;
 	const char *verb;
 	int         flags;
+	void (*scope)(sf_call *, const ProtobufCMessage *);
 } sf_method_table[] = {
-    {SVC "CreateService", "services", "create", SF_M_WRITE},
-    {SVC "GetService", "services", "get", 0},
-    {SVC "UpdateService", "services", "update", SF_M_WRITE},
-    {SVC "ApplyService", "services", "apply", SF_M_WRITE},
-    {SVC "DeleteService", "services", "delete", SF_M_WRITE},
-    {SVC "ListServices", "services", "list", 0},
-    {SVC "WatchServices", "services", "watch", SF_M_LONG},
-    {SVC "ReportStatus", "services", "report", SF_M_WRITE},
-    {CLU "RegisterCluster", "clusters", "create", SF_M_WRITE},
-    {CLU "GetCluster", "clusters", "get", 0},
-    {CLU "ListClusters", "clusters", "list", 0},
-    {CLU "UpdateCluster", "clusters", "update", SF_M_WRITE},
-    {CLU "DeleteCluster", "clusters", "delete", SF_M_WRITE},
-    {CLU "ListNamespaces", "namespaces", "list", 0},
-    {CLU "ListWorkloads", "workloads", "list", 0},
-    {CLU "ListPools", "pools", "list", 0},
-    {CLU "ReportClusterHealth", "clusters", "report", SF_M_WRITE},
-    {ACC "CreateRoleBinding", "rolebindings", "create", SF_M_WRITE},
-    {ACC "DeleteRoleBinding", "rolebindings", "delete", SF_M_WRITE},
-    {ACC "ListRoleBindings", "rolebindings", "list", 0},
-    {ACC "CreateToken", "tokens", "create", SF_M_WRITE},
-    {ACC "RevokeToken", "tokens", "delete", SF_M_WRITE},
-    {ACC "ListTokens", "tokens", "list", 0},
-    {ACC "WhoAmI", "self", "get", 0},
-    {AUD "ListAuditEvents", "audit", "list", 0},
-    {SYS "Version", "system", "get", SF_M_PUBLIC},
-    {SYS "Health", "system", "get", SF_M_PUBLIC},
+    {SVC "CreateService", "services", "create", SF_M_WRITE, scope_create},
+    {SVC "GetService", "services", "get", 0, scope_get},
+    {SVC "UpdateService", "services", "update", SF_M_WRITE, scope_update},
+    {SVC "ApplyService", "services", "apply", SF_M_WRITE, scope_apply},
+    {SVC "DeleteService", "services", "delete", SF_M_WRITE, scope_delete},
+    {SVC "ListServices", "services", "list", 0, scope_list},
+    {SVC "WatchServices", "services", "watch", SF_M_LONG, scope_watch},
+    {SVC "ReportStatus", "services", "report", SF_M_WRITE, scope_report},
+    {CLU "RegisterCluster", "clusters", "create", SF_M_WRITE,
+        scope_cl_register},
+    {CLU "GetCluster", "clusters", "get", 0, scope_cl_get},
+    {CLU "ListClusters", "clusters", "list", 0, NULL},
+    {CLU "UpdateCluster", "clusters", "update", SF_M_WRITE, scope_cl_update},
+    {CLU "DeleteCluster", "clusters", "delete", SF_M_WRITE, scope_cl_delete},
+    {CLU "ListNamespaces", "namespaces", "list", 0, scope_cl_ns},
+    {CLU "ListWorkloads", "workloads", "list", 0, scope_cl_workloads},
+    {CLU "ListPools", "pools", "list", 0, scope_cl_pools},
+    {CLU "ReportClusterHealth", "clusters", "report", SF_M_WRITE,
+        scope_cl_health},
+    {ACC "CreateRoleBinding", "rolebindings", "create", SF_M_WRITE,
+        scope_rb_create},
+    {ACC "DeleteRoleBinding", "rolebindings", "delete", SF_M_WRITE | SF_M_SELF,
+        NULL},
+    {ACC "ListRoleBindings", "rolebindings", "list", 0, scope_rb_list},
+    {ACC "CreateToken", "tokens", "create", SF_M_WRITE | SF_M_SELF, NULL},
+    {ACC "RevokeToken", "tokens", "delete", SF_M_WRITE | SF_M_SELF, NULL},
+    {ACC "ListTokens", "tokens", "list", SF_M_SELF, NULL},
+    {ACC "WhoAmI", "self", "get", SF_M_SELF, NULL},
+    {AUD "ListAuditEvents", "audit", "list", 0, scope_audit},
+    {SYS "Version", "system", "get", SF_M_PUBLIC, NULL},
+    {SYS "Health", "system", "get", SF_M_PUBLIC, NULL},
 };
 
 #define NMETHODS (sizeof(sf_method_table) / sizeof(sf_method_table[0]))
@@ -87,6 +167,7 @@ sf_methods_init(sf_server *srv, sf_status *st)
 		m->m_resource = sf_method_table[i].resource;
 		m->m_verb     = sf_method_table[i].verb;
 		m->m_flags    = sf_method_table[i].flags;
+		m->m_scope    = sf_method_table[i].scope;
 	}
 	for (size_t s = 0; s < sizeof(services) / sizeof(services[0]); s++) {
 		const ProtobufCServiceDescriptor *sd = services[s]->descriptor;

@@ -1,44 +1,24 @@
 // recon_token.c: the credential of the reconciler that runs inside
-// svcfleetd. It is minted at start-up and handed to the reconciler in
-// memory (sf_server_reconciler_token), so the embedded reconciler needs no
-// token file and nobody else can learn it.
+// svcfleetd. It is minted at start-up as an in-memory token of the
+// built-in identity "system:svcfleet-reconciler" with the reconciler role
+// (auth.h) and handed to the reconciler in memory
+// (sf_server_reconciler_token), so the embedded reconciler needs no token
+// file and nobody else can learn it.
 #include <string.h>
-#include <sys/random.h>
 
+#include "auth.h"
 #include "internal.h"
+
+#define RECONCILER_USER "system:svcfleet-reconciler"
+
+_Static_assert(sizeof(((sf_server *) 0)->s_recon_token) >= SF_TOKEN_MAX,
+    "s_recon_token holds a token");
 
 int
 sf_recon_token_mint(sf_server *srv)
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned char     b[32];
-
-	if (getrandom(b, sizeof(b), 0) != (ssize_t) sizeof(b)) {
-		return (SF_INTERNAL);
-	}
-	for (size_t i = 0; i < sizeof(b); i++) {
-		srv->s_recon_token[2 * i]     = hex[b[i] >> 4];
-		srv->s_recon_token[2 * i + 1] = hex[b[i] & 15];
-	}
-	srv->s_recon_token[2 * sizeof(b)] = '\0';
-	explicit_bzero(b, sizeof(b));
-	return (0);
-}
-
-bool
-sf_recon_token_match(const sf_server *srv, const char *token)
-{
-	const char   *want = srv->s_recon_token;
-	size_t        n    = strlen(want);
-	unsigned char diff = 0;
-
-	if (token == NULL || n == 0 || strlen(token) != n) {
-		return (false);
-	}
-	for (size_t i = 0; i < n; i++) {
-		diff |= (unsigned char) (want[i] ^ token[i]);
-	}
-	return (diff == 0);
+	return (sf_auth_mint_internal(
+	    srv, RECONCILER_USER, "reconciler", srv->s_recon_token));
 }
 
 const char *

@@ -124,7 +124,7 @@ rpc_closure(const ProtobufCMessage *reply, void *data)
 		}
 	}
 	if (c->c_dedupe) {
-		sf_dedupe_end(c->c_srv->s_dedupe, c->c_request_id,
+		sf_dedupe_end(c->c_srv->s_dedupe, c->c_dedupe_key,
 		    nng_msg_body(m), nng_msg_len(m));
 	}
 	if (c->c_status.st_code != 0 && c->c_status.st_code != SF_NOT_FOUND) {
@@ -168,6 +168,104 @@ bool
 sf_call_expired(const sf_call *c)
 {
 	return (sf_clock_mono_us() > c->c_deadline_us);
+}
+
+bool
+sf_call_allowed(const sf_call *c, const char *resource, const char *verb,
+    const char *cluster, const char *ns)
+{
+	return (sf_rbac_allowed(
+	    &c->c_ident.id_p, resource, verb, cluster, ns, NULL));
+}
+
+// ------------------------------------------------------------------ audit
+
+// The audit record of a call, written in the same transaction as what it
+// describes (or alone, for a failure or a denial). arg begins with the
+// call pointer.
+static int
+call_audit(sf_store_txn *txn, void *arg, int code, const sf_status *st)
+{
+	sf_call                 *c  = *(sf_call **) arg;
+	Svcfleet__V1__AuditEvent ev = SVCFLEET__V1__AUDIT_EVENT__INIT;
+
+	ev.user
+	    = (char *) (c->c_ident.id_user != NULL ? c->c_ident.id_user : "");
+	ev.groups     = (char **) c->c_ident.id_groups;
+	ev.n_groups   = c->c_ident.id_ngroups;
+	ev.method     = (char *) (c->c_method != NULL ? c->c_method->m_path
+	                                              : c->c_env->method);
+	ev.cluster    = (char *) c->c_cluster;
+	ev.namespace_ = (char *) c->c_namespace;
+	ev.name       = (char *) c->c_name;
+	ev.code       = code;
+	ev.message    = (char *) (code != 0 && st != NULL ? st->st_msg : "");
+	ev.request_id = c->c_request_id;
+	ev.revision   = code == 0 ? sf_store_txn_revision(txn) : 0;
+	return (sf_store_txn_audit_append(txn, &ev));
+}
+
+void
+sf_call_write(sf_call *c, sf_store_write_fn fn, sf_store_done_fn done,
+    void *arg, bool dry_run)
+{
+	sf_store_write w = {
+	    .w_fn     = fn,
+	    .w_audit  = call_audit,
+	    .w_done   = done,
+	    .w_arg    = arg,
+	    .w_status = &c->c_status,
+	    .w_flags  = dry_run ? SF_STORE_DRY_RUN : 0,
+	    .w_alloc  = sf_arena_pbc(&c->c_arena),
+	};
+	if (sf_store_submit(c->c_srv->s_store, &w) != 0) {
+		sf_call_fail(c, SF_UNAVAILABLE, "the store is closing");
+	}
+}
+
+// A denial travels through the writer so its audit record is durable
+// before the caller hears the answer.
+typedef struct deny_job {
+	sf_call *d_call; // first, for call_audit
+	int      d_code;
+	char    *d_msg;
+} deny_job;
+
+static int
+deny_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	deny_job *d = arg;
+	(void) txn;
+	sf_status_reset(st);
+	return (sf_status_set(st, d->d_code, "%s", d->d_msg));
+}
+
+static void
+deny_done(void *arg, int code, uint64_t revision)
+{
+	deny_job *d = arg;
+	(void) revision;
+	if (d->d_call->c_status.st_code == 0) {
+		sf_status_set(&d->d_call->c_status, code, "%s", d->d_msg);
+	}
+	sf_call_finish(d->d_call, NULL);
+}
+
+void
+sf_call_deny(sf_call *c)
+{
+	deny_job *d = sf_arena_zalloc(&c->c_arena, sizeof(*d));
+	if (d == NULL
+	    || (d->d_msg = sf_arena_strdup(&c->c_arena, c->c_status.st_msg))
+	        == NULL) {
+		sf_call_finish(c, NULL);
+		return;
+	}
+	d->d_call = c;
+	d->d_code = c->c_status.st_code;
+	SF_INFO("auth", "denied: %s (%s)", c->c_status.st_msg,
+	    c->c_env != NULL ? c->c_env->method : "?");
+	sf_call_write(c, deny_fn, deny_done, d, false);
 }
 
 // -------------------------------------------------------------- requests
@@ -233,17 +331,51 @@ process(rpc_ctx *rc)
 		sf_call_fail(c, SF_UNAVAILABLE, "svcfleetd is shutting down");
 		return;
 	}
-	// Identity: every caller has full powers until authentication and
-	// RBAC land (issue 3).
-	c->c_ident.id_user  = "anonymous";
-	c->c_ident.id_admin = true;
-	c->c_ident.id_recon = true;
-
+	c->c_cluster   = "";
+	c->c_namespace = "";
+	c->c_name      = "";
+	if (sf_call_expired(c)) {
+		sf_call_fail(c, SF_DEADLINE_EXCEEDED,
+		    "deadline of %u ms passed before the request was served",
+		    c->c_env->timeout_ms);
+		return;
+	}
+	if (!(c->c_method->m_flags & SF_M_PUBLIC)
+	    && sf_auth_authenticate(c) != 0) {
+		if (c->c_status.st_code == SF_UNAUTHENTICATED) {
+			sf_call_deny(c);
+		} else {
+			sf_call_finish(c, NULL);
+		}
+		return;
+	}
+	c->c_input = protobuf_c_message_unpack(c->c_method->m_mdesc->input,
+	    alloc, c->c_env->payload.len, c->c_env->payload.data);
+	if (c->c_input == NULL) {
+		sf_call_fail(c, SF_INVALID_ARGUMENT,
+		    "malformed %s payload for %s",
+		    c->c_method->m_mdesc->input->name, c->c_method->m_path);
+		return;
+	}
+	if (c->c_method->m_scope != NULL) {
+		c->c_method->m_scope(c, c->c_input);
+	}
+	if (!(c->c_method->m_flags & (SF_M_PUBLIC | SF_M_SELF))
+	    && !sf_rbac_allowed(&c->c_ident.id_p, c->c_method->m_resource,
+	        c->c_method->m_verb, c->c_cluster, c->c_namespace,
+	        &c->c_status)) {
+		sf_call_deny(c);
+		return;
+	}
 	if ((c->c_method->m_flags & SF_M_WRITE) && c->c_request_id[0]) {
 		void  *cached;
 		size_t clen;
-		switch (sf_dedupe_begin(
-		    srv->s_dedupe, c->c_request_id, &cached, &clen)) {
+		// The same id from another caller is another request.
+		char *key = sf_arena_printf(
+		    &c->c_arena, "%s/%s", c->c_ident.id_user, c->c_request_id);
+		switch (key == NULL ? 0
+		                    : sf_dedupe_begin(
+		                        srv->s_dedupe, key, &cached, &clen)) {
 		case 1: {
 			nng_msg *m;
 			if (nng_msg_alloc(&m, clen) != 0) {
@@ -263,23 +395,10 @@ process(rpc_ctx *rc)
 			    c->c_request_id);
 			return;
 		default:
-			c->c_dedupe = true;
+			c->c_dedupe     = key != NULL;
+			c->c_dedupe_key = key;
 			break;
 		}
-	}
-	if (sf_call_expired(c)) {
-		sf_call_fail(c, SF_DEADLINE_EXCEEDED,
-		    "deadline of %u ms passed before the request was served",
-		    c->c_env->timeout_ms);
-		return;
-	}
-	c->c_input = protobuf_c_message_unpack(c->c_method->m_mdesc->input,
-	    alloc, c->c_env->payload.len, c->c_env->payload.data);
-	if (c->c_input == NULL) {
-		sf_call_fail(c, SF_INVALID_ARGUMENT,
-		    "malformed %s payload for %s",
-		    c->c_method->m_mdesc->input->name, c->c_method->m_path);
-		return;
 	}
 	sf_log_set_request_id(c->c_request_id[0] ? c->c_request_id : NULL);
 	c->c_method->m_service->invoke(c->c_method->m_service,
@@ -339,6 +458,7 @@ call_reset(sf_call *c)
 	c->c_input         = NULL;
 	c->c_request_id[0] = '\0';
 	c->c_dedupe        = false;
+	c->c_dedupe_key    = NULL;
 	memset(&c->c_ident, 0, sizeof(c->c_ident));
 }
 

@@ -213,10 +213,12 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 		srv->s_opts.so_default_timeout_ms = 30000;
 	}
 
-	so.so_dir       = srv->s_opts.so_data_dir;
-	so.so_nosync    = srv->s_opts.so_nosync;
-	so.so_feed_keep = srv->s_opts.so_feed_keep;
-	so.so_batch_max = srv->s_opts.so_batch_max;
+	so.so_dir              = srv->s_opts.so_data_dir;
+	so.so_nosync           = srv->s_opts.so_nosync;
+	so.so_feed_keep        = srv->s_opts.so_feed_keep;
+	so.so_batch_max        = srv->s_opts.so_batch_max;
+	so.so_audit_keep       = srv->s_opts.so_audit_keep;
+	so.so_audit_max_age_ms = srv->s_opts.so_audit_max_age_ms;
 	if ((rv = sf_store_open(&srv->s_store, &so, st)) != 0) {
 		free(srv);
 		return (rv);
@@ -225,13 +227,13 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 	sf_handlers_clusters_init(srv);
 	sf_handlers_access_init(srv);
 	sf_handlers_system_init(srv);
-	if ((rv = sf_methods_init(srv, st)) != 0) {
+	if ((rv = sf_methods_init(srv, st)) != 0
+	    || (rv = sf_auth_open(srv, srv->s_opts.so_token_file, st)) != 0) {
 		goto fail;
 	}
 	if ((rv = sf_recon_token_mint(srv)) != 0) {
-		rv = sf_status_set(st, rv,
-		    "cannot make the embedded reconciler's token: no "
-		    "randomness");
+		rv = sf_status_set(
+		    st, rv, "cannot make the embedded reconciler's token");
 		goto fail;
 	}
 	srv->s_dedupe = sf_dedupe_alloc(DEDUPE_ENTRIES, DEDUPE_TTL_MS);
@@ -305,6 +307,7 @@ sf_server_stop(sf_server *srv)
 	}
 	sf_rpc_stop(srv);
 	sf_watch_free(srv);
+	sf_auth_close(srv);
 	sf_store_close(srv->s_store);
 	sf_dedupe_free(srv->s_dedupe);
 	sf_methods_fini(srv);

@@ -26,6 +26,9 @@ typedef struct sf_server_opts {
 	uint32_t    so_batch_max;          // writes per commit, 0 = store's
 	const char *so_tls_cert;           // PEM certificate (chain) file for
 	const char *so_tls_key;            // tls+tcp:// listeners, and its key
+	const char *so_token_file;         // kube-apiserver static token CSV
+	uint64_t    so_audit_keep;         // audit events kept, 0 = store's
+	int64_t     so_audit_max_age_ms;   // 0 = store's
 	// An extra inproc:// listener for the reconciler embedded in the
 	// same process (NULL: none). It comes on top of so_listen or the
 	// defaults.

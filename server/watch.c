@@ -38,6 +38,7 @@ struct sf_watchers {
 typedef struct feed_filter {
 	const char *cluster;
 	const char *ns;
+	sf_call    *call;
 } feed_filter;
 
 static bool
@@ -51,7 +52,8 @@ feed_key_ok(void *arg, const char *cluster, const char *ns)
 	if (f->ns != NULL && f->ns[0] != '\0' && strcmp(f->ns, ns) != 0) {
 		return (false);
 	}
-	return (true);
+	// Only changes the caller may see.
+	return (sf_call_allowed(f->call, "services", "watch", cluster, ns));
 }
 
 bool
@@ -63,9 +65,9 @@ sf_watch_try(
 	size_t                              n;
 	uint64_t                            next;
 	uint32_t                            max = r->max_events;
-	feed_filter                         ff  = {r->cluster, r->namespace_};
-	sf_store_filter                     filter = {feed_key_ok, NULL, &ff};
-	int                                 rv;
+	feed_filter     ff     = {r->cluster, r->namespace_, c};
+	sf_store_filter filter = {feed_key_ok, NULL, &ff};
+	int             rv;
 
 	if (max == 0) {
 		max = WATCH_MAX_EVENTS_DEFAULT;

@@ -122,8 +122,11 @@ cli_cmd_cluster_add(cli *c)
 		return (cli_usage(
 		    c, "--insecure-skip-tls-verify goes with --kubeconfig"));
 	}
-	static const int required[] = {F_API_SERVER, F_CA_FILE, F_TOKEN_FILE};
-	for (size_t i = 0; i < 3; i++) {
+	// Without --ca-file the cluster's certificate must be trusted by the
+	// system's CA store, as with a kubeconfig without
+	// certificate-authority-data.
+	static const int required[] = {F_API_SERVER, F_TOKEN_FILE};
+	for (size_t i = 0; i < 2; i++) {
 		if (!c->c_set[required[i]]) {
 			return (cli_usage(c, "required flag --%s is missing",
 			    cli_flag_defs[required[i]].fd_name));
@@ -135,7 +138,7 @@ cli_cmd_cluster_add(cli *c)
 	    || (rv = labels(c, &cl)) != 0) {
 		return (rv);
 	}
-	if (cli_read_file(ca, &cab) != 0) {
+	if (ca != NULL && cli_read_file(ca, &cab) != 0) {
 		rv = cli_fail(SF_INVALID_ARGUMENT,
 		    "cannot read --ca-file %s: %s", ca, strerror(errno));
 		sf_buf_fini(&cab);

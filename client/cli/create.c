@@ -288,9 +288,7 @@ cli_cmd_create_service(cli *c)
 		    c, "give --selector or --from-workload, not both"));
 	}
 	if (!c->c_set[F_SELECTOR] && !c->c_set[F_FROM_WORKLOAD]) {
-		return (cli_usage(c,
-		    "required flag --selector (or --from-workload) is "
-		    "missing"));
+		return (cli_usage(c, "required flag --selector is missing"));
 	}
 	if ((rv = build(c, &svc, &m, &sp)) != 0) {
 		return (rv);

@@ -169,8 +169,8 @@ static const cli_cmd cli_commands[] = {
         .cm_flags    = FL(API_SERVER) | FL(CA_FILE) | FL(TOKEN_FILE)
             | FL(NODE_PORT_RANGE) | FL(LABEL) | FL(KUBECONFIG) | FL(CONTEXT)
             | FL(INSECURE_SKIP_TLS_VERIFY),
-        .cm_usage     = "cluster add NAME --api-server URL --ca-file FILE "
-                        "--token-file FILE\n"
+        .cm_usage     = "cluster add NAME --api-server URL --token-file FILE "
+                        "[--ca-file FILE]\n"
                         "       svcfleet cluster add NAME --kubeconfig FILE "
                         "[--context X] [--insecure-skip-tls-verify]\n"
                         "        [--node-port-range 30000-32767] [--label "

@@ -513,7 +513,9 @@ test_delete_waits_for_cluster(void **state)
 	ct_add_cluster(&e, "prod");
 	create_web(&e);
 
-	svcfleet_options o = {.url = e.ce_srv.ts_url, .connect_now = true};
+	svcfleet_options            o   = {.url = e.ce_srv.ts_url,
+	                 .token                 = e.ce_srv.ts_token,
+	                 .connect_now           = true};
 	Svcfleet__V1__ServiceKey    key = SVCFLEET__V1__SERVICE_KEY__INIT;
 	Svcfleet__V1__ClusterStatus cs  = SVCFLEET__V1__CLUSTER_STATUS__INIT;
 	Svcfleet__V1__ReportStatusRequest req
@@ -571,14 +573,18 @@ test_delete_waits_for_cluster(void **state)
 	free(err);
 	free(yaml);
 
+	// No reconciler runs here: --wait gives up when --timeout is over.
 	assert_int_equal(ct_cli(&e, NULL, &out, &err,
 	                     "delete svc web-front --cluster prod -n shop "
-	                     "--wait"),
-	    0);
+	                     "--wait --timeout 1s"),
+	    1);
 	assert_string_equal(out,
 	    "service \"web-front\" marked for deletion (waiting for "
 	    "cluster)\n");
-	assert_non_null(strstr(err, "--wait is not available yet"));
+	assert_non_null(strstr(err,
+	    "error: DEADLINE_EXCEEDED: timed out after 1s waiting for service "
+	    "\"web-front\" in cluster \"prod\" to be deleted; last: "
+	    "DELETING"));
 	free(out);
 	free(err);
 	out   = ct_ok(&e, "get svc -n shop");
@@ -603,7 +609,9 @@ test_paging(void **state)
 
 	ct_start(&e, fast);
 	ct_add_cluster(&e, "prod");
-	svcfleet_options o = {.url = e.ce_srv.ts_url, .connect_now = true};
+	svcfleet_options o = {.url = e.ce_srv.ts_url,
+	    .token                 = e.ce_srv.ts_token,
+	    .connect_now           = true};
 	svcfleet_status_init(&st);
 	assert_int_equal(svcfleet_open(&c, &o, &st), 0);
 	for (int i = 0; i < n; i++) {

@@ -127,6 +127,14 @@ th_server_start(th_server *s, const char *dir, const char *const *extra)
 			return (-1);
 		}
 		if (health_ok(s->ts_url)) {
+			char path[400], *tok;
+			snprintf(
+			    path, sizeof(path), "%s/admin.token", s->ts_data);
+			if ((tok = th_read_file(path, NULL)) != NULL) {
+				snprintf(s->ts_token, sizeof(s->ts_token),
+				    "%.*s", (int) strcspn(tok, "\r\n"), tok);
+				free(tok);
+			}
 			return (0);
 		}
 		usleep(50000);
@@ -148,10 +156,20 @@ th_server_stop(th_server *s)
 		return (-1);
 	}
 	s->ts_pid = 0;
-	if (WIFEXITED(status)) {
-		return (WEXITSTATUS(status));
+	int code
+	    = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	if (code != 0) {
+		// Show how it ended, for the test log.
+		char *log = th_read_file(s->ts_log, NULL);
+		if (log != NULL) {
+			size_t n = strlen(log);
+			fprintf(stderr,
+			    "svcfleetd exited with %d; its log ends:\n%s\n",
+			    code, n > 4000 ? log + n - 4000 : log);
+			free(log);
+		}
 	}
-	return (128 + WTERMSIG(status));
+	return (code);
 }
 
 void

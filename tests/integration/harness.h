@@ -11,10 +11,11 @@
 
 typedef struct th_server {
 	pid_t ts_pid;
-	char  ts_dir[256];  // private temp dir (data dir is ts_dir/data)
-	char  ts_data[300]; // data dir
-	char  ts_url[400];  // ipc://.../svcfleet.sock
-	char  ts_log[300];  // the daemon's stderr
+	char  ts_dir[256];   // private temp dir (data dir is ts_dir/data)
+	char  ts_data[300];  // data dir
+	char  ts_url[400];   // ipc://.../svcfleet.sock
+	char  ts_log[300];   // the daemon's stderr
+	char  ts_token[128]; // the admin token svcfleetd wrote on first start
 	// Extra environment for the daemon ("NAME=value"), or NULL.
 	const char *ts_env;
 	// Run the embedded reconciler. Off by default: tests of the API

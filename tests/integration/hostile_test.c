@@ -78,6 +78,7 @@ test_garbage_envelope(void **state)
 	    = SVCFLEET__V1__REQUEST_ENVELOPE__INIT;
 	uint8_t payload[] = {0x0a, 0x40, 0x01}; // field 1, len 64, 1 byte
 	env.method        = "/svcfleet.v1.ServiceManager/GetService";
+	env.token         = f->srv.ts_token;
 	env.payload.data  = payload;
 	env.payload.len   = sizeof(payload);
 	size_t  n = svcfleet__v1__request_envelope__get_packed_size(&env);
@@ -156,7 +157,8 @@ setup(void **state)
 	if (th_server_start(&f->srv, NULL, NULL) != 0) {
 		return (-1);
 	}
-	o.url = f->srv.ts_url;
+	o.url   = f->srv.ts_url;
+	o.token = f->srv.ts_token;
 	if (svcfleet_open(&f->c, &o, &st) != 0) {
 		return (-1);
 	}

@@ -23,8 +23,9 @@ static char *
 cli_fails(rt_env *e, int want, const char *args)
 {
 	char *out = NULL, *err = NULL;
-	int   rc = th_runf(&out, &err, "%s --server %s --token test-admin %s",
-	      th_bin("client/cli/svcfleet"), e->re_srv.ts_url, args);
+	int   rc = th_runf(&out, &err, "%s --server %s --token %s %s",
+	      th_bin("client/cli/svcfleet"), e->re_srv.ts_url,
+	      e->re_srv.ts_token, args);
 	if (rc != want) {
 		fail_msg("`svcfleet %s` exited %d, not %d:\n%s%s", args, rc,
 		    want, out, err);

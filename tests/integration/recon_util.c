@@ -33,7 +33,7 @@ static void
 connect_client(rt_env *e)
 {
 	svcfleet_options o = {.url = e->re_srv.ts_url,
-	    .token                 = "test-admin",
+	    .token                 = e->re_srv.ts_token,
 	    .timeout_ms            = 10000,
 	    .connect_now           = true};
 	svcfleet_status_init(&e->re_st);
@@ -148,8 +148,9 @@ rt_cli(rt_env *e, const char *stdin_text, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(args, sizeof(args), fmt, ap);
 	va_end(ap);
-	snprintf(cmd, sizeof(cmd), "%s --server %s --token test-admin %s",
-	    th_bin("client/cli/svcfleet"), e->re_srv.ts_url, args);
+	snprintf(cmd, sizeof(cmd), "%s --server %s --token %s %s",
+	    th_bin("client/cli/svcfleet"), e->re_srv.ts_url,
+	    e->re_srv.ts_token, args);
 	rc = th_run(cmd, stdin_text, &out, &err);
 	if (rc != 0) {
 		fail_msg("`svcfleet %s` exited %d:\n%s%s", args, rc, out, err);

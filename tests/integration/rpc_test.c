@@ -31,13 +31,17 @@ typedef struct fixture {
 	svcfleet_status  st;
 } fixture;
 
+static char g_token[128];
+
 static svcfleet_client *
 connect_to(const char *url)
 {
 	svcfleet_client *c  = NULL;
 	svcfleet_status  st = {0};
-	svcfleet_options o
-	    = {.url = url, .timeout_ms = 10000, .connect_now = true};
+	svcfleet_options o  = {.url = url,
+	     .token                 = g_token,
+	     .timeout_ms            = 10000,
+	     .connect_now           = true};
 	assert_int_equal(svcfleet_open(&c, &o, &st), 0);
 	svcfleet_status_fini(&st);
 	return (c);
@@ -76,6 +80,7 @@ setup(void **state)
 	if (th_server_start(&f->srv, NULL, NULL) != 0) {
 		return (-1);
 	}
+	snprintf(g_token, sizeof(g_token), "%s", f->srv.ts_token);
 	f->c = connect_to(f->srv.ts_url);
 	assert_int_equal(register_cluster(f->c, CLUSTER, 30000, 32767), 0);
 	*state = f;
@@ -515,6 +520,7 @@ test_request_id_dedupe(void **state)
 	uint8_t *p = malloc(pn);
 	svcfleet__v1__create_service_request__pack(&cr, p);
 	env.method       = "/svcfleet.v1.ServiceManager/CreateService";
+	env.token        = g_token;
 	env.request_id   = "fixed-request-id-1";
 	env.payload.data = p;
 	env.payload.len  = pn;

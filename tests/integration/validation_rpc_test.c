@@ -272,7 +272,8 @@ setup(void **state)
 	if (th_server_start(&f->srv, NULL, NULL) != 0) {
 		return (-1);
 	}
-	o.url = f->srv.ts_url;
+	o.url   = f->srv.ts_url;
+	o.token = f->srv.ts_token;
 	if (svcfleet_open(&f->c, &o, &st) != 0) {
 		return (-1);
 	}

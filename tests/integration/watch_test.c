@@ -66,7 +66,8 @@ test_compacted_history(void **state)
 
 	memset(&srv, 0, sizeof(srv));
 	assert_int_equal(th_server_start(&srv, NULL, extra), 0);
-	o.url = srv.ts_url;
+	o.url   = srv.ts_url;
+	o.token = srv.ts_token;
 	assert_int_equal(svcfleet_open(&c, &o, &st), 0);
 
 	Svcfleet__V1__Cluster                cl = SVCFLEET__V1__CLUSTER__INIT;
