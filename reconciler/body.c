@@ -9,89 +9,132 @@
 #include "hash.h"
 
 // ----------------------------------------------------------- canonical
+//
+// The canonical form is a byte string that is never parsed again, only
+// hashed: objects with their keys sorted, arrays with their items sorted
+// (list order the API server may keep differently does not count), empty
+// objects and arrays left out, every string length-prefixed so nothing is
+// ambiguous.
 
 static int
-cmp_dumped(const void *a, const void *b)
+cmp_str(const void *a, const void *b)
 {
-	const char *const *x = a, *const *y = b;
-	return (strcmp(*x, *y));
+	const sf_buf *x = a, *y = b;
+	size_t        n = x->b_len < y->b_len ? x->b_len : y->b_len;
+	int           c = memcmp(x->b_data, y->b_data, n);
+	return (c != 0 ? c : (x->b_len > y->b_len) - (x->b_len < y->b_len));
 }
 
-// canon returns v in canonical form (a new reference): empty objects and
-// arrays dropped (NULL when v itself is empty), array items sorted, so
-// that list order the API server may keep differently does not count.
-// Object keys are sorted when dumped.
-static json_t *
-canon(const json_t *v)
+static int
+cmp_key(const void *a, const void *b)
 {
-	if (json_is_object(v)) {
-		json_t     *out = json_object();
-		const char *k;
-		json_t     *x;
-		if (out == NULL) {
-			return (NULL);
+	return (strcmp(*(const char *const *) a, *(const char *const *) b));
+}
+
+static void
+put_bytes(sf_buf *b, char tag, const char *s, size_t n)
+{
+	sf_buf_printf(b, "%c%zu:", tag, n);
+	sf_buf_put(b, s, n);
+}
+
+// ser appends v's canonical form to b; nothing for an empty object or
+// array (so an absent field and an empty one compare equal).
+static void
+ser(sf_buf *b, const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: {
+		size_t       n = json_object_size(v), k = 0, mark = b->b_len;
+		const char **keys, *key;
+		json_t      *x;
+		if (n == 0 || (keys = malloc(n * sizeof(*keys))) == NULL) {
+			return;
 		}
-		json_object_foreach((json_t *) v, k, x)
+		json_object_foreach((json_t *) v, key, x)
 		{
-			json_t *c = canon(x);
-			if (c != NULL) {
-				json_object_set_new(out, k, c);
+			keys[k++] = key;
+		}
+		qsort(keys, k, sizeof(*keys), cmp_key);
+		sf_buf_putc(b, '{');
+		for (size_t i = 0; i < k; i++) {
+			size_t at = b->b_len;
+			put_bytes(b, 'k', keys[i], strlen(keys[i]));
+			size_t body = b->b_len;
+			ser(b, json_object_get(v, keys[i]));
+			if (b->b_len == body) {
+				b->b_len
+				    = at; // an empty child: leave the key out
 			}
 		}
-		if (json_object_size(out) == 0) {
-			json_decref(out);
-			return (NULL);
+		free(keys);
+		if (b->b_len == mark + 1) {
+			b->b_len = mark;
+		} else {
+			sf_buf_putc(b, '}');
 		}
-		return (out);
+		return;
 	}
-	if (json_is_array(v)) {
+	case JSON_ARRAY: {
 		size_t  n = json_array_size(v), m = 0;
-		char  **dump = calloc(n + 1, sizeof(char *));
-		json_t *out  = json_array();
-		if (dump == NULL || out == NULL) {
-			free(dump);
-			json_decref(out);
-			return (NULL);
+		sf_buf *items;
+		if (n == 0 || (items = calloc(n, sizeof(*items))) == NULL) {
+			return;
 		}
 		for (size_t i = 0; i < n; i++) {
-			json_t *c = canon(json_array_get(v, i));
-			if (c == NULL) {
-				continue;
-			}
-			dump[m] = json_dumps(c,
-			    JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-			json_decref(c);
-			if (dump[m] != NULL) {
+			ser(&items[m], json_array_get(v, i));
+			if (items[m].b_len > 0) {
 				m++;
+			} else {
+				sf_buf_fini(&items[m]);
 			}
 		}
-		qsort(dump, m, sizeof(char *), cmp_dumped);
+		qsort(items, m, sizeof(*items), cmp_str);
+		if (m > 0) {
+			sf_buf_putc(b, '[');
+			for (size_t i = 0; i < m; i++) {
+				put_bytes(
+				    b, 'e', items[i].b_data, items[i].b_len);
+			}
+			sf_buf_putc(b, ']');
+		}
 		for (size_t i = 0; i < m; i++) {
-			json_array_append_new(
-			    out, json_loads(dump[i], JSON_DECODE_ANY, NULL));
-			free(dump[i]);
+			sf_buf_fini(&items[i]);
 		}
-		free(dump);
-		if (json_array_size(out) == 0) {
-			json_decref(out);
-			return (NULL);
-		}
-		return (out);
+		free(items);
+		return;
 	}
-	return (json_deep_copy(v));
+	case JSON_STRING:
+		put_bytes(b, 's', json_string_value(v), json_string_length(v));
+		return;
+	case JSON_INTEGER:
+		sf_buf_printf(b, "i%lld;", (long long) json_integer_value(v));
+		return;
+	case JSON_REAL:
+		sf_buf_printf(b, "r%.17g;", json_real_value(v));
+		return;
+	case JSON_TRUE:
+		sf_buf_putc(b, 't');
+		return;
+	case JSON_FALSE:
+		sf_buf_putc(b, 'f');
+		return;
+	case JSON_NULL:
+		sf_buf_putc(b, 'n');
+		return;
+	}
 }
 
 // Hash of v's canonical form; never 0 (0 means "nothing applied").
 static uint64_t
 canon_hash(const json_t *v)
 {
-	json_t  *c = canon(v);
-	char    *s = c != NULL
-	       ? json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY)
-	       : NULL;
-	uint64_t h = sf_hash_str(SF_HASH_INIT, s != NULL ? s : "");
-	free(s);
-	json_decref(c);
+	sf_buf   b = SF_BUF_INIT;
+	uint64_t h;
+	ser(&b, v);
+	h = sf_hash_bytes(SF_HASH_INIT, b.b_data, b.b_len);
+	h = sf_hash_u64(h, b.b_oom ? 1 : 0);
+	sf_buf_fini(&b);
 	return (h != 0 ? h : 1);
 }
 

@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "log.h"
 
+#include "hash.h"
 #include "internal.h"
 
 #define FINALIZER    "svcfleet.io/cluster"
@@ -48,7 +49,7 @@ void
 rc_msg_free(rc_msg *m)
 {
 	if (m != NULL) {
-		free(m->m_body);
+		free(m->m_pb);
 		sf_kube_cfg_free(m->m_cfg);
 		free(m);
 	}
@@ -66,6 +67,7 @@ rc_desired_msg(
 		return (NULL);
 	}
 	snprintf(key, sizeof(key), "%s/%s", md->namespace_, md->name);
+	(void) r;
 	if ((m = rc_msg_new(M_DESIRED, key)) == NULL) {
 		return (NULL);
 	}
@@ -90,10 +92,27 @@ rc_desired_msg(
 	    && strcmp(svc->spec->type, "LoadBalancer") == 0) {
 		m->m_flags |= D_LB;
 	}
-	if (sf_recon_body(svc, r->r_owner, &m->m_body, &m->m_want) != 0) {
+	// Only what the apply body is made from, packed: the worker builds
+	// the body, and only when this differs from what it has.
+	sf_object_meta view_md = SVCFLEET__V1__OBJECT_META__INIT;
+	sf_service     view    = SVCFLEET__V1__SERVICE__INIT;
+	view_md.cluster        = md->cluster;
+	view_md.namespace_     = md->namespace_;
+	view_md.name           = md->name;
+	view_md.generation     = md->generation;
+	view_md.labels         = md->labels;
+	view_md.n_labels       = md->n_labels;
+	view_md.annotations    = md->annotations;
+	view_md.n_annotations  = md->n_annotations;
+	view.metadata          = &view_md;
+	view.spec              = svc->spec;
+	m->m_pblen             = svcfleet__v1__service__get_packed_size(&view);
+	if ((m->m_pb = malloc(m->m_pblen > 0 ? m->m_pblen : 1)) == NULL) {
 		rc_msg_free(m);
 		return (NULL);
 	}
+	svcfleet__v1__service__pack(&view, m->m_pb);
+	m->m_input  = sf_hash_bytes(SF_HASH_INIT, m->m_pb, m->m_pblen);
 	m->m_stored = sf_recon_stored_status_hash(
 	    svc, md->cluster != NULL ? md->cluster : "");
 	return (m);
@@ -356,6 +375,7 @@ rc_watcher_main(void *arg)
 	unsigned       fails     = 0;
 	int            rv;
 
+	pthread_setname_np(pthread_self(), "rc:watch");
 	svcfleet_status_init(&wt.w_st);
 	while (!atomic_load(&r->r_stop)) {
 		if (r->r_owner[0] == '\0') {

@@ -59,10 +59,11 @@ struct rc_msg {
 	uint32_t     m_flags; // D_*
 	bool         m_ok;
 	int64_t      m_gen;    // stored generation
-	uint64_t     m_want;   // desired hash
+	uint64_t     m_input;  // hash of m_pb: what the body is made from
 	uint64_t     m_stored; // hash of the stored status for this cluster
 	uint64_t     m_hash;   // M_REPORTED: the report's hash
-	char        *m_body;   // apply body (owned), NULL when absent
+	uint8_t     *m_pb;     // the stored Service's metadata and spec,
+	size_t       m_pblen;  // packed (owned); the worker builds the body
 	sf_kube_cfg *m_cfg;    // M_CONFIG (owned)
 	char         m_key[];  // "namespace/name"
 };
@@ -128,6 +129,7 @@ enum {
 struct rc_obj {
 	rc_obj       *o_dnext;   // dirty list
 	uint64_t      o_want;    // desired hash (0: not desired)
+	uint64_t      o_input;   // hash of what o_want was built from
 	uint64_t      o_have;    // cluster projection hash (0: none)
 	uint64_t      o_applied; // desired hash of our last successful apply
 	uint64_t      o_applied_obs; // projection hash that apply produced

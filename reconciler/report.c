@@ -208,6 +208,7 @@ reporter_main(void *arg)
 	sf_reconciler  *r = arg;
 	svcfleet_status st;
 
+	pthread_setname_np(pthread_self(), "rc:report");
 	svcfleet_status_init(&st);
 	for (;;) {
 		rc_job *j;

@@ -626,27 +626,30 @@ wants_drift_watch(const rc_obj *o)
 static void
 observe(rc_worker *w, const json_t *obj, int64_t now)
 {
+	const json_t *md = json_object_get(obj, "metadata");
+	const char   *ns = json_string_value(json_object_get(md, "namespace"));
+	const char   *nm = json_string_value(json_object_get(md, "name"));
+	uint64_t      rv = parse_rv(
+	         json_string_value(json_object_get(md, "resourceVersion")));
 	sf_recon_obs ob;
 	char         key[400];
 	rc_obj      *o;
-	uint64_t     rv;
 	bool         before;
 
-	if (sf_recon_observe(obj, w->w_r->r_owner, w->w_c->c_name, &ob) != 0) {
-		sf_recon_obs_fini(&ob);
+	if (ns == NULL || nm == NULL) {
 		return;
 	}
-	snprintf(key, sizeof(key), "%s/%s", ob.ob_ns, ob.ob_name);
+	snprintf(key, sizeof(key), "%s/%s", ns, nm);
 	if ((o = rc_objtab_add(&w->w_objs, key)) == NULL) {
-		sf_recon_obs_fini(&ob);
 		return;
 	}
 	o->o_seen = w->w_list_epoch;
-	rv        = parse_rv(json_string_value(json_object_get(
-	           json_object_get(obj, "metadata"), "resourceVersion")));
 	if (rv != 0 && rv <= o->o_rv && (o->o_flags & O_EXISTS)) {
 		// Not newer than what we know (a list page behind the watch,
-		// or the watch echoing our own apply).
+		// or the watch echoing our own apply): nothing to compute.
+		return;
+	}
+	if (sf_recon_observe(obj, w->w_r->r_owner, w->w_c->c_name, &ob) != 0) {
 		sf_recon_obs_fini(&ob);
 		return;
 	}
@@ -1381,6 +1384,32 @@ on_watch_line(void *arg, const char *line, size_t len)
 // ------------------------------------------------------------ inbox
 
 static void
+build_body(rc_worker *w, rc_obj *o, const rc_msg *m)
+{
+	sf_service *svc;
+	char       *body = NULL;
+	uint64_t    want = 0;
+
+	svc = svcfleet__v1__service__unpack(NULL, m->m_pblen, m->m_pb);
+	if (svc == NULL
+	    || sf_recon_body(svc, w->w_r->r_owner, &body, &want) != 0) {
+		// Out of memory: decided again at the next change or resync.
+		svcfleet__v1__service__free_unpacked(svc, NULL);
+		return;
+	}
+	svcfleet__v1__service__free_unpacked(svc, NULL);
+	if (o->o_want != want) {
+		// A new spec: retried at once whatever failed before.
+		o->o_attempts = 0;
+		o->o_next_ms  = 0;
+	}
+	free(o->o_body);
+	o->o_body  = body;
+	o->o_want  = want;
+	o->o_input = m->m_input;
+}
+
+static void
 on_desired(rc_worker *w, rc_msg *m)
 {
 	rc_obj *o;
@@ -1390,7 +1419,8 @@ on_desired(rc_worker *w, rc_msg *m)
 			return;
 		}
 		o->o_flags &= ~(uint32_t) (D_MASK | O_FETCHING);
-		o->o_want = 0;
+		o->o_want  = 0;
+		o->o_input = 0;
 		free(o->o_body);
 		o->o_body = NULL;
 		mark_dirty(w, o);
@@ -1402,20 +1432,16 @@ on_desired(rc_worker *w, rc_msg *m)
 	if (m->m_epoch != 0) {
 		o->o_epoch = m->m_epoch;
 	}
-	if (o->o_want != m->m_want) {
-		// A new spec: retried at once whatever failed before.
-		o->o_attempts = 0;
-		o->o_next_ms  = 0;
-	}
-	o->o_want   = m->m_want;
 	o->o_gen    = m->m_gen;
 	o->o_stored = m->m_stored;
 	o->o_flags  = (o->o_flags & ~(uint32_t) (D_MASK | O_FETCHING))
 	    | (m->m_flags & D_MASK);
-	if (m->m_body != NULL) {
-		free(o->o_body);
-		o->o_body = m->m_body;
-		m->m_body = NULL;
+	// Most updates are echoes of our own status reports: the same
+	// metadata and spec, nothing to build. A changed input, or a body
+	// needed to act, is built here.
+	if (o->o_input != m->m_input || o->o_want == 0
+	    || (o->o_body == NULL && !in_sync(o))) {
+		build_body(w, o, m);
 	}
 	mark_dirty(w, o);
 }
@@ -1433,7 +1459,8 @@ on_list_done_msg(rc_worker *w, uint32_t epoch)
 			// Deleted from the store while the watcher could not
 			// follow the change feed.
 			o->o_flags &= ~(uint32_t) D_MASK;
-			o->o_want = 0;
+			o->o_want  = 0;
+			o->o_input = 0;
 			free(o->o_body);
 			o->o_body = NULL;
 		}
@@ -1603,7 +1630,10 @@ worker_main(void *arg)
 	rc_cluster *c = arg;
 	rc_worker  *w = c->c_w;
 	int         running;
+	char        tname[16];
 
+	snprintf(tname, sizeof(tname), "rc:%s", c->c_name);
+	pthread_setname_np(pthread_self(), tname);
 	SF_INFO("recon", "cluster=%s worker started", c->c_name);
 	while (take_inbox(w)) {
 		int64_t now;
