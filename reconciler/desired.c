@@ -8,6 +8,9 @@
 // (the change feed was trimmed past us) means: list again, under a new
 // epoch, so the workers can tell what disappeared meanwhile.
 #include <stdio.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -321,6 +324,9 @@ list_all(watcher *wt, uint64_t *since)
 	} while (token != NULL && !atomic_load(&r->r_stop));
 	wt->w_listed = true;
 	post_all(r, M_LIST_DONE, wt->w_epoch);
+#ifdef __GLIBC__
+	malloc_trim(0); // the pages are gone; so may their memory be
+#endif
 	SF_INFO("recon", "listed %zu stored services (revision %llu)", total,
 	    (unsigned long long) *since);
 	return (0);

@@ -200,6 +200,7 @@ struct sf_reconciler {
 	bool            r_jstop;
 	pthread_t      *r_reporters;
 	size_t          r_nreporters;
+	atomic_bool     r_no_batch; // svcfleetd lacks ReportStatuses
 
 	// Statistics.
 	atomic_uint_fast64_t r_applies, r_deletes, r_reports, r_health_reports;

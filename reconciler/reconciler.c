@@ -193,10 +193,10 @@ sf_reconciler_start(
 		r->r_opts.ro_cluster_poll_ms = 5000;
 	}
 	if (r->r_opts.ro_reporters == 0) {
-		// Every report is a durable write; svcfleetd commits those
-		// that arrive together in one fsync, so many in flight make
-		// few fsyncs.
-		r->r_opts.ro_reporters = 32;
+		// Every report is a durable write: reports travel in batches
+		// (ReportStatuses), and svcfleetd commits batches that arrive
+		// together in one fsync.
+		r->r_opts.ro_reporters = 8;
 	}
 	if (r->r_opts.ro_request_timeout_ms == 0) {
 		r->r_opts.ro_request_timeout_ms = 30000;

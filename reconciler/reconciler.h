@@ -49,7 +49,7 @@ typedef struct sf_reconciler_opts {
 	uint32_t ro_backoff_max_ms;
 	// How often cluster records are read again (0 = 5000 ms).
 	uint32_t ro_cluster_poll_ms;
-	// Threads sending status reports (0 = 32).
+	// Threads sending status reports, in batches (0 = 8).
 	unsigned ro_reporters;
 	// Timeout of one Kubernetes request (0 = 30000 ms).
 	uint32_t ro_request_timeout_ms;

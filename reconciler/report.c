@@ -15,6 +15,9 @@
 
 #include "internal.h"
 
+// Status reports sent in one ReportStatuses call at most.
+#define REPORT_BATCH 256
+
 void
 rc_job_free(rc_job *j)
 {
@@ -65,31 +68,56 @@ key_of(const char *nsname, const char *cluster, char *buf, size_t cap,
 	key->name       = slash != NULL ? slash + 1 : buf + strlen(buf);
 }
 
+// Fills req (memory from a) with job j's report.
+static void
+fill_report(rc_job *j, sf_arena *a, Svcfleet__V1__ReportStatusRequest *req)
+{
+	Svcfleet__V1__ServiceKey    *key = sf_arena_alloc(a, sizeof(*key));
+	Svcfleet__V1__ClusterStatus *cs  = sf_arena_alloc(a, sizeof(*cs));
+	char *buf = sf_arena_alloc(a, strlen(j->j_key) + 1);
+
+	svcfleet__v1__report_status_request__init(req);
+	if (key == NULL || cs == NULL || buf == NULL) {
+		return; // an empty report: the server refuses it
+	}
+	svcfleet__v1__service_key__init(key);
+	svcfleet__v1__cluster_status__init(cs);
+	key_of(j->j_key, j->j_cluster, buf, strlen(j->j_key) + 1, key);
+	cs->cluster             = j->j_cluster;
+	cs->state               = (Svcfleet__V1__SyncState) j->j_state;
+	cs->observed_generation = j->j_gen;
+	cs->message             = j->j_msg;
+	cs->last_sync_time_ms   = sf_clock_now_ms();
+	sf_recon_facts_fill(j->j_facts, cs, a);
+	req->key              = key;
+	req->status           = cs;
+	req->add_finalizer    = j->j_add_fin;
+	req->remove_finalizer = j->j_remove_fin;
+}
+
+static void
+reported(sf_reconciler *r, rc_job *j, bool ok)
+{
+	rc_msg *m = rc_msg_new(M_REPORTED, j->j_key);
+	if (m == NULL) {
+		return;
+	}
+	m->m_ok    = ok;
+	m->m_hash  = j->j_hash;
+	m->m_flags = (j->j_add_fin ? 1u : 0u) | (j->j_remove_fin ? 2u : 0u);
+	rc_post(r, j->j_cluster, m);
+}
+
 static void
 do_status(sf_reconciler *r, rc_job *j, svcfleet_status *st)
 {
-	Svcfleet__V1__ReportStatusRequest req
-	    = SVCFLEET__V1__REPORT_STATUS_REQUEST__INIT;
-	Svcfleet__V1__ServiceKey    key = SVCFLEET__V1__SERVICE_KEY__INIT;
-	Svcfleet__V1__ClusterStatus cs  = SVCFLEET__V1__CLUSTER_STATUS__INIT;
-	Svcfleet__V1__ReportStatusReply *rep = NULL;
-	sf_arena                         a;
-	char                             buf[400];
-	rc_msg                          *m;
-	int                              rv;
+	Svcfleet__V1__ReportStatusRequest req;
+	Svcfleet__V1__ReportStatusReply  *rep = NULL;
+	sf_arena                          a;
+	int                               rv;
 
 	sf_arena_init(&a);
-	key_of(j->j_key, j->j_cluster, buf, sizeof(buf), &key);
-	cs.cluster             = j->j_cluster;
-	cs.state               = (Svcfleet__V1__SyncState) j->j_state;
-	cs.observed_generation = j->j_gen;
-	cs.message             = j->j_msg;
-	cs.last_sync_time_ms   = sf_clock_now_ms();
-	sf_recon_facts_fill(j->j_facts, &cs, &a);
-	req.key              = &key;
-	req.status           = &cs;
-	req.add_finalizer    = j->j_add_fin;
-	req.remove_finalizer = j->j_remove_fin;
+	fill_report(j, &a, &req);
 	rv = svcfleet_report_status(r->r_client, &req, &rep, st);
 	svcfleet_free(rep);
 	sf_arena_fini(&a);
@@ -98,14 +126,69 @@ do_status(sf_reconciler *r, rc_job *j, svcfleet_status *st)
 		SF_DEBUG("recon", "ReportStatus %s/%s: %s: %s", j->j_cluster,
 		    j->j_key, svcfleet_code_name(rv), st->message);
 	}
-	if ((m = rc_msg_new(M_REPORTED, j->j_key)) == NULL) {
+	// NOT_FOUND: the Service is gone from the store; nothing to retry.
+	reported(r, j, rv == 0 || rv == SVCFLEET_NOT_FOUND);
+}
+
+// Many reports in one ReportStatuses call: one durable write for all.
+// A server without the method gets them one by one from then on.
+static void
+do_statuses(sf_reconciler *r, rc_job **jobs, size_t n, svcfleet_status *st)
+{
+	Svcfleet__V1__ReportStatusesRequest req
+	    = SVCFLEET__V1__REPORT_STATUSES_REQUEST__INIT;
+	Svcfleet__V1__ReportStatusesReply *rep = NULL;
+	Svcfleet__V1__ReportStatusRequest *one;
+	sf_arena                           a;
+	int                                rv;
+
+	sf_arena_init(&a);
+	req.reports = sf_arena_alloc(&a, n * sizeof(*req.reports));
+	one         = sf_arena_alloc(&a, n * sizeof(*one));
+	if (req.reports == NULL || one == NULL) {
+		sf_arena_fini(&a);
+		for (size_t i = 0; i < n; i++) {
+			reported(r, jobs[i], false);
+		}
 		return;
 	}
-	// NOT_FOUND: the Service is gone from the store; nothing to retry.
-	m->m_ok    = rv == 0 || rv == SVCFLEET_NOT_FOUND;
-	m->m_hash  = j->j_hash;
-	m->m_flags = (j->j_add_fin ? 1u : 0u) | (j->j_remove_fin ? 2u : 0u);
-	rc_post(r, j->j_cluster, m);
+	for (size_t i = 0; i < n; i++) {
+		fill_report(jobs[i], &a, &one[i]);
+		req.reports[i] = &one[i];
+	}
+	req.n_reports = n;
+	rv            = svcfleet_report_statuses(r->r_client, &req, &rep, st);
+	sf_arena_fini(&a);
+	if (rv == SVCFLEET_UNIMPLEMENTED) {
+		SF_INFO("recon",
+		    "svcfleetd has no ReportStatuses: reporting "
+		    "one by one");
+		atomic_store(&r->r_no_batch, true);
+		for (size_t i = 0; i < n; i++) {
+			do_status(r, jobs[i], st);
+		}
+		return;
+	}
+	atomic_fetch_add(&r->r_reports, 1);
+	if (rv != 0) {
+		SF_DEBUG("recon", "ReportStatuses (%zu): %s: %s", n,
+		    svcfleet_code_name(rv), st->message);
+	}
+	for (size_t i = 0; i < n; i++) {
+		int code = rv != 0                      ? rv
+		    : rep != NULL && i < rep->n_results ? rep->results[i]->code
+		                                        : SVCFLEET_INTERNAL;
+		if (code == SVCFLEET_INVALID_ARGUMENT) {
+			SF_WARN("recon",
+			    "svcfleetd refused the report of %s/%s: %s",
+			    jobs[i]->j_cluster, jobs[i]->j_key,
+			    rep->results[i]->message);
+		}
+		reported(r, jobs[i],
+		    code == 0 || code == SVCFLEET_NOT_FOUND
+		        || code == SVCFLEET_INVALID_ARGUMENT);
+	}
+	svcfleet_free(rep);
 }
 
 static void
@@ -202,16 +285,41 @@ do_fetch(sf_reconciler *r, rc_job *j, svcfleet_status *st)
 	}
 }
 
+// Takes up to max status jobs (after first) off the queue; r_jmtx held.
+static size_t
+take_statuses(sf_reconciler *r, rc_job **out, size_t max)
+{
+	rc_job **pp = &r->r_jhead, *prev = NULL;
+	size_t   n = 0;
+	while (*pp != NULL && n < max) {
+		rc_job *j = *pp;
+		if (j->j_kind != J_STATUS) {
+			prev = j;
+			pp   = &j->j_next;
+			continue;
+		}
+		*pp = j->j_next;
+		if (r->r_jtail == j) {
+			r->r_jtail = prev;
+		}
+		r->r_jlen--;
+		out[n++] = j;
+	}
+	return (n);
+}
+
 static void *
 reporter_main(void *arg)
 {
 	sf_reconciler  *r = arg;
 	svcfleet_status st;
+	rc_job         *batch[REPORT_BATCH];
 
 	pthread_setname_np(pthread_self(), "rc:report");
 	svcfleet_status_init(&st);
 	for (;;) {
 		rc_job *j;
+		size_t  n = 0;
 		pthread_mutex_lock(&r->r_jmtx);
 		while (r->r_jhead == NULL && !r->r_jstop) {
 			pthread_cond_wait(&r->r_jcv, &r->r_jmtx);
@@ -220,13 +328,22 @@ reporter_main(void *arg)
 			pthread_mutex_unlock(&r->r_jmtx);
 			break;
 		}
-		r->r_jhead = j->j_next;
-		if (r->r_jhead == NULL) {
-			r->r_jtail = NULL;
+		if (j->j_kind == J_STATUS && !atomic_load(&r->r_no_batch)) {
+			n = take_statuses(r, batch, REPORT_BATCH);
+			j = NULL;
+		} else {
+			r->r_jhead = j->j_next;
+			if (r->r_jhead == NULL) {
+				r->r_jtail = NULL;
+			}
+			r->r_jlen--;
 		}
-		r->r_jlen--;
 		pthread_mutex_unlock(&r->r_jmtx);
-		if (!atomic_load(&r->r_stop)) {
+		if (atomic_load(&r->r_stop)) {
+			// Dropped: the workers are going away too.
+		} else if (n > 0) {
+			do_statuses(r, batch, n, &st);
+		} else {
 			switch (j->j_kind) {
 			case J_STATUS:
 				do_status(r, j, &st);
@@ -238,6 +355,9 @@ reporter_main(void *arg)
 				do_fetch(r, j, &st);
 				break;
 			}
+		}
+		for (size_t i = 0; i < n; i++) {
+			rc_job_free(batch[i]);
 		}
 		rc_job_free(j);
 	}

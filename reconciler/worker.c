@@ -14,6 +14,9 @@
 // Callbacks from curl (watch lines) never start requests: libcurl forbids
 // calling the multi interface from inside its callbacks.
 #include <inttypes.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +28,7 @@
 #include "hash.h"
 #include "internal.h"
 
-#define LIST_PAGE          500
+#define LIST_PAGE          250
 #define WATCH_TIMEOUT_S    290
 #define DOWN_BACKOFF_MIN   500
 #define DOWN_BACKOFF_MAX   5000
@@ -1128,6 +1131,11 @@ list_done(rc_worker *w, rc_req *q, int cls, CURLcode cc, const char *msg,
 	}
 	sweep(w, now);
 	w->w_next_resync = now + ro->ro_resync_ms;
+#ifdef __GLIBC__
+	// A list leaves its pages' JSON trees freed in this thread's
+	// malloc arena; give those pages back to the system.
+	malloc_trim(0);
+#endif
 	if (!resync) {
 		// Listed after a (re)connection: everything is decided anew,
 		// without the backoff the outage caused.
