@@ -22,6 +22,8 @@
 #define READY   SVCFLEET__V1__CLUSTER_HEALTH_STATE__CLUSTER_HEALTH_READY
 #define UNREACHABLE \
 	SVCFLEET__V1__CLUSTER_HEALTH_STATE__CLUSTER_HEALTH_UNREACHABLE
+#define UNAUTHORIZED \
+	SVCFLEET__V1__CLUSTER_HEALTH_STATE__CLUSTER_HEALTH_UNAUTHORIZED
 
 static void
 reset_stats(rt_env *e, int i)
@@ -79,6 +81,33 @@ test_cluster_refusing_everything(void **state)
 	k = rt_kget(&e, 1, "default", "two-b");
 	assert_non_null(k);
 	json_decref(k);
+	rt_stop(&e);
+}
+
+static void
+test_wrong_token_is_unauthorized(void **state)
+{
+	rt_env                 e;
+	Svcfleet__V1__Service *s;
+	char                   bad[600];
+	(void) state;
+
+	rt_start(&e, true);
+	assert_int_equal(kft_start(&e.re_kf[0], NULL), 0);
+	e.re_nkf = 1;
+	snprintf(bad, sizeof(bad), "%s/bad.token", e.re_srv.ts_dir);
+	assert_int_equal(th_write_file(bad, "not-the-token"), 0);
+	free(rt_cli(&e, NULL,
+	    "cluster add alpha --api-server %s --ca-file %s --token-file %s",
+	    e.re_kf[0].k_url, e.re_kf[0].k_ca, bad));
+	free(rt_cli(&e, NULL,
+	    "create service locked --cluster alpha --selector app=l "
+	    "--port 80"));
+	rt_wait_health(&e, "alpha", UNAUTHORIZED, 10000);
+	s = rt_wait(&e, "alpha", "default", "locked", ERROR, 10000);
+	assert_non_null(strstr(rt_status(s)->message,
+	    "cluster \"alpha\" is refusing svcfleet's credentials"));
+	svcfleet_free(s);
 	rt_stop(&e);
 }
 
@@ -197,6 +226,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_teardown(
 	        test_cluster_refusing_everything, rt_teardown),
+	    cmocka_unit_test_teardown(
+	        test_wrong_token_is_unauthorized, rt_teardown),
 	    cmocka_unit_test_teardown(
 	        test_throttled_honours_retry_after, rt_teardown),
 	    cmocka_unit_test_teardown(
