@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <nng/nng.h>
 
@@ -289,11 +292,19 @@ main(int argc, char **argv)
 			break;
 		}
 		sf_reconciler_stats st2;
+		long long           heap_used = -1, heap_free = -1;
+#ifdef __GLIBC__
+		struct mallinfo2 mi = mallinfo2();
+		heap_used           = (long long) (mi.uordblks + mi.hblkhd);
+		heap_free           = (long long) mi.fordblks;
+#endif
 		sf_reconciler_stats_get(r, &st2);
 		SF_INFO("recon",
-		    "stats clusters=%u objects=%llu synced=%llu applies=%llu "
+		    "stats heap_used=%lld heap_free=%lld "
+		    "clusters=%u objects=%llu synced=%llu applies=%llu "
 		    "deletes=%llu reports=%llu heals=%llu heal_p99_ms=%llu",
-		    st2.rs_clusters, (unsigned long long) st2.rs_objects,
+		    heap_used, heap_free, st2.rs_clusters,
+		    (unsigned long long) st2.rs_objects,
 		    (unsigned long long) st2.rs_synced,
 		    (unsigned long long) st2.rs_applies,
 		    (unsigned long long) st2.rs_deletes,

@@ -66,6 +66,7 @@ typedef struct rc_worker {
 	sf_kube_cfg   *w_cfg;
 	rc_objtab      w_objs;
 	rc_obj        *w_dhead, *w_dtail;
+	rc_obj        *w_whead, *w_wtail; // waiting for a request slot
 	rc_obj       **w_heap;
 	size_t         w_nheap, w_capheap;
 	rc_req        *w_free;   // idle requests (easy handles kept)
@@ -148,8 +149,8 @@ parse_rv(const char *s)
 static void
 mark_dirty(rc_worker *w, rc_obj *o)
 {
-	if (o->o_flags & O_DIRTY) {
-		return;
+	if (o->o_flags & (O_DIRTY | O_WAITING)) {
+		return; // it will be decided anyway
 	}
 	o->o_flags |= O_DIRTY;
 	o->o_dnext = NULL;
@@ -171,6 +172,36 @@ pop_dirty(rc_worker *w)
 			w->w_dtail = NULL;
 		}
 		o->o_flags &= ~O_DIRTY;
+		o->o_dnext = NULL;
+	}
+	return (o);
+}
+
+// push_wait parks o until a request slot is free (objects are served in
+// the order they asked).
+static void
+push_wait(rc_worker *w, rc_obj *o)
+{
+	o->o_flags |= O_WAITING;
+	o->o_dnext = NULL;
+	if (w->w_wtail != NULL) {
+		w->w_wtail->o_dnext = o;
+	} else {
+		w->w_whead = o;
+	}
+	w->w_wtail = o;
+}
+
+static rc_obj *
+pop_wait(rc_worker *w)
+{
+	rc_obj *o = w->w_whead;
+	if (o != NULL) {
+		w->w_whead = o->o_dnext;
+		if (w->w_whead == NULL) {
+			w->w_wtail = NULL;
+		}
+		o->o_flags &= ~O_WAITING;
 		o->o_dnext = NULL;
 	}
 	return (o);
@@ -415,13 +446,40 @@ timeout_ms(const rc_worker *w)
 	return (w->w_r->r_opts.ro_request_timeout_ms);
 }
 
+// The apply body, built from the packed Service when it is sent (a
+// body is five times the size of the packed Service it comes from, and
+// only a few are needed at once). NULL when out of memory or undecodable.
+static char *
+make_body(rc_worker *w, const rc_obj *o)
+{
+	sf_service *svc;
+	char       *body = NULL;
+	uint64_t    want;
+
+	if (o->o_pb == NULL) {
+		return (NULL);
+	}
+	svc = svcfleet__v1__service__unpack(NULL, o->o_pblen, o->o_pb);
+	if (svc != NULL
+	    && sf_recon_body(svc, w->w_r->r_owner, &body, &want) != 0) {
+		body = NULL;
+	}
+	svcfleet__v1__service__free_unpacked(svc, NULL);
+	return (body);
+}
+
 static void
 start_apply(rc_worker *w, rc_obj *o)
 {
 	sf_buf  path = SF_BUF_INIT;
-	rc_req *q    = req_get(w, R_APPLY);
+	rc_req *q;
+	char   *body;
 
-	if (q == NULL) {
+	if ((body = make_body(w, o)) == NULL) {
+		return;
+	}
+	if ((q = req_get(w, R_APPLY)) == NULL) {
+		free(body);
 		return;
 	}
 	service_path(&path, o->o_key);
@@ -429,13 +487,15 @@ start_apply(rc_worker *w, rc_obj *o)
 	    &path, "?fieldManager=" SF_RECON_FIELD_MANAGER "&force=true");
 	if (path.b_oom
 	    || sf_kube_req_setup(&q->q_kr, w->w_cfg, "PATCH", path.b_data,
-	           "application/apply-patch+yaml", o->o_body, timeout_ms(w))
+	           "application/apply-patch+yaml", body, timeout_ms(w))
 	        != 0) {
 		sf_buf_fini(&path);
+		free(body);
 		req_put(w, q);
 		return;
 	}
 	sf_buf_fini(&path);
+	free(body);
 	q->q_obj  = o;
 	q->q_want = o->o_want;
 	if (req_start(w, q) == 0) {
@@ -765,6 +825,18 @@ fetch(rc_worker *w, rc_obj *o)
 	rc_submit(w->w_r, j);
 }
 
+// slot_ok is true when a request may start now; otherwise o waits for
+// one.
+static bool
+slot_ok(rc_worker *w, rc_obj *o)
+{
+	if (w->w_inflight < w->w_r->r_opts.ro_max_inflight) {
+		return (true);
+	}
+	push_wait(w, o);
+	return (false);
+}
+
 static bool
 backoff_ok(rc_worker *w, rc_obj *o, int64_t now)
 {
@@ -816,7 +888,7 @@ decide(rc_worker *w, rc_obj *o, int64_t now)
 			// Ours in the cluster, not in the store: garbage, once
 			// the store's whole list has been seen.
 			if (w->w_desired_done && w->w_conn == C_UP
-			    && backoff_ok(w, o, now)) {
+			    && backoff_ok(w, o, now) && slot_ok(w, o)) {
 				start_delete(w, o);
 			}
 			return;
@@ -839,7 +911,7 @@ decide(rc_worker *w, rc_obj *o, int64_t now)
 				report(w, o, ST_ERROR, gen, o->o_msg,
 				    o->o_facts, false, false);
 			}
-			if (backoff_ok(w, o, now)) {
+			if (backoff_ok(w, o, now) && slot_ok(w, o)) {
 				start_delete(w, o);
 			}
 			return;
@@ -859,8 +931,9 @@ decide(rc_worker *w, rc_obj *o, int64_t now)
 	if (in_sync(o)) {
 		int state
 		    = (f & D_LB) && !(f & O_INGRESS) ? ST_WAITING : ST_SYNCED;
-		free(o->o_body);
-		o->o_body = NULL;
+		free(o->o_pb);
+		o->o_pb    = NULL;
+		o->o_pblen = 0;
 		free(o->o_msg);
 		o->o_msg      = NULL;
 		o->o_attempts = 0;
@@ -900,11 +973,13 @@ decide(rc_worker *w, rc_obj *o, int64_t now)
 		arm(w, o);
 		return;
 	}
-	if (o->o_body == NULL) {
+	if (o->o_pb == NULL) {
 		fetch(w, o);
 		return;
 	}
-	start_apply(w, o);
+	if (slot_ok(w, o)) {
+		start_apply(w, o);
+	}
 }
 
 // retry_later counts a failure of o and schedules the next try.
@@ -1391,8 +1466,20 @@ on_watch_line(void *arg, const char *line, size_t len)
 
 // ------------------------------------------------------------ inbox
 
+// keep_pb takes the packed Service out of m.
 static void
-build_body(rc_worker *w, rc_obj *o, const rc_msg *m)
+keep_pb(rc_obj *o, rc_msg *m)
+{
+	free(o->o_pb);
+	o->o_pb    = m->m_pb;
+	o->o_pblen = (uint32_t) m->m_pblen;
+	m->m_pb    = NULL;
+}
+
+// digest computes the desired hash of the Service in m and keeps the
+// packed Service (taken from m) for applying.
+static void
+digest(rc_worker *w, rc_obj *o, rc_msg *m)
 {
 	sf_service *svc;
 	char       *body = NULL;
@@ -1406,15 +1493,15 @@ build_body(rc_worker *w, rc_obj *o, const rc_msg *m)
 		return;
 	}
 	svcfleet__v1__service__free_unpacked(svc, NULL);
+	free(body);
 	if (o->o_want != want) {
 		// A new spec: retried at once whatever failed before.
 		o->o_attempts = 0;
 		o->o_next_ms  = 0;
 	}
-	free(o->o_body);
-	o->o_body  = body;
 	o->o_want  = want;
 	o->o_input = m->m_input;
+	keep_pb(o, m);
 }
 
 static void
@@ -1429,8 +1516,9 @@ on_desired(rc_worker *w, rc_msg *m)
 		o->o_flags &= ~(uint32_t) (D_MASK | O_FETCHING);
 		o->o_want  = 0;
 		o->o_input = 0;
-		free(o->o_body);
-		o->o_body = NULL;
+		free(o->o_pb);
+		o->o_pb    = NULL;
+		o->o_pblen = 0;
 		mark_dirty(w, o);
 		return;
 	}
@@ -1445,11 +1533,12 @@ on_desired(rc_worker *w, rc_msg *m)
 	o->o_flags  = (o->o_flags & ~(uint32_t) (D_MASK | O_FETCHING))
 	    | (m->m_flags & D_MASK);
 	// Most updates are echoes of our own status reports: the same
-	// metadata and spec, nothing to build. A changed input, or a body
-	// needed to act, is built here.
-	if (o->o_input != m->m_input || o->o_want == 0
-	    || (o->o_body == NULL && !in_sync(o))) {
-		build_body(w, o, m);
+	// metadata and spec, nothing to compute. A changed input is
+	// digested; an unchanged one is kept when it may have to be applied.
+	if (o->o_input != m->m_input || o->o_want == 0) {
+		digest(w, o, m);
+	} else if (o->o_pb == NULL && !in_sync(o)) {
+		keep_pb(o, m);
 	}
 	mark_dirty(w, o);
 }
@@ -1469,8 +1558,9 @@ on_list_done_msg(rc_worker *w, uint32_t epoch)
 			o->o_flags &= ~(uint32_t) D_MASK;
 			o->o_want  = 0;
 			o->o_input = 0;
-			free(o->o_body);
-			o->o_body = NULL;
+			free(o->o_pb);
+			o->o_pb    = NULL;
+			o->o_pblen = 0;
 		}
 		mark_dirty(w, o);
 	}
@@ -1584,12 +1674,18 @@ conn_step(rc_worker *w, int64_t now)
 	}
 }
 
+// pump decides every changed object now (most only need a report) and
+// lets waiting objects take the request slots that are free, in order.
 static void
 pump(rc_worker *w, int64_t now)
 {
 	unsigned max = w->w_r->r_opts.ro_max_inflight;
-	while (w->w_dhead != NULL && w->w_inflight < max) {
-		decide(w, pop_dirty(w), now);
+	rc_obj  *o;
+	while (w->w_whead != NULL && w->w_inflight < max) {
+		decide(w, pop_wait(w), now);
+	}
+	while ((o = pop_dirty(w)) != NULL) {
+		decide(w, o, now);
 	}
 }
 
@@ -1626,7 +1722,8 @@ next_timeout(const rc_worker *w, int64_t now)
 		t = w->w_next_resync;
 	}
 	if (w->w_dhead != NULL
-	    && w->w_inflight < w->w_r->r_opts.ro_max_inflight) {
+	    || (w->w_whead != NULL
+	        && w->w_inflight < w->w_r->r_opts.ro_max_inflight)) {
 		t = now;
 	}
 	return (t <= now ? 0 : (int) (t - now));
