@@ -53,9 +53,9 @@ static const struct flag {
         "full resync period (list each cluster, compare in memory); "
         "default 5m"},
     {"max-inflight", "SVCFLEET_MAX_INFLIGHT", offsetof(config, max_inflight),
-        "requests in flight per cluster; default 32"},
+        "requests in flight per cluster; default 16"},
     {"max-conns", "SVCFLEET_MAX_CONNS", offsetof(config, max_conns),
-        "connections per cluster API server; default 8"},
+        "connections per cluster API server; default 6"},
     {"backoff-max", "SVCFLEET_BACKOFF_MAX", offsetof(config, backoff_max),
         "longest per-object retry delay; default 30s"},
     {"stats-every", "SVCFLEET_STATS_EVERY", offsetof(config, stats_every),

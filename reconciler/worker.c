@@ -34,6 +34,7 @@
 #define DOWN_BACKOFF_MAX   5000
 #define TRANSPORT_FAILURES 3 // in a row, before the cluster counts as down
 #define HEALTH_REFRESH_MS  (5 * 60 * 1000)
+#define IDLE_REQUESTS      4 // easy handles kept between bursts
 #define MSG_UNOWNED                                                          \
 	"service exists in the cluster and is not managed by svcfleet; set " \
 	"allow_adoption to take it over"
@@ -69,7 +70,8 @@ typedef struct rc_worker {
 	rc_obj        *w_whead, *w_wtail; // waiting for a request slot
 	rc_obj       **w_heap;
 	size_t         w_nheap, w_capheap;
-	rc_req        *w_free;   // idle requests (easy handles kept)
+	rc_req        *w_free; // idle requests (easy handles kept)
+	unsigned       w_nfree;
 	rc_req        *w_active; // requests added to the multi handle
 	unsigned       w_inflight;
 	rc_req        *w_watch, *w_list, *w_probe, *w_pools;
@@ -96,6 +98,7 @@ typedef struct rc_worker {
 	char    *w_pools_json;
 	bool     w_pools_known;
 	int64_t  w_count_at;
+	size_t   w_pending_peak; // most objects holding a packed Service
 } rc_worker;
 
 // ------------------------------------------------------------ helpers
@@ -326,6 +329,7 @@ req_get(rc_worker *w, int kind)
 	rc_req *q = w->w_free;
 	if (q != NULL) {
 		w->w_free = q->q_next;
+		w->w_nfree--;
 	} else if ((q = calloc(1, sizeof(*q))) == NULL) {
 		return (NULL);
 	}
@@ -343,6 +347,14 @@ req_get(rc_worker *w, int kind)
 static void
 req_put(rc_worker *w, rc_req *q)
 {
+	if (w->w_nfree >= IDLE_REQUESTS) {
+		// Enough kept for the next burst; this one's easy handle
+		// (and buffers) go.
+		sf_kube_req_fini(&q->q_kr);
+		free(q);
+		return;
+	}
+	w->w_nfree++;
 	q->q_kr.kr_line_fn  = NULL;
 	q->q_kr.kr_line_arg = NULL;
 	// A list page or a watch can leave megabytes behind; an idle
@@ -675,8 +687,8 @@ in_sync(const rc_obj *o)
 {
 	return ((o->o_flags & O_EXISTS) && o->o_have != 0 && o->o_want != 0
 	    && (o->o_have == o->o_want
-	        || (o->o_applied == o->o_want
-	            && o->o_have == o->o_applied_obs)));
+	        || (o->o_alias != 0
+	            && (o->o_have ^ o->o_want) == o->o_alias)));
 }
 
 static bool
@@ -937,7 +949,6 @@ decide(rc_worker *w, rc_obj *o, int64_t now)
 		free(o->o_msg);
 		o->o_msg      = NULL;
 		o->o_attempts = 0;
-		o->o_failed   = 0;
 		o->o_flags &= ~O_PERM;
 		if (o->o_drift_ms != 0) {
 			rc_heal_record(w->w_r, now - o->o_drift_ms);
@@ -950,7 +961,7 @@ decide(rc_worker *w, rc_obj *o, int64_t now)
 		    !(f & D_HAS_FIN) && !(f & O_FIN_SENT), false);
 		return;
 	}
-	if ((f & O_PERM) && o->o_failed == o->o_want) {
+	if (f & O_PERM) {
 		// The cluster rejected this spec; only a new spec is retried.
 		report(
 		    w, o, ST_ERROR, gen, o->o_msg, o->o_facts, false, false);
@@ -1068,11 +1079,13 @@ apply_done(rc_worker *w, rc_req *q, int cls, CURLcode cc, const char *msg,
 			observe(w, obj, now);
 			json_decref(obj);
 		}
-		o->o_applied     = q->q_want;
-		o->o_applied_obs = o->o_have;
+		if (obj != NULL && q->q_want == o->o_want) {
+			o->o_alias = o->o_have != o->o_want
+			    ? o->o_have ^ o->o_want
+			    : 0;
+		}
 		o->o_flags |= O_APPLIED;
 		o->o_flags &= ~O_PERM;
-		o->o_failed   = 0;
 		o->o_attempts = 0;
 		free(o->o_msg);
 		o->o_msg = NULL;
@@ -1080,8 +1093,9 @@ apply_done(rc_worker *w, rc_req *q, int cls, CURLcode cc, const char *msg,
 	}
 	case SF_KUBE_INVALID:
 		// The cluster refuses this spec: an error until it changes.
-		o->o_failed = q->q_want;
-		o->o_flags |= O_PERM;
+		if (q->q_want == o->o_want) {
+			o->o_flags |= O_PERM;
+		}
 		set_str(&o->o_msg, msg);
 		SF_WARN("recon", "cluster=%s rejected %s: %s", w->w_c->c_name,
 		    o->o_key, msg);
@@ -1498,6 +1512,8 @@ digest(rc_worker *w, rc_obj *o, rc_msg *m)
 		// A new spec: retried at once whatever failed before.
 		o->o_attempts = 0;
 		o->o_next_ms  = 0;
+		o->o_alias    = 0;
+		o->o_flags &= ~O_PERM;
 	}
 	o->o_want  = want;
 	o->o_input = m->m_input;
@@ -1693,16 +1709,28 @@ static void
 count(rc_worker *w, int64_t now)
 {
 	rc_obj *o;
-	size_t  i = 0, synced = 0;
+	size_t  i = 0, synced = 0, pending = 0;
 	if (now - w->w_count_at < 1000) {
 		return;
 	}
 	w->w_count_at = now;
 	while ((o = rc_objtab_next(&w->w_objs, &i)) != NULL) {
 		synced += (o->o_flags & D_PRESENT) && in_sync(o);
+		pending += o->o_pb != NULL;
 	}
 	atomic_store(&w->w_c->c_nobjs, w->w_objs.t_n);
 	atomic_store(&w->w_c->c_nsynced, synced);
+	if (pending > w->w_pending_peak) {
+		w->w_pending_peak = pending;
+	}
+#ifdef __GLIBC__
+	if (pending == 0 && w->w_pending_peak >= 1000) {
+		// A burst of work is over: what it allocated is free now
+		// (packed Services, bodies, answers); give it back.
+		malloc_trim(0);
+		w->w_pending_peak = 0;
+	}
+#endif
 }
 
 static int
