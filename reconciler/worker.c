@@ -728,7 +728,13 @@ observe(rc_worker *w, const json_t *obj, int64_t now)
 		sf_recon_obs_fini(&ob);
 		return;
 	}
-	before  = in_sync(o);
+	before = in_sync(o);
+	if ((o->o_flags & O_HAS_UID) && ob.ob_has_uid
+	    && memcmp(o->o_uid, ob.ob_uid, sizeof(o->o_uid)) != 0) {
+		// Another object of that name (deleted and made again while
+		// we did not watch): not the one we applied.
+		o->o_flags &= ~O_APPLIED;
+	}
 	o->o_rv = rv;
 	o->o_flags |= O_EXISTS;
 	o->o_flags &= ~(O_OWNED | O_OBS_LB | O_INGRESS | O_HAS_UID);
@@ -755,7 +761,10 @@ static void
 gone(rc_worker *w, rc_obj *o, uint64_t rv, int64_t now)
 {
 	bool before = in_sync(o);
-	o->o_flags &= ~(O_EXISTS | O_OWNED | O_OBS_LB | O_INGRESS | O_HAS_UID);
+	// What we applied is gone: a same-name object made later by someone
+	// else is not ours.
+	o->o_flags &= ~(
+	    O_EXISTS | O_OWNED | O_OBS_LB | O_INGRESS | O_HAS_UID | O_APPLIED);
 	o->o_have = 0;
 	free(o->o_facts);
 	o->o_facts = NULL;
