@@ -109,6 +109,7 @@ rpc_closure(const ProtobufCMessage *reply, void *data)
 			atomic_fetch_add(&m2->m_errors, 1);
 		}
 	}
+	sf_srvmetrics_call_done(c);
 	if ((m = pack_reply(c, reply)) == NULL) {
 		sf_status_reset(&c->c_status);
 		sf_status_set(&c->c_status, SF_RESOURCE_EXHAUSTED,

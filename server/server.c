@@ -232,7 +232,8 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 		goto fail;
 	}
 	srv->s_dedupe = sf_dedupe_alloc(DEDUPE_ENTRIES, DEDUPE_TTL_MS);
-	if (srv->s_dedupe == NULL || sf_watch_init(srv) != 0) {
+	if (srv->s_dedupe == NULL || sf_srvmetrics_init(srv) != 0
+	    || sf_watch_init(srv) != 0) {
 		rv = sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL);
 		goto fail;
 	}
@@ -298,6 +299,7 @@ sf_server_stop(sf_server *srv)
 	}
 	sf_rpc_stop(srv);
 	sf_watch_free(srv);
+	sf_srvmetrics_fini(srv);
 	sf_auth_close(srv);
 	sf_store_close(srv->s_store);
 	sf_dedupe_free(srv->s_dedupe);
