@@ -417,6 +417,47 @@ sf_config_where(const sf_config *cfg, const char *name)
 }
 
 void
+sf_config_dump(const sf_config *cfg, const void *fields, FILE *f)
+{
+	const sf_opt_table *t = cfg->c_table;
+	for (size_t i = 0; i < t->t_nopts; i++) {
+		const sf_opt *o     = &t->t_opts[i];
+		const char   *field = (const char *) fields + o->o_off;
+		const char   *where = cfg->c_src[i].s_where;
+		switch (o->o_type) {
+		case SF_OPT_STRING: {
+			const char *v = *(const char *const *) field;
+			fprintf(f, "%s%s = %s", v == NULL ? "# " : "",
+			    o->o_name, v != NULL ? v : "");
+			break;
+		}
+		case SF_OPT_LIST: {
+			const sf_opt_list *l = (const sf_opt_list *) field;
+			if (l->l_n == 0) {
+				fprintf(f, "# %s = (%s)", o->o_name,
+				    o->o_def_text != NULL ? o->o_def_text
+				                          : "none");
+			}
+			for (size_t k = 0; k < l->l_n; k++) {
+				fprintf(f, "%s%s = %s", k ? "\n" : "",
+				    o->o_name, l->l_items[k]);
+			}
+			break;
+		}
+		case SF_OPT_INT:
+			fprintf(
+			    f, "%s = %ld", o->o_name, *(const long *) field);
+			break;
+		case SF_OPT_BOOL:
+			fprintf(f, "%s = %s", o->o_name,
+			    *(const bool *) field ? "true" : "false");
+			break;
+		}
+		fprintf(f, "  # %s\n", where);
+	}
+}
+
+void
 sf_config_usage(const sf_opt_table *t, FILE *f)
 {
 	fprintf(f, "%s\nflags (environment variable; default):\n", t->t_usage);

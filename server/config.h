@@ -98,6 +98,10 @@ void sf_config_fini(sf_config *cfg);
 // nowhere), for messages of later cross-field checks.
 const char *sf_config_where(const sf_config *cfg, const char *name);
 
+// sf_config_dump writes every option's value in effect as a config file
+// line ("name = value"), with where it came from in a comment.
+void sf_config_dump(const sf_config *cfg, const void *fields, FILE *f);
+
 // sf_config_usage writes --help: usage, then every option with its
 // environment variable, default and help.
 void sf_config_usage(const sf_opt_table *t, FILE *f);

@@ -22,6 +22,7 @@
 
 typedef struct config {
 	const char *config;
+	bool        check_config;
 	const char *data_dir;
 	sf_opt_list listen;
 	const char *http;
@@ -62,6 +63,10 @@ static const sf_opt options[] = {
     {"config", "SVCFLEET_CONFIG", SF_OPT_STRING, NULL,
         "configuration file of \"name = value\" lines (see below)",
         offsetof(config, config), 0, 0, NULL, NULL},
+    {"check-config", "SVCFLEET_CHECK_CONFIG", SF_OPT_BOOL, "false",
+        "check the configuration, print the values in effect and where "
+        "each came from, and exit (0 when it is valid)",
+        offsetof(config, check_config), 0, 0, NULL, NULL},
     {"data-dir", "SVCFLEET_DATA_DIR", SF_OPT_STRING, "./svcfleet-data",
         "directory of the LMDB store (created with mode 0700)",
         offsetof(config, data_dir), 0, 0, NULL, NULL},
@@ -201,6 +206,11 @@ main(int argc, char **argv)
 	    || (rv = check_config(&cc, &cfg)) != 0) {
 		sf_config_fini(&cc);
 		return (rv > 0 ? 0 : 2);
+	}
+	if (cfg.check_config) {
+		sf_config_dump(&cc, &cfg, stdout);
+		sf_config_fini(&cc);
+		return (0);
 	}
 	sf_log_set_level(sf_log_level_parse(cfg.log_level));
 	sf_duration_parse(cfg.audit_max_age, &audit_age);

@@ -216,6 +216,7 @@ test_help(void **state)
 	(void) state;
 	static const char *const opts[][3] = {
 	    {"--config", "SVCFLEET_CONFIG", "none"},
+	    {"--check-config", "SVCFLEET_CHECK_CONFIG", "false"},
 	    {"--data-dir", "SVCFLEET_DATA_DIR", "./svcfleet-data"},
 	    {"--listen", "SVCFLEET_LISTEN",
 	        "ipc://DATA-DIR/svcfleet.sock, tcp://127.0.0.1:7070"},
