@@ -290,10 +290,12 @@ main(int argc, char **argv)
 	sigwait(&sigs, &sig);
 	SF_INFO("server", "%s received, shutting down",
 	    sig == SIGTERM ? "SIGTERM" : "SIGINT");
-	// /readyz fails from here on (the server is draining) while the
-	// endpoint still answers; it stops after the RPC server.
-	sf_server_stop(srv);
+	// The endpoint goes first: its readiness check and collectors use
+	// the server, which sf_server_stop frees. (An orchestrator stops
+	// routing to a pod when it sends SIGTERM, so /readyz has nothing
+	// more to say.)
 	sf_http_free(http);
+	sf_server_stop(srv);
 	sf_metrics_free(metrics);
 	// nng frees closed sockets on its reaper thread; wait for it so the
 	// process ends with nothing outstanding.
