@@ -77,12 +77,14 @@ export PKG_CONFIG_PATH="$LIBDIR/pkgconfig"
 # --define-prefix: the .pc says the configure-time prefix; take the one
 # it was installed under.
 CFLAGS=$(pkg-config --define-prefix --cflags svcfleet) || fail "pkg-config --cflags"
+SAN=
+[ -z "${SF_SANITIZE:-}" ] || SAN="-fsanitize=$SF_SANITIZE"
 LIBS=$(pkg-config --define-prefix --libs svcfleet) || fail "pkg-config --libs"
 case $CFLAGS in *"$P"*) ;; *) fail "pkg-config cflags do not point into $P: $CFLAGS" ;; esac
-cc -std=c11 -Wall -Werror -o "$T/client" "$T/client.c" $CFLAGS $LIBS ||
+cc -std=c11 -Wall -Werror $SAN -o "$T/client" "$T/client.c" $CFLAGS $LIBS ||
 	fail "building the client against the installed shared library"
 STATIC=$(pkg-config --define-prefix --static --libs svcfleet | sed 's/-lsvcfleet//')
-cc -std=c11 -Wall -Werror -o "$T/client_static" "$T/client.c" $CFLAGS \
+cc -std=c11 -Wall -Werror $SAN -o "$T/client_static" "$T/client.c" $CFLAGS \
 	"$LIBDIR/libsvcfleet.a" $STATIC ||
 	fail "building the client against the installed static library"
 
