@@ -51,7 +51,9 @@ expiry_text(int64_t ms, char *buf, size_t cap)
 	if (ms == 0) {
 		snprintf(buf, cap, "never");
 	} else if (ms > now) {
-		sf_duration_age(ms - now, d, sizeof(d));
+		// Whole seconds, rounded up: a day's token just made expires
+		// "in 24h", not "in 23h" (ages round down).
+		sf_duration_age((ms - now + 999) / 1000 * 1000, d, sizeof(d));
 		snprintf(buf, cap, "in %s", d);
 	} else {
 		sf_duration_age(now - ms, d, sizeof(d));

@@ -5,12 +5,15 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -105,8 +108,10 @@ vcli(ct_env *e, const char *in, char **out, char **err, const char *fmt,
 {
 	char args[6144], cmd[8192];
 	vsnprintf(args, sizeof(args), fmt, ap);
-	snprintf(cmd, sizeof(cmd), "%s --server '%s' %s",
-	    th_bin("client/cli/svcfleet"), e->ce_srv.ts_url, args);
+	snprintf(cmd, sizeof(cmd), "%s%s%s --server '%s' %s",
+	    e->ce_prefix != NULL ? e->ce_prefix : "",
+	    e->ce_prefix != NULL ? " " : "", th_bin("client/cli/svcfleet"),
+	    e->ce_srv.ts_url, args);
 	return (th_run(cmd, in, out, err));
 }
 
@@ -165,6 +170,34 @@ ct_add_cluster(ct_env *e, const char *name)
 	snprintf(want, sizeof(want), "cluster/%s registered\n", name);
 	assert_string_equal(out, want);
 	free(out);
+}
+
+char *
+ct_token(ct_env *e, const char *user, const char *flags)
+{
+	char  *out = ct_ok(e, "token create %s %s", user, flags ? flags : "");
+	size_t n   = strcspn(out, "\n");
+	assert_true(n > 0);
+	assert_string_equal(out + n, "\n");
+	out[n] = '\0';
+	return (out);
+}
+
+int
+ct_free_port(void)
+{
+	struct sockaddr_in a;
+	socklen_t          len = sizeof(a);
+	int                fd  = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	memset(&a, 0, sizeof(a));
+	a.sin_family      = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *) &a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *) &a, &len), 0);
+	close(fd);
+	return (ntohs(a.sin_port));
 }
 
 const char *
