@@ -47,6 +47,9 @@ enum cli_flag_kind {
 	    "file holding the bearer token (env SVCFLEET_TOKEN_FILE; "      \
 	    "default for a server on this machine: "                        \
 	    "./svcfleet-data/admin.token when readable)")                   \
+	XX(CA_FILE, "ca-file", 0, FK_VALUE, "FILE",                         \
+	    "PEM CA bundle that verifies svcfleetd's certificate, for "     \
+	    "tls+tcp:// servers (env SVCFLEET_CA_FILE)")                    \
 	XX(SERVER_NAME, "server-name", 0, FK_VALUE, "NAME",                 \
 	    "name svcfleetd's TLS certificate must carry (env "             \
 	    "SVCFLEET_SERVER_NAME; default the --server URL's host)")       \
@@ -102,9 +105,6 @@ enum cli_flag_kind {
 	    "wait until the clusters confirm (not available yet)")          \
 	XX(API_SERVER, "api-server", 0, FK_VALUE, "URL",                    \
 	    "the cluster's API server, https://HOST:PORT")                  \
-	XX(CA_FILE, "ca-file", 0, FK_VALUE, "FILE",                         \
-	    "PEM CA bundle that verifies svcfleetd's certificate, for "     \
-	    "tls+tcp:// servers (env SVCFLEET_CA_FILE)")                    \
 	XX(NODE_PORT_RANGE, "node-port-range", 0, FK_VALUE, "MIN-MAX",      \
 	    "the cluster's --service-node-port-range (default "             \
 	    "30000-32767)")                                                 \

@@ -259,9 +259,10 @@ static const cli_cmd cli_commands[] = {
         .cm_usage     = "rbac list [--cluster C] [-n NS] [--user U]",
         .cm_summary   = "list the role bindings you may see",
         .cm_flag_help = rbac_list_flag_help,
-        .cm_help      = "A * in CLUSTER or NAMESPACE means every one. "
-                        "Without the power to read bindings, you see your "
-                        "own.",
+        .cm_help      = "A * in CLUSTER or NAMESPACE means every one. Listing "
+                        "needs a role that grants (admin, cluster-admin, "
+                        "ns-admin) and shows what it covers; anyone sees "
+                        "their own bindings with `svcfleet whoami`.",
     },
     {
         .cm_words    = "token create",

@@ -343,6 +343,25 @@ test_rbac_errors(void **state)
 	assert_string_equal(before, after);
 	free(after);
 
+	// A role that cannot grant cannot list; whoami shows one's own.
+	char *erin = ct_token(&e, "erin", NULL);
+	free(ct_ok(
+	    &e, "rbac grant --user erin ns-edit --cluster prod -n shop"));
+	err = ct_fails(&e, 1, "--token %s rbac list", erin);
+	assert_string_equal(err,
+	    "error: PERMISSION_DENIED: user \"erin\" cannot list "
+	    "rolebindings\n");
+	free(err);
+	out = ct_ok(&e, "--token %s whoami", erin);
+	assert_string_equal(ct_line(out, 4),
+	    "  ROLE      SUBJECT     CLUSTER   NAMESPACE   ID");
+	assert_true(
+	    strncmp(ct_line(out, 5),
+	        "  ns-edit   user:erin   prod      shop        rb-", 48)
+	    == 0);
+	free(out);
+
+	free(erin);
 	free(dave);
 	free(before);
 	free(args);
