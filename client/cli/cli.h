@@ -294,6 +294,31 @@ int cli_print_clusters(
 // column does; "<unknown>" for 0.
 void cli_age(int64_t ms, char *buf, size_t cap);
 
+// ------------------------------------------------------------ identity
+
+// rbac.c, token.c, whoami.c and audit.c. What rbac.c shares: how role
+// bindings and times print.
+
+// cli_binding_subject: "user:alice" or "group:devs" (from the arena).
+const char *cli_binding_subject(cli *c, const Svcfleet__V1__RoleBinding *b);
+// cli_binding_json: the binding as a JSON object (proto field names, empty
+// fields left out, times in RFC 3339). NULL when out of memory.
+json_t *cli_binding_json(const Svcfleet__V1__RoleBinding *b);
+// cli_json_set_time sets key to ms as an RFC 3339 time (with milliseconds)
+// unless ms is 0.
+void cli_json_set_time(json_t *o, const char *key, int64_t ms);
+// cli_json_set_str sets key to s unless s is NULL or empty.
+void cli_json_set_str(json_t *o, const char *key, const char *s);
+
+int cli_cmd_rbac_grant(cli *c);
+int cli_cmd_rbac_revoke(cli *c);
+int cli_cmd_rbac_list(cli *c);
+int cli_cmd_token_create(cli *c);
+int cli_cmd_token_revoke(cli *c);
+int cli_cmd_token_list(cli *c);
+int cli_cmd_whoami(cli *c);
+int cli_cmd_audit(cli *c);
+
 // ------------------------------------------------------------ port.c
 
 // cli_port_parse parses a --port value, [NAME:]PORT[:TARGET][/PROTO]
@@ -320,28 +345,5 @@ int cli_cmd_cluster_remove(cli *c);
 int cli_cmd_cluster_namespaces(cli *c);
 int cli_cmd_cluster_workloads(cli *c);
 int cli_cmd_version(cli *c);
-
-// ------------------------------------------------------------ identity
-
-// rbac.c: role bindings as the identity commands print them.
-// cli_binding_subject: "user:alice" or "group:devs" (from the arena).
-const char *cli_binding_subject(cli *c, const Svcfleet__V1__RoleBinding *b);
-// cli_binding_json: the binding as a JSON object (proto field names, empty
-// fields left out, times in RFC 3339). NULL when out of memory.
-json_t *cli_binding_json(const Svcfleet__V1__RoleBinding *b);
-// cli_json_set_time sets key to ms as an RFC 3339 time (with milliseconds)
-// unless ms is 0.
-void cli_json_set_time(json_t *o, const char *key, int64_t ms);
-// cli_json_set_str sets key to s unless s is NULL or empty.
-void cli_json_set_str(json_t *o, const char *key, const char *s);
-
-int cli_cmd_rbac_grant(cli *c);
-int cli_cmd_rbac_revoke(cli *c);
-int cli_cmd_rbac_list(cli *c);
-int cli_cmd_token_create(cli *c);
-int cli_cmd_token_revoke(cli *c);
-int cli_cmd_token_list(cli *c);
-int cli_cmd_whoami(cli *c);
-int cli_cmd_audit(cli *c);
 
 #endif // SF_CLI_H
