@@ -157,10 +157,19 @@ default_token(cli *c, const char *path, const char **why)
 	return (tok);
 }
 
-#define TOKEN_WAYS                                                        \
-	"pass one with --token TOKEN or --token-file FILE, or set "       \
-	"SVCFLEET_TOKEN or SVCFLEET_TOKEN_FILE (an admin makes one with " \
-	"`svcfleet token create USER`)"
+// How to pass a token, for the hint; where a command reads --token-file as
+// its own (cluster add), that flag is not one of the ways.
+static const char *
+token_ways(bool own_file)
+{
+	return (own_file
+	        ? "pass one with --token TOKEN, or set SVCFLEET_TOKEN or "
+	          "SVCFLEET_TOKEN_FILE (here --token-file is the cluster's); "
+	          "an admin makes one with `svcfleet token create USER`"
+	        : "pass one with --token TOKEN or --token-file FILE, or set "
+	          "SVCFLEET_TOKEN or SVCFLEET_TOKEN_FILE (an admin makes one "
+	          "with `svcfleet token create USER`)");
+}
 
 // The caller's token, in this order: the flags (--token, --token-file),
 // the environment (SVCFLEET_TOKEN, SVCFLEET_TOKEN_FILE), then, for a
@@ -222,11 +231,11 @@ find_token(cli *c, const char *url, const char **out)
 	}
 	if (*out == NULL) {
 		cli_set_auth_hint(sf_arena_printf(&c->c_arena,
-		    "no token was sent%s%s%s: " TOKEN_WAYS, why ? " (" : "",
-		    why ? why : "", why ? ")" : ""));
+		    "no token was sent%s%s%s: %s", why ? " (" : "",
+		    why ? why : "", why ? ")" : "", token_ways(own_file)));
 	} else if (from != NULL) {
-		cli_set_auth_hint(sf_arena_printf(
-		    &c->c_arena, "the token came from %s; " TOKEN_WAYS, from));
+		cli_set_auth_hint(sf_arena_printf(&c->c_arena,
+		    "the token came from %s; %s", from, token_ways(own_file)));
 	}
 	return (0);
 }

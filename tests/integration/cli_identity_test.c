@@ -686,9 +686,23 @@ test_token_lookup(void **state)
 	    "create USER`)");
 	free(err);
 
+	// Where --token-file is the command's own, the hint leaves it out.
+	e.ce_prefix = NULL;
+	err         = ct_fails(&e, 1,
+	            "--token sfk_000000000000_nope cluster add c1 --api-server "
+	                    "https://127.0.0.1:6443 --ca-file %s --token-file %s",
+	            e.ce_ca, e.ce_tok);
+	assert_string_equal(ct_line(err, 1),
+	    "hint: the token came from --token; pass one with --token TOKEN, "
+	    "or set SVCFLEET_TOKEN or SVCFLEET_TOKEN_FILE (here --token-file "
+	    "is the cluster's); an admin makes one with `svcfleet token "
+	    "create USER`");
+	free(err);
+
 	// A tcp server: no socket directory, so only ./svcfleet-data counts.
 	snprintf(pre, sizeof(pre), "cd '%s' &&", bare);
-	err = ct_fails(&e, 1, "%s whoami", tcp);
+	e.ce_prefix = pre;
+	err         = ct_fails(&e, 1, "%s whoami", tcp);
 	assert_string_equal(ct_line(err, 0),
 	    "error: UNAUTHENTICATED: no token given (--token, SVCFLEET_TOKEN "
 	    "or --token-file)");
