@@ -593,15 +593,15 @@ static void
 test_token_lookup(void **state)
 {
 	ct_env      e;
-	char        listen[64], tcp[80], line[1024], cwd[400], bare[400];
-	const char *extra[] = {"--listen", listen, NULL};
+	char        tcp[80], line[1024], cwd[400], bare[400];
+	const char *extra[] = {"--listen", "tcp://127.0.0.1:0", NULL};
 	char       *err, *out;
 	(void) state;
 
 	// A tcp listener too: a --server URL with no admin.token beside it.
-	snprintf(listen, sizeof(listen), "tcp://127.0.0.1:%d", ct_free_port());
-	snprintf(tcp, sizeof(tcp), "--server %s", listen);
 	ct_start(&e, extra);
+	snprintf(tcp, sizeof(tcp), "--server tcp://127.0.0.1:%d",
+	    ct_listen_port(&e, "tcp"));
 	char *flag = ct_token(&e, "flag-user", NULL);
 	char *file = ct_token(&e, "file-user", NULL);
 	char *env  = ct_token(&e, "env-user", NULL);

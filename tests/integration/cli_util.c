@@ -5,15 +5,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -184,20 +181,23 @@ ct_token(ct_env *e, const char *user, const char *flags)
 }
 
 int
-ct_free_port(void)
+ct_listen_port(ct_env *e, const char *scheme)
 {
-	struct sockaddr_in a;
-	socklen_t          len = sizeof(a);
-	int                fd  = socket(AF_INET, SOCK_STREAM, 0);
-
-	assert_true(fd >= 0);
-	memset(&a, 0, sizeof(a));
-	a.sin_family      = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *) &a, sizeof(a)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *) &a, &len), 0);
-	close(fd);
-	return (ntohs(a.sin_port));
+	char needle[64];
+	snprintf(
+	    needle, sizeof(needle), "\"listening on %s://127.0.0.1:", scheme);
+	for (int i = 0; i < 100; i++) {
+		char       *log  = th_read_file(e->ce_srv.ts_log, NULL);
+		const char *at   = log != NULL ? strstr(log, needle) : NULL;
+		int         port = at != NULL ? atoi(at + strlen(needle)) : 0;
+		free(log);
+		if (port > 0) {
+			return (port);
+		}
+		usleep(50000);
+	}
+	fail_msg("svcfleetd logged no %s listener", scheme);
+	return (0);
 }
 
 const char *

@@ -93,8 +93,11 @@ void ct_kubefake_stop(ct_kubefake *kf);
 // as "--groups a,b" may be NULL) and returns its secret (malloc'd).
 char *ct_token(ct_env *e, const char *user, const char *flags);
 
-// ct_free_port returns a TCP port on 127.0.0.1 that was free a moment ago.
-int ct_free_port(void);
+// ct_listen_port waits (up to 5 s) for the daemon to log its listener
+// "<scheme>://127.0.0.1:PORT" and returns PORT. Start the daemon with
+// "--listen <scheme>://127.0.0.1:0": it picks a free port itself, so no
+// other process can take it in between.
+int ct_listen_port(ct_env *e, const char *scheme);
 
 // ct_line returns line i (0-based) of text, copied into a static buffer,
 // or "" when there are fewer lines.
