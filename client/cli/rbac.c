@@ -130,13 +130,10 @@ cli_cmd_rbac_grant(cli *c)
 		printf("rolebinding/%s\n", str(out->id));
 		break;
 	default:
-		printf("rolebinding/%s created: %s for %s %s\n", str(out->id),
-		    str(out->role),
-		    str(out->user)[0] != '\0'
-		        ? sf_arena_printf(
-		            &c->c_arena, "user \"%s\"", out->user)
-		        : sf_arena_printf(
-		            &c->c_arena, "group \"%s\"", str(out->group)),
+		printf("rolebinding/%s created: %s for %s \"%s\" %s\n",
+		    str(out->id), str(out->role),
+		    str(out->user)[0] != '\0' ? "user" : "group",
+		    str(out->user)[0] != '\0' ? out->user : str(out->group),
 		    scope_text(c, out));
 	}
 	svcfleet_free(out);
