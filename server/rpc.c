@@ -595,6 +595,12 @@ sf_rpc_stop(sf_server *srv)
 	srv->s_stopping = true;
 	pthread_cond_broadcast(&srv->s_qcv);
 	pthread_mutex_unlock(&srv->s_qmtx);
+	for (size_t i = 0; i < srv->s_nworkers; i++) {
+		pthread_join(srv->s_workers[i], NULL);
+	}
+	// Every aio is stopped while the socket and its contexts still exist:
+	// stopping one after the socket closed can reach into the freed
+	// context (nng then panics on a destroyed mutex).
 	if (srv->s_ctxs != NULL) {
 		for (size_t i = 0; i < srv->s_nctxs; i++) {
 			if (srv->s_ctxs[i].rc_aio != NULL) {
@@ -602,8 +608,9 @@ sf_rpc_stop(sf_server *srv)
 			}
 		}
 	}
-	for (size_t i = 0; i < srv->s_nworkers; i++) {
-		pthread_join(srv->s_workers[i], NULL);
+	if (srv->s_sock_open) {
+		nng_close(srv->s_sock);
+		srv->s_sock_open = false;
 	}
 	if (srv->s_ctxs != NULL) {
 		for (size_t i = 0; i < srv->s_nctxs; i++) {

@@ -293,11 +293,7 @@ sf_server_stop(sf_server *srv)
 	if (srv->s_ctxs != NULL) {
 		sf_rpc_drain(srv, DRAIN_MAX_MS);
 	}
-	if (srv->s_sock_open) {
-		nng_close(srv->s_sock);
-		srv->s_sock_open = false;
-	}
-	sf_rpc_stop(srv);
+	sf_rpc_stop(srv); // stops the contexts, then closes the socket
 	sf_watch_free(srv);
 	sf_srvmetrics_fini(srv);
 	sf_auth_close(srv);
