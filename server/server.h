@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
+#include "metrics.h"
 #include "status.h"
 
 typedef struct sf_server sf_server;
@@ -29,6 +31,9 @@ typedef struct sf_server_opts {
 	const char *so_token_file;         // kube-apiserver static token CSV
 	uint64_t    so_audit_keep;         // audit events kept, 0 = store's
 	int64_t     so_audit_max_age_ms;   // 0 = store's
+	// Where the server registers its metrics (RPC, store, clusters);
+	// borrowed until sf_server_stop. NULL: no metrics.
+	sf_metrics *so_metrics;
 	// An extra inproc:// listener for the reconciler embedded in the
 	// same process (NULL: none). It comes on top of so_listen or the
 	// defaults.
@@ -57,5 +62,10 @@ const char *sf_server_reconciler_token(const sf_server *srv);
 // sf_server_urls returns the URLs actually listened on (tcp port 0
 // resolved), valid until stop.
 const char *const *sf_server_urls(const sf_server *srv, size_t *n);
+
+// sf_server_ready says whether the server can serve requests (the store
+// is open and it is not shutting down); when not, why says why. For the
+// /readyz check (http.h's sf_http_check_fn shape).
+bool sf_server_ready(sf_server *srv, sf_buf *why);
 
 #endif // SF_SERVER_H
