@@ -322,6 +322,7 @@ run_timers(rc_worker *w, int64_t now)
 // ------------------------------------------------------------ requests
 
 static bool on_watch_line(void *arg, const char *line, size_t len);
+static void fetch(rc_worker *w, rc_obj *o);
 
 static rc_req *
 req_get(rc_worker *w, int kind)
@@ -488,6 +489,11 @@ start_apply(rc_worker *w, rc_obj *o)
 	char   *body;
 
 	if ((body = make_body(w, o)) == NULL) {
+		// Undecodable or out of memory: read the Service again.
+		free(o->o_pb);
+		o->o_pb    = NULL;
+		o->o_pblen = 0;
+		fetch(w, o);
 		return;
 	}
 	if ((q = req_get(w, R_APPLY)) == NULL) {
