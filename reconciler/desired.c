@@ -402,10 +402,12 @@ rc_watcher_main(void *arg)
 			if ((rv = list_all(&wt, &since)) != 0) {
 				SF_WARN("recon", "listing services: %s: %s",
 				    svcfleet_code_name(rv), wt.w_st.message);
+				atomic_store(&r->r_connected, false);
 				nap(r, &fails);
 				continue;
 			}
 			need_list = false;
+			atomic_store(&r->r_connected, true);
 		}
 		Svcfleet__V1__WatchServicesRequest req
 		    = SVCFLEET__V1__WATCH_SERVICES_REQUEST__INIT;
@@ -426,10 +428,12 @@ rc_watcher_main(void *arg)
 		if (rv != 0) {
 			SF_DEBUG("recon", "WatchServices: %s: %s",
 			    svcfleet_code_name(rv), wt.w_st.message);
+			atomic_store(&r->r_connected, false);
 			nap(r, &fails);
 			continue;
 		}
 		fails = 0;
+		atomic_store(&r->r_connected, true);
 		for (size_t i = 0; i < rep->n_events; i++) {
 			const Svcfleet__V1__WatchEvent *ev = rep->events[i];
 			dispatch(&wt, ev->service,

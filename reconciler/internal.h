@@ -185,6 +185,8 @@ struct sf_reconciler {
 	char              *r_ca_file;
 	svcfleet_client   *r_client;
 	atomic_bool        r_stop;
+	// The watcher's last list or watch call worked (readiness).
+	atomic_bool r_connected;
 
 	// Set once by the watcher before any worker starts.
 	char r_owner[80]; // the installation id

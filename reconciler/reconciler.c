@@ -58,6 +58,12 @@ cmp_u32(const void *a, const void *b)
 	return (x < y ? -1 : x > y);
 }
 
+bool
+sf_reconciler_connected(sf_reconciler *r)
+{
+	return (r != NULL && atomic_load(&r->r_connected));
+}
+
 void
 sf_reconciler_stats_get(sf_reconciler *r, sf_reconciler_stats *out)
 {

@@ -89,6 +89,10 @@ typedef struct sf_reconciler_stats {
 
 void sf_reconciler_stats_get(sf_reconciler *r, sf_reconciler_stats *out);
 
+// sf_reconciler_connected: has the reconciler listed the stored Services
+// and is its watch on svcfleetd working (its last call succeeded)?
+bool sf_reconciler_connected(sf_reconciler *r);
+
 // Per-cluster figures, refreshed by each worker about once a second.
 typedef struct sf_reconciler_cluster_stats {
 	const char *cs_name;    // valid during the callback

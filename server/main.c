@@ -198,6 +198,22 @@ ready_check(void *arg, sf_buf *why)
 static sf_reconciler    *embedded;
 static sf_recon_metrics *embedded_metrics;
 
+// /readyz: the embedded reconciler has listed the stored Services and its
+// watch works. (Registered before it starts, so it reads the variable.)
+static bool
+recon_ready_check(void *arg, sf_buf *why)
+{
+	sf_reconciler *const *rec = arg;
+	if (sf_reconciler_connected(*rec)) {
+		return (true);
+	}
+	sf_buf_puts(why,
+	    *rec == NULL ? "the reconciler has not started"
+	                 : "the reconciler is not connected to "
+	                   "svcfleetd yet");
+	return (false);
+}
+
 static int
 start_reconciler(sf_server *srv, sf_reconciler **rec)
 {
@@ -304,6 +320,10 @@ main(int argc, char **argv)
 		};
 		if (sf_http_alloc(&http, &ho, &st) != 0
 		    || sf_http_add_check(http, "store", ready_check, srv) != 0
+		    || (!cfg.no_reconciler
+		        && sf_http_add_check(http, "reconciler",
+		               recon_ready_check, &embedded)
+		            != 0)
 		    || sf_http_start(http, &st) != 0) {
 			fprintf(stderr, "svcfleetd: %s: %s\n",
 			    sf_status_name(st.st_code), st.st_msg);

@@ -147,6 +147,14 @@ test_create_in_two_clusters(void **state)
 	assert_string_equal(jstr(k, "spec.type"), "ClusterIP");
 	assert_int_equal(json_array_size(kft_jget(k, "spec.ports")), 2);
 	json_decref(k);
+
+	// The embedded reconciler is connected: /readyz says so.
+	char *out = NULL;
+	assert_int_equal(th_runf(&out, NULL, "curl -s '%s/readyz?verbose'",
+	                     e.re_srv.ts_http),
+	    0);
+	assert_non_null(strstr(out, "[+]reconciler ok"));
+	free(out);
 	svcfleet_free(a);
 	svcfleet_free(b);
 	rt_stop(&e);
