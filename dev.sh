@@ -6,6 +6,8 @@
 #   ./dev.sh test                    build plain + ASan/UBSan, run every test
 #   ./dev.sh deps                    only install the packages
 #   ./dev.sh build                   only build ./build
+#   ./dev.sh demo                    build, then svcfleetd with two kubefake
+#                                    clusters (reconciler/demo.sh)
 set -eu
 cd "$(dirname "$0")"
 
@@ -87,13 +89,18 @@ test)
 	    run_tests build-asan
 	say "all tests passed"
 	;;
+demo)
+	deps
+	build build
+	exec reconciler/demo.sh
+	;;
 deps) deps ;;
 build)
 	deps
 	build build
 	;;
 *)
-	echo "usage: ./dev.sh run [svcfleetd flags] | test | deps | build" >&2
+	echo "usage: ./dev.sh run [svcfleetd flags] | test | demo | deps | build" >&2
 	exit 2
 	;;
 esac

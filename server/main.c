@@ -16,9 +16,13 @@
 #include "clock.h"
 #include "config.h"
 #include "http.h"
+#include "kube.h"
 #include "log.h"
 #include "metrics.h"
+#include "reconciler.h"
 #include "server.h"
+
+#define RECONCILER_URL "inproc://svcfleetd-reconciler"
 
 typedef struct config {
 	const char *config;
@@ -37,6 +41,7 @@ typedef struct config {
 	const char *token_file;
 	long        audit_max_events;
 	const char *audit_max_age;
+	bool        no_reconciler;
 } config;
 
 static bool
@@ -112,6 +117,10 @@ static const sf_opt options[] = {
     {"tls-key", "SVCFLEET_TLS_KEY", SF_OPT_STRING, NULL,
         "PEM private key of --tls-cert", offsetof(config, tls_key), 0, 0, NULL,
         NULL},
+    {"no-reconciler", "SVCFLEET_NO_RECONCILER", SF_OPT_BOOL, "false",
+        "do not run the embedded reconciler (run svcfleet-reconciler "
+        "instead)",
+        offsetof(config, no_reconciler), 0, 0, NULL, NULL},
     {"unsafe-no-fsync", "SVCFLEET_UNSAFE_NO_FSYNC", SF_OPT_BOOL, "false",
         "do not fsync commits (loses acknowledged writes on a crash; "
         "benchmarks only)",
@@ -180,6 +189,30 @@ static bool
 ready_check(void *arg, sf_buf *why)
 {
 	return (sf_server_ready(arg, why));
+}
+
+// The embedded reconciler talks to this server over inproc://, with the
+// token the server minted for it; tuning comes from the environment
+// (SVCFLEET_RESYNC, ...: see svcfleet-reconciler --help).
+static sf_reconciler *embedded;
+
+static int
+start_reconciler(sf_server *srv, sf_reconciler **rec)
+{
+	sf_reconciler_opts ro = {0};
+	sf_status          st;
+	int                rv;
+
+	sf_status_init(&st);
+	ro.ro_server = RECONCILER_URL;
+	ro.ro_token  = sf_server_reconciler_token(srv);
+	if ((rv = sf_reconciler_opts_from_env(&ro, &st)) != 0
+	    || (rv = sf_reconciler_start(rec, &ro, &st)) != 0) {
+		fprintf(stderr, "svcfleetd: reconciler: %s: %s\n",
+		    sf_status_name(st.st_code), st.st_msg);
+	}
+	sf_status_fini(&st);
+	return (rv);
 }
 
 int
@@ -251,6 +284,7 @@ main(int argc, char **argv)
 	    .so_audit_keep       = (uint64_t) cfg.audit_max_events,
 	    .so_audit_max_age_ms = audit_age,
 	    .so_metrics          = metrics,
+	    .so_inproc           = cfg.no_reconciler ? NULL : RECONCILER_URL,
 	};
 	sf_status_init(&st);
 	if (sf_server_start(&srv, &o, &st) != 0) {
@@ -287,19 +321,29 @@ main(int argc, char **argv)
 	}
 	SF_INFO("server", "svcfleetd %s serving data-dir=%s", SF_VERSION,
 	    cfg.data_dir);
+	if (!cfg.no_reconciler && start_reconciler(srv, &embedded) != 0) {
+		sf_http_free(http);
+		sf_server_stop(srv);
+		nng_fini();
+		sf_kube_global_fini();
+		goto fail;
+	}
 	sigwait(&sigs, &sig);
 	SF_INFO("server", "%s received, shutting down",
 	    sig == SIGTERM ? "SIGTERM" : "SIGINT");
-	// The endpoint goes first: its readiness check and collectors use
-	// the server, which sf_server_stop frees. (An orchestrator stops
+	// The reconciler is a client of the server, and the endpoint's
+	// readiness check and collectors use the server, which
+	// sf_server_stop frees: both go first. (An orchestrator stops
 	// routing to a pod when it sends SIGTERM, so /readyz has nothing
 	// more to say.)
+	sf_reconciler_stop(embedded);
 	sf_http_free(http);
 	sf_server_stop(srv);
 	sf_metrics_free(metrics);
 	// nng frees closed sockets on its reaper thread; wait for it so the
 	// process ends with nothing outstanding.
 	nng_fini();
+	sf_kube_global_fini();
 	SF_INFO("server", "stopped");
 	sf_status_fini(&st);
 	sf_config_fini(&cc);

@@ -231,6 +231,11 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 	    || (rv = sf_auth_open(srv, srv->s_opts.so_token_file, st)) != 0) {
 		goto fail;
 	}
+	if ((rv = sf_recon_token_mint(srv)) != 0) {
+		rv = sf_status_set(
+		    st, rv, "cannot make the embedded reconciler's token");
+		goto fail;
+	}
 	srv->s_dedupe = sf_dedupe_alloc(DEDUPE_ENTRIES, DEDUPE_TTL_MS);
 	if (srv->s_dedupe == NULL || sf_srvmetrics_init(srv) != 0
 	    || sf_watch_init(srv) != 0) {
@@ -264,6 +269,10 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 				goto fail;
 			}
 		}
+	}
+	if (srv->s_opts.so_inproc != NULL
+	    && (rv = listen_one(srv, srv->s_opts.so_inproc, st)) != 0) {
+		goto fail;
 	}
 	if (sf_ipcguard_start(srv) != 0) {
 		rv = sf_status_set(st, SF_RESOURCE_EXHAUSTED,

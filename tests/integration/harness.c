@@ -94,9 +94,11 @@ th_server_start(th_server *s, const char *dir, const char *const *extra)
 		fini_registered = true;
 	}
 	if (dir == NULL) {
-		const char *env = s->ts_env;
+		const char *env   = s->ts_env;
+		bool        recon = s->ts_reconciler;
 		memset(s, 0, sizeof(*s));
-		s->ts_env = env;
+		s->ts_env        = env;
+		s->ts_reconciler = recon;
 		th_tmpdir(s->ts_dir, sizeof(s->ts_dir), "srv");
 		snprintf(s->ts_data, sizeof(s->ts_data), "%s/data", s->ts_dir);
 		snprintf(s->ts_url, sizeof(s->ts_url),
@@ -121,6 +123,9 @@ th_server_start(th_server *s, const char *dir, const char *const *extra)
 		// Tests run in parallel: never the fixed default port.
 		argv[n++] = "--http";
 		argv[n++] = "127.0.0.1:0";
+	}
+	if (!s->ts_reconciler) {
+		argv[n++] = "--no-reconciler";
 	}
 	for (; extra != NULL && *extra != NULL && n < 62; extra++) {
 		argv[n++] = *extra;
