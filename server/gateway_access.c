@@ -80,40 +80,20 @@ gw_whoami(gw_ctx *x)
 	        "WhoAmI", "status", st));
 }
 
-// POST selfsubjectrulesreviews {"spec":{"cluster":C,"namespace":NS}}:
-// the verbs the caller holds on each resource there.
-void
-gw_rules_review(gw_ctx *x)
+static json_t *
+rules_at(const sf_principal *p, const char *cluster, const char *ns)
 {
-	static const char *const   resources[] = {"services", "namespaces",
-	      "workloads", "pools", "audit", "rolebindings", "clusters", NULL};
-	static const char *const   verbs[] = {"get", "list", "watch", "create",
-	      "update", "apply", "delete", NULL};
-	Svcfleet__V1__WhoAmIReply *rep;
-	json_t                    *body, *spec, *rules, *out;
-	const char                *cluster, *ns;
-	sf_principal               p;
+	static const char *const resources[] = {"services", "namespaces",
+	    "workloads", "pools", "audit", "rolebindings", "clusters", NULL};
+	static const char *const verbs[] = {"get", "list", "watch", "create",
+	    "update", "apply", "delete", NULL};
+	json_t                  *rules   = json_array();
 
-	if ((body = gw_body(x)) == NULL) {
-		return;
-	}
-	spec    = gw_obj(body, "spec");
-	cluster = spec != NULL ? nz(gw_str(spec, "cluster")) : "";
-	ns      = spec != NULL ? nz(gw_str(spec, "namespace")) : "";
-	if ((rep = who_am_i(x)) == NULL) {
-		return;
-	}
-	p.p_user      = rep->user;
-	p.p_groups    = (const char *const *) rep->groups;
-	p.p_ngroups   = rep->n_groups;
-	p.p_bindings  = rep->bindings;
-	p.p_nbindings = rep->n_bindings;
-	rules         = json_array();
 	for (size_t r = 0; resources[r] != NULL; r++) {
 		json_t *vs = json_array();
 		for (size_t v = 0; verbs[v] != NULL; v++) {
-			if (sf_rbac_allowed(&p, resources[r], verbs[v],
-			        cluster, ns, NULL)) {
+			if (sf_rbac_allowed(p, resources[r], verbs[v], cluster,
+			        ns, NULL)) {
 				json_array_append_new(
 				    vs, json_string(verbs[v]));
 			}
@@ -126,10 +106,56 @@ gw_rules_review(gw_ctx *x)
 		    json_pack("{s:o,s:[s]}", "verbs", vs, "resources",
 		        resources[r]));
 	}
+	return (rules);
+}
+
+// POST selfsubjectrulesreviews {"spec":{"cluster":C,"namespace":NS}}:
+// the verbs the caller holds on each resource there. With
+// "namespaces":[...] in spec, status.namespaces has the rules of each of
+// them too (one round trip for a namespace picker).
+void
+gw_rules_review(gw_ctx *x)
+{
+	Svcfleet__V1__WhoAmIReply *rep;
+	json_t                    *body, *spec, *out, *nss, *per;
+	const char                *cluster, *ns;
+	sf_principal               p;
+
+	if ((body = gw_body(x)) == NULL) {
+		return;
+	}
+	spec    = gw_obj(body, "spec");
+	cluster = spec != NULL ? nz(gw_str(spec, "cluster")) : "";
+	ns      = spec != NULL ? nz(gw_str(spec, "namespace")) : "";
+	nss     = spec != NULL ? json_object_get(spec, "namespaces") : NULL;
+	if ((rep = who_am_i(x)) == NULL) {
+		return;
+	}
+	p.p_user      = rep->user;
+	p.p_groups    = (const char *const *) rep->groups;
+	p.p_ngroups   = rep->n_groups;
+	p.p_bindings  = rep->bindings;
+	p.p_nbindings = rep->n_bindings;
 	out = json_pack("{s:s,s:s,s:{s:s,s:s},s:{s:o,s:b}}", "apiVersion",
 	    GW_API_GROUP, "kind", "SelfSubjectRulesReview", "spec", "cluster",
-	    cluster, "namespace", ns, "status", "resourceRules", rules,
-	    "incomplete", 0);
+	    cluster, "namespace", ns, "status", "resourceRules",
+	    rules_at(&p, cluster, ns), "incomplete", 0);
+	if (json_is_array(nss)) {
+		size_t  i;
+		json_t *v;
+		per = json_object();
+		json_array_foreach(nss, i, v)
+		{
+			if (json_is_string(v)) {
+				gw_set(per, json_string_value(v),
+				    json_pack("{s:o}", "resourceRules",
+				        rules_at(&p, cluster,
+				            json_string_value(v))));
+			}
+		}
+		gw_set(gw_obj(out, "status"), "namespaces", per);
+		gw_set(gw_obj(out, "spec"), "namespaces", json_incref(nss));
+	}
 	gw_reply(x, 201, out);
 }
 
