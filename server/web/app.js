@@ -23,6 +23,9 @@ const routes = [
   [/^\/clusters\/([^/]+)\/namespaces\/([^/]+)\/services\/([^/]+)\/yaml$/, yamlPage, ['cluster', 'namespace', 'name']],
 ];
 
+// What the current page started and must stop when the user leaves it.
+let cleanup = null;
+
 function parseHash() {
   const raw = location.hash.replace(/^#/, '') || '/clusters';
   const i = raw.indexOf('?');
