@@ -44,8 +44,11 @@ function renderNav(params) {
         h('ul', h('li', h('a', { href: href(`/clusters/${params.cluster}/services`) }, 'Services')))))));
   }
   nav.append(list);
+  // The cluster's pages are all under its Services; the clusters page is
+  // the list alone.
+  const current = params.cluster ? href(`/clusters/${params.cluster}/services`) : '#/clusters';
   for (const a of nav.querySelectorAll('a')) {
-    if (location.hash.startsWith(a.getAttribute('href'))) a.setAttribute('aria-current', 'page');
+    if (a.getAttribute('href') === current) a.setAttribute('aria-current', 'page');
   }
 }
 
@@ -60,6 +63,7 @@ function renderUser() {
 
 function logout() {
   api.setToken('');
+  clear(document.getElementById('toasts'));
   session.user = '';
   go('/login');
 }

@@ -223,7 +223,8 @@ export function formPage(main, params, query) {
 
   function portsPart() {
     const showNode = f.type !== 'ClusterIP';
-    const head = h('div.port-row.port-head', { 'aria-hidden': 'true' },
+    const rowClass = showNode ? 'div.port-row' : 'div.port-row.no-node';
+    const head = h(`${rowClass}.port-head`, { 'aria-hidden': 'true' },
       h('span', 'Name'), h('span', 'Protocol'), h('span', 'Service port'), h('span', 'Container port'),
       showNode ? h('span', 'Node port') : null, h('span'));
     const rows = f.ports.map((p, i) => {
@@ -239,7 +240,7 @@ export function formPage(main, params, query) {
       };
       const proto = h('select', {}, ['TCP', 'UDP', 'SCTP'].map((x) => h('option', { value: x, selected: x === p.protocol }, x)));
       proto.addEventListener('change', () => { p.protocol = proto.value; });
-      return h('div.port-row', { dataset: { port: String(i) } },
+      return h(rowClass, { dataset: { port: String(i) } },
         cell('name', 'name', bind(h('input', { type: 'text', value: p.name, spellcheck: 'false', placeholder: 'http' }), 'name', p)),
         cell('protocol', 'protocol', proto),
         cell('port', 'service port', bind(h('input', { type: 'text', inputmode: 'numeric', value: p.port, placeholder: '80' }), 'port', p)),
@@ -354,7 +355,7 @@ export function formPage(main, params, query) {
         f.type !== 'ClusterIP' ? etpPart() : null,
         f.type === 'LoadBalancer' ? lbPart() : null,
         annotationsPart()),
-      h('div.actions.sticky',
+      h('div.actions.form-actions',
         h('button.btn.btn-primary#submit', { type: 'submit', disabled: busy }, busy ? 'Saving…' : 'OK'),
         h('a.btn', { href: listHref }, 'Cancel')));
     form.addEventListener('submit', (e) => { e.preventDefault(); submit(); });
@@ -429,7 +430,7 @@ export function formPage(main, params, query) {
         : await api.call('POST', svcPath(cluster, ns), { body: m });
       busy = false;
       toast(`${editing ? 'Modified' : 'Created'} Service ${out.metadata.name}`);
-      go(`/clusters/${cluster}/services`, { ns: query.ns || (editing ? '' : '') });
+      go(`/clusters/${cluster}/services`, { ns: query.ns });
     } catch (e) {
       busy = false;
       if (e.status === 409 && editing && e.reason === 'Conflict' && m.metadata.resourceVersion) {

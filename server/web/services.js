@@ -97,8 +97,20 @@ export function servicesPage(main, params, query) {
 
   let lastList = null;
 
+  // Draws lastList. A redraw keeps the keyboard focus on the same row's
+  // control, and waits while a row menu is open.
+  let redrawTimer = null;
   function render() {
-    if (!lastList) return;
+    if (!lastList || stopped) return;
+    if (body.querySelector('ul.menu:not([hidden])')) {
+      clearTimeout(redrawTimer);
+      redrawTimer = setTimeout(render, 800);
+      return;
+    }
+    const a = document.activeElement;
+    const tr = a && a.closest ? a.closest('tr[data-name]') : null;
+    const keep = tr && body.contains(tr)
+      ? { name: tr.dataset.name, ns: tr.dataset.namespace, tag: a.tagName } : null;
     clear(body);
     if (lastList.items.length === 0) {
       body.append(h('p.empty', ns ? `No Services in namespace ${ns}` : 'No Services in this cluster',
@@ -110,6 +122,10 @@ export function servicesPage(main, params, query) {
       h('thead', h('tr', ['Name', 'Namespace', 'Access type', 'Access address', 'Ports', 'Sync state', 'Age', '']
         .map((t) => h('th', { scope: 'col' }, t ? t : h('span.sr-only', 'Actions'))))),
       h('tbody', lastList.items.map(row))));
+    if (keep) {
+      const again = body.querySelector(`tr[data-name="${keep.name}"][data-namespace="${keep.ns}"] ${keep.tag === 'A' ? 'a' : 'button'}`);
+      if (again) again.focus();
+    }
   }
 
   async function load() {
@@ -178,5 +194,5 @@ export function servicesPage(main, params, query) {
     render();
   })();
   main.querySelector('h1').focus();
-  return () => { stopped = true; abort.abort(); };
+  return () => { stopped = true; abort.abort(); clearTimeout(redrawTimer); };
 }

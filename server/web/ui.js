@@ -89,7 +89,7 @@ export function toast(text, kind = 'ok') {
   const box = document.getElementById('toasts');
   const el = h(`div.toast.toast-${kind}`, { role: kind === 'error' ? 'alert' : 'status' }, text);
   box.append(el);
-  setTimeout(() => el.remove(), 6000);
+  setTimeout(() => el.remove(), 4000);
 }
 
 // ---------------------------------------------------------------- dialogs
