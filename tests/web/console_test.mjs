@@ -315,7 +315,11 @@ async function main() {
     }
   } finally {
     if (context) await context.close().catch(() => {});
-    await env.stop();
+    const codes = await env.stop();
+    ok(codes['svcfleetd.log'] === 0, `svcfleetd shut down cleanly (exit ${codes['svcfleetd.log']})`);
+    if (codes['svcfleetd.log'] !== 0) {
+      console.log(fs.readFileSync(env.logFile, 'utf8').split('\n').slice(-40).join('\n'));
+    }
     if (!failures) env.cleanup();
   }
   console.log(`${failures ? 'FAILED' : 'PASSED'} in ${((Date.now() - t0) / 1000).toFixed(1)} s; screenshots in ${OUT}`);
