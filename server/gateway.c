@@ -257,11 +257,15 @@ status_obj(int code, const char *reason, const char *msg)
 	    msg != NULL ? msg : "", "reason", reason, "code", code));
 }
 
+// Headers that tell a client what to do next: how to authenticate, or
+// when to try again.
 static void
 unauthorized_hint(gw_ctx *x, int code)
 {
 	if (code == 401) {
 		gw_header(x, "WWW-Authenticate", "Bearer realm=\"svcfleet\"");
+	} else if (code == 429 || code == 503) {
+		gw_header(x, "Retry-After", "1");
 	}
 }
 
