@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "gateway_internal.h"
 #include "status.h"
 
@@ -313,44 +314,61 @@ watch(gw_ctx *x, const char *cluster, const char *ns)
 			return;
 		}
 	}
-	req.since_revision = since;
-	req.cluster        = (char *) cluster;
-	req.namespace_     = (char *) ns;
-	req.wait_ms        = secs * 1000;
-	rv = gw_call(x, "ServiceManager/WatchServices", &req.base,
-	    &svcfleet__v1__watch_services_reply__descriptor, (void **) &rep,
-	    req.wait_ms + 5000);
-	if (rv == SF_OUT_OF_RANGE) {
-		// As kube-apiserver: 200, then an ERROR event with 410.
-		sf_selector_free(sel);
-		event_line(x, "ERROR",
-		    json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:i}", "kind",
-		        "Status", "apiVersion", "v1", "metadata", "status",
-		        "Failure", "message", nz(x->x_msg), "reason",
-		        "Expired", "code", 410));
-		x->x_resp->hs_type = "application/json";
-		return;
-	}
-	if (rv != 0) {
-		sf_selector_free(sel);
-		gw_fail_rpc(x, "services", "");
-		return;
-	}
-	for (size_t i = 0; i < rep->n_events; i++) {
-		const Svcfleet__V1__WatchEvent *ev = rep->events[i];
-		const char                     *type
-		    = ev->type == SVCFLEET__V1__EVENT_TYPE__EVENT_TYPE_ADDED
-		    ? "ADDED"
-		    : ev->type == SVCFLEET__V1__EVENT_TYPE__EVENT_TYPE_DELETED
-		    ? "DELETED"
-		    : "MODIFIED";
-		if (ev->service == NULL || !selected(sel, ev->service)) {
-			continue;
+	// Changes the caller does not see (other namespaces, other labels,
+	// writes that are not Services) move the revision without an event:
+	// keep waiting from the new revision until something shows or the
+	// time is up.
+	int64_t end   = sf_clock_mono_ms() + (int64_t) secs * 1000;
+	size_t  shown = 0;
+	for (;;) {
+		int64_t left       = end - sf_clock_mono_ms();
+		req.since_revision = since;
+		req.cluster        = (char *) cluster;
+		req.namespace_     = (char *) ns;
+		req.wait_ms        = left > 0 ? (uint32_t) left : 0;
+		rv = gw_call(x, "ServiceManager/WatchServices", &req.base,
+		    &svcfleet__v1__watch_services_reply__descriptor,
+		    (void **) &rep, req.wait_ms + 5000);
+		if (rv == SF_OUT_OF_RANGE) {
+			// As kube-apiserver: 200, then an ERROR event with
+			// 410.
+			sf_selector_free(sel);
+			event_line(x, "ERROR",
+			    json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:i}", "kind",
+			        "Status", "apiVersion", "v1", "metadata",
+			        "status", "Failure", "message", nz(x->x_msg),
+			        "reason", "Expired", "code", 410));
+			x->x_resp->hs_type = "application/json";
+			return;
 		}
-		event_line(x, type, service_json(ev->service));
+		if (rv != 0) {
+			sf_selector_free(sel);
+			gw_fail_rpc(x, "services", "");
+			return;
+		}
+		for (size_t i = 0; i < rep->n_events; i++) {
+			const Svcfleet__V1__WatchEvent *ev   = rep->events[i];
+			const char                     *type = ev->type
+                                == SVCFLEET__V1__EVENT_TYPE__EVENT_TYPE_ADDED
+			                        ? "ADDED"
+			                        : ev->type
+                                == SVCFLEET__V1__EVENT_TYPE__EVENT_TYPE_DELETED
+			                        ? "DELETED"
+			                        : "MODIFIED";
+			if (ev->service == NULL
+			    || !selected(sel, ev->service)) {
+				continue;
+			}
+			event_line(x, type, service_json(ev->service));
+			shown++;
+		}
+		since = rep->revision > since ? rep->revision : since;
+		if (shown > 0 || sf_clock_mono_ms() >= end - 50) {
+			break;
+		}
 	}
 	sf_selector_free(sel);
-	bookmark(x, rep->revision);
+	bookmark(x, since);
 	x->x_resp->hs_type = "application/json";
 }
 
