@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "clock.h"
 #include "gateway_internal.h"
@@ -95,6 +96,42 @@ call_fail(gw_ctx *x, int code, const char *msg)
 	return (code);
 }
 
+// flight_begin registers a call (false: the gateway is closing).
+static bool
+flight_begin(sf_gateway *g, gw_flight *fl, nng_aio *aio)
+{
+	bool ok;
+	pthread_mutex_lock(&g->g_mtx);
+	ok = !g->g_closing;
+	if (ok) {
+		fl->f_aio  = aio;
+		fl->f_prev = NULL;
+		fl->f_next = g->g_flights;
+		if (g->g_flights != NULL) {
+			g->g_flights->f_prev = fl;
+		}
+		g->g_flights = fl;
+	}
+	pthread_mutex_unlock(&g->g_mtx);
+	return (ok);
+}
+
+static void
+flight_end(sf_gateway *g, gw_flight *fl)
+{
+	pthread_mutex_lock(&g->g_mtx);
+	if (fl->f_prev != NULL) {
+		fl->f_prev->f_next = fl->f_next;
+	} else {
+		g->g_flights = fl->f_next;
+	}
+	if (fl->f_next != NULL) {
+		fl->f_next->f_prev = fl->f_prev;
+	}
+	pthread_cond_broadcast(&g->g_cv);
+	pthread_mutex_unlock(&g->g_mtx);
+}
+
 int
 gw_call(gw_ctx *x, const char *method, const ProtobufCMessage *req,
     const ProtobufCMessageDescriptor *reply_desc, void **reply,
@@ -107,6 +144,7 @@ gw_call(gw_ctx *x, const char *method, const ProtobufCMessage *req,
 	nng_ctx                      ctx;
 	nng_aio                     *aio;
 	nng_msg                     *msg;
+	gw_flight                    fl;
 	size_t                       plen, n;
 	int                          rv;
 
@@ -134,18 +172,25 @@ gw_call(gw_ctx *x, const char *method, const ProtobufCMessage *req,
 		return (call_fail(x, SF_RESOURCE_EXHAUSTED, "out of memory"));
 	}
 	svcfleet__v1__request_envelope__pack(&env, nng_msg_body(msg));
+	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
+		nng_msg_free(msg);
+		return (call_fail(x, SF_RESOURCE_EXHAUSTED, "out of memory"));
+	}
+	if (!flight_begin(g, &fl, aio)) {
+		nng_aio_free(aio);
+		nng_msg_free(msg);
+		return (call_fail(
+		    x, SF_UNAVAILABLE, "svcfleetd is shutting down"));
+	}
 	if ((rv = nng_ctx_open(&ctx, g->g_sock)) != 0) {
+		flight_end(g, &fl);
+		nng_aio_free(aio);
 		nng_msg_free(msg);
 		return (call_fail(
 		    x, transport_code(rv), "svcfleetd is shutting down"));
 	}
 	// Never resend: a write must not be applied twice.
 	nng_ctx_set_ms(ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
-		nng_ctx_close(ctx);
-		nng_msg_free(msg);
-		return (call_fail(x, SF_RESOURCE_EXHAUSTED, "out of memory"));
-	}
 	nng_aio_set_timeout(
 	    aio, (nng_duration) (timeout_ms + TRANSPORT_SLACK_MS));
 	nng_aio_set_msg(aio, msg);
@@ -159,8 +204,9 @@ gw_call(gw_ctx *x, const char *method, const ProtobufCMessage *req,
 		nng_msg_free(nng_aio_get_msg(aio));
 	}
 	msg = rv == 0 ? nng_aio_get_msg(aio) : NULL;
-	nng_aio_free(aio);
 	nng_ctx_close(ctx);
+	flight_end(g, &fl);
+	nng_aio_free(aio);
 	if (rv != 0) {
 		return (call_fail(x, transport_code(rv),
 		    rv == NNG_ETIMEDOUT
@@ -828,7 +874,11 @@ sf_gateway_alloc(sf_gateway **out, const sf_gateway_opts *o, sf_status *st)
 	}
 	g->g_timeout_ms
 	    = o->go_timeout_ms ? o->go_timeout_ms : DEFAULT_TIMEOUT_MS;
+	pthread_mutex_init(&g->g_mtx, NULL);
+	pthread_cond_init(&g->g_cv, NULL);
 	if ((rv = nng_req0_open(&g->g_sock)) != 0) {
+		pthread_cond_destroy(&g->g_cv);
+		pthread_mutex_destroy(&g->g_mtx);
 		free(g);
 		return (sf_status_set(st, SF_INTERNAL,
 		    "gateway: cannot open a socket: %s", nng_strerror(rv)));
@@ -856,13 +906,33 @@ sf_gateway_add_routes(sf_gateway *g, sf_http *h)
 	return (0);
 }
 
+// Cancels the calls in flight (a watch may wait for minutes) until none
+// is left, then closes the socket. An aio that was registered but not yet
+// started when it was cancelled is caught by the next round.
 void
 sf_gateway_close(sf_gateway *g)
 {
-	if (g != NULL && g->g_open) {
-		g->g_open = false;
-		nng_close(g->g_sock);
+	struct timespec ts;
+	if (g == NULL || !g->g_open) {
+		return;
 	}
+	pthread_mutex_lock(&g->g_mtx);
+	g->g_closing = true;
+	while (g->g_flights != NULL) {
+		for (gw_flight *f = g->g_flights; f != NULL; f = f->f_next) {
+			nng_aio_cancel(f->f_aio);
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 20 * 1000 * 1000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&g->g_cv, &g->g_mtx, &ts);
+	}
+	pthread_mutex_unlock(&g->g_mtx);
+	g->g_open = false;
+	nng_close(g->g_sock);
 }
 
 void
@@ -872,5 +942,7 @@ sf_gateway_free(sf_gateway *g)
 		return;
 	}
 	sf_gateway_close(g);
+	pthread_cond_destroy(&g->g_cv);
+	pthread_mutex_destroy(&g->g_mtx);
 	free(g);
 }

@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 #include <nng/nng.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,10 +21,23 @@
 #define GW_MAX_SEG    8
 #define GW_RPC_PREFIX "/svcfleet.v1."
 
+// A call in progress, so that closing can cancel it (gateway.c).
+typedef struct gw_flight {
+	nng_aio          *f_aio;
+	struct gw_flight *f_prev, *f_next;
+} gw_flight;
+
 struct sf_gateway {
 	nng_socket g_sock; // REQ, dialled to the server's inproc listener
 	bool       g_open;
 	uint32_t   g_timeout_ms;
+	// Calls in flight. Closing cancels them and waits until none is
+	// left before it closes the socket: nng (1.5) panics when a context
+	// is closed after its socket.
+	pthread_mutex_t g_mtx;
+	pthread_cond_t  g_cv;
+	bool            g_closing;
+	gw_flight      *g_flights;
 };
 
 // One HTTP request in progress. Everything it allocates comes from
