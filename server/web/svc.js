@@ -19,10 +19,14 @@ export function clusterStatus(svc) {
   return all.find((c) => c.cluster === cluster) || all[0] || null;
 }
 
+// The state of the Service as it is now: a report about an older
+// generation (the spec changed since) means the change is still pending.
 export function syncState(svc) {
   if (svc.metadata.deletionTimestamp) return 'DELETING';
   const st = clusterStatus(svc);
-  return st && st.state ? st.state : 'UNSPECIFIED';
+  if (!st || !st.state) return 'UNSPECIFIED';
+  if (st.state !== 'ERROR' && (st.observedGeneration || 0) < (svc.metadata.generation || 0)) return 'PENDING';
+  return st.state;
 }
 
 function assignedNodePort(st, p) {
