@@ -150,6 +150,13 @@ async function main() {
     await page.locator('.chips .chip', { hasText: 'tier=front' }).waitFor();
     await page.getByLabel('Port 1 service port').fill('80');
     await page.getByLabel('Port 1 container port').fill('8080');
+    // Port rows come and go.
+    await page.getByRole('button', { name: 'Add port' }).click();
+    ok(await page.evaluate(() => document.activeElement.id) === 'p1-name', 'Add port adds a row and focuses it');
+    await page.getByLabel('Port 2 service port').fill('443');
+    await page.getByRole('button', { name: 'Remove port 2' }).click();
+    ok(await page.locator('#p1-port').count() === 0 && await page.getByLabel('Port 1 service port').inputValue() === '80',
+      'Remove port takes its row away and keeps the others');
     await page.getByLabel('Enable session persistence (by client IP)').check();
     ok(await page.getByLabel('Maximum session hold time (seconds)').inputValue() === '30', 'session hold time defaults to 30 s');
     ok(await page.getByLabel('Cluster (default): any node forwards to any pod').isChecked(), 'external traffic policy defaults to Cluster');
@@ -245,19 +252,34 @@ async function main() {
     await page.locator('#create-yaml').click();
     await page.locator('#yaml-text').waitFor();
     await checkLabels(page, 'the YAML page');
-    const bad = ['apiVersion: v1', 'kind: Service', 'metadata:', '  name: web-yaml', '  namespace: dev', 'spec:',
-      '  selector:', '    app: web', '  ports:', '  - port: 70000', ''].join('\n');
+    const bad = ['apiVersion: v1', 'kind: Service', 'metadata:', '  name: web-yaml', '  namespace: dev',
+      '  labels:', '    team: blue', 'spec:', '  selector:', '    app: web', '  ports:', '  - port: 70000', ''].join('\n');
     await page.locator('#yaml-text').fill(bad);
     await page.getByRole('button', { name: 'Create' }).click();
     await page.locator('#yaml-errors .problems').waitFor();
     const problems = await page.locator('#yaml-errors').innerText();
-    ok(/Line 10/.test(problems) && /spec\.ports\[0\]\.port/.test(problems), 'the YAML error names its field and line');
-    ok(await page.locator('.gutter div.bad', { hasText: /^10$/ }).count() === 1, 'line 10 is marked in the editor');
+    ok(/Line 12/.test(problems) && /spec\.ports\[0\]\.port/.test(problems), 'the YAML error names its field and line');
+    ok(await page.locator('.gutter div.bad', { hasText: /^12$/ }).count() === 1, 'line 12 is marked in the editor');
     await shot(page, 'yaml-error');
     await page.locator('#yaml-text').fill(bad.replace('70000', '7000'));
     await page.getByRole('button', { name: 'Create' }).click();
     await row(page, 'web-yaml').waitFor();
     ok(true, 'the corrected YAML creates web-yaml');
+
+    // ------------------------------------------------------- filters
+    await page.getByLabel('Label selector').fill('team=blue');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await until('only web-yaml to be listed', async () => (await page.locator('#services tbody tr').count()) === 1
+      && (await row(page, 'web-yaml').count()) === 1);
+    ok(/l=team(%3D|=)blue/.test(page.url()), 'the label filter is kept in the address');
+    await shot(page, 'filtered-by-label');
+    await page.getByLabel('Label selector').fill('');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.getByLabel('Namespace').selectOption('prod');
+    await page.locator('p.empty', { hasText: 'No Services in namespace prod' }).waitFor();
+    ok(true, 'the namespace filter shows what prod has (nothing)');
+    await page.getByLabel('Namespace').selectOption('');
+    await row(page, 'web-np').waitFor();
 
     // --------------------------------------------------- detail view
     await row(page, 'web-np').getByRole('link', { name: 'web-np' }).click();
