@@ -120,35 +120,38 @@ enum {
 	O_APPLIED    = 1 << 18, // applied by this process (ours even if the
 	                        // owner annotation was edited away)
 	O_HAS_UID = 1 << 19,
-	O_PERM    = 1 << 20, // o_failed is a permanent error of o_want
+	O_PERM    = 1 << 20, // the cluster refused o_want for good (422)
+	O_WAITING = 1 << 21, // on the wait list (needs a request slot)
 };
 
 // One Service as the reconciler sees it in one cluster: the desired side
 // as hashes and flags, the cluster side likewise, plus the little needed
 // to act and report. The apply body is kept only while it is needed.
 struct rc_obj {
-	rc_obj       *o_dnext;   // dirty list
-	uint64_t      o_want;    // desired hash (0: not desired)
-	uint64_t      o_input;   // hash of what o_want was built from
-	uint64_t      o_have;    // cluster projection hash (0: none)
-	uint64_t      o_applied; // desired hash of our last successful apply
-	uint64_t      o_applied_obs; // projection hash that apply produced
-	uint64_t      o_failed;      // desired hash that failed for good (422)
-	uint64_t      o_reported;    // hash of our last report
-	uint64_t      o_stored;      // hash of the status the store holds
-	uint64_t      o_rv;          // cluster resourceVersion seen last
-	int64_t       o_gen;         // desired generation
-	int64_t       o_obs_gen;     // svcfleet.io/generation in the cluster
-	int64_t       o_next_ms;     // backoff: nothing before (monotonic ms)
-	int64_t       o_drift_ms;    // when an out-of-band change was seen
-	char         *o_body;        // apply body while needed
-	char         *o_facts;       // cluster-assigned facts (body.h format)
-	char         *o_msg;         // last error from the cluster
-	uint32_t      o_flags;
-	uint32_t      o_epoch;    // desired list epoch last seen in
-	uint32_t      o_seen;     // cluster list epoch last seen in
-	uint32_t      o_heap;     // 1-based index in the timer heap, 0: none
-	uint16_t      o_attempts; // failures in a row
+	rc_obj  *o_dnext; // dirty list
+	uint64_t o_want;  // desired hash (0: not desired)
+	uint64_t o_input; // hash of what o_want was built from
+	uint64_t o_have;  // cluster projection hash (0: none)
+	// When applying o_want left a projection hash that differs from it
+	// (the API server changed a field it was given), their XOR: that
+	// projection counts as in sync too. 0: none.
+	uint64_t o_alias;
+	uint64_t o_reported; // hash of our last report
+	uint64_t o_stored;   // hash of the status the store holds
+	uint64_t o_rv;       // cluster resourceVersion seen last
+	int64_t  o_gen;      // desired generation
+	int64_t  o_obs_gen;  // svcfleet.io/generation in the cluster
+	int64_t  o_next_ms;  // backoff: nothing before (monotonic ms)
+	int64_t  o_drift_ms; // when an out-of-band change was seen
+	uint8_t *o_pb; // the stored Service, packed, while it may be applied
+	char    *o_facts; // cluster-assigned facts (body.h format)
+	char    *o_msg;   // last error from the cluster
+	uint32_t o_flags;
+	uint32_t o_epoch;    // desired list epoch last seen in
+	uint32_t o_seen;     // cluster list epoch last seen in
+	uint32_t o_heap;     // 1-based index in the timer heap, 0: none
+	uint16_t o_attempts; // failures in a row
+	uint32_t o_pblen;
 	unsigned char o_uid[16];
 	char          o_key[]; // "namespace/name"
 };

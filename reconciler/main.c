@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <nng/nng.h>
 
@@ -50,9 +53,9 @@ static const struct flag {
         "full resync period (list each cluster, compare in memory); "
         "default 5m"},
     {"max-inflight", "SVCFLEET_MAX_INFLIGHT", offsetof(config, max_inflight),
-        "requests in flight per cluster; default 32"},
+        "requests in flight per cluster; default 16"},
     {"max-conns", "SVCFLEET_MAX_CONNS", offsetof(config, max_conns),
-        "connections per cluster API server; default 8"},
+        "connections per cluster API server; default 6"},
     {"backoff-max", "SVCFLEET_BACKOFF_MAX", offsetof(config, backoff_max),
         "longest per-object retry delay; default 30s"},
     {"stats-every", "SVCFLEET_STATS_EVERY", offsetof(config, stats_every),
@@ -289,11 +292,19 @@ main(int argc, char **argv)
 			break;
 		}
 		sf_reconciler_stats st2;
+		long long           heap_used = -1, heap_free = -1;
+#ifdef __GLIBC__
+		struct mallinfo2 mi = mallinfo2();
+		heap_used           = (long long) (mi.uordblks + mi.hblkhd);
+		heap_free           = (long long) mi.fordblks;
+#endif
 		sf_reconciler_stats_get(r, &st2);
 		SF_INFO("recon",
-		    "stats clusters=%u objects=%llu synced=%llu applies=%llu "
+		    "stats heap_used=%lld heap_free=%lld "
+		    "clusters=%u objects=%llu synced=%llu applies=%llu "
 		    "deletes=%llu reports=%llu heals=%llu heal_p99_ms=%llu",
-		    st2.rs_clusters, (unsigned long long) st2.rs_objects,
+		    heap_used, heap_free, st2.rs_clusters,
+		    (unsigned long long) st2.rs_objects,
 		    (unsigned long long) st2.rs_synced,
 		    (unsigned long long) st2.rs_applies,
 		    (unsigned long long) st2.rs_deletes,

@@ -13,7 +13,7 @@ void
 rc_obj_free(rc_obj *o)
 {
 	if (o != NULL) {
-		free(o->o_body);
+		free(o->o_pb);
 		free(o->o_facts);
 		free(o->o_msg);
 		free(o);

@@ -171,11 +171,14 @@ sf_reconciler_start(
 		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
 	}
 	r->r_opts = *o;
+	// An HTTP/1.1 server answers one request per connection at a time:
+	// more in flight than connections only queue inside curl. With
+	// HTTP/2 the streams share one connection.
 	if (r->r_opts.ro_max_inflight == 0) {
-		r->r_opts.ro_max_inflight = 32;
+		r->r_opts.ro_max_inflight = 16;
 	}
 	if (r->r_opts.ro_max_conns == 0) {
-		r->r_opts.ro_max_conns = 8;
+		r->r_opts.ro_max_conns = 6;
 	}
 	if (r->r_opts.ro_resync_ms == 0) {
 		r->r_opts.ro_resync_ms = 300 * 1000;

@@ -36,8 +36,8 @@ typedef struct sf_reconciler_opts {
 	const char *ro_ca_file;
 	unsigned    ro_shard;  // this reconciler's shard, 0..ro_shards-1
 	unsigned    ro_shards; // 0 or 1: every cluster
-	// Per cluster: requests in flight at once (0 = 32) and connections
-	// kept to the API server (0 = 8; one suffices with HTTP/2).
+	// Per cluster: requests in flight at once (0 = 16) and connections
+	// kept to the API server (0 = 6; one suffices with HTTP/2).
 	unsigned ro_max_inflight;
 	unsigned ro_max_conns;
 	// Full resync period: the cluster is listed again and every object

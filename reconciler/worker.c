@@ -34,6 +34,7 @@
 #define DOWN_BACKOFF_MAX   5000
 #define TRANSPORT_FAILURES 3 // in a row, before the cluster counts as down
 #define HEALTH_REFRESH_MS  (5 * 60 * 1000)
+#define IDLE_REQUESTS      4 // easy handles kept between bursts
 #define MSG_UNOWNED                                                          \
 	"service exists in the cluster and is not managed by svcfleet; set " \
 	"allow_adoption to take it over"
@@ -66,9 +67,11 @@ typedef struct rc_worker {
 	sf_kube_cfg   *w_cfg;
 	rc_objtab      w_objs;
 	rc_obj        *w_dhead, *w_dtail;
+	rc_obj        *w_whead, *w_wtail; // waiting for a request slot
 	rc_obj       **w_heap;
 	size_t         w_nheap, w_capheap;
-	rc_req        *w_free;   // idle requests (easy handles kept)
+	rc_req        *w_free; // idle requests (easy handles kept)
+	unsigned       w_nfree;
 	rc_req        *w_active; // requests added to the multi handle
 	unsigned       w_inflight;
 	rc_req        *w_watch, *w_list, *w_probe, *w_pools;
@@ -95,6 +98,7 @@ typedef struct rc_worker {
 	char    *w_pools_json;
 	bool     w_pools_known;
 	int64_t  w_count_at;
+	size_t   w_pending_peak; // most objects holding a packed Service
 } rc_worker;
 
 // ------------------------------------------------------------ helpers
@@ -148,8 +152,8 @@ parse_rv(const char *s)
 static void
 mark_dirty(rc_worker *w, rc_obj *o)
 {
-	if (o->o_flags & O_DIRTY) {
-		return;
+	if (o->o_flags & (O_DIRTY | O_WAITING)) {
+		return; // it will be decided anyway
 	}
 	o->o_flags |= O_DIRTY;
 	o->o_dnext = NULL;
@@ -171,6 +175,36 @@ pop_dirty(rc_worker *w)
 			w->w_dtail = NULL;
 		}
 		o->o_flags &= ~O_DIRTY;
+		o->o_dnext = NULL;
+	}
+	return (o);
+}
+
+// push_wait parks o until a request slot is free (objects are served in
+// the order they asked).
+static void
+push_wait(rc_worker *w, rc_obj *o)
+{
+	o->o_flags |= O_WAITING;
+	o->o_dnext = NULL;
+	if (w->w_wtail != NULL) {
+		w->w_wtail->o_dnext = o;
+	} else {
+		w->w_whead = o;
+	}
+	w->w_wtail = o;
+}
+
+static rc_obj *
+pop_wait(rc_worker *w)
+{
+	rc_obj *o = w->w_whead;
+	if (o != NULL) {
+		w->w_whead = o->o_dnext;
+		if (w->w_whead == NULL) {
+			w->w_wtail = NULL;
+		}
+		o->o_flags &= ~O_WAITING;
 		o->o_dnext = NULL;
 	}
 	return (o);
@@ -295,6 +329,7 @@ req_get(rc_worker *w, int kind)
 	rc_req *q = w->w_free;
 	if (q != NULL) {
 		w->w_free = q->q_next;
+		w->w_nfree--;
 	} else if ((q = calloc(1, sizeof(*q))) == NULL) {
 		return (NULL);
 	}
@@ -312,6 +347,14 @@ req_get(rc_worker *w, int kind)
 static void
 req_put(rc_worker *w, rc_req *q)
 {
+	if (w->w_nfree >= IDLE_REQUESTS) {
+		// Enough kept for the next burst; this one's easy handle
+		// (and buffers) go.
+		sf_kube_req_fini(&q->q_kr);
+		free(q);
+		return;
+	}
+	w->w_nfree++;
 	q->q_kr.kr_line_fn  = NULL;
 	q->q_kr.kr_line_arg = NULL;
 	// A list page or a watch can leave megabytes behind; an idle
@@ -415,13 +458,40 @@ timeout_ms(const rc_worker *w)
 	return (w->w_r->r_opts.ro_request_timeout_ms);
 }
 
+// The apply body, built from the packed Service when it is sent (a
+// body is five times the size of the packed Service it comes from, and
+// only a few are needed at once). NULL when out of memory or undecodable.
+static char *
+make_body(rc_worker *w, const rc_obj *o)
+{
+	sf_service *svc;
+	char       *body = NULL;
+	uint64_t    want;
+
+	if (o->o_pb == NULL) {
+		return (NULL);
+	}
+	svc = svcfleet__v1__service__unpack(NULL, o->o_pblen, o->o_pb);
+	if (svc != NULL
+	    && sf_recon_body(svc, w->w_r->r_owner, &body, &want) != 0) {
+		body = NULL;
+	}
+	svcfleet__v1__service__free_unpacked(svc, NULL);
+	return (body);
+}
+
 static void
 start_apply(rc_worker *w, rc_obj *o)
 {
 	sf_buf  path = SF_BUF_INIT;
-	rc_req *q    = req_get(w, R_APPLY);
+	rc_req *q;
+	char   *body;
 
-	if (q == NULL) {
+	if ((body = make_body(w, o)) == NULL) {
+		return;
+	}
+	if ((q = req_get(w, R_APPLY)) == NULL) {
+		free(body);
 		return;
 	}
 	service_path(&path, o->o_key);
@@ -429,13 +499,15 @@ start_apply(rc_worker *w, rc_obj *o)
 	    &path, "?fieldManager=" SF_RECON_FIELD_MANAGER "&force=true");
 	if (path.b_oom
 	    || sf_kube_req_setup(&q->q_kr, w->w_cfg, "PATCH", path.b_data,
-	           "application/apply-patch+yaml", o->o_body, timeout_ms(w))
+	           "application/apply-patch+yaml", body, timeout_ms(w))
 	        != 0) {
 		sf_buf_fini(&path);
+		free(body);
 		req_put(w, q);
 		return;
 	}
 	sf_buf_fini(&path);
+	free(body);
 	q->q_obj  = o;
 	q->q_want = o->o_want;
 	if (req_start(w, q) == 0) {
@@ -615,8 +687,8 @@ in_sync(const rc_obj *o)
 {
 	return ((o->o_flags & O_EXISTS) && o->o_have != 0 && o->o_want != 0
 	    && (o->o_have == o->o_want
-	        || (o->o_applied == o->o_want
-	            && o->o_have == o->o_applied_obs)));
+	        || (o->o_alias != 0
+	            && (o->o_have ^ o->o_want) == o->o_alias)));
 }
 
 static bool
@@ -656,7 +728,13 @@ observe(rc_worker *w, const json_t *obj, int64_t now)
 		sf_recon_obs_fini(&ob);
 		return;
 	}
-	before  = in_sync(o);
+	before = in_sync(o);
+	if ((o->o_flags & O_HAS_UID) && ob.ob_has_uid
+	    && memcmp(o->o_uid, ob.ob_uid, sizeof(o->o_uid)) != 0) {
+		// Another object of that name (deleted and made again while
+		// we did not watch): not the one we applied.
+		o->o_flags &= ~O_APPLIED;
+	}
 	o->o_rv = rv;
 	o->o_flags |= O_EXISTS;
 	o->o_flags &= ~(O_OWNED | O_OBS_LB | O_INGRESS | O_HAS_UID);
@@ -683,7 +761,10 @@ static void
 gone(rc_worker *w, rc_obj *o, uint64_t rv, int64_t now)
 {
 	bool before = in_sync(o);
-	o->o_flags &= ~(O_EXISTS | O_OWNED | O_OBS_LB | O_INGRESS | O_HAS_UID);
+	// What we applied is gone: a same-name object made later by someone
+	// else is not ours.
+	o->o_flags &= ~(
+	    O_EXISTS | O_OWNED | O_OBS_LB | O_INGRESS | O_HAS_UID | O_APPLIED);
 	o->o_have = 0;
 	free(o->o_facts);
 	o->o_facts = NULL;
@@ -765,6 +846,18 @@ fetch(rc_worker *w, rc_obj *o)
 	rc_submit(w->w_r, j);
 }
 
+// slot_ok is true when a request may start now; otherwise o waits for
+// one.
+static bool
+slot_ok(rc_worker *w, rc_obj *o)
+{
+	if (w->w_inflight < w->w_r->r_opts.ro_max_inflight) {
+		return (true);
+	}
+	push_wait(w, o);
+	return (false);
+}
+
 static bool
 backoff_ok(rc_worker *w, rc_obj *o, int64_t now)
 {
@@ -816,7 +909,7 @@ decide(rc_worker *w, rc_obj *o, int64_t now)
 			// Ours in the cluster, not in the store: garbage, once
 			// the store's whole list has been seen.
 			if (w->w_desired_done && w->w_conn == C_UP
-			    && backoff_ok(w, o, now)) {
+			    && backoff_ok(w, o, now) && slot_ok(w, o)) {
 				start_delete(w, o);
 			}
 			return;
@@ -839,7 +932,7 @@ decide(rc_worker *w, rc_obj *o, int64_t now)
 				report(w, o, ST_ERROR, gen, o->o_msg,
 				    o->o_facts, false, false);
 			}
-			if (backoff_ok(w, o, now)) {
+			if (backoff_ok(w, o, now) && slot_ok(w, o)) {
 				start_delete(w, o);
 			}
 			return;
@@ -859,12 +952,12 @@ decide(rc_worker *w, rc_obj *o, int64_t now)
 	if (in_sync(o)) {
 		int state
 		    = (f & D_LB) && !(f & O_INGRESS) ? ST_WAITING : ST_SYNCED;
-		free(o->o_body);
-		o->o_body = NULL;
+		free(o->o_pb);
+		o->o_pb    = NULL;
+		o->o_pblen = 0;
 		free(o->o_msg);
 		o->o_msg      = NULL;
 		o->o_attempts = 0;
-		o->o_failed   = 0;
 		o->o_flags &= ~O_PERM;
 		if (o->o_drift_ms != 0) {
 			rc_heal_record(w->w_r, now - o->o_drift_ms);
@@ -877,7 +970,7 @@ decide(rc_worker *w, rc_obj *o, int64_t now)
 		    !(f & D_HAS_FIN) && !(f & O_FIN_SENT), false);
 		return;
 	}
-	if ((f & O_PERM) && o->o_failed == o->o_want) {
+	if (f & O_PERM) {
 		// The cluster rejected this spec; only a new spec is retried.
 		report(
 		    w, o, ST_ERROR, gen, o->o_msg, o->o_facts, false, false);
@@ -900,11 +993,13 @@ decide(rc_worker *w, rc_obj *o, int64_t now)
 		arm(w, o);
 		return;
 	}
-	if (o->o_body == NULL) {
+	if (o->o_pb == NULL) {
 		fetch(w, o);
 		return;
 	}
-	start_apply(w, o);
+	if (slot_ok(w, o)) {
+		start_apply(w, o);
+	}
 }
 
 // retry_later counts a failure of o and schedules the next try.
@@ -993,11 +1088,13 @@ apply_done(rc_worker *w, rc_req *q, int cls, CURLcode cc, const char *msg,
 			observe(w, obj, now);
 			json_decref(obj);
 		}
-		o->o_applied     = q->q_want;
-		o->o_applied_obs = o->o_have;
+		if (obj != NULL && q->q_want == o->o_want) {
+			o->o_alias = o->o_have != o->o_want
+			    ? o->o_have ^ o->o_want
+			    : 0;
+		}
 		o->o_flags |= O_APPLIED;
 		o->o_flags &= ~O_PERM;
-		o->o_failed   = 0;
 		o->o_attempts = 0;
 		free(o->o_msg);
 		o->o_msg = NULL;
@@ -1005,8 +1102,9 @@ apply_done(rc_worker *w, rc_req *q, int cls, CURLcode cc, const char *msg,
 	}
 	case SF_KUBE_INVALID:
 		// The cluster refuses this spec: an error until it changes.
-		o->o_failed = q->q_want;
-		o->o_flags |= O_PERM;
+		if (q->q_want == o->o_want) {
+			o->o_flags |= O_PERM;
+		}
 		set_str(&o->o_msg, msg);
 		SF_WARN("recon", "cluster=%s rejected %s: %s", w->w_c->c_name,
 		    o->o_key, msg);
@@ -1391,8 +1489,20 @@ on_watch_line(void *arg, const char *line, size_t len)
 
 // ------------------------------------------------------------ inbox
 
+// keep_pb takes the packed Service out of m.
 static void
-build_body(rc_worker *w, rc_obj *o, const rc_msg *m)
+keep_pb(rc_obj *o, rc_msg *m)
+{
+	free(o->o_pb);
+	o->o_pb    = m->m_pb;
+	o->o_pblen = (uint32_t) m->m_pblen;
+	m->m_pb    = NULL;
+}
+
+// digest computes the desired hash of the Service in m and keeps the
+// packed Service (taken from m) for applying.
+static void
+digest(rc_worker *w, rc_obj *o, rc_msg *m)
 {
 	sf_service *svc;
 	char       *body = NULL;
@@ -1406,15 +1516,17 @@ build_body(rc_worker *w, rc_obj *o, const rc_msg *m)
 		return;
 	}
 	svcfleet__v1__service__free_unpacked(svc, NULL);
+	free(body);
 	if (o->o_want != want) {
 		// A new spec: retried at once whatever failed before.
 		o->o_attempts = 0;
 		o->o_next_ms  = 0;
+		o->o_alias    = 0;
+		o->o_flags &= ~O_PERM;
 	}
-	free(o->o_body);
-	o->o_body  = body;
 	o->o_want  = want;
 	o->o_input = m->m_input;
+	keep_pb(o, m);
 }
 
 static void
@@ -1429,8 +1541,9 @@ on_desired(rc_worker *w, rc_msg *m)
 		o->o_flags &= ~(uint32_t) (D_MASK | O_FETCHING);
 		o->o_want  = 0;
 		o->o_input = 0;
-		free(o->o_body);
-		o->o_body = NULL;
+		free(o->o_pb);
+		o->o_pb    = NULL;
+		o->o_pblen = 0;
 		mark_dirty(w, o);
 		return;
 	}
@@ -1445,11 +1558,12 @@ on_desired(rc_worker *w, rc_msg *m)
 	o->o_flags  = (o->o_flags & ~(uint32_t) (D_MASK | O_FETCHING))
 	    | (m->m_flags & D_MASK);
 	// Most updates are echoes of our own status reports: the same
-	// metadata and spec, nothing to build. A changed input, or a body
-	// needed to act, is built here.
-	if (o->o_input != m->m_input || o->o_want == 0
-	    || (o->o_body == NULL && !in_sync(o))) {
-		build_body(w, o, m);
+	// metadata and spec, nothing to compute. A changed input is
+	// digested; an unchanged one is kept when it may have to be applied.
+	if (o->o_input != m->m_input || o->o_want == 0) {
+		digest(w, o, m);
+	} else if (o->o_pb == NULL && !in_sync(o)) {
+		keep_pb(o, m);
 	}
 	mark_dirty(w, o);
 }
@@ -1469,8 +1583,9 @@ on_list_done_msg(rc_worker *w, uint32_t epoch)
 			o->o_flags &= ~(uint32_t) D_MASK;
 			o->o_want  = 0;
 			o->o_input = 0;
-			free(o->o_body);
-			o->o_body = NULL;
+			free(o->o_pb);
+			o->o_pb    = NULL;
+			o->o_pblen = 0;
 		}
 		mark_dirty(w, o);
 	}
@@ -1584,12 +1699,18 @@ conn_step(rc_worker *w, int64_t now)
 	}
 }
 
+// pump decides every changed object now (most only need a report) and
+// lets waiting objects take the request slots that are free, in order.
 static void
 pump(rc_worker *w, int64_t now)
 {
 	unsigned max = w->w_r->r_opts.ro_max_inflight;
-	while (w->w_dhead != NULL && w->w_inflight < max) {
-		decide(w, pop_dirty(w), now);
+	rc_obj  *o;
+	while (w->w_whead != NULL && w->w_inflight < max) {
+		decide(w, pop_wait(w), now);
+	}
+	while ((o = pop_dirty(w)) != NULL) {
+		decide(w, o, now);
 	}
 }
 
@@ -1597,16 +1718,28 @@ static void
 count(rc_worker *w, int64_t now)
 {
 	rc_obj *o;
-	size_t  i = 0, synced = 0;
+	size_t  i = 0, synced = 0, pending = 0;
 	if (now - w->w_count_at < 1000) {
 		return;
 	}
 	w->w_count_at = now;
 	while ((o = rc_objtab_next(&w->w_objs, &i)) != NULL) {
 		synced += (o->o_flags & D_PRESENT) && in_sync(o);
+		pending += o->o_pb != NULL;
 	}
 	atomic_store(&w->w_c->c_nobjs, w->w_objs.t_n);
 	atomic_store(&w->w_c->c_nsynced, synced);
+	if (pending > w->w_pending_peak) {
+		w->w_pending_peak = pending;
+	}
+#ifdef __GLIBC__
+	if (pending == 0 && w->w_pending_peak >= 1000) {
+		// A burst of work is over: what it allocated is free now
+		// (packed Services, bodies, answers); give it back.
+		malloc_trim(0);
+		w->w_pending_peak = 0;
+	}
+#endif
 }
 
 static int
@@ -1626,7 +1759,8 @@ next_timeout(const rc_worker *w, int64_t now)
 		t = w->w_next_resync;
 	}
 	if (w->w_dhead != NULL
-	    && w->w_inflight < w->w_r->r_opts.ro_max_inflight) {
+	    || (w->w_whead != NULL
+	        && w->w_inflight < w->w_r->r_opts.ro_max_inflight)) {
 		t = now;
 	}
 	return (t <= now ? 0 : (int) (t - now));

@@ -110,7 +110,10 @@ cleanup(rt_env *e, bool check)
 		kft_cleanup(&e->re_kf[i]);
 	}
 	e->re_nkf = 0;
-	if (e->re_srv.ts_dir[0] != '\0') {
+	if (getenv("RT_KEEP") != NULL) {
+		// Debugging: keep the logs.
+		fprintf(stderr, "kept %s\n", e->re_srv.ts_dir);
+	} else if (e->re_srv.ts_dir[0] != '\0') {
 		char *out = NULL;
 		th_runf(&out, NULL, "rm -rf '%s'", e->re_srv.ts_dir);
 		free(out);
