@@ -16,7 +16,7 @@
 // Routes (under /apis/svcfleet.io/v1; README "JSON/HTTP gateway" has
 // examples):
 //   clusters                                  GET list, POST register
-//   clusters/{c}                              GET, DELETE
+//   clusters/{c}                              GET, PUT (update), DELETE
 //   clusters/{c}/namespaces                   GET (live from the cluster)
 //   clusters/{c}/metallb/pools                GET
 //   clusters/{c}/services                     GET (all namespaces), watch
@@ -28,7 +28,7 @@
 //   clusters/{c}/namespaces/{ns}/workloads    GET (pod-template labels)
 //   services                                  GET (every cluster), watch
 //   audit                                     GET (filters, limit, continue)
-//   whoami                                    GET
+//   whoami, version                           GET
 //   selfsubjectrulesreviews                   POST: what may I do to
 //                                             services at (cluster, ns)?
 //   rolebindings[/{id}], tokens[/{id}]        GET, POST, DELETE

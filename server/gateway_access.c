@@ -20,6 +20,31 @@ nz(const char *s)
 	return (s != NULL ? s : "");
 }
 
+// ---------------------------------------------------------------- version
+
+// GET version: the System service's Version (no token needed).
+void
+gw_version(gw_ctx *x)
+{
+	Svcfleet__V1__Empty         req = SVCFLEET__V1__EMPTY__INIT;
+	Svcfleet__V1__VersionReply *rep;
+	json_t                     *o;
+
+	if (gw_call(x, "System/Version", &req.base,
+	        &svcfleet__v1__version_reply__descriptor, (void **) &rep, 0)
+	    != 0) {
+		gw_fail_rpc(x, "version", "");
+		return;
+	}
+	o = json_pack(
+	    "{s:s,s:s}", "apiVersion", GW_API_GROUP, "kind", "Version");
+	gw_set_str(o, "version", rep->version);
+	gw_set_str(o, "api", rep->api);
+	gw_set_u64(o, "revision", rep->revision);
+	gw_set_str(o, "installationID", rep->installation_id);
+	gw_reply(x, 200, o);
+}
+
 // ----------------------------------------------------------------- whoami
 
 static json_t *

@@ -196,46 +196,60 @@ node_port_range(const char *s, Svcfleet__V1__Cluster *cl)
 	return (true);
 }
 
-// POST clusters: RegisterCluster from a Cluster object (spec as above).
-void
-gw_clusters_register(gw_ctx *x)
+// The Cluster in the request body (spec as above) into cl, with the
+// name the URL gives when url_name is not NULL. Returns false after
+// answering (400, or 422 naming the fields that do not convert).
+static bool
+body_cluster(gw_ctx *x, const char *url_name, Svcfleet__V1__Cluster *cl)
 {
-	Svcfleet__V1__RegisterClusterRequest req
-	    = SVCFLEET__V1__REGISTER_CLUSTER_REQUEST__INIT;
-	Svcfleet__V1__Cluster cl = SVCFLEET__V1__CLUSTER__INIT, *out;
-	json_t               *obj, *md, *sp, *labels;
-	const char           *s;
-	sf_status             st;
+	json_t     *obj, *md, *sp, *labels;
+	const char *s, *rv;
+	sf_status   st;
 
 	if ((obj = gw_body(x)) == NULL) {
-		return;
+		return (false);
 	}
 	md = gw_obj(obj, "metadata");
 	sp = gw_obj(obj, "spec");
 	sf_status_init(&st);
-	cl.name       = (char *) (md != NULL ? gw_str(md, "name") : NULL);
-	cl.api_server = (char *) (sp != NULL ? gw_str(sp, "apiServer") : NULL);
-	cl.token      = (char *) (sp != NULL ? gw_str(sp, "token") : NULL);
-	cl.insecure_skip_verify = sp != NULL
+	cl->name = (char *) (md != NULL ? gw_str(md, "name") : NULL);
+	if (url_name != NULL) {
+		if (cl->name != NULL && strcmp(cl->name, url_name) != 0) {
+			gw_fail(x, 400, "BadRequest",
+			    "the name of the object (%.64s) does not match "
+			    "the "
+			    "name on the URL (%.64s)",
+			    cl->name, url_name);
+			return (false);
+		}
+		cl->name = (char *) url_name;
+	}
+	if (md != NULL && (rv = gw_str(md, "resourceVersion")) != NULL) {
+		cl->resource_version = strtoull(rv, NULL, 10);
+	}
+	cl->api_server
+	    = (char *) (sp != NULL ? gw_str(sp, "apiServer") : NULL);
+	cl->token = (char *) (sp != NULL ? gw_str(sp, "token") : NULL);
+	cl->insecure_skip_verify = sp != NULL
 	    && json_is_true(json_object_get(sp, "insecureSkipVerify"));
 	if (sp != NULL && (s = gw_str(sp, "caData")) != NULL
-	    && !b64_decode(x, s, &cl.ca_data)) {
+	    && !b64_decode(x, s, &cl->ca_data)) {
 		sf_status_violation(&st, SF_V_INVALID, "spec.caData",
 		    "Invalid value: must be base64 (PEM bundle)");
 	}
 	if (sp != NULL && (s = gw_str(sp, "clientCertificateData")) != NULL
-	    && !b64_decode(x, s, &cl.client_cert)) {
+	    && !b64_decode(x, s, &cl->client_cert)) {
 		sf_status_violation(&st, SF_V_INVALID,
 		    "spec.clientCertificateData",
 		    "Invalid value: must be base64");
 	}
 	if (sp != NULL && (s = gw_str(sp, "clientKeyData")) != NULL
-	    && !b64_decode(x, s, &cl.client_key)) {
+	    && !b64_decode(x, s, &cl->client_key)) {
 		sf_status_violation(&st, SF_V_INVALID, "spec.clientKeyData",
 		    "Invalid value: must be base64");
 	}
 	if (sp != NULL && (s = gw_str(sp, "nodePortRange")) != NULL
-	    && !node_port_range(s, &cl)) {
+	    && !node_port_range(s, cl)) {
 		sf_status_violation(&st, SF_V_INVALID, "spec.nodePortRange",
 		    "Invalid value: \"%.64s\": must be MIN-MAX", s);
 	}
@@ -243,32 +257,46 @@ gw_clusters_register(gw_ctx *x)
 		const char *k;
 		json_t     *v;
 		size_t      i = 0;
-		cl.labels     = sf_arena_zalloc(&x->x_arena,
-		        (json_object_size(labels) + 1) * sizeof(*cl.labels));
+		cl->labels    = sf_arena_zalloc(&x->x_arena,
+		       (json_object_size(labels) + 1) * sizeof(*cl->labels));
 		json_object_foreach(labels, k, v)
 		{
 			Svcfleet__V1__KeyValue *kv
 			    = sf_arena_zalloc(&x->x_arena, sizeof(*kv));
-			if (cl.labels == NULL || kv == NULL) {
+			if (cl->labels == NULL || kv == NULL) {
 				break;
 			}
 			svcfleet__v1__key_value__init(kv);
-			kv->key        = (char *) k;
-			kv->value      = (char *) (json_string_value(v) != NULL
-			             ? json_string_value(v)
-			             : "");
-			cl.labels[i++] = kv;
+			kv->key   = (char *) k;
+			kv->value = (char *) (json_string_value(v) != NULL
+			        ? json_string_value(v)
+			        : "");
+			cl->labels[i++] = kv;
 		}
-		cl.n_labels = i;
+		cl->n_labels = i;
 	}
 	if (st.st_nviol > 0) {
 		sf_status_set(&st, SF_INVALID_ARGUMENT,
-		    "Cluster \"%s\" is invalid", cl.name ? cl.name : "");
-		gw_fail_status(x, &st, "Cluster", cl.name ? cl.name : "");
+		    "Cluster \"%s\" is invalid", cl->name ? cl->name : "");
+		gw_fail_status(x, &st, "Cluster", cl->name ? cl->name : "");
 		sf_status_fini(&st);
-		return;
+		return (false);
 	}
 	sf_status_fini(&st);
+	return (true);
+}
+
+// POST clusters: RegisterCluster.
+void
+gw_clusters_register(gw_ctx *x)
+{
+	Svcfleet__V1__RegisterClusterRequest req
+	    = SVCFLEET__V1__REGISTER_CLUSTER_REQUEST__INIT;
+	Svcfleet__V1__Cluster cl = SVCFLEET__V1__CLUSTER__INIT, *out;
+
+	if (!body_cluster(x, NULL, &cl)) {
+		return;
+	}
 	req.cluster = &cl;
 	if (gw_call(x, "ClusterRegistry/RegisterCluster", &req.base,
 	        &svcfleet__v1__cluster__descriptor, (void **) &out, 0)
@@ -277,6 +305,28 @@ gw_clusters_register(gw_ctx *x)
 		return;
 	}
 	gw_reply(x, 201, cluster_json(out));
+}
+
+// PUT clusters/{c}: UpdateCluster. A metadata.resourceVersion must match;
+// credentials left out are kept.
+void
+gw_cluster_update(gw_ctx *x)
+{
+	Svcfleet__V1__UpdateClusterRequest req
+	    = SVCFLEET__V1__UPDATE_CLUSTER_REQUEST__INIT;
+	Svcfleet__V1__Cluster cl = SVCFLEET__V1__CLUSTER__INIT, *out;
+
+	if (!body_cluster(x, x->x_arg[0], &cl)) {
+		return;
+	}
+	req.cluster = &cl;
+	if (gw_call(x, "ClusterRegistry/UpdateCluster", &req.base,
+	        &svcfleet__v1__cluster__descriptor, (void **) &out, 0)
+	    != 0) {
+		gw_fail_rpc(x, "clusters", x->x_arg[0]);
+		return;
+	}
+	gw_reply(x, 200, cluster_json(out));
 }
 
 void

@@ -156,12 +156,14 @@ void gw_service_delete(gw_ctx *x);
 void gw_clusters_list(gw_ctx *x);
 void gw_clusters_register(gw_ctx *x);
 void gw_cluster_get(gw_ctx *x);
+void gw_cluster_update(gw_ctx *x);
 void gw_cluster_delete(gw_ctx *x);
 void gw_namespaces_list(gw_ctx *x);
 void gw_workloads_list(gw_ctx *x);
 void gw_pools_list(gw_ctx *x);
 
 void gw_audit_list(gw_ctx *x);
+void gw_version(gw_ctx *x);
 void gw_whoami(gw_ctx *x);
 void gw_rules_review(gw_ctx *x);
 void gw_bindings_list(gw_ctx *x);
