@@ -450,6 +450,32 @@ test_clusters(void **state)
 	assert_non_null(strstr(r.gr_body, "\"field\":\"spec.caData\""));
 	assert_non_null(strstr(r.gr_body, "\"field\":\"spec.nodePortRange\""));
 	gw_resp_fini(&r);
+	// Update: the resourceVersion must match; credentials left out stay.
+	r = must(
+	    200, "GET", GW_API "/clusters/west", admin(), NULL, NULL, NULL);
+	char rv[32];
+	snprintf(rv, sizeof(rv), "%s",
+	    str_at(r.gr_json, "metadata.resourceVersion"));
+	gw_resp_fini(&r);
+	snprintf(body, sizeof(body),
+	    "{\"metadata\":{\"resourceVersion\":\"%s\"},\"spec\":{"
+	    "\"apiServer\":\"https://127.0.0.1:2\",\"nodePortRange\":"
+	    "\"32000-32100\"}}",
+	    rv);
+	r = must(200, "PUT", GW_API "/clusters/west", admin(),
+	    "application/json", body, NULL);
+	assert_string_equal(
+	    str_at(r.gr_json, "spec.nodePortRange"), "32000-32100");
+	assert_true(json_is_true(json_object_get(
+	    json_object_get(r.gr_json, "spec"), "hasCredentials")));
+	gw_resp_fini(&r);
+	r = must(409, "PUT", GW_API "/clusters/west", admin(),
+	    "application/json", body, NULL);
+	gw_resp_fini(&r);
+	// Version needs no token.
+	r = must(200, "GET", GW_API "/version", NULL, NULL, NULL, NULL);
+	assert_string_equal(str_at(r.gr_json, "api"), "svcfleet.v1");
+	gw_resp_fini(&r);
 	// Live reads from a cluster nobody can reach: 503 with its words.
 	r = must(503, "GET", GW_API "/clusters/west/namespaces", admin(), NULL,
 	    NULL, NULL);
