@@ -245,7 +245,7 @@ export function formPage(main, params, query) {
         cell('protocol', 'protocol', proto),
         cell('port', 'service port', bind(h('input', { type: 'text', inputmode: 'numeric', value: p.port, placeholder: '80' }), 'port', p)),
         cell('target', 'container port', bind(h('input', { type: 'text', value: p.targetPort, placeholder: '8080' }), 'targetPort', p)),
-        showNode ? cell('node', 'node port', bind(h('input', { type: 'text', inputmode: 'numeric', value: p.nodePort, placeholder: 'auto' }), 'nodePort', p)) : null,
+        showNode ? cell('node', 'node port', bind(h('input', { type: 'text', inputmode: 'numeric', value: p.nodePort, placeholder: p.assigned ? `auto (now ${p.assigned})` : 'auto' }), 'nodePort', p)) : null,
         h('div.cell', h('button.btn.btn-small', {
           type: 'button', 'aria-label': `Remove port ${i + 1}`, disabled: f.ports.length === 1,
           onclick: () => { f.ports.splice(i, 1); rerender('port-add'); },

@@ -113,6 +113,7 @@ export function formFrom(svc) {
     f.selMode = 'workload';
     f.workload = ann[ANN_SELECTOR_FROM];
   }
+  const st = clusterStatus(svc);
   f.ports = (spec.ports || []).map((p) => ({
     name: p.name || '',
     protocol: p.protocol || 'TCP',
@@ -120,6 +121,8 @@ export function formFrom(svc) {
     targetPort: p.targetPort !== undefined ? String(p.targetPort) : '',
     nodePort: p.nodePort ? String(p.nodePort) : '',
     appProtocol: p.appProtocol,
+    // What the cluster picked when none was asked for (a hint only).
+    assigned: p.nodePort ? null : assignedNodePort(st, p),
   }));
   if (f.ports.length === 0) f.ports = emptyForm().ports;
   f.affinity = spec.sessionAffinity === 'ClientIP';
