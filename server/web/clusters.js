@@ -9,11 +9,20 @@ export function clustersPage(main) {
   const body = h('div');
   main.append(h('div.page-head', h('h1', { tabindex: '-1' }, 'Clusters')), body);
   let stopped = false;
+  let lastText = '';
 
   async function load() {
     try {
       const list = await api.get('/clusters');
       if (stopped) return;
+      // Drawn again only when something changed, keeping the keyboard
+      // focus on the same cluster.
+      const text = JSON.stringify(list.items);
+      if (text === lastText) return;
+      lastText = text;
+      const a = document.activeElement;
+      const focused = a && a.closest && body.contains(a) && a.closest('tr[data-cluster]');
+      const keep = focused ? focused.dataset.cluster : null;
       clear(body);
       if (list.items.length === 0) {
         body.append(h('p.empty', 'No clusters you may see are registered. An admin adds one with ',
@@ -36,6 +45,10 @@ export function clustersPage(main) {
         h('thead', h('tr', ['Name', 'Health', 'Kubernetes', 'API server', 'Node ports', 'MetalLB pools', 'Last contact']
           .map((t) => h('th', { scope: 'col' }, t)))),
         h('tbody', rows)));
+      if (keep) {
+        const again = body.querySelector(`tr[data-cluster="${keep}"] a`);
+        if (again) again.focus();
+      }
     } catch (e) {
       if (!stopped) clear(body).append(errorBox(e));
     }

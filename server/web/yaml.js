@@ -45,6 +45,7 @@ export function yamlPage(main, params, query) {
     h('label', { for: 'yaml-text' }, 'Service manifest (YAML or JSON)'),
     h('div.editor', gutter, area),
     h('p.help#yaml-help', 'A Kubernetes v1 Service. The server checks it; problems are marked at their line. '
+      + 'Tab indents; press Esc, then Tab, to move on from the editor. '
       + (editing ? 'metadata.resourceVersion makes the save fail if someone changed the Service meanwhile.' : '')),
     problems,
     h('div.actions', submitBtn,
