@@ -784,6 +784,8 @@ h_api(void *arg, const sf_http_req *req, sf_http_resp *resp)
 	x.x_yaml  = wants_yaml(req);
 	request_id(&x);
 	gw_header(&x, "X-Request-Id", x.x_rid);
+	// A JSON answer is never to be read as anything else.
+	gw_header(&x, "X-Content-Type-Options", "nosniff");
 
 	rest = sf_arena_strdup(&x.x_arena, req->hr_path + strlen(GW_PREFIX));
 	if (rest == NULL) {
