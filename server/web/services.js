@@ -7,6 +7,14 @@ import { go, href } from './nav.js';
 import { addresses, portText, clusterStatus, syncState, accessType } from './svc.js';
 import { deleteService, svcPath } from './actions.js';
 
+const ADDRESS_KIND = { lb: 'Load balancer address', cluster: 'Cluster IP and port', node: 'Node port on any node\'s IP' };
+
+function addressCells(svc) {
+  const list = addresses(svc);
+  if (list.length === 0) return h('span.muted', { title: 'The cluster has not assigned an address yet' }, '—');
+  return list.map((a) => h(`div.addr-${a.kind}${a.pending ? '.muted' : ''}`, { title: ADDRESS_KIND[a.kind] }, a.text));
+}
+
 export function servicesPage(main, params, query) {
   const { cluster } = params;
   document.title = `Services — ${cluster} — svcfleet`;
@@ -88,7 +96,7 @@ export function servicesPage(main, params, query) {
       h('th', { scope: 'row' }, h('a', { href: href(svcPath(cluster, md.namespace, md.name)) }, md.name)),
       h('td', md.namespace),
       h('td', accessType(svc)),
-      h('td.addr', addresses(svc).map((a) => h(`div.addr-${a.kind}${a.pending ? '.muted' : ''}`, a.text))),
+      h('td.addr', addressCells(svc)),
       h('td', (svc.spec.ports || []).map((p) => h('div', portText(p, st)))),
       h('td.sync', badge(state), msg ? h('div.sub', { title: msg }, msg) : null),
       h('td', timeEl(md.creationTimestamp)),

@@ -281,6 +281,17 @@ async function main() {
     await page.getByLabel('Namespace').selectOption('');
     await row(page, 'web-np').waitFor();
 
+    // ------------------------------- the cluster's own words on an error
+    const ghost = await env.api('POST', '/clusters/east/namespaces/ghost/services', {
+      metadata: { name: 'web-ghost' }, spec: { selector: { app: 'web' }, ports: [{ port: 80 }] },
+    });
+    ok(ghost.status === 201, 'a Service in a namespace the cluster does not have is stored');
+    await page.locator('#services tr[data-name="web-ghost"][data-state="ERROR"]').waitFor({ timeout: 20000 });
+    const ghostMsg = await row(page, 'web-ghost').locator('.sync .sub').innerText();
+    ok(/ghost/.test(ghostMsg) && /not found/i.test(ghostMsg), `its row shows Error with the cluster's message (${ghostMsg})`);
+    await shot(page, 'sync-error');
+    ok((await env.api('DELETE', '/clusters/east/namespaces/ghost/services/web-ghost')).status === 200, 'web-ghost deleted');
+
     // --------------------------------------------------- detail view
     await row(page, 'web-np').getByRole('link', { name: 'web-np' }).click();
     await page.locator('#cluster-status').waitFor();
