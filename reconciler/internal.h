@@ -207,6 +207,7 @@ struct sf_reconciler {
 
 	// Statistics.
 	atomic_uint_fast64_t r_applies, r_deletes, r_reports, r_health_reports;
+	atomic_uint_fast64_t r_apply_errors;
 	atomic_uint_fast64_t r_heals;
 	pthread_mutex_t      r_smtx;
 	uint32_t             r_heal_ms[1024];
@@ -252,8 +253,10 @@ struct rc_cluster {
 	rc_msg         *c_in_head, *c_in_tail;
 	bool            c_stop;
 
-	// Counters the stats read (relaxed).
-	atomic_uint_fast64_t c_nobjs, c_nsynced;
+	// Figures the stats read (relaxed), refreshed about once a second.
+	atomic_uint_fast64_t c_nobjs, c_nsynced, c_npending;
+	atomic_int_fast64_t  c_pending_since; // mono ms, 0: nothing pending
+	atomic_int           c_health;
 
 	// Everything below belongs to the worker thread.
 	struct rc_worker *c_w;

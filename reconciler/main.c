@@ -18,8 +18,10 @@
 #include <nng/nng.h>
 
 #include "clock.h"
+#include "http.h"
 #include "kube.h"
 #include "log.h"
+#include "recon_metrics.h"
 #include "reconciler.h"
 
 typedef struct config {
@@ -33,6 +35,7 @@ typedef struct config {
 	const char *max_conns;
 	const char *backoff_max;
 	const char *stats_every;
+	const char *http;
 } config;
 
 static const struct flag {
@@ -60,6 +63,9 @@ static const struct flag {
         "longest per-object retry delay; default 30s"},
     {"stats-every", "SVCFLEET_STATS_EVERY", offsetof(config, stats_every),
         "log a statistics line this often (e.g. 10s); default never"},
+    {"http", "SVCFLEET_HTTP", offsetof(config, http),
+        "HOST:PORT of an HTTP endpoint with /healthz and /metrics; "
+        "default none"},
     {"log-level", "SVCFLEET_LOG_LEVEL", offsetof(config, log_level),
         "debug, info, warn or error; default info"},
 };
@@ -194,6 +200,41 @@ parse_ms(const char *s, const char *what, uint32_t *out)
 	return (0);
 }
 
+// The HTTP endpoint: /healthz and the reconciler's /metrics.
+static int
+start_http(const config *cfg, sf_reconciler *r, sf_metrics **metrics,
+    sf_recon_metrics **rmetrics, sf_http **http)
+{
+	sf_status    st;
+	sf_http_opts ho = {
+	    .ho_addr = cfg->http,
+	    .ho_name = "svcfleet-reconciler",
+	};
+	int rv;
+
+	sf_status_init(&st);
+	if ((rv = sf_metrics_alloc(metrics)) != 0
+	    || (rv = sf_recon_metrics_attach(rmetrics, r, *metrics)) != 0) {
+		fprintf(stderr, "svcfleet-reconciler: out of memory\n");
+		sf_status_fini(&st);
+		return (rv);
+	}
+	ho.ho_metrics = *metrics;
+	if ((rv = sf_http_alloc(http, &ho, &st)) != 0
+	    || (rv = sf_http_start(*http, &st)) != 0) {
+		fprintf(stderr, "svcfleet-reconciler: --http %s: %s\n",
+		    cfg->http, st.st_msg);
+		sf_http_free(*http);
+		*http = NULL;
+		sf_recon_metrics_detach(*rmetrics);
+		*rmetrics = NULL;
+		sf_metrics_free(*metrics);
+		*metrics = NULL;
+	}
+	sf_status_fini(&st);
+	return (rv);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -205,6 +246,9 @@ main(int argc, char **argv)
 	char              *token;
 	uint32_t           stats_ms = 0;
 	int                lvl, sig;
+	sf_metrics        *metrics  = NULL;
+	sf_recon_metrics  *rmetrics = NULL;
+	sf_http           *http     = NULL;
 
 	if (parse(&cfg, argc, argv) != 0) {
 		return (2);
@@ -281,6 +325,14 @@ main(int argc, char **argv)
 	}
 	explicit_bzero(token, strlen(token));
 	free(token);
+	if (cfg.http != NULL
+	    && start_http(&cfg, r, &metrics, &rmetrics, &http) != 0) {
+		sf_reconciler_stop(r);
+		sf_status_fini(&st);
+		sf_kube_global_fini();
+		nng_fini();
+		return (1);
+	}
 	for (;;) {
 		struct timespec ts
 		    = {stats_ms / 1000, (stats_ms % 1000) * 1000000L};
@@ -314,6 +366,9 @@ main(int argc, char **argv)
 	}
 	SF_INFO("recon", "%s received, stopping",
 	    sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	sf_http_free(http);
+	sf_recon_metrics_detach(rmetrics);
+	sf_metrics_free(metrics);
 	sf_reconciler_stop(r);
 	sf_status_fini(&st);
 	sf_kube_global_fini();

@@ -66,6 +66,7 @@ sf_reconciler_stats_get(sf_reconciler *r, sf_reconciler_stats *out)
 
 	memset(out, 0, sizeof(*out));
 	out->rs_applies        = atomic_load(&r->r_applies);
+	out->rs_apply_errors   = atomic_load(&r->r_apply_errors);
 	out->rs_deletes        = atomic_load(&r->r_deletes);
 	out->rs_reports        = atomic_load(&r->r_reports);
 	out->rs_health_reports = atomic_load(&r->r_health_reports);
@@ -140,6 +141,27 @@ sf_reconciler_opts_from_env(sf_reconciler_opts *o, sf_status *st)
 		return (rv);
 	}
 	return (0);
+}
+
+void
+sf_reconciler_clusters_each(sf_reconciler *r,
+    void (*fn)(void *arg, const sf_reconciler_cluster_stats *cs), void *arg)
+{
+	int64_t now = sf_clock_mono_ms();
+	pthread_mutex_lock(&r->r_mtx);
+	for (rc_cluster *c = r->r_clusters; c != NULL; c = c->c_next) {
+		sf_reconciler_cluster_stats cs = {0};
+		int64_t since = atomic_load(&c->c_pending_since);
+		cs.cs_name    = c->c_name;
+		cs.cs_objects = atomic_load(&c->c_nobjs);
+		cs.cs_synced  = atomic_load(&c->c_nsynced);
+		cs.cs_pending = atomic_load(&c->c_npending);
+		cs.cs_health  = atomic_load(&c->c_health);
+		cs.cs_lag_s
+		    = since > 0 && now > since ? (now - since) / 1000.0 : 0;
+		fn(arg, &cs);
+	}
+	pthread_mutex_unlock(&r->r_mtx);
 }
 
 static char *

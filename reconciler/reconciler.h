@@ -75,6 +75,7 @@ void sf_reconciler_stop(sf_reconciler *r);
 
 typedef struct sf_reconciler_stats {
 	uint64_t rs_applies;        // server-side applies sent
+	uint64_t rs_apply_errors;   // applies the cluster refused or failed
 	uint64_t rs_deletes;        // deletes sent (prune and GC)
 	uint64_t rs_reports;        // ReportStatus calls made
 	uint64_t rs_health_reports; // ReportClusterHealth calls made
@@ -87,6 +88,21 @@ typedef struct sf_reconciler_stats {
 } sf_reconciler_stats;
 
 void sf_reconciler_stats_get(sf_reconciler *r, sf_reconciler_stats *out);
+
+// Per-cluster figures, refreshed by each worker about once a second.
+typedef struct sf_reconciler_cluster_stats {
+	const char *cs_name;    // valid during the callback
+	uint64_t    cs_objects; // Services tracked (the cluster's and ours)
+	uint64_t    cs_synced;  // stored Services the cluster holds as wanted
+	uint64_t    cs_pending; // stored Services not (yet) in sync
+	int         cs_health;  // ClusterHealthState as last seen
+	double      cs_lag_s;   // seconds since nothing was pending (0: now)
+} sf_reconciler_cluster_stats;
+
+// sf_reconciler_clusters_each calls fn for every cluster of this shard
+// (under the reconciler's lock: fn must be quick and not call back in).
+void sf_reconciler_clusters_each(sf_reconciler *r,
+    void (*fn)(void *arg, const sf_reconciler_cluster_stats *cs), void *arg);
 
 // sf_reconciler_shard_of returns the shard (0..shards-1) a cluster
 // belongs to.

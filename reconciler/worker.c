@@ -322,6 +322,7 @@ run_timers(rc_worker *w, int64_t now)
 // ------------------------------------------------------------ requests
 
 static bool on_watch_line(void *arg, const char *line, size_t len);
+static void fetch(rc_worker *w, rc_obj *o);
 
 static rc_req *
 req_get(rc_worker *w, int kind)
@@ -488,6 +489,11 @@ start_apply(rc_worker *w, rc_obj *o)
 	char   *body;
 
 	if ((body = make_body(w, o)) == NULL) {
+		// Undecodable or out of memory: read the Service again.
+		free(o->o_pb);
+		o->o_pb    = NULL;
+		o->o_pblen = 0;
+		fetch(w, o);
 		return;
 	}
 	if ((q = req_get(w, R_APPLY)) == NULL) {
@@ -1101,6 +1107,7 @@ apply_done(rc_worker *w, rc_req *q, int cls, CURLcode cc, const char *msg,
 		return;
 	}
 	case SF_KUBE_INVALID:
+		atomic_fetch_add(&w->w_r->r_apply_errors, 1);
 		// The cluster refuses this spec: an error until it changes.
 		if (q->q_want == o->o_want) {
 			o->o_flags |= O_PERM;
@@ -1119,6 +1126,7 @@ apply_done(rc_worker *w, rc_req *q, int cls, CURLcode cc, const char *msg,
 		return;
 	}
 	default:
+		atomic_fetch_add(&w->w_r->r_apply_errors, 1);
 		if (cluster_failure(w, cls, cc, q->q_kr.kr_code, msg, now)) {
 			return;
 		}
@@ -1718,17 +1726,27 @@ static void
 count(rc_worker *w, int64_t now)
 {
 	rc_obj *o;
-	size_t  i = 0, synced = 0, pending = 0;
+	size_t  i = 0, synced = 0, pending = 0, behind = 0;
 	if (now - w->w_count_at < 1000) {
 		return;
 	}
 	w->w_count_at = now;
 	while ((o = rc_objtab_next(&w->w_objs, &i)) != NULL) {
-		synced += (o->o_flags & D_PRESENT) && in_sync(o);
+		bool desired = (o->o_flags & D_PRESENT) != 0;
+		bool ok      = desired && in_sync(o);
+		synced += ok;
+		behind += desired && !ok;
 		pending += o->o_pb != NULL;
 	}
 	atomic_store(&w->w_c->c_nobjs, w->w_objs.t_n);
 	atomic_store(&w->w_c->c_nsynced, synced);
+	atomic_store(&w->w_c->c_npending, behind);
+	atomic_store(&w->w_c->c_health, w->w_health);
+	if (behind == 0) {
+		atomic_store(&w->w_c->c_pending_since, 0);
+	} else if (atomic_load(&w->w_c->c_pending_since) == 0) {
+		atomic_store(&w->w_c->c_pending_since, now);
+	}
 	if (pending > w->w_pending_peak) {
 		w->w_pending_peak = pending;
 	}

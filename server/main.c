@@ -20,6 +20,7 @@
 #include "kube.h"
 #include "log.h"
 #include "metrics.h"
+#include "recon_metrics.h"
 #include "reconciler.h"
 #include "server.h"
 
@@ -198,7 +199,8 @@ ready_check(void *arg, sf_buf *why)
 // The embedded reconciler talks to this server over inproc://, with the
 // token the server minted for it; tuning comes from the environment
 // (SVCFLEET_RESYNC, ...: see svcfleet-reconciler --help).
-static sf_reconciler *embedded;
+static sf_reconciler    *embedded;
+static sf_recon_metrics *embedded_metrics;
 
 static int
 start_reconciler(sf_server *srv, sf_reconciler **rec)
@@ -330,27 +332,35 @@ main(int argc, char **argv)
 	}
 	SF_INFO("server", "svcfleetd %s serving data-dir=%s", SF_VERSION,
 	    cfg.data_dir);
-	if (!cfg.no_reconciler && start_reconciler(srv, &embedded) != 0) {
+	if (!cfg.no_reconciler
+	    && (start_reconciler(srv, &embedded) != 0
+	        || (metrics != NULL
+	            && sf_recon_metrics_attach(
+	                   &embedded_metrics, embedded, metrics)
+	                != 0))) {
+		sf_reconciler_stop(embedded);
+		sf_gateway_close(gw);
 		sf_http_free(http);
 		sf_gateway_free(gw);
 		sf_server_stop(srv);
 		nng_fini();
-		sf_kube_global_fini();
 		goto fail;
 	}
 	sigwait(&sigs, &sig);
 	SF_INFO("server", "%s received, shutting down",
 	    sig == SIGTERM ? "SIGTERM" : "SIGINT");
-	// The reconciler and the gateway are clients of the server, and the
-	// endpoint's readiness check and collectors use the server, which
-	// sf_server_stop frees: they go first. (An orchestrator stops
-	// routing to a pod when it sends SIGTERM, so /readyz has nothing
-	// more to say.) Closing the gateway first ends its long polls, so
-	// stopping the endpoint does not wait for them.
-	sf_reconciler_stop(embedded);
+	// The endpoint goes first: its readiness check and collectors use
+	// the server (and the reconciler), which are stopped next. (An
+	// orchestrator stops routing to a pod when it sends SIGTERM, so
+	// /readyz has nothing more to say.) Closing the gateway before it
+	// ends the gateway's long polls, so stopping the endpoint does not
+	// wait for them.
 	sf_gateway_close(gw);
 	sf_http_free(http);
 	sf_gateway_free(gw);
+	// The reconciler is a client of the server: it goes before it.
+	sf_recon_metrics_detach(embedded_metrics);
+	sf_reconciler_stop(embedded);
 	sf_server_stop(srv);
 	sf_metrics_free(metrics);
 	// nng frees closed sockets on its reaper thread; wait for it so the

@@ -176,7 +176,12 @@ listen_one(sf_server *srv, const char *url, sf_status *st)
 	srv->s_listeners[srv->s_nlisteners] = l;
 	srv->s_urls[srv->s_nlisteners++]    = bound;
 	srv->s_urls[srv->s_nlisteners]      = NULL;
-	SF_INFO("server", "listening on %s", bound);
+	if (strncmp(bound, "inproc://", 9) == 0) {
+		SF_INFO("server",
+		    "in-process endpoint %s (embedded reconciler)", bound);
+	} else {
+		SF_INFO("server", "listening on %s", bound);
+	}
 	return (0);
 }
 

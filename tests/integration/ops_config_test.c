@@ -97,8 +97,9 @@ test_precedence(void **state)
 		size_t nlisten = 0;
 		for (const char *p = log;
 		     (p = strstr(p, "listening on ")) != NULL; p++) {
-			// (The embedded reconciler's inproc:// listener is
-			// not one of the RPC listeners configured.)
+			// (The in-process inproc:// listener, for the
+			// reconciler and the HTTP gateway, is not one of the
+			// RPC listeners configured.)
 			nlisten
 			    += strncmp(p, "listening on inproc://", 22) != 0;
 		}
