@@ -85,7 +85,13 @@ async function route() {
       session.user = me.status.userInfo.username;
       session.groups = me.status.userInfo.groups || [];
     } catch (e) {
-      return; // 401 went to the login page
+      if (e.status !== 401) {
+        // The server is not answering as it should: say so, offer a retry.
+        main.append(h('h1', { tabindex: '-1' }, 'svcfleet is not answering'),
+          h('div.alert.alert-error', { role: 'alert' }, e.message),
+          h('button.btn.btn-primary', { type: 'button', onclick: () => route() }, 'Try again'));
+      }
+      return; // a 401 went to the login page
     }
   }
   for (const [re, page, names] of routes) {

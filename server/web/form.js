@@ -115,13 +115,24 @@ export function formPage(main, params, query) {
     }));
   }
 
+  // Draws the form again (its structure changed) and puts the focus on
+  // focusId, keeping the caret where it was when that is the field the
+  // user is typing in.
   function rerender(focusId) {
     const scroll = window.scrollY;
+    const a = document.activeElement;
+    const caret = a && a.id === focusId && typeof a.selectionStart === 'number'
+      ? [a.selectionStart, a.selectionEnd] : null;
     render();
     window.scrollTo(0, scroll);
     if (focusId) {
       const el = document.getElementById(focusId);
-      if (el) el.focus();
+      if (el) {
+        el.focus();
+        if (caret && typeof el.setSelectionRange === 'function') {
+          try { el.setSelectionRange(caret[0], caret[1]); } catch (e) { /* not a text field */ }
+        }
+      }
     }
   }
 
