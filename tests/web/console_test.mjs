@@ -184,6 +184,10 @@ async function main() {
     await page.getByLabel('Port 1 service port').fill('443');
     await page.getByLabel('Port 1 container port').fill('8443');
     ok(await page.getByLabel('MetalLB', { exact: true }).isChecked(), 'MetalLB is the default load balancer');
+    await page.getByLabel('Other load balancer').check();
+    ok(await page.locator('#f-pool').count() === 0 && await page.getByLabel('Load balancer class (optional)').isVisible(),
+      'another load balancer asks for its class, not a MetalLB pool');
+    await page.getByLabel('MetalLB', { exact: true }).check();
     await page.getByLabel('MetalLB IP pool').selectOption('default');
     await checkLabels(page, 'the LoadBalancer form');
     await shot(page, 'create-loadbalancer');
