@@ -17,7 +17,7 @@ PACKAGES="build-essential cmake pkg-config git \
  libcurl4-openssl-dev libjansson-dev libyaml-dev libssl-dev openssl \
  libmicrohttpd-dev libcmocka-dev clang clang-format libclang-rt-14-dev \
  curl ca-certificates valgrind procps python3 \
- etcd-server hey wrk jq systemd"
+ etcd-server hey wrk jq systemd chromium"
 
 JOBS=$(nproc 2>/dev/null || echo 2)
 
@@ -37,6 +37,9 @@ deps() {
 			missing="$missing $p"
 		fi
 	done
+	# The console's browser test needs Node.js (20 or later is what it is
+	# tested with); Debian's nodejs is installed only when there is none.
+	command -v node >/dev/null 2>&1 || missing="$missing nodejs npm"
 	[ -z "$missing" ] && return 0
 	say "installing:$missing"
 	SUDO=""

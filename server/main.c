@@ -15,6 +15,7 @@
 #include "backup.h"
 #include "clock.h"
 #include "config.h"
+#include "gateway.h"
 #include "http.h"
 #include "kube.h"
 #include "log.h"
@@ -23,7 +24,9 @@
 #include "reconciler.h"
 #include "server.h"
 
-#define RECONCILER_URL "inproc://svcfleetd-reconciler"
+// The in-process RPC listener: the embedded reconciler and the HTTP
+// gateway are clients of the server over it.
+#define INPROC_URL "inproc://svcfleetd"
 
 typedef struct config {
 	const char *config;
@@ -82,7 +85,8 @@ static const sf_opt options[] = {
         offsetof(config, listen), 0, 0, NULL,
         "ipc://DATA-DIR/svcfleet.sock, tcp://127.0.0.1:7070"},
     {"http", "SVCFLEET_HTTP", SF_OPT_STRING, "127.0.0.1:7071",
-        "HTTP endpoint (/healthz /readyz /metrics): HOST:PORT (HTTPS "
+        "HTTP endpoint (/healthz /readyz /metrics, the JSON gateway "
+        "/apis/svcfleet.io/v1 and the web console /): HOST:PORT (HTTPS "
         "when --tls-cert is set), http://HOST:PORT, https://HOST:PORT, "
         "or off",
         offsetof(config, http), 0, 0, check_http, NULL},
@@ -222,7 +226,7 @@ start_reconciler(sf_server *srv, sf_reconciler **rec)
 	int                rv;
 
 	sf_status_init(&st);
-	ro.ro_server = RECONCILER_URL;
+	ro.ro_server = INPROC_URL;
 	ro.ro_token  = sf_server_reconciler_token(srv);
 	if ((rv = sf_reconciler_opts_from_env(&ro, &st)) != 0
 	    || (rv = sf_reconciler_start(rec, &ro, &st)) != 0) {
@@ -242,6 +246,7 @@ main(int argc, char **argv)
 	sf_server  *srv;
 	sf_metrics *metrics = NULL;
 	sf_http    *http    = NULL;
+	sf_gateway *gw      = NULL;
 	sigset_t    sigs;
 	int         sig, rv;
 	int64_t     audit_age = 0;
@@ -302,7 +307,7 @@ main(int argc, char **argv)
 	    .so_audit_keep       = (uint64_t) cfg.audit_max_events,
 	    .so_audit_max_age_ms = audit_age,
 	    .so_metrics          = metrics,
-	    .so_inproc           = cfg.no_reconciler ? NULL : RECONCILER_URL,
+	    .so_inproc = !cfg.no_reconciler || http_on ? INPROC_URL : NULL,
 	};
 	sf_status_init(&st);
 	if (sf_server_start(&srv, &o, &st) != 0) {
@@ -318,16 +323,20 @@ main(int argc, char **argv)
 		    .ho_metrics  = metrics,
 		    .ho_name     = "svcfleetd",
 		};
+		sf_gateway_opts go = {.go_rpc_url = INPROC_URL};
 		if (sf_http_alloc(&http, &ho, &st) != 0
 		    || sf_http_add_check(http, "store", ready_check, srv) != 0
 		    || (!cfg.no_reconciler
 		        && sf_http_add_check(http, "reconciler",
 		               recon_ready_check, &embedded)
 		            != 0)
+		    || sf_gateway_alloc(&gw, &go, &st) != 0
+		    || sf_gateway_add_routes(gw, http) != 0
 		    || sf_http_start(http, &st) != 0) {
 			fprintf(stderr, "svcfleetd: %s: %s\n",
 			    sf_status_name(st.st_code), st.st_msg);
 			sf_http_free(http);
+			sf_gateway_free(gw);
 			sf_server_stop(srv);
 			nng_fini();
 			goto fail;
@@ -350,7 +359,9 @@ main(int argc, char **argv)
 	                   &embedded_metrics, embedded, metrics)
 	                != 0))) {
 		sf_reconciler_stop(embedded);
+		sf_gateway_close(gw);
 		sf_http_free(http);
+		sf_gateway_free(gw);
 		sf_server_stop(srv);
 		nng_fini();
 		goto fail;
@@ -359,10 +370,14 @@ main(int argc, char **argv)
 	SF_INFO("server", "%s received, shutting down",
 	    sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	// The endpoint goes first: its readiness check and collectors use
-	// the server, which sf_server_stop frees. (An orchestrator stops
-	// routing to a pod when it sends SIGTERM, so /readyz has nothing
-	// more to say.)
+	// the server (and the reconciler), which are stopped next. (An
+	// orchestrator stops routing to a pod when it sends SIGTERM, so
+	// /readyz has nothing more to say.) Closing the gateway before it
+	// ends the gateway's long polls, so stopping the endpoint does not
+	// wait for them.
+	sf_gateway_close(gw);
 	sf_http_free(http);
+	sf_gateway_free(gw);
 	// The reconciler is a client of the server: it goes before it.
 	sf_recon_metrics_detach(embedded_metrics);
 	sf_reconciler_stop(embedded);
