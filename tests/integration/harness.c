@@ -292,7 +292,10 @@ th_run(const char *cmd, const char *stdin_text, char **out, char **err)
 	char  *ob = calloc(1, 1), *eb = calloc(1, 1);
 	size_t ol = 0, oc = 1, el = 0, ec = 1;
 
-	if (pipe(pin) || pipe(pout) || pipe(perr)) {
+	// Close-on-exec, so a child that leaves something running in the
+	// background does not keep our ends open (and us waiting).
+	if (pipe2(pin, O_CLOEXEC) || pipe2(pout, O_CLOEXEC)
+	    || pipe2(perr, O_CLOEXEC)) {
 		abort();
 	}
 	pid = fork();
