@@ -1,10 +1,14 @@
 // converge.c: the reconciler's benchmark (issue 6's targets).
 //
 //   recon-converge [-n SERVICES] [-k CLUSTERS] [-H HEALS] [--standalone]
+//                  [--wrk SECONDS] [--kubectl N] [--steady SECONDS]
+//                  [--grow N1,N2,...] [--no-fsync] [--keep]
 //
 // Starts K kubefake clusters and svcfleetd (without its reconciler),
-// registers the clusters, stores N Services spread over them, then starts
-// the reconciler — inside svcfleetd (the default) or as
+// registers the clusters, stores N Services spread over them, takes the
+// baselines (kubefake's own apply rate, with wrk and with libcurl multi;
+// kubectl apply --server-side of N manifests into one cluster), then
+// starts the reconciler — inside svcfleetd (the default) or as
 // svcfleet-reconciler — and measures:
 //   * applied: time until every Service exists in its cluster;
 //   * synced:  time until svcfleetd shows every Service SYNCED (status
@@ -12,8 +16,15 @@
 //   * svcfleetd's anonymous RSS once synced;
 //   * drift heal: H times, a Service's selector is changed behind
 //     svcfleet's back (a merge patch, as kubectl edit sends) and the time
-//     until the cluster holds svcfleet's selector again is taken.
-// Binaries come from $SF_BIN_DIR (default ./build). Nothing is left behind.
+//     until the cluster holds svcfleet's selector again is taken;
+//   * steady state (--steady): requests each cluster receives per minute
+//     while nothing changes, by kind (watches, health, the rest).
+// --grow N1,N2,... measures memory instead: svcfleetd with its embedded
+// reconciler from the start, Services added up to each size in turn, and
+// RssAnon once all are SYNCED at each size.
+// Every figure is also printed as a "RESULT key=value" line for
+// bench/run-all. Binaries come from $SF_BIN_DIR (default ./build).
+// Nothing is left behind.
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +37,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,7 +60,10 @@ typedef struct cluster {
 static char              dir[256], bindir[512], sock[400], token[128];
 static cluster           cl[MAX_CLUSTERS];
 static int               nclusters = 10, nservices = 10000, nheals = 200;
-static int               standalone, keep;
+static int               standalone, keep, no_fsync;
+static int               wrk_secs, kubectl_n, steady_secs;
+static long              grow[8];
+static int               ngrow;
 static pid_t             srv_pid, rec_pid;
 static const char *const bin_kubefake = "tests/kubefake/kubefake";
 
@@ -203,8 +219,15 @@ start_svcfleetd(bool reconciler)
 	argv[n++] = data;
 	argv[n++] = "--listen";
 	argv[n++] = url;
+	argv[n++] = "--http"; // no port that another daemon may hold
+	argv[n++] = "off";
 	if (!reconciler) {
 		argv[n++] = "--no-reconciler";
+	}
+	if (no_fsync) {
+		// Only to fill the store faster where memory, not durable
+		// writes, is measured.
+		argv[n++] = "--unsafe-no-fsync";
 	}
 	argv[n] = NULL;
 	srv_pid = spawn(argv, log, NULL);
@@ -248,7 +271,7 @@ connect_srv(void)
 
 typedef struct creator {
 	svcfleet_client *c;
-	int              from, step;
+	int              from, to, step;
 } creator;
 
 static void *
@@ -257,7 +280,7 @@ create_main(void *arg)
 	creator        *cr = arg;
 	svcfleet_status st;
 	svcfleet_status_init(&st);
-	for (int i = cr->from; i < nservices; i += cr->step) {
+	for (int i = cr->from; i < cr->to; i += cr->step) {
 		Svcfleet__V1__CreateServiceRequest req
 		    = SVCFLEET__V1__CREATE_SERVICE_REQUEST__INIT;
 		Svcfleet__V1__Service     svc = SVCFLEET__V1__SERVICE__INIT;
@@ -444,19 +467,24 @@ raw_apply_rate(void)
 	double rate = nservices / (now_s() - t0);
 	curl_multi_cleanup(m);
 	curl_slist_free_all(hs);
-	// Gone again, so the reconciler meets only its own Services.
-	CURL *h = curl_easy_init();
+	return (rate);
+}
+
+// clear_public deletes every Service in kube-public, where the baselines
+// apply theirs, so the reconciler meets only its own Services.
+static void
+clear_public(CURL *h)
+{
 	for (int c = 0; c < nclusters; c++) {
 		long code;
 		json_decref(kreq(h, c, "DELETE",
 		    "/api/v1/namespaces/kube-public/services", NULL, NULL,
 		    &code));
 		if (code != 200) {
-			die("deleting the raw applies: HTTP %ld", code);
+			die("deleting the baselines' Services: HTTP %ld",
+			    code);
 		}
 	}
-	curl_easy_cleanup(h);
-	return (rate);
 }
 
 static size_t
@@ -537,6 +565,49 @@ rss_anon_kib(pid_t pid)
 	return (v);
 }
 
+// CPU seconds (user + system) a process has used so far.
+static double
+cpu_s(pid_t pid)
+{
+	char          path[64];
+	unsigned long ut = 0, st = 0;
+	FILE         *f;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+	if ((f = fopen(path, "r")) == NULL) {
+		return (0);
+	}
+	// Fields 14 and 15; the command (field 2) holds no spaces here.
+	if (fscanf(f,
+	        "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+	        "%lu %lu",
+	        &ut, &st)
+	    != 2) {
+		ut = st = 0;
+	}
+	fclose(f);
+	return ((double) (ut + st) / (double) sysconf(_SC_CLK_TCK));
+}
+
+static double
+kubefakes_cpu_s(void)
+{
+	double t = 0;
+	for (int i = 0; i < nclusters; i++) {
+		t += cpu_s(cl[i].pid);
+	}
+	return (t);
+}
+
+// CPU seconds used by the waited-for children of this process.
+static double
+children_cpu_s(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_CHILDREN, &ru);
+	return ((double) ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6
+	    + (double) ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
+}
+
 static int
 cmp_double(const void *a, const void *b)
 {
@@ -595,59 +666,34 @@ heal(CURL *h)
 	    done, ms[done / 2],
 	    ms[(done * 99) / 100 < done ? (done * 99) / 100 : done - 1],
 	    ms[done - 1]);
+	printf("RESULT heal_n=%d heal_p50_ms=%.1f heal_p99_ms=%.1f "
+	       "heal_max_ms=%.1f\n",
+	    done, ms[done / 2],
+	    ms[(done * 99) / 100 < done ? (done * 99) / 100 : done - 1],
+	    ms[done - 1]);
 	free(ms);
 }
 
-int
-main(int argc, char **argv)
+// store_range creates svc-<from>..svc-<to-1> with 16 client threads.
+static void
+store_range(svcfleet_client *c, int from, int to)
 {
-	svcfleet_client *c;
-	svcfleet_status  st;
-	CURL            *h;
-	double           t0, t_applied = 0, t_synced = 0, t;
-	const char      *b = getenv("SF_BIN_DIR");
-	pthread_t        th[16];
-	creator          cr[16];
+	pthread_t th[16];
+	creator   cr[16];
+	for (int i = 0; i < 16; i++) {
+		cr[i] = (creator) {c, from + i, to, 16};
+		pthread_create(&th[i], NULL, create_main, &cr[i]);
+	}
+	for (int i = 0; i < 16; i++) {
+		pthread_join(th[i], NULL);
+	}
+}
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) {
-			nservices = atoi(argv[++i]);
-		} else if (strcmp(argv[i], "-k") == 0 && i + 1 < argc) {
-			nclusters = atoi(argv[++i]);
-		} else if (strcmp(argv[i], "-H") == 0 && i + 1 < argc) {
-			nheals = atoi(argv[++i]);
-		} else if (strcmp(argv[i], "--standalone") == 0) {
-			standalone = 1;
-		} else if (strcmp(argv[i], "--keep") == 0) {
-			keep = 1; // leave the directory (logs) behind
-		} else {
-			fprintf(stderr,
-			    "usage: recon-converge [-n SERVICES] [-k "
-			    "CLUSTERS] "
-			    "[-H HEALS] [--standalone] [--keep]\n");
-			return (2);
-		}
-	}
-	if (nclusters < 1 || nclusters > MAX_CLUSTERS || nservices < 1) {
-		fprintf(stderr, "bad -n or -k\n");
-		return (2);
-	}
-	snprintf(bindir, sizeof(bindir), "%s", b ? b : "./build");
-	snprintf(dir, sizeof(dir), "/tmp/recon-bench-XXXXXX");
-	if (mkdtemp(dir) == NULL) {
-		return (1);
-	}
-	snprintf(sock, sizeof(sock), "%s/svcfleet.sock", dir);
-	signal(SIGPIPE, SIG_IGN);
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	h = curl_easy_init();
+static void
+register_clusters(svcfleet_client *c)
+{
+	svcfleet_status st;
 	svcfleet_status_init(&st);
-
-	for (int i = 0; i < nclusters; i++) {
-		start_kubefake(i);
-	}
-	start_svcfleetd(false);
-	c = connect_srv();
 	for (int i = 0; i < nclusters; i++) {
 		Svcfleet__V1__RegisterClusterRequest req
 		    = SVCFLEET__V1__REGISTER_CLUSTER_REQUEST__INIT;
@@ -666,28 +712,323 @@ main(int argc, char **argv)
 		}
 		svcfleet_free(out);
 	}
+	svcfleet_status_fini(&st);
+}
+
+// Runs argv (searched in PATH) with env (NAME=VALUE, NULL-terminated)
+// added, stdout and stderr to log; returns its exit status (-1: killed).
+static int
+run_tool(const char *const *argv, const char *const *env, const char *log)
+{
+	pid_t pid = fork();
+	int   ws;
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		for (; env != NULL && *env != NULL; env++) {
+			putenv((char *) *env);
+		}
+		execvp(argv[0], (char *const *) argv);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &ws, 0) != pid) {
+		return (-1);
+	}
+	return (WIFEXITED(ws) ? WEXITSTATUS(ws) : -1);
+}
+
+// kubefake's ceiling with wrk: one wrk per cluster, all at once, for
+// wrk_secs, each over 4 keep-alive connections, applying distinct
+// Services (bench/kubefake/apply.lua) into kube-public. Returns the sum of
+// their rates.
+static double
+wrk_ceiling(void)
+{
+	pid_t  pids[MAX_CLUSTERS];
+	double total = 0;
+	char   secs[16];
+	snprintf(secs, sizeof(secs), "%ds", wrk_secs);
+	for (int i = 0; i < nclusters; i++) {
+		char log[400], prefix[32];
+		snprintf(log, sizeof(log), "%s/wrk%d.out", dir, i);
+		snprintf(prefix, sizeof(prefix), "PREFIX=wrk%d", i);
+		if ((pids[i] = fork()) == 0) {
+			const char *av[] = {"wrk", "-t1", "-c4", "-d", secs,
+			    "-s", BENCH_DIR "/kubefake/apply.lua", cl[i].url,
+			    NULL};
+			int         fd   = open(log, O_WRONLY | O_CREAT, 0644);
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			dup2(fd, 1);
+			dup2(fd, 2);
+			setenv("KF_TOKEN", TOKEN, 1);
+			setenv("NS", "kube-public", 1);
+			setenv("ROUND", "1", 1);
+			putenv(prefix);
+			execvp(av[0], (char *const *) av);
+			_exit(127);
+		}
+	}
+	for (int i = 0; i < nclusters; i++) {
+		char  log[400], line[256];
+		int   ws;
+		FILE *f;
+		waitpid(pids[i], &ws, 0);
+		snprintf(log, sizeof(log), "%s/wrk%d.out", dir, i);
+		if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0
+		    || (f = fopen(log, "r")) == NULL) {
+			die("wrk against cluster %d failed (see %s)", i, log);
+		}
+		while (fgets(line, sizeof(line), f) != NULL) {
+			double r;
+			if (strstr(line, "Non-2xx") != NULL) {
+				die("wrk against cluster %d: %s", i, line);
+			}
+			if (sscanf(line, "Requests/sec: %lf", &r) == 1) {
+				total += r;
+			}
+		}
+		fclose(f);
+	}
+	return (total);
+}
+
+// kubectl apply --server-side -f DIR of kubectl_n manifests (one file
+// each) into cluster 0's kube-public; returns the wall time in seconds
+// (kubectl's start-up and discovery included, as a user would see it).
+static double
+kubectl_apply(void)
+{
+	char   mdir[400], kc[400], log[400];
+	double t0;
+	snprintf(mdir, sizeof(mdir), "%s/manifests", dir);
+	snprintf(kc, sizeof(kc), "%s/kc0", dir);
+	snprintf(log, sizeof(log), "%s/kubectl.log", dir);
+	if (mkdir(mdir, 0755) != 0) {
+		die("mkdir %s: %s", mdir, strerror(errno));
+	}
+	for (int i = 0; i < kubectl_n; i++) {
+		char  path[450];
+		FILE *f;
+		snprintf(path, sizeof(path), "%s/svc-%06d.yaml", mdir, i);
+		if ((f = fopen(path, "w")) == NULL) {
+			die("%s: %s", path, strerror(errno));
+		}
+		fprintf(f,
+		    "apiVersion: v1\nkind: Service\nmetadata:\n"
+		    "  name: kubectl-%06d\n  namespace: kube-public\n"
+		    "  labels:\n    app.kubernetes.io/managed-by: bench\n"
+		    "spec:\n  type: ClusterIP\n  selector:\n"
+		    "    app: kubectl-%06d\n  ports:\n  - protocol: TCP\n"
+		    "    port: 80\n    targetPort: 8080\n",
+		    i, i);
+		fclose(f);
+	}
+	const char *av[] = {"kubectl", "--kubeconfig", kc, "apply",
+	    "--server-side", "-f", mdir, NULL};
+	t0               = now_s();
+	int r            = run_tool(av, NULL, log);
+	t0               = now_s() - t0;
+	if (r != 0) {
+		die("kubectl apply failed (exit %d, see %s)", r, log);
+	}
+	return (t0);
+}
+
+// ------------------------------------------------------------ steady state
+
+typedef struct kstats {
+	long total, watch, other, list;
+} kstats;
+
+static kstats
+cluster_stats(CURL *h, int i)
+{
+	kstats  k = {0};
+	long    code;
+	json_t *j = kreq(h, i, "GET", "/_kubefake/stats", NULL, NULL, &code);
+	json_t *v = json_object_get(j, "verbs");
+	if (code != 200) {
+		die("kubefake %d stats: HTTP %ld", i, code);
+	}
+	k.total = (long) json_integer_value(json_object_get(j, "requests"));
+	k.watch = (long) json_integer_value(json_object_get(v, "watch"));
+	k.other = (long) json_integer_value(json_object_get(v, "other"));
+	k.list  = (long) json_integer_value(json_object_get(v, "list"));
+	json_decref(j);
+	return (k);
+}
+
+static void
+reset_stats(CURL *h)
+{
+	for (int i = 0; i < nclusters; i++) {
+		long code;
+		json_decref(kreq(h, i, "POST", "/_kubefake/stats/reset",
+		    "application/json", "{}", &code));
+		if (code != 200) {
+			die("kubefake %d stats reset: HTTP %ld", i, code);
+		}
+	}
+}
+
+// steady counts, for steady_secs with everything synced and nothing
+// changing, the requests each cluster receives: watches (a watch counts
+// when it is opened), health and discovery ("other": /version, /readyz,
+// API discovery) and everything else. Per minute, averaged over the
+// clusters, plus the busiest cluster's "everything else".
+static void
+steady(CURL *h)
+{
+	double t0;
+	long   tot = 0, watch = 0, other = 0, rest_max = 0;
+	reset_stats(h);
+	t0 = now_s();
+	sleep((unsigned) steady_secs);
+	t0 = now_s() - t0;
+	for (int i = 0; i < nclusters; i++) {
+		kstats k    = cluster_stats(h, i);
+		long   rest = k.total - k.watch - k.other;
+		tot += k.total;
+		watch += k.watch;
+		other += k.other;
+		rest_max = rest > rest_max ? rest : rest_max;
+	}
+	double f = 60.0 / t0 / nclusters;
+	printf("steady state (%.0f s, nothing changing), requests per minute "
+	       "per cluster: %.2f in all: %.2f watch, %.2f health/discovery, "
+	       "%.2f other (busiest cluster: %.2f)\n",
+	    t0, tot * f, watch * f, other * f, (tot - watch - other) * f,
+	    rest_max * 60.0 / t0);
+	printf("RESULT steady_s=%.0f steady_total_per_min=%.2f "
+	       "steady_watch_per_min=%.2f steady_health_per_min=%.2f "
+	       "steady_other_per_min=%.2f steady_other_max_per_min=%.2f\n",
+	    t0, tot * f, watch * f, other * f, (tot - watch - other) * f,
+	    rest_max * 60.0 / t0);
+}
+
+// wait_synced waits until the clusters hold want Services and svcfleetd
+// shows them all SYNCED; returns the time synced, *applied the time all
+// were in the clusters.
+static double
+wait_synced(CURL *h, svcfleet_client *c, long want, double t0, double *applied)
+{
+	double t_applied = 0;
+	for (;;) {
+		double t = now_s();
+		if (t_applied == 0 && objects_in_clusters(h) >= want) {
+			t_applied = t;
+		}
+		if (t_applied != 0 && synced_in_svcfleet(c) >= want) {
+			*applied = t_applied;
+			return (now_s());
+		}
+		if (t - t0 > 900) {
+			die("not converged after 900 s");
+		}
+		// Listing everything is not free: poll big stores less often.
+		usleep(want > 20000 ? 500000 : 100000);
+	}
+}
+
+// ------------------------------------------------------------ memory
+
+static void
+run_grow(CURL *h)
+{
+	svcfleet_client *c;
+	long             have = 0;
+
+	start_svcfleetd(true);
+	c = connect_srv();
+	register_clusters(c);
+	printf("machine: %ld CPUs; memory of svcfleetd with its embedded "
+	       "reconciler over %d kubefake clusters%s\n",
+	    sysconf(_SC_NPROCESSORS_ONLN), nclusters,
+	    no_fsync ? " (store filled with --unsafe-no-fsync)" : "");
+	for (int g = 0; g < ngrow; g++) {
+		double t0 = now_s(), applied, synced;
+		nservices = (int) grow[g];
+		store_range(c, (int) have, nservices);
+		have   = nservices;
+		synced = wait_synced(h, c, have, t0, &applied);
+		sleep(2);
+		long rss = rss_anon_kib(srv_pid);
+		printf(
+		    "%ld Services stored and SYNCED after %.1f s: svcfleetd "
+		    "RssAnon %ld KiB\n",
+		    have, synced - t0, rss);
+		printf(
+		    "RESULT grow_n=%ld grow_rss_kib=%ld grow_synced_s=%.1f\n",
+		    have, rss, synced - t0);
+	}
+	if (steady_secs > 0) {
+		steady(h);
+	}
+	svcfleet_close(c);
+}
+
+// ------------------------------------------------------------ convergence
+
+static void
+run_converge(CURL *h)
+{
+	svcfleet_client *c;
+	double           t0, t, t_applied, t_synced;
+
+	start_svcfleetd(false);
+	c = connect_srv();
+	register_clusters(c);
 	t = now_s();
-	for (int i = 0; i < 16; i++) {
-		cr[i] = (creator) {c, i, 16};
-		pthread_create(&th[i], NULL, create_main, &cr[i]);
-	}
-	for (int i = 0; i < 16; i++) {
-		pthread_join(th[i], NULL);
-	}
+	store_range(c, 0, nservices);
 	printf("machine: %ld CPUs; %d services over %d kubefake clusters "
 	       "(stored in %.1f s)\n",
 	    sysconf(_SC_NPROCESSORS_ONLN), nservices, nclusters, now_s() - t);
 	svcfleet_close(c);
+	if (kubectl_n > 0) {
+		double k = kubectl_apply();
+		printf("kubectl apply --server-side -f DIR, %d manifests into "
+		       "one cluster: %.2f s, %.3f ms per Service\n",
+		    kubectl_n, k, 1000 * k / kubectl_n);
+		printf("RESULT kubectl_n=%d kubectl_s=%.3f "
+		       "kubectl_ms_per_svc=%.4f\n",
+		    kubectl_n, k, 1000 * k / kubectl_n);
+		clear_public(h);
+	}
+	if (wrk_secs > 0) {
+		double kf0 = kubefakes_cpu_s(), ch0 = children_cpu_s();
+		double w  = wrk_ceiling();
+		double kf = kubefakes_cpu_s() - kf0;
+		double ch = children_cpu_s() - ch0;
+		double n  = w * wrk_secs;
+		printf("kubefake's own apply rate with wrk (%d clusters at "
+		       "once, 4 keep-alive connections each, %d s): %.0f "
+		       "applies/s; CPU per apply: kubefake %.0f µs, wrk %.0f "
+		       "µs\n",
+		    nclusters, wrk_secs, w, 1e6 * kf / n, 1e6 * ch / n);
+		printf("RESULT wrk_rate=%.0f wrk_kf_cpu_us=%.0f "
+		       "wrk_client_cpu_us=%.0f\n",
+		    w, 1e6 * kf / n, 1e6 * ch / n);
+		clear_public(h);
+	}
+	double kf0 = kubefakes_cpu_s(), me0 = cpu_s(getpid());
 	double raw = raw_apply_rate();
-	printf("kubefake's own apply rate, same clusters (%d distinct "
-	       "applies): %.0f applies/s\n",
-	    nservices, raw);
+	double kf = kubefakes_cpu_s() - kf0, me = cpu_s(getpid()) - me0;
+	clear_public(h);
+	printf("kubefake's own apply rate with libcurl multi, same clusters "
+	       "(%d distinct applies): %.0f applies/s; CPU per apply: "
+	       "kubefake %.0f µs, libcurl %.0f µs\n",
+	    nservices, raw, 1e6 * kf / nservices, 1e6 * me / nservices);
+	printf("RESULT curl_rate=%.0f curl_kf_cpu_us=%.0f "
+	       "curl_client_cpu_us=%.0f\n",
+	    raw, 1e6 * kf / nservices, 1e6 * me / nservices);
 
 	// The reconciler starts now: inside a restarted svcfleetd, or as
 	// its own process against the running one.
+	reset_stats(h);
 	if (standalone) {
 		char        bin[600], log[400], tf[400], url[450];
-		FILE       *f;
 		const char *av[] = {bin, "--server", url, "--token-file", tf,
 		    "--stats-every", "2s", NULL};
 		snprintf(bin, sizeof(bin), "%s/reconciler/svcfleet-reconciler",
@@ -695,7 +1036,6 @@ main(int argc, char **argv)
 		snprintf(log, sizeof(log), "%s/reconciler.log", dir);
 		snprintf(tf, sizeof(tf), "%s/data/admin.token", dir);
 		snprintf(url, sizeof(url), "ipc://%s", sock);
-		(void) f;
 		t0      = now_s();
 		rec_pid = spawn(av, log, NULL);
 		c       = connect_srv();
@@ -706,40 +1046,140 @@ main(int argc, char **argv)
 		start_svcfleetd(true);
 		c = connect_srv();
 	}
-	for (;;) {
-		t = now_s();
-		if (t_applied == 0 && objects_in_clusters(h) >= nservices) {
-			t_applied = t;
-		}
-		if (t_applied != 0 && synced_in_svcfleet(c) >= nservices) {
-			t_synced = now_s();
-			break;
-		}
-		if (t - t0 > 600) {
-			die("not converged after 600 s");
-		}
-		usleep(100000);
-	}
+	kf0      = kubefakes_cpu_s();
+	t_synced = wait_synced(h, c, nservices, t0, &t_applied);
+	kf       = kubefakes_cpu_s() - kf0;
+	me       = cpu_s(standalone ? rec_pid : srv_pid);
+	printf("CPU per Service until SYNCED: kubefake %.0f µs, %s %.0f µs\n",
+	    1e6 * kf / nservices,
+	    standalone ? "svcfleet-reconciler" : "svcfleetd",
+	    1e6 * me / nservices);
+	printf("RESULT recon_kf_cpu_us=%.0f recon_cpu_us=%.0f\n",
+	    1e6 * kf / nservices, 1e6 * me / nservices);
 	printf(
 	    "reconciler %s: all applied after %.2f s (%.0f services/s), "
 	    "all SYNCED after %.2f s (%.0f services/s, %.0f%% of kubefake's "
-	    "rate)\n",
+	    "rate with libcurl)\n",
 	    standalone ? "standalone" : "embedded", t_applied - t0,
 	    nservices / (t_applied - t0), t_synced - t0,
 	    nservices / (t_synced - t0),
 	    100.0 * (nservices / (t_synced - t0)) / raw);
-	printf(
-	    "svcfleetd RssAnon when synced: %ld KiB\n", rss_anon_kib(srv_pid));
+	printf("RESULT n=%d k=%d applied_s=%.3f synced_s=%.3f "
+	       "synced_rate=%.0f\n",
+	    nservices, nclusters, t_applied - t0, t_synced - t0,
+	    nservices / (t_synced - t0));
+	// One full list of each cluster, what a periodic resync costs.
+	long lists = 0;
+	for (int i = 0; i < nclusters; i++) {
+		lists += cluster_stats(h, i).list;
+	}
+	printf("RESULT sync_lists_per_cluster=%.1f\n",
+	    (double) lists / nclusters);
+	long rss = rss_anon_kib(srv_pid);
+	printf("svcfleetd RssAnon when synced: %ld KiB\n", rss);
 	sleep(3);
 	printf(
 	    "svcfleetd RssAnon 3 s later: %ld KiB\n", rss_anon_kib(srv_pid));
+	printf("RESULT rss_kib=%ld\n", rss_anon_kib(srv_pid));
 	if (standalone) {
 		printf("svcfleet-reconciler RssAnon: %ld KiB\n",
 		    rss_anon_kib(rec_pid));
 	}
+	if (steady_secs > 0) {
+		steady(h);
+	}
 	heal(h);
 	svcfleet_close(c);
-	svcfleet_status_fini(&st);
+}
+
+static int
+parse_grow(const char *s)
+{
+	char *end;
+	ngrow = 0;
+	while (*s != '\0' && ngrow < (int) (sizeof(grow) / sizeof(grow[0]))) {
+		grow[ngrow] = strtol(s, &end, 10);
+		if (end == s || grow[ngrow] < 1
+		    || (ngrow > 0 && grow[ngrow] <= grow[ngrow - 1])) {
+			return (-1);
+		}
+		ngrow++;
+		s = *end == ',' ? end + 1 : end;
+		if (*end != ',' && *end != '\0') {
+			return (-1);
+		}
+	}
+	return (ngrow > 0 && *s == '\0' ? 0 : -1);
+}
+
+int
+main(int argc, char **argv)
+{
+	CURL       *h;
+	const char *b = getenv("SF_BIN_DIR");
+
+	for (int i = 1; i < argc; i++) {
+		const char *a    = argv[i];
+		const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+		if (strcmp(a, "-n") == 0 && next != NULL) {
+			nservices = atoi(argv[++i]);
+		} else if (strcmp(a, "-k") == 0 && next != NULL) {
+			nclusters = atoi(argv[++i]);
+		} else if (strcmp(a, "-H") == 0 && next != NULL) {
+			nheals = atoi(argv[++i]);
+		} else if (strcmp(a, "--wrk") == 0 && next != NULL) {
+			wrk_secs = atoi(argv[++i]);
+		} else if (strcmp(a, "--kubectl") == 0 && next != NULL) {
+			kubectl_n = atoi(argv[++i]);
+		} else if (strcmp(a, "--steady") == 0 && next != NULL) {
+			steady_secs = atoi(argv[++i]);
+		} else if (strcmp(a, "--grow") == 0 && next != NULL) {
+			if (parse_grow(argv[++i]) != 0) {
+				fprintf(
+				    stderr, "--grow N1,N2,... ascending\n");
+				return (2);
+			}
+		} else if (strcmp(a, "--no-fsync") == 0) {
+			no_fsync = 1;
+		} else if (strcmp(a, "--standalone") == 0) {
+			standalone = 1;
+		} else if (strcmp(a, "--keep") == 0) {
+			keep = 1; // leave the directory (logs) behind
+		} else {
+			fprintf(stderr,
+			    "usage: recon-converge [-n SERVICES] [-k "
+			    "CLUSTERS] "
+			    "[-H HEALS] [--standalone]\n"
+			    "                      [--wrk SECONDS] [--kubectl "
+			    "N] [--steady SECONDS]\n"
+			    "                      [--grow N1,N2,...] "
+			    "[--no-fsync] [--keep]\n");
+			return (2);
+		}
+	}
+	if (nclusters < 1 || nclusters > MAX_CLUSTERS || nservices < 1
+	    || wrk_secs < 0 || kubectl_n < 0 || steady_secs < 0) {
+		fprintf(stderr, "bad -n, -k, --wrk, --kubectl or --steady\n");
+		return (2);
+	}
+	snprintf(bindir, sizeof(bindir), "%s", b ? b : "./build");
+	snprintf(dir, sizeof(dir), "/tmp/recon-bench-XXXXXX");
+	if (mkdtemp(dir) == NULL) {
+		return (1);
+	}
+	snprintf(sock, sizeof(sock), "%s/svcfleet.sock", dir);
+	signal(SIGPIPE, SIG_IGN);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	h = curl_easy_init();
+
+	for (int i = 0; i < nclusters; i++) {
+		start_kubefake(i);
+	}
+	if (ngrow > 0) {
+		run_grow(h);
+	} else {
+		run_converge(h);
+	}
 	curl_easy_cleanup(h);
 	cleanup();
 	curl_global_cleanup();
