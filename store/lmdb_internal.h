@@ -95,10 +95,16 @@ struct sf_store {
 	bool            s_sync_ok; // s_qmtx, s_qcv and s_hookmtx initialised
 	sf__store_req  *s_qhead;
 	sf__store_req  *s_qtail;
-	bool            s_closing;
-	bool            s_writer_running;
-	pthread_t       s_writer;
+	uint32_t  s_qlen; // requests queued (not yet taken by the writer)
+	bool      s_closing;
+	bool      s_writer_running;
+	pthread_t s_writer;
 	sf__store_req **s_batch; // s_batch_max slots, writer thread only
+	// Group commit (writer thread only): the longest wait for a batch to
+	// fill, the size of the last batch and how long its commit took.
+	int64_t  s_linger_us; // 0: never wait
+	uint32_t s_last_batch;
+	int64_t  s_last_commit_us;
 
 	pthread_mutex_t s_hookmtx;
 	void (*s_hook)(void *, uint64_t);

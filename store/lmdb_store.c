@@ -502,6 +502,11 @@ lmdb_open(sf_store **out, const sf_store_opts *o, sf_status *st)
 	    ? o->so_audit_max_age_ms
 	    : (int64_t) 90 * 24 * 3600 * 1000;
 	atomic_store(&s->s_map_max, SF__STORE_MAP_MAX);
+	// Without fsync a commit is cheap: waiting for company would only
+	// add latency.
+	s->s_linger_us = o->so_nosync || o->so_linger_us < 0 ? 0
+	    : o->so_linger_us > 0                            ? o->so_linger_us
+	                                                     : 1000;
 
 	// Writer-preferring, so a steady stream of readers cannot starve a
 	// map resize (readers never nest read transactions on one thread).
@@ -516,8 +521,13 @@ lmdb_open(sf_store **out, const sf_store_opts *o, sf_status *st)
 		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
 	}
 	s->s_maplock_ok = true;
-	if (pthread_mutex_init(&s->s_qmtx, NULL) != 0
-	    || pthread_cond_init(&s->s_qcv, NULL) != 0
+	// The writer's linger waits on s_qcv with a monotonic deadline.
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	rv = pthread_cond_init(&s->s_qcv, &ca);
+	pthread_condattr_destroy(&ca);
+	if (rv != 0 || pthread_mutex_init(&s->s_qmtx, NULL) != 0
 	    || pthread_mutex_init(&s->s_hookmtx, NULL) != 0) {
 		// Not worth unwinding separately: these do not fail on Linux.
 		lmdb_close(s);

@@ -34,13 +34,17 @@ typedef struct sf_store     sf_store;
 typedef struct sf_store_txn sf_store_txn;
 
 typedef struct sf_store_opts {
-	const char *so_dir;        // data directory (created 0700)
-	uint64_t    so_map_size;   // initial LMDB map size, 0 = 64 MiB
-	uint32_t    so_batch_max;  // max requests per commit, 0 = 256
-	uint32_t    so_feed_keep;  // change-feed entries kept, 0 = 100000
-	bool        so_nosync;     // tests/benchmarks only: no fsync
-	uint64_t    so_audit_keep; // audit events kept, 0 = 1,000,000
-	int64_t     so_audit_max_age_ms; // older ones dropped, 0 = 90 days
+	const char *so_dir;       // data directory (created 0700)
+	uint64_t    so_map_size;  // initial LMDB map size, 0 = 64 MiB
+	uint32_t    so_batch_max; // max requests per commit, 0 = 256
+	uint32_t    so_feed_keep; // change-feed entries kept, 0 = 100000
+	bool        so_nosync;    // tests/benchmarks only: no fsync
+	// Longest wait, after the first request of a batch, for as many
+	// requests as the last batch held (group commit); 0 = 1000 µs, < 0 =
+	// never wait. Never waits without fsync.
+	int32_t  so_linger_us;
+	uint64_t so_audit_keep;       // audit events kept, 0 = 1,000,000
+	int64_t  so_audit_max_age_ms; // older ones dropped, 0 = 90 days
 } sf_store_opts;
 
 typedef struct sf_store_stats {
