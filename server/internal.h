@@ -29,6 +29,12 @@ enum sf_method_flags {
 	SF_M_WRITE  = 1 << 1, // changes the store: deduplicated, audited
 	SF_M_LONG   = 1 << 2, // may wait (long poll): not counted as busy
 	SF_M_SELF   = 1 << 3, // the handler authorizes (tokens, WhoAmI)
+	// Served on nng's callback thread as soon as the request arrives,
+	// without the hand-over to a worker thread: the method's work is
+	// short and never blocks (a few reads of the map, or a write handed
+	// to the store's writer thread). Methods that may take long (pages
+	// of thousands, long polls) or talk to a cluster stay on the workers.
+	SF_M_INLINE = 1 << 4,
 };
 
 // One row of the method table. The rows are matched against the service
@@ -79,9 +85,10 @@ struct sf_call {
 	int64_t                        c_start_us; // monotonic receipt time
 	int64_t                        c_deadline_us;
 	char                           c_request_id[64];
-	sf_identity                    c_ident;
-	bool                           c_dedupe; // reply must be remembered
-	const char                    *c_dedupe_key;
+	bool        c_client_id; // the request id is the client's own
+	sf_identity c_ident;
+	bool        c_dedupe; // reply must be remembered
+	const char *c_dedupe_key;
 	// What the call acts on (for authorization and audit): cluster,
 	// namespace and name, "" where not applicable.
 	const char *c_cluster;

@@ -97,20 +97,26 @@ static const struct method_row {
 	int         flags;
 	void (*scope)(sf_call *, const ProtobufCMessage *);
 } sf_method_table[] = {
-    {SVC "CreateService", "services", "create", SF_M_WRITE, scope_create},
-    {SVC "GetService", "services", "get", 0, scope_get},
-    {SVC "UpdateService", "services", "update", SF_M_WRITE, scope_update},
-    {SVC "ApplyService", "services", "apply", SF_M_WRITE, scope_apply},
-    {SVC "DeleteService", "services", "delete", SF_M_WRITE, scope_delete},
+    {SVC "CreateService", "services", "create", SF_M_WRITE | SF_M_INLINE,
+        scope_create},
+    {SVC "GetService", "services", "get", SF_M_INLINE, scope_get},
+    {SVC "UpdateService", "services", "update", SF_M_WRITE | SF_M_INLINE,
+        scope_update},
+    {SVC "ApplyService", "services", "apply", SF_M_WRITE | SF_M_INLINE,
+        scope_apply},
+    {SVC "DeleteService", "services", "delete", SF_M_WRITE | SF_M_INLINE,
+        scope_delete},
     {SVC "ListServices", "services", "list", 0, scope_list},
     {SVC "WatchServices", "services", "watch", SF_M_LONG, scope_watch},
-    {SVC "ReportStatus", "services", "report", SF_M_WRITE, scope_report},
+    {SVC "ReportStatus", "services", "report", SF_M_WRITE | SF_M_INLINE,
+        scope_report},
     // Reports for many clusters and namespaces: allowed at global scope
     // only (the reconciler role).
-    {SVC "ReportStatuses", "services", "report", SF_M_WRITE, NULL},
+    {SVC "ReportStatuses", "services", "report", SF_M_WRITE | SF_M_INLINE,
+        NULL},
     {CLU "RegisterCluster", "clusters", "create", SF_M_WRITE,
         scope_cl_register},
-    {CLU "GetCluster", "clusters", "get", 0, scope_cl_get},
+    {CLU "GetCluster", "clusters", "get", SF_M_INLINE, scope_cl_get},
     {CLU "ListClusters", "clusters", "list", 0, NULL},
     {CLU "UpdateCluster", "clusters", "update", SF_M_WRITE, scope_cl_update},
     {CLU "DeleteCluster", "clusters", "delete", SF_M_WRITE, scope_cl_delete},
@@ -127,10 +133,10 @@ static const struct method_row {
     {ACC "CreateToken", "tokens", "create", SF_M_WRITE | SF_M_SELF, NULL},
     {ACC "RevokeToken", "tokens", "delete", SF_M_WRITE | SF_M_SELF, NULL},
     {ACC "ListTokens", "tokens", "list", SF_M_SELF, NULL},
-    {ACC "WhoAmI", "self", "get", SF_M_SELF, NULL},
+    {ACC "WhoAmI", "self", "get", SF_M_SELF | SF_M_INLINE, NULL},
     {AUD "ListAuditEvents", "audit", "list", 0, scope_audit},
-    {SYS "Version", "system", "get", SF_M_PUBLIC, NULL},
-    {SYS "Health", "system", "get", SF_M_PUBLIC, NULL},
+    {SYS "Version", "system", "get", SF_M_PUBLIC | SF_M_INLINE, NULL},
+    {SYS "Health", "system", "get", SF_M_PUBLIC | SF_M_INLINE, NULL},
 };
 
 #define NMETHODS (sizeof(sf_method_table) / sizeof(sf_method_table[0]))

@@ -2,10 +2,11 @@
 // generic admission (size, method, deadline, dedupe) and replies.
 //
 // A context cycles RECV -> WORK -> SEND -> RECV. nng's callbacks never block:
-// a received request is queued for a worker thread, which decodes it and
-// runs the handler; handlers that write hand their work to the store's
-// writer thread, and whichever thread finishes the call packs the reply and
-// starts an asynchronous send.
+// a received request is decoded on nng's callback thread; methods whose
+// work is short and never blocks (SF_M_INLINE) are served right there, the
+// others are queued for a worker thread. Handlers that write hand their
+// work to the store's writer thread, and whichever thread finishes the call
+// packs the reply and starts an asynchronous send.
 #include "rpc.h"
 
 #include <nng/supplemental/util/platform.h>
@@ -304,8 +305,11 @@ make_request_id(sf_call *c)
 	    (unsigned long long) atomic_fetch_add(&seq, 1));
 }
 
-static void
-process(rpc_ctx *rc)
+// process_head decodes the envelope of the request waiting in rc and
+// finds its method. Returns true when the call goes on (process_tail),
+// false when it has been answered already.
+static bool
+process_head(rpc_ctx *rc)
 {
 	sf_server          *srv = rc->rc_srv;
 	sf_call            *c   = &rc->rc_call;
@@ -325,7 +329,7 @@ process(rpc_ctx *rc)
 		    "request of %zu bytes is larger than the limit of %zu "
 		    "bytes",
 		    len, srv->s_opts.so_max_msg);
-		return;
+		return (false);
 	}
 	c->c_env = svcfleet__v1__request_envelope__unpack(
 	    alloc, len, nng_msg_body(msg));
@@ -335,13 +339,13 @@ process(rpc_ctx *rc)
 		sf_log_set_request_id(c->c_request_id);
 		sf_call_fail(c, SF_INTERNAL,
 		    "undecodable request envelope (%zu bytes)", len);
-		return;
+		return (false);
 	}
 	copy_request_id(
 	    c->c_request_id, sizeof(c->c_request_id), c->c_env->request_id);
 	// Only an id the client chose names a retry of the same write.
-	bool client_id = c->c_request_id[0] != '\0';
-	if (!client_id) {
+	c->c_client_id = c->c_request_id[0] != '\0';
+	if (!c->c_client_id) {
 		make_request_id(c);
 	}
 	// Every line logged while this request is served carries its id.
@@ -355,8 +359,21 @@ process(rpc_ctx *rc)
 	if (c->c_method == NULL) {
 		sf_call_fail(c, SF_UNIMPLEMENTED, "unknown method \"%.200s\"",
 		    c->c_env->method);
-		return;
+		return (false);
 	}
+	return (true);
+}
+
+// process_tail admits the call (draining, deadline, authentication,
+// authorization, dedupe) and runs its handler.
+static void
+process_tail(rpc_ctx *rc)
+{
+	sf_server          *srv   = rc->rc_srv;
+	sf_call            *c     = &rc->rc_call;
+	ProtobufCAllocator *alloc = sf_arena_pbc(&c->c_arena);
+
+	sf_log_set_request_id(c->c_request_id);
 	if (atomic_load(&srv->s_draining)) {
 		sf_call_fail(c, SF_UNAVAILABLE, "svcfleetd is shutting down");
 		return;
@@ -397,7 +414,7 @@ process(rpc_ctx *rc)
 		sf_call_deny(c);
 		return;
 	}
-	if ((c->c_method->m_flags & SF_M_WRITE) && client_id) {
+	if ((c->c_method->m_flags & SF_M_WRITE) && c->c_client_id) {
 		void  *cached;
 		size_t clen;
 		// The same id from another caller is another request.
@@ -456,7 +473,7 @@ worker_main(void *arg)
 		}
 		srv->s_qlen--;
 		pthread_mutex_unlock(&srv->s_qmtx);
-		process(rc);
+		process_tail(rc);
 		sf_log_set_request_id(NULL);
 	}
 }
@@ -477,6 +494,26 @@ enqueue(sf_server *srv, rpc_ctx *rc)
 	pthread_mutex_unlock(&srv->s_qmtx);
 }
 
+// dispatch serves a request just received, on nng's callback thread: the
+// envelope is decoded here, then a method marked SF_M_INLINE is served at
+// once and any other goes to a worker thread. Saving the hand-over (a
+// wake-up and a context switch per request) matters on small machines;
+// see SF_M_INLINE for what may run here. rc may already be sending its
+// reply (from the writer thread) when this returns: nothing touches it
+// after the call is handed on.
+static void
+dispatch(sf_server *srv, rpc_ctx *rc)
+{
+	if (process_head(rc)) {
+		if (rc->rc_call.c_method->m_flags & SF_M_INLINE) {
+			process_tail(rc);
+		} else {
+			enqueue(srv, rc);
+		}
+	}
+	sf_log_set_request_id(NULL);
+}
+
 static void
 call_reset(sf_call *c)
 {
@@ -486,6 +523,7 @@ call_reset(sf_call *c)
 	c->c_env           = NULL;
 	c->c_input         = NULL;
 	c->c_request_id[0] = '\0';
+	c->c_client_id     = false;
 	c->c_dedupe        = false;
 	c->c_dedupe_key    = NULL;
 	memset(&c->c_ident, 0, sizeof(c->c_ident));
@@ -511,7 +549,7 @@ ctx_cb(void *arg)
 		rc->rc_msg   = nng_aio_get_msg(rc->rc_aio);
 		rc->rc_state = CTX_WORK;
 		atomic_fetch_add(&srv->s_inflight, 1);
-		enqueue(srv, rc);
+		dispatch(srv, rc);
 		return;
 	case CTX_SEND:
 		if (nng_aio_result(rc->rc_aio) != 0) {
