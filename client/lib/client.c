@@ -1,7 +1,9 @@
 // client.c: libsvcfleet — envelopes over an nng REQ socket.
 //
-// One REQ socket per handle; every call opens its own context, so calls
-// from many threads proceed in parallel over the same connection. nng's
+// One REQ socket per handle; every call runs on a context of its own, so
+// calls from many threads proceed in parallel over the same connection.
+// Contexts (with their aio) are kept for the next call once a call has
+// ended cleanly, rather than opened and closed for each call. nng's
 // automatic resend is turned off (a slow write must never be sent twice);
 // each request carries a fresh request id, which the server uses to
 // deduplicate writes that a caller retries itself.
@@ -10,6 +12,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/tls/tls.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,13 +24,27 @@
 // default) is smaller and answered with RESOURCE_EXHAUSTED.
 #define WIRE_MAX           (64u << 20)
 #define TIMEOUT_DEFAULT_MS 30000
+// Idle contexts kept per handle: more than the threads that call at once
+// gains nothing.
+#define IDLE_SLOTS_MAX 64
+
+// A REQ context and its aio, reused from call to call.
+typedef struct call_slot call_slot;
+struct call_slot {
+	call_slot *s_next;
+	nng_ctx    s_ctx;
+	nng_aio   *s_aio;
+};
 
 struct svcfleet_client {
-	nng_socket c_sock;
-	nng_dialer c_dialer;
-	char      *c_token;
-	uint32_t   c_timeout_ms;
-	char      *c_url;
+	nng_socket      c_sock;
+	nng_dialer      c_dialer;
+	char           *c_token;
+	uint32_t        c_timeout_ms;
+	char           *c_url;
+	pthread_mutex_t c_mtx; // c_idle
+	call_slot      *c_idle;
+	size_t          c_nidle;
 };
 
 static const char *const code_names[] = {"OK", "CANCELLED", "UNKNOWN",
@@ -199,6 +216,7 @@ svcfleet_open(
 		return (
 		    fail(st, SVCFLEET_RESOURCE_EXHAUSTED, "out of memory"));
 	}
+	pthread_mutex_init(&c->c_mtx, NULL);
 	c->c_timeout_ms = o->timeout_ms ? o->timeout_ms : TIMEOUT_DEFAULT_MS;
 	c->c_token      = strdup(o->token != NULL ? o->token : "");
 	c->c_url        = strdup(o->url);
@@ -249,16 +267,87 @@ svcfleet_open(
 	return (0);
 }
 
+static void
+slot_free(call_slot *sl)
+{
+	nng_aio_free(sl->s_aio);
+	nng_ctx_close(sl->s_ctx);
+	free(sl);
+}
+
 void
 svcfleet_close(svcfleet_client *c)
 {
 	if (c == NULL) {
 		return;
 	}
+	while (c->c_idle != NULL) {
+		call_slot *sl = c->c_idle;
+		c->c_idle     = sl->s_next;
+		slot_free(sl);
+	}
 	nng_close(c->c_sock);
+	pthread_mutex_destroy(&c->c_mtx);
 	free(c->c_token);
 	free(c->c_url);
 	free(c);
+}
+
+// slot_get takes an idle context or opens one; returns 0 or nng's error.
+static int
+slot_get(svcfleet_client *c, call_slot **out)
+{
+	call_slot *sl;
+	int        rv;
+
+	pthread_mutex_lock(&c->c_mtx);
+	if ((sl = c->c_idle) != NULL) {
+		c->c_idle = sl->s_next;
+		c->c_nidle--;
+	}
+	pthread_mutex_unlock(&c->c_mtx);
+	if (sl != NULL) {
+		*out = sl;
+		return (0);
+	}
+	if ((sl = calloc(1, sizeof(*sl))) == NULL) {
+		return (NNG_ENOMEM);
+	}
+	if ((rv = nng_ctx_open(&sl->s_ctx, c->c_sock)) != 0) {
+		free(sl);
+		return (rv);
+	}
+	// Never resend: a write must not be applied twice.
+	nng_ctx_set_ms(
+	    sl->s_ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	if ((rv = nng_aio_alloc(&sl->s_aio, NULL, NULL)) != 0) {
+		nng_ctx_close(sl->s_ctx);
+		free(sl);
+		return (rv);
+	}
+	*out = sl;
+	return (0);
+}
+
+// slot_put keeps a context whose call ended cleanly (a reply was
+// received) for the next call; after a failure it is closed, as its REQ
+// state may be anything.
+static void
+slot_put(svcfleet_client *c, call_slot *sl, bool clean)
+{
+	if (clean) {
+		pthread_mutex_lock(&c->c_mtx);
+		if (c->c_nidle < IDLE_SLOTS_MAX) {
+			sl->s_next = c->c_idle;
+			c->c_idle  = sl;
+			c->c_nidle++;
+			sl = NULL;
+		}
+		pthread_mutex_unlock(&c->c_mtx);
+	}
+	if (sl != NULL) {
+		slot_free(sl);
+	}
 }
 
 void
@@ -305,7 +394,7 @@ svcfleet_call(svcfleet_client *c, const char *method,
 	    = SVCFLEET__V1__REQUEST_ENVELOPE__INIT;
 	Svcfleet__V1__ReplyEnvelope *rep;
 	char                         rid[33];
-	nng_ctx                      ctx;
+	call_slot                   *sl;
 	nng_aio                     *aio;
 	nng_msg                     *msg;
 	size_t                       plen, n;
@@ -349,25 +438,18 @@ svcfleet_call(svcfleet_client *c, const char *method,
 	svcfleet__v1__request_envelope__pack(&env, nng_msg_body(msg));
 	free(env.payload.data);
 
-	if ((rv = nng_ctx_open(&ctx, c->c_sock)) != 0) {
+	if ((rv = slot_get(c, &sl)) != 0) {
 		nng_msg_free(msg);
 		return (fail(st, code_from_nng(rv), "%s", nng_strerror(rv)));
 	}
-	// Never resend: a write must not be applied twice.
-	nng_ctx_set_ms(ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
-		nng_ctx_close(ctx);
-		nng_msg_free(msg);
-		return (fail(st, code_from_nng(rv), "%s", nng_strerror(rv)));
-	}
+	aio = sl->s_aio;
 	nng_aio_set_timeout(aio, (nng_duration) timeout_ms);
 	nng_aio_set_msg(aio, msg);
-	nng_ctx_send(ctx, aio);
+	nng_ctx_send(sl->s_ctx, aio);
 	nng_aio_wait(aio);
 	if ((rv = nng_aio_result(aio)) != 0) {
 		nng_msg_free(nng_aio_get_msg(aio));
-		nng_aio_free(aio);
-		nng_ctx_close(ctx);
+		slot_put(c, sl, false);
 		if (rv == NNG_ETIMEDOUT) {
 			return (fail(st, SVCFLEET_DEADLINE_EXCEEDED,
 			    "could not send to %s within %u ms (is svcfleetd "
@@ -377,12 +459,12 @@ svcfleet_call(svcfleet_client *c, const char *method,
 		return (fail(st, code_from_nng(rv), "sending to %s failed: %s",
 		    c->c_url, nng_strerror(rv)));
 	}
-	nng_ctx_recv(ctx, aio);
+	nng_ctx_recv(sl->s_ctx, aio);
 	nng_aio_wait(aio);
 	rv  = nng_aio_result(aio);
 	msg = rv == 0 ? nng_aio_get_msg(aio) : NULL;
-	nng_aio_free(aio);
-	nng_ctx_close(ctx);
+	nng_aio_set_msg(aio, NULL);
+	slot_put(c, sl, rv == 0);
 	if (rv == NNG_ETIMEDOUT) {
 		return (fail(st, SVCFLEET_DEADLINE_EXCEEDED,
 		    "no reply from %s within %u ms", c->c_url, timeout_ms));
