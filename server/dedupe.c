@@ -22,7 +22,7 @@ struct dd_entry {
 	bool      e_done;
 	void     *e_reply;
 	size_t    e_len;
-	char      e_key[64];
+	char      e_key[]; // the whole key: it is hashed and compared whole
 };
 
 struct sf_dedupe {
@@ -151,9 +151,9 @@ sf_dedupe_begin(
 		pthread_mutex_unlock(&d->d_mtx);
 		return (rv);
 	}
-	if ((e = calloc(1, sizeof(*e))) != NULL) {
+	if ((e = calloc(1, sizeof(*e) + strlen(key) + 1)) != NULL) {
 		size_t h = hash_key(key) & (d->d_nbuckets - 1);
-		snprintf(e->e_key, sizeof(e->e_key), "%s", key);
+		memcpy(e->e_key, key, strlen(key) + 1);
 		e->e_hnext      = d->d_buckets[h];
 		d->d_buckets[h] = e;
 		e->e_older      = d->d_newest;
