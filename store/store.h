@@ -41,7 +41,14 @@ typedef struct sf_store_opts {
 	bool        so_nosync;     // tests/benchmarks only: no fsync
 	uint64_t    so_audit_keep; // audit events kept, 0 = 1,000,000
 	int64_t     so_audit_max_age_ms; // older ones dropped, 0 = 90 days
+	// 32 bytes: the AES-256-GCM key that seals cluster credentials
+	// (token, client certificate and key) in the store; copied. NULL:
+	// credentials are stored as given (store tests only); a store that
+	// holds sealed credentials then refuses to open.
+	const uint8_t *so_secret_key;
 } sf_store_opts;
+
+#define SF_STORE_SECRET_KEY_LEN 32
 
 typedef struct sf_store_stats {
 	uint64_t ss_revision;   // current revision
@@ -69,6 +76,19 @@ int sf_store_open(sf_store **out, const sf_store_opts *o, sf_status *st);
 // environment. NULL is fine. Like free(), closing twice is an error; never
 // call it from a write, done or hook function.
 void sf_store_close(sf_store *s);
+
+// sf_store_rekey (LMDB backend, offline): opens the store in o->so_dir
+// with its current key o->so_secret_key, seals every cluster's credentials
+// again with new_key in one transaction (recording the new key's id), then
+// rewrites data.mdb compacted, so no page sealed with the old key (or left
+// in the clear by an older svcfleetd) survives in the file. *n gets the
+// number of clusters re-sealed. Fails with FAILED_PRECONDITION when the
+// store is open elsewhere or the current key is not the store's; nothing
+// is changed then. Once the new key is committed it returns 0, even when
+// the compacting rewrite fails (that is logged as a warning).
+int sf_store_rekey(const sf_store_opts *o,
+    const uint8_t new_key[SF_STORE_SECRET_KEY_LEN], uint64_t *n,
+    sf_status *st);
 
 void     sf_store_stats_get(sf_store *s, sf_store_stats *out);
 uint64_t sf_store_revision(sf_store *s);
