@@ -29,6 +29,9 @@ typedef struct sf_server_opts {
 	const char *so_token_file;         // kube-apiserver static token CSV
 	uint64_t    so_audit_keep;         // audit events kept, 0 = store's
 	int64_t     so_audit_max_age_ms;   // 0 = store's
+	// The key sealing cluster credentials in the store (secrets.h);
+	// NULL = DATA-DIR/secret.key. Created (0600) when absent.
+	const char *so_secret_key_file;
 } sf_server_opts;
 
 // The hard cap nng enforces per message; requests between so_max_msg and
