@@ -13,6 +13,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "secrets.h"
 #include "server.h"
 
 #define MAX_LISTEN 16
@@ -32,6 +33,7 @@ typedef struct config {
 	const char *token_file;
 	long        audit_max_events;
 	const char *audit_max_age;
+	const char *secret_key_file;
 } config;
 
 enum opt_type { OPT_STRING, OPT_LIST, OPT_INT, OPT_BOOL };
@@ -78,6 +80,12 @@ static const struct option_def {
     {"audit-max-age", "SVCFLEET_AUDIT_MAX_AGE", OPT_STRING, "90d",
         "audit events older than this are dropped (e.g. 30d, 12h)",
         offsetof(config, audit_max_age), 0, 0},
+    {"secret-key-file", "SVCFLEET_SECRET_KEY_FILE", OPT_STRING,
+        "DATA-DIR/secret.key",
+        "key sealing cluster credentials in the store (32 bytes, base64; "
+        "created with mode 0600 when absent); see `svcfleetd "
+        "rotate-secret-key --help`",
+        offsetof(config, secret_key_file), 0, 0},
     {"tls-cert", "SVCFLEET_TLS_CERT", OPT_STRING, "(none)",
         "PEM certificate for tls+tcp:// listeners", offsetof(config, tls_cert),
         0, 0},
@@ -107,7 +115,10 @@ usage(FILE *f)
 	}
 	fprintf(f,
 	    "  --help               this text\n"
-	    "  --version            print the version\n");
+	    "  --version            print the version\n\n"
+	    "commands:\n"
+	    "  rotate-secret-key    seal the credentials with a new key "
+	    "(offline; --help)\n");
 }
 
 // Sets option o from text; returns 0 or -1 with a message on stderr.
@@ -284,6 +295,9 @@ main(int argc, char **argv)
 	sigset_t   sigs;
 	int        sig, lvl;
 
+	if (argc > 1 && strcmp(argv[1], "rotate-secret-key") == 0) {
+		return (sf_secrets_rotate_main(argc - 1, argv + 1));
+	}
 	cfg.data_dir  = "./svcfleet-data";
 	cfg.log_level = "info";
 	if (load_env(&cfg, &envlist) != 0
@@ -341,6 +355,7 @@ main(int argc, char **argv)
 	    .so_token_file       = cfg.token_file,
 	    .so_audit_keep       = (uint64_t) cfg.audit_max_events,
 	    .so_audit_max_age_ms = audit_age,
+	    .so_secret_key_file  = cfg.secret_key_file,
 	};
 	sf_status_init(&st);
 	if (sf_server_start(&srv, &o, &st) != 0) {
