@@ -14,7 +14,8 @@ PACKAGES="build-essential cmake pkg-config git \
  libnng-dev libprotobuf-c-dev protobuf-c-compiler liblmdb-dev lmdb-utils \
  libcurl4-openssl-dev libjansson-dev libyaml-dev libssl-dev openssl \
  libmicrohttpd-dev libcmocka-dev clang clang-format libclang-rt-14-dev \
- curl ca-certificates valgrind procps"
+ curl ca-certificates valgrind procps python3 \
+ etcd-server hey wrk"
 
 JOBS=$(nproc 2>/dev/null || echo 2)
 

@@ -665,128 +665,65 @@ job_done(void *arg, int code, uint64_t revision)
 	}
 }
 
+// Starts a write job of kind for call c. svc (create, update, apply) gets
+// the form's defaults first; del and rep carry the other kinds' requests.
 static void
-submit(sf_call *c, svc_job *j, bool dry_run)
-{
-	sf_call_write(c, job_write, job_done, j, dry_run);
-}
-
-static svc_job *
-new_job(sf_call *c, int kind)
+start_job(sf_call *c, int kind, Svcfleet__V1__Service *svc,
+    const Svcfleet__V1__DeleteServiceRequest *del,
+    const Svcfleet__V1__ReportStatusRequest *rep, bool dry_run)
 {
 	svc_job *j = sf_arena_zalloc(&c->c_arena, sizeof(*j));
+
 	if (j == NULL) {
 		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
-		return (NULL);
+		return;
 	}
 	j->j_call = c;
 	j->j_kind = kind;
-	return (j);
-}
-
-// Prepares a Service from a create/update/apply request: present, defaults
-// applied. Fails the call and returns NULL otherwise.
-static sf_service *
-request_service(sf_call *c, Svcfleet__V1__Service *svc)
-{
-	if (svc == NULL) {
-		sf_call_fail(
-		    c, SF_INVALID_ARGUMENT, "the request carries no service");
-		return (NULL);
+	j->j_del  = del;
+	j->j_rep  = rep;
+	if (kind == JOB_CREATE || kind == JOB_UPDATE || kind == JOB_APPLY) {
+		if (svc == NULL) {
+			sf_call_fail(c, SF_INVALID_ARGUMENT,
+			    "the request carries no service");
+			return;
+		}
+		if (sf_model_service_defaults(svc, &c->c_arena) != 0) {
+			sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+			return;
+		}
+		j->j_svc = svc;
 	}
-	if (sf_model_service_defaults(svc, &c->c_arena) != 0) {
-		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
-		return (NULL);
-	}
-	return (svc);
+	sf_call_write(c, job_write, job_done, j, dry_run);
 }
 
 // --------------------------------------------------------------- handlers
 
-static void
-h_create_service(Svcfleet__V1__ServiceManager_Service *s,
-    const Svcfleet__V1__CreateServiceRequest          *in,
-    Svcfleet__V1__Service_Closure closure, void *data)
-{
-	sf_call *c = sf_call_of(data);
-	svc_job *j;
-	(void) s;
-	(void) closure;
-
-	if ((j = new_job(c, JOB_CREATE)) == NULL
-	    || (j->j_svc = request_service(c, in->service)) == NULL) {
-		return;
+// The write handlers only say which job they start; the closure is the
+// call's own (sf_call_finish), so it is not used here.
+#define WRITE_HANDLER(name, Req, Closure, kind, svc, del, rep, dry)    \
+	static void h_##name(Svcfleet__V1__ServiceManager_Service *s,  \
+	    const Req *in, Closure closure, void *data)                \
+	{                                                              \
+		(void) s;                                              \
+		(void) closure;                                        \
+		start_job(sf_call_of(data), kind, svc, del, rep, dry); \
 	}
-	submit(c, j, in->dry_run);
-}
 
-static void
-h_update_service(Svcfleet__V1__ServiceManager_Service *s,
-    const Svcfleet__V1__UpdateServiceRequest          *in,
-    Svcfleet__V1__Service_Closure closure, void *data)
-{
-	sf_call *c = sf_call_of(data);
-	svc_job *j;
-	(void) s;
-	(void) closure;
-
-	if ((j = new_job(c, JOB_UPDATE)) == NULL
-	    || (j->j_svc = request_service(c, in->service)) == NULL) {
-		return;
-	}
-	submit(c, j, in->dry_run);
-}
-
-static void
-h_apply_service(Svcfleet__V1__ServiceManager_Service *s,
-    const Svcfleet__V1__ApplyServiceRequest          *in,
-    Svcfleet__V1__ApplyServiceReply_Closure closure, void *data)
-{
-	sf_call *c = sf_call_of(data);
-	svc_job *j;
-	(void) s;
-	(void) closure;
-
-	if ((j = new_job(c, JOB_APPLY)) == NULL
-	    || (j->j_svc = request_service(c, in->service)) == NULL) {
-		return;
-	}
-	submit(c, j, in->dry_run);
-}
-
-static void
-h_delete_service(Svcfleet__V1__ServiceManager_Service *s,
-    const Svcfleet__V1__DeleteServiceRequest          *in,
-    Svcfleet__V1__DeleteServiceReply_Closure closure, void *data)
-{
-	sf_call *c = sf_call_of(data);
-	svc_job *j;
-	(void) s;
-	(void) closure;
-
-	if ((j = new_job(c, JOB_DELETE)) == NULL) {
-		return;
-	}
-	j->j_del = in;
-	submit(c, j, false);
-}
-
-static void
-h_report_status(Svcfleet__V1__ServiceManager_Service *s,
-    const Svcfleet__V1__ReportStatusRequest          *in,
-    Svcfleet__V1__ReportStatusReply_Closure closure, void *data)
-{
-	sf_call *c = sf_call_of(data);
-	svc_job *j;
-	(void) s;
-	(void) closure;
-
-	if ((j = new_job(c, JOB_REPORT)) == NULL) {
-		return;
-	}
-	j->j_rep = in;
-	submit(c, j, false);
-}
+WRITE_HANDLER(create_service, Svcfleet__V1__CreateServiceRequest,
+    Svcfleet__V1__Service_Closure, JOB_CREATE, in->service, NULL, NULL,
+    in->dry_run)
+WRITE_HANDLER(update_service, Svcfleet__V1__UpdateServiceRequest,
+    Svcfleet__V1__Service_Closure, JOB_UPDATE, in->service, NULL, NULL,
+    in->dry_run)
+WRITE_HANDLER(apply_service, Svcfleet__V1__ApplyServiceRequest,
+    Svcfleet__V1__ApplyServiceReply_Closure, JOB_APPLY, in->service, NULL,
+    NULL, in->dry_run)
+WRITE_HANDLER(delete_service, Svcfleet__V1__DeleteServiceRequest,
+    Svcfleet__V1__DeleteServiceReply_Closure, JOB_DELETE, NULL, in, NULL,
+    false)
+WRITE_HANDLER(report_status, Svcfleet__V1__ReportStatusRequest,
+    Svcfleet__V1__ReportStatusReply_Closure, JOB_REPORT, NULL, NULL, in, false)
 
 static void
 h_get_service(Svcfleet__V1__ServiceManager_Service *s,
