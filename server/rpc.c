@@ -370,11 +370,13 @@ process(rpc_ctx *rc)
 	if ((c->c_method->m_flags & SF_M_WRITE) && c->c_request_id[0]) {
 		void  *cached;
 		size_t clen;
-		// The same id from another caller is another request. The
-		// user's length keeps "a/b" + "c" apart from "a" + "b/c".
-		char *key = sf_arena_printf(&c->c_arena, "%zu:%s/%s",
+		// The same id from another caller, or for another method, is
+		// another request (a reply of one method's type must never
+		// answer another). The user's length keeps "a/b" + "c" apart
+		// from "a" + "b/c"; request ids hold no spaces.
+		char *key = sf_arena_printf(&c->c_arena, "%zu:%s %s %s",
 		    strlen(c->c_ident.id_user), c->c_ident.id_user,
-		    c->c_request_id);
+		    c->c_method->m_path, c->c_request_id);
 		switch (key == NULL ? 0
 		                    : sf_dedupe_begin(
 		                        srv->s_dedupe, key, &cached, &clen)) {

@@ -195,6 +195,40 @@ test_dedupe_users_apart(void **state)
 	svcfleet_free(t2);
 }
 
+// Bug: the dedupe key left out the method, so a request id used again for
+// another method was answered with the first method's cached reply — a
+// payload of the wrong type.
+static void
+test_dedupe_per_method(void **state)
+{
+	fixture                         *f = *state;
+	nng_socket                       s = raw_open(f);
+	Svcfleet__V1__CreateTokenRequest tr
+	    = SVCFLEET__V1__CREATE_TOKEN_REQUEST__INIT;
+	svc_buf b;
+
+	tr.user = "per-method";
+	make_create(&b, "dedupe-method");
+	Svcfleet__V1__ReplyEnvelope *r1
+	    = raw_call(s, "/svcfleet.v1.AccessControl/CreateToken",
+	        f->srv.ts_token, "same-id", &tr.base);
+	Svcfleet__V1__ReplyEnvelope *r2 = raw_call(
+	    s, SVC "CreateService", f->srv.ts_token, "same-id", &b.req.base);
+	assert_non_null(r1);
+	assert_non_null(r2);
+	assert_int_equal(r1->code, 0);
+	assert_int_equal(r2->code, 0);
+	Svcfleet__V1__Service *svc = svcfleet__v1__service__unpack(
+	    NULL, r2->payload.len, r2->payload.data);
+	assert_non_null(svc);
+	assert_non_null(svc->metadata);
+	assert_string_equal(svc->metadata->name, "dedupe-method");
+	svcfleet__v1__service__free_unpacked(svc, NULL);
+	svcfleet__v1__reply_envelope__free_unpacked(r1, NULL);
+	svcfleet__v1__reply_envelope__free_unpacked(r2, NULL);
+	nng_close(s);
+}
+
 static int
 setup(void **state)
 {
@@ -244,6 +278,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_dedupe_long_ids),
 	    cmocka_unit_test(test_dedupe_users_apart),
+	    cmocka_unit_test(test_dedupe_per_method),
 	};
 	return (cmocka_run_group_tests(tests, setup, teardown));
 }
