@@ -218,7 +218,11 @@ sf_call_write(sf_call *c, sf_store_write_fn fn, sf_store_done_fn done,
 	    .w_flags  = dry_run ? SF_STORE_DRY_RUN : 0,
 	    .w_alloc  = sf_arena_pbc(&c->c_arena),
 	};
-	if (sf_store_submit(c->c_srv->s_store, &w) != 0) {
+	int rv = sf_store_submit(c->c_srv->s_store, &w);
+	if (rv == SF_RESOURCE_EXHAUSTED) {
+		sf_call_fail(c, rv,
+		    "too many writes are waiting for the store; retry later");
+	} else if (rv != 0) {
 		sf_call_fail(c, SF_UNAVAILABLE, "the store is closing");
 	}
 }
@@ -466,6 +470,39 @@ call_reset(sf_call *c)
 	memset(&c->c_ident, 0, sizeof(c->c_ident));
 }
 
+// refuse_busy answers a request just received with RESOURCE_EXHAUSTED,
+// without decoding it (so without its request id): the server is at its
+// --max-inflight limit. It runs in nng's callback, so it only packs a few
+// bytes and starts the send.
+static void
+refuse_busy(rpc_ctx *rc)
+{
+	Svcfleet__V1__ReplyEnvelope env = SVCFLEET__V1__REPLY_ENVELOPE__INIT;
+	char                        msg[128];
+	nng_msg                    *m;
+
+	nng_msg_free(rc->rc_msg);
+	rc->rc_msg = NULL;
+	snprintf(msg, sizeof(msg),
+	    "svcfleetd is busy: %u requests in flight (--max-inflight); "
+	    "retry later",
+	    rc->rc_srv->s_opts.so_max_inflight);
+	env.code     = SF_RESOURCE_EXHAUSTED;
+	env.message  = msg;
+	rc->rc_state = CTX_SEND;
+	if (nng_msg_alloc(
+	        &m, svcfleet__v1__reply_envelope__get_packed_size(&env))
+	    != 0) {
+		// No reply; the client times out. The context goes on.
+		nng_aio_set_msg(rc->rc_aio, NULL);
+		nng_aio_finish(rc->rc_aio, NNG_ENOMEM);
+		return;
+	}
+	svcfleet__v1__reply_envelope__pack(&env, nng_msg_body(m));
+	nng_aio_set_msg(rc->rc_aio, m);
+	nng_ctx_send(rc->rc_ctx, rc->rc_aio);
+}
+
 static void
 ctx_cb(void *arg)
 {
@@ -483,7 +520,11 @@ ctx_cb(void *arg)
 			nng_ctx_recv(rc->rc_ctx, rc->rc_aio);
 			return;
 		}
-		rc->rc_msg   = nng_aio_get_msg(rc->rc_aio);
+		rc->rc_msg = nng_aio_get_msg(rc->rc_aio);
+		if (!sf_limits_admit(srv)) {
+			refuse_busy(rc);
+			return;
+		}
 		rc->rc_state = CTX_WORK;
 		atomic_fetch_add(&srv->s_inflight, 1);
 		enqueue(srv, rc);

@@ -17,6 +17,7 @@
 
 #define DEDUPE_ENTRIES 16384
 #define DEDUPE_TTL_MS  (10 * 60 * 1000)
+#define DEDUPE_BYTES   (64u << 20)
 #define DRAIN_MAX_MS   10000
 
 static int
@@ -251,6 +252,10 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 	if (srv->s_opts.so_default_timeout_ms == 0) {
 		srv->s_opts.so_default_timeout_ms = 30000;
 	}
+	if (srv->s_opts.so_dedupe_bytes == 0) {
+		srv->s_opts.so_dedupe_bytes = DEDUPE_BYTES;
+	}
+	sf_limits_defaults(&srv->s_opts);
 
 	so.so_dir              = srv->s_opts.so_data_dir;
 	so.so_nosync           = srv->s_opts.so_nosync;
@@ -270,7 +275,8 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 	    || (rv = sf_auth_open(srv, srv->s_opts.so_token_file, st)) != 0) {
 		goto fail;
 	}
-	srv->s_dedupe = sf_dedupe_alloc(DEDUPE_ENTRIES, DEDUPE_TTL_MS);
+	srv->s_dedupe = sf_dedupe_alloc(
+	    DEDUPE_ENTRIES, srv->s_opts.so_dedupe_bytes, DEDUPE_TTL_MS);
 	if (srv->s_dedupe == NULL || sf_watch_init(srv) != 0) {
 		rv = sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL);
 		goto fail;
@@ -283,7 +289,8 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 	srv->s_sock_open = true;
 	nng_socket_set_size(
 	    srv->s_sock, NNG_OPT_RECVMAXSZ, SF_SERVER_WIRE_MAX);
-	if ((rv = sf_rpc_start(srv, st)) != 0) {
+	if ((rv = sf_limits_start(srv, st)) != 0
+	    || (rv = sf_rpc_start(srv, st)) != 0) {
 		goto fail;
 	}
 	if (srv->s_opts.so_nlisten == 0) {
@@ -336,6 +343,7 @@ sf_server_stop(sf_server *srv)
 		srv->s_sock_open = false;
 	}
 	sf_rpc_stop(srv);
+	sf_limits_stop(srv);
 	sf_watch_free(srv);
 	sf_auth_close(srv);
 	sf_store_close(srv->s_store);

@@ -32,6 +32,12 @@ typedef struct sf_server_opts {
 	// The key sealing cluster credentials in the store (secrets.h);
 	// NULL = DATA-DIR/secret.key. Created (0600) when absent.
 	const char *so_secret_key_file;
+	// Bounds (limits.c); 0 = the default.
+	unsigned so_max_connections; // open connections, 0 = 1024
+	unsigned so_max_watches;     // parked long polls, 0 = contexts / 2
+	unsigned so_max_inflight;    // other requests in flight,
+	                             // 0 = contexts - max_watches - 8
+	size_t so_dedupe_bytes;      // remembered write replies, 0 = 64 MiB
 } sf_server_opts;
 
 // The hard cap nng enforces per message; requests between so_max_msg and

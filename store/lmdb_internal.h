@@ -101,9 +101,11 @@ struct sf_store {
 	bool            s_sync_ok; // s_qmtx, s_qcv and s_hookmtx initialised
 	sf__store_req  *s_qhead;
 	sf__store_req  *s_qtail;
-	bool            s_closing;
-	bool            s_writer_running;
-	pthread_t       s_writer;
+	uint32_t  s_qlen; // requests queued (not yet taken by the writer)
+	uint32_t  s_queue_max;
+	bool      s_closing;
+	bool      s_writer_running;
+	pthread_t s_writer;
 	sf__store_req **s_batch; // s_batch_max slots, writer thread only
 
 	pthread_mutex_t s_hookmtx;

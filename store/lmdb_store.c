@@ -521,6 +521,7 @@ lmdb_open(sf_store **out, const sf_store_opts *o, sf_status *st)
 	    = o->so_batch_max ? o->so_batch_max : SF__STORE_BATCH_DEFAULT;
 	s->s_feed_keep
 	    = o->so_feed_keep ? o->so_feed_keep : SF__STORE_FEED_KEEP_DEFAULT;
+	s->s_queue_max        = o->so_queue_max ? o->so_queue_max : 4096;
 	s->s_audit_keep       = o->so_audit_keep ? o->so_audit_keep : 1000000;
 	s->s_audit_max_age_ms = o->so_audit_max_age_ms
 	    ? o->so_audit_max_age_ms

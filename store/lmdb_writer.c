@@ -485,6 +485,7 @@ writer_main(void *arg)
 		while (s->s_qhead != NULL && n < s->s_batch_max) {
 			s->s_batch[n++] = s->s_qhead;
 			s->s_qhead      = s->s_qhead->rq_next;
+			s->s_qlen--;
 		}
 		if (s->s_qhead == NULL) {
 			s->s_qtail = NULL;
@@ -542,6 +543,12 @@ sf__store_lmdb_submit(sf_store *s, const sf_store_write *w)
 		free(rq);
 		return (SF_UNAVAILABLE);
 	}
+	if (s->s_qlen >= s->s_queue_max) {
+		pthread_mutex_unlock(&s->s_qmtx);
+		free(rq);
+		return (SF_RESOURCE_EXHAUSTED);
+	}
+	s->s_qlen++;
 	if (s->s_qtail != NULL) {
 		s->s_qtail->rq_next = rq;
 	} else {

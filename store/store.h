@@ -46,6 +46,9 @@ typedef struct sf_store_opts {
 	// credentials are stored as given (store tests only); a store that
 	// holds sealed credentials then refuses to open.
 	const uint8_t *so_secret_key;
+	// Writes queued for the writer at most (beyond: sf_store_submit
+	// fails with SF_RESOURCE_EXHAUSTED), 0 = 4096.
+	uint32_t so_queue_max;
 } sf_store_opts;
 
 #define SF_STORE_SECRET_KEY_LEN 32
@@ -231,8 +234,9 @@ typedef struct sf_store_write {
 } sf_store_write;
 
 // sf_store_submit queues a write. The struct is copied. Returns 0 (w_done
-// will be called exactly once) or SF_UNAVAILABLE when the store is closing
-// (w_done is not called).
+// will be called exactly once), SF_UNAVAILABLE when the store is closing
+// or SF_RESOURCE_EXHAUSTED when so_queue_max writes are already waiting
+// (w_done is not called then).
 int sf_store_submit(sf_store *s, const sf_store_write *w);
 
 // sf_store_write_sync submits w and waits until it is done. Returns the
