@@ -34,6 +34,9 @@ typedef struct config {
 	long        audit_max_events;
 	const char *audit_max_age;
 	const char *secret_key_file;
+	long        max_connections;
+	long        max_watches;
+	long        max_inflight;
 } config;
 
 enum opt_type { OPT_STRING, OPT_LIST, OPT_INT, OPT_BOOL };
@@ -63,6 +66,18 @@ static const struct option_def {
     {"contexts", "SVCFLEET_CONTEXTS", OPT_INT, "256",
         "requests in flight at once, long polls included",
         offsetof(config, contexts), 8, 65536},
+    {"max-connections", "SVCFLEET_MAX_CONNECTIONS", OPT_INT, "1024",
+        "RPC connections open at once; more are closed as they arrive",
+        offsetof(config, max_connections), 1, 1000000},
+    {"max-watches", "SVCFLEET_MAX_WATCHES", OPT_INT, "contexts/2",
+        "WatchServices long polls waiting at once; more get "
+        "RESOURCE_EXHAUSTED",
+        offsetof(config, max_watches), 1, 65535},
+    {"max-inflight", "SVCFLEET_MAX_INFLIGHT", OPT_INT,
+        "contexts - max-watches - 8",
+        "other requests in flight at once; more get RESOURCE_EXHAUSTED "
+        "(at once, undecoded)",
+        offsetof(config, max_inflight), 1, 65535},
     {"max-message-size", "SVCFLEET_MAX_MESSAGE_SIZE", OPT_INT, "4194304",
         "largest request accepted, in bytes (larger: RESOURCE_EXHAUSTED)",
         offsetof(config, max_msg), 1024, 64 << 20},
@@ -356,6 +371,9 @@ main(int argc, char **argv)
 	    .so_audit_keep       = (uint64_t) cfg.audit_max_events,
 	    .so_audit_max_age_ms = audit_age,
 	    .so_secret_key_file  = cfg.secret_key_file,
+	    .so_max_connections  = (unsigned) cfg.max_connections,
+	    .so_max_watches      = (unsigned) cfg.max_watches,
+	    .so_max_inflight     = (unsigned) cfg.max_inflight,
 	};
 	sf_status_init(&st);
 	if (sf_server_start(&srv, &o, &st) != 0) {
