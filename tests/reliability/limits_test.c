@@ -10,6 +10,8 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/util/platform.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,6 +231,302 @@ test_dedupe_per_method(void **state)
 	nng_close(s);
 }
 
+// ------------------------------------------------------- concurrency limits
+
+// A request sent on its own context, to be collected later.
+typedef struct pending {
+	nng_ctx     ctx;
+	nng_aio    *aio;
+	atomic_bool done;
+} pending;
+
+static void
+pending_cb(void *arg)
+{
+	pending *p = arg;
+	atomic_store(&p->done, true);
+}
+
+static void
+send_async(nng_socket s, pending *p, const char *method, const char *token,
+    const ProtobufCMessage *req, uint32_t timeout_ms)
+{
+	Svcfleet__V1__RequestEnvelope env
+	    = SVCFLEET__V1__REQUEST_ENVELOPE__INIT;
+	nng_msg *m;
+	uint8_t  pl[1024];
+
+	env.method       = (char *) method;
+	env.token        = (char *) token;
+	env.timeout_ms   = timeout_ms;
+	env.payload.data = pl;
+	env.payload.len  = protobuf_c_message_pack(req, pl);
+	assert_int_equal(nng_ctx_open(&p->ctx, s), 0);
+	nng_ctx_set_ms(p->ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	assert_int_equal(nng_aio_alloc(&p->aio, pending_cb, p), 0);
+	assert_int_equal(
+	    nng_msg_alloc(
+	        &m, svcfleet__v1__request_envelope__get_packed_size(&env)),
+	    0);
+	svcfleet__v1__request_envelope__pack(&env, nng_msg_body(m));
+	nng_aio_set_timeout(p->aio, (nng_duration) timeout_ms + 5000);
+	nng_aio_set_msg(p->aio, m);
+	nng_ctx_send(p->ctx, p->aio);
+	nng_aio_wait(p->aio);
+	assert_int_equal(nng_aio_result(p->aio), 0);
+	atomic_store(&p->done, false);
+	nng_ctx_recv(p->ctx, p->aio);
+}
+
+// Waits for the reply of p; returns its code (-1: none).
+static int
+collect(pending *p, char *msg, size_t cap)
+{
+	int code = -1;
+	nng_aio_wait(p->aio);
+	if (nng_aio_result(p->aio) == 0) {
+		nng_msg                     *m = nng_aio_get_msg(p->aio);
+		Svcfleet__V1__ReplyEnvelope *r
+		    = svcfleet__v1__reply_envelope__unpack(
+		        NULL, nng_msg_len(m), nng_msg_body(m));
+		assert_non_null(r);
+		code = r->code;
+		if (msg != NULL) {
+			snprintf(msg, cap, "%s", r->message);
+		}
+		svcfleet__v1__reply_envelope__free_unpacked(r, NULL);
+		nng_msg_free(m);
+	}
+	nng_aio_free(p->aio);
+	nng_ctx_close(p->ctx);
+	return (code);
+}
+
+static bool
+finished(pending *p)
+{
+	return (atomic_load(&p->done));
+}
+
+static svcfleet_client *
+client_of(th_server *srv, uint32_t timeout_ms)
+{
+	svcfleet_client *c  = NULL;
+	svcfleet_status  st = {0};
+	svcfleet_options o  = {.url = srv->ts_url,
+	     .token                 = srv->ts_token,
+	     .timeout_ms            = timeout_ms,
+	     .connect_now           = true};
+	assert_int_equal(svcfleet_open(&c, &o, &st), 0);
+	svcfleet_status_fini(&st);
+	return (c);
+}
+
+static uint64_t
+revision_of(svcfleet_client *c)
+{
+	Svcfleet__V1__Empty         e  = SVCFLEET__V1__EMPTY__INIT;
+	Svcfleet__V1__VersionReply *v  = NULL;
+	svcfleet_status             st = {0};
+	assert_int_equal(svcfleet_version(c, &e, &v, &st), 0);
+	uint64_t rev = v->revision;
+	svcfleet_free(v);
+	svcfleet_status_fini(&st);
+	return (rev);
+}
+
+// Parked long polls are bounded: the one beyond --max-watches is refused
+// at once, everyone else is still served, and the parked ones are answered
+// when a change comes.
+static void
+test_watch_limit(void **state)
+{
+	th_server   srv     = {0};
+	const char *extra[] = {"--contexts", "16", "--max-watches", "3", NULL};
+	pending     w[4];
+	char        msg[256];
+	(void) state;
+
+	assert_int_equal(th_server_start(&srv, NULL, extra), 0);
+	svcfleet_client *c = client_of(&srv, 5000);
+	nng_socket       s;
+	assert_int_equal(nng_req0_open(&s), 0);
+	assert_int_equal(nng_dial(s, srv.ts_url, NULL, 0), 0);
+
+	Svcfleet__V1__WatchServicesRequest wr
+	    = SVCFLEET__V1__WATCH_SERVICES_REQUEST__INIT;
+	wr.since_revision = revision_of(c);
+	wr.wait_ms        = 20000;
+	for (int i = 0; i < 4; i++) {
+		send_async(s, &w[i], SVC "WatchServices", srv.ts_token,
+		    &wr.base, 25000);
+		nng_msleep(100);
+	}
+	// The fourth comes back at once.
+	assert_int_equal(
+	    collect(&w[3], msg, sizeof(msg)), SVCFLEET_RESOURCE_EXHAUSTED);
+	assert_non_null(strstr(msg, "--max-watches"));
+	for (int i = 0; i < 3; i++) {
+		assert_false(finished(&w[i]));
+	}
+	// Others are served meanwhile.
+	Svcfleet__V1__Cluster                cl = SVCFLEET__V1__CLUSTER__INIT;
+	Svcfleet__V1__RegisterClusterRequest rr
+	    = SVCFLEET__V1__REGISTER_CLUSTER_REQUEST__INIT;
+	Svcfleet__V1__Cluster *out = NULL;
+	svcfleet_status        st  = {0};
+	cl.name                    = CLUSTER;
+	cl.api_server              = "https://127.0.0.1:1";
+	cl.token                   = "t";
+	rr.cluster                 = &cl;
+	assert_int_equal(svcfleet_register_cluster(c, &rr, &out, &st), 0);
+	svcfleet_free(out);
+	svc_buf b;
+	make_create(&b, "watched");
+	Svcfleet__V1__Service *svc = NULL;
+	assert_int_equal(svcfleet_create_service(c, &b.req, &svc, &st), 0);
+	svcfleet_free(svc);
+	// The change answers the parked watches.
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(collect(&w[i], NULL, 0), 0);
+	}
+	// And the slots are free again.
+	wr.since_revision = revision_of(c);
+	wr.wait_ms        = 200;
+	send_async(
+	    s, &w[0], SVC "WatchServices", srv.ts_token, &wr.base, 5000);
+	assert_int_equal(collect(&w[0], NULL, 0), 0);
+	svcfleet_status_fini(&st);
+	svcfleet_close(c);
+	nng_close(s);
+	assert_int_equal(th_server_stop(&srv), 0);
+}
+
+// Beyond --max-inflight a request is refused at once with
+// RESOURCE_EXHAUSTED: every request gets an answer, and a refused write
+// leaves nothing behind.
+static void
+test_inflight_limit(void **state)
+{
+	enum { N = 40 };
+	th_server   srv = {0};
+	const char *extra[]
+	    = {"--contexts", "16", "--max-inflight", "2", NULL};
+	pending p[N];
+	svc_buf b[N];
+	char    names[N][32];
+	int     ok = 0, refused = 0;
+	(void) state;
+
+	assert_int_equal(th_server_start(&srv, NULL, extra), 0);
+	svcfleet_client                     *c  = client_of(&srv, 10000);
+	Svcfleet__V1__Cluster                cl = SVCFLEET__V1__CLUSTER__INIT;
+	Svcfleet__V1__RegisterClusterRequest rr
+	    = SVCFLEET__V1__REGISTER_CLUSTER_REQUEST__INIT;
+	Svcfleet__V1__Cluster *out = NULL;
+	svcfleet_status        st  = {0};
+	cl.name                    = CLUSTER;
+	cl.api_server              = "https://127.0.0.1:1";
+	cl.token                   = "t";
+	rr.cluster                 = &cl;
+	assert_int_equal(svcfleet_register_cluster(c, &rr, &out, &st), 0);
+	svcfleet_free(out);
+
+	nng_socket s;
+	assert_int_equal(nng_req0_open(&s), 0);
+	assert_int_equal(nng_dial(s, srv.ts_url, NULL, 0), 0);
+	for (int i = 0; i < N; i++) {
+		snprintf(names[i], sizeof(names[i]), "burst-%02d", i);
+		make_create(&b[i], names[i]);
+		send_async(s, &p[i], SVC "CreateService", srv.ts_token,
+		    &b[i].req.base, 10000);
+	}
+	int  codes[N];
+	char msgs[N][256];
+	for (int i = 0; i < N; i++) {
+		codes[i] = collect(&p[i], msgs[i], sizeof(msgs[i]));
+	}
+	// Every one was answered; the served ones are stored, the refused
+	// ones are not (checked once the burst is over: the checks are
+	// requests too).
+	for (int i = 0; i < N; i++) {
+		Svcfleet__V1__ServiceKey k = SVCFLEET__V1__SERVICE_KEY__INIT;
+		Svcfleet__V1__GetServiceRequest g
+		    = SVCFLEET__V1__GET_SERVICE_REQUEST__INIT;
+		Svcfleet__V1__Service *got = NULL;
+		k.cluster                  = CLUSTER;
+		k.namespace_               = "default";
+		k.name                     = names[i];
+		g.key                      = &k;
+		int gc = svcfleet_get_service(c, &g, &got, &st);
+		svcfleet_free(got);
+		if (codes[i] == 0) {
+			ok++;
+			assert_int_equal(gc, 0);
+		} else {
+			assert_int_equal(
+			    codes[i], SVCFLEET_RESOURCE_EXHAUSTED);
+			assert_non_null(strstr(msgs[i], "--max-inflight"));
+			assert_int_equal(gc, SVCFLEET_NOT_FOUND);
+			refused++;
+		}
+	}
+	printf("inflight limit: %d served, %d refused\n", ok, refused);
+	assert_true(ok >= 1);
+	assert_true(refused >= 1);
+	svcfleet_status_fini(&st);
+	svcfleet_close(c);
+	nng_close(s);
+	assert_int_equal(th_server_stop(&srv), 0);
+}
+
+// Connections beyond --max-connections are closed as they arrive; the ones
+// already open keep working, and closing some makes room again.
+static void
+test_connection_limit(void **state)
+{
+	enum { N = 8 };
+	th_server   srv     = {0};
+	const char *extra[] = {"--max-connections", "3", NULL};
+	nng_socket  s[N];
+	int         answered = 0;
+	(void) state;
+
+	assert_int_equal(th_server_start(&srv, NULL, extra), 0);
+	svcfleet_client *c = client_of(&srv, 5000); // one of the three
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(nng_req0_open(&s[i]), 0);
+		nng_socket_set_ms(s[i], NNG_OPT_RECONNMINT, 100);
+		nng_socket_set_ms(s[i], NNG_OPT_RECONNMAXT, 100);
+		assert_int_equal(
+		    nng_dial(s[i], srv.ts_url, NULL, NNG_FLAG_NONBLOCK), 0);
+	}
+	nng_msleep(500);
+	pending             p[N];
+	Svcfleet__V1__Empty e = SVCFLEET__V1__EMPTY__INIT;
+	for (int i = 0; i < N; i++) {
+		send_async(s[i], &p[i], "/svcfleet.v1.System/Health", "",
+		    &e.base, 1000);
+	}
+	for (int i = 0; i < N; i++) {
+		nng_aio_set_timeout(p[i].aio, 1500);
+		answered += collect(&p[i], NULL, 0) == 0;
+	}
+	printf("connection limit: %d of %d extra connections served\n",
+	    answered, N);
+	assert_true(answered >= 1 && answered <= 2);
+	revision_of(c); // the first still works
+	for (int i = 0; i < N; i++) {
+		nng_close(s[i]);
+	}
+	nng_msleep(200);
+	svcfleet_client *c2 = client_of(&srv, 5000);
+	revision_of(c2);
+	svcfleet_close(c2);
+	svcfleet_close(c);
+	assert_int_equal(th_server_stop(&srv), 0);
+}
+
 static int
 setup(void **state)
 {
@@ -279,6 +577,9 @@ main(void)
 	    cmocka_unit_test(test_dedupe_long_ids),
 	    cmocka_unit_test(test_dedupe_users_apart),
 	    cmocka_unit_test(test_dedupe_per_method),
+	    cmocka_unit_test(test_watch_limit),
+	    cmocka_unit_test(test_inflight_limit),
+	    cmocka_unit_test(test_connection_limit),
 	};
 	return (cmocka_run_group_tests(tests, setup, teardown));
 }
