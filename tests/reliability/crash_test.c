@@ -107,6 +107,9 @@ static struct {
     .cv      = PTHREAD_COND_INITIALIZER,
 };
 
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 static void
 fail(const char *fmt, ...)
 {
