@@ -144,6 +144,7 @@ struct sf_server {
 	struct sf_dedupe    *s_dedupe;
 	struct sf_watchers  *s_watch;
 	int64_t              s_start_ms;
+	struct sf_obs       *s_obs; // metrics (srvmetrics.c), NULL: none
 };
 
 // ----------------------------------------------------------- method table
@@ -276,5 +277,16 @@ void sf_watch_park(sf_call *c, const Svcfleet__V1__WatchServicesRequest *req,
 // returns true; false means nothing newer than req->since_revision.
 bool sf_watch_try(
     sf_call *c, const Svcfleet__V1__WatchServicesRequest *req, bool final);
+
+// ----------------------------------------------------------------- metrics
+
+// srvmetrics.c: registers the server's metrics in so_metrics (nothing when
+// it is NULL) and keeps them current.
+int  sf_srvmetrics_init(sf_server *srv);
+void sf_srvmetrics_fini(sf_server *srv);
+// Counts a finished call (method, status, latency); any thread.
+void sf_srvmetrics_call_done(sf_call *c);
+// Records a durable commit's batch size; on the writer thread.
+void sf_srvmetrics_commit(sf_server *srv);
 
 #endif // SF_SERVER_INTERNAL_H

@@ -109,6 +109,7 @@ rpc_closure(const ProtobufCMessage *reply, void *data)
 			atomic_fetch_add(&m2->m_errors, 1);
 		}
 	}
+	sf_srvmetrics_call_done(c);
 	if ((m = pack_reply(c, reply)) == NULL) {
 		sf_status_reset(&c->c_status);
 		sf_status_set(&c->c_status, SF_RESOURCE_EXHAUSTED,
@@ -127,10 +128,20 @@ rpc_closure(const ProtobufCMessage *reply, void *data)
 		sf_dedupe_end(c->c_srv->s_dedupe, c->c_dedupe_key,
 		    nng_msg_body(m), nng_msg_len(m));
 	}
-	if (c->c_status.st_code != 0 && c->c_status.st_code != SF_NOT_FOUND) {
-		SF_DEBUG("rpc", "%s req=%s -> %s: %s",
-		    c->c_method ? c->c_method->m_path : "?", c->c_request_id,
-		    sf_status_name(c->c_status.st_code), c->c_status.st_msg);
+	// This may run on the store's writer thread: the line carries the
+	// call's request id whichever thread says it.
+	if (sf_log_get_level() <= SF_LOG_DEBUG) {
+		char        prev[64];
+		const char *p = sf_log_request_id();
+		snprintf(prev, sizeof(prev), "%s", p != NULL ? p : "");
+		sf_log_set_request_id(c->c_request_id);
+		SF_DEBUG("rpc", "%s -> %s in %.3f ms%s%s",
+		    c->c_method ? c->c_method->m_path : "?",
+		    sf_status_name(c->c_status.st_code),
+		    (double) (sf_clock_mono_us() - c->c_start_us) / 1000.0,
+		    c->c_status.st_code != 0 ? ": " : "",
+		    c->c_status.st_code != 0 ? c->c_status.st_msg : "");
+		sf_log_set_request_id(prev[0] ? prev : NULL);
 	}
 	send_reply(c, m);
 }
@@ -286,6 +297,17 @@ copy_request_id(char *dst, size_t cap, const char *src)
 	dst[n] = '\0';
 }
 
+// Gives a request that came without an id one of the server's own, so its
+// log lines and audit record can still be told apart.
+static void
+make_request_id(sf_call *c)
+{
+	static atomic_uint_fast64_t seq;
+	snprintf(c->c_request_id, sizeof(c->c_request_id), "srv-%llx-%llx",
+	    (unsigned long long) c->c_start_us,
+	    (unsigned long long) atomic_fetch_add(&seq, 1));
+}
+
 static void
 process(rpc_ctx *rc)
 {
@@ -313,18 +335,26 @@ process(rpc_ctx *rc)
 	    alloc, len, nng_msg_body(msg));
 	nng_msg_free(msg);
 	if (c->c_env == NULL) {
+		make_request_id(c);
+		sf_log_set_request_id(c->c_request_id);
 		sf_call_fail(c, SF_INTERNAL,
 		    "undecodable request envelope (%zu bytes)", len);
 		return;
 	}
 	copy_request_id(
 	    c->c_request_id, sizeof(c->c_request_id), c->c_env->request_id);
+	// Only an id the client chose names a retry of the same write.
+	bool client_id = c->c_request_id[0] != '\0';
+	if (!client_id) {
+		make_request_id(c);
+	}
+	// Every line logged while this request is served carries its id.
+	sf_log_set_request_id(c->c_request_id);
 	if (c->c_env->timeout_ms > 0) {
 		c->c_deadline_us
 		    = c->c_start_us + (int64_t) c->c_env->timeout_ms * 1000;
 	}
-	SF_DEBUG("rpc", "request %.200s id=%s bytes=%zu", c->c_env->method,
-	    c->c_request_id, len);
+	SF_DEBUG("rpc", "request %.200s bytes=%zu", c->c_env->method, len);
 	c->c_method = sf_methods_find(srv, c->c_env->method);
 	if (c->c_method == NULL) {
 		sf_call_fail(c, SF_UNIMPLEMENTED, "unknown method \"%.200s\"",
@@ -371,7 +401,7 @@ process(rpc_ctx *rc)
 		sf_call_deny(c);
 		return;
 	}
-	if ((c->c_method->m_flags & SF_M_WRITE) && c->c_request_id[0]) {
+	if ((c->c_method->m_flags & SF_M_WRITE) && client_id) {
 		void  *cached;
 		size_t clen;
 		// The same id from another caller, or for another method, is
@@ -408,10 +438,8 @@ process(rpc_ctx *rc)
 			break;
 		}
 	}
-	sf_log_set_request_id(c->c_request_id[0] ? c->c_request_id : NULL);
 	c->c_method->m_service->invoke(c->c_method->m_service,
 	    c->c_method->m_index, c->c_input, rpc_closure, c);
-	sf_log_set_request_id(NULL);
 }
 
 static void *
@@ -437,6 +465,7 @@ worker_main(void *arg)
 		srv->s_qlen--;
 		pthread_mutex_unlock(&srv->s_qmtx);
 		process(rc);
+		sf_log_set_request_id(NULL);
 	}
 }
 
@@ -611,6 +640,12 @@ sf_rpc_stop(sf_server *srv)
 	srv->s_stopping = true;
 	pthread_cond_broadcast(&srv->s_qcv);
 	pthread_mutex_unlock(&srv->s_qmtx);
+	for (size_t i = 0; i < srv->s_nworkers; i++) {
+		pthread_join(srv->s_workers[i], NULL);
+	}
+	// Every aio is stopped while the socket and its contexts still exist:
+	// stopping one after the socket closed can reach into the freed
+	// context (nng then panics on a destroyed mutex).
 	if (srv->s_ctxs != NULL) {
 		for (size_t i = 0; i < srv->s_nctxs; i++) {
 			if (srv->s_ctxs[i].rc_aio != NULL) {
@@ -618,8 +653,9 @@ sf_rpc_stop(sf_server *srv)
 			}
 		}
 	}
-	for (size_t i = 0; i < srv->s_nworkers; i++) {
-		pthread_join(srv->s_workers[i], NULL);
+	if (srv->s_sock_open) {
+		nng_close(srv->s_sock);
+		srv->s_sock_open = false;
 	}
 	if (srv->s_ctxs != NULL) {
 		for (size_t i = 0; i < srv->s_nctxs; i++) {

@@ -8,8 +8,8 @@
 int sf_rpc_start(sf_server *srv, sf_status *st);
 // sf_rpc_drain waits (at most max_ms) until no request is in flight.
 void sf_rpc_drain(sf_server *srv, int64_t max_ms);
-// sf_rpc_stop stops the workers and frees the contexts; the socket must be
-// closed first so that no callback is pending.
+// sf_rpc_stop stops the workers, stops every context's aio, closes the
+// socket, and frees the contexts.
 void sf_rpc_stop(sf_server *srv);
 
 #endif // SF_SERVER_RPC_H

@@ -277,7 +277,8 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 	}
 	srv->s_dedupe = sf_dedupe_alloc(
 	    DEDUPE_ENTRIES, srv->s_opts.so_dedupe_bytes, DEDUPE_TTL_MS);
-	if (srv->s_dedupe == NULL || sf_watch_init(srv) != 0) {
+	if (srv->s_dedupe == NULL || sf_srvmetrics_init(srv) != 0
+	    || sf_watch_init(srv) != 0) {
 		rv = sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL);
 		goto fail;
 	}
@@ -338,13 +339,10 @@ sf_server_stop(sf_server *srv)
 	if (srv->s_ctxs != NULL) {
 		sf_rpc_drain(srv, DRAIN_MAX_MS);
 	}
-	if (srv->s_sock_open) {
-		nng_close(srv->s_sock);
-		srv->s_sock_open = false;
-	}
-	sf_rpc_stop(srv);
+	sf_rpc_stop(srv); // stops the contexts, then closes the socket
 	sf_limits_stop(srv);
 	sf_watch_free(srv);
+	sf_srvmetrics_fini(srv);
 	sf_auth_close(srv);
 	sf_store_close(srv->s_store);
 	sf_dedupe_free(srv->s_dedupe);

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
+#include "metrics.h"
 #include "status.h"
 
 typedef struct sf_server sf_server;
@@ -38,6 +40,9 @@ typedef struct sf_server_opts {
 	unsigned so_max_inflight;    // other requests in flight,
 	                             // 0 = contexts - max_watches - 8
 	size_t so_dedupe_bytes;      // remembered write replies, 0 = 64 MiB
+	// Where the server registers its metrics (RPC, store, clusters);
+	// borrowed until sf_server_stop. NULL: no metrics.
+	sf_metrics *so_metrics;
 } sf_server_opts;
 
 // The hard cap nng enforces per message; requests between so_max_msg and
@@ -55,5 +60,10 @@ void sf_server_stop(sf_server *srv);
 // sf_server_urls returns the URLs actually listened on (tcp port 0
 // resolved), valid until stop.
 const char *const *sf_server_urls(const sf_server *srv, size_t *n);
+
+// sf_server_ready says whether the server can serve requests (the store
+// is open and it is not shutting down); when not, why says why. For the
+// /readyz check (http.h's sf_http_check_fn shape).
+bool sf_server_ready(sf_server *srv, sf_buf *why);
 
 #endif // SF_SERVER_H

@@ -33,6 +33,7 @@ struct sf_watchers {
 	waiter         *wt_list;
 	uint64_t        wt_revision; // newest committed revision seen
 	size_t          wt_parked;
+	sf_server      *wt_srv;
 };
 
 typedef struct feed_filter {
@@ -153,6 +154,8 @@ static void
 commit_hook(void *arg, uint64_t revision)
 {
 	struct sf_watchers *wt = arg;
+	// The one commit hook also feeds the batch-size metric.
+	sf_srvmetrics_commit(wt->wt_srv);
 	pthread_mutex_lock(&wt->wt_mtx);
 	if (revision > wt->wt_revision) {
 		wt->wt_revision = revision;
@@ -246,6 +249,7 @@ sf_watch_init(sf_server *srv)
 	pthread_mutex_init(&wt->wt_mtx, NULL);
 	pthread_cond_init(&wt->wt_cv, NULL);
 	wt->wt_revision = sf_store_revision(srv->s_store);
+	wt->wt_srv      = srv;
 	srv->s_watch    = wt;
 	if (pthread_create(&wt->wt_thread, NULL, watch_main, srv) != 0) {
 		pthread_mutex_destroy(&wt->wt_mtx);

@@ -47,6 +47,15 @@ enum cli_flag_kind {
 	    "file holding the bearer token (env SVCFLEET_TOKEN_FILE; "      \
 	    "default for a server on this machine: "                        \
 	    "./svcfleet-data/admin.token when readable)")                   \
+	XX(CA_FILE, "ca-file", 0, FK_VALUE, "FILE",                         \
+	    "PEM CA bundle that verifies svcfleetd's certificate, for "     \
+	    "tls+tcp:// servers (env SVCFLEET_CA_FILE)")                    \
+	XX(SERVER_NAME, "server-name", 0, FK_VALUE, "NAME",                 \
+	    "name svcfleetd's TLS certificate must carry (env "             \
+	    "SVCFLEET_SERVER_NAME; default the --server URL's host)")       \
+	XX(INSECURE_SKIP_VERIFY, "insecure-skip-verify", 0, FK_BOOL, NULL,  \
+	    "do not verify svcfleetd's TLS certificate: anyone on the way " \
+	    "can read the token and change answers (tests only)")           \
 	XX(OUTPUT, "output", 'o', FK_VALUE, "FORMAT",                       \
 	    "output format: table, wide, json, yaml or name")               \
 	XX(TIMEOUT, "timeout", 0, FK_VALUE, "DURATION",                     \
@@ -96,8 +105,6 @@ enum cli_flag_kind {
 	    "wait until the clusters confirm (not available yet)")          \
 	XX(API_SERVER, "api-server", 0, FK_VALUE, "URL",                    \
 	    "the cluster's API server, https://HOST:PORT")                  \
-	XX(CA_FILE, "ca-file", 0, FK_VALUE, "FILE",                         \
-	    "PEM bundle that verifies the cluster's API server")            \
 	XX(NODE_PORT_RANGE, "node-port-range", 0, FK_VALUE, "MIN-MAX",      \
 	    "the cluster's --service-node-port-range (default "             \
 	    "30000-32767)")                                                 \
@@ -107,6 +114,15 @@ enum cli_flag_kind {
 	    "kubeconfig context (with --kubeconfig)")                       \
 	XX(SHOW_CREDENTIALS, "show-credentials", 0, FK_BOOL, NULL,          \
 	    "print the cluster's credentials instead of <redacted>")        \
+	XX(USER, "user", 0, FK_VALUE, "USER", "user name")                  \
+	XX(GROUP, "group", 0, FK_VALUE, "GROUP", "group name")              \
+	XX(GROUPS, "groups", 0, FK_LIST, "G1,G2",                           \
+	    "groups of the token's user, comma-separated; repeatable")      \
+	XX(TTL, "ttl", 0, FK_VALUE, "DURATION",                             \
+	    "lifetime, e.g. 24h, 30d (default: no expiry)")                 \
+	XX(SINCE, "since", 0, FK_VALUE, "DURATION|TIME",                    \
+	    "only what happened since then: 1h, 30m, or an RFC 3339 time")  \
+	XX(NAME, "name", 0, FK_VALUE, "NAME", "object name")                \
 	XX(CLIENT, "client", 0, FK_BOOL, NULL, "print the client version only")
 
 enum cli_flag_id {
@@ -158,6 +174,8 @@ typedef struct cli_cmd {
 	const char  *cm_help;     // paragraph(s) for `--help`, may be NULL
 	const cli_flag_help *cm_flag_help; // may be NULL
 	unsigned             cm_opts;      // CMD_* below
+	const char          *cm_arg; // the argument's name in errors, NULL:
+	                             // "NAME"
 } cli_cmd;
 
 // The command reads --token-file as its own (cluster add: the cluster's
@@ -165,6 +183,9 @@ typedef struct cli_cmd {
 #define CMD_OWN_TOKEN_FILE 0x1u
 // The command needs no connection and no token (help).
 #define CMD_LOCAL 0x2u
+// A command that lists a global flag among its own cm_flags gives it its
+// own meaning: for `cluster add`, --ca-file is the cluster's CA, and the
+// CA of svcfleetd's certificate then comes from SVCFLEET_CA_FILE only.
 
 typedef struct cli_list {
 	const char **l_v;
@@ -217,6 +238,10 @@ int cli_fail(int code, const char *fmt, ...)
 int cli_fail_status(const svcfleet_status *st, const char *prefix);
 // cli_fail_sf is cli_fail_status for a local (model) status.
 int cli_fail_sf(const sf_status *st, const char *prefix);
+// cli_set_auth_hint sets the line ("hint: ...") cli_fail_status prints
+// after an UNAUTHENTICATED error: how to pass a token, and where the one
+// sent came from. hint is borrowed and must outlive the run.
+void cli_set_auth_hint(const char *hint);
 
 // ----------------------------------------------------------- connect.c
 
@@ -268,6 +293,31 @@ int cli_print_clusters(
 // cli_age formats the time since ms (epoch milliseconds) as kubectl's AGE
 // column does; "<unknown>" for 0.
 void cli_age(int64_t ms, char *buf, size_t cap);
+
+// ------------------------------------------------------------ identity
+
+// rbac.c, token.c, whoami.c and audit.c. What rbac.c shares: how role
+// bindings and times print.
+
+// cli_binding_subject: "user:alice" or "group:devs" (from the arena).
+const char *cli_binding_subject(cli *c, const Svcfleet__V1__RoleBinding *b);
+// cli_binding_json: the binding as a JSON object (proto field names, empty
+// fields left out, times in RFC 3339). NULL when out of memory.
+json_t *cli_binding_json(const Svcfleet__V1__RoleBinding *b);
+// cli_json_set_time sets key to ms as an RFC 3339 time (with milliseconds)
+// unless ms is 0.
+void cli_json_set_time(json_t *o, const char *key, int64_t ms);
+// cli_json_set_str sets key to s unless s is NULL or empty.
+void cli_json_set_str(json_t *o, const char *key, const char *s);
+
+int cli_cmd_rbac_grant(cli *c);
+int cli_cmd_rbac_revoke(cli *c);
+int cli_cmd_rbac_list(cli *c);
+int cli_cmd_token_create(cli *c);
+int cli_cmd_token_revoke(cli *c);
+int cli_cmd_token_list(cli *c);
+int cli_cmd_whoami(cli *c);
+int cli_cmd_audit(cli *c);
 
 // ------------------------------------------------------------ port.c
 

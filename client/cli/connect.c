@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <nng/nng.h>
+
 #include "cli.h"
 
 #define DEFAULT_IPC_PATH   "./svcfleet-data/svcfleet.sock"
@@ -96,7 +98,10 @@ server_url(const cli *c)
 	return (exists(DEFAULT_IPC_PATH) ? DEFAULT_IPC_URL : DEFAULT_TCP_URL);
 }
 
-// Reads an explicitly named token file; prints the error on failure.
+// Reads a token file the caller named (from says how: "--token-file");
+// prints the error on failure. A file that cannot be read or holds no
+// token is an error naming it: sending no token instead would only earn
+// a puzzling UNAUTHENTICATED.
 static int
 token_from_file(cli *c, const char *path, const char *from, char **out)
 {
@@ -104,6 +109,10 @@ token_from_file(cli *c, const char *path, const char *from, char **out)
 		return (cli_fail(SF_INVALID_ARGUMENT,
 		    "cannot read the token file %s (%s): %s", path, from,
 		    strerror(errno)));
+	}
+	if ((*out)[0] == '\0') {
+		return (cli_fail(SF_INVALID_ARGUMENT,
+		    "the token file %s (%s) holds no token", path, from));
 	}
 	return (0);
 }
@@ -125,18 +134,57 @@ local_server(const char *url)
 	return (false);
 }
 
-// The caller's token: --token, --token-file, SVCFLEET_TOKEN,
-// SVCFLEET_TOKEN_FILE, then, for a server on this machine, the admin
-// token svcfleetd wrote: in ./svcfleet-data, or beside the ipc socket
-// --server names.
+// The admin token svcfleetd wrote, when path holds one we may read. A
+// default file we cannot use is skipped (calls that need no token still
+// work), and the reason goes into the hint of an UNAUTHENTICATED error.
+static char *
+default_token(cli *c, const char *path, const char **why)
+{
+	char *tok;
+	if (access(path, F_OK) != 0) {
+		return (NULL);
+	}
+	if (access(path, R_OK) != 0
+	    || (tok = cli_read_secret(c, path)) == NULL) {
+		*why = sf_arena_printf(
+		    &c->c_arena, "%s exists but is not readable by you", path);
+		return (NULL);
+	}
+	if (tok[0] == '\0') {
+		*why = sf_arena_printf(&c->c_arena, "%s is empty", path);
+		return (NULL);
+	}
+	return (tok);
+}
+
+// How to pass a token, for the hint; where a command reads --token-file as
+// its own (cluster add), that flag is not one of the ways.
+static const char *
+token_ways(bool own_file)
+{
+	return (own_file
+	        ? "pass one with --token TOKEN, or set SVCFLEET_TOKEN or "
+	          "SVCFLEET_TOKEN_FILE (here --token-file is the cluster's); "
+	          "an admin makes one with `svcfleet token create USER`"
+	        : "pass one with --token TOKEN or --token-file FILE, or set "
+	          "SVCFLEET_TOKEN or SVCFLEET_TOKEN_FILE (an admin makes one "
+	          "with `svcfleet token create USER`)");
+}
+
+// The caller's token, in this order: the flags (--token, --token-file),
+// the environment (SVCFLEET_TOKEN, SVCFLEET_TOKEN_FILE), then, for a
+// server on this machine only, the admin token svcfleetd wrote: in
+// ./svcfleet-data, or beside the ipc socket --server names. Also sets the
+// hint an UNAUTHENTICATED reply gets, naming where the token came from.
 static int
 find_token(cli *c, const char *url, const char **out)
 {
 	bool        own_file = (c->c_cmd->cm_opts & CMD_OWN_TOKEN_FILE) != 0;
 	const char *env      = getenv("SVCFLEET_TOKEN");
 	const char *envf     = getenv("SVCFLEET_TOKEN_FILE");
-	char       *tok      = NULL;
-	int         rv;
+	const char *from = NULL, *why = NULL;
+	char       *tok = NULL;
+	int         rv  = 0;
 
 	*out = NULL;
 	if (c->c_set[F_TOKEN] && c->c_set[F_TOKEN_FILE] && !own_file) {
@@ -145,64 +193,197 @@ find_token(cli *c, const char *url, const char **out)
 	}
 	if (c->c_set[F_TOKEN]) {
 		*out = c->c_val[F_TOKEN];
-		return (0);
-	}
-	if (c->c_set[F_TOKEN_FILE] && !own_file) {
+		from = "--token";
+	} else if (c->c_set[F_TOKEN_FILE] && !own_file) {
 		rv = token_from_file(
 		    c, c->c_val[F_TOKEN_FILE], "--token-file", &tok);
 		*out = tok;
-		return (rv);
-	}
-	if (env != NULL && env[0] != '\0') {
+		from = sf_arena_printf(
+		    &c->c_arena, "--token-file %s", c->c_val[F_TOKEN_FILE]);
+	} else if (env != NULL && env[0] != '\0') {
 		*out = env;
-		return (0);
-	}
-	if (envf != NULL && envf[0] != '\0') {
+		from = "SVCFLEET_TOKEN";
+	} else if (envf != NULL && envf[0] != '\0') {
 		rv   = token_from_file(c, envf, "SVCFLEET_TOKEN_FILE", &tok);
 		*out = tok;
-		return (rv);
-	}
-	if (!local_server(url)) {
-		return (0);
-	}
-	if (access(DEFAULT_TOKEN_FILE, R_OK) == 0) {
-		*out = cli_read_secret(c, DEFAULT_TOKEN_FILE);
-		return (0);
-	}
-	if (strncmp(url, "ipc://", 6) == 0) {
-		const char *path  = url + 6;
-		const char *slash = strrchr(path, '/');
-		char *f = sf_arena_printf(&c->c_arena, "%.*s/admin.token",
-		    slash ? (int) (slash - path) : 1, slash ? path : ".");
-		if (f != NULL && access(f, R_OK) == 0) {
-			*out = cli_read_secret(c, f);
+		from = sf_arena_printf(
+		    &c->c_arena, "SVCFLEET_TOKEN_FILE=%s", envf);
+	} else if (local_server(url)) {
+		const char *path = DEFAULT_TOKEN_FILE;
+		if ((*out = default_token(c, path, &why)) == NULL
+		    && strncmp(url, "ipc://", 6) == 0) {
+			const char *sock  = url + 6;
+			const char *slash = strrchr(sock, '/');
+			path = sf_arena_printf(&c->c_arena, "%.*s/admin.token",
+			    slash ? (int) (slash - sock) : 1,
+			    slash ? sock : ".");
+			if (path != NULL) {
+				*out = default_token(c, path, &why);
+			}
+		}
+		if (*out != NULL) {
+			from = sf_arena_printf(
+			    &c->c_arena, "%s (the default)", path);
 		}
 	}
+	if (rv != 0) {
+		return (rv);
+	}
+	if (*out == NULL) {
+		cli_set_auth_hint(sf_arena_printf(&c->c_arena,
+		    "no token was sent%s%s%s: %s", why ? " (" : "",
+		    why ? why : "", why ? ")" : "", token_ways(own_file)));
+	} else if (from != NULL) {
+		cli_set_auth_hint(sf_arena_printf(&c->c_arena,
+		    "the token came from %s; %s", from, token_ways(own_file)));
+	}
 	return (0);
+}
+
+// ----------------------------------------------------------------- TLS
+
+static bool
+is_tls(const char *url)
+{
+	return (strncmp(url, "tls+tcp://", 10) == 0);
+}
+
+// The TLS options of o from the flags and environment. Only a tls+tcp://
+// server takes them; naming one for another server is a mistake worth
+// hearing about (it would not protect anything).
+static int
+tls_options(cli *c, svcfleet_options *o)
+{
+	bool        own_ca   = (c->c_cmd->cm_flags & FL(CA_FILE)) != 0;
+	bool        flag_ca  = c->c_set[F_CA_FILE] && !own_ca;
+	bool        insecure = cli_flag(c, F_INSECURE_SKIP_VERIFY);
+	const char *env_ca   = getenv("SVCFLEET_CA_FILE");
+	const char *env_name = getenv("SVCFLEET_SERVER_NAME");
+	const char *ca = NULL, *ca_from = NULL;
+	FILE       *f;
+
+	if (!is_tls(c->c_url)) {
+		const char *flag = flag_ca    ? "--ca-file"
+		    : c->c_set[F_SERVER_NAME] ? "--server-name"
+		    : insecure                ? "--insecure-skip-verify"
+		                              : NULL;
+		if (flag != NULL) {
+			return (cli_usage(c,
+			    "%s applies to tls+tcp:// servers only, and %s "
+			    "is not one",
+			    flag, c->c_url));
+		}
+		return (0);
+	}
+	if (flag_ca) {
+		ca      = c->c_val[F_CA_FILE];
+		ca_from = "--ca-file";
+	} else if (env_ca != NULL && env_ca[0] != '\0') {
+		ca      = env_ca;
+		ca_from = "SVCFLEET_CA_FILE";
+	}
+	if (insecure && flag_ca) {
+		return (cli_usage(c,
+		    "--ca-file and --insecure-skip-verify exclude each "
+		    "other"));
+	}
+	if (!insecure && ca == NULL) {
+		return (cli_usage(c,
+		    "%s is a TLS server: give --ca-file FILE (or "
+		    "SVCFLEET_CA_FILE) with the CA certificate that signed "
+		    "its certificate, or --insecure-skip-verify to connect "
+		    "without checking who answers",
+		    c->c_url));
+	}
+	if (insecure) {
+		fprintf(stderr,
+		    "warning: --insecure-skip-verify: the certificate of %s "
+		    "is not verified; anyone on the way can read the token "
+		    "and change the answers\n",
+		    c->c_url);
+		ca = NULL;
+	} else if ((f = fopen(ca, "r")) == NULL) {
+		return (cli_fail(SF_INVALID_ARGUMENT,
+		    "cannot read the CA file %s (%s): %s", ca, ca_from,
+		    strerror(errno)));
+	} else {
+		fclose(f);
+	}
+	o->ca_file              = ca;
+	o->insecure_skip_verify = insecure;
+	o->server_name          = c->c_set[F_SERVER_NAME]
+	             ? c->c_val[F_SERVER_NAME]
+	             : (env_name != NULL && env_name[0] != '\0' ? env_name : NULL);
+	return (0);
+}
+
+// Does a failure to connect read like nng's error code rv?
+static bool
+failed_with(const svcfleet_status *st, int rv)
+{
+	const char *want = nng_strerror(rv);
+	size_t      n = strlen(st->message), k = strlen(want);
+	return (n >= k && strcmp(st->message + n - k, want) == 0);
+}
+
+// Reports a failed svcfleet_open. The library's "Cryptographic error" or
+// "Connection shutdown" is true but says little; the usual causes of a
+// failed handshake are named here.
+static int
+open_failed(cli *c, const svcfleet_options *o)
+{
+	const svcfleet_status *st = &c->c_st;
+
+	if (st->code != SVCFLEET_UNAVAILABLE) {
+		return (cli_fail_status(st, NULL));
+	}
+	if (is_tls(c->c_url)
+	    && (failed_with(st, NNG_ECRYPTO) || failed_with(st, NNG_EPEERAUTH)
+	        || failed_with(st, NNG_ECONNSHUT))) {
+		if (o->insecure_skip_verify) {
+			return (cli_fail(SF_UNAVAILABLE,
+			    "%s: the TLS handshake failed: is it a tls+tcp:// "
+			    "listener?",
+			    st->message));
+		}
+		return (cli_fail(SF_UNAVAILABLE,
+		    "%s: the TLS handshake failed: the server's certificate "
+		    "is not signed by a CA in %s, does not name %s (see "
+		    "--server-name), or the server does not speak TLS",
+		    st->message, o->ca_file,
+		    o->server_name != NULL ? o->server_name
+		                           : "the --server host"));
+	}
+	if (!is_tls(c->c_url) && failed_with(st, NNG_ECONNSHUT)) {
+		return (cli_fail(SF_UNAVAILABLE,
+		    "%s: the server closed the connection during the "
+		    "handshake: if it is a TLS listener, use tls+tcp://",
+		    st->message));
+	}
+	return (cli_fail_status(st, NULL));
 }
 
 int
 cli_connect(cli *c)
 {
-	const char *token;
-	int         rv;
+	svcfleet_options o = {0};
+	const char      *token;
+	int              rv;
 
 	if (c->c_client != NULL) {
 		return (0);
 	}
 	c->c_url = server_url(c);
-	if ((rv = find_token(c, c->c_url, &token)) != 0) {
+	if ((rv = tls_options(c, &o)) != 0
+	    || (rv = find_token(c, c->c_url, &token)) != 0) {
 		return (rv);
 	}
-	svcfleet_options o = {
-	    .url         = c->c_url,
-	    .token       = token,
-	    .timeout_ms  = c->c_timeout_ms,
-	    .connect_now = true,
-	    .ca_file     = getenv("SVCFLEET_CA_FILE"),
-	};
+	o.url         = c->c_url;
+	o.token       = token;
+	o.timeout_ms  = c->c_timeout_ms;
+	o.connect_now = true;
 	if (svcfleet_open(&c->c_client, &o, &c->c_st) != 0) {
-		return (cli_fail_status(&c->c_st, NULL));
+		return (open_failed(c, &o));
 	}
 	return (0);
 }

@@ -75,6 +75,15 @@ put_violation(const char *field, const char *reason)
 	fputc('\n', stderr);
 }
 
+// Set by cli_connect once it knows where the token came from.
+static const char *auth_hint;
+
+void
+cli_set_auth_hint(const char *hint)
+{
+	auth_hint = hint;
+}
+
 int
 cli_fail_status(const svcfleet_status *st, const char *prefix)
 {
@@ -82,6 +91,12 @@ cli_fail_status(const svcfleet_status *st, const char *prefix)
 	for (size_t i = 0; i < st->n_violations; i++) {
 		put_violation(
 		    st->violations[i].field, st->violations[i].reason);
+	}
+	// Not indented: it is advice, not a field violation.
+	if (st->code == SVCFLEET_UNAUTHENTICATED && auth_hint != NULL) {
+		fputs("hint: ", stderr);
+		put_line(stderr, auth_hint);
+		fputc('\n', stderr);
 	}
 	return (CLI_EXIT_FAIL);
 }

@@ -25,7 +25,8 @@ const cli_flag_def cli_flag_defs[F_COUNT] = {
 
 #define GLOBAL_FLAGS                                                        \
 	(FL(SERVER) | FL(TOKEN) | FL(TOKEN_FILE) | FL(OUTPUT) | FL(TIMEOUT) \
-	    | FL(HELP))
+	    | FL(HELP) | FL(CA_FILE) | FL(SERVER_NAME)                      \
+	    | FL(INSECURE_SKIP_VERIFY))
 
 #define CREATE_SERVICE_FLAGS                                                 \
 	(FL(CLUSTER) | FL(NAMESPACE) | FL(TYPE) | FL(SELECTOR) | FL(PORT)    \
@@ -43,10 +44,38 @@ static const cli_flag_help create_flag_help[] = {
         "repeatable"},
     {-1, NULL},
 };
+static const cli_flag_help rbac_grant_flag_help[] = {
+    {F_USER, "the user to bind"},
+    {F_GROUP, "the group to bind"},
+    {F_CLUSTER, "the cluster of a cluster-admin or ns-* role"},
+    {F_NAMESPACE, "the namespace of an ns-* role"},
+    {-1, NULL},
+};
+static const cli_flag_help rbac_list_flag_help[] = {
+    {F_USER, "only bindings naming this user"},
+    {F_CLUSTER, "only bindings in this cluster"},
+    {F_NAMESPACE, "only bindings in this namespace"},
+    {-1, NULL},
+};
+static const cli_flag_help token_list_flag_help[] = {
+    {F_USER, "only this user's tokens"},
+    {-1, NULL},
+};
+static const cli_flag_help audit_flag_help[] = {
+    {F_USER, "only calls by this user"},
+    {F_CLUSTER, "only calls on this cluster"},
+    {F_NAMESPACE, "only calls on this namespace"},
+    {F_NAME, "only calls on an object of this name"},
+    {F_LIMIT, "stop after N events (default 50)"},
+    {-1, NULL},
+};
 static const cli_flag_help cluster_add_flag_help[] = {
     {F_TOKEN_FILE,
         "file holding the cluster's bearer token (here not the "
         "caller's: use --token or SVCFLEET_TOKEN_FILE)"},
+    {F_CA_FILE,
+        "PEM bundle that verifies the cluster's API server (here not "
+        "svcfleetd's: for a tls+tcp:// server use SVCFLEET_CA_FILE)"},
     {F_LABEL, "label of the cluster record; repeatable"},
     {-1, NULL},
 };
@@ -189,6 +218,107 @@ static const cli_cmd cli_commands[] = {
         .cm_flags    = FL(NAMESPACE),
         .cm_usage    = "cluster workloads NAME [-n NS]",
         .cm_summary = "list a namespace's workloads and pod labels, read live",
+    },
+    {
+        .cm_words     = "rbac grant",
+        .cm_fn        = cli_cmd_rbac_grant,
+        .cm_args_min  = 1,
+        .cm_args_max  = 1,
+        .cm_arg       = "ROLE",
+        .cm_flags     = FL(USER) | FL(GROUP) | FL(CLUSTER) | FL(NAMESPACE),
+        .cm_usage     = "rbac grant (--user U | --group G) ROLE [--cluster C] "
+                        "[-n NS]",
+        .cm_summary   = "give a user or a group a role",
+        .cm_flag_help = rbac_grant_flag_help,
+        .cm_help
+        = "Roles: admin and reconciler apply everywhere (no --cluster, no "
+          "-n); cluster-admin applies to one cluster (--cluster); "
+          "ns-admin, ns-edit and ns-view to one namespace of one cluster "
+          "(--cluster and -n). An admin grants any role, a cluster-admin "
+          "cluster-admin and ns-* roles in its cluster, an ns-admin "
+          "ns-edit and ns-view in its namespace. Prints the binding's id, "
+          "which `rbac revoke` takes.\n"
+          "Example:\n"
+          "  svcfleet rbac grant --group shop-devs ns-edit --cluster prod "
+          "-n shop",
+    },
+    {
+        .cm_words    = "rbac revoke",
+        .cm_fn       = cli_cmd_rbac_revoke,
+        .cm_args_min = 1,
+        .cm_args_max = 1,
+        .cm_arg      = "ID",
+        .cm_usage    = "rbac revoke ID",
+        .cm_summary  = "remove a role binding (ids from `rbac list`)",
+        .cm_help     = "Taking a grant away needs the power to give it.",
+    },
+    {
+        .cm_words     = "rbac list|ls",
+        .cm_fn        = cli_cmd_rbac_list,
+        .cm_flags     = FL(CLUSTER) | FL(NAMESPACE) | FL(USER),
+        .cm_usage     = "rbac list [--cluster C] [-n NS] [--user U]",
+        .cm_summary   = "list the role bindings you may see",
+        .cm_flag_help = rbac_list_flag_help,
+        .cm_help      = "A * in CLUSTER or NAMESPACE means every one. Listing "
+                        "needs a role that grants (admin, cluster-admin, "
+                        "ns-admin) and shows what it covers; anyone sees "
+                        "their own bindings with `svcfleet whoami`.",
+    },
+    {
+        .cm_words    = "token create",
+        .cm_fn       = cli_cmd_token_create,
+        .cm_args_min = 1,
+        .cm_args_max = 1,
+        .cm_arg      = "USER",
+        .cm_flags    = FL(GROUPS) | FL(TTL),
+        .cm_usage    = "token create USER [--groups g1,g2] [--ttl 24h]",
+        .cm_summary  = "make a bearer token for a user (admin only)",
+        .cm_help
+        = "Prints only the secret, on one line of stdout; it is shown this "
+          "once and never stored. When stderr is a terminal, the token's "
+          "id and expiry go there. -o json|yaml print the token's record "
+          "with the secret. Without --ttl the token does not expire: "
+          "revoke it with `svcfleet token revoke ID`.\n"
+          "Example:\n"
+          "  svcfleet token create alice --groups shop-devs --ttl 30d > "
+          "alice.token",
+    },
+    {
+        .cm_words    = "token revoke",
+        .cm_fn       = cli_cmd_token_revoke,
+        .cm_args_min = 1,
+        .cm_args_max = 1,
+        .cm_arg      = "ID",
+        .cm_usage    = "token revoke ID",
+        .cm_summary  = "revoke a token at once (yours, or any as admin)",
+    },
+    {
+        .cm_words     = "token list|ls",
+        .cm_fn        = cli_cmd_token_list,
+        .cm_flags     = FL(USER),
+        .cm_usage     = "token list [--user U]",
+        .cm_summary   = "list tokens (yours, or all as admin); never secrets",
+        .cm_flag_help = token_list_flag_help,
+    },
+    {
+        .cm_words   = "whoami",
+        .cm_fn      = cli_cmd_whoami,
+        .cm_usage   = "whoami",
+        .cm_summary = "show who the server takes you for, and your roles",
+    },
+    {
+        .cm_words = "audit",
+        .cm_fn    = cli_cmd_audit,
+        .cm_flags = FL(CLUSTER) | FL(NAMESPACE) | FL(USER) | FL(NAME)
+            | FL(SINCE) | FL(LIMIT),
+        .cm_usage     = "audit [--cluster C] [-n NS] [--user U] [--name N] "
+                        "[--since 1h] [--limit N]",
+        .cm_summary   = "show the audit log: writes and denials, newest first",
+        .cm_flag_help = audit_flag_help,
+        .cm_help
+        = "Every write and every denial is recorded, with who, what, on "
+          "which object and the outcome. Reads are not. You see the "
+          "events of the clusters and namespaces you may read.",
     },
     {
         .cm_words   = "version",
@@ -665,8 +795,9 @@ check_cmd(cli *c)
 		}
 	}
 	if (c->c_nargs < (size_t) cmd->cm_args_min) {
-		return (cli_usage(c, "\"%s %s\" needs a NAME argument",
-		    c->c_prog, c->c_cmdname));
+		return (cli_usage(c, "\"%s %s\" needs a %s argument",
+		    c->c_prog, c->c_cmdname,
+		    cmd->cm_arg != NULL ? cmd->cm_arg : "NAME"));
 	}
 	if (c->c_nargs > (size_t) cmd->cm_args_max) {
 		return (cli_usage(c, "unexpected argument \"%s\"",
@@ -719,6 +850,22 @@ check_timeout(cli *c)
 	return (0);
 }
 
+// Is word a verb whose commands take a resource type (get service), rather
+// than a group of subcommands (cluster add, rbac grant)?
+static bool
+resource_verb(const char *word)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		const char *w      = cli_commands[i].cm_words;
+		const char *second = strchr(w, ' ');
+		if (word_matches(w, word) && second != NULL
+		    && word_matches(second + 1, "service")) {
+			return (true);
+		}
+	}
+	return (false);
+}
+
 // Errors for words that name no command; the group ("cluster") is known.
 static int
 no_command(cli *c, const char *const *pos, size_t npos)
@@ -744,10 +891,9 @@ no_command(cli *c, const char *const *pos, size_t npos)
 		    "\"%s %s\" needs a subcommand or resource type", c->c_prog,
 		    pos[0]));
 	}
-	if (strcmp(pos[0], "cluster") == 0) {
-		return (cli_usage(c,
-		    "unknown subcommand \"%s\" for \"%s cluster\"", pos[1],
-		    c->c_prog));
+	if (!resource_verb(pos[0])) {
+		return (cli_usage(c, "unknown subcommand \"%s\" for \"%s %s\"",
+		    pos[1], c->c_prog, pos[0]));
 	}
 	return (cli_usage(c,
 	    "unknown resource type \"%s\": %s %s works on services", pos[1],

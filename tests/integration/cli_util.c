@@ -105,8 +105,10 @@ vcli(ct_env *e, const char *in, char **out, char **err, const char *fmt,
 {
 	char args[6144], cmd[8192];
 	vsnprintf(args, sizeof(args), fmt, ap);
-	snprintf(cmd, sizeof(cmd), "%s --server '%s' %s",
-	    th_bin("client/cli/svcfleet"), e->ce_srv.ts_url, args);
+	snprintf(cmd, sizeof(cmd), "%s%s%s --server '%s' %s",
+	    e->ce_prefix != NULL ? e->ce_prefix : "",
+	    e->ce_prefix != NULL ? " " : "", th_bin("client/cli/svcfleet"),
+	    e->ce_srv.ts_url, args);
 	return (th_run(cmd, in, out, err));
 }
 
@@ -165,6 +167,37 @@ ct_add_cluster(ct_env *e, const char *name)
 	snprintf(want, sizeof(want), "cluster/%s registered\n", name);
 	assert_string_equal(out, want);
 	free(out);
+}
+
+char *
+ct_token(ct_env *e, const char *user, const char *flags)
+{
+	char  *out = ct_ok(e, "token create %s %s", user, flags ? flags : "");
+	size_t n   = strcspn(out, "\n");
+	assert_true(n > 0);
+	assert_string_equal(out + n, "\n");
+	out[n] = '\0';
+	return (out);
+}
+
+int
+ct_listen_port(ct_env *e, const char *scheme)
+{
+	char needle[64];
+	snprintf(
+	    needle, sizeof(needle), "\"listening on %s://127.0.0.1:", scheme);
+	for (int i = 0; i < 100; i++) {
+		char       *log  = th_read_file(e->ce_srv.ts_log, NULL);
+		const char *at   = log != NULL ? strstr(log, needle) : NULL;
+		int         port = at != NULL ? atoi(at + strlen(needle)) : 0;
+		free(log);
+		if (port > 0) {
+			return (port);
+		}
+		usleep(50000);
+	}
+	fail_msg("svcfleetd logged no %s listener", scheme);
+	return (0);
 }
 
 const char *

@@ -15,6 +15,9 @@ typedef struct ct_env {
 	th_server ce_srv;
 	char      ce_ca[400];  // a PEM CA bundle for `cluster add`
 	char      ce_tok[400]; // a cluster bearer token file
+	// Shell words run before each command (a cd, environment settings
+	// such as "SVCFLEET_TOKEN=x"), or NULL.
+	const char *ce_prefix;
 } ct_env;
 
 // The cluster token ct_add_cluster registers.
@@ -85,6 +88,16 @@ typedef struct ct_kubefake {
 // caller can skip; fails the test when kubefake does not come up.
 bool ct_kubefake_start(ct_kubefake *kf, const char *dir);
 void ct_kubefake_stop(ct_kubefake *kf);
+
+// ct_token makes a token for user through the CLI (as admin; flags such
+// as "--groups a,b" may be NULL) and returns its secret (malloc'd).
+char *ct_token(ct_env *e, const char *user, const char *flags);
+
+// ct_listen_port waits (up to 5 s) for the daemon to log its listener
+// "<scheme>://127.0.0.1:PORT" and returns PORT. Start the daemon with
+// "--listen <scheme>://127.0.0.1:0": it picks a free port itself, so no
+// other process can take it in between.
+int ct_listen_port(ct_env *e, const char *scheme);
 
 // ct_line returns line i (0-based) of text, copied into a static buffer,
 // or "" when there are fewer lines.

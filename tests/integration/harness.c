@@ -61,6 +61,25 @@ health_ok(const char *url)
 	return (rv == 0);
 }
 
+// Finds the endpoint's URL in the log line "svcfleetd serving URL (...".
+static bool
+th_server_find_http(th_server *s)
+{
+	char *log = th_read_file(s->ts_log, NULL), *p = NULL, *q;
+	s->ts_http[0] = '\0';
+	for (q = log;
+	     q != NULL && (q = strstr(q, "svcfleetd serving ")) != NULL;
+	     q += 18) {
+		p = q + 18; // the last start's line
+	}
+	if (p != NULL) {
+		snprintf(s->ts_http, sizeof(s->ts_http), "%.*s",
+		    (int) strcspn(p, " \""), p);
+	}
+	free(log);
+	return (p != NULL);
+}
+
 int
 th_server_start(th_server *s, const char *dir, const char *const *extra)
 {
@@ -85,13 +104,24 @@ th_server_start(th_server *s, const char *dir, const char *const *extra)
 		snprintf(s->ts_log, sizeof(s->ts_log), "%s/svcfleetd.log",
 		    s->ts_dir);
 	}
-	argv[n++] = th_bin("server/svcfleetd");
-	argv[n++] = "--data-dir";
-	argv[n++] = s->ts_data;
-	argv[n++] = "--listen";
-	argv[n++] = s->ts_url;
-	argv[n++] = "--log-level";
-	argv[n++] = "debug";
+	argv[n++]       = th_bin("server/svcfleetd");
+	argv[n++]       = "--data-dir";
+	argv[n++]       = s->ts_data;
+	argv[n++]       = "--listen";
+	argv[n++]       = s->ts_url;
+	argv[n++]       = "--log-level";
+	argv[n++]       = "debug";
+	bool http_given = false, http_off = false;
+	for (const char *const *e = extra; e != NULL && *e != NULL; e++) {
+		http_given |= strncmp(*e, "--http", 6) == 0;
+		http_off
+		    |= strcmp(*e, "off") == 0 || strcmp(*e, "--http=off") == 0;
+	}
+	if (!http_given) {
+		// Tests run in parallel: never the fixed default port.
+		argv[n++] = "--http";
+		argv[n++] = "127.0.0.1:0";
+	}
 	for (; extra != NULL && *extra != NULL && n < 62; extra++) {
 		argv[n++] = *extra;
 	}
@@ -129,6 +159,12 @@ th_server_start(th_server *s, const char *dir, const char *const *extra)
 				snprintf(s->ts_token, sizeof(s->ts_token),
 				    "%.*s", (int) strcspn(tok, "\r\n"), tok);
 				free(tok);
+			}
+			// The endpoint starts right after the RPC server.
+			for (int k = 0;
+			     !http_off && k < 100 && !th_server_find_http(s);
+			     k++) {
+				usleep(20000);
 			}
 			return (0);
 		}

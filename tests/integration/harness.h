@@ -16,6 +16,8 @@ typedef struct th_server {
 	char  ts_url[400];   // ipc://.../svcfleet.sock
 	char  ts_log[300];   // the daemon's stderr
 	char  ts_token[128]; // the admin token svcfleetd wrote on first start
+	char  ts_http[128];  // its HTTP endpoint, "http://127.0.0.1:PORT"
+	                     // ("" when off)
 	// Extra environment for the daemon ("NAME=value"), or NULL.
 	const char *ts_env;
 } th_server;
@@ -29,7 +31,8 @@ const char *th_bin(const char *rel);
 
 // th_server_start starts svcfleetd on a fresh temp dir (ts_env is kept
 // when set before the call) (or on dir when not
-// NULL, to restart on existing data) listening on ipc only, plus extra
+// NULL, to restart on existing data) listening on ipc only, with its HTTP
+// endpoint on a free port (unless extra says --http), plus extra
 // arguments (NULL-terminated list), and waits until it answers Health.
 // Returns 0, or -1 with the log printed to stderr.
 int th_server_start(th_server *s, const char *dir, const char *const *extra);

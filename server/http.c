@@ -1,0 +1,660 @@
+// http.c: the HTTP endpoint (see http.h), on libmicrohttpd.
+//
+// Why libmicrohttpd rather than nng's HTTP server: its handlers run on
+// threads of their own and may block, which the JSON gateway (a blocking
+// RPC per request) and long polls need, whereas an nng HTTP handler runs on
+// nng's task queue and must never block; it is a mature, well-kept server
+// (HTTP/1.1 conformance, request limits, HTTPS through GnuTLS) and the
+// tree already uses it for kubefake.
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include "clock.h"
+#include "log.h"
+
+#define DEFAULT_ADDR "127.0.0.1:7071"
+#define MAX_ROUTES   64
+#define MAX_CHECKS   16
+#define MAX_PEM      (1 << 20)
+
+typedef struct route {
+	char              *r_method;
+	char              *r_path;
+	size_t             r_len;
+	bool               r_prefix;
+	sf_http_handler_fn r_fn;
+	void              *r_arg;
+} route;
+
+typedef struct check {
+	char            *k_name;
+	sf_http_check_fn k_fn;
+	void            *k_arg;
+} check;
+
+struct sf_http {
+	sf_http_opts       h_opts;
+	char              *h_address;
+	char              *h_name;
+	char              *h_cert_file;
+	char              *h_key_file;
+	bool               h_tls;
+	char              *h_host; // without brackets
+	unsigned           h_port;
+	struct MHD_Daemon *h_mhd;
+	char              *h_cert; // PEM text, kept while serving
+	char              *h_key;
+	char               h_url[300];
+	route              h_routes[MAX_ROUTES];
+	size_t             h_nroutes;
+	check              h_checks[MAX_CHECKS];
+	size_t             h_nchecks;
+};
+
+// Per connection request state (MHD's con_cls).
+typedef struct conn_state {
+	sf_buf  cs_body;
+	bool    cs_too_big;
+	int64_t cs_start_us;
+} conn_state;
+
+// ------------------------------------------------------------- addresses
+
+// Splits addr into scheme, host and port. Returns 0 or SF_INVALID_ARGUMENT.
+static int
+split_addr(
+    const char *addr, int *scheme, char **host, unsigned *port, sf_status *st)
+{
+	const char *p = addr, *colon;
+	char       *end;
+	long        v;
+
+	*scheme = 0; // 0 bare, 1 http, 2 https
+	if (strncmp(p, "http://", 7) == 0) {
+		*scheme = 1;
+		p += 7;
+	} else if (strncmp(p, "https://", 8) == 0) {
+		*scheme = 2;
+		p += 8;
+	} else if (strstr(p, "://") != NULL) {
+		return (sf_status_set(st, SF_INVALID_ARGUMENT,
+		    "\"%s\": the scheme must be http:// or https://", addr));
+	}
+	if (*p == '[') {
+		const char *rb = strchr(p, ']');
+		if (rb == NULL || rb[1] != ':') {
+			return (sf_status_set(st, SF_INVALID_ARGUMENT,
+			    "\"%s\": want [IPV6]:PORT", addr));
+		}
+		*host = strndup(p + 1, (size_t) (rb - p - 1));
+		colon = rb + 1;
+	} else {
+		colon = strrchr(p, ':');
+		if (colon == NULL || colon == p) {
+			return (sf_status_set(st, SF_INVALID_ARGUMENT,
+			    "\"%s\": want HOST:PORT, such as 127.0.0.1:7071",
+			    addr));
+		}
+		*host = strndup(p, (size_t) (colon - p));
+	}
+	if (*host == NULL) {
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+	}
+	errno = 0;
+	v     = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || errno != 0 || v < 0
+	    || v > 65535) {
+		free(*host);
+		*host = NULL;
+		return (sf_status_set(st, SF_INVALID_ARGUMENT,
+		    "\"%s\": the port must be a number from 0 to 65535",
+		    addr));
+	}
+	*port = (unsigned) v;
+	return (0);
+}
+
+int
+sf_http_parse_addr(const char *addr, bool have_cert, bool *tls, sf_status *st)
+{
+	int      scheme, rv;
+	char    *host = NULL;
+	unsigned port;
+
+	if ((rv = split_addr(addr, &scheme, &host, &port, st)) != 0) {
+		return (rv);
+	}
+	free(host);
+	if (scheme == 2 && !have_cert) {
+		return (sf_status_set(st, SF_INVALID_ARGUMENT,
+		    "\"%s\": https:// needs a certificate and key "
+		    "(--tls-cert, --tls-key)",
+		    addr));
+	}
+	if (tls != NULL) {
+		*tls = scheme == 2 || (scheme == 0 && have_cert);
+	}
+	return (0);
+}
+
+// --------------------------------------------------------------- requests
+
+const char *
+sf_http_req_header(const sf_http_req *req, const char *name)
+{
+	return (
+	    MHD_lookup_connection_value(req->hr_conn, MHD_HEADER_KIND, name));
+}
+
+const char *
+sf_http_req_query(const sf_http_req *req, const char *name)
+{
+	const char *v = MHD_lookup_connection_value(
+	    req->hr_conn, MHD_GET_ARGUMENT_KIND, name);
+	if (v == NULL) {
+		// A bare "?verbose" has no value, but it is there.
+		bool present = MHD_lookup_connection_value_n(req->hr_conn,
+		                   MHD_GET_ARGUMENT_KIND, name, strlen(name),
+		                   NULL, NULL)
+		    == MHD_YES;
+		return (present ? "" : NULL);
+	}
+	return (v);
+}
+
+static void
+h_healthz(void *arg, const sf_http_req *req, sf_http_resp *resp)
+{
+	(void) arg;
+	(void) req;
+	sf_buf_puts(&resp->hs_body, "ok\n");
+}
+
+static void
+h_readyz(void *arg, const sf_http_req *req, sf_http_resp *resp)
+{
+	sf_http *h       = arg;
+	bool     verbose = sf_http_req_query(req, "verbose") != NULL;
+	bool     all_ok  = true;
+	sf_buf   lines   = SF_BUF_INIT;
+
+	for (size_t i = 0; i < h->h_nchecks; i++) {
+		check *k   = &h->h_checks[i];
+		sf_buf why = SF_BUF_INIT;
+		if (k->k_fn(k->k_arg, &why)) {
+			sf_buf_printf(&lines, "[+]%s ok\n", k->k_name);
+		} else {
+			all_ok = false;
+			sf_buf_printf(&lines, "[-]%s failed: %s\n", k->k_name,
+			    why.b_len > 0 ? sf_buf_cstr(&why) : "not ready");
+		}
+		sf_buf_fini(&why);
+	}
+	if (!all_ok) {
+		resp->hs_status = 503;
+		sf_buf_puts(&resp->hs_body, sf_buf_cstr(&lines));
+		sf_buf_puts(&resp->hs_body, "readyz check failed\n");
+	} else if (verbose) {
+		sf_buf_puts(&resp->hs_body, sf_buf_cstr(&lines));
+		sf_buf_puts(&resp->hs_body, "readyz check passed\n");
+	} else {
+		sf_buf_puts(&resp->hs_body, "ok\n");
+	}
+	sf_buf_fini(&lines);
+}
+
+static void
+h_metrics(void *arg, const sf_http_req *req, sf_http_resp *resp)
+{
+	sf_http *h = arg;
+	(void) req;
+	if (sf_metrics_render(h->h_opts.ho_metrics, &resp->hs_body) != 0) {
+		sf_buf_reset(&resp->hs_body);
+		resp->hs_status = 500;
+		sf_buf_puts(&resp->hs_body, "out of memory\n");
+		return;
+	}
+	resp->hs_type = SF_METRICS_CONTENT_TYPE;
+}
+
+// Finds the route for (method, path): 0 and *out, 404 (no path matches)
+// or 405 (a path matches, not the method; allow lists the methods).
+static int
+match(sf_http *h, const char *method, const char *path, route **out,
+    char *allow, size_t cap)
+{
+	bool path_seen = false;
+	allow[0]       = '\0';
+	for (size_t i = 0; i < h->h_nroutes; i++) {
+		route *r = &h->h_routes[i];
+		bool ok = r->r_prefix ? strncmp(path, r->r_path, r->r_len) == 0
+		        && (path[r->r_len] == '\0' || path[r->r_len] == '/'
+		            || r->r_path[r->r_len - 1] == '/')
+		                      : strcmp(path, r->r_path) == 0;
+		if (!ok) {
+			continue;
+		}
+		if (strcmp(r->r_method, "*") == 0
+		    || strcmp(r->r_method, method) == 0
+		    || (strcmp(method, "HEAD") == 0
+		        && strcmp(r->r_method, "GET") == 0)) {
+			*out = r;
+			return (0);
+		}
+		path_seen = true;
+		size_t n  = strlen(allow);
+		snprintf(
+		    allow + n, cap - n, "%s%s", n ? ", " : "", r->r_method);
+	}
+	return (path_seen ? 405 : 404);
+}
+
+// Request ids from a client are kept only if they are short and plain.
+static void
+set_request_id(struct MHD_Connection *conn)
+{
+	const char *id = MHD_lookup_connection_value(
+	    conn, MHD_HEADER_KIND, "X-Request-Id");
+	char   buf[64];
+	size_t n = 0;
+	for (; id != NULL && *id != '\0' && n + 1 < sizeof(buf); id++) {
+		unsigned char ch = (unsigned char) *id;
+		buf[n++]
+		    = (ch > 0x20 && ch < 0x7f && ch != '"') ? (char) ch : '_';
+	}
+	buf[n] = '\0';
+	sf_log_set_request_id(n > 0 ? buf : NULL);
+}
+
+static enum MHD_Result
+send_resp(struct MHD_Connection *conn, sf_http_resp *resp)
+{
+	struct MHD_Response *r;
+	enum MHD_Result      ret;
+
+	r = MHD_create_response_from_buffer(resp->hs_body.b_len,
+	    resp->hs_body.b_data != NULL ? resp->hs_body.b_data : "",
+	    MHD_RESPMEM_MUST_COPY);
+	if (r == NULL) {
+		return (MHD_NO);
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    resp->hs_type != NULL ? resp->hs_type
+	                          : "text/plain; charset=utf-8");
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	for (size_t i = 0; i < resp->hs_nhdr && i < 4; i++) {
+		MHD_add_response_header(
+		    r, resp->hs_hdr[i][0], resp->hs_hdr[i][1]);
+	}
+	ret = MHD_queue_response(conn, (unsigned) resp->hs_status, r);
+	MHD_destroy_response(r);
+	return (ret);
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_data_size, void **con_cls)
+{
+	sf_http     *h  = cls;
+	conn_state  *cs = *con_cls;
+	sf_http_resp resp;
+	route       *r = NULL;
+	char         allow[128];
+	int          code;
+	(void) version;
+
+	if (cs == NULL) {
+		if ((cs = calloc(1, sizeof(*cs))) == NULL) {
+			return (MHD_NO);
+		}
+		cs->cs_start_us = sf_clock_mono_us();
+		*con_cls        = cs;
+		return (MHD_YES);
+	}
+	if (*upload_data_size > 0) {
+		if (cs->cs_body.b_len + *upload_data_size
+		    > h->h_opts.ho_max_body) {
+			cs->cs_too_big = true;
+		} else if (!cs->cs_too_big) {
+			sf_buf_put(
+			    &cs->cs_body, upload_data, *upload_data_size);
+		}
+		*upload_data_size = 0;
+		return (MHD_YES);
+	}
+
+	memset(&resp, 0, sizeof(resp));
+	resp.hs_status = 200;
+	sf_buf_init(&resp.hs_body);
+	set_request_id(conn);
+	if (cs->cs_too_big || cs->cs_body.b_oom) {
+		resp.hs_status = 413;
+		sf_buf_printf(&resp.hs_body,
+		    "request body larger than %zu bytes\n",
+		    h->h_opts.ho_max_body);
+	} else if ((code = match(h, method, url, &r, allow, sizeof(allow)))
+	    != 0) {
+		resp.hs_status = code;
+		if (code == 405) {
+			resp.hs_hdr[resp.hs_nhdr][0]   = "Allow";
+			resp.hs_hdr[resp.hs_nhdr++][1] = allow;
+			sf_buf_printf(&resp.hs_body,
+			    "method %s not allowed on %s (allowed: %s)\n",
+			    method, url, allow);
+		} else {
+			sf_buf_printf(
+			    &resp.hs_body, "no such path: %s\n", url);
+		}
+	} else {
+		sf_http_req req = {
+		    .hr_method   = method,
+		    .hr_path     = url,
+		    .hr_body     = sf_buf_cstr(&cs->cs_body),
+		    .hr_body_len = cs->cs_body.b_len,
+		    .hr_conn     = conn,
+		};
+		r->r_fn(r->r_arg, &req, &resp);
+		if (resp.hs_body.b_oom) {
+			sf_buf_reset(&resp.hs_body);
+			resp.hs_body.b_oom = 0;
+			resp.hs_status     = 500;
+			sf_buf_puts(&resp.hs_body, "out of memory\n");
+		}
+	}
+	SF_DEBUG("http", "%s %s -> %d (%zu bytes, %.3f ms)", method, url,
+	    resp.hs_status, resp.hs_body.b_len,
+	    (double) (sf_clock_mono_us() - cs->cs_start_us) / 1000.0);
+	enum MHD_Result ret = send_resp(conn, &resp);
+	sf_log_set_request_id(NULL);
+	sf_buf_fini(&resp.hs_body);
+	return (ret);
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	conn_state *cs = *con_cls;
+	(void) cls;
+	(void) conn;
+	(void) toe;
+	if (cs != NULL) {
+		sf_buf_fini(&cs->cs_body);
+		free(cs);
+		*con_cls = NULL;
+	}
+}
+
+static void
+on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	sf_http *h = cls;
+	char     msg[512];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	msg[strcspn(msg, "\n")] = '\0';
+	SF_WARN("http", "%s: %s", h->h_name, msg);
+}
+
+// -------------------------------------------------------------- lifetime
+
+int
+sf_http_alloc(sf_http **out, const sf_http_opts *o, sf_status *st)
+{
+	sf_http *h;
+	int      rv, scheme;
+
+	*out = NULL;
+	if ((h = calloc(1, sizeof(*h))) == NULL) {
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+	}
+	h->h_opts    = *o;
+	h->h_address = strdup(
+	    o->ho_addr != NULL && o->ho_addr[0] ? o->ho_addr : DEFAULT_ADDR);
+	h->h_name = strdup(o->ho_name != NULL ? o->ho_name : "http");
+	if (o->ho_tls_cert != NULL && o->ho_tls_cert[0] != '\0') {
+		h->h_cert_file = strdup(o->ho_tls_cert);
+	}
+	if (o->ho_tls_key != NULL && o->ho_tls_key[0] != '\0') {
+		h->h_key_file = strdup(o->ho_tls_key);
+	}
+	h->h_opts.ho_addr     = h->h_address;
+	h->h_opts.ho_name     = h->h_name;
+	h->h_opts.ho_tls_cert = h->h_cert_file;
+	h->h_opts.ho_tls_key  = h->h_key_file;
+	if (h->h_opts.ho_max_conns == 0) {
+		h->h_opts.ho_max_conns = 64;
+	}
+	if (h->h_opts.ho_max_body == 0) {
+		h->h_opts.ho_max_body = 4u << 20;
+	}
+	if (h->h_opts.ho_timeout_s == 0) {
+		h->h_opts.ho_timeout_s = 60;
+	}
+	if (h->h_address == NULL || h->h_name == NULL) {
+		sf_http_free(h);
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+	}
+	if ((rv = sf_http_parse_addr(h->h_address,
+	         h->h_cert_file != NULL && h->h_key_file != NULL, &h->h_tls,
+	         st))
+	        != 0
+	    || (rv = split_addr(
+	            h->h_address, &scheme, &h->h_host, &h->h_port, st))
+	        != 0) {
+		sf_http_free(h);
+		return (rv);
+	}
+	if (sf_http_route(h, "GET", "/healthz", false, h_healthz, h) != 0
+	    || sf_http_route(h, "GET", "/readyz", false, h_readyz, h) != 0
+	    || (o->ho_metrics != NULL
+	        && sf_http_route(h, "GET", "/metrics", false, h_metrics, h)
+	            != 0)) {
+		sf_http_free(h);
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+	}
+	*out = h;
+	return (0);
+}
+
+int
+sf_http_route(sf_http *h, const char *method, const char *path, bool prefix,
+    sf_http_handler_fn fn, void *arg)
+{
+	route *r;
+	if (h->h_nroutes == MAX_ROUTES || h->h_mhd != NULL) {
+		return (SF_RESOURCE_EXHAUSTED);
+	}
+	r           = &h->h_routes[h->h_nroutes];
+	r->r_method = strdup(method);
+	r->r_path   = strdup(path);
+	if (r->r_method == NULL || r->r_path == NULL) {
+		free(r->r_method);
+		free(r->r_path);
+		return (SF_RESOURCE_EXHAUSTED);
+	}
+	r->r_len    = strlen(path);
+	r->r_prefix = prefix;
+	r->r_fn     = fn;
+	r->r_arg    = arg;
+	h->h_nroutes++;
+	return (0);
+}
+
+int
+sf_http_add_check(sf_http *h, const char *name, sf_http_check_fn fn, void *arg)
+{
+	check *k;
+	if (h->h_nchecks == MAX_CHECKS || h->h_mhd != NULL) {
+		return (SF_RESOURCE_EXHAUSTED);
+	}
+	k = &h->h_checks[h->h_nchecks];
+	if ((k->k_name = strdup(name)) == NULL) {
+		return (SF_RESOURCE_EXHAUSTED);
+	}
+	k->k_fn  = fn;
+	k->k_arg = arg;
+	h->h_nchecks++;
+	return (0);
+}
+
+static char *
+read_pem(const char *path, const char *what, sf_status *st)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long  n;
+	if (f == NULL) {
+		sf_status_set(st, SF_INVALID_ARGUMENT, "cannot read %s %s: %s",
+		    what, path, strerror(errno));
+		return (NULL);
+	}
+	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || n > MAX_PEM
+	    || fseek(f, 0, SEEK_SET) != 0
+	    || (buf = malloc((size_t) n + 1)) == NULL) {
+		fclose(f);
+		sf_status_set(st, SF_INVALID_ARGUMENT,
+		    "cannot read %s %s: not a file of at most 1 MiB", what,
+		    path);
+		return (NULL);
+	}
+	n      = (long) fread(buf, 1, (size_t) n, f);
+	buf[n] = '\0';
+	fclose(f);
+	return (buf);
+}
+
+// Resolves h_host:h_port into sa. Returns 0 or SF_INVALID_ARGUMENT.
+static int
+resolve(sf_http *h, struct sockaddr_storage *sa, bool *v6, sf_status *st)
+{
+	struct addrinfo hints = {0}, *res = NULL;
+	char            port[8];
+	int             rc;
+
+	hints.ai_family   = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags    = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(port, sizeof(port), "%u", h->h_port);
+	rc = getaddrinfo(h->h_host[0] ? h->h_host : NULL, port, &hints, &res);
+	if (rc != 0 || res == NULL) {
+		return (sf_status_set(st, SF_INVALID_ARGUMENT,
+		    "cannot resolve the HTTP address %s: %s", h->h_address,
+		    rc != 0 ? gai_strerror(rc) : "no address"));
+	}
+	memset(sa, 0, sizeof(*sa));
+	memcpy(sa, res->ai_addr, res->ai_addrlen);
+	*v6 = res->ai_family == AF_INET6;
+	freeaddrinfo(res);
+	return (0);
+}
+
+int
+sf_http_start(sf_http *h, sf_status *st)
+{
+	struct sockaddr_storage     sa;
+	bool                        v6 = false;
+	unsigned                    flags;
+	int                         rv;
+	const union MHD_DaemonInfo *info;
+	char                        host[INET6_ADDRSTRLEN + 2];
+
+	if ((rv = resolve(h, &sa, &v6, st)) != 0) {
+		return (rv);
+	}
+	flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD
+	    | MHD_USE_AUTO | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+	if (h->h_tls) {
+		if ((h->h_cert = read_pem(h->h_cert_file, "--tls-cert", st))
+		        == NULL
+		    || (h->h_key = read_pem(h->h_key_file, "--tls-key", st))
+		        == NULL) {
+			return (SF_INVALID_ARGUMENT);
+		}
+		flags |= MHD_USE_TLS;
+		h->h_mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request,
+		    h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+		    MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &sa,
+		    MHD_OPTION_CONNECTION_LIMIT, h->h_opts.ho_max_conns,
+		    MHD_OPTION_CONNECTION_TIMEOUT, h->h_opts.ho_timeout_s,
+		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+		    MHD_OPTION_HTTPS_MEM_CERT, h->h_cert,
+		    MHD_OPTION_HTTPS_MEM_KEY, h->h_key, MHD_OPTION_END);
+	} else {
+		h->h_mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request,
+		    h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+		    MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &sa,
+		    MHD_OPTION_CONNECTION_LIMIT, h->h_opts.ho_max_conns,
+		    MHD_OPTION_CONNECTION_TIMEOUT, h->h_opts.ho_timeout_s,
+		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+		    MHD_OPTION_END);
+	}
+	if (h->h_mhd == NULL) {
+		int err = errno;
+		return (sf_status_set(st, SF_INVALID_ARGUMENT,
+		    "cannot serve HTTP%s on %s: %s%s", h->h_tls ? "S" : "",
+		    h->h_address, err != 0 ? strerror(err) : "failed",
+		    h->h_tls ? " (or the certificate/key is unusable)" : ""));
+	}
+	info = MHD_get_daemon_info(h->h_mhd, MHD_DAEMON_INFO_BIND_PORT);
+	if (v6) {
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *) &sa)->sin6_addr,
+		    host + 1, sizeof(host) - 2);
+		host[0] = '[';
+		strcat(host, "]");
+	} else {
+		inet_ntop(AF_INET, &((struct sockaddr_in *) &sa)->sin_addr,
+		    host, sizeof(host));
+	}
+	snprintf(h->h_url, sizeof(h->h_url), "%s://%s:%u",
+	    h->h_tls ? "https" : "http", host,
+	    info != NULL ? (unsigned) info->port : h->h_port);
+	SF_INFO("http", "%s serving %s (/healthz /readyz%s)", h->h_name,
+	    h->h_url, h->h_opts.ho_metrics != NULL ? " /metrics" : "");
+	return (0);
+}
+
+const char *
+sf_http_url(const sf_http *h)
+{
+	return (h->h_url);
+}
+
+void
+sf_http_free(sf_http *h)
+{
+	if (h == NULL) {
+		return;
+	}
+	if (h->h_mhd != NULL) {
+		MHD_stop_daemon(h->h_mhd);
+	}
+	for (size_t i = 0; i < h->h_nroutes; i++) {
+		free(h->h_routes[i].r_method);
+		free(h->h_routes[i].r_path);
+	}
+	for (size_t i = 0; i < h->h_nchecks; i++) {
+		free(h->h_checks[i].k_name);
+	}
+	if (h->h_key != NULL) {
+		explicit_bzero(h->h_key, strlen(h->h_key));
+		free(h->h_key);
+	}
+	free(h->h_cert);
+	free(h->h_host);
+	free(h->h_address);
+	free(h->h_name);
+	free(h->h_cert_file);
+	free(h->h_key_file);
+	free(h);
+}

@@ -1,0 +1,162 @@
+#!/bin/sh
+# ops_deploy_test.sh BUILD SRC: what deploy/ promises, checked with the
+# tools at hand — each part skips (and says so) when its tool is missing:
+#   systemd units: `systemd-analyze verify` finds nothing to say, and
+#     `systemd-analyze security` rates them OK (exposure <= 2.0);
+#   container image: multi-stage, Debian bookworm-slim, a non-root user,
+#     and every package it installs exists in Debian bookworm (apt-cache);
+#   Kubernetes manifests: every document parses (kubectl, offline) and has
+#     what deploy/README.md says (StatefulSet with a volume for the store,
+#     probes on /healthz and /readyz, Secret, reconciler Deployment with
+#     --shard, non-root), and the ConfigMap's svcfleetd.conf passes
+#     svcfleetd --check-config;
+#   example configuration: svcfleetd --check-config accepts it.
+set -eu
+BUILD=$1
+SRC=$2
+D=$SRC/deploy
+T=$(mktemp -d "${TMPDIR:-/tmp}/sf-deploy-XXXXXX")
+trap 'rm -rf "$T"' EXIT
+SVCFLEETD=$BUILD/server/svcfleetd
+checked=0
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+skip() { echo "skip: $*"; }
+
+# ------------------------------------------------------------- systemd
+if command -v systemd-analyze >/dev/null 2>&1; then
+	for unit in svcfleetd svcfleet-reconciler; do
+		bin=$BUILD/server/$unit
+		[ -x "$bin" ] || bin=$BUILD/reconciler/$unit
+		if [ ! -x "$bin" ]; then
+			# Not built on this tree: the unit's other lines are
+			# still checked.
+			echo "note: $unit not built; verifying its unit with /bin/true"
+			bin=/bin/true
+		fi
+		sed "s|@CMAKE_INSTALL_FULL_BINDIR@/$unit|$bin|" \
+			"$D/systemd/$unit.service.in" >"$T/$unit.service"
+		grep -q '@[A-Z_]*@' "$T/$unit.service" && fail "$unit.service has unreplaced @VARS@"
+		out=$(systemd-analyze verify --man=no "$T/$unit.service" 2>&1) ||
+			fail "systemd-analyze verify $unit.service: $out"
+		[ -z "$out" ] || fail "systemd-analyze verify $unit.service says: $out"
+		for key in User=svcfleet NoNewPrivileges=yes ProtectSystem=strict; do
+			grep -q "^$key" "$T/$unit.service" || fail "$unit.service lacks $key"
+		done
+		if systemd-analyze security --help 2>/dev/null | grep -q -- --offline; then
+			level=$(systemd-analyze security --offline=true \
+				"$T/$unit.service" 2>/dev/null |
+				sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+			[ -n "$level" ] || fail "no exposure level for $unit"
+			awk "BEGIN { exit !($level <= 2.0) }" ||
+				fail "$unit.service exposure $level > 2.0"
+			echo "ok: $unit.service verified, exposure $level"
+		fi
+	done
+	grep -q '^StateDirectory=svcfleet' "$T/svcfleetd.service" ||
+		fail "svcfleetd.service lacks StateDirectory"
+	checked=$((checked + 1))
+else
+	skip "systemd-analyze not installed"
+fi
+
+# ------------------------------------------------------- container image
+DF=$D/container/Dockerfile
+[ "$(grep -c '^FROM ' "$DF")" -ge 2 ] || fail "Dockerfile is not multi-stage"
+grep '^FROM ' "$DF" | grep -v -q 'debian:bookworm-slim' &&
+	fail "a Dockerfile stage is not debian:bookworm-slim"
+user=$(sed -n 's/^USER \([^ ]*\).*/\1/p' "$DF" | tail -n 1)
+case $user in
+"" | root | 0 | 0:*) fail "the image runs as root (USER '$user')" ;;
+esac
+grep -q '^COPY --from=build' "$DF" || fail "the final stage copies nothing from the build"
+# The packages of every apt-get install (continuation lines joined).
+pkgs=$(sed -e ':a' -e '/\\$/N; s/\\\n//; ta' "$DF" |
+	sed -n 's/.*apt-get install[^&]*--no-install-recommends\([^&]*\).*/\1/p' |
+	tr ' ' '\n' | grep -v '^$' | sort -u)
+[ -n "$pkgs" ] || fail "found no packages in the Dockerfile"
+if command -v apt-cache >/dev/null 2>&1 && apt-cache show --no-all-versions bash >/dev/null 2>&1; then
+	codename=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
+	# One look-up for all (each apt-cache run costs a second); it skips
+	# names it does not know without a word, so compare what it found.
+	# shellcheck disable=SC2086
+	apt-cache show --no-all-versions $pkgs 2>/dev/null |
+		sed -n 's/^Package: //p' | sort -u >"$T/found"
+	echo "$pkgs" >"$T/wanted"
+	miss=$(comm -23 "$T/wanted" "$T/found" | tr '\n' ' ')
+	[ -z "$miss" ] || fail "Dockerfile installs packages apt-cache does not know: $miss"
+	[ "$codename" = bookworm ] ||
+		echo "note: package lists are $codename's, not bookworm's"
+	echo "ok: Dockerfile's $(echo "$pkgs" | wc -l) packages exist"
+	checked=$((checked + 1))
+else
+	skip "apt-cache has no package lists"
+fi
+
+# --------------------------------------------------- example configuration
+"$SVCFLEETD" --check-config --config "$D/config/svcfleetd.conf.example" \
+	>"$T/check.out" 2>&1 || fail "svcfleetd.conf.example: $(cat "$T/check.out")"
+
+# ----------------------------------------------------- Kubernetes manifests
+if command -v kubectl >/dev/null 2>&1 && command -v jq >/dev/null 2>&1; then
+	K=$D/kubernetes
+	: >"$T/all.json"
+	for f in "$K"/*.yaml; do
+		# --local parses offline; its JSON output is one object per
+		# document.
+		KUBECONFIG=/dev/null kubectl label --local -f "$f" \
+			svcfleet.io/checked=yes -o json >"$T/one.json" 2>"$T/err" ||
+			fail "$f does not parse: $(cat "$T/err")"
+		jq -e -s 'all(.[]; (.apiVersion|type)=="string" and
+			(.kind|type)=="string" and (.metadata.name|type)=="string")' \
+			"$T/one.json" >/dev/null ||
+			fail "$f: a document lacks apiVersion, kind or metadata.name"
+		cat "$T/one.json" >>"$T/all.json"
+	done
+	q() { # q JQ-EXPRESSION MESSAGE: the expression holds over all documents
+		jq -e -s "$1" "$T/all.json" >/dev/null || fail "manifests: $2"
+	}
+	q 'all(.[]; .kind == "Namespace" or .metadata.namespace == "svcfleet")' \
+		"an object outside the svcfleet namespace"
+	STS='.[] | select(.kind=="StatefulSet" and .metadata.name=="svcfleetd")'
+	q "[$STS] | length == 1" "no svcfleetd StatefulSet"
+	q "[$STS | .spec.replicas] == [1]" "svcfleetd must run one replica (one LMDB writer)"
+	q "[$STS | .spec.volumeClaimTemplates[].metadata.name] | index(\"data\") != null" \
+		"no volume claim for the store"
+	q "[$STS | .spec.template.spec.containers[0].volumeMounts[] | select(.name==\"data\") | .mountPath] == [\"/var/lib/svcfleet\"]" \
+		"the store's volume is not mounted at /var/lib/svcfleet"
+	q "[$STS | .spec.template.spec.containers[0].livenessProbe.httpGet.path] == [\"/healthz\"]" \
+		"liveness probe is not /healthz"
+	q "[$STS | .spec.template.spec.containers[0].readinessProbe.httpGet.path] == [\"/readyz\"]" \
+		"readiness probe is not /readyz"
+	q "[$STS | .spec.template.spec.securityContext.runAsNonRoot] == [true]" \
+		"svcfleetd may run as root"
+	q '[.[] | select(.kind=="Service" and .metadata.name=="svcfleetd") | .spec.ports[].port] | sort == [7070, 7071]' \
+		"the svcfleetd Service does not expose 7070 and 7071"
+	q '[.[] | select(.kind=="Secret")] | length >= 1' "no Secret"
+	q '[.[] | select(.kind=="Secret") | .stringData | keys[]] | (index("tokens.csv") != null and index("reconciler.token") != null and index("secret.key") != null)' \
+		"the Secret lacks tokens.csv, reconciler.token or secret.key"
+	DEP='.[] | select(.kind=="Deployment")'
+	q "[$DEP | .spec.template.spec.containers[0].args[] | select(startswith(\"--shard=\"))] | length >= 1" \
+		"no reconciler Deployment with --shard"
+	q "[$DEP | .spec.template.spec.securityContext.runAsNonRoot] | all" \
+		"a reconciler may run as root"
+	# The configuration svcfleetd reads in the cluster is valid.
+	jq -r -s '.[] | select(.kind=="ConfigMap") | .data["svcfleetd.conf"]' \
+		"$T/all.json" >"$T/svcfleetd.conf"
+	[ -s "$T/svcfleetd.conf" ] || fail "no svcfleetd.conf in a ConfigMap"
+	"$SVCFLEETD" --check-config --config "$T/svcfleetd.conf" >"$T/check.out" 2>&1 ||
+		fail "the ConfigMap's svcfleetd.conf: $(cat "$T/check.out")"
+	echo "ok: $(jq -s length "$T/all.json") Kubernetes objects parse and hold together"
+	checked=$((checked + 1))
+else
+	skip "kubectl or jq not installed"
+fi
+
+if [ "$checked" -eq 0 ]; then
+	echo "nothing could be checked"
+	exit 77
+fi
+echo "ok: deploy/ ($checked of 3 checks ran)"
