@@ -128,6 +128,7 @@ struct sf_store {
 	// Sealing of cluster credentials (lmdb_secrets.c); without a key
 	// (tests only) they are stored as given.
 	bool    s_sealing;
+	bool    s_sealed_ok; // so_sealed_ok
 	uint8_t s_secret_key[SF_STORE_SECRET_KEY_LEN];
 	uint8_t s_key_id[SF__STORE_KEY_ID_LEN];
 };

@@ -421,6 +421,9 @@ sf__store_secrets_open(sf_store *s, MDB_txn *txn, sf_status *st)
 		    "cannot read the secret key id: %s", mdb_strerror(rc)));
 	}
 	if (!s->s_sealing) {
+		if (s->s_sealed_ok) {
+			return (0);
+		}
 		if (rc == 0
 		    || (mdb_stat(txn, s->s_dbi[SF__DB_SECRETS], &ms) == 0
 		        && ms.ms_entries > 0)) {

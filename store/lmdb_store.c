@@ -527,6 +527,7 @@ lmdb_open(sf_store **out, const sf_store_opts *o, sf_status *st)
 	    ? o->so_audit_max_age_ms
 	    : (int64_t) 90 * 24 * 3600 * 1000;
 	atomic_store(&s->s_map_max, SF__STORE_MAP_MAX);
+	s->s_sealed_ok = o->so_sealed_ok;
 	if (o->so_secret_key != NULL) {
 		s->s_sealing = true;
 		memcpy(s->s_secret_key, o->so_secret_key,

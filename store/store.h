@@ -46,6 +46,10 @@ typedef struct sf_store_opts {
 	// credentials are stored as given (store tests only); a store that
 	// holds sealed credentials then refuses to open.
 	const uint8_t *so_secret_key;
+	// Without so_secret_key, open a store whose credentials are sealed
+	// anyway (their cluster reads then fail with FAILED_PRECONDITION):
+	// for tools that check or copy a store without using credentials.
+	bool so_sealed_ok;
 	// Writes queued for the writer at most (beyond: sf_store_submit
 	// fails with SF_RESOURCE_EXHAUSTED), 0 = 4096.
 	uint32_t so_queue_max;
