@@ -396,6 +396,11 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	}
 }
 
+// libmicrohttpd's format: printf-like (declared so for clang's
+// -Wformat-nonliteral, which the TSan and fuzz builds use).
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
 static void
 on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
