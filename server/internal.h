@@ -126,7 +126,7 @@ struct sf_server {
 	size_t          s_qlen;
 	pthread_t      *s_workers;
 	size_t          s_nworkers;
-	bool            s_stopping;
+	atomic_bool     s_stopping; // read by nng callbacks without s_qmtx
 	atomic_bool     s_draining; // new requests get UNAVAILABLE
 
 	sf_auth             *s_auth;

@@ -450,7 +450,8 @@ worker_main(void *arg)
 	for (;;) {
 		rpc_ctx *rc;
 		pthread_mutex_lock(&srv->s_qmtx);
-		while (srv->s_qhead == NULL && !srv->s_stopping) {
+		while (
+		    srv->s_qhead == NULL && !atomic_load(&srv->s_stopping)) {
 			pthread_cond_wait(&srv->s_qcv, &srv->s_qmtx);
 		}
 		if (srv->s_qhead == NULL) {
@@ -542,7 +543,8 @@ ctx_cb(void *arg)
 	switch (rc->rc_state) {
 	case CTX_RECV:
 		if ((rv = nng_aio_result(rc->rc_aio)) != 0) {
-			if (rv == NNG_ECLOSED || srv->s_stopping) {
+			if (rv == NNG_ECLOSED
+			    || atomic_load(&srv->s_stopping)) {
 				rc->rc_state = CTX_IDLE;
 				return;
 			}
@@ -566,7 +568,7 @@ ctx_cb(void *arg)
 			}
 		}
 		call_reset(&rc->rc_call);
-		if (srv->s_stopping) {
+		if (atomic_load(&srv->s_stopping)) {
 			rc->rc_state = CTX_IDLE;
 			return;
 		}
@@ -637,7 +639,7 @@ void
 sf_rpc_stop(sf_server *srv)
 {
 	pthread_mutex_lock(&srv->s_qmtx);
-	srv->s_stopping = true;
+	atomic_store(&srv->s_stopping, true);
 	pthread_cond_broadcast(&srv->s_qcv);
 	pthread_mutex_unlock(&srv->s_qmtx);
 	for (size_t i = 0; i < srv->s_nworkers; i++) {
