@@ -134,9 +134,12 @@ struct sf_server {
 	atomic_uint_fast64_t s_parked; // long polls waiting (watch.c)
 
 	// Limits (limits.c) and what they refused.
-	pthread_mutex_t      s_pipe_mtx;
-	bool                 s_pipe_mtx_ok;
-	uint32_t            *s_pipes; // ids of the open connections
+	pthread_mutex_t s_pipe_mtx;
+	bool            s_pipe_mtx_ok;
+	struct sf_limits_pipe {
+		uint32_t lp_id;   // nng pipe id
+		uint64_t lp_peer; // peer address key, 0: not IP
+	} * s_pipes;              // the open connections
 	size_t               s_npipes;
 	atomic_uint_fast64_t s_refused_conns;
 	atomic_uint_fast64_t s_refused_busy;

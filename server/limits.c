@@ -5,7 +5,9 @@
 //   connections  --max-connections: a pipe beyond it is closed as it
 //                arrives (nng's ADD_PRE notification). Each connection may
 //                buffer at most one request of the wire limit, so this
-//                bounds what peers can make the server hold.
+//                bounds what peers can make the server hold. And
+//                --max-connections-per-peer for one IP address (default
+//                a quarter), so one hostile host cannot take them all.
 //   long polls   --max-watches: parked WatchServices calls (watch.c); one
 //                beyond gets RESOURCE_EXHAUSTED, so watches can never take
 //                every context and starve other callers.
@@ -36,6 +38,12 @@ sf_limits_defaults(sf_server_opts *o)
 	if (o->so_max_connections == 0) {
 		o->so_max_connections = CONNECTIONS_DEFAULT;
 	}
+	if (o->so_max_connections_per_peer == 0) {
+		o->so_max_connections_per_peer = o->so_max_connections / 4;
+	}
+	if (o->so_max_connections_per_peer == 0) {
+		o->so_max_connections_per_peer = 1;
+	}
 	if (o->so_max_watches == 0) {
 		o->so_max_watches = ctx / 2;
 	}
@@ -51,12 +59,13 @@ sf_limits_defaults(sf_server_opts *o)
 
 // Connections are counted by pipe id: a pipe closed in ADD_PRE may or may
 // not be reported again at REM_POST, so only the ones counted are
-// uncounted.
+// uncounted. Each also remembers its peer's address (a key; 0 for ipc://
+// and inproc://, whose peers are local and not limited per address).
 static bool
 pipes_take(sf_server *srv, uint32_t id)
 {
 	for (size_t i = 0; i < srv->s_npipes; i++) {
-		if (srv->s_pipes[i] == id) {
+		if (srv->s_pipes[i].lp_id == id) {
 			srv->s_pipes[i] = srv->s_pipes[--srv->s_npipes];
 			return (true);
 		}
@@ -64,38 +73,81 @@ pipes_take(sf_server *srv, uint32_t id)
 	return (false);
 }
 
+// A key for the peer's IP address (port left out), 0 when not IP.
+static uint64_t
+peer_key(nng_pipe p)
+{
+	nng_sockaddr sa;
+	uint64_t     k = 0;
+
+	if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0) {
+		return (0);
+	}
+	switch (sa.s_family) {
+	case NNG_AF_INET:
+		return (((uint64_t) 4 << 56) | sa.s_in.sa_addr);
+	case NNG_AF_INET6:
+		// FNV-1a over the 16 bytes; collisions only merge two
+		// addresses' counts.
+		k = 1469598103934665603ULL;
+		for (int i = 0; i < 16; i++) {
+			k ^= sa.s_in6.sa_addr[i];
+			k *= 1099511628211ULL;
+		}
+		return (k | 1);
+	default:
+		return (0);
+	}
+}
+
+static size_t
+count_peer(sf_server *srv, uint64_t peer)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < srv->s_npipes; i++) {
+		n += srv->s_pipes[i].lp_peer == peer;
+	}
+	return (n);
+}
+
 static void
 pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
-	sf_server *srv = arg;
-	uint32_t   id  = (uint32_t) nng_pipe_id(p);
+	sf_server  *srv  = arg;
+	uint32_t    id   = (uint32_t) nng_pipe_id(p);
+	uint64_t    peer = ev == NNG_PIPE_EV_ADD_PRE ? peer_key(p) : 0;
+	const char *why  = NULL;
 
 	pthread_mutex_lock(&srv->s_pipe_mtx);
 	if (ev == NNG_PIPE_EV_ADD_PRE) {
 		if (srv->s_npipes >= srv->s_opts.so_max_connections) {
-			pthread_mutex_unlock(&srv->s_pipe_mtx);
-			atomic_fetch_add(&srv->s_refused_conns, 1);
-			// Rate-limited by nature: one line per refusal burst
-			// would be nicer, but debug level keeps logs calm.
-			SF_DEBUG("limits",
-			    "connection refused: %u connections open (limit "
-			    "--max-connections)",
-			    srv->s_opts.so_max_connections);
-			nng_pipe_close(p);
-			return;
+			why = "--max-connections";
+		} else if (peer != 0
+		    && count_peer(srv, peer)
+		        >= srv->s_opts.so_max_connections_per_peer) {
+			why = "--max-connections-per-peer";
+		} else {
+			srv->s_pipes[srv->s_npipes].lp_id   = id;
+			srv->s_pipes[srv->s_npipes].lp_peer = peer;
+			srv->s_npipes++;
 		}
-		srv->s_pipes[srv->s_npipes++] = id;
 	} else if (ev == NNG_PIPE_EV_REM_POST) {
 		pipes_take(srv, id);
 	}
 	pthread_mutex_unlock(&srv->s_pipe_mtx);
+	if (why != NULL) {
+		atomic_fetch_add(&srv->s_refused_conns, 1);
+		// Debug level: a flood of refusals must not flood the log.
+		SF_DEBUG("limits", "connection refused (limit %s)", why);
+		nng_pipe_close(p);
+	}
 }
 
 int
 sf_limits_start(sf_server *srv, sf_status *st)
 {
 	srv->s_pipes
-	    = calloc(srv->s_opts.so_max_connections, sizeof(uint32_t));
+	    = calloc(srv->s_opts.so_max_connections, sizeof(*srv->s_pipes));
 	if (srv->s_pipes == NULL) {
 		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
 	}
