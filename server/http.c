@@ -443,6 +443,12 @@ sf_http_alloc(sf_http **out, const sf_http_opts *o, sf_status *st)
 	if (h->h_opts.ho_max_body == 0) {
 		h->h_opts.ho_max_body = 4u << 20;
 	}
+	if (h->h_opts.ho_max_conns_per_ip == 0) {
+		h->h_opts.ho_max_conns_per_ip = h->h_opts.ho_max_conns / 4;
+	}
+	if (h->h_opts.ho_max_conns_per_ip == 0) {
+		h->h_opts.ho_max_conns_per_ip = 1;
+	}
 	if (h->h_opts.ho_timeout_s == 0) {
 		h->h_opts.ho_timeout_s = 60;
 	}
@@ -591,6 +597,8 @@ sf_http_start(sf_http *h, sf_status *st)
 		    h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
 		    MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &sa,
 		    MHD_OPTION_CONNECTION_LIMIT, h->h_opts.ho_max_conns,
+		    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		    h->h_opts.ho_max_conns_per_ip,
 		    MHD_OPTION_CONNECTION_TIMEOUT, h->h_opts.ho_timeout_s,
 		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
 		    MHD_OPTION_HTTPS_MEM_CERT, h->h_cert,
@@ -600,6 +608,8 @@ sf_http_start(sf_http *h, sf_status *st)
 		    h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
 		    MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &sa,
 		    MHD_OPTION_CONNECTION_LIMIT, h->h_opts.ho_max_conns,
+		    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		    h->h_opts.ho_max_conns_per_ip,
 		    MHD_OPTION_CONNECTION_TIMEOUT, h->h_opts.ho_timeout_s,
 		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
 		    MHD_OPTION_END);
