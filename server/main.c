@@ -40,6 +40,7 @@ typedef struct config {
 	const char *audit_max_age;
 	const char *secret_key_file;
 	long        max_connections;
+	long        max_connections_per_peer;
 	long        max_watches;
 	long        max_inflight;
 } config;
@@ -97,6 +98,12 @@ static const sf_opt options[] = {
     {"max-connections", "SVCFLEET_MAX_CONNECTIONS", SF_OPT_INT, "1024",
         "RPC connections open at once; more are closed as they arrive",
         offsetof(config, max_connections), 1, 1000000, NULL, NULL},
+    {"max-connections-per-peer", "SVCFLEET_MAX_CONNECTIONS_PER_PEER",
+        SF_OPT_INT, NULL,
+        "RPC connections from one IP address at once; more are closed as "
+        "they arrive",
+        offsetof(config, max_connections_per_peer), 1, 1000000, NULL,
+        "max-connections/4"},
     {"max-watches", "SVCFLEET_MAX_WATCHES", SF_OPT_INT, NULL,
         "WatchServices long polls waiting at once; more get "
         "RESOURCE_EXHAUSTED",
@@ -280,8 +287,10 @@ main(int argc, char **argv)
 	    .so_metrics          = metrics,
 	    .so_secret_key_file  = cfg.secret_key_file,
 	    .so_max_connections  = (unsigned) cfg.max_connections,
-	    .so_max_watches      = (unsigned) cfg.max_watches,
-	    .so_max_inflight     = (unsigned) cfg.max_inflight,
+	    .so_max_connections_per_peer
+	    = (unsigned) cfg.max_connections_per_peer,
+	    .so_max_watches  = (unsigned) cfg.max_watches,
+	    .so_max_inflight = (unsigned) cfg.max_inflight,
 	};
 	sf_status_init(&st);
 	if (sf_server_start(&srv, &o, &st) != 0) {

@@ -225,6 +225,8 @@ test_help(void **state)
 	    {"--workers", "SVCFLEET_WORKERS", "4"},
 	    {"--contexts", "SVCFLEET_CONTEXTS", "256"},
 	    {"--max-connections", "SVCFLEET_MAX_CONNECTIONS", "1024"},
+	    {"--max-connections-per-peer", "SVCFLEET_MAX_CONNECTIONS_PER_PEER",
+	        "max-connections/4"},
 	    {"--max-watches", "SVCFLEET_MAX_WATCHES", "contexts/2"},
 	    {"--max-inflight", "SVCFLEET_MAX_INFLIGHT",
 	        "contexts - max-watches - 8"},
