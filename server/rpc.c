@@ -212,7 +212,11 @@ call_audit(sf_store_txn *txn, void *arg, int code, const sf_status *st)
 	ev.code       = code;
 	ev.message    = (char *) (code != 0 && st != NULL ? st->st_msg : "");
 	ev.request_id = c->c_request_id;
-	ev.revision   = code == 0 ? sf_store_txn_revision(txn) : 0;
+	// A call that changed nothing (an update to what is stored) takes no
+	// revision; the next one belongs to another write.
+	ev.revision = code == 0 && sf_store_txn_wrote(txn)
+	    ? sf_store_txn_revision(txn)
+	    : 0;
 	return (sf_store_txn_audit_append(txn, &ev));
 }
 

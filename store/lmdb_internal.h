@@ -315,6 +315,7 @@ int sf__store_secrets_open(sf_store *s, MDB_txn *txn, sf_status *st);
 // ------------------------------------------------------ lmdb_txn.c
 
 uint64_t sf__store_lmdb_txn_revision(sf_store_txn *t);
+bool     sf__store_lmdb_txn_wrote(sf_store_txn *t);
 int64_t  sf__store_lmdb_txn_now_ms(sf_store_txn *t);
 int sf__store_lmdb_txn_service_get(sf_store_txn *t, const sf_store_key *key,
     ProtobufCAllocator *alloc, Svcfleet__V1__Service **out);

@@ -758,4 +758,5 @@ const sf_store_ops sf_store_lmdb_ops = {
     .so_txn_cluster_get            = sf__store_lmdb_txn_cluster_get,
     .so_txn_cluster_put            = sf__store_lmdb_txn_cluster_put,
     .so_txn_cluster_delete         = sf__store_lmdb_txn_cluster_delete,
+    .so_txn_wrote                  = sf__store_lmdb_txn_wrote,
 };

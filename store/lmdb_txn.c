@@ -27,6 +27,12 @@ sf__store_lmdb_txn_revision(sf_store_txn *t)
 	return (t->t_rev);
 }
 
+bool
+sf__store_lmdb_txn_wrote(sf_store_txn *t)
+{
+	return (t->t_wrote);
+}
+
 int64_t
 sf__store_lmdb_txn_now_ms(sf_store_txn *t)
 {

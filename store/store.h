@@ -264,6 +264,10 @@ int sf_store_write_sync(
 
 // The revision this request's writes will carry.
 uint64_t sf_store_txn_revision(sf_store_txn *txn);
+// Whether this request has changed desired state so far (it will take a
+// revision): false for an update that found nothing to change. For audit
+// functions, which run after the write function.
+bool sf_store_txn_wrote(sf_store_txn *txn);
 // The current wall time used for create/update stamps in this batch.
 int64_t sf_store_txn_now_ms(sf_store_txn *txn);
 
@@ -426,6 +430,7 @@ typedef struct sf_store_ops {
 	int (*so_audit_list)(sf_store *, const sf_store_audit_query *,
 	    ProtobufCAllocator *, Svcfleet__V1__AuditEvent ***, size_t *,
 	    uint64_t *);
+	bool (*so_txn_wrote)(sf_store_txn *);
 } sf_store_ops;
 
 // The LMDB backend.
