@@ -12,10 +12,16 @@
 enum cl_kind { CL_REGISTER, CL_UPDATE, CL_DELETE, CL_HEALTH };
 
 typedef struct cl_job {
-	sf_call                     *j_call;
-	int                          j_kind;
-	Svcfleet__V1__Cluster       *j_cluster; // register, update
-	const char                  *j_name;    // delete, health
+	sf_call               *j_call;
+	int                    j_kind;
+	Svcfleet__V1__Cluster *j_cluster; // register, update
+	// j_cluster as the request had it, packed: cl_write changes it (and
+	// the store writes resource_version back), and a batch retried after
+	// MAP_FULL must start again from the request (else the update's
+	// resource_version precondition fails against its own write).
+	uint8_t                     *j_packed;
+	size_t                       j_len;
+	const char                  *j_name; // delete, health
 	Svcfleet__V1__ClusterHealth *j_health;
 	Svcfleet__V1__Cluster       *j_result;
 } cl_job;
@@ -171,6 +177,14 @@ cl_write(sf_store_txn *txn, void *arg, sf_status *st)
 	int                    rv;
 
 	sf_status_reset(st);
+	if (j->j_packed != NULL) {
+		cl = j->j_cluster = svcfleet__v1__cluster__unpack(
+		    alloc, j->j_len, j->j_packed);
+		if (cl == NULL) {
+			return (sf_status_set(st, SF_RESOURCE_EXHAUSTED,
+			    "out of memory copying the request"));
+		}
+	}
 	if (sf_call_expired(c)) {
 		return (sf_status_set(st, SF_DEADLINE_EXCEEDED,
 		    "the deadline passed before the write; nothing written"));
@@ -319,8 +333,17 @@ cl_submit(sf_call *c, int kind, Svcfleet__V1__Cluster *cl, const char *name,
 	j->j_call    = c;
 	j->j_kind    = kind;
 	j->j_cluster = cl;
-	j->j_name    = name;
-	j->j_health  = health;
+	if (cl != NULL) {
+		j->j_len    = svcfleet__v1__cluster__get_packed_size(cl);
+		j->j_packed = sf_arena_alloc(&c->c_arena, j->j_len + 1);
+		if (j->j_packed == NULL) {
+			sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+			return;
+		}
+		svcfleet__v1__cluster__pack(cl, j->j_packed);
+	}
+	j->j_name   = name;
+	j->j_health = health;
 	sf_call_write(c, cl_write, cl_done, j, false);
 }
 

@@ -23,6 +23,12 @@ typedef struct svc_job {
 	sf_call    *j_call;
 	int         j_kind;
 	sf_service *j_svc; // the request's object (create, update, apply)
+	// j_svc as the request had it (after defaults), packed: the write
+	// functions change j_svc (server fields, and the store writes uid and
+	// resource_version back), and a batch retried after MAP_FULL must
+	// run them on the request again, not on the last attempt's result.
+	uint8_t                                  *j_svc_packed;
+	size_t                                    j_svc_len;
 	const Svcfleet__V1__DeleteServiceRequest *j_del;
 	const Svcfleet__V1__ReportStatusRequest  *j_rep;
 	// Results, filled by the write function.
@@ -585,6 +591,15 @@ job_write(sf_store_txn *txn, void *arg, sf_status *st)
 		    "the deadline passed while the write waited its turn; "
 		    "nothing was written"));
 	}
+	if (j->j_svc_packed != NULL) {
+		j->j_svc = svcfleet__v1__service__unpack(
+		    sf_arena_pbc(&j->j_call->c_arena), j->j_svc_len,
+		    j->j_svc_packed);
+		if (j->j_svc == NULL) {
+			return (sf_status_set(st, SF_RESOURCE_EXHAUSTED,
+			    "out of memory copying the request"));
+		}
+	}
 	switch (j->j_kind) {
 	case JOB_CREATE:
 		return (write_create(txn, j, st));
@@ -692,6 +707,14 @@ start_job(sf_call *c, int kind, Svcfleet__V1__Service *svc,
 			sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 			return;
 		}
+		j->j_svc_len = svcfleet__v1__service__get_packed_size(svc);
+		j->j_svc_packed
+		    = sf_arena_alloc(&c->c_arena, j->j_svc_len + 1);
+		if (j->j_svc_packed == NULL) {
+			sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+			return;
+		}
+		svcfleet__v1__service__pack(svc, j->j_svc_packed);
 		j->j_svc = svc;
 	}
 	sf_call_write(c, job_write, job_done, j, dry_run);

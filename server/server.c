@@ -259,6 +259,7 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 
 	so.so_dir              = srv->s_opts.so_data_dir;
 	so.so_nosync           = srv->s_opts.so_nosync;
+	so.so_map_size         = srv->s_opts.so_map_size;
 	so.so_feed_keep        = srv->s_opts.so_feed_keep;
 	so.so_batch_max        = srv->s_opts.so_batch_max;
 	so.so_audit_keep       = srv->s_opts.so_audit_keep;

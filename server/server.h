@@ -24,6 +24,7 @@ typedef struct sf_server_opts {
 	size_t      so_max_msg;            // request size limit, 0 = 4 MiB
 	uint32_t    so_default_timeout_ms; // 0 = 30000
 	bool        so_nosync;             // benchmarks/tests only
+	uint64_t    so_map_size;           // first LMDB map size, 0 = store's
 	uint32_t    so_feed_keep;          // change-feed entries, 0 = store's
 	uint32_t    so_batch_max;          // writes per commit, 0 = store's
 	const char *so_tls_cert;           // PEM certificate (chain) file for
