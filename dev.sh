@@ -72,8 +72,8 @@ run_tests() { # run_tests DIR
 # group-commit writer, and svcfleetd's workers, writer, watch thread and
 # nng callbacks under concurrent clients (TSAN_TESTS names ctest tests;
 # their build targets are the same names plus svcfleetd).
-TSAN_TESTS="store_concurrency_test rpc_test watch_test limits_test \
- crash_test hostile_test"
+TSAN_TESTS="store_concurrency_test rpc_test watch_test limits_test retry_test \
+ crash_test hostile_test hostile_net_test"
 
 tsan_tests() {
 	say "building build-tsan (only what the TSan tests need)"
