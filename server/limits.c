@@ -2,10 +2,11 @@
 // quick RESOURCE_EXHAUSTED instead of growing memory or wedging the server.
 //
 // What is bounded, and where:
-//   connections  --max-connections: a pipe beyond it is closed as it
-//                arrives (nng's ADD_PRE notification). Each connection may
-//                buffer at most one request of the wire limit, so this
-//                bounds what peers can make the server hold. And
+//   connections  --max-connections: a TCP/TLS pipe beyond it is closed as
+//                it arrives (nng's ADD_PRE notification; ipc:// peers are
+//                the owner's own processes and are not counted). Each
+//                connection may buffer at most one request of the wire limit,
+//                so this bounds what peers can make the server hold. And
 //                --max-connections-per-peer for one IP address (default
 //                a quarter), so one hostile host cannot take them all.
 //   long polls   --max-watches: parked WatchServices calls (watch.c); one
@@ -118,6 +119,13 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 	uint64_t    peer = ev == NNG_PIPE_EV_ADD_PRE ? peer_key(p) : 0;
 	const char *why  = NULL;
 
+	if (ev == NNG_PIPE_EV_ADD_PRE && peer == 0) {
+		// ipc:// and inproc:// peers are local, and the ipc socket is
+		// the owner's only (mode 0600 in a 0700 directory): not
+		// limited. (Closing an ipc pipe here also provokes nng 1.5.2's
+		// listener wedge that ipcguard.c works around.)
+		return;
+	}
 	pthread_mutex_lock(&srv->s_pipe_mtx);
 	if (ev == NNG_PIPE_EV_ADD_PRE) {
 		if (srv->s_npipes >= srv->s_opts.so_max_connections) {

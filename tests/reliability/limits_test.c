@@ -486,13 +486,22 @@ static void
 test_connection_limit(void **state)
 {
 	enum { N = 8 };
-	th_server   srv     = {0};
-	const char *extra[] = {"--max-connections", "3", NULL};
-	nng_socket  s[N];
-	int         answered = 0;
+	th_server   srv = {0};
+	const char *extra[]
+	    = {"--max-connections", "3", "--max-connections-per-peer", "3",
+	        "--listen", "tcp://127.0.0.1:0", NULL};
+	nng_socket s[N];
+	int        answered = 0;
 	(void) state;
 
+	// Connections over TCP are counted (ipc:// peers are the owner's
+	// own processes and are not): the test talks TCP.
 	assert_int_equal(th_server_start(&srv, NULL, extra), 0);
+	char *log = th_read_file(srv.ts_log, NULL), *at;
+	assert_non_null(at = strstr(log, "listening on tcp://127.0.0.1:"));
+	snprintf(srv.ts_url, sizeof(srv.ts_url), "tcp://127.0.0.1:%d",
+	    atoi(at + strlen("listening on tcp://127.0.0.1:")));
+	free(log);
 	svcfleet_client *c = client_of(&srv, 5000); // one of the three
 	for (int i = 0; i < N; i++) {
 		assert_int_equal(nng_req0_open(&s[i]), 0);
