@@ -7,6 +7,8 @@
 #                                    then valgrind, TSan and a brief fuzz run
 #   ./dev.sh deps                    only install the packages
 #   ./dev.sh build                   only build ./build
+#   ./dev.sh demo                    build, then svcfleetd with two kubefake
+#                                    clusters (reconciler/demo.sh)
 set -eu
 cd "$(dirname "$0")"
 
@@ -16,7 +18,7 @@ PACKAGES="build-essential cmake pkg-config git \
  libcurl4-openssl-dev libjansson-dev libyaml-dev libssl-dev openssl \
  libmicrohttpd-dev libcmocka-dev clang clang-format libclang-rt-14-dev \
  curl ca-certificates valgrind procps python3 \
- etcd-server hey wrk jq systemd"
+ etcd-server hey wrk jq systemd chromium"
 
 JOBS=$(nproc 2>/dev/null || echo 2)
 
@@ -36,6 +38,9 @@ deps() {
 			missing="$missing $p"
 		fi
 	done
+	# The console's browser test needs Node.js (20 or later is what it is
+	# tested with); Debian's nodejs is installed only when there is none.
+	command -v node >/dev/null 2>&1 || missing="$missing nodejs npm"
 	[ -z "$missing" ] && return 0
 	say "installing:$missing"
 	SUDO=""
@@ -132,13 +137,18 @@ test)
 	fuzz_brief
 	say "all tests passed"
 	;;
+demo)
+	deps
+	build build
+	exec reconciler/demo.sh
+	;;
 deps) deps ;;
 build)
 	deps
 	build build
 	;;
 *)
-	echo "usage: ./dev.sh run [svcfleetd flags] | test | deps | build" >&2
+	echo "usage: ./dev.sh run [svcfleetd flags] | test | demo | deps | build" >&2
 	exit 2
 	;;
 esac

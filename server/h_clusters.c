@@ -7,7 +7,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "clock.h"
 #include "internal.h"
+#include "kube.h"
 
 enum cl_kind { CL_REGISTER, CL_UPDATE, CL_DELETE, CL_HEALTH };
 
@@ -476,13 +482,284 @@ h_list_clusters(Svcfleet__V1__ClusterRegistry_Service *s,
 	closure(r, data);
 }
 
+// ------------------------------------------------------------ live reads
+//
+// ListNamespaces, ListWorkloads and ListPools are answered from the cluster
+// itself (the form reads them live). The HTTP request runs on a thread of
+// its own, so a slow cluster never holds a handler thread; the call is
+// finished from there. At most LIVE_MAX run at once, each bounded by
+// LIVE_TIMEOUT_MS (and by the caller's deadline), which is shorter than
+// the server's drain at shutdown.
+
+#define LIVE_MAX        16
+#define LIVE_TIMEOUT_MS 5000
+
+enum live_kind { LIVE_NAMESPACES, LIVE_WORKLOADS, LIVE_POOLS };
+
+typedef struct live_job {
+	sf_call     *lj_call;
+	int          lj_kind;
+	sf_kube_cfg *lj_cfg;
+	const char  *lj_ns; // from the call's arena
+	long         lj_timeout_ms;
+} live_job;
+
+static atomic_int live_running;
+
 static void
-live_unavailable(sf_call *c, const char *what)
+live_namespaces(live_job *j)
 {
-	sf_call_fail(c, SF_UNIMPLEMENTED,
-	    "%s are read live from the cluster by the reconciler, which "
-	    "this svcfleetd does not run yet",
-	    what);
+	sf_call                           *c = j->lj_call;
+	Svcfleet__V1__ListNamespacesReply *r;
+	char                             **names = NULL;
+	size_t                             n     = 0;
+
+	if (sf_kube_list_namespaces(
+	        j->lj_cfg, j->lj_timeout_ms, &names, &c->c_status)
+	    != 0) {
+		sf_call_finish(c, NULL);
+		return;
+	}
+	while (names[n] != NULL) {
+		n++;
+	}
+	r = sf_arena_alloc(&c->c_arena, sizeof(*r));
+	if (r != NULL) {
+		svcfleet__v1__list_namespaces_reply__init(r);
+		r->namespaces
+		    = sf_arena_alloc(&c->c_arena, (n + 1) * sizeof(char *));
+	}
+	if (r == NULL || r->namespaces == NULL) {
+		sf_kube_strv_free(names);
+		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if ((r->namespaces[r->n_namespaces]
+		        = sf_arena_strdup(&c->c_arena, names[i]))
+		    != NULL) {
+			r->n_namespaces++;
+		}
+	}
+	sf_kube_strv_free(names);
+	sf_call_finish(c, &r->base);
+}
+
+// Copies a JSON object of strings into KeyValues (memory from a).
+static Svcfleet__V1__KeyValue **
+kvs_of(sf_arena *a, json_t *obj, size_t *n)
+{
+	Svcfleet__V1__KeyValue **kvs;
+	const char              *k;
+	json_t                  *v;
+
+	*n  = 0;
+	kvs = sf_arena_alloc(a, (json_object_size(obj) + 1) * sizeof(*kvs));
+	if (kvs == NULL) {
+		return (NULL);
+	}
+	json_object_foreach(obj, k, v)
+	{
+		Svcfleet__V1__KeyValue *kv = sf_arena_alloc(a, sizeof(*kv));
+		if (kv == NULL || !json_is_string(v)) {
+			continue;
+		}
+		svcfleet__v1__key_value__init(kv);
+		kv->key     = sf_arena_strdup(a, k);
+		kv->value   = sf_arena_strdup(a, json_string_value(v));
+		kvs[(*n)++] = kv;
+	}
+	return (kvs);
+}
+
+static void
+live_workloads(live_job *j)
+{
+	sf_call                          *c = j->lj_call;
+	sf_arena                         *a = &c->c_arena;
+	Svcfleet__V1__ListWorkloadsReply *r;
+	json_t                           *all;
+	size_t                            n;
+
+	if (sf_kube_list_workloads(
+	        j->lj_cfg, j->lj_ns, j->lj_timeout_ms, &all, &c->c_status)
+	    != 0) {
+		sf_call_finish(c, NULL);
+		return;
+	}
+	n = json_array_size(all);
+	r = sf_arena_alloc(a, sizeof(*r));
+	if (r != NULL) {
+		svcfleet__v1__list_workloads_reply__init(r);
+		r->workloads
+		    = sf_arena_alloc(a, (n + 1) * sizeof(*r->workloads));
+	}
+	for (size_t i = 0; r != NULL && r->workloads != NULL && i < n; i++) {
+		json_t                 *it = json_array_get(all, i);
+		Svcfleet__V1__Workload *w  = sf_arena_alloc(a, sizeof(*w));
+		if (w == NULL) {
+			continue;
+		}
+		svcfleet__v1__workload__init(w);
+		w->name = sf_arena_strdup(
+		    a, json_string_value(json_object_get(it, "name")));
+		w->kind = sf_arena_strdup(
+		    a, json_string_value(json_object_get(it, "kind")));
+		w->labels
+		    = kvs_of(a, json_object_get(it, "labels"), &w->n_labels);
+		if (w->name != NULL && w->kind != NULL) {
+			r->workloads[r->n_workloads++] = w;
+		}
+	}
+	json_decref(all);
+	if (r == NULL || r->workloads == NULL) {
+		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		return;
+	}
+	sf_call_finish(c, &r->base);
+}
+
+static void
+live_pools(live_job *j)
+{
+	sf_call                      *c = j->lj_call;
+	sf_arena                     *a = &c->c_arena;
+	Svcfleet__V1__ListPoolsReply *r;
+	json_t                       *pools;
+	bool                          known;
+	size_t                        n;
+
+	if (sf_kube_list_pools(
+	        j->lj_cfg, j->lj_timeout_ms, &pools, &known, &c->c_status)
+	    != 0) {
+		sf_call_finish(c, NULL);
+		return;
+	}
+	n = json_array_size(pools);
+	r = sf_arena_alloc(a, sizeof(*r));
+	if (r != NULL) {
+		svcfleet__v1__list_pools_reply__init(r);
+		r->pools = sf_arena_alloc(a, (n + 1) * sizeof(*r->pools));
+	}
+	for (size_t i = 0; r != NULL && r->pools != NULL && i < n; i++) {
+		json_t               *it = json_array_get(pools, i);
+		json_t               *ad = json_object_get(it, "addresses");
+		Svcfleet__V1__IPPool *p  = sf_arena_alloc(a, sizeof(*p));
+		if (p == NULL) {
+			continue;
+		}
+		svcfleet__v1__ippool__init(p);
+		p->name = sf_arena_strdup(
+		    a, json_string_value(json_object_get(it, "name")));
+		p->addresses = sf_arena_alloc(
+		    a, (json_array_size(ad) + 1) * sizeof(char *));
+		for (size_t k = 0;
+		     p->addresses != NULL && k < json_array_size(ad); k++) {
+			const char *s
+			    = json_string_value(json_array_get(ad, k));
+			if (s != NULL) {
+				p->addresses[p->n_addresses++]
+				    = sf_arena_strdup(a, s);
+			}
+		}
+		if (p->name != NULL) {
+			r->pools[r->n_pools++] = p;
+		}
+	}
+	json_decref(pools);
+	if (r == NULL || r->pools == NULL) {
+		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		return;
+	}
+	sf_call_finish(c, &r->base);
+}
+
+static void *
+live_main(void *arg)
+{
+	live_job *j = arg;
+
+	switch (j->lj_kind) {
+	case LIVE_NAMESPACES:
+		live_namespaces(j);
+		break;
+	case LIVE_WORKLOADS:
+		live_workloads(j);
+		break;
+	case LIVE_POOLS:
+		live_pools(j);
+		break;
+	}
+	sf_kube_cfg_free(j->lj_cfg);
+	free(j);
+	atomic_fetch_sub(&live_running, 1);
+	return (NULL);
+}
+
+// Starts a live read of cluster name; finishes the call on failure.
+static void
+live_start(sf_call *c, int kind, const char *name, const char *ns)
+{
+	Svcfleet__V1__Cluster *cl;
+	live_job              *j;
+	pthread_t              t;
+	pthread_attr_t         attr;
+	int64_t                left_ms;
+	int                    rv;
+
+	if (empty(name)) {
+		sf_call_fail(
+		    c, SF_INVALID_ARGUMENT, "cluster: Required value");
+		return;
+	}
+	rv = sf_store_cluster_get(
+	    c->c_srv->s_store, name, sf_arena_pbc(&c->c_arena), &cl);
+	if (rv == SF_NOT_FOUND) {
+		sf_call_fail(c, rv, "cluster \"%s\" is not registered", name);
+		return;
+	}
+	if (rv != 0) {
+		sf_call_fail(c, rv, "reading the cluster failed");
+		return;
+	}
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		return;
+	}
+	if (sf_kube_cfg_alloc(&j->lj_cfg, cl, &c->c_status) != 0) {
+		free(j);
+		sf_call_finish(c, NULL);
+		return;
+	}
+	left_ms    = (c->c_deadline_us - sf_clock_mono_us()) / 1000 - 200;
+	j->lj_call = c;
+	j->lj_kind = kind;
+	j->lj_ns   = ns;
+	j->lj_timeout_ms
+	    = left_ms < LIVE_TIMEOUT_MS ? (long) left_ms : LIVE_TIMEOUT_MS;
+	if (j->lj_timeout_ms < 100) {
+		j->lj_timeout_ms = 100;
+	}
+	if (atomic_fetch_add(&live_running, 1) >= LIVE_MAX) {
+		atomic_fetch_sub(&live_running, 1);
+		sf_kube_cfg_free(j->lj_cfg);
+		free(j);
+		sf_call_fail(c, SF_RESOURCE_EXHAUSTED,
+		    "too many live cluster reads at once; try again");
+		return;
+	}
+	sf_kube_global_init();
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	rv = pthread_create(&t, &attr, live_main, j);
+	pthread_attr_destroy(&attr);
+	if (rv != 0) {
+		atomic_fetch_sub(&live_running, 1);
+		sf_kube_cfg_free(j->lj_cfg);
+		free(j);
+		sf_call_fail(c, SF_RESOURCE_EXHAUSTED,
+		    "cannot start a thread for the live read");
+	}
 }
 
 static void
@@ -491,9 +768,8 @@ h_list_namespaces(Svcfleet__V1__ClusterRegistry_Service *s,
     Svcfleet__V1__ListNamespacesReply_Closure closure, void *data)
 {
 	(void) s;
-	(void) in;
 	(void) closure;
-	live_unavailable(sf_call_of(data), "namespaces");
+	live_start(sf_call_of(data), LIVE_NAMESPACES, in->cluster, NULL);
 }
 
 static void
@@ -501,10 +777,15 @@ h_list_workloads(Svcfleet__V1__ClusterRegistry_Service *s,
     const Svcfleet__V1__ListWorkloadsRequest           *in,
     Svcfleet__V1__ListWorkloadsReply_Closure closure, void *data)
 {
+	sf_call *c = sf_call_of(data);
 	(void) s;
-	(void) in;
 	(void) closure;
-	live_unavailable(sf_call_of(data), "workloads");
+	if (empty(in->namespace_)) {
+		sf_call_fail(
+		    c, SF_INVALID_ARGUMENT, "namespace: Required value");
+		return;
+	}
+	live_start(c, LIVE_WORKLOADS, in->cluster, in->namespace_);
 }
 
 static void
@@ -513,9 +794,8 @@ h_list_pools(Svcfleet__V1__ClusterRegistry_Service *s,
     Svcfleet__V1__ListPoolsReply_Closure closure, void *data)
 {
 	(void) s;
-	(void) in;
 	(void) closure;
-	live_unavailable(sf_call_of(data), "MetalLB pools");
+	live_start(sf_call_of(data), LIVE_POOLS, in->cluster, NULL);
 }
 
 void

@@ -17,7 +17,16 @@
 #define LIST_PAGE_MAX     5000
 #define WATCH_WAIT_MAX_MS (5 * 60 * 1000)
 
-enum job_kind { JOB_CREATE, JOB_UPDATE, JOB_APPLY, JOB_DELETE, JOB_REPORT };
+enum job_kind {
+	JOB_CREATE,
+	JOB_UPDATE,
+	JOB_APPLY,
+	JOB_DELETE,
+	JOB_REPORT,
+	JOB_REPORTS,
+};
+
+#define REPORTS_MAX 1000
 
 typedef struct svc_job {
 	sf_call    *j_call;
@@ -31,6 +40,9 @@ typedef struct svc_job {
 	size_t                                    j_svc_len;
 	const Svcfleet__V1__DeleteServiceRequest *j_del;
 	const Svcfleet__V1__ReportStatusRequest  *j_rep;
+	// ReportStatuses: the request and one result per report.
+	const Svcfleet__V1__ReportStatusesRequest *j_reps;
+	Svcfleet__V1__ReportStatusResult         **j_results;
 	// Results, filled by the write function.
 	sf_service               *j_result;
 	Svcfleet__V1__ApplyAction j_action;
@@ -113,6 +125,12 @@ limits_of(const Svcfleet__V1__Cluster *cl, sf_model_limits *lim)
 	if (cl != NULL) {
 		lim->node_port_min = cl->node_port_min;
 		lim->node_port_max = cl->node_port_max;
+	}
+	// MetalLB pools as the reconciler last read them from the cluster.
+	if (cl != NULL && cl->health != NULL && cl->health->pools_known) {
+		lim->pools
+		    = (const Svcfleet__V1__IPPool *const *) cl->health->pools;
+		lim->npools = cl->health->n_pools;
 	}
 }
 
@@ -576,6 +594,42 @@ write_report(sf_store_txn *txn, svc_job *j, sf_status *st)
 	return (0);
 }
 
+// Many reports in one write: each is applied as ReportStatus applies it; a
+// report of a Service that is gone or malformed fails alone (it writes
+// nothing before failing), anything else fails the whole request.
+static int
+write_reports(sf_store_txn *txn, svc_job *j, sf_status *st)
+{
+	sf_call *c = j->j_call;
+
+	for (size_t i = 0; i < j->j_reps->n_reports; i++) {
+		Svcfleet__V1__ReportStatusResult *res = j->j_results[i];
+		svc_job                           one = *j;
+		int                               rv;
+
+		one.j_kind    = JOB_REPORT;
+		one.j_rep     = j->j_reps->reports[i];
+		one.j_result  = NULL;
+		one.j_deleted = false;
+		sf_status_reset(st);
+		rv = write_report(txn, &one, st);
+		if (rv != 0 && rv != SF_NOT_FOUND
+		    && rv != SF_INVALID_ARGUMENT) {
+			return (rv);
+		}
+		res->code = rv;
+		res->message
+		    = rv != 0 ? sf_arena_strdup(&c->c_arena, st->st_msg) : "";
+		res->resource_version = one.j_result != NULL
+		    ? one.j_result->metadata->resource_version
+		    : 0;
+		res->deleted          = one.j_deleted;
+		j->j_wrote            = j->j_wrote || one.j_wrote;
+	}
+	sf_status_reset(st);
+	return (0);
+}
+
 static int
 job_write(sf_store_txn *txn, void *arg, sf_status *st)
 {
@@ -611,6 +665,8 @@ job_write(sf_store_txn *txn, void *arg, sf_status *st)
 		return (write_delete(txn, j, st));
 	case JOB_REPORT:
 		return (write_report(txn, j, st));
+	case JOB_REPORTS:
+		return (write_reports(txn, j, st));
 	}
 	return (sf_status_set(st, SF_INTERNAL, "unknown job"));
 }
@@ -674,6 +730,19 @@ job_done(void *arg, int code, uint64_t revision)
 		    ? j->j_result->metadata->resource_version
 		    : 0;
 		r->deleted          = j->j_deleted;
+		sf_call_finish(c, &r->base);
+		return;
+	}
+	case JOB_REPORTS: {
+		Svcfleet__V1__ReportStatusesReply *r
+		    = sf_arena_alloc(a, sizeof(*r));
+		if (r == NULL) {
+			sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+			return;
+		}
+		svcfleet__v1__report_statuses_reply__init(r);
+		r->results   = j->j_results;
+		r->n_results = j->j_reps->n_reports;
 		sf_call_finish(c, &r->base);
 		return;
 	}
@@ -747,6 +816,47 @@ WRITE_HANDLER(delete_service, Svcfleet__V1__DeleteServiceRequest,
     false)
 WRITE_HANDLER(report_status, Svcfleet__V1__ReportStatusRequest,
     Svcfleet__V1__ReportStatusReply_Closure, JOB_REPORT, NULL, NULL, in, false)
+
+static void
+h_report_statuses(Svcfleet__V1__ServiceManager_Service *s,
+    const Svcfleet__V1__ReportStatusesRequest          *in,
+    Svcfleet__V1__ReportStatusesReply_Closure closure, void *data)
+{
+	sf_call *c = sf_call_of(data);
+	svc_job *j;
+	size_t   n = in->n_reports;
+	(void) s;
+	(void) closure;
+
+	if (n > REPORTS_MAX) {
+		sf_call_fail(c, SF_INVALID_ARGUMENT,
+		    "%zu reports in one request; at most %d", n, REPORTS_MAX);
+		return;
+	}
+	if ((j = sf_arena_zalloc(&c->c_arena, sizeof(*j))) == NULL) {
+		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		return;
+	}
+	j->j_call = c;
+	j->j_kind = JOB_REPORTS;
+	j->j_reps = in;
+	j->j_results
+	    = sf_arena_alloc(&c->c_arena, (n + 1) * sizeof(*j->j_results));
+	for (size_t i = 0; j->j_results != NULL && i < n; i++) {
+		if ((j->j_results[i] = sf_arena_alloc(
+		         &c->c_arena, sizeof(*j->j_results[i])))
+		    == NULL) {
+			j->j_results = NULL;
+			break;
+		}
+		svcfleet__v1__report_status_result__init(j->j_results[i]);
+	}
+	if (j->j_results == NULL) {
+		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		return;
+	}
+	sf_call_write(c, job_write, job_done, j, false);
+}
 
 static void
 h_get_service(Svcfleet__V1__ServiceManager_Service *s,

@@ -18,6 +18,8 @@ h_version(Svcfleet__V1__System_Service *s, const Svcfleet__V1__Empty *in,
 	r->version  = SF_VERSION;
 	r->api      = "svcfleet.v1";
 	r->revision = sf_store_revision(sf_server_of_system(s)->s_store);
+	r->installation_id = (char *) sf_store_installation_id(
+	    sf_server_of_system(s)->s_store);
 	closure(r, data);
 }
 

@@ -148,6 +148,9 @@ struct sf_server {
 	struct sf_watchers  *s_watch;
 	int64_t              s_start_ms;
 	struct sf_obs       *s_obs; // metrics (srvmetrics.c), NULL: none
+	// The embedded reconciler's token (recon_token.c); never empty once
+	// the server has started.
+	char s_recon_token[65];
 };
 
 // ----------------------------------------------------------- method table
@@ -264,6 +267,13 @@ int sf_listener_open(
 // The ipc listener guard: see ipcguard.c.
 int  sf_ipcguard_start(sf_server *srv);
 void sf_ipcguard_stop(sf_server *srv);
+
+// --------------------------------------------------- reconciler credential
+
+// sf_recon_token_mint fills s_recon_token with a fresh in-memory token of
+// the embedded reconciler's identity (role reconciler). Returns 0 or an
+// SF_* code (no randomness, out of memory).
+int sf_recon_token_mint(sf_server *srv);
 
 // ------------------------------------------------------------------- watch
 

@@ -20,7 +20,11 @@
 #include "log.h"
 
 #define PROBE_INTERVAL_MS 1000
-#define PROBE_TIMEOUT_MS  2000
+#define PROBE_TIMEOUT_MS  3000
+// Consecutive failed probes before a listener is reopened: a daemon that
+// is merely slow (a loaded machine, a sanitizer build) must not have its
+// listener torn down under its clients.
+#define PROBE_FAILURES 3
 
 // Asks the listener for Health over a fresh connection, as a client would.
 // The transport may still complete its handshake when the bug has struck
@@ -60,7 +64,8 @@ probe(const char *url)
 static void *
 guard_main(void *arg)
 {
-	sf_server *srv = arg;
+	sf_server *srv       = arg;
+	int        fails[64] = {0};
 
 	pthread_mutex_lock(&srv->s_guard_mtx);
 	while (!srv->s_guard_stop) {
@@ -72,7 +77,7 @@ guard_main(void *arg)
 		if (srv->s_guard_stop) {
 			break;
 		}
-		for (size_t i = 0; i < srv->s_nlisteners; i++) {
+		for (size_t i = 0; i < srv->s_nlisteners && i < 64; i++) {
 			const char *url = srv->s_urls[i];
 			if (strncmp(url, "ipc://", 6) != 0) {
 				continue;
@@ -80,9 +85,11 @@ guard_main(void *arg)
 			pthread_mutex_unlock(&srv->s_guard_mtx);
 			bool ok = probe(url);
 			pthread_mutex_lock(&srv->s_guard_mtx);
-			if (ok || srv->s_guard_stop) {
+			fails[i] = ok ? 0 : fails[i] + 1;
+			if (fails[i] < PROBE_FAILURES || srv->s_guard_stop) {
 				continue;
 			}
+			fails[i] = 0;
 			SF_WARN("server",
 			    "%s stopped accepting connections (nng 1.5.2 "
 			    "IPC bug, nanomsg/nng#1518); reopening it",

@@ -15,11 +15,19 @@
 #include "backup.h"
 #include "clock.h"
 #include "config.h"
+#include "gateway.h"
 #include "http.h"
+#include "kube.h"
 #include "log.h"
 #include "metrics.h"
 #include "secrets.h"
+#include "recon_metrics.h"
+#include "reconciler.h"
 #include "server.h"
+
+// The in-process RPC listener: the embedded reconciler and the HTTP
+// gateway are clients of the server over it.
+#define INPROC_URL "inproc://svcfleetd"
 
 typedef struct config {
 	const char *config;
@@ -43,6 +51,7 @@ typedef struct config {
 	long        max_connections_per_peer;
 	long        max_watches;
 	long        max_inflight;
+	bool        no_reconciler;
 } config;
 
 static bool
@@ -82,7 +91,8 @@ static const sf_opt options[] = {
         offsetof(config, listen), 0, 0, NULL,
         "ipc://DATA-DIR/svcfleet.sock, tcp://127.0.0.1:7070"},
     {"http", "SVCFLEET_HTTP", SF_OPT_STRING, "127.0.0.1:7071",
-        "HTTP endpoint (/healthz /readyz /metrics): HOST:PORT (HTTPS "
+        "HTTP endpoint (/healthz /readyz /metrics, the JSON gateway "
+        "/apis/svcfleet.io/v1 and the web console /): HOST:PORT (HTTPS "
         "when --tls-cert is set), http://HOST:PORT, https://HOST:PORT, "
         "or off",
         offsetof(config, http), 0, 0, check_http, NULL},
@@ -141,6 +151,10 @@ static const sf_opt options[] = {
     {"tls-key", "SVCFLEET_TLS_KEY", SF_OPT_STRING, NULL,
         "PEM private key of --tls-cert", offsetof(config, tls_key), 0, 0, NULL,
         NULL},
+    {"no-reconciler", "SVCFLEET_NO_RECONCILER", SF_OPT_BOOL, "false",
+        "do not run the embedded reconciler (run svcfleet-reconciler "
+        "instead)",
+        offsetof(config, no_reconciler), 0, 0, NULL, NULL},
     {"unsafe-no-fsync", "SVCFLEET_UNSAFE_NO_FSYNC", SF_OPT_BOOL, "false",
         "do not fsync commits (loses acknowledged writes on a crash; "
         "benchmarks only)",
@@ -213,6 +227,47 @@ ready_check(void *arg, sf_buf *why)
 	return (sf_server_ready(arg, why));
 }
 
+// The embedded reconciler talks to this server over inproc://, with the
+// token the server minted for it; tuning comes from the environment
+// (SVCFLEET_RESYNC, ...: see svcfleet-reconciler --help).
+static sf_reconciler    *embedded;
+static sf_recon_metrics *embedded_metrics;
+
+// /readyz: the embedded reconciler has listed the stored Services and its
+// watch works. (Registered before it starts, so it reads the variable.)
+static bool
+recon_ready_check(void *arg, sf_buf *why)
+{
+	sf_reconciler *const *rec = arg;
+	if (sf_reconciler_connected(*rec)) {
+		return (true);
+	}
+	sf_buf_puts(why,
+	    *rec == NULL ? "the reconciler has not started"
+	                 : "the reconciler is not connected to "
+	                   "svcfleetd yet");
+	return (false);
+}
+
+static int
+start_reconciler(sf_server *srv, sf_reconciler **rec)
+{
+	sf_reconciler_opts ro = {0};
+	sf_status          st;
+	int                rv;
+
+	sf_status_init(&st);
+	ro.ro_server = INPROC_URL;
+	ro.ro_token  = sf_server_reconciler_token(srv);
+	if ((rv = sf_reconciler_opts_from_env(&ro, &st)) != 0
+	    || (rv = sf_reconciler_start(rec, &ro, &st)) != 0) {
+		fprintf(stderr, "svcfleetd: reconciler: %s: %s\n",
+		    sf_status_name(st.st_code), st.st_msg);
+	}
+	sf_status_fini(&st);
+	return (rv);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -222,6 +277,7 @@ main(int argc, char **argv)
 	sf_server  *srv;
 	sf_metrics *metrics = NULL;
 	sf_http    *http    = NULL;
+	sf_gateway *gw      = NULL;
 	sigset_t    sigs;
 	int         sig, rv;
 	int64_t     audit_age = 0;
@@ -291,6 +347,7 @@ main(int argc, char **argv)
 	    = (unsigned) cfg.max_connections_per_peer,
 	    .so_max_watches  = (unsigned) cfg.max_watches,
 	    .so_max_inflight = (unsigned) cfg.max_inflight,
+	    .so_inproc = !cfg.no_reconciler || http_on ? INPROC_URL : NULL,
 	};
 	sf_status_init(&st);
 	if (sf_server_start(&srv, &o, &st) != 0) {
@@ -306,12 +363,20 @@ main(int argc, char **argv)
 		    .ho_metrics  = metrics,
 		    .ho_name     = "svcfleetd",
 		};
+		sf_gateway_opts go = {.go_rpc_url = INPROC_URL};
 		if (sf_http_alloc(&http, &ho, &st) != 0
 		    || sf_http_add_check(http, "store", ready_check, srv) != 0
+		    || (!cfg.no_reconciler
+		        && sf_http_add_check(http, "reconciler",
+		               recon_ready_check, &embedded)
+		            != 0)
+		    || sf_gateway_alloc(&gw, &go, &st) != 0
+		    || sf_gateway_add_routes(gw, http) != 0
 		    || sf_http_start(http, &st) != 0) {
 			fprintf(stderr, "svcfleetd: %s: %s\n",
 			    sf_status_name(st.st_code), st.st_msg);
 			sf_http_free(http);
+			sf_gateway_free(gw);
 			sf_server_stop(srv);
 			nng_fini();
 			goto fail;
@@ -327,19 +392,41 @@ main(int argc, char **argv)
 	}
 	SF_INFO("server", "svcfleetd %s serving data-dir=%s", SF_VERSION,
 	    cfg.data_dir);
+	if (!cfg.no_reconciler
+	    && (start_reconciler(srv, &embedded) != 0
+	        || (metrics != NULL
+	            && sf_recon_metrics_attach(
+	                   &embedded_metrics, embedded, metrics)
+	                != 0))) {
+		sf_reconciler_stop(embedded);
+		sf_gateway_close(gw);
+		sf_http_free(http);
+		sf_gateway_free(gw);
+		sf_server_stop(srv);
+		nng_fini();
+		goto fail;
+	}
 	sigwait(&sigs, &sig);
 	SF_INFO("server", "%s received, shutting down",
 	    sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	// The endpoint goes first: its readiness check and collectors use
-	// the server, which sf_server_stop frees. (An orchestrator stops
-	// routing to a pod when it sends SIGTERM, so /readyz has nothing
-	// more to say.)
+	// the server (and the reconciler), which are stopped next. (An
+	// orchestrator stops routing to a pod when it sends SIGTERM, so
+	// /readyz has nothing more to say.) Closing the gateway before it
+	// ends the gateway's long polls, so stopping the endpoint does not
+	// wait for them.
+	sf_gateway_close(gw);
 	sf_http_free(http);
+	sf_gateway_free(gw);
+	// The reconciler is a client of the server: it goes before it.
+	sf_recon_metrics_detach(embedded_metrics);
+	sf_reconciler_stop(embedded);
 	sf_server_stop(srv);
 	sf_metrics_free(metrics);
 	// nng frees closed sockets on its reaper thread; wait for it so the
 	// process ends with nothing outstanding.
 	nng_fini();
+	sf_kube_global_fini();
 	SF_INFO("server", "stopped");
 	sf_status_fini(&st);
 	sf_config_fini(&cc);

@@ -105,6 +105,9 @@ static const struct method_row {
     {SVC "ListServices", "services", "list", 0, scope_list},
     {SVC "WatchServices", "services", "watch", SF_M_LONG, scope_watch},
     {SVC "ReportStatus", "services", "report", SF_M_WRITE, scope_report},
+    // Reports for many clusters and namespaces: allowed at global scope
+    // only (the reconciler role).
+    {SVC "ReportStatuses", "services", "report", SF_M_WRITE, NULL},
     {CLU "RegisterCluster", "clusters", "create", SF_M_WRITE,
         scope_cl_register},
     {CLU "GetCluster", "clusters", "get", 0, scope_cl_get},

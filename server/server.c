@@ -180,7 +180,12 @@ listen_one(sf_server *srv, const char *url, sf_status *st)
 	srv->s_listeners[srv->s_nlisteners] = l;
 	srv->s_urls[srv->s_nlisteners++]    = bound;
 	srv->s_urls[srv->s_nlisteners]      = NULL;
-	SF_INFO("server", "listening on %s", bound);
+	if (strncmp(bound, "inproc://", 9) == 0) {
+		SF_INFO("server",
+		    "in-process endpoint %s (embedded reconciler)", bound);
+	} else {
+		SF_INFO("server", "listening on %s", bound);
+	}
 	return (0);
 }
 
@@ -276,6 +281,11 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 	    || (rv = sf_auth_open(srv, srv->s_opts.so_token_file, st)) != 0) {
 		goto fail;
 	}
+	if ((rv = sf_recon_token_mint(srv)) != 0) {
+		rv = sf_status_set(
+		    st, rv, "cannot make the embedded reconciler's token");
+		goto fail;
+	}
 	srv->s_dedupe = sf_dedupe_alloc(
 	    DEDUPE_ENTRIES, srv->s_opts.so_dedupe_bytes, DEDUPE_TTL_MS);
 	if (srv->s_dedupe == NULL || sf_srvmetrics_init(srv) != 0
@@ -311,6 +321,10 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 				goto fail;
 			}
 		}
+	}
+	if (srv->s_opts.so_inproc != NULL
+	    && (rv = listen_one(srv, srv->s_opts.so_inproc, st)) != 0) {
+		goto fail;
 	}
 	if (sf_ipcguard_start(srv) != 0) {
 		rv = sf_status_set(st, SF_RESOURCE_EXHAUSTED,

@@ -45,6 +45,10 @@ typedef struct sf_server_opts {
 	// Where the server registers its metrics (RPC, store, clusters);
 	// borrowed until sf_server_stop. NULL: no metrics.
 	sf_metrics *so_metrics;
+	// An extra inproc:// listener for the reconciler embedded in the
+	// same process (NULL: none). It comes on top of so_listen or the
+	// defaults.
+	const char *so_inproc;
 } sf_server_opts;
 
 // The hard cap nng enforces per message; requests between so_max_msg and
@@ -58,6 +62,13 @@ int sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st);
 // sf_server_stop stops accepting, finishes in-flight requests, closes the
 // store and frees the server. NULL is fine.
 void sf_server_stop(sf_server *srv);
+
+// sf_server_reconciler_token returns the bearer token of the reconciler
+// embedded in this process: random, minted when the server starts, kept
+// only in memory, never written anywhere; valid until sf_server_stop.
+// Authentication treats it as the credential of the built-in reconciler
+// identity (role `reconciler`).
+const char *sf_server_reconciler_token(const sf_server *srv);
 
 // sf_server_urls returns the URLs actually listened on (tcp port 0
 // resolved), valid until stop.

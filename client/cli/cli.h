@@ -36,93 +36,100 @@ enum cli_flag_kind {
 };
 
 // XX(ID, long name, short letter or 0, kind, value placeholder, help)
-#define CLI_FLAGS(XX)                                                       \
-	XX(SERVER, "server", 0, FK_VALUE, "URL",                            \
-	    "svcfleetd address (env SVCFLEET_SERVER; default "              \
-	    "ipc://./svcfleet-data/svcfleet.sock when that socket exists, " \
-	    "else tcp://127.0.0.1:7070)")                                   \
-	XX(TOKEN, "token", 0, FK_VALUE, "TOKEN",                            \
-	    "bearer token (env SVCFLEET_TOKEN)")                            \
-	XX(TOKEN_FILE, "token-file", 0, FK_VALUE, "FILE",                   \
-	    "file holding the bearer token (env SVCFLEET_TOKEN_FILE; "      \
-	    "default for a server on this machine: "                        \
-	    "./svcfleet-data/admin.token when readable)")                   \
-	XX(CA_FILE, "ca-file", 0, FK_VALUE, "FILE",                         \
-	    "PEM CA bundle that verifies svcfleetd's certificate, for "     \
-	    "tls+tcp:// servers (env SVCFLEET_CA_FILE)")                    \
-	XX(SERVER_NAME, "server-name", 0, FK_VALUE, "NAME",                 \
-	    "name svcfleetd's TLS certificate must carry (env "             \
-	    "SVCFLEET_SERVER_NAME; default the --server URL's host)")       \
-	XX(INSECURE_SKIP_VERIFY, "insecure-skip-verify", 0, FK_BOOL, NULL,  \
-	    "do not verify svcfleetd's TLS certificate: anyone on the way " \
-	    "can read the token and change answers (tests only)")           \
-	XX(OUTPUT, "output", 'o', FK_VALUE, "FORMAT",                       \
-	    "output format: table, wide, json, yaml or name")               \
-	XX(TIMEOUT, "timeout", 0, FK_VALUE, "DURATION",                     \
-	    "deadline of each call, e.g. 30s, 2m (env SVCFLEET_TIMEOUT; "   \
-	    "default 30s)")                                                 \
-	XX(HELP, "help", 'h', FK_BOOL, NULL, "show help")                   \
-	XX(FILENAME, "filename", 'f', FK_LIST, "FILE",                      \
-	    "manifest file, directory (its *.yaml, *.yml, *.json) or - "    \
-	    "for stdin; repeatable")                                        \
-	XX(CLUSTER, "cluster", 0, FK_VALUE, "CLUSTER", "cluster name")      \
-	XX(NAMESPACE, "namespace", 'n', FK_VALUE, "NS",                     \
-	    "namespace (default \"default\")")                              \
-	XX(ALL_NAMESPACES, "all-namespaces", 'A', FK_BOOL, NULL,            \
-	    "list across all namespaces")                                   \
-	XX(SELECTOR, "selector", 'l', FK_LIST, "SELECTOR",                  \
-	    "label selector, e.g. app=web,tier!=db")                        \
-	XX(LIMIT, "limit", 0, FK_VALUE, "N", "stop after N objects")        \
-	XX(DRY_RUN, "dry-run", 0, FK_BOOL, NULL,                            \
-	    "validate and authorize on the server, write nothing")          \
-	XX(TYPE, "type", 0, FK_VALUE, "TYPE",                               \
-	    "clusterip (default), nodeport or loadbalancer")                \
-	XX(PORT, "port", 0, FK_LIST, "SPEC",                                \
-	    "[NAME:]PORT[:TARGET][/TCP|/UDP|/SCTP][@NODEPORT]; repeatable") \
-	XX(FROM_WORKLOAD, "from-workload", 0, FK_VALUE, "KIND/NAME",        \
-	    "take the selector from a workload's pod labels (not "          \
-	    "available yet)")                                               \
-	XX(SESSION_AFFINITY, "session-affinity", 0, FK_BOOL, NULL,          \
-	    "session persistence by client IP")                             \
-	XX(SESSION_TIMEOUT, "session-timeout", 0, FK_VALUE, "SECONDS",      \
-	    "longest session hold time with --session-affinity (default "   \
-	    "30)")                                                          \
-	XX(ANNOTATION, "annotation", 0, FK_LIST, "KEY=VALUE",               \
-	    "annotation; repeatable")                                       \
-	XX(LABEL, "label", 0, FK_LIST, "KEY=VALUE", "label; repeatable")    \
-	XX(TRAFFIC_POLICY, "traffic-policy", 0, FK_VALUE, "POLICY",         \
-	    "external traffic policy: cluster (default) or local")          \
-	XX(LB_TYPE, "lb-type", 0, FK_VALUE, "TYPE",                         \
-	    "load balancing: metallb or other")                             \
-	XX(LB_POOL, "lb-pool", 0, FK_VALUE, "POOL", "MetalLB IP pool")      \
-	XX(LB_ADDRESS, "lb-address", 0, FK_VALUE, "IP",                     \
-	    "requested load-balancer address")                              \
-	XX(LB_CLASS, "lb-class", 0, FK_VALUE, "CLASS",                      \
-	    "loadBalancerClass for --lb-type other")                        \
-	XX(ALLOW_ADOPTION, "allow-adoption", 0, FK_BOOL, NULL,              \
-	    "take over a Service of that name svcfleet does not own yet")   \
-	XX(WAIT, "wait", 0, FK_BOOL, NULL,                                  \
-	    "wait until the clusters confirm (not available yet)")          \
-	XX(API_SERVER, "api-server", 0, FK_VALUE, "URL",                    \
-	    "the cluster's API server, https://HOST:PORT")                  \
-	XX(NODE_PORT_RANGE, "node-port-range", 0, FK_VALUE, "MIN-MAX",      \
-	    "the cluster's --service-node-port-range (default "             \
-	    "30000-32767)")                                                 \
-	XX(KUBECONFIG, "kubeconfig", 0, FK_VALUE, "FILE",                   \
-	    "read the cluster from a kubeconfig (not available yet)")       \
-	XX(CONTEXT, "context", 0, FK_VALUE, "NAME",                         \
-	    "kubeconfig context (with --kubeconfig)")                       \
-	XX(SHOW_CREDENTIALS, "show-credentials", 0, FK_BOOL, NULL,          \
-	    "print the cluster's credentials instead of <redacted>")        \
-	XX(USER, "user", 0, FK_VALUE, "USER", "user name")                  \
-	XX(GROUP, "group", 0, FK_VALUE, "GROUP", "group name")              \
-	XX(GROUPS, "groups", 0, FK_LIST, "G1,G2",                           \
-	    "groups of the token's user, comma-separated; repeatable")      \
-	XX(TTL, "ttl", 0, FK_VALUE, "DURATION",                             \
-	    "lifetime, e.g. 24h, 30d (default: no expiry)")                 \
-	XX(SINCE, "since", 0, FK_VALUE, "DURATION|TIME",                    \
-	    "only what happened since then: 1h, 30m, or an RFC 3339 time")  \
-	XX(NAME, "name", 0, FK_VALUE, "NAME", "object name")                \
+#define CLI_FLAGS(XX)                                                        \
+	XX(SERVER, "server", 0, FK_VALUE, "URL",                             \
+	    "svcfleetd address (env SVCFLEET_SERVER; default "               \
+	    "ipc://./svcfleet-data/svcfleet.sock when that socket exists, "  \
+	    "else tcp://127.0.0.1:7070)")                                    \
+	XX(TOKEN, "token", 0, FK_VALUE, "TOKEN",                             \
+	    "bearer token (env SVCFLEET_TOKEN)")                             \
+	XX(TOKEN_FILE, "token-file", 0, FK_VALUE, "FILE",                    \
+	    "file holding the bearer token (env SVCFLEET_TOKEN_FILE; "       \
+	    "default for a server on this machine: "                         \
+	    "./svcfleet-data/admin.token when readable)")                    \
+	XX(CA_FILE, "ca-file", 0, FK_VALUE, "FILE",                          \
+	    "PEM CA bundle that verifies svcfleetd's certificate, for "      \
+	    "tls+tcp:// servers (env SVCFLEET_CA_FILE)")                     \
+	XX(SERVER_NAME, "server-name", 0, FK_VALUE, "NAME",                  \
+	    "name svcfleetd's TLS certificate must carry (env "              \
+	    "SVCFLEET_SERVER_NAME; default the --server URL's host)")        \
+	XX(INSECURE_SKIP_VERIFY, "insecure-skip-verify", 0, FK_BOOL, NULL,   \
+	    "do not verify svcfleetd's TLS certificate: anyone on the way "  \
+	    "can read the token and change answers (tests only)")            \
+	XX(OUTPUT, "output", 'o', FK_VALUE, "FORMAT",                        \
+	    "output format: table, wide, json, yaml or name")                \
+	XX(TIMEOUT, "timeout", 0, FK_VALUE, "DURATION",                      \
+	    "deadline of each call, e.g. 30s, 2m (env SVCFLEET_TIMEOUT; "    \
+	    "default 30s)")                                                  \
+	XX(HELP, "help", 'h', FK_BOOL, NULL, "show help")                    \
+	XX(FILENAME, "filename", 'f', FK_LIST, "FILE",                       \
+	    "manifest file, directory (its *.yaml, *.yml, *.json) or - "     \
+	    "for stdin; repeatable")                                         \
+	XX(CLUSTER, "cluster", 0, FK_VALUE, "CLUSTER", "cluster name")       \
+	XX(NAMESPACE, "namespace", 'n', FK_VALUE, "NS",                      \
+	    "namespace (default \"default\")")                               \
+	XX(ALL_NAMESPACES, "all-namespaces", 'A', FK_BOOL, NULL,             \
+	    "list across all namespaces")                                    \
+	XX(SELECTOR, "selector", 'l', FK_LIST, "SELECTOR",                   \
+	    "label selector, e.g. app=web,tier!=db")                         \
+	XX(LIMIT, "limit", 0, FK_VALUE, "N", "stop after N objects")         \
+	XX(DRY_RUN, "dry-run", 0, FK_BOOL, NULL,                             \
+	    "validate and authorize on the server, write nothing")           \
+	XX(TYPE, "type", 0, FK_VALUE, "TYPE",                                \
+	    "clusterip (default), nodeport or loadbalancer")                 \
+	XX(PORT, "port", 0, FK_LIST, "SPEC",                                 \
+	    "[NAME:]PORT[:TARGET][/TCP|/UDP|/SCTP][@NODEPORT]; repeatable")  \
+	XX(FROM_WORKLOAD, "from-workload", 0, FK_VALUE, "KIND/NAME",         \
+	    "take the selector from a workload's pod-template labels, read " \
+	    "live from the cluster (deployment/NAME, statefulset/NAME, "     \
+	    "daemonset/NAME)")                                               \
+	XX(SESSION_AFFINITY, "session-affinity", 0, FK_BOOL, NULL,           \
+	    "session persistence by client IP")                              \
+	XX(SESSION_TIMEOUT, "session-timeout", 0, FK_VALUE, "SECONDS",       \
+	    "longest session hold time with --session-affinity (default "    \
+	    "30)")                                                           \
+	XX(ANNOTATION, "annotation", 0, FK_LIST, "KEY=VALUE",                \
+	    "annotation; repeatable")                                        \
+	XX(LABEL, "label", 0, FK_LIST, "KEY=VALUE", "label; repeatable")     \
+	XX(TRAFFIC_POLICY, "traffic-policy", 0, FK_VALUE, "POLICY",          \
+	    "external traffic policy: cluster (default) or local")           \
+	XX(LB_TYPE, "lb-type", 0, FK_VALUE, "TYPE",                          \
+	    "load balancing: metallb or other")                              \
+	XX(LB_POOL, "lb-pool", 0, FK_VALUE, "POOL", "MetalLB IP pool")       \
+	XX(LB_ADDRESS, "lb-address", 0, FK_VALUE, "IP",                      \
+	    "requested load-balancer address")                               \
+	XX(LB_CLASS, "lb-class", 0, FK_VALUE, "CLASS",                       \
+	    "loadBalancerClass for --lb-type other")                         \
+	XX(ALLOW_ADOPTION, "allow-adoption", 0, FK_BOOL, NULL,               \
+	    "take over a Service of that name svcfleet does not own yet")    \
+	XX(WAIT, "wait", 0, FK_BOOL, NULL,                                   \
+	    "wait until the cluster confirms (within --timeout, default "    \
+	    "60s)")                                                          \
+	XX(FOR, "for", 0, FK_VALUE, "CONDITION",                             \
+	    "what to wait for: synced or deleted")                           \
+	XX(API_SERVER, "api-server", 0, FK_VALUE, "URL",                     \
+	    "the cluster's API server, https://HOST:PORT")                   \
+	XX(NODE_PORT_RANGE, "node-port-range", 0, FK_VALUE, "MIN-MAX",       \
+	    "the cluster's --service-node-port-range (default "              \
+	    "30000-32767)")                                                  \
+	XX(KUBECONFIG, "kubeconfig", 0, FK_VALUE, "FILE",                    \
+	    "read the cluster's server, CA and credentials from a "          \
+	    "kubeconfig")                                                    \
+	XX(INSECURE_SKIP_TLS_VERIFY, "insecure-skip-tls-verify", 0, FK_BOOL, \
+	    NULL, "accept a kubeconfig cluster that skips TLS verification") \
+	XX(CONTEXT, "context", 0, FK_VALUE, "NAME",                          \
+	    "kubeconfig context (with --kubeconfig)")                        \
+	XX(SHOW_CREDENTIALS, "show-credentials", 0, FK_BOOL, NULL,           \
+	    "print the cluster's credentials instead of <redacted>")         \
+	XX(USER, "user", 0, FK_VALUE, "USER", "user name")                   \
+	XX(GROUP, "group", 0, FK_VALUE, "GROUP", "group name")               \
+	XX(GROUPS, "groups", 0, FK_LIST, "G1,G2",                            \
+	    "groups of the token's user, comma-separated; repeatable")       \
+	XX(TTL, "ttl", 0, FK_VALUE, "DURATION",                              \
+	    "lifetime, e.g. 24h, 30d (default: no expiry)")                  \
+	XX(SINCE, "since", 0, FK_VALUE, "DURATION|TIME",                     \
+	    "only what happened since then: 1h, 30m, or an RFC 3339 time")   \
+	XX(NAME, "name", 0, FK_VALUE, "NAME", "object name")                 \
 	XX(CLIENT, "client", 0, FK_BOOL, NULL, "print the client version only")
 
 enum cli_flag_id {
@@ -345,5 +352,25 @@ int cli_cmd_cluster_remove(cli *c);
 int cli_cmd_cluster_namespaces(cli *c);
 int cli_cmd_cluster_workloads(cli *c);
 int cli_cmd_version(cli *c);
+int cli_cmd_describe_service(cli *c);
+int cli_cmd_wait_service(cli *c);
+
+// --------------------------------------------------------- kubeconfig.c
+
+// cli_kubeconfig_load fills cl's API server, CA, credentials and
+// insecure_skip_verify from context (NULL: the current one) of the
+// kubeconfig at path (memory from the run's arena). Returns 0, or prints
+// the error and returns an exit code.
+int cli_kubeconfig_load(cli *c, const char *path, const char *context,
+    bool allow_insecure, Svcfleet__V1__Cluster *cl);
+
+// --------------------------------------------------------------- wait.c
+
+// cli_wait_service waits until Service cluster/ns/name is synced (or, with
+// deleted, gone), within the run's --timeout (default 60 s), showing a
+// live progress line on a terminal. Returns 0, or prints the error and
+// returns CLI_EXIT_FAIL.
+int cli_wait_service(cli *c, const char *cluster, const char *ns,
+    const char *name, bool deleted);
 
 #endif // SF_CLI_H

@@ -59,6 +59,21 @@ labels(cli *c, Svcfleet__V1__Cluster *cl)
 	return (0);
 }
 
+// Prints what `cluster add` registered and frees it.
+static int
+registered(cli *c, const Svcfleet__V1__Cluster *cl, Svcfleet__V1__Cluster *out)
+{
+	int rv = 0;
+	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
+		rv = cli_print_clusters(c, &out, 1, false);
+	} else {
+		printf("cluster/%s%s\n", cl->name,
+		    c->c_output == OUT_NAME ? "" : " registered");
+	}
+	svcfleet_free(out);
+	return (rv);
+}
+
 int
 cli_cmd_cluster_add(cli *c)
 {
@@ -72,12 +87,40 @@ cli_cmd_cluster_add(cli *c)
 	int                    rv;
 
 	if (c->c_set[F_KUBECONFIG]) {
-		return (cli_fail(SF_UNIMPLEMENTED,
-		    "--kubeconfig is not available yet: give --api-server, "
-		    "--ca-file and --token-file"));
+		static const int excl[]
+		    = {F_API_SERVER, F_CA_FILE, F_TOKEN_FILE};
+		for (size_t i = 0; i < 3; i++) {
+			if (c->c_set[excl[i]]) {
+				return (cli_usage(c,
+				    "--%s cannot be combined with "
+				    "--kubeconfig",
+				    cli_flag_defs[excl[i]].fd_name));
+			}
+		}
+		cl.name = (char *) c->c_args[0];
+		if ((rv = node_port_range(c, &cl)) != 0
+		    || (rv = labels(c, &cl)) != 0
+		    || (rv = cli_kubeconfig_load(c, c->c_val[F_KUBECONFIG],
+		            cli_value(c, F_CONTEXT, NULL),
+		            cli_flag(c, F_INSECURE_SKIP_TLS_VERIFY), &cl))
+		        != 0) {
+			return (rv);
+		}
+		req.cluster = &cl;
+		if ((rv = cli_connect(c)) == 0
+		    && svcfleet_register_cluster(
+		           c->c_client, &req, &out, &c->c_st)
+		        != 0) {
+			rv = cli_fail_status(&c->c_st, NULL);
+		}
+		return (rv != 0 ? rv : registered(c, &cl, out));
 	}
 	if (c->c_set[F_CONTEXT]) {
 		return (cli_usage(c, "--context goes with --kubeconfig"));
+	}
+	if (c->c_set[F_INSECURE_SKIP_TLS_VERIFY]) {
+		return (cli_usage(
+		    c, "--insecure-skip-tls-verify goes with --kubeconfig"));
 	}
 	// Without --ca-file the cluster's certificate must be trusted by the
 	// system's CA store, as with a kubeconfig without
@@ -123,14 +166,7 @@ cli_cmd_cluster_add(cli *c)
 	if (rv != 0) {
 		return (rv);
 	}
-	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
-		rv = cli_print_clusters(c, &out, 1, false);
-	} else {
-		printf("cluster/%s%s\n", cl.name,
-		    c->c_output == OUT_NAME ? "" : " registered");
-	}
-	svcfleet_free(out);
-	return (rv);
+	return (registered(c, &cl, out));
 }
 
 int

@@ -170,6 +170,107 @@ build(cli *c, Svcfleet__V1__Service *svc, Svcfleet__V1__ObjectMeta *m,
 	return (0);
 }
 
+// The workload kinds --from-workload accepts, as kubectl spells them.
+static const struct workload_kind {
+	const char *words; // '|'-separated spellings, the first canonical
+	const char *kind;
+} workload_kinds[] = {
+    {"deployment|deployments|deploy", "Deployment"},
+    {"statefulset|statefulsets|sts", "StatefulSet"},
+    {"daemonset|daemonsets|ds", "DaemonSet"},
+};
+
+static const struct workload_kind *
+workload_kind(const char *word, size_t n)
+{
+	for (size_t i = 0;
+	     i < sizeof(workload_kinds) / sizeof(workload_kinds[0]); i++) {
+		const char *w = workload_kinds[i].words;
+		while (*w != '\0') {
+			size_t k = strcspn(w, "|");
+			if (k == n && strncasecmp(w, word, n) == 0) {
+				return (&workload_kinds[i]);
+			}
+			w += k;
+			w += *w == '|';
+		}
+	}
+	return (NULL);
+}
+
+// The selector from a workload's pod-template labels, read live from the
+// cluster (the form's "Reference workload label").
+static int
+from_workload(
+    cli *c, const char *cluster, const char *ns, Svcfleet__V1__ServiceSpec *sp)
+{
+	Svcfleet__V1__ListWorkloadsRequest req
+	    = SVCFLEET__V1__LIST_WORKLOADS_REQUEST__INIT;
+	Svcfleet__V1__ListWorkloadsReply *rep = NULL;
+	const char *ref = c->c_val[F_FROM_WORKLOAD], *slash = strchr(ref, '/');
+	const struct workload_kind *wk;
+	const char                 *kind, *name;
+	int                         rv = 0;
+
+	if (slash == NULL || slash[1] == '\0'
+	    || (wk = workload_kind(ref, (size_t) (slash - ref))) == NULL) {
+		return (cli_usage(c,
+		    "invalid value \"%s\" for --from-workload: want "
+		    "deployment/NAME, statefulset/NAME or daemonset/NAME",
+		    ref));
+	}
+	kind           = wk->kind;
+	name           = slash + 1;
+	req.cluster    = (char *) cluster;
+	req.namespace_ = (char *) ns;
+	if (svcfleet_list_workloads(c->c_client, &req, &rep, &c->c_st) != 0) {
+		return (cli_fail_status(&c->c_st, NULL));
+	}
+	for (size_t i = 0; i < rep->n_workloads; i++) {
+		const Svcfleet__V1__Workload *w = rep->workloads[i];
+		if (strcmp(w->kind, kind) != 0 || strcmp(w->name, name) != 0) {
+			continue;
+		}
+		if (w->n_labels == 0) {
+			rv = cli_fail(SF_FAILED_PRECONDITION,
+			    "%s \"%s\" has no pod-template labels to select "
+			    "by",
+			    kind, name);
+			break;
+		}
+		sp->selector = sf_arena_alloc(
+		    &c->c_arena, w->n_labels * sizeof(*sp->selector));
+		for (size_t k = 0; sp->selector != NULL && k < w->n_labels;
+		     k++) {
+			Svcfleet__V1__KeyValue *kv
+			    = sf_arena_alloc(&c->c_arena, sizeof(*kv));
+			if (kv == NULL) {
+				break;
+			}
+			svcfleet__v1__key_value__init(kv);
+			kv->key
+			    = sf_arena_strdup(&c->c_arena, w->labels[k]->key);
+			kv->value = sf_arena_strdup(
+			    &c->c_arena, w->labels[k]->value);
+			sp->selector[sp->n_selector++] = kv;
+		}
+		sp->selector_from = sf_arena_printf(&c->c_arena, "%.*s/%s",
+		    (int) strcspn(wk->words, "|"), wk->words, name);
+		svcfleet_free(rep);
+		return (sp->selector == NULL || sp->selector_from == NULL
+		        ? cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory")
+		        : rv);
+	}
+	if (rv == 0) {
+		rv = cli_fail(SF_NOT_FOUND,
+		    "%s \"%s\" not found in namespace \"%s\" of cluster "
+		    "\"%s\"",
+		    kind, name, ns, cluster);
+	}
+	svcfleet_free(rep);
+	return (rv);
+}
+
 int
 cli_cmd_create_service(cli *c)
 {
@@ -182,19 +283,21 @@ cli_cmd_create_service(cli *c)
 	bool                      dry = cli_flag(c, F_DRY_RUN);
 	int                       rv;
 
-	if (c->c_set[F_FROM_WORKLOAD]) {
-		return (cli_fail(SF_UNIMPLEMENTED,
-		    "--from-workload is not available yet: reading a "
-		    "workload's pod labels from the cluster needs the "
-		    "reconciler; give the labels with --selector"));
+	if (c->c_set[F_FROM_WORKLOAD] && c->c_set[F_SELECTOR]) {
+		return (cli_usage(
+		    c, "give --selector or --from-workload, not both"));
 	}
-	if (!c->c_set[F_SELECTOR]) {
+	if (!c->c_set[F_SELECTOR] && !c->c_set[F_FROM_WORKLOAD]) {
 		return (cli_usage(c, "required flag --selector is missing"));
 	}
 	if ((rv = build(c, &svc, &m, &sp)) != 0) {
 		return (rv);
 	}
 	if ((rv = cli_connect(c)) != 0) {
+		return (rv);
+	}
+	if (c->c_set[F_FROM_WORKLOAD]
+	    && (rv = from_workload(c, m.cluster, m.namespace_, &sp)) != 0) {
 		return (rv);
 	}
 	req.service = &svc;

@@ -37,13 +37,9 @@ cli_cmd_delete_service(cli *c)
 		       "cluster)\n",
 		    name);
 	}
-	if (!rep->deleted && cli_flag(c, F_WAIT)) {
-		fprintf(stderr,
-		    "note: --wait is not available yet: the Service goes once "
-		    "the reconciler confirms cluster \"%s\" deleted it; "
-		    "follow "
-		    "it with `svcfleet get service %s --cluster %s -n %s`\n",
-		    key.cluster, name, key.cluster, key.namespace_);
+	if (!rep->deleted && cli_flag(c, F_WAIT) && rv == 0) {
+		rv = cli_wait_service(
+		    c, key.cluster, key.namespace_, name, true);
 	}
 	svcfleet_free(rep);
 	return (rv);

@@ -158,7 +158,37 @@ static const cli_cmd cli_commands[] = {
         .cm_help
         = "A Service no cluster holds yet is removed at once; otherwise "
           "it is marked for deletion until the reconciler confirms the "
-          "cluster deleted it.",
+          "cluster deleted it. --wait waits for that (within --timeout, "
+          "default 60s), with a progress line on a terminal.",
+    },
+    {
+        .cm_words    = "describe service|services|svc",
+        .cm_fn       = cli_cmd_describe_service,
+        .cm_args_min = 1,
+        .cm_args_max = 1,
+        .cm_flags    = FL(CLUSTER) | FL(NAMESPACE),
+        .cm_required = FL(CLUSTER),
+        .cm_usage    = "describe service NAME --cluster C [-n NS]",
+        .cm_summary  = "show a Service: spec, per-cluster status, recent "
+                       "audit",
+    },
+    {
+        .cm_words    = "wait service|services|svc",
+        .cm_fn       = cli_cmd_wait_service,
+        .cm_args_min = 1,
+        .cm_args_max = 1,
+        .cm_flags    = FL(CLUSTER) | FL(NAMESPACE) | FL(FOR),
+        .cm_required = FL(CLUSTER) | FL(FOR),
+        .cm_usage    = "wait service NAME --cluster C [-n NS] --for "
+                       "synced|deleted [--timeout 60s]",
+        .cm_summary  = "wait until a Service is synced in its cluster, or "
+                       "deleted",
+        .cm_help
+        = "Synced means the cluster holds the Service's current "
+          "generation (a LoadBalancer also has its address). --timeout "
+          "bounds the whole wait here (default 60s); on a terminal a "
+          "progress line shows the state as it moves. Exit code 1 when "
+          "the time runs out, with the last state seen.",
     },
     {
         .cm_words    = "cluster add",
@@ -166,9 +196,12 @@ static const cli_cmd cli_commands[] = {
         .cm_args_min = 1,
         .cm_args_max = 1,
         .cm_flags    = FL(API_SERVER) | FL(CA_FILE) | FL(TOKEN_FILE)
-            | FL(NODE_PORT_RANGE) | FL(LABEL) | FL(KUBECONFIG) | FL(CONTEXT),
+            | FL(NODE_PORT_RANGE) | FL(LABEL) | FL(KUBECONFIG) | FL(CONTEXT)
+            | FL(INSECURE_SKIP_TLS_VERIFY),
         .cm_usage     = "cluster add NAME --api-server URL --token-file FILE "
                         "[--ca-file FILE]\n"
+                        "       svcfleet cluster add NAME --kubeconfig FILE "
+                        "[--context X] [--insecure-skip-tls-verify]\n"
                         "        [--node-port-range 30000-32767] [--label "
                         "k=v]...",
         .cm_summary   = "register a cluster",

@@ -573,14 +573,18 @@ test_delete_waits_for_cluster(void **state)
 	free(err);
 	free(yaml);
 
+	// No reconciler runs here: --wait gives up when --timeout is over.
 	assert_int_equal(ct_cli(&e, NULL, &out, &err,
 	                     "delete svc web-front --cluster prod -n shop "
-	                     "--wait"),
-	    0);
+	                     "--wait --timeout 1s"),
+	    1);
 	assert_string_equal(out,
 	    "service \"web-front\" marked for deletion (waiting for "
 	    "cluster)\n");
-	assert_non_null(strstr(err, "--wait is not available yet"));
+	assert_non_null(strstr(err,
+	    "error: DEADLINE_EXCEEDED: timed out after 1s waiting for service "
+	    "\"web-front\" in cluster \"prod\" to be deleted; last: "
+	    "DELETING"));
 	free(out);
 	free(err);
 	out   = ct_ok(&e, "get svc -n shop");

@@ -94,9 +94,11 @@ th_server_start(th_server *s, const char *dir, const char *const *extra)
 		fini_registered = true;
 	}
 	if (dir == NULL) {
-		const char *env = s->ts_env;
+		const char *env   = s->ts_env;
+		bool        recon = s->ts_reconciler;
 		memset(s, 0, sizeof(*s));
-		s->ts_env = env;
+		s->ts_env        = env;
+		s->ts_reconciler = recon;
 		th_tmpdir(s->ts_dir, sizeof(s->ts_dir), "srv");
 		snprintf(s->ts_data, sizeof(s->ts_data), "%s/data", s->ts_dir);
 		snprintf(s->ts_url, sizeof(s->ts_url),
@@ -121,6 +123,9 @@ th_server_start(th_server *s, const char *dir, const char *const *extra)
 		// Tests run in parallel: never the fixed default port.
 		argv[n++] = "--http";
 		argv[n++] = "127.0.0.1:0";
+	}
+	if (!s->ts_reconciler) {
+		argv[n++] = "--no-reconciler";
 	}
 	for (; extra != NULL && *extra != NULL && n < 62; extra++) {
 		argv[n++] = *extra;
@@ -314,7 +319,10 @@ th_run(const char *cmd, const char *stdin_text, char **out, char **err)
 	char  *ob = calloc(1, 1), *eb = calloc(1, 1);
 	size_t ol = 0, oc = 1, el = 0, ec = 1;
 
-	if (pipe(pin) || pipe(pout) || pipe(perr)) {
+	// Close-on-exec, so a child that leaves something running in the
+	// background does not keep our ends open (and us waiting).
+	if (pipe2(pin, O_CLOEXEC) || pipe2(pout, O_CLOEXEC)
+	    || pipe2(perr, O_CLOEXEC)) {
 		abort();
 	}
 	pid = fork();

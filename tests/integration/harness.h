@@ -20,6 +20,10 @@ typedef struct th_server {
 	                     // ("" when off)
 	// Extra environment for the daemon ("NAME=value"), or NULL.
 	const char *ts_env;
+	// Run the embedded reconciler. Off by default: tests of the API
+	// alone register clusters nobody can reach, and count revisions
+	// that status reports would move.
+	bool ts_reconciler;
 } th_server;
 
 // th_tmpdir makes a fresh directory under $TMPDIR (or /tmp); out gets the
@@ -29,8 +33,8 @@ void th_tmpdir(char *out, size_t cap, const char *tag);
 // th_bin returns "$SF_BIN_DIR/<rel>" in a static buffer per call slot.
 const char *th_bin(const char *rel);
 
-// th_server_start starts svcfleetd on a fresh temp dir (ts_env is kept
-// when set before the call) (or on dir when not
+// th_server_start starts svcfleetd on a fresh temp dir (ts_env and
+// ts_reconciler are kept when set before the call) (or on dir when not
 // NULL, to restart on existing data) listening on ipc only, with its HTTP
 // endpoint on a free port (unless extra says --http), plus extra
 // arguments (NULL-terminated list), and waits until it answers Health.

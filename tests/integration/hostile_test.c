@@ -130,7 +130,7 @@ test_garbage_envelope(void **state)
 	// New connections are served again within seconds (nng 1.5.2's IPC
 	// listener can wedge after such peers; the server reopens it).
 	bool served = false;
-	for (int i = 0; i < 20 && !served; i++) {
+	for (int i = 0; i < 60 && !served; i++) {
 		svcfleet_client           *c2 = NULL;
 		svcfleet_status            st = {0};
 		svcfleet_options           o  = {.url = f->srv.ts_url,

@@ -165,6 +165,10 @@ SVCFLEET_DECL void svcfleet_new_request_id(char out[33]);
 	    Svcfleet__V1__ReportStatusRequest,                                \
 	    Svcfleet__V1__ReportStatusReply,                                  \
 	    svcfleet__v1__report_status_reply__descriptor)                    \
+	XX(ServiceManager, ReportStatuses, report_statuses,                   \
+	    Svcfleet__V1__ReportStatusesRequest,                              \
+	    Svcfleet__V1__ReportStatusesReply,                                \
+	    svcfleet__v1__report_statuses_reply__descriptor)                  \
 	XX(ClusterRegistry, RegisterCluster, register_cluster,                \
 	    Svcfleet__V1__RegisterClusterRequest, Svcfleet__V1__Cluster,      \
 	    svcfleet__v1__cluster__descriptor)                                \

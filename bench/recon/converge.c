@@ -1,0 +1,748 @@
+// converge.c: the reconciler's benchmark (issue 6's targets).
+//
+//   recon-converge [-n SERVICES] [-k CLUSTERS] [-H HEALS] [--standalone]
+//
+// Starts K kubefake clusters and svcfleetd (without its reconciler),
+// registers the clusters, stores N Services spread over them, then starts
+// the reconciler — inside svcfleetd (the default) or as
+// svcfleet-reconciler — and measures:
+//   * applied: time until every Service exists in its cluster;
+//   * synced:  time until svcfleetd shows every Service SYNCED (status
+//              reports included), and the rates N / time;
+//   * svcfleetd's anonymous RSS once synced;
+//   * drift heal: H times, a Service's selector is changed behind
+//     svcfleet's back (a merge patch, as kubectl edit sends) and the time
+//     until the cluster holds svcfleet's selector again is taken.
+// Binaries come from $SF_BIN_DIR (default ./build). Nothing is left behind.
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+
+#include "svcfleet/svcfleet.h"
+
+#define TOKEN        "bench-cluster-token"
+#define MAX_CLUSTERS 32
+
+typedef struct cluster {
+	pid_t   pid;
+	char    url[128];
+	uint8_t ca[8192];
+	size_t  calen;
+} cluster;
+
+static char              dir[256], bindir[512], sock[400], token[128];
+static cluster           cl[MAX_CLUSTERS];
+static int               nclusters = 10, nservices = 10000, nheals = 200;
+static int               standalone, keep;
+static pid_t             srv_pid, rec_pid;
+static const char *const bin_kubefake = "tests/kubefake/kubefake";
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((double) ts.tv_sec + ts.tv_nsec / 1e9);
+}
+
+static void die(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+
+static void
+cleanup(void)
+{
+	char cmd[400];
+	if (rec_pid > 0) {
+		kill(rec_pid, SIGTERM);
+		waitpid(rec_pid, NULL, 0);
+	}
+	if (srv_pid > 0) {
+		kill(srv_pid, SIGTERM);
+		waitpid(srv_pid, NULL, 0);
+	}
+	for (int i = 0; i < nclusters; i++) {
+		if (cl[i].pid > 0) {
+			kill(cl[i].pid, SIGTERM);
+			waitpid(cl[i].pid, NULL, 0);
+		}
+	}
+	if (keep) {
+		fprintf(stderr, "kept %s\n", dir);
+	} else if (dir[0] != '\0') {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		if (system(cmd) != 0) {
+			fprintf(stderr, "could not remove %s\n", dir);
+		}
+	}
+}
+
+static void
+die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	cleanup();
+	exit(1);
+}
+
+static pid_t
+spawn(const char *const *argv, const char *log, int *outfd)
+{
+	int   p[2];
+	pid_t pid;
+	if (outfd != NULL && pipe(p) != 0) {
+		die("pipe: %s", strerror(errno));
+	}
+	if ((pid = fork()) == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(fd, 2);
+		if (outfd != NULL) {
+			dup2(p[1], 1);
+			close(p[0]);
+		} else {
+			dup2(fd, 1);
+		}
+		execv(argv[0], (char *const *) argv);
+		_exit(127);
+	}
+	if (outfd != NULL) {
+		close(p[1]);
+		*outfd = p[0];
+	}
+	return (pid);
+}
+
+static void
+start_kubefake(int i)
+{
+	char        bin[600], kc[400], log[400], line[256];
+	size_t      len = 0;
+	int         fd;
+	const char *argv[] = {bin, "--listen", "127.0.0.1:0", "--token", TOKEN,
+	    "--write-kubeconfig", kc, "--log-level", "warn", "--watch-history",
+	    "200000", NULL};
+
+	snprintf(bin, sizeof(bin), "%s/%s", bindir, bin_kubefake);
+	snprintf(kc, sizeof(kc), "%s/kc%d", dir, i);
+	snprintf(log, sizeof(log), "%s/kubefake%d.log", dir, i);
+	cl[i].pid = spawn(argv, log, &fd);
+	while (len + 1 < sizeof(line)) {
+		struct pollfd pf = {fd, POLLIN, 0};
+		ssize_t       n;
+		if (poll(&pf, 1, 10000) <= 0
+		    || (n = read(fd, line + len, sizeof(line) - 1 - len))
+		        <= 0) {
+			die("kubefake %d did not start", i);
+		}
+		len += (size_t) n;
+		line[len] = '\0';
+		if (strchr(line, '\n') != NULL) {
+			break;
+		}
+	}
+	if (sscanf(line, "ready %127s", cl[i].url) != 1) {
+		die("kubefake %d said: %s", i, line);
+	}
+	// Keep the pipe open: kubefake must never see EPIPE.
+	// The CA from the kubeconfig kubefake wrote.
+	FILE  *f = fopen(kc, "r");
+	char   buf[16384];
+	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+	if (f != NULL) {
+		fclose(f);
+	}
+	buf[n]  = '\0';
+	char *p = strstr(buf, "certificate-authority-data: ");
+	if (p == NULL) {
+		die("no CA in %s", kc);
+	}
+	p += strlen("certificate-authority-data: ");
+	p[strcspn(p, "\n")] = '\0';
+	int d
+	    = EVP_DecodeBlock(cl[i].ca, (unsigned char *) p, (int) strlen(p));
+	if (d < 0) {
+		die("bad CA in %s", kc);
+	}
+	cl[i].calen = (size_t) d;
+	while (cl[i].calen > 0 && cl[i].ca[cl[i].calen - 1] == '\0') {
+		cl[i].calen--;
+	}
+}
+
+static void
+start_svcfleetd(bool reconciler)
+{
+	char        bin[600], data[400], log[400], url[450];
+	const char *argv[16];
+	int         n = 0;
+
+	snprintf(bin, sizeof(bin), "%s/server/svcfleetd", bindir);
+	snprintf(data, sizeof(data), "%s/data", dir);
+	snprintf(log, sizeof(log), "%s/svcfleetd.log", dir);
+	snprintf(url, sizeof(url), "ipc://%s", sock);
+	argv[n++] = bin;
+	argv[n++] = "--data-dir";
+	argv[n++] = data;
+	argv[n++] = "--listen";
+	argv[n++] = url;
+	if (!reconciler) {
+		argv[n++] = "--no-reconciler";
+	}
+	argv[n] = NULL;
+	srv_pid = spawn(argv, log, NULL);
+}
+
+static svcfleet_client *
+connect_srv(void)
+{
+	svcfleet_client *c = NULL;
+	svcfleet_status  st;
+	char             url[450], path[400];
+	svcfleet_status_init(&st);
+	snprintf(url, sizeof(url), "ipc://%s", sock);
+	snprintf(path, sizeof(path), "%s/data/admin.token", dir);
+	for (int i = 0; i < 200; i++) {
+		FILE *f = fopen(path, "r");
+		if (f != NULL) {
+			if (fgets(token, sizeof(token), f) != NULL) {
+				token[strcspn(token, "\r\n")] = '\0';
+			}
+			fclose(f);
+		}
+		svcfleet_options o = {.url = url,
+		    .token                 = token,
+		    .timeout_ms            = 60000,
+		    .connect_now           = true};
+		if (token[0] != '\0' && svcfleet_open(&c, &o, &st) == 0) {
+			Svcfleet__V1__Empty e = SVCFLEET__V1__EMPTY__INIT;
+			Svcfleet__V1__HealthReply *h = NULL;
+			if (svcfleet_health(c, &e, &h, &st) == 0) {
+				svcfleet_free(h);
+				svcfleet_status_fini(&st);
+				return (c);
+			}
+			svcfleet_close(c);
+		}
+		usleep(50000);
+	}
+	die("svcfleetd did not come up: %s", st.message);
+}
+
+typedef struct creator {
+	svcfleet_client *c;
+	int              from, step;
+} creator;
+
+static void *
+create_main(void *arg)
+{
+	creator        *cr = arg;
+	svcfleet_status st;
+	svcfleet_status_init(&st);
+	for (int i = cr->from; i < nservices; i += cr->step) {
+		Svcfleet__V1__CreateServiceRequest req
+		    = SVCFLEET__V1__CREATE_SERVICE_REQUEST__INIT;
+		Svcfleet__V1__Service     svc = SVCFLEET__V1__SERVICE__INIT;
+		Svcfleet__V1__ObjectMeta  m = SVCFLEET__V1__OBJECT_META__INIT;
+		Svcfleet__V1__ServiceSpec sp
+		    = SVCFLEET__V1__SERVICE_SPEC__INIT;
+		Svcfleet__V1__KeyValue    sel = SVCFLEET__V1__KEY_VALUE__INIT;
+		Svcfleet__V1__ServicePort p = SVCFLEET__V1__SERVICE_PORT__INIT;
+		Svcfleet__V1__KeyValue   *sels[] = {&sel};
+		Svcfleet__V1__ServicePort *ps[]  = {&p};
+		Svcfleet__V1__Service     *out   = NULL;
+		char                       name[32], clname[16];
+		snprintf(name, sizeof(name), "svc-%06d", i);
+		snprintf(clname, sizeof(clname), "c%d", i % nclusters);
+		m.cluster     = clname;
+		m.namespace_  = "default";
+		m.name        = name;
+		sel.key       = "app";
+		sel.value     = name;
+		p.port        = 80;
+		p.target_port = 8080;
+		sp.selector   = sels;
+		sp.n_selector = 1;
+		sp.ports      = ps;
+		sp.n_ports    = 1;
+		svc.metadata  = &m;
+		svc.spec      = &sp;
+		req.service   = &svc;
+		if (svcfleet_create_service(cr->c, &req, &out, &st) != 0) {
+			die("create %s: %s", name, st.message);
+		}
+		svcfleet_free(out);
+	}
+	svcfleet_status_fini(&st);
+	return (NULL);
+}
+
+// ------------------------------------------------------------ kubefake
+
+typedef struct resp {
+	char  *b;
+	size_t n;
+} resp;
+
+static size_t
+on_body(char *p, size_t sz, size_t n, void *arg)
+{
+	resp  *r  = arg;
+	size_t k  = sz * n;
+	char  *nb = realloc(r->b, r->n + k + 1);
+	if (nb == NULL) {
+		return (0);
+	}
+	r->b = nb;
+	memcpy(r->b + r->n, p, k);
+	r->n += k;
+	r->b[r->n] = '\0';
+	return (k);
+}
+
+// One request to kubefake i; returns the parsed body (or NULL).
+static json_t *
+kreq(CURL *h, int i, const char *method, const char *path, const char *ctype,
+    const char *body, long *code)
+{
+	char               url[600], auth[128], ct[128];
+	struct curl_slist *hs = NULL;
+	resp               r  = {0};
+	json_t            *j;
+	struct curl_blob   ca = {cl[i].ca, cl[i].calen, CURL_BLOB_COPY};
+
+	curl_easy_reset(h);
+	snprintf(url, sizeof(url), "%s%s", cl[i].url, path);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", TOKEN);
+	hs = curl_slist_append(hs, auth);
+	if (ctype != NULL) {
+		snprintf(ct, sizeof(ct), "Content-Type: %s", ctype);
+		hs = curl_slist_append(hs, ct);
+	}
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hs);
+	curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &ca);
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	if (body != NULL) {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+	}
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	*code = 0;
+	if (curl_easy_perform(h) == CURLE_OK) {
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, code);
+	}
+	curl_slist_free_all(hs);
+	j = r.b != NULL ? json_loads(r.b, 0, NULL) : NULL;
+	free(r.b);
+	return (j);
+}
+
+static size_t  on_discard(char *p, size_t sz, size_t n, void *arg);
+static json_t *kreq(CURL *h, int i, const char *method, const char *path,
+    const char *ctype, const char *body, long *code);
+
+// kubefake's own apply rate, in the same run and conditions: nservices
+// server-side applies of distinct Services (in kube-public, so the
+// reconciler never looks at them twice: they are not its own) straight to
+// the clusters, 8 connections and up to 32 requests in flight per cluster,
+// as the reconciler uses them.
+static double
+raw_apply_rate(void)
+{
+	CURLM             *m    = curl_multi_init();
+	int                next = 0, done = 0, running = 0;
+	double             t0 = now_s();
+	char               auth[128];
+	struct curl_slist *hs = NULL;
+
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", TOKEN);
+	hs = curl_slist_append(hs, auth);
+	hs = curl_slist_append(
+	    hs, "Content-Type: application/apply-patch+yaml");
+	curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, 8L);
+	while (done < nservices) {
+		while (next < nservices && next - done < 32 * nclusters) {
+			CURL            *e = curl_easy_init();
+			char             url[300], *body = malloc(600);
+			int              c = next % nclusters;
+			struct curl_blob ca
+			    = {cl[c].ca, cl[c].calen, CURL_BLOB_COPY};
+			snprintf(url, sizeof(url),
+			    "%s/api/v1/namespaces/kube-public/services/"
+			    "raw-%06d"
+			    "?fieldManager=bench&force=true",
+			    cl[c].url, next);
+			snprintf(body, 600,
+			    "{\"apiVersion\":\"v1\",\"kind\":\"Service\","
+			    "\"metadata\":{\"name\":\"raw-%06d\","
+			    "\"namespace\":"
+			    "\"kube-public\",\"labels\":{\"app.kubernetes.io/"
+			    "managed-by\":\"bench\"},\"annotations\":{"
+			    "\"svcfleet."
+			    "io/owner\":\"bench\",\"svcfleet.io/"
+			    "generation\":\"1\"}},"
+			    "\"spec\":{\"ports\":[{\"protocol\":\"TCP\","
+			    "\"port\":80,"
+			    "\"targetPort\":8080}],\"selector\":{\"app\":"
+			    "\"raw-%06d\"},"
+			    "\"type\":\"ClusterIP\",\"sessionAffinity\":"
+			    "\"None\"}}",
+			    next, next);
+			curl_easy_setopt(e, CURLOPT_URL, url);
+			curl_easy_setopt(e, CURLOPT_HTTPHEADER, hs);
+			curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &ca);
+			curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PATCH");
+			curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body);
+			curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_discard);
+			curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+			curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+			free(body);
+			curl_multi_add_handle(m, e);
+			next++;
+		}
+		curl_multi_perform(m, &running);
+		CURLMsg *msg;
+		int      left;
+		while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+			if (msg->msg == CURLMSG_DONE) {
+				long     code = 0;
+				CURL    *e    = msg->easy_handle;
+				CURLcode cc   = msg->data.result;
+				curl_easy_getinfo(
+				    e, CURLINFO_RESPONSE_CODE, &code);
+				if (cc != CURLE_OK || code / 100 != 2) {
+					die("raw apply: curl %d, HTTP %ld", cc,
+					    code);
+				}
+				curl_multi_remove_handle(m, e);
+				curl_easy_cleanup(e);
+				done++;
+			}
+		}
+		curl_multi_poll(m, NULL, 0, 100, NULL);
+	}
+	double rate = nservices / (now_s() - t0);
+	curl_multi_cleanup(m);
+	curl_slist_free_all(hs);
+	// Gone again, so the reconciler meets only its own Services.
+	CURL *h = curl_easy_init();
+	for (int c = 0; c < nclusters; c++) {
+		long code;
+		json_decref(kreq(h, c, "DELETE",
+		    "/api/v1/namespaces/kube-public/services", NULL, NULL,
+		    &code));
+		if (code != 200) {
+			die("deleting the raw applies: HTTP %ld", code);
+		}
+	}
+	curl_easy_cleanup(h);
+	return (rate);
+}
+
+static size_t
+on_discard(char *p, size_t sz, size_t n, void *arg)
+{
+	(void) p;
+	(void) arg;
+	return (sz * n);
+}
+
+static long
+objects_in_clusters(CURL *h)
+{
+	long total = 0, code;
+	for (int i = 0; i < nclusters; i++) {
+		json_t *j
+		    = kreq(h, i, "GET", "/_kubefake/stats", NULL, NULL, &code);
+		total += (long) json_integer_value(json_object_get(
+		    json_object_get(j, "objects"), "services"));
+		json_decref(j);
+	}
+	return (total - nclusters); // default/kubernetes in each
+}
+
+static long
+synced_in_svcfleet(svcfleet_client *c)
+{
+	char           *tok = NULL;
+	long            n   = 0;
+	svcfleet_status st;
+	svcfleet_status_init(&st);
+	do {
+		Svcfleet__V1__ListServicesRequest req
+		    = SVCFLEET__V1__LIST_SERVICES_REQUEST__INIT;
+		Svcfleet__V1__ListServicesReply *rep = NULL;
+		req.page_size                        = 5000;
+		req.page_token                       = tok ? tok : "";
+		if (svcfleet_list_services(c, &req, &rep, &st) != 0) {
+			free(tok);
+			svcfleet_status_fini(&st);
+			return (-1);
+		}
+		free(tok);
+		tok = NULL;
+		for (size_t i = 0; i < rep->n_services; i++) {
+			const Svcfleet__V1__Service *s = rep->services[i];
+			n += s->n_status > 0
+			    && s->status[0]->state
+			        == SVCFLEET__V1__SYNC_STATE__SYNC_STATE_SYNCED
+			    && s->status[0]->observed_generation
+			        >= s->metadata->generation;
+		}
+		if (rep->next_page_token[0] != '\0') {
+			tok = strdup(rep->next_page_token);
+		}
+		svcfleet_free(rep);
+	} while (tok != NULL);
+	svcfleet_status_fini(&st);
+	return (n);
+}
+
+static long
+rss_anon_kib(pid_t pid)
+{
+	char  path[64], line[256];
+	long  v = -1;
+	FILE *f;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+	if ((f = fopen(path, "r")) == NULL) {
+		return (-1);
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "RssAnon: %ld kB", &v) == 1) {
+			break;
+		}
+	}
+	fclose(f);
+	return (v);
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *) a, y = *(const double *) b;
+	return (x < y ? -1 : x > y);
+}
+
+static void
+heal(CURL *h)
+{
+	double *ms   = calloc((size_t) nheals, sizeof(double));
+	int     done = 0;
+	if (ms == NULL || nheals == 0) {
+		free(ms);
+		return;
+	}
+	for (int k = 0; k < nheals; k++) {
+		int    i = (k * 7919) % nservices;
+		int    c = i % nclusters;
+		char   path[200], want[32];
+		long   code;
+		double t0;
+		snprintf(path, sizeof(path),
+		    "/api/v1/namespaces/default/services/svc-%06d", i);
+		snprintf(want, sizeof(want), "svc-%06d", i);
+		json_decref(kreq(h, c, "PATCH", path,
+		    "application/merge-patch+json",
+		    "{\"spec\":{\"selector\":{\"app\":\"drifted\"}}}", &code));
+		if (code != 200) {
+			die("drift patch of %s: HTTP %ld", path, code);
+		}
+		t0 = now_s();
+		for (;;) {
+			json_t *j = kreq(h, c, "GET", path, NULL, NULL, &code);
+			const char *a      = json_string_value(json_object_get(
+			         json_object_get(
+			             json_object_get(j, "spec"), "selector"),
+			         "app"));
+			bool        healed = a != NULL && strcmp(a, want) == 0;
+			json_decref(j);
+			if (healed) {
+				ms[done++] = (now_s() - t0) * 1000;
+				break;
+			}
+			if (now_s() - t0 > 30) {
+				die("%s not healed in 30 s", path);
+			}
+			usleep(1000);
+		}
+		usleep(20000);
+	}
+	qsort(ms, (size_t) done, sizeof(double), cmp_double);
+	printf(
+	    "drift heal (%d edits, edit to restored): p50 %.1f ms, p99 %.1f "
+	    "ms, max %.1f ms\n",
+	    done, ms[done / 2],
+	    ms[(done * 99) / 100 < done ? (done * 99) / 100 : done - 1],
+	    ms[done - 1]);
+	free(ms);
+}
+
+int
+main(int argc, char **argv)
+{
+	svcfleet_client *c;
+	svcfleet_status  st;
+	CURL            *h;
+	double           t0, t_applied = 0, t_synced = 0, t;
+	const char      *b = getenv("SF_BIN_DIR");
+	pthread_t        th[16];
+	creator          cr[16];
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) {
+			nservices = atoi(argv[++i]);
+		} else if (strcmp(argv[i], "-k") == 0 && i + 1 < argc) {
+			nclusters = atoi(argv[++i]);
+		} else if (strcmp(argv[i], "-H") == 0 && i + 1 < argc) {
+			nheals = atoi(argv[++i]);
+		} else if (strcmp(argv[i], "--standalone") == 0) {
+			standalone = 1;
+		} else if (strcmp(argv[i], "--keep") == 0) {
+			keep = 1; // leave the directory (logs) behind
+		} else {
+			fprintf(stderr,
+			    "usage: recon-converge [-n SERVICES] [-k "
+			    "CLUSTERS] "
+			    "[-H HEALS] [--standalone] [--keep]\n");
+			return (2);
+		}
+	}
+	if (nclusters < 1 || nclusters > MAX_CLUSTERS || nservices < 1) {
+		fprintf(stderr, "bad -n or -k\n");
+		return (2);
+	}
+	snprintf(bindir, sizeof(bindir), "%s", b ? b : "./build");
+	snprintf(dir, sizeof(dir), "/tmp/recon-bench-XXXXXX");
+	if (mkdtemp(dir) == NULL) {
+		return (1);
+	}
+	snprintf(sock, sizeof(sock), "%s/svcfleet.sock", dir);
+	signal(SIGPIPE, SIG_IGN);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	h = curl_easy_init();
+	svcfleet_status_init(&st);
+
+	for (int i = 0; i < nclusters; i++) {
+		start_kubefake(i);
+	}
+	start_svcfleetd(false);
+	c = connect_srv();
+	for (int i = 0; i < nclusters; i++) {
+		Svcfleet__V1__RegisterClusterRequest req
+		    = SVCFLEET__V1__REGISTER_CLUSTER_REQUEST__INIT;
+		Svcfleet__V1__Cluster  rc  = SVCFLEET__V1__CLUSTER__INIT;
+		Svcfleet__V1__Cluster *out = NULL;
+		char                   name[16];
+		snprintf(name, sizeof(name), "c%d", i);
+		rc.name         = name;
+		rc.api_server   = cl[i].url;
+		rc.token        = TOKEN;
+		rc.ca_data.data = cl[i].ca;
+		rc.ca_data.len  = cl[i].calen;
+		req.cluster     = &rc;
+		if (svcfleet_register_cluster(c, &req, &out, &st) != 0) {
+			die("register %s: %s", name, st.message);
+		}
+		svcfleet_free(out);
+	}
+	t = now_s();
+	for (int i = 0; i < 16; i++) {
+		cr[i] = (creator) {c, i, 16};
+		pthread_create(&th[i], NULL, create_main, &cr[i]);
+	}
+	for (int i = 0; i < 16; i++) {
+		pthread_join(th[i], NULL);
+	}
+	printf("machine: %ld CPUs; %d services over %d kubefake clusters "
+	       "(stored in %.1f s)\n",
+	    sysconf(_SC_NPROCESSORS_ONLN), nservices, nclusters, now_s() - t);
+	svcfleet_close(c);
+	double raw = raw_apply_rate();
+	printf("kubefake's own apply rate, same clusters (%d distinct "
+	       "applies): %.0f applies/s\n",
+	    nservices, raw);
+
+	// The reconciler starts now: inside a restarted svcfleetd, or as
+	// its own process against the running one.
+	if (standalone) {
+		char        bin[600], log[400], tf[400], url[450];
+		FILE       *f;
+		const char *av[] = {bin, "--server", url, "--token-file", tf,
+		    "--stats-every", "2s", NULL};
+		snprintf(bin, sizeof(bin), "%s/reconciler/svcfleet-reconciler",
+		    bindir);
+		snprintf(log, sizeof(log), "%s/reconciler.log", dir);
+		snprintf(tf, sizeof(tf), "%s/data/admin.token", dir);
+		snprintf(url, sizeof(url), "ipc://%s", sock);
+		(void) f;
+		t0      = now_s();
+		rec_pid = spawn(av, log, NULL);
+		c       = connect_srv();
+	} else {
+		kill(srv_pid, SIGTERM);
+		waitpid(srv_pid, NULL, 0);
+		t0 = now_s();
+		start_svcfleetd(true);
+		c = connect_srv();
+	}
+	for (;;) {
+		t = now_s();
+		if (t_applied == 0 && objects_in_clusters(h) >= nservices) {
+			t_applied = t;
+		}
+		if (t_applied != 0 && synced_in_svcfleet(c) >= nservices) {
+			t_synced = now_s();
+			break;
+		}
+		if (t - t0 > 600) {
+			die("not converged after 600 s");
+		}
+		usleep(100000);
+	}
+	printf(
+	    "reconciler %s: all applied after %.2f s (%.0f services/s), "
+	    "all SYNCED after %.2f s (%.0f services/s, %.0f%% of kubefake's "
+	    "rate)\n",
+	    standalone ? "standalone" : "embedded", t_applied - t0,
+	    nservices / (t_applied - t0), t_synced - t0,
+	    nservices / (t_synced - t0),
+	    100.0 * (nservices / (t_synced - t0)) / raw);
+	printf(
+	    "svcfleetd RssAnon when synced: %ld KiB\n", rss_anon_kib(srv_pid));
+	sleep(3);
+	printf(
+	    "svcfleetd RssAnon 3 s later: %ld KiB\n", rss_anon_kib(srv_pid));
+	if (standalone) {
+		printf("svcfleet-reconciler RssAnon: %ld KiB\n",
+		    rss_anon_kib(rec_pid));
+	}
+	heal(h);
+	svcfleet_close(c);
+	svcfleet_status_fini(&st);
+	curl_easy_cleanup(h);
+	cleanup();
+	curl_global_cleanup();
+	nng_fini();
+	return (0);
+}

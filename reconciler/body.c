@@ -1,0 +1,658 @@
+// body.c: the apply body, canonical hashes and the managed-fields
+// projection. See body.h.
+#include "body.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hash.h"
+
+// ----------------------------------------------------------- canonical
+//
+// The canonical form is a byte string that is never parsed again, only
+// hashed: objects with their keys sorted, arrays with their items sorted
+// (list order the API server may keep differently does not count), empty
+// objects and arrays left out, every string length-prefixed so nothing is
+// ambiguous.
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	const sf_buf *x = a, *y = b;
+	size_t        n = x->b_len < y->b_len ? x->b_len : y->b_len;
+	int           c = memcmp(x->b_data, y->b_data, n);
+	return (c != 0 ? c : (x->b_len > y->b_len) - (x->b_len < y->b_len));
+}
+
+static int
+cmp_key(const void *a, const void *b)
+{
+	return (strcmp(*(const char *const *) a, *(const char *const *) b));
+}
+
+static void
+put_bytes(sf_buf *b, char tag, const char *s, size_t n)
+{
+	sf_buf_printf(b, "%c%zu:", tag, n);
+	sf_buf_put(b, s, n);
+}
+
+// ser appends v's canonical form to b; nothing for an empty object or
+// array (so an absent field and an empty one compare equal).
+static void
+ser(sf_buf *b, const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: {
+		size_t       n = json_object_size(v), k = 0, mark = b->b_len;
+		const char **keys, *key;
+		json_t      *x;
+		if (n == 0 || (keys = malloc(n * sizeof(*keys))) == NULL) {
+			return;
+		}
+		json_object_foreach((json_t *) v, key, x)
+		{
+			keys[k++] = key;
+		}
+		qsort(keys, k, sizeof(*keys), cmp_key);
+		sf_buf_putc(b, '{');
+		for (size_t i = 0; i < k; i++) {
+			size_t at = b->b_len;
+			put_bytes(b, 'k', keys[i], strlen(keys[i]));
+			size_t body = b->b_len;
+			ser(b, json_object_get(v, keys[i]));
+			if (b->b_len == body) {
+				b->b_len
+				    = at; // an empty child: leave the key out
+			}
+		}
+		free(keys);
+		if (b->b_len == mark + 1) {
+			b->b_len = mark;
+		} else {
+			sf_buf_putc(b, '}');
+		}
+		return;
+	}
+	case JSON_ARRAY: {
+		size_t  n = json_array_size(v), m = 0;
+		sf_buf *items;
+		if (n == 0 || (items = calloc(n, sizeof(*items))) == NULL) {
+			return;
+		}
+		for (size_t i = 0; i < n; i++) {
+			ser(&items[m], json_array_get(v, i));
+			if (items[m].b_len > 0) {
+				m++;
+			} else {
+				sf_buf_fini(&items[m]);
+			}
+		}
+		qsort(items, m, sizeof(*items), cmp_str);
+		if (m > 0) {
+			sf_buf_putc(b, '[');
+			for (size_t i = 0; i < m; i++) {
+				put_bytes(
+				    b, 'e', items[i].b_data, items[i].b_len);
+			}
+			sf_buf_putc(b, ']');
+		}
+		for (size_t i = 0; i < m; i++) {
+			sf_buf_fini(&items[i]);
+		}
+		free(items);
+		return;
+	}
+	case JSON_STRING:
+		put_bytes(b, 's', json_string_value(v), json_string_length(v));
+		return;
+	case JSON_INTEGER:
+		sf_buf_printf(b, "i%lld;", (long long) json_integer_value(v));
+		return;
+	case JSON_REAL:
+		sf_buf_printf(b, "r%.17g;", json_real_value(v));
+		return;
+	case JSON_TRUE:
+		sf_buf_putc(b, 't');
+		return;
+	case JSON_FALSE:
+		sf_buf_putc(b, 'f');
+		return;
+	case JSON_NULL:
+		sf_buf_putc(b, 'n');
+		return;
+	}
+}
+
+// Hash of v's canonical form; never 0 (0 means "nothing applied").
+static uint64_t
+canon_hash(const json_t *v)
+{
+	sf_buf   b = SF_BUF_INIT;
+	uint64_t h;
+	ser(&b, v);
+	h = sf_hash_bytes(SF_HASH_INIT, b.b_data, b.b_len);
+	h = sf_hash_u64(h, b.b_oom ? 1 : 0);
+	sf_buf_fini(&b);
+	return (h != 0 ? h : 1);
+}
+
+// ----------------------------------------------------------------- body
+
+static void
+kvs_put(json_t *obj, sf_kv *const *kvs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (kvs[i] != NULL && kvs[i]->key != NULL) {
+			json_object_set_new(obj, kvs[i]->key,
+			    json_string(
+			        kvs[i]->value != NULL ? kvs[i]->value : ""));
+		}
+	}
+}
+
+int
+sf_recon_body(
+    const sf_service *svc, const char *owner, char **json, uint64_t *want)
+{
+	static const sf_object_meta empty_meta
+	    = SVCFLEET__V1__OBJECT_META__INIT;
+	static const sf_service_spec empty_spec
+	    = SVCFLEET__V1__SERVICE_SPEC__INIT;
+	sf_service     view = *svc;
+	sf_object_meta md
+	    = svc->metadata != NULL ? *svc->metadata : empty_meta;
+	sf_service_spec sp = svc->spec != NULL ? *svc->spec : empty_spec;
+	json_t         *m, *meta, *ann, *labels, *canonical;
+	char            gen[32];
+
+	*json = NULL;
+	*want = 0;
+	// Only what the cluster should hold: no svcfleet bookkeeping, no
+	// status, no svcfleet-only spec fields.
+	md.cluster          = "";
+	md.resource_version = 0;
+	md.generation       = 0;
+	md.create_time_ms   = 0;
+	md.n_labels         = 0;
+	md.n_annotations    = 0;
+	sp.allow_adoption   = false;
+	sp.selector_from    = "";
+	view.metadata       = &md;
+	view.spec           = &sp;
+	view.status         = NULL;
+	view.n_status       = 0;
+	if ((m = sf_model_service_to_manifest(&view)) == NULL) {
+		return (SF_RESOURCE_EXHAUSTED);
+	}
+	json_object_del(m, "status");
+	meta = json_object_get(m, "metadata");
+	json_object_del(meta, "creationTimestamp");
+	json_object_del(meta, "generation");
+	// Labels: the user's, then ours (ours win).
+	labels = json_object();
+	if (labels == NULL) {
+		json_decref(m);
+		return (SF_RESOURCE_EXHAUSTED);
+	}
+	if (svc->metadata != NULL) {
+		kvs_put(
+		    labels, svc->metadata->labels, svc->metadata->n_labels);
+	}
+	json_object_set_new(
+	    labels, SF_LABEL_MANAGED_BY, json_string(SF_RECON_FIELD_MANAGER));
+	json_object_set_new(meta, "labels", labels);
+	// Annotations: the MetalLB ones the manifest already has, the
+	// user's, then ownership.
+	ann = json_object_get(meta, "annotations");
+	if (ann == NULL) {
+		ann = json_object();
+		json_object_set_new(meta, "annotations", ann);
+	}
+	if (svc->metadata != NULL) {
+		kvs_put(ann, svc->metadata->annotations,
+		    svc->metadata->n_annotations);
+	}
+	snprintf(gen, sizeof(gen), "%lld",
+	    (long long) (svc->metadata != NULL ? svc->metadata->generation
+	                                       : 0));
+	json_object_set_new(
+	    ann, SF_ANN_OWNER, json_string(owner != NULL ? owner : ""));
+	json_object_set_new(ann, SF_ANN_GENERATION, json_string(gen));
+	// Which of this installation's cluster records the object belongs
+	// to: two records naming one physical cluster must not take each
+	// other's Services for garbage.
+	json_object_set_new(ann, SF_ANN_CLUSTER,
+	    json_string(svc->metadata != NULL && svc->metadata->cluster != NULL
+	            ? svc->metadata->cluster
+	            : ""));
+
+	*json = json_dumps(m, JSON_COMPACT);
+	// The hash covers what the cluster tracks as applied fields:
+	// identity (apiVersion, kind, name, namespace) is not among them.
+	canonical = json_deep_copy(m);
+	if (canonical != NULL) {
+		json_object_del(canonical, "apiVersion");
+		json_object_del(canonical, "kind");
+		json_t *cm = json_object_get(canonical, "metadata");
+		json_object_del(cm, "name");
+		json_object_del(cm, "namespace");
+		*want = canon_hash(canonical);
+		json_decref(canonical);
+	}
+	json_decref(m);
+	if (*json == NULL || *want == 0) {
+		free(*json);
+		*json = NULL;
+		return (SF_RESOURCE_EXHAUSTED);
+	}
+	return (0);
+}
+
+// ------------------------------------------------------------ projection
+
+static bool
+has_children(const json_t *fs)
+{
+	const char *k;
+	json_t     *x;
+	json_object_foreach((json_t *) fs, k, x)
+	{
+		if (strcmp(k, ".") != 0) {
+			return (true);
+		}
+	}
+	return (false);
+}
+
+// True when item matches every key of keys ({"port":80,"protocol":"TCP"}).
+static bool
+item_matches(const json_t *item, const json_t *keys)
+{
+	const char *k;
+	json_t     *x;
+	if (!json_is_object(item)) {
+		return (false);
+	}
+	json_object_foreach((json_t *) keys, k, x)
+	{
+		if (!json_equal(json_object_get(item, k), x)) {
+			return (false);
+		}
+	}
+	return (true);
+}
+
+// project returns the part of v that the FieldsV1 set fs names (a new
+// reference). A field without children in fs is owned as a whole
+// (a scalar, or an atomic map or list such as spec.selector).
+static json_t *
+project(const json_t *fs, const json_t *v)
+{
+	const char *k;
+	json_t     *sub;
+
+	if (!json_is_object(fs) || !has_children(fs)) {
+		return (json_deep_copy(v));
+	}
+	if (json_is_object(v)) {
+		json_t *out = json_object();
+		if (out == NULL) {
+			return (NULL);
+		}
+		json_object_foreach((json_t *) fs, k, sub)
+		{
+			json_t *x;
+			if (strncmp(k, "f:", 2) != 0
+			    || (x = json_object_get(v, k + 2)) == NULL) {
+				continue;
+			}
+			json_t *p = project(sub, x);
+			if (p != NULL) {
+				json_object_set_new(out, k + 2, p);
+			}
+		}
+		return (out);
+	}
+	if (json_is_array(v)) {
+		json_t *out = json_array();
+		if (out == NULL) {
+			return (NULL);
+		}
+		json_object_foreach((json_t *) fs, k, sub)
+		{
+			if (strncmp(k, "k:", 2) == 0) {
+				json_t *keys = json_loads(k + 2, 0, NULL);
+				for (size_t i = 0;
+				     keys != NULL && i < json_array_size(v);
+				     i++) {
+					json_t *it = json_array_get(v, i);
+					if (item_matches(it, keys)) {
+						json_t *p = project(sub, it);
+						if (p != NULL) {
+							json_array_append_new(
+							    out, p);
+						}
+						break;
+					}
+				}
+				json_decref(keys);
+			} else if (strncmp(k, "v:", 2) == 0) {
+				json_t *val
+				    = json_loads(k + 2, JSON_DECODE_ANY, NULL);
+				for (size_t i = 0;
+				     val != NULL && i < json_array_size(v);
+				     i++) {
+					if (json_equal(
+					        json_array_get(v, i), val)) {
+						json_array_append(out, val);
+						break;
+					}
+				}
+				json_decref(val);
+			} else if (strncmp(k, "i:", 2) == 0) {
+				size_t  idx = strtoul(k + 2, NULL, 10);
+				json_t *it  = json_array_get(v, idx);
+				json_t *p
+				    = it != NULL ? project(sub, it) : NULL;
+				if (p != NULL) {
+					json_array_append_new(out, p);
+				}
+			}
+		}
+		return (out);
+	}
+	return (json_deep_copy(v));
+}
+
+static const json_t *
+applied_fields(const json_t *md)
+{
+	const json_t *mf = json_object_get(md, "managedFields");
+	for (size_t i = 0; i < json_array_size(mf); i++) {
+		const json_t *e = json_array_get(mf, i);
+		const char   *mg
+		    = json_string_value(json_object_get(e, "manager"));
+		const char *op
+		    = json_string_value(json_object_get(e, "operation"));
+		if (mg != NULL && op != NULL
+		    && strcmp(mg, SF_RECON_FIELD_MANAGER) == 0
+		    && strcmp(op, "Apply") == 0) {
+			return (json_object_get(e, "fieldsV1"));
+		}
+	}
+	return (NULL);
+}
+
+// ----------------------------------------------------------------- facts
+
+static void
+facts_ports(sf_buf *b, const json_t *ports)
+{
+	bool first = true;
+	for (size_t i = 0; i < json_array_size(ports); i++) {
+		const json_t *p = json_array_get(ports, i);
+		json_int_t    np
+		    = json_integer_value(json_object_get(p, "nodePort"));
+		const char *nm = json_string_value(json_object_get(p, "name"));
+		const char *pr
+		    = json_string_value(json_object_get(p, "protocol"));
+		if (np == 0) {
+			continue;
+		}
+		sf_buf_printf(b, "%s%s:%lld/%s=%lld", first ? "" : ",",
+		    nm != NULL ? nm : "",
+		    (long long) json_integer_value(json_object_get(p, "port")),
+		    pr != NULL ? pr : "TCP", (long long) np);
+		first = false;
+	}
+}
+
+int
+sf_recon_observe(const json_t *obj, const char *owner, const char *cluster,
+    sf_recon_obs *ob)
+{
+	const json_t *md   = json_object_get(obj, "metadata");
+	const json_t *spec = json_object_get(obj, "spec");
+	const json_t *ann  = json_object_get(md, "annotations");
+	const json_t *ing  = json_object_get(
+	     json_object_get(json_object_get(obj, "status"), "loadBalancer"),
+	     "ingress");
+	const json_t *fs;
+	const char   *s;
+	sf_buf        b = SF_BUF_INIT;
+
+	memset(ob, 0, sizeof(*ob));
+	ob->ob_ns   = json_string_value(json_object_get(md, "namespace"));
+	ob->ob_name = json_string_value(json_object_get(md, "name"));
+	if (ob->ob_ns == NULL || ob->ob_name == NULL) {
+		return (SF_INVALID_ARGUMENT);
+	}
+	s            = json_string_value(json_object_get(ann, SF_ANN_OWNER));
+	ob->ob_owned = owner != NULL && owner[0] != '\0' && s != NULL
+	    && strcmp(s, owner) == 0;
+	s            = json_string_value(json_object_get(ann, SF_ANN_CLUSTER));
+	ob->ob_owned = ob->ob_owned && cluster != NULL && s != NULL
+	    && strcmp(s, cluster) == 0;
+	s = json_string_value(json_object_get(ann, SF_ANN_GENERATION));
+	ob->ob_gen         = s != NULL ? strtoll(s, NULL, 10) : 0;
+	s                  = json_string_value(json_object_get(md, "uid"));
+	ob->ob_has_uid     = s != NULL && sf_recon_uid_parse(s, ob->ob_uid);
+	s                  = json_string_value(json_object_get(spec, "type"));
+	ob->ob_lb          = s != NULL && strcmp(s, "LoadBalancer") == 0;
+	ob->ob_has_ingress = json_array_size(ing) > 0;
+	if ((fs = applied_fields(md)) != NULL) {
+		json_t *p   = project(fs, obj);
+		ob->ob_hash = canon_hash(p);
+		json_decref(p);
+	}
+	s = json_string_value(json_object_get(spec, "clusterIP"));
+	sf_buf_puts(&b, s != NULL ? s : "");
+	sf_buf_putc(&b, '|');
+	facts_ports(&b, json_object_get(spec, "ports"));
+	sf_buf_putc(&b, '|');
+	for (size_t i = 0; i < json_array_size(ing); i++) {
+		const json_t *e = json_array_get(ing, i);
+		s               = json_string_value(json_object_get(e, "ip"));
+		if (s == NULL) {
+			s = json_string_value(json_object_get(e, "hostname"));
+		}
+		if (s != NULL) {
+			sf_buf_printf(&b, "%s%s", i > 0 ? "," : "", s);
+		}
+	}
+	if ((ob->ob_facts = sf_buf_take(&b)) == NULL) {
+		return (SF_RESOURCE_EXHAUSTED);
+	}
+	return (0);
+}
+
+void
+sf_recon_obs_fini(sf_recon_obs *ob)
+{
+	free(ob->ob_facts);
+	ob->ob_facts = NULL;
+}
+
+char *
+sf_recon_facts_of_status(const sf_cluster_status *cs)
+{
+	sf_buf b = SF_BUF_INIT;
+
+	sf_buf_puts(&b, cs->cluster_ip != NULL ? cs->cluster_ip : "");
+	sf_buf_putc(&b, '|');
+	for (size_t i = 0; i < cs->n_node_ports; i++) {
+		const Svcfleet__V1__AssignedPort *p = cs->node_ports[i];
+		sf_buf_printf(&b, "%s%s:%d/%s=%d", i > 0 ? "," : "",
+		    p->name != NULL ? p->name : "", p->port,
+		    p->protocol != NULL && p->protocol[0] != '\0' ? p->protocol
+		                                                  : "TCP",
+		    p->node_port);
+	}
+	sf_buf_putc(&b, '|');
+	for (size_t i = 0; i < cs->n_ingress; i++) {
+		sf_buf_printf(&b, "%s%s", i > 0 ? "," : "", cs->ingress[i]);
+	}
+	return (sf_buf_take(&b));
+}
+
+// Splits s on sep into at most max parts (in place); returns the count.
+static size_t
+split(char *s, char sep, char **parts, size_t max)
+{
+	size_t n = 0;
+	if (*s == '\0') {
+		return (0);
+	}
+	while (n < max) {
+		parts[n++] = s;
+		char *p    = strchr(s, sep);
+		if (p == NULL) {
+			break;
+		}
+		*p = '\0';
+		s  = p + 1;
+	}
+	return (n);
+}
+
+int
+sf_recon_facts_fill(const char *facts, sf_cluster_status *cs, sf_arena *a)
+{
+	char  *copy, *sect[3] = {NULL, NULL, NULL};
+	char  *items[64];
+	size_t n;
+
+	if (facts == NULL) {
+		return (0);
+	}
+	if ((copy = sf_arena_strdup(a, facts)) == NULL) {
+		return (SF_RESOURCE_EXHAUSTED);
+	}
+	sect[0] = copy;
+	if ((sect[1] = strchr(copy, '|')) != NULL) {
+		*sect[1]++ = '\0';
+		if ((sect[2] = strchr(sect[1], '|')) != NULL) {
+			*sect[2]++ = '\0';
+		}
+	}
+	cs->cluster_ip = sect[0];
+	if (sect[1] != NULL && (n = split(sect[1], ',', items, 64)) > 0) {
+		cs->node_ports
+		    = sf_arena_alloc(a, n * sizeof(*cs->node_ports));
+		if (cs->node_ports == NULL) {
+			return (SF_RESOURCE_EXHAUSTED);
+		}
+		for (size_t i = 0; i < n; i++) {
+			Svcfleet__V1__AssignedPort *p
+			    = sf_arena_alloc(a, sizeof(*p));
+			char *colon = strchr(items[i], ':');
+			char *slash = colon ? strchr(colon, '/') : NULL;
+			char *eq    = slash ? strchr(slash, '=') : NULL;
+			if (p == NULL) {
+				return (SF_RESOURCE_EXHAUSTED);
+			}
+			svcfleet__v1__assigned_port__init(p);
+			if (colon == NULL || slash == NULL || eq == NULL) {
+				continue;
+			}
+			*colon = *slash = *eq              = '\0';
+			p->name                            = items[i];
+			p->port                            = atoi(colon + 1);
+			p->protocol                        = slash + 1;
+			p->node_port                       = atoi(eq + 1);
+			cs->node_ports[cs->n_node_ports++] = p;
+		}
+	}
+	if (sect[2] != NULL && (n = split(sect[2], ',', items, 64)) > 0) {
+		cs->ingress = sf_arena_alloc(a, n * sizeof(char *));
+		if (cs->ingress == NULL) {
+			return (SF_RESOURCE_EXHAUSTED);
+		}
+		for (size_t i = 0; i < n; i++) {
+			cs->ingress[cs->n_ingress++] = items[i];
+		}
+	}
+	return (0);
+}
+
+uint64_t
+sf_recon_status_hash(
+    int state, int64_t observed_generation, const char *msg, const char *facts)
+{
+	uint64_t h = SF_HASH_INIT;
+	h          = sf_hash_u64(h, (uint64_t) state);
+	h          = sf_hash_u64(h, (uint64_t) observed_generation);
+	h          = sf_hash_str(h, msg);
+	h          = sf_hash_str(h, facts);
+	return (h != 0 ? h : 1);
+}
+
+uint64_t
+sf_recon_stored_status_hash(const sf_service *svc, const char *cluster)
+{
+	for (size_t i = 0; i < svc->n_status; i++) {
+		const sf_cluster_status *cs = svc->status[i];
+		char                    *facts;
+		uint64_t                 h;
+		if (cs == NULL || cs->cluster == NULL
+		    || strcmp(cs->cluster, cluster) != 0) {
+			continue;
+		}
+		if ((facts = sf_recon_facts_of_status(cs)) == NULL) {
+			return (0);
+		}
+		h = sf_recon_status_hash((int) cs->state,
+		    cs->observed_generation, cs->message, facts);
+		free(facts);
+		return (h);
+	}
+	return (0);
+}
+
+// --------------------------------------------------------------- uids
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9') {
+		return (c - '0');
+	}
+	if (c >= 'a' && c <= 'f') {
+		return (c - 'a' + 10);
+	}
+	if (c >= 'A' && c <= 'F') {
+		return (c - 'A' + 10);
+	}
+	return (-1);
+}
+
+bool
+sf_recon_uid_parse(const char *s, unsigned char out[16])
+{
+	size_t n = 0;
+	for (; *s != '\0'; s++) {
+		int hi, lo;
+		if (*s == '-') {
+			continue;
+		}
+		if (n == 16 || (hi = hexval(s[0])) < 0 || s[1] == '\0'
+		    || (lo = hexval(s[1])) < 0) {
+			return (false);
+		}
+		out[n++] = (unsigned char) (hi << 4 | lo);
+		s++;
+	}
+	return (n == 16);
+}
+
+void
+sf_recon_uid_format(const unsigned char u[16], char out[37])
+{
+	snprintf(out, 37,
+	    "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x"
+	    "%02x",
+	    u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10],
+	    u[11], u[12], u[13], u[14], u[15]);
+}

@@ -1,0 +1,277 @@
+// internal.h: what the reconciler's files share — the reconciler object,
+// the per-cluster worker, the object table, and the messages threads pass
+// each other. Nothing here is visible outside reconciler/.
+//
+// Threads and ownership:
+//   watcher (desired.c)   owns the svcfleetd view: lists and watches the
+//                         stored Services and the cluster records, starts
+//                         and stops workers, posts rc_msg to their inboxes.
+//   worker (worker.c)     one per cluster; owns everything in rc_cluster
+//                         below its inbox, its curl multi handle and its
+//                         objects. Nothing else touches them.
+//   reporters (report.c)  send rc_job to svcfleetd and post the outcome
+//                         back to the worker's inbox.
+// Workers are reached by name through rc_post (under r_mtx), so a message
+// for a worker that has gone is dropped, never sent to freed memory.
+#ifndef SF_RECON_INTERNAL_H
+#define SF_RECON_INTERNAL_H
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "body.h"
+#include "kube.h"
+#include "reconciler.h"
+#include "svcfleet/svcfleet.h"
+
+typedef struct rc_cluster rc_cluster;
+typedef struct rc_obj     rc_obj;
+typedef struct rc_msg     rc_msg;
+typedef struct rc_job     rc_job;
+
+// ------------------------------------------------------------ messages
+
+enum rc_msg_kind {
+	M_DESIRED,   // a stored Service (or its deletion from the store)
+	M_LIST_DONE, // the desired list of epoch m_epoch is complete
+	M_REPORTED,  // a status report finished (m_ok, m_hash)
+	M_FETCHED,   // a body fetch finished without a Service (m_ok false)
+	M_CONFIG,    // new connection settings (m_cfg)
+};
+
+// Desired-state flags (m_flags, and o_flags' low bits).
+enum {
+	D_PRESENT  = 1 << 0, // stored (absent: deleted from the store)
+	D_DELETING = 1 << 1, // DeleteService called, finalizer pending
+	D_HAS_FIN  = 1 << 2, // the stored object carries our finalizer
+	D_ADOPT    = 1 << 3, // spec.allow_adoption
+	D_LB       = 1 << 4, // type LoadBalancer
+	D_MASK     = 0x1f,
+};
+
+struct rc_msg {
+	rc_msg      *m_next;
+	int          m_kind;
+	uint32_t     m_epoch; // desired list epoch the item belongs to
+	uint32_t     m_flags; // D_*
+	bool         m_ok;
+	int64_t      m_gen;    // stored generation
+	uint64_t     m_input;  // hash of m_pb: what the body is made from
+	uint64_t     m_stored; // hash of the stored status for this cluster
+	uint64_t     m_hash;   // M_REPORTED: the report's hash
+	uint8_t     *m_pb;     // the stored Service's metadata and spec,
+	size_t       m_pblen;  // packed (owned); the worker builds the body
+	sf_kube_cfg *m_cfg;    // M_CONFIG (owned)
+	char         m_key[];  // "namespace/name"
+};
+
+// rc_msg_new allocates a message with key (may be NULL). NULL when out of
+// memory.
+rc_msg *rc_msg_new(int kind, const char *key);
+void    rc_msg_free(rc_msg *m);
+
+// ------------------------------------------------------------ reporter jobs
+
+enum rc_job_kind {
+	J_STATUS, // ReportStatus
+	J_HEALTH, // ReportClusterHealth
+	J_FETCH,  // GetService, the answer goes back as M_DESIRED
+};
+
+struct rc_job {
+	rc_job  *j_next;
+	int      j_kind;
+	char    *j_cluster;
+	uint64_t j_hash;
+	// J_STATUS
+	int     j_state;
+	int64_t j_gen;
+	char   *j_msg;
+	char   *j_facts;
+	bool    j_add_fin;
+	bool    j_remove_fin;
+	// J_HEALTH
+	int     j_health;
+	char   *j_version;
+	int64_t j_contact_ms;
+	char   *j_pools; // JSON array of pools, NULL: unknown
+	char    j_key[]; // "namespace/name" (J_STATUS, J_FETCH)
+};
+
+void rc_job_free(rc_job *j);
+
+// ------------------------------------------------------------ objects
+
+// Object flags beyond D_*.
+enum {
+	O_EXISTS     = 1 << 8,  // the cluster has it
+	O_OWNED      = 1 << 9,  // with this installation's owner annotation
+	O_OBS_LB     = 1 << 10, // the cluster's object is a LoadBalancer
+	O_INGRESS    = 1 << 11, // and has an ingress address
+	O_INFLIGHT   = 1 << 12, // an apply or delete is in flight
+	O_REPORTING  = 1 << 13, // a status report is in flight
+	O_DIRTY      = 1 << 14, // on the dirty list
+	O_FETCHING   = 1 << 15, // body fetch in flight
+	O_FIN_SENT   = 1 << 16, // add_finalizer reported
+	O_UNFIN_SENT = 1 << 17, // remove_finalizer reported
+	O_APPLIED    = 1 << 18, // applied by this process (ours even if the
+	                        // owner annotation was edited away)
+	O_HAS_UID = 1 << 19,
+	O_PERM    = 1 << 20, // the cluster refused o_want for good (422)
+	O_WAITING = 1 << 21, // on the wait list (needs a request slot)
+};
+
+// One Service as the reconciler sees it in one cluster: the desired side
+// as hashes and flags, the cluster side likewise, plus the little needed
+// to act and report. The apply body is kept only while it is needed.
+struct rc_obj {
+	rc_obj  *o_dnext; // dirty list
+	uint64_t o_want;  // desired hash (0: not desired)
+	uint64_t o_input; // hash of what o_want was built from
+	uint64_t o_have;  // cluster projection hash (0: none)
+	// When applying o_want left a projection hash that differs from it
+	// (the API server changed a field it was given), their XOR: that
+	// projection counts as in sync too. 0: none.
+	uint64_t o_alias;
+	uint64_t o_reported; // hash of our last report
+	uint64_t o_stored;   // hash of the status the store holds
+	uint64_t o_rv;       // cluster resourceVersion seen last
+	int64_t  o_gen;      // desired generation
+	int64_t  o_obs_gen;  // svcfleet.io/generation in the cluster
+	int64_t  o_next_ms;  // backoff: nothing before (monotonic ms)
+	int64_t  o_drift_ms; // when an out-of-band change was seen
+	uint8_t *o_pb; // the stored Service, packed, while it may be applied
+	char    *o_facts; // cluster-assigned facts (body.h format)
+	char    *o_msg;   // last error from the cluster
+	uint32_t o_flags;
+	uint32_t o_epoch;    // desired list epoch last seen in
+	uint32_t o_seen;     // cluster list epoch last seen in
+	uint32_t o_heap;     // 1-based index in the timer heap, 0: none
+	uint16_t o_attempts; // failures in a row
+	uint32_t o_pblen;
+	unsigned char o_uid[16];
+	char          o_key[]; // "namespace/name"
+};
+
+// An open-addressing table of objects keyed by o_key.
+typedef struct rc_objtab {
+	rc_obj **t_slots;
+	size_t   t_cap; // power of two
+	size_t   t_n;
+	size_t   t_tomb;
+} rc_objtab;
+
+void    rc_objtab_init(rc_objtab *t);
+void    rc_objtab_fini(rc_objtab *t); // frees the objects too
+rc_obj *rc_objtab_get(rc_objtab *t, const char *key);
+// rc_objtab_add returns the object for key, creating it (zeroed) when
+// absent; NULL when out of memory.
+rc_obj *rc_objtab_add(rc_objtab *t, const char *key);
+// rc_objtab_del removes and frees o.
+void rc_objtab_del(rc_objtab *t, rc_obj *o);
+// Iteration: for (i = 0; (o = rc_objtab_next(t, &i)) != NULL;)
+rc_obj *rc_objtab_next(rc_objtab *t, size_t *i);
+void    rc_obj_free(rc_obj *o);
+
+// ------------------------------------------------------------ reconciler
+
+struct sf_reconciler {
+	sf_reconciler_opts r_opts;
+	char              *r_server;
+	char              *r_token;
+	char              *r_ca_file;
+	svcfleet_client   *r_client;
+	atomic_bool        r_stop;
+	// The watcher's last list or watch call worked (readiness).
+	atomic_bool r_connected;
+
+	// Set once by the watcher before any worker starts.
+	char r_owner[80]; // the installation id
+
+	pthread_mutex_t r_mtx; // r_clusters list, r_epoch_done
+	rc_cluster     *r_clusters;
+
+	pthread_t r_watcher;
+	bool      r_watcher_started;
+
+	// Reporter pool.
+	pthread_mutex_t r_jmtx;
+	pthread_cond_t  r_jcv;
+	rc_job         *r_jhead, *r_jtail;
+	size_t          r_jlen;
+	bool            r_jstop;
+	pthread_t      *r_reporters;
+	size_t          r_nreporters;
+	atomic_bool     r_no_batch; // svcfleetd lacks ReportStatuses
+
+	// Statistics.
+	atomic_uint_fast64_t r_applies, r_deletes, r_reports, r_health_reports;
+	atomic_uint_fast64_t r_apply_errors;
+	atomic_uint_fast64_t r_heals;
+	pthread_mutex_t      r_smtx;
+	uint32_t             r_heal_ms[1024];
+	size_t               r_nheal;
+	uint64_t             r_heal_max;
+};
+
+// rc_post delivers m to the worker of cluster (takes ownership; frees it
+// when there is no such worker).
+void rc_post(sf_reconciler *r, const char *cluster, rc_msg *m);
+
+// rc_submit queues a job for the reporters (takes ownership).
+void rc_submit(sf_reconciler *r, rc_job *j);
+
+// rc_heal_record notes one healed drift.
+void rc_heal_record(sf_reconciler *r, int64_t ms);
+
+// rc_desired_msg turns a stored Service into the message its worker
+// needs (desired.c). present false: it was deleted from the store. NULL
+// when out of memory.
+rc_msg *rc_desired_msg(
+    sf_reconciler *r, const sf_service *svc, uint32_t epoch, bool present);
+
+// Watcher (desired.c).
+void *rc_watcher_main(void *arg);
+
+// Reporters (report.c).
+int  rc_reporters_start(sf_reconciler *r);
+void rc_reporters_stop(sf_reconciler *r);
+
+// ------------------------------------------------------------ workers
+
+struct rc_cluster {
+	sf_reconciler *c_rec;
+	rc_cluster    *c_next; // r_clusters list
+	char          *c_name;
+	uint64_t       c_cfg_hash; // of the last config posted (watcher's)
+	pthread_t      c_thread;
+	CURLM         *c_multi;
+
+	// Inbox: filled by other threads under c_mtx.
+	pthread_mutex_t c_mtx;
+	rc_msg         *c_in_head, *c_in_tail;
+	bool            c_stop;
+
+	// Figures the stats read (relaxed), refreshed about once a second.
+	atomic_uint_fast64_t c_nobjs, c_nsynced, c_npending;
+	atomic_int_fast64_t  c_pending_since; // mono ms, 0: nothing pending
+	atomic_int           c_health;
+
+	// Everything below belongs to the worker thread.
+	struct rc_worker *c_w;
+};
+
+// rc_cluster_start creates the worker of a cluster and starts its thread
+// (cfg: taken). Returns NULL when out of resources.
+rc_cluster *rc_cluster_start(
+    sf_reconciler *r, const char *name, sf_kube_cfg *cfg, uint64_t cfg_hash);
+// rc_cluster_stop stops the thread and frees the worker (the caller has
+// already unlinked it from r_clusters).
+void rc_cluster_stop(rc_cluster *c);
+// rc_cluster_post puts m in the inbox and wakes the worker.
+void rc_cluster_post(rc_cluster *c, rc_msg *m);
+
+#endif // SF_RECON_INTERNAL_H

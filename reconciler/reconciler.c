@@ -1,0 +1,320 @@
+// reconciler.c: start, stop, message routing and statistics. See
+// reconciler.h for the picture and internal.h for who owns what.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "hash.h"
+#include "log.h"
+
+#include "internal.h"
+
+unsigned
+sf_reconciler_shard_of(const char *cluster, unsigned shards)
+{
+	if (shards <= 1) {
+		return (0);
+	}
+	return ((unsigned) (sf_hash_str(SF_HASH_INIT, cluster) % shards));
+}
+
+void
+rc_post(sf_reconciler *r, const char *cluster, rc_msg *m)
+{
+	rc_cluster *c;
+	pthread_mutex_lock(&r->r_mtx);
+	for (c = r->r_clusters; c != NULL; c = c->c_next) {
+		if (strcmp(c->c_name, cluster) == 0) {
+			rc_cluster_post(c, m);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&r->r_mtx);
+	if (c == NULL) {
+		rc_msg_free(m);
+	}
+}
+
+void
+rc_heal_record(sf_reconciler *r, int64_t ms)
+{
+	if (ms < 0) {
+		ms = 0;
+	}
+	atomic_fetch_add(&r->r_heals, 1);
+	pthread_mutex_lock(&r->r_smtx);
+	r->r_heal_ms[r->r_nheal++ % 1024] = (uint32_t) ms;
+	if ((uint64_t) ms > r->r_heal_max) {
+		r->r_heal_max = (uint64_t) ms;
+	}
+	pthread_mutex_unlock(&r->r_smtx);
+}
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+	return (x < y ? -1 : x > y);
+}
+
+bool
+sf_reconciler_connected(sf_reconciler *r)
+{
+	return (r != NULL && atomic_load(&r->r_connected));
+}
+
+void
+sf_reconciler_stats_get(sf_reconciler *r, sf_reconciler_stats *out)
+{
+	uint32_t heal[1024];
+	size_t   n;
+
+	memset(out, 0, sizeof(*out));
+	out->rs_applies        = atomic_load(&r->r_applies);
+	out->rs_apply_errors   = atomic_load(&r->r_apply_errors);
+	out->rs_deletes        = atomic_load(&r->r_deletes);
+	out->rs_reports        = atomic_load(&r->r_reports);
+	out->rs_health_reports = atomic_load(&r->r_health_reports);
+	out->rs_drift_heals    = atomic_load(&r->r_heals);
+	pthread_mutex_lock(&r->r_smtx);
+	n = r->r_nheal < 1024 ? r->r_nheal : 1024;
+	memcpy(heal, r->r_heal_ms, n * sizeof(heal[0]));
+	out->rs_heal_ms_max = r->r_heal_max;
+	pthread_mutex_unlock(&r->r_smtx);
+	if (n > 0) {
+		qsort(heal, n, sizeof(heal[0]), cmp_u32);
+		out->rs_heal_ms_p99
+		    = heal[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1];
+	}
+	pthread_mutex_lock(&r->r_mtx);
+	for (rc_cluster *c = r->r_clusters; c != NULL; c = c->c_next) {
+		out->rs_clusters++;
+		out->rs_objects += atomic_load(&c->c_nobjs);
+		out->rs_synced += atomic_load(&c->c_nsynced);
+	}
+	pthread_mutex_unlock(&r->r_mtx);
+}
+
+static int
+env_ms(const char *name, uint32_t *out, sf_status *st)
+{
+	const char *v = getenv(name);
+	int64_t     ms;
+	if (v == NULL || v[0] == '\0' || *out != 0) {
+		return (0);
+	}
+	if (sf_duration_parse(v, &ms) != 0 || ms <= 0 || ms > 86400000) {
+		return (sf_status_set(st, SF_INVALID_ARGUMENT,
+		    "invalid %s \"%s\": want a duration such as 30s or 5m",
+		    name, v));
+	}
+	*out = (uint32_t) ms;
+	return (0);
+}
+
+static int
+env_uint(const char *name, unsigned *out, sf_status *st)
+{
+	const char   *v = getenv(name);
+	char         *end;
+	unsigned long n;
+	if (v == NULL || v[0] == '\0' || *out != 0) {
+		return (0);
+	}
+	n = strtoul(v, &end, 10);
+	if (end == v || *end != '\0' || n == 0 || n > 100000) {
+		return (sf_status_set(st, SF_INVALID_ARGUMENT,
+		    "invalid %s \"%s\": want a number from 1 to 100000", name,
+		    v));
+	}
+	*out = (unsigned) n;
+	return (0);
+}
+
+int
+sf_reconciler_opts_from_env(sf_reconciler_opts *o, sf_status *st)
+{
+	int rv;
+	if ((rv = env_ms("SVCFLEET_RESYNC", &o->ro_resync_ms, st)) != 0
+	    || (rv = env_ms("SVCFLEET_BACKOFF_MAX", &o->ro_backoff_max_ms, st))
+	        != 0
+	    || (rv = env_uint(
+	            "SVCFLEET_MAX_INFLIGHT", &o->ro_max_inflight, st))
+	        != 0
+	    || (rv = env_uint("SVCFLEET_MAX_CONNS", &o->ro_max_conns, st))
+	        != 0) {
+		return (rv);
+	}
+	return (0);
+}
+
+void
+sf_reconciler_clusters_each(sf_reconciler *r,
+    void (*fn)(void *arg, const sf_reconciler_cluster_stats *cs), void *arg)
+{
+	int64_t now = sf_clock_mono_ms();
+	pthread_mutex_lock(&r->r_mtx);
+	for (rc_cluster *c = r->r_clusters; c != NULL; c = c->c_next) {
+		sf_reconciler_cluster_stats cs = {0};
+		int64_t since = atomic_load(&c->c_pending_since);
+		cs.cs_name    = c->c_name;
+		cs.cs_objects = atomic_load(&c->c_nobjs);
+		cs.cs_synced  = atomic_load(&c->c_nsynced);
+		cs.cs_pending = atomic_load(&c->c_npending);
+		cs.cs_health  = atomic_load(&c->c_health);
+		cs.cs_lag_s
+		    = since > 0 && now > since ? (now - since) / 1000.0 : 0;
+		fn(arg, &cs);
+	}
+	pthread_mutex_unlock(&r->r_mtx);
+}
+
+static char *
+dup_opt(const char *s)
+{
+	return (s != NULL ? strdup(s) : NULL);
+}
+
+int
+sf_reconciler_start(
+    sf_reconciler **out, const sf_reconciler_opts *o, sf_status *st)
+{
+	sf_reconciler   *r;
+	svcfleet_options co = {0};
+	svcfleet_status  cst;
+	int              rv;
+
+	*out = NULL;
+	if (o->ro_server == NULL || o->ro_server[0] == '\0') {
+		return (sf_status_set(st, SF_INVALID_ARGUMENT,
+		    "the reconciler needs the svcfleetd URL"));
+	}
+	if (o->ro_shards > 1 && o->ro_shard >= o->ro_shards) {
+		return (sf_status_set(st, SF_INVALID_ARGUMENT,
+		    "shard %u of %u does not exist: shards count from 0",
+		    o->ro_shard, o->ro_shards));
+	}
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+	}
+	r->r_opts = *o;
+	// An HTTP/1.1 server answers one request per connection at a time:
+	// more in flight than connections only queue inside curl. With
+	// HTTP/2 the streams share one connection.
+	if (r->r_opts.ro_max_inflight == 0) {
+		r->r_opts.ro_max_inflight = 16;
+	}
+	if (r->r_opts.ro_max_conns == 0) {
+		r->r_opts.ro_max_conns = 6;
+	}
+	if (r->r_opts.ro_resync_ms == 0) {
+		r->r_opts.ro_resync_ms = 300 * 1000;
+	}
+	if (r->r_opts.ro_backoff_min_ms == 0) {
+		r->r_opts.ro_backoff_min_ms = 500;
+	}
+	if (r->r_opts.ro_backoff_max_ms == 0) {
+		r->r_opts.ro_backoff_max_ms = 30 * 1000;
+	}
+	if (r->r_opts.ro_backoff_max_ms < r->r_opts.ro_backoff_min_ms) {
+		r->r_opts.ro_backoff_max_ms = r->r_opts.ro_backoff_min_ms;
+	}
+	if (r->r_opts.ro_cluster_poll_ms == 0) {
+		r->r_opts.ro_cluster_poll_ms = 5000;
+	}
+	if (r->r_opts.ro_reporters == 0) {
+		// Every report is a durable write: reports travel in batches
+		// (ReportStatuses), and svcfleetd commits batches that arrive
+		// together in one fsync.
+		r->r_opts.ro_reporters = 8;
+	}
+	if (r->r_opts.ro_request_timeout_ms == 0) {
+		r->r_opts.ro_request_timeout_ms = 30000;
+	}
+	r->r_server  = dup_opt(o->ro_server);
+	r->r_token   = dup_opt(o->ro_token);
+	r->r_ca_file = dup_opt(o->ro_ca_file);
+	pthread_mutex_init(&r->r_mtx, NULL);
+	pthread_mutex_init(&r->r_jmtx, NULL);
+	pthread_mutex_init(&r->r_smtx, NULL);
+	pthread_cond_init(&r->r_jcv, NULL);
+	if (r->r_server == NULL || (o->ro_token != NULL && r->r_token == NULL)
+	    || (o->ro_ca_file != NULL && r->r_ca_file == NULL)) {
+		sf_reconciler_stop(r);
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+	}
+	sf_kube_global_init();
+
+	co.url         = r->r_server;
+	co.token       = r->r_token;
+	co.timeout_ms  = 15000;
+	co.connect_now = false; // svcfleetd may start after us
+	co.ca_file     = r->r_ca_file;
+	svcfleet_status_init(&cst);
+	if ((rv = svcfleet_open(&r->r_client, &co, &cst)) != 0) {
+		sf_status_set(st, rv, "%s", cst.message);
+		svcfleet_status_fini(&cst);
+		sf_reconciler_stop(r);
+		return (rv);
+	}
+	svcfleet_status_fini(&cst);
+	if ((rv = rc_reporters_start(r)) != 0) {
+		sf_reconciler_stop(r);
+		return (sf_status_set(
+		    st, rv, "cannot start the reporter threads"));
+	}
+	if (pthread_create(&r->r_watcher, NULL, rc_watcher_main, r) != 0) {
+		sf_reconciler_stop(r);
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED,
+		    "cannot start the watcher thread"));
+	}
+	r->r_watcher_started = true;
+	SF_INFO("recon", "reconciler started: server=%s shard=%u/%u",
+	    r->r_server, r->r_opts.ro_shards > 1 ? r->r_opts.ro_shard : 0,
+	    r->r_opts.ro_shards > 1 ? r->r_opts.ro_shards : 1);
+	*out = r;
+	return (0);
+}
+
+void
+sf_reconciler_stop(sf_reconciler *r)
+{
+	rc_cluster *c;
+
+	if (r == NULL) {
+		return;
+	}
+	atomic_store(&r->r_stop, true);
+	// The watcher first (no new workers, no new desired items), then the
+	// workers (no new jobs), then the reporters, and only then the
+	// client they all share.
+	if (r->r_watcher_started) {
+		pthread_join(r->r_watcher, NULL);
+	}
+	for (;;) {
+		pthread_mutex_lock(&r->r_mtx);
+		c = r->r_clusters;
+		if (c != NULL) {
+			r->r_clusters = c->c_next;
+		}
+		pthread_mutex_unlock(&r->r_mtx);
+		if (c == NULL) {
+			break;
+		}
+		rc_cluster_stop(c);
+	}
+	rc_reporters_stop(r);
+	svcfleet_close(r->r_client);
+	pthread_mutex_destroy(&r->r_mtx);
+	pthread_mutex_destroy(&r->r_jmtx);
+	pthread_mutex_destroy(&r->r_smtx);
+	pthread_cond_destroy(&r->r_jcv);
+	if (r->r_token != NULL) {
+		explicit_bzero(r->r_token, strlen(r->r_token));
+	}
+	free(r->r_server);
+	free(r->r_token);
+	free(r->r_ca_file);
+	free(r);
+}

@@ -1,0 +1,115 @@
+// reconciler.h: sf_reconciler, svcfleet's multi-cluster reconciler.
+//
+// It makes the Services stored in svcfleetd real in every registered
+// cluster and keeps them so. It is an RPC client of svcfleetd (over
+// inproc:// inside svcfleetd, tcp/ipc/tls as its own service):
+//
+//   * a watcher thread lists the desired Services (ListServices), then
+//     follows WatchServices from that revision (OUT_OF_RANGE: list again),
+//     and polls ListClusters for the cluster records it needs;
+//   * one worker thread per cluster owns that cluster's libcurl multi
+//     handle, its object table, queue, timers and in-flight limit: it
+//     lists and watches the cluster's Services, applies with server-side
+//     apply, deletes what was deleted centrally (and garbage-collects
+//     what this installation owns but no longer stores), heals drift and
+//     reports — so a slow or dead cluster delays nobody else;
+//   * reporter threads send status and health reports (ReportStatus,
+//     ReportClusterHealth), each only when it says something new.
+//
+// N reconcilers can split the clusters between them (shard I of N, by a
+// hash of the cluster name).
+#ifndef SF_RECONCILER_H
+#define SF_RECONCILER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+
+typedef struct sf_reconciler sf_reconciler;
+
+typedef struct sf_reconciler_opts {
+	const char *ro_server; // svcfleetd URL (inproc://, ipc://, tcp://...)
+	const char *ro_token;  // bearer token with the reconciler role
+	// TLS to svcfleetd (tls+tcp:// only).
+	const char *ro_ca_file;
+	unsigned    ro_shard;  // this reconciler's shard, 0..ro_shards-1
+	unsigned    ro_shards; // 0 or 1: every cluster
+	// Per cluster: requests in flight at once (0 = 16) and connections
+	// kept to the API server (0 = 6; one suffices with HTTP/2).
+	unsigned ro_max_inflight;
+	unsigned ro_max_conns;
+	// Full resync period: the cluster is listed again and every object
+	// compared in memory (0 = 300 s). Nothing is sent for objects that
+	// match.
+	uint32_t ro_resync_ms;
+	// Per-object retry backoff: first delay and cap (0 = 500 ms, 30 s).
+	uint32_t ro_backoff_min_ms;
+	uint32_t ro_backoff_max_ms;
+	// How often cluster records are read again (0 = 5000 ms).
+	uint32_t ro_cluster_poll_ms;
+	// Threads sending status reports, in batches (0 = 8).
+	unsigned ro_reporters;
+	// Timeout of one Kubernetes request (0 = 30000 ms).
+	uint32_t ro_request_timeout_ms;
+} sf_reconciler_opts;
+
+// sf_reconciler_opts_from_env fills the tuning options left at 0 from the
+// environment, as svcfleet-reconciler's flags do: SVCFLEET_RESYNC and
+// SVCFLEET_BACKOFF_MAX (durations: "30s", "5m"), SVCFLEET_MAX_INFLIGHT and
+// SVCFLEET_MAX_CONNS (numbers). Returns 0, or SF_INVALID_ARGUMENT naming
+// the variable whose value is malformed.
+int sf_reconciler_opts_from_env(sf_reconciler_opts *o, sf_status *st);
+
+// sf_reconciler_start starts the threads and returns at once: the server
+// may not be reachable yet (the watcher keeps trying). Returns 0, or an
+// SF_* code with st set (bad options, out of memory). On failure *out is
+// NULL.
+int sf_reconciler_start(
+    sf_reconciler **out, const sf_reconciler_opts *o, sf_status *st);
+
+// sf_reconciler_stop stops every thread, cancels requests in flight and
+// frees everything. NULL is fine.
+void sf_reconciler_stop(sf_reconciler *r);
+
+typedef struct sf_reconciler_stats {
+	uint64_t rs_applies;        // server-side applies sent
+	uint64_t rs_apply_errors;   // applies the cluster refused or failed
+	uint64_t rs_deletes;        // deletes sent (prune and GC)
+	uint64_t rs_reports;        // ReportStatus calls made
+	uint64_t rs_health_reports; // ReportClusterHealth calls made
+	uint64_t rs_drift_heals;    // applies caused by an out-of-band change
+	uint64_t rs_heal_ms_max;    // slowest heal, event to applied
+	uint64_t rs_heal_ms_p99;    // of the last 1024 heals
+	uint64_t rs_objects;        // objects tracked over all clusters
+	uint64_t rs_synced;         // objects in sync
+	unsigned rs_clusters;       // clusters handled by this shard
+} sf_reconciler_stats;
+
+void sf_reconciler_stats_get(sf_reconciler *r, sf_reconciler_stats *out);
+
+// sf_reconciler_connected: has the reconciler listed the stored Services
+// and is its watch on svcfleetd working (its last call succeeded)?
+bool sf_reconciler_connected(sf_reconciler *r);
+
+// Per-cluster figures, refreshed by each worker about once a second.
+typedef struct sf_reconciler_cluster_stats {
+	const char *cs_name;    // valid during the callback
+	uint64_t    cs_objects; // Services tracked (the cluster's and ours)
+	uint64_t    cs_synced;  // stored Services the cluster holds as wanted
+	uint64_t    cs_pending; // stored Services not (yet) in sync
+	int         cs_health;  // ClusterHealthState as last seen
+	double      cs_lag_s;   // seconds since nothing was pending (0: now)
+} sf_reconciler_cluster_stats;
+
+// sf_reconciler_clusters_each calls fn for every cluster of this shard
+// (under the reconciler's lock: fn must be quick and not call back in).
+void sf_reconciler_clusters_each(sf_reconciler *r,
+    void (*fn)(void *arg, const sf_reconciler_cluster_stats *cs), void *arg);
+
+// sf_reconciler_shard_of returns the shard (0..shards-1) a cluster
+// belongs to.
+unsigned sf_reconciler_shard_of(const char *cluster, unsigned shards);
+
+#endif // SF_RECONCILER_H

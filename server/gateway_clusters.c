@@ -1,0 +1,436 @@
+// gateway_clusters.c: clusters, their live namespaces, workloads and
+// MetalLB pools over HTTP, as ClusterRegistry RPCs.
+//
+// A cluster is {"apiVersion":"svcfleet.io/v1","kind":"Cluster","metadata":
+// {name, resourceVersion, creationTimestamp, labels}, "spec":{apiServer,
+// caData (base64, as kubeconfig's certificate-authority-data), token,
+// clientCertificateData, clientKeyData (base64), insecureSkipVerify,
+// nodePortRange "30000-32767"}, "status":{health READY|UNREACHABLE|
+// UNAUTHORIZED|UNKNOWN, serverVersion, lastContactTime, message,
+// metallbPools}}. Credentials appear only where the server returns them.
+// Namespaces, workloads and pools are shaped as the Kubernetes objects
+// they come from (v1 Namespace, apps/v1 Deployment/..., metallb.io
+// IPAddressPool), reduced to what the server reads of them.
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway_internal.h"
+#include "status.h"
+
+static const char *
+health_name(int state)
+{
+	switch (state) {
+	case SVCFLEET__V1__CLUSTER_HEALTH_STATE__CLUSTER_HEALTH_READY:
+		return ("READY");
+	case SVCFLEET__V1__CLUSTER_HEALTH_STATE__CLUSTER_HEALTH_UNREACHABLE:
+		return ("UNREACHABLE");
+	case SVCFLEET__V1__CLUSTER_HEALTH_STATE__CLUSTER_HEALTH_UNAUTHORIZED:
+		return ("UNAUTHORIZED");
+	default:
+		return ("UNKNOWN");
+	}
+}
+
+static json_t *
+b64_string(const ProtobufCBinaryData *d)
+{
+	unsigned char *out;
+	json_t        *s;
+	if (d->len == 0 || d->len > (1u << 24)) {
+		return (NULL);
+	}
+	if ((out = malloc(4 * ((d->len + 2) / 3) + 1)) == NULL) {
+		return (NULL);
+	}
+	EVP_EncodeBlock(out, d->data, (int) d->len);
+	s = json_string((char *) out);
+	free(out);
+	return (s);
+}
+
+// Decodes standard base64 (whitespace ignored) into the arena. Returns
+// false when it is not base64.
+static bool
+b64_decode(gw_ctx *x, const char *in, ProtobufCBinaryData *out)
+{
+	size_t         n = strlen(in), k = 0, pad = 0;
+	char          *clean = sf_arena_alloc(&x->x_arena, n + 1);
+	unsigned char *buf;
+	int            len;
+
+	if (clean == NULL) {
+		return (false);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (in[i] != ' ' && in[i] != '\n' && in[i] != '\r'
+		    && in[i] != '\t') {
+			clean[k++] = in[i];
+		}
+	}
+	clean[k] = '\0';
+	if (k == 0 || k % 4 != 0) {
+		return (false);
+	}
+	pad = (clean[k - 1] == '=') + (clean[k - 2] == '=');
+	buf = sf_arena_alloc(&x->x_arena, k / 4 * 3 + 1);
+	if (buf == NULL
+	    || (len = EVP_DecodeBlock(buf, (unsigned char *) clean, (int) k))
+	        < 0) {
+		return (false);
+	}
+	out->data = buf;
+	out->len  = (size_t) len - pad;
+	return (true);
+}
+
+static json_t *
+cluster_json(const Svcfleet__V1__Cluster *cl)
+{
+	json_t *o = json_pack(
+	    "{s:s,s:s}", "apiVersion", GW_API_GROUP, "kind", "Cluster");
+	json_t *md = json_object(), *sp = json_object(), *st = json_object();
+	char    range[32];
+
+	gw_set_str(md, "name", cl->name);
+	gw_set_u64(md, "resourceVersion", cl->resource_version);
+	gw_set_time(md, "creationTimestamp", cl->create_time_ms);
+	if (cl->n_labels > 0) {
+		gw_set(md, "labels", gw_kv_object(cl->labels, cl->n_labels));
+	}
+	gw_set(o, "metadata", md);
+
+	gw_set_str(sp, "apiServer", cl->api_server);
+	gw_set(sp, "caData", b64_string(&cl->ca_data));
+	gw_set_str(sp, "token", cl->token);
+	gw_set(sp, "clientCertificateData", b64_string(&cl->client_cert));
+	gw_set(sp, "clientKeyData", b64_string(&cl->client_key));
+	if (cl->insecure_skip_verify) {
+		gw_set(sp, "insecureSkipVerify", json_true());
+	}
+	snprintf(range, sizeof(range), "%d-%d",
+	    cl->node_port_min ? cl->node_port_min
+	                      : SF_MODEL_NODE_PORT_MIN_DEFAULT,
+	    cl->node_port_max ? cl->node_port_max
+	                      : SF_MODEL_NODE_PORT_MAX_DEFAULT);
+	gw_set(sp, "nodePortRange", json_string(range));
+	gw_set(sp, "hasCredentials", json_boolean(cl->has_credentials));
+	gw_set(o, "spec", sp);
+
+	gw_set(st, "health",
+	    json_string(health_name(cl->health ? cl->health->state : 0)));
+	if (cl->health != NULL) {
+		const Svcfleet__V1__ClusterHealth *h = cl->health;
+		gw_set_str(st, "serverVersion", h->server_version);
+		gw_set_time(st, "lastContactTime", h->last_contact_ms);
+		gw_set_str(st, "message", h->message);
+		if (h->pools_known) {
+			json_t *pools = json_array();
+			for (size_t i = 0; i < h->n_pools; i++) {
+				json_array_append_new(pools,
+				    json_pack("{s:s,s:o}", "name",
+				        h->pools[i]->name ? h->pools[i]->name
+				                          : "",
+				        "addresses",
+				        gw_str_array(h->pools[i]->addresses,
+				            h->pools[i]->n_addresses)));
+			}
+			gw_set(st, "metallbPools", pools);
+		}
+	}
+	gw_set(o, "status", st);
+	return (o);
+}
+
+void
+gw_clusters_list(gw_ctx *x)
+{
+	Svcfleet__V1__ListClustersRequest req
+	    = SVCFLEET__V1__LIST_CLUSTERS_REQUEST__INIT;
+	Svcfleet__V1__ListClustersReply *rep;
+	json_t                          *items;
+
+	if (gw_call(x, "ClusterRegistry/ListClusters", &req.base,
+	        &svcfleet__v1__list_clusters_reply__descriptor, (void **) &rep,
+	        0)
+	    != 0) {
+		gw_fail_rpc(x, "clusters", "");
+		return;
+	}
+	items = json_array();
+	for (size_t i = 0; i < rep->n_clusters; i++) {
+		json_array_append_new(items, cluster_json(rep->clusters[i]));
+	}
+	gw_reply(x, 200, gw_list(GW_API_GROUP, "ClusterList", items));
+}
+
+void
+gw_cluster_get(gw_ctx *x)
+{
+	Svcfleet__V1__GetClusterRequest req
+	    = SVCFLEET__V1__GET_CLUSTER_REQUEST__INIT;
+	Svcfleet__V1__Cluster *cl;
+
+	req.name = (char *) x->x_arg[0];
+	if (gw_call(x, "ClusterRegistry/GetCluster", &req.base,
+	        &svcfleet__v1__cluster__descriptor, (void **) &cl, 0)
+	    != 0) {
+		gw_fail_rpc(x, "clusters", x->x_arg[0]);
+		return;
+	}
+	gw_reply(x, 200, cluster_json(cl));
+}
+
+// Reads "MIN-MAX" into the cluster; false when malformed.
+static bool
+node_port_range(const char *s, Svcfleet__V1__Cluster *cl)
+{
+	int lo, hi, n = 0;
+	if (sscanf(s, "%d-%d%n", &lo, &hi, &n) != 2 || s[n] != '\0') {
+		return (false);
+	}
+	cl->node_port_min = lo;
+	cl->node_port_max = hi;
+	return (true);
+}
+
+// The Cluster in the request body (spec as above) into cl, with the
+// name the URL gives when url_name is not NULL. Returns false after
+// answering (400, or 422 naming the fields that do not convert).
+static bool
+body_cluster(gw_ctx *x, const char *url_name, Svcfleet__V1__Cluster *cl)
+{
+	json_t     *obj, *md, *sp, *labels;
+	const char *s, *rv;
+	sf_status   st;
+
+	if ((obj = gw_body(x)) == NULL) {
+		return (false);
+	}
+	md = gw_obj(obj, "metadata");
+	sp = gw_obj(obj, "spec");
+	sf_status_init(&st);
+	cl->name = (char *) (md != NULL ? gw_str(md, "name") : NULL);
+	if (url_name != NULL) {
+		if (cl->name != NULL && strcmp(cl->name, url_name) != 0) {
+			gw_fail(x, 400, "BadRequest",
+			    "the name of the object (%.64s) does not match "
+			    "the "
+			    "name on the URL (%.64s)",
+			    cl->name, url_name);
+			return (false);
+		}
+		cl->name = (char *) url_name;
+	}
+	if (md != NULL && (rv = gw_str(md, "resourceVersion")) != NULL) {
+		cl->resource_version = strtoull(rv, NULL, 10);
+	}
+	cl->api_server
+	    = (char *) (sp != NULL ? gw_str(sp, "apiServer") : NULL);
+	cl->token = (char *) (sp != NULL ? gw_str(sp, "token") : NULL);
+	cl->insecure_skip_verify = sp != NULL
+	    && json_is_true(json_object_get(sp, "insecureSkipVerify"));
+	if (sp != NULL && (s = gw_str(sp, "caData")) != NULL
+	    && !b64_decode(x, s, &cl->ca_data)) {
+		sf_status_violation(&st, SF_V_INVALID, "spec.caData",
+		    "Invalid value: must be base64 (PEM bundle)");
+	}
+	if (sp != NULL && (s = gw_str(sp, "clientCertificateData")) != NULL
+	    && !b64_decode(x, s, &cl->client_cert)) {
+		sf_status_violation(&st, SF_V_INVALID,
+		    "spec.clientCertificateData",
+		    "Invalid value: must be base64");
+	}
+	if (sp != NULL && (s = gw_str(sp, "clientKeyData")) != NULL
+	    && !b64_decode(x, s, &cl->client_key)) {
+		sf_status_violation(&st, SF_V_INVALID, "spec.clientKeyData",
+		    "Invalid value: must be base64");
+	}
+	if (sp != NULL && (s = gw_str(sp, "nodePortRange")) != NULL
+	    && !node_port_range(s, cl)) {
+		sf_status_violation(&st, SF_V_INVALID, "spec.nodePortRange",
+		    "Invalid value: \"%.64s\": must be MIN-MAX", s);
+	}
+	if (md != NULL && (labels = gw_obj(md, "labels")) != NULL) {
+		const char *k;
+		json_t     *v;
+		size_t      i = 0;
+		cl->labels    = sf_arena_zalloc(&x->x_arena,
+		       (json_object_size(labels) + 1) * sizeof(*cl->labels));
+		json_object_foreach(labels, k, v)
+		{
+			Svcfleet__V1__KeyValue *kv
+			    = sf_arena_zalloc(&x->x_arena, sizeof(*kv));
+			if (cl->labels == NULL || kv == NULL) {
+				break;
+			}
+			svcfleet__v1__key_value__init(kv);
+			kv->key   = (char *) k;
+			kv->value = (char *) (json_string_value(v) != NULL
+			        ? json_string_value(v)
+			        : "");
+			cl->labels[i++] = kv;
+		}
+		cl->n_labels = i;
+	}
+	if (st.st_nviol > 0) {
+		sf_status_set(&st, SF_INVALID_ARGUMENT,
+		    "Cluster \"%s\" is invalid", cl->name ? cl->name : "");
+		gw_fail_status(x, &st, "Cluster", cl->name ? cl->name : "");
+		sf_status_fini(&st);
+		return (false);
+	}
+	sf_status_fini(&st);
+	return (true);
+}
+
+// POST clusters: RegisterCluster.
+void
+gw_clusters_register(gw_ctx *x)
+{
+	Svcfleet__V1__RegisterClusterRequest req
+	    = SVCFLEET__V1__REGISTER_CLUSTER_REQUEST__INIT;
+	Svcfleet__V1__Cluster cl = SVCFLEET__V1__CLUSTER__INIT, *out;
+
+	if (!body_cluster(x, NULL, &cl)) {
+		return;
+	}
+	req.cluster = &cl;
+	if (gw_call(x, "ClusterRegistry/RegisterCluster", &req.base,
+	        &svcfleet__v1__cluster__descriptor, (void **) &out, 0)
+	    != 0) {
+		gw_fail_rpc(x, "clusters", cl.name ? cl.name : "");
+		return;
+	}
+	gw_reply(x, 201, cluster_json(out));
+}
+
+// PUT clusters/{c}: UpdateCluster. A metadata.resourceVersion must match;
+// credentials left out are kept.
+void
+gw_cluster_update(gw_ctx *x)
+{
+	Svcfleet__V1__UpdateClusterRequest req
+	    = SVCFLEET__V1__UPDATE_CLUSTER_REQUEST__INIT;
+	Svcfleet__V1__Cluster cl = SVCFLEET__V1__CLUSTER__INIT, *out;
+
+	if (!body_cluster(x, x->x_arg[0], &cl)) {
+		return;
+	}
+	req.cluster = &cl;
+	if (gw_call(x, "ClusterRegistry/UpdateCluster", &req.base,
+	        &svcfleet__v1__cluster__descriptor, (void **) &out, 0)
+	    != 0) {
+		gw_fail_rpc(x, "clusters", x->x_arg[0]);
+		return;
+	}
+	gw_reply(x, 200, cluster_json(out));
+}
+
+void
+gw_cluster_delete(gw_ctx *x)
+{
+	Svcfleet__V1__DeleteClusterRequest req
+	    = SVCFLEET__V1__DELETE_CLUSTER_REQUEST__INIT;
+	Svcfleet__V1__Empty *e;
+
+	req.name = (char *) x->x_arg[0];
+	if (gw_call(x, "ClusterRegistry/DeleteCluster", &req.base,
+	        &svcfleet__v1__empty__descriptor, (void **) &e, 0)
+	    != 0) {
+		gw_fail_rpc(x, "clusters", x->x_arg[0]);
+		return;
+	}
+	gw_reply(x, 200,
+	    json_pack("{s:s,s:s,s:{},s:s,s:{s:s,s:s}}", "kind", "Status",
+	        "apiVersion", "v1", "metadata", "status", "Success", "details",
+	        "name", x->x_arg[0], "kind", "clusters"));
+}
+
+void
+gw_namespaces_list(gw_ctx *x)
+{
+	Svcfleet__V1__ListNamespacesRequest req
+	    = SVCFLEET__V1__LIST_NAMESPACES_REQUEST__INIT;
+	Svcfleet__V1__ListNamespacesReply *rep;
+	json_t                            *items;
+
+	req.cluster = (char *) x->x_arg[0];
+	if (gw_call(x, "ClusterRegistry/ListNamespaces", &req.base,
+	        &svcfleet__v1__list_namespaces_reply__descriptor,
+	        (void **) &rep, 0)
+	    != 0) {
+		gw_fail_rpc(x, "namespaces", "");
+		return;
+	}
+	items = json_array();
+	for (size_t i = 0; i < rep->n_namespaces; i++) {
+		json_array_append_new(items,
+		    json_pack("{s:s,s:s,s:{s:s}}", "apiVersion", "v1", "kind",
+		        "Namespace", "metadata", "name",
+		        rep->namespaces[i] ? rep->namespaces[i] : ""));
+	}
+	gw_reply(x, 200, gw_list("v1", "NamespaceList", items));
+}
+
+void
+gw_workloads_list(gw_ctx *x)
+{
+	Svcfleet__V1__ListWorkloadsRequest req
+	    = SVCFLEET__V1__LIST_WORKLOADS_REQUEST__INIT;
+	Svcfleet__V1__ListWorkloadsReply *rep;
+	json_t                           *items;
+
+	req.cluster    = (char *) x->x_arg[0];
+	req.namespace_ = (char *) x->x_arg[1];
+	if (gw_call(x, "ClusterRegistry/ListWorkloads", &req.base,
+	        &svcfleet__v1__list_workloads_reply__descriptor,
+	        (void **) &rep, 0)
+	    != 0) {
+		gw_fail_rpc(x, "workloads", "");
+		return;
+	}
+	items = json_array();
+	for (size_t i = 0; i < rep->n_workloads; i++) {
+		const Svcfleet__V1__Workload *w = rep->workloads[i];
+		json_array_append_new(items,
+		    json_pack("{s:s,s:s,s:{s:s,s:s},s:{s:{s:{s:o}}}}",
+		        "apiVersion", "apps/v1", "kind",
+		        w->kind ? w->kind : "", "metadata", "name",
+		        w->name ? w->name : "", "namespace", x->x_arg[1],
+		        "spec", "template", "metadata", "labels",
+		        gw_kv_object(w->labels, w->n_labels)));
+	}
+	gw_reply(x, 200, gw_list("v1", "List", items));
+}
+
+void
+gw_pools_list(gw_ctx *x)
+{
+	Svcfleet__V1__ListPoolsRequest req
+	    = SVCFLEET__V1__LIST_POOLS_REQUEST__INIT;
+	Svcfleet__V1__ListPoolsReply *rep;
+	json_t                       *items;
+
+	req.cluster = (char *) x->x_arg[0];
+	if (gw_call(x, "ClusterRegistry/ListPools", &req.base,
+	        &svcfleet__v1__list_pools_reply__descriptor, (void **) &rep, 0)
+	    != 0) {
+		gw_fail_rpc(x, "ipaddresspools", "");
+		return;
+	}
+	items = json_array();
+	for (size_t i = 0; i < rep->n_pools; i++) {
+		const Svcfleet__V1__IPPool *p = rep->pools[i];
+		json_array_append_new(items,
+		    json_pack("{s:s,s:s,s:{s:s},s:{s:o}}", "apiVersion",
+		        "metallb.io/v1beta1", "kind", "IPAddressPool",
+		        "metadata", "name", p->name ? p->name : "", "spec",
+		        "addresses",
+		        gw_str_array(p->addresses, p->n_addresses)));
+	}
+	gw_reply(
+	    x, 200, gw_list("metallb.io/v1beta1", "IPAddressPoolList", items));
+}

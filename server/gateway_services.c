@@ -1,0 +1,580 @@
+// gateway_services.c: Services over HTTP — list (and watch), get, create,
+// update, apply and delete, as ServiceManager RPCs.
+//
+// A Service travels as the Kubernetes v1 Service manifest the CLI prints
+// (model.h: sf_model_service_to_manifest / _from_manifest), plus what an
+// API object carries and a manifest for kubectl must not: metadata.uid,
+// metadata.resourceVersion (the precondition of PUT), deletionTimestamp
+// and finalizers, and status.clusters — every cluster target's sync state
+// with the cluster's own message, what it assigned, and when.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "gateway_internal.h"
+#include "status.h"
+
+#define WATCH_DEFAULT_S 30
+#define WATCH_MAX_S     300
+#define LIST_ALL_MAX    100000
+
+static const char *
+nz(const char *s)
+{
+	return (s != NULL ? s : "");
+}
+
+static json_t *
+cluster_status_json(const Svcfleet__V1__ClusterStatus *cs)
+{
+	json_t *o = json_object();
+	json_t *ports;
+
+	gw_set_str(o, "cluster", cs->cluster);
+	gw_set_str(o, "state", sf_model_sync_state_name(cs->state));
+	gw_set_str(o, "message", cs->message);
+	if (cs->observed_generation != 0) {
+		gw_set(o, "observedGeneration",
+		    json_integer(cs->observed_generation));
+	}
+	gw_set_time(o, "lastSyncTime", cs->last_sync_time_ms);
+	gw_set_str(o, "clusterIP", cs->cluster_ip);
+	if (cs->n_node_ports > 0) {
+		ports = json_array();
+		for (size_t i = 0; i < cs->n_node_ports; i++) {
+			const Svcfleet__V1__AssignedPort *p
+			    = cs->node_ports[i];
+			json_t *po = json_object();
+			gw_set_str(po, "name", p->name);
+			gw_set_str(po, "protocol",
+			    nz(p->protocol)[0] ? p->protocol : "TCP");
+			gw_set(po, "port", json_integer(p->port));
+			gw_set(po, "nodePort", json_integer(p->node_port));
+			json_array_append_new(ports, po);
+		}
+		gw_set(o, "nodePorts", ports);
+	}
+	if (cs->n_ingress > 0) {
+		gw_set(o, "ingress", gw_str_array(cs->ingress, cs->n_ingress));
+	}
+	gw_set_str(o, "uid", cs->cluster_uid);
+	gw_set_str(o, "resourceVersion", cs->cluster_resource_version);
+	return (o);
+}
+
+// The Service as the gateway shows it (a new reference, NULL when out of
+// memory).
+static json_t *
+service_json(const sf_service *svc)
+{
+	const sf_object_meta *m = svc->metadata;
+	json_t               *o = sf_model_service_to_manifest(svc);
+	json_t               *md, *st, *targets;
+
+	if (o == NULL || m == NULL) {
+		return (o);
+	}
+	md = gw_obj(o, "metadata");
+	gw_set_str(md, "uid", m->uid);
+	gw_set_u64(md, "resourceVersion", m->resource_version);
+	if (m->deleting) {
+		gw_set_time(md, "deletionTimestamp",
+		    m->delete_time_ms != 0 ? m->delete_time_ms
+		                           : m->update_time_ms);
+	}
+	if (m->n_finalizers > 0) {
+		gw_set(md, "finalizers",
+		    gw_str_array(m->finalizers, m->n_finalizers));
+	}
+	if ((st = gw_obj(o, "status")) == NULL) {
+		st = json_object();
+		gw_set(o, "status", st);
+	}
+	targets = json_array();
+	for (size_t i = 0; i < svc->n_status; i++) {
+		json_array_append_new(
+		    targets, cluster_status_json(svc->status[i]));
+	}
+	gw_set(st, "clusters", targets);
+	// Who changed it and when (the audit log has the whole story).
+	gw_set_str(st, "createdBy", m->created_by);
+	gw_set_str(st, "updatedBy", m->updated_by);
+	gw_set_time(st, "updateTime", m->update_time_ms);
+	return (o);
+}
+
+// Validation failures name the kind ("Service"), the others the resource
+// ("services"), as kube-apiserver's Status details do.
+static void
+svc_fail(gw_ctx *x, const char *name)
+{
+	gw_fail_rpc(x,
+	    x->x_code == SF_INVALID_ARGUMENT ? "Service" : "services", name);
+}
+
+// ?dryRun=All (the only value Kubernetes accepts). Returns -1 after
+// answering 400 for another value.
+static int
+dry_run(gw_ctx *x)
+{
+	const char *v = gw_query(x, "dryRun");
+	if (v == NULL || v[0] == '\0') {
+		return (0);
+	}
+	if (strcmp(v, "All") != 0) {
+		gw_fail(x, 400, "BadRequest",
+		    "Unsupported value: \"%.64s\": supported values: \"All\"",
+		    v);
+		return (-1);
+	}
+	return (1);
+}
+
+static bool
+parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	if (s == NULL || s[0] < '0' || s[0] > '9') {
+		return (false);
+	}
+	*out = strtoull(s, &end, 10);
+	return (*end == '\0');
+}
+
+// The Service in the request body, for the URL's cluster and namespace
+// (and name, for PUT and PATCH). NULL after answering.
+static sf_service *
+body_service(gw_ctx *x, const char *url_name)
+{
+	const char *cluster = x->x_arg[0], *ns = x->x_arg[1];
+	json_t     *obj, *md;
+	const char *bns, *bname;
+	sf_service *svc = NULL;
+	sf_status   st;
+
+	if ((obj = gw_body(x)) == NULL) {
+		return (NULL);
+	}
+	// As with kubectl's typed clients, the URL says what the body is.
+	if (json_object_get(obj, "apiVersion") == NULL) {
+		gw_set(obj, "apiVersion", json_string("v1"));
+	}
+	if (json_object_get(obj, "kind") == NULL) {
+		gw_set(obj, "kind", json_string("Service"));
+	}
+	if ((md = gw_obj(obj, "metadata")) == NULL
+	    && json_object_get(obj, "metadata") == NULL) {
+		md = json_object();
+		gw_set(obj, "metadata", md);
+	}
+	if (md != NULL) {
+		bns   = gw_str(md, "namespace");
+		bname = gw_str(md, "name");
+		if (bns != NULL && bns[0] != '\0' && strcmp(bns, ns) != 0) {
+			gw_fail(x, 400, "BadRequest",
+			    "the namespace of the provided object (%.64s) "
+			    "does not match the namespace sent on the request "
+			    "(%.64s)",
+			    bns, ns);
+			return (NULL);
+		}
+		if (url_name != NULL && bname != NULL
+		    && strcmp(bname, url_name) != 0) {
+			gw_fail(x, 400, "BadRequest",
+			    "the name of the object (%.64s) does not match "
+			    "the name on the URL (%.64s)",
+			    bname, url_name);
+			return (NULL);
+		}
+		gw_set(md, "namespace", json_string(ns));
+		if (url_name != NULL && bname == NULL) {
+			gw_set(md, "name", json_string(url_name));
+		}
+	}
+	sf_status_init(&st);
+	if (sf_model_service_from_manifest(
+	        obj, cluster, &x->x_arena, &svc, &st)
+	    != 0) {
+		const char *name = md != NULL ? gw_str(md, "name") : NULL;
+		gw_fail_status(x, &st, "Service", nz(name));
+		sf_status_fini(&st);
+		return (NULL);
+	}
+	sf_status_fini(&st);
+	return (svc);
+}
+
+// ----------------------------------------------------------------- list
+
+// Sends one watch event line.
+static void
+event_line(gw_ctx *x, const char *type, json_t *obj)
+{
+	json_t *ev = json_pack("{s:s,s:o}", "type", type, "object", obj);
+	char   *s  = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;
+	if (s != NULL) {
+		sf_buf_puts(&x->x_resp->hs_body, s);
+		sf_buf_putc(&x->x_resp->hs_body, '\n');
+	}
+	free(s);
+	json_decref(ev);
+}
+
+static void
+bookmark(gw_ctx *x, uint64_t revision)
+{
+	json_t *md = json_object();
+	char    num[24];
+	snprintf(num, sizeof(num), "%llu", (unsigned long long) revision);
+	gw_set(md, "resourceVersion", json_string(num));
+	event_line(x, "BOOKMARK",
+	    json_pack("{s:s,s:s,s:o}", "kind", "Service", "apiVersion", "v1",
+	        "metadata", md));
+}
+
+static bool
+selected(const sf_selector *sel, const sf_service *svc)
+{
+	return (svc->metadata != NULL
+	    && sf_selector_matches(
+	        sel, svc->metadata->labels, svc->metadata->n_labels));
+}
+
+// A Kubernetes-style watch as a long poll: the body is newline-separated
+// {"type","object"} events, and always ends with a BOOKMARK whose
+// resourceVersion is where to resume. Without a resourceVersion (or 0) it
+// starts with an ADDED event per Service, as kube-apiserver does. The
+// response ends with the first batch of changes or at timeoutSeconds.
+static void
+watch(gw_ctx *x, const char *cluster, const char *ns)
+{
+	Svcfleet__V1__WatchServicesRequest req
+	    = SVCFLEET__V1__WATCH_SERVICES_REQUEST__INIT;
+	Svcfleet__V1__WatchServicesReply *rep;
+	const char  *rv_arg = gw_query(x, "resourceVersion");
+	const char  *lsel   = gw_query(x, "labelSelector");
+	uint32_t     secs   = WATCH_DEFAULT_S;
+	uint64_t     since  = 0;
+	sf_selector *sel    = NULL;
+	sf_status    st;
+	int          rv;
+
+	if (!gw_query_u32(x, "timeoutSeconds", WATCH_MAX_S, &secs)) {
+		return;
+	}
+	if (rv_arg != NULL && rv_arg[0] != '\0'
+	    && !parse_u64(rv_arg, &since)) {
+		gw_fail(x, 400, "BadRequest",
+		    "invalid resourceVersion \"%.64s\": want a number",
+		    rv_arg);
+		return;
+	}
+	sf_status_init(&st);
+	if (lsel != NULL && sf_selector_parse(lsel, &sel, &st) != 0) {
+		gw_fail(x, 400, "BadRequest", "%s", st.st_msg);
+		sf_status_fini(&st);
+		return;
+	}
+	sf_status_fini(&st);
+	if (since == 0) {
+		Svcfleet__V1__ListServicesRequest lreq
+		    = SVCFLEET__V1__LIST_SERVICES_REQUEST__INIT;
+		Svcfleet__V1__ListServicesReply *lrep;
+		size_t                           seen = 0;
+		lreq.cluster                          = (char *) cluster;
+		lreq.namespace_                       = (char *) ns;
+		lreq.label_selector                   = (char *) nz(lsel);
+		do {
+			rv = gw_call(x, "ServiceManager/ListServices",
+			    &lreq.base,
+			    &svcfleet__v1__list_services_reply__descriptor,
+			    (void **) &lrep, 0);
+			if (rv != 0) {
+				sf_selector_free(sel);
+				gw_fail_rpc(x, "services", "");
+				return;
+			}
+			for (size_t i = 0; i < lrep->n_services; i++) {
+				event_line(x, "ADDED",
+				    service_json(lrep->services[i]));
+			}
+			seen += lrep->n_services;
+			if (since == 0) {
+				since = lrep->revision;
+			}
+			lreq.page_token = lrep->next_page_token;
+		} while (
+		    nz(lreq.page_token)[0] != '\0' && seen < LIST_ALL_MAX);
+		if (seen > 0) {
+			// The initial state is one answer of its own.
+			sf_selector_free(sel);
+			bookmark(x, since);
+			x->x_resp->hs_type = "application/json";
+			return;
+		}
+	}
+	// Changes the caller does not see (other namespaces, other labels,
+	// writes that are not Services) move the revision without an event:
+	// keep waiting from the new revision until something shows or the
+	// time is up.
+	int64_t end   = sf_clock_mono_ms() + (int64_t) secs * 1000;
+	size_t  shown = 0;
+	for (;;) {
+		int64_t left       = end - sf_clock_mono_ms();
+		req.since_revision = since;
+		req.cluster        = (char *) cluster;
+		req.namespace_     = (char *) ns;
+		req.wait_ms        = left > 0 ? (uint32_t) left : 0;
+		rv = gw_call(x, "ServiceManager/WatchServices", &req.base,
+		    &svcfleet__v1__watch_services_reply__descriptor,
+		    (void **) &rep, req.wait_ms + 5000);
+		if (rv == SF_OUT_OF_RANGE) {
+			// As kube-apiserver: 200, then an ERROR event with
+			// 410.
+			sf_selector_free(sel);
+			event_line(x, "ERROR",
+			    json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:i}", "kind",
+			        "Status", "apiVersion", "v1", "metadata",
+			        "status", "Failure", "message", nz(x->x_msg),
+			        "reason", "Expired", "code", 410));
+			x->x_resp->hs_type = "application/json";
+			return;
+		}
+		if (rv != 0) {
+			sf_selector_free(sel);
+			gw_fail_rpc(x, "services", "");
+			return;
+		}
+		for (size_t i = 0; i < rep->n_events; i++) {
+			const Svcfleet__V1__WatchEvent *ev   = rep->events[i];
+			const char                     *type = ev->type
+                                == SVCFLEET__V1__EVENT_TYPE__EVENT_TYPE_ADDED
+			                        ? "ADDED"
+			                        : ev->type
+                                == SVCFLEET__V1__EVENT_TYPE__EVENT_TYPE_DELETED
+			                        ? "DELETED"
+			                        : "MODIFIED";
+			if (ev->service == NULL
+			    || !selected(sel, ev->service)) {
+				continue;
+			}
+			event_line(x, type, service_json(ev->service));
+			shown++;
+		}
+		since = rep->revision > since ? rep->revision : since;
+		if (shown > 0 || sf_clock_mono_ms() >= end - 50) {
+			break;
+		}
+	}
+	sf_selector_free(sel);
+	bookmark(x, since);
+	x->x_resp->hs_type = "application/json";
+}
+
+void
+gw_services_list(gw_ctx *x)
+{
+	Svcfleet__V1__ListServicesRequest req
+	    = SVCFLEET__V1__LIST_SERVICES_REQUEST__INIT;
+	Svcfleet__V1__ListServicesReply *rep;
+	const char *cluster = x->x_arg[0] != NULL ? x->x_arg[0] : "";
+	const char *ns      = x->x_arg[1] != NULL ? x->x_arg[1] : "";
+	json_t     *items, *list, *md;
+	uint32_t    limit = 0;
+
+	if (gw_query_bool(x, "watch")) {
+		watch(x, cluster, ns);
+		return;
+	}
+	if (!gw_query_u32(x, "limit", 1000000000u, &limit)) {
+		return;
+	}
+	req.cluster        = (char *) cluster;
+	req.namespace_     = (char *) ns;
+	req.label_selector = (char *) nz(gw_query(x, "labelSelector"));
+	req.page_size      = limit;
+	req.page_token     = (char *) nz(gw_query(x, "continue"));
+	if (gw_call(x, "ServiceManager/ListServices", &req.base,
+	        &svcfleet__v1__list_services_reply__descriptor, (void **) &rep,
+	        0)
+	    != 0) {
+		gw_fail_rpc(x, "services", "");
+		return;
+	}
+	items = json_array();
+	for (size_t i = 0; i < rep->n_services; i++) {
+		json_array_append_new(items, service_json(rep->services[i]));
+	}
+	list = gw_list("v1", "ServiceList", items);
+	md   = gw_obj(list, "metadata");
+	gw_set_u64(md, "resourceVersion", rep->revision);
+	gw_set_str(md, "continue", rep->next_page_token);
+	gw_reply(x, 200, list);
+}
+
+// ---------------------------------------------------------- one Service
+
+static void
+key_of(gw_ctx *x, Svcfleet__V1__ServiceKey *k)
+{
+	svcfleet__v1__service_key__init(k);
+	k->cluster    = (char *) x->x_arg[0];
+	k->namespace_ = (char *) x->x_arg[1];
+	k->name       = (char *) x->x_arg[2];
+}
+
+void
+gw_service_get(gw_ctx *x)
+{
+	Svcfleet__V1__GetServiceRequest req
+	    = SVCFLEET__V1__GET_SERVICE_REQUEST__INIT;
+	Svcfleet__V1__ServiceKey key;
+	sf_service              *svc;
+
+	key_of(x, &key);
+	req.key = &key;
+	if (gw_call(x, "ServiceManager/GetService", &req.base,
+	        &svcfleet__v1__service__descriptor, (void **) &svc, 0)
+	    != 0) {
+		svc_fail(x, key.name);
+		return;
+	}
+	gw_reply(x, 200, service_json(svc));
+}
+
+void
+gw_services_create(gw_ctx *x)
+{
+	Svcfleet__V1__CreateServiceRequest req
+	    = SVCFLEET__V1__CREATE_SERVICE_REQUEST__INIT;
+	sf_service *svc, *out;
+	int         dry;
+
+	if ((dry = dry_run(x)) < 0 || (svc = body_service(x, NULL)) == NULL) {
+		return;
+	}
+	req.service = svc;
+	req.dry_run = dry;
+	if (gw_call(x, "ServiceManager/CreateService", &req.base,
+	        &svcfleet__v1__service__descriptor, (void **) &out, 0)
+	    != 0) {
+		svc_fail(x, nz(svc->metadata->name));
+		return;
+	}
+	gw_reply(x, 201, service_json(out));
+}
+
+void
+gw_service_update(gw_ctx *x)
+{
+	Svcfleet__V1__UpdateServiceRequest req
+	    = SVCFLEET__V1__UPDATE_SERVICE_REQUEST__INIT;
+	sf_service *svc, *out;
+	int         dry;
+
+	if ((dry = dry_run(x)) < 0
+	    || (svc = body_service(x, x->x_arg[2])) == NULL) {
+		return;
+	}
+	req.service = svc;
+	req.dry_run = dry;
+	if (gw_call(x, "ServiceManager/UpdateService", &req.base,
+	        &svcfleet__v1__service__descriptor, (void **) &out, 0)
+	    != 0) {
+		svc_fail(x, x->x_arg[2]);
+		return;
+	}
+	gw_reply(x, 200, service_json(out));
+}
+
+// PATCH with application/apply-patch+yaml: server-side apply, which
+// creates a missing Service (201) and updates an existing one (200).
+void
+gw_service_apply(gw_ctx *x)
+{
+	Svcfleet__V1__ApplyServiceRequest req
+	    = SVCFLEET__V1__APPLY_SERVICE_REQUEST__INIT;
+	Svcfleet__V1__ApplyServiceReply *rep;
+	const char *ct = sf_http_req_header(x->x_req, "Content-Type");
+	sf_service *svc;
+	int         dry;
+
+	if (ct == NULL
+	    || strncmp(ct, "application/apply-patch+yaml", 28) != 0) {
+		gw_fail(x, 415, "UnsupportedMediaType",
+		    "the body of the request was in an unknown format - "
+		    "accepted media types include: "
+		    "application/apply-patch+yaml (server-side apply)");
+		return;
+	}
+	if ((dry = dry_run(x)) < 0
+	    || (svc = body_service(x, x->x_arg[2])) == NULL) {
+		return;
+	}
+	req.service = svc;
+	req.dry_run = dry;
+	if (gw_call(x, "ServiceManager/ApplyService", &req.base,
+	        &svcfleet__v1__apply_service_reply__descriptor, (void **) &rep,
+	        0)
+	    != 0) {
+		svc_fail(x, x->x_arg[2]);
+		return;
+	}
+	gw_reply(x,
+	    rep->action == SVCFLEET__V1__APPLY_ACTION__APPLY_ACTION_CREATED
+	        ? 201
+	        : 200,
+	    service_json(rep->service));
+}
+
+// DELETE: the precondition is ?resourceVersion=N or a DeleteOptions body
+// with preconditions.resourceVersion. The answer is the Service as last
+// stored; while clusters still hold it, it carries a deletionTimestamp
+// (the reconciler removes it from them, then it is gone).
+void
+gw_service_delete(gw_ctx *x)
+{
+	Svcfleet__V1__DeleteServiceRequest req
+	    = SVCFLEET__V1__DELETE_SERVICE_REQUEST__INIT;
+	Svcfleet__V1__DeleteServiceReply *rep;
+	Svcfleet__V1__ServiceKey          key;
+	const char *rv_arg = gw_query(x, "resourceVersion");
+	json_t     *body, *pre;
+
+	if (x->x_req->hr_body_len > 0) {
+		if ((body = gw_body(x)) == NULL) {
+			return;
+		}
+		pre = gw_obj(body, "preconditions");
+		if (pre != NULL && gw_str(pre, "resourceVersion") != NULL) {
+			rv_arg = gw_str(pre, "resourceVersion");
+		}
+	}
+	if (rv_arg != NULL && rv_arg[0] != '\0'
+	    && !parse_u64(rv_arg, &req.resource_version)) {
+		gw_fail(x, 400, "BadRequest",
+		    "invalid resourceVersion \"%.64s\": want a number",
+		    rv_arg);
+		return;
+	}
+	key_of(x, &key);
+	req.key = &key;
+	if (gw_call(x, "ServiceManager/DeleteService", &req.base,
+	        &svcfleet__v1__delete_service_reply__descriptor,
+	        (void **) &rep, 0)
+	    != 0) {
+		svc_fail(x, key.name);
+		return;
+	}
+	if (rep->service == NULL) {
+		gw_reply(x, 200,
+		    json_pack("{s:s,s:s,s:{},s:s}", "kind", "Status",
+		        "apiVersion", "v1", "metadata", "status", "Success"));
+		return;
+	}
+	if (!rep->deleted && rep->service->metadata != NULL) {
+		rep->service->metadata->deleting = true;
+	}
+	gw_reply(x, 200, service_json(rep->service));
+}

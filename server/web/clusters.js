@@ -1,0 +1,60 @@
+// clusters.js: the registered clusters with their health, each leading to
+// its Services.
+import * as api from './api.js';
+import { h, clear, timeEl, badge, errorBox } from './ui.js';
+import { href } from './nav.js';
+
+export function clustersPage(main) {
+  document.title = 'Clusters — svcfleet';
+  const body = h('div');
+  main.append(h('div.page-head', h('h1', { tabindex: '-1' }, 'Clusters')), body);
+  let stopped = false;
+  let lastText = '';
+
+  async function load() {
+    try {
+      const list = await api.get('/clusters');
+      if (stopped) return;
+      // Drawn again only when something changed, keeping the keyboard
+      // focus on the same cluster.
+      const text = JSON.stringify(list.items);
+      if (text === lastText) return;
+      lastText = text;
+      const a = document.activeElement;
+      const focused = a && a.closest && body.contains(a) && a.closest('tr[data-cluster]');
+      const keep = focused ? focused.dataset.cluster : null;
+      clear(body);
+      if (list.items.length === 0) {
+        body.append(h('p.empty', 'No clusters you may see are registered. An admin adds one with ',
+          h('code', 'svcfleet cluster add NAME --kubeconfig FILE'), '.'));
+        return;
+      }
+      const rows = list.items.map((c) => {
+        const st = c.status || {};
+        return h('tr', { dataset: { cluster: c.metadata.name } },
+          h('th', { scope: 'row' }, h('a', { href: href(`/clusters/${c.metadata.name}/services`) }, c.metadata.name)),
+          h('td', badge(st.health), st.message ? h('div.sub', st.message) : null),
+          h('td', st.serverVersion || '—'),
+          h('td', h('code', c.spec.apiServer || '')),
+          h('td', c.spec.nodePortRange || ''),
+          h('td', (st.metallbPools || []).map((p) => p.name).join(', ') || '—'),
+          h('td', timeEl(st.lastContactTime)));
+      });
+      body.append(h('table.table',
+        h('caption.sr-only', 'Registered clusters and their health'),
+        h('thead', h('tr', ['Name', 'Health', 'Kubernetes', 'API server', 'Node ports', 'MetalLB pools', 'Last contact']
+          .map((t) => h('th', { scope: 'col' }, t)))),
+        h('tbody', rows)));
+      if (keep) {
+        const again = body.querySelector(`tr[data-cluster="${keep}"] a`);
+        if (again) again.focus();
+      }
+    } catch (e) {
+      if (!stopped) clear(body).append(errorBox(e));
+    }
+  }
+  load();
+  const timer = setInterval(load, 5000);
+  main.querySelector('h1').focus();
+  return () => { stopped = true; clearInterval(timer); };
+}

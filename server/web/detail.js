@@ -1,0 +1,152 @@
+// detail.js: one Service — its spec as the form shows it, the status each
+// cluster target reported (state, the cluster's message, what it
+// assigned, when), and its audit trail.
+import * as api from './api.js';
+import { h, clear, timeEl, badge, errorBox } from './ui.js';
+import { go, href } from './nav.js';
+import { addresses, portText, clusterStatus, syncState, accessType, ANN_SELECTOR_FROM } from './svc.js';
+import { deleteService, svcPath } from './actions.js';
+
+function dl(pairs) {
+  return h('dl.facts', pairs.filter(Boolean).map(([k, v]) => [h('dt', k), h('dd', v)]));
+}
+
+export function detailPage(main, params) {
+  const { cluster, namespace, name } = params;
+  document.title = `${name} — ${cluster} — svcfleet`;
+  const path = svcPath(cluster, namespace, name);
+  const head = h('div.page-head');
+  const body = h('div');
+  const trail = h('div');
+  main.append(head, body, h('section.card', { 'aria-labelledby': 'audit-title' },
+    h('h2#audit-title', 'Audit trail'), trail));
+  let rules = null;
+  let stopped = false;
+  let last = null;
+
+  function renderHead(svc) {
+    clear(head);
+    const actions = h('div.page-actions');
+    if (svc && rules && !svc.metadata.deletionTimestamp) {
+      if (rules.can('services', 'update')) {
+        actions.append(h('a.btn#modify', { href: href(`${path}/edit`) }, 'Modify'),
+          h('a.btn', { href: href(`${path}/yaml`) }, 'Edit YAML'));
+      }
+      if (rules.can('services', 'delete')) {
+        actions.append(h('button.btn.btn-danger#delete', {
+          type: 'button',
+          onclick: async () => { if (await deleteService(cluster, svc)) go(`/clusters/${cluster}/services`); },
+        }, 'Delete'));
+      }
+    }
+    head.append(h('div', h('h1', { tabindex: '-1' }, `Service ${name}`),
+      h('p.muted', h('a', { href: href(`/clusters/${cluster}/services`) }, `Cluster ${cluster}`), ` · namespace ${namespace}`)),
+    actions);
+  }
+
+  function render(svc) {
+    const spec = svc.spec;
+    const md = svc.metadata;
+    const st = clusterStatus(svc);
+    const ann = md.annotations || {};
+    clear(body);
+    body.append(
+      h('section.card', { 'aria-labelledby': 'spec-title' },
+        h('h2#spec-title', 'Service'),
+        dl([
+          ['Sync state', [badge(syncState(svc)), st && st.message ? h('div.sub', st.message) : null]],
+          ['Access type', accessType(svc)],
+          ['Access address', addresses(svc).map((a) => h('div', a.text))],
+          ['Ports', (spec.ports || []).map((p) => h('div', portText(p, st)))],
+          ['Label selector', Object.entries(spec.selector || {}).map(([k, v]) => h('span.chip', `${k}=${v}`))],
+          ann[ANN_SELECTOR_FROM] ? ['Selector taken from', ann[ANN_SELECTOR_FROM]] : null,
+          ['Session persistence', spec.sessionAffinity === 'ClientIP'
+            ? `ClientIP, held ${(spec.sessionAffinityConfig && spec.sessionAffinityConfig.clientIP.timeoutSeconds) || 30} s` : 'Off'],
+          spec.externalTrafficPolicy ? ['External traffic policy', spec.externalTrafficPolicy] : null,
+          ann['metallb.io/address-pool'] !== undefined ? ['MetalLB pool', ann['metallb.io/address-pool']] : null,
+          ann['metallb.io/loadBalancerIPs'] ? ['Requested address', ann['metallb.io/loadBalancerIPs']] : null,
+          spec.loadBalancerClass ? ['Load balancer class', spec.loadBalancerClass] : null,
+          ['Resource version', h('code', md.resourceVersion || '')],
+          ['Generation', String(md.generation || '')],
+          ['Created', [timeEl(md.creationTimestamp), svc.status.createdBy ? ` by ${svc.status.createdBy}` : '']],
+          ['Updated', [timeEl(svc.status.updateTime), svc.status.updatedBy ? ` by ${svc.status.updatedBy}` : '']],
+          md.deletionTimestamp ? ['Deletion requested', timeEl(md.deletionTimestamp)] : null,
+        ])),
+      h('section.card', { 'aria-labelledby': 'status-title' },
+        h('h2#status-title', 'Status per cluster'),
+        (svc.status.clusters || []).length === 0
+          ? h('p.empty', 'No cluster has reported on this Service yet.')
+          : h('table.table#cluster-status',
+            h('thead', h('tr', ['Cluster', 'State', 'Message', 'Generation', 'Cluster IP', 'Node ports', 'Ingress', 'Last sync']
+              .map((t) => h('th', { scope: 'col' }, t)))),
+            h('tbody', svc.status.clusters.map((c) => h('tr',
+              h('th', { scope: 'row' }, c.cluster),
+              h('td', badge(c.state)),
+              h('td.msg', c.message || '—'),
+              h('td', `${c.observedGeneration || 0} of ${md.generation || 0}`),
+              h('td', c.clusterIP || '—'),
+              h('td', (c.nodePorts || []).map((p) => h('div', `${p.port}/${p.protocol} → ${p.nodePort}`))),
+              h('td', (c.ingress || []).join(', ') || '—'),
+              h('td', timeEl(c.lastSyncTime))))))));
+  }
+
+  async function loadTrail() {
+    try {
+      const a = await api.get('/audit', { query: { cluster, namespace, name, limit: 50 } });
+      if (stopped) return;
+      clear(trail);
+      if (a.items.length === 0) {
+        trail.append(h('p.empty', 'Nothing recorded.'));
+        return;
+      }
+      trail.append(h('table.table#audit',
+        h('thead', h('tr', ['When', 'Who', 'What', 'Result', 'Request'].map((t) => h('th', { scope: 'col' }, t)))),
+        h('tbody', a.items.map((ev) => h('tr',
+          h('td', timeEl(ev.time)),
+          h('td', ev.user.username),
+          h('td', ev.verb),
+          h('td', h(`span.result.${ev.responseStatus.status === 'OK' ? 'ok' : 'bad'}`, ev.responseStatus.status),
+            ev.responseStatus.message ? h('div.sub', ev.responseStatus.message) : null),
+          h('td', h('code.small', ev.requestID || '')))))));
+    } catch (e) {
+      if (!stopped) clear(trail).append(errorBox(e));
+    }
+  }
+
+  async function load() {
+    try {
+      const svc = await api.get(path);
+      if (stopped) return;
+      // Only a new version is drawn again (redrawing would move the
+      // keyboard focus away from what the user is on).
+      if (last && last.metadata.resourceVersion === svc.metadata.resourceVersion) return;
+      last = svc;
+      renderHead(svc);
+      render(svc);
+      loadTrail();
+    } catch (e) {
+      if (stopped) return;
+      if (e.status === 404 && last) {
+        clear(body).append(h('p.empty', 'This Service has been deleted.'));
+        renderHead(null);
+        loadTrail();
+        return;
+      }
+      clear(body).append(errorBox(e));
+    }
+  }
+
+  renderHead(null);
+  (async () => {
+    try {
+      rules = await api.rules(cluster, namespace);
+    } catch (e) {
+      rules = null;
+    }
+    await load();
+    const h1 = main.querySelector('h1');
+    if (h1) h1.focus();
+  })();
+  const timer = setInterval(load, 3000);
+  return () => { stopped = true; clearInterval(timer); };
+}

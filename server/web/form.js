@@ -1,0 +1,520 @@
+// form.js: the Create Service form (and Modify, the same form filled in):
+// the three access-type tabs and exactly the seed's fields and defaults —
+// name, namespace (live), label selector or a workload's labels (live),
+// ports (node port for NodePort/LoadBalancer only), session persistence
+// with its 30 s hold time, external traffic policy, MetalLB or another
+// load balancer with the MetalLB pool (live) and an optional address, and
+// annotations. The form checks nothing itself: it sends the manifest and
+// puts each of the server's field errors next to the field it names.
+import * as api from './api.js';
+import { h, clear, toast, errorBox, timeEl } from './ui.js';
+import { go, href } from './nav.js';
+import { emptyForm, formFrom, manifest, workloadRef } from './svc.js';
+import { svcPath } from './actions.js';
+
+const TYPES = [
+  ['ClusterIP', 'Reachable inside the cluster at a cluster IP.'],
+  ['NodePort', 'Also reachable on every node\'s IP at a node port.'],
+  ['LoadBalancer', 'Also reachable at an external address from a load balancer (MetalLB or another).'],
+];
+
+// Where a server field path is shown: the id of an input, or of a section.
+function fieldFor(path) {
+  let m;
+  if (path === 'metadata.name') return 'f-name';
+  if (path === 'metadata.namespace') return 'f-namespace';
+  if (path === 'spec.type') return 'sec-type';
+  if ((m = /^spec\.ports\[(\d+)\]\.(name|protocol|port|targetPort|nodePort)/.exec(path))) {
+    const col = { name: 'name', protocol: 'protocol', port: 'port', targetPort: 'target', nodePort: 'node' }[m[2]];
+    return `p${m[1]}-${col}`;
+  }
+  if ((m = /^spec\.ports\[(\d+)\]$/.exec(path))) return `p${m[1]}-port`;
+  if (path.startsWith('spec.ports')) return 'sec-ports';
+  if (path.startsWith('spec.selector') || path === 'metadata.annotations[svcfleet.io/selector-from]') return 'sec-selector';
+  if (path.startsWith('spec.sessionAffinityConfig')) return 'f-timeout';
+  if (path.startsWith('spec.sessionAffinity')) return 'f-affinity';
+  if (path === 'spec.externalTrafficPolicy') return 'sec-etp';
+  if (/^metadata\.annotations\[metallb\.(io|universe\.tf)\/address-pool\]$/.test(path)) return 'f-pool';
+  if (/^metadata\.annotations\[metallb\.(io|universe\.tf)\/loadBalancerIPs\]$/.test(path)) return 'f-address';
+  if (path === 'spec.loadBalancerIP') return 'f-address';
+  if (path === 'spec.loadBalancerClass') return 'f-lbclass';
+  if (path === 'spec.lbType') return 'sec-lb';
+  if (path.startsWith('metadata.annotations')) return 'sec-annotations';
+  return null;
+}
+
+export function formPage(main, params, query) {
+  const { cluster } = params;
+  const editing = Boolean(params.name);
+  let f = emptyForm(query.ns || '');
+  let namespaces = [];
+  let rules = null;
+  let workloads = [];
+  let workloadsErr = '';
+  let pools = null;
+  let errors = {}; // element id -> [messages]
+  let summary = []; // messages that name no field of the form
+  let banner = null; // a node shown above the form (conflict, failures)
+  let busy = false;
+  let stopped = false;
+
+  document.title = `${editing ? 'Modify' : 'Create'} Service — ${cluster} — svcfleet`;
+  const root = h('div');
+  main.append(root);
+
+  // ------------------------------------------------------------ helpers
+
+  function errFor(id) {
+    const msgs = errors[id];
+    if (!msgs || msgs.length === 0) return null;
+    return h('p.field-error', { id: `${id}-err` }, msgs.join(' '));
+  }
+
+  // An input with its label, help and error.
+  function field(id, label, input, help) {
+    input.id = id;
+    const describedBy = [];
+    if (errors[id]) {
+      input.setAttribute('aria-invalid', 'true');
+      describedBy.push(`${id}-err`);
+    }
+    if (help) describedBy.push(`${id}-help`);
+    if (describedBy.length) input.setAttribute('aria-describedby', describedBy.join(' '));
+    input.addEventListener('input', () => clearErr(id));
+    return h('div.field', h('label', { for: id }, label), input,
+      help ? h('p.help', { id: `${id}-help` }, help) : null, errFor(id));
+  }
+
+  function clearErr(id) {
+    if (!errors[id]) return;
+    delete errors[id];
+    const el = document.getElementById(id);
+    if (el) {
+      el.removeAttribute('aria-invalid');
+      const e = document.getElementById(`${id}-err`);
+      if (e) e.remove();
+    }
+  }
+
+  function bind(input, key, obj = f) {
+    input.addEventListener('input', () => { obj[key] = input.type === 'checkbox' ? input.checked : input.value; });
+    return input;
+  }
+
+  function section(id, title, ...content) {
+    return h('fieldset.section', { id, 'aria-describedby': errors[id] ? `${id}-err` : null },
+      h('legend', title), errFor(id), ...content);
+  }
+
+  function radioGroup(name, value, options, onChange) {
+    return h('div.radios', { role: 'radiogroup' }, options.map(([v, label]) => {
+      const id = `f-${name}-${v}`;
+      const input = h('input', { type: 'radio', id, name, value: v, checked: v === value });
+      input.addEventListener('change', () => onChange(v, id));
+      return h('label.radio', { for: id }, input, ` ${label}`);
+    }));
+  }
+
+  // Draws the form again (its structure changed) and puts the focus on
+  // focusId, keeping the caret where it was when that is the field the
+  // user is typing in.
+  function rerender(focusId) {
+    const scroll = window.scrollY;
+    const a = document.activeElement;
+    const caret = a && a.id === focusId && typeof a.selectionStart === 'number'
+      ? [a.selectionStart, a.selectionEnd] : null;
+    render();
+    window.scrollTo(0, scroll);
+    if (focusId) {
+      const el = document.getElementById(focusId);
+      if (el) {
+        el.focus();
+        if (caret && typeof el.setSelectionRange === 'function') {
+          try { el.setSelectionRange(caret[0], caret[1]); } catch (e) { /* not a text field */ }
+        }
+      }
+    }
+  }
+
+  // ------------------------------------------------------------- parts
+
+  function tabs() {
+    const list = h('div.tabs', { role: 'tablist', 'aria-label': 'Access type' });
+    TYPES.forEach(([t]) => {
+      const sel = f.type === t;
+      const b = h('button.tab', {
+        type: 'button', role: 'tab', id: `tab-${t}`, 'aria-selected': sel ? 'true' : 'false',
+        'aria-controls': 'type-panel', tabindex: sel ? '0' : '-1',
+      }, t);
+      b.addEventListener('click', () => { f.type = t; rerender(`tab-${t}`); });
+      b.addEventListener('keydown', (e) => {
+        const i = TYPES.findIndex(([x]) => x === t);
+        let j = -1;
+        if (e.key === 'ArrowRight') j = (i + 1) % TYPES.length;
+        if (e.key === 'ArrowLeft') j = (i - 1 + TYPES.length) % TYPES.length;
+        if (e.key === 'Home') j = 0;
+        if (e.key === 'End') j = TYPES.length - 1;
+        if (j >= 0) {
+          e.preventDefault();
+          f.type = TYPES[j][0];
+          rerender(`tab-${f.type}`);
+        }
+      });
+      list.append(b);
+    });
+    return h('div#sec-type', list, errFor('sec-type'));
+  }
+
+  function basics() {
+    const name = bind(h('input', { type: 'text', value: f.name, autocomplete: 'off', spellcheck: 'false', readonly: editing }), 'name');
+    let nsInput;
+    if (editing) {
+      nsInput = h('input', { type: 'text', value: f.namespace, readonly: true });
+    } else {
+      nsInput = h('select', { name: 'namespace' }, h('option', { value: '' }, namespaces.length ? 'Choose a namespace' : 'Loading…'));
+      for (const n of namespaces) {
+        if (rules && !rules.can('services', 'create', n)) continue;
+        nsInput.append(h('option', { value: n, selected: n === f.namespace }, n));
+      }
+      if (f.namespace && !namespaces.includes(f.namespace)) {
+        nsInput.append(h('option', { value: f.namespace, selected: true }, f.namespace));
+      }
+      nsInput.addEventListener('change', () => {
+        f.namespace = nsInput.value;
+        loadWorkloads();
+      });
+    }
+    return section('sec-basic', 'Basic information',
+      field('f-name', 'Service name', name,
+        editing ? 'The name cannot change.' : '4 to 63 characters: lower-case letters, digits and "-", starting with a letter.'),
+      field('f-namespace', 'Namespace', nsInput, editing ? null : 'Read live from the cluster.'));
+  }
+
+  function selectorPart() {
+    const parts = [radioGroup('selmode', f.selMode,
+      [['labels', 'Specify labels'], ['workload', 'Reference workload label']],
+      (v, id) => { f.selMode = v; rerender(id); })];
+    if (f.selMode === 'labels') {
+      const rows = h('div.kv-rows');
+      f.selector.forEach((kv, i) => {
+        const k = bind(h('input', { type: 'text', value: kv.k, spellcheck: 'false', placeholder: 'app' }), 'k', kv);
+        const v = bind(h('input', { type: 'text', value: kv.v, spellcheck: 'false', placeholder: 'web' }), 'v', kv);
+        k.id = `sel-${i}-k`;
+        v.id = `sel-${i}-v`;
+        rows.append(h('div.kv-row',
+          h('label.sr-only', { for: k.id }, `Selector label ${i + 1} key`), k, h('span.eq', '='),
+          h('label.sr-only', { for: v.id }, `Selector label ${i + 1} value`), v,
+          h('button.btn.btn-small', {
+            type: 'button', 'aria-label': `Remove selector label ${i + 1}`,
+            onclick: () => { f.selector.splice(i, 1); if (!f.selector.length) f.selector.push({ k: '', v: '' }); rerender('sel-add'); },
+          }, 'Remove')));
+      });
+      parts.push(rows, h('button.btn.btn-small#sel-add', {
+        type: 'button', onclick: () => { f.selector.push({ k: '', v: '' }); rerender(`sel-${f.selector.length - 1}-k`); },
+      }, 'Add label'));
+    } else {
+      const sel = h('select', {}, h('option', { value: '' }, workloads.length ? 'Choose a workload' : 'No workloads found'));
+      for (const w of workloads) {
+        const ref = workloadRef(w);
+        sel.append(h('option', { value: ref, selected: ref === f.workload }, `${w.kind} ${w.metadata.name}`));
+      }
+      if (f.workload && !workloads.some((w) => workloadRef(w) === f.workload)) {
+        sel.append(h('option', { value: f.workload, selected: true }, `${f.workload} (not found now)`));
+      }
+      sel.addEventListener('change', () => { f.workload = sel.value; rerender('f-workload'); });
+      const w = workloads.find((x) => workloadRef(x) === f.workload);
+      const labels = w ? Object.entries((w.spec.template.metadata || {}).labels || {}) : [];
+      parts.push(field('f-workload', 'Workload', sel,
+        workloadsErr || 'Deployments, StatefulSets and DaemonSets of the namespace, read live from the cluster.'),
+      h('div.chips', { 'aria-label': 'Labels the selector will use' },
+        labels.length ? labels.map(([k, v]) => h('span.chip', `${k}=${v}`)) : null));
+    }
+    return section('sec-selector', 'Label selector', ...parts);
+  }
+
+  function portsPart() {
+    const showNode = f.type !== 'ClusterIP';
+    const rowClass = showNode ? 'div.port-row' : 'div.port-row.no-node';
+    const head = h(`${rowClass}.port-head`, { 'aria-hidden': 'true' },
+      h('span', 'Name'), h('span', 'Protocol'), h('span', 'Service port'), h('span', 'Container port'),
+      showNode ? h('span', 'Node port') : null, h('span'));
+    const rows = f.ports.map((p, i) => {
+      const cell = (col, label, input) => {
+        const id = `p${i}-${col}`;
+        input.id = id;
+        if (errors[id]) {
+          input.setAttribute('aria-invalid', 'true');
+          input.setAttribute('aria-describedby', `${id}-err`);
+        }
+        input.addEventListener('input', () => clearErr(id));
+        return h('div.cell', h('label.sr-only', { for: id }, `Port ${i + 1} ${label}`), input, errFor(id));
+      };
+      const proto = h('select', {}, ['TCP', 'UDP', 'SCTP'].map((x) => h('option', { value: x, selected: x === p.protocol }, x)));
+      proto.addEventListener('change', () => { p.protocol = proto.value; });
+      return h(rowClass, { dataset: { port: String(i) } },
+        cell('name', 'name', bind(h('input', { type: 'text', value: p.name, spellcheck: 'false', placeholder: 'http' }), 'name', p)),
+        cell('protocol', 'protocol', proto),
+        cell('port', 'service port', bind(h('input', { type: 'text', inputmode: 'numeric', value: p.port, placeholder: '80' }), 'port', p)),
+        cell('target', 'container port', bind(h('input', { type: 'text', value: p.targetPort, placeholder: '8080' }), 'targetPort', p)),
+        showNode ? cell('node', 'node port', bind(h('input', { type: 'text', inputmode: 'numeric', value: p.nodePort, placeholder: p.assigned ? `auto (now ${p.assigned})` : 'auto' }), 'nodePort', p)) : null,
+        h('div.cell', h('button.btn.btn-small', {
+          type: 'button', 'aria-label': `Remove port ${i + 1}`, disabled: f.ports.length === 1,
+          onclick: () => { f.ports.splice(i, 1); rerender('port-add'); },
+        }, 'Remove')));
+    });
+    return section('sec-ports', 'Ports',
+      h('p.help', 'Service port defaults to the container port and the container port to the service port. ',
+        showNode ? 'Leave the node port empty to let the cluster pick one.' : ''),
+      head, ...rows,
+      h('button.btn.btn-small#port-add', {
+        type: 'button',
+        onclick: () => { f.ports.push({ name: '', protocol: 'TCP', port: '', targetPort: '', nodePort: '' }); rerender(`p${f.ports.length - 1}-name`); },
+      }, 'Add port'));
+  }
+
+  function affinityPart() {
+    const cb = h('input', { type: 'checkbox', checked: f.affinity });
+    cb.id = 'f-affinity';
+    cb.addEventListener('change', () => { f.affinity = cb.checked; rerender('f-affinity'); });
+    const parts = [h('div.field.check', cb, h('label', { for: 'f-affinity' }, 'Enable session persistence (by client IP)'), errFor('f-affinity'))];
+    if (f.affinity) {
+      parts.push(field('f-timeout', 'Maximum session hold time (seconds)',
+        bind(h('input', { type: 'text', inputmode: 'numeric', value: f.timeout }), 'timeout'),
+        'Requests from one client go to the same pod for this long. Default 30.'));
+    }
+    return section('sec-affinity', 'Session persistence', ...parts);
+  }
+
+  function etpPart() {
+    return section('sec-etp', 'External traffic policy',
+      radioGroup('etp', f.etp, [['Cluster', 'Cluster (default): any node forwards to any pod'],
+        ['Local', 'Local: only to pods on the receiving node, keeping the client\'s source IP']],
+      (v) => { f.etp = v; }));
+  }
+
+  function lbPart() {
+    const parts = [radioGroup('lbtype', f.lbType, [['metallb', 'MetalLB'], ['other', 'Other load balancer']],
+      (v, id) => { f.lbType = v; rerender(id); })];
+    if (f.lbType === 'metallb') {
+      let pool;
+      if (pools) {
+        pool = h('select', {}, h('option', { value: '' }, 'Choose a pool'));
+        for (const p of pools) {
+          pool.append(h('option', { value: p.metadata.name, selected: p.metadata.name === f.pool },
+            `${p.metadata.name} (${(p.spec.addresses || []).join(', ')})`));
+        }
+        if (f.pool && !pools.some((p) => p.metadata.name === f.pool)) {
+          pool.append(h('option', { value: f.pool, selected: true }, f.pool));
+        }
+        pool.addEventListener('change', () => { f.pool = pool.value; clearErr('f-pool'); });
+      } else {
+        pool = bind(h('input', { type: 'text', value: f.pool }), 'pool');
+      }
+      parts.push(field('f-pool', 'MetalLB IP pool', pool, pools ? 'Pools read from the cluster.' : 'The pools could not be read; type the name.'),
+        field('f-address', 'Load balancing address (optional)', bind(h('input', { type: 'text', value: f.address, placeholder: 'from the pool' }), 'address'),
+          'An address from the pool; empty lets MetalLB choose.'));
+    } else {
+      parts.push(field('f-lbclass', 'Load balancer class (optional)', bind(h('input', { type: 'text', value: f.lbClass, spellcheck: 'false' }), 'lbClass'),
+        'The cloud provider\'s loadBalancerClass, e.g. service.k8s.aws/nlb.'),
+      field('f-address', 'Load balancing address (optional)', bind(h('input', { type: 'text', value: f.address }), 'address')));
+    }
+    return section('sec-lb', 'Load balancing', ...parts);
+  }
+
+  function annotationsPart() {
+    const rows = f.annotations.map((kv, i) => {
+      const k = bind(h('input', { type: 'text', value: kv.k, spellcheck: 'false' }), 'k', kv);
+      const v = bind(h('input', { type: 'text', value: kv.v, spellcheck: 'false' }), 'v', kv);
+      k.id = `ann-${i}-k`;
+      v.id = `ann-${i}-v`;
+      return h('div.kv-row',
+        h('label.sr-only', { for: k.id }, `Annotation ${i + 1} key`), k, h('span.eq', '='),
+        h('label.sr-only', { for: v.id }, `Annotation ${i + 1} value`), v,
+        h('button.btn.btn-small', {
+          type: 'button', 'aria-label': `Remove annotation ${i + 1}`,
+          onclick: () => { f.annotations.splice(i, 1); rerender('ann-add'); },
+        }, 'Remove'));
+    });
+    return section('sec-annotations', 'Annotations', h('div.kv-rows', rows),
+      h('button.btn.btn-small#ann-add', {
+        type: 'button', onclick: () => { f.annotations.push({ k: '', v: '' }); rerender(`ann-${f.annotations.length - 1}-k`); },
+      }, 'Add annotation'));
+  }
+
+  function render() {
+    clear(root);
+    const listHref = href(`/clusters/${cluster}/services`, { ns: editing ? params.namespace : query.ns });
+    root.append(h('div.page-head',
+      h('div', h('h1', { tabindex: '-1' }, editing ? `Modify Service ${params.name}` : 'Create Service'),
+        h('p.muted', `Cluster ${cluster}${editing ? ` · namespace ${params.namespace}` : ''}`)),
+      editing ? null : h('div.page-actions', h('a.btn', { href: href(`/clusters/${cluster}/services/new-yaml`, { ns: f.namespace }) }, 'Create via YAML'))));
+    if (banner) root.append(banner);
+    if (summary.length) {
+      root.append(h('div.alert.alert-error#form-errors', { role: 'alert', tabindex: '-1' },
+        h('p', summary.length === 1 ? summary[0] : 'The server did not accept the Service:'),
+        summary.length > 1 ? h('ul', summary.map((s) => h('li', s))) : null));
+    }
+    const typeDesc = TYPES.find(([t]) => t === f.type)[1];
+    const form = h('form.svc-form', { novalidate: true },
+      tabs(),
+      h('div.tab-panel#type-panel', { role: 'tabpanel', 'aria-labelledby': `tab-${f.type}` },
+        h('p.help', typeDesc),
+        basics(),
+        selectorPart(),
+        portsPart(),
+        affinityPart(),
+        f.type !== 'ClusterIP' ? etpPart() : null,
+        f.type === 'LoadBalancer' ? lbPart() : null,
+        annotationsPart()),
+      h('div.actions.form-actions',
+        h('button.btn.btn-primary#submit', { type: 'submit', disabled: busy }, busy ? 'Saving…' : 'OK'),
+        h('a.btn', { href: listHref }, 'Cancel')));
+    form.addEventListener('submit', (e) => { e.preventDefault(); submit(); });
+    root.append(form);
+  }
+
+  // -------------------------------------------------------------- submit
+
+  function showErrors(err) {
+    errors = {};
+    summary = [];
+    for (const c of err.causes) {
+      const id = c.field ? fieldFor(c.field) : null;
+      const text = c.field ? `${c.message}` : c.message;
+      if (id && (document.getElementById(id) || id.startsWith('sec-'))) {
+        (errors[id] = errors[id] || []).push(text);
+      } else {
+        summary.push(c.field ? `${c.field}: ${c.message}` : c.message);
+      }
+    }
+    if (err.causes.length === 0) summary.push(err.message);
+    render();
+    const first = Object.keys(errors)[0];
+    const el = summary.length ? document.getElementById('form-errors') : first && document.getElementById(first);
+    if (el) {
+      if (el.tagName === 'FIELDSET') (el.querySelector('input,select,button') || el).focus();
+      else el.focus();
+    }
+  }
+
+  async function conflict(err, mine) {
+    let latest = null;
+    try {
+      latest = await api.get(svcPath(cluster, params.namespace, params.name));
+    } catch (e) { /* explained without it */ }
+    banner = h('div.alert.alert-warn#conflict', { role: 'alert' },
+      h('p', h('strong', 'Not saved: this Service was changed after you opened it. '),
+        latest ? ['Version ', h('code', mine.metadata.resourceVersion), ' was what you started from; it is now ',
+          h('code', latest.metadata.resourceVersion), latest.status && latest.status.updatedBy
+            ? [', changed by ', h('strong', latest.status.updatedBy), ' ', timeEl(latest.status.updateTime)] : null, '. ']
+          : '',
+        'Saving would silently undo their change, so the server refused it (409 Conflict).'),
+      h('div.actions',
+        h('button.btn.btn-primary#conflict-reload', {
+          type: 'button',
+          onclick: () => { banner = null; load(); },
+        }, 'Load the latest version (discard my edits)'),
+        h('button.btn#conflict-overwrite', {
+          type: 'button',
+          onclick: () => { banner = null; f.keep.resourceVersion = ''; submit(); },
+        }, 'Save mine over theirs')));
+    render();
+    document.getElementById('conflict-reload').focus();
+  }
+
+  async function submit() {
+    if (busy) return;
+    const ns = editing ? params.namespace : f.namespace;
+    if (!ns) {
+      errors = { 'f-namespace': ['Choose a namespace.'] };
+      summary = [];
+      render();
+      document.getElementById('f-namespace').focus();
+      return;
+    }
+    busy = true;
+    banner = null;
+    const m = manifest(f, workloads);
+    try {
+      const out = editing
+        ? await api.call('PUT', svcPath(cluster, ns, params.name), { body: m })
+        : await api.call('POST', svcPath(cluster, ns), { body: m });
+      busy = false;
+      toast(`${editing ? 'Modified' : 'Created'} Service ${out.metadata.name}`);
+      go(`/clusters/${cluster}/services`, { ns: query.ns });
+    } catch (e) {
+      busy = false;
+      if (e.status === 409 && editing && e.reason === 'Conflict' && m.metadata.resourceVersion) {
+        conflict(e, m);
+      } else if (e.status === 409 && e.reason === 'AlreadyExists') {
+        errors = { 'f-name': [e.message] };
+        summary = [];
+        render();
+        document.getElementById('f-name').focus();
+      } else if (e.status === 422) {
+        showErrors(e);
+      } else {
+        errors = {};
+        summary = [e.status === 403 ? `Not allowed: ${e.message}` : e.message];
+        render();
+        document.getElementById('form-errors').focus();
+      }
+    }
+  }
+
+  // ----------------------------------------------------------- loading
+
+  async function loadWorkloads() {
+    workloads = [];
+    workloadsErr = '';
+    if (!f.namespace) { if (f.selMode === 'workload') rerender(); return; }
+    try {
+      const l = await api.get(`/clusters/${encodeURIComponent(cluster)}/namespaces/${encodeURIComponent(f.namespace)}/workloads`);
+      workloads = l.items;
+    } catch (e) {
+      workloadsErr = `The workloads could not be read: ${e.message}`;
+    }
+    if (!stopped && f.selMode === 'workload') rerender();
+  }
+
+  async function load() {
+    errors = {};
+    summary = [];
+    if (editing) {
+      try {
+        const svc = await api.get(svcPath(cluster, params.namespace, params.name));
+        f = formFrom(svc);
+      } catch (e) {
+        clear(root).append(errorBox(e));
+        return;
+      }
+    }
+    render();
+    root.querySelector('h1').focus();
+  }
+
+  (async () => {
+    await load();
+    const [nsl, pl] = await Promise.allSettled([
+      api.get(`/clusters/${encodeURIComponent(cluster)}/namespaces`),
+      api.get(`/clusters/${encodeURIComponent(cluster)}/metallb/pools`),
+    ]);
+    if (nsl.status === 'fulfilled') namespaces = nsl.value.items.map((n) => n.metadata.name);
+    if (pl.status === 'fulfilled') pools = pl.value.items;
+    try {
+      rules = await api.rules(cluster, f.namespace, namespaces);
+    } catch (e) {
+      rules = null;
+    }
+    if (!editing && !f.namespace) {
+      const first = namespaces.find((n) => !rules || rules.can('services', 'create', n));
+      f.namespace = namespaces.includes('default') && (!rules || rules.can('services', 'create', 'default')) ? 'default' : first || '';
+    }
+    if (stopped) return;
+    const active = document.activeElement && document.activeElement.id;
+    rerender(active);
+    loadWorkloads();
+  })();
+
+  return () => { stopped = true; };
+}

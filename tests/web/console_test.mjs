@@ -1,0 +1,366 @@
+// console_test.mjs: svcfleetd's web console in a real browser — headless
+// Debian chromium driven by playwright-core — against svcfleetd (with its
+// reconciler) and a kubefake cluster, all started here.
+//
+// Walks what a platform user does: log in; create a NodePort Service
+// through the form from a workload's labels with session persistence and
+// see it become synced; create a LoadBalancer with a MetalLB pool and see
+// its address; submit an invalid name and see the error beside the field;
+// modify a port (and meet a resourceVersion conflict); create from YAML
+// with an error marked at its line; look at the detail view; delete; log
+// in as ns-view and find no Create. A screenshot of each page goes to
+// $SVCFLEET_WEB_OUT.
+//
+//   SVCFLEET_BUILD=build SVCFLEET_WEB_OUT=/tmp/shots node console_test.mjs
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { Env, until, sleep } from './env.mjs';
+
+const BUILD = path.resolve(process.env.SVCFLEET_BUILD || 'build');
+const OUT = process.env.SVCFLEET_WEB_OUT || fs.mkdtempSync(path.join(os.tmpdir(), 'svcfleet-shots-'));
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+fs.mkdirSync(OUT, { recursive: true });
+
+let failures = 0;
+let step = 0;
+const t0 = Date.now();
+function ok(cond, what) {
+  if (cond) {
+    console.log(`ok   ${what}`);
+  } else {
+    failures++;
+    console.log(`FAIL ${what}`);
+  }
+}
+
+async function shot(page, name) {
+  step++;
+  const file = path.join(OUT, `${String(step).padStart(2, '0')}-${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  console.log(`     screenshot ${file}`);
+}
+
+// Every input, select and textarea on the page has a label (or an
+// accessible name given another way).
+async function unlabelled(page) {
+  return page.evaluate(() => [...document.querySelectorAll('input, select, textarea')]
+    .filter((el) => el.type !== 'hidden' && el.offsetParent !== null)
+    .filter((el) => el.labels.length === 0 && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby'))
+    .map((el) => el.id || el.name || el.outerHTML.slice(0, 60)));
+}
+
+async function checkLabels(page, where) {
+  const missing = await unlabelled(page);
+  ok(missing.length === 0, `every input has a label on ${where}${missing.length ? ` (missing: ${missing.join(', ')})` : ''}`);
+}
+
+function row(page, name) {
+  return page.locator(`#services tbody tr[data-name="${name}"]`);
+}
+
+async function openRowMenu(page, name) {
+  await row(page, name).getByRole('button', { name: `Actions for ${name}` }).click();
+}
+
+async function main() {
+  const env = new Env(BUILD);
+  let context;
+  const pageErrors = [];
+  try {
+    // ------------------------------------------------------------ setup
+    await env.startKubefake();
+    await env.startServer();
+    for (const ns of ['dev', 'prod']) {
+      const r = await env.kube('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+      ok(r.status === 201, `kubefake namespace ${ns}`);
+    }
+    const dep = await env.kube('POST', '/apis/apps/v1/namespaces/dev/deployments', {
+      apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'dev' },
+      spec: {
+        selector: { matchLabels: { app: 'web', tier: 'front' } },
+        template: { metadata: { labels: { app: 'web', tier: 'front' } }, spec: { containers: [{ name: 'web', image: 'nginx' }] } },
+      },
+    });
+    ok(dep.status === 201, 'kubefake deployment dev/web');
+    env.cli('cluster', 'add', 'east', '--kubeconfig', env.kubeconfig);
+    const viewerToken = env.cli('token', 'create', 'viewer').trim();
+    env.cli('rbac', 'grant', '--user', 'viewer', 'ns-view', '--cluster', 'east', '-n', 'dev');
+    console.log(`     svcfleetd ${env.http}, kubefake ${env.kubeUrl}, files in ${env.dir}`);
+
+    const userData = fs.mkdtempSync(path.join(os.tmpdir(), 'svcfleet-chromium-'));
+    context = await chromium.launchPersistentContext(userData, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      viewport: { width: 1360, height: 860 },
+    });
+    context.setDefaultTimeout(15000);
+    const page = context.pages()[0] || await context.newPage();
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    page.on('console', (m) => {
+      if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) pageErrors.push(m.text());
+    });
+
+    // ------------------------------------------------------------ login
+    await page.goto(`${env.http}/`);
+    await page.getByLabel('Access token').waitFor();
+    await checkLabels(page, 'the login page');
+    await page.getByLabel('Access token').fill('not-a-token');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.locator('#login-token-err').waitFor();
+    ok(/does not accept/.test(await page.locator('#login-token-err').innerText()), 'a wrong token is refused beside the field');
+    await shot(page, 'login-refused');
+    await page.getByLabel('Access token').fill(env.adminToken);
+    await page.keyboard.press('Enter');
+
+    // --------------------------------------------------------- clusters
+    await page.locator('tr[data-cluster="east"] .badge[data-state="READY"]').waitFor({ timeout: 20000 });
+    ok(/Signed in as admin/.test(await page.locator('#user').innerText()), 'signed in as admin');
+    ok(/default/.test(await page.locator('tr[data-cluster="east"]').innerText()), 'cluster row shows its MetalLB pools');
+    await shot(page, 'clusters');
+
+    // ---------------------------------------------------- services list
+    await page.getByRole('link', { name: 'east', exact: true }).click();
+    await page.locator('#create-service').waitFor();
+    await checkLabels(page, 'the Services list');
+    await shot(page, 'services-empty');
+
+    // ------------------------------------- NodePort through the form
+    await page.locator('#create-service').click();
+    await page.getByRole('tab', { name: 'ClusterIP' }).waitFor();
+    ok(await page.getByRole('tab', { name: 'ClusterIP' }).getAttribute('aria-selected') === 'true', 'ClusterIP is the default tab');
+    ok(await page.locator('#p0-node').count() === 0, 'no node port for ClusterIP');
+    // Keyboard: arrows move between the access-type tabs.
+    await page.getByRole('tab', { name: 'ClusterIP' }).focus();
+    await page.keyboard.press('ArrowRight');
+    ok(await page.getByRole('tab', { name: 'NodePort' }).getAttribute('aria-selected') === 'true', 'ArrowRight selects NodePort');
+    ok(await page.evaluate(() => document.activeElement.id) === 'tab-NodePort', 'focus follows the tab');
+    ok(await page.locator('#p0-node').count() === 1, 'node port shown for NodePort');
+    await page.getByLabel('Namespace').selectOption('dev');
+    await page.getByLabel('Service name').fill('web-np');
+    // Tab moves on from the name to the namespace picker.
+    await page.getByLabel('Service name').focus();
+    await page.keyboard.press('Tab');
+    ok(await page.evaluate(() => document.activeElement.id) === 'f-namespace', 'Tab goes from name to namespace');
+    await page.getByLabel('Reference workload label').check();
+    await page.getByLabel('Workload', { exact: true }).selectOption('deployment/web');
+    await page.locator('.chips .chip', { hasText: 'tier=front' }).waitFor();
+    await page.getByLabel('Port 1 service port').fill('80');
+    await page.getByLabel('Port 1 container port').fill('8080');
+    // Port rows come and go.
+    await page.getByRole('button', { name: 'Add port' }).click();
+    ok(await page.evaluate(() => document.activeElement.id) === 'p1-name', 'Add port adds a row and focuses it');
+    await page.getByLabel('Port 2 service port').fill('443');
+    await page.getByRole('button', { name: 'Remove port 2' }).click();
+    ok(await page.locator('#p1-port').count() === 0 && await page.getByLabel('Port 1 service port').inputValue() === '80',
+      'Remove port takes its row away and keeps the others');
+    await page.getByLabel('Enable session persistence (by client IP)').check();
+    ok(await page.getByLabel('Maximum session hold time (seconds)').inputValue() === '30', 'session hold time defaults to 30 s');
+    ok(await page.getByLabel('Cluster (default): any node forwards to any pod').isChecked(), 'external traffic policy defaults to Cluster');
+    await checkLabels(page, 'the Create Service form');
+    await shot(page, 'create-nodeport');
+    await page.getByRole('button', { name: 'OK' }).click();
+    await row(page, 'web-np').waitFor();
+    await page.locator('#services tr[data-name="web-np"][data-state="SYNCED"]').waitFor({ timeout: 20000 });
+    const npRow = await row(page, 'web-np').innerText();
+    ok(/NodePort/.test(npRow) && /<node IP>:3\d{4}/.test(npRow), 'NodePort row shows the node port the cluster assigned');
+    ok(/10\.\d+\.\d+\.\d+:80/.test(npRow), 'NodePort row shows clusterIP:port');
+    const npSvc = await env.kube('GET', '/api/v1/namespaces/dev/services/web-np');
+    ok(npSvc.status === 200 && npSvc.body.spec.selector.tier === 'front' && npSvc.body.spec.sessionAffinity === 'ClientIP'
+      && npSvc.body.spec.sessionAffinityConfig.clientIP.timeoutSeconds === 30, 'in the cluster: workload selector and ClientIP 30 s');
+    await shot(page, 'nodeport-synced');
+
+    // ------------------------------------------- LoadBalancer + MetalLB
+    await page.locator('#create-service').click();
+    await page.getByRole('tab', { name: 'LoadBalancer' }).click();
+    await page.getByLabel('Namespace').selectOption('dev');
+    await page.getByLabel('Service name').fill('web-lb');
+    await page.getByLabel('Selector label 1 key').fill('app');
+    await page.getByLabel('Selector label 1 value').fill('web');
+    await page.getByLabel('Port 1 name').fill('https');
+    await page.getByLabel('Port 1 service port').fill('443');
+    await page.getByLabel('Port 1 container port').fill('8443');
+    ok(await page.getByLabel('MetalLB', { exact: true }).isChecked(), 'MetalLB is the default load balancer');
+    await page.getByLabel('Other load balancer').check();
+    ok(await page.locator('#f-pool').count() === 0 && await page.getByLabel('Load balancer class (optional)').isVisible(),
+      'another load balancer asks for its class, not a MetalLB pool');
+    await page.getByLabel('MetalLB', { exact: true }).check();
+    await page.getByLabel('MetalLB IP pool').selectOption('default');
+    await checkLabels(page, 'the LoadBalancer form');
+    await shot(page, 'create-loadbalancer');
+    await page.getByRole('button', { name: 'OK' }).click();
+    await page.locator('#services tr[data-name="web-lb"][data-state="SYNCED"]').waitFor({ timeout: 20000 });
+    const lbRow = await row(page, 'web-lb').innerText();
+    ok(/192\.168\.50\.\d+:443/.test(lbRow), `LoadBalancer row shows its MetalLB address (${lbRow.replace(/\s+/g, ' ')})`);
+    await shot(page, 'loadbalancer-address');
+
+    // --------------------------------------- invalid name beside the field
+    await page.locator('#create-service').click();
+    await page.getByLabel('Namespace').selectOption('dev');
+    await page.getByLabel('Service name').fill('Bad_Name');
+    await page.getByLabel('Selector label 1 key').fill('app');
+    await page.getByLabel('Selector label 1 value').fill('web');
+    await page.getByLabel('Port 1 service port').fill('0');
+    await page.getByRole('button', { name: 'OK' }).click();
+    await page.locator('#f-name-err').waitFor();
+    ok(/DNS-1035/.test(await page.locator('#f-name-err').innerText()), 'the name error is shown');
+    ok(await page.locator('.field:has(#f-name) #f-name-err').count() === 1, 'the name error sits beside the name field');
+    ok(await page.getByLabel('Service name').getAttribute('aria-invalid') === 'true', 'the name field is marked invalid');
+    ok(/between 1 and 65535/.test(await page.locator('#p0-port-err').innerText()), 'the port error sits in its port row');
+    ok(await page.evaluate(() => document.activeElement.id) === 'f-name', 'focus moves to the first field in error');
+    await shot(page, 'invalid-name');
+    await page.getByRole('link', { name: 'Cancel' }).click();
+
+    // ------------------------------------------------- modify a port
+    await row(page, 'web-np').waitFor();
+    await openRowMenu(page, 'web-np');
+    await page.getByRole('menuitem', { name: 'Modify' }).click();
+    await page.getByLabel('Port 1 service port').waitFor();
+    ok(await page.getByLabel('Service name').inputValue() === 'web-np', 'Modify fills in the form');
+    ok(await page.getByRole('tab', { name: 'NodePort' }).getAttribute('aria-selected') === 'true', 'Modify opens on the Service\'s tab');
+    await page.getByLabel('Port 1 service port').fill('81');
+    await shot(page, 'modify-port');
+    await page.getByRole('button', { name: 'OK' }).click();
+    await until('the list to show port 81 synced', async () => {
+      const t = await row(page, 'web-np').innerText();
+      return /81→8080\/TCP/.test(t) && (await row(page, 'web-np').getAttribute('data-state')) === 'SYNCED';
+    });
+    const np81 = await env.kube('GET', '/api/v1/namespaces/dev/services/web-np');
+    ok(np81.body.spec.ports[0].port === 81, 'the cluster has port 81');
+    await shot(page, 'modified');
+
+    // ------------------------------------- a resourceVersion conflict
+    await openRowMenu(page, 'web-np');
+    await page.getByRole('menuitem', { name: 'Modify' }).click();
+    await page.getByLabel('Port 1 service port').waitFor();
+    const cur = await env.api('GET', '/clusters/east/namespaces/dev/services/web-np');
+    cur.body.spec.ports[0].targetPort = 9090;
+    const put = await env.api('PUT', '/clusters/east/namespaces/dev/services/web-np', cur.body);
+    ok(put.status === 200, 'someone else changes web-np meanwhile');
+    await page.getByLabel('Port 1 service port').fill('82');
+    await page.getByRole('button', { name: 'OK' }).click();
+    await page.locator('#conflict').waitFor();
+    const conflictText = await page.locator('#conflict').innerText();
+    ok(/changed after you opened it/.test(conflictText) && /admin/.test(conflictText), 'the conflict is explained, with who changed it');
+    await shot(page, 'conflict');
+    await page.getByRole('button', { name: /Load the latest version/ }).click();
+    await until('the latest version in the form', async () => (await page.getByLabel('Port 1 container port').inputValue()) === '9090');
+    ok(true, 'loading the latest version shows their change');
+    await page.getByRole('link', { name: 'Cancel' }).click();
+
+    // --------------------------------------------- YAML with an error
+    await row(page, 'web-np').waitFor();
+    await page.locator('#create-yaml').click();
+    await page.locator('#yaml-text').waitFor();
+    await checkLabels(page, 'the YAML page');
+    const bad = ['apiVersion: v1', 'kind: Service', 'metadata:', '  name: web-yaml', '  namespace: dev',
+      '  labels:', '    team: blue', 'spec:', '  selector:', '    app: web', '  ports:', '  - port: 70000', ''].join('\n');
+    await page.locator('#yaml-text').fill(bad);
+    await page.getByRole('button', { name: 'Create' }).click();
+    await page.locator('#yaml-errors .problems').waitFor();
+    const problems = await page.locator('#yaml-errors').innerText();
+    ok(/Line 12/.test(problems) && /spec\.ports\[0\]\.port/.test(problems), 'the YAML error names its field and line');
+    ok(await page.locator('.gutter div.bad', { hasText: /^12$/ }).count() === 1, 'line 12 is marked in the editor');
+    await shot(page, 'yaml-error');
+    await page.locator('#yaml-text').fill(bad.replace('70000', '7000'));
+    await page.getByRole('button', { name: 'Create' }).click();
+    await row(page, 'web-yaml').waitFor();
+    ok(true, 'the corrected YAML creates web-yaml');
+
+    // ------------------------------------------------------- filters
+    await page.getByLabel('Label selector').fill('team=blue');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await until('only web-yaml to be listed', async () => (await page.locator('#services tbody tr').count()) === 1
+      && (await row(page, 'web-yaml').count()) === 1);
+    ok(/l=team(%3D|=)blue/.test(page.url()), 'the label filter is kept in the address');
+    await shot(page, 'filtered-by-label');
+    await page.getByLabel('Label selector').fill('');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.getByLabel('Namespace').selectOption('prod');
+    await page.locator('p.empty', { hasText: 'No Services in namespace prod' }).waitFor();
+    ok(true, 'the namespace filter shows what prod has (nothing)');
+    await page.getByLabel('Namespace').selectOption('');
+    await row(page, 'web-np').waitFor();
+
+    // ------------------------------- the cluster's own words on an error
+    const ghost = await env.api('POST', '/clusters/east/namespaces/ghost/services', {
+      metadata: { name: 'web-ghost' }, spec: { selector: { app: 'web' }, ports: [{ port: 80 }] },
+    });
+    ok(ghost.status === 201, 'a Service in a namespace the cluster does not have is stored');
+    await page.locator('#services tr[data-name="web-ghost"][data-state="ERROR"]').waitFor({ timeout: 20000 });
+    const ghostMsg = await row(page, 'web-ghost').locator('.sync .sub').innerText();
+    ok(/ghost/.test(ghostMsg) && /not found/i.test(ghostMsg), `its row shows Error with the cluster's message (${ghostMsg})`);
+    await shot(page, 'sync-error');
+    ok((await env.api('DELETE', '/clusters/east/namespaces/ghost/services/web-ghost')).status === 200, 'web-ghost deleted');
+
+    // --------------------------------------------------- detail view
+    await row(page, 'web-np').getByRole('link', { name: 'web-np' }).click();
+    await page.locator('#cluster-status').waitFor();
+    await page.locator('#audit').waitFor();
+    const trail = await page.locator('#audit').innerText();
+    ok(/CreateService/.test(trail) && /UpdateService/.test(trail) && /ABORTED/.test(trail), 'the audit trail has the create, the updates and the refused update');
+    ok(/SYNCED|Synced/.test(await page.locator('#cluster-status').innerText()), 'per-cluster status shows the sync state');
+    const timeTitle = await page.locator('#cluster-status time.rel').first().getAttribute('title');
+    ok(/\d{4}-\d\d-\d\dT/.test(timeTitle || ''), 'relative times carry the exact time on hover');
+    await shot(page, 'detail');
+    await page.getByRole('link', { name: 'Cluster east' }).click();
+
+    // -------------------------------------------------------- delete
+    await row(page, 'web-lb').waitFor();
+    await openRowMenu(page, 'web-lb');
+    await page.getByRole('menuitem', { name: 'Delete' }).click();
+    await page.getByRole('dialog').waitFor();
+    await shot(page, 'delete-confirm');
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+    await until('web-lb to leave the list', async () => (await row(page, 'web-lb').count()) === 0, 20000);
+    await until('web-lb to leave the cluster', async () => (await env.kube('GET', '/api/v1/namespaces/dev/services/web-lb')).status === 404);
+    ok(true, 'deleted from the list and from the cluster');
+    await shot(page, 'deleted');
+
+    // ----------------------------------------------- ns-view sees no Create
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByLabel('Access token').fill(viewerToken);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('link', { name: 'east', exact: true }).click();
+    await row(page, 'web-np').waitFor();
+    await sleep(300); // the rules review has answered by now; nothing may appear
+    ok(await page.locator('#create-service').count() === 0, 'ns-view is not offered Create');
+    ok(await page.locator('#create-yaml').count() === 0, 'ns-view is not offered Create via YAML');
+    await openRowMenu(page, 'web-np');
+    const items = await page.getByRole('menuitem').allInnerTexts();
+    ok(items.length === 1 && items[0] === 'View details', `ns-view's row menu only views (${items.join(', ')})`);
+    await shot(page, 'viewer');
+    await page.keyboard.press('Escape');
+    await row(page, 'web-np').getByRole('link', { name: 'web-np' }).click();
+    await page.locator('#cluster-status').waitFor();
+    ok(await page.locator('#modify, #delete').count() === 0, 'ns-view has no Modify or Delete in the detail view');
+
+    ok(pageErrors.length === 0, `no script errors in the page${pageErrors.length ? `: ${pageErrors.join(' | ')}` : ''}`);
+  } catch (e) {
+    failures++;
+    console.log(`FAIL ${e.stack || e}`);
+    if (pageErrors.length) console.log(`     page errors: ${pageErrors.join(' | ')}`);
+    if (context && context.pages()[0]) {
+      await shot(context.pages()[0], 'failure').catch(() => {});
+    }
+    for (const f of ['svcfleetd.log', 'kubefake.log']) {
+      const p = path.join(env.dir, f);
+      if (fs.existsSync(p)) console.log(`--- ${f} (last lines)\n${fs.readFileSync(p, 'utf8').split('\n').slice(-30).join('\n')}`);
+    }
+  } finally {
+    if (context) await context.close().catch(() => {});
+    const codes = await env.stop();
+    ok(codes['svcfleetd.log'] === 0, `svcfleetd shut down cleanly (exit ${codes['svcfleetd.log']})`);
+    if (codes['svcfleetd.log'] !== 0) {
+      console.log(fs.readFileSync(env.logFile, 'utf8').split('\n').slice(-40).join('\n'));
+    }
+    if (!failures) env.cleanup();
+  }
+  console.log(`${failures ? 'FAILED' : 'PASSED'} in ${((Date.now() - t0) / 1000).toFixed(1)} s; screenshots in ${OUT}`);
+  process.exit(failures ? 1 : 0);
+}
+
+main();
