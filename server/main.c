@@ -5,6 +5,7 @@
 #include <execinfo.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -232,20 +233,23 @@ ready_check(void *arg, sf_buf *why)
 // (SVCFLEET_RESYNC, ...: see svcfleet-reconciler --help).
 static sf_reconciler    *embedded;
 static sf_recon_metrics *embedded_metrics;
+// What /readyz reads: the endpoint's threads run while main starts the
+// reconciler, so they see it only once it is published here.
+static _Atomic(sf_reconciler *) embedded_ready;
 
 // /readyz: the embedded reconciler has listed the stored Services and its
 // watch works. (Registered before it starts, so it reads the variable.)
 static bool
 recon_ready_check(void *arg, sf_buf *why)
 {
-	sf_reconciler *const *rec = arg;
-	if (sf_reconciler_connected(*rec)) {
+	sf_reconciler *rec = atomic_load((_Atomic(sf_reconciler *) *) arg);
+	if (sf_reconciler_connected(rec)) {
 		return (true);
 	}
 	sf_buf_puts(why,
-	    *rec == NULL ? "the reconciler has not started"
-	                 : "the reconciler is not connected to "
-	                   "svcfleetd yet");
+	    rec == NULL ? "the reconciler has not started"
+	                : "the reconciler is not connected to "
+	                  "svcfleetd yet");
 	return (false);
 }
 
@@ -368,7 +372,7 @@ main(int argc, char **argv)
 		    || sf_http_add_check(http, "store", ready_check, srv) != 0
 		    || (!cfg.no_reconciler
 		        && sf_http_add_check(http, "reconciler",
-		               recon_ready_check, &embedded)
+		               recon_ready_check, &embedded_ready)
 		            != 0)
 		    || sf_gateway_alloc(&gw, &go, &st) != 0
 		    || sf_gateway_add_routes(gw, http) != 0
@@ -406,6 +410,7 @@ main(int argc, char **argv)
 		nng_fini();
 		goto fail;
 	}
+	atomic_store(&embedded_ready, embedded);
 	sigwait(&sigs, &sig);
 	SF_INFO("server", "%s received, shutting down",
 	    sig == SIGTERM ? "SIGTERM" : "SIGINT");
