@@ -74,18 +74,21 @@ run_tests() { # run_tests DIR
 }
 
 # ThreadSanitizer on the tests that exercise concurrency: the store's
-# group-commit writer, and svcfleetd's workers, writer, watch thread and
-# nng callbacks under concurrent clients (TSAN_TESTS names ctest tests;
-# their build targets are the same names plus svcfleetd).
+# group-commit writer, svcfleetd's workers, writer, watch thread and nng
+# callbacks under concurrent clients, and the reconciler's workers against
+# kubefake clusters (TSAN_TESTS names ctest tests; their build targets are
+# the same names plus the programs they run). gcc: clang's
+# -Wformat-nonliteral also flags vprintf-style helpers kubefake has.
 TSAN_TESTS="store_concurrency_test rpc_test watch_test limits_test retry_test \
- crash_test hostile_test hostile_net_test"
+ crash_test hostile_test hostile_net_test recon_sync_test chaos_test"
 
 tsan_tests() {
 	say "building build-tsan (only what the TSan tests need)"
-	CC=clang cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	    -DSF_SANITIZE=thread >/dev/null
 	# shellcheck disable=SC2086
-	cmake --build build-tsan -j "$JOBS" --target svcfleetd $TSAN_TESTS \
+	cmake --build build-tsan -j "$JOBS" --target svcfleetd svcfleet \
+	    svcfleet-reconciler kubefake $TSAN_TESTS \
 	    -- --no-print-directory >/dev/null
 	say "testing build-tsan"
 	re=$(echo $TSAN_TESTS | sed 's/ /|/g')
