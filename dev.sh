@@ -3,7 +3,8 @@
 # builds, then runs svcfleetd or the whole test suite.
 #
 #   ./dev.sh run [svcfleetd flags]   build and run svcfleetd (./svcfleet-data)
-#   ./dev.sh test                    build plain + ASan/UBSan, run every test
+#   ./dev.sh test                    build plain + ASan/UBSan, run every test;
+#                                    then valgrind, TSan and a brief fuzz run
 #   ./dev.sh deps                    only install the packages
 #   ./dev.sh build                   only build ./build
 #   ./dev.sh demo                    build, then svcfleetd with two kubefake
@@ -72,6 +73,50 @@ run_tests() { # run_tests DIR
 	(cd "$1" && ctest --output-on-failure -j "$JOBS" --timeout 600)
 }
 
+# ThreadSanitizer on the tests that exercise concurrency: the store's
+# group-commit writer, svcfleetd's workers, writer, watch thread and nng
+# callbacks under concurrent clients, and the reconciler's workers against
+# kubefake clusters (TSAN_TESTS names ctest tests; their build targets are
+# the same names plus the programs they run). gcc: clang's
+# -Wformat-nonliteral also flags vprintf-style helpers kubefake has.
+TSAN_TESTS="store_concurrency_test rpc_test watch_test limits_test retry_test \
+ crash_test hostile_test hostile_net_test recon_sync_test chaos_test"
+
+tsan_tests() {
+	say "building build-tsan (only what the TSan tests need)"
+	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DSF_SANITIZE=thread >/dev/null
+	# shellcheck disable=SC2086
+	cmake --build build-tsan -j "$JOBS" --target svcfleetd svcfleet \
+	    svcfleet-reconciler kubefake $TSAN_TESTS \
+	    -- --no-print-directory >/dev/null
+	say "testing build-tsan"
+	re=$(echo $TSAN_TESTS | sed 's/ /|/g')
+	(cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	    ctest --output-on-failure -j "$JOBS" --timeout 600 -R "^($re)\$")
+}
+
+# A brief libFuzzer run of every target (tests/fuzz/README.md); the
+# committed corpora are also replayed by ctest in every build.
+fuzz_brief() {
+	say "fuzzing (build-fuzz, ${FUZZ_SECONDS:-12} s per target)"
+	tests/fuzz/run "${FUZZ_SECONDS:-12}"
+}
+
+# The end-to-end tests with svcfleetd under valgrind's memcheck: any error
+# or leak fails the test (tests/integration/harness.c). Tests that time
+# things tightly, or provoke nng's own leak (hostile_test), are left out.
+VALGRIND_TESTS="rpc_test watch_test identity_test rbac_test \
+ validation_rpc_test cli_services_test secrets_test ops_http_test \
+ ops_backup_test"
+
+valgrind_tests() {
+	say "testing build with svcfleetd under valgrind"
+	re=$(echo $VALGRIND_TESTS | sed 's/ /|/g')
+	(cd build && SF_VALGRIND=1 ctest --output-on-failure -j "$JOBS" \
+	    --timeout 900 -R "^($re)\$")
+}
+
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 case "$cmd" in
@@ -90,6 +135,9 @@ test)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    run_tests build-asan
+	valgrind_tests
+	tsan_tests
+	fuzz_brief
 	say "all tests passed"
 	;;
 demo)

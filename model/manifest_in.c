@@ -129,7 +129,13 @@ check_fields(
 		for (size_t i = 0; known[i] != NULL && !ok; i++) {
 			ok = strcmp(k, known[i]) == 0;
 		}
-		if (!ok) {
+		if (!ok && k[0] == '\0') {
+			// An empty key (YAML allows one) still needs a path a
+			// reader can see and sf_manifest_line_of can place.
+			join(p, path, "\"\"");
+			sf__viol(c->c_vc, SF_V_INVALID, p,
+			    "unknown field with an empty name");
+		} else if (!ok) {
 			join(p, path, k);
 			sf__viol(c->c_vc, SF_V_INVALID, p,
 			    "unknown field \"%s\"", p);

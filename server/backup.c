@@ -306,6 +306,10 @@ do_restore(const bk_config *cfg)
 	// in the data directory changes.
 	sf_status_init(&st);
 	so.so_dir = stage;
+	// Cluster credentials stay sealed with the key of the store the
+	// backup came from (never part of a backup): that key file goes
+	// with the restored directory.
+	so.so_sealed_ok = true;
 	if (sf_store_open(&store, &so, &st) != 0) {
 		fprintf(stderr, "%s: %s is not a usable svcfleet backup: %s\n",
 		    P, cfg->in, st.st_msg);

@@ -2,7 +2,8 @@
 //
 // nng's REQ resends a request whose reply is late, and clients retry after
 // a timeout; a write must still happen once. Each write's reply is kept for
-// ttl (bounded in number, oldest dropped first) and a repeated request id
+// ttl (bounded in number and in bytes, oldest dropped first) and a
+// repeated request id
 // gets the same reply bytes. The table is a chained hash with a FIFO list
 // for expiry, under one mutex (entries are touched twice per write).
 #include <pthread.h>
@@ -22,7 +23,7 @@ struct dd_entry {
 	bool      e_done;
 	void     *e_reply;
 	size_t    e_len;
-	char      e_key[64];
+	char      e_key[]; // the whole key: it is hashed and compared whole
 };
 
 struct sf_dedupe {
@@ -31,6 +32,7 @@ struct sf_dedupe {
 	size_t          d_nbuckets;
 	dd_entry       *d_oldest, *d_newest;
 	size_t          d_count, d_max;
+	size_t          d_bytes, d_max_bytes; // replies kept
 	int64_t         d_ttl_ms;
 };
 
@@ -47,7 +49,7 @@ hash_key(const char *s)
 }
 
 struct sf_dedupe *
-sf_dedupe_alloc(size_t max_entries, int64_t ttl_ms)
+sf_dedupe_alloc(size_t max_entries, size_t max_bytes, int64_t ttl_ms)
 {
 	struct sf_dedupe *d = calloc(1, sizeof(*d));
 	if (d == NULL) {
@@ -62,8 +64,9 @@ sf_dedupe_alloc(size_t max_entries, int64_t ttl_ms)
 		free(d);
 		return (NULL);
 	}
-	d->d_max    = max_entries;
-	d->d_ttl_ms = ttl_ms;
+	d->d_max       = max_entries;
+	d->d_max_bytes = max_bytes;
+	d->d_ttl_ms    = ttl_ms;
 	pthread_mutex_init(&d->d_mtx, NULL);
 	return (d);
 }
@@ -88,6 +91,7 @@ unlink_entry(struct sf_dedupe *d, dd_entry *e)
 		d->d_newest = e->e_older;
 	}
 	d->d_count--;
+	d->d_bytes -= e->e_len;
 	free(e->e_reply);
 	free(e);
 }
@@ -122,7 +126,8 @@ expire(struct sf_dedupe *d, int64_t now)
 	// Only finished entries expire; an in-flight one is removed by
 	// sf_dedupe_end, so FIFO order may hold one back briefly.
 	while (d->d_oldest != NULL && d->d_oldest->e_done
-	    && (d->d_oldest->e_expire_ms <= now || d->d_count > d->d_max)) {
+	    && (d->d_oldest->e_expire_ms <= now || d->d_count > d->d_max
+	        || d->d_bytes > d->d_max_bytes)) {
 		unlink_entry(d, d->d_oldest);
 	}
 }
@@ -151,9 +156,9 @@ sf_dedupe_begin(
 		pthread_mutex_unlock(&d->d_mtx);
 		return (rv);
 	}
-	if ((e = calloc(1, sizeof(*e))) != NULL) {
+	if ((e = calloc(1, sizeof(*e) + strlen(key) + 1)) != NULL) {
 		size_t h = hash_key(key) & (d->d_nbuckets - 1);
-		snprintf(e->e_key, sizeof(e->e_key), "%s", key);
+		memcpy(e->e_key, key, strlen(key) + 1);
 		e->e_hnext      = d->d_buckets[h];
 		d->d_buckets[h] = e;
 		e->e_older      = d->d_newest;
@@ -183,7 +188,8 @@ sf_dedupe_end(
 			unlink_entry(d, e);
 		} else {
 			memcpy(e->e_reply, reply, len);
-			e->e_len       = len;
+			e->e_len = len;
+			d->d_bytes += len;
 			e->e_done      = true;
 			e->e_expire_ms = sf_clock_mono_ms() + d->d_ttl_ms;
 		}

@@ -14,6 +14,7 @@
 #include "log.h"
 
 #define AUDIT_PAGE_DEFAULT 100
+#define TOKEN_TTL_MAX_S    (10LL * 366 * 24 * 3600)
 #define AUDIT_PAGE_MAX     1000
 
 static const char *
@@ -375,6 +376,11 @@ h_create_token(Svcfleet__V1__AccessControl_Service *s,
 		sf_status_violation(&c->c_status, SF_V_INVALID, "ttlSeconds",
 		    "Invalid value: %lld: must not be negative",
 		    (long long) in->ttl_seconds);
+	} else if (in->ttl_seconds > TOKEN_TTL_MAX_S) {
+		// Also keeps ttl_seconds * 1000 + now far from overflowing.
+		sf_status_violation(&c->c_status, SF_V_INVALID, "ttlSeconds",
+		    "Invalid value: %lld: must be at most %lld (10 years)",
+		    (long long) in->ttl_seconds, (long long) TOKEN_TTL_MAX_S);
 	}
 	if (c->c_status.st_nviol > 0) {
 		sf_call_fail(c, SF_INVALID_ARGUMENT,

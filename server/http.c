@@ -396,6 +396,11 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	}
 }
 
+// libmicrohttpd's format: printf-like (declared so for clang's
+// -Wformat-nonliteral, which the TSan and fuzz builds use).
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
 static void
 on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -437,6 +442,12 @@ sf_http_alloc(sf_http **out, const sf_http_opts *o, sf_status *st)
 	}
 	if (h->h_opts.ho_max_body == 0) {
 		h->h_opts.ho_max_body = 4u << 20;
+	}
+	if (h->h_opts.ho_max_conns_per_ip == 0) {
+		h->h_opts.ho_max_conns_per_ip = h->h_opts.ho_max_conns / 4;
+	}
+	if (h->h_opts.ho_max_conns_per_ip == 0) {
+		h->h_opts.ho_max_conns_per_ip = 1;
 	}
 	if (h->h_opts.ho_timeout_s == 0) {
 		h->h_opts.ho_timeout_s = 60;
@@ -586,6 +597,8 @@ sf_http_start(sf_http *h, sf_status *st)
 		    h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
 		    MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &sa,
 		    MHD_OPTION_CONNECTION_LIMIT, h->h_opts.ho_max_conns,
+		    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		    h->h_opts.ho_max_conns_per_ip,
 		    MHD_OPTION_CONNECTION_TIMEOUT, h->h_opts.ho_timeout_s,
 		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
 		    MHD_OPTION_HTTPS_MEM_CERT, h->h_cert,
@@ -595,6 +608,8 @@ sf_http_start(sf_http *h, sf_status *st)
 		    h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
 		    MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &sa,
 		    MHD_OPTION_CONNECTION_LIMIT, h->h_opts.ho_max_conns,
+		    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		    h->h_opts.ho_max_conns_per_ip,
 		    MHD_OPTION_CONNECTION_TIMEOUT, h->h_opts.ho_timeout_s,
 		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
 		    MHD_OPTION_END);

@@ -43,6 +43,9 @@ typedef struct sf_http_opts {
 	unsigned    ho_max_conns; // 0 = 64
 	size_t      ho_max_body;  // request body limit, 0 = 4 MiB
 	unsigned    ho_timeout_s; // idle connection timeout, 0 = 60 s
+	// Connections from one peer address, 0 = ho_max_conns / 4: one
+	// hostile host cannot take every connection from the probes.
+	unsigned ho_max_conns_per_ip;
 } sf_http_opts;
 
 // What a handler sees. Strings are borrowed for the handler's duration.

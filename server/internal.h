@@ -133,11 +133,24 @@ struct sf_server {
 	size_t          s_qlen;
 	pthread_t      *s_workers;
 	size_t          s_nworkers;
-	bool            s_stopping;
+	atomic_bool     s_stopping; // read by nng callbacks without s_qmtx
 	atomic_bool     s_draining; // new requests get UNAVAILABLE
 
 	sf_auth             *s_auth;
 	atomic_uint_fast64_t s_inflight;
+	atomic_uint_fast64_t s_parked; // long polls waiting (watch.c)
+
+	// Limits (limits.c) and what they refused.
+	pthread_mutex_t s_pipe_mtx;
+	bool            s_pipe_mtx_ok;
+	struct sf_limits_pipe {
+		uint32_t lp_id;   // nng pipe id
+		uint64_t lp_peer; // peer address key, 0: not IP
+	} * s_pipes;              // the open connections
+	size_t               s_npipes;
+	atomic_uint_fast64_t s_refused_conns;
+	atomic_uint_fast64_t s_refused_busy;
+	atomic_uint_fast64_t s_refused_watches;
 	struct sf_dedupe    *s_dedupe;
 	struct sf_watchers  *s_watch;
 	int64_t              s_start_ms;
@@ -228,8 +241,10 @@ void sf_cluster_strip_credentials(const sf_call *c, Svcfleet__V1__Cluster *cl);
 // Writes are remembered by request id for a while, so a client that sends
 // the same request again (after a timeout, or nng's resend) gets the first
 // reply instead of a second write.
-struct sf_dedupe *sf_dedupe_alloc(size_t max_entries, int64_t ttl_ms);
-void              sf_dedupe_free(struct sf_dedupe *d);
+// max_bytes bounds the replies kept (the oldest finished ones go first).
+struct sf_dedupe *sf_dedupe_alloc(
+    size_t max_entries, size_t max_bytes, int64_t ttl_ms);
+void sf_dedupe_free(struct sf_dedupe *d);
 // sf_dedupe_begin: 0 = new (caller proceeds, must call _end);
 // 1 = a reply is cached: *reply/*len are a malloc'd copy for the caller;
 // 2 = the same request is still in flight: try again later.
@@ -237,6 +252,18 @@ int sf_dedupe_begin(
     struct sf_dedupe *d, const char *key, void **reply, size_t *len);
 void sf_dedupe_end(
     struct sf_dedupe *d, const char *key, const void *reply, size_t len);
+
+// ------------------------------------------------------------- limits
+
+// sf_limits_defaults fills the bounds left 0 in o (contexts already set).
+void sf_limits_defaults(sf_server_opts *o);
+// sf_limits_start counts connections on srv->s_sock from now on (call it
+// before the listeners start), refusing those beyond the limit.
+int  sf_limits_start(sf_server *srv, sf_status *st);
+void sf_limits_stop(sf_server *srv);
+// sf_limits_admit: may a request just received be served (false: it is
+// answered RESOURCE_EXHAUSTED at once)? Called from nng's callback.
+bool sf_limits_admit(sf_server *srv);
 
 // ------------------------------------------------------------- listeners
 

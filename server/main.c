@@ -5,6 +5,7 @@
 #include <execinfo.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include "kube.h"
 #include "log.h"
 #include "metrics.h"
+#include "secrets.h"
 #include "recon_metrics.h"
 #include "reconciler.h"
 #include "server.h"
@@ -45,6 +47,11 @@ typedef struct config {
 	const char *token_file;
 	long        audit_max_events;
 	const char *audit_max_age;
+	const char *secret_key_file;
+	long        max_connections;
+	long        max_connections_per_peer;
+	long        max_watches;
+	long        max_inflight;
 	bool        no_reconciler;
 } config;
 
@@ -99,6 +106,24 @@ static const sf_opt options[] = {
     {"contexts", "SVCFLEET_CONTEXTS", SF_OPT_INT, "256",
         "requests in flight at once, long polls included",
         offsetof(config, contexts), 8, 65536, NULL, NULL},
+    {"max-connections", "SVCFLEET_MAX_CONNECTIONS", SF_OPT_INT, "1024",
+        "RPC connections open at once; more are closed as they arrive",
+        offsetof(config, max_connections), 1, 1000000, NULL, NULL},
+    {"max-connections-per-peer", "SVCFLEET_MAX_CONNECTIONS_PER_PEER",
+        SF_OPT_INT, NULL,
+        "RPC connections from one IP address at once; more are closed as "
+        "they arrive",
+        offsetof(config, max_connections_per_peer), 1, 1000000, NULL,
+        "max-connections/4"},
+    {"max-watches", "SVCFLEET_MAX_WATCHES", SF_OPT_INT, NULL,
+        "WatchServices long polls waiting at once; more get "
+        "RESOURCE_EXHAUSTED",
+        offsetof(config, max_watches), 1, 65535, NULL, "contexts/2"},
+    {"max-inflight", "SVCFLEET_MAX_INFLIGHT", SF_OPT_INT, NULL,
+        "other requests in flight at once; more get RESOURCE_EXHAUSTED "
+        "(at once, undecoded)",
+        offsetof(config, max_inflight), 1, 65535, NULL,
+        "contexts - max-watches - 8"},
     {"max-message-size", "SVCFLEET_MAX_MESSAGE_SIZE", SF_OPT_INT, "4194304",
         "largest request accepted, in bytes (larger: RESOURCE_EXHAUSTED)",
         offsetof(config, max_msg), 1024, 64 << 20, NULL, NULL},
@@ -116,6 +141,11 @@ static const sf_opt options[] = {
     {"audit-max-age", "SVCFLEET_AUDIT_MAX_AGE", SF_OPT_STRING, "90d",
         "audit events older than this are dropped (e.g. 30d, 12h)",
         offsetof(config, audit_max_age), 0, 0, sf_opt_check_duration, NULL},
+    {"secret-key-file", "SVCFLEET_SECRET_KEY_FILE", SF_OPT_STRING, NULL,
+        "key sealing cluster credentials in the store (32 bytes, base64; "
+        "created with mode 0600 when absent); see `svcfleetd "
+        "rotate-secret-key --help`",
+        offsetof(config, secret_key_file), 0, 0, NULL, "DATA-DIR/secret.key"},
     {"tls-cert", "SVCFLEET_TLS_CERT", SF_OPT_STRING, NULL,
         "PEM certificate for tls+tcp:// listeners and the HTTPS endpoint",
         offsetof(config, tls_cert), 0, 0, NULL, NULL},
@@ -136,10 +166,12 @@ static const sf_opt_table option_table = {
     .t_prog  = "svcfleetd",
     .t_usage = "usage: svcfleetd [flags]\n"
                "       svcfleetd backup --data-dir DIR --out FILE\n"
-               "       svcfleetd restore --in FILE --data-dir DIR\n\n"
+               "       svcfleetd restore --in FILE --data-dir DIR\n"
+               "       svcfleetd rotate-secret-key --data-dir DIR "
+               "--new-key-file F\n\n"
                "svcfleet's control-plane daemon: the Service API over nng, "
-               "durable in LMDB.\n(backup --help and restore --help say "
-               "more about those two.)\n",
+               "durable in LMDB.\n(backup, restore and rotate-secret-key "
+               "--help say more about those.)\n",
     .t_opts  = options,
     .t_nopts = sizeof(options) / sizeof(options[0]),
     .t_file  = true,
@@ -201,20 +233,23 @@ ready_check(void *arg, sf_buf *why)
 // (SVCFLEET_RESYNC, ...: see svcfleet-reconciler --help).
 static sf_reconciler    *embedded;
 static sf_recon_metrics *embedded_metrics;
+// What /readyz reads: the endpoint's threads run while main starts the
+// reconciler, so they see it only once it is published here.
+static _Atomic(sf_reconciler *) embedded_ready;
 
 // /readyz: the embedded reconciler has listed the stored Services and its
 // watch works. (Registered before it starts, so it reads the variable.)
 static bool
 recon_ready_check(void *arg, sf_buf *why)
 {
-	sf_reconciler *const *rec = arg;
-	if (sf_reconciler_connected(*rec)) {
+	sf_reconciler *rec = atomic_load((_Atomic(sf_reconciler *) *) arg);
+	if (sf_reconciler_connected(rec)) {
 		return (true);
 	}
 	sf_buf_puts(why,
-	    *rec == NULL ? "the reconciler has not started"
-	                 : "the reconciler is not connected to "
-	                   "svcfleetd yet");
+	    rec == NULL ? "the reconciler has not started"
+	                : "the reconciler is not connected to "
+	                  "svcfleetd yet");
 	return (false);
 }
 
@@ -251,6 +286,9 @@ main(int argc, char **argv)
 	int         sig, rv;
 	int64_t     audit_age = 0;
 
+	if (argc > 1 && strcmp(argv[1], "rotate-secret-key") == 0) {
+		return (sf_secrets_rotate_main(argc - 1, argv + 1));
+	}
 	if (argc > 1
 	    && (strcmp(argv[1], "backup") == 0
 	        || strcmp(argv[1], "restore") == 0)) {
@@ -307,6 +345,12 @@ main(int argc, char **argv)
 	    .so_audit_keep       = (uint64_t) cfg.audit_max_events,
 	    .so_audit_max_age_ms = audit_age,
 	    .so_metrics          = metrics,
+	    .so_secret_key_file  = cfg.secret_key_file,
+	    .so_max_connections  = (unsigned) cfg.max_connections,
+	    .so_max_connections_per_peer
+	    = (unsigned) cfg.max_connections_per_peer,
+	    .so_max_watches  = (unsigned) cfg.max_watches,
+	    .so_max_inflight = (unsigned) cfg.max_inflight,
 	    .so_inproc = !cfg.no_reconciler || http_on ? INPROC_URL : NULL,
 	};
 	sf_status_init(&st);
@@ -328,7 +372,7 @@ main(int argc, char **argv)
 		    || sf_http_add_check(http, "store", ready_check, srv) != 0
 		    || (!cfg.no_reconciler
 		        && sf_http_add_check(http, "reconciler",
-		               recon_ready_check, &embedded)
+		               recon_ready_check, &embedded_ready)
 		            != 0)
 		    || sf_gateway_alloc(&gw, &go, &st) != 0
 		    || sf_gateway_add_routes(gw, http) != 0
@@ -366,6 +410,7 @@ main(int argc, char **argv)
 		nng_fini();
 		goto fail;
 	}
+	atomic_store(&embedded_ready, embedded);
 	sigwait(&sigs, &sig);
 	SF_INFO("server", "%s received, shutting down",
 	    sig == SIGTERM ? "SIGTERM" : "SIGINT");

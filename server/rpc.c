@@ -213,7 +213,11 @@ call_audit(sf_store_txn *txn, void *arg, int code, const sf_status *st)
 	ev.code       = code;
 	ev.message    = (char *) (code != 0 && st != NULL ? st->st_msg : "");
 	ev.request_id = c->c_request_id;
-	ev.revision   = code == 0 ? sf_store_txn_revision(txn) : 0;
+	// A call that changed nothing (an update to what is stored) takes no
+	// revision; the next one belongs to another write.
+	ev.revision = code == 0 && sf_store_txn_wrote(txn)
+	    ? sf_store_txn_revision(txn)
+	    : 0;
 	return (sf_store_txn_audit_append(txn, &ev));
 }
 
@@ -230,7 +234,11 @@ sf_call_write(sf_call *c, sf_store_write_fn fn, sf_store_done_fn done,
 	    .w_flags  = dry_run ? SF_STORE_DRY_RUN : 0,
 	    .w_alloc  = sf_arena_pbc(&c->c_arena),
 	};
-	if (sf_store_submit(c->c_srv->s_store, &w) != 0) {
+	int rv = sf_store_submit(c->c_srv->s_store, &w);
+	if (rv == SF_RESOURCE_EXHAUSTED) {
+		sf_call_fail(c, rv,
+		    "too many writes are waiting for the store; retry later");
+	} else if (rv != 0) {
 		sf_call_fail(c, SF_UNAVAILABLE, "the store is closing");
 	}
 }
@@ -417,9 +425,13 @@ process_tail(rpc_ctx *rc)
 	if ((c->c_method->m_flags & SF_M_WRITE) && c->c_client_id) {
 		void  *cached;
 		size_t clen;
-		// The same id from another caller is another request.
-		char *key = sf_arena_printf(
-		    &c->c_arena, "%s/%s", c->c_ident.id_user, c->c_request_id);
+		// The same id from another caller, or for another method, is
+		// another request (a reply of one method's type must never
+		// answer another). The user's length keeps "a/b" + "c" apart
+		// from "a" + "b/c"; request ids hold no spaces.
+		char *key = sf_arena_printf(&c->c_arena, "%zu:%s %s %s",
+		    strlen(c->c_ident.id_user), c->c_ident.id_user,
+		    c->c_method->m_path, c->c_request_id);
 		switch (key == NULL ? 0
 		                    : sf_dedupe_begin(
 		                        srv->s_dedupe, key, &cached, &clen)) {
@@ -459,7 +471,8 @@ worker_main(void *arg)
 	for (;;) {
 		rpc_ctx *rc;
 		pthread_mutex_lock(&srv->s_qmtx);
-		while (srv->s_qhead == NULL && !srv->s_stopping) {
+		while (
+		    srv->s_qhead == NULL && !atomic_load(&srv->s_stopping)) {
 			pthread_cond_wait(&srv->s_qcv, &srv->s_qmtx);
 		}
 		if (srv->s_qhead == NULL) {
@@ -529,6 +542,39 @@ call_reset(sf_call *c)
 	memset(&c->c_ident, 0, sizeof(c->c_ident));
 }
 
+// refuse_busy answers a request just received with RESOURCE_EXHAUSTED,
+// without decoding it (so without its request id): the server is at its
+// --max-inflight limit. It runs in nng's callback, so it only packs a few
+// bytes and starts the send.
+static void
+refuse_busy(rpc_ctx *rc)
+{
+	Svcfleet__V1__ReplyEnvelope env = SVCFLEET__V1__REPLY_ENVELOPE__INIT;
+	char                        msg[128];
+	nng_msg                    *m;
+
+	nng_msg_free(rc->rc_msg);
+	rc->rc_msg = NULL;
+	snprintf(msg, sizeof(msg),
+	    "svcfleetd is busy: %u requests in flight (--max-inflight); "
+	    "retry later",
+	    rc->rc_srv->s_opts.so_max_inflight);
+	env.code     = SF_RESOURCE_EXHAUSTED;
+	env.message  = msg;
+	rc->rc_state = CTX_SEND;
+	if (nng_msg_alloc(
+	        &m, svcfleet__v1__reply_envelope__get_packed_size(&env))
+	    != 0) {
+		// No reply; the client times out. The context goes on.
+		nng_aio_set_msg(rc->rc_aio, NULL);
+		nng_aio_finish(rc->rc_aio, NNG_ENOMEM);
+		return;
+	}
+	svcfleet__v1__reply_envelope__pack(&env, nng_msg_body(m));
+	nng_aio_set_msg(rc->rc_aio, m);
+	nng_ctx_send(rc->rc_ctx, rc->rc_aio);
+}
+
 static void
 ctx_cb(void *arg)
 {
@@ -539,14 +585,19 @@ ctx_cb(void *arg)
 	switch (rc->rc_state) {
 	case CTX_RECV:
 		if ((rv = nng_aio_result(rc->rc_aio)) != 0) {
-			if (rv == NNG_ECLOSED || srv->s_stopping) {
+			if (rv == NNG_ECLOSED
+			    || atomic_load(&srv->s_stopping)) {
 				rc->rc_state = CTX_IDLE;
 				return;
 			}
 			nng_ctx_recv(rc->rc_ctx, rc->rc_aio);
 			return;
 		}
-		rc->rc_msg   = nng_aio_get_msg(rc->rc_aio);
+		rc->rc_msg = nng_aio_get_msg(rc->rc_aio);
+		if (!sf_limits_admit(srv)) {
+			refuse_busy(rc);
+			return;
+		}
 		rc->rc_state = CTX_WORK;
 		atomic_fetch_add(&srv->s_inflight, 1);
 		dispatch(srv, rc);
@@ -559,7 +610,7 @@ ctx_cb(void *arg)
 			}
 		}
 		call_reset(&rc->rc_call);
-		if (srv->s_stopping) {
+		if (atomic_load(&srv->s_stopping)) {
 			rc->rc_state = CTX_IDLE;
 			return;
 		}
@@ -630,7 +681,7 @@ void
 sf_rpc_stop(sf_server *srv)
 {
 	pthread_mutex_lock(&srv->s_qmtx);
-	srv->s_stopping = true;
+	atomic_store(&srv->s_stopping, true);
 	pthread_cond_broadcast(&srv->s_qcv);
 	pthread_mutex_unlock(&srv->s_qmtx);
 	for (size_t i = 0; i < srv->s_nworkers; i++) {

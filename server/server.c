@@ -3,17 +3,21 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/supplemental/tls/tls.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "internal.h"
 #include "log.h"
 #include "rpc.h"
+#include "secrets.h"
 
 #define DEDUPE_ENTRIES 16384
 #define DEDUPE_TTL_MS  (10 * 60 * 1000)
+#define DEDUPE_BYTES   (64u << 20)
 #define DRAIN_MAX_MS   10000
 
 static int
@@ -185,6 +189,42 @@ listen_one(sf_server *srv, const char *url, sf_status *st)
 	return (0);
 }
 
+// open_store opens the store with the secret key from its file (made
+// when absent; a key made for a store that turns out to need another is
+// removed again).
+static int
+open_store(sf_server *srv, sf_store_opts *so, sf_status *st)
+{
+	uint8_t key[SF_STORE_SECRET_KEY_LEN];
+	bool    created = false;
+	char   *path    = sf_secret_key_path(
+	         srv->s_opts.so_secret_key_file, srv->s_opts.so_data_dir);
+	int rv;
+
+	if (path == NULL) {
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+	}
+	if ((rv = sf_secret_key_load(path, true, key, &created, st)) != 0) {
+		free(path);
+		return (rv);
+	}
+	so->so_secret_key = key;
+	rv                = sf_store_open(&srv->s_store, so, st);
+	so->so_secret_key = NULL;
+	OPENSSL_cleanse(key, sizeof(key));
+	if (rv != 0 && created) {
+		unlink(path);
+	} else if (created) {
+		SF_INFO("secrets",
+		    "created secret key file %s (mode 0600): it seals the "
+		    "cluster credentials in the store; keep a copy apart from "
+		    "the data directory's backups",
+		    path);
+	}
+	free(path);
+	return (rv);
+}
+
 int
 sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 {
@@ -217,6 +257,10 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 	if (srv->s_opts.so_default_timeout_ms == 0) {
 		srv->s_opts.so_default_timeout_ms = 30000;
 	}
+	if (srv->s_opts.so_dedupe_bytes == 0) {
+		srv->s_opts.so_dedupe_bytes = DEDUPE_BYTES;
+	}
+	sf_limits_defaults(&srv->s_opts);
 
 	so.so_dir              = srv->s_opts.so_data_dir;
 	so.so_nosync           = srv->s_opts.so_nosync;
@@ -225,7 +269,7 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 	so.so_batch_max        = srv->s_opts.so_batch_max;
 	so.so_audit_keep       = srv->s_opts.so_audit_keep;
 	so.so_audit_max_age_ms = srv->s_opts.so_audit_max_age_ms;
-	if ((rv = sf_store_open(&srv->s_store, &so, st)) != 0) {
+	if ((rv = open_store(srv, &so, st)) != 0) {
 		free(srv);
 		return (rv);
 	}
@@ -242,7 +286,8 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 		    st, rv, "cannot make the embedded reconciler's token");
 		goto fail;
 	}
-	srv->s_dedupe = sf_dedupe_alloc(DEDUPE_ENTRIES, DEDUPE_TTL_MS);
+	srv->s_dedupe = sf_dedupe_alloc(
+	    DEDUPE_ENTRIES, srv->s_opts.so_dedupe_bytes, DEDUPE_TTL_MS);
 	if (srv->s_dedupe == NULL || sf_srvmetrics_init(srv) != 0
 	    || sf_watch_init(srv) != 0) {
 		rv = sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL);
@@ -256,7 +301,8 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 	srv->s_sock_open = true;
 	nng_socket_set_size(
 	    srv->s_sock, NNG_OPT_RECVMAXSZ, SF_SERVER_WIRE_MAX);
-	if ((rv = sf_rpc_start(srv, st)) != 0) {
+	if ((rv = sf_limits_start(srv, st)) != 0
+	    || (rv = sf_rpc_start(srv, st)) != 0) {
 		goto fail;
 	}
 	if (srv->s_opts.so_nlisten == 0) {
@@ -309,6 +355,7 @@ sf_server_stop(sf_server *srv)
 		sf_rpc_drain(srv, DRAIN_MAX_MS);
 	}
 	sf_rpc_stop(srv); // stops the contexts, then closes the socket
+	sf_limits_stop(srv);
 	sf_watch_free(srv);
 	sf_srvmetrics_fini(srv);
 	sf_auth_close(srv);

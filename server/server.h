@@ -32,6 +32,16 @@ typedef struct sf_server_opts {
 	const char *so_token_file;         // kube-apiserver static token CSV
 	uint64_t    so_audit_keep;         // audit events kept, 0 = store's
 	int64_t     so_audit_max_age_ms;   // 0 = store's
+	// The key sealing cluster credentials in the store (secrets.h);
+	// NULL = DATA-DIR/secret.key. Created (0600) when absent.
+	const char *so_secret_key_file;
+	// Bounds (limits.c); 0 = the default.
+	unsigned so_max_connections;          // open connections, 0 = 1024
+	unsigned so_max_connections_per_peer; // from one IP, 0 = a quarter
+	unsigned so_max_watches;  // parked long polls, 0 = contexts / 2
+	unsigned so_max_inflight; // other requests in flight,
+	                          // 0 = contexts - max_watches - 8
+	size_t so_dedupe_bytes;   // remembered write replies, 0 = 64 MiB
 	// Where the server registers its metrics (RPC, store, clusters);
 	// borrowed until sf_server_stop. NULL: no metrics.
 	sf_metrics *so_metrics;

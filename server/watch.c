@@ -129,6 +129,19 @@ sf_watch_park(sf_call *c, const Svcfleet__V1__WatchServicesRequest *req,
 		sf_watch_try(c, req, true);
 		return;
 	}
+	// Parked calls hold their contexts: beyond the limit, refuse rather
+	// than let watches take every context from other callers.
+	if (atomic_load(&c->c_srv->s_parked)
+	    >= c->c_srv->s_opts.so_max_watches) {
+		pthread_mutex_unlock(&wt->wt_mtx);
+		atomic_fetch_add(&c->c_srv->s_refused_watches, 1);
+		sf_call_fail(c, SF_RESOURCE_EXHAUSTED,
+		    "too many watches waiting (limit %u, --max-watches); "
+		    "retry later",
+		    c->c_srv->s_opts.so_max_watches);
+		return;
+	}
+	atomic_fetch_add(&c->c_srv->s_parked, 1);
 	w->w_next   = wt->wt_list;
 	wt->wt_list = w;
 	wt->wt_parked++;
@@ -186,10 +199,11 @@ watch_main(void *arg)
 		} else if (!wt->wt_stop) {
 			pthread_cond_wait(&wt->wt_cv, &wt->wt_mtx);
 		}
-		stop        = wt->wt_stop;
-		rev         = wt->wt_revision;
-		list        = wt->wt_list;
-		wt->wt_list = NULL;
+		stop          = wt->wt_stop;
+		rev           = wt->wt_revision;
+		list          = wt->wt_list;
+		wt->wt_list   = NULL;
+		wt->wt_parked = 0; // calls parked meanwhile count from here
 		pthread_mutex_unlock(&wt->wt_mtx);
 
 		now = sf_clock_mono_us();
@@ -202,6 +216,8 @@ watch_main(void *arg)
 			    || !sf_watch_try(w->w_call, w->w_req, final)) {
 				w->w_next = keep;
 				keep      = w;
+			} else {
+				atomic_fetch_sub(&srv->s_parked, 1);
 			}
 		}
 
@@ -214,7 +230,7 @@ watch_main(void *arg)
 			wt->wt_list = w;
 			n++;
 		}
-		wt->wt_parked = n;
+		wt->wt_parked += n;
 		if (stop && wt->wt_list == NULL) {
 			break;
 		}

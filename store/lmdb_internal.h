@@ -12,6 +12,10 @@
 //   nodeports  cluster\0protocol\0 port (u32 BE) -> the owner's services key
 //   feed       revision (u64 BE) seq (u32 BE) -> packed WatchEvent
 //   bindings, tokens, audit: created empty, for the identity work.
+//   secrets    cluster name\0 -> the cluster's credentials, sealed
+//              (lmdb_secrets.c); meta "secret_key_id" names the key.
+// Schema 2 added the secrets database: opening a schema-1 store seals the
+// credentials its cluster records hold and records schema 2.
 // Keys keep their components' terminating NULs, so the components of a key
 // read from the map are C strings in place, and keys still sort by cluster,
 // then namespace, then name.
@@ -28,7 +32,7 @@
 #include "status.h"
 #include "store.h"
 
-#define SF__STORE_SCHEMA            1
+#define SF__STORE_SCHEMA            2
 #define SF__STORE_KEY_MAX           511 // LMDB's default maximum key size
 #define SF__STORE_MAP_DEFAULT       (64u << 20)
 #define SF__STORE_MAP_MAX           (1ull << 40) // growth stops at 1 TiB
@@ -43,6 +47,7 @@
 // page then comes back short with a token to continue.
 #define SF__STORE_SCAN_MAX     10000
 #define SF__STORE_FEED_KEY_LEN 12
+#define SF__STORE_KEY_ID_LEN   8
 
 enum sf__store_db {
 	SF__DB_META,
@@ -53,6 +58,7 @@ enum sf__store_db {
 	SF__DB_BINDINGS,
 	SF__DB_TOKENS,
 	SF__DB_AUDIT,
+	SF__DB_SECRETS,
 	SF__DB_COUNT
 };
 
@@ -96,6 +102,7 @@ struct sf_store {
 	sf__store_req  *s_qhead;
 	sf__store_req  *s_qtail;
 	uint32_t  s_qlen; // requests queued (not yet taken by the writer)
+	uint32_t  s_queue_max;
 	bool      s_closing;
 	bool      s_writer_running;
 	pthread_t s_writer;
@@ -122,6 +129,13 @@ struct sf_store {
 	_Atomic uint64_t s_batch_largest;
 	_Atomic uint64_t s_map_grows;
 	_Atomic bool     s_broken; // the map could not be restored: all fail
+
+	// Sealing of cluster credentials (lmdb_secrets.c); without a key
+	// (tests only) they are stored as given.
+	bool    s_sealing;
+	bool    s_sealed_ok; // so_sealed_ok
+	uint8_t s_secret_key[SF_STORE_SECRET_KEY_LEN];
+	uint8_t s_key_id[SF__STORE_KEY_ID_LEN];
 };
 
 // A write function's view of the store: one nested LMDB transaction.
@@ -265,9 +279,48 @@ int sf__store_trim_audit(sf_store *s, MDB_txn *txn, uint64_t max);
 
 #define SF__META_AUDIT_SEQ "audit_seq"
 
+// ------------------------------------------------------ lmdb_secrets.c
+
+#define SF__META_SECRET_KEY_ID "secret_key_id"
+
+// The key id: the first bytes of SHA-256 over a label and the key.
+void sf__store_key_id(const uint8_t key[SF_STORE_SECRET_KEY_LEN],
+    uint8_t                         id[SF__STORE_KEY_ID_LEN]);
+void sf__store_key_id_hex(
+    const uint8_t id[SF__STORE_KEY_ID_LEN], char out[17]);
+bool sf__store_has_credentials(const Svcfleet__V1__Cluster *c);
+// sf__store_seal seals c's token, client_cert and client_key for cluster
+// name. *out is malloc'd. Returns 0 or an SF_* code.
+int sf__store_seal(const uint8_t key[SF_STORE_SECRET_KEY_LEN],
+    const char *name, const Svcfleet__V1__Cluster *c, uint8_t **out,
+    size_t *outlen);
+// sf__store_unseal opens a blob of cluster name into c's three credential
+// fields (allocated with alloc). SF_FAILED_PRECONDITION: sealed with
+// another key; SF_DATA_LOSS: damaged, or sealed for another name.
+int sf__store_unseal(const uint8_t key[SF_STORE_SECRET_KEY_LEN],
+    const char *name, const void *blob, size_t len, ProtobufCAllocator *alloc,
+    Svcfleet__V1__Cluster *c);
+// sf__store_secrets_fill puts the credentials kept for the cluster under
+// key into c (just read from the clusters database). Returns an SF_* code.
+int sf__store_secrets_fill(sf_store *s, MDB_txn *txn, const void *key,
+    size_t klen, ProtobufCAllocator *alloc, Svcfleet__V1__Cluster *c);
+// sf__store_cluster_write stores c under key: the record without its
+// credentials, and the credentials sealed (or their entry removed). c is
+// unchanged on return. Returns an SF_* code; *mdb_rc is LMDB's result.
+int sf__store_cluster_write(sf_store *s, MDB_txn *txn, const void *key,
+    size_t klen, Svcfleet__V1__Cluster *c, int *mdb_rc);
+// Removes the sealed credentials of a cluster (absent is fine); LMDB code.
+int sf__store_secrets_delete(
+    sf_store *s, MDB_txn *txn, const void *key, size_t klen);
+// At open (inside the schema transaction): checks the key against the
+// store's key id (recording it the first time) and seals credentials left
+// in the clear.
+int sf__store_secrets_open(sf_store *s, MDB_txn *txn, sf_status *st);
+
 // ------------------------------------------------------ lmdb_txn.c
 
 uint64_t sf__store_lmdb_txn_revision(sf_store_txn *t);
+bool     sf__store_lmdb_txn_wrote(sf_store_txn *t);
 int64_t  sf__store_lmdb_txn_now_ms(sf_store_txn *t);
 int sf__store_lmdb_txn_service_get(sf_store_txn *t, const sf_store_key *key,
     ProtobufCAllocator *alloc, Svcfleet__V1__Service **out);

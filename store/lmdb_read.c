@@ -282,7 +282,13 @@ sf__store_lmdb_cluster_get(sf_store *s, const char *name,
 	if (rv == 0) {
 		*out = svcfleet__v1__cluster__unpack(
 		    alloc, v.mv_size, v.mv_data);
-		rv = *out != NULL ? 0 : SF_DATA_LOSS;
+		rv = *out != NULL
+		    ? sf__store_secrets_fill(s, txn, kb, kl, alloc, *out)
+		    : SF_DATA_LOSS;
+		if (rv != 0 && *out != NULL) {
+			svcfleet__v1__cluster__free_unpacked(*out, alloc);
+			*out = NULL;
+		}
 	} else {
 		rv = sf__store_mdb_code(rv);
 	}
@@ -346,7 +352,10 @@ sf__store_lmdb_cluster_list(sf_store *s, ProtobufCAllocator *alloc,
 			rv = SF_DATA_LOSS;
 			break;
 		}
-		if ((rv = sf__store_ptrvec_push(&pv, c)) != 0) {
+		if ((rv = sf__store_secrets_fill(
+		         s, txn, k.mv_data, k.mv_size, alloc, c))
+		        != 0
+		    || (rv = sf__store_ptrvec_push(&pv, c)) != 0) {
 			svcfleet__v1__cluster__free_unpacked(c, alloc);
 			break;
 		}

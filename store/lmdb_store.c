@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@ const char *const sf__store_db_names[SF__DB_COUNT] = {
     [SF__DB_BINDINGS]  = "bindings",
     [SF__DB_TOKENS]    = "tokens",
     [SF__DB_AUDIT]     = "audit",
+    [SF__DB_SECRETS]   = "secrets",
 };
 
 // ------------------------------------------------------------- helpers
@@ -349,7 +351,8 @@ schema_open(sf_store *s, sf_status *st)
 	MDB_val     k, v;
 	MDB_cursor *cur;
 	uint64_t    rev = 0, nsvc = 0, feed_first = 0;
-	bool        fresh = false;
+	bool        fresh      = false;
+	uint32_t    old_schema = SF__STORE_SCHEMA;
 	int         rc;
 	const char *what = "begin";
 
@@ -394,7 +397,9 @@ schema_open(sf_store *s, sf_status *st)
 			    "svcfleetd or use another data directory",
 			    s->s_dir, schema, SF__STORE_SCHEMA));
 		}
-		// Older schemas get migrated here once there are any.
+		// Schema 1 had no secrets database: sf__store_secrets_open
+		// below seals the credentials it kept in cluster records.
+		old_schema = schema;
 	}
 	what = "create databases";
 	for (int i = 0; i < SF__DB_COUNT; i++) {
@@ -434,6 +439,25 @@ schema_open(sf_store *s, sf_status *st)
 		        != 0) {
 			goto fail;
 		}
+	}
+	if ((rc = sf__store_secrets_open(s, txn, st)) != 0) {
+		mdb_txn_abort(txn);
+		return (rc);
+	}
+	if (old_schema < SF__STORE_SCHEMA) {
+		uint8_t b[4];
+		what = "record the schema";
+		sf__store_be32_put(b, SF__STORE_SCHEMA);
+		k.mv_data = SF__META_SCHEMA;
+		k.mv_size = strlen(SF__META_SCHEMA);
+		v.mv_data = b;
+		v.mv_size = 4;
+		if ((rc = mdb_put(txn, s->s_dbi[SF__DB_META], &k, &v, 0))
+		    != 0) {
+			goto fail;
+		}
+		SF_INFO("store", "upgraded %s from schema %" PRIu32 " to %d",
+		    s->s_dir, old_schema, SF__STORE_SCHEMA);
 	}
 	what      = "read meta";
 	k.mv_data = SF__META_INSTID;
@@ -497,6 +521,7 @@ lmdb_open(sf_store **out, const sf_store_opts *o, sf_status *st)
 	    = o->so_batch_max ? o->so_batch_max : SF__STORE_BATCH_DEFAULT;
 	s->s_feed_keep
 	    = o->so_feed_keep ? o->so_feed_keep : SF__STORE_FEED_KEEP_DEFAULT;
+	s->s_queue_max        = o->so_queue_max ? o->so_queue_max : 4096;
 	s->s_audit_keep       = o->so_audit_keep ? o->so_audit_keep : 1000000;
 	s->s_audit_max_age_ms = o->so_audit_max_age_ms
 	    ? o->so_audit_max_age_ms
@@ -507,6 +532,13 @@ lmdb_open(sf_store **out, const sf_store_opts *o, sf_status *st)
 	s->s_linger_us = o->so_nosync || o->so_linger_us < 0 ? 0
 	    : o->so_linger_us > 0                            ? o->so_linger_us
 	                                                     : 1000;
+	s->s_sealed_ok = o->so_sealed_ok;
+	if (o->so_secret_key != NULL) {
+		s->s_sealing = true;
+		memcpy(s->s_secret_key, o->so_secret_key,
+		    SF_STORE_SECRET_KEY_LEN);
+		sf__store_key_id(s->s_secret_key, s->s_key_id);
+	}
 
 	// Writer-preferring, so a steady stream of readers cannot starve a
 	// map resize (readers never nest read transactions on one thread).
@@ -596,6 +628,7 @@ lmdb_close(sf_store *s)
 	}
 	free(s->s_batch);
 	free(s->s_dir);
+	OPENSSL_cleanse(s->s_secret_key, sizeof(s->s_secret_key));
 	free(s);
 }
 
@@ -735,4 +768,5 @@ const sf_store_ops sf_store_lmdb_ops = {
     .so_txn_cluster_get            = sf__store_lmdb_txn_cluster_get,
     .so_txn_cluster_put            = sf__store_lmdb_txn_cluster_put,
     .so_txn_cluster_delete         = sf__store_lmdb_txn_cluster_delete,
+    .so_txn_wrote                  = sf__store_lmdb_txn_wrote,
 };

@@ -27,6 +27,12 @@ sf__store_lmdb_txn_revision(sf_store_txn *t)
 	return (t->t_rev);
 }
 
+bool
+sf__store_lmdb_txn_wrote(sf_store_txn *t)
+{
+	return (t->t_wrote);
+}
+
 int64_t
 sf__store_lmdb_txn_now_ms(sf_store_txn *t)
 {
@@ -550,6 +556,15 @@ get_cluster(sf_store_txn *t, const uint8_t *key, size_t klen,
 		    "store: the stored cluster %s cannot be decoded",
 		    (const char *) key));
 	}
+	if ((rc = sf__store_secrets_fill(
+	         t->t_store, t->t_mdb, key, klen, alloc, *out))
+	    != 0) {
+		svcfleet__v1__cluster__free_unpacked(*out, alloc);
+		*out = NULL;
+		return (sf_status_set(t->t_st, rc,
+		    "store: the credentials of cluster %s cannot be read",
+		    (const char *) key));
+	}
 	return (0);
 }
 
@@ -602,9 +617,16 @@ sf__store_lmdb_txn_cluster_put(
 	}
 	c->resource_version = t->t_rev;
 	c->update_time_ms   = t->t_now;
-	if ((rv = put_packed(
-	         t, SF__DB_CLUSTERS, kb, kl, &c->base, "store cluster"))
-	    != 0) {
+	int mrc;
+	rv = sf__store_cluster_write(t->t_store, t->t_mdb, kb, kl, c, &mrc);
+	if (mrc != 0) {
+		rv = sf__store_txn_fail(t, mrc, "store cluster");
+		goto out;
+	}
+	if (rv != 0) {
+		rv = sf_status_set(t->t_st, rv,
+		    "store: sealing the credentials of cluster %s failed",
+		    c->name);
 		goto out;
 	}
 	t->t_wrote = true;
@@ -631,6 +653,9 @@ sf__store_lmdb_txn_cluster_delete(sf_store_txn *t, const char *name)
 	rc = mdb_del(t->t_mdb, t->t_store->s_dbi[SF__DB_CLUSTERS], &k, NULL);
 	if (rc == MDB_NOTFOUND) {
 		return (SF_NOT_FOUND);
+	}
+	if (rc == 0) {
+		rc = sf__store_secrets_delete(t->t_store, t->t_mdb, kb, kl);
 	}
 	if (rc != 0) {
 		return (sf__store_txn_fail(t, rc, "delete cluster"));

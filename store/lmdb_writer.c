@@ -588,6 +588,11 @@ sf__store_lmdb_submit(sf_store *s, const sf_store_write *w)
 		free(rq);
 		return (SF_UNAVAILABLE);
 	}
+	if (s->s_qlen >= s->s_queue_max) {
+		pthread_mutex_unlock(&s->s_qmtx);
+		free(rq);
+		return (SF_RESOURCE_EXHAUSTED);
+	}
 	s->s_qlen++;
 	if (s->s_qtail != NULL) {
 		s->s_qtail->rq_next = rq;

@@ -47,7 +47,7 @@ ops_complete(const sf_store_ops *o)
 	    (const void *) o->so_txn_record_put,
 	    (const void *) o->so_txn_record_delete,
 	    (const void *) o->so_txn_audit_append,
-	    (const void *) o->so_audit_list};
+	    (const void *) o->so_audit_list, (const void *) o->so_txn_wrote};
 
 	for (size_t i = 0; i < sizeof(slots) / sizeof(slots[0]); i++) {
 		if (slots[i] == NULL) {
@@ -250,6 +250,12 @@ uint64_t
 sf_store_txn_revision(sf_store_txn *txn)
 {
 	return (TOPS(txn)->so_txn_revision(txn));
+}
+
+bool
+sf_store_txn_wrote(sf_store_txn *txn)
+{
+	return (TOPS(txn)->so_txn_wrote(txn));
 }
 
 int64_t

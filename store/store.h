@@ -45,7 +45,21 @@ typedef struct sf_store_opts {
 	int32_t  so_linger_us;
 	uint64_t so_audit_keep;       // audit events kept, 0 = 1,000,000
 	int64_t  so_audit_max_age_ms; // older ones dropped, 0 = 90 days
+	// 32 bytes: the AES-256-GCM key that seals cluster credentials
+	// (token, client certificate and key) in the store; copied. NULL:
+	// credentials are stored as given (store tests only); a store that
+	// holds sealed credentials then refuses to open.
+	const uint8_t *so_secret_key;
+	// Without so_secret_key, open a store whose credentials are sealed
+	// anyway (their cluster reads then fail with FAILED_PRECONDITION):
+	// for tools that check or copy a store without using credentials.
+	bool so_sealed_ok;
+	// Writes queued for the writer at most (beyond: sf_store_submit
+	// fails with SF_RESOURCE_EXHAUSTED), 0 = 4096.
+	uint32_t so_queue_max;
 } sf_store_opts;
+
+#define SF_STORE_SECRET_KEY_LEN 32
 
 typedef struct sf_store_stats {
 	uint64_t ss_revision;   // current revision
@@ -73,6 +87,19 @@ int sf_store_open(sf_store **out, const sf_store_opts *o, sf_status *st);
 // environment. NULL is fine. Like free(), closing twice is an error; never
 // call it from a write, done or hook function.
 void sf_store_close(sf_store *s);
+
+// sf_store_rekey (LMDB backend, offline): opens the store in o->so_dir
+// with its current key o->so_secret_key, seals every cluster's credentials
+// again with new_key in one transaction (recording the new key's id), then
+// rewrites data.mdb compacted, so no page sealed with the old key (or left
+// in the clear by an older svcfleetd) survives in the file. *n gets the
+// number of clusters re-sealed. Fails with FAILED_PRECONDITION when the
+// store is open elsewhere or the current key is not the store's; nothing
+// is changed then. Once the new key is committed it returns 0, even when
+// the compacting rewrite fails (that is logged as a warning).
+int sf_store_rekey(const sf_store_opts *o,
+    const uint8_t new_key[SF_STORE_SECRET_KEY_LEN], uint64_t *n,
+    sf_status *st);
 
 void     sf_store_stats_get(sf_store *s, sf_store_stats *out);
 uint64_t sf_store_revision(sf_store *s);
@@ -215,8 +242,9 @@ typedef struct sf_store_write {
 } sf_store_write;
 
 // sf_store_submit queues a write. The struct is copied. Returns 0 (w_done
-// will be called exactly once) or SF_UNAVAILABLE when the store is closing
-// (w_done is not called).
+// will be called exactly once), SF_UNAVAILABLE when the store is closing
+// or SF_RESOURCE_EXHAUSTED when so_queue_max writes are already waiting
+// (w_done is not called then).
 int sf_store_submit(sf_store *s, const sf_store_write *w);
 
 // sf_store_write_sync submits w and waits until it is done. Returns the
@@ -240,6 +268,10 @@ int sf_store_write_sync(
 
 // The revision this request's writes will carry.
 uint64_t sf_store_txn_revision(sf_store_txn *txn);
+// Whether this request has changed desired state so far (it will take a
+// revision): false for an update that found nothing to change. For audit
+// functions, which run after the write function.
+bool sf_store_txn_wrote(sf_store_txn *txn);
 // The current wall time used for create/update stamps in this batch.
 int64_t sf_store_txn_now_ms(sf_store_txn *txn);
 
@@ -402,6 +434,7 @@ typedef struct sf_store_ops {
 	int (*so_audit_list)(sf_store *, const sf_store_audit_query *,
 	    ProtobufCAllocator *, Svcfleet__V1__AuditEvent ***, size_t *,
 	    uint64_t *);
+	bool (*so_txn_wrote)(sf_store_txn *);
 } sf_store_ops;
 
 // The LMDB backend.

@@ -132,6 +132,33 @@ th_server_start(th_server *s, const char *dir, const char *const *extra)
 	}
 	argv[n] = NULL;
 
+	// SF_VALGRIND=1 runs the daemon under memcheck: any error or leak
+	// makes it exit 97, which th_server_stop returns (tests expect 0).
+	// The report goes to the daemon's log.
+	const char *vg[16 + 64];
+	int         nvg   = 0;
+	bool        under = getenv("SF_VALGRIND") != NULL
+	    && strcmp(getenv("SF_VALGRIND"), "0") != 0;
+	if (under) {
+		static char supp[600];
+		const char *src = getenv("SF_SRC_DIR");
+		snprintf(supp, sizeof(supp),
+		    "--suppressions=%s/tests/valgrind.supp",
+		    src != NULL ? src : ".");
+		vg[nvg++] = "valgrind";
+		vg[nvg++] = "--quiet";
+		vg[nvg++] = "--error-exitcode=97";
+		vg[nvg++] = "--leak-check=full";
+		vg[nvg++] = "--show-leak-kinds=definite,indirect";
+		vg[nvg++] = "--errors-for-leak-kinds=definite,indirect";
+		vg[nvg++] = "--num-callers=30";
+		vg[nvg++] = supp;
+		for (int i = 0; i <= n; i++) {
+			vg[nvg + i] = argv[i];
+		}
+	}
+	const char *const *run = under ? vg : argv;
+
 	s->ts_pid = fork();
 	if (s->ts_pid == 0) {
 		int fd = open(s->ts_log, O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -143,10 +170,10 @@ th_server_start(th_server *s, const char *dir, const char *const *extra)
 		if (s->ts_env != NULL) {
 			putenv((char *) s->ts_env);
 		}
-		execv(argv[0], (char *const *) argv);
+		execvp(run[0], (char *const *) run);
 		_exit(127);
 	}
-	for (int i = 0; i < 200; i++) {
+	for (int i = 0; i < (under ? 1200 : 200); i++) {
 		int status;
 		if (waitpid(s->ts_pid, &status, WNOHANG) == s->ts_pid) {
 			char *log = th_read_file(s->ts_log, NULL);

@@ -287,7 +287,11 @@ admin(const kf_req *q, kf_resp *r, int who)
 		memset(s, 0, sizeof(*s));
 		kf_resp_json(r, 200, stats_json());
 	} else if (strcmp(p, "/metallb/pools") == 0 && get) {
-		kf_resp_json(r, 200, kf_metallb_pools_json());
+		// The pools' use changes under st_mu (the MetalLB timer).
+		pthread_mutex_lock(&kf_st.st_mu);
+		json_t *pools = kf_metallb_pools_json();
+		pthread_mutex_unlock(&kf_st.st_mu);
+		kf_resp_json(r, 200, pools);
 	} else {
 		kf_status(r, 404, "NotFound", json_object(),
 		    "the server could not find the requested resource");
