@@ -32,8 +32,9 @@
 
 // sf_recon_body builds the server-side apply body of svc (a defaulted,
 // stored Service) for installation owner: *json is compact JSON
-// (malloc'd), *want the canonical hash. Returns 0 or
-// SF_RESOURCE_EXHAUSTED.
+// (malloc'd), *want the canonical hash. Either may be NULL when the
+// caller does not need it (each costs about as much as building the
+// body). Returns 0 or SF_RESOURCE_EXHAUSTED.
 int sf_recon_body(
     const sf_service *svc, const char *owner, char **json, uint64_t *want);
 

@@ -211,6 +211,7 @@ struct sf_reconciler {
 	atomic_uint_fast64_t r_applies, r_deletes, r_reports, r_health_reports;
 	atomic_uint_fast64_t r_apply_errors;
 	atomic_uint_fast64_t r_heals;
+	atomic_uint_fast64_t r_echoes;
 	pthread_mutex_t      r_smtx;
 	uint32_t             r_heal_ms[1024];
 	size_t               r_nheal;

@@ -10,8 +10,8 @@ struct sf_recon_metrics {
 	sf_metrics    *rm_m;
 	sf_metric     *rm_objects, *rm_synced, *rm_queue, *rm_lag;
 	sf_metric     *rm_applies, *rm_errors, *rm_deletes, *rm_reports;
-	sf_metric     *rm_heals, *rm_heal_p99;
-	uint64_t       rm_last[5]; // counters seen at the previous scrape
+	sf_metric     *rm_heals, *rm_heal_p99, *rm_echoes;
+	uint64_t       rm_last[6]; // counters seen at the previous scrape
 };
 
 // A counter follows a total kept elsewhere: add what is new.
@@ -54,6 +54,7 @@ collect(void *arg, sf_metrics *m)
 	follow(rm->rm_deletes, st.rs_deletes, &rm->rm_last[2]);
 	follow(rm->rm_reports, st.rs_reports, &rm->rm_last[3]);
 	follow(rm->rm_heals, st.rs_drift_heals, &rm->rm_last[4]);
+	follow(rm->rm_echoes, st.rs_watch_echoes, &rm->rm_last[5]);
 	sf_metric_set(rm->rm_heal_p99, NULL, st.rs_heal_ms_p99 / 1000.0);
 }
 
@@ -100,6 +101,11 @@ sf_recon_metrics_attach(
 	rm->rm_heals
 	    = sf_metrics_counter(m, "svcfleet_reconciler_drift_heals_total",
 	        "Out-of-band changes in a cluster put back.", NULL);
+	rm->rm_echoes
+	    = sf_metrics_counter(m, "svcfleet_reconciler_watch_echoes_total",
+	        "Objects a cluster sent twice (an apply's answer and its "
+	        "watch event) that were parsed once.",
+	        NULL);
 	rm->rm_heal_p99 = sf_metrics_gauge(m,
 	    "svcfleet_reconciler_drift_heal_p99_seconds",
 	    "99th percentile of the last 1024 drift heals, from the change "

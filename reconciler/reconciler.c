@@ -77,6 +77,7 @@ sf_reconciler_stats_get(sf_reconciler *r, sf_reconciler_stats *out)
 	out->rs_reports        = atomic_load(&r->r_reports);
 	out->rs_health_reports = atomic_load(&r->r_health_reports);
 	out->rs_drift_heals    = atomic_load(&r->r_heals);
+	out->rs_watch_echoes   = atomic_load(&r->r_echoes);
 	pthread_mutex_lock(&r->r_smtx);
 	n = r->r_nheal < 1024 ? r->r_nheal : 1024;
 	memcpy(heal, r->r_heal_ms, n * sizeof(heal[0]));

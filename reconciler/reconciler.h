@@ -80,6 +80,7 @@ typedef struct sf_reconciler_stats {
 	uint64_t rs_reports;        // ReportStatus calls made
 	uint64_t rs_health_reports; // ReportClusterHealth calls made
 	uint64_t rs_drift_heals;    // applies caused by an out-of-band change
+	uint64_t rs_watch_echoes;   // watch events known as our applies' echo
 	uint64_t rs_heal_ms_max;    // slowest heal, event to applied
 	uint64_t rs_heal_ms_p99;    // of the last 1024 heals
 	uint64_t rs_objects;        // objects tracked over all clusters

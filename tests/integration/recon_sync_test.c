@@ -155,6 +155,24 @@ test_create_in_two_clusters(void **state)
 	    0);
 	assert_non_null(strstr(out, "[+]reconciler ok"));
 	free(out);
+	// The watch's echo of each apply was recognised without parsing it
+	// (the Services were created long after the watches started).
+	double echoes = 0;
+	for (int i = 0; i < 100 && echoes < 2; i++) {
+		out = NULL;
+		assert_int_equal(th_runf(&out, NULL,
+		                     "curl -s %s/metrics | awk '$1 == "
+		                     "\"svcfleet_reconciler_watch_echoes_"
+		                     "total\" { print $2 }'",
+		                     e.re_srv.ts_http),
+		    0);
+		echoes = strtod(out, NULL);
+		free(out);
+		if (echoes < 2) {
+			usleep(50 * 1000);
+		}
+	}
+	assert_true(echoes >= 2);
 	svcfleet_free(a);
 	svcfleet_free(b);
 	rt_stop(&e);
