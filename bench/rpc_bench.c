@@ -18,10 +18,15 @@
 //       middle of the store) for SECONDS.
 //   rpc_bench fill URL TOKEN N CLIENTS
 //       creates N Services named fill-<i> in east/fill.
+//   rpc_bench fsync DIR SECONDS
+//       the disk's ceiling for durable writes: one thread rewrites a 4 KiB
+//       page of a file in DIR and fdatasync()s it, again and again, for
+//       SECONDS (an LMDB commit syncs twice: its pages, then its meta page).
 //
 // Every load mode prints one line: "rate=<calls/s> p50_us=<> p99_us=<>
 // calls=<> errors=<>". Each client thread uses libsvcfleet exactly as an
 // application would (one shared handle, one call at a time per thread).
+#include <fcntl.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <pthread.h>
@@ -381,6 +386,56 @@ print_size(const char *url, const char *token, const char *file)
 	return (rv != 0);
 }
 
+// ----------------------------------------------------------------- fsync
+
+static int
+run_fsync(const char *dir, double secs)
+{
+	static char page[4096];
+	char        path[4096];
+	int64_t    *lat = malloc(LAT_MAX * sizeof(int64_t));
+	long        n   = 0;
+	int         fd;
+
+	snprintf(path, sizeof(path), "%s/fsync-bench", dir);
+	if (lat == NULL
+	    || (fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600))
+	        < 0) {
+		perror(path);
+		free(lat);
+		return (1);
+	}
+	memset(page, 'x', sizeof(page));
+	int64_t t0 = now_us(), end = t0 + (int64_t) (secs * 1e6);
+	while (n < LAT_MAX) {
+		int64_t a = now_us();
+		if (a >= end) {
+			break;
+		}
+		page[0] = (char) n;
+		if (pwrite(fd, page, sizeof(page), (off_t) (n % 2) * 4096)
+		        != (ssize_t) sizeof(page)
+		    || fdatasync(fd) != 0) {
+			perror(path);
+			break;
+		}
+		lat[n++] = now_us() - a;
+	}
+	double el = (double) (now_us() - t0) / 1e6;
+	close(fd);
+	unlink(path);
+	if (n == 0) {
+		free(lat);
+		return (1);
+	}
+	qsort(lat, (size_t) n, sizeof(int64_t), cmp64);
+	printf("rate=%.0f p50_us=%lld p99_us=%lld calls=%ld errors=0\n",
+	    (double) n / el, (long long) lat[n / 2],
+	    (long long) lat[(n * 99) / 100], n);
+	free(lat);
+	return (0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -397,6 +452,8 @@ main(int argc, char **argv)
 	} else if (argc == 5 && strcmp(argv[1], "list") == 0) {
 		rv = run_load(
 		    "list", argv[2], argv[3], 1, atof(argv[4]), 0, 0);
+	} else if (argc == 4 && strcmp(argv[1], "fsync") == 0) {
+		rv = run_fsync(argv[2], atof(argv[3]));
 	} else if ((argc == 6 || argc == 7) && strcmp(argv[1], "fill") == 0) {
 		rv = run_load("fill", argv[2], argv[3], atoi(argv[5]), 0,
 		    atol(argv[4]), argc == 7 ? atol(argv[6]) : 0);
@@ -406,7 +463,8 @@ main(int argc, char **argv)
 		    "       rpc_bench size URL TOKEN PAYLOAD-FILE\n"
 		    "       rpc_bench get|create URL TOKEN CLIENTS SECONDS\n"
 		    "       rpc_bench list URL TOKEN SECONDS\n"
-		    "       rpc_bench fill URL TOKEN N CLIENTS [START]\n");
+		    "       rpc_bench fill URL TOKEN N CLIENTS [START]\n"
+		    "       rpc_bench fsync DIR SECONDS\n");
 		return (2);
 	}
 	nng_fini();
