@@ -168,15 +168,16 @@ void sf_kube_one_line(char *msg, size_t cap, const char *s);
 #define SF_KUBE_LINE_MAX (16u << 20)
 
 // sf_kube_lines_feed cuts a stream's bytes p[0..n) into lines and calls fn
-// for each complete, non-empty line (without its '\n'). A line's start
-// that has not ended yet is kept in *partial for the next call. Returns
-// false when fn asked to stop or a line grew beyond SF_KUBE_LINE_MAX; the
-// stream must not be fed further then.
+// for each complete, non-empty line (without its '\n', NUL-terminated). A
+// line's start that has not ended yet is kept in *partial for the next call.
+// Returns false when fn asked to stop or a line grew beyond SF_KUBE_LINE_MAX;
+// the stream must not be fed further then.
 bool sf_kube_lines_feed(
     sf_buf *partial, const char *p, size_t n, sf_kube_line_fn fn, void *arg);
 
 // A Kubernetes object's identity, read from its metadata.
 #define SF_KUBE_KEY_MAX 400 // "namespace/name", NUL included
+#define SF_KUBE_RV_MAX  32  // a resourceVersion the worker keeps, NUL too
 
 typedef struct sf_kube_meta {
 	const char *km_ns;      // metadata.namespace, NULL when absent

@@ -79,7 +79,7 @@ typedef struct rc_worker {
 	int64_t        w_retry_at;
 	unsigned       w_down_attempts;
 	unsigned       w_failures;
-	char           w_rv[32];
+	char           w_rv[SF_KUBE_RV_MAX];
 	uint32_t       w_list_epoch;
 	char          *w_continue;
 	bool           w_relist;
