@@ -160,8 +160,9 @@ int sf_kube_code_class(long code);
 void sf_kube_error_message(
     long code, const char *body, size_t len, char *msg, size_t cap);
 
-// sf_kube_one_line copies s into msg (cap > 0) as one line: line breaks
-// and tabs become spaces, trailing spaces go.
+// sf_kube_one_line copies s into msg (cap > 0) as one line of valid UTF-8:
+// control characters become spaces, bytes that are not UTF-8 '?', trailing
+// spaces go, and a character that does not fit is left out whole.
 void sf_kube_one_line(char *msg, size_t cap, const char *s);
 
 // The longest line of a stream (a watch event is one object).
@@ -235,7 +236,8 @@ int  sf_kube_list_parse(sf_kube_list *l, const char *body, size_t len);
 void sf_kube_list_fini(sf_kube_list *l);
 
 // sf_kube_version_parse writes /version's gitVersion into buf (cap > 0;
-// "" when absent). Returns 0 or SF_INVALID_ARGUMENT (not JSON).
+// "" when absent) as sf_kube_one_line does. Returns 0 or SF_INVALID_ARGUMENT
+// (not JSON).
 int sf_kube_version_parse(const char *body, size_t len, char *buf, size_t cap);
 
 // sf_kube_pools_parse reads MetalLB address pools: an IPAddressPoolList,

@@ -1,6 +1,7 @@
 // kube_parse.c: reading what an API server answers — error Statuses,
 // watch streams and events, list pages, /version, MetalLB pools,
 // namespaces and workloads. Pure functions of the bytes; see kube.h.
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,12 +44,62 @@ sf_kube_code_class(long code)
 	}
 }
 
+// utf8_len returns the length of the valid UTF-8 sequence at s (a
+// NUL-terminated string), or 0: no overlong forms, surrogates or code
+// points above U+10FFFF, as JSON and protobuf strings require.
+static size_t
+utf8_len(const unsigned char *s)
+{
+	size_t   n;
+	uint32_t cp, min;
+
+	if (s[0] < 0x80) {
+		return (1);
+	} else if ((s[0] & 0xe0) == 0xc0) {
+		n = 2, cp = s[0] & 0x1f, min = 0x80;
+	} else if ((s[0] & 0xf0) == 0xe0) {
+		n = 3, cp = s[0] & 0x0f, min = 0x800;
+	} else if ((s[0] & 0xf8) == 0xf0) {
+		n = 4, cp = s[0] & 0x07, min = 0x10000;
+	} else {
+		return (0);
+	}
+	for (size_t i = 1; i < n; i++) {
+		// The NUL ends the string before any continuation byte.
+		if ((s[i] & 0xc0) != 0x80) {
+			return (0);
+		}
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+		return (0);
+	}
+	return (n);
+}
+
 void
 sf_kube_one_line(char *msg, size_t cap, const char *s)
 {
-	size_t n = 0;
-	for (; *s != '\0' && n + 1 < cap; s++) {
-		msg[n++] = (*s == '\n' || *s == '\r' || *s == '\t') ? ' ' : *s;
+	const unsigned char *p = (const unsigned char *) s;
+	size_t               n = 0, k;
+
+	// What is written goes into logs and, through status reports, into
+	// svcfleetd's protobuf strings: control characters become spaces,
+	// bytes that are not UTF-8 '?', and no character is cut in two.
+	while (*p != '\0' && n + 1 < cap) {
+		if ((k = utf8_len(p)) == 0) {
+			msg[n++] = '?';
+			p++;
+		} else if (k == 1) {
+			msg[n++] = *p < 0x20 || *p == 0x7f ? ' ' : (char) *p;
+			p++;
+		} else if (n + k < cap) {
+			memcpy(msg + n, p, k);
+			n += k;
+			p += k;
+		} else {
+			break;
+		}
 	}
 	while (n > 0 && msg[n - 1] == ' ') {
 		n--;
@@ -205,7 +256,7 @@ sf_kube_version_parse(const char *body, size_t len, char *buf, size_t cap)
 	json_t     *j = sf_kube_json_parse(body, len);
 	const char *v = json_string_value(json_object_get(j, "gitVersion"));
 
-	snprintf(buf, cap, "%s", v != NULL ? v : "");
+	sf_kube_one_line(buf, cap, v != NULL ? v : "");
 	json_decref(j);
 	return (j != NULL ? 0 : SF_INVALID_ARGUMENT);
 }

@@ -637,8 +637,9 @@ static void
 health_set(rc_worker *w, int state, const char *msg)
 {
 	w->w_health = state;
-	snprintf(w->w_health_msg, sizeof(w->w_health_msg), "%s",
-	    msg != NULL ? msg : "");
+	// Shorter than the message: cut as a line of UTF-8 for svcfleetd.
+	sf_kube_one_line(
+	    w->w_health_msg, sizeof(w->w_health_msg), msg != NULL ? msg : "");
 }
 
 static void
@@ -870,12 +871,14 @@ backoff_ok(rc_worker *w, rc_obj *o, int64_t now)
 static void
 down_message(const rc_worker *w, char *buf, size_t cap)
 {
-	snprintf(buf, cap, "cluster \"%s\" is %s: %s", w->w_c->c_name,
+	char tmp[sizeof(w->w_health_msg) + 200];
+	snprintf(tmp, sizeof(tmp), "cluster \"%s\" is %s: %s", w->w_c->c_name,
 	    w->w_health
 	            == SVCFLEET__V1__CLUSTER_HEALTH_STATE__CLUSTER_HEALTH_UNAUTHORIZED
 	        ? "refusing svcfleet's credentials"
 	        : "unreachable",
 	    w->w_health_msg);
+	sf_kube_one_line(buf, cap, tmp);
 }
 
 enum {
