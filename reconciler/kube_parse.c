@@ -286,11 +286,24 @@ sf_kube_pools_parse(const char *body, size_t len, bool kubefake, json_t **out)
 		    ? json_object_get(it, "addresses")
 		    : json_object_get(
 		        json_object_get(it, "spec"), "addresses");
-		if (json_is_string(nm)) {
-			json_array_append_new(pools,
-			    json_pack("{s:O,s:O}", "name", nm, "addresses",
-			        json_is_array(ad) ? ad : json_array()));
+		json_t *addrs;
+		if (!json_is_string(nm)) {
+			continue;
 		}
+		// Only what svcfleetd's readers take: strings.
+		if ((addrs = json_array()) == NULL) {
+			json_decref(pools);
+			json_decref(j);
+			return (SF_RESOURCE_EXHAUSTED);
+		}
+		for (size_t k = 0; k < json_array_size(ad); k++) {
+			json_t *a = json_array_get(ad, k);
+			if (json_is_string(a)) {
+				json_array_append(addrs, a);
+			}
+		}
+		json_array_append_new(pools,
+		    json_pack("{s:O,s:o}", "name", nm, "addresses", addrs));
 	}
 	json_decref(j);
 	*out = pools;
