@@ -181,12 +181,15 @@ bool sf_kube_lines_feed(
 #define SF_KUBE_RV_MAX  32  // a resourceVersion the worker keeps, NUL too
 
 typedef struct sf_kube_meta {
-	const char *km_ns;      // metadata.namespace, NULL when absent
-	const char *km_name;    // metadata.name, NULL when absent
-	const char *km_rv;      // metadata.resourceVersion, NULL when absent
-	uint64_t    km_rv_num;  // km_rv as a number, 0 when not one
-	bool        km_has_key; // both namespace and name are there
-	char        km_key[SF_KUBE_KEY_MAX]; // "namespace/name", or ""
+	const char *km_ns;     // metadata.namespace, NULL when absent
+	const char *km_name;   // metadata.name, NULL when absent
+	const char *km_rv;     // metadata.resourceVersion, NULL when absent
+	uint64_t    km_rv_num; // km_rv as a number, 0 when not one
+	// Both namespace and name are there and are DNS labels, as every
+	// Kubernetes namespace and Service name is; an object named otherwise
+	// cannot be a Service and has no key.
+	bool km_has_key;
+	char km_key[SF_KUBE_KEY_MAX]; // "namespace/name", or ""
 } sf_kube_meta;
 
 // sf_kube_meta_read reads obj's metadata into m (obj may be NULL or not an

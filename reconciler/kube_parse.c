@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kube.h"
+#include "model.h"
 
 json_t *
 sf_kube_json_parse(const char *body, size_t len)
@@ -165,9 +166,14 @@ sf_kube_meta_read(const json_t *obj, sf_kube_meta *m)
 	m->km_ns   = json_string_value(json_object_get(md, "namespace"));
 	m->km_name = json_string_value(json_object_get(md, "name"));
 	m->km_rv   = json_string_value(json_object_get(md, "resourceVersion"));
-	m->km_rv_num  = m->km_rv != NULL ? strtoull(m->km_rv, NULL, 10) : 0;
-	m->km_has_key = m->km_ns != NULL && m->km_name != NULL;
-	m->km_key[0]  = '\0';
+	m->km_rv_num = m->km_rv != NULL ? strtoull(m->km_rv, NULL, 10) : 0;
+	// The worker builds request paths from the key, unescaped, and
+	// splits it at its first '/': only names a cluster can give are
+	// taken (a namespace and a Service name are DNS labels).
+	m->km_has_key = m->km_ns != NULL && m->km_name != NULL
+	    && sf_model_check_dns1123_label(m->km_ns) == NULL
+	    && sf_model_check_dns1123_label(m->km_name) == NULL;
+	m->km_key[0] = '\0';
 	if (m->km_has_key) {
 		snprintf(m->km_key, sizeof(m->km_key), "%s/%s", m->km_ns,
 		    m->km_name);
