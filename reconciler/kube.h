@@ -181,10 +181,11 @@ bool sf_kube_lines_feed(
 #define SF_KUBE_RV_MAX  32  // a resourceVersion the worker keeps, NUL too
 
 typedef struct sf_kube_meta {
-	const char *km_ns;     // metadata.namespace, NULL when absent
-	const char *km_name;   // metadata.name, NULL when absent
-	const char *km_rv;     // metadata.resourceVersion, NULL when absent
-	uint64_t    km_rv_num; // km_rv as a number, 0 when not one
+	const char *km_ns;   // metadata.namespace, NULL when absent
+	const char *km_name; // metadata.name, NULL when absent
+	const char *km_rv;   // metadata.resourceVersion, NULL when absent
+	                     // or too long to keep (SF_KUBE_RV_MAX)
+	uint64_t km_rv_num;  // km_rv as a number, 0 when not one
 	// Both namespace and name are there and are DNS labels, as every
 	// Kubernetes namespace and Service name is; an object named otherwise
 	// cannot be a Service and has no key.
@@ -229,6 +230,7 @@ typedef struct sf_kube_list {
 	const json_t *li_items;    // "items" (array or not), NULL: absent
 	const char   *li_continue; // metadata.continue, NULL when absent
 	const char   *li_rv;       // metadata.resourceVersion, NULL: absent
+	                           // or too long (as km_rv)
 } sf_kube_list;
 
 // sf_kube_list_parse reads a list page. Returns 0, or SF_INVALID_ARGUMENT

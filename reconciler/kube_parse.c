@@ -158,14 +158,27 @@ sf_kube_lines_feed(
 	return (true);
 }
 
+// The resourceVersion in metadata md, NULL when absent or longer than a
+// version is kept (SF_KUBE_RV_MAX): a watch resumed from a cut version
+// would start somewhere else.
+static const char *
+rv_of(const json_t *md)
+{
+	json_t *rv = json_object_get(md, "resourceVersion");
+	if (json_string_length(rv) >= SF_KUBE_RV_MAX) {
+		return (NULL);
+	}
+	return (json_string_value(rv));
+}
+
 void
 sf_kube_meta_read(const json_t *obj, sf_kube_meta *m)
 {
 	const json_t *md = json_object_get(obj, "metadata");
 
-	m->km_ns   = json_string_value(json_object_get(md, "namespace"));
-	m->km_name = json_string_value(json_object_get(md, "name"));
-	m->km_rv   = json_string_value(json_object_get(md, "resourceVersion"));
+	m->km_ns     = json_string_value(json_object_get(md, "namespace"));
+	m->km_name   = json_string_value(json_object_get(md, "name"));
+	m->km_rv     = rv_of(md);
 	m->km_rv_num = m->km_rv != NULL ? strtoull(m->km_rv, NULL, 10) : 0;
 	// The worker builds request paths from the key, unescaped, and
 	// splits it at its first '/': only names a cluster can give are
@@ -245,7 +258,7 @@ sf_kube_list_parse(sf_kube_list *l, const char *body, size_t len)
 	md             = json_object_get(l->li_doc, "metadata");
 	l->li_items    = json_object_get(l->li_doc, "items");
 	l->li_continue = json_string_value(json_object_get(md, "continue"));
-	l->li_rv = json_string_value(json_object_get(md, "resourceVersion"));
+	l->li_rv       = rv_of(md);
 	return (0);
 }
 

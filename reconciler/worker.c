@@ -1214,9 +1214,12 @@ list_done(rc_worker *w, rc_req *q, int cls, CURLcode cc, const char *msg,
 	for (size_t i = 0; i < json_array_size(page.li_items); i++) {
 		observe(w, json_array_get(page.li_items, i), now);
 	}
-	if (w->w_continue == NULL && page.li_rv != NULL && !resync) {
-		// The first page's version: the watch starts there.
-		snprintf(w->w_rv, sizeof(w->w_rv), "%s", page.li_rv);
+	if (w->w_continue == NULL && !resync) {
+		// The first page's version: the watch starts there. Without
+		// one, it starts from the current state (not from a version
+		// kept from before, perhaps the expired one that got us here).
+		snprintf(w->w_rv, sizeof(w->w_rv), "%s",
+		    page.li_rv != NULL ? page.li_rv : "");
 	}
 	free(w->w_continue);
 	w->w_continue = page.li_continue != NULL && page.li_continue[0] != '\0'
