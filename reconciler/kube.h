@@ -234,7 +234,8 @@ typedef struct sf_kube_list {
 } sf_kube_list;
 
 // sf_kube_list_parse reads a list page. Returns 0, or SF_INVALID_ARGUMENT
-// when the body is not JSON (l is empty then). Items are read with
+// when the body is not JSON or has no "items" array (null counts as an
+// empty one); l is empty then. Items are read with
 // json_array_size/json_array_get on li_items. Release with
 // sf_kube_list_fini (also after a failure).
 int  sf_kube_list_parse(sf_kube_list *l, const char *body, size_t len);
@@ -254,13 +255,13 @@ int sf_kube_pools_parse(
     const char *body, size_t len, bool kubefake, json_t **out);
 
 // sf_kube_namespaces_parse reads a NamespaceList into *names (as
-// sf_kube_list_namespaces). Returns 0, SF_INVALID_ARGUMENT (not JSON) or
-// SF_RESOURCE_EXHAUSTED; *names is NULL unless 0.
+// sf_kube_list_namespaces). Returns 0, SF_INVALID_ARGUMENT (not a list, as
+// sf_kube_list_parse) or SF_RESOURCE_EXHAUSTED; *names is NULL unless 0.
 int sf_kube_namespaces_parse(const char *body, size_t len, char ***names);
 
 // sf_kube_workloads_parse appends the items of a Deployment, StatefulSet
 // or DaemonSet list to all as {name, kind, labels} (kind as given).
-// Returns 0, SF_INVALID_ARGUMENT (not JSON) or SF_RESOURCE_EXHAUSTED.
+// Returns 0, SF_INVALID_ARGUMENT (not a list) or SF_RESOURCE_EXHAUSTED.
 int sf_kube_workloads_parse(
     const char *body, size_t len, const char *kind, json_t *all);
 

@@ -43,13 +43,14 @@ get_body(const sf_kube_cfg *cfg, const char *path, long timeout_ms,
 
 // The status of an answer that is not what path serves.
 static int
-not_json(const sf_kube_cfg *cfg, const char *path, int rv, sf_status *st)
+unreadable(const sf_kube_cfg *cfg, const char *path, int rv, sf_status *st)
 {
 	if (rv == SF_RESOURCE_EXHAUSTED) {
 		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
 	}
 	return (sf_status_set(st, SF_INTERNAL,
-	    "cluster \"%s\" sent an answer to GET %s that is not JSON",
+	    "cluster \"%s\" sent an answer to GET %s that svcfleet cannot "
+	    "read",
 	    sf_kube_cfg_name(cfg), path));
 }
 
@@ -66,7 +67,7 @@ sf_kube_list_namespaces(
 	    && (rv = sf_kube_namespaces_parse(
 	            r.kr_body.b_data, r.kr_body.b_len, names))
 	        != 0) {
-		rv = not_json(cfg, path, rv, st);
+		rv = unreadable(cfg, path, rv, st);
 	}
 	sf_kube_req_fini(&r);
 	return (rv);
@@ -109,7 +110,7 @@ sf_kube_list_workloads(const sf_kube_cfg *cfg, const char *ns, long timeout_ms,
 		    && (rv = sf_kube_workloads_parse(r.kr_body.b_data,
 		            r.kr_body.b_len, kinds[k].kind, all))
 		        != 0) {
-			rv = not_json(cfg, path.b_data, rv, st);
+			rv = unreadable(cfg, path.b_data, rv, st);
 		}
 		sf_kube_req_fini(&r);
 	}
@@ -143,7 +144,7 @@ sf_kube_list_pools(const sf_kube_cfg *cfg, long timeout_ms, json_t **out,
 		    r.kr_body.b_data, r.kr_body.b_len, false, out);
 		sf_kube_req_fini(&r);
 		if (rv != 0) {
-			return (not_json(cfg, metallb, rv, st));
+			return (unreadable(cfg, metallb, rv, st));
 		}
 		*known = true;
 		return (0);
@@ -162,7 +163,7 @@ sf_kube_list_pools(const sf_kube_cfg *cfg, long timeout_ms, json_t **out,
 		    r.kr_body.b_data, r.kr_body.b_len, true, out);
 		sf_kube_req_fini(&r);
 		if (rv != 0) {
-			return (not_json(cfg, kubefake, rv, st));
+			return (unreadable(cfg, kubefake, rv, st));
 		}
 		*known = true;
 		return (0);

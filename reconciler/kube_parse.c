@@ -255,8 +255,14 @@ sf_kube_list_parse(sf_kube_list *l, const char *body, size_t len)
 	if ((l->li_doc = sf_kube_json_parse(body, len)) == NULL) {
 		return (SF_INVALID_ARGUMENT);
 	}
-	md             = json_object_get(l->li_doc, "metadata");
-	l->li_items    = json_object_get(l->li_doc, "items");
+	md          = json_object_get(l->li_doc, "metadata");
+	l->li_items = json_object_get(l->li_doc, "items");
+	if (!json_is_array(l->li_items) && !json_is_null(l->li_items)) {
+		// Not a list (Go writes an empty one as null): reading it as
+		// an empty list would say everything is gone.
+		sf_kube_list_fini(l);
+		return (SF_INVALID_ARGUMENT);
+	}
 	l->li_continue = json_string_value(json_object_get(md, "continue"));
 	l->li_rv       = rv_of(md);
 	return (0);

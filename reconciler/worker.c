@@ -1188,6 +1188,17 @@ list_done(rc_worker *w, rc_req *q, int cls, CURLcode cc, const char *msg,
 	bool                      resync = q->q_resync;
 	sf_kube_list              page;
 
+	if (cls == SF_KUBE_OK
+	    && sf_kube_list_parse(
+	           &page, q->q_kr.kr_body.b_data, q->q_kr.kr_body.b_len)
+	        != 0) {
+		// Not a list: taken as an empty one it would say that every
+		// Service is gone from the cluster.
+		sf_kube_list_fini(&page);
+		cls = SF_KUBE_SERVER;
+		msg = "the cluster answered a list of Services with something "
+		      "else";
+	}
 	if (cls != SF_KUBE_OK) {
 		free(w->w_continue);
 		w->w_continue = NULL;
@@ -1209,8 +1220,6 @@ list_done(rc_worker *w, rc_req *q, int cls, CURLcode cc, const char *msg,
 		}
 		return;
 	}
-	sf_kube_list_parse(
-	    &page, q->q_kr.kr_body.b_data, q->q_kr.kr_body.b_len);
 	for (size_t i = 0; i < json_array_size(page.li_items); i++) {
 		observe(w, json_array_get(page.li_items, i), now);
 	}

@@ -27,8 +27,9 @@
 //   - every message or version for a human or for svcfleetd is one line
 //     of valid UTF-8 within its buffer (svcfleetd stores them as protobuf
 //     strings);
-//   - pools, namespaces and workloads come out in the shape their
-//     consumers read.
+//   - a list page is a list (taken as an empty one, anything else would
+//     make the worker sweep every object away); pools, namespaces and
+//     workloads come out in the shape their consumers read.
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -400,6 +401,10 @@ fuzz_list(const char *p, size_t n)
 		}
 		sf_kube_list_fini(&l);
 		return;
+	}
+	if (!json_is_array(l.li_items) && !json_is_null(l.li_items)) {
+		// The worker would sweep every object as gone.
+		fail("a page without a list of items is taken as a list");
 	}
 	if (l.li_rv != NULL && l.li_rv[0] != '\0'
 	    && strlen(l.li_rv) >= SF_KUBE_RV_MAX) {
