@@ -22,7 +22,8 @@
 //     (the worker builds request paths from it); a resourceVersion the
 //     worker keeps fits where it keeps it;
 //   - observing a Service is deterministic, does not depend on the order
-//     of keys in the JSON, and its facts (cluster IP, node ports,
+//     of keys in the JSON, has a projection hash exactly when svcfleet's
+//     Apply entry is in managedFields, and its facts (cluster IP, node ports,
 //     ingress) read back as written, with ports in 1..65535;
 //   - every message or version for a human or for svcfleetd is one line
 //     of valid UTF-8 within its buffer (svcfleetd stores them as protobuf
@@ -216,6 +217,27 @@ same_obs(const sf_recon_obs *a, const sf_recon_obs *b, const char *how)
 	}
 }
 
+// Whether obj has managedFields entry of svcfleet's applies (a plain
+// reading of body.h's rule, to hold the projection hash against).
+static bool
+applied_by_svcfleet(const json_t *obj)
+{
+	json_t *mf = json_object_get(
+	    json_object_get(obj, "metadata"), "managedFields");
+	for (size_t i = 0; i < json_array_size(mf); i++) {
+		json_t     *e = json_array_get(mf, i);
+		const char *mg
+		    = json_string_value(json_object_get(e, "manager"));
+		const char *op
+		    = json_string_value(json_object_get(e, "operation"));
+		if (mg != NULL && op != NULL && strcmp(mg, "svcfleet") == 0
+		    && strcmp(op, "Apply") == 0) {
+			return (json_object_get(e, "fieldsV1") != NULL);
+		}
+	}
+	return (false);
+}
+
 // A Service as the worker's observe() reads it.
 static void
 check_object(const json_t *obj)
@@ -236,6 +258,11 @@ check_object(const json_t *obj)
 	}
 	if (ra == 0) {
 		same_obs(&a, &b, "twice");
+		if ((a.ob_hash != 0) != applied_by_svcfleet(obj)) {
+			fail("projection hash %016llx, svcfleet's entry %s",
+			    (unsigned long long) a.ob_hash,
+			    applied_by_svcfleet(obj) ? "there" : "absent");
+		}
 		check_facts(a.ob_facts);
 		// Key order is not part of a JSON object's value.
 		char *sorted = json_dumps(obj, JSON_SORT_KEYS | JSON_COMPACT);
