@@ -72,6 +72,9 @@ get '/api/v1/namespaces/default/services/db?fieldManager=kubectl-edit' \
     -X PATCH -H 'Content-Type: application/merge-patch+json' \
     --data-binary '{"metadata":{"annotations":{"svcfleet.io/generation":"9"}},"spec":{"sessionAffinity":"ClientIP"}}' |
     seed object-drift o
+# A finalizer (a set: "v:" in fieldsV1) and fields that are not strings.
+apply fin '{"apiVersion":"v1","kind":"Service","metadata":{"name":"fin","namespace":"default","finalizers":["svcfleet.io/cleanup"],"annotations":{"svcfleet.io/owner":"inst-7f3a","svcfleet.io/cluster":"east"}},"spec":{"type":"ClusterIP","publishNotReadyAddresses":true,"externalIPs":["192.0.2.10","192.0.2.11"],"sessionAffinity":"ClientIP","sessionAffinityConfig":{"clientIP":{"timeoutSeconds":300}},"ports":[{"port":80,"protocol":"TCP"}],"selector":{"app":"fin"}}}' |
+    seed object-finalizer o
 # Someone else's Service: no svcfleet manager, no owner.
 get /api/v1/namespaces/default/services -X POST \
     -H 'Content-Type: application/json' \
