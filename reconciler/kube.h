@@ -219,15 +219,16 @@ typedef struct sf_kube_event {
 } sf_kube_event;
 
 // sf_kube_event_parse reads one watch line. Returns 0, or
-// SF_INVALID_ARGUMENT when the line is not a JSON object (ev is empty
-// then). Release with sf_kube_event_fini (also after a failure).
+// SF_INVALID_ARGUMENT when the line is not JSON as sf_kube_json_parse
+// takes it (ev is empty then). Release with sf_kube_event_fini (also after a
+// failure).
 int  sf_kube_event_parse(sf_kube_event *ev, const char *line, size_t len);
 void sf_kube_event_fini(sf_kube_event *ev);
 
 // One page of a list.
 typedef struct sf_kube_list {
 	json_t       *li_doc;      // the parsed page (owned)
-	const json_t *li_items;    // "items" (array or not), NULL: absent
+	const json_t *li_items;    // "items": an array or JSON null
 	const char   *li_continue; // metadata.continue, NULL when absent
 	const char   *li_rv;       // metadata.resourceVersion, NULL: absent
 	                           // or too long (as km_rv)
