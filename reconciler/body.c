@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "hash.h"
 
@@ -418,6 +419,23 @@ applied_fields(const json_t *md)
 
 // ----------------------------------------------------------------- facts
 
+// Facts are one string split at '|', ',', ':', '/' and '='
+// (sf_recon_facts_fill): a value holding the separator that ends it would
+// read back as something else. A cluster never sends such values (IPs,
+// hostnames, port names and protocols do not have them), so one that
+// does is left out rather than escaped.
+static bool
+fact_ok(const char *s, const char *seps)
+{
+	return (strpbrk(s, seps) == NULL);
+}
+
+static bool
+port_ok(json_int_t v)
+{
+	return (v >= 1 && v <= 65535);
+}
+
 static void
 facts_ports(sf_buf *b, const json_t *ports)
 {
@@ -426,16 +444,19 @@ facts_ports(sf_buf *b, const json_t *ports)
 		const json_t *p = json_array_get(ports, i);
 		json_int_t    np
 		    = json_integer_value(json_object_get(p, "nodePort"));
+		json_int_t port
+		    = json_integer_value(json_object_get(p, "port"));
 		const char *nm = json_string_value(json_object_get(p, "name"));
 		const char *pr
 		    = json_string_value(json_object_get(p, "protocol"));
-		if (np == 0) {
+		nm = nm != NULL ? nm : "";
+		pr = pr != NULL && pr[0] != '\0' ? pr : "TCP";
+		if (np == 0 || !port_ok(np) || !port_ok(port)
+		    || !fact_ok(nm, "|,:") || !fact_ok(pr, "|,=")) {
 			continue;
 		}
-		sf_buf_printf(b, "%s%s:%lld/%s=%lld", first ? "" : ",",
-		    nm != NULL ? nm : "",
-		    (long long) json_integer_value(json_object_get(p, "port")),
-		    pr != NULL ? pr : "TCP", (long long) np);
+		sf_buf_printf(b, "%s%s:%lld/%s=%lld", first ? "" : ",", nm,
+		    (long long) port, pr, (long long) np);
 		first = false;
 	}
 }
@@ -479,18 +500,20 @@ sf_recon_observe(const json_t *obj, const char *owner, const char *cluster,
 		json_decref(p);
 	}
 	s = json_string_value(json_object_get(spec, "clusterIP"));
-	sf_buf_puts(&b, s != NULL ? s : "");
+	sf_buf_puts(&b, s != NULL && fact_ok(s, "|") ? s : "");
 	sf_buf_putc(&b, '|');
 	facts_ports(&b, json_object_get(spec, "ports"));
 	sf_buf_putc(&b, '|');
+	bool first = true;
 	for (size_t i = 0; i < json_array_size(ing); i++) {
 		const json_t *e = json_array_get(ing, i);
 		s               = json_string_value(json_object_get(e, "ip"));
 		if (s == NULL) {
 			s = json_string_value(json_object_get(e, "hostname"));
 		}
-		if (s != NULL) {
-			sf_buf_printf(&b, "%s%s", i > 0 ? "," : "", s);
+		if (s != NULL && s[0] != '\0' && fact_ok(s, "|,")) {
+			sf_buf_printf(&b, "%s%s", first ? "" : ",", s);
+			first = false;
 		}
 	}
 	if ((ob->ob_facts = sf_buf_take(&b)) == NULL) {
@@ -528,32 +551,38 @@ sf_recon_facts_of_status(const sf_cluster_status *cs)
 	return (sf_buf_take(&b));
 }
 
-// Splits s on sep into at most max parts (in place); returns the count.
-static size_t
-split(char *s, char sep, char **parts, size_t max)
+// Splits s on sep in place into *parts (memory from a); returns the
+// count, or -1 when out of memory.
+static ssize_t
+split(char *s, char sep, char ***parts, sf_arena *a)
 {
-	size_t n = 0;
+	size_t n = 1;
 	if (*s == '\0') {
 		return (0);
 	}
-	while (n < max) {
-		parts[n++] = s;
-		char *p    = strchr(s, sep);
-		if (p == NULL) {
-			break;
-		}
-		*p = '\0';
-		s  = p + 1;
+	for (const char *p = s; (p = strchr(p, sep)) != NULL; p++) {
+		n++;
 	}
-	return (n);
+	if ((*parts = sf_arena_alloc(a, n * sizeof(char *))) == NULL) {
+		return (-1);
+	}
+	for (size_t i = 0; i < n; i++) {
+		char *p     = strchr(s, sep);
+		(*parts)[i] = s;
+		if (p != NULL) {
+			*p = '\0';
+			s  = p + 1;
+		}
+	}
+	return ((ssize_t) n);
 }
 
 int
 sf_recon_facts_fill(const char *facts, sf_cluster_status *cs, sf_arena *a)
 {
-	char  *copy, *sect[3] = {NULL, NULL, NULL};
-	char  *items[64];
-	size_t n;
+	char   *copy, *sect[3] = {NULL, NULL, NULL};
+	char  **items;
+	ssize_t n;
 
 	if (facts == NULL) {
 		return (0);
@@ -569,13 +598,16 @@ sf_recon_facts_fill(const char *facts, sf_cluster_status *cs, sf_arena *a)
 		}
 	}
 	cs->cluster_ip = sect[0];
-	if (sect[1] != NULL && (n = split(sect[1], ',', items, 64)) > 0) {
+	if (sect[1] != NULL && (n = split(sect[1], ',', &items, a)) != 0) {
+		if (n < 0) {
+			return (SF_RESOURCE_EXHAUSTED);
+		}
 		cs->node_ports
-		    = sf_arena_alloc(a, n * sizeof(*cs->node_ports));
+		    = sf_arena_alloc(a, (size_t) n * sizeof(*cs->node_ports));
 		if (cs->node_ports == NULL) {
 			return (SF_RESOURCE_EXHAUSTED);
 		}
-		for (size_t i = 0; i < n; i++) {
+		for (size_t i = 0; i < (size_t) n; i++) {
 			Svcfleet__V1__AssignedPort *p
 			    = sf_arena_alloc(a, sizeof(*p));
 			char *colon = strchr(items[i], ':');
@@ -596,12 +628,15 @@ sf_recon_facts_fill(const char *facts, sf_cluster_status *cs, sf_arena *a)
 			cs->node_ports[cs->n_node_ports++] = p;
 		}
 	}
-	if (sect[2] != NULL && (n = split(sect[2], ',', items, 64)) > 0) {
-		cs->ingress = sf_arena_alloc(a, n * sizeof(char *));
+	if (sect[2] != NULL && (n = split(sect[2], ',', &items, a)) != 0) {
+		if (n < 0) {
+			return (SF_RESOURCE_EXHAUSTED);
+		}
+		cs->ingress = sf_arena_alloc(a, (size_t) n * sizeof(char *));
 		if (cs->ingress == NULL) {
 			return (SF_RESOURCE_EXHAUSTED);
 		}
-		for (size_t i = 0; i < n; i++) {
+		for (size_t i = 0; i < (size_t) n; i++) {
 			cs->ingress[cs->n_ingress++] = items[i];
 		}
 	}

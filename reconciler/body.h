@@ -64,6 +64,8 @@ void sf_recon_obs_fini(sf_recon_obs *ob);
 
 // Facts: clusterIP, assigned ports and ingress, packed in one short string
 // "IP|name:port/PROTO=nodePort,...|ingress,..." (names may be empty).
+// Only what reads back as it was written is packed: ports and node ports
+// in 1..65535, values without the separators that would end them.
 
 // sf_recon_facts_of_status packs a stored ClusterStatus's facts the same
 // way (malloc'd, NULL when out of memory).

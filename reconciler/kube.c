@@ -10,8 +10,7 @@
 
 // A response larger than this is cut off (a list page of 500 Services is a
 // few MiB; a watch line is one object).
-#define BODY_MAX      (256u << 20)
-#define KUBE_LINE_MAX (16u << 20)
+#define BODY_MAX (256u << 20)
 
 struct sf_kube_cfg {
 	char    *kc_name;
@@ -156,31 +155,6 @@ sf_kube_cfg_name(const sf_kube_cfg *cfg)
 
 // ------------------------------------------------------------ requests
 
-static void
-feed_lines(sf_kube_req *r, const char *p, size_t n)
-{
-	while (n > 0 && !r->kr_stopped) {
-		const char *nl = memchr(p, '\n', n);
-		size_t      k  = nl != NULL ? (size_t) (nl - p) : n;
-		if (r->kr_line.b_len + k > KUBE_LINE_MAX) {
-			r->kr_stopped = true;
-			return;
-		}
-		sf_buf_put(&r->kr_line, p, k);
-		if (nl == NULL) {
-			return;
-		}
-		if (r->kr_line.b_len > 0
-		    && !r->kr_line_fn(
-		        r->kr_line_arg, r->kr_line.b_data, r->kr_line.b_len)) {
-			r->kr_stopped = true;
-		}
-		sf_buf_reset(&r->kr_line);
-		p += k + 1;
-		n -= k + 1;
-	}
-}
-
 static size_t
 on_write(char *p, size_t size, size_t nmemb, void *arg)
 {
@@ -194,7 +168,11 @@ on_write(char *p, size_t size, size_t nmemb, void *arg)
 	// A stream that did not start with 200 carries a Status: keep it
 	// whole for sf_kube_outcome.
 	if (r->kr_line_fn != NULL && r->kr_code == 200) {
-		feed_lines(r, p, n);
+		if (!r->kr_stopped
+		    && !sf_kube_lines_feed(
+		        &r->kr_line, p, n, r->kr_line_fn, r->kr_line_arg)) {
+			r->kr_stopped = true;
+		}
 		return (r->kr_stopped ? 0 : n);
 	}
 	if (r->kr_body.b_len + n > BODY_MAX
@@ -374,20 +352,6 @@ sf_kube_class_name(int cls)
 	return ("?");
 }
 
-// Copies s into msg as one line.
-static void
-one_line(char *msg, size_t cap, const char *s)
-{
-	size_t n = 0;
-	for (; *s != '\0' && n + 1 < cap; s++) {
-		msg[n++] = (*s == '\n' || *s == '\r' || *s == '\t') ? ' ' : *s;
-	}
-	while (n > 0 && msg[n - 1] == ' ') {
-		n--;
-	}
-	msg[n] = '\0';
-}
-
 int
 sf_kube_outcome(const sf_kube_req *r, CURLcode cc, char *msg, size_t cap)
 {
@@ -398,49 +362,16 @@ sf_kube_outcome(const sf_kube_req *r, CURLcode cc, char *msg, size_t cap)
 		curl_easy_getinfo(r->kr_easy, CURLINFO_RESPONSE_CODE, &code);
 	}
 	if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && r->kr_stopped)) {
-		one_line(msg, cap,
+		sf_kube_one_line(msg, cap,
 		    r->kr_err[0] != '\0' ? r->kr_err : curl_easy_strerror(cc));
 		return (SF_KUBE_TRANSPORT);
 	}
 	if (code >= 200 && code < 300) {
 		return (SF_KUBE_OK);
 	}
-	if (r->kr_body.b_len > 0) {
-		json_t     *j = json_loadb(r->kr_body.b_data, r->kr_body.b_len,
-		        JSON_DECODE_ANY, NULL);
-		const char *m
-		    = json_string_value(json_object_get(j, "message"));
-		if (m != NULL && m[0] != '\0') {
-			one_line(msg, cap, m);
-		} else {
-			char tmp[300];
-			snprintf(tmp, sizeof(tmp), "HTTP %ld: %.200s", code,
-			    r->kr_body.b_data);
-			one_line(msg, cap, tmp);
-		}
-		json_decref(j);
-	} else {
-		snprintf(msg, cap, "HTTP %ld", code);
-	}
-	switch (code) {
-	case 404:
-		return (SF_KUBE_NOT_FOUND);
-	case 400:
-	case 415:
-	case 422:
-		return (SF_KUBE_INVALID);
-	case 409:
-		return (SF_KUBE_CONFLICT);
-	case 410:
-		return (SF_KUBE_GONE);
-	case 429:
-		return (SF_KUBE_THROTTLED);
-	case 401:
-	case 403:
-		return (SF_KUBE_UNAUTHORIZED);
-	default:
-		return (SF_KUBE_SERVER);
-	}
+	sf_kube_error_message(
+	    code, r->kr_body.b_data, r->kr_body.b_len, msg, cap);
+	return (sf_kube_code_class(code));
 }
 
 void

@@ -136,4 +136,134 @@ int sf_kube_list_pools(const sf_kube_cfg *cfg, long timeout_ms, json_t **out,
 int sf_kube_version(
     const sf_kube_cfg *cfg, long timeout_ms, char *buf, size_t cap);
 
+// ------------------------------------------------------- reading answers
+//
+// What svcfleet reads from an API server, as pure functions of the bytes
+// received (kube_parse.c): no request, worker or curl state. The
+// reconciler's workers and the live reads above call exactly these, and
+// tests/fuzz/fuzz_apiserver.c feeds them arbitrary bytes. Bodies need not
+// be NUL-terminated. Strings handed back are borrowed from the parsed
+// document unless said otherwise; JSON strings never contain a NUL.
+
+// sf_kube_json_parse parses an answer: one JSON object or array, nothing
+// after it. A new reference, or NULL when the body is anything else.
+json_t *sf_kube_json_parse(const char *body, size_t len);
+
+// sf_kube_code_class maps an HTTP status to an outcome class: 2xx is
+// SF_KUBE_OK, see enum sf_kube_class for the rest.
+int sf_kube_code_class(long code);
+
+// sf_kube_error_message writes into msg (cap > 0) the one line a human gets
+// for an error answer with HTTP status code: the message of the Status in
+// body (for a 422 Kubernetes lists every cause in it), else "HTTP 503:
+// <start of body>", else "HTTP 503".
+void sf_kube_error_message(
+    long code, const char *body, size_t len, char *msg, size_t cap);
+
+// sf_kube_one_line copies s into msg (cap > 0) as one line of valid UTF-8:
+// control characters become spaces, bytes that are not UTF-8 '?', trailing
+// spaces go, and a character that does not fit is left out whole.
+void sf_kube_one_line(char *msg, size_t cap, const char *s);
+
+// The longest line of a stream (a watch event is one object).
+#define SF_KUBE_LINE_MAX (16u << 20)
+
+// sf_kube_lines_feed cuts a stream's bytes p[0..n) into lines and calls fn
+// for each complete, non-empty line (without its '\n', NUL-terminated). A
+// line's start that has not ended yet is kept in *partial for the next call.
+// Returns false when fn asked to stop or a line grew beyond SF_KUBE_LINE_MAX;
+// the stream must not be fed further then.
+bool sf_kube_lines_feed(
+    sf_buf *partial, const char *p, size_t n, sf_kube_line_fn fn, void *arg);
+
+// A Kubernetes object's identity, read from its metadata.
+#define SF_KUBE_KEY_MAX 400 // "namespace/name", NUL included
+#define SF_KUBE_RV_MAX  32  // a resourceVersion the worker keeps, NUL too
+
+typedef struct sf_kube_meta {
+	const char *km_ns;   // metadata.namespace, NULL when absent
+	const char *km_name; // metadata.name, NULL when absent
+	const char *km_rv;   // metadata.resourceVersion, NULL when absent
+	                     // or too long to keep (SF_KUBE_RV_MAX)
+	uint64_t km_rv_num;  // km_rv as a number, 0 when not one
+	// Both namespace and name are there and are DNS labels, as every
+	// Kubernetes namespace and Service name is; an object named otherwise
+	// cannot be a Service and has no key.
+	bool km_has_key;
+	char km_key[SF_KUBE_KEY_MAX]; // "namespace/name", or ""
+} sf_kube_meta;
+
+// sf_kube_meta_read reads obj's metadata into m (obj may be NULL or not an
+// object: then nothing is there).
+void sf_kube_meta_read(const json_t *obj, sf_kube_meta *m);
+
+// Watch event types.
+enum sf_kube_event_type {
+	SF_KUBE_EV_NONE = 0, // no "type": the line is skipped
+	SF_KUBE_EV_ADDED,
+	SF_KUBE_EV_MODIFIED,
+	SF_KUBE_EV_DELETED,
+	SF_KUBE_EV_BOOKMARK,
+	SF_KUBE_EV_ERROR,   // object is a Status; the watch is over
+	SF_KUBE_EV_UNKNOWN, // a type this client does not know
+};
+
+// One line of a watch stream.
+typedef struct sf_kube_event {
+	json_t       *ev_doc;     // the parsed line (owned)
+	int           ev_type;    // SF_KUBE_EV_*
+	const json_t *ev_object;  // "object", NULL when absent
+	sf_kube_meta  ev_meta;    // ev_object's identity and version
+	int64_t       ev_code;    // ERROR: the Status's code (410: expired)
+	const char   *ev_message; // ERROR: its message, NULL when absent
+} sf_kube_event;
+
+// sf_kube_event_parse reads one watch line. Returns 0, or
+// SF_INVALID_ARGUMENT when the line is not JSON as sf_kube_json_parse
+// takes it (ev is empty then). Release with sf_kube_event_fini (also after a
+// failure).
+int  sf_kube_event_parse(sf_kube_event *ev, const char *line, size_t len);
+void sf_kube_event_fini(sf_kube_event *ev);
+
+// One page of a list.
+typedef struct sf_kube_list {
+	json_t       *li_doc;      // the parsed page (owned)
+	const json_t *li_items;    // "items": an array or JSON null
+	const char   *li_continue; // metadata.continue, NULL when absent
+	const char   *li_rv;       // metadata.resourceVersion, NULL: absent
+	                           // or too long (as km_rv)
+} sf_kube_list;
+
+// sf_kube_list_parse reads a list page. Returns 0, or SF_INVALID_ARGUMENT
+// when the body is not JSON or has no "items" array (null counts as an
+// empty one); l is empty then. Items are read with
+// json_array_size/json_array_get on li_items. Release with
+// sf_kube_list_fini (also after a failure).
+int  sf_kube_list_parse(sf_kube_list *l, const char *body, size_t len);
+void sf_kube_list_fini(sf_kube_list *l);
+
+// sf_kube_version_parse writes /version's gitVersion into buf (cap > 0;
+// "" when absent) as sf_kube_one_line does. Returns 0 or SF_INVALID_ARGUMENT
+// (not JSON).
+int sf_kube_version_parse(const char *body, size_t len, char *buf, size_t cap);
+
+// sf_kube_pools_parse reads MetalLB address pools: an IPAddressPoolList,
+// or with kubefake set kubefake's [{name, addresses, ...}], into *out: a
+// JSON array of {name, addresses: [string]} (new reference). Pools without
+// a name are left out. Returns 0, SF_INVALID_ARGUMENT (not JSON; *out
+// NULL) or SF_RESOURCE_EXHAUSTED.
+int sf_kube_pools_parse(
+    const char *body, size_t len, bool kubefake, json_t **out);
+
+// sf_kube_namespaces_parse reads a NamespaceList into *names (as
+// sf_kube_list_namespaces). Returns 0, SF_INVALID_ARGUMENT (not a list, as
+// sf_kube_list_parse) or SF_RESOURCE_EXHAUSTED; *names is NULL unless 0.
+int sf_kube_namespaces_parse(const char *body, size_t len, char ***names);
+
+// sf_kube_workloads_parse appends the items of a Deployment, StatefulSet
+// or DaemonSet list to all as {name, kind, labels} (kind as given).
+// Returns 0, SF_INVALID_ARGUMENT (not a list) or SF_RESOURCE_EXHAUSTED.
+int sf_kube_workloads_parse(
+    const char *body, size_t len, const char *kind, json_t *all);
+
 #endif // SF_KUBE_H

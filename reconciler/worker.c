@@ -79,7 +79,7 @@ typedef struct rc_worker {
 	int64_t        w_retry_at;
 	unsigned       w_down_attempts;
 	unsigned       w_failures;
-	char           w_rv[32];
+	char           w_rv[SF_KUBE_RV_MAX];
 	uint32_t       w_list_epoch;
 	char          *w_continue;
 	bool           w_relist;
@@ -157,12 +157,6 @@ set_str(char **dst, const char *s)
 	}
 	free(*dst);
 	*dst = s != NULL ? strdup(s) : NULL;
-}
-
-static uint64_t
-parse_rv(const char *s)
-{
-	return (s != NULL ? strtoull(s, NULL, 10) : 0);
 }
 
 // ------------------------------------------------------------ dirty list
@@ -660,8 +654,9 @@ static void
 health_set(rc_worker *w, int state, const char *msg)
 {
 	w->w_health = state;
-	snprintf(w->w_health_msg, sizeof(w->w_health_msg), "%s",
-	    msg != NULL ? msg : "");
+	// Shorter than the message: cut as a line of UTF-8 for svcfleetd.
+	sf_kube_one_line(
+	    w->w_health_msg, sizeof(w->w_health_msg), msg != NULL ? msg : "");
 }
 
 static void
@@ -721,27 +716,26 @@ wants_drift_watch(const rc_obj *o)
 	    && o->o_drift_ms == 0 && !(o->o_flags & O_INFLIGHT));
 }
 
+// observe takes in a Service the cluster sent (a list item, a watch
+// event's object or an apply's answer).
 static void
 observe(rc_worker *w, const json_t *obj, int64_t now)
 {
-	const json_t *md = json_object_get(obj, "metadata");
-	const char   *ns = json_string_value(json_object_get(md, "namespace"));
-	const char   *nm = json_string_value(json_object_get(md, "name"));
-	uint64_t      rv = parse_rv(
-	         json_string_value(json_object_get(md, "resourceVersion")));
+	sf_kube_meta m;
 	sf_recon_obs ob;
-	char         key[400];
 	rc_obj      *o;
 	bool         before;
+	uint64_t     rv;
 
-	if (ns == NULL || nm == NULL) {
+	sf_kube_meta_read(obj, &m);
+	if (!m.km_has_key) {
 		return;
 	}
-	snprintf(key, sizeof(key), "%s/%s", ns, nm);
-	if ((o = rc_objtab_add(&w->w_objs, key)) == NULL) {
+	if ((o = rc_objtab_add(&w->w_objs, m.km_key)) == NULL) {
 		return;
 	}
 	o->o_seen = w->w_list_epoch;
+	rv        = m.km_rv_num;
 	if (rv != 0 && rv <= o->o_rv && (o->o_flags & O_EXISTS)) {
 		// Not newer than what we know (a list page behind the watch,
 		// or the watch echoing our own apply): nothing to compute.
@@ -894,12 +888,14 @@ backoff_ok(rc_worker *w, rc_obj *o, int64_t now)
 static void
 down_message(const rc_worker *w, char *buf, size_t cap)
 {
-	snprintf(buf, cap, "cluster \"%s\" is %s: %s", w->w_c->c_name,
+	char tmp[sizeof(w->w_health_msg) + 200];
+	snprintf(tmp, sizeof(tmp), "cluster \"%s\" is %s: %s", w->w_c->c_name,
 	    w->w_health
 	            == SVCFLEET__V1__CLUSTER_HEALTH_STATE__CLUSTER_HEALTH_UNAUTHORIZED
 	        ? "refusing svcfleet's credentials"
 	        : "unreachable",
 	    w->w_health_msg);
+	sf_kube_one_line(buf, cap, tmp);
 }
 
 enum {
@@ -1184,8 +1180,8 @@ apply_done(rc_worker *w, rc_req *q, int cls, CURLcode cc, const char *msg,
 		bool    seen = echo_take(w, h, NULL, 0);
 		json_t *obj  = NULL;
 		if (!seen
-		    && (obj = json_loadb(q->q_kr.kr_body.b_data,
-		            q->q_kr.kr_body.b_len, 0, NULL))
+		    && (obj = sf_kube_json_parse(
+		            q->q_kr.kr_body.b_data, q->q_kr.kr_body.b_len))
 		        != NULL) {
 			// The answer is the object as stored: as good as a
 			// watch event, and often earlier.
@@ -1292,9 +1288,19 @@ list_done(rc_worker *w, rc_req *q, int cls, CURLcode cc, const char *msg,
 {
 	const sf_reconciler_opts *ro     = &w->w_r->r_opts;
 	bool                      resync = q->q_resync;
-	json_t                   *page, *items;
-	const char               *cont, *rv;
+	sf_kube_list              page;
 
+	if (cls == SF_KUBE_OK
+	    && sf_kube_list_parse(
+	           &page, q->q_kr.kr_body.b_data, q->q_kr.kr_body.b_len)
+	        != 0) {
+		// Not a list: taken as an empty one it would say that every
+		// Service is gone from the cluster.
+		sf_kube_list_fini(&page);
+		cls = SF_KUBE_SERVER;
+		msg = "the cluster answered a list of Services with something "
+		      "else";
+	}
 	if (cls != SF_KUBE_OK) {
 		free(w->w_continue);
 		w->w_continue = NULL;
@@ -1316,23 +1322,21 @@ list_done(rc_worker *w, rc_req *q, int cls, CURLcode cc, const char *msg,
 		}
 		return;
 	}
-	page = json_loadb(
-	    q->q_kr.kr_body.b_data, q->q_kr.kr_body.b_len, 0, NULL);
-	items = json_object_get(page, "items");
-	for (size_t i = 0; i < json_array_size(items); i++) {
-		observe(w, json_array_get(items, i), now);
+	for (size_t i = 0; i < json_array_size(page.li_items); i++) {
+		observe(w, json_array_get(page.li_items, i), now);
 	}
-	cont = json_string_value(
-	    json_object_get(json_object_get(page, "metadata"), "continue"));
-	rv = json_string_value(json_object_get(
-	    json_object_get(page, "metadata"), "resourceVersion"));
-	if (w->w_continue == NULL && rv != NULL && !resync) {
-		// The first page's version: the watch starts there.
-		snprintf(w->w_rv, sizeof(w->w_rv), "%s", rv);
+	if (w->w_continue == NULL && !resync) {
+		// The first page's version: the watch starts there. Without
+		// one, it starts from the current state (not from a version
+		// kept from before, perhaps the expired one that got us here).
+		snprintf(w->w_rv, sizeof(w->w_rv), "%s",
+		    page.li_rv != NULL ? page.li_rv : "");
 	}
 	free(w->w_continue);
-	w->w_continue = cont != NULL && cont[0] != '\0' ? strdup(cont) : NULL;
-	json_decref(page);
+	w->w_continue = page.li_continue != NULL && page.li_continue[0] != '\0'
+	    ? strdup(page.li_continue)
+	    : NULL;
+	sf_kube_list_fini(&page);
 	if (w->w_continue != NULL) {
 		start_list(w, resync);
 		return;
@@ -1420,11 +1424,9 @@ version_done(rc_worker *w, rc_req *q, int cls, const char *msg, int64_t now)
 		    msg, now);
 		return;
 	}
-	json_t *j = json_loadb(
-	    q->q_kr.kr_body.b_data, q->q_kr.kr_body.b_len, 0, NULL);
-	const char *v = json_string_value(json_object_get(j, "gitVersion"));
-	snprintf(w->w_version, sizeof(w->w_version), "%s", v != NULL ? v : "");
-	json_decref(j);
+	// An unreadable answer leaves the version empty; the list decides.
+	sf_kube_version_parse(q->q_kr.kr_body.b_data, q->q_kr.kr_body.b_len,
+	    w->w_version, sizeof(w->w_version));
 	free(w->w_continue);
 	w->w_continue = NULL;
 	w->w_conn     = C_LISTING;
@@ -1434,7 +1436,7 @@ version_done(rc_worker *w, rc_req *q, int cls, const char *msg, int64_t now)
 static void
 pools_done(rc_worker *w, rc_req *q, int cls, int64_t now)
 {
-	json_t *j, *out;
+	json_t *pools;
 	char   *s;
 
 	(void) now;
@@ -1452,35 +1454,14 @@ pools_done(rc_worker *w, rc_req *q, int cls, int64_t now)
 		w->w_pools_json = NULL;
 		return;
 	}
-	if (cls != SF_KUBE_OK) {
+	if (cls != SF_KUBE_OK
+	    || sf_kube_pools_parse(q->q_kr.kr_body.b_data,
+	           q->q_kr.kr_body.b_len, q->q_kubefake, &pools)
+	        != 0) {
 		return; // keep what we knew; tried again at the next resync
 	}
-	j = json_loadb(q->q_kr.kr_body.b_data, q->q_kr.kr_body.b_len, 0, NULL);
-	out = json_array();
-	if (j == NULL || out == NULL) {
-		json_decref(j);
-		json_decref(out);
-		return;
-	}
-	json_t *items = q->q_kubefake ? j : json_object_get(j, "items");
-	for (size_t i = 0; i < json_array_size(items); i++) {
-		json_t *it = json_array_get(items, i);
-		json_t *nm = q->q_kubefake
-		    ? json_object_get(it, "name")
-		    : json_object_get(json_object_get(it, "metadata"), "name");
-		json_t *ad = q->q_kubefake
-		    ? json_object_get(it, "addresses")
-		    : json_object_get(
-		        json_object_get(it, "spec"), "addresses");
-		if (json_is_string(nm)) {
-			json_array_append_new(out,
-			    json_pack("{s:O,s:O}", "name", nm, "addresses",
-			        json_is_array(ad) ? ad : json_array()));
-		}
-	}
-	s = json_dumps(out, JSON_COMPACT);
-	json_decref(out);
-	json_decref(j);
+	s = json_dumps(pools, JSON_COMPACT);
+	json_decref(pools);
 	if (s != NULL) {
 		free(w->w_pools_json);
 		w->w_pools_json  = s;
@@ -1548,19 +1529,18 @@ on_watch_line(void *arg, const char *line, size_t len)
 	rc_req       *q   = arg;
 	rc_worker    *w   = q->q_w;
 	int64_t       now = sf_clock_mono_ms();
-	json_t       *ev;
-	const char   *type, *rv;
-	const json_t *obj, *md;
-
-	const char *op;
-	size_t      on;
-	uint64_t    h = 0;
+	sf_kube_event ev;
+	rc_obj       *o;
+	const char   *rv;
+	const char   *op;
+	size_t        on;
+	uint64_t      h = 0;
 
 	if (watch_object(line, len, &op, &on)) {
 		char erv[sizeof(w->w_rv)];
 		h = echo_hash(op, on);
 		if (echo_take(w, h, erv, sizeof(erv))) {
-			// The answer to our apply, seen already.
+			// An object parsed already, from an apply's answer.
 			w->w_contact_ms = sf_clock_now_ms();
 			if (erv[0] != '\0') {
 				snprintf(w->w_rv, sizeof(w->w_rv), "%s", erv);
@@ -1568,51 +1548,41 @@ on_watch_line(void *arg, const char *line, size_t len)
 			return (true);
 		}
 	}
-	if ((ev = json_loadb(line, len, 0, NULL)) == NULL) {
+	if (sf_kube_event_parse(&ev, line, len) != 0) {
+		sf_kube_event_fini(&ev);
 		return (true); // not a JSON line: skip it
 	}
-	type = json_string_value(json_object_get(ev, "type"));
-	obj  = json_object_get(ev, "object");
-	md   = json_object_get(obj, "metadata");
-	rv   = json_string_value(json_object_get(md, "resourceVersion"));
 	w->w_contact_ms = sf_clock_now_ms();
-	if (type == NULL) {
-		json_decref(ev);
-		return (true);
-	}
-	if (strcmp(type, "ERROR") == 0) {
-		json_int_t code
-		    = json_integer_value(json_object_get(obj, "code"));
+	rv              = ev.ev_meta.km_rv;
+	switch (ev.ev_type) {
+	case SF_KUBE_EV_NONE:
+		break;
+	case SF_KUBE_EV_ERROR:
 		SF_INFO("recon", "cluster=%s watch error %lld: %s",
-		    w->w_c->c_name, (long long) code,
-		    json_string_value(json_object_get(obj, "message")));
-		w->w_relist = code == 410;
-		json_decref(ev);
+		    w->w_c->c_name, (long long) ev.ev_code,
+		    ev.ev_message != NULL ? ev.ev_message : "");
+		w->w_relist = ev.ev_code == 410;
+		sf_kube_event_fini(&ev);
 		return (false);
-	}
-	if (rv != NULL && rv[0] != '\0') {
-		snprintf(w->w_rv, sizeof(w->w_rv), "%s", rv);
-	}
-	if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0) {
-		observe(w, obj, now);
-		if (h != 0) {
-			echo_put(w, h, rv);
+	default:
+		if (rv != NULL && rv[0] != '\0') {
+			snprintf(w->w_rv, sizeof(w->w_rv), "%s", rv);
 		}
-	} else if (strcmp(type, "DELETED") == 0) {
-		const char *ns
-		    = json_string_value(json_object_get(md, "namespace"));
-		const char *nm
-		    = json_string_value(json_object_get(md, "name"));
-		char    key[400];
-		rc_obj *o;
-		if (ns != NULL && nm != NULL) {
-			snprintf(key, sizeof(key), "%s/%s", ns, nm);
-			if ((o = rc_objtab_get(&w->w_objs, key)) != NULL) {
-				gone(w, o, parse_rv(rv), now);
+		if (ev.ev_type == SF_KUBE_EV_ADDED
+		    || ev.ev_type == SF_KUBE_EV_MODIFIED) {
+			observe(w, ev.ev_object, now);
+			if (h != 0) {
+				echo_put(w, h, rv);
 			}
+		} else if (ev.ev_type == SF_KUBE_EV_DELETED
+		    && ev.ev_meta.km_has_key
+		    && (o = rc_objtab_get(&w->w_objs, ev.ev_meta.km_key))
+		        != NULL) {
+			gone(w, o, ev.ev_meta.km_rv_num, now);
 		}
+		break;
 	}
-	json_decref(ev);
+	sf_kube_event_fini(&ev);
 	return (true);
 }
 
