@@ -27,6 +27,45 @@ test_status_names(void **state)
 	assert_int_equal(sf_status_from_name("nope"), -1);
 }
 
+// A long message is cut whole characters at a time: never inside a UTF-8
+// sequence (the cluster's messages are often longer than 511 bytes).
+static void
+test_status_utf8_cut(void **state)
+{
+	char      msg[600];
+	sf_status st;
+	(void) state;
+	for (size_t off = 505; off <= 511; off++) {
+		for (const char *ch = "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80";
+		     *ch != '\0';) {
+			size_t k = ((unsigned char) *ch >= 0xF0) ? 4
+			    : ((unsigned char) *ch >= 0xE0)      ? 3
+			                                         : 2;
+			memset(msg, 'a', off);
+			memcpy(msg + off, ch, k);
+			memset(msg + off + k, 'b', 40);
+			msg[off + k + 40] = '\0';
+			sf_status_init(&st);
+			sf_status_set(&st, SF_INTERNAL, "%s", msg);
+			size_t n = strlen(st.st_msg);
+			// Either the character is whole or it is gone.
+			if (n > off) {
+				assert_true(n >= off + k);
+				assert_memory_equal(st.st_msg + off, ch, k);
+			} else {
+				assert_int_equal(n, off);
+			}
+			sf_status_fini(&st);
+			ch += k;
+		}
+	}
+	// The text is kept as it is when it fits.
+	sf_status_init(&st);
+	sf_status_set(&st, SF_INTERNAL, "caf\xc3\xa9");
+	assert_string_equal(st.st_msg, "caf\xc3\xa9");
+	sf_status_fini(&st);
+}
+
 static void
 test_status_first_wins(void **state)
 {
@@ -201,6 +240,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_status_names),
 	    cmocka_unit_test(test_status_first_wins),
+	    cmocka_unit_test(test_status_utf8_cut),
 	    cmocka_unit_test(test_arena),
 	    cmocka_unit_test(test_buf),
 	    cmocka_unit_test(test_durations),

@@ -77,9 +77,33 @@ sf_status_fini(sf_status *st)
 	st->st_cap  = 0;
 }
 
+// utf8_cut drops an incomplete UTF-8 sequence that vsnprintf's truncation
+// left at the end of s: a message cut inside a character would be invalid
+// UTF-8, which protobuf strings and JSON must not carry (the gateway
+// would drop the whole message).
+static void
+utf8_cut(char *s)
+{
+	size_t n = strlen(s), i = n, need;
+
+	while (
+	    i > 0 && ((unsigned char) s[i - 1] & 0xC0) == 0x80 && n - i < 3) {
+		i--;
+	}
+	if (i == 0) {
+		return;
+	}
+	unsigned char lead = (unsigned char) s[i - 1];
+	need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+	if (lead >= 0x80 && n - (i - 1) < need) {
+		s[i - 1] = '\0';
+	}
+}
+
 static void
 one_line(char *s)
 {
+	utf8_cut(s);
 	for (; *s != '\0'; s++) {
 		if (*s == '\n' || *s == '\r') {
 			*s = ' ';
