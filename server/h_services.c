@@ -202,7 +202,8 @@ static int
 get_cluster(sf_store_txn *txn, sf_call *c, const char *name,
     Svcfleet__V1__Cluster **out)
 {
-	int rv = sf_store_txn_cluster_get(
+	// The cluster's settings (node ports, pools); never its credentials.
+	int rv = sf_store_txn_cluster_spec_get(
 	    txn, name, sf_arena_pbc(&c->c_arena), out);
 	if (rv == SF_NOT_FOUND) {
 		*out = NULL;

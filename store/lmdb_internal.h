@@ -333,6 +333,8 @@ int sf__store_lmdb_txn_nodeport_owner(sf_store_txn *t, const char *cluster,
     sf_store_key *owner);
 int sf__store_lmdb_txn_cluster_count_services(
     sf_store_txn *t, const char *cluster, uint64_t limit, uint64_t *n);
+int sf__store_lmdb_txn_cluster_spec_get(sf_store_txn *t, const char *name,
+    ProtobufCAllocator *alloc, Svcfleet__V1__Cluster **out);
 int sf__store_lmdb_txn_cluster_get(sf_store_txn *t, const char *name,
     ProtobufCAllocator *alloc, Svcfleet__V1__Cluster **out);
 int sf__store_lmdb_txn_cluster_put(

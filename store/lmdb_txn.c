@@ -535,8 +535,10 @@ sf__store_lmdb_txn_cluster_count_services(
 
 // Clusters -----------------------------------------------------------
 
+// get_cluster_with reads a cluster record; its credentials are unsealed
+// only when creds (Service writes need the rest, not them).
 static int
-get_cluster(sf_store_txn *t, const uint8_t *key, size_t klen,
+get_cluster_with(sf_store_txn *t, const uint8_t *key, size_t klen, bool creds,
     ProtobufCAllocator *alloc, Svcfleet__V1__Cluster **out)
 {
 	MDB_val k = {klen, (void *) key}, v;
@@ -556,9 +558,10 @@ get_cluster(sf_store_txn *t, const uint8_t *key, size_t klen,
 		    "store: the stored cluster %s cannot be decoded",
 		    (const char *) key));
 	}
-	if ((rc = sf__store_secrets_fill(
-	         t->t_store, t->t_mdb, key, klen, alloc, *out))
-	    != 0) {
+	if (creds
+	    && (rc = sf__store_secrets_fill(
+	            t->t_store, t->t_mdb, key, klen, alloc, *out))
+	        != 0) {
 		svcfleet__v1__cluster__free_unpacked(*out, alloc);
 		*out = NULL;
 		return (sf_status_set(t->t_st, rc,
@@ -566,6 +569,13 @@ get_cluster(sf_store_txn *t, const uint8_t *key, size_t klen,
 		    (const char *) key));
 	}
 	return (0);
+}
+
+static int
+get_cluster(sf_store_txn *t, const uint8_t *key, size_t klen,
+    ProtobufCAllocator *alloc, Svcfleet__V1__Cluster **out)
+{
+	return (get_cluster_with(t, key, klen, true, alloc, out));
 }
 
 int
@@ -581,6 +591,21 @@ sf__store_lmdb_txn_cluster_get(sf_store_txn *t, const char *name,
 		return (rv);
 	}
 	return (get_cluster(t, kb, kl, alloc, out));
+}
+
+int
+sf__store_lmdb_txn_cluster_spec_get(sf_store_txn *t, const char *name,
+    ProtobufCAllocator *alloc, Svcfleet__V1__Cluster **out)
+{
+	uint8_t kb[SF__STORE_KEY_MAX];
+	size_t  kl;
+	int     rv;
+
+	*out = NULL;
+	if ((rv = sf__store_key_cluster(name, kb, &kl, t->t_st)) != 0) {
+		return (rv);
+	}
+	return (get_cluster_with(t, kb, kl, false, alloc, out));
 }
 
 int

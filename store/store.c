@@ -40,6 +40,7 @@ ops_complete(const sf_store_ops *o)
 	    (const void *) o->so_txn_nodeport_owner,
 	    (const void *) o->so_txn_cluster_count_services,
 	    (const void *) o->so_txn_cluster_get,
+	    (const void *) o->so_txn_cluster_spec_get,
 	    (const void *) o->so_txn_cluster_put,
 	    (const void *) o->so_txn_cluster_delete,
 	    (const void *) o->so_record_get, (const void *) o->so_record_list,
@@ -306,6 +307,13 @@ sf_store_txn_cluster_get(sf_store_txn *txn, const char *name,
     ProtobufCAllocator *alloc, Svcfleet__V1__Cluster **out)
 {
 	return (TOPS(txn)->so_txn_cluster_get(txn, name, alloc, out));
+}
+
+int
+sf_store_txn_cluster_spec_get(sf_store_txn *txn, const char *name,
+    ProtobufCAllocator *alloc, Svcfleet__V1__Cluster **out)
+{
+	return (TOPS(txn)->so_txn_cluster_spec_get(txn, name, alloc, out));
 }
 
 int

@@ -313,6 +313,11 @@ int sf_store_txn_cluster_count_services(
 
 int sf_store_txn_cluster_get(sf_store_txn *txn, const char *name,
     ProtobufCAllocator *alloc, Svcfleet__V1__Cluster **out);
+// The same without the credentials (token, client certificate and key are
+// left empty, not unsealed): for writes that need the cluster's settings
+// only, such as every write of a Service.
+int sf_store_txn_cluster_spec_get(sf_store_txn *txn, const char *name,
+    ProtobufCAllocator *alloc, Svcfleet__V1__Cluster **out);
 // Sets resource_version (and create/update time as for services).
 int sf_store_txn_cluster_put(
     sf_store_txn *txn, Svcfleet__V1__Cluster *c, bool create_only);
@@ -412,6 +417,8 @@ typedef struct sf_store_ops {
 	int (*so_txn_cluster_count_services)(
 	    sf_store_txn *, const char *, uint64_t, uint64_t *);
 	int (*so_txn_cluster_get)(sf_store_txn *, const char *,
+	    ProtobufCAllocator *, Svcfleet__V1__Cluster **);
+	int (*so_txn_cluster_spec_get)(sf_store_txn *, const char *,
 	    ProtobufCAllocator *, Svcfleet__V1__Cluster **);
 	int (*so_txn_cluster_put)(
 	    sf_store_txn *, Svcfleet__V1__Cluster *, bool);

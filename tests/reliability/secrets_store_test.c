@@ -195,12 +195,59 @@ test_blob_bound_to_name(void **state)
 	tu_rmrf(dir);
 }
 
+typedef struct spec_read {
+	bool creds; // sf_store_txn_cluster_get, else ..._spec_get
+	char token[64];
+	char api_server[64];
+	int  rv;
+} spec_read;
+
+static int
+spec_read_fn(sf_store_txn *t, void *arg, sf_status *st)
+{
+	spec_read             *r = arg;
+	Svcfleet__V1__Cluster *c = NULL;
+	(void) st;
+	r->rv = r->creds ? sf_store_txn_cluster_get(t, "east", NULL, &c)
+	                 : sf_store_txn_cluster_spec_get(t, "east", NULL, &c);
+	if (c != NULL) {
+		snprintf(r->token, sizeof(r->token), "%s", c->token);
+		snprintf(
+		    r->api_server, sizeof(r->api_server), "%s", c->api_server);
+		svcfleet__v1__cluster__free_unpacked(c, NULL);
+	}
+	return (0);
+}
+
+// Writes of Services read their cluster's settings without unsealing its
+// credentials (an AES-GCM open per write, for nothing).
+static void
+test_spec_get_leaves_credentials(void **state)
+{
+	char     *dir = tu_tmpdir();
+	sf_store *s   = open_with(dir, key1, 0, NULL);
+	(void) state;
+
+	put_cluster(s, "east", "token-of-east");
+	for (int creds = 0; creds <= 1; creds++) {
+		spec_read      r = {.creds = creds};
+		sf_store_write w = {.w_fn = spec_read_fn, .w_arg = &r};
+		assert_int_equal(sf_store_write_sync(s, &w, NULL), 0);
+		assert_int_equal(r.rv, 0);
+		assert_string_equal(r.api_server, "https://127.0.0.1:6443");
+		assert_string_equal(r.token, creds ? "token-of-east" : "");
+	}
+	sf_store_close(s);
+	tu_rmrf(dir);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_schema1_upgrade),
 	    cmocka_unit_test(test_blob_bound_to_name),
+	    cmocka_unit_test(test_spec_get_leaves_credentials),
 	};
 	return (cmocka_run_group_tests(tests, NULL, NULL));
 }
