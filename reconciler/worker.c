@@ -61,13 +61,17 @@ typedef struct rc_req {
 	bool              q_kubefake; // R_POOLS: the kubefake fallback
 } rc_req;
 
+typedef struct rc_fifo {
+	rc_obj *f_head, *f_tail;
+} rc_fifo;
+
 typedef struct rc_worker {
 	rc_cluster    *w_c;
 	sf_reconciler *w_r;
 	sf_kube_cfg   *w_cfg;
 	rc_objtab      w_objs;
-	rc_obj        *w_dhead, *w_dtail;
-	rc_obj        *w_whead, *w_wtail; // waiting for a request slot
+	rc_fifo        w_dirty;
+	rc_fifo        w_wait; // waiting for a request slot
 	rc_obj       **w_heap;
 	size_t         w_nheap, w_capheap;
 	rc_req        *w_free; // idle requests (easy handles kept)
@@ -161,35 +165,49 @@ set_str(char **dst, const char *s)
 
 // ------------------------------------------------------------ dirty list
 
+// An object is in at most one of the two queues (dirty, waiting for a
+// request slot), linked through o_dnext and marked by flag.
+static void
+fifo_push(rc_fifo *q, rc_obj *o, uint32_t flag)
+{
+	o->o_flags |= flag;
+	o->o_dnext = NULL;
+	if (q->f_tail != NULL) {
+		q->f_tail->o_dnext = o;
+	} else {
+		q->f_head = o;
+	}
+	q->f_tail = o;
+}
+
+static rc_obj *
+fifo_pop(rc_fifo *q, uint32_t flag)
+{
+	rc_obj *o = q->f_head;
+	if (o != NULL) {
+		q->f_head = o->o_dnext;
+		if (q->f_head == NULL) {
+			q->f_tail = NULL;
+		}
+		o->o_flags &= ~flag;
+		o->o_dnext = NULL;
+	}
+	return (o);
+}
+
 static void
 mark_dirty(rc_worker *w, rc_obj *o)
 {
 	if (o->o_flags & (O_DIRTY | O_WAITING)) {
 		return; // it will be decided anyway
 	}
-	o->o_flags |= O_DIRTY;
-	o->o_dnext = NULL;
-	if (w->w_dtail != NULL) {
-		w->w_dtail->o_dnext = o;
-	} else {
-		w->w_dhead = o;
-	}
-	w->w_dtail = o;
+	fifo_push(&w->w_dirty, o, O_DIRTY);
 }
 
 static rc_obj *
 pop_dirty(rc_worker *w)
 {
-	rc_obj *o = w->w_dhead;
-	if (o != NULL) {
-		w->w_dhead = o->o_dnext;
-		if (w->w_dhead == NULL) {
-			w->w_dtail = NULL;
-		}
-		o->o_flags &= ~O_DIRTY;
-		o->o_dnext = NULL;
-	}
-	return (o);
+	return (fifo_pop(&w->w_dirty, O_DIRTY));
 }
 
 // push_wait parks o until a request slot is free (objects are served in
@@ -197,29 +215,13 @@ pop_dirty(rc_worker *w)
 static void
 push_wait(rc_worker *w, rc_obj *o)
 {
-	o->o_flags |= O_WAITING;
-	o->o_dnext = NULL;
-	if (w->w_wtail != NULL) {
-		w->w_wtail->o_dnext = o;
-	} else {
-		w->w_whead = o;
-	}
-	w->w_wtail = o;
+	fifo_push(&w->w_wait, o, O_WAITING);
 }
 
 static rc_obj *
 pop_wait(rc_worker *w)
 {
-	rc_obj *o = w->w_whead;
-	if (o != NULL) {
-		w->w_whead = o->o_dnext;
-		if (w->w_whead == NULL) {
-			w->w_wtail = NULL;
-		}
-		o->o_flags &= ~O_WAITING;
-		o->o_dnext = NULL;
-	}
-	return (o);
+	return (fifo_pop(&w->w_wait, O_WAITING));
 }
 
 static void
@@ -1803,7 +1805,7 @@ pump(rc_worker *w, int64_t now)
 {
 	unsigned max = w->w_r->r_opts.ro_max_inflight;
 	rc_obj  *o;
-	while (w->w_whead != NULL && w->w_inflight < max) {
+	while (w->w_wait.f_head != NULL && w->w_inflight < max) {
 		decide(w, pop_wait(w), now);
 	}
 	while ((o = pop_dirty(w)) != NULL) {
@@ -1865,8 +1867,8 @@ next_timeout(const rc_worker *w, int64_t now)
 	if (w->w_conn == C_UP && w->w_next_resync < t) {
 		t = w->w_next_resync;
 	}
-	if (w->w_dhead != NULL
-	    || (w->w_whead != NULL
+	if (w->w_dirty.f_head != NULL
+	    || (w->w_wait.f_head != NULL
 	        && w->w_inflight < w->w_r->r_opts.ro_max_inflight)) {
 		t = now;
 	}
