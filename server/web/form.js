@@ -464,16 +464,26 @@ export function formPage(main, params, query) {
 
   // ----------------------------------------------------------- loading
 
+  // Only the answer for the namespace asked last counts: switching
+  // namespaces quickly must not leave another namespace's workloads in the
+  // picker when an earlier read answers late.
+  let workloadsSeq = 0;
   async function loadWorkloads() {
+    const seq = ++workloadsSeq;
     workloads = [];
     workloadsErr = '';
     if (!f.namespace) { if (f.selMode === 'workload') rerender(); return; }
+    let items = [];
+    let err = '';
     try {
       const l = await api.get(`/clusters/${encodeURIComponent(cluster)}/namespaces/${encodeURIComponent(f.namespace)}/workloads`);
-      workloads = l.items;
+      items = l.items;
     } catch (e) {
-      workloadsErr = `The workloads could not be read: ${e.message}`;
+      err = `The workloads could not be read: ${e.message}`;
     }
+    if (seq !== workloadsSeq) return;
+    workloads = items;
+    workloadsErr = err;
     if (!stopped && f.selMode === 'workload') rerender();
   }
 

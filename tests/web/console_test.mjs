@@ -129,6 +129,13 @@ async function main() {
     await shot(page, 'services-empty');
 
     // ------------------------------------- NodePort through the form
+    // The form first reads the workloads of "default"; that answer is held
+    // back until after "dev" is chosen and answered, as a slow cluster
+    // would: it must not replace dev's workloads in the picker.
+    await page.route('**/namespaces/default/workloads', async (route) => {
+      await new Promise((r) => setTimeout(r, 1500));
+      await route.continue();
+    });
     await page.locator('#create-service').click();
     await page.getByRole('tab', { name: 'ClusterIP' }).waitFor();
     ok(await page.getByRole('tab', { name: 'ClusterIP' }).getAttribute('aria-selected') === 'true', 'ClusterIP is the default tab');
@@ -148,6 +155,11 @@ async function main() {
     await page.getByLabel('Reference workload label').check();
     await page.getByLabel('Workload', { exact: true }).selectOption('deployment/web');
     await page.locator('.chips .chip', { hasText: 'tier=front' }).waitFor();
+    await page.waitForTimeout(2000);
+    ok(await page.locator('.chips .chip', { hasText: 'tier=front' }).count() === 1
+      && !(await page.getByLabel('Workload', { exact: true }).textContent()).includes('not found now'),
+      'a late answer for another namespace leaves the workloads alone');
+    await page.unroute('**/namespaces/default/workloads');
     await page.getByLabel('Port 1 service port').fill('80');
     await page.getByLabel('Port 1 container port').fill('8080');
     // Port rows come and go.
