@@ -118,7 +118,10 @@ export function formPage(main, params, query) {
   // Draws the form again (its structure changed) and puts the focus on
   // focusId, keeping the caret where it was when that is the field the
   // user is typing in.
-  function rerender(focusId) {
+  // Redraws the form. Focus (and the caret) stay where they are unless
+  // focusId names another field: an answer arriving while someone types
+  // (the workloads, read live) must not take their keystrokes away.
+  function rerender(focusId = document.activeElement && document.activeElement.id) {
     const scroll = window.scrollY;
     const a = document.activeElement;
     const caret = a && a.id === focusId && typeof a.selectionStart === 'number'

@@ -228,12 +228,23 @@ async function main() {
 
     // ------------------------------------------------- modify a port
     await row(page, 'web-np').waitFor();
+    // The workloads answer late, while the port is being typed in: the
+    // redraw it causes must leave the keystrokes where they were going.
+    await page.route('**/namespaces/dev/workloads', async (route) => {
+      await new Promise((r) => setTimeout(r, 1500));
+      await route.continue();
+    });
     await openRowMenu(page, 'web-np');
     await page.getByRole('menuitem', { name: 'Modify' }).click();
     await page.getByLabel('Port 1 service port').waitFor();
     ok(await page.getByLabel('Service name').inputValue() === 'web-np', 'Modify fills in the form');
     ok(await page.getByRole('tab', { name: 'NodePort' }).getAttribute('aria-selected') === 'true', 'Modify opens on the Service\'s tab');
-    await page.getByLabel('Port 1 service port').fill('81');
+    await page.getByLabel('Port 1 service port').click();
+    await page.keyboard.press('Control+A');
+    await page.waitForTimeout(2500); // the workloads' answer redraws the form
+    await page.keyboard.type('81');
+    ok(await page.getByLabel('Port 1 service port').inputValue() === '81', 'typing goes on in the field after a redraw');
+    await page.unroute('**/namespaces/dev/workloads');
     await shot(page, 'modify-port');
     await page.getByRole('button', { name: 'OK' }).click();
     await until('the list to show port 81 synced', async () => {
