@@ -25,6 +25,8 @@ const routes = [
 
 // What the current page started and must stop when the user leaves it.
 let cleanup = null;
+// The page on screen: its path, and whether it has been left.
+let view = null;
 
 function parseHash() {
   const raw = location.hash.replace(/^#/, '') || '/clusters';
@@ -68,12 +70,27 @@ function logout() {
   go('/login');
 }
 
+// A page is left the moment the location names another path: a click on
+// a link changes the location at once, but the hashchange that renders
+// the next page is a task that comes later, and in between the old page
+// may still see input, answers and watch events. alive() is false from
+// that moment on, so a page being left never rewrites the location, draws
+// over the next page or navigates on its own (it is also false once the
+// page's cleanup ran).
+function viewFor(path) {
+  const v = { path, left: false };
+  return { v, alive: () => !v.left && parseHash().path === v.path };
+}
+
 async function route() {
+  if (view) view.left = true;
   if (cleanup) {
     try { cleanup(); } catch (e) { /* nothing to keep */ }
     cleanup = null;
   }
   const { path, query } = parseHash();
+  const { v, alive } = viewFor(path);
+  view = v;
   const main = clear(document.getElementById('main'));
   if (!api.token() && path !== '/login') {
     go('/login', { next: path });
@@ -93,6 +110,7 @@ async function route() {
       }
       return; // a 401 went to the login page
     }
+    if (!alive()) return; // another route() took over while we waited
   }
   for (const [re, page, names] of routes) {
     const m = re.exec(path);
@@ -101,7 +119,7 @@ async function route() {
     (names || []).forEach((n, i) => { params[n] = decodeURIComponent(m[i + 1]); });
     renderNav(params);
     renderUser();
-    cleanup = page(main, params, query) || null;
+    cleanup = page(main, params, query, alive) || null;
     return;
   }
   renderNav({});

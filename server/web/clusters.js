@@ -4,17 +4,16 @@ import * as api from './api.js';
 import { h, clear, timeEl, badge, errorBox } from './ui.js';
 import { href } from './nav.js';
 
-export function clustersPage(main) {
+export function clustersPage(main, params, query, alive) {
   document.title = 'Clusters — svcfleet';
   const body = h('div');
   main.append(h('div.page-head', h('h1', { tabindex: '-1' }, 'Clusters')), body);
-  let stopped = false;
   let lastText = '';
 
   async function load() {
     try {
       const list = await api.get('/clusters');
-      if (stopped) return;
+      if (!alive()) return;
       // Drawn again only when something changed, keeping the keyboard
       // focus on the same cluster.
       const text = JSON.stringify(list.items);
@@ -50,11 +49,11 @@ export function clustersPage(main) {
         if (again) again.focus();
       }
     } catch (e) {
-      if (!stopped) clear(body).append(errorBox(e));
+      if (alive()) clear(body).append(errorBox(e));
     }
   }
   load();
   const timer = setInterval(load, 5000);
   main.querySelector('h1').focus();
-  return () => { stopped = true; clearInterval(timer); };
+  return () => { clearInterval(timer); };
 }

@@ -11,7 +11,7 @@ function dl(pairs) {
   return h('dl.facts', pairs.filter(Boolean).map(([k, v]) => [h('dt', k), h('dd', v)]));
 }
 
-export function detailPage(main, params) {
+export function detailPage(main, params, query, alive) {
   const { cluster, namespace, name } = params;
   document.title = `${name} — ${cluster} — svcfleet`;
   const path = svcPath(cluster, namespace, name);
@@ -21,13 +21,20 @@ export function detailPage(main, params) {
   main.append(head, body, h('section.card', { 'aria-labelledby': 'audit-title' },
     h('h2#audit-title', 'Audit trail'), trail));
   let rules = null;
-  let stopped = false;
   let last = null;
 
+  // The head is drawn again only when the actions it offers change: a
+  // poll that finds a new version must not replace a button the user is
+  // about to click. Delete acts on the latest version seen.
+  let headKey = null;
   function renderHead(svc) {
+    const canAct = Boolean(svc && rules && !svc.metadata.deletionTimestamp);
+    const key = `${Boolean(svc)}/${canAct && rules.can('services', 'update')}/${canAct && rules.can('services', 'delete')}`;
+    if (key === headKey) return;
+    headKey = key;
     clear(head);
     const actions = h('div.page-actions');
-    if (svc && rules && !svc.metadata.deletionTimestamp) {
+    if (canAct) {
       if (rules.can('services', 'update')) {
         actions.append(h('a.btn#modify', { href: href(`${path}/edit`) }, 'Modify'),
           h('a.btn', { href: href(`${path}/yaml`) }, 'Edit YAML'));
@@ -35,7 +42,7 @@ export function detailPage(main, params) {
       if (rules.can('services', 'delete')) {
         actions.append(h('button.btn.btn-danger#delete', {
           type: 'button',
-          onclick: async () => { if (await deleteService(cluster, svc)) go(`/clusters/${cluster}/services`); },
+          onclick: async () => { if (await deleteService(cluster, last || svc) && alive()) go(`/clusters/${cluster}/services`); },
         }, 'Delete'));
       }
     }
@@ -93,7 +100,7 @@ export function detailPage(main, params) {
   async function loadTrail() {
     try {
       const a = await api.get('/audit', { query: { cluster, namespace, name, limit: 50 } });
-      if (stopped) return;
+      if (!alive()) return;
       clear(trail);
       if (a.items.length === 0) {
         trail.append(h('p.empty', 'Nothing recorded.'));
@@ -109,14 +116,14 @@ export function detailPage(main, params) {
             ev.responseStatus.message ? h('div.sub', ev.responseStatus.message) : null),
           h('td', h('code.small', ev.requestID || '')))))));
     } catch (e) {
-      if (!stopped) clear(trail).append(errorBox(e));
+      if (alive()) clear(trail).append(errorBox(e));
     }
   }
 
   async function load() {
     try {
       const svc = await api.get(path);
-      if (stopped) return;
+      if (!alive()) return;
       // Only a new version is drawn again (redrawing would move the
       // keyboard focus away from what the user is on).
       if (last && last.metadata.resourceVersion === svc.metadata.resourceVersion) return;
@@ -125,7 +132,7 @@ export function detailPage(main, params) {
       render(svc);
       loadTrail();
     } catch (e) {
-      if (stopped) return;
+      if (!alive()) return;
       if (e.status === 404 && last) {
         clear(body).append(h('p.empty', 'This Service has been deleted.'));
         renderHead(null);
@@ -148,5 +155,5 @@ export function detailPage(main, params) {
     if (h1) h1.focus();
   })();
   const timer = setInterval(load, 3000);
-  return () => { stopped = true; clearInterval(timer); };
+  return () => { clearInterval(timer); };
 }

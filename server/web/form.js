@@ -43,7 +43,7 @@ function fieldFor(path) {
   return null;
 }
 
-export function formPage(main, params, query) {
+export function formPage(main, params, query, alive) {
   const { cluster } = params;
   const editing = Boolean(params.name);
   let f = emptyForm(query.ns || '');
@@ -56,7 +56,6 @@ export function formPage(main, params, query) {
   let summary = []; // messages that name no field of the form
   let banner = null; // a node shown above the form (conflict, failures)
   let busy = false;
-  let stopped = false;
 
   document.title = `${editing ? 'Modify' : 'Create'} Service — ${cluster} — svcfleet`;
   const root = h('div');
@@ -444,9 +443,10 @@ export function formPage(main, params, query) {
         : await api.call('POST', svcPath(cluster, ns), { body: m });
       busy = false;
       toast(`${editing ? 'Modified' : 'Created'} Service ${out.metadata.name}`);
-      go(`/clusters/${cluster}/services`, { ns: query.ns });
+      if (alive()) go(`/clusters/${cluster}/services`, { ns: query.ns });
     } catch (e) {
       busy = false;
+      if (!alive()) return;
       if (e.status === 409 && editing && e.reason === 'Conflict' && m.metadata.resourceVersion) {
         conflict(e, m);
       } else if (e.status === 409 && e.reason === 'AlreadyExists') {
@@ -487,7 +487,7 @@ export function formPage(main, params, query) {
     if (seq !== workloadsSeq) return;
     workloads = items;
     workloadsErr = err;
-    if (!stopped && f.selMode === 'workload') rerender();
+    if (alive() && f.selMode === 'workload') rerender();
   }
 
   async function load() {
@@ -498,10 +498,11 @@ export function formPage(main, params, query) {
         const svc = await api.get(svcPath(cluster, params.namespace, params.name));
         f = formFrom(svc);
       } catch (e) {
-        clear(root).append(errorBox(e));
+        if (alive()) clear(root).append(errorBox(e));
         return;
       }
     }
+    if (!alive()) return;
     render();
     root.querySelector('h1').focus();
   }
@@ -523,11 +524,10 @@ export function formPage(main, params, query) {
       const first = namespaces.find((n) => !rules || rules.can('services', 'create', n));
       f.namespace = namespaces.includes('default') && (!rules || rules.can('services', 'create', 'default')) ? 'default' : first || '';
     }
-    if (stopped) return;
+    if (!alive()) return;
     const active = document.activeElement && document.activeElement.id;
     rerender(active);
     loadWorkloads();
   })();
 
-  return () => { stopped = true; };
 }

@@ -4,7 +4,7 @@ import * as api from './api.js';
 import { h } from './ui.js';
 import { go, session } from './nav.js';
 
-export function loginPage(main, params, query) {
+export function loginPage(main, params, query, alive) {
   document.title = 'Log in — svcfleet';
   const input = h('input#login-token', {
     type: 'password', name: 'token', autocomplete: 'current-password', required: true,
@@ -33,8 +33,9 @@ export function loginPage(main, params, query) {
       api.setToken(t);
       session.user = me.status.userInfo.username;
       session.groups = me.status.userInfo.groups || [];
-      go(query.next && query.next !== '/login' ? query.next : '/clusters');
+      if (alive()) go(query.next && query.next !== '/login' ? query.next : '/clusters');
     } catch (ex) {
+      if (!alive()) return;
       err.textContent = ex.status === 401
         ? 'The server does not accept this token (unknown, expired or revoked).'
         : ex.message;

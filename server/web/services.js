@@ -15,13 +15,12 @@ function addressCells(svc) {
   return list.map((a) => h(`div.addr-${a.kind}${a.pending ? '.muted' : ''}`, { title: ADDRESS_KIND[a.kind] }, a.text));
 }
 
-export function servicesPage(main, params, query) {
+export function servicesPage(main, params, query, alive) {
   const { cluster } = params;
   document.title = `Services — ${cluster} — svcfleet`;
   let ns = query.ns || '';
   let selector = query.l || '';
   let rules = null;
-  let stopped = false;
   let abort = new AbortController();
   let rv = '';
 
@@ -44,17 +43,20 @@ export function servicesPage(main, params, query) {
     filters, live, body);
 
   function setQuery() {
+    if (!alive()) return;
     const q = new URLSearchParams(Object.entries({ ns, l: selector }).filter(([, v]) => v)).toString();
     history.replaceState(null, '', `#/clusters/${cluster}/services${q ? `?${q}` : ''}`);
   }
 
   filters.addEventListener('submit', (e) => {
     e.preventDefault();
+    if (!alive()) return;
     selector = selInput.value.trim();
     setQuery();
     restart();
   });
   nsSelect.addEventListener('change', () => {
+    if (!alive()) return;
     ns = nsSelect.value;
     setQuery();
     renderActions();
@@ -66,7 +68,10 @@ export function servicesPage(main, params, query) {
   }
 
   function renderActions() {
+    if (!alive()) return;
     clear(actions);
+    // Tests (and assistive tools) can tell "not allowed" from "not known yet".
+    actions.dataset.rules = rules ? 'known' : 'unknown';
     if (!rules) return;
     const canCreate = ns ? rules.can('services', 'create', ns) : rules.anyNamespace('services', 'create');
     if (!canCreate) return;
@@ -79,18 +84,7 @@ export function servicesPage(main, params, query) {
     const md = svc.metadata;
     const st = clusterStatus(svc);
     const state = syncState(svc);
-    const items = [{ label: 'View details', onSelect: () => go(svcPath(cluster, md.namespace, md.name)) }];
-    if (rules && rules.can('services', 'update', md.namespace) && !md.deletionTimestamp) {
-      items.push({ label: 'Modify', onSelect: () => go(`${svcPath(cluster, md.namespace, md.name)}/edit`) });
-      items.push({ label: 'Edit YAML', onSelect: () => go(`${svcPath(cluster, md.namespace, md.name)}/yaml`) });
-    }
-    if (rules && rules.can('services', 'delete', md.namespace) && !md.deletionTimestamp) {
-      items.push({
-        label: 'Delete',
-        danger: true,
-        onSelect: async () => { if (await deleteService(cluster, svc)) restart(); },
-      });
-    }
+    const items = () => menuItems(svc);
     const msg = st && st.message && state !== 'SYNCED' ? st.message : '';
     return h('tr', { dataset: { name: md.name, namespace: md.namespace, state } },
       h('th', { scope: 'row' }, h('a', { href: href(svcPath(cluster, md.namespace, md.name)) }, md.name)),
@@ -103,13 +97,32 @@ export function servicesPage(main, params, query) {
       h('td.row-actions', rowMenu(`Actions for ${md.name}`, items)));
   }
 
+  // What a row's menu offers, decided when it is opened: the rules may
+  // have arrived since the row was drawn.
+  function menuItems(svc) {
+    const md = svc.metadata;
+    const items = [{ label: 'View details', onSelect: () => go(svcPath(cluster, md.namespace, md.name)) }];
+    if (rules && rules.can('services', 'update', md.namespace) && !md.deletionTimestamp) {
+      items.push({ label: 'Modify', onSelect: () => go(`${svcPath(cluster, md.namespace, md.name)}/edit`) });
+      items.push({ label: 'Edit YAML', onSelect: () => go(`${svcPath(cluster, md.namespace, md.name)}/yaml`) });
+    }
+    if (rules && rules.can('services', 'delete', md.namespace) && !md.deletionTimestamp) {
+      items.push({
+        label: 'Delete',
+        danger: true,
+        onSelect: async () => { if (await deleteService(cluster, svc) && alive()) restart(); },
+      });
+    }
+    return items;
+  }
+
   let lastList = null;
 
   // Draws lastList. A redraw keeps the keyboard focus on the same row's
   // control, and waits while a row menu is open.
   let redrawTimer = null;
   function render() {
-    if (!lastList || stopped) return;
+    if (!lastList || !alive()) return;
     if (body.querySelector('ul.menu:not([hidden])')) {
       clearTimeout(redrawTimer);
       redrawTimer = setTimeout(render, 800);
@@ -137,7 +150,9 @@ export function servicesPage(main, params, query) {
   }
 
   async function load() {
-    lastList = await api.get(listPath(), { query: { labelSelector: selector }, signal: abort.signal });
+    const list = await api.get(listPath(), { query: { labelSelector: selector }, signal: abort.signal });
+    if (!alive()) return;
+    lastList = list;
     rv = lastList.metadata.resourceVersion || '0';
     filterErr.hidden = true;
     selInput.removeAttribute('aria-invalid');
@@ -150,15 +165,16 @@ export function servicesPage(main, params, query) {
     for (;;) {
       try {
         await load();
+        if (signal.aborted || !alive()) return;
         for (;;) {
           const w = await api.watch(listPath(), rv, signal, { labelSelector: selector });
-          if (signal.aborted || stopped) return;
+          if (signal.aborted || !alive()) return;
           live.textContent = `Updated ${new Date().toLocaleTimeString()}`;
           if (w.events.length > 0) break;
           rv = w.rv;
         }
       } catch (e) {
-        if (signal.aborted || stopped) return;
+        if (signal.aborted || !alive()) return;
         if (e.status === 400 && selector) {
           filterErr.textContent = e.message;
           filterErr.hidden = false;
@@ -197,10 +213,10 @@ export function servicesPage(main, params, query) {
     } catch (e) {
       rules = null; // nothing is offered that the server may refuse
     }
-    if (stopped) return;
+    if (!alive()) return;
     renderActions();
     render();
   })();
   main.querySelector('h1').focus();
-  return () => { stopped = true; abort.abort(); clearTimeout(redrawTimer); };
+  return () => { abort.abort(); clearTimeout(redrawTimer); };
 }

@@ -116,7 +116,9 @@ export function confirmDialog({ title, body, ok = 'OK', danger = false }) {
 // ------------------------------------------------------------------ menus
 
 // rowMenu(label, items): a "⋮" button opening a menu of items
-// [{label, onSelect}]; keyboard: Enter/Space/ArrowDown open, arrows move,
+// [{label, onSelect}], or of what a function returns when the menu opens
+// (so that what the user may do is decided when they ask, not when the
+// row was drawn); keyboard: Enter/Space/ArrowDown open, arrows move,
 // Escape closes and returns focus.
 export function rowMenu(label, items) {
   const wrap = h('div.menu-wrap');
@@ -131,20 +133,24 @@ export function rowMenu(label, items) {
     if (focusBtn) btn.focus();
   };
   const outside = (e) => { if (!wrap.contains(e.target)) close(false); };
+  const fill = () => {
+    clear(menu);
+    for (const it of typeof items === 'function' ? items() : items) {
+      const mi = h('li', { role: 'none' },
+        h(`button.menu-item${it.danger ? '.danger' : ''}`, { type: 'button', role: 'menuitem', tabindex: '-1' }, it.label));
+      mi.firstChild.addEventListener('click', () => { close(false); it.onSelect(); });
+      menu.append(mi);
+    }
+  };
   const open = () => {
     for (const m of document.querySelectorAll('ul.menu:not([hidden])')) m.hidden = true;
+    fill();
     menu.hidden = false;
     btn.setAttribute('aria-expanded', 'true');
     document.addEventListener('click', outside, true);
     const first = menu.querySelector('[role=menuitem]');
     if (first) first.focus();
   };
-  for (const it of items) {
-    const mi = h('li', { role: 'none' },
-      h(`button.menu-item${it.danger ? '.danger' : ''}`, { type: 'button', role: 'menuitem', tabindex: '-1' }, it.label));
-    mi.firstChild.addEventListener('click', () => { close(false); it.onSelect(); });
-    menu.append(mi);
-  }
   btn.addEventListener('click', () => (menu.hidden ? open() : close(false)));
   btn.addEventListener('keydown', (e) => {
     if (e.key === 'ArrowDown') { e.preventDefault(); open(); }

@@ -28,11 +28,10 @@ function namespaceOf(text) {
   return m ? m[1] : '';
 }
 
-export function yamlPage(main, params, query) {
+export function yamlPage(main, params, query, alive) {
   const { cluster } = params;
   const editing = Boolean(params.name);
   document.title = `${editing ? 'Edit YAML' : 'Create via YAML'} — ${cluster} — svcfleet`;
-  let stopped = false;
 
   const gutter = h('div.gutter', { 'aria-hidden': 'true' });
   const area = h('textarea#yaml-text', {
@@ -125,8 +124,9 @@ export function yamlPage(main, params, query) {
         ? await api.call('PUT', svcPath(cluster, ns, params.name), { body: text })
         : await api.call('POST', svcPath(cluster, ns), { body: text });
       toast(`${editing ? 'Saved' : 'Created'} Service ${out.metadata.name}`);
-      go(`/clusters/${cluster}/services`, { ns: query.ns });
+      if (alive()) go(`/clusters/${cluster}/services`, { ns: query.ns });
     } catch (err) {
+      if (!alive()) return;
       showProblems(err);
       const first = problems.querySelector('button.linklike');
       if (first) first.focus();
@@ -140,7 +140,7 @@ export function yamlPage(main, params, query) {
       try {
         area.value = await api.call('GET', svcPath(cluster, params.namespace, params.name), { accept: 'yaml', raw: true });
       } catch (e) {
-        if (!stopped) clear(problems).append(errorBox(e));
+        if (alive()) clear(problems).append(errorBox(e));
       }
     } else {
       area.value = TEMPLATE(query.ns);
@@ -148,5 +148,4 @@ export function yamlPage(main, params, query) {
     renderGutter();
     main.querySelector('h1').focus();
   })();
-  return () => { stopped = true; };
 }

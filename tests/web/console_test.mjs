@@ -60,7 +60,24 @@ function row(page, name) {
   return page.locator(`#services tbody tr[data-name="${name}"]`);
 }
 
+// Clicks Create Service on the Services list and waits for the form: the
+// list has a Namespace filter of its own, which getByLabel('Namespace')
+// would find until the form has replaced the list.
+async function openCreateForm(page) {
+  await page.locator('#create-service').click();
+  await page.locator('#f-name').waitFor();
+}
+
+// Waits until the Services list knows what the user may do (its actions
+// say data-rules="known" once the rules review has answered).
+async function rulesKnown(page) {
+  await page.locator('.page-actions[data-rules="known"]').waitFor({ state: 'attached' });
+}
+
+// Opens a row's menu once the page knows what the user may do: the menu
+// offers only what the rules allow.
 async function openRowMenu(page, name) {
+  await rulesKnown(page);
   await row(page, name).getByRole('button', { name: `Actions for ${name}` }).click();
 }
 
@@ -186,7 +203,7 @@ async function main() {
     await shot(page, 'nodeport-synced');
 
     // ------------------------------------------- LoadBalancer + MetalLB
-    await page.locator('#create-service').click();
+    await openCreateForm(page);
     await page.getByRole('tab', { name: 'LoadBalancer' }).click();
     await page.getByLabel('Namespace').selectOption('dev');
     await page.getByLabel('Service name').fill('web-lb');
@@ -209,8 +226,45 @@ async function main() {
     ok(/192\.168\.50\.\d+:443/.test(lbRow), `LoadBalancer row shows its MetalLB address (${lbRow.replace(/\s+/g, ' ')})`);
     await shot(page, 'loadbalancer-address');
 
+    // ------------------------------ leaving the list while it is busy
+    // Create Service is clicked and, before the form is drawn, the list's
+    // own Namespace filter is changed (a user touching it in the same
+    // moment), while watch events keep arriving (web-lb's annotations
+    // change over and over): the user must land on the form and stay
+    // there; the list, being left, must neither pull the location back
+    // nor draw over the form.
+    let ticking = true;
+    const ticker = (async () => {
+      try {
+        for (let i = 0; ticking; i++) {
+          const cur = await env.api('GET', '/clusters/east/namespaces/dev/services/web-lb');
+          cur.body.metadata.annotations = { ...(cur.body.metadata.annotations || {}), 'test.svcfleet.io/tick': String(i) };
+          await env.api('PUT', '/clusters/east/namespaces/dev/services/web-lb', cur.body);
+          await sleep(50);
+        }
+      } catch (e) {
+        ticking = false; // the servers are gone: the test has failed already
+      }
+    })();
+    await page.locator('#f-ns-filter option[value="dev"]').waitFor({ state: 'attached' });
+    await page.evaluate(() => {
+      document.querySelector('#create-service').click();
+      const filter = document.querySelector('#f-ns-filter');
+      filter.value = 'dev';
+      filter.dispatchEvent(new Event('change', { bubbles: true }));
+    });
+    await page.locator('#f-name').waitFor();
+    await page.waitForTimeout(1000); // watch events for the list keep coming
+    ok(await page.locator('#f-name').count() === 1 && await page.locator('#services').count() === 0,
+      'Create Service lands on the form although the list was touched as it was left');
+    ok(/\/services\/new/.test(await page.evaluate(() => location.hash)), 'the location stays the form\'s');
+    ticking = false;
+    await ticker;
+    await page.getByRole('link', { name: 'Cancel' }).click();
+    await row(page, 'web-lb').waitFor();
+
     // --------------------------------------- invalid name beside the field
-    await page.locator('#create-service').click();
+    await openCreateForm(page);
     await page.getByLabel('Namespace').selectOption('dev');
     await page.getByLabel('Service name').fill('Bad_Name');
     await page.getByLabel('Selector label 1 key').fill('app');
@@ -349,7 +403,7 @@ async function main() {
     await page.getByRole('button', { name: 'Log in' }).click();
     await page.getByRole('link', { name: 'east', exact: true }).click();
     await row(page, 'web-np').waitFor();
-    await sleep(300); // the rules review has answered by now; nothing may appear
+    await rulesKnown(page);
     ok(await page.locator('#create-service').count() === 0, 'ns-view is not offered Create');
     ok(await page.locator('#create-yaml').count() === 0, 'ns-view is not offered Create via YAML');
     await openRowMenu(page, 'web-np');
