@@ -124,7 +124,7 @@ run)
 	deps
 	build build
 	say "starting svcfleetd (Ctrl-C stops it)"
-	exec ./build/server/svcfleetd "$@"
+	exec ./build/cmd/svcfleetd/svcfleetd "$@"
 	;;
 test)
 	deps

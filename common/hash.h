@@ -1,8 +1,9 @@
-// hash.h: 64-bit FNV-1a, the reconciler's change-detection hash. It is not
-// a defence against an adversary (nothing here is): it only has to tell a
-// changed desired state, cluster object or status from an unchanged one.
-#ifndef SF_RECON_HASH_H
-#define SF_RECON_HASH_H
+// hash.h: 64-bit FNV-1a, the change-detection hash of the reconciler and
+// the Kubernetes client. It is not a defence against an adversary (nothing
+// here is): it only has to tell a changed desired state, cluster object or
+// status from an unchanged one.
+#ifndef SF_HASH_H
+#define SF_HASH_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -39,4 +40,4 @@ sf_hash_u64(uint64_t h, uint64_t v)
 	return (sf_hash_bytes(h, &v, sizeof(v)));
 }
 
-#endif // SF_RECON_HASH_H
+#endif // SF_HASH_H

@@ -1,5 +1,5 @@
 // gateway.h: svcfleetd's JSON/HTTP gateway and web console, served on its
-// HTTP endpoint (http.h).
+// HTTP endpoint (ops.h).
 //
 // The gateway is an RPC client of the server in the same process: every
 // HTTP request becomes one RPC over an inproc:// connection, carrying the
@@ -39,7 +39,7 @@
 
 #include <stdint.h>
 
-#include "http.h"
+#include "ops.h"
 #include "status.h"
 
 typedef struct sf_gateway sf_gateway;

@@ -182,7 +182,7 @@ typedef struct gw_asset {
 	size_t               a_len;
 } gw_asset;
 
-// Generated from server/web/ at build time (gateway_assets.c).
+// Generated from gateway/web/ at build time (gateway_assets.c).
 extern const gw_asset gw_assets[];
 extern const size_t   gw_nassets;
 

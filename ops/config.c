@@ -1,5 +1,5 @@
-// config.c: see config.h.
-#include "config.h"
+// config.c: the option engine of ops.h.
+#include "ops.h"
 
 #include <errno.h>
 #include <stdint.h>

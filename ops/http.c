@@ -1,4 +1,4 @@
-// http.c: the HTTP endpoint (see http.h), on libmicrohttpd.
+// http.c: the HTTP endpoint (see ops.h), on libmicrohttpd.
 //
 // Why libmicrohttpd rather than nng's HTTP server: its handlers run on
 // threads of their own and may block, which the JSON gateway (a blocking
@@ -6,7 +6,7 @@
 // nng's task queue and must never block; it is a mature, well-kept server
 // (HTTP/1.1 conformance, request limits, HTTPS through GnuTLS) and the
 // tree already uses it for kubefake.
-#include "http.h"
+#include "ops.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

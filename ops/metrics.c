@@ -1,5 +1,5 @@
-// metrics.c: see metrics.h.
-#include "metrics.h"
+// metrics.c: the metrics registry of ops.h.
+#include "ops.h"
 
 #include <math.h>
 #include <pthread.h>

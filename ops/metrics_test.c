@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "metrics.h"
+#include "ops.h"
 
 static char *
 render(sf_metrics *r)

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 B=${SF_BIN_DIR:-$PWD/build}
 D=$PWD/svcfleet-demo
 KUBEFAKE=$B/tests/kubefake/kubefake
-SVCFLEETD=$B/server/svcfleetd
+SVCFLEETD=$B/cmd/svcfleetd/svcfleetd
 SVCFLEET=$B/client/cli/svcfleet
 
 for b in "$KUBEFAKE" "$SVCFLEETD" "$SVCFLEET"; do

@@ -1,5 +1,5 @@
-// recon_metrics.c: see recon_metrics.h.
-#include "recon_metrics.h"
+// recon_metrics.c: the reconciler's metrics (see reconciler.h).
+#include "reconciler.h"
 
 #include <stdlib.h>
 

@@ -1,6 +1,5 @@
 // auth.c: tokens, the static token file, the admin bootstrap, and the
 // bindings that apply to a caller.
-#include "auth.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -1,12 +1,11 @@
 // recon_token.c: the credential of the reconciler that runs inside
 // svcfleetd. It is minted at start-up as an in-memory token of the
 // built-in identity "system:svcfleet-reconciler" with the reconciler role
-// (auth.h) and handed to the reconciler in memory
+// (auth.c) and handed to the reconciler in memory
 // (sf_server_reconciler_token), so the embedded reconciler needs no token
 // file and nobody else can learn it.
 #include <string.h>
 
-#include "auth.h"
 #include "internal.h"
 
 #define RECONCILER_USER "system:svcfleet-reconciler"

@@ -7,7 +7,8 @@
 // others are queued for a worker thread. Handlers that write hand their
 // work to the store's writer thread, and whichever thread finishes the call
 // packs the reply and starts an asynchronous send.
-#include "rpc.h"
+
+#include "internal.h"
 
 #include <nng/supplemental/util/platform.h>
 

@@ -7,7 +7,7 @@
 // store no longer matches, and nothing sealed with the old key remains in
 // data.mdb afterwards. Credentials are a handful of records, so the
 // outage is the time to restart the daemon.
-#include "secrets.h"
+#include "server.h"
 
 #include <errno.h>
 #include <fcntl.h>

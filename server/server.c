@@ -12,8 +12,7 @@
 #include "clock.h"
 #include "internal.h"
 #include "log.h"
-#include "rpc.h"
-#include "secrets.h"
+#include "server.h"
 
 #define DEDUPE_ENTRIES 16384
 #define DEDUPE_TTL_MS  (10 * 60 * 1000)

@@ -9,8 +9,9 @@
 #include <stdint.h>
 
 #include "buf.h"
-#include "metrics.h"
+#include "ops.h"
 #include "status.h"
+#include "store.h"
 
 typedef struct sf_server sf_server;
 
@@ -32,7 +33,7 @@ typedef struct sf_server_opts {
 	const char *so_token_file;         // kube-apiserver static token CSV
 	uint64_t    so_audit_keep;         // audit events kept, 0 = store's
 	int64_t     so_audit_max_age_ms;   // 0 = store's
-	// The key sealing cluster credentials in the store (secrets.h);
+	// The key sealing cluster credentials in the store (secrets.c);
 	// NULL = DATA-DIR/secret.key. Created (0600) when absent.
 	const char *so_secret_key_file;
 	// Bounds (limits.c); 0 = the default.
@@ -76,7 +77,34 @@ const char *const *sf_server_urls(const sf_server *srv, size_t *n);
 
 // sf_server_ready says whether the server can serve requests (the store
 // is open and it is not shutting down); when not, why says why. For the
-// /readyz check (http.h's sf_http_check_fn shape).
+// /readyz check (the shape of ops.h's sf_http_check_fn).
 bool sf_server_ready(sf_server *srv, sf_buf *why);
+
+// ----------------------------------------------------------------------
+// The secret key (secrets.c): the key that seals cluster credentials at
+// rest — its file (--secret-key-file), and the offline rotation command
+// `svcfleetd rotate-secret-key`. The sealing itself is the store's
+// (store/lmdb_secrets.c); this is where the key comes from.
+
+// The key file holds the 32-byte key in base64 on one line (as Kubernetes'
+// EncryptionConfiguration secrets do), e.g. from
+//   head -c 32 /dev/urandom | base64 > key; chmod 600 key
+#define SF_SECRET_KEY_FILE_DEFAULT "secret.key" // inside the data directory
+
+// sf_secret_key_path returns the key file to use: path when set, else
+// DATA-DIR/secret.key. The result is malloc'd.
+char *sf_secret_key_path(const char *path, const char *data_dir);
+
+// sf_secret_key_load reads the key from path. When the file does not
+// exist and create is true, a new random key is written there first (mode
+// 0600, created exclusively, synced; missing parent directories are made
+// with mode 0700) and *created is set. Errors name the file: NOT_FOUND,
+// INVALID_ARGUMENT (not 32 bytes of base64), PERMISSION_DENIED, ...
+int sf_secret_key_load(const char *path, bool create,
+    uint8_t key[SF_STORE_SECRET_KEY_LEN], bool *created, sf_status *st);
+
+// sf_secrets_rotate_main runs `svcfleetd rotate-secret-key` (argv[0] is
+// "rotate-secret-key"); returns the process exit code.
+int sf_secrets_rotate_main(int argc, char **argv);
 
 #endif // SF_SERVER_H

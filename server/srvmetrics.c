@@ -24,7 +24,7 @@
 
 #include "clock.h"
 #include "internal.h"
-#include "metrics.h"
+#include "ops.h"
 
 struct sf_obs {
 	sf_metrics *o_reg;

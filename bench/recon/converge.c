@@ -210,7 +210,7 @@ start_svcfleetd(bool reconciler)
 	const char *argv[16];
 	int         n = 0;
 
-	snprintf(bin, sizeof(bin), "%s/server/svcfleetd", bindir);
+	snprintf(bin, sizeof(bin), "%s/cmd/svcfleetd/svcfleetd", bindir);
 	snprintf(data, sizeof(data), "%s/data", dir);
 	snprintf(log, sizeof(log), "%s/svcfleetd.log", dir);
 	snprintf(url, sizeof(url), "ipc://%s", sock);
@@ -1031,8 +1031,8 @@ run_converge(CURL *h)
 		char        bin[600], log[400], tf[400], url[450];
 		const char *av[] = {bin, "--server", url, "--token-file", tf,
 		    "--stats-every", "2s", NULL};
-		snprintf(bin, sizeof(bin), "%s/reconciler/svcfleet-reconciler",
-		    bindir);
+		snprintf(bin, sizeof(bin),
+		    "%s/cmd/svcfleet-reconciler/svcfleet-reconciler", bindir);
 		snprintf(log, sizeof(log), "%s/reconciler.log", dir);
 		snprintf(tf, sizeof(tf), "%s/data/admin.token", dir);
 		snprintf(url, sizeof(url), "ipc://%s", sock);

@@ -18,10 +18,9 @@
 #include <nng/nng.h>
 
 #include "clock.h"
-#include "http.h"
+#include "ops.h"
 #include "kube.h"
 #include "log.h"
-#include "recon_metrics.h"
 #include "reconciler.h"
 
 typedef struct config {

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "config.h"
+#include "ops.h"
 #include "log.h"
 #include "store.h"
 

@@ -1,5 +1,5 @@
 // main.c: svcfleetd — its option table (flags, SVCFLEET_* environment
-// variables and the --config file: config.h), signals, the server's and the
+// variables and the --config file: ops.h), signals, the server's and the
 // HTTP endpoint's lifetime, and the backup/restore subcommands (backup.h).
 #include <errno.h>
 #include <execinfo.h>
@@ -15,16 +15,12 @@
 
 #include "backup.h"
 #include "clock.h"
-#include "config.h"
+#include "ops.h"
 #include "gateway.h"
-#include "http.h"
 #include "kube.h"
 #include "log.h"
-#include "metrics.h"
-#include "secrets.h"
-#include "recon_metrics.h"
-#include "reconciler.h"
 #include "server.h"
+#include "reconciler.h"
 
 // The in-process RPC listener: the embedded reconciler and the HTTP
 // gateway are clients of the server over it.
@@ -74,7 +70,7 @@ check_http(const char *v, sf_buf *why)
 }
 
 // The option table drives flags, the environment, the --config file,
-// --help and validation (config.h).
+// --help and validation (ops.h).
 static const sf_opt options[] = {
     {"config", "SVCFLEET_CONFIG", SF_OPT_STRING, NULL,
         "configuration file of \"name = value\" lines (see below)",

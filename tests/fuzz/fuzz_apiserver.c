@@ -1,6 +1,6 @@
 // fuzz_apiserver.c: what a Kubernetes API server answers, through the
 // functions the reconciler's workers and svcfleetd's live reads use to read
-// it (reconciler/kube.h "reading answers", and body.h's projection of a
+// it (kube/kube.h "reading answers", and body.h's projection of a
 // Service onto what svcfleet applied). Byte 0 picks what the rest is:
 //
 //   'w' SEED BODY   a watch stream, cut into chunks as SEED says and fed

@@ -106,7 +106,7 @@ th_server_start(th_server *s, const char *dir, const char *const *extra)
 		snprintf(s->ts_log, sizeof(s->ts_log), "%s/svcfleetd.log",
 		    s->ts_dir);
 	}
-	argv[n++]       = th_bin("server/svcfleetd");
+	argv[n++]       = th_bin("cmd/svcfleetd/svcfleetd");
 	argv[n++]       = "--data-dir";
 	argv[n++]       = s->ts_data;
 	argv[n++]       = "--listen";

@@ -170,7 +170,7 @@ test_backup_under_load_restore(void **state)
 	size_t before = acked(&l);
 	snprintf(file, sizeof(file), "%s/backup.mdb", e.ce_srv.ts_dir);
 	int rc = th_runf(NULL, &err, "%s backup --data-dir %s --out %s",
-	    th_bin("server/svcfleetd"), e.ce_srv.ts_data, file);
+	    th_bin("cmd/svcfleetd/svcfleetd"), e.ce_srv.ts_data, file);
 	if (rc != 0) {
 		fail_msg("backup failed: %s", err);
 	}
@@ -195,7 +195,7 @@ test_backup_under_load_restore(void **state)
 	char fresh[400];
 	snprintf(fresh, sizeof(fresh), "%s/restored", s2.ts_dir);
 	rc = th_runf(NULL, &err, "%s restore --in %s --data-dir %s",
-	    th_bin("server/svcfleetd"), file, fresh);
+	    th_bin("cmd/svcfleetd/svcfleetd"), file, fresh);
 	if (rc != 0) {
 		fail_msg("restore failed: %s", err);
 	}
@@ -204,7 +204,7 @@ test_backup_under_load_restore(void **state)
 	// --force puts it in place of the second daemon's (stopped) store,
 	// and the second daemon runs on it.
 	rc = th_runf(NULL, &err, "%s restore --force --in %s --data-dir %s",
-	    th_bin("server/svcfleetd"), file, s2.ts_data);
+	    th_bin("cmd/svcfleetd/svcfleetd"), file, s2.ts_data);
 	if (rc != 0) {
 		fail_msg("restore --force failed: %s", err);
 	}
@@ -257,13 +257,13 @@ test_backup_under_load_restore(void **state)
 	// Refusals that change nothing.
 	err = NULL;
 	rc  = th_runf(NULL, &err, "%s restore --in %s --data-dir %s",
-	     th_bin("server/svcfleetd"), file, s2.ts_data);
+	     th_bin("cmd/svcfleetd/svcfleetd"), file, s2.ts_data);
 	assert_int_equal(rc, 1);
 	assert_non_null(strstr(err, "in use by a running svcfleetd"));
 	free(err);
 	assert_int_equal(th_server_stop(&s2), 0);
 	rc = th_runf(NULL, &err, "%s restore --in %s --data-dir %s",
-	    th_bin("server/svcfleetd"), file, fresh);
+	    th_bin("cmd/svcfleetd/svcfleetd"), file, fresh);
 	assert_int_equal(rc, 1);
 	assert_non_null(strstr(err, "already holds a store"));
 	free(err);
@@ -272,7 +272,7 @@ test_backup_under_load_restore(void **state)
 	snprintf(empty, sizeof(empty), "%s/empty", e.ce_srv.ts_dir);
 	assert_int_equal(th_write_file(junk, "not a store\n"), 0);
 	rc = th_runf(NULL, &err, "%s restore --in %s --data-dir %s",
-	    th_bin("server/svcfleetd"), junk, empty);
+	    th_bin("cmd/svcfleetd/svcfleetd"), junk, empty);
 	assert_int_equal(rc, 1);
 	assert_non_null(strstr(err, "is not a usable svcfleet backup"));
 	free(err);
@@ -282,12 +282,12 @@ test_backup_under_load_restore(void **state)
 	assert_int_not_equal(stat(p, &sb), 0);
 	// Usage errors.
 	rc = th_runf(NULL, &err, "%s backup --data-dir %s",
-	    th_bin("server/svcfleetd"), e.ce_srv.ts_data);
+	    th_bin("cmd/svcfleetd/svcfleetd"), e.ce_srv.ts_data);
 	assert_int_equal(rc, 2);
 	assert_non_null(strstr(err, "--out FILE is required"));
 	free(err);
 	rc = th_runf(NULL, &err, "%s backup --data-dir %s/nothing --out x",
-	    th_bin("server/svcfleetd"), e.ce_srv.ts_dir);
+	    th_bin("cmd/svcfleetd/svcfleetd"), e.ce_srv.ts_dir);
 	assert_int_equal(rc, 1);
 	assert_non_null(strstr(err, "no store in"));
 	free(err);

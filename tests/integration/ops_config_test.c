@@ -28,7 +28,7 @@ run_daemon(const char *env, const char *args)
 	       "cd %s && rm -f log && { env %s %s %s >log 2>&1 & p=$!; } && "
 	          "for i in $(seq 200); do grep -q 'serving data-dir' log && "
 	          "break; sleep 0.05; done; kill -TERM $p; wait $p",
-	       g_dir, env, th_bin("server/svcfleetd"), args);
+	       g_dir, env, th_bin("cmd/svcfleetd/svcfleetd"), args);
 	assert_int_equal(rc, 0);
 	char path[400];
 	snprintf(path, sizeof(path), "%s/log", g_dir);
@@ -201,7 +201,7 @@ test_bad_values(void **state)
 		    cases[i].want, pct != NULL && file != NULL ? file : "",
 		    pct != NULL ? pct + 2 : "");
 		int rc = th_runf(NULL, &err, "cd %s && env %s %s %s", g_dir,
-		    env, th_bin("server/svcfleetd"), args);
+		    env, th_bin("cmd/svcfleetd/svcfleetd"), args);
 		if (rc != 2 || strcmp(err, want) != 0) {
 			fail_msg("case %zu: exit %d, stderr\n%s\nwant\n%s", i,
 			    rc, err, want);
@@ -246,8 +246,9 @@ test_help(void **state)
 	    {"--no-reconciler", "SVCFLEET_NO_RECONCILER", "false"},
 	    {"--unsafe-no-fsync", "SVCFLEET_UNSAFE_NO_FSYNC", "false"},
 	};
-	assert_int_equal(
-	    th_runf(&out, NULL, "%s --help", th_bin("server/svcfleetd")), 0);
+	assert_int_equal(th_runf(&out, NULL, "%s --help",
+	                     th_bin("cmd/svcfleetd/svcfleetd")),
+	    0);
 	size_t nflags = 0;
 	for (const char *p = out; (p = strstr(p, "\n  --")) != NULL; p++) {
 		nflags++;

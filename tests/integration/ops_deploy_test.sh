@@ -17,7 +17,7 @@ SRC=$2
 D=$SRC/deploy
 T=$(mktemp -d "${TMPDIR:-/tmp}/sf-deploy-XXXXXX")
 trap 'rm -rf "$T"' EXIT
-SVCFLEETD=$BUILD/server/svcfleetd
+SVCFLEETD=$BUILD/cmd/svcfleetd/svcfleetd
 checked=0
 fail() {
 	echo "FAIL: $*" >&2
@@ -28,8 +28,7 @@ skip() { echo "skip: $*"; }
 # ------------------------------------------------------------- systemd
 if command -v systemd-analyze >/dev/null 2>&1; then
 	for unit in svcfleetd svcfleet-reconciler; do
-		bin=$BUILD/server/$unit
-		[ -x "$bin" ] || bin=$BUILD/reconciler/$unit
+		bin=$BUILD/cmd/$unit/$unit
 		if [ ! -x "$bin" ]; then
 			# Not built on this tree: the unit's other lines are
 			# still checked.

@@ -202,7 +202,7 @@ test_bad_address(void **state)
 	th_tmpdir(dir, sizeof(dir), "ops-addr");
 	int rc = th_runf(NULL, &err,
 	    "%s --data-dir %s/d --listen ipc://%s/d/s.sock --http %s",
-	    th_bin("server/svcfleetd"), dir, dir, taken);
+	    th_bin("cmd/svcfleetd/svcfleetd"), dir, dir, taken);
 	assert_int_equal(rc, 1);
 	assert_non_null(strstr(err, "cannot serve HTTP on"));
 	assert_non_null(strstr(err, taken));

@@ -63,7 +63,7 @@ spawn_reconciler(
 			dup2(fd, 2);
 			close(fd);
 		}
-		execl(th_bin("reconciler/svcfleet-reconciler"),
+		execl(th_bin("cmd/svcfleet-reconciler/svcfleet-reconciler"),
 		    "svcfleet-reconciler", "--server", e->re_srv.ts_url,
 		    "--token-file", tokfile, "--shard", shard, "--log-level",
 		    "debug", (char *) NULL);

@@ -229,7 +229,8 @@ test_wrong_key_refused(void **state)
 	int rc = th_runf(NULL, &err,
 	    "timeout 30 %s --data-dir %s --listen ipc://%s/x.sock "
 	    "--secret-key-file %s",
-	    th_bin("server/svcfleetd"), f->srv.ts_data, f->srv.ts_dir, other);
+	    th_bin("cmd/svcfleetd/svcfleetd"), f->srv.ts_data, f->srv.ts_dir,
+	    other);
 	assert_int_equal(rc, 1);
 	assert_non_null(strstr(err, "FAILED_PRECONDITION"));
 	assert_non_null(strstr(err, "is not the one"));
@@ -240,7 +241,8 @@ test_wrong_key_refused(void **state)
 	rc = th_runf(NULL, &err,
 	    "timeout 30 %s --data-dir %s --listen ipc://%s/x.sock "
 	    "--secret-key-file %s",
-	    th_bin("server/svcfleetd"), f->srv.ts_data, f->srv.ts_dir, other);
+	    th_bin("cmd/svcfleetd/svcfleetd"), f->srv.ts_data, f->srv.ts_dir,
+	    other);
 	assert_int_equal(rc, 1);
 	assert_non_null(strstr(err, "32 bytes in base64"));
 	free(err);
@@ -300,7 +302,7 @@ test_rotation(void **state)
 	rc = th_runf(NULL, &err,
 	    "%s rotate-secret-key --data-dir %s "
 	    "--new-key-file %s",
-	    th_bin("server/svcfleetd"), f->srv.ts_data, newkey);
+	    th_bin("cmd/svcfleetd/svcfleetd"), f->srv.ts_data, newkey);
 	assert_int_equal(rc, 1);
 	assert_non_null(strstr(err, "in use"));
 	assert_null(th_read_file(newkey, NULL));
@@ -312,7 +314,7 @@ test_rotation(void **state)
 	rc = th_runf(&out, &err,
 	    "%s rotate-secret-key --data-dir %s "
 	    "--new-key-file %s",
-	    th_bin("server/svcfleetd"), f->srv.ts_data, newkey);
+	    th_bin("cmd/svcfleetd/svcfleetd"), f->srv.ts_data, newkey);
 	if (rc != 0) {
 		fprintf(stderr, "%s%s", out, err);
 	}
@@ -330,7 +332,7 @@ test_rotation(void **state)
 	// The old key no longer opens the store; the new one does.
 	rc = th_runf(NULL, &err,
 	    "timeout 30 %s --data-dir %s --listen ipc://%s/x.sock",
-	    th_bin("server/svcfleetd"), f->srv.ts_data, f->srv.ts_dir);
+	    th_bin("cmd/svcfleetd/svcfleetd"), f->srv.ts_data, f->srv.ts_dir);
 	assert_int_equal(rc, 1);
 	assert_non_null(strstr(err, "is not the one"));
 	free(err);
@@ -342,7 +344,7 @@ test_rotation(void **state)
 	rc = th_runf(NULL, &err,
 	    "%s rotate-secret-key --data-dir %s "
 	    "--new-key-file %s/third.key",
-	    th_bin("server/svcfleetd"), f->srv.ts_data, f->srv.ts_dir);
+	    th_bin("cmd/svcfleetd/svcfleetd"), f->srv.ts_data, f->srv.ts_dir);
 	assert_int_equal(rc, 1);
 	assert_non_null(strstr(err, "is not the one"));
 	free(err);

@@ -23,7 +23,7 @@ mkdir -p "$out"
 data="$out/data"
 sock="ipc://$PWD/$out/svcfleet.sock"
 
-"$dir/server/svcfleetd" --data-dir "$data" --listen "$sock" --http off \
+"$dir/cmd/svcfleetd/svcfleetd" --data-dir "$data" --listen "$sock" --http off \
     >"$out/svcfleetd.log" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true' EXIT

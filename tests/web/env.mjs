@@ -86,7 +86,7 @@ export class Env {
     this.data = path.join(this.dir, 'data');
     this.rpc = `ipc://${this.data}/svcfleet.sock`;
     this.logFile = path.join(this.dir, 'svcfleetd.log');
-    this.spawn(bin(this.build, 'server/svcfleetd'), [
+    this.spawn(bin(this.build, 'cmd/svcfleetd/svcfleetd'), [
       '--data-dir', this.data, '--listen', this.rpc, '--http', '127.0.0.1:0', '--log-level', 'info',
     ], 'svcfleetd.log', { SVCFLEET_BACKOFF_MAX: '2s' });
     const m = await until('svcfleetd to serve HTTP', () => {
