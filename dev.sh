@@ -55,7 +55,8 @@ build() { # build DIR [cmake args...]
 	dir=$1
 	shift
 	say "building $dir"
-	cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+	cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSF_WERROR=ON \
+	    "$@" >/dev/null
 	cmake --build "$dir" -j "$JOBS" -- --no-print-directory >/dev/null ||
 	    cmake --build "$dir" -j 1
 }
@@ -66,6 +67,31 @@ check_format() {
 	[ -n "$files" ] || return 0
 	# shellcheck disable=SC2086
 	clang-format --dry-run -Werror $files
+}
+
+# What packagers build must build too, warning-free: Release (-O3) with
+# gcc, Debian's hardening flags from dpkg-buildflags (CMAKE_BUILD_TYPE
+# None, as debhelper does), and clang. Built only, in build-variants/.
+variant_builds() {
+	say "building the packagers' variants (Release, dpkg-buildflags, clang)"
+	v=build-variants
+	cmake -S . -B $v/release -DCMAKE_BUILD_TYPE=Release -DSF_WERROR=ON \
+	    >/dev/null
+	cmake --build $v/release -j "$JOBS" -- --no-print-directory >/dev/null ||
+	    cmake --build $v/release -j 1
+	(
+		export DEB_BUILD_MAINT_OPTIONS=hardening=+all
+		CFLAGS="$(dpkg-buildflags --get CPPFLAGS) $(dpkg-buildflags --get CFLAGS)" \
+		LDFLAGS="$(dpkg-buildflags --get LDFLAGS)" \
+		    cmake -S . -B $v/dpkg -DCMAKE_BUILD_TYPE=None -DSF_WERROR=ON \
+		    >/dev/null
+	)
+	cmake --build $v/dpkg -j "$JOBS" -- --no-print-directory >/dev/null ||
+	    cmake --build $v/dpkg -j 1
+	CC=clang cmake -S . -B $v/clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DSF_WERROR=ON -DSF_TESTS=OFF >/dev/null
+	cmake --build $v/clang -j "$JOBS" -- --no-print-directory >/dev/null ||
+	    cmake --build $v/clang -j 1
 }
 
 run_tests() { # run_tests DIR
@@ -85,7 +111,7 @@ TSAN_TESTS="store_concurrency_test rpc_test watch_test limits_test retry_test \
 tsan_tests() {
 	say "building build-tsan (only what the TSan tests need)"
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	    -DSF_SANITIZE=thread >/dev/null
+	    -DSF_WERROR=ON -DSF_SANITIZE=thread >/dev/null
 	# shellcheck disable=SC2086
 	cmake --build build-tsan -j "$JOBS" --target svcfleetd svcfleet \
 	    svcfleet-reconciler kubefake $TSAN_TESTS \
@@ -137,6 +163,7 @@ test)
 	    run_tests build-asan
 	valgrind_tests
 	tsan_tests
+	variant_builds
 	fuzz_brief
 	say "all tests passed"
 	;;

@@ -577,7 +577,11 @@ compact_copy(sf_store *s, char *tmp, size_t cap, sf_status *st)
 		    "compacting copy into %s failed: %s", tmp,
 		    mdb_strerror(rc)));
 	}
-	snprintf(path, sizeof(path), "%s/data.mdb", tmp);
+	if (snprintf(path, sizeof(path), "%s/data.mdb", tmp)
+	    >= (int) sizeof(path)) {
+		return (sf_status_set(
+		    st, SF_INVALID_ARGUMENT, "%s: the path is too long", tmp));
+	}
 	if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0 || fsync(fd) != 0) {
 		int e = errno;
 		if (fd >= 0) {
@@ -596,9 +600,14 @@ replace_data(const char *dir, const char *tmp, sf_status *st)
 	char from[4096], to[4096], lock[4096];
 	int  fd;
 
-	snprintf(from, sizeof(from), "%s/data.mdb", tmp);
-	snprintf(to, sizeof(to), "%s/data.mdb", dir);
-	snprintf(lock, sizeof(lock), "%s/lock.mdb", tmp);
+	if (snprintf(from, sizeof(from), "%s/data.mdb", tmp)
+	        >= (int) sizeof(from)
+	    || snprintf(to, sizeof(to), "%s/data.mdb", dir) >= (int) sizeof(to)
+	    || snprintf(lock, sizeof(lock), "%s/lock.mdb", tmp)
+	        >= (int) sizeof(lock)) {
+		return (sf_status_set(
+		    st, SF_INVALID_ARGUMENT, "%s: the path is too long", dir));
+	}
 	if (rename(from, to) != 0) {
 		return (sf_status_set(st, SF_INTERNAL,
 		    "cannot move the compacted store into place: %s",

@@ -58,7 +58,7 @@ cli_wait_service(cli *c, const char *cluster, const char *ns, const char *name,
 	bool     tty   = isatty(2) != 0;
 	bool     shown = false;
 	char     last[700];
-	uint64_t since;
+	uint64_t since = 0; // set by current_revision (gcc -O3 cannot see it)
 	int      rv;
 
 	snprintf(last, sizeof(last), "not read yet");

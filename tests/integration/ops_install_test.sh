@@ -74,16 +74,17 @@ main(int argc, char **argv)
 }
 C
 export PKG_CONFIG_PATH="$LIBDIR/pkgconfig"
-# --define-prefix: the .pc says the configure-time prefix; take the one
-# it was installed under.
-CFLAGS=$(pkg-config --define-prefix --cflags svcfleet) || fail "pkg-config --cflags"
+# svcfleet.pc derives its prefix from where it lies (${pcfiledir}), not
+# from the configure-time prefix: no --define-prefix needed.
+grep -q '^prefix=${pcfiledir}/' "$PC" || fail "svcfleet.pc's prefix is not relative to its place"
+CFLAGS=$(pkg-config --cflags svcfleet) || fail "pkg-config --cflags"
 SAN=
 [ -z "${SF_SANITIZE:-}" ] || SAN="-fsanitize=$SF_SANITIZE"
-LIBS=$(pkg-config --define-prefix --libs svcfleet) || fail "pkg-config --libs"
+LIBS=$(pkg-config --libs svcfleet) || fail "pkg-config --libs"
 case $CFLAGS in *"$P"*) ;; *) fail "pkg-config cflags do not point into $P: $CFLAGS" ;; esac
 cc -std=c11 -Wall -Werror $SAN -o "$T/client" "$T/client.c" $CFLAGS $LIBS ||
 	fail "building the client against the installed shared library"
-STATIC=$(pkg-config --define-prefix --static --libs svcfleet | sed 's/-lsvcfleet//')
+STATIC=$(pkg-config --static --libs svcfleet | sed 's/-lsvcfleet//')
 cc -std=c11 -Wall -Werror $SAN -o "$T/client_static" "$T/client.c" $CFLAGS \
 	"$LIBDIR/libsvcfleet.a" $STATIC ||
 	fail "building the client against the installed static library"

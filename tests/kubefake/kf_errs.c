@@ -18,7 +18,7 @@ kf_errs_fini(kf_errs *e)
 	memset(e, 0, sizeof(*e));
 }
 
-static void
+__attribute__((format(printf, 4, 0))) static void
 errs_vadd(kf_errs *e, const char *type, const char *field, const char *fmt,
     va_list ap)
 {
@@ -211,7 +211,7 @@ kf_resp_text(kf_resp *r, int code, const char *text, size_t n)
 	}
 }
 
-static void
+__attribute__((format(printf, 5, 0))) static void
 status_v(kf_resp *r, int code, const char *reason, json_t *details,
     const char *fmt, va_list ap)
 {

@@ -501,7 +501,8 @@ completed_cb(void *cls, struct MHD_Connection *c, void **con_cls,
 	}
 }
 
-static void
+// libmicrohttpd's log callback: fmt and ap are its own printf arguments.
+__attribute__((format(printf, 2, 0))) static void
 mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	(void) cls;
