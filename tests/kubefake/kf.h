@@ -456,7 +456,9 @@ typedef struct kf_state {
 	int             st_port;
 	bool            st_dirty; // persistence wanted
 	pthread_cond_t  st_pcond;
-	bool            st_stopping;
+	// Set once, first thing at shutdown: no request is served, no watch
+	// starts and no timer re-arms from then on.
+	atomic_bool st_stopping;
 } kf_state;
 
 extern kf_state kf_st;
@@ -486,10 +488,14 @@ void kf_persist_kick(void); // st_mu held
 // ---- timers (kf_timer.c) -------------------------------------------------
 
 typedef void (*kf_timer_fn)(void *arg);
-int  kf_timer_start(void);
+int kf_timer_start(void);
+// kf_timer_stop ends the timer thread, then runs every entry still queued
+// once (in the calling thread), whatever its time.
 void kf_timer_stop(void);
 // kf_timer_add runs fn(arg) on the timer thread after ms milliseconds.
-void kf_timer_add(int64_t ms, kf_timer_fn fn, void *arg);
+// Returns 0, or -1 once kf_timer_stop has begun (or out of memory): then
+// fn will not run and the caller still owns arg.
+int kf_timer_add(int64_t ms, kf_timer_fn fn, void *arg);
 
 // ---- watches (kf_watch.c) ------------------------------------------------
 

@@ -18,6 +18,7 @@
 
 static pthread_t pthr;
 static bool      prunning;
+static bool      pstop; // under st_mu
 
 void
 kf_persist_kick(void)
@@ -122,10 +123,10 @@ persist_main(void *arg)
 	(void) arg;
 	pthread_mutex_lock(&kf_st.st_mu);
 	for (;;) {
-		while (!kf_st.st_dirty && !kf_st.st_stopping) {
+		while (!kf_st.st_dirty && !pstop) {
 			pthread_cond_wait(&kf_st.st_pcond, &kf_st.st_mu);
 		}
-		if (kf_st.st_stopping) {
+		if (pstop) {
 			break;
 		}
 		pthread_mutex_unlock(&kf_st.st_mu);
@@ -160,7 +161,7 @@ kf_persist_stop(void)
 		return;
 	}
 	pthread_mutex_lock(&kf_st.st_mu);
-	kf_st.st_stopping = true;
+	pstop = true;
 	pthread_cond_broadcast(&kf_st.st_pcond);
 	pthread_mutex_unlock(&kf_st.st_mu);
 	pthread_join(pthr, NULL);
