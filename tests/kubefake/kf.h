@@ -454,8 +454,7 @@ typedef struct kf_state {
 	char            st_url[160];
 	char            st_host[96];
 	int             st_port;
-	bool            st_dirty; // persistence wanted
-	pthread_cond_t  st_pcond;
+	pthread_cond_t  st_pcond; // wakes the compaction thread
 	// Set once, first thing at shutdown: no request is served, no watch
 	// starts and no timer re-arms from then on.
 	atomic_bool st_stopping;
@@ -480,10 +479,14 @@ const char *kf_key(
 
 // ---- persistence (kf_persist.c) -----------------------------------------
 
-int  kf_persist_load(void); // under no lock, before serving
-void kf_persist_start(void);
-void kf_persist_stop(void); // flushes
-void kf_persist_kick(void); // st_mu held
+// kf_persist_load loads --state-dir (under no lock, before serving) and
+// opens its log; kf_commit appends every change to it from then on.
+int  kf_persist_load(void);
+void kf_persist_start(void); // the compaction thread
+void kf_persist_stop(void);  // after the last commit
+// kf_persist_append writes the change that made o (resource res, event
+// type) to the log before returning (st_mu held).
+void kf_persist_append(int res, const kf_obj *o, int type);
 
 // ---- timers (kf_timer.c) -------------------------------------------------
 
