@@ -479,7 +479,7 @@ const char *kf_key(
 
 // ---- persistence (kf_persist.c) -----------------------------------------
 
-// kf_persist_load loads --state-dir (under no lock, before serving) and
+// kf_persist_load loads --state-dir (before serving; it takes st_mu) and
 // opens its log; kf_commit appends every change to it from then on.
 int  kf_persist_load(void);
 void kf_persist_start(void); // the compaction thread

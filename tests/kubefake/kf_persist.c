@@ -421,13 +421,9 @@ reserve_cb(void *arg, const char *key, void *val)
 	return 0;
 }
 
-int
-kf_persist_load(void)
+static int
+load(const char *dir)
 {
-	const char *dir = kf_st.st_opts.o_state_dir;
-	if (dir == NULL) {
-		return 0;
-	}
 	snprintf(ps.path, sizeof(ps.path), "%s/state.json", dir);
 	snprintf(ps.tmp, sizeof(ps.tmp), "%s/state.json.tmp", dir);
 	snprintf(ps.log, sizeof(ps.log), "%s/state.log", dir);
@@ -467,4 +463,19 @@ kf_persist_load(void)
 		return -1;
 	}
 	return 0;
+}
+
+int
+kf_persist_load(void)
+{
+	const char *dir = kf_st.st_opts.o_state_dir;
+	if (dir == NULL) {
+		return 0;
+	}
+	// MetalLB's timers (scheduled while loading) wait until the state
+	// is complete and the log takes their changes.
+	pthread_mutex_lock(&kf_st.st_mu);
+	int rv = load(dir);
+	pthread_mutex_unlock(&kf_st.st_mu);
+	return rv;
 }
