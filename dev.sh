@@ -106,7 +106,8 @@ run_tests() { # run_tests DIR
 # the same names plus the programs they run). gcc: clang's
 # -Wformat-nonliteral also flags vprintf-style helpers kubefake has.
 TSAN_TESTS="store_concurrency_test rpc_test watch_test limits_test retry_test \
- crash_test hostile_test hostile_net_test recon_sync_test chaos_test"
+ crash_test hostile_test hostile_net_test recon_sync_test chaos_test \
+ kubefake_shutdown_test"
 
 tsan_tests() {
 	say "building build-tsan (only what the TSan tests need)"

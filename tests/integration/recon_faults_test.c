@@ -2,8 +2,9 @@
 // refusing every connection (UNREACHABLE, its Services show the error, the
 // other cluster converges regardless, everything converges after), 429
 // with Retry-After (counted requests), 422 (an ERROR with the cluster's
-// cause and no retry until the spec changes), and a LoadBalancer waiting
-// for its MetalLB address.
+// cause and no retry until the spec changes), a LoadBalancer waiting
+// for its MetalLB address, and a cluster killed right after acknowledging
+// an apply.
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -237,6 +238,94 @@ test_load_balancer_waits_for_address(void **state)
 	rt_stop(&e);
 }
 
+// The selector app of Service ns/name in cluster i ("" when absent).
+static void
+cluster_selector(rt_env *e, int i, const char *name, char *out, size_t cap)
+{
+	char     path[256];
+	kft_resp r;
+	snprintf(path, sizeof(path), "/api/v1/namespaces/default/services/%s",
+	    name);
+	kft_do(&e->re_kf[i], "GET", path, NULL, NULL, &r);
+	const char *app = kft_jstr(r.r_json, "spec.selector.app");
+	snprintf(out, cap, "%s", r.r_code == 200 && app != NULL ? app : "");
+	kft_resp_fini(&r);
+}
+
+static void
+apply_selector(rt_env *e, const char *app)
+{
+	char doc[600];
+	snprintf(doc, sizeof(doc),
+	    "apiVersion: v1\n"
+	    "kind: Service\n"
+	    "metadata:\n"
+	    "  name: kept\n"
+	    "  namespace: default\n"
+	    "  annotations:\n"
+	    "    svcfleet.io/cluster: alpha\n"
+	    "spec:\n"
+	    "  selector: {app: %s}\n"
+	    "  ports:\n"
+	    "  - {port: 80}\n",
+	    app);
+	free(rt_cli(e, doc, "apply -f -"));
+}
+
+// chaos_test's divergence, step by step: an apply is answered (SYNCED),
+// the cluster's API server is killed at once and comes back on the same
+// storage. The cluster must hold the applied spec afterwards. kubefake
+// used to lose such a write and give its resourceVersion again; the
+// reconciler, which had seen the newer version in the answer, took the
+// older object it then listed for stale, and left it so for good.
+static void
+test_cluster_killed_after_apply(void **state)
+{
+	rt_env e;
+	char   port[32], got[64];
+	(void) state;
+
+	rt_start(&e, true);
+	rt_cluster(&e, 0, "alpha", NULL);
+	snprintf(port, sizeof(port), "127.0.0.1:%d", e.re_kf[0].k_port);
+	const char *const same_port[] = {"--listen", port, NULL};
+	apply_selector(&e, "v1");
+	svcfleet_free(rt_wait(&e, "alpha", "default", "kept", SYNCED, 15000));
+	for (int round = 2; round <= 4; round++) {
+		char want[16];
+		snprintf(want, sizeof(want), "v%d", round);
+		apply_selector(&e, want);
+		svcfleet_free(
+		    rt_wait(&e, "alpha", "default", "kept", SYNCED, 15000));
+		kft_kill(&e.re_kf[0]);
+		int tries = 0;
+		while (
+		    kft_start(&e.re_kf[0], same_port) != 0 && tries++ < 20) {
+			rt_sleep_ms(250); // the port may linger a moment
+		}
+		assert_true(e.re_kf[0].k_pid > 0);
+		// The desired state, now or once the reconciler has
+		// reconnected (it checks what the cluster holds).
+		cluster_selector(&e, 0, "kept", got, sizeof(got));
+		for (int i = 0; i < 100 && strcmp(got, want) != 0; i++) {
+			rt_sleep_ms(100);
+			cluster_selector(&e, 0, "kept", got, sizeof(got));
+		}
+		if (strcmp(got, want) != 0) {
+			fail_msg("round %d: the cluster's selector is app=%s "
+			         "10 s after the restart, app=%s was applied",
+			    round, got, want);
+		}
+	}
+	// Writes after the restarts get new versions: the next change is
+	// applied and seen.
+	apply_selector(&e, "v5");
+	svcfleet_free(rt_wait(&e, "alpha", "default", "kept", SYNCED, 15000));
+	cluster_selector(&e, 0, "kept", got, sizeof(got));
+	assert_string_equal(got, "v5");
+	rt_stop(&e);
+}
+
 int
 main(void)
 {
@@ -251,6 +340,8 @@ main(void)
 	        test_invalid_is_an_error_without_retries, rt_teardown),
 	    cmocka_unit_test_teardown(
 	        test_load_balancer_waits_for_address, rt_teardown),
+	    cmocka_unit_test_teardown(
+	        test_cluster_killed_after_apply, rt_teardown),
 	};
 	if (access("/usr/bin/kubectl", X_OK) != 0) {
 		fprintf(stderr, "kubectl not found: skipped\n");

@@ -454,9 +454,10 @@ typedef struct kf_state {
 	char            st_url[160];
 	char            st_host[96];
 	int             st_port;
-	bool            st_dirty; // persistence wanted
-	pthread_cond_t  st_pcond;
-	bool            st_stopping;
+	pthread_cond_t  st_pcond; // wakes the compaction thread
+	// Set once, first thing at shutdown: no request is served, no watch
+	// starts and no timer re-arms from then on.
+	atomic_bool st_stopping;
 } kf_state;
 
 extern kf_state kf_st;
@@ -478,18 +479,26 @@ const char *kf_key(
 
 // ---- persistence (kf_persist.c) -----------------------------------------
 
-int  kf_persist_load(void); // under no lock, before serving
-void kf_persist_start(void);
-void kf_persist_stop(void); // flushes
-void kf_persist_kick(void); // st_mu held
+// kf_persist_load loads --state-dir (before serving; it takes st_mu) and
+// opens its log; kf_commit appends every change to it from then on.
+int  kf_persist_load(void);
+void kf_persist_start(void); // the compaction thread
+void kf_persist_stop(void);  // after the last commit
+// kf_persist_append writes the change that made o (resource res, event
+// type) to the log before returning (st_mu held).
+void kf_persist_append(int res, const kf_obj *o, int type);
 
 // ---- timers (kf_timer.c) -------------------------------------------------
 
 typedef void (*kf_timer_fn)(void *arg);
-int  kf_timer_start(void);
+int kf_timer_start(void);
+// kf_timer_stop ends the timer thread, then runs every entry still queued
+// once (in the calling thread), whatever its time.
 void kf_timer_stop(void);
 // kf_timer_add runs fn(arg) on the timer thread after ms milliseconds.
-void kf_timer_add(int64_t ms, kf_timer_fn fn, void *arg);
+// Returns 0, or -1 once kf_timer_stop has begun (or out of memory): then
+// fn will not run and the caller still owns arg.
+int kf_timer_add(int64_t ms, kf_timer_fn fn, void *arg);
 
 // ---- watches (kf_watch.c) ------------------------------------------------
 

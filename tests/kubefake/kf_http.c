@@ -4,7 +4,10 @@
 // requests to kf_api.c.
 //
 // Injected latency does not block a pool thread: the request's
-// connection is suspended and a timer resumes it.
+// connection is suspended and a timer resumes it. The timers stop (and
+// resume every such connection) before the daemon does, so a connection
+// is never resumed after MHD_stop_daemon; once kf_st.st_stopping is set,
+// requests get no answer (their connection closes) and none is delayed.
 #include <microhttpd.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -339,6 +342,9 @@ handle(creq *cr)
 	memset(&r, 0, sizeof(r));
 	bool      ctl = strncmp(q->q_path, "/_kubefake/", 11) == 0;
 	kf_stats *s   = &kf_st.st_stats;
+	if (atomic_load(&kf_st.st_stopping)) {
+		return MHD_NO;
+	}
 	if (!ctl && cr->c_delay == 0) {
 		atomic_fetch_add(&s->s_total, 1);
 		int verb, res;
@@ -364,7 +370,12 @@ handle(creq *cr)
 			atomic_fetch_add(&s->s_fault_latency, 1);
 			cr->c_delay = 1;
 			MHD_suspend_connection(c);
-			kf_timer_add(f.f_latency_ms, resume_delayed, cr);
+			if (kf_timer_add(f.f_latency_ms, resume_delayed, cr)
+			    != 0) {
+				// Shutting down: no delay (the request is
+				// refused when it comes back).
+				resume_delayed(cr);
+			}
 			return MHD_YES;
 		}
 		cr->c_delay = 2;

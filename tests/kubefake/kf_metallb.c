@@ -252,7 +252,10 @@ allocate(const char *key, json_t *svc, char *err, size_t cap)
 static void
 schedule(const char *key, int64_t delay)
 {
-	kf_timer_add(delay, kf_metallb_reconcile, strdup(key));
+	char *k = strdup(key);
+	if (k != NULL && kf_timer_add(delay, kf_metallb_reconcile, k) != 0) {
+		free(k); // shutting down: a restart schedules it again
+	}
 }
 
 // set_status writes the allocation: the ip-allocated-from-pool
@@ -290,6 +293,12 @@ void
 kf_metallb_reconcile(void *arg)
 {
 	char *key = arg;
+	if (atomic_load(&kf_st.st_stopping)) {
+		// The timers are being drained: no more changes. A Service
+		// still pending is scheduled again when its state is loaded.
+		free(key);
+		return;
+	}
 	pthread_mutex_lock(&kf_st.st_mu);
 	lazy_init();
 	kf_obj *cur = kf_lookup(KF_R_SERVICES, key);
@@ -461,9 +470,10 @@ kf_metallb_reserve(const char *key, json_t *svc)
 	kf_pool *p = ip ? pool_of_ip(ip, &off) : NULL;
 	if (p) {
 		take(p, off, key);
-	} else {
-		schedule(key, kf_st.st_opts.o_lb_delay_ms);
 	}
+	// Checked again, as MetalLB's controller does when it starts: a
+	// change may have been waiting for the controller at shutdown.
+	schedule(key, kf_st.st_opts.o_lb_delay_ms);
 }
 
 json_t *

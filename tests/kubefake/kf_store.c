@@ -117,6 +117,8 @@ kf_commit(int res, const char *key, json_t *j, int type)
 		memset(ev, 0, sizeof(*ev));
 		st->st_hfirst++;
 	}
+	// Durable before anyone can learn of it (a reply, a watch event).
+	kf_persist_append(res, o, type);
 	kf_event *ev = &st->st_hist[rv % st->st_hcap];
 	ev->ev_rv    = rv;
 	ev->ev_type  = type;
@@ -124,7 +126,6 @@ kf_commit(int res, const char *key, json_t *j, int type)
 	ev->ev_new   = o; // the history holds the creation reference
 	ev->ev_old   = old;
 	kf_watch_notify();
-	kf_persist_kick();
 	return o;
 }
 

@@ -1,6 +1,12 @@
 // kf_timer.c: one thread that runs short callbacks at a given time
 // (injected latency, watch timeouts and bookmarks, MetalLB's delay).
 // Callbacks must not block: they flip flags and resume connections.
+//
+// Stopping: once kf_timer_stop has begun, kf_timer_add refuses new entries
+// (the caller keeps its argument), so the entries left when the thread
+// ends are a fixed set; they are popped under the lock and run once each,
+// so owners release their references. A callback that re-arms itself
+// during the drain is refused and cannot keep it going.
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
@@ -33,14 +39,14 @@ before(const tentry *a, const tentry *b)
 	    || (a->te_when == b->te_when && a->te_seq < b->te_seq);
 }
 
-static void
+static int
 heap_push(tentry e)
 {
 	if (tm.n == tm.cap) {
 		size_t  cap = tm.cap ? tm.cap * 2 : 64;
 		tentry *h   = realloc(tm.heap, cap * sizeof(*h));
 		if (h == NULL) {
-			return;
+			return -1;
 		}
 		tm.heap = h;
 		tm.cap  = cap;
@@ -57,6 +63,7 @@ heap_push(tentry e)
 		tm.heap[i] = t;
 		i          = p;
 	}
+	return 0;
 }
 
 static tentry
@@ -140,23 +147,36 @@ kf_timer_stop(void)
 	pthread_mutex_unlock(&tm.mu);
 	pthread_join(tm.thr, NULL);
 	tm.running = false;
-	// Run what is left so owners release their references.
-	while (tm.n > 0) {
+	// Run what is left so owners release their references. Other
+	// threads (HTTP workers) may still call kf_timer_add: it is refused
+	// from now on, but the heap is only touched under the lock.
+	for (;;) {
+		pthread_mutex_lock(&tm.mu);
+		if (tm.n == 0) {
+			free(tm.heap);
+			tm.heap = NULL;
+			tm.cap  = 0;
+			pthread_mutex_unlock(&tm.mu);
+			break;
+		}
 		tentry e = heap_pop();
+		pthread_mutex_unlock(&tm.mu);
 		e.te_fn(e.te_arg);
 	}
-	free(tm.heap);
-	tm.heap = NULL;
-	tm.cap  = 0;
 	pthread_cond_destroy(&tm.cv);
 }
 
-void
+int
 kf_timer_add(int64_t ms, kf_timer_fn fn, void *arg)
 {
+	int rv = -1;
 	pthread_mutex_lock(&tm.mu);
-	tentry e = {sf_clock_mono_ms() + (ms > 0 ? ms : 0), tm.seq++, fn, arg};
-	heap_push(e);
-	pthread_cond_signal(&tm.cv);
+	if (!tm.stop) {
+		tentry e = {
+		    sf_clock_mono_ms() + (ms > 0 ? ms : 0), tm.seq++, fn, arg};
+		rv = heap_push(e);
+		pthread_cond_signal(&tm.cv);
+	}
 	pthread_mutex_unlock(&tm.mu);
+	return rv;
 }

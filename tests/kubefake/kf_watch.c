@@ -6,6 +6,10 @@
 // for content readers); a commit, a timeout or a bookmark tick resumes it.
 // w_suspended is only changed under w_mu, so a wake-up is never lost and a
 // connection is never resumed twice.
+//
+// Shutdown (kf_st.st_stopping): every watch is marked done and woken, a
+// watch opened from then on ends at once, and bookmarks stop re-arming, so
+// no connection is left suspended when the HTTP daemon stops.
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,6 +123,8 @@ kf_watch_notify(void)
 void
 kf_watch_shutdown(void)
 {
+	// st_stopping is already set: kf_watch_open reads it under wl_mu,
+	// so a watch is either in the list here or sees the flag.
 	wake_all(-1, true);
 }
 
@@ -367,20 +373,33 @@ on_timeout(void *arg)
 	watch_unref(w);
 }
 
+// arm schedules fn(w) with a reference of its own; false when the timers
+// have stopped (shutdown).
+static bool
+arm(kf_watch *w, int64_t ms, kf_timer_fn fn)
+{
+	atomic_fetch_add(&w->w_ref, 1);
+	if (kf_timer_add(ms, fn, w) != 0) {
+		watch_unref(w);
+		return false;
+	}
+	return true;
+}
+
 static void
 on_bookmark(void *arg)
 {
 	kf_watch *w = arg;
 	pthread_mutex_lock(&w->w_mu);
-	bool again = !w->w_closed && !w->w_done && !kf_st.st_stopping;
+	bool again
+	    = !w->w_closed && !w->w_done && !atomic_load(&kf_st.st_stopping);
 	if (again) {
 		w->w_bookmark_due = true;
 	}
 	pthread_mutex_unlock(&w->w_mu);
 	if (again) {
 		wake(w);
-		atomic_fetch_add(&w->w_ref, 1);
-		kf_timer_add(kf_st.st_opts.o_bookmark_ms, on_bookmark, w);
+		arm(w, kf_st.st_opts.o_bookmark_ms, on_bookmark);
 	}
 	watch_unref(w);
 }
@@ -448,6 +467,11 @@ kf_watch_open(struct MHD_Connection *conn, kf_watch_opts *o)
 		    = w->w_o.wo_from < st->st_rv ? w->w_o.wo_from : st->st_rv;
 	}
 	pthread_mutex_lock(&wl_mu);
+	// Shutting down: the stream ends after what is already buffered.
+	bool stopping = atomic_load(&st->st_stopping);
+	if (stopping) {
+		w->w_done = true;
+	}
 	w->w_next = wl_head;
 	if (w->w_next) {
 		w->w_next->w_prev = w;
@@ -470,11 +494,16 @@ kf_watch_open(struct MHD_Connection *conn, kf_watch_opts *o)
 		// kube-apiserver picks a random time in [30m, 60m).
 		timeout = 1800 + (int) (kf_rand_u64() % 1800);
 	}
-	atomic_fetch_add(&w->w_ref, 1);
-	kf_timer_add((int64_t) timeout * 1000, on_timeout, w);
-	if (w->w_o.wo_bookmarks) {
-		atomic_fetch_add(&w->w_ref, 1);
-		kf_timer_add(st->st_opts.o_bookmark_ms, on_bookmark, w);
+	if (!stopping && !arm(w, (int64_t) timeout * 1000, on_timeout)) {
+		// The timers stopped after the check above: end now rather
+		// than never.
+		pthread_mutex_lock(&w->w_mu);
+		w->w_done = true;
+		pthread_mutex_unlock(&w->w_mu);
+		stopping = true;
+	}
+	if (!stopping && w->w_o.wo_bookmarks) {
+		arm(w, st->st_opts.o_bookmark_ms, on_bookmark);
 	}
 	int rc = MHD_queue_response(conn, MHD_HTTP_OK, resp);
 	MHD_destroy_response(resp);

@@ -133,6 +133,16 @@ kft_stop(kft *k)
 }
 
 void
+kft_kill(kft *k)
+{
+	if (k->k_pid > 0) {
+		kill(k->k_pid, SIGKILL);
+		waitpid(k->k_pid, NULL, 0);
+		k->k_pid = 0;
+	}
+}
+
+void
 kft_cleanup(kft *k)
 {
 	if (k->k_dir[0]) {

@@ -28,6 +28,8 @@ typedef struct kft {
 int kft_start(kft *k, const char *const *extra);
 // kft_stop sends SIGTERM and waits; returns the exit status (0 clean).
 int kft_stop(kft *k);
+// kft_kill sends SIGKILL and waits (a crash: nothing is flushed).
+void kft_kill(kft *k);
 // kft_cleanup removes the temporary directory.
 void kft_cleanup(kft *k);
 

@@ -439,9 +439,19 @@ main(int argc, char **argv)
 	int sig = 0;
 	sigwait(&sigs, &sig);
 	SF_INFO("kubefake", "signal %d: shutting down", sig);
+	// The order matters. First nothing new: no connection accepted, no
+	// request served, no watch started, no timer re-armed. Then every
+	// watch ends and the timers run what is left once (resuming delayed
+	// requests, which are then refused), so that no connection is
+	// suspended when the daemon stops, and none is resumed after.
+	atomic_store(&kf_st.st_stopping, true);
+	MHD_socket lfd = MHD_quiesce_daemon(d);
 	kf_watch_shutdown();
 	kf_timer_stop();
 	MHD_stop_daemon(d);
+	if (lfd != MHD_INVALID_SOCKET) {
+		close(lfd); // ours after quiescing, once the threads are gone
+	}
 	kf_persist_stop();
 	kf_metallb_fini();
 	kf_state_fini();

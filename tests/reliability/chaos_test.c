@@ -3,6 +3,8 @@
 // at every fault kubefake has — 500s, 429s with Retry-After, latency,
 // dropped connections, refusing everything — and at being restarted,
 // while Services keep being created, changed and deleted in all three.
+// Restarts alternate between SIGTERM (kubefake must exit 0) and SIGKILL
+// (a crash: its state must survive anyway, as etcd's does).
 //
 // Throughout: every change on "steady" is SYNCED within 15 s (a sick
 // cluster never stalls a healthy one). Afterwards, with the faults gone,
@@ -15,6 +17,7 @@
 //     (that one reports ERROR instead of adopting it).
 //
 //   SF_CHAOS_SECONDS (default 45; tests/reliability/chaos-long.sh: 300)
+//   SF_CHAOS_SEED    the changes' random seed (default: the time; printed)
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -57,6 +60,7 @@ typedef struct chaos {
 	char unowned_rv[NCL][2][32];
 	// Counters for the summary.
 	int     ops, steady_checks, restarts, faults_by_kind[6];
+	int     unclean_stops; // SIGTERM did not end kubefake with status 0
 	int64_t steady_max_ms;
 } chaos;
 
@@ -234,14 +238,24 @@ sleep_until_stop(chaos *c, int ms)
 }
 
 // Restarts kubefake i on the same port (its state survives, as a real
-// API server's does in etcd).
+// API server's does in etcd), stopped by SIGKILL when hard.
 static void
-restart_cluster(chaos *c, int i)
+restart_cluster(chaos *c, int i, bool hard)
 {
 	char        port[32];
 	const char *extra[] = {"--listen", port, NULL};
 	snprintf(port, sizeof(port), "127.0.0.1:%d", c->kf_port[i]);
-	kft_stop(&c->e.re_kf[i]);
+	if (hard) {
+		kft_kill(&c->e.re_kf[i]);
+	} else {
+		int rc = kft_stop(&c->e.re_kf[i]);
+		if (rc != 0) {
+			fprintf(stderr,
+			    "chaos: kubefake %d exited %d on SIGTERM\n", i,
+			    rc);
+			c->unclean_stops++;
+		}
+	}
 	rt_sleep_ms(500);
 	for (int tries = 0; tries < 20; tries++) {
 		if (kft_start(&c->e.re_kf[i], extra) == 0) {
@@ -266,7 +280,7 @@ fault_main(void *arg)
 		int k = kind++ % 6;                    // every kind in turn
 		c->faults_by_kind[k]++;
 		if (fault_json[k] == NULL) {
-			restart_cluster(c, i);
+			restart_cluster(c, i, c->restarts % 2 == 1);
 		} else {
 			kft_faults(&c->e.re_kf[i], fault_json[k]);
 			sleep_until_stop(
@@ -396,7 +410,9 @@ static void
 test_faults_while_services_change(void **state)
 {
 	chaos   *c       = calloc(1, sizeof(*c));
-	unsigned seed    = (unsigned) time(NULL);
+	unsigned seed    = getenv("SF_CHAOS_SEED")
+	       ? (unsigned) strtoul(getenv("SF_CHAOS_SEED"), NULL, 10)
+	       : (unsigned) time(NULL);
 	int      seconds = getenv("SF_CHAOS_SECONDS")
 	         ? atoi(getenv("SF_CHAOS_SECONDS"))
 	         : 45;
@@ -480,6 +496,7 @@ test_faults_while_services_change(void **state)
 	}
 	atomic_store(&c->done, true);
 	pthread_join(c->faults, NULL);
+	assert_int_equal(c->unclean_stops, 0);
 	printf("chaos: %d changes; steady cluster checked %d times, slowest "
 	       "%lld ms; faults: %d 500s, %d 429s, %d latency, %d dropped, %d "
 	       "refuse-all, %d restarts\n",
