@@ -30,7 +30,7 @@ expect() {
 	--write-kubeconfig "$dir/kubeconfig" --lb-delay-ms 50 \
 	--metallb-pool default=192.168.70.0/29 >"$dir/out" 2>"$dir/err" &
 pid=$!
-for _ in $(seq 100); do grep -q '^ready ' "$dir/out" && break; sleep 0.05; done
+for _ in $(seq 600); do grep -q '^ready ' "$dir/out" && break; sleep 0.05; done
 grep -q '^ready https://127.0.0.1:' "$dir/out" || { cat "$dir/err"; echo "FAIL kubefake did not start"; exit 1; }
 
 K() { kubectl --kubeconfig "$dir/kubeconfig" --cache-dir "$dir/cache" "$@" 2>&1; }
@@ -108,13 +108,15 @@ expect "replace result" '^back$' "$(K get svc web -o jsonpath='{.metadata.labels
 expect "stale replace conflicts" 'the object has been modified; please apply your changes to the latest version' \
 	"$(K replace -f "$dir/edit.yaml")"
 
-# get -w receives a change.
-( timeout 6 kubectl --kubeconfig "$dir/kubeconfig" --cache-dir "$dir/cache" \
+# get -w receives a change. The label is set only once the watch has
+# shown its initial ADDED (kubectl may take seconds to start on a busy
+# machine), and the watch is stopped once the MODIFIED has arrived.
+( timeout 60 kubectl --kubeconfig "$dir/kubeconfig" --cache-dir "$dir/cache" \
 	get svc web -w --output-watch-events >"$dir/watch" 2>&1 ) &
 wpid=$!
-sleep 1.5
+for _ in $(seq 600); do grep -q 'ADDED' "$dir/watch" && break; sleep 0.05; done
 K label svc web watched=yes >/dev/null
-sleep 1
+for _ in $(seq 600); do grep -q '^MODIFIED' "$dir/watch" && break; sleep 0.05; done
 kill "$wpid" 2>/dev/null; wait "$wpid" 2>/dev/null
 expect "get -w initial" '^(EVENT +)?ADDED +web ' "$(cat "$dir/watch")"
 expect "get -w change" '^MODIFIED +web +NodePort' "$(cat "$dir/watch")"
@@ -140,7 +142,7 @@ spec:
   - {port: 80, targetPort: 8080}
 Y
 K apply --server-side -f "$dir/lb.yaml" >/dev/null
-for _ in $(seq 100); do
+for _ in $(seq 600); do
 	ip=$(K get svc lb -o jsonpath='{.status.loadBalancer.ingress[0].ip}')
 	[ -n "$ip" ] && break; sleep 0.05
 done
