@@ -1,9 +1,6 @@
-// gateway.c: the gateway's core (see gateway.h) — the RPC call over
-// inproc://, the route table, status codes to HTTP codes, Kubernetes
+// gateway.c: the gateway's core (see gateway.h) — its libsvcfleet handle
+// over inproc://, the route table, status codes to HTTP codes, Kubernetes
 // Status bodies, query and body parsing, and the console's static files.
-#include <nng/nng.h>
-#include <nng/protocol/reqrep0/req.h>
-#include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +11,6 @@
 #include "clock.h"
 #include "gateway_internal.h"
 #include "log.h"
-#include "server.h"
 #include "status.h"
 
 #define DEFAULT_TIMEOUT_MS 30000
@@ -69,170 +65,6 @@ http_of(int code, size_t nviol, bool write, const char **reason)
 	}
 	*reason = "InternalError";
 	return (500);
-}
-
-// ------------------------------------------------------------------ RPC
-
-static int
-transport_code(int rv)
-{
-	switch (rv) {
-	case NNG_ETIMEDOUT:
-		return (SF_DEADLINE_EXCEEDED);
-	case NNG_ENOMEM:
-		return (SF_RESOURCE_EXHAUSTED);
-	default:
-		return (SF_UNAVAILABLE);
-	}
-}
-
-static int
-call_fail(gw_ctx *x, int code, const char *msg)
-{
-	x->x_code  = code;
-	x->x_msg   = msg;
-	x->x_viol  = NULL;
-	x->x_nviol = 0;
-	return (code);
-}
-
-// flight_begin registers a call (false: the gateway is closing).
-static bool
-flight_begin(sf_gateway *g, gw_flight *fl, nng_aio *aio)
-{
-	bool ok;
-	pthread_mutex_lock(&g->g_mtx);
-	ok = !g->g_closing;
-	if (ok) {
-		fl->f_aio  = aio;
-		fl->f_prev = NULL;
-		fl->f_next = g->g_flights;
-		if (g->g_flights != NULL) {
-			g->g_flights->f_prev = fl;
-		}
-		g->g_flights = fl;
-	}
-	pthread_mutex_unlock(&g->g_mtx);
-	return (ok);
-}
-
-static void
-flight_end(sf_gateway *g, gw_flight *fl)
-{
-	pthread_mutex_lock(&g->g_mtx);
-	if (fl->f_prev != NULL) {
-		fl->f_prev->f_next = fl->f_next;
-	} else {
-		g->g_flights = fl->f_next;
-	}
-	if (fl->f_next != NULL) {
-		fl->f_next->f_prev = fl->f_prev;
-	}
-	pthread_cond_broadcast(&g->g_cv);
-	pthread_mutex_unlock(&g->g_mtx);
-}
-
-int
-gw_call(gw_ctx *x, const char *method, const ProtobufCMessage *req,
-    const ProtobufCMessageDescriptor *reply_desc, void **reply,
-    uint32_t timeout_ms)
-{
-	Svcfleet__V1__RequestEnvelope env
-	    = SVCFLEET__V1__REQUEST_ENVELOPE__INIT;
-	Svcfleet__V1__ReplyEnvelope *rep;
-	sf_gateway                  *g = x->x_gw;
-	nng_ctx                      ctx;
-	nng_aio                     *aio;
-	nng_msg                     *msg;
-	gw_flight                    fl;
-	size_t                       plen, n;
-	int                          rv;
-
-	*reply = NULL;
-	if (timeout_ms == 0) {
-		timeout_ms = g->g_timeout_ms;
-	}
-	plen       = protobuf_c_message_get_packed_size(req);
-	env.method = sf_arena_printf(&x->x_arena, GW_RPC_PREFIX "%s", method);
-	env.request_id   = x->x_rid;
-	env.token        = (char *) x->x_token;
-	env.timeout_ms   = timeout_ms;
-	env.payload.len  = plen;
-	env.payload.data = sf_arena_alloc(&x->x_arena, plen + 1);
-	if (env.method == NULL || env.payload.data == NULL) {
-		return (call_fail(x, SF_RESOURCE_EXHAUSTED, "out of memory"));
-	}
-	protobuf_c_message_pack(req, env.payload.data);
-	n = svcfleet__v1__request_envelope__get_packed_size(&env);
-	if (n > SF_SERVER_WIRE_MAX) {
-		return (call_fail(x, SF_RESOURCE_EXHAUSTED,
-		    "the request is larger than the message limit"));
-	}
-	if (nng_msg_alloc(&msg, n) != 0) {
-		return (call_fail(x, SF_RESOURCE_EXHAUSTED, "out of memory"));
-	}
-	svcfleet__v1__request_envelope__pack(&env, nng_msg_body(msg));
-	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
-		nng_msg_free(msg);
-		return (call_fail(x, SF_RESOURCE_EXHAUSTED, "out of memory"));
-	}
-	if (!flight_begin(g, &fl, aio)) {
-		nng_aio_free(aio);
-		nng_msg_free(msg);
-		return (call_fail(
-		    x, SF_UNAVAILABLE, "svcfleetd is shutting down"));
-	}
-	if ((rv = nng_ctx_open(&ctx, g->g_sock)) != 0) {
-		flight_end(g, &fl);
-		nng_aio_free(aio);
-		nng_msg_free(msg);
-		return (call_fail(
-		    x, transport_code(rv), "svcfleetd is shutting down"));
-	}
-	// Never resend: a write must not be applied twice.
-	nng_ctx_set_ms(ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-	nng_aio_set_timeout(
-	    aio, (nng_duration) (timeout_ms + TRANSPORT_SLACK_MS));
-	nng_aio_set_msg(aio, msg);
-	nng_ctx_send(ctx, aio);
-	nng_aio_wait(aio);
-	if ((rv = nng_aio_result(aio)) == 0) {
-		nng_ctx_recv(ctx, aio);
-		nng_aio_wait(aio);
-		rv = nng_aio_result(aio);
-	} else {
-		nng_msg_free(nng_aio_get_msg(aio));
-	}
-	msg = rv == 0 ? nng_aio_get_msg(aio) : NULL;
-	nng_ctx_close(ctx);
-	flight_end(g, &fl);
-	nng_aio_free(aio);
-	if (rv != 0) {
-		return (call_fail(x, transport_code(rv),
-		    rv == NNG_ETIMEDOUT
-		        ? "no answer from the server in time"
-		        : "svcfleetd is not serving requests"));
-	}
-	rep = svcfleet__v1__reply_envelope__unpack(
-	    sf_arena_pbc(&x->x_arena), nng_msg_len(msg), nng_msg_body(msg));
-	nng_msg_free(msg);
-	if (rep == NULL) {
-		return (call_fail(x, SF_INTERNAL, "undecodable reply"));
-	}
-	if (rep->code != 0) {
-		x->x_code  = rep->code;
-		x->x_msg   = rep->message;
-		x->x_viol  = rep->violations;
-		x->x_nviol = rep->n_violations;
-		return (rep->code);
-	}
-	*reply = protobuf_c_message_unpack(reply_desc,
-	    sf_arena_pbc(&x->x_arena), rep->payload.len, rep->payload.data);
-	if (*reply == NULL) {
-		return (
-		    call_fail(x, SF_INTERNAL, "undecodable reply payload"));
-	}
-	return (0);
 }
 
 // -------------------------------------------------------------- replies
@@ -379,16 +211,16 @@ void
 gw_fail_rpc(gw_ctx *x, const char *kind, const char *name)
 {
 	json_t *causes = json_array();
-	for (size_t i = 0; i < x->x_nviol; i++) {
-		const Svcfleet__V1__FieldViolation *v = x->x_viol[i];
+	for (size_t i = 0; i < x->x_st.n_violations; i++) {
+		const svcfleet_violation *v = &x->x_st.violations[i];
 		json_array_append_new(
 		    causes, cause(x, v->type, v->field, v->reason));
 	}
 	// The server words a missing token for its CLI; say it for HTTP.
-	fail_with(x, x->x_code,
-	    x->x_code == SF_UNAUTHENTICATED && x->x_token[0] == '\0'
+	fail_with(x, x->x_st.code,
+	    x->x_st.code == SF_UNAUTHENTICATED && x->x_token[0] == '\0'
 	        ? "no token given: send \"Authorization: Bearer <token>\""
-	        : x->x_msg,
+	        : x->x_st.message,
 	    causes, kind, name, method_writes(x));
 }
 
@@ -729,9 +561,8 @@ bearer(const sf_http_req *r)
 static void
 request_id(gw_ctx *x)
 {
-	const char   *id = sf_http_req_header(x->x_req, "X-Request-Id");
-	size_t        n  = 0;
-	unsigned char rnd[16];
+	const char *id = sf_http_req_header(x->x_req, "X-Request-Id");
+	size_t      n  = 0;
 
 	for (; id != NULL && id[n] != '\0' && n + 1 < sizeof(x->x_rid); n++) {
 		unsigned char ch = (unsigned char) id[n];
@@ -745,16 +576,8 @@ request_id(gw_ctx *x)
 		n = 0; // too long: ignored
 	}
 	x->x_rid[n] = '\0';
-	if (n > 0) {
-		return;
-	}
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
-		snprintf(x->x_rid, sizeof(x->x_rid), "gw-%llx",
-		    (unsigned long long) sf_clock_mono_us());
-		return;
-	}
-	for (size_t i = 0; i < sizeof(rnd); i++) {
-		snprintf(x->x_rid + 2 * i, 3, "%02x", rnd[i]);
+	if (n == 0) {
+		svcfleet_new_request_id(x->x_rid);
 	}
 }
 
@@ -783,6 +606,14 @@ h_api(void *arg, const sf_http_req *req, sf_http_resp *resp)
 	x.x_token = bearer(req);
 	x.x_yaml  = wants_yaml(req);
 	request_id(&x);
+	svcfleet_status_init(&x.x_st);
+	x.x_call.token      = x.x_token;
+	x.x_call.request_id = x.x_rid;
+	x.x_call.timeout_ms = x.x_gw->g_timeout_ms;
+	// The transport waits a little longer than the deadline the server
+	// enforces, so a slow call ends with the server's DEADLINE_EXCEEDED.
+	x.x_call.grace_ms  = TRANSPORT_SLACK_MS;
+	x.x_call.allocator = sf_arena_pbc(&x.x_arena);
 	gw_header(&x, "X-Request-Id", x.x_rid);
 	// A JSON answer is never to be read as anything else.
 	gw_header(&x, "X-Content-Type-Options", "nosniff");
@@ -790,6 +621,7 @@ h_api(void *arg, const sf_http_req *req, sf_http_resp *resp)
 	rest = sf_arena_strdup(&x.x_arena, req->hr_path + strlen(GW_PREFIX));
 	if (rest == NULL) {
 		gw_reply(&x, 500, NULL);
+		svcfleet_status_fini(&x.x_st);
 		sf_arena_fini(&x.x_arena);
 		return;
 	}
@@ -819,6 +651,7 @@ h_api(void *arg, const sf_http_req *req, sf_http_resp *resp)
 	if (x.x_body_parsed) {
 		sf_manifest_set_fini(&x.x_body);
 	}
+	svcfleet_status_fini(&x.x_st);
 	sf_arena_fini(&x.x_arena);
 }
 
@@ -865,8 +698,10 @@ h_console(void *arg, const sf_http_req *req, sf_http_resp *resp)
 int
 sf_gateway_alloc(sf_gateway **out, const sf_gateway_opts *o, sf_status *st)
 {
-	sf_gateway *g;
-	int         rv;
+	svcfleet_options co = {0};
+	svcfleet_status  cst;
+	sf_gateway      *g;
+	int              rv;
 
 	*out = NULL;
 	if (o == NULL || o->go_rpc_url == NULL) {
@@ -878,23 +713,17 @@ sf_gateway_alloc(sf_gateway **out, const sf_gateway_opts *o, sf_status *st)
 	}
 	g->g_timeout_ms
 	    = o->go_timeout_ms ? o->go_timeout_ms : DEFAULT_TIMEOUT_MS;
-	pthread_mutex_init(&g->g_mtx, NULL);
-	pthread_cond_init(&g->g_cv, NULL);
-	if ((rv = nng_req0_open(&g->g_sock)) != 0) {
-		pthread_cond_destroy(&g->g_cv);
-		pthread_mutex_destroy(&g->g_mtx);
+	co.url         = o->go_rpc_url;
+	co.timeout_ms  = g->g_timeout_ms;
+	co.connect_now = true; // the listener is already there
+	svcfleet_status_init(&cst);
+	if ((rv = svcfleet_open(&g->g_client, &co, &cst)) != 0) {
+		sf_status_set(st, rv, "gateway: %s", cst.message);
+		svcfleet_status_fini(&cst);
 		free(g);
-		return (sf_status_set(st, SF_INTERNAL,
-		    "gateway: cannot open a socket: %s", nng_strerror(rv)));
+		return (rv);
 	}
-	g->g_open = true;
-	nng_socket_set_size(g->g_sock, NNG_OPT_RECVMAXSZ, SF_SERVER_WIRE_MAX);
-	if ((rv = nng_dial(g->g_sock, o->go_rpc_url, NULL, 0)) != 0) {
-		sf_gateway_free(g);
-		return (sf_status_set(st, SF_UNAVAILABLE,
-		    "gateway: cannot reach %s: %s", o->go_rpc_url,
-		    nng_strerror(rv)));
-	}
+	svcfleet_status_fini(&cst);
 	*out = g;
 	return (0);
 }
@@ -910,33 +739,14 @@ sf_gateway_add_routes(sf_gateway *g, sf_http *h)
 	return (0);
 }
 
-// Cancels the calls in flight (a watch may wait for minutes) until none
-// is left, then closes the socket. An aio that was registered but not yet
-// started when it was cancelled is caught by the next round.
+// Ends the calls in flight at once (a watch may wait for minutes) and
+// makes later ones fail: both answer UNAVAILABLE (503).
 void
 sf_gateway_close(sf_gateway *g)
 {
-	struct timespec ts;
-	if (g == NULL || !g->g_open) {
-		return;
+	if (g != NULL) {
+		svcfleet_shutdown(g->g_client);
 	}
-	pthread_mutex_lock(&g->g_mtx);
-	g->g_closing = true;
-	while (g->g_flights != NULL) {
-		for (gw_flight *f = g->g_flights; f != NULL; f = f->f_next) {
-			nng_aio_cancel(f->f_aio);
-		}
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 20 * 1000 * 1000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&g->g_cv, &g->g_mtx, &ts);
-	}
-	pthread_mutex_unlock(&g->g_mtx);
-	g->g_open = false;
-	nng_close(g->g_sock);
 }
 
 void
@@ -945,8 +755,6 @@ sf_gateway_free(sf_gateway *g)
 	if (g == NULL) {
 		return;
 	}
-	sf_gateway_close(g);
-	pthread_cond_destroy(&g->g_cv);
-	pthread_mutex_destroy(&g->g_mtx);
+	svcfleet_close(g->g_client);
 	free(g);
 }

@@ -30,9 +30,7 @@ gw_version(gw_ctx *x)
 	Svcfleet__V1__VersionReply *rep;
 	json_t                     *o;
 
-	if (gw_call(x, "System/Version", &req.base,
-	        &svcfleet__v1__version_reply__descriptor, (void **) &rep, 0)
-	    != 0) {
+	if (GW_CALL(x, version, &req, &rep) != 0) {
 		gw_fail_rpc(x, "version", "");
 		return;
 	}
@@ -73,9 +71,7 @@ who_am_i(gw_ctx *x)
 {
 	Svcfleet__V1__WhoAmIRequest req = SVCFLEET__V1__WHO_AM_IREQUEST__INIT;
 	Svcfleet__V1__WhoAmIReply  *rep;
-	if (gw_call(x, "AccessControl/WhoAmI", &req.base,
-	        &svcfleet__v1__who_am_ireply__descriptor, (void **) &rep, 0)
-	    != 0) {
+	if (GW_CALL(x, who_am_i, &req, &rep) != 0) {
 		gw_fail_rpc(x, "selfsubjectreviews", "");
 		return (NULL);
 	}
@@ -197,10 +193,7 @@ gw_bindings_list(gw_ctx *x)
 	req.cluster    = (char *) nz(gw_query(x, "cluster"));
 	req.namespace_ = (char *) nz(gw_query(x, "namespace"));
 	req.user       = (char *) nz(gw_query(x, "user"));
-	if (gw_call(x, "AccessControl/ListRoleBindings", &req.base,
-	        &svcfleet__v1__list_role_bindings_reply__descriptor,
-	        (void **) &rep, 0)
-	    != 0) {
+	if (GW_CALL(x, list_role_bindings, &req, &rep) != 0) {
 		gw_fail_rpc(x, "rolebindings", "");
 		return;
 	}
@@ -243,9 +236,7 @@ gw_bindings_create(gw_ctx *x)
 		}
 	}
 	req.binding = &b;
-	if (gw_call(x, "AccessControl/CreateRoleBinding", &req.base,
-	        &svcfleet__v1__role_binding__descriptor, (void **) &out, 0)
-	    != 0) {
+	if (GW_CALL(x, create_role_binding, &req, &out) != 0) {
 		gw_fail_rpc(x, "rolebindings", "");
 		return;
 	}
@@ -269,9 +260,7 @@ gw_binding_delete(gw_ctx *x)
 	Svcfleet__V1__Empty *e;
 
 	req.id = (char *) x->x_arg[0];
-	if (gw_call(x, "AccessControl/DeleteRoleBinding", &req.base,
-	        &svcfleet__v1__empty__descriptor, (void **) &e, 0)
-	    != 0) {
+	if (GW_CALL(x, delete_role_binding, &req, &e) != 0) {
 		gw_fail_rpc(x, "rolebindings", x->x_arg[0]);
 		return;
 	}
@@ -310,10 +299,7 @@ gw_tokens_list(gw_ctx *x)
 	json_t                        *items;
 
 	req.user = (char *) nz(gw_query(x, "user"));
-	if (gw_call(x, "AccessControl/ListTokens", &req.base,
-	        &svcfleet__v1__list_tokens_reply__descriptor, (void **) &rep,
-	        0)
-	    != 0) {
+	if (GW_CALL(x, list_tokens, &req, &rep) != 0) {
 		gw_fail_rpc(x, "tokens", "");
 		return;
 	}
@@ -363,10 +349,7 @@ gw_tokens_create(gw_ctx *x)
 		return;
 	}
 	req.ttl_seconds = ms / 1000;
-	if (gw_call(x, "AccessControl/CreateToken", &req.base,
-	        &svcfleet__v1__create_token_reply__descriptor, (void **) &rep,
-	        0)
-	    != 0) {
+	if (GW_CALL(x, create_token, &req, &rep) != 0) {
 		gw_fail_rpc(x, "tokens", "");
 		return;
 	}
@@ -383,9 +366,7 @@ gw_token_revoke(gw_ctx *x)
 	Svcfleet__V1__Empty *e;
 
 	req.id = (char *) x->x_arg[0];
-	if (gw_call(x, "AccessControl/RevokeToken", &req.base,
-	        &svcfleet__v1__empty__descriptor, (void **) &e, 0)
-	    != 0) {
+	if (GW_CALL(x, revoke_token, &req, &e) != 0) {
 		gw_fail_rpc(x, "tokens", x->x_arg[0]);
 		return;
 	}
@@ -464,10 +445,7 @@ gw_audit_list(gw_ctx *x)
 	req.name       = (char *) nz(gw_query(x, "name"));
 	req.page_size  = limit;
 	req.page_token = (char *) nz(gw_query(x, "continue"));
-	if (gw_call(x, "Audit/ListAuditEvents", &req.base,
-	        &svcfleet__v1__list_audit_events_reply__descriptor,
-	        (void **) &rep, 0)
-	    != 0) {
+	if (GW_CALL(x, list_audit_events, &req, &rep) != 0) {
 		gw_fail_rpc(x, "audit", "");
 		return;
 	}

@@ -152,10 +152,7 @@ gw_clusters_list(gw_ctx *x)
 	Svcfleet__V1__ListClustersReply *rep;
 	json_t                          *items;
 
-	if (gw_call(x, "ClusterRegistry/ListClusters", &req.base,
-	        &svcfleet__v1__list_clusters_reply__descriptor, (void **) &rep,
-	        0)
-	    != 0) {
+	if (GW_CALL(x, list_clusters, &req, &rep) != 0) {
 		gw_fail_rpc(x, "clusters", "");
 		return;
 	}
@@ -174,9 +171,7 @@ gw_cluster_get(gw_ctx *x)
 	Svcfleet__V1__Cluster *cl;
 
 	req.name = (char *) x->x_arg[0];
-	if (gw_call(x, "ClusterRegistry/GetCluster", &req.base,
-	        &svcfleet__v1__cluster__descriptor, (void **) &cl, 0)
-	    != 0) {
+	if (GW_CALL(x, get_cluster, &req, &cl) != 0) {
 		gw_fail_rpc(x, "clusters", x->x_arg[0]);
 		return;
 	}
@@ -298,9 +293,7 @@ gw_clusters_register(gw_ctx *x)
 		return;
 	}
 	req.cluster = &cl;
-	if (gw_call(x, "ClusterRegistry/RegisterCluster", &req.base,
-	        &svcfleet__v1__cluster__descriptor, (void **) &out, 0)
-	    != 0) {
+	if (GW_CALL(x, register_cluster, &req, &out) != 0) {
 		gw_fail_rpc(x, "clusters", cl.name ? cl.name : "");
 		return;
 	}
@@ -320,9 +313,7 @@ gw_cluster_update(gw_ctx *x)
 		return;
 	}
 	req.cluster = &cl;
-	if (gw_call(x, "ClusterRegistry/UpdateCluster", &req.base,
-	        &svcfleet__v1__cluster__descriptor, (void **) &out, 0)
-	    != 0) {
+	if (GW_CALL(x, update_cluster, &req, &out) != 0) {
 		gw_fail_rpc(x, "clusters", x->x_arg[0]);
 		return;
 	}
@@ -337,9 +328,7 @@ gw_cluster_delete(gw_ctx *x)
 	Svcfleet__V1__Empty *e;
 
 	req.name = (char *) x->x_arg[0];
-	if (gw_call(x, "ClusterRegistry/DeleteCluster", &req.base,
-	        &svcfleet__v1__empty__descriptor, (void **) &e, 0)
-	    != 0) {
+	if (GW_CALL(x, delete_cluster, &req, &e) != 0) {
 		gw_fail_rpc(x, "clusters", x->x_arg[0]);
 		return;
 	}
@@ -358,10 +347,7 @@ gw_namespaces_list(gw_ctx *x)
 	json_t                            *items;
 
 	req.cluster = (char *) x->x_arg[0];
-	if (gw_call(x, "ClusterRegistry/ListNamespaces", &req.base,
-	        &svcfleet__v1__list_namespaces_reply__descriptor,
-	        (void **) &rep, 0)
-	    != 0) {
+	if (GW_CALL(x, list_namespaces, &req, &rep) != 0) {
 		gw_fail_rpc(x, "namespaces", "");
 		return;
 	}
@@ -385,10 +371,7 @@ gw_workloads_list(gw_ctx *x)
 
 	req.cluster    = (char *) x->x_arg[0];
 	req.namespace_ = (char *) x->x_arg[1];
-	if (gw_call(x, "ClusterRegistry/ListWorkloads", &req.base,
-	        &svcfleet__v1__list_workloads_reply__descriptor,
-	        (void **) &rep, 0)
-	    != 0) {
+	if (GW_CALL(x, list_workloads, &req, &rep) != 0) {
 		gw_fail_rpc(x, "workloads", "");
 		return;
 	}
@@ -415,9 +398,7 @@ gw_pools_list(gw_ctx *x)
 	json_t                       *items;
 
 	req.cluster = (char *) x->x_arg[0];
-	if (gw_call(x, "ClusterRegistry/ListPools", &req.base,
-	        &svcfleet__v1__list_pools_reply__descriptor, (void **) &rep, 0)
-	    != 0) {
+	if (GW_CALL(x, list_pools, &req, &rep) != 0) {
 		gw_fail_rpc(x, "ipaddresspools", "");
 		return;
 	}

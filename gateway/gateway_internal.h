@@ -5,8 +5,6 @@
 #define SF_SERVER_GATEWAY_INTERNAL_H
 
 #include <jansson.h>
-#include <nng/nng.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,30 +12,17 @@
 #include "arena.h"
 #include "gateway.h"
 #include "model.h"
-#include "svcfleet.pb-c.h"
+#include "svcfleet/svcfleet.h"
 
-#define GW_PREFIX     "/apis/svcfleet.io/v1"
-#define GW_API_GROUP  "svcfleet.io/v1"
-#define GW_MAX_SEG    8
-#define GW_RPC_PREFIX "/svcfleet.v1."
-
-// A call in progress, so that closing can cancel it (gateway.c).
-typedef struct gw_flight {
-	nng_aio          *f_aio;
-	struct gw_flight *f_prev, *f_next;
-} gw_flight;
+#define GW_PREFIX    "/apis/svcfleet.io/v1"
+#define GW_API_GROUP SF_MODEL_API_GROUP
+#define GW_MAX_SEG   8
 
 struct sf_gateway {
-	nng_socket g_sock; // REQ, dialled to the server's inproc listener
-	bool       g_open;
-	uint32_t   g_timeout_ms;
-	// Calls in flight. Closing cancels them and waits until none is
-	// left before it closes the socket: nng (1.5) panics when a context
-	// is closed after its socket.
-	pthread_mutex_t g_mtx;
-	pthread_cond_t  g_cv;
-	bool            g_closing;
-	gw_flight      *g_flights;
+	// libsvcfleet's handle, dialled to the server's inproc listener;
+	// every HTTP request calls through it with its own token and id.
+	svcfleet_client *g_client;
+	uint32_t         g_timeout_ms;
 };
 
 // One HTTP request in progress. Everything it allocates comes from
@@ -55,11 +40,11 @@ typedef struct gw_ctx {
 	char       *x_seg[GW_MAX_SEG];
 	size_t      x_nseg;
 	const char *x_arg[4];
-	// The status of the last RPC that failed.
-	int                            x_code;
-	const char                    *x_msg;
-	Svcfleet__V1__FieldViolation **x_viol;
-	size_t                         x_nviol;
+	// What every RPC of the request sends (its token and id, the
+	// deadline) and where replies go (x_arena); and the status of the
+	// last RPC that failed.
+	svcfleet_call_opts x_call;
+	svcfleet_status    x_st;
 	// The request body as parsed (kept so a violation's field can be
 	// mapped to the line of the YAML or JSON the client sent).
 	sf_manifest_set x_body;
@@ -68,14 +53,15 @@ typedef struct gw_ctx {
 
 // ------------------------------------------------------------------ RPC
 
-// gw_call makes one RPC with the caller's token and request id. method is
-// the name within GW_RPC_PREFIX ("ServiceManager/GetService"); timeout_ms
-// 0 = the gateway's default. On success returns 0 and *reply (from the
-// request's arena). Otherwise returns the code and keeps the server's
-// message and violations in x for gw_fail_rpc.
-int gw_call(gw_ctx *x, const char *method, const ProtobufCMessage *req,
-    const ProtobufCMessageDescriptor *reply_desc, void **reply,
-    uint32_t timeout_ms);
+// GW_CALL makes one RPC through libsvcfleet's typed call for method (its
+// snake_case name, as svcfleet.h has it: get_service), with the caller's
+// token and request id and the gateway's deadline. On success it returns 0
+// and sets *rep (from the request's arena). Otherwise it returns the code
+// and leaves the server's message and violations in x->x_st for
+// gw_fail_rpc.
+#define GW_CALL(x, method, req, rep) \
+	svcfleet_##method##_with(    \
+	    (x)->x_gw->g_client, (req), (rep), &(x)->x_call, &(x)->x_st)
 
 // -------------------------------------------------------------- replies
 

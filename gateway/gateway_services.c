@@ -110,7 +110,8 @@ static void
 svc_fail(gw_ctx *x, const char *name)
 {
 	gw_fail_rpc(x,
-	    x->x_code == SF_INVALID_ARGUMENT ? "Service" : "services", name);
+	    x->x_st.code == SF_INVALID_ARGUMENT ? "Service" : "services",
+	    name);
 }
 
 // ?dryRun=All (the only value Kubernetes accepts). Returns -1 after
@@ -286,10 +287,7 @@ watch(gw_ctx *x, const char *cluster, const char *ns)
 		lreq.namespace_                       = (char *) ns;
 		lreq.label_selector                   = (char *) nz(lsel);
 		do {
-			rv = gw_call(x, "ServiceManager/ListServices",
-			    &lreq.base,
-			    &svcfleet__v1__list_services_reply__descriptor,
-			    (void **) &lrep, 0);
+			rv = GW_CALL(x, list_services, &lreq, &lrep);
 			if (rv != 0) {
 				sf_selector_free(sel);
 				gw_fail_rpc(x, "services", "");
@@ -326,9 +324,12 @@ watch(gw_ctx *x, const char *cluster, const char *ns)
 		req.cluster        = (char *) cluster;
 		req.namespace_     = (char *) ns;
 		req.wait_ms        = left > 0 ? (uint32_t) left : 0;
-		rv = gw_call(x, "ServiceManager/WatchServices", &req.base,
-		    &svcfleet__v1__watch_services_reply__descriptor,
-		    (void **) &rep, req.wait_ms + 5000);
+		// The server holds the call for wait_ms: the deadline
+		// covers that and then some.
+		svcfleet_call_opts wopts = x->x_call;
+		wopts.timeout_ms         = req.wait_ms + 5000;
+		rv                       = svcfleet_watch_services_with(
+		                          x->x_gw->g_client, &req, &rep, &wopts, &x->x_st);
 		if (rv == SF_OUT_OF_RANGE) {
 			// As kube-apiserver: 200, then an ERROR event with
 			// 410.
@@ -336,8 +337,9 @@ watch(gw_ctx *x, const char *cluster, const char *ns)
 			event_line(x, "ERROR",
 			    json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:i}", "kind",
 			        "Status", "apiVersion", "v1", "metadata",
-			        "status", "Failure", "message", nz(x->x_msg),
-			        "reason", "Expired", "code", 410));
+			        "status", "Failure", "message",
+			        x->x_st.message, "reason", "Expired", "code",
+			        410));
 			x->x_resp->hs_type = "application/json";
 			return;
 		}
@@ -395,10 +397,7 @@ gw_services_list(gw_ctx *x)
 	req.label_selector = (char *) nz(gw_query(x, "labelSelector"));
 	req.page_size      = limit;
 	req.page_token     = (char *) nz(gw_query(x, "continue"));
-	if (gw_call(x, "ServiceManager/ListServices", &req.base,
-	        &svcfleet__v1__list_services_reply__descriptor, (void **) &rep,
-	        0)
-	    != 0) {
+	if (GW_CALL(x, list_services, &req, &rep) != 0) {
 		gw_fail_rpc(x, "services", "");
 		return;
 	}
@@ -434,9 +433,7 @@ gw_service_get(gw_ctx *x)
 
 	key_of(x, &key);
 	req.key = &key;
-	if (gw_call(x, "ServiceManager/GetService", &req.base,
-	        &svcfleet__v1__service__descriptor, (void **) &svc, 0)
-	    != 0) {
+	if (GW_CALL(x, get_service, &req, &svc) != 0) {
 		svc_fail(x, key.name);
 		return;
 	}
@@ -456,9 +453,7 @@ gw_services_create(gw_ctx *x)
 	}
 	req.service = svc;
 	req.dry_run = dry;
-	if (gw_call(x, "ServiceManager/CreateService", &req.base,
-	        &svcfleet__v1__service__descriptor, (void **) &out, 0)
-	    != 0) {
+	if (GW_CALL(x, create_service, &req, &out) != 0) {
 		svc_fail(x, nz(svc->metadata->name));
 		return;
 	}
@@ -479,9 +474,7 @@ gw_service_update(gw_ctx *x)
 	}
 	req.service = svc;
 	req.dry_run = dry;
-	if (gw_call(x, "ServiceManager/UpdateService", &req.base,
-	        &svcfleet__v1__service__descriptor, (void **) &out, 0)
-	    != 0) {
+	if (GW_CALL(x, update_service, &req, &out) != 0) {
 		svc_fail(x, x->x_arg[2]);
 		return;
 	}
@@ -514,10 +507,7 @@ gw_service_apply(gw_ctx *x)
 	}
 	req.service = svc;
 	req.dry_run = dry;
-	if (gw_call(x, "ServiceManager/ApplyService", &req.base,
-	        &svcfleet__v1__apply_service_reply__descriptor, (void **) &rep,
-	        0)
-	    != 0) {
+	if (GW_CALL(x, apply_service, &req, &rep) != 0) {
 		svc_fail(x, x->x_arg[2]);
 		return;
 	}
@@ -560,10 +550,7 @@ gw_service_delete(gw_ctx *x)
 	}
 	key_of(x, &key);
 	req.key = &key;
-	if (gw_call(x, "ServiceManager/DeleteService", &req.base,
-	        &svcfleet__v1__delete_service_reply__descriptor,
-	        (void **) &rep, 0)
-	    != 0) {
+	if (GW_CALL(x, delete_service, &req, &rep) != 0) {
 		svc_fail(x, key.name);
 		return;
 	}

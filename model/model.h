@@ -26,6 +26,9 @@
 #include "status.h"
 #include "svcfleet.pb-c.h"
 
+// The API group of svcfleet's own kinds (Cluster, RoleBinding, ...).
+#define SF_MODEL_API_GROUP "svcfleet.io/v1"
+
 typedef Svcfleet__V1__Service       sf_service;
 typedef Svcfleet__V1__ServiceSpec   sf_service_spec;
 typedef Svcfleet__V1__ServicePort   sf_service_port;
