@@ -166,13 +166,13 @@ cause(gw_ctx *x, const char *type, const char *field, const char *reason)
 	json_t *c = json_object();
 	int     line
 	    = field != NULL && field[0] != '\0' ? gw_line_of(x, field) : 0;
-	gw_set_str(c, "reason", type);
-	gw_set_str(c, "message", reason);
-	gw_set_str(c, "field", field);
+	sf_model_json_set_str(c, "reason", type);
+	sf_model_json_set_str(c, "message", reason);
+	sf_model_json_set_str(c, "field", field);
 	if (line > 0) {
 		// Not in Kubernetes' Status: where in the body the field is,
 		// for an editor to point at (the console's YAML view).
-		gw_set(c, "line", json_integer(line));
+		sf_model_json_set(c, "line", json_integer(line));
 	}
 	return (c);
 }
@@ -186,14 +186,14 @@ fail_with(gw_ctx *x, int code, const char *msg, json_t *causes,
 	json_t *st   = status_obj(http, reason, msg);
 	json_t *det  = json_object();
 
-	gw_set_str(det, "name", name);
-	gw_set_str(det, "kind", kind);
+	sf_model_json_set_str(det, "name", name);
+	sf_model_json_set_str(det, "kind", kind);
 	if (json_array_size(causes) > 0) {
-		gw_set(det, "causes", causes);
+		sf_model_json_set(det, "causes", causes);
 	} else {
 		json_decref(causes);
 	}
-	gw_set(st, "details", det);
+	sf_model_json_set(st, "details", det);
 	// The RPC's status name, for programs that speak its codes.
 	gw_header(x, "X-Svcfleet-Status", sf_status_name(code));
 	unauthorized_hint(x, http);
@@ -350,76 +350,6 @@ gw_line_of(gw_ctx *x, const char *field)
 }
 
 // ------------------------------------------------------------ JSON bits
-
-void
-gw_set(json_t *obj, const char *key, json_t *v)
-{
-	if (obj != NULL && v != NULL) {
-		json_object_set_new(obj, key, v);
-	} else {
-		json_decref(v);
-	}
-}
-
-void
-gw_set_str(json_t *obj, const char *key, const char *s)
-{
-	if (s != NULL && s[0] != '\0') {
-		gw_set(obj, key, json_string(s));
-	}
-}
-
-void
-gw_set_time(json_t *obj, const char *key, int64_t ms)
-{
-	char ts[40];
-	if (ms != 0) {
-		sf_clock_format_rfc3339(ms, ts, sizeof(ts));
-		gw_set(obj, key, json_string(ts));
-	}
-}
-
-void
-gw_set_u64(json_t *obj, const char *key, uint64_t v)
-{
-	char num[24];
-	if (v != 0) {
-		snprintf(num, sizeof(num), "%llu", (unsigned long long) v);
-		gw_set(obj, key, json_string(num));
-	}
-}
-
-json_t *
-gw_kv_object(Svcfleet__V1__KeyValue *const *kv, size_t n)
-{
-	json_t *o = json_object();
-	for (size_t i = 0; i < n; i++) {
-		if (kv[i] != NULL && kv[i]->key != NULL) {
-			gw_set(o, kv[i]->key,
-			    json_string(kv[i]->value ? kv[i]->value : ""));
-		}
-	}
-	return (o);
-}
-
-json_t *
-gw_str_array(char *const *s, size_t n)
-{
-	json_t *a = json_array();
-	for (size_t i = 0; i < n; i++) {
-		json_array_append_new(a, json_string(s[i] ? s[i] : ""));
-	}
-	return (a);
-}
-
-json_t *
-gw_list(const char *api_version, const char *kind, json_t *items)
-{
-	json_t *l = json_pack("{s:s,s:s,s:{}}", "apiVersion", api_version,
-	    "kind", kind, "metadata");
-	gw_set(l, "items", items != NULL ? items : json_array());
-	return (l);
-}
 
 const char *
 gw_str(const json_t *obj, const char *key)

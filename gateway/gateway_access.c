@@ -13,12 +13,7 @@
 #include "gateway_internal.h"
 #include "rbac.h"
 #include "status.h"
-
-static const char *
-nz(const char *s)
-{
-	return (s != NULL ? s : "");
-}
+#include "str.h"
 
 // ---------------------------------------------------------------- version
 
@@ -36,35 +31,14 @@ gw_version(gw_ctx *x)
 	}
 	o = json_pack(
 	    "{s:s,s:s}", "apiVersion", GW_API_GROUP, "kind", "Version");
-	gw_set_str(o, "version", rep->version);
-	gw_set_str(o, "api", rep->api);
-	gw_set_u64(o, "revision", rep->revision);
-	gw_set_str(o, "installationID", rep->installation_id);
+	sf_model_json_set_str(o, "version", rep->version);
+	sf_model_json_set_str(o, "api", rep->api);
+	sf_model_json_set_u64(o, "revision", rep->revision);
+	sf_model_json_set_str(o, "installationID", rep->installation_id);
 	gw_reply(x, 200, o);
 }
 
 // ----------------------------------------------------------------- whoami
-
-static json_t *
-binding_json(const Svcfleet__V1__RoleBinding *b)
-{
-	json_t *o = json_pack(
-	    "{s:s,s:s}", "apiVersion", GW_API_GROUP, "kind", "RoleBinding");
-	json_t *md    = json_object();
-	bool    group = nz(b->group)[0] != '\0';
-
-	gw_set_str(md, "name", b->id);
-	gw_set_time(md, "creationTimestamp", b->create_time_ms);
-	gw_set(o, "metadata", md);
-	gw_set_str(o, "role", b->role);
-	gw_set(o, "subject",
-	    json_pack("{s:s,s:s}", "kind", group ? "Group" : "User", "name",
-	        group ? b->group : nz(b->user)));
-	gw_set_str(o, "cluster", b->cluster);
-	gw_set_str(o, "namespace", b->namespace_);
-	gw_set_str(o, "createdBy", b->created_by);
-	return (o);
-}
 
 static Svcfleet__V1__WhoAmIReply *
 who_am_i(gw_ctx *x)
@@ -82,23 +56,10 @@ void
 gw_whoami(gw_ctx *x)
 {
 	Svcfleet__V1__WhoAmIReply *rep;
-	json_t                    *st, *bindings;
 
-	if ((rep = who_am_i(x)) == NULL) {
-		return;
+	if ((rep = who_am_i(x)) != NULL) {
+		gw_reply(x, 200, sf_model_whoami_json(rep));
 	}
-	bindings = json_array();
-	for (size_t i = 0; i < rep->n_bindings; i++) {
-		json_array_append_new(
-		    bindings, binding_json(rep->bindings[i]));
-	}
-	st = json_pack("{s:{s:s,s:o}}", "userInfo", "username", nz(rep->user),
-	    "groups", gw_str_array(rep->groups, rep->n_groups));
-	gw_set_str(st, "tokenID", rep->token_id);
-	gw_set(st, "bindings", bindings);
-	gw_reply(x, 200,
-	    json_pack("{s:s,s:s,s:o}", "apiVersion", GW_API_GROUP, "kind",
-	        "WhoAmI", "status", st));
 }
 
 static json_t *
@@ -146,8 +107,8 @@ gw_rules_review(gw_ctx *x)
 		return;
 	}
 	spec    = gw_obj(body, "spec");
-	cluster = spec != NULL ? nz(gw_str(spec, "cluster")) : "";
-	ns      = spec != NULL ? nz(gw_str(spec, "namespace")) : "";
+	cluster = spec != NULL ? sf_nz(gw_str(spec, "cluster")) : "";
+	ns      = spec != NULL ? sf_nz(gw_str(spec, "namespace")) : "";
 	nss     = spec != NULL ? json_object_get(spec, "namespaces") : NULL;
 	if ((rep = who_am_i(x)) == NULL) {
 		return;
@@ -168,14 +129,15 @@ gw_rules_review(gw_ctx *x)
 		json_array_foreach(nss, i, v)
 		{
 			if (json_is_string(v)) {
-				gw_set(per, json_string_value(v),
+				sf_model_json_set(per, json_string_value(v),
 				    json_pack("{s:o}", "resourceRules",
 				        rules_at(&p, cluster,
 				            json_string_value(v))));
 			}
 		}
-		gw_set(gw_obj(out, "status"), "namespaces", per);
-		gw_set(gw_obj(out, "spec"), "namespaces", json_incref(nss));
+		sf_model_json_set(gw_obj(out, "status"), "namespaces", per);
+		sf_model_json_set(
+		    gw_obj(out, "spec"), "namespaces", json_incref(nss));
 	}
 	gw_reply(x, 201, out);
 }
@@ -190,18 +152,20 @@ gw_bindings_list(gw_ctx *x)
 	Svcfleet__V1__ListRoleBindingsReply *rep;
 	json_t                              *items;
 
-	req.cluster    = (char *) nz(gw_query(x, "cluster"));
-	req.namespace_ = (char *) nz(gw_query(x, "namespace"));
-	req.user       = (char *) nz(gw_query(x, "user"));
+	req.cluster    = (char *) sf_nz(gw_query(x, "cluster"));
+	req.namespace_ = (char *) sf_nz(gw_query(x, "namespace"));
+	req.user       = (char *) sf_nz(gw_query(x, "user"));
 	if (GW_CALL(x, list_role_bindings, &req, &rep) != 0) {
 		gw_fail_rpc(x, "rolebindings", "");
 		return;
 	}
 	items = json_array();
 	for (size_t i = 0; i < rep->n_bindings; i++) {
-		json_array_append_new(items, binding_json(rep->bindings[i]));
+		json_array_append_new(
+		    items, sf_model_role_binding_json(rep->bindings[i]));
 	}
-	gw_reply(x, 200, gw_list(GW_API_GROUP, "RoleBindingList", items));
+	gw_reply(x, 200,
+	    sf_model_json_list(GW_API_GROUP, "RoleBindingList", items));
 }
 
 // POST rolebindings {"role","subject":{"kind":"User|Group","name"},
@@ -218,15 +182,15 @@ gw_bindings_create(gw_ctx *x)
 	if ((body = gw_body(x)) == NULL) {
 		return;
 	}
-	b.role       = (char *) nz(gw_str(body, "role"));
-	b.cluster    = (char *) nz(gw_str(body, "cluster"));
-	b.namespace_ = (char *) nz(gw_str(body, "namespace"));
+	b.role       = (char *) sf_nz(gw_str(body, "role"));
+	b.cluster    = (char *) sf_nz(gw_str(body, "cluster"));
+	b.namespace_ = (char *) sf_nz(gw_str(body, "namespace"));
 	if ((subj = gw_obj(body, "subject")) != NULL) {
-		kind = nz(gw_str(subj, "kind"));
+		kind = sf_nz(gw_str(subj, "kind"));
 		if (strcmp(kind, "Group") == 0) {
-			b.group = (char *) nz(gw_str(subj, "name"));
+			b.group = (char *) sf_nz(gw_str(subj, "name"));
 		} else if (strcmp(kind, "User") == 0 || kind[0] == '\0') {
-			b.user = (char *) nz(gw_str(subj, "name"));
+			b.user = (char *) sf_nz(gw_str(subj, "name"));
 		} else {
 			gw_fail(x, 422, "Invalid",
 			    "subject.kind: Unsupported value: \"%.64s\": "
@@ -240,7 +204,7 @@ gw_bindings_create(gw_ctx *x)
 		gw_fail_rpc(x, "rolebindings", "");
 		return;
 	}
-	gw_reply(x, 201, binding_json(out));
+	gw_reply(x, 201, sf_model_role_binding_json(out));
 }
 
 static void
@@ -269,27 +233,6 @@ gw_binding_delete(gw_ctx *x)
 
 // ----------------------------------------------------------------- tokens
 
-static json_t *
-token_json(const Svcfleet__V1__Token *t)
-{
-	json_t *o = json_pack(
-	    "{s:s,s:s}", "apiVersion", GW_API_GROUP, "kind", "Token");
-	json_t *md = json_object();
-
-	gw_set_str(md, "name", t->id);
-	gw_set_time(md, "creationTimestamp", t->create_time_ms);
-	gw_set(o, "metadata", md);
-	gw_set_str(o, "user", t->user);
-	gw_set(o, "groups", gw_str_array(t->groups, t->n_groups));
-	gw_set_time(o, "expirationTimestamp", t->expire_time_ms);
-	if (t->revoked) {
-		gw_set(o, "revoked", json_true());
-	}
-	gw_set_str(o, "createdBy", t->created_by);
-	gw_set_str(o, "source", t->source);
-	return (o);
-}
-
 void
 gw_tokens_list(gw_ctx *x)
 {
@@ -298,16 +241,17 @@ gw_tokens_list(gw_ctx *x)
 	Svcfleet__V1__ListTokensReply *rep;
 	json_t                        *items;
 
-	req.user = (char *) nz(gw_query(x, "user"));
+	req.user = (char *) sf_nz(gw_query(x, "user"));
 	if (GW_CALL(x, list_tokens, &req, &rep) != 0) {
 		gw_fail_rpc(x, "tokens", "");
 		return;
 	}
 	items = json_array();
 	for (size_t i = 0; i < rep->n_tokens; i++) {
-		json_array_append_new(items, token_json(rep->tokens[i]));
+		json_array_append_new(
+		    items, sf_model_token_json(rep->tokens[i]));
 	}
-	gw_reply(x, 200, gw_list(GW_API_GROUP, "TokenList", items));
+	gw_reply(x, 200, sf_model_json_list(GW_API_GROUP, "TokenList", items));
 }
 
 // POST tokens {"user","groups":[...],"ttl":"24h"}: the answer carries the
@@ -325,7 +269,7 @@ gw_tokens_create(gw_ctx *x)
 	if ((body = gw_body(x)) == NULL) {
 		return;
 	}
-	req.user = (char *) nz(gw_str(body, "user"));
+	req.user = (char *) sf_nz(gw_str(body, "user"));
 	groups   = json_object_get(body, "groups");
 	if (json_is_array(groups) && json_array_size(groups) > 0) {
 		req.n_groups = json_array_size(groups);
@@ -336,7 +280,7 @@ gw_tokens_create(gw_ctx *x)
 			return;
 		}
 		for (size_t i = 0; i < req.n_groups; i++) {
-			req.groups[i] = (char *) nz(
+			req.groups[i] = (char *) sf_nz(
 			    json_string_value(json_array_get(groups, i)));
 		}
 	}
@@ -353,8 +297,9 @@ gw_tokens_create(gw_ctx *x)
 		gw_fail_rpc(x, "tokens", "");
 		return;
 	}
-	o = rep->token != NULL ? token_json(rep->token) : json_object();
-	gw_set_str(o, "secret", rep->secret);
+	o = rep->token != NULL ? sf_model_token_json(rep->token)
+	                       : json_object();
+	sf_model_json_set_str(o, "secret", rep->secret);
 	gw_reply(x, 201, o);
 }
 
@@ -374,33 +319,6 @@ gw_token_revoke(gw_ctx *x)
 }
 
 // ------------------------------------------------------------------ audit
-
-static json_t *
-audit_json(const Svcfleet__V1__AuditEvent *ev)
-{
-	json_t     *o    = json_object();
-	const char *verb = strrchr(nz(ev->method), '/');
-	char        ts[40], id[24];
-
-	snprintf(id, sizeof(id), "%llu", (unsigned long long) ev->id);
-	gw_set_str(o, "id", id);
-	sf_clock_format_rfc3339_ms(ev->time_ms, ts, sizeof(ts));
-	gw_set_str(o, "time", ts);
-	gw_set(o, "user",
-	    json_pack("{s:s,s:o}", "username", nz(ev->user), "groups",
-	        gw_str_array(ev->groups, ev->n_groups)));
-	gw_set_str(o, "verb", verb != NULL ? verb + 1 : nz(ev->method));
-	gw_set_str(o, "method", ev->method);
-	gw_set(o, "objectRef",
-	    json_pack("{s:s,s:s,s:s}", "cluster", nz(ev->cluster), "namespace",
-	        nz(ev->namespace_), "name", nz(ev->name)));
-	gw_set(o, "responseStatus",
-	    json_pack("{s:s,s:i,s:s}", "status", sf_status_name(ev->code),
-	        "code", ev->code, "message", nz(ev->message)));
-	gw_set_str(o, "requestID", ev->request_id);
-	gw_set_u64(o, "revision", ev->revision);
-	return (o);
-}
 
 // A time argument: RFC 3339, or a duration meaning that long ago ("1h").
 static bool
@@ -439,21 +357,23 @@ gw_audit_list(gw_ctx *x)
 	    || !time_arg(x, "until", &req.until_ms)) {
 		return;
 	}
-	req.user       = (char *) nz(gw_query(x, "user"));
-	req.cluster    = (char *) nz(gw_query(x, "cluster"));
-	req.namespace_ = (char *) nz(gw_query(x, "namespace"));
-	req.name       = (char *) nz(gw_query(x, "name"));
+	req.user       = (char *) sf_nz(gw_query(x, "user"));
+	req.cluster    = (char *) sf_nz(gw_query(x, "cluster"));
+	req.namespace_ = (char *) sf_nz(gw_query(x, "namespace"));
+	req.name       = (char *) sf_nz(gw_query(x, "name"));
 	req.page_size  = limit;
-	req.page_token = (char *) nz(gw_query(x, "continue"));
+	req.page_token = (char *) sf_nz(gw_query(x, "continue"));
 	if (GW_CALL(x, list_audit_events, &req, &rep) != 0) {
 		gw_fail_rpc(x, "audit", "");
 		return;
 	}
 	items = json_array();
 	for (size_t i = 0; i < rep->n_events; i++) {
-		json_array_append_new(items, audit_json(rep->events[i]));
+		json_array_append_new(
+		    items, sf_model_audit_event_json(rep->events[i]));
 	}
-	list = gw_list(GW_API_GROUP, "AuditEventList", items);
-	gw_set_str(gw_obj(list, "metadata"), "continue", rep->next_page_token);
+	list = sf_model_json_list(GW_API_GROUP, "AuditEventList", items);
+	sf_model_json_set_str(
+	    gw_obj(list, "metadata"), "continue", rep->next_page_token);
 	gw_reply(x, 200, list);
 }

@@ -1,147 +1,40 @@
 // gateway_clusters.c: clusters, their live namespaces, workloads and
 // MetalLB pools over HTTP, as ClusterRegistry RPCs.
 //
-// A cluster is {"apiVersion":"svcfleet.io/v1","kind":"Cluster","metadata":
-// {name, resourceVersion, creationTimestamp, labels}, "spec":{apiServer,
-// caData (base64, as kubeconfig's certificate-authority-data), token,
-// clientCertificateData, clientKeyData (base64), insecureSkipVerify,
-// nodePortRange "30000-32767"}, "status":{health READY|UNREACHABLE|
-// UNAUTHORIZED|UNKNOWN, serverVersion, lastContactTime, message,
-// metallbPools}}. Credentials appear only where the server returns them.
+// A cluster is the svcfleet.io/v1 Cluster of sf_model_cluster_json (the
+// CLI prints the same); a body to register or update one has its
+// metadata and spec. Credentials appear only where the server returns
+// them.
 // Namespaces, workloads and pools are shaped as the Kubernetes objects
 // they come from (v1 Namespace, apps/v1 Deployment/..., metallb.io
 // IPAddressPool), reduced to what the server reads of them.
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
 #include "gateway_internal.h"
 #include "status.h"
-
-static const char *
-health_name(int state)
-{
-	switch (state) {
-	case SVCFLEET__V1__CLUSTER_HEALTH_STATE__CLUSTER_HEALTH_READY:
-		return ("READY");
-	case SVCFLEET__V1__CLUSTER_HEALTH_STATE__CLUSTER_HEALTH_UNREACHABLE:
-		return ("UNREACHABLE");
-	case SVCFLEET__V1__CLUSTER_HEALTH_STATE__CLUSTER_HEALTH_UNAUTHORIZED:
-		return ("UNAUTHORIZED");
-	default:
-		return ("UNKNOWN");
-	}
-}
-
-static json_t *
-b64_string(const ProtobufCBinaryData *d)
-{
-	unsigned char *out;
-	json_t        *s;
-	if (d->len == 0 || d->len > (1u << 24)) {
-		return (NULL);
-	}
-	if ((out = malloc(4 * ((d->len + 2) / 3) + 1)) == NULL) {
-		return (NULL);
-	}
-	EVP_EncodeBlock(out, d->data, (int) d->len);
-	s = json_string((char *) out);
-	free(out);
-	return (s);
-}
+#include "str.h"
 
 // Decodes standard base64 (whitespace ignored) into the arena. Returns
 // false when it is not base64.
 static bool
 b64_decode(gw_ctx *x, const char *in, ProtobufCBinaryData *out)
 {
-	size_t         n = strlen(in), k = 0, pad = 0;
-	char          *clean = sf_arena_alloc(&x->x_arena, n + 1);
-	unsigned char *buf;
-	int            len;
+	size_t         n   = strlen(in);
+	unsigned char *buf = sf_arena_alloc(&x->x_arena, n / 4 * 3 + 3);
+	ssize_t        len;
 
-	if (clean == NULL) {
-		return (false);
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (in[i] != ' ' && in[i] != '\n' && in[i] != '\r'
-		    && in[i] != '\t') {
-			clean[k++] = in[i];
-		}
-	}
-	clean[k] = '\0';
-	if (k == 0 || k % 4 != 0) {
-		return (false);
-	}
-	pad = (clean[k - 1] == '=') + (clean[k - 2] == '=');
-	buf = sf_arena_alloc(&x->x_arena, k / 4 * 3 + 1);
 	if (buf == NULL
-	    || (len = EVP_DecodeBlock(buf, (unsigned char *) clean, (int) k))
-	        < 0) {
+	    || (len
+	           = sf_base64_decode(buf, n / 4 * 3 + 3, in, n, SF_B64_SPACE))
+	        <= 0) {
 		return (false);
 	}
 	out->data = buf;
-	out->len  = (size_t) len - pad;
+	out->len  = (size_t) len;
 	return (true);
-}
-
-static json_t *
-cluster_json(const Svcfleet__V1__Cluster *cl)
-{
-	json_t *o = json_pack(
-	    "{s:s,s:s}", "apiVersion", GW_API_GROUP, "kind", "Cluster");
-	json_t *md = json_object(), *sp = json_object(), *st = json_object();
-	char    range[32];
-
-	gw_set_str(md, "name", cl->name);
-	gw_set_u64(md, "resourceVersion", cl->resource_version);
-	gw_set_time(md, "creationTimestamp", cl->create_time_ms);
-	if (cl->n_labels > 0) {
-		gw_set(md, "labels", gw_kv_object(cl->labels, cl->n_labels));
-	}
-	gw_set(o, "metadata", md);
-
-	gw_set_str(sp, "apiServer", cl->api_server);
-	gw_set(sp, "caData", b64_string(&cl->ca_data));
-	gw_set_str(sp, "token", cl->token);
-	gw_set(sp, "clientCertificateData", b64_string(&cl->client_cert));
-	gw_set(sp, "clientKeyData", b64_string(&cl->client_key));
-	if (cl->insecure_skip_verify) {
-		gw_set(sp, "insecureSkipVerify", json_true());
-	}
-	snprintf(range, sizeof(range), "%d-%d",
-	    cl->node_port_min ? cl->node_port_min
-	                      : SF_MODEL_NODE_PORT_MIN_DEFAULT,
-	    cl->node_port_max ? cl->node_port_max
-	                      : SF_MODEL_NODE_PORT_MAX_DEFAULT);
-	gw_set(sp, "nodePortRange", json_string(range));
-	gw_set(sp, "hasCredentials", json_boolean(cl->has_credentials));
-	gw_set(o, "spec", sp);
-
-	gw_set(st, "health",
-	    json_string(health_name(cl->health ? cl->health->state : 0)));
-	if (cl->health != NULL) {
-		const Svcfleet__V1__ClusterHealth *h = cl->health;
-		gw_set_str(st, "serverVersion", h->server_version);
-		gw_set_time(st, "lastContactTime", h->last_contact_ms);
-		gw_set_str(st, "message", h->message);
-		if (h->pools_known) {
-			json_t *pools = json_array();
-			for (size_t i = 0; i < h->n_pools; i++) {
-				json_array_append_new(pools,
-				    json_pack("{s:s,s:o}", "name",
-				        h->pools[i]->name ? h->pools[i]->name
-				                          : "",
-				        "addresses",
-				        gw_str_array(h->pools[i]->addresses,
-				            h->pools[i]->n_addresses)));
-			}
-			gw_set(st, "metallbPools", pools);
-		}
-	}
-	gw_set(o, "status", st);
-	return (o);
 }
 
 void
@@ -158,9 +51,11 @@ gw_clusters_list(gw_ctx *x)
 	}
 	items = json_array();
 	for (size_t i = 0; i < rep->n_clusters; i++) {
-		json_array_append_new(items, cluster_json(rep->clusters[i]));
+		json_array_append_new(
+		    items, sf_model_cluster_json(rep->clusters[i], 0));
 	}
-	gw_reply(x, 200, gw_list(GW_API_GROUP, "ClusterList", items));
+	gw_reply(
+	    x, 200, sf_model_json_list(GW_API_GROUP, "ClusterList", items));
 }
 
 void
@@ -175,7 +70,7 @@ gw_cluster_get(gw_ctx *x)
 		gw_fail_rpc(x, "clusters", x->x_arg[0]);
 		return;
 	}
-	gw_reply(x, 200, cluster_json(cl));
+	gw_reply(x, 200, sf_model_cluster_json(cl, 0));
 }
 
 // Reads "MIN-MAX" into the cluster; false when malformed.
@@ -297,7 +192,7 @@ gw_clusters_register(gw_ctx *x)
 		gw_fail_rpc(x, "clusters", cl.name ? cl.name : "");
 		return;
 	}
-	gw_reply(x, 201, cluster_json(out));
+	gw_reply(x, 201, sf_model_cluster_json(out, 0));
 }
 
 // PUT clusters/{c}: UpdateCluster. A metadata.resourceVersion must match;
@@ -317,7 +212,7 @@ gw_cluster_update(gw_ctx *x)
 		gw_fail_rpc(x, "clusters", x->x_arg[0]);
 		return;
 	}
-	gw_reply(x, 200, cluster_json(out));
+	gw_reply(x, 200, sf_model_cluster_json(out, 0));
 }
 
 void
@@ -358,7 +253,7 @@ gw_namespaces_list(gw_ctx *x)
 		        "Namespace", "metadata", "name",
 		        rep->namespaces[i] ? rep->namespaces[i] : ""));
 	}
-	gw_reply(x, 200, gw_list("v1", "NamespaceList", items));
+	gw_reply(x, 200, sf_model_json_list("v1", "NamespaceList", items));
 }
 
 void
@@ -377,16 +272,10 @@ gw_workloads_list(gw_ctx *x)
 	}
 	items = json_array();
 	for (size_t i = 0; i < rep->n_workloads; i++) {
-		const Svcfleet__V1__Workload *w = rep->workloads[i];
 		json_array_append_new(items,
-		    json_pack("{s:s,s:s,s:{s:s,s:s},s:{s:{s:{s:o}}}}",
-		        "apiVersion", "apps/v1", "kind",
-		        w->kind ? w->kind : "", "metadata", "name",
-		        w->name ? w->name : "", "namespace", x->x_arg[1],
-		        "spec", "template", "metadata", "labels",
-		        gw_kv_object(w->labels, w->n_labels)));
+		    sf_model_workload_json(rep->workloads[i], x->x_arg[1]));
 	}
-	gw_reply(x, 200, gw_list("v1", "List", items));
+	gw_reply(x, 200, sf_model_json_list("v1", "List", items));
 }
 
 void
@@ -410,8 +299,10 @@ gw_pools_list(gw_ctx *x)
 		        "metallb.io/v1beta1", "kind", "IPAddressPool",
 		        "metadata", "name", p->name ? p->name : "", "spec",
 		        "addresses",
-		        gw_str_array(p->addresses, p->n_addresses)));
+		        sf_model_json_str_array(
+		            p->addresses, p->n_addresses)));
 	}
-	gw_reply(
-	    x, 200, gw_list("metallb.io/v1beta1", "IPAddressPoolList", items));
+	gw_reply(x, 200,
+	    sf_model_json_list(
+	        "metallb.io/v1beta1", "IPAddressPoolList", items));
 }

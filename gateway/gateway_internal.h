@@ -110,21 +110,8 @@ int gw_line_of(gw_ctx *x, const char *field);
 
 // ------------------------------------------------------------ JSON bits
 
-// gw_set adds key = v to obj (v consumed; NULL is skipped).
-void gw_set(json_t *obj, const char *key, json_t *v);
-// gw_set_str adds a string unless s is NULL or "".
-void gw_set_str(json_t *obj, const char *key, const char *s);
-// gw_set_time adds an RFC 3339 time unless ms is 0.
-void gw_set_time(json_t *obj, const char *key, int64_t ms);
-// gw_set_u64 adds a decimal string (Kubernetes writes resource versions
-// and ids as strings) unless v is 0.
-void gw_set_u64(json_t *obj, const char *key, uint64_t v);
-// gw_kv_object turns key/value pairs into an object.
-json_t *gw_kv_object(Svcfleet__V1__KeyValue *const *kv, size_t n);
-// gw_str_array turns strings into an array.
-json_t *gw_str_array(char *const *s, size_t n);
-// gw_list wraps items (consumed) in {"apiVersion","kind","metadata","items"}.
-json_t *gw_list(const char *api_version, const char *kind, json_t *items);
+// Objects are encoded with model/'s sf_model_*_json and sf_model_json_*
+// setters, as the CLI encodes them.
 // gw_str returns a string member or NULL; gw_obj an object member or NULL.
 const char *gw_str(const json_t *obj, const char *key);
 json_t     *gw_obj(const json_t *obj, const char *key);

@@ -14,16 +14,11 @@
 #include "clock.h"
 #include "gateway_internal.h"
 #include "status.h"
+#include "str.h"
 
 #define WATCH_DEFAULT_S 30
 #define WATCH_MAX_S     300
 #define LIST_ALL_MAX    100000
-
-static const char *
-nz(const char *s)
-{
-	return (s != NULL ? s : "");
-}
 
 static json_t *
 cluster_status_json(const Svcfleet__V1__ClusterStatus *cs)
@@ -31,35 +26,38 @@ cluster_status_json(const Svcfleet__V1__ClusterStatus *cs)
 	json_t *o = json_object();
 	json_t *ports;
 
-	gw_set_str(o, "cluster", cs->cluster);
-	gw_set_str(o, "state", sf_model_sync_state_name(cs->state));
-	gw_set_str(o, "message", cs->message);
+	sf_model_json_set_str(o, "cluster", cs->cluster);
+	sf_model_json_set_str(o, "state", sf_model_sync_state_name(cs->state));
+	sf_model_json_set_str(o, "message", cs->message);
 	if (cs->observed_generation != 0) {
-		gw_set(o, "observedGeneration",
+		sf_model_json_set(o, "observedGeneration",
 		    json_integer(cs->observed_generation));
 	}
-	gw_set_time(o, "lastSyncTime", cs->last_sync_time_ms);
-	gw_set_str(o, "clusterIP", cs->cluster_ip);
+	sf_model_json_set_time(o, "lastSyncTime", cs->last_sync_time_ms);
+	sf_model_json_set_str(o, "clusterIP", cs->cluster_ip);
 	if (cs->n_node_ports > 0) {
 		ports = json_array();
 		for (size_t i = 0; i < cs->n_node_ports; i++) {
 			const Svcfleet__V1__AssignedPort *p
 			    = cs->node_ports[i];
 			json_t *po = json_object();
-			gw_set_str(po, "name", p->name);
-			gw_set_str(po, "protocol",
-			    nz(p->protocol)[0] ? p->protocol : "TCP");
-			gw_set(po, "port", json_integer(p->port));
-			gw_set(po, "nodePort", json_integer(p->node_port));
+			sf_model_json_set_str(po, "name", p->name);
+			sf_model_json_set_str(po, "protocol",
+			    sf_nz(p->protocol)[0] ? p->protocol : "TCP");
+			sf_model_json_set(po, "port", json_integer(p->port));
+			sf_model_json_set(
+			    po, "nodePort", json_integer(p->node_port));
 			json_array_append_new(ports, po);
 		}
-		gw_set(o, "nodePorts", ports);
+		sf_model_json_set(o, "nodePorts", ports);
 	}
 	if (cs->n_ingress > 0) {
-		gw_set(o, "ingress", gw_str_array(cs->ingress, cs->n_ingress));
+		sf_model_json_set(o, "ingress",
+		    sf_model_json_str_array(cs->ingress, cs->n_ingress));
 	}
-	gw_set_str(o, "uid", cs->cluster_uid);
-	gw_set_str(o, "resourceVersion", cs->cluster_resource_version);
+	sf_model_json_set_str(o, "uid", cs->cluster_uid);
+	sf_model_json_set_str(
+	    o, "resourceVersion", cs->cluster_resource_version);
 	return (o);
 }
 
@@ -76,31 +74,31 @@ service_json(const sf_service *svc)
 		return (o);
 	}
 	md = gw_obj(o, "metadata");
-	gw_set_str(md, "uid", m->uid);
-	gw_set_u64(md, "resourceVersion", m->resource_version);
+	sf_model_json_set_str(md, "uid", m->uid);
+	sf_model_json_set_u64(md, "resourceVersion", m->resource_version);
 	if (m->deleting) {
-		gw_set_time(md, "deletionTimestamp",
+		sf_model_json_set_time(md, "deletionTimestamp",
 		    m->delete_time_ms != 0 ? m->delete_time_ms
 		                           : m->update_time_ms);
 	}
 	if (m->n_finalizers > 0) {
-		gw_set(md, "finalizers",
-		    gw_str_array(m->finalizers, m->n_finalizers));
+		sf_model_json_set(md, "finalizers",
+		    sf_model_json_str_array(m->finalizers, m->n_finalizers));
 	}
 	if ((st = gw_obj(o, "status")) == NULL) {
 		st = json_object();
-		gw_set(o, "status", st);
+		sf_model_json_set(o, "status", st);
 	}
 	targets = json_array();
 	for (size_t i = 0; i < svc->n_status; i++) {
 		json_array_append_new(
 		    targets, cluster_status_json(svc->status[i]));
 	}
-	gw_set(st, "clusters", targets);
+	sf_model_json_set(st, "clusters", targets);
 	// Who changed it and when (the audit log has the whole story).
-	gw_set_str(st, "createdBy", m->created_by);
-	gw_set_str(st, "updatedBy", m->updated_by);
-	gw_set_time(st, "updateTime", m->update_time_ms);
+	sf_model_json_set_str(st, "createdBy", m->created_by);
+	sf_model_json_set_str(st, "updatedBy", m->updated_by);
+	sf_model_json_set_time(st, "updateTime", m->update_time_ms);
 	return (o);
 }
 
@@ -159,15 +157,15 @@ body_service(gw_ctx *x, const char *url_name)
 	}
 	// As with kubectl's typed clients, the URL says what the body is.
 	if (json_object_get(obj, "apiVersion") == NULL) {
-		gw_set(obj, "apiVersion", json_string("v1"));
+		sf_model_json_set(obj, "apiVersion", json_string("v1"));
 	}
 	if (json_object_get(obj, "kind") == NULL) {
-		gw_set(obj, "kind", json_string("Service"));
+		sf_model_json_set(obj, "kind", json_string("Service"));
 	}
 	if ((md = gw_obj(obj, "metadata")) == NULL
 	    && json_object_get(obj, "metadata") == NULL) {
 		md = json_object();
-		gw_set(obj, "metadata", md);
+		sf_model_json_set(obj, "metadata", md);
 	}
 	if (md != NULL) {
 		bns   = gw_str(md, "namespace");
@@ -188,9 +186,9 @@ body_service(gw_ctx *x, const char *url_name)
 			    bname, url_name);
 			return (NULL);
 		}
-		gw_set(md, "namespace", json_string(ns));
+		sf_model_json_set(md, "namespace", json_string(ns));
 		if (url_name != NULL && bname == NULL) {
-			gw_set(md, "name", json_string(url_name));
+			sf_model_json_set(md, "name", json_string(url_name));
 		}
 	}
 	sf_status_init(&st);
@@ -198,7 +196,7 @@ body_service(gw_ctx *x, const char *url_name)
 	        obj, cluster, &x->x_arena, &svc, &st)
 	    != 0) {
 		const char *name = md != NULL ? gw_str(md, "name") : NULL;
-		gw_fail_status(x, &st, "Service", nz(name));
+		gw_fail_status(x, &st, "Service", sf_nz(name));
 		sf_status_fini(&st);
 		return (NULL);
 	}
@@ -228,7 +226,7 @@ bookmark(gw_ctx *x, uint64_t revision)
 	json_t *md = json_object();
 	char    num[24];
 	snprintf(num, sizeof(num), "%llu", (unsigned long long) revision);
-	gw_set(md, "resourceVersion", json_string(num));
+	sf_model_json_set(md, "resourceVersion", json_string(num));
 	event_line(x, "BOOKMARK",
 	    json_pack("{s:s,s:s,s:o}", "kind", "Service", "apiVersion", "v1",
 	        "metadata", md));
@@ -285,7 +283,7 @@ watch(gw_ctx *x, const char *cluster, const char *ns)
 		size_t                           seen = 0;
 		lreq.cluster                          = (char *) cluster;
 		lreq.namespace_                       = (char *) ns;
-		lreq.label_selector                   = (char *) nz(lsel);
+		lreq.label_selector                   = (char *) sf_nz(lsel);
 		do {
 			rv = GW_CALL(x, list_services, &lreq, &lrep);
 			if (rv != 0) {
@@ -303,7 +301,7 @@ watch(gw_ctx *x, const char *cluster, const char *ns)
 			}
 			lreq.page_token = lrep->next_page_token;
 		} while (
-		    nz(lreq.page_token)[0] != '\0' && seen < LIST_ALL_MAX);
+		    sf_nz(lreq.page_token)[0] != '\0' && seen < LIST_ALL_MAX);
 		if (seen > 0) {
 			// The initial state is one answer of its own.
 			sf_selector_free(sel);
@@ -394,9 +392,9 @@ gw_services_list(gw_ctx *x)
 	}
 	req.cluster        = (char *) cluster;
 	req.namespace_     = (char *) ns;
-	req.label_selector = (char *) nz(gw_query(x, "labelSelector"));
+	req.label_selector = (char *) sf_nz(gw_query(x, "labelSelector"));
 	req.page_size      = limit;
-	req.page_token     = (char *) nz(gw_query(x, "continue"));
+	req.page_token     = (char *) sf_nz(gw_query(x, "continue"));
 	if (GW_CALL(x, list_services, &req, &rep) != 0) {
 		gw_fail_rpc(x, "services", "");
 		return;
@@ -405,10 +403,10 @@ gw_services_list(gw_ctx *x)
 	for (size_t i = 0; i < rep->n_services; i++) {
 		json_array_append_new(items, service_json(rep->services[i]));
 	}
-	list = gw_list("v1", "ServiceList", items);
+	list = sf_model_json_list("v1", "ServiceList", items);
 	md   = gw_obj(list, "metadata");
-	gw_set_u64(md, "resourceVersion", rep->revision);
-	gw_set_str(md, "continue", rep->next_page_token);
+	sf_model_json_set_u64(md, "resourceVersion", rep->revision);
+	sf_model_json_set_str(md, "continue", rep->next_page_token);
 	gw_reply(x, 200, list);
 }
 
@@ -454,7 +452,7 @@ gw_services_create(gw_ctx *x)
 	req.service = svc;
 	req.dry_run = dry;
 	if (GW_CALL(x, create_service, &req, &out) != 0) {
-		svc_fail(x, nz(svc->metadata->name));
+		svc_fail(x, sf_nz(svc->metadata->name));
 		return;
 	}
 	gw_reply(x, 201, service_json(out));

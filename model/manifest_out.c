@@ -163,7 +163,7 @@ metadata(out *o, const sf_service *svc)
 		put(o, md, "generation", json_integer(m->generation));
 	}
 	if (m->create_time_ms != 0) {
-		sf_clock_format_rfc3339(m->create_time_ms, ts, sizeof(ts));
+		sf_model_json_format_time(m->create_time_ms, ts, sizeof(ts));
 		put_str(o, md, "creationTimestamp", ts);
 	}
 	if (m->n_labels > 0) {
@@ -322,19 +322,13 @@ json_t *
 sf_model_services_to_list(sf_service *const *svcs, size_t n)
 {
 	json_t *items = json_array();
-	json_t *list;
 
-	if (items == NULL) {
-		return (NULL);
-	}
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && items != NULL; i++) {
 		json_t *it = sf_model_service_to_manifest(svcs[i]);
 		if (it == NULL || json_array_append_new(items, it) != 0) {
 			json_decref(items);
-			return (NULL);
+			items = NULL;
 		}
 	}
-	list = json_pack("{s:s,s:s,s:o}", "apiVersion", "v1", "kind", "List",
-	    "items", items);
-	return (list);
+	return (sf_model_json_list("v1", "List", items));
 }

@@ -23,6 +23,7 @@
 #include "arena.h"
 #include "buf.h"
 #include "status.h"
+#include "str.h"
 #include "svcfleet/svcfleet.h"
 
 #define CLI_EXIT_OK    0
@@ -286,6 +287,13 @@ void cli_table_print(const cli_table *t, FILE *f);
 // returns CLI_EXIT_FAIL.
 int cli_print_object(const cli *c, const json_t *obj);
 
+// cli_print_list prints n objects as one Kubernetes List (v1 List, as
+// kubectl prints several objects) in the -o json|yaml format; item(arg,
+// i) encodes the i-th (NULL when out of memory). Returns as
+// cli_print_object.
+int cli_print_list(const cli *c, size_t                     n,
+    json_t *(*item)(const void *arg, size_t i), const void *arg);
+
 // cli_print_services prints services in the -o format. list: print a
 // Kubernetes List (json/yaml) even for one object. all_ns adds the
 // NAMESPACE column.
@@ -308,14 +316,8 @@ void cli_age(int64_t ms, char *buf, size_t cap);
 
 // cli_binding_subject: "user:alice" or "group:devs" (from the arena).
 const char *cli_binding_subject(cli *c, const Svcfleet__V1__RoleBinding *b);
-// cli_binding_json: the binding as a JSON object (proto field names, empty
-// fields left out, times in RFC 3339). NULL when out of memory.
-json_t *cli_binding_json(const Svcfleet__V1__RoleBinding *b);
-// cli_json_set_time sets key to ms as an RFC 3339 time (with milliseconds)
-// unless ms is 0.
-void cli_json_set_time(json_t *o, const char *key, int64_t ms);
-// cli_json_set_str sets key to s unless s is NULL or empty.
-void cli_json_set_str(json_t *o, const char *key, const char *s);
+// Under -o json|yaml they print as model/'s sf_model_*_json encode them,
+// as the JSON gateway does.
 
 int cli_cmd_rbac_grant(cli *c);
 int cli_cmd_rbac_revoke(cli *c);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "model.h"
 
 // "30000-32767" -> min, max; only the syntax is checked here.
 static int
@@ -238,6 +239,14 @@ cli_cmd_cluster_remove(cli *c)
 	return (0);
 }
 
+// A namespace as the v1 Namespace it is, reduced to its name.
+static json_t *
+namespace_item(const void *arg, size_t i)
+{
+	return (json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind",
+	    "Namespace", "metadata", "name", sf_nz(((char *const *) arg)[i])));
+}
+
 int
 cli_cmd_cluster_namespaces(cli *c)
 {
@@ -254,18 +263,8 @@ cli_cmd_cluster_namespaces(cli *c)
 		return (cli_fail_status(&c->c_st, NULL));
 	}
 	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
-		json_t *items = json_array();
-		for (size_t i = 0; i < rep->n_namespaces && items != NULL;
-		     i++) {
-			json_array_append_new(items,
-			    json_pack("{s:s, s:s, s:{s:s}}", "apiVersion",
-			        "v1", "kind", "Namespace", "metadata", "name",
-			        rep->namespaces[i]));
-		}
-		json_t *l = json_pack("{s:s, s:s, s:o*}", "apiVersion", "v1",
-		    "kind", "List", "items", items);
-		rv        = cli_print_object(c, l);
-		json_decref(l);
+		rv = cli_print_list(
+		    c, rep->n_namespaces, namespace_item, rep->namespaces);
 	} else if (rep->n_namespaces == 0) {
 		fprintf(stderr, "No resources found\n");
 	} else {
@@ -294,19 +293,17 @@ cli_cmd_cluster_namespaces(cli *c)
 }
 
 // A workload as the Kubernetes object it is, reduced to what svcfleet
-// reads: its name and pod template labels.
+// reads: its name and pod template labels (arg: the reply).
+typedef struct workloads {
+	const Svcfleet__V1__ListWorkloadsReply *w_rep;
+	const char                             *w_ns;
+} workloads;
+
 static json_t *
-workload_object(const Svcfleet__V1__Workload *w, const char *ns)
+workload_item(const void *arg, size_t i)
 {
-	json_t *labels = json_object();
-	for (size_t i = 0; i < w->n_labels && labels != NULL; i++) {
-		json_object_set_new(labels, w->labels[i]->key,
-		    json_string(w->labels[i]->value));
-	}
-	return (json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:{s:{s:o*}}}}",
-	    "apiVersion", "apps/v1", "kind", w->kind, "metadata", "name",
-	    w->name, "namespace", ns, "spec", "template", "metadata", "labels",
-	    labels));
+	const workloads *w = arg;
+	return (sf_model_workload_json(w->w_rep->workloads[i], w->w_ns));
 }
 
 int
@@ -326,17 +323,8 @@ cli_cmd_cluster_workloads(cli *c)
 		return (cli_fail_status(&c->c_st, NULL));
 	}
 	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
-		json_t *items = json_array();
-		for (size_t i = 0; i < rep->n_workloads && items != NULL;
-		     i++) {
-			json_array_append_new(items,
-			    workload_object(
-			        rep->workloads[i], req.namespace_));
-		}
-		json_t *l = json_pack("{s:s, s:s, s:o*}", "apiVersion", "v1",
-		    "kind", "List", "items", items);
-		rv        = cli_print_object(c, l);
-		json_decref(l);
+		workloads w = {rep, req.namespace_};
+		rv = cli_print_list(c, rep->n_workloads, workload_item, &w);
 	} else if (rep->n_workloads == 0) {
 		fprintf(stderr, "No resources found in %s namespace.\n",
 		    req.namespace_);
