@@ -12,6 +12,7 @@
 #include "gateway_internal.h"
 #include "log.h"
 #include "status.h"
+#include "str.h"
 
 #define DEFAULT_TIMEOUT_MS 30000
 // Extra time the transport waits beyond the deadline the server enforces,
@@ -132,7 +133,7 @@ status_obj(int code, const char *reason, const char *msg)
 {
 	return (json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:i}", "kind", "Status",
 	    "apiVersion", "v1", "metadata", "status", "Failure", "message",
-	    msg != NULL ? msg : "", "reason", reason, "code", code));
+	    sf_nz(msg), "reason", reason, "code", code));
 }
 
 // Headers that tell a client what to do next: how to authenticate, or

@@ -167,8 +167,8 @@ body_cluster(gw_ctx *x, const char *url_name, Svcfleet__V1__Cluster *cl)
 	}
 	if (st.st_nviol > 0) {
 		sf_status_set(&st, SF_INVALID_ARGUMENT,
-		    "Cluster \"%s\" is invalid", cl->name ? cl->name : "");
-		gw_fail_status(x, &st, "Cluster", cl->name ? cl->name : "");
+		    "Cluster \"%s\" is invalid", sf_nz(cl->name));
+		gw_fail_status(x, &st, "Cluster", sf_nz(cl->name));
 		sf_status_fini(&st);
 		return (false);
 	}
@@ -297,7 +297,7 @@ gw_pools_list(gw_ctx *x)
 		json_array_append_new(items,
 		    json_pack("{s:s,s:s,s:{s:s},s:{s:o}}", "apiVersion",
 		        "metallb.io/v1beta1", "kind", "IPAddressPool",
-		        "metadata", "name", p->name ? p->name : "", "spec",
+		        "metadata", "name", sf_nz(p->name), "spec",
 		        "addresses",
 		        sf_model_json_str_array(
 		            p->addresses, p->n_addresses)));

@@ -7,7 +7,12 @@
 #include <string.h>
 
 #include "cli.h"
+#include "file.h"
 #include "model.h"
+
+// A CA bundle is a few certificates; anything much bigger is the wrong
+// file.
+#define CA_FILE_MAX (1u << 20)
 
 // "30000-32767" -> min, max; only the syntax is checked here.
 static int
@@ -80,11 +85,12 @@ cli_cmd_cluster_add(cli *c)
 {
 	Svcfleet__V1__RegisterClusterRequest req
 	    = SVCFLEET__V1__REGISTER_CLUSTER_REQUEST__INIT;
-	Svcfleet__V1__Cluster  cl  = SVCFLEET__V1__CLUSTER__INIT;
-	Svcfleet__V1__Cluster *out = NULL;
-	const char            *ca  = cli_value(c, F_CA_FILE, NULL);
-	const char            *tf  = cli_value(c, F_TOKEN_FILE, NULL);
-	sf_buf                 cab = SF_BUF_INIT;
+	Svcfleet__V1__Cluster  cl    = SVCFLEET__V1__CLUSTER__INIT;
+	Svcfleet__V1__Cluster *out   = NULL;
+	const char            *ca    = cli_value(c, F_CA_FILE, NULL);
+	const char            *tf    = cli_value(c, F_TOKEN_FILE, NULL);
+	char                  *cab   = NULL;
+	size_t                 calen = 0;
 	int                    rv;
 
 	if (c->c_set[F_KUBECONFIG]) {
@@ -139,31 +145,30 @@ cli_cmd_cluster_add(cli *c)
 	    || (rv = labels(c, &cl)) != 0) {
 		return (rv);
 	}
-	if (ca != NULL && cli_read_file(ca, &cab) != 0) {
-		rv = cli_fail(SF_INVALID_ARGUMENT,
-		    "cannot read --ca-file %s: %s", ca, strerror(errno));
-		sf_buf_fini(&cab);
-		return (rv);
+	if (ca != NULL
+	    && (cab = sf_file_read(ca, CA_FILE_MAX, &calen)) == NULL) {
+		return (cli_fail(SF_INVALID_ARGUMENT,
+		    "cannot read --ca-file %s: %s", ca, strerror(errno)));
 	}
 	if ((cl.token = cli_read_secret(c, tf)) == NULL) {
-		sf_buf_fini(&cab);
+		free(cab);
 		return (cli_fail(SF_INVALID_ARGUMENT,
 		    "cannot read --token-file %s: %s", tf, strerror(errno)));
 	}
 	if (cl.token[0] == '\0') {
-		sf_buf_fini(&cab);
+		free(cab);
 		return (cli_fail(SF_INVALID_ARGUMENT,
 		    "--token-file %s holds no token", tf));
 	}
-	cl.ca_data.data = (uint8_t *) cab.b_data;
-	cl.ca_data.len  = cab.b_len;
+	cl.ca_data.data = (uint8_t *) cab;
+	cl.ca_data.len  = calen;
 	req.cluster     = &cl;
 	if ((rv = cli_connect(c)) == 0
 	    && svcfleet_register_cluster(c->c_client, &req, &out, &c->c_st)
 	        != 0) {
 		rv = cli_fail_status(&c->c_st, NULL);
 	}
-	sf_buf_fini(&cab);
+	free(cab);
 	if (rv != 0) {
 		return (rv);
 	}

@@ -82,7 +82,7 @@ selector(cli *c)
 	}
 	s = sf_arena_strdup(&c->c_arena, sf_buf_cstr(&b));
 	sf_buf_fini(&b);
-	return (s != NULL ? s : "");
+	return (sf_nz(s));
 }
 
 typedef struct pages {

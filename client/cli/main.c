@@ -521,10 +521,10 @@ print_flag(FILE *f, int id, const cli_flag_help *over)
 	if (d->fd_short != 0) {
 		n = snprintf(left, sizeof(left), "  -%c, --%s%s%s",
 		    d->fd_short, d->fd_name, d->fd_meta ? " " : "",
-		    d->fd_meta ? d->fd_meta : "");
+		    sf_nz(d->fd_meta));
 	} else {
 		n = snprintf(left, sizeof(left), "      --%s%s%s", d->fd_name,
-		    d->fd_meta ? " " : "", d->fd_meta ? d->fd_meta : "");
+		    d->fd_meta ? " " : "", sf_nz(d->fd_meta));
 	}
 	fprintf(f, "%-32s ", left);
 	print_wrapped(f, help, n > 32 ? n + 1 : 33);

@@ -40,7 +40,7 @@ scope_text(cli *c, const Svcfleet__V1__RoleBinding *b)
 		    "in namespace \"%s\" of cluster \"%s\"", b->namespace_,
 		    b->cluster);
 	}
-	return (s != NULL ? s : "");
+	return (sf_nz(s));
 }
 
 // ---------------------------------------------------------------- grant

@@ -26,6 +26,7 @@
 
 #include "nng_status.h"
 #include "status.h"
+#include "str.h"
 #include "svcfleet/svcfleet.h"
 
 // The public enum repeats svcfleet's status list for programs that do not
@@ -225,7 +226,7 @@ svcfleet_open(
 	pthread_mutex_init(&c->c_mtx, NULL);
 	pthread_cond_init(&c->c_cv, NULL);
 	c->c_timeout_ms = o->timeout_ms ? o->timeout_ms : TIMEOUT_DEFAULT_MS;
-	c->c_token      = strdup(o->token != NULL ? o->token : "");
+	c->c_token      = strdup(sf_nz(o->token));
 	c->c_url        = strdup(o->url);
 	if (c->c_token == NULL || c->c_url == NULL) {
 		client_free(c);
@@ -449,8 +450,7 @@ take_status(svcfleet_status *st, const Svcfleet__V1__ReplyEnvelope *env)
 		return (env->code);
 	}
 	st->code = env->code;
-	snprintf(st->message, sizeof(st->message), "%s",
-	    env->message != NULL ? env->message : "");
+	snprintf(st->message, sizeof(st->message), "%s", sf_nz(env->message));
 	if (env->n_violations > 0) {
 		st->violations
 		    = calloc(env->n_violations, sizeof(*st->violations));
