@@ -238,6 +238,15 @@ gw_fail_status(
 	fail_with(x, st->st_code, st->st_msg, causes, kind, name, true);
 }
 
+void
+gw_deleted(gw_ctx *x, const char *kind, const char *name)
+{
+	gw_reply(x, 200,
+	    json_pack("{s:s,s:s,s:{},s:s,s:{s:s,s:s}}", "kind", "Status",
+	        "apiVersion", "v1", "metadata", "status", "Success", "details",
+	        "name", name, "kind", kind));
+}
+
 // --------------------------------------------------------------- inputs
 
 const char *

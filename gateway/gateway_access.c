@@ -150,7 +150,6 @@ gw_bindings_list(gw_ctx *x)
 	Svcfleet__V1__ListRoleBindingsRequest req
 	    = SVCFLEET__V1__LIST_ROLE_BINDINGS_REQUEST__INIT;
 	Svcfleet__V1__ListRoleBindingsReply *rep;
-	json_t                              *items;
 
 	req.cluster    = (char *) sf_nz(gw_query(x, "cluster"));
 	req.namespace_ = (char *) sf_nz(gw_query(x, "namespace"));
@@ -159,13 +158,9 @@ gw_bindings_list(gw_ctx *x)
 		gw_fail_rpc(x, "rolebindings", "");
 		return;
 	}
-	items = json_array();
-	for (size_t i = 0; i < rep->n_bindings; i++) {
-		json_array_append_new(
-		    items, sf_model_role_binding_json(rep->bindings[i]));
-	}
 	gw_reply(x, 200,
-	    sf_model_json_list(GW_API_GROUP, "RoleBindingList", items));
+	    sf_model_json_list(GW_API_GROUP, "RoleBindingList",
+	        sf_model_role_bindings_json(rep->bindings, rep->n_bindings)));
 }
 
 // POST rolebindings {"role","subject":{"kind":"User|Group","name"},
@@ -207,15 +202,6 @@ gw_bindings_create(gw_ctx *x)
 	gw_reply(x, 201, sf_model_role_binding_json(out));
 }
 
-static void
-deleted(gw_ctx *x, const char *kind, const char *name)
-{
-	gw_reply(x, 200,
-	    json_pack("{s:s,s:s,s:{},s:s,s:{s:s,s:s}}", "kind", "Status",
-	        "apiVersion", "v1", "metadata", "status", "Success", "details",
-	        "name", name, "kind", kind));
-}
-
 void
 gw_binding_delete(gw_ctx *x)
 {
@@ -228,7 +214,7 @@ gw_binding_delete(gw_ctx *x)
 		gw_fail_rpc(x, "rolebindings", x->x_arg[0]);
 		return;
 	}
-	deleted(x, "rolebindings", x->x_arg[0]);
+	gw_deleted(x, "rolebindings", x->x_arg[0]);
 }
 
 // ----------------------------------------------------------------- tokens
@@ -239,19 +225,15 @@ gw_tokens_list(gw_ctx *x)
 	Svcfleet__V1__ListTokensRequest req
 	    = SVCFLEET__V1__LIST_TOKENS_REQUEST__INIT;
 	Svcfleet__V1__ListTokensReply *rep;
-	json_t                        *items;
 
 	req.user = (char *) sf_nz(gw_query(x, "user"));
 	if (GW_CALL(x, list_tokens, &req, &rep) != 0) {
 		gw_fail_rpc(x, "tokens", "");
 		return;
 	}
-	items = json_array();
-	for (size_t i = 0; i < rep->n_tokens; i++) {
-		json_array_append_new(
-		    items, sf_model_token_json(rep->tokens[i]));
-	}
-	gw_reply(x, 200, sf_model_json_list(GW_API_GROUP, "TokenList", items));
+	gw_reply(x, 200,
+	    sf_model_json_list(GW_API_GROUP, "TokenList",
+	        sf_model_tokens_json(rep->tokens, rep->n_tokens)));
 }
 
 // POST tokens {"user","groups":[...],"ttl":"24h"}: the answer carries the
@@ -315,7 +297,7 @@ gw_token_revoke(gw_ctx *x)
 		gw_fail_rpc(x, "tokens", x->x_arg[0]);
 		return;
 	}
-	deleted(x, "tokens", x->x_arg[0]);
+	gw_deleted(x, "tokens", x->x_arg[0]);
 }
 
 // ------------------------------------------------------------------ audit
@@ -349,7 +331,7 @@ gw_audit_list(gw_ctx *x)
 	Svcfleet__V1__ListAuditEventsRequest req
 	    = SVCFLEET__V1__LIST_AUDIT_EVENTS_REQUEST__INIT;
 	Svcfleet__V1__ListAuditEventsReply *rep;
-	json_t                             *items, *list;
+	json_t                             *list;
 	uint32_t                            limit = 0;
 
 	if (!gw_query_u32(x, "limit", 1000000000u, &limit)
@@ -367,12 +349,8 @@ gw_audit_list(gw_ctx *x)
 		gw_fail_rpc(x, "audit", "");
 		return;
 	}
-	items = json_array();
-	for (size_t i = 0; i < rep->n_events; i++) {
-		json_array_append_new(
-		    items, sf_model_audit_event_json(rep->events[i]));
-	}
-	list = sf_model_json_list(GW_API_GROUP, "AuditEventList", items);
+	list = sf_model_json_list(GW_API_GROUP, "AuditEventList",
+	    sf_model_audit_events_json(rep->events, rep->n_events));
 	sf_model_json_set_str(
 	    gw_obj(list, "metadata"), "continue", rep->next_page_token);
 	gw_reply(x, 200, list);

@@ -43,19 +43,14 @@ gw_clusters_list(gw_ctx *x)
 	Svcfleet__V1__ListClustersRequest req
 	    = SVCFLEET__V1__LIST_CLUSTERS_REQUEST__INIT;
 	Svcfleet__V1__ListClustersReply *rep;
-	json_t                          *items;
 
 	if (GW_CALL(x, list_clusters, &req, &rep) != 0) {
 		gw_fail_rpc(x, "clusters", "");
 		return;
 	}
-	items = json_array();
-	for (size_t i = 0; i < rep->n_clusters; i++) {
-		json_array_append_new(
-		    items, sf_model_cluster_json(rep->clusters[i], 0));
-	}
-	gw_reply(
-	    x, 200, sf_model_json_list(GW_API_GROUP, "ClusterList", items));
+	gw_reply(x, 200,
+	    sf_model_json_list(GW_API_GROUP, "ClusterList",
+	        sf_model_clusters_json(rep->clusters, rep->n_clusters, 0)));
 }
 
 void
@@ -227,10 +222,7 @@ gw_cluster_delete(gw_ctx *x)
 		gw_fail_rpc(x, "clusters", x->x_arg[0]);
 		return;
 	}
-	gw_reply(x, 200,
-	    json_pack("{s:s,s:s,s:{},s:s,s:{s:s,s:s}}", "kind", "Status",
-	        "apiVersion", "v1", "metadata", "status", "Success", "details",
-	        "name", x->x_arg[0], "kind", "clusters"));
+	gw_deleted(x, "clusters", x->x_arg[0]);
 }
 
 void
@@ -239,21 +231,15 @@ gw_namespaces_list(gw_ctx *x)
 	Svcfleet__V1__ListNamespacesRequest req
 	    = SVCFLEET__V1__LIST_NAMESPACES_REQUEST__INIT;
 	Svcfleet__V1__ListNamespacesReply *rep;
-	json_t                            *items;
 
 	req.cluster = (char *) x->x_arg[0];
 	if (GW_CALL(x, list_namespaces, &req, &rep) != 0) {
 		gw_fail_rpc(x, "namespaces", "");
 		return;
 	}
-	items = json_array();
-	for (size_t i = 0; i < rep->n_namespaces; i++) {
-		json_array_append_new(items,
-		    json_pack("{s:s,s:s,s:{s:s}}", "apiVersion", "v1", "kind",
-		        "Namespace", "metadata", "name",
-		        rep->namespaces[i] ? rep->namespaces[i] : ""));
-	}
-	gw_reply(x, 200, sf_model_json_list("v1", "NamespaceList", items));
+	gw_reply(x, 200,
+	    sf_model_json_list("v1", "NamespaceList",
+	        sf_model_namespaces_json(rep->namespaces, rep->n_namespaces)));
 }
 
 void
@@ -262,7 +248,6 @@ gw_workloads_list(gw_ctx *x)
 	Svcfleet__V1__ListWorkloadsRequest req
 	    = SVCFLEET__V1__LIST_WORKLOADS_REQUEST__INIT;
 	Svcfleet__V1__ListWorkloadsReply *rep;
-	json_t                           *items;
 
 	req.cluster    = (char *) x->x_arg[0];
 	req.namespace_ = (char *) x->x_arg[1];
@@ -270,12 +255,10 @@ gw_workloads_list(gw_ctx *x)
 		gw_fail_rpc(x, "workloads", "");
 		return;
 	}
-	items = json_array();
-	for (size_t i = 0; i < rep->n_workloads; i++) {
-		json_array_append_new(items,
-		    sf_model_workload_json(rep->workloads[i], x->x_arg[1]));
-	}
-	gw_reply(x, 200, sf_model_json_list("v1", "List", items));
+	gw_reply(x, 200,
+	    sf_model_json_list("v1", "List",
+	        sf_model_workloads_json(
+	            rep->workloads, rep->n_workloads, x->x_arg[1])));
 }
 
 void
@@ -284,25 +267,13 @@ gw_pools_list(gw_ctx *x)
 	Svcfleet__V1__ListPoolsRequest req
 	    = SVCFLEET__V1__LIST_POOLS_REQUEST__INIT;
 	Svcfleet__V1__ListPoolsReply *rep;
-	json_t                       *items;
 
 	req.cluster = (char *) x->x_arg[0];
 	if (GW_CALL(x, list_pools, &req, &rep) != 0) {
 		gw_fail_rpc(x, "ipaddresspools", "");
 		return;
 	}
-	items = json_array();
-	for (size_t i = 0; i < rep->n_pools; i++) {
-		const Svcfleet__V1__IPPool *p = rep->pools[i];
-		json_array_append_new(items,
-		    json_pack("{s:s,s:s,s:{s:s},s:{s:o}}", "apiVersion",
-		        "metallb.io/v1beta1", "kind", "IPAddressPool",
-		        "metadata", "name", sf_nz(p->name), "spec",
-		        "addresses",
-		        sf_model_json_str_array(
-		            p->addresses, p->n_addresses)));
-	}
 	gw_reply(x, 200,
-	    sf_model_json_list(
-	        "metallb.io/v1beta1", "IPAddressPoolList", items));
+	    sf_model_json_list("metallb.io/v1beta1", "IPAddressPoolList",
+	        sf_model_pools_json(rep->pools, rep->n_pools)));
 }

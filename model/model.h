@@ -256,6 +256,20 @@ json_t *sf_model_whoami_json(const Svcfleet__V1__WhoAmIReply *r);
 // objectRef {cluster, namespace, name}, responseStatus {status
 // ("NOT_FOUND"), code, message}, requestID, revision.
 json_t *sf_model_audit_event_json(const Svcfleet__V1__AuditEvent *ev);
+// The same, n of them, as the items of a list (a JSON array; NULL when
+// out of memory); v1 Namespaces and metallb.io IPAddressPools too,
+// reduced to their names (and the pools' addresses).
+json_t *sf_model_clusters_json(
+    Svcfleet__V1__Cluster *const *cl, size_t n, int flags);
+json_t *sf_model_role_bindings_json(
+    Svcfleet__V1__RoleBinding *const *b, size_t n);
+json_t *sf_model_tokens_json(Svcfleet__V1__Token *const *t, size_t n);
+json_t *sf_model_audit_events_json(
+    Svcfleet__V1__AuditEvent *const *ev, size_t n);
+json_t *sf_model_workloads_json(
+    Svcfleet__V1__Workload *const *w, size_t n, const char *ns);
+json_t *sf_model_namespaces_json(char *const *names, size_t n);
+json_t *sf_model_pools_json(Svcfleet__V1__IPPool *const *p, size_t n);
 // sf_model_cluster_health_name: "READY", ... ("UNKNOWN" for others).
 const char *sf_model_cluster_health_name(int state);
 

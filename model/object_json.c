@@ -104,6 +104,36 @@ sf_model_json_list(const char *api_version, const char *kind, json_t *items)
 	return (l);
 }
 
+// The items of a list: item(v, i) encodes the i-th of n. NULL when out
+// of memory.
+static json_t *
+items_of(const void *v, size_t n, const void *arg,
+    json_t *(*item)(const void *v, size_t i, const void *arg))
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < n && a != NULL; i++) {
+		json_t *o = item(v, i, arg);
+		if (o == NULL || json_array_append_new(a, o) != 0) {
+			json_decref(a);
+			a = NULL;
+		}
+	}
+	return (a);
+}
+
+// The array encoder sf_model_<plural>_json of an encoder of one object
+// that takes nothing else, sf_model_<name>_json.
+#define ITEMS_OF(name, plural, Type)                                         \
+	static json_t *name##_item(const void *v, size_t i, const void *arg) \
+	{                                                                    \
+		(void) arg;                                                  \
+		return (sf_model_##name##_json(((Type *const *) v)[i]));     \
+	}                                                                    \
+	json_t *sf_model_##plural##_json(Type *const *v, size_t n)           \
+	{                                                                    \
+		return (items_of(v, n, NULL, name##_item));                  \
+	}
+
 // An object of svcfleet's API group: apiVersion, kind and metadata with
 // its name and creation time.
 static json_t *
@@ -246,6 +276,67 @@ sf_model_workload_json(const Svcfleet__V1__Workload *w, const char *ns)
 	    sf_model_json_kv_object(w->labels, w->n_labels)));
 }
 
+// A namespace as the v1 Namespace it is, reduced to its name.
+static json_t *
+namespace_item(const void *v, size_t i, const void *arg)
+{
+	(void) arg;
+	return (json_pack("{s:s,s:s,s:{s:s}}", "apiVersion", "v1", "kind",
+	    "Namespace", "metadata", "name", sf_nz(((char *const *) v)[i])));
+}
+
+json_t *
+sf_model_namespaces_json(char *const *names, size_t n)
+{
+	return (items_of(names, n, NULL, namespace_item));
+}
+
+static json_t *
+workload_item(const void *v, size_t i, const void *arg)
+{
+	return (sf_model_workload_json(
+	    ((Svcfleet__V1__Workload *const *) v)[i], arg));
+}
+
+json_t *
+sf_model_workloads_json(
+    Svcfleet__V1__Workload *const *w, size_t n, const char *ns)
+{
+	return (items_of(w, n, ns, workload_item));
+}
+
+// A MetalLB pool as the metallb.io IPAddressPool it is, reduced to its
+// name and addresses.
+static json_t *
+pool_item(const void *v, size_t i, const void *arg)
+{
+	const Svcfleet__V1__IPPool *p = ((Svcfleet__V1__IPPool *const *) v)[i];
+	(void) arg;
+	return (json_pack("{s:s,s:s,s:{s:s},s:{s:o}}", "apiVersion",
+	    "metallb.io/v1beta1", "kind", "IPAddressPool", "metadata", "name",
+	    sf_nz(p->name), "spec", "addresses",
+	    sf_model_json_str_array(p->addresses, p->n_addresses)));
+}
+
+json_t *
+sf_model_pools_json(Svcfleet__V1__IPPool *const *p, size_t n)
+{
+	return (items_of(p, n, NULL, pool_item));
+}
+
+static json_t *
+cluster_item(const void *v, size_t i, const void *arg)
+{
+	return (sf_model_cluster_json(
+	    ((Svcfleet__V1__Cluster *const *) v)[i], *(const int *) arg));
+}
+
+json_t *
+sf_model_clusters_json(Svcfleet__V1__Cluster *const *cl, size_t n, int flags)
+{
+	return (items_of(cl, n, &flags, cluster_item));
+}
+
 // ------------------------------------------------------- role bindings
 
 json_t *
@@ -263,6 +354,8 @@ sf_model_role_binding_json(const Svcfleet__V1__RoleBinding *b)
 	sf_model_json_set_str(o, "createdBy", b->created_by);
 	return (o);
 }
+
+ITEMS_OF(role_binding, role_bindings, Svcfleet__V1__RoleBinding)
 
 // -------------------------------------------------------------- tokens
 
@@ -292,21 +385,19 @@ sf_model_new_token_json(const Svcfleet__V1__CreateTokenReply *r)
 	return (o);
 }
 
+ITEMS_OF(token, tokens, Svcfleet__V1__Token)
+
 // ---------------------------------------------------------- who am I
 
 json_t *
 sf_model_whoami_json(const Svcfleet__V1__WhoAmIReply *r)
 {
-	json_t *bindings = json_array(), *st;
-
-	for (size_t i = 0; i < r->n_bindings && bindings != NULL; i++) {
-		json_array_append_new(
-		    bindings, sf_model_role_binding_json(r->bindings[i]));
-	}
-	st = json_pack("{s:{s:s,s:o}}", "userInfo", "username", sf_nz(r->user),
-	    "groups", sf_model_json_str_array(r->groups, r->n_groups));
+	json_t *st = json_pack("{s:{s:s,s:o}}", "userInfo", "username",
+	    sf_nz(r->user), "groups",
+	    sf_model_json_str_array(r->groups, r->n_groups));
 	sf_model_json_set_str(st, "tokenID", r->token_id);
-	sf_model_json_set(st, "bindings", bindings);
+	sf_model_json_set(st, "bindings",
+	    sf_model_role_bindings_json(r->bindings, r->n_bindings));
 	return (json_pack("{s:s,s:s,s:o}", "apiVersion", SF_MODEL_API_GROUP,
 	    "kind", "WhoAmI", "status", st));
 }
@@ -341,3 +432,5 @@ sf_model_audit_event_json(const Svcfleet__V1__AuditEvent *ev)
 	sf_model_json_set_u64(o, "revision", ev->revision);
 	return (o);
 }
+
+ITEMS_OF(audit_event, audit_events, Svcfleet__V1__AuditEvent)

@@ -90,13 +90,6 @@ object_cell(const Svcfleet__V1__AuditEvent *ev, sf_buf *b)
 	}
 }
 
-static json_t *
-event_item(const void *arg, size_t i)
-{
-	return (sf_model_audit_event_json(
-	    ((Svcfleet__V1__AuditEvent *const *) arg)[i]));
-}
-
 // A row of every column; a table of fewer (not -o wide) takes the first.
 static int
 event_row(cli_table *t, const Svcfleet__V1__AuditEvent *ev)
@@ -176,7 +169,7 @@ print_events(cli *c, Svcfleet__V1__AuditEvent **evs, size_t n)
 	int rv = 0;
 
 	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
-		return (cli_print_list(c, n, event_item, evs));
+		return (cli_print_list(c, sf_model_audit_events_json(evs, n)));
 	}
 	if (n == 0) {
 		fprintf(stderr, "No events found\n");

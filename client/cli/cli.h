@@ -287,12 +287,10 @@ void cli_table_print(const cli_table *t, FILE *f);
 // returns CLI_EXIT_FAIL.
 int cli_print_object(const cli *c, const json_t *obj);
 
-// cli_print_list prints n objects as one Kubernetes List (v1 List, as
-// kubectl prints several objects) in the -o json|yaml format; item(arg,
-// i) encodes the i-th (NULL when out of memory). Returns as
-// cli_print_object.
-int cli_print_list(const cli *c, size_t                     n,
-    json_t *(*item)(const void *arg, size_t i), const void *arg);
+// cli_print_list prints items (a JSON array, consumed; NULL means out of
+// memory) as one Kubernetes List (v1 List, as kubectl prints several
+// objects) in the -o json|yaml format. Returns as cli_print_object.
+int cli_print_list(const cli *c, json_t *items);
 
 // cli_print_services prints services in the -o format. list: print a
 // Kubernetes List (json/yaml) even for one object. all_ns adds the

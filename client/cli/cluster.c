@@ -244,14 +244,6 @@ cli_cmd_cluster_remove(cli *c)
 	return (0);
 }
 
-// A namespace as the v1 Namespace it is, reduced to its name.
-static json_t *
-namespace_item(const void *arg, size_t i)
-{
-	return (json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind",
-	    "Namespace", "metadata", "name", sf_nz(((char *const *) arg)[i])));
-}
-
 int
 cli_cmd_cluster_namespaces(cli *c)
 {
@@ -268,8 +260,9 @@ cli_cmd_cluster_namespaces(cli *c)
 		return (cli_fail_status(&c->c_st, NULL));
 	}
 	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
-		rv = cli_print_list(
-		    c, rep->n_namespaces, namespace_item, rep->namespaces);
+		rv = cli_print_list(c,
+		    sf_model_namespaces_json(
+		        rep->namespaces, rep->n_namespaces));
 	} else if (rep->n_namespaces == 0) {
 		fprintf(stderr, "No resources found\n");
 	} else {
@@ -297,20 +290,6 @@ cli_cmd_cluster_namespaces(cli *c)
 	return (rv);
 }
 
-// A workload as the Kubernetes object it is, reduced to what svcfleet
-// reads: its name and pod template labels (arg: the reply).
-typedef struct workloads {
-	const Svcfleet__V1__ListWorkloadsReply *w_rep;
-	const char                             *w_ns;
-} workloads;
-
-static json_t *
-workload_item(const void *arg, size_t i)
-{
-	const workloads *w = arg;
-	return (sf_model_workload_json(w->w_rep->workloads[i], w->w_ns));
-}
-
 int
 cli_cmd_cluster_workloads(cli *c)
 {
@@ -328,8 +307,9 @@ cli_cmd_cluster_workloads(cli *c)
 		return (cli_fail_status(&c->c_st, NULL));
 	}
 	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
-		workloads w = {rep, req.namespace_};
-		rv = cli_print_list(c, rep->n_workloads, workload_item, &w);
+		rv = cli_print_list(c,
+		    sf_model_workloads_json(
+		        rep->workloads, rep->n_workloads, req.namespace_));
 	} else if (rep->n_workloads == 0) {
 		fprintf(stderr, "No resources found in %s namespace.\n",
 		    req.namespace_);

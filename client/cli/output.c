@@ -149,21 +149,10 @@ cli_print_object(const cli *c, const json_t *obj)
 }
 
 int
-cli_print_list(const cli *c, size_t                         n,
-    json_t *(*item)(const void *arg, size_t i), const void *arg)
+cli_print_list(const cli *c, json_t *items)
 {
-	json_t *items = json_array(), *l;
-	int     rv;
-
-	for (size_t i = 0; i < n && items != NULL; i++) {
-		json_t *o = item(arg, i);
-		if (o == NULL || json_array_append_new(items, o) != 0) {
-			json_decref(items);
-			items = NULL;
-		}
-	}
-	l  = sf_model_json_list("v1", "List", items);
-	rv = cli_print_object(c, l);
+	json_t *l  = sf_model_json_list("v1", "List", items);
+	int     rv = cli_print_object(c, l);
 	json_decref(l);
 	return (rv);
 }
@@ -456,37 +445,23 @@ cli_print_services(const cli *c, Svcfleet__V1__Service *const *svcs, size_t n,
 
 // ------------------------------------------------------------ clusters
 
-typedef struct cli_clusters {
-	const cli                    *l_cli;
-	Svcfleet__V1__Cluster *const *l_cls;
-} cli_clusters;
-
-// A cluster record as a svcfleet.io/v1 Cluster object, credentials
-// masked unless --show-credentials (arg: the cli).
-static json_t *
-cluster_item(const void *arg, size_t i)
-{
-	const cli_clusters *l = arg;
-	return (sf_model_cluster_json(l->l_cls[i],
-	    cli_flag(l->l_cli, F_SHOW_CREDENTIALS) ? 0
-	                                           : SF_MODEL_JSON_REDACT));
-}
-
 int
 cli_print_clusters(
     const cli *c, Svcfleet__V1__Cluster *const *cls, size_t n, bool list)
 {
-	cli_clusters l  = {c, cls};
-	int          rv = 0;
+	// Credentials are masked unless --show-credentials.
+	int flags = cli_flag(c, F_SHOW_CREDENTIALS) ? 0 : SF_MODEL_JSON_REDACT;
+	int rv    = 0;
 
 	switch (c->c_output) {
 	case OUT_JSON:
 	case OUT_YAML: {
 		json_t *obj;
 		if (list || n != 1) {
-			return (cli_print_list(c, n, cluster_item, &l));
+			return (cli_print_list(
+			    c, sf_model_clusters_json(cls, n, flags)));
 		}
-		obj = cluster_item(&l, 0);
+		obj = sf_model_cluster_json(cls[0], flags);
 		rv  = cli_print_object(c, obj);
 		json_decref(obj);
 		return (rv);

@@ -143,20 +143,13 @@ by_creation(const void *a, const void *b)
 	return (strcmp(sf_nz(x->id), sf_nz(y->id)));
 }
 
-static json_t *
-binding_item(const void *arg, size_t i)
-{
-	return (sf_model_role_binding_json(
-	    ((Svcfleet__V1__RoleBinding *const *) arg)[i]));
-}
-
 static int
 print_bindings(cli *c, Svcfleet__V1__RoleBinding **bs, size_t n)
 {
 	int rv = 0;
 
 	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
-		return (cli_print_list(c, n, binding_item, bs));
+		return (cli_print_list(c, sf_model_role_bindings_json(bs, n)));
 	}
 	if (n == 0) {
 		fprintf(stderr, "No resources found\n");

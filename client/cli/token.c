@@ -14,12 +14,6 @@
 #include "model.h"
 #include "clock.h"
 
-static json_t *
-token_item(const void *arg, size_t i)
-{
-	return (sf_model_token_json(((Svcfleet__V1__Token *const *) arg)[i]));
-}
-
 // "in 23h", "5m ago" or "never".
 static void
 expiry_text(int64_t ms, char *buf, size_t cap)
@@ -250,7 +244,8 @@ cli_cmd_token_list(cli *c)
 		    by_creation);
 	}
 	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
-		rv = cli_print_list(c, rep->n_tokens, token_item, rep->tokens);
+		rv = cli_print_list(
+		    c, sf_model_tokens_json(rep->tokens, rep->n_tokens));
 	} else if (rep->n_tokens == 0) {
 		fprintf(stderr, "No resources found\n");
 	} else if (c->c_output == OUT_NAME) {
