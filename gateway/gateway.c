@@ -239,8 +239,13 @@ gw_fail_status(
 }
 
 void
-gw_deleted(gw_ctx *x, const char *kind, const char *name)
+gw_deleted(gw_ctx *x, int rv, const char *kind)
 {
+	const char *name = x->x_arg[0];
+	if (rv != 0) {
+		gw_fail_rpc(x, kind, name);
+		return;
+	}
 	gw_reply(x, 200,
 	    json_pack("{s:s,s:s,s:{},s:s,s:{s:s,s:s}}", "kind", "Status",
 	        "apiVersion", "v1", "metadata", "status", "Success", "details",

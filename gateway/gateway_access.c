@@ -210,11 +210,8 @@ gw_binding_delete(gw_ctx *x)
 	Svcfleet__V1__Empty *e;
 
 	req.id = (char *) x->x_arg[0];
-	if (GW_CALL(x, delete_role_binding, &req, &e) != 0) {
-		gw_fail_rpc(x, "rolebindings", x->x_arg[0]);
-		return;
-	}
-	gw_deleted(x, "rolebindings", x->x_arg[0]);
+	gw_deleted(
+	    x, GW_CALL(x, delete_role_binding, &req, &e), "rolebindings");
 }
 
 // ----------------------------------------------------------------- tokens
@@ -293,11 +290,7 @@ gw_token_revoke(gw_ctx *x)
 	Svcfleet__V1__Empty *e;
 
 	req.id = (char *) x->x_arg[0];
-	if (GW_CALL(x, revoke_token, &req, &e) != 0) {
-		gw_fail_rpc(x, "tokens", x->x_arg[0]);
-		return;
-	}
-	gw_deleted(x, "tokens", x->x_arg[0]);
+	gw_deleted(x, GW_CALL(x, revoke_token, &req, &e), "tokens");
 }
 
 // ------------------------------------------------------------------ audit

@@ -218,11 +218,7 @@ gw_cluster_delete(gw_ctx *x)
 	Svcfleet__V1__Empty *e;
 
 	req.name = (char *) x->x_arg[0];
-	if (GW_CALL(x, delete_cluster, &req, &e) != 0) {
-		gw_fail_rpc(x, "clusters", x->x_arg[0]);
-		return;
-	}
-	gw_deleted(x, "clusters", x->x_arg[0]);
+	gw_deleted(x, GW_CALL(x, delete_cluster, &req, &e), "clusters");
 }
 
 void

@@ -86,9 +86,10 @@ void gw_fail_rpc(gw_ctx *x, const char *kind, const char *name);
 void gw_fail_status(
     gw_ctx *x, const sf_status *st, const char *kind, const char *name);
 
-// gw_deleted answers 200 with Kubernetes' Status Success of a delete,
-// naming the object (kind: "clusters", ...).
-void gw_deleted(gw_ctx *x, const char *kind, const char *name);
+// gw_deleted answers a delete of the object the URL names (x_arg[0]) whose
+// RPC returned rv: 200 with Kubernetes' Status Success naming it (kind:
+// "clusters", ...), else as gw_fail_rpc.
+void gw_deleted(gw_ctx *x, int rv, const char *kind);
 
 // gw_header adds a response header (name and value must outlive the
 // request: literals or arena strings).

@@ -17,30 +17,6 @@
 // is many short read transactions rather than one long one.
 #define AUDIT_PAGE 100
 
-static int
-parse_limit(cli *c, uint32_t *limit)
-{
-	const char *v = cli_value(c, F_LIMIT, NULL);
-	char       *end;
-	long long   n;
-
-	*limit = AUDIT_LIMIT_DEFAULT;
-	if (v == NULL) {
-		return (0);
-	}
-	errno = 0;
-	n     = strtoll(v, &end, 10);
-	if (errno != 0 || *end != '\0' || end == v || n < 1
-	    || n > UINT32_MAX) {
-		return (cli_usage(c,
-		    "invalid value \"%s\" for --limit: want a positive "
-		    "number",
-		    v));
-	}
-	*limit = (uint32_t) n;
-	return (0);
-}
-
 // --since 1h (a duration back from now) or an RFC 3339 time.
 static int
 parse_since(cli *c, int64_t *since_ms)
@@ -191,13 +167,7 @@ print_events(cli *c, Svcfleet__V1__AuditEvent **evs, size_t n)
 	for (size_t i = 0; i < n && rv == 0; i++) {
 		rv = event_row(&t, evs[i]);
 	}
-	if (rv == 0) {
-		cli_table_print(&t, stdout);
-	}
-	cli_table_fini(&t);
-	return (rv == 0 ? 0
-	                : cli_fail(SF_RESOURCE_EXHAUSTED,
-	                    "out of memory building the table"));
+	return (cli_table_done(&t, rv));
 }
 
 int
@@ -209,7 +179,7 @@ cli_cmd_audit(cli *c)
 	uint32_t    limit;
 	int         rv;
 
-	if ((rv = parse_limit(c, &limit)) != 0
+	if ((rv = cli_parse_limit(c, AUDIT_LIMIT_DEFAULT, &limit)) != 0
 	    || (rv = parse_since(c, &req.since_ms)) != 0
 	    || (rv = cli_connect(c)) != 0) {
 		return (rv);

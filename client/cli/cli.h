@@ -230,6 +230,9 @@ bool cli_flag(const cli *c, int id);
 const char *cli_value(const cli *c, int id, const char *def);
 // cli_namespace: -n or "default".
 const char *cli_namespace(const cli *c);
+// cli_parse_limit reads --limit (a positive number) into *limit, dflt
+// when not given. Returns 0 or the usage failure it prints.
+int cli_parse_limit(cli *c, uint32_t dflt, uint32_t *limit);
 
 // ------------------------------------------------------------ errors.c
 
@@ -281,6 +284,10 @@ void cli_table_fini(cli_table *t);
 // cli_table_add adds a row of t_ncols strings (copied). Returns 0 or -1.
 int  cli_table_add(cli_table *t, const char *const *cells);
 void cli_table_print(const cli_table *t, FILE *f);
+// cli_table_done ends a table whose rows were added with result rv: prints
+// it to stdout when rv is 0, frees it, and returns 0 or the failure it
+// prints (out of memory).
+int cli_table_done(cli_table *t, int rv);
 
 // cli_print_object prints obj as JSON (4-space indent, like kubectl) or,
 // for OUT_YAML, as one YAML document. Returns 0 or prints an error and

@@ -8,6 +8,7 @@
 // flags the command does not take, argument counts, required flags, the
 // output format and the timeout.
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -384,6 +385,30 @@ const char *
 cli_value(const cli *c, int id, const char *def)
 {
 	return (c->c_set[id] ? c->c_val[id] : def);
+}
+
+int
+cli_parse_limit(cli *c, uint32_t dflt, uint32_t *limit)
+{
+	const char *v = cli_value(c, F_LIMIT, NULL);
+	char       *end;
+	long long   n;
+
+	*limit = dflt;
+	if (v == NULL) {
+		return (0);
+	}
+	errno = 0;
+	n     = strtoll(v, &end, 10);
+	if (errno != 0 || *end != '\0' || end == v || n < 1
+	    || n > UINT32_MAX) {
+		return (cli_usage(c,
+		    "invalid value \"%s\" for --limit: want a positive "
+		    "number",
+		    v));
+	}
+	*limit = (uint32_t) n;
+	return (0);
 }
 
 const char *

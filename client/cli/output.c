@@ -77,6 +77,18 @@ width(const char *s)
 	return (n);
 }
 
+int
+cli_table_done(cli_table *t, int rv)
+{
+	if (rv == 0) {
+		cli_table_print(t, stdout);
+	}
+	cli_table_fini(t);
+	return (rv == 0 ? 0
+	                : cli_fail(SF_RESOURCE_EXHAUSTED,
+	                    "out of memory building the table"));
+}
+
 void
 cli_table_print(const cli_table *t, FILE *f)
 {
@@ -385,13 +397,7 @@ print_complete(const cli *c, Svcfleet__V1__Service *const *svcs, size_t n,
 		for (size_t i = 0; i < n && rv == 0; i++) {
 			rv = service_row(&t, svcs[i], wide, all_ns);
 		}
-		if (rv == 0) {
-			cli_table_print(&t, stdout);
-		}
-		cli_table_fini(&t);
-		return (rv == 0 ? 0
-		                : cli_fail(SF_RESOURCE_EXHAUSTED,
-		                    "out of memory building the table"));
+		return (cli_table_done(&t, rv));
 	}
 	}
 }
@@ -514,13 +520,7 @@ cli_print_clusters(
 			rv                = cli_table_add(&t, row);
 			sf_buf_fini(&labels);
 		}
-		if (rv == 0) {
-			cli_table_print(&t, stdout);
-		}
-		cli_table_fini(&t);
-		return (rv == 0 ? 0
-		                : cli_fail(SF_RESOURCE_EXHAUSTED,
-		                    "out of memory building the table"));
+		return (cli_table_done(&t, rv));
 	}
 	}
 }

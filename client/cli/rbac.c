@@ -180,13 +180,7 @@ print_bindings(cli *c, Svcfleet__V1__RoleBinding **bs, size_t n)
 		        age};
 		rv = cli_table_add(&t, row);
 	}
-	if (rv == 0) {
-		cli_table_print(&t, stdout);
-	}
-	cli_table_fini(&t);
-	return (rv == 0 ? 0
-	                : cli_fail(SF_RESOURCE_EXHAUSTED,
-	                    "out of memory building the table"));
+	return (cli_table_done(&t, rv));
 }
 
 int

@@ -261,14 +261,7 @@ cli_cmd_token_list(cli *c)
 		for (size_t i = 0; i < rep->n_tokens && rv == 0; i++) {
 			rv = token_row(&t, rep->tokens[i]);
 		}
-		if (rv == 0) {
-			cli_table_print(&t, stdout);
-		}
-		cli_table_fini(&t);
-		if (rv != 0) {
-			rv = cli_fail(SF_RESOURCE_EXHAUSTED,
-			    "out of memory building the table");
-		}
+		rv = cli_table_done(&t, rv);
 	}
 	svcfleet_free(rep);
 	return (rv);
