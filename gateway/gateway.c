@@ -76,7 +76,7 @@ http_of(int code, size_t nviol, bool write, const char **reason)
 static _Thread_local char hdr_values[4][256];
 
 void
-gw_header(gw_ctx *x, const char *name, const char *value)
+sf__gw_header(sf__gw_ctx *x, const char *name, const char *value)
 {
 	sf_http_resp *r = x->x_resp;
 	if (r->hs_nhdr < 4) {
@@ -89,7 +89,7 @@ gw_header(gw_ctx *x, const char *name, const char *value)
 }
 
 void
-gw_reply(gw_ctx *x, int code, json_t *obj)
+sf__gw_reply(sf__gw_ctx *x, int code, json_t *obj)
 {
 	sf_http_resp *r = x->x_resp;
 	char         *text;
@@ -109,18 +109,18 @@ gw_reply(gw_ctx *x, int code, json_t *obj)
 		r->hs_type = "application/yaml";
 		if (sf_model_json_to_yaml(obj, &r->hs_body) != 0) {
 			json_decref(obj);
-			gw_reply(x, 500, NULL);
+			sf__gw_reply(x, 500, NULL);
 			return;
 		}
 		json_decref(obj);
 		return;
 	}
 	r->hs_type = "application/json";
-	text       = json_dumps(
-	          obj, gw_query_bool(x, "pretty") ? JSON_INDENT(2) : JSON_COMPACT);
+	text       = json_dumps(obj,
+            sf__gw_query_bool(x, "pretty") ? JSON_INDENT(2) : JSON_COMPACT);
 	json_decref(obj);
 	if (text == NULL) {
-		gw_reply(x, 500, NULL);
+		sf__gw_reply(x, 500, NULL);
 		return;
 	}
 	sf_buf_puts(&r->hs_body, text);
@@ -139,17 +139,18 @@ status_obj(int code, const char *reason, const char *msg)
 // Headers that tell a client what to do next: how to authenticate, or
 // when to try again.
 static void
-unauthorized_hint(gw_ctx *x, int code)
+unauthorized_hint(sf__gw_ctx *x, int code)
 {
 	if (code == 401) {
-		gw_header(x, "WWW-Authenticate", "Bearer realm=\"svcfleet\"");
+		sf__gw_header(
+		    x, "WWW-Authenticate", "Bearer realm=\"svcfleet\"");
 	} else if (code == 429 || code == 503) {
-		gw_header(x, "Retry-After", "1");
+		sf__gw_header(x, "Retry-After", "1");
 	}
 }
 
 void
-gw_fail(gw_ctx *x, int code, const char *reason, const char *fmt, ...)
+sf__gw_fail(sf__gw_ctx *x, int code, const char *reason, const char *fmt, ...)
 {
 	char    msg[600];
 	va_list ap;
@@ -158,15 +159,15 @@ gw_fail(gw_ctx *x, int code, const char *reason, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	unauthorized_hint(x, code);
-	gw_reply(x, code, status_obj(code, reason, msg));
+	sf__gw_reply(x, code, status_obj(code, reason, msg));
 }
 
 static json_t *
-cause(gw_ctx *x, const char *type, const char *field, const char *reason)
+cause(sf__gw_ctx *x, const char *type, const char *field, const char *reason)
 {
 	json_t *c = json_object();
 	int     line
-	    = field != NULL && field[0] != '\0' ? gw_line_of(x, field) : 0;
+	    = field != NULL && field[0] != '\0' ? sf__gw_line_of(x, field) : 0;
 	sf_model_json_set_str(c, "reason", type);
 	sf_model_json_set_str(c, "message", reason);
 	sf_model_json_set_str(c, "field", field);
@@ -179,7 +180,7 @@ cause(gw_ctx *x, const char *type, const char *field, const char *reason)
 }
 
 static void
-fail_with(gw_ctx *x, int code, const char *msg, json_t *causes,
+fail_with(sf__gw_ctx *x, int code, const char *msg, json_t *causes,
     const char *kind, const char *name, bool write)
 {
 	const char *reason;
@@ -196,20 +197,20 @@ fail_with(gw_ctx *x, int code, const char *msg, json_t *causes,
 	}
 	sf_model_json_set(st, "details", det);
 	// The RPC's status name, for programs that speak its codes.
-	gw_header(x, "X-Svcfleet-Status", sf_status_name(code));
+	sf__gw_header(x, "X-Svcfleet-Status", sf_status_name(code));
 	unauthorized_hint(x, http);
-	gw_reply(x, http, st);
+	sf__gw_reply(x, http, st);
 }
 
 static bool
-method_writes(const gw_ctx *x)
+method_writes(const sf__gw_ctx *x)
 {
 	return (strcmp(x->x_req->hr_method, "GET") != 0
 	    && strcmp(x->x_req->hr_method, "HEAD") != 0);
 }
 
 void
-gw_fail_rpc(gw_ctx *x, const char *kind, const char *name)
+sf__gw_fail_rpc(sf__gw_ctx *x, const char *kind, const char *name)
 {
 	json_t *causes = json_array();
 	for (size_t i = 0; i < x->x_st.n_violations; i++) {
@@ -226,8 +227,8 @@ gw_fail_rpc(gw_ctx *x, const char *kind, const char *name)
 }
 
 void
-gw_fail_status(
-    gw_ctx *x, const sf_status *st, const char *kind, const char *name)
+sf__gw_fail_status(
+    sf__gw_ctx *x, const sf_status *st, const char *kind, const char *name)
 {
 	json_t *causes = json_array();
 	for (size_t i = 0; i < st->st_nviol; i++) {
@@ -239,14 +240,14 @@ gw_fail_status(
 }
 
 void
-gw_deleted(gw_ctx *x, int rv, const char *kind)
+sf__gw_deleted(sf__gw_ctx *x, int rv, const char *kind)
 {
 	const char *name = x->x_arg[0];
 	if (rv != 0) {
-		gw_fail_rpc(x, kind, name);
+		sf__gw_fail_rpc(x, kind, name);
 		return;
 	}
-	gw_reply(x, 200,
+	sf__gw_reply(x, 200,
 	    json_pack("{s:s,s:s,s:{},s:s,s:{s:s,s:s}}", "kind", "Status",
 	        "apiVersion", "v1", "metadata", "status", "Success", "details",
 	        "name", name, "kind", kind));
@@ -255,24 +256,24 @@ gw_deleted(gw_ctx *x, int rv, const char *kind)
 // --------------------------------------------------------------- inputs
 
 const char *
-gw_query(gw_ctx *x, const char *name)
+sf__gw_query(sf__gw_ctx *x, const char *name)
 {
 	return (sf_http_req_query(x->x_req, name));
 }
 
 bool
-gw_query_bool(gw_ctx *x, const char *name)
+sf__gw_query_bool(sf__gw_ctx *x, const char *name)
 {
-	const char *v = gw_query(x, name);
+	const char *v = sf__gw_query(x, name);
 	return (v != NULL
 	    && (v[0] == '\0' || strcmp(v, "true") == 0
 	        || strcmp(v, "1") == 0));
 }
 
 bool
-gw_query_u32(gw_ctx *x, const char *name, uint32_t max, uint32_t *out)
+sf__gw_query_u32(sf__gw_ctx *x, const char *name, uint32_t max, uint32_t *out)
 {
-	const char        *v = gw_query(x, name);
+	const char        *v = sf__gw_query(x, name);
 	char              *end;
 	unsigned long long n;
 
@@ -281,7 +282,7 @@ gw_query_u32(gw_ctx *x, const char *name, uint32_t max, uint32_t *out)
 	}
 	n = strtoull(v, &end, 10);
 	if (*end != '\0' || v[0] < '0' || v[0] > '9' || n > max) {
-		gw_fail(x, 400, "BadRequest",
+		sf__gw_fail(x, 400, "BadRequest",
 		    "invalid value %.64s for %s: want an integer from 0 to %u",
 		    v, name, max);
 		return (false);
@@ -310,7 +311,7 @@ body_type_ok(const char *ct)
 }
 
 json_t *
-gw_body(gw_ctx *x)
+sf__gw_body(sf__gw_ctx *x)
 {
 	const sf_http_req *r  = x->x_req;
 	const char        *ct = sf_http_req_header(r, "Content-Type");
@@ -318,7 +319,7 @@ gw_body(gw_ctx *x)
 	json_t            *obj;
 
 	if (!body_type_ok(ct)) {
-		gw_fail(x, 415, "UnsupportedMediaType",
+		sf__gw_fail(x, 415, "UnsupportedMediaType",
 		    "the body's media type \"%.100s\" is not supported: send "
 		    "application/json or application/yaml",
 		    ct);
@@ -332,14 +333,14 @@ gw_body(gw_ctx *x)
 	if (sf_manifest_parse(
 	        r->hr_body, r->hr_body_len, "request body", &x->x_body, &st)
 	    != 0) {
-		gw_fail(x, 400, "BadRequest", "%s", st.st_msg);
+		sf__gw_fail(x, 400, "BadRequest", "%s", st.st_msg);
 		sf_status_fini(&st);
 		return (NULL);
 	}
 	sf_status_fini(&st);
 	x->x_body_parsed = true;
 	if (x->x_body.ms_ndocs != 1) {
-		gw_fail(x, 400, "BadRequest",
+		sf__gw_fail(x, 400, "BadRequest",
 		    x->x_body.ms_ndocs == 0
 		        ? "the request body is empty: send one object"
 		        : "the request body holds %zu objects: send one",
@@ -348,7 +349,7 @@ gw_body(gw_ctx *x)
 	}
 	obj = x->x_body.ms_docs[0].md_obj;
 	if (!json_is_object(obj)) {
-		gw_fail(
+		sf__gw_fail(
 		    x, 400, "BadRequest", "the request body is not an object");
 		return (NULL);
 	}
@@ -356,7 +357,7 @@ gw_body(gw_ctx *x)
 }
 
 int
-gw_line_of(gw_ctx *x, const char *field)
+sf__gw_line_of(sf__gw_ctx *x, const char *field)
 {
 	if (!x->x_body_parsed || x->x_body.ms_ndocs != 1) {
 		return (0);
@@ -367,13 +368,13 @@ gw_line_of(gw_ctx *x, const char *field)
 // ------------------------------------------------------------ JSON bits
 
 const char *
-gw_str(const json_t *obj, const char *key)
+sf__gw_str(const json_t *obj, const char *key)
 {
 	return (json_string_value(json_object_get(obj, key)));
 }
 
 json_t *
-gw_obj(const json_t *obj, const char *key)
+sf__gw_obj(const json_t *obj, const char *key)
 {
 	json_t *v = json_object_get(obj, key);
 	return (json_is_object(v) ? v : NULL);
@@ -381,46 +382,46 @@ gw_obj(const json_t *obj, const char *key)
 
 // ---------------------------------------------------------- route table
 
-// Paths below GW_PREFIX; "{}" is a value (cluster, namespace, name, id),
+// Paths below SF__GW_PREFIX; "{}" is a value (cluster, namespace, name, id),
 // handed to the handler in x_arg in order.
-static const struct gw_route {
+static const struct route {
 	const char *method;
 	const char *pattern;
-	void (*fn)(gw_ctx *);
-} gw_routes[] = {
-    {"GET", "clusters", gw_clusters_list},
-    {"POST", "clusters", gw_clusters_register},
-    {"GET", "clusters/{}", gw_cluster_get},
-    {"PUT", "clusters/{}", gw_cluster_update},
-    {"DELETE", "clusters/{}", gw_cluster_delete},
-    {"GET", "clusters/{}/namespaces", gw_namespaces_list},
-    {"GET", "clusters/{}/metallb/pools", gw_pools_list},
-    {"GET", "clusters/{}/services", gw_services_list},
-    {"GET", "clusters/{}/namespaces/{}/services", gw_services_list},
-    {"POST", "clusters/{}/namespaces/{}/services", gw_services_create},
-    {"GET", "clusters/{}/namespaces/{}/services/{}", gw_service_get},
-    {"PUT", "clusters/{}/namespaces/{}/services/{}", gw_service_update},
-    {"PATCH", "clusters/{}/namespaces/{}/services/{}", gw_service_apply},
-    {"DELETE", "clusters/{}/namespaces/{}/services/{}", gw_service_delete},
-    {"GET", "clusters/{}/namespaces/{}/workloads", gw_workloads_list},
-    {"GET", "services", gw_services_list},
-    {"GET", "audit", gw_audit_list},
-    {"GET", "whoami", gw_whoami},
-    {"GET", "version", gw_version},
-    {"POST", "selfsubjectrulesreviews", gw_rules_review},
-    {"GET", "rolebindings", gw_bindings_list},
-    {"POST", "rolebindings", gw_bindings_create},
-    {"DELETE", "rolebindings/{}", gw_binding_delete},
-    {"GET", "tokens", gw_tokens_list},
-    {"POST", "tokens", gw_tokens_create},
-    {"DELETE", "tokens/{}", gw_token_revoke},
+	void (*fn)(sf__gw_ctx *);
+} routes[] = {
+    {"GET", "clusters", sf__gw_clusters_list},
+    {"POST", "clusters", sf__gw_clusters_register},
+    {"GET", "clusters/{}", sf__gw_cluster_get},
+    {"PUT", "clusters/{}", sf__gw_cluster_update},
+    {"DELETE", "clusters/{}", sf__gw_cluster_delete},
+    {"GET", "clusters/{}/namespaces", sf__gw_namespaces_list},
+    {"GET", "clusters/{}/metallb/pools", sf__gw_pools_list},
+    {"GET", "clusters/{}/services", sf__gw_services_list},
+    {"GET", "clusters/{}/namespaces/{}/services", sf__gw_services_list},
+    {"POST", "clusters/{}/namespaces/{}/services", sf__gw_services_create},
+    {"GET", "clusters/{}/namespaces/{}/services/{}", sf__gw_service_get},
+    {"PUT", "clusters/{}/namespaces/{}/services/{}", sf__gw_service_update},
+    {"PATCH", "clusters/{}/namespaces/{}/services/{}", sf__gw_service_apply},
+    {"DELETE", "clusters/{}/namespaces/{}/services/{}", sf__gw_service_delete},
+    {"GET", "clusters/{}/namespaces/{}/workloads", sf__gw_workloads_list},
+    {"GET", "services", sf__gw_services_list},
+    {"GET", "audit", sf__gw_audit_list},
+    {"GET", "whoami", sf__gw_whoami},
+    {"GET", "version", sf__gw_version},
+    {"POST", "selfsubjectrulesreviews", sf__gw_rules_review},
+    {"GET", "rolebindings", sf__gw_bindings_list},
+    {"POST", "rolebindings", sf__gw_bindings_create},
+    {"DELETE", "rolebindings/{}", sf__gw_binding_delete},
+    {"GET", "tokens", sf__gw_tokens_list},
+    {"POST", "tokens", sf__gw_tokens_create},
+    {"DELETE", "tokens/{}", sf__gw_token_revoke},
 };
 
-#define GW_NROUTES (sizeof(gw_routes) / sizeof(gw_routes[0]))
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
 // Does the request's path match pattern? Fills x_arg when it does.
 static bool
-path_matches(gw_ctx *x, const char *pattern)
+path_matches(sf__gw_ctx *x, const char *pattern)
 {
 	const char *p     = pattern;
 	size_t      i     = 0;
@@ -451,7 +452,7 @@ path_matches(gw_ctx *x, const char *pattern)
 }
 
 static void
-dispatch(gw_ctx *x)
+dispatch(sf__gw_ctx *x)
 {
 	const char *method = x->x_req->hr_method;
 	char       *allow  = NULL;
@@ -459,27 +460,27 @@ dispatch(gw_ctx *x)
 	if (strcmp(method, "HEAD") == 0) {
 		method = "GET";
 	}
-	for (size_t i = 0; i < GW_NROUTES; i++) {
-		if (!path_matches(x, gw_routes[i].pattern)) {
+	for (size_t i = 0; i < NROUTES; i++) {
+		if (!path_matches(x, routes[i].pattern)) {
 			continue;
 		}
-		if (strcmp(gw_routes[i].method, method) == 0) {
-			gw_routes[i].fn(x);
+		if (strcmp(routes[i].method, method) == 0) {
+			routes[i].fn(x);
 			return;
 		}
 		allow = allow == NULL
-		    ? sf_arena_strdup(&x->x_arena, gw_routes[i].method)
+		    ? sf_arena_strdup(&x->x_arena, routes[i].method)
 		    : sf_arena_printf(
-		        &x->x_arena, "%s, %s", allow, gw_routes[i].method);
+		        &x->x_arena, "%s, %s", allow, routes[i].method);
 	}
 	if (allow != NULL) {
-		gw_header(x, "Allow", allow);
-		gw_fail(x, 405, "MethodNotAllowed",
+		sf__gw_header(x, "Allow", allow);
+		sf__gw_fail(x, 405, "MethodNotAllowed",
 		    "the server does not allow method %s on %s (allowed: %s)",
 		    method, x->x_req->hr_path, allow);
 		return;
 	}
-	gw_fail(x, 404, "NotFound",
+	sf__gw_fail(x, 404, "NotFound",
 	    "the server could not find the requested resource (%s)",
 	    x->x_req->hr_path);
 }
@@ -504,7 +505,7 @@ bearer(const sf_http_req *r)
 // (a retried write with the same id gets the first answer: the server
 // deduplicates by it), else a fresh random one.
 static void
-request_id(gw_ctx *x)
+request_id(sf__gw_ctx *x)
 {
 	const char *id = sf_http_req_header(x->x_req, "X-Request-Id");
 	size_t      n  = 0;
@@ -540,8 +541,8 @@ wants_yaml(const sf_http_req *r)
 static void
 h_api(void *arg, const sf_http_req *req, sf_http_resp *resp)
 {
-	gw_ctx x;
-	char  *rest;
+	sf__gw_ctx x;
+	char      *rest;
 
 	memset(&x, 0, sizeof(x));
 	x.x_gw   = arg;
@@ -559,13 +560,14 @@ h_api(void *arg, const sf_http_req *req, sf_http_resp *resp)
 	// enforces, so a slow call ends with the server's DEADLINE_EXCEEDED.
 	x.x_call.grace_ms  = TRANSPORT_SLACK_MS;
 	x.x_call.allocator = sf_arena_pbc(&x.x_arena);
-	gw_header(&x, "X-Request-Id", x.x_rid);
+	sf__gw_header(&x, "X-Request-Id", x.x_rid);
 	// A JSON answer is never to be read as anything else.
-	gw_header(&x, "X-Content-Type-Options", "nosniff");
+	sf__gw_header(&x, "X-Content-Type-Options", "nosniff");
 
-	rest = sf_arena_strdup(&x.x_arena, req->hr_path + strlen(GW_PREFIX));
+	rest = sf_arena_strdup(
+	    &x.x_arena, req->hr_path + strlen(SF__GW_PREFIX));
 	if (rest == NULL) {
-		gw_reply(&x, 500, NULL);
+		sf__gw_reply(&x, 500, NULL);
 		svcfleet_status_fini(&x.x_st);
 		sf_arena_fini(&x.x_arena);
 		return;
@@ -581,7 +583,7 @@ h_api(void *arg, const sf_http_req *req, sf_http_resp *resp)
 		if (slash != NULL) {
 			*slash = '\0';
 		}
-		if (x.x_nseg == GW_MAX_SEG) {
+		if (x.x_nseg == SF__GW_MAX_SEG) {
 			x.x_nseg = 0;
 			break;
 		}
@@ -609,7 +611,7 @@ h_api(void *arg, const sf_http_req *req, sf_http_resp *resp)
 	"base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 
 static void
-serve_asset(sf_http_resp *resp, const gw_asset *a)
+serve_asset(sf_http_resp *resp, const sf__gw_asset *a)
 {
 	resp->hs_status = 200;
 	resp->hs_type   = a->a_type;
@@ -628,9 +630,9 @@ h_console(void *arg, const sf_http_req *req, sf_http_resp *resp)
 	const char *path
 	    = strcmp(req->hr_path, "/") == 0 ? "/ui/index.html" : req->hr_path;
 	(void) arg;
-	for (size_t i = 0; i < gw_nassets; i++) {
-		if (strcmp(gw_assets[i].a_path, path) == 0) {
-			serve_asset(resp, &gw_assets[i]);
+	for (size_t i = 0; i < sf__gw_nassets; i++) {
+		if (strcmp(sf__gw_assets[i].a_path, path) == 0) {
+			serve_asset(resp, &sf__gw_assets[i]);
 			return;
 		}
 	}
@@ -676,7 +678,7 @@ sf_gateway_alloc(sf_gateway **out, const sf_gateway_opts *o, sf_status *st)
 int
 sf_gateway_add_routes(sf_gateway *g, sf_http *h)
 {
-	if (sf_http_route(h, "*", GW_PREFIX, true, h_api, g) != 0
+	if (sf_http_route(h, "*", SF__GW_PREFIX, true, h_api, g) != 0
 	    || sf_http_route(h, "GET", "/", false, h_console, g) != 0
 	    || sf_http_route(h, "GET", "/ui/", true, h_console, g) != 0) {
 		return (SF_RESOURCE_EXHAUSTED);

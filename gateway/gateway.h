@@ -34,8 +34,8 @@
 //   rolebindings[/{id}], tokens[/{id}]        GET, POST, DELETE
 // The console: GET / (index.html) and GET /ui/* (its static files,
 // compiled into the binary).
-#ifndef SF_SERVER_GATEWAY_H
-#define SF_SERVER_GATEWAY_H
+#ifndef SF_GATEWAY_H
+#define SF_GATEWAY_H
 
 #include <stdint.h>
 
@@ -70,4 +70,4 @@ void sf_gateway_close(sf_gateway *g);
 // sf_gateway_free closes (if not yet closed) and frees. NULL is fine.
 void sf_gateway_free(sf_gateway *g);
 
-#endif // SF_SERVER_GATEWAY_H
+#endif // SF_GATEWAY_H

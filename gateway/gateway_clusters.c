@@ -20,7 +20,7 @@
 // Decodes standard base64 (whitespace ignored) into the arena. Returns
 // false when it is not base64.
 static bool
-b64_decode(gw_ctx *x, const char *in, ProtobufCBinaryData *out)
+b64_decode(sf__gw_ctx *x, const char *in, ProtobufCBinaryData *out)
 {
 	size_t         n   = strlen(in);
 	unsigned char *buf = sf_arena_alloc(&x->x_arena, n / 4 * 3 + 3);
@@ -38,34 +38,34 @@ b64_decode(gw_ctx *x, const char *in, ProtobufCBinaryData *out)
 }
 
 void
-gw_clusters_list(gw_ctx *x)
+sf__gw_clusters_list(sf__gw_ctx *x)
 {
 	Svcfleet__V1__ListClustersRequest req
 	    = SVCFLEET__V1__LIST_CLUSTERS_REQUEST__INIT;
 	Svcfleet__V1__ListClustersReply *rep;
 
-	if (GW_CALL(x, list_clusters, &req, &rep) != 0) {
-		gw_fail_rpc(x, "clusters", "");
+	if (SF__GW_CALL(x, list_clusters, &req, &rep) != 0) {
+		sf__gw_fail_rpc(x, "clusters", "");
 		return;
 	}
-	gw_reply(x, 200,
-	    sf_model_json_list(GW_API_GROUP, "ClusterList",
+	sf__gw_reply(x, 200,
+	    sf_model_json_list(SF__GW_API_GROUP, "ClusterList",
 	        sf_model_clusters_json(rep->clusters, rep->n_clusters, 0)));
 }
 
 void
-gw_cluster_get(gw_ctx *x)
+sf__gw_cluster_get(sf__gw_ctx *x)
 {
 	Svcfleet__V1__GetClusterRequest req
 	    = SVCFLEET__V1__GET_CLUSTER_REQUEST__INIT;
 	Svcfleet__V1__Cluster *cl;
 
 	req.name = (char *) x->x_arg[0];
-	if (GW_CALL(x, get_cluster, &req, &cl) != 0) {
-		gw_fail_rpc(x, "clusters", x->x_arg[0]);
+	if (SF__GW_CALL(x, get_cluster, &req, &cl) != 0) {
+		sf__gw_fail_rpc(x, "clusters", x->x_arg[0]);
 		return;
 	}
-	gw_reply(x, 200, sf_model_cluster_json(cl, 0));
+	sf__gw_reply(x, 200, sf_model_cluster_json(cl, 0));
 }
 
 // Reads "MIN-MAX" into the cluster; false when malformed.
@@ -85,22 +85,22 @@ node_port_range(const char *s, Svcfleet__V1__Cluster *cl)
 // name the URL gives when url_name is not NULL. Returns false after
 // answering (400, or 422 naming the fields that do not convert).
 static bool
-body_cluster(gw_ctx *x, const char *url_name, Svcfleet__V1__Cluster *cl)
+body_cluster(sf__gw_ctx *x, const char *url_name, Svcfleet__V1__Cluster *cl)
 {
 	json_t     *obj, *md, *sp, *labels;
 	const char *s, *rv;
 	sf_status   st;
 
-	if ((obj = gw_body(x)) == NULL) {
+	if ((obj = sf__gw_body(x)) == NULL) {
 		return (false);
 	}
-	md = gw_obj(obj, "metadata");
-	sp = gw_obj(obj, "spec");
+	md = sf__gw_obj(obj, "metadata");
+	sp = sf__gw_obj(obj, "spec");
 	sf_status_init(&st);
-	cl->name = (char *) (md != NULL ? gw_str(md, "name") : NULL);
+	cl->name = (char *) (md != NULL ? sf__gw_str(md, "name") : NULL);
 	if (url_name != NULL) {
 		if (cl->name != NULL && strcmp(cl->name, url_name) != 0) {
-			gw_fail(x, 400, "BadRequest",
+			sf__gw_fail(x, 400, "BadRequest",
 			    "the name of the object (%.64s) does not match "
 			    "the "
 			    "name on the URL (%.64s)",
@@ -109,36 +109,36 @@ body_cluster(gw_ctx *x, const char *url_name, Svcfleet__V1__Cluster *cl)
 		}
 		cl->name = (char *) url_name;
 	}
-	if (md != NULL && (rv = gw_str(md, "resourceVersion")) != NULL) {
+	if (md != NULL && (rv = sf__gw_str(md, "resourceVersion")) != NULL) {
 		cl->resource_version = strtoull(rv, NULL, 10);
 	}
 	cl->api_server
-	    = (char *) (sp != NULL ? gw_str(sp, "apiServer") : NULL);
-	cl->token = (char *) (sp != NULL ? gw_str(sp, "token") : NULL);
+	    = (char *) (sp != NULL ? sf__gw_str(sp, "apiServer") : NULL);
+	cl->token = (char *) (sp != NULL ? sf__gw_str(sp, "token") : NULL);
 	cl->insecure_skip_verify = sp != NULL
 	    && json_is_true(json_object_get(sp, "insecureSkipVerify"));
-	if (sp != NULL && (s = gw_str(sp, "caData")) != NULL
+	if (sp != NULL && (s = sf__gw_str(sp, "caData")) != NULL
 	    && !b64_decode(x, s, &cl->ca_data)) {
 		sf_status_violation(&st, SF_V_INVALID, "spec.caData",
 		    "Invalid value: must be base64 (PEM bundle)");
 	}
-	if (sp != NULL && (s = gw_str(sp, "clientCertificateData")) != NULL
+	if (sp != NULL && (s = sf__gw_str(sp, "clientCertificateData")) != NULL
 	    && !b64_decode(x, s, &cl->client_cert)) {
 		sf_status_violation(&st, SF_V_INVALID,
 		    "spec.clientCertificateData",
 		    "Invalid value: must be base64");
 	}
-	if (sp != NULL && (s = gw_str(sp, "clientKeyData")) != NULL
+	if (sp != NULL && (s = sf__gw_str(sp, "clientKeyData")) != NULL
 	    && !b64_decode(x, s, &cl->client_key)) {
 		sf_status_violation(&st, SF_V_INVALID, "spec.clientKeyData",
 		    "Invalid value: must be base64");
 	}
-	if (sp != NULL && (s = gw_str(sp, "nodePortRange")) != NULL
+	if (sp != NULL && (s = sf__gw_str(sp, "nodePortRange")) != NULL
 	    && !node_port_range(s, cl)) {
 		sf_status_violation(&st, SF_V_INVALID, "spec.nodePortRange",
 		    "Invalid value: \"%.64s\": must be MIN-MAX", s);
 	}
-	if (md != NULL && (labels = gw_obj(md, "labels")) != NULL) {
+	if (md != NULL && (labels = sf__gw_obj(md, "labels")) != NULL) {
 		const char *k;
 		json_t     *v;
 		size_t      i = 0;
@@ -163,7 +163,7 @@ body_cluster(gw_ctx *x, const char *url_name, Svcfleet__V1__Cluster *cl)
 	if (st.st_nviol > 0) {
 		sf_status_set(&st, SF_INVALID_ARGUMENT,
 		    "Cluster \"%s\" is invalid", sf_nz(cl->name));
-		gw_fail_status(x, &st, "Cluster", sf_nz(cl->name));
+		sf__gw_fail_status(x, &st, "Cluster", sf_nz(cl->name));
 		sf_status_fini(&st);
 		return (false);
 	}
@@ -173,7 +173,7 @@ body_cluster(gw_ctx *x, const char *url_name, Svcfleet__V1__Cluster *cl)
 
 // POST clusters: RegisterCluster.
 void
-gw_clusters_register(gw_ctx *x)
+sf__gw_clusters_register(sf__gw_ctx *x)
 {
 	Svcfleet__V1__RegisterClusterRequest req
 	    = SVCFLEET__V1__REGISTER_CLUSTER_REQUEST__INIT;
@@ -183,17 +183,17 @@ gw_clusters_register(gw_ctx *x)
 		return;
 	}
 	req.cluster = &cl;
-	if (GW_CALL(x, register_cluster, &req, &out) != 0) {
-		gw_fail_rpc(x, "clusters", cl.name ? cl.name : "");
+	if (SF__GW_CALL(x, register_cluster, &req, &out) != 0) {
+		sf__gw_fail_rpc(x, "clusters", cl.name ? cl.name : "");
 		return;
 	}
-	gw_reply(x, 201, sf_model_cluster_json(out, 0));
+	sf__gw_reply(x, 201, sf_model_cluster_json(out, 0));
 }
 
 // PUT clusters/{c}: UpdateCluster. A metadata.resourceVersion must match;
 // credentials left out are kept.
 void
-gw_cluster_update(gw_ctx *x)
+sf__gw_cluster_update(sf__gw_ctx *x)
 {
 	Svcfleet__V1__UpdateClusterRequest req
 	    = SVCFLEET__V1__UPDATE_CLUSTER_REQUEST__INIT;
@@ -203,43 +203,44 @@ gw_cluster_update(gw_ctx *x)
 		return;
 	}
 	req.cluster = &cl;
-	if (GW_CALL(x, update_cluster, &req, &out) != 0) {
-		gw_fail_rpc(x, "clusters", x->x_arg[0]);
+	if (SF__GW_CALL(x, update_cluster, &req, &out) != 0) {
+		sf__gw_fail_rpc(x, "clusters", x->x_arg[0]);
 		return;
 	}
-	gw_reply(x, 200, sf_model_cluster_json(out, 0));
+	sf__gw_reply(x, 200, sf_model_cluster_json(out, 0));
 }
 
 void
-gw_cluster_delete(gw_ctx *x)
+sf__gw_cluster_delete(sf__gw_ctx *x)
 {
 	Svcfleet__V1__DeleteClusterRequest req
 	    = SVCFLEET__V1__DELETE_CLUSTER_REQUEST__INIT;
 	Svcfleet__V1__Empty *e;
 
 	req.name = (char *) x->x_arg[0];
-	gw_deleted(x, GW_CALL(x, delete_cluster, &req, &e), "clusters");
+	sf__gw_deleted(
+	    x, SF__GW_CALL(x, delete_cluster, &req, &e), "clusters");
 }
 
 void
-gw_namespaces_list(gw_ctx *x)
+sf__gw_namespaces_list(sf__gw_ctx *x)
 {
 	Svcfleet__V1__ListNamespacesRequest req
 	    = SVCFLEET__V1__LIST_NAMESPACES_REQUEST__INIT;
 	Svcfleet__V1__ListNamespacesReply *rep;
 
 	req.cluster = (char *) x->x_arg[0];
-	if (GW_CALL(x, list_namespaces, &req, &rep) != 0) {
-		gw_fail_rpc(x, "namespaces", "");
+	if (SF__GW_CALL(x, list_namespaces, &req, &rep) != 0) {
+		sf__gw_fail_rpc(x, "namespaces", "");
 		return;
 	}
-	gw_reply(x, 200,
+	sf__gw_reply(x, 200,
 	    sf_model_json_list("v1", "NamespaceList",
 	        sf_model_namespaces_json(rep->namespaces, rep->n_namespaces)));
 }
 
 void
-gw_workloads_list(gw_ctx *x)
+sf__gw_workloads_list(sf__gw_ctx *x)
 {
 	Svcfleet__V1__ListWorkloadsRequest req
 	    = SVCFLEET__V1__LIST_WORKLOADS_REQUEST__INIT;
@@ -247,29 +248,29 @@ gw_workloads_list(gw_ctx *x)
 
 	req.cluster    = (char *) x->x_arg[0];
 	req.namespace_ = (char *) x->x_arg[1];
-	if (GW_CALL(x, list_workloads, &req, &rep) != 0) {
-		gw_fail_rpc(x, "workloads", "");
+	if (SF__GW_CALL(x, list_workloads, &req, &rep) != 0) {
+		sf__gw_fail_rpc(x, "workloads", "");
 		return;
 	}
-	gw_reply(x, 200,
+	sf__gw_reply(x, 200,
 	    sf_model_json_list("v1", "List",
 	        sf_model_workloads_json(
 	            rep->workloads, rep->n_workloads, x->x_arg[1])));
 }
 
 void
-gw_pools_list(gw_ctx *x)
+sf__gw_pools_list(sf__gw_ctx *x)
 {
 	Svcfleet__V1__ListPoolsRequest req
 	    = SVCFLEET__V1__LIST_POOLS_REQUEST__INIT;
 	Svcfleet__V1__ListPoolsReply *rep;
 
 	req.cluster = (char *) x->x_arg[0];
-	if (GW_CALL(x, list_pools, &req, &rep) != 0) {
-		gw_fail_rpc(x, "ipaddresspools", "");
+	if (SF__GW_CALL(x, list_pools, &req, &rep) != 0) {
+		sf__gw_fail_rpc(x, "ipaddresspools", "");
 		return;
 	}
-	gw_reply(x, 200,
+	sf__gw_reply(x, 200,
 	    sf_model_json_list("metallb.io/v1beta1", "IPAddressPoolList",
 	        sf_model_pools_json(rep->pools, rep->n_pools)));
 }
