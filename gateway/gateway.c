@@ -1,9 +1,6 @@
-// gateway.c: the gateway's core (see gateway.h) — the RPC call over
-// inproc://, the route table, status codes to HTTP codes, Kubernetes
+// gateway.c: the gateway's core (see gateway.h) — its libsvcfleet handle
+// over inproc://, the route table, status codes to HTTP codes, Kubernetes
 // Status bodies, query and body parsing, and the console's static files.
-#include <nng/nng.h>
-#include <nng/protocol/reqrep0/req.h>
-#include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,8 +11,8 @@
 #include "clock.h"
 #include "gateway_internal.h"
 #include "log.h"
-#include "server.h"
 #include "status.h"
+#include "str.h"
 
 #define DEFAULT_TIMEOUT_MS 30000
 // Extra time the transport waits beyond the deadline the server enforces,
@@ -71,170 +68,6 @@ http_of(int code, size_t nviol, bool write, const char **reason)
 	return (500);
 }
 
-// ------------------------------------------------------------------ RPC
-
-static int
-transport_code(int rv)
-{
-	switch (rv) {
-	case NNG_ETIMEDOUT:
-		return (SF_DEADLINE_EXCEEDED);
-	case NNG_ENOMEM:
-		return (SF_RESOURCE_EXHAUSTED);
-	default:
-		return (SF_UNAVAILABLE);
-	}
-}
-
-static int
-call_fail(gw_ctx *x, int code, const char *msg)
-{
-	x->x_code  = code;
-	x->x_msg   = msg;
-	x->x_viol  = NULL;
-	x->x_nviol = 0;
-	return (code);
-}
-
-// flight_begin registers a call (false: the gateway is closing).
-static bool
-flight_begin(sf_gateway *g, gw_flight *fl, nng_aio *aio)
-{
-	bool ok;
-	pthread_mutex_lock(&g->g_mtx);
-	ok = !g->g_closing;
-	if (ok) {
-		fl->f_aio  = aio;
-		fl->f_prev = NULL;
-		fl->f_next = g->g_flights;
-		if (g->g_flights != NULL) {
-			g->g_flights->f_prev = fl;
-		}
-		g->g_flights = fl;
-	}
-	pthread_mutex_unlock(&g->g_mtx);
-	return (ok);
-}
-
-static void
-flight_end(sf_gateway *g, gw_flight *fl)
-{
-	pthread_mutex_lock(&g->g_mtx);
-	if (fl->f_prev != NULL) {
-		fl->f_prev->f_next = fl->f_next;
-	} else {
-		g->g_flights = fl->f_next;
-	}
-	if (fl->f_next != NULL) {
-		fl->f_next->f_prev = fl->f_prev;
-	}
-	pthread_cond_broadcast(&g->g_cv);
-	pthread_mutex_unlock(&g->g_mtx);
-}
-
-int
-gw_call(gw_ctx *x, const char *method, const ProtobufCMessage *req,
-    const ProtobufCMessageDescriptor *reply_desc, void **reply,
-    uint32_t timeout_ms)
-{
-	Svcfleet__V1__RequestEnvelope env
-	    = SVCFLEET__V1__REQUEST_ENVELOPE__INIT;
-	Svcfleet__V1__ReplyEnvelope *rep;
-	sf_gateway                  *g = x->x_gw;
-	nng_ctx                      ctx;
-	nng_aio                     *aio;
-	nng_msg                     *msg;
-	gw_flight                    fl;
-	size_t                       plen, n;
-	int                          rv;
-
-	*reply = NULL;
-	if (timeout_ms == 0) {
-		timeout_ms = g->g_timeout_ms;
-	}
-	plen       = protobuf_c_message_get_packed_size(req);
-	env.method = sf_arena_printf(&x->x_arena, GW_RPC_PREFIX "%s", method);
-	env.request_id   = x->x_rid;
-	env.token        = (char *) x->x_token;
-	env.timeout_ms   = timeout_ms;
-	env.payload.len  = plen;
-	env.payload.data = sf_arena_alloc(&x->x_arena, plen + 1);
-	if (env.method == NULL || env.payload.data == NULL) {
-		return (call_fail(x, SF_RESOURCE_EXHAUSTED, "out of memory"));
-	}
-	protobuf_c_message_pack(req, env.payload.data);
-	n = svcfleet__v1__request_envelope__get_packed_size(&env);
-	if (n > SF_SERVER_WIRE_MAX) {
-		return (call_fail(x, SF_RESOURCE_EXHAUSTED,
-		    "the request is larger than the message limit"));
-	}
-	if (nng_msg_alloc(&msg, n) != 0) {
-		return (call_fail(x, SF_RESOURCE_EXHAUSTED, "out of memory"));
-	}
-	svcfleet__v1__request_envelope__pack(&env, nng_msg_body(msg));
-	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
-		nng_msg_free(msg);
-		return (call_fail(x, SF_RESOURCE_EXHAUSTED, "out of memory"));
-	}
-	if (!flight_begin(g, &fl, aio)) {
-		nng_aio_free(aio);
-		nng_msg_free(msg);
-		return (call_fail(
-		    x, SF_UNAVAILABLE, "svcfleetd is shutting down"));
-	}
-	if ((rv = nng_ctx_open(&ctx, g->g_sock)) != 0) {
-		flight_end(g, &fl);
-		nng_aio_free(aio);
-		nng_msg_free(msg);
-		return (call_fail(
-		    x, transport_code(rv), "svcfleetd is shutting down"));
-	}
-	// Never resend: a write must not be applied twice.
-	nng_ctx_set_ms(ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-	nng_aio_set_timeout(
-	    aio, (nng_duration) (timeout_ms + TRANSPORT_SLACK_MS));
-	nng_aio_set_msg(aio, msg);
-	nng_ctx_send(ctx, aio);
-	nng_aio_wait(aio);
-	if ((rv = nng_aio_result(aio)) == 0) {
-		nng_ctx_recv(ctx, aio);
-		nng_aio_wait(aio);
-		rv = nng_aio_result(aio);
-	} else {
-		nng_msg_free(nng_aio_get_msg(aio));
-	}
-	msg = rv == 0 ? nng_aio_get_msg(aio) : NULL;
-	nng_ctx_close(ctx);
-	flight_end(g, &fl);
-	nng_aio_free(aio);
-	if (rv != 0) {
-		return (call_fail(x, transport_code(rv),
-		    rv == NNG_ETIMEDOUT
-		        ? "no answer from the server in time"
-		        : "svcfleetd is not serving requests"));
-	}
-	rep = svcfleet__v1__reply_envelope__unpack(
-	    sf_arena_pbc(&x->x_arena), nng_msg_len(msg), nng_msg_body(msg));
-	nng_msg_free(msg);
-	if (rep == NULL) {
-		return (call_fail(x, SF_INTERNAL, "undecodable reply"));
-	}
-	if (rep->code != 0) {
-		x->x_code  = rep->code;
-		x->x_msg   = rep->message;
-		x->x_viol  = rep->violations;
-		x->x_nviol = rep->n_violations;
-		return (rep->code);
-	}
-	*reply = protobuf_c_message_unpack(reply_desc,
-	    sf_arena_pbc(&x->x_arena), rep->payload.len, rep->payload.data);
-	if (*reply == NULL) {
-		return (
-		    call_fail(x, SF_INTERNAL, "undecodable reply payload"));
-	}
-	return (0);
-}
-
 // -------------------------------------------------------------- replies
 
 // Header values are copied when the response is sent, after the handler
@@ -243,7 +76,7 @@ gw_call(gw_ctx *x, const char *method, const ProtobufCMessage *req,
 static _Thread_local char hdr_values[4][256];
 
 void
-gw_header(gw_ctx *x, const char *name, const char *value)
+sf__gw_header(sf__gw_ctx *x, const char *name, const char *value)
 {
 	sf_http_resp *r = x->x_resp;
 	if (r->hs_nhdr < 4) {
@@ -256,7 +89,7 @@ gw_header(gw_ctx *x, const char *name, const char *value)
 }
 
 void
-gw_reply(gw_ctx *x, int code, json_t *obj)
+sf__gw_reply(sf__gw_ctx *x, int code, json_t *obj)
 {
 	sf_http_resp *r = x->x_resp;
 	char         *text;
@@ -276,18 +109,18 @@ gw_reply(gw_ctx *x, int code, json_t *obj)
 		r->hs_type = "application/yaml";
 		if (sf_model_json_to_yaml(obj, &r->hs_body) != 0) {
 			json_decref(obj);
-			gw_reply(x, 500, NULL);
+			sf__gw_reply(x, 500, NULL);
 			return;
 		}
 		json_decref(obj);
 		return;
 	}
 	r->hs_type = "application/json";
-	text       = json_dumps(
-	          obj, gw_query_bool(x, "pretty") ? JSON_INDENT(2) : JSON_COMPACT);
+	text       = json_dumps(obj,
+            sf__gw_query_bool(x, "pretty") ? JSON_INDENT(2) : JSON_COMPACT);
 	json_decref(obj);
 	if (text == NULL) {
-		gw_reply(x, 500, NULL);
+		sf__gw_reply(x, 500, NULL);
 		return;
 	}
 	sf_buf_puts(&r->hs_body, text);
@@ -300,23 +133,24 @@ status_obj(int code, const char *reason, const char *msg)
 {
 	return (json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:i}", "kind", "Status",
 	    "apiVersion", "v1", "metadata", "status", "Failure", "message",
-	    msg != NULL ? msg : "", "reason", reason, "code", code));
+	    sf_nz(msg), "reason", reason, "code", code));
 }
 
 // Headers that tell a client what to do next: how to authenticate, or
 // when to try again.
 static void
-unauthorized_hint(gw_ctx *x, int code)
+unauthorized_hint(sf__gw_ctx *x, int code)
 {
 	if (code == 401) {
-		gw_header(x, "WWW-Authenticate", "Bearer realm=\"svcfleet\"");
+		sf__gw_header(
+		    x, "WWW-Authenticate", "Bearer realm=\"svcfleet\"");
 	} else if (code == 429 || code == 503) {
-		gw_header(x, "Retry-After", "1");
+		sf__gw_header(x, "Retry-After", "1");
 	}
 }
 
 void
-gw_fail(gw_ctx *x, int code, const char *reason, const char *fmt, ...)
+sf__gw_fail(sf__gw_ctx *x, int code, const char *reason, const char *fmt, ...)
 {
 	char    msg[600];
 	va_list ap;
@@ -325,28 +159,28 @@ gw_fail(gw_ctx *x, int code, const char *reason, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	unauthorized_hint(x, code);
-	gw_reply(x, code, status_obj(code, reason, msg));
+	sf__gw_reply(x, code, status_obj(code, reason, msg));
 }
 
 static json_t *
-cause(gw_ctx *x, const char *type, const char *field, const char *reason)
+cause(sf__gw_ctx *x, const char *type, const char *field, const char *reason)
 {
 	json_t *c = json_object();
 	int     line
-	    = field != NULL && field[0] != '\0' ? gw_line_of(x, field) : 0;
-	gw_set_str(c, "reason", type);
-	gw_set_str(c, "message", reason);
-	gw_set_str(c, "field", field);
+	    = field != NULL && field[0] != '\0' ? sf__gw_line_of(x, field) : 0;
+	sf_model_json_set_str(c, "reason", type);
+	sf_model_json_set_str(c, "message", reason);
+	sf_model_json_set_str(c, "field", field);
 	if (line > 0) {
 		// Not in Kubernetes' Status: where in the body the field is,
 		// for an editor to point at (the console's YAML view).
-		gw_set(c, "line", json_integer(line));
+		sf_model_json_set(c, "line", json_integer(line));
 	}
 	return (c);
 }
 
 static void
-fail_with(gw_ctx *x, int code, const char *msg, json_t *causes,
+fail_with(sf__gw_ctx *x, int code, const char *msg, json_t *causes,
     const char *kind, const char *name, bool write)
 {
 	const char *reason;
@@ -354,47 +188,47 @@ fail_with(gw_ctx *x, int code, const char *msg, json_t *causes,
 	json_t *st   = status_obj(http, reason, msg);
 	json_t *det  = json_object();
 
-	gw_set_str(det, "name", name);
-	gw_set_str(det, "kind", kind);
+	sf_model_json_set_str(det, "name", name);
+	sf_model_json_set_str(det, "kind", kind);
 	if (json_array_size(causes) > 0) {
-		gw_set(det, "causes", causes);
+		sf_model_json_set(det, "causes", causes);
 	} else {
 		json_decref(causes);
 	}
-	gw_set(st, "details", det);
+	sf_model_json_set(st, "details", det);
 	// The RPC's status name, for programs that speak its codes.
-	gw_header(x, "X-Svcfleet-Status", sf_status_name(code));
+	sf__gw_header(x, "X-Svcfleet-Status", sf_status_name(code));
 	unauthorized_hint(x, http);
-	gw_reply(x, http, st);
+	sf__gw_reply(x, http, st);
 }
 
 static bool
-method_writes(const gw_ctx *x)
+method_writes(const sf__gw_ctx *x)
 {
 	return (strcmp(x->x_req->hr_method, "GET") != 0
 	    && strcmp(x->x_req->hr_method, "HEAD") != 0);
 }
 
 void
-gw_fail_rpc(gw_ctx *x, const char *kind, const char *name)
+sf__gw_fail_rpc(sf__gw_ctx *x, const char *kind, const char *name)
 {
 	json_t *causes = json_array();
-	for (size_t i = 0; i < x->x_nviol; i++) {
-		const Svcfleet__V1__FieldViolation *v = x->x_viol[i];
+	for (size_t i = 0; i < x->x_st.n_violations; i++) {
+		const svcfleet_violation *v = &x->x_st.violations[i];
 		json_array_append_new(
 		    causes, cause(x, v->type, v->field, v->reason));
 	}
 	// The server words a missing token for its CLI; say it for HTTP.
-	fail_with(x, x->x_code,
-	    x->x_code == SF_UNAUTHENTICATED && x->x_token[0] == '\0'
+	fail_with(x, x->x_st.code,
+	    x->x_st.code == SF_UNAUTHENTICATED && x->x_token[0] == '\0'
 	        ? "no token given: send \"Authorization: Bearer <token>\""
-	        : x->x_msg,
+	        : x->x_st.message,
 	    causes, kind, name, method_writes(x));
 }
 
 void
-gw_fail_status(
-    gw_ctx *x, const sf_status *st, const char *kind, const char *name)
+sf__gw_fail_status(
+    sf__gw_ctx *x, const sf_status *st, const char *kind, const char *name)
 {
 	json_t *causes = json_array();
 	for (size_t i = 0; i < st->st_nviol; i++) {
@@ -405,27 +239,41 @@ gw_fail_status(
 	fail_with(x, st->st_code, st->st_msg, causes, kind, name, true);
 }
 
+void
+sf__gw_deleted(sf__gw_ctx *x, int rv, const char *kind)
+{
+	const char *name = x->x_arg[0];
+	if (rv != 0) {
+		sf__gw_fail_rpc(x, kind, name);
+		return;
+	}
+	sf__gw_reply(x, 200,
+	    json_pack("{s:s,s:s,s:{},s:s,s:{s:s,s:s}}", "kind", "Status",
+	        "apiVersion", "v1", "metadata", "status", "Success", "details",
+	        "name", name, "kind", kind));
+}
+
 // --------------------------------------------------------------- inputs
 
 const char *
-gw_query(gw_ctx *x, const char *name)
+sf__gw_query(sf__gw_ctx *x, const char *name)
 {
 	return (sf_http_req_query(x->x_req, name));
 }
 
 bool
-gw_query_bool(gw_ctx *x, const char *name)
+sf__gw_query_bool(sf__gw_ctx *x, const char *name)
 {
-	const char *v = gw_query(x, name);
+	const char *v = sf__gw_query(x, name);
 	return (v != NULL
 	    && (v[0] == '\0' || strcmp(v, "true") == 0
 	        || strcmp(v, "1") == 0));
 }
 
 bool
-gw_query_u32(gw_ctx *x, const char *name, uint32_t max, uint32_t *out)
+sf__gw_query_u32(sf__gw_ctx *x, const char *name, uint32_t max, uint32_t *out)
 {
-	const char        *v = gw_query(x, name);
+	const char        *v = sf__gw_query(x, name);
 	char              *end;
 	unsigned long long n;
 
@@ -434,7 +282,7 @@ gw_query_u32(gw_ctx *x, const char *name, uint32_t max, uint32_t *out)
 	}
 	n = strtoull(v, &end, 10);
 	if (*end != '\0' || v[0] < '0' || v[0] > '9' || n > max) {
-		gw_fail(x, 400, "BadRequest",
+		sf__gw_fail(x, 400, "BadRequest",
 		    "invalid value %.64s for %s: want an integer from 0 to %u",
 		    v, name, max);
 		return (false);
@@ -463,7 +311,7 @@ body_type_ok(const char *ct)
 }
 
 json_t *
-gw_body(gw_ctx *x)
+sf__gw_body(sf__gw_ctx *x)
 {
 	const sf_http_req *r  = x->x_req;
 	const char        *ct = sf_http_req_header(r, "Content-Type");
@@ -471,7 +319,7 @@ gw_body(gw_ctx *x)
 	json_t            *obj;
 
 	if (!body_type_ok(ct)) {
-		gw_fail(x, 415, "UnsupportedMediaType",
+		sf__gw_fail(x, 415, "UnsupportedMediaType",
 		    "the body's media type \"%.100s\" is not supported: send "
 		    "application/json or application/yaml",
 		    ct);
@@ -485,14 +333,14 @@ gw_body(gw_ctx *x)
 	if (sf_manifest_parse(
 	        r->hr_body, r->hr_body_len, "request body", &x->x_body, &st)
 	    != 0) {
-		gw_fail(x, 400, "BadRequest", "%s", st.st_msg);
+		sf__gw_fail(x, 400, "BadRequest", "%s", st.st_msg);
 		sf_status_fini(&st);
 		return (NULL);
 	}
 	sf_status_fini(&st);
 	x->x_body_parsed = true;
 	if (x->x_body.ms_ndocs != 1) {
-		gw_fail(x, 400, "BadRequest",
+		sf__gw_fail(x, 400, "BadRequest",
 		    x->x_body.ms_ndocs == 0
 		        ? "the request body is empty: send one object"
 		        : "the request body holds %zu objects: send one",
@@ -501,7 +349,7 @@ gw_body(gw_ctx *x)
 	}
 	obj = x->x_body.ms_docs[0].md_obj;
 	if (!json_is_object(obj)) {
-		gw_fail(
+		sf__gw_fail(
 		    x, 400, "BadRequest", "the request body is not an object");
 		return (NULL);
 	}
@@ -509,7 +357,7 @@ gw_body(gw_ctx *x)
 }
 
 int
-gw_line_of(gw_ctx *x, const char *field)
+sf__gw_line_of(sf__gw_ctx *x, const char *field)
 {
 	if (!x->x_body_parsed || x->x_body.ms_ndocs != 1) {
 		return (0);
@@ -519,84 +367,14 @@ gw_line_of(gw_ctx *x, const char *field)
 
 // ------------------------------------------------------------ JSON bits
 
-void
-gw_set(json_t *obj, const char *key, json_t *v)
-{
-	if (obj != NULL && v != NULL) {
-		json_object_set_new(obj, key, v);
-	} else {
-		json_decref(v);
-	}
-}
-
-void
-gw_set_str(json_t *obj, const char *key, const char *s)
-{
-	if (s != NULL && s[0] != '\0') {
-		gw_set(obj, key, json_string(s));
-	}
-}
-
-void
-gw_set_time(json_t *obj, const char *key, int64_t ms)
-{
-	char ts[40];
-	if (ms != 0) {
-		sf_clock_format_rfc3339(ms, ts, sizeof(ts));
-		gw_set(obj, key, json_string(ts));
-	}
-}
-
-void
-gw_set_u64(json_t *obj, const char *key, uint64_t v)
-{
-	char num[24];
-	if (v != 0) {
-		snprintf(num, sizeof(num), "%llu", (unsigned long long) v);
-		gw_set(obj, key, json_string(num));
-	}
-}
-
-json_t *
-gw_kv_object(Svcfleet__V1__KeyValue *const *kv, size_t n)
-{
-	json_t *o = json_object();
-	for (size_t i = 0; i < n; i++) {
-		if (kv[i] != NULL && kv[i]->key != NULL) {
-			gw_set(o, kv[i]->key,
-			    json_string(kv[i]->value ? kv[i]->value : ""));
-		}
-	}
-	return (o);
-}
-
-json_t *
-gw_str_array(char *const *s, size_t n)
-{
-	json_t *a = json_array();
-	for (size_t i = 0; i < n; i++) {
-		json_array_append_new(a, json_string(s[i] ? s[i] : ""));
-	}
-	return (a);
-}
-
-json_t *
-gw_list(const char *api_version, const char *kind, json_t *items)
-{
-	json_t *l = json_pack("{s:s,s:s,s:{}}", "apiVersion", api_version,
-	    "kind", kind, "metadata");
-	gw_set(l, "items", items != NULL ? items : json_array());
-	return (l);
-}
-
 const char *
-gw_str(const json_t *obj, const char *key)
+sf__gw_str(const json_t *obj, const char *key)
 {
 	return (json_string_value(json_object_get(obj, key)));
 }
 
 json_t *
-gw_obj(const json_t *obj, const char *key)
+sf__gw_obj(const json_t *obj, const char *key)
 {
 	json_t *v = json_object_get(obj, key);
 	return (json_is_object(v) ? v : NULL);
@@ -604,46 +382,46 @@ gw_obj(const json_t *obj, const char *key)
 
 // ---------------------------------------------------------- route table
 
-// Paths below GW_PREFIX; "{}" is a value (cluster, namespace, name, id),
+// Paths below SF__GW_PREFIX; "{}" is a value (cluster, namespace, name, id),
 // handed to the handler in x_arg in order.
-static const struct gw_route {
+static const struct route {
 	const char *method;
 	const char *pattern;
-	void (*fn)(gw_ctx *);
-} gw_routes[] = {
-    {"GET", "clusters", gw_clusters_list},
-    {"POST", "clusters", gw_clusters_register},
-    {"GET", "clusters/{}", gw_cluster_get},
-    {"PUT", "clusters/{}", gw_cluster_update},
-    {"DELETE", "clusters/{}", gw_cluster_delete},
-    {"GET", "clusters/{}/namespaces", gw_namespaces_list},
-    {"GET", "clusters/{}/metallb/pools", gw_pools_list},
-    {"GET", "clusters/{}/services", gw_services_list},
-    {"GET", "clusters/{}/namespaces/{}/services", gw_services_list},
-    {"POST", "clusters/{}/namespaces/{}/services", gw_services_create},
-    {"GET", "clusters/{}/namespaces/{}/services/{}", gw_service_get},
-    {"PUT", "clusters/{}/namespaces/{}/services/{}", gw_service_update},
-    {"PATCH", "clusters/{}/namespaces/{}/services/{}", gw_service_apply},
-    {"DELETE", "clusters/{}/namespaces/{}/services/{}", gw_service_delete},
-    {"GET", "clusters/{}/namespaces/{}/workloads", gw_workloads_list},
-    {"GET", "services", gw_services_list},
-    {"GET", "audit", gw_audit_list},
-    {"GET", "whoami", gw_whoami},
-    {"GET", "version", gw_version},
-    {"POST", "selfsubjectrulesreviews", gw_rules_review},
-    {"GET", "rolebindings", gw_bindings_list},
-    {"POST", "rolebindings", gw_bindings_create},
-    {"DELETE", "rolebindings/{}", gw_binding_delete},
-    {"GET", "tokens", gw_tokens_list},
-    {"POST", "tokens", gw_tokens_create},
-    {"DELETE", "tokens/{}", gw_token_revoke},
+	void (*fn)(sf__gw_ctx *);
+} routes[] = {
+    {"GET", "clusters", sf__gw_clusters_list},
+    {"POST", "clusters", sf__gw_clusters_register},
+    {"GET", "clusters/{}", sf__gw_cluster_get},
+    {"PUT", "clusters/{}", sf__gw_cluster_update},
+    {"DELETE", "clusters/{}", sf__gw_cluster_delete},
+    {"GET", "clusters/{}/namespaces", sf__gw_namespaces_list},
+    {"GET", "clusters/{}/metallb/pools", sf__gw_pools_list},
+    {"GET", "clusters/{}/services", sf__gw_services_list},
+    {"GET", "clusters/{}/namespaces/{}/services", sf__gw_services_list},
+    {"POST", "clusters/{}/namespaces/{}/services", sf__gw_services_create},
+    {"GET", "clusters/{}/namespaces/{}/services/{}", sf__gw_service_get},
+    {"PUT", "clusters/{}/namespaces/{}/services/{}", sf__gw_service_update},
+    {"PATCH", "clusters/{}/namespaces/{}/services/{}", sf__gw_service_apply},
+    {"DELETE", "clusters/{}/namespaces/{}/services/{}", sf__gw_service_delete},
+    {"GET", "clusters/{}/namespaces/{}/workloads", sf__gw_workloads_list},
+    {"GET", "services", sf__gw_services_list},
+    {"GET", "audit", sf__gw_audit_list},
+    {"GET", "whoami", sf__gw_whoami},
+    {"GET", "version", sf__gw_version},
+    {"POST", "selfsubjectrulesreviews", sf__gw_rules_review},
+    {"GET", "rolebindings", sf__gw_bindings_list},
+    {"POST", "rolebindings", sf__gw_bindings_create},
+    {"DELETE", "rolebindings/{}", sf__gw_binding_delete},
+    {"GET", "tokens", sf__gw_tokens_list},
+    {"POST", "tokens", sf__gw_tokens_create},
+    {"DELETE", "tokens/{}", sf__gw_token_revoke},
 };
 
-#define GW_NROUTES (sizeof(gw_routes) / sizeof(gw_routes[0]))
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
 // Does the request's path match pattern? Fills x_arg when it does.
 static bool
-path_matches(gw_ctx *x, const char *pattern)
+path_matches(sf__gw_ctx *x, const char *pattern)
 {
 	const char *p     = pattern;
 	size_t      i     = 0;
@@ -674,7 +452,7 @@ path_matches(gw_ctx *x, const char *pattern)
 }
 
 static void
-dispatch(gw_ctx *x)
+dispatch(sf__gw_ctx *x)
 {
 	const char *method = x->x_req->hr_method;
 	char       *allow  = NULL;
@@ -682,27 +460,27 @@ dispatch(gw_ctx *x)
 	if (strcmp(method, "HEAD") == 0) {
 		method = "GET";
 	}
-	for (size_t i = 0; i < GW_NROUTES; i++) {
-		if (!path_matches(x, gw_routes[i].pattern)) {
+	for (size_t i = 0; i < NROUTES; i++) {
+		if (!path_matches(x, routes[i].pattern)) {
 			continue;
 		}
-		if (strcmp(gw_routes[i].method, method) == 0) {
-			gw_routes[i].fn(x);
+		if (strcmp(routes[i].method, method) == 0) {
+			routes[i].fn(x);
 			return;
 		}
 		allow = allow == NULL
-		    ? sf_arena_strdup(&x->x_arena, gw_routes[i].method)
+		    ? sf_arena_strdup(&x->x_arena, routes[i].method)
 		    : sf_arena_printf(
-		        &x->x_arena, "%s, %s", allow, gw_routes[i].method);
+		        &x->x_arena, "%s, %s", allow, routes[i].method);
 	}
 	if (allow != NULL) {
-		gw_header(x, "Allow", allow);
-		gw_fail(x, 405, "MethodNotAllowed",
+		sf__gw_header(x, "Allow", allow);
+		sf__gw_fail(x, 405, "MethodNotAllowed",
 		    "the server does not allow method %s on %s (allowed: %s)",
 		    method, x->x_req->hr_path, allow);
 		return;
 	}
-	gw_fail(x, 404, "NotFound",
+	sf__gw_fail(x, 404, "NotFound",
 	    "the server could not find the requested resource (%s)",
 	    x->x_req->hr_path);
 }
@@ -727,11 +505,10 @@ bearer(const sf_http_req *r)
 // (a retried write with the same id gets the first answer: the server
 // deduplicates by it), else a fresh random one.
 static void
-request_id(gw_ctx *x)
+request_id(sf__gw_ctx *x)
 {
-	const char   *id = sf_http_req_header(x->x_req, "X-Request-Id");
-	size_t        n  = 0;
-	unsigned char rnd[16];
+	const char *id = sf_http_req_header(x->x_req, "X-Request-Id");
+	size_t      n  = 0;
 
 	for (; id != NULL && id[n] != '\0' && n + 1 < sizeof(x->x_rid); n++) {
 		unsigned char ch = (unsigned char) id[n];
@@ -745,16 +522,8 @@ request_id(gw_ctx *x)
 		n = 0; // too long: ignored
 	}
 	x->x_rid[n] = '\0';
-	if (n > 0) {
-		return;
-	}
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
-		snprintf(x->x_rid, sizeof(x->x_rid), "gw-%llx",
-		    (unsigned long long) sf_clock_mono_us());
-		return;
-	}
-	for (size_t i = 0; i < sizeof(rnd); i++) {
-		snprintf(x->x_rid + 2 * i, 3, "%02x", rnd[i]);
+	if (n == 0) {
+		svcfleet_new_request_id(x->x_rid);
 	}
 }
 
@@ -772,8 +541,8 @@ wants_yaml(const sf_http_req *r)
 static void
 h_api(void *arg, const sf_http_req *req, sf_http_resp *resp)
 {
-	gw_ctx x;
-	char  *rest;
+	sf__gw_ctx x;
+	char      *rest;
 
 	memset(&x, 0, sizeof(x));
 	x.x_gw   = arg;
@@ -783,13 +552,23 @@ h_api(void *arg, const sf_http_req *req, sf_http_resp *resp)
 	x.x_token = bearer(req);
 	x.x_yaml  = wants_yaml(req);
 	request_id(&x);
-	gw_header(&x, "X-Request-Id", x.x_rid);
+	svcfleet_status_init(&x.x_st);
+	x.x_call.token      = x.x_token;
+	x.x_call.request_id = x.x_rid;
+	x.x_call.timeout_ms = x.x_gw->g_timeout_ms;
+	// The transport waits a little longer than the deadline the server
+	// enforces, so a slow call ends with the server's DEADLINE_EXCEEDED.
+	x.x_call.grace_ms  = TRANSPORT_SLACK_MS;
+	x.x_call.allocator = sf_arena_pbc(&x.x_arena);
+	sf__gw_header(&x, "X-Request-Id", x.x_rid);
 	// A JSON answer is never to be read as anything else.
-	gw_header(&x, "X-Content-Type-Options", "nosniff");
+	sf__gw_header(&x, "X-Content-Type-Options", "nosniff");
 
-	rest = sf_arena_strdup(&x.x_arena, req->hr_path + strlen(GW_PREFIX));
+	rest = sf_arena_strdup(
+	    &x.x_arena, req->hr_path + strlen(SF__GW_PREFIX));
 	if (rest == NULL) {
-		gw_reply(&x, 500, NULL);
+		sf__gw_reply(&x, 500, NULL);
+		svcfleet_status_fini(&x.x_st);
 		sf_arena_fini(&x.x_arena);
 		return;
 	}
@@ -804,7 +583,7 @@ h_api(void *arg, const sf_http_req *req, sf_http_resp *resp)
 		if (slash != NULL) {
 			*slash = '\0';
 		}
-		if (x.x_nseg == GW_MAX_SEG) {
+		if (x.x_nseg == SF__GW_MAX_SEG) {
 			x.x_nseg = 0;
 			break;
 		}
@@ -819,6 +598,7 @@ h_api(void *arg, const sf_http_req *req, sf_http_resp *resp)
 	if (x.x_body_parsed) {
 		sf_manifest_set_fini(&x.x_body);
 	}
+	svcfleet_status_fini(&x.x_st);
 	sf_arena_fini(&x.x_arena);
 }
 
@@ -831,7 +611,7 @@ h_api(void *arg, const sf_http_req *req, sf_http_resp *resp)
 	"base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 
 static void
-serve_asset(sf_http_resp *resp, const gw_asset *a)
+serve_asset(sf_http_resp *resp, const sf__gw_asset *a)
 {
 	resp->hs_status = 200;
 	resp->hs_type   = a->a_type;
@@ -850,9 +630,9 @@ h_console(void *arg, const sf_http_req *req, sf_http_resp *resp)
 	const char *path
 	    = strcmp(req->hr_path, "/") == 0 ? "/ui/index.html" : req->hr_path;
 	(void) arg;
-	for (size_t i = 0; i < gw_nassets; i++) {
-		if (strcmp(gw_assets[i].a_path, path) == 0) {
-			serve_asset(resp, &gw_assets[i]);
+	for (size_t i = 0; i < sf__gw_nassets; i++) {
+		if (strcmp(sf__gw_assets[i].a_path, path) == 0) {
+			serve_asset(resp, &sf__gw_assets[i]);
 			return;
 		}
 	}
@@ -865,8 +645,10 @@ h_console(void *arg, const sf_http_req *req, sf_http_resp *resp)
 int
 sf_gateway_alloc(sf_gateway **out, const sf_gateway_opts *o, sf_status *st)
 {
-	sf_gateway *g;
-	int         rv;
+	svcfleet_options co = {0};
+	svcfleet_status  cst;
+	sf_gateway      *g;
+	int              rv;
 
 	*out = NULL;
 	if (o == NULL || o->go_rpc_url == NULL) {
@@ -878,23 +660,17 @@ sf_gateway_alloc(sf_gateway **out, const sf_gateway_opts *o, sf_status *st)
 	}
 	g->g_timeout_ms
 	    = o->go_timeout_ms ? o->go_timeout_ms : DEFAULT_TIMEOUT_MS;
-	pthread_mutex_init(&g->g_mtx, NULL);
-	pthread_cond_init(&g->g_cv, NULL);
-	if ((rv = nng_req0_open(&g->g_sock)) != 0) {
-		pthread_cond_destroy(&g->g_cv);
-		pthread_mutex_destroy(&g->g_mtx);
+	co.url         = o->go_rpc_url;
+	co.timeout_ms  = g->g_timeout_ms;
+	co.connect_now = true; // the listener is already there
+	svcfleet_status_init(&cst);
+	if ((rv = svcfleet_open(&g->g_client, &co, &cst)) != 0) {
+		sf_status_set(st, rv, "gateway: %s", cst.message);
+		svcfleet_status_fini(&cst);
 		free(g);
-		return (sf_status_set(st, SF_INTERNAL,
-		    "gateway: cannot open a socket: %s", nng_strerror(rv)));
+		return (rv);
 	}
-	g->g_open = true;
-	nng_socket_set_size(g->g_sock, NNG_OPT_RECVMAXSZ, SF_SERVER_WIRE_MAX);
-	if ((rv = nng_dial(g->g_sock, o->go_rpc_url, NULL, 0)) != 0) {
-		sf_gateway_free(g);
-		return (sf_status_set(st, SF_UNAVAILABLE,
-		    "gateway: cannot reach %s: %s", o->go_rpc_url,
-		    nng_strerror(rv)));
-	}
+	svcfleet_status_fini(&cst);
 	*out = g;
 	return (0);
 }
@@ -902,7 +678,7 @@ sf_gateway_alloc(sf_gateway **out, const sf_gateway_opts *o, sf_status *st)
 int
 sf_gateway_add_routes(sf_gateway *g, sf_http *h)
 {
-	if (sf_http_route(h, "*", GW_PREFIX, true, h_api, g) != 0
+	if (sf_http_route(h, "*", SF__GW_PREFIX, true, h_api, g) != 0
 	    || sf_http_route(h, "GET", "/", false, h_console, g) != 0
 	    || sf_http_route(h, "GET", "/ui/", true, h_console, g) != 0) {
 		return (SF_RESOURCE_EXHAUSTED);
@@ -910,33 +686,14 @@ sf_gateway_add_routes(sf_gateway *g, sf_http *h)
 	return (0);
 }
 
-// Cancels the calls in flight (a watch may wait for minutes) until none
-// is left, then closes the socket. An aio that was registered but not yet
-// started when it was cancelled is caught by the next round.
+// Ends the calls in flight at once (a watch may wait for minutes) and
+// makes later ones fail: both answer UNAVAILABLE (503).
 void
 sf_gateway_close(sf_gateway *g)
 {
-	struct timespec ts;
-	if (g == NULL || !g->g_open) {
-		return;
+	if (g != NULL) {
+		svcfleet_shutdown(g->g_client);
 	}
-	pthread_mutex_lock(&g->g_mtx);
-	g->g_closing = true;
-	while (g->g_flights != NULL) {
-		for (gw_flight *f = g->g_flights; f != NULL; f = f->f_next) {
-			nng_aio_cancel(f->f_aio);
-		}
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 20 * 1000 * 1000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&g->g_cv, &g->g_mtx, &ts);
-	}
-	pthread_mutex_unlock(&g->g_mtx);
-	g->g_open = false;
-	nng_close(g->g_sock);
 }
 
 void
@@ -945,8 +702,6 @@ sf_gateway_free(sf_gateway *g)
 	if (g == NULL) {
 		return;
 	}
-	sf_gateway_close(g);
-	pthread_cond_destroy(&g->g_cv);
-	pthread_mutex_destroy(&g->g_mtx);
+	svcfleet_close(g->g_client);
 	free(g);
 }

@@ -1,13 +1,15 @@
 // gateway.h: svcfleetd's JSON/HTTP gateway and web console, served on its
 // HTTP endpoint (ops.h).
 //
-// The gateway is an RPC client of the server in the same process: every
-// HTTP request becomes one RPC over an inproc:// connection, carrying the
-// caller's `Authorization: Bearer` token and request id. Authentication,
+// The gateway is an RPC client of the server in the same process, through
+// libsvcfleet like any other client: every HTTP request becomes one RPC
+// (a typed svcfleet_*_with call) over an inproc:// connection, carrying
+// the caller's `Authorization: Bearer` token and request id. Authentication,
 // RBAC, audit, validation and dedupe are therefore the RPC engine's own —
 // there is no second implementation of any of them here. What the gateway
 // does is translation: Kubernetes-shaped JSON (or YAML) to protobuf and
-// back, URL to request fields, and status codes to HTTP codes with a
+// back (objects are shaped by model/'s encoders, as the CLI prints them),
+// URL to request fields, and status codes to HTTP codes with a
 // Kubernetes `Status` body (INVALID_ARGUMENT → 422 with details.causes,
 // NOT_FOUND → 404, ALREADY_EXISTS/ABORTED → 409, PERMISSION_DENIED → 403,
 // UNAUTHENTICATED → 401, RESOURCE_EXHAUSTED → 429, UNAVAILABLE → 503, a
@@ -34,8 +36,8 @@
 //   rolebindings[/{id}], tokens[/{id}]        GET, POST, DELETE
 // The console: GET / (index.html) and GET /ui/* (its static files,
 // compiled into the binary).
-#ifndef SF_SERVER_GATEWAY_H
-#define SF_SERVER_GATEWAY_H
+#ifndef SF_GATEWAY_H
+#define SF_GATEWAY_H
 
 #include <stdint.h>
 
@@ -70,4 +72,4 @@ void sf_gateway_close(sf_gateway *g);
 // sf_gateway_free closes (if not yet closed) and frees. NULL is fine.
 void sf_gateway_free(sf_gateway *g);
 
-#endif // SF_SERVER_GATEWAY_H
+#endif // SF_GATEWAY_H

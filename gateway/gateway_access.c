@@ -13,96 +13,53 @@
 #include "gateway_internal.h"
 #include "rbac.h"
 #include "status.h"
-
-static const char *
-nz(const char *s)
-{
-	return (s != NULL ? s : "");
-}
+#include "str.h"
 
 // ---------------------------------------------------------------- version
 
 // GET version: the System service's Version (no token needed).
 void
-gw_version(gw_ctx *x)
+sf__gw_version(sf__gw_ctx *x)
 {
 	Svcfleet__V1__Empty         req = SVCFLEET__V1__EMPTY__INIT;
 	Svcfleet__V1__VersionReply *rep;
 	json_t                     *o;
 
-	if (gw_call(x, "System/Version", &req.base,
-	        &svcfleet__v1__version_reply__descriptor, (void **) &rep, 0)
-	    != 0) {
-		gw_fail_rpc(x, "version", "");
+	if (SF__GW_CALL(x, version, &req, &rep) != 0) {
+		sf__gw_fail_rpc(x, "version", "");
 		return;
 	}
 	o = json_pack(
-	    "{s:s,s:s}", "apiVersion", GW_API_GROUP, "kind", "Version");
-	gw_set_str(o, "version", rep->version);
-	gw_set_str(o, "api", rep->api);
-	gw_set_u64(o, "revision", rep->revision);
-	gw_set_str(o, "installationID", rep->installation_id);
-	gw_reply(x, 200, o);
+	    "{s:s,s:s}", "apiVersion", SF__GW_API_GROUP, "kind", "Version");
+	sf_model_json_set_str(o, "version", rep->version);
+	sf_model_json_set_str(o, "api", rep->api);
+	sf_model_json_set_u64(o, "revision", rep->revision);
+	sf_model_json_set_str(o, "installationID", rep->installation_id);
+	sf__gw_reply(x, 200, o);
 }
 
 // ----------------------------------------------------------------- whoami
 
-static json_t *
-binding_json(const Svcfleet__V1__RoleBinding *b)
-{
-	json_t *o = json_pack(
-	    "{s:s,s:s}", "apiVersion", GW_API_GROUP, "kind", "RoleBinding");
-	json_t *md    = json_object();
-	bool    group = nz(b->group)[0] != '\0';
-
-	gw_set_str(md, "name", b->id);
-	gw_set_time(md, "creationTimestamp", b->create_time_ms);
-	gw_set(o, "metadata", md);
-	gw_set_str(o, "role", b->role);
-	gw_set(o, "subject",
-	    json_pack("{s:s,s:s}", "kind", group ? "Group" : "User", "name",
-	        group ? b->group : nz(b->user)));
-	gw_set_str(o, "cluster", b->cluster);
-	gw_set_str(o, "namespace", b->namespace_);
-	gw_set_str(o, "createdBy", b->created_by);
-	return (o);
-}
-
 static Svcfleet__V1__WhoAmIReply *
-who_am_i(gw_ctx *x)
+who_am_i(sf__gw_ctx *x)
 {
 	Svcfleet__V1__WhoAmIRequest req = SVCFLEET__V1__WHO_AM_IREQUEST__INIT;
 	Svcfleet__V1__WhoAmIReply  *rep;
-	if (gw_call(x, "AccessControl/WhoAmI", &req.base,
-	        &svcfleet__v1__who_am_ireply__descriptor, (void **) &rep, 0)
-	    != 0) {
-		gw_fail_rpc(x, "selfsubjectreviews", "");
+	if (SF__GW_CALL(x, who_am_i, &req, &rep) != 0) {
+		sf__gw_fail_rpc(x, "selfsubjectreviews", "");
 		return (NULL);
 	}
 	return (rep);
 }
 
 void
-gw_whoami(gw_ctx *x)
+sf__gw_whoami(sf__gw_ctx *x)
 {
 	Svcfleet__V1__WhoAmIReply *rep;
-	json_t                    *st, *bindings;
 
-	if ((rep = who_am_i(x)) == NULL) {
-		return;
+	if ((rep = who_am_i(x)) != NULL) {
+		sf__gw_reply(x, 200, sf_model_whoami_json(rep));
 	}
-	bindings = json_array();
-	for (size_t i = 0; i < rep->n_bindings; i++) {
-		json_array_append_new(
-		    bindings, binding_json(rep->bindings[i]));
-	}
-	st = json_pack("{s:{s:s,s:o}}", "userInfo", "username", nz(rep->user),
-	    "groups", gw_str_array(rep->groups, rep->n_groups));
-	gw_set_str(st, "tokenID", rep->token_id);
-	gw_set(st, "bindings", bindings);
-	gw_reply(x, 200,
-	    json_pack("{s:s,s:s,s:o}", "apiVersion", GW_API_GROUP, "kind",
-	        "WhoAmI", "status", st));
 }
 
 static json_t *
@@ -139,19 +96,19 @@ rules_at(const sf_principal *p, const char *cluster, const char *ns)
 // "namespaces":[...] in spec, status.namespaces has the rules of each of
 // them too (one round trip for a namespace picker).
 void
-gw_rules_review(gw_ctx *x)
+sf__gw_rules_review(sf__gw_ctx *x)
 {
 	Svcfleet__V1__WhoAmIReply *rep;
 	json_t                    *body, *spec, *out, *nss, *per;
 	const char                *cluster, *ns;
 	sf_principal               p;
 
-	if ((body = gw_body(x)) == NULL) {
+	if ((body = sf__gw_body(x)) == NULL) {
 		return;
 	}
-	spec    = gw_obj(body, "spec");
-	cluster = spec != NULL ? nz(gw_str(spec, "cluster")) : "";
-	ns      = spec != NULL ? nz(gw_str(spec, "namespace")) : "";
+	spec    = sf__gw_obj(body, "spec");
+	cluster = spec != NULL ? sf_nz(sf__gw_str(spec, "cluster")) : "";
+	ns      = spec != NULL ? sf_nz(sf__gw_str(spec, "namespace")) : "";
 	nss     = spec != NULL ? json_object_get(spec, "namespaces") : NULL;
 	if ((rep = who_am_i(x)) == NULL) {
 		return;
@@ -162,8 +119,8 @@ gw_rules_review(gw_ctx *x)
 	p.p_bindings  = rep->bindings;
 	p.p_nbindings = rep->n_bindings;
 	out = json_pack("{s:s,s:s,s:{s:s,s:s},s:{s:o,s:b}}", "apiVersion",
-	    GW_API_GROUP, "kind", "SelfSubjectRulesReview", "spec", "cluster",
-	    cluster, "namespace", ns, "status", "resourceRules",
+	    SF__GW_API_GROUP, "kind", "SelfSubjectRulesReview", "spec",
+	    "cluster", cluster, "namespace", ns, "status", "resourceRules",
 	    rules_at(&p, cluster, ns), "incomplete", 0);
 	if (json_is_array(nss)) {
 		size_t  i;
@@ -172,49 +129,45 @@ gw_rules_review(gw_ctx *x)
 		json_array_foreach(nss, i, v)
 		{
 			if (json_is_string(v)) {
-				gw_set(per, json_string_value(v),
+				sf_model_json_set(per, json_string_value(v),
 				    json_pack("{s:o}", "resourceRules",
 				        rules_at(&p, cluster,
 				            json_string_value(v))));
 			}
 		}
-		gw_set(gw_obj(out, "status"), "namespaces", per);
-		gw_set(gw_obj(out, "spec"), "namespaces", json_incref(nss));
+		sf_model_json_set(
+		    sf__gw_obj(out, "status"), "namespaces", per);
+		sf_model_json_set(
+		    sf__gw_obj(out, "spec"), "namespaces", json_incref(nss));
 	}
-	gw_reply(x, 201, out);
+	sf__gw_reply(x, 201, out);
 }
 
 // ---------------------------------------------------------- role bindings
 
 void
-gw_bindings_list(gw_ctx *x)
+sf__gw_bindings_list(sf__gw_ctx *x)
 {
 	Svcfleet__V1__ListRoleBindingsRequest req
 	    = SVCFLEET__V1__LIST_ROLE_BINDINGS_REQUEST__INIT;
 	Svcfleet__V1__ListRoleBindingsReply *rep;
-	json_t                              *items;
 
-	req.cluster    = (char *) nz(gw_query(x, "cluster"));
-	req.namespace_ = (char *) nz(gw_query(x, "namespace"));
-	req.user       = (char *) nz(gw_query(x, "user"));
-	if (gw_call(x, "AccessControl/ListRoleBindings", &req.base,
-	        &svcfleet__v1__list_role_bindings_reply__descriptor,
-	        (void **) &rep, 0)
-	    != 0) {
-		gw_fail_rpc(x, "rolebindings", "");
+	req.cluster    = (char *) sf_nz(sf__gw_query(x, "cluster"));
+	req.namespace_ = (char *) sf_nz(sf__gw_query(x, "namespace"));
+	req.user       = (char *) sf_nz(sf__gw_query(x, "user"));
+	if (SF__GW_CALL(x, list_role_bindings, &req, &rep) != 0) {
+		sf__gw_fail_rpc(x, "rolebindings", "");
 		return;
 	}
-	items = json_array();
-	for (size_t i = 0; i < rep->n_bindings; i++) {
-		json_array_append_new(items, binding_json(rep->bindings[i]));
-	}
-	gw_reply(x, 200, gw_list(GW_API_GROUP, "RoleBindingList", items));
+	sf__gw_reply(x, 200,
+	    sf_model_json_list(SF__GW_API_GROUP, "RoleBindingList",
+	        sf_model_role_bindings_json(rep->bindings, rep->n_bindings)));
 }
 
 // POST rolebindings {"role","subject":{"kind":"User|Group","name"},
 // "cluster","namespace"}.
 void
-gw_bindings_create(gw_ctx *x)
+sf__gw_bindings_create(sf__gw_ctx *x)
 {
 	Svcfleet__V1__CreateRoleBindingRequest req
 	    = SVCFLEET__V1__CREATE_ROLE_BINDING_REQUEST__INIT;
@@ -222,20 +175,20 @@ gw_bindings_create(gw_ctx *x)
 	json_t                   *body, *subj;
 	const char               *kind;
 
-	if ((body = gw_body(x)) == NULL) {
+	if ((body = sf__gw_body(x)) == NULL) {
 		return;
 	}
-	b.role       = (char *) nz(gw_str(body, "role"));
-	b.cluster    = (char *) nz(gw_str(body, "cluster"));
-	b.namespace_ = (char *) nz(gw_str(body, "namespace"));
-	if ((subj = gw_obj(body, "subject")) != NULL) {
-		kind = nz(gw_str(subj, "kind"));
+	b.role       = (char *) sf_nz(sf__gw_str(body, "role"));
+	b.cluster    = (char *) sf_nz(sf__gw_str(body, "cluster"));
+	b.namespace_ = (char *) sf_nz(sf__gw_str(body, "namespace"));
+	if ((subj = sf__gw_obj(body, "subject")) != NULL) {
+		kind = sf_nz(sf__gw_str(subj, "kind"));
 		if (strcmp(kind, "Group") == 0) {
-			b.group = (char *) nz(gw_str(subj, "name"));
+			b.group = (char *) sf_nz(sf__gw_str(subj, "name"));
 		} else if (strcmp(kind, "User") == 0 || kind[0] == '\0') {
-			b.user = (char *) nz(gw_str(subj, "name"));
+			b.user = (char *) sf_nz(sf__gw_str(subj, "name"));
 		} else {
-			gw_fail(x, 422, "Invalid",
+			sf__gw_fail(x, 422, "Invalid",
 			    "subject.kind: Unsupported value: \"%.64s\": "
 			    "supported values: \"Group\", \"User\"",
 			    kind);
@@ -243,91 +196,48 @@ gw_bindings_create(gw_ctx *x)
 		}
 	}
 	req.binding = &b;
-	if (gw_call(x, "AccessControl/CreateRoleBinding", &req.base,
-	        &svcfleet__v1__role_binding__descriptor, (void **) &out, 0)
-	    != 0) {
-		gw_fail_rpc(x, "rolebindings", "");
+	if (SF__GW_CALL(x, create_role_binding, &req, &out) != 0) {
+		sf__gw_fail_rpc(x, "rolebindings", "");
 		return;
 	}
-	gw_reply(x, 201, binding_json(out));
-}
-
-static void
-deleted(gw_ctx *x, const char *kind, const char *name)
-{
-	gw_reply(x, 200,
-	    json_pack("{s:s,s:s,s:{},s:s,s:{s:s,s:s}}", "kind", "Status",
-	        "apiVersion", "v1", "metadata", "status", "Success", "details",
-	        "name", name, "kind", kind));
+	sf__gw_reply(x, 201, sf_model_role_binding_json(out));
 }
 
 void
-gw_binding_delete(gw_ctx *x)
+sf__gw_binding_delete(sf__gw_ctx *x)
 {
 	Svcfleet__V1__DeleteRoleBindingRequest req
 	    = SVCFLEET__V1__DELETE_ROLE_BINDING_REQUEST__INIT;
 	Svcfleet__V1__Empty *e;
 
 	req.id = (char *) x->x_arg[0];
-	if (gw_call(x, "AccessControl/DeleteRoleBinding", &req.base,
-	        &svcfleet__v1__empty__descriptor, (void **) &e, 0)
-	    != 0) {
-		gw_fail_rpc(x, "rolebindings", x->x_arg[0]);
-		return;
-	}
-	deleted(x, "rolebindings", x->x_arg[0]);
+	sf__gw_deleted(
+	    x, SF__GW_CALL(x, delete_role_binding, &req, &e), "rolebindings");
 }
 
 // ----------------------------------------------------------------- tokens
 
-static json_t *
-token_json(const Svcfleet__V1__Token *t)
-{
-	json_t *o = json_pack(
-	    "{s:s,s:s}", "apiVersion", GW_API_GROUP, "kind", "Token");
-	json_t *md = json_object();
-
-	gw_set_str(md, "name", t->id);
-	gw_set_time(md, "creationTimestamp", t->create_time_ms);
-	gw_set(o, "metadata", md);
-	gw_set_str(o, "user", t->user);
-	gw_set(o, "groups", gw_str_array(t->groups, t->n_groups));
-	gw_set_time(o, "expirationTimestamp", t->expire_time_ms);
-	if (t->revoked) {
-		gw_set(o, "revoked", json_true());
-	}
-	gw_set_str(o, "createdBy", t->created_by);
-	gw_set_str(o, "source", t->source);
-	return (o);
-}
-
 void
-gw_tokens_list(gw_ctx *x)
+sf__gw_tokens_list(sf__gw_ctx *x)
 {
 	Svcfleet__V1__ListTokensRequest req
 	    = SVCFLEET__V1__LIST_TOKENS_REQUEST__INIT;
 	Svcfleet__V1__ListTokensReply *rep;
-	json_t                        *items;
 
-	req.user = (char *) nz(gw_query(x, "user"));
-	if (gw_call(x, "AccessControl/ListTokens", &req.base,
-	        &svcfleet__v1__list_tokens_reply__descriptor, (void **) &rep,
-	        0)
-	    != 0) {
-		gw_fail_rpc(x, "tokens", "");
+	req.user = (char *) sf_nz(sf__gw_query(x, "user"));
+	if (SF__GW_CALL(x, list_tokens, &req, &rep) != 0) {
+		sf__gw_fail_rpc(x, "tokens", "");
 		return;
 	}
-	items = json_array();
-	for (size_t i = 0; i < rep->n_tokens; i++) {
-		json_array_append_new(items, token_json(rep->tokens[i]));
-	}
-	gw_reply(x, 200, gw_list(GW_API_GROUP, "TokenList", items));
+	sf__gw_reply(x, 200,
+	    sf_model_json_list(SF__GW_API_GROUP, "TokenList",
+	        sf_model_tokens_json(rep->tokens, rep->n_tokens)));
 }
 
 // POST tokens {"user","groups":[...],"ttl":"24h"}: the answer carries the
 // secret, once.
 void
-gw_tokens_create(gw_ctx *x)
+sf__gw_tokens_create(sf__gw_ctx *x)
 {
 	Svcfleet__V1__CreateTokenRequest req
 	    = SVCFLEET__V1__CREATE_TOKEN_REQUEST__INIT;
@@ -336,96 +246,61 @@ gw_tokens_create(gw_ctx *x)
 	const char                     *ttl;
 	int64_t                         ms = 0;
 
-	if ((body = gw_body(x)) == NULL) {
+	if ((body = sf__gw_body(x)) == NULL) {
 		return;
 	}
-	req.user = (char *) nz(gw_str(body, "user"));
+	req.user = (char *) sf_nz(sf__gw_str(body, "user"));
 	groups   = json_object_get(body, "groups");
 	if (json_is_array(groups) && json_array_size(groups) > 0) {
 		req.n_groups = json_array_size(groups);
 		req.groups   = sf_arena_zalloc(
 		      &x->x_arena, req.n_groups * sizeof(*req.groups));
 		if (req.groups == NULL) {
-			gw_reply(x, 500, NULL);
+			sf__gw_reply(x, 500, NULL);
 			return;
 		}
 		for (size_t i = 0; i < req.n_groups; i++) {
-			req.groups[i] = (char *) nz(
+			req.groups[i] = (char *) sf_nz(
 			    json_string_value(json_array_get(groups, i)));
 		}
 	}
-	if ((ttl = gw_str(body, "ttl")) != NULL
+	if ((ttl = sf__gw_str(body, "ttl")) != NULL
 	    && (sf_duration_parse(ttl, &ms) != 0 || ms < 1000)) {
-		gw_fail(x, 422, "Invalid",
+		sf__gw_fail(x, 422, "Invalid",
 		    "ttl: Invalid value: \"%.64s\": want a duration such as "
 		    "24h or 30d",
 		    ttl);
 		return;
 	}
 	req.ttl_seconds = ms / 1000;
-	if (gw_call(x, "AccessControl/CreateToken", &req.base,
-	        &svcfleet__v1__create_token_reply__descriptor, (void **) &rep,
-	        0)
-	    != 0) {
-		gw_fail_rpc(x, "tokens", "");
+	if (SF__GW_CALL(x, create_token, &req, &rep) != 0) {
+		sf__gw_fail_rpc(x, "tokens", "");
 		return;
 	}
-	o = rep->token != NULL ? token_json(rep->token) : json_object();
-	gw_set_str(o, "secret", rep->secret);
-	gw_reply(x, 201, o);
+	o = rep->token != NULL ? sf_model_token_json(rep->token)
+	                       : json_object();
+	sf_model_json_set_str(o, "secret", rep->secret);
+	sf__gw_reply(x, 201, o);
 }
 
 void
-gw_token_revoke(gw_ctx *x)
+sf__gw_token_revoke(sf__gw_ctx *x)
 {
 	Svcfleet__V1__RevokeTokenRequest req
 	    = SVCFLEET__V1__REVOKE_TOKEN_REQUEST__INIT;
 	Svcfleet__V1__Empty *e;
 
 	req.id = (char *) x->x_arg[0];
-	if (gw_call(x, "AccessControl/RevokeToken", &req.base,
-	        &svcfleet__v1__empty__descriptor, (void **) &e, 0)
-	    != 0) {
-		gw_fail_rpc(x, "tokens", x->x_arg[0]);
-		return;
-	}
-	deleted(x, "tokens", x->x_arg[0]);
+	sf__gw_deleted(x, SF__GW_CALL(x, revoke_token, &req, &e), "tokens");
 }
 
 // ------------------------------------------------------------------ audit
 
-static json_t *
-audit_json(const Svcfleet__V1__AuditEvent *ev)
-{
-	json_t     *o    = json_object();
-	const char *verb = strrchr(nz(ev->method), '/');
-	char        ts[40], id[24];
-
-	snprintf(id, sizeof(id), "%llu", (unsigned long long) ev->id);
-	gw_set_str(o, "id", id);
-	sf_clock_format_rfc3339_ms(ev->time_ms, ts, sizeof(ts));
-	gw_set_str(o, "time", ts);
-	gw_set(o, "user",
-	    json_pack("{s:s,s:o}", "username", nz(ev->user), "groups",
-	        gw_str_array(ev->groups, ev->n_groups)));
-	gw_set_str(o, "verb", verb != NULL ? verb + 1 : nz(ev->method));
-	gw_set_str(o, "method", ev->method);
-	gw_set(o, "objectRef",
-	    json_pack("{s:s,s:s,s:s}", "cluster", nz(ev->cluster), "namespace",
-	        nz(ev->namespace_), "name", nz(ev->name)));
-	gw_set(o, "responseStatus",
-	    json_pack("{s:s,s:i,s:s}", "status", sf_status_name(ev->code),
-	        "code", ev->code, "message", nz(ev->message)));
-	gw_set_str(o, "requestID", ev->request_id);
-	gw_set_u64(o, "revision", ev->revision);
-	return (o);
-}
-
 // A time argument: RFC 3339, or a duration meaning that long ago ("1h").
 static bool
-time_arg(gw_ctx *x, const char *name, int64_t *ms)
+time_arg(sf__gw_ctx *x, const char *name, int64_t *ms)
 {
-	const char *v = gw_query(x, name);
+	const char *v = sf__gw_query(x, name);
 	int64_t     d;
 	if (v == NULL || v[0] == '\0') {
 		return (true);
@@ -437,7 +312,7 @@ time_arg(gw_ctx *x, const char *name, int64_t *ms)
 		*ms = sf_clock_now_ms() - d;
 		return (true);
 	}
-	gw_fail(x, 400, "BadRequest",
+	sf__gw_fail(x, 400, "BadRequest",
 	    "invalid %s \"%.64s\": want an RFC 3339 time or a duration such "
 	    "as 1h",
 	    name, v);
@@ -445,37 +320,32 @@ time_arg(gw_ctx *x, const char *name, int64_t *ms)
 }
 
 void
-gw_audit_list(gw_ctx *x)
+sf__gw_audit_list(sf__gw_ctx *x)
 {
 	Svcfleet__V1__ListAuditEventsRequest req
 	    = SVCFLEET__V1__LIST_AUDIT_EVENTS_REQUEST__INIT;
 	Svcfleet__V1__ListAuditEventsReply *rep;
-	json_t                             *items, *list;
+	json_t                             *list;
 	uint32_t                            limit = 0;
 
-	if (!gw_query_u32(x, "limit", 1000000000u, &limit)
+	if (!sf__gw_query_u32(x, "limit", 1000000000u, &limit)
 	    || !time_arg(x, "since", &req.since_ms)
 	    || !time_arg(x, "until", &req.until_ms)) {
 		return;
 	}
-	req.user       = (char *) nz(gw_query(x, "user"));
-	req.cluster    = (char *) nz(gw_query(x, "cluster"));
-	req.namespace_ = (char *) nz(gw_query(x, "namespace"));
-	req.name       = (char *) nz(gw_query(x, "name"));
+	req.user       = (char *) sf_nz(sf__gw_query(x, "user"));
+	req.cluster    = (char *) sf_nz(sf__gw_query(x, "cluster"));
+	req.namespace_ = (char *) sf_nz(sf__gw_query(x, "namespace"));
+	req.name       = (char *) sf_nz(sf__gw_query(x, "name"));
 	req.page_size  = limit;
-	req.page_token = (char *) nz(gw_query(x, "continue"));
-	if (gw_call(x, "Audit/ListAuditEvents", &req.base,
-	        &svcfleet__v1__list_audit_events_reply__descriptor,
-	        (void **) &rep, 0)
-	    != 0) {
-		gw_fail_rpc(x, "audit", "");
+	req.page_token = (char *) sf_nz(sf__gw_query(x, "continue"));
+	if (SF__GW_CALL(x, list_audit_events, &req, &rep) != 0) {
+		sf__gw_fail_rpc(x, "audit", "");
 		return;
 	}
-	items = json_array();
-	for (size_t i = 0; i < rep->n_events; i++) {
-		json_array_append_new(items, audit_json(rep->events[i]));
-	}
-	list = gw_list(GW_API_GROUP, "AuditEventList", items);
-	gw_set_str(gw_obj(list, "metadata"), "continue", rep->next_page_token);
-	gw_reply(x, 200, list);
+	list = sf_model_json_list(SF__GW_API_GROUP, "AuditEventList",
+	    sf_model_audit_events_json(rep->events, rep->n_events));
+	sf_model_json_set_str(
+	    sf__gw_obj(list, "metadata"), "continue", rep->next_page_token);
+	sf__gw_reply(x, 200, list);
 }

@@ -1,186 +1,71 @@
 // gateway_clusters.c: clusters, their live namespaces, workloads and
 // MetalLB pools over HTTP, as ClusterRegistry RPCs.
 //
-// A cluster is {"apiVersion":"svcfleet.io/v1","kind":"Cluster","metadata":
-// {name, resourceVersion, creationTimestamp, labels}, "spec":{apiServer,
-// caData (base64, as kubeconfig's certificate-authority-data), token,
-// clientCertificateData, clientKeyData (base64), insecureSkipVerify,
-// nodePortRange "30000-32767"}, "status":{health READY|UNREACHABLE|
-// UNAUTHORIZED|UNKNOWN, serverVersion, lastContactTime, message,
-// metallbPools}}. Credentials appear only where the server returns them.
+// A cluster is the svcfleet.io/v1 Cluster of sf_model_cluster_json (the
+// CLI prints the same); a body to register or update one has its
+// metadata and spec. Credentials appear only where the server returns
+// them.
 // Namespaces, workloads and pools are shaped as the Kubernetes objects
 // they come from (v1 Namespace, apps/v1 Deployment/..., metallb.io
 // IPAddressPool), reduced to what the server reads of them.
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
 #include "gateway_internal.h"
 #include "status.h"
-
-static const char *
-health_name(int state)
-{
-	switch (state) {
-	case SVCFLEET__V1__CLUSTER_HEALTH_STATE__CLUSTER_HEALTH_READY:
-		return ("READY");
-	case SVCFLEET__V1__CLUSTER_HEALTH_STATE__CLUSTER_HEALTH_UNREACHABLE:
-		return ("UNREACHABLE");
-	case SVCFLEET__V1__CLUSTER_HEALTH_STATE__CLUSTER_HEALTH_UNAUTHORIZED:
-		return ("UNAUTHORIZED");
-	default:
-		return ("UNKNOWN");
-	}
-}
-
-static json_t *
-b64_string(const ProtobufCBinaryData *d)
-{
-	unsigned char *out;
-	json_t        *s;
-	if (d->len == 0 || d->len > (1u << 24)) {
-		return (NULL);
-	}
-	if ((out = malloc(4 * ((d->len + 2) / 3) + 1)) == NULL) {
-		return (NULL);
-	}
-	EVP_EncodeBlock(out, d->data, (int) d->len);
-	s = json_string((char *) out);
-	free(out);
-	return (s);
-}
+#include "str.h"
 
 // Decodes standard base64 (whitespace ignored) into the arena. Returns
 // false when it is not base64.
 static bool
-b64_decode(gw_ctx *x, const char *in, ProtobufCBinaryData *out)
+b64_decode(sf__gw_ctx *x, const char *in, ProtobufCBinaryData *out)
 {
-	size_t         n = strlen(in), k = 0, pad = 0;
-	char          *clean = sf_arena_alloc(&x->x_arena, n + 1);
-	unsigned char *buf;
-	int            len;
+	size_t         n   = strlen(in);
+	unsigned char *buf = sf_arena_alloc(&x->x_arena, n / 4 * 3 + 3);
+	ssize_t        len;
 
-	if (clean == NULL) {
-		return (false);
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (in[i] != ' ' && in[i] != '\n' && in[i] != '\r'
-		    && in[i] != '\t') {
-			clean[k++] = in[i];
-		}
-	}
-	clean[k] = '\0';
-	if (k == 0 || k % 4 != 0) {
-		return (false);
-	}
-	pad = (clean[k - 1] == '=') + (clean[k - 2] == '=');
-	buf = sf_arena_alloc(&x->x_arena, k / 4 * 3 + 1);
 	if (buf == NULL
-	    || (len = EVP_DecodeBlock(buf, (unsigned char *) clean, (int) k))
-	        < 0) {
+	    || (len
+	           = sf_base64_decode(buf, n / 4 * 3 + 3, in, n, SF_B64_SPACE))
+	        <= 0) {
 		return (false);
 	}
 	out->data = buf;
-	out->len  = (size_t) len - pad;
+	out->len  = (size_t) len;
 	return (true);
 }
 
-static json_t *
-cluster_json(const Svcfleet__V1__Cluster *cl)
-{
-	json_t *o = json_pack(
-	    "{s:s,s:s}", "apiVersion", GW_API_GROUP, "kind", "Cluster");
-	json_t *md = json_object(), *sp = json_object(), *st = json_object();
-	char    range[32];
-
-	gw_set_str(md, "name", cl->name);
-	gw_set_u64(md, "resourceVersion", cl->resource_version);
-	gw_set_time(md, "creationTimestamp", cl->create_time_ms);
-	if (cl->n_labels > 0) {
-		gw_set(md, "labels", gw_kv_object(cl->labels, cl->n_labels));
-	}
-	gw_set(o, "metadata", md);
-
-	gw_set_str(sp, "apiServer", cl->api_server);
-	gw_set(sp, "caData", b64_string(&cl->ca_data));
-	gw_set_str(sp, "token", cl->token);
-	gw_set(sp, "clientCertificateData", b64_string(&cl->client_cert));
-	gw_set(sp, "clientKeyData", b64_string(&cl->client_key));
-	if (cl->insecure_skip_verify) {
-		gw_set(sp, "insecureSkipVerify", json_true());
-	}
-	snprintf(range, sizeof(range), "%d-%d",
-	    cl->node_port_min ? cl->node_port_min
-	                      : SF_MODEL_NODE_PORT_MIN_DEFAULT,
-	    cl->node_port_max ? cl->node_port_max
-	                      : SF_MODEL_NODE_PORT_MAX_DEFAULT);
-	gw_set(sp, "nodePortRange", json_string(range));
-	gw_set(sp, "hasCredentials", json_boolean(cl->has_credentials));
-	gw_set(o, "spec", sp);
-
-	gw_set(st, "health",
-	    json_string(health_name(cl->health ? cl->health->state : 0)));
-	if (cl->health != NULL) {
-		const Svcfleet__V1__ClusterHealth *h = cl->health;
-		gw_set_str(st, "serverVersion", h->server_version);
-		gw_set_time(st, "lastContactTime", h->last_contact_ms);
-		gw_set_str(st, "message", h->message);
-		if (h->pools_known) {
-			json_t *pools = json_array();
-			for (size_t i = 0; i < h->n_pools; i++) {
-				json_array_append_new(pools,
-				    json_pack("{s:s,s:o}", "name",
-				        h->pools[i]->name ? h->pools[i]->name
-				                          : "",
-				        "addresses",
-				        gw_str_array(h->pools[i]->addresses,
-				            h->pools[i]->n_addresses)));
-			}
-			gw_set(st, "metallbPools", pools);
-		}
-	}
-	gw_set(o, "status", st);
-	return (o);
-}
-
 void
-gw_clusters_list(gw_ctx *x)
+sf__gw_clusters_list(sf__gw_ctx *x)
 {
 	Svcfleet__V1__ListClustersRequest req
 	    = SVCFLEET__V1__LIST_CLUSTERS_REQUEST__INIT;
 	Svcfleet__V1__ListClustersReply *rep;
-	json_t                          *items;
 
-	if (gw_call(x, "ClusterRegistry/ListClusters", &req.base,
-	        &svcfleet__v1__list_clusters_reply__descriptor, (void **) &rep,
-	        0)
-	    != 0) {
-		gw_fail_rpc(x, "clusters", "");
+	if (SF__GW_CALL(x, list_clusters, &req, &rep) != 0) {
+		sf__gw_fail_rpc(x, "clusters", "");
 		return;
 	}
-	items = json_array();
-	for (size_t i = 0; i < rep->n_clusters; i++) {
-		json_array_append_new(items, cluster_json(rep->clusters[i]));
-	}
-	gw_reply(x, 200, gw_list(GW_API_GROUP, "ClusterList", items));
+	sf__gw_reply(x, 200,
+	    sf_model_json_list(SF__GW_API_GROUP, "ClusterList",
+	        sf_model_clusters_json(rep->clusters, rep->n_clusters, 0)));
 }
 
 void
-gw_cluster_get(gw_ctx *x)
+sf__gw_cluster_get(sf__gw_ctx *x)
 {
 	Svcfleet__V1__GetClusterRequest req
 	    = SVCFLEET__V1__GET_CLUSTER_REQUEST__INIT;
 	Svcfleet__V1__Cluster *cl;
 
 	req.name = (char *) x->x_arg[0];
-	if (gw_call(x, "ClusterRegistry/GetCluster", &req.base,
-	        &svcfleet__v1__cluster__descriptor, (void **) &cl, 0)
-	    != 0) {
-		gw_fail_rpc(x, "clusters", x->x_arg[0]);
+	if (SF__GW_CALL(x, get_cluster, &req, &cl) != 0) {
+		sf__gw_fail_rpc(x, "clusters", x->x_arg[0]);
 		return;
 	}
-	gw_reply(x, 200, cluster_json(cl));
+	sf__gw_reply(x, 200, sf_model_cluster_json(cl, 0));
 }
 
 // Reads "MIN-MAX" into the cluster; false when malformed.
@@ -200,22 +85,22 @@ node_port_range(const char *s, Svcfleet__V1__Cluster *cl)
 // name the URL gives when url_name is not NULL. Returns false after
 // answering (400, or 422 naming the fields that do not convert).
 static bool
-body_cluster(gw_ctx *x, const char *url_name, Svcfleet__V1__Cluster *cl)
+body_cluster(sf__gw_ctx *x, const char *url_name, Svcfleet__V1__Cluster *cl)
 {
 	json_t     *obj, *md, *sp, *labels;
 	const char *s, *rv;
 	sf_status   st;
 
-	if ((obj = gw_body(x)) == NULL) {
+	if ((obj = sf__gw_body(x)) == NULL) {
 		return (false);
 	}
-	md = gw_obj(obj, "metadata");
-	sp = gw_obj(obj, "spec");
+	md = sf__gw_obj(obj, "metadata");
+	sp = sf__gw_obj(obj, "spec");
 	sf_status_init(&st);
-	cl->name = (char *) (md != NULL ? gw_str(md, "name") : NULL);
+	cl->name = (char *) (md != NULL ? sf__gw_str(md, "name") : NULL);
 	if (url_name != NULL) {
 		if (cl->name != NULL && strcmp(cl->name, url_name) != 0) {
-			gw_fail(x, 400, "BadRequest",
+			sf__gw_fail(x, 400, "BadRequest",
 			    "the name of the object (%.64s) does not match "
 			    "the "
 			    "name on the URL (%.64s)",
@@ -224,36 +109,36 @@ body_cluster(gw_ctx *x, const char *url_name, Svcfleet__V1__Cluster *cl)
 		}
 		cl->name = (char *) url_name;
 	}
-	if (md != NULL && (rv = gw_str(md, "resourceVersion")) != NULL) {
+	if (md != NULL && (rv = sf__gw_str(md, "resourceVersion")) != NULL) {
 		cl->resource_version = strtoull(rv, NULL, 10);
 	}
 	cl->api_server
-	    = (char *) (sp != NULL ? gw_str(sp, "apiServer") : NULL);
-	cl->token = (char *) (sp != NULL ? gw_str(sp, "token") : NULL);
+	    = (char *) (sp != NULL ? sf__gw_str(sp, "apiServer") : NULL);
+	cl->token = (char *) (sp != NULL ? sf__gw_str(sp, "token") : NULL);
 	cl->insecure_skip_verify = sp != NULL
 	    && json_is_true(json_object_get(sp, "insecureSkipVerify"));
-	if (sp != NULL && (s = gw_str(sp, "caData")) != NULL
+	if (sp != NULL && (s = sf__gw_str(sp, "caData")) != NULL
 	    && !b64_decode(x, s, &cl->ca_data)) {
 		sf_status_violation(&st, SF_V_INVALID, "spec.caData",
 		    "Invalid value: must be base64 (PEM bundle)");
 	}
-	if (sp != NULL && (s = gw_str(sp, "clientCertificateData")) != NULL
+	if (sp != NULL && (s = sf__gw_str(sp, "clientCertificateData")) != NULL
 	    && !b64_decode(x, s, &cl->client_cert)) {
 		sf_status_violation(&st, SF_V_INVALID,
 		    "spec.clientCertificateData",
 		    "Invalid value: must be base64");
 	}
-	if (sp != NULL && (s = gw_str(sp, "clientKeyData")) != NULL
+	if (sp != NULL && (s = sf__gw_str(sp, "clientKeyData")) != NULL
 	    && !b64_decode(x, s, &cl->client_key)) {
 		sf_status_violation(&st, SF_V_INVALID, "spec.clientKeyData",
 		    "Invalid value: must be base64");
 	}
-	if (sp != NULL && (s = gw_str(sp, "nodePortRange")) != NULL
+	if (sp != NULL && (s = sf__gw_str(sp, "nodePortRange")) != NULL
 	    && !node_port_range(s, cl)) {
 		sf_status_violation(&st, SF_V_INVALID, "spec.nodePortRange",
 		    "Invalid value: \"%.64s\": must be MIN-MAX", s);
 	}
-	if (md != NULL && (labels = gw_obj(md, "labels")) != NULL) {
+	if (md != NULL && (labels = sf__gw_obj(md, "labels")) != NULL) {
 		const char *k;
 		json_t     *v;
 		size_t      i = 0;
@@ -277,8 +162,8 @@ body_cluster(gw_ctx *x, const char *url_name, Svcfleet__V1__Cluster *cl)
 	}
 	if (st.st_nviol > 0) {
 		sf_status_set(&st, SF_INVALID_ARGUMENT,
-		    "Cluster \"%s\" is invalid", cl->name ? cl->name : "");
-		gw_fail_status(x, &st, "Cluster", cl->name ? cl->name : "");
+		    "Cluster \"%s\" is invalid", sf_nz(cl->name));
+		sf__gw_fail_status(x, &st, "Cluster", sf_nz(cl->name));
 		sf_status_fini(&st);
 		return (false);
 	}
@@ -288,7 +173,7 @@ body_cluster(gw_ctx *x, const char *url_name, Svcfleet__V1__Cluster *cl)
 
 // POST clusters: RegisterCluster.
 void
-gw_clusters_register(gw_ctx *x)
+sf__gw_clusters_register(sf__gw_ctx *x)
 {
 	Svcfleet__V1__RegisterClusterRequest req
 	    = SVCFLEET__V1__REGISTER_CLUSTER_REQUEST__INIT;
@@ -298,19 +183,17 @@ gw_clusters_register(gw_ctx *x)
 		return;
 	}
 	req.cluster = &cl;
-	if (gw_call(x, "ClusterRegistry/RegisterCluster", &req.base,
-	        &svcfleet__v1__cluster__descriptor, (void **) &out, 0)
-	    != 0) {
-		gw_fail_rpc(x, "clusters", cl.name ? cl.name : "");
+	if (SF__GW_CALL(x, register_cluster, &req, &out) != 0) {
+		sf__gw_fail_rpc(x, "clusters", cl.name ? cl.name : "");
 		return;
 	}
-	gw_reply(x, 201, cluster_json(out));
+	sf__gw_reply(x, 201, sf_model_cluster_json(out, 0));
 }
 
 // PUT clusters/{c}: UpdateCluster. A metadata.resourceVersion must match;
 // credentials left out are kept.
 void
-gw_cluster_update(gw_ctx *x)
+sf__gw_cluster_update(sf__gw_ctx *x)
 {
 	Svcfleet__V1__UpdateClusterRequest req
 	    = SVCFLEET__V1__UPDATE_CLUSTER_REQUEST__INIT;
@@ -320,117 +203,74 @@ gw_cluster_update(gw_ctx *x)
 		return;
 	}
 	req.cluster = &cl;
-	if (gw_call(x, "ClusterRegistry/UpdateCluster", &req.base,
-	        &svcfleet__v1__cluster__descriptor, (void **) &out, 0)
-	    != 0) {
-		gw_fail_rpc(x, "clusters", x->x_arg[0]);
+	if (SF__GW_CALL(x, update_cluster, &req, &out) != 0) {
+		sf__gw_fail_rpc(x, "clusters", x->x_arg[0]);
 		return;
 	}
-	gw_reply(x, 200, cluster_json(out));
+	sf__gw_reply(x, 200, sf_model_cluster_json(out, 0));
 }
 
 void
-gw_cluster_delete(gw_ctx *x)
+sf__gw_cluster_delete(sf__gw_ctx *x)
 {
 	Svcfleet__V1__DeleteClusterRequest req
 	    = SVCFLEET__V1__DELETE_CLUSTER_REQUEST__INIT;
 	Svcfleet__V1__Empty *e;
 
 	req.name = (char *) x->x_arg[0];
-	if (gw_call(x, "ClusterRegistry/DeleteCluster", &req.base,
-	        &svcfleet__v1__empty__descriptor, (void **) &e, 0)
-	    != 0) {
-		gw_fail_rpc(x, "clusters", x->x_arg[0]);
-		return;
-	}
-	gw_reply(x, 200,
-	    json_pack("{s:s,s:s,s:{},s:s,s:{s:s,s:s}}", "kind", "Status",
-	        "apiVersion", "v1", "metadata", "status", "Success", "details",
-	        "name", x->x_arg[0], "kind", "clusters"));
+	sf__gw_deleted(
+	    x, SF__GW_CALL(x, delete_cluster, &req, &e), "clusters");
 }
 
 void
-gw_namespaces_list(gw_ctx *x)
+sf__gw_namespaces_list(sf__gw_ctx *x)
 {
 	Svcfleet__V1__ListNamespacesRequest req
 	    = SVCFLEET__V1__LIST_NAMESPACES_REQUEST__INIT;
 	Svcfleet__V1__ListNamespacesReply *rep;
-	json_t                            *items;
 
 	req.cluster = (char *) x->x_arg[0];
-	if (gw_call(x, "ClusterRegistry/ListNamespaces", &req.base,
-	        &svcfleet__v1__list_namespaces_reply__descriptor,
-	        (void **) &rep, 0)
-	    != 0) {
-		gw_fail_rpc(x, "namespaces", "");
+	if (SF__GW_CALL(x, list_namespaces, &req, &rep) != 0) {
+		sf__gw_fail_rpc(x, "namespaces", "");
 		return;
 	}
-	items = json_array();
-	for (size_t i = 0; i < rep->n_namespaces; i++) {
-		json_array_append_new(items,
-		    json_pack("{s:s,s:s,s:{s:s}}", "apiVersion", "v1", "kind",
-		        "Namespace", "metadata", "name",
-		        rep->namespaces[i] ? rep->namespaces[i] : ""));
-	}
-	gw_reply(x, 200, gw_list("v1", "NamespaceList", items));
+	sf__gw_reply(x, 200,
+	    sf_model_json_list("v1", "NamespaceList",
+	        sf_model_namespaces_json(rep->namespaces, rep->n_namespaces)));
 }
 
 void
-gw_workloads_list(gw_ctx *x)
+sf__gw_workloads_list(sf__gw_ctx *x)
 {
 	Svcfleet__V1__ListWorkloadsRequest req
 	    = SVCFLEET__V1__LIST_WORKLOADS_REQUEST__INIT;
 	Svcfleet__V1__ListWorkloadsReply *rep;
-	json_t                           *items;
 
 	req.cluster    = (char *) x->x_arg[0];
 	req.namespace_ = (char *) x->x_arg[1];
-	if (gw_call(x, "ClusterRegistry/ListWorkloads", &req.base,
-	        &svcfleet__v1__list_workloads_reply__descriptor,
-	        (void **) &rep, 0)
-	    != 0) {
-		gw_fail_rpc(x, "workloads", "");
+	if (SF__GW_CALL(x, list_workloads, &req, &rep) != 0) {
+		sf__gw_fail_rpc(x, "workloads", "");
 		return;
 	}
-	items = json_array();
-	for (size_t i = 0; i < rep->n_workloads; i++) {
-		const Svcfleet__V1__Workload *w = rep->workloads[i];
-		json_array_append_new(items,
-		    json_pack("{s:s,s:s,s:{s:s,s:s},s:{s:{s:{s:o}}}}",
-		        "apiVersion", "apps/v1", "kind",
-		        w->kind ? w->kind : "", "metadata", "name",
-		        w->name ? w->name : "", "namespace", x->x_arg[1],
-		        "spec", "template", "metadata", "labels",
-		        gw_kv_object(w->labels, w->n_labels)));
-	}
-	gw_reply(x, 200, gw_list("v1", "List", items));
+	sf__gw_reply(x, 200,
+	    sf_model_json_list("v1", "List",
+	        sf_model_workloads_json(
+	            rep->workloads, rep->n_workloads, x->x_arg[1])));
 }
 
 void
-gw_pools_list(gw_ctx *x)
+sf__gw_pools_list(sf__gw_ctx *x)
 {
 	Svcfleet__V1__ListPoolsRequest req
 	    = SVCFLEET__V1__LIST_POOLS_REQUEST__INIT;
 	Svcfleet__V1__ListPoolsReply *rep;
-	json_t                       *items;
 
 	req.cluster = (char *) x->x_arg[0];
-	if (gw_call(x, "ClusterRegistry/ListPools", &req.base,
-	        &svcfleet__v1__list_pools_reply__descriptor, (void **) &rep, 0)
-	    != 0) {
-		gw_fail_rpc(x, "ipaddresspools", "");
+	if (SF__GW_CALL(x, list_pools, &req, &rep) != 0) {
+		sf__gw_fail_rpc(x, "ipaddresspools", "");
 		return;
 	}
-	items = json_array();
-	for (size_t i = 0; i < rep->n_pools; i++) {
-		const Svcfleet__V1__IPPool *p = rep->pools[i];
-		json_array_append_new(items,
-		    json_pack("{s:s,s:s,s:{s:s},s:{s:o}}", "apiVersion",
-		        "metallb.io/v1beta1", "kind", "IPAddressPool",
-		        "metadata", "name", p->name ? p->name : "", "spec",
-		        "addresses",
-		        gw_str_array(p->addresses, p->n_addresses)));
-	}
-	gw_reply(
-	    x, 200, gw_list("metallb.io/v1beta1", "IPAddressPoolList", items));
+	sf__gw_reply(x, 200,
+	    sf_model_json_list("metallb.io/v1beta1", "IPAddressPoolList",
+	        sf_model_pools_json(rep->pools, rep->n_pools)));
 }

@@ -1,12 +1,12 @@
 // gateway_internal.h: what the gateway's files share — one HTTP request in
-// progress (gw_ctx), the RPC call, replies and Kubernetes Status errors,
-// query and body helpers, and the per-resource handlers.
-#ifndef SF_SERVER_GATEWAY_INTERNAL_H
-#define SF_SERVER_GATEWAY_INTERNAL_H
+// progress (sf__gw_ctx), the RPC call, replies and Kubernetes Status errors,
+// query and body helpers, and the per-resource handlers. All of it is the
+// gateway's own, named sf__gw_* (SF__GW_* for macros) so that it is told
+// apart from the public sf_gateway_* of gateway.h.
+#ifndef SF_GATEWAY_INTERNAL_H
+#define SF_GATEWAY_INTERNAL_H
 
 #include <jansson.h>
-#include <nng/nng.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,35 +14,22 @@
 #include "arena.h"
 #include "gateway.h"
 #include "model.h"
-#include "svcfleet.pb-c.h"
+#include "svcfleet/svcfleet.h"
 
-#define GW_PREFIX     "/apis/svcfleet.io/v1"
-#define GW_API_GROUP  "svcfleet.io/v1"
-#define GW_MAX_SEG    8
-#define GW_RPC_PREFIX "/svcfleet.v1."
-
-// A call in progress, so that closing can cancel it (gateway.c).
-typedef struct gw_flight {
-	nng_aio          *f_aio;
-	struct gw_flight *f_prev, *f_next;
-} gw_flight;
+#define SF__GW_PREFIX    "/apis/svcfleet.io/v1"
+#define SF__GW_API_GROUP SF_MODEL_API_GROUP
+#define SF__GW_MAX_SEG   8
 
 struct sf_gateway {
-	nng_socket g_sock; // REQ, dialled to the server's inproc listener
-	bool       g_open;
-	uint32_t   g_timeout_ms;
-	// Calls in flight. Closing cancels them and waits until none is
-	// left before it closes the socket: nng (1.5) panics when a context
-	// is closed after its socket.
-	pthread_mutex_t g_mtx;
-	pthread_cond_t  g_cv;
-	bool            g_closing;
-	gw_flight      *g_flights;
+	// libsvcfleet's handle, dialled to the server's inproc listener;
+	// every HTTP request calls through it with its own token and id.
+	svcfleet_client *g_client;
+	uint32_t         g_timeout_ms;
 };
 
 // One HTTP request in progress. Everything it allocates comes from
 // x_arena (RPC replies included) and goes when the request ends.
-typedef struct gw_ctx {
+typedef struct sf__gw_ctx {
 	sf_gateway        *x_gw;
 	const sf_http_req *x_req;
 	sf_http_resp      *x_resp;
@@ -50,140 +37,135 @@ typedef struct gw_ctx {
 	const char        *x_token; // bearer token, "" when none
 	char               x_rid[64];
 	bool               x_yaml; // the client asked for YAML
-	// Path segments after GW_PREFIX, and the values of the route's {}
+	// Path segments after SF__GW_PREFIX, and the values of the route's {}
 	// segments in order (cluster, namespace, name, ...).
-	char       *x_seg[GW_MAX_SEG];
+	char       *x_seg[SF__GW_MAX_SEG];
 	size_t      x_nseg;
 	const char *x_arg[4];
-	// The status of the last RPC that failed.
-	int                            x_code;
-	const char                    *x_msg;
-	Svcfleet__V1__FieldViolation **x_viol;
-	size_t                         x_nviol;
+	// What every RPC of the request sends (its token and id, the
+	// deadline) and where replies go (x_arena); and the status of the
+	// last RPC that failed.
+	svcfleet_call_opts x_call;
+	svcfleet_status    x_st;
 	// The request body as parsed (kept so a violation's field can be
 	// mapped to the line of the YAML or JSON the client sent).
 	sf_manifest_set x_body;
 	bool            x_body_parsed;
-} gw_ctx;
+} sf__gw_ctx;
 
 // ------------------------------------------------------------------ RPC
 
-// gw_call makes one RPC with the caller's token and request id. method is
-// the name within GW_RPC_PREFIX ("ServiceManager/GetService"); timeout_ms
-// 0 = the gateway's default. On success returns 0 and *reply (from the
-// request's arena). Otherwise returns the code and keeps the server's
-// message and violations in x for gw_fail_rpc.
-int gw_call(gw_ctx *x, const char *method, const ProtobufCMessage *req,
-    const ProtobufCMessageDescriptor *reply_desc, void **reply,
-    uint32_t timeout_ms);
+// SF__GW_CALL makes one RPC through libsvcfleet's typed call for method (its
+// snake_case name, as svcfleet.h has it: get_service), with the caller's
+// token and request id and the gateway's deadline. On success it returns 0
+// and sets *rep (from the request's arena). Otherwise it returns the code
+// and leaves the server's message and violations in x->x_st for
+// sf__gw_fail_rpc.
+#define SF__GW_CALL(x, method, req, rep) \
+	svcfleet_##method##_with(        \
+	    (x)->x_gw->g_client, (req), (rep), &(x)->x_call, &(x)->x_st)
 
 // -------------------------------------------------------------- replies
 
-// gw_reply sends obj (a new reference, consumed; NULL = out of memory) as
+// sf__gw_reply sends obj (a new reference, consumed; NULL = out of memory) as
 // JSON, or YAML when the client asked for it, with HTTP status code.
-void gw_reply(gw_ctx *x, int code, json_t *obj);
+void sf__gw_reply(sf__gw_ctx *x, int code, json_t *obj);
 
-// gw_fail answers with a Kubernetes Status of the gateway's own: code,
+// sf__gw_fail answers with a Kubernetes Status of the gateway's own: code,
 // reason ("BadRequest", "NotFound", ...) and message.
-void gw_fail(gw_ctx *x, int code, const char *reason, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+void sf__gw_fail(sf__gw_ctx *x, int code, const char *reason, const char *fmt,
+    ...) __attribute__((format(printf, 4, 5)));
 
-// gw_fail_rpc answers with the Status of the last failed RPC: the HTTP
+// sf__gw_fail_rpc answers with the Status of the last failed RPC: the HTTP
 // code and reason its status code maps to, its message, and its
 // violations as details.causes (each with the body line when known).
 // kind names the object for details ("services", "clusters"), name its
 // name ("" when none).
-void gw_fail_rpc(gw_ctx *x, const char *kind, const char *name);
+void sf__gw_fail_rpc(sf__gw_ctx *x, const char *kind, const char *name);
 
-// gw_fail_status answers from an sf_status of the gateway's own making
+// sf__gw_fail_status answers from an sf_status of the gateway's own making
 // (a body that does not convert: 422 with its violations).
-void gw_fail_status(
-    gw_ctx *x, const sf_status *st, const char *kind, const char *name);
+void sf__gw_fail_status(
+    sf__gw_ctx *x, const sf_status *st, const char *kind, const char *name);
 
-// gw_header adds a response header (name and value must outlive the
+// sf__gw_deleted answers a delete of the object the URL names (x_arg[0]) whose
+// RPC returned rv: 200 with Kubernetes' Status Success naming it (kind:
+// "clusters", ...), else as sf__gw_fail_rpc.
+void sf__gw_deleted(sf__gw_ctx *x, int rv, const char *kind);
+
+// sf__gw_header adds a response header (name and value must outlive the
 // request: literals or arena strings).
-void gw_header(gw_ctx *x, const char *name, const char *value);
+void sf__gw_header(sf__gw_ctx *x, const char *name, const char *value);
 
 // --------------------------------------------------------------- inputs
 
-// gw_query returns a query argument, or NULL.
-const char *gw_query(gw_ctx *x, const char *name);
-// gw_query_u32 reads a non-negative integer argument (absent: *out keeps
+// sf__gw_query returns a query argument, or NULL.
+const char *sf__gw_query(sf__gw_ctx *x, const char *name);
+// sf__gw_query_u32 reads a non-negative integer argument (absent: *out keeps
 // its value). Returns false after answering 400 when it is malformed.
-bool gw_query_u32(gw_ctx *x, const char *name, uint32_t max, uint32_t *out);
-// gw_query_bool: "true", "1" or "" (bare) are true.
-bool gw_query_bool(gw_ctx *x, const char *name);
+bool sf__gw_query_u32(
+    sf__gw_ctx *x, const char *name, uint32_t max, uint32_t *out);
+// sf__gw_query_bool: "true", "1" or "" (bare) are true.
+bool sf__gw_query_bool(sf__gw_ctx *x, const char *name);
 
-// gw_body parses the request body (JSON or YAML) as exactly one object.
+// sf__gw_body parses the request body (JSON or YAML) as exactly one object.
 // Returns it (borrowed, valid for the request), or NULL after answering
 // 400 (empty, unparsable, several documents, not an object).
-json_t *gw_body(gw_ctx *x);
+json_t *sf__gw_body(sf__gw_ctx *x);
 
-// gw_line_of returns the body line of a violation's field, 0 if unknown.
-int gw_line_of(gw_ctx *x, const char *field);
+// sf__gw_line_of returns the body line of a violation's field, 0 if unknown.
+int sf__gw_line_of(sf__gw_ctx *x, const char *field);
 
 // ------------------------------------------------------------ JSON bits
 
-// gw_set adds key = v to obj (v consumed; NULL is skipped).
-void gw_set(json_t *obj, const char *key, json_t *v);
-// gw_set_str adds a string unless s is NULL or "".
-void gw_set_str(json_t *obj, const char *key, const char *s);
-// gw_set_time adds an RFC 3339 time unless ms is 0.
-void gw_set_time(json_t *obj, const char *key, int64_t ms);
-// gw_set_u64 adds a decimal string (Kubernetes writes resource versions
-// and ids as strings) unless v is 0.
-void gw_set_u64(json_t *obj, const char *key, uint64_t v);
-// gw_kv_object turns key/value pairs into an object.
-json_t *gw_kv_object(Svcfleet__V1__KeyValue *const *kv, size_t n);
-// gw_str_array turns strings into an array.
-json_t *gw_str_array(char *const *s, size_t n);
-// gw_list wraps items (consumed) in {"apiVersion","kind","metadata","items"}.
-json_t *gw_list(const char *api_version, const char *kind, json_t *items);
-// gw_str returns a string member or NULL; gw_obj an object member or NULL.
-const char *gw_str(const json_t *obj, const char *key);
-json_t     *gw_obj(const json_t *obj, const char *key);
+// Objects are encoded with model/'s sf_model_*_json and sf_model_json_*
+// setters, as the CLI encodes them.
+// sf__gw_str returns a string member or NULL; sf__gw_obj an object member or
+// NULL.
+const char *sf__gw_str(const json_t *obj, const char *key);
+json_t     *sf__gw_obj(const json_t *obj, const char *key);
 
 // ------------------------------------------------------------- handlers
 
 // Each answers the request in x (the route table is in gateway.c).
-void gw_services_list(gw_ctx *x);
-void gw_services_create(gw_ctx *x);
-void gw_service_get(gw_ctx *x);
-void gw_service_update(gw_ctx *x);
-void gw_service_apply(gw_ctx *x);
-void gw_service_delete(gw_ctx *x);
+void sf__gw_services_list(sf__gw_ctx *x);
+void sf__gw_services_create(sf__gw_ctx *x);
+void sf__gw_service_get(sf__gw_ctx *x);
+void sf__gw_service_update(sf__gw_ctx *x);
+void sf__gw_service_apply(sf__gw_ctx *x);
+void sf__gw_service_delete(sf__gw_ctx *x);
 
-void gw_clusters_list(gw_ctx *x);
-void gw_clusters_register(gw_ctx *x);
-void gw_cluster_get(gw_ctx *x);
-void gw_cluster_update(gw_ctx *x);
-void gw_cluster_delete(gw_ctx *x);
-void gw_namespaces_list(gw_ctx *x);
-void gw_workloads_list(gw_ctx *x);
-void gw_pools_list(gw_ctx *x);
+void sf__gw_clusters_list(sf__gw_ctx *x);
+void sf__gw_clusters_register(sf__gw_ctx *x);
+void sf__gw_cluster_get(sf__gw_ctx *x);
+void sf__gw_cluster_update(sf__gw_ctx *x);
+void sf__gw_cluster_delete(sf__gw_ctx *x);
+void sf__gw_namespaces_list(sf__gw_ctx *x);
+void sf__gw_workloads_list(sf__gw_ctx *x);
+void sf__gw_pools_list(sf__gw_ctx *x);
 
-void gw_audit_list(gw_ctx *x);
-void gw_version(gw_ctx *x);
-void gw_whoami(gw_ctx *x);
-void gw_rules_review(gw_ctx *x);
-void gw_bindings_list(gw_ctx *x);
-void gw_bindings_create(gw_ctx *x);
-void gw_binding_delete(gw_ctx *x);
-void gw_tokens_list(gw_ctx *x);
-void gw_tokens_create(gw_ctx *x);
-void gw_token_revoke(gw_ctx *x);
+void sf__gw_audit_list(sf__gw_ctx *x);
+void sf__gw_version(sf__gw_ctx *x);
+void sf__gw_whoami(sf__gw_ctx *x);
+void sf__gw_rules_review(sf__gw_ctx *x);
+void sf__gw_bindings_list(sf__gw_ctx *x);
+void sf__gw_bindings_create(sf__gw_ctx *x);
+void sf__gw_binding_delete(sf__gw_ctx *x);
+void sf__gw_tokens_list(sf__gw_ctx *x);
+void sf__gw_tokens_create(sf__gw_ctx *x);
+void sf__gw_token_revoke(sf__gw_ctx *x);
 
 // ------------------------------------------------------------- console
 
-typedef struct gw_asset {
+typedef struct sf__gw_asset {
 	const char          *a_path; // "/ui/app.js"
 	const char          *a_type; // Content-Type
 	const unsigned char *a_data;
 	size_t               a_len;
-} gw_asset;
+} sf__gw_asset;
 
 // Generated from gateway/web/ at build time (gateway_assets.c).
-extern const gw_asset gw_assets[];
-extern const size_t   gw_nassets;
+extern const sf__gw_asset sf__gw_assets[];
+extern const size_t       sf__gw_nassets;
 
-#endif // SF_SERVER_GATEWAY_INTERNAL_H
+#endif // SF_GATEWAY_INTERNAL_H

@@ -14,16 +14,11 @@
 #include "clock.h"
 #include "gateway_internal.h"
 #include "status.h"
+#include "str.h"
 
 #define WATCH_DEFAULT_S 30
 #define WATCH_MAX_S     300
 #define LIST_ALL_MAX    100000
-
-static const char *
-nz(const char *s)
-{
-	return (s != NULL ? s : "");
-}
 
 static json_t *
 cluster_status_json(const Svcfleet__V1__ClusterStatus *cs)
@@ -31,35 +26,38 @@ cluster_status_json(const Svcfleet__V1__ClusterStatus *cs)
 	json_t *o = json_object();
 	json_t *ports;
 
-	gw_set_str(o, "cluster", cs->cluster);
-	gw_set_str(o, "state", sf_model_sync_state_name(cs->state));
-	gw_set_str(o, "message", cs->message);
+	sf_model_json_set_str(o, "cluster", cs->cluster);
+	sf_model_json_set_str(o, "state", sf_model_sync_state_name(cs->state));
+	sf_model_json_set_str(o, "message", cs->message);
 	if (cs->observed_generation != 0) {
-		gw_set(o, "observedGeneration",
+		sf_model_json_set(o, "observedGeneration",
 		    json_integer(cs->observed_generation));
 	}
-	gw_set_time(o, "lastSyncTime", cs->last_sync_time_ms);
-	gw_set_str(o, "clusterIP", cs->cluster_ip);
+	sf_model_json_set_time(o, "lastSyncTime", cs->last_sync_time_ms);
+	sf_model_json_set_str(o, "clusterIP", cs->cluster_ip);
 	if (cs->n_node_ports > 0) {
 		ports = json_array();
 		for (size_t i = 0; i < cs->n_node_ports; i++) {
 			const Svcfleet__V1__AssignedPort *p
 			    = cs->node_ports[i];
 			json_t *po = json_object();
-			gw_set_str(po, "name", p->name);
-			gw_set_str(po, "protocol",
-			    nz(p->protocol)[0] ? p->protocol : "TCP");
-			gw_set(po, "port", json_integer(p->port));
-			gw_set(po, "nodePort", json_integer(p->node_port));
+			sf_model_json_set_str(po, "name", p->name);
+			sf_model_json_set_str(po, "protocol",
+			    sf_nz(p->protocol)[0] ? p->protocol : "TCP");
+			sf_model_json_set(po, "port", json_integer(p->port));
+			sf_model_json_set(
+			    po, "nodePort", json_integer(p->node_port));
 			json_array_append_new(ports, po);
 		}
-		gw_set(o, "nodePorts", ports);
+		sf_model_json_set(o, "nodePorts", ports);
 	}
 	if (cs->n_ingress > 0) {
-		gw_set(o, "ingress", gw_str_array(cs->ingress, cs->n_ingress));
+		sf_model_json_set(o, "ingress",
+		    sf_model_json_str_array(cs->ingress, cs->n_ingress));
 	}
-	gw_set_str(o, "uid", cs->cluster_uid);
-	gw_set_str(o, "resourceVersion", cs->cluster_resource_version);
+	sf_model_json_set_str(o, "uid", cs->cluster_uid);
+	sf_model_json_set_str(
+	    o, "resourceVersion", cs->cluster_resource_version);
 	return (o);
 }
 
@@ -75,55 +73,56 @@ service_json(const sf_service *svc)
 	if (o == NULL || m == NULL) {
 		return (o);
 	}
-	md = gw_obj(o, "metadata");
-	gw_set_str(md, "uid", m->uid);
-	gw_set_u64(md, "resourceVersion", m->resource_version);
+	md = sf__gw_obj(o, "metadata");
+	sf_model_json_set_str(md, "uid", m->uid);
+	sf_model_json_set_u64(md, "resourceVersion", m->resource_version);
 	if (m->deleting) {
-		gw_set_time(md, "deletionTimestamp",
+		sf_model_json_set_time(md, "deletionTimestamp",
 		    m->delete_time_ms != 0 ? m->delete_time_ms
 		                           : m->update_time_ms);
 	}
 	if (m->n_finalizers > 0) {
-		gw_set(md, "finalizers",
-		    gw_str_array(m->finalizers, m->n_finalizers));
+		sf_model_json_set(md, "finalizers",
+		    sf_model_json_str_array(m->finalizers, m->n_finalizers));
 	}
-	if ((st = gw_obj(o, "status")) == NULL) {
+	if ((st = sf__gw_obj(o, "status")) == NULL) {
 		st = json_object();
-		gw_set(o, "status", st);
+		sf_model_json_set(o, "status", st);
 	}
 	targets = json_array();
 	for (size_t i = 0; i < svc->n_status; i++) {
 		json_array_append_new(
 		    targets, cluster_status_json(svc->status[i]));
 	}
-	gw_set(st, "clusters", targets);
+	sf_model_json_set(st, "clusters", targets);
 	// Who changed it and when (the audit log has the whole story).
-	gw_set_str(st, "createdBy", m->created_by);
-	gw_set_str(st, "updatedBy", m->updated_by);
-	gw_set_time(st, "updateTime", m->update_time_ms);
+	sf_model_json_set_str(st, "createdBy", m->created_by);
+	sf_model_json_set_str(st, "updatedBy", m->updated_by);
+	sf_model_json_set_time(st, "updateTime", m->update_time_ms);
 	return (o);
 }
 
 // Validation failures name the kind ("Service"), the others the resource
 // ("services"), as kube-apiserver's Status details do.
 static void
-svc_fail(gw_ctx *x, const char *name)
+svc_fail(sf__gw_ctx *x, const char *name)
 {
-	gw_fail_rpc(x,
-	    x->x_code == SF_INVALID_ARGUMENT ? "Service" : "services", name);
+	sf__gw_fail_rpc(x,
+	    x->x_st.code == SF_INVALID_ARGUMENT ? "Service" : "services",
+	    name);
 }
 
 // ?dryRun=All (the only value Kubernetes accepts). Returns -1 after
 // answering 400 for another value.
 static int
-dry_run(gw_ctx *x)
+dry_run(sf__gw_ctx *x)
 {
-	const char *v = gw_query(x, "dryRun");
+	const char *v = sf__gw_query(x, "dryRun");
 	if (v == NULL || v[0] == '\0') {
 		return (0);
 	}
 	if (strcmp(v, "All") != 0) {
-		gw_fail(x, 400, "BadRequest",
+		sf__gw_fail(x, 400, "BadRequest",
 		    "Unsupported value: \"%.64s\": supported values: \"All\"",
 		    v);
 		return (-1);
@@ -145,7 +144,7 @@ parse_u64(const char *s, uint64_t *out)
 // The Service in the request body, for the URL's cluster and namespace
 // (and name, for PUT and PATCH). NULL after answering.
 static sf_service *
-body_service(gw_ctx *x, const char *url_name)
+body_service(sf__gw_ctx *x, const char *url_name)
 {
 	const char *cluster = x->x_arg[0], *ns = x->x_arg[1];
 	json_t     *obj, *md;
@@ -153,26 +152,26 @@ body_service(gw_ctx *x, const char *url_name)
 	sf_service *svc = NULL;
 	sf_status   st;
 
-	if ((obj = gw_body(x)) == NULL) {
+	if ((obj = sf__gw_body(x)) == NULL) {
 		return (NULL);
 	}
 	// As with kubectl's typed clients, the URL says what the body is.
 	if (json_object_get(obj, "apiVersion") == NULL) {
-		gw_set(obj, "apiVersion", json_string("v1"));
+		sf_model_json_set(obj, "apiVersion", json_string("v1"));
 	}
 	if (json_object_get(obj, "kind") == NULL) {
-		gw_set(obj, "kind", json_string("Service"));
+		sf_model_json_set(obj, "kind", json_string("Service"));
 	}
-	if ((md = gw_obj(obj, "metadata")) == NULL
+	if ((md = sf__gw_obj(obj, "metadata")) == NULL
 	    && json_object_get(obj, "metadata") == NULL) {
 		md = json_object();
-		gw_set(obj, "metadata", md);
+		sf_model_json_set(obj, "metadata", md);
 	}
 	if (md != NULL) {
-		bns   = gw_str(md, "namespace");
-		bname = gw_str(md, "name");
+		bns   = sf__gw_str(md, "namespace");
+		bname = sf__gw_str(md, "name");
 		if (bns != NULL && bns[0] != '\0' && strcmp(bns, ns) != 0) {
-			gw_fail(x, 400, "BadRequest",
+			sf__gw_fail(x, 400, "BadRequest",
 			    "the namespace of the provided object (%.64s) "
 			    "does not match the namespace sent on the request "
 			    "(%.64s)",
@@ -181,23 +180,23 @@ body_service(gw_ctx *x, const char *url_name)
 		}
 		if (url_name != NULL && bname != NULL
 		    && strcmp(bname, url_name) != 0) {
-			gw_fail(x, 400, "BadRequest",
+			sf__gw_fail(x, 400, "BadRequest",
 			    "the name of the object (%.64s) does not match "
 			    "the name on the URL (%.64s)",
 			    bname, url_name);
 			return (NULL);
 		}
-		gw_set(md, "namespace", json_string(ns));
+		sf_model_json_set(md, "namespace", json_string(ns));
 		if (url_name != NULL && bname == NULL) {
-			gw_set(md, "name", json_string(url_name));
+			sf_model_json_set(md, "name", json_string(url_name));
 		}
 	}
 	sf_status_init(&st);
 	if (sf_model_service_from_manifest(
 	        obj, cluster, &x->x_arena, &svc, &st)
 	    != 0) {
-		const char *name = md != NULL ? gw_str(md, "name") : NULL;
-		gw_fail_status(x, &st, "Service", nz(name));
+		const char *name = md != NULL ? sf__gw_str(md, "name") : NULL;
+		sf__gw_fail_status(x, &st, "Service", sf_nz(name));
 		sf_status_fini(&st);
 		return (NULL);
 	}
@@ -209,7 +208,7 @@ body_service(gw_ctx *x, const char *url_name)
 
 // Sends one watch event line.
 static void
-event_line(gw_ctx *x, const char *type, json_t *obj)
+event_line(sf__gw_ctx *x, const char *type, json_t *obj)
 {
 	json_t *ev = json_pack("{s:s,s:o}", "type", type, "object", obj);
 	char   *s  = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;
@@ -222,12 +221,12 @@ event_line(gw_ctx *x, const char *type, json_t *obj)
 }
 
 static void
-bookmark(gw_ctx *x, uint64_t revision)
+bookmark(sf__gw_ctx *x, uint64_t revision)
 {
 	json_t *md = json_object();
 	char    num[24];
 	snprintf(num, sizeof(num), "%llu", (unsigned long long) revision);
-	gw_set(md, "resourceVersion", json_string(num));
+	sf_model_json_set(md, "resourceVersion", json_string(num));
 	event_line(x, "BOOKMARK",
 	    json_pack("{s:s,s:s,s:o}", "kind", "Service", "apiVersion", "v1",
 	        "metadata", md));
@@ -247,32 +246,32 @@ selected(const sf_selector *sel, const sf_service *svc)
 // starts with an ADDED event per Service, as kube-apiserver does. The
 // response ends with the first batch of changes or at timeoutSeconds.
 static void
-watch(gw_ctx *x, const char *cluster, const char *ns)
+watch(sf__gw_ctx *x, const char *cluster, const char *ns)
 {
 	Svcfleet__V1__WatchServicesRequest req
 	    = SVCFLEET__V1__WATCH_SERVICES_REQUEST__INIT;
 	Svcfleet__V1__WatchServicesReply *rep;
-	const char  *rv_arg = gw_query(x, "resourceVersion");
-	const char  *lsel   = gw_query(x, "labelSelector");
+	const char  *rv_arg = sf__gw_query(x, "resourceVersion");
+	const char  *lsel   = sf__gw_query(x, "labelSelector");
 	uint32_t     secs   = WATCH_DEFAULT_S;
 	uint64_t     since  = 0;
 	sf_selector *sel    = NULL;
 	sf_status    st;
 	int          rv;
 
-	if (!gw_query_u32(x, "timeoutSeconds", WATCH_MAX_S, &secs)) {
+	if (!sf__gw_query_u32(x, "timeoutSeconds", WATCH_MAX_S, &secs)) {
 		return;
 	}
 	if (rv_arg != NULL && rv_arg[0] != '\0'
 	    && !parse_u64(rv_arg, &since)) {
-		gw_fail(x, 400, "BadRequest",
+		sf__gw_fail(x, 400, "BadRequest",
 		    "invalid resourceVersion \"%.64s\": want a number",
 		    rv_arg);
 		return;
 	}
 	sf_status_init(&st);
 	if (lsel != NULL && sf_selector_parse(lsel, &sel, &st) != 0) {
-		gw_fail(x, 400, "BadRequest", "%s", st.st_msg);
+		sf__gw_fail(x, 400, "BadRequest", "%s", st.st_msg);
 		sf_status_fini(&st);
 		return;
 	}
@@ -284,15 +283,12 @@ watch(gw_ctx *x, const char *cluster, const char *ns)
 		size_t                           seen = 0;
 		lreq.cluster                          = (char *) cluster;
 		lreq.namespace_                       = (char *) ns;
-		lreq.label_selector                   = (char *) nz(lsel);
+		lreq.label_selector                   = (char *) sf_nz(lsel);
 		do {
-			rv = gw_call(x, "ServiceManager/ListServices",
-			    &lreq.base,
-			    &svcfleet__v1__list_services_reply__descriptor,
-			    (void **) &lrep, 0);
+			rv = SF__GW_CALL(x, list_services, &lreq, &lrep);
 			if (rv != 0) {
 				sf_selector_free(sel);
-				gw_fail_rpc(x, "services", "");
+				sf__gw_fail_rpc(x, "services", "");
 				return;
 			}
 			for (size_t i = 0; i < lrep->n_services; i++) {
@@ -305,7 +301,7 @@ watch(gw_ctx *x, const char *cluster, const char *ns)
 			}
 			lreq.page_token = lrep->next_page_token;
 		} while (
-		    nz(lreq.page_token)[0] != '\0' && seen < LIST_ALL_MAX);
+		    sf_nz(lreq.page_token)[0] != '\0' && seen < LIST_ALL_MAX);
 		if (seen > 0) {
 			// The initial state is one answer of its own.
 			sf_selector_free(sel);
@@ -326,9 +322,12 @@ watch(gw_ctx *x, const char *cluster, const char *ns)
 		req.cluster        = (char *) cluster;
 		req.namespace_     = (char *) ns;
 		req.wait_ms        = left > 0 ? (uint32_t) left : 0;
-		rv = gw_call(x, "ServiceManager/WatchServices", &req.base,
-		    &svcfleet__v1__watch_services_reply__descriptor,
-		    (void **) &rep, req.wait_ms + 5000);
+		// The server holds the call for wait_ms: the deadline
+		// covers that and then some.
+		svcfleet_call_opts wopts = x->x_call;
+		wopts.timeout_ms         = req.wait_ms + 5000;
+		rv                       = svcfleet_watch_services_with(
+		                          x->x_gw->g_client, &req, &rep, &wopts, &x->x_st);
 		if (rv == SF_OUT_OF_RANGE) {
 			// As kube-apiserver: 200, then an ERROR event with
 			// 410.
@@ -336,14 +335,15 @@ watch(gw_ctx *x, const char *cluster, const char *ns)
 			event_line(x, "ERROR",
 			    json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:i}", "kind",
 			        "Status", "apiVersion", "v1", "metadata",
-			        "status", "Failure", "message", nz(x->x_msg),
-			        "reason", "Expired", "code", 410));
+			        "status", "Failure", "message",
+			        x->x_st.message, "reason", "Expired", "code",
+			        410));
 			x->x_resp->hs_type = "application/json";
 			return;
 		}
 		if (rv != 0) {
 			sf_selector_free(sel);
-			gw_fail_rpc(x, "services", "");
+			sf__gw_fail_rpc(x, "services", "");
 			return;
 		}
 		for (size_t i = 0; i < rep->n_events; i++) {
@@ -373,7 +373,7 @@ watch(gw_ctx *x, const char *cluster, const char *ns)
 }
 
 void
-gw_services_list(gw_ctx *x)
+sf__gw_services_list(sf__gw_ctx *x)
 {
 	Svcfleet__V1__ListServicesRequest req
 	    = SVCFLEET__V1__LIST_SERVICES_REQUEST__INIT;
@@ -383,40 +383,37 @@ gw_services_list(gw_ctx *x)
 	json_t     *items, *list, *md;
 	uint32_t    limit = 0;
 
-	if (gw_query_bool(x, "watch")) {
+	if (sf__gw_query_bool(x, "watch")) {
 		watch(x, cluster, ns);
 		return;
 	}
-	if (!gw_query_u32(x, "limit", 1000000000u, &limit)) {
+	if (!sf__gw_query_u32(x, "limit", 1000000000u, &limit)) {
 		return;
 	}
 	req.cluster        = (char *) cluster;
 	req.namespace_     = (char *) ns;
-	req.label_selector = (char *) nz(gw_query(x, "labelSelector"));
+	req.label_selector = (char *) sf_nz(sf__gw_query(x, "labelSelector"));
 	req.page_size      = limit;
-	req.page_token     = (char *) nz(gw_query(x, "continue"));
-	if (gw_call(x, "ServiceManager/ListServices", &req.base,
-	        &svcfleet__v1__list_services_reply__descriptor, (void **) &rep,
-	        0)
-	    != 0) {
-		gw_fail_rpc(x, "services", "");
+	req.page_token     = (char *) sf_nz(sf__gw_query(x, "continue"));
+	if (SF__GW_CALL(x, list_services, &req, &rep) != 0) {
+		sf__gw_fail_rpc(x, "services", "");
 		return;
 	}
 	items = json_array();
 	for (size_t i = 0; i < rep->n_services; i++) {
 		json_array_append_new(items, service_json(rep->services[i]));
 	}
-	list = gw_list("v1", "ServiceList", items);
-	md   = gw_obj(list, "metadata");
-	gw_set_u64(md, "resourceVersion", rep->revision);
-	gw_set_str(md, "continue", rep->next_page_token);
-	gw_reply(x, 200, list);
+	list = sf_model_json_list("v1", "ServiceList", items);
+	md   = sf__gw_obj(list, "metadata");
+	sf_model_json_set_u64(md, "resourceVersion", rep->revision);
+	sf_model_json_set_str(md, "continue", rep->next_page_token);
+	sf__gw_reply(x, 200, list);
 }
 
 // ---------------------------------------------------------- one Service
 
 static void
-key_of(gw_ctx *x, Svcfleet__V1__ServiceKey *k)
+key_of(sf__gw_ctx *x, Svcfleet__V1__ServiceKey *k)
 {
 	svcfleet__v1__service_key__init(k);
 	k->cluster    = (char *) x->x_arg[0];
@@ -425,7 +422,7 @@ key_of(gw_ctx *x, Svcfleet__V1__ServiceKey *k)
 }
 
 void
-gw_service_get(gw_ctx *x)
+sf__gw_service_get(sf__gw_ctx *x)
 {
 	Svcfleet__V1__GetServiceRequest req
 	    = SVCFLEET__V1__GET_SERVICE_REQUEST__INIT;
@@ -434,17 +431,15 @@ gw_service_get(gw_ctx *x)
 
 	key_of(x, &key);
 	req.key = &key;
-	if (gw_call(x, "ServiceManager/GetService", &req.base,
-	        &svcfleet__v1__service__descriptor, (void **) &svc, 0)
-	    != 0) {
+	if (SF__GW_CALL(x, get_service, &req, &svc) != 0) {
 		svc_fail(x, key.name);
 		return;
 	}
-	gw_reply(x, 200, service_json(svc));
+	sf__gw_reply(x, 200, service_json(svc));
 }
 
 void
-gw_services_create(gw_ctx *x)
+sf__gw_services_create(sf__gw_ctx *x)
 {
 	Svcfleet__V1__CreateServiceRequest req
 	    = SVCFLEET__V1__CREATE_SERVICE_REQUEST__INIT;
@@ -456,17 +451,15 @@ gw_services_create(gw_ctx *x)
 	}
 	req.service = svc;
 	req.dry_run = dry;
-	if (gw_call(x, "ServiceManager/CreateService", &req.base,
-	        &svcfleet__v1__service__descriptor, (void **) &out, 0)
-	    != 0) {
-		svc_fail(x, nz(svc->metadata->name));
+	if (SF__GW_CALL(x, create_service, &req, &out) != 0) {
+		svc_fail(x, sf_nz(svc->metadata->name));
 		return;
 	}
-	gw_reply(x, 201, service_json(out));
+	sf__gw_reply(x, 201, service_json(out));
 }
 
 void
-gw_service_update(gw_ctx *x)
+sf__gw_service_update(sf__gw_ctx *x)
 {
 	Svcfleet__V1__UpdateServiceRequest req
 	    = SVCFLEET__V1__UPDATE_SERVICE_REQUEST__INIT;
@@ -479,19 +472,17 @@ gw_service_update(gw_ctx *x)
 	}
 	req.service = svc;
 	req.dry_run = dry;
-	if (gw_call(x, "ServiceManager/UpdateService", &req.base,
-	        &svcfleet__v1__service__descriptor, (void **) &out, 0)
-	    != 0) {
+	if (SF__GW_CALL(x, update_service, &req, &out) != 0) {
 		svc_fail(x, x->x_arg[2]);
 		return;
 	}
-	gw_reply(x, 200, service_json(out));
+	sf__gw_reply(x, 200, service_json(out));
 }
 
 // PATCH with application/apply-patch+yaml: server-side apply, which
 // creates a missing Service (201) and updates an existing one (200).
 void
-gw_service_apply(gw_ctx *x)
+sf__gw_service_apply(sf__gw_ctx *x)
 {
 	Svcfleet__V1__ApplyServiceRequest req
 	    = SVCFLEET__V1__APPLY_SERVICE_REQUEST__INIT;
@@ -502,7 +493,7 @@ gw_service_apply(gw_ctx *x)
 
 	if (ct == NULL
 	    || strncmp(ct, "application/apply-patch+yaml", 28) != 0) {
-		gw_fail(x, 415, "UnsupportedMediaType",
+		sf__gw_fail(x, 415, "UnsupportedMediaType",
 		    "the body of the request was in an unknown format - "
 		    "accepted media types include: "
 		    "application/apply-patch+yaml (server-side apply)");
@@ -514,14 +505,11 @@ gw_service_apply(gw_ctx *x)
 	}
 	req.service = svc;
 	req.dry_run = dry;
-	if (gw_call(x, "ServiceManager/ApplyService", &req.base,
-	        &svcfleet__v1__apply_service_reply__descriptor, (void **) &rep,
-	        0)
-	    != 0) {
+	if (SF__GW_CALL(x, apply_service, &req, &rep) != 0) {
 		svc_fail(x, x->x_arg[2]);
 		return;
 	}
-	gw_reply(x,
+	sf__gw_reply(x,
 	    rep->action == SVCFLEET__V1__APPLY_ACTION__APPLY_ACTION_CREATED
 	        ? 201
 	        : 200,
@@ -533,42 +521,40 @@ gw_service_apply(gw_ctx *x)
 // stored; while clusters still hold it, it carries a deletionTimestamp
 // (the reconciler removes it from them, then it is gone).
 void
-gw_service_delete(gw_ctx *x)
+sf__gw_service_delete(sf__gw_ctx *x)
 {
 	Svcfleet__V1__DeleteServiceRequest req
 	    = SVCFLEET__V1__DELETE_SERVICE_REQUEST__INIT;
 	Svcfleet__V1__DeleteServiceReply *rep;
 	Svcfleet__V1__ServiceKey          key;
-	const char *rv_arg = gw_query(x, "resourceVersion");
+	const char *rv_arg = sf__gw_query(x, "resourceVersion");
 	json_t     *body, *pre;
 
 	if (x->x_req->hr_body_len > 0) {
-		if ((body = gw_body(x)) == NULL) {
+		if ((body = sf__gw_body(x)) == NULL) {
 			return;
 		}
-		pre = gw_obj(body, "preconditions");
-		if (pre != NULL && gw_str(pre, "resourceVersion") != NULL) {
-			rv_arg = gw_str(pre, "resourceVersion");
+		pre = sf__gw_obj(body, "preconditions");
+		if (pre != NULL
+		    && sf__gw_str(pre, "resourceVersion") != NULL) {
+			rv_arg = sf__gw_str(pre, "resourceVersion");
 		}
 	}
 	if (rv_arg != NULL && rv_arg[0] != '\0'
 	    && !parse_u64(rv_arg, &req.resource_version)) {
-		gw_fail(x, 400, "BadRequest",
+		sf__gw_fail(x, 400, "BadRequest",
 		    "invalid resourceVersion \"%.64s\": want a number",
 		    rv_arg);
 		return;
 	}
 	key_of(x, &key);
 	req.key = &key;
-	if (gw_call(x, "ServiceManager/DeleteService", &req.base,
-	        &svcfleet__v1__delete_service_reply__descriptor,
-	        (void **) &rep, 0)
-	    != 0) {
+	if (SF__GW_CALL(x, delete_service, &req, &rep) != 0) {
 		svc_fail(x, key.name);
 		return;
 	}
 	if (rep->service == NULL) {
-		gw_reply(x, 200,
+		sf__gw_reply(x, 200,
 		    json_pack("{s:s,s:s,s:{},s:s}", "kind", "Status",
 		        "apiVersion", "v1", "metadata", "status", "Success"));
 		return;
@@ -576,5 +562,5 @@ gw_service_delete(gw_ctx *x)
 	if (!rep->deleted && rep->service->metadata != NULL) {
 		rep->service->metadata->deleting = true;
 	}
-	gw_reply(x, 200, service_json(rep->service));
+	sf__gw_reply(x, 200, service_json(rep->service));
 }

@@ -9,7 +9,7 @@ sf_model_kv_get(sf_kv *const *kvs, size_t n, const char *key)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (kvs[i] != NULL && sf__streq(kvs[i]->key, key)) {
-			return (sf__str(kvs[i]->value));
+			return (sf_nz(kvs[i]->value));
 		}
 	}
 	return (NULL);
@@ -112,7 +112,7 @@ sf_model_sync_state_name(Svcfleet__V1__SyncState s)
 int
 sf_model_sync_state_parse(const char *s)
 {
-	s = sf__str(s);
+	s = sf_nz(s);
 	if (strncasecmp(s, "SYNC_STATE_", 11) == 0) {
 		s += 11;
 	}

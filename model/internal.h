@@ -8,14 +8,7 @@
 #include <stdint.h>
 
 #include "model.h"
-
-// NULL-safe string access: messages built by hand may leave NULL where
-// unpacked ones hold protobuf_c_empty_string.
-static inline const char *
-sf__str(const char *s)
-{
-	return (s != NULL ? s : "");
-}
+#include "str.h"
 
 static inline bool
 sf__empty(const char *s)

@@ -30,7 +30,7 @@ sf__ip_parse_n(const char *s, size_t n, sf__ip *ip)
 bool
 sf__ip_parse(const char *s, sf__ip *ip)
 {
-	s = sf__str(s);
+	s = sf_nz(s);
 	return (sf__ip_parse_n(s, strlen(s), ip));
 }
 
@@ -41,7 +41,7 @@ sf__cidr_parse(const char *s, sf__ip *ip, int *bits)
 	int         v = 0;
 	size_t      nd;
 
-	s     = sf__str(s);
+	s     = sf_nz(s);
 	slash = strchr(s, '/');
 	if (slash == NULL || !sf__ip_parse_n(s, (size_t) (slash - s), ip)) {
 		return (false);
@@ -100,7 +100,7 @@ trim(const char *s, size_t *n)
 int
 sf__pool_entry_contains(const char *entry, const sf__ip *ip)
 {
-	const char *dash, *s = sf__str(entry);
+	const char *dash, *s = sf_nz(entry);
 	size_t      n = strlen(s);
 	sf__ip      lo, hi;
 	int         bits;

@@ -28,7 +28,7 @@ put(out *o, json_t *obj, const char *key, json_t *v)
 static void
 put_str(out *o, json_t *obj, const char *key, const char *s)
 {
-	put(o, obj, key, json_string(sf__str(s)));
+	put(o, obj, key, json_string(sf_nz(s)));
 }
 
 static void
@@ -50,7 +50,7 @@ kv_object(out *o, sf_kv *const *kvs, size_t n)
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (kvs[i] != NULL) {
-			put_str(o, obj, sf__str(kvs[i]->key), kvs[i]->value);
+			put_str(o, obj, sf_nz(kvs[i]->key), kvs[i]->value);
 		}
 	}
 	return (obj);
@@ -163,7 +163,7 @@ metadata(out *o, const sf_service *svc)
 		put(o, md, "generation", json_integer(m->generation));
 	}
 	if (m->create_time_ms != 0) {
-		sf_clock_format_rfc3339(m->create_time_ms, ts, sizeof(ts));
+		sf_model_json_format_time(m->create_time_ms, ts, sizeof(ts));
 		put_str(o, md, "creationTimestamp", ts);
 	}
 	if (m->n_labels > 0) {
@@ -243,7 +243,7 @@ spec(out *o, const sf_service_spec *sp)
 		     i++) {
 			append(o, arr,
 			    json_string(
-			        sf__str(sp->load_balancer_source_ranges[i])));
+			        sf_nz(sp->load_balancer_source_ranges[i])));
 		}
 		put(o, so, "loadBalancerSourceRanges", arr);
 	}
@@ -274,7 +274,7 @@ status(out *o, const sf_service *svc)
 		return (NULL);
 	}
 	for (size_t i = 0; cs != NULL && i < cs->n_ingress; i++) {
-		const char *s = sf__str(cs->ingress[i]);
+		const char *s = sf_nz(cs->ingress[i]);
 		append(o, ingress,
 		    json_pack(
 		        "{s:s}", sf__ip_parse(s, &ip) ? "ip" : "hostname", s));
@@ -322,19 +322,13 @@ json_t *
 sf_model_services_to_list(sf_service *const *svcs, size_t n)
 {
 	json_t *items = json_array();
-	json_t *list;
 
-	if (items == NULL) {
-		return (NULL);
-	}
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && items != NULL; i++) {
 		json_t *it = sf_model_service_to_manifest(svcs[i]);
 		if (it == NULL || json_array_append_new(items, it) != 0) {
 			json_decref(items);
-			return (NULL);
+			items = NULL;
 		}
 	}
-	list = json_pack("{s:s,s:s,s:o}", "apiVersion", "v1", "kind", "List",
-	    "items", items);
-	return (list);
+	return (sf_model_json_list("v1", "List", items));
 }

@@ -210,7 +210,7 @@ test_golden_yaml(void **state)
 	    "  name: web1\n"
 	    "  namespace: dev\n"
 	    "  generation: 3\n"
-	    "  creationTimestamp: \"2026-01-02T03:04:05Z\"\n"
+	    "  creationTimestamp: \"2026-01-02T03:04:05.000Z\"\n"
 	    "  labels:\n"
 	    "    app: web\n"
 	    "  annotations:\n"

@@ -26,6 +26,9 @@
 #include "status.h"
 #include "svcfleet.pb-c.h"
 
+// The API group of svcfleet's own kinds (Cluster, RoleBinding, ...).
+#define SF_MODEL_API_GROUP "svcfleet.io/v1"
+
 typedef Svcfleet__V1__Service       sf_service;
 typedef Svcfleet__V1__ServiceSpec   sf_service_spec;
 typedef Svcfleet__V1__ServicePort   sf_service_port;
@@ -208,12 +211,88 @@ int sf_model_service_from_manifest(const json_t *obj, const char *cluster,
 json_t *sf_model_service_to_manifest(const sf_service *svc);
 
 // sf_model_services_to_list wraps manifests in {"apiVersion":"v1",
-// "kind":"List","items":[...]}.
+// "kind":"List","metadata":{},"items":[...]}.
 json_t *sf_model_services_to_list(sf_service *const *svcs, size_t n);
 
 // sf_model_json_to_yaml appends obj as one YAML document (block style,
 // keys in object order) to out. Returns 0 or SF_RESOURCE_EXHAUSTED.
 int sf_model_json_to_yaml(const json_t *obj, sf_buf *out);
+
+// ------------------------------------------- svcfleet's objects as JSON
+
+// One encoder per object, used by the CLI (-o json|yaml) and the JSON
+// gateway alike (object_json.c has the shape and why). Each returns a new
+// reference, or NULL when out of memory.
+
+// SF_MODEL_JSON_REDACT prints a cluster's token and client key as
+// "<redacted>" (the CLI unless --show-credentials).
+#define SF_MODEL_JSON_REDACT 1
+
+// A svcfleet.io/v1 Cluster: metadata {name, resourceVersion,
+// creationTimestamp, labels}, spec {apiServer, caData (base64), token,
+// clientCertificateData, clientKeyData, insecureSkipVerify, nodePortRange
+// "30000-32767", hasCredentials}, status {health READY|UNREACHABLE|
+// UNAUTHORIZED|UNKNOWN, serverVersion, lastContactTime, message,
+// metallbPools [{name, addresses}], createdBy}. flags: SF_MODEL_JSON_*.
+json_t *sf_model_cluster_json(const Svcfleet__V1__Cluster *cl, int flags);
+// A workload as the apps/v1 object it is (kind Deployment, StatefulSet or
+// DaemonSet), reduced to what svcfleet reads: metadata {name, namespace},
+// spec.template.metadata.labels.
+json_t *sf_model_workload_json(
+    const Svcfleet__V1__Workload *w, const char *ns);
+// A RoleBinding: metadata {name (the id), creationTimestamp}, role,
+// subject {kind User|Group, name}, cluster, namespace, createdBy.
+json_t *sf_model_role_binding_json(const Svcfleet__V1__RoleBinding *b);
+// A Token (never its secret): metadata {name (the id),
+// creationTimestamp}, user, groups, expirationTimestamp, revoked (only
+// when true), createdBy, source.
+json_t *sf_model_token_json(const Svcfleet__V1__Token *t);
+// A token just made: its Token with "secret", the only time it is shown.
+json_t *sf_model_new_token_json(const Svcfleet__V1__CreateTokenReply *r);
+// A WhoAmI: status {userInfo {username, groups}, tokenID, bindings}.
+json_t *sf_model_whoami_json(const Svcfleet__V1__WhoAmIReply *r);
+// An AuditEvent: metadata {name (the id, decimal), creationTimestamp (the
+// time)}, user {username, groups}, verb ("CreateService"), method,
+// objectRef {cluster, namespace, name}, responseStatus {status
+// ("NOT_FOUND"), code, message}, requestID, revision.
+json_t *sf_model_audit_event_json(const Svcfleet__V1__AuditEvent *ev);
+// The same, n of them, as the items of a list (a JSON array; NULL when
+// out of memory); v1 Namespaces and metallb.io IPAddressPools too,
+// reduced to their names (and the pools' addresses).
+json_t *sf_model_clusters_json(
+    Svcfleet__V1__Cluster *const *cl, size_t n, int flags);
+json_t *sf_model_role_bindings_json(
+    Svcfleet__V1__RoleBinding *const *b, size_t n);
+json_t *sf_model_tokens_json(Svcfleet__V1__Token *const *t, size_t n);
+json_t *sf_model_audit_events_json(
+    Svcfleet__V1__AuditEvent *const *ev, size_t n);
+json_t *sf_model_workloads_json(
+    Svcfleet__V1__Workload *const *w, size_t n, const char *ns);
+json_t *sf_model_namespaces_json(char *const *names, size_t n);
+json_t *sf_model_pools_json(Svcfleet__V1__IPPool *const *p, size_t n);
+// sf_model_cluster_health_name: "READY", ... ("UNKNOWN" for others).
+const char *sf_model_cluster_health_name(int state);
+
+// sf_model_json_list wraps items (consumed) in {"apiVersion","kind",
+// "metadata":{},"items"}; NULL when items is NULL or out of memory.
+json_t *sf_model_json_list(
+    const char *api_version, const char *kind, json_t *items);
+
+// The setters the encoders are built with. Each consumes v and skips a
+// NULL object or value.
+void sf_model_json_set(json_t *obj, const char *key, json_t *v);
+// ... a string, unless s is NULL or "".
+void sf_model_json_set_str(json_t *obj, const char *key, const char *s);
+// ... a time (ms since the epoch) as RFC 3339 UTC with milliseconds,
+// unless ms is 0; sf_model_json_format_time writes that form to buf.
+void sf_model_json_set_time(json_t *obj, const char *key, int64_t ms);
+void sf_model_json_format_time(int64_t ms, char *buf, size_t cap);
+// ... a decimal string (Kubernetes writes resource versions and ids as
+// strings), unless v is 0.
+void sf_model_json_set_u64(json_t *obj, const char *key, uint64_t v);
+// Key/value pairs as an object; strings as an array (NULL as "").
+json_t *sf_model_json_kv_object(Svcfleet__V1__KeyValue *const *kv, size_t n);
+json_t *sf_model_json_str_array(char *const *s, size_t n);
 
 // Helpers for the sync state enum.
 const char *sf_model_sync_state_name(Svcfleet__V1__SyncState s); // "SYNCED"

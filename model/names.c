@@ -115,7 +115,7 @@ sf__dns1123_label(const char *s, const char **msgs)
 {
 	size_t n = 0, len;
 
-	s   = sf__str(s);
+	s   = sf_nz(s);
 	len = strlen(s);
 	if (len > 63) {
 		msgs[n++] = "must be no more than 63 characters";
@@ -132,7 +132,7 @@ sf__dns1123_subdomain(const char *s, const char **msgs)
 {
 	size_t n = 0, len;
 
-	s   = sf__str(s);
+	s   = sf_nz(s);
 	len = strlen(s);
 	if (len > 253) {
 		msgs[n++] = "must be no more than 253 characters";
@@ -148,7 +148,7 @@ sf__dns1035_label(const char *s, const char **msgs)
 {
 	size_t n = 0, len;
 
-	s   = sf__str(s);
+	s   = sf_nz(s);
 	len = strlen(s);
 	if (len > 63) {
 		msgs[n++] = "must be no more than 63 characters";
@@ -165,7 +165,7 @@ sf__qualified_name(const char *s, const char **msgs)
 	const char *slash, *name;
 	size_t      n = 0, nlen;
 
-	s     = sf__str(s);
+	s     = sf_nz(s);
 	slash = strchr(s, '/');
 	name  = s;
 	if (slash != NULL) {
@@ -204,7 +204,7 @@ sf__label_value(const char *s, const char **msgs)
 {
 	size_t n = 0, len;
 
-	s   = sf__str(s);
+	s   = sf_nz(s);
 	len = strlen(s);
 	if (len > 63) {
 		msgs[n++] = "must be no more than 63 characters";
@@ -221,7 +221,7 @@ sf__port_name(const char *s, const char **msgs)
 	size_t n       = 0, len;
 	bool   charset = true, letter = false;
 
-	s   = sf__str(s);
+	s   = sf_nz(s);
 	len = strlen(s);
 	if (len > 15) {
 		msgs[n++] = "must be no more than 15 characters";

@@ -366,7 +366,7 @@ parse_req(lexer *l, sel_req *r, perr *e)
 int
 sf_selector_parse(const char *text, sf_selector **out, sf_status *st)
 {
-	lexer        l   = {sf__str(text), 0, T_END, NULL, 0};
+	lexer        l   = {sf_nz(text), 0, T_END, NULL, 0};
 	sf_selector *sel = calloc(1, sizeof(*sel));
 	perr         e   = {{0}};
 
@@ -413,7 +413,7 @@ sf_selector_parse(const char *text, sf_selector **out, sf_status *st)
 	if (e.p_msg[0] != '\0') {
 		sf_selector_free(sel);
 		return (sf_status_set(st, SF_INVALID_ARGUMENT,
-		    "unable to parse label selector \"%s\": %s", sf__str(text),
+		    "unable to parse label selector \"%s\": %s", sf_nz(text),
 		    e.p_msg));
 	}
 	*out = sel;

@@ -85,8 +85,7 @@ static void
 immutable(sf__vctx *vc, const char *field, const char *nv, const char *ov)
 {
 	if (!sf__streq(nv, ov)) {
-		sf__v_invalid_str(
-		    vc, field, sf__str(nv), "field is immutable");
+		sf__v_invalid_str(vc, field, sf_nz(nv), "field is immutable");
 	}
 }
 

@@ -33,7 +33,7 @@ static bool
 in_list(const char *s, const char *const *list)
 {
 	for (size_t i = 0; list[i] != NULL; i++) {
-		if (strcmp(sf__str(s), list[i]) == 0) {
+		if (strcmp(sf_nz(s), list[i]) == 0) {
 			return (true);
 		}
 	}
@@ -124,11 +124,11 @@ validate_labels(sf__vctx *vc, sf_kv *const *kvs, size_t n, const char *path)
 			continue;
 		}
 		k = sf__qualified_name(kvs[i]->key, msgs);
-		invalid_msgs(vc, path, sf__str(kvs[i]->key), msgs, k);
+		invalid_msgs(vc, path, sf_nz(kvs[i]->key), msgs, k);
 		k = sf__label_value(kvs[i]->value, msgs);
-		invalid_msgs(vc, path, sf__str(kvs[i]->value), msgs, k);
+		invalid_msgs(vc, path, sf_nz(kvs[i]->value), msgs, k);
 		if (dup_before(kvs, i)) {
-			sf__v_duplicate_str(vc, path, sf__str(kvs[i]->key));
+			sf__v_duplicate_str(vc, path, sf_nz(kvs[i]->key));
 		}
 	}
 }
@@ -144,7 +144,7 @@ validate_annotations(sf__vctx *vc, sf_kv *const *kvs, size_t n)
 		if (kvs[i] == NULL) {
 			continue;
 		}
-		const char *key = sf__str(kvs[i]->key);
+		const char *key = sf_nz(kvs[i]->key);
 		sf_buf      low = SF_BUF_INIT;
 		for (const char *p = key; *p != '\0'; p++) {
 			sf_buf_putc(&low, (char) tolower((unsigned char) *p));
@@ -165,7 +165,7 @@ validate_annotations(sf__vctx *vc, sf_kv *const *kvs, size_t n)
 				    vc, path, reserved_annotations[r].why);
 			}
 		}
-		total += strlen(key) + strlen(sf__str(kvs[i]->value));
+		total += strlen(key) + strlen(sf_nz(kvs[i]->value));
 	}
 	if (total > SF_MODEL_ANNOTATIONS_MAX_BYTES) {
 		sf__v_too_long(vc, "metadata.annotations",
@@ -360,7 +360,7 @@ validate_ports(
 			if (q != NULL && q->port == p->port
 			    && sf__streq(q->protocol, p->protocol)) {
 				sf_buf b = SF_BUF_INIT;
-				go_port_key(&b, sf__str(p->protocol), p->port);
+				go_port_key(&b, sf_nz(p->protocol), p->port);
 				snprintf(
 				    path, sizeof(path), "spec.ports[%zu]", i);
 				sf__viol(vc, SF_V_DUPLICATE, path,
@@ -443,7 +443,7 @@ validate_source_ranges(
 		for (size_t i = 0; i < sp->n_load_balancer_source_ranges;
 		     i++) {
 			const char *v
-			    = sf__str(sp->load_balancer_source_ranges[i]);
+			    = sf_nz(sp->load_balancer_source_ranges[i]);
 			size_t n = strlen(v);
 			while (n > 0 && isspace((unsigned char) v[0])) {
 				v++;
@@ -510,7 +510,7 @@ pool_list(sf_buf *b, const Svcfleet__V1__IPPool *pool)
 {
 	for (size_t i = 0; i < pool->n_addresses; i++) {
 		sf_buf_printf(
-		    b, "%s%s", i > 0 ? ", " : "", sf__str(pool->addresses[i]));
+		    b, "%s%s", i > 0 ? ", " : "", sf_nz(pool->addresses[i]));
 	}
 }
 
@@ -770,7 +770,7 @@ sf__validate_service(
 const char *
 sf__service_name(const sf_service *svc)
 {
-	return (svc->metadata != NULL ? sf__str(svc->metadata->name) : "");
+	return (svc->metadata != NULL ? sf_nz(svc->metadata->name) : "");
 }
 
 int

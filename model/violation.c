@@ -12,13 +12,13 @@
 bool
 sf__streq(const char *a, const char *b)
 {
-	return (strcmp(sf__str(a), sf__str(b)) == 0);
+	return (strcmp(sf_nz(a), sf_nz(b)) == 0);
 }
 
 char *
 sf__adup(sf_arena *a, const char *s)
 {
-	return (sf_arena_strdup(a, sf__str(s)));
+	return (sf_arena_strdup(a, sf_nz(s)));
 }
 
 const char *
@@ -97,7 +97,7 @@ utf8_len(const unsigned char *s)
 void
 sf__quote(sf_buf *b, const char *s)
 {
-	const unsigned char *p = (const unsigned char *) sf__str(s);
+	const unsigned char *p = (const unsigned char *) sf_nz(s);
 
 	sf_buf_putc(b, '"');
 	while (*p != '\0') {

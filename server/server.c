@@ -12,36 +12,13 @@
 #include "clock.h"
 #include "internal.h"
 #include "log.h"
+#include "nng_status.h"
 #include "server.h"
 
 #define DEDUPE_ENTRIES 16384
 #define DEDUPE_TTL_MS  (10 * 60 * 1000)
 #define DEDUPE_BYTES   (64u << 20)
 #define DRAIN_MAX_MS   10000
-
-static int
-err_from_nng(int rv)
-{
-	switch (rv) {
-	case 0:
-		return (SF_OK);
-	case NNG_ENOMEM:
-		return (SF_RESOURCE_EXHAUSTED);
-	case NNG_EADDRINUSE:
-	case NNG_EADDRINVAL:
-	case NNG_EINVAL:
-	case NNG_ENOTSUP:
-	case NNG_EPERM:
-		return (SF_INVALID_ARGUMENT);
-	case NNG_ETIMEDOUT:
-		return (SF_DEADLINE_EXCEEDED);
-	case NNG_ECLOSED:
-	case NNG_ECONNREFUSED:
-		return (SF_UNAVAILABLE);
-	default:
-		return (SF_INTERNAL);
-	}
-}
 
 static char *
 slurp(const char *path)
@@ -113,7 +90,7 @@ sf_listener_open(
 	int          rv;
 
 	if ((rv = nng_listener_create(&l, srv->s_sock, url)) != 0) {
-		return (sf_status_set(st, err_from_nng(rv),
+		return (sf_status_set(st, sf_status_from_nng(rv),
 		    "cannot listen on %s: %s", url, nng_strerror(rv)));
 	}
 	nng_listener_set_size(l, NNG_OPT_RECVMAXSZ, SF_SERVER_WIRE_MAX);
@@ -128,7 +105,7 @@ sf_listener_open(
 	}
 	if ((rv = nng_listener_start(l, 0)) != 0) {
 		nng_listener_close(l);
-		return (sf_status_set(st, err_from_nng(rv),
+		return (sf_status_set(st, sf_status_from_nng(rv),
 		    "cannot listen on %s: %s", url, nng_strerror(rv)));
 	}
 	*out = l;
@@ -293,7 +270,7 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 		goto fail;
 	}
 	if ((rv = nng_rep0_open(&srv->s_sock)) != 0) {
-		rv = sf_status_set(st, err_from_nng(rv),
+		rv = sf_status_set(st, sf_status_from_nng(rv),
 		    "cannot open the RPC socket: %s", nng_strerror(rv));
 		goto fail;
 	}

@@ -9,42 +9,13 @@
 #include <string.h>
 
 #include "cli.h"
+#include "model.h"
 #include "clock.h"
 
 #define AUDIT_LIMIT_DEFAULT 50
 // Events asked for per call: the server's default page, so a long listing
 // is many short read transactions rather than one long one.
 #define AUDIT_PAGE 100
-
-static const char *
-str(const char *s)
-{
-	return (s != NULL ? s : "");
-}
-
-static int
-parse_limit(cli *c, uint32_t *limit)
-{
-	const char *v = cli_value(c, F_LIMIT, NULL);
-	char       *end;
-	long long   n;
-
-	*limit = AUDIT_LIMIT_DEFAULT;
-	if (v == NULL) {
-		return (0);
-	}
-	errno = 0;
-	n     = strtoll(v, &end, 10);
-	if (errno != 0 || *end != '\0' || end == v || n < 1
-	    || n > UINT32_MAX) {
-		return (cli_usage(c,
-		    "invalid value \"%s\" for --limit: want a positive "
-		    "number",
-		    v));
-	}
-	*limit = (uint32_t) n;
-	return (0);
-}
 
 // --since 1h (a duration back from now) or an RFC 3339 time.
 static int
@@ -75,8 +46,8 @@ parse_since(cli *c, int64_t *since_ms)
 static const char *
 short_method(const char *m)
 {
-	const char *slash = strrchr(str(m), '/');
-	return (slash != NULL ? slash + 1 : str(m));
+	const char *slash = strrchr(sf_nz(m), '/');
+	return (slash != NULL ? slash + 1 : sf_nz(m));
 }
 
 // cluster/namespace/name, leaving out what the call did not name.
@@ -85,7 +56,7 @@ object_cell(const Svcfleet__V1__AuditEvent *ev, sf_buf *b)
 {
 	const char *parts[] = {ev->cluster, ev->namespace_, ev->name};
 	for (size_t i = 0; i < 3; i++) {
-		if (str(parts[i])[0] != '\0') {
+		if (sf_nz(parts[i])[0] != '\0') {
 			sf_buf_printf(
 			    b, "%s%s", b->b_len > 0 ? "/" : "", parts[i]);
 		}
@@ -93,38 +64,6 @@ object_cell(const Svcfleet__V1__AuditEvent *ev, sf_buf *b)
 	if (b->b_len == 0) {
 		sf_buf_puts(b, "<none>");
 	}
-}
-
-static json_t *
-event_json(const Svcfleet__V1__AuditEvent *ev)
-{
-	json_t *o = json_object(), *g = json_array();
-	if (o == NULL || g == NULL) {
-		json_decref(o);
-		json_decref(g);
-		return (NULL);
-	}
-	json_object_set_new(o, "id", json_integer((json_int_t) ev->id));
-	cli_json_set_time(o, "time", ev->time_ms);
-	json_object_set_new(o, "user", json_string(str(ev->user)));
-	for (size_t i = 0; i < ev->n_groups; i++) {
-		json_array_append_new(g, json_string(str(ev->groups[i])));
-	}
-	json_object_set_new(o, "groups", g);
-	json_object_set_new(o, "method", json_string(str(ev->method)));
-	cli_json_set_str(o, "cluster", ev->cluster);
-	cli_json_set_str(o, "namespace", ev->namespace_);
-	cli_json_set_str(o, "name", ev->name);
-	json_object_set_new(o, "code", json_integer(ev->code));
-	json_object_set_new(
-	    o, "result", json_string(svcfleet_code_name(ev->code)));
-	cli_json_set_str(o, "message", ev->message);
-	cli_json_set_str(o, "requestId", ev->request_id);
-	if (ev->revision != 0) {
-		json_object_set_new(
-		    o, "revision", json_integer((json_int_t) ev->revision));
-	}
-	return (o);
 }
 
 // A row of every column; a table of fewer (not -o wide) takes the first.
@@ -138,19 +77,19 @@ event_row(cli_table *t, const Svcfleet__V1__AuditEvent *ev)
 	object_cell(ev, &obj);
 	for (size_t i = 0; i < ev->n_groups; i++) {
 		sf_buf_printf(
-		    &groups, "%s%s", i > 0 ? "," : "", str(ev->groups[i]));
+		    &groups, "%s%s", i > 0 ? "," : "", sf_nz(ev->groups[i]));
 	}
 	sf_duration_age(sf_clock_now_ms() - ev->time_ms, age, sizeof(age));
 	snprintf(when, sizeof(when), "%s ago", age);
 	sf_clock_format_rfc3339_ms(ev->time_ms, at, sizeof(at));
 	snprintf(rev, sizeof(rev), "%llu", (unsigned long long) ev->revision);
-	const char *row[] = {when, str(ev->user)[0] ? ev->user : "<none>",
+	const char *row[] = {when, sf_nz(ev->user)[0] ? ev->user : "<none>",
 	    short_method(ev->method), sf_buf_cstr(&obj),
 	    svcfleet_code_name(ev->code),
-	    str(ev->message)[0] != '\0' ? ev->message : "<none>", at,
+	    sf_nz(ev->message)[0] != '\0' ? ev->message : "<none>", at,
 	    ev->n_groups > 0 ? sf_buf_cstr(&groups) : "<none>",
 	    ev->revision != 0 ? rev : "<none>",
-	    str(ev->request_id)[0] != '\0' ? ev->request_id : "<none>"};
+	    sf_nz(ev->request_id)[0] != '\0' ? ev->request_id : "<none>"};
 	rv = obj.b_oom || groups.b_oom ? -1 : cli_table_add(t, row);
 	sf_buf_fini(&obj);
 	sf_buf_fini(&groups);
@@ -206,22 +145,7 @@ print_events(cli *c, Svcfleet__V1__AuditEvent **evs, size_t n)
 	int rv = 0;
 
 	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
-		json_t *items = json_array();
-		for (size_t i = 0; i < n && items != NULL; i++) {
-			json_t *o = event_json(evs[i]);
-			if (o == NULL
-			    || json_array_append_new(items, o) != 0) {
-				json_decref(items);
-				items = NULL;
-			}
-		}
-		json_t *l = items == NULL
-		    ? NULL
-		    : json_pack("{s:s, s:s, s:o}", "apiVersion", "v1", "kind",
-		        "List", "items", items);
-		rv        = cli_print_object(c, l);
-		json_decref(l);
-		return (rv);
+		return (cli_print_list(c, sf_model_audit_events_json(evs, n)));
 	}
 	if (n == 0) {
 		fprintf(stderr, "No events found\n");
@@ -243,13 +167,7 @@ print_events(cli *c, Svcfleet__V1__AuditEvent **evs, size_t n)
 	for (size_t i = 0; i < n && rv == 0; i++) {
 		rv = event_row(&t, evs[i]);
 	}
-	if (rv == 0) {
-		cli_table_print(&t, stdout);
-	}
-	cli_table_fini(&t);
-	return (rv == 0 ? 0
-	                : cli_fail(SF_RESOURCE_EXHAUSTED,
-	                    "out of memory building the table"));
+	return (cli_table_done(&t, rv));
 }
 
 int
@@ -261,7 +179,7 @@ cli_cmd_audit(cli *c)
 	uint32_t    limit;
 	int         rv;
 
-	if ((rv = parse_limit(c, &limit)) != 0
+	if ((rv = cli_parse_limit(c, AUDIT_LIMIT_DEFAULT, &limit)) != 0
 	    || (rv = parse_since(c, &req.since_ms)) != 0
 	    || (rv = cli_connect(c)) != 0) {
 		return (rv);
@@ -288,8 +206,9 @@ cli_cmd_audit(cli *c)
 		}
 		// The cursor only moves back in time; one that does not
 		// move would loop for ever.
-		if (str(r->next_page_token)[0] == '\0'
-		    || strcmp(r->next_page_token, str(req.page_token)) == 0) {
+		if (sf_nz(r->next_page_token)[0] == '\0'
+		    || strcmp(r->next_page_token, sf_nz(req.page_token))
+		        == 0) {
 			break;
 		}
 		req.page_token = r->next_page_token;

@@ -23,6 +23,7 @@
 #include "arena.h"
 #include "buf.h"
 #include "status.h"
+#include "str.h"
 #include "svcfleet/svcfleet.h"
 
 #define CLI_EXIT_OK    0
@@ -229,6 +230,9 @@ bool cli_flag(const cli *c, int id);
 const char *cli_value(const cli *c, int id, const char *def);
 // cli_namespace: -n or "default".
 const char *cli_namespace(const cli *c);
+// cli_parse_limit reads --limit (a positive number) into *limit, dflt
+// when not given. Returns 0 or the usage failure it prints.
+int cli_parse_limit(cli *c, uint32_t dflt, uint32_t *limit);
 
 // ------------------------------------------------------------ errors.c
 
@@ -280,11 +284,20 @@ void cli_table_fini(cli_table *t);
 // cli_table_add adds a row of t_ncols strings (copied). Returns 0 or -1.
 int  cli_table_add(cli_table *t, const char *const *cells);
 void cli_table_print(const cli_table *t, FILE *f);
+// cli_table_done ends a table whose rows were added with result rv: prints
+// it to stdout when rv is 0, frees it, and returns 0 or the failure it
+// prints (out of memory).
+int cli_table_done(cli_table *t, int rv);
 
 // cli_print_object prints obj as JSON (4-space indent, like kubectl) or,
 // for OUT_YAML, as one YAML document. Returns 0 or prints an error and
 // returns CLI_EXIT_FAIL.
 int cli_print_object(const cli *c, const json_t *obj);
+
+// cli_print_list prints items (a JSON array, consumed; NULL means out of
+// memory) as one Kubernetes List (v1 List, as kubectl prints several
+// objects) in the -o json|yaml format. Returns as cli_print_object.
+int cli_print_list(const cli *c, json_t *items);
 
 // cli_print_services prints services in the -o format. list: print a
 // Kubernetes List (json/yaml) even for one object. all_ns adds the
@@ -308,14 +321,8 @@ void cli_age(int64_t ms, char *buf, size_t cap);
 
 // cli_binding_subject: "user:alice" or "group:devs" (from the arena).
 const char *cli_binding_subject(cli *c, const Svcfleet__V1__RoleBinding *b);
-// cli_binding_json: the binding as a JSON object (proto field names, empty
-// fields left out, times in RFC 3339). NULL when out of memory.
-json_t *cli_binding_json(const Svcfleet__V1__RoleBinding *b);
-// cli_json_set_time sets key to ms as an RFC 3339 time (with milliseconds)
-// unless ms is 0.
-void cli_json_set_time(json_t *o, const char *key, int64_t ms);
-// cli_json_set_str sets key to s unless s is NULL or empty.
-void cli_json_set_str(json_t *o, const char *key, const char *s);
+// Under -o json|yaml they print as model/'s sf_model_*_json encode them,
+// as the JSON gateway does.
 
 int cli_cmd_rbac_grant(cli *c);
 int cli_cmd_rbac_revoke(cli *c);

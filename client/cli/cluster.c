@@ -7,6 +7,12 @@
 #include <string.h>
 
 #include "cli.h"
+#include "file.h"
+#include "model.h"
+
+// A CA bundle is a few certificates; anything much bigger is the wrong
+// file.
+#define CA_FILE_MAX (1u << 20)
 
 // "30000-32767" -> min, max; only the syntax is checked here.
 static int
@@ -79,11 +85,12 @@ cli_cmd_cluster_add(cli *c)
 {
 	Svcfleet__V1__RegisterClusterRequest req
 	    = SVCFLEET__V1__REGISTER_CLUSTER_REQUEST__INIT;
-	Svcfleet__V1__Cluster  cl  = SVCFLEET__V1__CLUSTER__INIT;
-	Svcfleet__V1__Cluster *out = NULL;
-	const char            *ca  = cli_value(c, F_CA_FILE, NULL);
-	const char            *tf  = cli_value(c, F_TOKEN_FILE, NULL);
-	sf_buf                 cab = SF_BUF_INIT;
+	Svcfleet__V1__Cluster  cl    = SVCFLEET__V1__CLUSTER__INIT;
+	Svcfleet__V1__Cluster *out   = NULL;
+	const char            *ca    = cli_value(c, F_CA_FILE, NULL);
+	const char            *tf    = cli_value(c, F_TOKEN_FILE, NULL);
+	char                  *cab   = NULL;
+	size_t                 calen = 0;
 	int                    rv;
 
 	if (c->c_set[F_KUBECONFIG]) {
@@ -138,31 +145,30 @@ cli_cmd_cluster_add(cli *c)
 	    || (rv = labels(c, &cl)) != 0) {
 		return (rv);
 	}
-	if (ca != NULL && cli_read_file(ca, &cab) != 0) {
-		rv = cli_fail(SF_INVALID_ARGUMENT,
-		    "cannot read --ca-file %s: %s", ca, strerror(errno));
-		sf_buf_fini(&cab);
-		return (rv);
+	if (ca != NULL
+	    && (cab = sf_file_read(ca, CA_FILE_MAX, &calen)) == NULL) {
+		return (cli_fail(SF_INVALID_ARGUMENT,
+		    "cannot read --ca-file %s: %s", ca, strerror(errno)));
 	}
 	if ((cl.token = cli_read_secret(c, tf)) == NULL) {
-		sf_buf_fini(&cab);
+		free(cab);
 		return (cli_fail(SF_INVALID_ARGUMENT,
 		    "cannot read --token-file %s: %s", tf, strerror(errno)));
 	}
 	if (cl.token[0] == '\0') {
-		sf_buf_fini(&cab);
+		free(cab);
 		return (cli_fail(SF_INVALID_ARGUMENT,
 		    "--token-file %s holds no token", tf));
 	}
-	cl.ca_data.data = (uint8_t *) cab.b_data;
-	cl.ca_data.len  = cab.b_len;
+	cl.ca_data.data = (uint8_t *) cab;
+	cl.ca_data.len  = calen;
 	req.cluster     = &cl;
 	if ((rv = cli_connect(c)) == 0
 	    && svcfleet_register_cluster(c->c_client, &req, &out, &c->c_st)
 	        != 0) {
 		rv = cli_fail_status(&c->c_st, NULL);
 	}
-	sf_buf_fini(&cab);
+	free(cab);
 	if (rv != 0) {
 		return (rv);
 	}
@@ -254,18 +260,9 @@ cli_cmd_cluster_namespaces(cli *c)
 		return (cli_fail_status(&c->c_st, NULL));
 	}
 	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
-		json_t *items = json_array();
-		for (size_t i = 0; i < rep->n_namespaces && items != NULL;
-		     i++) {
-			json_array_append_new(items,
-			    json_pack("{s:s, s:s, s:{s:s}}", "apiVersion",
-			        "v1", "kind", "Namespace", "metadata", "name",
-			        rep->namespaces[i]));
-		}
-		json_t *l = json_pack("{s:s, s:s, s:o*}", "apiVersion", "v1",
-		    "kind", "List", "items", items);
-		rv        = cli_print_object(c, l);
-		json_decref(l);
+		rv = cli_print_list(c,
+		    sf_model_namespaces_json(
+		        rep->namespaces, rep->n_namespaces));
 	} else if (rep->n_namespaces == 0) {
 		fprintf(stderr, "No resources found\n");
 	} else {
@@ -293,22 +290,6 @@ cli_cmd_cluster_namespaces(cli *c)
 	return (rv);
 }
 
-// A workload as the Kubernetes object it is, reduced to what svcfleet
-// reads: its name and pod template labels.
-static json_t *
-workload_object(const Svcfleet__V1__Workload *w, const char *ns)
-{
-	json_t *labels = json_object();
-	for (size_t i = 0; i < w->n_labels && labels != NULL; i++) {
-		json_object_set_new(labels, w->labels[i]->key,
-		    json_string(w->labels[i]->value));
-	}
-	return (json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:{s:{s:o*}}}}",
-	    "apiVersion", "apps/v1", "kind", w->kind, "metadata", "name",
-	    w->name, "namespace", ns, "spec", "template", "metadata", "labels",
-	    labels));
-}
-
 int
 cli_cmd_cluster_workloads(cli *c)
 {
@@ -326,17 +307,9 @@ cli_cmd_cluster_workloads(cli *c)
 		return (cli_fail_status(&c->c_st, NULL));
 	}
 	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
-		json_t *items = json_array();
-		for (size_t i = 0; i < rep->n_workloads && items != NULL;
-		     i++) {
-			json_array_append_new(items,
-			    workload_object(
-			        rep->workloads[i], req.namespace_));
-		}
-		json_t *l = json_pack("{s:s, s:s, s:o*}", "apiVersion", "v1",
-		    "kind", "List", "items", items);
-		rv        = cli_print_object(c, l);
-		json_decref(l);
+		rv = cli_print_list(c,
+		    sf_model_workloads_json(
+		        rep->workloads, rep->n_workloads, req.namespace_));
 	} else if (rep->n_workloads == 0) {
 		fprintf(stderr, "No resources found in %s namespace.\n",
 		    req.namespace_);

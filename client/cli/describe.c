@@ -43,7 +43,7 @@ stamp(const char *label, int64_t ms, const char *by)
 	sf_clock_format_rfc3339(ms, ts, sizeof(ts));
 	cli_age(ms, age, sizeof(age));
 	snprintf(line, sizeof(line), "%s (%s ago)%s%s", ts, age,
-	    by != NULL && by[0] != '\0' ? " by " : "", by != NULL ? by : "");
+	    by != NULL && by[0] != '\0' ? " by " : "", sf_nz(by));
 	field(label, line);
 }
 
@@ -66,7 +66,7 @@ ports(const Svcfleet__V1__ServiceSpec *sp)
 			    np, sizeof(np), ", node port %d", p->node_port);
 		}
 		snprintf(line, sizeof(line), "%s%s%d/%s -> %s%s",
-		    p->name != NULL ? p->name : "",
+		    sf_nz(p->name),
 		    p->name != NULL && p->name[0] != '\0' ? " " : "", p->port,
 		    p->protocol != NULL && p->protocol[0] != '\0' ? p->protocol
 		                                                  : "TCP",

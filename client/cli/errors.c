@@ -71,7 +71,7 @@ put_violation(const char *field, const char *reason)
 	fputs("  ", stderr);
 	put_line(stderr, field != NULL && field[0] != '\0' ? field : "<root>");
 	fputs(": ", stderr);
-	put_line(stderr, reason != NULL ? reason : "");
+	put_line(stderr, sf_nz(reason));
 	fputc('\n', stderr);
 }
 

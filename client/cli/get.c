@@ -43,30 +43,6 @@ get_one(cli *c)
 	return (rv);
 }
 
-static int
-parse_limit(cli *c, uint32_t *limit)
-{
-	const char *v = cli_value(c, F_LIMIT, NULL);
-	char       *end;
-	long long   n;
-
-	*limit = 0;
-	if (v == NULL) {
-		return (0);
-	}
-	errno = 0;
-	n     = strtoll(v, &end, 10);
-	if (errno != 0 || *end != '\0' || end == v || n < 1
-	    || n > UINT32_MAX) {
-		return (cli_usage(c,
-		    "invalid value \"%s\" for --limit: want a positive "
-		    "number",
-		    v));
-	}
-	*limit = (uint32_t) n;
-	return (0);
-}
-
 // -l given several times means all of the requirements.
 static const char *
 selector(cli *c)
@@ -82,7 +58,7 @@ selector(cli *c)
 	}
 	s = sf_arena_strdup(&c->c_arena, sf_buf_cstr(&b));
 	sf_buf_fini(&b);
-	return (s != NULL ? s : "");
+	return (sf_nz(s));
 }
 
 typedef struct pages {
@@ -144,7 +120,7 @@ list(cli *c)
 	if (all_ns && c->c_set[F_NAMESPACE]) {
 		return (cli_usage(c, "-n and -A exclude each other"));
 	}
-	if ((rv = parse_limit(c, &limit)) != 0) {
+	if ((rv = cli_parse_limit(c, 0, &limit)) != 0) {
 		return (rv);
 	}
 	if ((rv = cli_connect(c)) != 0) {

@@ -77,6 +77,18 @@ width(const char *s)
 	return (n);
 }
 
+int
+cli_table_done(cli_table *t, int rv)
+{
+	if (rv == 0) {
+		cli_table_print(t, stdout);
+	}
+	cli_table_fini(t);
+	return (rv == 0 ? 0
+	                : cli_fail(SF_RESOURCE_EXHAUSTED,
+	                    "out of memory building the table"));
+}
+
 void
 cli_table_print(const cli_table *t, FILE *f)
 {
@@ -148,37 +160,25 @@ cli_print_object(const cli *c, const json_t *obj)
 	return (0);
 }
 
-static json_t *
-list_of(json_t *items)
+int
+cli_print_list(const cli *c, json_t *items)
 {
-	json_t *l = json_object();
-	if (l == NULL || items == NULL) {
-		json_decref(l);
-		json_decref(items);
-		return (NULL);
-	}
-	json_object_set_new(l, "apiVersion", json_string("v1"));
-	json_object_set_new(l, "kind", json_string("List"));
-	json_object_set_new(l, "items", items);
-	return (l);
+	json_t *l  = sf_model_json_list("v1", "List", items);
+	int     rv = cli_print_object(c, l);
+	json_decref(l);
+	return (rv);
 }
 
 // ------------------------------------------------------------ services
-
-static const char *
-str(const char *s)
-{
-	return (s != NULL ? s : "");
-}
 
 // The status the Service's own cluster reported, or NULL.
 static const Svcfleet__V1__ClusterStatus *
 own_status(const Svcfleet__V1__Service *svc)
 {
 	const char *cl
-	    = svc->metadata != NULL ? str(svc->metadata->cluster) : "";
+	    = svc->metadata != NULL ? sf_nz(svc->metadata->cluster) : "";
 	for (size_t i = 0; i < svc->n_status; i++) {
-		if (strcmp(str(svc->status[i]->cluster), cl) == 0) {
+		if (strcmp(sf_nz(svc->status[i]->cluster), cl) == 0) {
 			return (svc->status[i]);
 		}
 	}
@@ -212,8 +212,8 @@ node_port_of(const Svcfleet__V1__ServicePort *p,
 	}
 	for (size_t i = 0; i < st->n_node_ports; i++) {
 		const Svcfleet__V1__AssignedPort *a = st->node_ports[i];
-		bool same_name                      = str(p->name)[0] != '\0'
-		    && strcmp(str(p->name), str(a->name)) == 0;
+		bool same_name                      = sf_nz(p->name)[0] != '\0'
+		    && strcmp(sf_nz(p->name), sf_nz(a->name)) == 0;
 		if ((same_name || a->port == port)
 		    && strcmp(proto_of(p->protocol), proto_of(a->protocol))
 		        == 0) {
@@ -229,8 +229,8 @@ ports_cell(const Svcfleet__V1__Service *svc,
     const Svcfleet__V1__ClusterStatus *st, sf_buf *b)
 {
 	const Svcfleet__V1__ServiceSpec *sp = svc->spec;
-	bool external = strcmp(str(sp->type), "NodePort") == 0
-	    || strcmp(str(sp->type), "LoadBalancer") == 0;
+	bool external = strcmp(sf_nz(sp->type), "NodePort") == 0
+	    || strcmp(sf_nz(sp->type), "LoadBalancer") == 0;
 	for (size_t i = 0; i < sp->n_ports; i++) {
 		const Svcfleet__V1__ServicePort *p = sp->ports[i];
 		int32_t port = p->port != 0 ? p->port : p->target_port;
@@ -250,7 +250,7 @@ static void
 external_ip_cell(const Svcfleet__V1__Service *svc,
     const Svcfleet__V1__ClusterStatus *st, sf_buf *b)
 {
-	if (strcmp(str(svc->spec->type), "LoadBalancer") != 0) {
+	if (strcmp(sf_nz(svc->spec->type), "LoadBalancer") != 0) {
 		sf_buf_puts(b, "<none>");
 		return;
 	}
@@ -268,7 +268,8 @@ selector_cell(const Svcfleet__V1__ServiceSpec *sp, sf_buf *b)
 {
 	for (size_t i = 0; i < sp->n_selector; i++) {
 		sf_buf_printf(b, "%s%s=%s", i > 0 ? "," : "",
-		    str(sp->selector[i]->key), str(sp->selector[i]->value));
+		    sf_nz(sp->selector[i]->key),
+		    sf_nz(sp->selector[i]->value));
 	}
 	if (sp->n_selector == 0) {
 		sf_buf_puts(b, "<none>");
@@ -338,11 +339,12 @@ service_row(
 	} else {
 		snprintf(synced, sizeof(synced), "<never>");
 	}
-	row[SC_NAME]      = str(m->name);
-	row[SC_CLUSTER]   = str(m->cluster);
-	row[SC_NAMESPACE] = str(m->namespace_);
-	row[SC_TYPE] = str(svc->spec->type)[0] ? svc->spec->type : "ClusterIP";
-	row[SC_CLUSTER_IP]  = st != NULL && str(st->cluster_ip)[0] != '\0'
+	row[SC_NAME]      = sf_nz(m->name);
+	row[SC_CLUSTER]   = sf_nz(m->cluster);
+	row[SC_NAMESPACE] = sf_nz(m->namespace_);
+	row[SC_TYPE]
+	    = sf_nz(svc->spec->type)[0] ? svc->spec->type : "ClusterIP";
+	row[SC_CLUSTER_IP]  = st != NULL && sf_nz(st->cluster_ip)[0] != '\0'
 	     ? st->cluster_ip
 	     : "<pending>";
 	row[SC_EXTERNAL_IP] = sf_buf_cstr(&ext);
@@ -351,7 +353,7 @@ service_row(
 	row[SC_AGE]         = age;
 	row[SC_SELECTOR]    = sf_buf_cstr(&sel);
 	row[SC_LAST_SYNC]   = synced;
-	row[SC_MESSAGE]     = st != NULL && str(st->message)[0] != '\0'
+	row[SC_MESSAGE]     = st != NULL && sf_nz(st->message)[0] != '\0'
 	        ? st->message
 	        : "<none>";
 	rv                  = add_row(t, row, wide, all_ns);
@@ -382,7 +384,7 @@ print_complete(const cli *c, Svcfleet__V1__Service *const *svcs, size_t n,
 	}
 	case OUT_NAME:
 		for (size_t i = 0; i < n; i++) {
-			printf("service/%s\n", str(svcs[i]->metadata->name));
+			printf("service/%s\n", sf_nz(svcs[i]->metadata->name));
 		}
 		return (0);
 	default: {
@@ -395,13 +397,7 @@ print_complete(const cli *c, Svcfleet__V1__Service *const *svcs, size_t n,
 		for (size_t i = 0; i < n && rv == 0; i++) {
 			rv = service_row(&t, svcs[i], wide, all_ns);
 		}
-		if (rv == 0) {
-			cli_table_print(&t, stdout);
-		}
-		cli_table_fini(&t);
-		return (rv == 0 ? 0
-		                : cli_fail(SF_RESOURCE_EXHAUSTED,
-		                    "out of memory building the table"));
+		return (cli_table_done(&t, rv));
 	}
 	}
 }
@@ -455,183 +451,30 @@ cli_print_services(const cli *c, Svcfleet__V1__Service *const *svcs, size_t n,
 
 // ------------------------------------------------------------ clusters
 
-static const char *
-health_name(const Svcfleet__V1__ClusterHealth *h)
-{
-	switch (h != NULL ? h->state : 0) {
-	case SVCFLEET__V1__CLUSTER_HEALTH_STATE__CLUSTER_HEALTH_READY:
-		return ("READY");
-	case SVCFLEET__V1__CLUSTER_HEALTH_STATE__CLUSTER_HEALTH_UNREACHABLE:
-		return ("UNREACHABLE");
-	case SVCFLEET__V1__CLUSTER_HEALTH_STATE__CLUSTER_HEALTH_UNAUTHORIZED:
-		return ("UNAUTHORIZED");
-	default:
-		return ("UNKNOWN");
-	}
-}
-
-static json_t *
-base64(const ProtobufCBinaryData *d)
-{
-	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq"
-	                          "rstuvwxyz0123456789+/";
-	size_t            n = d->len, o = 0;
-	char             *out = malloc(4 * ((n + 2) / 3) + 1);
-	json_t           *j;
-	if (out == NULL) {
-		return (NULL);
-	}
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t) d->data[i] << 16;
-		if (i + 1 < n) {
-			v |= (uint32_t) d->data[i + 1] << 8;
-		}
-		if (i + 2 < n) {
-			v |= d->data[i + 2];
-		}
-		out[o++] = tab[(v >> 18) & 63];
-		out[o++] = tab[(v >> 12) & 63];
-		out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-		out[o++] = i + 2 < n ? tab[v & 63] : '=';
-	}
-	out[o] = '\0';
-	j      = json_string(out);
-	free(out);
-	return (j);
-}
-
-static void
-set_time(json_t *o, const char *key, int64_t ms)
-{
-	char buf[40];
-	if (ms > 0) {
-		sf_clock_format_rfc3339(ms, buf, sizeof(buf));
-		json_object_set_new(o, key, json_string(buf));
-	}
-}
-
-// A cluster record as a svcfleet.io/v1 Cluster object.
-static json_t *
-cluster_object(const Svcfleet__V1__Cluster *cl, bool show_creds)
-{
-	json_t *o = json_object(), *md = json_object(), *sp = json_object(),
-	       *stt = json_object(), *labels = json_object();
-	char range[32];
-
-	if (o == NULL || md == NULL || sp == NULL || stt == NULL
-	    || labels == NULL) {
-		json_decref(o);
-		json_decref(md);
-		json_decref(sp);
-		json_decref(stt);
-		json_decref(labels);
-		return (NULL);
-	}
-	json_object_set_new(o, "apiVersion", json_string("svcfleet.io/v1"));
-	json_object_set_new(o, "kind", json_string("Cluster"));
-	json_object_set_new(md, "name", json_string(str(cl->name)));
-	for (size_t i = 0; i < cl->n_labels; i++) {
-		json_object_set_new(labels, str(cl->labels[i]->key),
-		    json_string(str(cl->labels[i]->value)));
-	}
-	if (cl->n_labels > 0) {
-		json_object_set(md, "labels", labels);
-	}
-	json_decref(labels);
-	if (cl->resource_version > 0) {
-		char rv[32];
-		snprintf(rv, sizeof(rv), "%llu",
-		    (unsigned long long) cl->resource_version);
-		json_object_set_new(md, "resourceVersion", json_string(rv));
-	}
-	set_time(md, "creationTimestamp", cl->create_time_ms);
-	if (str(cl->created_by)[0] != '\0') {
-		json_object_set_new(
-		    md, "createdBy", json_string(cl->created_by));
-	}
-	json_object_set_new(o, "metadata", md);
-
-	json_object_set_new(sp, "apiServer", json_string(str(cl->api_server)));
-	if (cl->ca_data.len > 0) {
-		json_object_set_new(sp, "caData", base64(&cl->ca_data));
-	}
-	if (cl->insecure_skip_verify) {
-		json_object_set_new(sp, "insecureSkipVerify", json_true());
-	}
-	snprintf(range, sizeof(range), "%d-%d", cl->node_port_min,
-	    cl->node_port_max);
-	json_object_set_new(sp, "nodePortRange", json_string(range));
-	if (str(cl->token)[0] != '\0') {
-		json_object_set_new(sp, "token",
-		    json_string(show_creds ? cl->token : "<redacted>"));
-	}
-	if (cl->client_cert.len > 0) {
-		json_object_set_new(
-		    sp, "clientCertificateData", base64(&cl->client_cert));
-	}
-	if (cl->client_key.len > 0) {
-		json_object_set_new(sp, "clientKeyData",
-		    show_creds ? base64(&cl->client_key)
-		               : json_string("<redacted>"));
-	}
-	if (cl->has_credentials && str(cl->token)[0] == '\0'
-	    && cl->client_key.len == 0) {
-		// The server keeps them from callers who are not admins.
-		json_object_set_new(
-		    sp, "credentials", json_string("<hidden by the server>"));
-	}
-	json_object_set_new(o, "spec", sp);
-
-	json_object_set_new(
-	    stt, "health", json_string(health_name(cl->health)));
-	if (cl->health != NULL) {
-		if (str(cl->health->server_version)[0] != '\0') {
-			json_object_set_new(stt, "serverVersion",
-			    json_string(cl->health->server_version));
-		}
-		set_time(stt, "lastContact", cl->health->last_contact_ms);
-		if (str(cl->health->message)[0] != '\0') {
-			json_object_set_new(
-			    stt, "message", json_string(cl->health->message));
-		}
-	}
-	json_object_set_new(o, "status", stt);
-	return (o);
-}
-
 int
 cli_print_clusters(
     const cli *c, Svcfleet__V1__Cluster *const *cls, size_t n, bool list)
 {
-	bool show = cli_flag(c, F_SHOW_CREDENTIALS);
-	int  rv   = 0;
+	// Credentials are masked unless --show-credentials.
+	int flags = cli_flag(c, F_SHOW_CREDENTIALS) ? 0 : SF_MODEL_JSON_REDACT;
+	int rv    = 0;
 
 	switch (c->c_output) {
 	case OUT_JSON:
 	case OUT_YAML: {
 		json_t *obj;
 		if (list || n != 1) {
-			json_t *items = json_array();
-			for (size_t i = 0; i < n && items != NULL; i++) {
-				json_t *it = cluster_object(cls[i], show);
-				if (it == NULL) {
-					json_decref(items);
-					items = NULL;
-					break;
-				}
-				json_array_append_new(items, it);
-			}
-			obj = list_of(items);
-		} else {
-			obj = cluster_object(cls[0], show);
+			return (cli_print_list(
+			    c, sf_model_clusters_json(cls, n, flags)));
 		}
-		rv = cli_print_object(c, obj);
+		obj = sf_model_cluster_json(cls[0], flags);
+		rv  = cli_print_object(c, obj);
 		json_decref(obj);
 		return (rv);
 	}
 	case OUT_NAME:
 		for (size_t i = 0; i < n; i++) {
-			printf("cluster/%s\n", str(cls[i]->name));
+			printf("cluster/%s\n", sf_nz(cls[i]->name));
 		}
 		return (0);
 	default: {
@@ -648,8 +491,9 @@ cli_print_clusters(
 			sf_buf labels = SF_BUF_INIT;
 			for (size_t k = 0; k < cl->n_labels; k++) {
 				sf_buf_printf(&labels, "%s%s=%s",
-				    k > 0 ? "," : "", str(cl->labels[k]->key),
-				    str(cl->labels[k]->value));
+				    k > 0 ? "," : "",
+				    sf_nz(cl->labels[k]->key),
+				    sf_nz(cl->labels[k]->value));
 			}
 			snprintf(range, sizeof(range), "%d-%d",
 			    cl->node_port_min, cl->node_port_max);
@@ -660,27 +504,23 @@ cli_print_clusters(
 			} else {
 				snprintf(contact, sizeof(contact), "<never>");
 			}
-			const char *row[] = {str(cl->name),
-			    str(cl->api_server), health_name(h),
-			    h != NULL && str(h->server_version)[0] != '\0'
+			const char *row[] = {sf_nz(cl->name),
+			    sf_nz(cl->api_server),
+			    sf_model_cluster_health_name(
+			        h != NULL ? h->state : 0),
+			    h != NULL && sf_nz(h->server_version)[0] != '\0'
 			        ? h->server_version
 			        : "<unknown>",
 			    range, age,
 			    cl->n_labels > 0 ? sf_buf_cstr(&labels) : "<none>",
 			    contact,
-			    h != NULL && str(h->message)[0] != '\0'
+			    h != NULL && sf_nz(h->message)[0] != '\0'
 			        ? h->message
 			        : "<none>"};
 			rv                = cli_table_add(&t, row);
 			sf_buf_fini(&labels);
 		}
-		if (rv == 0) {
-			cli_table_print(&t, stdout);
-		}
-		cli_table_fini(&t);
-		return (rv == 0 ? 0
-		                : cli_fail(SF_RESOURCE_EXHAUSTED,
-		                    "out of memory building the table"));
+		return (cli_table_done(&t, rv));
 	}
 	}
 }

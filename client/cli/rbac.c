@@ -8,62 +8,20 @@
 #include <string.h>
 
 #include "cli.h"
-#include "clock.h"
-
-static const char *
-str(const char *s)
-{
-	return (s != NULL ? s : "");
-}
+#include "model.h"
 
 // ------------------------------------------------------ shared printing
-
-void
-cli_json_set_str(json_t *o, const char *key, const char *s)
-{
-	if (s != NULL && s[0] != '\0') {
-		json_object_set_new(o, key, json_string(s));
-	}
-}
-
-void
-cli_json_set_time(json_t *o, const char *key, int64_t ms)
-{
-	char buf[40];
-	if (ms != 0) {
-		sf_clock_format_rfc3339_ms(ms, buf, sizeof(buf));
-		json_object_set_new(o, key, json_string(buf));
-	}
-}
 
 const char *
 cli_binding_subject(cli *c, const Svcfleet__V1__RoleBinding *b)
 {
 	const char *s = NULL;
-	if (str(b->user)[0] != '\0') {
+	if (sf_nz(b->user)[0] != '\0') {
 		s = sf_arena_printf(&c->c_arena, "user:%s", b->user);
-	} else if (str(b->group)[0] != '\0') {
+	} else if (sf_nz(b->group)[0] != '\0') {
 		s = sf_arena_printf(&c->c_arena, "group:%s", b->group);
 	}
 	return (s != NULL ? s : "<none>");
-}
-
-json_t *
-cli_binding_json(const Svcfleet__V1__RoleBinding *b)
-{
-	json_t *o = json_object();
-	if (o == NULL) {
-		return (NULL);
-	}
-	cli_json_set_str(o, "id", b->id);
-	cli_json_set_str(o, "role", b->role);
-	cli_json_set_str(o, "user", b->user);
-	cli_json_set_str(o, "group", b->group);
-	cli_json_set_str(o, "cluster", b->cluster);
-	cli_json_set_str(o, "namespace", b->namespace_);
-	cli_json_set_str(o, "createdBy", b->created_by);
-	cli_json_set_time(o, "createTime", b->create_time_ms);
-	return (o);
 }
 
 // "in namespace "shop" of cluster "prod"", as the server's denials say it.
@@ -71,10 +29,10 @@ static const char *
 scope_text(cli *c, const Svcfleet__V1__RoleBinding *b)
 {
 	const char *s;
-	if (str(b->cluster)[0] == '\0') {
+	if (sf_nz(b->cluster)[0] == '\0') {
 		return ("everywhere");
 	}
-	if (str(b->namespace_)[0] == '\0') {
+	if (sf_nz(b->namespace_)[0] == '\0') {
 		s = sf_arena_printf(
 		    &c->c_arena, "in cluster \"%s\"", b->cluster);
 	} else {
@@ -82,7 +40,7 @@ scope_text(cli *c, const Svcfleet__V1__RoleBinding *b)
 		    "in namespace \"%s\" of cluster \"%s\"", b->namespace_,
 		    b->cluster);
 	}
-	return (s != NULL ? s : "");
+	return (sf_nz(s));
 }
 
 // ---------------------------------------------------------------- grant
@@ -121,19 +79,20 @@ cli_cmd_rbac_grant(cli *c)
 	switch (c->c_output) {
 	case OUT_JSON:
 	case OUT_YAML: {
-		json_t *o = cli_binding_json(out);
+		json_t *o = sf_model_role_binding_json(out);
 		rv        = cli_print_object(c, o);
 		json_decref(o);
 		break;
 	}
 	case OUT_NAME:
-		printf("rolebinding/%s\n", str(out->id));
+		printf("rolebinding/%s\n", sf_nz(out->id));
 		break;
 	default:
 		printf("rolebinding/%s created: %s for %s \"%s\" %s\n",
-		    str(out->id), str(out->role),
-		    str(out->user)[0] != '\0' ? "user" : "group",
-		    str(out->user)[0] != '\0' ? out->user : str(out->group),
+		    sf_nz(out->id), sf_nz(out->role),
+		    sf_nz(out->user)[0] != '\0' ? "user" : "group",
+		    sf_nz(out->user)[0] != '\0' ? out->user
+		                                : sf_nz(out->group),
 		    scope_text(c, out));
 	}
 	svcfleet_free(out);
@@ -181,7 +140,7 @@ by_creation(const void *a, const void *b)
 	if (x->create_time_ms != y->create_time_ms) {
 		return (x->create_time_ms < y->create_time_ms ? -1 : 1);
 	}
-	return (strcmp(str(x->id), str(y->id)));
+	return (strcmp(sf_nz(x->id), sf_nz(y->id)));
 }
 
 static int
@@ -190,22 +149,7 @@ print_bindings(cli *c, Svcfleet__V1__RoleBinding **bs, size_t n)
 	int rv = 0;
 
 	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
-		json_t *items = json_array();
-		for (size_t i = 0; i < n && items != NULL; i++) {
-			json_t *o = cli_binding_json(bs[i]);
-			if (o == NULL
-			    || json_array_append_new(items, o) != 0) {
-				json_decref(items);
-				items = NULL;
-			}
-		}
-		json_t *l = items == NULL
-		    ? NULL
-		    : json_pack("{s:s, s:s, s:o}", "apiVersion", "v1", "kind",
-		        "List", "items", items);
-		rv        = cli_print_object(c, l);
-		json_decref(l);
-		return (rv);
+		return (cli_print_list(c, sf_model_role_bindings_json(bs, n)));
 	}
 	if (n == 0) {
 		fprintf(stderr, "No resources found\n");
@@ -213,7 +157,7 @@ print_bindings(cli *c, Svcfleet__V1__RoleBinding **bs, size_t n)
 	}
 	if (c->c_output == OUT_NAME) {
 		for (size_t i = 0; i < n; i++) {
-			printf("rolebinding/%s\n", str(bs[i]->id));
+			printf("rolebinding/%s\n", sf_nz(bs[i]->id));
 		}
 		return (0);
 	}
@@ -228,21 +172,15 @@ print_bindings(cli *c, Svcfleet__V1__RoleBinding **bs, size_t n)
 		cli_age(b->create_time_ms, age, sizeof(age));
 		// "*": the role applies to every cluster or namespace.
 		const char *row[]
-		    = {str(b->id), str(b->role), cli_binding_subject(c, b),
-		        str(b->cluster)[0] != '\0' ? b->cluster : "*",
-		        str(b->namespace_)[0] != '\0' ? b->namespace_ : "*",
-		        str(b->created_by)[0] != '\0' ? b->created_by
-		                                      : "<unknown>",
+		    = {sf_nz(b->id), sf_nz(b->role), cli_binding_subject(c, b),
+		        sf_nz(b->cluster)[0] != '\0' ? b->cluster : "*",
+		        sf_nz(b->namespace_)[0] != '\0' ? b->namespace_ : "*",
+		        sf_nz(b->created_by)[0] != '\0' ? b->created_by
+		                                        : "<unknown>",
 		        age};
 		rv = cli_table_add(&t, row);
 	}
-	if (rv == 0) {
-		cli_table_print(&t, stdout);
-	}
-	cli_table_fini(&t);
-	return (rv == 0 ? 0
-	                : cli_fail(SF_RESOURCE_EXHAUSTED,
-	                    "out of memory building the table"));
+	return (cli_table_done(&t, rv));
 }
 
 int

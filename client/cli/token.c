@@ -11,36 +11,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "model.h"
 #include "clock.h"
-
-static const char *
-str(const char *s)
-{
-	return (s != NULL ? s : "");
-}
-
-static json_t *
-token_json(const Svcfleet__V1__Token *t)
-{
-	json_t *o = json_object(), *g = json_array();
-	if (o == NULL || g == NULL) {
-		json_decref(o);
-		json_decref(g);
-		return (NULL);
-	}
-	cli_json_set_str(o, "id", t->id);
-	cli_json_set_str(o, "user", t->user);
-	for (size_t i = 0; i < t->n_groups; i++) {
-		json_array_append_new(g, json_string(str(t->groups[i])));
-	}
-	json_object_set_new(o, "groups", g);
-	cli_json_set_time(o, "createTime", t->create_time_ms);
-	cli_json_set_time(o, "expireTime", t->expire_time_ms);
-	json_object_set_new(o, "revoked", json_boolean(t->revoked));
-	cli_json_set_str(o, "createdBy", t->created_by);
-	cli_json_set_str(o, "source", t->source);
-	return (o);
-}
 
 // "in 23h", "5m ago" or "never".
 static void
@@ -146,22 +118,13 @@ cli_cmd_token_create(cli *c)
 	if (svcfleet_create_token(c->c_client, &req, &rep, &c->c_st) != 0) {
 		return (cli_fail_status(&c->c_st, NULL));
 	}
-	if (rep->token == NULL || str(rep->secret)[0] == '\0') {
+	if (rep->token == NULL || sf_nz(rep->secret)[0] == '\0') {
 		svcfleet_free(rep);
 		return (cli_fail(SF_INTERNAL, "the server sent no token"));
 	}
 	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
-		json_t *o = json_object(), *t = token_json(rep->token);
-		if (o != NULL && t != NULL) {
-			json_object_set_new(o, "token", t);
-			json_object_set_new(
-			    o, "secret", json_string(rep->secret));
-		} else {
-			json_decref(o);
-			json_decref(t);
-			o = NULL;
-		}
-		rv = cli_print_object(c, o);
+		json_t *o = sf_model_new_token_json(rep);
+		rv        = cli_print_object(c, o);
 		json_decref(o);
 	} else {
 		printf("%s\n", rep->secret);
@@ -176,13 +139,13 @@ cli_cmd_token_create(cli *c)
 				fprintf(stderr,
 				    "token %s for user \"%s\"; expires %s "
 				    "(%s)\n",
-				    str(rep->token->id), req.user, at, exp);
+				    sf_nz(rep->token->id), req.user, at, exp);
 			} else {
 				fprintf(stderr,
 				    "token %s for user \"%s\"; never expires "
 				    "(revoke it with `%s token revoke %s`)\n",
-				    str(rep->token->id), req.user, c->c_prog,
-				    str(rep->token->id));
+				    sf_nz(rep->token->id), req.user, c->c_prog,
+				    sf_nz(rep->token->id));
 			}
 		}
 	}
@@ -226,7 +189,7 @@ by_creation(const void *a, const void *b)
 	if (x->create_time_ms != y->create_time_ms) {
 		return (x->create_time_ms < y->create_time_ms ? -1 : 1);
 	}
-	return (strcmp(str(x->id), str(y->id)));
+	return (strcmp(sf_nz(x->id), sf_nz(y->id)));
 }
 
 // A row of every column; a table of fewer (not -o wide) takes the first.
@@ -239,7 +202,7 @@ token_row(cli_table *t, const Svcfleet__V1__Token *tok)
 
 	for (size_t k = 0; k < tok->n_groups; k++) {
 		sf_buf_printf(
-		    &g, "%s%s", k > 0 ? "," : "", str(tok->groups[k]));
+		    &g, "%s%s", k > 0 ? "," : "", sf_nz(tok->groups[k]));
 	}
 	if (tok->create_time_ms != 0) {
 		char d[32];
@@ -250,11 +213,11 @@ token_row(cli_table *t, const Svcfleet__V1__Token *tok)
 		snprintf(created, sizeof(created), "<unknown>");
 	}
 	expiry_text(tok->expire_time_ms, exp, sizeof(exp));
-	const char *row[] = {str(tok->id), str(tok->user),
+	const char *row[] = {sf_nz(tok->id), sf_nz(tok->user),
 	    tok->n_groups > 0 ? sf_buf_cstr(&g) : "<none>", created, exp,
 	    tok->revoked ? "yes" : "no",
-	    str(tok->source)[0] != '\0' ? tok->source : "<unknown>",
-	    str(tok->created_by)[0] != '\0' ? tok->created_by : "<unknown>"};
+	    sf_nz(tok->source)[0] != '\0' ? tok->source : "<unknown>",
+	    sf_nz(tok->created_by)[0] != '\0' ? tok->created_by : "<unknown>"};
 	rv                = g.b_oom ? -1 : cli_table_add(t, row);
 	sf_buf_fini(&g);
 	return (rv);
@@ -281,26 +244,13 @@ cli_cmd_token_list(cli *c)
 		    by_creation);
 	}
 	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
-		json_t *items = json_array();
-		for (size_t i = 0; i < rep->n_tokens && items != NULL; i++) {
-			json_t *o = token_json(rep->tokens[i]);
-			if (o == NULL
-			    || json_array_append_new(items, o) != 0) {
-				json_decref(items);
-				items = NULL;
-			}
-		}
-		json_t *l = items == NULL
-		    ? NULL
-		    : json_pack("{s:s, s:s, s:o}", "apiVersion", "v1", "kind",
-		        "List", "items", items);
-		rv        = cli_print_object(c, l);
-		json_decref(l);
+		rv = cli_print_list(
+		    c, sf_model_tokens_json(rep->tokens, rep->n_tokens));
 	} else if (rep->n_tokens == 0) {
 		fprintf(stderr, "No resources found\n");
 	} else if (c->c_output == OUT_NAME) {
 		for (size_t i = 0; i < rep->n_tokens; i++) {
-			printf("token/%s\n", str(rep->tokens[i]->id));
+			printf("token/%s\n", sf_nz(rep->tokens[i]->id));
 		}
 	} else {
 		cli_table t;
@@ -311,14 +261,7 @@ cli_cmd_token_list(cli *c)
 		for (size_t i = 0; i < rep->n_tokens && rv == 0; i++) {
 			rv = token_row(&t, rep->tokens[i]);
 		}
-		if (rv == 0) {
-			cli_table_print(&t, stdout);
-		}
-		cli_table_fini(&t);
-		if (rv != 0) {
-			rv = cli_fail(SF_RESOURCE_EXHAUSTED,
-			    "out of memory building the table");
-		}
+		rv = cli_table_done(&t, rv);
 	}
 	svcfleet_free(rep);
 	return (rv);

@@ -5,39 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
-
-static const char *
-str(const char *s)
-{
-	return (s != NULL ? s : "");
-}
-
-static int
-print_json(cli *c, const Svcfleet__V1__WhoAmIReply *r)
-{
-	json_t *o = json_object(), *g = json_array(), *bs = json_array();
-	int     rv;
-
-	if (o == NULL || g == NULL || bs == NULL) {
-		json_decref(o);
-		json_decref(g);
-		json_decref(bs);
-		return (cli_print_object(c, NULL));
-	}
-	json_object_set_new(o, "user", json_string(str(r->user)));
-	for (size_t i = 0; i < r->n_groups; i++) {
-		json_array_append_new(g, json_string(str(r->groups[i])));
-	}
-	json_object_set_new(o, "groups", g);
-	cli_json_set_str(o, "tokenId", r->token_id);
-	for (size_t i = 0; i < r->n_bindings; i++) {
-		json_array_append_new(bs, cli_binding_json(r->bindings[i]));
-	}
-	json_object_set_new(o, "bindings", bs);
-	rv = cli_print_object(c, o);
-	json_decref(o);
-	return (rv);
-}
+#include "model.h"
 
 // The bindings as a table indented under "Role bindings:".
 static int
@@ -54,10 +22,10 @@ print_bindings(cli *c, const Svcfleet__V1__WhoAmIReply *r)
 	rv                = cli_table_add(&t, hdr);
 	for (size_t i = 0; i < r->n_bindings && rv == 0; i++) {
 		const Svcfleet__V1__RoleBinding *b = r->bindings[i];
-		const char *row[] = {str(b->role), cli_binding_subject(c, b),
-		    str(b->cluster)[0] != '\0' ? b->cluster : "*",
-		    str(b->namespace_)[0] != '\0' ? b->namespace_ : "*",
-		    str(b->id)};
+		const char *row[] = {sf_nz(b->role), cli_binding_subject(c, b),
+		    sf_nz(b->cluster)[0] != '\0' ? b->cluster : "*",
+		    sf_nz(b->namespace_)[0] != '\0' ? b->namespace_ : "*",
+		    sf_nz(b->id)};
 		rv                = cli_table_add(&t, row);
 	}
 	if (rv == 0 && (mem = open_memstream(&text, &len)) != NULL) {
@@ -93,21 +61,24 @@ cli_cmd_whoami(cli *c)
 	}
 	switch (c->c_output) {
 	case OUT_JSON:
-	case OUT_YAML:
-		rv = print_json(c, r);
+	case OUT_YAML: {
+		json_t *o = sf_model_whoami_json(r);
+		rv        = cli_print_object(c, o);
+		json_decref(o);
 		break;
+	}
 	case OUT_NAME:
-		printf("user/%s\n", str(r->user));
+		printf("user/%s\n", sf_nz(r->user));
 		break;
 	default:
-		printf("User:    %s\n", str(r->user));
+		printf("User:    %s\n", sf_nz(r->user));
 		printf("Groups:  ");
 		for (size_t i = 0; i < r->n_groups; i++) {
-			printf("%s%s", i > 0 ? "," : "", str(r->groups[i]));
+			printf("%s%s", i > 0 ? "," : "", sf_nz(r->groups[i]));
 		}
 		printf("%s\n", r->n_groups == 0 ? "<none>" : "");
 		printf("Token:   %s\n",
-		    str(r->token_id)[0] != '\0' ? r->token_id : "<none>");
+		    sf_nz(r->token_id)[0] != '\0' ? r->token_id : "<none>");
 		if (r->n_bindings == 0) {
 			printf("Role bindings: <none> (you may see yourself "
 			       "and manage your own tokens)\n");

@@ -7,6 +7,11 @@
 // automatic resend is turned off (a slow write must never be sent twice);
 // each request carries a fresh request id, which the server uses to
 // deduplicate writes that a caller retries itself.
+//
+// Calls in progress are kept on a list, so that svcfleet_shutdown and
+// svcfleet_close can cancel them and wait until none is left before the
+// socket is closed: nng (1.5) panics when a context is closed after its
+// socket.
 #include <errno.h>
 #include <stdarg.h>
 #include <nng/nng.h>
@@ -17,8 +22,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
+#include "nng_status.h"
+#include "status.h"
+#include "str.h"
 #include "svcfleet/svcfleet.h"
+
+// The public enum repeats svcfleet's status list for programs that do not
+// have common/status.h; the build fails here when a value drifts.
+#define CHECK_CODE(name, num, msg)                                     \
+	_Static_assert(SVCFLEET_##name == (num) && SF_##name == (num), \
+	    "enum svcfleet_code differs from SF_STATUS_MAP at " #name);
+SF_STATUS_MAP(CHECK_CODE)
+#undef CHECK_CODE
 
 // nng refuses larger replies; the server's own request limit (4 MiB by
 // default) is smaller and answered with RESOURCE_EXHAUSTED.
@@ -31,27 +48,34 @@
 // A REQ context and its aio, reused from call to call.
 typedef struct call_slot call_slot;
 struct call_slot {
-	call_slot *s_next;
+	call_slot *s_next, *s_prev; // c_idle (s_next only) or c_busy
 	nng_ctx    s_ctx;
 	nng_aio   *s_aio;
 };
 
+// Where a handle is in its life: calls are made only while it is open.
+enum client_state { OPEN, SHUT_DOWN, CLOSING };
+
 struct svcfleet_client {
-	nng_socket      c_sock;
-	nng_dialer      c_dialer;
-	char           *c_token;
-	uint32_t        c_timeout_ms;
-	char           *c_url;
-	pthread_mutex_t c_mtx; // c_idle
-	call_slot      *c_idle;
-	size_t          c_nidle;
+	nng_socket        c_sock;
+	nng_dialer        c_dialer;
+	char             *c_token;
+	uint32_t          c_timeout_ms;
+	char             *c_url;
+	pthread_mutex_t   c_mtx; // the fields below
+	pthread_cond_t    c_cv;  // signalled when a call ends
+	enum client_state c_state;
+	call_slot        *c_idle;
+	size_t            c_nidle;
+	call_slot        *c_busy;  // calls in progress, with their slot
+	size_t            c_nbusy; // and those still getting one
 };
 
-static const char *const code_names[] = {"OK", "CANCELLED", "UNKNOWN",
-    "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
-    "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-    "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE",
-    "DATA_LOSS", "UNAUTHENTICATED"};
+static const char *const code_names[] = {
+#define CODE_NAME(name, num, msg) [num] = #name,
+    SF_STATUS_MAP(CODE_NAME)
+#undef CODE_NAME
+};
 
 const char *
 svcfleet_code_name(int code)
@@ -110,34 +134,6 @@ fail(svcfleet_status *st, int code, const char *fmt, ...)
 	return (code);
 }
 
-static int
-code_from_nng(int rv)
-{
-	switch (rv) {
-	case NNG_ETIMEDOUT:
-		return (SVCFLEET_DEADLINE_EXCEEDED);
-	case NNG_ECONNREFUSED:
-	case NNG_ECONNRESET:
-	case NNG_ECONNSHUT:
-	case NNG_ENOENT:
-	case NNG_EADDRINVAL:
-	case NNG_EUNREACHABLE:
-	case NNG_ECRYPTO:
-	case NNG_EPEERAUTH:
-		return (SVCFLEET_UNAVAILABLE);
-	case NNG_ECLOSED:
-	case NNG_ECANCELED:
-		return (SVCFLEET_CANCELLED);
-	case NNG_ENOMEM:
-		return (SVCFLEET_RESOURCE_EXHAUSTED);
-	case NNG_EINVAL:
-	case NNG_ENOTSUP:
-		return (SVCFLEET_INVALID_ARGUMENT);
-	default:
-		return (SVCFLEET_INTERNAL);
-	}
-}
-
 void
 svcfleet_new_request_id(char out[33])
 {
@@ -164,8 +160,8 @@ setup_tls(svcfleet_client *c, const svcfleet_options *o, svcfleet_status *st)
 	int             rv;
 
 	if ((rv = nng_tls_config_alloc(&cfg, NNG_TLS_MODE_CLIENT)) != 0) {
-		return (fail(st, code_from_nng(rv), "TLS is not available: %s",
-		    nng_strerror(rv)));
+		return (fail(st, sf_status_from_nng(rv),
+		    "TLS is not available: %s", nng_strerror(rv)));
 	}
 	if (o->insecure_skip_verify) {
 		rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_NONE);
@@ -191,10 +187,21 @@ setup_tls(svcfleet_client *c, const svcfleet_options *o, svcfleet_status *st)
 	}
 	nng_tls_config_free(cfg);
 	if (rv != 0) {
-		return (fail(st, code_from_nng(rv), "TLS set-up failed: %s",
-		    nng_strerror(rv)));
+		return (fail(st, sf_status_from_nng(rv),
+		    "TLS set-up failed: %s", nng_strerror(rv)));
 	}
 	return (0);
+}
+
+// Frees what svcfleet_open allocated besides the socket.
+static void
+client_free(svcfleet_client *c)
+{
+	pthread_cond_destroy(&c->c_cv);
+	pthread_mutex_destroy(&c->c_mtx);
+	free(c->c_token);
+	free(c->c_url);
+	free(c);
 }
 
 int
@@ -217,34 +224,27 @@ svcfleet_open(
 		    fail(st, SVCFLEET_RESOURCE_EXHAUSTED, "out of memory"));
 	}
 	pthread_mutex_init(&c->c_mtx, NULL);
+	pthread_cond_init(&c->c_cv, NULL);
 	c->c_timeout_ms = o->timeout_ms ? o->timeout_ms : TIMEOUT_DEFAULT_MS;
-	c->c_token      = strdup(o->token != NULL ? o->token : "");
+	c->c_token      = strdup(sf_nz(o->token));
 	c->c_url        = strdup(o->url);
 	if (c->c_token == NULL || c->c_url == NULL) {
-		free(c->c_token);
-		free(c->c_url);
-		free(c);
+		client_free(c);
 		return (
 		    fail(st, SVCFLEET_RESOURCE_EXHAUSTED, "out of memory"));
 	}
 	if ((rv = nng_req0_open(&c->c_sock)) != 0) {
-		free(c->c_token);
-		free(c->c_url);
-		free(c);
-		return (fail(st, code_from_nng(rv), "cannot open a socket: %s",
-		    nng_strerror(rv)));
+		client_free(c);
+		return (fail(st, sf_status_from_nng(rv),
+		    "cannot open a socket: %s", nng_strerror(rv)));
 	}
 	nng_socket_set_size(c->c_sock, NNG_OPT_RECVMAXSZ, WIRE_MAX);
 	nng_socket_set_ms(c->c_sock, NNG_OPT_RECONNMINT, 50);
 	nng_socket_set_ms(c->c_sock, NNG_OPT_RECONNMAXT, 2000);
 	if ((rv = nng_dialer_create(&c->c_dialer, c->c_sock, o->url)) != 0) {
 		nng_close(c->c_sock);
-		free(c->c_token);
-		free(c->c_url);
-		free(c);
-		return (fail(st,
-		    rv == NNG_ENOTSUP ? SVCFLEET_INVALID_ARGUMENT
-		                      : code_from_nng(rv),
+		client_free(c);
+		return (fail(st, sf_status_from_nng(rv),
 		    "invalid server URL \"%s\": %s", o->url,
 		    nng_strerror(rv)));
 	}
@@ -257,10 +257,14 @@ svcfleet_open(
 	rv = nng_dialer_start(
 	    c->c_dialer, o->connect_now ? 0 : NNG_FLAG_NONBLOCK);
 	if (rv != 0) {
-		int code = code_from_nng(rv);
+		// Whatever keeps a dial from succeeding (a name that resolves
+		// to nothing, too) means no server there.
+		int code = sf_status_from_nng(rv);
 		svcfleet_close(c);
 		return (fail(st,
-		    code == SVCFLEET_INTERNAL ? SVCFLEET_UNAVAILABLE : code,
+		    code == SVCFLEET_INTERNAL || rv == NNG_EADDRINVAL
+		        ? SVCFLEET_UNAVAILABLE
+		        : code,
 		    "cannot connect to %s: %s", o->url, nng_strerror(rv)));
 	}
 	*out = c;
@@ -275,25 +279,78 @@ slot_free(call_slot *sl)
 	free(sl);
 }
 
-void
-svcfleet_close(svcfleet_client *c)
+// Ends the handle's use: later calls fail at once, calls in progress are
+// cancelled, and once none is left (each removes itself from c_busy and
+// signals) the contexts and then the socket are closed. A call that took
+// its slot but had not yet started its aio when it was cancelled is caught
+// by the next round, 20 ms later.
+static void
+client_stop(svcfleet_client *c, enum client_state why)
 {
-	if (c == NULL) {
+	struct timespec ts;
+
+	pthread_mutex_lock(&c->c_mtx);
+	if (c->c_state != OPEN) {
+		c->c_state = why > c->c_state ? why : c->c_state;
+		pthread_mutex_unlock(&c->c_mtx);
 		return;
+	}
+	c->c_state = why;
+	while (c->c_nbusy > 0) {
+		for (call_slot *sl = c->c_busy; sl != NULL; sl = sl->s_next) {
+			nng_aio_cancel(sl->s_aio);
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 20 * 1000 * 1000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&c->c_cv, &c->c_mtx, &ts);
 	}
 	while (c->c_idle != NULL) {
 		call_slot *sl = c->c_idle;
 		c->c_idle     = sl->s_next;
 		slot_free(sl);
 	}
+	c->c_nidle = 0;
+	pthread_mutex_unlock(&c->c_mtx);
 	nng_close(c->c_sock);
-	pthread_mutex_destroy(&c->c_mtx);
-	free(c->c_token);
-	free(c->c_url);
-	free(c);
 }
 
-// slot_get takes an idle context or opens one; returns 0 or nng's error.
+void
+svcfleet_shutdown(svcfleet_client *c)
+{
+	if (c != NULL) {
+		client_stop(c, SHUT_DOWN);
+	}
+}
+
+void
+svcfleet_close(svcfleet_client *c)
+{
+	if (c == NULL) {
+		return;
+	}
+	client_stop(c, CLOSING);
+	client_free(c);
+}
+
+// What a call that fails because of the handle's state returns.
+static int
+stopped(svcfleet_client *c, enum client_state state, svcfleet_status *st)
+{
+	if (state == SHUT_DOWN) {
+		return (fail(st, SVCFLEET_UNAVAILABLE,
+		    "the client of %s is shut down", c->c_url));
+	}
+	return (fail(
+	    st, SVCFLEET_CANCELLED, "the client of %s was closed", c->c_url));
+}
+
+// slot_get takes an idle context or opens one, and counts the call as in
+// progress (the handle's state says whether it may start). Returns 0, -1
+// when the handle is no longer open, or nng's error.
 static int
 slot_get(svcfleet_client *c, call_slot **out)
 {
@@ -301,53 +358,80 @@ slot_get(svcfleet_client *c, call_slot **out)
 	int        rv;
 
 	pthread_mutex_lock(&c->c_mtx);
+	if (c->c_state != OPEN) {
+		pthread_mutex_unlock(&c->c_mtx);
+		return (-1);
+	}
 	if ((sl = c->c_idle) != NULL) {
 		c->c_idle = sl->s_next;
 		c->c_nidle--;
 	}
+	c->c_nbusy++;
 	pthread_mutex_unlock(&c->c_mtx);
-	if (sl != NULL) {
-		*out = sl;
-		return (0);
+	if (sl == NULL && (sl = calloc(1, sizeof(*sl))) == NULL) {
+		rv = NNG_ENOMEM;
+	} else if (sl->s_aio != NULL) {
+		rv = 0;
+	} else if ((rv = nng_ctx_open(&sl->s_ctx, c->c_sock)) == 0) {
+		// Never resend: a write must not be applied twice.
+		nng_ctx_set_ms(
+		    sl->s_ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+		if ((rv = nng_aio_alloc(&sl->s_aio, NULL, NULL)) != 0) {
+			nng_ctx_close(sl->s_ctx);
+		}
 	}
-	if ((sl = calloc(1, sizeof(*sl))) == NULL) {
-		return (NNG_ENOMEM);
-	}
-	if ((rv = nng_ctx_open(&sl->s_ctx, c->c_sock)) != 0) {
+	pthread_mutex_lock(&c->c_mtx);
+	if (rv != 0) {
 		free(sl);
-		return (rv);
+		c->c_nbusy--;
+		pthread_cond_broadcast(&c->c_cv);
+	} else {
+		sl->s_prev = NULL;
+		sl->s_next = c->c_busy;
+		if (c->c_busy != NULL) {
+			c->c_busy->s_prev = sl;
+		}
+		c->c_busy = sl;
+		*out      = sl;
 	}
-	// Never resend: a write must not be applied twice.
-	nng_ctx_set_ms(
-	    sl->s_ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-	if ((rv = nng_aio_alloc(&sl->s_aio, NULL, NULL)) != 0) {
-		nng_ctx_close(sl->s_ctx);
-		free(sl);
-		return (rv);
-	}
-	*out = sl;
-	return (0);
+	pthread_mutex_unlock(&c->c_mtx);
+	return (rv);
 }
 
-// slot_put keeps a context whose call ended cleanly (a reply was
-// received) for the next call; after a failure it is closed, as its REQ
-// state may be anything.
-static void
+// slot_put ends a call: it keeps a context whose call ended cleanly (a
+// reply was received) for the next call; after a failure the context is
+// closed, as its REQ state may be anything. Returns the handle's state,
+// which decides what a failed call reports.
+static enum client_state
 slot_put(svcfleet_client *c, call_slot *sl, bool clean)
 {
-	if (clean) {
-		pthread_mutex_lock(&c->c_mtx);
-		if (c->c_nidle < IDLE_SLOTS_MAX) {
-			sl->s_next = c->c_idle;
-			c->c_idle  = sl;
-			c->c_nidle++;
-			sl = NULL;
-		}
-		pthread_mutex_unlock(&c->c_mtx);
+	enum client_state state;
+
+	pthread_mutex_lock(&c->c_mtx);
+	if (sl->s_prev != NULL) {
+		sl->s_prev->s_next = sl->s_next;
+	} else {
+		c->c_busy = sl->s_next;
+	}
+	if (sl->s_next != NULL) {
+		sl->s_next->s_prev = sl->s_prev;
+	}
+	state = c->c_state;
+	if (clean && state == OPEN && c->c_nidle < IDLE_SLOTS_MAX) {
+		sl->s_next = c->c_idle;
+		c->c_idle  = sl;
+		c->c_nidle++;
+		sl = NULL;
 	}
 	if (sl != NULL) {
+		// Closed before the call is counted out, so the socket is
+		// closed only after every context.
 		slot_free(sl);
 	}
+	c->c_nbusy--;
+	pthread_cond_broadcast(&c->c_cv);
+	pthread_mutex_unlock(&c->c_mtx);
+	return (state);
 }
 
 void
@@ -366,8 +450,7 @@ take_status(svcfleet_status *st, const Svcfleet__V1__ReplyEnvelope *env)
 		return (env->code);
 	}
 	st->code = env->code;
-	snprintf(st->message, sizeof(st->message), "%s",
-	    env->message != NULL ? env->message : "");
+	snprintf(st->message, sizeof(st->message), "%s", sf_nz(env->message));
 	if (env->n_violations > 0) {
 		st->violations
 		    = calloc(env->n_violations, sizeof(*st->violations));
@@ -385,36 +468,34 @@ take_status(svcfleet_status *st, const Svcfleet__V1__ReplyEnvelope *env)
 	return (env->code);
 }
 
-int
-svcfleet_call(svcfleet_client *c, const char *method,
-    const ProtobufCMessage *req, const ProtobufCMessageDescriptor *reply_desc,
-    ProtobufCMessage **reply, uint32_t timeout_ms, svcfleet_status *st)
+// A request id the caller names goes on the wire and into the logs: it
+// must be short and plain.
+static bool
+request_id_ok(const char *id)
+{
+	size_t n = 0;
+	for (; id[n] != '\0'; n++) {
+		unsigned char ch = (unsigned char) id[n];
+		if (n >= SVCFLEET_REQUEST_ID_MAX || ch <= 0x20 || ch >= 0x7f) {
+			return (false);
+		}
+	}
+	return (true);
+}
+
+// Packs the request envelope into a new message. Returns 0 or a status.
+static int
+pack_request(const char *method, const ProtobufCMessage *req,
+    const char *token, const char *rid, uint32_t timeout_ms, nng_msg **out,
+    svcfleet_status *st)
 {
 	Svcfleet__V1__RequestEnvelope env
 	    = SVCFLEET__V1__REQUEST_ENVELOPE__INIT;
-	Svcfleet__V1__ReplyEnvelope *rep;
-	char                         rid[33];
-	call_slot                   *sl;
-	nng_aio                     *aio;
-	nng_msg                     *msg;
-	size_t                       plen, n;
-	int                          rv;
+	size_t plen = protobuf_c_message_get_packed_size(req), n;
 
-	*reply = NULL;
-	if (st != NULL) {
-		status_clear(st);
-	}
-	if (timeout_ms == 0) {
-		timeout_ms = c->c_timeout_ms;
-	}
-	svcfleet_new_request_id(rid);
-	if (st != NULL) {
-		snprintf(st->request_id, sizeof(st->request_id), "%s", rid);
-	}
-	plen             = protobuf_c_message_get_packed_size(req);
 	env.method       = (char *) method;
-	env.request_id   = rid;
-	env.token        = c->c_token;
+	env.request_id   = (char *) rid;
+	env.token        = (char *) token;
 	env.timeout_ms   = timeout_ms;
 	env.payload.len  = plen;
 	env.payload.data = malloc(plen ? plen : 1);
@@ -430,48 +511,107 @@ svcfleet_call(svcfleet_client *c, const char *method,
 		    "request of %zu bytes exceeds the %u-byte message limit",
 		    n, WIRE_MAX));
 	}
-	if ((rv = nng_msg_alloc(&msg, n)) != 0) {
+	if (nng_msg_alloc(out, n) != 0) {
 		free(env.payload.data);
 		return (
 		    fail(st, SVCFLEET_RESOURCE_EXHAUSTED, "out of memory"));
 	}
-	svcfleet__v1__request_envelope__pack(&env, nng_msg_body(msg));
+	svcfleet__v1__request_envelope__pack(&env, nng_msg_body(*out));
 	free(env.payload.data);
+	return (0);
+}
 
+int
+svcfleet_call_with(svcfleet_client *c, const char *method,
+    const ProtobufCMessage *req, const ProtobufCMessageDescriptor *reply_desc,
+    ProtobufCMessage **reply, const svcfleet_call_opts *o, svcfleet_status *st)
+{
+	static const svcfleet_call_opts defaults;
+	Svcfleet__V1__ReplyEnvelope    *rep;
+	char                            fresh[33];
+	const char                     *rid, *token;
+	uint32_t                        timeout_ms;
+	call_slot                      *sl;
+	nng_aio                        *aio;
+	nng_msg                        *msg;
+	enum client_state               state;
+	int                             rv;
+
+	*reply = NULL;
+	if (st != NULL) {
+		status_clear(st);
+	}
+	if (o == NULL) {
+		o = &defaults;
+	}
+	timeout_ms = o->timeout_ms != 0 ? o->timeout_ms : c->c_timeout_ms;
+	token      = o->token != NULL ? o->token : c->c_token;
+	rid        = o->request_id;
+	if (rid == NULL || rid[0] == '\0') {
+		svcfleet_new_request_id(fresh);
+		rid = fresh;
+	} else if (!request_id_ok(rid)) {
+		return (fail(st, SVCFLEET_INVALID_ARGUMENT,
+		    "a request id is 1 to %d printable characters without "
+		    "spaces",
+		    SVCFLEET_REQUEST_ID_MAX));
+	}
+	if (st != NULL) {
+		snprintf(st->request_id, sizeof(st->request_id), "%s", rid);
+	}
+	if ((rv = pack_request(method, req, token, rid, timeout_ms, &msg, st))
+	    != 0) {
+		return (rv);
+	}
 	if ((rv = slot_get(c, &sl)) != 0) {
 		nng_msg_free(msg);
-		return (fail(st, code_from_nng(rv), "%s", nng_strerror(rv)));
+		if (rv < 0) {
+			pthread_mutex_lock(&c->c_mtx);
+			state = c->c_state;
+			pthread_mutex_unlock(&c->c_mtx);
+			return (stopped(c, state, st));
+		}
+		return (
+		    fail(st, sf_status_from_nng(rv), "%s", nng_strerror(rv)));
 	}
 	aio = sl->s_aio;
-	nng_aio_set_timeout(aio, (nng_duration) timeout_ms);
+	nng_aio_set_timeout(aio, (nng_duration) (timeout_ms + o->grace_ms));
 	nng_aio_set_msg(aio, msg);
 	nng_ctx_send(sl->s_ctx, aio);
 	nng_aio_wait(aio);
-	if ((rv = nng_aio_result(aio)) != 0) {
+	if ((rv = nng_aio_result(aio)) == 0) {
+		nng_ctx_recv(sl->s_ctx, aio);
+		nng_aio_wait(aio);
+		rv  = nng_aio_result(aio);
+		msg = rv == 0 ? nng_aio_get_msg(aio) : NULL;
+		nng_aio_set_msg(aio, NULL);
+		if ((state = slot_put(c, sl, rv == 0)) != OPEN && rv != 0) {
+			return (stopped(c, state, st));
+		}
+		if (rv == NNG_ETIMEDOUT) {
+			return (fail(st, SVCFLEET_DEADLINE_EXCEEDED,
+			    "no reply from %s within %u ms", c->c_url,
+			    timeout_ms + o->grace_ms));
+		}
+		if (rv != 0) {
+			return (fail(st, sf_status_from_nng(rv),
+			    "call to %s failed: %s", c->c_url,
+			    nng_strerror(rv)));
+		}
+	} else {
 		nng_msg_free(nng_aio_get_msg(aio));
-		slot_put(c, sl, false);
+		nng_aio_set_msg(aio, NULL);
+		if ((state = slot_put(c, sl, false)) != OPEN) {
+			return (stopped(c, state, st));
+		}
 		if (rv == NNG_ETIMEDOUT) {
 			return (fail(st, SVCFLEET_DEADLINE_EXCEEDED,
 			    "could not send to %s within %u ms (is svcfleetd "
 			    "running?)",
-			    c->c_url, timeout_ms));
+			    c->c_url, timeout_ms + o->grace_ms));
 		}
-		return (fail(st, code_from_nng(rv), "sending to %s failed: %s",
-		    c->c_url, nng_strerror(rv)));
-	}
-	nng_ctx_recv(sl->s_ctx, aio);
-	nng_aio_wait(aio);
-	rv  = nng_aio_result(aio);
-	msg = rv == 0 ? nng_aio_get_msg(aio) : NULL;
-	nng_aio_set_msg(aio, NULL);
-	slot_put(c, sl, rv == 0);
-	if (rv == NNG_ETIMEDOUT) {
-		return (fail(st, SVCFLEET_DEADLINE_EXCEEDED,
-		    "no reply from %s within %u ms", c->c_url, timeout_ms));
-	}
-	if (rv != 0) {
-		return (fail(st, code_from_nng(rv), "call to %s failed: %s",
-		    c->c_url, nng_strerror(rv)));
+		return (fail(st, sf_status_from_nng(rv),
+		    "sending to %s failed: %s", c->c_url, nng_strerror(rv)));
 	}
 	rep = svcfleet__v1__reply_envelope__unpack(
 	    NULL, nng_msg_len(msg), nng_msg_body(msg));
@@ -486,7 +626,7 @@ svcfleet_call(svcfleet_client *c, const char *method,
 		return (rv);
 	}
 	*reply = protobuf_c_message_unpack(
-	    reply_desc, NULL, rep->payload.len, rep->payload.data);
+	    reply_desc, o->allocator, rep->payload.len, rep->payload.data);
 	svcfleet__v1__reply_envelope__free_unpacked(rep, NULL);
 	if (*reply == NULL) {
 		return (fail(st, SVCFLEET_INTERNAL,
@@ -495,12 +635,27 @@ svcfleet_call(svcfleet_client *c, const char *method,
 	return (0);
 }
 
+int
+svcfleet_call(svcfleet_client *c, const char *method,
+    const ProtobufCMessage *req, const ProtobufCMessageDescriptor *reply_desc,
+    ProtobufCMessage **reply, uint32_t timeout_ms, svcfleet_status *st)
+{
+	svcfleet_call_opts o = {.timeout_ms = timeout_ms};
+	return (svcfleet_call_with(c, method, req, reply_desc, reply, &o, st));
+}
+
 #define SVCFLEET_DEFINE_CALL(svc, Method, snake, Req, Rep, rdesc)             \
+	int svcfleet_##snake##_with(svcfleet_client *c, const Req *req,       \
+	    Rep **reply, const svcfleet_call_opts *o, svcfleet_status *st)    \
+	{                                                                     \
+		return (svcfleet_call_with(c,                                 \
+		    "/svcfleet.v1." #svc "/" #Method, &req->base, &rdesc,     \
+		    (ProtobufCMessage **) reply, o, st));                     \
+	}                                                                     \
 	int svcfleet_##snake(svcfleet_client *c, const Req *req, Rep **reply, \
 	    svcfleet_status *st)                                              \
 	{                                                                     \
-		return (svcfleet_call(c, "/svcfleet.v1." #svc "/" #Method,    \
-		    &req->base, &rdesc, (ProtobufCMessage **) reply, 0, st)); \
+		return (svcfleet_##snake##_with(c, req, reply, NULL, st));    \
 	}
 SVCFLEET_METHODS(SVCFLEET_DEFINE_CALL)
 #undef SVCFLEET_DEFINE_CALL

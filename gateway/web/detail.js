@@ -109,7 +109,7 @@ export function detailPage(main, params, query, alive) {
       trail.append(h('table.table#audit',
         h('thead', h('tr', ['When', 'Who', 'What', 'Result', 'Request'].map((t) => h('th', { scope: 'col' }, t)))),
         h('tbody', a.items.map((ev) => h('tr',
-          h('td', timeEl(ev.time)),
+          h('td', timeEl(ev.metadata.creationTimestamp)),
           h('td', ev.user.username),
           h('td', ev.verb),
           h('td', h(`span.result.${ev.responseStatus.status === 'OK' ? 'ok' : 'bad'}`, ev.responseStatus.status),

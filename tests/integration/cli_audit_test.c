@@ -21,6 +21,15 @@
 	"user \"vic\" cannot create services in namespace \"shop\" of " \
 	"cluster \"prod\""
 
+// An event's id: its metadata.name, a decimal string.
+static json_int_t
+event_id(const json_t *ev)
+{
+	const char *name = ct_str_at(ev, "metadata.name");
+	assert_non_null(name);
+	return ((json_int_t) strtoll(name, NULL, 10));
+}
+
 static void
 assert_row(char **row, const char *user, const char *method,
     const char *object, const char *result, const char *message)
@@ -106,37 +115,34 @@ test_audit_shows_writes_and_denials(void **state)
 	json_t *items = json_object_get(j, "items");
 	assert_int_equal(json_array_size(items), 6);
 	for (size_t i = 1; i < 6; i++) {
-		assert_true(json_integer_value(json_object_get(
-		                json_array_get(items, i - 1), "id"))
-		    > json_integer_value(
-		        json_object_get(json_array_get(items, i), "id")));
+		assert_true(event_id(json_array_get(items, i - 1))
+		    > event_id(json_array_get(items, i)));
 	}
 	json_t *d = json_array_get(items, 1);
+	assert_string_equal(ct_str_at(d, "kind"), "AuditEvent");
 	assert_string_equal(json_string_value(json_object_get(d, "method")),
 	    "/svcfleet.v1.ServiceManager/CreateService");
+	assert_string_equal(ct_str_at(d, "verb"), "CreateService");
+	assert_string_equal(ct_str_at(d, "user.username"), "vic");
+	assert_int_equal(
+	    json_integer_value(ct_at(d, "responseStatus.code")), 7);
 	assert_string_equal(
-	    json_string_value(json_object_get(d, "user")), "vic");
-	assert_int_equal(json_integer_value(json_object_get(d, "code")), 7);
-	assert_string_equal(json_string_value(json_object_get(d, "result")),
-	    "PERMISSION_DENIED");
-	assert_string_equal(
-	    json_string_value(json_object_get(d, "message")), DENIAL);
-	assert_string_equal(
-	    json_string_value(json_object_get(d, "cluster")), "prod");
-	assert_string_equal(
-	    json_string_value(json_object_get(d, "namespace")), "shop");
-	assert_string_equal(
-	    json_string_value(json_object_get(d, "name")), "api-gate");
-	assert_true(json_is_string(json_object_get(d, "time")));
+	    ct_str_at(d, "responseStatus.status"), "PERMISSION_DENIED");
+	assert_string_equal(ct_str_at(d, "responseStatus.message"), DENIAL);
+	assert_string_equal(ct_str_at(d, "objectRef.cluster"), "prod");
+	assert_string_equal(ct_str_at(d, "objectRef.namespace"), "shop");
+	assert_string_equal(ct_str_at(d, "objectRef.name"), "api-gate");
+	assert_true(json_is_string(ct_at(d, "metadata.creationTimestamp")));
 	assert_null(json_object_get(d, "revision"));
 	json_t *w = json_array_get(items, 0);
-	assert_int_equal(json_integer_value(json_object_get(w, "code")), 0);
-	assert_true(json_integer_value(json_object_get(w, "revision")) > 0);
+	assert_int_equal(
+	    json_integer_value(ct_at(w, "responseStatus.code")), 0);
+	assert_true(strtoull(ct_str_at(w, "revision"), NULL, 10) > 0);
 	json_decref(j);
 	free(out);
 	out = ct_ok(&e, "audit --limit 2 -o yaml");
 	assert_string_equal(ct_line(out, 0), "apiVersion: v1");
-	assert_non_null(strstr(out, "\n  result: PERMISSION_DENIED\n"));
+	assert_non_null(strstr(out, "\n    status: PERMISSION_DENIED\n"));
 	free(out);
 
 	// Filters.
@@ -247,11 +253,9 @@ assert_contiguous(const char *text, json_int_t *first)
 	json_t *items = json_object_get(j, "items");
 	size_t  n     = json_array_size(items);
 	assert_true(n > 0);
-	*first = json_integer_value(
-	    json_object_get(json_array_get(items, 0), "id"));
+	*first = event_id(json_array_get(items, 0));
 	for (size_t i = 0; i < n; i++) {
-		json_int_t id = json_integer_value(
-		    json_object_get(json_array_get(items, i), "id"));
+		json_int_t id = event_id(json_array_get(items, i));
 		assert_int_equal(id, *first - (json_int_t) i);
 	}
 	json_decref(j);

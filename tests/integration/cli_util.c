@@ -223,6 +223,30 @@ ct_json(const char *text)
 	return (j);
 }
 
+json_t *
+ct_at(const json_t *j, const char *path)
+{
+	char        key[128];
+	const char *p = path;
+	while (j != NULL) {
+		const char *dot = strchr(p, '.');
+		size_t      n   = dot != NULL ? (size_t) (dot - p) : strlen(p);
+		snprintf(key, sizeof(key), "%.*s", (int) n, p);
+		j = json_object_get(j, key);
+		if (dot == NULL) {
+			break;
+		}
+		p = dot + 1;
+	}
+	return ((json_t *) j);
+}
+
+const char *
+ct_str_at(const json_t *j, const char *path)
+{
+	return (json_string_value(ct_at(j, path)));
+}
+
 unsigned long long
 ct_revision(ct_env *e)
 {

@@ -62,6 +62,10 @@ const char *ct_file(ct_env *e, const char *name, const char *text);
 // ct_json parses text as JSON, failing the test otherwise. Free with
 // json_decref.
 json_t *ct_json(const char *text);
+// ct_at follows a dotted path ("metadata.name") through objects; NULL
+// when a step is missing. ct_str_at is its string value.
+json_t     *ct_at(const json_t *j, const char *path);
+const char *ct_str_at(const json_t *j, const char *path);
 
 // ct_revision returns the store revision the server reports (Version).
 unsigned long long ct_revision(ct_env *e);

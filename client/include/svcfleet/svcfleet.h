@@ -10,7 +10,14 @@
 // Messages are the protobuf-c types generated from svcfleet.proto
 // (svcfleet.pb-c.h). Requests are built by the caller (stack or heap, the
 // library only reads them). Replies are allocated by the library; free
-// them with svcfleet_free().
+// them with svcfleet_free() — unless the call named an allocator of its
+// own (svcfleet_call_opts), whose owner then frees them.
+//
+// Each call sends the handle's token and a fresh request id with the
+// handle's timeout as its deadline. A program that calls on behalf of
+// others (svcfleetd's JSON gateway: one token and request id per HTTP
+// request) sets them per call with the *_with variants and a
+// svcfleet_call_opts.
 //
 // Example:
 //   svcfleet_client *c;
@@ -42,7 +49,9 @@ extern "C" {
 
 typedef struct svcfleet_client svcfleet_client;
 
-// Status codes: the gRPC canonical codes, as the server sends them.
+// Status codes: the gRPC canonical codes, as the server sends them. The
+// library's build checks every value against svcfleet's own list
+// (common/status.h, SF_STATUS_MAP), so the two cannot drift.
 enum svcfleet_code {
 	SVCFLEET_OK                  = 0,
 	SVCFLEET_CANCELLED           = 1,
@@ -76,7 +85,7 @@ typedef struct svcfleet_status {
 	char                message[512];
 	svcfleet_violation *violations;
 	size_t              n_violations;
-	char                request_id[40]; // of the last call
+	char                request_id[40]; // of the last call (39 chars at most)
 } svcfleet_status;
 
 SVCFLEET_DECL void svcfleet_status_init(svcfleet_status *st);
@@ -110,20 +119,68 @@ typedef struct svcfleet_options {
 SVCFLEET_DECL int svcfleet_open(
     svcfleet_client **out, const svcfleet_options *o, svcfleet_status *st);
 
-// svcfleet_close waits for calls in progress on other threads to end (they
-// fail with CANCELLED) and frees the handle. NULL is fine.
+// svcfleet_shutdown ends the calls in progress on other threads at once
+// and makes later calls fail at once, both with UNAVAILABLE ("the client
+// is shut down"); it returns when no call is left in progress. The handle
+// stays valid until svcfleet_close, so threads that may still call (an
+// HTTP server being stopped) can be left to finish. Calling it again is
+// harmless. NULL is fine.
+SVCFLEET_DECL void svcfleet_shutdown(svcfleet_client *c);
+
+// svcfleet_close ends the calls in progress on other threads (they fail
+// with CANCELLED), waits until they have returned, and frees the handle.
+// No call may start once it has begun. NULL is fine.
 SVCFLEET_DECL void svcfleet_close(svcfleet_client *c);
+
+// The longest request id a call may name; longer ones are refused with
+// INVALID_ARGUMENT.
+#define SVCFLEET_REQUEST_ID_MAX 63
+
+// svcfleet_call_opts: what one call may set beyond the handle's defaults.
+// Zero-initialise it and set what you need; a NULL pointer where one is
+// taken means all defaults. Everything is borrowed for the call only.
+typedef struct svcfleet_call_opts {
+	// Bearer token of this call. NULL: the handle's
+	// (svcfleet_options.token); "": none.
+	const char *token;
+	// Request id (printable ASCII, at most SVCFLEET_REQUEST_ID_MAX
+	// characters). The server deduplicates writes by it: a write retried
+	// with the same id gets the first answer. NULL or "": a fresh random
+	// id, as svcfleet_new_request_id makes.
+	const char *request_id;
+	// Deadline sent to the server. 0: the handle's timeout.
+	uint32_t timeout_ms;
+	// How much longer than the deadline to wait for the reply, so that a
+	// call that runs out of time ends with the server's own
+	// DEADLINE_EXCEEDED and message rather than the library's. 0: none.
+	uint32_t grace_ms;
+	// Where the reply's memory comes from (an arena, say). NULL: malloc,
+	// and the caller frees the reply with svcfleet_free. Otherwise the
+	// reply must not be passed to svcfleet_free; it lives as long as the
+	// allocator's memory.
+	ProtobufCAllocator *allocator;
+} svcfleet_call_opts;
 
 // svcfleet_call is the generic call: method is the gRPC-style path
 // ("/svcfleet.v1.ServiceManager/GetService"); req is any message;
 // reply_desc the expected reply type. timeout_ms 0 = the handle's. On
 // success *reply is set (free with svcfleet_free). Errors: the server's
 // status, or DEADLINE_EXCEEDED (no reply in time), UNAVAILABLE (no
-// connection), RESOURCE_EXHAUSTED (request larger than the wire limit),
+// connection, or the handle was shut down), CANCELLED (the handle was
+// closed), RESOURCE_EXHAUSTED (request larger than the wire limit),
 // INTERNAL (undecodable reply).
 SVCFLEET_DECL int svcfleet_call(svcfleet_client *c, const char *method,
     const ProtobufCMessage *req, const ProtobufCMessageDescriptor *reply_desc,
     ProtobufCMessage **reply, uint32_t timeout_ms, svcfleet_status *st);
+
+// svcfleet_call_with is svcfleet_call with per-call options o (NULL: the
+// defaults; o->timeout_ms, when set, wins over timeout_ms). Besides
+// svcfleet_call's errors: INVALID_ARGUMENT (a request id too long or not
+// printable), UNAVAILABLE (after svcfleet_shutdown).
+SVCFLEET_DECL int svcfleet_call_with(svcfleet_client *c, const char *method,
+    const ProtobufCMessage *req, const ProtobufCMessageDescriptor *reply_desc,
+    ProtobufCMessage **reply, const svcfleet_call_opts *o,
+    svcfleet_status *st);
 
 // svcfleet_free frees a reply (any message type). NULL is fine.
 SVCFLEET_DECL void svcfleet_free(void *reply);
@@ -131,10 +188,17 @@ SVCFLEET_DECL void svcfleet_free(void *reply);
 // svcfleet_new_request_id writes a fresh random id (32 hex chars).
 SVCFLEET_DECL void svcfleet_new_request_id(char out[33]);
 
-// One typed call per method of svcfleet.proto:
+// One typed call per method of svcfleet.proto, and its variant with
+// per-call options (svcfleet_call_opts; NULL: the defaults):
 //   int svcfleet_<method>(svcfleet_client *, const <Request> *,
 //                         <Reply> **reply, svcfleet_status *);
+//   int svcfleet_<method>_with(svcfleet_client *, const <Request> *,
+//                         <Reply> **reply, const svcfleet_call_opts *,
+//                         svcfleet_status *);
 // XX(service, Method, snake_name, RequestType, ReplyType, reply_descriptor)
+// A unit test (client/lib/methods_test.c) checks this list against the
+// proto's service descriptors: every method once, with its request and
+// reply types, and nothing else.
 #define SVCFLEET_METHODS(XX)                                                  \
 	XX(ServiceManager, CreateService, create_service,                     \
 	    Svcfleet__V1__CreateServiceRequest, Svcfleet__V1__Service,        \
@@ -233,14 +297,18 @@ SVCFLEET_DECL void svcfleet_new_request_id(char out[33]);
 	    Svcfleet__V1__HealthReply,                                        \
 	    svcfleet__v1__health_reply__descriptor)
 
-#define SVCFLEET_DECLARE_CALL(svc, Method, snake, Req, Rep, rdesc) \
-	SVCFLEET_DECL int svcfleet_##snake(svcfleet_client *c,     \
-	    const Req *req, Rep **reply, svcfleet_status *st);
+#define SVCFLEET_DECLARE_CALL(svc, Method, snake, Req, Rep, rdesc)    \
+	SVCFLEET_DECL int svcfleet_##snake(svcfleet_client *c,        \
+	    const Req *req, Rep **reply, svcfleet_status *st);        \
+	SVCFLEET_DECL int svcfleet_##snake##_with(svcfleet_client *c, \
+	    const Req *req, Rep **reply, const svcfleet_call_opts *o, \
+	    svcfleet_status *st);
 SVCFLEET_METHODS(SVCFLEET_DECLARE_CALL)
 #undef SVCFLEET_DECLARE_CALL
 
 // svcfleet_watch_services_wait is WatchServices with the call's deadline
-// stretched to cover req->wait_ms.
+// stretched to cover req->wait_ms (5 s more than it, at least the
+// handle's timeout).
 SVCFLEET_DECL int svcfleet_watch_services_wait(svcfleet_client *c,
     const Svcfleet__V1__WatchServicesRequest                   *req,
     Svcfleet__V1__WatchServicesReply **reply, svcfleet_status *st);
