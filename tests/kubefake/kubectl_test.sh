@@ -22,7 +22,10 @@ ok() { passes=$((passes + 1)); echo "ok   $*"; }
 bad() { fails=$((fails + 1)); echo "FAIL $*"; }
 # expect DESC PATTERN TEXT: TEXT must match the extended regex PATTERN.
 expect() {
-	if printf '%s\n' "$3" | grep -Eq -- "$2"; then ok "$1"; else
+	# A here-string, not a pipe: under pipefail, grep -q leaving at the
+	# first matching line made printf's next write fail (SIGPIPE), and a
+	# match counted as a mismatch whenever the text had lines after it.
+	if grep -Eq -- "$2" <<<"$3"; then ok "$1"; else
 		bad "$1: /$2/ not in:"; printf '%s\n' "$3" | sed 's/^/     /'; fi
 }
 
