@@ -38,13 +38,14 @@ static const struct scope {
 };
 
 // The roles, in DESIGN §4's order; the library's table must list exactly
-// these (a role added there must be added here, with its cells).
+// these (test_vocabulary), so a role added there needs its cells here.
 static const char *const roles[] = {
     "admin", "cluster-admin", "ns-admin", "ns-edit", "ns-view", "reconciler"};
 #define NROLES (sizeof(roles) / sizeof(roles[0]))
 
-// The resources and verbs: the library's exported vocabulary, then a
-// resource and a verb it does not know ("*" in the matrix covers them).
+// The resources and verbs: the library's exported vocabulary
+// (test_vocabulary checks it is this), then a resource and a verb it does
+// not know ("*" in the matrix covers them).
 static const char *const resources[] = {"services", "namespaces", "workloads",
     "pools", "audit", "rolebindings", "clusters", "credentials", "unknown"};
 #define NRES (sizeof(resources) / sizeof(resources[0]))
@@ -417,9 +418,9 @@ test_sees_cluster_and_global(void **state)
 		principal_make(&pr, roles[r], false);
 		assert_true(sf_rbac_sees_cluster(&pr.p, "c1"));
 		assert_int_equal(sf_rbac_sees_cluster(&pr.p, "c2"), global);
-		for (size_t k = 0; global && k < NROLES; k++) {
-			assert_int_equal(
-			    sf_rbac_has_global(&pr.p, roles[k]), k == r);
+		for (size_t k = 0; k < NROLES; k++) {
+			assert_int_equal(sf_rbac_has_global(&pr.p, roles[k]),
+			    k == r && global);
 		}
 	}
 }
@@ -556,10 +557,46 @@ test_binding_shapes(void **state)
 	sf_status_fini(&st);
 }
 
+// The library's exported vocabulary is exactly this test's: a role,
+// resource or verb added there needs its cells here.
+static void
+test_vocabulary(void **state)
+{
+	(void) state;
+	assert_int_equal(sf_rbac_nroles, NROLES);
+	for (size_t i = 0; i < NROLES; i++) {
+		assert_string_equal(sf_rbac_roles[i].r_name, roles[i]);
+		assert_int_equal(sf_rbac_roles[i].r_scope == SF_RBAC_GLOBAL,
+		    bound_cluster(roles[i])[0] == '\0');
+		assert_int_equal(sf_rbac_roles[i].r_scope == SF_RBAC_NAMESPACE,
+		    bound_ns(roles[i])[0] != '\0');
+	}
+	assert_int_equal(sf_rbac_nresources, NRES - 1); // not "unknown"
+	for (size_t i = 0; i < sf_rbac_nresources; i++) {
+		assert_string_equal(
+		    sf_rbac_resources[i].rs_name, resources[i]);
+	}
+	assert_int_equal(sf_rbac_nverbs, NVERBS - 1);
+	for (size_t i = 0; i < sf_rbac_nverbs; i++) {
+		assert_string_equal(sf_rbac_verbs[i].v_name, verbs[i]);
+	}
+	// What a rules review shown to people leaves out: only what the
+	// reconciler role alone holds.
+	for (size_t i = 0; i < sf_rbac_nresources; i++) {
+		assert_int_equal(sf_rbac_resources[i].rs_system,
+		    strcmp(resources[i], "credentials") == 0);
+	}
+	for (size_t i = 0; i < sf_rbac_nverbs; i++) {
+		assert_int_equal(sf_rbac_verbs[i].v_system,
+		    strcmp(verbs[i], "report") == 0);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_vocabulary),
 	    cmocka_unit_test(test_matrix_user_bindings),
 	    cmocka_unit_test(test_matrix_group_bindings),
 	    cmocka_unit_test(test_others_bindings_allow_nothing),
