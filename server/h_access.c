@@ -24,7 +24,7 @@ nz(const char *s)
 }
 
 static bool
-is_admin(const sf_call *c)
+is_admin(const sf__srv_call *c)
 {
 	return (sf_rbac_has_global(&c->c_ident.id_p, "admin"));
 }
@@ -32,7 +32,7 @@ is_admin(const sf_call *c)
 // --------------------------------------------------------- role bindings
 
 typedef struct rb_job {
-	sf_call                   *j_call; // first, for the audit record
+	sf__srv_call              *j_call; // first, for the audit record
 	Svcfleet__V1__RoleBinding *j_binding;
 	const char                *j_id;
 } rb_job;
@@ -100,30 +100,30 @@ rb_create_fn(sf_store_txn *txn, void *arg, sf_status *st)
 static void
 rb_done(void *arg, int code, uint64_t revision)
 {
-	rb_job  *j = arg;
-	sf_call *c = j->j_call;
+	rb_job       *j = arg;
+	sf__srv_call *c = j->j_call;
 	(void) revision;
 
 	if (code != 0) {
 		sf_status_set(&c->c_status, code, "%s", sf_status_str(code));
-		sf_call_finish(c, NULL);
+		sf__srv_call_finish(c, NULL);
 		return;
 	}
-	sf_auth_bindings_changed(c->c_srv);
+	sf__srv_auth_bindings_changed(c->c_srv);
 	if (j->j_binding != NULL) {
-		sf_call_finish(c, &j->j_binding->base);
+		sf__srv_call_finish(c, &j->j_binding->base);
 	} else {
 		static const Svcfleet__V1__Empty e = SVCFLEET__V1__EMPTY__INIT;
-		sf_call_finish(c, &e.base);
+		sf__srv_call_finish(c, &e.base);
 	}
 }
 
 static rb_job *
-rb_new(sf_call *c)
+rb_new(sf__srv_call *c)
 {
 	rb_job *j = sf_arena_zalloc(&c->c_arena, sizeof(*j));
 	if (j == NULL) {
-		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 		return (NULL);
 	}
 	j->j_call = c;
@@ -135,23 +135,23 @@ h_create_role_binding(Svcfleet__V1__AccessControl_Service *s,
     const Svcfleet__V1__CreateRoleBindingRequest          *in,
     Svcfleet__V1__RoleBinding_Closure closure, void *data)
 {
-	sf_call                   *c = sf_call_of(data);
+	sf__srv_call              *c = sf__srv_call_of(data);
 	Svcfleet__V1__RoleBinding *b = in->binding;
 	rb_job                    *j;
 	(void) s;
 	(void) closure;
 
 	if (b == NULL) {
-		sf_call_fail(
+		sf__srv_call_fail(
 		    c, SF_INVALID_ARGUMENT, "the request carries no binding");
 		return;
 	}
 	if (sf_rbac_validate_binding(b, &c->c_status) != 0) {
-		sf_call_finish(c, NULL);
+		sf__srv_call_finish(c, NULL);
 		return;
 	}
 	if (sf_rbac_may_grant(&c->c_ident.id_p, b, &c->c_status) != 0) {
-		sf_call_deny(c);
+		sf__srv_call_deny(c);
 		return;
 	}
 	if ((j = rb_new(c)) == NULL) {
@@ -161,17 +161,17 @@ h_create_role_binding(Svcfleet__V1__AccessControl_Service *s,
 	b->created_by = (char *) c->c_ident.id_user;
 	j->j_binding  = b;
 	if (b->id == NULL) {
-		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 		return;
 	}
-	sf_call_write(c, rb_create_fn, rb_done, j, false);
+	sf__srv_call_write(c, rb_create_fn, rb_done, j, false);
 }
 
 static int
 rb_delete_fn(sf_store_txn *txn, void *arg, sf_status *st)
 {
 	rb_job                    *j = arg;
-	sf_call                   *c = j->j_call;
+	sf__srv_call              *c = j->j_call;
 	Svcfleet__V1__RoleBinding *b;
 	int                        rv;
 
@@ -204,15 +204,15 @@ h_delete_role_binding(Svcfleet__V1__AccessControl_Service *s,
     const Svcfleet__V1__DeleteRoleBindingRequest          *in,
     Svcfleet__V1__Empty_Closure closure, void *data)
 {
-	sf_call *c = sf_call_of(data);
-	rb_job  *j;
+	sf__srv_call *c = sf__srv_call_of(data);
+	rb_job       *j;
 	(void) s;
 	(void) closure;
 
 	if (nz(in->id)[0] == '\0') {
 		sf_status_violation(
 		    &c->c_status, SF_V_REQUIRED, "id", "Required value");
-		sf_call_fail(
+		sf__srv_call_fail(
 		    c, SF_INVALID_ARGUMENT, "the binding id is required");
 		return;
 	}
@@ -221,7 +221,7 @@ h_delete_role_binding(Svcfleet__V1__AccessControl_Service *s,
 	}
 	j->j_id   = in->id;
 	c->c_name = in->id;
-	sf_call_write(c, rb_delete_fn, rb_done, j, false);
+	sf__srv_call_write(c, rb_delete_fn, rb_done, j, false);
 }
 
 static void
@@ -229,7 +229,7 @@ h_list_role_bindings(Svcfleet__V1__AccessControl_Service *s,
     const Svcfleet__V1__ListRoleBindingsRequest          *in,
     Svcfleet__V1__ListRoleBindingsReply_Closure closure, void *data)
 {
-	sf_call                             *c = sf_call_of(data);
+	sf__srv_call                        *c = sf__srv_call_of(data);
 	Svcfleet__V1__ListRoleBindingsReply *r;
 	ProtobufCMessage                   **list;
 	size_t                               n, kept = 0;
@@ -240,11 +240,11 @@ h_list_role_bindings(Svcfleet__V1__AccessControl_Service *s,
 	    &svcfleet__v1__role_binding__descriptor, sf_arena_pbc(&c->c_arena),
 	    &list, &n);
 	if (rv != 0) {
-		sf_call_fail(c, rv, "listing role bindings failed");
+		sf__srv_call_fail(c, rv, "listing role bindings failed");
 		return;
 	}
 	if ((r = sf_arena_alloc(&c->c_arena, sizeof(*r))) == NULL) {
-		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 		return;
 	}
 	svcfleet__v1__list_role_bindings_reply__init(r);
@@ -257,8 +257,8 @@ h_list_role_bindings(Svcfleet__V1__AccessControl_Service *s,
 		    || (nz(in->user)[0] && strcmp(in->user, nz(b->user)))) {
 			continue;
 		}
-		if (!sf_call_allowed(c, "rolebindings", "get", nz(b->cluster),
-		        nz(b->namespace_))
+		if (!sf__srv_call_allowed(c, "rolebindings", "get",
+		        nz(b->cluster), nz(b->namespace_))
 		    && !sf_rbac_binding_applies(&c->c_ident.id_p, b)) {
 			continue; // one's own bindings are always visible
 		}
@@ -271,7 +271,7 @@ h_list_role_bindings(Svcfleet__V1__AccessControl_Service *s,
 // ----------------------------------------------------------------- tokens
 
 typedef struct tok_job {
-	sf_call                        *j_call; // first, for the audit
+	sf__srv_call                   *j_call; // first, for the audit
 	Svcfleet__V1__StoredToken      *j_stored;
 	const char                     *j_id;
 	Svcfleet__V1__CreateTokenReply *j_reply;
@@ -296,21 +296,21 @@ tok_create_fn(sf_store_txn *txn, void *arg, sf_status *st)
 static void
 tok_done(void *arg, int code, uint64_t revision)
 {
-	tok_job *j = arg;
-	sf_call *c = j->j_call;
+	tok_job      *j = arg;
+	sf__srv_call *c = j->j_call;
 	(void) revision;
 
 	if (code != 0) {
 		sf_status_set(&c->c_status, code, "%s", sf_status_str(code));
-		sf_call_finish(c, NULL);
+		sf__srv_call_finish(c, NULL);
 		return;
 	}
-	sf_auth_tokens_changed(c->c_srv);
+	sf__srv_auth_tokens_changed(c->c_srv);
 	if (j->j_reply != NULL) {
-		sf_call_finish(c, &j->j_reply->base);
+		sf__srv_call_finish(c, &j->j_reply->base);
 	} else {
 		static const Svcfleet__V1__Empty e = SVCFLEET__V1__EMPTY__INIT;
-		sf_call_finish(c, &e.base);
+		sf__srv_call_finish(c, &e.base);
 	}
 }
 
@@ -335,12 +335,12 @@ h_create_token(Svcfleet__V1__AccessControl_Service *s,
     const Svcfleet__V1__CreateTokenRequest         *in,
     Svcfleet__V1__CreateTokenReply_Closure closure, void *data)
 {
-	sf_call  *c = sf_call_of(data);
-	sf_arena *a = &c->c_arena;
-	tok_job  *j;
-	char      secret[SF_TOKEN_MAX];
-	char     *id;
-	uint8_t  *hash;
+	sf__srv_call *c = sf__srv_call_of(data);
+	sf_arena     *a = &c->c_arena;
+	tok_job      *j;
+	char          secret[SF__SRV_TOKEN_MAX];
+	char         *id;
+	uint8_t      *hash;
 	(void) s;
 	(void) closure;
 
@@ -349,7 +349,7 @@ h_create_token(Svcfleet__V1__AccessControl_Service *s,
 		sf_status_set(&c->c_status, SF_PERMISSION_DENIED,
 		    "user \"%s\" cannot create tokens: only admin can",
 		    c->c_ident.id_user);
-		sf_call_deny(c);
+		sf__srv_call_deny(c);
 		return;
 	}
 	if (!good_name(nz(in->user))) {
@@ -383,21 +383,21 @@ h_create_token(Svcfleet__V1__AccessControl_Service *s,
 		    (long long) in->ttl_seconds, (long long) TOKEN_TTL_MAX_S);
 	}
 	if (c->c_status.st_nviol > 0) {
-		sf_call_fail(c, SF_INVALID_ARGUMENT,
+		sf__srv_call_fail(c, SF_INVALID_ARGUMENT,
 		    "invalid token request: %s: %s",
 		    c->c_status.st_viol[0].v_field,
 		    c->c_status.st_viol[0].v_reason);
 		return;
 	}
 	j    = sf_arena_zalloc(a, sizeof(*j));
-	id   = sf_arena_alloc(a, SF_TOKEN_ID_LEN + 1);
+	id   = sf_arena_alloc(a, SF__SRV_TOKEN_ID_LEN + 1);
 	hash = sf_arena_alloc(a, 32);
 	if (j == NULL || id == NULL || hash == NULL) {
-		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 		return;
 	}
-	if (sf_auth_token_make(secret, id, hash) != 0) {
-		sf_call_fail(c, SF_INTERNAL, "no randomness for a token");
+	if (sf__srv_auth_token_make(secret, id, hash) != 0) {
+		sf__srv_call_fail(c, SF_INTERNAL, "no randomness for a token");
 		return;
 	}
 	Svcfleet__V1__Token       *t  = sf_arena_alloc(a, sizeof(*t));
@@ -406,7 +406,7 @@ h_create_token(Svcfleet__V1__AccessControl_Service *s,
 	char *sec                     = sf_arena_strdup(a, secret);
 	explicit_bzero(secret, sizeof(secret));
 	if (t == NULL || st == NULL || j->j_reply == NULL || sec == NULL) {
-		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 		return;
 	}
 	svcfleet__v1__token__init(t);
@@ -429,14 +429,14 @@ h_create_token(Svcfleet__V1__AccessControl_Service *s,
 	j->j_reply->token    = t;
 	j->j_reply->secret   = sec;
 	c->c_name            = in->user;
-	sf_call_write(c, tok_create_fn, tok_done, j, false);
+	sf__srv_call_write(c, tok_create_fn, tok_done, j, false);
 }
 
 static int
 tok_revoke_fn(sf_store_txn *txn, void *arg, sf_status *st)
 {
 	tok_job                   *j = arg;
-	sf_call                   *c = j->j_call;
+	sf__srv_call              *c = j->j_call;
 	Svcfleet__V1__StoredToken *t;
 	int                        rv;
 
@@ -477,25 +477,25 @@ h_revoke_token(Svcfleet__V1__AccessControl_Service *s,
     const Svcfleet__V1__RevokeTokenRequest         *in,
     Svcfleet__V1__Empty_Closure closure, void *data)
 {
-	sf_call *c = sf_call_of(data);
-	tok_job *j;
+	sf__srv_call *c = sf__srv_call_of(data);
+	tok_job      *j;
 	(void) s;
 	(void) closure;
 
 	if (nz(in->id)[0] == '\0') {
 		sf_status_violation(
 		    &c->c_status, SF_V_REQUIRED, "id", "Required value");
-		sf_call_fail(
+		sf__srv_call_fail(
 		    c, SF_INVALID_ARGUMENT, "the token id is required");
 		return;
 	}
 	if ((j = sf_arena_zalloc(&c->c_arena, sizeof(*j))) == NULL) {
-		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 		return;
 	}
 	j->j_call = c;
 	j->j_id   = in->id;
-	sf_call_write(c, tok_revoke_fn, tok_done, j, false);
+	sf__srv_call_write(c, tok_revoke_fn, tok_done, j, false);
 }
 
 static void
@@ -503,7 +503,7 @@ h_list_tokens(Svcfleet__V1__AccessControl_Service *s,
     const Svcfleet__V1__ListTokensRequest         *in,
     Svcfleet__V1__ListTokensReply_Closure closure, void *data)
 {
-	sf_call                       *c = sf_call_of(data);
+	sf__srv_call                  *c = sf__srv_call_of(data);
 	Svcfleet__V1__ListTokensReply *r;
 	ProtobufCMessage             **list;
 	size_t                         n, kept = 0;
@@ -515,14 +515,14 @@ h_list_tokens(Svcfleet__V1__AccessControl_Service *s,
 	    &svcfleet__v1__stored_token__descriptor, sf_arena_pbc(&c->c_arena),
 	    &list, &n);
 	if (rv != 0) {
-		sf_call_fail(c, rv, "listing tokens failed");
+		sf__srv_call_fail(c, rv, "listing tokens failed");
 		return;
 	}
 	r = sf_arena_alloc(&c->c_arena, sizeof(*r));
 	Svcfleet__V1__Token **out
 	    = sf_arena_alloc(&c->c_arena, (n + 1) * sizeof(*out));
 	if (r == NULL || out == NULL) {
-		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 		return;
 	}
 	svcfleet__v1__list_tokens_reply__init(r);
@@ -546,13 +546,13 @@ h_who_am_i(Svcfleet__V1__AccessControl_Service *s,
     const Svcfleet__V1__WhoAmIRequest          *in,
     Svcfleet__V1__WhoAmIReply_Closure closure, void *data)
 {
-	sf_call                   *c = sf_call_of(data);
+	sf__srv_call              *c = sf__srv_call_of(data);
 	Svcfleet__V1__WhoAmIReply *r;
 	(void) s;
 	(void) in;
 
 	if ((r = sf_arena_alloc(&c->c_arena, sizeof(*r))) == NULL) {
-		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 		return;
 	}
 	svcfleet__v1__who_am_ireply__init(r);
@@ -569,7 +569,7 @@ h_who_am_i(Svcfleet__V1__AccessControl_Service *s,
 
 typedef struct audit_filter {
 	const Svcfleet__V1__ListAuditEventsRequest *req;
-	sf_call                                    *call;
+	sf__srv_call                               *call;
 } audit_filter;
 
 static bool
@@ -587,7 +587,7 @@ audit_keep(void *arg, const Svcfleet__V1__AuditEvent *ev)
 	    || (q->until_ms != 0 && ev->time_ms >= q->until_ms)) {
 		return (false);
 	}
-	return (sf_call_allowed(
+	return (sf__srv_call_allowed(
 	    f->call, "audit", "get", nz(ev->cluster), nz(ev->namespace_)));
 }
 
@@ -596,7 +596,7 @@ h_list_audit_events(Svcfleet__V1__Audit_Service *s,
     const Svcfleet__V1__ListAuditEventsRequest  *in,
     Svcfleet__V1__ListAuditEventsReply_Closure closure, void *data)
 {
-	sf_call                            *c = sf_call_of(data);
+	sf__srv_call                       *c = sf__srv_call_of(data);
 	Svcfleet__V1__ListAuditEventsReply *r;
 	audit_filter                        f = {in, c};
 	sf_store_audit_query                q = {0};
@@ -613,7 +613,7 @@ h_list_audit_events(Svcfleet__V1__Audit_Service *s,
 			    "Invalid value: \"%.40s\": not a token from a "
 			    "previous page",
 			    in->page_token);
-			sf_call_fail(
+			sf__srv_call_fail(
 			    c, SF_INVALID_ARGUMENT, "malformed page token");
 			return;
 		}
@@ -624,14 +624,14 @@ h_list_audit_events(Svcfleet__V1__Audit_Service *s,
 	q.aq_keep  = audit_keep;
 	q.aq_arg   = &f;
 	if ((r = sf_arena_alloc(&c->c_arena, sizeof(*r))) == NULL) {
-		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 		return;
 	}
 	svcfleet__v1__list_audit_events_reply__init(r);
 	rv = sf_store_audit_list(c->c_srv->s_store, &q,
 	    sf_arena_pbc(&c->c_arena), &r->events, &r->n_events, &next);
 	if (rv != 0) {
-		sf_call_fail(c, rv, "reading the audit log failed");
+		sf__srv_call_fail(c, rv, "reading the audit log failed");
 		return;
 	}
 	r->next_page_token = next != 0
@@ -641,7 +641,7 @@ h_list_audit_events(Svcfleet__V1__Audit_Service *s,
 }
 
 void
-sf_handlers_access_init(sf_server *srv)
+sf__srv_handlers_access_init(sf_server *srv)
 {
 	Svcfleet__V1__AccessControl_Service ac
 	    = SVCFLEET__V1__ACCESS_CONTROL__INIT(h_);

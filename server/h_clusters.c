@@ -18,7 +18,7 @@
 enum cl_kind { CL_REGISTER, CL_UPDATE, CL_DELETE, CL_HEALTH };
 
 typedef struct cl_job {
-	sf_call               *j_call;
+	sf__srv_call          *j_call;
 	int                    j_kind;
 	Svcfleet__V1__Cluster *j_cluster; // register, update
 	// j_cluster as the request had it, packed: cl_write changes it (and
@@ -39,11 +39,12 @@ empty(const char *s)
 }
 
 void
-sf_cluster_strip_credentials(const sf_call *c, Svcfleet__V1__Cluster *cl)
+sf__srv_cluster_strip_credentials(
+    const sf__srv_call *c, Svcfleet__V1__Cluster *cl)
 {
 	cl->has_credentials = !empty(cl->token) || cl->client_key.len > 0
 	    || cl->client_cert.len > 0;
-	if (sf_call_allowed(c, "credentials", "get", cl->name, "")) {
+	if (sf__srv_call_allowed(c, "credentials", "get", cl->name, "")) {
 		return;
 	}
 	cl->token            = "";
@@ -177,7 +178,7 @@ static int
 cl_write(sf_store_txn *txn, void *arg, sf_status *st)
 {
 	cl_job                *j     = arg;
-	sf_call               *c     = j->j_call;
+	sf__srv_call          *c     = j->j_call;
 	ProtobufCAllocator    *alloc = sf_arena_pbc(&c->c_arena);
 	Svcfleet__V1__Cluster *old = NULL, *cl = j->j_cluster;
 	int                    rv;
@@ -191,7 +192,7 @@ cl_write(sf_store_txn *txn, void *arg, sf_status *st)
 			    "out of memory copying the request"));
 		}
 	}
-	if (sf_call_expired(c)) {
+	if (sf__srv_call_expired(c)) {
 		return (sf_status_set(st, SF_DEADLINE_EXCEEDED,
 		    "the deadline passed before the write; nothing written"));
 	}
@@ -309,31 +310,31 @@ cl_write(sf_store_txn *txn, void *arg, sf_status *st)
 static void
 cl_done(void *arg, int code, uint64_t revision)
 {
-	cl_job  *j = arg;
-	sf_call *c = j->j_call;
+	cl_job       *j = arg;
+	sf__srv_call *c = j->j_call;
 	(void) revision;
 
 	if (code != 0) {
 		sf_status_set(&c->c_status, code, "%s", sf_status_str(code));
-		sf_call_finish(c, NULL);
+		sf__srv_call_finish(c, NULL);
 		return;
 	}
 	if (j->j_kind == CL_DELETE || j->j_kind == CL_HEALTH) {
 		static const Svcfleet__V1__Empty e = SVCFLEET__V1__EMPTY__INIT;
-		sf_call_finish(c, &e.base);
+		sf__srv_call_finish(c, &e.base);
 		return;
 	}
-	sf_cluster_strip_credentials(c, j->j_result);
-	sf_call_finish(c, &j->j_result->base);
+	sf__srv_cluster_strip_credentials(c, j->j_result);
+	sf__srv_call_finish(c, &j->j_result->base);
 }
 
 static void
-cl_submit(sf_call *c, int kind, Svcfleet__V1__Cluster *cl, const char *name,
-    Svcfleet__V1__ClusterHealth *health)
+cl_submit(sf__srv_call *c, int kind, Svcfleet__V1__Cluster *cl,
+    const char *name, Svcfleet__V1__ClusterHealth *health)
 {
 	cl_job *j = sf_arena_zalloc(&c->c_arena, sizeof(*j));
 	if (j == NULL) {
-		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 		return;
 	}
 	j->j_call    = c;
@@ -343,14 +344,14 @@ cl_submit(sf_call *c, int kind, Svcfleet__V1__Cluster *cl, const char *name,
 		j->j_len    = svcfleet__v1__cluster__get_packed_size(cl);
 		j->j_packed = sf_arena_alloc(&c->c_arena, j->j_len + 1);
 		if (j->j_packed == NULL) {
-			sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+			sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 			return;
 		}
 		svcfleet__v1__cluster__pack(cl, j->j_packed);
 	}
 	j->j_name   = name;
 	j->j_health = health;
-	sf_call_write(c, cl_write, cl_done, j, false);
+	sf__srv_call_write(c, cl_write, cl_done, j, false);
 }
 
 static void
@@ -358,11 +359,11 @@ h_register_cluster(Svcfleet__V1__ClusterRegistry_Service *s,
     const Svcfleet__V1__RegisterClusterRequest           *in,
     Svcfleet__V1__Cluster_Closure closure, void *data)
 {
-	sf_call *c = sf_call_of(data);
+	sf__srv_call *c = sf__srv_call_of(data);
 	(void) s;
 	(void) closure;
 	if (in->cluster == NULL) {
-		sf_call_fail(
+		sf__srv_call_fail(
 		    c, SF_INVALID_ARGUMENT, "the request carries no cluster");
 		return;
 	}
@@ -374,11 +375,11 @@ h_update_cluster(Svcfleet__V1__ClusterRegistry_Service *s,
     const Svcfleet__V1__UpdateClusterRequest           *in,
     Svcfleet__V1__Cluster_Closure closure, void *data)
 {
-	sf_call *c = sf_call_of(data);
+	sf__srv_call *c = sf__srv_call_of(data);
 	(void) s;
 	(void) closure;
 	if (in->cluster == NULL) {
-		sf_call_fail(
+		sf__srv_call_fail(
 		    c, SF_INVALID_ARGUMENT, "the request carries no cluster");
 		return;
 	}
@@ -390,11 +391,12 @@ h_delete_cluster(Svcfleet__V1__ClusterRegistry_Service *s,
     const Svcfleet__V1__DeleteClusterRequest           *in,
     Svcfleet__V1__Empty_Closure closure, void *data)
 {
-	sf_call *c = sf_call_of(data);
+	sf__srv_call *c = sf__srv_call_of(data);
 	(void) s;
 	(void) closure;
 	if (empty(in->name)) {
-		sf_call_fail(c, SF_INVALID_ARGUMENT, "name: Required value");
+		sf__srv_call_fail(
+		    c, SF_INVALID_ARGUMENT, "name: Required value");
 		return;
 	}
 	cl_submit(c, CL_DELETE, NULL, in->name, NULL);
@@ -405,11 +407,11 @@ h_report_cluster_health(Svcfleet__V1__ClusterRegistry_Service *s,
     const Svcfleet__V1__ReportClusterHealthRequest            *in,
     Svcfleet__V1__Empty_Closure closure, void *data)
 {
-	sf_call *c = sf_call_of(data);
+	sf__srv_call *c = sf__srv_call_of(data);
 	(void) s;
 	(void) closure;
 	if (empty(in->cluster) || in->health == NULL) {
-		sf_call_fail(
+		sf__srv_call_fail(
 		    c, SF_INVALID_ARGUMENT, "cluster and health are required");
 		return;
 	}
@@ -421,27 +423,28 @@ h_get_cluster(Svcfleet__V1__ClusterRegistry_Service *s,
     const Svcfleet__V1__GetClusterRequest           *in,
     Svcfleet__V1__Cluster_Closure closure, void *data)
 {
-	sf_call               *c = sf_call_of(data);
+	sf__srv_call          *c = sf__srv_call_of(data);
 	Svcfleet__V1__Cluster *cl;
 	int                    rv;
 	(void) s;
 
 	if (empty(in->name)) {
-		sf_call_fail(c, SF_INVALID_ARGUMENT, "name: Required value");
+		sf__srv_call_fail(
+		    c, SF_INVALID_ARGUMENT, "name: Required value");
 		return;
 	}
 	rv = sf_store_cluster_get(
 	    c->c_srv->s_store, in->name, sf_arena_pbc(&c->c_arena), &cl);
 	if (rv == SF_NOT_FOUND) {
-		sf_call_fail(
+		sf__srv_call_fail(
 		    c, rv, "cluster \"%s\" is not registered", in->name);
 		return;
 	}
 	if (rv != 0) {
-		sf_call_fail(c, rv, "reading the cluster failed");
+		sf__srv_call_fail(c, rv, "reading the cluster failed");
 		return;
 	}
-	sf_cluster_strip_credentials(c, cl);
+	sf__srv_cluster_strip_credentials(c, cl);
 	closure(cl, data);
 }
 
@@ -450,7 +453,7 @@ h_list_clusters(Svcfleet__V1__ClusterRegistry_Service *s,
     const Svcfleet__V1__ListClustersRequest           *in,
     Svcfleet__V1__ListClustersReply_Closure closure, void *data)
 {
-	sf_call                         *c = sf_call_of(data);
+	sf__srv_call                    *c = sf__srv_call_of(data);
 	Svcfleet__V1__ListClustersReply *r;
 	int                              rv;
 	(void) s;
@@ -458,24 +461,24 @@ h_list_clusters(Svcfleet__V1__ClusterRegistry_Service *s,
 
 	r = sf_arena_alloc(&c->c_arena, sizeof(*r));
 	if (r == NULL) {
-		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 		return;
 	}
 	svcfleet__v1__list_clusters_reply__init(r);
 	rv = sf_store_cluster_list(c->c_srv->s_store,
 	    sf_arena_pbc(&c->c_arena), &r->clusters, &r->n_clusters);
 	if (rv != 0) {
-		sf_call_fail(c, rv, "listing clusters failed");
+		sf__srv_call_fail(c, rv, "listing clusters failed");
 		return;
 	}
 	// Only the clusters the caller has a binding in.
 	size_t kept = 0;
 	for (size_t i = 0; i < r->n_clusters; i++) {
-		if (!sf_call_allowed(
+		if (!sf__srv_call_allowed(
 		        c, "clusters", "list", r->clusters[i]->name, "")) {
 			continue;
 		}
-		sf_cluster_strip_credentials(c, r->clusters[i]);
+		sf__srv_cluster_strip_credentials(c, r->clusters[i]);
 		r->clusters[kept++] = r->clusters[i];
 	}
 	r->n_clusters = kept;
@@ -497,11 +500,11 @@ h_list_clusters(Svcfleet__V1__ClusterRegistry_Service *s,
 enum live_kind { LIVE_NAMESPACES, LIVE_WORKLOADS, LIVE_POOLS };
 
 typedef struct live_job {
-	sf_call     *lj_call;
-	int          lj_kind;
-	sf_kube_cfg *lj_cfg;
-	const char  *lj_ns; // from the call's arena
-	long         lj_timeout_ms;
+	sf__srv_call *lj_call;
+	int           lj_kind;
+	sf_kube_cfg  *lj_cfg;
+	const char   *lj_ns; // from the call's arena
+	long          lj_timeout_ms;
 } live_job;
 
 static atomic_int live_running;
@@ -509,7 +512,7 @@ static atomic_int live_running;
 static void
 live_namespaces(live_job *j)
 {
-	sf_call                           *c = j->lj_call;
+	sf__srv_call                      *c = j->lj_call;
 	Svcfleet__V1__ListNamespacesReply *r;
 	char                             **names = NULL;
 	size_t                             n     = 0;
@@ -517,7 +520,7 @@ live_namespaces(live_job *j)
 	if (sf_kube_list_namespaces(
 	        j->lj_cfg, j->lj_timeout_ms, &names, &c->c_status)
 	    != 0) {
-		sf_call_finish(c, NULL);
+		sf__srv_call_finish(c, NULL);
 		return;
 	}
 	while (names[n] != NULL) {
@@ -531,7 +534,7 @@ live_namespaces(live_job *j)
 	}
 	if (r == NULL || r->namespaces == NULL) {
 		sf_kube_strv_free(names);
-		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -542,7 +545,7 @@ live_namespaces(live_job *j)
 		}
 	}
 	sf_kube_strv_free(names);
-	sf_call_finish(c, &r->base);
+	sf__srv_call_finish(c, &r->base);
 }
 
 // Copies a JSON object of strings into KeyValues (memory from a).
@@ -575,7 +578,7 @@ kvs_of(sf_arena *a, json_t *obj, size_t *n)
 static void
 live_workloads(live_job *j)
 {
-	sf_call                          *c = j->lj_call;
+	sf__srv_call                     *c = j->lj_call;
 	sf_arena                         *a = &c->c_arena;
 	Svcfleet__V1__ListWorkloadsReply *r;
 	json_t                           *all;
@@ -584,7 +587,7 @@ live_workloads(live_job *j)
 	if (sf_kube_list_workloads(
 	        j->lj_cfg, j->lj_ns, j->lj_timeout_ms, &all, &c->c_status)
 	    != 0) {
-		sf_call_finish(c, NULL);
+		sf__srv_call_finish(c, NULL);
 		return;
 	}
 	n = json_array_size(all);
@@ -613,16 +616,16 @@ live_workloads(live_job *j)
 	}
 	json_decref(all);
 	if (r == NULL || r->workloads == NULL) {
-		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 		return;
 	}
-	sf_call_finish(c, &r->base);
+	sf__srv_call_finish(c, &r->base);
 }
 
 static void
 live_pools(live_job *j)
 {
-	sf_call                      *c = j->lj_call;
+	sf__srv_call                 *c = j->lj_call;
 	sf_arena                     *a = &c->c_arena;
 	Svcfleet__V1__ListPoolsReply *r;
 	json_t                       *pools;
@@ -632,7 +635,7 @@ live_pools(live_job *j)
 	if (sf_kube_list_pools(
 	        j->lj_cfg, j->lj_timeout_ms, &pools, &known, &c->c_status)
 	    != 0) {
-		sf_call_finish(c, NULL);
+		sf__srv_call_finish(c, NULL);
 		return;
 	}
 	n = json_array_size(pools);
@@ -668,10 +671,10 @@ live_pools(live_job *j)
 	}
 	json_decref(pools);
 	if (r == NULL || r->pools == NULL) {
-		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 		return;
 	}
-	sf_call_finish(c, &r->base);
+	sf__srv_call_finish(c, &r->base);
 }
 
 static void *
@@ -698,7 +701,7 @@ live_main(void *arg)
 
 // Starts a live read of cluster name; finishes the call on failure.
 static void
-live_start(sf_call *c, int kind, const char *name, const char *ns)
+live_start(sf__srv_call *c, int kind, const char *name, const char *ns)
 {
 	Svcfleet__V1__Cluster *cl;
 	live_job              *j;
@@ -708,27 +711,28 @@ live_start(sf_call *c, int kind, const char *name, const char *ns)
 	int                    rv;
 
 	if (empty(name)) {
-		sf_call_fail(
+		sf__srv_call_fail(
 		    c, SF_INVALID_ARGUMENT, "cluster: Required value");
 		return;
 	}
 	rv = sf_store_cluster_get(
 	    c->c_srv->s_store, name, sf_arena_pbc(&c->c_arena), &cl);
 	if (rv == SF_NOT_FOUND) {
-		sf_call_fail(c, rv, "cluster \"%s\" is not registered", name);
+		sf__srv_call_fail(
+		    c, rv, "cluster \"%s\" is not registered", name);
 		return;
 	}
 	if (rv != 0) {
-		sf_call_fail(c, rv, "reading the cluster failed");
+		sf__srv_call_fail(c, rv, "reading the cluster failed");
 		return;
 	}
 	if ((j = calloc(1, sizeof(*j))) == NULL) {
-		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 		return;
 	}
 	if (sf_kube_cfg_alloc(&j->lj_cfg, cl, &c->c_status) != 0) {
 		free(j);
-		sf_call_finish(c, NULL);
+		sf__srv_call_finish(c, NULL);
 		return;
 	}
 	left_ms    = (c->c_deadline_us - sf_clock_mono_us()) / 1000 - 200;
@@ -744,7 +748,7 @@ live_start(sf_call *c, int kind, const char *name, const char *ns)
 		atomic_fetch_sub(&live_running, 1);
 		sf_kube_cfg_free(j->lj_cfg);
 		free(j);
-		sf_call_fail(c, SF_RESOURCE_EXHAUSTED,
+		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED,
 		    "too many live cluster reads at once; try again");
 		return;
 	}
@@ -757,7 +761,7 @@ live_start(sf_call *c, int kind, const char *name, const char *ns)
 		atomic_fetch_sub(&live_running, 1);
 		sf_kube_cfg_free(j->lj_cfg);
 		free(j);
-		sf_call_fail(c, SF_RESOURCE_EXHAUSTED,
+		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED,
 		    "cannot start a thread for the live read");
 	}
 }
@@ -769,7 +773,7 @@ h_list_namespaces(Svcfleet__V1__ClusterRegistry_Service *s,
 {
 	(void) s;
 	(void) closure;
-	live_start(sf_call_of(data), LIVE_NAMESPACES, in->cluster, NULL);
+	live_start(sf__srv_call_of(data), LIVE_NAMESPACES, in->cluster, NULL);
 }
 
 static void
@@ -777,11 +781,11 @@ h_list_workloads(Svcfleet__V1__ClusterRegistry_Service *s,
     const Svcfleet__V1__ListWorkloadsRequest           *in,
     Svcfleet__V1__ListWorkloadsReply_Closure closure, void *data)
 {
-	sf_call *c = sf_call_of(data);
+	sf__srv_call *c = sf__srv_call_of(data);
 	(void) s;
 	(void) closure;
 	if (empty(in->namespace_)) {
-		sf_call_fail(
+		sf__srv_call_fail(
 		    c, SF_INVALID_ARGUMENT, "namespace: Required value");
 		return;
 	}
@@ -795,11 +799,11 @@ h_list_pools(Svcfleet__V1__ClusterRegistry_Service *s,
 {
 	(void) s;
 	(void) closure;
-	live_start(sf_call_of(data), LIVE_POOLS, in->cluster, NULL);
+	live_start(sf__srv_call_of(data), LIVE_POOLS, in->cluster, NULL);
 }
 
 void
-sf_handlers_clusters_init(sf_server *srv)
+sf__srv_handlers_clusters_init(sf_server *srv)
 {
 	Svcfleet__V1__ClusterRegistry_Service init
 	    = SVCFLEET__V1__CLUSTER_REGISTRY__INIT(h_);

@@ -106,7 +106,7 @@ setup_tls(sf_server *srv, nng_listener l, const char *url, sf_status *st)
 }
 
 int
-sf_listener_open(
+sf__srv_listener_open(
     sf_server *srv, const char *url, nng_listener *out, sf_status *st)
 {
 	nng_listener l;
@@ -142,7 +142,7 @@ listen_one(sf_server *srv, const char *url, sf_status *st)
 	int          rv;
 	char        *bound;
 
-	if ((rv = sf_listener_open(srv, url, &l, st)) != 0) {
+	if ((rv = sf__srv_listener_open(srv, url, &l, st)) != 0) {
 		return (rv);
 	}
 	bound = strdup(url);
@@ -259,7 +259,7 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 	if (srv->s_opts.so_dedupe_bytes == 0) {
 		srv->s_opts.so_dedupe_bytes = DEDUPE_BYTES;
 	}
-	sf_limits_defaults(&srv->s_opts);
+	sf__srv_limits_defaults(&srv->s_opts);
 
 	so.so_dir              = srv->s_opts.so_data_dir;
 	so.so_nosync           = srv->s_opts.so_nosync;
@@ -272,23 +272,24 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 		free(srv);
 		return (rv);
 	}
-	sf_handlers_services_init(srv);
-	sf_handlers_clusters_init(srv);
-	sf_handlers_access_init(srv);
-	sf_handlers_system_init(srv);
-	if ((rv = sf_methods_init(srv, st)) != 0
-	    || (rv = sf_auth_open(srv, srv->s_opts.so_token_file, st)) != 0) {
+	sf__srv_handlers_services_init(srv);
+	sf__srv_handlers_clusters_init(srv);
+	sf__srv_handlers_access_init(srv);
+	sf__srv_handlers_system_init(srv);
+	if ((rv = sf__srv_methods_init(srv, st)) != 0
+	    || (rv = sf__srv_auth_open(srv, srv->s_opts.so_token_file, st))
+	        != 0) {
 		goto fail;
 	}
-	if ((rv = sf_recon_token_mint(srv)) != 0) {
+	if ((rv = sf__srv_recon_token_mint(srv)) != 0) {
 		rv = sf_status_set(
 		    st, rv, "cannot make the embedded reconciler's token");
 		goto fail;
 	}
-	srv->s_dedupe = sf_dedupe_alloc(
+	srv->s_dedupe = sf__srv_dedupe_alloc(
 	    DEDUPE_ENTRIES, srv->s_opts.so_dedupe_bytes, DEDUPE_TTL_MS);
-	if (srv->s_dedupe == NULL || sf_srvmetrics_init(srv) != 0
-	    || sf_watch_init(srv) != 0) {
+	if (srv->s_dedupe == NULL || sf__srv_metrics_init(srv) != 0
+	    || sf__srv_watch_init(srv) != 0) {
 		rv = sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL);
 		goto fail;
 	}
@@ -300,8 +301,8 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 	srv->s_sock_open = true;
 	nng_socket_set_size(
 	    srv->s_sock, NNG_OPT_RECVMAXSZ, SF_SERVER_WIRE_MAX);
-	if ((rv = sf_limits_start(srv, st)) != 0
-	    || (rv = sf_rpc_start(srv, st)) != 0) {
+	if ((rv = sf__srv_limits_start(srv, st)) != 0
+	    || (rv = sf__srv_rpc_start(srv, st)) != 0) {
 		goto fail;
 	}
 	if (srv->s_opts.so_nlisten == 0) {
@@ -325,7 +326,7 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 	    && (rv = listen_one(srv, srv->s_opts.so_inproc, st)) != 0) {
 		goto fail;
 	}
-	if (sf_ipcguard_start(srv) != 0) {
+	if (sf__srv_ipcguard_start(srv) != 0) {
 		rv = sf_status_set(st, SF_RESOURCE_EXHAUSTED,
 		    "cannot start the ipc listener guard");
 		goto fail;
@@ -348,19 +349,19 @@ sf_server_stop(sf_server *srv)
 	// in flight (writes waiting for their commit) finishes and is
 	// answered; then the socket closes.
 	atomic_store(&srv->s_draining, true);
-	sf_ipcguard_stop(srv);
-	sf_watch_fini(srv);
+	sf__srv_ipcguard_stop(srv);
+	sf__srv_watch_fini(srv);
 	if (srv->s_ctxs != NULL) {
-		sf_rpc_drain(srv, DRAIN_MAX_MS);
+		sf__srv_rpc_drain(srv, DRAIN_MAX_MS);
 	}
-	sf_rpc_stop(srv); // stops the contexts, then closes the socket
-	sf_limits_stop(srv);
-	sf_watch_free(srv);
-	sf_srvmetrics_fini(srv);
-	sf_auth_close(srv);
+	sf__srv_rpc_stop(srv); // stops the contexts, then closes the socket
+	sf__srv_limits_stop(srv);
+	sf__srv_watch_free(srv);
+	sf__srv_metrics_fini(srv);
+	sf__srv_auth_close(srv);
 	sf_store_close(srv->s_store);
-	sf_dedupe_free(srv->s_dedupe);
-	sf_methods_fini(srv);
+	sf__srv_dedupe_free(srv->s_dedupe);
+	sf__srv_methods_fini(srv);
 	for (size_t i = 0; i < srv->s_nlisteners; i++) {
 		free(srv->s_urls[i]);
 	}
