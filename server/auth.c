@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "internal.h"
 #include "log.h"
+#include "str.h"
 
 #define ADMIN_USER   "admin"
 #define INTERNAL_MAX 4
@@ -321,12 +322,6 @@ sf__srv_auth_tokens_changed(sf_server *srv)
 	(void) srv;
 }
 
-static char *
-adup(sf_arena *ar, const char *s)
-{
-	return (sf_arena_strdup(ar, s != NULL ? s : ""));
-}
-
 static Svcfleet__V1__RoleBinding *
 binding_copy(sf_arena *ar, const Svcfleet__V1__RoleBinding *b)
 {
@@ -335,12 +330,12 @@ binding_copy(sf_arena *ar, const Svcfleet__V1__RoleBinding *b)
 		return (NULL);
 	}
 	svcfleet__v1__role_binding__init(c);
-	c->id         = adup(ar, b->id);
-	c->role       = adup(ar, b->role);
-	c->user       = adup(ar, b->user);
-	c->group      = adup(ar, b->group);
-	c->cluster    = adup(ar, b->cluster);
-	c->namespace_ = adup(ar, b->namespace_);
+	c->id         = sf_arena_strdup(ar, sf_nz(b->id));
+	c->role       = sf_arena_strdup(ar, sf_nz(b->role));
+	c->user       = sf_arena_strdup(ar, sf_nz(b->user));
+	c->group      = sf_arena_strdup(ar, sf_nz(b->group));
+	c->cluster    = sf_arena_strdup(ar, sf_nz(b->cluster));
+	c->namespace_ = sf_arena_strdup(ar, sf_nz(b->namespace_));
 	return (c);
 }
 

@@ -132,26 +132,26 @@ expire(struct sf__srv_dedupe *d, int64_t now)
 	}
 }
 
-int
+enum sf__srv_dedupe_seen
 sf__srv_dedupe_begin(
     struct sf__srv_dedupe *d, const char *key, void **reply, size_t *len)
 {
-	int64_t   now = sf_clock_mono_ms();
-	dd_entry *e;
-	int       rv = 0;
+	int64_t                  now = sf_clock_mono_ms();
+	dd_entry                *e;
+	enum sf__srv_dedupe_seen rv;
 
 	pthread_mutex_lock(&d->d_mtx);
 	expire(d, now);
 	if ((e = find(d, key)) != NULL) {
 		if (!e->e_done) {
-			rv = 2;
+			rv = SF__SRV_DEDUPE_BUSY;
 		} else if ((*reply = malloc(e->e_len ? e->e_len : 1))
 		    != NULL) {
 			memcpy(*reply, e->e_reply, e->e_len);
 			*len = e->e_len;
-			rv   = 1;
+			rv   = SF__SRV_DEDUPE_ANSWERED;
 		} else {
-			rv = 2;
+			rv = SF__SRV_DEDUPE_BUSY;
 		}
 		pthread_mutex_unlock(&d->d_mtx);
 		return (rv);
@@ -172,7 +172,7 @@ sf__srv_dedupe_begin(
 	}
 	// Out of memory: the write goes ahead without protection.
 	pthread_mutex_unlock(&d->d_mtx);
-	return (0);
+	return (SF__SRV_DEDUPE_NEW);
 }
 
 void

@@ -12,16 +12,11 @@
 #include "clock.h"
 #include "internal.h"
 #include "log.h"
+#include "str.h"
 
 #define AUDIT_PAGE_DEFAULT 100
 #define TOKEN_TTL_MAX_S    (10LL * 366 * 24 * 3600)
 #define AUDIT_PAGE_MAX     1000
-
-static const char *
-nz(const char *s)
-{
-	return (s != NULL ? s : "");
-}
 
 static bool
 is_admin(const sf__srv_call *c)
@@ -47,8 +42,9 @@ binding_id(sf_arena *a, const Svcfleet__V1__RoleBinding *b)
 	unsigned int      n = sizeof(h);
 	char             *text, *id;
 
-	text = sf_arena_printf(a, "%s\n%s\n%s\n%s\n%s", nz(b->role),
-	    nz(b->user), nz(b->group), nz(b->cluster), nz(b->namespace_));
+	text = sf_arena_printf(a, "%s\n%s\n%s\n%s\n%s", sf_nz(b->role),
+	    sf_nz(b->user), sf_nz(b->group), sf_nz(b->cluster),
+	    sf_nz(b->namespace_));
 	id   = sf_arena_alloc(a, 4 + 16 + 1);
 	if (text == NULL || id == NULL) {
 		return (NULL);
@@ -72,7 +68,7 @@ rb_create_fn(sf_store_txn *txn, void *arg, sf_status *st)
 	int                        rv;
 
 	sf_status_reset(st);
-	if (nz(b->cluster)[0] != '\0') {
+	if (sf_nz(b->cluster)[0] != '\0') {
 		rv = sf_store_txn_cluster_get(
 		    txn, b->cluster, sf_arena_pbc(&j->j_call->c_arena), &cl);
 		if (rv == SF_NOT_FOUND) {
@@ -100,34 +96,14 @@ rb_create_fn(sf_store_txn *txn, void *arg, sf_status *st)
 static void
 rb_done(void *arg, int code, uint64_t revision)
 {
-	rb_job       *j = arg;
-	sf__srv_call *c = j->j_call;
+	rb_job *j = arg;
 	(void) revision;
 
-	if (code != 0) {
-		sf_status_set(&c->c_status, code, "%s", sf_status_str(code));
-		sf__srv_call_finish(c, NULL);
-		return;
+	if (code == 0) {
+		sf__srv_auth_bindings_changed(j->j_call->c_srv);
 	}
-	sf__srv_auth_bindings_changed(c->c_srv);
-	if (j->j_binding != NULL) {
-		sf__srv_call_finish(c, &j->j_binding->base);
-	} else {
-		static const Svcfleet__V1__Empty e = SVCFLEET__V1__EMPTY__INIT;
-		sf__srv_call_finish(c, &e.base);
-	}
-}
-
-static rb_job *
-rb_new(sf__srv_call *c)
-{
-	rb_job *j = sf_arena_zalloc(&c->c_arena, sizeof(*j));
-	if (j == NULL) {
-		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
-		return (NULL);
-	}
-	j->j_call = c;
-	return (j);
+	sf__srv_write_done(j->j_call, code,
+	    j->j_binding != NULL ? &j->j_binding->base : NULL);
 }
 
 static void
@@ -154,16 +130,16 @@ h_create_role_binding(Svcfleet__V1__AccessControl_Service *s,
 		sf__srv_call_deny(c);
 		return;
 	}
-	if ((j = rb_new(c)) == NULL) {
-		return;
-	}
-	b->id         = binding_id(&c->c_arena, b);
-	b->created_by = (char *) c->c_ident.id_user;
-	j->j_binding  = b;
-	if (b->id == NULL) {
+	if ((b->id = binding_id(&c->c_arena, b)) == NULL) {
 		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 		return;
 	}
+	if ((j = sf__srv_call_alloc(c, sizeof(*j))) == NULL) {
+		return;
+	}
+	b->created_by = (char *) c->c_ident.id_user;
+	j->j_call     = c;
+	j->j_binding  = b;
 	sf__srv_call_write(c, rb_create_fn, rb_done, j, false);
 }
 
@@ -187,8 +163,8 @@ rb_delete_fn(sf_store_txn *txn, void *arg, sf_status *st)
 		return (sf_status_set(st, rv, "reading the binding failed"));
 	}
 	// Taking a grant away needs the power to give it.
-	c->c_cluster   = nz(b->cluster);
-	c->c_namespace = nz(b->namespace_);
+	c->c_cluster   = sf_nz(b->cluster);
+	c->c_namespace = sf_nz(b->namespace_);
 	if ((rv = sf_rbac_may_grant(&c->c_ident.id_p, b, st)) != 0) {
 		return (rv);
 	}
@@ -209,16 +185,17 @@ h_delete_role_binding(Svcfleet__V1__AccessControl_Service *s,
 	(void) s;
 	(void) closure;
 
-	if (nz(in->id)[0] == '\0') {
+	if (sf_nz(in->id)[0] == '\0') {
 		sf_status_violation(
 		    &c->c_status, SF_V_REQUIRED, "id", "Required value");
 		sf__srv_call_fail(
 		    c, SF_INVALID_ARGUMENT, "the binding id is required");
 		return;
 	}
-	if ((j = rb_new(c)) == NULL) {
+	if ((j = sf__srv_call_alloc(c, sizeof(*j))) == NULL) {
 		return;
 	}
+	j->j_call = c;
 	j->j_id   = in->id;
 	c->c_name = in->id;
 	sf__srv_call_write(c, rb_delete_fn, rb_done, j, false);
@@ -243,22 +220,24 @@ h_list_role_bindings(Svcfleet__V1__AccessControl_Service *s,
 		sf__srv_call_fail(c, rv, "listing role bindings failed");
 		return;
 	}
-	if ((r = sf_arena_alloc(&c->c_arena, sizeof(*r))) == NULL) {
-		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+	r = sf__srv_reply_new(
+	    c, &svcfleet__v1__list_role_bindings_reply__descriptor);
+	if (r == NULL) {
 		return;
 	}
-	svcfleet__v1__list_role_bindings_reply__init(r);
 	r->bindings = (Svcfleet__V1__RoleBinding **) list;
 	for (size_t i = 0; i < n; i++) {
 		Svcfleet__V1__RoleBinding *b = r->bindings[i];
-		if ((nz(in->cluster)[0] && strcmp(in->cluster, nz(b->cluster)))
-		    || (nz(in->namespace_)[0]
-		        && strcmp(in->namespace_, nz(b->namespace_)))
-		    || (nz(in->user)[0] && strcmp(in->user, nz(b->user)))) {
+		if ((sf_nz(in->cluster)[0]
+		        && strcmp(in->cluster, sf_nz(b->cluster)))
+		    || (sf_nz(in->namespace_)[0]
+		        && strcmp(in->namespace_, sf_nz(b->namespace_)))
+		    || (sf_nz(in->user)[0]
+		        && strcmp(in->user, sf_nz(b->user)))) {
 			continue;
 		}
 		if (!sf__srv_call_allowed(c, "rolebindings", "get",
-		        nz(b->cluster), nz(b->namespace_))
+		        sf_nz(b->cluster), sf_nz(b->namespace_))
 		    && !sf_rbac_binding_applies(&c->c_ident.id_p, b)) {
 			continue; // one's own bindings are always visible
 		}
@@ -296,22 +275,14 @@ tok_create_fn(sf_store_txn *txn, void *arg, sf_status *st)
 static void
 tok_done(void *arg, int code, uint64_t revision)
 {
-	tok_job      *j = arg;
-	sf__srv_call *c = j->j_call;
+	tok_job *j = arg;
 	(void) revision;
 
-	if (code != 0) {
-		sf_status_set(&c->c_status, code, "%s", sf_status_str(code));
-		sf__srv_call_finish(c, NULL);
-		return;
+	if (code == 0) {
+		sf__srv_auth_tokens_changed(j->j_call->c_srv);
 	}
-	sf__srv_auth_tokens_changed(c->c_srv);
-	if (j->j_reply != NULL) {
-		sf__srv_call_finish(c, &j->j_reply->base);
-	} else {
-		static const Svcfleet__V1__Empty e = SVCFLEET__V1__EMPTY__INIT;
-		sf__srv_call_finish(c, &e.base);
-	}
+	sf__srv_write_done(
+	    j->j_call, code, j->j_reply != NULL ? &j->j_reply->base : NULL);
 }
 
 static bool
@@ -335,16 +306,19 @@ h_create_token(Svcfleet__V1__AccessControl_Service *s,
     const Svcfleet__V1__CreateTokenRequest         *in,
     Svcfleet__V1__CreateTokenReply_Closure closure, void *data)
 {
-	sf__srv_call *c = sf__srv_call_of(data);
-	sf_arena     *a = &c->c_arena;
-	tok_job      *j;
-	char          secret[SF__SRV_TOKEN_MAX];
-	char         *id;
-	uint8_t      *hash;
+	sf__srv_call                   *c = sf__srv_call_of(data);
+	sf_arena                       *a = &c->c_arena;
+	tok_job                        *j;
+	char                            secret[SF__SRV_TOKEN_MAX];
+	char                           *id, *sec;
+	uint8_t                        *hash;
+	Svcfleet__V1__Token            *t;
+	Svcfleet__V1__StoredToken      *st;
+	Svcfleet__V1__CreateTokenReply *reply;
 	(void) s;
 	(void) closure;
 
-	c->c_name = nz(in->user);
+	c->c_name = sf_nz(in->user);
 	if (!is_admin(c)) {
 		sf_status_set(&c->c_status, SF_PERMISSION_DENIED,
 		    "user \"%s\" cannot create tokens: only admin can",
@@ -352,11 +326,11 @@ h_create_token(Svcfleet__V1__AccessControl_Service *s,
 		sf__srv_call_deny(c);
 		return;
 	}
-	if (!good_name(nz(in->user))) {
+	if (!good_name(sf_nz(in->user))) {
 		sf_status_violation(&c->c_status,
-		    nz(in->user)[0] ? SF_V_INVALID : SF_V_REQUIRED, "user",
+		    sf_nz(in->user)[0] ? SF_V_INVALID : SF_V_REQUIRED, "user",
 		    "%s",
-		    nz(in->user)[0]
+		    sf_nz(in->user)[0]
 		        ? "Invalid value: a user name has 1 to 253 printable "
 		          "characters without spaces, commas or quotes"
 		        : "Required value");
@@ -389,29 +363,31 @@ h_create_token(Svcfleet__V1__AccessControl_Service *s,
 		    c->c_status.st_viol[0].v_reason);
 		return;
 	}
-	j    = sf_arena_zalloc(a, sizeof(*j));
-	id   = sf_arena_alloc(a, SF__SRV_TOKEN_ID_LEN + 1);
-	hash = sf_arena_alloc(a, 32);
-	if (j == NULL || id == NULL || hash == NULL) {
-		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+	if ((j = sf__srv_call_alloc(c, sizeof(*j))) == NULL
+	    || (id = sf__srv_call_alloc(c, SF__SRV_TOKEN_ID_LEN + 1)) == NULL
+	    || (hash = sf__srv_call_alloc(c, 32)) == NULL) {
 		return;
 	}
 	if (sf__srv_auth_token_make(secret, id, hash) != 0) {
 		sf__srv_call_fail(c, SF_INTERNAL, "no randomness for a token");
 		return;
 	}
-	Svcfleet__V1__Token       *t  = sf_arena_alloc(a, sizeof(*t));
-	Svcfleet__V1__StoredToken *st = sf_arena_alloc(a, sizeof(*st));
-	j->j_reply                    = sf_arena_alloc(a, sizeof(*j->j_reply));
-	char *sec                     = sf_arena_strdup(a, secret);
+	sec = sf_arena_strdup(a, secret);
 	explicit_bzero(secret, sizeof(secret));
-	if (t == NULL || st == NULL || j->j_reply == NULL || sec == NULL) {
+	if (sec == NULL) {
 		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 		return;
 	}
-	svcfleet__v1__token__init(t);
-	svcfleet__v1__stored_token__init(st);
-	svcfleet__v1__create_token_reply__init(j->j_reply);
+	if ((t = sf__srv_reply_new(c, &svcfleet__v1__token__descriptor))
+	        == NULL
+	    || (st = sf__srv_reply_new(
+	            c, &svcfleet__v1__stored_token__descriptor))
+	        == NULL
+	    || (reply = sf__srv_reply_new(
+	            c, &svcfleet__v1__create_token_reply__descriptor))
+	        == NULL) {
+		return;
+	}
 	t->id                = id;
 	t->user              = in->user;
 	t->groups            = in->groups;
@@ -424,10 +400,11 @@ h_create_token(Svcfleet__V1__AccessControl_Service *s,
 	st->token            = t;
 	st->secret_hash.data = hash;
 	st->secret_hash.len  = 32;
+	reply->token         = t;
+	reply->secret        = sec;
 	j->j_call            = c;
 	j->j_stored          = st;
-	j->j_reply->token    = t;
-	j->j_reply->secret   = sec;
+	j->j_reply           = reply;
 	c->c_name            = in->user;
 	sf__srv_call_write(c, tok_create_fn, tok_done, j, false);
 }
@@ -482,15 +459,14 @@ h_revoke_token(Svcfleet__V1__AccessControl_Service *s,
 	(void) s;
 	(void) closure;
 
-	if (nz(in->id)[0] == '\0') {
+	if (sf_nz(in->id)[0] == '\0') {
 		sf_status_violation(
 		    &c->c_status, SF_V_REQUIRED, "id", "Required value");
 		sf__srv_call_fail(
 		    c, SF_INVALID_ARGUMENT, "the token id is required");
 		return;
 	}
-	if ((j = sf_arena_zalloc(&c->c_arena, sizeof(*j))) == NULL) {
-		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+	if ((j = sf__srv_call_alloc(c, sizeof(*j))) == NULL) {
 		return;
 	}
 	j->j_call = c;
@@ -518,20 +494,19 @@ h_list_tokens(Svcfleet__V1__AccessControl_Service *s,
 		sf__srv_call_fail(c, rv, "listing tokens failed");
 		return;
 	}
-	r = sf_arena_alloc(&c->c_arena, sizeof(*r));
-	Svcfleet__V1__Token **out
-	    = sf_arena_alloc(&c->c_arena, (n + 1) * sizeof(*out));
-	if (r == NULL || out == NULL) {
-		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+	Svcfleet__V1__Token **out;
+	if ((r = sf__srv_reply_new(
+	         c, &svcfleet__v1__list_tokens_reply__descriptor))
+	        == NULL
+	    || (out = sf__srv_call_alloc(c, (n + 1) * sizeof(*out))) == NULL) {
 		return;
 	}
-	svcfleet__v1__list_tokens_reply__init(r);
 	for (size_t i = 0; i < n; i++) {
 		Svcfleet__V1__Token *t
 		    = ((Svcfleet__V1__StoredToken *) list[i])->token;
 		if (t == NULL
 		    || (!admin && strcmp(t->user, c->c_ident.id_user))
-		    || (nz(in->user)[0] && strcmp(in->user, t->user))) {
+		    || (sf_nz(in->user)[0] && strcmp(in->user, t->user))) {
 			continue;
 		}
 		out[kept++] = t; // the hash stays behind
@@ -551,17 +526,17 @@ h_who_am_i(Svcfleet__V1__AccessControl_Service *s,
 	(void) s;
 	(void) in;
 
-	if ((r = sf_arena_alloc(&c->c_arena, sizeof(*r))) == NULL) {
-		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+	if ((r = sf__srv_reply_new(
+	         c, &svcfleet__v1__who_am_ireply__descriptor))
+	    == NULL) {
 		return;
 	}
-	svcfleet__v1__who_am_ireply__init(r);
 	r->user       = (char *) c->c_ident.id_user;
 	r->groups     = (char **) c->c_ident.id_groups;
 	r->n_groups   = c->c_ident.id_ngroups;
 	r->bindings   = c->c_ident.id_bindings;
 	r->n_bindings = c->c_ident.id_nbindings;
-	r->token_id   = (char *) nz(c->c_ident.id_token_id);
+	r->token_id   = (char *) sf_nz(c->c_ident.id_token_id);
 	closure(r, data);
 }
 
@@ -578,17 +553,17 @@ audit_keep(void *arg, const Svcfleet__V1__AuditEvent *ev)
 	audit_filter                               *f = arg;
 	const Svcfleet__V1__ListAuditEventsRequest *q = f->req;
 
-	if ((nz(q->user)[0] && strcmp(q->user, nz(ev->user)))
-	    || (nz(q->cluster)[0] && strcmp(q->cluster, nz(ev->cluster)))
-	    || (nz(q->namespace_)[0]
-	        && strcmp(q->namespace_, nz(ev->namespace_)))
-	    || (nz(q->name)[0] && strcmp(q->name, nz(ev->name)))
+	if ((sf_nz(q->user)[0] && strcmp(q->user, sf_nz(ev->user)))
+	    || (sf_nz(q->cluster)[0] && strcmp(q->cluster, sf_nz(ev->cluster)))
+	    || (sf_nz(q->namespace_)[0]
+	        && strcmp(q->namespace_, sf_nz(ev->namespace_)))
+	    || (sf_nz(q->name)[0] && strcmp(q->name, sf_nz(ev->name)))
 	    || (q->since_ms != 0 && ev->time_ms < q->since_ms)
 	    || (q->until_ms != 0 && ev->time_ms >= q->until_ms)) {
 		return (false);
 	}
-	return (sf__srv_call_allowed(
-	    f->call, "audit", "get", nz(ev->cluster), nz(ev->namespace_)));
+	return (sf__srv_call_allowed(f->call, "audit", "get",
+	    sf_nz(ev->cluster), sf_nz(ev->namespace_)));
 }
 
 static void
@@ -604,7 +579,7 @@ h_list_audit_events(Svcfleet__V1__Audit_Service *s,
 	int                                 rv;
 	(void) s;
 
-	if (nz(in->page_token)[0] != '\0') {
+	if (sf_nz(in->page_token)[0] != '\0') {
 		char *end;
 		q.aq_before = strtoull(in->page_token, &end, 10);
 		if (*end != '\0' || q.aq_before == 0) {
@@ -623,11 +598,11 @@ h_list_audit_events(Svcfleet__V1__Audit_Service *s,
 	                                     : in->page_size;
 	q.aq_keep  = audit_keep;
 	q.aq_arg   = &f;
-	if ((r = sf_arena_alloc(&c->c_arena, sizeof(*r))) == NULL) {
-		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+	if ((r = sf__srv_reply_new(
+	         c, &svcfleet__v1__list_audit_events_reply__descriptor))
+	    == NULL) {
 		return;
 	}
-	svcfleet__v1__list_audit_events_reply__init(r);
 	rv = sf_store_audit_list(c->c_srv->s_store, &q,
 	    sf_arena_pbc(&c->c_arena), &r->events, &r->n_events, &next);
 	if (rv != 0) {

@@ -8,28 +8,28 @@
 #include <string.h>
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "clock.h"
 #include "internal.h"
 #include "kube.h"
 
-enum cl_kind { CL_REGISTER, CL_UPDATE, CL_DELETE, CL_HEALTH };
-
+// A cluster write: one write function per kind (register, update, delete,
+// health) over this job, run on the store's writer thread.
 typedef struct cl_job {
 	sf__srv_call          *j_call;
-	int                    j_kind;
 	Svcfleet__V1__Cluster *j_cluster; // register, update
-	// j_cluster as the request had it, packed: cl_write changes it (and
-	// the store writes resource_version back), and a batch retried after
-	// MAP_FULL must start again from the request (else the update's
-	// resource_version precondition fails against its own write).
+	// j_cluster as the request had it, packed: the write functions change
+	// it (and the store writes resource_version back), and a batch
+	// retried after MAP_FULL must start again from the request (else the
+	// update's resource_version precondition fails against its own
+	// write).
 	uint8_t                     *j_packed;
 	size_t                       j_len;
 	const char                  *j_name; // delete, health
 	Svcfleet__V1__ClusterHealth *j_health;
-	Svcfleet__V1__Cluster       *j_result;
+	// The reply: the cluster written (register, update); NULL for Empty.
+	Svcfleet__V1__Cluster *j_result;
 } cl_job;
 
 static bool
@@ -174,20 +174,19 @@ validate_cluster(Svcfleet__V1__Cluster *cl, sf_status *st)
 	return (0);
 }
 
+// What every cluster write function does first; a batch retried after
+// MAP_FULL runs it again, so it starts from the request each time.
 static int
-cl_write(sf_store_txn *txn, void *arg, sf_status *st)
+cl_begin(cl_job *j, sf_status *st)
 {
-	cl_job                *j     = arg;
-	sf__srv_call          *c     = j->j_call;
-	ProtobufCAllocator    *alloc = sf_arena_pbc(&c->c_arena);
-	Svcfleet__V1__Cluster *old = NULL, *cl = j->j_cluster;
-	int                    rv;
+	sf__srv_call *c = j->j_call;
 
 	sf_status_reset(st);
+	j->j_result = NULL;
 	if (j->j_packed != NULL) {
-		cl = j->j_cluster = svcfleet__v1__cluster__unpack(
-		    alloc, j->j_len, j->j_packed);
-		if (cl == NULL) {
+		j->j_cluster = svcfleet__v1__cluster__unpack(
+		    sf_arena_pbc(&c->c_arena), j->j_len, j->j_packed);
+		if (j->j_cluster == NULL) {
 			return (sf_status_set(st, SF_RESOURCE_EXHAUSTED,
 			    "out of memory copying the request"));
 		}
@@ -196,162 +195,206 @@ cl_write(sf_store_txn *txn, void *arg, sf_status *st)
 		return (sf_status_set(st, SF_DEADLINE_EXCEEDED,
 		    "the deadline passed before the write; nothing written"));
 	}
-	switch (j->j_kind) {
-	case CL_REGISTER:
-		if ((rv = validate_cluster(cl, st)) != 0) {
-			return (rv);
-		}
-		cl->created_by       = (char *) c->c_ident.id_user;
-		cl->resource_version = 0;
-		cl->health           = NULL;
-		cl->has_credentials  = false;
-		rv                   = sf_store_txn_cluster_put(txn, cl, true);
-		if (rv == SF_ALREADY_EXISTS) {
-			return (sf_status_set(st, rv,
-			    "cluster \"%s\" is already registered", cl->name));
-		}
-		if (rv != 0) {
-			return (sf_status_set(st, rv, "storing failed"));
-		}
-		j->j_result = cl;
-		return (0);
-	case CL_UPDATE:
-		if (empty(cl->name)) {
-			sf_status_violation(
-			    st, SF_V_REQUIRED, "name", "Required value");
-			return (sf_status_set(st, SF_INVALID_ARGUMENT,
-			    "the cluster name is required"));
-		}
-		rv = sf_store_txn_cluster_get(txn, cl->name, alloc, &old);
-		if (rv == SF_NOT_FOUND) {
-			return (sf_status_set(st, rv,
-			    "cluster \"%s\" is not registered", cl->name));
-		}
-		if (rv != 0) {
-			return (sf_status_set(st, rv, "reading failed"));
-		}
-		if (cl->resource_version != 0
-		    && cl->resource_version != old->resource_version) {
-			return (sf_status_set(st, SF_ABORTED,
-			    "cluster \"%s\" was modified (resource version "
-			    "%llu given, %llu stored); read it again",
-			    cl->name,
-			    (unsigned long long) cl->resource_version,
-			    (unsigned long long) old->resource_version));
-		}
-		// Credentials left empty keep the stored ones.
-		if (empty(cl->token) && cl->client_cert.len == 0) {
-			cl->token       = old->token;
-			cl->client_cert = old->client_cert;
-			cl->client_key  = old->client_key;
-		}
-		if (cl->ca_data.len == 0) {
-			cl->ca_data = old->ca_data;
-		}
-		if ((rv = validate_cluster(cl, st)) != 0) {
-			return (rv);
-		}
-		cl->created_by      = old->created_by;
-		cl->create_time_ms  = old->create_time_ms;
-		cl->health          = old->health;
-		cl->has_credentials = false;
-		if ((rv = sf_store_txn_cluster_put(txn, cl, false)) != 0) {
-			return (sf_status_set(st, rv, "storing failed"));
-		}
-		j->j_result = cl;
-		return (0);
-	case CL_DELETE: {
-		uint64_t n = 0;
-		rv = sf_store_txn_cluster_get(txn, j->j_name, alloc, &old);
-		if (rv == SF_NOT_FOUND) {
-			return (sf_status_set(st, rv,
-			    "cluster \"%s\" is not registered", j->j_name));
-		}
-		if (rv != 0) {
-			return (sf_status_set(st, rv, "reading failed"));
-		}
-		rv = sf_store_txn_cluster_count_services(
-		    txn, j->j_name, 0, &n);
-		if (rv != 0) {
-			return (sf_status_set(st, rv, "counting failed"));
-		}
-		if (n > 0) {
-			return (sf_status_set(st, SF_FAILED_PRECONDITION,
-			    "cluster \"%s\" still has %llu service%s; delete "
-			    "them first",
-			    j->j_name, (unsigned long long) n,
-			    n == 1 ? "" : "s"));
-		}
-		if ((rv = sf_store_txn_cluster_delete(txn, j->j_name)) != 0) {
-			return (sf_status_set(st, rv, "deleting failed"));
-		}
-		j->j_result = old;
-		return (0);
+	return (0);
+}
+
+// Reads cluster name in txn into *out, or says it is not registered.
+static int
+cl_read(sf_store_txn *txn, cl_job *j, const char *name,
+    Svcfleet__V1__Cluster **out, sf_status *st)
+{
+	int rv = sf_store_txn_cluster_get(
+	    txn, name, sf_arena_pbc(&j->j_call->c_arena), out);
+	if (rv == SF_NOT_FOUND) {
+		return (sf_status_set(
+		    st, rv, "cluster \"%s\" is not registered", name));
 	}
-	case CL_HEALTH:
-		rv = sf_store_txn_cluster_get(txn, j->j_name, alloc, &old);
-		if (rv == SF_NOT_FOUND) {
-			return (sf_status_set(st, rv,
-			    "cluster \"%s\" is not registered", j->j_name));
-		}
-		if (rv != 0) {
-			return (sf_status_set(st, rv, "reading failed"));
-		}
-		old->health = j->j_health;
-		if ((rv = sf_store_txn_cluster_put(txn, old, false)) != 0) {
-			return (sf_status_set(st, rv, "storing failed"));
-		}
-		j->j_result = old;
-		return (0);
+	if (rv != 0) {
+		return (sf_status_set(st, rv, "reading failed"));
 	}
-	return (sf_status_set(st, SF_INTERNAL, "unknown cluster job"));
+	return (0);
+}
+
+static int
+cl_register_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	cl_job                *j = arg;
+	Svcfleet__V1__Cluster *cl;
+	int                    rv;
+
+	if ((rv = cl_begin(j, st)) != 0) {
+		return (rv);
+	}
+	cl = j->j_cluster;
+	if ((rv = validate_cluster(cl, st)) != 0) {
+		return (rv);
+	}
+	cl->created_by       = (char *) j->j_call->c_ident.id_user;
+	cl->resource_version = 0;
+	cl->health           = NULL;
+	cl->has_credentials  = false;
+	rv                   = sf_store_txn_cluster_put(txn, cl, true);
+	if (rv == SF_ALREADY_EXISTS) {
+		return (sf_status_set(
+		    st, rv, "cluster \"%s\" is already registered", cl->name));
+	}
+	if (rv != 0) {
+		return (sf_status_set(st, rv, "storing failed"));
+	}
+	j->j_result = cl;
+	return (0);
+}
+
+static int
+cl_update_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	cl_job                *j = arg;
+	Svcfleet__V1__Cluster *old, *cl;
+	int                    rv;
+
+	if ((rv = cl_begin(j, st)) != 0) {
+		return (rv);
+	}
+	cl = j->j_cluster;
+	if (empty(cl->name)) {
+		sf_status_violation(
+		    st, SF_V_REQUIRED, "name", "Required value");
+		return (sf_status_set(
+		    st, SF_INVALID_ARGUMENT, "the cluster name is required"));
+	}
+	if ((rv = cl_read(txn, j, cl->name, &old, st)) != 0) {
+		return (rv);
+	}
+	if (cl->resource_version != 0
+	    && cl->resource_version != old->resource_version) {
+		return (sf_status_set(st, SF_ABORTED,
+		    "cluster \"%s\" was modified (resource version %llu "
+		    "given, %llu stored); read it again",
+		    cl->name, (unsigned long long) cl->resource_version,
+		    (unsigned long long) old->resource_version));
+	}
+	// Credentials left empty keep the stored ones.
+	if (empty(cl->token) && cl->client_cert.len == 0) {
+		cl->token       = old->token;
+		cl->client_cert = old->client_cert;
+		cl->client_key  = old->client_key;
+	}
+	if (cl->ca_data.len == 0) {
+		cl->ca_data = old->ca_data;
+	}
+	if ((rv = validate_cluster(cl, st)) != 0) {
+		return (rv);
+	}
+	cl->created_by      = old->created_by;
+	cl->create_time_ms  = old->create_time_ms;
+	cl->health          = old->health;
+	cl->has_credentials = false;
+	if ((rv = sf_store_txn_cluster_put(txn, cl, false)) != 0) {
+		return (sf_status_set(st, rv, "storing failed"));
+	}
+	j->j_result = cl;
+	return (0);
+}
+
+static int
+cl_delete_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	cl_job                *j = arg;
+	Svcfleet__V1__Cluster *old;
+	uint64_t               n = 0;
+	int                    rv;
+
+	if ((rv = cl_begin(j, st)) != 0
+	    || (rv = cl_read(txn, j, j->j_name, &old, st)) != 0) {
+		return (rv);
+	}
+	rv = sf_store_txn_cluster_count_services(txn, j->j_name, 0, &n);
+	if (rv != 0) {
+		return (sf_status_set(st, rv, "counting failed"));
+	}
+	if (n > 0) {
+		return (sf_status_set(st, SF_FAILED_PRECONDITION,
+		    "cluster \"%s\" still has %llu service%s; delete them "
+		    "first",
+		    j->j_name, (unsigned long long) n, n == 1 ? "" : "s"));
+	}
+	if ((rv = sf_store_txn_cluster_delete(txn, j->j_name)) != 0) {
+		return (sf_status_set(st, rv, "deleting failed"));
+	}
+	return (0);
+}
+
+static int
+cl_health_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	cl_job                *j = arg;
+	Svcfleet__V1__Cluster *old;
+	int                    rv;
+
+	if ((rv = cl_begin(j, st)) != 0
+	    || (rv = cl_read(txn, j, j->j_name, &old, st)) != 0) {
+		return (rv);
+	}
+	old->health = j->j_health;
+	if ((rv = sf_store_txn_cluster_put(txn, old, false)) != 0) {
+		return (sf_status_set(st, rv, "storing failed"));
+	}
+	return (0);
 }
 
 static void
 cl_done(void *arg, int code, uint64_t revision)
 {
-	cl_job       *j = arg;
-	sf__srv_call *c = j->j_call;
+	cl_job *j = arg;
 	(void) revision;
 
-	if (code != 0) {
-		sf_status_set(&c->c_status, code, "%s", sf_status_str(code));
-		sf__srv_call_finish(c, NULL);
-		return;
+	if (code == 0 && j->j_result != NULL) {
+		sf__srv_cluster_strip_credentials(j->j_call, j->j_result);
 	}
-	if (j->j_kind == CL_DELETE || j->j_kind == CL_HEALTH) {
-		static const Svcfleet__V1__Empty e = SVCFLEET__V1__EMPTY__INIT;
-		sf__srv_call_finish(c, &e.base);
-		return;
-	}
-	sf__srv_cluster_strip_credentials(c, j->j_result);
-	sf__srv_call_finish(c, &j->j_result->base);
+	sf__srv_write_done(
+	    j->j_call, code, j->j_result != NULL ? &j->j_result->base : NULL);
 }
 
+// Submits write fn for call c: cl (register, update) or name (delete,
+// health) and health (health).
 static void
-cl_submit(sf__srv_call *c, int kind, Svcfleet__V1__Cluster *cl,
+cl_submit(sf__srv_call *c, sf_store_write_fn fn, Svcfleet__V1__Cluster *cl,
     const char *name, Svcfleet__V1__ClusterHealth *health)
 {
-	cl_job *j = sf_arena_zalloc(&c->c_arena, sizeof(*j));
+	cl_job *j = sf__srv_call_alloc(c, sizeof(*j));
 	if (j == NULL) {
-		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 		return;
 	}
 	j->j_call    = c;
-	j->j_kind    = kind;
 	j->j_cluster = cl;
 	if (cl != NULL) {
-		j->j_len    = svcfleet__v1__cluster__get_packed_size(cl);
-		j->j_packed = sf_arena_alloc(&c->c_arena, j->j_len + 1);
-		if (j->j_packed == NULL) {
-			sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		size_t   len = svcfleet__v1__cluster__get_packed_size(cl);
+		uint8_t *packed;
+		// (A failed allocation has answered the call: nothing in its
+		// arena may be touched after.)
+		if ((packed = sf__srv_call_alloc(c, len + 1)) == NULL) {
 			return;
 		}
-		svcfleet__v1__cluster__pack(cl, j->j_packed);
+		svcfleet__v1__cluster__pack(cl, packed);
+		j->j_len    = len;
+		j->j_packed = packed;
 	}
 	j->j_name   = name;
 	j->j_health = health;
-	sf__srv_call_write(c, cl_write, cl_done, j, false);
+	sf__srv_call_write(c, fn, cl_done, j, false);
+}
+
+// RegisterCluster and UpdateCluster: the request carries the cluster.
+static void
+cl_put(void *data, Svcfleet__V1__Cluster *cl, sf_store_write_fn fn)
+{
+	sf__srv_call *c = sf__srv_call_of(data);
+	if (cl == NULL) {
+		sf__srv_call_fail(
+		    c, SF_INVALID_ARGUMENT, "the request carries no cluster");
+		return;
+	}
+	cl_submit(c, fn, cl, NULL, NULL);
 }
 
 static void
@@ -359,15 +402,9 @@ h_register_cluster(Svcfleet__V1__ClusterRegistry_Service *s,
     const Svcfleet__V1__RegisterClusterRequest           *in,
     Svcfleet__V1__Cluster_Closure closure, void *data)
 {
-	sf__srv_call *c = sf__srv_call_of(data);
 	(void) s;
 	(void) closure;
-	if (in->cluster == NULL) {
-		sf__srv_call_fail(
-		    c, SF_INVALID_ARGUMENT, "the request carries no cluster");
-		return;
-	}
-	cl_submit(c, CL_REGISTER, in->cluster, NULL, NULL);
+	cl_put(data, in->cluster, cl_register_fn);
 }
 
 static void
@@ -375,15 +412,9 @@ h_update_cluster(Svcfleet__V1__ClusterRegistry_Service *s,
     const Svcfleet__V1__UpdateClusterRequest           *in,
     Svcfleet__V1__Cluster_Closure closure, void *data)
 {
-	sf__srv_call *c = sf__srv_call_of(data);
 	(void) s;
 	(void) closure;
-	if (in->cluster == NULL) {
-		sf__srv_call_fail(
-		    c, SF_INVALID_ARGUMENT, "the request carries no cluster");
-		return;
-	}
-	cl_submit(c, CL_UPDATE, in->cluster, NULL, NULL);
+	cl_put(data, in->cluster, cl_update_fn);
 }
 
 static void
@@ -399,7 +430,7 @@ h_delete_cluster(Svcfleet__V1__ClusterRegistry_Service *s,
 		    c, SF_INVALID_ARGUMENT, "name: Required value");
 		return;
 	}
-	cl_submit(c, CL_DELETE, NULL, in->name, NULL);
+	cl_submit(c, cl_delete_fn, NULL, in->name, NULL);
 }
 
 static void
@@ -415,7 +446,27 @@ h_report_cluster_health(Svcfleet__V1__ClusterRegistry_Service *s,
 		    c, SF_INVALID_ARGUMENT, "cluster and health are required");
 		return;
 	}
-	cl_submit(c, CL_HEALTH, NULL, in->cluster, in->health);
+	cl_submit(c, cl_health_fn, NULL, in->cluster, in->health);
+}
+
+// Reads cluster name for call c outside a write (Get, live reads); when it
+// cannot, fails c (NOT_FOUND: not registered) and returns NULL.
+static Svcfleet__V1__Cluster *
+cl_get(sf__srv_call *c, const char *name)
+{
+	Svcfleet__V1__Cluster *cl;
+	int                    rv = sf_store_cluster_get(
+	                       c->c_srv->s_store, name, sf_arena_pbc(&c->c_arena), &cl);
+	if (rv == SF_NOT_FOUND) {
+		sf__srv_call_fail(
+		    c, rv, "cluster \"%s\" is not registered", name);
+		return (NULL);
+	}
+	if (rv != 0) {
+		sf__srv_call_fail(c, rv, "reading the cluster failed");
+		return (NULL);
+	}
+	return (cl);
 }
 
 static void
@@ -425,7 +476,6 @@ h_get_cluster(Svcfleet__V1__ClusterRegistry_Service *s,
 {
 	sf__srv_call          *c = sf__srv_call_of(data);
 	Svcfleet__V1__Cluster *cl;
-	int                    rv;
 	(void) s;
 
 	if (empty(in->name)) {
@@ -433,15 +483,7 @@ h_get_cluster(Svcfleet__V1__ClusterRegistry_Service *s,
 		    c, SF_INVALID_ARGUMENT, "name: Required value");
 		return;
 	}
-	rv = sf_store_cluster_get(
-	    c->c_srv->s_store, in->name, sf_arena_pbc(&c->c_arena), &cl);
-	if (rv == SF_NOT_FOUND) {
-		sf__srv_call_fail(
-		    c, rv, "cluster \"%s\" is not registered", in->name);
-		return;
-	}
-	if (rv != 0) {
-		sf__srv_call_fail(c, rv, "reading the cluster failed");
+	if ((cl = cl_get(c, in->name)) == NULL) {
 		return;
 	}
 	sf__srv_cluster_strip_credentials(c, cl);
@@ -459,12 +501,11 @@ h_list_clusters(Svcfleet__V1__ClusterRegistry_Service *s,
 	(void) s;
 	(void) in;
 
-	r = sf_arena_alloc(&c->c_arena, sizeof(*r));
+	r = sf__srv_reply_new(
+	    c, &svcfleet__v1__list_clusters_reply__descriptor);
 	if (r == NULL) {
-		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 		return;
 	}
-	svcfleet__v1__list_clusters_reply__init(r);
 	rv = sf_store_cluster_list(c->c_srv->s_store,
 	    sf_arena_pbc(&c->c_arena), &r->clusters, &r->n_clusters);
 	if (rv != 0) {
@@ -488,11 +529,14 @@ h_list_clusters(Svcfleet__V1__ClusterRegistry_Service *s,
 // ------------------------------------------------------------ live reads
 //
 // ListNamespaces, ListWorkloads and ListPools are answered from the cluster
-// itself (the form reads them live). The HTTP request runs on a thread of
-// its own, so a slow cluster never holds a handler thread; the call is
-// finished from there. At most LIVE_MAX run at once, each bounded by
-// LIVE_TIMEOUT_MS (and by the caller's deadline), which is shorter than
-// the server's drain at shutdown.
+// itself (the form reads them live). The HTTP request runs on a detached
+// thread of its own, so a slow cluster never holds a handler thread; the
+// call is finished from there. At most LIVE_MAX run at once per server,
+// each bounded by LIVE_TIMEOUT_MS (and by the caller's deadline), which is
+// shorter than the server's drain at shutdown. A thread still has a little
+// to do after it finished its call (free the cluster's configuration, say
+// it is done), so sf_server_stop waits for the count to reach 0
+// (sf__srv_live_fini) before the contexts and the server go away.
 
 #define LIVE_MAX        16
 #define LIVE_TIMEOUT_MS 5000
@@ -500,6 +544,7 @@ h_list_clusters(Svcfleet__V1__ClusterRegistry_Service *s,
 enum live_kind { LIVE_NAMESPACES, LIVE_WORKLOADS, LIVE_POOLS };
 
 typedef struct live_job {
+	sf_server    *lj_srv;
 	sf__srv_call *lj_call;
 	int           lj_kind;
 	sf_kube_cfg  *lj_cfg;
@@ -507,14 +552,76 @@ typedef struct live_job {
 	long          lj_timeout_ms;
 } live_job;
 
-static atomic_int live_running;
+void
+sf__srv_live_init(sf_server *srv)
+{
+	pthread_mutex_init(&srv->s_live_mtx, NULL);
+	pthread_cond_init(&srv->s_live_cv, NULL);
+	srv->s_live_running = 0;
+	srv->s_live_closed  = false;
+	srv->s_live_inited  = true;
+}
+
+void
+sf__srv_live_fini(sf_server *srv)
+{
+	if (!srv->s_live_inited) {
+		return;
+	}
+	pthread_mutex_lock(&srv->s_live_mtx);
+	srv->s_live_closed = true;
+	while (srv->s_live_running > 0) {
+		pthread_cond_wait(&srv->s_live_cv, &srv->s_live_mtx);
+	}
+	pthread_mutex_unlock(&srv->s_live_mtx);
+	pthread_mutex_destroy(&srv->s_live_mtx);
+	pthread_cond_destroy(&srv->s_live_cv);
+	srv->s_live_inited = false;
+}
+
+// Counts a live read in. Returns 0, or fails the call when the server is
+// stopping or LIVE_MAX run already.
+static int
+live_enter(sf__srv_call *c)
+{
+	sf_server *srv = c->c_srv;
+	int        rv  = 0;
+
+	pthread_mutex_lock(&srv->s_live_mtx);
+	if (srv->s_live_closed) {
+		rv = SF_UNAVAILABLE;
+	} else if (srv->s_live_running >= LIVE_MAX) {
+		rv = SF_RESOURCE_EXHAUSTED;
+	} else {
+		srv->s_live_running++;
+	}
+	pthread_mutex_unlock(&srv->s_live_mtx);
+	if (rv == SF_UNAVAILABLE) {
+		sf__srv_call_fail(c, rv, "svcfleetd is shutting down");
+	} else if (rv != 0) {
+		sf__srv_call_fail(
+		    c, rv, "too many live cluster reads at once; try again");
+	}
+	return (rv);
+}
+
+// Counts a live read out: the last thing its thread does with the server.
+static void
+live_leave(sf_server *srv)
+{
+	pthread_mutex_lock(&srv->s_live_mtx);
+	if (--srv->s_live_running == 0) {
+		pthread_cond_broadcast(&srv->s_live_cv);
+	}
+	pthread_mutex_unlock(&srv->s_live_mtx);
+}
 
 static void
 live_namespaces(live_job *j)
 {
 	sf__srv_call                      *c = j->lj_call;
 	Svcfleet__V1__ListNamespacesReply *r;
-	char                             **names = NULL;
+	char                             **names = NULL, **out;
 	size_t                             n     = 0;
 
 	if (sf_kube_list_namespaces(
@@ -526,24 +633,23 @@ live_namespaces(live_job *j)
 	while (names[n] != NULL) {
 		n++;
 	}
-	r = sf_arena_alloc(&c->c_arena, sizeof(*r));
-	if (r != NULL) {
-		svcfleet__v1__list_namespaces_reply__init(r);
-		r->namespaces
-		    = sf_arena_alloc(&c->c_arena, (n + 1) * sizeof(char *));
-	}
-	if (r == NULL || r->namespaces == NULL) {
+	// Out of memory, the allocators have answered the call already: only
+	// the names are left to free.
+	if ((r = sf__srv_reply_new(
+	         c, &svcfleet__v1__list_namespaces_reply__descriptor))
+	        == NULL
+	    || (out = sf__srv_call_alloc(c, (n + 1) * sizeof(*out))) == NULL) {
 		sf_kube_strv_free(names);
-		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if ((r->namespaces[r->n_namespaces]
+		if ((out[r->n_namespaces]
 		        = sf_arena_strdup(&c->c_arena, names[i]))
 		    != NULL) {
 			r->n_namespaces++;
 		}
 	}
+	r->namespaces = out;
 	sf_kube_strv_free(names);
 	sf__srv_call_finish(c, &r->base);
 }
@@ -581,6 +687,7 @@ live_workloads(live_job *j)
 	sf__srv_call                     *c = j->lj_call;
 	sf_arena                         *a = &c->c_arena;
 	Svcfleet__V1__ListWorkloadsReply *r;
+	Svcfleet__V1__Workload          **out;
 	json_t                           *all;
 	size_t                            n;
 
@@ -591,13 +698,14 @@ live_workloads(live_job *j)
 		return;
 	}
 	n = json_array_size(all);
-	r = sf_arena_alloc(a, sizeof(*r));
-	if (r != NULL) {
-		svcfleet__v1__list_workloads_reply__init(r);
-		r->workloads
-		    = sf_arena_alloc(a, (n + 1) * sizeof(*r->workloads));
+	if ((r = sf__srv_reply_new(
+	         c, &svcfleet__v1__list_workloads_reply__descriptor))
+	        == NULL
+	    || (out = sf__srv_call_alloc(c, (n + 1) * sizeof(*out))) == NULL) {
+		json_decref(all);
+		return;
 	}
-	for (size_t i = 0; r != NULL && r->workloads != NULL && i < n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		json_t                 *it = json_array_get(all, i);
 		Svcfleet__V1__Workload *w  = sf_arena_alloc(a, sizeof(*w));
 		if (w == NULL) {
@@ -611,14 +719,11 @@ live_workloads(live_job *j)
 		w->labels
 		    = kvs_of(a, json_object_get(it, "labels"), &w->n_labels);
 		if (w->name != NULL && w->kind != NULL) {
-			r->workloads[r->n_workloads++] = w;
+			out[r->n_workloads++] = w;
 		}
 	}
+	r->workloads = out;
 	json_decref(all);
-	if (r == NULL || r->workloads == NULL) {
-		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
-		return;
-	}
 	sf__srv_call_finish(c, &r->base);
 }
 
@@ -628,6 +733,7 @@ live_pools(live_job *j)
 	sf__srv_call                 *c = j->lj_call;
 	sf_arena                     *a = &c->c_arena;
 	Svcfleet__V1__ListPoolsReply *r;
+	Svcfleet__V1__IPPool        **out;
 	json_t                       *pools;
 	bool                          known;
 	size_t                        n;
@@ -639,12 +745,14 @@ live_pools(live_job *j)
 		return;
 	}
 	n = json_array_size(pools);
-	r = sf_arena_alloc(a, sizeof(*r));
-	if (r != NULL) {
-		svcfleet__v1__list_pools_reply__init(r);
-		r->pools = sf_arena_alloc(a, (n + 1) * sizeof(*r->pools));
+	if ((r = sf__srv_reply_new(
+	         c, &svcfleet__v1__list_pools_reply__descriptor))
+	        == NULL
+	    || (out = sf__srv_call_alloc(c, (n + 1) * sizeof(*out))) == NULL) {
+		json_decref(pools);
+		return;
 	}
-	for (size_t i = 0; r != NULL && r->pools != NULL && i < n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		json_t               *it = json_array_get(pools, i);
 		json_t               *ad = json_object_get(it, "addresses");
 		Svcfleet__V1__IPPool *p  = sf_arena_alloc(a, sizeof(*p));
@@ -666,21 +774,19 @@ live_pools(live_job *j)
 			}
 		}
 		if (p->name != NULL) {
-			r->pools[r->n_pools++] = p;
+			out[r->n_pools++] = p;
 		}
 	}
+	r->pools = out;
 	json_decref(pools);
-	if (r == NULL || r->pools == NULL) {
-		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
-		return;
-	}
 	sf__srv_call_finish(c, &r->base);
 }
 
 static void *
 live_main(void *arg)
 {
-	live_job *j = arg;
+	live_job  *j = arg;
+	sf_server *srv;
 
 	switch (j->lj_kind) {
 	case LIVE_NAMESPACES:
@@ -693,9 +799,11 @@ live_main(void *arg)
 		live_pools(j);
 		break;
 	}
+	// The call is answered; what is left is the thread's own.
+	srv = j->lj_srv;
 	sf_kube_cfg_free(j->lj_cfg);
 	free(j);
-	atomic_fetch_sub(&live_running, 1);
+	live_leave(srv);
 	return (NULL);
 }
 
@@ -703,6 +811,7 @@ live_main(void *arg)
 static void
 live_start(sf__srv_call *c, int kind, const char *name, const char *ns)
 {
+	sf_server             *srv = c->c_srv;
 	Svcfleet__V1__Cluster *cl;
 	live_job              *j;
 	pthread_t              t;
@@ -715,15 +824,7 @@ live_start(sf__srv_call *c, int kind, const char *name, const char *ns)
 		    c, SF_INVALID_ARGUMENT, "cluster: Required value");
 		return;
 	}
-	rv = sf_store_cluster_get(
-	    c->c_srv->s_store, name, sf_arena_pbc(&c->c_arena), &cl);
-	if (rv == SF_NOT_FOUND) {
-		sf__srv_call_fail(
-		    c, rv, "cluster \"%s\" is not registered", name);
-		return;
-	}
-	if (rv != 0) {
-		sf__srv_call_fail(c, rv, "reading the cluster failed");
+	if ((cl = cl_get(c, name)) == NULL) {
 		return;
 	}
 	if ((j = calloc(1, sizeof(*j))) == NULL) {
@@ -736,6 +837,7 @@ live_start(sf__srv_call *c, int kind, const char *name, const char *ns)
 		return;
 	}
 	left_ms    = (c->c_deadline_us - sf_clock_mono_us()) / 1000 - 200;
+	j->lj_srv  = srv;
 	j->lj_call = c;
 	j->lj_kind = kind;
 	j->lj_ns   = ns;
@@ -744,12 +846,9 @@ live_start(sf__srv_call *c, int kind, const char *name, const char *ns)
 	if (j->lj_timeout_ms < 100) {
 		j->lj_timeout_ms = 100;
 	}
-	if (atomic_fetch_add(&live_running, 1) >= LIVE_MAX) {
-		atomic_fetch_sub(&live_running, 1);
+	if (live_enter(c) != 0) {
 		sf_kube_cfg_free(j->lj_cfg);
 		free(j);
-		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED,
-		    "too many live cluster reads at once; try again");
 		return;
 	}
 	sf_kube_global_init();
@@ -758,9 +857,9 @@ live_start(sf__srv_call *c, int kind, const char *name, const char *ns)
 	rv = pthread_create(&t, &attr, live_main, j);
 	pthread_attr_destroy(&attr);
 	if (rv != 0) {
-		atomic_fetch_sub(&live_running, 1);
 		sf_kube_cfg_free(j->lj_cfg);
 		free(j);
+		live_leave(srv);
 		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED,
 		    "cannot start a thread for the live read");
 	}

@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "internal.h"
 #include "log.h"
+#include "str.h"
 
 #define FINALIZER_DEFAULT "svcfleet.io/cluster"
 #define LIST_PAGE_DEFAULT 500
@@ -50,26 +51,20 @@ typedef struct svc_job {
 	bool                      j_wrote;
 } svc_job;
 
-static const char *
-str(const char *s)
-{
-	return (s != NULL ? s : "");
-}
-
 static void
 key_of(const sf_service *svc, sf_store_key *k)
 {
-	k->k_cluster   = str(svc->metadata->cluster);
-	k->k_namespace = str(svc->metadata->namespace_);
-	k->k_name      = str(svc->metadata->name);
+	k->k_cluster   = sf_nz(svc->metadata->cluster);
+	k->k_namespace = sf_nz(svc->metadata->namespace_);
+	k->k_name      = sf_nz(svc->metadata->name);
 }
 
 static void
 key_from_msg(const Svcfleet__V1__ServiceKey *m, sf_store_key *k)
 {
-	k->k_cluster   = m != NULL ? str(m->cluster) : "";
-	k->k_namespace = m != NULL ? str(m->namespace_) : "";
-	k->k_name      = m != NULL ? str(m->name) : "";
+	k->k_cluster   = m != NULL ? sf_nz(m->cluster) : "";
+	k->k_namespace = m != NULL ? sf_nz(m->namespace_) : "";
+	k->k_name      = m != NULL ? sf_nz(m->name) : "";
 }
 
 // Kubernetes says `services "x" not found`; with several clusters the
@@ -170,8 +165,8 @@ check_node_ports(sf_store_txn *txn, sf__srv_call *c, const sf_service *svc,
 			continue;
 		}
 		rv = sf_store_txn_nodeport_owner(txn, self->k_cluster,
-		    str(p->protocol), p->node_port, sf_arena_pbc(&c->c_arena),
-		    &owner);
+		    sf_nz(p->protocol), p->node_port,
+		    sf_arena_pbc(&c->c_arena), &owner);
 		if (rv == SF_NOT_FOUND) {
 			continue;
 		}
@@ -530,7 +525,7 @@ write_report(sf_store_txn *txn, svc_job *j, sf_status *st)
 		}
 		size_t i;
 		for (i = 0; i < svc->n_status; i++) {
-			if (strcmp(str(svc->status[i]->cluster), ns->cluster)
+			if (strcmp(sf_nz(svc->status[i]->cluster), ns->cluster)
 			    == 0) {
 				svc->status[i] = ns;
 				break;
@@ -672,81 +667,76 @@ job_write(sf_store_txn *txn, void *arg, sf_status *st)
 	return (sf_status_set(st, SF_INTERNAL, "unknown job"));
 }
 
-static void
-job_done(void *arg, int code, uint64_t revision)
+// The reply of a finished write job: what its kind answers.
+static const ProtobufCMessage *
+job_reply(svc_job *j)
 {
-	svc_job      *j = arg;
 	sf__srv_call *c = j->j_call;
-	sf_arena     *a = &c->c_arena;
 
-	(void) revision;
-	if (code != 0) {
-		if (c->c_status.st_code == 0) {
-			sf_status_set(
-			    &c->c_status, code, "%s", sf_status_str(code));
-		}
-		sf__srv_call_finish(c, NULL);
-		return;
-	}
 	switch (j->j_kind) {
 	case JOB_CREATE:
 	case JOB_UPDATE:
-		sf__srv_call_finish(c, &j->j_result->base);
-		return;
+		return (&j->j_result->base);
 	case JOB_APPLY: {
-		Svcfleet__V1__ApplyServiceReply *r
-		    = sf_arena_alloc(a, sizeof(*r));
+		Svcfleet__V1__ApplyServiceReply *r = sf__srv_reply_new(
+		    c, &svcfleet__v1__apply_service_reply__descriptor);
 		if (r == NULL) {
-			sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
-			return;
+			return (NULL);
 		}
-		svcfleet__v1__apply_service_reply__init(r);
 		r->service = j->j_result;
 		r->action  = j->j_action;
-		sf__srv_call_finish(c, &r->base);
-		return;
+		return (&r->base);
 	}
 	case JOB_DELETE: {
-		Svcfleet__V1__DeleteServiceReply *r
-		    = sf_arena_alloc(a, sizeof(*r));
+		Svcfleet__V1__DeleteServiceReply *r = sf__srv_reply_new(
+		    c, &svcfleet__v1__delete_service_reply__descriptor);
 		if (r == NULL) {
-			sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
-			return;
+			return (NULL);
 		}
-		svcfleet__v1__delete_service_reply__init(r);
 		r->service = j->j_result;
 		r->deleted = j->j_deleted;
-		sf__srv_call_finish(c, &r->base);
-		return;
+		return (&r->base);
 	}
 	case JOB_REPORT: {
-		Svcfleet__V1__ReportStatusReply *r
-		    = sf_arena_alloc(a, sizeof(*r));
+		Svcfleet__V1__ReportStatusReply *r = sf__srv_reply_new(
+		    c, &svcfleet__v1__report_status_reply__descriptor);
 		if (r == NULL) {
-			sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
-			return;
+			return (NULL);
 		}
-		svcfleet__v1__report_status_reply__init(r);
 		r->resource_version = j->j_result != NULL
 		    ? j->j_result->metadata->resource_version
 		    : 0;
 		r->deleted          = j->j_deleted;
-		sf__srv_call_finish(c, &r->base);
-		return;
+		return (&r->base);
 	}
 	case JOB_REPORTS: {
-		Svcfleet__V1__ReportStatusesReply *r
-		    = sf_arena_alloc(a, sizeof(*r));
+		Svcfleet__V1__ReportStatusesReply *r = sf__srv_reply_new(
+		    c, &svcfleet__v1__report_statuses_reply__descriptor);
 		if (r == NULL) {
-			sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
-			return;
+			return (NULL);
 		}
-		svcfleet__v1__report_statuses_reply__init(r);
 		r->results   = j->j_results;
 		r->n_results = j->j_reps->n_reports;
-		sf__srv_call_finish(c, &r->base);
+		return (&r->base);
+	}
+	}
+	return (NULL);
+}
+
+static void
+job_done(void *arg, int code, uint64_t revision)
+{
+	svc_job                *j = arg;
+	const ProtobufCMessage *reply;
+
+	(void) revision;
+	if (code != 0) {
+		sf__srv_write_done(j->j_call, code, NULL);
 		return;
 	}
+	// NULL: out of memory, and the call has been answered so.
+	if ((reply = job_reply(j)) != NULL) {
+		sf__srv_write_done(j->j_call, 0, reply);
 	}
 }
 
@@ -757,10 +747,9 @@ start_job(sf__srv_call *c, int kind, Svcfleet__V1__Service *svc,
     const Svcfleet__V1__DeleteServiceRequest *del,
     const Svcfleet__V1__ReportStatusRequest *rep, bool dry_run)
 {
-	svc_job *j = sf_arena_zalloc(&c->c_arena, sizeof(*j));
+	svc_job *j = sf__srv_call_alloc(c, sizeof(*j));
 
 	if (j == NULL) {
-		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 		return;
 	}
 	j->j_call = c;
@@ -777,15 +766,17 @@ start_job(sf__srv_call *c, int kind, Svcfleet__V1__Service *svc,
 			sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 			return;
 		}
-		j->j_svc_len = svcfleet__v1__service__get_packed_size(svc);
-		j->j_svc_packed
-		    = sf_arena_alloc(&c->c_arena, j->j_svc_len + 1);
-		if (j->j_svc_packed == NULL) {
-			sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		size_t   len = svcfleet__v1__service__get_packed_size(svc);
+		uint8_t *packed;
+		// (A failed allocation has answered the call: nothing in its
+		// arena may be touched after.)
+		if ((packed = sf__srv_call_alloc(c, len + 1)) == NULL) {
 			return;
 		}
-		svcfleet__v1__service__pack(svc, j->j_svc_packed);
-		j->j_svc = svc;
+		svcfleet__v1__service__pack(svc, packed);
+		j->j_svc_len    = len;
+		j->j_svc_packed = packed;
+		j->j_svc        = svc;
 	}
 	sf__srv_call_write(c, job_write, job_done, j, dry_run);
 }
@@ -823,9 +814,10 @@ h_report_statuses(Svcfleet__V1__ServiceManager_Service *s,
     const Svcfleet__V1__ReportStatusesRequest          *in,
     Svcfleet__V1__ReportStatusesReply_Closure closure, void *data)
 {
-	sf__srv_call *c = sf__srv_call_of(data);
-	svc_job      *j;
-	size_t        n = in->n_reports;
+	sf__srv_call                      *c = sf__srv_call_of(data);
+	svc_job                           *j;
+	Svcfleet__V1__ReportStatusResult **res;
+	size_t                             n = in->n_reports;
 	(void) s;
 	(void) closure;
 
@@ -834,28 +826,24 @@ h_report_statuses(Svcfleet__V1__ServiceManager_Service *s,
 		    "%zu reports in one request; at most %d", n, REPORTS_MAX);
 		return;
 	}
-	if ((j = sf_arena_zalloc(&c->c_arena, sizeof(*j))) == NULL) {
-		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+	if ((j = sf__srv_call_alloc(c, sizeof(*j))) == NULL
+	    || (res = sf__srv_call_alloc(c, (n + 1) * sizeof(*res))) == NULL) {
 		return;
 	}
-	j->j_call = c;
-	j->j_kind = JOB_REPORTS;
-	j->j_reps = in;
-	j->j_results
-	    = sf_arena_alloc(&c->c_arena, (n + 1) * sizeof(*j->j_results));
-	for (size_t i = 0; j->j_results != NULL && i < n; i++) {
-		if ((j->j_results[i] = sf_arena_alloc(
-		         &c->c_arena, sizeof(*j->j_results[i])))
-		    == NULL) {
-			j->j_results = NULL;
-			break;
+	for (size_t i = 0; i < n; i++) {
+		// (Out of memory the call is answered: its arena, res too, is
+		// not to be touched again.)
+		Svcfleet__V1__ReportStatusResult *one = sf__srv_reply_new(
+		    c, &svcfleet__v1__report_status_result__descriptor);
+		if (one == NULL) {
+			return;
 		}
-		svcfleet__v1__report_status_result__init(j->j_results[i]);
+		res[i] = one;
 	}
-	if (j->j_results == NULL) {
-		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
-		return;
-	}
+	j->j_call    = c;
+	j->j_kind    = JOB_REPORTS;
+	j->j_reps    = in;
+	j->j_results = res;
 	sf__srv_call_write(c, job_write, job_done, j, false);
 }
 
@@ -949,13 +937,11 @@ h_list_services(Svcfleet__V1__ServiceManager_Service *s,
 		sf__srv_call_finish(c, NULL);
 		return;
 	}
-	Svcfleet__V1__ListServicesReply *r
-	    = sf_arena_alloc(&c->c_arena, sizeof(*r));
+	Svcfleet__V1__ListServicesReply *r = sf__srv_reply_new(
+	    c, &svcfleet__v1__list_services_reply__descriptor);
 	if (r == NULL) {
-		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 		return;
 	}
-	svcfleet__v1__list_services_reply__init(r);
 	r->services   = res.lr_items;
 	r->n_services = res.lr_n;
 	r->next_page_token

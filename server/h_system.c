@@ -9,12 +9,11 @@ h_version(Svcfleet__V1__System_Service *s, const Svcfleet__V1__Empty *in,
 	Svcfleet__V1__VersionReply *r;
 	(void) in;
 
-	r = sf_arena_alloc(&c->c_arena, sizeof(*r));
-	if (r == NULL) {
-		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+	if ((r = sf__srv_reply_new(
+	         c, &svcfleet__v1__version_reply__descriptor))
+	    == NULL) {
 		return;
 	}
-	svcfleet__v1__version_reply__init(r);
 	r->version  = SF_VERSION;
 	r->api      = "svcfleet.v1";
 	r->revision = sf_store_revision(sf__srv_of_system(s)->s_store);

@@ -158,6 +158,14 @@ struct sf_server {
 	// The embedded reconciler's token (recon_token.c); never empty once
 	// the server has started.
 	char s_recon_token[65];
+
+	// Live reads (h_clusters.c): detached threads, each finishing one
+	// call; sf_server_stop waits until none runs.
+	pthread_mutex_t s_live_mtx;
+	pthread_cond_t  s_live_cv;
+	unsigned        s_live_running;
+	bool            s_live_closed; // stopping: no new live read starts
+	bool            s_live_inited;
 };
 
 // ----------------------------------------------------------- method table
@@ -190,6 +198,23 @@ void sf__srv_call_fail_status(sf__srv_call *c, const sf_status *st);
 // sf__srv_call_finish finishes with reply (NULL allowed only when the call's
 // status is already an error).
 void sf__srv_call_finish(sf__srv_call *c, const ProtobufCMessage *reply);
+
+// sf__srv_call_alloc returns n zeroed bytes of the call's arena (a job, a
+// reply's parts). Out of memory it finishes the call with
+// RESOURCE_EXHAUSTED and returns NULL: the caller just returns.
+void *sf__srv_call_alloc(sf__srv_call *c, size_t n);
+
+// sf__srv_reply_new is sf__srv_call_alloc for a message of type desc,
+// initialized (protobuf_c_message_init): the reply, typically.
+void *sf__srv_reply_new(
+    sf__srv_call *c, const ProtobufCMessageDescriptor *desc);
+
+// sf__srv_write_done finishes a call whose store write has ended; the
+// done functions of sf__srv_call_write end with it. code != 0 fails the
+// call with the status its write function set (or code's own message);
+// 0 answers reply, or Empty when reply is NULL.
+void sf__srv_write_done(
+    sf__srv_call *c, int code, const ProtobufCMessage *reply);
 
 static inline sf_server *
 sf__srv_of_svcmgr(Svcfleet__V1__ServiceManager_Service *s)
@@ -233,6 +258,13 @@ void sf__srv_handlers_clusters_init(sf_server *srv);
 void sf__srv_handlers_access_init(sf_server *srv);
 void sf__srv_handlers_system_init(sf_server *srv);
 
+// sf__srv_live_init readies the count of live-read threads (h_clusters.c).
+// sf__srv_live_fini refuses new live reads, waits until the running ones
+// have finished (each is bounded by its timeout), and releases the count;
+// safe when init never ran.
+void sf__srv_live_init(sf_server *srv);
+void sf__srv_live_fini(sf_server *srv);
+
 // sf__srv_cluster_strip_credentials hides a cluster's secrets from the reply
 // unless the caller may read them.
 void sf__srv_cluster_strip_credentials(
@@ -247,10 +279,19 @@ void sf__srv_cluster_strip_credentials(
 struct sf__srv_dedupe *sf__srv_dedupe_alloc(
     size_t max_entries, size_t max_bytes, int64_t ttl_ms);
 void sf__srv_dedupe_free(struct sf__srv_dedupe *d);
-// sf__srv_dedupe_begin: 0 = new (caller proceeds, must call _end);
-// 1 = a reply is cached: *reply/*len are a malloc'd copy for the caller;
-// 2 = the same request is still in flight: try again later.
-int sf__srv_dedupe_begin(
+// What sf__srv_dedupe_begin found for a request id.
+enum sf__srv_dedupe_seen {
+	// A new request: the caller proceeds and calls sf__srv_dedupe_end
+	// with its reply.
+	SF__SRV_DEDUPE_NEW,
+	// Answered before: *reply and *len are a malloc'd copy of that reply
+	// for the caller to send (and free).
+	SF__SRV_DEDUPE_ANSWERED,
+	// The same request is still in flight (or its reply could not be
+	// copied): the caller is told to try again later.
+	SF__SRV_DEDUPE_BUSY,
+};
+enum sf__srv_dedupe_seen sf__srv_dedupe_begin(
     struct sf__srv_dedupe *d, const char *key, void **reply, size_t *len);
 void sf__srv_dedupe_end(
     struct sf__srv_dedupe *d, const char *key, const void *reply, size_t len);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "str.h"
 
 #define SVC "/svcfleet.v1.ServiceManager/"
 #define CLU "/svcfleet.v1.ClusterRegistry/"
@@ -15,19 +16,13 @@
 #define SYS "/svcfleet.v1.System/"
 
 // Scope extractors: where a request acts, from its decoded input.
-static const char *
-nz(const char *s)
-{
-	return (s != NULL ? s : "");
-}
-
 static void
 scope_set(
     sf__srv_call *c, const char *cluster, const char *ns, const char *name)
 {
-	c->c_cluster   = nz(cluster);
-	c->c_namespace = nz(ns);
-	c->c_name      = nz(name);
+	c->c_cluster   = sf_nz(cluster);
+	c->c_namespace = sf_nz(ns);
+	c->c_name      = sf_nz(name);
 }
 
 static void

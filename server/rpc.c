@@ -177,6 +177,41 @@ sf__srv_call_fail_status(sf__srv_call *c, const sf_status *st)
 	rpc_closure(NULL, c);
 }
 
+void *
+sf__srv_call_alloc(sf__srv_call *c, size_t n)
+{
+	void *p = sf_arena_zalloc(&c->c_arena, n);
+	if (p == NULL) {
+		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+	}
+	return (p);
+}
+
+void *
+sf__srv_reply_new(sf__srv_call *c, const ProtobufCMessageDescriptor *desc)
+{
+	void *m = sf__srv_call_alloc(c, desc->sizeof_message);
+	if (m != NULL) {
+		protobuf_c_message_init(desc, m);
+	}
+	return (m);
+}
+
+void
+sf__srv_write_done(sf__srv_call *c, int code, const ProtobufCMessage *reply)
+{
+	static const Svcfleet__V1__Empty empty = SVCFLEET__V1__EMPTY__INIT;
+
+	if (code != 0) {
+		// The write function's status when it set one (the first
+		// failure wins), else what the store said.
+		sf_status_set(&c->c_status, code, "%s", sf_status_str(code));
+		sf__srv_call_finish(c, NULL);
+		return;
+	}
+	sf__srv_call_finish(c, reply != NULL ? reply : &empty.base);
+}
+
 bool
 sf__srv_call_expired(const sf__srv_call *c)
 {
@@ -434,10 +469,10 @@ process_tail(rpc_ctx *rc)
 		char *key = sf_arena_printf(&c->c_arena, "%zu:%s %s %s",
 		    strlen(c->c_ident.id_user), c->c_ident.id_user,
 		    c->c_method->m_path, c->c_request_id);
-		switch (key == NULL ? 0
+		switch (key == NULL ? SF__SRV_DEDUPE_NEW
 		                    : sf__srv_dedupe_begin(
 		                        srv->s_dedupe, key, &cached, &clen)) {
-		case 1: {
+		case SF__SRV_DEDUPE_ANSWERED: {
 			nng_msg *m;
 			if (nng_msg_alloc(&m, clen) != 0) {
 				free(cached);
@@ -450,12 +485,12 @@ process_tail(rpc_ctx *rc)
 			send_reply(c, m);
 			return;
 		}
-		case 2:
+		case SF__SRV_DEDUPE_BUSY:
 			sf__srv_call_fail(c, SF_UNAVAILABLE,
 			    "request %s is still being processed; retry later",
 			    c->c_request_id);
 			return;
-		default:
+		case SF__SRV_DEDUPE_NEW:
 			c->c_dedupe     = key != NULL;
 			c->c_dedupe_key = key;
 			break;

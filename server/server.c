@@ -272,6 +272,7 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 		free(srv);
 		return (rv);
 	}
+	sf__srv_live_init(srv);
 	sf__srv_handlers_services_init(srv);
 	sf__srv_handlers_clusters_init(srv);
 	sf__srv_handlers_access_init(srv);
@@ -354,6 +355,9 @@ sf_server_stop(sf_server *srv)
 	if (srv->s_ctxs != NULL) {
 		sf__srv_rpc_drain(srv, DRAIN_MAX_MS);
 	}
+	// A live read's thread outlives its call by a little; it must be
+	// done before the contexts (and the server) go.
+	sf__srv_live_fini(srv);
 	sf__srv_rpc_stop(srv); // stops the contexts, then closes the socket
 	sf__srv_limits_stop(srv);
 	sf__srv_watch_free(srv);

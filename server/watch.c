@@ -96,13 +96,11 @@ sf__srv_watch_try(
 		}
 		return (false);
 	}
-	Svcfleet__V1__WatchServicesReply *rep
-	    = sf_arena_zalloc(&c->c_arena, sizeof(*rep));
+	Svcfleet__V1__WatchServicesReply *rep = sf__srv_reply_new(
+	    c, &svcfleet__v1__watch_services_reply__descriptor);
 	if (rep == NULL) {
-		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 		return (true);
 	}
-	svcfleet__v1__watch_services_reply__init(rep);
 	rep->events   = events;
 	rep->n_events = n;
 	rep->revision = next > r->since_revision ? next : r->since_revision;
@@ -115,10 +113,9 @@ sf__srv_watch_park(sf__srv_call              *c,
     const Svcfleet__V1__WatchServicesRequest *req, int64_t until_us)
 {
 	struct sf__srv_watchers *wt = c->c_srv->s_watch;
-	waiter                  *w  = sf_arena_zalloc(&c->c_arena, sizeof(*w));
+	waiter                  *w  = sf__srv_call_alloc(c, sizeof(*w));
 
 	if (w == NULL) {
-		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 		return;
 	}
 	w->w_call     = c;
