@@ -1,6 +1,45 @@
 // internal.h: what the server's files share — the server object, one RPC
 // call in flight, the method table and the helpers handlers use to finish a
-// call. Nothing here is visible outside server/.
+// call. Nothing here is visible outside server/; its names are sf__srv_*.
+//
+// Threads of svcfleetd (cmd/svcfleetd/main.c wires them) and what each
+// may do:
+//   main                  parses options, starts everything, waits in
+//                         sigwait, stops everything in reverse order.
+//   nng callbacks (rpc.c) ctx_cb on nng's task threads: receives, refuses
+//                         beyond --max-inflight, decodes the envelope,
+//                         serves SF__SRV_M_INLINE methods at once and
+//                         queues the rest; starts every send. Never
+//                         blocks. limits.c's pipe_cb counts connections
+//                         on the same threads.
+//   RPC workers (rpc.c)   --workers threads: run the queued methods'
+//                         admission and handlers (reads, list pages, the
+//                         submission of writes). May block on the store's
+//                         read transactions, not on the network.
+//   store writer          store/lmdb_writer.c's one thread: runs the write
+//                         functions (h_*.c's *_fn), then their done
+//                         functions, which finish calls (sf__srv_write_done)
+//                         and the commit hook (watch.c: wakes the watch
+//                         thread; srvmetrics.c: batch sizes).
+//   watch (watch.c)       one thread: reads the change feed for parked
+//                         WatchServices calls and answers them.
+//   ipc guard (ipcguard.c) one thread: probes the ipc:// listeners every
+//                         second and reopens a wedged one (nng#1518).
+//   live reads            a detached thread per ListNamespaces /
+//   (h_clusters.c)        ListWorkloads / ListPools call (at most 16 per
+//                         server): talks to the cluster, finishes its
+//                         call; sf_server_stop waits for them to end.
+//   HTTP (ops/http.c)     libmicrohttpd's listening thread and a thread
+//                         per connection: /healthz, /readyz, /metrics (the
+//                         collectors, srvmetrics.c's included) and the
+//                         gateway, which is an RPC client of this server
+//                         over inproc:// and may block in its calls.
+//   embedded reconciler   reconciler/internal.h's watcher, one worker per
+//                         cluster and its reporters: RPC clients of this
+//                         server over inproc:// (--no-reconciler: none).
+// Everything a call owns lives in its context's arena (sf__srv_call); the
+// thread that finishes it hands it back to nng, and after that nobody may
+// touch the arena (a context receives its next request at once).
 #ifndef SF_SERVER_INTERNAL_H
 #define SF_SERVER_INTERNAL_H
 
