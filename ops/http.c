@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 
 #include "clock.h"
+#include "file.h"
 #include "log.h"
 
 #define DEFAULT_ADDR "127.0.0.1:7071"
@@ -522,26 +523,15 @@ sf_http_add_check(sf_http *h, const char *name, sf_http_check_fn fn, void *arg)
 static char *
 read_pem(const char *path, const char *what, sf_status *st)
 {
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long  n;
-	if (f == NULL) {
-		sf_status_set(st, SF_INVALID_ARGUMENT, "cannot read %s %s: %s",
-		    what, path, strerror(errno));
-		return (NULL);
-	}
-	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || n > MAX_PEM
-	    || fseek(f, 0, SEEK_SET) != 0
-	    || (buf = malloc((size_t) n + 1)) == NULL) {
-		fclose(f);
+	char *buf = sf_file_read(path, MAX_PEM, NULL);
+	if (buf == NULL && (errno == EFBIG || errno == ENOMEM)) {
 		sf_status_set(st, SF_INVALID_ARGUMENT,
 		    "cannot read %s %s: not a file of at most 1 MiB", what,
 		    path);
-		return (NULL);
+	} else if (buf == NULL) {
+		sf_status_set(st, SF_INVALID_ARGUMENT, "cannot read %s %s: %s",
+		    what, path, strerror(errno));
 	}
-	n      = (long) fread(buf, 1, (size_t) n, f);
-	buf[n] = '\0';
-	fclose(f);
 	return (buf);
 }
 

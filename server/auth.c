@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base64.h"
 #include "clock.h"
 #include "internal.h"
 #include "log.h"
@@ -74,13 +75,12 @@ int
 sf__srv_auth_token_make(
     char *token, char id[SF__SRV_TOKEN_ID_LEN + 1], uint8_t hash[32])
 {
-	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq"
-	                          "rstuvwxyz0123456789-_";
 	static const char hex[] = "0123456789abcdef";
 	uint8_t           idb[SF__SRV_TOKEN_ID_LEN / 2], sec[32];
 	char              secret[SF__SRV_TOKEN_SECRET_LEN + 1];
-	size_t            o = 0;
 
+	_Static_assert(SF__SRV_TOKEN_SECRET_LEN == 43,
+	    "32 bytes in base64url without padding");
 	if (RAND_bytes(idb, sizeof(idb)) != 1
 	    || RAND_bytes(sec, sizeof(sec)) != 1) {
 		return (SF_INTERNAL);
@@ -90,25 +90,7 @@ sf__srv_auth_token_make(
 		id[2 * i + 1] = hex[idb[i] & 15];
 	}
 	id[SF__SRV_TOKEN_ID_LEN] = '\0';
-	// base64url without padding: 32 bytes -> 43 characters.
-	for (size_t i = 0; i < 32; i += 3) {
-		uint32_t v = (uint32_t) sec[i] << 16;
-		if (i + 1 < 32) {
-			v |= (uint32_t) sec[i + 1] << 8;
-		}
-		if (i + 2 < 32) {
-			v |= sec[i + 2];
-		}
-		secret[o++] = b64[(v >> 18) & 63];
-		secret[o++] = b64[(v >> 12) & 63];
-		if (i + 1 < 32) {
-			secret[o++] = b64[(v >> 6) & 63];
-		}
-		if (i + 2 < 32) {
-			secret[o++] = b64[v & 63];
-		}
-	}
-	secret[o] = '\0';
+	sf_base64_encode(secret, sec, sizeof(sec), SF_B64_URL);
 	snprintf(token, SF__SRV_TOKEN_MAX, "sfk_%s_%s", id, secret);
 	sha256(secret, strlen(secret), hash);
 	OPENSSL_cleanse(sec, sizeof(sec));

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "file.h"
 #include "internal.h"
 #include "log.h"
 #include "server.h"
@@ -18,6 +19,7 @@
 #define DEDUPE_TTL_MS  (10 * 60 * 1000)
 #define DEDUPE_BYTES   (64u << 20)
 #define DRAIN_MAX_MS   10000
+#define PEM_MAX        (1 << 20) // certificate and key files
 
 static int
 err_from_nng(int rv)
@@ -43,27 +45,6 @@ err_from_nng(int rv)
 	}
 }
 
-static char *
-slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long  n;
-	if (f == NULL) {
-		return (NULL);
-	}
-	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || n > (1 << 20)
-	    || fseek(f, 0, SEEK_SET) != 0
-	    || (buf = malloc((size_t) n + 1)) == NULL) {
-		fclose(f);
-		return (NULL);
-	}
-	n      = (long) fread(buf, 1, (size_t) n, f);
-	buf[n] = '\0';
-	fclose(f);
-	return (buf);
-}
-
 // Gives a tls+tcp:// listener its certificate and key.
 static int
 setup_tls(sf_server *srv, nng_listener l, const char *url, sf_status *st)
@@ -71,17 +52,18 @@ setup_tls(sf_server *srv, nng_listener l, const char *url, sf_status *st)
 	const char *cf = srv->s_opts.so_tls_cert, *kf = srv->s_opts.so_tls_key;
 	nng_tls_config *cfg;
 	char           *cert, *key;
+	size_t          keylen;
 	int             rv;
 
 	if (cf == NULL || kf == NULL || cf[0] == '\0' || kf[0] == '\0') {
 		return (sf_status_set(st, SF_INVALID_ARGUMENT,
 		    "%s needs --tls-cert and --tls-key", url));
 	}
-	if ((cert = slurp(cf)) == NULL) {
+	if ((cert = sf_file_read(cf, PEM_MAX, NULL)) == NULL) {
 		return (sf_status_set(st, SF_INVALID_ARGUMENT,
 		    "cannot read --tls-cert %s: %s", cf, strerror(errno)));
 	}
-	if ((key = slurp(kf)) == NULL) {
+	if ((key = sf_file_read(kf, PEM_MAX, &keylen)) == NULL) {
 		free(cert);
 		return (sf_status_set(st, SF_INVALID_ARGUMENT,
 		    "cannot read --tls-key %s: %s", kf, strerror(errno)));
@@ -94,7 +76,7 @@ setup_tls(sf_server *srv, nng_listener l, const char *url, sf_status *st)
 		nng_tls_config_free(cfg);
 	}
 	// The key stays in memory no longer than needed.
-	explicit_bzero(key, strlen(key));
+	explicit_bzero(key, keylen);
 	free(key);
 	free(cert);
 	if (rv != 0) {
