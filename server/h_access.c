@@ -24,6 +24,21 @@ is_admin(const sf__srv_call *c)
 	return (sf_rbac_has_global(&c->c_ident.id_p, "admin"));
 }
 
+// DeleteRoleBinding and RevokeToken name what they remove by its id,
+// which is required: false when it is missing (and the call answered).
+static bool
+id_given(sf__srv_call *c, const char *id, const char *what)
+{
+	if (sf_nz(id)[0] != '\0') {
+		return (true);
+	}
+	sf_status_violation(
+	    &c->c_status, SF_V_REQUIRED, "id", "Required value");
+	sf__srv_call_fail(
+	    c, SF_INVALID_ARGUMENT, "the %s id is required", what);
+	return (false);
+}
+
 // --------------------------------------------------------- role bindings
 
 typedef struct rb_job {
@@ -185,14 +200,8 @@ h_delete_role_binding(Svcfleet__V1__AccessControl_Service *s,
 	(void) s;
 	(void) closure;
 
-	if (sf_nz(in->id)[0] == '\0') {
-		sf_status_violation(
-		    &c->c_status, SF_V_REQUIRED, "id", "Required value");
-		sf__srv_call_fail(
-		    c, SF_INVALID_ARGUMENT, "the binding id is required");
-		return;
-	}
-	if ((j = sf__srv_call_alloc(c, sizeof(*j))) == NULL) {
+	if (!id_given(c, in->id, "binding")
+	    || (j = sf__srv_call_alloc(c, sizeof(*j))) == NULL) {
 		return;
 	}
 	j->j_call = c;
@@ -459,14 +468,8 @@ h_revoke_token(Svcfleet__V1__AccessControl_Service *s,
 	(void) s;
 	(void) closure;
 
-	if (sf_nz(in->id)[0] == '\0') {
-		sf_status_violation(
-		    &c->c_status, SF_V_REQUIRED, "id", "Required value");
-		sf__srv_call_fail(
-		    c, SF_INVALID_ARGUMENT, "the token id is required");
-		return;
-	}
-	if ((j = sf__srv_call_alloc(c, sizeof(*j))) == NULL) {
+	if (!id_given(c, in->id, "token")
+	    || (j = sf__srv_call_alloc(c, sizeof(*j))) == NULL) {
 		return;
 	}
 	j->j_call = c;

@@ -667,60 +667,54 @@ job_write(sf_store_txn *txn, void *arg, sf_status *st)
 	return (sf_status_set(st, SF_INTERNAL, "unknown job"));
 }
 
-// The reply of a finished write job: what its kind answers.
+// The reply of a finished write job: what its kind answers. NULL: out
+// of memory, and the call has been answered so.
 static const ProtobufCMessage *
 job_reply(svc_job *j)
 {
-	sf__srv_call *c = j->j_call;
+	static const ProtobufCMessageDescriptor *const desc[] = {
+	    [JOB_APPLY]   = &svcfleet__v1__apply_service_reply__descriptor,
+	    [JOB_DELETE]  = &svcfleet__v1__delete_service_reply__descriptor,
+	    [JOB_REPORT]  = &svcfleet__v1__report_status_reply__descriptor,
+	    [JOB_REPORTS] = &svcfleet__v1__report_statuses_reply__descriptor,
+	};
+	ProtobufCMessage *m;
 
+	if (j->j_kind == JOB_CREATE || j->j_kind == JOB_UPDATE) {
+		return (&j->j_result->base); // the Service itself
+	}
+	if ((m = sf__srv_reply_new(j->j_call, desc[j->j_kind])) == NULL) {
+		return (NULL);
+	}
 	switch (j->j_kind) {
-	case JOB_CREATE:
-	case JOB_UPDATE:
-		return (&j->j_result->base);
 	case JOB_APPLY: {
-		Svcfleet__V1__ApplyServiceReply *r = sf__srv_reply_new(
-		    c, &svcfleet__v1__apply_service_reply__descriptor);
-		if (r == NULL) {
-			return (NULL);
-		}
-		r->service = j->j_result;
-		r->action  = j->j_action;
-		return (&r->base);
+		Svcfleet__V1__ApplyServiceReply *r = (void *) m;
+		r->service                         = j->j_result;
+		r->action                          = j->j_action;
+		break;
 	}
 	case JOB_DELETE: {
-		Svcfleet__V1__DeleteServiceReply *r = sf__srv_reply_new(
-		    c, &svcfleet__v1__delete_service_reply__descriptor);
-		if (r == NULL) {
-			return (NULL);
-		}
-		r->service = j->j_result;
-		r->deleted = j->j_deleted;
-		return (&r->base);
+		Svcfleet__V1__DeleteServiceReply *r = (void *) m;
+		r->service                          = j->j_result;
+		r->deleted                          = j->j_deleted;
+		break;
 	}
 	case JOB_REPORT: {
-		Svcfleet__V1__ReportStatusReply *r = sf__srv_reply_new(
-		    c, &svcfleet__v1__report_status_reply__descriptor);
-		if (r == NULL) {
-			return (NULL);
-		}
-		r->resource_version = j->j_result != NULL
-		    ? j->j_result->metadata->resource_version
-		    : 0;
-		r->deleted          = j->j_deleted;
-		return (&r->base);
+		Svcfleet__V1__ReportStatusReply *r = (void *) m;
+		r->resource_version                = j->j_result != NULL
+		                   ? j->j_result->metadata->resource_version
+		                   : 0;
+		r->deleted                         = j->j_deleted;
+		break;
 	}
 	case JOB_REPORTS: {
-		Svcfleet__V1__ReportStatusesReply *r = sf__srv_reply_new(
-		    c, &svcfleet__v1__report_statuses_reply__descriptor);
-		if (r == NULL) {
-			return (NULL);
-		}
-		r->results   = j->j_results;
-		r->n_results = j->j_reps->n_reports;
-		return (&r->base);
+		Svcfleet__V1__ReportStatusesReply *r = (void *) m;
+		r->results                           = j->j_results;
+		r->n_results                         = j->j_reps->n_reports;
+		break;
 	}
 	}
-	return (NULL);
+	return (m);
 }
 
 static void
@@ -734,7 +728,6 @@ job_done(void *arg, int code, uint64_t revision)
 		sf__srv_write_done(j->j_call, code, NULL);
 		return;
 	}
-	// NULL: out of memory, and the call has been answered so.
 	if ((reply = job_reply(j)) != NULL) {
 		sf__srv_write_done(j->j_call, 0, reply);
 	}

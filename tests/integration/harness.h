@@ -81,8 +81,10 @@ int th_fixture_teardown(th_fixture *f);
 
 // th_setup and th_teardown are a cmocka group's setup and teardown for
 // tests that need a th_fixture and nothing more (*state is the fixture);
-// a test that needs more calls th_setup first in its own setup.
-// th_teardown fails the group unless the daemon stopped cleanly.
+// a test that needs more calls th_setup first in its own setup. A test's
+// own fixture struct that begins with its th_fixture, allocated with
+// malloc, is torn down by th_teardown too. th_teardown fails the group
+// unless the daemon stopped cleanly.
 int th_setup(void **state);
 int th_teardown(void **state);
 

@@ -36,7 +36,7 @@
 #define ATTACKER "127.0.0.2"
 
 typedef struct fixture {
-	th_fixture fx;
+	th_fixture fx; // first: th_teardown frees the fixture
 	int        rpc_port;
 	int        http_port;
 } fixture;
@@ -522,15 +522,6 @@ setup(void **state)
 	return (0);
 }
 
-static int
-teardown(void **state)
-{
-	fixture *f = *state;
-	assert_int_equal(th_fixture_teardown(&f->fx), 0);
-	free(f);
-	return (0);
-}
-
 int
 main(void)
 {
@@ -538,5 +529,5 @@ main(void)
 	    cmocka_unit_test(test_hostile_peers),
 	};
 	signal(SIGPIPE, SIG_IGN);
-	return (cmocka_run_group_tests(tests, setup, teardown));
+	return (cmocka_run_group_tests(tests, setup, th_teardown));
 }

@@ -23,7 +23,7 @@
 #define TOKEN3 "canary-token-updated-5c2d8f"
 
 typedef struct fixture {
-	th_fixture fx;
+	th_fixture fx; // first: th_teardown frees the fixture
 	char       cert_pem[8192];
 	char       key_pem[8192];
 } fixture;
@@ -382,15 +382,6 @@ setup(void **state)
 	return (0);
 }
 
-static int
-teardown(void **state)
-{
-	fixture *f = *state;
-	assert_int_equal(th_fixture_teardown(&f->fx), 0);
-	free(f);
-	return (0);
-}
-
 int
 main(void)
 {
@@ -399,5 +390,5 @@ main(void)
 	    cmocka_unit_test(test_wrong_key_refused),
 	    cmocka_unit_test(test_rotation),
 	};
-	return (cmocka_run_group_tests(tests, setup, teardown));
+	return (cmocka_run_group_tests(tests, setup, th_teardown));
 }
