@@ -25,8 +25,8 @@
 //                         WatchServices calls and answers them.
 //   ipc guard (ipcguard.c) one thread: probes the ipc:// listeners every
 //                         second and reopens a wedged one (nng#1518).
-//   live reads            a detached thread per ListNamespaces /
-//   (h_clusters.c)        ListWorkloads / ListPools call (at most 16 per
+//   live reads (live.c)   a detached thread per ListNamespaces /
+//                         ListWorkloads / ListPools call (at most 16 per
 //                         server): talks to the cluster, finishes its
 //                         call; sf_server_stop waits for them to end.
 //   HTTP (ops/http.c)     libmicrohttpd's listening thread and a thread
@@ -198,7 +198,7 @@ struct sf_server {
 	// the server has started.
 	char s_recon_token[65];
 
-	// Live reads (h_clusters.c): detached threads, each finishing one
+	// Live reads (live.c): detached threads, each finishing one
 	// call; sf_server_stop waits until none runs.
 	pthread_mutex_t s_live_mtx;
 	pthread_cond_t  s_live_cv;
@@ -297,7 +297,23 @@ void sf__srv_handlers_clusters_init(sf_server *srv);
 void sf__srv_handlers_access_init(sf_server *srv);
 void sf__srv_handlers_system_init(sf_server *srv);
 
-// sf__srv_live_init readies the count of live-read threads (h_clusters.c).
+// ------------------------------------------------------------- live reads
+
+// What a live read (live.c) asks the cluster for.
+enum sf__srv_live_kind {
+	SF__SRV_LIVE_NAMESPACES, // ListNamespaces
+	SF__SRV_LIVE_WORKLOADS,  // ListWorkloads in a namespace
+	SF__SRV_LIVE_POOLS,      // ListPools (MetalLB)
+};
+
+// sf__srv_live_start answers call c from cluster cl (its record, with
+// credentials) on a thread of its own; ns is the namespace of a workloads
+// read. It finishes the call, now when it cannot start (too many at once,
+// stopping), or later from that thread.
+void sf__srv_live_start(sf__srv_call *c, enum sf__srv_live_kind kind,
+    const Svcfleet__V1__Cluster *cl, const char *ns);
+
+// sf__srv_live_init readies the count of live-read threads.
 // sf__srv_live_fini refuses new live reads, waits until the running ones
 // have finished (each is bounded by its timeout), and releases the count;
 // safe when init never ran.
