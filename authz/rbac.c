@@ -1,30 +1,51 @@
-// rbac.c: the permission matrix and the grant rules.
+// rbac.c: the role table, the permission matrix and the grant rules
+// (rbac.h).
 #include "rbac.h"
 
 #include <stdio.h>
 #include <string.h>
 
-typedef enum scope_kind {
-	SCOPE_GLOBAL,    // admin, reconciler: no cluster, no namespace
-	SCOPE_CLUSTER,   // cluster-admin: one cluster
-	SCOPE_NAMESPACE, // ns-*: one namespace of one cluster
-} scope_kind;
+#include "str.h"
 
-static const struct role_def {
-	const char *name;
-	scope_kind  scope;
-} role_defs[] = {
-    {"admin", SCOPE_GLOBAL},
-    {"cluster-admin", SCOPE_CLUSTER},
-    {"ns-admin", SCOPE_NAMESPACE},
-    {"ns-edit", SCOPE_NAMESPACE},
-    {"ns-view", SCOPE_NAMESPACE},
-    {"reconciler", SCOPE_GLOBAL},
+// The role table (rbac.h): name, scope, and the roles its holders may
+// grant within their binding's scope.
+const sf_rbac_role sf_rbac_roles[] = {
+    {"admin", SF_RBAC_GLOBAL, "*"},
+    {"cluster-admin", SF_RBAC_CLUSTER,
+        "cluster-admin ns-admin ns-edit ns-view"},
+    {"ns-admin", SF_RBAC_NAMESPACE, "ns-edit ns-view"},
+    {"ns-edit", SF_RBAC_NAMESPACE, ""},
+    {"ns-view", SF_RBAC_NAMESPACE, ""},
+    {"reconciler", SF_RBAC_GLOBAL, ""},
 };
+const size_t sf_rbac_nroles = sizeof(sf_rbac_roles) / sizeof(sf_rbac_roles[0]);
 
-const char *const sf_rbac_roles[] = {
-    "admin", "cluster-admin", "ns-admin", "ns-edit", "ns-view", "reconciler"};
-const size_t sf_rbac_nroles = 6;
+// Resources: name, of a cluster as a whole, held by the reconciler only.
+const sf_rbac_resource sf_rbac_resources[] = {
+    {"services", false, false},
+    {"namespaces", true, false},
+    {"workloads", false, false},
+    {"pools", true, false},
+    {"audit", false, false},
+    {"rolebindings", false, false},
+    {"clusters", true, false},
+    {"credentials", true, true},
+};
+const size_t sf_rbac_nresources
+    = sizeof(sf_rbac_resources) / sizeof(sf_rbac_resources[0]);
+
+// Verbs: name, reads across clusters or namespaces, the reconciler's only.
+const sf_rbac_verb sf_rbac_verbs[] = {
+    {"get", false, false},
+    {"list", true, false},
+    {"watch", true, false},
+    {"create", false, false},
+    {"update", false, false},
+    {"apply", false, false},
+    {"delete", false, false},
+    {"report", false, true},
+};
+const size_t sf_rbac_nverbs = sizeof(sf_rbac_verbs) / sizeof(sf_rbac_verbs[0]);
 
 // The permission matrix: what each role may do to each resource, within
 // its scope. "*" matches every resource or verb. Verbs are the method
@@ -75,21 +96,15 @@ static const struct perm {
     {"reconciler", "pools", "list"},
 };
 
-static const struct role_def *
+static const sf_rbac_role *
 role_find(const char *name)
 {
-	for (size_t i = 0; i < sizeof(role_defs) / sizeof(role_defs[0]); i++) {
-		if (strcmp(role_defs[i].name, name) == 0) {
-			return (&role_defs[i]);
+	for (size_t i = 0; i < sf_rbac_nroles; i++) {
+		if (strcmp(sf_rbac_roles[i].r_name, name) == 0) {
+			return (&sf_rbac_roles[i]);
 		}
 	}
 	return (NULL);
-}
-
-static const char *
-s(const char *p)
-{
-	return (p != NULL ? p : "");
 }
 
 // Is word a member of the space-separated list (or is the list "*")?
@@ -132,10 +147,10 @@ bool
 sf_rbac_binding_applies(
     const sf_principal *p, const Svcfleet__V1__RoleBinding *b)
 {
-	if (s(b->user)[0] != '\0') {
-		return (strcmp(b->user, s(p->p_user)) == 0);
+	if (sf_nz(b->user)[0] != '\0') {
+		return (strcmp(b->user, sf_nz(p->p_user)) == 0);
 	}
-	if (s(b->group)[0] != '\0') {
+	if (sf_nz(b->group)[0] != '\0') {
 		for (size_t i = 0; i < p->p_ngroups; i++) {
 			if (strcmp(b->group, p->p_groups[i]) == 0) {
 				return (true);
@@ -145,14 +160,28 @@ sf_rbac_binding_applies(
 	return (false);
 }
 
-// Resources that belong to a cluster as a whole, not to a namespace.
+// Resources of a cluster as a whole, and verbs that read across clusters
+// or namespaces (rbac.h). Words the tables do not know are neither.
 static bool
 cluster_level(const char *resource)
 {
-	return (strcmp(resource, "clusters") == 0
-	    || strcmp(resource, "namespaces") == 0
-	    || strcmp(resource, "pools") == 0
-	    || strcmp(resource, "credentials") == 0);
+	for (size_t i = 0; i < sf_rbac_nresources; i++) {
+		if (strcmp(sf_rbac_resources[i].rs_name, resource) == 0) {
+			return (sf_rbac_resources[i].rs_cluster);
+		}
+	}
+	return (false);
+}
+
+static bool
+reads_across(const char *verb)
+{
+	for (size_t i = 0; i < sf_rbac_nverbs; i++) {
+		if (strcmp(sf_rbac_verbs[i].v_name, verb) == 0) {
+			return (sf_rbac_verbs[i].v_across);
+		}
+	}
+	return (false);
 }
 
 // Does binding b's scope cover the request scope (cluster, ns)? For list
@@ -164,33 +193,34 @@ static bool
 scope_covers(const Svcfleet__V1__RoleBinding *b, const char *resource,
     const char *verb, const char *cluster, const char *ns)
 {
-	const struct role_def *r = role_find(s(b->role));
-	bool across = strcmp(verb, "list") == 0 || strcmp(verb, "watch") == 0;
+	const sf_rbac_role *r      = role_find(sf_nz(b->role));
+	bool                across = reads_across(verb);
 
 	if (r == NULL) {
 		return (false);
 	}
-	if (r->scope == SCOPE_GLOBAL) {
+	if (r->r_scope == SF_RBAC_GLOBAL) {
 		return (true);
 	}
 	if (cluster[0] == '\0') {
 		return (across);
 	}
-	if (strcmp(s(b->cluster), cluster) != 0) {
+	if (strcmp(sf_nz(b->cluster), cluster) != 0) {
 		return (false);
 	}
-	if (r->scope == SCOPE_CLUSTER || cluster_level(resource)) {
+	if (r->r_scope == SF_RBAC_CLUSTER || cluster_level(resource)) {
 		return (true);
 	}
-	return (ns[0] == '\0' ? across : strcmp(s(b->namespace_), ns) == 0);
+	return (
+	    ns[0] == '\0' ? across : strcmp(sf_nz(b->namespace_), ns) == 0);
 }
 
 bool
 sf_rbac_allowed(const sf_principal *p, const char *resource, const char *verb,
     const char *cluster, const char *ns, sf_status *st)
 {
-	cluster = s(cluster);
-	ns      = s(ns);
+	cluster = sf_nz(cluster);
+	ns      = sf_nz(ns);
 	for (size_t i = 0; i < p->p_nbindings; i++) {
 		const Svcfleet__V1__RoleBinding *b = p->p_bindings[i];
 		if (!sf_rbac_binding_applies(p, b)
@@ -209,14 +239,14 @@ sf_rbac_allowed(const sf_principal *p, const char *resource, const char *verb,
 			sf_status_set(st, SF_PERMISSION_DENIED,
 			    "user \"%s\" cannot %s %s in namespace \"%s\" of "
 			    "cluster \"%s\"",
-			    s(p->p_user), verb, resource, ns, cluster);
+			    sf_nz(p->p_user), verb, resource, ns, cluster);
 		} else if (cluster[0] != '\0') {
 			sf_status_set(st, SF_PERMISSION_DENIED,
 			    "user \"%s\" cannot %s %s in cluster \"%s\"",
-			    s(p->p_user), verb, resource, cluster);
+			    sf_nz(p->p_user), verb, resource, cluster);
 		} else {
 			sf_status_set(st, SF_PERMISSION_DENIED,
-			    "user \"%s\" cannot %s %s", s(p->p_user), verb,
+			    "user \"%s\" cannot %s %s", sf_nz(p->p_user), verb,
 			    resource);
 		}
 	}
@@ -228,10 +258,10 @@ sf_rbac_sees_cluster(const sf_principal *p, const char *cluster)
 {
 	for (size_t i = 0; i < p->p_nbindings; i++) {
 		const Svcfleet__V1__RoleBinding *b = p->p_bindings[i];
-		const struct role_def           *r = role_find(s(b->role));
+		const sf_rbac_role              *r = role_find(sf_nz(b->role));
 		if (r != NULL && sf_rbac_binding_applies(p, b)
-		    && (r->scope == SCOPE_GLOBAL
-		        || strcmp(s(b->cluster), cluster) == 0)) {
+		    && (r->r_scope == SF_RBAC_GLOBAL
+		        || strcmp(sf_nz(b->cluster), cluster) == 0)) {
 			return (true);
 		}
 	}
@@ -241,9 +271,14 @@ sf_rbac_sees_cluster(const sf_principal *p, const char *cluster)
 bool
 sf_rbac_has_global(const sf_principal *p, const char *role)
 {
+	const sf_rbac_role *r = role_find(role);
+
+	if (r == NULL || r->r_scope != SF_RBAC_GLOBAL) {
+		return (false);
+	}
 	for (size_t i = 0; i < p->p_nbindings; i++) {
 		const Svcfleet__V1__RoleBinding *b = p->p_bindings[i];
-		if (strcmp(s(b->role), role) == 0
+		if (strcmp(sf_nz(b->role), role) == 0
 		    && sf_rbac_binding_applies(p, b)) {
 			return (true);
 		}
@@ -251,23 +286,34 @@ sf_rbac_has_global(const sf_principal *p, const char *role)
 	return (false);
 }
 
+// Writes the role table's names, quoted and separated by ", ", into buf.
+static void
+role_names(char *buf, size_t cap)
+{
+	size_t n = 0;
+	buf[0]   = '\0';
+	for (size_t i = 0; i < sf_rbac_nroles && n < cap; i++) {
+		n += (size_t) snprintf(buf + n, cap - n, "%s\"%s\"",
+		    i > 0 ? ", " : "", sf_rbac_roles[i].r_name);
+	}
+}
+
 int
 sf_rbac_validate_binding(const Svcfleet__V1__RoleBinding *b, sf_status *st)
 {
-	const struct role_def *r        = role_find(s(b->role));
-	bool                   has_user = s(b->user)[0] != '\0',
-	     has_group                  = s(b->group)[0] != '\0';
+	const sf_rbac_role *r         = role_find(sf_nz(b->role));
+	bool                has_user  = sf_nz(b->user)[0] != '\0';
+	bool                has_group = sf_nz(b->group)[0] != '\0';
 
-	if (s(b->role)[0] == '\0') {
+	if (sf_nz(b->role)[0] == '\0') {
 		sf_status_violation(
 		    st, SF_V_REQUIRED, "role", "Required value");
 	} else if (r == NULL) {
+		char names[256];
+		role_names(names, sizeof(names));
 		sf_status_violation(st, SF_V_NOT_SUPPORTED, "role",
-		    "Unsupported value: \"%s\": supported values: \"admin\", "
-		    "\"cluster-admin\", \"ns-admin\", \"ns-edit\", "
-		    "\"ns-view\", "
-		    "\"reconciler\"",
-		    b->role);
+		    "Unsupported value: \"%s\": supported values: %s", b->role,
+		    names);
 	}
 	if (has_user == has_group) {
 		sf_status_violation(st, SF_V_REQUIRED,
@@ -276,30 +322,30 @@ sf_rbac_validate_binding(const Svcfleet__V1__RoleBinding *b, sf_status *st)
 		             : "Required value: a user or a group");
 	}
 	if (r != NULL) {
-		bool has_c = s(b->cluster)[0] != '\0';
-		bool has_n = s(b->namespace_)[0] != '\0';
-		if (r->scope == SCOPE_GLOBAL && (has_c || has_n)) {
+		bool has_c = sf_nz(b->cluster)[0] != '\0';
+		bool has_n = sf_nz(b->namespace_)[0] != '\0';
+		if (r->r_scope == SF_RBAC_GLOBAL && (has_c || has_n)) {
 			sf_status_violation(st, SF_V_FORBIDDEN,
 			    has_c ? "cluster" : "namespace",
 			    "Forbidden: role %s applies everywhere; cluster "
 			    "and namespace must be empty",
-			    r->name);
+			    r->r_name);
 		}
-		if (r->scope != SCOPE_GLOBAL && !has_c) {
+		if (r->r_scope != SF_RBAC_GLOBAL && !has_c) {
 			sf_status_violation(st, SF_V_REQUIRED, "cluster",
 			    "Required value: role %s is bound to a cluster",
-			    r->name);
+			    r->r_name);
 		}
-		if (r->scope == SCOPE_CLUSTER && has_n) {
+		if (r->r_scope == SF_RBAC_CLUSTER && has_n) {
 			sf_status_violation(st, SF_V_FORBIDDEN, "namespace",
 			    "Forbidden: role %s covers the whole cluster; "
 			    "namespace must be empty",
-			    r->name);
+			    r->r_name);
 		}
-		if (r->scope == SCOPE_NAMESPACE && !has_n) {
+		if (r->r_scope == SF_RBAC_NAMESPACE && !has_n) {
 			sf_status_violation(st, SF_V_REQUIRED, "namespace",
 			    "Required value: role %s is bound to a namespace",
-			    r->name);
+			    r->r_name);
 		}
 	}
 	if (st->st_nviol > 0) {
@@ -310,31 +356,40 @@ sf_rbac_validate_binding(const Svcfleet__V1__RoleBinding *b, sf_status *st)
 	return (0);
 }
 
+// May the holder of binding h grant binding b? When h's role lists b's
+// role among those it grants and h's scope covers b's: everywhere, the
+// same cluster, or the same namespace of the same cluster.
+static bool
+grants(const Svcfleet__V1__RoleBinding *h, const Svcfleet__V1__RoleBinding *b)
+{
+	const sf_rbac_role *r = role_find(sf_nz(h->role));
+
+	if (r == NULL || !listed(r->r_grants, sf_nz(b->role))) {
+		return (false);
+	}
+	switch (r->r_scope) {
+	case SF_RBAC_GLOBAL:
+		return (true);
+	case SF_RBAC_CLUSTER:
+		return (strcmp(sf_nz(h->cluster), sf_nz(b->cluster)) == 0);
+	case SF_RBAC_NAMESPACE:
+		return (strcmp(sf_nz(h->cluster), sf_nz(b->cluster)) == 0
+		    && strcmp(sf_nz(h->namespace_), sf_nz(b->namespace_))
+		        == 0);
+	}
+	return (false);
+}
+
 int
 sf_rbac_may_grant(
     const sf_principal *p, const Svcfleet__V1__RoleBinding *b, sf_status *st)
 {
-	const char *role = s(b->role), *cl = s(b->cluster);
-	const char *ns = s(b->namespace_);
-	bool        ns_role
-	    = strcmp(role, "ns-edit") == 0 || strcmp(role, "ns-view") == 0;
+	const char *role = sf_nz(b->role), *cl = sf_nz(b->cluster);
+	const char *ns = sf_nz(b->namespace_);
 
-	if (sf_rbac_has_global(p, "admin")) {
-		return (0);
-	}
 	for (size_t i = 0; i < p->p_nbindings; i++) {
 		const Svcfleet__V1__RoleBinding *h = p->p_bindings[i];
-		if (!sf_rbac_binding_applies(p, h)
-		    || strcmp(s(h->cluster), cl) != 0) {
-			continue;
-		}
-		if (strcmp(s(h->role), "cluster-admin") == 0
-		    && (strcmp(role, "cluster-admin") == 0
-		        || strcmp(role, "ns-admin") == 0 || ns_role)) {
-			return (0);
-		}
-		if (strcmp(s(h->role), "ns-admin") == 0 && ns_role
-		    && strcmp(s(h->namespace_), ns) == 0) {
+		if (sf_rbac_binding_applies(p, h) && grants(h, b)) {
 			return (0);
 		}
 	}
@@ -342,14 +397,14 @@ sf_rbac_may_grant(
 		return (sf_status_set(st, SF_PERMISSION_DENIED,
 		    "user \"%s\" cannot grant role %s in namespace \"%s\" of "
 		    "cluster \"%s\"",
-		    s(p->p_user), role, ns, cl));
+		    sf_nz(p->p_user), role, ns, cl));
 	}
 	if (cl[0] != '\0') {
 		return (sf_status_set(st, SF_PERMISSION_DENIED,
 		    "user \"%s\" cannot grant role %s in cluster \"%s\"",
-		    s(p->p_user), role, cl));
+		    sf_nz(p->p_user), role, cl));
 	}
 	return (sf_status_set(st, SF_PERMISSION_DENIED,
-	    "user \"%s\" cannot grant role %s: only admin can", s(p->p_user),
-	    role));
+	    "user \"%s\" cannot grant role %s: only admin can",
+	    sf_nz(p->p_user), role));
 }

@@ -1,14 +1,15 @@
-// rbac.h: roles, bindings and the permission matrix (DESIGN §4).
+// rbac.h: roles, bindings, the permission matrix and the grant rules
+// (DESIGN §4).
 //
 // A caller is a user with groups. Role bindings give a role to a user or a
 // group at a scope: everything (admin, reconciler), one cluster
 // (cluster-admin) or one namespace of one cluster (ns-admin, ns-edit,
 // ns-view). Every RPC method names a resource and a verb (server/methods.c)
 // and acts at a scope (cluster, namespace); sf_rbac_allowed decides from
-// one table, sf_rbac_may_grant decides who may hand out which binding.
-// Pure functions: no I/O, no locks.
-#ifndef SF_SERVER_RBAC_H
-#define SF_SERVER_RBAC_H
+// the permission matrix, sf_rbac_may_grant from the role table. Pure
+// functions over constant tables: no I/O, no locks, no state.
+#ifndef SF_AUTHZ_RBAC_H
+#define SF_AUTHZ_RBAC_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -26,9 +27,55 @@ typedef struct sf_principal {
 	size_t                            p_nbindings;
 } sf_principal;
 
+// Where a role applies: a binding of it names no cluster and no namespace
+// (everywhere), a cluster, or a namespace of a cluster.
+typedef enum sf_rbac_scope {
+	SF_RBAC_GLOBAL,
+	SF_RBAC_CLUSTER,
+	SF_RBAC_NAMESPACE,
+} sf_rbac_scope;
+
+// One role. The role table is the vocabulary: the names bindings may use,
+// the message that lists them, and the grant rules all come from it.
+typedef struct sf_rbac_role {
+	const char   *r_name;
+	sf_rbac_scope r_scope;
+	// The roles a holder may grant (and take away) within the scope of
+	// its own binding: space-separated names, "*" for every role, ""
+	// for none.
+	const char *r_grants;
+} sf_rbac_role;
+
 // The roles, in the order of DESIGN §4.
-extern const char *const sf_rbac_roles[];
-extern const size_t      sf_rbac_nroles;
+extern const sf_rbac_role sf_rbac_roles[];
+extern const size_t       sf_rbac_nroles;
+
+// The resources and verbs the matrix names (server/methods.c gives each
+// method one of each), in the order a rules review lists them. Those
+// marked system are held by the reconciler role alone (a cluster's
+// credentials, reporting status): a rules review shown to people (the
+// gateway's SelfSubjectRulesReview) leaves them out.
+typedef struct sf_rbac_resource {
+	const char *rs_name;
+	// Of a cluster as a whole, not of a namespace: any binding in the
+	// cluster covers a request for it.
+	bool rs_cluster;
+	bool rs_system;
+} sf_rbac_resource;
+
+typedef struct sf_rbac_verb {
+	const char *v_name;
+	// Reads across clusters or namespaces (list, watch): an empty
+	// cluster or namespace in the request means "every one the caller
+	// may read", and the handler filters item by item.
+	bool v_across;
+	bool v_system;
+} sf_rbac_verb;
+
+extern const sf_rbac_resource sf_rbac_resources[];
+extern const size_t           sf_rbac_nresources;
+extern const sf_rbac_verb     sf_rbac_verbs[];
+extern const size_t           sf_rbac_nverbs;
 
 // sf_rbac_binding_applies: does binding b name this principal?
 bool sf_rbac_binding_applies(
@@ -55,14 +102,16 @@ bool sf_rbac_sees_cluster(const sf_principal *p, const char *cluster);
 int sf_rbac_validate_binding(
     const Svcfleet__V1__RoleBinding *b, sf_status *st);
 
-// sf_rbac_may_grant: may p create (or delete) binding b? admin grants
-// anything; cluster-admin grants cluster-admin and ns-* in its cluster;
-// ns-admin grants ns-edit and ns-view in its namespace. Returns 0 or
-// SF_PERMISSION_DENIED with a message.
+// sf_rbac_may_grant: may p create (or delete) binding b? Yes when one of
+// p's bindings is of a role whose r_grants names b's role and its scope
+// covers b's: admin grants anything; cluster-admin grants cluster-admin
+// and ns-* in its cluster; ns-admin grants ns-edit and ns-view in its
+// namespace. Returns 0 or SF_PERMISSION_DENIED with a message.
 int sf_rbac_may_grant(
     const sf_principal *p, const Svcfleet__V1__RoleBinding *b, sf_status *st);
 
-// sf_rbac_is_global: does p hold role (admin or reconciler) globally?
+// sf_rbac_has_global: does p hold role, a role of SF_RBAC_GLOBAL scope
+// (admin, reconciler)? false for any other role.
 bool sf_rbac_has_global(const sf_principal *p, const char *role);
 
-#endif // SF_SERVER_RBAC_H
+#endif // SF_AUTHZ_RBAC_H

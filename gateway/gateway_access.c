@@ -62,22 +62,27 @@ sf__gw_whoami(sf__gw_ctx *x)
 	}
 }
 
+// The verbs p holds on each resource at (cluster, ns), over authz's
+// vocabulary without what only the reconciler role holds.
 static json_t *
 rules_at(const sf_principal *p, const char *cluster, const char *ns)
 {
-	static const char *const resources[] = {"services", "namespaces",
-	    "workloads", "pools", "audit", "rolebindings", "clusters", NULL};
-	static const char *const verbs[] = {"get", "list", "watch", "create",
-	    "update", "apply", "delete", NULL};
-	json_t                  *rules   = json_array();
+	json_t *rules = json_array();
 
-	for (size_t r = 0; resources[r] != NULL; r++) {
-		json_t *vs = json_array();
-		for (size_t v = 0; verbs[v] != NULL; v++) {
-			if (sf_rbac_allowed(p, resources[r], verbs[v], cluster,
-			        ns, NULL)) {
+	for (size_t r = 0; r < sf_rbac_nresources; r++) {
+		const sf_rbac_resource *res = &sf_rbac_resources[r];
+		json_t                 *vs;
+		if (res->rs_system) {
+			continue;
+		}
+		vs = json_array();
+		for (size_t v = 0; v < sf_rbac_nverbs; v++) {
+			const sf_rbac_verb *verb = &sf_rbac_verbs[v];
+			if (!verb->v_system
+			    && sf_rbac_allowed(p, res->rs_name, verb->v_name,
+			        cluster, ns, NULL)) {
 				json_array_append_new(
-				    vs, json_string(verbs[v]));
+				    vs, json_string(verb->v_name));
 			}
 		}
 		if (json_array_size(vs) == 0) {
@@ -86,7 +91,7 @@ rules_at(const sf_principal *p, const char *cluster, const char *ns)
 		}
 		json_array_append_new(rules,
 		    json_pack("{s:o,s:[s]}", "verbs", vs, "resources",
-		        resources[r]));
+		        res->rs_name));
 	}
 	return (rules);
 }

@@ -8,7 +8,9 @@
 #include <strings.h>
 
 #include "clock.h"
+#include "file.h"
 #include "log.h"
+#include "str.h"
 
 #define MAX_FILE (1 << 20)
 
@@ -180,30 +182,22 @@ load_file(loader *l, const char *path)
 	sf_config          *cfg  = l->l_cfg;
 	const sf_opt_table *t    = cfg->c_table;
 	const char         *prog = t->t_prog;
-	FILE               *f    = fopen(path, "rb");
 	char               *text, *line;
-	long                n;
 	int                 lineno = 0;
 
-	if (f == NULL) {
-		fprintf(l->l_err,
-		    "%s: cannot read the configuration file %s: %s\n", prog,
-		    path, strerror(errno));
+	if ((text = keep(cfg, sf_file_read(path, MAX_FILE, NULL))) == NULL) {
+		if (errno == EFBIG || errno == ENOMEM) {
+			fprintf(l->l_err,
+			    "%s: cannot read the configuration file %s: not a "
+			    "file of at most 1 MiB\n",
+			    prog, path);
+		} else {
+			fprintf(l->l_err,
+			    "%s: cannot read the configuration file %s: %s\n",
+			    prog, path, strerror(errno));
+		}
 		return (-1);
 	}
-	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || n > MAX_FILE
-	    || fseek(f, 0, SEEK_SET) != 0
-	    || (text = keep(cfg, malloc((size_t) n + 1))) == NULL) {
-		fclose(f);
-		fprintf(l->l_err,
-		    "%s: cannot read the configuration file %s: not a file of "
-		    "at most 1 MiB\n",
-		    prog, path);
-		return (-1);
-	}
-	n       = (long) fread(text, 1, (size_t) n, f);
-	text[n] = '\0';
-	fclose(f);
 	cfg->c_file = path;
 
 	// strsep keeps empty lines, so line numbers stay right.
@@ -428,7 +422,7 @@ sf_config_dump(const sf_config *cfg, const void *fields, FILE *f)
 		case SF_OPT_STRING: {
 			const char *v = *(const char *const *) field;
 			fprintf(f, "%s%s = %s", v == NULL ? "# " : "",
-			    o->o_name, v != NULL ? v : "");
+			    o->o_name, sf_nz(v));
 			break;
 		}
 		case SF_OPT_LIST: {

@@ -13,6 +13,7 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include <sys/socket.h>
 
 #include "clock.h"
+#include "file.h"
 #include "log.h"
 
 #define DEFAULT_ADDR "127.0.0.1:7071"
@@ -522,26 +524,15 @@ sf_http_add_check(sf_http *h, const char *name, sf_http_check_fn fn, void *arg)
 static char *
 read_pem(const char *path, const char *what, sf_status *st)
 {
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long  n;
-	if (f == NULL) {
-		sf_status_set(st, SF_INVALID_ARGUMENT, "cannot read %s %s: %s",
-		    what, path, strerror(errno));
-		return (NULL);
-	}
-	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || n > MAX_PEM
-	    || fseek(f, 0, SEEK_SET) != 0
-	    || (buf = malloc((size_t) n + 1)) == NULL) {
-		fclose(f);
+	char *buf = sf_file_read(path, MAX_PEM, NULL);
+	if (buf == NULL && (errno == EFBIG || errno == ENOMEM)) {
 		sf_status_set(st, SF_INVALID_ARGUMENT,
 		    "cannot read %s %s: not a file of at most 1 MiB", what,
 		    path);
-		return (NULL);
+	} else if (buf == NULL) {
+		sf_status_set(st, SF_INVALID_ARGUMENT, "cannot read %s %s: %s",
+		    what, path, strerror(errno));
 	}
-	n      = (long) fread(buf, 1, (size_t) n, f);
-	buf[n] = '\0';
-	fclose(f);
 	return (buf);
 }
 
@@ -585,7 +576,21 @@ sf_http_start(sf_http *h, sf_status *st)
 	}
 	flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD
 	    | MHD_USE_AUTO | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+	// One option list; HTTPS adds its certificate and key at the end.
+	struct MHD_OptionItem opts[] = {
+	    {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t) on_mhd_log, h},
+	    {MHD_OPTION_SOCK_ADDR, 0, &sa},
+	    {MHD_OPTION_CONNECTION_LIMIT, h->h_opts.ho_max_conns, NULL},
+	    {MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->h_opts.ho_max_conns_per_ip,
+	        NULL},
+	    {MHD_OPTION_CONNECTION_TIMEOUT, h->h_opts.ho_timeout_s, NULL},
+	    {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t) on_completed, h},
+	    {MHD_OPTION_END, 0, NULL}, // HTTPS: the certificate
+	    {MHD_OPTION_END, 0, NULL}, // HTTPS: its key
+	    {MHD_OPTION_END, 0, NULL},
+	};
 	if (h->h_tls) {
+		size_t n = sizeof(opts) / sizeof(opts[0]);
 		if ((h->h_cert = read_pem(h->h_cert_file, "--tls-cert", st))
 		        == NULL
 		    || (h->h_key = read_pem(h->h_key_file, "--tls-key", st))
@@ -593,27 +598,13 @@ sf_http_start(sf_http *h, sf_status *st)
 			return (SF_INVALID_ARGUMENT);
 		}
 		flags |= MHD_USE_TLS;
-		h->h_mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request,
-		    h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
-		    MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &sa,
-		    MHD_OPTION_CONNECTION_LIMIT, h->h_opts.ho_max_conns,
-		    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-		    h->h_opts.ho_max_conns_per_ip,
-		    MHD_OPTION_CONNECTION_TIMEOUT, h->h_opts.ho_timeout_s,
-		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-		    MHD_OPTION_HTTPS_MEM_CERT, h->h_cert,
-		    MHD_OPTION_HTTPS_MEM_KEY, h->h_key, MHD_OPTION_END);
-	} else {
-		h->h_mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request,
-		    h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
-		    MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &sa,
-		    MHD_OPTION_CONNECTION_LIMIT, h->h_opts.ho_max_conns,
-		    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-		    h->h_opts.ho_max_conns_per_ip,
-		    MHD_OPTION_CONNECTION_TIMEOUT, h->h_opts.ho_timeout_s,
-		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-		    MHD_OPTION_END);
+		opts[n - 3] = (struct MHD_OptionItem) {
+		    MHD_OPTION_HTTPS_MEM_CERT, 0, h->h_cert};
+		opts[n - 2] = (struct MHD_OptionItem) {
+		    MHD_OPTION_HTTPS_MEM_KEY, 0, h->h_key};
 	}
+	h->h_mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
+	    MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	if (h->h_mhd == NULL) {
 		int err = errno;
 		return (sf_status_set(st, SF_INVALID_ARGUMENT,

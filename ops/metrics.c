@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "status.h"
+#include "str.h"
 
 #define MAX_LABELS  8
 #define MAX_BUCKETS 32
@@ -201,7 +202,7 @@ metric_register(sf_metrics *r, int type, const char *name, const char *help,
 	pthread_mutex_init(&m->m_mtx, NULL);
 	m->m_type = type;
 	m->m_name = strdup(name);
-	m->m_help = strdup(help != NULL ? help : "");
+	m->m_help = strdup(sf_nz(help));
 	if (m->m_name == NULL || m->m_help == NULL
 	    || !parse_labels(m, labels)) {
 		metric_free(m);

@@ -14,9 +14,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base64.h"
 #include "clock.h"
 #include "internal.h"
 #include "log.h"
+#include "str.h"
 
 #define ADMIN_USER   "admin"
 #define INTERNAL_MAX 4
@@ -31,7 +33,7 @@ typedef struct mem_token {
 	char   *mt_role; // minted tokens: their global role; else NULL
 } mem_token;
 
-struct sf_auth {
+struct sf__srv_auth {
 	mem_token *a_file;
 	size_t     a_nfile;
 	mem_token  a_internal[INTERNAL_MAX];
@@ -70,15 +72,15 @@ sha256(const void *data, size_t len, uint8_t out[32])
 // ----------------------------------------------------------------- tokens
 
 int
-sf_auth_token_make(char *token, char id[SF_TOKEN_ID_LEN + 1], uint8_t hash[32])
+sf__srv_auth_token_make(
+    char *token, char id[SF__SRV_TOKEN_ID_LEN + 1], uint8_t hash[32])
 {
-	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq"
-	                          "rstuvwxyz0123456789-_";
 	static const char hex[] = "0123456789abcdef";
-	uint8_t           idb[SF_TOKEN_ID_LEN / 2], sec[32];
-	char              secret[SF_TOKEN_SECRET_LEN + 1];
-	size_t            o = 0;
+	uint8_t           idb[SF__SRV_TOKEN_ID_LEN / 2], sec[32];
+	char              secret[SF__SRV_TOKEN_SECRET_LEN + 1];
 
+	_Static_assert(SF__SRV_TOKEN_SECRET_LEN == 43,
+	    "32 bytes in base64url without padding");
 	if (RAND_bytes(idb, sizeof(idb)) != 1
 	    || RAND_bytes(sec, sizeof(sec)) != 1) {
 		return (SF_INTERNAL);
@@ -87,27 +89,9 @@ sf_auth_token_make(char *token, char id[SF_TOKEN_ID_LEN + 1], uint8_t hash[32])
 		id[2 * i]     = hex[idb[i] >> 4];
 		id[2 * i + 1] = hex[idb[i] & 15];
 	}
-	id[SF_TOKEN_ID_LEN] = '\0';
-	// base64url without padding: 32 bytes -> 43 characters.
-	for (size_t i = 0; i < 32; i += 3) {
-		uint32_t v = (uint32_t) sec[i] << 16;
-		if (i + 1 < 32) {
-			v |= (uint32_t) sec[i + 1] << 8;
-		}
-		if (i + 2 < 32) {
-			v |= sec[i + 2];
-		}
-		secret[o++] = b64[(v >> 18) & 63];
-		secret[o++] = b64[(v >> 12) & 63];
-		if (i + 1 < 32) {
-			secret[o++] = b64[(v >> 6) & 63];
-		}
-		if (i + 2 < 32) {
-			secret[o++] = b64[v & 63];
-		}
-	}
-	secret[o] = '\0';
-	snprintf(token, SF_TOKEN_MAX, "sfk_%s_%s", id, secret);
+	id[SF__SRV_TOKEN_ID_LEN] = '\0';
+	sf_base64_encode(secret, sec, sizeof(sec), SF_B64_URL);
+	snprintf(token, SF__SRV_TOKEN_MAX, "sfk_%s_%s", id, secret);
 	sha256(secret, strlen(secret), hash);
 	OPENSSL_cleanse(sec, sizeof(sec));
 	OPENSSL_cleanse(secret, sizeof(secret));
@@ -116,20 +100,22 @@ sf_auth_token_make(char *token, char id[SF_TOKEN_ID_LEN + 1], uint8_t hash[32])
 
 // Splits "sfk_<id>_<secret>"; false when the text has another shape.
 static bool
-token_parse(const char *tok, char id[SF_TOKEN_ID_LEN + 1], const char **secret)
+token_parse(
+    const char *tok, char id[SF__SRV_TOKEN_ID_LEN + 1], const char **secret)
 {
-	if (strncmp(tok, "sfk_", 4) != 0 || strlen(tok) != SF_TOKEN_MAX - 1
-	    || tok[4 + SF_TOKEN_ID_LEN] != '_') {
+	if (strncmp(tok, "sfk_", 4) != 0
+	    || strlen(tok) != SF__SRV_TOKEN_MAX - 1
+	    || tok[4 + SF__SRV_TOKEN_ID_LEN] != '_') {
 		return (false);
 	}
-	for (int i = 0; i < SF_TOKEN_ID_LEN; i++) {
+	for (int i = 0; i < SF__SRV_TOKEN_ID_LEN; i++) {
 		if (!isxdigit((unsigned char) tok[4 + i])) {
 			return (false);
 		}
 		id[i] = tok[4 + i];
 	}
-	id[SF_TOKEN_ID_LEN] = '\0';
-	*secret             = tok + 4 + SF_TOKEN_ID_LEN + 1;
+	id[SF__SRV_TOKEN_ID_LEN] = '\0';
+	*secret                  = tok + 4 + SF__SRV_TOKEN_ID_LEN + 1;
 	return (true);
 }
 
@@ -189,7 +175,7 @@ csv_field(const char *p, char *out, size_t cap)
 }
 
 static int
-load_token_file(sf_auth *a, const char *path, sf_status *st)
+load_token_file(sf__srv_auth *a, const char *path, sf_status *st)
 {
 	FILE  *f      = fopen(path, "r");
 	char  *line   = NULL;
@@ -268,7 +254,7 @@ load_token_file(sf_auth *a, const char *path, sf_status *st)
 // ------------------------------------------------------------- bindings
 
 static void
-free_bindings(sf_auth *a)
+free_bindings(sf__srv_auth *a)
 {
 	for (size_t i = 0; i < a->a_nbindings; i++) {
 		svcfleet__v1__role_binding__free_unpacked(
@@ -283,7 +269,7 @@ free_bindings(sf_auth *a)
 static int
 reload_bindings(sf_server *srv)
 {
-	sf_auth           *a   = srv->s_auth;
+	sf__srv_auth      *a   = srv->s_auth;
 	uint64_t           gen = atomic_load(&a->a_bind_gen);
 	ProtobufCMessage **list;
 	size_t             n;
@@ -306,22 +292,16 @@ reload_bindings(sf_server *srv)
 }
 
 void
-sf_auth_bindings_changed(sf_server *srv)
+sf__srv_auth_bindings_changed(sf_server *srv)
 {
 	atomic_fetch_add(&srv->s_auth->a_bind_gen, 1);
 }
 
 void
-sf_auth_tokens_changed(sf_server *srv)
+sf__srv_auth_tokens_changed(sf_server *srv)
 {
 	// Stored tokens are read per call: nothing is cached yet.
 	(void) srv;
-}
-
-static char *
-adup(sf_arena *ar, const char *s)
-{
-	return (sf_arena_strdup(ar, s != NULL ? s : ""));
 }
 
 static Svcfleet__V1__RoleBinding *
@@ -332,24 +312,24 @@ binding_copy(sf_arena *ar, const Svcfleet__V1__RoleBinding *b)
 		return (NULL);
 	}
 	svcfleet__v1__role_binding__init(c);
-	c->id         = adup(ar, b->id);
-	c->role       = adup(ar, b->role);
-	c->user       = adup(ar, b->user);
-	c->group      = adup(ar, b->group);
-	c->cluster    = adup(ar, b->cluster);
-	c->namespace_ = adup(ar, b->namespace_);
+	c->id         = sf_arena_strdup(ar, sf_nz(b->id));
+	c->role       = sf_arena_strdup(ar, sf_nz(b->role));
+	c->user       = sf_arena_strdup(ar, sf_nz(b->user));
+	c->group      = sf_arena_strdup(ar, sf_nz(b->group));
+	c->cluster    = sf_arena_strdup(ar, sf_nz(b->cluster));
+	c->namespace_ = sf_arena_strdup(ar, sf_nz(b->namespace_));
 	return (c);
 }
 
 // Copies into the call the bindings that name its user or groups.
 static int
-attach_bindings(sf_call *c, const char *internal_role)
+attach_bindings(sf__srv_call *c, const char *internal_role)
 {
-	sf_server   *srv = c->c_srv;
-	sf_auth     *a   = srv->s_auth;
-	sf_identity *id  = &c->c_ident;
-	sf_arena    *ar  = &c->c_arena;
-	int          rv  = 0;
+	sf_server        *srv = c->c_srv;
+	sf__srv_auth     *a   = srv->s_auth;
+	sf__srv_identity *id  = &c->c_ident;
+	sf_arena         *ar  = &c->c_arena;
+	int               rv  = 0;
 
 	id->id_p.p_user    = id->id_user;
 	id->id_p.p_groups  = id->id_groups;
@@ -404,7 +384,7 @@ done:
 // ---------------------------------------------------------- authenticate
 
 static int
-unauthenticated(sf_call *c, const char *why)
+unauthenticated(sf__srv_call *c, const char *why)
 {
 	return (sf_status_set(&c->c_status, SF_UNAUTHENTICATED, "%s", why));
 }
@@ -424,10 +404,10 @@ mem_match(const mem_token *list, size_t n, const uint8_t hash[32], size_t *at)
 }
 
 static int
-use_mem_token(sf_call *c, const mem_token *t)
+use_mem_token(sf__srv_call *c, const mem_token *t)
 {
-	sf_identity *id = &c->c_ident;
-	sf_arena    *ar = &c->c_arena;
+	sf__srv_identity *id = &c->c_ident;
+	sf_arena         *ar = &c->c_arena;
 
 	id->id_user     = t->mt_user;
 	id->id_token_id = t->mt_role != NULL ? "internal" : t->mt_uid;
@@ -446,16 +426,16 @@ use_mem_token(sf_call *c, const mem_token *t)
 }
 
 int
-sf_auth_authenticate(sf_call *c)
+sf__srv_auth_authenticate(sf__srv_call *c)
 {
-	sf_server  *srv = c->c_srv;
-	sf_auth    *a   = srv->s_auth;
-	const char *tok = c->c_env->token;
-	char        id[SF_TOKEN_ID_LEN + 1];
-	const char *secret;
-	uint8_t     hash[32];
-	size_t      at;
-	int         rv;
+	sf_server    *srv = c->c_srv;
+	sf__srv_auth *a   = srv->s_auth;
+	const char   *tok = c->c_env->token;
+	char          id[SF__SRV_TOKEN_ID_LEN + 1];
+	const char   *secret;
+	uint8_t       hash[32];
+	size_t        at;
+	int           rv;
 
 	if (tok == NULL || tok[0] == '\0') {
 		return (unauthenticated(c,
@@ -505,18 +485,18 @@ sf_auth_authenticate(sf_call *c)
 }
 
 int
-sf_auth_mint_internal(
+sf__srv_auth_mint_internal(
     sf_server *srv, const char *user, const char *role, char *token)
 {
-	sf_auth   *a = srv->s_auth;
-	char       id[SF_TOKEN_ID_LEN + 1];
-	uint8_t    h[32];
-	mem_token *t;
+	sf__srv_auth *a = srv->s_auth;
+	char          id[SF__SRV_TOKEN_ID_LEN + 1];
+	uint8_t       h[32];
+	mem_token    *t;
 
 	if (a->a_ninternal == INTERNAL_MAX) {
 		return (SF_RESOURCE_EXHAUSTED);
 	}
-	if (sf_auth_token_make(token, id, h) != 0) {
+	if (sf__srv_auth_token_make(token, id, h) != 0) {
 		return (SF_INTERNAL);
 	}
 	t = &a->a_internal[a->a_ninternal];
@@ -590,9 +570,9 @@ write_secret_file(const char *path, const char *token, sf_status *st)
 static int
 bootstrap_admin(sf_server *srv, sf_status *st)
 {
-	char                      token[SF_TOKEN_MAX], id[SF_TOKEN_ID_LEN + 1];
-	char                      path[4200];
-	uint8_t                   hash[32];
+	char    token[SF__SRV_TOKEN_MAX], id[SF__SRV_TOKEN_ID_LEN + 1];
+	char    path[4200];
+	uint8_t hash[32];
 	Svcfleet__V1__Token       t  = SVCFLEET__V1__TOKEN__INIT;
 	Svcfleet__V1__StoredToken s  = SVCFLEET__V1__STORED_TOKEN__INIT;
 	Svcfleet__V1__RoleBinding b  = SVCFLEET__V1__ROLE_BINDING__INIT;
@@ -613,7 +593,7 @@ bootstrap_admin(sf_server *srv, sf_status *st)
 	if (n > 0) {
 		return (0);
 	}
-	if (sf_auth_token_make(token, id, hash) != 0) {
+	if (sf__srv_auth_token_make(token, id, hash) != 0) {
 		return (sf_status_set(
 		    st, SF_INTERNAL, "no randomness for the admin token"));
 	}
@@ -655,10 +635,10 @@ bootstrap_admin(sf_server *srv, sf_status *st)
 // --------------------------------------------------------------- lifetime
 
 int
-sf_auth_open(sf_server *srv, const char *token_file, sf_status *st)
+sf__srv_auth_open(sf_server *srv, const char *token_file, sf_status *st)
 {
-	sf_auth *a = calloc(1, sizeof(*a));
-	int      rv;
+	sf__srv_auth *a = calloc(1, sizeof(*a));
+	int           rv;
 
 	if (a == NULL) {
 		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
@@ -673,9 +653,9 @@ sf_auth_open(sf_server *srv, const char *token_file, sf_status *st)
 }
 
 void
-sf_auth_close(sf_server *srv)
+sf__srv_auth_close(sf_server *srv)
 {
-	sf_auth *a = srv->s_auth;
+	sf__srv_auth *a = srv->s_auth;
 	if (a == NULL) {
 		return;
 	}

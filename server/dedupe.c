@@ -26,7 +26,7 @@ struct dd_entry {
 	char      e_key[]; // the whole key: it is hashed and compared whole
 };
 
-struct sf_dedupe {
+struct sf__srv_dedupe {
 	pthread_mutex_t d_mtx;
 	dd_entry      **d_buckets;
 	size_t          d_nbuckets;
@@ -48,10 +48,10 @@ hash_key(const char *s)
 	return (h);
 }
 
-struct sf_dedupe *
-sf_dedupe_alloc(size_t max_entries, size_t max_bytes, int64_t ttl_ms)
+struct sf__srv_dedupe *
+sf__srv_dedupe_alloc(size_t max_entries, size_t max_bytes, int64_t ttl_ms)
 {
-	struct sf_dedupe *d = calloc(1, sizeof(*d));
+	struct sf__srv_dedupe *d = calloc(1, sizeof(*d));
 	if (d == NULL) {
 		return (NULL);
 	}
@@ -72,7 +72,7 @@ sf_dedupe_alloc(size_t max_entries, size_t max_bytes, int64_t ttl_ms)
 }
 
 static void
-unlink_entry(struct sf_dedupe *d, dd_entry *e)
+unlink_entry(struct sf__srv_dedupe *d, dd_entry *e)
 {
 	dd_entry **pp
 	    = &d->d_buckets[hash_key(e->e_key) & (d->d_nbuckets - 1)];
@@ -97,7 +97,7 @@ unlink_entry(struct sf_dedupe *d, dd_entry *e)
 }
 
 void
-sf_dedupe_free(struct sf_dedupe *d)
+sf__srv_dedupe_free(struct sf__srv_dedupe *d)
 {
 	if (d == NULL) {
 		return;
@@ -111,7 +111,7 @@ sf_dedupe_free(struct sf_dedupe *d)
 }
 
 static dd_entry *
-find(struct sf_dedupe *d, const char *key)
+find(struct sf__srv_dedupe *d, const char *key)
 {
 	dd_entry *e = d->d_buckets[hash_key(key) & (d->d_nbuckets - 1)];
 	while (e != NULL && strcmp(e->e_key, key) != 0) {
@@ -121,10 +121,10 @@ find(struct sf_dedupe *d, const char *key)
 }
 
 static void
-expire(struct sf_dedupe *d, int64_t now)
+expire(struct sf__srv_dedupe *d, int64_t now)
 {
 	// Only finished entries expire; an in-flight one is removed by
-	// sf_dedupe_end, so FIFO order may hold one back briefly.
+	// sf__srv_dedupe_end, so FIFO order may hold one back briefly.
 	while (d->d_oldest != NULL && d->d_oldest->e_done
 	    && (d->d_oldest->e_expire_ms <= now || d->d_count > d->d_max
 	        || d->d_bytes > d->d_max_bytes)) {
@@ -132,26 +132,26 @@ expire(struct sf_dedupe *d, int64_t now)
 	}
 }
 
-int
-sf_dedupe_begin(
-    struct sf_dedupe *d, const char *key, void **reply, size_t *len)
+enum sf__srv_dedupe_seen
+sf__srv_dedupe_begin(
+    struct sf__srv_dedupe *d, const char *key, void **reply, size_t *len)
 {
-	int64_t   now = sf_clock_mono_ms();
-	dd_entry *e;
-	int       rv = 0;
+	int64_t                  now = sf_clock_mono_ms();
+	dd_entry                *e;
+	enum sf__srv_dedupe_seen rv;
 
 	pthread_mutex_lock(&d->d_mtx);
 	expire(d, now);
 	if ((e = find(d, key)) != NULL) {
 		if (!e->e_done) {
-			rv = 2;
+			rv = SF__SRV_DEDUPE_BUSY;
 		} else if ((*reply = malloc(e->e_len ? e->e_len : 1))
 		    != NULL) {
 			memcpy(*reply, e->e_reply, e->e_len);
 			*len = e->e_len;
-			rv   = 1;
+			rv   = SF__SRV_DEDUPE_ANSWERED;
 		} else {
-			rv = 2;
+			rv = SF__SRV_DEDUPE_BUSY;
 		}
 		pthread_mutex_unlock(&d->d_mtx);
 		return (rv);
@@ -172,12 +172,12 @@ sf_dedupe_begin(
 	}
 	// Out of memory: the write goes ahead without protection.
 	pthread_mutex_unlock(&d->d_mtx);
-	return (0);
+	return (SF__SRV_DEDUPE_NEW);
 }
 
 void
-sf_dedupe_end(
-    struct sf_dedupe *d, const char *key, const void *reply, size_t len)
+sf__srv_dedupe_end(
+    struct sf__srv_dedupe *d, const char *key, const void *reply, size_t len)
 {
 	dd_entry *e;
 

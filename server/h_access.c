@@ -12,27 +12,37 @@
 #include "clock.h"
 #include "internal.h"
 #include "log.h"
+#include "str.h"
 
 #define AUDIT_PAGE_DEFAULT 100
 #define TOKEN_TTL_MAX_S    (10LL * 366 * 24 * 3600)
 #define AUDIT_PAGE_MAX     1000
 
-static const char *
-nz(const char *s)
-{
-	return (s != NULL ? s : "");
-}
-
 static bool
-is_admin(const sf_call *c)
+is_admin(const sf__srv_call *c)
 {
 	return (sf_rbac_has_global(&c->c_ident.id_p, "admin"));
+}
+
+// DeleteRoleBinding and RevokeToken name what they remove by its id,
+// which is required: false when it is missing (and the call answered).
+static bool
+id_given(sf__srv_call *c, const char *id, const char *what)
+{
+	if (sf_nz(id)[0] != '\0') {
+		return (true);
+	}
+	sf_status_violation(
+	    &c->c_status, SF_V_REQUIRED, "id", "Required value");
+	sf__srv_call_fail(
+	    c, SF_INVALID_ARGUMENT, "the %s id is required", what);
+	return (false);
 }
 
 // --------------------------------------------------------- role bindings
 
 typedef struct rb_job {
-	sf_call                   *j_call; // first, for the audit record
+	sf__srv_call              *j_call; // first, for the audit record
 	Svcfleet__V1__RoleBinding *j_binding;
 	const char                *j_id;
 } rb_job;
@@ -47,8 +57,9 @@ binding_id(sf_arena *a, const Svcfleet__V1__RoleBinding *b)
 	unsigned int      n = sizeof(h);
 	char             *text, *id;
 
-	text = sf_arena_printf(a, "%s\n%s\n%s\n%s\n%s", nz(b->role),
-	    nz(b->user), nz(b->group), nz(b->cluster), nz(b->namespace_));
+	text = sf_arena_printf(a, "%s\n%s\n%s\n%s\n%s", sf_nz(b->role),
+	    sf_nz(b->user), sf_nz(b->group), sf_nz(b->cluster),
+	    sf_nz(b->namespace_));
 	id   = sf_arena_alloc(a, 4 + 16 + 1);
 	if (text == NULL || id == NULL) {
 		return (NULL);
@@ -72,7 +83,7 @@ rb_create_fn(sf_store_txn *txn, void *arg, sf_status *st)
 	int                        rv;
 
 	sf_status_reset(st);
-	if (nz(b->cluster)[0] != '\0') {
+	if (sf_nz(b->cluster)[0] != '\0') {
 		rv = sf_store_txn_cluster_get(
 		    txn, b->cluster, sf_arena_pbc(&j->j_call->c_arena), &cl);
 		if (rv == SF_NOT_FOUND) {
@@ -100,34 +111,14 @@ rb_create_fn(sf_store_txn *txn, void *arg, sf_status *st)
 static void
 rb_done(void *arg, int code, uint64_t revision)
 {
-	rb_job  *j = arg;
-	sf_call *c = j->j_call;
+	rb_job *j = arg;
 	(void) revision;
 
-	if (code != 0) {
-		sf_status_set(&c->c_status, code, "%s", sf_status_str(code));
-		sf_call_finish(c, NULL);
-		return;
+	if (code == 0) {
+		sf__srv_auth_bindings_changed(j->j_call->c_srv);
 	}
-	sf_auth_bindings_changed(c->c_srv);
-	if (j->j_binding != NULL) {
-		sf_call_finish(c, &j->j_binding->base);
-	} else {
-		static const Svcfleet__V1__Empty e = SVCFLEET__V1__EMPTY__INIT;
-		sf_call_finish(c, &e.base);
-	}
-}
-
-static rb_job *
-rb_new(sf_call *c)
-{
-	rb_job *j = sf_arena_zalloc(&c->c_arena, sizeof(*j));
-	if (j == NULL) {
-		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
-		return (NULL);
-	}
-	j->j_call = c;
-	return (j);
+	sf__srv_write_done(j->j_call, code,
+	    j->j_binding != NULL ? &j->j_binding->base : NULL);
 }
 
 static void
@@ -135,43 +126,43 @@ h_create_role_binding(Svcfleet__V1__AccessControl_Service *s,
     const Svcfleet__V1__CreateRoleBindingRequest          *in,
     Svcfleet__V1__RoleBinding_Closure closure, void *data)
 {
-	sf_call                   *c = sf_call_of(data);
+	sf__srv_call              *c = sf__srv_call_of(data);
 	Svcfleet__V1__RoleBinding *b = in->binding;
 	rb_job                    *j;
 	(void) s;
 	(void) closure;
 
 	if (b == NULL) {
-		sf_call_fail(
+		sf__srv_call_fail(
 		    c, SF_INVALID_ARGUMENT, "the request carries no binding");
 		return;
 	}
 	if (sf_rbac_validate_binding(b, &c->c_status) != 0) {
-		sf_call_finish(c, NULL);
+		sf__srv_call_finish(c, NULL);
 		return;
 	}
 	if (sf_rbac_may_grant(&c->c_ident.id_p, b, &c->c_status) != 0) {
-		sf_call_deny(c);
+		sf__srv_call_deny(c);
 		return;
 	}
-	if ((j = rb_new(c)) == NULL) {
+	if ((b->id = binding_id(&c->c_arena, b)) == NULL) {
+		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 		return;
 	}
-	b->id         = binding_id(&c->c_arena, b);
+	if ((j = sf__srv_call_alloc(c, sizeof(*j))) == NULL) {
+		return;
+	}
 	b->created_by = (char *) c->c_ident.id_user;
+	j->j_call     = c;
 	j->j_binding  = b;
-	if (b->id == NULL) {
-		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
-		return;
-	}
-	sf_call_write(c, rb_create_fn, rb_done, j, false);
+	sf__srv_call_write(c, rb_create_fn, rb_done, j, false);
 }
 
 static int
 rb_delete_fn(sf_store_txn *txn, void *arg, sf_status *st)
 {
 	rb_job                    *j = arg;
-	sf_call                   *c = j->j_call;
+	sf__srv_call              *c = j->j_call;
 	Svcfleet__V1__RoleBinding *b;
 	int                        rv;
 
@@ -187,8 +178,8 @@ rb_delete_fn(sf_store_txn *txn, void *arg, sf_status *st)
 		return (sf_status_set(st, rv, "reading the binding failed"));
 	}
 	// Taking a grant away needs the power to give it.
-	c->c_cluster   = nz(b->cluster);
-	c->c_namespace = nz(b->namespace_);
+	c->c_cluster   = sf_nz(b->cluster);
+	c->c_namespace = sf_nz(b->namespace_);
 	if ((rv = sf_rbac_may_grant(&c->c_ident.id_p, b, st)) != 0) {
 		return (rv);
 	}
@@ -204,24 +195,19 @@ h_delete_role_binding(Svcfleet__V1__AccessControl_Service *s,
     const Svcfleet__V1__DeleteRoleBindingRequest          *in,
     Svcfleet__V1__Empty_Closure closure, void *data)
 {
-	sf_call *c = sf_call_of(data);
-	rb_job  *j;
+	sf__srv_call *c = sf__srv_call_of(data);
+	rb_job       *j;
 	(void) s;
 	(void) closure;
 
-	if (nz(in->id)[0] == '\0') {
-		sf_status_violation(
-		    &c->c_status, SF_V_REQUIRED, "id", "Required value");
-		sf_call_fail(
-		    c, SF_INVALID_ARGUMENT, "the binding id is required");
+	if (!id_given(c, in->id, "binding")
+	    || (j = sf__srv_call_alloc(c, sizeof(*j))) == NULL) {
 		return;
 	}
-	if ((j = rb_new(c)) == NULL) {
-		return;
-	}
+	j->j_call = c;
 	j->j_id   = in->id;
 	c->c_name = in->id;
-	sf_call_write(c, rb_delete_fn, rb_done, j, false);
+	sf__srv_call_write(c, rb_delete_fn, rb_done, j, false);
 }
 
 static void
@@ -229,7 +215,7 @@ h_list_role_bindings(Svcfleet__V1__AccessControl_Service *s,
     const Svcfleet__V1__ListRoleBindingsRequest          *in,
     Svcfleet__V1__ListRoleBindingsReply_Closure closure, void *data)
 {
-	sf_call                             *c = sf_call_of(data);
+	sf__srv_call                        *c = sf__srv_call_of(data);
 	Svcfleet__V1__ListRoleBindingsReply *r;
 	ProtobufCMessage                   **list;
 	size_t                               n, kept = 0;
@@ -240,25 +226,27 @@ h_list_role_bindings(Svcfleet__V1__AccessControl_Service *s,
 	    &svcfleet__v1__role_binding__descriptor, sf_arena_pbc(&c->c_arena),
 	    &list, &n);
 	if (rv != 0) {
-		sf_call_fail(c, rv, "listing role bindings failed");
+		sf__srv_call_fail(c, rv, "listing role bindings failed");
 		return;
 	}
-	if ((r = sf_arena_alloc(&c->c_arena, sizeof(*r))) == NULL) {
-		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+	r = sf__srv_reply_new(
+	    c, &svcfleet__v1__list_role_bindings_reply__descriptor);
+	if (r == NULL) {
 		return;
 	}
-	svcfleet__v1__list_role_bindings_reply__init(r);
 	r->bindings = (Svcfleet__V1__RoleBinding **) list;
 	for (size_t i = 0; i < n; i++) {
 		Svcfleet__V1__RoleBinding *b = r->bindings[i];
-		if ((nz(in->cluster)[0] && strcmp(in->cluster, nz(b->cluster)))
-		    || (nz(in->namespace_)[0]
-		        && strcmp(in->namespace_, nz(b->namespace_)))
-		    || (nz(in->user)[0] && strcmp(in->user, nz(b->user)))) {
+		if ((sf_nz(in->cluster)[0]
+		        && strcmp(in->cluster, sf_nz(b->cluster)))
+		    || (sf_nz(in->namespace_)[0]
+		        && strcmp(in->namespace_, sf_nz(b->namespace_)))
+		    || (sf_nz(in->user)[0]
+		        && strcmp(in->user, sf_nz(b->user)))) {
 			continue;
 		}
-		if (!sf_call_allowed(c, "rolebindings", "get", nz(b->cluster),
-		        nz(b->namespace_))
+		if (!sf__srv_call_allowed(c, "rolebindings", "get",
+		        sf_nz(b->cluster), sf_nz(b->namespace_))
 		    && !sf_rbac_binding_applies(&c->c_ident.id_p, b)) {
 			continue; // one's own bindings are always visible
 		}
@@ -271,7 +259,7 @@ h_list_role_bindings(Svcfleet__V1__AccessControl_Service *s,
 // ----------------------------------------------------------------- tokens
 
 typedef struct tok_job {
-	sf_call                        *j_call; // first, for the audit
+	sf__srv_call                   *j_call; // first, for the audit
 	Svcfleet__V1__StoredToken      *j_stored;
 	const char                     *j_id;
 	Svcfleet__V1__CreateTokenReply *j_reply;
@@ -297,21 +285,13 @@ static void
 tok_done(void *arg, int code, uint64_t revision)
 {
 	tok_job *j = arg;
-	sf_call *c = j->j_call;
 	(void) revision;
 
-	if (code != 0) {
-		sf_status_set(&c->c_status, code, "%s", sf_status_str(code));
-		sf_call_finish(c, NULL);
-		return;
+	if (code == 0) {
+		sf__srv_auth_tokens_changed(j->j_call->c_srv);
 	}
-	sf_auth_tokens_changed(c->c_srv);
-	if (j->j_reply != NULL) {
-		sf_call_finish(c, &j->j_reply->base);
-	} else {
-		static const Svcfleet__V1__Empty e = SVCFLEET__V1__EMPTY__INIT;
-		sf_call_finish(c, &e.base);
-	}
+	sf__srv_write_done(
+	    j->j_call, code, j->j_reply != NULL ? &j->j_reply->base : NULL);
 }
 
 static bool
@@ -335,28 +315,31 @@ h_create_token(Svcfleet__V1__AccessControl_Service *s,
     const Svcfleet__V1__CreateTokenRequest         *in,
     Svcfleet__V1__CreateTokenReply_Closure closure, void *data)
 {
-	sf_call  *c = sf_call_of(data);
-	sf_arena *a = &c->c_arena;
-	tok_job  *j;
-	char      secret[SF_TOKEN_MAX];
-	char     *id;
-	uint8_t  *hash;
+	sf__srv_call                   *c = sf__srv_call_of(data);
+	sf_arena                       *a = &c->c_arena;
+	tok_job                        *j;
+	char                            secret[SF__SRV_TOKEN_MAX];
+	char                           *id, *sec;
+	uint8_t                        *hash;
+	Svcfleet__V1__Token            *t;
+	Svcfleet__V1__StoredToken      *st;
+	Svcfleet__V1__CreateTokenReply *reply;
 	(void) s;
 	(void) closure;
 
-	c->c_name = nz(in->user);
+	c->c_name = sf_nz(in->user);
 	if (!is_admin(c)) {
 		sf_status_set(&c->c_status, SF_PERMISSION_DENIED,
 		    "user \"%s\" cannot create tokens: only admin can",
 		    c->c_ident.id_user);
-		sf_call_deny(c);
+		sf__srv_call_deny(c);
 		return;
 	}
-	if (!good_name(nz(in->user))) {
+	if (!good_name(sf_nz(in->user))) {
 		sf_status_violation(&c->c_status,
-		    nz(in->user)[0] ? SF_V_INVALID : SF_V_REQUIRED, "user",
+		    sf_nz(in->user)[0] ? SF_V_INVALID : SF_V_REQUIRED, "user",
 		    "%s",
-		    nz(in->user)[0]
+		    sf_nz(in->user)[0]
 		        ? "Invalid value: a user name has 1 to 253 printable "
 		          "characters without spaces, commas or quotes"
 		        : "Required value");
@@ -383,35 +366,37 @@ h_create_token(Svcfleet__V1__AccessControl_Service *s,
 		    (long long) in->ttl_seconds, (long long) TOKEN_TTL_MAX_S);
 	}
 	if (c->c_status.st_nviol > 0) {
-		sf_call_fail(c, SF_INVALID_ARGUMENT,
+		sf__srv_call_fail(c, SF_INVALID_ARGUMENT,
 		    "invalid token request: %s: %s",
 		    c->c_status.st_viol[0].v_field,
 		    c->c_status.st_viol[0].v_reason);
 		return;
 	}
-	j    = sf_arena_zalloc(a, sizeof(*j));
-	id   = sf_arena_alloc(a, SF_TOKEN_ID_LEN + 1);
-	hash = sf_arena_alloc(a, 32);
-	if (j == NULL || id == NULL || hash == NULL) {
-		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+	if ((j = sf__srv_call_alloc(c, sizeof(*j))) == NULL
+	    || (id = sf__srv_call_alloc(c, SF__SRV_TOKEN_ID_LEN + 1)) == NULL
+	    || (hash = sf__srv_call_alloc(c, 32)) == NULL) {
 		return;
 	}
-	if (sf_auth_token_make(secret, id, hash) != 0) {
-		sf_call_fail(c, SF_INTERNAL, "no randomness for a token");
+	if (sf__srv_auth_token_make(secret, id, hash) != 0) {
+		sf__srv_call_fail(c, SF_INTERNAL, "no randomness for a token");
 		return;
 	}
-	Svcfleet__V1__Token       *t  = sf_arena_alloc(a, sizeof(*t));
-	Svcfleet__V1__StoredToken *st = sf_arena_alloc(a, sizeof(*st));
-	j->j_reply                    = sf_arena_alloc(a, sizeof(*j->j_reply));
-	char *sec                     = sf_arena_strdup(a, secret);
+	sec = sf_arena_strdup(a, secret);
 	explicit_bzero(secret, sizeof(secret));
-	if (t == NULL || st == NULL || j->j_reply == NULL || sec == NULL) {
-		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+	if (sec == NULL) {
+		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 		return;
 	}
-	svcfleet__v1__token__init(t);
-	svcfleet__v1__stored_token__init(st);
-	svcfleet__v1__create_token_reply__init(j->j_reply);
+	if ((t = sf__srv_reply_new(c, &svcfleet__v1__token__descriptor))
+	        == NULL
+	    || (st = sf__srv_reply_new(
+	            c, &svcfleet__v1__stored_token__descriptor))
+	        == NULL
+	    || (reply = sf__srv_reply_new(
+	            c, &svcfleet__v1__create_token_reply__descriptor))
+	        == NULL) {
+		return;
+	}
 	t->id                = id;
 	t->user              = in->user;
 	t->groups            = in->groups;
@@ -424,19 +409,20 @@ h_create_token(Svcfleet__V1__AccessControl_Service *s,
 	st->token            = t;
 	st->secret_hash.data = hash;
 	st->secret_hash.len  = 32;
+	reply->token         = t;
+	reply->secret        = sec;
 	j->j_call            = c;
 	j->j_stored          = st;
-	j->j_reply->token    = t;
-	j->j_reply->secret   = sec;
+	j->j_reply           = reply;
 	c->c_name            = in->user;
-	sf_call_write(c, tok_create_fn, tok_done, j, false);
+	sf__srv_call_write(c, tok_create_fn, tok_done, j, false);
 }
 
 static int
 tok_revoke_fn(sf_store_txn *txn, void *arg, sf_status *st)
 {
 	tok_job                   *j = arg;
-	sf_call                   *c = j->j_call;
+	sf__srv_call              *c = j->j_call;
 	Svcfleet__V1__StoredToken *t;
 	int                        rv;
 
@@ -477,25 +463,18 @@ h_revoke_token(Svcfleet__V1__AccessControl_Service *s,
     const Svcfleet__V1__RevokeTokenRequest         *in,
     Svcfleet__V1__Empty_Closure closure, void *data)
 {
-	sf_call *c = sf_call_of(data);
-	tok_job *j;
+	sf__srv_call *c = sf__srv_call_of(data);
+	tok_job      *j;
 	(void) s;
 	(void) closure;
 
-	if (nz(in->id)[0] == '\0') {
-		sf_status_violation(
-		    &c->c_status, SF_V_REQUIRED, "id", "Required value");
-		sf_call_fail(
-		    c, SF_INVALID_ARGUMENT, "the token id is required");
-		return;
-	}
-	if ((j = sf_arena_zalloc(&c->c_arena, sizeof(*j))) == NULL) {
-		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+	if (!id_given(c, in->id, "token")
+	    || (j = sf__srv_call_alloc(c, sizeof(*j))) == NULL) {
 		return;
 	}
 	j->j_call = c;
 	j->j_id   = in->id;
-	sf_call_write(c, tok_revoke_fn, tok_done, j, false);
+	sf__srv_call_write(c, tok_revoke_fn, tok_done, j, false);
 }
 
 static void
@@ -503,7 +482,7 @@ h_list_tokens(Svcfleet__V1__AccessControl_Service *s,
     const Svcfleet__V1__ListTokensRequest         *in,
     Svcfleet__V1__ListTokensReply_Closure closure, void *data)
 {
-	sf_call                       *c = sf_call_of(data);
+	sf__srv_call                  *c = sf__srv_call_of(data);
 	Svcfleet__V1__ListTokensReply *r;
 	ProtobufCMessage             **list;
 	size_t                         n, kept = 0;
@@ -515,23 +494,22 @@ h_list_tokens(Svcfleet__V1__AccessControl_Service *s,
 	    &svcfleet__v1__stored_token__descriptor, sf_arena_pbc(&c->c_arena),
 	    &list, &n);
 	if (rv != 0) {
-		sf_call_fail(c, rv, "listing tokens failed");
+		sf__srv_call_fail(c, rv, "listing tokens failed");
 		return;
 	}
-	r = sf_arena_alloc(&c->c_arena, sizeof(*r));
-	Svcfleet__V1__Token **out
-	    = sf_arena_alloc(&c->c_arena, (n + 1) * sizeof(*out));
-	if (r == NULL || out == NULL) {
-		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+	Svcfleet__V1__Token **out;
+	if ((r = sf__srv_reply_new(
+	         c, &svcfleet__v1__list_tokens_reply__descriptor))
+	        == NULL
+	    || (out = sf__srv_call_alloc(c, (n + 1) * sizeof(*out))) == NULL) {
 		return;
 	}
-	svcfleet__v1__list_tokens_reply__init(r);
 	for (size_t i = 0; i < n; i++) {
 		Svcfleet__V1__Token *t
 		    = ((Svcfleet__V1__StoredToken *) list[i])->token;
 		if (t == NULL
 		    || (!admin && strcmp(t->user, c->c_ident.id_user))
-		    || (nz(in->user)[0] && strcmp(in->user, t->user))) {
+		    || (sf_nz(in->user)[0] && strcmp(in->user, t->user))) {
 			continue;
 		}
 		out[kept++] = t; // the hash stays behind
@@ -546,22 +524,22 @@ h_who_am_i(Svcfleet__V1__AccessControl_Service *s,
     const Svcfleet__V1__WhoAmIRequest          *in,
     Svcfleet__V1__WhoAmIReply_Closure closure, void *data)
 {
-	sf_call                   *c = sf_call_of(data);
+	sf__srv_call              *c = sf__srv_call_of(data);
 	Svcfleet__V1__WhoAmIReply *r;
 	(void) s;
 	(void) in;
 
-	if ((r = sf_arena_alloc(&c->c_arena, sizeof(*r))) == NULL) {
-		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+	if ((r = sf__srv_reply_new(
+	         c, &svcfleet__v1__who_am_ireply__descriptor))
+	    == NULL) {
 		return;
 	}
-	svcfleet__v1__who_am_ireply__init(r);
 	r->user       = (char *) c->c_ident.id_user;
 	r->groups     = (char **) c->c_ident.id_groups;
 	r->n_groups   = c->c_ident.id_ngroups;
 	r->bindings   = c->c_ident.id_bindings;
 	r->n_bindings = c->c_ident.id_nbindings;
-	r->token_id   = (char *) nz(c->c_ident.id_token_id);
+	r->token_id   = (char *) sf_nz(c->c_ident.id_token_id);
 	closure(r, data);
 }
 
@@ -569,7 +547,7 @@ h_who_am_i(Svcfleet__V1__AccessControl_Service *s,
 
 typedef struct audit_filter {
 	const Svcfleet__V1__ListAuditEventsRequest *req;
-	sf_call                                    *call;
+	sf__srv_call                               *call;
 } audit_filter;
 
 static bool
@@ -578,17 +556,17 @@ audit_keep(void *arg, const Svcfleet__V1__AuditEvent *ev)
 	audit_filter                               *f = arg;
 	const Svcfleet__V1__ListAuditEventsRequest *q = f->req;
 
-	if ((nz(q->user)[0] && strcmp(q->user, nz(ev->user)))
-	    || (nz(q->cluster)[0] && strcmp(q->cluster, nz(ev->cluster)))
-	    || (nz(q->namespace_)[0]
-	        && strcmp(q->namespace_, nz(ev->namespace_)))
-	    || (nz(q->name)[0] && strcmp(q->name, nz(ev->name)))
+	if ((sf_nz(q->user)[0] && strcmp(q->user, sf_nz(ev->user)))
+	    || (sf_nz(q->cluster)[0] && strcmp(q->cluster, sf_nz(ev->cluster)))
+	    || (sf_nz(q->namespace_)[0]
+	        && strcmp(q->namespace_, sf_nz(ev->namespace_)))
+	    || (sf_nz(q->name)[0] && strcmp(q->name, sf_nz(ev->name)))
 	    || (q->since_ms != 0 && ev->time_ms < q->since_ms)
 	    || (q->until_ms != 0 && ev->time_ms >= q->until_ms)) {
 		return (false);
 	}
-	return (sf_call_allowed(
-	    f->call, "audit", "get", nz(ev->cluster), nz(ev->namespace_)));
+	return (sf__srv_call_allowed(f->call, "audit", "get",
+	    sf_nz(ev->cluster), sf_nz(ev->namespace_)));
 }
 
 static void
@@ -596,7 +574,7 @@ h_list_audit_events(Svcfleet__V1__Audit_Service *s,
     const Svcfleet__V1__ListAuditEventsRequest  *in,
     Svcfleet__V1__ListAuditEventsReply_Closure closure, void *data)
 {
-	sf_call                            *c = sf_call_of(data);
+	sf__srv_call                       *c = sf__srv_call_of(data);
 	Svcfleet__V1__ListAuditEventsReply *r;
 	audit_filter                        f = {in, c};
 	sf_store_audit_query                q = {0};
@@ -604,7 +582,7 @@ h_list_audit_events(Svcfleet__V1__Audit_Service *s,
 	int                                 rv;
 	(void) s;
 
-	if (nz(in->page_token)[0] != '\0') {
+	if (sf_nz(in->page_token)[0] != '\0') {
 		char *end;
 		q.aq_before = strtoull(in->page_token, &end, 10);
 		if (*end != '\0' || q.aq_before == 0) {
@@ -613,7 +591,7 @@ h_list_audit_events(Svcfleet__V1__Audit_Service *s,
 			    "Invalid value: \"%.40s\": not a token from a "
 			    "previous page",
 			    in->page_token);
-			sf_call_fail(
+			sf__srv_call_fail(
 			    c, SF_INVALID_ARGUMENT, "malformed page token");
 			return;
 		}
@@ -623,15 +601,15 @@ h_list_audit_events(Svcfleet__V1__Audit_Service *s,
 	                                     : in->page_size;
 	q.aq_keep  = audit_keep;
 	q.aq_arg   = &f;
-	if ((r = sf_arena_alloc(&c->c_arena, sizeof(*r))) == NULL) {
-		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+	if ((r = sf__srv_reply_new(
+	         c, &svcfleet__v1__list_audit_events_reply__descriptor))
+	    == NULL) {
 		return;
 	}
-	svcfleet__v1__list_audit_events_reply__init(r);
 	rv = sf_store_audit_list(c->c_srv->s_store, &q,
 	    sf_arena_pbc(&c->c_arena), &r->events, &r->n_events, &next);
 	if (rv != 0) {
-		sf_call_fail(c, rv, "reading the audit log failed");
+		sf__srv_call_fail(c, rv, "reading the audit log failed");
 		return;
 	}
 	r->next_page_token = next != 0
@@ -641,7 +619,7 @@ h_list_audit_events(Svcfleet__V1__Audit_Service *s,
 }
 
 void
-sf_handlers_access_init(sf_server *srv)
+sf__srv_handlers_access_init(sf_server *srv)
 {
 	Svcfleet__V1__AccessControl_Service ac
 	    = SVCFLEET__V1__ACCESS_CONTROL__INIT(h_);

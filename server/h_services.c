@@ -5,12 +5,17 @@
 // transaction: they read what they depend on (the stored object, the
 // cluster record, the node-port index), validate, and write — so checks and
 // the write see the same state, and a failed request leaves nothing behind.
+//
+// One file of about 950 lines: the six writes share the job (svc_job), its
+// re-runnable start (job_write) and their checks (key, cluster, node
+// ports), and the generated service initializer names every handler.
 #include <stdio.h>
 #include <string.h>
 
 #include "clock.h"
 #include "internal.h"
 #include "log.h"
+#include "str.h"
 
 #define FINALIZER_DEFAULT "svcfleet.io/cluster"
 #define LIST_PAGE_DEFAULT 500
@@ -29,9 +34,9 @@ enum job_kind {
 #define REPORTS_MAX 1000
 
 typedef struct svc_job {
-	sf_call    *j_call;
-	int         j_kind;
-	sf_service *j_svc; // the request's object (create, update, apply)
+	sf__srv_call *j_call;
+	int           j_kind;
+	sf_service   *j_svc; // the request's object (create, update, apply)
 	// j_svc as the request had it (after defaults), packed: the write
 	// functions change j_svc (server fields, and the store writes uid and
 	// resource_version back), and a batch retried after MAP_FULL must
@@ -50,26 +55,20 @@ typedef struct svc_job {
 	bool                      j_wrote;
 } svc_job;
 
-static const char *
-str(const char *s)
-{
-	return (s != NULL ? s : "");
-}
-
 static void
 key_of(const sf_service *svc, sf_store_key *k)
 {
-	k->k_cluster   = str(svc->metadata->cluster);
-	k->k_namespace = str(svc->metadata->namespace_);
-	k->k_name      = str(svc->metadata->name);
+	k->k_cluster   = sf_nz(svc->metadata->cluster);
+	k->k_namespace = sf_nz(svc->metadata->namespace_);
+	k->k_name      = sf_nz(svc->metadata->name);
 }
 
 static void
 key_from_msg(const Svcfleet__V1__ServiceKey *m, sf_store_key *k)
 {
-	k->k_cluster   = m != NULL ? str(m->cluster) : "";
-	k->k_namespace = m != NULL ? str(m->namespace_) : "";
-	k->k_name      = m != NULL ? str(m->name) : "";
+	k->k_cluster   = m != NULL ? sf_nz(m->cluster) : "";
+	k->k_namespace = m != NULL ? sf_nz(m->namespace_) : "";
+	k->k_name      = m != NULL ? sf_nz(m->name) : "";
 }
 
 // Kubernetes says `services "x" not found`; with several clusters the
@@ -157,7 +156,7 @@ invalid(sf_status *st, const sf_store_key *k)
 // Requested nodePorts must not be requested by another Service of the same
 // cluster (the cluster would refuse the second one).
 static int
-check_node_ports(sf_store_txn *txn, sf_call *c, const sf_service *svc,
+check_node_ports(sf_store_txn *txn, sf__srv_call *c, const sf_service *svc,
     const sf_store_key *self, sf_status *st)
 {
 	const sf_service_spec *sp = svc->spec;
@@ -170,8 +169,8 @@ check_node_ports(sf_store_txn *txn, sf_call *c, const sf_service *svc,
 			continue;
 		}
 		rv = sf_store_txn_nodeport_owner(txn, self->k_cluster,
-		    str(p->protocol), p->node_port, sf_arena_pbc(&c->c_arena),
-		    &owner);
+		    sf_nz(p->protocol), p->node_port,
+		    sf_arena_pbc(&c->c_arena), &owner);
 		if (rv == SF_NOT_FOUND) {
 			continue;
 		}
@@ -199,7 +198,7 @@ check_node_ports(sf_store_txn *txn, sf_call *c, const sf_service *svc,
 }
 
 static int
-get_cluster(sf_store_txn *txn, sf_call *c, const char *name,
+get_cluster(sf_store_txn *txn, sf__srv_call *c, const char *name,
     Svcfleet__V1__Cluster **out)
 {
 	// The cluster's settings (node ports, pools); never its credentials.
@@ -214,7 +213,7 @@ get_cluster(sf_store_txn *txn, sf_call *c, const char *name,
 
 // Server-owned metadata the caller cannot set on create.
 static void
-reset_server_fields(sf_call *c, sf_service *svc)
+reset_server_fields(sf__srv_call *c, sf_service *svc)
 {
 	sf_object_meta *m   = svc->metadata;
 	m->uid              = "";
@@ -235,7 +234,7 @@ reset_server_fields(sf_call *c, sf_service *svc)
 static int
 write_create(sf_store_txn *txn, svc_job *j, sf_status *st)
 {
-	sf_call               *c   = j->j_call;
+	sf__srv_call          *c   = j->j_call;
 	sf_service            *svc = j->j_svc;
 	Svcfleet__V1__Cluster *cl  = NULL;
 	sf_model_limits        lim;
@@ -304,7 +303,7 @@ mark_pending(sf_service *svc)
 static int
 write_update_of(sf_store_txn *txn, svc_job *j, sf_service *old, sf_status *st)
 {
-	sf_call               *c    = j->j_call;
+	sf__srv_call          *c    = j->j_call;
 	sf_service            *nw   = j->j_svc;
 	Svcfleet__V1__Cluster *cl   = NULL;
 	uint64_t               want = nw->metadata->resource_version;
@@ -384,10 +383,10 @@ write_update_of(sf_store_txn *txn, svc_job *j, sf_service *old, sf_status *st)
 static int
 write_update(sf_store_txn *txn, svc_job *j, sf_status *st)
 {
-	sf_call     *c = j->j_call;
-	sf_service  *old;
-	sf_store_key k;
-	int          rv;
+	sf__srv_call *c = j->j_call;
+	sf_service   *old;
+	sf_store_key  k;
+	int           rv;
 
 	key_of(j->j_svc, &k);
 	if (check_key(&k, st) != 0) {
@@ -407,10 +406,10 @@ write_update(sf_store_txn *txn, svc_job *j, sf_status *st)
 static int
 write_apply(sf_store_txn *txn, svc_job *j, sf_status *st)
 {
-	sf_call     *c = j->j_call;
-	sf_service  *old;
-	sf_store_key k;
-	int          rv;
+	sf__srv_call *c = j->j_call;
+	sf_service   *old;
+	sf_store_key  k;
+	int           rv;
 
 	key_of(j->j_svc, &k);
 	rv = sf_store_txn_service_get(
@@ -433,10 +432,10 @@ write_apply(sf_store_txn *txn, svc_job *j, sf_status *st)
 static int
 write_delete(sf_store_txn *txn, svc_job *j, sf_status *st)
 {
-	sf_call     *c = j->j_call;
-	sf_service  *old;
-	sf_store_key k;
-	int          rv;
+	sf__srv_call *c = j->j_call;
+	sf_service   *old;
+	sf_store_key  k;
+	int           rv;
 
 	key_from_msg(j->j_del->key, &k);
 	if (check_key(&k, st) != 0) {
@@ -490,7 +489,7 @@ write_delete(sf_store_txn *txn, svc_job *j, sf_status *st)
 static int
 write_report(sf_store_txn *txn, svc_job *j, sf_status *st)
 {
-	sf_call                                 *c = j->j_call;
+	sf__srv_call                            *c = j->j_call;
 	const Svcfleet__V1__ReportStatusRequest *r = j->j_rep;
 	sf_arena                                *a = &c->c_arena;
 	sf_service                              *svc;
@@ -530,7 +529,7 @@ write_report(sf_store_txn *txn, svc_job *j, sf_status *st)
 		}
 		size_t i;
 		for (i = 0; i < svc->n_status; i++) {
-			if (strcmp(str(svc->status[i]->cluster), ns->cluster)
+			if (strcmp(sf_nz(svc->status[i]->cluster), ns->cluster)
 			    == 0) {
 				svc->status[i] = ns;
 				break;
@@ -601,7 +600,7 @@ write_report(sf_store_txn *txn, svc_job *j, sf_status *st)
 static int
 write_reports(sf_store_txn *txn, svc_job *j, sf_status *st)
 {
-	sf_call *c = j->j_call;
+	sf__srv_call *c = j->j_call;
 
 	for (size_t i = 0; i < j->j_reps->n_reports; i++) {
 		Svcfleet__V1__ReportStatusResult *res = j->j_results[i];
@@ -641,7 +640,7 @@ job_write(sf_store_txn *txn, void *arg, sf_status *st)
 	j->j_result  = NULL;
 	j->j_deleted = false;
 	j->j_wrote   = false;
-	if (sf_call_expired(j->j_call)) {
+	if (sf__srv_call_expired(j->j_call)) {
 		return (sf_status_set(st, SF_DEADLINE_EXCEEDED,
 		    "the deadline passed while the write waited its turn; "
 		    "nothing was written"));
@@ -672,95 +671,82 @@ job_write(sf_store_txn *txn, void *arg, sf_status *st)
 	return (sf_status_set(st, SF_INTERNAL, "unknown job"));
 }
 
+// The reply of a finished write job: what its kind answers. NULL: out
+// of memory, and the call has been answered so.
+static const ProtobufCMessage *
+job_reply(svc_job *j)
+{
+	static const ProtobufCMessageDescriptor *const desc[] = {
+	    [JOB_APPLY]   = &svcfleet__v1__apply_service_reply__descriptor,
+	    [JOB_DELETE]  = &svcfleet__v1__delete_service_reply__descriptor,
+	    [JOB_REPORT]  = &svcfleet__v1__report_status_reply__descriptor,
+	    [JOB_REPORTS] = &svcfleet__v1__report_statuses_reply__descriptor,
+	};
+	ProtobufCMessage *m;
+
+	if (j->j_kind == JOB_CREATE || j->j_kind == JOB_UPDATE) {
+		return (&j->j_result->base); // the Service itself
+	}
+	if ((m = sf__srv_reply_new(j->j_call, desc[j->j_kind])) == NULL) {
+		return (NULL);
+	}
+	switch (j->j_kind) {
+	case JOB_APPLY: {
+		Svcfleet__V1__ApplyServiceReply *r = (void *) m;
+		r->service                         = j->j_result;
+		r->action                          = j->j_action;
+		break;
+	}
+	case JOB_DELETE: {
+		Svcfleet__V1__DeleteServiceReply *r = (void *) m;
+		r->service                          = j->j_result;
+		r->deleted                          = j->j_deleted;
+		break;
+	}
+	case JOB_REPORT: {
+		Svcfleet__V1__ReportStatusReply *r = (void *) m;
+		r->resource_version                = j->j_result != NULL
+		                   ? j->j_result->metadata->resource_version
+		                   : 0;
+		r->deleted                         = j->j_deleted;
+		break;
+	}
+	case JOB_REPORTS: {
+		Svcfleet__V1__ReportStatusesReply *r = (void *) m;
+		r->results                           = j->j_results;
+		r->n_results                         = j->j_reps->n_reports;
+		break;
+	}
+	}
+	return (m);
+}
+
 static void
 job_done(void *arg, int code, uint64_t revision)
 {
-	svc_job  *j = arg;
-	sf_call  *c = j->j_call;
-	sf_arena *a = &c->c_arena;
+	svc_job                *j = arg;
+	const ProtobufCMessage *reply;
 
 	(void) revision;
 	if (code != 0) {
-		if (c->c_status.st_code == 0) {
-			sf_status_set(
-			    &c->c_status, code, "%s", sf_status_str(code));
-		}
-		sf_call_finish(c, NULL);
+		sf__srv_write_done(j->j_call, code, NULL);
 		return;
 	}
-	switch (j->j_kind) {
-	case JOB_CREATE:
-	case JOB_UPDATE:
-		sf_call_finish(c, &j->j_result->base);
-		return;
-	case JOB_APPLY: {
-		Svcfleet__V1__ApplyServiceReply *r
-		    = sf_arena_alloc(a, sizeof(*r));
-		if (r == NULL) {
-			sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
-			return;
-		}
-		svcfleet__v1__apply_service_reply__init(r);
-		r->service = j->j_result;
-		r->action  = j->j_action;
-		sf_call_finish(c, &r->base);
-		return;
-	}
-	case JOB_DELETE: {
-		Svcfleet__V1__DeleteServiceReply *r
-		    = sf_arena_alloc(a, sizeof(*r));
-		if (r == NULL) {
-			sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
-			return;
-		}
-		svcfleet__v1__delete_service_reply__init(r);
-		r->service = j->j_result;
-		r->deleted = j->j_deleted;
-		sf_call_finish(c, &r->base);
-		return;
-	}
-	case JOB_REPORT: {
-		Svcfleet__V1__ReportStatusReply *r
-		    = sf_arena_alloc(a, sizeof(*r));
-		if (r == NULL) {
-			sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
-			return;
-		}
-		svcfleet__v1__report_status_reply__init(r);
-		r->resource_version = j->j_result != NULL
-		    ? j->j_result->metadata->resource_version
-		    : 0;
-		r->deleted          = j->j_deleted;
-		sf_call_finish(c, &r->base);
-		return;
-	}
-	case JOB_REPORTS: {
-		Svcfleet__V1__ReportStatusesReply *r
-		    = sf_arena_alloc(a, sizeof(*r));
-		if (r == NULL) {
-			sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
-			return;
-		}
-		svcfleet__v1__report_statuses_reply__init(r);
-		r->results   = j->j_results;
-		r->n_results = j->j_reps->n_reports;
-		sf_call_finish(c, &r->base);
-		return;
-	}
+	if ((reply = job_reply(j)) != NULL) {
+		sf__srv_write_done(j->j_call, 0, reply);
 	}
 }
 
 // Starts a write job of kind for call c. svc (create, update, apply) gets
 // the form's defaults first; del and rep carry the other kinds' requests.
 static void
-start_job(sf_call *c, int kind, Svcfleet__V1__Service *svc,
+start_job(sf__srv_call *c, int kind, Svcfleet__V1__Service *svc,
     const Svcfleet__V1__DeleteServiceRequest *del,
     const Svcfleet__V1__ReportStatusRequest *rep, bool dry_run)
 {
-	svc_job *j = sf_arena_zalloc(&c->c_arena, sizeof(*j));
+	svc_job *j = sf__srv_call_alloc(c, sizeof(*j));
 
 	if (j == NULL) {
-		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 		return;
 	}
 	j->j_call = c;
@@ -769,38 +755,40 @@ start_job(sf_call *c, int kind, Svcfleet__V1__Service *svc,
 	j->j_rep  = rep;
 	if (kind == JOB_CREATE || kind == JOB_UPDATE || kind == JOB_APPLY) {
 		if (svc == NULL) {
-			sf_call_fail(c, SF_INVALID_ARGUMENT,
+			sf__srv_call_fail(c, SF_INVALID_ARGUMENT,
 			    "the request carries no service");
 			return;
 		}
 		if (sf_model_service_defaults(svc, &c->c_arena) != 0) {
-			sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+			sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 			return;
 		}
-		j->j_svc_len = svcfleet__v1__service__get_packed_size(svc);
-		j->j_svc_packed
-		    = sf_arena_alloc(&c->c_arena, j->j_svc_len + 1);
-		if (j->j_svc_packed == NULL) {
-			sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		size_t   len = svcfleet__v1__service__get_packed_size(svc);
+		uint8_t *packed;
+		// (A failed allocation has answered the call: nothing in its
+		// arena may be touched after.)
+		if ((packed = sf__srv_call_alloc(c, len + 1)) == NULL) {
 			return;
 		}
-		svcfleet__v1__service__pack(svc, j->j_svc_packed);
-		j->j_svc = svc;
+		svcfleet__v1__service__pack(svc, packed);
+		j->j_svc_len    = len;
+		j->j_svc_packed = packed;
+		j->j_svc        = svc;
 	}
-	sf_call_write(c, job_write, job_done, j, dry_run);
+	sf__srv_call_write(c, job_write, job_done, j, dry_run);
 }
 
 // --------------------------------------------------------------- handlers
 
 // The write handlers only say which job they start; the closure is the
-// call's own (sf_call_finish), so it is not used here.
-#define WRITE_HANDLER(name, Req, Closure, kind, svc, del, rep, dry)    \
-	static void h_##name(Svcfleet__V1__ServiceManager_Service *s,  \
-	    const Req *in, Closure closure, void *data)                \
-	{                                                              \
-		(void) s;                                              \
-		(void) closure;                                        \
-		start_job(sf_call_of(data), kind, svc, del, rep, dry); \
+// call's own (sf__srv_call_finish), so it is not used here.
+#define WRITE_HANDLER(name, Req, Closure, kind, svc, del, rep, dry)         \
+	static void h_##name(Svcfleet__V1__ServiceManager_Service *s,       \
+	    const Req *in, Closure closure, void *data)                     \
+	{                                                                   \
+		(void) s;                                                   \
+		(void) closure;                                             \
+		start_job(sf__srv_call_of(data), kind, svc, del, rep, dry); \
 	}
 
 WRITE_HANDLER(create_service, Svcfleet__V1__CreateServiceRequest,
@@ -823,40 +811,37 @@ h_report_statuses(Svcfleet__V1__ServiceManager_Service *s,
     const Svcfleet__V1__ReportStatusesRequest          *in,
     Svcfleet__V1__ReportStatusesReply_Closure closure, void *data)
 {
-	sf_call *c = sf_call_of(data);
-	svc_job *j;
-	size_t   n = in->n_reports;
+	sf__srv_call                      *c = sf__srv_call_of(data);
+	svc_job                           *j;
+	Svcfleet__V1__ReportStatusResult **res;
+	size_t                             n = in->n_reports;
 	(void) s;
 	(void) closure;
 
 	if (n > REPORTS_MAX) {
-		sf_call_fail(c, SF_INVALID_ARGUMENT,
+		sf__srv_call_fail(c, SF_INVALID_ARGUMENT,
 		    "%zu reports in one request; at most %d", n, REPORTS_MAX);
 		return;
 	}
-	if ((j = sf_arena_zalloc(&c->c_arena, sizeof(*j))) == NULL) {
-		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+	if ((j = sf__srv_call_alloc(c, sizeof(*j))) == NULL
+	    || (res = sf__srv_call_alloc(c, (n + 1) * sizeof(*res))) == NULL) {
 		return;
 	}
-	j->j_call = c;
-	j->j_kind = JOB_REPORTS;
-	j->j_reps = in;
-	j->j_results
-	    = sf_arena_alloc(&c->c_arena, (n + 1) * sizeof(*j->j_results));
-	for (size_t i = 0; j->j_results != NULL && i < n; i++) {
-		if ((j->j_results[i] = sf_arena_alloc(
-		         &c->c_arena, sizeof(*j->j_results[i])))
-		    == NULL) {
-			j->j_results = NULL;
-			break;
+	for (size_t i = 0; i < n; i++) {
+		// (Out of memory the call is answered: its arena, res too, is
+		// not to be touched again.)
+		Svcfleet__V1__ReportStatusResult *one = sf__srv_reply_new(
+		    c, &svcfleet__v1__report_status_result__descriptor);
+		if (one == NULL) {
+			return;
 		}
-		svcfleet__v1__report_status_result__init(j->j_results[i]);
+		res[i] = one;
 	}
-	if (j->j_results == NULL) {
-		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
-		return;
-	}
-	sf_call_write(c, job_write, job_done, j, false);
+	j->j_call    = c;
+	j->j_kind    = JOB_REPORTS;
+	j->j_reps    = in;
+	j->j_results = res;
+	sf__srv_call_write(c, job_write, job_done, j, false);
 }
 
 static void
@@ -864,34 +849,34 @@ h_get_service(Svcfleet__V1__ServiceManager_Service *s,
     const Svcfleet__V1__GetServiceRequest          *in,
     Svcfleet__V1__Service_Closure closure, void *data)
 {
-	sf_call     *c = sf_call_of(data);
-	sf_service  *svc;
-	sf_store_key k;
-	int          rv;
+	sf__srv_call *c = sf__srv_call_of(data);
+	sf_service   *svc;
+	sf_store_key  k;
+	int           rv;
 	(void) s;
 
 	key_from_msg(in->key, &k);
 	if (check_key(&k, &c->c_status) != 0) {
-		sf_call_finish(c, NULL);
+		sf__srv_call_finish(c, NULL);
 		return;
 	}
 	rv = sf_store_service_get(
 	    c->c_srv->s_store, &k, sf_arena_pbc(&c->c_arena), &svc);
 	if (rv == SF_NOT_FOUND) {
 		not_found(&c->c_status, &k);
-		sf_call_finish(c, NULL);
+		sf__srv_call_finish(c, NULL);
 		return;
 	}
 	if (rv != 0) {
-		sf_call_fail(c, rv, "reading the service failed");
+		sf__srv_call_fail(c, rv, "reading the service failed");
 		return;
 	}
 	closure(svc, data);
 }
 
 typedef struct list_filter {
-	sf_selector *sel;
-	sf_call     *call;
+	sf_selector  *sel;
+	sf__srv_call *call;
 } list_filter;
 
 static bool
@@ -908,7 +893,8 @@ static bool
 list_key_ok(void *arg, const char *cluster, const char *ns)
 {
 	list_filter *f = arg;
-	return (sf_call_allowed(f->call, "services", "list", cluster, ns));
+	return (
+	    sf__srv_call_allowed(f->call, "services", "list", cluster, ns));
 }
 
 static void
@@ -916,7 +902,7 @@ h_list_services(Svcfleet__V1__ServiceManager_Service *s,
     const Svcfleet__V1__ListServicesRequest          *in,
     Svcfleet__V1__ListServicesReply_Closure closure, void *data)
 {
-	sf_call          *c = sf_call_of(data);
+	sf__srv_call     *c = sf__srv_call_of(data);
 	list_filter       f = {NULL, c};
 	sf_store_list_res res;
 	int               rv;
@@ -925,7 +911,7 @@ h_list_services(Svcfleet__V1__ServiceManager_Service *s,
 	if (in->label_selector != NULL && in->label_selector[0] != '\0'
 	    && sf_selector_parse(in->label_selector, &f.sel, &c->c_status)
 	        != 0) {
-		sf_call_finish(c, NULL);
+		sf__srv_call_finish(c, NULL);
 		return;
 	}
 	sf_store_list_req req = {
@@ -945,16 +931,14 @@ h_list_services(Svcfleet__V1__ServiceManager_Service *s,
 		if (c->c_status.st_code == 0) {
 			sf_status_set(&c->c_status, rv, "listing failed");
 		}
-		sf_call_finish(c, NULL);
+		sf__srv_call_finish(c, NULL);
 		return;
 	}
-	Svcfleet__V1__ListServicesReply *r
-	    = sf_arena_alloc(&c->c_arena, sizeof(*r));
+	Svcfleet__V1__ListServicesReply *r = sf__srv_reply_new(
+	    c, &svcfleet__v1__list_services_reply__descriptor);
 	if (r == NULL) {
-		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 		return;
 	}
-	svcfleet__v1__list_services_reply__init(r);
 	r->services   = res.lr_items;
 	r->n_services = res.lr_n;
 	r->next_page_token
@@ -968,15 +952,15 @@ h_watch_services(Svcfleet__V1__ServiceManager_Service *s,
     const Svcfleet__V1__WatchServicesRequest          *in,
     Svcfleet__V1__WatchServicesReply_Closure closure, void *data)
 {
-	sf_call *c    = sf_call_of(data);
-	uint32_t wait = in->wait_ms;
+	sf__srv_call *c    = sf__srv_call_of(data);
+	uint32_t      wait = in->wait_ms;
 	(void) s;
 	(void) closure;
 
 	if (wait > WATCH_WAIT_MAX_MS) {
 		wait = WATCH_WAIT_MAX_MS;
 	}
-	if (sf_watch_try(c, in, wait == 0)) {
+	if (sf__srv_watch_try(c, in, wait == 0)) {
 		return;
 	}
 	// Answer a little before the caller's deadline so the empty reply
@@ -986,11 +970,11 @@ h_watch_services(Svcfleet__V1__ServiceManager_Service *s,
 	if (until > limit) {
 		until = limit;
 	}
-	sf_watch_park(c, in, until);
+	sf__srv_watch_park(c, in, until);
 }
 
 void
-sf_handlers_services_init(sf_server *srv)
+sf__srv_handlers_services_init(sf_server *srv)
 {
 	Svcfleet__V1__ServiceManager_Service init
 	    = SVCFLEET__V1__SERVICE_MANAGER__INIT(h_);

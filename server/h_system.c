@@ -5,21 +5,20 @@ static void
 h_version(Svcfleet__V1__System_Service *s, const Svcfleet__V1__Empty *in,
     Svcfleet__V1__VersionReply_Closure closure, void *data)
 {
-	sf_call                    *c = sf_call_of(data);
+	sf__srv_call               *c = sf__srv_call_of(data);
 	Svcfleet__V1__VersionReply *r;
 	(void) in;
 
-	r = sf_arena_alloc(&c->c_arena, sizeof(*r));
-	if (r == NULL) {
-		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+	if ((r = sf__srv_reply_new(
+	         c, &svcfleet__v1__version_reply__descriptor))
+	    == NULL) {
 		return;
 	}
-	svcfleet__v1__version_reply__init(r);
 	r->version  = SF_VERSION;
 	r->api      = "svcfleet.v1";
-	r->revision = sf_store_revision(sf_server_of_system(s)->s_store);
-	r->installation_id = (char *) sf_store_installation_id(
-	    sf_server_of_system(s)->s_store);
+	r->revision = sf_store_revision(sf__srv_of_system(s)->s_store);
+	r->installation_id
+	    = (char *) sf_store_installation_id(sf__srv_of_system(s)->s_store);
 	closure(r, data);
 }
 
@@ -36,7 +35,7 @@ h_health(Svcfleet__V1__System_Service *s, const Svcfleet__V1__Empty *in,
 }
 
 void
-sf_handlers_system_init(sf_server *srv)
+sf__srv_handlers_system_init(sf_server *srv)
 {
 	Svcfleet__V1__System_Service init = SVCFLEET__V1__SYSTEM__INIT(h_);
 	srv->s_system                     = init;

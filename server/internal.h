@@ -1,6 +1,45 @@
 // internal.h: what the server's files share — the server object, one RPC
 // call in flight, the method table and the helpers handlers use to finish a
-// call. Nothing here is visible outside server/.
+// call. Nothing here is visible outside server/; its names are sf__srv_*.
+//
+// Threads of svcfleetd (cmd/svcfleetd/main.c wires them) and what each
+// may do:
+//   main                  parses options, starts everything, waits in
+//                         sigwait, stops everything in reverse order.
+//   nng callbacks (rpc.c) ctx_cb on nng's task threads: receives, refuses
+//                         beyond --max-inflight, decodes the envelope,
+//                         serves SF__SRV_M_INLINE methods at once and
+//                         queues the rest; starts every send. Never
+//                         blocks. limits.c's pipe_cb counts connections
+//                         on the same threads.
+//   RPC workers (rpc.c)   --workers threads: run the queued methods'
+//                         admission and handlers (reads, list pages, the
+//                         submission of writes). May block on the store's
+//                         read transactions, not on the network.
+//   store writer          store/lmdb_writer.c's one thread: runs the write
+//                         functions (h_*.c's *_fn), then their done
+//                         functions, which finish calls (sf__srv_write_done)
+//                         and the commit hook (watch.c: wakes the watch
+//                         thread; srvmetrics.c: batch sizes).
+//   watch (watch.c)       one thread: reads the change feed for parked
+//                         WatchServices calls and answers them.
+//   ipc guard (ipcguard.c) one thread: probes the ipc:// listeners every
+//                         second and reopens a wedged one (nng#1518).
+//   live reads (live.c)   a detached thread per ListNamespaces /
+//                         ListWorkloads / ListPools call (at most 16 per
+//                         server): talks to the cluster, finishes its
+//                         call; sf_server_stop waits for them to end.
+//   HTTP (ops/http.c)     libmicrohttpd's listening thread and a thread
+//                         per connection: /healthz, /readyz, /metrics (the
+//                         collectors, srvmetrics.c's included) and the
+//                         gateway, which is an RPC client of this server
+//                         over inproc:// and may block in its calls.
+//   embedded reconciler   reconciler/internal.h's watcher, one worker per
+//                         cluster and its reporters: RPC clients of this
+//                         server over inproc:// (--no-reconciler: none).
+// Everything a call owns lives in its context's arena (sf__srv_call); the
+// thread that finishes it hands it back to nng, and after that nobody may
+// touch the arena (a context receives its next request at once).
 #ifndef SF_SERVER_INTERNAL_H
 #define SF_SERVER_INTERNAL_H
 
@@ -18,37 +57,37 @@
 #include "store.h"
 #include "svcfleet.pb-c.h"
 
-typedef struct sf_call   sf_call;
-typedef struct sf_method sf_method;
-typedef struct sf_auth   sf_auth;
-typedef struct rpc_ctx   rpc_ctx;
+typedef struct sf__srv_call   sf__srv_call;
+typedef struct sf__srv_method sf__srv_method;
+typedef struct sf__srv_auth   sf__srv_auth;
+typedef struct rpc_ctx        rpc_ctx;
 
 // How a method is admitted before its handler runs.
 enum sf_method_flags {
-	SF_M_PUBLIC = 1 << 0, // no token needed (Version, Health)
-	SF_M_WRITE  = 1 << 1, // changes the store: deduplicated, audited
-	SF_M_LONG   = 1 << 2, // may wait (long poll): not counted as busy
-	SF_M_SELF   = 1 << 3, // the handler authorizes (tokens, WhoAmI)
+	SF__SRV_M_PUBLIC = 1 << 0, // no token needed (Version, Health)
+	SF__SRV_M_WRITE  = 1 << 1, // changes the store: deduplicated, audited
+	SF__SRV_M_LONG   = 1 << 2, // may wait (long poll): not counted as busy
+	SF__SRV_M_SELF   = 1 << 3, // the handler authorizes (tokens, WhoAmI)
 	// Served on nng's callback thread as soon as the request arrives,
 	// without the hand-over to a worker thread: the method's work is
 	// short and never blocks (a few reads of the map, or a write handed
 	// to the store's writer thread). Methods that may take long (pages
 	// of thousands, long polls) or talk to a cluster stay on the workers.
-	SF_M_INLINE = 1 << 4,
+	SF__SRV_M_INLINE = 1 << 4,
 };
 
 // One row of the method table. The rows are matched against the service
 // descriptors generated from svcfleet.proto at start-up; a method declared
 // in the proto without a row (or the reverse) stops the server from
 // starting, so the two cannot drift apart.
-struct sf_method {
+struct sf__srv_method {
 	const char *m_path;     // "/svcfleet.v1.ServiceManager/CreateService"
 	const char *m_resource; // for authorization: "services", "clusters"...
 	const char *m_verb;     // "create", "get", "list", "watch", ...
 	int         m_flags;
 	// Where the request acts: fills c_cluster/c_namespace/c_name from the
 	// decoded input (NULL: nowhere in particular).
-	void (*m_scope)(sf_call *c, const ProtobufCMessage *in);
+	void (*m_scope)(sf__srv_call *c, const ProtobufCMessage *in);
 	// Filled at start-up from the descriptors:
 	const ProtobufCServiceDescriptor *m_sdesc;
 	const ProtobufCMethodDescriptor  *m_mdesc;
@@ -60,7 +99,7 @@ struct sf_method {
 
 // The caller, as authentication found it. Everything points into the
 // call's arena (or static storage).
-typedef struct sf_identity {
+typedef struct sf__srv_identity {
 	const char  *id_user;
 	const char **id_groups;
 	size_t       id_ngroups;
@@ -69,26 +108,26 @@ typedef struct sf_identity {
 	Svcfleet__V1__RoleBinding **id_bindings;
 	size_t                      id_nbindings;
 	sf_principal                id_p; // the same, as rbac.h wants it
-} sf_identity;
+} sf__srv_identity;
 
 // One request in flight. It lives inside its nng context (one request per
 // REP context at a time), so serving a request allocates nothing beyond its
 // arena.
-struct sf_call {
-	sf_server       *c_srv;
-	rpc_ctx         *c_ctx;
-	sf_arena         c_arena; // request, scratch and reply memory
-	const sf_method *c_method;
+struct sf__srv_call {
+	sf_server            *c_srv;
+	rpc_ctx              *c_ctx;
+	sf_arena              c_arena; // request, scratch and reply memory
+	const sf__srv_method *c_method;
 	Svcfleet__V1__RequestEnvelope *c_env;
 	const ProtobufCMessage        *c_input;
 	sf_status                      c_status;
 	int64_t                        c_start_us; // monotonic receipt time
 	int64_t                        c_deadline_us;
 	char                           c_request_id[64];
-	bool        c_client_id; // the request id is the client's own
-	sf_identity c_ident;
-	bool        c_dedupe; // reply must be remembered
-	const char *c_dedupe_key;
+	bool             c_client_id; // the request id is the client's own
+	sf__srv_identity c_ident;
+	bool             c_dedupe; // reply must be remembered
+	const char      *c_dedupe_key;
 	// What the call acts on (for authorization and audit): cluster,
 	// namespace and name, "" where not applicable.
 	const char *c_cluster;
@@ -120,8 +159,8 @@ struct sf_server {
 	bool            s_guard_stop;
 	bool            s_guard_running;
 
-	sf_method *s_methods;
-	size_t     s_nmethods;
+	sf__srv_method *s_methods;
+	size_t          s_nmethods;
 
 	rpc_ctx *s_ctxs;
 	size_t   s_nctxs;
@@ -136,105 +175,155 @@ struct sf_server {
 	atomic_bool     s_stopping; // read by nng callbacks without s_qmtx
 	atomic_bool     s_draining; // new requests get UNAVAILABLE
 
-	sf_auth             *s_auth;
+	sf__srv_auth        *s_auth;
 	atomic_uint_fast64_t s_inflight;
 	atomic_uint_fast64_t s_parked; // long polls waiting (watch.c)
 
 	// Limits (limits.c) and what they refused.
 	pthread_mutex_t s_pipe_mtx;
 	bool            s_pipe_mtx_ok;
-	struct sf_limits_pipe {
+	struct sf__srv_limits_pipe {
 		uint32_t lp_id;   // nng pipe id
 		uint64_t lp_peer; // peer address key, 0: not IP
 	} * s_pipes;              // the open connections
-	size_t               s_npipes;
-	atomic_uint_fast64_t s_refused_conns;
-	atomic_uint_fast64_t s_refused_busy;
-	atomic_uint_fast64_t s_refused_watches;
-	struct sf_dedupe    *s_dedupe;
-	struct sf_watchers  *s_watch;
-	int64_t              s_start_ms;
-	struct sf_obs       *s_obs; // metrics (srvmetrics.c), NULL: none
+	size_t                   s_npipes;
+	atomic_uint_fast64_t     s_refused_conns;
+	atomic_uint_fast64_t     s_refused_busy;
+	atomic_uint_fast64_t     s_refused_watches;
+	struct sf__srv_dedupe   *s_dedupe;
+	struct sf__srv_watchers *s_watch;
+	int64_t                  s_start_ms;
+	struct sf__srv_obs      *s_obs; // metrics (srvmetrics.c), NULL: none
 	// The embedded reconciler's token (recon_token.c); never empty once
 	// the server has started.
 	char s_recon_token[65];
+
+	// Live reads (live.c): detached threads, each finishing one
+	// call; sf_server_stop waits until none runs.
+	pthread_mutex_t s_live_mtx;
+	pthread_cond_t  s_live_cv;
+	unsigned        s_live_running;
+	bool            s_live_closed; // stopping: no new live read starts
+	bool            s_live_inited;
 };
 
 // ----------------------------------------------------------- method table
 
-// sf_methods_init copies the table into srv and binds it to the server's
+// sf__srv_methods_init copies the table into srv and binds it to the server's
 // service structs. Returns 0, or SF_INTERNAL naming the method that has no
 // row or no descriptor.
-int              sf_methods_init(sf_server *srv, sf_status *st);
-void             sf_methods_fini(sf_server *srv);
-const sf_method *sf_methods_find(sf_server *srv, const char *path);
+int                   sf__srv_methods_init(sf_server *srv, sf_status *st);
+void                  sf__srv_methods_fini(sf_server *srv);
+const sf__srv_method *sf__srv_methods_find(sf_server *srv, const char *path);
 
 // ------------------------------------------------------- finishing a call
 
 // Handlers receive (service, input, closure, closure_data): closure_data is
-// the sf_call. A handler finishes the call exactly once, possibly later on
-// another thread, by calling closure(reply, call) — or, on failure,
-// sf_call_fail(call, code, ...), which records the status and calls the
+// the sf__srv_call. A handler finishes the call exactly once, possibly later
+// on another thread, by calling closure(reply, call) — or, on failure,
+// sf__srv_call_fail(call, code, ...), which records the status and calls the
 // closure with no reply.
-static inline sf_call *
-sf_call_of(void *closure_data)
+static inline sf__srv_call *
+sf__srv_call_of(void *closure_data)
 {
-	return ((sf_call *) closure_data);
+	return ((sf__srv_call *) closure_data);
 }
 
-void sf_call_fail(sf_call *c, int code, const char *fmt, ...)
+void sf__srv_call_fail(sf__srv_call *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-// sf_call_fail_status finishes with the code, message and violations of st.
-void sf_call_fail_status(sf_call *c, const sf_status *st);
-// sf_call_finish finishes with reply (NULL allowed only when the call's
+// sf__srv_call_fail_status finishes with the code, message and violations of
+// st.
+void sf__srv_call_fail_status(sf__srv_call *c, const sf_status *st);
+// sf__srv_call_finish finishes with reply (NULL allowed only when the call's
 // status is already an error).
-void sf_call_finish(sf_call *c, const ProtobufCMessage *reply);
+void sf__srv_call_finish(sf__srv_call *c, const ProtobufCMessage *reply);
+
+// sf__srv_call_alloc returns n zeroed bytes of the call's arena (a job, a
+// reply's parts). Out of memory it finishes the call with
+// RESOURCE_EXHAUSTED and returns NULL: the caller just returns.
+void *sf__srv_call_alloc(sf__srv_call *c, size_t n);
+
+// sf__srv_reply_new is sf__srv_call_alloc for a message of type desc,
+// initialized (protobuf_c_message_init): the reply, typically.
+void *sf__srv_reply_new(
+    sf__srv_call *c, const ProtobufCMessageDescriptor *desc);
+
+// sf__srv_write_done finishes a call whose store write has ended; the
+// done functions of sf__srv_call_write end with it. code != 0 fails the
+// call with the status its write function set (or code's own message);
+// 0 answers reply, or Empty when reply is NULL.
+void sf__srv_write_done(
+    sf__srv_call *c, int code, const ProtobufCMessage *reply);
 
 static inline sf_server *
-sf_server_of_svcmgr(Svcfleet__V1__ServiceManager_Service *s)
+sf__srv_of_svcmgr(Svcfleet__V1__ServiceManager_Service *s)
 {
 	return ((sf_server *) ((char *) s - offsetof(sf_server, s_svcmgr)));
 }
 static inline sf_server *
-sf_server_of_clusters(Svcfleet__V1__ClusterRegistry_Service *s)
+sf__srv_of_clusters(Svcfleet__V1__ClusterRegistry_Service *s)
 {
 	return ((sf_server *) ((char *) s - offsetof(sf_server, s_clusters)));
 }
 static inline sf_server *
-sf_server_of_system(Svcfleet__V1__System_Service *s)
+sf__srv_of_system(Svcfleet__V1__System_Service *s)
 {
 	return ((sf_server *) ((char *) s - offsetof(sf_server, s_system)));
 }
 
-// sf_call_allowed: may the caller do verb on resource at (cluster, ns)?
+// sf__srv_call_allowed: may the caller do verb on resource at (cluster, ns)?
 // Used by handlers that filter items of a list.
-bool sf_call_allowed(const sf_call *c, const char *resource, const char *verb,
-    const char *cluster, const char *ns);
+bool sf__srv_call_allowed(const sf__srv_call *c, const char *resource,
+    const char *verb, const char *cluster, const char *ns);
 
-// sf_call_write submits a store write on behalf of c with the call's
+// sf__srv_call_write submits a store write on behalf of c with the call's
 // audit record attached: fn runs in the writer, done finishes the call.
-// arg must begin with the sf_call pointer (the audit function finds the
+// arg must begin with the sf__srv_call pointer (the audit function finds the
 // call through it). On a closing store the call fails with UNAVAILABLE.
-void sf_call_write(sf_call *c, sf_store_write_fn fn, sf_store_done_fn done,
-    void *arg, bool dry_run);
+void sf__srv_call_write(sf__srv_call *c, sf_store_write_fn fn,
+    sf_store_done_fn done, void *arg, bool dry_run);
 
-// sf_call_deny finishes c with its status (PERMISSION_DENIED or
+// sf__srv_call_deny finishes c with its status (PERMISSION_DENIED or
 // UNAUTHENTICATED), recording the denial in the audit log first.
-void sf_call_deny(sf_call *c);
+void sf__srv_call_deny(sf__srv_call *c);
 
-// sf_call_expired is true when the call's deadline has passed.
-bool sf_call_expired(const sf_call *c);
+// sf__srv_call_expired is true when the call's deadline has passed.
+bool sf__srv_call_expired(const sf__srv_call *c);
 
 // --------------------------------------------------------------- handlers
 
-void sf_handlers_services_init(sf_server *srv);
-void sf_handlers_clusters_init(sf_server *srv);
-void sf_handlers_access_init(sf_server *srv);
-void sf_handlers_system_init(sf_server *srv);
+void sf__srv_handlers_services_init(sf_server *srv);
+void sf__srv_handlers_clusters_init(sf_server *srv);
+void sf__srv_handlers_access_init(sf_server *srv);
+void sf__srv_handlers_system_init(sf_server *srv);
 
-// sf_cluster_strip_credentials hides a cluster's secrets from the reply
+// ------------------------------------------------------------- live reads
+
+// What a live read (live.c) asks the cluster for.
+enum sf__srv_live_kind {
+	SF__SRV_LIVE_NAMESPACES, // ListNamespaces
+	SF__SRV_LIVE_WORKLOADS,  // ListWorkloads in a namespace
+	SF__SRV_LIVE_POOLS,      // ListPools (MetalLB)
+};
+
+// sf__srv_live_start answers call c from cluster cl (its record, with
+// credentials) on a thread of its own; ns is the namespace of a workloads
+// read. It finishes the call, now when it cannot start (too many at once,
+// stopping), or later from that thread.
+void sf__srv_live_start(sf__srv_call *c, enum sf__srv_live_kind kind,
+    const Svcfleet__V1__Cluster *cl, const char *ns);
+
+// sf__srv_live_init readies the count of live-read threads.
+// sf__srv_live_fini refuses new live reads, waits until the running ones
+// have finished (each is bounded by its timeout), and releases the count;
+// safe when init never ran.
+void sf__srv_live_init(sf_server *srv);
+void sf__srv_live_fini(sf_server *srv);
+
+// sf__srv_cluster_strip_credentials hides a cluster's secrets from the reply
 // unless the caller may read them.
-void sf_cluster_strip_credentials(const sf_call *c, Svcfleet__V1__Cluster *cl);
+void sf__srv_cluster_strip_credentials(
+    const sf__srv_call *c, Svcfleet__V1__Cluster *cl);
 
 // ------------------------------------------------------------------ dedupe
 
@@ -242,83 +331,92 @@ void sf_cluster_strip_credentials(const sf_call *c, Svcfleet__V1__Cluster *cl);
 // the same request again (after a timeout, or nng's resend) gets the first
 // reply instead of a second write.
 // max_bytes bounds the replies kept (the oldest finished ones go first).
-struct sf_dedupe *sf_dedupe_alloc(
+struct sf__srv_dedupe *sf__srv_dedupe_alloc(
     size_t max_entries, size_t max_bytes, int64_t ttl_ms);
-void sf_dedupe_free(struct sf_dedupe *d);
-// sf_dedupe_begin: 0 = new (caller proceeds, must call _end);
-// 1 = a reply is cached: *reply/*len are a malloc'd copy for the caller;
-// 2 = the same request is still in flight: try again later.
-int sf_dedupe_begin(
-    struct sf_dedupe *d, const char *key, void **reply, size_t *len);
-void sf_dedupe_end(
-    struct sf_dedupe *d, const char *key, const void *reply, size_t len);
+void sf__srv_dedupe_free(struct sf__srv_dedupe *d);
+// What sf__srv_dedupe_begin found for a request id.
+enum sf__srv_dedupe_seen {
+	// A new request: the caller proceeds and calls sf__srv_dedupe_end
+	// with its reply.
+	SF__SRV_DEDUPE_NEW,
+	// Answered before: *reply and *len are a malloc'd copy of that reply
+	// for the caller to send (and free).
+	SF__SRV_DEDUPE_ANSWERED,
+	// The same request is still in flight (or its reply could not be
+	// copied): the caller is told to try again later.
+	SF__SRV_DEDUPE_BUSY,
+};
+enum sf__srv_dedupe_seen sf__srv_dedupe_begin(
+    struct sf__srv_dedupe *d, const char *key, void **reply, size_t *len);
+void sf__srv_dedupe_end(
+    struct sf__srv_dedupe *d, const char *key, const void *reply, size_t len);
 
 // ------------------------------------------------------------- limits
 
-// sf_limits_defaults fills the bounds left 0 in o (contexts already set).
-void sf_limits_defaults(sf_server_opts *o);
-// sf_limits_start counts connections on srv->s_sock from now on (call it
+// sf__srv_limits_defaults fills the bounds left 0 in o (contexts already set).
+void sf__srv_limits_defaults(sf_server_opts *o);
+// sf__srv_limits_start counts connections on srv->s_sock from now on (call it
 // before the listeners start), refusing those beyond the limit.
-int  sf_limits_start(sf_server *srv, sf_status *st);
-void sf_limits_stop(sf_server *srv);
-// sf_limits_admit: may a request just received be served (false: it is
+int  sf__srv_limits_start(sf_server *srv, sf_status *st);
+void sf__srv_limits_stop(sf_server *srv);
+// sf__srv_limits_admit: may a request just received be served (false: it is
 // answered RESOURCE_EXHAUSTED at once)? Called from nng's callback.
-bool sf_limits_admit(sf_server *srv);
+bool sf__srv_limits_admit(sf_server *srv);
 
 // ------------------------------------------------------------- listeners
 
-// sf_listener_open creates and starts one listener on the server's socket
+// sf__srv_listener_open creates and starts one listener on the server's socket
 // (size limits, ipc permissions, TLS). Returns 0 or a code with st set.
-int sf_listener_open(
+int sf__srv_listener_open(
     sf_server *srv, const char *url, nng_listener *out, sf_status *st);
 // The ipc listener guard: see ipcguard.c.
-int  sf_ipcguard_start(sf_server *srv);
-void sf_ipcguard_stop(sf_server *srv);
+int  sf__srv_ipcguard_start(sf_server *srv);
+void sf__srv_ipcguard_stop(sf_server *srv);
 
 // --------------------------------------------------- reconciler credential
 
-// sf_recon_token_mint fills s_recon_token with a fresh in-memory token of
+// sf__srv_recon_token_mint fills s_recon_token with a fresh in-memory token of
 // the embedded reconciler's identity (role reconciler). Returns 0 or an
 // SF_* code (no randomness, out of memory).
-int sf_recon_token_mint(sf_server *srv);
+int sf__srv_recon_token_mint(sf_server *srv);
 
 // ------------------------------------------------------------------- watch
 
-int sf_watch_init(sf_server *srv);
-// sf_watch_fini answers every parked call and stops the watch thread;
-// later parks are answered at once. sf_watch_free releases the rest.
-void sf_watch_fini(sf_server *srv);
-void sf_watch_free(sf_server *srv);
-// sf_watch_park keeps call c until a commit passes since (or until its
-// wait ends), then answers it with sf_watch_answer semantics.
-void sf_watch_park(sf_call *c, const Svcfleet__V1__WatchServicesRequest *req,
-    int64_t until_us);
-// sf_watch_try answers c now when there are events (or an error) and
+int sf__srv_watch_init(sf_server *srv);
+// sf__srv_watch_fini answers every parked call and stops the watch thread;
+// later parks are answered at once. sf__srv_watch_free releases the rest.
+void sf__srv_watch_fini(sf_server *srv);
+void sf__srv_watch_free(sf_server *srv);
+// sf__srv_watch_park keeps call c until a commit passes since (or until its
+// wait ends), then answers it as sf__srv_watch_try does.
+void sf__srv_watch_park(sf__srv_call         *c,
+    const Svcfleet__V1__WatchServicesRequest *req, int64_t until_us);
+// sf__srv_watch_try answers c now when there are events (or an error) and
 // returns true; false means nothing newer than req->since_revision.
-bool sf_watch_try(
-    sf_call *c, const Svcfleet__V1__WatchServicesRequest *req, bool final);
+bool sf__srv_watch_try(sf__srv_call          *c,
+    const Svcfleet__V1__WatchServicesRequest *req, bool final);
 
 // ----------------------------------------------------------------- metrics
 
 // srvmetrics.c: registers the server's metrics in so_metrics (nothing when
 // it is NULL) and keeps them current.
-int  sf_srvmetrics_init(sf_server *srv);
-void sf_srvmetrics_fini(sf_server *srv);
+int  sf__srv_metrics_init(sf_server *srv);
+void sf__srv_metrics_fini(sf_server *srv);
 // Counts a finished call (method, status, latency); any thread.
-void sf_srvmetrics_call_done(sf_call *c);
+void sf__srv_metrics_call_done(sf__srv_call *c);
 // Records a durable commit's batch size; on the writer thread.
-void sf_srvmetrics_commit(sf_server *srv);
+void sf__srv_metrics_commit(sf_server *srv);
 
 // ----------------------------------------------------------------------
 // The RPC engine's entry points for server.c (rpc.c).
 
-// sf_rpc_start opens the contexts on srv->s_sock and starts the workers.
-int sf_rpc_start(sf_server *srv, sf_status *st);
-// sf_rpc_drain waits (at most max_ms) until no request is in flight.
-void sf_rpc_drain(sf_server *srv, int64_t max_ms);
-// sf_rpc_stop stops the workers, stops every context's aio, closes the
+// sf__srv_rpc_start opens the contexts on srv->s_sock and starts the workers.
+int sf__srv_rpc_start(sf_server *srv, sf_status *st);
+// sf__srv_rpc_drain waits (at most max_ms) until no request is in flight.
+void sf__srv_rpc_drain(sf_server *srv, int64_t max_ms);
+// sf__srv_rpc_stop stops the workers, stops every context's aio, closes the
 // socket, and frees the contexts.
-void sf_rpc_stop(sf_server *srv);
+void sf__srv_rpc_stop(sf_server *srv);
 
 // ----------------------------------------------------------------------
 // Authentication (auth.c): who is calling — bearer tokens (stored, from a
@@ -330,37 +428,38 @@ void sf_rpc_stop(sf_server *srv);
 // its SHA-256 and compared in constant time. Tokens from --token-file
 // (kube-apiserver's static CSV format) are kept in memory as hashes too.
 
-#define SF_TOKEN_ID_LEN     12
-#define SF_TOKEN_SECRET_LEN 43
+#define SF__SRV_TOKEN_ID_LEN     12
+#define SF__SRV_TOKEN_SECRET_LEN 43
 // "sfk_" id "_" secret, plus the NUL.
-#define SF_TOKEN_MAX (4 + SF_TOKEN_ID_LEN + 1 + SF_TOKEN_SECRET_LEN + 1)
+#define SF__SRV_TOKEN_MAX \
+	(4 + SF__SRV_TOKEN_ID_LEN + 1 + SF__SRV_TOKEN_SECRET_LEN + 1)
 
-// sf_auth_open loads the static token file (NULL: none) and, when the store
-// holds no role binding at all (a first start), creates the admin token and
-// its binding and writes the token to <data-dir>/admin.token (mode 0600).
+// sf__srv_auth_open loads the static token file (NULL: none) and, when the
+// store holds no role binding at all (a first start), creates the admin token
+// and its binding and writes the token to <data-dir>/admin.token (mode 0600).
 // Returns 0 or a code with st set (a malformed token file names the line).
-int  sf_auth_open(sf_server *srv, const char *token_file, sf_status *st);
-void sf_auth_close(sf_server *srv);
+int  sf__srv_auth_open(sf_server *srv, const char *token_file, sf_status *st);
+void sf__srv_auth_close(sf_server *srv);
 
-// sf_auth_authenticate finds the caller of c from its envelope's token and
-// fills c->c_ident (memory from the call's arena). Returns 0 or
+// sf__srv_auth_authenticate finds the caller of c from its envelope's token
+// and fills c->c_ident (memory from the call's arena). Returns 0 or
 // SF_UNAUTHENTICATED with a reason in c->c_status.
-int sf_auth_authenticate(sf_call *c);
+int sf__srv_auth_authenticate(sf__srv_call *c);
 
 // Handlers that change bindings or tokens call these so caches reload.
-void sf_auth_bindings_changed(sf_server *srv);
-void sf_auth_tokens_changed(sf_server *srv);
+void sf__srv_auth_bindings_changed(sf_server *srv);
+void sf__srv_auth_tokens_changed(sf_server *srv);
 
-// sf_auth_token_make creates a token: the full token text into token
-// (SF_TOKEN_MAX bytes), its id, and the SHA-256 of its secret. Returns 0
+// sf__srv_auth_token_make creates a token: the full token text into token
+// (SF__SRV_TOKEN_MAX bytes), its id, and the SHA-256 of its secret. Returns 0
 // or SF_INTERNAL when the OS has no randomness to give.
-int sf_auth_token_make(
-    char *token, char id[SF_TOKEN_ID_LEN + 1], uint8_t hash[32]);
+int sf__srv_auth_token_make(
+    char *token, char id[SF__SRV_TOKEN_ID_LEN + 1], uint8_t hash[32]);
 
-// sf_auth_mint_internal registers an in-memory token (lost at exit) for a
+// sf__srv_auth_mint_internal registers an in-memory token (lost at exit) for a
 // user holding role (global roles only: admin, reconciler) and writes it
-// into token (SF_TOKEN_MAX bytes). The embedded reconciler uses it.
-int sf_auth_mint_internal(
+// into token (SF__SRV_TOKEN_MAX bytes). The embedded reconciler uses it.
+int sf__srv_auth_mint_internal(
     sf_server *srv, const char *user, const char *role, char *token);
 
 #endif // SF_SERVER_INTERNAL_H

@@ -97,7 +97,7 @@ guard_main(void *arg)
 			nng_listener_close(srv->s_listeners[i]);
 			sf_status st;
 			sf_status_init(&st);
-			if (sf_listener_open(
+			if (sf__srv_listener_open(
 			        srv, url, &srv->s_listeners[i], &st)
 			    != 0) {
 				SF_ERROR("server", "reopening %s failed: %s",
@@ -111,7 +111,7 @@ guard_main(void *arg)
 }
 
 int
-sf_ipcguard_start(sf_server *srv)
+sf__srv_ipcguard_start(sf_server *srv)
 {
 	bool any = false;
 	for (size_t i = 0; i < srv->s_nlisteners; i++) {
@@ -132,7 +132,7 @@ sf_ipcguard_start(sf_server *srv)
 }
 
 void
-sf_ipcguard_stop(sf_server *srv)
+sf__srv_ipcguard_stop(sf_server *srv)
 {
 	if (!srv->s_guard_running) {
 		return;

@@ -32,7 +32,7 @@
 #define CONTEXTS_RESERVE    8
 
 void
-sf_limits_defaults(sf_server_opts *o)
+sf__srv_limits_defaults(sf_server_opts *o)
 {
 	unsigned ctx = o->so_contexts;
 
@@ -152,7 +152,7 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 }
 
 int
-sf_limits_start(sf_server *srv, sf_status *st)
+sf__srv_limits_start(sf_server *srv, sf_status *st)
 {
 	srv->s_pipes
 	    = calloc(srv->s_opts.so_max_connections, sizeof(*srv->s_pipes));
@@ -172,7 +172,7 @@ sf_limits_start(sf_server *srv, sf_status *st)
 }
 
 void
-sf_limits_stop(sf_server *srv)
+sf__srv_limits_stop(sf_server *srv)
 {
 	if (srv->s_pipe_mtx_ok) {
 		pthread_mutex_destroy(&srv->s_pipe_mtx);
@@ -183,7 +183,7 @@ sf_limits_stop(sf_server *srv)
 }
 
 bool
-sf_limits_admit(sf_server *srv)
+sf__srv_limits_admit(sf_server *srv)
 {
 	uint64_t busy = atomic_load(&srv->s_inflight);
 	uint64_t park = atomic_load(&srv->s_parked);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "str.h"
 
 #define SVC "/svcfleet.v1.ServiceManager/"
 #define CLU "/svcfleet.v1.ClusterRegistry/"
@@ -15,22 +16,17 @@
 #define SYS "/svcfleet.v1.System/"
 
 // Scope extractors: where a request acts, from its decoded input.
-static const char *
-nz(const char *s)
+static void
+scope_set(
+    sf__srv_call *c, const char *cluster, const char *ns, const char *name)
 {
-	return (s != NULL ? s : "");
+	c->c_cluster   = sf_nz(cluster);
+	c->c_namespace = sf_nz(ns);
+	c->c_name      = sf_nz(name);
 }
 
 static void
-scope_set(sf_call *c, const char *cluster, const char *ns, const char *name)
-{
-	c->c_cluster   = nz(cluster);
-	c->c_namespace = nz(ns);
-	c->c_name      = nz(name);
-}
-
-static void
-scope_meta(sf_call *c, const Svcfleet__V1__Service *svc)
+scope_meta(sf__srv_call *c, const Svcfleet__V1__Service *svc)
 {
 	if (svc != NULL && svc->metadata != NULL) {
 		scope_set(c, svc->metadata->cluster, svc->metadata->namespace_,
@@ -39,18 +35,18 @@ scope_meta(sf_call *c, const Svcfleet__V1__Service *svc)
 }
 
 static void
-scope_key(sf_call *c, const Svcfleet__V1__ServiceKey *k)
+scope_key(sf__srv_call *c, const Svcfleet__V1__ServiceKey *k)
 {
 	if (k != NULL) {
 		scope_set(c, k->cluster, k->namespace_, k->name);
 	}
 }
 
-#define SCOPE_FN(name, Type, body)                                      \
-	static void scope_##name(sf_call *c, const ProtobufCMessage *m) \
-	{                                                               \
-		const Type *in = (const Type *) m;                      \
-		body;                                                   \
+#define SCOPE_FN(name, Type, body)                                           \
+	static void scope_##name(sf__srv_call *c, const ProtobufCMessage *m) \
+	{                                                                    \
+		const Type *in = (const Type *) m;                           \
+		body;                                                        \
 	}
 
 SCOPE_FN(
@@ -89,59 +85,64 @@ SCOPE_FN(rb_list, Svcfleet__V1__ListRoleBindingsRequest,
 SCOPE_FN(audit, Svcfleet__V1__ListAuditEventsRequest,
     scope_set(c, in->cluster, in->namespace_, in->name))
 
-// The rows; sf_methods_init copies them into the server's own table.
+// The rows; sf__srv_methods_init copies them into the server's own table.
 static const struct method_row {
 	const char *path;
 	const char *resource;
 	const char *verb;
 	int         flags;
-	void (*scope)(sf_call *, const ProtobufCMessage *);
+	void (*scope)(sf__srv_call *, const ProtobufCMessage *);
 } sf_method_table[] = {
-    {SVC "CreateService", "services", "create", SF_M_WRITE | SF_M_INLINE,
-        scope_create},
-    {SVC "GetService", "services", "get", SF_M_INLINE, scope_get},
-    {SVC "UpdateService", "services", "update", SF_M_WRITE | SF_M_INLINE,
-        scope_update},
-    {SVC "ApplyService", "services", "apply", SF_M_WRITE | SF_M_INLINE,
-        scope_apply},
-    {SVC "DeleteService", "services", "delete", SF_M_WRITE | SF_M_INLINE,
-        scope_delete},
+    {SVC "CreateService", "services", "create",
+        SF__SRV_M_WRITE | SF__SRV_M_INLINE, scope_create},
+    {SVC "GetService", "services", "get", SF__SRV_M_INLINE, scope_get},
+    {SVC "UpdateService", "services", "update",
+        SF__SRV_M_WRITE | SF__SRV_M_INLINE, scope_update},
+    {SVC "ApplyService", "services", "apply",
+        SF__SRV_M_WRITE | SF__SRV_M_INLINE, scope_apply},
+    {SVC "DeleteService", "services", "delete",
+        SF__SRV_M_WRITE | SF__SRV_M_INLINE, scope_delete},
     {SVC "ListServices", "services", "list", 0, scope_list},
-    {SVC "WatchServices", "services", "watch", SF_M_LONG, scope_watch},
-    {SVC "ReportStatus", "services", "report", SF_M_WRITE | SF_M_INLINE,
-        scope_report},
+    {SVC "WatchServices", "services", "watch", SF__SRV_M_LONG, scope_watch},
+    {SVC "ReportStatus", "services", "report",
+        SF__SRV_M_WRITE | SF__SRV_M_INLINE, scope_report},
     // Reports for many clusters and namespaces: allowed at global scope
     // only (the reconciler role).
-    {SVC "ReportStatuses", "services", "report", SF_M_WRITE | SF_M_INLINE,
-        NULL},
-    {CLU "RegisterCluster", "clusters", "create", SF_M_WRITE,
+    {SVC "ReportStatuses", "services", "report",
+        SF__SRV_M_WRITE | SF__SRV_M_INLINE, NULL},
+    {CLU "RegisterCluster", "clusters", "create", SF__SRV_M_WRITE,
         scope_cl_register},
-    {CLU "GetCluster", "clusters", "get", SF_M_INLINE, scope_cl_get},
+    {CLU "GetCluster", "clusters", "get", SF__SRV_M_INLINE, scope_cl_get},
     {CLU "ListClusters", "clusters", "list", 0, NULL},
-    {CLU "UpdateCluster", "clusters", "update", SF_M_WRITE, scope_cl_update},
-    {CLU "DeleteCluster", "clusters", "delete", SF_M_WRITE, scope_cl_delete},
+    {CLU "UpdateCluster", "clusters", "update", SF__SRV_M_WRITE,
+        scope_cl_update},
+    {CLU "DeleteCluster", "clusters", "delete", SF__SRV_M_WRITE,
+        scope_cl_delete},
     {CLU "ListNamespaces", "namespaces", "list", 0, scope_cl_ns},
     {CLU "ListWorkloads", "workloads", "list", 0, scope_cl_workloads},
     {CLU "ListPools", "pools", "list", 0, scope_cl_pools},
-    {CLU "ReportClusterHealth", "clusters", "report", SF_M_WRITE,
+    {CLU "ReportClusterHealth", "clusters", "report", SF__SRV_M_WRITE,
         scope_cl_health},
-    {ACC "CreateRoleBinding", "rolebindings", "create", SF_M_WRITE,
+    {ACC "CreateRoleBinding", "rolebindings", "create", SF__SRV_M_WRITE,
         scope_rb_create},
-    {ACC "DeleteRoleBinding", "rolebindings", "delete", SF_M_WRITE | SF_M_SELF,
-        NULL},
+    {ACC "DeleteRoleBinding", "rolebindings", "delete",
+        SF__SRV_M_WRITE | SF__SRV_M_SELF, NULL},
     {ACC "ListRoleBindings", "rolebindings", "list", 0, scope_rb_list},
-    {ACC "CreateToken", "tokens", "create", SF_M_WRITE | SF_M_SELF, NULL},
-    {ACC "RevokeToken", "tokens", "delete", SF_M_WRITE | SF_M_SELF, NULL},
-    {ACC "ListTokens", "tokens", "list", SF_M_SELF, NULL},
-    {ACC "WhoAmI", "self", "get", SF_M_SELF | SF_M_INLINE, NULL},
+    {ACC "CreateToken", "tokens", "create", SF__SRV_M_WRITE | SF__SRV_M_SELF,
+        NULL},
+    {ACC "RevokeToken", "tokens", "delete", SF__SRV_M_WRITE | SF__SRV_M_SELF,
+        NULL},
+    {ACC "ListTokens", "tokens", "list", SF__SRV_M_SELF, NULL},
+    {ACC "WhoAmI", "self", "get", SF__SRV_M_SELF | SF__SRV_M_INLINE, NULL},
     {AUD "ListAuditEvents", "audit", "list", 0, scope_audit},
-    {SYS "Version", "system", "get", SF_M_PUBLIC | SF_M_INLINE, NULL},
-    {SYS "Health", "system", "get", SF_M_PUBLIC | SF_M_INLINE, NULL},
+    {SYS "Version", "system", "get", SF__SRV_M_PUBLIC | SF__SRV_M_INLINE,
+        NULL},
+    {SYS "Health", "system", "get", SF__SRV_M_PUBLIC | SF__SRV_M_INLINE, NULL},
 };
 
 #define NMETHODS (sizeof(sf_method_table) / sizeof(sf_method_table[0]))
 
-static sf_method *
+static sf__srv_method *
 row_for(sf_server *srv, const char *svcname, const char *method)
 {
 	char path[256];
@@ -155,7 +156,7 @@ row_for(sf_server *srv, const char *svcname, const char *method)
 }
 
 int
-sf_methods_init(sf_server *srv, sf_status *st)
+sf__srv_methods_init(sf_server *srv, sf_status *st)
 {
 	ProtobufCService *services[] = {
 	    &srv->s_svcmgr.base,
@@ -165,23 +166,23 @@ sf_methods_init(sf_server *srv, sf_status *st)
 	    &srv->s_system.base,
 	};
 
-	srv->s_methods = calloc(NMETHODS, sizeof(sf_method));
+	srv->s_methods = calloc(NMETHODS, sizeof(sf__srv_method));
 	if (srv->s_methods == NULL) {
 		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
 	}
 	srv->s_nmethods = NMETHODS;
 	for (size_t i = 0; i < NMETHODS; i++) {
-		sf_method *m  = &srv->s_methods[i];
-		m->m_path     = sf_method_table[i].path;
-		m->m_resource = sf_method_table[i].resource;
-		m->m_verb     = sf_method_table[i].verb;
-		m->m_flags    = sf_method_table[i].flags;
-		m->m_scope    = sf_method_table[i].scope;
+		sf__srv_method *m = &srv->s_methods[i];
+		m->m_path         = sf_method_table[i].path;
+		m->m_resource     = sf_method_table[i].resource;
+		m->m_verb         = sf_method_table[i].verb;
+		m->m_flags        = sf_method_table[i].flags;
+		m->m_scope        = sf_method_table[i].scope;
 	}
 	for (size_t s = 0; s < sizeof(services) / sizeof(services[0]); s++) {
 		const ProtobufCServiceDescriptor *sd = services[s]->descriptor;
 		for (unsigned i = 0; i < sd->n_methods; i++) {
-			sf_method *m
+			sf__srv_method *m
 			    = row_for(srv, sd->name, sd->methods[i].name);
 			if (m == NULL) {
 				return (sf_status_set(st, SF_INTERNAL,
@@ -207,15 +208,15 @@ sf_methods_init(sf_server *srv, sf_status *st)
 }
 
 void
-sf_methods_fini(sf_server *srv)
+sf__srv_methods_fini(sf_server *srv)
 {
 	free(srv->s_methods);
 	srv->s_methods  = NULL;
 	srv->s_nmethods = 0;
 }
 
-const sf_method *
-sf_methods_find(sf_server *srv, const char *path)
+const sf__srv_method *
+sf__srv_methods_find(sf_server *srv, const char *path)
 {
 	// A linear scan over ~30 rows is as fast as a hash here and keeps
 	// the table the only source of truth.

@@ -10,13 +10,13 @@
 
 #define RECONCILER_USER "system:svcfleet-reconciler"
 
-_Static_assert(sizeof(((sf_server *) 0)->s_recon_token) >= SF_TOKEN_MAX,
+_Static_assert(sizeof(((sf_server *) 0)->s_recon_token) >= SF__SRV_TOKEN_MAX,
     "s_recon_token holds a token");
 
 int
-sf_recon_token_mint(sf_server *srv)
+sf__srv_recon_token_mint(sf_server *srv)
 {
-	return (sf_auth_mint_internal(
+	return (sf__srv_auth_mint_internal(
 	    srv, RECONCILER_USER, "reconciler", srv->s_recon_token));
 }
 

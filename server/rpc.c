@@ -3,8 +3,8 @@
 //
 // A context cycles RECV -> WORK -> SEND -> RECV. nng's callbacks never block:
 // a received request is decoded on nng's callback thread; methods whose
-// work is short and never blocks (SF_M_INLINE) are served right there, the
-// others are queued for a worker thread. Handlers that write hand their
+// work is short and never blocks (SF__SRV_M_INLINE) are served right there,
+// the others are queued for a worker thread. Handlers that write hand their
 // work to the store's writer thread, and whichever thread finishes the call
 // packs the reply and starts an asynchronous send.
 
@@ -22,19 +22,19 @@
 enum { CTX_IDLE, CTX_RECV, CTX_WORK, CTX_SEND };
 
 struct rpc_ctx {
-	sf_server *rc_srv;
-	nng_ctx    rc_ctx;
-	nng_aio   *rc_aio;
-	int        rc_state;
-	nng_msg   *rc_msg; // the request while it waits for a worker
-	rpc_ctx   *rc_next;
-	sf_call    rc_call;
+	sf_server   *rc_srv;
+	nng_ctx      rc_ctx;
+	nng_aio     *rc_aio;
+	int          rc_state;
+	nng_msg     *rc_msg; // the request while it waits for a worker
+	rpc_ctx     *rc_next;
+	sf__srv_call rc_call;
 };
 
 // ------------------------------------------------------------- replies
 
 static void
-send_reply(sf_call *c, nng_msg *m)
+send_reply(sf__srv_call *c, nng_msg *m)
 {
 	rpc_ctx *rc = c->c_ctx;
 
@@ -47,7 +47,7 @@ send_reply(sf_call *c, nng_msg *m)
 // Packs the reply envelope for c into a new nng message. Returns NULL only
 // when out of memory.
 static nng_msg *
-pack_reply(sf_call *c, const ProtobufCMessage *reply)
+pack_reply(sf__srv_call *c, const ProtobufCMessage *reply)
 {
 	Svcfleet__V1__ReplyEnvelope env = SVCFLEET__V1__REPLY_ENVELOPE__INIT;
 	sf_status                  *st  = &c->c_status;
@@ -96,8 +96,8 @@ pack_reply(sf_call *c, const ProtobufCMessage *reply)
 static void
 rpc_closure(const ProtobufCMessage *reply, void *data)
 {
-	sf_call *c = data;
-	nng_msg *m;
+	sf__srv_call *c = data;
+	nng_msg      *m;
 
 	if (reply == NULL && c->c_status.st_code == 0) {
 		sf_status_set(&c->c_status, SF_INTERNAL,
@@ -105,13 +105,13 @@ rpc_closure(const ProtobufCMessage *reply, void *data)
 		    c->c_method ? c->c_method->m_path : "?");
 	}
 	if (c->c_method != NULL) {
-		sf_method *m2 = (sf_method *) c->c_method;
+		sf__srv_method *m2 = (sf__srv_method *) c->c_method;
 		atomic_fetch_add(&m2->m_calls, 1);
 		if (c->c_status.st_code != 0) {
 			atomic_fetch_add(&m2->m_errors, 1);
 		}
 	}
-	sf_srvmetrics_call_done(c);
+	sf__srv_metrics_call_done(c);
 	if ((m = pack_reply(c, reply)) == NULL) {
 		sf_status_reset(&c->c_status);
 		sf_status_set(&c->c_status, SF_RESOURCE_EXHAUSTED,
@@ -127,7 +127,7 @@ rpc_closure(const ProtobufCMessage *reply, void *data)
 		}
 	}
 	if (c->c_dedupe) {
-		sf_dedupe_end(c->c_srv->s_dedupe, c->c_dedupe_key,
+		sf__srv_dedupe_end(c->c_srv->s_dedupe, c->c_dedupe_key,
 		    nng_msg_body(m), nng_msg_len(m));
 	}
 	// This may run on the store's writer thread: the line carries the
@@ -149,13 +149,13 @@ rpc_closure(const ProtobufCMessage *reply, void *data)
 }
 
 void
-sf_call_finish(sf_call *c, const ProtobufCMessage *reply)
+sf__srv_call_finish(sf__srv_call *c, const ProtobufCMessage *reply)
 {
 	rpc_closure(reply, c);
 }
 
 void
-sf_call_fail(sf_call *c, int code, const char *fmt, ...)
+sf__srv_call_fail(sf__srv_call *c, int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -165,7 +165,7 @@ sf_call_fail(sf_call *c, int code, const char *fmt, ...)
 }
 
 void
-sf_call_fail_status(sf_call *c, const sf_status *st)
+sf__srv_call_fail_status(sf__srv_call *c, const sf_status *st)
 {
 	if (st != &c->c_status) {
 		sf_status_copy(&c->c_status, st);
@@ -177,15 +177,50 @@ sf_call_fail_status(sf_call *c, const sf_status *st)
 	rpc_closure(NULL, c);
 }
 
+void *
+sf__srv_call_alloc(sf__srv_call *c, size_t n)
+{
+	void *p = sf_arena_zalloc(&c->c_arena, n);
+	if (p == NULL) {
+		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+	}
+	return (p);
+}
+
+void *
+sf__srv_reply_new(sf__srv_call *c, const ProtobufCMessageDescriptor *desc)
+{
+	void *m = sf__srv_call_alloc(c, desc->sizeof_message);
+	if (m != NULL) {
+		protobuf_c_message_init(desc, m);
+	}
+	return (m);
+}
+
+void
+sf__srv_write_done(sf__srv_call *c, int code, const ProtobufCMessage *reply)
+{
+	static const Svcfleet__V1__Empty empty = SVCFLEET__V1__EMPTY__INIT;
+
+	if (code != 0) {
+		// The write function's status when it set one (the first
+		// failure wins), else what the store said.
+		sf_status_set(&c->c_status, code, "%s", sf_status_str(code));
+		sf__srv_call_finish(c, NULL);
+		return;
+	}
+	sf__srv_call_finish(c, reply != NULL ? reply : &empty.base);
+}
+
 bool
-sf_call_expired(const sf_call *c)
+sf__srv_call_expired(const sf__srv_call *c)
 {
 	return (sf_clock_mono_us() > c->c_deadline_us);
 }
 
 bool
-sf_call_allowed(const sf_call *c, const char *resource, const char *verb,
-    const char *cluster, const char *ns)
+sf__srv_call_allowed(const sf__srv_call *c, const char *resource,
+    const char *verb, const char *cluster, const char *ns)
 {
 	return (sf_rbac_allowed(
 	    &c->c_ident.id_p, resource, verb, cluster, ns, NULL));
@@ -199,7 +234,7 @@ sf_call_allowed(const sf_call *c, const char *resource, const char *verb,
 static int
 call_audit(sf_store_txn *txn, void *arg, int code, const sf_status *st)
 {
-	sf_call                 *c  = *(sf_call **) arg;
+	sf__srv_call            *c  = *(sf__srv_call **) arg;
 	Svcfleet__V1__AuditEvent ev = SVCFLEET__V1__AUDIT_EVENT__INIT;
 
 	ev.user
@@ -223,8 +258,8 @@ call_audit(sf_store_txn *txn, void *arg, int code, const sf_status *st)
 }
 
 void
-sf_call_write(sf_call *c, sf_store_write_fn fn, sf_store_done_fn done,
-    void *arg, bool dry_run)
+sf__srv_call_write(sf__srv_call *c, sf_store_write_fn fn,
+    sf_store_done_fn done, void *arg, bool dry_run)
 {
 	sf_store_write w = {
 	    .w_fn     = fn,
@@ -237,19 +272,19 @@ sf_call_write(sf_call *c, sf_store_write_fn fn, sf_store_done_fn done,
 	};
 	int rv = sf_store_submit(c->c_srv->s_store, &w);
 	if (rv == SF_RESOURCE_EXHAUSTED) {
-		sf_call_fail(c, rv,
+		sf__srv_call_fail(c, rv,
 		    "too many writes are waiting for the store; retry later");
 	} else if (rv != 0) {
-		sf_call_fail(c, SF_UNAVAILABLE, "the store is closing");
+		sf__srv_call_fail(c, SF_UNAVAILABLE, "the store is closing");
 	}
 }
 
 // A denial travels through the writer so its audit record is durable
 // before the caller hears the answer.
 typedef struct deny_job {
-	sf_call *d_call; // first, for call_audit
-	int      d_code;
-	char    *d_msg;
+	sf__srv_call *d_call; // first, for call_audit
+	int           d_code;
+	char         *d_msg;
 } deny_job;
 
 static int
@@ -269,24 +304,24 @@ deny_done(void *arg, int code, uint64_t revision)
 	if (d->d_call->c_status.st_code == 0) {
 		sf_status_set(&d->d_call->c_status, code, "%s", d->d_msg);
 	}
-	sf_call_finish(d->d_call, NULL);
+	sf__srv_call_finish(d->d_call, NULL);
 }
 
 void
-sf_call_deny(sf_call *c)
+sf__srv_call_deny(sf__srv_call *c)
 {
 	deny_job *d = sf_arena_zalloc(&c->c_arena, sizeof(*d));
 	if (d == NULL
 	    || (d->d_msg = sf_arena_strdup(&c->c_arena, c->c_status.st_msg))
 	        == NULL) {
-		sf_call_finish(c, NULL);
+		sf__srv_call_finish(c, NULL);
 		return;
 	}
 	d->d_call = c;
 	d->d_code = c->c_status.st_code;
 	SF_INFO("auth", "denied: %s (%s)", c->c_status.st_msg,
 	    c->c_env != NULL ? c->c_env->method : "?");
-	sf_call_write(c, deny_fn, deny_done, d, false);
+	sf__srv_call_write(c, deny_fn, deny_done, d, false);
 }
 
 // -------------------------------------------------------------- requests
@@ -306,7 +341,7 @@ copy_request_id(char *dst, size_t cap, const char *src)
 // Gives a request that came without an id one of the server's own, so its
 // log lines and audit record can still be told apart.
 static void
-make_request_id(sf_call *c)
+make_request_id(sf__srv_call *c)
 {
 	static atomic_uint_fast64_t seq;
 	snprintf(c->c_request_id, sizeof(c->c_request_id), "srv-%llx-%llx",
@@ -321,7 +356,7 @@ static bool
 process_head(rpc_ctx *rc)
 {
 	sf_server          *srv = rc->rc_srv;
-	sf_call            *c   = &rc->rc_call;
+	sf__srv_call       *c   = &rc->rc_call;
 	nng_msg            *msg = rc->rc_msg;
 	size_t              len = nng_msg_len(msg);
 	ProtobufCAllocator *alloc;
@@ -334,7 +369,7 @@ process_head(rpc_ctx *rc)
 
 	if (len > srv->s_opts.so_max_msg) {
 		nng_msg_free(msg);
-		sf_call_fail(c, SF_RESOURCE_EXHAUSTED,
+		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED,
 		    "request of %zu bytes is larger than the limit of %zu "
 		    "bytes",
 		    len, srv->s_opts.so_max_msg);
@@ -346,7 +381,7 @@ process_head(rpc_ctx *rc)
 	if (c->c_env == NULL) {
 		make_request_id(c);
 		sf_log_set_request_id(c->c_request_id);
-		sf_call_fail(c, SF_INTERNAL,
+		sf__srv_call_fail(c, SF_INTERNAL,
 		    "undecodable request envelope (%zu bytes)", len);
 		return (false);
 	}
@@ -364,10 +399,10 @@ process_head(rpc_ctx *rc)
 		    = c->c_start_us + (int64_t) c->c_env->timeout_ms * 1000;
 	}
 	SF_DEBUG("rpc", "request %.200s bytes=%zu", c->c_env->method, len);
-	c->c_method = sf_methods_find(srv, c->c_env->method);
+	c->c_method = sf__srv_methods_find(srv, c->c_env->method);
 	if (c->c_method == NULL) {
-		sf_call_fail(c, SF_UNIMPLEMENTED, "unknown method \"%.200s\"",
-		    c->c_env->method);
+		sf__srv_call_fail(c, SF_UNIMPLEMENTED,
+		    "unknown method \"%.200s\"", c->c_env->method);
 		return (false);
 	}
 	return (true);
@@ -379,36 +414,37 @@ static void
 process_tail(rpc_ctx *rc)
 {
 	sf_server          *srv   = rc->rc_srv;
-	sf_call            *c     = &rc->rc_call;
+	sf__srv_call       *c     = &rc->rc_call;
 	ProtobufCAllocator *alloc = sf_arena_pbc(&c->c_arena);
 
 	sf_log_set_request_id(c->c_request_id);
 	if (atomic_load(&srv->s_draining)) {
-		sf_call_fail(c, SF_UNAVAILABLE, "svcfleetd is shutting down");
+		sf__srv_call_fail(
+		    c, SF_UNAVAILABLE, "svcfleetd is shutting down");
 		return;
 	}
 	c->c_cluster   = "";
 	c->c_namespace = "";
 	c->c_name      = "";
-	if (sf_call_expired(c)) {
-		sf_call_fail(c, SF_DEADLINE_EXCEEDED,
+	if (sf__srv_call_expired(c)) {
+		sf__srv_call_fail(c, SF_DEADLINE_EXCEEDED,
 		    "deadline of %u ms passed before the request was served",
 		    c->c_env->timeout_ms);
 		return;
 	}
-	if (!(c->c_method->m_flags & SF_M_PUBLIC)
-	    && sf_auth_authenticate(c) != 0) {
+	if (!(c->c_method->m_flags & SF__SRV_M_PUBLIC)
+	    && sf__srv_auth_authenticate(c) != 0) {
 		if (c->c_status.st_code == SF_UNAUTHENTICATED) {
-			sf_call_deny(c);
+			sf__srv_call_deny(c);
 		} else {
-			sf_call_finish(c, NULL);
+			sf__srv_call_finish(c, NULL);
 		}
 		return;
 	}
 	c->c_input = protobuf_c_message_unpack(c->c_method->m_mdesc->input,
 	    alloc, c->c_env->payload.len, c->c_env->payload.data);
 	if (c->c_input == NULL) {
-		sf_call_fail(c, SF_INVALID_ARGUMENT,
+		sf__srv_call_fail(c, SF_INVALID_ARGUMENT,
 		    "malformed %s payload for %s",
 		    c->c_method->m_mdesc->input->name, c->c_method->m_path);
 		return;
@@ -416,14 +452,14 @@ process_tail(rpc_ctx *rc)
 	if (c->c_method->m_scope != NULL) {
 		c->c_method->m_scope(c, c->c_input);
 	}
-	if (!(c->c_method->m_flags & (SF_M_PUBLIC | SF_M_SELF))
+	if (!(c->c_method->m_flags & (SF__SRV_M_PUBLIC | SF__SRV_M_SELF))
 	    && !sf_rbac_allowed(&c->c_ident.id_p, c->c_method->m_resource,
 	        c->c_method->m_verb, c->c_cluster, c->c_namespace,
 	        &c->c_status)) {
-		sf_call_deny(c);
+		sf__srv_call_deny(c);
 		return;
 	}
-	if ((c->c_method->m_flags & SF_M_WRITE) && c->c_client_id) {
+	if ((c->c_method->m_flags & SF__SRV_M_WRITE) && c->c_client_id) {
 		void  *cached;
 		size_t clen;
 		// The same id from another caller, or for another method, is
@@ -433,14 +469,14 @@ process_tail(rpc_ctx *rc)
 		char *key = sf_arena_printf(&c->c_arena, "%zu:%s %s %s",
 		    strlen(c->c_ident.id_user), c->c_ident.id_user,
 		    c->c_method->m_path, c->c_request_id);
-		switch (key == NULL ? 0
-		                    : sf_dedupe_begin(
+		switch (key == NULL ? SF__SRV_DEDUPE_NEW
+		                    : sf__srv_dedupe_begin(
 		                        srv->s_dedupe, key, &cached, &clen)) {
-		case 1: {
+		case SF__SRV_DEDUPE_ANSWERED: {
 			nng_msg *m;
 			if (nng_msg_alloc(&m, clen) != 0) {
 				free(cached);
-				sf_call_fail(
+				sf__srv_call_fail(
 				    c, SF_RESOURCE_EXHAUSTED, "out of memory");
 				return;
 			}
@@ -449,12 +485,12 @@ process_tail(rpc_ctx *rc)
 			send_reply(c, m);
 			return;
 		}
-		case 2:
-			sf_call_fail(c, SF_UNAVAILABLE,
+		case SF__SRV_DEDUPE_BUSY:
+			sf__srv_call_fail(c, SF_UNAVAILABLE,
 			    "request %s is still being processed; retry later",
 			    c->c_request_id);
 			return;
-		default:
+		case SF__SRV_DEDUPE_NEW:
 			c->c_dedupe     = key != NULL;
 			c->c_dedupe_key = key;
 			break;
@@ -509,17 +545,17 @@ enqueue(sf_server *srv, rpc_ctx *rc)
 }
 
 // dispatch serves a request just received, on nng's callback thread: the
-// envelope is decoded here, then a method marked SF_M_INLINE is served at
+// envelope is decoded here, then a method marked SF__SRV_M_INLINE is served at
 // once and any other goes to a worker thread. Saving the hand-over (a
 // wake-up and a context switch per request) matters on small machines;
-// see SF_M_INLINE for what may run here. rc may already be sending its
+// see SF__SRV_M_INLINE for what may run here. rc may already be sending its
 // reply (from the writer thread) when this returns: nothing touches it
 // after the call is handed on.
 static void
 dispatch(sf_server *srv, rpc_ctx *rc)
 {
 	if (process_head(rc)) {
-		if (rc->rc_call.c_method->m_flags & SF_M_INLINE) {
+		if (rc->rc_call.c_method->m_flags & SF__SRV_M_INLINE) {
 			process_tail(rc);
 		} else {
 			enqueue(srv, rc);
@@ -529,7 +565,7 @@ dispatch(sf_server *srv, rpc_ctx *rc)
 }
 
 static void
-call_reset(sf_call *c)
+call_reset(sf__srv_call *c)
 {
 	sf_arena_reset(&c->c_arena);
 	sf_status_reset(&c->c_status);
@@ -595,7 +631,7 @@ ctx_cb(void *arg)
 			return;
 		}
 		rc->rc_msg = nng_aio_get_msg(rc->rc_aio);
-		if (!sf_limits_admit(srv)) {
+		if (!sf__srv_limits_admit(srv)) {
 			refuse_busy(rc);
 			return;
 		}
@@ -626,7 +662,7 @@ ctx_cb(void *arg)
 // ----------------------------------------------------------- lifecycle
 
 int
-sf_rpc_start(sf_server *srv, sf_status *st)
+sf__srv_rpc_start(sf_server *srv, sf_status *st)
 {
 	int rv;
 
@@ -669,7 +705,7 @@ sf_rpc_start(sf_server *srv, sf_status *st)
 }
 
 void
-sf_rpc_drain(sf_server *srv, int64_t max_ms)
+sf__srv_rpc_drain(sf_server *srv, int64_t max_ms)
 {
 	int64_t until = sf_clock_mono_ms() + max_ms;
 	while (
@@ -679,7 +715,7 @@ sf_rpc_drain(sf_server *srv, int64_t max_ms)
 }
 
 void
-sf_rpc_stop(sf_server *srv)
+sf__srv_rpc_stop(sf_server *srv)
 {
 	pthread_mutex_lock(&srv->s_qmtx);
 	atomic_store(&srv->s_stopping, true);

@@ -13,7 +13,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base64.h"
 #include "log.h"
 
 char *
@@ -84,7 +84,7 @@ create_key(const char *path, sf_status *st)
 		return (sf_status_set(
 		    st, SF_INTERNAL, "no randomness for a secret key"));
 	}
-	n = EVP_EncodeBlock((unsigned char *) text, key, sizeof(key));
+	n = (int) sf_base64_encode(text, key, sizeof(key), 0);
 	OPENSSL_cleanse(key, sizeof(key));
 	text[n++] = '\n';
 	fd        = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -119,13 +119,13 @@ create_key(const char *path, sf_status *st)
 	return (0);
 }
 
-// Decodes the base64 text of a key file; -1 unless it is exactly 32 bytes.
+// Decodes the base64 text of a key file (surrounding blanks and the line
+// end allowed); -1 unless it is exactly 32 bytes.
 static int
 decode_key(const char *text, size_t len, uint8_t key[SF_STORE_SECRET_KEY_LEN])
 {
 	uint8_t buf[64];
-	size_t  pad = 0;
-	int     n;
+	ssize_t n;
 
 	while (len > 0
 	    && (text[len - 1] == '\n' || text[len - 1] == '\r'
@@ -136,12 +136,8 @@ decode_key(const char *text, size_t len, uint8_t key[SF_STORE_SECRET_KEY_LEN])
 		text++;
 		len--;
 	}
-	if (len == 0 || len % 4 != 0 || len > 4 * sizeof(buf) / 3) {
-		return (-1);
-	}
-	pad = (text[len - 1] == '=') + (len > 1 && text[len - 2] == '=');
-	n   = EVP_DecodeBlock(buf, (const unsigned char *) text, (int) len);
-	if (n < 0 || (size_t) n - pad != SF_STORE_SECRET_KEY_LEN) {
+	n = sf_base64_decode(buf, sizeof(buf), text, len, 0);
+	if (n != SF_STORE_SECRET_KEY_LEN) {
 		OPENSSL_cleanse(buf, sizeof(buf));
 		return (-1);
 	}

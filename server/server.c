@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "file.h"
 #include "internal.h"
 #include "log.h"
 #include "nng_status.h"
@@ -19,27 +20,7 @@
 #define DEDUPE_TTL_MS  (10 * 60 * 1000)
 #define DEDUPE_BYTES   (64u << 20)
 #define DRAIN_MAX_MS   10000
-
-static char *
-slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long  n;
-	if (f == NULL) {
-		return (NULL);
-	}
-	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || n > (1 << 20)
-	    || fseek(f, 0, SEEK_SET) != 0
-	    || (buf = malloc((size_t) n + 1)) == NULL) {
-		fclose(f);
-		return (NULL);
-	}
-	n      = (long) fread(buf, 1, (size_t) n, f);
-	buf[n] = '\0';
-	fclose(f);
-	return (buf);
-}
+#define PEM_MAX        (1 << 20) // certificate and key files
 
 // Gives a tls+tcp:// listener its certificate and key.
 static int
@@ -48,17 +29,18 @@ setup_tls(sf_server *srv, nng_listener l, const char *url, sf_status *st)
 	const char *cf = srv->s_opts.so_tls_cert, *kf = srv->s_opts.so_tls_key;
 	nng_tls_config *cfg;
 	char           *cert, *key;
+	size_t          keylen;
 	int             rv;
 
 	if (cf == NULL || kf == NULL || cf[0] == '\0' || kf[0] == '\0') {
 		return (sf_status_set(st, SF_INVALID_ARGUMENT,
 		    "%s needs --tls-cert and --tls-key", url));
 	}
-	if ((cert = slurp(cf)) == NULL) {
+	if ((cert = sf_file_read(cf, PEM_MAX, NULL)) == NULL) {
 		return (sf_status_set(st, SF_INVALID_ARGUMENT,
 		    "cannot read --tls-cert %s: %s", cf, strerror(errno)));
 	}
-	if ((key = slurp(kf)) == NULL) {
+	if ((key = sf_file_read(kf, PEM_MAX, &keylen)) == NULL) {
 		free(cert);
 		return (sf_status_set(st, SF_INVALID_ARGUMENT,
 		    "cannot read --tls-key %s: %s", kf, strerror(errno)));
@@ -71,7 +53,7 @@ setup_tls(sf_server *srv, nng_listener l, const char *url, sf_status *st)
 		nng_tls_config_free(cfg);
 	}
 	// The key stays in memory no longer than needed.
-	explicit_bzero(key, strlen(key));
+	explicit_bzero(key, keylen);
 	free(key);
 	free(cert);
 	if (rv != 0) {
@@ -83,7 +65,7 @@ setup_tls(sf_server *srv, nng_listener l, const char *url, sf_status *st)
 }
 
 int
-sf_listener_open(
+sf__srv_listener_open(
     sf_server *srv, const char *url, nng_listener *out, sf_status *st)
 {
 	nng_listener l;
@@ -119,7 +101,7 @@ listen_one(sf_server *srv, const char *url, sf_status *st)
 	int          rv;
 	char        *bound;
 
-	if ((rv = sf_listener_open(srv, url, &l, st)) != 0) {
+	if ((rv = sf__srv_listener_open(srv, url, &l, st)) != 0) {
 		return (rv);
 	}
 	bound = strdup(url);
@@ -236,7 +218,7 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 	if (srv->s_opts.so_dedupe_bytes == 0) {
 		srv->s_opts.so_dedupe_bytes = DEDUPE_BYTES;
 	}
-	sf_limits_defaults(&srv->s_opts);
+	sf__srv_limits_defaults(&srv->s_opts);
 
 	so.so_dir              = srv->s_opts.so_data_dir;
 	so.so_nosync           = srv->s_opts.so_nosync;
@@ -249,23 +231,25 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 		free(srv);
 		return (rv);
 	}
-	sf_handlers_services_init(srv);
-	sf_handlers_clusters_init(srv);
-	sf_handlers_access_init(srv);
-	sf_handlers_system_init(srv);
-	if ((rv = sf_methods_init(srv, st)) != 0
-	    || (rv = sf_auth_open(srv, srv->s_opts.so_token_file, st)) != 0) {
+	sf__srv_live_init(srv);
+	sf__srv_handlers_services_init(srv);
+	sf__srv_handlers_clusters_init(srv);
+	sf__srv_handlers_access_init(srv);
+	sf__srv_handlers_system_init(srv);
+	if ((rv = sf__srv_methods_init(srv, st)) != 0
+	    || (rv = sf__srv_auth_open(srv, srv->s_opts.so_token_file, st))
+	        != 0) {
 		goto fail;
 	}
-	if ((rv = sf_recon_token_mint(srv)) != 0) {
+	if ((rv = sf__srv_recon_token_mint(srv)) != 0) {
 		rv = sf_status_set(
 		    st, rv, "cannot make the embedded reconciler's token");
 		goto fail;
 	}
-	srv->s_dedupe = sf_dedupe_alloc(
+	srv->s_dedupe = sf__srv_dedupe_alloc(
 	    DEDUPE_ENTRIES, srv->s_opts.so_dedupe_bytes, DEDUPE_TTL_MS);
-	if (srv->s_dedupe == NULL || sf_srvmetrics_init(srv) != 0
-	    || sf_watch_init(srv) != 0) {
+	if (srv->s_dedupe == NULL || sf__srv_metrics_init(srv) != 0
+	    || sf__srv_watch_init(srv) != 0) {
 		rv = sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL);
 		goto fail;
 	}
@@ -277,8 +261,8 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 	srv->s_sock_open = true;
 	nng_socket_set_size(
 	    srv->s_sock, NNG_OPT_RECVMAXSZ, SF_SERVER_WIRE_MAX);
-	if ((rv = sf_limits_start(srv, st)) != 0
-	    || (rv = sf_rpc_start(srv, st)) != 0) {
+	if ((rv = sf__srv_limits_start(srv, st)) != 0
+	    || (rv = sf__srv_rpc_start(srv, st)) != 0) {
 		goto fail;
 	}
 	if (srv->s_opts.so_nlisten == 0) {
@@ -302,7 +286,7 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 	    && (rv = listen_one(srv, srv->s_opts.so_inproc, st)) != 0) {
 		goto fail;
 	}
-	if (sf_ipcguard_start(srv) != 0) {
+	if (sf__srv_ipcguard_start(srv) != 0) {
 		rv = sf_status_set(st, SF_RESOURCE_EXHAUSTED,
 		    "cannot start the ipc listener guard");
 		goto fail;
@@ -325,19 +309,22 @@ sf_server_stop(sf_server *srv)
 	// in flight (writes waiting for their commit) finishes and is
 	// answered; then the socket closes.
 	atomic_store(&srv->s_draining, true);
-	sf_ipcguard_stop(srv);
-	sf_watch_fini(srv);
+	sf__srv_ipcguard_stop(srv);
+	sf__srv_watch_fini(srv);
 	if (srv->s_ctxs != NULL) {
-		sf_rpc_drain(srv, DRAIN_MAX_MS);
+		sf__srv_rpc_drain(srv, DRAIN_MAX_MS);
 	}
-	sf_rpc_stop(srv); // stops the contexts, then closes the socket
-	sf_limits_stop(srv);
-	sf_watch_free(srv);
-	sf_srvmetrics_fini(srv);
-	sf_auth_close(srv);
+	// A live read's thread outlives its call by a little; it must be
+	// done before the contexts (and the server) go.
+	sf__srv_live_fini(srv);
+	sf__srv_rpc_stop(srv); // stops the contexts, then closes the socket
+	sf__srv_limits_stop(srv);
+	sf__srv_watch_free(srv);
+	sf__srv_metrics_fini(srv);
+	sf__srv_auth_close(srv);
 	sf_store_close(srv->s_store);
-	sf_dedupe_free(srv->s_dedupe);
-	sf_methods_fini(srv);
+	sf__srv_dedupe_free(srv->s_dedupe);
+	sf__srv_methods_fini(srv);
 	for (size_t i = 0; i < srv->s_nlisteners; i++) {
 		free(srv->s_urls[i]);
 	}

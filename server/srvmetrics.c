@@ -26,7 +26,7 @@
 #include "internal.h"
 #include "ops.h"
 
-struct sf_obs {
+struct sf__srv_obs {
 	sf_metrics *o_reg;
 	sf_metric  *o_requests;
 	sf_metric  *o_duration;
@@ -77,10 +77,10 @@ counter_follow(sf_metric *m, uint64_t cur, uint64_t *last)
 static void
 collect(void *arg, sf_metrics *r)
 {
-	sf_server     *srv = arg;
-	struct sf_obs *o   = srv->s_obs;
-	sf_store_stats ss;
-	sf_arena       a;
+	sf_server          *srv = arg;
+	struct sf__srv_obs *o   = srv->s_obs;
+	sf_store_stats      ss;
+	sf_arena            a;
 	(void) r;
 
 	sf_metric_set(
@@ -133,10 +133,10 @@ collect(void *arg, sf_metrics *r)
 }
 
 int
-sf_srvmetrics_init(sf_server *srv)
+sf__srv_metrics_init(sf_server *srv)
 {
-	sf_metrics    *r = srv->s_opts.so_metrics;
-	struct sf_obs *o;
+	sf_metrics         *r = srv->s_opts.so_metrics;
+	struct sf__srv_obs *o;
 
 	if (r == NULL) {
 		return (0);
@@ -213,7 +213,7 @@ sf_srvmetrics_init(sf_server *srv)
 }
 
 void
-sf_srvmetrics_fini(sf_server *srv)
+sf__srv_metrics_fini(sf_server *srv)
 {
 	if (srv->s_obs == NULL) {
 		return;
@@ -224,11 +224,11 @@ sf_srvmetrics_fini(sf_server *srv)
 }
 
 void
-sf_srvmetrics_call_done(sf_call *c)
+sf__srv_metrics_call_done(sf__srv_call *c)
 {
-	struct sf_obs *o           = c->c_srv->s_obs;
-	char           service[96] = "unknown";
-	const char    *method      = "unknown";
+	struct sf__srv_obs *o           = c->c_srv->s_obs;
+	char                service[96] = "unknown";
+	const char         *method      = "unknown";
 
 	if (o == NULL) {
 		return;
@@ -253,10 +253,10 @@ sf_srvmetrics_call_done(sf_call *c)
 }
 
 void
-sf_srvmetrics_commit(sf_server *srv)
+sf__srv_metrics_commit(sf_server *srv)
 {
-	struct sf_obs *o = srv->s_obs;
-	sf_store_stats ss;
+	struct sf__srv_obs *o = srv->s_obs;
+	sf_store_stats      ss;
 
 	if (o == NULL) {
 		return;

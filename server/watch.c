@@ -20,12 +20,12 @@
 typedef struct waiter waiter;
 struct waiter {
 	waiter                             *w_next;
-	sf_call                            *w_call;
+	sf__srv_call                       *w_call;
 	Svcfleet__V1__WatchServicesRequest *w_req;
 	int64_t                             w_until_us;
 };
 
-struct sf_watchers {
+struct sf__srv_watchers {
 	pthread_mutex_t wt_mtx;
 	pthread_cond_t  wt_cv;
 	pthread_t       wt_thread;
@@ -37,9 +37,9 @@ struct sf_watchers {
 };
 
 typedef struct feed_filter {
-	const char *cluster;
-	const char *ns;
-	sf_call    *call;
+	const char   *cluster;
+	const char   *ns;
+	sf__srv_call *call;
 } feed_filter;
 
 static bool
@@ -54,12 +54,13 @@ feed_key_ok(void *arg, const char *cluster, const char *ns)
 		return (false);
 	}
 	// Only changes the caller may see.
-	return (sf_call_allowed(f->call, "services", "watch", cluster, ns));
+	return (
+	    sf__srv_call_allowed(f->call, "services", "watch", cluster, ns));
 }
 
 bool
-sf_watch_try(
-    sf_call *c, const Svcfleet__V1__WatchServicesRequest *req, bool final)
+sf__srv_watch_try(
+    sf__srv_call *c, const Svcfleet__V1__WatchServicesRequest *req, bool final)
 {
 	Svcfleet__V1__WatchServicesRequest *r = (void *) req;
 	Svcfleet__V1__WatchEvent          **events;
@@ -78,14 +79,14 @@ sf_watch_try(
 	rv = sf_store_feed_read(c->c_srv->s_store, r->since_revision, max,
 	    &filter, sf_arena_pbc(&c->c_arena), &events, &n, &next);
 	if (rv == SF_OUT_OF_RANGE) {
-		sf_call_fail(c, SF_OUT_OF_RANGE,
+		sf__srv_call_fail(c, SF_OUT_OF_RANGE,
 		    "revision %llu is older than the change history kept; "
 		    "list again and watch from the list's revision",
 		    (unsigned long long) r->since_revision);
 		return (true);
 	}
 	if (rv != 0) {
-		sf_call_fail(c, rv, "reading the change feed failed");
+		sf__srv_call_fail(c, rv, "reading the change feed failed");
 		return (true);
 	}
 	if (n == 0 && !final) {
@@ -95,29 +96,26 @@ sf_watch_try(
 		}
 		return (false);
 	}
-	Svcfleet__V1__WatchServicesReply *rep
-	    = sf_arena_zalloc(&c->c_arena, sizeof(*rep));
+	Svcfleet__V1__WatchServicesReply *rep = sf__srv_reply_new(
+	    c, &svcfleet__v1__watch_services_reply__descriptor);
 	if (rep == NULL) {
-		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 		return (true);
 	}
-	svcfleet__v1__watch_services_reply__init(rep);
 	rep->events   = events;
 	rep->n_events = n;
 	rep->revision = next > r->since_revision ? next : r->since_revision;
-	sf_call_finish(c, &rep->base);
+	sf__srv_call_finish(c, &rep->base);
 	return (true);
 }
 
 void
-sf_watch_park(sf_call *c, const Svcfleet__V1__WatchServicesRequest *req,
-    int64_t until_us)
+sf__srv_watch_park(sf__srv_call              *c,
+    const Svcfleet__V1__WatchServicesRequest *req, int64_t until_us)
 {
-	struct sf_watchers *wt = c->c_srv->s_watch;
-	waiter             *w  = sf_arena_zalloc(&c->c_arena, sizeof(*w));
+	struct sf__srv_watchers *wt = c->c_srv->s_watch;
+	waiter                  *w  = sf__srv_call_alloc(c, sizeof(*w));
 
 	if (w == NULL) {
-		sf_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 		return;
 	}
 	w->w_call     = c;
@@ -126,7 +124,7 @@ sf_watch_park(sf_call *c, const Svcfleet__V1__WatchServicesRequest *req,
 	pthread_mutex_lock(&wt->wt_mtx);
 	if (wt->wt_stop) {
 		pthread_mutex_unlock(&wt->wt_mtx);
-		sf_watch_try(c, req, true);
+		sf__srv_watch_try(c, req, true);
 		return;
 	}
 	// Parked calls hold their contexts: beyond the limit, refuse rather
@@ -135,7 +133,7 @@ sf_watch_park(sf_call *c, const Svcfleet__V1__WatchServicesRequest *req,
 	    >= c->c_srv->s_opts.so_max_watches) {
 		pthread_mutex_unlock(&wt->wt_mtx);
 		atomic_fetch_add(&c->c_srv->s_refused_watches, 1);
-		sf_call_fail(c, SF_RESOURCE_EXHAUSTED,
+		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED,
 		    "too many watches waiting (limit %u, --max-watches); "
 		    "retry later",
 		    c->c_srv->s_opts.so_max_watches);
@@ -153,9 +151,9 @@ sf_watch_park(sf_call *c, const Svcfleet__V1__WatchServicesRequest *req,
 static void
 commit_hook(void *arg, uint64_t revision)
 {
-	struct sf_watchers *wt = arg;
+	struct sf__srv_watchers *wt = arg;
 	// The one commit hook also feeds the batch-size metric.
-	sf_srvmetrics_commit(wt->wt_srv);
+	sf__srv_metrics_commit(wt->wt_srv);
 	pthread_mutex_lock(&wt->wt_mtx);
 	if (revision > wt->wt_revision) {
 		wt->wt_revision = revision;
@@ -167,8 +165,8 @@ commit_hook(void *arg, uint64_t revision)
 static void *
 watch_main(void *arg)
 {
-	sf_server          *srv = arg;
-	struct sf_watchers *wt  = srv->s_watch;
+	sf_server               *srv = arg;
+	struct sf__srv_watchers *wt  = srv->s_watch;
 
 	pthread_mutex_lock(&wt->wt_mtx);
 	for (;;) {
@@ -213,7 +211,8 @@ watch_main(void *arg)
 			bool final = stop || now >= w->w_until_us;
 			// Only calls behind the newest commit can have news.
 			if ((!final && w->w_req->since_revision >= rev)
-			    || !sf_watch_try(w->w_call, w->w_req, final)) {
+			    || !sf__srv_watch_try(
+			        w->w_call, w->w_req, final)) {
 				w->w_next = keep;
 				keep      = w;
 			} else {
@@ -240,9 +239,9 @@ watch_main(void *arg)
 }
 
 int
-sf_watch_init(sf_server *srv)
+sf__srv_watch_init(sf_server *srv)
 {
-	struct sf_watchers *wt = calloc(1, sizeof(*wt));
+	struct sf__srv_watchers *wt = calloc(1, sizeof(*wt));
 	if (wt == NULL) {
 		return (SF_RESOURCE_EXHAUSTED);
 	}
@@ -263,9 +262,9 @@ sf_watch_init(sf_server *srv)
 }
 
 void
-sf_watch_fini(sf_server *srv)
+sf__srv_watch_fini(sf_server *srv)
 {
-	struct sf_watchers *wt = srv->s_watch;
+	struct sf__srv_watchers *wt = srv->s_watch;
 	if (wt == NULL || wt->wt_stop) {
 		return;
 	}
@@ -279,13 +278,13 @@ sf_watch_fini(sf_server *srv)
 }
 
 void
-sf_watch_free(sf_server *srv)
+sf__srv_watch_free(sf_server *srv)
 {
-	struct sf_watchers *wt = srv->s_watch;
+	struct sf__srv_watchers *wt = srv->s_watch;
 	if (wt == NULL) {
 		return;
 	}
-	sf_watch_fini(srv);
+	sf__srv_watch_fini(srv);
 	pthread_mutex_destroy(&wt->wt_mtx);
 	pthread_cond_destroy(&wt->wt_cv);
 	free(wt);

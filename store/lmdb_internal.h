@@ -38,7 +38,7 @@
 #define SF__STORE_MAP_MAX           (1ull << 40) // growth stops at 1 TiB
 #define SF__STORE_BATCH_DEFAULT     256
 #define SF__STORE_FEED_KEEP_DEFAULT 100000
-#define SF__STORE_MAXDBS            32 // 8 used; room for later schemas
+#define SF__STORE_MAXDBS            32 // SF__DB_COUNT used; room to grow
 #define SF__STORE_MAXREADERS        512
 #define SF__STORE_LIST_MAX          5000  // largest page
 #define SF__STORE_FEED_MAX          10000 // most events per feed read

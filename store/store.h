@@ -1,6 +1,6 @@
 // store.h: svcfleet's durable desired state.
 //
-// One store holds Services, cluster records, (later) role bindings, tokens
+// One store holds Services, cluster records, role bindings, tokens
 // and the audit log, plus a change feed for WatchServices. Every write
 // transaction gets the next value of one global revision (uint64); an
 // object's resource_version is the revision of its last write.

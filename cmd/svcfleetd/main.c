@@ -274,13 +274,14 @@ main(int argc, char **argv)
 	config      cfg = {0};
 	sf_config   cc;
 	sf_status   st;
-	sf_server  *srv;
+	sf_server  *srv     = NULL;
 	sf_metrics *metrics = NULL;
 	sf_http    *http    = NULL;
 	sf_gateway *gw      = NULL;
 	sigset_t    sigs;
-	int         sig, rv;
+	int         sig, rv, code = 1;
 	int64_t     audit_age = 0;
+	bool        served    = false;
 
 	if (argc > 1 && strcmp(argv[1], "rotate-secret-key") == 0) {
 		return (sf_secrets_rotate_main(argc - 1, argv + 1));
@@ -290,17 +291,18 @@ main(int argc, char **argv)
 	        || strcmp(argv[1], "restore") == 0)) {
 		return (sf_backup_main(argc - 1, argv + 1));
 	}
+	sf_status_init(&st);
 	if ((rv = sf_config_load(
 	         &cc, &option_table, &cfg, argc, argv, 1, stdout, stderr))
 	        != 0
 	    || (rv = check_config(&cc, &cfg)) != 0) {
-		sf_config_fini(&cc);
-		return (rv > 0 ? 0 : 2);
+		code = rv > 0 ? 0 : 2; // > 0: --help or --version answered
+		goto out;
 	}
 	if (cfg.check_config) {
 		sf_config_dump(&cc, &cfg, stdout);
-		sf_config_fini(&cc);
-		return (0);
+		code = 0;
+		goto out;
 	}
 	sf_log_set_level(sf_log_level_parse(cfg.log_level));
 	sf_duration_parse(cfg.audit_max_age, &audit_age);
@@ -323,8 +325,7 @@ main(int argc, char **argv)
 	bool http_on = strcmp(cfg.http, "off") != 0;
 	if (http_on && sf_metrics_alloc(&metrics) != 0) {
 		fprintf(stderr, "svcfleetd: out of memory\n");
-		sf_config_fini(&cc);
-		return (1);
+		goto out;
 	}
 	sf_server_opts o = {
 	    .so_data_dir         = cfg.data_dir,
@@ -349,11 +350,10 @@ main(int argc, char **argv)
 	    .so_max_inflight = (unsigned) cfg.max_inflight,
 	    .so_inproc = !cfg.no_reconciler || http_on ? INPROC_URL : NULL,
 	};
-	sf_status_init(&st);
 	if (sf_server_start(&srv, &o, &st) != 0) {
 		fprintf(stderr, "svcfleetd: %s: %s\n",
 		    sf_status_name(st.st_code), st.st_msg);
-		goto fail;
+		goto out;
 	}
 	if (http_on) {
 		sf_http_opts ho = {
@@ -375,11 +375,7 @@ main(int argc, char **argv)
 		    || sf_http_start(http, &st) != 0) {
 			fprintf(stderr, "svcfleetd: %s: %s\n",
 			    sf_status_name(st.st_code), st.st_msg);
-			sf_http_free(http);
-			sf_gateway_free(gw);
-			sf_server_stop(srv);
-			nng_fini();
-			goto fail;
+			goto out;
 		}
 	}
 	if (cfg.unsafe_nosync) {
@@ -398,24 +394,24 @@ main(int argc, char **argv)
 	            && sf_recon_metrics_attach(
 	                   &embedded_metrics, embedded, metrics)
 	                != 0))) {
-		sf_reconciler_stop(embedded);
-		sf_gateway_close(gw);
-		sf_http_free(http);
-		sf_gateway_free(gw);
-		sf_server_stop(srv);
-		nng_fini();
-		goto fail;
+		goto out;
 	}
 	atomic_store(&embedded_ready, embedded);
 	sigwait(&sigs, &sig);
 	SF_INFO("server", "%s received, shutting down",
 	    sig == SIGTERM ? "SIGTERM" : "SIGINT");
-	// The endpoint goes first: its readiness check and collectors use
-	// the server (and the reconciler), which are stopped next. (An
-	// orchestrator stops routing to a pod when it sends SIGTERM, so
-	// /readyz has nothing more to say.) Closing the gateway before it
-	// ends the gateway's long polls, so stopping the endpoint does not
-	// wait for them.
+	served = true;
+	code   = 0;
+
+out:
+	// One teardown, in reverse order of start; each step is a no-op for
+	// what never started (nng_fini and sf_kube_global_fini too, when
+	// nng and curl were never used). The endpoint goes first: its
+	// readiness check and collectors use the server (and the reconciler),
+	// which are stopped next. (An orchestrator stops routing to a pod when
+	// it sends SIGTERM, so /readyz has nothing more to say.) Closing the
+	// gateway before it ends the gateway's long polls, so stopping the
+	// endpoint does not wait for them.
 	sf_gateway_close(gw);
 	sf_http_free(http);
 	sf_gateway_free(gw);
@@ -428,14 +424,10 @@ main(int argc, char **argv)
 	// process ends with nothing outstanding.
 	nng_fini();
 	sf_kube_global_fini();
-	SF_INFO("server", "stopped");
+	if (served) {
+		SF_INFO("server", "stopped");
+	}
 	sf_status_fini(&st);
 	sf_config_fini(&cc);
-	return (0);
-
-fail:
-	sf_metrics_free(metrics);
-	sf_status_fini(&st);
-	sf_config_fini(&cc);
-	return (1);
+	return (code);
 }

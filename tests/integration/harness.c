@@ -16,6 +16,10 @@
 
 #include <nng/nng.h>
 
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
 #include "svcfleet/svcfleet.h"
 
 void
@@ -257,6 +261,124 @@ th_server_log_contains(const th_server *s, const char *needle)
 	bool  yes = log != NULL && strstr(log, needle) != NULL;
 	free(log);
 	return (yes);
+}
+
+int
+th_fixture_setup(th_fixture *f, const char *const *extra)
+{
+	svcfleet_options o = {.timeout_ms = 10000, .connect_now = true};
+
+	svcfleet_status_init(&f->tf_st);
+	if (th_server_start(&f->tf_srv, NULL, extra) != 0) {
+		return (-1);
+	}
+	o.url   = f->tf_srv.ts_url;
+	o.token = f->tf_srv.ts_token;
+	if (svcfleet_open(&f->tf_c, &o, &f->tf_st) != 0) {
+		fprintf(stderr, "cannot connect to svcfleetd at %s: %s\n",
+		    o.url, f->tf_st.message);
+		th_server_kill(&f->tf_srv);
+		return (-1);
+	}
+	return (0);
+}
+
+int
+th_fixture_stop(th_fixture *f)
+{
+	svcfleet_close(f->tf_c);
+	f->tf_c = NULL;
+	svcfleet_status_fini(&f->tf_st);
+	f->tf_code    = th_server_stop(&f->tf_srv);
+	f->tf_stopped = true;
+	return (f->tf_code);
+}
+
+int
+th_fixture_teardown(th_fixture *f)
+{
+	if (!f->tf_stopped) {
+		th_fixture_stop(f);
+	}
+	if (f->tf_code == 0) {
+		th_runf(NULL, NULL, "rm -rf '%s'", f->tf_srv.ts_dir);
+	} else {
+		fprintf(stderr, "kept %s for its log\n", f->tf_srv.ts_dir);
+	}
+	return (f->tf_code);
+}
+
+int
+th_setup(void **state)
+{
+	th_fixture *f = calloc(1, sizeof(*f));
+	if (f == NULL || th_fixture_setup(f, NULL) != 0) {
+		free(f);
+		return (-1);
+	}
+	*state = f;
+	return (0);
+}
+
+int
+th_teardown(void **state)
+{
+	th_fixture *f    = *state;
+	int         code = th_fixture_teardown(f);
+	free(f);
+	assert_int_equal(code, 0);
+	return (0);
+}
+
+svcfleet_client *
+th_client(const char *url, const char *token, uint32_t timeout_ms)
+{
+	svcfleet_client *c  = NULL;
+	svcfleet_status  st = {0};
+	svcfleet_options o  = {.url = url,
+	     .token                 = token,
+	     .timeout_ms            = timeout_ms != 0 ? timeout_ms : 10000,
+	     .connect_now           = true};
+
+	th_must(svcfleet_open(&c, &o, &st), &st, "svcfleet_open", __FILE__,
+	    __LINE__);
+	svcfleet_status_fini(&st);
+	return (c);
+}
+
+int
+th_register_cluster(svcfleet_client *c, const char *name, svcfleet_status *st)
+{
+	Svcfleet__V1__Cluster                cl = SVCFLEET__V1__CLUSTER__INIT;
+	Svcfleet__V1__RegisterClusterRequest req
+	    = SVCFLEET__V1__REGISTER_CLUSTER_REQUEST__INIT;
+	Svcfleet__V1__Cluster *out = NULL;
+	int                    rv;
+
+	cl.name       = (char *) name;
+	cl.api_server = "https://127.0.0.1:1";
+	cl.token      = "test-cluster-token";
+	req.cluster   = &cl;
+	rv            = svcfleet_register_cluster(c, &req, &out, st);
+	svcfleet_free(out);
+	return (rv);
+}
+
+void
+th_must(int rv, const svcfleet_status *st, const char *call, const char *file,
+    int line)
+{
+	if (rv == 0) {
+		return;
+	}
+	fprintf(stderr, "%s:%d: %s: %s: %s\n", file, line, call,
+	    svcfleet_code_name(rv), st != NULL ? st->message : "");
+	for (size_t i = 0; st != NULL && i < st->n_violations; i++) {
+		const svcfleet_violation *v = &st->violations[i];
+		fprintf(stderr, "  %s: %s (%s)\n", v->field, v->reason,
+		    v->type != NULL ? v->type : "?");
+	}
+	_fail(file, line);
 }
 
 char *

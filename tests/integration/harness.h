@@ -1,5 +1,7 @@
 // harness.h: helpers for end-to-end tests — a real svcfleetd in a private
-// temporary directory, and running commands with their output captured.
+// temporary directory, a fixture of it with an admin client, TH_MUST for
+// calls that must succeed, and running commands with their output
+// captured. For cmocka tests: failures end the running test.
 //
 // Binaries are found through SF_BIN_DIR (set by ctest, see sf_test()).
 #ifndef SF_TEST_HARNESS_H
@@ -7,7 +9,10 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
+
+#include "svcfleet/svcfleet.h"
 
 typedef struct th_server {
 	pid_t ts_pid;
@@ -47,6 +52,61 @@ int th_server_stop(th_server *s);
 void th_server_kill(th_server *s);
 // th_server_log_contains: true when the daemon's log contains needle.
 bool th_server_log_contains(const th_server *s, const char *needle);
+
+// th_fixture: a daemon and an admin client on it, shared by the tests of
+// a cmocka group (its setup and teardown), and a status for their calls.
+typedef struct th_fixture {
+	th_server        tf_srv;
+	svcfleet_client *tf_c; // the admin's (tf_srv.ts_token)
+	svcfleet_status  tf_st;
+	bool             tf_stopped; // th_fixture_stop ran
+	int              tf_code;    // and the daemon's exit status
+} th_fixture;
+
+// th_fixture_setup starts svcfleetd as th_server_start(&f->tf_srv, NULL,
+// extra) does (set tf_srv.ts_env or ts_reconciler first when wanted) and
+// opens the admin's client on it. Returns 0, or -1 with the reason on
+// stderr: what a cmocka group setup returns.
+int th_fixture_setup(th_fixture *f, const char *const *extra);
+
+// th_fixture_stop closes the client and stops the daemon, leaving its
+// directory (and log) for the test to look at; returns the daemon's exit
+// status (0 is a clean stop).
+int th_fixture_stop(th_fixture *f);
+
+// th_fixture_teardown stops the fixture (unless th_fixture_stop did) and
+// then removes its temporary directory after a clean stop, or keeps it
+// for its log and names it on stderr. Returns the daemon's exit status.
+int th_fixture_teardown(th_fixture *f);
+
+// th_setup and th_teardown are a cmocka group's setup and teardown for
+// tests that need a th_fixture and nothing more (*state is the fixture);
+// a test that needs more calls th_setup first in its own setup. A test's
+// own fixture struct that begins with its th_fixture, allocated with
+// malloc, is torn down by th_teardown too. th_teardown fails the group
+// unless the daemon stopped cleanly.
+int th_setup(void **state);
+int th_teardown(void **state);
+
+// th_client opens a client of url with token (NULL: none) and a deadline
+// of timeout_ms per call (0: 10 s), connected at once; it fails the
+// running test when it cannot. Close it with svcfleet_close.
+svcfleet_client *th_client(
+    const char *url, const char *token, uint32_t timeout_ms);
+
+// th_register_cluster registers a cluster called name that nobody can
+// reach (https://127.0.0.1:1, a made-up token), as tests of the API alone
+// want: returns the call's code, st holding its status.
+int th_register_cluster(
+    svcfleet_client *c, const char *name, svcfleet_status *st);
+
+// TH_MUST(rv, st): the call rv must have succeeded; otherwise the running
+// test fails, after printing the call, its status code and message, and
+// each field violation in st (nng's NUTS_PASS, for svcfleet statuses):
+//   TH_MUST(svcfleet_create_service(c, &req, &out, &st), &st);
+#define TH_MUST(rv, st) th_must((rv), (st), #rv, __FILE__, __LINE__)
+void th_must(int rv, const svcfleet_status *st, const char *call,
+    const char *file, int line);
 
 // th_run runs a shell command line, capturing stdout and stderr (each
 // malloc'd, NUL-terminated; pass NULL to discard). stdin_text (may be NULL)

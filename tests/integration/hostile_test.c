@@ -26,11 +26,7 @@
 #include "harness.h"
 #include "svcfleet/svcfleet.h"
 
-typedef struct fixture {
-	th_server        srv;
-	svcfleet_client *c;
-	svcfleet_status  st;
-} fixture;
+typedef th_fixture fixture;
 
 static int
 get(fixture *f, const char *ns, const char *name, void *unused)
@@ -45,7 +41,7 @@ get(fixture *f, const char *ns, const char *name, void *unused)
 	k.namespace_ = (char *) ns;
 	k.name       = (char *) name;
 	req.key      = &k;
-	rv           = svcfleet_get_service(f->c, &req, &out, &f->st);
+	rv           = svcfleet_get_service(f->tf_c, &req, &out, &f->tf_st);
 	svcfleet_free(out);
 	return (rv);
 }
@@ -61,7 +57,7 @@ test_garbage_envelope(void **state)
 	const char junk[] = "\xff\xff\xff\x01garbage that is not protobuf";
 
 	assert_int_equal(nng_req0_open(&s), 0);
-	assert_int_equal(nng_dial(s, f->srv.ts_url, NULL, 0), 0);
+	assert_int_equal(nng_dial(s, f->tf_srv.ts_url, NULL, 0), 0);
 	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 5000);
 	assert_int_equal(nng_send(s, (void *) junk, sizeof(junk), 0), 0);
 	assert_int_equal(nng_recvmsg(s, &m, 0), 0);
@@ -78,7 +74,7 @@ test_garbage_envelope(void **state)
 	    = SVCFLEET__V1__REQUEST_ENVELOPE__INIT;
 	uint8_t payload[] = {0x0a, 0x40, 0x01}; // field 1, len 64, 1 byte
 	env.method        = "/svcfleet.v1.ServiceManager/GetService";
-	env.token         = f->srv.ts_token;
+	env.token         = f->tf_srv.ts_token;
 	env.payload.data  = payload;
 	env.payload.len   = sizeof(payload);
 	size_t  n = svcfleet__v1__request_envelope__get_packed_size(&env);
@@ -96,7 +92,7 @@ test_garbage_envelope(void **state)
 
 	// Random bytes straight into the unix socket (no SP handshake):
 	// the server drops that connection and keeps serving others.
-	const char *path = f->srv.ts_url + strlen("ipc://");
+	const char *path = f->tf_srv.ts_url + strlen("ipc://");
 	for (int i = 0; i < 5; i++) {
 		int                fd = socket(AF_UNIX, SOCK_STREAM, 0);
 		struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -133,7 +129,7 @@ test_garbage_envelope(void **state)
 	for (int i = 0; i < 60 && !served; i++) {
 		svcfleet_client           *c2 = NULL;
 		svcfleet_status            st = {0};
-		svcfleet_options           o  = {.url = f->srv.ts_url,
+		svcfleet_options           o  = {.url = f->tf_srv.ts_url,
 		               .timeout_ms            = 500,
 		               .connect_now           = true};
 		Svcfleet__V1__Empty        e  = SVCFLEET__V1__EMPTY__INIT;
@@ -150,31 +146,12 @@ test_garbage_envelope(void **state)
 static int
 setup(void **state)
 {
-	fixture         *f  = calloc(1, sizeof(*f));
-	svcfleet_status  st = {0};
-	svcfleet_options o  = {.timeout_ms = 10000, .connect_now = true};
-	f->srv.ts_env       = "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1";
-	if (th_server_start(&f->srv, NULL, NULL) != 0) {
+	fixture *f       = calloc(1, sizeof(*f));
+	f->tf_srv.ts_env = "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1";
+	if (th_fixture_setup(f, NULL) != 0) {
 		return (-1);
 	}
-	o.url   = f->srv.ts_url;
-	o.token = f->srv.ts_token;
-	if (svcfleet_open(&f->c, &o, &st) != 0) {
-		return (-1);
-	}
-	svcfleet_status_fini(&st);
 	*state = f;
-	return (0);
-}
-
-static int
-teardown(void **state)
-{
-	fixture *f = *state;
-	svcfleet_close(f->c);
-	svcfleet_status_fini(&f->st);
-	assert_int_equal(th_server_stop(&f->srv), 0);
-	free(f);
 	return (0);
 }
 
@@ -184,5 +161,5 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_garbage_envelope),
 	};
-	return (cmocka_run_group_tests(tests, setup, teardown));
+	return (cmocka_run_group_tests(tests, setup, th_teardown));
 }

@@ -16,36 +16,10 @@
 #include "svcfleet/svcfleet.h"
 
 typedef struct fixture {
-	th_server        srv;
-	svcfleet_client *admin;
-	svcfleet_status  st;
-	char             secrets[16][128]; // every secret handed out
-	int              nsecrets;
+	th_fixture fx;
+	char       secrets[16][128]; // every secret handed out
+	int        nsecrets;
 } fixture;
-
-static svcfleet_client *
-client(const char *url, const char *token)
-{
-	svcfleet_client *c  = NULL;
-	svcfleet_status  st = {0};
-	svcfleet_options o  = {.url = url,
-	     .token                 = token,
-	     .timeout_ms            = 10000,
-	     .connect_now           = true};
-	assert_int_equal(svcfleet_open(&c, &o, &st), 0);
-	svcfleet_status_fini(&st);
-	return (c);
-}
-
-static void
-must(int rv, svcfleet_status *st, const char *what)
-{
-	if (rv != 0) {
-		fprintf(stderr, "%s: %s: %s\n", what, svcfleet_code_name(rv),
-		    st->message);
-	}
-	assert_int_equal(rv, 0);
-}
 
 static int
 token_for(fixture *f, const char *user, int64_t ttl, char **groups,
@@ -59,7 +33,7 @@ token_for(fixture *f, const char *user, int64_t ttl, char **groups,
 	r.ttl_seconds = ttl;
 	r.groups      = groups;
 	r.n_groups    = ngroups;
-	rv            = svcfleet_create_token(f->admin, &r, &rep, &f->st);
+	rv = svcfleet_create_token(f->fx.tf_c, &r, &rep, &f->fx.tf_st);
 	if (rv == 0) {
 		snprintf(out, 128, "%s", rep->secret);
 		snprintf(id, 32, "%s", rep->token->id);
@@ -114,8 +88,9 @@ count_bindings(fixture *f)
 	Svcfleet__V1__ListRoleBindingsRequest r
 	    = SVCFLEET__V1__LIST_ROLE_BINDINGS_REQUEST__INIT;
 	Svcfleet__V1__ListRoleBindingsReply *out = NULL;
-	must(svcfleet_list_role_bindings(f->admin, &r, &out, &f->st), &f->st,
-	    "list bindings");
+	TH_MUST(
+	    svcfleet_list_role_bindings(f->fx.tf_c, &r, &out, &f->fx.tf_st),
+	    &f->fx.tf_st);
 	size_t n = out->n_bindings;
 	svcfleet_free(out);
 	return (n);
@@ -132,8 +107,8 @@ register_cluster(fixture *f, const char *name)
 	cl.api_server              = "https://127.0.0.1:6443";
 	cl.token                   = "cluster-credential-xyz";
 	r.cluster                  = &cl;
-	must(svcfleet_register_cluster(f->admin, &r, &out, &f->st), &f->st,
-	    "register");
+	TH_MUST(svcfleet_register_cluster(f->fx.tf_c, &r, &out, &f->fx.tf_st),
+	    &f->fx.tf_st);
 	svcfleet_free(out);
 }
 
@@ -174,11 +149,10 @@ static int
 setup(void **state)
 {
 	fixture *f = calloc(1, sizeof(*f));
-	if (th_server_start(&f->srv, NULL, NULL) != 0) {
+	if (th_fixture_setup(&f->fx, NULL) != 0) {
 		return (-1);
 	}
-	f->admin = client(f->srv.ts_url, f->srv.ts_token);
-	snprintf(f->secrets[f->nsecrets++], 128, "%s", f->srv.ts_token);
+	snprintf(f->secrets[f->nsecrets++], 128, "%s", f->fx.tf_srv.ts_token);
 	register_cluster(f, "east");
 	register_cluster(f, "west");
 	*state = f;
@@ -189,11 +163,9 @@ static int
 teardown(void **state)
 {
 	fixture *f = *state;
-	svcfleet_close(f->admin);
-	svcfleet_status_fini(&f->st);
-	assert_int_equal(th_server_stop(&f->srv), 0);
+	assert_int_equal(th_fixture_stop(&f->fx), 0);
 	// No secret ever reaches the log.
-	char *log = th_read_file(f->srv.ts_log, NULL);
+	char *log = th_read_file(f->fx.tf_srv.ts_log, NULL);
 	assert_non_null(log);
 	for (int i = 0; i < f->nsecrets && i < 16; i++) {
 		if (strstr(log, f->secrets[i]) != NULL) {
@@ -208,6 +180,7 @@ teardown(void **state)
 	}
 	assert_null(strstr(log, "cluster-credential-xyz"));
 	free(log);
+	assert_int_equal(th_fixture_teardown(&f->fx), 0);
 	free(f);
 	return (0);
 }
@@ -221,18 +194,18 @@ test_first_start_files(void **state)
 	struct stat sb;
 	char        path[512];
 
-	assert_int_equal(stat(f->srv.ts_data, &sb), 0);
+	assert_int_equal(stat(f->fx.tf_srv.ts_data, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0700);
-	snprintf(path, sizeof(path), "%s/admin.token", f->srv.ts_data);
+	snprintf(path, sizeof(path), "%s/admin.token", f->fx.tf_srv.ts_data);
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
-	assert_true(strncmp(f->srv.ts_token, "sfk_", 4) == 0);
-	assert_int_equal(strlen(f->srv.ts_token), 60);
-	assert_true(th_server_log_contains(&f->srv, "admin.token"));
+	assert_true(strncmp(f->fx.tf_srv.ts_token, "sfk_", 4) == 0);
+	assert_int_equal(strlen(f->fx.tf_srv.ts_token), 60);
+	assert_true(th_server_log_contains(&f->fx.tf_srv, "admin.token"));
 
 	char   user[64];
 	size_t nb = 0;
-	assert_int_equal(whoami(f->admin, user, &nb), 0);
+	assert_int_equal(whoami(f->fx.tf_c, user, &nb), 0);
 	assert_string_equal(user, "admin");
 	assert_int_equal(nb, 1);
 }
@@ -246,9 +219,9 @@ test_token_lifecycle(void **state)
 	svcfleet_status  st = {0};
 
 	// Create and use.
-	must(token_for(f, "alice", 0, NULL, 0, tok, id), &f->st, "token");
+	TH_MUST(token_for(f, "alice", 0, NULL, 0, tok, id), &f->fx.tf_st);
 	assert_true(strncmp(tok, "sfk_", 4) == 0);
-	c = client(f->srv.ts_url, tok);
+	c = th_client(f->fx.tf_srv.ts_url, tok, 0);
 	assert_int_equal(whoami(c, user, NULL), 0);
 	assert_string_equal(user, "alice");
 
@@ -256,7 +229,8 @@ test_token_lifecycle(void **state)
 	Svcfleet__V1__ListTokensRequest lr
 	    = SVCFLEET__V1__LIST_TOKENS_REQUEST__INIT;
 	Svcfleet__V1__ListTokensReply *l = NULL;
-	must(svcfleet_list_tokens(f->admin, &lr, &l, &f->st), &f->st, "list");
+	TH_MUST(svcfleet_list_tokens(f->fx.tf_c, &lr, &l, &f->fx.tf_st),
+	    &f->fx.tf_st);
 	bool found = false;
 	for (size_t i = 0; i < l->n_tokens; i++) {
 		found = found || strcmp(l->tokens[i]->id, id) == 0;
@@ -271,7 +245,7 @@ test_token_lifecycle(void **state)
 	svcfleet_free(l);
 
 	// A user sees only their own tokens.
-	must(svcfleet_list_tokens(c, &lr, &l, &st), &st, "own list");
+	TH_MUST(svcfleet_list_tokens(c, &lr, &l, &st), &st);
 	assert_int_equal(l->n_tokens, 1);
 	assert_string_equal(l->tokens[0]->user, "alice");
 	svcfleet_free(l);
@@ -281,8 +255,8 @@ test_token_lifecycle(void **state)
 	    = SVCFLEET__V1__REVOKE_TOKEN_REQUEST__INIT;
 	Svcfleet__V1__Empty *e = NULL;
 	rr.id                  = id;
-	must(svcfleet_revoke_token(f->admin, &rr, &e, &f->st), &f->st,
-	    "revoke");
+	TH_MUST(svcfleet_revoke_token(f->fx.tf_c, &rr, &e, &f->fx.tf_st),
+	    &f->fx.tf_st);
 	svcfleet_free(e);
 	assert_int_equal(whoami(c, user, NULL), SVCFLEET_UNAUTHENTICATED);
 	Svcfleet__V1__WhoAmIRequest w  = SVCFLEET__V1__WHO_AM_IREQUEST__INIT;
@@ -293,8 +267,8 @@ test_token_lifecycle(void **state)
 	svcfleet_close(c);
 
 	// Expiry.
-	must(token_for(f, "bob", 1, NULL, 0, tok, id), &f->st, "ttl token");
-	c = client(f->srv.ts_url, tok);
+	TH_MUST(token_for(f, "bob", 1, NULL, 0, tok, id), &f->fx.tf_st);
+	c = th_client(f->fx.tf_srv.ts_url, tok, 0);
 	assert_int_equal(whoami(c, user, NULL), 0);
 	usleep(1300 * 1000);
 	assert_int_equal(
@@ -308,22 +282,22 @@ test_token_lifecycle(void **state)
 	    "sfk_0123456789ab_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
 	    "sfk_0123456789ab_short"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		c = client(f->srv.ts_url, bad[i]);
+		c = th_client(f->fx.tf_srv.ts_url, bad[i], 0);
 		assert_int_equal(svcfleet_who_am_i(c, &w, &wr, &st),
 		    SVCFLEET_UNAUTHENTICATED);
 		svcfleet_close(c);
 	}
 	// The right id with a wrong secret.
-	must(token_for(f, "carol", 0, NULL, 0, tok, id), &f->st, "token");
+	TH_MUST(token_for(f, "carol", 0, NULL, 0, tok, id), &f->fx.tf_st);
 	tok[strlen(tok) - 1] = tok[strlen(tok) - 1] == 'A' ? 'B' : 'A';
-	c                    = client(f->srv.ts_url, tok);
+	c                    = th_client(f->fx.tf_srv.ts_url, tok, 0);
 	assert_int_equal(
 	    svcfleet_who_am_i(c, &w, &wr, &st), SVCFLEET_UNAUTHENTICATED);
 	svcfleet_close(c);
 
 	// Only admin mints tokens; a user may revoke only their own.
-	must(token_for(f, "dave", 0, NULL, 0, tok, id), &f->st, "token");
-	c = client(f->srv.ts_url, tok);
+	TH_MUST(token_for(f, "dave", 0, NULL, 0, tok, id), &f->fx.tf_st);
+	c = th_client(f->fx.tf_srv.ts_url, tok, 0);
 	Svcfleet__V1__CreateTokenRequest cr
 	    = SVCFLEET__V1__CREATE_TOKEN_REQUEST__INIT;
 	Svcfleet__V1__CreateTokenReply *crr = NULL;
@@ -331,7 +305,7 @@ test_token_lifecycle(void **state)
 	assert_int_equal(svcfleet_create_token(c, &cr, &crr, &st),
 	    SVCFLEET_PERMISSION_DENIED);
 	char other[128], oid[32];
-	must(token_for(f, "erin", 0, NULL, 0, other, oid), &f->st, "token");
+	TH_MUST(token_for(f, "erin", 0, NULL, 0, other, oid), &f->fx.tf_st);
 	rr.id = oid;
 	assert_int_equal(svcfleet_revoke_token(c, &rr, &e, &st),
 	    SVCFLEET_PERMISSION_DENIED);
@@ -353,36 +327,38 @@ test_bad_bindings_change_nothing(void **state)
 	// Unknown role, a namespace on a cluster-wide role, a missing
 	// namespace, a scope on a global role, both user and group.
 	assert_int_equal(
-	    grant(f->admin, "u", NULL, "superuser", "east", "", &st),
+	    grant(f->fx.tf_c, "u", NULL, "superuser", "east", "", &st),
 	    SVCFLEET_INVALID_ARGUMENT);
 	assert_non_null(strstr(st.violations[0].reason, "ns-edit"));
 	assert_int_equal(
-	    grant(f->admin, "u", NULL, "cluster-admin", "east", "prod", &st),
+	    grant(f->fx.tf_c, "u", NULL, "cluster-admin", "east", "prod", &st),
 	    SVCFLEET_INVALID_ARGUMENT);
 	assert_string_equal(st.violations[0].field, "namespace");
 	assert_int_equal(
-	    grant(f->admin, "u", NULL, "ns-edit", "east", "", &st),
+	    grant(f->fx.tf_c, "u", NULL, "ns-edit", "east", "", &st),
 	    SVCFLEET_INVALID_ARGUMENT);
 	assert_string_equal(st.violations[0].field, "namespace");
-	assert_int_equal(grant(f->admin, "u", NULL, "admin", "east", "", &st),
+	assert_int_equal(
+	    grant(f->fx.tf_c, "u", NULL, "admin", "east", "", &st),
 	    SVCFLEET_INVALID_ARGUMENT);
 	assert_int_equal(
-	    grant(f->admin, "u", "g", "ns-view", "east", "a", &st),
+	    grant(f->fx.tf_c, "u", "g", "ns-view", "east", "a", &st),
 	    SVCFLEET_INVALID_ARGUMENT);
 	assert_int_equal(
-	    grant(f->admin, NULL, NULL, "ns-view", "east", "a", &st),
+	    grant(f->fx.tf_c, NULL, NULL, "ns-view", "east", "a", &st),
 	    SVCFLEET_INVALID_ARGUMENT);
 	// An unregistered cluster.
 	assert_int_equal(
-	    grant(f->admin, "u", NULL, "ns-view", "nowhere", "a", &st),
+	    grant(f->fx.tf_c, "u", NULL, "ns-view", "nowhere", "a", &st),
 	    SVCFLEET_FAILED_PRECONDITION);
 	assert_int_equal(count_bindings(f), before);
 
 	// A grant above the granter's power.
-	must(grant(f->admin, "nsa", NULL, "ns-admin", "east", "prod", &f->st),
-	    &f->st, "ns-admin");
-	must(token_for(f, "nsa", 0, NULL, 0, tok, id), &f->st, "token");
-	svcfleet_client *nsa = client(f->srv.ts_url, tok);
+	TH_MUST(grant(f->fx.tf_c, "nsa", NULL, "ns-admin", "east", "prod",
+	            &f->fx.tf_st),
+	    &f->fx.tf_st);
+	TH_MUST(token_for(f, "nsa", 0, NULL, 0, tok, id), &f->fx.tf_st);
+	svcfleet_client *nsa = th_client(f->fx.tf_srv.ts_url, tok, 0);
 	before               = count_bindings(f);
 	assert_int_equal(
 	    grant(nsa, "x", NULL, "ns-admin", "east", "prod", &st),
@@ -415,26 +391,28 @@ test_what_callers_see(void **state)
 	char            tok[128], id[32];
 	char           *groups[] = {"team-a"};
 
-	must(create_svc(f->admin, "east", "prod", "web1", &f->st), &f->st,
-	    "svc");
-	must(create_svc(f->admin, "east", "dev", "web1", &f->st), &f->st,
-	    "svc");
-	must(create_svc(f->admin, "west", "prod", "web1", &f->st), &f->st,
-	    "svc");
+	TH_MUST(create_svc(f->fx.tf_c, "east", "prod", "web1", &f->fx.tf_st),
+	    &f->fx.tf_st);
+	TH_MUST(create_svc(f->fx.tf_c, "east", "dev", "web1", &f->fx.tf_st),
+	    &f->fx.tf_st);
+	TH_MUST(create_svc(f->fx.tf_c, "west", "prod", "web1", &f->fx.tf_st),
+	    &f->fx.tf_st);
 	// A group binding: members of team-a view east/dev.
-	must(grant(f->admin, NULL, "team-a", "ns-view", "east", "dev", &f->st),
-	    &f->st, "group grant");
-	must(grant(f->admin, "vic", NULL, "ns-view", "east", "prod", &f->st),
-	    &f->st, "grant");
-	must(token_for(f, "vic", 0, groups, 1, tok, id), &f->st, "token");
-	svcfleet_client *vic = client(f->srv.ts_url, tok);
+	TH_MUST(grant(f->fx.tf_c, NULL, "team-a", "ns-view", "east", "dev",
+	            &f->fx.tf_st),
+	    &f->fx.tf_st);
+	TH_MUST(grant(f->fx.tf_c, "vic", NULL, "ns-view", "east", "prod",
+	            &f->fx.tf_st),
+	    &f->fx.tf_st);
+	TH_MUST(token_for(f, "vic", 0, groups, 1, tok, id), &f->fx.tf_st);
+	svcfleet_client *vic = th_client(f->fx.tf_srv.ts_url, tok, 0);
 
 	// Listing across namespaces and clusters returns only what vic may
 	// read: east/prod (own binding) and east/dev (the group's).
 	Svcfleet__V1__ListServicesRequest lr
 	    = SVCFLEET__V1__LIST_SERVICES_REQUEST__INIT;
 	Svcfleet__V1__ListServicesReply *l = NULL;
-	must(svcfleet_list_services(vic, &lr, &l, &st), &st, "list");
+	TH_MUST(svcfleet_list_services(vic, &lr, &l, &st), &st);
 	assert_int_equal(l->n_services, 2);
 	for (size_t i = 0; i < l->n_services; i++) {
 		assert_string_equal(l->services[i]->metadata->cluster, "east");
@@ -473,22 +451,24 @@ test_what_callers_see(void **state)
 	Svcfleet__V1__ListClustersRequest cr
 	    = SVCFLEET__V1__LIST_CLUSTERS_REQUEST__INIT;
 	Svcfleet__V1__ListClustersReply *cl = NULL;
-	must(svcfleet_list_clusters(vic, &cr, &cl, &st), &st, "clusters");
+	TH_MUST(svcfleet_list_clusters(vic, &cr, &cl, &st), &st);
 	assert_int_equal(cl->n_clusters, 1);
 	assert_string_equal(cl->clusters[0]->name, "east");
 	assert_string_equal(cl->clusters[0]->token, "");
 	assert_true(cl->clusters[0]->has_credentials);
 	svcfleet_free(cl);
 	// The admin and the reconciler do get them.
-	must(svcfleet_list_clusters(f->admin, &cr, &cl, &f->st), &f->st, "cl");
+	TH_MUST(svcfleet_list_clusters(f->fx.tf_c, &cr, &cl, &f->fx.tf_st),
+	    &f->fx.tf_st);
 	assert_int_equal(cl->n_clusters, 2);
 	assert_string_equal(cl->clusters[0]->token, "cluster-credential-xyz");
 	svcfleet_free(cl);
-	must(grant(f->admin, "rec", NULL, "reconciler", "", "", &f->st),
-	    &f->st, "recon");
-	must(token_for(f, "rec", 0, NULL, 0, tok, id), &f->st, "token");
-	svcfleet_client *rec = client(f->srv.ts_url, tok);
-	must(svcfleet_list_clusters(rec, &cr, &cl, &st), &st, "rec clusters");
+	TH_MUST(
+	    grant(f->fx.tf_c, "rec", NULL, "reconciler", "", "", &f->fx.tf_st),
+	    &f->fx.tf_st);
+	TH_MUST(token_for(f, "rec", 0, NULL, 0, tok, id), &f->fx.tf_st);
+	svcfleet_client *rec = th_client(f->fx.tf_srv.ts_url, tok, 0);
+	TH_MUST(svcfleet_list_clusters(rec, &cr, &cl, &st), &st);
 	assert_int_equal(cl->n_clusters, 2);
 	assert_string_equal(cl->clusters[1]->token, "cluster-credential-xyz");
 	svcfleet_free(cl);
@@ -504,12 +484,13 @@ test_audit(void **state)
 	svcfleet_status st = {0};
 	char            tok[128], id[32];
 
-	must(grant(f->admin, "ann", NULL, "ns-edit", "east", "audit", &f->st),
-	    &f->st, "grant");
-	must(token_for(f, "ann", 0, NULL, 0, tok, id), &f->st, "token");
-	svcfleet_client *ann = client(f->srv.ts_url, tok);
+	TH_MUST(grant(f->fx.tf_c, "ann", NULL, "ns-edit", "east", "audit",
+	            &f->fx.tf_st),
+	    &f->fx.tf_st);
+	TH_MUST(token_for(f, "ann", 0, NULL, 0, tok, id), &f->fx.tf_st);
+	svcfleet_client *ann = th_client(f->fx.tf_srv.ts_url, tok, 0);
 	// A successful write, a failed write, a denial.
-	must(create_svc(ann, "east", "audit", "aud1", &st), &st, "create");
+	TH_MUST(create_svc(ann, "east", "audit", "aud1", &st), &st);
 	assert_int_equal(create_svc(ann, "east", "audit", "aud1", &st),
 	    SVCFLEET_ALREADY_EXISTS);
 	assert_int_equal(create_svc(ann, "east", "other", "aud2", &st),
@@ -519,8 +500,8 @@ test_audit(void **state)
 	    = SVCFLEET__V1__LIST_AUDIT_EVENTS_REQUEST__INIT;
 	Svcfleet__V1__ListAuditEventsReply *out = NULL;
 	r.user                                  = "ann";
-	must(svcfleet_list_audit_events(f->admin, &r, &out, &f->st), &f->st,
-	    "audit");
+	TH_MUST(svcfleet_list_audit_events(f->fx.tf_c, &r, &out, &f->fx.tf_st),
+	    &f->fx.tf_st);
 	assert_int_equal(out->n_events, 3);
 	// Newest first.
 	assert_int_equal(out->events[0]->code, SVCFLEET_PERMISSION_DENIED);
@@ -540,7 +521,7 @@ test_audit(void **state)
 	// admin's grant to her, not her denial in east/other, which she may
 	// not read.
 	r.user = "";
-	must(svcfleet_list_audit_events(ann, &r, &out, &st), &st, "own audit");
+	TH_MUST(svcfleet_list_audit_events(ann, &r, &out, &st), &st);
 	for (size_t i = 0; i < out->n_events; i++) {
 		assert_string_equal(out->events[i]->namespace_, "audit");
 	}
@@ -554,8 +535,7 @@ test_audit(void **state)
 	for (int i = 0; i < 130; i++) {
 		char name[32];
 		snprintf(name, sizeof(name), "p%03d", i);
-		must(create_svc(ann, "east", "audit", name, &st), &st,
-		    "create");
+		TH_MUST(create_svc(ann, "east", "audit", name, &st), &st);
 	}
 	r.user         = "ann";
 	r.page_size    = 50;
@@ -564,8 +544,9 @@ test_audit(void **state)
 	char     token[64] = "";
 	do {
 		r.page_token = token;
-		must(svcfleet_list_audit_events(f->admin, &r, &out, &f->st),
-		    &f->st, "page");
+		TH_MUST(svcfleet_list_audit_events(
+		            f->fx.tf_c, &r, &out, &f->fx.tf_st),
+		    &f->fx.tf_st);
 		for (size_t i = 0; i < out->n_events; i++) {
 			assert_true(out->events[i]->id < last);
 			last = out->events[i]->id;
@@ -579,7 +560,7 @@ test_audit(void **state)
 	assert_int_equal(pages, 3);
 	r.page_token = "garbage";
 	assert_int_equal(
-	    svcfleet_list_audit_events(f->admin, &r, &out, &f->st),
+	    svcfleet_list_audit_events(f->fx.tf_c, &r, &out, &f->fx.tf_st),
 	    SVCFLEET_INVALID_ARGUMENT);
 	svcfleet_close(ann);
 	svcfleet_status_fini(&st);
@@ -602,16 +583,16 @@ test_token_file(void **state)
 	const char *extra[] = {"--token-file", path, NULL};
 	memset(&srv, 0, sizeof(srv));
 	assert_int_equal(th_server_start(&srv, NULL, extra), 0);
-	svcfleet_client *admin = client(srv.ts_url, srv.ts_token);
+	svcfleet_client *admin = th_client(srv.ts_url, srv.ts_token, 0);
 	svcfleet_status  st    = {0};
 	assert_int_equal(
 	    grant(admin, NULL, "ops", "reconciler", "", "", &st), 0);
-	svcfleet_client *carl = client(srv.ts_url, "static-secret-1");
+	svcfleet_client *carl = th_client(srv.ts_url, "static-secret-1", 0);
 	size_t           nb   = 0;
 	assert_int_equal(whoami(carl, user, &nb), 0);
 	assert_string_equal(user, "carl");
 	assert_int_equal(nb, 1); // through the ops group
-	svcfleet_client *bad = client(srv.ts_url, "static-secret-3");
+	svcfleet_client *bad = th_client(srv.ts_url, "static-secret-3", 0);
 	assert_int_equal(whoami(bad, user, NULL), SVCFLEET_UNAUTHENTICATED);
 	svcfleet_close(bad);
 	svcfleet_close(carl);
@@ -667,7 +648,7 @@ test_audit_retention(void **state)
 
 	memset(&srv, 0, sizeof(srv));
 	assert_int_equal(th_server_start(&srv, NULL, extra), 0);
-	svcfleet_client *admin = client(srv.ts_url, srv.ts_token);
+	svcfleet_client *admin = th_client(srv.ts_url, srv.ts_token, 0);
 	for (int i = 0; i < 150; i++) {
 		char name[32];
 		snprintf(name, sizeof(name), "tok%03d", i);
@@ -683,7 +664,7 @@ test_audit_retention(void **state)
 	svcfleet_close(admin);
 	assert_int_equal(th_server_stop(&srv), 0);
 	assert_int_equal(th_server_start(&srv, srv.ts_dir, by_age), 0);
-	admin = client(srv.ts_url, srv.ts_token);
+	admin = th_client(srv.ts_url, srv.ts_token, 0);
 	sleep(3);
 	// The next commit drops what has grown too old.
 	Svcfleet__V1__CreateTokenRequest r

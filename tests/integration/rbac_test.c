@@ -26,51 +26,9 @@ static const char *const p_names[NP]
     = {"admin2", "cadmin", "nsadmin", "editor", "viewer", "recon", "nobody"};
 
 typedef struct fixture {
-	th_server        srv;
-	svcfleet_client *admin;
+	th_fixture       fx;
 	svcfleet_client *who[NP];
-	svcfleet_status  st;
 } fixture;
-
-static svcfleet_client *
-client(const char *url, const char *token)
-{
-	svcfleet_client *c  = NULL;
-	svcfleet_status  st = {0};
-	svcfleet_options o  = {.url = url,
-	     .token                 = token,
-	     .timeout_ms            = 10000,
-	     .connect_now           = true};
-	assert_int_equal(svcfleet_open(&c, &o, &st), 0);
-	svcfleet_status_fini(&st);
-	return (c);
-}
-
-static void
-must(int rv, svcfleet_status *st, const char *what)
-{
-	if (rv != 0) {
-		fprintf(stderr, "%s: %s: %s\n", what, svcfleet_code_name(rv),
-		    st->message);
-	}
-	assert_int_equal(rv, 0);
-}
-
-static void
-register_cluster(fixture *f, const char *name)
-{
-	Svcfleet__V1__Cluster                cl = SVCFLEET__V1__CLUSTER__INIT;
-	Svcfleet__V1__RegisterClusterRequest r
-	    = SVCFLEET__V1__REGISTER_CLUSTER_REQUEST__INIT;
-	Svcfleet__V1__Cluster *out = NULL;
-	cl.name                    = (char *) name;
-	cl.api_server              = "https://127.0.0.1:6443";
-	cl.token                   = "cluster-secret";
-	r.cluster                  = &cl;
-	must(svcfleet_register_cluster(f->admin, &r, &out, &f->st), &f->st,
-	    "register cluster");
-	svcfleet_free(out);
-}
 
 static char *
 make_token(fixture *f, const char *user)
@@ -80,8 +38,8 @@ make_token(fixture *f, const char *user)
 	Svcfleet__V1__CreateTokenReply *out = NULL;
 	char                           *secret;
 	r.user = (char *) user;
-	must(svcfleet_create_token(f->admin, &r, &out, &f->st), &f->st,
-	    "create token");
+	TH_MUST(svcfleet_create_token(f->fx.tf_c, &r, &out, &f->fx.tf_st),
+	    &f->fx.tf_st);
 	secret = strdup(out->secret);
 	svcfleet_free(out);
 	return (secret);
@@ -100,8 +58,9 @@ grant(fixture *f, const char *user, const char *role, const char *cluster,
 	b.cluster                      = (char *) cluster;
 	b.namespace_                   = (char *) ns;
 	r.binding                      = &b;
-	must(svcfleet_create_role_binding(f->admin, &r, &out, &f->st), &f->st,
-	    "grant");
+	TH_MUST(
+	    svcfleet_create_role_binding(f->fx.tf_c, &r, &out, &f->fx.tf_st),
+	    &f->fx.tf_st);
 	svcfleet_free(out);
 }
 
@@ -109,12 +68,13 @@ static int
 setup(void **state)
 {
 	fixture *f = calloc(1, sizeof(*f));
-	if (th_server_start(&f->srv, NULL, NULL) != 0) {
+	if (th_fixture_setup(&f->fx, NULL) != 0) {
 		return (-1);
 	}
-	f->admin = client(f->srv.ts_url, f->srv.ts_token);
-	register_cluster(f, "east");
-	register_cluster(f, "west");
+	TH_MUST(th_register_cluster(f->fx.tf_c, "east", &f->fx.tf_st),
+	    &f->fx.tf_st);
+	TH_MUST(th_register_cluster(f->fx.tf_c, "west", &f->fx.tf_st),
+	    &f->fx.tf_st);
 	grant(f, "admin2", "admin", "", "");
 	grant(f, "cadmin", "cluster-admin", "east", "");
 	grant(f, "nsadmin", "ns-admin", "east", "prod");
@@ -123,7 +83,7 @@ setup(void **state)
 	grant(f, "recon", "reconciler", "", "");
 	for (int p = 0; p < NP; p++) {
 		char *tok = make_token(f, p_names[p]);
-		f->who[p] = client(f->srv.ts_url, tok);
+		f->who[p] = th_client(f->fx.tf_srv.ts_url, tok, 0);
 		free(tok);
 	}
 	*state = f;
@@ -137,9 +97,7 @@ teardown(void **state)
 	for (int p = 0; p < NP; p++) {
 		svcfleet_close(f->who[p]);
 	}
-	svcfleet_close(f->admin);
-	svcfleet_status_fini(&f->st);
-	assert_int_equal(th_server_stop(&f->srv), 0);
+	assert_int_equal(th_fixture_teardown(&f->fx), 0);
 	free(f);
 	return (0);
 }
@@ -482,11 +440,12 @@ test_matrix(void **state)
 static void
 test_unauthenticated(void **state)
 {
-	fixture                 *f    = *state;
-	svcfleet_client         *anon = client(f->srv.ts_url, NULL);
-	svcfleet_client         *bad  = client(f->srv.ts_url,
-	             "sfk_0123456789ab_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
-	svcfleet_client         *junk = client(f->srv.ts_url, "not-a-token");
+	fixture         *f    = *state;
+	svcfleet_client *anon = th_client(f->fx.tf_srv.ts_url, NULL, 0);
+	svcfleet_client *bad  = th_client(f->fx.tf_srv.ts_url,
+	     "sfk_0123456789ab_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", 0);
+	svcfleet_client *junk
+	    = th_client(f->fx.tf_srv.ts_url, "not-a-token", 0);
 	svcfleet_client         *cs[] = {anon, bad, junk};
 	static const char *const methods[]
 	    = {"GetService", "ListServices", "CreateService", "ListClusters",

@@ -25,27 +25,9 @@
 
 #define CLUSTER "east"
 
-typedef struct fixture {
-	th_server        srv;
-	svcfleet_client *c;
-	svcfleet_status  st;
-} fixture;
+typedef th_fixture fixture;
 
 static char g_token[128];
-
-static svcfleet_client *
-connect_to(const char *url)
-{
-	svcfleet_client *c  = NULL;
-	svcfleet_status  st = {0};
-	svcfleet_options o  = {.url = url,
-	     .token                 = g_token,
-	     .timeout_ms            = 10000,
-	     .connect_now           = true};
-	assert_int_equal(svcfleet_open(&c, &o, &st), 0);
-	svcfleet_status_fini(&st);
-	return (c);
-}
 
 static int
 register_cluster(svcfleet_client *c, const char *name, int min, int max)
@@ -76,25 +58,13 @@ register_cluster(svcfleet_client *c, const char *name, int min, int max)
 static int
 setup(void **state)
 {
-	fixture *f = calloc(1, sizeof(*f));
-	if (th_server_start(&f->srv, NULL, NULL) != 0) {
+	fixture *f;
+	if (th_setup(state) != 0) {
 		return (-1);
 	}
-	snprintf(g_token, sizeof(g_token), "%s", f->srv.ts_token);
-	f->c = connect_to(f->srv.ts_url);
-	assert_int_equal(register_cluster(f->c, CLUSTER, 30000, 32767), 0);
-	*state = f;
-	return (0);
-}
-
-static int
-teardown(void **state)
-{
-	fixture *f = *state;
-	svcfleet_close(f->c);
-	svcfleet_status_fini(&f->st);
-	assert_int_equal(th_server_stop(&f->srv), 0);
-	free(f);
+	f = *state;
+	snprintf(g_token, sizeof(g_token), "%s", f->tf_srv.ts_token);
+	assert_int_equal(register_cluster(f->tf_c, CLUSTER, 30000, 32767), 0);
 	return (0);
 }
 
@@ -150,7 +120,7 @@ create(fixture *f, Svcfleet__V1__Service *svc, bool dry,
 	int                    rv;
 	req.service = svc;
 	req.dry_run = dry;
-	rv          = svcfleet_create_service(f->c, &req, &tmp, &f->st);
+	rv          = svcfleet_create_service(f->tf_c, &req, &tmp, &f->tf_st);
 	if (out != NULL) {
 		*out = tmp;
 	} else {
@@ -171,7 +141,7 @@ get(fixture *f, const char *ns, const char *name, Svcfleet__V1__Service **out)
 	k.namespace_ = (char *) ns;
 	k.name       = (char *) name;
 	req.key      = &k;
-	rv           = svcfleet_get_service(f->c, &req, &tmp, &f->st);
+	rv           = svcfleet_get_service(f->tf_c, &req, &tmp, &f->tf_st);
 	if (out != NULL) {
 		*out = tmp;
 	} else {
@@ -216,7 +186,7 @@ test_crud_and_codes(void **state)
 	assert_int_equal(
 	    create(f, make_svc(&b, "prod", "web1", 81, -1), false, NULL),
 	    SVCFLEET_ALREADY_EXISTS);
-	assert_non_null(strstr(f->st.message, "already exists"));
+	assert_non_null(strstr(f->tf_st.message, "already exists"));
 	svcfleet_free(s2);
 	assert_int_equal(get(f, "prod", "web1", &s2), 0);
 	assert_int_equal(s2->spec->ports[0]->port, 80);
@@ -224,14 +194,14 @@ test_crud_and_codes(void **state)
 
 	// NOT_FOUND.
 	assert_int_equal(get(f, "prod", "nope", NULL), SVCFLEET_NOT_FOUND);
-	assert_non_null(strstr(f->st.message, "\"nope\" not found"));
+	assert_non_null(strstr(f->tf_st.message, "\"nope\" not found"));
 
 	// FAILED_PRECONDITION: nodePort already requested, naming it.
 	assert_int_equal(
 	    create(f, make_svc(&b, "dev", "web2", 80, 30080), false, NULL),
 	    SVCFLEET_FAILED_PRECONDITION);
-	assert_non_null(strstr(f->st.message, "prod/web1"));
-	assert_true(has_violation(&f->st, "spec.ports[0].nodePort"));
+	assert_non_null(strstr(f->tf_st.message, "prod/web1"));
+	assert_true(has_violation(&f->tf_st, "spec.ports[0].nodePort"));
 	assert_int_equal(get(f, "dev", "web2", NULL), SVCFLEET_NOT_FOUND);
 
 	// FAILED_PRECONDITION: unknown cluster.
@@ -239,16 +209,16 @@ test_crud_and_codes(void **state)
 	b.meta.cluster = "west";
 	assert_int_equal(
 	    create(f, &b.svc, false, NULL), SVCFLEET_FAILED_PRECONDITION);
-	assert_non_null(strstr(f->st.message, "cluster \"west\""));
+	assert_non_null(strstr(f->tf_st.message, "cluster \"west\""));
 
 	// INVALID_ARGUMENT with every violation.
 	make_svc(&b, "prod", "ab", 0, 99);
 	b.spec.type = "ClusterIP";
 	assert_int_equal(
 	    create(f, &b.svc, false, NULL), SVCFLEET_INVALID_ARGUMENT);
-	assert_true(has_violation(&f->st, "metadata.name"));
-	assert_true(has_violation(&f->st, "spec.ports[0].nodePort"));
-	assert_true(f->st.n_violations >= 2);
+	assert_true(has_violation(&f->tf_st, "metadata.name"));
+	assert_true(has_violation(&f->tf_st, "spec.ports[0].nodePort"));
+	assert_true(f->tf_st.n_violations >= 2);
 
 	// Update with a stale resource version: ABORTED.
 	Svcfleet__V1__UpdateServiceRequest up
@@ -257,11 +227,12 @@ test_crud_and_codes(void **state)
 	make_svc(&b, "prod", "web1", 8080, 30080);
 	b.meta.resource_version = s1->metadata->resource_version + 1000;
 	up.service              = &b.svc;
-	assert_int_equal(
-	    svcfleet_update_service(f->c, &up, &s3, &f->st), SVCFLEET_ABORTED);
+	assert_int_equal(svcfleet_update_service(f->tf_c, &up, &s3, &f->tf_st),
+	    SVCFLEET_ABORTED);
 	// The right one works and bumps the generation.
 	b.meta.resource_version = s1->metadata->resource_version;
-	assert_int_equal(svcfleet_update_service(f->c, &up, &s3, &f->st), 0);
+	assert_int_equal(
+	    svcfleet_update_service(f->tf_c, &up, &s3, &f->tf_st), 0);
 	assert_int_equal(s3->metadata->generation, 2);
 	assert_true(
 	    s3->metadata->resource_version > s1->metadata->resource_version);
@@ -278,11 +249,13 @@ test_crud_and_codes(void **state)
 	k.namespace_                         = "prod";
 	k.name                               = "web1";
 	del.key                              = &k;
-	assert_int_equal(svcfleet_delete_service(f->c, &del, &dr, &f->st), 0);
+	assert_int_equal(
+	    svcfleet_delete_service(f->tf_c, &del, &dr, &f->tf_st), 0);
 	assert_true(dr->deleted);
 	svcfleet_free(dr);
 	assert_int_equal(get(f, "prod", "web1", NULL), SVCFLEET_NOT_FOUND);
-	assert_int_equal(svcfleet_delete_service(f->c, &del, &dr, &f->st),
+	assert_int_equal(
+	    svcfleet_delete_service(f->tf_c, &del, &dr, &f->tf_st),
 	    SVCFLEET_NOT_FOUND);
 	// Its nodePort is free again.
 	assert_int_equal(
@@ -299,13 +272,13 @@ test_dry_run_writes_nothing(void **state)
 	Svcfleet__V1__VersionReply *v1 = NULL, *v2 = NULL;
 	Svcfleet__V1__Empty         e = SVCFLEET__V1__EMPTY__INIT;
 
-	assert_int_equal(svcfleet_version(f->c, &e, &v1, &f->st), 0);
+	assert_int_equal(svcfleet_version(f->tf_c, &e, &v1, &f->tf_st), 0);
 	assert_int_equal(
 	    create(f, make_svc(&b, "dry", "only", 80, -1), true, &out), 0);
 	assert_string_equal(out->spec->type, "ClusterIP");
 	svcfleet_free(out);
 	assert_int_equal(get(f, "dry", "only", NULL), SVCFLEET_NOT_FOUND);
-	assert_int_equal(svcfleet_version(f->c, &e, &v2, &f->st), 0);
+	assert_int_equal(svcfleet_version(f->tf_c, &e, &v2, &f->tf_st), 0);
 	assert_int_equal(v1->revision, v2->revision);
 	svcfleet_free(v1);
 	svcfleet_free(v2);
@@ -321,18 +294,21 @@ test_apply_idempotent(void **state)
 	Svcfleet__V1__ApplyServiceReply *r1 = NULL, *r2 = NULL, *r3 = NULL;
 
 	req.service = make_svc(&b, "apply", "svc1", 443, -1);
-	assert_int_equal(svcfleet_apply_service(f->c, &req, &r1, &f->st), 0);
+	assert_int_equal(
+	    svcfleet_apply_service(f->tf_c, &req, &r1, &f->tf_st), 0);
 	assert_int_equal(
 	    r1->action, SVCFLEET__V1__APPLY_ACTION__APPLY_ACTION_CREATED);
 	req.service = make_svc(&b, "apply", "svc1", 443, -1);
-	assert_int_equal(svcfleet_apply_service(f->c, &req, &r2, &f->st), 0);
+	assert_int_equal(
+	    svcfleet_apply_service(f->tf_c, &req, &r2, &f->tf_st), 0);
 	assert_int_equal(
 	    r2->action, SVCFLEET__V1__APPLY_ACTION__APPLY_ACTION_UNCHANGED);
 	assert_int_equal(r2->service->metadata->resource_version,
 	    r1->service->metadata->resource_version);
 	assert_int_equal(r2->service->metadata->generation, 1);
 	req.service = make_svc(&b, "apply", "svc1", 8443, -1);
-	assert_int_equal(svcfleet_apply_service(f->c, &req, &r3, &f->st), 0);
+	assert_int_equal(
+	    svcfleet_apply_service(f->tf_c, &req, &r3, &f->tf_st), 0);
 	assert_int_equal(
 	    r3->action, SVCFLEET__V1__APPLY_ACTION__APPLY_ACTION_CONFIGURED);
 	assert_int_equal(r3->service->metadata->generation, 2);
@@ -370,7 +346,7 @@ test_list_paging_and_selector(void **state)
 		Svcfleet__V1__ListServicesReply *r = NULL;
 		req.page_token                     = token;
 		assert_int_equal(
-		    svcfleet_list_services(f->c, &req, &r, &f->st), 0);
+		    svcfleet_list_services(f->tf_c, &req, &r, &f->tf_st), 0);
 		for (size_t i = 0; i < r->n_services; i++) {
 			// Stable order, no repeats.
 			assert_true(
@@ -392,15 +368,16 @@ test_list_paging_and_selector(void **state)
 	req.page_size                      = 0;
 	req.page_token                     = "";
 	req.label_selector                 = "app=odd";
-	assert_int_equal(svcfleet_list_services(f->c, &req, &r, &f->st), 0);
+	assert_int_equal(
+	    svcfleet_list_services(f->tf_c, &req, &r, &f->tf_st), 0);
 	assert_int_equal(r->n_services, 12);
 	svcfleet_free(r);
 	req.label_selector = "app in (";
-	assert_int_equal(svcfleet_list_services(f->c, &req, &r, &f->st),
+	assert_int_equal(svcfleet_list_services(f->tf_c, &req, &r, &f->tf_st),
 	    SVCFLEET_INVALID_ARGUMENT);
 	req.label_selector = "";
 	req.page_token     = "garbage!";
-	assert_int_equal(svcfleet_list_services(f->c, &req, &r, &f->st),
+	assert_int_equal(svcfleet_list_services(f->tf_c, &req, &r, &f->tf_st),
 	    SVCFLEET_INVALID_ARGUMENT);
 }
 
@@ -414,7 +391,7 @@ waker(void *arg)
 {
 	waker_arg                         *wa = arg;
 	svc_buf                            b;
-	svcfleet_client                   *c2 = connect_to(wa->url);
+	svcfleet_client                   *c2 = th_client(wa->url, g_token, 0);
 	svcfleet_status                    st = {0};
 	Svcfleet__V1__CreateServiceRequest cr
 	    = SVCFLEET__V1__CREATE_SERVICE_REQUEST__INIT;
@@ -436,7 +413,7 @@ test_watch_long_poll(void **state)
 	Svcfleet__V1__Empty         e = SVCFLEET__V1__EMPTY__INIT;
 	Svcfleet__V1__VersionReply *v = NULL;
 
-	assert_int_equal(svcfleet_version(f->c, &e, &v, &f->st), 0);
+	assert_int_equal(svcfleet_version(f->tf_c, &e, &v, &f->tf_st), 0);
 	uint64_t since = v->revision;
 	svcfleet_free(v);
 
@@ -448,17 +425,17 @@ test_watch_long_poll(void **state)
 	req.cluster                         = CLUSTER;
 	req.wait_ms                         = 300;
 	assert_int_equal(
-	    svcfleet_watch_services_wait(f->c, &req, &r, &f->st), 0);
+	    svcfleet_watch_services_wait(f->tf_c, &req, &r, &f->tf_st), 0);
 	assert_int_equal(r->n_events, 0);
 	svcfleet_free(r);
 
 	// A write from another client wakes the waiting poll.
 	pthread_t t;
-	waker_arg wa = {f->srv.ts_url, -1};
+	waker_arg wa = {f->tf_srv.ts_url, -1};
 	assert_int_equal(pthread_create(&t, NULL, waker, &wa), 0);
 	req.wait_ms = 10000;
 	assert_int_equal(
-	    svcfleet_watch_services_wait(f->c, &req, &r, &f->st), 0);
+	    svcfleet_watch_services_wait(f->tf_c, &req, &r, &f->tf_st), 0);
 	pthread_join(t, NULL);
 	assert_int_equal(wa.rv, 0);
 	assert_int_equal(r->n_events, 1);
@@ -477,10 +454,10 @@ test_unknown_method_and_sizes(void **state)
 	ProtobufCMessage   *out = NULL;
 
 	assert_int_equal(
-	    svcfleet_call(f->c, "/svcfleet.v1.Nope/Nothing", &e.base,
-	        &svcfleet__v1__empty__descriptor, &out, 0, &f->st),
+	    svcfleet_call(f->tf_c, "/svcfleet.v1.Nope/Nothing", &e.base,
+	        &svcfleet__v1__empty__descriptor, &out, 0, &f->tf_st),
 	    SVCFLEET_UNIMPLEMENTED);
-	assert_non_null(strstr(f->st.message, "unknown method"));
+	assert_non_null(strstr(f->tf_st.message, "unknown method"));
 
 	// A request above the server's 4 MiB limit.
 	svc_buf b;
@@ -497,7 +474,7 @@ test_unknown_method_and_sizes(void **state)
 	b.meta.n_annotations = 1;
 	assert_int_equal(
 	    create(f, &b.svc, false, NULL), SVCFLEET_RESOURCE_EXHAUSTED);
-	assert_non_null(strstr(f->st.message, "limit"));
+	assert_non_null(strstr(f->tf_st.message, "limit"));
 	free(big);
 	// Still serving.
 	assert_int_equal(get(f, "big", "huge", NULL), SVCFLEET_NOT_FOUND);
@@ -529,7 +506,7 @@ test_request_id_dedupe(void **state)
 	svcfleet__v1__request_envelope__pack(&env, buf);
 
 	assert_int_equal(nng_req0_open(&s), 0);
-	assert_int_equal(nng_dial(s, f->srv.ts_url, NULL, 0), 0);
+	assert_int_equal(nng_dial(s, f->tf_srv.ts_url, NULL, 0), 0);
 	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 5000);
 	for (int i = 0; i < 2; i++) {
 		nng_msg *m;
@@ -570,7 +547,7 @@ test_deadline_when_server_stalls(void **state)
 	Svcfleet__V1__VersionReply *v = NULL;
 
 	// A server that takes requests and never answers.
-	snprintf(url, sizeof(url), "ipc://%s/mute.sock", f->srv.ts_dir);
+	snprintf(url, sizeof(url), "ipc://%s/mute.sock", f->tf_srv.ts_dir);
 	assert_int_equal(nng_rep0_open(&mute), 0);
 	assert_int_equal(nng_listen(mute, url, NULL, 0), 0);
 	svcfleet_options o
@@ -591,18 +568,18 @@ test_cluster_records(void **state)
 	fixture *f = *state;
 	svc_buf  b;
 
-	assert_int_equal(register_cluster(f->c, CLUSTER, 30000, 32767),
+	assert_int_equal(register_cluster(f->tf_c, CLUSTER, 30000, 32767),
 	    SVCFLEET_ALREADY_EXISTS);
-	assert_int_equal(register_cluster(f->c, "Bad_Name", 30000, 32767),
+	assert_int_equal(register_cluster(f->tf_c, "Bad_Name", 30000, 32767),
 	    SVCFLEET_INVALID_ARGUMENT);
-	assert_int_equal(register_cluster(f->c, "narrow", 31000, 31010), 0);
+	assert_int_equal(register_cluster(f->tf_c, "narrow", 31000, 31010), 0);
 
 	// The cluster's own range applies to requested nodePorts.
 	make_svc(&b, "prod", "narrow-svc", 80, 30080);
 	b.meta.cluster = "narrow";
 	assert_int_equal(
 	    create(f, &b.svc, false, NULL), SVCFLEET_INVALID_ARGUMENT);
-	assert_true(has_violation(&f->st, "spec.ports[0].nodePort"));
+	assert_true(has_violation(&f->tf_st, "spec.ports[0].nodePort"));
 	make_svc(&b, "prod", "narrow-svc", 80, 31005);
 	b.meta.cluster = "narrow";
 	assert_int_equal(create(f, &b.svc, false, NULL), 0);
@@ -612,7 +589,8 @@ test_cluster_records(void **state)
 	Svcfleet__V1__ListClustersRequest lr
 	    = SVCFLEET__V1__LIST_CLUSTERS_REQUEST__INIT;
 	Svcfleet__V1__ListClustersReply *l = NULL;
-	assert_int_equal(svcfleet_list_clusters(f->c, &lr, &l, &f->st), 0);
+	assert_int_equal(
+	    svcfleet_list_clusters(f->tf_c, &lr, &l, &f->tf_st), 0);
 	assert_true(l->n_clusters >= 2);
 	assert_true(l->clusters[0]->has_credentials);
 	svcfleet_free(l);
@@ -622,9 +600,10 @@ test_cluster_records(void **state)
 	    = SVCFLEET__V1__DELETE_CLUSTER_REQUEST__INIT;
 	Svcfleet__V1__Empty *out = NULL;
 	dc.name                  = "narrow";
-	assert_int_equal(svcfleet_delete_cluster(f->c, &dc, &out, &f->st),
+	assert_int_equal(
+	    svcfleet_delete_cluster(f->tf_c, &dc, &out, &f->tf_st),
 	    SVCFLEET_FAILED_PRECONDITION);
-	assert_non_null(strstr(f->st.message, "still has 1 service"));
+	assert_non_null(strstr(f->tf_st.message, "still has 1 service"));
 }
 
 static void
@@ -637,11 +616,12 @@ test_restart_keeps_everything(void **state)
 	assert_int_equal(create(f, make_svc(&b, "keep", "persist", 80, 31999),
 	                     false, &before),
 	    0);
-	svcfleet_close(f->c);
-	f->c = NULL;
-	assert_int_equal(th_server_stop(&f->srv), 0);
-	assert_int_equal(th_server_start(&f->srv, f->srv.ts_dir, NULL), 0);
-	f->c = connect_to(f->srv.ts_url);
+	svcfleet_close(f->tf_c);
+	f->tf_c = NULL;
+	assert_int_equal(th_server_stop(&f->tf_srv), 0);
+	assert_int_equal(
+	    th_server_start(&f->tf_srv, f->tf_srv.ts_dir, NULL), 0);
+	f->tf_c = th_client(f->tf_srv.ts_url, g_token, 0);
 	assert_int_equal(get(f, "keep", "persist", &after), 0);
 	assert_int_equal(after->metadata->resource_version,
 	    before->metadata->resource_version);
@@ -677,5 +657,5 @@ main(void)
 	if (getenv("SF_TEST_FILTER") != NULL) {
 		cmocka_set_test_filter(getenv("SF_TEST_FILTER"));
 	}
-	return (cmocka_run_group_tests(tests, setup, teardown));
+	return (cmocka_run_group_tests(tests, setup, th_teardown));
 }

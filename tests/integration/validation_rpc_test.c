@@ -21,10 +21,7 @@
 #include "model.h"
 #include "svcfleet/svcfleet.h"
 
-typedef struct fixture {
-	th_server        srv;
-	svcfleet_client *c;
-} fixture;
+typedef th_fixture fixture;
 
 static int
 set_cluster(svcfleet_client *c, const char *name, int min, int max)
@@ -192,7 +189,7 @@ test_cases_through_rpc(void **state)
 			int max = (int) json_integer_value(
 			    json_object_get(limits, "node_port_max"));
 			assert_int_equal(
-			    set_cluster(f->c, cname, min, max), 0);
+			    set_cluster(f->tf_c, cname, min, max), 0);
 		}
 
 		svcfleet_status rs = {0};
@@ -205,7 +202,7 @@ test_cases_through_rpc(void **state)
 			Svcfleet__V1__Service *out         = NULL;
 			oldsvc->metadata->resource_version = 0;
 			cr.service                         = oldsvc;
-			rv = svcfleet_create_service(f->c, &cr, &out, &rs);
+			rv = svcfleet_create_service(f->tf_c, &cr, &out, &rs);
 			if (rv != 0) {
 				fprintf(stderr,
 				    "case \"%s\": old object: %s\n", name,
@@ -215,9 +212,9 @@ test_cases_through_rpc(void **state)
 			svcfleet_free(out);
 			up.service = svc;
 			up.dry_run = true;
-			rv = svcfleet_update_service(f->c, &up, &out, &rs);
+			rv = svcfleet_update_service(f->tf_c, &up, &out, &rs);
 			svcfleet_free(out);
-			delete_svc(f->c, oldsvc);
+			delete_svc(f->tf_c, oldsvc);
 		} else {
 			Svcfleet__V1__CreateServiceRequest cr
 			    = SVCFLEET__V1__CREATE_SERVICE_REQUEST__INIT;
@@ -228,7 +225,7 @@ test_cases_through_rpc(void **state)
 			svc->metadata->resource_version = 0;
 			cr.service                      = svc;
 			cr.dry_run                      = true;
-			rv = svcfleet_create_service(f->c, &cr, &out, &rs);
+			rv = svcfleet_create_service(f->tf_c, &cr, &out, &rs);
 			svcfleet_free(out);
 		}
 		through_rpc++;
@@ -263,40 +260,11 @@ test_cases_through_rpc(void **state)
 	assert_true(through_rpc >= 80);
 }
 
-static int
-setup(void **state)
-{
-	fixture         *f  = calloc(1, sizeof(*f));
-	svcfleet_status  st = {0};
-	svcfleet_options o  = {.timeout_ms = 10000, .connect_now = true};
-	if (th_server_start(&f->srv, NULL, NULL) != 0) {
-		return (-1);
-	}
-	o.url   = f->srv.ts_url;
-	o.token = f->srv.ts_token;
-	if (svcfleet_open(&f->c, &o, &st) != 0) {
-		return (-1);
-	}
-	svcfleet_status_fini(&st);
-	*state = f;
-	return (0);
-}
-
-static int
-teardown(void **state)
-{
-	fixture *f = *state;
-	svcfleet_close(f->c);
-	assert_int_equal(th_server_stop(&f->srv), 0);
-	free(f);
-	return (0);
-}
-
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_cases_through_rpc),
 	};
-	return (cmocka_run_group_tests(tests, setup, teardown));
+	return (cmocka_run_group_tests(tests, th_setup, th_teardown));
 }

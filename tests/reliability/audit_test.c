@@ -72,25 +72,11 @@ event_of(svcfleet_client *c, const char *rid,
 static void
 test_noop_update_takes_no_revision(void **state)
 {
-	th_server       *srv = *state;
-	svcfleet_client *c   = NULL;
-	svcfleet_status  st  = {0};
-	svcfleet_options o   = {.url = srv->ts_url,
-	      .token                 = srv->ts_token,
-	      .timeout_ms            = 10000,
-	      .connect_now           = true};
-	assert_int_equal(svcfleet_open(&c, &o, &st), 0);
+	th_fixture      *f  = *state;
+	svcfleet_client *c  = f->tf_c;
+	svcfleet_status *st = &f->tf_st;
 
-	Svcfleet__V1__Cluster                cl = SVCFLEET__V1__CLUSTER__INIT;
-	Svcfleet__V1__RegisterClusterRequest rr
-	    = SVCFLEET__V1__REGISTER_CLUSTER_REQUEST__INIT;
-	Svcfleet__V1__Cluster *clo = NULL;
-	cl.name                    = "east";
-	cl.api_server              = "https://127.0.0.1:1";
-	cl.token                   = "t";
-	rr.cluster                 = &cl;
-	assert_int_equal(svcfleet_register_cluster(c, &rr, &clo, &st), 0);
-	svcfleet_free(clo);
+	TH_MUST(th_register_cluster(c, "east", st), st);
 
 	svc_buf                            b;
 	Svcfleet__V1__CreateServiceRequest cr
@@ -98,7 +84,7 @@ test_noop_update_takes_no_revision(void **state)
 	Svcfleet__V1__Service *out = NULL;
 	make(&b, "same", 80);
 	cr.service = &b.svc;
-	assert_int_equal(svcfleet_create_service(c, &cr, &out, &st), 0);
+	TH_MUST(svcfleet_create_service(c, &cr, &out, st), st);
 	uint64_t rv = out->metadata->resource_version;
 	svcfleet_free(out);
 
@@ -107,20 +93,20 @@ test_noop_update_takes_no_revision(void **state)
 	    = SVCFLEET__V1__UPDATE_SERVICE_REQUEST__INIT;
 	make(&b, "same", 80);
 	ur.service = &b.svc;
-	assert_int_equal(svcfleet_update_service(c, &ur, &out, &st), 0);
+	TH_MUST(svcfleet_update_service(c, &ur, &out, st), st);
 	assert_int_equal(out->metadata->resource_version, rv);
 	svcfleet_free(out);
 	char noop_rid[40];
-	snprintf(noop_rid, sizeof(noop_rid), "%s", st.request_id);
+	snprintf(noop_rid, sizeof(noop_rid), "%s", st->request_id);
 
 	// A real change takes the next revision.
 	make(&b, "same", 81);
 	ur.service = &b.svc;
-	assert_int_equal(svcfleet_update_service(c, &ur, &out, &st), 0);
+	TH_MUST(svcfleet_update_service(c, &ur, &out, st), st);
 	uint64_t rv2 = out->metadata->resource_version;
 	svcfleet_free(out);
 	char real_rid[40];
-	snprintf(real_rid, sizeof(real_rid), "%s", st.request_id);
+	snprintf(real_rid, sizeof(real_rid), "%s", st->request_id);
 	assert_true(rv2 > rv);
 
 	Svcfleet__V1__ListAuditEventsReply *r1 = NULL, *r2 = NULL;
@@ -131,28 +117,6 @@ test_noop_update_takes_no_revision(void **state)
 	assert_int_equal(real->revision, rv2);
 	svcfleet_free(r1);
 	svcfleet_free(r2);
-	svcfleet_status_fini(&st);
-	svcfleet_close(c);
-}
-
-static int
-setup(void **state)
-{
-	th_server *srv = calloc(1, sizeof(*srv));
-	if (th_server_start(srv, NULL, NULL) != 0) {
-		return (-1);
-	}
-	*state = srv;
-	return (0);
-}
-
-static int
-teardown(void **state)
-{
-	th_server *srv = *state;
-	assert_int_equal(th_server_stop(srv), 0);
-	free(srv);
-	return (0);
 }
 
 int
@@ -161,5 +125,5 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_noop_update_takes_no_revision),
 	};
-	return (cmocka_run_group_tests(tests, setup, teardown));
+	return (cmocka_run_group_tests(tests, th_setup, th_teardown));
 }

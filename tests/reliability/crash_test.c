@@ -781,22 +781,13 @@ check_env_readable(void)
 static void
 register_cluster(void)
 {
-	svcfleet_client                     *c  = connect_admin(10000);
-	Svcfleet__V1__Cluster                cl = SVCFLEET__V1__CLUSTER__INIT;
-	Svcfleet__V1__RegisterClusterRequest req
-	    = SVCFLEET__V1__REGISTER_CLUSTER_REQUEST__INIT;
-	Svcfleet__V1__Cluster *out = NULL;
-	svcfleet_status        st;
+	svcfleet_client *c = connect_admin(10000);
+	svcfleet_status  st;
 
 	svcfleet_status_init(&st);
-	cl.name       = CLUSTER;
-	cl.api_server = "https://127.0.0.1:1";
-	cl.token      = "crash-test-token";
-	req.cluster   = &cl;
-	if (svcfleet_register_cluster(c, &req, &out, &st) != 0) {
+	if (th_register_cluster(c, CLUSTER, &st) != 0) {
 		die("RegisterCluster: %s", st.message);
 	}
-	svcfleet_free(out);
 	svcfleet_status_fini(&st);
 	svcfleet_close(c);
 }

@@ -36,9 +36,9 @@
 #define ATTACKER "127.0.0.2"
 
 typedef struct fixture {
-	th_server srv;
-	int       rpc_port;
-	int       http_port;
+	th_fixture fx; // first: th_teardown frees the fixture
+	int        rpc_port;
+	int        http_port;
 } fixture;
 
 static int64_t
@@ -430,7 +430,7 @@ run_phase(fixture *f, const phase *ph, int seconds)
 	snprintf(
 	    p->p_url, sizeof(p->p_url), "tcp://127.0.0.1:%d", f->rpc_port);
 	snprintf(p->p_http, sizeof(p->p_http), "127.0.0.1:%d", f->http_port);
-	p->p_token = f->srv.ts_token;
+	p->p_token = f->fx.tf_srv.ts_token;
 	assert_int_equal(pthread_create(&p->p_thread, NULL, probe_main, p), 0);
 	usleep(200000);
 	ph->run(f, seconds);
@@ -507,27 +507,18 @@ setup(void **state)
 	if (fd >= 0) {
 		close(fd);
 	}
-	if (th_server_start(&f->srv, NULL, extra) != 0) {
+	if (th_fixture_setup(&f->fx, extra) != 0) {
 		return (-1);
 	}
-	f->rpc_port       = find_tcp_port(&f->srv);
-	const char *colon = strrchr(f->srv.ts_http, ':');
+	f->rpc_port       = find_tcp_port(&f->fx.tf_srv);
+	const char *colon = strrchr(f->fx.tf_srv.ts_http, ':');
 	f->http_port      = colon != NULL ? atoi(colon + 1) : 0;
 	if (f->rpc_port == 0 || f->http_port == 0) {
 		fprintf(stderr, "no tcp port (%d) or http port (%s)\n",
-		    f->rpc_port, f->srv.ts_http);
+		    f->rpc_port, f->fx.tf_srv.ts_http);
 		return (-1);
 	}
 	*state = f;
-	return (0);
-}
-
-static int
-teardown(void **state)
-{
-	fixture *f = *state;
-	assert_int_equal(th_server_stop(&f->srv), 0);
-	free(f);
 	return (0);
 }
 
@@ -538,5 +529,5 @@ main(void)
 	    cmocka_unit_test(test_hostile_peers),
 	};
 	signal(SIGPIPE, SIG_IGN);
-	return (cmocka_run_group_tests(tests, setup, teardown));
+	return (cmocka_run_group_tests(tests, setup, th_teardown));
 }

@@ -22,11 +22,7 @@
 #define CLUSTER "east"
 #define SVC     "/svcfleet.v1.ServiceManager/"
 
-typedef struct fixture {
-	th_server        srv;
-	svcfleet_client *c;
-	svcfleet_status  st;
-} fixture;
+typedef th_fixture fixture;
 
 // Sends one envelope on s and returns the decoded reply (free with
 // svcfleet__v1__reply_envelope__free_unpacked), or NULL on no reply.
@@ -68,7 +64,7 @@ raw_open(fixture *f)
 	assert_int_equal(nng_req0_open(&s), 0);
 	nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
 	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 10000);
-	assert_int_equal(nng_dial(s, f->srv.ts_url, NULL, 0), 0);
+	assert_int_equal(nng_dial(s, f->tf_srv.ts_url, NULL, 0), 0);
 	return (s);
 }
 
@@ -125,9 +121,9 @@ test_dedupe_long_ids(void **state)
 	rid[sizeof(rid) - 1] = '\0';
 	make_create(&b, "dedupe-long");
 	Svcfleet__V1__ReplyEnvelope *r1 = raw_call(
-	    s, SVC "CreateService", f->srv.ts_token, rid, &b.req.base);
+	    s, SVC "CreateService", f->tf_srv.ts_token, rid, &b.req.base);
 	Svcfleet__V1__ReplyEnvelope *r2 = raw_call(
-	    s, SVC "CreateService", f->srv.ts_token, rid, &b.req.base);
+	    s, SVC "CreateService", f->tf_srv.ts_token, rid, &b.req.base);
 	assert_non_null(r1);
 	assert_non_null(r2);
 	assert_int_equal(r1->code, 0);
@@ -156,20 +152,22 @@ test_dedupe_users_apart(void **state)
 	Svcfleet__V1__RoleBinding *rbo;
 
 	tr.user = "team/a";
-	assert_int_equal(svcfleet_create_token(f->c, &tr, &t1, &f->st), 0);
+	assert_int_equal(
+	    svcfleet_create_token(f->tf_c, &tr, &t1, &f->tf_st), 0);
 	tr.user = "team";
-	assert_int_equal(svcfleet_create_token(f->c, &tr, &t2, &f->st), 0);
+	assert_int_equal(
+	    svcfleet_create_token(f->tf_c, &tr, &t2, &f->tf_st), 0);
 	rb.role       = "ns-edit";
 	rb.cluster    = CLUSTER;
 	rb.namespace_ = "default";
 	br.binding    = &rb;
 	rb.user       = "team/a";
 	assert_int_equal(
-	    svcfleet_create_role_binding(f->c, &br, &rbo, &f->st), 0);
+	    svcfleet_create_role_binding(f->tf_c, &br, &rbo, &f->tf_st), 0);
 	svcfleet_free(rbo);
 	rb.user = "team";
 	assert_int_equal(
-	    svcfleet_create_role_binding(f->c, &br, &rbo, &f->st), 0);
+	    svcfleet_create_role_binding(f->tf_c, &br, &rbo, &f->tf_st), 0);
 	svcfleet_free(rbo);
 
 	nng_socket s = raw_open(f);
@@ -213,9 +211,9 @@ test_dedupe_per_method(void **state)
 	make_create(&b, "dedupe-method");
 	Svcfleet__V1__ReplyEnvelope *r1
 	    = raw_call(s, "/svcfleet.v1.AccessControl/CreateToken",
-	        f->srv.ts_token, "same-id", &tr.base);
-	Svcfleet__V1__ReplyEnvelope *r2 = raw_call(
-	    s, SVC "CreateService", f->srv.ts_token, "same-id", &b.req.base);
+	        f->tf_srv.ts_token, "same-id", &tr.base);
+	Svcfleet__V1__ReplyEnvelope *r2 = raw_call(s, SVC "CreateService",
+	    f->tf_srv.ts_token, "same-id", &b.req.base);
 	assert_non_null(r1);
 	assert_non_null(r2);
 	assert_int_equal(r1->code, 0);
@@ -308,20 +306,6 @@ finished(pending *p)
 	return (atomic_load(&p->done));
 }
 
-static svcfleet_client *
-client_of(th_server *srv, uint32_t timeout_ms)
-{
-	svcfleet_client *c  = NULL;
-	svcfleet_status  st = {0};
-	svcfleet_options o  = {.url = srv->ts_url,
-	     .token                 = srv->ts_token,
-	     .timeout_ms            = timeout_ms,
-	     .connect_now           = true};
-	assert_int_equal(svcfleet_open(&c, &o, &st), 0);
-	svcfleet_status_fini(&st);
-	return (c);
-}
-
 static uint64_t
 revision_of(svcfleet_client *c)
 {
@@ -348,7 +332,7 @@ test_watch_limit(void **state)
 	(void) state;
 
 	assert_int_equal(th_server_start(&srv, NULL, extra), 0);
-	svcfleet_client *c = client_of(&srv, 5000);
+	svcfleet_client *c = th_client(srv.ts_url, srv.ts_token, 5000);
 	nng_socket       s;
 	assert_int_equal(nng_req0_open(&s), 0);
 	assert_int_equal(nng_dial(s, srv.ts_url, NULL, 0), 0);
@@ -419,8 +403,8 @@ test_inflight_limit(void **state)
 	(void) state;
 
 	assert_int_equal(th_server_start(&srv, NULL, extra), 0);
-	svcfleet_client                     *c  = client_of(&srv, 10000);
-	Svcfleet__V1__Cluster                cl = SVCFLEET__V1__CLUSTER__INIT;
+	svcfleet_client      *c  = th_client(srv.ts_url, srv.ts_token, 10000);
+	Svcfleet__V1__Cluster cl = SVCFLEET__V1__CLUSTER__INIT;
 	Svcfleet__V1__RegisterClusterRequest rr
 	    = SVCFLEET__V1__REGISTER_CLUSTER_REQUEST__INIT;
 	Svcfleet__V1__Cluster *out = NULL;
@@ -502,7 +486,8 @@ test_connection_limit(void **state)
 	snprintf(srv.ts_url, sizeof(srv.ts_url), "tcp://127.0.0.1:%d",
 	    atoi(at + strlen("listening on tcp://127.0.0.1:")));
 	free(log);
-	svcfleet_client *c = client_of(&srv, 5000); // one of the three
+	svcfleet_client *c
+	    = th_client(srv.ts_url, srv.ts_token, 5000); // one of the three
 	// A call answered: the server has counted c's connection. (The dial
 	// returns once the client's side of the handshake is done; under
 	// load the server's side could come after the extra connections',
@@ -537,8 +522,8 @@ test_connection_limit(void **state)
 	// guard's own Health calls also take a connection now and then).
 	bool served = false;
 	for (int i = 0; i < 30 && !served; i++) {
-		svcfleet_client           *c2 = client_of(&srv, 500);
-		svcfleet_status            st = {0};
+		svcfleet_client *c2 = th_client(srv.ts_url, srv.ts_token, 500);
+		svcfleet_status  st = {0};
 		Svcfleet__V1__Empty        e2 = SVCFLEET__V1__EMPTY__INIT;
 		Svcfleet__V1__HealthReply *h  = NULL;
 		served = svcfleet_health(c2, &e2, &h, &st) == 0;
@@ -554,43 +539,12 @@ test_connection_limit(void **state)
 static int
 setup(void **state)
 {
-	fixture              *f  = calloc(1, sizeof(*f));
-	svcfleet_status       st = {0};
-	svcfleet_options      o  = {.timeout_ms = 10000, .connect_now = true};
-	Svcfleet__V1__Cluster cl = SVCFLEET__V1__CLUSTER__INIT;
-	Svcfleet__V1__RegisterClusterRequest req
-	    = SVCFLEET__V1__REGISTER_CLUSTER_REQUEST__INIT;
-	Svcfleet__V1__Cluster *out = NULL;
-
-	if (th_server_start(&f->srv, NULL, NULL) != 0) {
+	fixture *f;
+	if (th_setup(state) != 0) {
 		return (-1);
 	}
-	o.url   = f->srv.ts_url;
-	o.token = f->srv.ts_token;
-	if (svcfleet_open(&f->c, &o, &st) != 0) {
-		return (-1);
-	}
-	cl.name       = CLUSTER;
-	cl.api_server = "https://127.0.0.1:1";
-	cl.token      = "t";
-	req.cluster   = &cl;
-	if (svcfleet_register_cluster(f->c, &req, &out, &st) != 0) {
-		return (-1);
-	}
-	svcfleet_free(out);
-	svcfleet_status_fini(&st);
-	*state = f;
-	return (0);
-}
-
-static int
-teardown(void **state)
-{
-	fixture *f = *state;
-	svcfleet_close(f->c);
-	svcfleet_status_fini(&f->st);
-	assert_int_equal(th_server_stop(&f->srv), 0);
-	free(f);
+	f = *state;
+	TH_MUST(th_register_cluster(f->tf_c, CLUSTER, &f->tf_st), &f->tf_st);
 	return (0);
 }
 
@@ -605,5 +559,5 @@ main(void)
 	    cmocka_unit_test(test_inflight_limit),
 	    cmocka_unit_test(test_connection_limit),
 	};
-	return (cmocka_run_group_tests(tests, setup, teardown));
+	return (cmocka_run_group_tests(tests, setup, th_teardown));
 }

@@ -23,23 +23,16 @@
 #define TOKEN3 "canary-token-updated-5c2d8f"
 
 typedef struct fixture {
-	th_server srv;
-	char      cert_pem[8192];
-	char      key_pem[8192];
+	th_fixture fx; // first: th_teardown frees the fixture
+	char       cert_pem[8192];
+	char       key_pem[8192];
 } fixture;
 
+// A client of its own: the tests restart the daemon under the fixture's.
 static svcfleet_client *
 connect_admin(fixture *f)
 {
-	svcfleet_client *c  = NULL;
-	svcfleet_status  st = {0};
-	svcfleet_options o  = {.url = f->srv.ts_url,
-	     .token                 = f->srv.ts_token,
-	     .timeout_ms            = 10000,
-	     .connect_now           = true};
-	assert_int_equal(svcfleet_open(&c, &o, &st), 0);
-	svcfleet_status_fini(&st);
-	return (c);
+	return (th_client(f->fx.tf_srv.ts_url, f->fx.tf_srv.ts_token, 0));
 }
 
 // memmem over the whole file; true when needle occurs.
@@ -81,7 +74,7 @@ static void
 assert_no_secret_text(fixture *f, const char *extra)
 {
 	char path[400], line[128];
-	snprintf(path, sizeof(path), "%s/data.mdb", f->srv.ts_data);
+	snprintf(path, sizeof(path), "%s/data.mdb", f->fx.tf_srv.ts_data);
 	assert_false(file_has_str(path, TOKEN1));
 	assert_false(file_has_str(path, TOKEN2));
 	assert_false(file_has_str(path, TOKEN3));
@@ -96,8 +89,8 @@ assert_no_secret_text(fixture *f, const char *extra)
 		assert_false(file_has_str(path, extra));
 	}
 	// Nor in svcfleetd's log (debug level).
-	assert_false(th_server_log_contains(&f->srv, TOKEN1));
-	assert_false(th_server_log_contains(&f->srv, TOKEN3));
+	assert_false(th_server_log_contains(&f->fx.tf_srv, TOKEN1));
+	assert_false(th_server_log_contains(&f->fx.tf_srv, TOKEN3));
 }
 
 static void
@@ -169,11 +162,11 @@ test_credentials_sealed(void **state)
 	svcfleet_client *c;
 
 	// The key file was made on first start, private to the owner.
-	snprintf(path, sizeof(path), "%s/secret.key", f->srv.ts_data);
+	snprintf(path, sizeof(path), "%s/secret.key", f->fx.tf_srv.ts_data);
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
 	assert_true(
-	    th_server_log_contains(&f->srv, "created secret key file"));
+	    th_server_log_contains(&f->fx.tf_srv, "created secret key file"));
 
 	c = connect_admin(f);
 	register_cluster(c, "certs", TOKEN1, f->cert_pem, f->key_pem);
@@ -205,14 +198,15 @@ test_credentials_sealed(void **state)
 	svcfleet_close(c);
 
 	// The raw file, with the daemon stopped (everything synced).
-	assert_int_equal(th_server_stop(&f->srv), 0);
+	assert_int_equal(th_server_stop(&f->fx.tf_srv), 0);
 	assert_no_secret_text(f, secret);
 	assert_false(file_has_str(path, TOKEN1)); // (the key file either)
 	// The admin token (written to admin.token) is not in the store.
-	snprintf(path, sizeof(path), "%s/data.mdb", f->srv.ts_data);
-	assert_false(file_has_str(path, f->srv.ts_token));
+	snprintf(path, sizeof(path), "%s/data.mdb", f->fx.tf_srv.ts_data);
+	assert_false(file_has_str(path, f->fx.tf_srv.ts_token));
 	// The credentials survive a restart.
-	assert_int_equal(th_server_start(&f->srv, f->srv.ts_dir, NULL), 0);
+	assert_int_equal(
+	    th_server_start(&f->fx.tf_srv, f->fx.tf_srv.ts_dir, NULL), 0);
 	check_all(f);
 }
 
@@ -222,15 +216,15 @@ test_wrong_key_refused(void **state)
 	fixture *f = *state;
 	char     other[400], *err = NULL;
 
-	assert_int_equal(th_server_stop(&f->srv), 0);
-	snprintf(other, sizeof(other), "%s/other.key", f->srv.ts_dir);
+	assert_int_equal(th_server_stop(&f->fx.tf_srv), 0);
+	snprintf(other, sizeof(other), "%s/other.key", f->fx.tf_srv.ts_dir);
 	// A key file that does not exist yet is made, found not to match,
 	// and removed again; svcfleetd does not start.
 	int rc = th_runf(NULL, &err,
 	    "timeout 30 %s --data-dir %s --listen ipc://%s/x.sock "
 	    "--secret-key-file %s",
-	    th_bin("cmd/svcfleetd/svcfleetd"), f->srv.ts_data, f->srv.ts_dir,
-	    other);
+	    th_bin("cmd/svcfleetd/svcfleetd"), f->fx.tf_srv.ts_data,
+	    f->fx.tf_srv.ts_dir, other);
 	assert_int_equal(rc, 1);
 	assert_non_null(strstr(err, "FAILED_PRECONDITION"));
 	assert_non_null(strstr(err, "is not the one"));
@@ -241,12 +235,13 @@ test_wrong_key_refused(void **state)
 	rc = th_runf(NULL, &err,
 	    "timeout 30 %s --data-dir %s --listen ipc://%s/x.sock "
 	    "--secret-key-file %s",
-	    th_bin("cmd/svcfleetd/svcfleetd"), f->srv.ts_data, f->srv.ts_dir,
-	    other);
+	    th_bin("cmd/svcfleetd/svcfleetd"), f->fx.tf_srv.ts_data,
+	    f->fx.tf_srv.ts_dir, other);
 	assert_int_equal(rc, 1);
 	assert_non_null(strstr(err, "32 bytes in base64"));
 	free(err);
-	assert_int_equal(th_server_start(&f->srv, f->srv.ts_dir, NULL), 0);
+	assert_int_equal(
+	    th_server_start(&f->fx.tf_srv, f->fx.tf_srv.ts_dir, NULL), 0);
 	check_all(f);
 }
 
@@ -255,8 +250,9 @@ static char *
 dump_secrets(fixture *f)
 {
 	char *out = NULL;
-	assert_int_equal(
-	    th_runf(&out, NULL, "mdb_dump -s secrets %s", f->srv.ts_data), 0);
+	assert_int_equal(th_runf(&out, NULL, "mdb_dump -s secrets %s",
+	                     f->fx.tf_srv.ts_data),
+	    0);
 	return (out);
 }
 
@@ -296,25 +292,26 @@ test_rotation(void **state)
 	struct stat sb;
 	int         rc;
 
-	snprintf(newkey, sizeof(newkey), "%s/keys/new.key", f->srv.ts_dir);
-	snprintf(data, sizeof(data), "%s/data.mdb", f->srv.ts_data);
+	snprintf(
+	    newkey, sizeof(newkey), "%s/keys/new.key", f->fx.tf_srv.ts_dir);
+	snprintf(data, sizeof(data), "%s/data.mdb", f->fx.tf_srv.ts_data);
 	// Refused while svcfleetd runs (it holds the store).
 	rc = th_runf(NULL, &err,
 	    "%s rotate-secret-key --data-dir %s "
 	    "--new-key-file %s",
-	    th_bin("cmd/svcfleetd/svcfleetd"), f->srv.ts_data, newkey);
+	    th_bin("cmd/svcfleetd/svcfleetd"), f->fx.tf_srv.ts_data, newkey);
 	assert_int_equal(rc, 1);
 	assert_non_null(strstr(err, "in use"));
 	assert_null(th_read_file(newkey, NULL));
 	free(err);
 
-	assert_int_equal(th_server_stop(&f->srv), 0);
+	assert_int_equal(th_server_stop(&f->fx.tf_srv), 0);
 	char *before = dump_secrets(f);
 	assert_true(any_old_blob_in(before, data)); // (the check works)
 	rc = th_runf(&out, &err,
 	    "%s rotate-secret-key --data-dir %s "
 	    "--new-key-file %s",
-	    th_bin("cmd/svcfleetd/svcfleetd"), f->srv.ts_data, newkey);
+	    th_bin("cmd/svcfleetd/svcfleetd"), f->fx.tf_srv.ts_data, newkey);
 	if (rc != 0) {
 		fprintf(stderr, "%s%s", out, err);
 	}
@@ -332,23 +329,27 @@ test_rotation(void **state)
 	// The old key no longer opens the store; the new one does.
 	rc = th_runf(NULL, &err,
 	    "timeout 30 %s --data-dir %s --listen ipc://%s/x.sock",
-	    th_bin("cmd/svcfleetd/svcfleetd"), f->srv.ts_data, f->srv.ts_dir);
+	    th_bin("cmd/svcfleetd/svcfleetd"), f->fx.tf_srv.ts_data,
+	    f->fx.tf_srv.ts_dir);
 	assert_int_equal(rc, 1);
 	assert_non_null(strstr(err, "is not the one"));
 	free(err);
 	const char *extra[] = {"--secret-key-file", newkey, NULL};
-	assert_int_equal(th_server_start(&f->srv, f->srv.ts_dir, extra), 0);
+	assert_int_equal(
+	    th_server_start(&f->fx.tf_srv, f->fx.tf_srv.ts_dir, extra), 0);
 	check_all(f);
 	// Rotation without the right current key changes nothing.
-	assert_int_equal(th_server_stop(&f->srv), 0);
+	assert_int_equal(th_server_stop(&f->fx.tf_srv), 0);
 	rc = th_runf(NULL, &err,
 	    "%s rotate-secret-key --data-dir %s "
 	    "--new-key-file %s/third.key",
-	    th_bin("cmd/svcfleetd/svcfleetd"), f->srv.ts_data, f->srv.ts_dir);
+	    th_bin("cmd/svcfleetd/svcfleetd"), f->fx.tf_srv.ts_data,
+	    f->fx.tf_srv.ts_dir);
 	assert_int_equal(rc, 1);
 	assert_non_null(strstr(err, "is not the one"));
 	free(err);
-	assert_int_equal(th_server_start(&f->srv, f->srv.ts_dir, extra), 0);
+	assert_int_equal(
+	    th_server_start(&f->fx.tf_srv, f->fx.tf_srv.ts_dir, extra), 0);
 	check_all(f);
 }
 
@@ -358,11 +359,11 @@ setup(void **state)
 	fixture *f = calloc(1, sizeof(*f));
 	char     k[400], c[400], *s;
 
-	if (th_server_start(&f->srv, NULL, NULL) != 0) {
+	if (th_fixture_setup(&f->fx, NULL) != 0) {
 		return (-1);
 	}
-	snprintf(k, sizeof(k), "%s/client.key", f->srv.ts_dir);
-	snprintf(c, sizeof(c), "%s/client.crt", f->srv.ts_dir);
+	snprintf(k, sizeof(k), "%s/client.key", f->fx.tf_srv.ts_dir);
+	snprintf(c, sizeof(c), "%s/client.crt", f->fx.tf_srv.ts_dir);
 	if (th_runf(NULL, NULL,
 	        "openssl req -x509 -newkey ec -pkeyopt "
 	        "ec_paramgen_curve:prime256v1 -nodes -keyout %s -out %s "
@@ -381,15 +382,6 @@ setup(void **state)
 	return (0);
 }
 
-static int
-teardown(void **state)
-{
-	fixture *f = *state;
-	assert_int_equal(th_server_stop(&f->srv), 0);
-	free(f);
-	return (0);
-}
-
 int
 main(void)
 {
@@ -398,5 +390,5 @@ main(void)
 	    cmocka_unit_test(test_wrong_key_refused),
 	    cmocka_unit_test(test_rotation),
 	};
-	return (cmocka_run_group_tests(tests, setup, teardown));
+	return (cmocka_run_group_tests(tests, setup, th_teardown));
 }

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "svcfleet/svcfleet.h"
 
 #define CLUSTER "soak"
@@ -252,23 +253,16 @@ churn(void *arg)
 static void
 register_cluster(void)
 {
-	svcfleet_client                     *c  = client(10000);
-	Svcfleet__V1__Cluster                cl = SVCFLEET__V1__CLUSTER__INIT;
-	Svcfleet__V1__RegisterClusterRequest q
-	    = SVCFLEET__V1__REGISTER_CLUSTER_REQUEST__INIT;
-	Svcfleet__V1__Cluster *out = NULL;
-	svcfleet_status        st;
+	svcfleet_client *c = client(10000);
+	svcfleet_status  st;
+	int              code;
+
 	svcfleet_status_init(&st);
-	cl.name       = CLUSTER;
-	cl.api_server = "https://127.0.0.1:1";
-	cl.token      = "soak-token";
-	q.cluster     = &cl;
-	int code      = svcfleet_register_cluster(c, &q, &out, &st);
+	code = th_register_cluster(c, CLUSTER, &st);
 	if (code != 0 && code != SVCFLEET_ALREADY_EXISTS) {
 		fprintf(stderr, "soak: RegisterCluster: %s\n", st.message);
 		exit(1);
 	}
-	svcfleet_free(out);
 	svcfleet_status_fini(&st);
 	svcfleet_close(c);
 }
