@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 char *
 sf_file_read(const char *path, size_t max, size_t *len)
@@ -27,12 +28,18 @@ sf_file_read(const char *path, size_t max, size_t *len)
 			if (cap > max + 1) {
 				break;
 			}
-			if ((nb = realloc(buf, cap * 2)) == NULL) {
+			// Not realloc: the old block may hold a key, and
+			// realloc would free it unwiped.
+			if ((nb = malloc(cap * 2)) == NULL) {
+				explicit_bzero(buf, cap);
 				free(buf);
 				fclose(f);
 				errno = ENOMEM;
 				return (NULL);
 			}
+			memcpy(nb, buf, n);
+			explicit_bzero(buf, cap);
+			free(buf);
 			buf = nb;
 			cap *= 2;
 		}
@@ -44,6 +51,7 @@ sf_file_read(const char *path, size_t max, size_t *len)
 	}
 	if (ferror(f) || n > max) {
 		int e = ferror(f) ? EIO : EFBIG;
+		explicit_bzero(buf, cap);
 		free(buf);
 		fclose(f);
 		errno = e;
