@@ -39,6 +39,10 @@ struct sf_etcdfix {
 	char        f_quota[32];
 	const char *f_args[ARGS_MAX];
 	int         f_nargs;
+	bool        f_tls;
+	char        f_ca[PATH_MAX_ + 16], f_crt[PATH_MAX_ + 16],
+	    f_key[PATH_MAX_ + 16];
+	char f_scrt[PATH_MAX_ + 16], f_skey[PATH_MAX_ + 16];
 };
 
 static const char *
@@ -134,7 +138,7 @@ on_data(char *p, size_t sz, size_t n, void *arg)
 // http asks url (POSTing post when not NULL) and returns the body (free())
 // of a 200 answer, or NULL.
 static char *
-http(const char *url, const char *post, int timeout_ms)
+http(const sf_etcdfix *f, const char *url, const char *post, int timeout_ms)
 {
 	CURL *h    = curl_easy_init();
 	body  b    = {NULL, 0};
@@ -148,6 +152,11 @@ http(const char *url, const char *post, int timeout_ms)
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long) timeout_ms);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+	if (f->f_tls) {
+		curl_easy_setopt(h, CURLOPT_CAINFO, f->f_ca);
+		curl_easy_setopt(h, CURLOPT_SSLCERT, f->f_crt);
+		curl_easy_setopt(h, CURLOPT_SSLKEY, f->f_key);
+	}
 	if (post != NULL) {
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, post);
 	}
@@ -162,17 +171,58 @@ http(const char *url, const char *post, int timeout_ms)
 }
 
 static bool
-healthy(const member *m)
+healthy(const sf_etcdfix *f, const member *m)
 {
 	char  url[URL_MAX + 16];
 	char *b;
 	bool  ok;
 
 	snprintf(url, sizeof(url), "%s/health", m->m_url);
-	b  = http(url, NULL, 500);
+	b  = http(f, url, NULL, 500);
 	ok = b != NULL && strstr(b, "\"true\"") != NULL;
 	free(b);
 	return (ok);
+}
+
+// ----------------------------------------------------------------- TLS
+
+// make_certs makes a CA, a server certificate for 127.0.0.1 and a client
+// certificate with openssl (EC keys: quick to make).
+static int
+make_certs(sf_etcdfix *f)
+{
+	char cmd[8 * PATH_MAX_];
+	int  rv;
+
+	snprintf(f->f_ca, sizeof(f->f_ca), "%s/ca.crt", f->f_dir);
+	snprintf(f->f_scrt, sizeof(f->f_scrt), "%s/server.crt", f->f_dir);
+	snprintf(f->f_skey, sizeof(f->f_skey), "%s/server.key", f->f_dir);
+	snprintf(f->f_crt, sizeof(f->f_crt), "%s/client.crt", f->f_dir);
+	snprintf(f->f_key, sizeof(f->f_key), "%s/client.key", f->f_dir);
+	snprintf(cmd, sizeof(cmd),
+	    "cd '%s' && exec >tls.log 2>&1 && "
+	    "printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext && "
+	    "openssl req -x509 -newkey ec -pkeyopt "
+	    "ec_paramgen_curve:prime256v1 "
+	    "-nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=etcdfix-ca "
+	    "&& "
+	    "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+	    "-nodes -keyout server.key -out server.csr -subj /CN=etcd && "
+	    "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key "
+	    "-CAcreateserial -out server.crt -days 2 -extfile san.ext && "
+	    "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+	    "-nodes -keyout client.key -out client.csr -subj /CN=svcfleet && "
+	    "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key "
+	    "-CAcreateserial -out client.crt -days 2",
+	    f->f_dir);
+	if ((rv = system(cmd)) != 0) {
+		fprintf(stderr,
+		    "etcdfix: making certificates failed (%d): see "
+		    "%s/tls.log\n",
+		    rv, f->f_dir);
+		return (-1);
+	}
+	return (0);
 }
 
 // ------------------------------------------------------------- members
@@ -190,7 +240,8 @@ spawn(sf_etcdfix *f, int i)
 	snprintf(name, sizeof(name), "m%d", i);
 	snprintf(data, sizeof(data), "%s/m%d", f->f_dir, i);
 	snprintf(log, sizeof(log), "%s/m%d.log", f->f_dir, i);
-	snprintf(curl, sizeof(curl), "http://127.0.0.1:%d", m->m_client_port);
+	snprintf(curl, sizeof(curl), "%s://127.0.0.1:%d",
+	    f->f_tls ? "https" : "http", m->m_client_port);
 	snprintf(purl, sizeof(purl), "http://127.0.0.1:%d", m->m_peer_port);
 	argv[a++] = etcd_bin();
 	argv[a++] = "--name";
@@ -224,6 +275,15 @@ spawn(sf_etcdfix *f, int i)
 	if (f->f_quota[0] != '\0') {
 		argv[a++] = "--quota-backend-bytes";
 		argv[a++] = f->f_quota;
+	}
+	if (f->f_tls) {
+		argv[a++] = "--cert-file";
+		argv[a++] = f->f_scrt;
+		argv[a++] = "--key-file";
+		argv[a++] = f->f_skey;
+		argv[a++] = "--trusted-ca-file";
+		argv[a++] = f->f_ca;
+		argv[a++] = "--client-cert-auth";
 	}
 	for (int k = 0; k < f->f_nargs; k++) {
 		argv[a++] = f->f_args[k];
@@ -269,7 +329,7 @@ wait_healthy(sf_etcdfix *f, int i, int timeout_ms)
 			f->f_m[i].m_pid = 0;
 			return (-1);
 		}
-		if (healthy(&f->f_m[i])) {
+		if (healthy(f, &f->f_m[i])) {
 			return (0);
 		}
 		if (now_ms() > until) {
@@ -303,7 +363,8 @@ sf_etcdfix_start(sf_etcdfix **out, const sf_etcdfix_opts *o)
 	if ((f = calloc(1, sizeof(*f))) == NULL) {
 		return (-1);
 	}
-	f->f_n = o->eo_members > 0 ? o->eo_members : 1;
+	f->f_n   = o->eo_members > 0 ? o->eo_members : 1;
+	f->f_tls = o->eo_tls;
 	if (access(base, W_OK) != 0) {
 		base = getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
 	}
@@ -316,6 +377,10 @@ sf_etcdfix_start(sf_etcdfix **out, const sf_etcdfix_opts *o)
 	}
 	snprintf(f->f_token, sizeof(f->f_token), "sf-%ld-%ld", (long) getpid(),
 	    (long) now_ms());
+	if (f->f_tls && make_certs(f) != 0) {
+		sf_etcdfix_stop(f);
+		return (-1);
+	}
 	if (o->eo_quota_bytes > 0) {
 		snprintf(f->f_quota, sizeof(f->f_quota), "%llu",
 		    (unsigned long long) o->eo_quota_bytes);
@@ -335,8 +400,8 @@ sf_etcdfix_start(sf_etcdfix **out, const sf_etcdfix_opts *o)
 			sf_etcdfix_stop(f);
 			return (-1);
 		}
-		snprintf(m->m_url, sizeof(m->m_url), "http://127.0.0.1:%d",
-		    m->m_client_port);
+		snprintf(m->m_url, sizeof(m->m_url), "%s://127.0.0.1:%d",
+		    f->f_tls ? "https" : "http", m->m_client_port);
 		off += (size_t) snprintf(f->f_cluster + off,
 		    sizeof(f->f_cluster) - off, "%sm%d=http://127.0.0.1:%d",
 		    i > 0 ? "," : "", i, m->m_peer_port);
@@ -408,16 +473,41 @@ sf_etcdfix_dir(const sf_etcdfix *f)
 	return (f->f_dir);
 }
 
+const char *
+sf_etcdfix_ca_file(const sf_etcdfix *f)
+{
+	return (f->f_tls ? f->f_ca : "");
+}
+
+const char *
+sf_etcdfix_cert_file(const sf_etcdfix *f)
+{
+	return (f->f_tls ? f->f_crt : "");
+}
+
+const char *
+sf_etcdfix_key_file(const sf_etcdfix *f)
+{
+	return (f->f_tls ? f->f_key : "");
+}
+
 bool
 sf_etcdfix_running(const sf_etcdfix *f, int i)
 {
 	return (i >= 0 && i < f->f_n && f->f_m[i].m_pid > 0);
 }
 
+int
+sf_etcdfix_pid(const sf_etcdfix *f, int i)
+{
+	return (sf_etcdfix_running(f, i) ? (int) f->f_m[i].m_pid : 0);
+}
+
 // member_status returns member i's (member_id, leader) from
 // maintenance/status, or -1.
 static int
-member_status(const member *m, char *id, char *leader, size_t cap)
+member_status(
+    const sf_etcdfix *f, const member *m, char *id, char *leader, size_t cap)
 {
 	char    url[URL_MAX + 32];
 	char   *b;
@@ -425,7 +515,7 @@ member_status(const member *m, char *id, char *leader, size_t cap)
 	int     rv = -1;
 
 	snprintf(url, sizeof(url), "%s/v3/maintenance/status", m->m_url);
-	if ((b = http(url, "{}", 500)) == NULL) {
+	if ((b = http(f, url, "{}", 500)) == NULL) {
 		return (-1);
 	}
 	if ((j = json_loads(b, 0, NULL)) != NULL) {
@@ -454,7 +544,7 @@ sf_etcdfix_leader(sf_etcdfix *f, int wait_ms)
 			char id[32], leader[32];
 			if (f->f_m[i].m_pid > 0
 			    && member_status(
-			           &f->f_m[i], id, leader, sizeof(id))
+			           f, &f->f_m[i], id, leader, sizeof(id))
 			        == 0
 			    && strcmp(id, leader) == 0) {
 				return (i);

@@ -29,6 +29,11 @@ typedef struct sf_etcdfix_opts {
 	// Extra command-line arguments for every member, NULL-terminated (may
 	// be NULL).
 	const char *const *eo_args;
+	// Clients must speak TLS (https:// endpoints) and present a client
+	// certificate: the fixture makes a CA, a server certificate for
+	// 127.0.0.1 and a client certificate (openssl), see the _file
+	// functions below.
+	bool eo_tls;
 } sf_etcdfix_opts;
 
 // sf_etcdfix_available tells whether an etcd binary can be run (tests
@@ -51,6 +56,11 @@ const char *sf_etcdfix_endpoint(const sf_etcdfix *f, int i);
 const char *sf_etcdfix_endpoints(const sf_etcdfix *f);
 // The temporary directory (logs are <dir>/m<i>.log).
 const char *sf_etcdfix_dir(const sf_etcdfix *f);
+// With eo_tls: the CA that signed the members' certificate, and a client
+// certificate and its key that they accept (PEM files). "" without TLS.
+const char *sf_etcdfix_ca_file(const sf_etcdfix *f);
+const char *sf_etcdfix_cert_file(const sf_etcdfix *f);
+const char *sf_etcdfix_key_file(const sf_etcdfix *f);
 
 // sf_etcdfix_leader returns the index of the member that reports itself
 // the leader, waiting up to wait_ms for one to be elected; -1 when none.
@@ -65,7 +75,9 @@ int sf_etcdfix_resume(sf_etcdfix *f, int i);
 // sf_etcdfix_restart starts a killed member again on its data directory
 // and waits until it answers /health (15 s at most).
 int sf_etcdfix_restart(sf_etcdfix *f, int i);
-// Whether member i is running (not killed).
+// Whether member i is running (not killed), and its process id (0 when
+// not running; benchmarks read its CPU time).
 bool sf_etcdfix_running(const sf_etcdfix *f, int i);
+int  sf_etcdfix_pid(const sf_etcdfix *f, int i);
 
 #endif // SF_ETCDFIX_H
