@@ -285,34 +285,32 @@ sf__etcd_open(sf__etcd **out, const sf__etcd_opts *o, sf_status *st)
 		sf__etcd_close(c);
 		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
 	}
-	for (char *e = strtok_r(list, ", ", &save); e != NULL;
+	int rv = 0;
+	for (char *e = strtok_r(list, ", ", &save); e != NULL && rv == 0;
 	     e       = strtok_r(NULL, ", ", &save)) {
 		size_t n = strlen(e);
 		if (strncmp(e, "http://", 7) != 0
 		    && strncmp(e, "https://", 8) != 0) {
-			sf_status_set(st, SF_INVALID_ARGUMENT,
+			rv = sf_status_set(st, SF_INVALID_ARGUMENT,
 			    "store: etcd endpoint \"%s\" is not an http:// or "
 			    "https:// URL",
 			    e);
-			break;
-		}
-		if (c->c_nep == SF__ETCD_ENDPOINTS_MAX) {
-			sf_status_set(st, SF_INVALID_ARGUMENT,
+		} else if (c->c_nep == SF__ETCD_ENDPOINTS_MAX) {
+			rv = sf_status_set(st, SF_INVALID_ARGUMENT,
 			    "store: more than %d etcd endpoints",
 			    SF__ETCD_ENDPOINTS_MAX);
-			break;
-		}
-		while (n > 0 && e[n - 1] == '/') {
-			e[--n] = '\0';
-		}
-		if ((c->c_ep[c->c_nep++] = strdup(e)) == NULL) {
-			sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL);
-			break;
+		} else {
+			while (n > 0 && e[n - 1] == '/') {
+				e[--n] = '\0';
+			}
+			if ((c->c_ep[c->c_nep++] = strdup(e)) == NULL) {
+				rv = sf_status_set(
+				    st, SF_RESOURCE_EXHAUSTED, NULL);
+			}
 		}
 	}
 	free(list);
-	if (st != NULL && st->st_code != 0) {
-		int rv = st->st_code;
+	if (rv != 0) {
 		sf__etcd_close(c);
 		return (rv);
 	}

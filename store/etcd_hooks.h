@@ -24,9 +24,10 @@
 
 // sf__etcd_put_raw puts value under P key (tests: a newer schema).
 int sf__etcd_put_raw(sf_store *s, const char *key, const void *v, size_t n);
-// sf__etcd_get_raw reads P key into a malloc'd buffer (NUL-terminated).
-// Returns 0, SF_NOT_FOUND or a failure.
-int sf__etcd_get_raw(sf_store *s, const char *key, uint8_t **v, size_t *n);
+// sf__etcd_get_raw reads P key (klen bytes) into a malloc'd buffer
+// (NUL-terminated). Returns 0, SF_NOT_FOUND or a failure.
+int sf__etcd_get_raw(
+    sf_store *s, const void *key, size_t klen, uint8_t **v, size_t *n);
 // sf__etcd_count counts the keys under P section.
 int sf__etcd_count(sf_store *s, const char *section, uint64_t *n);
 // The client of a store (tests inject faults through it).

@@ -702,7 +702,8 @@ sf__etcd_put_raw(sf_store *s, const char *key, const void *v, size_t n)
 }
 
 int
-sf__etcd_get_raw(sf_store *s, const char *key, uint8_t **v, size_t *n)
+sf__etcd_get_raw(
+    sf_store *s, const void *key, size_t klen, uint8_t **v, size_t *n)
 {
 	sf__ekey  k;
 	json_t   *resp = NULL, *kv;
@@ -711,11 +712,11 @@ sf__etcd_get_raw(sf_store *s, const char *key, uint8_t **v, size_t *n)
 
 	*v = NULL;
 	*n = 0;
-	if (sf__ekey_make(s, "", key, strlen(key), &k) != 0) {
+	if (sf__ekey_make(s, "", key, klen, &k) != 0) {
 		return (SF_INVALID_ARGUMENT);
 	}
 	sf_status_init(&st);
-	rv = sf__etcd_range(s, &k, NULL, 0, 0, 0, key, &resp, &st);
+	rv = sf__etcd_range(s, &k, NULL, 0, 0, 0, "a raw key", &resp, &st);
 	if (rv == 0) {
 		kv = json_array_get(json_object_get(resp, "kvs"), 0);
 		rv = kv == NULL                        ? SF_NOT_FOUND
