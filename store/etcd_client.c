@@ -445,8 +445,9 @@ attempt(sf__etcd *c, CURL *h, int ep, const char *path, const char *req,
 	curl_easy_setopt(h, CURLOPT_POSTFIELDS, req);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long) strlen(req));
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long) timeout_ms);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-	    (long) (timeout_ms < 1000 ? timeout_ms : 1000));
+	// The connect timeout covers the TLS handshake, which a loaded
+	// member can take a while over.
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long) timeout_ms);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, err);

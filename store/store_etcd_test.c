@@ -570,7 +570,9 @@ test_txn_too_many_ops(void **state)
 	m.n = 30; // 60 puts, 60 compares: fits
 	sf_status_reset(&st);
 	assert_int_equal(sf_store_write_sync(s, &w, NULL), 0);
-	assert_non_null(tu_get(s, "c1", "dev", "m-029"));
+	Svcfleet__V1__Service *got = tu_get(s, "c1", "dev", "m-029");
+	assert_non_null(got);
+	svcfleet__v1__service__free_unpacked(got, NULL);
 	sf_status_fini(&st);
 	sf_arena_fini(&m.a);
 	sf_store_close(s);
@@ -938,7 +940,7 @@ test_tls(void **state)
 {
 	sf_etcdfix     *fx;
 	sf_etcdfix_opts fo = {.eo_tls = true};
-	sf_store_opts   o  = {.so_etcd_retry_ms = 2000};
+	sf_store_opts   o  = {.so_etcd_retry_ms = 5000};
 	sf_store       *s;
 	sf_arena        a;
 	sf_status       st;
@@ -968,9 +970,10 @@ test_tls(void **state)
 	o.so_etcd_cert_file = sf_etcdfix_cert_file(fx);
 	o.so_etcd_key_file  = sf_etcdfix_key_file(fx);
 	o.so_etcd_ca_file   = "/etc/ssl/certs/ca-certificates.crt";
-	assert_int_equal(sf_store_open_backend("etcd", &s, &o, &st),
-	    SF_FAILED_PRECONDITION);
-	assert_non_null(strstr(st.st_msg, "TLS"));
+	int rv              = sf_store_open_backend("etcd", &s, &o, &st);
+	if (rv != SF_FAILED_PRECONDITION || strstr(st.st_msg, "TLS") == NULL) {
+		fail_msg("another CA: %s: %s", sf_status_name(rv), st.st_msg);
+	}
 	sf_status_fini(&st);
 	sf_arena_fini(&a);
 	sf_etcdfix_stop(fx);
