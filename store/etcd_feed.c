@@ -70,8 +70,14 @@ build_event(sf_store *s, const json_t *ev, uint64_t *rev, uint8_t **packed,
 		return (0); // not a Service
 	}
 	if (sf__store_key_parse(inner, il, &sk) != 0) {
+		// Not one of ours: leave it out (failing the watch on it would
+		// only meet it again when the watch resumes).
+		SF_ERROR("store",
+		    "a malformed key among the services at revision %" PRIu64
+		    " is left out of the feed",
+		    *rev);
 		free(kbuf);
-		return (SF_DATA_LOSS);
+		return (0);
 	}
 	if (!del) {
 		if (sf__etcd_kv_value(kv, &v, &vn) == 0) {

@@ -43,8 +43,9 @@
 #define SF__ETCD_ATTEMPTS       64  // optimistic re-runs of one write
 #define SF__ETCD_QUEUE_MAX      4096
 // Markers of writes older than this are deleted by the janitor: a write's
-// retries end long before.
-#define SF__ETCD_MARKER_TTL_MS (10 * 60 * 1000)
+// retries (so_etcd_retry_ms) and any send of it still queued in a member
+// (etcd fails a proposal after about 7 s) end long before.
+#define SF__ETCD_MARKER_TTL_MS (2 * 60 * 1000)
 #define SF__ETCD_JANITOR_MS    (60 * 1000)
 
 // A full etcd key: P, a section and the backend-neutral key.
