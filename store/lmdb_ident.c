@@ -14,28 +14,10 @@
 #include "clock.h"
 #include "log.h"
 
-#define RECORD_ID_MAX  100
-#define AUDIT_PAGE_MAX 1000
-
 static enum sf__store_db
 db_of(sf_store_kind kind)
 {
 	return (kind == SF_STORE_TOKENS ? SF__DB_TOKENS : SF__DB_BINDINGS);
-}
-
-// record_key validates an id and returns its length with the NUL (the key
-// keeps it, like every other key of the store).
-static int
-record_key(const char *id, size_t *klen, sf_status *st)
-{
-	size_t n = id != NULL ? strlen(id) : 0;
-	if (n == 0 || n > RECORD_ID_MAX) {
-		return (sf_status_set(st, SF_INVALID_ARGUMENT,
-		    "store: a record id must have 1 to %d bytes",
-		    RECORD_ID_MAX));
-	}
-	*klen = n + 1;
-	return (0);
 }
 
 static int
@@ -62,7 +44,7 @@ sf__store_lmdb_record_get(sf_store *s, sf_store_kind kind, const char *id,
 	int      rc, rv;
 
 	*out = NULL;
-	if ((rv = record_key(id, &kl, NULL)) != 0) {
+	if ((rv = sf__store_key_record(id, &kl, NULL)) != 0) {
 		return (rv);
 	}
 	if ((rc = sf__store_read_begin(s, &txn)) != 0) {
@@ -143,7 +125,7 @@ sf__store_lmdb_txn_record_get(sf_store_txn *t, sf_store_kind kind,
 	int     rc, rv;
 
 	*out = NULL;
-	if ((rv = record_key(id, &kl, t->t_st)) != 0) {
+	if ((rv = sf__store_key_record(id, &kl, t->t_st)) != 0) {
 		return (rv);
 	}
 	k.mv_size = kl;
@@ -171,7 +153,7 @@ sf__store_lmdb_txn_record_put(sf_store_txn *t, sf_store_kind kind,
 	size_t  kl = 0;
 	int     rc, rv;
 
-	if ((rv = record_key(id, &kl, t->t_st)) != 0) {
+	if ((rv = sf__store_key_record(id, &kl, t->t_st)) != 0) {
 		return (rv);
 	}
 	k.mv_size = kl;
@@ -199,7 +181,7 @@ sf__store_lmdb_txn_record_delete(
 	size_t  kl = 0;
 	int     rc, rv;
 
-	if ((rv = record_key(id, &kl, t->t_st)) != 0) {
+	if ((rv = sf__store_key_record(id, &kl, t->t_st)) != 0) {
 		return (rv);
 	}
 	k.mv_size = kl;
@@ -310,8 +292,8 @@ sf__store_lmdb_audit_list(sf_store *s, const sf_store_audit_query *q,
 	*out  = NULL;
 	*n    = 0;
 	*next = 0;
-	if (limit == 0 || limit > AUDIT_PAGE_MAX) {
-		limit = limit == 0 ? 100 : AUDIT_PAGE_MAX;
+	if (limit == 0 || limit > SF__STORE_AUDIT_PAGE) {
+		limit = limit == 0 ? 100 : SF__STORE_AUDIT_PAGE;
 	}
 	if ((rc = sf__store_read_begin(s, &txn)) != 0) {
 		return (sf__store_mdb_code(rc));

@@ -31,23 +31,15 @@
 #include "arena.h"
 #include "status.h"
 #include "store.h"
+#include "store_internal.h"
 
-#define SF__STORE_SCHEMA            2
-#define SF__STORE_KEY_MAX           511 // LMDB's default maximum key size
 #define SF__STORE_MAP_DEFAULT       (64u << 20)
 #define SF__STORE_MAP_MAX           (1ull << 40) // growth stops at 1 TiB
 #define SF__STORE_BATCH_DEFAULT     256
-#define SF__STORE_FEED_KEEP_DEFAULT 100000
+#define SF__STORE_FEED_KEEP_DEFAULT SF__STORE_FEED_KEEP
 #define SF__STORE_MAXDBS            32 // SF__DB_COUNT used; room to grow
 #define SF__STORE_MAXREADERS        512
-#define SF__STORE_LIST_MAX          5000  // largest page
-#define SF__STORE_FEED_MAX          10000 // most events per feed read
-// A list page or feed read examines at most this many entries, so a
-// filter that matches little cannot turn one call into a full scan; the
-// page then comes back short with a token to continue.
-#define SF__STORE_SCAN_MAX     10000
-#define SF__STORE_FEED_KEY_LEN 12
-#define SF__STORE_KEY_ID_LEN   8
+#define SF__STORE_FEED_KEY_LEN      12
 
 enum sf__store_db {
 	SF__DB_META,
@@ -154,55 +146,14 @@ struct sf_store_txn {
 	int64_t             t_services_delta;
 };
 
-// ------------------------------------------------------ lmdb_key.c
+// ------------------------------------------------------ lmdb_store.c
 
-// Byte order helpers (keys sort bytewise, so numbers are big-endian).
-void     sf__store_be64_put(uint8_t *p, uint64_t v);
-uint64_t sf__store_be64_get(const uint8_t *p);
-void     sf__store_be32_put(uint8_t *p, uint32_t v);
-uint32_t sf__store_be32_get(const uint8_t *p);
-
-// sf__store_key_service builds cluster\0namespace\0name\0 into buf (at
-// least SF__STORE_KEY_MAX bytes). Returns 0 or SF_INVALID_ARGUMENT with a
-// message in st (may be NULL) for an empty part or a key too long.
-int sf__store_key_service(
-    const sf_store_key *k, uint8_t *buf, size_t *len, sf_status *st);
-// sf__store_key_parse splits a stored key into its three parts, pointing
-// into data. Returns 0, or -1 when data is not such a key.
-int sf__store_key_parse(const void *data, size_t len, sf_store_key *out);
-// sf__store_key_prefix builds cluster\0 or cluster\0namespace\0 (ns may be
-// NULL or ""). Returns 0 or SF_INVALID_ARGUMENT.
-int sf__store_key_prefix(const char *cluster, const char *ns, uint8_t *buf,
-    size_t *len, sf_status *st);
-int sf__store_key_cluster(
-    const char *name, uint8_t *buf, size_t *len, sf_status *st);
-int      sf__store_key_nodeport(const char *cluster, const char *protocol,
-         int32_t port, uint8_t *buf, size_t *len, sf_status *st);
+// Change-feed keys: revision (u64 BE), sequence in the revision (u32 BE).
 void     sf__store_key_feed(uint8_t *buf, uint64_t rev, uint32_t seq);
 uint64_t sf__store_key_feed_rev(const MDB_val *k);
 
-// Page tokens: base64url of {version, cluster, namespace, last key,
-// checksum}. encode returns a string from alloc (NULL when out of memory);
-// decode returns 0 and the parts (last key copied into key, at least
-// SF__STORE_KEY_MAX bytes; cluster/ns into caller buffers of
-// SF__STORE_KEY_MAX + 1 bytes), or -1 when malformed.
-char *sf__store_token_encode(ProtobufCAllocator *alloc, const char *cluster,
-    const char *ns, const uint8_t *key, size_t klen);
-int   sf__store_token_decode(
-      const char *tok, char *cluster, char *ns, uint8_t *key, size_t *klen);
-
-// ------------------------------------------------------ lmdb_store.c
-
 // sf__store_mdb_code maps an LMDB (or errno) result to an SF_* code.
 int sf__store_mdb_code(int rc);
-
-// Allocation through an optional protobuf-c allocator (NULL = malloc).
-void *sf__store_alloc(ProtobufCAllocator *a, size_t n);
-void  sf__store_free(ProtobufCAllocator *a, void *p);
-char *sf__store_strdup(ProtobufCAllocator *a, const char *s);
-
-// sf__store_uuid writes a random (version 4) UUID into out (37 bytes).
-int sf__store_uuid(char out[37]);
 
 // Read transactions: begin takes the map lock shared (so the map cannot be
 // resized under the transaction); end aborts the transaction and drops it.
@@ -243,16 +194,6 @@ int sf__store_lmdb_feed_read(sf_store *s, uint64_t since, uint32_t max,
     const sf_store_filter *filter, ProtobufCAllocator *alloc,
     Svcfleet__V1__WatchEvent ***out, size_t *n, uint64_t *next);
 
-// A growing heap array of pointers, copied into the caller's allocator at
-// the end (an arena has no realloc).
-typedef struct sf__store_ptrvec {
-	void **pv_p;
-	size_t pv_n;
-	size_t pv_cap;
-} sf__store_ptrvec;
-int    sf__store_ptrvec_push(sf__store_ptrvec *pv, void *p);
-void **sf__store_ptrvec_take(sf__store_ptrvec *pv, ProtobufCAllocator *alloc);
-
 // ------------------------------------------------------ lmdb_ident.c
 
 int sf__store_lmdb_record_get(sf_store *s, sf_store_kind kind, const char *id,
@@ -283,23 +224,6 @@ int sf__store_trim_audit(sf_store *s, MDB_txn *txn, uint64_t max);
 
 #define SF__META_SECRET_KEY_ID "secret_key_id"
 
-// The key id: the first bytes of SHA-256 over a label and the key.
-void sf__store_key_id(const uint8_t key[SF_STORE_SECRET_KEY_LEN],
-    uint8_t                         id[SF__STORE_KEY_ID_LEN]);
-void sf__store_key_id_hex(
-    const uint8_t id[SF__STORE_KEY_ID_LEN], char out[17]);
-bool sf__store_has_credentials(const Svcfleet__V1__Cluster *c);
-// sf__store_seal seals c's token, client_cert and client_key for cluster
-// name. *out is malloc'd. Returns 0 or an SF_* code.
-int sf__store_seal(const uint8_t key[SF_STORE_SECRET_KEY_LEN],
-    const char *name, const Svcfleet__V1__Cluster *c, uint8_t **out,
-    size_t *outlen);
-// sf__store_unseal opens a blob of cluster name into c's three credential
-// fields (allocated with alloc). SF_FAILED_PRECONDITION: sealed with
-// another key; SF_DATA_LOSS: damaged, or sealed for another name.
-int sf__store_unseal(const uint8_t key[SF_STORE_SECRET_KEY_LEN],
-    const char *name, const void *blob, size_t len, ProtobufCAllocator *alloc,
-    Svcfleet__V1__Cluster *c);
 // sf__store_secrets_fill puts the credentials kept for the cluster under
 // key into c (just read from the clusters database). Returns an SF_* code.
 int sf__store_secrets_fill(sf_store *s, MDB_txn *txn, const void *key,

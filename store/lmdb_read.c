@@ -113,8 +113,9 @@ sf__store_lmdb_service_list(sf_store *s, const sf_store_list_req *req,
 	}
 	if (req->lr_page_token != NULL && req->lr_page_token[0] != '\0') {
 		sf_store_key tk;
-		if (sf__store_token_decode(
-		        req->lr_page_token, tcluster, tns, last, &lastlen)
+		uint64_t     trev;
+		if (sf__store_token_decode(req->lr_page_token, tcluster, tns,
+		        last, &lastlen, &trev)
 		        != 0
 		    || sf__store_key_parse(last, lastlen, &tk) != 0) {
 			return (sf_status_set(st, SF_INVALID_ARGUMENT,
@@ -240,9 +241,9 @@ out:
 	sf_arena_fini(&scratch);
 	if (rv == 0) {
 		res->lr_items      = items;
-		res->lr_next_token = more
-		    ? sf__store_token_encode(alloc, cluster, ns, last, lastlen)
-		    : sf__store_strdup(alloc, "");
+		res->lr_next_token = more ? sf__store_token_encode(
+		                         alloc, cluster, ns, last, lastlen, 0)
+		                          : sf__store_strdup(alloc, "");
 		if (res->lr_next_token == NULL) {
 			rv = sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL);
 		}
@@ -294,34 +295,6 @@ sf__store_lmdb_cluster_get(sf_store *s, const char *name,
 	}
 	sf__store_read_end(s, txn);
 	return (rv);
-}
-
-int
-sf__store_ptrvec_push(sf__store_ptrvec *pv, void *p)
-{
-	if (pv->pv_n == pv->pv_cap) {
-		size_t cap = pv->pv_cap ? pv->pv_cap * 2 : 16;
-		void **np  = realloc(pv->pv_p, cap * sizeof(*np));
-		if (np == NULL) {
-			return (SF_RESOURCE_EXHAUSTED);
-		}
-		pv->pv_p   = np;
-		pv->pv_cap = cap;
-	}
-	pv->pv_p[pv->pv_n++] = p;
-	return (0);
-}
-
-void **
-sf__store_ptrvec_take(sf__store_ptrvec *pv, ProtobufCAllocator *alloc)
-{
-	void **out = sf__store_alloc(alloc, pv->pv_n * sizeof(*out));
-	if (out != NULL && pv->pv_n > 0) {
-		memcpy(out, pv->pv_p, pv->pv_n * sizeof(*out));
-	}
-	free(pv->pv_p);
-	pv->pv_p = NULL;
-	return (out);
 }
 
 int
@@ -383,24 +356,6 @@ sf__store_lmdb_cluster_list(sf_store *s, ProtobufCAllocator *alloc,
 }
 
 // ---------------------------------------------------------- change feed
-
-static bool
-keep_event(const sf_store_filter *f, const Svcfleet__V1__WatchEvent *ev)
-{
-	const Svcfleet__V1__Service *svc = ev->service;
-
-	if (f == NULL) {
-		return (true);
-	}
-	if (f->f_key != NULL) {
-		if (svc == NULL || svc->metadata == NULL
-		    || !f->f_key(f->f_arg, svc->metadata->cluster,
-		        svc->metadata->namespace_)) {
-			return (false);
-		}
-	}
-	return (f->f_obj == NULL || (svc != NULL && f->f_obj(f->f_arg, svc)));
-}
 
 int
 sf__store_lmdb_feed_read(sf_store *s, uint64_t since, uint32_t max,
@@ -472,7 +427,7 @@ sf__store_lmdb_feed_read(sf_store *s, uint64_t since, uint32_t max,
 				rv = SF_DATA_LOSS;
 				break;
 			}
-			if (!keep_event(filter, ev)) {
+			if (!sf__store_keep_event(filter, ev)) {
 				continue;
 			}
 		}

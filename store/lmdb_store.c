@@ -72,72 +72,20 @@ sf__store_mdb_code(int rc)
 	}
 }
 
-void *
-sf__store_alloc(ProtobufCAllocator *a, size_t n)
-{
-	if (a == NULL) {
-		return (malloc(n > 0 ? n : 1));
-	}
-	return (a->alloc(a->allocator_data, n > 0 ? n : 1));
-}
-
 void
-sf__store_free(ProtobufCAllocator *a, void *p)
+sf__store_key_feed(uint8_t *buf, uint64_t rev, uint32_t seq)
 {
-	if (p == NULL) {
-		return;
-	}
-	if (a == NULL) {
-		free(p);
-	} else {
-		a->free(a->allocator_data, p);
-	}
+	sf__store_be64_put(buf, rev);
+	sf__store_be32_put(buf + 8, seq);
 }
 
-char *
-sf__store_strdup(ProtobufCAllocator *a, const char *s)
+uint64_t
+sf__store_key_feed_rev(const MDB_val *k)
 {
-	size_t n = strlen(s) + 1;
-	char  *p = sf__store_alloc(a, n);
-	if (p != NULL) {
-		memcpy(p, s, n);
+	if (k->mv_size < 8) {
+		return (0);
 	}
-	return (p);
-}
-
-int
-sf__store_uuid(char out[37])
-{
-	// Random bytes are taken from OpenSSL 1 KiB at a time: a call of
-	// RAND_bytes costs more than the 16 bytes it gives (8 % of a
-	// Service create's instructions when it was called per uid). Uids
-	// are unique, not secret.
-	static _Thread_local unsigned char pool[1024];
-	static _Thread_local size_t        left;
-	static const char                  hex[] = "0123456789abcdef";
-	unsigned char                      b[16];
-	char                              *p = out;
-
-	if (left < sizeof(b)) {
-		if (RAND_bytes(pool, sizeof(pool)) != 1) {
-			return (SF_INTERNAL);
-		}
-		left = sizeof(pool);
-	}
-	memcpy(b, pool + sizeof(pool) - left, sizeof(b));
-	OPENSSL_cleanse(pool + sizeof(pool) - left, sizeof(b));
-	left -= sizeof(b);
-	b[6] = (unsigned char) ((b[6] & 0x0f) | 0x40); // version 4
-	b[8] = (unsigned char) ((b[8] & 0x3f) | 0x80); // RFC 4122 variant
-	for (size_t i = 0; i < sizeof(b); i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10) {
-			*p++ = '-';
-		}
-		*p++ = hex[b[i] >> 4];
-		*p++ = hex[b[i] & 0x0f];
-	}
-	*p = '\0';
-	return (0);
+	return (sf__store_be64_get(k->mv_data));
 }
 
 int

@@ -85,6 +85,35 @@ sf_store_open(sf_store **out, const sf_store_opts *o, sf_status *st)
 	return (sf_store_open_with(&sf_store_lmdb_ops, out, o, st));
 }
 
+const sf_store_ops *
+sf_store_backend(const char *name)
+{
+	static const sf_store_ops *const all[]
+	    = {&sf_store_lmdb_ops, &sf_store_etcd_ops};
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		if (name != NULL && strcmp(name, all[i]->so_name) == 0) {
+			return (all[i]);
+		}
+	}
+	return (NULL);
+}
+
+int
+sf_store_open_backend(
+    const char *name, sf_store **out, const sf_store_opts *o, sf_status *st)
+{
+	const sf_store_ops *ops = sf_store_backend(
+	    name != NULL && name[0] != '\0' ? name : "lmdb");
+
+	*out = NULL;
+	if (ops == NULL) {
+		return (sf_status_set(st, SF_INVALID_ARGUMENT,
+		    "unknown store backend \"%s\": lmdb or etcd", name));
+	}
+	return (sf_store_open_with(ops, out, o, st));
+}
+
 void
 sf_store_close(sf_store *s)
 {

@@ -1,14 +1,15 @@
 // store.h: svcfleet's durable desired state.
 //
-// One store holds Services, cluster records, role bindings, tokens
-// and the audit log, plus a change feed for WatchServices. Every write
-// transaction gets the next value of one global revision (uint64); an
-// object's resource_version is the revision of its last write.
+// One store holds Services, cluster records, role bindings, tokens and the
+// audit log, plus a change feed for WatchServices. Every write transaction
+// gets a new value of one global revision (uint64); an object's
+// resource_version is the revision of its last write.
 //
 // The server reaches the store only through this header; the functions
 // below dispatch through an operations table (sf_store_ops, as nng's
-// protocol ops), so that a second backend (etcd) can be added without
-// touching the handlers. The first backend is LMDB (store/lmdb_store.c):
+// protocol ops), so that backends can be added without touching the
+// handlers. There are two: etcd (store/etcd_store.c, several svcfleetd on
+// one etcd cluster; see sf_store_etcd_ops) and LMDB (store/lmdb_store.c):
 // one environment in the data directory, named databases, readers that
 // never block the writer, and a single writer thread that commits batches
 // (group commit): concurrent write requests share one durable commit.
@@ -57,6 +58,21 @@ typedef struct sf_store_opts {
 	// Writes queued for the writer at most (beyond: sf_store_submit
 	// fails with SF_RESOURCE_EXHAUSTED), 0 = 4096.
 	uint32_t so_queue_max;
+
+	// The etcd backend (sf_store_etcd_ops; so_dir, so_map_size,
+	// so_batch_max, so_linger_us and so_nosync do not apply to it; its
+	// so_feed_keep counts revisions of etcd's history, which it compacts
+	// beyond that). Strings are copied.
+	const char *so_etcd_endpoints; // "http://10.0.0.1:2379,https://..."
+	const char *so_etcd_ca_file;   // PEM CA bundle (NULL: the system's)
+	const char *so_etcd_cert_file; // client certificate (PEM), or NULL
+	const char *so_etcd_key_file;  // its private key (PEM), or NULL
+	const char *so_etcd_prefix; // every key under it, NULL = "/svcfleet/"
+	int32_t     so_etcd_timeout_ms; // one request to one member, 0 = 2000
+	// One operation, across members and elections, before it fails
+	// with SF_UNAVAILABLE, 0 = 10000.
+	int32_t  so_etcd_retry_ms;
+	uint32_t so_etcd_max_txn_ops; // etcd's --max-txn-ops, 0 = 128
 } sf_store_opts;
 
 #define SF_STORE_SECRET_KEY_LEN 32
@@ -74,7 +90,7 @@ typedef struct sf_store_stats {
 	uint64_t ss_map_grows;  // times the map was grown on MDB_MAP_FULL
 } sf_store_stats;
 
-// sf_store_open opens (creating when absent) the store in o->so_dir.
+// sf_store_open opens (creating when absent) the LMDB store in o->so_dir.
 // Returns 0, or an SF_* code with a message in st (a directory that cannot
 // be created, a file that is not an LMDB environment, a schema from a newer
 // svcfleet, a directory already opened by another store: FAILED_
@@ -152,8 +168,12 @@ typedef struct sf_store_list_res {
 // read in one snapshot, starting after the page token. Page tokens are
 // opaque, survive restarts and concurrent writes (the next page starts
 // after the last key examined: nothing is returned twice, nothing that
-// existed throughout is skipped). A malformed token or one from a list
-// with other cluster/namespace filters is SF_INVALID_ARGUMENT, as is
+// existed throughout is skipped). On LMDB each page reads the current
+// state; on etcd every page reads at the first page's revision (the token
+// carries it), so the pages are one snapshot, lr_revision on each, unless
+// etcd has compacted that revision away meanwhile: the list then goes on
+// from the token's key at the current revision. A malformed token or one from
+// a list with other cluster/namespace filters is SF_INVALID_ARGUMENT, as is
 // lr_limit outside 1..5000. The cost of a page does not depend on how many
 // Services are stored outside the range visited: a page examines at most
 // 10000 keys, so with a selective filter it may hold fewer than lr_limit
@@ -291,7 +311,11 @@ int sf_store_txn_service_get(sf_store_txn *txn, const sf_store_key *key,
 // an empty protocol is indexed as TCP) and appends ADDED/MODIFIED to the
 // change feed. create_only: fail with SF_ALREADY_EXISTS when present. A
 // nodePort/protocol already indexed for another Service of the cluster
-// fails with SF_FAILED_PRECONDITION.
+// fails with SF_FAILED_PRECONDITION. On the etcd backend the revision is
+// known only once etcd commits: resource_version is then the one the write
+// expects, and the store sets it to the committed one after the commit,
+// before w_done, so svc must stay valid until w_done returns (allocate it
+// from w_alloc, or memory that lives as long).
 int sf_store_txn_service_put(
     sf_store_txn *txn, Svcfleet__V1__Service *svc, bool create_only);
 
@@ -318,7 +342,8 @@ int sf_store_txn_cluster_get(sf_store_txn *txn, const char *name,
 // only, such as every write of a Service.
 int sf_store_txn_cluster_spec_get(sf_store_txn *txn, const char *name,
     ProtobufCAllocator *alloc, Svcfleet__V1__Cluster **out);
-// Sets resource_version (and create/update time as for services).
+// Sets resource_version (and create/update time as for services); on
+// etcd, c must stay valid until w_done returns, as svc above.
 int sf_store_txn_cluster_put(
     sf_store_txn *txn, Svcfleet__V1__Cluster *c, bool create_only);
 int sf_store_txn_cluster_delete(sf_store_txn *txn, const char *name);
@@ -446,6 +471,31 @@ typedef struct sf_store_ops {
 
 // The LMDB backend.
 extern const sf_store_ops sf_store_lmdb_ops;
+
+// The etcd backend: every record in an etcd v3 cluster (o->so_etcd_*),
+// shared by any number of stores in other processes (svcfleetd replicas).
+// What differs from LMDB, by design: the revision is etcd's, so writes of
+// other replicas, audit records of failed writes and the store's own
+// bookkeeping take revisions too (a write's revision is still the one its
+// objects carry); there is no group commit (etcd batches); a write
+// function's reads and writes must fit one etcd transaction (so_etcd_
+// max_txn_ops compares and as many writes, else SF_RESOURCE_EXHAUSTED);
+// sf_store_txn_revision is the revision the write will most likely get,
+// and the messages a write function stored get their resource_version set
+// to the real one after the commit, before w_done (so they must live until
+// then); an etcd that does not answer within so_etcd_retry_ms fails reads
+// and writes with SF_UNAVAILABLE (a write then says whether it may have
+// been applied). store/README.md has the design.
+extern const sf_store_ops sf_store_etcd_ops;
+
+// sf_store_backend returns the backend called name ("lmdb", "etcd"), or
+// NULL.
+const sf_store_ops *sf_store_backend(const char *name);
+
+// sf_store_open_backend opens a store with the backend called name (NULL
+// or "" = "lmdb"); an unknown name is SF_INVALID_ARGUMENT.
+int sf_store_open_backend(
+    const char *name, sf_store **out, const sf_store_opts *o, sf_status *st);
 
 // sf_store_open_with opens a store with a given backend (sf_store_open
 // uses LMDB). Every sf_store begins with a pointer to its ops table, so

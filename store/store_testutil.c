@@ -13,6 +13,73 @@
 
 #include <cmocka.h>
 
+#include "etcd_hooks.h"
+#include "etcdfix.h"
+#include "lmdb_internal.h"
+
+static sf_etcdfix *fix;
+
+const char *
+tu_backend(void)
+{
+	const char *b = getenv("SF_STORE_BACKEND");
+	return (b != NULL && b[0] != '\0' ? b : "lmdb");
+}
+
+bool
+tu_etcd(void)
+{
+	return (strcmp(tu_backend(), "etcd") == 0);
+}
+
+bool
+tu_skip(void)
+{
+	if (tu_etcd() && !sf_etcdfix_available()) {
+		fprintf(
+		    stderr, "no etcd binary: the etcd tests are skipped\n");
+		return (true);
+	}
+	return (false);
+}
+
+static void
+stop_fix(void)
+{
+	sf_etcdfix_stop(fix);
+	fix = NULL;
+}
+
+const char *
+tu_etcd_endpoints(void)
+{
+	if (fix == NULL) {
+		if (sf_etcdfix_start(&fix, NULL) != 0) {
+			fail_msg("cannot start etcd for the tests");
+		}
+		atexit(stop_fix);
+	}
+	return (sf_etcdfix_endpoints(fix));
+}
+
+void
+tu_opts_for(sf_store_opts *o, char *prefix, size_t cap)
+{
+	uint32_t h = 2166136261u;
+
+	if (!tu_etcd()) {
+		return;
+	}
+	// Every directory a test names is a prefix of its own.
+	for (const char *p = o->so_dir != NULL ? o->so_dir : ""; *p != '\0';
+	     p++) {
+		h = (h ^ (uint8_t) *p) * 16777619u;
+	}
+	snprintf(prefix, cap, "/t/%08x/", h);
+	o->so_etcd_endpoints = tu_etcd_endpoints();
+	o->so_etcd_prefix    = prefix;
+}
+
 char *
 tu_tmpdir(void)
 {
@@ -50,15 +117,18 @@ tu_rmrf(char *path)
 sf_store *
 tu_open_opts(const sf_store_opts *o)
 {
-	sf_store *s = NULL;
-	sf_status st;
-	int       rv;
+	sf_store     *s  = NULL;
+	sf_store_opts oo = *o;
+	char          prefix[64];
+	sf_status     st;
+	int           rv;
 
 	sf_status_init(&st);
-	rv = sf_store_open(&s, o, &st);
+	tu_opts_for(&oo, prefix, sizeof(prefix));
+	rv = sf_store_open_backend(tu_backend(), &s, &oo, &st);
 	if (rv != 0) {
-		print_error("sf_store_open(%s): %s: %s\n", o->so_dir,
-		    sf_status_name(rv), st.st_msg);
+		print_error("sf_store_open(%s, %s): %s: %s\n", tu_backend(),
+		    o->so_dir, sf_status_name(rv), st.st_msg);
 	}
 	assert_int_equal(rv, 0);
 	assert_non_null(s);
@@ -184,6 +254,47 @@ tu_delete(sf_store *s, const char *cluster, const char *ns, const char *name,
 	return (sf_store_write_sync(s, &w, rev));
 }
 
+uint64_t
+tu_count_raw(sf_store *s, const char *what)
+{
+	uint64_t n  = 0;
+	bool     np = strcmp(what, "nodeports") == 0;
+
+	if (tu_etcd()) {
+		assert_int_equal(
+		    sf__etcd_count(s, np ? SF__ETCD_NP : SF__ETCD_AUDIT, &n),
+		    0);
+	} else {
+		assert_int_equal(sf__store_count_raw(s,
+		                     np ? SF__DB_NODEPORTS : SF__DB_AUDIT, &n),
+		    0);
+	}
+	return (n);
+}
+
+static int
+schema_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	uint8_t b[4];
+	(void) st;
+	sf__store_be32_put(b, *(uint32_t *) arg);
+	return (sf__store_txn_put_raw(txn, SF__DB_META, "schema", 6, b, 4));
+}
+
+void
+tu_set_schema(sf_store *s, uint32_t v)
+{
+	if (tu_etcd()) {
+		char b[16];
+		snprintf(b, sizeof(b), "%u", (unsigned) v);
+		assert_int_equal(
+		    sf__etcd_put_raw(s, "meta/schema", b, strlen(b)), 0);
+	} else {
+		sf_store_write w = {.w_fn = schema_fn, .w_arg = &v};
+		assert_int_equal(sf_store_write_sync(s, &w, NULL), 0);
+	}
+}
+
 Svcfleet__V1__Service *
 tu_get(sf_store *s, const char *cluster, const char *ns, const char *name)
 {
@@ -197,11 +308,13 @@ tu_get(sf_store *s, const char *cluster, const char *ns, const char *name)
 	return (out);
 }
 
-// Bulk creation: each request creates up to FILL_PER_REQ Services.
-#define FILL_PER_REQ 250
+// Bulk creation: each request creates up to FILL_PER_REQ Services (with
+// their reads, what one etcd transaction of 128 operations takes).
+#define FILL_PER_REQ 50
 
 typedef struct fill_req {
-	int first, n, nclusters, nns;
+	int      first, n, nclusters, nns;
+	sf_arena a; // the Services stored: they live until the write is done
 } fill_req;
 
 typedef struct fill_wait {
@@ -216,30 +329,28 @@ static fill_wait *fill_w;
 static int
 fill_fn(sf_store_txn *txn, void *arg, sf_status *st)
 {
-	fill_req *f = arg;
-	sf_arena  a;
+	fill_req *f  = arg;
 	int       rv = 0;
 
 	(void) st;
-	sf_arena_init(&a);
 	for (int i = f->first; i < f->first + f->n && rv == 0; i++) {
 		char c[32], ns[32], name[32];
 		snprintf(c, sizeof(c), "c%d", i % f->nclusters);
 		snprintf(ns, sizeof(ns), "ns%d", (i / f->nclusters) % f->nns);
 		snprintf(name, sizeof(name), "svc-%05d", i);
 		rv = sf_store_txn_service_put(
-		    txn, tu_svc(&a, c, ns, name, 0), true);
-		sf_arena_reset(&a);
+		    txn, tu_svc(&f->a, c, ns, name, 0), true);
 	}
-	sf_arena_fini(&a);
 	return (rv);
 }
 
 static void
 fill_done(void *arg, int code, uint64_t rev)
 {
+	fill_req *f = arg;
 	(void) rev;
-	free(arg);
+	sf_arena_fini(&f->a);
+	free(f);
 	pthread_mutex_lock(&fill_w->mtx);
 	if (code != 0) {
 		fill_w->failed++;
@@ -259,15 +370,18 @@ tu_fill(sf_store *s, int first, int n, int nclusters, int nns)
 	fill_w = &w;
 	pthread_mutex_lock(&w.mtx);
 	for (int i = first; i < first + n; i += FILL_PER_REQ) {
-		fill_req *f = malloc(sizeof(*f));
+		fill_req *f = calloc(1, sizeof(*f));
 		assert_non_null(f);
+		sf_arena_init(&f->a);
 		f->first     = i;
 		f->n         = first + n - i < FILL_PER_REQ ? first + n - i
 		                                            : FILL_PER_REQ;
 		f->nclusters = nclusters;
 		f->nns       = nns;
-		sf_store_write wr
-		    = {.w_fn = fill_fn, .w_done = fill_done, .w_arg = f};
+		sf_store_write wr = {.w_fn = fill_fn,
+		    .w_done                = fill_done,
+		    .w_arg                 = f,
+		    .w_alloc               = sf_arena_pbc(&f->a)};
 		w.pending++;
 		assert_int_equal(sf_store_submit(s, &wr), 0);
 	}

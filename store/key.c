@@ -1,5 +1,5 @@
-// lmdb_key.c: key layouts and page tokens of the LMDB backend.
-#include "lmdb_internal.h"
+// key.c: key layouts and page tokens, shared by the backends.
+#include "store_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -159,20 +159,17 @@ sf__store_key_nodeport(const char *cluster, const char *protocol, int32_t port,
 	return (0);
 }
 
-void
-sf__store_key_feed(uint8_t *buf, uint64_t rev, uint32_t seq)
+int
+sf__store_key_record(const char *id, size_t *klen, sf_status *st)
 {
-	sf__store_be64_put(buf, rev);
-	sf__store_be32_put(buf + 8, seq);
-}
-
-uint64_t
-sf__store_key_feed_rev(const MDB_val *k)
-{
-	if (k->mv_size < 8) {
-		return (0);
+	size_t n = id != NULL ? strlen(id) : 0;
+	if (n == 0 || n > SF__STORE_RECORD_MAX) {
+		return (sf_status_set(st, SF_INVALID_ARGUMENT,
+		    "store: a record id must have 1 to %d bytes",
+		    SF__STORE_RECORD_MAX));
 	}
-	return (sf__store_be64_get(k->mv_data));
+	*klen = n + 1;
+	return (0);
 }
 
 // ------------------------------------------------------------ base64url
@@ -249,9 +246,12 @@ b64_decode(uint8_t *out, size_t cap, const char *in)
 
 // ---------------------------------------------------------- page tokens
 
-#define TOKEN_VERSION 1
-// version + 3 length-prefixed parts + checksum
-#define TOKEN_RAW_MAX (1 + 3 * (2 + SF__STORE_KEY_MAX) + 4)
+// Version 1 (LMDB): the parts; version 2 (etcd) adds the revision the
+// first page was read at (u64 BE) after them.
+#define TOKEN_V1 1
+#define TOKEN_V2 2
+// version + 3 length-prefixed parts + revision + checksum
+#define TOKEN_RAW_MAX (1 + 3 * (2 + SF__STORE_KEY_MAX) + 8 + 4)
 
 // FNV-1a: catches a mistyped or truncated token, not an attacker (a forged
 // token can only name a position in a range the caller may list anyway).
@@ -293,7 +293,7 @@ get_part(
 
 char *
 sf__store_token_encode(ProtobufCAllocator *alloc, const char *cluster,
-    const char *ns, const uint8_t *key, size_t klen)
+    const char *ns, const uint8_t *key, size_t klen, uint64_t rev)
 {
 	uint8_t raw[TOKEN_RAW_MAX];
 	size_t  n  = 0;
@@ -304,10 +304,14 @@ sf__store_token_encode(ProtobufCAllocator *alloc, const char *cluster,
 	    || klen > SF__STORE_KEY_MAX) {
 		return (NULL);
 	}
-	raw[n++] = TOKEN_VERSION;
+	raw[n++] = rev != 0 ? TOKEN_V2 : TOKEN_V1;
 	put_part(raw, &n, cluster, cl);
 	put_part(raw, &n, ns, nl);
 	put_part(raw, &n, key, klen);
+	if (rev != 0) {
+		sf__store_be64_put(raw + n, rev);
+		n += 8;
+	}
 	sf__store_be32_put(raw + n, fnv1a(raw, n));
 	n += 4;
 	if ((out = sf__store_alloc(alloc, (n + 2) / 3 * 4 + 1)) == NULL) {
@@ -318,25 +322,36 @@ sf__store_token_encode(ProtobufCAllocator *alloc, const char *cluster,
 }
 
 int
-sf__store_token_decode(
-    const char *tok, char *cluster, char *ns, uint8_t *key, size_t *klen)
+sf__store_token_decode(const char *tok, char *cluster, char *ns, uint8_t *key,
+    size_t *klen, uint64_t *rev)
 {
 	uint8_t        raw[TOKEN_RAW_MAX];
 	long           n;
 	size_t         off = 1, len;
 	const uint8_t *p;
 
+	*rev = 0;
 	if (strlen(tok) > (TOKEN_RAW_MAX + 2) / 3 * 4) {
 		return (-1);
 	}
 	if ((n = b64_decode(raw, sizeof(raw), tok)) < 1 + 6 + 4) {
 		return (-1);
 	}
-	if (raw[0] != TOKEN_VERSION
+	if ((raw[0] != TOKEN_V1 && raw[0] != TOKEN_V2)
 	    || sf__store_be32_get(raw + n - 4) != fnv1a(raw, (size_t) n - 4)) {
 		return (-1);
 	}
 	n -= 4;
+	if (raw[0] == TOKEN_V2) {
+		if (n < 1 + 6 + 8) {
+			return (-1);
+		}
+		n -= 8;
+		*rev = sf__store_be64_get(raw + n);
+		if (*rev == 0) {
+			return (-1);
+		}
+	}
 	if (get_part(raw, (size_t) n, &off, &p, &len) != 0
 	    || memchr(p, '\0', len) != NULL) {
 		return (-1);

@@ -1,0 +1,325 @@
+// etcd_writer.c: the etcd backend's write queue and its writer thread.
+//
+// One thread runs the queued writes one after another, as the LMDB
+// backend's writer does (write functions may count on running one at a
+// time). Each write is an optimistic transaction (etcd_txn.c): the
+// function runs against a snapshot, its writes become one etcd
+// transaction, and a conflict runs it again. There is no group commit: a
+// write's durable commit is etcd's (raft batches proposals), and a batch of
+// requests in one transaction would give them one revision.
+//
+// Between writes, once a minute, the writer runs the janitor
+// (etcd_store.c): markers, audit retention, history compaction.
+#include "etcd_internal.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "clock.h"
+#include "log.h"
+
+static sf_status *
+req_status(sf__etcd_req *rq)
+{
+	return (rq->rq_w.w_status != NULL ? rq->rq_w.w_status : &rq->rq_st);
+}
+
+static void
+committed(sf_store *s, uint64_t rev)
+{
+	uint64_t cur = atomic_load(&s->s_last_write);
+
+	while (rev > cur
+	    && !atomic_compare_exchange_weak(&s->s_last_write, &cur, rev)) {
+	}
+	atomic_fetch_add(&s->s_commits, 1);
+	sf__etcd_saw(s, rev);
+}
+
+// run_audit records a request's outcome (the function failed, or it was a
+// dry run) in a transaction of its own. A failing audit is logged: it
+// cannot change the outcome.
+static void
+run_audit(sf_store *s, sf__etcd_req *rq, int code)
+{
+	for (int attempt = 0; attempt < SF__ETCD_ATTEMPTS; attempt++) {
+		sf_store_txn t;
+		sf_status    ast;
+		uint64_t     rev;
+		int          a;
+
+		sf__etxn_init(&t, s, rq);
+		// The audit reports into a status of its own: the request's
+		// holds the failure it describes.
+		sf_status_init(&ast);
+		t.t_st = &ast;
+		a = rq->rq_w.w_audit(&t, rq->rq_w.w_arg, code, req_status(rq));
+		if (a == 0 && t.t_err != 0) {
+			a = t.t_err;
+		}
+		if (a == 0 && sf__etxn_dirty(&t)) {
+			a = sf__etxn_commit(&t, &rev);
+			if (a == 0) {
+				committed(s, rev);
+			}
+		}
+		sf__etxn_fini(&t);
+		if (a != SF_ABORTED) {
+			if (a != 0) {
+				SF_ERROR("store",
+				    "the audit record of a request that ended "
+				    "with %s could not be written: %s",
+				    sf_status_name(code),
+				    ast.st_msg[0] != '\0' ? ast.st_msg
+				                          : sf_status_name(a));
+			}
+			sf_status_fini(&ast);
+			return;
+		}
+		sf_status_fini(&ast);
+	}
+	SF_ERROR("store",
+	    "the audit record of a request that ended with %s kept "
+	    "conflicting with other writes and was not written",
+	    sf_status_name(code));
+}
+
+// run applies one request: its function, optimistically, until a commit
+// holds or the outcome is known.
+static void
+run(sf_store *s, sf__etcd_req *rq)
+{
+	sf_status *st  = req_status(rq);
+	bool       dry = (rq->rq_w.w_flags & SF_STORE_DRY_RUN) != 0;
+	// Creates may assume their keys absent, unless nothing is committed
+	// that would check it (a dry run).
+	bool blind = !dry;
+
+	for (int attempt = 0;; attempt++) {
+		sf_store_txn t;
+		uint64_t     rev = 0;
+		int          code;
+
+		if (attempt > 0) {
+			// The last attempt's report no longer holds. Its arena
+			// is kept: the caller's message may still point into
+			// it until the function runs again.
+			sf_status_reset(st);
+		}
+		if (attempt == SF__ETCD_ATTEMPTS) {
+			rq->rq_code = sf_status_set(st, SF_ABORTED,
+			    "store: the write conflicted with concurrent "
+			    "writes "
+			    "%d times; retry it",
+			    SF__ETCD_ATTEMPTS);
+			atomic_fetch_add(&s->s_failed, 1);
+			return;
+		}
+		sf__etxn_init(&t, s, rq);
+		t.t_blind_ok = blind;
+		code         = rq->rq_w.w_fn(&t, rq->rq_w.w_arg, st);
+		if (t.t_nblind > 0 && (code != 0 || t.t_err != 0)) {
+			// A failure may come from what was assumed, not read:
+			// find out, reading everything.
+			sf__etxn_fini(&t);
+			blind = false;
+			continue;
+		}
+		if (t.t_err == SF_ABORTED) {
+			// The snapshot went away under the function.
+			sf__etxn_fini(&t);
+			continue;
+		}
+		if (code == 0 && t.t_err != 0) {
+			// The function went on after the store failed under
+			// it.
+			code = t.t_err;
+		}
+		if (code == 0 && !dry && rq->rq_w.w_audit != NULL) {
+			int a = rq->rq_w.w_audit(&t, rq->rq_w.w_arg, 0, st);
+			if (a == 0 && t.t_err != 0) {
+				a = t.t_err;
+			}
+			if (a == SF_ABORTED) {
+				sf__etxn_fini(&t);
+				continue;
+			}
+			if (a != 0) {
+				// No write without its audit record.
+				sf_status_set(st, a,
+				    "the audit record could not be written; "
+				    "nothing was stored");
+				sf__etxn_fini(&t);
+				rq->rq_code = a;
+				atomic_fetch_add(&s->s_failed, 1);
+				return;
+			}
+		}
+		if (code == 0 && !dry) {
+			if (!sf__etxn_dirty(&t)) {
+				// Read only: nothing to commit, no revision.
+				sf__etxn_fini(&t);
+				rq->rq_code = 0;
+				atomic_fetch_add(&s->s_writes, 1);
+				return;
+			}
+			code = sf__etxn_commit(&t, &rev);
+			if (code == SF_ABORTED) {
+				// Something read changed, or a key assumed
+				// absent was there: read everything next time.
+				blind = blind && t.t_nblind == 0;
+				sf__etxn_fini(&t);
+				continue;
+			}
+			if (code == 0) {
+				committed(s, rev);
+				sf__etxn_patch(&t, rev);
+				rq->rq_rev  = t.t_wrote ? rev : 0;
+				rq->rq_code = 0;
+				atomic_fetch_add(&s->s_writes, 1);
+				sf__etxn_fini(&t);
+				sf__etcd_compact_due(s);
+				return;
+			}
+			// etcd refused or did not answer: the request fails
+			// with that, and its audit would fail alike.
+			sf__etxn_fini(&t);
+			rq->rq_code = code;
+			atomic_fetch_add(&s->s_failed, 1);
+			return;
+		}
+		// Failed, or a dry run: nothing of it is kept.
+		sf__etxn_fini(&t);
+		rq->rq_code = code;
+		if (code != 0) {
+			atomic_fetch_add(&s->s_failed, 1);
+		}
+		// An etcd that does not answer would not take the audit record
+		// either.
+		if (rq->rq_w.w_audit != NULL && code != SF_UNAVAILABLE) {
+			run_audit(s, rq, code);
+		}
+		return;
+	}
+}
+
+static void *
+writer_main(void *arg)
+{
+	sf_store *s = arg;
+
+	for (;;) {
+		sf__etcd_req *rq;
+
+		pthread_mutex_lock(&s->s_qmtx);
+		while (s->s_qhead == NULL && !s->s_closing) {
+			int64_t         at  = s->s_janitor_at;
+			int64_t         now = sf_clock_mono_ms();
+			struct timespec ts;
+			if (now >= at) {
+				break;
+			}
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += (at - now) / 1000;
+			ts.tv_nsec += (long) ((at - now) % 1000) * 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&s->s_qcv, &s->s_qmtx, &ts);
+		}
+		rq = s->s_qhead;
+		if (rq != NULL) {
+			s->s_qhead = rq->rq_next;
+			if (s->s_qhead == NULL) {
+				s->s_qtail = NULL;
+			}
+			s->s_qlen--;
+		}
+		bool closing = s->s_closing;
+		pthread_mutex_unlock(&s->s_qmtx);
+		if (rq == NULL && closing) {
+			break; // closing and drained
+		}
+		if (sf_clock_mono_ms() >= s->s_janitor_at) {
+			s->s_janitor_at
+			    = sf_clock_mono_ms() + SF__ETCD_JANITOR_MS;
+			sf__etcd_janitor(s);
+		}
+		if (rq == NULL) {
+			continue;
+		}
+		run(s, rq);
+		if (rq->rq_w.w_done != NULL) {
+			rq->rq_w.w_done(
+			    rq->rq_w.w_arg, rq->rq_code, rq->rq_rev);
+		}
+		sf_status_fini(&rq->rq_st);
+		sf_arena_fini(&rq->rq_arena);
+		free(rq);
+	}
+	return (NULL);
+}
+
+int
+sf__etcd_writer_start(sf_store *s)
+{
+	if (pthread_create(&s->s_writer, NULL, writer_main, s) != 0) {
+		return (SF_RESOURCE_EXHAUSTED);
+	}
+	s->s_writer_running = true;
+	return (0);
+}
+
+void
+sf__etcd_writer_stop(sf_store *s)
+{
+	if (!s->s_sync_ok) {
+		return;
+	}
+	pthread_mutex_lock(&s->s_qmtx);
+	s->s_closing = true;
+	pthread_cond_signal(&s->s_qcv);
+	pthread_mutex_unlock(&s->s_qmtx);
+	if (s->s_writer_running) {
+		pthread_join(s->s_writer, NULL);
+		s->s_writer_running = false;
+	}
+}
+
+int
+sf__etcd_submit(sf_store *s, const sf_store_write *w)
+{
+	sf__etcd_req *rq;
+
+	if (w == NULL || w->w_fn == NULL) {
+		return (SF_INVALID_ARGUMENT);
+	}
+	if ((rq = calloc(1, sizeof(*rq))) == NULL) {
+		return (SF_RESOURCE_EXHAUSTED);
+	}
+	rq->rq_w = *w;
+	pthread_mutex_lock(&s->s_qmtx);
+	if (s->s_closing) {
+		pthread_mutex_unlock(&s->s_qmtx);
+		free(rq);
+		return (SF_UNAVAILABLE);
+	}
+	if (s->s_qlen >= s->s_queue_max) {
+		pthread_mutex_unlock(&s->s_qmtx);
+		free(rq);
+		return (SF_RESOURCE_EXHAUSTED);
+	}
+	s->s_qlen++;
+	if (s->s_qtail != NULL) {
+		s->s_qtail->rq_next = rq;
+	} else {
+		s->s_qhead = rq;
+	}
+	s->s_qtail = rq;
+	pthread_cond_signal(&s->s_qcv);
+	pthread_mutex_unlock(&s->s_qmtx);
+	return (0);
+}

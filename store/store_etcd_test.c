@@ -1,0 +1,1048 @@
+// store_etcd_test.c: what only the etcd backend has: a write retried after
+// its answer was lost takes effect once (the marker, the fence), failover
+// to another member when one is killed, compaction (the feed's
+// OUT_OF_RANGE, page tokens going on), etcd's limits (request size, the
+// NOSPACE alarm, operations per transaction), several stores on one etcd
+// (replicas), the installation id made once, sealed credentials, audit
+// and history retention, TLS, and opening errors.
+//
+// Each test uses a key prefix of its own on one shared etcd member, or an
+// etcd of its own when it kills members, fills the quota or wants TLS.
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "clock.h"
+#include "etcd_hooks.h"
+#include "etcdfix.h"
+#include "log.h"
+#include "store.h"
+#include "store_testutil.h"
+
+#define ADDED SVCFLEET__V1__EVENT_TYPE__EVENT_TYPE_ADDED
+
+static int prefix_seq;
+
+// open_on opens a store on endpoints under a fresh prefix (or prefix).
+static sf_store *
+open_on(const char *endpoints, const char *prefix, sf_store_opts *o)
+{
+	sf_store_opts oo = {0};
+	char          pre[64];
+	sf_store     *s = NULL;
+	sf_status     st;
+	int           rv;
+
+	if (o != NULL) {
+		oo = *o;
+	}
+	if (prefix == NULL) {
+		snprintf(pre, sizeof(pre), "/e/%d-%d/", (int) getpid(),
+		    ++prefix_seq);
+		prefix = pre;
+	}
+	oo.so_etcd_endpoints = endpoints;
+	oo.so_etcd_prefix    = prefix;
+	sf_status_init(&st);
+	rv = sf_store_open_backend("etcd", &s, &oo, &st);
+	if (rv != 0) {
+		fail_msg("open on %s: %s: %s", endpoints, sf_status_name(rv),
+		    st.st_msg);
+	}
+	sf_status_fini(&st);
+	return (s);
+}
+
+static size_t
+feed_count(sf_store *s, uint64_t since, int *added)
+{
+	Svcfleet__V1__WatchEvent **ev;
+	size_t                     n;
+	uint64_t                   next;
+
+	assert_int_equal(
+	    sf_store_feed_read(s, since, 10000, NULL, NULL, &ev, &n, &next),
+	    0);
+	if (added != NULL) {
+		*added = 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (added != NULL && ev[i]->type == ADDED) {
+			(*added)++;
+		}
+		svcfleet__v1__watch_event__free_unpacked(ev[i], NULL);
+	}
+	free(ev);
+	return (n);
+}
+
+static size_t
+audit_count(sf_store *s)
+{
+	sf_store_audit_query       q = {.aq_limit = 1000};
+	Svcfleet__V1__AuditEvent **evs;
+	size_t                     n;
+	uint64_t                   next;
+
+	assert_int_equal(sf_store_audit_list(s, &q, NULL, &evs, &n, &next), 0);
+	for (size_t i = 0; i < n; i++) {
+		svcfleet__v1__audit_event__free_unpacked(evs[i], NULL);
+	}
+	free(evs);
+	return (n);
+}
+
+// A write that creates a Service and audits itself, as the server's do.
+typedef struct create_arg {
+	sf_arena a;
+	char     name[32];
+	int32_t  node_port;
+	int      runs;
+} create_arg;
+
+static int
+create_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	create_arg *c = arg;
+	(void) st;
+	c->runs++;
+	return (sf_store_txn_service_put(
+	    txn, tu_svc(&c->a, "c1", "dev", c->name, c->node_port), true));
+}
+
+static int
+audit_fn(sf_store_txn *txn, void *arg, int code, const sf_status *st)
+{
+	Svcfleet__V1__AuditEvent ev = SVCFLEET__V1__AUDIT_EVENT__INIT;
+	(void) arg;
+	ev.method   = "test";
+	ev.code     = code;
+	ev.message  = (char *) (code != 0 && st != NULL ? st->st_msg : "");
+	ev.revision = code == 0 && sf_store_txn_wrote(txn)
+	    ? sf_store_txn_revision(txn)
+	    : 0;
+	return (sf_store_txn_audit_append(txn, &ev));
+}
+
+static int
+create(sf_store *s, const char *name, sf_status *st, uint64_t *rev)
+{
+	create_arg c;
+	int        rv;
+
+	memset(&c, 0, sizeof(c));
+	sf_arena_init(&c.a);
+	snprintf(c.name, sizeof(c.name), "%s", name);
+	sf_store_write w = {.w_fn = create_fn,
+	    .w_audit              = audit_fn,
+	    .w_arg                = &c,
+	    .w_status             = st,
+	    .w_alloc              = sf_arena_pbc(&c.a)};
+	rv               = sf_store_write_sync(s, &w, rev);
+	sf_arena_fini(&c.a);
+	return (rv);
+}
+
+// ------------------------------------------------------ exactly once
+
+typedef struct fault {
+	atomic_int  armed; // faults left to inject
+	atomic_int  fired;
+	int         phase; // 0: before sending, 1: answer lost
+	sf_store   *other; // the fence test writes through it meanwhile
+	const char *conflict;
+} fault;
+
+typedef struct label_arg {
+	const char *label;
+	sf_arena    a; // what is stored lives until the write is done
+} label_arg;
+
+static int label_fn(sf_store_txn *txn, void *arg, sf_status *st);
+
+static int
+add_label(sf_store *s, const char *label)
+{
+	label_arg l = {.label = label};
+	int       rv;
+
+	sf_arena_init(&l.a);
+	sf_store_write w
+	    = {.w_fn = label_fn, .w_arg = &l, .w_alloc = sf_arena_pbc(&l.a)};
+	rv = sf_store_write_sync(s, &w, NULL);
+	sf_arena_fini(&l.a);
+	return (rv);
+}
+
+static int
+fault_fn(void *arg, const char *path, int phase)
+{
+	fault *f = arg;
+
+	if (strcmp(path, "kv/txn") != 0 || phase != f->phase
+	    || atomic_load(&f->armed) == 0) {
+		return (0);
+	}
+	atomic_fetch_sub(&f->armed, 1);
+	atomic_fetch_add(&f->fired, 1);
+	if (f->other != NULL) {
+		// Meanwhile another replica changes what the write read.
+		assert_int_equal(add_label(f->other, f->conflict), 0);
+	}
+	return (1);
+}
+
+// The answer of a committed transaction is lost: the writer sends it
+// again, finds its marker, and reports the first commit's revision; the
+// Service, its feed event and its audit record exist once.
+static void
+test_lost_answer_once(void **state)
+{
+	sf_store      *s = open_on(tu_etcd_endpoints(), NULL, NULL);
+	fault          f = {.phase = 1};
+	sf_status      st;
+	uint64_t       base = sf_store_revision(s), rev = 0;
+	sf_store_stats ss;
+
+	(void) state;
+	atomic_store(&f.armed, 1);
+	sf__etcd_set_fault(sf__etcd_client(s), fault_fn, &f);
+	sf_status_init(&st);
+	assert_int_equal(create(s, "once", &st, &rev), 0);
+	sf__etcd_set_fault(sf__etcd_client(s), NULL, NULL);
+	assert_int_equal(atomic_load(&f.fired), 1);
+	assert_int_equal(rev, base + 1); // the first send's commit
+	Svcfleet__V1__Service *got = tu_get(s, "c1", "dev", "once");
+	assert_non_null(got);
+	assert_int_equal(got->metadata->resource_version, rev);
+	svcfleet__v1__service__free_unpacked(got, NULL);
+	int added;
+	assert_int_equal(feed_count(s, base, &added), 1);
+	assert_int_equal(added, 1);
+	assert_int_equal(audit_count(s), 1);
+	sf_store_stats_get(s, &ss);
+	assert_int_equal(ss.ss_writes, 1);
+	assert_int_equal(ss.ss_revision, base + 1);
+	sf_status_fini(&st);
+	sf_store_close(s);
+}
+
+// label_fn adds a label to c1/dev/shared.
+static int
+label_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	label_arg             *l = arg;
+	sf_store_key           k = {"c1", "dev", "shared"};
+	Svcfleet__V1__Service *svc;
+	int                    rv;
+
+	(void) st;
+	if ((rv = sf_store_txn_service_get(txn, &k, sf_arena_pbc(&l->a), &svc))
+	    != 0) {
+		return (rv);
+	}
+	tu_add_label(&l->a, svc, l->label, "x");
+	return (sf_store_txn_service_put(txn, svc, false));
+}
+
+// A send that may have reached etcd is lost, and before the writer sends it
+// again another replica changes what the write read: the compare fails,
+// and the marker is absent. The writer must fence the lost send (it could
+// still commit) before running the write again, which then commits once.
+static void
+test_fence_then_rerun(void **state)
+{
+	char      prefix[64];
+	sf_store *a, *b;
+	fault     f = {.phase = 0, .conflict = "from-b"};
+	sf_arena  ar;
+	uint64_t  markers = 0;
+
+	(void) state;
+	snprintf(prefix, sizeof(prefix), "/e/%d-fence/", (int) getpid());
+	a = open_on(tu_etcd_endpoints(), prefix, NULL);
+	b = open_on(tu_etcd_endpoints(), prefix, NULL);
+	sf_arena_init(&ar);
+	assert_int_equal(
+	    tu_put(a, &ar, tu_svc(&ar, "c1", "dev", "shared", 0), true, NULL),
+	    0);
+	assert_int_equal(sf__etcd_count(a, SF__ETCD_TXN, &markers), 0);
+	assert_int_equal(markers, 1);
+	f.other = b;
+	atomic_store(&f.armed, 1);
+	sf__etcd_set_fault(sf__etcd_client(a), fault_fn, &f);
+	assert_int_equal(add_label(a, "from-a"), 0);
+	sf__etcd_set_fault(sf__etcd_client(a), NULL, NULL);
+	assert_int_equal(atomic_load(&f.fired), 1);
+	// Both labels, each once.
+	Svcfleet__V1__Service *got = tu_get(a, "c1", "dev", "shared");
+	assert_non_null(got);
+	assert_int_equal(got->metadata->n_labels, 2);
+	assert_string_equal(got->metadata->labels[0]->key, "from-b");
+	assert_string_equal(got->metadata->labels[1]->key, "from-a");
+	svcfleet__v1__service__free_unpacked(got, NULL);
+	// Markers: the create, b's write, a's fenced first send, a's rerun.
+	assert_int_equal(sf__etcd_count(a, SF__ETCD_TXN, &markers), 0);
+	assert_int_equal(markers, 4);
+	sf_arena_fini(&ar);
+	sf_store_close(b);
+	sf_store_close(a);
+}
+
+// ------------------------------------------------------------ failover
+
+typedef struct writer_job {
+	sf_store   *s;
+	int         first, n;
+	atomic_int *errors;
+	uint64_t    revs[64];
+} writer_job;
+
+static void *
+writer_main(void *arg)
+{
+	writer_job *j = arg;
+	for (int i = 0; i < j->n; i++) {
+		char      name[32];
+		sf_status st;
+		sf_status_init(&st);
+		snprintf(name, sizeof(name), "svc-%03d", j->first + i);
+		if (create(j->s, name, &st, &j->revs[i]) != 0) {
+			fprintf(stderr, "write %s: %s\n", name, st.st_msg);
+			atomic_fetch_add(j->errors, 1);
+		}
+		sf_status_fini(&st);
+	}
+	return (NULL);
+}
+
+// Three members; the member the store talks to is killed, then the leader
+// while writes are in flight: reads and writes go on through the others,
+// every write is stored once, and the feed (whose watch was on a killed
+// member) has them all.
+static void
+test_failover(void **state)
+{
+	sf_etcdfix     *fx;
+	sf_etcdfix_opts fo = {.eo_members = 3};
+	sf_store_opts   o
+	    = {.so_etcd_timeout_ms = 1000, .so_etcd_retry_ms = 20000};
+	sf_store  *s, *peer;
+	atomic_int errors = 0;
+	sf_status  st;
+	uint64_t   base, rev;
+	char       rotated[512];
+	int        leader, added;
+
+	(void) state;
+	assert_int_equal(sf_etcdfix_start(&fx, &fo), 0);
+	s = open_on(sf_etcdfix_endpoints(fx), "/f/", &o);
+	// A second replica that lists the members the other way round.
+	snprintf(rotated, sizeof(rotated), "%s,%s,%s",
+	    sf_etcdfix_endpoint(fx, 2), sf_etcdfix_endpoint(fx, 1),
+	    sf_etcdfix_endpoint(fx, 0));
+	peer = open_on(rotated, "/f/", &o);
+	base = sf_store_revision(s);
+	sf_status_init(&st);
+	for (int i = 0; i < 10; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "svc-%03d", i);
+		assert_int_equal(create(s, name, &st, &rev), 0);
+	}
+	// The member listed first is the one the store talks to.
+	assert_int_equal(sf_etcdfix_kill(fx, 0), 0);
+	for (int i = 10; i < 20; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "svc-%03d", i);
+		assert_int_equal(create(s, name, &st, &rev), 0);
+	}
+	Svcfleet__V1__Service *got = tu_get(s, "c1", "dev", "svc-015");
+	assert_non_null(got);
+	svcfleet__v1__service__free_unpacked(got, NULL);
+	// Now the leader, with writers running.
+	writer_job jobs[2]
+	    = {{.s = s, .first = 20, .n = 15, .errors = &errors},
+	        {.s = peer, .first = 40, .n = 15, .errors = &errors}};
+	pthread_t th[2];
+	for (int i = 0; i < 2; i++) {
+		pthread_create(&th[i], NULL, writer_main, &jobs[i]);
+	}
+	usleep(30000);
+	leader = sf_etcdfix_leader(fx, 3000);
+	assert_true(leader >= 0);
+	assert_int_equal(sf_etcdfix_kill(fx, leader), 0);
+	// One member left of three: no quorum until one comes back.
+	usleep(300000);
+	assert_int_equal(sf_etcdfix_restart(fx, 0), 0);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(th[i], NULL);
+	}
+	assert_int_equal(atomic_load(&errors), 0);
+	// Every write once: 50 Services, 50 ADDED events, 50 audit records,
+	// on both replicas (once their watches have brought each other's
+	// writes: a read from a revision the caller saw elsewhere waits).
+	uint64_t newest = jobs[0].revs[14] > jobs[1].revs[14]
+	    ? jobs[0].revs[14]
+	    : jobs[1].revs[14];
+	feed_count(s, newest, NULL);
+	feed_count(peer, newest, NULL);
+	sf_store_stats ss;
+	sf_store_stats_get(s, &ss);
+	assert_int_equal(ss.ss_services, 50);
+	assert_int_equal(feed_count(s, base, &added), 50);
+	assert_int_equal(added, 50);
+	assert_int_equal(feed_count(peer, base, &added), 50);
+	assert_int_equal(audit_count(s), 50);
+	for (int i = 0; i < 2; i++) {
+		for (int k = 1; k < jobs[i].n; k++) {
+			assert_true(jobs[i].revs[k] > jobs[i].revs[k - 1]);
+		}
+	}
+	sf_status_fini(&st);
+	sf_store_close(peer);
+	sf_store_close(s);
+	sf_etcdfix_stop(fx);
+}
+
+// ---------------------------------------------------------- compaction
+
+// The history kept is so_feed_keep revisions: older feed reads answer
+// OUT_OF_RANGE (relist), newer ones are served; a page token pinned to a
+// compacted revision goes on from its key at the current revision, with
+// nothing twice and nothing skipped.
+static void
+test_compaction(void **state)
+{
+	sf_store_opts              o = {.so_feed_keep = 8};
+	sf_store                  *s = open_on(tu_etcd_endpoints(), NULL, &o);
+	sf_arena                   a;
+	sf_status                  st;
+	sf_store_list_req          req = {.lr_cluster = "c1", .lr_limit = 5};
+	sf_store_list_res          res;
+	uint64_t                   base = sf_store_revision(s), rev = 0, next;
+	Svcfleet__V1__WatchEvent **ev;
+	size_t                     n;
+	char                       tok[2048], last[64];
+
+	(void) state;
+	sf_arena_init(&a);
+	sf_status_init(&st);
+	for (int i = 0; i < 12; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "svc-%02d", i);
+		assert_int_equal(
+		    tu_put(
+		        s, &a, tu_svc(&a, "c1", "dev", name, 0), true, &rev),
+		    0);
+	}
+	// The first page, pinned to its revision.
+	assert_int_equal(
+	    sf_store_service_list(s, &req, sf_arena_pbc(&a), &res, &st), 0);
+	assert_int_equal(res.lr_n, 5);
+	uint64_t pinned = res.lr_revision;
+	snprintf(tok, sizeof(tok), "%s", res.lr_next_token);
+	snprintf(last, sizeof(last), "%s", res.lr_items[4]->metadata->name);
+	// More writes, then compaction far past the pinned revision.
+	for (int i = 12; i < 40; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "svc-%02d", i);
+		assert_int_equal(
+		    tu_put(
+		        s, &a, tu_svc(&a, "c1", "dev", name, 0), true, &rev),
+		    0);
+	}
+	sf__etcd_janitor(s);
+	sf_store_stats ss;
+	sf_store_stats_get(s, &ss);
+	assert_true(ss.ss_feed_first > pinned);
+	assert_true(ss.ss_feed_first <= rev - 8 + 1);
+	// The feed: from before the compaction, relist; within the history
+	// kept (and the ring), events.
+	assert_int_equal(sf_store_feed_read(s, base, 100, NULL,
+	                     sf_arena_pbc(&a), &ev, &n, &next),
+	    SF_OUT_OF_RANGE);
+	assert_int_equal(sf_store_feed_read(s, rev - 3, 100, NULL,
+	                     sf_arena_pbc(&a), &ev, &n, &next),
+	    0);
+	assert_int_equal(n, 3);
+	assert_int_equal(next, rev);
+	// The token goes on after its key, at the current revision.
+	req.lr_page_token = tok;
+	req.lr_limit      = 100;
+	assert_int_equal(
+	    sf_store_service_list(s, &req, sf_arena_pbc(&a), &res, &st), 0);
+	assert_int_equal(res.lr_n, 35);
+	assert_true(strcmp(res.lr_items[0]->metadata->name, last) > 0);
+	assert_string_equal(res.lr_items[0]->metadata->name, "svc-05");
+	assert_true(res.lr_revision > pinned);
+	assert_string_equal(res.lr_next_token, "");
+	sf_status_fini(&st);
+	sf_arena_fini(&a);
+	sf_store_close(s);
+}
+
+// ------------------------------------------------------------- limits
+
+static void
+test_value_too_large(void **state)
+{
+	sf_store *s = open_on(tu_etcd_endpoints(), NULL, NULL);
+	sf_arena  a;
+	sf_status st;
+	size_t    sizes[] = {1600 << 10, 2200 << 10}; // 400 and 429 from etcd
+	uint64_t  base    = sf_store_revision(s);
+
+	(void) state;
+	sf_arena_init(&a);
+	sf_status_init(&st);
+	for (size_t i = 0; i < 2; i++) {
+		Svcfleet__V1__Service *svc = tu_svc(&a, "c1", "dev", "big", 0);
+		char                  *v   = sf_arena_alloc(&a, sizes[i] + 1);
+		memset(v, 'x', sizes[i]);
+		v[sizes[i]] = '\0';
+		tu_add_label(&a, svc, "blob", v);
+		sf_status_reset(&st);
+		assert_int_equal(tu_put_flags(s, &a, svc, true, 0, &st, NULL),
+		    SF_RESOURCE_EXHAUSTED);
+		if (strstr(st.st_msg, "service dev/big in cluster c1")
+		    == NULL) {
+			fail_msg("the error does not name the object: %s",
+			    st.st_msg);
+		}
+		assert_null(tu_get(s, "c1", "dev", "big"));
+	}
+	assert_int_equal(sf_store_revision(s), base);
+	sf_status_fini(&st);
+	sf_arena_fini(&a);
+	sf_store_close(s);
+}
+
+// A write of many Services does not fit one etcd transaction: refused,
+// clearly, with nothing stored.
+typedef struct many_arg {
+	sf_arena a;
+	int      n;
+} many_arg;
+
+static int
+many_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	many_arg *m  = arg;
+	int       rv = 0;
+	(void) st;
+	for (int i = 0; i < m->n && rv == 0; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "m-%03d", i);
+		rv = sf_store_txn_service_put(
+		    txn, tu_svc(&m->a, "c1", "dev", name, 31000 + i), true);
+	}
+	return (rv);
+}
+
+static void
+test_txn_too_many_ops(void **state)
+{
+	sf_store *s = open_on(tu_etcd_endpoints(), NULL, NULL);
+	many_arg  m;
+	sf_status st;
+
+	(void) state;
+	memset(&m, 0, sizeof(m));
+	sf_arena_init(&m.a);
+	m.n = 70; // 140 puts
+	sf_status_init(&st);
+	sf_store_write w = {.w_fn = many_fn,
+	    .w_arg                = &m,
+	    .w_status             = &st,
+	    .w_alloc              = sf_arena_pbc(&m.a)};
+	assert_int_equal(
+	    sf_store_write_sync(s, &w, NULL), SF_RESOURCE_EXHAUSTED);
+	assert_non_null(strstr(st.st_msg, "--max-txn-ops"));
+	assert_null(tu_get(s, "c1", "dev", "m-000"));
+	m.n = 30; // 60 puts, 60 compares: fits
+	sf_status_reset(&st);
+	assert_int_equal(sf_store_write_sync(s, &w, NULL), 0);
+	Svcfleet__V1__Service *got = tu_get(s, "c1", "dev", "m-029");
+	assert_non_null(got);
+	svcfleet__v1__service__free_unpacked(got, NULL);
+	sf_status_fini(&st);
+	sf_arena_fini(&m.a);
+	sf_store_close(s);
+}
+
+typedef struct log_catch {
+	atomic_int seen;
+} log_catch;
+
+static void
+log_sink(void *arg, int level, const char *line)
+{
+	log_catch *c = arg;
+	(void) level;
+	if (strstr(line, "NOSPACE") != NULL
+	    && strstr(line, "etcdctl alarm disarm") != NULL) {
+		atomic_fetch_add(&c->seen, 1);
+	}
+}
+
+// etcd's quota fills: writes fail with RESOURCE_EXHAUSTED, the log says
+// how to recover, reads go on.
+static void
+test_quota_alarm(void **state)
+{
+	sf_etcdfix     *fx;
+	sf_etcdfix_opts fo = {.eo_quota_bytes = 1 << 20};
+	sf_store       *s;
+	sf_arena        a;
+	sf_status       st;
+	log_catch       lc = {0};
+	int             rv = 0, ok = 0;
+
+	(void) state;
+	assert_int_equal(sf_etcdfix_start(&fx, &fo), 0);
+	s = open_on(sf_etcdfix_endpoints(fx), NULL, NULL);
+	sf_arena_init(&a);
+	sf_status_init(&st);
+	sf_log_set_sink(log_sink, &lc);
+	char *v = sf_arena_alloc(&a, 64 << 10);
+	memset(v, 'q', (64 << 10) - 1);
+	v[(64 << 10) - 1] = '\0';
+	for (; ok < 200; ok++) {
+		char name[32];
+		snprintf(name, sizeof(name), "q-%03d", ok);
+		Svcfleet__V1__Service *svc = tu_svc(&a, "c1", "dev", name, 0);
+		tu_add_label(&a, svc, "blob", v);
+		sf_status_reset(&st);
+		if ((rv = tu_put_flags(s, &a, svc, true, 0, &st, NULL)) != 0) {
+			break;
+		}
+	}
+	sf_log_set_sink(NULL, NULL);
+	assert_int_equal(rv, SF_RESOURCE_EXHAUSTED);
+	assert_non_null(strstr(st.st_msg, "NOSPACE"));
+	assert_true(ok > 2);
+	assert_true(atomic_load(&lc.seen) >= 1);
+	Svcfleet__V1__Service *got = tu_get(s, "c1", "dev", "q-000");
+	assert_non_null(got);
+	svcfleet__v1__service__free_unpacked(got, NULL);
+	sf_status_fini(&st);
+	sf_arena_fini(&a);
+	sf_store_close(s);
+	sf_etcdfix_stop(fx);
+}
+
+// ----------------------------------------------------------- replicas
+
+typedef struct hook_rec {
+	pthread_mutex_t mtx;
+	pthread_cond_t  cv;
+	uint64_t        last;
+} hook_rec;
+
+static void
+hook(void *arg, uint64_t rev)
+{
+	hook_rec *h = arg;
+	pthread_mutex_lock(&h->mtx);
+	if (rev > h->last) {
+		h->last = rev;
+	}
+	pthread_cond_broadcast(&h->cv);
+	pthread_mutex_unlock(&h->mtx);
+}
+
+static bool
+hook_wait(hook_rec *h, uint64_t rev, int ms)
+{
+	int64_t until = sf_clock_mono_ms() + ms;
+	bool    ok;
+
+	pthread_mutex_lock(&h->mtx);
+	while (h->last < rev && sf_clock_mono_ms() < until) {
+		pthread_mutex_unlock(&h->mtx);
+		usleep(5000);
+		pthread_mutex_lock(&h->mtx);
+	}
+	ok = h->last >= rev;
+	pthread_mutex_unlock(&h->mtx);
+	return (ok);
+}
+
+// Two stores on one prefix, as two svcfleetd replicas: a write through
+// one fires the other's commit hook and shows in its feed and reads.
+static void
+test_two_replicas(void **state)
+{
+	char      prefix[64];
+	sf_store *a, *b;
+	hook_rec  h = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+	sf_arena  ar;
+	uint64_t  since, rev;
+	Svcfleet__V1__WatchEvent **ev;
+	size_t                     n;
+	uint64_t                   next;
+
+	(void) state;
+	snprintf(prefix, sizeof(prefix), "/e/%d-replicas/", (int) getpid());
+	a = open_on(tu_etcd_endpoints(), prefix, NULL);
+	b = open_on(tu_etcd_endpoints(), prefix, NULL);
+	assert_string_equal(
+	    sf_store_installation_id(a), sf_store_installation_id(b));
+	sf_store_set_commit_hook(b, hook, &h);
+	since = sf_store_revision(b);
+	sf_arena_init(&ar);
+	assert_int_equal(
+	    tu_put(
+	        a, &ar, tu_svc(&ar, "c1", "dev", "from-a", 30500), true, &rev),
+	    0);
+	assert_true(hook_wait(&h, rev, 3000));
+	assert_int_equal(sf_store_feed_read(b, since, 100, NULL,
+	                     sf_arena_pbc(&ar), &ev, &n, &next),
+	    0);
+	assert_int_equal(n, 1);
+	assert_int_equal(ev[0]->type, ADDED);
+	assert_int_equal(ev[0]->revision, rev);
+	assert_string_equal(ev[0]->service->metadata->name, "from-a");
+	Svcfleet__V1__Service *got = tu_get(b, "c1", "dev", "from-a");
+	assert_non_null(got);
+	assert_int_equal(got->metadata->resource_version, rev);
+	svcfleet__v1__service__free_unpacked(got, NULL);
+	// b sees a's node port: a clash through b is refused.
+	sf_status st;
+	sf_status_init(&st);
+	assert_int_equal(
+	    tu_put_flags(b, &ar, tu_svc(&ar, "c1", "dev", "from-b", 30500),
+	        true, 0, &st, NULL),
+	    SF_FAILED_PRECONDITION);
+	assert_non_null(strstr(st.st_msg, "dev/from-a"));
+	sf_status_fini(&st);
+	// A deletion through b reaches a's feed, with the last state.
+	hook_rec ha = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+	sf_store_set_commit_hook(a, hook, &ha);
+	assert_int_equal(tu_delete(b, "c1", "dev", "from-a", &rev), 0);
+	assert_true(hook_wait(&ha, rev, 3000));
+	assert_int_equal(sf_store_feed_read(a, rev - 1, 100, NULL,
+	                     sf_arena_pbc(&ar), &ev, &n, &next),
+	    0);
+	assert_int_equal(n, 1);
+	assert_int_equal(
+	    ev[0]->type, SVCFLEET__V1__EVENT_TYPE__EVENT_TYPE_DELETED);
+	assert_int_equal(ev[0]->service->spec->ports[0]->node_port, 30500);
+	sf_store_set_commit_hook(a, NULL, NULL);
+	sf_store_set_commit_hook(b, NULL, NULL);
+	sf_arena_fini(&ar);
+	sf_store_close(b);
+	sf_store_close(a);
+}
+
+typedef struct opener {
+	const char *prefix;
+	sf_store   *s;
+} opener;
+
+static void *
+opener_main(void *arg)
+{
+	opener       *o  = arg;
+	sf_store_opts so = {.so_etcd_endpoints = tu_etcd_endpoints(),
+	    .so_etcd_prefix                    = o->prefix};
+	sf_status     st;
+	sf_status_init(&st);
+	sf_store_open_backend("etcd", &o->s, &so, &st);
+	sf_status_fini(&st);
+	return (NULL);
+}
+
+// Stores opening an empty prefix at once agree on one installation id.
+static void
+test_installation_id_once(void **state)
+{
+	char      prefix[64];
+	opener    o[4];
+	pthread_t th[4];
+
+	(void) state;
+	snprintf(prefix, sizeof(prefix), "/e/%d-instid/", (int) getpid());
+	tu_etcd_endpoints(); // started by the main thread
+	for (int i = 0; i < 4; i++) {
+		o[i].prefix = prefix;
+		o[i].s      = NULL;
+		pthread_create(&th[i], NULL, opener_main, &o[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		assert_non_null(o[i].s);
+	}
+	for (int i = 1; i < 4; i++) {
+		assert_string_equal(sf_store_installation_id(o[0].s),
+		    sf_store_installation_id(o[i].s));
+	}
+	for (int i = 0; i < 4; i++) {
+		sf_store_close(o[i].s);
+	}
+}
+
+// ------------------------------------------------------------- secrets
+
+static int
+cluster_put_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	(void) st;
+	return (sf_store_txn_cluster_put(txn, arg, true));
+}
+
+static void
+test_sealed_credentials(void **state)
+{
+	char                  prefix[64];
+	uint8_t               key[32], other[32];
+	sf_store_opts         o = {.so_secret_key = key};
+	sf_store             *s;
+	Svcfleet__V1__Cluster c = SVCFLEET__V1__CLUSTER__INIT, *got;
+	sf_arena              a;
+	uint8_t              *raw;
+	size_t                rn;
+	sf_status             st;
+
+	(void) state;
+	memset(key, 7, sizeof(key));
+	memset(other, 9, sizeof(other));
+	snprintf(prefix, sizeof(prefix), "/e/%d-sealed/", (int) getpid());
+	s = open_on(tu_etcd_endpoints(), prefix, &o);
+	sf_arena_init(&a);
+	c.name            = "east";
+	c.api_server      = "https://east:6443";
+	c.token           = "s3cret-token";
+	c.client_key.data = (uint8_t *) "PRIVATE-KEY-BYTES";
+	c.client_key.len  = 17;
+	sf_store_write w  = {
+	     .w_fn = cluster_put_fn, .w_arg = &c, .w_alloc = sf_arena_pbc(&a)};
+	assert_int_equal(sf_store_write_sync(s, &w, NULL), 0);
+	assert_string_equal(c.token, "s3cret-token"); // given back as it was
+	// Nothing in the clear in etcd: the record without its credentials,
+	// the credentials sealed beside it (keys keep their NUL).
+	static const char *const keys[] = {"cl/east", "sec/east"};
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(sf__etcd_get_raw(s, keys[i],
+		                     strlen(keys[i]) + 1, &raw, &rn),
+		    0);
+		assert_true(rn > 0);
+		assert_null(memmem(raw, rn, "s3cret", 6));
+		assert_null(memmem(raw, rn, "PRIVATE-KEY", 11));
+		free(raw);
+	}
+	assert_int_equal(sf_store_cluster_get(s, "east", NULL, &got), 0);
+	assert_string_equal(got->token, "s3cret-token");
+	assert_int_equal(got->client_key.len, 17);
+	svcfleet__v1__cluster__free_unpacked(got, NULL);
+	sf_store_close(s);
+	// Another key, or none: refused at open.
+	sf_status_init(&st);
+	sf_store_opts bad = {.so_etcd_endpoints = tu_etcd_endpoints(),
+	    .so_etcd_prefix                     = prefix,
+	    .so_secret_key                      = other};
+	assert_int_equal(sf_store_open_backend("etcd", &s, &bad, &st),
+	    SF_FAILED_PRECONDITION);
+	assert_non_null(strstr(st.st_msg, "secret key"));
+	sf_status_reset(&st);
+	bad.so_secret_key = NULL;
+	assert_int_equal(sf_store_open_backend("etcd", &s, &bad, &st),
+	    SF_FAILED_PRECONDITION);
+	bad.so_sealed_ok = true;
+	sf_status_reset(&st);
+	if (sf_store_open_backend("etcd", &s, &bad, &st) != 0) {
+		fail_msg("sealed_ok: %s", st.st_msg);
+	}
+	assert_int_equal(sf_store_cluster_get(s, "east", NULL, &got),
+	    SF_FAILED_PRECONDITION);
+	sf_store_close(s);
+	sf_status_fini(&st);
+	sf_arena_fini(&a);
+}
+
+// ----------------------------------------------------------- retention
+
+static void
+test_audit_retention(void **state)
+{
+	sf_store_opts o = {.so_audit_keep = 5};
+	sf_store     *s = open_on(tu_etcd_endpoints(), NULL, &o);
+	sf_status     st;
+
+	(void) state;
+	sf_status_init(&st);
+	for (int i = 0; i < 12; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "a-%02d", i);
+		assert_int_equal(create(s, name, &st, NULL), 0);
+		usleep(2000); // ids begin with the millisecond
+	}
+	assert_int_equal(audit_count(s), 12);
+	sf__etcd_janitor(s);
+	assert_int_equal(audit_count(s), 5);
+	// The newest stay, newest first.
+	sf_store_audit_query       q = {.aq_limit = 10};
+	Svcfleet__V1__AuditEvent **evs;
+	size_t                     n;
+	uint64_t                   next;
+	assert_int_equal(sf_store_audit_list(s, &q, NULL, &evs, &n, &next), 0);
+	assert_int_equal(n, 5);
+	for (size_t i = 1; i < n; i++) {
+		assert_true(evs[i]->id < evs[i - 1]->id);
+	}
+	for (size_t i = 0; i < n; i++) {
+		svcfleet__v1__audit_event__free_unpacked(evs[i], NULL);
+	}
+	free(evs);
+	// Paging: two, then the rest from the cursor.
+	q.aq_limit = 2;
+	assert_int_equal(sf_store_audit_list(s, &q, NULL, &evs, &n, &next), 0);
+	assert_int_equal(n, 2);
+	assert_true(next > 0);
+	for (size_t i = 0; i < n; i++) {
+		svcfleet__v1__audit_event__free_unpacked(evs[i], NULL);
+	}
+	free(evs);
+	q.aq_before = next;
+	q.aq_limit  = 10;
+	assert_int_equal(sf_store_audit_list(s, &q, NULL, &evs, &n, &next), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(next, 0);
+	for (size_t i = 0; i < n; i++) {
+		svcfleet__v1__audit_event__free_unpacked(evs[i], NULL);
+	}
+	free(evs);
+	sf_store_close(s);
+	// By age: everything older than 1 ms goes.
+	o.so_audit_max_age_ms = 1;
+	o.so_audit_keep       = 0;
+	s                     = open_on(tu_etcd_endpoints(), NULL, &o);
+	assert_int_equal(create(s, "old", &st, NULL), 0);
+	usleep(5000);
+	sf__etcd_janitor(s);
+	assert_int_equal(audit_count(s), 0);
+	sf_status_fini(&st);
+	sf_store_close(s);
+}
+
+// ----------------------------------------------------------------- TLS
+
+static void
+test_tls(void **state)
+{
+	sf_etcdfix     *fx;
+	sf_etcdfix_opts fo = {.eo_tls = true};
+	sf_store_opts   o  = {.so_etcd_retry_ms = 5000};
+	sf_store       *s;
+	sf_arena        a;
+	sf_status       st;
+	uint64_t        rev;
+
+	(void) state;
+	assert_int_equal(sf_etcdfix_start(&fx, &fo), 0);
+	o.so_etcd_ca_file   = sf_etcdfix_ca_file(fx);
+	o.so_etcd_cert_file = sf_etcdfix_cert_file(fx);
+	o.so_etcd_key_file  = sf_etcdfix_key_file(fx);
+	s                   = open_on(sf_etcdfix_endpoints(fx), "/tls/", &o);
+	sf_arena_init(&a);
+	assert_int_equal(
+	    tu_put(s, &a, tu_svc(&a, "c1", "dev", "secure", 0), true, &rev),
+	    0);
+	assert_int_equal(feed_count(s, rev - 1, NULL), 1);
+	sf_store_close(s);
+	// Without a client certificate, or trusting another CA: refused.
+	sf_status_init(&st);
+	o.so_etcd_endpoints = sf_etcdfix_endpoints(fx);
+	o.so_etcd_prefix    = "/tls/";
+	o.so_etcd_cert_file = NULL;
+	o.so_etcd_key_file  = NULL;
+	assert_true(sf_store_open_backend("etcd", &s, &o, &st) != 0);
+	assert_null(s);
+	sf_status_reset(&st);
+	o.so_etcd_cert_file = sf_etcdfix_cert_file(fx);
+	o.so_etcd_key_file  = sf_etcdfix_key_file(fx);
+	o.so_etcd_ca_file   = "/etc/ssl/certs/ca-certificates.crt";
+	int rv              = sf_store_open_backend("etcd", &s, &o, &st);
+	if (rv != SF_FAILED_PRECONDITION || strstr(st.st_msg, "TLS") == NULL) {
+		fail_msg("another CA: %s: %s", sf_status_name(rv), st.st_msg);
+	}
+	sf_status_fini(&st);
+	sf_arena_fini(&a);
+	sf_etcdfix_stop(fx);
+}
+
+// ------------------------------------------------------------- opening
+
+static void
+test_open_errors(void **state)
+{
+	sf_store_opts o = {.so_etcd_retry_ms = 500, .so_etcd_timeout_ms = 200};
+	sf_store     *s;
+	sf_status     st;
+	char          dead[64];
+	int64_t       t0;
+
+	(void) state;
+	sf_status_init(&st);
+	assert_int_equal(
+	    sf_store_open_backend("etcd", &s, &o, &st), SF_INVALID_ARGUMENT);
+	sf_status_reset(&st);
+	o.so_etcd_endpoints = "127.0.0.1:2379";
+	assert_int_equal(
+	    sf_store_open_backend("etcd", &s, &o, &st), SF_INVALID_ARGUMENT);
+	assert_non_null(strstr(st.st_msg, "127.0.0.1:2379"));
+	sf_status_reset(&st);
+	o.so_etcd_endpoints = tu_etcd_endpoints();
+	o.so_etcd_prefix    = "no-slash";
+	assert_int_equal(
+	    sf_store_open_backend("etcd", &s, &o, &st), SF_INVALID_ARGUMENT);
+	sf_status_reset(&st);
+	assert_int_equal(sf_store_open_backend("rocksdb", &s, &o, &st),
+	    SF_INVALID_ARGUMENT);
+	sf_status_reset(&st);
+	// Nothing listens there: UNAVAILABLE, naming it, within the budget.
+	snprintf(dead, sizeof(dead), "http://127.0.0.1:1");
+	o.so_etcd_endpoints = dead;
+	o.so_etcd_prefix    = NULL;
+	t0                  = sf_clock_mono_ms();
+	assert_int_equal(
+	    sf_store_open_backend("etcd", &s, &o, &st), SF_UNAVAILABLE);
+	assert_non_null(strstr(st.st_msg, "http://127.0.0.1:1"));
+	assert_true(sf_clock_mono_ms() - t0 < 3000);
+	sf_status_fini(&st);
+}
+
+int
+main(void)
+{
+	if (!sf_etcdfix_available()) {
+		fprintf(stderr, "no etcd binary: skipped\n");
+		return (77);
+	}
+	setenv("SF_STORE_BACKEND", "etcd", 1);
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_lost_answer_once),
+	    cmocka_unit_test(test_fence_then_rerun),
+	    cmocka_unit_test(test_two_replicas),
+	    cmocka_unit_test(test_installation_id_once),
+	    cmocka_unit_test(test_compaction),
+	    cmocka_unit_test(test_value_too_large),
+	    cmocka_unit_test(test_txn_too_many_ops),
+	    cmocka_unit_test(test_sealed_credentials),
+	    cmocka_unit_test(test_audit_retention),
+	    cmocka_unit_test(test_open_errors),
+	    cmocka_unit_test(test_quota_alarm),
+	    cmocka_unit_test(test_tls),
+	    cmocka_unit_test(test_failover),
+	};
+	sf_log_set_level(SF_LOG_WARN);
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}
