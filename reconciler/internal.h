@@ -176,6 +176,36 @@ void rc_objtab_del(rc_objtab *t, rc_obj *o);
 rc_obj *rc_objtab_next(rc_objtab *t, size_t *i);
 void    rc_obj_free(rc_obj *o);
 
+// A FIFO of objects linked through o_dnext (fifo_heap.c). An object is in
+// at most one at a time; flag (O_DIRTY, O_WAITING) says which.
+typedef struct sf__recon_fifo {
+	rc_obj *f_head, *f_tail;
+} sf__recon_fifo;
+
+// sf__recon_fifo_push appends o and sets flag in o_flags.
+void sf__recon_fifo_push(sf__recon_fifo *q, rc_obj *o, uint32_t flag);
+// sf__recon_fifo_pop takes the first object out and clears flag in its
+// o_flags; NULL when q is empty.
+rc_obj *sf__recon_fifo_pop(sf__recon_fifo *q, uint32_t flag);
+
+// A min-heap of objects by o_next_ms, each knowing its place in o_heap
+// (fifo_heap.c). Zeroed is empty.
+typedef struct sf__recon_heap {
+	rc_obj **h_v;
+	size_t   h_n, h_cap;
+} sf__recon_heap;
+
+// sf__recon_heap_arm puts o in the heap, or moves it to where its
+// o_next_ms now belongs when it is there already. Out of memory leaves it
+// out (the worker decides every object again at the next resync).
+void sf__recon_heap_arm(sf__recon_heap *h, rc_obj *o);
+// sf__recon_heap_remove takes o out; nothing when it is not in.
+void sf__recon_heap_remove(sf__recon_heap *h, rc_obj *o);
+// sf__recon_heap_first returns the object due first, NULL when empty.
+rc_obj *sf__recon_heap_first(const sf__recon_heap *h);
+// sf__recon_heap_fini frees the heap's array (not the objects).
+void sf__recon_heap_fini(sf__recon_heap *h);
+
 // ------------------------------------------------------------ reconciler
 
 struct sf_reconciler {
