@@ -12,7 +12,7 @@
 // An object is in at most one of the two queues (dirty, waiting for a
 // request slot), linked through o_dnext and marked by flag.
 void
-sf__recon_fifo_push(sf__recon_fifo *q, rc_obj *o, uint32_t flag)
+sf__recon_fifo_push(sf__recon_fifo *q, sf__recon_obj *o, uint32_t flag)
 {
 	o->o_flags |= flag;
 	o->o_dnext = NULL;
@@ -24,10 +24,10 @@ sf__recon_fifo_push(sf__recon_fifo *q, rc_obj *o, uint32_t flag)
 	q->f_tail = o;
 }
 
-rc_obj *
+sf__recon_obj *
 sf__recon_fifo_pop(sf__recon_fifo *q, uint32_t flag)
 {
-	rc_obj *o = q->f_head;
+	sf__recon_obj *o = q->f_head;
 	if (o != NULL) {
 		q->f_head = o->o_dnext;
 		if (q->f_head == NULL) {
@@ -44,7 +44,7 @@ sf__recon_fifo_pop(sf__recon_fifo *q, uint32_t flag)
 static void
 heap_swap(sf__recon_heap *h, size_t a, size_t b)
 {
-	rc_obj *t         = h->h_v[a];
+	sf__recon_obj *t  = h->h_v[a];
 	h->h_v[a]         = h->h_v[b];
 	h->h_v[b]         = t;
 	h->h_v[a]->o_heap = (uint32_t) a + 1;
@@ -86,7 +86,7 @@ heap_down(sf__recon_heap *h, size_t i)
 }
 
 void
-sf__recon_heap_remove(sf__recon_heap *h, rc_obj *o)
+sf__recon_heap_remove(sf__recon_heap *h, sf__recon_obj *o)
 {
 	size_t i;
 	if (o->o_heap == 0) {
@@ -105,7 +105,7 @@ sf__recon_heap_remove(sf__recon_heap *h, rc_obj *o)
 }
 
 void
-sf__recon_heap_arm(sf__recon_heap *h, rc_obj *o)
+sf__recon_heap_arm(sf__recon_heap *h, sf__recon_obj *o)
 {
 	if (o->o_heap != 0) {
 		size_t i = o->o_heap - 1;
@@ -114,8 +114,8 @@ sf__recon_heap_arm(sf__recon_heap *h, rc_obj *o)
 		return;
 	}
 	if (h->h_n == h->h_cap) {
-		size_t   ncap = h->h_cap ? h->h_cap * 2 : 256;
-		rc_obj **nh   = realloc(h->h_v, ncap * sizeof(*nh));
+		size_t          ncap = h->h_cap ? h->h_cap * 2 : 256;
+		sf__recon_obj **nh   = realloc(h->h_v, ncap * sizeof(*nh));
 		if (nh == NULL) {
 			return; // decided again at the next resync
 		}
@@ -127,7 +127,7 @@ sf__recon_heap_arm(sf__recon_heap *h, rc_obj *o)
 	heap_up(h, h->h_n - 1);
 }
 
-rc_obj *
+sf__recon_obj *
 sf__recon_heap_first(const sf__recon_heap *h)
 {
 	return (h->h_n > 0 ? h->h_v[0] : NULL);

@@ -14,7 +14,7 @@
 
 #define N 1000
 
-static rc_obj objs[N];
+static sf__recon_obj objs[N];
 
 static void
 reset(void)
@@ -34,7 +34,7 @@ test_fifo_order_and_flag(void **state)
 		assert_true(objs[i].o_flags & O_DIRTY);
 	}
 	for (int i = 0; i < 3; i++) {
-		rc_obj *o = sf__recon_fifo_pop(&q, O_DIRTY);
+		sf__recon_obj *o = sf__recon_fifo_pop(&q, O_DIRTY);
 		assert_ptr_equal(o, &objs[i]);
 		assert_false(o->o_flags & O_DIRTY);
 		assert_null(o->o_dnext);
@@ -70,7 +70,7 @@ test_heap_order(void **state)
 	sf__recon_heap h = {0};
 	int64_t        last;
 	size_t         n = 0;
-	rc_obj        *o;
+	sf__recon_obj *o;
 	(void) state;
 	reset();
 	srand(14);

@@ -20,24 +20,24 @@ sf_reconciler_shard_of(const char *cluster, unsigned shards)
 }
 
 void
-rc_post(sf_reconciler *r, const char *cluster, rc_msg *m)
+sf__recon_post(sf_reconciler *r, const char *cluster, sf__recon_msg *m)
 {
-	rc_cluster *c;
+	sf__recon_cluster *c;
 	pthread_mutex_lock(&r->r_mtx);
 	for (c = r->r_clusters; c != NULL; c = c->c_next) {
 		if (strcmp(c->c_name, cluster) == 0) {
-			rc_cluster_post(c, m);
+			sf__recon_cluster_post(c, m);
 			break;
 		}
 	}
 	pthread_mutex_unlock(&r->r_mtx);
 	if (c == NULL) {
-		rc_msg_free(m);
+		sf__recon_msg_free(m);
 	}
 }
 
 void
-rc_heal_record(sf_reconciler *r, int64_t ms)
+sf__recon_heal_record(sf_reconciler *r, int64_t ms)
 {
 	if (ms < 0) {
 		ms = 0;
@@ -89,7 +89,7 @@ sf_reconciler_stats_get(sf_reconciler *r, sf_reconciler_stats *out)
 		    = heal[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1];
 	}
 	pthread_mutex_lock(&r->r_mtx);
-	for (rc_cluster *c = r->r_clusters; c != NULL; c = c->c_next) {
+	for (sf__recon_cluster *c = r->r_clusters; c != NULL; c = c->c_next) {
 		out->rs_clusters++;
 		out->rs_objects += atomic_load(&c->c_nobjs);
 		out->rs_synced += atomic_load(&c->c_nsynced);
@@ -156,7 +156,7 @@ sf_reconciler_clusters_each(sf_reconciler *r,
 {
 	int64_t now = sf_clock_mono_ms();
 	pthread_mutex_lock(&r->r_mtx);
-	for (rc_cluster *c = r->r_clusters; c != NULL; c = c->c_next) {
+	for (sf__recon_cluster *c = r->r_clusters; c != NULL; c = c->c_next) {
 		sf_reconciler_cluster_stats cs = {0};
 		int64_t since = atomic_load(&c->c_pending_since);
 		cs.cs_name    = c->c_name;
@@ -260,12 +260,13 @@ sf_reconciler_start(
 		return (rv);
 	}
 	svcfleet_status_fini(&cst);
-	if ((rv = rc_reporters_start(r)) != 0) {
+	if ((rv = sf__recon_reporters_start(r)) != 0) {
 		sf_reconciler_stop(r);
 		return (sf_status_set(
 		    st, rv, "cannot start the reporter threads"));
 	}
-	if (pthread_create(&r->r_watcher, NULL, rc_watcher_main, r) != 0) {
+	if (pthread_create(&r->r_watcher, NULL, sf__recon_watcher_main, r)
+	    != 0) {
 		sf_reconciler_stop(r);
 		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED,
 		    "cannot start the watcher thread"));
@@ -281,7 +282,7 @@ sf_reconciler_start(
 void
 sf_reconciler_stop(sf_reconciler *r)
 {
-	rc_cluster *c;
+	sf__recon_cluster *c;
 
 	if (r == NULL) {
 		return;
@@ -303,9 +304,9 @@ sf_reconciler_stop(sf_reconciler *r)
 		if (c == NULL) {
 			break;
 		}
-		rc_cluster_stop(c);
+		sf__recon_cluster_stop(c);
 	}
-	rc_reporters_stop(r);
+	sf__recon_reporters_stop(r);
 	svcfleet_close(r->r_client);
 	pthread_mutex_destroy(&r->r_mtx);
 	pthread_mutex_destroy(&r->r_jmtx);

@@ -60,7 +60,7 @@ sf__recon_backoff_ms(unsigned attempt, uint32_t min, uint32_t max)
 // ------------------------------------------------------------ dirty list
 
 void
-sf__recon_mark_dirty(rc_worker *w, rc_obj *o)
+sf__recon_mark_dirty(sf__recon_worker *w, sf__recon_obj *o)
 {
 	if (o->o_flags & (O_DIRTY | O_WAITING)) {
 		return; // it will be decided anyway
@@ -68,30 +68,30 @@ sf__recon_mark_dirty(rc_worker *w, rc_obj *o)
 	sf__recon_fifo_push(&w->w_dirty, o, O_DIRTY);
 }
 
-static rc_obj *
-pop_dirty(rc_worker *w)
+static sf__recon_obj *
+pop_dirty(sf__recon_worker *w)
 {
 	return (sf__recon_fifo_pop(&w->w_dirty, O_DIRTY));
 }
 
 void
-sf__recon_push_wait(rc_worker *w, rc_obj *o)
+sf__recon_push_wait(sf__recon_worker *w, sf__recon_obj *o)
 {
 	sf__recon_fifo_push(&w->w_wait, o, O_WAITING);
 }
 
-static rc_obj *
-pop_wait(rc_worker *w)
+static sf__recon_obj *
+pop_wait(sf__recon_worker *w)
 {
 	return (sf__recon_fifo_pop(&w->w_wait, O_WAITING));
 }
 
 void
-sf__recon_mark_all_dirty(rc_worker *w)
+sf__recon_mark_all_dirty(sf__recon_worker *w)
 {
-	rc_obj *o;
-	size_t  i = 0;
-	while ((o = rc_objtab_next(&w->w_objs, &i)) != NULL) {
+	sf__recon_obj *o;
+	size_t         i = 0;
+	while ((o = sf__recon_objtab_next(&w->w_objs, &i)) != NULL) {
 		sf__recon_mark_dirty(w, o);
 	}
 }
@@ -99,9 +99,9 @@ sf__recon_mark_all_dirty(rc_worker *w)
 // ------------------------------------------------------------ timer heap
 
 static void
-run_timers(rc_worker *w, int64_t now)
+run_timers(sf__recon_worker *w, int64_t now)
 {
-	rc_obj *o;
+	sf__recon_obj *o;
 	while ((o = sf__recon_heap_first(&w->w_timers)) != NULL
 	    && o->o_next_ms <= now) {
 		sf__recon_heap_remove(&w->w_timers, o);
@@ -111,10 +111,10 @@ run_timers(rc_worker *w, int64_t now)
 
 // ------------------------------------------------------------ requests
 
-rc_req *
-sf__recon_req_get(rc_worker *w, int kind)
+sf__recon_req *
+sf__recon_req_get(sf__recon_worker *w, int kind)
 {
-	rc_req *q = w->w_free;
+	sf__recon_req *q = w->w_free;
 	if (q != NULL) {
 		w->w_free = q->q_next;
 		w->w_nfree--;
@@ -133,7 +133,7 @@ sf__recon_req_get(rc_worker *w, int kind)
 }
 
 void
-sf__recon_req_put(rc_worker *w, rc_req *q)
+sf__recon_req_put(sf__recon_worker *w, sf__recon_req *q)
 {
 	if (w->w_nfree >= IDLE_REQUESTS) {
 		// Enough kept for the next burst; this one's easy handle
@@ -159,13 +159,13 @@ sf__recon_req_put(rc_worker *w, rc_req *q)
 }
 
 static bool
-counted(const rc_req *q)
+counted(const sf__recon_req *q)
 {
 	return (q->q_kind == R_APPLY || q->q_kind == R_DELETE);
 }
 
 int
-sf__recon_req_start(rc_worker *w, rc_req *q)
+sf__recon_req_start(sf__recon_worker *w, sf__recon_req *q)
 {
 	if (curl_multi_add_handle(w->w_c->c_multi, q->q_kr.kr_easy)
 	    != CURLM_OK) {
@@ -186,7 +186,7 @@ sf__recon_req_start(rc_worker *w, rc_req *q)
 
 // req_detach takes q off the multi handle and the active list.
 static void
-req_detach(rc_worker *w, rc_req *q)
+req_detach(sf__recon_worker *w, sf__recon_req *q)
 {
 	curl_multi_remove_handle(w->w_c->c_multi, q->q_kr.kr_easy);
 	if (q->q_prev != NULL) {
@@ -216,10 +216,10 @@ req_detach(rc_worker *w, rc_req *q)
 }
 
 void
-sf__recon_cancel_all(rc_worker *w)
+sf__recon_cancel_all(sf__recon_worker *w)
 {
 	while (w->w_active != NULL) {
-		rc_req *q = w->w_active;
+		sf__recon_req *q = w->w_active;
 		req_detach(w, q);
 		if (q->q_obj != NULL) {
 			q->q_obj->o_flags &= ~O_INFLIGHT;
@@ -233,17 +233,17 @@ sf__recon_cancel_all(rc_worker *w)
 
 // process_done hands every finished request to the file that made it.
 static void
-process_done(rc_worker *w)
+process_done(sf__recon_worker *w)
 {
 	CURLMsg *m;
 	int      left;
 
 	while ((m = curl_multi_info_read(w->w_c->c_multi, &left)) != NULL) {
-		rc_req  *q = NULL;
-		CURLcode cc;
-		char     msg[512];
-		int      cls;
-		int64_t  now = sf_clock_mono_ms();
+		sf__recon_req *q = NULL;
+		CURLcode       cc;
+		char           msg[512];
+		int            cls;
+		int64_t        now = sf_clock_mono_ms();
 
 		if (m->msg != CURLMSG_DONE) {
 			continue;
@@ -277,7 +277,7 @@ process_done(rc_worker *w)
 
 // keep_pb takes the packed Service out of m.
 static void
-keep_pb(rc_obj *o, rc_msg *m)
+keep_pb(sf__recon_obj *o, sf__recon_msg *m)
 {
 	free(o->o_pb);
 	o->o_pb    = m->m_pb;
@@ -288,7 +288,7 @@ keep_pb(rc_obj *o, rc_msg *m)
 // digest computes the desired hash of the Service in m and keeps the
 // packed Service (taken from m) for applying.
 static void
-digest(rc_worker *w, rc_obj *o, rc_msg *m)
+digest(sf__recon_worker *w, sf__recon_obj *o, sf__recon_msg *m)
 {
 	sf_service *svc;
 	uint64_t    want = 0;
@@ -314,12 +314,12 @@ digest(rc_worker *w, rc_obj *o, rc_msg *m)
 }
 
 static void
-on_desired(rc_worker *w, rc_msg *m)
+on_desired(sf__recon_worker *w, sf__recon_msg *m)
 {
-	rc_obj *o;
+	sf__recon_obj *o;
 
 	if (!(m->m_flags & D_PRESENT)) {
-		if ((o = rc_objtab_get(&w->w_objs, m->m_key)) == NULL) {
+		if ((o = sf__recon_objtab_get(&w->w_objs, m->m_key)) == NULL) {
 			return;
 		}
 		o->o_flags &= ~(uint32_t) (D_MASK | O_FETCHING);
@@ -331,7 +331,7 @@ on_desired(rc_worker *w, rc_msg *m)
 		sf__recon_mark_dirty(w, o);
 		return;
 	}
-	if ((o = rc_objtab_add(&w->w_objs, m->m_key)) == NULL) {
+	if ((o = sf__recon_objtab_add(&w->w_objs, m->m_key)) == NULL) {
 		return;
 	}
 	if (m->m_epoch != 0) {
@@ -353,14 +353,14 @@ on_desired(rc_worker *w, rc_msg *m)
 }
 
 static void
-on_list_done_msg(rc_worker *w, uint32_t epoch)
+on_list_done_msg(sf__recon_worker *w, uint32_t epoch)
 {
-	rc_obj *o;
-	size_t  i = 0;
+	sf__recon_obj *o;
+	size_t         i = 0;
 
 	w->w_desired_epoch = epoch;
 	w->w_desired_done  = true;
-	while ((o = rc_objtab_next(&w->w_objs, &i)) != NULL) {
+	while ((o = sf__recon_objtab_next(&w->w_objs, &i)) != NULL) {
 		if ((o->o_flags & D_PRESENT) && o->o_epoch < epoch) {
 			// Deleted from the store while the watcher could not
 			// follow the change feed.
@@ -376,9 +376,9 @@ on_list_done_msg(rc_worker *w, uint32_t epoch)
 }
 
 static void
-on_reported(rc_worker *w, rc_msg *m, int64_t now)
+on_reported(sf__recon_worker *w, sf__recon_msg *m, int64_t now)
 {
-	rc_obj *o = rc_objtab_get(&w->w_objs, m->m_key);
+	sf__recon_obj *o = sf__recon_objtab_get(&w->w_objs, m->m_key);
 	if (o == NULL) {
 		return;
 	}
@@ -398,12 +398,12 @@ on_reported(rc_worker *w, rc_msg *m, int64_t now)
 }
 
 static bool
-take_inbox(rc_worker *w)
+take_inbox(sf__recon_worker *w)
 {
-	rc_cluster *c = w->w_c;
-	rc_msg     *m, *next;
-	bool        stop;
-	int64_t     now = sf_clock_mono_ms();
+	sf__recon_cluster *c = w->w_c;
+	sf__recon_msg     *m, *next;
+	bool               stop;
+	int64_t            now = sf_clock_mono_ms();
 
 	pthread_mutex_lock(&c->c_mtx);
 	m            = c->c_in_head;
@@ -423,7 +423,8 @@ take_inbox(rc_worker *w)
 			on_reported(w, m, now);
 			break;
 		case M_FETCHED: {
-			rc_obj *o = rc_objtab_get(&w->w_objs, m->m_key);
+			sf__recon_obj *o
+			    = sf__recon_objtab_get(&w->w_objs, m->m_key);
 			if (o != NULL) {
 				o->o_flags &= ~O_FETCHING;
 				o->o_next_ms = now + 1000;
@@ -441,7 +442,7 @@ take_inbox(rc_worker *w)
 			    c->c_name);
 			break;
 		}
-		rc_msg_free(m);
+		sf__recon_msg_free(m);
 	}
 	return (!stop);
 }
@@ -451,10 +452,10 @@ take_inbox(rc_worker *w)
 // pump decides every changed object now (most only need a report) and
 // lets waiting objects take the request slots that are free, in order.
 static void
-pump(rc_worker *w, int64_t now)
+pump(sf__recon_worker *w, int64_t now)
 {
-	unsigned max = w->w_r->r_opts.ro_max_inflight;
-	rc_obj  *o;
+	unsigned       max = w->w_r->r_opts.ro_max_inflight;
+	sf__recon_obj *o;
 	while (w->w_wait.f_head != NULL && w->w_inflight < max) {
 		sf__recon_decide(w, pop_wait(w), now);
 	}
@@ -464,15 +465,15 @@ pump(rc_worker *w, int64_t now)
 }
 
 static void
-count(rc_worker *w, int64_t now)
+count(sf__recon_worker *w, int64_t now)
 {
-	rc_obj *o;
-	size_t  i = 0, synced = 0, pending = 0, behind = 0;
+	sf__recon_obj *o;
+	size_t         i = 0, synced = 0, pending = 0, behind = 0;
 	if (now - w->w_count_at < 1000) {
 		return;
 	}
 	w->w_count_at = now;
-	while ((o = rc_objtab_next(&w->w_objs, &i)) != NULL) {
+	while ((o = sf__recon_objtab_next(&w->w_objs, &i)) != NULL) {
 		bool desired = (o->o_flags & D_PRESENT) != 0;
 		bool ok      = desired && sf__recon_in_sync(o);
 		synced += ok;
@@ -502,10 +503,10 @@ count(rc_worker *w, int64_t now)
 }
 
 static int
-next_timeout(const rc_worker *w, int64_t now)
+next_timeout(const sf__recon_worker *w, int64_t now)
 {
-	int64_t       t     = now + 1000;
-	const rc_obj *first = sf__recon_heap_first(&w->w_timers);
+	int64_t              t     = now + 1000;
+	const sf__recon_obj *first = sf__recon_heap_first(&w->w_timers);
 	if (first != NULL && first->o_next_ms < t) {
 		t = first->o_next_ms;
 	}
@@ -529,10 +530,10 @@ next_timeout(const rc_worker *w, int64_t now)
 static void *
 worker_main(void *arg)
 {
-	rc_cluster *c = arg;
-	rc_worker  *w = c->c_w;
-	int         running;
-	char        tname[16];
+	sf__recon_cluster *c = arg;
+	sf__recon_worker  *w = c->c_w;
+	int                running;
+	char               tname[16];
 
 	snprintf(tname, sizeof(tname), "rc:%s", c->c_name);
 	pthread_setname_np(pthread_self(), tname);
@@ -554,8 +555,8 @@ worker_main(void *arg)
 	}
 	sf__recon_cancel_all(w);
 	while (w->w_free != NULL) {
-		rc_req *q = w->w_free;
-		w->w_free = q->q_next;
+		sf__recon_req *q = w->w_free;
+		w->w_free        = q->q_next;
 		sf_kube_req_fini(&q->q_kr);
 		free(q);
 	}
@@ -565,13 +566,13 @@ worker_main(void *arg)
 
 // ------------------------------------------------------------ lifecycle
 
-rc_cluster *
-rc_cluster_start(
+sf__recon_cluster *
+sf__recon_cluster_start(
     sf_reconciler *r, const char *name, sf_kube_cfg *cfg, uint64_t cfg_hash)
 {
-	rc_cluster *c     = calloc(1, sizeof(*c));
-	rc_worker  *w     = calloc(1, sizeof(*w));
-	long        conns = (long) r->r_opts.ro_max_conns;
+	sf__recon_cluster *c     = calloc(1, sizeof(*c));
+	sf__recon_worker  *w     = calloc(1, sizeof(*w));
+	long               conns = (long) r->r_opts.ro_max_conns;
 
 	if (c == NULL || w == NULL || (c->c_name = strdup(name)) == NULL
 	    || (c->c_multi = curl_multi_init()) == NULL) {
@@ -583,7 +584,7 @@ rc_cluster_start(
 	w->w_c        = c;
 	w->w_r        = r;
 	w->w_cfg      = cfg;
-	rc_objtab_init(&w->w_objs);
+	sf__recon_objtab_init(&w->w_objs);
 	// Several keep-alive connections for an HTTP/1.1 server; with
 	// HTTP/2 one connection carries every stream.
 	curl_multi_setopt(c->c_multi, CURLMOPT_MAX_HOST_CONNECTIONS, conns);
@@ -609,7 +610,7 @@ fail:
 }
 
 void
-rc_cluster_post(rc_cluster *c, rc_msg *m)
+sf__recon_cluster_post(sf__recon_cluster *c, sf__recon_msg *m)
 {
 	m->m_next = NULL;
 	pthread_mutex_lock(&c->c_mtx);
@@ -624,10 +625,10 @@ rc_cluster_post(rc_cluster *c, rc_msg *m)
 }
 
 void
-rc_cluster_stop(rc_cluster *c)
+sf__recon_cluster_stop(sf__recon_cluster *c)
 {
-	rc_worker *w = c->c_w;
-	rc_msg    *m, *next;
+	sf__recon_worker *w = c->c_w;
+	sf__recon_msg    *m, *next;
 
 	pthread_mutex_lock(&c->c_mtx);
 	c->c_stop = true;
@@ -636,9 +637,9 @@ rc_cluster_stop(rc_cluster *c)
 	pthread_join(c->c_thread, NULL);
 	for (m = c->c_in_head; m != NULL; m = next) {
 		next = m->m_next;
-		rc_msg_free(m);
+		sf__recon_msg_free(m);
 	}
-	rc_objtab_fini(&w->w_objs);
+	sf__recon_objtab_fini(&w->w_objs);
 	free(w->w_echo);
 	sf__recon_heap_fini(&w->w_timers);
 	free(w->w_continue);

@@ -30,9 +30,10 @@ static bool on_watch_line(void *arg, const char *line, size_t len);
 // ------------------------------------------------------------ requests
 
 static void
-start_get(rc_worker *w, int kind, const char *path, rc_req **slot)
+start_get(
+    sf__recon_worker *w, int kind, const char *path, sf__recon_req **slot)
 {
-	rc_req *q = sf__recon_req_get(w, kind);
+	sf__recon_req *q = sf__recon_req_get(w, kind);
 	if (q == NULL) {
 		return;
 	}
@@ -48,7 +49,7 @@ start_get(rc_worker *w, int kind, const char *path, rc_req **slot)
 }
 
 static void
-start_list(rc_worker *w, bool resync)
+start_list(sf__recon_worker *w, bool resync)
 {
 	sf_buf path = SF_BUF_INIT;
 	sf_buf_printf(&path, "/api/v1/services?limit=%d", LIST_PAGE);
@@ -69,10 +70,10 @@ start_list(rc_worker *w, bool resync)
 }
 
 static void
-start_watch(rc_worker *w)
+start_watch(sf__recon_worker *w)
 {
-	sf_buf  path = SF_BUF_INIT;
-	rc_req *q    = sf__recon_req_get(w, R_WATCH);
+	sf_buf         path = SF_BUF_INIT;
+	sf__recon_req *q    = sf__recon_req_get(w, R_WATCH);
 
 	if (q == NULL) {
 		return;
@@ -103,7 +104,7 @@ start_watch(rc_worker *w)
 // ------------------------------------------------------------ health
 
 static void
-health_set(rc_worker *w, int state, const char *msg)
+health_set(sf__recon_worker *w, int state, const char *msg)
 {
 	w->w_health = state;
 	// Shorter than the message: cut as a line of UTF-8 for svcfleetd.
@@ -112,10 +113,10 @@ health_set(rc_worker *w, int state, const char *msg)
 }
 
 void
-sf__recon_health_maybe_report(rc_worker *w, int64_t now)
+sf__recon_health_maybe_report(sf__recon_worker *w, int64_t now)
 {
-	uint64_t h = SF_HASH_INIT;
-	rc_job  *j;
+	uint64_t       h = SF_HASH_INIT;
+	sf__recon_job *j;
 
 	if (w->w_health == 0) {
 		return;
@@ -142,18 +143,18 @@ sf__recon_health_maybe_report(rc_worker *w, int64_t now)
 	         ? strdup(w->w_pools_json)
 	         : NULL;
 	if (j->j_cluster == NULL || j->j_msg == NULL || j->j_version == NULL) {
-		rc_job_free(j);
+		sf__recon_job_free(j);
 		return;
 	}
 	w->w_health_sent    = h;
 	w->w_health_sent_at = now;
-	rc_submit(w->w_r, j);
+	sf__recon_submit(w->w_r, j);
 }
 
 // ------------------------------------------------------------ failures
 
 static void
-go_down(rc_worker *w, int health, const char *msg, int64_t now)
+go_down(sf__recon_worker *w, int health, const char *msg, int64_t now)
 {
 	const char *what = health
 	        == SVCFLEET__V1__CLUSTER_HEALTH_STATE__CLUSTER_HEALTH_UNAUTHORIZED
@@ -179,7 +180,7 @@ go_down(rc_worker *w, int health, const char *msg, int64_t now)
 }
 
 bool
-sf__recon_cluster_failure(rc_worker *w, int cls, CURLcode cc, long code,
+sf__recon_cluster_failure(sf__recon_worker *w, int cls, CURLcode cc, long code,
     const char *msg, int64_t now)
 {
 	if (cls == SF_KUBE_UNAUTHORIZED && code == 401) {
@@ -205,11 +206,11 @@ sf__recon_cluster_failure(rc_worker *w, int cls, CURLcode cc, long code,
 // ------------------------------------------------------------ completions
 
 static void
-sweep(rc_worker *w, int64_t now)
+sweep(sf__recon_worker *w, int64_t now)
 {
-	rc_obj *o;
-	size_t  i = 0;
-	while ((o = rc_objtab_next(&w->w_objs, &i)) != NULL) {
+	sf__recon_obj *o;
+	size_t         i = 0;
+	while ((o = sf__recon_objtab_next(&w->w_objs, &i)) != NULL) {
 		if ((o->o_flags & O_EXISTS) && o->o_seen != w->w_list_epoch) {
 			sf__recon_gone(w, o, 0, now);
 		}
@@ -217,8 +218,8 @@ sweep(rc_worker *w, int64_t now)
 }
 
 static void
-list_done(rc_worker *w, rc_req *q, int cls, CURLcode cc, const char *msg,
-    int64_t now)
+list_done(sf__recon_worker *w, sf__recon_req *q, int cls, CURLcode cc,
+    const char *msg, int64_t now)
 {
 	const sf_reconciler_opts *ro     = &w->w_r->r_opts;
 	bool                      resync = q->q_resync;
@@ -286,9 +287,9 @@ list_done(rc_worker *w, rc_req *q, int cls, CURLcode cc, const char *msg,
 	if (!resync) {
 		// Listed after a (re)connection: everything is decided anew,
 		// without the backoff the outage caused.
-		rc_obj *o;
-		size_t  i = 0;
-		while ((o = rc_objtab_next(&w->w_objs, &i)) != NULL) {
+		sf__recon_obj *o;
+		size_t         i = 0;
+		while ((o = sf__recon_objtab_next(&w->w_objs, &i)) != NULL) {
 			o->o_next_ms = 0;
 			o->o_attempts
 			    = (o->o_flags & O_PERM) ? o->o_attempts : 0;
@@ -315,8 +316,8 @@ list_done(rc_worker *w, rc_req *q, int cls, CURLcode cc, const char *msg,
 }
 
 static void
-watch_done(rc_worker *w, rc_req *q, int cls, CURLcode cc, const char *msg,
-    int64_t now)
+watch_done(sf__recon_worker *w, sf__recon_req *q, int cls, CURLcode cc,
+    const char *msg, int64_t now)
 {
 	if (w->w_relist) {
 		// 410 Expired: the watch cannot resume; list, then watch
@@ -350,7 +351,8 @@ watch_done(rc_worker *w, rc_req *q, int cls, CURLcode cc, const char *msg,
 }
 
 static void
-version_done(rc_worker *w, rc_req *q, int cls, const char *msg, int64_t now)
+version_done(sf__recon_worker *w, sf__recon_req *q, int cls, const char *msg,
+    int64_t now)
 {
 	if (cls != SF_KUBE_OK) {
 		go_down(w,
@@ -370,7 +372,7 @@ version_done(rc_worker *w, rc_req *q, int cls, const char *msg, int64_t now)
 }
 
 static void
-pools_done(rc_worker *w, rc_req *q, int cls, int64_t now)
+pools_done(sf__recon_worker *w, sf__recon_req *q, int cls, int64_t now)
 {
 	json_t *pools;
 	char   *s;
@@ -406,8 +408,8 @@ pools_done(rc_worker *w, rc_req *q, int cls, int64_t now)
 }
 
 void
-sf__recon_conn_done(rc_worker *w, rc_req *q, int cls, CURLcode cc,
-    const char *msg, int64_t now)
+sf__recon_conn_done(sf__recon_worker *w, sf__recon_req *q, int cls,
+    CURLcode cc, const char *msg, int64_t now)
 {
 	switch (q->q_kind) {
 	case R_LIST:
@@ -453,15 +455,15 @@ watch_object(const char *line, size_t len, const char **p, size_t *n)
 static bool
 on_watch_line(void *arg, const char *line, size_t len)
 {
-	rc_req       *q   = arg;
-	rc_worker    *w   = q->q_w;
-	int64_t       now = sf_clock_mono_ms();
-	sf_kube_event ev;
-	rc_obj       *o;
-	const char   *rv;
-	const char   *op;
-	size_t        on;
-	uint64_t      h = 0;
+	sf__recon_req    *q   = arg;
+	sf__recon_worker *w   = q->q_w;
+	int64_t           now = sf_clock_mono_ms();
+	sf_kube_event     ev;
+	sf__recon_obj    *o;
+	const char       *rv;
+	const char       *op;
+	size_t            on;
+	uint64_t          h = 0;
 
 	if (watch_object(line, len, &op, &on)) {
 		char erv[sizeof(w->w_rv)];
@@ -503,7 +505,8 @@ on_watch_line(void *arg, const char *line, size_t len)
 			}
 		} else if (ev.ev_type == SF_KUBE_EV_DELETED
 		    && ev.ev_meta.km_has_key
-		    && (o = rc_objtab_get(&w->w_objs, ev.ev_meta.km_key))
+		    && (o = sf__recon_objtab_get(
+		            &w->w_objs, ev.ev_meta.km_key))
 		        != NULL) {
 			sf__recon_gone(w, o, ev.ev_meta.km_rv_num, now);
 		}
@@ -516,7 +519,7 @@ on_watch_line(void *arg, const char *line, size_t len)
 // ------------------------------------------------------------ the loop
 
 void
-sf__recon_conn_step(rc_worker *w, int64_t now)
+sf__recon_conn_step(sf__recon_worker *w, int64_t now)
 {
 	switch (w->w_conn) {
 	case C_IDLE:

@@ -20,7 +20,7 @@
 	"service exists in the cluster and is not managed by svcfleet; set " \
 	"allow_adoption to take it over"
 
-static void fetch(rc_worker *w, rc_obj *o);
+static void fetch(sf__recon_worker *w, sf__recon_obj *o);
 
 // ------------------------------------------------------------ helpers
 
@@ -49,7 +49,7 @@ service_path(sf_buf *b, const char *key)
 // body is five times the size of the packed Service it comes from, and
 // only a few are needed at once). NULL when out of memory or undecodable.
 static char *
-make_body(rc_worker *w, const rc_obj *o)
+make_body(sf__recon_worker *w, const sf__recon_obj *o)
 {
 	sf_service *svc;
 	char       *body = NULL;
@@ -67,11 +67,11 @@ make_body(rc_worker *w, const rc_obj *o)
 }
 
 static void
-start_apply(rc_worker *w, rc_obj *o)
+start_apply(sf__recon_worker *w, sf__recon_obj *o)
 {
-	sf_buf  path = SF_BUF_INIT;
-	rc_req *q;
-	char   *body;
+	sf_buf         path = SF_BUF_INIT;
+	sf__recon_req *q;
+	char          *body;
 
 	if ((body = make_body(w, o)) == NULL) {
 		// Undecodable or out of memory: read the Service again.
@@ -111,11 +111,11 @@ start_apply(rc_worker *w, rc_obj *o)
 }
 
 static void
-start_delete(rc_worker *w, rc_obj *o)
+start_delete(sf__recon_worker *w, sf__recon_obj *o)
 {
-	sf_buf  path = SF_BUF_INIT;
-	rc_req *q    = sf__recon_req_get(w, R_DELETE);
-	char    body[160], uid[37];
+	sf_buf         path = SF_BUF_INIT;
+	sf__recon_req *q    = sf__recon_req_get(w, R_DELETE);
+	char           body[160], uid[37];
 
 	if (q == NULL) {
 		return;
@@ -155,7 +155,7 @@ start_delete(rc_worker *w, rc_obj *o)
 // ------------------------------------------------------------ objects
 
 bool
-sf__recon_in_sync(const rc_obj *o)
+sf__recon_in_sync(const sf__recon_obj *o)
 {
 	return ((o->o_flags & O_EXISTS) && o->o_have != 0 && o->o_want != 0
 	    && (o->o_have == o->o_want
@@ -164,26 +164,26 @@ sf__recon_in_sync(const rc_obj *o)
 }
 
 static bool
-wants_drift_watch(const rc_obj *o)
+wants_drift_watch(const sf__recon_obj *o)
 {
 	return ((o->o_flags & D_PRESENT) && !(o->o_flags & D_DELETING)
 	    && o->o_drift_ms == 0 && !(o->o_flags & O_INFLIGHT));
 }
 
 void
-sf__recon_observe(rc_worker *w, const json_t *obj, int64_t now)
+sf__recon_observe(sf__recon_worker *w, const json_t *obj, int64_t now)
 {
-	sf_kube_meta m;
-	sf_recon_obs ob;
-	rc_obj      *o;
-	bool         before;
-	uint64_t     rv;
+	sf_kube_meta   m;
+	sf_recon_obs   ob;
+	sf__recon_obj *o;
+	bool           before;
+	uint64_t       rv;
 
 	sf_kube_meta_read(obj, &m);
 	if (!m.km_has_key) {
 		return;
 	}
-	if ((o = rc_objtab_add(&w->w_objs, m.km_key)) == NULL) {
+	if ((o = sf__recon_objtab_add(&w->w_objs, m.km_key)) == NULL) {
 		return;
 	}
 	o->o_seen = w->w_list_epoch;
@@ -227,7 +227,7 @@ sf__recon_observe(rc_worker *w, const json_t *obj, int64_t now)
 }
 
 void
-sf__recon_gone(rc_worker *w, rc_obj *o, uint64_t rv, int64_t now)
+sf__recon_gone(sf__recon_worker *w, sf__recon_obj *o, uint64_t rv, int64_t now)
 {
 	bool before = sf__recon_in_sync(o);
 	// What we applied is gone: a same-name object made later by someone
@@ -250,12 +250,12 @@ sf__recon_gone(rc_worker *w, rc_obj *o, uint64_t rv, int64_t now)
 }
 
 static void
-report(rc_worker *w, rc_obj *o, int state, int64_t gen, const char *msg,
-    const char *facts, bool add_fin, bool remove_fin)
+report(sf__recon_worker *w, sf__recon_obj *o, int state, int64_t gen,
+    const char *msg, const char *facts, bool add_fin, bool remove_fin)
 {
-	size_t   klen = strlen(o->o_key);
-	uint64_t h;
-	rc_job  *j;
+	size_t         klen = strlen(o->o_key);
+	uint64_t       h;
+	sf__recon_job *j;
 
 	if (!(o->o_flags & D_PRESENT)) {
 		return;
@@ -284,19 +284,19 @@ report(rc_worker *w, rc_obj *o, int state, int64_t gen, const char *msg,
 	j->j_add_fin    = add_fin;
 	j->j_remove_fin = remove_fin;
 	if (j->j_cluster == NULL || j->j_msg == NULL || j->j_facts == NULL) {
-		rc_job_free(j);
+		sf__recon_job_free(j);
 		return;
 	}
 	o->o_flags |= O_REPORTING;
 	o->o_reported = h;
-	rc_submit(w->w_r, j);
+	sf__recon_submit(w->w_r, j);
 }
 
 static void
-fetch(rc_worker *w, rc_obj *o)
+fetch(sf__recon_worker *w, sf__recon_obj *o)
 {
-	size_t  klen = strlen(o->o_key);
-	rc_job *j;
+	size_t         klen = strlen(o->o_key);
+	sf__recon_job *j;
 
 	if (o->o_flags & O_FETCHING) {
 		return;
@@ -308,17 +308,17 @@ fetch(rc_worker *w, rc_obj *o)
 	j->j_kind    = J_FETCH;
 	j->j_cluster = strdup(w->w_c->c_name);
 	if (j->j_cluster == NULL) {
-		rc_job_free(j);
+		sf__recon_job_free(j);
 		return;
 	}
 	o->o_flags |= O_FETCHING;
-	rc_submit(w->w_r, j);
+	sf__recon_submit(w->w_r, j);
 }
 
 // slot_ok is true when a request may start now; otherwise o waits for
 // one.
 static bool
-slot_ok(rc_worker *w, rc_obj *o)
+slot_ok(sf__recon_worker *w, sf__recon_obj *o)
 {
 	if (w->w_inflight < w->w_r->r_opts.ro_max_inflight) {
 		return (true);
@@ -328,7 +328,7 @@ slot_ok(rc_worker *w, rc_obj *o)
 }
 
 static bool
-backoff_ok(rc_worker *w, rc_obj *o, int64_t now)
+backoff_ok(sf__recon_worker *w, sf__recon_obj *o, int64_t now)
 {
 	if (now < o->o_next_ms) {
 		sf__recon_heap_arm(&w->w_timers, o);
@@ -338,7 +338,7 @@ backoff_ok(rc_worker *w, rc_obj *o, int64_t now)
 }
 
 static void
-down_message(const rc_worker *w, char *buf, size_t cap)
+down_message(const sf__recon_worker *w, char *buf, size_t cap)
 {
 	char tmp[sizeof(w->w_health_msg) + 200];
 	snprintf(tmp, sizeof(tmp), "cluster \"%s\" is %s: %s", w->w_c->c_name,
@@ -358,7 +358,7 @@ enum {
 };
 
 void
-sf__recon_decide(rc_worker *w, rc_obj *o, int64_t now)
+sf__recon_decide(sf__recon_worker *w, sf__recon_obj *o, int64_t now)
 {
 	uint32_t f    = o->o_flags;
 	bool     ours = (f & (O_OWNED | O_APPLIED)) != 0;
@@ -385,7 +385,7 @@ sf__recon_decide(rc_worker *w, rc_obj *o, int64_t now)
 		}
 		if (!(f & O_EXISTS) && !(f & O_FETCHING)) {
 			sf__recon_heap_remove(&w->w_timers, o);
-			rc_objtab_del(&w->w_objs, o);
+			sf__recon_objtab_del(&w->w_objs, o);
 		}
 		return;
 	}
@@ -429,7 +429,7 @@ sf__recon_decide(rc_worker *w, rc_obj *o, int64_t now)
 		o->o_attempts = 0;
 		o->o_flags &= ~O_PERM;
 		if (o->o_drift_ms != 0) {
-			rc_heal_record(w->w_r, now - o->o_drift_ms);
+			sf__recon_heal_record(w->w_r, now - o->o_drift_ms);
 			SF_INFO("recon", "cluster=%s healed %s in %lld ms",
 			    w->w_c->c_name, o->o_key,
 			    (long long) (now - o->o_drift_ms));
@@ -473,7 +473,8 @@ sf__recon_decide(rc_worker *w, rc_obj *o, int64_t now)
 
 // retry_later counts a failure of o and schedules the next try.
 static void
-retry_later(rc_worker *w, rc_obj *o, const char *msg, int64_t now)
+retry_later(
+    sf__recon_worker *w, sf__recon_obj *o, const char *msg, int64_t now)
 {
 	const sf_reconciler_opts *ro = &w->w_r->r_opts;
 	if (o->o_attempts < 1000) {
@@ -497,7 +498,7 @@ retry_later(rc_worker *w, rc_obj *o, const char *msg, int64_t now)
 // only counted, not parsed. resourceVersion is in the bytes, so any
 // other change to the object is parsed.
 #define ECHO_SLOTS 4096
-struct rc_echo {
+struct sf__recon_echo {
 	uint64_t e_hash; // 0: empty
 	char     e_rv[24];
 };
@@ -516,9 +517,9 @@ sf__recon_echo_hash(const char *p, size_t n)
 }
 
 void
-sf__recon_echo_put(rc_worker *w, uint64_t h, const char *rv)
+sf__recon_echo_put(sf__recon_worker *w, uint64_t h, const char *rv)
 {
-	struct rc_echo *e;
+	struct sf__recon_echo *e;
 
 	if (w->w_echo == NULL
 	    && (w->w_echo = calloc(ECHO_SLOTS, sizeof(*w->w_echo))) == NULL) {
@@ -534,9 +535,9 @@ sf__recon_echo_put(rc_worker *w, uint64_t h, const char *rv)
 }
 
 bool
-sf__recon_echo_take(rc_worker *w, uint64_t h, char *rv, size_t cap)
+sf__recon_echo_take(sf__recon_worker *w, uint64_t h, char *rv, size_t cap)
 {
-	struct rc_echo *e;
+	struct sf__recon_echo *e;
 
 	if (w->w_echo == NULL
 	    || (e = &w->w_echo[h % ECHO_SLOTS])->e_hash != h) {
@@ -553,10 +554,10 @@ sf__recon_echo_take(rc_worker *w, uint64_t h, char *rv, size_t cap)
 // ------------------------------------------------------------ completions
 
 static void
-apply_done(rc_worker *w, rc_req *q, int cls, CURLcode cc, const char *msg,
-    int64_t now)
+apply_done(sf__recon_worker *w, sf__recon_req *q, int cls, CURLcode cc,
+    const char *msg, int64_t now)
 {
-	rc_obj *o = q->q_obj;
+	sf__recon_obj *o = q->q_obj;
 
 	o->o_flags &= ~O_INFLIGHT;
 	sf__recon_mark_dirty(w, o);
@@ -622,10 +623,10 @@ apply_done(rc_worker *w, rc_req *q, int cls, CURLcode cc, const char *msg,
 }
 
 static void
-delete_done(rc_worker *w, rc_req *q, int cls, CURLcode cc, const char *msg,
-    int64_t now)
+delete_done(sf__recon_worker *w, sf__recon_req *q, int cls, CURLcode cc,
+    const char *msg, int64_t now)
 {
-	rc_obj *o = q->q_obj;
+	sf__recon_obj *o = q->q_obj;
 
 	o->o_flags &= ~O_INFLIGHT;
 	sf__recon_mark_dirty(w, o);
@@ -660,7 +661,7 @@ delete_done(rc_worker *w, rc_req *q, int cls, CURLcode cc, const char *msg,
 }
 
 void
-sf__recon_obj_done(rc_worker *w, rc_req *q, int cls, CURLcode cc,
+sf__recon_obj_done(sf__recon_worker *w, sf__recon_req *q, int cls, CURLcode cc,
     const char *msg, int64_t now)
 {
 	if (q->q_kind == R_APPLY) {
