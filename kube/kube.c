@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "hash.h"
+#include "str.h"
 
 // A response larger than this is cut off (a list page of 500 Services is a
 // few MiB; a watch line is one object).
@@ -91,13 +92,12 @@ sf_kube_cfg_alloc(
 	*out = NULL;
 	if (cl->api_server == NULL || cl->api_server[0] == '\0') {
 		return (sf_status_set(st, SF_INVALID_ARGUMENT,
-		    "cluster \"%s\" has no API server URL",
-		    cl->name != NULL ? cl->name : ""));
+		    "cluster \"%s\" has no API server URL", sf_nz(cl->name)));
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
 	}
-	c->kc_name   = strdup(cl->name != NULL ? cl->name : "");
+	c->kc_name   = strdup(sf_nz(cl->name));
 	c->kc_server = strdup(cl->api_server);
 	oom          = c->kc_name == NULL || c->kc_server == NULL;
 	if (!oom) {

@@ -20,6 +20,7 @@
 
 #include "hash.h"
 #include "internal.h"
+#include "str.h"
 
 #define FINALIZER    "svcfleet.io/cluster"
 #define LIST_PAGE    500
@@ -116,8 +117,7 @@ sf__recon_desired_msg(
 	}
 	svcfleet__v1__service__pack(&view, m->m_pb);
 	m->m_input  = sf_hash_bytes(SF_HASH_INIT, m->m_pb, m->m_pblen);
-	m->m_stored = sf_recon_stored_status_hash(
-	    svc, md->cluster != NULL ? md->cluster : "");
+	m->m_stored = sf_recon_stored_status_hash(svc, sf_nz(md->cluster));
 	return (m);
 }
 
