@@ -93,12 +93,11 @@ struct sf__recon_job {
 	char          *j_cluster;
 	uint64_t       j_hash;
 	// J_STATUS
-	int     j_state;
-	int64_t j_gen;
-	char   *j_msg;
-	char   *j_facts;
-	bool    j_add_fin;
-	bool    j_remove_fin;
+	int      j_state;
+	int64_t  j_gen;
+	char    *j_msg;
+	char    *j_facts;
+	unsigned j_fin; // FIN_*
 	// J_HEALTH
 	int     j_health;
 	char   *j_version;
@@ -107,6 +106,18 @@ struct sf__recon_job {
 	char    j_key[]; // "namespace/name" (J_STATUS, J_FETCH)
 };
 
+// What a status report asks of the stored Service's finalizer (j_fin;
+// M_REPORTED carries it back in m_flags).
+enum {
+	FIN_NONE   = 0,
+	FIN_ADD    = 1 << 0, // add_finalizer: the Service is in a cluster
+	FIN_REMOVE = 1 << 1, // remove_finalizer: gone from the cluster
+};
+
+// sf__recon_job_new allocates a job of kind for cluster with key (NULL:
+// none) and nothing else set. NULL when out of memory.
+sf__recon_job *sf__recon_job_new(
+    int kind, const char *cluster, const char *key);
 void sf__recon_job_free(sf__recon_job *j);
 
 // ------------------------------------------------------------ objects

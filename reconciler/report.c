@@ -18,6 +18,26 @@
 // Status reports sent in one ReportStatuses call at most.
 #define REPORT_BATCH 256
 
+sf__recon_job *
+sf__recon_job_new(int kind, const char *cluster, const char *key)
+{
+	size_t         klen = key != NULL ? strlen(key) : 0;
+	sf__recon_job *j    = calloc(1, sizeof(*j) + klen + 1);
+
+	if (j == NULL) {
+		return (NULL);
+	}
+	if (key != NULL) {
+		memcpy(j->j_key, key, klen + 1);
+	}
+	j->j_kind = kind;
+	if ((j->j_cluster = strdup(cluster)) == NULL) {
+		free(j);
+		return (NULL);
+	}
+	return (j);
+}
+
 void
 sf__recon_job_free(sf__recon_job *j)
 {
@@ -92,8 +112,8 @@ fill_report(
 	sf_recon_facts_fill(j->j_facts, cs, a);
 	req->key              = key;
 	req->status           = cs;
-	req->add_finalizer    = j->j_add_fin;
-	req->remove_finalizer = j->j_remove_fin;
+	req->add_finalizer    = (j->j_fin & FIN_ADD) != 0;
+	req->remove_finalizer = (j->j_fin & FIN_REMOVE) != 0;
 }
 
 static void
@@ -105,7 +125,7 @@ reported(sf_reconciler *r, sf__recon_job *j, bool ok)
 	}
 	m->m_ok    = ok;
 	m->m_hash  = j->j_hash;
-	m->m_flags = (j->j_add_fin ? 1u : 0u) | (j->j_remove_fin ? 2u : 0u);
+	m->m_flags = j->j_fin;
 	sf__recon_post(r, j->j_cluster, m);
 }
 

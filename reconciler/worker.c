@@ -384,8 +384,8 @@ on_reported(sf__recon_worker *w, sf__recon_msg *m, int64_t now)
 	}
 	o->o_flags &= ~O_REPORTING;
 	if (m->m_ok) {
-		o->o_flags |= (m->m_flags & 1) ? O_FIN_SENT : 0;
-		o->o_flags |= (m->m_flags & 2) ? O_UNFIN_SENT : 0;
+		o->o_flags |= (m->m_flags & FIN_ADD) ? O_FIN_SENT : 0;
+		o->o_flags |= (m->m_flags & FIN_REMOVE) ? O_UNFIN_SENT : 0;
 		sf__recon_mark_dirty(w, o);
 		return;
 	}
@@ -464,42 +464,53 @@ pump(sf__recon_worker *w, int64_t now)
 	}
 }
 
+// trim_after_burst gives memory back to the system when a burst of work
+// is over: holding_pb objects hold a packed Service now, and once none
+// does after a thousand or more did at once, what the burst allocated
+// (packed Services, bodies, answers) is free.
 static void
-count(sf__recon_worker *w, int64_t now)
+trim_after_burst(sf__recon_worker *w, size_t holding_pb)
+{
+	if (holding_pb > w->w_holding_pb_peak) {
+		w->w_holding_pb_peak = holding_pb;
+	}
+#ifdef __GLIBC__
+	if (holding_pb == 0 && w->w_holding_pb_peak >= 1000) {
+		malloc_trim(0);
+		w->w_holding_pb_peak = 0;
+	}
+#endif
+}
+
+// publish_stats refreshes, about once a second, the figures other threads
+// read without the worker (sf_reconciler_stats_get, the metrics): objects,
+// stored Services in sync and not, since when some are not, and health.
+static void
+publish_stats(sf__recon_worker *w, int64_t now)
 {
 	sf__recon_obj *o;
-	size_t         i = 0, synced = 0, pending = 0, behind = 0;
-	if (now - w->w_count_at < 1000) {
+	size_t         i = 0, synced = 0, not_synced = 0, holding_pb = 0;
+	if (now - w->w_stats_at < 1000) {
 		return;
 	}
-	w->w_count_at = now;
+	w->w_stats_at = now;
 	while ((o = sf__recon_objtab_next(&w->w_objs, &i)) != NULL) {
 		bool desired = (o->o_flags & D_PRESENT) != 0;
 		bool ok      = desired && sf__recon_in_sync(o);
 		synced += ok;
-		behind += desired && !ok;
-		pending += o->o_pb != NULL;
+		not_synced += desired && !ok;
+		holding_pb += o->o_pb != NULL;
 	}
 	atomic_store(&w->w_c->c_nobjs, w->w_objs.t_n);
 	atomic_store(&w->w_c->c_nsynced, synced);
-	atomic_store(&w->w_c->c_npending, behind);
+	atomic_store(&w->w_c->c_npending, not_synced);
 	atomic_store(&w->w_c->c_health, w->w_health);
-	if (behind == 0) {
+	if (not_synced == 0) {
 		atomic_store(&w->w_c->c_pending_since, 0);
 	} else if (atomic_load(&w->w_c->c_pending_since) == 0) {
 		atomic_store(&w->w_c->c_pending_since, now);
 	}
-	if (pending > w->w_pending_peak) {
-		w->w_pending_peak = pending;
-	}
-#ifdef __GLIBC__
-	if (pending == 0 && w->w_pending_peak >= 1000) {
-		// A burst of work is over: what it allocated is free now
-		// (packed Services, bodies, answers); give it back.
-		malloc_trim(0);
-		w->w_pending_peak = 0;
-	}
-#endif
+	trim_after_burst(w, holding_pb);
 }
 
 static int
@@ -547,7 +558,7 @@ worker_main(void *arg)
 		sf__recon_conn_step(w, now);
 		pump(w, now);
 		sf__recon_health_maybe_report(w, now);
-		count(w, now);
+		publish_stats(w, now);
 		curl_multi_perform(c->c_multi, &running);
 		process_done(w);
 		curl_multi_poll(c->c_multi, NULL, 0,

@@ -72,8 +72,8 @@ typedef struct sf__recon_worker {
 	int64_t  w_health_sent_at;
 	char    *w_pools_json;
 	bool     w_pools_known;
-	int64_t  w_count_at;
-	size_t   w_pending_peak; // most objects holding a packed Service
+	int64_t  w_stats_at;
+	size_t   w_holding_pb_peak; // most objects holding a packed Service
 	// Objects parsed from an apply's answer or the watch, by a hash of
 	// their bytes (worker_obj.c, echoes); made at first use.
 	struct sf__recon_echo *w_echo;
@@ -110,6 +110,15 @@ static inline uint32_t
 sf__recon_timeout_ms(const sf__recon_worker *w)
 {
 	return (w->w_r->r_opts.ro_request_timeout_ms);
+}
+
+// sf__recon_retry_after_ms is the wait a 429 answer to q asked for
+// (Retry-After; a second when it said none).
+static inline int64_t
+sf__recon_retry_after_ms(const sf__recon_req *q)
+{
+	return ((q->q_kr.kr_retry_after >= 0 ? q->q_kr.kr_retry_after : 1)
+	    * 1000L);
 }
 
 // ------------------------------------------------------------ worker_conn.c

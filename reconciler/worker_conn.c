@@ -17,6 +17,7 @@
 
 #include "hash.h"
 #include "worker.h"
+#include "str.h"
 
 #define LIST_PAGE          250
 #define WATCH_TIMEOUT_S    290
@@ -108,8 +109,7 @@ health_set(sf__recon_worker *w, int state, const char *msg)
 {
 	w->w_health = state;
 	// Shorter than the message: cut as a line of UTF-8 for svcfleetd.
-	sf_kube_one_line(
-	    w->w_health_msg, sizeof(w->w_health_msg), msg != NULL ? msg : "");
+	sf_kube_one_line(w->w_health_msg, sizeof(w->w_health_msg), sf_nz(msg));
 }
 
 void
@@ -130,11 +130,9 @@ sf__recon_health_maybe_report(sf__recon_worker *w, int64_t now)
 	    && now - w->w_health_sent_at < HEALTH_REFRESH_MS) {
 		return;
 	}
-	if ((j = calloc(1, sizeof(*j) + 1)) == NULL) {
+	if ((j = sf__recon_job_new(J_HEALTH, w->w_c->c_name, NULL)) == NULL) {
 		return;
 	}
-	j->j_kind       = J_HEALTH;
-	j->j_cluster    = strdup(w->w_c->c_name);
 	j->j_health     = w->w_health;
 	j->j_msg        = strdup(w->w_health_msg);
 	j->j_version    = strdup(w->w_version);
@@ -142,7 +140,7 @@ sf__recon_health_maybe_report(sf__recon_worker *w, int64_t now)
 	j->j_pools      = w->w_pools_known && w->w_pools_json
 	         ? strdup(w->w_pools_json)
 	         : NULL;
-	if (j->j_cluster == NULL || j->j_msg == NULL || j->j_version == NULL) {
+	if (j->j_msg == NULL || j->j_version == NULL) {
 		sf__recon_job_free(j);
 		return;
 	}
@@ -265,8 +263,7 @@ list_done(sf__recon_worker *w, sf__recon_req *q, int cls, CURLcode cc,
 		// The first page's version: the watch starts there. Without
 		// one, it starts from the current state (not from a version
 		// kept from before, perhaps the expired one that got us here).
-		snprintf(w->w_rv, sizeof(w->w_rv), "%s",
-		    page.li_rv != NULL ? page.li_rv : "");
+		snprintf(w->w_rv, sizeof(w->w_rv), "%s", sf_nz(page.li_rv));
 	}
 	free(w->w_continue);
 	w->w_continue = page.li_continue != NULL && page.li_continue[0] != '\0'
@@ -339,9 +336,7 @@ watch_done(sf__recon_worker *w, sf__recon_req *q, int cls, CURLcode cc,
 		return;
 	}
 	if (cls == SF_KUBE_THROTTLED) {
-		int s
-		    = q->q_kr.kr_retry_after >= 0 ? q->q_kr.kr_retry_after : 1;
-		w->w_watch_at = now + s * 1000L;
+		w->w_watch_at = now + sf__recon_retry_after_ms(q);
 		return;
 	}
 	if (!sf__recon_cluster_failure(
@@ -489,7 +484,7 @@ on_watch_line(void *arg, const char *line, size_t len)
 	case SF_KUBE_EV_ERROR:
 		SF_INFO("recon", "cluster=%s watch error %lld: %s",
 		    w->w_c->c_name, (long long) ev.ev_code,
-		    ev.ev_message != NULL ? ev.ev_message : "");
+		    sf_nz(ev.ev_message));
 		w->w_relist = ev.ev_code == 410;
 		sf_kube_event_fini(&ev);
 		return (false);

@@ -15,6 +15,7 @@
 
 #include "hash.h"
 #include "worker.h"
+#include "str.h"
 
 #define MSG_UNOWNED                                                          \
 	"service exists in the cluster and is not managed by svcfleet; set " \
@@ -249,41 +250,39 @@ sf__recon_gone(sf__recon_worker *w, sf__recon_obj *o, uint64_t rv, int64_t now)
 	sf__recon_mark_dirty(w, o);
 }
 
+// report sends o's status for this cluster to svcfleetd, unless it says
+// what the last report or the store says already; fin (FIN_*) asks for a
+// change of the stored Service's finalizer as well.
 static void
 report(sf__recon_worker *w, sf__recon_obj *o, int state, int64_t gen,
-    const char *msg, const char *facts, bool add_fin, bool remove_fin)
+    const char *msg, const char *facts, unsigned fin)
 {
-	size_t         klen = strlen(o->o_key);
 	uint64_t       h;
 	sf__recon_job *j;
 
 	if (!(o->o_flags & D_PRESENT)) {
 		return;
 	}
-	msg   = msg != NULL ? msg : "";
+	msg   = sf_nz(msg);
 	facts = facts != NULL ? facts : "||";
 	h     = sf_recon_status_hash(state, gen, msg, facts);
-	if (!add_fin && !remove_fin
-	    && (h == o->o_reported || h == o->o_stored)) {
+	if (fin == FIN_NONE && (h == o->o_reported || h == o->o_stored)) {
 		return;
 	}
 	if (o->o_flags & O_REPORTING) {
 		return; // decided again when the report in flight finishes
 	}
-	if ((j = calloc(1, sizeof(*j) + klen + 1)) == NULL) {
+	if ((j = sf__recon_job_new(J_STATUS, w->w_c->c_name, o->o_key))
+	    == NULL) {
 		return;
 	}
-	memcpy(j->j_key, o->o_key, klen + 1);
-	j->j_kind       = J_STATUS;
-	j->j_cluster    = strdup(w->w_c->c_name);
-	j->j_hash       = h;
-	j->j_state      = state;
-	j->j_gen        = gen;
-	j->j_msg        = strdup(msg);
-	j->j_facts      = strdup(facts);
-	j->j_add_fin    = add_fin;
-	j->j_remove_fin = remove_fin;
-	if (j->j_cluster == NULL || j->j_msg == NULL || j->j_facts == NULL) {
+	j->j_hash  = h;
+	j->j_state = state;
+	j->j_gen   = gen;
+	j->j_msg   = strdup(msg);
+	j->j_facts = strdup(facts);
+	j->j_fin   = fin;
+	if (j->j_msg == NULL || j->j_facts == NULL) {
 		sf__recon_job_free(j);
 		return;
 	}
@@ -295,20 +294,13 @@ report(sf__recon_worker *w, sf__recon_obj *o, int state, int64_t gen,
 static void
 fetch(sf__recon_worker *w, sf__recon_obj *o)
 {
-	size_t         klen = strlen(o->o_key);
 	sf__recon_job *j;
 
 	if (o->o_flags & O_FETCHING) {
 		return;
 	}
-	if ((j = calloc(1, sizeof(*j) + klen + 1)) == NULL) {
-		return;
-	}
-	memcpy(j->j_key, o->o_key, klen + 1);
-	j->j_kind    = J_FETCH;
-	j->j_cluster = strdup(w->w_c->c_name);
-	if (j->j_cluster == NULL) {
-		sf__recon_job_free(j);
+	if ((j = sf__recon_job_new(J_FETCH, w->w_c->c_name, o->o_key))
+	    == NULL) {
 		return;
 	}
 	o->o_flags |= O_FETCHING;
@@ -394,12 +386,12 @@ sf__recon_decide(sf__recon_worker *w, sf__recon_obj *o, int64_t now)
 			if (w->w_conn == C_DOWN) {
 				down_message(w, msg, sizeof(msg));
 				report(w, o, ST_ERROR, gen, msg, o->o_facts,
-				    false, false);
+				    FIN_NONE);
 				return;
 			}
 			if (o->o_msg != NULL) {
 				report(w, o, ST_ERROR, gen, o->o_msg,
-				    o->o_facts, false, false);
+				    o->o_facts, FIN_NONE);
 			}
 			if (backoff_ok(w, o, now) && slot_ok(w, o)) {
 				start_delete(w, o);
@@ -409,18 +401,22 @@ sf__recon_decide(sf__recon_worker *w, sf__recon_obj *o, int64_t now)
 		// Gone from the cluster (or never ours there): the store may
 		// let the Service go.
 		if (!(f & O_UNFIN_SENT)) {
-			report(w, o, ST_DELETING, gen, "", NULL, false,
-			    (f & D_HAS_FIN) != 0);
+			report(w, o, ST_DELETING, gen, "", NULL,
+			    (f & D_HAS_FIN) ? FIN_REMOVE : FIN_NONE);
 		}
 		return;
 	}
 	if ((f & O_EXISTS) && !ours && !(f & D_ADOPT)) {
-		report(w, o, ST_ERROR, 0, MSG_UNOWNED, NULL, false, false);
+		report(w, o, ST_ERROR, 0, MSG_UNOWNED, NULL, FIN_NONE);
 		return;
 	}
 	if (sf__recon_in_sync(o)) {
 		int state
 		    = (f & D_LB) && !(f & O_INGRESS) ? ST_WAITING : ST_SYNCED;
+		// In the cluster: the store keeps the Service until it is
+		// gone from there (the finalizer, asked for once).
+		unsigned fin
+		    = (f & (D_HAS_FIN | O_FIN_SENT)) ? FIN_NONE : FIN_ADD;
 		free(o->o_pb);
 		o->o_pb    = NULL;
 		o->o_pblen = 0;
@@ -435,24 +431,21 @@ sf__recon_decide(sf__recon_worker *w, sf__recon_obj *o, int64_t now)
 			    (long long) (now - o->o_drift_ms));
 			o->o_drift_ms = 0;
 		}
-		report(w, o, state, o->o_gen, "", o->o_facts,
-		    !(f & D_HAS_FIN) && !(f & O_FIN_SENT), false);
+		report(w, o, state, o->o_gen, "", o->o_facts, fin);
 		return;
 	}
 	if (f & O_PERM) {
 		// The cluster rejected this spec; only a new spec is retried.
-		report(
-		    w, o, ST_ERROR, gen, o->o_msg, o->o_facts, false, false);
+		report(w, o, ST_ERROR, gen, o->o_msg, o->o_facts, FIN_NONE);
 		return;
 	}
 	if (w->w_conn == C_DOWN) {
 		down_message(w, msg, sizeof(msg));
-		report(w, o, ST_ERROR, gen, msg, o->o_facts, false, false);
+		report(w, o, ST_ERROR, gen, msg, o->o_facts, FIN_NONE);
 		return;
 	}
 	if (o->o_msg != NULL) {
-		report(
-		    w, o, ST_ERROR, gen, o->o_msg, o->o_facts, false, false);
+		report(w, o, ST_ERROR, gen, o->o_msg, o->o_facts, FIN_NONE);
 	}
 	if (!backoff_ok(w, o, now)) {
 		return;
@@ -554,13 +547,9 @@ sf__recon_echo_take(sf__recon_worker *w, uint64_t h, char *rv, size_t cap)
 // ------------------------------------------------------------ completions
 
 static void
-apply_done(sf__recon_worker *w, sf__recon_req *q, int cls, CURLcode cc,
-    const char *msg, int64_t now)
+apply_done(sf__recon_worker *w, sf__recon_req *q, sf__recon_obj *o, int cls,
+    CURLcode cc, const char *msg, int64_t now)
 {
-	sf__recon_obj *o = q->q_obj;
-
-	o->o_flags &= ~O_INFLIGHT;
-	sf__recon_mark_dirty(w, o);
 	switch (cls) {
 	case SF_KUBE_OK: {
 		uint64_t h = sf__recon_echo_hash(
@@ -602,15 +591,12 @@ apply_done(sf__recon_worker *w, sf__recon_req *q, int cls, CURLcode cc,
 		SF_WARN("recon", "cluster=%s rejected %s: %s", w->w_c->c_name,
 		    o->o_key, msg);
 		return;
-	case SF_KUBE_THROTTLED: {
-		int s
-		    = q->q_kr.kr_retry_after >= 0 ? q->q_kr.kr_retry_after : 1;
-		if (now + s * 1000L > w->w_paused_until) {
-			w->w_paused_until = now + s * 1000L;
+	case SF_KUBE_THROTTLED:
+		if (now + sf__recon_retry_after_ms(q) > w->w_paused_until) {
+			w->w_paused_until = now + sf__recon_retry_after_ms(q);
 		}
 		o->o_next_ms = w->w_paused_until;
 		return;
-	}
 	default:
 		atomic_fetch_add(&w->w_r->r_apply_errors, 1);
 		if (sf__recon_cluster_failure(
@@ -623,13 +609,9 @@ apply_done(sf__recon_worker *w, sf__recon_req *q, int cls, CURLcode cc,
 }
 
 static void
-delete_done(sf__recon_worker *w, sf__recon_req *q, int cls, CURLcode cc,
-    const char *msg, int64_t now)
+delete_done(sf__recon_worker *w, sf__recon_req *q, sf__recon_obj *o, int cls,
+    CURLcode cc, const char *msg, int64_t now)
 {
-	sf__recon_obj *o = q->q_obj;
-
-	o->o_flags &= ~O_INFLIGHT;
-	sf__recon_mark_dirty(w, o);
 	switch (cls) {
 	case SF_KUBE_OK:
 	case SF_KUBE_NOT_FOUND:
@@ -644,13 +626,10 @@ delete_done(sf__recon_worker *w, sf__recon_req *q, int cls, CURLcode cc,
 		// stands there now; the watch tells us what it is.
 		retry_later(w, o, msg, now);
 		return;
-	case SF_KUBE_THROTTLED: {
-		int s
-		    = q->q_kr.kr_retry_after >= 0 ? q->q_kr.kr_retry_after : 1;
-		w->w_paused_until = now + s * 1000L;
+	case SF_KUBE_THROTTLED:
+		w->w_paused_until = now + sf__recon_retry_after_ms(q);
 		o->o_next_ms      = w->w_paused_until;
 		return;
-	}
 	default:
 		if (!sf__recon_cluster_failure(
 		        w, cls, cc, q->q_kr.kr_code, msg, now)) {
@@ -664,9 +643,14 @@ void
 sf__recon_obj_done(sf__recon_worker *w, sf__recon_req *q, int cls, CURLcode cc,
     const char *msg, int64_t now)
 {
+	sf__recon_obj *o = q->q_obj;
+
+	// Whatever the outcome, the object is decided again.
+	o->o_flags &= ~O_INFLIGHT;
+	sf__recon_mark_dirty(w, o);
 	if (q->q_kind == R_APPLY) {
-		apply_done(w, q, cls, cc, msg, now);
+		apply_done(w, q, o, cls, cc, msg, now);
 	} else {
-		delete_done(w, q, cls, cc, msg, now);
+		delete_done(w, q, o, cls, cc, msg, now);
 	}
 }
