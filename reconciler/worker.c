@@ -256,17 +256,17 @@ process_done(sf__recon_worker *w)
 		}
 		req_detach(w, q); // m is invalid from here on
 		cls = sf_kube_outcome(&q->q_kr, cc, msg, sizeof(msg));
-		if (cls != SF_KUBE_TRANSPORT) {
+		if (sf_kube_class_answered(cls)) {
 			w->w_failures   = 0;
 			w->w_contact_ms = sf_clock_now_ms();
 		}
 		switch (q->q_kind) {
 		case R_APPLY:
 		case R_DELETE:
-			sf__recon_obj_done(w, q, cls, cc, msg, now);
+			sf__recon_obj_done(w, q, cls, msg, now);
 			break;
 		default:
-			sf__recon_conn_done(w, q, cls, cc, msg, now);
+			sf__recon_conn_done(w, q, cls, msg, now);
 			break;
 		}
 		sf__recon_req_put(w, q);

@@ -129,12 +129,12 @@ void sf__recon_conn_step(sf__recon_worker *w, int64_t now);
 // sf__recon_conn_done takes the outcome of a finished version, list,
 // watch or pools request (cls: enum sf_kube_class, msg its words).
 void sf__recon_conn_done(sf__recon_worker *w, sf__recon_req *q, int cls,
-    CURLcode cc, const char *msg, int64_t now);
+    const char *msg, int64_t now);
 // sf__recon_cluster_failure decides, after a request failed (with an
 // object to blame or without), whether the cluster as a whole is down;
 // true when it went down.
-bool sf__recon_cluster_failure(sf__recon_worker *w, int cls, CURLcode cc,
-    long code, const char *msg, int64_t now);
+bool sf__recon_cluster_failure(
+    sf__recon_worker *w, int cls, long code, const char *msg, int64_t now);
 // sf__recon_health_maybe_report reports the cluster's health when it
 // changed, or every few minutes.
 void sf__recon_health_maybe_report(sf__recon_worker *w, int64_t now);
@@ -155,7 +155,7 @@ void sf__recon_gone(
 void sf__recon_decide(sf__recon_worker *w, sf__recon_obj *o, int64_t now);
 // sf__recon_obj_done takes the outcome of a finished apply or delete.
 void sf__recon_obj_done(sf__recon_worker *w, sf__recon_req *q, int cls,
-    CURLcode cc, const char *msg, int64_t now);
+    const char *msg, int64_t now);
 
 // Echoes: an object's bytes parsed once are not parsed again when the
 // other copy of them comes (worker_obj.c says why). sf__recon_echo_hash

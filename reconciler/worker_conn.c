@@ -178,8 +178,8 @@ go_down(sf__recon_worker *w, int health, const char *msg, int64_t now)
 }
 
 bool
-sf__recon_cluster_failure(sf__recon_worker *w, int cls, CURLcode cc, long code,
-    const char *msg, int64_t now)
+sf__recon_cluster_failure(
+    sf__recon_worker *w, int cls, long code, const char *msg, int64_t now)
 {
 	if (cls == SF_KUBE_UNAUTHORIZED && code == 401) {
 		go_down(w,
@@ -187,10 +187,11 @@ sf__recon_cluster_failure(sf__recon_worker *w, int cls, CURLcode cc, long code,
 		    msg, now);
 		return (true);
 	}
-	if (cls == SF_KUBE_TRANSPORT) {
+	if (!sf_kube_class_answered(cls)) {
+		// Nobody there: down now. No answer otherwise (a timeout, a
+		// reset): down after a few in a row.
 		w->w_failures++;
-		if (cc == CURLE_COULDNT_CONNECT
-		    || cc == CURLE_COULDNT_RESOLVE_HOST
+		if (cls == SF_KUBE_UNREACHABLE
 		    || w->w_failures >= TRANSPORT_FAILURES) {
 			go_down(w,
 			    SVCFLEET__V1__CLUSTER_HEALTH_STATE__CLUSTER_HEALTH_UNREACHABLE,
@@ -216,8 +217,8 @@ sweep(sf__recon_worker *w, int64_t now)
 }
 
 static void
-list_done(sf__recon_worker *w, sf__recon_req *q, int cls, CURLcode cc,
-    const char *msg, int64_t now)
+list_done(sf__recon_worker *w, sf__recon_req *q, int cls, const char *msg,
+    int64_t now)
 {
 	const sf_reconciler_opts *ro     = &w->w_r->r_opts;
 	bool                      resync = q->q_resync;
@@ -251,7 +252,7 @@ list_done(sf__recon_worker *w, sf__recon_req *q, int cls, CURLcode cc,
 			return;
 		}
 		if (!sf__recon_cluster_failure(
-		        w, cls, cc, q->q_kr.kr_code, msg, now)) {
+		        w, cls, q->q_kr.kr_code, msg, now)) {
 			w->w_next_resync = now + 10000;
 		}
 		return;
@@ -304,17 +305,15 @@ list_done(sf__recon_worker *w, sf__recon_req *q, int cls, CURLcode cc,
 		    SVCFLEET__V1__CLUSTER_HEALTH_STATE__CLUSTER_HEALTH_READY,
 		    "");
 		if (w->w_pools == NULL) {
-			start_get(w, R_POOLS,
-			    "/apis/metallb.io/v1beta1/ipaddresspools",
-			    &w->w_pools);
+			start_get(w, R_POOLS, SF_KUBE_POOLS_PATH, &w->w_pools);
 		}
 	}
 	sf__recon_mark_all_dirty(w);
 }
 
 static void
-watch_done(sf__recon_worker *w, sf__recon_req *q, int cls, CURLcode cc,
-    const char *msg, int64_t now)
+watch_done(sf__recon_worker *w, sf__recon_req *q, int cls, const char *msg,
+    int64_t now)
 {
 	if (w->w_relist) {
 		// 410 Expired: the watch cannot resume; list, then watch
@@ -339,8 +338,7 @@ watch_done(sf__recon_worker *w, sf__recon_req *q, int cls, CURLcode cc,
 		w->w_watch_at = now + sf__recon_retry_after_ms(q);
 		return;
 	}
-	if (!sf__recon_cluster_failure(
-	        w, cls, cc, q->q_kr.kr_code, msg, now)) {
+	if (!sf__recon_cluster_failure(w, cls, q->q_kr.kr_code, msg, now)) {
 		w->w_watch_at = now + 1000;
 	}
 }
@@ -375,7 +373,8 @@ pools_done(sf__recon_worker *w, sf__recon_req *q, int cls, int64_t now)
 	(void) now;
 	if (cls == SF_KUBE_NOT_FOUND && !q->q_kubefake) {
 		// No MetalLB API: perhaps kubefake's simulation.
-		start_get(w, R_POOLS, "/_kubefake/metallb/pools", &w->w_pools);
+		start_get(
+		    w, R_POOLS, SF_KUBE_POOLS_KUBEFAKE_PATH, &w->w_pools);
 		if (w->w_pools != NULL) {
 			w->w_pools->q_kubefake = true;
 		}
@@ -404,14 +403,14 @@ pools_done(sf__recon_worker *w, sf__recon_req *q, int cls, int64_t now)
 
 void
 sf__recon_conn_done(sf__recon_worker *w, sf__recon_req *q, int cls,
-    CURLcode cc, const char *msg, int64_t now)
+    const char *msg, int64_t now)
 {
 	switch (q->q_kind) {
 	case R_LIST:
-		list_done(w, q, cls, cc, msg, now);
+		list_done(w, q, cls, msg, now);
 		break;
 	case R_WATCH:
-		watch_done(w, q, cls, cc, msg, now);
+		watch_done(w, q, cls, msg, now);
 		break;
 	case R_VERSION:
 		version_done(w, q, cls, msg, now);
@@ -537,8 +536,7 @@ sf__recon_conn_step(sf__recon_worker *w, int64_t now)
 			start_list(w, true);
 			// Pools are read again with every resync.
 			if (w->w_pools == NULL) {
-				start_get(w, R_POOLS,
-				    "/apis/metallb.io/v1beta1/ipaddresspools",
+				start_get(w, R_POOLS, SF_KUBE_POOLS_PATH,
 				    &w->w_pools);
 			}
 		}

@@ -548,7 +548,7 @@ sf__recon_echo_take(sf__recon_worker *w, uint64_t h, char *rv, size_t cap)
 
 static void
 apply_done(sf__recon_worker *w, sf__recon_req *q, sf__recon_obj *o, int cls,
-    CURLcode cc, const char *msg, int64_t now)
+    const char *msg, int64_t now)
 {
 	switch (cls) {
 	case SF_KUBE_OK: {
@@ -600,7 +600,7 @@ apply_done(sf__recon_worker *w, sf__recon_req *q, sf__recon_obj *o, int cls,
 	default:
 		atomic_fetch_add(&w->w_r->r_apply_errors, 1);
 		if (sf__recon_cluster_failure(
-		        w, cls, cc, q->q_kr.kr_code, msg, now)) {
+		        w, cls, q->q_kr.kr_code, msg, now)) {
 			return;
 		}
 		retry_later(w, o, msg, now);
@@ -610,7 +610,7 @@ apply_done(sf__recon_worker *w, sf__recon_req *q, sf__recon_obj *o, int cls,
 
 static void
 delete_done(sf__recon_worker *w, sf__recon_req *q, sf__recon_obj *o, int cls,
-    CURLcode cc, const char *msg, int64_t now)
+    const char *msg, int64_t now)
 {
 	switch (cls) {
 	case SF_KUBE_OK:
@@ -632,7 +632,7 @@ delete_done(sf__recon_worker *w, sf__recon_req *q, sf__recon_obj *o, int cls,
 		return;
 	default:
 		if (!sf__recon_cluster_failure(
-		        w, cls, cc, q->q_kr.kr_code, msg, now)) {
+		        w, cls, q->q_kr.kr_code, msg, now)) {
 			retry_later(w, o, msg, now);
 		}
 		return;
@@ -640,7 +640,7 @@ delete_done(sf__recon_worker *w, sf__recon_req *q, sf__recon_obj *o, int cls,
 }
 
 void
-sf__recon_obj_done(sf__recon_worker *w, sf__recon_req *q, int cls, CURLcode cc,
+sf__recon_obj_done(sf__recon_worker *w, sf__recon_req *q, int cls,
     const char *msg, int64_t now)
 {
 	sf__recon_obj *o = q->q_obj;
@@ -649,8 +649,8 @@ sf__recon_obj_done(sf__recon_worker *w, sf__recon_req *q, int cls, CURLcode cc,
 	o->o_flags &= ~O_INFLIGHT;
 	sf__recon_mark_dirty(w, o);
 	if (q->q_kind == R_APPLY) {
-		apply_done(w, q, o, cls, cc, msg, now);
+		apply_done(w, q, o, cls, msg, now);
 	} else {
-		delete_done(w, q, o, cls, cc, msg, now);
+		delete_done(w, q, o, cls, msg, now);
 	}
 }
