@@ -6,6 +6,9 @@
 // certificate and key. Certificate verification is always on unless the
 // record explicitly says insecure_skip_verify.
 //
+// It also reads kubeconfig files (sf_kube_kubeconfig_load), so a cluster
+// can be registered from what kubectl uses.
+//
 // A request (sf_kube_req) wraps one curl easy handle. It is driven either
 // by a caller's curl multi handle (the reconciler's per-cluster workers) or
 // synchronously by sf_kube_perform (the server's live reads). Responses are
@@ -27,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arena.h"
 #include "buf.h"
 #include "status.h"
 #include "svcfleet.pb-c.h"
@@ -156,6 +160,25 @@ int sf_kube_list_pools(const sf_kube_cfg *cfg, long timeout_ms, json_t **out,
 // sf_kube_version reads /version's gitVersion into buf ("v1.32.0").
 int sf_kube_version(
     const sf_kube_cfg *cfg, long timeout_ms, char *buf, size_t cap);
+
+// ------------------------------------------------------- kubeconfig
+
+// sf_kube_kubeconfig_load reads, as kubectl does, the API server, trust
+// and credentials of one context of the kubeconfig at path (context NULL:
+// its current-context) into cl: api_server, ca_data, insecure_skip_verify,
+// token, client_cert and client_key. CA, certificate, key and token come
+// inline (base64 "-data", token) or from files named relative to the
+// kubeconfig's directory. Exec plugins, auth providers and passwords are
+// refused (svcfleet stores the credential); a cluster that skips TLS
+// verification only with allow_insecure. The other fields of cl are left
+// alone; what is set points into a, valid until a is reset or freed.
+// Returns 0, or SF_INVALID_ARGUMENT, SF_NOT_FOUND (no such context) or
+// SF_RESOURCE_EXHAUSTED with st's message naming the file and the reason
+// (its words for context and allow_insecure are the --context and
+// --insecure-skip-tls-verify of `svcfleet cluster add`).
+int sf_kube_kubeconfig_load(const char *path, const char *context,
+    bool allow_insecure, sf_arena *a, Svcfleet__V1__Cluster *cl,
+    sf_status *st);
 
 // ------------------------------------------------------- reading answers
 //
