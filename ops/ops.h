@@ -16,11 +16,12 @@
 
 // ----------------------------------------------------------------------
 // Options (config.c): one declarative option table drives a daemon's flags,
-// its SVCFLEET_* environment variables, its optional configuration file,
-// --help and the validation of every value (STYLE rule 12).
+// its environment variables, its optional configuration file, --help and
+// the validation of every value (STYLE rule 12).
 //
 // Sources, lowest precedence first: the table's defaults, the file named
-// by --config (or SVCFLEET_CONFIG), the environment, the command line. A
+// by --config (or the environment variable of the table's "config"
+// option), the environment, the command line. A
 // list option (--listen) takes its whole list from the highest source that
 // sets it. A bad value stops start-up with one line naming the option and
 // where the value came from:
@@ -36,8 +37,13 @@
 //   listen   = ipc:///run/svcfleet/svcfleet.sock
 //   http     = 0.0.0.0:7071
 //
-// svcfleetd's table is in cmd/svcfleetd/main.c; svcfleet-reconciler can
-// use the same engine with a table of its own.
+// svcfleetd's table is in cmd/svcfleetd/main.c, svcfleet-reconciler's in
+// cmd/svcfleet-reconciler/main.c.
+//
+// An environment variable can be renamed without breaking deployments: a
+// table lists the former names (t_renamed), and a former name is still
+// read when the new one is not set, with a warning on err saying what to
+// set instead; where the value came from names the former variable.
 
 enum sf_opt_type {
 	SF_OPT_STRING, // const char * (NULL when unset)
@@ -70,12 +76,21 @@ typedef struct sf_opt {
 	                              // say it (NULL: o_def or "none")
 } sf_opt;
 
+// A renamed environment variable: the option whose o_env is r_env was read
+// from r_old before.
+typedef struct sf_opt_renamed {
+	const char *r_env;
+	const char *r_old;
+} sf_opt_renamed;
+
 typedef struct sf_opt_table {
 	const char   *t_prog;  // "svcfleetd": prefix of every message
 	const char   *t_usage; // usage line(s) and a paragraph for --help
 	const sf_opt *t_opts;
 	size_t        t_nopts;
-	bool          t_file; // --config / SVCFLEET_CONFIG supported
+	bool          t_file; // --config (and its option's variable) supported
+	const sf_opt_renamed *t_renamed; // may be NULL
+	size_t                t_nrenamed;
 } sf_opt_table;
 
 // Where one option's value came from, for messages after loading.
