@@ -226,7 +226,7 @@ ready_check(void *arg, sf_buf *why)
 
 // The embedded reconciler talks to this server over inproc://, with the
 // token the server minted for it; tuning comes from the environment
-// (SVCFLEET_RESYNC, ...: see svcfleet-reconciler --help).
+// (SVCFLEET_RECONCILER_RESYNC, ...: sf_reconciler_opts_from_env).
 static sf_reconciler    *embedded;
 static sf_recon_metrics *embedded_metrics;
 // What /readyz reads: the endpoint's threads run while main starts the
