@@ -191,7 +191,6 @@ sf__recon_obj *sf__recon_objtab_add(sf__recon_objtab *t, const char *key);
 void sf__recon_objtab_del(sf__recon_objtab *t, sf__recon_obj *o);
 // Iteration: for (i = 0; (o = sf__recon_objtab_next(t, &i)) != NULL;)
 sf__recon_obj *sf__recon_objtab_next(sf__recon_objtab *t, size_t *i);
-void           sf__recon_obj_free(sf__recon_obj *o);
 
 // A FIFO of objects linked through o_dnext (fifo_heap.c). An object is in
 // at most one at a time; flag (O_DIRTY, O_WAITING) says which.

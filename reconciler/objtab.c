@@ -9,8 +9,8 @@
 
 #define TOMB ((sf__recon_obj *) (uintptr_t) 1)
 
-void
-sf__recon_obj_free(sf__recon_obj *o)
+static void
+obj_free(sf__recon_obj *o)
 {
 	if (o != NULL) {
 		free(o->o_pb);
@@ -31,7 +31,7 @@ sf__recon_objtab_fini(sf__recon_objtab *t)
 {
 	for (size_t i = 0; i < t->t_cap; i++) {
 		if (t->t_slots[i] != NULL && t->t_slots[i] != TOMB) {
-			sf__recon_obj_free(t->t_slots[i]);
+			obj_free(t->t_slots[i]);
 		}
 	}
 	free(t->t_slots);
@@ -130,7 +130,7 @@ sf__recon_objtab_del(sf__recon_objtab *t, sf__recon_obj *o)
 			t->t_slots[i] = TOMB;
 			t->t_n--;
 			t->t_tomb++;
-			sf__recon_obj_free(o);
+			obj_free(o);
 			return;
 		}
 		if (t->t_slots[i] == NULL) {

@@ -151,6 +151,17 @@ sf__recon_health_maybe_report(sf__recon_worker *w, int64_t now)
 
 // ------------------------------------------------------------ failures
 
+// down_health is the health of a cluster that failed a request of the
+// connection (version, first list) with cls: refusing our credentials or
+// unreachable.
+static int
+down_health(int cls)
+{
+	return (cls == SF_KUBE_UNAUTHORIZED
+	        ? SVCFLEET__V1__CLUSTER_HEALTH_STATE__CLUSTER_HEALTH_UNAUTHORIZED
+	        : SVCFLEET__V1__CLUSTER_HEALTH_STATE__CLUSTER_HEALTH_UNREACHABLE);
+}
+
 static void
 go_down(sf__recon_worker *w, int health, const char *msg, int64_t now)
 {
@@ -244,11 +255,7 @@ list_done(sf__recon_worker *w, sf__recon_req *q, int cls, const char *msg,
 			return;
 		}
 		if (!resync) {
-			go_down(w,
-			    cls == SF_KUBE_UNAUTHORIZED
-			        ? SVCFLEET__V1__CLUSTER_HEALTH_STATE__CLUSTER_HEALTH_UNAUTHORIZED
-			        : SVCFLEET__V1__CLUSTER_HEALTH_STATE__CLUSTER_HEALTH_UNREACHABLE,
-			    msg, now);
+			go_down(w, down_health(cls), msg, now);
 			return;
 		}
 		if (!sf__recon_cluster_failure(
@@ -348,11 +355,7 @@ version_done(sf__recon_worker *w, sf__recon_req *q, int cls, const char *msg,
     int64_t now)
 {
 	if (cls != SF_KUBE_OK) {
-		go_down(w,
-		    cls == SF_KUBE_UNAUTHORIZED
-		        ? SVCFLEET__V1__CLUSTER_HEALTH_STATE__CLUSTER_HEALTH_UNAUTHORIZED
-		        : SVCFLEET__V1__CLUSTER_HEALTH_STATE__CLUSTER_HEALTH_UNREACHABLE,
-		    msg, now);
+		go_down(w, down_health(cls), msg, now);
 		return;
 	}
 	// An unreadable answer leaves the version empty; the list decides.
