@@ -435,6 +435,30 @@ done:
 	return (rv);
 }
 
+int
+sf_config_main(sf_config *cfg, const sf_opt_table *t, void *fields, int argc,
+    char **argv, sf_config_check_fn check)
+{
+	long idx = find_opt(t, "check-config", strlen("check-config"));
+	int  rv;
+
+	if ((rv = sf_config_load(
+	         cfg, t, fields, argc, argv, 1, stdout, stderr))
+	        != 0
+	    || (check != NULL && (rv = check(cfg, fields)) != 0)) {
+		sf_config_fini(cfg);
+		return (rv > 0 ? 0 : 2);
+	}
+	if (idx >= 0 && t->t_opts[idx].o_type == SF_OPT_BOOL
+	    && *(
+	        const bool *) ((const char *) fields + t->t_opts[idx].o_off)) {
+		sf_config_dump(cfg, fields, stdout);
+		sf_config_fini(cfg);
+		return (0);
+	}
+	return (-1);
+}
+
 void
 sf_config_fini(sf_config *cfg)
 {
@@ -541,6 +565,23 @@ sf_opt_check_log_level(const char *v, sf_buf *why)
 		return (false);
 	}
 	return (true);
+}
+
+bool
+sf_opt_check_http(const char *v, sf_buf *why)
+{
+	sf_status st;
+	bool      ok;
+	if (strcmp(v, "off") == 0) {
+		return (true);
+	}
+	sf_status_init(&st);
+	ok = sf_http_parse_addr(v, true, NULL, &st) == 0;
+	if (!ok) {
+		sf_buf_puts(why, st.st_msg);
+	}
+	sf_status_fini(&st);
+	return (ok);
 }
 
 bool

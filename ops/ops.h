@@ -118,6 +118,20 @@ int sf_config_load(sf_config *cfg, const sf_opt_table *t, void *fields,
 
 void sf_config_fini(sf_config *cfg);
 
+// A daemon's checks across options (a TLS certificate needs its key, ...):
+// 0, or -1 after writing one line saying what is wrong to stderr. fields
+// is the struct the table's offsets point into.
+typedef int (*sf_config_check_fn)(const sf_config *cfg, const void *fields);
+
+// sf_config_main is how a daemon's main starts: sf_config_load from
+// argv[1..] (stdout, stderr), then check (may be NULL), then the table's
+// "check-config" option when it has one and it is set: the values in
+// effect are printed (sf_config_dump). Returns -1 to go on (free cfg with
+// sf_config_fini when done), or else the exit code with cfg freed: 0 after
+// --help, --version or --check-config, 2 for a bad configuration.
+int sf_config_main(sf_config *cfg, const sf_opt_table *t, void *fields,
+    int argc, char **argv, sf_config_check_fn check);
+
 // sf_config_where says where option name got its value ("default" when
 // nowhere), for messages of later cross-field checks.
 const char *sf_config_where(const sf_config *cfg, const char *name);
@@ -133,6 +147,10 @@ void sf_config_usage(const sf_opt_table *t, FILE *f);
 // Checks for common value kinds.
 bool sf_opt_check_log_level(const char *v, sf_buf *why);
 bool sf_opt_check_duration(const char *v, sf_buf *why); // "30s", "90d"
+// sf_opt_check_http: "off", or an address sf_http_parse_addr takes (below).
+// Whether an https:// address has its certificate and key is a check of
+// several options, for the daemon to make once all are loaded.
+bool sf_opt_check_http(const char *v, sf_buf *why);
 
 // ----------------------------------------------------------------------
 // Metrics (metrics.c): a small registry of Prometheus metrics — counters,

@@ -54,21 +54,6 @@ check_shard(const char *v, sf_buf *why)
 	return (true);
 }
 
-static bool
-check_http(const char *v, sf_buf *why)
-{
-	sf_status st;
-	bool      ok;
-	sf_status_init(&st);
-	// No certificate option: the endpoint serves plain HTTP.
-	ok = sf_http_parse_addr(v, false, NULL, &st) == 0;
-	if (!ok) {
-		sf_buf_puts(why, st.st_msg);
-	}
-	sf_status_fini(&st);
-	return (ok);
-}
-
 // The option table drives flags, the environment, the --config file,
 // --help and validation (ops.h).
 static const sf_opt options[] = {
@@ -96,9 +81,10 @@ static const sf_opt options[] = {
         "log a statistics line this often (e.g. 10s)",
         offsetof(config, stats_every), 0, 0, sf_reconciler_check_duration,
         "never"},
-    {"http", "SVCFLEET_RECONCILER_HTTP", SF_OPT_STRING, NULL,
-        "HOST:PORT of an HTTP endpoint with /healthz, /readyz and /metrics",
-        offsetof(config, http), 0, 0, check_http, NULL},
+    {"http", "SVCFLEET_RECONCILER_HTTP", SF_OPT_STRING, "off",
+        "HTTP endpoint with /healthz, /readyz and /metrics: HOST:PORT, "
+        "http://HOST:PORT, or off",
+        offsetof(config, http), 0, 0, sf_opt_check_http, NULL},
     {"log-level", "SVCFLEET_RECONCILER_LOG_LEVEL", SF_OPT_STRING, "info",
         "debug, info, warn or error", offsetof(config, log_level), 0, 0,
         sf_opt_check_log_level, NULL},
@@ -135,15 +121,24 @@ static const sf_opt_table option_table = {
     .t_nrenamed = sizeof(renamed) / sizeof(renamed[0]),
 };
 
-// Checks that involve more than one option, or none (a required one).
-// Returns 0 or -1 with a message on stderr.
+// Checks beyond one option's value: the required options, and an HTTP
+// endpoint without TLS (there is no certificate option). Returns 0 or -1
+// with a message on stderr.
 static int
-check_config(const config *cfg)
+check_config(const sf_config *cc, const void *fields)
 {
+	const config *cfg = fields;
 	if (cfg->server == NULL || cfg->token_file == NULL) {
 		fprintf(stderr,
 		    "svcfleet-reconciler: --server and --token-file are "
 		    "required (see --help)\n");
+		return (-1);
+	}
+	if (strncmp(cfg->http, "https://", 8) == 0) {
+		fprintf(stderr,
+		    "svcfleet-reconciler: invalid value \"%s\" for --http "
+		    "(from %s): the endpoint serves plain HTTP only\n",
+		    cfg->http, sf_config_where(cc, "http"));
 		return (-1);
 	}
 	return (0);
@@ -248,17 +243,10 @@ main(int argc, char **argv)
 	sf_http           *http     = NULL;
 	int                rv, sig, status = 1;
 
-	if ((rv = sf_config_load(
-	         &cc, &option_table, &cfg, argc, argv, 1, stdout, stderr))
-	        != 0
-	    || (rv = check_config(&cfg)) != 0) {
-		sf_config_fini(&cc);
-		return (rv > 0 ? 0 : 2);
-	}
-	if (cfg.check_config) {
-		sf_config_dump(&cc, &cfg, stdout);
-		sf_config_fini(&cc);
-		return (0);
+	if ((rv = sf_config_main(
+	         &cc, &option_table, &cfg, argc, argv, check_config))
+	    >= 0) {
+		return (rv);
 	}
 	// The table checked every value: what follows only converts.
 	sf_log_set_level(sf_log_level_parse(cfg.log_level));
@@ -299,7 +287,7 @@ main(int argc, char **argv)
 		    sf_status_name(st.st_code), st.st_msg);
 		goto out;
 	}
-	if (cfg.http != NULL
+	if (strcmp(cfg.http, "off") != 0
 	    && start_http(&cfg, r, &metrics, &rmetrics, &http) != 0) {
 		goto out;
 	}

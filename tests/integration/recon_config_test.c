@@ -58,7 +58,7 @@ test_help(void **state)
 	    {"--max-conns", "SVCFLEET_RECONCILER_MAX_CONNS", "6"},
 	    {"--backoff-max", "SVCFLEET_RECONCILER_BACKOFF_MAX", "30s"},
 	    {"--stats-every", "SVCFLEET_RECONCILER_STATS_EVERY", "never"},
-	    {"--http", "SVCFLEET_RECONCILER_HTTP", "none"},
+	    {"--http", "SVCFLEET_RECONCILER_HTTP", "off"},
 	    {"--log-level", "SVCFLEET_RECONCILER_LOG_LEVEL", "info"},
 	};
 	char  *out    = NULL;
@@ -130,6 +130,7 @@ test_precedence(void **state)
 	want_line(out, "max-conns", "2", at(path, 6));
 	want_line(out, "max-inflight", "16", "default");
 	want_line(out, "backoff-max", "30s", "default");
+	want_line(out, "http", "off", "default");
 	free(out);
 	free(err);
 
@@ -213,6 +214,11 @@ test_bad_values(void **state)
 	        "invalid value \"127.0.0.1:99999\" for --http: "
 	        "\"127.0.0.1:99999\": the port must be a number from 0 to "
 	        "65535"},
+	    {"SVCFLEET_RECONCILER_HTTP=https://127.0.0.1:0",
+	        "--server s --token-file t",
+	        "invalid value \"https://127.0.0.1:0\" for --http (from "
+	        "SVCFLEET_RECONCILER_HTTP): the endpoint serves plain HTTP "
+	        "only"},
 	    {"", "--server s --token-file t --log-level loud",
 	        "invalid value \"loud\" for --log-level: want debug, info, "
 	        "warn or error"},
