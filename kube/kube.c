@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "hash.h"
+#include "str.h"
 
 // A response larger than this is cut off (a list page of 500 Services is a
 // few MiB; a watch line is one object).
@@ -91,13 +92,12 @@ sf_kube_cfg_alloc(
 	*out = NULL;
 	if (cl->api_server == NULL || cl->api_server[0] == '\0') {
 		return (sf_status_set(st, SF_INVALID_ARGUMENT,
-		    "cluster \"%s\" has no API server URL",
-		    cl->name != NULL ? cl->name : ""));
+		    "cluster \"%s\" has no API server URL", sf_nz(cl->name)));
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
 	}
-	c->kc_name   = strdup(cl->name != NULL ? cl->name : "");
+	c->kc_name   = strdup(sf_nz(cl->name));
 	c->kc_server = strdup(cl->api_server);
 	oom          = c->kc_name == NULL || c->kc_server == NULL;
 	if (!oom) {
@@ -343,9 +343,9 @@ sf_kube_perform(sf_kube_req *r)
 const char *
 sf_kube_class_name(int cls)
 {
-	static const char *const names[]
-	    = {"ok", "not found", "invalid", "conflict", "expired",
-	        "throttled", "unauthorized", "server error", "unreachable"};
+	static const char *const names[] = {"ok", "not found", "invalid",
+	    "conflict", "expired", "throttled", "unauthorized", "server error",
+	    "no answer", "unreachable"};
 	if (cls >= 0 && (size_t) cls < sizeof(names) / sizeof(names[0])) {
 		return (names[cls]);
 	}
@@ -364,7 +364,10 @@ sf_kube_outcome(const sf_kube_req *r, CURLcode cc, char *msg, size_t cap)
 	if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && r->kr_stopped)) {
 		sf_kube_one_line(msg, cap,
 		    r->kr_err[0] != '\0' ? r->kr_err : curl_easy_strerror(cc));
-		return (SF_KUBE_TRANSPORT);
+		return (cc == CURLE_COULDNT_CONNECT
+		            || cc == CURLE_COULDNT_RESOLVE_HOST
+		        ? SF_KUBE_UNREACHABLE
+		        : SF_KUBE_TRANSPORT);
 	}
 	if (code >= 200 && code < 300) {
 		return (SF_KUBE_OK);

@@ -6,13 +6,17 @@
 // certificate and key. Certificate verification is always on unless the
 // record explicitly says insecure_skip_verify.
 //
+// It also reads kubeconfig files (sf_kube_kubeconfig_load), so a cluster
+// can be registered from what kubectl uses.
+//
 // A request (sf_kube_req) wraps one curl easy handle. It is driven either
 // by a caller's curl multi handle (the reconciler's per-cluster workers) or
 // synchronously by sf_kube_perform (the server's live reads). Responses are
 // collected into memory, or, for watches, handed line by line to a callback.
 // Errors are translated in exactly one place, sf_kube_outcome(), into an
 // outcome class plus the cluster's own words (a Status message, which for a
-// 422 carries every cause) or curl's.
+// 422 carries every cause) or curl's: callers switch on the class and never
+// look at a CURLcode themselves.
 //
 // Threading: a cfg is immutable once made and may be shared by threads; a
 // request belongs to one thread at a time. Call curl_global_init once
@@ -26,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arena.h"
 #include "buf.h"
 #include "status.h"
 #include "svcfleet.pb-c.h"
@@ -90,8 +95,21 @@ enum sf_kube_class {
 	SF_KUBE_THROTTLED,    // 429
 	SF_KUBE_UNAUTHORIZED, // 401, 403
 	SF_KUBE_SERVER,       // 5xx and anything else unexpected
-	SF_KUBE_TRANSPORT,    // no HTTP answer: connect, TLS, reset, timeout
+	// No HTTP answer. UNREACHABLE: no connection at all, the name does not
+	// resolve or the host refuses (nothing listens there: the cluster is
+	// down, not slow); TRANSPORT: anything else, TLS, a reset, a timeout
+	// (possibly passing).
+	SF_KUBE_TRANSPORT,
+	SF_KUBE_UNREACHABLE,
 };
+
+// sf_kube_class_answered: the API server answered (with any HTTP status),
+// as opposed to SF_KUBE_TRANSPORT and SF_KUBE_UNREACHABLE.
+static inline bool
+sf_kube_class_answered(int cls)
+{
+	return (cls != SF_KUBE_TRANSPORT && cls != SF_KUBE_UNREACHABLE);
+}
 
 // sf_kube_outcome classifies a finished request (cc is curl's result) and
 // writes one line for a human into msg: the Status message the cluster
@@ -101,7 +119,8 @@ int sf_kube_outcome(const sf_kube_req *r, CURLcode cc, char *msg, size_t cap);
 // sf_kube_class_name returns "not found", "throttled", ... for logs.
 const char *sf_kube_class_name(int cls);
 
-// sf_kube_path_escape appends s to b percent-encoded for a query value.
+// sf_kube_query_escape appends s to b percent-encoded for a query value
+// (or a path segment: only unreserved characters stay as they are).
 void sf_kube_query_escape(sf_buf *b, const char *s);
 
 // ------------------------------------------------------- live reads
@@ -124,17 +143,42 @@ void sf_kube_strv_free(char **v);
 int sf_kube_list_workloads(const sf_kube_cfg *cfg, const char *ns,
     long timeout_ms, json_t **out, sf_status *st);
 
+// Where MetalLB's address pools are read: its IPAddressPool objects
+// (metallb.io/v1beta1, every namespace), else kubefake's simulation of
+// them (read with sf_kube_pools_parse's kubefake set).
+#define SF_KUBE_POOLS_PATH          "/apis/metallb.io/v1beta1/ipaddresspools"
+#define SF_KUBE_POOLS_KUBEFAKE_PATH "/_kubefake/metallb/pools"
+
 // sf_kube_list_pools: MetalLB address pools as a JSON array of {name,
-// addresses: [CIDR or range]}: IPAddressPool objects (metallb.io/v1beta1),
-// else kubefake's /_kubefake/metallb/pools. *known is false when the
-// cluster has neither (MetalLB is not installed or not readable): then
-// addresses cannot be checked.
+// addresses: [CIDR or range]}, from SF_KUBE_POOLS_PATH, else
+// SF_KUBE_POOLS_KUBEFAKE_PATH. *known is false when the cluster has
+// neither (MetalLB is not installed or not readable): then addresses
+// cannot be checked.
 int sf_kube_list_pools(const sf_kube_cfg *cfg, long timeout_ms, json_t **out,
     bool *known, sf_status *st);
 
 // sf_kube_version reads /version's gitVersion into buf ("v1.32.0").
 int sf_kube_version(
     const sf_kube_cfg *cfg, long timeout_ms, char *buf, size_t cap);
+
+// ------------------------------------------------------- kubeconfig
+
+// sf_kube_kubeconfig_load reads, as kubectl does, the API server, trust
+// and credentials of one context of the kubeconfig at path (context NULL:
+// its current-context) into cl: api_server, ca_data, insecure_skip_verify,
+// token, client_cert and client_key. CA, certificate, key and token come
+// inline (base64 "-data", token) or from files named relative to the
+// kubeconfig's directory. Exec plugins, auth providers and passwords are
+// refused (svcfleet stores the credential); a cluster that skips TLS
+// verification only with allow_insecure. The other fields of cl are left
+// alone; what is set points into a, valid until a is reset or freed.
+// Returns 0, or SF_INVALID_ARGUMENT, SF_NOT_FOUND (no such context) or
+// SF_RESOURCE_EXHAUSTED with st's message naming the file and the reason
+// (its words for context and allow_insecure are the --context and
+// --insecure-skip-tls-verify of `svcfleet cluster add`).
+int sf_kube_kubeconfig_load(const char *path, const char *context,
+    bool allow_insecure, sf_arena *a, Svcfleet__V1__Cluster *cl,
+    sf_status *st);
 
 // ------------------------------------------------------- reading answers
 //

@@ -127,54 +127,44 @@ int
 sf_kube_list_pools(const sf_kube_cfg *cfg, long timeout_ms, json_t **out,
     bool *known, sf_status *st)
 {
-	static const char metallb[]
-	    = "/apis/metallb.io/v1beta1/ipaddresspools";
-	static const char kubefake[] = "/_kubefake/metallb/pools";
-	sf_kube_req       r          = {0};
-	int               cls, rv;
-	sf_status         tmp;
+	// MetalLB proper, then kubefake's simulated MetalLB.
+	static const struct {
+		const char *path;
+		bool        kubefake;
+	} sources[] = {
+	    {SF_KUBE_POOLS_PATH, false},
+	    {SF_KUBE_POOLS_KUBEFAKE_PATH, true},
+	};
 
 	*out   = NULL;
 	*known = false;
-	sf_status_init(&tmp);
-	// MetalLB proper: IPAddressPool objects in any namespace.
-	if ((rv = get_body(cfg, metallb, timeout_ms, &r, &cls, &tmp)) == 0) {
-		sf_status_fini(&tmp);
-		rv = sf_kube_pools_parse(
-		    r.kr_body.b_data, r.kr_body.b_len, false, out);
-		sf_kube_req_fini(&r);
-		if (rv != 0) {
-			return (unreadable(cfg, metallb, rv, st));
+	for (size_t i = 0; i < sizeof(sources) / sizeof(sources[0]); i++) {
+		sf_kube_req r = {0};
+		sf_status   tmp;
+		int         cls, rv;
+
+		sf_status_init(&tmp);
+		rv = get_body(
+		    cfg, sources[i].path, timeout_ms, &r, &cls, &tmp);
+		if (rv == 0) {
+			rv = sf_kube_pools_parse(r.kr_body.b_data,
+			    r.kr_body.b_len, sources[i].kubefake, out);
+		} else if (cls != SF_KUBE_NOT_FOUND) {
+			sf_status_copy(st, &tmp);
 		}
-		*known = true;
-		return (0);
-	}
-	sf_kube_req_fini(&r);
-	if (cls != SF_KUBE_NOT_FOUND) {
-		sf_status_copy(st, &tmp);
-		sf_status_fini(&tmp);
-		return (rv);
-	}
-	sf_status_reset(&tmp);
-	// kubefake's simulated MetalLB.
-	if ((rv = get_body(cfg, kubefake, timeout_ms, &r, &cls, &tmp)) == 0) {
-		sf_status_fini(&tmp);
-		rv = sf_kube_pools_parse(
-		    r.kr_body.b_data, r.kr_body.b_len, true, out);
 		sf_kube_req_fini(&r);
-		if (rv != 0) {
-			return (unreadable(cfg, kubefake, rv, st));
-		}
-		*known = true;
-		return (0);
-	}
-	sf_kube_req_fini(&r);
-	if (cls != SF_KUBE_NOT_FOUND) {
-		sf_status_copy(st, &tmp);
 		sf_status_fini(&tmp);
-		return (rv);
+		if (rv == 0) {
+			*known = true;
+			return (0);
+		}
+		if (cls == SF_KUBE_OK) {
+			return (unreadable(cfg, sources[i].path, rv, st));
+		}
+		if (cls != SF_KUBE_NOT_FOUND) {
+			return (rv);
+		}
 	}
-	sf_status_fini(&tmp);
 	// No MetalLB here: pools are unknown, which is not an error.
 	if ((*out = json_array()) == NULL) {
 		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));

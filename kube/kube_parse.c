@@ -8,6 +8,7 @@
 
 #include "kube.h"
 #include "model.h"
+#include "str.h"
 
 json_t *
 sf_kube_json_parse(const char *body, size_t len)
@@ -281,7 +282,7 @@ sf_kube_version_parse(const char *body, size_t len, char *buf, size_t cap)
 	json_t     *j = sf_kube_json_parse(body, len);
 	const char *v = json_string_value(json_object_get(j, "gitVersion"));
 
-	sf_kube_one_line(buf, cap, v != NULL ? v : "");
+	sf_kube_one_line(buf, cap, sf_nz(v));
 	json_decref(j);
 	return (j != NULL ? 0 : SF_INVALID_ARGUMENT);
 }

@@ -145,6 +145,15 @@ find_opt(const sf_opt_table *t, const char *name, size_t len)
 	return (-1);
 }
 
+// The environment variable naming the configuration file: the "config"
+// option's.
+static const char *
+config_env(const sf_opt_table *t)
+{
+	long idx = find_opt(t, "config", strlen("config"));
+	return (idx >= 0 ? t->t_opts[idx].o_env : "SVCFLEET_CONFIG");
+}
+
 static int
 load_defaults(loader *l)
 {
@@ -243,19 +252,50 @@ load_file(loader *l, const char *path)
 	return (0);
 }
 
+// env_value returns the value of environment variable env, or of the
+// name it had before (with a warning on err, and *name set to the name
+// read), or NULL when neither is set.
+static const char *
+env_value(const sf_opt_table *t, const char *env, const char **name, FILE *err)
+{
+	const char *v = getenv(env);
+
+	*name = env;
+	if (v != NULL && v[0] != '\0') {
+		return (v);
+	}
+	for (size_t i = 0; i < t->t_nrenamed; i++) {
+		if (strcmp(t->t_renamed[i].r_env, env) != 0) {
+			continue;
+		}
+		v = getenv(t->t_renamed[i].r_old);
+		if (v == NULL || v[0] == '\0') {
+			return (NULL);
+		}
+		*name = t->t_renamed[i].r_old;
+		fprintf(err,
+		    "%s: warning: %s is deprecated and will stop working in "
+		    "a later release: set %s instead\n",
+		    t->t_prog, *name, env);
+		return (v);
+	}
+	return (NULL);
+}
+
 static int
 load_env(loader *l)
 {
 	const sf_opt_table *t = l->l_cfg->c_table;
 	for (size_t i = 0; i < t->t_nopts; i++) {
 		const sf_opt *o = &t->t_opts[i];
-		const char   *v = getenv(o->o_env);
-		if (v == NULL || v[0] == '\0'
-		    || strcmp(o->o_name, "config") == 0) {
+		const char   *env;
+		const char   *v;
+		if (strcmp(o->o_name, "config") == 0
+		    || (v = env_value(t, o->o_env, &env, l->l_err)) == NULL) {
 			continue;
 		}
 		if (o->o_type != SF_OPT_LIST) {
-			if (set_value(l, i, v, SRC_ENV, o->o_env) != 0) {
+			if (set_value(l, i, v, SRC_ENV, env) != 0) {
 				return (-1);
 			}
 			continue;
@@ -268,7 +308,7 @@ load_env(loader *l)
 		while ((tok = strsep(&rest, ",")) != NULL) {
 			tok = trim(tok);
 			if (*tok != '\0'
-			    && set_value(l, i, tok, SRC_ENV, o->o_env) != 0) {
+			    && set_value(l, i, tok, SRC_ENV, env) != 0) {
 				return (-1);
 			}
 		}
@@ -373,8 +413,8 @@ sf_config_load(sf_config *cfg, const sf_opt_table *t, void *fields, int argc,
 		goto done;
 	}
 	if (config == NULL && t->t_file) {
-		const char *e = getenv("SVCFLEET_CONFIG");
-		config        = e != NULL && e[0] != '\0' ? e : NULL;
+		const char *env;
+		config = env_value(t, config_env(t), &env, err);
 	}
 	if ((rv = load_defaults(&l)) != 0
 	    || (t->t_file && config != NULL
@@ -387,6 +427,30 @@ sf_config_load(sf_config *cfg, const sf_opt_table *t, void *fields, int argc,
 done:
 	free(l.l_list_src);
 	return (rv);
+}
+
+int
+sf_config_main(sf_config *cfg, const sf_opt_table *t, void *fields, int argc,
+    char **argv, sf_config_check_fn check)
+{
+	long idx = find_opt(t, "check-config", strlen("check-config"));
+	int  rv;
+
+	if ((rv = sf_config_load(
+	         cfg, t, fields, argc, argv, 1, stdout, stderr))
+	        != 0
+	    || (check != NULL && (rv = check(cfg, fields)) != 0)) {
+		sf_config_fini(cfg);
+		return (rv > 0 ? 0 : 2);
+	}
+	if (idx >= 0 && t->t_opts[idx].o_type == SF_OPT_BOOL
+	    && *(
+	        const bool *) ((const char *) fields + t->t_opts[idx].o_off)) {
+		sf_config_dump(cfg, fields, stdout);
+		sf_config_fini(cfg);
+		return (0);
+	}
+	return (-1);
 }
 
 void
@@ -469,11 +533,21 @@ sf_config_usage(const sf_opt_table *t, FILE *f)
 	    "version\n");
 	if (t->t_file) {
 		fprintf(f,
-		    "\nThe file named by --config (or SVCFLEET_CONFIG) holds "
+		    "\nThe file named by --config (or %s) holds "
 		    "\"name = value\" lines,\none option each, with the names "
 		    "above; \"#\" starts a comment. The "
 		    "environment\noverrides "
-		    "the file and flags override both.\n");
+		    "the file and flags override both.\n",
+		    config_env(t));
+	}
+	if (t->t_nrenamed > 0) {
+		fprintf(f,
+		    "\nRenamed environment variables, still read (with a "
+		    "warning) when the new\nname is not set:\n");
+		for (size_t i = 0; i < t->t_nrenamed; i++) {
+			fprintf(f, "  %s: now %s\n", t->t_renamed[i].r_old,
+			    t->t_renamed[i].r_env);
+		}
 	}
 }
 
@@ -485,6 +559,23 @@ sf_opt_check_log_level(const char *v, sf_buf *why)
 		return (false);
 	}
 	return (true);
+}
+
+bool
+sf_opt_check_http(const char *v, sf_buf *why)
+{
+	sf_status st;
+	bool      ok;
+	if (strcmp(v, "off") == 0) {
+		return (true);
+	}
+	sf_status_init(&st);
+	ok = sf_http_parse_addr(v, true, NULL, &st) == 0;
+	if (!ok) {
+		sf_buf_puts(why, st.st_msg);
+	}
+	sf_status_fini(&st);
+	return (ok);
 }
 
 bool

@@ -16,11 +16,12 @@
 
 // ----------------------------------------------------------------------
 // Options (config.c): one declarative option table drives a daemon's flags,
-// its SVCFLEET_* environment variables, its optional configuration file,
-// --help and the validation of every value (STYLE rule 12).
+// its environment variables, its optional configuration file, --help and
+// the validation of every value (STYLE rule 12).
 //
 // Sources, lowest precedence first: the table's defaults, the file named
-// by --config (or SVCFLEET_CONFIG), the environment, the command line. A
+// by --config (or the environment variable of the table's "config"
+// option), the environment, the command line. A
 // list option (--listen) takes its whole list from the highest source that
 // sets it. A bad value stops start-up with one line naming the option and
 // where the value came from:
@@ -36,8 +37,13 @@
 //   listen   = ipc:///run/svcfleet/svcfleet.sock
 //   http     = 0.0.0.0:7071
 //
-// svcfleetd's table is in cmd/svcfleetd/main.c; svcfleet-reconciler can
-// use the same engine with a table of its own.
+// svcfleetd's table is in cmd/svcfleetd/main.c, svcfleet-reconciler's in
+// cmd/svcfleet-reconciler/main.c.
+//
+// An environment variable can be renamed without breaking deployments: a
+// table lists the former names (t_renamed), and a former name is still
+// read when the new one is not set, with a warning on err saying what to
+// set instead; where the value came from names the former variable.
 
 enum sf_opt_type {
 	SF_OPT_STRING, // const char * (NULL when unset)
@@ -70,12 +76,21 @@ typedef struct sf_opt {
 	                              // say it (NULL: o_def or "none")
 } sf_opt;
 
+// A renamed environment variable: the option whose o_env is r_env was read
+// from r_old before.
+typedef struct sf_opt_renamed {
+	const char *r_env;
+	const char *r_old;
+} sf_opt_renamed;
+
 typedef struct sf_opt_table {
 	const char   *t_prog;  // "svcfleetd": prefix of every message
 	const char   *t_usage; // usage line(s) and a paragraph for --help
 	const sf_opt *t_opts;
 	size_t        t_nopts;
-	bool          t_file; // --config / SVCFLEET_CONFIG supported
+	bool          t_file; // --config (and its option's variable) supported
+	const sf_opt_renamed *t_renamed; // may be NULL
+	size_t                t_nrenamed;
 } sf_opt_table;
 
 // Where one option's value came from, for messages after loading.
@@ -103,6 +118,20 @@ int sf_config_load(sf_config *cfg, const sf_opt_table *t, void *fields,
 
 void sf_config_fini(sf_config *cfg);
 
+// A daemon's checks across options (a TLS certificate needs its key, ...):
+// 0, or -1 after writing one line saying what is wrong to stderr. fields
+// is the struct the table's offsets point into.
+typedef int (*sf_config_check_fn)(const sf_config *cfg, const void *fields);
+
+// sf_config_main is how a daemon's main starts: sf_config_load from
+// argv[1..] (stdout, stderr), then check (may be NULL), then the table's
+// "check-config" option when it has one and it is set: the values in
+// effect are printed (sf_config_dump). Returns -1 to go on (free cfg with
+// sf_config_fini when done), or else the exit code with cfg freed: 0 after
+// --help, --version or --check-config, 2 for a bad configuration.
+int sf_config_main(sf_config *cfg, const sf_opt_table *t, void *fields,
+    int argc, char **argv, sf_config_check_fn check);
+
 // sf_config_where says where option name got its value ("default" when
 // nowhere), for messages of later cross-field checks.
 const char *sf_config_where(const sf_config *cfg, const char *name);
@@ -118,6 +147,10 @@ void sf_config_usage(const sf_opt_table *t, FILE *f);
 // Checks for common value kinds.
 bool sf_opt_check_log_level(const char *v, sf_buf *why);
 bool sf_opt_check_duration(const char *v, sf_buf *why); // "30s", "90d"
+// sf_opt_check_http: "off", or an address sf_http_parse_addr takes (below).
+// Whether an https:// address has its certificate and key is a check of
+// several options, for the daemon to make once all are loaded.
+bool sf_opt_check_http(const char *v, sf_buf *why);
 
 // ----------------------------------------------------------------------
 // Metrics (metrics.c): a small registry of Prometheus metrics — counters,

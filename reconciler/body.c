@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "hash.h"
+#include "str.h"
 
 // ----------------------------------------------------------- canonical
 //
@@ -169,8 +170,7 @@ kvs_put(json_t *obj, sf_kv *const *kvs, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		if (kvs[i] != NULL && kvs[i]->key != NULL) {
 			json_object_set_new(obj, kvs[i]->key,
-			    json_string(
-			        kvs[i]->value != NULL ? kvs[i]->value : ""));
+			    json_string(sf_nz(kvs[i]->value)));
 		}
 	}
 }
@@ -244,8 +244,7 @@ sf_recon_body(
 	snprintf(gen, sizeof(gen), "%lld",
 	    (long long) (svc->metadata != NULL ? svc->metadata->generation
 	                                       : 0));
-	json_object_set_new(
-	    ann, SF_ANN_OWNER, json_string(owner != NULL ? owner : ""));
+	json_object_set_new(ann, SF_ANN_OWNER, json_string(sf_nz(owner)));
 	json_object_set_new(ann, SF_ANN_GENERATION, json_string(gen));
 	// Which of this installation's cluster records the object belongs
 	// to: two records naming one physical cluster must not take each
@@ -449,7 +448,7 @@ facts_ports(sf_buf *b, const json_t *ports)
 		const char *nm = json_string_value(json_object_get(p, "name"));
 		const char *pr
 		    = json_string_value(json_object_get(p, "protocol"));
-		nm = nm != NULL ? nm : "";
+		nm = sf_nz(nm);
 		pr = pr != NULL && pr[0] != '\0' ? pr : "TCP";
 		if (np == 0 || !port_ok(np) || !port_ok(port)
 		    || !fact_ok(nm, "|,:") || !fact_ok(pr, "|,=")) {
@@ -534,12 +533,12 @@ sf_recon_facts_of_status(const sf_cluster_status *cs)
 {
 	sf_buf b = SF_BUF_INIT;
 
-	sf_buf_puts(&b, cs->cluster_ip != NULL ? cs->cluster_ip : "");
+	sf_buf_puts(&b, sf_nz(cs->cluster_ip));
 	sf_buf_putc(&b, '|');
 	for (size_t i = 0; i < cs->n_node_ports; i++) {
 		const Svcfleet__V1__AssignedPort *p = cs->node_ports[i];
 		sf_buf_printf(&b, "%s%s:%d/%s=%d", i > 0 ? "," : "",
-		    p->name != NULL ? p->name : "", p->port,
+		    sf_nz(p->name), p->port,
 		    p->protocol != NULL && p->protocol[0] != '\0' ? p->protocol
 		                                                  : "TCP",
 		    p->node_port);

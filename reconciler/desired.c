@@ -4,7 +4,7 @@
 // cluster of this shard (ListClusters, polled), lists every stored Service
 // once (ListServices, paged) and then follows WatchServices from the
 // revision of the first page, handing each Service to its cluster's
-// worker as an rc_msg (hashes, flags and the apply body). OUT_OF_RANGE
+// worker as an sf__recon_msg (hashes, flags and the apply body). OUT_OF_RANGE
 // (the change feed was trimmed past us) means: list again, under a new
 // epoch, so the workers can tell what disappeared meanwhile.
 #include <stdio.h>
@@ -20,6 +20,7 @@
 
 #include "hash.h"
 #include "internal.h"
+#include "str.h"
 
 #define FINALIZER    "svcfleet.io/cluster"
 #define LIST_PAGE    500
@@ -34,11 +35,11 @@ typedef struct watcher {
 	svcfleet_status w_st;
 } watcher;
 
-rc_msg *
-rc_msg_new(int kind, const char *key)
+sf__recon_msg *
+sf__recon_msg_new(int kind, const char *key)
 {
-	size_t  n = key != NULL ? strlen(key) : 0;
-	rc_msg *m = calloc(1, sizeof(*m) + n + 1);
+	size_t         n = key != NULL ? strlen(key) : 0;
+	sf__recon_msg *m = calloc(1, sizeof(*m) + n + 1);
 	if (m != NULL) {
 		m->m_kind = kind;
 		if (n > 0) {
@@ -49,7 +50,7 @@ rc_msg_new(int kind, const char *key)
 }
 
 void
-rc_msg_free(rc_msg *m)
+sf__recon_msg_free(sf__recon_msg *m)
 {
 	if (m != NULL) {
 		free(m->m_pb);
@@ -58,20 +59,20 @@ rc_msg_free(rc_msg *m)
 	}
 }
 
-rc_msg *
-rc_desired_msg(
+sf__recon_msg *
+sf__recon_desired_msg(
     sf_reconciler *r, const sf_service *svc, uint32_t epoch, bool present)
 {
 	const sf_object_meta *md = svc->metadata;
 	char                  key[400];
-	rc_msg               *m;
+	sf__recon_msg        *m;
 
 	if (md == NULL || md->namespace_ == NULL || md->name == NULL) {
 		return (NULL);
 	}
 	snprintf(key, sizeof(key), "%s/%s", md->namespace_, md->name);
 	(void) r;
-	if ((m = rc_msg_new(M_DESIRED, key)) == NULL) {
+	if ((m = sf__recon_msg_new(M_DESIRED, key)) == NULL) {
 		return (NULL);
 	}
 	m->m_epoch = epoch;
@@ -111,13 +112,12 @@ rc_desired_msg(
 	view.spec              = svc->spec;
 	m->m_pblen             = svcfleet__v1__service__get_packed_size(&view);
 	if ((m->m_pb = malloc(m->m_pblen > 0 ? m->m_pblen : 1)) == NULL) {
-		rc_msg_free(m);
+		sf__recon_msg_free(m);
 		return (NULL);
 	}
 	svcfleet__v1__service__pack(&view, m->m_pb);
 	m->m_input  = sf_hash_bytes(SF_HASH_INIT, m->m_pb, m->m_pblen);
-	m->m_stored = sf_recon_stored_status_hash(
-	    svc, md->cluster != NULL ? md->cluster : "");
+	m->m_stored = sf_recon_stored_status_hash(svc, sf_nz(md->cluster));
 	return (m);
 }
 
@@ -129,10 +129,10 @@ in_shard(const sf_reconciler *r, const char *cluster)
 	        == r->r_opts.ro_shard);
 }
 
-static rc_cluster *
+static sf__recon_cluster *
 find_cluster(sf_reconciler *r, const char *name)
 {
-	rc_cluster *c;
+	sf__recon_cluster *c;
 	pthread_mutex_lock(&r->r_mtx);
 	for (c = r->r_clusters; c != NULL; c = c->c_next) {
 		if (strcmp(c->c_name, name) == 0) {
@@ -151,7 +151,7 @@ sync_clusters(watcher *wt)
 	Svcfleet__V1__ListClustersRequest req
 	    = SVCFLEET__V1__LIST_CLUSTERS_REQUEST__INIT;
 	Svcfleet__V1__ListClustersReply *rep = NULL;
-	rc_cluster                      *c, **pp;
+	sf__recon_cluster               *c, **pp;
 	int                              rv;
 
 	wt->w_clusters_at = sf_clock_mono_ms() + r->r_opts.ro_cluster_poll_ms;
@@ -183,17 +183,18 @@ sync_clusters(watcher *wt)
 				sf_kube_cfg_free(cfg);
 				continue;
 			}
-			rc_msg *m = rc_msg_new(M_CONFIG, NULL);
+			sf__recon_msg *m = sf__recon_msg_new(M_CONFIG, NULL);
 			if (m == NULL) {
 				sf_kube_cfg_free(cfg);
 				continue;
 			}
 			m->m_cfg      = cfg;
 			c->c_cfg_hash = h;
-			rc_cluster_post(c, m);
+			sf__recon_cluster_post(c, m);
 			continue;
 		}
-		if ((c = rc_cluster_start(r, cl->name, cfg, h)) == NULL) {
+		if ((c = sf__recon_cluster_start(r, cl->name, cfg, h))
+		    == NULL) {
 			SF_ERROR("recon", "cluster=%s: cannot start a worker",
 			    cl->name);
 			continue;
@@ -203,10 +204,11 @@ sync_clusters(watcher *wt)
 		r->r_clusters = c;
 		pthread_mutex_unlock(&r->r_mtx);
 		if (wt->w_listed) {
-			rc_msg *m = rc_msg_new(M_LIST_DONE, NULL);
+			sf__recon_msg *m
+			    = sf__recon_msg_new(M_LIST_DONE, NULL);
 			if (m != NULL) {
 				m->m_epoch = wt->w_epoch;
-				rc_cluster_post(c, m);
+				sf__recon_cluster_post(c, m);
 			}
 		}
 	}
@@ -229,7 +231,7 @@ sync_clusters(watcher *wt)
 		pthread_mutex_unlock(&r->r_mtx);
 		SF_INFO("recon", "cluster=%s is no longer registered here",
 		    c->c_name);
-		rc_cluster_stop(c);
+		sf__recon_cluster_stop(c);
 		pthread_mutex_lock(&r->r_mtx);
 		pp = &r->r_clusters;
 	}
@@ -243,10 +245,10 @@ sync_clusters(watcher *wt)
 static void
 dispatch(watcher *wt, const sf_service *svc, bool present)
 {
-	sf_reconciler *r = wt->w_r;
-	const char    *cl;
-	rc_cluster    *c;
-	rc_msg        *m;
+	sf_reconciler     *r = wt->w_r;
+	const char        *cl;
+	sf__recon_cluster *c;
+	sf__recon_msg     *m;
 
 	if (svc == NULL || svc->metadata == NULL
 	    || (cl = svc->metadata->cluster) == NULL || !in_shard(r, cl)) {
@@ -263,8 +265,9 @@ dispatch(watcher *wt, const sf_service *svc, bool present)
 			return;
 		}
 	}
-	if ((m = rc_desired_msg(r, svc, wt->w_epoch, present)) != NULL) {
-		rc_cluster_post(c, m);
+	if ((m = sf__recon_desired_msg(r, svc, wt->w_epoch, present))
+	    != NULL) {
+		sf__recon_cluster_post(c, m);
 	}
 }
 
@@ -272,11 +275,11 @@ static void
 post_all(sf_reconciler *r, int kind, uint32_t epoch)
 {
 	pthread_mutex_lock(&r->r_mtx);
-	for (rc_cluster *c = r->r_clusters; c != NULL; c = c->c_next) {
-		rc_msg *m = rc_msg_new(kind, NULL);
+	for (sf__recon_cluster *c = r->r_clusters; c != NULL; c = c->c_next) {
+		sf__recon_msg *m = sf__recon_msg_new(kind, NULL);
 		if (m != NULL) {
 			m->m_epoch = epoch;
-			rc_cluster_post(c, m);
+			sf__recon_cluster_post(c, m);
 		}
 	}
 	pthread_mutex_unlock(&r->r_mtx);
@@ -372,7 +375,7 @@ nap(sf_reconciler *r, unsigned *fails)
 }
 
 void *
-rc_watcher_main(void *arg)
+sf__recon_watcher_main(void *arg)
 {
 	watcher        wt        = {.w_r = arg};
 	sf_reconciler *r         = wt.w_r;

@@ -3,16 +3,22 @@
 // each other. Nothing here is visible outside reconciler/.
 //
 // Threads and ownership:
-//   watcher (desired.c)   owns the svcfleetd view: lists and watches the
-//                         stored Services and the cluster records, starts
-//                         and stops workers, posts rc_msg to their inboxes.
-//   worker (worker.c)     one per cluster; owns everything in rc_cluster
-//                         below its inbox, its curl multi handle and its
-//                         objects. Nothing else touches them.
-//   reporters (report.c)  send rc_job to svcfleetd and post the outcome
-//                         back to the worker's inbox.
-// Workers are reached by name through rc_post (under r_mtx), so a message
-// for a worker that has gone is dropped, never sent to freed memory.
+//   watcher (desired.c)    owns the svcfleetd view: lists and watches the
+//                          stored Services and the cluster records, starts
+//                          and stops workers, posts sf__recon_msg to their
+//                          inboxes.
+//   worker (worker*.c)     one per cluster; owns everything in its
+//                          sf__recon_cluster below the inbox, its curl
+//                          multi handle and its objects. Nothing else
+//                          touches them.
+//   reporters (report.c)   send sf__recon_job to svcfleetd and post the
+//                          outcome back to the worker's inbox.
+// Workers are reached by name through sf__recon_post (under r_mtx), so a
+// message for a worker that has gone is dropped, never sent to freed memory.
+//
+// Names: what the files share is prefixed sf__recon_ (internal; the
+// public API in reconciler.h is sf_reconciler_ and sf_recon_); what one
+// file uses alone is static there.
 #ifndef SF_RECON_INTERNAL_H
 #define SF_RECON_INTERNAL_H
 
@@ -27,14 +33,14 @@
 #include "reconciler.h"
 #include "svcfleet/svcfleet.h"
 
-typedef struct rc_cluster rc_cluster;
-typedef struct rc_obj     rc_obj;
-typedef struct rc_msg     rc_msg;
-typedef struct rc_job     rc_job;
+typedef struct sf__recon_cluster sf__recon_cluster;
+typedef struct sf__recon_obj     sf__recon_obj;
+typedef struct sf__recon_msg     sf__recon_msg;
+typedef struct sf__recon_job     sf__recon_job;
 
 // ------------------------------------------------------------ messages
 
-enum rc_msg_kind {
+enum sf__recon_msg_kind {
 	M_DESIRED,   // a stored Service (or its deletion from the store)
 	M_LIST_DONE, // the desired list of epoch m_epoch is complete
 	M_REPORTED,  // a status report finished (m_ok, m_hash)
@@ -52,47 +58,46 @@ enum {
 	D_MASK     = 0x1f,
 };
 
-struct rc_msg {
-	rc_msg      *m_next;
-	int          m_kind;
-	uint32_t     m_epoch; // desired list epoch the item belongs to
-	uint32_t     m_flags; // D_*
-	bool         m_ok;
-	int64_t      m_gen;    // stored generation
-	uint64_t     m_input;  // hash of m_pb: what the body is made from
-	uint64_t     m_stored; // hash of the stored status for this cluster
-	uint64_t     m_hash;   // M_REPORTED: the report's hash
-	uint8_t     *m_pb;     // the stored Service's metadata and spec,
-	size_t       m_pblen;  // packed (owned); the worker builds the body
-	sf_kube_cfg *m_cfg;    // M_CONFIG (owned)
-	char         m_key[];  // "namespace/name"
+struct sf__recon_msg {
+	sf__recon_msg *m_next;
+	int            m_kind;
+	uint32_t       m_epoch; // desired list epoch the item belongs to
+	uint32_t       m_flags; // D_*
+	bool           m_ok;
+	int64_t        m_gen;    // stored generation
+	uint64_t       m_input;  // hash of m_pb: what the body is made from
+	uint64_t       m_stored; // hash of the stored status for this cluster
+	uint64_t       m_hash;   // M_REPORTED: the report's hash
+	uint8_t       *m_pb;     // the stored Service's metadata and spec,
+	size_t         m_pblen;  // packed (owned); the worker builds the body
+	sf_kube_cfg   *m_cfg;    // M_CONFIG (owned)
+	char           m_key[];  // "namespace/name"
 };
 
-// rc_msg_new allocates a message with key (may be NULL). NULL when out of
-// memory.
-rc_msg *rc_msg_new(int kind, const char *key);
-void    rc_msg_free(rc_msg *m);
+// sf__recon_msg_new allocates a message with key (may be NULL). NULL when out
+// of memory.
+sf__recon_msg *sf__recon_msg_new(int kind, const char *key);
+void           sf__recon_msg_free(sf__recon_msg *m);
 
 // ------------------------------------------------------------ reporter jobs
 
-enum rc_job_kind {
+enum sf__recon_job_kind {
 	J_STATUS, // ReportStatus
 	J_HEALTH, // ReportClusterHealth
 	J_FETCH,  // GetService, the answer goes back as M_DESIRED
 };
 
-struct rc_job {
-	rc_job  *j_next;
-	int      j_kind;
-	char    *j_cluster;
-	uint64_t j_hash;
+struct sf__recon_job {
+	sf__recon_job *j_next;
+	int            j_kind;
+	char          *j_cluster;
+	uint64_t       j_hash;
 	// J_STATUS
-	int     j_state;
-	int64_t j_gen;
-	char   *j_msg;
-	char   *j_facts;
-	bool    j_add_fin;
-	bool    j_remove_fin;
+	int      j_state;
+	int64_t  j_gen;
+	char    *j_msg;
+	char    *j_facts;
+	unsigned j_fin; // FIN_*
 	// J_HEALTH
 	int     j_health;
 	char   *j_version;
@@ -101,7 +106,19 @@ struct rc_job {
 	char    j_key[]; // "namespace/name" (J_STATUS, J_FETCH)
 };
 
-void rc_job_free(rc_job *j);
+// What a status report asks of the stored Service's finalizer (j_fin;
+// M_REPORTED carries it back in m_flags).
+enum {
+	FIN_NONE   = 0,
+	FIN_ADD    = 1 << 0, // add_finalizer: the Service is in a cluster
+	FIN_REMOVE = 1 << 1, // remove_finalizer: gone from the cluster
+};
+
+// sf__recon_job_new allocates a job of kind for cluster with key (NULL:
+// none) and nothing else set. NULL when out of memory.
+sf__recon_job *sf__recon_job_new(
+    int kind, const char *cluster, const char *key);
+void sf__recon_job_free(sf__recon_job *j);
 
 // ------------------------------------------------------------ objects
 
@@ -127,11 +144,11 @@ enum {
 // One Service as the reconciler sees it in one cluster: the desired side
 // as hashes and flags, the cluster side likewise, plus the little needed
 // to act and report. The apply body is kept only while it is needed.
-struct rc_obj {
-	rc_obj  *o_dnext; // dirty list
-	uint64_t o_want;  // desired hash (0: not desired)
-	uint64_t o_input; // hash of what o_want was built from
-	uint64_t o_have;  // cluster projection hash (0: none)
+struct sf__recon_obj {
+	sf__recon_obj *o_dnext; // dirty list
+	uint64_t       o_want;  // desired hash (0: not desired)
+	uint64_t       o_input; // hash of what o_want was built from
+	uint64_t       o_have;  // cluster projection hash (0: none)
 	// When applying o_want left a projection hash that differs from it
 	// (the API server changed a field it was given), their XOR: that
 	// projection counts as in sync too. 0: none.
@@ -157,24 +174,53 @@ struct rc_obj {
 };
 
 // An open-addressing table of objects keyed by o_key.
-typedef struct rc_objtab {
-	rc_obj **t_slots;
-	size_t   t_cap; // power of two
-	size_t   t_n;
-	size_t   t_tomb;
-} rc_objtab;
+typedef struct sf__recon_objtab {
+	sf__recon_obj **t_slots;
+	size_t          t_cap; // power of two
+	size_t          t_n;
+	size_t          t_tomb;
+} sf__recon_objtab;
 
-void    rc_objtab_init(rc_objtab *t);
-void    rc_objtab_fini(rc_objtab *t); // frees the objects too
-rc_obj *rc_objtab_get(rc_objtab *t, const char *key);
-// rc_objtab_add returns the object for key, creating it (zeroed) when
+void sf__recon_objtab_init(sf__recon_objtab *t);
+void sf__recon_objtab_fini(sf__recon_objtab *t); // frees the objects too
+sf__recon_obj *sf__recon_objtab_get(sf__recon_objtab *t, const char *key);
+// sf__recon_objtab_add returns the object for key, creating it (zeroed) when
 // absent; NULL when out of memory.
-rc_obj *rc_objtab_add(rc_objtab *t, const char *key);
-// rc_objtab_del removes and frees o.
-void rc_objtab_del(rc_objtab *t, rc_obj *o);
-// Iteration: for (i = 0; (o = rc_objtab_next(t, &i)) != NULL;)
-rc_obj *rc_objtab_next(rc_objtab *t, size_t *i);
-void    rc_obj_free(rc_obj *o);
+sf__recon_obj *sf__recon_objtab_add(sf__recon_objtab *t, const char *key);
+// sf__recon_objtab_del removes and frees o.
+void sf__recon_objtab_del(sf__recon_objtab *t, sf__recon_obj *o);
+// Iteration: for (i = 0; (o = sf__recon_objtab_next(t, &i)) != NULL;)
+sf__recon_obj *sf__recon_objtab_next(sf__recon_objtab *t, size_t *i);
+
+// A FIFO of objects linked through o_dnext (fifo_heap.c). An object is in
+// at most one at a time; flag (O_DIRTY, O_WAITING) says which.
+typedef struct sf__recon_fifo {
+	sf__recon_obj *f_head, *f_tail;
+} sf__recon_fifo;
+
+// sf__recon_fifo_push appends o and sets flag in o_flags.
+void sf__recon_fifo_push(sf__recon_fifo *q, sf__recon_obj *o, uint32_t flag);
+// sf__recon_fifo_pop takes the first object out and clears flag in its
+// o_flags; NULL when q is empty.
+sf__recon_obj *sf__recon_fifo_pop(sf__recon_fifo *q, uint32_t flag);
+
+// A min-heap of objects by o_next_ms, each knowing its place in o_heap
+// (fifo_heap.c). Zeroed is empty.
+typedef struct sf__recon_heap {
+	sf__recon_obj **h_v;
+	size_t          h_n, h_cap;
+} sf__recon_heap;
+
+// sf__recon_heap_arm puts o in the heap, or moves it to where its
+// o_next_ms now belongs when it is there already. Out of memory leaves it
+// out (the worker decides every object again at the next resync).
+void sf__recon_heap_arm(sf__recon_heap *h, sf__recon_obj *o);
+// sf__recon_heap_remove takes o out; nothing when it is not in.
+void sf__recon_heap_remove(sf__recon_heap *h, sf__recon_obj *o);
+// sf__recon_heap_first returns the object due first, NULL when empty.
+sf__recon_obj *sf__recon_heap_first(const sf__recon_heap *h);
+// sf__recon_heap_fini frees the heap's array (not the objects).
+void sf__recon_heap_fini(sf__recon_heap *h);
 
 // ------------------------------------------------------------ reconciler
 
@@ -191,8 +237,8 @@ struct sf_reconciler {
 	// Set once by the watcher before any worker starts.
 	char r_owner[80]; // the installation id
 
-	pthread_mutex_t r_mtx; // r_clusters list, r_epoch_done
-	rc_cluster     *r_clusters;
+	pthread_mutex_t    r_mtx; // r_clusters list, r_epoch_done
+	sf__recon_cluster *r_clusters;
 
 	pthread_t r_watcher;
 	bool      r_watcher_started;
@@ -200,7 +246,7 @@ struct sf_reconciler {
 	// Reporter pool.
 	pthread_mutex_t r_jmtx;
 	pthread_cond_t  r_jcv;
-	rc_job         *r_jhead, *r_jtail;
+	sf__recon_job  *r_jhead, *r_jtail;
 	size_t          r_jlen;
 	bool            r_jstop;
 	pthread_t      *r_reporters;
@@ -218,42 +264,42 @@ struct sf_reconciler {
 	uint64_t             r_heal_max;
 };
 
-// rc_post delivers m to the worker of cluster (takes ownership; frees it
-// when there is no such worker).
-void rc_post(sf_reconciler *r, const char *cluster, rc_msg *m);
+// sf__recon_post delivers m to the worker of cluster (takes ownership; frees
+// it when there is no such worker).
+void sf__recon_post(sf_reconciler *r, const char *cluster, sf__recon_msg *m);
 
-// rc_submit queues a job for the reporters (takes ownership).
-void rc_submit(sf_reconciler *r, rc_job *j);
+// sf__recon_submit queues a job for the reporters (takes ownership).
+void sf__recon_submit(sf_reconciler *r, sf__recon_job *j);
 
-// rc_heal_record notes one healed drift.
-void rc_heal_record(sf_reconciler *r, int64_t ms);
+// sf__recon_heal_record notes one healed drift.
+void sf__recon_heal_record(sf_reconciler *r, int64_t ms);
 
-// rc_desired_msg turns a stored Service into the message its worker
+// sf__recon_desired_msg turns a stored Service into the message its worker
 // needs (desired.c). present false: it was deleted from the store. NULL
 // when out of memory.
-rc_msg *rc_desired_msg(
+sf__recon_msg *sf__recon_desired_msg(
     sf_reconciler *r, const sf_service *svc, uint32_t epoch, bool present);
 
 // Watcher (desired.c).
-void *rc_watcher_main(void *arg);
+void *sf__recon_watcher_main(void *arg);
 
 // Reporters (report.c).
-int  rc_reporters_start(sf_reconciler *r);
-void rc_reporters_stop(sf_reconciler *r);
+int  sf__recon_reporters_start(sf_reconciler *r);
+void sf__recon_reporters_stop(sf_reconciler *r);
 
 // ------------------------------------------------------------ workers
 
-struct rc_cluster {
-	sf_reconciler *c_rec;
-	rc_cluster    *c_next; // r_clusters list
-	char          *c_name;
-	uint64_t       c_cfg_hash; // of the last config posted (watcher's)
-	pthread_t      c_thread;
-	CURLM         *c_multi;
+struct sf__recon_cluster {
+	sf_reconciler     *c_rec;
+	sf__recon_cluster *c_next; // r_clusters list
+	char              *c_name;
+	uint64_t           c_cfg_hash; // of the last config posted (watcher's)
+	pthread_t          c_thread;
+	CURLM             *c_multi;
 
 	// Inbox: filled by other threads under c_mtx.
 	pthread_mutex_t c_mtx;
-	rc_msg         *c_in_head, *c_in_tail;
+	sf__recon_msg  *c_in_head, *c_in_tail;
 	bool            c_stop;
 
 	// Figures the stats read (relaxed), refreshed about once a second.
@@ -262,17 +308,17 @@ struct rc_cluster {
 	atomic_int           c_health;
 
 	// Everything below belongs to the worker thread.
-	struct rc_worker *c_w;
+	struct sf__recon_worker *c_w;
 };
 
-// rc_cluster_start creates the worker of a cluster and starts its thread
-// (cfg: taken). Returns NULL when out of resources.
-rc_cluster *rc_cluster_start(
+// sf__recon_cluster_start creates the worker of a cluster and starts its
+// thread (cfg: taken). Returns NULL when out of resources.
+sf__recon_cluster *sf__recon_cluster_start(
     sf_reconciler *r, const char *name, sf_kube_cfg *cfg, uint64_t cfg_hash);
-// rc_cluster_stop stops the thread and frees the worker (the caller has
+// sf__recon_cluster_stop stops the thread and frees the worker (the caller has
 // already unlinked it from r_clusters).
-void rc_cluster_stop(rc_cluster *c);
-// rc_cluster_post puts m in the inbox and wakes the worker.
-void rc_cluster_post(rc_cluster *c, rc_msg *m);
+void sf__recon_cluster_stop(sf__recon_cluster *c);
+// sf__recon_cluster_post puts m in the inbox and wakes the worker.
+void sf__recon_cluster_post(sf__recon_cluster *c, sf__recon_msg *m);
 
 #endif // SF_RECON_INTERNAL_H

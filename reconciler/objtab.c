@@ -7,10 +7,10 @@
 #include "hash.h"
 #include "internal.h"
 
-#define TOMB ((rc_obj *) (uintptr_t) 1)
+#define TOMB ((sf__recon_obj *) (uintptr_t) 1)
 
-void
-rc_obj_free(rc_obj *o)
+static void
+obj_free(sf__recon_obj *o)
 {
 	if (o != NULL) {
 		free(o->o_pb);
@@ -21,17 +21,17 @@ rc_obj_free(rc_obj *o)
 }
 
 void
-rc_objtab_init(rc_objtab *t)
+sf__recon_objtab_init(sf__recon_objtab *t)
 {
 	memset(t, 0, sizeof(*t));
 }
 
 void
-rc_objtab_fini(rc_objtab *t)
+sf__recon_objtab_fini(sf__recon_objtab *t)
 {
 	for (size_t i = 0; i < t->t_cap; i++) {
 		if (t->t_slots[i] != NULL && t->t_slots[i] != TOMB) {
-			rc_obj_free(t->t_slots[i]);
+			obj_free(t->t_slots[i]);
 		}
 	}
 	free(t->t_slots);
@@ -39,19 +39,19 @@ rc_objtab_fini(rc_objtab *t)
 }
 
 static size_t
-slot_of(const rc_objtab *t, const char *key)
+slot_of(const sf__recon_objtab *t, const char *key)
 {
 	return ((size_t) sf_hash_str(SF_HASH_INIT, key) & (t->t_cap - 1));
 }
 
-rc_obj *
-rc_objtab_get(rc_objtab *t, const char *key)
+sf__recon_obj *
+sf__recon_objtab_get(sf__recon_objtab *t, const char *key)
 {
 	if (t->t_cap == 0) {
 		return (NULL);
 	}
 	for (size_t i = slot_of(t, key);; i = (i + 1) & (t->t_cap - 1)) {
-		rc_obj *o = t->t_slots[i];
+		sf__recon_obj *o = t->t_slots[i];
 		if (o == NULL) {
 			return (NULL);
 		}
@@ -62,24 +62,24 @@ rc_objtab_get(rc_objtab *t, const char *key)
 }
 
 static int
-grow(rc_objtab *t)
+grow(sf__recon_objtab *t)
 {
-	size_t   ncap = t->t_cap == 0 ? 64 : t->t_cap;
-	rc_obj **old  = t->t_slots;
-	size_t   ocap = t->t_cap;
+	size_t          ncap = t->t_cap == 0 ? 64 : t->t_cap;
+	sf__recon_obj **old  = t->t_slots;
+	size_t          ocap = t->t_cap;
 
 	// Grow when live entries pass half; rehash in place of tombstones.
 	while (t->t_n * 2 >= ncap) {
 		ncap *= 2;
 	}
-	if ((t->t_slots = calloc(ncap, sizeof(rc_obj *))) == NULL) {
+	if ((t->t_slots = calloc(ncap, sizeof(sf__recon_obj *))) == NULL) {
 		t->t_slots = old;
 		return (-1);
 	}
 	t->t_cap  = ncap;
 	t->t_tomb = 0;
 	for (size_t i = 0; i < ocap; i++) {
-		rc_obj *o = old[i];
+		sf__recon_obj *o = old[i];
 		if (o == NULL || o == TOMB) {
 			continue;
 		}
@@ -93,11 +93,11 @@ grow(rc_objtab *t)
 	return (0);
 }
 
-rc_obj *
-rc_objtab_add(rc_objtab *t, const char *key)
+sf__recon_obj *
+sf__recon_objtab_add(sf__recon_objtab *t, const char *key)
 {
-	rc_obj *o = rc_objtab_get(t, key);
-	size_t  klen;
+	sf__recon_obj *o = sf__recon_objtab_get(t, key);
+	size_t         klen;
 
 	if (o != NULL) {
 		return (o);
@@ -123,14 +123,14 @@ rc_objtab_add(rc_objtab *t, const char *key)
 }
 
 void
-rc_objtab_del(rc_objtab *t, rc_obj *o)
+sf__recon_objtab_del(sf__recon_objtab *t, sf__recon_obj *o)
 {
 	for (size_t i = slot_of(t, o->o_key);; i = (i + 1) & (t->t_cap - 1)) {
 		if (t->t_slots[i] == o) {
 			t->t_slots[i] = TOMB;
 			t->t_n--;
 			t->t_tomb++;
-			rc_obj_free(o);
+			obj_free(o);
 			return;
 		}
 		if (t->t_slots[i] == NULL) {
@@ -139,11 +139,11 @@ rc_objtab_del(rc_objtab *t, rc_obj *o)
 	}
 }
 
-rc_obj *
-rc_objtab_next(rc_objtab *t, size_t *i)
+sf__recon_obj *
+sf__recon_objtab_next(sf__recon_objtab *t, size_t *i)
 {
 	while (*i < t->t_cap) {
-		rc_obj *o = t->t_slots[(*i)++];
+		sf__recon_obj *o = t->t_slots[(*i)++];
 		if (o != NULL && o != TOMB) {
 			return (o);
 		}

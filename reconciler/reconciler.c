@@ -20,24 +20,24 @@ sf_reconciler_shard_of(const char *cluster, unsigned shards)
 }
 
 void
-rc_post(sf_reconciler *r, const char *cluster, rc_msg *m)
+sf__recon_post(sf_reconciler *r, const char *cluster, sf__recon_msg *m)
 {
-	rc_cluster *c;
+	sf__recon_cluster *c;
 	pthread_mutex_lock(&r->r_mtx);
 	for (c = r->r_clusters; c != NULL; c = c->c_next) {
 		if (strcmp(c->c_name, cluster) == 0) {
-			rc_cluster_post(c, m);
+			sf__recon_cluster_post(c, m);
 			break;
 		}
 	}
 	pthread_mutex_unlock(&r->r_mtx);
 	if (c == NULL) {
-		rc_msg_free(m);
+		sf__recon_msg_free(m);
 	}
 }
 
 void
-rc_heal_record(sf_reconciler *r, int64_t ms)
+sf__recon_heal_record(sf_reconciler *r, int64_t ms)
 {
 	if (ms < 0) {
 		ms = 0;
@@ -89,7 +89,7 @@ sf_reconciler_stats_get(sf_reconciler *r, sf_reconciler_stats *out)
 		    = heal[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1];
 	}
 	pthread_mutex_lock(&r->r_mtx);
-	for (rc_cluster *c = r->r_clusters; c != NULL; c = c->c_next) {
+	for (sf__recon_cluster *c = r->r_clusters; c != NULL; c = c->c_next) {
 		out->rs_clusters++;
 		out->rs_objects += atomic_load(&c->c_nobjs);
 		out->rs_synced += atomic_load(&c->c_nsynced);
@@ -97,57 +97,91 @@ sf_reconciler_stats_get(sf_reconciler *r, sf_reconciler_stats *out)
 	pthread_mutex_unlock(&r->r_mtx);
 }
 
-static int
-env_ms(const char *name, uint32_t *out, sf_status *st)
+bool
+sf_reconciler_check_duration(const char *v, sf_buf *why)
 {
-	const char *v = getenv(name);
-	int64_t     ms;
-	if (v == NULL || v[0] == '\0' || *out != 0) {
-		return (0);
-	}
+	int64_t ms;
 	if (sf_duration_parse(v, &ms) != 0 || ms <= 0 || ms > 86400000) {
-		return (sf_status_set(st, SF_INVALID_ARGUMENT,
-		    "invalid %s \"%s\": want a duration such as 30s or 5m",
-		    name, v));
+		sf_buf_puts(
+		    why, "want a duration such as 30s or 5m, at most 24h");
+		return (false);
 	}
-	*out = (uint32_t) ms;
-	return (0);
+	return (true);
 }
 
-static int
-env_uint(const char *name, unsigned *out, sf_status *st)
+void
+sf_reconciler_tuning_apply(
+    const sf_reconciler_tuning *t, sf_reconciler_opts *o)
 {
-	const char   *v = getenv(name);
-	char         *end;
-	unsigned long n;
-	if (v == NULL || v[0] == '\0' || *out != 0) {
-		return (0);
+	int64_t ms;
+	if (o->ro_resync_ms == 0 && t->rt_resync != NULL
+	    && sf_duration_parse(t->rt_resync, &ms) == 0) {
+		o->ro_resync_ms = (uint32_t) ms;
 	}
-	n = strtoul(v, &end, 10);
-	if (end == v || *end != '\0' || n == 0 || n > 100000) {
-		return (sf_status_set(st, SF_INVALID_ARGUMENT,
-		    "invalid %s \"%s\": want a number from 1 to 100000", name,
-		    v));
+	if (o->ro_backoff_max_ms == 0 && t->rt_backoff_max != NULL
+	    && sf_duration_parse(t->rt_backoff_max, &ms) == 0) {
+		o->ro_backoff_max_ms = (uint32_t) ms;
 	}
-	*out = (unsigned) n;
-	return (0);
+	if (o->ro_max_inflight == 0) {
+		o->ro_max_inflight = (unsigned) t->rt_max_inflight;
+	}
+	if (o->ro_max_conns == 0) {
+		o->ro_max_conns = (unsigned) t->rt_max_conns;
+	}
 }
 
 int
 sf_reconciler_opts_from_env(sf_reconciler_opts *o, sf_status *st)
 {
-	int rv;
-	if ((rv = env_ms("SVCFLEET_RESYNC", &o->ro_resync_ms, st)) != 0
-	    || (rv = env_ms("SVCFLEET_BACKOFF_MAX", &o->ro_backoff_max_ms, st))
-	        != 0
-	    || (rv = env_uint(
-	            "SVCFLEET_MAX_INFLIGHT", &o->ro_max_inflight, st))
-	        != 0
-	    || (rv = env_uint("SVCFLEET_MAX_CONNS", &o->ro_max_conns, st))
-	        != 0) {
-		return (rv);
+	struct fields {
+		sf_reconciler_tuning f_tuning;
+	} fields                   = {0};
+	static const sf_opt opts[] = {
+	    SF_RECONCILER_TUNING_OPTS(struct fields, f_tuning),
+	};
+	static const sf_opt_renamed renamed[] = {
+	    {"SVCFLEET_RECONCILER_RESYNC", "SVCFLEET_RESYNC"},
+	    {"SVCFLEET_RECONCILER_BACKOFF_MAX", "SVCFLEET_BACKOFF_MAX"},
+	    {"SVCFLEET_RECONCILER_MAX_CONNS", "SVCFLEET_MAX_CONNS"},
+	};
+	static const sf_opt_table table = {
+	    .t_prog     = "reconciler",
+	    .t_usage    = "",
+	    .t_opts     = opts,
+	    .t_nopts    = sizeof(opts) / sizeof(opts[0]),
+	    .t_renamed  = renamed,
+	    .t_nrenamed = sizeof(renamed) / sizeof(renamed[0]),
+	};
+	sf_config cc;
+	char     *said = NULL;
+	size_t    len  = 0;
+	FILE     *err  = open_memstream(&said, &len);
+	int       rv;
+
+	if (err == NULL) {
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
 	}
-	return (0);
+	// Nothing but defaults and the environment: no flags.
+	rv = sf_config_load(&cc, &table, &fields, 0, NULL, 0, stdout, err);
+	fclose(err);
+	if (rv == 0) {
+		// Warnings (a former name read) go to the log's stream.
+		fputs(said != NULL ? said : "", stderr);
+		sf_reconciler_tuning_apply(&fields.f_tuning, o);
+	} else {
+		// One line: "reconciler: invalid value ... for VARIABLE ...".
+		const char *line = said != NULL ? said : "";
+		size_t      n    = strcspn(line, "\n");
+		if (strncmp(line, "reconciler: ", 12) == 0) {
+			line += 12;
+			n -= 12;
+		}
+		rv = sf_status_set(
+		    st, SF_INVALID_ARGUMENT, "%.*s", (int) n, line);
+	}
+	sf_config_fini(&cc);
+	free(said);
+	return (rv);
 }
 
 void
@@ -156,7 +190,7 @@ sf_reconciler_clusters_each(sf_reconciler *r,
 {
 	int64_t now = sf_clock_mono_ms();
 	pthread_mutex_lock(&r->r_mtx);
-	for (rc_cluster *c = r->r_clusters; c != NULL; c = c->c_next) {
+	for (sf__recon_cluster *c = r->r_clusters; c != NULL; c = c->c_next) {
 		sf_reconciler_cluster_stats cs = {0};
 		int64_t since = atomic_load(&c->c_pending_since);
 		cs.cs_name    = c->c_name;
@@ -260,12 +294,13 @@ sf_reconciler_start(
 		return (rv);
 	}
 	svcfleet_status_fini(&cst);
-	if ((rv = rc_reporters_start(r)) != 0) {
+	if ((rv = sf__recon_reporters_start(r)) != 0) {
 		sf_reconciler_stop(r);
 		return (sf_status_set(
 		    st, rv, "cannot start the reporter threads"));
 	}
-	if (pthread_create(&r->r_watcher, NULL, rc_watcher_main, r) != 0) {
+	if (pthread_create(&r->r_watcher, NULL, sf__recon_watcher_main, r)
+	    != 0) {
 		sf_reconciler_stop(r);
 		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED,
 		    "cannot start the watcher thread"));
@@ -281,7 +316,7 @@ sf_reconciler_start(
 void
 sf_reconciler_stop(sf_reconciler *r)
 {
-	rc_cluster *c;
+	sf__recon_cluster *c;
 
 	if (r == NULL) {
 		return;
@@ -303,9 +338,9 @@ sf_reconciler_stop(sf_reconciler *r)
 		if (c == NULL) {
 			break;
 		}
-		rc_cluster_stop(c);
+		sf__recon_cluster_stop(c);
 	}
-	rc_reporters_stop(r);
+	sf__recon_reporters_stop(r);
 	svcfleet_close(r->r_client);
 	pthread_mutex_destroy(&r->r_mtx);
 	pthread_mutex_destroy(&r->r_jmtx);

@@ -56,11 +56,60 @@ typedef struct sf_reconciler_opts {
 	uint32_t ro_request_timeout_ms;
 } sf_reconciler_opts;
 
+// ----------------------------------------------------------------------
+// Tuning as configuration: the options of ops.h's engine that set
+// sf_reconciler_opts' tuning, written once for both places a reconciler
+// runs — svcfleet-reconciler's option table ends with these rows, and
+// svcfleetd's embedded reconciler reads the same variables through
+// sf_reconciler_opts_from_env.
+
+// The tuning options' values, as the option engine fills them.
+typedef struct sf_reconciler_tuning {
+	const char *rt_resync;      // duration, e.g. "5m"
+	const char *rt_backoff_max; // duration
+	long        rt_max_inflight;
+	long        rt_max_conns;
+} sf_reconciler_tuning;
+
+// SF_RECONCILER_TUNING_OPTS(type, member) expands to the sf_opt rows of
+// the tuning options, for a table whose fields struct type holds an
+// sf_reconciler_tuning named member.
+// clang-format off
+#define SF_RECONCILER_TUNING_OPTS(type, member)                              \
+	{"resync", "SVCFLEET_RECONCILER_RESYNC", SF_OPT_STRING, "5m",        \
+	    "full resync period: each cluster is listed again and every "    \
+	    "object compared in memory",                                     \
+	    offsetof(type, member.rt_resync), 0, 0,                          \
+	    sf_reconciler_check_duration, NULL},                             \
+	{"max-inflight", "SVCFLEET_RECONCILER_MAX_INFLIGHT", SF_OPT_INT,     \
+	    "16", "requests in flight per cluster",                          \
+	    offsetof(type, member.rt_max_inflight), 1, 100000, NULL, NULL},  \
+	{"max-conns", "SVCFLEET_RECONCILER_MAX_CONNS", SF_OPT_INT, "6",      \
+	    "connections per cluster API server (one suffices with HTTP/2)", \
+	    offsetof(type, member.rt_max_conns), 1, 100000, NULL, NULL},     \
+	{"backoff-max", "SVCFLEET_RECONCILER_BACKOFF_MAX", SF_OPT_STRING,    \
+	    "30s", "longest per-object retry delay",                         \
+	    offsetof(type, member.rt_backoff_max), 0, 0,                     \
+	    sf_reconciler_check_duration, NULL}
+// clang-format on
+
+// sf_reconciler_check_duration is the value check of the duration
+// options: from 1 ms to a day ("500ms", "30s", "5m").
+bool sf_reconciler_check_duration(const char *v, sf_buf *why);
+
+// sf_reconciler_tuning_apply sets o's tuning left at 0 from t (values as
+// the rows above checked them).
+void sf_reconciler_tuning_apply(
+    const sf_reconciler_tuning *t, sf_reconciler_opts *o);
+
 // sf_reconciler_opts_from_env fills the tuning options left at 0 from the
-// environment, as svcfleet-reconciler's flags do: SVCFLEET_RESYNC and
-// SVCFLEET_BACKOFF_MAX (durations: "30s", "5m"), SVCFLEET_MAX_INFLIGHT and
-// SVCFLEET_MAX_CONNS (numbers). Returns 0, or SF_INVALID_ARGUMENT naming
-// the variable whose value is malformed.
+// environment, through the rows above (SVCFLEET_RECONCILER_RESYNC,
+// _BACKOFF_MAX, _MAX_INFLIGHT, _MAX_CONNS), for a reconciler inside
+// svcfleetd. The former names SVCFLEET_RESYNC, SVCFLEET_BACKOFF_MAX and
+// SVCFLEET_MAX_CONNS are still read, with a warning on stderr (not
+// SVCFLEET_MAX_INFLIGHT: inside svcfleetd that is svcfleetd's own
+// --max-inflight). Returns 0, or SF_INVALID_ARGUMENT naming the variable
+// whose value is malformed.
 int sf_reconciler_opts_from_env(sf_reconciler_opts *o, sf_status *st);
 
 // sf_reconciler_start starts the threads and returns at once: the server

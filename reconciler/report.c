@@ -18,8 +18,28 @@
 // Status reports sent in one ReportStatuses call at most.
 #define REPORT_BATCH 256
 
+sf__recon_job *
+sf__recon_job_new(int kind, const char *cluster, const char *key)
+{
+	size_t         klen = key != NULL ? strlen(key) : 0;
+	sf__recon_job *j    = calloc(1, sizeof(*j) + klen + 1);
+
+	if (j == NULL) {
+		return (NULL);
+	}
+	if (key != NULL) {
+		memcpy(j->j_key, key, klen + 1);
+	}
+	j->j_kind = kind;
+	if ((j->j_cluster = strdup(cluster)) == NULL) {
+		free(j);
+		return (NULL);
+	}
+	return (j);
+}
+
 void
-rc_job_free(rc_job *j)
+sf__recon_job_free(sf__recon_job *j)
 {
 	if (j != NULL) {
 		free(j->j_cluster);
@@ -32,13 +52,13 @@ rc_job_free(rc_job *j)
 }
 
 void
-rc_submit(sf_reconciler *r, rc_job *j)
+sf__recon_submit(sf_reconciler *r, sf__recon_job *j)
 {
 	j->j_next = NULL;
 	pthread_mutex_lock(&r->r_jmtx);
 	if (r->r_jstop) {
 		pthread_mutex_unlock(&r->r_jmtx);
-		rc_job_free(j);
+		sf__recon_job_free(j);
 		return;
 	}
 	if (r->r_jtail != NULL) {
@@ -70,7 +90,8 @@ key_of(const char *nsname, const char *cluster, char *buf, size_t cap,
 
 // Fills req (memory from a) with job j's report.
 static void
-fill_report(rc_job *j, sf_arena *a, Svcfleet__V1__ReportStatusRequest *req)
+fill_report(
+    sf__recon_job *j, sf_arena *a, Svcfleet__V1__ReportStatusRequest *req)
 {
 	Svcfleet__V1__ServiceKey    *key = sf_arena_alloc(a, sizeof(*key));
 	Svcfleet__V1__ClusterStatus *cs  = sf_arena_alloc(a, sizeof(*cs));
@@ -91,25 +112,25 @@ fill_report(rc_job *j, sf_arena *a, Svcfleet__V1__ReportStatusRequest *req)
 	sf_recon_facts_fill(j->j_facts, cs, a);
 	req->key              = key;
 	req->status           = cs;
-	req->add_finalizer    = j->j_add_fin;
-	req->remove_finalizer = j->j_remove_fin;
+	req->add_finalizer    = (j->j_fin & FIN_ADD) != 0;
+	req->remove_finalizer = (j->j_fin & FIN_REMOVE) != 0;
 }
 
 static void
-reported(sf_reconciler *r, rc_job *j, bool ok)
+reported(sf_reconciler *r, sf__recon_job *j, bool ok)
 {
-	rc_msg *m = rc_msg_new(M_REPORTED, j->j_key);
+	sf__recon_msg *m = sf__recon_msg_new(M_REPORTED, j->j_key);
 	if (m == NULL) {
 		return;
 	}
 	m->m_ok    = ok;
 	m->m_hash  = j->j_hash;
-	m->m_flags = (j->j_add_fin ? 1u : 0u) | (j->j_remove_fin ? 2u : 0u);
-	rc_post(r, j->j_cluster, m);
+	m->m_flags = j->j_fin;
+	sf__recon_post(r, j->j_cluster, m);
 }
 
 static void
-do_status(sf_reconciler *r, rc_job *j, svcfleet_status *st)
+do_status(sf_reconciler *r, sf__recon_job *j, svcfleet_status *st)
 {
 	Svcfleet__V1__ReportStatusRequest req;
 	Svcfleet__V1__ReportStatusReply  *rep = NULL;
@@ -133,7 +154,8 @@ do_status(sf_reconciler *r, rc_job *j, svcfleet_status *st)
 // Many reports in one ReportStatuses call: one durable write for all.
 // A server without the method gets them one by one from then on.
 static void
-do_statuses(sf_reconciler *r, rc_job **jobs, size_t n, svcfleet_status *st)
+do_statuses(
+    sf_reconciler *r, sf__recon_job **jobs, size_t n, svcfleet_status *st)
 {
 	Svcfleet__V1__ReportStatusesRequest req
 	    = SVCFLEET__V1__REPORT_STATUSES_REQUEST__INIT;
@@ -192,7 +214,7 @@ do_statuses(sf_reconciler *r, rc_job **jobs, size_t n, svcfleet_status *st)
 }
 
 static void
-do_health(sf_reconciler *r, rc_job *j, svcfleet_status *st)
+do_health(sf_reconciler *r, sf__recon_job *j, svcfleet_status *st)
 {
 	Svcfleet__V1__ReportClusterHealthRequest req
 	    = SVCFLEET__V1__REPORT_CLUSTER_HEALTH_REQUEST__INIT;
@@ -258,14 +280,14 @@ do_health(sf_reconciler *r, rc_job *j, svcfleet_status *st)
 }
 
 static void
-do_fetch(sf_reconciler *r, rc_job *j, svcfleet_status *st)
+do_fetch(sf_reconciler *r, sf__recon_job *j, svcfleet_status *st)
 {
 	Svcfleet__V1__GetServiceRequest req
 	    = SVCFLEET__V1__GET_SERVICE_REQUEST__INIT;
 	Svcfleet__V1__ServiceKey key = SVCFLEET__V1__SERVICE_KEY__INIT;
 	Svcfleet__V1__Service   *svc = NULL;
 	char                     buf[400];
-	rc_msg                  *m;
+	sf__recon_msg           *m;
 	int                      rv;
 
 	key_of(j->j_key, j->j_cluster, buf, sizeof(buf), &key);
@@ -273,26 +295,26 @@ do_fetch(sf_reconciler *r, rc_job *j, svcfleet_status *st)
 	rv      = svcfleet_get_service(r->r_client, &req, &svc, st);
 	if (rv == 0) {
 		// Epoch 0: a fetch does not say which list it belongs to.
-		m = rc_desired_msg(r, svc, 0, true);
+		m = sf__recon_desired_msg(r, svc, 0, true);
 	} else if (rv == SVCFLEET_NOT_FOUND) {
-		m = rc_msg_new(M_DESIRED, j->j_key);
+		m = sf__recon_msg_new(M_DESIRED, j->j_key);
 	} else {
-		m = rc_msg_new(M_FETCHED, j->j_key);
+		m = sf__recon_msg_new(M_FETCHED, j->j_key);
 	}
 	svcfleet_free(svc);
 	if (m != NULL) {
-		rc_post(r, j->j_cluster, m);
+		sf__recon_post(r, j->j_cluster, m);
 	}
 }
 
 // Takes up to max status jobs (after first) off the queue; r_jmtx held.
 static size_t
-take_statuses(sf_reconciler *r, rc_job **out, size_t max)
+take_statuses(sf_reconciler *r, sf__recon_job **out, size_t max)
 {
-	rc_job **pp = &r->r_jhead, *prev = NULL;
-	size_t   n = 0;
+	sf__recon_job **pp = &r->r_jhead, *prev = NULL;
+	size_t          n = 0;
 	while (*pp != NULL && n < max) {
-		rc_job *j = *pp;
+		sf__recon_job *j = *pp;
 		if (j->j_kind != J_STATUS) {
 			prev = j;
 			pp   = &j->j_next;
@@ -313,13 +335,13 @@ reporter_main(void *arg)
 {
 	sf_reconciler  *r = arg;
 	svcfleet_status st;
-	rc_job         *batch[REPORT_BATCH];
+	sf__recon_job  *batch[REPORT_BATCH];
 
 	pthread_setname_np(pthread_self(), "rc:report");
 	svcfleet_status_init(&st);
 	for (;;) {
-		rc_job *j;
-		size_t  n = 0;
+		sf__recon_job *j;
+		size_t         n = 0;
 		pthread_mutex_lock(&r->r_jmtx);
 		while (r->r_jhead == NULL && !r->r_jstop) {
 			pthread_cond_wait(&r->r_jcv, &r->r_jmtx);
@@ -357,16 +379,16 @@ reporter_main(void *arg)
 			}
 		}
 		for (size_t i = 0; i < n; i++) {
-			rc_job_free(batch[i]);
+			sf__recon_job_free(batch[i]);
 		}
-		rc_job_free(j);
+		sf__recon_job_free(j);
 	}
 	svcfleet_status_fini(&st);
 	return (NULL);
 }
 
 int
-rc_reporters_start(sf_reconciler *r)
+sf__recon_reporters_start(sf_reconciler *r)
 {
 	size_t n = r->r_opts.ro_reporters;
 	if ((r->r_reporters = calloc(n, sizeof(pthread_t))) == NULL) {
@@ -383,9 +405,9 @@ rc_reporters_start(sf_reconciler *r)
 }
 
 void
-rc_reporters_stop(sf_reconciler *r)
+sf__recon_reporters_stop(sf_reconciler *r)
 {
-	rc_job *j;
+	sf__recon_job *j;
 	pthread_mutex_lock(&r->r_jmtx);
 	r->r_jstop = true;
 	pthread_cond_broadcast(&r->r_jcv);
@@ -395,7 +417,7 @@ rc_reporters_stop(sf_reconciler *r)
 	}
 	while ((j = r->r_jhead) != NULL) {
 		r->r_jhead = j->j_next;
-		rc_job_free(j);
+		sf__recon_job_free(j);
 	}
 	r->r_jtail = NULL;
 	free(r->r_reporters);

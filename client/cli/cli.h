@@ -362,15 +362,6 @@ int cli_cmd_version(cli *c);
 int cli_cmd_describe_service(cli *c);
 int cli_cmd_wait_service(cli *c);
 
-// --------------------------------------------------------- kubeconfig.c
-
-// cli_kubeconfig_load fills cl's API server, CA, credentials and
-// insecure_skip_verify from context (NULL: the current one) of the
-// kubeconfig at path (memory from the run's arena). Returns 0, or prints
-// the error and returns an exit code.
-int cli_kubeconfig_load(cli *c, const char *path, const char *context,
-    bool allow_insecure, Svcfleet__V1__Cluster *cl);
-
 // --------------------------------------------------------------- wait.c
 
 // cli_wait_service waits until Service cluster/ns/name is synced (or, with

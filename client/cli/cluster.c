@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "file.h"
+#include "kube.h"
 #include "model.h"
 
 // A CA bundle is a few certificates; anything much bigger is the wrong
@@ -91,6 +92,7 @@ cli_cmd_cluster_add(cli *c)
 	const char            *tf    = cli_value(c, F_TOKEN_FILE, NULL);
 	char                  *cab   = NULL;
 	size_t                 calen = 0;
+	sf_status              st;
 	int                    rv;
 
 	if (c->c_set[F_KUBECONFIG]) {
@@ -106,13 +108,20 @@ cli_cmd_cluster_add(cli *c)
 		}
 		cl.name = (char *) c->c_args[0];
 		if ((rv = node_port_range(c, &cl)) != 0
-		    || (rv = labels(c, &cl)) != 0
-		    || (rv = cli_kubeconfig_load(c, c->c_val[F_KUBECONFIG],
-		            cli_value(c, F_CONTEXT, NULL),
-		            cli_flag(c, F_INSECURE_SKIP_TLS_VERIFY), &cl))
-		        != 0) {
+		    || (rv = labels(c, &cl)) != 0) {
 			return (rv);
 		}
+		sf_status_init(&st);
+		if (sf_kube_kubeconfig_load(c->c_val[F_KUBECONFIG],
+		        cli_value(c, F_CONTEXT, NULL),
+		        cli_flag(c, F_INSECURE_SKIP_TLS_VERIFY), &c->c_arena,
+		        &cl, &st)
+		    != 0) {
+			rv = cli_fail_sf(&st, NULL);
+			sf_status_fini(&st);
+			return (rv);
+		}
+		sf_status_fini(&st);
 		req.cluster = &cl;
 		if ((rv = cli_connect(c)) == 0
 		    && svcfleet_register_cluster(

@@ -1,10 +1,12 @@
-// main.c: svcfleet-reconciler — the reconciler as its own service.
+// main.c: svcfleet-reconciler — the reconciler as its own service: its
+// option table (flags, SVCFLEET_RECONCILER_* environment variables and the
+// --config file, through ops.h's engine as svcfleetd's), signals, and the
+// reconciler's and the HTTP endpoint's lifetime.
 //
 //   svcfleet-reconciler --server URL --token-file F [--shard I/N] ...
 //
-// Every flag also reads from an environment variable (SVCFLEET_SERVER,
-// SVCFLEET_TOKEN_FILE, ...). SIGTERM/SIGINT stop it: requests in flight
-// are cancelled, nothing half-done is left (every apply is idempotent).
+// SIGTERM/SIGINT stop it: requests in flight are cancelled, nothing
+// half-done is left (every apply is idempotent).
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,185 +20,142 @@
 #include <nng/nng.h>
 
 #include "clock.h"
-#include "ops.h"
+#include "file.h"
 #include "kube.h"
 #include "log.h"
+#include "ops.h"
 #include "reconciler.h"
 
+// The longest token file read.
+#define TOKEN_MAX 4096
+
 typedef struct config {
-	const char *server;
-	const char *token_file;
-	const char *ca_file;
-	const char *shard;
-	const char *resync;
-	const char *log_level;
-	const char *max_inflight;
-	const char *max_conns;
-	const char *backoff_max;
-	const char *stats_every;
-	const char *http;
+	const char          *config;
+	bool                 check_config;
+	const char          *server;
+	const char          *token_file;
+	const char          *ca_file;
+	const char          *shard;
+	sf_reconciler_tuning tuning;
+	const char          *stats_every;
+	const char          *http;
+	const char          *log_level;
 } config;
 
-static const struct flag {
-	const char *name;
-	const char *env;
-	size_t      off;
-	const char *help;
-} flags[] = {
-    {"server", "SVCFLEET_SERVER", offsetof(config, server),
-        "svcfleetd URL (ipc://, tcp://, tls+tcp://); required"},
-    {"token-file", "SVCFLEET_TOKEN_FILE", offsetof(config, token_file),
-        "file holding a bearer token with the reconciler role; required"},
-    {"ca-file", "SVCFLEET_CA_FILE", offsetof(config, ca_file),
-        "CA bundle verifying a tls+tcp:// server"},
-    {"shard", "SVCFLEET_SHARD", offsetof(config, shard),
-        "I/N: handle only the clusters whose name hashes to shard I of N"},
-    {"resync", "SVCFLEET_RESYNC", offsetof(config, resync),
-        "full resync period (list each cluster, compare in memory); "
-        "default 5m"},
-    {"max-inflight", "SVCFLEET_MAX_INFLIGHT", offsetof(config, max_inflight),
-        "requests in flight per cluster; default 16"},
-    {"max-conns", "SVCFLEET_MAX_CONNS", offsetof(config, max_conns),
-        "connections per cluster API server; default 6"},
-    {"backoff-max", "SVCFLEET_BACKOFF_MAX", offsetof(config, backoff_max),
-        "longest per-object retry delay; default 30s"},
-    {"stats-every", "SVCFLEET_STATS_EVERY", offsetof(config, stats_every),
-        "log a statistics line this often (e.g. 10s); default never"},
-    {"http", "SVCFLEET_HTTP", offsetof(config, http),
-        "HOST:PORT of an HTTP endpoint with /healthz and /metrics; "
-        "default none"},
-    {"log-level", "SVCFLEET_LOG_LEVEL", offsetof(config, log_level),
-        "debug, info, warn or error; default info"},
-};
-
-#define NFLAGS (sizeof(flags) / sizeof(flags[0]))
-
-static void
-usage(FILE *f)
+static bool
+check_shard(const char *v, sf_buf *why)
 {
-	fprintf(f,
-	    "usage: svcfleet-reconciler --server URL --token-file FILE "
-	    "[flags]\n\n"
-	    "Makes the Services stored in svcfleetd real in every registered "
-	    "cluster:\napplies, heals drift, prunes, reports status. N "
-	    "reconcilers started with\n--shard 0/N .. N-1/N split the "
-	    "clusters between them.\n\nflags (environment variable):\n");
-	for (size_t i = 0; i < NFLAGS; i++) {
-		fprintf(f, "  --%-14s %s\n  %-16s (%s)\n", flags[i].name,
-		    flags[i].help, "", flags[i].env);
+	unsigned i, n;
+	char     extra;
+	if (sscanf(v, "%u/%u%c", &i, &n, &extra) != 2 || n == 0 || i >= n) {
+		sf_buf_puts(why, "want I/N with 0 <= I < N, e.g. 0/2");
+		return (false);
 	}
+	return (true);
 }
 
+// The option table drives flags, the environment, the --config file,
+// --help and validation (ops.h).
+static const sf_opt options[] = {
+    {"config", "SVCFLEET_RECONCILER_CONFIG", SF_OPT_STRING, NULL,
+        "configuration file of \"name = value\" lines (see below)",
+        offsetof(config, config), 0, 0, NULL, NULL},
+    {"check-config", "SVCFLEET_RECONCILER_CHECK_CONFIG", SF_OPT_BOOL, "false",
+        "check the configuration, print the values in effect and where "
+        "each came from, and exit (0 when it is valid)",
+        offsetof(config, check_config), 0, 0, NULL, NULL},
+    {"server", "SVCFLEET_RECONCILER_SERVER", SF_OPT_STRING, NULL,
+        "svcfleetd URL (ipc://, tcp://, tls+tcp://)", offsetof(config, server),
+        0, 0, NULL, "none: required"},
+    {"token-file", "SVCFLEET_RECONCILER_TOKEN_FILE", SF_OPT_STRING, NULL,
+        "file holding a bearer token with the reconciler role",
+        offsetof(config, token_file), 0, 0, NULL, "none: required"},
+    {"ca-file", "SVCFLEET_RECONCILER_CA_FILE", SF_OPT_STRING, NULL,
+        "CA bundle verifying a tls+tcp:// server", offsetof(config, ca_file),
+        0, 0, NULL, NULL},
+    {"shard", "SVCFLEET_RECONCILER_SHARD", SF_OPT_STRING, NULL,
+        "I/N: handle only the clusters whose name hashes to shard I of N",
+        offsetof(config, shard), 0, 0, check_shard, "none: every cluster"},
+    SF_RECONCILER_TUNING_OPTS(config, tuning),
+    {"stats-every", "SVCFLEET_RECONCILER_STATS_EVERY", SF_OPT_STRING, NULL,
+        "log a statistics line this often (e.g. 10s)",
+        offsetof(config, stats_every), 0, 0, sf_reconciler_check_duration,
+        "never"},
+    {"http", "SVCFLEET_RECONCILER_HTTP", SF_OPT_STRING, "off",
+        "HTTP endpoint with /healthz, /readyz and /metrics: HOST:PORT, "
+        "http://HOST:PORT, or off",
+        offsetof(config, http), 0, 0, sf_opt_check_http, NULL},
+    {"log-level", "SVCFLEET_RECONCILER_LOG_LEVEL", SF_OPT_STRING, "info",
+        "debug, info, warn or error", offsetof(config, log_level), 0, 0,
+        sf_opt_check_log_level, NULL},
+};
+
+// The variables were named SVCFLEET_* before, the prefix that belongs to
+// the CLI (DESIGN §8): the former names are still read, with a warning.
+static const sf_opt_renamed renamed[] = {
+    {"SVCFLEET_RECONCILER_SERVER", "SVCFLEET_SERVER"},
+    {"SVCFLEET_RECONCILER_TOKEN_FILE", "SVCFLEET_TOKEN_FILE"},
+    {"SVCFLEET_RECONCILER_CA_FILE", "SVCFLEET_CA_FILE"},
+    {"SVCFLEET_RECONCILER_SHARD", "SVCFLEET_SHARD"},
+    {"SVCFLEET_RECONCILER_RESYNC", "SVCFLEET_RESYNC"},
+    {"SVCFLEET_RECONCILER_MAX_INFLIGHT", "SVCFLEET_MAX_INFLIGHT"},
+    {"SVCFLEET_RECONCILER_MAX_CONNS", "SVCFLEET_MAX_CONNS"},
+    {"SVCFLEET_RECONCILER_BACKOFF_MAX", "SVCFLEET_BACKOFF_MAX"},
+    {"SVCFLEET_RECONCILER_STATS_EVERY", "SVCFLEET_STATS_EVERY"},
+    {"SVCFLEET_RECONCILER_HTTP", "SVCFLEET_HTTP"},
+    {"SVCFLEET_RECONCILER_LOG_LEVEL", "SVCFLEET_LOG_LEVEL"},
+};
+
+static const sf_opt_table option_table = {
+    .t_prog     = "svcfleet-reconciler",
+    .t_usage    = "usage: svcfleet-reconciler --server URL --token-file FILE "
+                  "[flags]\n\n"
+                  "Makes the Services stored in svcfleetd real in every "
+                  "registered cluster:\napplies, heals drift, prunes, "
+                  "reports status. N reconcilers started with\n--shard "
+                  "0/N .. N-1/N split the clusters between them.\n",
+    .t_opts     = options,
+    .t_nopts    = sizeof(options) / sizeof(options[0]),
+    .t_file     = true,
+    .t_renamed  = renamed,
+    .t_nrenamed = sizeof(renamed) / sizeof(renamed[0]),
+};
+
+// Checks beyond one option's value: the required options, and an HTTP
+// endpoint without TLS (there is no certificate option). Returns 0 or -1
+// with a message on stderr.
 static int
-parse(config *cfg, int argc, char **argv)
+check_config(const sf_config *cc, const void *fields)
 {
-	for (size_t i = 0; i < NFLAGS; i++) {
-		const char *v = getenv(flags[i].env);
-		if (v != NULL && v[0] != '\0') {
-			*(const char **) ((char *) cfg + flags[i].off) = v;
-		}
+	const config *cfg = fields;
+	if (cfg->server == NULL || cfg->token_file == NULL) {
+		fprintf(stderr,
+		    "svcfleet-reconciler: --server and --token-file are "
+		    "required (see --help)\n");
+		return (-1);
 	}
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *val = NULL;
-		char        name[64];
-		size_t      k;
-		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-			usage(stdout);
-			exit(0);
-		}
-		if (strcmp(a, "--version") == 0) {
-			printf("svcfleet-reconciler %s\n", SF_VERSION);
-			exit(0);
-		}
-		if (strncmp(a, "--", 2) != 0) {
-			fprintf(stderr,
-			    "svcfleet-reconciler: unexpected argument \"%s\" "
-			    "(see --help)\n",
-			    a);
-			return (-1);
-		}
-		snprintf(name, sizeof(name), "%s", a + 2);
-		if (strchr(name, '=') != NULL) {
-			*strchr(name, '=') = '\0';
-			val                = strchr(a, '=') + 1;
-		}
-		for (k = 0; k < NFLAGS && strcmp(flags[k].name, name) != 0;
-		     k++) {
-		}
-		if (k == NFLAGS) {
-			fprintf(stderr,
-			    "svcfleet-reconciler: unknown flag --%s (see "
-			    "--help)\n",
-			    name);
-			return (-1);
-		}
-		if (val == NULL) {
-			if (i + 1 >= argc) {
-				fprintf(stderr,
-				    "svcfleet-reconciler: --%s needs a "
-				    "value\n",
-				    name);
-				return (-1);
-			}
-			val = argv[++i];
-		}
-		*(const char **) ((char *) cfg + flags[k].off) = val;
+	if (strncmp(cfg->http, "https://", 8) == 0) {
+		fprintf(stderr,
+		    "svcfleet-reconciler: invalid value \"%s\" for --http "
+		    "(from %s): the endpoint serves plain HTTP only\n",
+		    cfg->http, sf_config_where(cc, "http"));
+		return (-1);
 	}
 	return (0);
 }
 
+// read_token returns the token in path, blanks at its end trimmed
+// (malloc'd), or NULL with errno set.
 static char *
 read_token(const char *path)
 {
-	FILE  *f = fopen(path, "r");
-	char   buf[4096];
 	size_t n;
+	char  *s = sf_file_read(path, TOKEN_MAX, &n);
 
-	if (f == NULL) {
-		return (NULL);
+	while (s != NULL && n > 0 && strchr(" \t\r\n", s[n - 1]) != NULL) {
+		s[--n] = '\0';
 	}
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	while (n > 0
-	    && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '
-	        || buf[n - 1] == '\t')) {
-		buf[--n] = '\0';
-	}
-	return (strdup(buf));
-}
-
-static int
-parse_uint(const char *s, const char *what, unsigned *out)
-{
-	char         *end;
-	unsigned long v;
-	errno = 0;
-	v     = strtoul(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v == 0 || v > 100000) {
-		fprintf(stderr,
-		    "svcfleet-reconciler: invalid --%s \"%s\": want a number "
-		    "from 1 to 100000\n",
-		    what, s);
-		return (-1);
-	}
-	*out = (unsigned) v;
-	return (0);
-}
-
-static int
-parse_ms(const char *s, const char *what, uint32_t *out)
-{
-	int64_t ms;
-	if (sf_duration_parse(s, &ms) != 0 || ms <= 0 || ms > 86400000) {
-		fprintf(stderr,
-		    "svcfleet-reconciler: invalid --%s \"%s\": want a "
-		    "duration such as 30s or 5m\n",
-		    what, s);
-		return (-1);
-	}
-	*out = (uint32_t) ms;
-	return (0);
+	return (s);
 }
 
 // The HTTP endpoint: /healthz and the reconciler's /metrics.
@@ -223,75 +182,80 @@ start_http(const config *cfg, sf_reconciler *r, sf_metrics **metrics,
 	    || (rv = sf_http_start(*http, &st)) != 0) {
 		fprintf(stderr, "svcfleet-reconciler: --http %s: %s\n",
 		    cfg->http, st.st_msg);
-		sf_http_free(*http);
-		*http = NULL;
-		sf_recon_metrics_detach(*rmetrics);
-		*rmetrics = NULL;
-		sf_metrics_free(*metrics);
-		*metrics = NULL;
 	}
 	sf_status_fini(&st);
 	return (rv);
+}
+
+// Waits for SIGTERM or SIGINT, logging statistics every stats_ms (0:
+// never) meanwhile; returns the signal.
+static int
+wait_for_signal(sf_reconciler *r, const sigset_t *sigs, uint32_t stats_ms)
+{
+	int sig;
+
+	for (;;) {
+		struct timespec ts
+		    = {stats_ms / 1000, (stats_ms % 1000) * 1000000L};
+		if (stats_ms == 0) {
+			sigwait(sigs, &sig);
+			return (sig);
+		}
+		if ((sig = sigtimedwait(sigs, NULL, &ts)) > 0) {
+			return (sig);
+		}
+		sf_reconciler_stats st;
+		long long           heap_used = -1, heap_free = -1;
+#ifdef __GLIBC__
+		struct mallinfo2 mi = mallinfo2();
+		heap_used           = (long long) (mi.uordblks + mi.hblkhd);
+		heap_free           = (long long) mi.fordblks;
+#endif
+		sf_reconciler_stats_get(r, &st);
+		SF_INFO("recon",
+		    "stats heap_used=%lld heap_free=%lld "
+		    "clusters=%u objects=%llu synced=%llu applies=%llu "
+		    "deletes=%llu reports=%llu heals=%llu heal_p99_ms=%llu",
+		    heap_used, heap_free, st.rs_clusters,
+		    (unsigned long long) st.rs_objects,
+		    (unsigned long long) st.rs_synced,
+		    (unsigned long long) st.rs_applies,
+		    (unsigned long long) st.rs_deletes,
+		    (unsigned long long) st.rs_reports,
+		    (unsigned long long) st.rs_drift_heals,
+		    (unsigned long long) st.rs_heal_ms_p99);
+	}
 }
 
 int
 main(int argc, char **argv)
 {
 	config             cfg = {0};
-	sf_reconciler_opts o   = {0};
-	sf_reconciler     *r;
+	sf_config          cc;
+	sf_reconciler_opts o = {0};
+	sf_reconciler     *r = NULL;
 	sf_status          st;
 	sigset_t           sigs;
-	char              *token;
-	uint32_t           stats_ms = 0;
-	int                lvl, sig;
+	char              *token    = NULL;
+	int64_t            stats_ms = 0;
 	sf_metrics        *metrics  = NULL;
 	sf_recon_metrics  *rmetrics = NULL;
 	sf_http           *http     = NULL;
+	int                rv, sig, status = 1;
 
-	if (parse(&cfg, argc, argv) != 0) {
-		return (2);
+	if ((rv = sf_config_main(
+	         &cc, &option_table, &cfg, argc, argv, check_config))
+	    >= 0) {
+		return (rv);
 	}
-	if (cfg.server == NULL || cfg.token_file == NULL) {
-		fprintf(stderr,
-		    "svcfleet-reconciler: --server and --token-file are "
-		    "required (see --help)\n");
-		return (2);
-	}
-	if ((lvl = sf_log_level_parse(cfg.log_level ? cfg.log_level : "info"))
-	    < 0) {
-		fprintf(stderr,
-		    "svcfleet-reconciler: invalid log level \"%s\"\n",
-		    cfg.log_level);
-		return (2);
-	}
-	sf_log_set_level(lvl);
+	// The table checked every value: what follows only converts.
+	sf_log_set_level(sf_log_level_parse(cfg.log_level));
 	if (cfg.shard != NULL) {
-		unsigned i, n;
-		char     extra;
-		if (sscanf(cfg.shard, "%u/%u%c", &i, &n, &extra) != 2 || n == 0
-		    || i >= n) {
-			fprintf(stderr,
-			    "svcfleet-reconciler: invalid --shard \"%s\": "
-			    "want I/N with 0 <= I < N, e.g. 0/2\n",
-			    cfg.shard);
-			return (2);
-		}
-		o.ro_shard  = i;
-		o.ro_shards = n;
+		sscanf(cfg.shard, "%u/%u", &o.ro_shard, &o.ro_shards);
 	}
-	if ((cfg.resync && parse_ms(cfg.resync, "resync", &o.ro_resync_ms))
-	    || (cfg.backoff_max
-	        && parse_ms(
-	            cfg.backoff_max, "backoff-max", &o.ro_backoff_max_ms))
-	    || (cfg.stats_every
-	        && parse_ms(cfg.stats_every, "stats-every", &stats_ms))
-	    || (cfg.max_inflight
-	        && parse_uint(
-	            cfg.max_inflight, "max-inflight", &o.ro_max_inflight))
-	    || (cfg.max_conns
-	        && parse_uint(cfg.max_conns, "max-conns", &o.ro_max_conns))) {
-		return (2);
+	sf_reconciler_tuning_apply(&cfg.tuning, &o);
+	if (cfg.stats_every != NULL) {
+		sf_duration_parse(cfg.stats_every, &stats_ms);
 	}
 	if ((token = read_token(cfg.token_file)) == NULL || token[0] == '\0') {
 		fprintf(stderr,
@@ -299,6 +263,7 @@ main(int argc, char **argv)
 		    cfg.token_file,
 		    token ? "the file is empty" : strerror(errno));
 		free(token);
+		sf_config_fini(&cc);
 		return (1);
 	}
 	o.ro_server  = cfg.server;
@@ -313,58 +278,25 @@ main(int argc, char **argv)
 
 	sf_kube_global_init();
 	sf_status_init(&st);
-	if (sf_reconciler_start(&r, &o, &st) != 0) {
-		fprintf(stderr, "svcfleet-reconciler: %s: %s\n",
-		    sf_status_name(st.st_code), st.st_msg);
-		sf_status_fini(&st);
-		explicit_bzero(token, strlen(token));
-		free(token);
-		sf_kube_global_fini();
-		return (1);
-	}
+	rv = sf_reconciler_start(&r, &o, &st);
+	// The reconciler keeps its own copy.
 	explicit_bzero(token, strlen(token));
 	free(token);
-	if (cfg.http != NULL
+	if (rv != 0) {
+		fprintf(stderr, "svcfleet-reconciler: %s: %s\n",
+		    sf_status_name(st.st_code), st.st_msg);
+		goto out;
+	}
+	if (strcmp(cfg.http, "off") != 0
 	    && start_http(&cfg, r, &metrics, &rmetrics, &http) != 0) {
-		sf_reconciler_stop(r);
-		sf_status_fini(&st);
-		sf_kube_global_fini();
-		nng_fini();
-		return (1);
+		goto out;
 	}
-	for (;;) {
-		struct timespec ts
-		    = {stats_ms / 1000, (stats_ms % 1000) * 1000000L};
-		if (stats_ms == 0) {
-			sigwait(&sigs, &sig);
-			break;
-		}
-		if ((sig = sigtimedwait(&sigs, NULL, &ts)) > 0) {
-			break;
-		}
-		sf_reconciler_stats st2;
-		long long           heap_used = -1, heap_free = -1;
-#ifdef __GLIBC__
-		struct mallinfo2 mi = mallinfo2();
-		heap_used           = (long long) (mi.uordblks + mi.hblkhd);
-		heap_free           = (long long) mi.fordblks;
-#endif
-		sf_reconciler_stats_get(r, &st2);
-		SF_INFO("recon",
-		    "stats heap_used=%lld heap_free=%lld "
-		    "clusters=%u objects=%llu synced=%llu applies=%llu "
-		    "deletes=%llu reports=%llu heals=%llu heal_p99_ms=%llu",
-		    heap_used, heap_free, st2.rs_clusters,
-		    (unsigned long long) st2.rs_objects,
-		    (unsigned long long) st2.rs_synced,
-		    (unsigned long long) st2.rs_applies,
-		    (unsigned long long) st2.rs_deletes,
-		    (unsigned long long) st2.rs_reports,
-		    (unsigned long long) st2.rs_drift_heals,
-		    (unsigned long long) st2.rs_heal_ms_p99);
-	}
+	sig = wait_for_signal(r, &sigs, (uint32_t) stats_ms);
 	SF_INFO("recon", "%s received, stopping",
 	    sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	status = 0;
+out:
+	// The endpoint's collector reads the reconciler: it goes first.
 	sf_http_free(http);
 	sf_recon_metrics_detach(rmetrics);
 	sf_metrics_free(metrics);
@@ -372,5 +304,6 @@ main(int argc, char **argv)
 	sf_status_fini(&st);
 	sf_kube_global_fini();
 	nng_fini();
-	return (0);
+	sf_config_fini(&cc);
+	return (status);
 }

@@ -51,24 +51,6 @@ typedef struct config {
 	bool        no_reconciler;
 } config;
 
-static bool
-check_http(const char *v, sf_buf *why)
-{
-	sf_status st;
-	bool      ok;
-	if (strcmp(v, "off") == 0) {
-		return (true);
-	}
-	sf_status_init(&st);
-	// Whether https:// has a certificate is checked once all is loaded.
-	ok = sf_http_parse_addr(v, true, NULL, &st) == 0;
-	if (!ok) {
-		sf_buf_puts(why, st.st_msg);
-	}
-	sf_status_fini(&st);
-	return (ok);
-}
-
 // The option table drives flags, the environment, the --config file,
 // --help and validation (ops.h).
 static const sf_opt options[] = {
@@ -92,7 +74,7 @@ static const sf_opt options[] = {
         "/apis/svcfleet.io/v1 and the web console /): HOST:PORT (HTTPS "
         "when --tls-cert is set), http://HOST:PORT, https://HOST:PORT, "
         "or off",
-        offsetof(config, http), 0, 0, check_http, NULL},
+        offsetof(config, http), 0, 0, sf_opt_check_http, NULL},
     {"log-level", "SVCFLEET_LOG_LEVEL", SF_OPT_STRING, "info",
         "debug, info, warn or error", offsetof(config, log_level), 0, 0,
         sf_opt_check_log_level, NULL},
@@ -176,10 +158,11 @@ static const sf_opt_table option_table = {
 // Checks that involve more than one option. Returns 0 or -1 with a
 // message on stderr.
 static int
-check_config(const sf_config *cc, const config *cfg)
+check_config(const sf_config *cc, const void *fields)
 {
-	bool cert = cfg->tls_cert != NULL && cfg->tls_cert[0] != '\0';
-	bool key  = cfg->tls_key != NULL && cfg->tls_key[0] != '\0';
+	const config *cfg  = fields;
+	bool          cert = cfg->tls_cert != NULL && cfg->tls_cert[0] != '\0';
+	bool          key  = cfg->tls_key != NULL && cfg->tls_key[0] != '\0';
 	if (cert != key) {
 		fprintf(stderr, "svcfleetd: %s (from %s) needs %s too\n",
 		    cert ? "--tls-cert" : "--tls-key",
@@ -226,7 +209,7 @@ ready_check(void *arg, sf_buf *why)
 
 // The embedded reconciler talks to this server over inproc://, with the
 // token the server minted for it; tuning comes from the environment
-// (SVCFLEET_RESYNC, ...: see svcfleet-reconciler --help).
+// (SVCFLEET_RECONCILER_RESYNC, ...: sf_reconciler_opts_from_env).
 static sf_reconciler    *embedded;
 static sf_recon_metrics *embedded_metrics;
 // What /readyz reads: the endpoint's threads run while main starts the
@@ -291,19 +274,14 @@ main(int argc, char **argv)
 	        || strcmp(argv[1], "restore") == 0)) {
 		return (sf_backup_main(argc - 1, argv + 1));
 	}
+	// --help, --version, --check-config or a bad option end here (with
+	// the configuration already released); -1 goes on.
+	if ((rv = sf_config_main(
+	         &cc, &option_table, &cfg, argc, argv, check_config))
+	    >= 0) {
+		return (rv);
+	}
 	sf_status_init(&st);
-	if ((rv = sf_config_load(
-	         &cc, &option_table, &cfg, argc, argv, 1, stdout, stderr))
-	        != 0
-	    || (rv = check_config(&cc, &cfg)) != 0) {
-		code = rv > 0 ? 0 : 2; // > 0: --help or --version answered
-		goto out;
-	}
-	if (cfg.check_config) {
-		sf_config_dump(&cc, &cfg, stdout);
-		code = 0;
-		goto out;
-	}
 	sf_log_set_level(sf_log_level_parse(cfg.log_level));
 	sf_duration_parse(cfg.audit_max_age, &audit_age);
 

@@ -1,8 +1,8 @@
 // fuzz_kubeconfig.c: kubeconfig files as `svcfleet cluster add
-// --kubeconfig` reads them (client/cli/kubeconfig.c): YAML or JSON, the
-// current or a named context, inline or file-referenced CA, certificate,
-// key and token. It never crashes, and a rejection is an exit code, never
-// success with half-filled credentials.
+// --kubeconfig` reads them (sf_kube_kubeconfig_load, kube/kubeconfig.c):
+// YAML or JSON, the current or a named context, inline or file-referenced
+// CA, certificate, key and token. It never crashes, and a rejection is a
+// status with a message, never success with half-filled credentials.
 //
 // Files the input names are opened as they would be; in a fuzzing run
 // they are relative to a private directory holding a few real ones
@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "kube.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -28,15 +28,6 @@ cleanup(void)
 		unlink(file);
 	}
 	rmdir(dir);
-}
-
-// The command line's flags (main.c, not linked): none are set here.
-bool
-cli_flag(const cli *c, int id)
-{
-	(void) c;
-	(void) id;
-	return (false);
 }
 
 static void
@@ -60,20 +51,14 @@ setup(void)
 	    f);
 	fclose(f);
 	atexit(cleanup);
-	// The CLI prints an error line per rejected input through stdio's
-	// stderr: thousands per second. Point that stream (not fd 2, where
-	// the sanitizers and libFuzzer report) at /dev/null.
-	FILE *null = fopen("/dev/null", "w");
-	if (getenv("FZ_VERBOSE") == NULL && null != NULL) {
-		stderr = null;
-	}
 }
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static bool           ready;
-	cli                   c;
+	sf_arena              a;
+	sf_status             st;
 	Svcfleet__V1__Cluster cl = SVCFLEET__V1__CLUSTER__INIT;
 
 	if (!ready) {
@@ -86,14 +71,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	fwrite(data, 1, size, f);
 	fclose(f);
-	memset(&c, 0, sizeof(c));
-	sf_arena_init(&c.c_arena);
-	int rv = cli_kubeconfig_load(&c, path,
-	    size > 0 && data[0] == '#' ? "other" : NULL, size % 2, &cl);
+	sf_arena_init(&a);
+	sf_status_init(&st);
+	int rv = sf_kube_kubeconfig_load(path,
+	    size > 0 && data[0] == '#' ? "other" : NULL, size % 2, &a, &cl,
+	    &st);
 	if (rv == 0 && (cl.api_server == NULL || cl.api_server[0] == '\0')) {
 		fprintf(stdout, "fuzz: accepted without an API server\n");
 		abort();
 	}
-	sf_arena_fini(&c.c_arena);
+	if (rv != 0 && (st.st_code != rv || st.st_msg[0] == '\0')) {
+		fprintf(stdout, "fuzz: rejected (%d) without a message\n", rv);
+		abort();
+	}
+	if (getenv("FZ_VERBOSE") != NULL && rv != 0) {
+		fprintf(stderr, "%s\n", st.st_msg);
+	}
+	sf_status_fini(&st);
+	sf_arena_fini(&a);
 	return (0);
 }

@@ -492,7 +492,7 @@ test_live_reads_unreachable(void **state)
 	free(err);
 	err = ct_fails(&e, 1, "cluster add edge --kubeconfig kubeconfig.yaml");
 	assert_string_equal(err,
-	    "error: INVALID_ARGUMENT: cannot read --kubeconfig "
+	    "error: INVALID_ARGUMENT: cannot read the kubeconfig "
 	    "kubeconfig.yaml: No such file or directory\n");
 	free(err);
 	ct_stop(&e);

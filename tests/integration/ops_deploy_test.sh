@@ -10,7 +10,8 @@
 #     probes on /healthz and /readyz, Secret, reconciler Deployment with
 #     --shard, non-root), and the ConfigMap's svcfleetd.conf passes
 #     svcfleetd --check-config;
-#   example configuration: svcfleetd --check-config accepts it.
+#   example configuration: svcfleetd --check-config and
+#     svcfleet-reconciler --check-config accept theirs.
 set -eu
 BUILD=$1
 SRC=$2
@@ -97,6 +98,28 @@ fi
 # --------------------------------------------------- example configuration
 "$SVCFLEETD" --check-config --config "$D/config/svcfleetd.conf.example" \
 	>"$T/check.out" 2>&1 || fail "svcfleetd.conf.example: $(cat "$T/check.out")"
+RECONCILER=$BUILD/cmd/svcfleet-reconciler/svcfleet-reconciler
+if [ -x "$RECONCILER" ]; then
+	"$RECONCILER" --check-config \
+		--config "$D/config/svcfleet-reconciler.conf.example" \
+		>"$T/check.out" 2>&1 ||
+		fail "svcfleet-reconciler.conf.example: $(cat "$T/check.out")"
+	# The environment file's variables, uncommented (but the file it
+	# names), are the reconciler's, and none is a former name.
+	vars=$(sed -n 's/^#\(SVCFLEET_[A-Z_]*=[^ ]*\)$/\1/p' \
+		"$D/config/svcfleet-reconciler.env.example" | grep -v _CONFIG=)
+	[ -n "$vars" ] || fail "svcfleet-reconciler.env.example has no variables"
+	# shellcheck disable=SC2086
+	env $vars "$RECONCILER" --check-config --token-file /dev/null \
+		>"$T/check.out" 2>&1 ||
+		fail "svcfleet-reconciler.env.example: $(cat "$T/check.out")"
+	grep -q 'warning' "$T/check.out" &&
+		fail "svcfleet-reconciler.env.example: $(cat "$T/check.out")"
+	for v in $vars; do
+		grep -q "# ${v%%=*}\$" "$T/check.out" ||
+			fail "svcfleet-reconciler does not read ${v%%=*}"
+	done
+fi
 
 # ----------------------------------------------------- Kubernetes manifests
 if command -v kubectl >/dev/null 2>&1 && command -v jq >/dev/null 2>&1; then

@@ -48,7 +48,7 @@ rt_start(rt_env *e, bool reconciler)
 	memset(e, 0, sizeof(*e));
 	live = e;
 	// Tests want quick retries; the embedded reconciler reads these.
-	setenv("SVCFLEET_BACKOFF_MAX", "2s", 1);
+	setenv("SVCFLEET_RECONCILER_BACKOFF_MAX", "2s", 1);
 	e->re_srv.ts_reconciler = reconciler;
 	assert_int_equal(th_server_start(&e->re_srv, NULL, NULL), 0);
 	snprintf(e->re_tokfile, sizeof(e->re_tokfile), "%s/cluster.token",

@@ -88,7 +88,7 @@ export class Env {
     this.logFile = path.join(this.dir, 'svcfleetd.log');
     this.spawn(bin(this.build, 'cmd/svcfleetd/svcfleetd'), [
       '--data-dir', this.data, '--listen', this.rpc, '--http', '127.0.0.1:0', '--log-level', 'info',
-    ], 'svcfleetd.log', { SVCFLEET_BACKOFF_MAX: '2s' });
+    ], 'svcfleetd.log', { SVCFLEET_RECONCILER_BACKOFF_MAX: '2s' });
     const m = await until('svcfleetd to serve HTTP', () => {
       const log = fs.existsSync(this.logFile) ? fs.readFileSync(this.logFile, 'utf8') : '';
       return /svcfleetd serving (https?:\/\/[0-9.:]+)/.exec(log);
