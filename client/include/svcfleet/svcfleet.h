@@ -85,7 +85,7 @@ typedef struct svcfleet_status {
 	char                message[512];
 	svcfleet_violation *violations;
 	size_t              n_violations;
-	char                request_id[40]; // of the last call (39 chars at most)
+	char request_id[40]; // of the last call (39 chars at most)
 } svcfleet_status;
 
 SVCFLEET_DECL void svcfleet_status_init(svcfleet_status *st);
