@@ -186,8 +186,11 @@ struct sf_server {
 		uint32_t lp_id;   // nng pipe id
 		uint64_t lp_peer; // peer address key, 0: not IP
 	} * s_pipes;              // the open connections
-	size_t                   s_npipes;
-	atomic_uint_fast64_t     s_refused_conns;
+	size_t               s_npipes;
+	atomic_uint_fast64_t s_refused_conns;
+	// Pipes from local peers (ipc://, inproc://) the socket took: the ipc
+	// guard's proof that a listener still accepts when a probe is slow.
+	atomic_uint_fast64_t     s_local_pipes;
 	atomic_uint_fast64_t     s_refused_busy;
 	atomic_uint_fast64_t     s_refused_watches;
 	struct sf__srv_dedupe   *s_dedupe;

@@ -124,6 +124,7 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 		// the owner's only (mode 0600 in a 0700 directory): not
 		// limited. (Closing an ipc pipe here also provokes nng 1.5.2's
 		// listener wedge that ipcguard.c works around.)
+		atomic_fetch_add(&srv->s_local_pipes, 1);
 		return;
 	}
 	pthread_mutex_lock(&srv->s_pipe_mtx);

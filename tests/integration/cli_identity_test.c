@@ -484,13 +484,10 @@ test_tokens(void **state)
 	ct_cells_free(cells);
 	free(out);
 
-	// A second lifetime.
+	// A second lifetime, over. (That a token works before its end is
+	// shown with alice's 2h one: a 1 s token may be over before a loaded
+	// machine has run the next command.)
 	bob = ct_token(&e, "bob", "--ttl 1s");
-	{
-		char args[128];
-		snprintf(args, sizeof(args), "--token %s", bob);
-		assert_whoami(&e, args, "bob");
-	}
 	sleep(1);
 	usleep(500000);
 	err = ct_fails(&e, 1, "--token %s whoami", bob);
