@@ -22,11 +22,15 @@ PACKAGES="build-essential cmake pkg-config git \
 
 JOBS=$(nproc 2>/dev/null || echo 2)
 
+# Every step says when it started, in seconds since dev.sh did, so a slow
+# CI run shows where its time went.
+T0=$(date +%s)
 say() {
+	t=$(($(date +%s) - T0))
 	if [ -t 2 ]; then
-		printf '\033[1m==> %s\033[0m\n' "$*" >&2
+		printf '\033[1m==> [%4ds] %s\033[0m\n' "$t" "$*" >&2
 	else
-		printf '==> %s\n' "$*" >&2
+		printf '==> [%4ds] %s\n' "$t" "$*" >&2
 	fi
 }
 

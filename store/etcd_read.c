@@ -836,10 +836,14 @@ sf__etcd_audit_list(sf_store *s, const sf_store_audit_query *q,
 			if (!json_is_true(json_object_get(resp, "more"))) {
 				done = true;
 			} else if (cnt > 0) {
-				uint64_t id;
-				id_of(s, json_array_get(kvs, cnt - 1), &id);
-				sf__etcd_audit_key(s, id, &from);
-				from.k_b[from.k_n++] = 0;
+				uint64_t id = 0;
+				if (id_of(s, json_array_get(kvs, cnt - 1), &id)
+				    != 0) {
+					rv = SF_DATA_LOSS;
+				} else {
+					sf__etcd_audit_key(s, id, &from);
+					from.k_b[from.k_n++] = 0;
+				}
 			}
 		}
 		json_decref(resp);
