@@ -82,7 +82,7 @@ static const char *
 state_name(int s)
 {
 	static const char *const n[] = {"UNKNOWN", "PENDING", "SYNCED",
-	    "ERROR", "DELETING", "WAITING_ADDRESS"};
+	    "ERROR", "DELETING", "WAITING_ADDRESS", "UNKNOWN"};
 	return (s >= 0 && s <= 5 ? n[s] : "UNKNOWN");
 }
 
