@@ -163,6 +163,7 @@ test)
 	build build
 	run_tests build
 	build build-asan -DSF_SANITIZE=address,undefined
+	LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    run_tests build-asan
