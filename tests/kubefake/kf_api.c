@@ -1,10 +1,8 @@
-// kf_api.c: the Kubernetes REST surface — routing, discovery, and the
-// generic get / list / watch / create / update / patch / delete handlers,
-// with the Service-specific steps delegated to kf_service.c.
-//
-// Order of checks follows the generic registry store (rule 50, 62-69):
-// decode and default, field manager, allocation, validation, then storage
-// (AlreadyExists and Conflict come from storage, after validation).
+// kf_api.c: the Kubernetes REST surface's front — routing, discovery and
+// the small helpers every handler shares. The handlers live in kf_list.c
+// (list, watch), kf_write.c (get, create, update, apply, patch, delete) and
+// kf_decode.c (bodies and per-kind preparation); Service-specific steps in
+// kf_service.c.
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +15,7 @@
 // ---- small helpers -------------------------------------------------------
 
 bool
-is_true(const char *v)
+kf__is_true(const char *v)
 {
 	return v && (strcmp(v, "true") == 0 || strcmp(v, "1") == 0);
 }
@@ -32,7 +30,7 @@ verb_name(int verb)
 
 // typed puts kind and apiVersion first, the way Go encodes TypeMeta.
 json_t *
-typed(json_t *o, const kf_resource *rs)
+kf__typed(json_t *o, const kf_resource *rs)
 {
 	json_t *out = json_object();
 	json_object_set_new(out, "kind", json_string(rs->rs_kind));
@@ -102,7 +100,7 @@ forbidden(kf_resp *r, const kf_req *q, const kf_resource *rs, int verb,
 }
 
 void
-conflict(kf_resp *r, const kf_resource *rs, const char *name)
+kf__conflict(kf_resp *r, const kf_resource *rs, const char *name)
 {
 	json_t *det = json_object();
 	json_object_set_new(det, "name", json_string(name));
@@ -132,7 +130,7 @@ conflict(kf_resp *r, const kf_resource *rs, const char *name)
 }
 
 void
-already_exists(kf_resp *r, const kf_resource *rs, const char *name)
+kf__already_exists(kf_resp *r, const kf_resource *rs, const char *name)
 {
 	json_t *det = json_object();
 	json_object_set_new(det, "name", json_string(name));
@@ -152,13 +150,12 @@ already_exists(kf_resp *r, const kf_resource *rs, const char *name)
 }
 
 void
-options_invalid(kf_resp *r, const char *kind, kf_errs *e)
+kf__options_invalid(kf_resp *r, const char *kind, kf_errs *e)
 {
 	kf_status_invalid(r, "meta.k8s.io", kind, "", e);
 }
 
-// ---- discovery
-// ---------------------------------------------------------------
+// ---- discovery ----------------------------------------------------------
 
 static json_t *
 resource_list(const char *group)
@@ -338,8 +335,7 @@ discovery(const char *path, kf_resp *r)
 	return false;
 }
 
-// ---- routing
-// -----------------------------------------------------------------
+// ---- routing ------------------------------------------------------------
 
 static int
 find_resource(const char *group, const char *name)
@@ -438,9 +434,9 @@ route_parse(const kf_req *q, route *rt)
 	rt->rt_sub    = sub;
 	const char *m = q->q_method;
 	if (strcmp(m, "GET") == 0) {
-		rt->rt_verb = name                  ? KF_V_GET
-		    : is_true(kf_query(q, "watch")) ? KF_V_WATCH
-		                                    : KF_V_LIST;
+		rt->rt_verb = name                      ? KF_V_GET
+		    : kf__is_true(kf_query(q, "watch")) ? KF_V_WATCH
+		                                        : KF_V_LIST;
 	} else if (strcmp(m, "POST") == 0 && !name) {
 		rt->rt_verb = KF_V_CREATE;
 	} else if (strcmp(m, "PUT") == 0 && name) {
@@ -514,31 +510,31 @@ kf_api_handle(kf_req *q, kf_resp *r)
 	kf_now_rfc3339(w.w_now);
 	switch (verb) {
 	case KF_V_GET:
-		handle_get(q, r, res, ns, name);
+		kf__handle_get(q, r, res, ns, name);
 		break;
 	case KF_V_LIST:
-		handle_list(q, r, res, ns);
+		kf__handle_list(q, r, res, ns);
 		break;
 	case KF_V_WATCH:
-		return handle_watch(q, r, res, ns);
+		return kf__handle_watch(q, r, res, ns);
 	case KF_V_CREATE:
-		handle_create(q, r, &w);
+		kf__handle_create(q, r, &w);
 		break;
 	case KF_V_UPDATE:
-		handle_update(q, r, &w);
+		kf__handle_update(q, r, &w);
 		break;
 	case KF_V_PATCH:
-		handle_patch(q, r, &w);
+		kf__handle_patch(q, r, &w);
 		break;
 	case KF_V_DELETE:
 		if (sub) {
 			method_not_allowed(r);
 		} else {
-			handle_delete(q, r, &w);
+			kf__handle_delete(q, r, &w);
 		}
 		break;
 	case KF_V_DELETECOLLECTION:
-		handle_deletecollection(q, r, res, ns);
+		kf__handle_deletecollection(q, r, res, ns);
 		break;
 	default:
 		method_not_allowed(r);

@@ -9,12 +9,11 @@
 #include "kf_rest.h"
 #include "log.h"
 
-// ---- decoding request bodies
-// -------------------------------------------------
+// ---- decoding request bodies --------------------------------------------
 
 // decode_body parses q's body as JSON or YAML by Content-Type.
 json_t *
-decode_body(const kf_req *q, kf_resp *r, bool yaml_ok)
+kf__decode_body(const kf_req *q, kf_resp *r, bool yaml_ok)
 {
 	const char *ct = q->q_ctype ? q->q_ctype : "application/json";
 	if (strncmp(ct, "application/vnd.kubernetes.protobuf", 35) == 0) {
@@ -65,8 +64,8 @@ decode_body(const kf_req *q, kf_resp *r, bool yaml_ok)
 // check_fields normalizes obj against its schema, handling unknown fields
 // as fieldValidation asks (Strict: error; Warn: Warning header).
 int
-check_fields(const kf_req *q, kf_resp *r, const kf_resource *rs, json_t *obj,
-    bool check_only)
+kf__check_fields(const kf_req *q, kf_resp *r, const kf_resource *rs,
+    json_t *obj, bool check_only)
 {
 	const char *fv     = kf_query(q, "fieldValidation");
 	bool        strict = fv && strcmp(fv, "Strict") == 0;
@@ -105,7 +104,7 @@ check_fields(const kf_req *q, kf_resp *r, const kf_resource *rs, json_t *obj,
 
 // check_typemeta rejects a body of another kind or version.
 int
-check_typemeta(kf_resp *r, const kf_resource *rs, json_t *obj)
+kf__check_typemeta(kf_resp *r, const kf_resource *rs, json_t *obj)
 {
 	const char *k  = kf_jstr(obj, "kind");
 	const char *av = kf_jstr(obj, "apiVersion");
@@ -129,8 +128,8 @@ check_typemeta(kf_resp *r, const kf_resource *rs, json_t *obj)
 }
 
 int
-check_identity(kf_resp *r, const kf_resource *rs, json_t *obj, const char *ns,
-    const char *name)
+kf__check_identity(kf_resp *r, const kf_resource *rs, json_t *obj,
+    const char *ns, const char *name)
 {
 	json_t     *meta = kf_jobj(obj, "metadata");
 	const char *bns  = kf_jstr(meta, "namespace");
@@ -162,7 +161,7 @@ check_identity(kf_resp *r, const kf_resource *rs, json_t *obj, const char *ns,
 }
 
 void
-generate_name(json_t *obj)
+kf__generate_name(json_t *obj)
 {
 	json_t     *meta = kf_jobj(obj, "metadata");
 	const char *name = kf_jstr(meta, "name");
@@ -184,11 +183,10 @@ generate_name(json_t *obj)
 	json_object_set_new(meta, "name", json_string(buf));
 }
 
-// ---- per-kind preparation
-// ----------------------------------------------------
+// ---- per-kind preparation -----------------------------------------------
 
 void
-stamp_generic(json_t *obj)
+kf__stamp_generic(json_t *obj)
 {
 	json_t *meta = kf_jobj(obj, "metadata");
 	char    uid[37], now[32];
@@ -199,7 +197,7 @@ stamp_generic(json_t *obj)
 }
 
 void
-namespace_prepare(json_t *obj)
+kf__namespace_prepare(json_t *obj)
 {
 	json_t     *meta = kf_jobj(obj, "metadata");
 	const char *name = kf_jstr(meta, "name");
@@ -215,7 +213,7 @@ namespace_prepare(json_t *obj)
 }
 
 void
-workload_prepare(json_t *obj, int res)
+kf__workload_prepare(json_t *obj, int res)
 {
 	json_t *spec = kf_jobj(obj, "spec");
 	if (res != KF_R_DAEMONSETS
@@ -226,7 +224,7 @@ workload_prepare(json_t *obj, int res)
 
 // validate_generic: names and labels for the kinds without a schema.
 int
-validate_generic(kf_resp *r, const kf_resource *rs, json_t *obj)
+kf__validate_generic(kf_resp *r, const kf_resource *rs, json_t *obj)
 {
 	kf_errs     e    = {0};
 	const char *name = kf_jstr(obj, "metadata.name");

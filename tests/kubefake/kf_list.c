@@ -269,7 +269,7 @@ expired_continue(kf_resp *r, const char *start)
 }
 
 void
-handle_list(kf_req *q, kf_resp *r, int res, const char *ns)
+kf__handle_list(kf_req *q, kf_resp *r, int res, const char *ns)
 {
 	const kf_resource *rs = &kf_resources[res];
 	char               err[512];
@@ -404,7 +404,7 @@ out:
 // ---- watch -----------------------------------------------------------------
 
 int
-handle_watch(kf_req *q, kf_resp *r, int res, const char *ns)
+kf__handle_watch(kf_req *q, kf_resp *r, int res, const char *ns)
 {
 	char          err[512];
 	kf_watch_opts o;
@@ -433,8 +433,8 @@ handle_watch(kf_req *q, kf_resp *r, int res, const char *ns)
 	o.wo_ns = ns && kf_resources[res].rs_namespaced ? strdup(ns) : NULL;
 	o.wo_initial   = rv == NULL || *rv == '\0' || strcmp(rv, "0") == 0;
 	o.wo_from      = rv ? strtoull(rv, NULL, 10) : 0;
-	o.wo_bookmarks = is_true(kf_query(q, "allowWatchBookmarks"));
-	if (is_true(kf_query(q, "sendInitialEvents"))) {
+	o.wo_bookmarks = kf__is_true(kf_query(q, "allowWatchBookmarks"));
+	if (kf__is_true(kf_query(q, "sendInitialEvents"))) {
 		o.wo_initial     = true;
 		o.wo_initial_end = o.wo_bookmarks;
 	}

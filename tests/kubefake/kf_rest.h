@@ -20,36 +20,37 @@ typedef struct wctx {
 } wctx;
 
 // ---- kf_api.c ----
-bool    is_true(const char *v);
-json_t *typed(json_t *o, const kf_resource *rs);
-void    conflict(kf_resp *r, const kf_resource *rs, const char *name);
-void    already_exists(kf_resp *r, const kf_resource *rs, const char *name);
-void    options_invalid(kf_resp *r, const char *kind, kf_errs *e);
+bool    kf__is_true(const char *v);
+json_t *kf__typed(json_t *o, const kf_resource *rs);
+void    kf__conflict(kf_resp *r, const kf_resource *rs, const char *name);
+void kf__already_exists(kf_resp *r, const kf_resource *rs, const char *name);
+void kf__options_invalid(kf_resp *r, const char *kind, kf_errs *e);
 
 // ---- kf_list.c ----
-void handle_list(kf_req *q, kf_resp *r, int res, const char *ns);
-int  handle_watch(kf_req *q, kf_resp *r, int res, const char *ns);
+void kf__handle_list(kf_req *q, kf_resp *r, int res, const char *ns);
+int  kf__handle_watch(kf_req *q, kf_resp *r, int res, const char *ns);
 
 // ---- kf_decode.c ----
-json_t *decode_body(const kf_req *q, kf_resp *r, bool yaml_ok);
-int     check_fields(const kf_req *q, kf_resp *r, const kf_resource *rs,
+json_t *kf__decode_body(const kf_req *q, kf_resp *r, bool yaml_ok);
+int     kf__check_fields(const kf_req *q, kf_resp *r, const kf_resource *rs,
         json_t *obj, bool check_only);
-int     check_typemeta(kf_resp *r, const kf_resource *rs, json_t *obj);
-int     check_identity(kf_resp *r, const kf_resource *rs, json_t *obj,
+int     kf__check_typemeta(kf_resp *r, const kf_resource *rs, json_t *obj);
+int     kf__check_identity(kf_resp *r, const kf_resource *rs, json_t *obj,
         const char *ns, const char *name);
-void    generate_name(json_t *obj);
-void    stamp_generic(json_t *obj);
-void    namespace_prepare(json_t *obj);
-void    workload_prepare(json_t *obj, int res);
-int     validate_generic(kf_resp *r, const kf_resource *rs, json_t *obj);
+void    kf__generate_name(json_t *obj);
+void    kf__stamp_generic(json_t *obj);
+void    kf__namespace_prepare(json_t *obj);
+void    kf__workload_prepare(json_t *obj, int res);
+int     kf__validate_generic(kf_resp *r, const kf_resource *rs, json_t *obj);
 
 // ---- kf_write.c ----
-void handle_create(kf_req *q, kf_resp *r, wctx *w);
-void handle_update(kf_req *q, kf_resp *r, wctx *w);
-void handle_patch(kf_req *q, kf_resp *r, wctx *w);
-void handle_delete(kf_req *q, kf_resp *r, wctx *w);
-void handle_deletecollection(kf_req *q, kf_resp *r, int res, const char *ns);
-void handle_get(
+void kf__handle_create(kf_req *q, kf_resp *r, wctx *w);
+void kf__handle_update(kf_req *q, kf_resp *r, wctx *w);
+void kf__handle_patch(kf_req *q, kf_resp *r, wctx *w);
+void kf__handle_delete(kf_req *q, kf_resp *r, wctx *w);
+void kf__handle_deletecollection(
+    kf_req *q, kf_resp *r, int res, const char *ns);
+void kf__handle_get(
     kf_req *q, kf_resp *r, int res, const char *ns, const char *name);
 
 #endif // KF_REST_H

@@ -1,8 +1,8 @@
-// kf_service.c: core/v1 Service semantics — SetDefaults_Service, the
-// registry's allocation (cluster IPs, node ports, health-check node port),
-// ValidateService / ValidateServiceUpdate and the update rules
-// (patchAllocatedValues, dropTypeDependentFields). Messages and field paths
-// follow notes/k8s-service-rules.md; rule numbers refer to it.
+// kf_service.c: core/v1 Service strategy — SetDefaults_Service, the create
+// and update flows (allocation in kf_svc_alloc.c, validation in
+// kf_svc_validate.c), the update rules (patchAllocatedValues,
+// dropTypeDependentFields), /status writes, and release/reserve of
+// allocations. Rule numbers refer to notes/k8s-service-rules.md.
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
@@ -12,24 +12,23 @@
 #include "kf.h"
 #include "kf_svc.h"
 
-// ---- helpers over the JSON Service
-// -------------------------------------------
+// ---- helpers over the JSON Service --------------------------------------
 
 const char *
-stype(json_t *svc)
+kf__stype(json_t *svc)
 {
 	const char *t = kf_jstr(svc, "spec.type");
 	return t ? t : "";
 }
 
 bool
-is_type(json_t *svc, const char *t)
+kf__is_type(json_t *svc, const char *t)
 {
-	return strcmp(stype(svc), t) == 0;
+	return strcmp(kf__stype(svc), t) == 0;
 }
 
 bool
-is_headless(json_t *svc)
+kf__is_headless(json_t *svc)
 {
 	json_t *ips = kf_jget(svc, "spec.clusterIPs");
 	if (json_array_size(ips) > 0) {
@@ -41,50 +40,51 @@ is_headless(json_t *svc)
 }
 
 bool
-needs_cluster_ip(json_t *svc)
+kf__needs_cluster_ip(json_t *svc)
 {
-	return !is_type(svc, "ExternalName");
+	return !kf__is_type(svc, "ExternalName");
 }
 
 bool
-alloc_lb_nodeports(json_t *svc)
+kf__alloc_lb_nodeports(json_t *svc)
 {
 	json_t *a = kf_jget(svc, "spec.allocateLoadBalancerNodePorts");
 	return a == NULL || json_is_true(a);
 }
 
 bool
-needs_node_port(json_t *svc)
+kf__needs_node_port(json_t *svc)
 {
-	return is_type(svc, "NodePort")
-	    || (is_type(svc, "LoadBalancer") && alloc_lb_nodeports(svc));
+	return kf__is_type(svc, "NodePort")
+	    || (kf__is_type(svc, "LoadBalancer")
+	        && kf__alloc_lb_nodeports(svc));
 }
 
 bool
-externally_accessible(json_t *svc)
+kf__externally_accessible(json_t *svc)
 {
-	return is_type(svc, "LoadBalancer") || is_type(svc, "NodePort")
-	    || (is_type(svc, "ClusterIP")
+	return kf__is_type(svc, "LoadBalancer") || kf__is_type(svc, "NodePort")
+	    || (kf__is_type(svc, "ClusterIP")
 	        && json_array_size(kf_jget(svc, "spec.externalIPs")) > 0);
 }
 
 bool
-needs_hc_node_port(json_t *svc)
+kf__needs_hc_node_port(json_t *svc)
 {
 	const char *etp = kf_jstr(svc, "spec.externalTrafficPolicy");
-	return is_type(svc, "LoadBalancer") && etp
+	return kf__is_type(svc, "LoadBalancer") && etp
 	    && strcmp(etp, "Local") == 0;
 }
 
 long long
-jint(json_t *o, const char *key)
+kf__jint(json_t *o, const char *key)
 {
 	json_t *v = json_object_get(o, key);
 	return json_is_integer(v) ? json_integer_value(v) : 0;
 }
 
 json_t *
-ports(json_t *svc)
+kf__ports(json_t *svc)
 {
 	json_t *p = kf_jget(svc, "spec.ports");
 	return json_is_array(p) ? p : NULL;
@@ -92,7 +92,7 @@ ports(json_t *svc)
 
 // go_strings renders a []string like Go's %#v.
 char *
-go_strings(json_t *arr)
+kf__go_strings(json_t *arr)
 {
 	sf_buf b = SF_BUF_INIT;
 	sf_buf_puts(&b, "[]string{");
@@ -110,20 +110,19 @@ go_strings(json_t *arr)
 }
 
 bool
-is_ipv6(const char *s)
+kf__is_ipv6(const char *s)
 {
 	unsigned char b[16];
 	return inet_pton(AF_INET6, s, b) == 1;
 }
 
-// ---- defaults (rule 14-21)
-// ----------------------------------------------------
+// ---- defaults (rule 14-21) ----------------------------------------------
 
 void
 kf_service_default(json_t *svc)
 {
 	json_t *spec = kf_jobj(svc, "spec");
-	if (stype(svc)[0] == '\0') {
+	if (kf__stype(svc)[0] == '\0') {
 		json_object_set_new(spec, "type", json_string("ClusterIP"));
 	}
 	const char *aff = kf_jstr(spec, "sessionAffinity");
@@ -141,7 +140,7 @@ kf_service_default(json_t *svc)
 		    "{s:{s:i}}", "clientIP", "timeoutSeconds", 10800);
 		json_object_set_new(spec, "sessionAffinityConfig", cfg);
 	}
-	json_t *p = ports(svc);
+	json_t *p = kf__ports(svc);
 	size_t  i;
 	json_t *port;
 	json_array_foreach(p, i, port)
@@ -156,21 +155,21 @@ kf_service_default(json_t *svc)
 		    || (json_is_integer(tp) && json_integer_value(tp) == 0)
 		    || (json_is_string(tp) && json_string_length(tp) == 0)) {
 			json_object_set_new(port, "targetPort",
-			    json_integer(jint(port, "port")));
+			    json_integer(kf__jint(port, "port")));
 		}
 	}
 	const char *etp = kf_jstr(spec, "externalTrafficPolicy");
-	if ((etp == NULL || *etp == '\0') && externally_accessible(svc)) {
+	if ((etp == NULL || *etp == '\0') && kf__externally_accessible(svc)) {
 		json_object_set_new(
 		    spec, "externalTrafficPolicy", json_string("Cluster"));
 	}
 	if (json_object_get(spec, "internalTrafficPolicy") == NULL
-	    && (is_type(svc, "ClusterIP") || is_type(svc, "NodePort")
-	        || is_type(svc, "LoadBalancer"))) {
+	    && (kf__is_type(svc, "ClusterIP") || kf__is_type(svc, "NodePort")
+	        || kf__is_type(svc, "LoadBalancer"))) {
 		json_object_set_new(
 		    spec, "internalTrafficPolicy", json_string("Cluster"));
 	}
-	if (is_type(svc, "LoadBalancer")
+	if (kf__is_type(svc, "LoadBalancer")
 	    && json_object_get(spec, "allocateLoadBalancerNodePorts")
 	        == NULL) {
 		json_object_set_new(
@@ -203,35 +202,35 @@ int
 kf_service_create(json_t *svc, bool dry_run, kf_resp *r)
 {
 	txn t;
-	txn_init(&t);
-	normalize_cluster_ips(svc);
-	if (init_ip_families(svc, NULL, r) != 0) {
+	kf__txn_init(&t);
+	kf__normalize_cluster_ips(svc);
+	if (kf__init_ip_families(svc, NULL, r) != 0) {
 		return -1;
 	}
-	if (needs_cluster_ip(svc) && !is_headless(svc)
-	    && alloc_cluster_ip(svc, &t, r) != 0) {
+	if (kf__needs_cluster_ip(svc) && !kf__is_headless(svc)
+	    && kf__alloc_cluster_ip(svc, &t, r) != 0) {
 		return -1;
 	}
-	if (alloc_node_ports(svc, NULL, &t, r) != 0
-	    || alloc_hc_node_port(svc, NULL, &t, r) != 0) {
-		txn_rollback(&t);
+	if (kf__alloc_node_ports(svc, NULL, &t, r) != 0
+	    || kf__alloc_hc_node_port(svc, NULL, &t, r) != 0) {
+		kf__txn_rollback(&t);
 		return -1;
 	}
 	json_object_set_new(
 	    svc, "status", json_pack("{s:{}}", "loadBalancer"));
 	kf_errs e = {0};
-	validate_service(svc, &e);
+	kf__validate_service(svc, &e);
 	if (e.e_n > 0) {
 		kf_status_invalid(
 		    r, "", "Service", kf_jstr(svc, "metadata.name"), &e);
 		kf_errs_fini(&e);
-		txn_rollback(&t);
+		kf__txn_rollback(&t);
 		return -1;
 	}
 	if (dry_run) {
-		txn_rollback(&t);
+		kf__txn_rollback(&t);
 	} else {
-		txn_commit(&t);
+		kf__txn_commit(&t);
 	}
 	stamp_create(svc);
 	return 0;
@@ -242,7 +241,7 @@ static void
 patch_allocated_values(json_t *svc, json_t *old)
 {
 	json_t *spec = kf_jobj(svc, "spec");
-	if (needs_cluster_ip(old) && needs_cluster_ip(svc)) {
+	if (kf__needs_cluster_ip(old) && kf__needs_cluster_ip(svc)) {
 		const char *ip = kf_jstr(spec, "clusterIP");
 		if (ip == NULL || *ip == '\0') {
 			json_t *oip = kf_jget(old, "spec.clusterIP");
@@ -259,13 +258,13 @@ patch_allocated_values(json_t *svc, json_t *old)
 			}
 		}
 	}
-	if (needs_node_port(old) && needs_node_port(svc)) {
-		json_t *np = ports(svc), *op = ports(old);
+	if (kf__needs_node_port(old) && kf__needs_node_port(svc)) {
+		json_t *np = kf__ports(svc), *op = kf__ports(old);
 		size_t  i;
 		json_t *p;
 		json_array_foreach(np, i, p)
 		{
-			if (jint(p, "nodePort") != 0) {
+			if (kf__jint(p, "nodePort") != 0) {
 				continue;
 			}
 			const char *name = kf_jstr(p, "name");
@@ -278,11 +277,11 @@ patch_allocated_values(json_t *svc, json_t *old)
 				    != 0) {
 					continue;
 				}
-				long long oldv = jint(q, "nodePort");
+				long long oldv = kf__jint(q, "nodePort");
 				// Not if the new object uses that value
 				// elsewhere.
 				if (oldv != 0
-				    && !new_has_node_port(svc, oldv)) {
+				    && !kf__new_has_node_port(svc, oldv)) {
 					json_object_set_new(
 					    p, "nodePort", json_integer(oldv));
 				}
@@ -290,8 +289,8 @@ patch_allocated_values(json_t *svc, json_t *old)
 			}
 		}
 	}
-	if (needs_hc_node_port(old) && needs_hc_node_port(svc)
-	    && jint(spec, "healthCheckNodePort") == 0) {
+	if (kf__needs_hc_node_port(old) && kf__needs_hc_node_port(svc)
+	    && kf__jint(spec, "healthCheckNodePort") == 0) {
 		json_t *hc = kf_jget(old, "spec.healthCheckNodePort");
 		if (hc) {
 			json_object_set(spec, "healthCheckNodePort", hc);
@@ -300,7 +299,7 @@ patch_allocated_values(json_t *svc, json_t *old)
 }
 
 bool
-same_json(json_t *a, json_t *b)
+kf__same_json(json_t *a, json_t *b)
 {
 	if (a == NULL || b == NULL) {
 		return a == b;
@@ -314,37 +313,37 @@ drop_type_dependent_fields(json_t *svc, json_t *old)
 {
 	json_t *spec  = kf_jobj(svc, "spec");
 	json_t *ospec = kf_jget(old, "spec");
-	if (needs_cluster_ip(old) && !needs_cluster_ip(svc)) {
-		if (same_json(json_object_get(spec, "clusterIPs"),
+	if (kf__needs_cluster_ip(old) && !kf__needs_cluster_ip(svc)) {
+		if (kf__same_json(json_object_get(spec, "clusterIPs"),
 		        json_object_get(ospec, "clusterIPs"))
-		    && same_json(json_object_get(spec, "clusterIP"),
+		    && kf__same_json(json_object_get(spec, "clusterIP"),
 		        json_object_get(ospec, "clusterIP"))) {
 			json_object_del(spec, "clusterIP");
 			json_object_del(spec, "clusterIPs");
 		}
-		if (same_json(json_object_get(spec, "ipFamilies"),
+		if (kf__same_json(json_object_get(spec, "ipFamilies"),
 		        json_object_get(ospec, "ipFamilies"))) {
 			json_object_del(spec, "ipFamilies");
 		}
-		if (same_json(json_object_get(spec, "ipFamilyPolicy"),
+		if (kf__same_json(json_object_get(spec, "ipFamilyPolicy"),
 		        json_object_get(ospec, "ipFamilyPolicy"))) {
 			json_object_del(spec, "ipFamilyPolicy");
 		}
 	}
-	if (needs_node_port(old) && !needs_node_port(svc)) {
+	if (kf__needs_node_port(old) && !kf__needs_node_port(svc)) {
 		bool    subset = true;
 		size_t  i;
 		json_t *p;
-		json_array_foreach(ports(svc), i, p)
+		json_array_foreach(kf__ports(svc), i, p)
 		{
-			long long np = jint(p, "nodePort");
+			long long np = kf__jint(p, "nodePort");
 			if (np != 0) {
 				bool    found = false;
 				size_t  j;
 				json_t *q;
-				json_array_foreach(ports(old), j, q)
+				json_array_foreach(kf__ports(old), j, q)
 				{
-					if (jint(q, "nodePort") == np) {
+					if (kf__jint(q, "nodePort") == np) {
 						found = true;
 					}
 				}
@@ -352,18 +351,19 @@ drop_type_dependent_fields(json_t *svc, json_t *old)
 			}
 		}
 		if (subset) {
-			json_array_foreach(ports(svc), i, p)
+			json_array_foreach(kf__ports(svc), i, p)
 			{
 				json_object_del(p, "nodePort");
 			}
 		}
 	}
-	if (needs_hc_node_port(old) && !needs_hc_node_port(svc)
-	    && jint(spec, "healthCheckNodePort")
-	        == jint(ospec, "healthCheckNodePort")) {
+	if (kf__needs_hc_node_port(old) && !kf__needs_hc_node_port(svc)
+	    && kf__jint(spec, "healthCheckNodePort")
+	        == kf__jint(ospec, "healthCheckNodePort")) {
 		json_object_del(spec, "healthCheckNodePort");
 	}
-	if (is_type(old, "LoadBalancer") && !is_type(svc, "LoadBalancer")) {
+	if (kf__is_type(old, "LoadBalancer")
+	    && !kf__is_type(svc, "LoadBalancer")) {
 		json_t *a
 		    = json_object_get(spec, "allocateLoadBalancerNodePorts");
 		json_t *b
@@ -371,17 +371,17 @@ drop_type_dependent_fields(json_t *svc, json_t *old)
 		if (a && b && json_equal(a, b)) {
 			json_object_del(spec, "allocateLoadBalancerNodePorts");
 		}
-		if (same_json(json_object_get(spec, "loadBalancerClass"),
+		if (kf__same_json(json_object_get(spec, "loadBalancerClass"),
 		        json_object_get(ospec, "loadBalancerClass"))) {
 			json_object_del(spec, "loadBalancerClass");
 		}
 	}
-	if (externally_accessible(old) && !externally_accessible(svc)
-	    && same_json(json_object_get(spec, "externalTrafficPolicy"),
+	if (kf__externally_accessible(old) && !kf__externally_accessible(svc)
+	    && kf__same_json(json_object_get(spec, "externalTrafficPolicy"),
 	        json_object_get(ospec, "externalTrafficPolicy"))) {
 		json_object_del(spec, "externalTrafficPolicy");
 	}
-	if (!is_type(svc, "LoadBalancer")) {
+	if (!kf__is_type(svc, "LoadBalancer")) {
 		json_object_set_new(
 		    kf_jobj(svc, "status"), "loadBalancer", json_object());
 	}
@@ -391,69 +391,69 @@ int
 kf_service_update(json_t *svc, json_t *old, bool dry_run, kf_resp *r)
 {
 	txn t;
-	txn_init(&t);
+	kf__txn_init(&t);
 	patch_allocated_values(svc, old);
-	normalize_cluster_ips(svc);
+	kf__normalize_cluster_ips(svc);
 	// Status is not writable through the main resource.
 	json_t *ost = json_object_get(old, "status");
 	json_object_set_new(svc, "status",
 	    ost ? json_deep_copy(ost) : json_pack("{s:{}}", "loadBalancer"));
 	drop_type_dependent_fields(svc, old);
-	if (init_ip_families(svc, old, r) != 0) {
+	if (kf__init_ip_families(svc, old, r) != 0) {
 		return -1;
 	}
-	if (needs_cluster_ip(svc) && !is_headless(svc)
-	    && (!needs_cluster_ip(old) || is_headless(old))) {
-		if (alloc_cluster_ip(svc, &t, r) != 0) {
+	if (kf__needs_cluster_ip(svc) && !kf__is_headless(svc)
+	    && (!kf__needs_cluster_ip(old) || kf__is_headless(old))) {
+		if (kf__alloc_cluster_ip(svc, &t, r) != 0) {
 			return -1;
 		}
 	}
-	if (alloc_node_ports(svc, old, &t, r) != 0
-	    || alloc_hc_node_port(svc, old, &t, r) != 0) {
-		txn_rollback(&t);
+	if (kf__alloc_node_ports(svc, old, &t, r) != 0
+	    || kf__alloc_hc_node_port(svc, old, &t, r) != 0) {
+		kf__txn_rollback(&t);
 		return -1;
 	}
 	kf_errs e = {0};
-	validate_update(svc, old, &e);
+	kf__validate_update(svc, old, &e);
 	if (e.e_n > 0) {
 		kf_status_invalid(
 		    r, "", "Service", kf_jstr(svc, "metadata.name"), &e);
 		kf_errs_fini(&e);
-		txn_rollback(&t);
+		kf__txn_rollback(&t);
 		return -1;
 	}
 	// Release what the old object held and the new one does not.
-	if (needs_cluster_ip(old) && !is_headless(old)
-	    && (!needs_cluster_ip(svc) || is_headless(svc))) {
+	if (kf__needs_cluster_ip(old) && !kf__is_headless(old)
+	    && (!kf__needs_cluster_ip(svc) || kf__is_headless(svc))) {
 		const char *oip = kf_jstr(old, "spec.clusterIP");
-		t.t_release_ip  = oip ? ip_offset(oip) : -1;
+		t.t_release_ip  = oip ? kf__ip_offset(oip) : -1;
 	}
 	kf_alloc_state *a = &kf_st.st_alloc;
 	size_t          i;
 	json_t         *p;
-	json_array_foreach(ports(old), i, p)
+	json_array_foreach(kf__ports(old), i, p)
 	{
-		long long np = jint(p, "nodePort");
-		if (np && !new_has_node_port(svc, np) && np_in_range(np)
-		    && t.t_nrelease < 128) {
+		long long np = kf__jint(p, "nodePort");
+		if (np && !kf__new_has_node_port(svc, np)
+		    && kf__np_in_range(np) && t.t_nrelease < 128) {
 			t.t_release[t.t_nrelease++]
 			    = (uint32_t) (np - a->a_np_base);
 		}
 	}
-	long long ohc = jint(kf_jget(old, "spec"), "healthCheckNodePort");
-	if (ohc && !new_has_node_port(svc, ohc) && np_in_range(ohc)
+	long long ohc = kf__jint(kf_jget(old, "spec"), "healthCheckNodePort");
+	if (ohc && !kf__new_has_node_port(svc, ohc) && kf__np_in_range(ohc)
 	    && t.t_nrelease < 128) {
 		t.t_release[t.t_nrelease++] = (uint32_t) (ohc - a->a_np_base);
 	}
 	if (dry_run) {
-		txn_rollback(&t);
+		kf__txn_rollback(&t);
 	} else {
-		txn_commit(&t);
+		kf__txn_commit(&t);
 	}
 	// Generation moves when the spec does.
 	json_t   *meta = kf_jobj(svc, "metadata");
-	long long gen  = jint(kf_jget(old, "metadata"), "generation");
-	if (!same_json(kf_jget(old, "spec"), kf_jget(svc, "spec"))) {
+	long long gen  = kf__jint(kf_jget(old, "metadata"), "generation");
+	if (!kf__same_json(kf_jget(old, "spec"), kf_jget(svc, "spec"))) {
 		gen++;
 	}
 	json_object_set_new(meta, "generation", json_integer(gen ? gen : 1));
@@ -506,11 +506,11 @@ kf_service_status_update(json_t *svc, json_t *old, kf_resp *r)
 void
 kf_service_release(json_t *svc)
 {
-	mark(svc, false);
+	kf__mark(svc, false);
 }
 
 void
 kf_service_reserve(json_t *svc)
 {
-	mark(svc, true);
+	kf__mark(svc, true);
 }

@@ -25,37 +25,37 @@ typedef struct txn {
 } txn;
 
 // ---- kf_service.c ----
-const char *stype(json_t *svc);
-bool        is_type(json_t *svc, const char *t);
-bool        is_headless(json_t *svc);
-bool        needs_cluster_ip(json_t *svc);
-bool        alloc_lb_nodeports(json_t *svc);
-bool        needs_node_port(json_t *svc);
-bool        externally_accessible(json_t *svc);
-bool        needs_hc_node_port(json_t *svc);
-long long   jint(json_t *o, const char *key);
-json_t     *ports(json_t *svc);
-char       *go_strings(json_t *arr);
-bool        is_ipv6(const char *s);
-bool        same_json(json_t *a, json_t *b);
+const char *kf__stype(json_t *svc);
+bool        kf__is_type(json_t *svc, const char *t);
+bool        kf__is_headless(json_t *svc);
+bool        kf__needs_cluster_ip(json_t *svc);
+bool        kf__alloc_lb_nodeports(json_t *svc);
+bool        kf__needs_node_port(json_t *svc);
+bool        kf__externally_accessible(json_t *svc);
+bool        kf__needs_hc_node_port(json_t *svc);
+long long   kf__jint(json_t *o, const char *key);
+json_t     *kf__ports(json_t *svc);
+char       *kf__go_strings(json_t *arr);
+bool        kf__is_ipv6(const char *s);
+bool        kf__same_json(json_t *a, json_t *b);
 
 // ---- kf_svc_validate.c ----
-void validate_cluster_ips(json_t *svc, kf_errs *e);
-void validate_service(json_t *svc, kf_errs *e);
-void validate_update(json_t *svc, json_t *old, kf_errs *e);
+void kf__validate_cluster_ips(json_t *svc, kf_errs *e);
+void kf__validate_service(json_t *svc, kf_errs *e);
+void kf__validate_update(json_t *svc, json_t *old, kf_errs *e);
 
 // ---- kf_svc_alloc.c ----
-void txn_init(txn *t);
-void txn_rollback(txn *t);
-void txn_commit(txn *t);
-long ip_offset(const char *ip);
-int  alloc_cluster_ip(json_t *svc, txn *t, kf_resp *r);
-bool np_in_range(long long p);
-bool new_has_node_port(json_t *svc, long long np);
-int  alloc_node_ports(json_t *svc, json_t *old, txn *t, kf_resp *r);
-int  alloc_hc_node_port(json_t *svc, json_t *old, txn *t, kf_resp *r);
-int  init_ip_families(json_t *svc, json_t *old, kf_resp *r);
-void normalize_cluster_ips(json_t *svc);
-void mark(json_t *svc, bool used);
+void kf__txn_init(txn *t);
+void kf__txn_rollback(txn *t);
+void kf__txn_commit(txn *t);
+long kf__ip_offset(const char *ip);
+int  kf__alloc_cluster_ip(json_t *svc, txn *t, kf_resp *r);
+bool kf__np_in_range(long long p);
+bool kf__new_has_node_port(json_t *svc, long long np);
+int  kf__alloc_node_ports(json_t *svc, json_t *old, txn *t, kf_resp *r);
+int  kf__alloc_hc_node_port(json_t *svc, json_t *old, txn *t, kf_resp *r);
+int  kf__init_ip_families(json_t *svc, json_t *old, kf_resp *r);
+void kf__normalize_cluster_ips(json_t *svc);
+void kf__mark(json_t *svc, bool used);
 
 #endif // KF_SVC_H

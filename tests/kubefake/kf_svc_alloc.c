@@ -11,11 +11,10 @@
 #include "kf.h"
 #include "kf_svc.h"
 
-// ---- allocation (rules 50-54)
-// --------------------------------------------------
+// ---- allocation (rules 50-54) -------------------------------------------
 
 void
-txn_init(txn *t)
+kf__txn_init(txn *t)
 {
 	memset(t, 0, sizeof(*t));
 	t->t_ip         = -1;
@@ -23,7 +22,7 @@ txn_init(txn *t)
 }
 
 void
-txn_rollback(txn *t)
+kf__txn_rollback(txn *t)
 {
 	kf_alloc_state *a = &kf_st.st_alloc;
 	if (t->t_ip >= 0) {
@@ -32,11 +31,11 @@ txn_rollback(txn *t)
 	for (int i = 0; i < t->t_nports; i++) {
 		kf_bitmap_clear(&a->a_ports, t->t_ports[i]);
 	}
-	txn_init(t);
+	kf__txn_init(t);
 }
 
 void
-txn_commit(txn *t)
+kf__txn_commit(txn *t)
 {
 	kf_alloc_state *a = &kf_st.st_alloc;
 	if (t->t_release_ip >= 0) {
@@ -45,12 +44,12 @@ txn_commit(txn *t)
 	for (int i = 0; i < t->t_nrelease; i++) {
 		kf_bitmap_clear(&a->a_ports, t->t_release[i]);
 	}
-	txn_init(t);
+	kf__txn_init(t);
 }
 
 // ip_offset maps an IP to its slot; -1 outside the usable range.
 long
-ip_offset(const char *ip)
+kf__ip_offset(const char *ip)
 {
 	kf_alloc_state *a = &kf_st.st_alloc;
 	uint32_t        v;
@@ -76,16 +75,16 @@ one_cause(kf_resp *r, json_t *svc, const char *field, const char *value,
 
 // alloc_cluster_ip allocates the requested or a random cluster IP.
 int
-alloc_cluster_ip(json_t *svc, txn *t, kf_resp *r)
+kf__alloc_cluster_ip(json_t *svc, txn *t, kf_resp *r)
 {
 	kf_alloc_state *a    = &kf_st.st_alloc;
 	json_t         *spec = kf_jobj(svc, "spec");
 	json_t         *ips  = json_object_get(spec, "clusterIPs");
 	const char     *want = json_string_value(json_array_get(ips, 0));
 	if (want && *want) {
-		long  off = ip_offset(want);
+		long  off = kf__ip_offset(want);
 		char  det[256];
-		char *gs = go_strings(ips);
+		char *gs = kf__go_strings(ips);
 		if (off < 0) {
 			snprintf(det, sizeof(det),
 			    "failed to allocate IP %s: the provided IP (%s) "
@@ -127,7 +126,7 @@ alloc_cluster_ip(json_t *svc, txn *t, kf_resp *r)
 }
 
 bool
-np_in_range(long long p)
+kf__np_in_range(long long p)
 {
 	kf_alloc_state *a = &kf_st.st_alloc;
 	return p >= a->a_np_base
@@ -140,7 +139,7 @@ alloc_node_port(
 {
 	kf_alloc_state *a = &kf_st.st_alloc;
 	char            det[160];
-	if (!np_in_range(want)) {
+	if (!kf__np_in_range(want)) {
 		snprintf(det, sizeof(det),
 		    "provided port is not in the valid range. The range of "
 		    "valid "
@@ -190,54 +189,54 @@ old_has_node_port(json_t *old, long long np)
 	}
 	size_t  i;
 	json_t *p;
-	json_array_foreach(ports(old), i, p)
+	json_array_foreach(kf__ports(old), i, p)
 	{
-		if (jint(p, "nodePort") == np) {
+		if (kf__jint(p, "nodePort") == np) {
 			return true;
 		}
 	}
-	return jint(kf_jget(old, "spec"), "healthCheckNodePort") == np;
+	return kf__jint(kf_jget(old, "spec"), "healthCheckNodePort") == np;
 }
 
 bool
-new_has_node_port(json_t *svc, long long np)
+kf__new_has_node_port(json_t *svc, long long np)
 {
 	size_t  i;
 	json_t *p;
-	json_array_foreach(ports(svc), i, p)
+	json_array_foreach(kf__ports(svc), i, p)
 	{
-		if (jint(p, "nodePort") == np) {
+		if (kf__jint(p, "nodePort") == np) {
 			return true;
 		}
 	}
-	return jint(kf_jget(svc, "spec"), "healthCheckNodePort") == np;
+	return kf__jint(kf_jget(svc, "spec"), "healthCheckNodePort") == np;
 }
 
 // alloc_node_ports allocates what svc needs; ports already held by old
 // (an update) are kept without allocating again.
 int
-alloc_node_ports(json_t *svc, json_t *old, txn *t, kf_resp *r)
+kf__alloc_node_ports(json_t *svc, json_t *old, txn *t, kf_resp *r)
 {
-	json_t *p = ports(svc);
+	json_t *p = kf__ports(svc);
 	size_t  i;
 	json_t *port;
-	bool    need = needs_node_port(svc);
+	bool    need = kf__needs_node_port(svc);
 	bool    explicit_only
-	    = is_type(svc, "LoadBalancer") && !alloc_lb_nodeports(svc);
+	    = kf__is_type(svc, "LoadBalancer") && !kf__alloc_lb_nodeports(svc);
 	if (!need && !explicit_only) {
 		return 0;
 	}
 	// Explicit requests first.
 	json_array_foreach(p, i, port)
 	{
-		long long np = jint(port, "nodePort");
+		long long np = kf__jint(port, "nodePort");
 		if (np == 0 || old_has_node_port(old, np)) {
 			continue;
 		}
 		// Two ports may share a node port (53/TCP and 53/UDP).
 		bool seen = false;
 		for (size_t j = 0; j < i; j++) {
-			if (jint(json_array_get(p, j), "nodePort") == np) {
+			if (kf__jint(json_array_get(p, j), "nodePort") == np) {
 				seen = true;
 			}
 		}
@@ -255,16 +254,16 @@ alloc_node_ports(json_t *svc, json_t *old, txn *t, kf_resp *r)
 	}
 	json_array_foreach(p, i, port)
 	{
-		if (jint(port, "nodePort") != 0) {
+		if (kf__jint(port, "nodePort") != 0) {
 			continue;
 		}
-		long long pn    = jint(port, "port");
+		long long pn    = kf__jint(port, "port");
 		long long share = 0;
 		for (size_t j = 0; j < json_array_size(p); j++) {
 			json_t *o = json_array_get(p, j);
-			if (j != i && jint(o, "port") == pn
-			    && jint(o, "nodePort")) {
-				share = jint(o, "nodePort");
+			if (j != i && kf__jint(o, "port") == pn
+			    && kf__jint(o, "nodePort")) {
+				share = kf__jint(o, "nodePort");
 				break;
 			}
 		}
@@ -280,16 +279,16 @@ alloc_node_ports(json_t *svc, json_t *old, txn *t, kf_resp *r)
 }
 
 int
-alloc_hc_node_port(json_t *svc, json_t *old, txn *t, kf_resp *r)
+kf__alloc_hc_node_port(json_t *svc, json_t *old, txn *t, kf_resp *r)
 {
-	if (!needs_hc_node_port(svc)) {
+	if (!kf__needs_hc_node_port(svc)) {
 		return 0;
 	}
 	json_t   *spec = kf_jobj(svc, "spec");
-	long long hc   = jint(spec, "healthCheckNodePort");
+	long long hc   = kf__jint(spec, "healthCheckNodePort");
 	if (hc != 0) {
 		if (old_has_node_port(old, hc)
-		    && jint(kf_jget(old, "spec"), "healthCheckNodePort")
+		    && kf__jint(kf_jget(old, "spec"), "healthCheckNodePort")
 		        == hc) {
 			return 0;
 		}
@@ -319,13 +318,13 @@ alloc_hc_node_port(json_t *svc, json_t *old, txn *t, kf_resp *r)
 // init_ip_families sets ipFamilyPolicy / ipFamilies (alloc.go
 // initIPFamilyFields) on a single-stack IPv4 cluster.
 int
-init_ip_families(json_t *svc, json_t *old, kf_resp *r)
+kf__init_ip_families(json_t *svc, json_t *old, kf_resp *r)
 {
-	if (!needs_cluster_ip(svc)) {
+	if (!kf__needs_cluster_ip(svc)) {
 		return 0;
 	}
 	kf_errs e = {0};
-	validate_cluster_ips(svc, &e);
+	kf__validate_cluster_ips(svc, &e);
 	if (e.e_n > 0) {
 		kf_status_invalid(
 		    r, "", "Service", kf_jstr(svc, "metadata.name"), &e);
@@ -335,9 +334,9 @@ init_ip_families(json_t *svc, json_t *old, kf_resp *r)
 	json_t *spec = kf_jobj(svc, "spec");
 	if (json_object_get(spec, "ipFamilyPolicy") == NULL) {
 		json_t *op = old ? kf_jget(old, "spec.ipFamilyPolicy") : NULL;
-		if (op && needs_cluster_ip(old)) {
+		if (op && kf__needs_cluster_ip(old)) {
 			json_object_set(spec, "ipFamilyPolicy", op);
-		} else if (is_headless(svc)
+		} else if (kf__is_headless(svc)
 		    && json_object_size(kf_jget(svc, "spec.selector")) == 0) {
 			json_object_set_new(spec, "ipFamilyPolicy",
 			    json_string("RequireDualStack"));
@@ -349,7 +348,7 @@ init_ip_families(json_t *svc, json_t *old, kf_resp *r)
 	const char *pol  = kf_jstr(spec, "ipFamilyPolicy");
 	json_t     *fams = json_object_get(spec, "ipFamilies");
 	json_t     *ips  = json_object_get(spec, "clusterIPs");
-	if (!is_headless(svc)) {
+	if (!kf__is_headless(svc)) {
 		if (pol && strcmp(pol, "RequireDualStack") == 0) {
 			kf_err_invalid_str(&e, "spec.ipFamilyPolicy", pol,
 			    "this cluster is not configured for dual-stack "
@@ -383,7 +382,7 @@ init_ip_families(json_t *svc, json_t *old, kf_resp *r)
 		json_array_foreach(ips, i, f)
 		{
 			const char *v = json_string_value(f);
-			if (v && is_ipv6(v)) {
+			if (v && kf__is_ipv6(v)) {
 				char field[48];
 				snprintf(field, sizeof(field),
 				    "spec.clusterIPs[%zu]", i);
@@ -407,7 +406,7 @@ init_ip_families(json_t *svc, json_t *old, kf_resp *r)
 }
 
 void
-normalize_cluster_ips(json_t *svc)
+kf__normalize_cluster_ips(json_t *svc)
 {
 	json_t     *spec = kf_jobj(svc, "spec");
 	const char *ip   = kf_jstr(spec, "clusterIP");
@@ -420,12 +419,12 @@ normalize_cluster_ips(json_t *svc)
 }
 
 void
-mark(json_t *svc, bool used)
+kf__mark(json_t *svc, bool used)
 {
 	kf_alloc_state *a  = &kf_st.st_alloc;
 	const char     *ip = kf_jstr(svc, "spec.clusterIP");
-	if (ip && needs_cluster_ip(svc)) {
-		long off = ip_offset(ip);
+	if (ip && kf__needs_cluster_ip(svc)) {
+		long off = kf__ip_offset(ip);
 		if (off >= 0) {
 			if (used) {
 				kf_bitmap_set(&a->a_ips, (uint32_t) off);
@@ -436,10 +435,10 @@ mark(json_t *svc, bool used)
 	}
 	size_t  i;
 	json_t *p;
-	json_array_foreach(ports(svc), i, p)
+	json_array_foreach(kf__ports(svc), i, p)
 	{
-		long long np = jint(p, "nodePort");
-		if (np && np_in_range(np)) {
+		long long np = kf__jint(p, "nodePort");
+		if (np && kf__np_in_range(np)) {
 			if (used) {
 				kf_bitmap_set(&a->a_ports,
 				    (uint32_t) (np - a->a_np_base));
@@ -449,8 +448,8 @@ mark(json_t *svc, bool used)
 			}
 		}
 	}
-	long long hc = jint(kf_jget(svc, "spec"), "healthCheckNodePort");
-	if (hc && np_in_range(hc)) {
+	long long hc = kf__jint(kf_jget(svc, "spec"), "healthCheckNodePort");
+	if (hc && kf__np_in_range(hc)) {
 		if (used) {
 			kf_bitmap_set(
 			    &a->a_ports, (uint32_t) (hc - a->a_np_base));

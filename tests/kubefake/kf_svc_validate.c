@@ -256,8 +256,7 @@ kf_validate_meta(json_t *obj, bool namespaced, bool dns1035, kf_errs *e)
 	}
 }
 
-// ---- validation (rules 23-49)
-// -------------------------------------------------
+// ---- validation (rules 23-49) -------------------------------------------
 
 static void
 validate_port_name_or_num(json_t *tp, const char *field, kf_errs *e)
@@ -310,16 +309,16 @@ validate_port_name_or_num(json_t *tp, const char *field, kf_errs *e)
 
 // validate_cluster_ips is ValidateServiceClusterIPsRelatedFields (rule 37-39).
 void
-validate_cluster_ips(json_t *svc, kf_errs *e)
+kf__validate_cluster_ips(json_t *svc, kf_errs *e)
 {
-	if (is_type(svc, "ExternalName")) {
+	if (kf__is_type(svc, "ExternalName")) {
 		return;
 	}
 	const char *ip   = kf_jstr(svc, "spec.clusterIP");
 	json_t     *ips  = kf_jget(svc, "spec.clusterIPs");
 	size_t      n    = json_array_size(ips);
 	json_t     *none = json_array();
-	char       *gs   = go_strings(ips ? ips : none);
+	char       *gs   = kf__go_strings(ips ? ips : none);
 	json_decref(none);
 	if (ip && *ip) {
 		const char *ip0 = json_string_value(json_array_get(ips, 0));
@@ -395,13 +394,13 @@ validate_cluster_ips(json_t *svc, kf_errs *e)
 			    = json_string_value(json_array_get(ips, 0));
 			const char *b
 			    = json_string_value(json_array_get(ips, 1));
-			if (n > 2 || is_ipv6(a) == is_ipv6(b)) {
+			if (n > 2 || kf__is_ipv6(a) == kf__is_ipv6(b)) {
 				kf_err_invalid(e, "spec.clusterIPs", gs,
 				    "may specify no more than one IP for each "
 				    "IP family");
 			}
 		}
-		if (!is_headless(svc) && n > 0) {
+		if (!kf__is_headless(svc) && n > 0) {
 			json_array_foreach(ips, i, f)
 			{
 				const char *fam = json_string_value(
@@ -414,7 +413,8 @@ validate_cluster_ips(json_t *svc, kf_errs *e)
 				snprintf(field, sizeof(field),
 				    "spec.clusterIPs[%zu]", i);
 				char det[96];
-				if (strcmp(fam, "IPv4") == 0 && is_ipv6(v)) {
+				if (strcmp(fam, "IPv4") == 0
+				    && kf__is_ipv6(v)) {
 					snprintf(det, sizeof(det),
 					    "expected an IPv4 value as "
 					    "indicated by "
@@ -422,7 +422,7 @@ validate_cluster_ips(json_t *svc, kf_errs *e)
 					    i);
 					kf_err_invalid_str(e, field, v, det);
 				} else if (strcmp(fam, "IPv6") == 0
-				    && !is_ipv6(v)) {
+				    && !kf__is_ipv6(v)) {
 					snprintf(det, sizeof(det),
 					    "expected an IPv6 value as "
 					    "indicated by "
@@ -489,7 +489,7 @@ validate_non_special_ip(const char *ip, const char *field, kf_errs *e)
 }
 
 void
-validate_service(json_t *svc, kf_errs *e)
+kf__validate_service(json_t *svc, kf_errs *e)
 {
 	kf_validate_meta(svc, true, true, e);
 	json_t     *ann  = kf_jget(svc, "metadata.annotations");
@@ -504,15 +504,15 @@ validate_service(json_t *svc, kf_errs *e)
 		    "must match annotations[service.kubernetes.io/"
 		    "topology-aware-hints] when both are specified");
 	}
-	json_t *p        = ports(svc);
+	json_t *p        = kf__ports(svc);
 	size_t  np       = json_array_size(p);
-	bool    headless = is_headless(svc);
-	if (np == 0 && !headless && !is_type(svc, "ExternalName")) {
+	bool    headless = kf__is_headless(svc);
+	if (np == 0 && !headless && !kf__is_type(svc, "ExternalName")) {
 		kf_err_required(e, "spec.ports", "");
 	}
 	json_t     *ips = kf_jget(svc, "spec.clusterIPs");
 	const char *ip0 = json_string_value(json_array_get(ips, 0));
-	if (is_type(svc, "LoadBalancer")) {
+	if (kf__is_type(svc, "LoadBalancer")) {
 		if (headless) {
 			kf_err_invalid_str(e, "spec.clusterIPs[0]",
 			    ip0 ? ip0 : "None",
@@ -523,7 +523,7 @@ validate_service(json_t *svc, kf_errs *e)
 		json_t *port;
 		json_array_foreach(p, i, port)
 		{
-			if (jint(port, "port") == 10250) {
+			if (kf__jint(port, "port") == 10250) {
 				char field[64];
 				snprintf(field, sizeof(field),
 				    "spec.ports[%zu]", i);
@@ -533,13 +533,13 @@ validate_service(json_t *svc, kf_errs *e)
 				    "used by kubelet");
 			}
 		}
-	} else if (is_type(svc, "NodePort")) {
+	} else if (kf__is_type(svc, "NodePort")) {
 		if (headless) {
 			kf_err_invalid_str(e, "spec.clusterIPs[0]",
 			    ip0 ? ip0 : "None",
 			    "may not be set to 'None' for NodePort services");
 		}
-	} else if (is_type(svc, "ExternalName")) {
+	} else if (kf__is_type(svc, "ExternalName")) {
 		if (json_array_size(ips) > 0) {
 			kf_err_forbidden(e, "spec.clusterIPs",
 			    "may not be set for ExternalName services");
@@ -604,7 +604,7 @@ validate_service(json_t *svc, kf_errs *e)
 				}
 			}
 		}
-		long long pn = jint(port, "port");
+		long long pn = kf__jint(port, "port");
 		if (pn < 1 || pn > 65535) {
 			snprintf(field, sizeof(field), "%s.port", base);
 			kf_err_invalid_int(e, field, pn,
@@ -666,7 +666,7 @@ validate_service(json_t *svc, kf_errs *e)
 		kf_err_forbidden(e, "spec.sessionAffinityConfig",
 		    "must not be set when session affinity is None");
 	}
-	validate_cluster_ips(svc, e);
+	kf__validate_cluster_ips(svc, e);
 	json_t *ext = kf_jget(svc, "spec.externalIPs");
 	json_array_foreach(ext, i, port)
 	{
@@ -680,16 +680,16 @@ validate_service(json_t *svc, kf_errs *e)
 			validate_non_special_ip(v, field, e);
 		}
 	}
-	const char *t = stype(svc);
+	const char *t = kf__stype(svc);
 	if (*t == '\0') {
 		kf_err_required(e, "spec.type", "");
 	} else if (!in_list(t, types)) {
 		kf_err_notsupported(e, "spec.type", t, types);
 	}
-	if (is_type(svc, "ClusterIP")) {
+	if (kf__is_type(svc, "ClusterIP")) {
 		json_array_foreach(p, i, port)
 		{
-			if (jint(port, "nodePort") != 0) {
+			if (kf__jint(port, "nodePort") != 0) {
 				char field[64];
 				snprintf(field, sizeof(field),
 				    "spec.ports[%zu].nodePort", i);
@@ -702,13 +702,13 @@ validate_service(json_t *svc, kf_errs *e)
 	// Duplicate (protocol, nodePort) and (protocol, port) pairs.
 	json_array_foreach(p, i, port)
 	{
-		long long   npt   = jint(port, "nodePort");
+		long long   npt   = kf__jint(port, "nodePort");
 		const char *proto = kf_jstr(port, "protocol");
 		proto             = proto ? proto : "";
 		for (size_t j = 0; npt != 0 && j < i; j++) {
 			json_t     *o  = json_array_get(p, j);
 			const char *op = kf_jstr(o, "protocol");
-			if (jint(o, "nodePort") == npt
+			if (kf__jint(o, "nodePort") == npt
 			    && strcmp(op ? op : "", proto) == 0) {
 				char field[64], v[32];
 				snprintf(field, sizeof(field),
@@ -721,13 +721,13 @@ validate_service(json_t *svc, kf_errs *e)
 	}
 	json_array_foreach(p, i, port)
 	{
-		long long   pn    = jint(port, "port");
+		long long   pn    = kf__jint(port, "port");
 		const char *proto = kf_jstr(port, "protocol");
 		proto             = proto ? proto : "";
 		for (size_t j = 0; j < i; j++) {
 			json_t     *o  = json_array_get(p, j);
 			const char *op = kf_jstr(o, "protocol");
-			if (jint(o, "port") == pn
+			if (kf__jint(o, "port") == pn
 			    && strcmp(op ? op : "", proto) == 0) {
 				char field[64], v[320];
 				snprintf(field, sizeof(field),
@@ -755,7 +755,7 @@ validate_service(json_t *svc, kf_errs *e)
 		           ? "spec.LoadBalancerSourceRanges"
 		           : "metadata.annotations[service.beta.kubernetes.io/"
 		             "load-balancer-source-ranges]";
-		if (!is_type(svc, "LoadBalancer")) {
+		if (!kf__is_type(svc, "LoadBalancer")) {
 			kf_err_forbidden(e, fp,
 			    "may only be used when `type` is 'LoadBalancer'");
 		}
@@ -809,16 +809,16 @@ validate_service(json_t *svc, kf_errs *e)
 		}
 	}
 	json_t *alnp = kf_jget(svc, "spec.allocateLoadBalancerNodePorts");
-	if (alnp && !is_type(svc, "LoadBalancer")) {
+	if (alnp && !kf__is_type(svc, "LoadBalancer")) {
 		kf_err_forbidden(e, "spec.allocateLoadBalancerNodePorts",
 		    "may only be used when `type` is 'LoadBalancer'");
 	}
-	if (is_type(svc, "LoadBalancer") && alnp == NULL) {
+	if (kf__is_type(svc, "LoadBalancer") && alnp == NULL) {
 		kf_err_required(e, "allocateLoadBalancerNodePorts", "");
 	}
 	json_t *lbc = kf_jget(svc, "spec.loadBalancerClass");
 	if (lbc) {
-		if (is_type(svc, "LoadBalancer")) {
+		if (kf__is_type(svc, "LoadBalancer")) {
 			kf_validate_qualified_name(json_string_value(lbc)
 			        ? json_string_value(lbc)
 			        : "",
@@ -829,7 +829,7 @@ validate_service(json_t *svc, kf_errs *e)
 		}
 	}
 	const char *etp = kf_jstr(svc, "spec.externalTrafficPolicy");
-	if (!externally_accessible(svc)) {
+	if (!kf__externally_accessible(svc)) {
 		if (etp && *etp) {
 			kf_err_invalid_str(e, "spec.externalTrafficPolicy",
 			    etp,
@@ -842,8 +842,8 @@ validate_service(json_t *svc, kf_errs *e)
 		kf_err_notsupported(
 		    e, "spec.externalTrafficPolicy", etp, policies);
 	}
-	long long hc = jint(kf_jget(svc, "spec"), "healthCheckNodePort");
-	if (!needs_hc_node_port(svc)) {
+	long long hc = kf__jint(kf_jget(svc, "spec"), "healthCheckNodePort");
+	if (!kf__needs_hc_node_port(svc)) {
 		if (hc != 0) {
 			kf_err_invalid_int(e, "spec.healthCheckNodePort", hc,
 			    "may only be set when `type` is 'LoadBalancer' "
@@ -856,12 +856,12 @@ validate_service(json_t *svc, kf_errs *e)
 		kf_err_invalid_int(e, "spec.healthCheckNodePort", hc,
 		    "must be between 1 and 65535, inclusive");
 	}
-	if (!is_type(svc, "ExternalName")) {
+	if (!kf__is_type(svc, "ExternalName")) {
 		const char *itp = kf_jstr(svc, "spec.internalTrafficPolicy");
 		if (kf_jget(svc, "spec.internalTrafficPolicy") == NULL) {
-			if (is_type(svc, "NodePort")
-			    || is_type(svc, "LoadBalancer")
-			    || is_type(svc, "ClusterIP")) {
+			if (kf__is_type(svc, "NodePort")
+			    || kf__is_type(svc, "LoadBalancer")
+			    || kf__is_type(svc, "ClusterIP")) {
 				kf_err_required(
 				    e, "spec.internalTrafficPolicy", "");
 			}
@@ -879,13 +879,14 @@ validate_service(json_t *svc, kf_errs *e)
 }
 
 void
-validate_update(json_t *svc, json_t *old, kf_errs *e)
+kf__validate_update(json_t *svc, json_t *old, kf_errs *e)
 {
-	if (!is_type(old, "ExternalName") && !is_type(svc, "ExternalName")
-	    && !(is_headless(old) && is_headless(svc))) {
+	if (!kf__is_type(old, "ExternalName")
+	    && !kf__is_type(svc, "ExternalName")
+	    && !(kf__is_headless(old) && kf__is_headless(svc))) {
 		json_t *oips = kf_jget(old, "spec.clusterIPs");
 		json_t *nips = kf_jget(svc, "spec.clusterIPs");
-		char   *gs   = go_strings(nips ? nips : oips);
+		char   *gs   = kf__go_strings(nips ? nips : oips);
 		size_t  i;
 		json_t *v;
 		json_array_foreach(oips, i, v)
@@ -928,8 +929,9 @@ validate_update(json_t *svc, json_t *old, kf_errs *e)
 			    "primary ipFamily can not be unset");
 		}
 	}
-	if (is_type(old, "LoadBalancer") && is_type(svc, "LoadBalancer")
-	    && !same_json(kf_jget(old, "spec.loadBalancerClass"),
+	if (kf__is_type(old, "LoadBalancer")
+	    && kf__is_type(svc, "LoadBalancer")
+	    && !kf__same_json(kf_jget(old, "spec.loadBalancerClass"),
 	        kf_jget(svc, "spec.loadBalancerClass"))) {
 		json_t *c = kf_jget(svc, "spec.loadBalancerClass");
 		char   *q
@@ -938,11 +940,11 @@ validate_update(json_t *svc, json_t *old, kf_errs *e)
 		    e, "spec.loadBalancerClass", q, "may not change once set");
 		free(q);
 	}
-	if (needs_hc_node_port(old) && needs_hc_node_port(svc)
-	    && jint(kf_jget(old, "spec"), "healthCheckNodePort")
-	        != jint(kf_jget(svc, "spec"), "healthCheckNodePort")) {
+	if (kf__needs_hc_node_port(old) && kf__needs_hc_node_port(svc)
+	    && kf__jint(kf_jget(old, "spec"), "healthCheckNodePort")
+	        != kf__jint(kf_jget(svc, "spec"), "healthCheckNodePort")) {
 		kf_err_forbidden(
 		    e, "spec.healthCheckNodePort", "field is immutable");
 	}
-	validate_service(svc, e);
+	kf__validate_service(svc, e);
 }

@@ -12,8 +12,7 @@
 #include "kf_rest.h"
 #include "log.h"
 
-// ---- the write path
-// ----------------------------------------------------------
+// ---- the write path -----------------------------------------------------
 
 static void
 ssa_ctx(const wctx *w, kf_ssa_ctx *x)
@@ -29,7 +28,7 @@ ssa_ctx(const wctx *w, kf_ssa_ctx *x)
 static void
 finish_object(const wctx *w, json_t **obj)
 {
-	*obj = typed(*obj, w->w_rs);
+	*obj = kf__typed(*obj, w->w_rs);
 	if (w->w_rs->rs_type != &kf_type_any) {
 		char err[64];
 		kf_schema_normalize(
@@ -74,18 +73,18 @@ do_create(const wctx *w, kf_resp *r, json_t *obj, kf_managers *mg)
 			goto out;
 		}
 	} else {
-		if (validate_generic(r, w->w_rs, obj) != 0) {
+		if (kf__validate_generic(r, w->w_rs, obj) != 0) {
 			goto out;
 		}
-		stamp_generic(obj);
+		kf__stamp_generic(obj);
 		json_object_set_new(
 		    kf_jobj(obj, "metadata"), "generation", json_integer(1));
 		if (w->w_res == KF_R_NAMESPACES) {
-			namespace_prepare(obj);
+			kf__namespace_prepare(obj);
 			json_object_del(
 			    kf_jobj(obj, "metadata"), "generation");
 		} else if (w->w_res >= KF_R_DEPLOYMENTS) {
-			workload_prepare(obj, w->w_res);
+			kf__workload_prepare(obj, w->w_res);
 			if (json_object_get(obj, "status") == NULL) {
 				json_object_set_new(
 				    obj, "status", json_object());
@@ -100,7 +99,7 @@ do_create(const wctx *w, kf_resp *r, json_t *obj, kf_managers *mg)
 		if (w->w_res == KF_R_SERVICES && !w->w_dry) {
 			kf_service_release(obj);
 		}
-		already_exists(r, w->w_rs, name);
+		kf__already_exists(r, w->w_rs, name);
 		goto out;
 	}
 	// Its place in metadata; kf_commit sets the value.
@@ -151,7 +150,7 @@ do_update(const wctx *w, kf_resp *r, json_t *obj, kf_obj *old, kf_managers *mg)
 	const char *brv = kf_jstr(obj, "metadata.resourceVersion");
 	const char *orv = kf_jstr(old->o_json, "metadata.resourceVersion");
 	if (brv && *brv && strcmp(brv, orv ? orv : "") != 0) {
-		conflict(r, w->w_rs, name);
+		kf__conflict(r, w->w_rs, name);
 		json_decref(obj);
 		return;
 	}
@@ -202,7 +201,7 @@ do_update(const wctx *w, kf_resp *r, json_t *obj, kf_obj *old, kf_managers *mg)
 			goto out;
 		}
 	} else {
-		if (validate_generic(r, w->w_rs, obj) != 0) {
+		if (kf__validate_generic(r, w->w_rs, obj) != 0) {
 			goto out;
 		}
 		if (w->w_sub) {
@@ -219,7 +218,7 @@ do_update(const wctx *w, kf_resp *r, json_t *obj, kf_obj *old, kf_managers *mg)
 			}
 		}
 		if (w->w_res == KF_R_NAMESPACES) {
-			namespace_prepare(obj);
+			kf__namespace_prepare(obj);
 		}
 		json_t *gen = json_object_get(om, "generation");
 		if (gen) {
@@ -270,7 +269,7 @@ dry_run(const kf_req *q, kf_resp *r, const char *optkind)
 		free(v);
 		kf_errs_addf(&e, KF_NOTSUPPORTED, "dryRun",
 		    "Unsupported value: %s: supported values: \"All\"", val);
-		options_invalid(r, optkind, &e);
+		kf__options_invalid(r, optkind, &e);
 		kf_errs_fini(&e);
 	}
 	return d && strcmp(d, "All") == 0;
@@ -288,20 +287,20 @@ prepare_body(json_t *obj)
 }
 
 void
-handle_create(kf_req *q, kf_resp *r, wctx *w)
+kf__handle_create(kf_req *q, kf_resp *r, wctx *w)
 {
 	bool dry = dry_run(q, r, "CreateOptions");
 	if (r->r_code) {
 		return;
 	}
 	w->w_dry    = dry;
-	json_t *obj = decode_body(q, r, true);
+	json_t *obj = kf__decode_body(q, r, true);
 	if (obj == NULL) {
 		return;
 	}
-	if (check_typemeta(r, w->w_rs, obj) != 0
-	    || check_fields(q, r, w->w_rs, obj, false) != 0
-	    || check_identity(r, w->w_rs, obj, w->w_ns, NULL) != 0) {
+	if (kf__check_typemeta(r, w->w_rs, obj) != 0
+	    || kf__check_fields(q, r, w->w_rs, obj, false) != 0
+	    || kf__check_identity(r, w->w_rs, obj, w->w_ns, NULL) != 0) {
 		json_decref(obj);
 		return;
 	}
@@ -313,7 +312,7 @@ handle_create(kf_req *q, kf_resp *r, wctx *w)
 		    "created");
 		return;
 	}
-	generate_name(obj);
+	kf__generate_name(obj);
 	prepare_body(obj);
 	if (w->w_res == KF_R_NAMESPACES) {
 		const char *n = kf_jstr(obj, "metadata.name");
@@ -343,20 +342,20 @@ handle_create(kf_req *q, kf_resp *r, wctx *w)
 }
 
 void
-handle_update(kf_req *q, kf_resp *r, wctx *w)
+kf__handle_update(kf_req *q, kf_resp *r, wctx *w)
 {
 	bool dry = dry_run(q, r, "UpdateOptions");
 	if (r->r_code) {
 		return;
 	}
 	w->w_dry    = dry;
-	json_t *obj = decode_body(q, r, true);
+	json_t *obj = kf__decode_body(q, r, true);
 	if (obj == NULL) {
 		return;
 	}
-	if (check_typemeta(r, w->w_rs, obj) != 0
-	    || check_fields(q, r, w->w_rs, obj, false) != 0
-	    || check_identity(r, w->w_rs, obj, w->w_ns, w->w_name) != 0) {
+	if (kf__check_typemeta(r, w->w_rs, obj) != 0
+	    || kf__check_fields(q, r, w->w_rs, obj, false) != 0
+	    || kf__check_identity(r, w->w_rs, obj, w->w_ns, w->w_name) != 0) {
 		json_decref(obj);
 		return;
 	}
@@ -414,7 +413,7 @@ handle_apply(kf_req *q, kf_resp *r, wctx *w, bool force)
 		json_decref(cfg);
 		return;
 	}
-	if (check_typemeta(r, w->w_rs, cfg) != 0) {
+	if (kf__check_typemeta(r, w->w_rs, cfg) != 0) {
 		json_decref(cfg);
 		return;
 	}
@@ -423,7 +422,7 @@ handle_apply(kf_req *q, kf_resp *r, wctx *w, bool force)
 		json_decref(cfg);
 		return;
 	}
-	if (check_identity(r, w->w_rs, cfg, w->w_ns, w->w_name) != 0) {
+	if (kf__check_identity(r, w->w_rs, cfg, w->w_ns, w->w_name) != 0) {
 		json_decref(cfg);
 		return;
 	}
@@ -511,7 +510,7 @@ handle_apply(kf_req *q, kf_resp *r, wctx *w, bool force)
 }
 
 void
-handle_patch(kf_req *q, kf_resp *r, wctx *w)
+kf__handle_patch(kf_req *q, kf_resp *r, wctx *w)
 {
 	const char *ct    = q->q_ctype;
 	bool        apply = ct_is(ct, "application/apply-patch+yaml");
@@ -544,7 +543,7 @@ handle_patch(kf_req *q, kf_resp *r, wctx *w)
 		kf_errs e = {0};
 		kf_err_forbidden(
 		    &e, "force", "may not be specified for non-apply patch");
-		options_invalid(r, "PatchOptions", &e);
+		kf__options_invalid(r, "PatchOptions", &e);
 		kf_errs_fini(&e);
 		return;
 	}
@@ -552,14 +551,14 @@ handle_patch(kf_req *q, kf_resp *r, wctx *w)
 		kf_errs e = {0};
 		kf_err_required(
 		    &e, "fieldManager", "is required for apply patch");
-		options_invalid(r, "PatchOptions", &e);
+		kf__options_invalid(r, "PatchOptions", &e);
 		kf_errs_fini(&e);
 		return;
 	}
 	if (fm && strlen(fm) > 128) {
 		kf_errs e = {0};
 		kf_err_toolong(&e, "fieldManager", 128);
-		options_invalid(r, "PatchOptions", &e);
+		kf__options_invalid(r, "PatchOptions", &e);
 		kf_errs_fini(&e);
 		return;
 	}
@@ -568,7 +567,7 @@ handle_patch(kf_req *q, kf_resp *r, wctx *w)
 		return;
 	}
 	if (apply) {
-		handle_apply(q, r, w, is_true(force));
+		handle_apply(q, r, w, kf__is_true(force));
 		return;
 	}
 	json_error_t je;
@@ -605,8 +604,8 @@ handle_patch(kf_req *q, kf_resp *r, wctx *w)
 		}
 		return;
 	}
-	if (!json_is_object(doc) || check_typemeta(r, w->w_rs, doc) != 0
-	    || check_fields(q, r, w->w_rs, doc, false) != 0) {
+	if (!json_is_object(doc) || kf__check_typemeta(r, w->w_rs, doc) != 0
+	    || kf__check_fields(q, r, w->w_rs, doc, false) != 0) {
 		pthread_mutex_unlock(&kf_st.st_mu);
 		if (r->r_code == 0) {
 			kf_status_badrequest(
@@ -627,7 +626,7 @@ handle_patch(kf_req *q, kf_resp *r, wctx *w)
 		json_decref(doc);
 		return;
 	}
-	if (check_identity(r, w->w_rs, doc, w->w_ns, w->w_name) != 0) {
+	if (kf__check_identity(r, w->w_rs, doc, w->w_ns, w->w_name) != 0) {
 		pthread_mutex_unlock(&kf_st.st_mu);
 		json_decref(doc);
 		return;
@@ -640,7 +639,7 @@ handle_patch(kf_req *q, kf_resp *r, wctx *w)
 }
 
 void
-handle_delete(kf_req *q, kf_resp *r, wctx *w)
+kf__handle_delete(kf_req *q, kf_resp *r, wctx *w)
 {
 	bool dry = dry_run(q, r, "DeleteOptions");
 	if (r->r_code) {
@@ -769,7 +768,7 @@ del_cb(void *arg, const char *key, void *val)
 }
 
 void
-handle_deletecollection(kf_req *q, kf_resp *r, int res, const char *ns)
+kf__handle_deletecollection(kf_req *q, kf_resp *r, int res, const char *ns)
 {
 	char         err[512];
 	kf_selector *ls = kf_selector_parse(
@@ -817,7 +816,8 @@ handle_deletecollection(kf_req *q, kf_resp *r, int res, const char *ns)
 }
 
 void
-handle_get(kf_req *q, kf_resp *r, int res, const char *ns, const char *name)
+kf__handle_get(
+    kf_req *q, kf_resp *r, int res, const char *ns, const char *name)
 {
 	char key[512];
 	kf_key(res, ns, name, key, sizeof(key));
