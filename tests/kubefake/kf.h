@@ -382,6 +382,10 @@ typedef struct kf_faults {
 	int    f_retry_after_s;
 	double f_drop_rate;
 	bool   f_refuse_all;
+	// HTTP/2 (kf_front.c; issue 21)
+	double f_h2_rst_rate;
+	double f_h2_rst_after_rate;
+	int    f_h2_goaway_after;
 } kf_faults;
 
 enum kf_verb {
@@ -409,6 +413,12 @@ typedef struct kf_stats {
 	atomic_ullong s_fault_error;
 	atomic_ullong s_fault_drop;
 	atomic_ullong s_fault_refuse;
+	// the TLS front end (kf_front.c; issue 21)
+	atomic_ullong s_conn_h2;
+	atomic_ullong s_conn_http1;
+	atomic_ullong s_h2_streams;
+	atomic_ullong s_fault_rst;
+	atomic_ullong s_fault_goaway;
 } kf_stats;
 
 typedef struct kf_opts {

@@ -407,9 +407,12 @@ main(int argc, char **argv)
 		return 1;
 	}
 	int                port;
+	char               unix_name[96];
 	struct MHD_Daemon *d
-	    = kf_http_start(&sa, tls.t_cert, tls.t_key, o.o_threads, &port);
-	if (d == NULL) {
+	    = kf_http_start(o.o_threads, unix_name, sizeof(unix_name));
+	if (d == NULL
+	    || kf_front_start(&sa, tls.t_cert, tls.t_key, d, unix_name, &port)
+	        != 0) {
 		SF_ERROR("kubefake", "cannot listen on %s: %s", o.o_listen,
 		    strerror(errno));
 		return 1;
@@ -425,6 +428,7 @@ main(int argc, char **argv)
 	        != 0) {
 		SF_ERROR("kubefake", "cannot write %s: %s", o.o_kubeconfig,
 		    strerror(errno));
+		kf_front_stop();
 		MHD_stop_daemon(d);
 		return 1;
 	}
@@ -445,13 +449,10 @@ main(int argc, char **argv)
 	// requests, which are then refused), so that no connection is
 	// suspended when the daemon stops, and none is resumed after.
 	atomic_store(&kf_st.st_stopping, true);
-	MHD_socket lfd = MHD_quiesce_daemon(d);
+	kf_front_stop();
 	kf_watch_shutdown();
 	kf_timer_stop();
 	MHD_stop_daemon(d);
-	if (lfd != MHD_INVALID_SOCKET) {
-		close(lfd); // ours after quiescing, once the threads are gone
-	}
 	kf_persist_stop();
 	kf_metallb_fini();
 	kf_state_fini();
