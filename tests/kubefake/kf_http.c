@@ -273,7 +273,7 @@ stats_json(void)
 	// Connections accepted per ALPN protocol and h2 streams opened
 	// (issue 21): many requests on few connections is multiplexing.
 	json_object_set_new(j, "connections",
-	    json_pack("{s:I,s:I}", "h2", (json_int_t) s->s_conn_h2, "http/1.1",
+	    json_pack("{s:I,s:I}", "h2", (json_int_t) s->s_conn_h2, "http1",
 	        (json_int_t) s->s_conn_http1));
 	json_object_set_new(
 	    j, "h2_streams", json_integer((json_int_t) s->s_h2_streams));
