@@ -72,11 +72,12 @@ char *kf_goquote(const char *s);
 
 // A finished reply. body is malloc'd (or NULL).
 typedef struct kf_resp {
-	int    r_code;
-	char  *r_body;
-	size_t r_len;
-	char   r_retry_after[16]; // Retry-After header when non-empty
-	char  *r_warning;         // Warning header when non-NULL (malloc'd)
+	int         r_code;
+	char       *r_body;
+	size_t      r_len;
+	char        r_retry_after[16]; // Retry-After header when non-empty
+	char       *r_warning; // Warning header when non-NULL (malloc'd)
+	const char *r_ctype;   // Content-Type; NULL: application/json
 } kf_resp;
 
 void kf_resp_fini(kf_resp *r);

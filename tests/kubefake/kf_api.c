@@ -260,8 +260,11 @@ openapi_v3(const char *group)
 		    op, "x-kubernetes-group-version-kind", gvk);
 		json_object_set_new(paths, p, json_pack("{s:o}", "patch", op));
 	}
-	return json_pack("{s:s,s:{s:s,s:s},s:o}", "openapi", "3.0.0", "info",
-	    "title", "Kubernetes", "version", "v1.32.0", "paths", paths);
+	// Schemas (issue 21): `kubectl explain`, and kubectl's patches.
+	json_t *schemas = *group ? json_object() : kf_openapi_schemas(true);
+	return json_pack("{s:s,s:{s:s,s:s},s:o,s:{s:o}}", "openapi", "3.0.0",
+	    "info", "title", "Kubernetes", "version", "v1.32.0", "paths",
+	    paths, "components", "schemas", schemas);
 }
 
 static bool
@@ -463,6 +466,11 @@ kf_api_classify(const kf_req *q, int *verb, int *res)
 int
 kf_api_handle(kf_req *q, kf_resp *r)
 {
+	if (strcmp(q->q_path, "/openapi/v2") == 0) {
+		kf_openapi_v2(q, r);
+		atomic_fetch_add(&kf_st.st_stats.s_discovery, 1);
+		return 0;
+	}
 	if (discovery(q->q_path, r)) {
 		atomic_fetch_add(&kf_st.st_stats.s_discovery, 1);
 		return 0;

@@ -50,7 +50,8 @@ send_resp(struct MHD_Connection *c, kf_resp *r, bool api)
 		return MHD_NO;
 	}
 	r->r_body = NULL; // owned by the response now
-	MHD_add_response_header(resp, "Content-Type", "application/json");
+	MHD_add_response_header(resp, "Content-Type",
+	    r->r_ctype ? r->r_ctype : "application/json");
 	MHD_add_response_header(resp, "Cache-Control", "no-cache, private");
 	if (r->r_retry_after[0]) {
 		MHD_add_response_header(resp, "Retry-After", r->r_retry_after);

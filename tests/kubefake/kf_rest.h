@@ -53,4 +53,11 @@ void kf__handle_deletecollection(
 void kf__handle_get(
     kf_req *q, kf_resp *r, int res, const char *ns, const char *name);
 
+// ---- kf_openapi.c ----
+// kf_openapi_schemas: the schema definitions (a new object), with v2 or
+// v3 references.
+json_t *kf_openapi_schemas(bool v3);
+// kf_openapi_v2 serves /openapi/v2 in the form q accepts.
+void kf_openapi_v2(const kf_req *q, kf_resp *r);
+
 #endif // KF_REST_H

@@ -168,6 +168,25 @@ expect "yaml ingress ip" '^    - ip: 192\.168\.70\.0$' "$out"
 expect "yaml ipMode" '^      ipMode: VIP$' "$out"
 expect "get shows external IP" '^lb +LoadBalancer +10\.[0-9.]+ +192\.168\.70\.0 +80:3[0-9]+/TCP' "$(K get svc lb)"
 
+# OpenAPI (issue 21): client-side validation from /openapi/v2 (protobuf),
+# also of a List's items, as `svcfleet get services -A -o yaml` prints
+# them; `explain` from /openapi/v3.
+cat >"$dir/list.yaml" <<'Y'
+apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Service
+  metadata: {name: listed, namespace: default}
+  spec: {ports: [{port: 80, targetPort: 8080}]}
+Y
+expect "apply --dry-run=client of a List" 'service/listed created \(dry run\)' "$(K apply --dry-run=client -f "$dir/list.yaml")"
+expect "dry run wrote nothing" 'NotFound' "$(K get svc listed)"
+expect "apply of a List" 'service/listed created' "$(K apply -f "$dir/list.yaml")"
+sed -i 's/port: 80,/port: "x80", bogus: 1,/' "$dir/list.yaml"
+expect "client-side validation" 'unknown field "bogus" in io\.k8s\.api\.core\.v1\.ServicePort.*invalid type for io\.k8s\.api\.core\.v1\.ServicePort\.port: got "string", expected "integer"' "$(K apply --dry-run=client -f "$dir/list.yaml")"
+expect "explain service" '^FIELD: ports <\[\]ServicePort>' "$(K explain service.spec.ports)"
+
 # Every kubectl connection used PROTO (issue 21).
 stats=$(K get --raw /_kubefake/stats)
 h2=$(jq -r .connections.h2 <<<"$stats"); h1=$(jq -r .connections.http1 <<<"$stats")
