@@ -442,6 +442,7 @@ typedef struct kf_opts {
 	const char *o_tls_key;
 	const char *o_ca_cert;
 	int         o_log_level;
+	const char *o_alpn; // "h2,http/1.1" (NULL) or "http/1.1"
 } kf_opts;
 
 typedef struct kf_state {

@@ -135,10 +135,15 @@ alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 {
 	(void) ssl;
 	(void) arg;
-	static const unsigned char server[] = "\x02h2\x08http/1.1";
-	unsigned char             *o        = NULL;
-	if (SSL_select_next_proto(
-	        &o, outlen, server, sizeof(server) - 1, in, inlen)
+	static const unsigned char both[]  = "\x02h2\x08http/1.1";
+	static const unsigned char http1[] = "\x08http/1.1";
+	// --alpn http/1.1: a server without HTTP/2.
+	bool h1only = kf_st.st_opts.o_alpn
+	    && strcmp(kf_st.st_opts.o_alpn, "http/1.1") == 0;
+	const unsigned char *server = h1only ? http1 : both;
+	unsigned int   slen = h1only ? sizeof(http1) - 1 : sizeof(both) - 1;
+	unsigned char *o    = NULL;
+	if (SSL_select_next_proto(&o, outlen, server, slen, in, inlen)
 	    != OPENSSL_NPN_NEGOTIATED) {
 		return SSL_TLSEXT_ERR_ALERT_FATAL;
 	}

@@ -60,6 +60,10 @@ static const char usage[]
       "  --tls-cert F --tls-key F [--ca-cert F]  serve these instead of a\n"
       "                            generated CA and certificate\n"
       "  --log-level L             debug, info, warn, error (default info)\n"
+      "  --alpn LIST               protocols offered by ALPN, in order: "
+      "h2,http/1.1\n"
+      "                            (default) or http/1.1 (a server without "
+      "HTTP/2)\n"
       "  --help                    this text\n"
       "\n"
       "Test control (bearer token required; not subject to faults):\n"
@@ -115,6 +119,7 @@ static const opt opts[] = {
     {"--tls-key", OPT_STR, O(o_tls_key), 0, 0, 0},
     {"--ca-cert", OPT_STR, O(o_ca_cert), 0, 0, 0},
     {"--log-level", OPT_LEVEL, O(o_log_level), 0, 0, 0},
+    {"--alpn", OPT_STR, O(o_alpn), 0, 0, 0}, // issue 21
     {NULL, 0, 0, 0, 0, 0},
 };
 #undef O
@@ -370,6 +375,13 @@ main(int argc, char **argv)
 		return 2;
 	}
 	sf_log_set_level(o.o_log_level);
+	if (o.o_alpn && strcmp(o.o_alpn, "h2,http/1.1") != 0
+	    && strcmp(o.o_alpn, "http/1.1") != 0) {
+		fprintf(stderr,
+		    "kubefake: --alpn wants h2,http/1.1 or http/1.1, got %s\n",
+		    o.o_alpn);
+		return 2;
+	}
 	struct sockaddr_in sa;
 	char               host[64];
 	if (parse_listen(o.o_listen, &sa, host, sizeof(host)) != 0) {
