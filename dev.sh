@@ -18,7 +18,8 @@ PACKAGES="build-essential cmake pkg-config git \
  libcurl4-openssl-dev libjansson-dev libyaml-dev libssl-dev openssl \
  libmicrohttpd-dev libcmocka-dev clang clang-format libclang-rt-14-dev \
  curl ca-certificates valgrind procps python3 \
- etcd-server hey wrk jq systemd chromium stress-ng"
+ etcd-server hey wrk jq systemd chromium stress-ng \
+ libnghttp2-dev nghttp2-client"
 
 JOBS=$(nproc 2>/dev/null || echo 2)
 

@@ -57,11 +57,15 @@ typedef struct cluster {
 	size_t  calen;
 } cluster;
 
-static char              dir[256], bindir[512], sock[400], token[128];
-static cluster           cl[MAX_CLUSTERS];
-static int               nclusters = 10, nservices = 10000, nheals = 200;
-static int               standalone, keep, no_fsync;
-static int               wrk_secs, kubectl_n, steady_secs;
+static char    dir[256], bindir[512], sock[400], token[128];
+static cluster cl[MAX_CLUSTERS];
+static int     nclusters = 10, nservices = 10000, nheals = 200;
+static int     standalone, keep, no_fsync;
+static int     wrk_secs, kubectl_n, steady_secs;
+// HTTP/2 (issue 21): the kubefakes' ALPN list (NULL: h2,http/1.1) and the
+// h2load ceiling's request count (0: not run).
+static const char       *alpn;
+static int               h2load_n;
 static long              grow[8];
 static int               ngrow;
 static pid_t             srv_pid, rec_pid;
@@ -154,7 +158,7 @@ start_kubefake(int i)
 	int         fd;
 	const char *argv[] = {bin, "--listen", "127.0.0.1:0", "--token", TOKEN,
 	    "--write-kubeconfig", kc, "--log-level", "warn", "--watch-history",
-	    "200000", NULL};
+	    "200000", alpn ? "--alpn" : NULL, alpn, NULL};
 
 	snprintf(bin, sizeof(bin), "%s/%s", bindir, bin_kubefake);
 	snprintf(kc, sizeof(kc), "%s/kc%d", dir, i);
@@ -794,6 +798,67 @@ wrk_ceiling(void)
 	return (total);
 }
 
+// The h2 ceiling (issue 21): h2load (nghttp2-client) against every cluster
+// at once, each over one connection with up to 100 streams in flight (as
+// the reconciler multiplexes), h2load_n GETs of a Service in all. Returns
+// the sum of the rates; h2load's CPU is a child's.
+static double
+h2load_ceiling(void)
+{
+	pid_t  pids[MAX_CLUSTERS];
+	double total = 0;
+	char   n[16], auth[200];
+	snprintf(n, sizeof(n), "%d", h2load_n / nclusters);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", TOKEN);
+	for (int i = 0; i < nclusters; i++) {
+		char log[400], url[300];
+		snprintf(log, sizeof(log), "%s/h2load%d.out", dir, i);
+		snprintf(url, sizeof(url),
+		    "%s/api/v1/namespaces/default/services/kubernetes",
+		    cl[i].url);
+		if ((pids[i] = fork()) == 0) {
+			const char *av[] = {"h2load", "-n", n, "-c", "1", "-m",
+			    "100", "-H", auth, url, NULL};
+			int         fd   = open(log, O_WRONLY | O_CREAT, 0644);
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			dup2(fd, 1);
+			dup2(fd, 2);
+			execvp(av[0], (char *const *) av);
+			_exit(127);
+		}
+	}
+	for (int i = 0; i < nclusters; i++) {
+		char  log[400], line[512];
+		int   ws;
+		FILE *f;
+		waitpid(pids[i], &ws, 0);
+		snprintf(log, sizeof(log), "%s/h2load%d.out", dir, i);
+		if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0
+		    || (f = fopen(log, "r")) == NULL) {
+			die("h2load against cluster %d failed (see %s)", i,
+			    log);
+		}
+		while (fgets(line, sizeof(line), f) != NULL) {
+			double r;
+			long   ok = 0, done = 0;
+			if (sscanf(line, "finished in %*s %lf req/s", &r)
+			    == 1) {
+				total += r;
+			}
+			if (sscanf(line,
+			        "requests: %*d total, %*d started, %ld "
+			        "done, %ld succeeded",
+			        &done, &ok)
+			        == 2
+			    && ok != done) {
+				die("h2load against cluster %d: %s", i, line);
+			}
+		}
+		fclose(f);
+	}
+	return (total);
+}
+
 // kubectl apply --server-side -f DIR of kubectl_n manifests (one file
 // each) into cluster 0's kube-public; returns the wall time in seconds
 // (kubectl's start-up and discovery included, as a user would see it).
@@ -1012,6 +1077,22 @@ run_converge(CURL *h)
 		    w, 1e6 * kf / n, 1e6 * ch / n);
 		clear_public(h);
 	}
+	if (h2load_n > 0) {
+		double kf0 = kubefakes_cpu_s(), ch0 = children_cpu_s();
+		double w  = h2load_ceiling();
+		double kf = kubefakes_cpu_s() - kf0;
+		double ch = children_cpu_s() - ch0;
+		printf(
+		    "kubefake's h2 ceiling with h2load (%d clusters at once, "
+		    "1 connection and 100 streams each, %d GETs): %.0f "
+		    "requests/s; CPU per request: kubefake %.0f µs, h2load "
+		    "%.0f µs\n",
+		    nclusters, h2load_n, w, 1e6 * kf / h2load_n,
+		    1e6 * ch / h2load_n);
+		printf("RESULT h2load_rate=%.0f h2load_kf_cpu_us=%.0f "
+		       "h2load_client_cpu_us=%.0f\n",
+		    w, 1e6 * kf / h2load_n, 1e6 * ch / h2load_n);
+	}
 	double kf0 = kubefakes_cpu_s(), me0 = cpu_s(getpid());
 	double raw = raw_apply_rate();
 	double kf = kubefakes_cpu_s() - kf0, me = cpu_s(getpid()) - me0;
@@ -1075,6 +1156,24 @@ run_converge(CURL *h)
 	}
 	printf("RESULT sync_lists_per_cluster=%.1f\n",
 	    (double) lists / nclusters);
+	// The protocol the reconciler used (issue 21): connections kubefake
+	// accepted per ALPN protocol and h2 streams, since the stats reset
+	// before the reconciler started (this bench's own stats reads are
+	// among them: one connection each).
+	long c2 = 0, c1 = 0, streams = 0;
+	for (int i = 0; i < nclusters; i++) {
+		long    code;
+		json_t *j
+		    = kreq(h, i, "GET", "/_kubefake/stats", NULL, NULL, &code);
+		json_t *cn = json_object_get(j, "connections");
+		c2 += (long) json_integer_value(json_object_get(cn, "h2"));
+		c1 += (long) json_integer_value(json_object_get(cn, "http1"));
+		streams += (long) json_integer_value(
+		    json_object_get(j, "h2_streams"));
+		json_decref(j);
+	}
+	printf("RESULT conns_h2=%ld conns_http1=%ld h2_streams=%ld\n", c2, c1,
+	    streams);
 	long rss = rss_anon_kib(srv_pid);
 	printf("svcfleetd RssAnon when synced: %ld KiB\n", rss);
 	sleep(3);
@@ -1139,6 +1238,10 @@ main(int argc, char **argv)
 				    stderr, "--grow N1,N2,... ascending\n");
 				return (2);
 			}
+		} else if (strcmp(a, "--alpn") == 0 && next != NULL) {
+			alpn = argv[++i];
+		} else if (strcmp(a, "--h2load") == 0 && next != NULL) {
+			h2load_n = atoi(argv[++i]);
 		} else if (strcmp(a, "--no-fsync") == 0) {
 			no_fsync = 1;
 		} else if (strcmp(a, "--standalone") == 0) {
@@ -1153,7 +1256,10 @@ main(int argc, char **argv)
 			    "                      [--wrk SECONDS] [--kubectl "
 			    "N] [--steady SECONDS]\n"
 			    "                      [--grow N1,N2,...] "
-			    "[--no-fsync] [--keep]\n");
+			    "[--no-fsync] [--keep]\n"
+			    "                      [--alpn "
+			    "h2,http/1.1|http/1.1] "
+			    "[--h2load N]\n");
 			return (2);
 		}
 	}

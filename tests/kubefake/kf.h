@@ -72,11 +72,12 @@ char *kf_goquote(const char *s);
 
 // A finished reply. body is malloc'd (or NULL).
 typedef struct kf_resp {
-	int    r_code;
-	char  *r_body;
-	size_t r_len;
-	char   r_retry_after[16]; // Retry-After header when non-empty
-	char  *r_warning;         // Warning header when non-NULL (malloc'd)
+	int         r_code;
+	char       *r_body;
+	size_t      r_len;
+	char        r_retry_after[16]; // Retry-After header when non-empty
+	char       *r_warning; // Warning header when non-NULL (malloc'd)
+	const char *r_ctype;   // Content-Type; NULL: application/json
 } kf_resp;
 
 void kf_resp_fini(kf_resp *r);
@@ -382,6 +383,10 @@ typedef struct kf_faults {
 	int    f_retry_after_s;
 	double f_drop_rate;
 	bool   f_refuse_all;
+	// HTTP/2 (kf_front.c; issue 21)
+	double f_h2_rst_rate;
+	double f_h2_rst_after_rate;
+	int    f_h2_goaway_after;
 } kf_faults;
 
 enum kf_verb {
@@ -409,6 +414,12 @@ typedef struct kf_stats {
 	atomic_ullong s_fault_error;
 	atomic_ullong s_fault_drop;
 	atomic_ullong s_fault_refuse;
+	// the TLS front end (kf_front.c; issue 21)
+	atomic_ullong s_conn_h2;
+	atomic_ullong s_conn_http1;
+	atomic_ullong s_h2_streams;
+	atomic_ullong s_fault_rst;
+	atomic_ullong s_fault_goaway;
 } kf_stats;
 
 typedef struct kf_opts {
@@ -431,6 +442,7 @@ typedef struct kf_opts {
 	const char *o_tls_key;
 	const char *o_ca_cert;
 	int         o_log_level;
+	const char *o_alpn; // "h2,http/1.1" (NULL) or "http/1.1"
 } kf_opts;
 
 typedef struct kf_state {

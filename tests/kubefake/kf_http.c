@@ -1,7 +1,7 @@
-// kf_http.c: the HTTPS front end (libmicrohttpd with its epoll thread
-// pool): request bodies, bearer-token authentication, fault injection,
-// request counters, the /_kubefake control endpoints, and handing API
-// requests to kf_api.c.
+// kf_http.c: the HTTP server (libmicrohttpd with its epoll thread pool,
+// fed its connections by the TLS front end, kf_front.c): request bodies,
+// bearer-token authentication, fault injection, request counters, the
+// /_kubefake control endpoints, and handing API requests to kf_api.c.
 //
 // Injected latency does not block a pool thread: the request's
 // connection is suspended and a timer resumes it. The timers stop (and
@@ -13,7 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "kf.h"
 #include "kf_http.h"
@@ -47,7 +50,8 @@ send_resp(struct MHD_Connection *c, kf_resp *r, bool api)
 		return MHD_NO;
 	}
 	r->r_body = NULL; // owned by the response now
-	MHD_add_response_header(resp, "Content-Type", "application/json");
+	MHD_add_response_header(resp, "Content-Type",
+	    r->r_ctype ? r->r_ctype : "application/json");
 	MHD_add_response_header(resp, "Cache-Control", "no-cache, private");
 	if (r->r_retry_after[0]) {
 		MHD_add_response_header(resp, "Retry-After", r->r_retry_after);
@@ -141,10 +145,12 @@ faults_json(void)
 	pthread_mutex_lock(&kf_st.st_fmu);
 	f = kf_st.st_faults;
 	pthread_mutex_unlock(&kf_st.st_fmu);
-	return json_pack("{s:i,s:f,s:i,s:i,s:f,s:b}", "latency_ms",
+	return json_pack("{s:i,s:f,s:i,s:i,s:f,s:b,s:f,s:f,s:i}", "latency_ms",
 	    f.f_latency_ms, "error_rate", f.f_error_rate, "error_status",
 	    f.f_error_status, "retry_after_s", f.f_retry_after_s, "drop_rate",
-	    f.f_drop_rate, "refuse_all", f.f_refuse_all);
+	    f.f_drop_rate, "refuse_all", f.f_refuse_all, "h2_rst_rate",
+	    f.f_h2_rst_rate, "h2_rst_after_rate", f.f_h2_rst_after_rate,
+	    "h2_goaway_after", f.f_h2_goaway_after);
 }
 
 static void
@@ -158,7 +164,7 @@ set_faults(const kf_req *q, kf_resp *r)
 		kf_status_badrequest(r, "faults: a JSON object is expected");
 		return;
 	}
-	kf_faults f = {0, 0, 500, 1, 0, false};
+	kf_faults f = {0, 0, 500, 1, 0, false, 0, 0, 0};
 	json_t   *v;
 	if ((v = json_object_get(j, "latency_ms"))) {
 		f.f_latency_ms = (int) json_number_value(v);
@@ -178,7 +184,24 @@ set_faults(const kf_req *q, kf_resp *r)
 	if ((v = json_object_get(j, "refuse_all"))) {
 		f.f_refuse_all = json_is_true(v);
 	}
+	if ((v = json_object_get(j, "h2_rst_rate"))) {
+		f.f_h2_rst_rate = json_number_value(v);
+	}
+	if ((v = json_object_get(j, "h2_rst_after_rate"))) {
+		f.f_h2_rst_after_rate = json_number_value(v);
+	}
+	if ((v = json_object_get(j, "h2_goaway_after"))) {
+		f.f_h2_goaway_after = (int) json_number_value(v);
+	}
 	json_decref(j);
+	if (f.f_h2_rst_rate < 0 || f.f_h2_rst_rate > 1
+	    || f.f_h2_rst_after_rate < 0 || f.f_h2_rst_after_rate > 1
+	    || f.f_h2_goaway_after < 0) {
+		kf_status_badrequest(r,
+		    "faults: h2_rst_rate and h2_rst_after_rate 0..1, "
+		    "h2_goaway_after >= 0");
+		return;
+	}
 	if (f.f_latency_ms < 0 || f.f_latency_ms > 600000 || f.f_error_rate < 0
 	    || f.f_error_rate > 1 || f.f_drop_rate < 0 || f.f_drop_rate > 1
 	    || f.f_error_status < 400 || f.f_error_status > 599
@@ -241,11 +264,20 @@ stats_json(void)
 	json_object_set_new(codes, "429", json_integer((json_int_t) s->s_429));
 	json_object_set_new(j, "codes", codes);
 	json_object_set_new(j, "faults",
-	    json_pack("{s:I,s:I,s:I,s:I}", "latency",
+	    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "latency",
 	        (json_int_t) s->s_fault_latency, "error",
 	        (json_int_t) s->s_fault_error, "drop",
 	        (json_int_t) s->s_fault_drop, "refused",
-	        (json_int_t) s->s_fault_refuse));
+	        (json_int_t) s->s_fault_refuse, "h2_rst",
+	        (json_int_t) s->s_fault_rst, "h2_goaway",
+	        (json_int_t) s->s_fault_goaway));
+	// Connections accepted per ALPN protocol and h2 streams opened
+	// (issue 21): many requests on few connections is multiplexing.
+	json_object_set_new(j, "connections",
+	    json_pack("{s:I,s:I}", "h2", (json_int_t) s->s_conn_h2, "http1",
+	        (json_int_t) s->s_conn_http1));
+	json_object_set_new(
+	    j, "h2_streams", json_integer((json_int_t) s->s_h2_streams));
 	json_object_set_new(
 	    j, "watchers", json_integer((json_int_t) kf_st.st_nwatchers));
 	pthread_mutex_lock(&kf_st.st_mu);
@@ -530,33 +562,42 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 struct MHD_Daemon *
-kf_http_start(const struct sockaddr_in *sa, const char *cert, const char *key,
-    int threads, int *port)
+kf_http_start(int threads, char *name, size_t cap)
 {
-	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TLS
+	// An abstract unix socket (no file), unique per process.
+	struct sockaddr_un un;
+	memset(&un, 0, sizeof(un));
+	un.sun_family = AF_UNIX;
+	snprintf(name, cap, "kubefake-%ld-%016llx", (long) getpid(),
+	    (unsigned long long) kf_rand_u64());
+	size_t n = strlen(name);
+	if (n + 1 > sizeof(un.sun_path)) {
+		return NULL;
+	}
+	memcpy(un.sun_path + 1, name, n);
+	int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0
+	    || bind(lfd, (struct sockaddr *) &un,
+	           (socklen_t) (offsetof(struct sockaddr_un, sun_path) + 1
+	               + n))
+	        != 0
+	    || listen(lfd, 1024) != 0) {
+		if (lfd >= 0) {
+			close(lfd);
+		}
+		return NULL;
+	}
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC
 	    | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-	struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL,
-	    access_cb, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-	    MHD_OPTION_HTTPS_PRIORITIES, "NORMAL", MHD_OPTION_SOCK_ADDR, sa,
-	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned) threads,
-	    MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_HTTPS_MEM_CERT, cert,
-	    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, NULL,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned) 8192,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 600,
-	    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned) 1024, MHD_OPTION_END);
+	struct MHD_Daemon *d
+	    = MHD_start_daemon(flags, 0, NULL, NULL, access_cb, NULL,
+	        MHD_OPTION_LISTEN_SOCKET, lfd, MHD_OPTION_EXTERNAL_LOGGER,
+	        mhd_log, NULL, MHD_OPTION_THREAD_POOL_SIZE, (unsigned) threads,
+	        MHD_OPTION_NOTIFY_COMPLETED, completed_cb, NULL,
+	        MHD_OPTION_CONNECTION_LIMIT, (unsigned) 8192,
+	        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 600, MHD_OPTION_END);
 	if (d == NULL) {
-		return NULL;
+		close(lfd);
 	}
-	const union MHD_DaemonInfo *info
-	    = MHD_get_daemon_info(d, MHD_DAEMON_INFO_LISTEN_FD);
-	struct sockaddr_in bound;
-	socklen_t          len = sizeof(bound);
-	if (info == NULL
-	    || getsockname(info->listen_fd, (struct sockaddr *) &bound, &len)
-	        != 0) {
-		MHD_stop_daemon(d);
-		return NULL;
-	}
-	*port = ntohs(bound.sin_port);
 	return d;
 }

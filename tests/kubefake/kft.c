@@ -206,6 +206,14 @@ header_cb(char *p, size_t sz, size_t n, void *arg)
 	return m;
 }
 
+long
+kft_http_version(void)
+{
+	const char *v = getenv("KFT_HTTP");
+	return v && strcmp(v, "1.1") == 0 ? CURL_HTTP_VERSION_1_1
+	                                  : CURL_HTTP_VERSION_2TLS;
+}
+
 CURLcode
 kft_req(kft *k, CURL *h, const char *token, const char *method,
     const char *path, const char *ctype, const char *body, kft_resp *r)
@@ -231,6 +239,7 @@ kft_req(kft *k, CURL *h, const char *token, const char *method,
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
 	curl_easy_setopt(h, CURLOPT_CAINFO, k->k_ca);
+	curl_easy_setopt(h, CURLOPT_HTTP_VERSION, kft_http_version());
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
@@ -333,6 +342,7 @@ kft_watch(kft *k, const char *path, const char *accept)
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
 	curl_easy_setopt(h, CURLOPT_CAINFO, k->k_ca);
+	curl_easy_setopt(h, CURLOPT_HTTP_VERSION, kft_http_version());
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);

@@ -44,6 +44,11 @@ typedef struct kft_resp {
 
 void kft_resp_fini(kft_resp *r);
 
+// kft_http_version: the CURLOPT_HTTP_VERSION kft's handles use — HTTP/2 by
+// ALPN (CURL_HTTP_VERSION_2TLS), or HTTP/1.1 when KFT_HTTP=1.1 is set in
+// the environment, so that one test runs over either protocol.
+long kft_http_version(void);
+
 // kft_req performs one request with token (NULL: none). ctype may be
 // NULL (application/json when body is set). Returns r->r_curl.
 CURLcode kft_req(kft *k, CURL *h, const char *token, const char *method,

@@ -4,8 +4,17 @@
 # apply (twice, and a second manager with and without --force-conflicts),
 # merge and strategic patch, replace (and a stale replace), delete,
 # get -w, create deployment, and -o yaml with allocated values.
+# PROTO (h2, the default, or http/1.1) is the protocol kubectl must use:
+# client-go offers h2 by ALPN unless DISABLE_HTTP2 is set; kubefake's
+# connection counters prove which one served.
 set -uo pipefail
-KUBEFAKE=${1:?usage: kubectl_test.sh path/to/kubefake}
+KUBEFAKE=${1:?usage: kubectl_test.sh path/to/kubefake [h2|http/1.1]}
+PROTO=${2:-h2}
+case $PROTO in
+h2) ;;
+http/1.1) export DISABLE_HTTP2=1 ;;
+*) echo "unknown protocol $PROTO"; exit 2 ;;
+esac
 command -v kubectl >/dev/null || { echo "kubectl not installed: skipped"; exit 77; }
 
 dir=$(mktemp -d /tmp/kubefake-kubectl-XXXXXX)
@@ -36,7 +45,8 @@ pid=$!
 for _ in $(seq 600); do grep -q '^ready ' "$dir/out" && break; sleep 0.05; done
 grep -q '^ready https://127.0.0.1:' "$dir/out" || { cat "$dir/err"; echo "FAIL kubefake did not start"; exit 1; }
 
-K() { kubectl --kubeconfig "$dir/kubeconfig" --cache-dir "$dir/cache" "$@" 2>&1; }
+# (client-go logs a line when DISABLE_HTTP2 is set: not part of any output)
+K() { kubectl --kubeconfig "$dir/kubeconfig" --cache-dir "$dir/cache" "$@" 2>&1 | sed "/HTTP2 has been explicitly disabled/d"; }
 
 # get svc -A: the default Service, printed as a server-side Table.
 out=$(K get svc -A)
@@ -157,6 +167,34 @@ expect "yaml nodePort" '^  (- |  )nodePort: 3[0-2][0-9]{3}$' "$out"
 expect "yaml ingress ip" '^    - ip: 192\.168\.70\.0$' "$out"
 expect "yaml ipMode" '^      ipMode: VIP$' "$out"
 expect "get shows external IP" '^lb +LoadBalancer +10\.[0-9.]+ +192\.168\.70\.0 +80:3[0-9]+/TCP' "$(K get svc lb)"
+
+# OpenAPI (issue 21): client-side validation from /openapi/v2 (protobuf),
+# also of a List's items, as `svcfleet get services -A -o yaml` prints
+# them; `explain` from /openapi/v3.
+cat >"$dir/list.yaml" <<'Y'
+apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Service
+  metadata: {name: listed, namespace: default}
+  spec: {ports: [{port: 80, targetPort: 8080}]}
+Y
+expect "apply --dry-run=client of a List" 'service/listed created \(dry run\)' "$(K apply --dry-run=client -f "$dir/list.yaml")"
+expect "dry run wrote nothing" 'NotFound' "$(K get svc listed)"
+expect "apply of a List" 'service/listed created' "$(K apply -f "$dir/list.yaml")"
+sed -i 's/port: 80,/port: "x80", bogus: 1,/' "$dir/list.yaml"
+expect "client-side validation" 'unknown field "bogus" in io\.k8s\.api\.core\.v1\.ServicePort.*invalid type for io\.k8s\.api\.core\.v1\.ServicePort\.port: got "string", expected "integer"' "$(K apply --dry-run=client -f "$dir/list.yaml")"
+expect "explain service" '^FIELD: ports <\[\]ServicePort>' "$(K explain service.spec.ports)"
+
+# Every kubectl connection used PROTO (issue 21).
+stats=$(K get --raw /_kubefake/stats)
+h2=$(jq -r .connections.h2 <<<"$stats"); h1=$(jq -r .connections.http1 <<<"$stats")
+if [ "$PROTO" = h2 ]; then
+	[ "$h2" -gt 0 ] && [ "$h1" -eq 0 ] && ok "all over h2 ($h2 connections, $(jq -r .h2_streams <<<"$stats") streams)" || bad "protocol: h2=$h2 http1=$h1"
+else
+	[ "$h1" -gt 0 ] && [ "$h2" -eq 0 ] && ok "all over http/1.1 ($h1 connections)" || bad "protocol: h2=$h2 http1=$h1"
+fi
 
 kill "$pid"; wait "$pid"; rc=$?; pid=
 [ $rc -eq 0 ] && ok "clean shutdown" || { bad "kubefake exited $rc"; cat "$dir/err"; }

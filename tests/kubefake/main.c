@@ -22,7 +22,9 @@ static const char usage[]
       "\n"
       "A Kubernetes API server for Services (plus Namespaces, Events,\n"
       "Deployments, StatefulSets, DaemonSets) for tests and demos. It prints\n"
-      "'ready https://HOST:PORT' on stdout once it serves.\n"
+      "'ready https://HOST:PORT' on stdout once it serves. HTTP/2 and "
+      "HTTP/1.1\n"
+      "are negotiated by ALPN (h2 preferred), as kube-apiserver does.\n"
       "\n"
       "  --listen HOST:PORT        IPv4 address to serve on; port 0 picks a "
       "free one\n"
@@ -52,17 +54,25 @@ static const char usage[]
       "them\n"
       "                            (default 10000)\n"
       "  --threads N               HTTP worker threads (default: CPUs, at "
-      "least 2)\n"
+      "least 2);\n"
+      "                            each connection also has a thread of its "
+      "own\n"
       "  --tls-cert F --tls-key F [--ca-cert F]  serve these instead of a\n"
       "                            generated CA and certificate\n"
       "  --log-level L             debug, info, warn, error (default info)\n"
+      "  --alpn LIST               protocols offered by ALPN, in order: "
+      "h2,http/1.1\n"
+      "                            (default) or http/1.1 (a server without "
+      "HTTP/2)\n"
       "  --help                    this text\n"
       "\n"
       "Test control (bearer token required; not subject to faults):\n"
       "  GET|POST|DELETE /_kubefake/faults   {latency_ms, error_rate, "
       "error_status,\n"
       "                                      retry_after_s, drop_rate, "
-      "refuse_all}\n"
+      "refuse_all,\n"
+      "                                      h2_rst_rate, h2_rst_after_rate,\n"
+      "                                      h2_goaway_after}\n"
       "  GET /_kubefake/stats, POST /_kubefake/stats/reset\n"
       "  GET /_kubefake/metallb/pools\n";
 
@@ -109,6 +119,7 @@ static const opt opts[] = {
     {"--tls-key", OPT_STR, O(o_tls_key), 0, 0, 0},
     {"--ca-cert", OPT_STR, O(o_ca_cert), 0, 0, 0},
     {"--log-level", OPT_LEVEL, O(o_log_level), 0, 0, 0},
+    {"--alpn", OPT_STR, O(o_alpn), 0, 0, 0}, // issue 21
     {NULL, 0, 0, 0, 0, 0},
 };
 #undef O
@@ -364,6 +375,13 @@ main(int argc, char **argv)
 		return 2;
 	}
 	sf_log_set_level(o.o_log_level);
+	if (o.o_alpn && strcmp(o.o_alpn, "h2,http/1.1") != 0
+	    && strcmp(o.o_alpn, "http/1.1") != 0) {
+		fprintf(stderr,
+		    "kubefake: --alpn wants h2,http/1.1 or http/1.1, got %s\n",
+		    o.o_alpn);
+		return 2;
+	}
 	struct sockaddr_in sa;
 	char               host[64];
 	if (parse_listen(o.o_listen, &sa, host, sizeof(host)) != 0) {
@@ -407,9 +425,12 @@ main(int argc, char **argv)
 		return 1;
 	}
 	int                port;
+	char               unix_name[96];
 	struct MHD_Daemon *d
-	    = kf_http_start(&sa, tls.t_cert, tls.t_key, o.o_threads, &port);
-	if (d == NULL) {
+	    = kf_http_start(o.o_threads, unix_name, sizeof(unix_name));
+	if (d == NULL
+	    || kf_front_start(&sa, tls.t_cert, tls.t_key, d, unix_name, &port)
+	        != 0) {
 		SF_ERROR("kubefake", "cannot listen on %s: %s", o.o_listen,
 		    strerror(errno));
 		return 1;
@@ -425,6 +446,7 @@ main(int argc, char **argv)
 	        != 0) {
 		SF_ERROR("kubefake", "cannot write %s: %s", o.o_kubeconfig,
 		    strerror(errno));
+		kf_front_stop();
 		MHD_stop_daemon(d);
 		return 1;
 	}
@@ -445,13 +467,10 @@ main(int argc, char **argv)
 	// requests, which are then refused), so that no connection is
 	// suspended when the daemon stops, and none is resumed after.
 	atomic_store(&kf_st.st_stopping, true);
-	MHD_socket lfd = MHD_quiesce_daemon(d);
+	kf_front_stop();
 	kf_watch_shutdown();
 	kf_timer_stop();
 	MHD_stop_daemon(d);
-	if (lfd != MHD_INVALID_SOCKET) {
-		close(lfd); // ours after quiescing, once the threads are gone
-	}
 	kf_persist_stop();
 	kf_metallb_fini();
 	kf_state_fini();
