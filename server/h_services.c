@@ -139,8 +139,8 @@ static int
 invalid(sf_status *st, const sf_store_key *k)
 {
 	char   first[300] = "";
-	size_t n          = st->st_nviol;
-	if (n > 0) {
+	size_t n          = sf_status_nviol(st);
+	if (st->st_nviol > 0) {
 		snprintf(first, sizeof(first), "%s: %s",
 		    st->st_viol[0].v_field, st->st_viol[0].v_reason);
 	}

@@ -465,4 +465,18 @@ int sf__srv_auth_token_make(
 int sf__srv_auth_mint_internal(
     sf_server *srv, const char *user, const char *role, char *token);
 
+// ------------------------------------------------------------------ bounds
+// (issue 17) bounds.c: what one request may hold, checked before any work.
+
+// sf__srv_bounds_prescan counts the encoded fields of a payload of message
+// type d (nested ones too) without decoding it. Returns 0, or
+// SF_RESOURCE_EXHAUSTED with st set when there are too many.
+int sf__srv_bounds_prescan(const ProtobufCMessageDescriptor *d,
+    const uint8_t *data, size_t len, sf_status *st);
+
+// sf__srv_bounds_check checks a decoded request: every repeated field
+// against its cap, every string field for valid UTF-8. Returns 0, or
+// SF_INVALID_ARGUMENT with a violation (field path, reason) per problem.
+int sf__srv_bounds_check(const ProtobufCMessage *m, sf_status *st);
+
 #endif // SF_SERVER_INTERNAL_H

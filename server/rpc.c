@@ -67,10 +67,13 @@ pack_reply(sf__srv_call *c, const ProtobufCMessage *reply)
 		env.payload.len  = n;
 	}
 	if (st->st_nviol > 0) {
+		// The violations kept, then one that says how many more there
+		// were (issue 17: an answer's size does not grow with them).
+		size_t                         nv = st->st_nviol + 1;
 		Svcfleet__V1__FieldViolation **vv
-		    = sf_arena_alloc(&c->c_arena, st->st_nviol * sizeof(*vv));
+		    = sf_arena_alloc(&c->c_arena, nv * sizeof(*vv));
 		Svcfleet__V1__FieldViolation *v
-		    = sf_arena_alloc(&c->c_arena, st->st_nviol * sizeof(*v));
+		    = sf_arena_alloc(&c->c_arena, nv * sizeof(*v));
 		if (vv == NULL || v == NULL) {
 			return (NULL);
 		}
@@ -83,6 +86,19 @@ pack_reply(sf__srv_call *c, const ProtobufCMessage *reply)
 		}
 		env.violations   = vv;
 		env.n_violations = st->st_nviol;
+		if (st->st_more > 0) {
+			Svcfleet__V1__FieldViolation *more = &v[st->st_nviol];
+			svcfleet__v1__field_violation__init(more);
+			more->field  = "";
+			more->type   = SF_V_TOO_MANY;
+			more->reason = sf_arena_printf(&c->c_arena,
+			    "%zu more violations not shown (the first %d are)",
+			    st->st_more, SF_STATUS_VIOL_MAX);
+			if (more->reason == NULL) {
+				return (NULL);
+			}
+			vv[env.n_violations++] = more;
+		}
 	}
 	size_t n = svcfleet__v1__reply_envelope__get_packed_size(&env);
 	if (nng_msg_alloc(&m, n) != 0) {
@@ -441,12 +457,24 @@ process_tail(rpc_ctx *rc)
 		}
 		return;
 	}
+	// What the request holds is bounded before it is decoded, and
+	// checked (counts, UTF-8) before anything else looks at it.
+	if (sf__srv_bounds_prescan(c->c_method->m_mdesc->input,
+	        c->c_env->payload.data, c->c_env->payload.len, &c->c_status)
+	    != 0) {
+		sf__srv_call_finish(c, NULL);
+		return;
+	}
 	c->c_input = protobuf_c_message_unpack(c->c_method->m_mdesc->input,
 	    alloc, c->c_env->payload.len, c->c_env->payload.data);
 	if (c->c_input == NULL) {
 		sf__srv_call_fail(c, SF_INVALID_ARGUMENT,
 		    "malformed %s payload for %s",
 		    c->c_method->m_mdesc->input->name, c->c_method->m_path);
+		return;
+	}
+	if (sf__srv_bounds_check(c->c_input, &c->c_status) != 0) {
+		sf__srv_call_finish(c, NULL);
 		return;
 	}
 	if (c->c_method->m_scope != NULL) {
