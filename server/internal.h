@@ -133,6 +133,10 @@ struct sf__srv_call {
 	const char *c_cluster;
 	const char *c_namespace;
 	const char *c_name;
+	// Where the request came from (issue 17): the peer's address key
+	// (0: local, ipc:// or inproc://) and its text.
+	uint64_t c_peer;
+	char     c_peer_text[48];
 };
 
 // The server object. The generated service structs come first in their
@@ -200,6 +204,12 @@ struct sf_server {
 	// The embedded reconciler's token (recon_token.c); never empty once
 	// the server has started.
 	char s_recon_token[65];
+
+	// Failed authentications (authfail.c, issue 17).
+	struct sf__srv_authfail *s_authfail;
+	atomic_uint_fast64_t     s_auth_failures; // every one
+	atomic_uint_fast64_t     s_auth_limited;  // refused by the rate limit
+	atomic_uint_fast64_t     s_auth_audited;  // audit records written
 
 	// Live reads (live.c): detached threads, each finishing one
 	// call; sf_server_stop waits until none runs.
@@ -478,5 +488,22 @@ int sf__srv_bounds_prescan(const ProtobufCMessageDescriptor *d,
 // against its cap, every string field for valid UTF-8. Returns 0, or
 // SF_INVALID_ARGUMENT with a violation (field path, reason) per problem.
 int sf__srv_bounds_check(const ProtobufCMessage *m, sf_status *st);
+
+// sf__srv_peer_key returns a key for the IP address of pipe p's peer (0
+// when local: ipc://, inproc://) and writes its text ("local" else) into
+// text (cap bytes) when text is not NULL.
+uint64_t sf__srv_peer_key(nng_pipe p, char *text, size_t cap);
+
+// ---------------------------------------------------------------- authfail
+// (issue 17) authfail.c: failed authentications are counted, rate-limited
+// per source, and audited at most once per source per interval.
+
+int  sf__srv_authfail_init(sf_server *srv);
+void sf__srv_authfail_fini(sf_server *srv);
+// sf__srv_authfail finishes call c, whose authentication failed
+// (c_status UNAUTHENTICATED): audited (the first failure of its source in
+// an interval, with how many were not), answered without a record, or
+// refused with RESOURCE_EXHAUSTED when its source fails too often.
+void sf__srv_authfail(sf__srv_call *c);
 
 #endif // SF_SERVER_INTERNAL_H

@@ -22,6 +22,8 @@
 //   store queue  the writer's queue (store.h so_queue_max); a write beyond
 //                it is refused with RESOURCE_EXHAUSTED.
 //   dedupe       entries and bytes of remembered replies (dedupe.c).
+#include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,20 +76,32 @@ pipes_take(sf_server *srv, uint32_t id)
 	return (false);
 }
 
-// A key for the peer's IP address (port left out), 0 when not IP.
-static uint64_t
-peer_key(nng_pipe p)
+// A key for the peer's IP address (port left out), 0 when not IP; text
+// (when not NULL) gets the address as people write it, or "local".
+uint64_t
+sf__srv_peer_key(nng_pipe p, char *text, size_t cap)
 {
 	nng_sockaddr sa;
 	uint64_t     k = 0;
 
+	if (text != NULL) {
+		snprintf(text, cap, "local");
+	}
 	if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0) {
 		return (0);
 	}
 	switch (sa.s_family) {
 	case NNG_AF_INET:
+		if (text != NULL) {
+			inet_ntop(
+			    AF_INET, &sa.s_in.sa_addr, text, (socklen_t) cap);
+		}
 		return (((uint64_t) 4 << 56) | sa.s_in.sa_addr);
 	case NNG_AF_INET6:
+		if (text != NULL) {
+			inet_ntop(
+			    AF_INET6, sa.s_in6.sa_addr, text, (socklen_t) cap);
+		}
 		// FNV-1a over the 16 bytes; collisions only merge two
 		// addresses' counts.
 		k = 1469598103934665603ULL;
@@ -114,10 +128,11 @@ count_peer(sf_server *srv, uint64_t peer)
 static void
 pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
-	sf_server  *srv  = arg;
-	uint32_t    id   = (uint32_t) nng_pipe_id(p);
-	uint64_t    peer = ev == NNG_PIPE_EV_ADD_PRE ? peer_key(p) : 0;
-	const char *why  = NULL;
+	sf_server *srv = arg;
+	uint32_t   id  = (uint32_t) nng_pipe_id(p);
+	uint64_t   peer
+	    = ev == NNG_PIPE_EV_ADD_PRE ? sf__srv_peer_key(p, NULL, 0) : 0;
+	const char *why = NULL;
 
 	if (ev == NNG_PIPE_EV_ADD_PRE && peer == 0) {
 		// ipc:// and inproc:// peers are local, and the ipc socket is
@@ -162,6 +177,9 @@ sf__srv_limits_start(sf_server *srv, sf_status *st)
 	}
 	pthread_mutex_init(&srv->s_pipe_mtx, NULL);
 	srv->s_pipe_mtx_ok = true;
+	if (sf__srv_authfail_init(srv) != 0) {
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+	}
 	if (nng_pipe_notify(srv->s_sock, NNG_PIPE_EV_ADD_PRE, pipe_cb, srv)
 	        != 0
 	    || nng_pipe_notify(srv->s_sock, NNG_PIPE_EV_REM_POST, pipe_cb, srv)
@@ -175,6 +193,7 @@ sf__srv_limits_start(sf_server *srv, sf_status *st)
 void
 sf__srv_limits_stop(sf_server *srv)
 {
+	sf__srv_authfail_fini(srv);
 	if (srv->s_pipe_mtx_ok) {
 		pthread_mutex_destroy(&srv->s_pipe_mtx);
 		srv->s_pipe_mtx_ok = false;

@@ -383,6 +383,8 @@ process_head(rpc_ctx *rc)
 	    + (int64_t) srv->s_opts.so_default_timeout_ms * 1000;
 	alloc = sf_arena_pbc(&c->c_arena);
 
+	c->c_peer = sf__srv_peer_key(
+	    nng_msg_get_pipe(msg), c->c_peer_text, sizeof(c->c_peer_text));
 	if (len > srv->s_opts.so_max_msg) {
 		nng_msg_free(msg);
 		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED,
@@ -451,7 +453,7 @@ process_tail(rpc_ctx *rc)
 	if (!(c->c_method->m_flags & SF__SRV_M_PUBLIC)
 	    && sf__srv_auth_authenticate(c) != 0) {
 		if (c->c_status.st_code == SF_UNAUTHENTICATED) {
-			sf__srv_call_deny(c);
+			sf__srv_authfail(c);
 		} else {
 			sf__srv_call_finish(c, NULL);
 		}
