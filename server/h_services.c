@@ -183,11 +183,22 @@ check_node_ports(sf_store_txn *txn, sf__srv_call *c, const sf_service *svc,
 			continue;
 		}
 		snprintf(path, sizeof(path), "spec.ports[%zu].nodePort", i);
-		sf_status_violation(st, SF_V_INVALID, path,
-		    "Invalid value: %d: provided port is already requested by "
-		    "service \"%s/%s\" in cluster \"%s\"",
-		    p->node_port, owner.k_namespace, owner.k_name,
-		    self->k_cluster);
+		// Another tenant's Service is named only to a caller who may
+		// read it (issue 17, finding 8); others hear what Kubernetes
+		// says.
+		if (sf__srv_call_allowed(c, "services", "get", self->k_cluster,
+		        owner.k_namespace)) {
+			sf_status_violation(st, SF_V_INVALID, path,
+			    "Invalid value: %d: provided port is already "
+			    "requested by service \"%s/%s\" in cluster \"%s\"",
+			    p->node_port, owner.k_namespace, owner.k_name,
+			    self->k_cluster);
+		} else {
+			sf_status_violation(st, SF_V_INVALID, path,
+			    "Invalid value: %d: provided port is already "
+			    "allocated",
+			    p->node_port);
+		}
 	}
 	if (st->st_nviol > 0) {
 		const sf_violation *v = &st->st_viol[0];

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
@@ -49,6 +50,7 @@ typedef struct config {
 	long        max_watches;
 	long        max_inflight;
 	bool        no_reconciler;
+	bool        allow_core_dumps; // issue 17
 } config;
 
 // The option table drives flags, the environment, the --config file,
@@ -138,6 +140,12 @@ static const sf_opt options[] = {
         "do not fsync commits (loses acknowledged writes on a crash; "
         "benchmarks only)",
         offsetof(config, unsafe_nosync), 0, 0, NULL, NULL},
+    // issue 17: core dumps hold the sealing key and cluster tokens.
+    {"allow-core-dumps", "SVCFLEET_ALLOW_CORE_DUMPS", SF_OPT_BOOL, "false",
+        "let the kernel dump core (and other users' tools read this "
+        "process' memory); off by default because the memory holds the "
+        "secret key and cluster credentials",
+        offsetof(config, allow_core_dumps), 0, 0, NULL, NULL},
 };
 
 static const sf_opt_table option_table = {
@@ -283,6 +291,18 @@ main(int argc, char **argv)
 	}
 	sf_status_init(&st);
 	sf_log_set_level(sf_log_level_parse(cfg.log_level));
+	// No core dump, no ptrace by other processes of the same user, no
+	// /proc/PID/mem: the secret key and cluster tokens stay in here.
+	if (cfg.allow_core_dumps) {
+		SF_WARN("main",
+		    "core dumps allowed (--allow-core-dumps): they "
+		    "hold the secret key and cluster credentials");
+	} else if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+		SF_WARN(
+		    "main", "cannot turn core dumps off: %s", strerror(errno));
+	} else {
+		SF_DEBUG("main", "core dumps off (not dumpable)");
+	}
 	sf_duration_parse(cfg.audit_max_age, &audit_age);
 
 	// Signals are taken by this thread only (sigwait below); every
