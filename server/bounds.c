@@ -85,18 +85,71 @@ is_varint_type(ProtobufCType t)
 	}
 }
 
+static size_t cap_of(
+    const ProtobufCMessageDescriptor *d, const ProtobufCFieldDescriptor *f);
+
+#define COUNTED_FIELDS 64
+
+// The repeated fields of one encoded message against their caps, from the
+// counts of their occurrences: the first over its cap is reported on st
+// (its path is the field's name in the message) and false returned.
+static bool
+scan_caps(
+    const ProtobufCMessageDescriptor *d, const uint32_t *counts, sf_status *st)
+{
+	for (unsigned k = 0; k < d->n_fields && k < COUNTED_FIELDS; k++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[k];
+		if (f->label == PROTOBUF_C_LABEL_REPEATED && counts[k] > 0
+		    && counts[k] > cap_of(d, f)) {
+			// The path as Kubernetes names the Service's parts,
+			// else message.field.
+			char        path[128];
+			size_t      n = 0;
+			const char *root
+			    = d == &svcfleet__v1__service_spec__descriptor
+			    ? "spec"
+			    : d == &svcfleet__v1__object_meta__descriptor
+			    ? "metadata"
+			    : d->short_name;
+			n = (size_t) snprintf(path, sizeof(path), "%s.", root);
+			for (const char *c = f->name;
+			     *c != '\0' && n + 1 < sizeof(path); c++) {
+				if (*c == '_' && c[1] != '\0') {
+					c++;
+					path[n++] = (char) (*c - 'a' + 'A');
+				} else {
+					path[n++] = *c;
+				}
+			}
+			path[n] = '\0';
+			sf_status_violation(st, SF_V_TOO_MANY, path,
+			    "Too many: %u: must have at most %zu items",
+			    counts[k], cap_of(d, f));
+			sf_status_set(st, SF_INVALID_ARGUMENT,
+			    "%s: Too many: %u: must have at most %zu items",
+			    path, counts[k], cap_of(d, f));
+			return (false);
+		}
+	}
+	return (true);
+}
+
 // Counts the fields of one encoded message into *left (down from the
-// budget). Returns false when the budget ran out; a malformed encoding
-// stops the count quietly (decoding will refuse it with its own error).
+// budget), and each repeated field's occurrences against its cap. Returns
+// false when the budget ran out or a cap was passed (st says which); a
+// malformed encoding stops the count quietly (decoding will refuse it
+// with its own error).
 static bool
 scan(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
-    unsigned depth, size_t *left)
+    unsigned depth, size_t *left, sf_status *st)
 {
-	size_t i = 0;
+	size_t   i = 0;
+	uint32_t counts[COUNTED_FIELDS];
 
 	if (depth > NESTING_MAX) {
 		return (false);
 	}
+	memset(counts, 0, sizeof(counts));
 	while (i < len) {
 		uint64_t tag, n;
 		if (!varint(p, len, &i, &tag)) {
@@ -127,9 +180,12 @@ scan(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
 				f = protobuf_c_message_descriptor_get_field(
 				    d, (unsigned) (tag >> 3));
 			}
+			if (f != NULL && f - d->fields < COUNTED_FIELDS) {
+				counts[f - d->fields]++;
+			}
 			if (f != NULL && f->type == PROTOBUF_C_TYPE_MESSAGE
 			    && !scan(f->descriptor, p + i, (size_t) n,
-			        depth + 1, left)) {
+			        depth + 1, left, st)) {
 				return (false);
 			}
 			if (f != NULL && f->label == PROTOBUF_C_LABEL_REPEATED
@@ -151,7 +207,7 @@ scan(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
 			return (true);
 		}
 	}
-	return (true);
+	return (d == NULL || scan_caps(d, counts, st));
 }
 
 int
@@ -160,8 +216,11 @@ sf__srv_bounds_prescan(const ProtobufCMessageDescriptor *d,
 {
 	size_t left = SF__SRV_REQUEST_FIELDS_MAX;
 
-	if (scan(d, data, len, 0, &left)) {
+	if (scan(d, data, len, 0, &left, st)) {
 		return (0);
+	}
+	if (st->st_code != 0) {
+		return (st->st_code); // a cap, said before decoding
 	}
 	return (sf_status_set(st, SF_RESOURCE_EXHAUSTED,
 	    "the request holds more than %d fields (or nests deeper than "

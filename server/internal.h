@@ -176,8 +176,15 @@ struct sf_server {
 	size_t          s_qlen;
 	pthread_t      *s_workers;
 	size_t          s_nworkers;
-	atomic_bool     s_stopping; // read by nng callbacks without s_qmtx
-	atomic_bool     s_draining; // new requests get UNAVAILABLE
+	// Large requests (issue 17): decoded and served one at a time by
+	// their own thread, never on nng's callback threads or the workers,
+	// so a tenant sending megabytes delays only other large requests.
+	rpc_ctx       *s_bulk_head, *s_bulk_tail;
+	pthread_cond_t s_bulk_cv;
+	pthread_t      s_bulk;
+	bool           s_bulk_running;
+	atomic_bool    s_stopping; // read by nng callbacks without s_qmtx
+	atomic_bool    s_draining; // new requests get UNAVAILABLE
 
 	sf__srv_auth        *s_auth;
 	atomic_uint_fast64_t s_inflight;

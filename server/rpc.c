@@ -558,6 +558,55 @@ worker_main(void *arg)
 	}
 }
 
+// A request larger than this goes to the bulk thread (issue 17): every
+// Service the form can make is far smaller.
+#define BULK_BYTES (64 << 10)
+
+// The bulk thread: decodes and serves large requests one at a time.
+static void *
+bulk_main(void *arg)
+{
+	sf_server *srv = arg;
+
+	for (;;) {
+		rpc_ctx *rc;
+		pthread_mutex_lock(&srv->s_qmtx);
+		while (srv->s_bulk_head == NULL
+		    && !atomic_load(&srv->s_stopping)) {
+			pthread_cond_wait(&srv->s_bulk_cv, &srv->s_qmtx);
+		}
+		if (srv->s_bulk_head == NULL) {
+			pthread_mutex_unlock(&srv->s_qmtx);
+			return (NULL);
+		}
+		rc               = srv->s_bulk_head;
+		srv->s_bulk_head = rc->rc_next;
+		if (srv->s_bulk_head == NULL) {
+			srv->s_bulk_tail = NULL;
+		}
+		pthread_mutex_unlock(&srv->s_qmtx);
+		if (process_head(rc)) {
+			process_tail(rc);
+		}
+		sf_log_set_request_id(NULL);
+	}
+}
+
+static void
+enqueue_bulk(sf_server *srv, rpc_ctx *rc)
+{
+	pthread_mutex_lock(&srv->s_qmtx);
+	rc->rc_next = NULL;
+	if (srv->s_bulk_tail != NULL) {
+		srv->s_bulk_tail->rc_next = rc;
+	} else {
+		srv->s_bulk_head = rc;
+	}
+	srv->s_bulk_tail = rc;
+	pthread_cond_signal(&srv->s_bulk_cv);
+	pthread_mutex_unlock(&srv->s_qmtx);
+}
+
 static void
 enqueue(sf_server *srv, rpc_ctx *rc)
 {
@@ -584,6 +633,10 @@ enqueue(sf_server *srv, rpc_ctx *rc)
 static void
 dispatch(sf_server *srv, rpc_ctx *rc)
 {
+	if (nng_msg_len(rc->rc_msg) > BULK_BYTES && srv->s_bulk_running) {
+		enqueue_bulk(srv, rc);
+		return;
+	}
 	if (process_head(rc)) {
 		if (rc->rc_call.c_method->m_flags & SF__SRV_M_INLINE) {
 			process_tail(rc);
@@ -705,6 +758,9 @@ sf__srv_rpc_start(sf_server *srv, sf_status *st)
 	}
 	pthread_mutex_init(&srv->s_qmtx, NULL);
 	pthread_cond_init(&srv->s_qcv, NULL);
+	pthread_cond_init(&srv->s_bulk_cv, NULL);
+	srv->s_bulk_running
+	    = pthread_create(&srv->s_bulk, NULL, bulk_main, srv) == 0;
 	for (size_t i = 0; i < srv->s_nworkers; i++) {
 		if (pthread_create(&srv->s_workers[i], NULL, worker_main, srv)
 		    != 0) {
@@ -750,9 +806,14 @@ sf__srv_rpc_stop(sf_server *srv)
 	pthread_mutex_lock(&srv->s_qmtx);
 	atomic_store(&srv->s_stopping, true);
 	pthread_cond_broadcast(&srv->s_qcv);
+	pthread_cond_broadcast(&srv->s_bulk_cv);
 	pthread_mutex_unlock(&srv->s_qmtx);
 	for (size_t i = 0; i < srv->s_nworkers; i++) {
 		pthread_join(srv->s_workers[i], NULL);
+	}
+	if (srv->s_bulk_running) {
+		pthread_join(srv->s_bulk, NULL);
+		srv->s_bulk_running = false;
 	}
 	// Every aio is stopped while the socket and its contexts still exist:
 	// stopping one after the socket closed can reach into the freed
@@ -793,5 +854,6 @@ sf__srv_rpc_stop(sf_server *srv)
 	if (srv->s_nworkers > 0 || srv->s_nctxs > 0) {
 		pthread_mutex_destroy(&srv->s_qmtx);
 		pthread_cond_destroy(&srv->s_qcv);
+		pthread_cond_destroy(&srv->s_bulk_cv);
 	}
 }
