@@ -326,11 +326,13 @@ void
 sf__srv_auth_bindings_changed(sf_server *srv)
 {
 	atomic_fetch_add(&srv->s_auth->a_bind_gen, 1);
+	atomic_fetch_add(&srv->s_auth_gen, 1); // issue 17: watches
 }
 
 void
 sf__srv_auth_tokens_changed(sf_server *srv)
 {
+	atomic_fetch_add(&srv->s_auth_gen, 1); // issue 17: watches
 	// Stored tokens are read per call: nothing is cached yet.
 	(void) srv;
 }

@@ -217,6 +217,9 @@ struct sf_server {
 	atomic_uint_fast64_t     s_auth_failures; // every one
 	atomic_uint_fast64_t     s_auth_limited;  // refused by the rate limit
 	atomic_uint_fast64_t     s_auth_audited;  // audit records written
+	// Bumped whenever tokens or bindings change: parked watches check
+	// their caller again (watch.c).
+	atomic_uint_fast64_t s_auth_gen;
 
 	// Live reads (live.c): detached threads, each finishing one
 	// call; sf_server_stop waits until none runs.

@@ -53,6 +53,10 @@ sf__srv_limits_defaults(sf_server_opts *o)
 	if (o->so_max_watches >= ctx) {
 		o->so_max_watches = ctx > 1 ? ctx - 1 : 1;
 	}
+	if (o->so_max_watches_per_user == 0) {
+		o->so_max_watches_per_user
+		    = o->so_max_watches / 4 > 0 ? o->so_max_watches / 4 : 1;
+	}
 	if (o->so_max_inflight == 0) {
 		o->so_max_inflight = ctx > o->so_max_watches + CONTEXTS_RESERVE
 		    ? ctx - o->so_max_watches - CONTEXTS_RESERVE

@@ -50,6 +50,10 @@ typedef struct sf_server_opts {
 	// same process (NULL: none). It comes on top of so_listen or the
 	// defaults.
 	const char *so_inproc;
+	// (issue 17) Parked long polls of one user, 0 = a quarter of
+	// so_max_watches (at least 1). The reconciler's are not counted:
+	// an eighth of so_max_watches is kept for it.
+	unsigned so_max_watches_per_user;
 } sf_server_opts;
 
 // The hard cap nng enforces per message; requests between so_max_msg and

@@ -52,6 +52,7 @@ struct sf__srv_obs {
 	// Failed authentications (issue 17): every one, those refused by the
 	// per-source limit, and the audit records they made.
 	sf_metric *o_auth_failures, *o_auth_limited, *o_auth_audited;
+	sf_metric *o_parked; // WatchServices calls parked
 	uint64_t   o_last_auth_failures, o_last_auth_limited;
 	uint64_t   o_last_auth_audited;
 };
@@ -105,6 +106,7 @@ collect(void *arg, sf_metrics *r)
 	counter_follow(o->o_writes, ss.ss_writes, &o->o_last_writes);
 	counter_follow(o->o_failed, ss.ss_failed, &o->o_last_failed);
 	counter_follow(o->o_grows, ss.ss_map_grows, &o->o_last_grows);
+	sf_metric_set(o->o_parked, NULL, (double) atomic_load(&srv->s_parked));
 	counter_follow(o->o_auth_failures, atomic_load(&srv->s_auth_failures),
 	    &o->o_last_auth_failures);
 	counter_follow(o->o_auth_limited, atomic_load(&srv->s_auth_limited),
@@ -190,11 +192,13 @@ sf__srv_metrics_init(sf_server *srv)
 	        "Write requests whose write failed (validation, conflicts, "
 	        "full store).",
 	        NULL);
-	o->o_grows = sf_metrics_counter(r, "svcfleet_store_map_grows_total",
-	    "Times the LMDB map was grown because it was full.", NULL);
-	o->o_batch = sf_metrics_histogram(r, "svcfleet_store_batch_writes",
-	    "Write requests applied per durable commit (group commit).", NULL,
-	    batch_buckets, sizeof(batch_buckets) / sizeof(batch_buckets[0]));
+	o->o_grows  = sf_metrics_counter(r, "svcfleet_store_map_grows_total",
+	     "Times the LMDB map was grown because it was full.", NULL);
+	o->o_batch  = sf_metrics_histogram(r, "svcfleet_store_batch_writes",
+	     "Write requests applied per durable commit (group commit).", NULL,
+	     batch_buckets, sizeof(batch_buckets) / sizeof(batch_buckets[0]));
+	o->o_parked = sf_metrics_gauge(r, "svcfleet_rpc_watches_parked",
+	    "WatchServices calls waiting for a change (--max-watches).", NULL);
 	o->o_auth_failures
 	    = sf_metrics_counter(r, "svcfleet_auth_failures_total",
 	        "Calls whose authentication failed (no, unknown, revoked or "

@@ -50,7 +50,8 @@ typedef struct config {
 	long        max_watches;
 	long        max_inflight;
 	bool        no_reconciler;
-	bool        allow_core_dumps; // issue 17
+	bool        allow_core_dumps;     // issue 17
+	long        max_watches_per_user; // issue 17
 } config;
 
 // The option table drives flags, the environment, the --config file,
@@ -140,6 +141,13 @@ static const sf_opt options[] = {
         "do not fsync commits (loses acknowledged writes on a crash; "
         "benchmarks only)",
         offsetof(config, unsafe_nosync), 0, 0, NULL, NULL},
+    // issue 17: one user cannot hold every watch.
+    {"max-watches-per-user", "SVCFLEET_MAX_WATCHES_PER_USER", SF_OPT_INT, NULL,
+        "WatchServices long polls one user may have waiting; the "
+        "reconciler's are not counted (an eighth of --max-watches is "
+        "kept for them)",
+        offsetof(config, max_watches_per_user), 1, 65535, NULL,
+        "max-watches/4"},
     // issue 17: core dumps hold the sealing key and cluster tokens.
     {"allow-core-dumps", "SVCFLEET_ALLOW_CORE_DUMPS", SF_OPT_BOOL, "false",
         "let the kernel dump core (and other users' tools read this "
@@ -344,8 +352,9 @@ main(int argc, char **argv)
 	    .so_max_connections  = (unsigned) cfg.max_connections,
 	    .so_max_connections_per_peer
 	    = (unsigned) cfg.max_connections_per_peer,
-	    .so_max_watches  = (unsigned) cfg.max_watches,
-	    .so_max_inflight = (unsigned) cfg.max_inflight,
+	    .so_max_watches          = (unsigned) cfg.max_watches,
+	    .so_max_watches_per_user = (unsigned) cfg.max_watches_per_user,
+	    .so_max_inflight         = (unsigned) cfg.max_inflight,
 	    .so_inproc = !cfg.no_reconciler || http_on ? INPROC_URL : NULL,
 	};
 	if (sf_server_start(&srv, &o, &st) != 0) {

@@ -9,6 +9,7 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/util/platform.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,4 +127,85 @@ sec_service(sec_svc *b, const char *cluster, const char *ns, const char *name)
 	b->svc.metadata    = &b->meta;
 	b->svc.spec        = &b->spec;
 	return (&b->svc);
+}
+
+void
+sec_async_send(const char *url, const char *token, const char *method,
+    const ProtobufCMessage *msg, int timeout_ms, nng_socket *s)
+{
+	Svcfleet__V1__RequestEnvelope env
+	    = SVCFLEET__V1__REQUEST_ENVELOPE__INIT;
+	nng_msg *m;
+	size_t   n = protobuf_c_message_get_packed_size(msg);
+	uint8_t *p = malloc(n + 1);
+
+	protobuf_c_message_pack(msg, p);
+	env.method       = (char *) method;
+	env.token        = (char *) token;
+	env.timeout_ms   = (uint32_t) timeout_ms;
+	env.payload.data = p;
+	env.payload.len  = n;
+	assert_int_equal(nng_req0_open(s), 0);
+	nng_socket_set_ms(*s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	assert_int_equal(nng_dial(*s, url, NULL, 0), 0);
+	assert_int_equal(
+	    nng_msg_alloc(
+	        &m, svcfleet__v1__request_envelope__get_packed_size(&env)),
+	    0);
+	svcfleet__v1__request_envelope__pack(&env, nng_msg_body(m));
+	assert_int_equal(nng_sendmsg(*s, m, 0), 0);
+	free(p);
+}
+
+int
+sec_async_recv(nng_socket s, int wait_ms, char *msg, size_t cap)
+{
+	nng_msg *m;
+	int      code;
+
+	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, wait_ms);
+	if (nng_recvmsg(s, &m, 0) != 0) {
+		return (-1);
+	}
+	Svcfleet__V1__ReplyEnvelope *r = svcfleet__v1__reply_envelope__unpack(
+	    NULL, nng_msg_len(m), nng_msg_body(m));
+	nng_msg_free(m);
+	assert_non_null(r);
+	code = (int) r->code;
+	if (msg != NULL) {
+		snprintf(msg, cap, "%s", r->message);
+	}
+	svcfleet__v1__reply_envelope__free_unpacked(r, NULL);
+	return (code);
+}
+
+double
+sec_metric(const th_server *s, const char *name)
+{
+	char  *body = NULL, needle[256];
+	double v    = -1;
+	if (th_runf(&body, NULL,
+	        "curl -s -H 'Authorization: Bearer %s' %s/metrics",
+	        s->ts_token, s->ts_http)
+	    == 0) {
+		snprintf(needle, sizeof(needle), "\n%s ", name);
+		const char *at = strstr(body, needle);
+		if (at != NULL) {
+			v = strtod(at + strlen(needle), NULL);
+		}
+	}
+	free(body);
+	return (v);
+}
+
+bool
+sec_wait_metric(const th_server *s, const char *name, double want)
+{
+	for (int i = 0; i < 400; i++) {
+		if (sec_metric(s, name) == want) {
+			return (true);
+		}
+		nng_msleep(50); // polling interval, not synchronisation
+	}
+	return (false);
 }

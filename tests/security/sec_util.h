@@ -41,4 +41,21 @@ typedef struct sec_svc {
 Svcfleet__V1__Service *sec_service(
     sec_svc *b, const char *cluster, const char *ns, const char *name);
 
+// sec_metric returns the value of metric line `name ` (labels included in
+// name when it has any) from the daemon's /metrics, -1 when absent.
+double sec_metric(const th_server *s, const char *name);
+
+// sec_wait_metric polls sec_metric until it equals want (deadline 20 s);
+// true when it did.
+bool sec_wait_metric(const th_server *s, const char *name, double want);
+
+// sec_async_send sends msg as method with token on a socket of its own
+// (returned in *s) without waiting; sec_async_recv then waits at most
+// wait_ms for the reply: returns its code (message into msg), or -1 when
+// none came. Close the socket with nng_close.
+#include <nng/nng.h>
+void sec_async_send(const char *url, const char *token, const char *method,
+    const ProtobufCMessage *msg, int timeout_ms, nng_socket *s);
+int  sec_async_recv(nng_socket s, int wait_ms, char *msg, size_t cap);
+
 #endif // SF_SEC_UTIL_H
