@@ -220,6 +220,8 @@ struct sf_server {
 	// Bumped whenever tokens or bindings change: parked watches check
 	// their caller again (watch.c).
 	atomic_uint_fast64_t s_auth_gen;
+	// Seals ListServices page tokens (pagetoken.c).
+	uint8_t s_page_key[32];
 
 	// Live reads (live.c): detached threads, each finishing one
 	// call; sf_server_stop waits until none runs.
@@ -515,5 +517,18 @@ void sf__srv_authfail_fini(sf_server *srv);
 // an interval, with how many were not), answered without a record, or
 // refused with RESOURCE_EXHAUSTED when its source fails too often.
 void sf__srv_authfail(sf__srv_call *c);
+
+// --------------------------------------------------------------- pagetoken
+// (issue 17) pagetoken.c: ListServices page tokens are sealed.
+
+// sf__srv_page_key_derive derives the page-token key from the secret key.
+void sf__srv_page_key_derive(
+    sf_server *srv, const uint8_t *secret, size_t len);
+// sf__srv_page_token_seal returns the token to hand out for the store's
+// plain token ("" for ""), from c's arena; NULL when out of memory.
+char *sf__srv_page_token_seal(sf__srv_call *c, const char *plain);
+// sf__srv_page_token_open gives the store's token in a caller's token
+// ("" for ""); SF_INVALID_ARGUMENT when it is not one of ours.
+int sf__srv_page_token_open(sf__srv_call *c, const char *token, char **plain);
 
 #endif // SF_SERVER_INTERNAL_H
