@@ -196,9 +196,17 @@ struct sf_server {
 	struct sf__srv_limits_pipe {
 		uint32_t lp_id;   // nng pipe id
 		uint64_t lp_peer; // peer address key, 0: not IP
-	} * s_pipes;              // the open connections
+		// (issue 17) When it came, and whether it has sent a
+		// request: one that never does is closed after
+		// so_idle_timeout_ms.
+		int64_t lp_since_ms;
+		bool    lp_active;
+	} * s_pipes;                     // the open connections
+	nng_aio             *s_idle_aio; // the idle sweep's timer (limits.c)
 	size_t               s_npipes;
 	atomic_uint_fast64_t s_refused_conns;
+	atomic_uint_fast64_t
+	    s_idle_closed; // (issue 17) idle connections closed
 	// Pipes from local peers (ipc://, inproc://) the socket took: the ipc
 	// guard's proof that a listener still accepts when a probe is slow.
 	atomic_uint_fast64_t     s_local_pipes;
@@ -384,6 +392,9 @@ void sf__srv_limits_defaults(sf_server_opts *o);
 // before the listeners start), refusing those beyond the limit.
 int  sf__srv_limits_start(sf_server *srv, sf_status *st);
 void sf__srv_limits_stop(sf_server *srv);
+// sf__srv_limits_active marks the connection a request came on as active
+// (no longer closed as idle); only IP connections are tracked.
+void sf__srv_limits_active(sf_server *srv, nng_pipe p);
 // sf__srv_limits_admit: may a request just received be served (false: it is
 // answered RESOURCE_EXHAUSTED at once)? Called from nng's callback.
 bool sf__srv_limits_admit(sf_server *srv);

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "internal.h"
 #include "log.h"
 
@@ -155,9 +156,12 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 		        >= srv->s_opts.so_max_connections_per_peer) {
 			why = "--max-connections-per-peer";
 		} else {
-			srv->s_pipes[srv->s_npipes].lp_id   = id;
-			srv->s_pipes[srv->s_npipes].lp_peer = peer;
-			srv->s_npipes++;
+			struct sf__srv_limits_pipe *lp
+			    = &srv->s_pipes[srv->s_npipes++];
+			lp->lp_id       = id;
+			lp->lp_peer     = peer;
+			lp->lp_since_ms = sf_clock_mono_ms();
+			lp->lp_active   = false;
 		}
 	} else if (ev == NNG_PIPE_EV_REM_POST) {
 		pipes_take(srv, id);
@@ -171,9 +175,67 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 	}
 }
 
+#define IDLE_TIMEOUT_DEFAULT_MS 10000
+#define IDLE_SWEEP_MS           250
+#define IDLE_CLOSE_MAX          64 // per sweep
+
+void
+sf__srv_limits_active(sf_server *srv, nng_pipe p)
+{
+	uint32_t id = (uint32_t) nng_pipe_id(p);
+	pthread_mutex_lock(&srv->s_pipe_mtx);
+	for (size_t i = 0; i < srv->s_npipes; i++) {
+		if (srv->s_pipes[i].lp_id == id) {
+			srv->s_pipes[i].lp_active = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&srv->s_pipe_mtx);
+}
+
+// The idle sweep (issue 17, finding 6): connections that came and never
+// sent a request are closed after so_idle_timeout_ms, so idle peers
+// cannot hold every --max-connections place. Runs on nng's timer.
+static void
+idle_cb(void *arg)
+{
+	sf_server *srv = arg;
+	uint32_t   ids[IDLE_CLOSE_MAX];
+	size_t     n   = 0;
+	int64_t    now = sf_clock_mono_ms();
+
+	if (nng_aio_result(srv->s_idle_aio) != 0
+	    || atomic_load(&srv->s_stopping)) {
+		return;
+	}
+	pthread_mutex_lock(&srv->s_pipe_mtx);
+	for (size_t i = 0; i < srv->s_npipes && n < IDLE_CLOSE_MAX; i++) {
+		if (!srv->s_pipes[i].lp_active
+		    && now - srv->s_pipes[i].lp_since_ms
+		        >= srv->s_opts.so_idle_timeout_ms) {
+			ids[n++] = srv->s_pipes[i].lp_id;
+		}
+	}
+	pthread_mutex_unlock(&srv->s_pipe_mtx);
+	for (size_t i = 0; i < n; i++) {
+		nng_pipe p = NNG_PIPE_INITIALIZER;
+		p.id       = ids[i];
+		atomic_fetch_add(&srv->s_idle_closed, 1);
+		SF_DEBUG("limits", "closing a connection idle since it came");
+		nng_pipe_close(p);
+	}
+	nng_sleep_aio(IDLE_SWEEP_MS, srv->s_idle_aio);
+}
+
 int
 sf__srv_limits_start(sf_server *srv, sf_status *st)
 {
+	if (srv->s_opts.so_idle_timeout_ms <= 0) {
+		srv->s_opts.so_idle_timeout_ms = IDLE_TIMEOUT_DEFAULT_MS;
+	}
+	if (nng_aio_alloc(&srv->s_idle_aio, idle_cb, srv) != 0) {
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+	}
 	srv->s_pipes
 	    = calloc(srv->s_opts.so_max_connections, sizeof(*srv->s_pipes));
 	if (srv->s_pipes == NULL) {
@@ -191,12 +253,18 @@ sf__srv_limits_start(sf_server *srv, sf_status *st)
 		return (sf_status_set(st, SF_INTERNAL,
 		    "cannot watch connections on the RPC socket"));
 	}
+	nng_sleep_aio(IDLE_SWEEP_MS, srv->s_idle_aio);
 	return (0);
 }
 
 void
 sf__srv_limits_stop(sf_server *srv)
 {
+	if (srv->s_idle_aio != NULL) {
+		nng_aio_stop(srv->s_idle_aio);
+		nng_aio_free(srv->s_idle_aio);
+		srv->s_idle_aio = NULL;
+	}
 	sf__srv_authfail_fini(srv);
 	if (srv->s_pipe_mtx_ok) {
 		pthread_mutex_destroy(&srv->s_pipe_mtx);

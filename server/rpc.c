@@ -385,6 +385,9 @@ process_head(rpc_ctx *rc)
 
 	c->c_peer = sf__srv_peer_key(
 	    nng_msg_get_pipe(msg), c->c_peer_text, sizeof(c->c_peer_text));
+	if (c->c_peer != 0) {
+		sf__srv_limits_active(srv, nng_msg_get_pipe(msg));
+	}
 	if (len > srv->s_opts.so_max_msg) {
 		nng_msg_free(msg);
 		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED,

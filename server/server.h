@@ -54,6 +54,9 @@ typedef struct sf_server_opts {
 	// so_max_watches (at least 1). The reconciler's are not counted:
 	// an eighth of so_max_watches is kept for it.
 	unsigned so_max_watches_per_user;
+	// (issue 17) A TCP/TLS connection that has sent no request this long
+	// after it came is closed, 0 = 10 s.
+	int64_t so_idle_timeout_ms;
 } sf_server_opts;
 
 // The hard cap nng enforces per message; requests between so_max_msg and

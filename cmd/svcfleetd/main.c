@@ -52,6 +52,7 @@ typedef struct config {
 	bool        no_reconciler;
 	bool        allow_core_dumps;     // issue 17
 	long        max_watches_per_user; // issue 17
+	const char *idle_timeout;         // issue 17
 } config;
 
 // The option table drives flags, the environment, the --config file,
@@ -148,6 +149,12 @@ static const sf_opt options[] = {
         "kept for them)",
         offsetof(config, max_watches_per_user), 1, 65535, NULL,
         "max-watches/4"},
+    // issue 17: idle connections cannot hold every place.
+    {"connection-idle-timeout", "SVCFLEET_CONNECTION_IDLE_TIMEOUT",
+        SF_OPT_STRING, "10s",
+        "a TCP/TLS connection that has sent no request this long after it "
+        "came is closed (e.g. 10s, 1m)",
+        offsetof(config, idle_timeout), 0, 0, sf_opt_check_duration, NULL},
     // issue 17: core dumps hold the sealing key and cluster tokens.
     {"allow-core-dumps", "SVCFLEET_ALLOW_CORE_DUMPS", SF_OPT_BOOL, "false",
         "let the kernel dump core (and other users' tools read this "
@@ -312,6 +319,8 @@ main(int argc, char **argv)
 		SF_DEBUG("main", "core dumps off (not dumpable)");
 	}
 	sf_duration_parse(cfg.audit_max_age, &audit_age);
+	int64_t idle_ms = 0;
+	sf_duration_parse(cfg.idle_timeout, &idle_ms);
 
 	// Signals are taken by this thread only (sigwait below); every
 	// thread started from here on inherits the mask.
@@ -354,6 +363,7 @@ main(int argc, char **argv)
 	    = (unsigned) cfg.max_connections_per_peer,
 	    .so_max_watches          = (unsigned) cfg.max_watches,
 	    .so_max_watches_per_user = (unsigned) cfg.max_watches_per_user,
+	    .so_idle_timeout_ms      = idle_ms,
 	    .so_max_inflight         = (unsigned) cfg.max_inflight,
 	    .so_inproc = !cfg.no_reconciler || http_on ? INPROC_URL : NULL,
 	};
