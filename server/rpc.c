@@ -814,9 +814,9 @@ sf__srv_rpc_stop(sf_server *srv)
 	for (size_t i = 0; i < srv->s_nworkers; i++) {
 		pthread_join(srv->s_workers[i], NULL);
 	}
+	// (s_bulk_running stays: nng's callbacks may still read it.)
 	if (srv->s_bulk_running) {
 		pthread_join(srv->s_bulk, NULL);
-		srv->s_bulk_running = false;
 	}
 	// Every aio is stopped while the socket and its contexts still exist:
 	// stopping one after the socket closed can reach into the freed

@@ -53,6 +53,7 @@ struct sf__srv_obs {
 	// per-source limit, and the audit records they made.
 	sf_metric *o_auth_failures, *o_auth_limited, *o_auth_audited;
 	sf_metric *o_parked; // WatchServices calls parked
+	sf_metric *o_conns;  // open TCP/TLS connections
 	uint64_t   o_last_auth_failures, o_last_auth_limited;
 	uint64_t   o_last_auth_audited;
 };
@@ -107,6 +108,12 @@ collect(void *arg, sf_metrics *r)
 	counter_follow(o->o_failed, ss.ss_failed, &o->o_last_failed);
 	counter_follow(o->o_grows, ss.ss_map_grows, &o->o_last_grows);
 	sf_metric_set(o->o_parked, NULL, (double) atomic_load(&srv->s_parked));
+	if (srv->s_pipe_mtx_ok) {
+		pthread_mutex_lock(&srv->s_pipe_mtx);
+		size_t conns = srv->s_npipes;
+		pthread_mutex_unlock(&srv->s_pipe_mtx);
+		sf_metric_set(o->o_conns, NULL, (double) conns);
+	}
 	counter_follow(o->o_auth_failures, atomic_load(&srv->s_auth_failures),
 	    &o->o_last_auth_failures);
 	counter_follow(o->o_auth_limited, atomic_load(&srv->s_auth_limited),
@@ -197,6 +204,10 @@ sf__srv_metrics_init(sf_server *srv)
 	o->o_batch  = sf_metrics_histogram(r, "svcfleet_store_batch_writes",
 	     "Write requests applied per durable commit (group commit).", NULL,
 	     batch_buckets, sizeof(batch_buckets) / sizeof(batch_buckets[0]));
+	o->o_conns  = sf_metrics_gauge(r, "svcfleet_rpc_connections",
+	     "Open TCP/TLS connections to the RPC listeners "
+	      "(--max-connections).",
+	     NULL);
 	o->o_parked = sf_metrics_gauge(r, "svcfleet_rpc_watches_parked",
 	    "WatchServices calls waiting for a change (--max-watches).", NULL);
 	o->o_auth_failures
