@@ -61,6 +61,7 @@ sf_status_reset(sf_status *st)
 		free(st->st_viol[i].v_reason);
 	}
 	st->st_nviol  = 0;
+	st->st_more   = 0;
 	st->st_code   = 0;
 	st->st_msg[0] = '\0';
 }
@@ -150,6 +151,10 @@ sf_status_violation(
 	if (st == NULL) {
 		return (0);
 	}
+	if (st->st_nviol >= SF_STATUS_VIOL_MAX) {
+		st->st_more++;
+		return (0);
+	}
 	if (st->st_nviol == st->st_cap) {
 		size_t        cap = st->st_cap ? st->st_cap * 2 : 8;
 		sf_violation *nv  = realloc(st->st_viol, cap * sizeof(*nv));
@@ -177,6 +182,18 @@ sf_status_violation(
 	return (0);
 }
 
+bool
+sf_status_full(const sf_status *st)
+{
+	return (st != NULL && st->st_nviol >= SF_STATUS_VIOL_MAX);
+}
+
+size_t
+sf_status_nviol(const sf_status *st)
+{
+	return (st != NULL ? st->st_nviol + st->st_more : 0);
+}
+
 void
 sf_status_move(sf_status *dst, sf_status *src)
 {
@@ -198,5 +215,6 @@ sf_status_copy(sf_status *dst, const sf_status *src)
 			return (rv);
 		}
 	}
+	dst->st_more += src->st_more;
 	return (0);
 }

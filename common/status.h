@@ -9,6 +9,7 @@
 #define SF_STATUS_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 // XX(NAME, number, default message). Append only; never renumber.
@@ -74,7 +75,14 @@ typedef struct sf_status {
 	sf_violation *st_viol;
 	size_t        st_nviol;
 	size_t        st_cap;
+	// Violations beyond SF_STATUS_VIOL_MAX: counted, not kept (issue 17).
+	size_t st_more;
 } sf_status;
+
+// At most this many violations are kept in a status; the rest are only
+// counted in st_more, so a request cannot make the server build (or send)
+// an answer larger than a few tens of kilobytes, whatever it holds.
+#define SF_STATUS_VIOL_MAX 100
 
 void sf_status_init(sf_status *st);
 void sf_status_fini(sf_status *st);
@@ -93,10 +101,18 @@ int sf_status_vset(sf_status *st, int code, const char *fmt, va_list ap)
 
 // sf_status_violation appends a field violation (type is one of SF_V_*).
 // It does not change the code; callers set SF_INVALID_ARGUMENT after
-// collecting every violation. Returns 0 or SF_RESOURCE_EXHAUSTED when out
-// of memory.
+// collecting every violation. Beyond SF_STATUS_VIOL_MAX it only counts the
+// violation in st_more (without formatting it). Returns 0 or
+// SF_RESOURCE_EXHAUSTED when out of memory.
 int sf_status_violation(sf_status *st, const char *type, const char *field,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+// sf_status_full: true when st keeps no more violations (a further one is
+// only counted), so a caller may skip building its text.
+bool sf_status_full(const sf_status *st);
+
+// sf_status_nviol: every violation recorded, kept or only counted.
+size_t sf_status_nviol(const sf_status *st);
 
 // sf_status_move moves everything from src into dst (dst is reset first).
 void sf_status_move(sf_status *dst, sf_status *src);

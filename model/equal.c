@@ -1,4 +1,5 @@
 // equal.c: comparisons of specs and key/value lists, sync state names.
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -15,27 +16,65 @@ sf_model_kv_get(sf_kv *const *kvs, size_t n, const char *key)
 	return (NULL);
 }
 
-// subset: every key of x is in y with the same (first) value.
-static bool
-kvs_subset(sf_kv *const *x, size_t nx, sf_kv *const *y, size_t ny)
+// A map view of a key/value list: its first value per key, sorted by key
+// (n log n, issue 17: lists of a thousand pairs are compared on the
+// store's writer thread).
+typedef struct kv_ent {
+	const char *e_key;
+	const char *e_value;
+	size_t      e_i;
+} kv_ent;
+
+static int
+kv_ent_cmp(const void *a, const void *b)
 {
-	for (size_t i = 0; i < nx; i++) {
-		if (x[i] == NULL) {
-			continue;
-		}
-		const char *v = sf_model_kv_get(y, ny, x[i]->key);
-		const char *w = sf_model_kv_get(x, nx, x[i]->key);
-		if (v == NULL || strcmp(v, w) != 0) {
-			return (false);
+	const kv_ent *x = a, *y = b;
+	int           c = strcmp(x->e_key, y->e_key);
+	return (c != 0 ? c : (x->e_i > y->e_i) - (x->e_i < y->e_i));
+}
+
+// kv_map returns the sorted first-value entries of kvs (malloc'd) and their
+// number in *m; NULL when out of memory.
+static kv_ent *
+kv_map(sf_kv *const *kvs, size_t n, size_t *m)
+{
+	kv_ent *e = calloc(n + 1, sizeof(*e));
+	size_t  k = 0, out = 0;
+
+	if (e == NULL) {
+		return (NULL);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (kvs[i] != NULL) {
+			e[k++] = (kv_ent) {
+			    sf_nz(kvs[i]->key), sf_nz(kvs[i]->value), i};
 		}
 	}
-	return (true);
+	qsort(e, k, sizeof(*e), kv_ent_cmp);
+	for (size_t i = 0; i < k; i++) {
+		if (out == 0 || strcmp(e[out - 1].e_key, e[i].e_key) != 0) {
+			e[out++] = e[i];
+		}
+	}
+	*m = out;
+	return (e);
 }
 
 bool
 sf_model_kvs_equal(sf_kv *const *x, size_t nx, sf_kv *const *y, size_t ny)
 {
-	return (kvs_subset(x, nx, y, ny) && kvs_subset(y, ny, x, nx));
+	size_t  mx = 0, my = 0;
+	kv_ent *ex = kv_map(x, nx, &mx);
+	kv_ent *ey = kv_map(y, ny, &my);
+	bool    eq = ex != NULL && ey != NULL && mx == my;
+
+	for (size_t i = 0; eq && i < mx; i++) {
+		eq = strcmp(ex[i].e_key, ey[i].e_key) == 0
+		    && strcmp(ex[i].e_value, ey[i].e_value) == 0;
+	}
+	free(ex);
+	free(ey);
+	return (eq);
 }
 
 static bool

@@ -100,15 +100,70 @@ static const struct {
 #define LB_SOURCE_RANGES_ANN \
 	"service.beta.kubernetes.io/load-balancer-source-ranges"
 
-static bool
-dup_before(sf_kv *const *kvs, size_t i)
+// Duplicates are found by sorting (n log n), never by comparing every pair
+// (issue 17: 320,000 annotations compared pairwise held the store's writer
+// for minutes). A key is a string, a number, or both.
+typedef struct dup_key {
+	const char *d_s;
+	long long   d_n;
+	size_t      d_i; // position in the request
+} dup_key;
+
+static int
+dup_key_cmp(const void *a, const void *b)
 {
-	for (size_t j = 0; j < i; j++) {
-		if (kvs[j] != NULL && sf__streq(kvs[j]->key, kvs[i]->key)) {
-			return (true);
+	const dup_key *x = a, *y = b;
+	int            c = strcmp(x->d_s, y->d_s);
+	if (c != 0) {
+		return (c);
+	}
+	if (x->d_n != y->d_n) {
+		return (x->d_n < y->d_n ? -1 : 1);
+	}
+	return (x->d_i < y->d_i ? -1 : x->d_i > y->d_i);
+}
+
+// dup_marks sorts keys[0..n) and returns flags (calloc'd, nitems long, free
+// with free) where flags[i] says an earlier item has the same key as item
+// i; NULL when out of memory (vc_oom is set).
+static bool *
+dup_marks(sf__vctx *vc, dup_key *keys, size_t n, size_t nitems)
+{
+	bool *flags = calloc(nitems + 1, sizeof(*flags));
+	if (flags == NULL) {
+		vc->vc_oom = 1;
+		return (NULL);
+	}
+	qsort(keys, n, sizeof(*keys), dup_key_cmp);
+	for (size_t i = 1; i < n; i++) {
+		if (keys[i].d_n == keys[i - 1].d_n
+		    && strcmp(keys[i].d_s, keys[i - 1].d_s) == 0) {
+			flags[keys[i].d_i] = true;
 		}
 	}
-	return (false);
+	return (flags);
+}
+
+// kv_dups: dup_marks over the keys of a label or annotation list.
+static bool *
+kv_dups(sf__vctx *vc, sf_kv *const *kvs, size_t n)
+{
+	dup_key *keys = calloc(n + 1, sizeof(*keys));
+	size_t   m    = 0;
+	bool    *flags;
+
+	if (keys == NULL) {
+		vc->vc_oom = 1;
+		return (NULL);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (kvs[i] != NULL) {
+			keys[m++] = (dup_key) {sf_nz(kvs[i]->key), 0, i};
+		}
+	}
+	flags = dup_marks(vc, keys, m, n);
+	free(keys);
+	return (flags);
 }
 
 // validate_labels: Kubernetes ValidateLabels (rules 10-11) on path, which
@@ -118,8 +173,9 @@ validate_labels(sf__vctx *vc, sf_kv *const *kvs, size_t n, const char *path)
 {
 	const char *msgs[SF__MSGS_MAX];
 	size_t      k;
+	bool       *dup = kv_dups(vc, kvs, n);
 
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && dup != NULL; i++) {
 		if (kvs[i] == NULL) {
 			continue;
 		}
@@ -127,10 +183,11 @@ validate_labels(sf__vctx *vc, sf_kv *const *kvs, size_t n, const char *path)
 		invalid_msgs(vc, path, sf_nz(kvs[i]->key), msgs, k);
 		k = sf__label_value(kvs[i]->value, msgs);
 		invalid_msgs(vc, path, sf_nz(kvs[i]->value), msgs, k);
-		if (dup_before(kvs, i)) {
+		if (dup[i]) {
 			sf__v_duplicate_str(vc, path, sf_nz(kvs[i]->key));
 		}
 	}
+	free(dup);
 }
 
 static void
@@ -139,8 +196,9 @@ validate_annotations(sf__vctx *vc, sf_kv *const *kvs, size_t n)
 	const char *msgs[SF__MSGS_MAX];
 	char        path[PATH_MAX_LEN];
 	size_t      total = 0;
+	bool       *dup   = kv_dups(vc, kvs, n);
 
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && dup != NULL; i++) {
 		if (kvs[i] == NULL) {
 			continue;
 		}
@@ -152,7 +210,7 @@ validate_annotations(sf__vctx *vc, sf_kv *const *kvs, size_t n)
 		size_t k = sf__qualified_name(sf_buf_cstr(&low), msgs);
 		sf_buf_fini(&low);
 		invalid_msgs(vc, "metadata.annotations", key, msgs, k);
-		if (dup_before(kvs, i)) {
+		if (dup[i]) {
 			sf__v_duplicate_str(vc, "metadata.annotations", key);
 		}
 		for (size_t r = 0; r < sizeof(reserved_annotations)
@@ -167,6 +225,7 @@ validate_annotations(sf__vctx *vc, sf_kv *const *kvs, size_t n)
 		}
 		total += strlen(key) + strlen(sf_nz(kvs[i]->value));
 	}
+	free(dup);
 	if (total > SF_MODEL_ANNOTATIONS_MAX_BYTES) {
 		sf__v_too_long(vc, "metadata.annotations",
 		    SF_MODEL_ANNOTATIONS_MAX_BYTES);
@@ -241,7 +300,7 @@ go_port_key(sf_buf *b, const char *protocol, int32_t port)
 
 static void
 validate_port(sf__vctx *vc, const sf_service_spec *sp, size_t i,
-    const sf_model_limits *lim)
+    const sf_model_limits *lim, bool name_dup)
 {
 	const sf_service_port *p = sp->ports[i];
 	const char            *msgs[SF__MSGS_MAX];
@@ -254,12 +313,8 @@ validate_port(sf__vctx *vc, const sf_service_spec *sp, size_t i,
 	} else if (!sf__empty(p->name)) {
 		k = sf__dns1123_label(p->name, msgs);
 		invalid_msgs(vc, path, p->name, msgs, k);
-		for (size_t j = 0; j < i; j++) {
-			if (sp->ports[j] != NULL
-			    && sf__streq(sp->ports[j]->name, p->name)) {
-				sf__v_duplicate_str(vc, path, p->name);
-				break;
-			}
+		if (name_dup) {
+			sf__v_duplicate_str(vc, path, p->name);
 		}
 	}
 
@@ -323,53 +378,75 @@ static void
 validate_ports(
     sf__vctx *vc, const sf_service_spec *sp, const sf_model_limits *lim)
 {
-	char path[PATH_MAX_LEN];
+	char     path[PATH_MAX_LEN];
+	size_t   n     = sp->n_ports, m;
+	dup_key *keys  = calloc(n + 1, sizeof(*keys));
+	bool    *names = NULL, *nodes = NULL, *ports = NULL;
 
-	if (sp->n_ports == 0) {
+	if (n == 0) {
 		sf__v_required(vc, "spec.ports", NULL);
 	}
-	for (size_t i = 0; i < sp->n_ports; i++) {
+	if (keys == NULL) {
+		vc->vc_oom = 1;
+		return;
+	}
+	// Duplicate names (nonempty), nonzero (protocol, nodePort), then
+	// (protocol, port): each found by sorting.
+	m = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (sp->ports[i] != NULL && !sf__empty(sp->ports[i]->name)) {
+			keys[m++] = (dup_key) {sp->ports[i]->name, 0, i};
+		}
+	}
+	names = dup_marks(vc, keys, m, n);
+	m     = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (sp->ports[i] != NULL && sp->ports[i]->node_port != 0) {
+			keys[m++] = (dup_key) {sf_nz(sp->ports[i]->protocol),
+			    sp->ports[i]->node_port, i};
+		}
+	}
+	nodes = names != NULL ? dup_marks(vc, keys, m, n) : NULL;
+	m     = 0;
+	for (size_t i = 0; i < n; i++) {
 		if (sp->ports[i] != NULL) {
-			validate_port(vc, sp, i, lim);
+			keys[m++] = (dup_key) {sf_nz(sp->ports[i]->protocol),
+			    sp->ports[i]->port, i};
 		}
 	}
-	// Duplicate nonzero (protocol, nodePort), then (protocol, port).
-	for (size_t i = 0; i < sp->n_ports; i++) {
-		const sf_service_port *p = sp->ports[i];
-		if (p == NULL || p->node_port == 0) {
-			continue;
-		}
-		for (size_t j = 0; j < i; j++) {
-			const sf_service_port *q = sp->ports[j];
-			if (q != NULL && q->node_port == p->node_port
-			    && sf__streq(q->protocol, p->protocol)) {
-				snprintf(path, sizeof(path),
-				    "spec.ports[%zu].nodePort", i);
-				sf__v_duplicate_int(vc, path, p->node_port);
-				break;
-			}
+	ports = nodes != NULL ? dup_marks(vc, keys, m, n) : NULL;
+	free(keys);
+	if (ports == NULL) {
+		free(names);
+		free(nodes);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (sp->ports[i] != NULL) {
+			validate_port(vc, sp, i, lim, names[i]);
 		}
 	}
-	for (size_t i = 0; i < sp->n_ports; i++) {
-		const sf_service_port *p = sp->ports[i];
-		if (p == NULL) {
-			continue;
-		}
-		for (size_t j = 0; j < i; j++) {
-			const sf_service_port *q = sp->ports[j];
-			if (q != NULL && q->port == p->port
-			    && sf__streq(q->protocol, p->protocol)) {
-				sf_buf b = SF_BUF_INIT;
-				go_port_key(&b, sf_nz(p->protocol), p->port);
-				snprintf(
-				    path, sizeof(path), "spec.ports[%zu]", i);
-				sf__viol(vc, SF_V_DUPLICATE, path,
-				    "Duplicate value: %s", sf_buf_cstr(&b));
-				sf_buf_fini(&b);
-				break;
-			}
+	for (size_t i = 0; i < n; i++) {
+		if (nodes[i]) {
+			snprintf(
+			    path, sizeof(path), "spec.ports[%zu].nodePort", i);
+			sf__v_duplicate_int(vc, path, sp->ports[i]->node_port);
 		}
 	}
+	for (size_t i = 0; i < n; i++) {
+		if (ports[i]) {
+			const sf_service_port *p = sp->ports[i];
+			sf_buf                 b = SF_BUF_INIT;
+			go_port_key(&b, sf_nz(p->protocol), p->port);
+			snprintf(path, sizeof(path), "spec.ports[%zu]", i);
+			sf__viol(vc, SF_V_DUPLICATE, path,
+			    "Duplicate value: %s", sf_buf_cstr(&b));
+			sf_buf_fini(&b);
+		}
+	}
+	free(names);
+	free(nodes);
+	free(ports);
 }
 
 // ------------------------------------------------------ session affinity

@@ -168,6 +168,11 @@ sf__viol(
 	if (vc->vc_st == NULL) {
 		return;
 	}
+	if (sf_status_full(vc->vc_st)) {
+		// Only counted: nothing is formatted for it (issue 17).
+		sf_status_violation(vc->vc_st, type, field, "%s", "");
+		return;
+	}
 	va_start(ap, fmt);
 	sf_buf_vprintf(&b, fmt, ap);
 	va_end(ap);

@@ -170,12 +170,27 @@ rb_delete_fn(sf_store_txn *txn, void *arg, sf_status *st)
 	rv = sf_store_txn_record_get(txn, SF_STORE_BINDINGS, j->j_id,
 	    &svcfleet__v1__role_binding__descriptor, sf_arena_pbc(&c->c_arena),
 	    (ProtobufCMessage **) &b);
-	if (rv == SF_NOT_FOUND) {
-		return (sf_status_set(
-		    st, rv, "role binding \"%s\" not found", j->j_id));
-	}
-	if (rv != 0) {
+	if (rv != 0 && rv != SF_NOT_FOUND) {
 		return (sf_status_set(st, rv, "reading the binding failed"));
+	}
+	// Ids are guessable hashes (issue 17, finding 13): a caller who may
+	// not see a binding gets the same answer whether it exists or not,
+	// so the answer does not say who holds which role. Only a caller who
+	// sees every binding hears NOT_FOUND.
+	if (rv == SF_NOT_FOUND
+	    || (!sf__srv_call_allowed(c, "rolebindings", "get",
+	            sf_nz(b->cluster), sf_nz(b->namespace_))
+	        && !sf_rbac_binding_applies(&c->c_ident.id_p, b))) {
+		if (rv == SF_NOT_FOUND
+		    && sf__srv_call_allowed(
+		        c, "rolebindings", "get", "", "")) {
+			return (sf_status_set(
+			    st, rv, "role binding \"%s\" not found", j->j_id));
+		}
+		return (sf_status_set(st, SF_PERMISSION_DENIED,
+		    "user \"%s\" cannot delete role binding \"%s\" (it does "
+		    "not exist, or it is outside what you may see)",
+		    sf_nz(c->c_ident.id_user), j->j_id));
 	}
 	// Taking a grant away needs the power to give it.
 	c->c_cluster   = sf_nz(b->cluster);

@@ -139,8 +139,8 @@ static int
 invalid(sf_status *st, const sf_store_key *k)
 {
 	char   first[300] = "";
-	size_t n          = st->st_nviol;
-	if (n > 0) {
+	size_t n          = sf_status_nviol(st);
+	if (st->st_nviol > 0) {
 		snprintf(first, sizeof(first), "%s: %s",
 		    st->st_viol[0].v_field, st->st_viol[0].v_reason);
 	}
@@ -183,11 +183,22 @@ check_node_ports(sf_store_txn *txn, sf__srv_call *c, const sf_service *svc,
 			continue;
 		}
 		snprintf(path, sizeof(path), "spec.ports[%zu].nodePort", i);
-		sf_status_violation(st, SF_V_INVALID, path,
-		    "Invalid value: %d: provided port is already requested by "
-		    "service \"%s/%s\" in cluster \"%s\"",
-		    p->node_port, owner.k_namespace, owner.k_name,
-		    self->k_cluster);
+		// Another tenant's Service is named only to a caller who may
+		// read it (issue 17, finding 8); others hear what Kubernetes
+		// says.
+		if (sf__srv_call_allowed(c, "services", "get", self->k_cluster,
+		        owner.k_namespace)) {
+			sf_status_violation(st, SF_V_INVALID, path,
+			    "Invalid value: %d: provided port is already "
+			    "requested by service \"%s/%s\" in cluster \"%s\"",
+			    p->node_port, owner.k_namespace, owner.k_name,
+			    self->k_cluster);
+		} else {
+			sf_status_violation(st, SF_V_INVALID, path,
+			    "Invalid value: %d: provided port is already "
+			    "allocated",
+			    p->node_port);
+		}
 	}
 	if (st->st_nviol > 0) {
 		const sf_violation *v = &st->st_viol[0];
@@ -914,13 +925,25 @@ h_list_services(Svcfleet__V1__ServiceManager_Service *s,
 		sf__srv_call_finish(c, NULL);
 		return;
 	}
+	// Page tokens are sealed (issue 17, finding 14): what the store's
+	// token holds (the last key examined) may be a Service the caller
+	// may not read.
+	char *plain_token = "";
+	if (in->page_token != NULL
+	    && sf__srv_page_token_open(c, in->page_token, &plain_token) != 0) {
+		sf_selector_free(f.sel);
+		sf__srv_call_fail(c, SF_INVALID_ARGUMENT,
+		    "invalid page token (page tokens come from a previous "
+		    "ListServices reply with the same filters)");
+		return;
+	}
 	sf_store_list_req req = {
 	    .lr_cluster    = in->cluster,
 	    .lr_namespace  = in->namespace_,
 	    .lr_limit      = in->page_size == 0      ? LIST_PAGE_DEFAULT
 	             : in->page_size > LIST_PAGE_MAX ? LIST_PAGE_MAX
 	                                             : in->page_size,
-	    .lr_page_token = in->page_token,
+	    .lr_page_token = plain_token,
 	    .lr_filter = {list_key_ok, f.sel != NULL ? list_obj_ok : NULL, &f},
 	};
 	memset(&res, 0, sizeof(res));
@@ -939,10 +962,14 @@ h_list_services(Svcfleet__V1__ServiceManager_Service *s,
 	if (r == NULL) {
 		return;
 	}
-	r->services   = res.lr_items;
-	r->n_services = res.lr_n;
-	r->next_page_token
-	    = res.lr_next_token != NULL ? res.lr_next_token : "";
+	r->services        = res.lr_items;
+	r->n_services      = res.lr_n;
+	r->next_page_token = sf__srv_page_token_seal(
+	    c, res.lr_next_token != NULL ? res.lr_next_token : "");
+	if (r->next_page_token == NULL) {
+		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		return;
+	}
 	r->revision = res.lr_revision;
 	closure(r, data);
 }

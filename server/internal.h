@@ -133,6 +133,10 @@ struct sf__srv_call {
 	const char *c_cluster;
 	const char *c_namespace;
 	const char *c_name;
+	// Where the request came from (issue 17): the peer's address key
+	// (0: local, ipc:// or inproc://) and its text.
+	uint64_t c_peer;
+	char     c_peer_text[48];
 };
 
 // The server object. The generated service structs come first in their
@@ -172,8 +176,15 @@ struct sf_server {
 	size_t          s_qlen;
 	pthread_t      *s_workers;
 	size_t          s_nworkers;
-	atomic_bool     s_stopping; // read by nng callbacks without s_qmtx
-	atomic_bool     s_draining; // new requests get UNAVAILABLE
+	// Large requests (issue 17): decoded and served one at a time by
+	// their own thread, never on nng's callback threads or the workers,
+	// so a tenant sending megabytes delays only other large requests.
+	rpc_ctx       *s_bulk_head, *s_bulk_tail;
+	pthread_cond_t s_bulk_cv;
+	pthread_t      s_bulk;
+	bool           s_bulk_running;
+	atomic_bool    s_stopping; // read by nng callbacks without s_qmtx
+	atomic_bool    s_draining; // new requests get UNAVAILABLE
 
 	sf__srv_auth        *s_auth;
 	atomic_uint_fast64_t s_inflight;
@@ -185,9 +196,17 @@ struct sf_server {
 	struct sf__srv_limits_pipe {
 		uint32_t lp_id;   // nng pipe id
 		uint64_t lp_peer; // peer address key, 0: not IP
-	} * s_pipes;              // the open connections
+		// (issue 17) When it came, and whether it has sent a
+		// request: one that never does is closed after
+		// so_idle_timeout_ms.
+		int64_t lp_since_ms;
+		bool    lp_active;
+	} * s_pipes;                     // the open connections
+	nng_aio             *s_idle_aio; // the idle sweep's timer (limits.c)
 	size_t               s_npipes;
 	atomic_uint_fast64_t s_refused_conns;
+	atomic_uint_fast64_t
+	    s_idle_closed; // (issue 17) idle connections closed
 	// Pipes from local peers (ipc://, inproc://) the socket took: the ipc
 	// guard's proof that a listener still accepts when a probe is slow.
 	atomic_uint_fast64_t     s_local_pipes;
@@ -200,6 +219,17 @@ struct sf_server {
 	// The embedded reconciler's token (recon_token.c); never empty once
 	// the server has started.
 	char s_recon_token[65];
+
+	// Failed authentications (authfail.c, issue 17).
+	struct sf__srv_authfail *s_authfail;
+	atomic_uint_fast64_t     s_auth_failures; // every one
+	atomic_uint_fast64_t     s_auth_limited;  // refused by the rate limit
+	atomic_uint_fast64_t     s_auth_audited;  // audit records written
+	// Bumped whenever tokens or bindings change: parked watches check
+	// their caller again (watch.c).
+	atomic_uint_fast64_t s_auth_gen;
+	// Seals ListServices page tokens (pagetoken.c).
+	uint8_t s_page_key[32];
 
 	// Live reads (live.c): detached threads, each finishing one
 	// call; sf_server_stop waits until none runs.
@@ -362,6 +392,9 @@ void sf__srv_limits_defaults(sf_server_opts *o);
 // before the listeners start), refusing those beyond the limit.
 int  sf__srv_limits_start(sf_server *srv, sf_status *st);
 void sf__srv_limits_stop(sf_server *srv);
+// sf__srv_limits_active marks the connection a request came on as active
+// (no longer closed as idle); only IP connections are tracked.
+void sf__srv_limits_active(sf_server *srv, nng_pipe p);
 // sf__srv_limits_admit: may a request just received be served (false: it is
 // answered RESOURCE_EXHAUSTED at once)? Called from nng's callback.
 bool sf__srv_limits_admit(sf_server *srv);
@@ -464,5 +497,49 @@ int sf__srv_auth_token_make(
 // into token (SF__SRV_TOKEN_MAX bytes). The embedded reconciler uses it.
 int sf__srv_auth_mint_internal(
     sf_server *srv, const char *user, const char *role, char *token);
+
+// ------------------------------------------------------------------ bounds
+// (issue 17) bounds.c: what one request may hold, checked before any work.
+
+// sf__srv_bounds_prescan counts the encoded fields of a payload of message
+// type d (nested ones too) without decoding it. Returns 0, or
+// SF_RESOURCE_EXHAUSTED with st set when there are too many.
+int sf__srv_bounds_prescan(const ProtobufCMessageDescriptor *d,
+    const uint8_t *data, size_t len, sf_status *st);
+
+// sf__srv_bounds_check checks a decoded request: every repeated field
+// against its cap, every string field for valid UTF-8. Returns 0, or
+// SF_INVALID_ARGUMENT with a violation (field path, reason) per problem.
+int sf__srv_bounds_check(const ProtobufCMessage *m, sf_status *st);
+
+// sf__srv_peer_key returns a key for the IP address of pipe p's peer (0
+// when local: ipc://, inproc://) and writes its text ("local" else) into
+// text (cap bytes) when text is not NULL.
+uint64_t sf__srv_peer_key(nng_pipe p, char *text, size_t cap);
+
+// ---------------------------------------------------------------- authfail
+// (issue 17) authfail.c: failed authentications are counted, rate-limited
+// per source, and audited at most once per source per interval.
+
+int  sf__srv_authfail_init(sf_server *srv);
+void sf__srv_authfail_fini(sf_server *srv);
+// sf__srv_authfail finishes call c, whose authentication failed
+// (c_status UNAUTHENTICATED): audited (the first failure of its source in
+// an interval, with how many were not), answered without a record, or
+// refused with RESOURCE_EXHAUSTED when its source fails too often.
+void sf__srv_authfail(sf__srv_call *c);
+
+// --------------------------------------------------------------- pagetoken
+// (issue 17) pagetoken.c: ListServices page tokens are sealed.
+
+// sf__srv_page_key_derive derives the page-token key from the secret key.
+void sf__srv_page_key_derive(
+    sf_server *srv, const uint8_t *secret, size_t len);
+// sf__srv_page_token_seal returns the token to hand out for the store's
+// plain token ("" for ""), from c's arena; NULL when out of memory.
+char *sf__srv_page_token_seal(sf__srv_call *c, const char *plain);
+// sf__srv_page_token_open gives the store's token in a caller's token
+// ("" for ""); SF_INVALID_ARGUMENT when it is not one of ours.
+int sf__srv_page_token_open(sf__srv_call *c, const char *token, char **plain);
 
 #endif // SF_SERVER_INTERNAL_H

@@ -22,9 +22,12 @@
 //   store queue  the writer's queue (store.h so_queue_max); a write beyond
 //                it is refused with RESOURCE_EXHAUSTED.
 //   dedupe       entries and bytes of remembered replies (dedupe.c).
+#include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "internal.h"
 #include "log.h"
 
@@ -51,6 +54,10 @@ sf__srv_limits_defaults(sf_server_opts *o)
 	if (o->so_max_watches >= ctx) {
 		o->so_max_watches = ctx > 1 ? ctx - 1 : 1;
 	}
+	if (o->so_max_watches_per_user == 0) {
+		o->so_max_watches_per_user
+		    = o->so_max_watches / 4 > 0 ? o->so_max_watches / 4 : 1;
+	}
 	if (o->so_max_inflight == 0) {
 		o->so_max_inflight = ctx > o->so_max_watches + CONTEXTS_RESERVE
 		    ? ctx - o->so_max_watches - CONTEXTS_RESERVE
@@ -74,20 +81,32 @@ pipes_take(sf_server *srv, uint32_t id)
 	return (false);
 }
 
-// A key for the peer's IP address (port left out), 0 when not IP.
-static uint64_t
-peer_key(nng_pipe p)
+// A key for the peer's IP address (port left out), 0 when not IP; text
+// (when not NULL) gets the address as people write it, or "local".
+uint64_t
+sf__srv_peer_key(nng_pipe p, char *text, size_t cap)
 {
 	nng_sockaddr sa;
 	uint64_t     k = 0;
 
+	if (text != NULL) {
+		snprintf(text, cap, "local");
+	}
 	if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0) {
 		return (0);
 	}
 	switch (sa.s_family) {
 	case NNG_AF_INET:
+		if (text != NULL) {
+			inet_ntop(
+			    AF_INET, &sa.s_in.sa_addr, text, (socklen_t) cap);
+		}
 		return (((uint64_t) 4 << 56) | sa.s_in.sa_addr);
 	case NNG_AF_INET6:
+		if (text != NULL) {
+			inet_ntop(
+			    AF_INET6, sa.s_in6.sa_addr, text, (socklen_t) cap);
+		}
 		// FNV-1a over the 16 bytes; collisions only merge two
 		// addresses' counts.
 		k = 1469598103934665603ULL;
@@ -114,10 +133,11 @@ count_peer(sf_server *srv, uint64_t peer)
 static void
 pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
-	sf_server  *srv  = arg;
-	uint32_t    id   = (uint32_t) nng_pipe_id(p);
-	uint64_t    peer = ev == NNG_PIPE_EV_ADD_PRE ? peer_key(p) : 0;
-	const char *why  = NULL;
+	sf_server *srv = arg;
+	uint32_t   id  = (uint32_t) nng_pipe_id(p);
+	uint64_t   peer
+	    = ev == NNG_PIPE_EV_ADD_PRE ? sf__srv_peer_key(p, NULL, 0) : 0;
+	const char *why = NULL;
 
 	if (ev == NNG_PIPE_EV_ADD_PRE && peer == 0) {
 		// ipc:// and inproc:// peers are local, and the ipc socket is
@@ -136,9 +156,12 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 		        >= srv->s_opts.so_max_connections_per_peer) {
 			why = "--max-connections-per-peer";
 		} else {
-			srv->s_pipes[srv->s_npipes].lp_id   = id;
-			srv->s_pipes[srv->s_npipes].lp_peer = peer;
-			srv->s_npipes++;
+			struct sf__srv_limits_pipe *lp
+			    = &srv->s_pipes[srv->s_npipes++];
+			lp->lp_id       = id;
+			lp->lp_peer     = peer;
+			lp->lp_since_ms = sf_clock_mono_ms();
+			lp->lp_active   = false;
 		}
 	} else if (ev == NNG_PIPE_EV_REM_POST) {
 		pipes_take(srv, id);
@@ -152,9 +175,67 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 	}
 }
 
+#define IDLE_TIMEOUT_DEFAULT_MS 10000
+#define IDLE_SWEEP_MS           250
+#define IDLE_CLOSE_MAX          64 // per sweep
+
+void
+sf__srv_limits_active(sf_server *srv, nng_pipe p)
+{
+	uint32_t id = (uint32_t) nng_pipe_id(p);
+	pthread_mutex_lock(&srv->s_pipe_mtx);
+	for (size_t i = 0; i < srv->s_npipes; i++) {
+		if (srv->s_pipes[i].lp_id == id) {
+			srv->s_pipes[i].lp_active = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&srv->s_pipe_mtx);
+}
+
+// The idle sweep (issue 17, finding 6): connections that came and never
+// sent a request are closed after so_idle_timeout_ms, so idle peers
+// cannot hold every --max-connections place. Runs on nng's timer.
+static void
+idle_cb(void *arg)
+{
+	sf_server *srv = arg;
+	uint32_t   ids[IDLE_CLOSE_MAX];
+	size_t     n   = 0;
+	int64_t    now = sf_clock_mono_ms();
+
+	if (nng_aio_result(srv->s_idle_aio) != 0
+	    || atomic_load(&srv->s_stopping)) {
+		return;
+	}
+	pthread_mutex_lock(&srv->s_pipe_mtx);
+	for (size_t i = 0; i < srv->s_npipes && n < IDLE_CLOSE_MAX; i++) {
+		if (!srv->s_pipes[i].lp_active
+		    && now - srv->s_pipes[i].lp_since_ms
+		        >= srv->s_opts.so_idle_timeout_ms) {
+			ids[n++] = srv->s_pipes[i].lp_id;
+		}
+	}
+	pthread_mutex_unlock(&srv->s_pipe_mtx);
+	for (size_t i = 0; i < n; i++) {
+		nng_pipe p = NNG_PIPE_INITIALIZER;
+		p.id       = ids[i];
+		atomic_fetch_add(&srv->s_idle_closed, 1);
+		SF_DEBUG("limits", "closing a connection idle since it came");
+		nng_pipe_close(p);
+	}
+	nng_sleep_aio(IDLE_SWEEP_MS, srv->s_idle_aio);
+}
+
 int
 sf__srv_limits_start(sf_server *srv, sf_status *st)
 {
+	if (srv->s_opts.so_idle_timeout_ms <= 0) {
+		srv->s_opts.so_idle_timeout_ms = IDLE_TIMEOUT_DEFAULT_MS;
+	}
+	if (nng_aio_alloc(&srv->s_idle_aio, idle_cb, srv) != 0) {
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+	}
 	srv->s_pipes
 	    = calloc(srv->s_opts.so_max_connections, sizeof(*srv->s_pipes));
 	if (srv->s_pipes == NULL) {
@@ -162,6 +243,9 @@ sf__srv_limits_start(sf_server *srv, sf_status *st)
 	}
 	pthread_mutex_init(&srv->s_pipe_mtx, NULL);
 	srv->s_pipe_mtx_ok = true;
+	if (sf__srv_authfail_init(srv) != 0) {
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+	}
 	if (nng_pipe_notify(srv->s_sock, NNG_PIPE_EV_ADD_PRE, pipe_cb, srv)
 	        != 0
 	    || nng_pipe_notify(srv->s_sock, NNG_PIPE_EV_REM_POST, pipe_cb, srv)
@@ -169,12 +253,19 @@ sf__srv_limits_start(sf_server *srv, sf_status *st)
 		return (sf_status_set(st, SF_INTERNAL,
 		    "cannot watch connections on the RPC socket"));
 	}
+	nng_sleep_aio(IDLE_SWEEP_MS, srv->s_idle_aio);
 	return (0);
 }
 
 void
 sf__srv_limits_stop(sf_server *srv)
 {
+	if (srv->s_idle_aio != NULL) {
+		nng_aio_stop(srv->s_idle_aio);
+		nng_aio_free(srv->s_idle_aio);
+		srv->s_idle_aio = NULL;
+	}
+	sf__srv_authfail_fini(srv);
 	if (srv->s_pipe_mtx_ok) {
 		pthread_mutex_destroy(&srv->s_pipe_mtx);
 		srv->s_pipe_mtx_ok = false;

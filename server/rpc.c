@@ -67,10 +67,13 @@ pack_reply(sf__srv_call *c, const ProtobufCMessage *reply)
 		env.payload.len  = n;
 	}
 	if (st->st_nviol > 0) {
+		// The violations kept, then one that says how many more there
+		// were (issue 17: an answer's size does not grow with them).
+		size_t                         nv = st->st_nviol + 1;
 		Svcfleet__V1__FieldViolation **vv
-		    = sf_arena_alloc(&c->c_arena, st->st_nviol * sizeof(*vv));
+		    = sf_arena_alloc(&c->c_arena, nv * sizeof(*vv));
 		Svcfleet__V1__FieldViolation *v
-		    = sf_arena_alloc(&c->c_arena, st->st_nviol * sizeof(*v));
+		    = sf_arena_alloc(&c->c_arena, nv * sizeof(*v));
 		if (vv == NULL || v == NULL) {
 			return (NULL);
 		}
@@ -83,6 +86,19 @@ pack_reply(sf__srv_call *c, const ProtobufCMessage *reply)
 		}
 		env.violations   = vv;
 		env.n_violations = st->st_nviol;
+		if (st->st_more > 0) {
+			Svcfleet__V1__FieldViolation *more = &v[st->st_nviol];
+			svcfleet__v1__field_violation__init(more);
+			more->field  = "";
+			more->type   = SF_V_TOO_MANY;
+			more->reason = sf_arena_printf(&c->c_arena,
+			    "%zu more violations not shown (the first %d are)",
+			    st->st_more, SF_STATUS_VIOL_MAX);
+			if (more->reason == NULL) {
+				return (NULL);
+			}
+			vv[env.n_violations++] = more;
+		}
 	}
 	size_t n = svcfleet__v1__reply_envelope__get_packed_size(&env);
 	if (nng_msg_alloc(&m, n) != 0) {
@@ -367,6 +383,11 @@ process_head(rpc_ctx *rc)
 	    + (int64_t) srv->s_opts.so_default_timeout_ms * 1000;
 	alloc = sf_arena_pbc(&c->c_arena);
 
+	c->c_peer = sf__srv_peer_key(
+	    nng_msg_get_pipe(msg), c->c_peer_text, sizeof(c->c_peer_text));
+	if (c->c_peer != 0) {
+		sf__srv_limits_active(srv, nng_msg_get_pipe(msg));
+	}
 	if (len > srv->s_opts.so_max_msg) {
 		nng_msg_free(msg);
 		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED,
@@ -435,10 +456,18 @@ process_tail(rpc_ctx *rc)
 	if (!(c->c_method->m_flags & SF__SRV_M_PUBLIC)
 	    && sf__srv_auth_authenticate(c) != 0) {
 		if (c->c_status.st_code == SF_UNAUTHENTICATED) {
-			sf__srv_call_deny(c);
+			sf__srv_authfail(c);
 		} else {
 			sf__srv_call_finish(c, NULL);
 		}
+		return;
+	}
+	// What the request holds is bounded before it is decoded, and
+	// checked (counts, UTF-8) before anything else looks at it.
+	if (sf__srv_bounds_prescan(c->c_method->m_mdesc->input,
+	        c->c_env->payload.data, c->c_env->payload.len, &c->c_status)
+	    != 0) {
+		sf__srv_call_finish(c, NULL);
 		return;
 	}
 	c->c_input = protobuf_c_message_unpack(c->c_method->m_mdesc->input,
@@ -447,6 +476,10 @@ process_tail(rpc_ctx *rc)
 		sf__srv_call_fail(c, SF_INVALID_ARGUMENT,
 		    "malformed %s payload for %s",
 		    c->c_method->m_mdesc->input->name, c->c_method->m_path);
+		return;
+	}
+	if (sf__srv_bounds_check(c->c_input, &c->c_status) != 0) {
+		sf__srv_call_finish(c, NULL);
 		return;
 	}
 	if (c->c_method->m_scope != NULL) {
@@ -528,6 +561,55 @@ worker_main(void *arg)
 	}
 }
 
+// A request larger than this goes to the bulk thread (issue 17): every
+// Service the form can make is far smaller.
+#define BULK_BYTES (64 << 10)
+
+// The bulk thread: decodes and serves large requests one at a time.
+static void *
+bulk_main(void *arg)
+{
+	sf_server *srv = arg;
+
+	for (;;) {
+		rpc_ctx *rc;
+		pthread_mutex_lock(&srv->s_qmtx);
+		while (srv->s_bulk_head == NULL
+		    && !atomic_load(&srv->s_stopping)) {
+			pthread_cond_wait(&srv->s_bulk_cv, &srv->s_qmtx);
+		}
+		if (srv->s_bulk_head == NULL) {
+			pthread_mutex_unlock(&srv->s_qmtx);
+			return (NULL);
+		}
+		rc               = srv->s_bulk_head;
+		srv->s_bulk_head = rc->rc_next;
+		if (srv->s_bulk_head == NULL) {
+			srv->s_bulk_tail = NULL;
+		}
+		pthread_mutex_unlock(&srv->s_qmtx);
+		if (process_head(rc)) {
+			process_tail(rc);
+		}
+		sf_log_set_request_id(NULL);
+	}
+}
+
+static void
+enqueue_bulk(sf_server *srv, rpc_ctx *rc)
+{
+	pthread_mutex_lock(&srv->s_qmtx);
+	rc->rc_next = NULL;
+	if (srv->s_bulk_tail != NULL) {
+		srv->s_bulk_tail->rc_next = rc;
+	} else {
+		srv->s_bulk_head = rc;
+	}
+	srv->s_bulk_tail = rc;
+	pthread_cond_signal(&srv->s_bulk_cv);
+	pthread_mutex_unlock(&srv->s_qmtx);
+}
+
 static void
 enqueue(sf_server *srv, rpc_ctx *rc)
 {
@@ -554,6 +636,10 @@ enqueue(sf_server *srv, rpc_ctx *rc)
 static void
 dispatch(sf_server *srv, rpc_ctx *rc)
 {
+	if (nng_msg_len(rc->rc_msg) > BULK_BYTES && srv->s_bulk_running) {
+		enqueue_bulk(srv, rc);
+		return;
+	}
 	if (process_head(rc)) {
 		if (rc->rc_call.c_method->m_flags & SF__SRV_M_INLINE) {
 			process_tail(rc);
@@ -675,6 +761,9 @@ sf__srv_rpc_start(sf_server *srv, sf_status *st)
 	}
 	pthread_mutex_init(&srv->s_qmtx, NULL);
 	pthread_cond_init(&srv->s_qcv, NULL);
+	pthread_cond_init(&srv->s_bulk_cv, NULL);
+	srv->s_bulk_running
+	    = pthread_create(&srv->s_bulk, NULL, bulk_main, srv) == 0;
 	for (size_t i = 0; i < srv->s_nworkers; i++) {
 		if (pthread_create(&srv->s_workers[i], NULL, worker_main, srv)
 		    != 0) {
@@ -720,9 +809,14 @@ sf__srv_rpc_stop(sf_server *srv)
 	pthread_mutex_lock(&srv->s_qmtx);
 	atomic_store(&srv->s_stopping, true);
 	pthread_cond_broadcast(&srv->s_qcv);
+	pthread_cond_broadcast(&srv->s_bulk_cv);
 	pthread_mutex_unlock(&srv->s_qmtx);
 	for (size_t i = 0; i < srv->s_nworkers; i++) {
 		pthread_join(srv->s_workers[i], NULL);
+	}
+	// (s_bulk_running stays: nng's callbacks may still read it.)
+	if (srv->s_bulk_running) {
+		pthread_join(srv->s_bulk, NULL);
 	}
 	// Every aio is stopped while the socket and its contexts still exist:
 	// stopping one after the socket closed can reach into the freed
@@ -763,5 +857,6 @@ sf__srv_rpc_stop(sf_server *srv)
 	if (srv->s_nworkers > 0 || srv->s_nctxs > 0) {
 		pthread_mutex_destroy(&srv->s_qmtx);
 		pthread_cond_destroy(&srv->s_qcv);
+		pthread_cond_destroy(&srv->s_bulk_cv);
 	}
 }

@@ -167,6 +167,7 @@ open_store(sf_server *srv, sf_store_opts *so, sf_status *st)
 		return (rv);
 	}
 	so->so_secret_key = key;
+	sf__srv_page_key_derive(srv, key, sizeof(key)); // issue 17
 	rv                = sf_store_open(&srv->s_store, so, st);
 	so->so_secret_key = NULL;
 	OPENSSL_cleanse(key, sizeof(key));

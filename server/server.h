@@ -50,6 +50,13 @@ typedef struct sf_server_opts {
 	// same process (NULL: none). It comes on top of so_listen or the
 	// defaults.
 	const char *so_inproc;
+	// (issue 17) Parked long polls of one user, 0 = a quarter of
+	// so_max_watches (at least 1). The reconciler's are not counted:
+	// an eighth of so_max_watches is kept for it.
+	unsigned so_max_watches_per_user;
+	// (issue 17) A TCP/TLS connection that has sent no request this long
+	// after it came is closed, 0 = 10 s.
+	int64_t so_idle_timeout_ms;
 } sf_server_opts;
 
 // The hard cap nng enforces per message; requests between so_max_msg and

@@ -49,6 +49,13 @@ struct sf__srv_obs {
 	// The writer's count of applied writes at the previous commit (only
 	// touched on the writer thread).
 	uint64_t o_batch_mark;
+	// Failed authentications (issue 17): every one, those refused by the
+	// per-source limit, and the audit records they made.
+	sf_metric *o_auth_failures, *o_auth_limited, *o_auth_audited;
+	sf_metric *o_parked; // WatchServices calls parked
+	sf_metric *o_conns;  // open TCP/TLS connections
+	uint64_t   o_last_auth_failures, o_last_auth_limited;
+	uint64_t   o_last_auth_audited;
 };
 
 static const double batch_buckets[]
@@ -100,6 +107,19 @@ collect(void *arg, sf_metrics *r)
 	counter_follow(o->o_writes, ss.ss_writes, &o->o_last_writes);
 	counter_follow(o->o_failed, ss.ss_failed, &o->o_last_failed);
 	counter_follow(o->o_grows, ss.ss_map_grows, &o->o_last_grows);
+	sf_metric_set(o->o_parked, NULL, (double) atomic_load(&srv->s_parked));
+	if (srv->s_pipe_mtx_ok) {
+		pthread_mutex_lock(&srv->s_pipe_mtx);
+		size_t conns = srv->s_npipes;
+		pthread_mutex_unlock(&srv->s_pipe_mtx);
+		sf_metric_set(o->o_conns, NULL, (double) conns);
+	}
+	counter_follow(o->o_auth_failures, atomic_load(&srv->s_auth_failures),
+	    &o->o_last_auth_failures);
+	counter_follow(o->o_auth_limited, atomic_load(&srv->s_auth_limited),
+	    &o->o_last_auth_limited);
+	counter_follow(o->o_auth_audited, atomic_load(&srv->s_auth_audited),
+	    &o->o_last_auth_audited);
 
 	// Cluster health as the reconciler last reported it; clusters are
 	// few, and the series are rebuilt so removed clusters disappear.
@@ -179,19 +199,39 @@ sf__srv_metrics_init(sf_server *srv)
 	        "Write requests whose write failed (validation, conflicts, "
 	        "full store).",
 	        NULL);
-	o->o_grows   = sf_metrics_counter(r, "svcfleet_store_map_grows_total",
-	      "Times the LMDB map was grown because it was full.", NULL);
-	o->o_batch   = sf_metrics_histogram(r, "svcfleet_store_batch_writes",
-	      "Write requests applied per durable commit (group commit).", NULL,
-	      batch_buckets, sizeof(batch_buckets) / sizeof(batch_buckets[0]));
-	o->o_health  = sf_metrics_gauge(r, "svcfleet_cluster_health",
-	     "Health of each registered cluster as last reported by the "
-	      "reconciler: 1 for its current state, 0 for the others.",
-	     "cluster,state");
-	o->o_contact = sf_metrics_gauge(r,
-	    "svcfleet_cluster_last_contact_timestamp_seconds",
-	    "When the reconciler last reached the cluster's API server.",
-	    "cluster");
+	o->o_grows  = sf_metrics_counter(r, "svcfleet_store_map_grows_total",
+	     "Times the LMDB map was grown because it was full.", NULL);
+	o->o_batch  = sf_metrics_histogram(r, "svcfleet_store_batch_writes",
+	     "Write requests applied per durable commit (group commit).", NULL,
+	     batch_buckets, sizeof(batch_buckets) / sizeof(batch_buckets[0]));
+	o->o_conns  = sf_metrics_gauge(r, "svcfleet_rpc_connections",
+	     "Open TCP/TLS connections to the RPC listeners "
+	      "(--max-connections).",
+	     NULL);
+	o->o_parked = sf_metrics_gauge(r, "svcfleet_rpc_watches_parked",
+	    "WatchServices calls waiting for a change (--max-watches).", NULL);
+	o->o_auth_failures
+	    = sf_metrics_counter(r, "svcfleet_auth_failures_total",
+	        "Calls whose authentication failed (no, unknown, revoked or "
+	        "expired token).",
+	        NULL);
+	o->o_auth_limited
+	    = sf_metrics_counter(r, "svcfleet_auth_limited_total",
+	        "Failed authentications refused by the per-source rate limit.",
+	        NULL);
+	o->o_auth_audited = sf_metrics_counter(r,
+	    "svcfleet_auth_failure_records_total",
+	    "Audit records written for failed authentications (at most one "
+	    "per source per minute).",
+	    NULL);
+	o->o_health       = sf_metrics_gauge(r, "svcfleet_cluster_health",
+	          "Health of each registered cluster as last reported by the "
+	                "reconciler: 1 for its current state, 0 for the others.",
+	          "cluster,state");
+	o->o_contact      = sf_metrics_gauge(r,
+	         "svcfleet_cluster_last_contact_timestamp_seconds",
+	         "When the reconciler last reached the cluster's API server.",
+	         "cluster");
 	sf_metric_set(
 	    sf_metrics_gauge(r, "svcfleet_build_info",
 	        "svcfleetd's version (the value is always 1).", "version"),

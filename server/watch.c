@@ -13,9 +13,18 @@
 #include "clock.h"
 #include "internal.h"
 #include "log.h"
+#include "str.h"
 
 #define WATCH_MAX_EVENTS_DEFAULT 500
 #define WATCH_MAX_EVENTS_LIMIT   10000
+
+// A user's parked calls (issue 17, finding 7): heap, while n > 0.
+typedef struct quota quota;
+struct quota {
+	quota   *q_next;
+	unsigned q_n;
+	char     q_user[];
+};
 
 typedef struct waiter waiter;
 struct waiter {
@@ -23,7 +32,18 @@ struct waiter {
 	sf__srv_call                       *w_call;
 	Svcfleet__V1__WatchServicesRequest *w_req;
 	int64_t                             w_until_us;
+	quota                              *w_quota; // NULL: the reconciler
+	// (issue 17, finding 11) The authentication generation the caller
+	// was last checked at, and when.
+	uint64_t w_auth_gen;
+	int64_t  w_checked_us;
 };
+
+// A parked call's token and bindings are checked again when they change
+// (and at least this often, for expiry), so a revoked caller stops
+// receiving within a second.
+#define RECHECK_MAX_US  (30 * 1000000)
+#define RECHECK_TICK_US (1000000)
 
 struct sf__srv_watchers {
 	pthread_mutex_t wt_mtx;
@@ -34,7 +54,49 @@ struct sf__srv_watchers {
 	uint64_t        wt_revision; // newest committed revision seen
 	size_t          wt_parked;
 	sf_server      *wt_srv;
+	quota          *wt_quotas;       // users with parked calls
+	unsigned        wt_users_parked; // calls parked by users (not the
+	                                 // reconciler)
 };
+
+// Takes a slot of user's quota (under wt_mtx); NULL when out of memory.
+static quota *
+quota_take(struct sf__srv_watchers *wt, const char *user)
+{
+	quota *q;
+	for (q = wt->wt_quotas; q != NULL; q = q->q_next) {
+		if (strcmp(q->q_user, user) == 0) {
+			return (q);
+		}
+	}
+	if ((q = calloc(1, sizeof(*q) + strlen(user) + 1)) == NULL) {
+		return (NULL);
+	}
+	memcpy(q->q_user, user, strlen(user) + 1);
+	q->q_next     = wt->wt_quotas;
+	wt->wt_quotas = q;
+	return (q);
+}
+
+// Gives a parked call's slot back (takes wt_mtx).
+static void
+quota_give(struct sf__srv_watchers *wt, quota *q)
+{
+	if (q == NULL) {
+		return;
+	}
+	pthread_mutex_lock(&wt->wt_mtx);
+	wt->wt_users_parked--;
+	if (--q->q_n == 0) {
+		quota **pp = &wt->wt_quotas;
+		while (*pp != q) {
+			pp = &(*pp)->q_next;
+		}
+		*pp = q->q_next;
+		free(q);
+	}
+	pthread_mutex_unlock(&wt->wt_mtx);
+}
 
 typedef struct feed_filter {
 	const char   *cluster;
@@ -118,9 +180,16 @@ sf__srv_watch_park(sf__srv_call              *c,
 	if (w == NULL) {
 		return;
 	}
-	w->w_call     = c;
-	w->w_req      = (void *) req;
-	w->w_until_us = until_us;
+	sf_server *srv   = c->c_srv;
+	bool       recon = sf_rbac_has_global(&c->c_ident.id_p, "reconciler");
+	unsigned   max   = srv->s_opts.so_max_watches;
+	unsigned   keep  = max >= 8 ? max / 8 : 0; // for the reconciler
+
+	w->w_call       = c;
+	w->w_req        = (void *) req;
+	w->w_until_us   = until_us;
+	w->w_auth_gen   = atomic_load(&srv->s_auth_gen);
+	w->w_checked_us = sf_clock_mono_us();
 	pthread_mutex_lock(&wt->wt_mtx);
 	if (wt->wt_stop) {
 		pthread_mutex_unlock(&wt->wt_mtx);
@@ -138,6 +207,39 @@ sf__srv_watch_park(sf__srv_call              *c,
 		    "retry later",
 		    c->c_srv->s_opts.so_max_watches);
 		return;
+	}
+	// Users share what the reconciler's reserve leaves, each at most
+	// its quota; the reconciler never waits for a user's slot.
+	if (!recon && wt->wt_users_parked + keep >= max) {
+		pthread_mutex_unlock(&wt->wt_mtx);
+		atomic_fetch_add(&srv->s_refused_watches, 1);
+		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED,
+		    "too many watches waiting (limit %u, --max-watches, %u of "
+		    "them kept for the reconciler); retry later",
+		    max, keep);
+		return;
+	}
+	if (!recon) {
+		quota *q = quota_take(wt, sf_nz(c->c_ident.id_user));
+		if (q == NULL
+		    || q->q_n >= srv->s_opts.so_max_watches_per_user) {
+			unsigned have = q != NULL ? q->q_n : 0;
+			if (q != NULL && q->q_n == 0) {
+				wt->wt_quotas = q->q_next; // just added
+				free(q);
+			}
+			pthread_mutex_unlock(&wt->wt_mtx);
+			atomic_fetch_add(&srv->s_refused_watches, 1);
+			sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED,
+			    "user \"%s\" has %u watches waiting (limit %u, "
+			    "--max-watches-per-user); retry later",
+			    sf_nz(c->c_ident.id_user), have,
+			    srv->s_opts.so_max_watches_per_user);
+			return;
+		}
+		q->q_n++;
+		wt->wt_users_parked++;
+		w->w_quota = q;
 	}
 	atomic_fetch_add(&c->c_srv->s_parked, 1);
 	w->w_next   = wt->wt_list;
@@ -162,6 +264,36 @@ commit_hook(void *arg, uint64_t revision)
 	pthread_mutex_unlock(&wt->wt_mtx);
 }
 
+// still_allowed checks a parked call's caller again when tokens or
+// bindings changed since its last check (or RECHECK_MAX_US passed, for
+// expiry): a revoked token or a deleted binding ends the watch within a
+// tick (issue 17, finding 11). false: the call has been answered with the
+// refusal (UNAUTHENTICATED or PERMISSION_DENIED).
+static bool
+still_allowed(sf_server *srv, waiter *w, int64_t now)
+{
+	sf__srv_call *c   = w->w_call;
+	uint64_t      gen = atomic_load(&srv->s_auth_gen);
+
+	if (gen == w->w_auth_gen && now - w->w_checked_us < RECHECK_MAX_US) {
+		return (true);
+	}
+	w->w_auth_gen   = gen;
+	w->w_checked_us = now;
+	sf_status_reset(&c->c_status);
+	memset(&c->c_ident, 0, sizeof(c->c_ident));
+	if (sf__srv_auth_authenticate(c) != 0
+	    || !sf_rbac_allowed(&c->c_ident.id_p, "services", "watch",
+	        c->c_cluster, c->c_namespace, &c->c_status)) {
+		if (c->c_status.st_code == 0) {
+			sf_status_set(&c->c_status, SF_UNAUTHENTICATED, NULL);
+		}
+		sf__srv_call_finish(c, NULL);
+		return (false);
+	}
+	return (true);
+}
+
 static void *
 watch_main(void *arg)
 {
@@ -177,7 +309,8 @@ watch_main(void *arg)
 
 		// Sleep until the next deadline or a wake-up.
 		if (!wt->wt_stop && wt->wt_list != NULL) {
-			int64_t earliest = INT64_MAX;
+			// At least once a tick: revocations (finding 11).
+			int64_t earliest = now + RECHECK_TICK_US;
 			for (waiter *w = wt->wt_list; w; w = w->w_next) {
 				if (w->w_until_us < earliest) {
 					earliest = w->w_until_us;
@@ -206,9 +339,17 @@ watch_main(void *arg)
 
 		now = sf_clock_mono_us();
 		while (list != NULL) {
-			waiter *w  = list;
+			waiter *w = list;
+			quota  *q = w->w_quota; // w is the call's: gone once
+			                        // it is answered
 			list       = w->w_next;
 			bool final = stop || now >= w->w_until_us;
+			if (!stop && !still_allowed(srv, w, now)) {
+				// Answered with the refusal.
+				atomic_fetch_sub(&srv->s_parked, 1);
+				quota_give(wt, q);
+				continue;
+			}
 			// Only calls behind the newest commit can have news.
 			if ((!final && w->w_req->since_revision >= rev)
 			    || !sf__srv_watch_try(
@@ -217,6 +358,7 @@ watch_main(void *arg)
 				keep      = w;
 			} else {
 				atomic_fetch_sub(&srv->s_parked, 1);
+				quota_give(wt, q);
 			}
 		}
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -250,6 +251,14 @@ main(int argc, char **argv)
 	}
 	// The table checked every value: what follows only converts.
 	sf_log_set_level(sf_log_level_parse(cfg.log_level));
+	// Cluster tokens live in this process' memory: no core dumps, no
+	// ptrace by the same user, unless asked (issue 17, finding 18).
+	const char *cores = getenv("SVCFLEET_ALLOW_CORE_DUMPS");
+	if ((cores == NULL || strcmp(cores, "true") != 0)
+	    && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+		SF_WARN(
+		    "main", "cannot turn core dumps off: %s", strerror(errno));
+	}
 	if (cfg.shard != NULL) {
 		sscanf(cfg.shard, "%u/%u", &o.ro_shard, &o.ro_shards);
 	}

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
@@ -49,6 +50,9 @@ typedef struct config {
 	long        max_watches;
 	long        max_inflight;
 	bool        no_reconciler;
+	bool        allow_core_dumps;     // issue 17
+	long        max_watches_per_user; // issue 17
+	const char *idle_timeout;         // issue 17
 } config;
 
 // The option table drives flags, the environment, the --config file,
@@ -138,6 +142,25 @@ static const sf_opt options[] = {
         "do not fsync commits (loses acknowledged writes on a crash; "
         "benchmarks only)",
         offsetof(config, unsafe_nosync), 0, 0, NULL, NULL},
+    // issue 17: one user cannot hold every watch.
+    {"max-watches-per-user", "SVCFLEET_MAX_WATCHES_PER_USER", SF_OPT_INT, NULL,
+        "WatchServices long polls one user may have waiting; the "
+        "reconciler's are not counted (an eighth of --max-watches is "
+        "kept for them)",
+        offsetof(config, max_watches_per_user), 1, 65535, NULL,
+        "max-watches/4"},
+    // issue 17: idle connections cannot hold every place.
+    {"connection-idle-timeout", "SVCFLEET_CONNECTION_IDLE_TIMEOUT",
+        SF_OPT_STRING, "10s",
+        "a TCP/TLS connection that has sent no request this long after it "
+        "came is closed (e.g. 10s, 1m)",
+        offsetof(config, idle_timeout), 0, 0, sf_opt_check_duration, NULL},
+    // issue 17: core dumps hold the sealing key and cluster tokens.
+    {"allow-core-dumps", "SVCFLEET_ALLOW_CORE_DUMPS", SF_OPT_BOOL, "false",
+        "let the kernel dump core (and other users' tools read this "
+        "process' memory); off by default because the memory holds the "
+        "secret key and cluster credentials",
+        offsetof(config, allow_core_dumps), 0, 0, NULL, NULL},
 };
 
 static const sf_opt_table option_table = {
@@ -283,7 +306,21 @@ main(int argc, char **argv)
 	}
 	sf_status_init(&st);
 	sf_log_set_level(sf_log_level_parse(cfg.log_level));
+	// No core dump, no ptrace by other processes of the same user, no
+	// /proc/PID/mem: the secret key and cluster tokens stay in here.
+	if (cfg.allow_core_dumps) {
+		SF_WARN("main",
+		    "core dumps allowed (--allow-core-dumps): they "
+		    "hold the secret key and cluster credentials");
+	} else if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+		SF_WARN(
+		    "main", "cannot turn core dumps off: %s", strerror(errno));
+	} else {
+		SF_DEBUG("main", "core dumps off (not dumpable)");
+	}
 	sf_duration_parse(cfg.audit_max_age, &audit_age);
+	int64_t idle_ms = 0;
+	sf_duration_parse(cfg.idle_timeout, &idle_ms);
 
 	// Signals are taken by this thread only (sigwait below); every
 	// thread started from here on inherits the mask.
@@ -324,8 +361,10 @@ main(int argc, char **argv)
 	    .so_max_connections  = (unsigned) cfg.max_connections,
 	    .so_max_connections_per_peer
 	    = (unsigned) cfg.max_connections_per_peer,
-	    .so_max_watches  = (unsigned) cfg.max_watches,
-	    .so_max_inflight = (unsigned) cfg.max_inflight,
+	    .so_max_watches          = (unsigned) cfg.max_watches,
+	    .so_max_watches_per_user = (unsigned) cfg.max_watches_per_user,
+	    .so_idle_timeout_ms      = idle_ms,
+	    .so_max_inflight         = (unsigned) cfg.max_inflight,
 	    .so_inproc = !cfg.no_reconciler || http_on ? INPROC_URL : NULL,
 	};
 	if (sf_server_start(&srv, &o, &st) != 0) {

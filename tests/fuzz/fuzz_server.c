@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -114,6 +115,8 @@ fz_server_start(void)
 	fprintf(f, "%s,admin,1\n%s,viewer,2,\"fuzzers,people\"\n",
 	    FZ_TOKEN_ADMIN, FZ_TOKEN_VIEW);
 	fclose(f);
+	// svcfleetd refuses a token file others may read (issue 17).
+	chmod(tokfile, 0600);
 	snprintf(url, sizeof(url), "%s", URL);
 	ls[0] = url;
 	strcat(dir, "/data");

@@ -14,7 +14,7 @@
 // Static tokens the server accepts (its --token-file): an admin, and a
 // user bound to ns-view in east/default; anything else is unauthenticated.
 #define FZ_TOKEN_ADMIN "fuzz-admin-token"
-#define FZ_TOKEN_VIEW  "fuzz-view-token"
+#define FZ_TOKEN_VIEW  "fuzz-viewer-token"
 
 // fz_server_start starts the server once (later calls do nothing).
 void fz_server_start(void);

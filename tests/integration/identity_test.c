@@ -578,8 +578,10 @@ test_token_file(void **state)
 	th_tmpdir(dir, sizeof(dir), "csv");
 	snprintf(path, sizeof(path), "%s/tokens.csv", dir);
 	th_write_file(path,
-	    "static-secret-1,carl,uid-7,\"ops,devs\"\n"
-	    "static-secret-2,dana,uid-8\n");
+	    "static-secret-0001,carl,uid-7,\"ops,devs\"\n"
+	    "static-secret-0002,dana,uid-8\n");
+	// Bearer tokens in the clear: the owner's only (issue 17).
+	chmod(path, 0600);
 	const char *extra[] = {"--token-file", path, NULL};
 	memset(&srv, 0, sizeof(srv));
 	assert_int_equal(th_server_start(&srv, NULL, extra), 0);
@@ -587,12 +589,12 @@ test_token_file(void **state)
 	svcfleet_status  st    = {0};
 	assert_int_equal(
 	    grant(admin, NULL, "ops", "reconciler", "", "", &st), 0);
-	svcfleet_client *carl = th_client(srv.ts_url, "static-secret-1", 0);
+	svcfleet_client *carl = th_client(srv.ts_url, "static-secret-0001", 0);
 	size_t           nb   = 0;
 	assert_int_equal(whoami(carl, user, &nb), 0);
 	assert_string_equal(user, "carl");
 	assert_int_equal(nb, 1); // through the ops group
-	svcfleet_client *bad = th_client(srv.ts_url, "static-secret-3", 0);
+	svcfleet_client *bad = th_client(srv.ts_url, "static-secret-0003", 0);
 	assert_int_equal(whoami(bad, user, NULL), SVCFLEET_UNAUTHENTICATED);
 	svcfleet_close(bad);
 	svcfleet_close(carl);
@@ -603,7 +605,7 @@ test_token_file(void **state)
 
 	// A broken line.
 	th_write_file(path,
-	    "ok-secret,eve,uid-1\n"
+	    "ok-secret-0000001,eve,uid-1\n"
 	    "broken-secret,\"unterminated,uid-2\n");
 	memset(&srv, 0, sizeof(srv));
 	assert_int_equal(th_server_start(&srv, NULL, extra), -1);

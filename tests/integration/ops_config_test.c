@@ -245,6 +245,12 @@ test_help(void **state)
 	    {"--tls-key", "SVCFLEET_TLS_KEY", "none"},
 	    {"--no-reconciler", "SVCFLEET_NO_RECONCILER", "false"},
 	    {"--unsafe-no-fsync", "SVCFLEET_UNSAFE_NO_FSYNC", "false"},
+	    // issue 17
+	    {"--max-watches-per-user", "SVCFLEET_MAX_WATCHES_PER_USER",
+	        "max-watches/4"},
+	    {"--connection-idle-timeout", "SVCFLEET_CONNECTION_IDLE_TIMEOUT",
+	        "10s"},
+	    {"--allow-core-dumps", "SVCFLEET_ALLOW_CORE_DUMPS", "false"},
 	};
 	assert_int_equal(th_runf(&out, NULL, "%s --help",
 	                     th_bin("cmd/svcfleetd/svcfleetd")),

@@ -326,7 +326,8 @@ static void
 test_watch_limit(void **state)
 {
 	th_server   srv     = {0};
-	const char *extra[] = {"--contexts", "16", "--max-watches", "3", NULL};
+	const char *extra[] = {"--contexts", "16", "--max-watches", "3",
+	    "--max-watches-per-user", "3", NULL};
 	pending     w[4];
 	char        msg[256];
 	(void) state;

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -194,6 +195,8 @@ setup(void **state)
 	}
 	fprintf(f, "%s,admin,1\n", token);
 	fclose(f);
+	// svcfleetd refuses a token file others may read (issue 17).
+	chmod(tokfile, 0600);
 	strcat(dir, "/data");
 	o.so_data_dir   = dir;
 	o.so_listen     = ls;

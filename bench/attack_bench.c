@@ -1,0 +1,356 @@
+// attack_bench.c: one tenant against the others (issue 17, findings 2 and
+// 3, over the RPC). bench/attack-bench drives it against a fresh
+// svcfleetd.
+//
+//   attack_bench URL ADMIN_TOKEN PID DELETES ATTACKERS
+//
+// As admin it registers cluster east and makes two ns-edit tenants:
+// mallory (team-a) and bob (team-b). Then, twice — first quiet, then while
+// ATTACKERS threads of mallory send, back to back, the review's requests
+// (dry-run Services with 60,000 empty ports, with 150,000 empty ports and
+// with 100,000 annotations) — bob creates and deletes DELETES Services and
+// the latency of each delete is taken. Prints one line per phase:
+//   phase=<quiet|attack> delete_p50_us=<> delete_p99_us=<> deletes=<>
+//   errors=<> attacks=<> rss_kb=<VmRSS of PID> hwm_kb=<VmHWM of PID>
+// and the ratio of the two p99s.
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "svcfleet/svcfleet.h"
+
+#define CREATE "/svcfleet.v1.ServiceManager/CreateService"
+
+static int64_t
+now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+}
+
+static long
+proc_kb(int pid, const char *field)
+{
+	char  path[64], line[256];
+	long  kb = -1;
+	FILE *f;
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	if ((f = fopen(path, "r")) == NULL) {
+		return (-1);
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, field, strlen(field)) == 0) {
+			kb = strtol(line + strlen(field), NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return (kb);
+}
+
+static void
+die(const char *what, const svcfleet_status *st)
+{
+	fprintf(stderr, "attack_bench: %s: %s\n", what, st->message);
+	exit(1);
+}
+
+static svcfleet_client *
+client(const char *url, const char *token)
+{
+	svcfleet_client *c  = NULL;
+	svcfleet_status  st = {0};
+	svcfleet_options o  = {.url = url,
+	     .token                 = token,
+	     .timeout_ms            = 600000,
+	     .connect_now           = true};
+	if (svcfleet_open(&c, &o, &st) != 0) {
+		die("open", &st);
+	}
+	return (c);
+}
+
+static char *
+tenant(svcfleet_client *admin, const char *user, const char *ns)
+{
+	Svcfleet__V1__RoleBinding b = SVCFLEET__V1__ROLE_BINDING__INIT;
+	Svcfleet__V1__CreateRoleBindingRequest br
+	    = SVCFLEET__V1__CREATE_ROLE_BINDING_REQUEST__INIT;
+	Svcfleet__V1__RoleBinding       *bout = NULL;
+	Svcfleet__V1__CreateTokenRequest tr
+	    = SVCFLEET__V1__CREATE_TOKEN_REQUEST__INIT;
+	Svcfleet__V1__CreateTokenReply *tout = NULL;
+	svcfleet_status                 st   = {0};
+	char                           *secret;
+
+	b.user       = (char *) user;
+	b.role       = "ns-edit";
+	b.cluster    = "east";
+	b.namespace_ = (char *) ns;
+	br.binding   = &b;
+	if (svcfleet_create_role_binding(admin, &br, &bout, &st) != 0) {
+		die("binding", &st);
+	}
+	svcfleet_free(bout);
+	tr.user = (char *) user;
+	if (svcfleet_create_token(admin, &tr, &tout, &st) != 0) {
+		die("token", &st);
+	}
+	secret = strdup(tout->secret);
+	svcfleet_free(tout);
+	return (secret);
+}
+
+// A Service east/<ns>/<name>: ClusterIP, port 80, app=web, plus nports
+// copies of an empty port and nann annotations when asked.
+static uint8_t *
+service_req(const char *ns, const char *name, size_t nports, size_t nann,
+    bool dry, size_t *len)
+{
+	Svcfleet__V1__CreateServiceRequest req
+	    = SVCFLEET__V1__CREATE_SERVICE_REQUEST__INIT;
+	Svcfleet__V1__Service       svc     = SVCFLEET__V1__SERVICE__INIT;
+	Svcfleet__V1__ObjectMeta    meta    = SVCFLEET__V1__OBJECT_META__INIT;
+	Svcfleet__V1__ServiceSpec   spec    = SVCFLEET__V1__SERVICE_SPEC__INIT;
+	Svcfleet__V1__ServicePort   port    = SVCFLEET__V1__SERVICE_PORT__INIT;
+	Svcfleet__V1__ServicePort   empty   = SVCFLEET__V1__SERVICE_PORT__INIT;
+	Svcfleet__V1__KeyValue      sel     = SVCFLEET__V1__KEY_VALUE__INIT;
+	Svcfleet__V1__KeyValue     *sels[1] = {&sel};
+	size_t                      np      = nports > 0 ? nports : 1;
+	Svcfleet__V1__ServicePort **ports   = calloc(np, sizeof(*ports));
+	Svcfleet__V1__KeyValue     *kv      = calloc(nann + 1, sizeof(*kv));
+	Svcfleet__V1__KeyValue    **kvs     = calloc(nann + 1, sizeof(*kvs));
+	char                       *keys    = calloc(nann + 1, 24);
+	uint8_t                    *buf;
+
+	meta.cluster    = "east";
+	meta.namespace_ = (char *) ns;
+	meta.name       = (char *) name;
+	port.port       = 80;
+	sel.key         = "app";
+	sel.value       = "web";
+	ports[0]        = &port;
+	for (size_t i = 0; i < nports; i++) {
+		ports[i] = &empty;
+	}
+	for (size_t i = 0; i < nann; i++) {
+		svcfleet__v1__key_value__init(&kv[i]);
+		snprintf(keys + i * 24, 24, "k%zu", i);
+		kv[i].key   = keys + i * 24;
+		kv[i].value = "";
+		kvs[i]      = &kv[i];
+	}
+	spec.ports         = ports;
+	spec.n_ports       = np;
+	spec.selector      = sels;
+	spec.n_selector    = 1;
+	meta.annotations   = kvs;
+	meta.n_annotations = nann;
+	svc.metadata       = &meta;
+	svc.spec           = &spec;
+	req.service        = &svc;
+	req.dry_run        = dry;
+	*len = svcfleet__v1__create_service_request__get_packed_size(&req);
+	buf  = malloc(*len);
+	svcfleet__v1__create_service_request__pack(&req, buf);
+	free(ports);
+	free(kv);
+	free(kvs);
+	free(keys);
+	return (buf);
+}
+
+typedef struct attacker {
+	pthread_t   a_thread;
+	const char *a_url;
+	const char *a_token;
+	atomic_int *a_stop;
+	long        a_sent;
+} attacker;
+
+static void *
+attack_main(void *arg)
+{
+	attacker *a = arg;
+	static const struct {
+		size_t ports, ann;
+	} kinds[] = {{60000, 0}, {150000, 0}, {0, 100000}};
+	uint8_t   *bufs[3];
+	size_t     lens[3];
+	nng_socket s;
+
+	for (int k = 0; k < 3; k++) {
+		bufs[k] = service_req("team-a", "flood", kinds[k].ports,
+		    kinds[k].ann, true, &lens[k]);
+	}
+	if (nng_req0_open(&s) != 0
+	    || nng_dial(s, a->a_url, NULL, NNG_FLAG_NONBLOCK) != 0) {
+		return (NULL);
+	}
+	nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, 1 << 30);
+	for (int k = 0; !atomic_load(a->a_stop); k = (k + 1) % 3) {
+		Svcfleet__V1__RequestEnvelope env
+		    = SVCFLEET__V1__REQUEST_ENVELOPE__INIT;
+		nng_msg *m;
+		env.method       = CREATE;
+		env.token        = (char *) a->a_token;
+		env.timeout_ms   = 600000;
+		env.payload.data = bufs[k];
+		env.payload.len  = lens[k];
+		if (nng_msg_alloc(&m,
+		        svcfleet__v1__request_envelope__get_packed_size(&env))
+		    != 0) {
+			break;
+		}
+		svcfleet__v1__request_envelope__pack(&env, nng_msg_body(m));
+		if (nng_sendmsg(s, m, 0) != 0) {
+			nng_msg_free(m);
+			break;
+		}
+		if (nng_recvmsg(s, &m, 0) == 0) {
+			nng_msg_free(m);
+		}
+		a->a_sent++;
+	}
+	nng_close(s);
+	for (int k = 0; k < 3; k++) {
+		free(bufs[k]);
+	}
+	return (NULL);
+}
+
+static int
+cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
+	return ((x > y) - (x < y));
+}
+
+// bob's creates and deletes; returns p99 of the deletes.
+static int64_t
+phase(const char *label, svcfleet_client *bob, int n, int pid, attacker *att,
+    int natt)
+{
+	int64_t *lat    = calloc((size_t) n, sizeof(*lat));
+	int      errors = 0, done = 0;
+	long     sent = 0;
+
+	for (int i = 0; i < n; i++) {
+		Svcfleet__V1__Service             *svc = NULL, *out = NULL;
+		Svcfleet__V1__CreateServiceRequest cr
+		    = SVCFLEET__V1__CREATE_SERVICE_REQUEST__INIT;
+		Svcfleet__V1__ServiceKey k = SVCFLEET__V1__SERVICE_KEY__INIT;
+		Svcfleet__V1__DeleteServiceRequest dr
+		    = SVCFLEET__V1__DELETE_SERVICE_REQUEST__INIT;
+		Svcfleet__V1__DeleteServiceReply *dout = NULL;
+		svcfleet_status                   st   = {0};
+		char                              name[32];
+		size_t                            len;
+		uint8_t                          *buf;
+
+		snprintf(name, sizeof(name), "%s-%d", label, i);
+		buf = service_req("team-b", name, 0, 0, false, &len);
+		svc = (Svcfleet__V1__Service *) protobuf_c_message_unpack(
+		    &svcfleet__v1__create_service_request__descriptor, NULL,
+		    len, buf);
+		cr.service
+		    = ((Svcfleet__V1__CreateServiceRequest *) svc)->service;
+		if (svcfleet_create_service(bob, &cr, &out, &st) != 0) {
+			errors++;
+		}
+		svcfleet_free(out);
+		k.cluster    = "east";
+		k.namespace_ = "team-b";
+		k.name       = name;
+		dr.key       = &k;
+		int64_t t0   = now_us();
+		if (svcfleet_delete_service(bob, &dr, &dout, &st) != 0) {
+			errors++;
+		} else {
+			lat[done++] = now_us() - t0;
+		}
+		svcfleet_free(dout);
+		svcfleet_status_fini(&st);
+		protobuf_c_message_free_unpacked(
+		    (ProtobufCMessage *) svc, NULL);
+		free(buf);
+	}
+	for (int i = 0; i < natt; i++) {
+		sent += att[i].a_sent;
+	}
+	qsort(lat, (size_t) done, sizeof(*lat), cmp_i64);
+	int64_t p50 = done > 0 ? lat[done / 2] : 0;
+	int64_t p99 = done > 0 ? lat[(done * 99) / 100] : 0;
+	printf("phase=%s delete_p50_us=%lld delete_p99_us=%lld deletes=%d "
+	       "errors=%d attacks=%ld rss_kb=%ld hwm_kb=%ld\n",
+	    label, (long long) p50, (long long) p99, done, errors, sent,
+	    proc_kb(pid, "VmRSS:"), proc_kb(pid, "VmHWM:"));
+	fflush(stdout);
+	free(lat);
+	return (p99);
+}
+
+int
+main(int argc, char **argv)
+{
+	svcfleet_status st = {0};
+	atomic_int      stop;
+
+	if (argc != 6) {
+		fprintf(stderr,
+		    "usage: attack_bench URL ADMIN_TOKEN PID "
+		    "DELETES ATTACKERS\n");
+		return (2);
+	}
+	const char *url  = argv[1];
+	int         pid  = atoi(argv[3]);
+	int         n    = atoi(argv[4]);
+	int         natt = atoi(argv[5]);
+	attacker   *att  = calloc((size_t) natt + 1, sizeof(*att));
+
+	svcfleet_client                     *admin = client(url, argv[2]);
+	Svcfleet__V1__Cluster                cl = SVCFLEET__V1__CLUSTER__INIT;
+	Svcfleet__V1__RegisterClusterRequest rr
+	    = SVCFLEET__V1__REGISTER_CLUSTER_REQUEST__INIT;
+	Svcfleet__V1__Cluster *clout = NULL;
+	cl.name                      = "east";
+	cl.api_server                = "https://127.0.0.1:1";
+	cl.token                     = "bench-made-up-token";
+	rr.cluster                   = &cl;
+	if (svcfleet_register_cluster(admin, &rr, &clout, &st) != 0) {
+		die("register cluster", &st);
+	}
+	svcfleet_free(clout);
+	char            *mallory = tenant(admin, "mallory", "team-a");
+	char            *bobtok  = tenant(admin, "bob", "team-b");
+	svcfleet_client *bob     = client(url, bobtok);
+
+	int64_t quiet = phase("quiet", bob, n, pid, att, 0);
+	atomic_store(&stop, 0);
+	for (int i = 0; i < natt; i++) {
+		att[i].a_url   = url;
+		att[i].a_token = mallory;
+		att[i].a_stop  = &stop;
+		pthread_create(&att[i].a_thread, NULL, attack_main, &att[i]);
+	}
+	int64_t loud = phase("attack", bob, n, pid, att, natt);
+	atomic_store(&stop, 1);
+	for (int i = 0; i < natt; i++) {
+		pthread_join(att[i].a_thread, NULL);
+	}
+	printf("ratio_p99=%.2f\n",
+	    quiet > 0 ? (double) loud / (double) quiet : 0.0);
+	svcfleet_close(bob);
+	svcfleet_close(admin);
+	free(mallory);
+	free(bobtok);
+	free(att);
+	return (0);
+}

@@ -1,0 +1,61 @@
+// sec_util.h: helpers of the security tests (issue 17): tenants with
+// their own tokens and bindings, raw RPC calls that carry any payload,
+// and the daemon's peak memory.
+#ifndef SF_SEC_UTIL_H
+#define SF_SEC_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "harness.h"
+#include "svcfleet/svcfleet.h"
+
+// sec_tenant creates user's token (the secret, malloc'd) on the admin's
+// client of f and, when role is not NULL, binds role at (cluster, ns).
+char *sec_tenant(th_fixture *f, const char *user, const char *role,
+    const char *cluster, const char *ns);
+
+// sec_raw_call sends one request envelope (method, token, payload bytes)
+// to url and returns the reply envelope (free with
+// svcfleet__v1__reply_envelope__free_unpacked) and its encoded size in
+// *reply_len; NULL when no reply came within timeout_ms.
+Svcfleet__V1__ReplyEnvelope *sec_raw_call(const char *url, const char *token,
+    const char *method, const void *payload, size_t len, int timeout_ms,
+    size_t *reply_len);
+
+// sec_peak_rss_kb: the peak resident size (VmHWM) of process pid, in KiB.
+long sec_peak_rss_kb(int pid);
+
+// sec_service fills a valid ClusterIP Service east/<ns>/<name> (one port
+// 80, selector app=web) into parts that live in *buf (zeroed by the
+// caller); returns the Service.
+typedef struct sec_svc {
+	Svcfleet__V1__Service      svc;
+	Svcfleet__V1__ObjectMeta   meta;
+	Svcfleet__V1__ServiceSpec  spec;
+	Svcfleet__V1__ServicePort  port;
+	Svcfleet__V1__ServicePort *ports[1];
+	Svcfleet__V1__KeyValue     sel;
+	Svcfleet__V1__KeyValue    *sels[1];
+} sec_svc;
+Svcfleet__V1__Service *sec_service(
+    sec_svc *b, const char *cluster, const char *ns, const char *name);
+
+// sec_metric returns the value of metric line `name ` (labels included in
+// name when it has any) from the daemon's /metrics, -1 when absent.
+double sec_metric(const th_server *s, const char *name);
+
+// sec_wait_metric polls sec_metric until it equals want (deadline 20 s);
+// true when it did.
+bool sec_wait_metric(const th_server *s, const char *name, double want);
+
+// sec_async_send sends msg as method with token on a socket of its own
+// (returned in *s) without waiting; sec_async_recv then waits at most
+// wait_ms for the reply: returns its code (message into msg), or -1 when
+// none came. Close the socket with nng_close.
+#include <nng/nng.h>
+void sec_async_send(const char *url, const char *token, const char *method,
+    const ProtobufCMessage *msg, int timeout_ms, nng_socket *s);
+int  sec_async_recv(nng_socket s, int wait_ms, char *msg, size_t cap);
+
+#endif // SF_SEC_UTIL_H
