@@ -245,6 +245,10 @@ test_help(void **state)
 	    {"--tls-key", "SVCFLEET_TLS_KEY", "none"},
 	    {"--no-reconciler", "SVCFLEET_NO_RECONCILER", "false"},
 	    {"--unsafe-no-fsync", "SVCFLEET_UNSAFE_NO_FSYNC", "false"},
+	    // The HTTP endpoint against hostile clients (issue 17).
+	    {"--metrics", "SVCFLEET_METRICS", "token"},
+	    {"--allowed-hosts", "SVCFLEET_ALLOWED_HOSTS", "none"},
+	    {"--header-timeout", "SVCFLEET_HEADER_TIMEOUT", "10s"},
 	};
 	assert_int_equal(th_runf(&out, NULL, "%s --help",
 	                     th_bin("cmd/svcfleetd/svcfleetd")),
