@@ -199,7 +199,7 @@ elif command -v kubectl >/dev/null 2>&1 && command -v jq >/dev/null 2>&1; then
 		fail "svcfleetd.conf has no tls-cert"
 	grep -Eq '^ *secret-key-file *= */etc/svcfleet/secret/secret.key' "$T/svcfleetd.conf" ||
 		fail "the sealing key is not read from the Secret"
-	grep -Eq '^ *metrics *= *(token|[0-9.]+:[0-9]+)' "$T/svcfleetd.conf" ||
+	grep -Eq '^ *metrics *= *(token|(https?://)?[0-9.]+:[0-9]+)' "$T/svcfleetd.conf" ||
 		fail "/metrics is public on the HTTPS listener"
 	q "[$STS | .spec.template.spec.volumes[] | select(.secret.secretName==\"svcfleetd-tls\")] | length == 1" \
 		"svcfleetd does not mount the svcfleetd-tls Secret"
