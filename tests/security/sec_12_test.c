@@ -25,7 +25,7 @@ get(unsigned port, const char *path, const char *host, const char *token,
 	    "GET %s HTTP/1.1\r\nHost: %s\r\n%s%s%sConnection: close\r\n\r\n",
 	    path, host, token ? "Authorization: Bearer " : "",
 	    token ? token : "", token ? "\r\n" : "");
-	return (sh_request(port, NULL, req, 5000, ans));
+	return (sh_request(port, NULL, req, 15000, ans));
 }
 
 static void
