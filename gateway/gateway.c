@@ -1,6 +1,7 @@
 // gateway.c: the gateway's core (see gateway.h) — its libsvcfleet handle
 // over inproc://, the route table, status codes to HTTP codes, Kubernetes
 // Status bodies, query and body parsing, and the console's static files.
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,15 @@
 // Extra time the transport waits beyond the deadline the server enforces,
 // so a slow call ends with the server's DEADLINE_EXCEEDED, not ours.
 #define TRANSPORT_SLACK_MS 2000
+// What a request body may expand to (issue 17): its size, and the values
+// its JSON or YAML can hold (an upper bound counted before parsing; each
+// costs a few hundred bytes once parsed and converted). A Service
+// manifest with Kubernetes' 256 KiB of annotations fits well within.
+#define GW_MAX_BODY   (1u << 20)
+#define GW_MAX_VALUES 65536
+// Bodies parsed at once; more wait for a slot up to their deadline, so
+// that many large bodies at once cannot add up.
+#define GW_PARSE_SLOTS 4
 
 // ------------------------------------------------------- status mapping
 
@@ -310,6 +320,80 @@ body_type_ok(const char *ct)
 	return (false);
 }
 
+// An upper bound on the values (scalars, objects, arrays) of a JSON or
+// YAML text: every value but the first follows one of , : [ { - or a line
+// break outside a quoted string. (Aliases are bounded by the YAML loader.)
+static size_t
+values_bound(const char *t, size_t len)
+{
+	size_t n     = 1;
+	char   quote = 0;
+	for (size_t i = 0; i < len; i++) {
+		char ch = t[i];
+		if (quote != 0) {
+			if (ch == '\\' && quote == '"') {
+				i++;
+			} else if (ch == quote) {
+				quote = 0;
+			} else if (ch == '\n') {
+				n++;
+			}
+			continue;
+		}
+		switch (ch) {
+		case '"':
+		case '\'':
+			quote = ch;
+			break;
+		case ',':
+		case ':':
+		case '[':
+		case '{':
+		case '-':
+		case '\n':
+			n++;
+			break;
+		default:
+			break;
+		}
+	}
+	return (n);
+}
+
+static pthread_mutex_t parse_mtx   = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t  parse_cv    = PTHREAD_COND_INITIALIZER;
+static unsigned        parse_inuse = 0;
+
+// Waits for a parse slot until the request's deadline; false when none
+// came free.
+static bool
+parse_slot_take(sf__gw_ctx *x)
+{
+	struct timespec ts;
+	bool            ok = true;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t) (x->x_gw->g_timeout_ms / 1000);
+	pthread_mutex_lock(&parse_mtx);
+	while (parse_inuse >= GW_PARSE_SLOTS && ok) {
+		ok = pthread_cond_timedwait(&parse_cv, &parse_mtx, &ts) == 0
+		    || parse_inuse < GW_PARSE_SLOTS;
+	}
+	if (ok) {
+		parse_inuse++;
+	}
+	pthread_mutex_unlock(&parse_mtx);
+	return (ok);
+}
+
+static void
+parse_slot_give(void)
+{
+	pthread_mutex_lock(&parse_mtx);
+	parse_inuse--;
+	pthread_cond_signal(&parse_cv);
+	pthread_mutex_unlock(&parse_mtx);
+}
+
 json_t *
 sf__gw_body(sf__gw_ctx *x)
 {
@@ -329,10 +413,29 @@ sf__gw_body(sf__gw_ctx *x)
 		sf_manifest_set_fini(&x->x_body);
 		x->x_body_parsed = false;
 	}
+	if (r->hr_body_len > GW_MAX_BODY) {
+		sf__gw_fail(x, 413, "RequestEntityTooLarge",
+		    "the request body is %zu bytes: at most %u are accepted",
+		    r->hr_body_len, GW_MAX_BODY);
+		return (NULL);
+	}
+	if (values_bound(r->hr_body, r->hr_body_len) > GW_MAX_VALUES) {
+		sf__gw_fail(x, 413, "RequestEntityTooLarge",
+		    "the request body holds more than %u values",
+		    GW_MAX_VALUES);
+		return (NULL);
+	}
+	if (!parse_slot_take(x)) {
+		sf__gw_header(x, "Retry-After", "1");
+		sf__gw_fail(x, 429, "TooManyRequests",
+		    "too many request bodies are being read: try again");
+		return (NULL);
+	}
 	sf_status_init(&st);
-	if (sf_manifest_parse(
-	        r->hr_body, r->hr_body_len, "request body", &x->x_body, &st)
-	    != 0) {
+	int prv = sf_manifest_parse(
+	    r->hr_body, r->hr_body_len, "request body", &x->x_body, &st);
+	parse_slot_give();
+	if (prv != 0) {
 		sf__gw_fail(x, 400, "BadRequest", "%s", st.st_msg);
 		sf_status_fini(&st);
 		return (NULL);
@@ -538,6 +641,75 @@ wants_yaml(const sf_http_req *r)
 	    && strstr(a, "application/json") == NULL);
 }
 
+// Issue 17: a request with a body is let in only when its token is
+// good, before the endpoint reads the body: no one without a token can
+// make the daemon hold (and parse) megabytes. One WhoAmI per write.
+bool
+sf_gateway_token_gate(
+    void *arg, const sf_http_req *req, bool has_body, sf_http_resp *resp)
+{
+	sf_gateway *g = arg;
+	int         rv;
+
+	(void) has_body;
+	if ((rv = sf_gateway_authenticate(g, bearer(req))) == 0) {
+		return (true);
+	}
+	int         http = rv == SF_UNAUTHENTICATED ? 401 : 503;
+	const char *reason
+	    = rv == SF_UNAUTHENTICATED ? "Unauthorized" : "ServiceUnavailable";
+	json_t *st   = status_obj(http, reason,
+            rv == SF_UNAUTHENTICATED
+	          ? "this request needs a valid token: send "
+	            "\"Authorization: Bearer <token>\""
+	          : "cannot check the token now: try again");
+	char   *text = st != NULL ? json_dumps(st, JSON_COMPACT) : NULL;
+	json_decref(st);
+	resp->hs_status = http;
+	resp->hs_type   = "application/json";
+	sf_buf_puts(&resp->hs_body, text != NULL ? text : "");
+	sf_buf_putc(&resp->hs_body, '\n');
+	free(text);
+	if (rv == SF_UNAUTHENTICATED && resp->hs_nhdr < 3) {
+		resp->hs_hdr[resp->hs_nhdr][0]   = "WWW-Authenticate";
+		resp->hs_hdr[resp->hs_nhdr++][1] = "Bearer realm=\"svcfleet\"";
+	}
+	return (false);
+}
+
+static bool
+gate_api(void *arg, const sf_http_req *req, bool has_body, sf_http_resp *resp)
+{
+	if (!has_body) {
+		return (true); // the RPC authenticates it as any other
+	}
+	return (sf_gateway_token_gate(arg, req, has_body, resp));
+}
+
+int
+sf_gateway_authenticate(sf_gateway *g, const char *token)
+{
+	Svcfleet__V1__WhoAmIRequest req = SVCFLEET__V1__WHO_AM_IREQUEST__INIT;
+	Svcfleet__V1__WhoAmIReply  *rep = NULL;
+	svcfleet_call_opts          co  = {0};
+	svcfleet_status             st;
+	int                         rv;
+
+	if (token == NULL || token[0] == '\0') {
+		return (SF_UNAUTHENTICATED);
+	}
+	co.token      = token;
+	co.timeout_ms = 5000;
+	svcfleet_status_init(&st);
+	rv = svcfleet_who_am_i_with(g->g_client, &req, &rep, &co, &st);
+	svcfleet_free(rep);
+	svcfleet_status_fini(&st);
+	return (rv == 0 ? 0
+	        : rv == SF_UNAUTHENTICATED || rv == SF_PERMISSION_DENIED
+	        ? SF_UNAUTHENTICATED
+	        : rv);
+}
+
 static void
 h_api(void *arg, const sf_http_req *req, sf_http_resp *resp)
 {
@@ -679,6 +851,7 @@ int
 sf_gateway_add_routes(sf_gateway *g, sf_http *h)
 {
 	if (sf_http_route(h, "*", SF__GW_PREFIX, true, h_api, g) != 0
+	    || sf_http_gate(h, SF__GW_PREFIX, gate_api, g) != 0
 	    || sf_http_route(h, "GET", "/", false, h_console, g) != 0
 	    || sf_http_route(h, "GET", "/ui/", true, h_console, g) != 0) {
 		return (SF_RESOURCE_EXHAUSTED);

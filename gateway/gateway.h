@@ -63,6 +63,17 @@ int sf_gateway_alloc(
 // gateway must outlive h's serving: free h first.
 int sf_gateway_add_routes(sf_gateway *g, sf_http *h);
 
+// sf_gateway_authenticate checks a bearer token with the server (WhoAmI):
+// 0 when it names someone, SF_UNAUTHENTICATED when not, another code when
+// the server cannot say. For the endpoint's gates (/metrics, bodies).
+int sf_gateway_authenticate(sf_gateway *g, const char *token);
+
+// sf_gateway_token_gate is an sf_http_gate_fn (arg: the gateway) that lets
+// in only requests with a valid bearer token, answering 401 otherwise:
+// svcfleetd puts /metrics behind it (--metrics token).
+bool sf_gateway_token_gate(
+    void *arg, const sf_http_req *req, bool has_body, sf_http_resp *resp);
+
 // sf_gateway_close closes the RPC connection: calls in progress (a watch
 // waiting for changes) end at once with UNAVAILABLE, later ones fail the
 // same way. Call it before stopping the HTTP endpoint so that stopping

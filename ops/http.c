@@ -10,15 +10,20 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <malloc.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "file.h"
@@ -28,6 +33,16 @@
 #define MAX_ROUTES   64
 #define MAX_CHECKS   16
 #define MAX_PEM      (1 << 20)
+#define MAX_GATES    8
+// TLS 1.2 and 1.3 only, and only key exchanges with forward secrecy
+// (ECDHE, DHE): no static RSA, as the RPC listener (issue 17).
+#define TLS_PRIORITIES                                                   \
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-RSA:-PSK:-DHE-PSK:" \
+	"-ECDHE-PSK:-RSA-PSK:%SERVER_PRECEDENCE"
+// A request whose body took this much memory to serve gives the memory
+// back to the system afterwards (malloc_trim): a burst of large bodies
+// must not leave the daemon at its peak for good.
+#define TRIM_AFTER_BODY (64u << 10)
 
 typedef struct route {
 	char              *r_method;
@@ -44,9 +59,27 @@ typedef struct check {
 	void            *k_arg;
 } check;
 
+typedef struct gate {
+	char           *g_prefix;
+	size_t          g_len;
+	sf_http_gate_fn g_fn;
+	void           *g_arg;
+} gate;
+
+// A connection as the read-deadline watchdog sees it. l_fd is a dup of
+// the connection's socket, ours until the connection is closed, so that
+// shutting it down can never hit a descriptor reused by another.
+typedef struct live_conn {
+	struct live_conn *l_next, *l_prev;
+	int               l_fd;
+	int64_t           l_deadline_us; // 0: none (a handler is running)
+	bool              l_cut;
+} live_conn;
+
 struct sf_http {
 	sf_http_opts       h_opts;
 	char              *h_address;
+	char              *h_allowed; // ho_allowed_hosts, copied
 	char              *h_name;
 	char              *h_cert_file;
 	char              *h_key_file;
@@ -61,6 +94,16 @@ struct sf_http {
 	size_t             h_nroutes;
 	check              h_checks[MAX_CHECKS];
 	size_t             h_nchecks;
+	gate               h_gates[MAX_GATES];
+	size_t             h_ngates;
+	// The read-deadline watchdog (issue 17): connections in l_next
+	// order, guarded by h_mtx; the thread wakes every 100 ms.
+	pthread_mutex_t h_mtx;
+	pthread_cond_t  h_cv;
+	live_conn      *h_conns;
+	pthread_t       h_dog;
+	bool            h_dog_running;
+	bool            h_dog_stop;
 };
 
 // Per connection request state (MHD's con_cls).
@@ -68,6 +111,8 @@ typedef struct conn_state {
 	sf_buf  cs_body;
 	bool    cs_too_big;
 	int64_t cs_start_us;
+	// Answered before the body was read (framing, Host, a gate).
+	bool cs_refused;
 } conn_state;
 
 // ------------------------------------------------------------- addresses
@@ -303,6 +348,280 @@ send_resp(struct MHD_Connection *conn, sf_http_resp *resp)
 	return (ret);
 }
 
+// ------------------------------------------------- hostile clients (17)
+
+static live_conn *
+conn_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+	    conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return (ci != NULL ? ci->socket_context : NULL);
+}
+
+// Sets the time by which conn must have sent what it sends next (ms from
+// now; 0: no deadline while a handler runs).
+static void
+conn_deadline(sf_http *h, struct MHD_Connection *conn, unsigned ms)
+{
+	live_conn *l = conn_of(conn);
+	if (l == NULL) {
+		return;
+	}
+	pthread_mutex_lock(&h->h_mtx);
+	l->l_deadline_us
+	    = ms != 0 ? sf_clock_mono_us() + (int64_t) ms * 1000 : 0;
+	pthread_mutex_unlock(&h->h_mtx);
+}
+
+static void
+on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+    enum MHD_ConnectionNotificationCode toe)
+{
+	sf_http   *h = cls;
+	live_conn *l;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		    conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (ci == NULL || (l = calloc(1, sizeof(*l))) == NULL) {
+			return;
+		}
+		if ((l->l_fd = fcntl(ci->connect_fd, F_DUPFD_CLOEXEC, 0))
+		    < 0) {
+			free(l);
+			return;
+		}
+		l->l_deadline_us = sf_clock_mono_us()
+		    + (int64_t) h->h_opts.ho_header_timeout_ms * 1000;
+		pthread_mutex_lock(&h->h_mtx);
+		l->l_next = h->h_conns;
+		if (h->h_conns != NULL) {
+			h->h_conns->l_prev = l;
+		}
+		h->h_conns = l;
+		pthread_mutex_unlock(&h->h_mtx);
+		*socket_context = l;
+		return;
+	}
+	if ((l = *socket_context) == NULL) {
+		return;
+	}
+	pthread_mutex_lock(&h->h_mtx);
+	if (l->l_prev != NULL) {
+		l->l_prev->l_next = l->l_next;
+	} else {
+		h->h_conns = l->l_next;
+	}
+	if (l->l_next != NULL) {
+		l->l_next->l_prev = l->l_prev;
+	}
+	pthread_mutex_unlock(&h->h_mtx);
+	close(l->l_fd);
+	free(l);
+	*socket_context = NULL;
+}
+
+// The watchdog: a connection that has not sent its headers (or its body)
+// by its deadline is shut down, which ends its thread's read at once.
+// libmicrohttpd's own timeout is an idle timeout, which a client sending
+// one byte every few seconds never reaches.
+static void *
+watchdog(void *arg)
+{
+	sf_http *h = arg;
+
+	pthread_mutex_lock(&h->h_mtx);
+	while (!h->h_dog_stop) {
+		int64_t         now = sf_clock_mono_us();
+		struct timespec ts;
+		for (live_conn *l = h->h_conns; l != NULL; l = l->l_next) {
+			if (l->l_deadline_us != 0 && now >= l->l_deadline_us
+			    && !l->l_cut) {
+				l->l_cut = true;
+				shutdown(l->l_fd, SHUT_RDWR);
+				SF_DEBUG("http",
+				    "%s: a client sent its request too "
+				    "slowly: "
+				    "disconnected",
+				    h->h_name);
+			}
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100 * 1000 * 1000;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&h->h_cv, &h->h_mtx, &ts);
+	}
+	pthread_mutex_unlock(&h->h_mtx);
+	return (NULL);
+}
+
+typedef struct framing {
+	unsigned f_cl; // Content-Length headers
+	unsigned f_te; // Transfer-Encoding headers
+} framing;
+
+static enum MHD_Result
+count_framing(
+    void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	framing *f = cls;
+	(void) kind;
+	(void) value;
+	if (strcasecmp(key, "Content-Length") == 0) {
+		f->f_cl++;
+	} else if (strcasecmp(key, "Transfer-Encoding") == 0) {
+		f->f_te++;
+	}
+	return (MHD_YES);
+}
+
+// Is host (a Host header: name or IP literal, maybe with ":port") one
+// the endpoint answers to?
+static bool
+host_ok(const sf_http *h, const char *host)
+{
+	const char *allowed = h->h_opts.ho_allowed_hosts;
+	char        name[256];
+	size_t      n;
+
+	if (host == NULL || host[0] == '\0'
+	    || (allowed != NULL && strcmp(allowed, "*") == 0)) {
+		return (true);
+	}
+	if (host[0] == '[') {
+		struct in6_addr a6;
+		const char     *e = strchr(host, ']');
+		n                 = e != NULL ? (size_t) (e - host - 1) : 0;
+		if (n == 0 || n >= sizeof(name)) {
+			return (false);
+		}
+		memcpy(name, host + 1, n);
+		name[n] = '\0';
+		return (inet_pton(AF_INET6, name, &a6) == 1);
+	}
+	n = strcspn(host, ":");
+	if (n == 0 || n >= sizeof(name)) {
+		return (false);
+	}
+	memcpy(name, host, n);
+	name[n] = '\0';
+	if (n > 1 && name[n - 1] == '.') {
+		name[--n] = '\0'; // "localhost." is localhost
+	}
+	struct in_addr a4;
+	if (inet_pton(AF_INET, name, &a4) == 1
+	    || strcasecmp(name, "localhost") == 0
+	    || strcasecmp(name, h->h_host) == 0) {
+		return (true);
+	}
+	for (const char *p = allowed; p != NULL && *p != '\0';) {
+		size_t k = strcspn(p, ",");
+		while (k > 0 && *p == ' ') {
+			p++;
+			k--;
+		}
+		size_t m = k;
+		while (m > 0 && p[m - 1] == ' ') {
+			m--;
+		}
+		if (m == n && strncasecmp(p, name, n) == 0) {
+			return (true);
+		}
+		p += k;
+		if (*p == ',') {
+			p++;
+		}
+	}
+	return (false);
+}
+
+// Answers the request at once, without reading its body, and closes the
+// connection afterwards.
+static enum MHD_Result refuse(
+    struct MHD_Connection *conn, conn_state *cs, sf_http_resp *resp);
+
+// The checks made once a request's headers are in and before its body is
+// read. Returns true to read the body and serve; false after answering.
+static bool
+admit(sf_http *h, struct MHD_Connection *conn, const char *url,
+    const char *method, conn_state *cs, enum MHD_Result *ret)
+{
+	framing      f = {0, 0};
+	sf_http_resp resp;
+	const char  *cl, *te;
+	bool         has_body;
+	bool         probe
+	    = strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0;
+
+	memset(&resp, 0, sizeof(resp));
+	sf_buf_init(&resp.hs_body);
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &f);
+	cl = MHD_lookup_connection_value(
+	    conn, MHD_HEADER_KIND, "Content-Length");
+	te = MHD_lookup_connection_value(
+	    conn, MHD_HEADER_KIND, "Transfer-Encoding");
+	has_body = te != NULL || (cl != NULL && strtoull(cl, NULL, 10) > 0);
+	if (f.f_cl > 1 || f.f_te > 1 || (f.f_cl > 0 && f.f_te > 0)) {
+		// A proxy in front may frame such a request otherwise than
+		// we do: the rest of it would be read as a request of its
+		// own (request smuggling).
+		resp.hs_status = 400;
+		sf_buf_puts(&resp.hs_body,
+		    f.f_cl > 0 && f.f_te > 0
+		        ? "a request may not have both Content-Length and "
+		          "Transfer-Encoding\n"
+		        : "a request may have one Content-Length and one "
+		          "Transfer-Encoding header at most\n");
+	} else if (cl != NULL
+	    && strtoull(cl, NULL, 10) > h->h_opts.ho_max_body) {
+		resp.hs_status = 413;
+		sf_buf_printf(&resp.hs_body,
+		    "request body larger than %zu bytes\n",
+		    h->h_opts.ho_max_body);
+	} else if (!probe
+	    && !host_ok(h,
+	        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host"))) {
+		resp.hs_status = 421;
+		sf_buf_printf(&resp.hs_body,
+		    "this server does not answer to the host name in the "
+		    "Host header (see --allowed-hosts)\n");
+	} else {
+		sf_http_req req = {
+		    .hr_method   = method,
+		    .hr_path     = url,
+		    .hr_body     = "",
+		    .hr_body_len = 0,
+		    .hr_conn     = conn,
+		};
+		for (size_t i = 0; i < h->h_ngates; i++) {
+			gate *g = &h->h_gates[i];
+			if (strncmp(url, g->g_prefix, g->g_len) != 0) {
+				continue;
+			}
+			resp.hs_status = 200;
+			if (!g->g_fn(g->g_arg, &req, has_body, &resp)) {
+				break;
+			}
+			resp.hs_status = 0;
+			sf_buf_reset(&resp.hs_body);
+		}
+	}
+	if (resp.hs_status == 0) {
+		sf_buf_fini(&resp.hs_body);
+		conn_deadline(
+		    h, conn, has_body ? h->h_opts.ho_body_timeout_ms : 0);
+		return (true);
+	}
+	SF_DEBUG("http", "%s %s -> %d before its body (%s)", method, url,
+	    resp.hs_status, h->h_name);
+	*ret = refuse(conn, cs, &resp);
+	sf_buf_fini(&resp.hs_body);
+	return (false);
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
@@ -320,8 +639,14 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		if ((cs = calloc(1, sizeof(*cs))) == NULL) {
 			return (MHD_NO);
 		}
-		cs->cs_start_us = sf_clock_mono_us();
-		*con_cls        = cs;
+		cs->cs_start_us     = sf_clock_mono_us();
+		*con_cls            = cs;
+		enum MHD_Result ret = MHD_YES;
+		admit(h, conn, url, method, cs, &ret);
+		return (ret);
+	}
+	if (cs->cs_refused) {
+		*upload_data_size = 0;
 		return (MHD_YES);
 	}
 	if (*upload_data_size > 0) {
@@ -336,6 +661,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		return (MHD_YES);
 	}
 
+	conn_deadline(h, conn, 0); // the body is in: the handler runs
 	memset(&resp, 0, sizeof(resp));
 	resp.hs_status = 200;
 	sf_buf_init(&resp.hs_body);
@@ -383,16 +709,33 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	return (ret);
 }
 
+static enum MHD_Result
+refuse(struct MHD_Connection *conn, conn_state *cs, sf_http_resp *resp)
+{
+	cs->cs_refused = true;
+	if (resp->hs_nhdr < 4) {
+		resp->hs_hdr[resp->hs_nhdr][0]   = "Connection";
+		resp->hs_hdr[resp->hs_nhdr++][1] = "close";
+	}
+	return (send_resp(conn, resp));
+}
+
 static void
 on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     enum MHD_RequestTerminationCode toe)
 {
 	conn_state *cs = *con_cls;
-	(void) cls;
-	(void) conn;
+	sf_http    *h  = cls;
 	(void) toe;
 	if (cs != NULL) {
+		// The next request on this connection has its header time
+		// from now (which bounds keep-alive idling too).
+		conn_deadline(h, conn, h->h_opts.ho_header_timeout_ms);
+		bool big = cs->cs_body.b_cap > TRIM_AFTER_BODY;
 		sf_buf_fini(&cs->cs_body);
+		if (big) {
+			malloc_trim(0);
+		}
 		free(cs);
 		*con_cls = NULL;
 	}
@@ -425,6 +768,8 @@ sf_http_alloc(sf_http **out, const sf_http_opts *o, sf_status *st)
 	if ((h = calloc(1, sizeof(*h))) == NULL) {
 		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
 	}
+	pthread_mutex_init(&h->h_mtx, NULL);
+	pthread_cond_init(&h->h_cv, NULL);
 	h->h_opts    = *o;
 	h->h_address = strdup(
 	    o->ho_addr != NULL && o->ho_addr[0] ? o->ho_addr : DEFAULT_ADDR);
@@ -440,16 +785,28 @@ sf_http_alloc(sf_http **out, const sf_http_opts *o, sf_status *st)
 	h->h_opts.ho_tls_cert = h->h_cert_file;
 	h->h_opts.ho_tls_key  = h->h_key_file;
 	if (h->h_opts.ho_max_conns == 0) {
-		h->h_opts.ho_max_conns = 64;
+		h->h_opts.ho_max_conns = 256;
 	}
+	if (h->h_opts.ho_header_timeout_ms == 0) {
+		h->h_opts.ho_header_timeout_ms = 10000;
+	}
+	if (h->h_opts.ho_body_timeout_ms == 0) {
+		h->h_opts.ho_body_timeout_ms = 30000;
+	}
+	if (o->ho_allowed_hosts != NULL
+	    && (h->h_allowed = strdup(o->ho_allowed_hosts)) == NULL) {
+		sf_http_free(h);
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+	}
+	h->h_opts.ho_allowed_hosts = h->h_allowed;
 	if (h->h_opts.ho_max_body == 0) {
 		h->h_opts.ho_max_body = 4u << 20;
 	}
 	if (h->h_opts.ho_max_conns_per_ip == 0) {
-		h->h_opts.ho_max_conns_per_ip = h->h_opts.ho_max_conns / 4;
-	}
-	if (h->h_opts.ho_max_conns_per_ip == 0) {
-		h->h_opts.ho_max_conns_per_ip = 1;
+		h->h_opts.ho_max_conns_per_ip = h->h_opts.ho_max_conns / 32;
+		if (h->h_opts.ho_max_conns_per_ip < 4) {
+			h->h_opts.ho_max_conns_per_ip = 4;
+		}
 	}
 	if (h->h_opts.ho_timeout_s == 0) {
 		h->h_opts.ho_timeout_s = 60;
@@ -501,6 +858,24 @@ sf_http_route(sf_http *h, const char *method, const char *path, bool prefix,
 	r->r_fn     = fn;
 	r->r_arg    = arg;
 	h->h_nroutes++;
+	return (0);
+}
+
+int
+sf_http_gate(sf_http *h, const char *prefix, sf_http_gate_fn fn, void *arg)
+{
+	gate *g;
+	if (h->h_ngates == MAX_GATES || h->h_mhd != NULL) {
+		return (SF_RESOURCE_EXHAUSTED);
+	}
+	g = &h->h_gates[h->h_ngates];
+	if ((g->g_prefix = strdup(prefix)) == NULL) {
+		return (SF_RESOURCE_EXHAUSTED);
+	}
+	g->g_len = strlen(prefix);
+	g->g_fn  = fn;
+	g->g_arg = arg;
+	h->h_ngates++;
 	return (0);
 }
 
@@ -585,8 +960,10 @@ sf_http_start(sf_http *h, sf_status *st)
 	        NULL},
 	    {MHD_OPTION_CONNECTION_TIMEOUT, h->h_opts.ho_timeout_s, NULL},
 	    {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t) on_completed, h},
+	    {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t) on_connection, h},
 	    {MHD_OPTION_END, 0, NULL}, // HTTPS: the certificate
 	    {MHD_OPTION_END, 0, NULL}, // HTTPS: its key
+	    {MHD_OPTION_END, 0, NULL}, // HTTPS: protocols and ciphers
 	    {MHD_OPTION_END, 0, NULL},
 	};
 	if (h->h_tls) {
@@ -598,10 +975,12 @@ sf_http_start(sf_http *h, sf_status *st)
 			return (SF_INVALID_ARGUMENT);
 		}
 		flags |= MHD_USE_TLS;
-		opts[n - 3] = (struct MHD_OptionItem) {
+		opts[n - 4] = (struct MHD_OptionItem) {
 		    MHD_OPTION_HTTPS_MEM_CERT, 0, h->h_cert};
-		opts[n - 2] = (struct MHD_OptionItem) {
+		opts[n - 3] = (struct MHD_OptionItem) {
 		    MHD_OPTION_HTTPS_MEM_KEY, 0, h->h_key};
+		opts[n - 2] = (struct MHD_OptionItem) {
+		    MHD_OPTION_HTTPS_PRIORITIES, 0, (void *) TLS_PRIORITIES};
 	}
 	h->h_mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
 	    MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
@@ -612,6 +991,13 @@ sf_http_start(sf_http *h, sf_status *st)
 		    h->h_address, err != 0 ? strerror(err) : "failed",
 		    h->h_tls ? " (or the certificate/key is unusable)" : ""));
 	}
+	if (pthread_create(&h->h_dog, NULL, watchdog, h) != 0) {
+		MHD_stop_daemon(h->h_mhd);
+		h->h_mhd = NULL;
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED,
+		    "cannot start the HTTP watchdog thread"));
+	}
+	h->h_dog_running = true;
 	info = MHD_get_daemon_info(h->h_mhd, MHD_DAEMON_INFO_BIND_PORT);
 	if (v6) {
 		inet_ntop(AF_INET6, &((struct sockaddr_in6 *) &sa)->sin6_addr,
@@ -645,6 +1031,17 @@ sf_http_free(sf_http *h)
 	if (h->h_mhd != NULL) {
 		MHD_stop_daemon(h->h_mhd);
 	}
+	if (h->h_dog_running) {
+		pthread_mutex_lock(&h->h_mtx);
+		h->h_dog_stop = true;
+		pthread_cond_signal(&h->h_cv);
+		pthread_mutex_unlock(&h->h_mtx);
+		pthread_join(h->h_dog, NULL);
+	}
+	for (size_t i = 0; i < h->h_ngates; i++) {
+		free(h->h_gates[i].g_prefix);
+	}
+	free(h->h_allowed);
 	for (size_t i = 0; i < h->h_nroutes; i++) {
 		free(h->h_routes[i].r_method);
 		free(h->h_routes[i].r_path);
@@ -662,5 +1059,7 @@ sf_http_free(sf_http *h)
 	free(h->h_name);
 	free(h->h_cert_file);
 	free(h->h_key_file);
+	pthread_cond_destroy(&h->h_cv);
+	pthread_mutex_destroy(&h->h_mtx);
 	free(h);
 }

@@ -264,6 +264,15 @@ int sf_metrics_render(sf_metrics *r, sf_buf *out);
 // clients. A request body (up to the endpoint's limit) is read completely
 // before the handler runs.
 //
+// Hostile clients (issue 17): a request is refused before its body is
+// read when its Content-Length is over the limit, when it has more than
+// one Content-Length, or both Content-Length and Transfer-Encoding (400:
+// the framing a proxy in front may read differently), when its Host is
+// not one the endpoint answers to (421), or when a gate says no (see
+// sf_http_gate). Headers and bodies must arrive within their timeouts;
+// connections per peer address are bounded. HTTPS speaks TLS 1.2 and
+// 1.3 with forward-secret key exchanges only.
+//
 // Built-in routes (added by sf_http_alloc):
 //   GET /healthz  200 "ok": the process serves HTTP (liveness)
 //   GET /readyz   200 "ok" when every readiness check passes, else 503 and
@@ -285,12 +294,27 @@ typedef struct sf_http_opts {
 	const char *ho_tls_key;   // PEM key of ho_tls_cert, or NULL
 	sf_metrics *ho_metrics;   // rendered on /metrics; NULL: no /metrics
 	const char *ho_name;      // in logs: "svcfleetd", "reconciler"
-	unsigned    ho_max_conns; // 0 = 64
+	unsigned    ho_max_conns; // 0 = 256
 	size_t      ho_max_body;  // request body limit, 0 = 4 MiB
 	unsigned    ho_timeout_s; // idle connection timeout, 0 = 60 s
-	// Connections from one peer address, 0 = ho_max_conns / 4: one
-	// hostile host cannot take every connection from the probes.
+	// Connections from one peer address, 0 = ho_max_conns / 32 (at
+	// least 4): a few hostile hosts cannot take every connection from
+	// the probes and the console.
 	unsigned ho_max_conns_per_ip;
+	// Hostile clients (issue 17). Time a client has to send a request's
+	// headers, counted from the connection's accept or the end of its
+	// previous request (so it is also the keep-alive idle time); a
+	// slowloris client is disconnected when it runs out. 0 = 10000 ms.
+	unsigned ho_header_timeout_ms;
+	// Time a client has to send a request's body once its headers are
+	// in. 0 = 30000 ms.
+	unsigned ho_body_timeout_ms;
+	// Host header values (comma-separated names, without port) answered
+	// besides IP literals, "localhost" and the endpoint's own host; "*"
+	// answers any. Others get 421, except on /healthz and /readyz: a
+	// page of another site that a DNS name rebound to this address
+	// cannot read the console, the gateway or /metrics. NULL: none more.
+	const char *ho_allowed_hosts;
 } sf_http_opts;
 
 // What a handler sees. Strings are borrowed for the handler's duration.
@@ -344,6 +368,21 @@ int sf_http_alloc(sf_http **out, const sf_http_opts *o, sf_status *st);
 // Only before sf_http_start. Returns 0 or SF_RESOURCE_EXHAUSTED.
 int sf_http_route(sf_http *h, const char *method, const char *path,
     bool prefix, sf_http_handler_fn fn, void *arg);
+
+// A gate runs once a request's headers are in, before its body is read
+// (issue 17: no memory for a body before the caller is known): true lets
+// the request go on; false answers with resp (status, body) at once and
+// the body is never read (the connection is closed after the answer).
+// has_body: the request announces a body (Content-Length > 0 or chunked).
+// Runs on an endpoint thread; it may block (an RPC).
+typedef bool (*sf_http_gate_fn)(
+    void *arg, const sf_http_req *req, bool has_body, sf_http_resp *resp);
+
+// sf_http_gate adds a gate for every request whose path starts with
+// prefix (copied). Only before sf_http_start. Returns 0 or
+// SF_RESOURCE_EXHAUSTED.
+int sf_http_gate(
+    sf_http *h, const char *prefix, sf_http_gate_fn fn, void *arg);
 
 // sf_http_add_check adds a readiness check named name (copied). Only
 // before sf_http_start.

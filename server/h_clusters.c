@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "internal.h"
+#include "log.h"
+#include "str.h"
 
 // A cluster write: one write function per kind (register, update, delete,
 // health) over this job, run on the store's writer thread.
@@ -34,13 +36,31 @@ empty(const char *s)
 	return (s == NULL || s[0] == '\0');
 }
 
+// Does the caller hold the reconciler role? It alone gets credentials
+// in every answer: they are what it works with. A person reads them only
+// with GetCluster's with_credentials, audited (issue 17, finding 20).
+static bool
+caller_is_reconciler(const sf__srv_call *c)
+{
+	const sf_principal *p = &c->c_ident.id_p;
+	for (size_t i = 0; i < p->p_nbindings; i++) {
+		const Svcfleet__V1__RoleBinding *b = p->p_bindings[i];
+		if (b->role != NULL && strcmp(b->role, "reconciler") == 0
+		    && sf_rbac_binding_applies(p, b)) {
+			return (true);
+		}
+	}
+	return (false);
+}
+
 void
 sf__srv_cluster_strip_credentials(
     const sf__srv_call *c, Svcfleet__V1__Cluster *cl)
 {
 	cl->has_credentials = !empty(cl->token) || cl->client_key.len > 0
 	    || cl->client_cert.len > 0;
-	if (sf__srv_call_allowed(c, "credentials", "get", cl->name, "")) {
+	if (caller_is_reconciler(c)
+	    && sf__srv_call_allowed(c, "credentials", "get", cl->name, "")) {
 		return;
 	}
 	cl->token            = "";
@@ -465,6 +485,54 @@ cl_get(sf__srv_call *c, const char *name)
 	return (cl);
 }
 
+// GetCluster with_credentials by a person: allowed only to whom may read
+// credentials (admin), and recorded in the audit log before the answer
+// goes out — a write of the audit record alone, through the writer.
+typedef struct cred_job {
+	sf__srv_call          *cj_call; // first, for the audit record
+	Svcfleet__V1__Cluster *cj_cluster;
+} cred_job;
+
+static int
+cred_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	(void) txn;
+	(void) arg;
+	(void) st;
+	return (0);
+}
+
+static void
+cred_done(void *arg, int code, uint64_t revision)
+{
+	cred_job *j = arg;
+	(void) revision;
+	sf__srv_write_done(j->cj_call, code, &j->cj_cluster->base);
+}
+
+static void
+cred_read(sf__srv_call *c, Svcfleet__V1__Cluster *cl)
+{
+	cred_job *j;
+	if (!sf__srv_call_allowed(c, "credentials", "get", cl->name, "")) {
+		sf_status_set(&c->c_status, SF_PERMISSION_DENIED,
+		    "user \"%s\" cannot get credentials of cluster \"%s\"",
+		    sf_nz(c->c_ident.id_user), cl->name);
+		sf__srv_call_deny(c);
+		return;
+	}
+	if ((j = sf__srv_call_alloc(c, sizeof(*j))) == NULL) {
+		return;
+	}
+	cl->has_credentials = !empty(cl->token) || cl->client_key.len > 0
+	    || cl->client_cert.len > 0;
+	j->cj_call    = c;
+	j->cj_cluster = cl;
+	SF_INFO("audit", "user=%s reads the credentials of cluster %s",
+	    sf_nz(c->c_ident.id_user), cl->name);
+	sf__srv_call_write(c, cred_fn, cred_done, j, false);
+}
+
 static void
 h_get_cluster(Svcfleet__V1__ClusterRegistry_Service *s,
     const Svcfleet__V1__GetClusterRequest           *in,
@@ -480,6 +548,10 @@ h_get_cluster(Svcfleet__V1__ClusterRegistry_Service *s,
 		return;
 	}
 	if ((cl = cl_get(c, in->name)) == NULL) {
+		return;
+	}
+	if (in->with_credentials && !caller_is_reconciler(c)) {
+		cred_read(c, cl);
 		return;
 	}
 	sf__srv_cluster_strip_credentials(c, cl);

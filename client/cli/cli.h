@@ -40,7 +40,8 @@ enum cli_flag_kind {
 #define CLI_FLAGS(XX)                                                        \
 	XX(SERVER, "server", 0, FK_VALUE, "URL",                             \
 	    "svcfleetd address (env SVCFLEET_SERVER; default "               \
-	    "ipc://./svcfleet-data/svcfleet.sock when that socket exists, "  \
+	    "ipc://./svcfleet-data/svcfleet.sock when that socket exists "   \
+	    "and is yours or root's, "                                       \
 	    "else tcp://127.0.0.1:7070)")                                    \
 	XX(TOKEN, "token", 0, FK_VALUE, "TOKEN",                             \
 	    "bearer token (env SVCFLEET_TOKEN)")                             \
@@ -131,7 +132,12 @@ enum cli_flag_kind {
 	XX(SINCE, "since", 0, FK_VALUE, "DURATION|TIME",                     \
 	    "only what happened since then: 1h, 30m, or an RFC 3339 time")   \
 	XX(NAME, "name", 0, FK_VALUE, "NAME", "object name")                 \
-	XX(CLIENT, "client", 0, FK_BOOL, NULL, "print the client version only")
+	XX(CLIENT, "client", 0, FK_BOOL, NULL,                               \
+	    "print the client version only")                                 \
+	/* issue 17: say which server and token a command uses */            \
+	XX(VERBOSE, "verbose", 'v', FK_BOOL, NULL,                           \
+	    "say on stderr which server the command talks to and where its " \
+	    "token came from")
 
 enum cli_flag_id {
 #define CLI_FLAG_ENUM(id, name, sh, kind, meta, help) F_##id,
@@ -260,6 +266,11 @@ void cli_set_auth_hint(const char *hint);
 // timeout the flags and environment give. Returns 0, or prints the error
 // and returns CLI_EXIT_FAIL.
 int cli_connect(cli *c);
+
+// cli_term_guard makes stdout and stderr, where they are terminals, print
+// control characters instead of passing them to the terminal (term.c;
+// issue 17). Called once, first thing in main.
+void cli_term_guard(void);
 // cli_read_file reads a whole file ("-": stdin) into out. Returns 0 or -1
 // with errno set.
 int cli_read_file(const char *path, sf_buf *out);

@@ -221,6 +221,9 @@ cli_cmd_cluster_get(cli *c)
 		return (rv);
 	}
 	req.name = (char *) c->c_args[0];
+	// Credentials only when asked for: the server audits such a read
+	// (issue 17).
+	req.with_credentials = cli_flag(c, F_SHOW_CREDENTIALS);
 	if (svcfleet_get_cluster(c->c_client, &req, &cl, &c->c_st) != 0) {
 		return (cli_fail_status(&c->c_st, NULL));
 	}

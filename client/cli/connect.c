@@ -78,24 +78,57 @@ cli_read_secret(cli *c, const char *path)
 	return (out);
 }
 
+// Is the default socket one to trust with the caller's token? Only a
+// socket owned by the caller (or root): ./svcfleet-data in a directory
+// others can write (/tmp, a shared checkout) may hold anyone's listener,
+// which would receive the token (issue 17, finding 19). why gets the
+// reason when it is not.
 static bool
-exists(const char *path)
+default_socket_ok(cli *c, const char **why)
 {
 	struct stat sb;
-	return (stat(path, &sb) == 0);
+	if (lstat(DEFAULT_IPC_PATH, &sb) != 0) {
+		return (false);
+	}
+	if (!S_ISSOCK(sb.st_mode)) {
+		*why = sf_arena_printf(
+		    &c->c_arena, "%s is not a socket", DEFAULT_IPC_PATH);
+		return (false);
+	}
+	if (sb.st_uid != geteuid() && sb.st_uid != 0) {
+		*why = sf_arena_printf(&c->c_arena,
+		    "%s belongs to uid %u, not to you (uid %u) or root",
+		    DEFAULT_IPC_PATH, (unsigned) sb.st_uid,
+		    (unsigned) geteuid());
+		return (false);
+	}
+	return (true);
 }
 
+// The server URL and, in *from, where it came from (for -v).
 static const char *
-server_url(const cli *c)
+server_url(cli *c, const char **from)
 {
 	const char *env = getenv("SVCFLEET_SERVER");
+	const char *why = NULL;
 	if (c->c_set[F_SERVER]) {
+		*from = "--server";
 		return (c->c_val[F_SERVER]);
 	}
 	if (env != NULL && env[0] != '\0') {
+		*from = "SVCFLEET_SERVER";
 		return (env);
 	}
-	return (exists(DEFAULT_IPC_PATH) ? DEFAULT_IPC_URL : DEFAULT_TCP_URL);
+	if (default_socket_ok(c, &why)) {
+		*from = "the default: the socket is yours";
+		return (DEFAULT_IPC_URL);
+	}
+	if (why != NULL) {
+		fprintf(stderr, "warning: not using %s: %s\n", DEFAULT_IPC_URL,
+		    why);
+	}
+	*from = "the default";
+	return (DEFAULT_TCP_URL);
 }
 
 // Reads a token file the caller named (from says how: "--token-file");
@@ -171,6 +204,9 @@ token_ways(bool own_file)
 	          "with `svcfleet token create USER`)");
 }
 
+// Where the token of this run came from, for -v.
+static const char *token_from = "";
+
 // The caller's token, in this order: the flags (--token, --token-file),
 // the environment (SVCFLEET_TOKEN, SVCFLEET_TOKEN_FILE), then, for a
 // server on this machine only, the admin token svcfleetd wrote: in
@@ -226,6 +262,7 @@ find_token(cli *c, const char *url, const char **out)
 			    &c->c_arena, "%s (the default)", path);
 		}
 	}
+	token_from = from;
 	if (rv != 0) {
 		return (rv);
 	}
@@ -373,10 +410,18 @@ cli_connect(cli *c)
 	if (c->c_client != NULL) {
 		return (0);
 	}
-	c->c_url = server_url(c);
+	const char *from = "";
+	c->c_url         = server_url(c, &from);
 	if ((rv = tls_options(c, &o)) != 0
 	    || (rv = find_token(c, c->c_url, &token)) != 0) {
 		return (rv);
+	}
+	if (cli_flag(c, F_VERBOSE)) {
+		fprintf(stderr, "svcfleet: server %s (from %s); %s\n",
+		    c->c_url, from,
+		    token == NULL ? "no token"
+		                  : sf_arena_printf(&c->c_arena,
+		                      "token from %s", token_from));
 	}
 	o.url         = c->c_url;
 	o.token       = token;

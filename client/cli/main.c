@@ -33,7 +33,7 @@ const cli_flag_def cli_flag_defs[F_COUNT] = {
 #define GLOBAL_FLAGS                                                        \
 	(FL(SERVER) | FL(TOKEN) | FL(TOKEN_FILE) | FL(OUTPUT) | FL(TIMEOUT) \
 	    | FL(HELP) | FL(CA_FILE) | FL(SERVER_NAME)                      \
-	    | FL(INSECURE_SKIP_VERIFY))
+	    | FL(INSECURE_SKIP_VERIFY) | FL(VERBOSE))
 
 #define CREATE_SERVICE_FLAGS                                                 \
 	(FL(CLUSTER) | FL(NAMESPACE) | FL(TYPE) | FL(SELECTOR) | FL(PORT)    \
@@ -1020,6 +1020,7 @@ main(int argc, char **argv)
 	c.c_prog = "svcfleet";
 	sf_arena_init(&c.c_arena);
 	svcfleet_status_init(&c.c_st);
+	cli_term_guard();
 	rv = run(&c, argc, argv);
 	if (fflush(stdout) != 0 && rv == 0) {
 		rv = cli_fail(SF_INTERNAL, "writing the output failed");

@@ -53,7 +53,28 @@ typedef struct config {
 	bool        allow_core_dumps;     // issue 17
 	long        max_watches_per_user; // issue 17
 	const char *idle_timeout;         // issue 17
+	// The HTTP endpoint against hostile clients (issue 17).
+	const char *metrics;
+	const char *allowed_hosts;
+	const char *header_timeout;
 } config;
+
+// --metrics: token, public or an address of its own.
+static bool
+check_metrics(const char *v, sf_buf *why)
+{
+	if (strcmp(v, "token") == 0 || strcmp(v, "public") == 0
+	    || sf_opt_check_http(v, why)) {
+		if (strcmp(v, "off") == 0) {
+			sf_buf_puts(why, "want token, public or HOST:PORT");
+			return (false);
+		}
+		return (true);
+	}
+	sf_buf_reset(why);
+	sf_buf_puts(why, "want token, public or HOST:PORT");
+	return (false);
+}
 
 // The option table drives flags, the environment, the --config file,
 // --help and validation (ops.h).
@@ -161,6 +182,22 @@ static const sf_opt options[] = {
         "process' memory); off by default because the memory holds the "
         "secret key and cluster credentials",
         offsetof(config, allow_core_dumps), 0, 0, NULL, NULL},
+    // The HTTP endpoint against hostile clients (issue 17).
+    {"metrics", "SVCFLEET_METRICS", SF_OPT_STRING, "token",
+        "/metrics: token (on --http, for callers with a valid token), "
+        "public (on --http for anyone), or HOST:PORT (a listener of its "
+        "own, no token: keep it private)",
+        offsetof(config, metrics), 0, 0, check_metrics, NULL},
+    {"allowed-hosts", "SVCFLEET_ALLOWED_HOSTS", SF_OPT_STRING, NULL,
+        "host names (comma-separated) the console, the gateway and "
+        "/metrics answer to in the Host header besides IP addresses, "
+        "localhost and --http's host (a guard against DNS rebinding); * "
+        "for any",
+        offsetof(config, allowed_hosts), 0, 0, NULL, NULL},
+    {"header-timeout", "SVCFLEET_HEADER_TIMEOUT", SF_OPT_STRING, "10s",
+        "time an HTTP client has to send a request's headers (and to send "
+        "its next request on a kept-alive connection)",
+        offsetof(config, header_timeout), 0, 0, sf_opt_check_duration, NULL},
 };
 
 static const sf_opt_table option_table = {
@@ -283,6 +320,7 @@ main(int argc, char **argv)
 	sf_server  *srv     = NULL;
 	sf_metrics *metrics = NULL;
 	sf_http    *http    = NULL;
+	sf_http    *mhttp   = NULL; // --metrics HOST:PORT
 	sf_gateway *gw      = NULL;
 	sigset_t    sigs;
 	int         sig, rv, code = 1;
@@ -373,13 +411,23 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if (http_on) {
+		int64_t hto_ms = 10000;
+		sf_duration_parse(cfg.header_timeout, &hto_ms);
+		bool metrics_apart = strcmp(cfg.metrics, "token") != 0
+		    && strcmp(cfg.metrics, "public") != 0;
 		sf_http_opts ho = {
-		    .ho_addr     = cfg.http,
-		    .ho_tls_cert = cfg.tls_cert,
-		    .ho_tls_key  = cfg.tls_key,
-		    .ho_metrics  = metrics,
-		    .ho_name     = "svcfleetd",
+		    .ho_addr              = cfg.http,
+		    .ho_tls_cert          = cfg.tls_cert,
+		    .ho_tls_key           = cfg.tls_key,
+		    .ho_metrics           = metrics_apart ? NULL : metrics,
+		    .ho_name              = "svcfleetd",
+		    .ho_header_timeout_ms = (unsigned) hto_ms,
+		    .ho_allowed_hosts     = cfg.allowed_hosts,
 		};
+		sf_http_opts mo    = ho;
+		mo.ho_addr         = cfg.metrics;
+		mo.ho_metrics      = metrics;
+		mo.ho_name         = "svcfleetd-metrics";
 		sf_gateway_opts go = {.go_rpc_url = INPROC_URL};
 		if (sf_http_alloc(&http, &ho, &st) != 0
 		    || sf_http_add_check(http, "store", ready_check, srv) != 0
@@ -389,7 +437,14 @@ main(int argc, char **argv)
 		            != 0)
 		    || sf_gateway_alloc(&gw, &go, &st) != 0
 		    || sf_gateway_add_routes(gw, http) != 0
-		    || sf_http_start(http, &st) != 0) {
+		    || (strcmp(cfg.metrics, "token") == 0
+		        && sf_http_gate(
+		               http, "/metrics", sf_gateway_token_gate, gw)
+		            != 0)
+		    || sf_http_start(http, &st) != 0
+		    || (metrics_apart
+		        && (sf_http_alloc(&mhttp, &mo, &st) != 0
+		            || sf_http_start(mhttp, &st) != 0))) {
 			fprintf(stderr, "svcfleetd: %s: %s\n",
 			    sf_status_name(st.st_code), st.st_msg);
 			goto out;
@@ -430,6 +485,7 @@ out:
 	// gateway before it ends the gateway's long polls, so stopping the
 	// endpoint does not wait for them.
 	sf_gateway_close(gw);
+	sf_http_free(mhttp);
 	sf_http_free(http);
 	sf_gateway_free(gw);
 	// The reconciler is a client of the server: it goes before it.

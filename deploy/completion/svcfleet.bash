@@ -11,7 +11,7 @@ _svcfleet() {
 	local cur prev cmd sub i
 	cur=${COMP_WORDS[COMP_CWORD]}
 	prev=${COMP_WORDS[COMP_CWORD-1]}
-	local global="--server --token --token-file -o --output --help"
+	local global="--server --token --token-file -o --output --help -v --verbose"
 	for ((i = 1; i < COMP_CWORD; i++)); do
 		case ${COMP_WORDS[i]} in
 		--server | --token | --token-file | -o | --output) ((i++)) ;;

@@ -457,11 +457,13 @@ test_what_callers_see(void **state)
 	assert_string_equal(cl->clusters[0]->token, "");
 	assert_true(cl->clusters[0]->has_credentials);
 	svcfleet_free(cl);
-	// The admin and the reconciler do get them.
+	// The admin does not in a list (issue 17: only with GetCluster's
+	// with_credentials, audited); the reconciler does.
 	TH_MUST(svcfleet_list_clusters(f->fx.tf_c, &cr, &cl, &f->fx.tf_st),
 	    &f->fx.tf_st);
 	assert_int_equal(cl->n_clusters, 2);
-	assert_string_equal(cl->clusters[0]->token, "cluster-credential-xyz");
+	assert_string_equal(cl->clusters[0]->token, "");
+	assert_true(cl->clusters[0]->has_credentials);
 	svcfleet_free(cl);
 	TH_MUST(
 	    grant(f->fx.tf_c, "rec", NULL, "reconciler", "", "", &f->fx.tf_st),

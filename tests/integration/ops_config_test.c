@@ -251,6 +251,10 @@ test_help(void **state)
 	    {"--connection-idle-timeout", "SVCFLEET_CONNECTION_IDLE_TIMEOUT",
 	        "10s"},
 	    {"--allow-core-dumps", "SVCFLEET_ALLOW_CORE_DUMPS", "false"},
+	    // The HTTP endpoint against hostile clients (issue 17).
+	    {"--metrics", "SVCFLEET_METRICS", "token"},
+	    {"--allowed-hosts", "SVCFLEET_ALLOWED_HOSTS", "none"},
+	    {"--header-timeout", "SVCFLEET_HEADER_TIMEOUT", "10s"},
 	};
 	assert_int_equal(th_runf(&out, NULL, "%s --help",
 	                     th_bin("cmd/svcfleetd/svcfleetd")),

@@ -25,9 +25,19 @@ fail() {
 	exit 1
 }
 skip() { echo "skip: $*"; }
+# SF_DEPLOY_PARTS (default all): the parts to check, of systemd container
+# config kubernetes (tests/security/sec_17_test.sh checks kubernetes).
+want() {
+	case " ${SF_DEPLOY_PARTS:-systemd container config kubernetes} " in
+	*" $1 "*) return 0 ;;
+	esac
+	return 1
+}
 
 # ------------------------------------------------------------- systemd
-if command -v systemd-analyze >/dev/null 2>&1; then
+if ! want systemd; then
+	:
+elif command -v systemd-analyze >/dev/null 2>&1; then
 	for unit in svcfleetd svcfleet-reconciler; do
 		bin=$BUILD/cmd/$unit/$unit
 		if [ ! -x "$bin" ]; then
@@ -64,6 +74,7 @@ fi
 
 # ------------------------------------------------------- container image
 DF=$D/container/Dockerfile
+if want container; then
 [ "$(grep -c '^FROM ' "$DF")" -ge 2 ] || fail "Dockerfile is not multi-stage"
 grep '^FROM ' "$DF" | grep -v -q 'debian:bookworm-slim' &&
 	fail "a Dockerfile stage is not debian:bookworm-slim"
@@ -95,7 +106,10 @@ else
 	skip "apt-cache has no package lists"
 fi
 
+fi # want container
+
 # --------------------------------------------------- example configuration
+if want config; then
 "$SVCFLEETD" --check-config --config "$D/config/svcfleetd.conf.example" \
 	>"$T/check.out" 2>&1 || fail "svcfleetd.conf.example: $(cat "$T/check.out")"
 RECONCILER=$BUILD/cmd/svcfleet-reconciler/svcfleet-reconciler
@@ -121,8 +135,12 @@ if [ -x "$RECONCILER" ]; then
 	done
 fi
 
+fi # want config
+
 # ----------------------------------------------------- Kubernetes manifests
-if command -v kubectl >/dev/null 2>&1 && command -v jq >/dev/null 2>&1; then
+if ! want kubernetes; then
+	:
+elif command -v kubectl >/dev/null 2>&1 && command -v jq >/dev/null 2>&1; then
 	K=$D/kubernetes
 	: >"$T/all.json"
 	for f in "$K"/*.yaml; do
@@ -171,6 +189,57 @@ if command -v kubectl >/dev/null 2>&1 && command -v jq >/dev/null 2>&1; then
 	[ -s "$T/svcfleetd.conf" ] || fail "no svcfleetd.conf in a ConfigMap"
 	"$SVCFLEETD" --check-config --config "$T/svcfleetd.conf" >"$T/check.out" 2>&1 ||
 		fail "the ConfigMap's svcfleetd.conf: $(cat "$T/check.out")"
+	# Issue 17: TLS on by default, the sealing key from the Secret (in the
+	# format svcfleetd reads), /metrics apart, a NetworkPolicy.
+	grep -Eq '^ *listen *= *tcp://' "$T/svcfleetd.conf" &&
+		fail "svcfleetd.conf has a plaintext RPC listener"
+	grep -Eq '^ *http *= *https://' "$T/svcfleetd.conf" ||
+		fail "svcfleetd.conf does not serve HTTPS"
+	grep -Eq '^ *tls-cert *= *' "$T/svcfleetd.conf" ||
+		fail "svcfleetd.conf has no tls-cert"
+	grep -Eq '^ *secret-key-file *= */etc/svcfleet/secret/secret.key' "$T/svcfleetd.conf" ||
+		fail "the sealing key is not read from the Secret"
+	grep -Eq '^ *metrics *= *(token|(https?://)?[0-9.]+:[0-9]+)' "$T/svcfleetd.conf" ||
+		fail "/metrics is public on the HTTPS listener"
+	q "[$STS | .spec.template.spec.volumes[] | select(.secret.secretName==\"svcfleetd-tls\")] | length == 1" \
+		"svcfleetd does not mount the svcfleetd-tls Secret"
+	q "[$DEP | .spec.template.spec.containers[0].args[] | select(startswith(\"--server=\"))] | all(startswith(\"--server=tls+tcp://\"))" \
+		"a reconciler talks to svcfleetd without TLS"
+	q '[.[] | select(.kind=="NetworkPolicy" and (.spec.podSelector.matchLabels["app.kubernetes.io/name"]=="svcfleetd"))] | length == 1' \
+		"no NetworkPolicy for svcfleetd"
+	q '[.[] | select(.kind=="NetworkPolicy" and .spec.podSelector == {} and (.spec.policyTypes | index("Ingress") != null))] | length == 1' \
+		"no default-deny ingress NetworkPolicy"
+	# The key made as secret.yaml says is one svcfleetd takes; its
+	# placeholder is refused.
+	gen=$(sed -n 's/^#  *secret.key: *//p' "$K/secret.yaml")
+	[ -n "$gen" ] || fail "secret.yaml does not say how to make secret.key"
+	sh -c "$gen" >"$T/secret.key" || fail "secret.yaml's command failed: $gen"
+	chmod 600 "$T/secret.key"
+	key_starts() { # key_starts FILE: svcfleetd serves with that key
+		rm -rf "$T/kd" && mkdir -m 700 "$T/kd"
+		"$SVCFLEETD" --data-dir "$T/kd" --listen "ipc://$T/kd/s.sock" \
+			--http off --no-reconciler --secret-key-file "$1" \
+			>"$T/kd.log" 2>&1 &
+		pid=$!
+		i=0
+		while [ $i -lt 100 ] && kill -0 $pid 2>/dev/null &&
+			! grep -q 'serving data-dir' "$T/kd.log"; do
+			sleep 0.1 # polling the daemon's log with a deadline
+			i=$((i + 1))
+		done
+		ok=1
+		grep -q 'serving data-dir' "$T/kd.log" && ok=0
+		kill $pid 2>/dev/null
+		wait $pid 2>/dev/null
+		return $ok
+	}
+	key_starts "$T/secret.key" ||
+		fail "svcfleetd rejects a key made as secret.yaml says: $(cat "$T/kd.log")"
+	jq -r -s '.[] | select(.kind=="Secret") | .stringData["secret.key"] // empty' \
+		"$T/all.json" >"$T/placeholder.key"
+	chmod 600 "$T/placeholder.key"
+	key_starts "$T/placeholder.key" &&
+		fail "svcfleetd starts with secret.yaml's placeholder key"
 	echo "ok: $(jq -s length "$T/all.json") Kubernetes objects parse and hold together"
 	checked=$((checked + 1))
 else

@@ -57,7 +57,10 @@ test_probes_and_metrics(void **state)
 	char  *body, *ctype, *out;
 	(void) state;
 
-	ct_start(&e, NULL);
+	// /metrics for anyone (the default asks for a token: issue 17,
+	// tests/security/sec_12_test.c).
+	const char *pub[] = {"--metrics", "public", NULL};
+	ct_start(&e, pub);
 	assert_true(strncmp(e.ce_srv.ts_http, "http://127.0.0.1:", 17) == 0);
 
 	body = ot_get(url(&e, "/healthz"));

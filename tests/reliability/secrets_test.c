@@ -128,7 +128,8 @@ check_credentials(svcfleet_client *c, const char *name, const char *token,
 	Svcfleet__V1__Cluster *out = NULL;
 	svcfleet_status        st  = {0};
 
-	req.name = (char *) name;
+	req.name             = (char *) name;
+	req.with_credentials = true; // (issue 17: only when asked)
 	assert_int_equal(svcfleet_get_cluster(c, &req, &out, &st), 0);
 	assert_string_equal(out->token, token != NULL ? token : "");
 	if (cert != NULL) {
