@@ -28,9 +28,13 @@
 #define WATCH_EVENTS 2000
 
 typedef struct watcher {
-	sf_reconciler  *w_r;
-	uint32_t        w_epoch;
-	bool            w_listed; // the list of w_epoch is complete
+	sf_reconciler *w_r;
+	uint32_t       w_epoch;
+	bool           w_listed; // the list of w_epoch is complete
+	// Claims (issue 16): a worker started for a cluster just claimed
+	// needs every stored Service of it: list again (a new epoch).
+	bool            w_relist;
+	unsigned        w_claims_gen;
 	int64_t         w_clusters_at;
 	svcfleet_status w_st;
 } watcher;
@@ -121,12 +125,12 @@ sf__recon_desired_msg(
 	return (m);
 }
 
+// in_shard: is cluster this reconciler's? Held (claims.c), or in its
+// static shard.
 static bool
-in_shard(const sf_reconciler *r, const char *cluster)
+in_shard(sf_reconciler *r, const char *cluster)
 {
-	return (r->r_opts.ro_shards <= 1
-	    || sf_reconciler_shard_of(cluster, r->r_opts.ro_shards)
-	        == r->r_opts.ro_shard);
+	return (sf__recon_in_scope(r, cluster));
 }
 
 static sf__recon_cluster *
@@ -166,7 +170,16 @@ sync_clusters(watcher *wt)
 		sf_kube_cfg                 *cfg;
 		sf_status                    st;
 		uint64_t                     h;
-		if (cl->name == NULL || !in_shard(r, cl->name)) {
+		if (cl->name == NULL) {
+			continue;
+		}
+		if (sf__recon_claiming(r)
+		    && !sf__recon_claim_known(r, cl->name)) {
+			// A cluster nobody holds yet: ask for it now rather
+			// than at the next renewal.
+			sf__recon_claims_poke(r);
+		}
+		if (!in_shard(r, cl->name)) {
 			continue;
 		}
 		sf_status_init(&st);
@@ -203,6 +216,13 @@ sync_clusters(watcher *wt)
 		c->c_next     = r->r_clusters;
 		r->r_clusters = c;
 		pthread_mutex_unlock(&r->r_mtx);
+		if (sf__recon_claiming(r)) {
+			// Claimed while its Services may already be stored:
+			// it gets them all from a new list, never an early
+			// end of list (which would make it delete them).
+			wt->w_relist = wt->w_relist || wt->w_listed;
+			continue;
+		}
 		if (wt->w_listed) {
 			sf__recon_msg *m
 			    = sf__recon_msg_new(M_LIST_DONE, NULL);
@@ -255,6 +275,12 @@ dispatch(watcher *wt, const sf_service *svc, bool present)
 		return;
 	}
 	if ((c = find_cluster(r, cl)) == NULL) {
+		if (sf__recon_claiming(r)) {
+			// Just claimed: the watcher starts its worker and
+			// lists again.
+			atomic_fetch_add(&r->r_claims_gen, 1);
+			return;
+		}
 		sync_clusters(wt);
 		if ((c = find_cluster(r, cl)) == NULL) {
 			SF_DEBUG("recon",
@@ -398,8 +424,15 @@ sf__recon_watcher_main(void *arg)
 				continue;
 			}
 		}
-		if (sf_clock_mono_ms() >= wt.w_clusters_at) {
+		unsigned gen = atomic_load(&r->r_claims_gen);
+		if (sf_clock_mono_ms() >= wt.w_clusters_at
+		    || gen != wt.w_claims_gen) {
+			wt.w_claims_gen = gen;
 			sync_clusters(&wt);
+			if (wt.w_relist) {
+				wt.w_relist = false;
+				need_list   = true;
+			}
 		}
 		if (need_list) {
 			if ((rv = list_all(&wt, &since)) != 0) {
