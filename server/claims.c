@@ -47,7 +47,7 @@ typedef struct unowned {
 struct sf__srv_claims {
 	pthread_mutex_t cl_mtx;    // one rebalance at a time; the fields below
 	bool            cl_active; // a reconciler registered since start
-	int64_t         cl_ttl_ms; // the longest TTL registered
+	int64_t         cl_ttl_ms; // the longest TTL registered (0: none)
 	unowned        *cl_u;
 	size_t          cl_nu, cl_capu;
 	atomic_uint_fast64_t cl_refused;   // reports refused for a stale token
@@ -62,7 +62,6 @@ sf__srv_claims_init(sf_server *srv)
 		free(c);
 		return (SF_RESOURCE_EXHAUSTED);
 	}
-	c->cl_ttl_ms  = TTL_DEFAULT_MS;
 	srv->s_claims = c;
 	return (0);
 }

@@ -64,7 +64,10 @@ static const char usage[]
       "                                      retry_after_s, drop_rate, "
       "refuse_all}\n"
       "  GET /_kubefake/stats, POST /_kubefake/stats/reset\n"
-      "  GET /_kubefake/metallb/pools\n";
+      "  GET /_kubefake/metallb/pools\n"
+      "  GET /_kubefake/writes   accepted Service writes with the "
+      "X-Svcfleet-Reconciler\n"
+      "                          and X-Svcfleet-Claim-Token headers sent\n";
 
 static int
 parse_int(const char *s, int *out)
