@@ -460,8 +460,9 @@ int sf_store_member_list(
 void sf_store_members_free(sf_store_member *m, size_t n);
 // sf_store_claim_acquire claims cluster for owner under lease, if nobody
 // holds it: 0 and the new claim's token, SF_ALREADY_EXISTS when it is
-// held (by anyone, the caller included), SF_NOT_FOUND when the lease has
-// ended.
+// held (by anyone; on etcd a send whose answer was lost and that made the
+// claim under this very lease returns that claim's token instead),
+// SF_NOT_FOUND when the lease has ended.
 int sf_store_claim_acquire(sf_store *s, const char *cluster, const char *owner,
     uint64_t lease, uint64_t *token, sf_status *st);
 // sf_store_claim_release drops the claim on cluster if its token is
