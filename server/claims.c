@@ -52,7 +52,12 @@ struct sf__srv_claims {
 	size_t          cl_nu, cl_capu;
 	atomic_uint_fast64_t cl_refused;   // reports refused for a stale token
 	int64_t              cl_refreshed; // mono ms of the last note_unowned
+	// Metrics (so_metrics; NULL: none).
+	sf_metric *cl_m_owner, *cl_m_age, *cl_m_unowned, *cl_m_refused;
+	uint64_t   cl_refused_seen; // what cl_m_refused counts so far
 };
+
+static void claims_collect(void *arg, sf_metrics *r);
 
 int
 sf__srv_claims_init(sf_server *srv)
@@ -63,6 +68,29 @@ sf__srv_claims_init(sf_server *srv)
 		return (SF_RESOURCE_EXHAUSTED);
 	}
 	srv->s_claims = c;
+	sf_metrics *r = srv->s_opts.so_metrics;
+	if (r != NULL) {
+		c->cl_m_owner   = sf_metrics_gauge(r, "svcfleet_cluster_owner",
+		      "1 for the reconciler that holds each cluster's claim.",
+		      "cluster,reconciler");
+		c->cl_m_age     = sf_metrics_gauge(r,
+		        "svcfleet_cluster_last_sync_age_seconds",
+		        "Seconds since the cluster's owner last reached its API "
+		            "server.",
+		        "cluster");
+		c->cl_m_unowned = sf_metrics_gauge(r,
+		    "svcfleet_cluster_unowned_seconds",
+		    "Seconds each cluster has had no reconciler (0: held).",
+		    "cluster");
+		c->cl_m_refused = sf_metrics_counter(r,
+		    "svcfleet_claim_stale_reports_total",
+		    "Status and health reports refused for a stale claim "
+		    "token.",
+		    NULL);
+		if (sf_metrics_add_collector(r, claims_collect, srv) != 0) {
+			return (SF_RESOURCE_EXHAUSTED);
+		}
+	}
 	return (0);
 }
 
@@ -72,6 +100,10 @@ sf__srv_claims_fini(sf_server *srv)
 	struct sf__srv_claims *c = srv->s_claims;
 	if (c == NULL) {
 		return;
+	}
+	if (srv->s_opts.so_metrics != NULL) {
+		sf_metrics_remove_collector(
+		    srv->s_opts.so_metrics, claims_collect, srv);
 	}
 	for (size_t i = 0; i < c->cl_nu; i++) {
 		free(c->cl_u[i].u_cluster);
@@ -843,4 +875,58 @@ sf__srv_claims_warning(sf_server *srv, sf_buf *why)
 		}
 	}
 	pthread_mutex_unlock(&cc->cl_mtx);
+}
+
+// ------------------------------------------------------------- metrics
+
+static void
+claims_collect(void *arg, sf_metrics *r)
+{
+	sf_server             *srv = arg;
+	struct sf__srv_claims *cc  = srv->s_claims;
+	int64_t                now = sf_clock_now_ms();
+	view                   v;
+	sf_status              st;
+	(void) r;
+
+	uint64_t refused = atomic_load(&cc->cl_refused);
+	sf_metric_add(
+	    cc->cl_m_refused, NULL, (double) (refused - cc->cl_refused_seen));
+	cc->cl_refused_seen = refused;
+	sf_status_init(&st);
+	pthread_mutex_lock(&cc->cl_mtx);
+	if (view_read(srv, &v, &st) != 0) {
+		pthread_mutex_unlock(&cc->cl_mtx);
+		sf_status_fini(&st);
+		return;
+	}
+	if (cc->cl_active) {
+		note_unowned(cc, v.v_cl, v.v_ncl, v.v_c, v.v_nc);
+	}
+	sf_metric_clear(cc->cl_m_owner);
+	sf_metric_clear(cc->cl_m_age);
+	sf_metric_clear(cc->cl_m_unowned);
+	for (size_t i = 0; i < v.v_ncl; i++) {
+		const Svcfleet__V1__Cluster *cl = v.v_cl[i];
+		const sf_store_claim        *sc;
+		const char                  *name = cl->name;
+		if (name == NULL) {
+			continue;
+		}
+		if ((sc = claim_of(v.v_c, v.v_nc, name)) != NULL) {
+			sf_metric_set(cc->cl_m_owner,
+			    (const char *[]) {name, sc->sc_owner}, 1);
+		}
+		if (cl->health != NULL && cl->health->last_contact_ms > 0) {
+			sf_metric_set(cc->cl_m_age, (const char *[]) {name},
+			    (double) (now - cl->health->last_contact_ms)
+			        / 1000.0);
+		}
+		int64_t since = cc->cl_active ? unowned_since(cc, name) : 0;
+		sf_metric_set(cc->cl_m_unowned, (const char *[]) {name},
+		    since > 0 ? (double) (now - since) / 1000.0 : 0);
+	}
+	pthread_mutex_unlock(&cc->cl_mtx);
+	view_fini(&v);
+	sf_status_fini(&st);
 }

@@ -173,6 +173,16 @@ wait_owned(rt_env *e, const char * not, size_t n, char owner[NCL][32],
 	}
 }
 
+// http_get returns the body of GET svcfleetd's path (curl; malloc'd).
+static char *
+http_get(rt_env *e, const char *path)
+{
+	char *out = NULL;
+	assert_int_equal(
+	    th_runf(&out, NULL, "curl -s %s%s", e->re_srv.ts_http, path), 0);
+	return (out);
+}
+
 static void
 create_all(rt_env *e, const char *svc)
 {
@@ -330,6 +340,18 @@ test_claims(void **state)
 	create_all(&e, "svc-0");
 	wait_owned(&e, NULL, 3, o0, t0, 20000);
 	wait_in_clusters(&e, 1, 20000);
+	// Ownership shows in the metrics, and nothing is stale.
+	char *m = http_get(&e, "/metrics");
+	char  want[200];
+	snprintf(want, sizeof(want),
+	    "svcfleet_cluster_owner{cluster=\"east\",reconciler=\"%s\"} 1",
+	    o0[0]);
+	assert_non_null(strstr(m, want));
+	assert_non_null(strstr(m, "svcfleet_cluster_last_sync_age_seconds{"));
+	free(m);
+	m = http_get(&e, "/readyz");
+	assert_null(strstr(m, "warning"));
+	free(m);
 
 	// kill -9 the owner of the first cluster.
 	for (int k = 0; k < 3 && victim < 0; k++) {
@@ -466,6 +488,16 @@ test_claims(void **state)
 		svcfleet_free(svc);
 		if (st == UNKNOWN_ST) {
 			assert_true(now_ms() - gone >= 2 * TTL_MS);
+			char *ready = http_get(&e, "/readyz");
+			assert_non_null(strstr(ready, "ok\n"));
+			assert_non_null(strstr(ready, "warning:"));
+			assert_non_null(strstr(ready, "has no reconciler"));
+			free(ready);
+			m = http_get(&e, "/metrics");
+			assert_non_null(
+			    strstr(m, "svcfleet_claim_stale_reports_total"));
+			assert_null(strstr(m, "svcfleet_cluster_owner{"));
+			free(m);
 			break;
 		}
 		assert_int_equal(st, SYNCED);
