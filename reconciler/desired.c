@@ -33,8 +33,11 @@ typedef struct watcher {
 	bool           w_listed; // the list of w_epoch is complete
 	// Claims (issue 16): a worker started for a cluster just claimed
 	// needs every stored Service of it: list again (a new epoch).
-	bool            w_relist;
-	unsigned        w_claims_gen;
+	bool     w_relist;
+	unsigned w_claims_gen;
+	// Short watch waits left after asking for a new cluster's claim, so
+	// the answer is seen at once.
+	unsigned        w_short;
 	int64_t         w_clusters_at;
 	svcfleet_status w_st;
 } watcher;
@@ -271,7 +274,16 @@ dispatch(watcher *wt, const sf_service *svc, bool present)
 	sf__recon_msg     *m;
 
 	if (svc == NULL || svc->metadata == NULL
-	    || (cl = svc->metadata->cluster) == NULL || !in_shard(r, cl)) {
+	    || (cl = svc->metadata->cluster) == NULL) {
+		return;
+	}
+	if (!in_shard(r, cl)) {
+		if (sf__recon_claiming(r) && !sf__recon_claim_known(r, cl)) {
+			// A cluster nobody holds yet (just registered): ask
+			// for it now.
+			sf__recon_claims_poke(r);
+			wt->w_short = 20;
+		}
 		return;
 	}
 	if ((c = find_cluster(r, cl)) == NULL) {
@@ -449,10 +461,13 @@ sf__recon_watcher_main(void *arg)
 		    = SVCFLEET__V1__WATCH_SERVICES_REQUEST__INIT;
 		Svcfleet__V1__WatchServicesReply *rep = NULL;
 		req.since_revision                    = since;
-		req.wait_ms                           = WATCH_WAIT;
-		req.max_events                        = WATCH_EVENTS;
-		rv = svcfleet_watch_services_wait(
-		    r->r_client, &req, &rep, &wt.w_st);
+		req.wait_ms = wt.w_short > 0 ? 100 : WATCH_WAIT;
+		if (wt.w_short > 0) {
+			wt.w_short--;
+		}
+		req.max_events = WATCH_EVENTS;
+		rv             = svcfleet_watch_services_wait(
+		                r->r_client, &req, &rep, &wt.w_st);
 		if (rv == SVCFLEET_OUT_OF_RANGE) {
 			SF_WARN("recon",
 			    "change feed trimmed past revision %llu: listing "
