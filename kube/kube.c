@@ -394,3 +394,15 @@ sf_kube_query_escape(sf_buf *b, const char *s)
 		}
 	}
 }
+
+int
+sf_kube_req_add_header(sf_kube_req *r, const char *line)
+{
+	struct curl_slist *t = curl_slist_append(r->kr_headers, line);
+	if (t == NULL) {
+		return (SF_RESOURCE_EXHAUSTED);
+	}
+	r->kr_headers = t;
+	curl_easy_setopt(r->kr_easy, CURLOPT_HTTPHEADER, t);
+	return (0);
+}

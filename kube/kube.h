@@ -79,6 +79,9 @@ typedef struct sf_kube_req {
 int sf_kube_req_setup(sf_kube_req *r, const sf_kube_cfg *cfg,
     const char *method, const char *path, const char *ctype, const char *body,
     long timeout_ms);
+// sf_kube_req_add_header adds one header line ("Name: value") to a
+// request set up by sf_kube_req_setup. Returns 0 or SF_RESOURCE_EXHAUSTED.
+int sf_kube_req_add_header(sf_kube_req *r, const char *line);
 // sf_kube_req_fini releases everything, the easy handle included.
 void sf_kube_req_fini(sf_kube_req *r);
 

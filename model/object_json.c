@@ -262,6 +262,13 @@ sf_model_cluster_json(const Svcfleet__V1__Cluster *cl, int flags)
 		}
 	}
 	sf_model_json_set_str(st, "createdBy", cl->created_by);
+	// Who holds the cluster (issue 16); only in replies.
+	sf_model_json_set_str(st, "owner", cl->owner);
+	if (cl->claim_token != 0) {
+		sf_model_json_set_u64(st, "claimToken", cl->claim_token);
+	}
+	sf_model_json_set_time(st, "unownedSince", cl->unowned_since_ms);
+	sf_model_json_set_time(st, "lastSyncTime", cl->last_sync_ms);
 	sf_model_json_set(o, "status", st);
 	return (o);
 }

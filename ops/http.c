@@ -234,12 +234,22 @@ h_readyz(void *arg, const sf_http_req *req, sf_http_resp *resp)
 	bool     verbose = sf_http_req_query(req, "verbose") != NULL;
 	bool     all_ok  = true;
 	sf_buf   lines   = SF_BUF_INIT;
+	sf_buf   warn    = SF_BUF_INIT;
 
 	for (size_t i = 0; i < h->h_nchecks; i++) {
 		check *k   = &h->h_checks[i];
 		sf_buf why = SF_BUF_INIT;
 		if (k->k_fn(k->k_arg, &why)) {
-			sf_buf_printf(&lines, "[+]%s ok\n", k->k_name);
+			// A check that passes may still warn (issue 16).
+			if (why.b_len > 0) {
+				sf_buf_printf(&lines,
+				    "[+]%s ok (warning: %s)\n", k->k_name,
+				    sf_buf_cstr(&why));
+				sf_buf_printf(&warn, "warning: %s: %s\n",
+				    k->k_name, sf_buf_cstr(&why));
+			} else {
+				sf_buf_printf(&lines, "[+]%s ok\n", k->k_name);
+			}
 		} else {
 			all_ok = false;
 			sf_buf_printf(&lines, "[-]%s failed: %s\n", k->k_name,
@@ -256,8 +266,10 @@ h_readyz(void *arg, const sf_http_req *req, sf_http_resp *resp)
 		sf_buf_puts(&resp->hs_body, "readyz check passed\n");
 	} else {
 		sf_buf_puts(&resp->hs_body, "ok\n");
+		sf_buf_puts(&resp->hs_body, sf_buf_cstr(&warn));
 	}
 	sf_buf_fini(&lines);
+	sf_buf_fini(&warn);
 }
 
 static void

@@ -28,9 +28,16 @@
 #define WATCH_EVENTS 2000
 
 typedef struct watcher {
-	sf_reconciler  *w_r;
-	uint32_t        w_epoch;
-	bool            w_listed; // the list of w_epoch is complete
+	sf_reconciler *w_r;
+	uint32_t       w_epoch;
+	bool           w_listed; // the list of w_epoch is complete
+	// Claims (issue 16): a worker started for a cluster just claimed
+	// needs every stored Service of it: list again (a new epoch).
+	bool     w_relist;
+	unsigned w_claims_gen;
+	// Short watch waits left after asking for a new cluster's claim, so
+	// the answer is seen at once.
+	unsigned        w_short;
 	int64_t         w_clusters_at;
 	svcfleet_status w_st;
 } watcher;
@@ -121,12 +128,12 @@ sf__recon_desired_msg(
 	return (m);
 }
 
+// in_shard: is cluster this reconciler's? Held (claims.c), or in its
+// static shard.
 static bool
-in_shard(const sf_reconciler *r, const char *cluster)
+in_shard(sf_reconciler *r, const char *cluster)
 {
-	return (r->r_opts.ro_shards <= 1
-	    || sf_reconciler_shard_of(cluster, r->r_opts.ro_shards)
-	        == r->r_opts.ro_shard);
+	return (sf__recon_in_scope(r, cluster));
 }
 
 static sf__recon_cluster *
@@ -166,7 +173,16 @@ sync_clusters(watcher *wt)
 		sf_kube_cfg                 *cfg;
 		sf_status                    st;
 		uint64_t                     h;
-		if (cl->name == NULL || !in_shard(r, cl->name)) {
+		if (cl->name == NULL) {
+			continue;
+		}
+		if (sf__recon_claiming(r)
+		    && !sf__recon_claim_known(r, cl->name)) {
+			// A cluster nobody holds yet: ask for it now rather
+			// than at the next renewal.
+			sf__recon_claims_poke(r);
+		}
+		if (!in_shard(r, cl->name)) {
 			continue;
 		}
 		sf_status_init(&st);
@@ -203,6 +219,13 @@ sync_clusters(watcher *wt)
 		c->c_next     = r->r_clusters;
 		r->r_clusters = c;
 		pthread_mutex_unlock(&r->r_mtx);
+		if (sf__recon_claiming(r)) {
+			// Claimed while its Services may already be stored:
+			// it gets them all from a new list, never an early
+			// end of list (which would make it delete them).
+			wt->w_relist = wt->w_relist || wt->w_listed;
+			continue;
+		}
 		if (wt->w_listed) {
 			sf__recon_msg *m
 			    = sf__recon_msg_new(M_LIST_DONE, NULL);
@@ -251,10 +274,25 @@ dispatch(watcher *wt, const sf_service *svc, bool present)
 	sf__recon_msg     *m;
 
 	if (svc == NULL || svc->metadata == NULL
-	    || (cl = svc->metadata->cluster) == NULL || !in_shard(r, cl)) {
+	    || (cl = svc->metadata->cluster) == NULL) {
+		return;
+	}
+	if (!in_shard(r, cl)) {
+		if (sf__recon_claiming(r) && !sf__recon_claim_known(r, cl)) {
+			// A cluster nobody holds yet (just registered): ask
+			// for it now.
+			sf__recon_claims_poke(r);
+			wt->w_short = 20;
+		}
 		return;
 	}
 	if ((c = find_cluster(r, cl)) == NULL) {
+		if (sf__recon_claiming(r)) {
+			// Just claimed: the watcher starts its worker and
+			// lists again.
+			atomic_fetch_add(&r->r_claims_gen, 1);
+			return;
+		}
 		sync_clusters(wt);
 		if ((c = find_cluster(r, cl)) == NULL) {
 			SF_DEBUG("recon",
@@ -398,8 +436,15 @@ sf__recon_watcher_main(void *arg)
 				continue;
 			}
 		}
-		if (sf_clock_mono_ms() >= wt.w_clusters_at) {
+		unsigned gen = atomic_load(&r->r_claims_gen);
+		if (sf_clock_mono_ms() >= wt.w_clusters_at
+		    || gen != wt.w_claims_gen) {
+			wt.w_claims_gen = gen;
 			sync_clusters(&wt);
+			if (wt.w_relist) {
+				wt.w_relist = false;
+				need_list   = true;
+			}
 		}
 		if (need_list) {
 			if ((rv = list_all(&wt, &since)) != 0) {
@@ -416,10 +461,13 @@ sf__recon_watcher_main(void *arg)
 		    = SVCFLEET__V1__WATCH_SERVICES_REQUEST__INIT;
 		Svcfleet__V1__WatchServicesReply *rep = NULL;
 		req.since_revision                    = since;
-		req.wait_ms                           = WATCH_WAIT;
-		req.max_events                        = WATCH_EVENTS;
-		rv = svcfleet_watch_services_wait(
-		    r->r_client, &req, &rep, &wt.w_st);
+		req.wait_ms = wt.w_short > 0 ? 100 : WATCH_WAIT;
+		if (wt.w_short > 0) {
+			wt.w_short--;
+		}
+		req.max_events = WATCH_EVENTS;
+		rv             = svcfleet_watch_services_wait(
+		                r->r_client, &req, &rep, &wt.w_st);
 		if (rv == SVCFLEET_OUT_OF_RANGE) {
 			SF_WARN("recon",
 			    "change feed trimmed past revision %llu: listing "

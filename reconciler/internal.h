@@ -262,7 +262,52 @@ struct sf_reconciler {
 	uint32_t             r_heal_ms[1024];
 	size_t               r_nheal;
 	uint64_t             r_heal_max;
+
+	// Membership and claims (claims.c, issue 16). r_cmtx guards the
+	// fields below it (r_lease is written by the member thread only).
+	char            r_id[208];
+	int64_t         r_ttl_ms;
+	int64_t         r_started_ms;
+	bool            r_claims_inited;
+	pthread_mutex_t r_cmtx;
+	pthread_cond_t  r_ccv;
+	uint64_t        r_lease;
+	int64_t         r_proof_until; // mono ms
+	struct sf__recon_claim {
+		char    *rc_cluster;
+		uint64_t rc_token;
+	} * r_claims; // the clusters this reconciler holds
+	size_t      r_nclaims;
+	char      **r_known; // every cluster anyone holds
+	size_t      r_nknown;
+	bool        r_poke;
+	atomic_uint r_claims_gen; // bumped when the claims change
+	atomic_bool r_mstop;
+	pthread_t   r_member;
+	bool        r_member_started;
 };
+
+// Claims (claims.c, issue 16).
+// sf__recon_claiming: does this reconciler register and claim (no static
+// --shard pin)?
+bool sf__recon_claiming(const sf_reconciler *r);
+// sf__recon_in_scope: is cluster this reconciler's (held, or in its
+// static shard)? The watcher keeps workers for these.
+bool sf__recon_in_scope(sf_reconciler *r, const char *cluster);
+// sf__recon_claim_ok: may a worker write to cluster now (held, and the
+// claim provable: the last successful renewal was sent less than 2/3 TTL
+// ago)? *token (may be NULL) gets the claim's fencing token (0 unclaimed).
+bool sf__recon_claim_ok(
+    sf_reconciler *r, const char *cluster, uint64_t *token);
+// sf__recon_claim_token: the token of cluster's claim, 0 when not held.
+uint64_t sf__recon_claim_token(sf_reconciler *r, const char *cluster);
+// sf__recon_claim_known: does anyone hold cluster (as of the last answer)?
+bool sf__recon_claim_known(sf_reconciler *r, const char *cluster);
+// sf__recon_claims_poke asks for an early renewal (a cluster appeared).
+void sf__recon_claims_poke(sf_reconciler *r);
+int  sf__recon_claims_start(sf_reconciler *r);
+// sf__recon_claims_stop stops renewing and unregisters (hands over).
+void sf__recon_claims_stop(sf_reconciler *r);
 
 // sf__recon_post delivers m to the worker of cluster (takes ownership; frees
 // it when there is no such worker).

@@ -294,6 +294,11 @@ sf_reconciler_start(
 		return (rv);
 	}
 	svcfleet_status_fini(&cst);
+	if ((rv = sf__recon_claims_start(r)) != 0) {
+		sf_reconciler_stop(r);
+		return (
+		    sf_status_set(st, rv, "cannot start the member thread"));
+	}
 	if ((rv = sf__recon_reporters_start(r)) != 0) {
 		sf_reconciler_stop(r);
 		return (sf_status_set(
@@ -306,9 +311,19 @@ sf_reconciler_start(
 		    "cannot start the watcher thread"));
 	}
 	r->r_watcher_started = true;
-	SF_INFO("recon", "reconciler started: server=%s shard=%u/%u",
-	    r->r_server, r->r_opts.ro_shards > 1 ? r->r_opts.ro_shard : 0,
-	    r->r_opts.ro_shards > 1 ? r->r_opts.ro_shards : 1);
+	if (sf__recon_claiming(r)) {
+		SF_INFO("recon",
+		    "reconciler %s started: server=%s, claims clusters "
+		    "(lease ttl %lld ms)",
+		    r->r_id, r->r_server, (long long) r->r_ttl_ms);
+	} else {
+		SF_INFO("recon",
+		    "reconciler started: server=%s static shard=%u/%u "
+		    "(no claims, no fencing)",
+		    r->r_server,
+		    r->r_opts.ro_shards > 1 ? r->r_opts.ro_shard : 0,
+		    r->r_opts.ro_shards > 1 ? r->r_opts.ro_shards : 1);
+	}
 	*out = r;
 	return (0);
 }
@@ -341,6 +356,8 @@ sf_reconciler_stop(sf_reconciler *r)
 		sf__recon_cluster_stop(c);
 	}
 	sf__recon_reporters_stop(r);
+	// Only now, with nothing left to write, the clusters move on.
+	sf__recon_claims_stop(r);
 	svcfleet_close(r->r_client);
 	pthread_mutex_destroy(&r->r_mtx);
 	pthread_mutex_destroy(&r->r_jmtx);

@@ -16,8 +16,11 @@
 //   * reporter threads send status and health reports (ReportStatus,
 //     ReportClusterHealth), each only when it says something new.
 //
-// N reconcilers can split the clusters between them (shard I of N, by a
-// hash of the cluster name).
+// Reconcilers share the clusters by claims (claims.c, issue 16): each
+// registers with svcfleetd and holds a lease; svcfleetd gives each
+// cluster to one live reconciler at a time, with a fencing token. A
+// reconciler pinned to a static shard (I of N, by a hash of the cluster
+// name) does not take part.
 #ifndef SF_RECONCILER_H
 #define SF_RECONCILER_H
 
@@ -35,8 +38,17 @@ typedef struct sf_reconciler_opts {
 	const char *ro_token;  // bearer token with the reconciler role
 	// TLS to svcfleetd (tls+tcp:// only).
 	const char *ro_ca_file;
-	unsigned    ro_shard;  // this reconciler's shard, 0..ro_shards-1
-	unsigned    ro_shards; // 0 or 1: every cluster
+	// A static pin (--shard I/N): only the clusters whose name hashes to
+	// shard I of N, without registering, claims or fencing. 0 or 1
+	// shards: the reconciler registers and claims (issue 16).
+	unsigned ro_shard;  // this reconciler's shard, 0..ro_shards-1
+	unsigned ro_shards; // 0 or 1: claim clusters
+	// Cluster claims (issue 16): this reconciler's id (NULL: host-pid)
+	// and its lease's TTL (0 = 10000 ms; renewed every TTL/3).
+	const char *ro_id;
+	int64_t     ro_ttl_ms;
+	// Neither claims nor a pin: every cluster, unfenced (tests only).
+	bool ro_no_claims;
 	// Per cluster: requests in flight at once (0 = 16) and connections
 	// kept to the API server (0 = 6; one suffices with HTTP/2).
 	unsigned ro_max_inflight;
@@ -158,6 +170,10 @@ typedef struct sf_reconciler_cluster_stats {
 // (under the reconciler's lock: fn must be quick and not call back in).
 void sf_reconciler_clusters_each(sf_reconciler *r,
     void (*fn)(void *arg, const sf_reconciler_cluster_stats *cs), void *arg);
+
+// sf_reconciler_id returns this reconciler's id in claims (valid until
+// sf_reconciler_stop).
+const char *sf_reconciler_id(const sf_reconciler *r);
 
 // sf_reconciler_shard_of returns the shard (0..shards-1) a cluster
 // belongs to.

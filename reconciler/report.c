@@ -90,8 +90,8 @@ key_of(const char *nsname, const char *cluster, char *buf, size_t cap,
 
 // Fills req (memory from a) with job j's report.
 static void
-fill_report(
-    sf__recon_job *j, sf_arena *a, Svcfleet__V1__ReportStatusRequest *req)
+fill_report(sf_reconciler *r, sf__recon_job *j, sf_arena *a,
+    Svcfleet__V1__ReportStatusRequest *req)
 {
 	Svcfleet__V1__ServiceKey    *key = sf_arena_alloc(a, sizeof(*key));
 	Svcfleet__V1__ClusterStatus *cs  = sf_arena_alloc(a, sizeof(*cs));
@@ -110,8 +110,11 @@ fill_report(
 	cs->message             = j->j_msg;
 	cs->last_sync_time_ms   = sf_clock_now_ms();
 	sf_recon_facts_fill(j->j_facts, cs, a);
-	req->key              = key;
-	req->status           = cs;
+	req->key    = key;
+	req->status = cs;
+	// Fencing (issue 16): the claim this report is made under.
+	req->claim_token      = sf__recon_claim_token(r, j->j_cluster);
+	req->reconciler_id    = r->r_id;
 	req->add_finalizer    = (j->j_fin & FIN_ADD) != 0;
 	req->remove_finalizer = (j->j_fin & FIN_REMOVE) != 0;
 }
@@ -138,7 +141,7 @@ do_status(sf_reconciler *r, sf__recon_job *j, svcfleet_status *st)
 	int                               rv;
 
 	sf_arena_init(&a);
-	fill_report(j, &a, &req);
+	fill_report(r, j, &a, &req);
 	rv = svcfleet_report_status(r->r_client, &req, &rep, st);
 	svcfleet_free(rep);
 	sf_arena_fini(&a);
@@ -175,7 +178,7 @@ do_statuses(
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
-		fill_report(jobs[i], &a, &one[i]);
+		fill_report(r, jobs[i], &a, &one[i]);
 		req.reports[i] = &one[i];
 	}
 	req.n_reports = n;
@@ -258,14 +261,17 @@ do_health(sf_reconciler *r, sf__recon_job *j, svcfleet_status *st)
 		h.pools       = pools;
 		h.pools_known = pools != NULL && pv != NULL;
 	}
-	req.cluster = j->j_cluster;
-	req.health  = &h;
+	req.cluster       = j->j_cluster;
+	req.health        = &h;
+	req.claim_token   = sf__recon_claim_token(r, j->j_cluster);
+	req.reconciler_id = r->r_id;
 	for (int attempt = 0; attempt < 3; attempt++) {
 		rv = svcfleet_report_cluster_health(r->r_client, &req, &e, st);
 		svcfleet_free(e);
 		e = NULL;
 		atomic_fetch_add(&r->r_health_reports, 1);
 		if (rv == 0 || rv == SVCFLEET_NOT_FOUND
+		    || rv == SVCFLEET_FAILED_PRECONDITION
 		    || atomic_load(&r->r_stop)) {
 			break;
 		}

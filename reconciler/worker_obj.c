@@ -67,6 +67,23 @@ make_body(sf__recon_worker *w, const sf__recon_obj *o)
 	return (body);
 }
 
+// claim_headers says who writes, with which claim (issue 16): kubefake
+// records them, and a real API server's audit log can too.
+static int
+claim_headers(sf__recon_worker *w, sf__recon_req *q)
+{
+	char     line[300];
+	uint64_t tok = sf__recon_claim_token(w->w_r, w->w_c->c_name);
+	snprintf(line, sizeof(line), "X-Svcfleet-Reconciler: %s",
+	    sf_reconciler_id(w->w_r));
+	if (sf_kube_req_add_header(&q->q_kr, line) != 0) {
+		return (SF_RESOURCE_EXHAUSTED);
+	}
+	snprintf(line, sizeof(line), "X-Svcfleet-Claim-Token: %llu",
+	    (unsigned long long) tok);
+	return (sf_kube_req_add_header(&q->q_kr, line));
+}
+
 static void
 start_apply(sf__recon_worker *w, sf__recon_obj *o)
 {
@@ -93,7 +110,8 @@ start_apply(sf__recon_worker *w, sf__recon_obj *o)
 	    || sf_kube_req_setup(&q->q_kr, w->w_cfg, "PATCH", path.b_data,
 	           "application/apply-patch+yaml", body,
 	           sf__recon_timeout_ms(w))
-	        != 0) {
+	        != 0
+	    || claim_headers(w, q) != 0) {
 		sf_buf_fini(&path);
 		free(body);
 		sf__recon_req_put(w, q);
@@ -136,7 +154,8 @@ start_delete(sf__recon_worker *w, sf__recon_obj *o)
 	    || sf_kube_req_setup(&q->q_kr, w->w_cfg, "DELETE", path.b_data,
 	           body[0] ? "application/json" : NULL, body[0] ? body : NULL,
 	           sf__recon_timeout_ms(w))
-	        != 0) {
+	        != 0
+	    || claim_headers(w, q) != 0) {
 		sf_buf_fini(&path);
 		sf__recon_req_put(w, q);
 		return;
@@ -360,6 +379,14 @@ sf__recon_decide(sf__recon_worker *w, sf__recon_obj *o, int64_t now)
 	if ((f & O_INFLIGHT) || (w->w_conn != C_UP && w->w_conn != C_DOWN)) {
 		// In flight: decided when it finishes. Not listed yet: every
 		// object is decided once the first list is complete.
+		return;
+	}
+	if (!sf__recon_claim_ok(w->w_r, w->w_c->c_name, NULL)) {
+		// Our claim on the cluster cannot be proved (issue 16): write
+		// nothing and report nothing; look again in a while (the
+		// watcher stops this worker if the claim has moved).
+		o->o_next_ms = now + 500;
+		sf__recon_heap_arm(&w->w_timers, o);
 		return;
 	}
 	if (!(f & D_PRESENT)) {

@@ -351,6 +351,16 @@ cl_health_fn(sf_store_txn *txn, void *arg, sf_status *st)
 	    || (rv = cl_read(txn, j, j->j_name, &old, st)) != 0) {
 		return (rv);
 	}
+	// Fencing (issue 16): only the cluster's current owner reports.
+	const Svcfleet__V1__ReportClusterHealthRequest *in
+	    = (const void *) j->j_call->c_input;
+	sf__srv_claims_view cv = {0};
+	rv = sf__srv_claims_check(j->j_call->c_srv, &cv, j->j_name,
+	    in->claim_token, in->reconciler_id, st);
+	sf__srv_claims_view_fini(&cv);
+	if (rv != 0) {
+		return (rv);
+	}
 	old->health = j->j_health;
 	if ((rv = sf_store_txn_cluster_put(txn, old, false)) != 0) {
 		return (sf_status_set(st, rv, "storing failed"));
@@ -555,6 +565,7 @@ h_get_cluster(Svcfleet__V1__ClusterRegistry_Service *s,
 		return;
 	}
 	sf__srv_cluster_strip_credentials(c, cl);
+	sf__srv_claims_decorate_clusters(c, &cl, 1);
 	closure(cl, data);
 }
 
@@ -591,6 +602,7 @@ h_list_clusters(Svcfleet__V1__ClusterRegistry_Service *s,
 		r->clusters[kept++] = r->clusters[i];
 	}
 	r->n_clusters = kept;
+	sf__srv_claims_decorate_clusters(c, r->clusters, r->n_clusters);
 	closure(r, data);
 }
 
@@ -649,6 +661,49 @@ h_list_pools(Svcfleet__V1__ClusterRegistry_Service *s,
 	(void) s;
 	(void) closure;
 	cl_live(data, SF__SRV_LIVE_POOLS, in->cluster, NULL);
+}
+
+// ------------------------------------------- reconciler claims (issue 16)
+
+static void
+h_register_reconciler(Svcfleet__V1__ClusterRegistry_Service *s,
+    const Svcfleet__V1__RegisterReconcilerRequest           *in,
+    Svcfleet__V1__ReconcilerLease_Closure closure, void *data)
+{
+	(void) s;
+	(void) closure;
+	sf__srv_claims_register(sf__srv_call_of(data), in);
+}
+
+static void
+h_renew_reconciler(Svcfleet__V1__ClusterRegistry_Service *s,
+    const Svcfleet__V1__RenewReconcilerRequest           *in,
+    Svcfleet__V1__ReconcilerLease_Closure closure, void *data)
+{
+	(void) s;
+	(void) closure;
+	sf__srv_claims_renew(sf__srv_call_of(data), in);
+}
+
+static void
+h_unregister_reconciler(Svcfleet__V1__ClusterRegistry_Service *s,
+    const Svcfleet__V1__UnregisterReconcilerRequest           *in,
+    Svcfleet__V1__Empty_Closure closure, void *data)
+{
+	(void) s;
+	(void) closure;
+	sf__srv_claims_unregister(sf__srv_call_of(data), in);
+}
+
+static void
+h_list_reconcilers(Svcfleet__V1__ClusterRegistry_Service *s,
+    const Svcfleet__V1__ListReconcilersRequest           *in,
+    Svcfleet__V1__ListReconcilersReply_Closure closure, void *data)
+{
+	(void) s;
+	(void) in;
+	(void) closure;
+	sf__srv_claims_list(sf__srv_call_of(data));
 }
 
 void

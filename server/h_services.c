@@ -53,6 +53,8 @@ typedef struct svc_job {
 	Svcfleet__V1__ApplyAction j_action;
 	bool                      j_deleted;
 	bool                      j_wrote;
+	// ReportStatuses: the claims read once for every report (issue 16).
+	sf__srv_claims_view *j_cv;
 } svc_job;
 
 static void
@@ -514,6 +516,16 @@ write_report(sf_store_txn *txn, svc_job *j, sf_status *st)
 	if (check_key(&k, st) != 0) {
 		return (st->st_code);
 	}
+	// Fencing (issue 16): a report from anyone but the cluster's current
+	// owner is refused. One read of the claims serves a whole batch.
+	sf__srv_claims_view  one_cv = {0};
+	sf__srv_claims_view *cv     = j->j_cv != NULL ? j->j_cv : &one_cv;
+	rv                          = sf__srv_claims_check(
+	                             c->c_srv, cv, k.k_cluster, r->claim_token, r->reconciler_id, st);
+	sf__srv_claims_view_fini(&one_cv);
+	if (rv != 0) {
+		return (rv);
+	}
 	rv = sf_store_txn_service_get(txn, &k, sf_arena_pbc(a), &svc);
 	if (rv == SF_NOT_FOUND) {
 		return (not_found(st, &k));
@@ -611,7 +623,8 @@ write_report(sf_store_txn *txn, svc_job *j, sf_status *st)
 static int
 write_reports(sf_store_txn *txn, svc_job *j, sf_status *st)
 {
-	sf__srv_call *c = j->j_call;
+	sf__srv_call       *c  = j->j_call;
+	sf__srv_claims_view cv = {0};
 
 	for (size_t i = 0; i < j->j_reps->n_reports; i++) {
 		Svcfleet__V1__ReportStatusResult *res = j->j_results[i];
@@ -622,10 +635,13 @@ write_reports(sf_store_txn *txn, svc_job *j, sf_status *st)
 		one.j_rep     = j->j_reps->reports[i];
 		one.j_result  = NULL;
 		one.j_deleted = false;
+		one.j_cv      = &cv;
 		sf_status_reset(st);
 		rv = write_report(txn, &one, st);
-		if (rv != 0 && rv != SF_NOT_FOUND
-		    && rv != SF_INVALID_ARGUMENT) {
+		// A stale claim fails its report alone (issue 16).
+		if (rv != 0 && rv != SF_NOT_FOUND && rv != SF_INVALID_ARGUMENT
+		    && rv != SF_FAILED_PRECONDITION) {
+			sf__srv_claims_view_fini(&cv);
 			return (rv);
 		}
 		res->code = rv;
@@ -637,6 +653,7 @@ write_reports(sf_store_txn *txn, svc_job *j, sf_status *st)
 		res->deleted          = one.j_deleted;
 		j->j_wrote            = j->j_wrote || one.j_wrote;
 	}
+	sf__srv_claims_view_fini(&cv);
 	sf_status_reset(st);
 	return (0);
 }
@@ -882,6 +899,7 @@ h_get_service(Svcfleet__V1__ServiceManager_Service *s,
 		sf__srv_call_fail(c, rv, "reading the service failed");
 		return;
 	}
+	sf__srv_claims_decorate_services(c, &svc, 1);
 	closure(svc, data);
 }
 
@@ -962,8 +980,9 @@ h_list_services(Svcfleet__V1__ServiceManager_Service *s,
 	if (r == NULL) {
 		return;
 	}
-	r->services        = res.lr_items;
-	r->n_services      = res.lr_n;
+	r->services   = res.lr_items;
+	r->n_services = res.lr_n;
+	sf__srv_claims_decorate_services(c, r->services, r->n_services);
 	r->next_page_token = sf__srv_page_token_seal(
 	    c, res.lr_next_token != NULL ? res.lr_next_token : "");
 	if (r->next_page_token == NULL) {

@@ -50,6 +50,7 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "buf.h"
 #include "model.h"
 #include "rbac.h"
 #include "server.h"
@@ -238,6 +239,9 @@ struct sf_server {
 	unsigned        s_live_running;
 	bool            s_live_closed; // stopping: no new live read starts
 	bool            s_live_inited;
+
+	// Reconciler claims (claims.c, issue 16).
+	struct sf__srv_claims *s_claims;
 };
 
 // ----------------------------------------------------------- method table
@@ -541,5 +545,42 @@ char *sf__srv_page_token_seal(sf__srv_call *c, const char *plain);
 // sf__srv_page_token_open gives the store's token in a caller's token
 // ("" for ""); SF_INVALID_ARGUMENT when it is not one of ours.
 int sf__srv_page_token_open(sf__srv_call *c, const char *token, char **plain);
+// ------------------------------------------------ claims (claims.c, issue 16)
+
+int  sf__srv_claims_init(sf_server *srv);
+void sf__srv_claims_fini(sf_server *srv);
+// The handlers of RegisterReconciler, RenewReconciler,
+// UnregisterReconciler and ListReconcilers; each finishes its call.
+void sf__srv_claims_register(
+    sf__srv_call *c, const Svcfleet__V1__RegisterReconcilerRequest *in);
+void sf__srv_claims_renew(
+    sf__srv_call *c, const Svcfleet__V1__RenewReconcilerRequest *in);
+void sf__srv_claims_unregister(
+    sf__srv_call *c, const Svcfleet__V1__UnregisterReconcilerRequest *in);
+void sf__srv_claims_list(sf__srv_call *c);
+
+// The claims a write function read once for all the reports it checks.
+// Zeroed is empty; sf__srv_claims_view_fini frees it.
+typedef struct sf__srv_claims_view {
+	sf_store_claim *cv_c;
+	size_t          cv_n;
+	bool            cv_read;
+} sf__srv_claims_view;
+void sf__srv_claims_view_fini(sf__srv_claims_view *cv);
+// sf__srv_claims_check: may a report on cluster carrying token (from
+// reconciler rid) be stored? 0, or FAILED_PRECONDITION when token is not
+// the cluster's current claim (0 passes only while nobody claims it).
+int sf__srv_claims_check(sf_server *srv, sf__srv_claims_view *cv,
+    const char *cluster, uint64_t token, const char *rid, sf_status *st);
+// Reports refused so far for a stale token.
+uint64_t sf__srv_claims_refused(sf_server *srv);
+// Fill owner, claim_token, unowned_since_ms and last_sync_ms of replies.
+void sf__srv_claims_decorate_clusters(
+    sf__srv_call *c, Svcfleet__V1__Cluster **cl, size_t n);
+// Statuses of clusters unowned for over 2 x TTL read SYNC_STATE_UNKNOWN.
+void sf__srv_claims_decorate_services(
+    sf__srv_call *c, Svcfleet__V1__Service **svc, size_t n);
+// Appends the readiness warning (clusters unowned for over 2 x TTL).
+void sf__srv_claims_warning(sf_server *srv, sf_buf *why);
 
 #endif // SF_SERVER_INTERNAL_H

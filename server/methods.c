@@ -138,6 +138,12 @@ static const struct method_row {
     {SYS "Version", "system", "get", SF__SRV_M_PUBLIC | SF__SRV_M_INLINE,
         NULL},
     {SYS "Health", "system", "get", SF__SRV_M_PUBLIC | SF__SRV_M_INLINE, NULL},
+    // Reconciler claims (issue 16): reconcilers only, at global scope;
+    // anyone who may list clusters sees who holds them.
+    {CLU "RegisterReconciler", "clusters", "report", 0, NULL},
+    {CLU "RenewReconciler", "clusters", "report", 0, NULL},
+    {CLU "UnregisterReconciler", "clusters", "report", 0, NULL},
+    {CLU "ListReconcilers", "clusters", "list", 0, NULL},
 };
 
 #define NMETHODS (sizeof(sf_method_table) / sizeof(sf_method_table[0]))

@@ -322,5 +322,8 @@ sf_server_ready(sf_server *srv, sf_buf *why)
 		sf_buf_puts(why, "the store is not open");
 		return (false);
 	}
+	// Ready, but say so when clusters have had no reconciler for long
+	// (issue 16): /readyz shows it as a warning.
+	sf__srv_claims_warning(srv, why);
 	return (true);
 }

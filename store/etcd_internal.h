@@ -316,4 +316,20 @@ bool sf__etcd_feed_wait(sf_store *s, uint64_t rev, int64_t ms);
 // The number of Services, as the watch last saw it.
 uint64_t sf__etcd_feed_services(sf_store *s);
 
+// ------------------------------------------------------ etcd_lease.c
+
+// Reconciler leases and claims (issue 16): sf_store_lease_* and
+// sf_store_claim_* of store.h.
+int sf__etcd_lease_grant(sf_store *, int64_t, uint64_t *, sf_status *);
+int sf__etcd_lease_renew(sf_store *, uint64_t, sf_status *);
+int sf__etcd_lease_revoke(sf_store *, uint64_t, sf_status *);
+int sf__etcd_member_put(
+    sf_store *, const char *, uint64_t, const uint8_t *, size_t, sf_status *);
+int sf__etcd_member_list(
+    sf_store *, sf_store_member **, size_t *, sf_status *);
+int sf__etcd_claim_acquire(
+    sf_store *, const char *, const char *, uint64_t, uint64_t *, sf_status *);
+int sf__etcd_claim_release(sf_store *, const char *, uint64_t, sf_status *);
+int sf__etcd_claim_list(sf_store *, sf_store_claim **, size_t *, sf_status *);
+
 #endif // SF_STORE_ETCD_INTERNAL_H

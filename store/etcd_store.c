@@ -788,4 +788,12 @@ const sf_store_ops sf_store_etcd_ops = {
     .so_txn_cluster_put            = sf__etcd_txn_cluster_put,
     .so_txn_cluster_delete         = sf__etcd_txn_cluster_delete,
     .so_txn_wrote                  = sf__etcd_txn_wrote,
+    .so_lease_grant                = sf__etcd_lease_grant,
+    .so_lease_renew                = sf__etcd_lease_renew,
+    .so_lease_revoke               = sf__etcd_lease_revoke,
+    .so_member_put                 = sf__etcd_member_put,
+    .so_member_list                = sf__etcd_member_list,
+    .so_claim_acquire              = sf__etcd_claim_acquire,
+    .so_claim_release              = sf__etcd_claim_release,
+    .so_claim_list                 = sf__etcd_claim_list,
 };

@@ -128,6 +128,9 @@ struct sf_store {
 	bool    s_sealed_ok; // so_sealed_ok
 	uint8_t s_secret_key[SF_STORE_SECRET_KEY_LEN];
 	uint8_t s_key_id[SF__STORE_KEY_ID_LEN];
+
+	// Reconciler leases and claims (issue 16), in memory: lease_mem.c.
+	sf__lease_mem *s_leases;
 };
 
 // A write function's view of the store: one nested LMDB transaction.

@@ -531,7 +531,11 @@ lmdb_open(sf_store **out, const sf_store_opts *o, sf_status *st)
 		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
 	}
 	s->s_sync_ok = true;
-	s->s_batch   = calloc(s->s_batch_max, sizeof(*s->s_batch));
+	if (sf__lease_mem_new(&s->s_leases) != 0) {
+		lmdb_close(s);
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+	}
+	s->s_batch = calloc(s->s_batch_max, sizeof(*s->s_batch));
 	if ((s->s_dir = strdup(o->so_dir)) == NULL || s->s_batch == NULL) {
 		lmdb_close(s);
 		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
@@ -591,6 +595,7 @@ lmdb_close(sf_store *s)
 	if (s->s_maplock_ok) {
 		pthread_rwlock_destroy(&s->s_maplock);
 	}
+	sf__lease_mem_free(s->s_leases);
 	free(s->s_batch);
 	free(s->s_dir);
 	OPENSSL_cleanse(s->s_secret_key, sizeof(s->s_secret_key));
@@ -702,6 +707,59 @@ sf__store_set_map_max(sf_store *s, uint64_t bytes)
 
 // ------------------------------------------------------------ ops table
 
+// Reconciler leases and claims (issue 16): held in memory.
+static int
+lmdb_lease_grant(sf_store *s, int64_t ttl, uint64_t *lease, sf_status *st)
+{
+	return (sf__lease_mem_grant(s->s_leases, ttl, lease, st));
+}
+
+static int
+lmdb_lease_renew(sf_store *s, uint64_t lease, sf_status *st)
+{
+	return (sf__lease_mem_renew(s->s_leases, lease, st));
+}
+
+static int
+lmdb_lease_revoke(sf_store *s, uint64_t lease, sf_status *st)
+{
+	return (sf__lease_mem_revoke(s->s_leases, lease, st));
+}
+
+static int
+lmdb_member_put(sf_store *s, const char *id, uint64_t lease, const uint8_t *v,
+    size_t n, sf_status *st)
+{
+	return (sf__lease_mem_member_put(s->s_leases, id, lease, v, n, st));
+}
+
+static int
+lmdb_member_list(sf_store *s, sf_store_member **out, size_t *n, sf_status *st)
+{
+	return (sf__lease_mem_member_list(s->s_leases, out, n, st));
+}
+
+static int
+lmdb_claim_acquire(sf_store *s, const char *cluster, const char *owner,
+    uint64_t lease, uint64_t *token, sf_status *st)
+{
+	return (sf__lease_mem_claim_acquire(
+	    s->s_leases, cluster, owner, lease, token, st));
+}
+
+static int
+lmdb_claim_release(
+    sf_store *s, const char *cluster, uint64_t token, sf_status *st)
+{
+	return (sf__lease_mem_claim_release(s->s_leases, cluster, token, st));
+}
+
+static int
+lmdb_claim_list(sf_store *s, sf_store_claim **out, size_t *n, sf_status *st)
+{
+	return (sf__lease_mem_claim_list(s->s_leases, out, n, st));
+}
+
 const sf_store_ops sf_store_lmdb_ops = {
     .so_size                       = sizeof(sf_store_ops),
     .so_name                       = "lmdb",
@@ -735,4 +793,12 @@ const sf_store_ops sf_store_lmdb_ops = {
     .so_txn_cluster_put            = sf__store_lmdb_txn_cluster_put,
     .so_txn_cluster_delete         = sf__store_lmdb_txn_cluster_delete,
     .so_txn_wrote                  = sf__store_lmdb_txn_wrote,
+    .so_lease_grant                = lmdb_lease_grant,
+    .so_lease_renew                = lmdb_lease_renew,
+    .so_lease_revoke               = lmdb_lease_revoke,
+    .so_member_put                 = lmdb_member_put,
+    .so_member_list                = lmdb_member_list,
+    .so_claim_acquire              = lmdb_claim_acquire,
+    .so_claim_release              = lmdb_claim_release,
+    .so_claim_list                 = lmdb_claim_list,
 };

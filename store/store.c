@@ -48,7 +48,13 @@ ops_complete(const sf_store_ops *o)
 	    (const void *) o->so_txn_record_put,
 	    (const void *) o->so_txn_record_delete,
 	    (const void *) o->so_txn_audit_append,
-	    (const void *) o->so_audit_list, (const void *) o->so_txn_wrote};
+	    (const void *) o->so_audit_list, (const void *) o->so_txn_wrote,
+	    (const void *) o->so_lease_grant, (const void *) o->so_lease_renew,
+	    (const void *) o->so_lease_revoke, (const void *) o->so_member_put,
+	    (const void *) o->so_member_list,
+	    (const void *) o->so_claim_acquire,
+	    (const void *) o->so_claim_release,
+	    (const void *) o->so_claim_list};
 
 	for (size_t i = 0; i < sizeof(slots) / sizeof(slots[0]); i++) {
 		if (slots[i] == NULL) {
@@ -408,4 +414,106 @@ sf_store_audit_list(sf_store *s, const sf_store_audit_query *q,
     uint64_t *next)
 {
 	return (OPS(s)->so_audit_list(s, q, alloc, out, n, next));
+}
+
+// ------------------------------------ reconciler leases and claims (issue 16)
+
+int
+sf_store_lease_grant(
+    sf_store *s, int64_t ttl_ms, uint64_t *lease, sf_status *st)
+{
+	if (ttl_ms < 1000 || ttl_ms > 3600 * 1000) {
+		return (sf_status_set(st, SF_INVALID_ARGUMENT,
+		    "ttl_ms: must be from 1000 to 3600000, not %lld",
+		    (long long) ttl_ms));
+	}
+	return (OPS(s)->so_lease_grant(s, ttl_ms, lease, st));
+}
+
+int
+sf_store_lease_renew(sf_store *s, uint64_t lease, sf_status *st)
+{
+	return (OPS(s)->so_lease_renew(s, lease, st));
+}
+
+int
+sf_store_lease_revoke(sf_store *s, uint64_t lease, sf_status *st)
+{
+	return (OPS(s)->so_lease_revoke(s, lease, st));
+}
+
+int
+sf_store_member_put(sf_store *s, const char *id, uint64_t lease,
+    const uint8_t *v, size_t n, sf_status *st)
+{
+	if (id == NULL || id[0] == '\0' || strlen(id) > 200) {
+		return (sf_status_set(
+		    st, SF_INVALID_ARGUMENT, "id: 1 to 200 bytes"));
+	}
+	if (n > 4096) {
+		return (sf_status_set(st, SF_INVALID_ARGUMENT,
+		    "a member record is at most 4096 bytes, not %zu", n));
+	}
+	return (OPS(s)->so_member_put(s, id, lease, v, n, st));
+}
+
+int
+sf_store_member_list(
+    sf_store *s, sf_store_member **out, size_t *n, sf_status *st)
+{
+	*out = NULL;
+	*n   = 0;
+	return (OPS(s)->so_member_list(s, out, n, st));
+}
+
+void
+sf_store_members_free(sf_store_member *m, size_t n)
+{
+	for (size_t i = 0; m != NULL && i < n; i++) {
+		free(m[i].sm_id);
+		free(m[i].sm_val);
+	}
+	free(m);
+}
+
+int
+sf_store_claim_acquire(sf_store *s, const char *cluster, const char *owner,
+    uint64_t lease, uint64_t *token, sf_status *st)
+{
+	if (cluster == NULL || cluster[0] == '\0' || strlen(cluster) > 200
+	    || owner == NULL || owner[0] == '\0' || strlen(owner) > 200) {
+		return (sf_status_set(st, SF_INVALID_ARGUMENT,
+		    "cluster and owner: 1 to 200 bytes"));
+	}
+	return (OPS(s)->so_claim_acquire(s, cluster, owner, lease, token, st));
+}
+
+int
+sf_store_claim_release(
+    sf_store *s, const char *cluster, uint64_t token, sf_status *st)
+{
+	if (cluster == NULL || cluster[0] == '\0' || strlen(cluster) > 200) {
+		return (sf_status_set(
+		    st, SF_INVALID_ARGUMENT, "cluster: 1 to 200 bytes"));
+	}
+	return (OPS(s)->so_claim_release(s, cluster, token, st));
+}
+
+int
+sf_store_claim_list(
+    sf_store *s, sf_store_claim **out, size_t *n, sf_status *st)
+{
+	*out = NULL;
+	*n   = 0;
+	return (OPS(s)->so_claim_list(s, out, n, st));
+}
+
+void
+sf_store_claims_free(sf_store_claim *c, size_t n)
+{
+	for (size_t i = 0; c != NULL && i < n; i++) {
+		free(c[i].sc_cluster);
+		free(c[i].sc_owner);
+	}
+	free(c);
 }

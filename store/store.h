@@ -405,6 +405,76 @@ int sf_store_audit_list(sf_store *s, const sf_store_audit_query *q,
     ProtobufCAllocator *alloc, Svcfleet__V1__AuditEvent ***out, size_t *n,
     uint64_t *next);
 
+// ------------------------------------ reconciler leases and claims (issue 16)
+//
+// Which reconcilers are alive and which cluster each holds: members
+// attached to leases, and exclusive claims on clusters attached to their
+// owner's lease, each with a fencing token. A lease that is not renewed
+// within its TTL takes its member and claims with it. They are not desired
+// state: they take no revision of the change feed and are not audited.
+// The LMDB backend keeps them in memory (the one svcfleetd that opened
+// the store is the only one using them; after a restart reconcilers
+// register again, and tokens still grow, being numbered from the wall
+// clock in microseconds at open); the etcd backend keeps them as keys
+// attached to etcd leases (P~rec/<id>, P~claim/<cluster>), shared by every
+// replica, the token being the claim key's create_revision.
+//
+// Every function returns 0 or an SF_* code with st set; SF_UNAVAILABLE
+// when etcd does not answer.
+
+typedef struct sf_store_member {
+	char    *sm_id;
+	uint64_t sm_lease;
+	// Wall ms at which the lease runs out unless renewed (on etcd, from
+	// the TTL etcd says is left; 0 when it could not say).
+	int64_t  sm_expires_ms;
+	uint8_t *sm_val; // what sf_store_member_put stored
+	size_t   sm_len;
+} sf_store_member;
+
+typedef struct sf_store_claim {
+	char    *sc_cluster;
+	char    *sc_owner; // member id
+	uint64_t sc_lease;
+	uint64_t sc_token; // fencing token: every new claim gets a larger one
+} sf_store_claim;
+
+// sf_store_lease_grant makes a lease of ttl_ms (1 s .. 1 h; etcd rounds
+// up to whole seconds). SF_INVALID_ARGUMENT outside that range.
+int sf_store_lease_grant(
+    sf_store *s, int64_t ttl_ms, uint64_t *lease, sf_status *st);
+// sf_store_lease_renew restarts the lease's TTL; SF_NOT_FOUND when it has
+// run out (or was revoked): its member and claims are gone then.
+int sf_store_lease_renew(sf_store *s, uint64_t lease, sf_status *st);
+// sf_store_lease_revoke ends a lease at once, with its member and claims.
+// SF_NOT_FOUND when it had already ended.
+int sf_store_lease_revoke(sf_store *s, uint64_t lease, sf_status *st);
+// sf_store_member_put stores (replaces) member id's record v (at most 4
+// KiB) attached to lease. SF_NOT_FOUND when the lease has ended.
+int sf_store_member_put(sf_store *s, const char *id, uint64_t lease,
+    const uint8_t *v, size_t n, sf_status *st);
+// sf_store_member_list returns the live members in id order; free with
+// sf_store_members_free.
+int sf_store_member_list(
+    sf_store *s, sf_store_member **out, size_t *n, sf_status *st);
+void sf_store_members_free(sf_store_member *m, size_t n);
+// sf_store_claim_acquire claims cluster for owner under lease, if nobody
+// holds it: 0 and the new claim's token, SF_ALREADY_EXISTS when it is
+// held (by anyone; on etcd a send whose answer was lost and that made the
+// claim under this very lease returns that claim's token instead),
+// SF_NOT_FOUND when the lease has ended.
+int sf_store_claim_acquire(sf_store *s, const char *cluster, const char *owner,
+    uint64_t lease, uint64_t *token, sf_status *st);
+// sf_store_claim_release drops the claim on cluster if its token is
+// token; SF_NOT_FOUND when there is no such claim (anymore).
+int sf_store_claim_release(
+    sf_store *s, const char *cluster, uint64_t token, sf_status *st);
+// sf_store_claim_list returns every live claim in cluster order; free
+// with sf_store_claims_free.
+int sf_store_claim_list(
+    sf_store *s, sf_store_claim **out, size_t *n, sf_status *st);
+void sf_store_claims_free(sf_store_claim *c, size_t n);
+
 // ----------------------------------------------------------- backends
 
 // sf_store_ops: what a backend implements. Every slot is required.
@@ -467,6 +537,20 @@ typedef struct sf_store_ops {
 	    ProtobufCAllocator *, Svcfleet__V1__AuditEvent ***, size_t *,
 	    uint64_t *);
 	bool (*so_txn_wrote)(sf_store_txn *);
+	// Reconciler leases and claims (issue 16).
+	int (*so_lease_grant)(sf_store *, int64_t, uint64_t *, sf_status *);
+	int (*so_lease_renew)(sf_store *, uint64_t, sf_status *);
+	int (*so_lease_revoke)(sf_store *, uint64_t, sf_status *);
+	int (*so_member_put)(sf_store *, const char *, uint64_t,
+	    const uint8_t *, size_t, sf_status *);
+	int (*so_member_list)(
+	    sf_store *, sf_store_member **, size_t *, sf_status *);
+	int (*so_claim_acquire)(sf_store *, const char *, const char *,
+	    uint64_t, uint64_t *, sf_status *);
+	int (*so_claim_release)(
+	    sf_store *, const char *, uint64_t, sf_status *);
+	int (*so_claim_list)(
+	    sf_store *, sf_store_claim **, size_t *, sf_status *);
 } sf_store_ops;
 
 // The LMDB backend.

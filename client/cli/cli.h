@@ -342,6 +342,8 @@ int cli_cmd_token_create(cli *c);
 int cli_cmd_token_revoke(cli *c);
 int cli_cmd_token_list(cli *c);
 int cli_cmd_whoami(cli *c);
+// reconcilers.c (issue 16)
+int cli_cmd_reconcilers(cli *c);
 int cli_cmd_audit(cli *c);
 
 // ------------------------------------------------------------ port.c

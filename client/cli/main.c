@@ -367,6 +367,18 @@ static const cli_cmd cli_commands[] = {
         .cm_usage   = "version [--client]",
         .cm_summary = "print the client and server versions",
     },
+    // Reconciler claims (issue 16).
+    {
+        .cm_words   = "reconcilers",
+        .cm_fn      = cli_cmd_reconcilers,
+        .cm_usage   = "reconcilers",
+        .cm_summary = "live reconcilers and the clusters each holds",
+        .cm_help
+        = "Every reconciler (inside svcfleetd or standalone) registers "
+          "with svcfleetd and renews a lease every TTL/3; each "
+          "registered cluster is held by one live reconciler at a time. "
+          "Clusters nobody holds are listed after the table.",
+    },
     {
         .cm_words    = "help",
         .cm_fn       = cmd_help,

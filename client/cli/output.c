@@ -480,14 +480,18 @@ cli_print_clusters(
 	default: {
 		bool      wide = c->c_output == OUT_WIDE;
 		cli_table t;
-		cli_table_init(&t, wide ? 9 : 6);
+		cli_table_init(&t, wide ? 11 : 8);
+		// OWNER and LAST-SYNC: the reconciler holding the cluster and
+		// the age of its last successful contact (issue 16).
 		const char *hdr[] = {"NAME", "API-SERVER", "HEALTH", "VERSION",
-		    "NODE-PORTS", "AGE", "LABELS", "LAST-CONTACT", "MESSAGE"};
+		    "NODE-PORTS", "AGE", "OWNER", "LAST-SYNC", "LABELS",
+		    "LAST-CONTACT", "MESSAGE"};
 		rv                = cli_table_add(&t, hdr);
 		for (size_t i = 0; i < n && rv == 0; i++) {
 			const Svcfleet__V1__Cluster       *cl = cls[i];
 			const Svcfleet__V1__ClusterHealth *h  = cl->health;
-			char   range[32], age[32], contact[32];
+			char   range[32], age[32], contact[32], sync[32];
+			char   owner[128];
 			sf_buf labels = SF_BUF_INIT;
 			for (size_t k = 0; k < cl->n_labels; k++) {
 				sf_buf_printf(&labels, "%s%s=%s",
@@ -504,6 +508,23 @@ cli_print_clusters(
 			} else {
 				snprintf(contact, sizeof(contact), "<never>");
 			}
+			if (cl->last_sync_ms > 0) {
+				cli_age(cl->last_sync_ms, sync, sizeof(sync));
+			} else {
+				snprintf(sync, sizeof(sync), "<never>");
+			}
+			if (sf_nz(cl->owner)[0] != '\0') {
+				snprintf(
+				    owner, sizeof(owner), "%s", cl->owner);
+			} else if (cl->unowned_since_ms > 0) {
+				char since[32];
+				cli_age(cl->unowned_since_ms, since,
+				    sizeof(since));
+				snprintf(owner, sizeof(owner), "<none for %s>",
+				    since);
+			} else {
+				snprintf(owner, sizeof(owner), "<none>");
+			}
 			const char *row[] = {sf_nz(cl->name),
 			    sf_nz(cl->api_server),
 			    sf_model_cluster_health_name(
@@ -511,7 +532,7 @@ cli_print_clusters(
 			    h != NULL && sf_nz(h->server_version)[0] != '\0'
 			        ? h->server_version
 			        : "<unknown>",
-			    range, age,
+			    range, age, owner, sync,
 			    cl->n_labels > 0 ? sf_buf_cstr(&labels) : "<none>",
 			    contact,
 			    h != NULL && sf_nz(h->message)[0] != '\0'

@@ -41,6 +41,9 @@ typedef struct config {
 	const char          *stats_every;
 	const char          *http;
 	const char          *log_level;
+	// Cluster claims (issue 16).
+	const char *id;
+	const char *lease_ttl;
 } config;
 
 static bool
@@ -50,6 +53,17 @@ check_shard(const char *v, sf_buf *why)
 	char     extra;
 	if (sscanf(v, "%u/%u%c", &i, &n, &extra) != 2 || n == 0 || i >= n) {
 		sf_buf_puts(why, "want I/N with 0 <= I < N, e.g. 0/2");
+		return (false);
+	}
+	return (true);
+}
+
+static bool
+check_ttl(const char *v, sf_buf *why)
+{
+	int64_t ms = 0;
+	if (sf_duration_parse(v, &ms) != 0 || ms < 1000 || ms > 3600 * 1000) {
+		sf_buf_puts(why, "want a duration from 1s to 1h, e.g. 10s");
 		return (false);
 	}
 	return (true);
@@ -75,8 +89,10 @@ static const sf_opt options[] = {
         "CA bundle verifying a tls+tcp:// server", offsetof(config, ca_file),
         0, 0, NULL, NULL},
     {"shard", "SVCFLEET_RECONCILER_SHARD", SF_OPT_STRING, NULL,
-        "I/N: handle only the clusters whose name hashes to shard I of N",
-        offsetof(config, shard), 0, 0, check_shard, "none: every cluster"},
+        "I/N: a static pin: handle only the clusters whose name hashes to "
+        "shard I of N, without claims or fencing (0/1: every cluster)",
+        offsetof(config, shard), 0, 0, check_shard,
+        "none: claim clusters through svcfleetd"},
     SF_RECONCILER_TUNING_OPTS(config, tuning),
     {"stats-every", "SVCFLEET_RECONCILER_STATS_EVERY", SF_OPT_STRING, NULL,
         "log a statistics line this often (e.g. 10s)",
@@ -89,6 +105,14 @@ static const sf_opt options[] = {
     {"log-level", "SVCFLEET_RECONCILER_LOG_LEVEL", SF_OPT_STRING, "info",
         "debug, info, warn or error", offsetof(config, log_level), 0, 0,
         sf_opt_check_log_level, NULL},
+    // Cluster claims (issue 16).
+    {"id", "SVCFLEET_RECONCILER_ID", SF_OPT_STRING, NULL,
+        "this reconciler's id among the live ones (unique)",
+        offsetof(config, id), 0, 0, NULL, "HOSTNAME-PID"},
+    {"lease-ttl", "SVCFLEET_RECONCILER_LEASE_TTL", SF_OPT_STRING, "10s",
+        "lease TTL: renewed every TTL/3; after 2/3 TTL without a renewal "
+        "this reconciler stops writing, after TTL its clusters move",
+        offsetof(config, lease_ttl), 0, 0, check_ttl, NULL},
 };
 
 // The variables were named SVCFLEET_* before, the prefix that belongs to
@@ -113,8 +137,10 @@ static const sf_opt_table option_table = {
                   "[flags]\n\n"
                   "Makes the Services stored in svcfleetd real in every "
                   "registered cluster:\napplies, heals drift, prunes, "
-                  "reports status. N reconcilers started with\n--shard "
-                  "0/N .. N-1/N split the clusters between them.\n",
+                  "reports status. Reconcilers register with svcfleetd and "
+                  "claim clusters:\nany number share them, and a dead "
+                  "one's clusters move to the others\nwithin the lease "
+                  "TTL. --shard I/N pins a static share instead.\n",
     .t_opts     = options,
     .t_nopts    = sizeof(options) / sizeof(options[0]),
     .t_file     = true,
@@ -261,7 +287,12 @@ main(int argc, char **argv)
 	}
 	if (cfg.shard != NULL) {
 		sscanf(cfg.shard, "%u/%u", &o.ro_shard, &o.ro_shards);
+		o.ro_no_claims = true; // a static pin (0/1: every cluster)
 	}
+	if (cfg.lease_ttl != NULL) {
+		sf_duration_parse(cfg.lease_ttl, &o.ro_ttl_ms);
+	}
+	o.ro_id = cfg.id;
 	sf_reconciler_tuning_apply(&cfg.tuning, &o);
 	if (cfg.stats_every != NULL) {
 		sf_duration_parse(cfg.stats_every, &stats_ms);

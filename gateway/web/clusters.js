@@ -37,11 +37,15 @@ export function clustersPage(main, params, query, alive) {
           h('td', h('code', c.spec.apiServer || '')),
           h('td', c.spec.nodePortRange || ''),
           h('td', (st.metallbPools || []).map((p) => p.name).join(', ') || '—'),
-          h('td', timeEl(st.lastContactTime)));
+          h('td', timeEl(st.lastContactTime)),
+          // Who reconciles it (issue 16) and when it last synced.
+          h('td', st.owner ? h('code', st.owner)
+            : h('span.sub', st.unownedSince ? 'none since ' : 'none', st.unownedSince ? timeEl(st.unownedSince) : null)),
+          h('td', timeEl(st.lastSyncTime)));
       });
       body.append(h('table.table',
         h('caption.sr-only', 'Registered clusters and their health'),
-        h('thead', h('tr', ['Name', 'Health', 'Kubernetes', 'API server', 'Node ports', 'MetalLB pools', 'Last contact']
+        h('thead', h('tr', ['Name', 'Health', 'Kubernetes', 'API server', 'Node ports', 'MetalLB pools', 'Last contact', 'Owner', 'Last sync']
           .map((t) => h('th', { scope: 'col' }, t)))),
         h('tbody', rows)));
       if (keep) {

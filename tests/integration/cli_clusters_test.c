@@ -13,7 +13,8 @@
 
 #include "cli_util.h"
 
-#define CLUSTER_HEADER "NAME API-SERVER HEALTH VERSION NODE-PORTS AGE"
+#define CLUSTER_HEADER \
+	"NAME API-SERVER HEALTH VERSION NODE-PORTS AGE OWNER LAST-SYNC"
 
 static void
 test_cluster_records(void **state)
@@ -55,8 +56,9 @@ test_cluster_records(void **state)
 	out   = ct_ok(&e, "cluster list -o wide");
 	cells = ct_assert_table(
 	    out, CLUSTER_HEADER " LABELS LAST-CONTACT MESSAGE", 2);
-	assert_string_equal(cells[0][6], "region=west,tier=edge");
-	assert_string_equal(cells[1][6], "<none>");
+	assert_string_equal(cells[0][8], "region=west,tier=edge");
+	assert_string_equal(cells[0][6], "<none>"); // OWNER: no reconciler
+	assert_string_equal(cells[1][8], "<none>");
 	ct_cells_free(cells);
 	free(out);
 

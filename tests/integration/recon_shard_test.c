@@ -1,5 +1,7 @@
 // recon_shard_test.c: the reconciler as its own service, and across
-// restarts — two svcfleet-reconciler processes with --shard 0/2 and 1/2
+// restarts — two svcfleet-reconciler processes pinned with --shard 0/2
+// and 1/2 (the static pin: no claims, no fencing; claims_test covers the
+// claiming reconcilers)
 // split the clusters and nothing is applied twice; svcfleetd killed in the
 // middle of converging starts again and everything converges, each
 // Service in its cluster once.

@@ -13,7 +13,7 @@
 #include "kft.h"
 #include "svcfleet/svcfleet.h"
 
-#define RT_MAX_CLUSTERS 4
+#define RT_MAX_CLUSTERS 6
 
 typedef struct rt_env {
 	th_server        re_srv;

@@ -294,6 +294,74 @@ stats_json(void)
 	return j;
 }
 
+// ---- the write log (issue 16): every write to a Service that the API
+// accepted, with the reconciler and claim token the writer sent in the
+// X-Svcfleet-Reconciler and X-Svcfleet-Claim-Token headers, in the order
+// kubefake answered them. GET /_kubefake/writes. At most WLOG_MAX kept.
+
+#define WLOG_MAX 100000
+
+typedef struct wlog_ent {
+	char     w_method[8];
+	char     w_path[160];
+	char     w_rec[80];
+	uint64_t w_token;
+	int      w_code;
+} wlog_ent;
+
+static pthread_mutex_t wlog_mu = PTHREAD_MUTEX_INITIALIZER;
+static wlog_ent       *wlog;
+static size_t          wlog_n, wlog_cap;
+
+static void
+wlog_add(struct MHD_Connection *c, const kf_req *q, int code)
+{
+	const char *rec, *tok;
+	if (strcmp(q->q_method, "GET") == 0
+	    || strstr(q->q_path, "/services") == NULL || code < 200
+	    || code > 299) {
+		return;
+	}
+	rec = MHD_lookup_connection_value(
+	    c, MHD_HEADER_KIND, "X-Svcfleet-Reconciler");
+	tok = MHD_lookup_connection_value(
+	    c, MHD_HEADER_KIND, "X-Svcfleet-Claim-Token");
+	pthread_mutex_lock(&wlog_mu);
+	if (wlog_n == wlog_cap && wlog_cap < WLOG_MAX) {
+		size_t    nc = wlog_cap ? wlog_cap * 2 : 1024;
+		wlog_ent *n  = realloc(wlog, nc * sizeof(*n));
+		if (n != NULL) {
+			wlog     = n;
+			wlog_cap = nc;
+		}
+	}
+	if (wlog_n < wlog_cap) {
+		wlog_ent *e = &wlog[wlog_n++];
+		snprintf(e->w_method, sizeof(e->w_method), "%s", q->q_method);
+		snprintf(e->w_path, sizeof(e->w_path), "%s", q->q_path);
+		snprintf(e->w_rec, sizeof(e->w_rec), "%s", rec ? rec : "");
+		e->w_token = tok ? strtoull(tok, NULL, 10) : 0;
+		e->w_code  = code;
+	}
+	pthread_mutex_unlock(&wlog_mu);
+}
+
+static json_t *
+wlog_json(void)
+{
+	json_t *a = json_array();
+	pthread_mutex_lock(&wlog_mu);
+	for (size_t i = 0; a != NULL && i < wlog_n; i++) {
+		json_array_append_new(a,
+		    json_pack("{s:I,s:s,s:s,s:s,s:I,s:i}", "seq",
+		        (json_int_t) i, "method", wlog[i].w_method, "path",
+		        wlog[i].w_path, "reconciler", wlog[i].w_rec, "token",
+		        (json_int_t) wlog[i].w_token, "code", wlog[i].w_code));
+	}
+	pthread_mutex_unlock(&wlog_mu);
+	return json_pack("{s:o}", "writes", a);
+}
+
 static void
 admin(const kf_req *q, kf_resp *r, int who)
 {
@@ -321,6 +389,8 @@ admin(const kf_req *q, kf_resp *r, int who)
 		kf_stats *s = &kf_st.st_stats;
 		memset(s, 0, sizeof(*s));
 		kf_resp_json(r, 200, stats_json());
+	} else if (strcmp(p, "/writes") == 0 && get) {
+		kf_resp_json(r, 200, wlog_json());
 	} else if (strcmp(p, "/metallb/pools") == 0 && get) {
 		// The pools' use changes under st_mu (the MetalLB timer).
 		pthread_mutex_lock(&kf_st.st_mu);
@@ -481,6 +551,9 @@ handle(creq *cr)
 	q->q_blen = cr->c_body.b_len;
 	q->q_conn = c;
 	int rc    = kf_api_handle(q, &r);
+	if (rc == 0) {
+		wlog_add(c, q, r.r_code);
+	}
 	if (rc == 1) {
 		atomic_fetch_add(&s->s_code[2], 1);
 		return MHD_YES;

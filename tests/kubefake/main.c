@@ -74,7 +74,10 @@ static const char usage[]
       "                                      h2_rst_rate, h2_rst_after_rate,\n"
       "                                      h2_goaway_after}\n"
       "  GET /_kubefake/stats, POST /_kubefake/stats/reset\n"
-      "  GET /_kubefake/metallb/pools\n";
+      "  GET /_kubefake/metallb/pools\n"
+      "  GET /_kubefake/writes   accepted Service writes with the "
+      "X-Svcfleet-Reconciler\n"
+      "                          and X-Svcfleet-Claim-Token headers sent\n";
 
 static int
 parse_int(const char *s, int *out)

@@ -295,7 +295,23 @@ SVCFLEET_DECL void svcfleet_new_request_id(char out[33]);
 	    svcfleet__v1__version_reply__descriptor)                          \
 	XX(System, Health, health, Svcfleet__V1__Empty,                       \
 	    Svcfleet__V1__HealthReply,                                        \
-	    svcfleet__v1__health_reply__descriptor)
+	    svcfleet__v1__health_reply__descriptor)                           \
+	/* Reconciler claims (issue 16). */                                   \
+	XX(ClusterRegistry, RegisterReconciler, register_reconciler,          \
+	    Svcfleet__V1__RegisterReconcilerRequest,                          \
+	    Svcfleet__V1__ReconcilerLease,                                    \
+	    svcfleet__v1__reconciler_lease__descriptor)                       \
+	XX(ClusterRegistry, RenewReconciler, renew_reconciler,                \
+	    Svcfleet__V1__RenewReconcilerRequest,                             \
+	    Svcfleet__V1__ReconcilerLease,                                    \
+	    svcfleet__v1__reconciler_lease__descriptor)                       \
+	XX(ClusterRegistry, UnregisterReconciler, unregister_reconciler,      \
+	    Svcfleet__V1__UnregisterReconcilerRequest, Svcfleet__V1__Empty,   \
+	    svcfleet__v1__empty__descriptor)                                  \
+	XX(ClusterRegistry, ListReconcilers, list_reconcilers,                \
+	    Svcfleet__V1__ListReconcilersRequest,                             \
+	    Svcfleet__V1__ListReconcilersReply,                               \
+	    svcfleet__v1__list_reconcilers_reply__descriptor)
 
 #define SVCFLEET_DECLARE_CALL(svc, Method, snake, Req, Rep, rdesc)    \
 	SVCFLEET_DECL int svcfleet_##snake(svcfleet_client *c,        \
