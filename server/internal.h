@@ -208,7 +208,25 @@ struct sf_server {
 	unsigned        s_live_running;
 	bool            s_live_closed; // stopping: no new live read starts
 	bool            s_live_inited;
+
+	// The store's health probe (health.c; etcd only, issue 15).
+	pthread_t       s_health;
+	pthread_mutex_t s_health_mtx;
+	pthread_cond_t  s_health_cv;
+	bool            s_health_running, s_health_stop;
+	bool            s_health_ok;       // the last probe answered
+	int64_t         s_health_since_ms; // mono ms it has been so
+	char            s_health_why[512]; // what the last failure said
+	struct sf__srv_health_obs *s_health_obs;
 };
+
+// ------------------------------------------------------ health (health.c)
+
+// sf__srv_health_start starts the probe thread when the store is etcd
+// (nothing to do for LMDB). Returns 0 or -1. _stop joins it; safe when
+// it never started.
+int  sf__srv_health_start(sf_server *srv);
+void sf__srv_health_stop(sf_server *srv);
 
 // ----------------------------------------------------------- method table
 

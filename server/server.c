@@ -167,7 +167,8 @@ open_store(sf_server *srv, sf_store_opts *so, sf_status *st)
 		return (rv);
 	}
 	so->so_secret_key = key;
-	rv                = sf_store_open(&srv->s_store, so, st);
+	rv                = sf_store_open_backend(
+	                   srv->s_opts.so_store, &srv->s_store, so, st);
 	so->so_secret_key = NULL;
 	OPENSSL_cleanse(key, sizeof(key));
 	if (rv != 0 && created) {
@@ -227,6 +228,12 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 	so.so_batch_max        = srv->s_opts.so_batch_max;
 	so.so_audit_keep       = srv->s_opts.so_audit_keep;
 	so.so_audit_max_age_ms = srv->s_opts.so_audit_max_age_ms;
+	so.so_etcd_endpoints   = srv->s_opts.so_etcd_endpoints;
+	so.so_etcd_ca_file     = srv->s_opts.so_etcd_ca_file;
+	so.so_etcd_cert_file   = srv->s_opts.so_etcd_cert_file;
+	so.so_etcd_key_file    = srv->s_opts.so_etcd_key_file;
+	so.so_etcd_prefix      = srv->s_opts.so_etcd_prefix;
+	so.so_etcd_timeout_ms  = srv->s_opts.so_etcd_timeout_ms;
 	if ((rv = open_store(srv, &so, st)) != 0) {
 		free(srv);
 		return (rv);
@@ -286,6 +293,11 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 	    && (rv = listen_one(srv, srv->s_opts.so_inproc, st)) != 0) {
 		goto fail;
 	}
+	if (sf__srv_health_start(srv) != 0) {
+		rv = sf_status_set(st, SF_RESOURCE_EXHAUSTED,
+		    "cannot start the store's health probe");
+		goto fail;
+	}
 	if (sf__srv_ipcguard_start(srv) != 0) {
 		rv = sf_status_set(st, SF_RESOURCE_EXHAUSTED,
 		    "cannot start the ipc listener guard");
@@ -310,6 +322,7 @@ sf_server_stop(sf_server *srv)
 	// answered; then the socket closes.
 	atomic_store(&srv->s_draining, true);
 	sf__srv_ipcguard_stop(srv);
+	sf__srv_health_stop(srv);
 	sf__srv_watch_fini(srv);
 	if (srv->s_ctxs != NULL) {
 		sf__srv_rpc_drain(srv, DRAIN_MAX_MS);

@@ -282,5 +282,5 @@ sf_server_ready(sf_server *srv, sf_buf *why)
 		sf_buf_puts(why, "the store is not open");
 		return (false);
 	}
-	return (true);
+	return (sf_server_store_health(srv, why));
 }

@@ -755,6 +755,31 @@ sf__etcd_client(sf_store *s)
 
 // ------------------------------------------------------------ ops table
 
+// sf__etcd_health: one linearizable read of meta/schema within 1.5 s on any
+// member; without quorum etcd cannot answer it (issue 15: /readyz).
+int
+sf__etcd_health(sf_store *s, sf_status *st)
+{
+	sf__ekey k;
+	json_t  *req, *resp = NULL;
+	int      rv;
+
+	meta_key(s, "schema", &k);
+	req = json_pack(
+	    "{s:o,s:b}", "key", sf__etcd_b64(k.k_b, k.k_n), "keys_only", 1);
+	if (req == NULL) {
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+	}
+	rv = sf__etcd_call_timeout(s->s_etcd, "kv/range", req,
+	    "the health check", 1500, &resp, NULL, st);
+	if (rv == 0) {
+		sf__etcd_saw(s, sf__etcd_rev(resp));
+	}
+	json_decref(req);
+	json_decref(resp);
+	return (rv);
+}
+
 const sf_store_ops sf_store_etcd_ops = {
     .so_size                       = sizeof(sf_store_ops),
     .so_name                       = "etcd",
@@ -788,4 +813,6 @@ const sf_store_ops sf_store_etcd_ops = {
     .so_txn_cluster_put            = sf__etcd_txn_cluster_put,
     .so_txn_cluster_delete         = sf__etcd_txn_cluster_delete,
     .so_txn_wrote                  = sf__etcd_txn_wrote,
+    .so_health                     = sf__etcd_health,
+    .so_record_generation          = sf__etcd_record_generation,
 };
