@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -184,6 +185,29 @@ open_store(sf_server *srv, sf_store_opts *so, sf_status *st)
 	return (rv);
 }
 
+// On etcd the data directory holds only local files (admin.token, the
+// default ipc:// socket): made here (mode 0700, parents too), as the LMDB
+// store makes its own.
+static int
+make_data_dir(const char *dir, sf_status *st)
+{
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/", dir);
+	for (char *p = path + 1; *p != '\0'; p++) {
+		if (*p != '/') {
+			continue;
+		}
+		*p = '\0';
+		if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+			return (sf_status_set(st, SF_FAILED_PRECONDITION,
+			    "cannot create the data directory %s: %s", path,
+			    strerror(errno)));
+		}
+		*p = '/';
+	}
+	return (0);
+}
+
 int
 sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 {
@@ -234,6 +258,12 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 	so.so_etcd_key_file    = srv->s_opts.so_etcd_key_file;
 	so.so_etcd_prefix      = srv->s_opts.so_etcd_prefix;
 	so.so_etcd_timeout_ms  = srv->s_opts.so_etcd_timeout_ms;
+	if (srv->s_opts.so_store != NULL
+	    && strcmp(srv->s_opts.so_store, "etcd") == 0
+	    && (rv = make_data_dir(srv->s_opts.so_data_dir, st)) != 0) {
+		free(srv);
+		return (rv);
+	}
 	if ((rv = open_store(srv, &so, st)) != 0) {
 		free(srv);
 		return (rv);

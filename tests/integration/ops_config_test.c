@@ -245,6 +245,14 @@ test_help(void **state)
 	    {"--tls-key", "SVCFLEET_TLS_KEY", "none"},
 	    {"--no-reconciler", "SVCFLEET_NO_RECONCILER", "false"},
 	    {"--unsafe-no-fsync", "SVCFLEET_UNSAFE_NO_FSYNC", "false"},
+	    // Several replicas on etcd (issue 15).
+	    {"--store", "SVCFLEET_STORE", "lmdb"},
+	    {"--etcd-endpoints", "SVCFLEET_ETCD_ENDPOINTS", "none"},
+	    {"--etcd-ca-file", "SVCFLEET_ETCD_CA_FILE", "the system's"},
+	    {"--etcd-cert-file", "SVCFLEET_ETCD_CERT_FILE", "none"},
+	    {"--etcd-key-file", "SVCFLEET_ETCD_KEY_FILE", "none"},
+	    {"--etcd-prefix", "SVCFLEET_ETCD_PREFIX", "/svcfleet/"},
+	    {"--etcd-timeout-ms", "SVCFLEET_ETCD_TIMEOUT_MS", "2000"},
 	};
 	assert_int_equal(th_runf(&out, NULL, "%s --help",
 	                     th_bin("cmd/svcfleetd/svcfleetd")),
