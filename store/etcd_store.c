@@ -485,8 +485,13 @@ etcd_stats(sf_store *s, sf_store_stats *out)
 {
 	memset(out, 0, sizeof(*out));
 	// The counters come from the watch: let it catch up with this
-	// store's own writes first (briefly: stats must not hang).
-	sf__etcd_feed_wait(s, atomic_load(&s->s_last_write), 2000);
+	// store's own writes first (briefly: stats must not hang). Not on
+	// the watch's own thread (a commit hook reading stats, as svcfleetd's
+	// metrics do): it would wait for itself.
+	if (!s->s_watcher_running
+	    || !pthread_equal(pthread_self(), s->s_watcher)) {
+		sf__etcd_feed_wait(s, atomic_load(&s->s_last_write), 2000);
+	}
 	out->ss_revision   = atomic_load(&s->s_known);
 	out->ss_commits    = atomic_load(&s->s_commits);
 	out->ss_writes     = atomic_load(&s->s_writes);

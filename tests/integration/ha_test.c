@@ -178,8 +178,10 @@ typedef struct op {
 typedef struct writer {
 	int         w_id;
 	pthread_t   w_thr;
-	op          w_ops[OPS_MAX];
+	op          w_ops[OPS_MAX]; // one per key: its acknowledged state
 	int         w_nops;
+	op          w_hist[OPS_MAX]; // every acknowledged call (rid, rv)
+	int         w_nhist;
 	int         w_failed; // calls that failed
 	char        w_fail_msg[600];
 	atomic_bool w_stop;
@@ -231,7 +233,7 @@ writer_main(void *arg)
 		w->w_failed++;
 		return (NULL);
 	}
-	while (!atomic_load(&w->w_stop) && w->w_nops < OPS_MAX) {
+	while (!atomic_load(&w->w_stop) && w->w_nhist < OPS_MAX) {
 		Svcfleet__V1__Service     s, *out = NULL;
 		Svcfleet__V1__ObjectMeta  m;
 		Svcfleet__V1__ServiceSpec sp;
@@ -311,17 +313,11 @@ writer_main(void *arg)
 		snprintf(o2.key, sizeof(o2.key), "%s/%s",
 		    cluster_name[o2.cluster], o2.name);
 		if (prev != NULL) {
-			// The journal keeps the last acknowledged state per
-			// key; the request id of every call is kept apart
-			// below.
 			*prev = o2;
+		} else {
+			w->w_ops[w->w_nops++] = o2;
 		}
-		w->w_ops[w->w_nops++] = o2;
-		if (prev != NULL) {
-			// (The copy just appended records the request id; mark
-			// it as a history entry, not a key's state.)
-			w->w_ops[w->w_nops - 1].key[0] = '\0';
-		}
+		w->w_hist[w->w_nhist++] = o2;
 	}
 	svcfleet_close(c);
 	svcfleet_status_fini(&st);
@@ -561,13 +557,14 @@ main(int argc, char **argv)
 		writer *w = &writers[wi];
 		CHECK(w->w_failed == 0, "writer %d: %d calls failed; last: %s",
 		    wi, w->w_failed, w->w_fail_msg);
-		for (int i = 0; i < w->w_nops; i++) {
-			op *o = &w->w_ops[i];
+		for (int i = 0; i < w->w_nhist; i++) {
 			nacked++;
-			max_rv = o->rv > max_rv ? o->rv : max_rv;
-			if (o->key[0] == '\0') {
-				continue; // history entry
+			if (w->w_hist[i].rv > max_rv) {
+				max_rv = w->w_hist[i].rv;
 			}
+		}
+		for (int i = 0; i < w->w_nops; i++) {
+			op                      *o = &w->w_ops[i];
 			Svcfleet__V1__ServiceKey k
 			    = SVCFLEET__V1__SERVICE_KEY__INIT;
 			Svcfleet__V1__GetServiceRequest g
@@ -634,8 +631,8 @@ main(int argc, char **argv)
 			}
 		}
 		for (int wi = 0; wi < WRITERS; wi++) {
-			for (int i = 0; i < writers[wi].w_nops; i++) {
-				const char *rid = writers[wi].w_ops[i].rid;
+			for (int i = 0; i < writers[wi].w_nhist; i++) {
+				const char *rid = writers[wi].w_hist[i].rid;
 				int         cnt = 0;
 				for (size_t j = 0; j < n; j++) {
 					cnt += strcmp(rids[j], rid) == 0;
@@ -663,8 +660,8 @@ main(int argc, char **argv)
 		CHECK(watchers[i].wa_relists == 0, "follower %d relisted", i);
 		int missed = 0;
 		for (int wi = 0; wi < WRITERS; wi++) {
-			for (int k = 0; k < writers[wi].w_nops; k++) {
-				uint64_t rv = writers[wi].w_ops[k].rv;
+			for (int k = 0; k < writers[wi].w_nhist; k++) {
+				uint64_t rv = writers[wi].w_hist[k].rv;
 				if (rv != 0
 				    && !watcher_saw(&watchers[i], rv)) {
 					missed++;
@@ -682,8 +679,7 @@ main(int argc, char **argv)
 		for (int wi = 0; wi < WRITERS; wi++) {
 			for (int i = 0; i < writers[wi].w_nops; i++) {
 				op *o = &writers[wi].w_ops[i];
-				want += o->key[0] != '\0' && !o->deleted
-				    && o->cluster == ci;
+				want += !o->deleted && o->cluster == ci;
 			}
 		}
 		int64_t end = now_ms() + 30000;
