@@ -244,8 +244,12 @@ int sf__srv_req_audit(
     sf_store_txn *txn, sf__srv_call *c, int code, bool *skip);
 // sf__srv_req_reply returns the reply message to send for a replay (a
 // new nng message holding the stored answer), or NULL: not a replay, or
-// the answer is not stored yet (c's status then says UNAVAILABLE).
-nng_msg *sf__srv_req_reply(sf__srv_call *c);
+// the answer is not stored. When the replica that applied the request
+// has not stored its answer within 2 s (it died in between), a Service
+// write's answer is rebuilt from what is stored now (*rebuilt, from the
+// call's arena, c's status reset to OK); otherwise c's status says
+// UNAVAILABLE (retry).
+nng_msg *sf__srv_req_reply(sf__srv_call *c, const ProtobufCMessage **rebuilt);
 // sf__srv_req_store keeps the answer m of a call that put a record
 // (asynchronously: a write of its own).
 void sf__srv_req_store(sf__srv_call *c, const nng_msg *m);

@@ -108,12 +108,50 @@ sf__srv_req_audit(sf_store_txn *txn, sf__srv_call *c, int code, bool *skip)
 	return (rv);
 }
 
+// The answer of a Service write whose first replica died before storing
+// it, from the Service as stored now (a later write may show): its
+// resource_version is at least the first application's. NULL when the
+// method's answer cannot be told so.
+#define REBUILD_AFTER_MS 2000
+static const ProtobufCMessage *
+rebuild(sf__srv_call *c)
+{
+	const char            *m     = c->c_method->m_path;
+	ProtobufCAllocator    *alloc = sf_arena_pbc(&c->c_arena);
+	sf_store_key           k   = {c->c_cluster, c->c_namespace, c->c_name};
+	Svcfleet__V1__Service *svc = NULL;
+	bool del = strcmp(m, "/svcfleet.v1.ServiceManager/DeleteService") == 0;
+	int  rv;
+
+	if (!del && strcmp(m, "/svcfleet.v1.ServiceManager/CreateService") != 0
+	    && strcmp(m, "/svcfleet.v1.ServiceManager/UpdateService") != 0) {
+		return (NULL);
+	}
+	rv = sf_store_service_get(c->c_srv->s_store, &k, alloc, &svc);
+	if (!del) {
+		return (rv == 0 ? &svc->base : NULL);
+	}
+	if (rv != 0 && rv != SF_NOT_FOUND) {
+		return (NULL);
+	}
+	Svcfleet__V1__DeleteServiceReply *d
+	    = sf_arena_alloc(&c->c_arena, sizeof(*d));
+	if (d == NULL) {
+		return (NULL);
+	}
+	svcfleet__v1__delete_service_reply__init(d);
+	d->service = rv == 0 ? svc : NULL;
+	d->deleted = rv != 0;
+	return (&d->base);
+}
+
 nng_msg *
-sf__srv_req_reply(sf__srv_call *c)
+sf__srv_req_reply(sf__srv_call *c, const ProtobufCMessage **rebuilt)
 {
 	Svcfleet__V1__StoredReply *r = c->c_req_found;
 	nng_msg                   *m;
 
+	*rebuilt = NULL;
 	if (r == NULL) {
 		return (NULL);
 	}
@@ -122,6 +160,15 @@ sf__srv_req_reply(sf__srv_call *c)
 		return (m);
 	}
 	sf_status_reset(&c->c_status);
+	if (r->reply.len == 0
+	    && sf_clock_now_ms() - r->create_time_ms > REBUILD_AFTER_MS
+	    && (*rebuilt = rebuild(c)) != NULL) {
+		SF_INFO("rpc",
+		    "request %s was applied by a replica that did not store "
+		    "its answer; answered from the stored state",
+		    c->c_request_id);
+		return (NULL);
+	}
 	sf_status_set(&c->c_status, SF_UNAVAILABLE,
 	    "request %s was applied through another svcfleetd replica, "
 	    "whose answer is not stored yet; retry with the same request id",

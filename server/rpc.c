@@ -100,13 +100,18 @@ rpc_closure(const ProtobufCMessage *reply, void *data)
 	nng_msg      *m;
 
 	// A write replayed through this replica answers as it first did.
-	if (c->c_req_found != NULL && (m = sf__srv_req_reply(c)) != NULL) {
+	const ProtobufCMessage *rebuilt = NULL;
+	if (c->c_req_found != NULL
+	    && (m = sf__srv_req_reply(c, &rebuilt)) != NULL) {
 		if (c->c_dedupe) {
 			sf__srv_dedupe_end(c->c_srv->s_dedupe, c->c_dedupe_key,
 			    nng_msg_body(m), nng_msg_len(m));
 		}
 		send_reply(c, m);
 		return;
+	}
+	if (rebuilt != NULL) {
+		reply = rebuilt;
 	}
 
 	if (reply == NULL && c->c_status.st_code == 0) {

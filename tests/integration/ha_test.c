@@ -575,6 +575,16 @@ main(int argc, char **argv)
 			k.name       = o->name;
 			g.key        = &k;
 			int rv       = svcfleet_get_service(mc, &g, &s, &st);
+			// A deleted Service the reconciler has applied stays,
+			// marked deleting, until it is gone from its cluster.
+			for (int64_t end = now_ms() + 20000; o->deleted
+			     && rv == 0 && s->metadata->deleting
+			     && now_ms() < end;) {
+				svcfleet_free(s);
+				s = NULL;
+				sleep_ms(100);
+				rv = svcfleet_get_service(mc, &g, &s, &st);
+			}
 			if (o->deleted) {
 				CHECK(rv == SVCFLEET_NOT_FOUND,
 				    "%s was deleted (acknowledged) but reads "
