@@ -403,6 +403,166 @@ watcher_saw(const watcher *wa, uint64_t rev)
 	return (lo < wa->wa_n && wa->wa_revs[lo] == rev);
 }
 
+// ------------------------------------------------ across replicas (RBAC)
+
+static svcfleet_client *
+client_of(const char *url, const char *token)
+{
+	svcfleet_options o = {.url = url, .token = token, .timeout_ms = 10000};
+	svcfleet_client *c = NULL;
+	svcfleet_status  st = {0};
+	if (svcfleet_open(&c, &o, &st) != 0) {
+		fprintf(stderr, "ha_test: open %s: %s\n", url, st.message);
+	}
+	svcfleet_status_fini(&st);
+	return (c);
+}
+
+// Whether c may list Services of east/default (its code).
+static int
+can_list(svcfleet_client *c)
+{
+	Svcfleet__V1__ListServicesRequest r
+	    = SVCFLEET__V1__LIST_SERVICES_REQUEST__INIT;
+	Svcfleet__V1__ListServicesReply *l  = NULL;
+	svcfleet_status                  st = {0};
+	r.cluster                           = "east";
+	r.namespace_                        = NS;
+	int rv = svcfleet_list_services(c, &r, &l, &st);
+	svcfleet_free(l);
+	svcfleet_status_fini(&st);
+	return (rv);
+}
+
+// Milliseconds until can_list(c) returns want (polled), or -1 after 5 s.
+static int64_t
+until_list(svcfleet_client *c, int want)
+{
+	int64_t t0 = now_ms();
+	while (now_ms() - t0 < 5000) {
+		if (can_list(c) == want) {
+			return (now_ms() - t0);
+		}
+		sleep_ms(10);
+	}
+	return (-1);
+}
+
+// A token and a binding made through replica 0 work through replica 1 at
+// once; the binding's removal and the token's revocation through replica
+// 0 take effect on replica 1 within 1 s.
+static void
+check_identity_across(const replica *r)
+{
+	svcfleet_client *a  = client_of(r[0].url, g_token);
+	svcfleet_status  st = {0};
+	if (a == NULL) {
+		failures++;
+		return;
+	}
+	Svcfleet__V1__CreateTokenRequest tr
+	    = SVCFLEET__V1__CREATE_TOKEN_REQUEST__INIT;
+	Svcfleet__V1__CreateTokenReply *tok = NULL;
+	tr.user                             = "bob";
+	CHECK(svcfleet_create_token(a, &tr, &tok, &st) == 0, "token: %s",
+	    st.message);
+	if (tok == NULL) {
+		svcfleet_close(a);
+		return;
+	}
+	svcfleet_client *b = client_of(r[1].url, tok->secret);
+	// The binding cache of replica 1 is filled before the grant.
+	CHECK(b != NULL && can_list(b) == SVCFLEET_PERMISSION_DENIED,
+	    "bob may list before any grant");
+	Svcfleet__V1__RoleBinding bd = SVCFLEET__V1__ROLE_BINDING__INIT;
+	Svcfleet__V1__CreateRoleBindingRequest br
+	    = SVCFLEET__V1__CREATE_ROLE_BINDING_REQUEST__INIT;
+	Svcfleet__V1__RoleBinding *made = NULL;
+	bd.role                         = "ns-view";
+	bd.user                         = "bob";
+	bd.cluster                      = "east";
+	bd.namespace_                   = NS;
+	br.binding                      = &bd;
+	CHECK(svcfleet_create_role_binding(a, &br, &made, &st) == 0,
+	    "grant: %s", st.message);
+	int64_t ms = b != NULL ? until_list(b, 0) : -1;
+	CHECK(ms >= 0 && ms <= 1000, "the grant took %lld ms on replica 1",
+	    (long long) ms);
+	fprintf(stderr,
+	    "ha_test: grant seen on the other replica in %lld ms\n",
+	    (long long) ms);
+	if (made != NULL) {
+		Svcfleet__V1__DeleteRoleBindingRequest dr
+		    = SVCFLEET__V1__DELETE_ROLE_BINDING_REQUEST__INIT;
+		Svcfleet__V1__Empty *e = NULL;
+		dr.id                  = made->id;
+		CHECK(svcfleet_delete_role_binding(a, &dr, &e, &st) == 0,
+		    "ungrant: %s", st.message);
+		svcfleet_free(e);
+		ms = b != NULL ? until_list(b, SVCFLEET_PERMISSION_DENIED)
+		               : -1;
+		CHECK(ms >= 0 && ms <= 1000,
+		    "removing the binding took %lld ms on replica 1",
+		    (long long) ms);
+		fprintf(stderr,
+		    "ha_test: binding removal seen on the other replica in "
+		    "%lld ms\n",
+		    (long long) ms);
+	}
+	Svcfleet__V1__RevokeTokenRequest rr
+	    = SVCFLEET__V1__REVOKE_TOKEN_REQUEST__INIT;
+	Svcfleet__V1__Empty *e = NULL;
+	rr.id                  = tok->token->id;
+	CHECK(svcfleet_revoke_token(a, &rr, &e, &st) == 0, "revoke: %s",
+	    st.message);
+	svcfleet_free(e);
+	ms = b != NULL ? until_list(b, SVCFLEET_UNAUTHENTICATED) : -1;
+	CHECK(ms >= 0 && ms <= 1000,
+	    "the revocation took %lld ms on replica 1", (long long) ms);
+	svcfleet_free(made);
+	svcfleet_free(tok);
+	svcfleet_close(b);
+	svcfleet_close(a);
+	svcfleet_status_fini(&st);
+}
+
+// The replica's HTTP endpoint, from its log.
+static bool
+http_of(const replica *r, char *out, size_t cap)
+{
+	char *log = th_read_file(r->log, NULL), *p;
+	bool  ok  = false;
+	// The last start's line.
+	for (char *q = log; q != NULL && (q = strstr(q, "serving http://"));
+	     q++) {
+		p = q;
+		snprintf(out, cap, "%.*s", (int) strcspn(p + 8, " \""), p + 8);
+		ok = true;
+	}
+	free(log);
+	return (ok);
+}
+
+// GET /readyz: the HTTP status, the body into body.
+static long
+readyz(const char *base, char *body, size_t cap)
+{
+	char  cmd[600];
+	char *out = NULL;
+	snprintf(cmd, sizeof(cmd),
+	    "curl -s -m 3 -w '\\n%%{http_code}' '%s/readyz?verbose'", base);
+	th_run(cmd, NULL, &out, NULL);
+	long  code = 0;
+	char *nl   = out != NULL ? strrchr(out, '\n') : NULL;
+	if (nl != NULL) {
+		code = strtol(nl + 1, NULL, 10);
+		*nl  = '\0';
+	}
+	snprintf(body, cap, "%s", out != NULL ? out : "");
+	free(out);
+	return (code);
+}
+
 // ----------------------------------------------------------------- main
 
 static writer  writers[WRITERS];
@@ -504,6 +664,8 @@ main(int argc, char **argv)
 	if (failures > 0) {
 		goto out;
 	}
+
+	check_identity_across(r);
 
 	// Followers from the current revision.
 	Svcfleet__V1__ListServicesRequest lr
@@ -720,6 +882,57 @@ main(int argc, char **argv)
 		}
 		CHECK(same, "cluster %s holds %d Services, %d stored",
 		    cluster_name[ci], have, want);
+	}
+	// Quorum lost: /readyz fails with the reason, within a few seconds;
+	// a write fails (UNAVAILABLE or its deadline) and leaves nothing.
+	{
+		char base[200], body[4096];
+		CHECK(http_of(&r[1], base, sizeof(base)), "no HTTP endpoint");
+		CHECK(readyz(base, body, sizeof(body)) == 200, "not ready: %s",
+		    body);
+		int keep = sf_etcdfix_leader(ef, 5000);
+		for (int i = 0; i < 3; i++) {
+			if (i != keep) {
+				sf_etcdfix_kill(ef, i);
+			}
+		}
+		long    code = 0;
+		int64_t end  = now_ms() + 10000;
+		while (now_ms() < end
+		    && (code = readyz(base, body, sizeof(body))) != 503) {
+			sleep_ms(100);
+		}
+		CHECK(code == 503 && strstr(body, "etcd") != NULL,
+		    "without quorum /readyz says %ld: %s", code, body);
+		fprintf(stderr, "ha_test: without quorum: %s\n", body);
+		Svcfleet__V1__Service     sv, *o = NULL;
+		Svcfleet__V1__ObjectMeta  m;
+		Svcfleet__V1__ServiceSpec sp;
+		Svcfleet__V1__KeyValue    kv, *kvp[1];
+		Svcfleet__V1__ServicePort p, *pp[1];
+		svcfleet_call_opts        co = {.timeout_ms = 3000};
+		fill_svc(
+		    &sv, &m, &sp, &kv, kvp, &p, pp, "east", "noquorum", 80);
+		Svcfleet__V1__CreateServiceRequest cr
+		    = SVCFLEET__V1__CREATE_SERVICE_REQUEST__INIT;
+		cr.service = &sv;
+		int rv = svcfleet_create_service_with(mc, &cr, &o, &co, &st);
+		svcfleet_free(o);
+		CHECK(rv == SVCFLEET_UNAVAILABLE
+		        || rv == SVCFLEET_DEADLINE_EXCEEDED,
+		    "a write without quorum: %s", svcfleet_code_name(rv));
+		for (int i = 0; i < 3; i++) {
+			if (i != keep) {
+				CHECK(sf_etcdfix_restart(ef, i) == 0,
+				    "member %d did not restart", i);
+			}
+		}
+		end = now_ms() + 15000;
+		while (now_ms() < end
+		    && (code = readyz(base, body, sizeof(body))) != 200) {
+			sleep_ms(100);
+		}
+		CHECK(code == 200, "quorum back, /readyz: %s", body);
 	}
 	fprintf(stderr,
 	    "ha_test: %d acknowledged writes (max revision %" PRIu64
