@@ -186,6 +186,7 @@ typedef struct writer {
 	char        w_fail_msg[600];
 	atomic_bool w_stop;
 	int         w_seq;
+	int64_t     w_ack_ms[OPS_MAX]; // monotonic time of each ack
 } writer;
 
 static void
@@ -317,6 +318,7 @@ writer_main(void *arg)
 		} else {
 			w->w_ops[w->w_nops++] = o2;
 		}
+		w->w_ack_ms[w->w_nhist] = now_ms();
 		w->w_hist[w->w_nhist++] = o2;
 	}
 	svcfleet_close(c);
@@ -697,6 +699,7 @@ main(int argc, char **argv)
 		sf_etcdfix_kill(ef, leader);
 	}
 	sleep_ms(2500);
+	int64_t t_kill_r = now_ms();
 	replica_kill(&r[0]);
 	sleep_ms(1500);
 	if (leader >= 0) {
@@ -711,6 +714,27 @@ main(int argc, char **argv)
 		pthread_join(writers[i].w_thr, NULL);
 	}
 	int64_t t_chaos = now_ms() - t_kill;
+	// Failover: from each kill to the next acknowledged write of each
+	// writer (both URLs); the worst of the writers.
+	int64_t fo_etcd = 0, fo_rep = 0;
+	for (int wi = 0; wi < WRITERS; wi++) {
+		int64_t e = -1, rp = -1;
+		for (int i = 0; i < writers[wi].w_nhist; i++) {
+			int64_t t = writers[wi].w_ack_ms[i];
+			if (e < 0 && t > t_kill) {
+				e = t - t_kill;
+			}
+			if (rp < 0 && t > t_kill_r) {
+				rp = t - t_kill_r;
+			}
+		}
+		fo_etcd = e > fo_etcd ? e : fo_etcd;
+		fo_rep  = rp > fo_rep ? rp : fo_rep;
+	}
+	fprintf(stderr,
+	    "ha_test: failover (kill -9 to the next acknowledged write, worst "
+	    "writer): etcd leader %lld ms, svcfleetd replica %lld ms\n",
+	    (long long) fo_etcd, (long long) fo_rep);
 
 	// Every acknowledged state is there; deletes stay deleted.
 	int      nacked = 0;
