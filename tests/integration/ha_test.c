@@ -72,11 +72,12 @@ sleep_ms(int ms)
 // ------------------------------------------------------------- replicas
 
 typedef struct replica {
-	pid_t pid;
-	char  dir[280];
-	char  url[320];
-	char  log[320];
-	bool  recon;
+	const char *eps; // NULL: g_eps
+	pid_t       pid;
+	char        dir[280];
+	char        url[320];
+	char        log[320];
+	bool        recon;
 } replica;
 
 static char g_dir[256], g_key[300], g_eps[600], g_token[128];
@@ -100,9 +101,10 @@ replica_spawn(replica *r)
 		int         n       = 0;
 		av[n++]             = th_bin("cmd/svcfleetd/svcfleetd");
 		const char *fixed[] = {"--store", "etcd", "--etcd-endpoints",
-		    g_eps, "--etcd-timeout-ms", "1000", "--secret-key-file",
-		    g_key, "--data-dir", data, "--listen", r->url, "--http",
-		    "127.0.0.1:0", "--log-level", "debug"};
+		    r->eps != NULL ? r->eps : g_eps, "--etcd-timeout-ms",
+		    "1000", "--secret-key-file", g_key, "--data-dir", data,
+		    "--listen", r->url, "--http", "127.0.0.1:0", "--log-level",
+		    "debug"};
 		for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
 			av[n++] = fixed[i];
 		}
@@ -609,6 +611,34 @@ main(int argc, char **argv)
 		r[i].recon = i == 1; // replica 1 stays up and reconciles
 	}
 	snprintf(g_urls, sizeof(g_urls), "%s,%s", r[0].url, r[1].url);
+
+	// etcd unreachable at start: the replica serves /readyz false naming
+	// the endpoints, and keeps trying (it is still running).
+	{
+		replica dead      = {0};
+		char    base[200] = "", body[2048] = "";
+		long    code = 0;
+		dead.eps     = "http://127.0.0.1:1";
+		snprintf(dead.dir, sizeof(dead.dir), "%.256s/dead", g_dir);
+		snprintf(dead.url, sizeof(dead.url),
+		    "ipc://%.256s/dead/s.sock", g_dir);
+		snprintf(dead.log, sizeof(dead.log), "%.256s/dead.log", g_dir);
+		mkdir(dead.dir, 0700);
+		replica_spawn(&dead);
+		for (int64_t end = now_ms() + 10000;
+		     now_ms() < end && code != 503; sleep_ms(50)) {
+			if (base[0] != '\0'
+			    || http_of(&dead, base, sizeof(base))) {
+				code = readyz(base, body, sizeof(body));
+			}
+		}
+		CHECK(
+		    code == 503 && strstr(body, "http://127.0.0.1:1") != NULL,
+		    "etcd unreachable at start: /readyz %ld: %s", code, body);
+		CHECK(waitpid(dead.pid, NULL, WNOHANG) == 0,
+		    "svcfleetd gave up on an unreachable etcd");
+		replica_kill(&dead);
+	}
 
 	// Both replicas start at once on the empty etcd.
 	replica_spawn(&r[0]);
