@@ -834,7 +834,7 @@ sf_gateway_alloc(sf_gateway **out, const sf_gateway_opts *o, sf_status *st)
 	    = o->go_timeout_ms ? o->go_timeout_ms : DEFAULT_TIMEOUT_MS;
 	co.url         = o->go_rpc_url;
 	co.timeout_ms  = g->g_timeout_ms;
-	co.connect_now = true; // the listener is already there
+	co.connect_now = !o->go_connect_later; // the listener is there
 	svcfleet_status_init(&cst);
 	if ((rv = svcfleet_open(&g->g_client, &co, &cst)) != 0) {
 		sf_status_set(st, rv, "gateway: %s", cst.message);

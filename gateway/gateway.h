@@ -51,6 +51,9 @@ typedef struct sf_gateway_opts {
 	const char *go_rpc_url;
 	// Deadline of one RPC (watches add their wait); 0 = 30000.
 	uint32_t go_timeout_ms;
+	// Connect in the background (the listener comes later: svcfleetd
+	// on etcd serves /readyz while it waits for etcd; issue 15).
+	bool go_connect_later;
 } sf_gateway_opts;
 
 // sf_gateway_alloc connects to the RPC listener (which must already be

@@ -815,7 +815,7 @@ sf_http_alloc(sf_http **out, const sf_http_opts *o, sf_status *st)
 		h->h_opts.ho_max_body = 4u << 20;
 	}
 	if (h->h_opts.ho_max_conns_per_ip == 0) {
-		h->h_opts.ho_max_conns_per_ip = h->h_opts.ho_max_conns / 32;
+		h->h_opts.ho_max_conns_per_ip = h->h_opts.ho_max_conns / 4;
 		if (h->h_opts.ho_max_conns_per_ip < 4) {
 			h->h_opts.ho_max_conns_per_ip = 4;
 		}

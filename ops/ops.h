@@ -297,9 +297,11 @@ typedef struct sf_http_opts {
 	unsigned    ho_max_conns; // 0 = 256
 	size_t      ho_max_body;  // request body limit, 0 = 4 MiB
 	unsigned    ho_timeout_s; // idle connection timeout, 0 = 60 s
-	// Connections from one peer address, 0 = ho_max_conns / 32 (at
+	// Connections from one peer address, 0 = ho_max_conns / 4 (at
 	// least 4): a few hostile hosts cannot take every connection from
-	// the probes and the console.
+	// the probes and the console, and one browser (or one reverse proxy
+	// in front of many) keeps room for its parallel requests and the
+	// console's long polls (a 32nd, 8, refused the console's own).
 	unsigned ho_max_conns_per_ip;
 	// Hostile clients (issue 17). Time a client has to send a request's
 	// headers, counted from the connection's accept or the end of its

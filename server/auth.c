@@ -49,6 +49,9 @@ struct sf__srv_auth {
 	atomic_uint_fast64_t        a_bind_gen;    // bumped on change
 	uint64_t                    a_bind_loaded; // gen of a_bindings
 	bool                        a_bind_valid;
+	// The store's generation of bindings when a_bindings was read: on
+	// etcd it moves when another replica changes one (issue 15).
+	uint64_t a_bind_store_gen;
 };
 
 // OpenSSL 3 looks the algorithm up again for every EVP_Digest given
@@ -306,7 +309,10 @@ reload_bindings(sf_server *srv)
 	size_t             n;
 	int                rv;
 
-	if (a->a_bind_valid && a->a_bind_loaded == gen) {
+	uint64_t sgen
+	    = sf_store_record_generation(srv->s_store, SF_STORE_BINDINGS);
+	if (a->a_bind_valid && a->a_bind_loaded == gen
+	    && a->a_bind_store_gen == sgen) {
 		return (0);
 	}
 	rv = sf_store_record_list(srv->s_store, SF_STORE_BINDINGS,
@@ -315,10 +321,11 @@ reload_bindings(sf_server *srv)
 		return (rv);
 	}
 	free_bindings(a);
-	a->a_bindings    = (Svcfleet__V1__RoleBinding **) list;
-	a->a_nbindings   = n;
-	a->a_bind_loaded = gen;
-	a->a_bind_valid  = true;
+	a->a_bindings       = (Svcfleet__V1__RoleBinding **) list;
+	a->a_nbindings      = n;
+	a->a_bind_loaded    = gen;
+	a->a_bind_store_gen = sgen;
+	a->a_bind_valid     = true;
 	return (0);
 }
 
@@ -381,8 +388,10 @@ attach_bindings(sf__srv_call *c, const char *internal_role)
 		goto done;
 	}
 	pthread_rwlock_rdlock(&a->a_lock);
-	if (!a->a_bind_valid
-	    || a->a_bind_loaded != atomic_load(&a->a_bind_gen)) {
+	if (!a->a_bind_valid || a->a_bind_loaded != atomic_load(&a->a_bind_gen)
+	    || a->a_bind_store_gen
+	        != sf_store_record_generation(
+	            srv->s_store, SF_STORE_BINDINGS)) {
 		pthread_rwlock_unlock(&a->a_lock);
 		pthread_rwlock_wrlock(&a->a_lock);
 		rv = reload_bindings(srv);
@@ -654,6 +663,25 @@ bootstrap_admin(sf_server *srv, sf_status *st)
 	}
 	sf_store_write w = {.w_fn = boot_fn, .w_arg = &ba};
 	if ((rv = sf_store_write_sync(srv->s_store, &w, NULL)) != 0) {
+		if (rv == SF_ALREADY_EXISTS) {
+			// Several replicas started on an empty etcd at once:
+			// one transaction created the binding "admin", and
+			// the file of that replica is the one that works.
+			unlink(path);
+			SF_INFO("auth",
+			    "another svcfleetd replica created the admin "
+			    "token at the same time; it is in that replica's "
+			    "data directory (its log says which)");
+			return (0);
+		}
+		if (rv == SF_UNAVAILABLE) {
+			// The write may have been applied: the file stays,
+			// so a working token never lacks its file.
+			return (sf_status_set(st, rv,
+			    "creating the admin token failed (the store is "
+			    "unavailable; %s is kept in case it was created)",
+			    path));
+		}
 		unlink(path);
 		return (
 		    sf_status_set(st, rv, "creating the admin token failed"));

@@ -182,7 +182,9 @@ sf__srv_dedupe_end(
 	dd_entry *e;
 
 	pthread_mutex_lock(&d->d_mtx);
-	if ((e = find(d, key)) != NULL && !e->e_done) {
+	if ((e = find(d, key)) != NULL && !e->e_done && reply == NULL) {
+		unlink_entry(d, e); // forgotten: a retry runs again
+	} else if (e != NULL && !e->e_done) {
 		e->e_reply = malloc(len ? len : 1);
 		if (e->e_reply == NULL) {
 			unlink_entry(d, e);

@@ -138,6 +138,12 @@ struct sf__srv_call {
 	// (0: local, ipc:// or inproc://) and its text.
 	uint64_t c_peer;
 	char     c_peer_text[48];
+	// Several replicas (replicas.c, issue 15): the write function the
+	// request-record wrapper runs, whether this call put a request
+	// record, and the record an earlier attempt left (a replay).
+	sf_store_write_fn          c_req_fn;
+	bool                       c_req_put;
+	Svcfleet__V1__StoredReply *c_req_found;
 };
 
 // The server object. The generated service structs come first in their
@@ -242,7 +248,52 @@ struct sf_server {
 
 	// Reconciler claims (claims.c, issue 16).
 	struct sf__srv_claims *s_claims;
+	// The store's health probe (health.c; etcd only, issue 15).
+	pthread_t       s_health;
+	pthread_mutex_t s_health_mtx;
+	pthread_cond_t  s_health_cv;
+	bool            s_health_running, s_health_stop;
+	bool            s_health_ok;       // the last probe answered
+	int64_t         s_health_since_ms; // mono ms it has been so
+	char            s_health_why[512]; // what the last failure said
+	struct sf__srv_health_obs *s_health_obs;
 };
+
+// --------------------------------------------------- replicas (replicas.c)
+
+// With several replicas on one etcd, a write's request id is kept in the
+// store (SF_STORE_REQUESTS) in the write's own transaction, and its answer
+// right after, so that a client retrying through another replica gets the
+// first answer instead of a second application.
+bool sf__srv_req_shared(const sf_server *srv);
+// sf__srv_req_wrap returns the write function to submit for c's fn: fn
+// itself, or a wrapper that first looks the request up (replay) when the
+// call is deduplicated and the store shared.
+sf_store_write_fn sf__srv_req_wrap(sf__srv_call *c, sf_store_write_fn fn);
+// sf__srv_req_audit is called by the audit function in the write's
+// transaction: puts the pending record (code 0 only). Returns 0, or an
+// SF_* code; *skip is true for a replay (no audit record of its own).
+int sf__srv_req_audit(
+    sf_store_txn *txn, sf__srv_call *c, int code, bool *skip);
+// sf__srv_req_reply returns the reply message to send for a replay (a
+// new nng message holding the stored answer), or NULL: not a replay, or
+// the answer is not stored. When the replica that applied the request
+// has not stored its answer within 2 s (it died in between), a Service
+// write's answer is rebuilt from what is stored now (*rebuilt, from the
+// call's arena, c's status reset to OK); otherwise c's status says
+// UNAVAILABLE (retry).
+nng_msg *sf__srv_req_reply(sf__srv_call *c, const ProtobufCMessage **rebuilt);
+// sf__srv_req_store keeps the answer m of a call that put a record
+// (asynchronously: a write of its own).
+void sf__srv_req_store(sf__srv_call *c, const nng_msg *m);
+
+// ------------------------------------------------------ health (health.c)
+
+// sf__srv_health_start starts the probe thread when the store is etcd
+// (nothing to do for LMDB). Returns 0 or -1. _stop joins it; safe when
+// it never started.
+int  sf__srv_health_start(sf_server *srv);
+void sf__srv_health_stop(sf_server *srv);
 
 // ----------------------------------------------------------- method table
 
@@ -385,6 +436,8 @@ enum sf__srv_dedupe_seen {
 };
 enum sf__srv_dedupe_seen sf__srv_dedupe_begin(
     struct sf__srv_dedupe *d, const char *key, void **reply, size_t *len);
+// sf__srv_dedupe_end keeps reply for key; reply NULL forgets the key (a
+// retry runs again).
 void sf__srv_dedupe_end(
     struct sf__srv_dedupe *d, const char *key, const void *reply, size_t len);
 

@@ -115,6 +115,21 @@ rpc_closure(const ProtobufCMessage *reply, void *data)
 	sf__srv_call *c = data;
 	nng_msg      *m;
 
+	// A write replayed through this replica answers as it first did.
+	const ProtobufCMessage *rebuilt = NULL;
+	if (c->c_req_found != NULL
+	    && (m = sf__srv_req_reply(c, &rebuilt)) != NULL) {
+		if (c->c_dedupe) {
+			sf__srv_dedupe_end(c->c_srv->s_dedupe, c->c_dedupe_key,
+			    nng_msg_body(m), nng_msg_len(m));
+		}
+		send_reply(c, m);
+		return;
+	}
+	if (rebuilt != NULL) {
+		reply = rebuilt;
+	}
+
 	if (reply == NULL && c->c_status.st_code == 0) {
 		sf_status_set(&c->c_status, SF_INTERNAL,
 		    "the handler of %s returned no reply",
@@ -143,8 +158,14 @@ rpc_closure(const ProtobufCMessage *reply, void *data)
 		}
 	}
 	if (c->c_dedupe) {
+		// UNAVAILABLE is not remembered: a retry must run again.
+		bool forget = c->c_status.st_code == SF_UNAVAILABLE;
 		sf__srv_dedupe_end(c->c_srv->s_dedupe, c->c_dedupe_key,
-		    nng_msg_body(m), nng_msg_len(m));
+		    forget ? NULL : nng_msg_body(m),
+		    forget ? 0 : nng_msg_len(m));
+	}
+	if (c->c_status.st_code == 0) {
+		sf__srv_req_store(c, m);
 	}
 	// This may run on the store's writer thread: the line carries the
 	// call's request id whichever thread says it.
@@ -252,6 +273,15 @@ call_audit(sf_store_txn *txn, void *arg, int code, const sf_status *st)
 {
 	sf__srv_call            *c  = *(sf__srv_call **) arg;
 	Svcfleet__V1__AuditEvent ev = SVCFLEET__V1__AUDIT_EVENT__INIT;
+	bool                     replay;
+	int                      rv;
+
+	if ((rv = sf__srv_req_audit(txn, c, code, &replay)) != 0) {
+		return (rv);
+	}
+	if (replay) {
+		return (0); // the first application has the audit record
+	}
 
 	ev.user
 	    = (char *) (c->c_ident.id_user != NULL ? c->c_ident.id_user : "");
@@ -278,7 +308,7 @@ sf__srv_call_write(sf__srv_call *c, sf_store_write_fn fn,
     sf_store_done_fn done, void *arg, bool dry_run)
 {
 	sf_store_write w = {
-	    .w_fn     = fn,
+	    .w_fn     = dry_run ? fn : sf__srv_req_wrap(c, fn),
 	    .w_audit  = call_audit,
 	    .w_done   = done,
 	    .w_arg    = arg,
@@ -662,6 +692,9 @@ call_reset(sf__srv_call *c)
 	c->c_client_id     = false;
 	c->c_dedupe        = false;
 	c->c_dedupe_key    = NULL;
+	c->c_req_fn        = NULL;
+	c->c_req_put       = false;
+	c->c_req_found     = NULL;
 	memset(&c->c_ident, 0, sizeof(c->c_ident));
 }
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -168,7 +169,8 @@ open_store(sf_server *srv, sf_store_opts *so, sf_status *st)
 	}
 	so->so_secret_key = key;
 	sf__srv_page_key_derive(srv, key, sizeof(key)); // issue 17
-	rv                = sf_store_open(&srv->s_store, so, st);
+	rv = sf_store_open_backend(
+	    srv->s_opts.so_store, &srv->s_store, so, st);
 	so->so_secret_key = NULL;
 	OPENSSL_cleanse(key, sizeof(key));
 	if (rv != 0 && created) {
@@ -182,6 +184,29 @@ open_store(sf_server *srv, sf_store_opts *so, sf_status *st)
 	}
 	free(path);
 	return (rv);
+}
+
+// On etcd the data directory holds only local files (admin.token, the
+// default ipc:// socket): made here (mode 0700, parents too), as the LMDB
+// store makes its own.
+static int
+make_data_dir(const char *dir, sf_status *st)
+{
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/", dir);
+	for (char *p = path + 1; *p != '\0'; p++) {
+		if (*p != '/') {
+			continue;
+		}
+		*p = '\0';
+		if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+			return (sf_status_set(st, SF_FAILED_PRECONDITION,
+			    "cannot create the data directory %s: %s", path,
+			    strerror(errno)));
+		}
+		*p = '/';
+	}
+	return (0);
 }
 
 int
@@ -228,6 +253,18 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 	so.so_batch_max        = srv->s_opts.so_batch_max;
 	so.so_audit_keep       = srv->s_opts.so_audit_keep;
 	so.so_audit_max_age_ms = srv->s_opts.so_audit_max_age_ms;
+	so.so_etcd_endpoints   = srv->s_opts.so_etcd_endpoints;
+	so.so_etcd_ca_file     = srv->s_opts.so_etcd_ca_file;
+	so.so_etcd_cert_file   = srv->s_opts.so_etcd_cert_file;
+	so.so_etcd_key_file    = srv->s_opts.so_etcd_key_file;
+	so.so_etcd_prefix      = srv->s_opts.so_etcd_prefix;
+	so.so_etcd_timeout_ms  = srv->s_opts.so_etcd_timeout_ms;
+	if (srv->s_opts.so_store != NULL
+	    && strcmp(srv->s_opts.so_store, "etcd") == 0
+	    && (rv = make_data_dir(srv->s_opts.so_data_dir, st)) != 0) {
+		free(srv);
+		return (rv);
+	}
 	if ((rv = open_store(srv, &so, st)) != 0) {
 		free(srv);
 		return (rv);
@@ -287,6 +324,11 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 	    && (rv = listen_one(srv, srv->s_opts.so_inproc, st)) != 0) {
 		goto fail;
 	}
+	if (sf__srv_health_start(srv) != 0) {
+		rv = sf_status_set(st, SF_RESOURCE_EXHAUSTED,
+		    "cannot start the store's health probe");
+		goto fail;
+	}
 	if (sf__srv_ipcguard_start(srv) != 0) {
 		rv = sf_status_set(st, SF_RESOURCE_EXHAUSTED,
 		    "cannot start the ipc listener guard");
@@ -311,6 +353,7 @@ sf_server_stop(sf_server *srv)
 	// answered; then the socket closes.
 	atomic_store(&srv->s_draining, true);
 	sf__srv_ipcguard_stop(srv);
+	sf__srv_health_stop(srv);
 	sf__srv_watch_fini(srv);
 	if (srv->s_ctxs != NULL) {
 		sf__srv_rpc_drain(srv, DRAIN_MAX_MS);

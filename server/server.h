@@ -57,6 +57,19 @@ typedef struct sf_server_opts {
 	// (issue 17) A TCP/TLS connection that has sent no request this long
 	// after it came is closed, 0 = 10 s.
 	int64_t so_idle_timeout_ms;
+
+	// Several replicas on etcd (issue 15, DESIGN.md §9). so_store:
+	// "lmdb" (NULL/"": the default) or "etcd"; with etcd every record is
+	// in the etcd cluster at so_etcd_endpoints and so_data_dir holds only
+	// local files (admin.token of the replica that bootstrapped, the
+	// default ipc:// socket, the secret key unless placed elsewhere).
+	const char *so_store;
+	const char *so_etcd_endpoints;  // "https://10.0.0.1:2379,..."
+	const char *so_etcd_ca_file;    // PEM CA (NULL: the system's)
+	const char *so_etcd_cert_file;  // client certificate, or NULL
+	const char *so_etcd_key_file;   // its key, or NULL
+	const char *so_etcd_prefix;     // NULL = "/svcfleet/"
+	int32_t     so_etcd_timeout_ms; // one request to one member, 0 = 2000
 } sf_server_opts;
 
 // The hard cap nng enforces per message; requests between so_max_msg and
@@ -81,6 +94,12 @@ const char *sf_server_reconciler_token(const sf_server *srv);
 // sf_server_urls returns the URLs actually listened on (tcp port 0
 // resolved), valid until stop.
 const char *const *sf_server_urls(const sf_server *srv, size_t *n);
+
+// sf_server_store_health says whether the store can serve now: on etcd
+// the last probe of a thread that reads from etcd every 500 ms (quorum
+// lost, no member answering: false, with the reason in why); on LMDB
+// always true. Quick: for /readyz.
+bool sf_server_store_health(sf_server *srv, sf_buf *why);
 
 // sf_server_ready says whether the server can serve requests (the store
 // is open and it is not shutting down); when not, why says why. For the

@@ -324,6 +324,9 @@ sf_server_ready(sf_server *srv, sf_buf *why)
 	}
 	// Ready, but say so when clusters have had no reconciler for long
 	// (issue 16): /readyz shows it as a warning.
+	if (!sf_server_store_health(srv, why)) {
+		return (false);
+	}
 	sf__srv_claims_warning(srv, why);
 	return (true);
 }

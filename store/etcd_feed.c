@@ -214,6 +214,39 @@ fire_hook(sf_store *s, uint64_t rev)
 	}
 }
 
+// note_record bumps the record generation of a token's or binding's event
+// (any replica's write): caches of them compare it (issue 15).
+static void
+note_record(sf_store *s, const json_t *ev)
+{
+	const json_t  *kv = json_object_get(ev, "kv");
+	uint8_t       *buf;
+	const uint8_t *inner;
+	size_t         n;
+
+	if (sf__etcd_kv_key(s, kv, SF__ETCD_BIND, &buf, &inner, &n) == 0) {
+		atomic_fetch_add(&s->s_gen_bindings, 1);
+		free(buf);
+	} else if (sf__etcd_kv_key(s, kv, SF__ETCD_TOK, &buf, &inner, &n)
+	    == 0) {
+		atomic_fetch_add(&s->s_gen_tokens, 1);
+		free(buf);
+	}
+}
+
+uint64_t
+sf__etcd_record_generation(sf_store *s, sf_store_kind kind)
+{
+	switch (kind) {
+	case SF_STORE_TOKENS:
+		return (atomic_load(&s->s_gen_tokens));
+	case SF_STORE_BINDINGS:
+		return (atomic_load(&s->s_gen_bindings));
+	default:
+		return (0);
+	}
+}
+
 // on_watch takes one answer of the store's watch into the ring.
 static int
 on_watch(void *arg, json_t *res, sf_status *st)
@@ -246,6 +279,7 @@ on_watch(void *arg, json_t *res, sf_status *st)
 		uint64_t rev;
 		int      delta;
 
+		note_record(s, json_array_get(events, i));
 		rv = build_event(
 		    s, json_array_get(events, i), &rev, &packed, &n, &delta);
 		if (rev <= s->s_f_hi) {

@@ -21,6 +21,8 @@
 #define SF__ETCD_BIND  "bind/"
 #define SF__ETCD_TXN   "txn/"
 #define SF__ETCD_AUDIT "~audit/"
+// Request records (SF_STORE_REQUESTS): under "~", outside every watch.
+#define SF__ETCD_REQ "~req/"
 
 // sf__etcd_put_raw puts value under P key (tests: a newer schema).
 int sf__etcd_put_raw(sf_store *s, const char *key, const void *v, size_t n);

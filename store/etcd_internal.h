@@ -132,6 +132,13 @@ struct sf_store {
 	_Atomic uint64_t s_writes;
 	_Atomic uint64_t s_failed;
 	_Atomic uint64_t s_db_size, s_db_used;
+
+	// Several replicas (issue 15): the lease of request records
+	// (etcd_txn.c, writer thread only), and record generations bumped by
+	// the watch when it brings a token or binding (etcd_feed.c).
+	int64_t          s_req_lease;
+	int64_t          s_req_lease_at; // mono ms of its grant
+	_Atomic uint64_t s_gen_tokens, s_gen_bindings;
 };
 
 // A key this write attempt read or will write (etcd_txn.c).
@@ -313,6 +320,10 @@ void sf__etcd_set_commit_hook(
 // sf__etcd_feed_wait waits (at most ms) until the watch has reached rev.
 // Returns true when it has.
 bool sf__etcd_feed_wait(sf_store *s, uint64_t rev, int64_t ms);
+// Several replicas (issue 15): sf_store_health and
+// sf_store_record_generation of this backend.
+int      sf__etcd_health(sf_store *s, sf_status *st);
+uint64_t sf__etcd_record_generation(sf_store *s, sf_store_kind kind);
 // The number of Services, as the watch last saw it.
 uint64_t sf__etcd_feed_services(sf_store *s);
 

@@ -485,8 +485,13 @@ etcd_stats(sf_store *s, sf_store_stats *out)
 {
 	memset(out, 0, sizeof(*out));
 	// The counters come from the watch: let it catch up with this
-	// store's own writes first (briefly: stats must not hang).
-	sf__etcd_feed_wait(s, atomic_load(&s->s_last_write), 2000);
+	// store's own writes first (briefly: stats must not hang). Not on
+	// the watch's own thread (a commit hook reading stats, as svcfleetd's
+	// metrics do): it would wait for itself.
+	if (!s->s_watcher_running
+	    || !pthread_equal(pthread_self(), s->s_watcher)) {
+		sf__etcd_feed_wait(s, atomic_load(&s->s_last_write), 2000);
+	}
 	out->ss_revision   = atomic_load(&s->s_known);
 	out->ss_commits    = atomic_load(&s->s_commits);
 	out->ss_writes     = atomic_load(&s->s_writes);
@@ -755,6 +760,31 @@ sf__etcd_client(sf_store *s)
 
 // ------------------------------------------------------------ ops table
 
+// sf__etcd_health: one linearizable read of meta/schema within 1.5 s on any
+// member; without quorum etcd cannot answer it (issue 15: /readyz).
+int
+sf__etcd_health(sf_store *s, sf_status *st)
+{
+	sf__ekey k;
+	json_t  *req, *resp = NULL;
+	int      rv;
+
+	meta_key(s, "schema", &k);
+	req = json_pack(
+	    "{s:o,s:b}", "key", sf__etcd_b64(k.k_b, k.k_n), "keys_only", 1);
+	if (req == NULL) {
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+	}
+	rv = sf__etcd_call_timeout(s->s_etcd, "kv/range", req,
+	    "the health check", 1500, &resp, NULL, st);
+	if (rv == 0) {
+		sf__etcd_saw(s, sf__etcd_rev(resp));
+	}
+	json_decref(req);
+	json_decref(resp);
+	return (rv);
+}
+
 const sf_store_ops sf_store_etcd_ops = {
     .so_size                       = sizeof(sf_store_ops),
     .so_name                       = "etcd",
@@ -796,4 +826,6 @@ const sf_store_ops sf_store_etcd_ops = {
     .so_claim_acquire              = sf__etcd_claim_acquire,
     .so_claim_release              = sf__etcd_claim_release,
     .so_claim_list                 = sf__etcd_claim_list,
+    .so_health                     = sf__etcd_health,
+    .so_record_generation          = sf__etcd_record_generation,
 };

@@ -1093,8 +1093,10 @@ record_ekey(sf_store_txn *t, sf_store_kind kind, const char *id, sf__ekey *ek)
 		return (rv);
 	}
 	sf__ekey_make(t->t_store,
-	    kind == SF_STORE_TOKENS ? SF__ETCD_TOK : SF__ETCD_BIND, id, kl,
-	    ek);
+	    kind == SF_STORE_TOKENS         ? SF__ETCD_TOK
+	        : kind == SF_STORE_REQUESTS ? SF__ETCD_REQ
+	                                    : SF__ETCD_BIND,
+	    id, kl, ek);
 	return (0);
 }
 
@@ -1146,7 +1148,10 @@ sf__etcd_txn_record_put(sf_store_txn *t, sf_store_kind kind, const char *id,
 		return (SF_ALREADY_EXISTS);
 	}
 	snprintf(what, sizeof(what), "%s %s",
-	    kind == SF_STORE_TOKENS ? "token" : "role binding", id);
+	    kind == SF_STORE_TOKENS         ? "token"
+	        : kind == SF_STORE_REQUESTS ? "request"
+	                                    : "role binding",
+	    id);
 	if ((rv = kv_put_msg(t, &ek, msg, what)) != 0) {
 		return (rv);
 	}
@@ -1244,6 +1249,57 @@ make_marker(sf_store *s, int64_t now, sf__ekey *k)
 	return (sf__ekey_make(s, SF__ETCD_TXN, name, strlen(name), k));
 }
 
+// Whether e is a request record (SF_STORE_REQUESTS).
+static bool
+is_request(const sf_store *s, const sf__ekv *e)
+{
+	size_t n = strlen(SF__ETCD_REQ);
+	return (e->e_kn > s->s_plen + n
+	    && memcmp(e->e_k + s->s_plen, SF__ETCD_REQ, n) == 0);
+}
+
+// req_lease returns the lease request records are put with, granted anew
+// every REQ_LEASE_EVERY_MS with a TTL of REQ_LEASE_TTL_S, so that each
+// record lives 10 to 15 minutes and etcd deletes it (no janitor scan).
+// 0 when etcd does not grant one now: the record is then kept until the
+// next time its key is written (a rare leak, logged). Writer thread only.
+#define REQ_LEASE_TTL_S    900
+#define REQ_LEASE_EVERY_MS (5 * 60 * 1000)
+static int64_t
+req_lease(sf_store *s)
+{
+	int64_t   now = sf_clock_mono_ms();
+	json_t   *req, *resp = NULL;
+	sf_status st;
+
+	if (s->s_req_lease != 0
+	    && now - s->s_req_lease_at < REQ_LEASE_EVERY_MS) {
+		return (s->s_req_lease);
+	}
+	sf_status_init(&st);
+	req = json_pack("{s:o}", "TTL", sf__etcd_str64(REQ_LEASE_TTL_S));
+	if (req != NULL
+	    && sf__etcd_call_timeout(s->s_etcd, "lease/grant", req,
+	           "the lease of request records", 2000, &resp, NULL, &st)
+	        == 0
+	    && sf__etcd_i64(resp, "ID") != 0) {
+		s->s_req_lease    = sf__etcd_i64(resp, "ID");
+		s->s_req_lease_at = now;
+	} else {
+		SF_WARN("store",
+		    "no etcd lease for request records (%s): this one is "
+		    "kept without expiry",
+		    st.st_msg[0] != '\0' ? st.st_msg : "no lease id");
+	}
+	json_decref(req);
+	json_decref(resp);
+	sf_status_fini(&st);
+	return (
+	    s->s_req_lease != 0 && now - s->s_req_lease_at < REQ_LEASE_EVERY_MS
+	        ? s->s_req_lease
+	        : 0);
+}
+
 // build makes the transaction of the attempt.
 static json_t *
 build(sf_store_txn *t, const sf__ekey *marker, const char **what)
@@ -1265,8 +1321,14 @@ build(sf_store_txn *t, const sf__ekey *marker, const char **what)
 			json_array_append_new(cmp, sf__etcd_cmp_absent(&k));
 		}
 		if (e->e_op == SF__EOP_PUT) {
-			json_array_append_new(
-			    ok, sf__etcd_op_put(&k, e->e_val, e->e_valn));
+			json_t *put = sf__etcd_op_put(&k, e->e_val, e->e_valn);
+			int64_t lease;
+			if (is_request(s, e) && (lease = req_lease(s)) != 0) {
+				json_object_set_new(
+				    json_object_get(put, "request_put"),
+				    "lease", sf__etcd_str64(lease));
+			}
+			json_array_append_new(ok, put);
 			if (e->e_valn >= biggest && e->e_what != NULL) {
 				biggest = e->e_valn;
 				*what   = e->e_what;

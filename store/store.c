@@ -364,11 +364,22 @@ sf_store_txn_cluster_delete(sf_store_txn *txn, const char *name)
 	return (TOPS(txn)->so_txn_cluster_delete(txn, name));
 }
 
+// Request records are the etcd backend's (store.h).
+static bool
+kind_ok(const sf_store_ops *ops, sf_store_kind kind)
+{
+	return (kind != SF_STORE_REQUESTS || ops != &sf_store_lmdb_ops);
+}
+
 int
 sf_store_record_get(sf_store *s, sf_store_kind kind, const char *id,
     const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc,
     ProtobufCMessage **out)
 {
+	if (!kind_ok(OPS(s), kind)) {
+		*out = NULL;
+		return (SF_UNIMPLEMENTED);
+	}
 	return (OPS(s)->so_record_get(s, kind, id, desc, alloc, out));
 }
 
@@ -377,6 +388,11 @@ sf_store_record_list(sf_store *s, sf_store_kind kind,
     const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc,
     ProtobufCMessage ***out, size_t *n)
 {
+	if (!kind_ok(OPS(s), kind)) {
+		*out = NULL;
+		*n   = 0;
+		return (SF_UNIMPLEMENTED);
+	}
 	return (OPS(s)->so_record_list(s, kind, desc, alloc, out, n));
 }
 
@@ -385,6 +401,10 @@ sf_store_txn_record_get(sf_store_txn *txn, sf_store_kind kind, const char *id,
     const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc,
     ProtobufCMessage **out)
 {
+	if (!kind_ok(TOPS(txn), kind)) {
+		*out = NULL;
+		return (SF_UNIMPLEMENTED);
+	}
 	return (TOPS(txn)->so_txn_record_get(txn, kind, id, desc, alloc, out));
 }
 
@@ -392,6 +412,9 @@ int
 sf_store_txn_record_put(sf_store_txn *txn, sf_store_kind kind, const char *id,
     const ProtobufCMessage *msg, bool create_only)
 {
+	if (!kind_ok(TOPS(txn), kind)) {
+		return (SF_UNIMPLEMENTED);
+	}
 	return (TOPS(txn)->so_txn_record_put(txn, kind, id, msg, create_only));
 }
 
@@ -399,6 +422,9 @@ int
 sf_store_txn_record_delete(
     sf_store_txn *txn, sf_store_kind kind, const char *id)
 {
+	if (!kind_ok(TOPS(txn), kind)) {
+		return (SF_UNIMPLEMENTED);
+	}
 	return (TOPS(txn)->so_txn_record_delete(txn, kind, id));
 }
 
@@ -516,4 +542,29 @@ sf_store_claims_free(sf_store_claim *c, size_t n)
 		free(c[i].sc_owner);
 	}
 	free(c);
+}
+
+// ------------------------------------------------- several replicas (i15)
+
+int
+sf_store_health(sf_store *s, sf_status *st)
+{
+	const sf_store_ops *ops = OPS(s);
+	if (ops->so_size < offsetof(sf_store_ops, so_health) + sizeof(void *)
+	    || ops->so_health == NULL) {
+		return (0);
+	}
+	return (ops->so_health(s, st));
+}
+
+uint64_t
+sf_store_record_generation(sf_store *s, sf_store_kind kind)
+{
+	const sf_store_ops *ops = OPS(s);
+	if (ops->so_size
+	        < offsetof(sf_store_ops, so_record_generation) + sizeof(void *)
+	    || ops->so_record_generation == NULL) {
+		return (0);
+	}
+	return (ops->so_record_generation(s, kind));
 }

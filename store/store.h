@@ -357,6 +357,11 @@ int sf_store_txn_cluster_delete(sf_store_txn *txn, const char *name);
 typedef enum sf_store_kind {
 	SF_STORE_TOKENS   = 0,
 	SF_STORE_BINDINGS = 1,
+	// Replies of writes by request id, so that a write retried through
+	// another svcfleetd replica is applied once (issue 15). etcd only
+	// (LMDB: SF_UNIMPLEMENTED; one svcfleetd remembers them in memory);
+	// kept 10 to 15 min (an etcd lease), never listed, not watched.
+	SF_STORE_REQUESTS = 2,
 } sf_store_kind;
 
 // sf_store_record_get reads one record and unpacks it as desc. Returns 0,
@@ -474,6 +479,20 @@ int sf_store_claim_release(
 int sf_store_claim_list(
     sf_store *s, sf_store_claim **out, size_t *n, sf_status *st);
 void sf_store_claims_free(sf_store_claim *c, size_t n);
+// ------------------------------------------------- several replicas (i15)
+
+// sf_store_health asks the store's backend whether it can serve now, in
+// about 1.5 s at most: on etcd, a linearizable read (it fails while etcd
+// has no quorum or no member answers: SF_UNAVAILABLE naming the endpoints
+// tried); on LMDB always 0. For /readyz.
+int sf_store_health(sf_store *s, sf_status *st);
+
+// sf_store_record_generation returns a number that changes whenever a
+// record of kind may have changed through another process sharing the
+// store (on etcd: another svcfleetd replica's write, as this store's watch
+// brings it, within milliseconds); 0 on LMDB, whose one process knows its
+// own writes. Caches of records compare it.
+uint64_t sf_store_record_generation(sf_store *s, sf_store_kind kind);
 
 // ----------------------------------------------------------- backends
 
@@ -551,6 +570,10 @@ typedef struct sf_store_ops {
 	    sf_store *, const char *, uint64_t, sf_status *);
 	int (*so_claim_list)(
 	    sf_store *, sf_store_claim **, size_t *, sf_status *);
+	// Several replicas (issue 15); NULL in a backend that has nothing to
+	// say (the dispatch answers 0).
+	int (*so_health)(sf_store *, sf_status *);
+	uint64_t (*so_record_generation)(sf_store *, sf_store_kind);
 } sf_store_ops;
 
 // The LMDB backend.

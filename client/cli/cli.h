@@ -39,7 +39,8 @@ enum cli_flag_kind {
 // XX(ID, long name, short letter or 0, kind, value placeholder, help)
 #define CLI_FLAGS(XX)                                                        \
 	XX(SERVER, "server", 0, FK_VALUE, "URL",                             \
-	    "svcfleetd address (env SVCFLEET_SERVER; default "               \
+	    "svcfleetd address, or URL,URL,... of replicas (tried in turn "  \
+	    "on UNAVAILABLE) (env SVCFLEET_SERVER; default "                 \
 	    "ipc://./svcfleet-data/svcfleet.sock when that socket exists "   \
 	    "and is yours or root's, "                                       \
 	    "else tcp://127.0.0.1:7070)")                                    \

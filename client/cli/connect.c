@@ -159,12 +159,25 @@ local_server(const char *url)
 	static const char *const prefixes[] = {"ipc://", "tcp://127.",
 	    "tcp://localhost:", "tcp://[::1]:", "tls+tcp://127.",
 	    "tls+tcp://localhost:", "tls+tcp://[::1]:"};
-	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
-		if (strncmp(url, prefixes[i], strlen(prefixes[i])) == 0) {
-			return (true);
+	// --server URL,URL,... (svcfleetd replicas): every one must be.
+	for (const char *u = url; u != NULL;
+	     u = strchr(u, ',') != NULL ? strchr(u, ',') + 1 : NULL) {
+		bool local = false;
+		while (*u == ' ') {
+			u++;
+		}
+		for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]);
+		     i++) {
+			if (strncmp(u, prefixes[i], strlen(prefixes[i]))
+			    == 0) {
+				local = true;
+			}
+		}
+		if (!local) {
+			return (false);
 		}
 	}
-	return (false);
+	return (true);
 }
 
 // The admin token svcfleetd wrote, when path holds one we may read. A
@@ -282,7 +295,8 @@ find_token(cli *c, const char *url, const char **out)
 static bool
 is_tls(const char *url)
 {
-	return (strncmp(url, "tls+tcp://", 10) == 0);
+	// (In a list of servers, when any is.)
+	return (strstr(url, "tls+tcp://") != NULL);
 }
 
 // The TLS options of o from the flags and environment. Only a tls+tcp://

@@ -18,6 +18,7 @@
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/tls/tls.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,16 @@ struct svcfleet_client {
 	size_t            c_nidle;
 	call_slot        *c_busy;  // calls in progress, with their slot
 	size_t            c_nbusy; // and those still getting one
+	// Several servers (issue 15): a handle opened with a comma list
+	// has one sub-handle per URL and no socket of its own; a call goes
+	// to the server that answered last and moves on when it fails with
+	// UNAVAILABLE. Sub-handles count their connections (c_pipes) and
+	// end their calls at once when the connection drops (c_failfast).
+	svcfleet_client **c_subs;
+	size_t            c_nsubs;
+	atomic_size_t     c_cur;
+	atomic_int        c_pipes;
+	bool              c_failfast;
 };
 
 static const char *const code_names[] = {
@@ -204,6 +215,32 @@ client_free(svcfleet_client *c)
 	free(c);
 }
 
+// Counts a handle's connections; when one drops, a sub-handle of a
+// several-server handle ends its calls in progress at once (they fail
+// UNAVAILABLE and go to the next server) instead of waiting for a server
+// that may never come back.
+static void
+pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	svcfleet_client *c = arg;
+	(void) p;
+	if (ev == NNG_PIPE_EV_ADD_POST) {
+		atomic_fetch_add(&c->c_pipes, 1);
+		return;
+	}
+	atomic_fetch_sub(&c->c_pipes, 1);
+	pthread_mutex_lock(&c->c_mtx);
+	if (c->c_failfast && c->c_state == OPEN) {
+		for (call_slot *sl = c->c_busy; sl != NULL; sl = sl->s_next) {
+			nng_aio_cancel(sl->s_aio);
+		}
+	}
+	pthread_mutex_unlock(&c->c_mtx);
+}
+
+static int open_multi(
+    svcfleet_client **out, const svcfleet_options *o, svcfleet_status *st);
+
 int
 svcfleet_open(
     svcfleet_client **out, const svcfleet_options *o, svcfleet_status *st)
@@ -218,6 +255,9 @@ svcfleet_open(
 	if (o == NULL || o->url == NULL || o->url[0] == '\0') {
 		return (fail(
 		    st, SVCFLEET_INVALID_ARGUMENT, "no server URL given"));
+	}
+	if (strchr(o->url, ',') != NULL) {
+		return (open_multi(out, o, st));
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		return (
@@ -254,6 +294,8 @@ svcfleet_open(
 		svcfleet_close(c);
 		return (rv);
 	}
+	nng_pipe_notify(c->c_sock, NNG_PIPE_EV_ADD_POST, pipe_cb, c);
+	nng_pipe_notify(c->c_sock, NNG_PIPE_EV_REM_POST, pipe_cb, c);
 	rv = nng_dialer_start(
 	    c->c_dialer, o->connect_now ? 0 : NNG_FLAG_NONBLOCK);
 	if (rv != 0) {
@@ -321,15 +363,36 @@ client_stop(svcfleet_client *c, enum client_state why)
 void
 svcfleet_shutdown(svcfleet_client *c)
 {
-	if (c != NULL) {
-		client_stop(c, SHUT_DOWN);
+	if (c == NULL) {
+		return;
 	}
+	if (c->c_nsubs > 0) {
+		pthread_mutex_lock(&c->c_mtx);
+		c->c_state = c->c_state == OPEN ? SHUT_DOWN : c->c_state;
+		pthread_mutex_unlock(&c->c_mtx);
+		for (size_t i = 0; i < c->c_nsubs; i++) {
+			svcfleet_shutdown(c->c_subs[i]);
+		}
+		return;
+	}
+	client_stop(c, SHUT_DOWN);
 }
 
 void
 svcfleet_close(svcfleet_client *c)
 {
 	if (c == NULL) {
+		return;
+	}
+	if (c->c_nsubs > 0 || c->c_subs != NULL) {
+		pthread_mutex_lock(&c->c_mtx);
+		c->c_state = CLOSING;
+		pthread_mutex_unlock(&c->c_mtx);
+		for (size_t i = 0; i < c->c_nsubs; i++) {
+			svcfleet_close(c->c_subs[i]);
+		}
+		free(c->c_subs);
+		client_free(c);
 		return;
 	}
 	client_stop(c, CLOSING);
@@ -521,10 +584,14 @@ pack_request(const char *method, const ProtobufCMessage *req,
 	return (0);
 }
 
-int
-svcfleet_call_with(svcfleet_client *c, const char *method,
-    const ProtobufCMessage *req, const ProtobufCMessageDescriptor *reply_desc,
-    ProtobufCMessage **reply, const svcfleet_call_opts *o, svcfleet_status *st)
+// call_one makes a call on one server. send_ms > 0 bounds the wait for a
+// connection to send on; *sent (may be NULL) tells whether the request
+// went out.
+static int
+call_one(svcfleet_client *c, const char *method, const ProtobufCMessage *req,
+    const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **reply,
+    const svcfleet_call_opts *o, svcfleet_status *st, uint32_t send_ms,
+    bool *sent)
 {
 	static const svcfleet_call_opts defaults;
 	Svcfleet__V1__ReplyEnvelope    *rep;
@@ -575,11 +642,17 @@ svcfleet_call_with(svcfleet_client *c, const char *method,
 		    fail(st, sf_status_from_nng(rv), "%s", nng_strerror(rv)));
 	}
 	aio = sl->s_aio;
-	nng_aio_set_timeout(aio, (nng_duration) (timeout_ms + o->grace_ms));
+	nng_aio_set_timeout(aio,
+	    (nng_duration) (send_ms > 0 ? send_ms : timeout_ms + o->grace_ms));
 	nng_aio_set_msg(aio, msg);
 	nng_ctx_send(sl->s_ctx, aio);
 	nng_aio_wait(aio);
 	if ((rv = nng_aio_result(aio)) == 0) {
+		if (sent != NULL) {
+			*sent = true;
+		}
+		nng_aio_set_timeout(
+		    aio, (nng_duration) (timeout_ms + o->grace_ms));
 		nng_ctx_recv(sl->s_ctx, aio);
 		nng_aio_wait(aio);
 		rv  = nng_aio_result(aio);
@@ -593,6 +666,11 @@ svcfleet_call_with(svcfleet_client *c, const char *method,
 			    "no reply from %s within %u ms", c->c_url,
 			    timeout_ms + o->grace_ms));
 		}
+		if (rv == NNG_ECANCELED && c->c_failfast) {
+			return (fail(st, SVCFLEET_UNAVAILABLE,
+			    "the connection to %s was lost during the call",
+			    c->c_url));
+		}
 		if (rv != 0) {
 			return (fail(st, sf_status_from_nng(rv),
 			    "call to %s failed: %s", c->c_url,
@@ -603,6 +681,11 @@ svcfleet_call_with(svcfleet_client *c, const char *method,
 		nng_aio_set_msg(aio, NULL);
 		if ((state = slot_put(c, sl, false)) != OPEN) {
 			return (stopped(c, state, st));
+		}
+		if (rv == NNG_ETIMEDOUT && send_ms > 0) {
+			return (fail(st, SVCFLEET_UNAVAILABLE,
+			    "not connected to %s (is svcfleetd running?)",
+			    c->c_url));
 		}
 		if (rv == NNG_ETIMEDOUT) {
 			return (fail(st, SVCFLEET_DEADLINE_EXCEEDED,
@@ -632,6 +715,171 @@ svcfleet_call_with(svcfleet_client *c, const char *method,
 		return (fail(st, SVCFLEET_INTERNAL,
 		    "undecodable %s in the reply", reply_desc->name));
 	}
+	return (0);
+}
+
+// call_multi makes a call on a several-server handle: on the server that
+// answered last (one with a connection first), moving to the next on
+// UNAVAILABLE (a server shutting down or without its store, a connection
+// lost, none made) with the same request id, so a write is applied once,
+// until the deadline.
+static int
+call_multi(svcfleet_client *c, const char *method, const ProtobufCMessage *req,
+    const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **reply,
+    const svcfleet_call_opts *o, svcfleet_status *st)
+{
+	static const svcfleet_call_opts defaults;
+	svcfleet_call_opts              oo;
+	char                            fresh[33];
+	struct timespec                 now;
+	int64_t                         deadline;
+	size_t                          n = c->c_nsubs, tries = 0;
+	int                             rv = 0;
+
+	if (o == NULL) {
+		o = &defaults;
+	}
+	oo = *o;
+	if (oo.request_id == NULL || oo.request_id[0] == '\0') {
+		svcfleet_new_request_id(fresh);
+		oo.request_id = fresh;
+	}
+	uint32_t t = o->timeout_ms != 0 ? o->timeout_ms : c->c_timeout_ms;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	deadline = (int64_t) now.tv_sec * 1000 + now.tv_nsec / 1000000 + t;
+	for (;;) {
+		size_t start = atomic_load(&c->c_cur) % n, i = start;
+		bool   sent = false;
+		for (size_t k = 0; k < n; k++) {
+			if (atomic_load(&c->c_subs[(start + k) % n]->c_pipes)
+			    > 0) {
+				i = (start + k) % n;
+				break;
+			}
+		}
+		bool connected = atomic_load(&c->c_subs[i]->c_pipes) > 0;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		int64_t left = deadline
+		    - ((int64_t) now.tv_sec * 1000 + now.tv_nsec / 1000000);
+		pthread_mutex_lock(&c->c_mtx);
+		enum client_state state = c->c_state;
+		pthread_mutex_unlock(&c->c_mtx);
+		if (state != OPEN) {
+			return (stopped(c, state, st));
+		}
+		if (left <= 0 && tries > 0) {
+			return (st != NULL ? st->code : rv);
+		}
+		oo.timeout_ms = left > 0 ? (uint32_t) left : 1;
+		rv = call_one(c->c_subs[i], method, req, reply_desc, reply,
+		    &oo, st,
+		    connected ? 0 : (uint32_t) (left < 500 ? left : 500),
+		    &sent);
+		tries++;
+		if (rv != SVCFLEET_UNAVAILABLE) {
+			if (rv == 0) {
+				atomic_store(&c->c_cur, i);
+			}
+			return (rv);
+		}
+		atomic_store(&c->c_cur, (i + 1) % n);
+		if (tries % n == 0 && connected) {
+			// Every server said UNAVAILABLE: wait a little.
+			struct timespec pause = {0, 100 * 1000 * 1000};
+			nanosleep(&pause, NULL);
+		}
+	}
+}
+
+int
+svcfleet_call_with(svcfleet_client *c, const char *method,
+    const ProtobufCMessage *req, const ProtobufCMessageDescriptor *reply_desc,
+    ProtobufCMessage **reply, const svcfleet_call_opts *o, svcfleet_status *st)
+{
+	if (c->c_nsubs > 0) {
+		return (call_multi(c, method, req, reply_desc, reply, o, st));
+	}
+	return (call_one(c, method, req, reply_desc, reply, o, st, 0, NULL));
+}
+
+// open_multi opens one sub-handle per URL of the comma list. With
+// connect_now, at least one must connect (the others keep trying in the
+// background); otherwise all connect in the background.
+static int
+open_multi(
+    svcfleet_client **out, const svcfleet_options *o, svcfleet_status *st)
+{
+	svcfleet_client *c;
+	char            *list = strdup(o->url), *save = NULL;
+	size_t           connected = 0;
+	int              rv        = 0;
+	char             why[400]  = "";
+
+	if (list == NULL || (c = calloc(1, sizeof(*c))) == NULL) {
+		free(list);
+		return (
+		    fail(st, SVCFLEET_RESOURCE_EXHAUSTED, "out of memory"));
+	}
+	pthread_mutex_init(&c->c_mtx, NULL);
+	pthread_cond_init(&c->c_cv, NULL);
+	c->c_timeout_ms = o->timeout_ms ? o->timeout_ms : TIMEOUT_DEFAULT_MS;
+	c->c_token      = strdup(sf_nz(o->token));
+	c->c_url        = strdup(o->url);
+	c->c_subs       = calloc(SVCFLEET_SERVERS_MAX, sizeof(*c->c_subs));
+	if (c->c_token == NULL || c->c_url == NULL || c->c_subs == NULL) {
+		free(list);
+		svcfleet_close(c);
+		return (
+		    fail(st, SVCFLEET_RESOURCE_EXHAUSTED, "out of memory"));
+	}
+	for (char *u = strtok_r(list, ",", &save); u != NULL;
+	     u       = strtok_r(NULL, ",", &save)) {
+		svcfleet_options so = *o;
+		svcfleet_client *sub;
+		while (*u == ' ') {
+			u++;
+		}
+		if (*u == '\0') {
+			continue;
+		}
+		if (c->c_nsubs == SVCFLEET_SERVERS_MAX) {
+			rv = fail(st, SVCFLEET_INVALID_ARGUMENT,
+			    "more than %d server URLs", SVCFLEET_SERVERS_MAX);
+			break;
+		}
+		so.url = u;
+		if ((rv = svcfleet_open(&sub, &so, st)) == SVCFLEET_UNAVAILABLE
+		    && o->connect_now) {
+			snprintf(why, sizeof(why), "%.300s",
+			    st != NULL ? st->message : "unreachable");
+			so.connect_now = false;
+			rv             = svcfleet_open(&sub, &so, st);
+		} else if (rv == 0 && o->connect_now) {
+			connected++;
+		}
+		if (rv != 0) {
+			break;
+		}
+		sub->c_failfast         = true;
+		c->c_subs[c->c_nsubs++] = sub;
+	}
+	free(list);
+	if (rv == 0 && c->c_nsubs == 0) {
+		rv = fail(
+		    st, SVCFLEET_INVALID_ARGUMENT, "no server URL given");
+	}
+	if (rv == 0 && o->connect_now && connected == 0) {
+		rv = fail(st, SVCFLEET_UNAVAILABLE,
+		    "cannot connect to any of %s (last: %s)", o->url, why);
+	}
+	if (rv != 0) {
+		svcfleet_close(c);
+		return (rv);
+	}
+	if (st != NULL) {
+		status_clear(st);
+	}
+	*out = c;
 	return (0);
 }
 

@@ -80,8 +80,9 @@ static const sf_opt options[] = {
         "each came from, and exit (0 when it is valid)",
         offsetof(config, check_config), 0, 0, NULL, NULL},
     {"server", "SVCFLEET_RECONCILER_SERVER", SF_OPT_STRING, NULL,
-        "svcfleetd URL (ipc://, tcp://, tls+tcp://)", offsetof(config, server),
-        0, 0, NULL, "none: required"},
+        "svcfleetd URL (ipc://, tcp://, tls+tcp://), or URL,URL,... of "
+        "replicas (a call moves to the next on UNAVAILABLE)",
+        offsetof(config, server), 0, 0, NULL, "none: required"},
     {"token-file", "SVCFLEET_RECONCILER_TOKEN_FILE", SF_OPT_STRING, NULL,
         "file holding a bearer token with the reconciler role",
         offsetof(config, token_file), 0, 0, NULL, "none: required"},

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <execinfo.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -57,6 +58,14 @@ typedef struct config {
 	const char *metrics;
 	const char *allowed_hosts;
 	const char *header_timeout;
+	// Several replicas on etcd (issue 15, DESIGN.md §9).
+	const char *store;
+	const char *etcd_endpoints;
+	const char *etcd_ca_file;
+	const char *etcd_cert_file;
+	const char *etcd_key_file;
+	const char *etcd_prefix;
+	long        etcd_timeout_ms;
 } config;
 
 // --metrics: token, public or an address of its own.
@@ -78,6 +87,8 @@ check_metrics(const char *v, sf_buf *why)
 
 // The option table drives flags, the environment, the --config file,
 // --help and validation (ops.h).
+static bool check_store_name(const char *v, sf_buf *why);
+
 static const sf_opt options[] = {
     {"config", "SVCFLEET_CONFIG", SF_OPT_STRING, NULL,
         "configuration file of \"name = value\" lines (see below)",
@@ -198,7 +209,43 @@ static const sf_opt options[] = {
         "time an HTTP client has to send a request's headers (and to send "
         "its next request on a kept-alive connection)",
         offsetof(config, header_timeout), 0, 0, sf_opt_check_duration, NULL},
+    // Several replicas on etcd (issue 15, DESIGN.md §9).
+    {"store", "SVCFLEET_STORE", SF_OPT_STRING, "lmdb",
+        "where state is kept: lmdb (in --data-dir, one svcfleetd) or etcd "
+        "(--etcd-endpoints; any number of svcfleetd replicas)",
+        offsetof(config, store), 0, 0, check_store_name, NULL},
+    {"etcd-endpoints", "SVCFLEET_ETCD_ENDPOINTS", SF_OPT_STRING, NULL,
+        "etcd v3 client URLs, comma-separated (http:// or https://), for "
+        "--store etcd",
+        offsetof(config, etcd_endpoints), 0, 0, NULL, NULL},
+    {"etcd-ca-file", "SVCFLEET_ETCD_CA_FILE", SF_OPT_STRING, NULL,
+        "PEM CA bundle verifying etcd's certificates (https:// endpoints)",
+        offsetof(config, etcd_ca_file), 0, 0, NULL, "the system's"},
+    {"etcd-cert-file", "SVCFLEET_ETCD_CERT_FILE", SF_OPT_STRING, NULL,
+        "PEM client certificate presented to etcd",
+        offsetof(config, etcd_cert_file), 0, 0, NULL, NULL},
+    {"etcd-key-file", "SVCFLEET_ETCD_KEY_FILE", SF_OPT_STRING, NULL,
+        "PEM private key of --etcd-cert-file", offsetof(config, etcd_key_file),
+        0, 0, NULL, NULL},
+    {"etcd-prefix", "SVCFLEET_ETCD_PREFIX", SF_OPT_STRING, "/svcfleet/",
+        "key prefix of every record in etcd (replicas of one installation "
+        "share it)",
+        offsetof(config, etcd_prefix), 0, 0, NULL, NULL},
+    {"etcd-timeout-ms", "SVCFLEET_ETCD_TIMEOUT_MS", SF_OPT_INT, "2000",
+        "one request to one etcd member; a failed one moves to the next "
+        "member",
+        offsetof(config, etcd_timeout_ms), 100, 60000, NULL, NULL},
 };
+
+static bool
+check_store_name(const char *v, sf_buf *why)
+{
+	if (strcmp(v, "lmdb") == 0 || strcmp(v, "etcd") == 0) {
+		return (true);
+	}
+	sf_buf_puts(why, "want lmdb or etcd");
+	return (false);
+}
 
 static const sf_opt_table option_table = {
     .t_prog  = "svcfleetd",
@@ -228,6 +275,28 @@ check_config(const sf_config *cc, const void *fields)
 		    cert ? "--tls-cert" : "--tls-key",
 		    sf_config_where(cc, cert ? "tls-cert" : "tls-key"),
 		    cert ? "--tls-key" : "--tls-cert");
+		return (-1);
+	}
+	bool etcd = strcmp(cfg->store, "etcd") == 0;
+	bool eps
+	    = cfg->etcd_endpoints != NULL && cfg->etcd_endpoints[0] != '\0';
+	if (etcd != eps) {
+		fprintf(stderr, "svcfleetd: %s (from %s) needs %s\n",
+		    etcd ? "--store etcd" : "--etcd-endpoints",
+		    sf_config_where(cc, etcd ? "store" : "etcd-endpoints"),
+		    etcd ? "--etcd-endpoints" : "--store etcd");
+		return (-1);
+	}
+	bool ecert
+	    = cfg->etcd_cert_file != NULL && cfg->etcd_cert_file[0] != '\0';
+	bool ekey
+	    = cfg->etcd_key_file != NULL && cfg->etcd_key_file[0] != '\0';
+	if (ecert != ekey) {
+		fprintf(stderr, "svcfleetd: %s (from %s) needs %s too\n",
+		    ecert ? "--etcd-cert-file" : "--etcd-key-file",
+		    sf_config_where(
+		        cc, ecert ? "etcd-cert-file" : "etcd-key-file"),
+		    ecert ? "--etcd-key-file" : "--etcd-cert-file");
 		return (-1);
 	}
 	if (strcmp(cfg->http, "off") != 0) {
@@ -261,10 +330,69 @@ on_fatal(int sig)
 	raise(sig);
 }
 
+// What /readyz reads of the server: published once it has started (on
+// etcd the endpoint serves before, while svcfleetd waits for etcd, and
+// says why it is not ready from start_why).
+static _Atomic(sf_server *) server_ready;
+static pthread_mutex_t      start_mtx      = PTHREAD_MUTEX_INITIALIZER;
+static char                 start_why[600] = "svcfleetd is starting";
+
 static bool
 ready_check(void *arg, sf_buf *why)
 {
-	return (sf_server_ready(arg, why));
+	sf_server *srv = atomic_load(&server_ready);
+	(void) arg;
+	if (srv == NULL) {
+		pthread_mutex_lock(&start_mtx);
+		sf_buf_puts(why, start_why);
+		pthread_mutex_unlock(&start_mtx);
+		return (false);
+	}
+	return (sf_server_ready(srv, why));
+}
+
+// start_server starts the server; on etcd, while etcd cannot be reached
+// (UNAVAILABLE), it says so (naming the endpoints tried), keeps trying
+// with a growing pause (at most 5 s), and serves /readyz false meanwhile.
+// Returns 0, 1 when a signal came first (stop cleanly), -1 on failure.
+static int
+start_server(sf_server **srv, const sf_server_opts *o, bool etcd,
+    const sigset_t *sigs, int *sig)
+{
+	sf_status st;
+	int64_t   pause_ms = 250;
+	int       rv;
+
+	sf_status_init(&st);
+	for (;;) {
+		if ((rv = sf_server_start(srv, o, &st)) == 0) {
+			sf_status_fini(&st);
+			return (0);
+		}
+		if (!etcd || rv != SF_UNAVAILABLE) {
+			fprintf(stderr, "svcfleetd: %s: %s\n",
+			    sf_status_name(st.st_code), st.st_msg);
+			sf_status_fini(&st);
+			return (-1);
+		}
+		SF_WARN("server",
+		    "cannot start: %s; trying again in %.1f s (etcd endpoints "
+		    "%s)",
+		    st.st_msg, (double) pause_ms / 1000.0,
+		    o->so_etcd_endpoints);
+		pthread_mutex_lock(&start_mtx);
+		snprintf(start_why, sizeof(start_why), "waiting for etcd: %s",
+		    st.st_msg);
+		pthread_mutex_unlock(&start_mtx);
+		sf_status_reset(&st);
+		struct timespec ts
+		    = {pause_ms / 1000, (long) (pause_ms % 1000) * 1000000};
+		if ((*sig = sigtimedwait(sigs, NULL, &ts)) > 0) {
+			sf_status_fini(&st);
+			return (1);
+		}
+		pause_ms = pause_ms * 2 > 5000 ? 5000 : pause_ms * 2;
+	}
 }
 
 // The embedded reconciler talks to this server over inproc://, with the
@@ -404,11 +532,26 @@ main(int argc, char **argv)
 	    .so_idle_timeout_ms      = idle_ms,
 	    .so_max_inflight         = (unsigned) cfg.max_inflight,
 	    .so_inproc = !cfg.no_reconciler || http_on ? INPROC_URL : NULL,
+	    .so_store  = cfg.store,
+	    .so_etcd_endpoints  = cfg.etcd_endpoints,
+	    .so_etcd_ca_file    = cfg.etcd_ca_file,
+	    .so_etcd_cert_file  = cfg.etcd_cert_file,
+	    .so_etcd_key_file   = cfg.etcd_key_file,
+	    .so_etcd_prefix     = cfg.etcd_prefix,
+	    .so_etcd_timeout_ms = (int32_t) cfg.etcd_timeout_ms,
 	};
-	if (sf_server_start(&srv, &o, &st) != 0) {
-		fprintf(stderr, "svcfleetd: %s: %s\n",
-		    sf_status_name(st.st_code), st.st_msg);
+	// On etcd the HTTP endpoint serves first, so /readyz can say that
+	// svcfleetd waits for etcd; on LMDB the store opens at once.
+	bool etcd = strcmp(cfg.store, "etcd") == 0;
+	if (etcd) {
+		snprintf(start_why, sizeof(start_why),
+		    "connecting to etcd (%s)", cfg.etcd_endpoints);
+	}
+	if (!etcd && start_server(&srv, &o, false, &sigs, &sig) != 0) {
 		goto out;
+	}
+	if (!etcd) {
+		atomic_store(&server_ready, srv);
 	}
 	if (http_on) {
 		int64_t hto_ms = 10000;
@@ -424,13 +567,14 @@ main(int argc, char **argv)
 		    .ho_header_timeout_ms = (unsigned) hto_ms,
 		    .ho_allowed_hosts     = cfg.allowed_hosts,
 		};
-		sf_http_opts mo    = ho;
-		mo.ho_addr         = cfg.metrics;
-		mo.ho_metrics      = metrics;
-		mo.ho_name         = "svcfleetd-metrics";
-		sf_gateway_opts go = {.go_rpc_url = INPROC_URL};
+		sf_http_opts mo = ho;
+		mo.ho_addr      = cfg.metrics;
+		mo.ho_metrics   = metrics;
+		mo.ho_name      = "svcfleetd-metrics";
+		sf_gateway_opts go
+		    = {.go_rpc_url = INPROC_URL, .go_connect_later = etcd};
 		if (sf_http_alloc(&http, &ho, &st) != 0
-		    || sf_http_add_check(http, "store", ready_check, srv) != 0
+		    || sf_http_add_check(http, "store", ready_check, NULL) != 0
 		    || (!cfg.no_reconciler
 		        && sf_http_add_check(http, "reconciler",
 		               recon_ready_check, &embedded_ready)
@@ -450,6 +594,18 @@ main(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (etcd) {
+		if ((rv = start_server(&srv, &o, true, &sigs, &sig)) < 0) {
+			goto out;
+		}
+		if (rv > 0) {
+			SF_INFO("server", "%s received while waiting for etcd",
+			    sig == SIGTERM ? "SIGTERM" : "SIGINT");
+			code = 0;
+			goto out;
+		}
+		atomic_store(&server_ready, srv);
+	}
 	if (cfg.unsafe_nosync) {
 		SF_WARN("server",
 		    "fsync is off (--unsafe-no-fsync): a crash "
@@ -458,8 +614,16 @@ main(int argc, char **argv)
 	if (cc.c_file != NULL) {
 		SF_INFO("server", "configuration file %s", cc.c_file);
 	}
-	SF_INFO("server", "svcfleetd %s serving data-dir=%s", SF_VERSION,
-	    cfg.data_dir);
+	if (etcd) {
+		SF_INFO("server",
+		    "svcfleetd %s serving store=etcd endpoints=%s prefix=%s "
+		    "data-dir=%s",
+		    SF_VERSION, cfg.etcd_endpoints, cfg.etcd_prefix,
+		    cfg.data_dir);
+	} else {
+		SF_INFO("server", "svcfleetd %s serving data-dir=%s",
+		    SF_VERSION, cfg.data_dir);
+	}
 	if (!cfg.no_reconciler
 	    && (start_reconciler(srv, &embedded) != 0
 	        || (metrics != NULL

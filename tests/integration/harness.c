@@ -131,6 +131,22 @@ th_server_start(th_server *s, const char *dir, const char *const *extra)
 	if (!s->ts_reconciler) {
 		argv[n++] = "--no-reconciler";
 	}
+	// SF_TEST_ETCD_ENDPOINTS (set by etcd_suite, issue 15): the same test
+	// on etcd, each server under a key prefix of its own (its directory's
+	// name, so a restart on the same directory finds its data).
+	static __thread char prefix[300];
+	const char          *eps = getenv("SF_TEST_ETCD_ENDPOINTS");
+	if (eps != NULL && eps[0] != '\0') {
+		const char *base = strrchr(s->ts_dir, '/');
+		snprintf(prefix, sizeof(prefix), "/t/%s/",
+		    base != NULL ? base + 1 : s->ts_dir);
+		argv[n++] = "--store";
+		argv[n++] = "etcd";
+		argv[n++] = "--etcd-endpoints";
+		argv[n++] = eps;
+		argv[n++] = "--etcd-prefix";
+		argv[n++] = prefix;
+	}
 	for (; extra != NULL && *extra != NULL && n < 62; extra++) {
 		argv[n++] = *extra;
 	}

@@ -255,6 +255,14 @@ test_help(void **state)
 	    {"--metrics", "SVCFLEET_METRICS", "token"},
 	    {"--allowed-hosts", "SVCFLEET_ALLOWED_HOSTS", "none"},
 	    {"--header-timeout", "SVCFLEET_HEADER_TIMEOUT", "10s"},
+	    // Several replicas on etcd (issue 15).
+	    {"--store", "SVCFLEET_STORE", "lmdb"},
+	    {"--etcd-endpoints", "SVCFLEET_ETCD_ENDPOINTS", "none"},
+	    {"--etcd-ca-file", "SVCFLEET_ETCD_CA_FILE", "the system's"},
+	    {"--etcd-cert-file", "SVCFLEET_ETCD_CERT_FILE", "none"},
+	    {"--etcd-key-file", "SVCFLEET_ETCD_KEY_FILE", "none"},
+	    {"--etcd-prefix", "SVCFLEET_ETCD_PREFIX", "/svcfleet/"},
+	    {"--etcd-timeout-ms", "SVCFLEET_ETCD_TIMEOUT_MS", "2000"},
 	};
 	assert_int_equal(th_runf(&out, NULL, "%s --help",
 	                     th_bin("cmd/svcfleetd/svcfleetd")),

@@ -246,6 +246,35 @@ else
 	skip "kubectl or jq not installed"
 fi
 
+# ------------------------------------ HA manifests and env (issue 15)
+if command -v kubectl >/dev/null 2>&1 && command -v jq >/dev/null 2>&1; then
+	H=$D/kubernetes/ha/svcfleet-ha.yaml
+	KUBECONFIG=/dev/null kubectl label --local -f "$H" \
+		svcfleet.io/checked=yes -o json >"$T/ha.json" 2>"$T/err" ||
+		fail "$H does not parse: $(cat "$T/err")"
+	hq() {
+		jq -e -s "$1" "$T/ha.json" >/dev/null || fail "HA manifests: $2"
+	}
+	HSTS='.[] | select(.kind=="StatefulSet" and .metadata.name=="svcfleetd-ha")'
+	hq "[$HSTS | .spec.replicas] == [3]" "svcfleetd-ha must run 3 replicas"
+	hq "[$HSTS | .spec.template.spec.containers[0].readinessProbe.httpGet.path] == [\"/readyz\"]" \
+		"readiness probe is not /readyz"
+	hq "[$HSTS | .spec.template.spec.securityContext.runAsNonRoot] == [true]" \
+		"svcfleetd-ha may run as root"
+	hq '[.[] | select(.kind=="Deployment") | .spec.template.spec.containers[0].args[] | select(startswith("--server=")) | split(",") | length] == [3]' \
+		"the reconciler is not given the 3 replicas"
+	jq -r -s '.[] | select(.kind=="ConfigMap") | .data["svcfleetd.conf"]' \
+		"$T/ha.json" >"$T/ha.conf"
+	grep -q '^store = etcd' "$T/ha.conf" || fail "svcfleetd-ha is not on etcd"
+	grep -q '^etcd-cert-file' "$T/ha.conf" || fail "svcfleetd-ha has no etcd client certificate"
+	"$SVCFLEETD" --check-config --config "$T/ha.conf" >"$T/check.out" 2>&1 ||
+		fail "the HA ConfigMap's svcfleetd.conf: $(cat "$T/check.out")"
+	(set -a && . "$D/systemd/svcfleetd-etcd.env.example" && set +a &&
+		"$SVCFLEETD" --check-config) >"$T/check.out" 2>&1 ||
+		fail "svcfleetd-etcd.env.example: $(cat "$T/check.out")"
+	echo "ok: the HA manifests and env example hold together"
+fi
+
 if [ "$checked" -eq 0 ]; then
 	echo "nothing could be checked"
 	exit 77

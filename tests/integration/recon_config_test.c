@@ -52,7 +52,8 @@ test_help(void **state)
 	    {"--token-file", "SVCFLEET_RECONCILER_TOKEN_FILE",
 	        "none: required"},
 	    {"--ca-file", "SVCFLEET_RECONCILER_CA_FILE", "none"},
-	    {"--shard", "SVCFLEET_RECONCILER_SHARD", "none: every cluster"},
+	    {"--shard", "SVCFLEET_RECONCILER_SHARD",
+	        "none: claim clusters through svcfleetd"},
 	    {"--resync", "SVCFLEET_RECONCILER_RESYNC", "5m"},
 	    {"--max-inflight", "SVCFLEET_RECONCILER_MAX_INFLIGHT", "16"},
 	    {"--max-conns", "SVCFLEET_RECONCILER_MAX_CONNS", "6"},
@@ -60,6 +61,8 @@ test_help(void **state)
 	    {"--stats-every", "SVCFLEET_RECONCILER_STATS_EVERY", "never"},
 	    {"--http", "SVCFLEET_RECONCILER_HTTP", "off"},
 	    {"--log-level", "SVCFLEET_RECONCILER_LOG_LEVEL", "info"},
+	    {"--id", "SVCFLEET_RECONCILER_ID", "HOSTNAME-PID"},
+	    {"--lease-ttl", "SVCFLEET_RECONCILER_LEASE_TTL", "10s"},
 	};
 	char  *out    = NULL;
 	size_t nflags = 0;

@@ -95,8 +95,17 @@ SVCFLEET_DECL void svcfleet_status_fini(svcfleet_status *st);
 // that string is per thread and overwritten by the next such call).
 SVCFLEET_DECL const char *svcfleet_code_name(int code);
 
+// The most server URLs one handle takes (svcfleet_options.url).
+#define SVCFLEET_SERVERS_MAX 16
+
 typedef struct svcfleet_options {
 	// ipc://PATH, tcp://HOST:PORT or tls+tcp://HOST:PORT. Required.
+	// Several servers (svcfleetd replicas on one etcd): a comma list
+	// of up to SVCFLEET_SERVERS_MAX URLs. A call then goes to the one
+	// that answered last and, when it fails with UNAVAILABLE (server
+	// gone, connection lost, a replica without its store), to the next,
+	// with the same request id (a write is applied once), until its
+	// deadline; a long poll moves likewise.
 	const char *url;
 	// Bearer token, copied. NULL: none (only Version and Health work).
 	const char *token;

@@ -1,0 +1,239 @@
+// replicas.c: a write applied once across svcfleetd replicas (issue 15,
+// DESIGN.md §9).
+//
+// One svcfleetd remembers the answers of writes by request id in memory
+// (dedupe.c). Several replicas on one etcd cannot: a client whose replica
+// died retries through another, which has never seen the request. So, on
+// etcd, a deduplicated write (the client named its request id) also
+// writes a request record (SF_STORE_REQUESTS, keyed by a hash of user,
+// method and request id) in its own transaction, after checking there is
+// none: the check is in the transaction's read set, so of two replicas
+// running the same request at once one commits and the other re-runs,
+// finds the record and applies nothing. The answer is added to the record
+// by a write of its own as the reply is sent. A replay answers with that
+// answer; when the record has none yet (the first replica has not stored
+// it, or died in between) the replay answers UNAVAILABLE and the client
+// retries. A replay writes no audit record: one per request id.
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "internal.h"
+#include "log.h"
+
+bool
+sf__srv_req_shared(const sf_server *srv)
+{
+	return (srv->s_opts.so_store != NULL
+	    && strcmp(srv->s_opts.so_store, "etcd") == 0);
+}
+
+// The record's id: SHA-256 of the dedupe key (user, method, request id)
+// in hex, so that any request id fits the store's record ids.
+static void
+req_id(const char *key, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t           h[32];
+	unsigned int      n = 32;
+
+	EVP_Digest(key, strlen(key), h, &n, EVP_sha256(), NULL);
+	for (size_t i = 0; i < 32; i++) {
+		out[2 * i]     = hex[h[i] >> 4];
+		out[2 * i + 1] = hex[h[i] & 15];
+	}
+	out[64] = '\0';
+}
+
+static int
+req_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	sf__srv_call              *c = *(sf__srv_call **) arg;
+	Svcfleet__V1__StoredReply *r = NULL;
+	char                       id[65];
+	int                        rv;
+
+	req_id(c->c_dedupe_key, id);
+	c->c_req_found = NULL;
+	rv             = sf_store_txn_record_get(txn, SF_STORE_REQUESTS, id,
+	                &svcfleet__v1__stored_reply__descriptor, sf_arena_pbc(&c->c_arena),
+	                (ProtobufCMessage **) &r);
+	if (rv == 0) {
+		c->c_req_found = r;
+		return (sf_status_set(st, SF_ALREADY_EXISTS,
+		    "request %s was applied before", c->c_request_id));
+	}
+	if (rv != SF_NOT_FOUND) {
+		return (rv);
+	}
+	return (c->c_req_fn(txn, arg, st));
+}
+
+sf_store_write_fn
+sf__srv_req_wrap(sf__srv_call *c, sf_store_write_fn fn)
+{
+	c->c_req_fn    = fn;
+	c->c_req_found = NULL;
+	if (!c->c_dedupe || c->c_dedupe_key == NULL
+	    || !sf__srv_req_shared(c->c_srv)) {
+		return (fn);
+	}
+	return (req_fn);
+}
+
+int
+sf__srv_req_audit(sf_store_txn *txn, sf__srv_call *c, int code, bool *skip)
+{
+	Svcfleet__V1__StoredReply r = SVCFLEET__V1__STORED_REPLY__INIT;
+	char                      id[65];
+	int                       rv;
+
+	*skip = c->c_req_found != NULL;
+	if (*skip || code != 0 || !c->c_dedupe || c->c_dedupe_key == NULL
+	    || !sf__srv_req_shared(c->c_srv)) {
+		return (0);
+	}
+	req_id(c->c_dedupe_key, id);
+	r.method         = (char *) c->c_method->m_path;
+	r.create_time_ms = sf_store_txn_now_ms(txn);
+	// Read absent by req_fn in this transaction: the commit's compare
+	// keeps a concurrent replay of the same request out.
+	if ((rv = sf_store_txn_record_put(
+	         txn, SF_STORE_REQUESTS, id, &r.base, false))
+	    == 0) {
+		c->c_req_put = true;
+	}
+	return (rv);
+}
+
+// The answer of a Service write whose first replica died before storing
+// it, from the Service as stored now (a later write may show): its
+// resource_version is at least the first application's. NULL when the
+// method's answer cannot be told so.
+#define REBUILD_AFTER_MS 2000
+static const ProtobufCMessage *
+rebuild(sf__srv_call *c)
+{
+	const char            *m     = c->c_method->m_path;
+	ProtobufCAllocator    *alloc = sf_arena_pbc(&c->c_arena);
+	sf_store_key           k   = {c->c_cluster, c->c_namespace, c->c_name};
+	Svcfleet__V1__Service *svc = NULL;
+	bool del = strcmp(m, "/svcfleet.v1.ServiceManager/DeleteService") == 0;
+	int  rv;
+
+	if (!del && strcmp(m, "/svcfleet.v1.ServiceManager/CreateService") != 0
+	    && strcmp(m, "/svcfleet.v1.ServiceManager/UpdateService") != 0) {
+		return (NULL);
+	}
+	rv = sf_store_service_get(c->c_srv->s_store, &k, alloc, &svc);
+	if (!del) {
+		return (rv == 0 ? &svc->base : NULL);
+	}
+	if (rv != 0 && rv != SF_NOT_FOUND) {
+		return (NULL);
+	}
+	Svcfleet__V1__DeleteServiceReply *d
+	    = sf_arena_alloc(&c->c_arena, sizeof(*d));
+	if (d == NULL) {
+		return (NULL);
+	}
+	svcfleet__v1__delete_service_reply__init(d);
+	d->service = rv == 0 ? svc : NULL;
+	d->deleted = rv != 0;
+	return (&d->base);
+}
+
+nng_msg *
+sf__srv_req_reply(sf__srv_call *c, const ProtobufCMessage **rebuilt)
+{
+	Svcfleet__V1__StoredReply *r = c->c_req_found;
+	nng_msg                   *m;
+
+	*rebuilt = NULL;
+	if (r == NULL) {
+		return (NULL);
+	}
+	if (r->reply.len > 0 && nng_msg_alloc(&m, r->reply.len) == 0) {
+		memcpy(nng_msg_body(m), r->reply.data, r->reply.len);
+		return (m);
+	}
+	sf_status_reset(&c->c_status);
+	if (r->reply.len == 0
+	    && sf_clock_now_ms() - r->create_time_ms > REBUILD_AFTER_MS
+	    && (*rebuilt = rebuild(c)) != NULL) {
+		SF_INFO("rpc",
+		    "request %s was applied by a replica that did not store "
+		    "its answer; answered from the stored state",
+		    c->c_request_id);
+		return (NULL);
+	}
+	sf_status_set(&c->c_status, SF_UNAVAILABLE,
+	    "request %s was applied through another svcfleetd replica, "
+	    "whose answer is not stored yet; retry with the same request id",
+	    c->c_request_id);
+	return (NULL);
+}
+
+typedef struct req_job {
+	sf__srv_call *j_unused; // (write arguments begin with a call pointer)
+	char          j_id[65];
+	Svcfleet__V1__StoredReply j_r;
+} req_job;
+
+static int
+store_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	req_job *j = arg;
+	(void) st;
+	return (sf_store_txn_record_put(
+	    txn, SF_STORE_REQUESTS, j->j_id, &j->j_r.base, false));
+}
+
+static void
+store_done(void *arg, int code, uint64_t revision)
+{
+	req_job *j = arg;
+	(void) revision;
+	if (code != 0) {
+		SF_WARN("rpc",
+		    "the answer of request record %s was not stored (%s): a "
+		    "retry through another replica will be told to retry",
+		    j->j_id, sf_status_name(code));
+	}
+	free(j->j_r.method);
+	free(j->j_r.reply.data);
+	free(j);
+}
+
+void
+sf__srv_req_store(sf__srv_call *c, const nng_msg *m)
+{
+	req_job *j;
+
+	if (!c->c_req_put) {
+		return;
+	}
+	c->c_req_put = false;
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		return;
+	}
+	svcfleet__v1__stored_reply__init(&j->j_r);
+	req_id(c->c_dedupe_key, j->j_id);
+	j->j_r.method         = strdup(c->c_method->m_path);
+	j->j_r.create_time_ms = sf_clock_now_ms();
+	j->j_r.reply.len      = nng_msg_len((nng_msg *) m);
+	j->j_r.reply.data     = malloc(j->j_r.reply.len + 1);
+	if (j->j_r.method == NULL || j->j_r.reply.data == NULL) {
+		store_done(j, SF_RESOURCE_EXHAUSTED, 0);
+		return;
+	}
+	memcpy(
+	    j->j_r.reply.data, nng_msg_body((nng_msg *) m), j->j_r.reply.len);
+	sf_store_write w
+	    = {.w_fn = store_fn, .w_done = store_done, .w_arg = j};
+	if (sf_store_submit(c->c_srv->s_store, &w) != 0) {
+		store_done(j, SF_UNAVAILABLE, 0);
+	}
+}
