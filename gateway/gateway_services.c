@@ -99,6 +99,13 @@ service_json(const sf_service *svc)
 	sf_model_json_set_str(st, "createdBy", m->created_by);
 	sf_model_json_set_str(st, "updatedBy", m->updated_by);
 	sf_model_json_set_time(st, "updateTime", m->update_time_ms);
+	// The last change of desired state (never a status report): what a
+	// conflict (409) names.
+	sf_model_json_set_str(st, "specUpdatedBy", m->spec_updated_by);
+	sf_model_json_set_time(st, "specUpdateTime", m->spec_update_time_ms);
+	if (m->spec_version != 0) {
+		sf_model_json_set_u64(st, "specVersion", m->spec_version);
+	}
 	return (o);
 }
 

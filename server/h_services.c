@@ -211,6 +211,62 @@ get_cluster(sf_store_txn *txn, sf__srv_call *c, const char *name,
 	return (rv);
 }
 
+// Honest versions (DESIGN §11): a write of desired state records its
+// revision, author, time and request id; a status report never does, so
+// an edit based on an older version conflicts only with a later change of
+// desired state, and the conflict names who made it.
+static void
+spec_stamp(sf_store_txn *txn, sf__srv_call *c, sf_object_meta *m)
+{
+	m->spec_version        = sf_store_txn_revision(txn);
+	m->spec_updated_by     = (char *) sf_nz(c->c_ident.id_user);
+	m->spec_update_time_ms = sf_store_txn_now_ms(txn);
+	m->spec_request_id     = c->c_request_id;
+}
+
+static void
+spec_stamp_copy(sf_object_meta *nm, const sf_object_meta *om)
+{
+	nm->spec_version        = om->spec_version;
+	nm->spec_updated_by     = om->spec_updated_by;
+	nm->spec_update_time_ms = om->spec_update_time_ms;
+	nm->spec_request_id     = om->spec_request_id;
+}
+
+// Whether desired state changed after version want. An object stored
+// before spec_version existed (0) knows only its resource_version.
+static bool
+spec_changed_since(const sf_object_meta *m, uint64_t want)
+{
+	return (m->spec_version == 0 || m->spec_version > want);
+}
+
+static int
+conflict(sf_store_txn *txn, sf_status *st, const sf_store_key *k,
+    const sf_object_meta *m, uint64_t want)
+{
+	int64_t ago = m->spec_update_time_ms > 0
+	    ? (sf_store_txn_now_ms(txn) - m->spec_update_time_ms) / 1000
+	    : -1;
+	if (m->spec_version == 0 || sf_nz(m->spec_updated_by)[0] == '\0') {
+		return (sf_status_set(st, SF_ABORTED,
+		    "Operation cannot be fulfilled on services \"%s\": the "
+		    "object has been modified; please apply your changes to "
+		    "the latest version and try again (resource version %llu "
+		    "given, %llu stored)",
+		    k->k_name, (unsigned long long) want,
+		    (unsigned long long) m->resource_version));
+	}
+	return (sf_status_set(st, SF_ABORTED,
+	    "Operation cannot be fulfilled on services \"%s\": changed by "
+	    "%s %llds ago (generation %lld, resource version %llu; your "
+	    "change was based on %llu); saving would silently undo their "
+	    "change: apply your changes to the latest version and try again",
+	    k->k_name, m->spec_updated_by, (long long) (ago < 0 ? 0 : ago),
+	    (long long) m->generation, (unsigned long long) m->spec_version,
+	    (unsigned long long) want));
+}
+
 // Server-owned metadata the caller cannot set on create.
 static void
 reset_server_fields(sf__srv_call *c, sf_service *svc)
@@ -270,6 +326,7 @@ write_create(sf_store_txn *txn, svc_job *j, sf_status *st)
 		return (rv);
 	}
 	reset_server_fields(c, svc);
+	spec_stamp(txn, c, svc->metadata);
 	rv = sf_store_txn_service_put(txn, svc, true);
 	if (rv == SF_ALREADY_EXISTS) {
 		return (sf_status_set(st, rv,
@@ -312,14 +369,9 @@ write_update_of(sf_store_txn *txn, svc_job *j, sf_service *old, sf_status *st)
 	int                    rv;
 
 	key_of(old, &k);
-	if (want != 0 && want != old->metadata->resource_version) {
-		return (sf_status_set(st, SF_ABORTED,
-		    "Operation cannot be fulfilled on services \"%s\": the "
-		    "object has been modified; please apply your changes to "
-		    "the latest version and try again (resource version %llu "
-		    "given, %llu stored)",
-		    k.k_name, (unsigned long long) want,
-		    (unsigned long long) old->metadata->resource_version));
+	if (want != 0 && want != old->metadata->resource_version
+	    && spec_changed_since(old->metadata, want)) {
+		return (conflict(txn, st, &k, old->metadata, want));
 	}
 	if ((rv = get_cluster(txn, c, k.k_cluster, &cl)) != 0) {
 		return (sf_status_set(st, rv, "reading cluster failed"));
@@ -343,8 +395,9 @@ write_update_of(sf_store_txn *txn, svc_job *j, sf_service *old, sf_status *st)
 	nm->updated_by       = (char *) c->c_ident.id_user;
 	nm->update_time_ms   = om->update_time_ms;
 	nm->resource_version = om->resource_version;
-	nw->status           = old->status;
-	nw->n_status         = old->n_status;
+	spec_stamp_copy(nm, om);
+	nw->status   = old->status;
+	nw->n_status = old->n_status;
 
 	bool spec_same = sf_model_spec_equal(old->spec, nw->spec);
 	if (spec_same
@@ -371,6 +424,7 @@ write_update_of(sf_store_txn *txn, svc_job *j, sf_service *old, sf_status *st)
 	if (!spec_same) {
 		mark_pending(nw);
 	}
+	spec_stamp(txn, c, nm);
 	if ((rv = sf_store_txn_service_put(txn, nw, false)) != 0) {
 		return (sf_status_set(st, rv, "storing the service failed"));
 	}
@@ -450,13 +504,10 @@ write_delete(sf_store_txn *txn, svc_job *j, sf_status *st)
 		return (sf_status_set(st, rv, "reading the service failed"));
 	}
 	if (j->j_del->resource_version != 0
-	    && j->j_del->resource_version != old->metadata->resource_version) {
-		return (sf_status_set(st, SF_ABORTED,
-		    "Operation cannot be fulfilled on services \"%s\": the "
-		    "object has been modified (resource version %llu given, "
-		    "%llu stored)",
-		    k.k_name, (unsigned long long) j->j_del->resource_version,
-		    (unsigned long long) old->metadata->resource_version));
+	    && j->j_del->resource_version != old->metadata->resource_version
+	    && spec_changed_since(old->metadata, j->j_del->resource_version)) {
+		return (conflict(
+		    txn, st, &k, old->metadata, j->j_del->resource_version));
 	}
 	j->j_result = old;
 	if (old->metadata->n_finalizers == 0) {
@@ -475,6 +526,7 @@ write_delete(sf_store_txn *txn, svc_job *j, sf_status *st)
 	old->metadata->deleting       = true;
 	old->metadata->delete_time_ms = sf_store_txn_now_ms(txn);
 	old->metadata->updated_by     = (char *) c->c_ident.id_user;
+	spec_stamp(txn, c, old->metadata);
 	for (size_t i = 0; i < old->n_status; i++) {
 		old->status[i]->state
 		    = SVCFLEET__V1__SYNC_STATE__SYNC_STATE_DELETING;
