@@ -235,10 +235,12 @@ spec_stamp_copy(sf_object_meta *nm, const sf_object_meta *om)
 
 // Whether desired state changed after version want. An object stored
 // before spec_version existed (0) knows only its resource_version.
+// A version newer than the stored one was never seen: a conflict too.
 static bool
 spec_changed_since(const sf_object_meta *m, uint64_t want)
 {
-	return (m->spec_version == 0 || m->spec_version > want);
+	return (m->spec_version == 0 || m->spec_version > want
+	    || want > m->resource_version);
 }
 
 static int
@@ -248,7 +250,8 @@ conflict(sf_store_txn *txn, sf_status *st, const sf_store_key *k,
 	int64_t ago = m->spec_update_time_ms > 0
 	    ? (sf_store_txn_now_ms(txn) - m->spec_update_time_ms) / 1000
 	    : -1;
-	if (m->spec_version == 0 || sf_nz(m->spec_updated_by)[0] == '\0') {
+	if (m->spec_version == 0 || sf_nz(m->spec_updated_by)[0] == '\0'
+	    || want > m->resource_version) {
 		return (sf_status_set(st, SF_ABORTED,
 		    "Operation cannot be fulfilled on services \"%s\": the "
 		    "object has been modified; please apply your changes to "
@@ -896,6 +899,80 @@ h_report_statuses(Svcfleet__V1__ServiceManager_Service *s,
 	sf__srv_call_write(c, job_write, job_done, j, false);
 }
 
+// ------------------------------------------------------ honest status
+
+// Honest status (DESIGN §11): while the reconciler reports a cluster
+// unreachable (or refusing its credentials), nothing it last confirmed
+// there may still be true, so the Services of that cluster read UNKNOWN,
+// keeping last_sync_time_ms: the time of the last confirmation. Reads of
+// the reconciler itself see the stored state, which its status hashes are
+// made of.
+static bool
+cluster_down(const Svcfleet__V1__Cluster *cl)
+{
+	return (cl != NULL && cl->health != NULL
+	    && (cl->health->state
+	            == SVCFLEET__V1__CLUSTER_HEALTH_STATE__CLUSTER_HEALTH_UNREACHABLE
+	        || cl->health->state
+	            == SVCFLEET__V1__CLUSTER_HEALTH_STATE__CLUSTER_HEALTH_UNAUTHORIZED));
+}
+
+static bool
+caller_is_reconciler(const sf__srv_call *c)
+{
+	for (size_t i = 0; i < c->c_ident.id_nbindings; i++) {
+		if (strcmp(
+		        sf_nz(c->c_ident.id_bindings[i]->role), "reconciler")
+		    == 0) {
+			return (true);
+		}
+	}
+	return (false);
+}
+
+static void
+status_overlay(sf_service *svc, Svcfleet__V1__Cluster *const *cl, size_t n)
+{
+	for (size_t i = 0; i < svc->n_status; i++) {
+		Svcfleet__V1__ClusterStatus *cs = svc->status[i];
+		if (cs->state == SVCFLEET__V1__SYNC_STATE__SYNC_STATE_PENDING
+		    || cs->state
+		        == SVCFLEET__V1__SYNC_STATE__SYNC_STATE_UNKNOWN) {
+			continue; // nothing confirmed to doubt
+		}
+		for (size_t k = 0; k < n; k++) {
+			if (strcmp(sf_nz(cl[k]->name), sf_nz(cs->cluster)) == 0
+			    && cluster_down(cl[k])) {
+				cs->state
+				    = SVCFLEET__V1__SYNC_STATE__SYNC_STATE_UNKNOWN;
+				cs->message = cl[k]->health->message != NULL
+				        && cl[k]->health->message[0] != '\0'
+				    ? cl[k]->health->message
+				    : "the cluster is unreachable";
+				break;
+			}
+		}
+	}
+}
+
+// Overlays a list of Services read by c; clusters are few, read once.
+static void
+status_overlay_all(sf__srv_call *c, sf_service *const *svcs, size_t n)
+{
+	Svcfleet__V1__Cluster **cl  = NULL;
+	size_t                  ncl = 0;
+
+	if (n == 0 || caller_is_reconciler(c)
+	    || sf_store_cluster_list(
+	           c->c_srv->s_store, sf_arena_pbc(&c->c_arena), &cl, &ncl)
+	        != 0) {
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		status_overlay(svcs[i], cl, ncl);
+	}
+}
+
 static void
 h_get_service(Svcfleet__V1__ServiceManager_Service *s,
     const Svcfleet__V1__GetServiceRequest          *in,
@@ -923,6 +1000,7 @@ h_get_service(Svcfleet__V1__ServiceManager_Service *s,
 		sf__srv_call_fail(c, rv, "reading the service failed");
 		return;
 	}
+	status_overlay_all(c, &svc, 1);
 	closure(svc, data);
 }
 
@@ -991,6 +1069,7 @@ h_list_services(Svcfleet__V1__ServiceManager_Service *s,
 	if (r == NULL) {
 		return;
 	}
+	status_overlay_all(c, res.lr_items, res.lr_n);
 	r->services   = res.lr_items;
 	r->n_services = res.lr_n;
 	r->next_page_token

@@ -61,7 +61,9 @@ export function detailPage(main, params, query, alive) {
       h('section.card', { 'aria-labelledby': 'spec-title' },
         h('h2#spec-title', 'Service'),
         dl([
-          ['Sync state', [badge(syncState(svc)), st && st.message ? h('div.sub', st.message) : null]],
+          ['Sync state', [badge(syncState(svc)), st && st.message ? h('div.sub', st.message) : null,
+            syncState(svc) === 'UNKNOWN' ? h('div.sub.last-confirmed', 'last confirmed ',
+              st && st.lastSyncTime ? timeEl(st.lastSyncTime) : 'never') : null]],
           ['Access type', accessType(svc)],
           ['Access address', addresses(svc).map((a) => h('div', a.text))],
           ['Ports', (spec.ports || []).map((p) => h('div', portText(p, st)))],
