@@ -281,7 +281,7 @@ report(sf__recon_worker *w, sf__recon_obj *o, int state, int64_t gen,
 	j->j_gen   = gen;
 	j->j_msg   = strdup(msg);
 	j->j_facts = strdup(facts);
-	j->j_fin   = fin;
+	j->j_fin   = fin & ~FIN_REFRESH;
 	if (j->j_msg == NULL || j->j_facts == NULL) {
 		sf__recon_job_free(j);
 		return;
@@ -430,6 +430,7 @@ sf__recon_decide(sf__recon_worker *w, sf__recon_obj *o, int64_t now)
 			    w->w_c->c_name, o->o_key,
 			    (long long) (now - o->o_drift_ms));
 			o->o_drift_ms = 0;
+			fin |= FIN_REFRESH;
 		}
 		report(w, o, state, o->o_gen, "", o->o_facts, fin);
 		return;

@@ -935,10 +935,11 @@ status_overlay(sf_service *svc, Svcfleet__V1__Cluster *const *cl, size_t n)
 {
 	for (size_t i = 0; i < svc->n_status; i++) {
 		Svcfleet__V1__ClusterStatus *cs = svc->status[i];
-		if (cs->state == SVCFLEET__V1__SYNC_STATE__SYNC_STATE_PENDING
-		    || cs->state
-		        == SVCFLEET__V1__SYNC_STATE__SYNC_STATE_UNKNOWN) {
-			continue; // nothing confirmed to doubt
+		if (cs->state != SVCFLEET__V1__SYNC_STATE__SYNC_STATE_SYNCED
+		    && cs->state
+		        != SVCFLEET__V1__SYNC_STATE__SYNC_STATE_WAITING_ADDRESS) {
+			continue; // nothing confirmed to doubt (an ERROR says
+			          // so)
 		}
 		for (size_t k = 0; k < n; k++) {
 			if (strcmp(sf_nz(cl[k]->name), sf_nz(cs->cluster)) == 0
