@@ -286,6 +286,12 @@ bool sf__srv_call_allowed(const sf__srv_call *c, const char *resource,
 void sf__srv_call_write(sf__srv_call *c, sf_store_write_fn fn,
     sf_store_done_fn done, void *arg, bool dry_run);
 
+// i19, audit that reads: status and health reports of the reconciler
+// (methods listed in rpc.c) are "system" events. A successful one is not
+// recorded unless so_audit_system_reports (it is counted in the RPC
+// metrics either way); a list shows system events only when asked to.
+bool sf__srv_audit_is_system(const Svcfleet__V1__AuditEvent *ev);
+
 // sf__srv_call_deny finishes c with its status (PERMISSION_DENIED or
 // UNAUTHENTICATED), recording the denial in the audit log first.
 void sf__srv_call_deny(sf__srv_call *c);

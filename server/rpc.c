@@ -228,6 +228,32 @@ sf__srv_call_allowed(const sf__srv_call *c, const char *resource,
 
 // ------------------------------------------------------------------ audit
 
+// The reconciler's reports: they say what a cluster did, not who changed
+// what, so they would bury the writes people make.
+static const char *const system_methods[] = {
+    "/svcfleet.v1.ServiceManager/ReportStatus",
+    "/svcfleet.v1.ServiceManager/ReportStatuses",
+    "/svcfleet.v1.ClusterRegistry/ReportClusterHealth",
+    NULL,
+};
+
+static bool
+is_system_method(const char *m)
+{
+	for (size_t i = 0; m != NULL && system_methods[i] != NULL; i++) {
+		if (strcmp(m, system_methods[i]) == 0) {
+			return (true);
+		}
+	}
+	return (false);
+}
+
+bool
+sf__srv_audit_is_system(const Svcfleet__V1__AuditEvent *ev)
+{
+	return (is_system_method(ev->method));
+}
+
 // The audit record of a call, written in the same transaction as what it
 // describes (or alone, for a failure or a denial). arg begins with the
 // call pointer.
@@ -236,6 +262,11 @@ call_audit(sf_store_txn *txn, void *arg, int code, const sf_status *st)
 {
 	sf__srv_call            *c  = *(sf__srv_call **) arg;
 	Svcfleet__V1__AuditEvent ev = SVCFLEET__V1__AUDIT_EVENT__INIT;
+
+	if (code == 0 && !c->c_srv->s_opts.so_audit_system_reports
+	    && c->c_method != NULL && is_system_method(c->c_method->m_path)) {
+		return (0); // counted in svcfleet_rpc_requests_total
+	}
 
 	ev.user
 	    = (char *) (c->c_ident.id_user != NULL ? c->c_ident.id_user : "");

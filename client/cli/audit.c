@@ -185,10 +185,11 @@ cli_cmd_audit(cli *c)
 		return (rv);
 	}
 	memset(&p, 0, sizeof(p));
-	req.cluster    = (char *) cli_value(c, F_CLUSTER, "");
-	req.namespace_ = (char *) cli_value(c, F_NAMESPACE, "");
-	req.user       = (char *) cli_value(c, F_USER, "");
-	req.name       = (char *) cli_value(c, F_NAME, "");
+	req.cluster        = (char *) cli_value(c, F_CLUSTER, "");
+	req.namespace_     = (char *) cli_value(c, F_NAMESPACE, "");
+	req.user           = (char *) cli_value(c, F_USER, "");
+	req.name           = (char *) cli_value(c, F_NAME, "");
+	req.include_system = cli_flag(c, F_INCLUDE_SYSTEM);
 	while (p.ap_nevents < limit) {
 		Svcfleet__V1__ListAuditEventsReply *r = NULL;
 		req.page_size = limit - (uint32_t) p.ap_nevents < AUDIT_PAGE

@@ -131,7 +131,11 @@ enum cli_flag_kind {
 	XX(SINCE, "since", 0, FK_VALUE, "DURATION|TIME",                     \
 	    "only what happened since then: 1h, 30m, or an RFC 3339 time")   \
 	XX(NAME, "name", 0, FK_VALUE, "NAME", "object name")                 \
-	XX(CLIENT, "client", 0, FK_BOOL, NULL, "print the client version only")
+	XX(CLIENT, "client", 0, FK_BOOL, NULL,                               \
+	    "print the client version only")                                 \
+	/* i19: history, rollback, audit */                                  \
+	XX(INCLUDE_SYSTEM, "include-system", 0, FK_BOOL, NULL,               \
+	    "also show the reconciler's status and health reports")
 
 enum cli_flag_id {
 #define CLI_FLAG_ENUM(id, name, sh, kind, meta, help) F_##id,

@@ -350,9 +350,9 @@ static const cli_cmd cli_commands[] = {
         .cm_words = "audit",
         .cm_fn    = cli_cmd_audit,
         .cm_flags = FL(CLUSTER) | FL(NAMESPACE) | FL(USER) | FL(NAME)
-            | FL(SINCE) | FL(LIMIT),
+            | FL(SINCE) | FL(LIMIT) | FL(INCLUDE_SYSTEM),
         .cm_usage     = "audit [--cluster C] [-n NS] [--user U] [--name N] "
-                        "[--since 1h] [--limit N]",
+                        "[--since 1h] [--limit N] [--include-system]",
         .cm_summary   = "show the audit log: writes and denials, newest first",
         .cm_flag_help = audit_flag_help,
         .cm_help

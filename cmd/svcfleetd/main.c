@@ -49,6 +49,7 @@ typedef struct config {
 	long        max_watches;
 	long        max_inflight;
 	bool        no_reconciler;
+	bool        audit_status_reports; // i19
 } config;
 
 // The option table drives flags, the environment, the --config file,
@@ -138,6 +139,12 @@ static const sf_opt options[] = {
         "do not fsync commits (loses acknowledged writes on a crash; "
         "benchmarks only)",
         offsetof(config, unsafe_nosync), 0, 0, NULL, NULL},
+    // i19: audit that reads.
+    {"audit-status-reports", "SVCFLEET_AUDIT_STATUS_REPORTS", SF_OPT_BOOL,
+        "false",
+        "also record the reconciler's successful status and health "
+        "reports in the audit log (they are always counted in /metrics)",
+        offsetof(config, audit_status_reports), 0, 0, NULL, NULL},
 };
 
 static const sf_opt_table option_table = {
@@ -328,6 +335,7 @@ main(int argc, char **argv)
 	    .so_max_inflight = (unsigned) cfg.max_inflight,
 	    .so_inproc = !cfg.no_reconciler || http_on ? INPROC_URL : NULL,
 	};
+	o.so_audit_system_reports = cfg.audit_status_reports; // i19
 	if (sf_server_start(&srv, &o, &st) != 0) {
 		fprintf(stderr, "svcfleetd: %s: %s\n",
 		    sf_status_name(st.st_code), st.st_msg);

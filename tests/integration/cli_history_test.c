@@ -206,6 +206,40 @@ test_status_report_is_no_conflict(void **state)
 	gw_resp_fini(&r);
 	free(rv);
 	free(bob);
+
+	// Audit that reads: the people's writes are there, the status
+	// reports are not (not kept by default, only counted).
+	out = ct_ok(&e, "audit --name webapp --include-system");
+	assert_non_null(strstr(out, "bob"));
+	assert_null(strstr(out, "ReportStatus"));
+	free(out);
+	ct_stop(&e);
+}
+
+// Kept on request (--audit-status-reports), the reports show only with
+// --include-system.
+static void
+test_audit_system_reports(void **state)
+{
+	static const char *const keep[] = {"--audit-status-reports", NULL};
+	ct_env                   e;
+	char                    *out;
+	(void) state;
+
+	ct_start(&e, keep);
+	ct_add_cluster(&e, "prod");
+	free(ct_ok(&e,
+	    "create service webapp --cluster prod -n shop --type loadbalancer "
+	    "--lb-pool default --selector app=web --port 80"));
+	report_address(&e, "192.0.2.10");
+	out = ct_ok(&e, "audit --name webapp");
+	assert_non_null(strstr(out, "CreateService"));
+	assert_null(strstr(out, "ReportStatus"));
+	free(out);
+	out = ct_ok(&e, "audit --name webapp --include-system");
+	assert_non_null(strstr(out, "CreateService"));
+	assert_non_null(strstr(out, "ReportStatus"));
+	free(out);
 	ct_stop(&e);
 }
 
@@ -215,6 +249,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_teardown(
 	        test_status_report_is_no_conflict, ct_cleanup),
+	    cmocka_unit_test_teardown(test_audit_system_reports, ct_cleanup),
 	};
 	return (cmocka_run_group_tests(tests, NULL, NULL));
 }
