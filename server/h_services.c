@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "hash.h"
 #include "internal.h"
 #include "log.h"
 #include "str.h"
@@ -29,6 +30,7 @@ enum job_kind {
 	JOB_DELETE,
 	JOB_REPORT,
 	JOB_REPORTS,
+	JOB_ROLLBACK, // i19
 };
 
 #define REPORTS_MAX 1000
@@ -53,6 +55,11 @@ typedef struct svc_job {
 	Svcfleet__V1__ApplyAction j_action;
 	bool                      j_deleted;
 	bool                      j_wrote;
+	// i19: RollbackService's request, and what the history says of the
+	// generation a write makes.
+	const Svcfleet__V1__RollbackServiceRequest *j_rb;
+	const char                                 *j_hist_action;
+	int64_t                                     j_rollback_of;
 } svc_job;
 
 static void
@@ -290,6 +297,148 @@ reset_server_fields(sf__srv_call *c, sf_service *svc)
 	svc->n_status       = 0;
 }
 
+// ------------------------------------------------------------ history
+
+// History (DESIGN §11): one record per Service holding its last
+// generations' specs, oldest first, written in the transaction that makes
+// the generation. The record id is a hash of the key (ids are at most 100
+// bytes, keys up to 191); the record carries the key, so a collision is
+// seen and the other Service's history restarts rather than mixing.
+#define HISTORY_KEEP_DEFAULT 20
+#define HISTORY_KEEP_MAX     1000
+
+static uint32_t
+history_keep(const sf__srv_call *c)
+{
+	uint32_t k = c->c_srv->s_opts.so_history_keep;
+	return (k == 0                 ? HISTORY_KEEP_DEFAULT
+	        : k > HISTORY_KEEP_MAX ? HISTORY_KEEP_MAX
+	                               : k);
+}
+
+static void
+history_id(const sf_store_key *k, char id[24])
+{
+	uint64_t h = SF_HASH_INIT;
+	h          = sf_hash_str(h, k->k_cluster);
+	h          = sf_hash_str(h, k->k_namespace);
+	h          = sf_hash_str(h, k->k_name);
+	snprintf(id, 24, "h%016llx", (unsigned long long) h);
+}
+
+static bool
+history_is_of(const Svcfleet__V1__ServiceHistory *h, const sf_store_key *k)
+{
+	return (h->key != NULL
+	    && strcmp(sf_nz(h->key->cluster), k->k_cluster) == 0
+	    && strcmp(sf_nz(h->key->namespace_), k->k_namespace) == 0
+	    && strcmp(sf_nz(h->key->name), k->k_name) == 0);
+}
+
+// history_read reads k's history; *out is NULL when there is none.
+static int
+history_read(sf_store_txn *txn, sf_arena *a, const sf_store_key *k,
+    Svcfleet__V1__ServiceHistory **out)
+{
+	char              id[24];
+	ProtobufCMessage *m = NULL;
+	int               rv;
+
+	history_id(k, id);
+	*out = NULL;
+	rv   = sf_store_txn_record_get(txn, SF_STORE_HISTORY, id,
+	      &svcfleet__v1__service_history__descriptor, sf_arena_pbc(a), &m);
+	if (rv == SF_NOT_FOUND) {
+		return (0);
+	}
+	if (rv == 0 && history_is_of((void *) m, k)) {
+		*out = (void *) m;
+	}
+	return (rv);
+}
+
+// history_add records svc's generation (just written) made by the call.
+static int
+history_add(
+    sf_store_txn *txn, svc_job *j, const sf_service *svc, sf_status *st)
+{
+	sf__srv_call                 *c = j->j_call;
+	sf_arena                     *a = &c->c_arena;
+	Svcfleet__V1__ServiceHistory *h = NULL;
+	Svcfleet__V1__ServiceKey     *key;
+	Svcfleet__V1__HistoryEntry   *e, **arr;
+	sf_store_key                  k;
+	char                          id[24];
+	uint32_t                      keep = history_keep(c);
+	size_t                        n, from;
+	int                           rv;
+
+	key_of(svc, &k);
+	if ((rv = history_read(txn, a, &k, &h)) != 0) {
+		return (sf_status_set(st, rv, "reading the history failed"));
+	}
+	if ((e = sf_arena_alloc(a, sizeof(*e))) == NULL
+	    || (key = sf_arena_alloc(a, sizeof(*key))) == NULL) {
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+	}
+	svcfleet__v1__history_entry__init(e);
+	e->generation  = svc->metadata->generation;
+	e->time_ms     = sf_store_txn_now_ms(txn);
+	e->user        = (char *) sf_nz(c->c_ident.id_user);
+	e->request_id  = c->c_request_id;
+	e->action      = (char *) (j->j_hist_action != NULL ? j->j_hist_action
+	             : svc->metadata->generation == 1       ? "create"
+	                                                    : "update");
+	e->spec        = svc->spec;
+	e->rollback_of = j->j_rollback_of;
+	n              = h != NULL ? h->n_entries : 0;
+	from           = n + 1 > keep ? n + 1 - keep : 0;
+	if ((arr = sf_arena_alloc(a, (n + 1) * sizeof(*arr))) == NULL) {
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+	}
+	for (size_t i = from; i < n; i++) {
+		arr[i - from] = h->entries[i];
+	}
+	arr[n - from] = e;
+	if (h == NULL) {
+		if ((h = sf_arena_alloc(a, sizeof(*h))) == NULL) {
+			return (
+			    sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+		}
+		svcfleet__v1__service_history__init(h);
+	}
+	svcfleet__v1__service_key__init(key);
+	key->cluster    = (char *) k.k_cluster;
+	key->namespace_ = (char *) k.k_namespace;
+	key->name       = (char *) k.k_name;
+	h->key          = key;
+	h->entries      = arr;
+	h->n_entries    = n + 1 - from;
+	h->keep         = keep;
+	history_id(&k, id);
+	if ((rv = sf_store_txn_record_put(
+	         txn, SF_STORE_HISTORY, id, &h->base, false))
+	    != 0) {
+		return (sf_status_set(st, rv, "storing the history failed"));
+	}
+	return (0);
+}
+
+// history_drop forgets the history of a Service that is gone.
+static int
+history_drop(sf_store_txn *txn, const sf_store_key *k, sf_status *st)
+{
+	char id[24];
+	int  rv;
+
+	history_id(k, id);
+	rv = sf_store_txn_record_delete(txn, SF_STORE_HISTORY, id);
+	if (rv != 0 && rv != SF_NOT_FOUND) {
+		return (sf_status_set(st, rv, "deleting the history failed"));
+	}
+	return (0);
+}
+
 static int
 write_create(sf_store_txn *txn, svc_job *j, sf_status *st)
 {
@@ -339,6 +488,9 @@ write_create(sf_store_txn *txn, svc_job *j, sf_status *st)
 	}
 	if (rv != 0) {
 		return (sf_status_set(st, rv, "storing the service failed"));
+	}
+	if ((rv = history_add(txn, j, svc, st)) != 0) {
+		return (rv);
 	}
 	j->j_result = svc;
 	j->j_action = SVCFLEET__V1__APPLY_ACTION__APPLY_ACTION_CREATED;
@@ -431,6 +583,10 @@ write_update_of(sf_store_txn *txn, svc_job *j, sf_service *old, sf_status *st)
 	if ((rv = sf_store_txn_service_put(txn, nw, false)) != 0) {
 		return (sf_status_set(st, rv, "storing the service failed"));
 	}
+	if (nm->generation != om->generation
+	    && (rv = history_add(txn, j, nw, st)) != 0) {
+		return (rv);
+	}
 	j->j_result = nw;
 	j->j_action = SVCFLEET__V1__APPLY_ACTION__APPLY_ACTION_CONFIGURED;
 	j->j_wrote  = true;
@@ -518,6 +674,9 @@ write_delete(sf_store_txn *txn, svc_job *j, sf_status *st)
 		if ((rv = sf_store_txn_service_delete(txn, &k)) != 0) {
 			return (sf_status_set(
 			    st, rv, "deleting the service failed"));
+		}
+		if ((rv = history_drop(txn, &k, st)) != 0) {
+			return (rv);
 		}
 		j->j_deleted = true;
 		j->j_wrote   = true;
@@ -636,6 +795,9 @@ write_report(sf_store_txn *txn, svc_job *j, sf_status *st)
 		if ((rv = sf_store_txn_service_delete(txn, &k)) != 0) {
 			return (sf_status_set(st, rv, "deleting failed"));
 		}
+		if ((rv = history_drop(txn, &k, st)) != 0) {
+			return (rv);
+		}
 		j->j_deleted = true;
 		j->j_result  = svc;
 		j->j_wrote   = true;
@@ -685,6 +847,74 @@ write_reports(sf_store_txn *txn, svc_job *j, sf_status *st)
 	return (0);
 }
 
+// Rollback: a new generation whose spec is an old one's, written as an
+// update of the stored object (the same checks: node ports, validation,
+// deletion, the resource_version precondition).
+static int
+write_rollback(sf_store_txn *txn, svc_job *j, sf_status *st)
+{
+	sf__srv_call                               *c  = j->j_call;
+	sf_arena                                   *a  = &c->c_arena;
+	const Svcfleet__V1__RollbackServiceRequest *rb = j->j_rb;
+	Svcfleet__V1__ServiceHistory               *h  = NULL;
+	Svcfleet__V1__HistoryEntry                 *e  = NULL;
+	sf_service                                 *old, *nw;
+	sf_store_key                                k;
+	uint8_t                                    *buf;
+	size_t                                      len;
+	int                                         rv;
+
+	key_from_msg(rb->key, &k);
+	if (check_key(&k, st) != 0) {
+		return (st->st_code);
+	}
+	rv = sf_store_txn_service_get(txn, &k, sf_arena_pbc(a), &old);
+	if (rv == SF_NOT_FOUND) {
+		return (not_found(st, &k));
+	}
+	if (rv != 0) {
+		return (sf_status_set(st, rv, "reading the service failed"));
+	}
+	if ((rv = history_read(txn, a, &k, &h)) != 0) {
+		return (sf_status_set(st, rv, "reading the history failed"));
+	}
+	for (size_t i = 0; h != NULL && i < h->n_entries; i++) {
+		if (h->entries[i]->generation == rb->to_generation) {
+			e = h->entries[i];
+		}
+	}
+	if (e == NULL || e->spec == NULL) {
+		if (h == NULL || h->n_entries == 0) {
+			return (sf_status_set(st, SF_NOT_FOUND,
+			    "generation %lld of service \"%s\" is not kept: "
+			    "it has no history",
+			    (long long) rb->to_generation, k.k_name));
+		}
+		return (sf_status_set(st, SF_NOT_FOUND,
+		    "generation %lld of service \"%s\" is not kept (kept: "
+		    "%lld to %lld; see `svcfleet history`)",
+		    (long long) rb->to_generation, k.k_name,
+		    (long long) h->entries[0]->generation,
+		    (long long) h->entries[h->n_entries - 1]->generation));
+	}
+	// The stored object again, as the new one, with the old spec.
+	len = svcfleet__v1__service__get_packed_size(old);
+	if ((buf = sf_arena_alloc(a, len + 1)) == NULL) {
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+	}
+	svcfleet__v1__service__pack(old, buf);
+	if ((nw = svcfleet__v1__service__unpack(sf_arena_pbc(a), len, buf))
+	    == NULL) {
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+	}
+	nw->spec                       = e->spec;
+	nw->metadata->resource_version = rb->resource_version;
+	j->j_svc                       = nw;
+	j->j_hist_action               = "rollback";
+	j->j_rollback_of               = e->generation;
+	return (write_update_of(txn, j, old, st));
+}
+
 static int
 job_write(sf_store_txn *txn, void *arg, sf_status *st)
 {
@@ -722,6 +952,8 @@ job_write(sf_store_txn *txn, void *arg, sf_status *st)
 		return (write_report(txn, j, st));
 	case JOB_REPORTS:
 		return (write_reports(txn, j, st));
+	case JOB_ROLLBACK:
+		return (write_rollback(txn, j, st));
 	}
 	return (sf_status_set(st, SF_INTERNAL, "unknown job"));
 }
@@ -739,7 +971,8 @@ job_reply(svc_job *j)
 	};
 	ProtobufCMessage *m;
 
-	if (j->j_kind == JOB_CREATE || j->j_kind == JOB_UPDATE) {
+	if (j->j_kind == JOB_CREATE || j->j_kind == JOB_UPDATE
+	    || j->j_kind == JOB_ROLLBACK) {
 		return (&j->j_result->base); // the Service itself
 	}
 	if ((m = sf__srv_reply_new(j->j_call, desc[j->j_kind])) == NULL) {
@@ -897,6 +1130,103 @@ h_report_statuses(Svcfleet__V1__ServiceManager_Service *s,
 	j->j_reps    = in;
 	j->j_results = res;
 	sf__srv_call_write(c, job_write, job_done, j, false);
+}
+
+// i19: RollbackService and GetServiceHistory.
+static void
+h_rollback_service(Svcfleet__V1__ServiceManager_Service *s,
+    const Svcfleet__V1__RollbackServiceRequest          *in,
+    Svcfleet__V1__Service_Closure closure, void *data)
+{
+	sf__srv_call *c = sf__srv_call_of(data);
+	svc_job      *j;
+	(void) s;
+	(void) closure;
+
+	if (in->to_generation <= 0) {
+		sf_status_violation(&c->c_status, SF_V_INVALID, "toGeneration",
+		    "Invalid value: %lld: must be a generation (1 or more)",
+		    (long long) in->to_generation);
+		sf_status_set(&c->c_status, SF_INVALID_ARGUMENT,
+		    "rollback needs the generation to go back to");
+		sf__srv_call_finish(c, NULL);
+		return;
+	}
+	if ((j = sf__srv_call_alloc(c, sizeof(*j))) == NULL) {
+		return;
+	}
+	j->j_call = c;
+	j->j_kind = JOB_ROLLBACK;
+	j->j_rb   = in;
+	sf__srv_call_write(c, job_write, job_done, j, in->dry_run);
+}
+
+static void
+h_get_service_history(Svcfleet__V1__ServiceManager_Service *s,
+    const Svcfleet__V1__GetServiceHistoryRequest           *in,
+    Svcfleet__V1__ServiceHistory_Closure closure, void *data)
+{
+	sf__srv_call                 *c = sf__srv_call_of(data);
+	sf_arena                     *a = &c->c_arena;
+	Svcfleet__V1__ServiceHistory *h = NULL;
+	ProtobufCMessage             *m = NULL;
+	sf_service                   *svc;
+	sf_store_key                  k;
+	char                          id[24];
+	int                           rv;
+	(void) s;
+
+	key_from_msg(in->key, &k);
+	if (check_key(&k, &c->c_status) != 0) {
+		sf__srv_call_finish(c, NULL);
+		return;
+	}
+	rv = sf_store_service_get(
+	    c->c_srv->s_store, &k, sf_arena_pbc(a), &svc);
+	if (rv == SF_NOT_FOUND) {
+		not_found(&c->c_status, &k);
+		sf__srv_call_finish(c, NULL);
+		return;
+	}
+	if (rv != 0) {
+		sf__srv_call_fail(c, rv, "reading the service failed");
+		return;
+	}
+	history_id(&k, id);
+	rv = sf_store_record_get(c->c_srv->s_store, SF_STORE_HISTORY, id,
+	    &svcfleet__v1__service_history__descriptor, sf_arena_pbc(a), &m);
+	if (rv != 0 && rv != SF_NOT_FOUND) {
+		sf__srv_call_fail(c, rv, "reading the history failed");
+		return;
+	}
+	if (rv == 0 && history_is_of((void *) m, &k)) {
+		h = (void *) m;
+	} else {
+		if ((h = sf__srv_reply_new(
+		         c, &svcfleet__v1__service_history__descriptor))
+		    == NULL) {
+			return;
+		}
+		h->key = in->key;
+	}
+	h->keep = history_keep(c);
+	if (in->generation != 0) {
+		size_t out = 0;
+		for (size_t i = 0; i < h->n_entries; i++) {
+			if (h->entries[i]->generation == in->generation) {
+				h->entries[out++] = h->entries[i];
+			}
+		}
+		h->n_entries = out;
+		if (out == 0) {
+			sf__srv_call_fail(c, SF_NOT_FOUND,
+			    "generation %lld of service \"%s\" is not kept "
+			    "(see `svcfleet history`)",
+			    (long long) in->generation, k.k_name);
+			return;
+		}
+	}
+	closure(h, data);
 }
 
 // ------------------------------------------------------ honest status

@@ -357,6 +357,9 @@ int sf_store_txn_cluster_delete(sf_store_txn *txn, const char *name);
 typedef enum sf_store_kind {
 	SF_STORE_TOKENS   = 0,
 	SF_STORE_BINDINGS = 1,
+	// i19: a Service's spec history (ServiceHistory, one record per
+	// Service, id from sf__srv_history_id), bounded by the server.
+	SF_STORE_HISTORY = 2,
 } sf_store_kind;
 
 // sf_store_record_get reads one record and unpacks it as desc. Returns 0,

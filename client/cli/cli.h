@@ -135,7 +135,11 @@ enum cli_flag_kind {
 	    "print the client version only")                                 \
 	/* i19: history, rollback, audit */                                  \
 	XX(INCLUDE_SYSTEM, "include-system", 0, FK_BOOL, NULL,               \
-	    "also show the reconciler's status and health reports")
+	    "also show the reconciler's status and health reports")          \
+	XX(GENERATION, "generation", 0, FK_VALUE, "G",                       \
+	    "one generation of the history")                                 \
+	XX(TO_GENERATION, "to-generation", 0, FK_VALUE, "G",                 \
+	    "the generation whose spec the rollback restores")
 
 enum cli_flag_id {
 #define CLI_FLAG_ENUM(id, name, sh, kind, meta, help) F_##id,
@@ -336,6 +340,9 @@ int cli_cmd_token_revoke(cli *c);
 int cli_cmd_token_list(cli *c);
 int cli_cmd_whoami(cli *c);
 int cli_cmd_audit(cli *c);
+// i19: history.c
+int cli_cmd_history_service(cli *c);
+int cli_cmd_rollback_service(cli *c);
 
 // ------------------------------------------------------------ port.c
 

@@ -375,6 +375,31 @@ static const cli_cmd cli_commands[] = {
         .cm_summary  = "show help",
         .cm_opts     = CMD_LOCAL,
     },
+    // i19: history and rollback.
+    {
+        .cm_words    = "history service|services|svc",
+        .cm_fn       = cli_cmd_history_service,
+        .cm_args_min = 1,
+        .cm_args_max = 1,
+        .cm_flags    = FL(CLUSTER) | FL(NAMESPACE) | FL(GENERATION),
+        .cm_required = FL(CLUSTER),
+        .cm_usage    = "history service NAME --cluster C [-n NS] "
+                       "[--generation G [-o yaml]]",
+        .cm_summary  = "the kept generations of a Service's spec: when, "
+                       "who, which request",
+    },
+    {
+        .cm_words    = "rollback service|services|svc",
+        .cm_fn       = cli_cmd_rollback_service,
+        .cm_args_min = 1,
+        .cm_args_max = 1,
+        .cm_flags
+        = FL(CLUSTER) | FL(NAMESPACE) | FL(TO_GENERATION) | FL(DRY_RUN),
+        .cm_required = FL(CLUSTER) | FL(TO_GENERATION),
+        .cm_usage    = "rollback service NAME --cluster C [-n NS] "
+                       "--to-generation G [--dry-run]",
+        .cm_summary  = "write a new generation equal to an old one",
+    },
 };
 
 #define NCOMMANDS (sizeof(cli_commands) / sizeof(cli_commands[0]))

@@ -50,6 +50,7 @@ typedef struct config {
 	long        max_inflight;
 	bool        no_reconciler;
 	bool        audit_status_reports; // i19
+	long        history_keep;         // i19
 } config;
 
 // The option table drives flags, the environment, the --config file,
@@ -145,6 +146,10 @@ static const sf_opt options[] = {
         "also record the reconciler's successful status and health "
         "reports in the audit log (they are always counted in /metrics)",
         offsetof(config, audit_status_reports), 0, 0, NULL, NULL},
+    {"history-keep", "SVCFLEET_HISTORY_KEEP", SF_OPT_INT, "20",
+        "generations of each Service's spec kept for `svcfleet history` "
+        "and rollback",
+        offsetof(config, history_keep), 1, 1000, NULL, NULL},
 };
 
 static const sf_opt_table option_table = {
@@ -336,6 +341,7 @@ main(int argc, char **argv)
 	    .so_inproc = !cfg.no_reconciler || http_on ? INPROC_URL : NULL,
 	};
 	o.so_audit_system_reports = cfg.audit_status_reports; // i19
+	o.so_history_keep         = (uint32_t) cfg.history_keep;
 	if (sf_server_start(&srv, &o, &st) != 0) {
 		fprintf(stderr, "svcfleetd: %s: %s\n",
 		    sf_status_name(st.st_code), st.st_msg);

@@ -243,6 +243,78 @@ test_audit_system_reports(void **state)
 	ct_stop(&e);
 }
 
+// History keeps the last 20 of 25 generations with who made each; one
+// generation prints as a manifest; rollback to 3 generations ago writes a
+// new generation with that spec, audited as a rollback.
+static void
+test_history_and_rollback(void **state)
+{
+	static const char *const fast[] = {"--unsafe-no-fsync", NULL};
+	ct_env                   e;
+	char                     doc[512], *out, *err;
+	(void) state;
+
+	ct_start(&e, fast);
+	ct_add_cluster(&e, "prod");
+	for (int i = 1; i <= 25; i++) {
+		snprintf(doc, sizeof(doc),
+		    "apiVersion: v1\nkind: Service\nmetadata:\n  name: "
+		    "hist\n  namespace: shop\nspec:\n  selector:\n    app: "
+		    "web\n  ports:\n  - port: %d\n",
+		    1000 + i);
+		assert_int_equal(
+		    ct_cli(&e, doc, &out, &err, "apply --cluster prod -f -"),
+		    0);
+		free(out);
+		free(err);
+	}
+	out = ct_ok(&e, "history service hist --cluster prod -n shop");
+	char ***cells = ct_assert_table(
+	    out, "GENERATION AGE USER ACTION REQUEST-ID SPEC", 20);
+	assert_string_equal(cells[0][0], "6");
+	assert_string_equal(cells[19][0], "25");
+	assert_string_equal(cells[19][2], "admin");
+	assert_string_equal(cells[19][3], "update");
+	assert_true(cells[19][4][0] != '\0');
+	assert_non_null(strstr(cells[19][5], "1025/TCP"));
+	ct_cells_free(cells);
+	free(out);
+	out = ct_ok(&e,
+	    "history service hist --cluster prod -n shop --generation 22 -o "
+	    "yaml");
+	assert_non_null(strstr(out, "port: 1022\n"));
+	assert_null(strstr(out, "port: 1025\n"));
+	free(out);
+	free(ct_fails(&e, 1,
+	    "history service hist --cluster prod -n shop --generation 3"));
+
+	// Back 3 generations: generation 26 has generation 22's spec.
+	out = ct_ok(&e,
+	    "rollback service hist --cluster prod -n shop --to-generation 22");
+	assert_string_equal(out,
+	    "service/hist rolled back to generation 22 (now generation 26)\n");
+	free(out);
+	out = ct_ok(&e, "get svc hist --cluster prod -n shop -o yaml");
+	assert_non_null(strstr(out, "port: 1022\n"));
+	free(out);
+	out   = ct_ok(&e, "history service hist --cluster prod -n shop");
+	cells = ct_assert_table(
+	    out, "GENERATION AGE USER ACTION REQUEST-ID SPEC", 20);
+	assert_string_equal(cells[19][0], "26");
+	assert_string_equal(cells[19][3], "rollback to 22");
+	ct_cells_free(cells);
+	free(out);
+	out = ct_ok(&e, "audit --name hist --limit 1");
+	assert_non_null(strstr(out, "RollbackService"));
+	free(out);
+	char *msg = ct_fails(&e, 1,
+	    "rollback service hist --cluster prod -n shop --to-generation 2");
+	assert_non_null(strstr(msg, "NOT_FOUND"));
+	assert_non_null(strstr(msg, "kept: 7 to 26"));
+	free(msg);
+	ct_stop(&e);
+}
+
 int
 main(void)
 {
@@ -250,6 +322,7 @@ main(void)
 	    cmocka_unit_test_teardown(
 	        test_status_report_is_no_conflict, ct_cleanup),
 	    cmocka_unit_test_teardown(test_audit_system_reports, ct_cleanup),
+	    cmocka_unit_test_teardown(test_history_and_rollback, ct_cleanup),
 	};
 	return (cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -245,6 +245,10 @@ test_help(void **state)
 	    {"--tls-key", "SVCFLEET_TLS_KEY", "none"},
 	    {"--no-reconciler", "SVCFLEET_NO_RECONCILER", "false"},
 	    {"--unsafe-no-fsync", "SVCFLEET_UNSAFE_NO_FSYNC", "false"},
+	    // i19
+	    {"--audit-status-reports", "SVCFLEET_AUDIT_STATUS_REPORTS",
+	        "false"},
+	    {"--history-keep", "SVCFLEET_HISTORY_KEEP", "20"},
 	};
 	assert_int_equal(th_runf(&out, NULL, "%s --help",
 	                     th_bin("cmd/svcfleetd/svcfleetd")),

@@ -295,7 +295,15 @@ SVCFLEET_DECL void svcfleet_new_request_id(char out[33]);
 	    svcfleet__v1__version_reply__descriptor)                          \
 	XX(System, Health, health, Svcfleet__V1__Empty,                       \
 	    Svcfleet__V1__HealthReply,                                        \
-	    svcfleet__v1__health_reply__descriptor)
+	    svcfleet__v1__health_reply__descriptor)                           \
+	/* i19: history and rollback */                                       \
+	XX(ServiceManager, GetServiceHistory, get_service_history,            \
+	    Svcfleet__V1__GetServiceHistoryRequest,                           \
+	    Svcfleet__V1__ServiceHistory,                                     \
+	    svcfleet__v1__service_history__descriptor)                        \
+	XX(ServiceManager, RollbackService, rollback_service,                 \
+	    Svcfleet__V1__RollbackServiceRequest, Svcfleet__V1__Service,      \
+	    svcfleet__v1__service__descriptor)
 
 #define SVCFLEET_DECLARE_CALL(svc, Method, snake, Req, Rep, rdesc)    \
 	SVCFLEET_DECL int svcfleet_##snake(svcfleet_client *c,        \
