@@ -85,10 +85,9 @@ SCOPE_FN(rb_list, Svcfleet__V1__ListRoleBindingsRequest,
 SCOPE_FN(audit, Svcfleet__V1__ListAuditEventsRequest,
     scope_set(c, in->cluster, in->namespace_, in->name))
 // i19: history and rollback.
-SCOPE_FN(history, Svcfleet__V1__GetServiceHistoryRequest,
-    scope_key(c, in->key))
-SCOPE_FN(rollback, Svcfleet__V1__RollbackServiceRequest,
-    scope_key(c, in->key))
+SCOPE_FN(
+    history, Svcfleet__V1__GetServiceHistoryRequest, scope_key(c, in->key))
+SCOPE_FN(rollback, Svcfleet__V1__RollbackServiceRequest, scope_key(c, in->key))
 
 // The rows; sf__srv_methods_init copies them into the server's own table.
 static const struct method_row {
