@@ -307,10 +307,39 @@ test_history_and_rollback(void **state)
 	out = ct_ok(&e, "audit --name hist --limit 1");
 	assert_non_null(strstr(out, "RollbackService"));
 	free(out);
+	// The gateway: the same history, and a rollback by POST.
+	gw_resp r;
+	gw_req(&r, &e, "GET",
+	    GW_API "/clusters/prod/namespaces/shop/services/hist/history",
+	    e.ce_srv.ts_token, NULL, NULL, NULL);
+	assert_int_equal(r.gr_code, 200);
+	json_t *items = json_object_get(r.gr_json, "items");
+	assert_int_equal(json_array_size(items), 20);
+	json_t *last = json_array_get(items, 19);
+	assert_int_equal(
+	    json_integer_value(json_object_get(last, "generation")), 26);
+	assert_int_equal(
+	    json_integer_value(json_object_get(last, "rollbackOf")), 22);
+	assert_string_equal(
+	    json_string_value(json_object_get(last, "user")), "admin");
+	gw_resp_fini(&r);
+	gw_req(&r, &e, "POST",
+	    GW_API "/clusters/prod/namespaces/shop/services/hist/rollback",
+	    e.ce_srv.ts_token, "application/json", "{\"toGeneration\": 25}",
+	    NULL);
+	assert_int_equal(r.gr_code, 200);
+	assert_non_null(strstr(r.gr_body, "1025"));
+	gw_resp_fini(&r);
+	gw_req(&r, &e, "POST",
+	    GW_API "/clusters/prod/namespaces/shop/services/hist/rollback",
+	    e.ce_srv.ts_token, "application/json", "{}", NULL);
+	assert_int_equal(r.gr_code, 422);
+	gw_resp_fini(&r);
+
 	char *msg = ct_fails(&e, 1,
 	    "rollback service hist --cluster prod -n shop --to-generation 2");
 	assert_non_null(strstr(msg, "NOT_FOUND"));
-	assert_non_null(strstr(msg, "kept: 7 to 26"));
+	assert_non_null(strstr(msg, "kept: 8 to 27"));
 	free(msg);
 	ct_stop(&e);
 }
