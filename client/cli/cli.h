@@ -343,6 +343,8 @@ int cli_cmd_audit(cli *c);
 // i19: history.c
 int cli_cmd_history_service(cli *c);
 int cli_cmd_rollback_service(cli *c);
+// i19: create.c
+int cli_cmd_update_service(cli *c);
 
 // ------------------------------------------------------------ port.c
 

@@ -400,6 +400,22 @@ static const cli_cmd cli_commands[] = {
                        "--to-generation G [--dry-run]",
         .cm_summary  = "write a new generation equal to an old one",
     },
+    {
+        .cm_words    = "update service|services|svc",
+        .cm_fn       = cli_cmd_update_service,
+        .cm_args_min = 1,
+        .cm_args_max = 1,
+        .cm_flags    = FL(CLUSTER) | FL(NAMESPACE) | FL(TYPE) | FL(SELECTOR)
+            | FL(PORT) | FL(SESSION_AFFINITY) | FL(SESSION_TIMEOUT)
+            | FL(TRAFFIC_POLICY) | FL(LB_TYPE) | FL(LB_POOL) | FL(LB_ADDRESS)
+            | FL(LB_CLASS) | FL(DRY_RUN),
+        .cm_required = FL(CLUSTER),
+        .cm_usage    = "update service NAME --cluster C [-n NS] [--type T] "
+                       "[--selector k=v] [--port SPEC]... [other create "
+                       "flags]",
+        .cm_summary  = "change the fields the flags name, keep the rest "
+                       "(saved with the version read)",
+    },
 };
 
 #define NCOMMANDS (sizeof(cli_commands) / sizeof(cli_commands[0]))

@@ -341,6 +341,23 @@ test_history_and_rollback(void **state)
 	assert_non_null(strstr(msg, "NOT_FOUND"));
 	assert_non_null(strstr(msg, "kept: 8 to 27"));
 	free(msg);
+
+	// update: the fields the flags name change, the rest stays.
+	out = ct_ok(&e,
+	    "update service hist --cluster prod -n shop --type nodeport "
+	    "--port http:8080:80");
+	assert_string_equal(out, "service/hist updated\n");
+	free(out);
+	out = ct_ok(&e, "get svc hist --cluster prod -n shop -o yaml");
+	assert_non_null(strstr(out, "type: NodePort\n"));
+	assert_non_null(strstr(out, "port: 8080\n"));
+	assert_non_null(strstr(out, "app: web\n"));
+	free(out);
+	out = ct_ok(&e,
+	    "update service hist --cluster prod -n shop --type "
+	    "nodeport");
+	assert_string_equal(out, "service/hist unchanged\n");
+	free(out);
 	ct_stop(&e);
 }
 
