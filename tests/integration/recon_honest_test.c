@@ -1,7 +1,8 @@
 // recon_honest_test.c: issue 19's honest status with a real reconciler and
 // kubefake — a cluster that stops answering turns its Services UNKNOWN
 // (keeping the time of the last confirmation) in the RPC and the CLI, and
-// back to SYNCED when it returns; a heal moves LAST-SYNC.
+// back to SYNCED when it returns; a heal moves LAST-SYNC; a rollback
+// reaches the cluster.
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -81,6 +82,25 @@ test_unreachable_reads_unknown(void **state)
 		}
 		rt_sleep_ms(50);
 	}
+
+	// A rollback is healed into the cluster like any change.
+	free(rt_cli(
+	    &e, NULL, "update service honest-a --cluster alpha --port 81"));
+	svcfleet_free(
+	    rt_wait(&e, "alpha", "default", "honest-a", SYNCED, 15000));
+	out = rt_kubectl(&e, 0, NULL,
+	    "get svc honest-a -n default -o jsonpath={.spec.ports[0].port}");
+	assert_string_equal(out, "81");
+	free(out);
+	free(rt_cli(&e, NULL,
+	    "rollback service honest-a --cluster alpha --to-generation 1"));
+	s = rt_wait(&e, "alpha", "default", "honest-a", SYNCED, 15000);
+	assert_int_equal(s->metadata->generation, 3);
+	svcfleet_free(s);
+	out = rt_kubectl(&e, 0, NULL,
+	    "get svc honest-a -n default -o jsonpath={.spec.ports[0].port}");
+	assert_string_equal(out, "80");
+	free(out);
 	rt_stop(&e);
 }
 
