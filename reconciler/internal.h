@@ -85,6 +85,7 @@ enum sf__recon_job_kind {
 	J_STATUS, // ReportStatus
 	J_HEALTH, // ReportClusterHealth
 	J_FETCH,  // GetService, the answer goes back as M_DESIRED
+	J_DRIFT,  // i19: ReportDrift; j_msg holds the drift as JSON
 };
 
 struct sf__recon_job {

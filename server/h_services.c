@@ -1229,6 +1229,83 @@ h_get_service_history(Svcfleet__V1__ServiceManager_Service *s,
 	closure(h, data);
 }
 
+// i19: ReportDrift — the reconciler found (and healed) a drift: it becomes
+// an audit event (the call's, with the drift attached) after checking the
+// Service exists; nothing else is written.
+#define DRIFT_FIELDS_MAX   32
+#define DRIFT_MANAGERS_MAX 8
+#define DRIFT_VALUE_MAX    256
+
+static int
+write_drift(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	svc_job      *j = arg;
+	sf__srv_call *c = j->j_call;
+	sf_service   *svc;
+	sf_store_key  k;
+	int           rv;
+
+	sf_status_reset(st);
+	key_from_msg(c->c_drift->key, &k);
+	if (check_key(&k, st) != 0) {
+		return (st->st_code);
+	}
+	rv = sf_store_txn_service_get(
+	    txn, &k, sf_arena_pbc(&c->c_arena), &svc);
+	if (rv == SF_NOT_FOUND) {
+		return (not_found(st, &k));
+	}
+	if (rv != 0) {
+		return (sf_status_set(st, rv, "reading the service failed"));
+	}
+	return (0);
+}
+
+static void
+drift_done(void *arg, int code, uint64_t revision)
+{
+	svc_job *j = arg;
+	(void) revision;
+	sf__srv_write_done(j->j_call, code, NULL);
+}
+
+static void
+h_report_drift(Svcfleet__V1__ServiceManager_Service *s,
+    const Svcfleet__V1__ReportDriftRequest          *in,
+    Svcfleet__V1__Empty_Closure closure, void *data)
+{
+	sf__srv_call *c = sf__srv_call_of(data);
+	svc_job      *j;
+	(void) s;
+	(void) closure;
+
+	if (in->n_fields > DRIFT_FIELDS_MAX
+	    || in->n_managers > DRIFT_MANAGERS_MAX) {
+		sf__srv_call_fail(c, SF_INVALID_ARGUMENT,
+		    "a drift report carries at most %d fields and %d managers",
+		    DRIFT_FIELDS_MAX, DRIFT_MANAGERS_MAX);
+		return;
+	}
+	for (size_t i = 0; i < in->n_fields; i++) {
+		const Svcfleet__V1__DriftField *f = in->fields[i];
+		if (strlen(sf_nz(f->path)) > 1024
+		    || strlen(sf_nz(f->old_value)) > DRIFT_VALUE_MAX
+		    || strlen(sf_nz(f->new_value)) > DRIFT_VALUE_MAX) {
+			sf__srv_call_fail(c, SF_INVALID_ARGUMENT,
+			    "fields[%zu]: a path is at most 1024 bytes, a "
+			    "value at most %d",
+			    i, DRIFT_VALUE_MAX);
+			return;
+		}
+	}
+	if ((j = sf__srv_call_alloc(c, sizeof(*j))) == NULL) {
+		return;
+	}
+	j->j_call  = c;
+	c->c_drift = in;
+	sf__srv_call_write(c, write_drift, drift_done, j, false);
+}
+
 // ------------------------------------------------------ honest status
 
 // Honest status (DESIGN §11): while the reconciler reports a cluster

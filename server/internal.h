@@ -122,8 +122,10 @@ struct sf__srv_call {
 	const ProtobufCMessage        *c_input;
 	sf_status                      c_status;
 	int64_t                        c_start_us; // monotonic receipt time
-	int64_t                        c_deadline_us;
-	char                           c_request_id[64];
+	// i19: the drift a ReportDrift call records in its audit event.
+	const Svcfleet__V1__ReportDriftRequest *c_drift;
+	int64_t                                 c_deadline_us;
+	char                                    c_request_id[64];
 	bool             c_client_id; // the request id is the client's own
 	sf__srv_identity c_ident;
 	bool             c_dedupe; // reply must be remembered

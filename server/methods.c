@@ -87,6 +87,7 @@ SCOPE_FN(audit, Svcfleet__V1__ListAuditEventsRequest,
 // i19: history and rollback.
 SCOPE_FN(
     history, Svcfleet__V1__GetServiceHistoryRequest, scope_key(c, in->key))
+SCOPE_FN(drift, Svcfleet__V1__ReportDriftRequest, scope_key(c, in->key))
 SCOPE_FN(rollback, Svcfleet__V1__RollbackServiceRequest, scope_key(c, in->key))
 
 // The rows; sf__srv_methods_init copies them into the server's own table.
@@ -147,6 +148,9 @@ static const struct method_row {
     {SVC "GetServiceHistory", "services", "get", 0, scope_history},
     {SVC "RollbackService", "services", "update",
         SF__SRV_M_WRITE | SF__SRV_M_INLINE, scope_rollback},
+    // A drift report: the reconciler's (report on services).
+    {SVC "ReportDrift", "services", "report",
+        SF__SRV_M_WRITE | SF__SRV_M_INLINE, scope_drift},
 };
 
 #define NMETHODS (sizeof(sf_method_table) / sizeof(sf_method_table[0]))

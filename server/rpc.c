@@ -280,6 +280,14 @@ call_audit(sf_store_txn *txn, void *arg, int code, const sf_status *st)
 	ev.code       = code;
 	ev.message    = (char *) (code != 0 && st != NULL ? st->st_msg : "");
 	ev.request_id = c->c_request_id;
+	if (c->c_drift != NULL && code == 0) {
+		ev.drift_fields     = c->c_drift->fields;
+		ev.n_drift_fields   = c->c_drift->n_fields;
+		ev.drift_managers   = c->c_drift->managers;
+		ev.n_drift_managers = c->c_drift->n_managers;
+		ev.drift_operation  = c->c_drift->operation;
+		ev.drift_action     = c->c_drift->action;
+	}
 	// A call that changed nothing (an update to what is stored) takes no
 	// revision; the next one belongs to another write.
 	ev.revision = code == 0 && sf_store_txn_wrote(txn)
@@ -604,6 +612,7 @@ call_reset(sf__srv_call *c)
 	c->c_env           = NULL;
 	c->c_input         = NULL;
 	c->c_request_id[0] = '\0';
+	c->c_drift         = NULL; // i19
 	c->c_client_id     = false;
 	c->c_dedupe        = false;
 	c->c_dedupe_key    = NULL;

@@ -345,6 +345,8 @@ int cli_cmd_history_service(cli *c);
 int cli_cmd_rollback_service(cli *c);
 // i19: create.c
 int cli_cmd_update_service(cli *c);
+// i19: audit.c
+int cli_cmd_drift(cli *c);
 
 // ------------------------------------------------------------ port.c
 

@@ -416,6 +416,15 @@ static const cli_cmd cli_commands[] = {
         .cm_summary  = "change the fields the flags name, keep the rest "
                        "(saved with the version read)",
     },
+    {
+        .cm_words = "drift",
+        .cm_fn    = cli_cmd_drift,
+        .cm_flags
+        = FL(CLUSTER) | FL(NAMESPACE) | FL(NAME) | FL(SINCE) | FL(LIMIT),
+        .cm_usage   = "drift [--cluster C] [-n NS] [--name N] [--since 1h] "
+                      "[--limit N]",
+        .cm_summary = "heals: what differed in a cluster, who wrote it there",
+    },
 };
 
 #define NCOMMANDS (sizeof(cli_commands) / sizeof(cli_commands[0]))

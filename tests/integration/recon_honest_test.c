@@ -67,8 +67,8 @@ test_unreachable_reads_unknown(void **state)
 	// A heal is a confirmation: LAST-SYNC moves even though nothing the
 	// status shows has changed.
 	free(rt_kubectl(&e, 0, NULL,
-	    "label service honest-a -n default "
-	    "app.kubernetes.io/managed-by-"));
+	    "label --overwrite service honest-a -n default "
+	    "app.kubernetes.io/managed-by=someone-else"));
 	for (int i = 0;; i++) {
 		s = rt_get(&e, "alpha", "default", "honest-a");
 		assert_non_null(s);
@@ -82,6 +82,28 @@ test_unreachable_reads_unknown(void **state)
 		}
 		rt_sleep_ms(50);
 	}
+
+	// The heal is a drift event naming kubectl's field manager, the
+	// path it changed and the value it wrote.
+	for (int i = 0;; i++) {
+		out = rt_cli(&e, NULL, "drift --cluster alpha");
+		if (strstr(out, "honest-a") != NULL) {
+			break;
+		}
+		free(out);
+		if (i == 200) {
+			fail_msg("no drift event after a heal");
+		}
+		rt_sleep_ms(50);
+	}
+	assert_non_null(strstr(out, "kubectl-label (Update)"));
+	assert_non_null(strstr(
+	    out, "metadata.labels.app.kubernetes.io/managed-by=someone-else"));
+	assert_non_null(strstr(out, "reverted"));
+	free(out);
+	out = rt_cli(&e, NULL, "audit --name honest-a");
+	assert_non_null(strstr(out, "ReportDrift"));
+	free(out);
 
 	// A rollback is healed into the cluster like any change.
 	free(rt_cli(

@@ -303,7 +303,10 @@ SVCFLEET_DECL void svcfleet_new_request_id(char out[33]);
 	    svcfleet__v1__service_history__descriptor)                        \
 	XX(ServiceManager, RollbackService, rollback_service,                 \
 	    Svcfleet__V1__RollbackServiceRequest, Svcfleet__V1__Service,      \
-	    svcfleet__v1__service__descriptor)
+	    svcfleet__v1__service__descriptor)                                \
+	XX(ServiceManager, ReportDrift, report_drift,                         \
+	    Svcfleet__V1__ReportDriftRequest, Svcfleet__V1__Empty,            \
+	    svcfleet__v1__empty__descriptor)
 
 #define SVCFLEET_DECLARE_CALL(svc, Method, snake, Req, Rep, rdesc)    \
 	SVCFLEET_DECL int svcfleet_##snake(svcfleet_client *c,        \
