@@ -518,6 +518,11 @@ static const struct route {
     {"GET", "tokens", sf__gw_tokens_list},
     {"POST", "tokens", sf__gw_tokens_create},
     {"DELETE", "tokens/{}", sf__gw_token_revoke},
+    // i19: history and rollback.
+    {"GET", "clusters/{}/namespaces/{}/services/{}/history",
+        sf__gw_service_history},
+    {"POST", "clusters/{}/namespaces/{}/services/{}/rollback",
+        sf__gw_service_rollback},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

@@ -134,6 +134,10 @@ void sf__gw_service_get(sf__gw_ctx *x);
 void sf__gw_service_update(sf__gw_ctx *x);
 void sf__gw_service_apply(sf__gw_ctx *x);
 void sf__gw_service_delete(sf__gw_ctx *x);
+// i19: GET .../services/NAME/history[?generation=G] and POST
+// .../services/NAME/rollback {"toGeneration": G, "resourceVersion": "V"}.
+void sf__gw_service_history(sf__gw_ctx *x);
+void sf__gw_service_rollback(sf__gw_ctx *x);
 
 void sf__gw_clusters_list(sf__gw_ctx *x);
 void sf__gw_clusters_register(sf__gw_ctx *x);

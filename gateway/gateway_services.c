@@ -99,6 +99,13 @@ service_json(const sf_service *svc)
 	sf_model_json_set_str(st, "createdBy", m->created_by);
 	sf_model_json_set_str(st, "updatedBy", m->updated_by);
 	sf_model_json_set_time(st, "updateTime", m->update_time_ms);
+	// The last change of desired state (never a status report): what a
+	// conflict (409) names.
+	sf_model_json_set_str(st, "specUpdatedBy", m->spec_updated_by);
+	sf_model_json_set_time(st, "specUpdateTime", m->spec_update_time_ms);
+	if (m->spec_version != 0) {
+		sf_model_json_set_u64(st, "specVersion", m->spec_version);
+	}
 	return (o);
 }
 
@@ -563,4 +570,110 @@ sf__gw_service_delete(sf__gw_ctx *x)
 		rep->service->metadata->deleting = true;
 	}
 	sf__gw_reply(x, 200, service_json(rep->service));
+}
+
+// ------------------------------------------------ i19: history, rollback
+
+// The history as {"kind":"ServiceHistory","keep":N,"items":[{generation,
+// time, user, requestId, action, rollbackOf, service: the manifest}]},
+// oldest first.
+void
+sf__gw_service_history(sf__gw_ctx *x)
+{
+	Svcfleet__V1__GetServiceHistoryRequest req
+	    = SVCFLEET__V1__GET_SERVICE_HISTORY_REQUEST__INIT;
+	Svcfleet__V1__ServiceKey      key;
+	Svcfleet__V1__ServiceHistory *h;
+	const char                   *g   = sf__gw_query(x, "generation");
+	uint64_t                      gen = 0;
+	json_t                       *o, *items;
+
+	if (g != NULL && g[0] != '\0' && !parse_u64(g, &gen)) {
+		sf__gw_fail(x, 400, "BadRequest",
+		    "generation: Invalid value: \"%.32s\": must be a number",
+		    g);
+		return;
+	}
+	key_of(x, &key);
+	req.key        = &key;
+	req.generation = (int64_t) gen;
+	if (SF__GW_CALL(x, get_service_history, &req, &h) != 0) {
+		svc_fail(x, key.name);
+		return;
+	}
+	o     = json_object();
+	items = json_array();
+	sf_model_json_set(o, "apiVersion", json_string("svcfleet.io/v1"));
+	sf_model_json_set(o, "kind", json_string("ServiceHistory"));
+	sf_model_json_set(o, "keep", json_integer(h->keep));
+	for (size_t i = 0; i < h->n_entries; i++) {
+		const Svcfleet__V1__HistoryEntry *e = h->entries[i];
+		Svcfleet__V1__ObjectMeta md  = SVCFLEET__V1__OBJECT_META__INIT;
+		Svcfleet__V1__Service    svc = SVCFLEET__V1__SERVICE__INIT;
+		json_t                  *it  = json_object();
+		md.cluster                   = key.cluster;
+		md.namespace_                = key.namespace_;
+		md.name                      = key.name;
+		md.generation                = e->generation;
+		svc.metadata                 = &md;
+		svc.spec                     = e->spec;
+		sf_model_json_set(
+		    it, "generation", json_integer(e->generation));
+		sf_model_json_set_time(it, "time", e->time_ms);
+		sf_model_json_set_str(it, "user", e->user);
+		sf_model_json_set_str(it, "requestId", e->request_id);
+		sf_model_json_set_str(it, "action", e->action);
+		if (e->rollback_of != 0) {
+			sf_model_json_set(
+			    it, "rollbackOf", json_integer(e->rollback_of));
+		}
+		if (e->spec != NULL) {
+			sf_model_json_set(
+			    it, "service", sf_model_service_to_manifest(&svc));
+		}
+		json_array_append_new(items, it);
+	}
+	sf_model_json_set(o, "items", items);
+	sf__gw_reply(x, 200, o);
+}
+
+void
+sf__gw_service_rollback(sf__gw_ctx *x)
+{
+	Svcfleet__V1__RollbackServiceRequest req
+	    = SVCFLEET__V1__ROLLBACK_SERVICE_REQUEST__INIT;
+	Svcfleet__V1__ServiceKey key;
+	sf_service              *out;
+	json_t                  *body, *g;
+	const char              *rv;
+	int                      dry;
+
+	if ((dry = dry_run(x)) < 0 || (body = sf__gw_body(x)) == NULL) {
+		return;
+	}
+	g = json_object_get(body, "toGeneration");
+	if (!json_is_integer(g) || json_integer_value(g) < 1) {
+		sf__gw_fail(x, 422, "Invalid",
+		    "toGeneration: Required value: the generation to go back "
+		    "to (a number, 1 or more)");
+		return;
+	}
+	rv = sf__gw_str(body, "resourceVersion");
+	if (rv != NULL && rv[0] != '\0'
+	    && !parse_u64(rv, &req.resource_version)) {
+		sf__gw_fail(x, 422, "Invalid",
+		    "resourceVersion: Invalid value: \"%.32s\": must be a "
+		    "number",
+		    rv);
+		return;
+	}
+	key_of(x, &key);
+	req.key           = &key;
+	req.to_generation = json_integer_value(g);
+	req.dry_run       = dry;
+	if (SF__GW_CALL(x, rollback_service, &req, &out) != 0) {
+		svc_fail(x, key.name);
+		return;
+	}
+	sf__gw_reply(x, 200, service_json(out));
 }

@@ -85,6 +85,7 @@ enum sf__recon_job_kind {
 	J_STATUS, // ReportStatus
 	J_HEALTH, // ReportClusterHealth
 	J_FETCH,  // GetService, the answer goes back as M_DESIRED
+	J_DRIFT,  // i19: ReportDrift; j_msg holds the drift as JSON
 };
 
 struct sf__recon_job {
@@ -112,6 +113,9 @@ enum {
 	FIN_NONE   = 0,
 	FIN_ADD    = 1 << 0, // add_finalizer: the Service is in a cluster
 	FIN_REMOVE = 1 << 1, // remove_finalizer: gone from the cluster
+	// i19: report even when the status says nothing new (a heal must
+	// move LAST-SYNC: the cluster confirmed desired state again).
+	FIN_REFRESH = 1 << 2,
 };
 
 // sf__recon_job_new allocates a job of kind for cluster with key (NULL:

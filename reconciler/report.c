@@ -12,6 +12,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "str.h"
 
 #include "internal.h"
 
@@ -117,6 +118,60 @@ fill_report(sf_reconciler *r, sf__recon_job *j, sf_arena *a,
 	req->reconciler_id    = r->r_id;
 	req->add_finalizer    = (j->j_fin & FIN_ADD) != 0;
 	req->remove_finalizer = (j->j_fin & FIN_REMOVE) != 0;
+}
+
+// i19: a drift found in a cluster, recorded by svcfleetd as an audit
+// event. Best effort: a report that fails is logged, not retried (the
+// heal itself does not depend on it).
+static void
+do_drift(sf_reconciler *r, sf__recon_job *j, svcfleet_status *st)
+{
+	Svcfleet__V1__ReportDriftRequest req
+	    = SVCFLEET__V1__REPORT_DRIFT_REQUEST__INIT;
+	Svcfleet__V1__ServiceKey key = SVCFLEET__V1__SERVICE_KEY__INIT;
+	Svcfleet__V1__Empty     *e   = NULL;
+	Svcfleet__V1__DriftField fv[32], *fp[32];
+	char                    *mv[8];
+	char                     buf[300];
+	json_t                  *d = json_loads(j->j_msg, 0, NULL);
+	json_t                  *v;
+	size_t                   i;
+
+	if (d == NULL) {
+		return;
+	}
+	key_of(j->j_key, j->j_cluster, buf, sizeof(buf), &key);
+	req.key = &key;
+	req.operation
+	    = (char *) sf_nz(json_string_value(json_object_get(d, "op")));
+	req.action = "reverted";
+	json_array_foreach(json_object_get(d, "managers"), i, v)
+	{
+		if (req.n_managers < 8 && json_is_string(v)) {
+			mv[req.n_managers++] = (char *) json_string_value(v);
+		}
+	}
+	req.managers = mv;
+	json_array_foreach(json_object_get(d, "fields"), i, v)
+	{
+		if (req.n_fields >= 32) {
+			break;
+		}
+		svcfleet__v1__drift_field__init(&fv[req.n_fields]);
+		fv[req.n_fields].path = (char *) sf_nz(
+		    json_string_value(json_object_get(v, "path")));
+		fv[req.n_fields].new_value = (char *) sf_nz(
+		    json_string_value(json_object_get(v, "new")));
+		fp[req.n_fields] = &fv[req.n_fields];
+		req.n_fields++;
+	}
+	req.fields = fp;
+	if (svcfleet_report_drift(r->r_client, &req, &e, st) != 0) {
+		SF_WARN("recon", "cluster=%s reporting drift of %s failed: %s",
+		    j->j_cluster, j->j_key, st->message);
+	}
+	svcfleet_free(e);
+	json_decref(d);
 }
 
 static void
@@ -381,6 +436,9 @@ reporter_main(void *arg)
 				break;
 			case J_FETCH:
 				do_fetch(r, j, &st);
+				break;
+			case J_DRIFT:
+				do_drift(r, j, &st);
 				break;
 			}
 		}

@@ -17,6 +17,10 @@
 #include "worker.h"
 #include "str.h"
 
+// i19: reports a drift found in the cluster (below).
+static void drift_report(
+    sf__recon_worker *w, sf__recon_obj *o, const json_t *obj);
+
 #define MSG_UNOWNED                                                          \
 	"service exists in the cluster and is not managed by svcfleet; set " \
 	"allow_adoption to take it over"
@@ -241,9 +245,167 @@ sf__recon_observe(sf__recon_worker *w, const json_t *obj, int64_t now)
 		SF_INFO("recon",
 		    "cluster=%s drift on %s: changed in the cluster",
 		    w->w_c->c_name, o->o_key);
+		drift_report(w, o, obj);
 	}
 	sf__recon_mark_dirty(w, o);
 	sf_recon_obs_fini(&ob);
+}
+
+// ------------------------------------------------------ i19: drift events
+
+#define DRIFT_FIELDS_MAX 32
+#define DRIFT_VALUE_MAX  256
+
+// The value at a fieldsV1 path of obj when every step is a plain field
+// ("f:"), as compact JSON (strings bare), cut to DRIFT_VALUE_MAX; NULL
+// when it cannot be followed.
+static json_t *
+drift_value(const json_t *obj, const char *const *segs, size_t n)
+{
+	const json_t *v = obj;
+	char         *s;
+	json_t       *out;
+
+	for (size_t i = 0; i < n && v != NULL; i++) {
+		if (strncmp(segs[i], "f:", 2) != 0) {
+			return (NULL);
+		}
+		v = json_object_get(v, segs[i] + 2);
+	}
+	if (v == NULL) {
+		return (json_string(""));
+	}
+	if (json_is_string(v)) {
+		s = strdup(json_string_value(v));
+	} else {
+		s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	}
+	if (s == NULL) {
+		return (NULL);
+	}
+	if (strlen(s) > DRIFT_VALUE_MAX) {
+		s[DRIFT_VALUE_MAX] = '\0';
+	}
+	out = json_string(s);
+	free(s);
+	return (out);
+}
+
+// Flattens a managedFields fieldsV1 tree into {"path", "new"} entries of
+// out: "f:spec" "f:ports" "k:{...}" "f:port" -> spec.ports[{...}].port.
+static void
+drift_paths(const json_t *obj, const json_t *tree, const char **segs, size_t n,
+    json_t *out)
+{
+	const char *k;
+	json_t     *v;
+
+	if (json_object_size(tree) == 0 || n >= 16) {
+		char   path[1024] = "";
+		size_t len        = 0;
+		for (size_t i = 0; i < n && len < sizeof(path); i++) {
+			const char *s = segs[i];
+			bool        f = strncmp(s, "f:", 2) == 0;
+			len += (size_t) snprintf(path + len,
+			    sizeof(path) - len, f ? "%s%s" : "[%s]",
+			    f && i > 0 ? "." : "", f ? s + 2 : s + 2);
+		}
+		json_t *e = json_object();
+		json_object_set_new(e, "path", json_string(path));
+		json_t *val = drift_value(obj, segs, n);
+		if (val != NULL) {
+			json_object_set_new(e, "new", val);
+		}
+		json_array_append_new(out, e);
+		return;
+	}
+	json_object_foreach((json_t *) tree, k, v)
+	{
+		if (json_array_size(out) >= DRIFT_FIELDS_MAX) {
+			return;
+		}
+		if (strcmp(k, ".") == 0) {
+			continue;
+		}
+		segs[n] = k;
+		drift_paths(obj, v, segs, n + 1, out);
+	}
+}
+
+// drift_json describes the out-of-band write that made obj drift: the
+// latest managedFields entry of a manager other than svcfleet (manager,
+// operation) and the fields it owns there with their values now. A
+// malloc'd JSON string, or NULL.
+static char *
+drift_json(const json_t *obj, const char *op)
+{
+	json_t       *d = json_object(), *fields = json_array();
+	json_t       *mgrs = json_array();
+	const json_t *mf   = json_object_get(
+	      json_object_get(obj, "metadata"), "managedFields");
+	const json_t *best = NULL;
+	size_t        i;
+	json_t       *e;
+	char         *s;
+
+	json_array_foreach(mf, i, e)
+	{
+		const char *m
+		    = json_string_value(json_object_get(e, "manager"));
+		const char *t = json_string_value(json_object_get(e, "time"));
+		if (m == NULL || strcmp(m, SF_RECON_FIELD_MANAGER) == 0) {
+			continue;
+		}
+		const char *bt = best != NULL
+		    ? json_string_value(json_object_get(best, "time"))
+		    : NULL;
+		if (best == NULL
+		    || (t != NULL && (bt == NULL || strcmp(t, bt) >= 0))) {
+			best = e;
+		}
+	}
+	if (best != NULL) {
+		const char *segs[16];
+		char        who[200];
+		const char *bop
+		    = json_string_value(json_object_get(best, "operation"));
+		snprintf(who, sizeof(who), "%s (%s)",
+		    json_string_value(json_object_get(best, "manager")),
+		    bop != NULL ? bop : "?");
+		json_array_append_new(mgrs, json_string(who));
+		if (op == NULL) {
+			op = bop;
+		}
+		drift_paths(
+		    obj, json_object_get(best, "fieldsV1"), segs, 0, fields);
+	}
+	json_object_set_new(d, "op", json_string(op != NULL ? op : ""));
+	json_object_set_new(d, "managers", mgrs);
+	json_object_set_new(d, "fields", fields);
+	s = json_dumps(d, JSON_COMPACT);
+	json_decref(d);
+	return (s);
+}
+
+// drift_report queues the report of a drift of o (obj: the cluster's
+// object, NULL when it was deleted).
+static void
+drift_report(sf__recon_worker *w, sf__recon_obj *o, const json_t *obj)
+{
+	sf__recon_job *j;
+
+	if ((j = sf__recon_job_new(J_DRIFT, w->w_c->c_name, o->o_key))
+	    == NULL) {
+		return;
+	}
+	j->j_msg = obj != NULL ? drift_json(obj, NULL)
+	                       : strdup("{\"op\":\"deleted\",\"managers\":[],"
+	                                "\"fields\":[]}");
+	if (j->j_msg == NULL) {
+		sf__recon_job_free(j);
+		return;
+	}
+	sf__recon_submit(w->w_r, j);
 }
 
 void
@@ -265,6 +427,7 @@ sf__recon_gone(sf__recon_worker *w, sf__recon_obj *o, uint64_t rv, int64_t now)
 		SF_INFO("recon",
 		    "cluster=%s drift on %s: deleted in the cluster",
 		    w->w_c->c_name, o->o_key);
+		drift_report(w, o, NULL);
 	}
 	sf__recon_mark_dirty(w, o);
 }
@@ -300,7 +463,7 @@ report(sf__recon_worker *w, sf__recon_obj *o, int state, int64_t gen,
 	j->j_gen   = gen;
 	j->j_msg   = strdup(msg);
 	j->j_facts = strdup(facts);
-	j->j_fin   = fin;
+	j->j_fin   = fin & ~FIN_REFRESH;
 	if (j->j_msg == NULL || j->j_facts == NULL) {
 		sf__recon_job_free(j);
 		return;
@@ -457,6 +620,7 @@ sf__recon_decide(sf__recon_worker *w, sf__recon_obj *o, int64_t now)
 			    w->w_c->c_name, o->o_key,
 			    (long long) (now - o->o_drift_ms));
 			o->o_drift_ms = 0;
+			fin |= FIN_REFRESH;
 		}
 		report(w, o, state, o->o_gen, "", o->o_facts, fin);
 		return;

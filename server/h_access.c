@@ -577,7 +577,12 @@ audit_keep(void *arg, const Svcfleet__V1__AuditEvent *ev)
 	        && strcmp(q->namespace_, sf_nz(ev->namespace_)))
 	    || (sf_nz(q->name)[0] && strcmp(q->name, sf_nz(ev->name)))
 	    || (q->since_ms != 0 && ev->time_ms < q->since_ms)
-	    || (q->until_ms != 0 && ev->time_ms >= q->until_ms)) {
+	    || (q->until_ms != 0 && ev->time_ms >= q->until_ms)
+	    || (!q->include_system && sf__srv_audit_is_system(ev))
+	    || (q->drift_only
+	        && strcmp(sf_nz(ev->method),
+	               "/svcfleet.v1.ServiceManager/ReportDrift")
+	            != 0)) {
 		return (false);
 	}
 	return (sf__srv_call_allowed(f->call, "audit", "get",

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "hash.h"
 #include "internal.h"
 #include "log.h"
 #include "str.h"
@@ -29,6 +30,7 @@ enum job_kind {
 	JOB_DELETE,
 	JOB_REPORT,
 	JOB_REPORTS,
+	JOB_ROLLBACK, // i19
 };
 
 #define REPORTS_MAX 1000
@@ -55,6 +57,11 @@ typedef struct svc_job {
 	bool                      j_wrote;
 	// ReportStatuses: the claims read once for every report (issue 16).
 	sf__srv_claims_view *j_cv;
+	// i19: RollbackService's request, and what the history says of the
+	// generation a write makes.
+	const Svcfleet__V1__RollbackServiceRequest *j_rb;
+	const char                                 *j_hist_action;
+	int64_t                                     j_rollback_of;
 } svc_job;
 
 static void
@@ -224,6 +231,66 @@ get_cluster(sf_store_txn *txn, sf__srv_call *c, const char *name,
 	return (rv);
 }
 
+// Honest versions (DESIGN §11): a write of desired state records its
+// revision, author, time and request id; a status report never does, so
+// an edit based on an older version conflicts only with a later change of
+// desired state, and the conflict names who made it.
+static void
+spec_stamp(sf_store_txn *txn, sf__srv_call *c, sf_object_meta *m)
+{
+	m->spec_version        = sf_store_txn_revision(txn);
+	m->spec_updated_by     = (char *) sf_nz(c->c_ident.id_user);
+	m->spec_update_time_ms = sf_store_txn_now_ms(txn);
+	m->spec_request_id     = c->c_request_id;
+}
+
+static void
+spec_stamp_copy(sf_object_meta *nm, const sf_object_meta *om)
+{
+	nm->spec_version        = om->spec_version;
+	nm->spec_updated_by     = om->spec_updated_by;
+	nm->spec_update_time_ms = om->spec_update_time_ms;
+	nm->spec_request_id     = om->spec_request_id;
+}
+
+// Whether desired state changed after version want. An object stored
+// before spec_version existed (0) knows only its resource_version.
+// A version newer than the stored one was never seen: a conflict too.
+static bool
+spec_changed_since(const sf_object_meta *m, uint64_t want)
+{
+	return (m->spec_version == 0 || m->spec_version > want
+	    || want > m->resource_version);
+}
+
+static int
+conflict(sf_store_txn *txn, sf_status *st, const sf_store_key *k,
+    const sf_object_meta *m, uint64_t want)
+{
+	int64_t ago = m->spec_update_time_ms > 0
+	    ? (sf_store_txn_now_ms(txn) - m->spec_update_time_ms) / 1000
+	    : -1;
+	if (m->spec_version == 0 || sf_nz(m->spec_updated_by)[0] == '\0'
+	    || want > m->resource_version) {
+		return (sf_status_set(st, SF_ABORTED,
+		    "Operation cannot be fulfilled on services \"%s\": the "
+		    "object has been modified; please apply your changes to "
+		    "the latest version and try again (resource version %llu "
+		    "given, %llu stored)",
+		    k->k_name, (unsigned long long) want,
+		    (unsigned long long) m->resource_version));
+	}
+	return (sf_status_set(st, SF_ABORTED,
+	    "Operation cannot be fulfilled on services \"%s\": the object "
+	    "has been modified: changed by %s %llds ago (generation %lld, "
+	    "resource version %llu; your "
+	    "change was based on %llu); saving would silently undo their "
+	    "change: apply your changes to the latest version and try again",
+	    k->k_name, m->spec_updated_by, (long long) (ago < 0 ? 0 : ago),
+	    (long long) m->generation, (unsigned long long) m->spec_version,
+	    (unsigned long long) want));
+}
+
 // Server-owned metadata the caller cannot set on create.
 static void
 reset_server_fields(sf__srv_call *c, sf_service *svc)
@@ -242,6 +309,148 @@ reset_server_fields(sf__srv_call *c, sf_service *svc)
 	m->resource_version = 0;
 	svc->status         = NULL;
 	svc->n_status       = 0;
+}
+
+// ------------------------------------------------------------ history
+
+// History (DESIGN §11): one record per Service holding its last
+// generations' specs, oldest first, written in the transaction that makes
+// the generation. The record id is a hash of the key (ids are at most 100
+// bytes, keys up to 191); the record carries the key, so a collision is
+// seen and the other Service's history restarts rather than mixing.
+#define HISTORY_KEEP_DEFAULT 20
+#define HISTORY_KEEP_MAX     1000
+
+static uint32_t
+history_keep(const sf__srv_call *c)
+{
+	uint32_t k = c->c_srv->s_opts.so_history_keep;
+	return (k == 0                 ? HISTORY_KEEP_DEFAULT
+	        : k > HISTORY_KEEP_MAX ? HISTORY_KEEP_MAX
+	                               : k);
+}
+
+static void
+history_id(const sf_store_key *k, char id[24])
+{
+	uint64_t h = SF_HASH_INIT;
+	h          = sf_hash_str(h, k->k_cluster);
+	h          = sf_hash_str(h, k->k_namespace);
+	h          = sf_hash_str(h, k->k_name);
+	snprintf(id, 24, "h%016llx", (unsigned long long) h);
+}
+
+static bool
+history_is_of(const Svcfleet__V1__ServiceHistory *h, const sf_store_key *k)
+{
+	return (h->key != NULL
+	    && strcmp(sf_nz(h->key->cluster), k->k_cluster) == 0
+	    && strcmp(sf_nz(h->key->namespace_), k->k_namespace) == 0
+	    && strcmp(sf_nz(h->key->name), k->k_name) == 0);
+}
+
+// history_read reads k's history; *out is NULL when there is none.
+static int
+history_read(sf_store_txn *txn, sf_arena *a, const sf_store_key *k,
+    Svcfleet__V1__ServiceHistory **out)
+{
+	char              id[24];
+	ProtobufCMessage *m = NULL;
+	int               rv;
+
+	history_id(k, id);
+	*out = NULL;
+	rv   = sf_store_txn_record_get(txn, SF_STORE_HISTORY, id,
+	      &svcfleet__v1__service_history__descriptor, sf_arena_pbc(a), &m);
+	if (rv == SF_NOT_FOUND) {
+		return (0);
+	}
+	if (rv == 0 && history_is_of((void *) m, k)) {
+		*out = (void *) m;
+	}
+	return (rv);
+}
+
+// history_add records svc's generation (just written) made by the call.
+static int
+history_add(
+    sf_store_txn *txn, svc_job *j, const sf_service *svc, sf_status *st)
+{
+	sf__srv_call                 *c = j->j_call;
+	sf_arena                     *a = &c->c_arena;
+	Svcfleet__V1__ServiceHistory *h = NULL;
+	Svcfleet__V1__ServiceKey     *key;
+	Svcfleet__V1__HistoryEntry   *e, **arr;
+	sf_store_key                  k;
+	char                          id[24];
+	uint32_t                      keep = history_keep(c);
+	size_t                        n, from;
+	int                           rv;
+
+	key_of(svc, &k);
+	if ((rv = history_read(txn, a, &k, &h)) != 0) {
+		return (sf_status_set(st, rv, "reading the history failed"));
+	}
+	if ((e = sf_arena_alloc(a, sizeof(*e))) == NULL
+	    || (key = sf_arena_alloc(a, sizeof(*key))) == NULL) {
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+	}
+	svcfleet__v1__history_entry__init(e);
+	e->generation  = svc->metadata->generation;
+	e->time_ms     = sf_store_txn_now_ms(txn);
+	e->user        = (char *) sf_nz(c->c_ident.id_user);
+	e->request_id  = c->c_request_id;
+	e->action      = (char *) (j->j_hist_action != NULL ? j->j_hist_action
+	             : svc->metadata->generation == 1       ? "create"
+	                                                    : "update");
+	e->spec        = svc->spec;
+	e->rollback_of = j->j_rollback_of;
+	n              = h != NULL ? h->n_entries : 0;
+	from           = n + 1 > keep ? n + 1 - keep : 0;
+	if ((arr = sf_arena_alloc(a, (n + 1) * sizeof(*arr))) == NULL) {
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+	}
+	for (size_t i = from; i < n; i++) {
+		arr[i - from] = h->entries[i];
+	}
+	arr[n - from] = e;
+	if (h == NULL) {
+		if ((h = sf_arena_alloc(a, sizeof(*h))) == NULL) {
+			return (
+			    sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+		}
+		svcfleet__v1__service_history__init(h);
+	}
+	svcfleet__v1__service_key__init(key);
+	key->cluster    = (char *) k.k_cluster;
+	key->namespace_ = (char *) k.k_namespace;
+	key->name       = (char *) k.k_name;
+	h->key          = key;
+	h->entries      = arr;
+	h->n_entries    = n + 1 - from;
+	h->keep         = keep;
+	history_id(&k, id);
+	if ((rv = sf_store_txn_record_put(
+	         txn, SF_STORE_HISTORY, id, &h->base, false))
+	    != 0) {
+		return (sf_status_set(st, rv, "storing the history failed"));
+	}
+	return (0);
+}
+
+// history_drop forgets the history of a Service that is gone.
+static int
+history_drop(sf_store_txn *txn, const sf_store_key *k, sf_status *st)
+{
+	char id[24];
+	int  rv;
+
+	history_id(k, id);
+	rv = sf_store_txn_record_delete(txn, SF_STORE_HISTORY, id);
+	if (rv != 0 && rv != SF_NOT_FOUND) {
+		return (sf_status_set(st, rv, "deleting the history failed"));
+	}
+	return (0);
 }
 
 static int
@@ -283,6 +492,7 @@ write_create(sf_store_txn *txn, svc_job *j, sf_status *st)
 		return (rv);
 	}
 	reset_server_fields(c, svc);
+	spec_stamp(txn, c, svc->metadata);
 	rv = sf_store_txn_service_put(txn, svc, true);
 	if (rv == SF_ALREADY_EXISTS) {
 		return (sf_status_set(st, rv,
@@ -292,6 +502,9 @@ write_create(sf_store_txn *txn, svc_job *j, sf_status *st)
 	}
 	if (rv != 0) {
 		return (sf_status_set(st, rv, "storing the service failed"));
+	}
+	if ((rv = history_add(txn, j, svc, st)) != 0) {
+		return (rv);
 	}
 	j->j_result = svc;
 	j->j_action = SVCFLEET__V1__APPLY_ACTION__APPLY_ACTION_CREATED;
@@ -325,14 +538,9 @@ write_update_of(sf_store_txn *txn, svc_job *j, sf_service *old, sf_status *st)
 	int                    rv;
 
 	key_of(old, &k);
-	if (want != 0 && want != old->metadata->resource_version) {
-		return (sf_status_set(st, SF_ABORTED,
-		    "Operation cannot be fulfilled on services \"%s\": the "
-		    "object has been modified; please apply your changes to "
-		    "the latest version and try again (resource version %llu "
-		    "given, %llu stored)",
-		    k.k_name, (unsigned long long) want,
-		    (unsigned long long) old->metadata->resource_version));
+	if (want != 0 && want != old->metadata->resource_version
+	    && spec_changed_since(old->metadata, want)) {
+		return (conflict(txn, st, &k, old->metadata, want));
 	}
 	if ((rv = get_cluster(txn, c, k.k_cluster, &cl)) != 0) {
 		return (sf_status_set(st, rv, "reading cluster failed"));
@@ -356,8 +564,9 @@ write_update_of(sf_store_txn *txn, svc_job *j, sf_service *old, sf_status *st)
 	nm->updated_by       = (char *) c->c_ident.id_user;
 	nm->update_time_ms   = om->update_time_ms;
 	nm->resource_version = om->resource_version;
-	nw->status           = old->status;
-	nw->n_status         = old->n_status;
+	spec_stamp_copy(nm, om);
+	nw->status   = old->status;
+	nw->n_status = old->n_status;
 
 	bool spec_same = sf_model_spec_equal(old->spec, nw->spec);
 	if (spec_same
@@ -384,8 +593,13 @@ write_update_of(sf_store_txn *txn, svc_job *j, sf_service *old, sf_status *st)
 	if (!spec_same) {
 		mark_pending(nw);
 	}
+	spec_stamp(txn, c, nm);
 	if ((rv = sf_store_txn_service_put(txn, nw, false)) != 0) {
 		return (sf_status_set(st, rv, "storing the service failed"));
+	}
+	if (nm->generation != om->generation
+	    && (rv = history_add(txn, j, nw, st)) != 0) {
+		return (rv);
 	}
 	j->j_result = nw;
 	j->j_action = SVCFLEET__V1__APPLY_ACTION__APPLY_ACTION_CONFIGURED;
@@ -463,13 +677,10 @@ write_delete(sf_store_txn *txn, svc_job *j, sf_status *st)
 		return (sf_status_set(st, rv, "reading the service failed"));
 	}
 	if (j->j_del->resource_version != 0
-	    && j->j_del->resource_version != old->metadata->resource_version) {
-		return (sf_status_set(st, SF_ABORTED,
-		    "Operation cannot be fulfilled on services \"%s\": the "
-		    "object has been modified (resource version %llu given, "
-		    "%llu stored)",
-		    k.k_name, (unsigned long long) j->j_del->resource_version,
-		    (unsigned long long) old->metadata->resource_version));
+	    && j->j_del->resource_version != old->metadata->resource_version
+	    && spec_changed_since(old->metadata, j->j_del->resource_version)) {
+		return (conflict(
+		    txn, st, &k, old->metadata, j->j_del->resource_version));
 	}
 	j->j_result = old;
 	if (old->metadata->n_finalizers == 0) {
@@ -477,6 +688,9 @@ write_delete(sf_store_txn *txn, svc_job *j, sf_status *st)
 		if ((rv = sf_store_txn_service_delete(txn, &k)) != 0) {
 			return (sf_status_set(
 			    st, rv, "deleting the service failed"));
+		}
+		if ((rv = history_drop(txn, &k, st)) != 0) {
+			return (rv);
 		}
 		j->j_deleted = true;
 		j->j_wrote   = true;
@@ -488,6 +702,7 @@ write_delete(sf_store_txn *txn, svc_job *j, sf_status *st)
 	old->metadata->deleting       = true;
 	old->metadata->delete_time_ms = sf_store_txn_now_ms(txn);
 	old->metadata->updated_by     = (char *) c->c_ident.id_user;
+	spec_stamp(txn, c, old->metadata);
 	for (size_t i = 0; i < old->n_status; i++) {
 		old->status[i]->state
 		    = SVCFLEET__V1__SYNC_STATE__SYNC_STATE_DELETING;
@@ -604,6 +819,9 @@ write_report(sf_store_txn *txn, svc_job *j, sf_status *st)
 		if ((rv = sf_store_txn_service_delete(txn, &k)) != 0) {
 			return (sf_status_set(st, rv, "deleting failed"));
 		}
+		if ((rv = history_drop(txn, &k, st)) != 0) {
+			return (rv);
+		}
 		j->j_deleted = true;
 		j->j_result  = svc;
 		j->j_wrote   = true;
@@ -658,6 +876,74 @@ write_reports(sf_store_txn *txn, svc_job *j, sf_status *st)
 	return (0);
 }
 
+// Rollback: a new generation whose spec is an old one's, written as an
+// update of the stored object (the same checks: node ports, validation,
+// deletion, the resource_version precondition).
+static int
+write_rollback(sf_store_txn *txn, svc_job *j, sf_status *st)
+{
+	sf__srv_call                               *c  = j->j_call;
+	sf_arena                                   *a  = &c->c_arena;
+	const Svcfleet__V1__RollbackServiceRequest *rb = j->j_rb;
+	Svcfleet__V1__ServiceHistory               *h  = NULL;
+	Svcfleet__V1__HistoryEntry                 *e  = NULL;
+	sf_service                                 *old, *nw;
+	sf_store_key                                k;
+	uint8_t                                    *buf;
+	size_t                                      len;
+	int                                         rv;
+
+	key_from_msg(rb->key, &k);
+	if (check_key(&k, st) != 0) {
+		return (st->st_code);
+	}
+	rv = sf_store_txn_service_get(txn, &k, sf_arena_pbc(a), &old);
+	if (rv == SF_NOT_FOUND) {
+		return (not_found(st, &k));
+	}
+	if (rv != 0) {
+		return (sf_status_set(st, rv, "reading the service failed"));
+	}
+	if ((rv = history_read(txn, a, &k, &h)) != 0) {
+		return (sf_status_set(st, rv, "reading the history failed"));
+	}
+	for (size_t i = 0; h != NULL && i < h->n_entries; i++) {
+		if (h->entries[i]->generation == rb->to_generation) {
+			e = h->entries[i];
+		}
+	}
+	if (e == NULL || e->spec == NULL) {
+		if (h == NULL || h->n_entries == 0) {
+			return (sf_status_set(st, SF_NOT_FOUND,
+			    "generation %lld of service \"%s\" is not kept: "
+			    "it has no history",
+			    (long long) rb->to_generation, k.k_name));
+		}
+		return (sf_status_set(st, SF_NOT_FOUND,
+		    "generation %lld of service \"%s\" is not kept (kept: "
+		    "%lld to %lld; see `svcfleet history`)",
+		    (long long) rb->to_generation, k.k_name,
+		    (long long) h->entries[0]->generation,
+		    (long long) h->entries[h->n_entries - 1]->generation));
+	}
+	// The stored object again, as the new one, with the old spec.
+	len = svcfleet__v1__service__get_packed_size(old);
+	if ((buf = sf_arena_alloc(a, len + 1)) == NULL) {
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+	}
+	svcfleet__v1__service__pack(old, buf);
+	if ((nw = svcfleet__v1__service__unpack(sf_arena_pbc(a), len, buf))
+	    == NULL) {
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+	}
+	nw->spec                       = e->spec;
+	nw->metadata->resource_version = rb->resource_version;
+	j->j_svc                       = nw;
+	j->j_hist_action               = "rollback";
+	j->j_rollback_of               = e->generation;
+	return (write_update_of(txn, j, old, st));
+}
+
 static int
 job_write(sf_store_txn *txn, void *arg, sf_status *st)
 {
@@ -695,6 +981,8 @@ job_write(sf_store_txn *txn, void *arg, sf_status *st)
 		return (write_report(txn, j, st));
 	case JOB_REPORTS:
 		return (write_reports(txn, j, st));
+	case JOB_ROLLBACK:
+		return (write_rollback(txn, j, st));
 	}
 	return (sf_status_set(st, SF_INTERNAL, "unknown job"));
 }
@@ -712,7 +1000,8 @@ job_reply(svc_job *j)
 	};
 	ProtobufCMessage *m;
 
-	if (j->j_kind == JOB_CREATE || j->j_kind == JOB_UPDATE) {
+	if (j->j_kind == JOB_CREATE || j->j_kind == JOB_UPDATE
+	    || j->j_kind == JOB_ROLLBACK) {
 		return (&j->j_result->base); // the Service itself
 	}
 	if ((m = sf__srv_reply_new(j->j_call, desc[j->j_kind])) == NULL) {
@@ -872,6 +1161,255 @@ h_report_statuses(Svcfleet__V1__ServiceManager_Service *s,
 	sf__srv_call_write(c, job_write, job_done, j, false);
 }
 
+// i19: RollbackService and GetServiceHistory.
+static void
+h_rollback_service(Svcfleet__V1__ServiceManager_Service *s,
+    const Svcfleet__V1__RollbackServiceRequest          *in,
+    Svcfleet__V1__Service_Closure closure, void *data)
+{
+	sf__srv_call *c = sf__srv_call_of(data);
+	svc_job      *j;
+	(void) s;
+	(void) closure;
+
+	if (in->to_generation <= 0) {
+		sf_status_violation(&c->c_status, SF_V_INVALID, "toGeneration",
+		    "Invalid value: %lld: must be a generation (1 or more)",
+		    (long long) in->to_generation);
+		sf_status_set(&c->c_status, SF_INVALID_ARGUMENT,
+		    "rollback needs the generation to go back to");
+		sf__srv_call_finish(c, NULL);
+		return;
+	}
+	if ((j = sf__srv_call_alloc(c, sizeof(*j))) == NULL) {
+		return;
+	}
+	j->j_call = c;
+	j->j_kind = JOB_ROLLBACK;
+	j->j_rb   = in;
+	sf__srv_call_write(c, job_write, job_done, j, in->dry_run);
+}
+
+static void
+h_get_service_history(Svcfleet__V1__ServiceManager_Service *s,
+    const Svcfleet__V1__GetServiceHistoryRequest           *in,
+    Svcfleet__V1__ServiceHistory_Closure closure, void *data)
+{
+	sf__srv_call                 *c = sf__srv_call_of(data);
+	sf_arena                     *a = &c->c_arena;
+	Svcfleet__V1__ServiceHistory *h = NULL;
+	ProtobufCMessage             *m = NULL;
+	sf_service                   *svc;
+	sf_store_key                  k;
+	char                          id[24];
+	int                           rv;
+	(void) s;
+
+	key_from_msg(in->key, &k);
+	if (check_key(&k, &c->c_status) != 0) {
+		sf__srv_call_finish(c, NULL);
+		return;
+	}
+	rv = sf_store_service_get(
+	    c->c_srv->s_store, &k, sf_arena_pbc(a), &svc);
+	if (rv == SF_NOT_FOUND) {
+		not_found(&c->c_status, &k);
+		sf__srv_call_finish(c, NULL);
+		return;
+	}
+	if (rv != 0) {
+		sf__srv_call_fail(c, rv, "reading the service failed");
+		return;
+	}
+	history_id(&k, id);
+	rv = sf_store_record_get(c->c_srv->s_store, SF_STORE_HISTORY, id,
+	    &svcfleet__v1__service_history__descriptor, sf_arena_pbc(a), &m);
+	if (rv != 0 && rv != SF_NOT_FOUND) {
+		sf__srv_call_fail(c, rv, "reading the history failed");
+		return;
+	}
+	if (rv == 0 && history_is_of((void *) m, &k)) {
+		h = (void *) m;
+	} else {
+		if ((h = sf__srv_reply_new(
+		         c, &svcfleet__v1__service_history__descriptor))
+		    == NULL) {
+			return;
+		}
+		h->key = in->key;
+	}
+	h->keep = history_keep(c);
+	if (in->generation != 0) {
+		size_t out = 0;
+		for (size_t i = 0; i < h->n_entries; i++) {
+			if (h->entries[i]->generation == in->generation) {
+				h->entries[out++] = h->entries[i];
+			}
+		}
+		h->n_entries = out;
+		if (out == 0) {
+			sf__srv_call_fail(c, SF_NOT_FOUND,
+			    "generation %lld of service \"%s\" is not kept "
+			    "(see `svcfleet history`)",
+			    (long long) in->generation, k.k_name);
+			return;
+		}
+	}
+	closure(h, data);
+}
+
+// i19: ReportDrift — the reconciler found (and healed) a drift: it becomes
+// an audit event (the call's, with the drift attached) after checking the
+// Service exists; nothing else is written.
+#define DRIFT_FIELDS_MAX   32
+#define DRIFT_MANAGERS_MAX 8
+#define DRIFT_VALUE_MAX    256
+
+static int
+write_drift(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	svc_job      *j = arg;
+	sf__srv_call *c = j->j_call;
+	sf_service   *svc;
+	sf_store_key  k;
+	int           rv;
+
+	sf_status_reset(st);
+	key_from_msg(c->c_drift->key, &k);
+	if (check_key(&k, st) != 0) {
+		return (st->st_code);
+	}
+	rv = sf_store_txn_service_get(
+	    txn, &k, sf_arena_pbc(&c->c_arena), &svc);
+	if (rv == SF_NOT_FOUND) {
+		return (not_found(st, &k));
+	}
+	if (rv != 0) {
+		return (sf_status_set(st, rv, "reading the service failed"));
+	}
+	return (0);
+}
+
+static void
+drift_done(void *arg, int code, uint64_t revision)
+{
+	svc_job *j = arg;
+	(void) revision;
+	sf__srv_write_done(j->j_call, code, NULL);
+}
+
+static void
+h_report_drift(Svcfleet__V1__ServiceManager_Service *s,
+    const Svcfleet__V1__ReportDriftRequest          *in,
+    Svcfleet__V1__Empty_Closure closure, void *data)
+{
+	sf__srv_call *c = sf__srv_call_of(data);
+	svc_job      *j;
+	(void) s;
+	(void) closure;
+
+	if (in->n_fields > DRIFT_FIELDS_MAX
+	    || in->n_managers > DRIFT_MANAGERS_MAX) {
+		sf__srv_call_fail(c, SF_INVALID_ARGUMENT,
+		    "a drift report carries at most %d fields and %d managers",
+		    DRIFT_FIELDS_MAX, DRIFT_MANAGERS_MAX);
+		return;
+	}
+	for (size_t i = 0; i < in->n_fields; i++) {
+		const Svcfleet__V1__DriftField *f = in->fields[i];
+		if (strlen(sf_nz(f->path)) > 1024
+		    || strlen(sf_nz(f->old_value)) > DRIFT_VALUE_MAX
+		    || strlen(sf_nz(f->new_value)) > DRIFT_VALUE_MAX) {
+			sf__srv_call_fail(c, SF_INVALID_ARGUMENT,
+			    "fields[%zu]: a path is at most 1024 bytes, a "
+			    "value at most %d",
+			    i, DRIFT_VALUE_MAX);
+			return;
+		}
+	}
+	if ((j = sf__srv_call_alloc(c, sizeof(*j))) == NULL) {
+		return;
+	}
+	j->j_call  = c;
+	c->c_drift = in;
+	sf__srv_call_write(c, write_drift, drift_done, j, false);
+}
+
+// ------------------------------------------------------ honest status
+
+// Honest status (DESIGN §11): while the reconciler reports a cluster
+// unreachable (or refusing its credentials), nothing it last confirmed
+// there may still be true, so the Services of that cluster read UNKNOWN,
+// keeping last_sync_time_ms: the time of the last confirmation. Reads of
+// the reconciler itself see the stored state, which its status hashes are
+// made of.
+static bool
+cluster_down(const Svcfleet__V1__Cluster *cl)
+{
+	return (cl != NULL && cl->health != NULL
+	    && (cl->health->state
+	            == SVCFLEET__V1__CLUSTER_HEALTH_STATE__CLUSTER_HEALTH_UNREACHABLE
+	        || cl->health->state
+	            == SVCFLEET__V1__CLUSTER_HEALTH_STATE__CLUSTER_HEALTH_UNAUTHORIZED));
+}
+
+static bool
+caller_is_reconciler(const sf__srv_call *c)
+{
+	for (size_t i = 0; i < c->c_ident.id_nbindings; i++) {
+		if (strcmp(
+		        sf_nz(c->c_ident.id_bindings[i]->role), "reconciler")
+		    == 0) {
+			return (true);
+		}
+	}
+	return (false);
+}
+
+static void
+status_overlay(sf_service *svc, Svcfleet__V1__Cluster *const *cl, size_t n)
+{
+	for (size_t i = 0; i < svc->n_status; i++) {
+		Svcfleet__V1__ClusterStatus *cs = svc->status[i];
+		if (cs->state != SVCFLEET__V1__SYNC_STATE__SYNC_STATE_SYNCED
+		    && cs->state
+		        != SVCFLEET__V1__SYNC_STATE__SYNC_STATE_WAITING_ADDRESS) {
+			continue; // nothing confirmed to doubt (an ERROR says
+			          // so)
+		}
+		for (size_t k = 0; k < n; k++) {
+			if (strcmp(sf_nz(cl[k]->name), sf_nz(cs->cluster)) == 0
+			    && cluster_down(cl[k])) {
+				cs->state
+				    = SVCFLEET__V1__SYNC_STATE__SYNC_STATE_UNKNOWN;
+				cs->message = cl[k]->health->message != NULL
+				        && cl[k]->health->message[0] != '\0'
+				    ? cl[k]->health->message
+				    : "the cluster is unreachable";
+				break;
+			}
+		}
+	}
+}
+
+// Overlays a list of Services read by c; clusters are few, read once.
+static void
+status_overlay_all(sf__srv_call *c, sf_service *const *svcs, size_t n)
+{
+	Svcfleet__V1__Cluster **cl  = NULL;
+	size_t                  ncl = 0;
+
+	if (n == 0 || caller_is_reconciler(c)
+	    || sf_store_cluster_list(
+	           c->c_srv->s_store, sf_arena_pbc(&c->c_arena), &cl, &ncl)
+	        != 0) {
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		status_overlay(svcs[i], cl, ncl);
+	}
+}
+
 static void
 h_get_service(Svcfleet__V1__ServiceManager_Service *s,
     const Svcfleet__V1__GetServiceRequest          *in,
@@ -900,6 +1438,7 @@ h_get_service(Svcfleet__V1__ServiceManager_Service *s,
 		return;
 	}
 	sf__srv_claims_decorate_services(c, &svc, 1);
+	status_overlay_all(c, &svc, 1);
 	closure(svc, data);
 }
 
@@ -980,6 +1519,7 @@ h_list_services(Svcfleet__V1__ServiceManager_Service *s,
 	if (r == NULL) {
 		return;
 	}
+	status_overlay_all(c, res.lr_items, res.lr_n);
 	r->services   = res.lr_items;
 	r->n_services = res.lr_n;
 	sf__srv_claims_decorate_services(c, r->services, r->n_services);

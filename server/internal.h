@@ -123,8 +123,10 @@ struct sf__srv_call {
 	const ProtobufCMessage        *c_input;
 	sf_status                      c_status;
 	int64_t                        c_start_us; // monotonic receipt time
-	int64_t                        c_deadline_us;
-	char                           c_request_id[64];
+	// i19: the drift a ReportDrift call records in its audit event.
+	const Svcfleet__V1__ReportDriftRequest *c_drift;
+	int64_t                                 c_deadline_us;
+	char                                    c_request_id[64];
 	bool             c_client_id; // the request id is the client's own
 	sf__srv_identity c_ident;
 	bool             c_dedupe; // reply must be remembered
@@ -370,6 +372,12 @@ bool sf__srv_call_allowed(const sf__srv_call *c, const char *resource,
 // call through it). On a closing store the call fails with UNAVAILABLE.
 void sf__srv_call_write(sf__srv_call *c, sf_store_write_fn fn,
     sf_store_done_fn done, void *arg, bool dry_run);
+
+// i19, audit that reads: status and health reports of the reconciler
+// (methods listed in rpc.c) are "system" events. A successful one is not
+// recorded unless so_audit_system_reports (it is counted in the RPC
+// metrics either way); a list shows system events only when asked to.
+bool sf__srv_audit_is_system(const Svcfleet__V1__AuditEvent *ev);
 
 // sf__srv_call_deny finishes c with its status (PERMISSION_DENIED or
 // UNAUTHENTICATED), recording the denial in the audit log first.

@@ -84,6 +84,11 @@ SCOPE_FN(rb_list, Svcfleet__V1__ListRoleBindingsRequest,
     scope_set(c, in->cluster, in->namespace_, NULL))
 SCOPE_FN(audit, Svcfleet__V1__ListAuditEventsRequest,
     scope_set(c, in->cluster, in->namespace_, in->name))
+// i19: history and rollback.
+SCOPE_FN(
+    history, Svcfleet__V1__GetServiceHistoryRequest, scope_key(c, in->key))
+SCOPE_FN(drift, Svcfleet__V1__ReportDriftRequest, scope_key(c, in->key))
+SCOPE_FN(rollback, Svcfleet__V1__RollbackServiceRequest, scope_key(c, in->key))
 
 // The rows; sf__srv_methods_init copies them into the server's own table.
 static const struct method_row {
@@ -144,6 +149,14 @@ static const struct method_row {
     {CLU "RenewReconciler", "clusters", "report", 0, NULL},
     {CLU "UnregisterReconciler", "clusters", "report", 0, NULL},
     {CLU "ListReconcilers", "clusters", "list", 0, NULL},
+    // i19: history (readable by whoever may get the Service) and
+    // rollback (a write of the spec: update).
+    {SVC "GetServiceHistory", "services", "get", 0, scope_history},
+    {SVC "RollbackService", "services", "update",
+        SF__SRV_M_WRITE | SF__SRV_M_INLINE, scope_rollback},
+    // A drift report: the reconciler's (report on services).
+    {SVC "ReportDrift", "services", "report",
+        SF__SRV_M_WRITE | SF__SRV_M_INLINE, scope_drift},
 };
 
 #define NMETHODS (sizeof(sf_method_table) / sizeof(sf_method_table[0]))

@@ -265,6 +265,32 @@ sf__srv_call_allowed(const sf__srv_call *c, const char *resource,
 
 // ------------------------------------------------------------------ audit
 
+// The reconciler's reports: they say what a cluster did, not who changed
+// what, so they would bury the writes people make.
+static const char *const system_methods[] = {
+    "/svcfleet.v1.ServiceManager/ReportStatus",
+    "/svcfleet.v1.ServiceManager/ReportStatuses",
+    "/svcfleet.v1.ClusterRegistry/ReportClusterHealth",
+    NULL,
+};
+
+static bool
+is_system_method(const char *m)
+{
+	for (size_t i = 0; m != NULL && system_methods[i] != NULL; i++) {
+		if (strcmp(m, system_methods[i]) == 0) {
+			return (true);
+		}
+	}
+	return (false);
+}
+
+bool
+sf__srv_audit_is_system(const Svcfleet__V1__AuditEvent *ev)
+{
+	return (is_system_method(ev->method));
+}
+
 // The audit record of a call, written in the same transaction as what it
 // describes (or alone, for a failure or a denial). arg begins with the
 // call pointer.
@@ -283,6 +309,11 @@ call_audit(sf_store_txn *txn, void *arg, int code, const sf_status *st)
 		return (0); // the first application has the audit record
 	}
 
+	if (code == 0 && !c->c_srv->s_opts.so_audit_system_reports
+	    && c->c_method != NULL && is_system_method(c->c_method->m_path)) {
+		return (0); // counted in svcfleet_rpc_requests_total
+	}
+
 	ev.user
 	    = (char *) (c->c_ident.id_user != NULL ? c->c_ident.id_user : "");
 	ev.groups     = (char **) c->c_ident.id_groups;
@@ -295,6 +326,14 @@ call_audit(sf_store_txn *txn, void *arg, int code, const sf_status *st)
 	ev.code       = code;
 	ev.message    = (char *) (code != 0 && st != NULL ? st->st_msg : "");
 	ev.request_id = c->c_request_id;
+	if (c->c_drift != NULL && code == 0) {
+		ev.drift_fields     = c->c_drift->fields;
+		ev.n_drift_fields   = c->c_drift->n_fields;
+		ev.drift_managers   = c->c_drift->managers;
+		ev.n_drift_managers = c->c_drift->n_managers;
+		ev.drift_operation  = c->c_drift->operation;
+		ev.drift_action     = c->c_drift->action;
+	}
 	// A call that changed nothing (an update to what is stored) takes no
 	// revision; the next one belongs to another write.
 	ev.revision = code == 0 && sf_store_txn_wrote(txn)
@@ -689,6 +728,7 @@ call_reset(sf__srv_call *c)
 	c->c_env           = NULL;
 	c->c_input         = NULL;
 	c->c_request_id[0] = '\0';
+	c->c_drift         = NULL; // i19
 	c->c_client_id     = false;
 	c->c_dedupe        = false;
 	c->c_dedupe_key    = NULL;

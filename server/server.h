@@ -33,6 +33,11 @@ typedef struct sf_server_opts {
 	const char *so_token_file;         // kube-apiserver static token CSV
 	uint64_t    so_audit_keep;         // audit events kept, 0 = store's
 	int64_t     so_audit_max_age_ms;   // 0 = store's
+	// i19: keep the reconciler's successful status and health reports
+	// in the audit log too (off: they are only counted in metrics).
+	bool so_audit_system_reports;
+	// i19: generations of each Service's spec kept, 0 = 20 (at most 1000).
+	uint32_t so_history_keep;
 	// The key sealing cluster credentials in the store (secrets.c);
 	// NULL = DATA-DIR/secret.key. Created (0600) when absent.
 	const char *so_secret_key_file;

@@ -17,6 +17,8 @@
 //                                                         per durable commit)
 //   svcfleet_cluster_health{cluster,state}                1 for the state
 //   svcfleet_cluster_last_contact_timestamp_seconds{cluster}
+//   svcfleet_cluster_sync_unknown{cluster}                1 while its Services
+//                                                         read UNKNOWN (i19)
 //   svcfleet_build_info{version}, svcfleet_start_time_seconds
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +46,7 @@ struct sf__srv_obs {
 	sf_metric  *o_batch;
 	sf_metric  *o_health;
 	sf_metric  *o_contact;
+	sf_metric  *o_unknown; // i19: honest status
 	// Counters copied from the store's statistics: what was added so far.
 	uint64_t o_last_commits, o_last_writes, o_last_failed, o_last_grows;
 	// The writer's count of applied writes at the previous commit (only
@@ -130,6 +133,7 @@ collect(void *arg, sf_metrics *r)
 	    == 0) {
 		sf_metric_clear(o->o_health);
 		sf_metric_clear(o->o_contact);
+		sf_metric_clear(o->o_unknown);
 		for (size_t i = 0; i < n; i++) {
 			int state = cl[i]->health != NULL
 			    ? (int) cl[i]->health->state
@@ -140,6 +144,13 @@ collect(void *arg, sf_metrics *r)
 				        cl[i]->name, health_names[k]},
 				    (int) k == state ? 1 : 0);
 			}
+			sf_metric_set(o->o_unknown,
+			    (const char *[]) {cl[i]->name},
+			    state == SVCFLEET__V1__CLUSTER_HEALTH_STATE__CLUSTER_HEALTH_UNREACHABLE
+			            || state
+			                == SVCFLEET__V1__CLUSTER_HEALTH_STATE__CLUSTER_HEALTH_UNAUTHORIZED
+			        ? 1
+			        : 0);
 			if (cl[i]->health != NULL
 			    && cl[i]->health->last_contact_ms > 0) {
 				sf_metric_set(o->o_contact,
@@ -232,6 +243,11 @@ sf__srv_metrics_init(sf_server *srv)
 	         "svcfleet_cluster_last_contact_timestamp_seconds",
 	         "When the reconciler last reached the cluster's API server.",
 	         "cluster");
+	o->o_unknown = sf_metrics_gauge(r, "svcfleet_cluster_sync_unknown",
+	    "1 while the cluster is unreachable, so its Services read UNKNOWN "
+	    "(last confirmed at svcfleet_cluster_last_contact_timestamp_"
+	    "seconds).",
+	    "cluster");
 	sf_metric_set(
 	    sf_metrics_gauge(r, "svcfleet_build_info",
 	        "svcfleetd's version (the value is always 1).", "version"),

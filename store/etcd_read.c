@@ -620,6 +620,7 @@ section_of(sf_store_kind kind)
 {
 	return (kind == SF_STORE_TOKENS     ? SF__ETCD_TOK
 	        : kind == SF_STORE_REQUESTS ? SF__ETCD_REQ
+	        : kind == SF_STORE_HISTORY  ? SF__ETCD_HIST
 	                                    : SF__ETCD_BIND);
 }
 

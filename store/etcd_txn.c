@@ -1095,6 +1095,7 @@ record_ekey(sf_store_txn *t, sf_store_kind kind, const char *id, sf__ekey *ek)
 	sf__ekey_make(t->t_store,
 	    kind == SF_STORE_TOKENS         ? SF__ETCD_TOK
 	        : kind == SF_STORE_REQUESTS ? SF__ETCD_REQ
+	        : kind == SF_STORE_HISTORY  ? SF__ETCD_HIST
 	                                    : SF__ETCD_BIND,
 	    id, kl, ek);
 	return (0);
@@ -1150,6 +1151,7 @@ sf__etcd_txn_record_put(sf_store_txn *t, sf_store_kind kind, const char *id,
 	snprintf(what, sizeof(what), "%s %s",
 	    kind == SF_STORE_TOKENS         ? "token"
 	        : kind == SF_STORE_REQUESTS ? "request"
+	        : kind == SF_STORE_HISTORY  ? "history of"
 	                                    : "role binding",
 	    id);
 	if ((rv = kv_put_msg(t, &ek, msg, what)) != 0) {

@@ -51,6 +51,7 @@ enum sf__store_db {
 	SF__DB_TOKENS,
 	SF__DB_AUDIT,
 	SF__DB_SECRETS,
+	SF__DB_HISTORY, // i19: spec history records
 	SF__DB_COUNT
 };
 

@@ -362,6 +362,9 @@ typedef enum sf_store_kind {
 	// (LMDB: SF_UNIMPLEMENTED; one svcfleetd remembers them in memory);
 	// kept 10 to 15 min (an etcd lease), never listed, not watched.
 	SF_STORE_REQUESTS = 2,
+	// i19: a Service's spec history (ServiceHistory, one record per
+	// Service, id from sf__srv_history_id), bounded by the server.
+	SF_STORE_HISTORY = 3,
 } sf_store_kind;
 
 // sf_store_record_get reads one record and unpacks it as desc. Returns 0,

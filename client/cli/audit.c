@@ -170,8 +170,74 @@ print_events(cli *c, Svcfleet__V1__AuditEvent **evs, size_t n)
 	return (cli_table_done(&t, rv));
 }
 
+// i19: drift events as a table: when, where, what changed, who wrote it.
+static int
+print_drift(cli *c, Svcfleet__V1__AuditEvent **evs, size_t n)
+{
+	cli_table t;
+	int       rv;
+
+	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML
+	    || c->c_output == OUT_NAME) {
+		return (print_events(c, evs, n));
+	}
+	if (n == 0) {
+		fprintf(stderr, "No drift found\n");
+		return (0);
+	}
+	cli_table_init(&t, 6);
+	const char *hdr[] = {
+	    "TIME", "OBJECT", "OPERATION", "WRITTEN-BY", "ACTION", "FIELDS"};
+	rv = cli_table_add(&t, hdr);
+	for (size_t i = 0; i < n && rv == 0; i++) {
+		const Svcfleet__V1__AuditEvent *ev = evs[i];
+		sf_buf obj = SF_BUF_INIT, by = SF_BUF_INIT, f = SF_BUF_INIT;
+		char   age[32], when[48];
+		object_cell(ev, &obj);
+		for (size_t k = 0; k < ev->n_drift_managers; k++) {
+			sf_buf_printf(&by, "%s%s", k > 0 ? "," : "",
+			    ev->drift_managers[k]);
+		}
+		for (size_t k = 0; k < ev->n_drift_fields; k++) {
+			const Svcfleet__V1__DriftField *df
+			    = ev->drift_fields[k];
+			sf_buf_printf(&f, "%s%s=%s", k > 0 ? " " : "",
+			    sf_nz(df->path), sf_nz(df->new_value));
+		}
+		sf_duration_age(
+		    sf_clock_now_ms() - ev->time_ms, age, sizeof(age));
+		snprintf(when, sizeof(when), "%s ago", age);
+		const char *row[] = {when, sf_buf_cstr(&obj),
+		    sf_nz(ev->drift_operation)[0] ? ev->drift_operation
+		                                  : "<unknown>",
+		    by.b_len > 0 ? sf_buf_cstr(&by) : "<unknown>",
+		    sf_nz(ev->drift_action)[0] ? ev->drift_action : "<none>",
+		    f.b_len > 0 ? sf_buf_cstr(&f) : "<none>"};
+		rv                = obj.b_oom || by.b_oom || f.b_oom ? -1
+		                                                     : cli_table_add(&t, row);
+		sf_buf_fini(&obj);
+		sf_buf_fini(&by);
+		sf_buf_fini(&f);
+	}
+	return (cli_table_done(&t, rv));
+}
+
+static int audit_run(cli *c, bool drift);
+
 int
 cli_cmd_audit(cli *c)
+{
+	return (audit_run(c, false));
+}
+
+int
+cli_cmd_drift(cli *c)
+{
+	return (audit_run(c, true));
+}
+
+static int
+audit_run(cli *c, bool drift)
 {
 	Svcfleet__V1__ListAuditEventsRequest req
 	    = SVCFLEET__V1__LIST_AUDIT_EVENTS_REQUEST__INIT;
@@ -185,10 +251,12 @@ cli_cmd_audit(cli *c)
 		return (rv);
 	}
 	memset(&p, 0, sizeof(p));
-	req.cluster    = (char *) cli_value(c, F_CLUSTER, "");
-	req.namespace_ = (char *) cli_value(c, F_NAMESPACE, "");
-	req.user       = (char *) cli_value(c, F_USER, "");
-	req.name       = (char *) cli_value(c, F_NAME, "");
+	req.cluster        = (char *) cli_value(c, F_CLUSTER, "");
+	req.namespace_     = (char *) cli_value(c, F_NAMESPACE, "");
+	req.user           = (char *) cli_value(c, F_USER, "");
+	req.name           = (char *) cli_value(c, F_NAME, "");
+	req.include_system = cli_flag(c, F_INCLUDE_SYSTEM);
+	req.drift_only     = drift;
 	while (p.ap_nevents < limit) {
 		Svcfleet__V1__ListAuditEventsReply *r = NULL;
 		req.page_size = limit - (uint32_t) p.ap_nevents < AUDIT_PAGE
@@ -216,7 +284,8 @@ cli_cmd_audit(cli *c)
 	if (p.ap_nevents > limit) {
 		p.ap_nevents = limit; // a server that sent more than asked
 	}
-	rv = print_events(c, p.ap_events, p.ap_nevents);
+	rv = drift ? print_drift(c, p.ap_events, p.ap_nevents)
+	           : print_events(c, p.ap_events, p.ap_nevents);
 	pages_fini(&p);
 	return (rv);
 }

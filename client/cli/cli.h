@@ -138,7 +138,14 @@ enum cli_flag_kind {
 	/* issue 17: say which server and token a command uses */            \
 	XX(VERBOSE, "verbose", 'v', FK_BOOL, NULL,                           \
 	    "say on stderr which server the command talks to and where its " \
-	    "token came from")
+	    "token came from")                                               \
+	/* i19: history, rollback, audit */                                  \
+	XX(INCLUDE_SYSTEM, "include-system", 0, FK_BOOL, NULL,               \
+	    "also show the reconciler's status and health reports")          \
+	XX(GENERATION, "generation", 0, FK_VALUE, "G",                       \
+	    "one generation of the history")                                 \
+	XX(TO_GENERATION, "to-generation", 0, FK_VALUE, "G",                 \
+	    "the generation whose spec the rollback restores")
 
 enum cli_flag_id {
 #define CLI_FLAG_ENUM(id, name, sh, kind, meta, help) F_##id,
@@ -346,6 +353,13 @@ int cli_cmd_whoami(cli *c);
 // reconcilers.c (issue 16)
 int cli_cmd_reconcilers(cli *c);
 int cli_cmd_audit(cli *c);
+// i19: history.c
+int cli_cmd_history_service(cli *c);
+int cli_cmd_rollback_service(cli *c);
+// i19: create.c
+int cli_cmd_update_service(cli *c);
+// i19: audit.c
+int cli_cmd_drift(cli *c);
 
 // ------------------------------------------------------------ port.c
 

@@ -316,3 +316,96 @@ cli_cmd_create_service(cli *c)
 	svcfleet_free(out);
 	return (rv);
 }
+
+// i19: `svcfleet update service NAME --port ... --selector ... --type ...`
+// changes the fields the flags name and keeps the rest, saving with the
+// resource version it read: a concurrent change of the spec fails ABORTED
+// naming its author, a status report does not.
+int
+cli_cmd_update_service(cli *c)
+{
+	Svcfleet__V1__GetServiceRequest get
+	    = SVCFLEET__V1__GET_SERVICE_REQUEST__INIT;
+	Svcfleet__V1__UpdateServiceRequest req
+	    = SVCFLEET__V1__UPDATE_SERVICE_REQUEST__INIT;
+	Svcfleet__V1__ServiceKey  key = SVCFLEET__V1__SERVICE_KEY__INIT;
+	Svcfleet__V1__Service     fl  = SVCFLEET__V1__SERVICE__INIT;
+	Svcfleet__V1__ObjectMeta  m   = SVCFLEET__V1__OBJECT_META__INIT;
+	Svcfleet__V1__ServiceSpec sp  = SVCFLEET__V1__SERVICE_SPEC__INIT;
+	Svcfleet__V1__Service    *cur = NULL, *out = NULL;
+	bool                      dry = cli_flag(c, F_DRY_RUN);
+	int                       rv;
+
+	if ((rv = build(c, &fl, &m, &sp)) != 0 || (rv = cli_connect(c)) != 0) {
+		return (rv);
+	}
+	key.cluster    = m.cluster;
+	key.namespace_ = m.namespace_;
+	key.name       = m.name;
+	get.key        = &key;
+	if (svcfleet_get_service(c->c_client, &get, &cur, &c->c_st) != 0) {
+		return (cli_fail_status(&c->c_st, NULL));
+	}
+	// Shallow copies: cur keeps what it owns (svcfleet_free frees it),
+	// the copies point at it and at the flags' arena values.
+	Svcfleet__V1__ServiceSpec  ns   = *cur->spec;
+	Svcfleet__V1__Service      nsvc = *cur;
+	Svcfleet__V1__ServiceSpec *s    = &ns;
+	nsvc.spec                       = &ns;
+	if (c->c_set[F_TYPE]) {
+		s->type = sp.type;
+	}
+	if (c->c_set[F_SELECTOR]) {
+		s->selector   = sp.selector;
+		s->n_selector = sp.n_selector;
+	}
+	if (c->c_set[F_PORT]) {
+		s->ports   = sp.ports;
+		s->n_ports = sp.n_ports;
+	}
+	if (c->c_set[F_TRAFFIC_POLICY]) {
+		s->external_traffic_policy = sp.external_traffic_policy;
+	}
+	if (c->c_set[F_SESSION_AFFINITY]) {
+		s->session_affinity = sp.session_affinity != NULL
+		        && sp.session_affinity[0] != '\0'
+		    ? sp.session_affinity
+		    : "None";
+		if (!cli_flag(c, F_SESSION_AFFINITY)) {
+			s->session_timeout_seconds = 0;
+		}
+	}
+	if (c->c_set[F_SESSION_TIMEOUT]) {
+		s->session_timeout_seconds = sp.session_timeout_seconds;
+	}
+	if (c->c_set[F_LB_TYPE]) {
+		s->lb_type = sp.lb_type;
+	}
+	if (c->c_set[F_LB_POOL]) {
+		s->lb_pool = sp.lb_pool;
+	}
+	if (c->c_set[F_LB_ADDRESS]) {
+		s->lb_address = sp.lb_address;
+	}
+	if (c->c_set[F_LB_CLASS]) {
+		s->load_balancer_class = sp.load_balancer_class;
+	}
+	req.service = &nsvc;
+	req.dry_run = dry;
+	if (svcfleet_update_service(c->c_client, &req, &out, &c->c_st) != 0) {
+		svcfleet_free(cur);
+		return (cli_fail_status(&c->c_st, NULL));
+	}
+	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
+		rv = cli_print_services(c, &out, 1, false, false);
+	} else {
+		printf("service/%s %s%s\n", m.name,
+		    out->metadata->generation != cur->metadata->generation
+		        ? "updated"
+		        : "unchanged",
+		    dry ? " (dry run)" : "");
+	}
+	svcfleet_free(out);
+	svcfleet_free(cur);
+	return (rv);
+}

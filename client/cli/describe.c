@@ -257,7 +257,12 @@ cli_cmd_describe_service(cli *c)
 	field("Resource Version:", line);
 	field("UID:", m->uid);
 	stamp("Created:", m->create_time_ms, m->created_by);
-	stamp("Updated:", m->update_time_ms, m->updated_by);
+	// Who last changed desired state; status reports are not changes.
+	if (m->spec_update_time_ms != 0) {
+		stamp("Updated:", m->spec_update_time_ms, m->spec_updated_by);
+	} else {
+		stamp("Updated:", m->update_time_ms, m->updated_by);
+	}
 	line[0] = '\0';
 	for (size_t i = 0; i < m->n_finalizers; i++) {
 		snprintf(line + strlen(line), sizeof(line) - strlen(line),

@@ -350,9 +350,9 @@ static const cli_cmd cli_commands[] = {
         .cm_words = "audit",
         .cm_fn    = cli_cmd_audit,
         .cm_flags = FL(CLUSTER) | FL(NAMESPACE) | FL(USER) | FL(NAME)
-            | FL(SINCE) | FL(LIMIT),
+            | FL(SINCE) | FL(LIMIT) | FL(INCLUDE_SYSTEM),
         .cm_usage     = "audit [--cluster C] [-n NS] [--user U] [--name N] "
-                        "[--since 1h] [--limit N]",
+                        "[--since 1h] [--limit N] [--include-system]",
         .cm_summary   = "show the audit log: writes and denials, newest first",
         .cm_flag_help = audit_flag_help,
         .cm_help
@@ -386,6 +386,56 @@ static const cli_cmd cli_commands[] = {
         .cm_usage    = "help [COMMAND]",
         .cm_summary  = "show help",
         .cm_opts     = CMD_LOCAL,
+    },
+    // i19: history and rollback.
+    {
+        .cm_words    = "history service|services|svc",
+        .cm_fn       = cli_cmd_history_service,
+        .cm_args_min = 1,
+        .cm_args_max = 1,
+        .cm_flags    = FL(CLUSTER) | FL(NAMESPACE) | FL(GENERATION),
+        .cm_required = FL(CLUSTER),
+        .cm_usage    = "history service NAME --cluster C [-n NS] "
+                       "[--generation G [-o yaml]]",
+        .cm_summary  = "the kept generations of a Service's spec: when, "
+                       "who, which request",
+    },
+    {
+        .cm_words    = "rollback service|services|svc",
+        .cm_fn       = cli_cmd_rollback_service,
+        .cm_args_min = 1,
+        .cm_args_max = 1,
+        .cm_flags
+        = FL(CLUSTER) | FL(NAMESPACE) | FL(TO_GENERATION) | FL(DRY_RUN),
+        .cm_required = FL(CLUSTER) | FL(TO_GENERATION),
+        .cm_usage    = "rollback service NAME --cluster C [-n NS] "
+                       "--to-generation G [--dry-run]",
+        .cm_summary  = "write a new generation equal to an old one",
+    },
+    {
+        .cm_words    = "update service|services|svc",
+        .cm_fn       = cli_cmd_update_service,
+        .cm_args_min = 1,
+        .cm_args_max = 1,
+        .cm_flags    = FL(CLUSTER) | FL(NAMESPACE) | FL(TYPE) | FL(SELECTOR)
+            | FL(PORT) | FL(SESSION_AFFINITY) | FL(SESSION_TIMEOUT)
+            | FL(TRAFFIC_POLICY) | FL(LB_TYPE) | FL(LB_POOL) | FL(LB_ADDRESS)
+            | FL(LB_CLASS) | FL(DRY_RUN),
+        .cm_required = FL(CLUSTER),
+        .cm_usage    = "update service NAME --cluster C [-n NS] [--type T] "
+                       "[--selector k=v] [--port SPEC]... [other create "
+                       "flags]",
+        .cm_summary  = "change the fields the flags name, keep the rest "
+                       "(saved with the version read)",
+    },
+    {
+        .cm_words = "drift",
+        .cm_fn    = cli_cmd_drift,
+        .cm_flags
+        = FL(CLUSTER) | FL(NAMESPACE) | FL(NAME) | FL(SINCE) | FL(LIMIT),
+        .cm_usage   = "drift [--cluster C] [-n NS] [--name N] [--since 1h] "
+                      "[--limit N]",
+        .cm_summary = "heals: what differed in a cluster, who wrote it there",
     },
 };
 

@@ -350,13 +350,25 @@ service_row(
 	row[SC_EXTERNAL_IP] = sf_buf_cstr(&ext);
 	row[SC_PORTS]       = sf_buf_cstr(&ports);
 	row[SC_STATUS]      = sync_state(svc, st);
-	row[SC_AGE]         = age;
-	row[SC_SELECTOR]    = sf_buf_cstr(&sel);
-	row[SC_LAST_SYNC]   = synced;
-	row[SC_MESSAGE]     = st != NULL && sf_nz(st->message)[0] != '\0'
-	        ? st->message
-	        : "<none>";
-	rv                  = add_row(t, row, wide, all_ns);
+	// Honest status (issue 19): UNKNOWN says when it was last confirmed.
+	char unknown[64];
+	if (st != NULL
+	    && st->state == SVCFLEET__V1__SYNC_STATE__SYNC_STATE_UNKNOWN) {
+		snprintf(unknown, sizeof(unknown), "UNKNOWN(synced %s ago)",
+		    synced);
+		if (st->last_sync_time_ms == 0) {
+			snprintf(
+			    unknown, sizeof(unknown), "UNKNOWN(never synced)");
+		}
+		row[SC_STATUS] = unknown;
+	}
+	row[SC_AGE]       = age;
+	row[SC_SELECTOR]  = sf_buf_cstr(&sel);
+	row[SC_LAST_SYNC] = synced;
+	row[SC_MESSAGE]   = st != NULL && sf_nz(st->message)[0] != '\0'
+	      ? st->message
+	      : "<none>";
+	rv                = add_row(t, row, wide, all_ns);
 	if (ports.b_oom || ext.b_oom || sel.b_oom) {
 		rv = -1;
 	}

@@ -66,6 +66,8 @@ typedef struct config {
 	const char *etcd_key_file;
 	const char *etcd_prefix;
 	long        etcd_timeout_ms;
+	bool        audit_status_reports; // i19
+	long        history_keep;         // i19
 } config;
 
 // --metrics: token, public or an address of its own.
@@ -235,6 +237,16 @@ static const sf_opt options[] = {
         "one request to one etcd member; a failed one moves to the next "
         "member",
         offsetof(config, etcd_timeout_ms), 100, 60000, NULL, NULL},
+    // i19: audit that reads.
+    {"audit-status-reports", "SVCFLEET_AUDIT_STATUS_REPORTS", SF_OPT_BOOL,
+        "false",
+        "also record the reconciler's successful status and health "
+        "reports in the audit log (they are always counted in /metrics)",
+        offsetof(config, audit_status_reports), 0, 0, NULL, NULL},
+    {"history-keep", "SVCFLEET_HISTORY_KEEP", SF_OPT_INT, "20",
+        "generations of each Service's spec kept for `svcfleet history` "
+        "and rollback",
+        offsetof(config, history_keep), 1, 1000, NULL, NULL},
 };
 
 static bool
@@ -547,6 +559,8 @@ main(int argc, char **argv)
 		snprintf(start_why, sizeof(start_why),
 		    "connecting to etcd (%s)", cfg.etcd_endpoints);
 	}
+	o.so_audit_system_reports = cfg.audit_status_reports; // i19
+	o.so_history_keep         = (uint32_t) cfg.history_keep;
 	if (!etcd && start_server(&srv, &o, false, &sigs, &sig) != 0) {
 		goto out;
 	}

@@ -407,8 +407,9 @@ export function formPage(main, params, query, alive) {
     banner = h('div.alert.alert-warn#conflict', { role: 'alert' },
       h('p', h('strong', 'Not saved: this Service was changed after you opened it. '),
         latest ? ['Version ', h('code', mine.metadata.resourceVersion), ' was what you started from; it is now ',
-          h('code', latest.metadata.resourceVersion), latest.status && latest.status.updatedBy
-            ? [', changed by ', h('strong', latest.status.updatedBy), ' ', timeEl(latest.status.updateTime)] : null, '. ']
+          h('code', latest.metadata.resourceVersion), latest.status && (latest.status.specUpdatedBy || latest.status.updatedBy)
+            ? [', changed by ', h('strong#conflict-by', latest.status.specUpdatedBy || latest.status.updatedBy), ' ',
+              timeEl(latest.status.specUpdateTime || latest.status.updateTime)] : null, '. ']
           : '',
         'Saving would silently undo their change, so the server refused it (409 Conflict).'),
       h('div.actions',

@@ -92,7 +92,10 @@ export function servicesPage(main, params, query, alive) {
       h('td', accessType(svc)),
       h('td.addr', addressCells(svc)),
       h('td', (svc.spec.ports || []).map((p) => h('div', portText(p, st)))),
-      h('td.sync', badge(state), msg ? h('div.sub', { title: msg }, msg) : null),
+      h('td.sync', badge(state), msg ? h('div.sub', { title: msg }, msg) : null,
+        // Honest status (issue 19): UNKNOWN says when it was last confirmed.
+        state === 'UNKNOWN' ? h('div.sub.last-confirmed', 'last confirmed ',
+          st && st.lastSyncTime ? timeEl(st.lastSyncTime) : 'never') : null),
       h('td', timeEl(md.creationTimestamp)),
       h('td.row-actions', rowMenu(`Actions for ${md.name}`, items)));
   }

@@ -263,6 +263,10 @@ test_help(void **state)
 	    {"--etcd-key-file", "SVCFLEET_ETCD_KEY_FILE", "none"},
 	    {"--etcd-prefix", "SVCFLEET_ETCD_PREFIX", "/svcfleet/"},
 	    {"--etcd-timeout-ms", "SVCFLEET_ETCD_TIMEOUT_MS", "2000"},
+	    // i19
+	    {"--audit-status-reports", "SVCFLEET_AUDIT_STATUS_REPORTS",
+	        "false"},
+	    {"--history-keep", "SVCFLEET_HISTORY_KEEP", "20"},
 	};
 	assert_int_equal(th_runf(&out, NULL, "%s --help",
 	                     th_bin("cmd/svcfleetd/svcfleetd")),

@@ -320,7 +320,18 @@ SVCFLEET_DECL void svcfleet_new_request_id(char out[33]);
 	XX(ClusterRegistry, ListReconcilers, list_reconcilers,                \
 	    Svcfleet__V1__ListReconcilersRequest,                             \
 	    Svcfleet__V1__ListReconcilersReply,                               \
-	    svcfleet__v1__list_reconcilers_reply__descriptor)
+	    svcfleet__v1__list_reconcilers_reply__descriptor)                 \
+	/* i19: history and rollback */                                       \
+	XX(ServiceManager, GetServiceHistory, get_service_history,            \
+	    Svcfleet__V1__GetServiceHistoryRequest,                           \
+	    Svcfleet__V1__ServiceHistory,                                     \
+	    svcfleet__v1__service_history__descriptor)                        \
+	XX(ServiceManager, RollbackService, rollback_service,                 \
+	    Svcfleet__V1__RollbackServiceRequest, Svcfleet__V1__Service,      \
+	    svcfleet__v1__service__descriptor)                                \
+	XX(ServiceManager, ReportDrift, report_drift,                         \
+	    Svcfleet__V1__ReportDriftRequest, Svcfleet__V1__Empty,            \
+	    svcfleet__v1__empty__descriptor)
 
 #define SVCFLEET_DECLARE_CALL(svc, Method, snake, Req, Rep, rdesc)    \
 	SVCFLEET_DECL int svcfleet_##snake(svcfleet_client *c,        \
