@@ -19,6 +19,7 @@
 #define SF__ETCD_SEC   "sec/"
 #define SF__ETCD_TOK   "tok/"
 #define SF__ETCD_BIND  "bind/"
+#define SF__ETCD_FLEET "fleet/" // FleetServices (issue 18)
 #define SF__ETCD_TXN   "txn/"
 #define SF__ETCD_AUDIT "~audit/"
 

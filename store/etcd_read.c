@@ -618,7 +618,9 @@ sf__etcd_cluster_list(sf_store *s, ProtobufCAllocator *alloc,
 static const char *
 section_of(sf_store_kind kind)
 {
-	return (kind == SF_STORE_TOKENS ? SF__ETCD_TOK : SF__ETCD_BIND);
+	return (kind == SF_STORE_TOKENS  ? SF__ETCD_TOK
+	        : kind == SF_STORE_FLEET ? SF__ETCD_FLEET
+	                                 : SF__ETCD_BIND);
 }
 
 int

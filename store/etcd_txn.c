@@ -1093,8 +1093,10 @@ record_ekey(sf_store_txn *t, sf_store_kind kind, const char *id, sf__ekey *ek)
 		return (rv);
 	}
 	sf__ekey_make(t->t_store,
-	    kind == SF_STORE_TOKENS ? SF__ETCD_TOK : SF__ETCD_BIND, id, kl,
-	    ek);
+	    kind == SF_STORE_TOKENS      ? SF__ETCD_TOK
+	        : kind == SF_STORE_FLEET ? SF__ETCD_FLEET
+	                                 : SF__ETCD_BIND,
+	    id, kl, ek);
 	return (0);
 }
 
@@ -1146,7 +1148,10 @@ sf__etcd_txn_record_put(sf_store_txn *t, sf_store_kind kind, const char *id,
 		return (SF_ALREADY_EXISTS);
 	}
 	snprintf(what, sizeof(what), "%s %s",
-	    kind == SF_STORE_TOKENS ? "token" : "role binding", id);
+	    kind == SF_STORE_TOKENS      ? "token"
+	        : kind == SF_STORE_FLEET ? "fleet service"
+	                                 : "role binding",
+	    id);
 	if ((rv = kv_put_msg(t, &ek, msg, what)) != 0) {
 		return (rv);
 	}

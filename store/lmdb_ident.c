@@ -17,7 +17,9 @@
 static enum sf__store_db
 db_of(sf_store_kind kind)
 {
-	return (kind == SF_STORE_TOKENS ? SF__DB_TOKENS : SF__DB_BINDINGS);
+	return (kind == SF_STORE_TOKENS  ? SF__DB_TOKENS
+	        : kind == SF_STORE_FLEET ? SF__DB_FLEET
+	                                 : SF__DB_BINDINGS);
 }
 
 static int

@@ -51,6 +51,7 @@ enum sf__store_db {
 	SF__DB_TOKENS,
 	SF__DB_AUDIT,
 	SF__DB_SECRETS,
+	SF__DB_FLEET, // FleetServices (issue 18)
 	SF__DB_COUNT
 };
 
