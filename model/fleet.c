@@ -654,15 +654,16 @@ sf_model_fleet_from_manifest(
 	}
 	fs = sf_arena_zalloc(a, sizeof(*fs));
 	sp = sf_arena_zalloc(a, sizeof(*sp));
-	if (fs == NULL || sp == NULL
-	    || (fs->metadata = sf_arena_zalloc(a, sizeof(*fs->metadata)))
-	        == NULL
-	    || (sp->placement = sf_arena_zalloc(a, sizeof(*sp->placement)))
-	        == NULL) {
+	if (fs == NULL || sp == NULL) {
 		return (oom(st));
 	}
 	svcfleet__v1__fleet_service__init(fs);
 	svcfleet__v1__fleet_service_spec__init(sp);
+	if ((fs->metadata = sf_arena_zalloc(a, sizeof(*fs->metadata))) == NULL
+	    || (sp->placement = sf_arena_zalloc(a, sizeof(*sp->placement)))
+	        == NULL) {
+		return (oom(st));
+	}
 	svcfleet__v1__object_meta__init(fs->metadata);
 	svcfleet__v1__fleet_placement__init(sp->placement);
 	fs->spec = sp;
