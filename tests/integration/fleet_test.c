@@ -173,15 +173,45 @@ test_placement_overrides_ownership(void **state)
 	assert_non_null(strstr(err, "FAILED_PRECONDITION"));
 	assert_non_null(strstr(err, "FleetService/webfs"));
 	free(err);
-	err = cli_fails(&e, NULL, 1,
+	// An unowned Service of the name in north, which is not placed yet.
+	free(rt_cli(&e, NULL,
 	    "create service webfs --cluster north -n dev --selector app=x "
-	    "--port 80 --dry-run");
-	free(err);
+	    "--port 80"));
 
-	// Relabel: north joins, east leaves (its copy is pruned through the
-	// finalizer path: the cluster deletes it, then the record goes).
+	// Relabel: north joins within 2 s, but its Service is reported, not
+	// taken over; once it is gone the copy is placed there.
 	free(rt_cli(&e, NULL, "cluster label north env=prod"));
-	wait_copy(&e, "north", "webfs", true, 2000);
+	for (int t = 0;; t += 50) {
+		Svcfleet__V1__FleetService *fs       = get_fleet(&e, "webfs");
+		bool                        conflict = false;
+		for (size_t i = 0; i < fs->n_status; i++) {
+			conflict = conflict
+			    || (strcmp(fs->status[i]->cluster, "north") == 0
+			        && strcmp(fs->status[i]->placement, "Conflict")
+			            == 0
+			        && strstr(fs->status[i]->message, "spec.adopt")
+			            != NULL);
+		}
+		svcfleet_free(fs);
+		if (conflict) {
+			break;
+		}
+		assert_true(t < 2000);
+		rt_sleep_ms(50);
+	}
+	w = rt_get(&e, "north", "dev", "webfs");
+	assert_string_equal(w->metadata->owner, "");
+	svcfleet_free(w);
+	free(rt_cli(&e, NULL, "delete service webfs --cluster north -n dev"));
+	rt_wait_gone(&e, "north", "dev", "webfs", 15000);
+	wait_copy(&e, "north", "webfs", true, 8000);
+	w = rt_get(&e, "north", "dev", "webfs");
+	assert_string_equal(w->metadata->owner, "FleetService/webfs");
+	svcfleet_free(w);
+	svcfleet_free(rt_wait(&e, "north", "dev", "webfs", SYNCED, 15000));
+
+	// east leaves: its copy is pruned through the finalizer path (the
+	// cluster deletes it, then the record goes).
 	free(rt_cli(&e, NULL, "cluster label east env-"));
 	rt_wait_gone(&e, "east", "dev", "webfs", 15000);
 	for (int t = 0;; t += 100) {
@@ -218,7 +248,8 @@ test_placement_overrides_ownership(void **state)
 	      "99999}]}}\n"
 	      "  - clusters: [nowhere]\n"
 	      "    patch: {metadata: {annotations: {x: y}}}\n"
-	      "  - clusterSelector: {matchLabels: {env: prod}}\n"
+	      "  - clusterSelector: {matchExpressions: [{key: region, "
+	      "operator: DoesNotExist}]}\n"
 	      "    patch: {spec: {nodePortz: 1}}\n";
 	err = cli_fails(
 	    &e, NULL, 1, "apply -f %s", write_file(&e, "bad.yaml", BAD));
