@@ -415,6 +415,14 @@ static const struct route {
     {"GET", "tokens", sf__gw_tokens_list},
     {"POST", "tokens", sf__gw_tokens_create},
     {"DELETE", "tokens/{}", sf__gw_token_revoke},
+    // FleetService (issue 18).
+    {"GET", "fleetservices", sf__gw_fleet_list},
+    {"GET", "namespaces/{}/fleetservices", sf__gw_fleet_list},
+    {"POST", "namespaces/{}/fleetservices", sf__gw_fleet_apply},
+    {"GET", "namespaces/{}/fleetservices/{}", sf__gw_fleet_get},
+    {"PUT", "namespaces/{}/fleetservices/{}", sf__gw_fleet_apply},
+    {"PATCH", "namespaces/{}/fleetservices/{}", sf__gw_fleet_apply},
+    {"DELETE", "namespaces/{}/fleetservices/{}", sf__gw_fleet_delete},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

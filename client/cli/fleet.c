@@ -439,8 +439,27 @@ cli_cmd_fleet_convert(cli *c)
 
 // `svcfleet cluster label NAME k=v k2-`: sets and removes labels of a
 // cluster record (UpdateCluster with the record's resource version).
+static int label_once(cli *c);
+
+// The record's health is written by the reconciler all the time: a label
+// change that meets one (ABORTED) reads the record again and retries.
 int
 cli_cmd_cluster_label(cli *c)
+{
+	int rv = 0;
+	for (int i = 0; i < 10; i++) {
+		if ((rv = label_once(c)) != -SVCFLEET_ABORTED) {
+			break;
+		}
+	}
+	if (rv == -SVCFLEET_ABORTED) {
+		return (cli_fail_status(&c->c_st, NULL));
+	}
+	return (rv);
+}
+
+static int
+label_once(cli *c)
 {
 	Svcfleet__V1__GetClusterRequest greq
 	    = SVCFLEET__V1__GET_CLUSTER_REQUEST__INIT;
@@ -525,6 +544,9 @@ cli_cmd_cluster_label(cli *c)
 	ureq.cluster              = &upd;
 	rv = svcfleet_update_cluster(c->c_client, &ureq, &out, &c->c_st);
 	svcfleet_free(cl);
+	if (rv == SVCFLEET_ABORTED) {
+		return (-SVCFLEET_ABORTED);
+	}
 	if (rv != 0) {
 		return (cli_fail_status(&c->c_st, NULL));
 	}

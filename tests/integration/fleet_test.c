@@ -292,6 +292,65 @@ test_placement_overrides_ownership(void **state)
 	assert_string_equal(after->summary, "2/2 synced");
 	svcfleet_free(after);
 
+	// The gateway: get with status, list, a dry-run apply with each
+	// cluster's rendering, and a bad one refused with the cluster named.
+	char *body = NULL;
+	assert_int_equal(th_runf(&body, NULL,
+	                     "curl -s -H 'Authorization: Bearer %s' "
+	                     "'%s/apis/svcfleet.io/v1/namespaces/dev/"
+	                     "fleetservices/webfs'",
+	                     e.re_srv.ts_token, e.re_srv.ts_http),
+	    0);
+	json_t *g = json_loads(body, 0, NULL);
+	free(body);
+	assert_non_null(g);
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_object_get(g, "status"), "summary")),
+	    "2/2 synced");
+	json_decref(g);
+	assert_int_equal(th_runf(&body, NULL,
+	                     "curl -s -H 'Authorization: Bearer %s' "
+	                     "'%s/apis/svcfleet.io/v1/namespaces/dev/"
+	                     "fleetservices'",
+	                     e.re_srv.ts_token, e.re_srv.ts_http),
+	    0);
+	assert_non_null(strstr(body, "\"FleetServiceList\""));
+	free(body);
+	assert_int_equal(
+	    th_runf(&body, NULL,
+	        "curl -s -X PATCH -H 'Authorization: Bearer %s' "
+	        "-H 'Content-Type: application/apply-patch+yaml' "
+	        "--data-binary @%s "
+	        "'%s/apis/svcfleet.io/v1/namespaces/dev/"
+	        "fleetservices/webfs?dryRun=All'",
+	        e.re_srv.ts_token, write_file(&e, "next2.yaml", NEXT),
+	        e.re_srv.ts_http),
+	    0);
+	g = json_loads(body, 0, NULL);
+	free(body);
+	assert_non_null(g);
+	assert_int_equal(json_array_size(json_object_get(
+	                     json_object_get(g, "status"), "rendered")),
+	    2);
+	json_decref(g);
+	assert_int_equal(
+	    th_runf(&body, NULL,
+	        "curl -s -X PUT -H 'Authorization: Bearer %s' "
+	        "-H 'Content-Type: application/yaml' "
+	        "--data-binary @%s "
+	        "'%s/apis/svcfleet.io/v1/namespaces/dev/"
+	        "fleetservices/webfs'",
+	        e.re_srv.ts_token, write_file(&e, "bad2.yaml", BAD),
+	        e.re_srv.ts_http),
+	    0);
+	if (strstr(body, "clusters[west].spec.ports[0].nodePort") == NULL) {
+		fail_msg("PUT of the bad FleetService answered: %s", body);
+	}
+	free(body);
+	after = get_fleet(&e, "webfs");
+	assert_int_equal(after->metadata->resource_version, rv0);
+	svcfleet_free(after);
+
 	// Delete: the copies go through the finalizer path.
 	free(rt_cli(&e, NULL, "delete fleetservice webfs -n dev"));
 	rt_wait_gone(&e, "west", "dev", "webfs", 15000);
