@@ -523,6 +523,14 @@ static const struct route {
         sf__gw_service_history},
     {"POST", "clusters/{}/namespaces/{}/services/{}/rollback",
         sf__gw_service_rollback},
+    // FleetService (issue 18).
+    {"GET", "fleetservices", sf__gw_fleet_list},
+    {"GET", "namespaces/{}/fleetservices", sf__gw_fleet_list},
+    {"POST", "namespaces/{}/fleetservices", sf__gw_fleet_apply},
+    {"GET", "namespaces/{}/fleetservices/{}", sf__gw_fleet_get},
+    {"PUT", "namespaces/{}/fleetservices/{}", sf__gw_fleet_apply},
+    {"PATCH", "namespaces/{}/fleetservices/{}", sf__gw_fleet_apply},
+    {"DELETE", "namespaces/{}/fleetservices/{}", sf__gw_fleet_delete},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

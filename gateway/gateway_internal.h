@@ -159,6 +159,12 @@ void sf__gw_tokens_list(sf__gw_ctx *x);
 void sf__gw_tokens_create(sf__gw_ctx *x);
 void sf__gw_token_revoke(sf__gw_ctx *x);
 
+// FleetService (issue 18), gateway_fleet.c.
+void sf__gw_fleet_list(sf__gw_ctx *x);
+void sf__gw_fleet_get(sf__gw_ctx *x);
+void sf__gw_fleet_apply(sf__gw_ctx *x);
+void sf__gw_fleet_delete(sf__gw_ctx *x);
+
 // ------------------------------------------------------------- console
 
 typedef struct sf__gw_asset {

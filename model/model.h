@@ -298,4 +298,51 @@ json_t *sf_model_json_str_array(char *const *s, size_t n);
 const char *sf_model_sync_state_name(Svcfleet__V1__SyncState s); // "SYNCED"
 int         sf_model_sync_state_parse(const char *s); // -1 when unknown
 
+// ------------------------------------------ FleetService (issue 18)
+//
+// fleet.c: the FleetService manifest (DESIGN §10), its cluster selector,
+// the JSON merge patch of its overrides, and the rendering of one
+// cluster's copy.
+
+typedef Svcfleet__V1__FleetService sf_fleet;
+#define SF_MODEL_KIND_FLEET "FleetService"
+
+// sf_model_fleet_is_manifest: does obj say kind FleetService?
+bool sf_model_fleet_is_manifest(const json_t *obj);
+// sf_model_fleet_from_manifest converts a svcfleet.io/v1 FleetService
+// manifest (from a). The template is read with the Service's own
+// conversion; its violations carry "spec.template." before their path.
+// namespace defaults to "default". Returns 0 or SF_INVALID_ARGUMENT with
+// every violation.
+int sf_model_fleet_from_manifest(
+    const json_t *obj, sf_arena *a, sf_fleet **out, sf_status *st);
+// sf_model_fleet_validate adds the violations of a FleetService's own
+// fields (placement, nodePorts, override patches) to st; returns 0 or
+// SF_RESOURCE_EXHAUSTED.
+int sf_model_fleet_validate(const sf_fleet *fs, sf_status *st);
+// sf_model_fleet_to_manifest: the manifest of fs with its status. A new
+// reference or NULL when out of memory.
+json_t *sf_model_fleet_to_manifest(const sf_fleet *fs);
+// sf_model_cluster_selected: does a LabelSelector (NULL: none) select the
+// cluster record by its labels? {} selects every cluster.
+bool sf_model_cluster_selected(
+    const Svcfleet__V1__ClusterSelector *sel, const sf_cluster *cl);
+// sf_model_fleet_places: does fs's placement name or select cl?
+bool sf_model_fleet_places(const sf_fleet *fs, const sf_cluster *cl);
+bool sf_model_fleet_override_selects(
+    const Svcfleet__V1__FleetOverride *ov, const sf_cluster *cl);
+// sf_model_json_merge_patch merges patch into target (RFC 7386); a null
+// removing a field target does not have is a violation at path.key.
+// Returns 0 or SF_RESOURCE_EXHAUSTED.
+int sf_model_json_merge_patch(
+    json_t *target, const json_t *patch, const char *path, sf_status *st);
+// sf_model_fleet_render renders cl's copy of fs (from a): the template's
+// manifest, the overrides selecting cl merged in order, read back as a
+// Service and defaulted, metadata.owner "FleetService/<name>". Violations
+// (unprefixed: the caller adds clusters[NAME].) go to st and *out is NULL.
+// Validation against the cluster is the caller's. Returns 0 or
+// SF_RESOURCE_EXHAUSTED.
+int sf_model_fleet_render(const sf_fleet *fs, const sf_cluster *cl,
+    sf_arena *a, sf_service **out, sf_status *st);
+
 #endif // SF_MODEL_H

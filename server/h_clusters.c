@@ -377,6 +377,10 @@ cl_done(void *arg, int code, uint64_t revision)
 	if (code == 0 && j->j_result != NULL) {
 		sf__srv_cluster_strip_credentials(j->j_call, j->j_result);
 	}
+	if (code == 0) {
+		// FleetService placement (issue 18) looks at once.
+		sf__srv_fleet_loop_kick(j->j_call->c_srv);
+	}
 	sf__srv_write_done(
 	    j->j_call, code, j->j_result != NULL ? &j->j_result->base : NULL);
 }

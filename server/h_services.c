@@ -525,6 +525,20 @@ mark_pending(sf_service *svc)
 	}
 }
 
+// FleetService (issue 18): a copy owned by a FleetService changes only
+// through it.
+static int
+check_owner(const sf_service *old, const sf_store_key *k, sf_status *st)
+{
+	if (old->metadata->owner == NULL || old->metadata->owner[0] == '\0') {
+		return (0);
+	}
+	return (sf_status_set(st, SF_FAILED_PRECONDITION,
+	    "service \"%s\" in namespace \"%s\" of cluster \"%s\" is owned "
+	    "by %s; change or delete that FleetService instead",
+	    k->k_name, k->k_namespace, k->k_cluster, old->metadata->owner));
+}
+
 // Update and the update half of apply. old is the stored object.
 static int
 write_update_of(sf_store_txn *txn, svc_job *j, sf_service *old, sf_status *st)
@@ -538,6 +552,9 @@ write_update_of(sf_store_txn *txn, svc_job *j, sf_service *old, sf_status *st)
 	int                    rv;
 
 	key_of(old, &k);
+	if ((rv = check_owner(old, &k, st)) != 0) {
+		return (rv);
+	}
 	if (want != 0 && want != old->metadata->resource_version
 	    && spec_changed_since(old->metadata, want)) {
 		return (conflict(txn, st, &k, old->metadata, want));
@@ -675,6 +692,9 @@ write_delete(sf_store_txn *txn, svc_job *j, sf_status *st)
 	}
 	if (rv != 0) {
 		return (sf_status_set(st, rv, "reading the service failed"));
+	}
+	if ((rv = check_owner(old, &k, st)) != 0) {
+		return (rv);
 	}
 	if (j->j_del->resource_version != 0
 	    && j->j_del->resource_version != old->metadata->resource_version

@@ -259,6 +259,11 @@ struct sf_server {
 	int64_t         s_health_since_ms; // mono ms it has been so
 	char            s_health_why[512]; // what the last failure said
 	struct sf__srv_health_obs *s_health_obs;
+	// FleetService (issue 18): the FleetManager handlers, and the
+	// placement loop (fleet_loop.c) that re-places FleetServices when
+	// clusters are registered, removed or relabelled.
+	Svcfleet__V1__FleetManager_Service s_fleet;
+	struct sf__srv_fleet_loop         *s_fleet_loop;
 };
 
 // --------------------------------------------------- replicas (replicas.c)
@@ -643,5 +648,28 @@ void sf__srv_claims_decorate_services(
     sf__srv_call *c, Svcfleet__V1__Service **svc, size_t n);
 // Appends the readiness warning (clusters unowned for over 2 x TTL).
 void sf__srv_claims_warning(sf_server *srv, sf_buf *why);
+// ------------------------------------------- FleetService (issue 18)
+
+void sf__srv_handlers_fleet_init(sf_server *srv);
+// sf__srv_fleet_fill_status fills fs's per-cluster states from its copies
+// and its summary ("2/3 synced"), memory from a.
+void sf__srv_fleet_fill_status(sf_store *s, sf_arena *a, sf_fleet *fs);
+// sf__srv_fleet_resync re-places one stored FleetService against the
+// clusters cls (leniently: a cluster that cannot take its copy is skipped
+// with the reason in status), waiting for the write. *changed: something
+// was written. Returns the write's code.
+int sf__srv_fleet_resync(sf_store *store, sf_arena *a, const sf_fleet *fs,
+    Svcfleet__V1__Cluster **cls, size_t ncls, sf_fleet **others,
+    size_t nothers, bool *changed);
+// sf__srv_fleet_addresses fills r: every cluster's MetalLB pools (overlaps
+// flagged) and every requested or assigned LoadBalancer address.
+int sf__srv_fleet_addresses(sf_store *s, sf_arena *a,
+    Svcfleet__V1__Cluster **cls, size_t ncls, Svcfleet__V1__AddressesReply *r,
+    sf_status *st);
+// The placement loop: started with the server, stopped before the store
+// closes. sf__srv_fleet_loop_kick makes it look at the clusters now.
+int  sf__srv_fleet_loop_start(sf_server *srv);
+void sf__srv_fleet_loop_stop(sf_server *srv);
+void sf__srv_fleet_loop_kick(sf_server *srv);
 
 #endif // SF_SERVER_INTERNAL_H

@@ -14,6 +14,7 @@
 #define ACC "/svcfleet.v1.AccessControl/"
 #define AUD "/svcfleet.v1.Audit/"
 #define SYS "/svcfleet.v1.System/"
+#define FLT "/svcfleet.v1.FleetManager/" // FleetService (issue 18)
 
 // Scope extractors: where a request acts, from its decoded input.
 static void
@@ -90,6 +91,26 @@ SCOPE_FN(
 SCOPE_FN(drift, Svcfleet__V1__ReportDriftRequest, scope_key(c, in->key))
 SCOPE_FN(rollback, Svcfleet__V1__RollbackServiceRequest, scope_key(c, in->key))
 
+// FleetService (issue 18): no cluster, the namespace and name.
+SCOPE_FN(fl_apply, Svcfleet__V1__ApplyFleetServiceRequest,
+    scope_set(c, NULL,
+        in->fleet_service && in->fleet_service->metadata
+            ? in->fleet_service->metadata->namespace_
+            : NULL,
+        in->fleet_service && in->fleet_service->metadata
+            ? in->fleet_service->metadata->name
+            : NULL))
+SCOPE_FN(fl_get, Svcfleet__V1__GetFleetServiceRequest,
+    scope_set(c, NULL, in->key ? in->key->namespace_ : NULL,
+        in->key ? in->key->name : NULL))
+SCOPE_FN(fl_list, Svcfleet__V1__ListFleetServicesRequest,
+    scope_set(c, NULL, in->namespace_, NULL))
+SCOPE_FN(fl_delete, Svcfleet__V1__DeleteFleetServiceRequest,
+    scope_set(c, NULL, in->key ? in->key->namespace_ : NULL,
+        in->key ? in->key->name : NULL))
+SCOPE_FN(
+    fl_convert, Svcfleet__V1__ConvertServiceRequest, scope_key(c, in->key))
+
 // The rows; sf__srv_methods_init copies them into the server's own table.
 static const struct method_row {
 	const char *path;
@@ -157,6 +178,18 @@ static const struct method_row {
     // A drift report: the reconciler's (report on services).
     {SVC "ReportDrift", "services", "report",
         SF__SRV_M_WRITE | SF__SRV_M_INLINE, scope_drift},
+    // FleetService (issue 18): the handlers authorize, per placed cluster
+    // (Services of the namespace in every cluster the object places onto).
+    {FLT "ApplyFleetService", "services", "apply",
+        SF__SRV_M_WRITE | SF__SRV_M_SELF, scope_fl_apply},
+    {FLT "GetFleetService", "services", "get", SF__SRV_M_SELF, scope_fl_get},
+    {FLT "ListFleetServices", "services", "list", SF__SRV_M_SELF,
+        scope_fl_list},
+    {FLT "DeleteFleetService", "services", "delete",
+        SF__SRV_M_WRITE | SF__SRV_M_SELF, scope_fl_delete},
+    {FLT "ConvertService", "services", "apply",
+        SF__SRV_M_WRITE | SF__SRV_M_SELF, scope_fl_convert},
+    {FLT "Addresses", "services", "list", SF__SRV_M_SELF, NULL},
 };
 
 #define NMETHODS (sizeof(sf_method_table) / sizeof(sf_method_table[0]))
@@ -178,11 +211,9 @@ int
 sf__srv_methods_init(sf_server *srv, sf_status *st)
 {
 	ProtobufCService *services[] = {
-	    &srv->s_svcmgr.base,
-	    &srv->s_clusters.base,
-	    &srv->s_access.base,
-	    &srv->s_audit.base,
-	    &srv->s_system.base,
+	    &srv->s_svcmgr.base, &srv->s_clusters.base, &srv->s_access.base,
+	    &srv->s_audit.base, &srv->s_system.base,
+	    &srv->s_fleet.base, // FleetService (issue 18)
 	};
 
 	srv->s_methods = calloc(NMETHODS, sizeof(sf__srv_method));

@@ -274,6 +274,7 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 	sf__srv_handlers_clusters_init(srv);
 	sf__srv_handlers_access_init(srv);
 	sf__srv_handlers_system_init(srv);
+	sf__srv_handlers_fleet_init(srv); // FleetService (issue 18)
 	if ((rv = sf__srv_methods_init(srv, st)) != 0
 	    || (rv = sf__srv_auth_open(srv, srv->s_opts.so_token_file, st))
 	        != 0) {
@@ -329,6 +330,12 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 		    "cannot start the store's health probe");
 		goto fail;
 	}
+	// FleetService (issue 18): the placement loop.
+	if (sf__srv_fleet_loop_start(srv) != 0) {
+		rv = sf_status_set(st, SF_RESOURCE_EXHAUSTED,
+		    "cannot start the FleetService placement loop");
+		goto fail;
+	}
 	if (sf__srv_ipcguard_start(srv) != 0) {
 		rv = sf_status_set(st, SF_RESOURCE_EXHAUSTED,
 		    "cannot start the ipc listener guard");
@@ -352,6 +359,7 @@ sf_server_stop(sf_server *srv)
 	// in flight (writes waiting for their commit) finishes and is
 	// answered; then the socket closes.
 	atomic_store(&srv->s_draining, true);
+	sf__srv_fleet_loop_stop(srv); // FleetService (issue 18)
 	sf__srv_ipcguard_stop(srv);
 	sf__srv_health_stop(srv);
 	sf__srv_watch_fini(srv);

@@ -19,7 +19,8 @@
 #define SF__ETCD_SEC   "sec/"
 #define SF__ETCD_TOK   "tok/"
 #define SF__ETCD_BIND  "bind/"
-#define SF__ETCD_HIST  "hist/" // i19: spec history records
+#define SF__ETCD_HIST  "hist/"  // i19: spec history records
+#define SF__ETCD_FLEET "fleet/" // FleetServices (issue 18)
 #define SF__ETCD_TXN   "txn/"
 #define SF__ETCD_AUDIT "~audit/"
 // Request records (SF_STORE_REQUESTS): under "~", outside every watch.

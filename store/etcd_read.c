@@ -621,6 +621,7 @@ section_of(sf_store_kind kind)
 	return (kind == SF_STORE_TOKENS     ? SF__ETCD_TOK
 	        : kind == SF_STORE_REQUESTS ? SF__ETCD_REQ
 	        : kind == SF_STORE_HISTORY  ? SF__ETCD_HIST
+	        : kind == SF_STORE_FLEET    ? SF__ETCD_FLEET
 	                                    : SF__ETCD_BIND);
 }
 

@@ -1096,6 +1096,7 @@ record_ekey(sf_store_txn *t, sf_store_kind kind, const char *id, sf__ekey *ek)
 	    kind == SF_STORE_TOKENS         ? SF__ETCD_TOK
 	        : kind == SF_STORE_REQUESTS ? SF__ETCD_REQ
 	        : kind == SF_STORE_HISTORY  ? SF__ETCD_HIST
+	        : kind == SF_STORE_FLEET    ? SF__ETCD_FLEET
 	                                    : SF__ETCD_BIND,
 	    id, kl, ek);
 	return (0);
@@ -1152,6 +1153,7 @@ sf__etcd_txn_record_put(sf_store_txn *t, sf_store_kind kind, const char *id,
 	    kind == SF_STORE_TOKENS         ? "token"
 	        : kind == SF_STORE_REQUESTS ? "request"
 	        : kind == SF_STORE_HISTORY  ? "history of"
+	        : kind == SF_STORE_FLEET    ? "fleet service"
 	                                    : "role binding",
 	    id);
 	if ((rv = kv_put_msg(t, &ek, msg, what)) != 0) {

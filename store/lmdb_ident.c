@@ -19,6 +19,7 @@ db_of(sf_store_kind kind)
 {
 	return (kind == SF_STORE_TOKENS    ? SF__DB_TOKENS
 	        : kind == SF_STORE_HISTORY ? SF__DB_HISTORY
+	        : kind == SF_STORE_FLEET   ? SF__DB_FLEET
 	                                   : SF__DB_BINDINGS);
 }
 

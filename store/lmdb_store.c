@@ -30,6 +30,7 @@ const char *const sf__store_db_names[SF__DB_COUNT] = {
     [SF__DB_AUDIT]     = "audit",
     [SF__DB_SECRETS]   = "secrets",
     [SF__DB_HISTORY]   = "history", // i19
+    [SF__DB_FLEET]     = "fleetservices",
 };
 
 // ------------------------------------------------------------- helpers

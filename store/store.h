@@ -351,9 +351,9 @@ int sf_store_txn_cluster_delete(sf_store_txn *txn, const char *name);
 // ----------------------------------------------------- identity records
 
 // Small keyed collections of the identity work: tokens (StoredToken by
-// token id) and role bindings (RoleBinding by binding id). Ids are
-// printable, 1..100 bytes. Writing one is a change of desired state (it
-// takes a revision).
+// token id) and role bindings (RoleBinding by binding id), and
+// FleetServices. Ids are printable, 1..128 bytes. Writing one is a change of
+// desired state (it takes a revision).
 typedef enum sf_store_kind {
 	SF_STORE_TOKENS   = 0,
 	SF_STORE_BINDINGS = 1,
@@ -365,6 +365,8 @@ typedef enum sf_store_kind {
 	// i19: a Service's spec history (ServiceHistory, one record per
 	// Service, id from sf__srv_history_id), bounded by the server.
 	SF_STORE_HISTORY = 3,
+	// FleetServices (issue 18): FleetService by "namespace/name".
+	SF_STORE_FLEET = 4,
 } sf_store_kind;
 
 // sf_store_record_get reads one record and unpacks it as desc. Returns 0,

@@ -31,7 +31,7 @@
 #define SF__STORE_SCAN_MAX     10000
 #define SF__STORE_FEED_KEEP    100000 // so_feed_keep's default
 #define SF__STORE_KEY_ID_LEN   8
-#define SF__STORE_RECORD_MAX   100 // longest token or binding id
+#define SF__STORE_RECORD_MAX   128 // longest record id (ns/name)
 #define SF__STORE_AUDIT_PAGE   1000
 #define SF__STORE_AUDIT_KEEP   1000000
 #define SF__STORE_AUDIT_AGE_MS ((int64_t) 90 * 24 * 3600 * 1000)

@@ -114,6 +114,17 @@ apply_doc(apply_run *r, const char *file, const sf_manifest_doc *doc)
 	sf_service                      *svc = NULL;
 	sf_status                        st;
 
+	if (sf_model_fleet_is_manifest(doc->md_obj)) {
+		// FleetService (issue 18): multi-document files mix kinds.
+		bool fatal = false;
+		if (cli_fleet_apply_doc(c, doc->md_obj, r->ar_dry, false,
+		        doc_prefix(r, file, doc, NULL), &fatal)
+		    != 0) {
+			r->ar_failed++;
+			r->ar_stop = fatal;
+		}
+		return;
+	}
 	sf_status_init(&st);
 	if (sf_model_service_from_manifest(doc->md_obj,
 	        cli_value(c, F_CLUSTER, NULL), &c->c_arena, &svc, &st)

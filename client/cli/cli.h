@@ -390,6 +390,19 @@ int cli_cmd_version(cli *c);
 int cli_cmd_describe_service(cli *c);
 int cli_cmd_wait_service(cli *c);
 
+// fleet.c: FleetService (issue 18). cli_fleet_apply_doc applies (dry:
+// dry run; preview: dry run printing each cluster's rendered copy) one
+// FleetService document; where prefixes errors; *fatal: stop the run.
+int cli_fleet_apply_doc(cli *c, const json_t *obj, bool dry, bool preview,
+    const char *where, bool *fatal);
+int cli_cmd_fleet_preview(cli *c);
+int cli_cmd_get_fleet(cli *c);
+int cli_cmd_describe_fleet(cli *c);
+int cli_cmd_delete_fleet(cli *c);
+int cli_cmd_fleet_convert(cli *c);
+int cli_cmd_cluster_label(cli *c);
+int cli_cmd_addresses(cli *c);
+
 // --------------------------------------------------------------- wait.c
 
 // cli_wait_service waits until Service cluster/ns/name is synced (or, with

@@ -379,6 +379,78 @@ static const cli_cmd cli_commands[] = {
           "registered cluster is held by one live reconciler at a time. "
           "Clusters nobody holds are listed after the table.",
     },
+    // FleetService (issue 18).
+    {
+        .cm_words    = "get fleetservice|fleetservices|fsvc",
+        .cm_fn       = cli_cmd_get_fleet,
+        .cm_args_max = 1,
+        .cm_flags    = FL(NAMESPACE) | FL(ALL_NAMESPACES),
+        .cm_usage    = "get fleetservices [-n NS | -A]\n"
+                       "       svcfleet get fleetservice NAME [-n NS]",
+        .cm_summary  = "list FleetServices (N/M synced), or show one",
+    },
+    {
+        .cm_words    = "describe fleetservice|fleetservices|fsvc",
+        .cm_fn       = cli_cmd_describe_fleet,
+        .cm_args_min = 1,
+        .cm_args_max = 1,
+        .cm_flags    = FL(NAMESPACE),
+        .cm_usage    = "describe fleetservice NAME [-n NS]",
+        .cm_summary  = "show a FleetService and each placed cluster's status",
+    },
+    {
+        .cm_words    = "delete fleetservice|fleetservices|fsvc",
+        .cm_fn       = cli_cmd_delete_fleet,
+        .cm_args_min = 1,
+        .cm_args_max = 1,
+        .cm_flags    = FL(NAMESPACE),
+        .cm_usage    = "delete fleetservice NAME [-n NS]",
+        .cm_summary  = "delete a FleetService; its copies are pruned",
+    },
+    {
+        .cm_words    = "fleetservice preview",
+        .cm_fn       = cli_cmd_fleet_preview,
+        .cm_flags    = FL(FILENAME),
+        .cm_required = FL(FILENAME),
+        .cm_usage    = "fleetservice preview -f FILE",
+        .cm_summary  = "show the Service each cluster would get, writing "
+                       "nothing",
+        .cm_help = "Dry-runs every FleetService document of the files on the "
+                   "server (placement, overrides, node ports, validation of "
+                   "every cluster's copy) and prints each cluster's rendered "
+                   "Service with the action apply would take (create, update, "
+                   "unchanged, prune, skip). -o json|yaml prints them as one "
+                   "object for tools (svcfleet diff).",
+    },
+    {
+        .cm_words    = "fleetservice convert",
+        .cm_fn       = cli_cmd_fleet_convert,
+        .cm_args_min = 1,
+        .cm_args_max = 1,
+        .cm_flags    = FL(CLUSTER) | FL(NAMESPACE) | FL(DRY_RUN),
+        .cm_required = FL(CLUSTER),
+        .cm_usage    = "fleetservice convert NAME --cluster C [-n NS] "
+                       "[--dry-run]",
+        .cm_summary  = "make a FleetService from an existing Service, "
+                       "keeping its node ports and address",
+    },
+    {
+        .cm_words    = "cluster label",
+        .cm_fn       = cli_cmd_cluster_label,
+        .cm_args_min = 2,
+        .cm_args_max = 32,
+        .cm_usage    = "cluster label NAME KEY=VALUE... KEY-...",
+        .cm_summary  = "set (KEY=VALUE) or remove (KEY-) labels of a "
+                       "cluster record",
+    },
+    {
+        .cm_words   = "addresses",
+        .cm_fn      = cli_cmd_addresses,
+        .cm_usage   = "addresses",
+        .cm_summary = "the address plan: every cluster's MetalLB pools "
+                      "(overlaps flagged), every requested and assigned "
+                      "address",
+    },
     {
         .cm_words    = "help",
         .cm_fn       = cmd_help,

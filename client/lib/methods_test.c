@@ -26,8 +26,8 @@ static const ProtobufCServiceDescriptor *const services[] = {
     &svcfleet__v1__service_manager__descriptor,
     &svcfleet__v1__cluster_registry__descriptor,
     &svcfleet__v1__access_control__descriptor,
-    &svcfleet__v1__audit__descriptor,
-    &svcfleet__v1__system__descriptor,
+    &svcfleet__v1__audit__descriptor, &svcfleet__v1__system__descriptor,
+    &svcfleet__v1__fleet_manager__descriptor, // FleetService (issue 18)
 };
 
 static void

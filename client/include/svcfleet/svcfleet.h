@@ -331,7 +331,33 @@ SVCFLEET_DECL void svcfleet_new_request_id(char out[33]);
 	    svcfleet__v1__service__descriptor)                                \
 	XX(ServiceManager, ReportDrift, report_drift,                         \
 	    Svcfleet__V1__ReportDriftRequest, Svcfleet__V1__Empty,            \
-	    svcfleet__v1__empty__descriptor)
+	    svcfleet__v1__empty__descriptor)                                  \
+	SVCFLEET_METHODS_FLEET(XX)
+
+// FleetService (issue 18): the FleetManager's calls.
+#define SVCFLEET_METHODS_FLEET(XX)                                            \
+	XX(FleetManager, ApplyFleetService, apply_fleet_service,              \
+	    Svcfleet__V1__ApplyFleetServiceRequest,                           \
+	    Svcfleet__V1__ApplyFleetServiceReply,                             \
+	    svcfleet__v1__apply_fleet_service_reply__descriptor)              \
+	XX(FleetManager, GetFleetService, get_fleet_service,                  \
+	    Svcfleet__V1__GetFleetServiceRequest, Svcfleet__V1__FleetService, \
+	    svcfleet__v1__fleet_service__descriptor)                          \
+	XX(FleetManager, ListFleetServices, list_fleet_services,              \
+	    Svcfleet__V1__ListFleetServicesRequest,                           \
+	    Svcfleet__V1__ListFleetServicesReply,                             \
+	    svcfleet__v1__list_fleet_services_reply__descriptor)              \
+	XX(FleetManager, DeleteFleetService, delete_fleet_service,            \
+	    Svcfleet__V1__DeleteFleetServiceRequest,                          \
+	    Svcfleet__V1__DeleteFleetServiceReply,                            \
+	    svcfleet__v1__delete_fleet_service_reply__descriptor)             \
+	XX(FleetManager, ConvertService, convert_service,                     \
+	    Svcfleet__V1__ConvertServiceRequest,                              \
+	    Svcfleet__V1__ApplyFleetServiceReply,                             \
+	    svcfleet__v1__apply_fleet_service_reply__descriptor)              \
+	XX(FleetManager, Addresses, addresses,                                \
+	    Svcfleet__V1__AddressesRequest, Svcfleet__V1__AddressesReply,     \
+	    svcfleet__v1__addresses_reply__descriptor)
 
 #define SVCFLEET_DECLARE_CALL(svc, Method, snake, Req, Rep, rdesc)    \
 	SVCFLEET_DECL int svcfleet_##snake(svcfleet_client *c,        \

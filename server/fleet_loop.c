@@ -1,0 +1,337 @@
+// fleet_loop.c: FleetService placement (issue 18) when clusters change,
+// and the address plan report.
+//
+// One thread. Every 200 ms it reads the cluster records and compares what
+// placement depends on (names, labels, node-port ranges, reported node
+// ports) with the last round; on a change, and every 5 s anyway (a copy
+// that was still being deleted can be placed again), it re-places every
+// stored FleetService through h_fleet.c's lenient write. Cluster
+// registration, removal and relabelling are thus seen within a fraction
+// of a second; the handlers that change clusters kick it at once.
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "internal.h"
+#include "log.h"
+#include "str.h"
+
+#define LOOP_TICK_MS 200
+#define LOOP_FULL_MS 5000
+
+struct sf__srv_fleet_loop {
+	sf_server      *l_srv;
+	pthread_t       l_thread;
+	pthread_mutex_t l_mtx;
+	pthread_cond_t  l_cv;
+	bool            l_stop;
+	bool            l_kick;
+	uint64_t        l_print; // fingerprint of the last round
+	int64_t         l_last_full_ms;
+};
+
+// FNV-1a over what placement reads from the cluster records.
+static uint64_t
+fnv(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	for (size_t i = 0; i < n; i++) {
+		h = (h ^ b[i]) * 1099511628211ull;
+	}
+	return (h);
+}
+
+static uint64_t
+fingerprint(Svcfleet__V1__Cluster **cls, size_t n)
+{
+	uint64_t h = 14695981039346656037ull;
+	for (size_t i = 0; i < n; i++) {
+		const Svcfleet__V1__Cluster *c = cls[i];
+		h = fnv(h, sf_nz(c->name), strlen(sf_nz(c->name)) + 1);
+		for (size_t k = 0; k < c->n_labels; k++) {
+			h = fnv(h, sf_nz(c->labels[k]->key),
+			    strlen(sf_nz(c->labels[k]->key)) + 1);
+			h = fnv(h, sf_nz(c->labels[k]->value),
+			    strlen(sf_nz(c->labels[k]->value)) + 1);
+		}
+		h = fnv(h, &c->node_port_min, sizeof(c->node_port_min));
+		h = fnv(h, &c->node_port_max, sizeof(c->node_port_max));
+		if (c->health != NULL) {
+			h = fnv(h, c->health->used_node_ports,
+			    c->health->n_used_node_ports * sizeof(int32_t));
+		}
+	}
+	return (h);
+}
+
+static void
+round_once(struct sf__srv_fleet_loop *l)
+{
+	sf_store               *s = l->l_srv->s_store;
+	sf_arena                a;
+	Svcfleet__V1__Cluster **cls;
+	size_t                  ncls, nfs;
+	ProtobufCMessage      **all;
+	uint64_t                print;
+	int64_t                 now = sf_clock_mono_ms();
+
+	sf_arena_init(&a);
+	if (sf_store_cluster_list(s, sf_arena_pbc(&a), &cls, &ncls) != 0) {
+		goto done;
+	}
+	print = fingerprint(cls, ncls);
+	if (print == l->l_print && now - l->l_last_full_ms < LOOP_FULL_MS) {
+		goto done;
+	}
+	if (sf_store_record_list(s, SF_STORE_FLEET,
+	        &svcfleet__v1__fleet_service__descriptor, sf_arena_pbc(&a),
+	        &all, &nfs)
+	    != 0) {
+		goto done;
+	}
+	bool ok = true;
+	for (size_t i = 0; i < nfs; i++) {
+		bool changed = false;
+		if (sf__srv_fleet_resync(s, &a, (sf_fleet *) all[i], cls, ncls,
+		        (sf_fleet **) all, nfs, &changed)
+		    != 0) {
+			ok = false;
+		}
+		if (changed) {
+			SF_INFO("fleet", "re-placed FleetService %s/%s",
+			    ((sf_fleet *) all[i])->metadata->namespace_,
+			    ((sf_fleet *) all[i])->metadata->name);
+		}
+	}
+	if (ok) {
+		l->l_print = print;
+	}
+	l->l_last_full_ms = now;
+done:
+	sf_arena_fini(&a);
+}
+
+static void *
+loop_main(void *arg)
+{
+	struct sf__srv_fleet_loop *l = arg;
+
+	pthread_mutex_lock(&l->l_mtx);
+	while (!l->l_stop) {
+		pthread_mutex_unlock(&l->l_mtx);
+		round_once(l);
+		pthread_mutex_lock(&l->l_mtx);
+		if (l->l_stop) {
+			break;
+		}
+		if (!l->l_kick) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += LOOP_TICK_MS * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&l->l_cv, &l->l_mtx, &ts);
+		}
+		l->l_kick = false;
+	}
+	pthread_mutex_unlock(&l->l_mtx);
+	return (NULL);
+}
+
+int
+sf__srv_fleet_loop_start(sf_server *srv)
+{
+	struct sf__srv_fleet_loop *l = calloc(1, sizeof(*l));
+	if (l == NULL) {
+		return (SF_RESOURCE_EXHAUSTED);
+	}
+	l->l_srv = srv;
+	pthread_mutex_init(&l->l_mtx, NULL);
+	pthread_cond_init(&l->l_cv, NULL);
+	if (pthread_create(&l->l_thread, NULL, loop_main, l) != 0) {
+		pthread_cond_destroy(&l->l_cv);
+		pthread_mutex_destroy(&l->l_mtx);
+		free(l);
+		return (SF_RESOURCE_EXHAUSTED);
+	}
+	srv->s_fleet_loop = l;
+	return (0);
+}
+
+void
+sf__srv_fleet_loop_stop(sf_server *srv)
+{
+	struct sf__srv_fleet_loop *l = srv->s_fleet_loop;
+	if (l == NULL) {
+		return;
+	}
+	pthread_mutex_lock(&l->l_mtx);
+	l->l_stop = true;
+	pthread_cond_signal(&l->l_cv);
+	pthread_mutex_unlock(&l->l_mtx);
+	pthread_join(l->l_thread, NULL);
+	pthread_cond_destroy(&l->l_cv);
+	pthread_mutex_destroy(&l->l_mtx);
+	free(l);
+	srv->s_fleet_loop = NULL;
+}
+
+void
+sf__srv_fleet_loop_kick(sf_server *srv)
+{
+	struct sf__srv_fleet_loop *l = srv->s_fleet_loop;
+	if (l == NULL) {
+		return;
+	}
+	pthread_mutex_lock(&l->l_mtx);
+	l->l_kick = true;
+	pthread_cond_signal(&l->l_cv);
+	pthread_mutex_unlock(&l->l_mtx);
+}
+
+// ------------------------------------------------------ address plan
+
+static int
+add_entry(sf_arena *a, Svcfleet__V1__AddressesReply *r, const char *addr,
+    const char *cluster, const sf_service *svc, const char *kind)
+{
+	Svcfleet__V1__AddressEntry  *e = sf_arena_zalloc(a, sizeof(*e));
+	Svcfleet__V1__AddressEntry **arr
+	    = sf_arena_zalloc(a, (r->n_addresses + 1) * sizeof(*arr));
+	if (e == NULL || arr == NULL) {
+		return (SF_RESOURCE_EXHAUSTED);
+	}
+	if (r->n_addresses > 0) {
+		memcpy(arr, r->addresses, r->n_addresses * sizeof(*arr));
+	}
+	svcfleet__v1__address_entry__init(e);
+	e->address            = (char *) addr;
+	e->cluster            = (char *) cluster;
+	e->namespace_         = svc->metadata->namespace_;
+	e->name               = svc->metadata->name;
+	e->kind               = (char *) kind;
+	e->owner              = svc->metadata->owner;
+	arr[r->n_addresses++] = e;
+	r->addresses          = arr;
+	return (0);
+}
+
+int
+sf__srv_fleet_addresses(sf_store *s, sf_arena *a, Svcfleet__V1__Cluster **cls,
+    size_t ncls, Svcfleet__V1__AddressesReply *r, sf_status *st)
+{
+	r->clusters = sf_arena_zalloc(a, (ncls + 1) * sizeof(*r->clusters));
+	if (r->clusters == NULL) {
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+	}
+	for (size_t i = 0; i < ncls; i++) {
+		Svcfleet__V1__ClusterPools *cp
+		    = sf_arena_zalloc(a, sizeof(*cp));
+		if (cp == NULL) {
+			return (
+			    sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+		}
+		svcfleet__v1__cluster_pools__init(cp);
+		cp->cluster = cls[i]->name;
+		if (cls[i]->health != NULL) {
+			cp->pools   = cls[i]->health->pools;
+			cp->n_pools = cls[i]->health->n_pools;
+		}
+		// Overlaps: the same address range text in two clusters' pools
+		// (MetalLB pools are CIDRs or a-b ranges).
+		cp->overlaps = sf_arena_zalloc(a, 64 * sizeof(char *));
+		for (size_t p = 0; cp->overlaps != NULL && p < cp->n_pools;
+		     p++) {
+			for (size_t o = 0; o < ncls; o++) {
+				if (o == i || cls[o]->health == NULL) {
+					continue;
+				}
+				for (size_t q = 0; q < cls[o]->health->n_pools;
+				     q++) {
+					const Svcfleet__V1__IPPool *x
+					    = cp->pools[p];
+					const Svcfleet__V1__IPPool *y
+					    = cls[o]->health->pools[q];
+					for (size_t ax = 0;
+					     ax < x->n_addresses; ax++) {
+						for (size_t ay = 0;
+						     ay < y->n_addresses;
+						     ay++) {
+							if (cp->n_overlaps < 63
+							    && strcmp(
+							           x->addresses
+							               [ax],
+							           y->addresses
+							               [ay])
+							        == 0) {
+								cp->overlaps
+								    [cp->n_overlaps++]
+								    = sf_arena_printf(
+								        a,
+								        "%s "
+								        "overl"
+								        "aps "
+								        "%s/"
+								        "%s "
+								        "(%s)",
+								        x->name,
+								        cls[o]
+								            ->name,
+								        y->name,
+								        x->addresses
+								            [ax]);
+							}
+						}
+					}
+				}
+			}
+		}
+		r->clusters[r->n_clusters++] = cp;
+	}
+	// Every Service's requested and assigned addresses, page by page.
+	char *token = "";
+	for (;;) {
+		sf_store_list_req req
+		    = {.lr_limit = 1000, .lr_page_token = token};
+		sf_store_list_res res;
+		memset(&res, 0, sizeof(res));
+		if (sf_store_service_list(s, &req, sf_arena_pbc(a), &res, st)
+		    != 0) {
+			return (st->st_code);
+		}
+		for (size_t i = 0; i < res.lr_n; i++) {
+			sf_service *svc = res.lr_items[i];
+			if (sf_nz(svc->spec->lb_address)[0] != '\0'
+			    && add_entry(a, r, svc->spec->lb_address,
+			           svc->metadata->cluster, svc, "requested")
+			        != 0) {
+				return (sf_status_set(
+				    st, SF_RESOURCE_EXHAUSTED, NULL));
+			}
+			for (size_t c = 0; c < svc->n_status; c++) {
+				for (size_t k = 0;
+				     k < svc->status[c]->n_ingress; k++) {
+					if (add_entry(a, r,
+					        svc->status[c]->ingress[k],
+					        svc->status[c]->cluster, svc,
+					        "assigned")
+					    != 0) {
+						return (sf_status_set(st,
+						    SF_RESOURCE_EXHAUSTED,
+						    NULL));
+					}
+				}
+			}
+		}
+		if (res.lr_next_token == NULL
+		    || res.lr_next_token[0] == '\0') {
+			break;
+		}
+		token = res.lr_next_token;
+	}
+	return (0);
+}

@@ -1,0 +1,1697 @@
+// h_fleet.c: the FleetManager handlers (DESIGN §10, issue 18).
+//
+// A FleetService is stored as a record ("namespace/name"); its copies are
+// ordinary Services (metadata.owner "FleetService/<name>") written in the
+// same write as the record. One write function, fleet_sync, serves every
+// change: it works out the placement, renders every placed cluster's
+// copy, validates them all (each violation prefixed with its cluster),
+// picks "Same" node ports, checks the address plan, and only then writes
+// copies, prunes the copies of clusters no longer placed, and stores the
+// record. Strict (an RPC): any violation fails the whole write and
+// nothing is written. Lenient (the placement loop, fleet_loop.c, when
+// clusters come, go or change labels): a cluster whose copy cannot be
+// written is skipped with the reason in status, the others go on.
+//
+// Reads of the cluster list and of the other FleetServices (for the
+// address plan) happen on the worker thread before the write is queued;
+// the write re-reads each placed cluster's record itself.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "log.h"
+#include "str.h"
+
+#define SAME_PORT_TRIES 4096
+
+static bool
+fl_streq(const char *a, const char *b)
+{
+	return (strcmp(sf_nz(a), sf_nz(b)) == 0);
+}
+
+static bool
+fl_empty(const char *s)
+{
+	return (s == NULL || s[0] == '\0');
+}
+
+// ------------------------------------------------------------ helpers
+
+static int
+oom(sf_status *st)
+{
+	return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, "out of memory"));
+}
+
+static void *
+grow(sf_arena *a, void *old, size_t n, size_t each)
+{
+	void *p = sf_arena_zalloc(a, (n + 1) * each);
+	if (p != NULL && n > 0) {
+		memcpy(p, old, n * each);
+	}
+	return (p);
+}
+
+static char *
+fleet_id(sf_arena *a, const char *ns, const char *name)
+{
+	return (sf_arena_printf(a, "%s/%s", sf_nz(ns), sf_nz(name)));
+}
+
+static const char *
+owner_of(sf_arena *a, const char *name)
+{
+	return (sf_arena_printf(a, "%s/%s", SF_MODEL_KIND_FLEET, name));
+}
+
+static void
+limits_of(const Svcfleet__V1__Cluster *cl, sf_model_limits *lim)
+{
+	memset(lim, 0, sizeof(*lim));
+	lim->node_port_min = cl->node_port_min;
+	lim->node_port_max = cl->node_port_max;
+	if (cl->health != NULL && cl->health->pools_known) {
+		lim->pools
+		    = (const Svcfleet__V1__IPPool *const *) cl->health->pools;
+		lim->npools = cl->health->n_pools;
+	}
+}
+
+static int32_t
+np_min(const Svcfleet__V1__Cluster *cl)
+{
+	return (cl->node_port_min > 0 ? cl->node_port_min : 30000);
+}
+
+static int32_t
+np_max(const Svcfleet__V1__Cluster *cl)
+{
+	return (cl->node_port_max > 0 ? cl->node_port_max : 32767);
+}
+
+static bool
+uses_node_ports(const sf_service *svc)
+{
+	const char *t = sf_nz(svc->spec->type);
+	return (strcmp(t, "NodePort") == 0 || strcmp(t, "LoadBalancer") == 0);
+}
+
+// Moves st's violations into dst, each field prefixed clusters[NAME].
+static void
+prefix_move(sf_status *dst, const sf_status *src, const char *cluster)
+{
+	for (size_t i = 0; i < src->st_nviol; i++) {
+		char f[600];
+		snprintf(f, sizeof(f), "clusters[%s].%s", cluster,
+		    src->st_viol[i].v_field);
+		sf_status_violation(dst, src->st_viol[i].v_type, f, "%s",
+		    src->st_viol[i].v_reason);
+	}
+}
+
+// "spec.ports[0].nodePort: Invalid value ...; ..." for a status message.
+static char *
+viol_text(sf_arena *a, const sf_status *st)
+{
+	sf_buf b = SF_BUF_INIT;
+	char  *r;
+	for (size_t i = 0; i < st->st_nviol && i < 5; i++) {
+		sf_buf_printf(&b, "%s%s: %s", i > 0 ? "; " : "",
+		    st->st_viol[i].v_field, st->st_viol[i].v_reason);
+	}
+	if (st->st_nviol == 0) {
+		sf_buf_printf(&b, "%s", st->st_msg);
+	}
+	r = sf_arena_strdup(a, sf_buf_cstr(&b));
+	sf_buf_fini(&b);
+	return (r);
+}
+
+// The address a copy asks for ("" when none).
+static const char *
+address_of(const sf_service *svc)
+{
+	return (strcmp(sf_nz(svc->spec->type), "LoadBalancer") == 0
+	        ? sf_nz(svc->spec->lb_address)
+	        : "");
+}
+
+static bool
+shares_address(const sf_fleet *fs, const sf_service *svc)
+{
+	if (fs->spec->share_addresses) {
+		return (true);
+	}
+	return (sf_model_kv_get(svc->metadata->annotations,
+	            svc->metadata->n_annotations,
+	            "metallb.universe.tf/allow-shared-ip")
+	        != NULL
+	    || sf_model_kv_get(svc->metadata->annotations,
+	           svc->metadata->n_annotations, "metallb.io/allow-shared-ip")
+	        != NULL);
+}
+
+// ------------------------------------------------------------ the job
+
+enum { FJ_APPLY, FJ_DELETE, FJ_RESYNC };
+
+typedef struct fleet_job {
+	sf__srv_call *j_call; // first: the audit function finds it (NULL:
+	                      // the placement loop's resync)
+	int         j_kind;
+	sf_arena   *j_arena; // the call's, or the loop's
+	const char *j_user;
+	// The request's FleetService, packed (a retried batch starts again).
+	uint8_t *j_packed;
+	size_t   j_len;
+	char    *j_ns, *j_name;
+	uint64_t j_del_rv;
+	// Read before the write was queued.
+	Svcfleet__V1__Cluster **j_clusters;
+	size_t                  j_nclusters;
+	sf_fleet              **j_others; // the other FleetServices
+	size_t                  j_nothers;
+	// Results.
+	sf_fleet                     *j_result;
+	Svcfleet__V1__ApplyAction     j_action;
+	Svcfleet__V1__FleetRendered **j_rendered;
+	size_t                        j_nrendered;
+	bool                          j_wrote;
+	bool                          j_changed; // resync: something changed
+} fleet_job;
+
+typedef struct fl_placed {
+	Svcfleet__V1__Cluster *p_cl;  // settings, from the txn
+	sf_service            *p_svc; // rendered copy (NULL: skipped)
+	sf_service            *p_old; // stored Service of that name
+	Svcfleet__V1__FleetClusterStatus *p_st;
+} fl_placed;
+
+static Svcfleet__V1__FleetClusterStatus *
+status_new(
+    sf_arena *a, const char *cluster, const char *placement, const char *msg)
+{
+	Svcfleet__V1__FleetClusterStatus *s = sf_arena_zalloc(a, sizeof(*s));
+	if (s != NULL) {
+		svcfleet__v1__fleet_cluster_status__init(s);
+		s->cluster   = (char *) cluster;
+		s->placement = (char *) placement;
+		s->message   = (char *) (msg != NULL ? msg : "");
+	}
+	return (s);
+}
+
+static int
+rendered_add(
+    fleet_job *j, const char *cluster, sf_service *svc, const char *action)
+{
+	Svcfleet__V1__FleetRendered *r
+	    = sf_arena_zalloc(j->j_arena, sizeof(*r));
+	Svcfleet__V1__FleetRendered **arr
+	    = grow(j->j_arena, j->j_rendered, j->j_nrendered, sizeof(*arr));
+	if (r == NULL || arr == NULL) {
+		return (SF_RESOURCE_EXHAUSTED);
+	}
+	svcfleet__v1__fleet_rendered__init(r);
+	r->cluster            = (char *) cluster;
+	r->service            = svc;
+	r->action             = (char *) action;
+	arr[j->j_nrendered++] = r;
+	j->j_rendered         = arr;
+	return (0);
+}
+
+// Is port/protocol free in cluster for the copy ns/name: not in the
+// store's node-port index for another Service, and not among the ports
+// the cluster reported in use (its own Services included, unless the
+// port is already this copy's)?
+static int
+port_free(sf_store_txn *txn, sf_arena *a, const Svcfleet__V1__Cluster *cl,
+    const char *protocol, int32_t port, const char *ns, const char *name,
+    bool *free_out)
+{
+	sf_store_key owner;
+	int          rv = sf_store_txn_nodeport_owner(
+	             txn, cl->name, protocol, port, sf_arena_pbc(a), &owner);
+	if (rv == 0) {
+		*free_out = strcmp(owner.k_namespace, ns) == 0
+		    && strcmp(owner.k_name, name) == 0;
+		return (0);
+	}
+	if (rv != SF_NOT_FOUND) {
+		return (rv);
+	}
+	*free_out = true;
+	if (cl->health != NULL && cl->health->used_node_ports_known) {
+		for (size_t i = 0; i < cl->health->n_used_node_ports; i++) {
+			if (cl->health->used_node_ports[i] == port) {
+				*free_out = false;
+			}
+		}
+	}
+	return (0);
+}
+
+// nodePorts: Same. Keeps the ports chosen before where they are still free
+// everywhere (and asks for them anyway in strict mode, so the conflict is
+// named); otherwise picks the lowest port free in every placed cluster
+// within the intersection of their ranges.
+static int
+same_ports(sf_store_txn *txn, fleet_job *j, sf_fleet *fs, fl_placed *pl,
+    size_t npl, bool strict, sf_status *st)
+{
+	sf_arena   *a      = j->j_arena;
+	const char *ns     = fs->metadata->namespace_;
+	const char *nm     = fs->metadata->name;
+	size_t      nports = 0;
+	sf_service *first  = NULL;
+	int32_t     lo = 0, hi = 65535;
+
+	for (size_t i = 0; i < npl; i++) {
+		if (pl[i].p_svc != NULL && uses_node_ports(pl[i].p_svc)) {
+			first = first != NULL ? first : pl[i].p_svc;
+			lo = lo > np_min(pl[i].p_cl) ? lo : np_min(pl[i].p_cl);
+			hi = hi < np_max(pl[i].p_cl) ? hi : np_max(pl[i].p_cl);
+		}
+	}
+	if (first == NULL) {
+		return (0);
+	}
+	nports          = first->spec->n_ports;
+	int32_t *chosen = sf_arena_zalloc(a, (nports + 1) * sizeof(int32_t));
+	if (chosen == NULL) {
+		return (oom(st));
+	}
+	for (size_t p = 0; p < nports; p++) {
+		const char *proto = sf_nz(first->spec->ports[p]->protocol);
+		int32_t     want  = first->spec->ports[p]->node_port;
+		int32_t     kept
+		    = p < fs->n_same_node_ports ? fs->same_node_ports[p] : 0;
+		int32_t tries    = 0;
+		sf_buf  block    = SF_BUF_INIT;
+		int32_t cands[2] = {want, kept};
+		int32_t pick     = 0;
+
+		// An explicit nodePort in the template, or the one kept,
+		// first.
+		for (int c = 0; c < 2 && pick == 0; c++) {
+			int32_t cand = cands[c];
+			bool    ok   = cand >= lo && cand <= hi;
+			for (size_t i = 0; ok && i < npl; i++) {
+				bool f;
+				int  rv;
+				if (pl[i].p_svc == NULL
+				    || !uses_node_ports(pl[i].p_svc)) {
+					continue;
+				}
+				rv = port_free(txn, a, pl[i].p_cl, proto, cand,
+				    ns, nm, &f);
+				if (rv != 0) {
+					sf_buf_fini(&block);
+					return (sf_status_set(st, rv,
+					    "node-port index: %s",
+					    sf_status_str(rv)));
+				}
+				if (!f) {
+					if (!strict) {
+						// The others keep it; this
+						// cluster reports it.
+						pl[i].p_st->placement
+						    = "Conflict";
+						pl[i].p_st->message
+						    = sf_arena_printf(a,
+						        "node port %d (%s) is "
+						        "taken in cluster %s",
+						        cand, proto,
+						        pl[i].p_cl->name);
+						pl[i].p_svc = NULL;
+						continue;
+					}
+					ok = c == 1 ? false : ok;
+					if (c == 0) {
+						sf_buf_printf(&block,
+						    "%s%s: %d",
+						    block.b_len > 0 ? ", "
+						                    : "",
+						    pl[i].p_cl->name, cand);
+						ok = false;
+					}
+				}
+			}
+			if (ok) {
+				pick = cand;
+			}
+			if (c == 0 && cand != 0 && block.b_len > 0) {
+				sf_status_set(st, SF_FAILED_PRECONDITION,
+				    "nodePorts Same: port %d of "
+				    "spec.ports[%zu] "
+				    "is taken in %s",
+				    cand, p, sf_buf_cstr(&block));
+				sf_buf_fini(&block);
+				return (SF_FAILED_PRECONDITION);
+			}
+		}
+		for (int32_t cand = lo;
+		     pick == 0 && cand <= hi && tries < SAME_PORT_TRIES;
+		     cand++, tries++) {
+			bool ok = true;
+			for (size_t q = 0; q < p; q++) {
+				ok = ok && chosen[q] != cand;
+			}
+			for (size_t i = 0; ok && i < npl; i++) {
+				bool f;
+				int  rv;
+				if (pl[i].p_svc == NULL
+				    || !uses_node_ports(pl[i].p_svc)) {
+					continue;
+				}
+				rv = port_free(txn, a, pl[i].p_cl, proto, cand,
+				    ns, nm, &f);
+				if (rv != 0) {
+					sf_buf_fini(&block);
+					return (sf_status_set(st, rv,
+					    "node-port index: %s",
+					    sf_status_str(rv)));
+				}
+				if (!f) {
+					if (block.b_len < 300) {
+						sf_buf_printf(&block,
+						    "%s%s: %d",
+						    block.b_len > 0 ? ", "
+						                    : "",
+						    pl[i].p_cl->name, cand);
+					}
+					ok = false;
+				}
+			}
+			if (ok) {
+				pick = cand;
+			}
+		}
+		if (pick == 0) {
+			sf_status_set(st, SF_FAILED_PRECONDITION,
+			    "nodePorts Same: no node port in %d-%d is free in "
+			    "every placed cluster for spec.ports[%zu]; "
+			    "blocked: %s",
+			    lo, hi, p, sf_buf_cstr(&block));
+			sf_buf_fini(&block);
+			return (SF_FAILED_PRECONDITION);
+		}
+		sf_buf_fini(&block);
+		chosen[p] = pick;
+		for (size_t i = 0; i < npl; i++) {
+			if (pl[i].p_svc != NULL && uses_node_ports(pl[i].p_svc)
+			    && p < pl[i].p_svc->spec->n_ports) {
+				pl[i].p_svc->spec->ports[p]->node_port = pick;
+			}
+		}
+	}
+	fs->same_node_ports   = chosen;
+	fs->n_same_node_ports = nports;
+	return (0);
+}
+
+// Requested nodePorts must not be requested by another Service of the
+// cluster (the store refuses the second one).
+static int
+check_node_ports(
+    sf_store_txn *txn, sf_arena *a, const sf_service *svc, sf_status *cst)
+{
+	for (size_t i = 0; i < svc->spec->n_ports; i++) {
+		const sf_service_port *p = svc->spec->ports[i];
+		sf_store_key           owner;
+		int                    rv;
+		if (p->node_port == 0) {
+			continue;
+		}
+		rv = sf_store_txn_nodeport_owner(txn, svc->metadata->cluster,
+		    sf_nz(p->protocol), p->node_port, sf_arena_pbc(a), &owner);
+		if (rv == SF_NOT_FOUND) {
+			continue;
+		}
+		if (rv != 0) {
+			return (rv);
+		}
+		if (strcmp(owner.k_namespace, svc->metadata->namespace_) == 0
+		    && strcmp(owner.k_name, svc->metadata->name) == 0) {
+			continue;
+		}
+		char f[64];
+		snprintf(f, sizeof(f), "spec.ports[%zu].nodePort", i);
+		sf_status_violation(cst, SF_V_INVALID, f,
+		    "Invalid value: %d: provided port is already requested by "
+		    "service \"%s/%s\"",
+		    p->node_port, owner.k_namespace, owner.k_name);
+	}
+	return (0);
+}
+
+// The address plan: an address is requested by one cluster's Service
+// unless sharing is asked for. Checks the copies of this FleetService
+// against each other and against the other FleetServices' copies.
+static void
+check_addresses(fleet_job *j, sf_fleet *fs, fl_placed *pl, size_t npl,
+    bool strict, sf_status *st)
+{
+	for (size_t i = 0; i < npl; i++) {
+		const char *addr;
+		const char *clash = NULL;
+		if (pl[i].p_svc == NULL
+		    || (addr = address_of(pl[i].p_svc))[0] == '\0'
+		    || shares_address(fs, pl[i].p_svc)) {
+			continue;
+		}
+		for (size_t k = 0; k < i && clash == NULL; k++) {
+			if (pl[k].p_svc != NULL
+			    && strcmp(address_of(pl[k].p_svc), addr) == 0) {
+				clash = sf_arena_printf(j->j_arena,
+				    "cluster %s of this FleetService",
+				    pl[k].p_cl->name);
+			}
+		}
+		for (size_t o = 0; o < j->j_nothers && clash == NULL; o++) {
+			sf_fleet *ot = j->j_others[o];
+			if (fl_streq(ot->metadata->namespace_,
+			        fs->metadata->namespace_)
+			    && fl_streq(
+			        ot->metadata->name, fs->metadata->name)) {
+				continue;
+			}
+			for (size_t c = 0; c < ot->n_status; c++) {
+				if (fl_streq(
+				        ot->status[c]->lb_address, addr)) {
+					clash = sf_arena_printf(j->j_arena,
+					    "FleetService %s/%s in cluster %s",
+					    ot->metadata->namespace_,
+					    ot->metadata->name,
+					    ot->status[c]->cluster);
+					break;
+				}
+			}
+		}
+		if (clash == NULL) {
+			continue;
+		}
+		if (strict) {
+			char f[128];
+			snprintf(f, sizeof(f),
+			    "clusters[%s].spec.loadBalancerIP",
+			    pl[i].p_cl->name);
+			sf_status_violation(st, SF_V_DUPLICATE, f,
+			    "Duplicate value: \"%s\": the address is already "
+			    "requested by %s (set spec.shareAddresses: true "
+			    "or "
+			    "the allow-shared-ip annotation to share it)",
+			    addr, clash);
+		} else {
+			pl[i].p_st->placement = "Conflict";
+			pl[i].p_st->message   = sf_arena_printf(j->j_arena,
+			      "address %s is already requested by %s", addr,
+			      clash);
+			pl[i].p_svc           = NULL;
+		}
+	}
+}
+
+// Writes one copy (create or update); *action says which, or "unchanged".
+static int
+write_copy(sf_store_txn *txn, fleet_job *j, fl_placed *p, const char **action,
+    sf_status *st)
+{
+	sf_service     *nw = p->p_svc, *old = p->p_old;
+	sf_object_meta *nm = nw->metadata;
+	int             rv;
+
+	nm->updated_by = (char *) j->j_user;
+	if (old == NULL) {
+		nm->created_by = (char *) j->j_user;
+		*action        = "create";
+		if ((rv = sf_store_txn_service_put(txn, nw, true)) != 0) {
+			return (sf_status_set(st, rv,
+			    "storing the copy for cluster %s failed",
+			    p->p_cl->name));
+		}
+		j->j_changed = true;
+		return (0);
+	}
+	sf_object_meta *om   = old->metadata;
+	nm->uid              = om->uid;
+	nm->generation       = om->generation;
+	nm->create_time_ms   = om->create_time_ms;
+	nm->created_by       = om->created_by;
+	nm->deleting         = om->deleting;
+	nm->delete_time_ms   = om->delete_time_ms;
+	nm->finalizers       = om->finalizers;
+	nm->n_finalizers     = om->n_finalizers;
+	nm->update_time_ms   = om->update_time_ms;
+	nm->resource_version = om->resource_version;
+	nw->status           = old->status;
+	nw->n_status         = old->n_status;
+	bool spec_same       = sf_model_spec_equal(old->spec, nw->spec);
+	if (spec_same && fl_streq(om->owner, nm->owner)
+	    && sf_model_kvs_equal(
+	        om->labels, om->n_labels, nm->labels, nm->n_labels)
+	    && sf_model_kvs_equal(om->annotations, om->n_annotations,
+	        nm->annotations, nm->n_annotations)) {
+		*action  = "unchanged";
+		p->p_svc = old;
+		return (0);
+	}
+	*action = "update";
+	if (!spec_same) {
+		for (size_t i = 0; i < nw->n_status; i++) {
+			if (nw->status[i]->state
+			    != SVCFLEET__V1__SYNC_STATE__SYNC_STATE_DELETING) {
+				nw->status[i]->state
+				    = SVCFLEET__V1__SYNC_STATE__SYNC_STATE_PENDING;
+				nw->status[i]->message = "";
+			}
+		}
+	}
+	if ((rv = sf_store_txn_service_put(txn, nw, false)) != 0) {
+		return (sf_status_set(st, rv,
+		    "storing the copy for cluster %s failed", p->p_cl->name));
+	}
+	j->j_changed = true;
+	return (0);
+}
+
+// Prunes the copy in cluster: through the finalizer path, as
+// DeleteService does.
+static int
+prune_copy(sf_store_txn *txn, fleet_job *j, const char *cluster,
+    const sf_fleet *fs, const char *owner, sf_status *st)
+{
+	sf_store_key k
+	    = {cluster, fs->metadata->namespace_, fs->metadata->name};
+	sf_service *old;
+	int         rv;
+
+	rv = sf_store_txn_service_get(txn, &k, sf_arena_pbc(j->j_arena), &old);
+	if (rv == SF_NOT_FOUND) {
+		return (0);
+	}
+	if (rv != 0) {
+		return (sf_status_set(st, rv, "reading a copy failed"));
+	}
+	if (!fl_streq(old->metadata->owner, owner)) {
+		return (0); // not ours (anymore)
+	}
+	j->j_changed = true;
+	if (old->metadata->n_finalizers == 0) {
+		if ((rv = sf_store_txn_service_delete(txn, &k)) != 0) {
+			return (sf_status_set(st, rv, "pruning failed"));
+		}
+		return (0);
+	}
+	if (old->metadata->deleting) {
+		return (0);
+	}
+	old->metadata->deleting       = true;
+	old->metadata->delete_time_ms = sf_store_txn_now_ms(txn);
+	old->metadata->updated_by     = (char *) j->j_user;
+	for (size_t i = 0; i < old->n_status; i++) {
+		old->status[i]->state
+		    = SVCFLEET__V1__SYNC_STATE__SYNC_STATE_DELETING;
+	}
+	if ((rv = sf_store_txn_service_put(txn, old, false)) != 0) {
+		return (sf_status_set(st, rv, "pruning failed"));
+	}
+	return (0);
+}
+
+static bool
+was_placed(const sf_fleet *old, const char *cluster)
+{
+	for (size_t i = 0; old != NULL && i < old->n_status; i++) {
+		if (fl_streq(old->status[i]->cluster, cluster)
+		    && fl_streq(old->status[i]->placement, "Placed")) {
+			return (true);
+		}
+	}
+	return (false);
+}
+
+// The heart: see the file's comment. fs is the new desired state (its
+// metadata completed by the caller), old the stored one or NULL.
+static int
+fleet_sync(sf_store_txn *txn, fleet_job *j, sf_fleet *fs, sf_fleet *old,
+    bool strict, sf_status *st)
+{
+	sf_arena                          *a     = j->j_arena;
+	const char                        *ns    = fs->metadata->namespace_;
+	const char                        *name  = fs->metadata->name;
+	const char                        *owner = owner_of(a, name);
+	fl_placed                         *pl;
+	size_t                             npl = 0;
+	Svcfleet__V1__FleetClusterStatus **sts;
+	size_t                             nsts = 0;
+	int                                rv;
+
+	pl  = sf_arena_zalloc(a, (j->j_nclusters + 1) * sizeof(*pl));
+	sts = sf_arena_zalloc(a,
+	    (j->j_nclusters + fs->spec->placement->n_clusters + 1)
+	        * sizeof(*sts));
+	if (pl == NULL || sts == NULL || owner == NULL) {
+		return (oom(st));
+	}
+	// Named clusters that are not registered are reported, not placed.
+	for (size_t i = 0; i < fs->spec->placement->n_clusters; i++) {
+		const char *cn    = fs->spec->placement->clusters[i];
+		bool        known = false;
+		for (size_t c = 0; c < j->j_nclusters; c++) {
+			known = known || fl_streq(j->j_clusters[c]->name, cn);
+		}
+		if (!known) {
+			sts[nsts++] = status_new(
+			    a, cn, "Skipped", "cluster is not registered");
+		}
+	}
+	// Placement and rendering.
+	for (size_t c = 0; c < j->j_nclusters; c++) {
+		Svcfleet__V1__Cluster *cl = j->j_clusters[c];
+		fl_placed             *p  = &pl[npl];
+		sf_status              cst;
+		if (!sf_model_fleet_places(fs, cl)) {
+			continue;
+		}
+		rv = sf_store_txn_cluster_spec_get(
+		    txn, cl->name, sf_arena_pbc(a), &p->p_cl);
+		if (rv == SF_NOT_FOUND) {
+			continue;
+		}
+		if (rv != 0) {
+			return (
+			    sf_status_set(st, rv, "reading cluster failed"));
+		}
+		p->p_st = status_new(a, p->p_cl->name, "Placed", "");
+		if (p->p_st == NULL) {
+			return (oom(st));
+		}
+		sts[nsts++] = p->p_st;
+		npl++;
+		sf_status_init(&cst);
+		rv = sf_model_fleet_render(fs, p->p_cl, a, &p->p_svc, &cst);
+		if (rv == 0 && p->p_svc != NULL) {
+			sf_model_limits lim;
+			limits_of(p->p_cl, &lim);
+			p->p_svc->metadata->created_by = (char *) j->j_user;
+			// Same ports are chosen below; validation of the
+			// ports then follows in the second pass.
+			if (strcmp(sf_nz(fs->spec->node_ports), "Same") != 0) {
+				sf_model_service_validate(
+				    p->p_svc, &lim, &cst);
+			}
+		}
+		if (rv != 0) {
+			sf_status_fini(&cst);
+			return (oom(st));
+		}
+		if (cst.st_nviol > 0) {
+			if (strict) {
+				prefix_move(st, &cst, p->p_cl->name);
+			} else {
+				p->p_st->placement = "Skipped";
+				p->p_st->message   = viol_text(a, &cst);
+			}
+			p->p_svc = NULL;
+		}
+		sf_status_fini(&cst);
+	}
+	// An override must select a placed cluster.
+	for (size_t i = 0; strict && i < fs->spec->n_overrides; i++) {
+		bool any = false;
+		for (size_t k = 0; k < npl; k++) {
+			any = any
+			    || sf_model_fleet_override_selects(
+			        fs->spec->overrides[i], pl[k].p_cl);
+		}
+		if (!any) {
+			char f[64];
+			snprintf(f, sizeof(f), "spec.overrides[%zu]", i);
+			sf_status_violation(st, SF_V_INVALID, f,
+			    "Invalid value: the override selects no placed "
+			    "cluster");
+		}
+	}
+	if (st->st_nviol > 0) {
+		return (sf_status_set(st, SF_INVALID_ARGUMENT,
+		    "FleetService \"%s\" is invalid: %s: %s", name,
+		    st->st_viol[0].v_field, st->st_viol[0].v_reason));
+	}
+	if (strcmp(sf_nz(fs->spec->node_ports), "Same") == 0) {
+		if ((rv = same_ports(txn, j, fs, pl, npl, strict, st)) != 0) {
+			return (rv);
+		}
+		for (size_t k = 0; k < npl; k++) {
+			sf_model_limits lim;
+			sf_status       cst;
+			if (pl[k].p_svc == NULL) {
+				continue;
+			}
+			limits_of(pl[k].p_cl, &lim);
+			sf_status_init(&cst);
+			sf_model_service_validate(pl[k].p_svc, &lim, &cst);
+			if (cst.st_nviol > 0) {
+				if (strict) {
+					prefix_move(
+					    st, &cst, pl[k].p_cl->name);
+				} else {
+					pl[k].p_st->placement = "Skipped";
+					pl[k].p_st->message
+					    = viol_text(a, &cst);
+				}
+				pl[k].p_svc = NULL;
+			}
+			sf_status_fini(&cst);
+		}
+	}
+	// Existing Services of the name, node ports, addresses.
+	for (size_t k = 0; k < npl; k++) {
+		fl_placed   *p   = &pl[k];
+		sf_store_key key = {p->p_cl->name, ns, name};
+		sf_status    cst;
+		if (p->p_svc == NULL) {
+			continue;
+		}
+		rv = sf_store_txn_service_get(
+		    txn, &key, sf_arena_pbc(a), &p->p_old);
+		if (rv == SF_NOT_FOUND) {
+			p->p_old = NULL;
+		} else if (rv != 0) {
+			return (
+			    sf_status_set(st, rv, "reading a copy failed"));
+		} else if (!fl_streq(p->p_old->metadata->owner, owner)) {
+			const char *o = sf_nz(p->p_old->metadata->owner);
+			if (o[0] == '\0' && fs->spec->adopt) {
+				// Adopted: it becomes an owned copy.
+			} else {
+				p->p_st->placement = "Conflict";
+				p->p_st->message   = o[0] != '\0'
+				      ? sf_arena_printf(a,
+				          "service %s/%s in cluster %s is "
+				            "owned by %s",
+				          ns, name, p->p_cl->name, o)
+				      : sf_arena_printf(a,
+				          "an unowned service %s/%s exists in "
+				            "cluster %s; set spec.adopt: true "
+				            "to take it over",
+				          ns, name, p->p_cl->name);
+				p->p_svc           = NULL;
+				continue;
+			}
+		} else if (p->p_old->metadata->deleting) {
+			p->p_st->placement = "Skipped";
+			p->p_st->message = "the previous copy is still being "
+			                   "deleted; placed again once it is "
+			                   "gone";
+			p->p_svc         = NULL;
+			continue;
+		}
+		sf_status_init(&cst);
+		if ((rv = check_node_ports(txn, a, p->p_svc, &cst)) != 0) {
+			sf_status_fini(&cst);
+			return (
+			    sf_status_set(st, rv, "node-port index failed"));
+		}
+		if (cst.st_nviol > 0) {
+			if (strict) {
+				prefix_move(st, &cst, p->p_cl->name);
+			} else {
+				p->p_st->placement = "Conflict";
+				p->p_st->message   = viol_text(a, &cst);
+			}
+			p->p_svc = NULL;
+		}
+		sf_status_fini(&cst);
+	}
+	check_addresses(j, fs, pl, npl, strict, st);
+	if (st->st_nviol > 0) {
+		return (sf_status_set(st, SF_INVALID_ARGUMENT,
+		    "FleetService \"%s\" is invalid: %s: %s", name,
+		    st->st_viol[0].v_field, st->st_viol[0].v_reason));
+	}
+	// Nothing failed: write.
+	for (size_t k = 0; k < npl; k++) {
+		fl_placed  *p      = &pl[k];
+		const char *action = "skip";
+		if (p->p_svc != NULL) {
+			if ((rv = write_copy(txn, j, p, &action, st)) != 0) {
+				return (rv);
+			}
+			p->p_st->lb_address = (char *) address_of(p->p_svc);
+		}
+		if ((rv = rendered_add(j, p->p_cl->name, p->p_svc, action))
+		    != 0) {
+			return (oom(st));
+		}
+	}
+	// Prune the clusters no longer placed.
+	for (size_t i = 0; old != NULL && i < old->n_status; i++) {
+		const char *cn   = old->status[i]->cluster;
+		bool        kept = false;
+		for (size_t k = 0; k < npl; k++) {
+			kept = kept || fl_streq(pl[k].p_cl->name, cn);
+		}
+		if (kept || !was_placed(old, cn)) {
+			continue;
+		}
+		if ((rv = prune_copy(txn, j, cn, fs, owner, st)) != 0) {
+			return (rv);
+		}
+		if (rendered_add(j, cn, NULL, "prune") != 0) {
+			return (oom(st));
+		}
+	}
+	fs->status   = sts;
+	fs->n_status = nsts;
+	fs->placed   = 0;
+	for (size_t i = 0; i < nsts; i++) {
+		fs->placed += fl_streq(sts[i]->placement, "Placed") ? 1 : 0;
+	}
+	return (0);
+}
+
+static bool
+status_equal(const sf_fleet *x, const sf_fleet *y)
+{
+	if (x->n_status != y->n_status) {
+		return (false);
+	}
+	for (size_t i = 0; i < x->n_status; i++) {
+		if (!fl_streq(x->status[i]->cluster, y->status[i]->cluster)
+		    || !fl_streq(
+		        x->status[i]->placement, y->status[i]->placement)
+		    || !fl_streq(x->status[i]->message, y->status[i]->message)
+		    || !fl_streq(
+		        x->status[i]->lb_address, y->status[i]->lb_address)) {
+			return (false);
+		}
+	}
+	return (true);
+}
+
+static bool
+spec_equal(const sf_fleet *x, const sf_fleet *y)
+{
+	size_t nx = svcfleet__v1__fleet_service_spec__get_packed_size(x->spec);
+	size_t ny = svcfleet__v1__fleet_service_spec__get_packed_size(y->spec);
+	uint8_t *bx, *by;
+	bool     eq;
+	if (nx != ny) {
+		return (false);
+	}
+	bx = malloc(nx + 1);
+	by = malloc(ny + 1);
+	if (bx == NULL || by == NULL) {
+		free(bx);
+		free(by);
+		return (false);
+	}
+	svcfleet__v1__fleet_service_spec__pack(x->spec, bx);
+	svcfleet__v1__fleet_service_spec__pack(y->spec, by);
+	eq = memcmp(bx, by, nx) == 0;
+	free(bx);
+	free(by);
+	return (eq);
+}
+
+static int
+put_record(
+    sf_store_txn *txn, fleet_job *j, sf_fleet *fs, bool create, sf_status *st)
+{
+	const char *id = fleet_id(
+	    j->j_arena, fs->metadata->namespace_, fs->metadata->name);
+	int rv;
+	if (id == NULL) {
+		return (oom(st));
+	}
+	fs->metadata->resource_version = sf_store_txn_revision(txn);
+	fs->metadata->update_time_ms   = sf_store_txn_now_ms(txn);
+	rv                             = sf_store_txn_record_put(
+	                                txn, SF_STORE_FLEET, id, &fs->base, create);
+	if (rv == SF_ALREADY_EXISTS) {
+		return (sf_status_set(st, SF_ALREADY_EXISTS,
+		    "fleetservice \"%s\" already exists", fs->metadata->name));
+	}
+	if (rv != 0) {
+		return (
+		    sf_status_set(st, rv, "storing the FleetService failed"));
+	}
+	j->j_wrote = true;
+	return (0);
+}
+
+static int
+read_record(sf_store_txn *txn, fleet_job *j, const char *ns, const char *name,
+    sf_fleet **out, sf_status *st)
+{
+	const char       *id = fleet_id(j->j_arena, ns, name);
+	ProtobufCMessage *m  = NULL;
+	int               rv;
+	*out = NULL;
+	if (id == NULL) {
+		return (oom(st));
+	}
+	rv = sf_store_txn_record_get(txn, SF_STORE_FLEET, id,
+	    &svcfleet__v1__fleet_service__descriptor, sf_arena_pbc(j->j_arena),
+	    &m);
+	if (rv == SF_NOT_FOUND) {
+		return (0);
+	}
+	if (rv != 0) {
+		return (
+		    sf_status_set(st, rv, "reading the FleetService failed"));
+	}
+	*out = (sf_fleet *) m;
+	return (0);
+}
+
+static int
+fleet_apply_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	fleet_job *j = arg;
+	sf_fleet  *fs, *old;
+	int        rv;
+
+	sf_status_reset(st);
+	j->j_result    = NULL;
+	j->j_rendered  = NULL;
+	j->j_nrendered = 0;
+	j->j_wrote     = false;
+	j->j_changed   = false;
+	if (j->j_call != NULL && sf__srv_call_expired(j->j_call)) {
+		return (sf_status_set(st, SF_DEADLINE_EXCEEDED,
+		    "the deadline passed while the write waited its turn; "
+		    "nothing was written"));
+	}
+	fs = svcfleet__v1__fleet_service__unpack(
+	    sf_arena_pbc(j->j_arena), j->j_len, j->j_packed);
+	if (fs == NULL) {
+		return (oom(st));
+	}
+	if ((rv = read_record(txn, j, fs->metadata->namespace_,
+	         fs->metadata->name, &old, st))
+	    != 0) {
+		return (rv);
+	}
+	uint64_t want = fs->metadata->resource_version;
+	if (old != NULL && want != 0
+	    && want != old->metadata->resource_version) {
+		return (sf_status_set(st, SF_ABORTED,
+		    "Operation cannot be fulfilled on fleetservices \"%s\": "
+		    "the "
+		    "object has been modified; please apply your changes to "
+		    "the latest version and try again (resource version %llu "
+		    "given, %llu stored)",
+		    fs->metadata->name, (unsigned long long) want,
+		    (unsigned long long) old->metadata->resource_version));
+	}
+	if (old == NULL && want != 0) {
+		return (sf_status_set(st, SF_NOT_FOUND,
+		    "fleetservice \"%s\" not found in namespace \"%s\" "
+		    "(metadata.resourceVersion is set)",
+		    fs->metadata->name, fs->metadata->namespace_));
+	}
+	fs->last_writer = (char *) j->j_user;
+	if (old != NULL) {
+		sf_object_meta *om = old->metadata, *nm = fs->metadata;
+		nm->uid               = om->uid;
+		nm->create_time_ms    = om->create_time_ms;
+		nm->created_by        = om->created_by;
+		nm->generation        = om->generation;
+		fs->same_node_ports   = old->same_node_ports;
+		fs->n_same_node_ports = old->n_same_node_ports;
+		if (!spec_equal(old, fs)) {
+			nm->generation++;
+		}
+	} else {
+		fs->metadata->generation     = 1;
+		fs->metadata->create_time_ms = sf_store_txn_now_ms(txn);
+		fs->metadata->created_by     = (char *) j->j_user;
+	}
+	fs->metadata->updated_by = (char *) j->j_user;
+	fs->metadata->cluster    = "";
+	fs->metadata->owner      = "";
+	if ((rv = fleet_sync(txn, j, fs, old, true, st)) != 0) {
+		return (rv);
+	}
+	if (old != NULL
+	    && old->metadata->generation == fs->metadata->generation
+	    && status_equal(old, fs)
+	    && sf_model_kvs_equal(old->metadata->labels,
+	        old->metadata->n_labels, fs->metadata->labels,
+	        fs->metadata->n_labels)
+	    && sf_model_kvs_equal(old->metadata->annotations,
+	        old->metadata->n_annotations, fs->metadata->annotations,
+	        fs->metadata->n_annotations)) {
+		j->j_result = old;
+		j->j_action
+		    = SVCFLEET__V1__APPLY_ACTION__APPLY_ACTION_UNCHANGED;
+		return (0);
+	}
+	if ((rv = put_record(txn, j, fs, old == NULL, st)) != 0) {
+		return (rv);
+	}
+	j->j_result = fs;
+	j->j_action = old == NULL
+	    ? SVCFLEET__V1__APPLY_ACTION__APPLY_ACTION_CREATED
+	    : SVCFLEET__V1__APPLY_ACTION__APPLY_ACTION_CONFIGURED;
+	return (0);
+}
+
+// The placement loop's re-evaluation of one stored FleetService.
+static int
+fleet_resync_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	fleet_job *j = arg;
+	sf_fleet  *old, *fs;
+	int        rv;
+
+	sf_status_reset(st);
+	j->j_rendered  = NULL;
+	j->j_nrendered = 0;
+	j->j_changed   = false;
+	if ((rv = read_record(txn, j, j->j_ns, j->j_name, &old, st)) != 0) {
+		return (rv);
+	}
+	if (old == NULL) {
+		return (0); // deleted meanwhile
+	}
+	// A fresh copy to change: old stays for the comparison.
+	fs = svcfleet__v1__fleet_service__unpack(
+	    sf_arena_pbc(j->j_arena), j->j_len, j->j_packed);
+	if (fs == NULL) {
+		return (oom(st));
+	}
+	if (fs->metadata->resource_version
+	    != old->metadata->resource_version) {
+		return (0); // changed since the loop read it: next round
+	}
+	j->j_user = sf_nz(old->last_writer);
+	if ((rv = fleet_sync(txn, j, fs, old, false, st)) != 0) {
+		return (rv);
+	}
+	if (!j->j_changed && status_equal(old, fs)) {
+		return (0);
+	}
+	return (put_record(txn, j, fs, false, st));
+}
+
+static int
+fleet_delete_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	fleet_job  *j = arg;
+	sf_fleet   *old;
+	const char *owner;
+	const char *id;
+	int         rv;
+
+	sf_status_reset(st);
+	j->j_wrote = false;
+	if ((rv = read_record(txn, j, j->j_ns, j->j_name, &old, st)) != 0) {
+		return (rv);
+	}
+	if (old == NULL) {
+		return (sf_status_set(st, SF_NOT_FOUND,
+		    "fleetservice \"%s\" not found in namespace \"%s\"",
+		    j->j_name, j->j_ns));
+	}
+	if (j->j_del_rv != 0
+	    && j->j_del_rv != old->metadata->resource_version) {
+		return (sf_status_set(st, SF_ABORTED,
+		    "Operation cannot be fulfilled on fleetservices \"%s\": "
+		    "the "
+		    "object has been modified (resource version %llu given, "
+		    "%llu stored)",
+		    j->j_name, (unsigned long long) j->j_del_rv,
+		    (unsigned long long) old->metadata->resource_version));
+	}
+	owner = owner_of(j->j_arena, j->j_name);
+	for (size_t i = 0; i < old->n_status; i++) {
+		if (!fl_streq(old->status[i]->placement, "Placed")) {
+			continue;
+		}
+		if ((rv = prune_copy(
+		         txn, j, old->status[i]->cluster, old, owner, st))
+		    != 0) {
+			return (rv);
+		}
+	}
+	id = fleet_id(j->j_arena, j->j_ns, j->j_name);
+	if ((rv = sf_store_txn_record_delete(txn, SF_STORE_FLEET, id)) != 0) {
+		return (sf_status_set(st, rv, "deleting failed"));
+	}
+	j->j_result = old;
+	j->j_wrote  = true;
+	return (0);
+}
+
+// ---------------------------------------------------- reads and status
+
+// Fills the copies' states into fs (read outside a write).
+void
+sf__srv_fleet_fill_status(sf_store *s, sf_arena *a, sf_fleet *fs)
+{
+	uint32_t synced = 0, placed = 0;
+	for (size_t i = 0; i < fs->n_status; i++) {
+		Svcfleet__V1__FleetClusterStatus *cs = fs->status[i];
+		sf_store_key                      k  = {
+		                          cs->cluster, fs->metadata->namespace_, fs->metadata->name};
+		sf_service *svc;
+		if (!fl_streq(cs->placement, "Placed")) {
+			continue;
+		}
+		placed++;
+		if (sf_store_service_get(s, &k, sf_arena_pbc(a), &svc) != 0) {
+			cs->state
+			    = SVCFLEET__V1__SYNC_STATE__SYNC_STATE_PENDING;
+			continue;
+		}
+		cs->state = SVCFLEET__V1__SYNC_STATE__SYNC_STATE_PENDING;
+		for (size_t c = 0; c < svc->n_status; c++) {
+			Svcfleet__V1__ClusterStatus *x = svc->status[c];
+			if (!fl_streq(x->cluster, cs->cluster)) {
+				continue;
+			}
+			cs->state               = x->state;
+			cs->observed_generation = x->observed_generation;
+			if (fl_empty(cs->message)) {
+				cs->message = x->message;
+			}
+			cs->node_ports   = x->node_ports;
+			cs->n_node_ports = x->n_node_ports;
+			cs->ingress      = x->ingress;
+			cs->n_ingress    = x->n_ingress;
+			if (x->state
+			        == SVCFLEET__V1__SYNC_STATE__SYNC_STATE_SYNCED
+			    && x->observed_generation
+			        >= svc->metadata->generation) {
+				synced++;
+			}
+		}
+	}
+	fs->placed  = placed;
+	fs->synced  = synced;
+	fs->summary = sf_arena_printf(a, "%u/%u synced", synced, placed);
+}
+
+// May the caller read FleetServices of ns: may it read Services there in
+// some cluster?
+static bool
+may_read(
+    sf__srv_call *c, Svcfleet__V1__Cluster **cls, size_t n, const char *ns)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (sf__srv_call_allowed(
+		        c, "services", "get", cls[i]->name, ns)) {
+			return (true);
+		}
+	}
+	return (sf__srv_call_allowed(c, "services", "get", "", ""));
+}
+
+static int
+read_clusters(sf__srv_call *c, Svcfleet__V1__Cluster ***out, size_t *n)
+{
+	int rv = sf_store_cluster_list(
+	    c->c_srv->s_store, sf_arena_pbc(&c->c_arena), out, n);
+	if (rv != 0) {
+		sf__srv_call_fail(c, rv, "reading the clusters failed");
+	}
+	return (rv);
+}
+
+static void
+fleet_done(void *arg, int code, uint64_t revision)
+{
+	fleet_job *j = arg;
+	(void) revision;
+	if (code != 0) {
+		sf__srv_write_done(j->j_call, code, NULL);
+		return;
+	}
+	if (j->j_kind == FJ_DELETE) {
+		Svcfleet__V1__DeleteFleetServiceReply *r
+		    = sf__srv_reply_new(j->j_call,
+		        &svcfleet__v1__delete_fleet_service_reply__descriptor);
+		if (r != NULL) {
+			r->fleet_service = j->j_result;
+			sf__srv_write_done(j->j_call, 0, &r->base);
+		}
+		return;
+	}
+	Svcfleet__V1__ApplyFleetServiceReply *r = sf__srv_reply_new(
+	    j->j_call, &svcfleet__v1__apply_fleet_service_reply__descriptor);
+	if (r == NULL) {
+		return;
+	}
+	if (j->j_result != NULL) {
+		sf__srv_fleet_fill_status(j->j_call->c_srv->s_store,
+		    &j->j_call->c_arena, j->j_result);
+	}
+	r->fleet_service = j->j_result;
+	r->action        = j->j_action;
+	r->rendered      = j->j_rendered;
+	r->n_rendered    = j->j_nrendered;
+	sf__srv_write_done(j->j_call, 0, &r->base);
+}
+
+// Authorizes a write of fs by the caller: apply (or delete) on Services in
+// its namespace of every cluster it places onto. Denies (and finishes the
+// call) when not.
+static bool
+authorize_clusters(sf__srv_call *c, const char *verb, const char *ns,
+    char **clusters, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!sf_rbac_allowed(&c->c_ident.id_p, "services", verb,
+		        clusters[i], ns, &c->c_status)) {
+			sf__srv_call_deny(c);
+			return (false);
+		}
+	}
+	return (true);
+}
+
+static void
+start_apply(sf__srv_call *c, sf_fleet *fs, bool dry_run)
+{
+	fleet_job *j;
+	sf_status *st = &c->c_status;
+	char     **names;
+	size_t     nn = 0;
+
+	if (fs == NULL || fs->metadata == NULL || fs->spec == NULL) {
+		sf__srv_call_fail(c, SF_INVALID_ARGUMENT,
+		    "the request carries no FleetService");
+		return;
+	}
+	if (fl_empty(fs->metadata->namespace_)) {
+		fs->metadata->namespace_ = "default";
+	}
+	if (fl_empty(fs->metadata->name)) {
+		sf_status_violation(
+		    st, SF_V_REQUIRED, "metadata.name", "Required value");
+	}
+	if (fs->spec->placement == NULL) {
+		fs->spec->placement = sf_arena_zalloc(
+		    &c->c_arena, sizeof(*fs->spec->placement));
+		if (fs->spec->placement == NULL) {
+			sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+			return;
+		}
+		svcfleet__v1__fleet_placement__init(fs->spec->placement);
+	}
+	sf_model_fleet_validate(fs, st);
+	if (fs->spec->template_ != NULL
+	    && sf_model_service_defaults(fs->spec->template_, &c->c_arena)
+	        != 0) {
+		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+		return;
+	}
+	if (st->st_nviol > 0) {
+		sf_status_set(st, SF_INVALID_ARGUMENT,
+		    "FleetService \"%s\" is invalid: %s: %s",
+		    sf_nz(fs->metadata->name), st->st_viol[0].v_field,
+		    st->st_viol[0].v_reason);
+		sf__srv_call_finish(c, NULL);
+		return;
+	}
+	if ((j = sf__srv_call_alloc(c, sizeof(*j))) == NULL) {
+		return;
+	}
+	j->j_call  = c;
+	j->j_kind  = FJ_APPLY;
+	j->j_arena = &c->c_arena;
+	j->j_user  = c->c_ident.id_user;
+	if (read_clusters(c, &j->j_clusters, &j->j_nclusters) != 0) {
+		return;
+	}
+	ProtobufCMessage **others = NULL;
+	if (sf_store_record_list(c->c_srv->s_store, SF_STORE_FLEET,
+	        &svcfleet__v1__fleet_service__descriptor,
+	        sf_arena_pbc(&c->c_arena), &others, &j->j_nothers)
+	    != 0) {
+		sf__srv_call_fail(c, SF_UNAVAILABLE, "reading failed");
+		return;
+	}
+	j->j_others = (sf_fleet **) others;
+	names = sf__srv_call_alloc(c, (j->j_nclusters + 1) * sizeof(*names));
+	if (names == NULL) {
+		return;
+	}
+	for (size_t i = 0; i < j->j_nclusters; i++) {
+		if (sf_model_fleet_places(fs, j->j_clusters[i])) {
+			names[nn++] = j->j_clusters[i]->name;
+		}
+	}
+	if (nn == 0
+	    && !may_read(
+	        c, j->j_clusters, j->j_nclusters, fs->metadata->namespace_)) {
+		sf_rbac_allowed(&c->c_ident.id_p, "services", "apply", "",
+		    fs->metadata->namespace_, st);
+		sf__srv_call_deny(c);
+		return;
+	}
+	if (!authorize_clusters(
+	        c, "apply", fs->metadata->namespace_, names, nn)) {
+		return;
+	}
+	j->j_len    = svcfleet__v1__fleet_service__get_packed_size(fs);
+	j->j_packed = sf__srv_call_alloc(c, j->j_len + 1);
+	if (j->j_packed == NULL) {
+		return;
+	}
+	svcfleet__v1__fleet_service__pack(fs, j->j_packed);
+	sf__srv_call_write(c, fleet_apply_fn, fleet_done, j, dry_run);
+}
+
+// ------------------------------------------------------------ handlers
+
+static void
+h_apply_fleet_service(Svcfleet__V1__FleetManager_Service *s,
+    const Svcfleet__V1__ApplyFleetServiceRequest         *in,
+    Svcfleet__V1__ApplyFleetServiceReply_Closure closure, void *data)
+{
+	(void) s;
+	(void) closure;
+	start_apply(sf__srv_call_of(data), in->fleet_service, in->dry_run);
+}
+
+static int
+get_one(
+    sf__srv_call *c, const Svcfleet__V1__FleetServiceKey *k, sf_fleet **out)
+{
+	const char *ns = k != NULL && !fl_empty(k->namespace_) ? k->namespace_
+	                                                       : "default";
+	const char *name     = k != NULL ? sf_nz(k->name) : "";
+	ProtobufCMessage *m  = NULL;
+	char             *id = fleet_id(&c->c_arena, ns, name);
+	int               rv;
+
+	if (name[0] == '\0') {
+		sf_status_violation(&c->c_status, SF_V_REQUIRED,
+		    "metadata.name", "Required value");
+		sf__srv_call_fail(c, SF_INVALID_ARGUMENT, "invalid key");
+		return (SF_INVALID_ARGUMENT);
+	}
+	rv = sf_store_record_get(c->c_srv->s_store, SF_STORE_FLEET, id,
+	    &svcfleet__v1__fleet_service__descriptor,
+	    sf_arena_pbc(&c->c_arena), &m);
+	if (rv == SF_NOT_FOUND || rv == SF_INVALID_ARGUMENT) {
+		sf__srv_call_fail(c, SF_NOT_FOUND,
+		    "fleetservice \"%s\" not found in namespace \"%s\"", name,
+		    ns);
+		return (SF_NOT_FOUND);
+	}
+	if (rv != 0) {
+		sf__srv_call_fail(c, rv, "reading the FleetService failed");
+		return (rv);
+	}
+	*out = (sf_fleet *) m;
+	return (0);
+}
+
+static void
+h_get_fleet_service(Svcfleet__V1__FleetManager_Service *s,
+    const Svcfleet__V1__GetFleetServiceRequest         *in,
+    Svcfleet__V1__FleetService_Closure closure, void *data)
+{
+	sf__srv_call           *c = sf__srv_call_of(data);
+	sf_fleet               *fs;
+	Svcfleet__V1__Cluster **cls;
+	size_t                  n;
+	(void) s;
+
+	if (read_clusters(c, &cls, &n) != 0) {
+		return;
+	}
+	if (in->key != NULL
+	    && !may_read(c, cls, n,
+	        fl_empty(in->key->namespace_) ? "default"
+	                                      : in->key->namespace_)) {
+		sf_rbac_allowed(&c->c_ident.id_p, "services", "get", "",
+		    in->key->namespace_, &c->c_status);
+		sf__srv_call_deny(c);
+		return;
+	}
+	if (get_one(c, in->key, &fs) != 0) {
+		return;
+	}
+	sf__srv_fleet_fill_status(c->c_srv->s_store, &c->c_arena, fs);
+	closure(fs, data);
+}
+
+static void
+h_list_fleet_services(Svcfleet__V1__FleetManager_Service *s,
+    const Svcfleet__V1__ListFleetServicesRequest         *in,
+    Svcfleet__V1__ListFleetServicesReply_Closure closure, void *data)
+{
+	sf__srv_call                         *c = sf__srv_call_of(data);
+	ProtobufCMessage                    **all;
+	size_t                                n, nc, k = 0;
+	Svcfleet__V1__Cluster               **cls;
+	Svcfleet__V1__ListFleetServicesReply *r;
+	(void) s;
+
+	if (read_clusters(c, &cls, &nc) != 0) {
+		return;
+	}
+	if (sf_store_record_list(c->c_srv->s_store, SF_STORE_FLEET,
+	        &svcfleet__v1__fleet_service__descriptor,
+	        sf_arena_pbc(&c->c_arena), &all, &n)
+	    != 0) {
+		sf__srv_call_fail(c, SF_UNAVAILABLE, "listing failed");
+		return;
+	}
+	r = sf__srv_reply_new(
+	    c, &svcfleet__v1__list_fleet_services_reply__descriptor);
+	if (r == NULL) {
+		return;
+	}
+	r->fleet_services = sf__srv_call_alloc(c, (n + 1) * sizeof(void *));
+	if (r->fleet_services == NULL) {
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		sf_fleet *fs = (sf_fleet *) all[i];
+		if (!fl_empty(in->namespace_)
+		    && !fl_streq(fs->metadata->namespace_, in->namespace_)) {
+			continue;
+		}
+		if (!may_read(c, cls, nc, fs->metadata->namespace_)) {
+			continue;
+		}
+		sf__srv_fleet_fill_status(c->c_srv->s_store, &c->c_arena, fs);
+		r->fleet_services[k++] = fs;
+	}
+	r->n_fleet_services = k;
+	closure(r, data);
+}
+
+static void
+h_delete_fleet_service(Svcfleet__V1__FleetManager_Service *s,
+    const Svcfleet__V1__DeleteFleetServiceRequest         *in,
+    Svcfleet__V1__DeleteFleetServiceReply_Closure closure, void *data)
+{
+	sf__srv_call *c = sf__srv_call_of(data);
+	sf_fleet     *fs;
+	fleet_job    *j;
+	char        **names;
+	size_t        nn = 0;
+	(void) s;
+	(void) closure;
+
+	if (get_one(c, in->key, &fs) != 0) {
+		return;
+	}
+	names = sf__srv_call_alloc(c, (fs->n_status + 1) * sizeof(*names));
+	if (names == NULL) {
+		return;
+	}
+	for (size_t i = 0; i < fs->n_status; i++) {
+		if (fl_streq(fs->status[i]->placement, "Placed")) {
+			names[nn++] = fs->status[i]->cluster;
+		}
+	}
+	if (!authorize_clusters(
+	        c, "delete", fs->metadata->namespace_, names, nn)) {
+		return;
+	}
+	if ((j = sf__srv_call_alloc(c, sizeof(*j))) == NULL) {
+		return;
+	}
+	j->j_call   = c;
+	j->j_kind   = FJ_DELETE;
+	j->j_arena  = &c->c_arena;
+	j->j_user   = c->c_ident.id_user;
+	j->j_ns     = fs->metadata->namespace_;
+	j->j_name   = fs->metadata->name;
+	j->j_del_rv = in->resource_version;
+	sf__srv_call_write(c, fleet_delete_fn, fleet_done, j, false);
+}
+
+// Convert: a FleetService from one Service, placed on its cluster,
+// nodePorts and address kept (they are in its spec), the Service adopted
+// as the first copy.
+static void
+h_convert_service(Svcfleet__V1__FleetManager_Service *s,
+    const Svcfleet__V1__ConvertServiceRequest        *in,
+    Svcfleet__V1__ApplyFleetServiceReply_Closure closure, void *data)
+{
+	sf__srv_call *c = sf__srv_call_of(data);
+	sf_service   *svc;
+	sf_store_key  k;
+	sf_fleet     *fs;
+	int           rv;
+	(void) s;
+	(void) closure;
+
+	k.k_cluster   = in->key != NULL ? sf_nz(in->key->cluster) : "";
+	k.k_namespace = in->key != NULL && !fl_empty(in->key->namespace_)
+	    ? in->key->namespace_
+	    : "default";
+	k.k_name      = in->key != NULL ? sf_nz(in->key->name) : "";
+	rv            = sf_store_service_get(
+	               c->c_srv->s_store, &k, sf_arena_pbc(&c->c_arena), &svc);
+	if (rv != 0) {
+		sf__srv_call_fail(c,
+		    rv == SF_INVALID_ARGUMENT ? rv : SF_NOT_FOUND,
+		    "service \"%s\" not found in namespace \"%s\" of cluster "
+		    "\"%s\"",
+		    k.k_name, k.k_namespace, k.k_cluster);
+		return;
+	}
+	if (!fl_empty(svc->metadata->owner)) {
+		sf__srv_call_fail(c, SF_FAILED_PRECONDITION,
+		    "service \"%s\" is already owned by %s", k.k_name,
+		    svc->metadata->owner);
+		return;
+	}
+	fs = sf__srv_call_alloc(c, sizeof(*fs));
+	Svcfleet__V1__FleetServiceSpec *sp
+	    = sf__srv_call_alloc(c, sizeof(*sp));
+	Svcfleet__V1__FleetPlacement *pl = sf__srv_call_alloc(c, sizeof(*pl));
+	sf_object_meta               *md = sf__srv_call_alloc(c, sizeof(*md));
+	char                        **cl = sf__srv_call_alloc(c, sizeof(*cl));
+	if (fs == NULL || sp == NULL || pl == NULL || md == NULL
+	    || cl == NULL) {
+		return;
+	}
+	svcfleet__v1__fleet_service__init(fs);
+	svcfleet__v1__fleet_service_spec__init(sp);
+	svcfleet__v1__fleet_placement__init(pl);
+	svcfleet__v1__object_meta__init(md);
+	md->namespace_ = (char *) k.k_namespace;
+	md->name       = (char *) k.k_name;
+	cl[0]          = (char *) k.k_cluster;
+	pl->clusters   = cl;
+	pl->n_clusters = 1;
+	sp->placement  = pl;
+	sp->node_ports = "PerCluster";
+	sp->adopt      = true;
+	// The template: the Service's labels, annotations and spec.
+	svc->metadata->cluster          = "";
+	svc->metadata->resource_version = 0;
+	svc->status                     = NULL;
+	svc->n_status                   = 0;
+	svc->spec->allow_adoption       = false;
+	sp->template_                   = svc;
+	fs->metadata                    = md;
+	fs->spec                        = sp;
+	start_apply(c, fs, in->dry_run);
+}
+
+static void
+h_addresses(Svcfleet__V1__FleetManager_Service *s,
+    const Svcfleet__V1__AddressesRequest       *in,
+    Svcfleet__V1__AddressesReply_Closure closure, void *data)
+{
+	sf__srv_call                 *c = sf__srv_call_of(data);
+	Svcfleet__V1__Cluster       **cls;
+	size_t                        nc;
+	Svcfleet__V1__AddressesReply *r;
+	sf_arena                     *a = &c->c_arena;
+	(void) s;
+	(void) in;
+
+	if (read_clusters(c, &cls, &nc) != 0) {
+		return;
+	}
+	r = sf__srv_reply_new(c, &svcfleet__v1__addresses_reply__descriptor);
+	if (r == NULL) {
+		return;
+	}
+	if (sf__srv_fleet_addresses(
+	        c->c_srv->s_store, a, cls, nc, r, &c->c_status)
+	    != 0) {
+		sf__srv_call_finish(c, NULL);
+		return;
+	}
+	// Only what the caller may see.
+	size_t k = 0;
+	for (size_t i = 0; i < r->n_addresses; i++) {
+		if (sf__srv_call_allowed(c, "services", "get",
+		        r->addresses[i]->cluster,
+		        r->addresses[i]->namespace_)) {
+			r->addresses[k++] = r->addresses[i];
+		}
+	}
+	r->n_addresses = k;
+	closure(r, data);
+}
+
+void
+sf__srv_handlers_fleet_init(sf_server *srv)
+{
+	Svcfleet__V1__FleetManager_Service init
+	    = SVCFLEET__V1__FLEET_MANAGER__INIT(h_);
+	srv->s_fleet = init;
+}
+
+// ----------------------------------------------- the placement loop
+
+int
+sf__srv_fleet_resync(sf_store *store, sf_arena *a, const sf_fleet *fs,
+    Svcfleet__V1__Cluster **cls, size_t ncls, sf_fleet **others,
+    size_t nothers, bool *changed)
+{
+	fleet_job j;
+	sf_status st;
+	int       rv;
+
+	memset(&j, 0, sizeof(j));
+	j.j_kind      = FJ_RESYNC;
+	j.j_arena     = a;
+	j.j_ns        = fs->metadata->namespace_;
+	j.j_name      = fs->metadata->name;
+	j.j_clusters  = cls;
+	j.j_nclusters = ncls;
+	j.j_others    = others;
+	j.j_nothers   = nothers;
+	j.j_len       = svcfleet__v1__fleet_service__get_packed_size(fs);
+	j.j_packed    = sf_arena_alloc(a, j.j_len + 1);
+	if (j.j_packed == NULL) {
+		return (SF_RESOURCE_EXHAUSTED);
+	}
+	svcfleet__v1__fleet_service__pack(fs, j.j_packed);
+	sf_status_init(&st);
+	sf_store_write w = {
+	    .w_fn     = fleet_resync_fn,
+	    .w_arg    = &j,
+	    .w_status = &st,
+	    .w_alloc  = sf_arena_pbc(a),
+	};
+	rv = sf_store_write_sync(store, &w, NULL);
+	if (rv != 0) {
+		SF_WARN("fleet", "placing FleetService %s/%s: %s", j.j_ns,
+		    j.j_name, st.st_msg);
+	}
+	sf_status_fini(&st);
+	*changed = j.j_changed;
+	return (rv);
+}
