@@ -1,7 +1,8 @@
 // errors.c: how the command line reports failure. One line on stderr,
 // "error: <STATUS_NAME>: <message>", then "  <field.path>: <reason>" per
-// field violation (DESIGN §8). Usage errors use the same line with
-// INVALID_ARGUMENT and point at the command's help; they exit with 2.
+// field violation (DESIGN §8). Usage errors are found here, before any
+// call, so they carry no RPC status: "error: <message> (see '... --help')",
+// exit 2 (issue 20).
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -27,7 +28,7 @@ cli_usage(const cli *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputs("error: INVALID_ARGUMENT: ", stderr);
+	fputs("error: ", stderr);
 	put_line(stderr, msg);
 	if (c != NULL && c->c_cmdname[0] != '\0') {
 		fprintf(stderr, " (see '%s %s --help')\n", c->c_prog,
@@ -84,13 +85,66 @@ cli_set_auth_hint(const char *hint)
 	auth_hint = hint;
 }
 
+// Set by the commands whose flags map to fields (create, update).
+static cli *flags_cli;
+
+void
+cli_name_flags(cli *c)
+{
+	flags_cli = c;
+}
+
+// The message without a trailing copy of the one violation ("Service "x"
+// is invalid: spec.type: Unsupported value ..." -> "Service "x" is
+// invalid"), into buf: the violation gets its own line, and is printed
+// once (issue 20). A message that is nothing but the violation becomes
+// the status's generic text.
+static const char *
+trimmed_message(const svcfleet_status *st, char *buf, size_t cap)
+{
+	const svcfleet_violation *v = &st->violations[0];
+	char                      dup[1100];
+	size_t                    n = strlen(st->message), k;
+
+	if (st->n_violations != 1 || v->field == NULL || v->reason == NULL) {
+		return (st->message);
+	}
+	snprintf(dup, sizeof(dup), "%s: %s", v->field, v->reason);
+	k = strlen(dup);
+	if (n < k || strcmp(st->message + n - k, dup) != 0) {
+		return (st->message);
+	}
+	n -= k;
+	while (n > 0
+	    && (st->message[n - 1] == ' ' || st->message[n - 1] == ':')) {
+		n--;
+	}
+	if (n == 0) {
+		return (sf_status_str(st->code));
+	}
+	snprintf(buf, cap, "%.*s", (int) n, st->message);
+	return (buf);
+}
+
 int
 cli_fail_status(const svcfleet_status *st, const char *prefix)
 {
-	put_error_line(st->code, prefix, st->message);
+	char msg[sizeof(st->message)];
+	put_error_line(
+	    st->code, prefix, trimmed_message(st, msg, sizeof(msg)));
 	for (size_t i = 0; i < st->n_violations; i++) {
-		put_violation(
-		    st->violations[i].field, st->violations[i].reason);
+		const char *flag = flags_cli != NULL
+		    ? cli_field_flag(flags_cli, st->violations[i].field)
+		    : NULL;
+		if (flag == NULL) {
+			put_violation(
+			    st->violations[i].field, st->violations[i].reason);
+			continue;
+		}
+		char *r = sf_arena_printf(&flags_cli->c_arena, "%s (from %s)",
+		    sf_nz(st->violations[i].reason), flag);
+		put_violation(st->violations[i].field,
+		    r != NULL ? r : st->violations[i].reason);
 	}
 	// Not indented: it is advice, not a field violation.
 	if (st->code == SVCFLEET_UNAUTHENTICATED && auth_hint != NULL) {
