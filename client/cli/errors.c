@@ -94,11 +94,11 @@ cli_name_flags(cli *c)
 	flags_cli = c;
 }
 
-// The message without a trailing copy of the one violation ("Service "x"
+// The message without a trailing copy of the violations ("Service "x"
 // is invalid: spec.type: Unsupported value ..." -> "Service "x" is
-// invalid"), into buf: the violation gets its own line, and is printed
-// once (issue 20). A message that is nothing but the violation becomes
-// the status's generic text.
+// invalid"; with several, ": [a: ..., b: ...]"), into buf: each violation
+// gets its own line, and is printed once (issue 20). A message that is nothing
+// but the violation becomes the status's generic text.
 static const char *
 trimmed_message(const svcfleet_status *st, char *buf, size_t cap)
 {
@@ -106,8 +106,19 @@ trimmed_message(const svcfleet_status *st, char *buf, size_t cap)
 	char                      dup[1100];
 	size_t                    n = strlen(st->message), k;
 
-	if (st->n_violations != 1 || v->field == NULL || v->reason == NULL) {
+	if (st->n_violations == 0 || v->field == NULL || v->reason == NULL) {
 		return (st->message);
+	}
+	// Several: the server lists them as ": [a: x, b: y]" too.
+	if (st->n_violations > 1) {
+		snprintf(dup, sizeof(dup), ": [%s: ", v->field);
+		const char *at = strstr(st->message, dup);
+		if (at == NULL || st->message[n - 1] != ']') {
+			return (st->message);
+		}
+		snprintf(
+		    buf, cap, "%.*s", (int) (at - st->message), st->message);
+		return (buf);
 	}
 	snprintf(dup, sizeof(dup), "%s: %s", v->field, v->reason);
 	k = strlen(dup);

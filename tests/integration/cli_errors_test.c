@@ -75,8 +75,8 @@ test_invalid_argument(void **state)
 	// Several violations: the summary line, then one line each.
 	char *err = ct_fails(&e, 1,
 	    CREATE "ab --cluster prod --selector app=web --port 0@30080");
-	assert_non_null(strstr(ct_line(err, 0),
-	    "error: INVALID_ARGUMENT: Service \"ab\" is invalid: "));
+	assert_string_equal(ct_line(err, 0),
+	    "error: INVALID_ARGUMENT: Service \"ab\" is invalid");
 	assert_string_equal(ct_line(err, 1),
 	    "  metadata.name: Invalid value: \"ab\": must be at least 4 "
 	    "characters (from the NAME argument)");
