@@ -443,6 +443,22 @@ void cli_suggest_add_aliases(cli_suggest *s, const char *pat);
 // cli_suggest_best: the closest word close enough, or NULL.
 const char *cli_suggest_best(const cli_suggest *s);
 
+// cli_warn_missing_namespace (nscheck.c) prints a warning when cluster is
+// READY and has no namespace ns; silent when that cannot be told.
+void cli_warn_missing_namespace(cli *c, const char *cluster, const char *ns);
+
+// ----------------------------------------------------------- complete.c
+
+// cli_complete prints the completions of the last of words (issue 20).
+int cli_complete(cli *c, int n, char **words);
+// main.c's tables for it: the command the leading positionals name (NULL
+// when none; *nwords: how many words it took), the global flags, and the
+// command words that may follow the positionals pos.
+const cli_cmd *cli_find_command(
+    const char *const *pos, size_t npos, size_t *nwords);
+uint64_t cli_global_flags(void);
+void     cli_complete_words(const char *const *pos, size_t npos);
+
 // --------------------------------------------------------------- wait.c
 
 // cli_wait_service waits until Service cluster/ns/name is synced (or, with

@@ -315,6 +315,8 @@ cli_cmd_create_service(cli *c)
 	if (svcfleet_create_service(c->c_client, &req, &out, &c->c_st) != 0) {
 		return (cli_fail_status(&c->c_st, NULL));
 	}
+	// Accepted: now say whether the cluster can take it (issue 20).
+	cli_warn_missing_namespace(c, m.cluster, m.namespace_);
 	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
 		rv = cli_print_services(c, &out, 1, false, false);
 	} else if (c->c_output == OUT_NAME) {

@@ -785,6 +785,48 @@ find_cmd(const char *const *pos, size_t npos, size_t *nwords)
 	return (best);
 }
 
+// For complete.c (issue 20): the tables, read the way parsing reads them.
+const cli_cmd *
+cli_find_command(const char *const *pos, size_t npos, size_t *nwords)
+{
+	return (find_cmd(pos, npos, nwords));
+}
+
+uint64_t
+cli_global_flags(void)
+{
+	return (GLOBAL_FLAGS);
+}
+
+void
+cli_complete_words(const char *const *pos, size_t npos)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		const char *w      = cli_commands[i].cm_words;
+		const char *second = strchr(w, ' ');
+		char        name[64];
+		if (npos == 0) {
+			// First words, once each (the table repeats them).
+			size_t n   = strcspn(w, "| ");
+			bool   dup = false;
+			for (size_t k = 0; k < i && !dup; k++) {
+				dup = strncmp(cli_commands[k].cm_words, w, n)
+				        == 0
+				    && strchr(
+				           "| ", cli_commands[k].cm_words[n])
+				        != NULL;
+			}
+			if (!dup) {
+				printf("%.*s\n", (int) n, w);
+			}
+		} else if (npos == 1 && second != NULL
+		    && word_matches(w, pos[0])) {
+			canonical_name(second + 1, name, sizeof(name));
+			printf("%s\n", name);
+		}
+	}
+}
+
 static int
 cmd_help(cli *c)
 {
@@ -1285,7 +1327,13 @@ main(int argc, char **argv)
 	sf_arena_init(&c.c_arena);
 	svcfleet_status_init(&c.c_st);
 	cli_term_guard();
-	rv = run(&c, argc, argv);
+	// Bash completion's helper (complete.c): the words after it are the
+	// command line being completed, not flags of this run.
+	if (argc >= 2 && strcmp(argv[1], "__complete") == 0) {
+		rv = cli_complete(&c, argc - 2, argv + 2);
+	} else {
+		rv = run(&c, argc, argv);
+	}
 	if (fflush(stdout) != 0 && rv == 0) {
 		rv = cli_fail(SF_INTERNAL, "writing the output failed");
 	}

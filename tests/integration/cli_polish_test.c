@@ -248,6 +248,62 @@ test_help(void **state)
 	ct_stop(&e);
 }
 
+// Item 12: completion asks the server for names, and keeps its answer
+// for a while (SVCFLEET_COMPLETION_CACHE_S).
+static char *
+complete(ct_env *e, const char *env, const char *words)
+{
+	char *out = NULL, *err = NULL;
+	int   rc = th_runf(&out, &err,
+	      "XDG_CACHE_HOME='%s/cache' %s %s __complete --server '%s' "
+	        "--token %s %s",
+	      e->ce_srv.ts_dir, env, th_bin("client/cli/svcfleet"),
+	      e->ce_srv.ts_url, e->ce_srv.ts_token, words);
+	assert_int_equal(rc, 0);
+	assert_string_equal(err, "");
+	free(err);
+	return (out);
+}
+
+static void
+test_completion(void **state)
+{
+	ct_env e;
+	char  *out;
+	(void) state;
+
+	ct_start(&e, NULL);
+	ct_add_cluster(&e, "east");
+	ct_add_cluster(&e, "west");
+	free(ct_ok(&e,
+	    "create service web-front --cluster east -n dev "
+	    "--selector app=web --port 80"));
+	out = complete(&e, "", "get svc --cluster ''");
+	assert_string_equal(out, "east\nwest\n");
+	free(out);
+	out = complete(&e, "", "describe service --cluster east -n dev ''");
+	assert_string_equal(out, "web-front\n");
+	free(out);
+	out = complete(&e, "", "get svc -n ''");
+	assert_string_equal(out, "dev\n");
+	free(out);
+	// Cached: a cluster added since is not offered until the cache
+	// ages, unless the cache is off.
+	out = complete(
+	    &e, "SVCFLEET_COMPLETION_CACHE_S=600", "get svc --cluster ''");
+	free(out);
+	ct_add_cluster(&e, "north");
+	out = complete(
+	    &e, "SVCFLEET_COMPLETION_CACHE_S=600", "get svc --cluster ''");
+	assert_string_equal(out, "east\nwest\n");
+	free(out);
+	out = complete(
+	    &e, "SVCFLEET_COMPLETION_CACHE_S=0", "get svc --cluster ''");
+	assert_string_equal(out, "east\nnorth\nwest\n");
+	free(out);
+	ct_stop(&e);
+}
+
 int
 main(void)
 {
@@ -258,6 +314,7 @@ main(void)
 	    cmocka_unit_test_teardown(test_scoped_names, ct_cleanup),
 	    cmocka_unit_test_teardown(test_connect_hints, ct_cleanup),
 	    cmocka_unit_test_teardown(test_help, ct_cleanup),
+	    cmocka_unit_test_teardown(test_completion, ct_cleanup),
 	};
 	return (cmocka_run_group_tests(tests, NULL, NULL));
 }
