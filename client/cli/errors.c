@@ -100,40 +100,38 @@ cli_name_flags(cli *c)
 // gets its own line, and is printed once (issue 20). A message that is nothing
 // but the violation becomes the status's generic text.
 static const char *
-trimmed_message(const svcfleet_status *st, char *buf, size_t cap)
+trimmed_message(int code, const char *msg, size_t nviol, const char *field,
+    const char *reason, char *buf, size_t cap)
 {
-	const svcfleet_violation *v = &st->violations[0];
-	char                      dup[1100];
-	size_t                    n = strlen(st->message), k;
+	char   dup[1100];
+	size_t n = strlen(msg), k;
 
-	if (st->n_violations == 0 || v->field == NULL || v->reason == NULL) {
-		return (st->message);
+	if (nviol == 0 || field == NULL || reason == NULL) {
+		return (msg);
 	}
 	// Several: the server lists them as ": [a: x, b: y]" too.
-	if (st->n_violations > 1) {
-		snprintf(dup, sizeof(dup), ": [%s: ", v->field);
-		const char *at = strstr(st->message, dup);
-		if (at == NULL || st->message[n - 1] != ']') {
-			return (st->message);
+	if (nviol > 1) {
+		snprintf(dup, sizeof(dup), ": [%s: ", field);
+		const char *at = strstr(msg, dup);
+		if (at == NULL || msg[n - 1] != ']') {
+			return (msg);
 		}
-		snprintf(
-		    buf, cap, "%.*s", (int) (at - st->message), st->message);
+		snprintf(buf, cap, "%.*s", (int) (at - msg), msg);
 		return (buf);
 	}
-	snprintf(dup, sizeof(dup), "%s: %s", v->field, v->reason);
+	snprintf(dup, sizeof(dup), "%s: %s", field, reason);
 	k = strlen(dup);
-	if (n < k || strcmp(st->message + n - k, dup) != 0) {
-		return (st->message);
+	if (n < k || strcmp(msg + n - k, dup) != 0) {
+		return (msg);
 	}
 	n -= k;
-	while (n > 0
-	    && (st->message[n - 1] == ' ' || st->message[n - 1] == ':')) {
+	while (n > 0 && (msg[n - 1] == ' ' || msg[n - 1] == ':')) {
 		n--;
 	}
 	if (n == 0) {
-		return (sf_status_str(st->code));
+		return (sf_status_str(code));
 	}
-	snprintf(buf, cap, "%.*s", (int) n, st->message);
+	snprintf(buf, cap, "%.*s", (int) n, msg);
 	return (buf);
 }
 
@@ -141,8 +139,11 @@ int
 cli_fail_status(const svcfleet_status *st, const char *prefix)
 {
 	char msg[sizeof(st->message)];
-	put_error_line(
-	    st->code, prefix, trimmed_message(st, msg, sizeof(msg)));
+	put_error_line(st->code, prefix,
+	    trimmed_message(st->code, st->message, st->n_violations,
+	        st->n_violations > 0 ? st->violations[0].field : NULL,
+	        st->n_violations > 0 ? st->violations[0].reason : NULL, msg,
+	        sizeof(msg)));
 	for (size_t i = 0; i < st->n_violations; i++) {
 		const char *flag = flags_cli != NULL
 		    ? cli_field_flag(flags_cli, st->violations[i].field)
@@ -169,8 +170,13 @@ cli_fail_status(const svcfleet_status *st, const char *prefix)
 int
 cli_fail_sf(const sf_status *st, const char *prefix)
 {
-	int code = st->st_code != 0 ? st->st_code : SF_INVALID_ARGUMENT;
-	put_error_line(code, prefix, st->st_msg);
+	int  code = st->st_code != 0 ? st->st_code : SF_INVALID_ARGUMENT;
+	char msg[1024];
+	put_error_line(code, prefix,
+	    trimmed_message(code, sf_nz(st->st_msg), st->st_nviol,
+	        st->st_nviol > 0 ? st->st_viol[0].v_field : NULL,
+	        st->st_nviol > 0 ? st->st_viol[0].v_reason : NULL, msg,
+	        sizeof(msg)));
 	for (size_t i = 0; i < st->st_nviol; i++) {
 		put_violation(st->st_viol[i].v_field, st->st_viol[i].v_reason);
 	}
