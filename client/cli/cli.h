@@ -149,7 +149,8 @@ enum cli_flag_kind {
 	    "the generation whose spec the rollback restores")               \
 	/* i20-cli: the cluster's own token; --version */                    \
 	XX(CLUSTER_TOKEN_FILE, "cluster-token-file", 0, FK_VALUE, "FILE",    \
-	    "file holding the cluster's bearer token (cluster add)")         \
+	    "file holding the cluster's bearer token (yours is "             \
+	    "--token-file)")                                                 \
 	XX(VERSION, "version", 0, FK_BOOL, NULL,                             \
 	    "print the client version and exit")
 
