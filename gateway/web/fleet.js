@@ -131,7 +131,7 @@ export function fleetDetailPage(main, params, query, alive) {
           h('dt', 'Overrides'), h('dd', (spec.overrides || []).length
             ? spec.overrides.map((o) => h('div', placementText(o), ': ', h('code', JSON.stringify(o.patch)))) : h('span.muted', 'None')),
           h('dt', 'Generation'), h('dd', String(fs.metadata.generation || '')),
-          h('dt', 'Created'), h('dd', timeEl(fs.metadata.creationTimestamp)))),
+          fs.metadata.creationTimestamp ? [h('dt', 'Created'), h('dd', timeEl(fs.metadata.creationTimestamp))] : null)),
       h('section.card', { 'aria-labelledby': 'fleet-status-title' },
         h('h2#fleet-status-title', 'Status per cluster'),
         (st.clusters || []).length === 0

@@ -15,7 +15,7 @@
 import * as api from './api.js';
 import { h, clear, toast, errorBox, timeEl } from './ui.js';
 import { go, href } from './nav.js';
-import { emptyForm, formFrom, manifest, workloadRef } from './svc.js';
+import { emptyForm, formFrom, manifest, workloadRef, ANN_POOL, ANN_IPS } from './svc.js';
 import { svcPath } from './actions.js';
 import { fleetPath } from './fleet.js';
 
@@ -48,6 +48,7 @@ function fieldFor(path) {
   // A Multicloud Service's paths: its template's, or a cluster's copy's.
   path = path.replace(/^clusters\[[^\]]*\]\./, '').replace(/^spec\.template\./, '');
   if (path.startsWith('spec.placement')) return 'sec-deploy';
+  if (path.startsWith('spec.overrides')) return 'sec-overrides';
   if (path === 'metadata.name') return 'f-name';
   if (path === 'metadata.namespace') return 'f-namespace';
   if (path === 'spec.type') return 'sec-type';
@@ -78,6 +79,9 @@ export function formPage(main, params, query, alive) {
   let clusters = []; // fleet mode: the registered clusters
   const deploy = { mode: 'names', names: [], labels: '' };
   let preview = null; // fleet mode: the dry run's answer, shown before OK
+  // Fleet mode: per-cluster overrides, each a JSON merge patch on the
+  // Service rendered for one cluster.
+  const overrides = [];
   let f = emptyForm(query.ns || '');
   let namespaces = [];
   let rules = null;
@@ -429,6 +433,67 @@ export function formPage(main, params, query, alive) {
     }
   }
 
+  function overridesPart() {
+    const rows = overrides.map((o, i) => {
+      const n = i + 1;
+      const sel = h('select', {}, h('option', { value: '' }, 'Choose a cluster'),
+        clusters.map((c) => h('option', { value: c.metadata.name, selected: c.metadata.name === o.cluster }, c.metadata.name)));
+      sel.addEventListener('change', () => { o.cluster = sel.value; preview = null; });
+      const input = (key, label, placeholder) => {
+        const el = bind(h('input', { type: 'text', value: o[key], spellcheck: 'false', placeholder }), key, o);
+        el.id = `ov-${i}-${key}`;
+        el.addEventListener('input', () => { preview = null; });
+        return h('div.field', h('label', { for: el.id }, `Override ${n} ${label}`), el);
+      };
+      sel.id = `ov-${i}-cluster`;
+      return h('div.override', { dataset: { override: String(i) } },
+        h('div.field', h('label', { for: sel.id }, `Override ${n} cluster`), sel),
+        input('pool', 'MetalLB pool', 'west-pool'),
+        input('address', 'load balancer address', '192.168.70.5'),
+        input('annotations', 'annotations (key=value, comma-separated)', 'team=west'),
+        input('nodePorts', 'node ports (one per port, comma-separated)', '30080'),
+        h('button.btn.btn-small', {
+          type: 'button', 'aria-label': `Remove override ${n}`,
+          onclick: () => { overrides.splice(i, 1); preview = null; rerender('ov-add'); },
+        }, 'Remove'));
+    });
+    return section('sec-overrides', 'Per-cluster overrides (optional)',
+      h('p.help', 'What one cluster gets differently: its MetalLB pool and address, annotations, node ports. '
+        + 'The preview shows each cluster\'s result.'),
+      ...rows,
+      h('button.btn.btn-small#ov-add', {
+        type: 'button',
+        onclick: () => {
+          overrides.push({ cluster: '', pool: '', address: '', annotations: '', nodePorts: '' });
+          preview = null;
+          rerender(`ov-${overrides.length - 1}-cluster`);
+        },
+      }, 'Add override'));
+  }
+
+  // An override as the manifest says it: the clusters it names and a
+  // JSON merge patch on the rendered Service (ports are replaced whole,
+  // as a merge patch does with lists).
+  function overrideOf(o, m) {
+    const ann = {};
+    if (o.pool.trim()) ann[ANN_POOL] = o.pool.trim();
+    if (o.address.trim()) ann[ANN_IPS] = o.address.trim();
+    for (const part of o.annotations.split(',').map((x) => x.trim()).filter(Boolean)) {
+      const i = part.indexOf('=');
+      if (i > 0) ann[part.slice(0, i).trim()] = part.slice(i + 1).trim();
+      else ann[part] = '';
+    }
+    const patch = {};
+    if (Object.keys(ann).length) patch.metadata = { annotations: ann };
+    const nps = o.nodePorts.split(',').map((x) => x.trim());
+    if (nps.some(Boolean)) {
+      patch.spec = {
+        ports: m.spec.ports.map((p, i) => (nps[i] ? { ...p, nodePort: /^\d+$/.test(nps[i]) ? Number(nps[i]) : nps[i] } : p)),
+      };
+    }
+    return { clusters: o.cluster ? [o.cluster] : [], patch };
+  }
+
   function fleetManifest(m) {
     const placement = {};
     if (deploy.mode === 'names') placement.clusters = deploy.names.slice();
@@ -440,7 +505,11 @@ export function formPage(main, params, query, alive) {
       apiVersion: 'svcfleet.io/v1',
       kind: 'FleetService',
       metadata: { name: m.metadata.name, namespace: m.metadata.namespace },
-      spec: { placement, template: { metadata: tmd, spec: m.spec } },
+      spec: {
+        placement,
+        template: { metadata: tmd, spec: m.spec },
+        overrides: overrides.length ? overrides.map((o) => overrideOf(o, m)) : undefined,
+      },
     };
   }
 
@@ -500,7 +569,8 @@ export function formPage(main, params, query, alive) {
         affinityPart(),
         f.type !== 'ClusterIP' ? etpPart() : null,
         f.type === 'LoadBalancer' ? lbPart() : null,
-        annotationsPart()),
+        annotationsPart(),
+        fleet ? overridesPart() : null),
       h('div.actions.form-actions',
         h('button.btn.btn-primary#submit', { type: 'submit', disabled: busy }, busy ? 'Saving…' : fleet ? 'Preview' : 'OK'),
         h('a.btn', { href: listHref }, 'Cancel')));

@@ -67,10 +67,10 @@ export function diffLines(a, b) {
       out.push({ op: ' ', text: a[i] });
       i++;
       j++;
-    } else if (j < m && (i === n || l[i][j + 1] >= l[i + 1][j])) {
-      out.push({ op: '+', text: b[j++] });
-    } else {
+    } else if (i < n && (j === m || l[i + 1][j] >= l[i][j + 1])) {
       out.push({ op: '-', text: a[i++] });
+    } else {
+      out.push({ op: '+', text: b[j++] });
     }
   }
   return out;
@@ -221,7 +221,7 @@ export async function loadDrift(el, path, alive) {
         h('td', timeEl(d.time)),
         h('td', d.cluster),
         h('td', (d.fields || []).map((f) => h('div', h('code', f.path), ': ',
-          f.oldValue ? h('span.del', f.oldValue) : h('span.muted', '(unset)'), ' → ',
+          f.oldValue ? h('span.del', f.oldValue) : h('span.muted', { title: 'What svcfleet had applied is not known' }, '(not known)'), ' → ',
           f.newValue ? h('span.add', f.newValue) : h('span.muted', '(removed)')))),
         h('td', (d.managers || []).length ? d.managers.join(', ') : h('span.muted', 'unknown'),
           d.operation ? h('div.sub', d.operation) : null),

@@ -164,8 +164,17 @@ async function main() {
     await shot(page, 'clusters');
 
     // ------------------------- unreachable: why Create is not offered
+    // (and its Services never read Synced: a cluster never reached gives
+    // Error "unreachable"; one lost after contact, Unknown)
+    ok((await env.api('POST', '/clusters/gone/namespaces/dev/services', {
+      metadata: { name: 'web-gone' }, spec: { selector: { app: 'web' }, ports: [{ port: 80 }] },
+    })).status === 201, 'a Service stored for the unreachable cluster');
     await page.getByRole('link', { name: 'gone', exact: true }).click();
     await page.locator('#create-unavailable').waitFor();
+    await page.locator('#services tr[data-name="web-gone"]:is([data-state="UNKNOWN"], [data-state="ERROR"])').waitFor({ timeout: 20000 });
+    const goneRow = await row(page, 'web-gone').innerText();
+    ok(/Unknown[\s\S]*last confirmed never/.test(goneRow) || /Error[\s\S]*unreachable/.test(goneRow),
+      `its Service never reads Synced: Unknown or Error saying unreachable (${goneRow.replace(/\s+/g, ' ')})`);
     ok(/not answering/.test(await page.locator('#create-unavailable').innerText()) && await page.locator('#create-service').count() === 0,
       'with the cluster unreachable the page says why Create is gone');
     await shot(page, 'unreachable-no-create');
@@ -511,10 +520,18 @@ async function main() {
     await page.locator('#p0-port-err').waitFor();
     ok(/between 1 and 65535/.test(await page.locator('#p0-port-err').innerText()), 'a Multicloud Service\'s error sits beside its field');
     await page.getByLabel('Port 1 service port').fill('80');
+    // An override for west only.
+    await page.getByRole('button', { name: 'Add override' }).click();
+    await page.getByLabel('Override 1 cluster').selectOption('west');
+    await page.getByLabel('Override 1 annotations (key=value, comma-separated)').fill('team=west');
+    await checkLabels(page, 'the Multicloud Service form with an override');
     await page.getByRole('button', { name: 'Preview' }).click();
     await page.locator('#fleet-preview .preview-cluster[data-cluster="west"]').waitFor();
     const prev = await page.locator('#fleet-preview').innerText();
     ok(/Cluster east/.test(prev) && /Cluster west/.test(prev) && /80→8080\/TCP/.test(prev), 'the preview shows what each cluster gets');
+    ok(/team = west/.test(await page.locator('#fleet-preview .preview-cluster[data-cluster="west"]').innerText())
+      && !/team = west/.test(await page.locator('#fleet-preview .preview-cluster[data-cluster="east"]').innerText()),
+    'the override shows in west\'s preview only');
     ok((await env.kube('GET', '/api/v1/namespaces/dev/services/web-fleet', undefined, 'application/json', 'west')).status === 404,
       'nothing is written before Deploy');
     await shot(page, 'fleet-preview');
@@ -527,6 +544,10 @@ async function main() {
     ok(await page.locator('#fleet-clusters tr[data-cluster="east"][data-state="SYNCED"]').count() === 1, 'the detail shows each cluster\'s status');
     ok((await env.kube('GET', '/api/v1/namespaces/dev/services/web-fleet', undefined, 'application/json', 'west')).status === 200,
       'west has the Service');
+    const westSvc = await env.kube('GET', '/api/v1/namespaces/dev/services/web-fleet', undefined, 'application/json', 'west');
+    const eastSvc = await env.kube('GET', '/api/v1/namespaces/dev/services/web-fleet');
+    ok((westSvc.body.metadata.annotations || {}).team === 'west' && !(eastSvc.body.metadata.annotations || {}).team,
+      'the override reached west only');
     await shot(page, 'fleet-detail');
 
     // ----------------------------------------------- ns-view sees no Create
