@@ -74,7 +74,7 @@ export function fleetListPage(main, params, query, alive) {
       }
       body.append(h('table.table#fleet',
         h('caption.sr-only', 'Multicloud Services'),
-        h('thead', h('tr', ['Name', 'Namespace', 'Access type', 'Ports', 'Deployed to', 'Synced', 'Age']
+        h('thead', h('tr', ['Name', 'Namespace', 'Access type', 'Ports', 'Deployed to', 'Synced', 'Generation']
           .map((t) => h('th', { scope: 'col' }, t)))),
         h('tbody', list.items.map((fs) => {
           const st = fs.status || {};
@@ -87,7 +87,7 @@ export function fleetListPage(main, params, query, alive) {
             h('td', (spec.ports || []).map((p) => h('div', portText(p)))),
             h('td', placementText(fs.spec.placement)),
             h('td.synced', h(`span.badge.badge-${all ? 'ok' : 'wait'}`, syncedText(fs))),
-            h('td', timeEl(fs.metadata.creationTimestamp)));
+            h('td', String(fs.metadata.generation || '—')));
         }))));
     } catch (e) {
       if (alive()) clear(body).append(errorBox(e));
