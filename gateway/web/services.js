@@ -237,10 +237,14 @@ export function servicesPage(main, params, query, alive) {
     if (!alive()) return;
     nsError = err;
     live.textContent = err ? `The cluster's namespaces could not be read: ${err}` : live.textContent;
+    // The picker is filled again only when the names changed (a retry
+    // must not close it under the user).
+    if (nsSelect.options.length === 1 || names.join('\n') !== nsNames.join('\n')) {
+      clear(nsSelect).append(h('option', { value: '' }, 'All namespaces'));
+      for (const n of names) nsSelect.append(h('option', { value: n, selected: n === ns }, n));
+      if (ns && !names.includes(ns)) nsSelect.append(h('option', { value: ns, selected: true }, ns));
+    }
     nsNames = names;
-    clear(nsSelect).append(h('option', { value: '' }, 'All namespaces'));
-    for (const n of names) nsSelect.append(h('option', { value: n, selected: n === ns }, n));
-    if (ns && !names.includes(ns)) nsSelect.append(h('option', { value: ns, selected: true }, ns));
     try {
       rules = await api.rules(cluster, ns, names.length ? names : [ns].filter(Boolean));
     } catch (e) {
