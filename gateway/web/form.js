@@ -88,6 +88,7 @@ export function formPage(main, params, query, alive) {
   let workloads = [];
   let workloadsErr = '';
   let pools = null;
+  let liveErr = ''; // why the cluster's namespaces could not be read
   let errors = {}; // element id -> [messages]
   let summary = []; // messages that name no field of the form
   let banner = null; // a node shown above the form (conflict, failures)
@@ -209,7 +210,8 @@ export function formPage(main, params, query, alive) {
     if (editing) {
       nsInput = h('input', { type: 'text', value: f.namespace, readonly: true });
     } else {
-      nsInput = h('select', { name: 'namespace' }, h('option', { value: '' }, namespaces.length ? 'Choose a namespace' : 'Loading…'));
+      nsInput = h('select', { name: 'namespace' }, h('option', { value: '' },
+        namespaces.length ? 'Choose a namespace' : liveErr ? 'Not available: the cluster is not answering' : 'Loading…'));
       for (const n of namespaces) {
         if (rules && !rules.can('services', 'create', n)) continue;
         nsInput.append(h('option', { value: n, selected: n === f.namespace }, n));
@@ -552,6 +554,11 @@ export function formPage(main, params, query, alive) {
       return;
     }
     if (banner) root.append(banner);
+    if (liveErr) {
+      root.append(h('div.alert.alert-warn#live-error', { role: 'status' },
+        `Cluster ${cluster} is not answering, so its namespaces, workloads and MetalLB pools could not be read (${liveErr}). `,
+        editing ? 'Your changes can still be saved: svcfleet applies them when it answers.' : 'A namespace can be chosen once it answers.'));
+    }
     if (summary.length) {
       root.append(h('div.alert.alert-error#form-errors', { role: 'alert', tabindex: '-1' },
         h('p', summary.length === 1 ? summary[0] : 'The server did not accept the Service:'),
@@ -787,6 +794,7 @@ export function formPage(main, params, query, alive) {
       api.get(`/clusters/${encodeURIComponent(cluster)}/metallb/pools`),
     ]);
     namespaces = nsl.status === 'fulfilled' ? nsl.value.items.map((n) => n.metadata.name) : [];
+    liveErr = nsl.status === 'fulfilled' ? '' : nsl.reason.message;
     pools = pl.status === 'fulfilled' ? pl.value.items : null;
     try {
       rules = await api.rules(cluster, f.namespace, namespaces);

@@ -178,6 +178,10 @@ async function main() {
     ok(/not answering/.test(await page.locator('#create-unavailable').innerText()) && await page.locator('#create-service').count() === 0,
       'with the cluster unreachable the page says why Create is gone');
     await shot(page, 'unreachable-no-create');
+    // The form reached by its address says the same.
+    await page.evaluate(() => { location.hash = '#/clusters/gone/services/new'; });
+    await page.locator('#live-error').waitFor();
+    ok(/not answering/.test(await page.locator('#live-error').innerText()), 'the form says the cluster is not answering');
     await page.getByRole('link', { name: 'Clusters', exact: true }).click();
     await page.locator('tr[data-cluster="east"]').waitFor();
 
