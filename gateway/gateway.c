@@ -531,6 +531,9 @@ static const struct route {
     {"PUT", "namespaces/{}/fleetservices/{}", sf__gw_fleet_apply},
     {"PATCH", "namespaces/{}/fleetservices/{}", sf__gw_fleet_apply},
     {"DELETE", "namespaces/{}/fleetservices/{}", sf__gw_fleet_delete},
+    // console: a Service's drift events for its detail page.
+    {"GET", "clusters/{}/namespaces/{}/services/{}/drift",
+        sf__gw_service_drift},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

@@ -138,6 +138,8 @@ void sf__gw_service_delete(sf__gw_ctx *x);
 // .../services/NAME/rollback {"toGeneration": G, "resourceVersion": "V"}.
 void sf__gw_service_history(sf__gw_ctx *x);
 void sf__gw_service_rollback(sf__gw_ctx *x);
+// console: a Service's drift events, read-only (issue 19 item 5).
+void sf__gw_service_drift(sf__gw_ctx *x);
 
 void sf__gw_clusters_list(sf__gw_ctx *x);
 void sf__gw_clusters_register(sf__gw_ctx *x);

@@ -677,3 +677,59 @@ sf__gw_service_rollback(sf__gw_ctx *x)
 	}
 	sf__gw_reply(x, 200, service_json(out));
 }
+
+// ------------------------------------------- console: a Service's drift
+
+// The drift events of one Service (audit events the reconciler recorded
+// on a heal), newest first, as {"kind":"DriftEventList","items":[{time,
+// cluster, user, fields:[{path, oldValue, newValue}], managers, operation,
+// action}]}. ?limit= bounds them (default 20, at most 200); the caller
+// needs the audit right the audit log asks for.
+void
+sf__gw_service_drift(sf__gw_ctx *x)
+{
+	Svcfleet__V1__ListAuditEventsRequest req
+	    = SVCFLEET__V1__LIST_AUDIT_EVENTS_REQUEST__INIT;
+	Svcfleet__V1__ListAuditEventsReply *rep;
+	json_t                             *items;
+	uint32_t                            limit = 20;
+
+	if (!sf__gw_query_u32(x, "limit", 200, &limit)) {
+		return;
+	}
+	req.cluster    = (char *) x->x_arg[0];
+	req.namespace_ = (char *) x->x_arg[1];
+	req.name       = (char *) x->x_arg[2];
+	req.drift_only = true;
+	req.page_size  = limit > 0 ? limit : 20;
+	if (SF__GW_CALL(x, list_audit_events, &req, &rep) != 0) {
+		sf__gw_fail_rpc(x, "audit", "");
+		return;
+	}
+	items = json_array();
+	for (size_t i = 0; i < rep->n_events; i++) {
+		const Svcfleet__V1__AuditEvent *ev = rep->events[i];
+		json_t                         *it = json_object();
+		json_t                         *fs = json_array();
+		sf_model_json_set_time(it, "time", ev->time_ms);
+		sf_model_json_set_str(it, "cluster", ev->cluster);
+		sf_model_json_set_str(it, "user", ev->user);
+		for (size_t k = 0; k < ev->n_drift_fields; k++) {
+			const Svcfleet__V1__DriftField *f
+			    = ev->drift_fields[k];
+			json_array_append_new(fs,
+			    json_pack("{s:s,s:s,s:s}", "path", sf_nz(f->path),
+			        "oldValue", sf_nz(f->old_value), "newValue",
+			        sf_nz(f->new_value)));
+		}
+		sf_model_json_set(it, "fields", fs);
+		sf_model_json_set(it, "managers",
+		    sf_model_json_str_array(
+		        ev->drift_managers, ev->n_drift_managers));
+		sf_model_json_set_str(it, "operation", ev->drift_operation);
+		sf_model_json_set_str(it, "action", ev->drift_action);
+		json_array_append_new(items, it);
+	}
+	sf__gw_reply(x, 200,
+	    sf_model_json_list(SF__GW_API_GROUP, "DriftEventList", items));
+}

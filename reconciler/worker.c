@@ -257,7 +257,12 @@ process_done(sf__recon_worker *w)
 		req_detach(w, q); // m is invalid from here on
 		cls = sf_kube_outcome(&q->q_kr, cc, msg, sizeof(msg));
 		if (sf_kube_class_answered(cls)) {
-			w->w_failures   = 0;
+			w->w_failures = 0;
+		}
+		// "Last contact" is the last success (issue 20): a 401, a
+		// throttle or a 5xx is an answer, not a working cluster.
+		if (sf_kube_class_answered(cls) && cls != SF_KUBE_UNAUTHORIZED
+		    && cls != SF_KUBE_THROTTLED && cls != SF_KUBE_SERVER) {
 			w->w_contact_ms = sf_clock_now_ms();
 		}
 		switch (q->q_kind) {

@@ -11,6 +11,12 @@ import { servicesPage } from './services.js';
 import { formPage } from './form.js';
 import { yamlPage } from './yaml.js';
 import { detailPage } from './detail.js';
+import { fleetListPage, fleetDetailPage } from './fleet.js';
+
+// The Create Service form in its Multicloud mode (issue 18).
+function fleetFormPage(main, params, query, alive) {
+  return formPage(main, { ...params, fleet: true }, query, alive);
+}
 
 const routes = [
   [/^\/login$/, loginPage],
@@ -21,6 +27,9 @@ const routes = [
   [/^\/clusters\/([^/]+)\/namespaces\/([^/]+)\/services\/([^/]+)$/, detailPage, ['cluster', 'namespace', 'name']],
   [/^\/clusters\/([^/]+)\/namespaces\/([^/]+)\/services\/([^/]+)\/edit$/, formPage, ['cluster', 'namespace', 'name']],
   [/^\/clusters\/([^/]+)\/namespaces\/([^/]+)\/services\/([^/]+)\/yaml$/, yamlPage, ['cluster', 'namespace', 'name']],
+  [/^\/fleetservices$/, fleetListPage],
+  [/^\/fleetservices\/new$/, fleetFormPage],
+  [/^\/namespaces\/([^/]+)\/fleetservices\/([^/]+)$/, fleetDetailPage, ['namespace', 'name']],
 ];
 
 // What the current page started and must stop when the user leaves it.
@@ -40,6 +49,8 @@ function renderNav(params) {
   const nav = clear(document.getElementById('nav'));
   const list = h('ul');
   list.append(h('li', h('a', { href: '#/clusters' }, 'Clusters')));
+  // Beside a cluster's Services: one Service on many clusters.
+  list.append(h('li', h('a', { href: '#/fleetservices' }, 'Multicloud Services')));
   if (params.cluster) {
     list.append(h('li.nav-cluster', h('span.nav-label', `Cluster ${params.cluster}`),
       h('ul', h('li', h('span.nav-label', 'Container Network'),
@@ -48,7 +59,8 @@ function renderNav(params) {
   nav.append(list);
   // The cluster's pages are all under its Services; the clusters page is
   // the list alone.
-  const current = params.cluster ? href(`/clusters/${params.cluster}/services`) : '#/clusters';
+  const current = params.cluster ? href(`/clusters/${params.cluster}/services`)
+    : /fleetservices/.test(location.hash) ? '#/fleetservices' : '#/clusters';
   for (const a of nav.querySelectorAll('a')) {
     if (a.getAttribute('href') === current) a.setAttribute('aria-current', 'page');
   }

@@ -37,7 +37,9 @@ export function clustersPage(main, params, query, alive) {
           h('td', h('code', c.spec.apiServer || '')),
           h('td', c.spec.nodePortRange || ''),
           h('td', (st.metallbPools || []).map((p) => p.name).join(', ') || '—'),
-          h('td', timeEl(st.lastContactTime)),
+          // The last request the cluster answered with success: an
+          // unreachable cluster keeps the time it last worked.
+          h('td.last-success', st.lastContactTime ? timeEl(st.lastContactTime) : h('span.muted', 'never')),
           // Who reconciles it (issue 16) and when it last synced.
           h('td', st.owner ? h('code', st.owner)
             : h('span.sub', st.unownedSince ? 'none since ' : 'none', st.unownedSince ? timeEl(st.unownedSince) : null)),
@@ -45,8 +47,8 @@ export function clustersPage(main, params, query, alive) {
       });
       body.append(h('table.table',
         h('caption.sr-only', 'Registered clusters and their health'),
-        h('thead', h('tr', ['Name', 'Health', 'Kubernetes', 'API server', 'Node ports', 'MetalLB pools', 'Last contact', 'Owner', 'Last sync']
-          .map((t) => h('th', { scope: 'col' }, t)))),
+        h('thead', h('tr', ['Name', 'Health', 'Kubernetes', 'API server', 'Node ports', 'MetalLB pools', 'Last success', 'Owner', 'Last sync']
+          .map((t) => h('th', { scope: 'col', title: t === 'Last success' ? 'When the cluster last answered a request successfully' : null }, t)))),
         h('tbody', rows)));
       if (keep) {
         const again = body.querySelector(`tr[data-cluster="${keep}"] a`);

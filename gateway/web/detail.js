@@ -1,11 +1,20 @@
 // detail.js: one Service — its spec as the form shows it, the status each
 // cluster target reported (state, the cluster's message, what it
-// assigned, when), and its audit trail.
+// assigned, when), the drift healed in the cluster and its audit trail;
+// and, on a tab of its own, its history (generations, diff, roll back).
 import * as api from './api.js';
 import { h, clear, timeEl, badge, errorBox } from './ui.js';
 import { go, href } from './nav.js';
-import { addresses, portText, clusterStatus, syncState, accessType, ANN_SELECTOR_FROM } from './svc.js';
+import { addresses, portText, clusterStatus, syncState, accessType, ANN_SELECTOR_FROM, FACT_PREFIX, ANN_POOL, ANN_IPS } from './svc.js';
 import { deleteService, svcPath } from './actions.js';
+import { historyPanel, loadDrift } from './history.js';
+
+// Annotations shown in rows of their own (or svcfleet's own facts) are
+// not repeated under Annotations.
+function userAnnotations(ann) {
+  return Object.entries(ann || {}).filter(([k]) => !k.startsWith(FACT_PREFIX) && k !== ANN_POOL && k !== ANN_IPS)
+    .sort(([a], [b]) => a.localeCompare(b));
+}
 
 function dl(pairs) {
   return h('dl.facts', pairs.filter(Boolean).map(([k, v]) => [h('dt', k), h('dd', v)]));
@@ -18,8 +27,53 @@ export function detailPage(main, params, query, alive) {
   const head = h('div.page-head');
   const body = h('div');
   const trail = h('div');
-  main.append(head, body, h('section.card', { 'aria-labelledby': 'audit-title' },
-    h('h2#audit-title', 'Audit trail'), trail));
+  const drift = h('div#drift-box');
+  const overview = h('div#panel-overview', { role: 'tabpanel', 'aria-labelledby': 'tab-overview' }, body,
+    h('section.card', { 'aria-labelledby': 'drift-title' }, h('h2#drift-title', 'Drift'),
+      h('p.help', 'Changes made in the cluster behind svcfleet\'s back, who made them, and what svcfleet did.'), drift),
+    h('section.card', { 'aria-labelledby': 'audit-title' }, h('h2#audit-title', 'Audit trail'), trail));
+  const historyBox = h('div');
+  const historyTab = h('div#panel-history', { role: 'tabpanel', 'aria-labelledby': 'tab-history', hidden: true },
+    h('section.card', { 'aria-labelledby': 'history-title' }, h('h2#history-title', 'History'), historyBox));
+  let history = null;
+  const tabButtons = [['overview', 'Overview', overview], ['history', 'History', historyTab]].map(([id, label, panel]) => {
+    const b = h('button.tab', {
+      type: 'button', role: 'tab', id: `tab-${id}`, 'aria-controls': `panel-${id}`,
+      'aria-selected': id === 'overview' ? 'true' : 'false', tabindex: id === 'overview' ? '0' : '-1',
+    }, label);
+    b.addEventListener('click', () => select(id));
+    b.addEventListener('keydown', (e) => {
+      if (e.key === 'ArrowRight' || e.key === 'ArrowLeft') {
+        e.preventDefault();
+        select(id === 'overview' ? 'history' : 'overview');
+        document.getElementById(`tab-${id === 'overview' ? 'history' : 'overview'}`).focus();
+      }
+    });
+    return [id, b, panel];
+  });
+  // The tab is the page's own state: switching does not touch the
+  // location (a page rewriting the location races with leaving it).
+  function select(id) {
+    for (const [tid, b, panel] of tabButtons) {
+      b.setAttribute('aria-selected', tid === id ? 'true' : 'false');
+      b.tabIndex = tid === id ? 0 : -1;
+      panel.hidden = tid !== id;
+    }
+    if (id === 'history') {
+      if (history) history.reload();
+      else {
+        history = historyPanel(historyBox, {
+          path,
+          alive,
+          current: () => last,
+          canUpdate: () => Boolean(rules && rules.can('services', 'update') && last && !last.metadata.deletionTimestamp),
+          changed: () => load(),
+        });
+      }
+    }
+  }
+  main.append(head, h('div.tabs', { role: 'tablist', 'aria-label': 'Service views' }, tabButtons.map(([, b]) => b)),
+    overview, historyTab);
   let rules = null;
   let last = null;
 
@@ -69,6 +123,9 @@ export function detailPage(main, params, query, alive) {
           ['Ports', (spec.ports || []).map((p) => h('div', portText(p, st)))],
           ['Label selector', Object.entries(spec.selector || {}).map(([k, v]) => h('span.chip', `${k}=${v}`))],
           ann[ANN_SELECTOR_FROM] ? ['Selector taken from', ann[ANN_SELECTOR_FROM]] : null,
+          ['Annotations', userAnnotations(ann).length
+            ? h('div#annotations', userAnnotations(ann).map(([k, v]) => h('div.ann', h('code', k), ' = ', h('code', v))))
+            : h('span.muted#annotations', 'None')],
           ['Session persistence', spec.sessionAffinity === 'ClientIP'
             ? `ClientIP, held ${(spec.sessionAffinityConfig && spec.sessionAffinityConfig.clientIP.timeoutSeconds) || 30} s` : 'Off'],
           spec.externalTrafficPolicy ? ['External traffic policy', spec.externalTrafficPolicy] : null,
@@ -134,6 +191,8 @@ export function detailPage(main, params, query, alive) {
       renderHead(svc);
       render(svc);
       loadTrail();
+      loadDrift(drift, path, alive);
+      if (history && !historyTab.hidden) history.reload();
     } catch (e) {
       if (!alive()) return;
       if (e.status === 404 && last) {
@@ -157,6 +216,6 @@ export function detailPage(main, params, query, alive) {
     const h1 = main.querySelector('h1');
     if (h1) h1.focus();
   })();
-  const timer = setInterval(load, 3000);
+  const timer = setInterval(() => { load(); if (last) loadDrift(drift, path, alive); }, 3000);
   return () => { clearInterval(timer); };
 }

@@ -6,11 +6,35 @@
 // load balancer with the MetalLB pool (live) and an optional address, and
 // annotations. The form checks nothing itself: it sends the manifest and
 // puts each of the server's field errors next to the field it names.
+//
+// Fleet mode (params.fleet, issue 18) is the same form for a Multicloud
+// Service: "Deploy to" (clusters by name or by labels) comes first, the
+// live lists are read from the first chosen cluster, and OK first shows
+// each cluster's rendered Service from a dry run (dryRun=All) before
+// anything is written.
 import * as api from './api.js';
 import { h, clear, toast, errorBox, timeEl } from './ui.js';
 import { go, href } from './nav.js';
-import { emptyForm, formFrom, manifest, workloadRef } from './svc.js';
+import { emptyForm, formFrom, manifest, workloadRef, ANN_POOL, ANN_IPS } from './svc.js';
 import { svcPath } from './actions.js';
+import { fleetPath } from './fleet.js';
+
+// A label selector typed as "env=prod,tier=web" as matchLabels; null when
+// a part is not key=value.
+function matchLabels(text) {
+  const out = {};
+  for (const part of text.split(',').map((x) => x.trim()).filter(Boolean)) {
+    const i = part.indexOf('=');
+    if (i <= 0) return null;
+    out[part.slice(0, i).trim()] = part.slice(i + 1).trim();
+  }
+  return out;
+}
+
+function clusterMatches(c, labels) {
+  const have = c.metadata.labels || {};
+  return Object.entries(labels).every(([k, v]) => have[k] === v);
+}
 
 const TYPES = [
   ['ClusterIP', 'Reachable inside the cluster at a cluster IP.'],
@@ -21,6 +45,10 @@ const TYPES = [
 // Where a server field path is shown: the id of an input, or of a section.
 function fieldFor(path) {
   let m;
+  // A Multicloud Service's paths: its template's, or a cluster's copy's.
+  path = path.replace(/^clusters\[[^\]]*\]\./, '').replace(/^spec\.template\./, '');
+  if (path.startsWith('spec.placement')) return 'sec-deploy';
+  if (path.startsWith('spec.overrides')) return 'sec-overrides';
   if (path === 'metadata.name') return 'f-name';
   if (path === 'metadata.namespace') return 'f-namespace';
   if (path === 'spec.type') return 'sec-type';
@@ -44,20 +72,29 @@ function fieldFor(path) {
 }
 
 export function formPage(main, params, query, alive) {
-  const { cluster } = params;
+  const fleet = Boolean(params.fleet);
+  // The cluster the live lists come from (fleet mode: the first chosen).
+  let cluster = params.cluster || '';
   const editing = Boolean(params.name);
+  let clusters = []; // fleet mode: the registered clusters
+  const deploy = { mode: 'names', names: [], labels: '' };
+  let preview = null; // fleet mode: the dry run's answer, shown before OK
+  // Fleet mode: per-cluster overrides, each a JSON merge patch on the
+  // Service rendered for one cluster.
+  const overrides = [];
   let f = emptyForm(query.ns || '');
   let namespaces = [];
   let rules = null;
   let workloads = [];
   let workloadsErr = '';
   let pools = null;
+  let liveErr = ''; // why the cluster's namespaces could not be read
   let errors = {}; // element id -> [messages]
   let summary = []; // messages that name no field of the form
   let banner = null; // a node shown above the form (conflict, failures)
   let busy = false;
 
-  document.title = `${editing ? 'Modify' : 'Create'} Service — ${cluster} — svcfleet`;
+  document.title = fleet ? 'Create Multicloud Service — svcfleet' : `${editing ? 'Modify' : 'Create'} Service — ${cluster} — svcfleet`;
   const root = h('div');
   main.append(root);
 
@@ -173,7 +210,8 @@ export function formPage(main, params, query, alive) {
     if (editing) {
       nsInput = h('input', { type: 'text', value: f.namespace, readonly: true });
     } else {
-      nsInput = h('select', { name: 'namespace' }, h('option', { value: '' }, namespaces.length ? 'Choose a namespace' : 'Loading…'));
+      nsInput = h('select', { name: 'namespace' }, h('option', { value: '' },
+        namespaces.length ? 'Choose a namespace' : liveErr ? 'Not available: the cluster is not answering' : 'Loading…'));
       for (const n of namespaces) {
         if (rules && !rules.can('services', 'create', n)) continue;
         nsInput.append(h('option', { value: n, selected: n === f.namespace }, n));
@@ -343,14 +381,184 @@ export function formPage(main, params, query, alive) {
       }, 'Add annotation'));
   }
 
+  // ------------------------------------------------ fleet: Deploy to
+
+  function deployPart() {
+    const parts = [radioGroup('deploymode', deploy.mode,
+      [['names', 'Clusters by name'], ['labels', 'Clusters by label']],
+      (v, id) => { deploy.mode = v; preview = null; liveFromDeploy(); rerender(id); })];
+    if (deploy.mode === 'names') {
+      parts.push(h('div.checks', clusters.map((c) => {
+        const id = `f-deploy-${c.metadata.name}`;
+        const cb = h('input', { type: 'checkbox', id, checked: deploy.names.includes(c.metadata.name) });
+        cb.addEventListener('change', () => {
+          deploy.names = clusters.map((x) => x.metadata.name)
+            .filter((n) => (n === c.metadata.name ? cb.checked : deploy.names.includes(n)));
+          preview = null;
+          liveFromDeploy();
+        });
+        const labels = Object.entries(c.metadata.labels || {}).map(([k, v]) => `${k}=${v}`).join(', ');
+        return h('div.field.check', cb, h('label', { for: id }, `Deploy to cluster ${c.metadata.name}`),
+          labels ? h('span.sub', ` ${labels}`) : null);
+      })));
+    } else {
+      const input = bind(h('input', { type: 'text', value: deploy.labels, spellcheck: 'false', placeholder: 'env=prod' }), 'labels', deploy);
+      input.addEventListener('input', () => { preview = null; showMatches(); liveFromDeploy(); });
+      parts.push(field('f-deploy-labels', 'Cluster labels', input,
+        'Every cluster whose labels match, now and when clusters join later (key=value, comma-separated).'),
+      h('p.muted#deploy-matches', { 'aria-live': 'polite' }));
+    }
+    return section('sec-deploy', 'Deploy to', ...parts);
+  }
+
+  function showMatches() {
+    const el = document.getElementById('deploy-matches');
+    if (!el) return;
+    const sel = matchLabels(deploy.labels);
+    const names = sel ? clusters.filter((c) => clusterMatches(c, sel)).map((c) => c.metadata.name) : [];
+    el.textContent = !sel ? 'Write labels as key=value.' : names.length ? `Matches now: ${names.join(', ')}` : 'No cluster matches now.';
+  }
+
+  // The live lists follow the first chosen cluster.
+  function liveFromDeploy() {
+    let first = '';
+    if (deploy.mode === 'names') first = deploy.names[0] || '';
+    else {
+      const sel = matchLabels(deploy.labels);
+      const c = sel ? clusters.find((x) => clusterMatches(x, sel)) : null;
+      first = c ? c.metadata.name : '';
+    }
+    first = first || (clusters[0] ? clusters[0].metadata.name : '');
+    if (first && first !== cluster) {
+      cluster = first;
+      loadLive();
+    }
+  }
+
+  function overridesPart() {
+    const rows = overrides.map((o, i) => {
+      const n = i + 1;
+      const sel = h('select', {}, h('option', { value: '' }, 'Choose a cluster'),
+        clusters.map((c) => h('option', { value: c.metadata.name, selected: c.metadata.name === o.cluster }, c.metadata.name)));
+      sel.addEventListener('change', () => { o.cluster = sel.value; preview = null; });
+      const input = (key, label, placeholder) => {
+        const el = bind(h('input', { type: 'text', value: o[key], spellcheck: 'false', placeholder }), key, o);
+        el.id = `ov-${i}-${key}`;
+        el.addEventListener('input', () => { preview = null; });
+        return h('div.field', h('label', { for: el.id }, `Override ${n} ${label}`), el);
+      };
+      sel.id = `ov-${i}-cluster`;
+      return h('div.override', { dataset: { override: String(i) } },
+        h('div.field', h('label', { for: sel.id }, `Override ${n} cluster`), sel),
+        input('pool', 'MetalLB pool', 'west-pool'),
+        input('address', 'load balancer address', '192.168.70.5'),
+        input('annotations', 'annotations (key=value, comma-separated)', 'team=west'),
+        input('nodePorts', 'node ports (one per port, comma-separated)', '30080'),
+        h('button.btn.btn-small', {
+          type: 'button', 'aria-label': `Remove override ${n}`,
+          onclick: () => { overrides.splice(i, 1); preview = null; rerender('ov-add'); },
+        }, 'Remove'));
+    });
+    return section('sec-overrides', 'Per-cluster overrides (optional)',
+      h('p.help', 'What one cluster gets differently: its MetalLB pool and address, annotations, node ports. '
+        + 'The preview shows each cluster\'s result.'),
+      ...rows,
+      h('button.btn.btn-small#ov-add', {
+        type: 'button',
+        onclick: () => {
+          overrides.push({ cluster: '', pool: '', address: '', annotations: '', nodePorts: '' });
+          preview = null;
+          rerender(`ov-${overrides.length - 1}-cluster`);
+        },
+      }, 'Add override'));
+  }
+
+  // An override as the manifest says it: the clusters it names and a
+  // JSON merge patch on the rendered Service (ports are replaced whole,
+  // as a merge patch does with lists).
+  function overrideOf(o, m) {
+    const ann = {};
+    if (o.pool.trim()) ann[ANN_POOL] = o.pool.trim();
+    if (o.address.trim()) ann[ANN_IPS] = o.address.trim();
+    for (const part of o.annotations.split(',').map((x) => x.trim()).filter(Boolean)) {
+      const i = part.indexOf('=');
+      if (i > 0) ann[part.slice(0, i).trim()] = part.slice(i + 1).trim();
+      else ann[part] = '';
+    }
+    const patch = {};
+    if (Object.keys(ann).length) patch.metadata = { annotations: ann };
+    const nps = o.nodePorts.split(',').map((x) => x.trim());
+    if (nps.some(Boolean)) {
+      patch.spec = {
+        ports: m.spec.ports.map((p, i) => (nps[i] ? { ...p, nodePort: /^\d+$/.test(nps[i]) ? Number(nps[i]) : nps[i] } : p)),
+      };
+    }
+    return { clusters: o.cluster ? [o.cluster] : [], patch };
+  }
+
+  function fleetManifest(m) {
+    const placement = {};
+    if (deploy.mode === 'names') placement.clusters = deploy.names.slice();
+    else placement.clusterSelector = { matchLabels: matchLabels(deploy.labels) || {} };
+    const tmd = {};
+    if (m.metadata.annotations) tmd.annotations = m.metadata.annotations;
+    if (m.metadata.labels) tmd.labels = m.metadata.labels;
+    return {
+      apiVersion: 'svcfleet.io/v1',
+      kind: 'FleetService',
+      metadata: { name: m.metadata.name, namespace: m.metadata.namespace },
+      spec: {
+        placement,
+        template: { metadata: tmd, spec: m.spec },
+        overrides: overrides.length ? overrides.map((o) => overrideOf(o, m)) : undefined,
+      },
+    };
+  }
+
+  // What each cluster would get, from the dry run.
+  function previewPart() {
+    const rendered = (preview.status && preview.status.rendered) || [];
+    return h('section.card#fleet-preview', { 'aria-labelledby': 'preview-title', tabindex: '-1' },
+      h('h2#preview-title', 'Preview: what each cluster gets'),
+      h('p.help', 'Checked against every cluster; nothing is written until you press Deploy.'),
+      rendered.length === 0 ? h('p.empty', 'No cluster matches: nothing would be deployed.')
+        : rendered.map((r) => {
+          const spec = (r.service && r.service.spec) || {};
+          const ann = (r.service && r.service.metadata && r.service.metadata.annotations) || {};
+          return h('div.preview-cluster', { dataset: { cluster: r.cluster } },
+            h('h3', `Cluster ${r.cluster}`, h('span.sub', ` — ${r.action || 'apply'}`)),
+            h('dl.facts',
+              h('dt', 'Access type'), h('dd', spec.type || 'ClusterIP'),
+              h('dt', 'Ports'), h('dd', (spec.ports || []).map((p) => h('div',
+                `${p.port}→${p.targetPort !== undefined ? p.targetPort : p.port}/${p.protocol || 'TCP'}${p.nodePort ? ` (node ${p.nodePort})` : ''}`))),
+              h('dt', 'Label selector'), h('dd', Object.entries(spec.selector || {}).map(([k, v]) => h('span.chip', `${k}=${v}`))),
+              Object.keys(ann).filter((k) => !k.startsWith('svcfleet.io/')).length ? [h('dt', 'Annotations'),
+                h('dd', Object.entries(ann).filter(([k]) => !k.startsWith('svcfleet.io/')).map(([k, v]) => h('div.ann', `${k} = ${v}`)))] : null));
+        }),
+      h('div.actions',
+        h('button.btn.btn-primary#fleet-deploy', { type: 'button', disabled: busy || rendered.length === 0, onclick: () => submit(true) },
+          `Deploy to ${rendered.length} cluster${rendered.length === 1 ? '' : 's'}`),
+        h('button.btn#fleet-back', { type: 'button', onclick: () => { preview = null; rerender('submit'); } }, 'Change')));
+  }
+
   function render() {
     clear(root);
-    const listHref = href(`/clusters/${cluster}/services`, { ns: editing ? params.namespace : query.ns });
+    const listHref = fleet ? href('/fleetservices') : href(`/clusters/${cluster}/services`, { ns: editing ? params.namespace : query.ns });
     root.append(h('div.page-head',
-      h('div', h('h1', { tabindex: '-1' }, editing ? `Modify Service ${params.name}` : 'Create Service'),
-        h('p.muted', `Cluster ${cluster}${editing ? ` · namespace ${params.namespace}` : ''}`)),
-      editing ? null : h('div.page-actions', h('a.btn', { href: href(`/clusters/${cluster}/services/new-yaml`, { ns: f.namespace }) }, 'Create via YAML'))));
+      h('div', h('h1', { tabindex: '-1' }, fleet ? 'Create Multicloud Service' : editing ? `Modify Service ${params.name}` : 'Create Service'),
+        h('p.muted', fleet ? `Namespaces, workloads and MetalLB pools are read from cluster ${cluster || '—'}.`
+          : `Cluster ${cluster}${editing ? ` · namespace ${params.namespace}` : ''}`)),
+      editing || fleet ? null : h('div.page-actions', h('a.btn', { href: href(`/clusters/${cluster}/services/new-yaml`, { ns: f.namespace }) }, 'Create via YAML'))));
+    if (fleet && preview) {
+      root.append(previewPart());
+      return;
+    }
     if (banner) root.append(banner);
+    if (liveErr) {
+      root.append(h('div.alert.alert-warn#live-error', { role: 'status' },
+        `Cluster ${cluster} is not answering, so its namespaces, workloads and MetalLB pools could not be read (${liveErr}). `,
+        editing ? 'Your changes can still be saved: svcfleet applies them when it answers.' : 'A namespace can be chosen once it answers.'));
+    }
     if (summary.length) {
       root.append(h('div.alert.alert-error#form-errors', { role: 'alert', tabindex: '-1' },
         h('p', summary.length === 1 ? summary[0] : 'The server did not accept the Service:'),
@@ -358,6 +566,7 @@ export function formPage(main, params, query, alive) {
     }
     const typeDesc = TYPES.find(([t]) => t === f.type)[1];
     const form = h('form.svc-form', { novalidate: true },
+      fleet ? deployPart() : null,
       tabs(),
       h('div.tab-panel#type-panel', { role: 'tabpanel', 'aria-labelledby': `tab-${f.type}` },
         h('p.help', typeDesc),
@@ -367,12 +576,14 @@ export function formPage(main, params, query, alive) {
         affinityPart(),
         f.type !== 'ClusterIP' ? etpPart() : null,
         f.type === 'LoadBalancer' ? lbPart() : null,
-        annotationsPart()),
+        annotationsPart(),
+        fleet ? overridesPart() : null),
       h('div.actions.form-actions',
-        h('button.btn.btn-primary#submit', { type: 'submit', disabled: busy }, busy ? 'Saving…' : 'OK'),
+        h('button.btn.btn-primary#submit', { type: 'submit', disabled: busy }, busy ? 'Saving…' : fleet ? 'Preview' : 'OK'),
         h('a.btn', { href: listHref }, 'Cancel')));
     form.addEventListener('submit', (e) => { e.preventDefault(); submit(); });
     root.append(form);
+    if (fleet) showMatches();
   }
 
   // -------------------------------------------------------------- submit
@@ -425,14 +636,26 @@ export function formPage(main, params, query, alive) {
     document.getElementById('conflict-reload').focus();
   }
 
-  async function submit() {
+  async function submit(confirmed) {
     if (busy) return;
+    if (fleet) {
+      submitFleet(confirmed === true);
+      return;
+    }
     const ns = editing ? params.namespace : f.namespace;
     if (!ns) {
       errors = { 'f-namespace': ['Choose a namespace.'] };
       summary = [];
       render();
       document.getElementById('f-namespace').focus();
+      return;
+    }
+    if (f.selMode === 'workload' && !f.workload) {
+      // Not the selector's "Required value": the user has not chosen yet.
+      errors = { 'f-workload': ['Choose a workload: its pod labels become the label selector.'] };
+      summary = [];
+      render();
+      document.getElementById('f-workload').focus();
       return;
     }
     busy = true;
@@ -462,6 +685,62 @@ export function formPage(main, params, query, alive) {
         summary = [e.status === 403 ? `Not allowed: ${e.message}` : e.message];
         render();
         document.getElementById('form-errors').focus();
+      }
+    }
+  }
+
+  // Fleet mode: a dry run first (the preview), then the real write.
+  async function submitFleet(confirmed) {
+    if (!f.namespace) {
+      errors = { 'f-namespace': ['Choose a namespace.'] };
+      summary = [];
+      render();
+      document.getElementById('f-namespace').focus();
+      return;
+    }
+    if (f.selMode === 'workload' && !f.workload) {
+      errors = { 'f-workload': ['Choose a workload: its pod labels become the label selector.'] };
+      summary = [];
+      render();
+      document.getElementById('f-workload').focus();
+      return;
+    }
+    if (deploy.mode === 'names' ? deploy.names.length === 0 : !matchLabels(deploy.labels) || !deploy.labels.trim()) {
+      errors = { 'sec-deploy': [deploy.mode === 'names' ? 'Choose at least one cluster.' : 'Write the cluster labels as key=value.'] };
+      summary = [];
+      preview = null;
+      render();
+      (document.querySelector('#sec-deploy input') || document.getElementById('sec-deploy')).focus();
+      return;
+    }
+    const body = fleetManifest(manifest(f, workloads));
+    busy = true;
+    try {
+      const out = await api.call('POST', fleetPath(f.namespace), { body, query: confirmed ? {} : { dryRun: 'All' } });
+      busy = false;
+      if (!alive()) return;
+      errors = {};
+      summary = [];
+      if (!confirmed) {
+        preview = out;
+        render();
+        document.getElementById('fleet-preview').focus();
+        return;
+      }
+      toast(`Created Multicloud Service ${out.metadata.name}`);
+      go('/fleetservices', { ns: query.ns });
+    } catch (e) {
+      busy = false;
+      if (!alive()) return;
+      preview = null;
+      if (e.status === 422) {
+        showErrors(e);
+      } else {
+        errors = e.status === 409 && e.reason === 'AlreadyExists' ? { 'f-name': [e.message] } : {};
+        summary = errors['f-name'] ? [] : [e.status === 403 ? `Not allowed: ${e.message}` : e.message];
+        render();
+        const el = document.getElementById(summary.length ? 'form-errors' : 'f-name');
+        if (el) el.focus();
       }
     }
   }
@@ -508,14 +787,15 @@ export function formPage(main, params, query, alive) {
     root.querySelector('h1').focus();
   }
 
-  (async () => {
-    await load();
+  // The live lists of the cluster (namespaces, pools, the rules there).
+  async function loadLive() {
     const [nsl, pl] = await Promise.allSettled([
       api.get(`/clusters/${encodeURIComponent(cluster)}/namespaces`),
       api.get(`/clusters/${encodeURIComponent(cluster)}/metallb/pools`),
     ]);
-    if (nsl.status === 'fulfilled') namespaces = nsl.value.items.map((n) => n.metadata.name);
-    if (pl.status === 'fulfilled') pools = pl.value.items;
+    namespaces = nsl.status === 'fulfilled' ? nsl.value.items.map((n) => n.metadata.name) : [];
+    liveErr = nsl.status === 'fulfilled' ? '' : nsl.reason.message;
+    pools = pl.status === 'fulfilled' ? pl.value.items : null;
     try {
       rules = await api.rules(cluster, f.namespace, namespaces);
     } catch (e) {
@@ -529,6 +809,21 @@ export function formPage(main, params, query, alive) {
     const active = document.activeElement && document.activeElement.id;
     rerender(active);
     loadWorkloads();
+  }
+
+  (async () => {
+    if (fleet) {
+      try {
+        clusters = (await api.get('/clusters')).items;
+      } catch (e) {
+        if (alive()) clear(root).append(errorBox(e));
+        return;
+      }
+      if (!alive()) return;
+      cluster = clusters[0] ? clusters[0].metadata.name : '';
+    }
+    await load();
+    if (cluster) await loadLive();
   })();
 
 }

@@ -67,11 +67,23 @@ export function servicesPage(main, params, query, alive) {
     return ns ? svcPath(cluster, ns) : `/clusters/${encodeURIComponent(cluster)}/services`;
   }
 
+  // Why Create is not offered when the cluster is not answering (its
+  // namespaces, which the form needs, could not be read).
+  let nsError = '';
+  let nsNames = [];
+  let nsTimer = null;
+
   function renderActions() {
     if (!alive()) return;
     clear(actions);
     // Tests (and assistive tools) can tell "not allowed" from "not known yet".
     actions.dataset.rules = rules ? 'known' : 'unknown';
+    if (nsError) {
+      actions.append(h('p.note#create-unavailable', { role: 'status' },
+        `Create is unavailable while cluster ${cluster} is not answering: its namespaces could not be read (${nsError}). `,
+        'It comes back when the cluster answers.'));
+      return;
+    }
     if (!rules) return;
     const canCreate = ns ? rules.can('services', 'create', ns) : rules.anyNamespace('services', 'create');
     if (!canCreate) return;
@@ -137,8 +149,18 @@ export function servicesPage(main, params, query, alive) {
       ? { name: tr.dataset.name, ns: tr.dataset.namespace, tag: a.tagName } : null;
     clear(body);
     if (lastList.items.length === 0) {
-      body.append(h('p.empty', ns ? `No Services in namespace ${ns}` : 'No Services in this cluster',
-        selector ? ` match ${selector}.` : '.'));
+      // A user who may list only some namespaces sees only theirs: "in
+      // this cluster" would be wrong, so say what she can see and where.
+      const partial = !ns && rules && nsNames.some((n) => !rules.can('services', 'list', n));
+      const mine = partial ? nsNames.filter((n) => rules.can('services', 'list', n)) : [];
+      body.append(h('p.empty#empty-list', ns ? `No Services in namespace ${ns}`
+        : partial ? 'No Services you can see in this cluster' : 'No Services in this cluster',
+      selector ? ` match ${selector}.` : '.'));
+      if (partial && mine.length) {
+        body.append(h('p.muted#your-namespaces', `You may see the Services of namespace${mine.length > 1 ? 's' : ''} `,
+          mine.map((n, i) => [i ? ', ' : '', h('a', { href: href(`/clusters/${cluster}/services`, { ns: n, l: selector }) }, n)]),
+          '; others may have Services you are not allowed to see.'));
+      }
       return;
     }
     body.append(h('table.table#services',
@@ -201,16 +223,28 @@ export function servicesPage(main, params, query, alive) {
   // The list does not wait for the namespaces: they are read live from
   // the cluster, which may be slow or down.
   restart();
-  (async () => {
+  // The namespaces (read live) and the rules; read again every 5 s while
+  // the cluster does not answer, so Create comes back with it.
+  async function readNamespaces() {
     let names = [];
+    let err = '';
     try {
       const nsl = await api.get(`/clusters/${encodeURIComponent(cluster)}/namespaces`);
       names = nsl.items.map((n) => n.metadata.name);
-      for (const n of names) nsSelect.append(h('option', { value: n, selected: n === ns }, n));
     } catch (e) {
-      live.textContent = `The cluster's namespaces could not be read: ${e.message}`;
+      err = e.message;
     }
-    if (ns && !names.includes(ns)) nsSelect.append(h('option', { value: ns, selected: true }, ns));
+    if (!alive()) return;
+    nsError = err;
+    live.textContent = err ? `The cluster's namespaces could not be read: ${err}` : live.textContent;
+    // The picker is filled again only when the names changed (a retry
+    // must not close it under the user).
+    if (nsSelect.options.length === 1 || names.join('\n') !== nsNames.join('\n')) {
+      clear(nsSelect).append(h('option', { value: '' }, 'All namespaces'));
+      for (const n of names) nsSelect.append(h('option', { value: n, selected: n === ns }, n));
+      if (ns && !names.includes(ns)) nsSelect.append(h('option', { value: ns, selected: true }, ns));
+    }
+    nsNames = names;
     try {
       rules = await api.rules(cluster, ns, names.length ? names : [ns].filter(Boolean));
     } catch (e) {
@@ -219,7 +253,9 @@ export function servicesPage(main, params, query, alive) {
     if (!alive()) return;
     renderActions();
     render();
-  })();
+    if (err) nsTimer = setTimeout(readNamespaces, 5000);
+  }
+  readNamespaces();
   main.querySelector('h1').focus();
-  return () => { abort.abort(); clearTimeout(redrawTimer); };
+  return () => { abort.abort(); clearTimeout(redrawTimer); clearTimeout(nsTimer); };
 }

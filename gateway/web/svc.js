@@ -25,7 +25,9 @@ export function syncState(svc) {
   if (svc.metadata.deletionTimestamp) return 'DELETING';
   const st = clusterStatus(svc);
   if (!st || !st.state) return 'UNSPECIFIED';
-  if (st.state !== 'ERROR' && (st.observedGeneration || 0) < (svc.metadata.generation || 0)) return 'PENDING';
+  // Unknown (the cluster is unreachable or unowned) wins over Pending:
+  // nobody can say the change is on its way.
+  if (st.state !== 'ERROR' && st.state !== 'UNKNOWN' && (st.observedGeneration || 0) < (svc.metadata.generation || 0)) return 'PENDING';
   return st.state;
 }
 

@@ -107,7 +107,9 @@ export function yamlPage(main, params, query, alive) {
       items.push({ line, text: c.field ? `${c.field}: ${c.message}` : c.message });
     }
     problems.append(h('div.alert.alert-error', { role: 'alert' },
-      h('p', err.status === 422 ? 'The server did not accept the Service:' : `${err.status === 409 ? 'Conflict' : 'Error'} (HTTP ${err.status}):`),
+      // A YAML syntax error (400) and a validation error (422) are both
+      // the text being wrong: introduced the same way.
+      h('p#yaml-intro', err.status === 422 || err.status === 400 ? 'The server did not accept the Service:' : `${err.status === 409 ? 'Conflict' : 'Error'} (HTTP ${err.status}):`),
       h('ul.problems', items.map((it) => h('li',
         it.line ? h('button.linklike', { type: 'button', onclick: () => goToLine(it.line) }, `Line ${it.line}`) : null,
         it.line ? ': ' : '', err.status === 409 && editing ? conflictText(err, 'the save') : it.text)))));

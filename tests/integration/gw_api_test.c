@@ -552,6 +552,29 @@ test_https(void **state)
 	th_runf(NULL, NULL, "rm -rf %s", dir);
 }
 
+// console: a Service's drift events (GET .../services/NAME/drift) — a
+// list (empty while nothing drifted), its limit checked before any work.
+static void
+test_drift_route(void **state)
+{
+	gw_resp r;
+	(void) state;
+
+	r = must(
+	    200, "GET", DEV "/web-drift/drift", admin(), NULL, NULL, NULL);
+	assert_string_equal(str_at(r.gr_json, "kind"), "DriftEventList");
+	assert_int_equal(
+	    json_array_size(json_object_get(r.gr_json, "items")), 0);
+	gw_resp_fini(&r);
+	r = must(400, "GET", DEV "/web-drift/drift?limit=abc", admin(), NULL,
+	    NULL, NULL);
+	assert_non_null(strstr(r.gr_body, "limit"));
+	gw_resp_fini(&r);
+	r = must(405, "POST", DEV "/web-drift/drift", admin(),
+	    "application/json", "{}", NULL);
+	gw_resp_fini(&r);
+}
+
 int
 main(void)
 {
@@ -562,6 +585,7 @@ main(void)
 	    cmocka_unit_test(test_clusters),
 	    cmocka_unit_test(test_console_files),
 	    cmocka_unit_test(test_https),
+	    cmocka_unit_test(test_drift_route),
 	};
 	return (cmocka_run_group_tests(tests, setup, teardown));
 }

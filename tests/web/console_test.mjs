@@ -8,8 +8,16 @@
 // its address; submit an invalid name and see the error beside the field;
 // modify a port (and meet a resourceVersion conflict); create from YAML
 // with an error marked at its line; look at the detail view; delete; log
-// in as ns-view and find no Create. A screenshot of each page goes to
-// $SVCFLEET_WEB_OUT.
+// in as ns-view and find no Create. Issue 20: the Annotations row, a
+// workload not chosen, a YAML syntax error introduced like a validation
+// error, an unreachable cluster saying why Create is gone and "Last
+// success" never, an ns-edit user told "No Services you can see". Issue
+// 19: the History tab (diff, roll back with confirmation, the cluster
+// follows) and the Drift section naming the writer. Issue 18: a
+// Multicloud Service through its form (Deploy to by label, an error
+// beside its field, each cluster's preview, Deploy), its list with 2/2
+// synced and its detail with each cluster's status. A screenshot of each
+// page goes to $SVCFLEET_WEB_OUT.
 //
 //   SVCFLEET_BUILD=build SVCFLEET_WEB_OUT=/tmp/shots node console_test.mjs
 import fs from 'node:fs';
@@ -101,9 +109,21 @@ async function main() {
       },
     });
     ok(dep.status === 201, 'kubefake deployment dev/web');
-    env.cli('cluster', 'add', 'east', '--kubeconfig', env.kubeconfig);
+    env.cli('cluster', 'add', 'east', '--kubeconfig', env.kubeconfig, '--label', 'env=prod');
+    // A second cluster for the Multicloud Service, chosen by its label.
+    const west = await env.startKubefake('west');
+    ok((await env.kube('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'dev' } },
+      'application/json', 'west')).status === 201, 'kubefake west namespace dev');
+    env.cli('cluster', 'add', 'west', '--kubeconfig', west.kubeconfig, '--label', 'env=prod');
     const viewerToken = env.cli('token', 'create', 'viewer').trim();
     env.cli('rbac', 'grant', '--user', 'viewer', 'ns-view', '--cluster', 'east', '-n', 'dev');
+    const editorToken = env.cli('token', 'create', 'editor').trim();
+    env.cli('rbac', 'grant', '--user', 'editor', 'ns-edit', '--cluster', 'east', '-n', 'prod');
+    // A cluster nothing answers for (port 1 refuses at once).
+    const gone = await env.api('POST', '/clusters', {
+      metadata: { name: 'gone' }, spec: { apiServer: 'https://127.0.0.1:1', token: 'unused-token-0123456789', insecureSkipVerify: true },
+    });
+    ok(gone.status === 201, `cluster gone registered (${gone.status})`);
     console.log(`     svcfleetd ${env.http}, kubefake ${env.kubeUrl}, files in ${env.dir}`);
 
     const userData = fs.mkdtempSync(path.join(os.tmpdir(), 'svcfleet-chromium-'));
@@ -137,7 +157,33 @@ async function main() {
     await page.locator('tr[data-cluster="east"] .badge[data-state="READY"]').waitFor({ timeout: 20000 });
     ok(/Signed in as admin/.test(await page.locator('#user').innerText()), 'signed in as admin');
     ok(/default/.test(await page.locator('tr[data-cluster="east"]').innerText()), 'cluster row shows its MetalLB pools');
+    await page.locator('tr[data-cluster="gone"] .badge[data-state="UNREACHABLE"]').waitFor({ timeout: 20000 });
+    ok(await page.locator('tr[data-cluster="gone"] td.last-success').innerText() === 'never',
+      'an unreachable cluster never had a success: "Last success" says never');
+    ok(await page.locator('tr[data-cluster="east"] td.last-success time.rel').count() === 1, 'east has a last success time');
     await shot(page, 'clusters');
+
+    // ------------------------- unreachable: why Create is not offered
+    // (and its Services never read Synced: a cluster never reached gives
+    // Error "unreachable"; one lost after contact, Unknown)
+    ok((await env.api('POST', '/clusters/gone/namespaces/dev/services', {
+      metadata: { name: 'web-gone' }, spec: { selector: { app: 'web' }, ports: [{ port: 80 }] },
+    })).status === 201, 'a Service stored for the unreachable cluster');
+    await page.getByRole('link', { name: 'gone', exact: true }).click();
+    await page.locator('#create-unavailable').waitFor();
+    await page.locator('#services tr[data-name="web-gone"]:is([data-state="UNKNOWN"], [data-state="ERROR"])').waitFor({ timeout: 20000 });
+    const goneRow = await row(page, 'web-gone').innerText();
+    ok(/Unknown[\s\S]*last confirmed never/.test(goneRow) || /Error[\s\S]*unreachable/.test(goneRow),
+      `its Service never reads Synced: Unknown or Error saying unreachable (${goneRow.replace(/\s+/g, ' ')})`);
+    ok(/not answering/.test(await page.locator('#create-unavailable').innerText()) && await page.locator('#create-service').count() === 0,
+      'with the cluster unreachable the page says why Create is gone');
+    await shot(page, 'unreachable-no-create');
+    // The form reached by its address says the same.
+    await page.evaluate(() => { location.hash = '#/clusters/gone/services/new'; });
+    await page.locator('#live-error').waitFor();
+    ok(/not answering/.test(await page.locator('#live-error').innerText()), 'the form says the cluster is not answering');
+    await page.getByRole('link', { name: 'Clusters', exact: true }).click();
+    await page.locator('tr[data-cluster="east"]').waitFor();
 
     // ---------------------------------------------------- services list
     await page.getByRole('link', { name: 'east', exact: true }).click();
@@ -278,6 +324,12 @@ async function main() {
     ok(/between 1 and 65535/.test(await page.locator('#p0-port-err').innerText()), 'the port error sits in its port row');
     ok(await page.evaluate(() => document.activeElement.id) === 'f-name', 'focus moves to the first field in error');
     await shot(page, 'invalid-name');
+    // A workload to reference, not chosen: say so, not "Required value".
+    await page.getByLabel('Reference workload label').check();
+    await page.getByRole('button', { name: 'OK' }).click();
+    await page.locator('#f-workload-err').waitFor();
+    ok(/Choose a workload/.test(await page.locator('#f-workload-err').innerText()), 'no workload chosen: "Choose a workload"');
+    ok(await page.evaluate(() => document.activeElement.id) === 'f-workload', 'focus on the workload picker');
     await page.getByRole('link', { name: 'Cancel' }).click();
 
     // ------------------------------------------------- modify a port
@@ -335,8 +387,15 @@ async function main() {
     await checkLabels(page, 'the YAML page');
     const bad = ['apiVersion: v1', 'kind: Service', 'metadata:', '  name: web-yaml', '  namespace: dev',
       '  labels:', '    team: blue', 'spec:', '  selector:', '    app: web', '  ports:', '  - port: 70000', ''].join('\n');
+    await page.locator('#yaml-text').fill('apiVersion: v1\nkind: Service\nmetadata: [name: x\n');
+    await page.getByRole('button', { name: 'Create' }).click();
+    await page.locator('#yaml-errors .problems').waitFor();
+    const syntaxIntro = await page.locator('#yaml-intro').innerText();
     await page.locator('#yaml-text').fill(bad);
     await page.getByRole('button', { name: 'Create' }).click();
+    await until('the validation error', async () => /spec\.ports/.test(await page.locator('#yaml-errors').innerText()));
+    ok(syntaxIntro === await page.locator('#yaml-intro').innerText(),
+      `a YAML syntax error and a validation error are introduced the same way (${syntaxIntro})`);
     await page.locator('#yaml-errors .problems').waitFor();
     const problems = await page.locator('#yaml-errors').innerText();
     ok(/Line 12/.test(problems) && /spec\.ports\[0\]\.port/.test(problems), 'the YAML error names its field and line');
@@ -374,6 +433,9 @@ async function main() {
     ok((await env.api('DELETE', '/clusters/east/namespaces/ghost/services/web-ghost')).status === 200, 'web-ghost deleted');
 
     // --------------------------------------------------- detail view
+    const withAnn = await env.api('GET', '/clusters/east/namespaces/dev/services/web-np');
+    withAnn.body.metadata.annotations = { ...(withAnn.body.metadata.annotations || {}), 'team.example.com/owner': 'blue' };
+    ok((await env.api('PUT', '/clusters/east/namespaces/dev/services/web-np', withAnn.body)).status === 200, 'web-np gets an annotation');
     await row(page, 'web-np').getByRole('link', { name: 'web-np' }).click();
     await page.locator('#cluster-status').waitFor();
     await page.locator('#audit').waitFor();
@@ -382,7 +444,50 @@ async function main() {
     ok(/SYNCED|Synced/.test(await page.locator('#cluster-status').innerText()), 'per-cluster status shows the sync state');
     const timeTitle = await page.locator('#cluster-status time.rel').first().getAttribute('title');
     ok(/\d{4}-\d\d-\d\dT/.test(timeTitle || ''), 'relative times carry the exact time on hover');
+    await until('the Annotations row', async () => /team\.example\.com\/owner = blue/.test(await page.locator('#annotations').innerText()));
+    ok(true, 'the detail page has an Annotations row');
     await shot(page, 'detail');
+
+    // ------------------------------------------ history and roll back
+    await page.getByRole('tab', { name: 'History' }).click();
+    await page.locator('#history tbody tr').nth(2).waitFor();
+    const gens = await page.locator('#history tbody tr').evaluateAll((rs) => rs.map((r) => Number(r.dataset.generation)));
+    const oldest = gens[gens.length - 1];
+    ok(gens.length >= 3 && gens[0] > oldest, `History lists the generations newest first (${gens.join(', ')})`);
+    ok(/admin/.test(await page.locator('#history tbody tr').first().innerText()), 'each generation names who made it');
+    await checkLabels(page, 'the History tab');
+    await page.getByLabel('Compare generation').selectOption(String(oldest));
+    await until('the diff from the first generation', async () => {
+      const del = await page.locator('#history-diff .del').allInnerTexts();
+      const add = await page.locator('#history-diff .add').allInnerTexts();
+      return del.some((t) => /port: 80$/.test(t.trim())) && add.some((t) => /port: 81$/.test(t.trim()));
+    });
+    ok(true, 'the diff between two generations shows the port that changed');
+    await shot(page, 'history-diff');
+    await page.getByRole('button', { name: `Roll back to generation ${oldest}` }).click();
+    await page.getByRole('dialog').waitFor();
+    ok(/port: 80/.test(await page.getByRole('dialog').innerText()), 'the confirmation shows what the rollback changes');
+    await shot(page, 'rollback-confirm');
+    await page.getByRole('dialog').getByRole('button', { name: 'Roll back' }).click();
+    await until('a rollback generation', async () => /rollback to/.test(await page.locator('#history tbody tr').first().innerText()));
+    await until('the cluster to follow the rollback', async () => {
+      const k = await env.kube('GET', '/api/v1/namespaces/dev/services/web-np');
+      return k.body.spec.ports[0].port === 80 && k.body.spec.ports[0].targetPort === 8080;
+    });
+    ok(true, 'Roll back makes a new generation and the cluster follows');
+    await shot(page, 'rolled-back');
+
+    // ----------------------------------------------------------- drift
+    // Someone labels the Service in the cluster behind svcfleet's back.
+    const drifted = await env.kube('PATCH', '/api/v1/namespaces/dev/services/web-np?fieldManager=kubectl-label',
+      { metadata: { labels: { 'app.kubernetes.io/managed-by': 'someone-else' } } }, 'application/merge-patch+json');
+    ok(drifted.status === 200, `web-np changed in the cluster (${drifted.status})`);
+    await page.getByRole('tab', { name: 'Overview' }).click();
+    await page.locator('#drift tbody tr').first().waitFor({ timeout: 20000 });
+    const driftText = await page.locator('#drift').innerText();
+    ok(/kubectl-label/.test(driftText) && /managed-by/.test(driftText) && /someone-else/.test(driftText),
+      'the Drift section names the writer, the field and the value it wrote');
+    await shot(page, 'drift');
     await page.getByRole('link', { name: 'Cluster east' }).click();
 
     // -------------------------------------------------------- delete
@@ -396,6 +501,58 @@ async function main() {
     await until('web-lb to leave the cluster', async () => (await env.kube('GET', '/api/v1/namespaces/dev/services/web-lb')).status === 404);
     ok(true, 'deleted from the list and from the cluster');
     await shot(page, 'deleted');
+
+    // ------------------------------------------- Multicloud Services
+    await page.getByRole('link', { name: 'Multicloud Services' }).click();
+    await page.locator('#create-fleet').waitFor();
+    await page.locator('p.empty', { hasText: 'No Multicloud Services' }).waitFor();
+    await page.locator('#create-fleet').click();
+    await page.getByLabel('Clusters by label').waitFor();
+    await page.getByLabel('Clusters by label').check();
+    await page.getByLabel('Cluster labels').fill('env=prod');
+    await until('the clusters env=prod matches', async () => /east, west/.test(await page.locator('#deploy-matches').innerText()));
+    ok(true, 'Deploy to by label shows which clusters match now');
+    await until('the namespaces of the first cluster', async () => (await page.locator('#f-namespace option[value="dev"]').count()) === 1);
+    await page.getByLabel('Namespace').selectOption('dev');
+    await page.getByLabel('Service name').fill('web-fleet');
+    await page.getByLabel('Selector label 1 key').fill('app');
+    await page.getByLabel('Selector label 1 value').fill('web');
+    await page.getByLabel('Port 1 service port').fill('70000');
+    await page.getByLabel('Port 1 container port').fill('8080');
+    await checkLabels(page, 'the Multicloud Service form');
+    await page.getByRole('button', { name: 'Preview' }).click();
+    await page.locator('#p0-port-err').waitFor();
+    ok(/between 1 and 65535/.test(await page.locator('#p0-port-err').innerText()), 'a Multicloud Service\'s error sits beside its field');
+    await page.getByLabel('Port 1 service port').fill('80');
+    // An override for west only.
+    await page.getByRole('button', { name: 'Add override' }).click();
+    await page.getByLabel('Override 1 cluster').selectOption('west');
+    await page.getByLabel('Override 1 annotations (key=value, comma-separated)').fill('team=west');
+    await checkLabels(page, 'the Multicloud Service form with an override');
+    await page.getByRole('button', { name: 'Preview' }).click();
+    await page.locator('#fleet-preview .preview-cluster[data-cluster="west"]').waitFor();
+    const prev = await page.locator('#fleet-preview').innerText();
+    ok(/Cluster east/.test(prev) && /Cluster west/.test(prev) && /80→8080\/TCP/.test(prev), 'the preview shows what each cluster gets');
+    ok(/team = west/.test(await page.locator('#fleet-preview .preview-cluster[data-cluster="west"]').innerText())
+      && !/team = west/.test(await page.locator('#fleet-preview .preview-cluster[data-cluster="east"]').innerText()),
+    'the override shows in west\'s preview only');
+    ok((await env.kube('GET', '/api/v1/namespaces/dev/services/web-fleet', undefined, 'application/json', 'west')).status === 404,
+      'nothing is written before Deploy');
+    await shot(page, 'fleet-preview');
+    await page.getByRole('button', { name: 'Deploy to 2 clusters' }).click();
+    await page.locator('#fleet tr[data-name="web-fleet"][data-synced="2/2"]').waitFor({ timeout: 20000 });
+    ok(/2\/2 synced/.test(await page.locator('#fleet tr[data-name="web-fleet"]').innerText()), 'the list says 2/2 synced');
+    await shot(page, 'fleet-list');
+    await page.getByRole('link', { name: 'web-fleet' }).click();
+    await page.locator('#fleet-clusters tr[data-cluster="west"][data-state="SYNCED"]').waitFor({ timeout: 20000 });
+    ok(await page.locator('#fleet-clusters tr[data-cluster="east"][data-state="SYNCED"]').count() === 1, 'the detail shows each cluster\'s status');
+    ok((await env.kube('GET', '/api/v1/namespaces/dev/services/web-fleet', undefined, 'application/json', 'west')).status === 200,
+      'west has the Service');
+    const westSvc = await env.kube('GET', '/api/v1/namespaces/dev/services/web-fleet', undefined, 'application/json', 'west');
+    const eastSvc = await env.kube('GET', '/api/v1/namespaces/dev/services/web-fleet');
+    ok((westSvc.body.metadata.annotations || {}).team === 'west' && !(eastSvc.body.metadata.annotations || {}).team,
+      'the override reached west only');
+    await shot(page, 'fleet-detail');
 
     // ----------------------------------------------- ns-view sees no Create
     await page.getByRole('button', { name: 'Log out' }).click();
@@ -414,6 +571,18 @@ async function main() {
     await row(page, 'web-np').getByRole('link', { name: 'web-np' }).click();
     await page.locator('#cluster-status').waitFor();
     ok(await page.locator('#modify, #delete').count() === 0, 'ns-view has no Modify or Delete in the detail view');
+    await page.getByRole('tab', { name: 'History' }).click();
+    await page.locator('#history tbody tr').first().waitFor();
+    ok(await page.getByRole('button', { name: /Roll back to generation/ }).count() === 0, 'ns-view gets no Roll back');
+
+    // -------------------- ns-edit of prod, All namespaces: nothing seen
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByLabel('Access token').fill(editorToken);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('link', { name: 'east', exact: true }).click();
+    await page.locator('#empty-list', { hasText: 'No Services you can see' }).waitFor();
+    ok(/prod/.test(await page.locator('#your-namespaces').innerText()), 'ns-edit is told which namespace she may see');
+    await shot(page, 'editor-nothing-seen');
 
     ok(pageErrors.length === 0, `no script errors in the page${pageErrors.length ? `: ${pageErrors.join(' | ')}` : ''}`);
   } catch (e) {

@@ -49,28 +49,39 @@ export class Env {
     return p;
   }
 
-  async startKubefake() {
-    const state = path.join(this.dir, 'kubefake');
-    this.kubeconfig = path.join(this.dir, 'east.kubeconfig');
+  // startKubefake(name): a kubefake cluster; "east" (the first) is the
+  // one kube() talks to, another is reached with kube(..., name).
+  async startKubefake(name = 'east') {
+    const first = name === 'east';
+    const state = path.join(this.dir, first ? 'kubefake' : `kubefake-${name}`);
+    const kubeconfig = path.join(this.dir, `${name}.kubeconfig`);
     this.kubeToken = 'kubefake-web-test-token-0123456789abcdef';
     const kf = this.spawn(bin(this.build, 'tests/kubefake/kubefake'), [
       '--listen', '127.0.0.1:0', '--state-dir', state, '--token', this.kubeToken,
-      '--write-kubeconfig', this.kubeconfig,
-      '--metallb-pool', 'default=192.168.50.0/29', '--metallb-pool', 'spare=192.168.60.0/29',
+      '--write-kubeconfig', kubeconfig,
+      '--metallb-pool', first ? 'default=192.168.50.0/29' : 'default=192.168.70.0/29', '--metallb-pool', 'spare=192.168.60.0/29',
       '--lb-delay-ms', '200', '--log-level', 'warn',
-    ], 'kubefake.log');
-    const ready = await until('kubefake to be ready', () => /ready (https:\/\/\S+)/.exec(kf.stdoutText));
-    this.kubeUrl = ready[1];
-    this.kubeCA = fs.readFileSync(path.join(state, 'ca.crt'));
+    ], first ? 'kubefake.log' : `kubefake-${name}.log`);
+    const ready = await until(`kubefake ${name} to be ready`, () => /ready (https:\/\/\S+)/.exec(kf.stdoutText));
+    this.kubes = this.kubes || {};
+    this.kubes[name] = { url: ready[1], ca: fs.readFileSync(path.join(state, 'ca.crt')), kubeconfig };
+    if (first) {
+      this.kubeconfig = kubeconfig;
+      this.kubeUrl = ready[1];
+      this.kubeCA = this.kubes[name].ca;
+    }
+    return this.kubes[name];
   }
 
-  // A request to kubefake as its admin.
-  kube(method, p, body) {
-    const u = new URL(p, this.kubeUrl);
+  // A request to kubefake as its admin (contentType: the body's type,
+  // JSON unless said otherwise, e.g. a merge patch).
+  kube(method, p, body, contentType = 'application/json', name = 'east') {
+    const k = this.kubes[name];
+    const u = new URL(p, k.url);
     return new Promise((resolve, reject) => {
       const req = https.request(u, {
-        method, ca: this.kubeCA,
-        headers: { Authorization: `Bearer ${this.kubeToken}`, 'Content-Type': 'application/json' },
+        method, ca: k.ca,
+        headers: { Authorization: `Bearer ${this.kubeToken}`, 'Content-Type': contentType },
       }, (res) => {
         let text = '';
         res.on('data', (d) => { text += d; });
