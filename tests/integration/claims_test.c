@@ -439,7 +439,7 @@ test_claims(void **state)
 
 	// A fourth joins: only what it wins moves, all of it to the newcomer
 	// (rendezvous hashing; with six clusters the share it wins depends on
-	// the names: bench/claims_bench measures the fraction over many).
+	// the names: bench/multi/claims-bench measures it over many).
 	char o3[NCL][32];
 	int  moved = 0, won = 0;
 	pid[3]  = spawn(&e, ids[3], tok);
