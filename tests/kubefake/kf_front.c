@@ -315,6 +315,7 @@ typedef struct stream {
 	sf_buf             s_out; // response body not yet sent
 	size_t             s_off;
 	char               s_err[CURL_ERROR_SIZE];
+	struct stream     *s_prev, *s_next; // the connection's open streams
 } stream;
 
 struct h2conn {
@@ -326,11 +327,25 @@ struct h2conn {
 	size_t           c_woff;
 	int              c_nstreams;
 	bool             c_goaway;
+	// Streams begun and not yet closed: nghttp2_session_del frees its
+	// own stream state without calling on_stream_close, so what is still
+	// open when the connection ends (kubefake stopping mid-request) is
+	// freed from here.
+	stream *c_open;
 };
 
 static void
 stream_free(stream *st)
 {
+	h2conn *c = st->s_c;
+	if (st->s_prev != NULL) {
+		st->s_prev->s_next = st->s_next;
+	} else if (c->c_open == st) {
+		c->c_open = st->s_next;
+	}
+	if (st->s_next != NULL) {
+		st->s_next->s_prev = st->s_prev;
+	}
 	if (st->s_easy) {
 		curl_multi_remove_handle(st->s_c->c_multi, st->s_easy);
 		curl_easy_cleanup(st->s_easy);
@@ -549,8 +564,13 @@ on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 	if (st == NULL) {
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	}
-	st->s_id = f->hd.stream_id;
-	st->s_c  = c;
+	st->s_id   = f->hd.stream_id;
+	st->s_c    = c;
+	st->s_next = c->c_open;
+	if (c->c_open != NULL) {
+		c->c_open->s_prev = st;
+	}
+	c->c_open = st;
 	nghttp2_session_set_stream_user_data(s, st->s_id, st);
 	atomic_fetch_add(&kf_st.st_stats.s_h2_streams, 1);
 	c->c_nstreams++;
@@ -802,7 +822,13 @@ serve_h2(SSL *ssl, int fd)
 			}
 		}
 	}
-	// Streams still open are freed by the session's close callbacks.
+	// Streams still open (the peer went away, or kubefake is stopping):
+	// nghttp2_session_del does not call on_stream_close for them.
+	while (c.c_open != NULL) {
+		nghttp2_session_set_stream_user_data(
+		    c.c_s, c.c_open->s_id, NULL);
+		stream_free(c.c_open);
+	}
 	nghttp2_session_del(c.c_s);
 	curl_multi_cleanup(c.c_multi);
 	sf_buf_fini(&c.c_wbuf);
