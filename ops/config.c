@@ -146,8 +146,8 @@ find_opt(const sf_opt_table *t, const char *name, size_t len)
 }
 
 // find_opt_or_former finds an option by name or by a former name
-// (t_renamed_flags); a former name is warned about on err when warn is set
-// (what: "--token-file" or "FILE:LINE: token-file").
+// (t_renamed_flags). A former name is warned about on err (NULL: not):
+// as a flag when where is NULL, else as the key at where ("FILE:LINE").
 static long
 find_opt_or_former(const sf_opt_table *t, const char *name, size_t len,
     FILE *err, const char *where)
