@@ -379,10 +379,13 @@ derive_defaults(sf_config *cc, void *fields)
 	}
 	rv = sf_config_derive(cc, cfg, "secret-key-file", key);
 	free(key);
-	// (As sf_server_start's defaults: the same URLs.)
+	// (As sf_server_start's defaults: the same URLs. A data directory
+	// with a comma in its name is left to the server: the list splits at
+	// commas.)
 	snprintf(v, sizeof(v), "ipc://%s/svcfleet.sock,tcp://127.0.0.1:7070",
 	    cfg->data_dir);
-	if (rv == 0 && cfg->listen.l_n == 0) {
+	if (rv == 0 && cfg->listen.l_n == 0
+	    && strchr(cfg->data_dir, ',') == NULL) {
 		rv = sf_config_derive(cc, cfg, "listen", v);
 	}
 	return (rv);
