@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
@@ -568,6 +570,56 @@ start_reconciler(sf_server *srv, sf_reconciler **rec)
 	return (rv);
 }
 
+// tcp_port_taken (issue 20) says whether a tcp:// or tls+tcp:// listener
+// URL's port is in use, by binding it as nng will (SO_REUSEADDR) and
+// letting go: a taken RPC port then fails start-up before the data
+// directory, the admin token and the secret key are made. (Anything else,
+// or a URL this cannot read, is left to nng; so is a port taken between
+// this and the listener.)
+static bool
+tcp_port_taken(const char *url)
+{
+	const char *rest = NULL;
+	if (strncmp(url, "tcp://", 6) == 0) {
+		rest = url + 6;
+	} else if (strncmp(url, "tls+tcp://", 10) == 0) {
+		rest = url + 10;
+	}
+	const char *colon = rest != NULL ? strrchr(rest, ':') : NULL;
+	if (colon == NULL || strcmp(colon + 1, "0") == 0) {
+		return (false);
+	}
+	char host[256];
+	snprintf(host, sizeof(host), "%.*s", (int) (colon - rest), rest);
+	char *h = host;
+	if (h[0] == '[' && h[strlen(h) - 1] == ']') {
+		h[strlen(h) - 1] = '\0';
+		h++;
+	}
+	struct addrinfo hints = {0}, *res = NULL;
+	hints.ai_family   = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags    = AI_PASSIVE | AI_NUMERICSERV;
+	if (getaddrinfo(h[0] == '\0' || strcmp(h, "*") == 0 ? NULL : h,
+	        colon + 1, &hints, &res)
+	        != 0
+	    || res == NULL) {
+		return (false);
+	}
+	bool taken = false;
+	int  fd    = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0),
+	    one    = 1;
+	if (fd >= 0) {
+		(void) setsockopt(
+		    fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		taken = bind(fd, res->ai_addr, res->ai_addrlen) != 0
+		    && errno == EADDRINUSE;
+		close(fd);
+	}
+	freeaddrinfo(res);
+	return (taken);
+}
+
 // log_console (issue 20) names the web console's URL at start-up, and
 // the token to sign in with when svcfleetd made one.
 static void
@@ -732,6 +784,17 @@ main(int argc, char **argv)
 		        || sf_http_listen(mhttp, &st) != 0)) {
 			fprintf(stderr, "svcfleetd: --metrics: %s: %s\n",
 			    sf_status_name(st.st_code), st.st_msg);
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < cfg.listen.l_n; i++) {
+		if (tcp_port_taken(cfg.listen.l_items[i])) {
+			fprintf(stderr,
+			    "svcfleetd: --listen: cannot listen on %s: "
+			    "Address "
+			    "already in use (another process listens on that "
+			    "port)\n",
+			    cfg.listen.l_items[i]);
 			goto out;
 		}
 	}

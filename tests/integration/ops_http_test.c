@@ -238,6 +238,18 @@ test_bad_address(void **state)
 	assert_string_equal(err, want);
 	assert_int_not_equal(stat(path, &sb), 0);
 	free(err);
+	// And a taken RPC port (here the same one): nothing created either.
+	rc = th_runf(NULL, &err,
+	    "%s --data-dir %s/d --listen tcp://%s --http off",
+	    th_bin("cmd/svcfleetd/svcfleetd"), dir, taken);
+	assert_int_equal(rc, 1);
+	snprintf(want, sizeof(want),
+	    "svcfleetd: --listen: cannot listen on tcp://%s: Address already "
+	    "in use (another process listens on that port)\n",
+	    taken);
+	assert_string_equal(err, want);
+	assert_int_not_equal(stat(path, &sb), 0);
+	free(err);
 	// issue 20: the start-up log names the web console's URL, and the
 	// token to sign in with.
 	char console[1200];
