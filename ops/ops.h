@@ -113,7 +113,7 @@ typedef struct sf_opt_table {
 
 // Where one option's value came from, for messages after loading.
 typedef struct sf_opt_src {
-	char s_where[300]; // "--http", "SVCFLEET_HTTP", "/etc/x.conf:3",
+	char s_where[300]; // "--http", "SVCFLEETD_HTTP", "/etc/x.conf:3",
 	                   // "default"
 } sf_opt_src;
 
