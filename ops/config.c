@@ -145,6 +145,40 @@ find_opt(const sf_opt_table *t, const char *name, size_t len)
 	return (-1);
 }
 
+// find_opt_or_former finds an option by name or by a former name
+// (t_renamed_flags). A former name is warned about on err (NULL: not):
+// as a flag when where is NULL, else as the key at where ("FILE:LINE").
+static long
+find_opt_or_former(const sf_opt_table *t, const char *name, size_t len,
+    FILE *err, const char *where)
+{
+	long idx = find_opt(t, name, len);
+	if (idx >= 0) {
+		return (idx);
+	}
+	for (size_t i = 0; i < t->t_nrenamed_flags; i++) {
+		const sf_opt_renamed_flag *rf = &t->t_renamed_flags[i];
+		if (strlen(rf->rf_old) != len
+		    || strncmp(rf->rf_old, name, len) != 0) {
+			continue;
+		}
+		idx = find_opt(t, rf->rf_name, strlen(rf->rf_name));
+		if (idx >= 0 && err != NULL) {
+			bool flag = where == NULL;
+			fprintf(err,
+			    "%s: %s%swarning: %s%s is deprecated and will "
+			    "stop "
+			    "working in a later release: %s %s%s instead\n",
+			    t->t_prog, flag ? "" : where, flag ? "" : ": ",
+			    flag ? "--" : "", rf->rf_old,
+			    flag ? "use" : "write", flag ? "--" : "",
+			    rf->rf_name);
+		}
+		return (idx);
+	}
+	return (-1);
+}
+
 // The environment variable naming the configuration file: the "config"
 // option's.
 static const char *
@@ -237,7 +271,7 @@ load_file(loader *l, const char *path)
 			val[vlen - 1] = '\0';
 			val++;
 		}
-		idx = find_opt(t, key, strlen(key));
+		idx = find_opt_or_former(t, key, strlen(key), l->l_err, where);
 		if (idx < 0 || strcmp(key, "config") == 0) {
 			fprintf(l->l_err, "%s: %s: unknown option \"%s\"%s\n",
 			    prog, where, key,
@@ -349,8 +383,9 @@ load_flags(loader *l, int argc, char **argv, int first, bool apply,
 			return (-1);
 		}
 		eq  = strchr(arg, '=');
-		idx = find_opt(t, arg + 2,
-		    eq != NULL ? (size_t) (eq - arg - 2) : strlen(arg + 2));
+		idx = find_opt_or_former(t, arg + 2,
+		    eq != NULL ? (size_t) (eq - arg - 2) : strlen(arg + 2),
+		    apply ? l->l_err : NULL, NULL);
 		if (idx < 0) {
 			fprintf(l->l_err,
 			    "%s: unknown flag %.*s (see --help)\n", prog,
@@ -378,7 +413,9 @@ load_flags(loader *l, int argc, char **argv, int first, bool apply,
 		if (!apply) {
 			continue;
 		}
-		snprintf(where, sizeof(where), "--%s", o->o_name);
+		// (A former name is named as given.)
+		snprintf(where, sizeof(where), "%.*s",
+		    eq != NULL ? (int) (eq - arg) : (int) strlen(arg), arg);
 		if (set_value(l, (size_t) idx, val, SRC_FLAG, where) != 0) {
 			return (-1);
 		}
@@ -439,7 +476,8 @@ sf_config_main(sf_config *cfg, const sf_opt_table *t, void *fields, int argc,
 	if ((rv = sf_config_load(
 	         cfg, t, fields, argc, argv, 1, stdout, stderr))
 	        != 0
-	    || (check != NULL && (rv = check(cfg, fields)) != 0)) {
+	    || (check != NULL && (rv = check(cfg, fields)) != 0)
+	    || (t->t_derive != NULL && (rv = t->t_derive(cfg, fields)) != 0)) {
 		sf_config_fini(cfg);
 		return (rv > 0 ? 0 : 2);
 	}
@@ -462,6 +500,53 @@ sf_config_fini(sf_config *cfg)
 	free(cfg->c_keep);
 	free(cfg->c_src);
 	memset(cfg, 0, sizeof(*cfg));
+}
+
+int
+sf_config_derive(
+    sf_config *cfg, void *fields, const char *name, const char *value)
+{
+	const sf_opt_table *t   = cfg->c_table;
+	long                idx = find_opt(t, name, strlen(name));
+	loader              l;
+	char               *copy, *tok, *rest;
+	int                 rv = 0;
+
+	if (idx < 0 || cfg->c_src == NULL) {
+		fprintf(
+		    stderr, "%s: no option %s to derive\n", t->t_prog, name);
+		return (-1);
+	}
+	if (strcmp(cfg->c_src[idx].s_where, "default") != 0) {
+		return (0); // a source set it: that is the value in effect
+	}
+	if ((copy = keep(cfg, strdup(value))) == NULL
+	    || (l.l_list_src = calloc(t->t_nopts, sizeof(int))) == NULL) {
+		fprintf(stderr, "%s: out of memory\n", t->t_prog);
+		return (-1);
+	}
+	l.l_cfg    = cfg;
+	l.l_fields = fields;
+	l.l_err    = stderr;
+	char where[sizeof(cfg->c_src[0].s_where)];
+	snprintf(where, sizeof(where), "default: %s",
+	    t->t_opts[idx].o_def_text != NULL ? t->t_opts[idx].o_def_text
+	                                      : "derived");
+	if (t->t_opts[idx].o_type != SF_OPT_LIST) {
+		rv = set_value(&l, (size_t) idx, copy, SRC_DEFAULT, where);
+	} else {
+		l.l_list_src[idx] = -1; // replace whatever is there
+		rest              = copy;
+		while (rv == 0 && (tok = strsep(&rest, ",")) != NULL) {
+			tok = trim(tok);
+			if (*tok != '\0') {
+				rv = set_value(
+				    &l, (size_t) idx, tok, SRC_DEFAULT, where);
+			}
+		}
+	}
+	free(l.l_list_src);
+	return (rv);
 }
 
 const char *
@@ -539,6 +624,16 @@ sf_config_usage(const sf_opt_table *t, FILE *f)
 		    "environment\noverrides "
 		    "the file and flags override both.\n",
 		    config_env(t));
+	}
+	if (t->t_nrenamed_flags > 0) {
+		fprintf(f,
+		    "\nRenamed flags (and configuration file names), still "
+		    "taken (with a warning):\n");
+		for (size_t i = 0; i < t->t_nrenamed_flags; i++) {
+			fprintf(f, "  --%s: now --%s\n",
+			    t->t_renamed_flags[i].rf_old,
+			    t->t_renamed_flags[i].rf_name);
+		}
 	}
 	if (t->t_nrenamed > 0) {
 		fprintf(f,

@@ -87,15 +87,21 @@ struct sf_http {
 	char              *h_host; // without brackets
 	unsigned           h_port;
 	struct MHD_Daemon *h_mhd;
-	char              *h_cert; // PEM text, kept while serving
-	char              *h_key;
-	char               h_url[300];
-	route              h_routes[MAX_ROUTES];
-	size_t             h_nroutes;
-	check              h_checks[MAX_CHECKS];
-	size_t             h_nchecks;
-	gate               h_gates[MAX_GATES];
-	size_t             h_ngates;
+	// issue 20: the listening socket, bound by sf_http_listen before
+	// the daemon starts anything else (-1: not yet); MHD owns it once
+	// started.
+	int                     h_lfd;
+	struct sockaddr_storage h_sa;
+	bool                    h_v6;
+	char                   *h_cert; // PEM text, kept while serving
+	char                   *h_key;
+	char                    h_url[300];
+	route                   h_routes[MAX_ROUTES];
+	size_t                  h_nroutes;
+	check                   h_checks[MAX_CHECKS];
+	size_t                  h_nchecks;
+	gate                    h_gates[MAX_GATES];
+	size_t                  h_ngates;
 	// The read-deadline watchdog (issue 17): connections in l_next
 	// order, guarded by h_mtx; the thread wakes every 100 ms.
 	pthread_mutex_t h_mtx;
@@ -782,6 +788,7 @@ sf_http_alloc(sf_http **out, const sf_http_opts *o, sf_status *st)
 	}
 	pthread_mutex_init(&h->h_mtx, NULL);
 	pthread_cond_init(&h->h_cv, NULL);
+	h->h_lfd     = -1;
 	h->h_opts    = *o;
 	h->h_address = strdup(
 	    o->ho_addr != NULL && o->ho_addr[0] ? o->ho_addr : DEFAULT_ADDR);
@@ -949,6 +956,57 @@ resolve(sf_http *h, struct sockaddr_storage *sa, bool *v6, sf_status *st)
 }
 
 int
+sf_http_listen(sf_http *h, sf_status *st)
+{
+	int rv, one = 1;
+
+	if (h->h_lfd >= 0) {
+		return (0);
+	}
+	if ((rv = resolve(h, &h->h_sa, &h->h_v6, st)) != 0) {
+		return (rv);
+	}
+	if (h->h_tls
+	    && ((h->h_cert == NULL
+	            && (h->h_cert = read_pem(h->h_cert_file, "--tls-cert", st))
+	                == NULL)
+	        || (h->h_key == NULL
+	            && (h->h_key = read_pem(h->h_key_file, "--tls-key", st))
+	                == NULL))) {
+		return (SF_INVALID_ARGUMENT);
+	}
+	int fd = socket(h->h_v6 ? AF_INET6 : AF_INET,
+	    SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED,
+		    "cannot serve HTTP on %s: %s", h->h_address,
+		    strerror(errno)));
+	}
+	// As MHD does with the sockets it makes: a restart binds at once,
+	// and an IPv6 address is IPv6 only.
+	(void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (h->h_v6) {
+		(void) setsockopt(
+		    fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	}
+	socklen_t len = h->h_v6 ? sizeof(struct sockaddr_in6)
+	                        : sizeof(struct sockaddr_in);
+	if (bind(fd, (struct sockaddr *) &h->h_sa, len) != 0
+	    || listen(fd, SOMAXCONN) != 0) {
+		int err = errno;
+		close(fd);
+		return (sf_status_set(st, SF_INVALID_ARGUMENT,
+		    "cannot serve HTTP%s on %s: %s%s", h->h_tls ? "S" : "",
+		    h->h_address, strerror(err),
+		    err == EADDRINUSE
+		        ? " (another process listens on that port)"
+		        : ""));
+	}
+	h->h_lfd = fd;
+	return (0);
+}
+
+int
 sf_http_start(sf_http *h, sf_status *st)
 {
 	struct sockaddr_storage     sa;
@@ -958,15 +1016,17 @@ sf_http_start(sf_http *h, sf_status *st)
 	const union MHD_DaemonInfo *info;
 	char                        host[INET6_ADDRSTRLEN + 2];
 
-	if ((rv = resolve(h, &sa, &v6, st)) != 0) {
+	if ((rv = sf_http_listen(h, st)) != 0) {
 		return (rv);
 	}
+	sa    = h->h_sa;
+	v6    = h->h_v6;
 	flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD
 	    | MHD_USE_AUTO | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
 	// One option list; HTTPS adds its certificate and key at the end.
 	struct MHD_OptionItem opts[] = {
 	    {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t) on_mhd_log, h},
-	    {MHD_OPTION_SOCK_ADDR, 0, &sa},
+	    {MHD_OPTION_LISTEN_SOCKET, h->h_lfd, NULL},
 	    {MHD_OPTION_CONNECTION_LIMIT, h->h_opts.ho_max_conns, NULL},
 	    {MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->h_opts.ho_max_conns_per_ip,
 	        NULL},
@@ -980,12 +1040,6 @@ sf_http_start(sf_http *h, sf_status *st)
 	};
 	if (h->h_tls) {
 		size_t n = sizeof(opts) / sizeof(opts[0]);
-		if ((h->h_cert = read_pem(h->h_cert_file, "--tls-cert", st))
-		        == NULL
-		    || (h->h_key = read_pem(h->h_key_file, "--tls-key", st))
-		        == NULL) {
-			return (SF_INVALID_ARGUMENT);
-		}
 		flags |= MHD_USE_TLS;
 		opts[n - 4] = (struct MHD_OptionItem) {
 		    MHD_OPTION_HTTPS_MEM_CERT, 0, h->h_cert};
@@ -998,6 +1052,8 @@ sf_http_start(sf_http *h, sf_status *st)
 	    MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	if (h->h_mhd == NULL) {
 		int err = errno;
+		close(h->h_lfd);
+		h->h_lfd = -1;
 		return (sf_status_set(st, SF_INVALID_ARGUMENT,
 		    "cannot serve HTTP%s on %s: %s%s", h->h_tls ? "S" : "",
 		    h->h_address, err != 0 ? strerror(err) : "failed",
@@ -1041,7 +1097,9 @@ sf_http_free(sf_http *h)
 		return;
 	}
 	if (h->h_mhd != NULL) {
-		MHD_stop_daemon(h->h_mhd);
+		MHD_stop_daemon(h->h_mhd); // closes h_lfd
+	} else if (h->h_lfd >= 0) {
+		close(h->h_lfd); // listened, never started
 	}
 	if (h->h_dog_running) {
 		pthread_mutex_lock(&h->h_mtx);

@@ -83,6 +83,16 @@ typedef struct sf_opt_renamed {
 	const char *r_old;
 } sf_opt_renamed;
 
+// A renamed flag (issue 20): the option named rf_name was --rf_old (and
+// "rf_old = ..." in a configuration file) before; the former name is still
+// taken, with a warning saying what to write instead.
+typedef struct sf_opt_renamed_flag {
+	const char *rf_name;
+	const char *rf_old;
+} sf_opt_renamed_flag;
+
+struct sf_config;
+
 typedef struct sf_opt_table {
 	const char   *t_prog;  // "svcfleetd": prefix of every message
 	const char   *t_usage; // usage line(s) and a paragraph for --help
@@ -91,11 +101,19 @@ typedef struct sf_opt_table {
 	bool          t_file; // --config (and its option's variable) supported
 	const sf_opt_renamed *t_renamed; // may be NULL
 	size_t                t_nrenamed;
+	// issue 20: former flag names (may be NULL), and the defaults derived
+	// from other options (max-connections/4, DATA-DIR/secret.key, ...),
+	// set with sf_config_derive once every source is loaded so that
+	// --check-config prints the values in effect (may be NULL; returns 0
+	// or -1 after a line on stderr).
+	const sf_opt_renamed_flag *t_renamed_flags;
+	size_t                     t_nrenamed_flags;
+	int (*t_derive)(struct sf_config *cfg, void *fields);
 } sf_opt_table;
 
 // Where one option's value came from, for messages after loading.
 typedef struct sf_opt_src {
-	char s_where[300]; // "--http", "SVCFLEET_HTTP", "/etc/x.conf:3",
+	char s_where[300]; // "--http", "SVCFLEETD_HTTP", "/etc/x.conf:3",
 	                   // "default"
 } sf_opt_src;
 
@@ -125,12 +143,21 @@ typedef int (*sf_config_check_fn)(const sf_config *cfg, const void *fields);
 
 // sf_config_main is how a daemon's main starts: sf_config_load from
 // argv[1..] (stdout, stderr), then check (may be NULL), then the table's
+// t_derive (the derived defaults), then the table's
 // "check-config" option when it has one and it is set: the values in
 // effect are printed (sf_config_dump). Returns -1 to go on (free cfg with
 // sf_config_fini when done), or else the exit code with cfg freed: 0 after
 // --help, --version or --check-config, 2 for a bad configuration.
 int sf_config_main(sf_config *cfg, const sf_opt_table *t, void *fields,
     int argc, char **argv, sf_config_check_fn check);
+
+// sf_config_derive sets option name to value (text as in a file; a list
+// takes "a,b") when no source set it (its value is the table's default or
+// none), recording where as "default: " and the option's o_def_text. For a
+// table's t_derive. Returns 0, or -1 (unknown option, a value the option
+// refuses, out of memory) after a line on stderr.
+int sf_config_derive(
+    struct sf_config *cfg, void *fields, const char *name, const char *value);
 
 // sf_config_where says where option name got its value ("default" when
 // nowhere), for messages of later cross-field checks.
@@ -390,6 +417,14 @@ int sf_http_gate(
 // before sf_http_start.
 int sf_http_add_check(
     sf_http *h, const char *name, sf_http_check_fn fn, void *arg);
+
+// sf_http_listen (issue 20) binds and listens on the address (and reads
+// the certificate and key) without serving yet, so a daemon can fail on a
+// taken port before it creates anything; connections wait in the backlog
+// until sf_http_start. Returns 0, or SF_INVALID_ARGUMENT with st naming
+// the address (a taken port: "Address already in use") or the file.
+// Only before sf_http_start, which calls it when it was not called.
+int sf_http_listen(sf_http *h, sf_status *st);
 
 // sf_http_start binds and serves. Returns 0, or SF_INVALID_ARGUMENT (the
 // address cannot be bound, a certificate that cannot be read or used)

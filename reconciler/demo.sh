@@ -3,10 +3,15 @@
 # so Services created with svcfleet appear in them and can be poked with
 # kubectl. Run through `./dev.sh demo` (which builds first). Everything
 # lives in ./svcfleet-demo; Ctrl-C stops it all.
+#
+# Knobs (environment): DEMO_PORT_EAST, DEMO_PORT_WEST (the clusters' API
+# servers, 16443 and 16444), DEMO_HTTP_PORT (svcfleetd's HTTP endpoint:
+# the web console, 7071), DEMO_DIR (./svcfleet-demo).
 set -eu
 cd "$(dirname "$0")/.."
 B=${SF_BIN_DIR:-$PWD/build}
-D=$PWD/svcfleet-demo
+D=${DEMO_DIR:-$PWD/svcfleet-demo}
+HTTP_PORT=${DEMO_HTTP_PORT:-7071}
 KUBEFAKE=$B/tests/kubefake/kubefake
 SVCFLEETD=$B/cmd/svcfleetd/svcfleetd
 SVCFLEET=$B/client/cli/svcfleet
@@ -43,14 +48,33 @@ start_cluster east "${DEMO_PORT_EAST:-16443}" default=192.168.10.0/28
 start_cluster west "${DEMO_PORT_WEST:-16444}" default=192.168.20.0/28
 
 "$SVCFLEETD" --data-dir "$D/data" --listen "ipc://$D/svcfleet.sock" \
-    2>"$D/svcfleetd.log" &
-pids="$pids $!"
+    --http "127.0.0.1:$HTTP_PORT" 2>"$D/svcfleetd.log" &
+daemon=$!
+pids="$pids $daemon"
 export SVCFLEET_SERVER="ipc://$D/svcfleet.sock"
 export SVCFLEET_TOKEN_FILE="$D/data/admin.token"
-for _ in $(seq 100); do
-	[ -s "$D/data/admin.token" ] && "$SVCFLEET" version >/dev/null 2>&1 && break
+# Until svcfleetd answers; when it stops instead (a port in use, ...), its
+# own words, not the CLI's "Connection refused".
+up=
+for _ in $(seq 200); do
+	if ! kill -0 "$daemon" 2>/dev/null; then
+		break
+	fi
+	if [ -s "$D/data/admin.token" ] && "$SVCFLEET" version >/dev/null 2>&1; then
+		up=1
+		break
+	fi
 	sleep 0.1
 done
+if [ -z "$up" ]; then
+	echo "demo: svcfleetd did not start (log: $D/svcfleetd.log):" >&2
+	grep -v ' level=info ' "$D/svcfleetd.log" >&2 || cat "$D/svcfleetd.log" >&2
+	case $(cat "$D/svcfleetd.log") in
+	*"cannot serve HTTP"*)
+		echo "demo: choose another HTTP port with DEMO_HTTP_PORT=PORT ./dev.sh demo" >&2 ;;
+	esac
+	exit 1
+fi
 for c in east west; do
 	"$SVCFLEET" cluster get "$c" >/dev/null 2>&1 ||
 	    "$SVCFLEET" cluster add "$c" --kubeconfig "$D/$c.kubeconfig" >/dev/null
@@ -58,7 +82,12 @@ done
 
 cat <<EOF
 svcfleet demo: svcfleetd with clusters "east" and "west" (kubefake), all in
-$D. In another terminal:
+$D.
+
+Web console: http://127.0.0.1:$HTTP_PORT/ (sign in with the token in
+$SVCFLEET_TOKEN_FILE)
+
+In another terminal:
 
   export PATH=$B/client/cli:\$PATH
   export SVCFLEET_SERVER=$SVCFLEET_SERVER SVCFLEET_TOKEN_FILE=$SVCFLEET_TOKEN_FILE

@@ -192,7 +192,8 @@ load_token_file(sf__srv_auth *a, const char *path, sf_status *st)
 
 	if (f == NULL) {
 		return (sf_status_set(st, SF_INVALID_ARGUMENT,
-		    "cannot read --token-file %s: %s", path, strerror(errno)));
+		    "cannot read --token-auth-file %s: %s", path,
+		    strerror(errno)));
 	}
 	// Bearer tokens in the clear: readable by every user of the host is
 	// refused, by the group warned about (issue 17, finding 16).
@@ -200,13 +201,15 @@ load_token_file(sf__srv_auth *a, const char *path, sf_status *st)
 	    && (sb.st_mode & 007) != 0) {
 		fclose(f);
 		return (sf_status_set(st, SF_FAILED_PRECONDITION,
-		    "--token-file %s is readable by every user (mode %03o); "
+		    "--token-auth-file %s is readable by every user (mode "
+		    "%03o); "
 		    "chmod 600 it",
 		    path, (unsigned) (sb.st_mode & 0777)));
 	}
 	if (fstat(fileno(f), &sb) == 0 && (sb.st_mode & 070) != 0) {
 		SF_WARN("auth",
-		    "--token-file %s is readable by its group (mode %03o); "
+		    "--token-auth-file %s is readable by its group (mode "
+		    "%03o); "
 		    "chmod 600 it",
 		    path, (unsigned) (sb.st_mode & 0777));
 	}
@@ -228,15 +231,16 @@ load_token_file(sf__srv_auth *a, const char *path, sf_status *st)
 		        && (p = csv_field(p, groups, sizeof(groups)))
 		            == NULL)) {
 			rv = sf_status_set(st, SF_INVALID_ARGUMENT,
-			    "--token-file %s line %d: not token,user,uid[,"
+			    "--token-auth-file %s line %d: not "
+			    "token,user,uid[,"
 			    "\"group1,group2\"] (check the quotes)",
 			    path, lineno);
 			break;
 		}
 		if (tok[0] == '\0' || user[0] == '\0' || uid[0] == '\0') {
 			rv = sf_status_set(st, SF_INVALID_ARGUMENT,
-			    "--token-file %s line %d: the %s is empty", path,
-			    lineno,
+			    "--token-auth-file %s line %d: the %s is empty",
+			    path, lineno,
 			    tok[0] == '\0'        ? "token"
 			        : user[0] == '\0' ? "user name"
 			                          : "uid");
@@ -244,7 +248,7 @@ load_token_file(sf__srv_auth *a, const char *path, sf_status *st)
 		}
 		if (strlen(tok) < SF__SRV_STATIC_TOKEN_MIN) {
 			rv = sf_status_set(st, SF_INVALID_ARGUMENT,
-			    "--token-file %s line %d: the token has %zu "
+			    "--token-auth-file %s line %d: the token has %zu "
 			    "characters; at least %d are required (make one "
 			    "with `openssl rand -base64 32`)",
 			    path, lineno, strlen(tok),

@@ -447,7 +447,8 @@ tok_revoke_fn(sf_store_txn *txn, void *arg, sf_status *st)
 	    (ProtobufCMessage **) &t);
 	if (rv == SF_NOT_FOUND) {
 		return (sf_status_set(st, rv,
-		    "token \"%s\" not found (tokens from --token-file are "
+		    "token \"%s\" not found (tokens from --token-auth-file "
+		    "are "
 		    "revoked by removing them from the file)",
 		    j->j_id));
 	}

@@ -531,7 +531,7 @@ void sf__srv_rpc_stop(sf_server *srv);
 //
 // Stored tokens look like "sfk_<id>_<secret>": the id (12 hex digits)
 // names the record, the secret (32 random bytes, base64url) is kept only as
-// its SHA-256 and compared in constant time. Tokens from --token-file
+// its SHA-256 and compared in constant time. Tokens from --token-auth-file
 // (kube-apiserver's static CSV format) are kept in memory as hashes too.
 
 #define SF__SRV_TOKEN_ID_LEN     12

@@ -214,19 +214,42 @@ rotate_usage(FILE *f)
 	    "rewrites the store\ncompacted, so nothing sealed with the old "
 	    "key stays in the file.\nRun it while svcfleetd is stopped; then "
 	    "start svcfleetd with\n--secret-key-file NEW.\n\n"
-	    "  --data-dir DIR          the store (SVCFLEET_DATA_DIR, default "
+	    "  --data-dir DIR          the store (SVCFLEETD_DATA_DIR, default "
 	    "./svcfleet-data)\n"
 	    "  --secret-key-file OLD   its current key "
-	    "(SVCFLEET_SECRET_KEY_FILE,\n"
+	    "(SVCFLEETD_SECRET_KEY_FILE,\n"
 	    "                          default DIR/secret.key)\n"
 	    "  --new-key-file NEW      the key to seal with from now on\n");
+}
+
+// daemon_env (issue 20) reads svcfleetd's variable SVCFLEETD_name, or its
+// former name SVCFLEET_name with a warning (DESIGN §8).
+static const char *
+daemon_env(const char *name)
+{
+	char        var[64];
+	const char *v;
+	snprintf(var, sizeof(var), "SVCFLEETD_%s", name);
+	if ((v = getenv(var)) != NULL && v[0] != '\0') {
+		return (v);
+	}
+	snprintf(var, sizeof(var), "SVCFLEET_%s", name);
+	if ((v = getenv(var)) != NULL && v[0] != '\0') {
+		fprintf(stderr,
+		    "svcfleetd rotate-secret-key: warning: %s is deprecated "
+		    "and will stop working in a later release: set "
+		    "SVCFLEETD_%s instead\n",
+		    var, name);
+		return (v);
+	}
+	return (NULL);
 }
 
 int
 sf_secrets_rotate_main(int argc, char **argv)
 {
-	const char *dir     = getenv("SVCFLEET_DATA_DIR");
-	const char *old     = getenv("SVCFLEET_SECRET_KEY_FILE");
+	const char *dir     = daemon_env("DATA_DIR");
+	const char *old     = daemon_env("SECRET_KEY_FILE");
 	const char *nu      = NULL;
 	char       *oldpath = NULL;
 	uint8_t   okey[SF_STORE_SECRET_KEY_LEN], nkey[SF_STORE_SECRET_KEY_LEN];

@@ -209,6 +209,33 @@ make_data_dir(const char *dir, sf_status *st)
 	return (0);
 }
 
+void
+sf_server_opts_defaults(sf_server_opts *o)
+{
+	if (o->so_data_dir == NULL) {
+		o->so_data_dir = "./svcfleet-data";
+	}
+	if (o->so_contexts == 0) {
+		o->so_contexts = 256;
+	}
+	if (o->so_workers == 0) {
+		o->so_workers = 4;
+	}
+	if (o->so_max_msg == 0) {
+		o->so_max_msg = 4u << 20;
+	}
+	if (o->so_max_msg > SF_SERVER_WIRE_MAX) {
+		o->so_max_msg = SF_SERVER_WIRE_MAX;
+	}
+	if (o->so_default_timeout_ms == 0) {
+		o->so_default_timeout_ms = 30000;
+	}
+	if (o->so_dedupe_bytes == 0) {
+		o->so_dedupe_bytes = DEDUPE_BYTES;
+	}
+	sf__srv_limits_defaults(o);
+}
+
 int
 sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 {
@@ -223,28 +250,7 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 	}
 	srv->s_opts     = *o;
 	srv->s_start_ms = sf_clock_now_ms();
-	if (srv->s_opts.so_data_dir == NULL) {
-		srv->s_opts.so_data_dir = "./svcfleet-data";
-	}
-	if (srv->s_opts.so_contexts == 0) {
-		srv->s_opts.so_contexts = 256;
-	}
-	if (srv->s_opts.so_workers == 0) {
-		srv->s_opts.so_workers = 4;
-	}
-	if (srv->s_opts.so_max_msg == 0) {
-		srv->s_opts.so_max_msg = 4u << 20;
-	}
-	if (srv->s_opts.so_max_msg > SF_SERVER_WIRE_MAX) {
-		srv->s_opts.so_max_msg = SF_SERVER_WIRE_MAX;
-	}
-	if (srv->s_opts.so_default_timeout_ms == 0) {
-		srv->s_opts.so_default_timeout_ms = 30000;
-	}
-	if (srv->s_opts.so_dedupe_bytes == 0) {
-		srv->s_opts.so_dedupe_bytes = DEDUPE_BYTES;
-	}
-	sf__srv_limits_defaults(&srv->s_opts);
+	sf_server_opts_defaults(&srv->s_opts);
 
 	so.so_dir              = srv->s_opts.so_data_dir;
 	so.so_nosync           = srv->s_opts.so_nosync;

@@ -85,6 +85,12 @@ typedef struct sf_server_opts {
 // returns the code with a message in st and *out is NULL.
 int sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st);
 
+// sf_server_opts_defaults (issue 20) fills what o leaves at 0 with the
+// values sf_server_start would use, the derived ones included (contexts,
+// workers, max-connections-per-peer, max-watches, max-inflight, watches
+// per user): what `svcfleetd --check-config` prints.
+void sf_server_opts_defaults(sf_server_opts *o);
+
 // sf_server_stop stops accepting, finishes in-flight requests, closes the
 // store and frees the server. NULL is fine.
 void sf_server_stop(sf_server *srv);

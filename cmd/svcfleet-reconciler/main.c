@@ -44,6 +44,7 @@ typedef struct config {
 	// Cluster claims (issue 16).
 	const char *id;
 	const char *lease_ttl;
+	bool allow_core_dumps; // issue 20: was read from the CLI's prefix
 } config;
 
 static bool
@@ -114,6 +115,14 @@ static const sf_opt options[] = {
         "lease TTL: renewed every TTL/3; after 2/3 TTL without a renewal "
         "this reconciler stops writing, after TTL its clusters move",
         offsetof(config, lease_ttl), 0, 0, check_ttl, NULL},
+    // issue 20: an option like the others (it was SVCFLEET_ALLOW_CORE_DUMPS
+    // only).
+    {"allow-core-dumps", "SVCFLEET_RECONCILER_ALLOW_CORE_DUMPS", SF_OPT_BOOL,
+        "false",
+        "let the kernel dump core (and other users' tools read this "
+        "process' memory); off by default because the memory holds "
+        "cluster credentials",
+        offsetof(config, allow_core_dumps), 0, 0, NULL, NULL},
 };
 
 // The variables were named SVCFLEET_* before, the prefix that belongs to
@@ -130,6 +139,7 @@ static const sf_opt_renamed renamed[] = {
     {"SVCFLEET_RECONCILER_STATS_EVERY", "SVCFLEET_STATS_EVERY"},
     {"SVCFLEET_RECONCILER_HTTP", "SVCFLEET_HTTP"},
     {"SVCFLEET_RECONCILER_LOG_LEVEL", "SVCFLEET_LOG_LEVEL"},
+    {"SVCFLEET_RECONCILER_ALLOW_CORE_DUMPS", "SVCFLEET_ALLOW_CORE_DUMPS"},
 };
 
 static const sf_opt_table option_table = {
@@ -280,9 +290,7 @@ main(int argc, char **argv)
 	sf_log_set_level(sf_log_level_parse(cfg.log_level));
 	// Cluster tokens live in this process' memory: no core dumps, no
 	// ptrace by the same user, unless asked (issue 17, finding 18).
-	const char *cores = getenv("SVCFLEET_ALLOW_CORE_DUMPS");
-	if ((cores == NULL || strcmp(cores, "true") != 0)
-	    && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+	if (!cfg.allow_core_dumps && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
 		SF_WARN(
 		    "main", "cannot turn core dumps off: %s", strerror(errno));
 	}

@@ -32,51 +32,64 @@ typedef struct bk_config {
 } bk_config;
 
 static const sf_opt backup_opts[] = {
-    {"data-dir", "SVCFLEET_DATA_DIR", SF_OPT_STRING, "./svcfleet-data",
+    {"data-dir", "SVCFLEETD_DATA_DIR", SF_OPT_STRING, "./svcfleet-data",
         "the store to back up (svcfleetd may be running on it)",
         offsetof(bk_config, data_dir), 0, 0, NULL, NULL},
-    {"out", "SVCFLEET_BACKUP_OUT", SF_OPT_STRING, NULL,
+    {"out", "SVCFLEETD_BACKUP_OUT", SF_OPT_STRING, NULL,
         "file to write (replaced atomically), or - for standard output; "
         "required",
         offsetof(bk_config, out), 0, 0, NULL, NULL},
 };
 
 static const sf_opt restore_opts[] = {
-    {"in", "SVCFLEET_BACKUP_IN", SF_OPT_STRING, NULL,
+    {"in", "SVCFLEETD_BACKUP_IN", SF_OPT_STRING, NULL,
         "a file written by svcfleetd backup, or - for standard input; "
         "required",
         offsetof(bk_config, in), 0, 0, NULL, NULL},
-    {"data-dir", "SVCFLEET_DATA_DIR", SF_OPT_STRING, "./svcfleet-data",
+    {"data-dir", "SVCFLEETD_DATA_DIR", SF_OPT_STRING, "./svcfleet-data",
         "directory to restore into (created 0700); no svcfleetd may be "
         "running on it",
         offsetof(bk_config, data_dir), 0, 0, NULL, NULL},
-    {"force", "SVCFLEET_RESTORE_FORCE", SF_OPT_BOOL, "false",
+    {"force", "SVCFLEETD_RESTORE_FORCE", SF_OPT_BOOL, "false",
         "replace a store already in --data-dir", offsetof(bk_config, force), 0,
         0, NULL, NULL},
 };
 
+// issue 20: svcfleetd's variables are SVCFLEETD_* (DESIGN §8); the former
+// names are still read, with a warning.
+static const sf_opt_renamed bk_renamed[] = {
+    {"SVCFLEETD_DATA_DIR", "SVCFLEET_DATA_DIR"},
+    {"SVCFLEETD_BACKUP_OUT", "SVCFLEET_BACKUP_OUT"},
+    {"SVCFLEETD_BACKUP_IN", "SVCFLEET_BACKUP_IN"},
+    {"SVCFLEETD_RESTORE_FORCE", "SVCFLEET_RESTORE_FORCE"},
+};
+
 static const sf_opt_table backup_table = {
-    .t_prog  = "svcfleetd backup",
-    .t_usage = "usage: svcfleetd backup --data-dir DIR --out FILE\n\n"
-               "Writes a consistent, compacted copy of the store in DIR "
-               "to FILE. svcfleetd\nmay keep running and writing: the copy "
-               "is one read snapshot (every write\nacknowledged before the "
-               "backup started is in it). Run it as svcfleetd's user\n"
-               "on its host. The admin token file is not part of a backup.\n",
-    .t_opts  = backup_opts,
-    .t_nopts = sizeof(backup_opts) / sizeof(backup_opts[0]),
+    .t_prog     = "svcfleetd backup",
+    .t_usage    = "usage: svcfleetd backup --data-dir DIR --out FILE\n\n"
+                  "Writes a consistent, compacted copy of the store in DIR "
+                  "to FILE. svcfleetd\nmay keep running and writing: the copy "
+                  "is one read snapshot (every write\nacknowledged before the "
+                  "backup started is in it). Run it as svcfleetd's user\n"
+                  "on its host. The admin token file is not part of a backup.\n",
+    .t_opts     = backup_opts,
+    .t_nopts    = sizeof(backup_opts) / sizeof(backup_opts[0]),
+    .t_renamed  = bk_renamed,
+    .t_nrenamed = sizeof(bk_renamed) / sizeof(bk_renamed[0]),
 };
 
 static const sf_opt_table restore_table = {
-    .t_prog  = "svcfleetd restore",
-    .t_usage = "usage: svcfleetd restore --in FILE --data-dir DIR "
-               "[--force]\n\n"
-               "Checks that FILE is a backup of a svcfleet store this "
-               "version can open, then\nputs it in DIR (a fresh directory, "
-               "or with --force one whose store it\nreplaces). svcfleetd "
-               "must not be running on DIR.\n",
-    .t_opts  = restore_opts,
-    .t_nopts = sizeof(restore_opts) / sizeof(restore_opts[0]),
+    .t_prog     = "svcfleetd restore",
+    .t_usage    = "usage: svcfleetd restore --in FILE --data-dir DIR "
+                  "[--force]\n\n"
+                  "Checks that FILE is a backup of a svcfleet store this "
+                  "version can open, then\nputs it in DIR (a fresh directory, "
+                  "or with --force one whose store it\nreplaces). svcfleetd "
+                  "must not be running on DIR.\n",
+    .t_opts     = restore_opts,
+    .t_nopts    = sizeof(restore_opts) / sizeof(restore_opts[0]),
+    .t_renamed  = bk_renamed,
+    .t_nrenamed = sizeof(bk_renamed) / sizeof(bk_renamed[0]),
 };
 
 // fsyncs the directory holding path (so a rename in it is durable).

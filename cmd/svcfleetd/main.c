@@ -1,4 +1,4 @@
-// main.c: svcfleetd — its option table (flags, SVCFLEET_* environment
+// main.c: svcfleetd — its option table (flags, SVCFLEETD_* environment
 // variables and the --config file: ops.h), signals, the server's and the
 // HTTP endpoint's lifetime, and the backup/restore subcommands (backup.h).
 #include <errno.h>
@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
@@ -42,7 +44,7 @@ typedef struct config {
 	const char *tls_cert;
 	const char *tls_key;
 	long        change_history;
-	const char *token_file;
+	const char *token_auth_file;
 	long        audit_max_events;
 	const char *audit_max_age;
 	const char *secret_key_file;
@@ -92,162 +94,215 @@ check_metrics(const char *v, sf_buf *why)
 static bool check_store_name(const char *v, sf_buf *why);
 
 static const sf_opt options[] = {
-    {"config", "SVCFLEET_CONFIG", SF_OPT_STRING, NULL,
+    {"config", "SVCFLEETD_CONFIG", SF_OPT_STRING, NULL,
         "configuration file of \"name = value\" lines (see below)",
         offsetof(config, config), 0, 0, NULL, NULL},
-    {"check-config", "SVCFLEET_CHECK_CONFIG", SF_OPT_BOOL, "false",
+    {"check-config", "SVCFLEETD_CHECK_CONFIG", SF_OPT_BOOL, "false",
         "check the configuration, print the values in effect and where "
         "each came from, and exit (0 when it is valid)",
         offsetof(config, check_config), 0, 0, NULL, NULL},
-    {"data-dir", "SVCFLEET_DATA_DIR", SF_OPT_STRING, "./svcfleet-data",
+    {"data-dir", "SVCFLEETD_DATA_DIR", SF_OPT_STRING, "./svcfleet-data",
         "directory of the LMDB store (created with mode 0700)",
         offsetof(config, data_dir), 0, 0, NULL, NULL},
-    {"listen", "SVCFLEET_LISTEN", SF_OPT_LIST, NULL,
+    {"listen", "SVCFLEETD_LISTEN", SF_OPT_LIST, NULL,
         "RPC listener URL (repeatable; the environment takes a comma "
         "list); tcp port 0 picks a free port",
         offsetof(config, listen), 0, 0, NULL,
         "ipc://DATA-DIR/svcfleet.sock, tcp://127.0.0.1:7070"},
-    {"http", "SVCFLEET_HTTP", SF_OPT_STRING, "127.0.0.1:7071",
+    {"http", "SVCFLEETD_HTTP", SF_OPT_STRING, "127.0.0.1:7071",
         "HTTP endpoint (/healthz /readyz /metrics, the JSON gateway "
         "/apis/svcfleet.io/v1 and the web console /): HOST:PORT (HTTPS "
         "when --tls-cert is set), http://HOST:PORT, https://HOST:PORT, "
         "or off",
         offsetof(config, http), 0, 0, sf_opt_check_http, NULL},
-    {"log-level", "SVCFLEET_LOG_LEVEL", SF_OPT_STRING, "info",
+    {"log-level", "SVCFLEETD_LOG_LEVEL", SF_OPT_STRING, "info",
         "debug, info, warn or error", offsetof(config, log_level), 0, 0,
         sf_opt_check_log_level, NULL},
-    {"workers", "SVCFLEET_WORKERS", SF_OPT_INT, "4",
+    {"workers", "SVCFLEETD_WORKERS", SF_OPT_INT, "4",
         "threads running request handlers", offsetof(config, workers), 1, 256,
         NULL, NULL},
-    {"contexts", "SVCFLEET_CONTEXTS", SF_OPT_INT, "256",
+    {"contexts", "SVCFLEETD_CONTEXTS", SF_OPT_INT, "256",
         "requests in flight at once, long polls included",
         offsetof(config, contexts), 8, 65536, NULL, NULL},
-    {"max-connections", "SVCFLEET_MAX_CONNECTIONS", SF_OPT_INT, "1024",
+    {"max-connections", "SVCFLEETD_MAX_CONNECTIONS", SF_OPT_INT, "1024",
         "RPC connections open at once; more are closed as they arrive",
         offsetof(config, max_connections), 1, 1000000, NULL, NULL},
-    {"max-connections-per-peer", "SVCFLEET_MAX_CONNECTIONS_PER_PEER",
+    {"max-connections-per-peer", "SVCFLEETD_MAX_CONNECTIONS_PER_PEER",
         SF_OPT_INT, NULL,
         "RPC connections from one IP address at once; more are closed as "
         "they arrive",
         offsetof(config, max_connections_per_peer), 1, 1000000, NULL,
         "max-connections/4"},
-    {"max-watches", "SVCFLEET_MAX_WATCHES", SF_OPT_INT, NULL,
+    {"max-watches", "SVCFLEETD_MAX_WATCHES", SF_OPT_INT, NULL,
         "WatchServices long polls waiting at once; more get "
         "RESOURCE_EXHAUSTED",
         offsetof(config, max_watches), 1, 65535, NULL, "contexts/2"},
-    {"max-inflight", "SVCFLEET_MAX_INFLIGHT", SF_OPT_INT, NULL,
+    {"max-inflight", "SVCFLEETD_MAX_INFLIGHT", SF_OPT_INT, NULL,
         "other requests in flight at once; more get RESOURCE_EXHAUSTED "
         "(at once, undecoded)",
         offsetof(config, max_inflight), 1, 65535, NULL,
         "contexts - max-watches - 8"},
-    {"max-message-size", "SVCFLEET_MAX_MESSAGE_SIZE", SF_OPT_INT, "4194304",
+    {"max-message-size", "SVCFLEETD_MAX_MESSAGE_SIZE", SF_OPT_INT, "4194304",
         "largest request accepted, in bytes (larger: RESOURCE_EXHAUSTED)",
         offsetof(config, max_msg), 1024, 64 << 20, NULL, NULL},
-    {"change-history", "SVCFLEET_CHANGE_HISTORY", SF_OPT_INT, "100000",
+    {"change-history", "SVCFLEETD_CHANGE_HISTORY", SF_OPT_INT, "100000",
         "changes kept for WatchServices; a watcher further behind must "
         "list again (OUT_OF_RANGE)",
         offsetof(config, change_history), 1, 100000000, NULL, NULL},
-    {"token-file", "SVCFLEET_TOKEN_FILE", SF_OPT_STRING, NULL,
-        "static tokens in kube-apiserver's CSV format: "
-        "token,user,uid,\"group1,group2\"",
-        offsetof(config, token_file), 0, 0, NULL, NULL},
-    {"audit-max-events", "SVCFLEET_AUDIT_MAX_EVENTS", SF_OPT_INT, "1000000",
+    {"token-auth-file", "SVCFLEETD_TOKEN_AUTH_FILE", SF_OPT_STRING, NULL,
+        "static tokens in kube-apiserver's CSV format (its "
+        "--token-auth-file): token,user,uid,\"group1,group2\"",
+        offsetof(config, token_auth_file), 0, 0, NULL, NULL},
+    {"audit-max-events", "SVCFLEETD_AUDIT_MAX_EVENTS", SF_OPT_INT, "1000000",
         "audit events kept; the oldest go first",
         offsetof(config, audit_max_events), 100, 1000000000, NULL, NULL},
-    {"audit-max-age", "SVCFLEET_AUDIT_MAX_AGE", SF_OPT_STRING, "90d",
+    {"audit-max-age", "SVCFLEETD_AUDIT_MAX_AGE", SF_OPT_STRING, "90d",
         "audit events older than this are dropped (e.g. 30d, 12h)",
         offsetof(config, audit_max_age), 0, 0, sf_opt_check_duration, NULL},
-    {"secret-key-file", "SVCFLEET_SECRET_KEY_FILE", SF_OPT_STRING, NULL,
+    {"secret-key-file", "SVCFLEETD_SECRET_KEY_FILE", SF_OPT_STRING, NULL,
         "key sealing cluster credentials in the store (32 bytes, base64; "
         "created with mode 0600 when absent); see `svcfleetd "
         "rotate-secret-key --help`",
         offsetof(config, secret_key_file), 0, 0, NULL, "DATA-DIR/secret.key"},
-    {"tls-cert", "SVCFLEET_TLS_CERT", SF_OPT_STRING, NULL,
+    {"tls-cert", "SVCFLEETD_TLS_CERT", SF_OPT_STRING, NULL,
         "PEM certificate for tls+tcp:// listeners and the HTTPS endpoint",
         offsetof(config, tls_cert), 0, 0, NULL, NULL},
-    {"tls-key", "SVCFLEET_TLS_KEY", SF_OPT_STRING, NULL,
+    {"tls-key", "SVCFLEETD_TLS_KEY", SF_OPT_STRING, NULL,
         "PEM private key of --tls-cert", offsetof(config, tls_key), 0, 0, NULL,
         NULL},
-    {"no-reconciler", "SVCFLEET_NO_RECONCILER", SF_OPT_BOOL, "false",
+    {"no-reconciler", "SVCFLEETD_NO_RECONCILER", SF_OPT_BOOL, "false",
         "do not run the embedded reconciler (run svcfleet-reconciler "
         "instead)",
         offsetof(config, no_reconciler), 0, 0, NULL, NULL},
-    {"unsafe-no-fsync", "SVCFLEET_UNSAFE_NO_FSYNC", SF_OPT_BOOL, "false",
+    {"unsafe-no-fsync", "SVCFLEETD_UNSAFE_NO_FSYNC", SF_OPT_BOOL, "false",
         "do not fsync commits (loses acknowledged writes on a crash; "
         "benchmarks only)",
         offsetof(config, unsafe_nosync), 0, 0, NULL, NULL},
     // issue 17: one user cannot hold every watch.
-    {"max-watches-per-user", "SVCFLEET_MAX_WATCHES_PER_USER", SF_OPT_INT, NULL,
+    {"max-watches-per-user", "SVCFLEETD_MAX_WATCHES_PER_USER", SF_OPT_INT,
+        NULL,
         "WatchServices long polls one user may have waiting; the "
         "reconciler's are not counted (an eighth of --max-watches is "
         "kept for them)",
         offsetof(config, max_watches_per_user), 1, 65535, NULL,
         "max-watches/4"},
     // issue 17: idle connections cannot hold every place.
-    {"connection-idle-timeout", "SVCFLEET_CONNECTION_IDLE_TIMEOUT",
+    {"connection-idle-timeout", "SVCFLEETD_CONNECTION_IDLE_TIMEOUT",
         SF_OPT_STRING, "10s",
         "a TCP/TLS connection that has sent no request this long after it "
         "came is closed (e.g. 10s, 1m)",
         offsetof(config, idle_timeout), 0, 0, sf_opt_check_duration, NULL},
     // issue 17: core dumps hold the sealing key and cluster tokens.
-    {"allow-core-dumps", "SVCFLEET_ALLOW_CORE_DUMPS", SF_OPT_BOOL, "false",
+    {"allow-core-dumps", "SVCFLEETD_ALLOW_CORE_DUMPS", SF_OPT_BOOL, "false",
         "let the kernel dump core (and other users' tools read this "
         "process' memory); off by default because the memory holds the "
         "secret key and cluster credentials",
         offsetof(config, allow_core_dumps), 0, 0, NULL, NULL},
     // The HTTP endpoint against hostile clients (issue 17).
-    {"metrics", "SVCFLEET_METRICS", SF_OPT_STRING, "token",
+    {"metrics", "SVCFLEETD_METRICS", SF_OPT_STRING, "token",
         "/metrics: token (on --http, for callers with a valid token), "
         "public (on --http for anyone), or HOST:PORT (a listener of its "
         "own, no token: keep it private)",
         offsetof(config, metrics), 0, 0, check_metrics, NULL},
-    {"allowed-hosts", "SVCFLEET_ALLOWED_HOSTS", SF_OPT_STRING, NULL,
+    {"allowed-hosts", "SVCFLEETD_ALLOWED_HOSTS", SF_OPT_STRING, NULL,
         "host names (comma-separated) the console, the gateway and "
         "/metrics answer to in the Host header besides IP addresses, "
         "localhost and --http's host (a guard against DNS rebinding); * "
         "for any",
         offsetof(config, allowed_hosts), 0, 0, NULL, NULL},
-    {"header-timeout", "SVCFLEET_HEADER_TIMEOUT", SF_OPT_STRING, "10s",
+    {"header-timeout", "SVCFLEETD_HEADER_TIMEOUT", SF_OPT_STRING, "10s",
         "time an HTTP client has to send a request's headers (and to send "
         "its next request on a kept-alive connection)",
         offsetof(config, header_timeout), 0, 0, sf_opt_check_duration, NULL},
     // Several replicas on etcd (issue 15, DESIGN.md §9).
-    {"store", "SVCFLEET_STORE", SF_OPT_STRING, "lmdb",
+    {"store", "SVCFLEETD_STORE", SF_OPT_STRING, "lmdb",
         "where state is kept: lmdb (in --data-dir, one svcfleetd) or etcd "
         "(--etcd-endpoints; any number of svcfleetd replicas)",
         offsetof(config, store), 0, 0, check_store_name, NULL},
-    {"etcd-endpoints", "SVCFLEET_ETCD_ENDPOINTS", SF_OPT_STRING, NULL,
+    {"etcd-endpoints", "SVCFLEETD_ETCD_ENDPOINTS", SF_OPT_STRING, NULL,
         "etcd v3 client URLs, comma-separated (http:// or https://), for "
         "--store etcd",
         offsetof(config, etcd_endpoints), 0, 0, NULL, NULL},
-    {"etcd-ca-file", "SVCFLEET_ETCD_CA_FILE", SF_OPT_STRING, NULL,
+    {"etcd-ca-file", "SVCFLEETD_ETCD_CA_FILE", SF_OPT_STRING, NULL,
         "PEM CA bundle verifying etcd's certificates (https:// endpoints)",
         offsetof(config, etcd_ca_file), 0, 0, NULL, "the system's"},
-    {"etcd-cert-file", "SVCFLEET_ETCD_CERT_FILE", SF_OPT_STRING, NULL,
+    {"etcd-cert-file", "SVCFLEETD_ETCD_CERT_FILE", SF_OPT_STRING, NULL,
         "PEM client certificate presented to etcd",
         offsetof(config, etcd_cert_file), 0, 0, NULL, NULL},
-    {"etcd-key-file", "SVCFLEET_ETCD_KEY_FILE", SF_OPT_STRING, NULL,
+    {"etcd-key-file", "SVCFLEETD_ETCD_KEY_FILE", SF_OPT_STRING, NULL,
         "PEM private key of --etcd-cert-file", offsetof(config, etcd_key_file),
         0, 0, NULL, NULL},
-    {"etcd-prefix", "SVCFLEET_ETCD_PREFIX", SF_OPT_STRING, "/svcfleet/",
+    {"etcd-prefix", "SVCFLEETD_ETCD_PREFIX", SF_OPT_STRING, "/svcfleet/",
         "key prefix of every record in etcd (replicas of one installation "
         "share it)",
         offsetof(config, etcd_prefix), 0, 0, NULL, NULL},
-    {"etcd-timeout-ms", "SVCFLEET_ETCD_TIMEOUT_MS", SF_OPT_INT, "2000",
+    {"etcd-timeout-ms", "SVCFLEETD_ETCD_TIMEOUT_MS", SF_OPT_INT, "2000",
         "one request to one etcd member; a failed one moves to the next "
         "member",
         offsetof(config, etcd_timeout_ms), 100, 60000, NULL, NULL},
     // i19: audit that reads.
-    {"audit-status-reports", "SVCFLEET_AUDIT_STATUS_REPORTS", SF_OPT_BOOL,
+    {"audit-status-reports", "SVCFLEETD_AUDIT_STATUS_REPORTS", SF_OPT_BOOL,
         "false",
         "also record the reconciler's successful status and health "
         "reports in the audit log (they are always counted in /metrics)",
         offsetof(config, audit_status_reports), 0, 0, NULL, NULL},
-    {"history-keep", "SVCFLEET_HISTORY_KEEP", SF_OPT_INT, "20",
+    {"history-keep", "SVCFLEETD_HISTORY_KEEP", SF_OPT_INT, "20",
         "generations of each Service's spec kept for `svcfleet history` "
         "and rollback",
         offsetof(config, history_keep), 1, 1000, NULL, NULL},
 };
+
+// The variables were named SVCFLEET_* before, the prefix that belongs to
+// the CLI (DESIGN §8; issue 20): the former names are still read, with a
+// warning. Not SVCFLEET_TOKEN_FILE: that is the CLI's bearer token file,
+// and svcfleetd started in a shell that exported it for the CLI took it
+// for its static token CSV. --token-file is now --token-auth-file
+// (kube-apiserver's name); the flag's former name is still taken.
+static const sf_opt_renamed renamed[] = {
+    {"SVCFLEETD_CONFIG", "SVCFLEET_CONFIG"},
+    {"SVCFLEETD_CHECK_CONFIG", "SVCFLEET_CHECK_CONFIG"},
+    {"SVCFLEETD_DATA_DIR", "SVCFLEET_DATA_DIR"},
+    {"SVCFLEETD_LISTEN", "SVCFLEET_LISTEN"},
+    {"SVCFLEETD_HTTP", "SVCFLEET_HTTP"},
+    {"SVCFLEETD_LOG_LEVEL", "SVCFLEET_LOG_LEVEL"},
+    {"SVCFLEETD_WORKERS", "SVCFLEET_WORKERS"},
+    {"SVCFLEETD_CONTEXTS", "SVCFLEET_CONTEXTS"},
+    {"SVCFLEETD_MAX_CONNECTIONS", "SVCFLEET_MAX_CONNECTIONS"},
+    {"SVCFLEETD_MAX_CONNECTIONS_PER_PEER",
+        "SVCFLEET_MAX_CONNECTIONS_PER_PEER"},
+    {"SVCFLEETD_MAX_WATCHES", "SVCFLEET_MAX_WATCHES"},
+    {"SVCFLEETD_MAX_INFLIGHT", "SVCFLEET_MAX_INFLIGHT"},
+    {"SVCFLEETD_MAX_MESSAGE_SIZE", "SVCFLEET_MAX_MESSAGE_SIZE"},
+    {"SVCFLEETD_CHANGE_HISTORY", "SVCFLEET_CHANGE_HISTORY"},
+    {"SVCFLEETD_AUDIT_MAX_EVENTS", "SVCFLEET_AUDIT_MAX_EVENTS"},
+    {"SVCFLEETD_AUDIT_MAX_AGE", "SVCFLEET_AUDIT_MAX_AGE"},
+    {"SVCFLEETD_SECRET_KEY_FILE", "SVCFLEET_SECRET_KEY_FILE"},
+    {"SVCFLEETD_TLS_CERT", "SVCFLEET_TLS_CERT"},
+    {"SVCFLEETD_TLS_KEY", "SVCFLEET_TLS_KEY"},
+    {"SVCFLEETD_NO_RECONCILER", "SVCFLEET_NO_RECONCILER"},
+    {"SVCFLEETD_UNSAFE_NO_FSYNC", "SVCFLEET_UNSAFE_NO_FSYNC"},
+    {"SVCFLEETD_MAX_WATCHES_PER_USER", "SVCFLEET_MAX_WATCHES_PER_USER"},
+    {"SVCFLEETD_CONNECTION_IDLE_TIMEOUT", "SVCFLEET_CONNECTION_IDLE_TIMEOUT"},
+    {"SVCFLEETD_ALLOW_CORE_DUMPS", "SVCFLEET_ALLOW_CORE_DUMPS"},
+    {"SVCFLEETD_METRICS", "SVCFLEET_METRICS"},
+    {"SVCFLEETD_ALLOWED_HOSTS", "SVCFLEET_ALLOWED_HOSTS"},
+    {"SVCFLEETD_HEADER_TIMEOUT", "SVCFLEET_HEADER_TIMEOUT"},
+    {"SVCFLEETD_STORE", "SVCFLEET_STORE"},
+    {"SVCFLEETD_ETCD_ENDPOINTS", "SVCFLEET_ETCD_ENDPOINTS"},
+    {"SVCFLEETD_ETCD_CA_FILE", "SVCFLEET_ETCD_CA_FILE"},
+    {"SVCFLEETD_ETCD_CERT_FILE", "SVCFLEET_ETCD_CERT_FILE"},
+    {"SVCFLEETD_ETCD_KEY_FILE", "SVCFLEET_ETCD_KEY_FILE"},
+    {"SVCFLEETD_ETCD_PREFIX", "SVCFLEET_ETCD_PREFIX"},
+    {"SVCFLEETD_ETCD_TIMEOUT_MS", "SVCFLEET_ETCD_TIMEOUT_MS"},
+    {"SVCFLEETD_AUDIT_STATUS_REPORTS", "SVCFLEET_AUDIT_STATUS_REPORTS"},
+    {"SVCFLEETD_HISTORY_KEEP", "SVCFLEET_HISTORY_KEEP"},
+};
+
+static const sf_opt_renamed_flag renamed_flags[] = {
+    {"token-auth-file", "token-file"},
+};
+
+static int derive_defaults(sf_config *cc, void *fields);
 
 static bool
 check_store_name(const char *v, sf_buf *why)
@@ -260,19 +315,83 @@ check_store_name(const char *v, sf_buf *why)
 }
 
 static const sf_opt_table option_table = {
-    .t_prog  = "svcfleetd",
-    .t_usage = "usage: svcfleetd [flags]\n"
-               "       svcfleetd backup --data-dir DIR --out FILE\n"
-               "       svcfleetd restore --in FILE --data-dir DIR\n"
-               "       svcfleetd rotate-secret-key --data-dir DIR "
-               "--new-key-file F\n\n"
-               "svcfleet's control-plane daemon: the Service API over nng, "
-               "durable in LMDB.\n(backup, restore and rotate-secret-key "
-               "--help say more about those.)\n",
-    .t_opts  = options,
-    .t_nopts = sizeof(options) / sizeof(options[0]),
-    .t_file  = true,
+    .t_prog           = "svcfleetd",
+    .t_usage          = "usage: svcfleetd [flags]\n"
+                        "       svcfleetd backup --data-dir DIR --out FILE\n"
+                        "       svcfleetd restore --in FILE --data-dir DIR\n"
+                        "       svcfleetd rotate-secret-key --data-dir DIR "
+                        "--new-key-file F\n\n"
+                        "svcfleet's control-plane daemon: the Service API over nng, "
+                        "durable in LMDB.\n(backup, restore and rotate-secret-key "
+                        "--help say more about those.)\n",
+    .t_opts           = options,
+    .t_nopts          = sizeof(options) / sizeof(options[0]),
+    .t_file           = true,
+    .t_renamed        = renamed,
+    .t_nrenamed       = sizeof(renamed) / sizeof(renamed[0]),
+    .t_renamed_flags  = renamed_flags,
+    .t_nrenamed_flags = sizeof(renamed_flags) / sizeof(renamed_flags[0]),
+    .t_derive         = derive_defaults,
 };
+
+// derive_defaults (issue 20) sets the options whose defaults derive from
+// others to the values the server will use, so --check-config prints
+// them and not 0: max-connections-per-peer, max-watches, max-inflight,
+// max-watches-per-user, secret-key-file and listen.
+static int
+derive_defaults(sf_config *cc, void *fields)
+{
+	config        *cfg = fields;
+	sf_server_opts o   = {
+	      .so_data_dir        = cfg->data_dir,
+	      .so_contexts        = (unsigned) cfg->contexts,
+	      .so_max_connections = (unsigned) cfg->max_connections,
+	      .so_max_connections_per_peer
+	      = (unsigned) cfg->max_connections_per_peer,
+	      .so_max_watches          = (unsigned) cfg->max_watches,
+	      .so_max_inflight         = (unsigned) cfg->max_inflight,
+	      .so_max_watches_per_user = (unsigned) cfg->max_watches_per_user,
+        };
+	char  v[4200];
+	char *key;
+	int   rv;
+
+	sf_server_opts_defaults(&o);
+	static const struct {
+		const char *name;
+		size_t      off;
+	} ints[] = {
+	    {"max-connections-per-peer",
+	        offsetof(sf_server_opts, so_max_connections_per_peer)},
+	    {"max-watches", offsetof(sf_server_opts, so_max_watches)},
+	    {"max-inflight", offsetof(sf_server_opts, so_max_inflight)},
+	    {"max-watches-per-user",
+	        offsetof(sf_server_opts, so_max_watches_per_user)},
+	};
+	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+		snprintf(v, sizeof(v), "%u",
+		    *(const unsigned *) ((const char *) &o + ints[i].off));
+		if (sf_config_derive(cc, cfg, ints[i].name, v) != 0) {
+			return (-1);
+		}
+	}
+	if ((key = sf_secret_key_path(NULL, cfg->data_dir)) == NULL) {
+		fprintf(stderr, "svcfleetd: out of memory\n");
+		return (-1);
+	}
+	rv = sf_config_derive(cc, cfg, "secret-key-file", key);
+	free(key);
+	// (As sf_server_start's defaults: the same URLs. A data directory
+	// with a comma in its name is left to the server: the list splits at
+	// commas.)
+	snprintf(v, sizeof(v), "ipc://%s/svcfleet.sock,tcp://127.0.0.1:7070",
+	    cfg->data_dir);
+	if (rv == 0 && cfg->listen.l_n == 0
+	    && strchr(cfg->data_dir, ',') == NULL) {
+		rv = sf_config_derive(cc, cfg, "listen", v);
+	}
+	return (rv);
+}
 
 // Checks that involve more than one option. Returns 0 or -1 with a
 // message on stderr.
@@ -451,6 +570,77 @@ start_reconciler(sf_server *srv, sf_reconciler **rec)
 	return (rv);
 }
 
+// tcp_port_taken (issue 20) says whether a tcp:// or tls+tcp:// listener
+// URL's port is in use, by binding it as nng will (SO_REUSEADDR) and
+// letting go: a taken RPC port then fails start-up before the data
+// directory, the admin token and the secret key are made. (Anything else,
+// or a URL this cannot read, is left to nng; so is a port taken between
+// this and the listener.)
+static bool
+tcp_port_taken(const char *url)
+{
+	const char *rest = NULL;
+	if (strncmp(url, "tcp://", 6) == 0) {
+		rest = url + 6;
+	} else if (strncmp(url, "tls+tcp://", 10) == 0) {
+		rest = url + 10;
+	}
+	const char *colon = rest != NULL ? strrchr(rest, ':') : NULL;
+	if (colon == NULL || strcmp(colon + 1, "0") == 0) {
+		return (false);
+	}
+	char host[256];
+	snprintf(host, sizeof(host), "%.*s", (int) (colon - rest), rest);
+	char *h = host;
+	if (h[0] == '[' && h[strlen(h) - 1] == ']') {
+		h[strlen(h) - 1] = '\0';
+		h++;
+	}
+	struct addrinfo hints = {0}, *res = NULL;
+	hints.ai_family   = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags    = AI_PASSIVE | AI_NUMERICSERV;
+	if (getaddrinfo(h[0] == '\0' || strcmp(h, "*") == 0 ? NULL : h,
+	        colon + 1, &hints, &res)
+	        != 0
+	    || res == NULL) {
+		return (false);
+	}
+	bool taken = false;
+	int  fd    = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0),
+	    one    = 1;
+	if (fd >= 0) {
+		(void) setsockopt(
+		    fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		taken = bind(fd, res->ai_addr, res->ai_addrlen) != 0
+		    && errno == EADDRINUSE;
+		close(fd);
+	}
+	freeaddrinfo(res);
+	return (taken);
+}
+
+// log_console (issue 20) names the web console's URL at start-up, and
+// the token to sign in with when svcfleetd made one.
+static void
+log_console(const char *url, const char *data_dir)
+{
+	char token[4200];
+	snprintf(token, sizeof(token), "%s/admin.token", data_dir);
+	if (access(token, R_OK) == 0) {
+		SF_INFO("server",
+		    "web console %s/ (sign in with the token in %s, or one "
+		    "from "
+		    "`svcfleet token create USER`)",
+		    url, token);
+	} else {
+		SF_INFO("server",
+		    "web console %s/ (sign in with a token from `svcfleet "
+		    "token create USER`)",
+		    url);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -531,7 +721,7 @@ main(int argc, char **argv)
 	    .so_tls_cert         = cfg.tls_cert,
 	    .so_tls_key          = cfg.tls_key,
 	    .so_feed_keep        = (uint32_t) cfg.change_history,
-	    .so_token_file       = cfg.token_file,
+	    .so_token_file       = cfg.token_auth_file,
 	    .so_audit_keep       = (uint64_t) cfg.audit_max_events,
 	    .so_audit_max_age_ms = audit_age,
 	    .so_metrics          = metrics,
@@ -561,17 +751,15 @@ main(int argc, char **argv)
 	}
 	o.so_audit_system_reports = cfg.audit_status_reports; // i19
 	o.so_history_keep         = (uint32_t) cfg.history_keep;
-	if (!etcd && start_server(&srv, &o, false, &sigs, &sig) != 0) {
-		goto out;
-	}
-	if (!etcd) {
-		atomic_store(&server_ready, srv);
-	}
+	// issue 20: the HTTP ports are taken (bound and listening, and the
+	// certificate read) before anything is created: a taken port fails
+	// start-up naming it, with no data directory, admin token or secret
+	// key left behind.
+	bool metrics_apart = http_on && strcmp(cfg.metrics, "token") != 0
+	    && strcmp(cfg.metrics, "public") != 0;
 	if (http_on) {
 		int64_t hto_ms = 10000;
 		sf_duration_parse(cfg.header_timeout, &hto_ms);
-		bool metrics_apart = strcmp(cfg.metrics, "token") != 0
-		    && strcmp(cfg.metrics, "public") != 0;
 		sf_http_opts ho = {
 		    .ho_addr              = cfg.http,
 		    .ho_tls_cert          = cfg.tls_cert,
@@ -585,10 +773,41 @@ main(int argc, char **argv)
 		mo.ho_addr      = cfg.metrics;
 		mo.ho_metrics   = metrics;
 		mo.ho_name      = "svcfleetd-metrics";
+		if (sf_http_alloc(&http, &ho, &st) != 0
+		    || sf_http_listen(http, &st) != 0) {
+			fprintf(stderr, "svcfleetd: --http: %s: %s\n",
+			    sf_status_name(st.st_code), st.st_msg);
+			goto out;
+		}
+		if (metrics_apart
+		    && (sf_http_alloc(&mhttp, &mo, &st) != 0
+		        || sf_http_listen(mhttp, &st) != 0)) {
+			fprintf(stderr, "svcfleetd: --metrics: %s: %s\n",
+			    sf_status_name(st.st_code), st.st_msg);
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < cfg.listen.l_n; i++) {
+		if (tcp_port_taken(cfg.listen.l_items[i])) {
+			fprintf(stderr,
+			    "svcfleetd: --listen: cannot listen on %s: "
+			    "Address "
+			    "already in use (another process listens on that "
+			    "port)\n",
+			    cfg.listen.l_items[i]);
+			goto out;
+		}
+	}
+	if (!etcd && start_server(&srv, &o, false, &sigs, &sig) != 0) {
+		goto out;
+	}
+	if (!etcd) {
+		atomic_store(&server_ready, srv);
+	}
+	if (http_on) {
 		sf_gateway_opts go
 		    = {.go_rpc_url = INPROC_URL, .go_connect_later = etcd};
-		if (sf_http_alloc(&http, &ho, &st) != 0
-		    || sf_http_add_check(http, "store", ready_check, NULL) != 0
+		if (sf_http_add_check(http, "store", ready_check, NULL) != 0
 		    || (!cfg.no_reconciler
 		        && sf_http_add_check(http, "reconciler",
 		               recon_ready_check, &embedded_ready)
@@ -600,9 +819,7 @@ main(int argc, char **argv)
 		               http, "/metrics", sf_gateway_token_gate, gw)
 		            != 0)
 		    || sf_http_start(http, &st) != 0
-		    || (metrics_apart
-		        && (sf_http_alloc(&mhttp, &mo, &st) != 0
-		            || sf_http_start(mhttp, &st) != 0))) {
+		    || (metrics_apart && sf_http_start(mhttp, &st) != 0)) {
 			fprintf(stderr, "svcfleetd: %s: %s\n",
 			    sf_status_name(st.st_code), st.st_msg);
 			goto out;
@@ -637,6 +854,10 @@ main(int argc, char **argv)
 	} else {
 		SF_INFO("server", "svcfleetd %s serving data-dir=%s",
 		    SF_VERSION, cfg.data_dir);
+	}
+	if (http != NULL) {
+		// issue 20: where a person goes first.
+		log_console(sf_http_url(http), cfg.data_dir);
 	}
 	if (!cfg.no_reconciler
 	    && (start_reconciler(srv, &embedded) != 0

@@ -31,7 +31,7 @@ _svcfleet_daemon() {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
 	local prog=${COMP_WORDS[0]} words
 	case $prev in
-	--config | --data-dir | --token-file | --tls-cert | --tls-key | --out | --in | --ca-file)
+	--config | --data-dir | --token-file | --token-auth-file | --tls-cert | --tls-key | --out | --in | --ca-file)
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return
 		;;
@@ -40,7 +40,8 @@ _svcfleet_daemon() {
 		return
 		;;
 	esac
-	words=$("$prog" --help 2>/dev/null | sed -n 's/^  \(--[a-z0-9-]*\).*/\1/p')
+	# (Not the renamed flags --help lists last.)
+	words=$("$prog" --help 2>/dev/null | sed -n '/^Renamed/q; s/^  \(--[a-z0-9-]*\).*/\1/p')
 	if [[ ${COMP_WORDS[0]##*/} == svcfleetd && $COMP_CWORD -eq 1 ]]; then
 		words="backup restore $words"
 	fi

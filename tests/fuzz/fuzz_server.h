@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// Static tokens the server accepts (its --token-file): an admin, and a
+// Static tokens the server accepts (its --token-auth-file): an admin, and a
 // user bound to ns-view in east/default; anything else is unauthenticated.
 #define FZ_TOKEN_ADMIN "fuzz-admin-token"
 #define FZ_TOKEN_VIEW  "fuzz-viewer-token"

@@ -568,7 +568,7 @@ test_audit(void **state)
 	svcfleet_status_fini(&st);
 }
 
-// --token-file: kube-apiserver's static CSV; a malformed file stops the
+// --token-auth-file: kube-apiserver's static CSV; a malformed file stops the
 // start with the line named.
 static void
 test_token_file(void **state)
@@ -584,7 +584,7 @@ test_token_file(void **state)
 	    "static-secret-0002,dana,uid-8\n");
 	// Bearer tokens in the clear: the owner's only (issue 17).
 	chmod(path, 0600);
-	const char *extra[] = {"--token-file", path, NULL};
+	const char *extra[] = {"--token-auth-file", path, NULL};
 	memset(&srv, 0, sizeof(srv));
 	assert_int_equal(th_server_start(&srv, NULL, extra), 0);
 	svcfleet_client *admin = th_client(srv.ts_url, srv.ts_token, 0);
@@ -611,6 +611,7 @@ test_token_file(void **state)
 	    "broken-secret,\"unterminated,uid-2\n");
 	memset(&srv, 0, sizeof(srv));
 	assert_int_equal(th_server_start(&srv, NULL, extra), -1);
+	assert_true(th_server_log_contains(&srv, "--token-auth-file"));
 	assert_true(th_server_log_contains(&srv, "line 2"));
 	assert_false(th_server_log_contains(&srv, "broken-secret"));
 }

@@ -134,6 +134,34 @@ if [ -x "$RECONCILER" ]; then
 			fail "svcfleet-reconciler does not read ${v%%=*}"
 	done
 fi
+# Issue 20: svcfleetd's variables in deploy/ (the environment files and
+# the unit's Environment= lines) are SVCFLEETD_* it reads, none a former
+# name (that would warn) and none the CLI's SVCFLEET_*; its example
+# configuration names no former option either.
+"$SVCFLEETD" --check-config --config "$D/config/svcfleetd.conf.example" \
+	>"$T/check.out" 2>&1
+grep -q 'warning' "$T/check.out" &&
+	fail "svcfleetd.conf.example: $(cat "$T/check.out")"
+for f in config/svcfleetd.env.example systemd/svcfleetd-etcd.env.example \
+	systemd/svcfleetd.service.in; do
+	vars=$(sed -n 's/^#\{0,1\}\(Environment=\)\{0,1\}\(SVCFLEETD\{0,1\}_[A-Z_]*=[^ ]*\)$/\2/p' \
+		"$D/$f" | grep -v _CONFIG=)
+	[ -n "$vars" ] || fail "$f has no variables"
+	for v in $vars; do
+		case $v in
+		SVCFLEETD_*) ;;
+		*) fail "$f sets ${v%%=*}: svcfleetd reads SVCFLEETD_*" ;;
+		esac
+	done
+	# shellcheck disable=SC2086
+	env $vars "$SVCFLEETD" --check-config >"$T/check.out" 2>&1 ||
+		fail "$f: $(cat "$T/check.out")"
+	grep -q 'warning' "$T/check.out" && fail "$f: $(cat "$T/check.out")"
+	for v in $vars; do
+		grep -q "# ${v%%=*}\$" "$T/check.out" ||
+			fail "svcfleetd does not read ${v%%=*} ($f)"
+	done
+done
 
 fi # want config
 
@@ -188,6 +216,9 @@ elif command -v kubectl >/dev/null 2>&1 && command -v jq >/dev/null 2>&1; then
 		"$T/all.json" >"$T/svcfleetd.conf"
 	[ -s "$T/svcfleetd.conf" ] || fail "no svcfleetd.conf in a ConfigMap"
 	"$SVCFLEETD" --check-config --config "$T/svcfleetd.conf" >"$T/check.out" 2>&1 ||
+		fail "the ConfigMap's svcfleetd.conf: $(cat "$T/check.out")"
+	# (Issue 20: no former option name, such as token-file.)
+	grep -q 'warning' "$T/check.out" &&
 		fail "the ConfigMap's svcfleetd.conf: $(cat "$T/check.out")"
 	# Issue 17: TLS on by default, the sealing key from the Secret (in the
 	# format svcfleetd reads), /metrics apart, a NetworkPolicy.
@@ -268,6 +299,8 @@ if command -v kubectl >/dev/null 2>&1 && command -v jq >/dev/null 2>&1; then
 	grep -q '^store = etcd' "$T/ha.conf" || fail "svcfleetd-ha is not on etcd"
 	grep -q '^etcd-cert-file' "$T/ha.conf" || fail "svcfleetd-ha has no etcd client certificate"
 	"$SVCFLEETD" --check-config --config "$T/ha.conf" >"$T/check.out" 2>&1 ||
+		fail "the HA ConfigMap's svcfleetd.conf: $(cat "$T/check.out")"
+	grep -q 'warning' "$T/check.out" &&
 		fail "the HA ConfigMap's svcfleetd.conf: $(cat "$T/check.out")"
 	(set -a && . "$D/systemd/svcfleetd-etcd.env.example" && set +a &&
 		"$SVCFLEETD" --check-config) >"$T/check.out" 2>&1 ||

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <curl/curl.h>
@@ -209,7 +211,56 @@ test_bad_address(void **state)
 	assert_int_equal(rc, 1);
 	assert_non_null(strstr(err, "cannot serve HTTP on"));
 	assert_non_null(strstr(err, taken));
+	// issue 20: the flag and the address with its port, not
+	// libmicrohttpd's "Failed to bind to port 0"; and it fails before it
+	// creates the data directory, the admin token or the secret key.
+	char want[1200];
+	snprintf(want, sizeof(want),
+	    "svcfleetd: --http: INVALID_ARGUMENT: cannot serve HTTP on %s: "
+	    "Address already in use (another process listens on that port)\n",
+	    taken);
+	assert_string_equal(err, want);
+	char        path[400];
+	struct stat sb;
+	snprintf(path, sizeof(path), "%s/d", dir);
+	assert_int_not_equal(stat(path, &sb), 0);
 	free(err);
+	// The same for --metrics on an address of its own.
+	rc = th_runf(NULL, &err,
+	    "%s --data-dir %s/d --listen ipc://%s/d/s.sock --http 127.0.0.1:0 "
+	    "--metrics %s",
+	    th_bin("cmd/svcfleetd/svcfleetd"), dir, dir, taken);
+	assert_int_equal(rc, 1);
+	snprintf(want, sizeof(want),
+	    "svcfleetd: --metrics: INVALID_ARGUMENT: cannot serve HTTP on %s: "
+	    "Address already in use (another process listens on that port)\n",
+	    taken);
+	assert_string_equal(err, want);
+	assert_int_not_equal(stat(path, &sb), 0);
+	free(err);
+	// And a taken RPC port (here the same one): nothing created either.
+	rc = th_runf(NULL, &err,
+	    "%s --data-dir %s/d --listen tcp://%s --http off",
+	    th_bin("cmd/svcfleetd/svcfleetd"), dir, taken);
+	assert_int_equal(rc, 1);
+	snprintf(want, sizeof(want),
+	    "svcfleetd: --listen: cannot listen on tcp://%s: Address already "
+	    "in use (another process listens on that port)\n",
+	    taken);
+	assert_string_equal(err, want);
+	assert_int_not_equal(stat(path, &sb), 0);
+	free(err);
+	// issue 20: the start-up log names the web console's URL, and the
+	// token to sign in with.
+	char console[1200];
+	snprintf(console, sizeof(console), "web console %s/ (sign in with",
+	    e.ce_srv.ts_http);
+	// (Logged just after the server starts: poll with a deadline.)
+	for (int i = 0; i < 500 && !th_server_log_contains(&e.ce_srv, console);
+	     i++) {
+		nanosleep(&(struct timespec) {0, 20 * 1000 * 1000}, NULL);
+	}
+	assert_true(th_server_log_contains(&e.ce_srv, console));
 	ct_stop(&e);
 	th_runf(NULL, NULL, "rm -rf %s", dir);
 }

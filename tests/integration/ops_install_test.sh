@@ -125,7 +125,7 @@ if command -v man >/dev/null 2>&1; then
 fi
 # The completion script loads and completes.
 if command -v bash >/dev/null 2>&1; then
-	got=$(bash -c ". '$P/share/bash-completion/completions/svcfleet'; COMP_WORDS=(svcfleet cre); COMP_CWORD=1; _svcfleet; echo \"\${COMPREPLY[*]}\"")
+	got=$(bash -c ". '$P/share/bash-completion/completions/svcfleet'; COMP_WORDS=('$P/bin/svcfleet' cre); COMP_CWORD=1; _svcfleet; echo \"\${COMPREPLY[*]}\"")
 	[ "$got" = "create" ] || fail "completion of 'svcfleet cre' gave '$got'"
 fi
 echo "ok: installed to $P, client built with pkg-config (shared and static)"

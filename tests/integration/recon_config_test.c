@@ -63,6 +63,9 @@ test_help(void **state)
 	    {"--log-level", "SVCFLEET_RECONCILER_LOG_LEVEL", "info"},
 	    {"--id", "SVCFLEET_RECONCILER_ID", "HOSTNAME-PID"},
 	    {"--lease-ttl", "SVCFLEET_RECONCILER_LEASE_TTL", "10s"},
+	    // issue 20
+	    {"--allow-core-dumps", "SVCFLEET_RECONCILER_ALLOW_CORE_DUMPS",
+	        "false"},
 	};
 	char  *out    = NULL;
 	size_t nflags = 0;
@@ -91,6 +94,9 @@ test_help(void **state)
 	assert_non_null(strstr(out,
 	    "  SVCFLEET_SHARD: now "
 	    "SVCFLEET_RECONCILER_SHARD\n"));
+	assert_non_null(strstr(out,
+	    "  SVCFLEET_ALLOW_CORE_DUMPS: now "
+	    "SVCFLEET_RECONCILER_ALLOW_CORE_DUMPS\n"));
 	assert_non_null(
 	    strstr(out, "--config (or SVCFLEET_RECONCILER_CONFIG)"));
 	free(out);

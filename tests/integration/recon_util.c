@@ -50,7 +50,7 @@ rt_start(rt_env *e, bool reconciler)
 	// Tests want quick retries; the embedded reconciler reads these.
 	setenv("SVCFLEET_RECONCILER_BACKOFF_MAX", "2s", 1);
 	// Tests read /metrics without a token (the default asks for one).
-	setenv("SVCFLEET_METRICS", "public", 1);
+	setenv("SVCFLEETD_METRICS", "public", 1);
 	e->re_srv.ts_reconciler = reconciler;
 	assert_int_equal(th_server_start(&e->re_srv, NULL, NULL), 0);
 	snprintf(e->re_tokfile, sizeof(e->re_tokfile), "%s/cluster.token",

@@ -1,8 +1,8 @@
 // sec_16_test.c: finding 16 of issue 17. Static tokens
-// (--token-file) could be one character long and the file readable by
-// everyone. Now a token shorter than 16 characters is refused (naming the
-// line), as is a file every user may read; a file its group may read is
-// warned about.
+// (--token-auth-file, formerly --token-file) could be one character long
+// and the file readable by everyone. Now a token shorter than 16
+// characters is refused (naming the line), as is a file every user may
+// read; a file its group may read is warned about.
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,7 +29,7 @@ start_with(const char *text, mode_t mode, const char *needle, bool *log)
 	snprintf(path, sizeof(path), "%s/tokens.csv", dir);
 	assert_int_equal(th_write_file(path, text), 0);
 	assert_int_equal(chmod(path, mode), 0);
-	const char *const extra[] = {"--token-file", path, NULL};
+	const char *const extra[] = {"--token-auth-file", path, NULL};
 	th_server         s       = {0};
 	int               rv      = th_server_start(&s, NULL, extra);
 	*log                      = th_server_log_contains(&s, needle);
