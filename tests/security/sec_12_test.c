@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -62,10 +63,24 @@ test_metrics_apart(void **state)
 
 	ct_start(&e, extra);
 	port = sh_port(e.ce_srv.ts_http);
-	log  = th_read_file(e.ce_srv.ts_log, NULL);
-	assert_non_null(log);
-	p = strstr(log, "svcfleetd-metrics serving http://127.0.0.1:");
-	assert_non_null(p);
+	// The metrics listener says where it serves in the log; svcfleetd is
+	// ready (/readyz on --http) before that line need be written, so
+	// wait for it (ASan on a loaded machine read the log too early).
+	long long until = sh_now_ms() + 20000;
+	for (;;) {
+		log = th_read_file(e.ce_srv.ts_log, NULL);
+		assert_non_null(log);
+		p = strstr(log, "svcfleetd-metrics serving http://127.0.0.1:");
+		if (p != NULL) {
+			break;
+		}
+		free(log);
+		if (sh_now_ms() > until) {
+			fail_msg(
+			    "no 'svcfleetd-metrics serving' line in 20 s");
+		}
+		usleep(20 * 1000); // polling the log, not waiting for an event
+	}
 	mport = (unsigned) strtoul(
 	    p + strlen("svcfleetd-metrics serving http://127.0.0.1:"), NULL,
 	    10);
