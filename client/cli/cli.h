@@ -145,7 +145,10 @@ enum cli_flag_kind {
 	XX(GENERATION, "generation", 0, FK_VALUE, "G",                       \
 	    "one generation of the history")                                 \
 	XX(TO_GENERATION, "to-generation", 0, FK_VALUE, "G",                 \
-	    "the generation whose spec the rollback restores")
+	    "the generation whose spec the rollback restores")               \
+	/* i19-edit: diff */                                                 \
+	XX(SERVER_SIDE, "server-side", 0, FK_BOOL, NULL,                     \
+	    "also have each target cluster's API server dry-run the apply")
 
 enum cli_flag_id {
 #define CLI_FLAG_ENUM(id, name, sh, kind, meta, help) F_##id,
@@ -360,6 +363,9 @@ int cli_cmd_rollback_service(cli *c);
 int cli_cmd_update_service(cli *c);
 // i19: audit.c
 int cli_cmd_drift(cli *c);
+// i19-edit: edit.c, diff.c
+int cli_cmd_edit_service(cli *c);
+int cli_cmd_diff(cli *c);
 
 // ------------------------------------------------------------ port.c
 

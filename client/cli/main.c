@@ -509,6 +509,43 @@ static const cli_cmd cli_commands[] = {
                       "[--limit N]",
         .cm_summary = "heals: what differed in a cluster, who wrote it there",
     },
+    // i19-edit: edit and diff.
+    {
+        .cm_words    = "edit service|services|svc",
+        .cm_fn       = cli_cmd_edit_service,
+        .cm_args_min = 1,
+        .cm_args_max = 1,
+        .cm_flags    = FL(CLUSTER) | FL(NAMESPACE),
+        .cm_required = FL(CLUSTER),
+        .cm_usage    = "edit service NAME --cluster C [-n NS]",
+        .cm_summary  = "edit a Service's manifest in $KUBE_EDITOR, $EDITOR "
+                       "or vi",
+        .cm_help
+        = "Opens the Service as a Kubernetes manifest and saves it with "
+          "the resource version it opened, as kubectl edit does. When the "
+          "save fails on a validation error, or because someone changed "
+          "the spec since (the error names them), the file is opened "
+          "again with the error as '#' lines on top. Saving it unchanged "
+          "or empty cancels the edit.",
+    },
+    {
+        .cm_words    = "diff",
+        .cm_fn       = cli_cmd_diff,
+        .cm_flags    = FL(FILENAME) | FL(CLUSTER) | FL(SERVER_SIDE),
+        .cm_required = FL(FILENAME),
+        .cm_usage    = "diff -f FILE|DIR|- [--cluster C] [--server-side]",
+        .cm_summary  = "what apply would change: a unified diff per object",
+        .cm_help
+        = "Compares each object's stored manifest with the one apply "
+          "would store (asked of svcfleetd as a dry run), as kubectl diff "
+          "does: both are written to LIVE and MERGED directories and "
+          "compared with `diff -u -N` (or $SVCFLEET_EXTERNAL_DIFF, as "
+          "KUBECTL_EXTERNAL_DIFF). A FleetService shows itself and the "
+          "Service of each placed cluster. --server-side also has each "
+          "target cluster's API server dry-run the apply (dryRun=All) and "
+          "prints its answer, admission errors included, per cluster. "
+          "Exit code 0: no differences, 1: differences, more: an error.",
+    },
 };
 
 #define NCOMMANDS (sizeof(cli_commands) / sizeof(cli_commands[0]))
