@@ -387,8 +387,12 @@ cli_cmd_edit_service(cli *c)
 		} else {
 			sf_buf_reset(&r.er_err);
 			if (save(&r, sf_buf_cstr(&edited), &out) == 0) {
+				// Labels and annotations change the
+				// version, not the generation.
 				bool changed
-				    = out->metadata->generation != r.er_gen;
+				    = out->metadata->generation != r.er_gen
+				    || out->metadata->resource_version
+				        != r.er_rv;
 				if (c->c_output == OUT_JSON
 				    || c->c_output == OUT_YAML) {
 					rv = cli_print_services(
