@@ -266,7 +266,6 @@ diff_fleet(diff_run *r, const json_t *obj, const char *where)
 	}
 	req.fleet_service = fs;
 	req.dry_run       = true;
-	req.server_side   = cli_flag(c, F_SERVER_SIDE);
 	if (svcfleet_apply_fleet_service(c->c_client, &req, &rep, &c->c_st)
 	    != 0) {
 		cli_fail_status(&c->c_st, where);
@@ -303,15 +302,6 @@ diff_fleet(diff_run *r, const json_t *obj, const char *where)
 			mg = clean(sf_model_service_to_manifest(rd->service));
 		} else {
 			mg = l != NULL ? json_deep_copy(l) : NULL;
-		}
-		if (rd->server_code != 0) {
-			// --server-side: the cluster's own dry run.
-			printf("# cluster %s: server-side dry run: %d %s\n",
-			    sf_nz(rd->cluster), rd->server_code,
-			    sf_nz(rd->server_answer));
-			if (rd->server_code >= 300) {
-				r->dr_failed++;
-			}
 		}
 		snprintf(name, sizeof(name), "v1.Service.%s.%s.%s",
 		    sf_nz(rd->cluster), sf_nz(key.namespace_),
@@ -442,6 +432,16 @@ cli_cmd_diff(cli *c)
 
 	memset(&r, 0, sizeof(r));
 	r.dr_cli = c;
+	if (cli_flag(c, F_SERVER_SIDE)) {
+		// Said plainly rather than showing svcfleetd's dry run as if
+		// the clusters had answered.
+		cli_fail(SF_UNIMPLEMENTED,
+		    "--server-side: svcfleetd cannot ask the clusters' API "
+		    "servers for a dry run yet; without it, diff shows "
+		    "svcfleetd's own dry run (validation against each "
+		    "cluster's record)");
+		return (DIFF_EXIT_ERROR);
+	}
 	if ((rv = cli_connect(c)) != 0) {
 		return (DIFF_EXIT_ERROR);
 	}

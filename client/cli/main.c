@@ -541,10 +541,10 @@ static const cli_cmd cli_commands[] = {
           "does: both are written to LIVE and MERGED directories and "
           "compared with `diff -u -N` (or $SVCFLEET_EXTERNAL_DIFF, as "
           "KUBECTL_EXTERNAL_DIFF). A FleetService shows itself and the "
-          "Service of each placed cluster. --server-side also has each "
-          "target cluster's API server dry-run the apply (dryRun=All) and "
-          "prints its answer, admission errors included, per cluster. "
-          "Exit code 0: no differences, 1: differences, more: an error.",
+          "Service of each placed cluster. Exit code 0: no differences, "
+          "1: differences, more: an error. --server-side (each target "
+          "cluster's API server dry-running the apply) is not available "
+          "yet and fails with UNIMPLEMENTED.",
     },
 };
 

@@ -254,6 +254,15 @@ test_diff(void **state)
 	free(out);
 	free(err);
 
+	// --server-side is not there yet: said plainly, exit 2.
+	assert_int_equal(ct_cli(&e, NULL, &out, &err,
+	                     "diff -f %s --cluster prod --server-side", same),
+	    2);
+	assert_string_equal(out, "");
+	expect_in(err, "error: UNIMPLEMENTED: --server-side: ");
+	free(out);
+	free(err);
+
 	// An external diff program, as KUBECTL_EXTERNAL_DIFF.
 	setenv("SVCFLEET_EXTERNAL_DIFF", "diff -r -q", 1);
 	assert_int_equal(
