@@ -198,23 +198,18 @@ sf__recon_in_sync(const sf__recon_obj *o)
 }
 
 // i19-edit: drift policy Report holds a change made in the cluster (not
-// reverted) while the desired state is the one it drifted from: either a
-// drift was seen here with this desired hash, or (after a restart) the
-// cluster holds our object at the desired generation yet differs from it,
-// which only an out-of-band write does. A new desired state is applied.
+// reverted) while the desired state is the one it drifted from: a new
+// desired state (spec, labels or annotations, the policy itself) is
+// applied. Only a drift this worker saw is held: one found by a
+// reconciler that starts (or takes the cluster over) cannot be told from
+// a desired change that kept the generation, and is healed.
 bool
 sf__recon_drift_held(const sf__recon_obj *o)
 {
 	uint32_t f = o->o_flags;
-	if (!(f & D_REPORT) || !(f & D_PRESENT) || (f & D_DELETING)
-	    || sf__recon_in_sync(o)) {
-		return (false);
-	}
-	if (o->o_drift_ms != 0) {
-		return (o->o_drift_want == o->o_want);
-	}
-	return ((f & O_EXISTS) && (f & O_OWNED) && o->o_gen != 0
-	    && o->o_obs_gen == o->o_gen);
+	return ((f & D_REPORT) && (f & D_PRESENT) && !(f & D_DELETING)
+	    && o->o_drift_ms != 0 && o->o_drift_want == o->o_want
+	    && !sf__recon_in_sync(o));
 }
 
 static bool

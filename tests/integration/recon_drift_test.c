@@ -69,6 +69,31 @@ wait_drift(rt_env *e, const char *name, const char *want, int ms)
 	}
 }
 
+// Runs `svcfleet edit service name` with a sed script as the editor; the
+// edit must save.
+static void
+edit(rt_env *e, const char *name, const char *sed_script)
+{
+	char cmd[1400], path[600], *out = NULL, *err = NULL, want[128];
+	int  rc;
+	snprintf(path, sizeof(path), "%s/edit.sed", e->re_srv.ts_dir);
+	assert_int_equal(th_write_file(path, sed_script), 0);
+	snprintf(cmd, sizeof(cmd),
+	    "EDITOR='sed -i -f %s' %s --server '%s' edit service %s "
+	    "--cluster alpha",
+	    path, th_bin("client/cli/svcfleet"), e->re_srv.ts_url, name);
+	setenv("SVCFLEET_TOKEN", e->re_srv.ts_token, 1);
+	unsetenv("KUBE_EDITOR");
+	rc = th_run(cmd, NULL, &out, &err);
+	unsetenv("SVCFLEET_TOKEN");
+	snprintf(want, sizeof(want), "service/%s edited\n", name);
+	if (rc != 0 || strcmp(out, want) != 0) {
+		fail_msg("edit: exit %d\n%s%s", rc, out, err);
+	}
+	free(out);
+	free(err);
+}
+
 static void
 test_report_policy_keeps_the_change(void **state)
 {
@@ -87,6 +112,24 @@ test_report_policy_keeps_the_change(void **state)
 	    "create service heal --cluster alpha --selector app=a --port 80"));
 	svcfleet_free(rt_wait(&e, "alpha", "default", "keep", SYNCED, 15000));
 	svcfleet_free(rt_wait(&e, "alpha", "default", "heal", SYNCED, 15000));
+	// Under Report, a change of desired state that keeps the generation
+	// (an annotation) still reaches the cluster.
+	edit(&e, "keep", "s/^  annotations:$/&\\n    team: web/\n");
+	for (int waited = 0;; waited += 50) {
+		char *t  = rt_kubectl(&e, 0, NULL,
+		     "get svc keep -n default -o "
+		      "jsonpath={.metadata.annotations.team}");
+		bool  ok = strcmp(t, "web") == 0;
+		free(t);
+		if (ok) {
+			break;
+		}
+		if (waited >= 15000) {
+			fail_msg("the annotation did not reach the cluster");
+		}
+		rt_sleep_ms(50);
+	}
+	svcfleet_free(rt_wait(&e, "alpha", "default", "keep", SYNCED, 15000));
 
 	// The same out-of-band change to both, by kubectl.
 	free(rt_kubectl(&e, 0, NULL,
@@ -139,27 +182,7 @@ test_report_policy_keeps_the_change(void **state)
 	free(out);
 
 	// The policy back to Revert (edited as a person would): healed.
-	{
-		char cmd[1400];
-		snprintf(cmd, sizeof(cmd),
-		    "EDITOR='sed -i s/drift-policy:\\ Report/drift-policy:\\ "
-		    "Revert/' %s --server '%s' edit service keep --cluster "
-		    "alpha",
-		    th_bin("client/cli/svcfleet"), e.re_srv.ts_url);
-		char *err = NULL;
-		setenv("SVCFLEET_TOKEN", e.re_srv.ts_token, 1);
-		unsetenv("KUBE_EDITOR");
-		rc = th_run(cmd, NULL, &out, &err);
-		unsetenv("SVCFLEET_TOKEN");
-		if (rc != 0) {
-			fail_msg("edit: exit %d\n%s%s", rc, out, err);
-		}
-		if (strcmp(out, "service/keep edited\n") != 0) {
-			fail_msg("edit: %s%s", out, err);
-		}
-		free(out);
-		free(err);
-	}
+	edit(&e, "keep", "s/drift-policy: Report/drift-policy: Revert/\n");
 	wait_selector(&e, "keep", "a", 15000);
 	svcfleet_free(rt_wait(&e, "alpha", "default", "keep", SYNCED, 15000));
 
