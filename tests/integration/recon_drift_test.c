@@ -112,24 +112,6 @@ test_report_policy_keeps_the_change(void **state)
 	    "create service heal --cluster alpha --selector app=a --port 80"));
 	svcfleet_free(rt_wait(&e, "alpha", "default", "keep", SYNCED, 15000));
 	svcfleet_free(rt_wait(&e, "alpha", "default", "heal", SYNCED, 15000));
-	// Under Report, a change of desired state that keeps the generation
-	// (an annotation) still reaches the cluster.
-	edit(&e, "keep", "s/^  annotations:$/&\\n    team: web/\n");
-	for (int waited = 0;; waited += 50) {
-		char *t  = rt_kubectl(&e, 0, NULL,
-		     "get svc keep -n default -o "
-		      "jsonpath={.metadata.annotations.team}");
-		bool  ok = strcmp(t, "web") == 0;
-		free(t);
-		if (ok) {
-			break;
-		}
-		if (waited >= 15000) {
-			fail_msg("the annotation did not reach the cluster");
-		}
-		rt_sleep_ms(50);
-	}
-	svcfleet_free(rt_wait(&e, "alpha", "default", "keep", SYNCED, 15000));
 
 	// The same out-of-band change to both, by kubectl.
 	free(rt_kubectl(&e, 0, NULL,
@@ -185,6 +167,30 @@ test_report_policy_keeps_the_change(void **state)
 	edit(&e, "keep", "s/drift-policy: Report/drift-policy: Revert/\n");
 	wait_selector(&e, "keep", "a", 15000);
 	svcfleet_free(rt_wait(&e, "alpha", "default", "keep", SYNCED, 15000));
+
+	// Under Report, a change of desired state that keeps the generation
+	// (an annotation) still reaches the cluster (a Service of its own:
+	// its apply must not race the drift below).
+	free(rt_cli(&e, NULL,
+	    "create service anno --cluster alpha --selector app=a --port 80 "
+	    "--annotation svcfleet.io/drift-policy=Report"));
+	svcfleet_free(rt_wait(&e, "alpha", "default", "anno", SYNCED, 15000));
+	edit(&e, "anno", "s/^  annotations:$/&\\n    team: web/\n");
+	for (int waited = 0;; waited += 50) {
+		char *t  = rt_kubectl(&e, 0, NULL,
+		     "get svc anno -n default -o "
+		      "jsonpath={.metadata.annotations.team}");
+		bool  ok = strcmp(t, "web") == 0;
+		free(t);
+		if (ok) {
+			break;
+		}
+		if (waited >= 15000) {
+			fail_msg("the annotation did not reach the cluster");
+		}
+		rt_sleep_ms(50);
+	}
+	svcfleet_free(rt_wait(&e, "alpha", "default", "anno", SYNCED, 15000));
 
 	// Neither Report nor Revert: refused, naming the field.
 	{
