@@ -87,6 +87,12 @@ static const cli_flag_help cluster_add_flag_help[] = {
     {-1, NULL},
 };
 
+// i19-edit: diff reads files (not directories) and stdin.
+static const cli_flag_help diff_flag_help[] = {
+    {F_FILENAME, "manifest file, or - for stdin; repeatable"},
+    {-1, NULL},
+};
+
 // The command table. Words are matched against the leading positional
 // arguments; "a|b" lists aliases, the first being the canonical spelling.
 static const cli_cmd cli_commands[] = {
@@ -529,12 +535,13 @@ static const cli_cmd cli_commands[] = {
           "or empty cancels the edit.",
     },
     {
-        .cm_words    = "diff",
-        .cm_fn       = cli_cmd_diff,
-        .cm_flags    = FL(FILENAME) | FL(CLUSTER) | FL(SERVER_SIDE),
-        .cm_required = FL(FILENAME),
-        .cm_usage    = "diff -f FILE|DIR|- [--cluster C] [--server-side]",
-        .cm_summary  = "what apply would change: a unified diff per object",
+        .cm_words     = "diff",
+        .cm_fn        = cli_cmd_diff,
+        .cm_flags     = FL(FILENAME) | FL(CLUSTER) | FL(SERVER_SIDE),
+        .cm_required  = FL(FILENAME),
+        .cm_usage     = "diff -f FILE|- [--cluster C] [--server-side]",
+        .cm_flag_help = diff_flag_help,
+        .cm_summary   = "what apply would change: a unified diff per object",
         .cm_help
         = "Compares each object's stored manifest with the one apply "
           "would store (asked of svcfleetd as a dry run), as kubectl diff "
