@@ -55,6 +55,12 @@ typedef Svcfleet__V1__Cluster       sf_cluster;
 // Desired state carried as annotations (kept on read).
 #define SF_ANN_ALLOW_ADOPTION "svcfleet.io/allow-adoption"
 #define SF_ANN_SELECTOR_FROM  "svcfleet.io/selector-from"
+// i19-edit: what the reconciler does when the Service is changed in its
+// cluster: Revert (the default: heal it) or Report (record the drift
+// event, keep the cluster's change). A user annotation, kept on read.
+#define SF_ANN_DRIFT_POLICY    "svcfleet.io/drift-policy"
+#define SF_DRIFT_POLICY_REVERT "Revert"
+#define SF_DRIFT_POLICY_REPORT "Report"
 // Ownership marks the reconciler puts on cluster objects (DESIGN §5).
 #define SF_ANN_OWNER        "svcfleet.io/owner"
 #define SF_ANN_GENERATION   "svcfleet.io/generation"

@@ -239,6 +239,16 @@ validate_annotations(sf__vctx *vc, sf_kv *const *kvs, size_t n)
 		    "must match annotations[" TOPOLOGY_HINTS
 		    "] when both are specified");
 	}
+	// i19-edit: the drift policy.
+	const char *dp = sf_model_kv_get(kvs, n, SF_ANN_DRIFT_POLICY);
+	if (dp != NULL && strcmp(dp, SF_DRIFT_POLICY_REPORT) != 0
+	    && strcmp(dp, SF_DRIFT_POLICY_REVERT) != 0) {
+		static const char *const policies[]
+		    = {SF_DRIFT_POLICY_REPORT, SF_DRIFT_POLICY_REVERT, NULL};
+		sf__v_not_supported(vc,
+		    "metadata.annotations[" SF_ANN_DRIFT_POLICY "]", dp,
+		    policies);
+	}
 }
 
 static void

@@ -103,6 +103,12 @@ sf__recon_desired_msg(
 	    && strcmp(svc->spec->type, "LoadBalancer") == 0) {
 		m->m_flags |= D_LB;
 	}
+	// i19-edit: the Service's drift policy (validated by model).
+	const char *dp = sf_model_kv_get(
+	    md->annotations, md->n_annotations, SF_ANN_DRIFT_POLICY);
+	if (dp != NULL && strcmp(dp, SF_DRIFT_POLICY_REPORT) == 0) {
+		m->m_flags |= D_REPORT;
+	}
 	// Only what the apply body is made from, packed: the worker builds
 	// the body, and only when this differs from what it has.
 	sf_object_meta view_md = SVCFLEET__V1__OBJECT_META__INIT;

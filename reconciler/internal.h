@@ -55,7 +55,10 @@ enum {
 	D_HAS_FIN  = 1 << 2, // the stored object carries our finalizer
 	D_ADOPT    = 1 << 3, // spec.allow_adoption
 	D_LB       = 1 << 4, // type LoadBalancer
-	D_MASK     = 0x1f,
+	// i19-edit: svcfleet.io/drift-policy: Report — a change made in the
+	// cluster is recorded and shown, not reverted.
+	D_REPORT = 1 << 5,
+	D_MASK   = 0x3f,
 };
 
 struct sf__recon_msg {
@@ -174,7 +177,10 @@ struct sf__recon_obj {
 	uint16_t o_attempts; // failures in a row
 	uint32_t o_pblen;
 	unsigned char o_uid[16];
-	char          o_key[]; // "namespace/name"
+	// i19-edit: o_want when the drift was seen (drift policy Report
+	// keeps the cluster's change until the desired state changes).
+	uint64_t o_drift_want;
+	char     o_key[]; // "namespace/name"
 };
 
 // An open-addressing table of objects keyed by o_key.

@@ -144,7 +144,11 @@ do_drift(sf_reconciler *r, sf__recon_job *j, svcfleet_status *st)
 	req.key = &key;
 	req.operation
 	    = (char *) sf_nz(json_string_value(json_object_get(d, "op")));
-	req.action = "reverted";
+	req.action
+	    = (char *) sf_nz(json_string_value(json_object_get(d, "action")));
+	if (req.action[0] == '\0') {
+		req.action = "reverted";
+	}
 	json_array_foreach(json_object_get(d, "managers"), i, v)
 	{
 		if (req.n_managers < 8 && json_is_string(v)) {

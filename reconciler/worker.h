@@ -143,6 +143,9 @@ void sf__recon_health_maybe_report(sf__recon_worker *w, int64_t now);
 
 // sf__recon_in_sync: the cluster holds what is desired.
 bool sf__recon_in_sync(const sf__recon_obj *o);
+// sf__recon_drift_held (i19-edit): drift policy Report keeps a change made
+// in the cluster, so o is neither applied nor healed.
+bool sf__recon_drift_held(const sf__recon_obj *o);
 // sf__recon_observe takes in a Service the cluster sent (a list item, a
 // watch event's object or an apply's answer).
 void sf__recon_observe(sf__recon_worker *w, const json_t *obj, int64_t now);

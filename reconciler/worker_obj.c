@@ -25,6 +25,16 @@ static void drift_report(
 	"service exists in the cluster and is not managed by svcfleet; set " \
 	"allow_adoption to take it over"
 
+// i19-edit: drift policy Report.
+#define MSG_DRIFT_KEPT                                                       \
+	"changed in the cluster and kept there (drift policy Report): see "  \
+	"`svcfleet drift`; apply a new spec or set the policy to Revert to " \
+	"restore it"
+#define MSG_DRIFT_KEPT_DELETED                                               \
+	"deleted in the cluster and kept so (drift policy Report): see "     \
+	"`svcfleet drift`; apply a new spec or set the policy to Revert to " \
+	"restore it"
+
 static void fetch(sf__recon_worker *w, sf__recon_obj *o);
 
 // ------------------------------------------------------------ helpers
@@ -187,6 +197,21 @@ sf__recon_in_sync(const sf__recon_obj *o)
 	            && (o->o_have ^ o->o_want) == o->o_alias)));
 }
 
+// i19-edit: drift policy Report holds a change made in the cluster (not
+// reverted) while the desired state is the one it drifted from: a new
+// desired state (spec, labels or annotations, the policy itself) is
+// applied. Only a drift this worker saw is held: one found by a
+// reconciler that starts (or takes the cluster over) cannot be told from
+// a desired change that kept the generation, and is healed.
+bool
+sf__recon_drift_held(const sf__recon_obj *o)
+{
+	uint32_t f = o->o_flags;
+	return ((f & D_REPORT) && (f & D_PRESENT) && !(f & D_DELETING)
+	    && o->o_drift_ms != 0 && o->o_drift_want == o->o_want
+	    && !sf__recon_in_sync(o));
+}
+
 static bool
 wants_drift_watch(const sf__recon_obj *o)
 {
@@ -221,7 +246,9 @@ sf__recon_observe(sf__recon_worker *w, const json_t *obj, int64_t now)
 		sf_recon_obs_fini(&ob);
 		return;
 	}
-	before = sf__recon_in_sync(o);
+	before            = sf__recon_in_sync(o);
+	bool     held     = sf__recon_drift_held(o);
+	uint64_t old_have = o->o_have;
 	if ((o->o_flags & O_HAS_UID) && ob.ob_has_uid
 	    && memcmp(o->o_uid, ob.ob_uid, sizeof(o->o_uid)) != 0) {
 		// Another object of that name (deleted and made again while
@@ -241,9 +268,18 @@ sf__recon_observe(sf__recon_worker *w, const json_t *obj, int64_t now)
 	o->o_facts  = ob.ob_facts;
 	ob.ob_facts = NULL;
 	if (before && !sf__recon_in_sync(o) && wants_drift_watch(o)) {
-		o->o_drift_ms = now;
+		o->o_drift_ms   = now;
+		o->o_drift_want = o->o_want;
 		SF_INFO("recon",
 		    "cluster=%s drift on %s: changed in the cluster",
+		    w->w_c->c_name, o->o_key);
+		drift_report(w, o, obj);
+	} else if (held && o->o_have != old_have && !sf__recon_in_sync(o)) {
+		// i19-edit: kept by drift policy Report and changed again
+		// there: each change is a drift event of its own.
+		SF_INFO("recon",
+		    "cluster=%s drift on %s: changed again in the cluster "
+		    "(drift policy Report)",
 		    w->w_c->c_name, o->o_key);
 		drift_report(w, o, obj);
 	}
@@ -337,7 +373,7 @@ drift_paths(const json_t *obj, const json_t *tree, const char **segs, size_t n,
 // operation) and the fields it owns there with their values now. A
 // malloc'd JSON string, or NULL.
 static char *
-drift_json(const json_t *obj, const char *op)
+drift_json(const json_t *obj, const char *op, const char *action)
 {
 	json_t       *d = json_object(), *fields = json_array();
 	json_t       *mgrs = json_array();
@@ -380,6 +416,7 @@ drift_json(const json_t *obj, const char *op)
 		    obj, json_object_get(best, "fieldsV1"), segs, 0, fields);
 	}
 	json_object_set_new(d, "op", json_string(op != NULL ? op : ""));
+	json_object_set_new(d, "action", json_string(action));
 	json_object_set_new(d, "managers", mgrs);
 	json_object_set_new(d, "fields", fields);
 	s = json_dumps(d, JSON_COMPACT);
@@ -398,9 +435,11 @@ drift_report(sf__recon_worker *w, sf__recon_obj *o, const json_t *obj)
 	    == NULL) {
 		return;
 	}
-	j->j_msg = obj != NULL ? drift_json(obj, NULL)
-	                       : strdup("{\"op\":\"deleted\",\"managers\":[],"
-	                                "\"fields\":[]}");
+	// i19-edit: drift policy Report keeps the change, Revert heals it.
+	const char *action = (o->o_flags & D_REPORT)
+	    ? "kept (drift policy Report)"
+	    : "reverted";
+	j->j_msg = drift_json(obj, obj != NULL ? NULL : "deleted", action);
 	if (j->j_msg == NULL) {
 		sf__recon_job_free(j);
 		return;
@@ -423,7 +462,8 @@ sf__recon_gone(sf__recon_worker *w, sf__recon_obj *o, uint64_t rv, int64_t now)
 		o->o_rv = rv;
 	}
 	if (before && wants_drift_watch(o)) {
-		o->o_drift_ms = now;
+		o->o_drift_ms   = now;
+		o->o_drift_want = o->o_want;
 		SF_INFO("recon",
 		    "cluster=%s drift on %s: deleted in the cluster",
 		    w->w_c->c_name, o->o_key);
@@ -623,6 +663,14 @@ sf__recon_decide(sf__recon_worker *w, sf__recon_obj *o, int64_t now)
 			fin |= FIN_REFRESH;
 		}
 		report(w, o, state, o->o_gen, "", o->o_facts, fin);
+		return;
+	}
+	if (sf__recon_drift_held(o)) {
+		// i19-edit: drift policy Report: the cluster's change stays;
+		// the drift event says what changed and who wrote it.
+		report(w, o, ST_ERROR, gen,
+		    (f & O_EXISTS) ? MSG_DRIFT_KEPT : MSG_DRIFT_KEPT_DELETED,
+		    o->o_facts, FIN_NONE);
 		return;
 	}
 	if (f & O_PERM) {

@@ -152,7 +152,10 @@ enum cli_flag_kind {
 	    "file holding the cluster's bearer token (yours is "             \
 	    "--token-file)")                                                 \
 	XX(VERSION, "version", 0, FK_BOOL, NULL,                             \
-	    "print the client version and exit")
+	    "print the client version and exit")                             \
+	/* i19-edit: diff */                                                 \
+	XX(SERVER_SIDE, "server-side", 0, FK_BOOL, NULL,                     \
+	    "also have each target cluster's API server dry-run the apply")
 
 enum cli_flag_id {
 #define CLI_FLAG_ENUM(id, name, sh, kind, meta, help) F_##id,
@@ -382,6 +385,9 @@ int cli_cmd_rollback_service(cli *c);
 int cli_cmd_update_service(cli *c);
 // i19: audit.c
 int cli_cmd_drift(cli *c);
+// i19-edit: edit.c, diff.c
+int cli_cmd_edit_service(cli *c);
+int cli_cmd_diff(cli *c);
 
 // ------------------------------------------------------------ port.c
 

@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "clock.h"
+#include "model.h"
 
 #define AUDIT_EVENTS 10
 
@@ -190,6 +191,73 @@ audit(cli *c, const Svcfleet__V1__Service *svc)
 	svcfleet_free(rep);
 }
 
+// i19-edit: the Service's drift events, newest first: what was changed in
+// its cluster, by which field manager, and whether it was reverted or kept
+// (drift policy Report).
+#define DRIFT_EVENTS 5
+
+static void
+drift(cli *c, const Svcfleet__V1__Service *svc)
+{
+	Svcfleet__V1__ListAuditEventsRequest req
+	    = SVCFLEET__V1__LIST_AUDIT_EVENTS_REQUEST__INIT;
+	Svcfleet__V1__ListAuditEventsReply *rep = NULL;
+	int                                 rv;
+
+	req.cluster    = svc->metadata->cluster;
+	req.namespace_ = svc->metadata->namespace_;
+	req.name       = svc->metadata->name;
+	req.page_size  = DRIFT_EVENTS;
+	req.drift_only = true;
+	printf("Drift:\n");
+	rv = svcfleet_list_audit_events(c->c_client, &req, &rep, &c->c_st);
+	if (rv != 0) {
+		printf("  <cannot read the drift events: %s: %s>\n",
+		    svcfleet_code_name(rv), c->c_st.message);
+		return;
+	}
+	if (rep->n_events == 0) {
+		printf("  <none>\n");
+		svcfleet_free(rep);
+		return;
+	}
+	cli_table   t;
+	const char *hdr[]
+	    = {"  TIME", "OPERATION", "WRITTEN-BY", "ACTION", "FIELDS"};
+	cli_table_init(&t, 5);
+	int trv = cli_table_add(&t, hdr);
+	for (size_t i = 0; i < rep->n_events && trv == 0; i++) {
+		const Svcfleet__V1__AuditEvent *ev = rep->events[i];
+		sf_buf by = SF_BUF_INIT, f = SF_BUF_INIT;
+		char   ts[48];
+		snprintf(ts, sizeof(ts), "  ");
+		sf_clock_format_rfc3339(ev->time_ms, ts + 2, sizeof(ts) - 2);
+		for (size_t k = 0; k < ev->n_drift_managers; k++) {
+			sf_buf_printf(&by, "%s%s", k > 0 ? "," : "",
+			    ev->drift_managers[k]);
+		}
+		for (size_t k = 0; k < ev->n_drift_fields; k++) {
+			sf_buf_printf(&f, "%s%s=%s", k > 0 ? " " : "",
+			    sf_nz(ev->drift_fields[k]->path),
+			    sf_nz(ev->drift_fields[k]->new_value));
+		}
+		const char *row[] = {ts,
+		    sf_nz(ev->drift_operation)[0] ? ev->drift_operation
+		                                  : "<unknown>",
+		    by.b_len > 0 ? sf_buf_cstr(&by) : "<unknown>",
+		    sf_nz(ev->drift_action)[0] ? ev->drift_action : "<none>",
+		    f.b_len > 0 ? sf_buf_cstr(&f) : "<none>"};
+		trv = by.b_oom || f.b_oom ? -1 : cli_table_add(&t, row);
+		sf_buf_fini(&by);
+		sf_buf_fini(&f);
+	}
+	if (trv == 0) {
+		cli_table_print(&t, stdout);
+	}
+	cli_table_fini(&t);
+	svcfleet_free(rep);
+}
+
 int
 cli_cmd_describe_service(cli *c)
 {
@@ -251,6 +319,14 @@ cli_cmd_describe_service(cli *c)
 	if (sp->allow_adoption) {
 		field("Allow Adoption:", "true");
 	}
+	// i19-edit: what a change made in the cluster meets.
+	const char *dp = sf_model_kv_get(
+	    m->annotations, m->n_annotations, SF_ANN_DRIFT_POLICY);
+	field("Drift Policy:",
+	    dp != NULL && strcmp(dp, SF_DRIFT_POLICY_REPORT) == 0
+	        ? "Report (a change made in the cluster is recorded and kept)"
+	        : "Revert (a change made in the cluster is recorded and "
+	          "undone)");
 	snprintf(line, sizeof(line), "%lld", (long long) m->generation);
 	field("Generation:", line);
 	snprintf(line, sizeof(line), "%" PRIu64, m->resource_version);
@@ -273,6 +349,7 @@ cli_cmd_describe_service(cli *c)
 		stamp("Deleting Since:", m->delete_time_ms, NULL);
 	}
 	rv = status_table(svc);
+	drift(c, svc);
 	audit(c, svc);
 	svcfleet_free(svc);
 	return (rv);

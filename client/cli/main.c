@@ -84,6 +84,12 @@ static const cli_flag_help cluster_add_flag_help[] = {
     {-1, NULL},
 };
 
+// i19-edit: diff reads files (not directories) and stdin.
+static const cli_flag_help diff_flag_help[] = {
+    {F_FILENAME, "manifest file, or - for stdin; repeatable"},
+    {-1, NULL},
+};
+
 // The command table. Words are matched against the leading positional
 // arguments; "a|b" lists aliases, the first being the canonical spelling.
 static const cli_cmd cli_commands[] = {
@@ -505,6 +511,44 @@ static const cli_cmd cli_commands[] = {
         .cm_usage   = "drift [--cluster C] [-n NS] [--name N] [--since 1h] "
                       "[--limit N]",
         .cm_summary = "heals: what differed in a cluster, who wrote it there",
+    },
+    // i19-edit: edit and diff.
+    {
+        .cm_words    = "edit service|services|svc",
+        .cm_fn       = cli_cmd_edit_service,
+        .cm_args_min = 1,
+        .cm_args_max = 1,
+        .cm_flags    = FL(CLUSTER) | FL(NAMESPACE),
+        .cm_required = FL(CLUSTER),
+        .cm_usage    = "edit service NAME --cluster C [-n NS]",
+        .cm_summary  = "edit a Service's manifest in $KUBE_EDITOR, $EDITOR "
+                       "or vi",
+        .cm_help
+        = "Opens the Service as a Kubernetes manifest and saves it with "
+          "the resource version it opened, as kubectl edit does. When the "
+          "save fails on a validation error, or because someone changed "
+          "the spec since (the error names them), the file is opened "
+          "again with the error as '#' lines on top. Saving it unchanged "
+          "or empty cancels the edit.",
+    },
+    {
+        .cm_words     = "diff",
+        .cm_fn        = cli_cmd_diff,
+        .cm_flags     = FL(FILENAME) | FL(CLUSTER) | FL(SERVER_SIDE),
+        .cm_required  = FL(FILENAME),
+        .cm_usage     = "diff -f FILE|- [--cluster C] [--server-side]",
+        .cm_flag_help = diff_flag_help,
+        .cm_summary   = "what apply would change: a unified diff per object",
+        .cm_help
+        = "Compares each object's stored manifest with the one apply "
+          "would store (asked of svcfleetd as a dry run), as kubectl diff "
+          "does: both are written to LIVE and MERGED directories and "
+          "compared with `diff -u -N` (or $SVCFLEET_EXTERNAL_DIFF, as "
+          "KUBECTL_EXTERNAL_DIFF). A FleetService shows itself and the "
+          "Service of each placed cluster. Exit code 0: no differences, "
+          "1: differences, more: an error. --server-side (each target "
+          "cluster's API server dry-running the apply) is not available "
+          "yet and fails with UNIMPLEMENTED.",
     },
 };
 
