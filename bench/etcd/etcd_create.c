@@ -131,11 +131,12 @@ put(json_t *k, json_t *v)
 static json_t *
 create_txn(long id)
 {
-	char     svc[128], np[64], au[64], mk[64];
-	size_t   sl, nl;
-	uint8_t  r[8];
-	uint32_t port = 30000 + (uint32_t) (id % 2000);
-	uint64_t aid;
+	char            svc[128], np[64], au[64], mk[64];
+	size_t          sl, nl;
+	uint8_t         r[8];
+	uint32_t        port = 30000 + (uint32_t) (id % 2000);
+	uint64_t        aid;
+	struct timespec ts;
 
 	RAND_bytes(r, sizeof(r));
 	sl = (size_t) snprintf(
@@ -147,8 +148,11 @@ create_txn(long id)
 	np[nl++] = (char) (port >> 16);
 	np[nl++] = (char) (port >> 8);
 	np[nl++] = (char) port;
-	aid      = ((uint64_t) time(NULL) * 1000 << 22)
-	    | ((uint64_t) r[0] << 8 | r[1]);
+	// As the store's audit ids: the time in ms, then 22 random bits.
+	clock_gettime(CLOCK_REALTIME, &ts);
+	aid = ((uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000)
+	        << 22
+	    | ((uint64_t) r[0] << 14 | (uint64_t) r[1] << 6 | r[2] >> 2);
 	snprintf(au, sizeof(au), "~audit/%016llx", (unsigned long long) ~aid);
 	snprintf(mk, sizeof(mk), "txn/%016llx-%02x%02x%02x%02x%02x%02x",
 	    (unsigned long long) time(NULL) * 1000, r[2], r[3], r[4], r[5],
