@@ -9,10 +9,13 @@
 # data is on tmpfs when /dev/shm exists (etcd 3.4 has no "no fsync"), the
 # LMDB store on the build's disk: read the create rows with that in mind.
 # Prints one line per measurement and a Markdown table of medians.
+# HA_BENCH_FILL: Services stored in each before measuring (2000; run-all
+# --quick stores fewer).
 set -eu
 BUILD=$(cd "${1:-build}" && pwd)
 SECS=${2:-4}
 ROUNDS=${3:-3}
+FILL=${HA_BENCH_FILL:-2000}
 B=$BUILD/bench/rpc_bench
 D=$BUILD/cmd/svcfleetd/svcfleetd
 CLI=$BUILD/client/cli/svcfleet
@@ -51,7 +54,7 @@ for pair in "ipc://$W/e.sock $W/d" "ipc://$L/l.sock $L/d"; do
 		--api-server https://127.0.0.1:6443 --token-file "$dir/c.token" >/dev/null
 	"$CLI" --server "$url" --token "$(cat "$dir/admin.token")" create service bench-svc \
 		--cluster east -n bench --selector app=bench --port http:80:8080 >/dev/null
-	"$B" fill "$url" "$(cat "$dir/admin.token")" 2000 8 >/dev/null
+	"$B" fill "$url" "$(cat "$dir/admin.token")" "$FILL" 8 >/dev/null
 done
 declare -A R
 run() { # run NAME BACKEND CMD...
