@@ -51,7 +51,7 @@ for pair in "ipc://$W/e.sock $W/d" "ipc://$L/l.sock $L/d"; do
 	until [ -s "$dir/admin.token" ] && "$CLI" --server "$url" --token "$(cat "$dir/admin.token")" version >/dev/null 2>&1; do sleep 0.2; done
 	echo tok >"$dir/c.token"
 	"$CLI" --server "$url" --token "$(cat "$dir/admin.token")" cluster add east \
-		--api-server https://127.0.0.1:6443 --token-file "$dir/c.token" >/dev/null
+		--api-server https://127.0.0.1:6443 --cluster-token-file "$dir/c.token" >/dev/null
 	"$CLI" --server "$url" --token "$(cat "$dir/admin.token")" create service bench-svc \
 		--cluster east -n bench --selector app=bench --port http:80:8080 >/dev/null
 	"$B" fill "$url" "$(cat "$dir/admin.token")" "$FILL" 8 >/dev/null

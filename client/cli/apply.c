@@ -173,7 +173,8 @@ apply_doc(apply_run *r, const char *file, const sf_manifest_doc *doc)
 		}
 		break;
 	case OUT_NAME:
-		printf("service/%s\n", svc->metadata->name);
+		cli_print_service_name(svc->metadata->cluster,
+		    svc->metadata->namespace_, svc->metadata->name);
 		break;
 	default:
 		printf("service/%s %s%s\n", svc->metadata->name,

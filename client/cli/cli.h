@@ -11,7 +11,7 @@
 // Exit codes: 0 success, 1 an error reported by the server or a local
 // failure, 2 a usage error. Every error is one line on stderr,
 // "error: <STATUS_NAME>: <message>", then one line per field violation,
-// "  <field.path>: <reason>".
+// "  <field.path>: <reason>"; a usage error is "error: <message>" alone.
 #ifndef SF_CLI_H
 #define SF_CLI_H
 
@@ -32,7 +32,8 @@
 
 enum cli_flag_kind {
 	FK_BOOL,  // --x, --x=true|false
-	FK_VALUE, // --x V, --x=V; given twice, the last wins
+	FK_VALUE, // --x V, --x=V; given twice, the last wins (except the
+	          // flags of identity and trust: see ONCE_FLAGS in main.c)
 	FK_LIST,  // --x V, repeatable; every value is kept
 };
 
@@ -145,7 +146,13 @@ enum cli_flag_kind {
 	XX(GENERATION, "generation", 0, FK_VALUE, "G",                       \
 	    "one generation of the history")                                 \
 	XX(TO_GENERATION, "to-generation", 0, FK_VALUE, "G",                 \
-	    "the generation whose spec the rollback restores")
+	    "the generation whose spec the rollback restores")               \
+	/* i20-cli: the cluster's own token; --version */                    \
+	XX(CLUSTER_TOKEN_FILE, "cluster-token-file", 0, FK_VALUE, "FILE",    \
+	    "file holding the cluster's bearer token (yours is "             \
+	    "--token-file)")                                                 \
+	XX(VERSION, "version", 0, FK_BOOL, NULL,                             \
+	    "print the client version and exit")
 
 enum cli_flag_id {
 #define CLI_FLAG_ENUM(id, name, sh, kind, meta, help) F_##id,
@@ -200,9 +207,6 @@ typedef struct cli_cmd {
 	                             // "NAME"
 } cli_cmd;
 
-// The command reads --token-file as its own (cluster add: the cluster's
-// token), so it does not choose the caller's token.
-#define CMD_OWN_TOKEN_FILE 0x1u
 // The command needs no connection and no token (help).
 #define CMD_LOCAL 0x2u
 // A command that lists a global flag among its own cm_flags gives it its
@@ -229,6 +233,10 @@ struct cli {
 	                              // the group's ("cluster") for hints
 	char c_perr[512];             // first parse error, reported once the
 	                              // command (and so its help) is known
+	// From a scoped name, service/CLUSTER/NAMESPACE/NAME (-o name's
+	// form), until run() makes them --cluster and -n (issue 20).
+	const char *c_scope_cluster;
+	const char *c_scope_ns;
 
 	svcfleet_client *c_client; // NULL until cli_connect
 	svcfleet_status  c_st;     // status of the last call
@@ -250,8 +258,9 @@ int cli_parse_limit(cli *c, uint32_t dflt, uint32_t *limit);
 
 // ------------------------------------------------------------ errors.c
 
-// cli_usage prints "error: INVALID_ARGUMENT: <msg> (see 'svcfleet <cmd>
-// --help')" and returns CLI_EXIT_USAGE.
+// cli_usage prints "error: <msg> (see 'svcfleet <cmd> --help')" and
+// returns CLI_EXIT_USAGE. A usage error is found before any call: it
+// carries no RPC status name.
 int cli_usage(const cli *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 // cli_fail prints "error: <NAME>: <msg>" and returns CLI_EXIT_FAIL.
@@ -261,6 +270,12 @@ int cli_fail(int code, const char *fmt, ...)
 // prefixed with prefix when not NULL) and one line per violation. Returns
 // CLI_EXIT_FAIL.
 int cli_fail_status(const svcfleet_status *st, const char *prefix);
+// cli_name_flags makes cli_fail_status name, after each violation, the
+// flag of c that set the field (create and update service; issue 20).
+void cli_name_flags(cli *c);
+// cli_field_flag (fieldflag.c): "--port 80@30080" for the field path a
+// violation names, when a create/update flag sets it; NULL otherwise.
+const char *cli_field_flag(cli *c, const char *field);
 // cli_fail_sf is cli_fail_status for a local (model) status.
 int cli_fail_sf(const sf_status *st, const char *prefix);
 // cli_set_auth_hint sets the line ("hint: ...") cli_fail_status prints
@@ -328,6 +343,13 @@ int cli_print_services(const cli *c, Svcfleet__V1__Service *const *svcs,
 // are masked unless --show-credentials.
 int cli_print_clusters(
     const cli *c, Svcfleet__V1__Cluster *const *cls, size_t n, bool list);
+
+// cli_print_service_name prints a Service as -o name does, scoped by
+// cluster and namespace: "service/CLUSTER/NAMESPACE/NAME" (issue 20; a
+// name alone is ambiguous across clusters). get, describe, delete, wait,
+// history and rollback take that form back as their argument.
+void cli_print_service_name(
+    const char *cluster, const char *ns, const char *name);
 
 // cli_age formats the time since ms (epoch milliseconds) as kubectl's AGE
 // column does; "<unknown>" for 0.
@@ -402,6 +424,41 @@ int cli_cmd_delete_fleet(cli *c);
 int cli_cmd_fleet_convert(cli *c);
 int cli_cmd_cluster_label(cli *c);
 int cli_cmd_addresses(cli *c);
+
+// ------------------------------------------------------------ suggest.c
+
+// cli_suggest: the closest of several candidate words to one the user
+// typed, for "did you mean" (issue 20).
+typedef struct cli_suggest {
+	const char *sg_word;
+	char        sg_best[65];
+	size_t      sg_dist;
+} cli_suggest;
+
+void cli_suggest_init(cli_suggest *s, const char *word);
+// cli_suggest_add offers the n characters at cand.
+void cli_suggest_add(cli_suggest *s, const char *cand, size_t n);
+// cli_suggest_add_aliases offers each '|'-separated alias of pat (up to
+// the next space), as the command table spells words.
+void cli_suggest_add_aliases(cli_suggest *s, const char *pat);
+// cli_suggest_best: the closest word close enough, or NULL.
+const char *cli_suggest_best(const cli_suggest *s);
+
+// cli_warn_missing_namespace (nscheck.c) prints a warning when cluster is
+// READY and has no namespace ns; silent when that cannot be told.
+void cli_warn_missing_namespace(cli *c, const char *cluster, const char *ns);
+
+// ----------------------------------------------------------- complete.c
+
+// cli_complete prints the completions of the last of words (issue 20).
+int cli_complete(cli *c, int n, char **words);
+// main.c's tables for it: the command the leading positionals name (NULL
+// when none; *nwords: how many words it took), the global flags, and the
+// command words that may follow the positionals pos.
+const cli_cmd *cli_find_command(
+    const char *const *pos, size_t npos, size_t *nwords);
+uint64_t cli_global_flags(void);
+void     cli_complete_words(const char *const *pos, size_t npos);
 
 // --------------------------------------------------------------- wait.c
 

@@ -86,18 +86,18 @@ cli_cmd_cluster_add(cli *c)
 {
 	Svcfleet__V1__RegisterClusterRequest req
 	    = SVCFLEET__V1__REGISTER_CLUSTER_REQUEST__INIT;
-	Svcfleet__V1__Cluster  cl    = SVCFLEET__V1__CLUSTER__INIT;
-	Svcfleet__V1__Cluster *out   = NULL;
-	const char            *ca    = cli_value(c, F_CA_FILE, NULL);
-	const char            *tf    = cli_value(c, F_TOKEN_FILE, NULL);
-	char                  *cab   = NULL;
+	Svcfleet__V1__Cluster  cl  = SVCFLEET__V1__CLUSTER__INIT;
+	Svcfleet__V1__Cluster *out = NULL;
+	const char            *ca  = cli_value(c, F_CA_FILE, NULL);
+	const char            *tf  = cli_value(c, F_CLUSTER_TOKEN_FILE, NULL);
+	char                  *cab = NULL;
 	size_t                 calen = 0;
 	sf_status              st;
 	int                    rv;
 
 	if (c->c_set[F_KUBECONFIG]) {
 		static const int excl[]
-		    = {F_API_SERVER, F_CA_FILE, F_TOKEN_FILE};
+		    = {F_API_SERVER, F_CA_FILE, F_CLUSTER_TOKEN_FILE};
 		for (size_t i = 0; i < 3; i++) {
 			if (c->c_set[excl[i]]) {
 				return (cli_usage(c,
@@ -141,11 +141,18 @@ cli_cmd_cluster_add(cli *c)
 	// Without --ca-file the cluster's certificate must be trusted by the
 	// system's CA store, as with a kubeconfig without
 	// certificate-authority-data.
-	static const int required[] = {F_API_SERVER, F_TOKEN_FILE};
+	static const int required[] = {F_API_SERVER, F_CLUSTER_TOKEN_FILE};
 	for (size_t i = 0; i < 2; i++) {
 		if (!c->c_set[required[i]]) {
-			return (cli_usage(c, "required flag --%s is missing",
-			    cli_flag_defs[required[i]].fd_name));
+			// --token-file once was the cluster's token here; it
+			// is the caller's now, and says so.
+			return (cli_usage(c, "required flag --%s is missing%s",
+			    cli_flag_defs[required[i]].fd_name,
+			    required[i] == F_CLUSTER_TOKEN_FILE
+			            && c->c_set[F_TOKEN_FILE]
+			        ? " (--token-file is your own token for "
+			          "svcfleetd, not the cluster's)"
+			        : ""));
 		}
 	}
 	cl.name       = (char *) c->c_args[0];
@@ -162,12 +169,13 @@ cli_cmd_cluster_add(cli *c)
 	if ((cl.token = cli_read_secret(c, tf)) == NULL) {
 		free(cab);
 		return (cli_fail(SF_INVALID_ARGUMENT,
-		    "cannot read --token-file %s: %s", tf, strerror(errno)));
+		    "cannot read --cluster-token-file %s: %s", tf,
+		    strerror(errno)));
 	}
 	if (cl.token[0] == '\0') {
 		free(cab);
 		return (cli_fail(SF_INVALID_ARGUMENT,
-		    "--token-file %s holds no token", tf));
+		    "--cluster-token-file %s holds no token", tf));
 	}
 	cl.ca_data.data = (uint8_t *) cab;
 	cl.ca_data.len  = calen;

@@ -203,18 +203,13 @@ default_token(cli *c, const char *path, const char **why)
 	return (tok);
 }
 
-// How to pass a token, for the hint; where a command reads --token-file as
-// its own (cluster add), that flag is not one of the ways.
+// How to pass a token, for the hint.
 static const char *
-token_ways(bool own_file)
+token_ways(void)
 {
-	return (own_file
-	        ? "pass one with --token TOKEN, or set SVCFLEET_TOKEN or "
-	          "SVCFLEET_TOKEN_FILE (here --token-file is the cluster's); "
-	          "an admin makes one with `svcfleet token create USER`"
-	        : "pass one with --token TOKEN or --token-file FILE, or set "
-	          "SVCFLEET_TOKEN or SVCFLEET_TOKEN_FILE (an admin makes one "
-	          "with `svcfleet token create USER`)");
+	return ("pass one with --token TOKEN or --token-file FILE, or set "
+	        "SVCFLEET_TOKEN or SVCFLEET_TOKEN_FILE (an admin makes one "
+	        "with `svcfleet token create USER`)");
 }
 
 // Where the token of this run came from, for -v.
@@ -228,22 +223,21 @@ static const char *token_from = "";
 static int
 find_token(cli *c, const char *url, const char **out)
 {
-	bool        own_file = (c->c_cmd->cm_opts & CMD_OWN_TOKEN_FILE) != 0;
-	const char *env      = getenv("SVCFLEET_TOKEN");
-	const char *envf     = getenv("SVCFLEET_TOKEN_FILE");
+	const char *env  = getenv("SVCFLEET_TOKEN");
+	const char *envf = getenv("SVCFLEET_TOKEN_FILE");
 	const char *from = NULL, *why = NULL;
 	char       *tok = NULL;
 	int         rv  = 0;
 
 	*out = NULL;
-	if (c->c_set[F_TOKEN] && c->c_set[F_TOKEN_FILE] && !own_file) {
+	if (c->c_set[F_TOKEN] && c->c_set[F_TOKEN_FILE]) {
 		return (cli_usage(
 		    c, "--token and --token-file exclude each other"));
 	}
 	if (c->c_set[F_TOKEN]) {
 		*out = c->c_val[F_TOKEN];
 		from = "--token";
-	} else if (c->c_set[F_TOKEN_FILE] && !own_file) {
+	} else if (c->c_set[F_TOKEN_FILE]) {
 		rv = token_from_file(
 		    c, c->c_val[F_TOKEN_FILE], "--token-file", &tok);
 		*out = tok;
@@ -282,10 +276,10 @@ find_token(cli *c, const char *url, const char **out)
 	if (*out == NULL) {
 		cli_set_auth_hint(sf_arena_printf(&c->c_arena,
 		    "no token was sent%s%s%s: %s", why ? " (" : "",
-		    why ? why : "", why ? ")" : "", token_ways(own_file)));
+		    why ? why : "", why ? ")" : "", token_ways()));
 	} else if (from != NULL) {
 		cli_set_auth_hint(sf_arena_printf(&c->c_arena,
-		    "the token came from %s; %s", from, token_ways(own_file)));
+		    "the token came from %s; %s", from, token_ways()));
 	}
 	return (0);
 }
@@ -405,6 +399,13 @@ open_failed(cli *c, const svcfleet_options *o)
 		    o->server_name != NULL ? o->server_name
 		                           : "the --server host"));
 	}
+	// Nobody listens there: the usual cause is a daemon not started.
+	if (failed_with(st, NNG_ECONNREFUSED) || failed_with(st, NNG_ENOENT)) {
+		return (cli_fail(SF_UNAVAILABLE,
+		    "%s: is svcfleetd running? (`./dev.sh run` starts one in "
+		    "a checkout; see --server)",
+		    st->message));
+	}
 	if (!is_tls(c->c_url) && failed_with(st, NNG_ECONNSHUT)) {
 		return (cli_fail(SF_UNAVAILABLE,
 		    "%s: the server closed the connection during the "
@@ -412,6 +413,35 @@ open_failed(cli *c, const svcfleet_options *o)
 		    st->message));
 	}
 	return (cli_fail_status(st, NULL));
+}
+
+// The schemes svcfleetd listens on. Anything else (http://, a bare
+// host:port) is a usage error that says which to use (issue 20).
+static int
+check_schemes(cli *c, const char *from)
+{
+	static const char *const ok[] = {"tcp://", "ipc://", "tls+tcp://",
+	    "tcp4://", "tcp6://", "tls+tcp4://", "tls+tcp6://", "inproc://"};
+	for (const char *u = c->c_url; u != NULL;
+	     u = strchr(u, ',') != NULL ? strchr(u, ',') + 1 : NULL) {
+		bool   good = false;
+		size_t n;
+		while (*u == ' ') {
+			u++;
+		}
+		n = strcspn(u, ",");
+		for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+			good |= strncmp(u, ok[i], strlen(ok[i])) == 0;
+		}
+		if (!good) {
+			return (cli_usage(c,
+			    "invalid server URL \"%.*s\" (from %s): use "
+			    "tcp://, ipc:// or tls+tcp://, e.g. "
+			    "tcp://127.0.0.1:7070",
+			    (int) n, u, from));
+		}
+	}
+	return (0);
 }
 
 int
@@ -426,7 +456,8 @@ cli_connect(cli *c)
 	}
 	const char *from = "";
 	c->c_url         = server_url(c, &from);
-	if ((rv = tls_options(c, &o)) != 0
+	if ((rv = check_schemes(c, from)) != 0
+	    || (rv = tls_options(c, &o)) != 0
 	    || (rv = find_token(c, c->c_url, &token)) != 0) {
 		return (rv);
 	}

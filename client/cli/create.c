@@ -283,16 +283,26 @@ cli_cmd_create_service(cli *c)
 	bool                      dry = cli_flag(c, F_DRY_RUN);
 	int                       rv;
 
+	// A value given wrong is reported before a flag left out (issue 20):
+	// fixing `--type nodeprt` first is what the user came for.
+	if ((rv = build(c, &svc, &m, &sp)) != 0) {
+		return (rv);
+	}
 	if (c->c_set[F_FROM_WORKLOAD] && c->c_set[F_SELECTOR]) {
 		return (cli_usage(
 		    c, "give --selector or --from-workload, not both"));
 	}
 	if (!c->c_set[F_SELECTOR] && !c->c_set[F_FROM_WORKLOAD]) {
-		return (cli_usage(c, "required flag --selector is missing"));
+		return (cli_usage(c,
+		    "required flag --selector (or --from-workload) is missing "
+		    "(spec.selector)"));
 	}
-	if ((rv = build(c, &svc, &m, &sp)) != 0) {
-		return (rv);
+	if (c->c_set[F_SESSION_TIMEOUT] && !cli_flag(c, F_SESSION_AFFINITY)) {
+		return (cli_usage(c,
+		    "--session-timeout requires --session-affinity "
+		    "(spec.sessionAffinityConfig)"));
 	}
+	cli_name_flags(c);
 	if ((rv = cli_connect(c)) != 0) {
 		return (rv);
 	}
@@ -305,10 +315,12 @@ cli_cmd_create_service(cli *c)
 	if (svcfleet_create_service(c->c_client, &req, &out, &c->c_st) != 0) {
 		return (cli_fail_status(&c->c_st, NULL));
 	}
+	// Accepted: now say whether the cluster can take it (issue 20).
+	cli_warn_missing_namespace(c, m.cluster, m.namespace_);
 	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
 		rv = cli_print_services(c, &out, 1, false, false);
 	} else if (c->c_output == OUT_NAME) {
-		printf("service/%s\n", m.name);
+		cli_print_service_name(m.cluster, m.namespace_, m.name);
 	} else {
 		printf(
 		    "service/%s created%s\n", m.name, dry ? " (dry run)" : "");
@@ -339,6 +351,7 @@ cli_cmd_update_service(cli *c)
 	if ((rv = build(c, &fl, &m, &sp)) != 0 || (rv = cli_connect(c)) != 0) {
 		return (rv);
 	}
+	cli_name_flags(c);
 	key.cluster    = m.cluster;
 	key.namespace_ = m.namespace_;
 	key.name       = m.name;

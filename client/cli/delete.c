@@ -29,7 +29,7 @@ cli_cmd_delete_service(cli *c)
 	    && rep->service != NULL) {
 		rv = cli_print_services(c, &rep->service, 1, false, false);
 	} else if (c->c_output == OUT_NAME) {
-		printf("service/%s\n", name);
+		cli_print_service_name(key.cluster, key.namespace_, name);
 	} else if (rep->deleted) {
 		printf("service \"%s\" deleted\n", name);
 	} else {

@@ -77,9 +77,6 @@ static const cli_flag_help audit_flag_help[] = {
     {-1, NULL},
 };
 static const cli_flag_help cluster_add_flag_help[] = {
-    {F_TOKEN_FILE,
-        "file holding the cluster's bearer token (here not the "
-        "caller's: use --token or SVCFLEET_TOKEN_FILE)"},
     {F_CA_FILE,
         "PEM bundle that verifies the cluster's API server (here not "
         "svcfleetd's: for a tls+tcp:// server use SVCFLEET_CA_FILE)"},
@@ -120,7 +117,8 @@ static const cli_cmd cli_commands[] = {
         = "create service NAME --cluster C [-n NS]\n"
           "        [--type clusterip|nodeport|loadbalancer]\n"
           "        --selector k=v[,k=v] | --from-workload deployment/NAME\n"
-          "        --port [NAME:]PORT[:TARGET][/TCP|/UDP][@NODEPORT] ...\n"
+          "        --port [NAME:]PORT[:TARGET][/TCP|/UDP|/SCTP][@NODEPORT] "
+          "...\n"
           "        [--session-affinity [--session-timeout SECONDS]]\n"
           "        [--annotation k=v]... [--label k=v]...\n"
           "        [--traffic-policy cluster|local] [--lb-type "
@@ -202,18 +200,17 @@ static const cli_cmd cli_commands[] = {
         .cm_fn       = cli_cmd_cluster_add,
         .cm_args_min = 1,
         .cm_args_max = 1,
-        .cm_flags    = FL(API_SERVER) | FL(CA_FILE) | FL(TOKEN_FILE)
+        .cm_flags    = FL(API_SERVER) | FL(CA_FILE) | FL(CLUSTER_TOKEN_FILE)
             | FL(NODE_PORT_RANGE) | FL(LABEL) | FL(KUBECONFIG) | FL(CONTEXT)
             | FL(INSECURE_SKIP_TLS_VERIFY),
-        .cm_usage     = "cluster add NAME --api-server URL --token-file FILE "
-                        "[--ca-file FILE]\n"
+        .cm_usage     = "cluster add NAME --api-server URL "
+                        "--cluster-token-file FILE [--ca-file FILE]\n"
                         "       svcfleet cluster add NAME --kubeconfig FILE "
                         "[--context X] [--insecure-skip-tls-verify]\n"
                         "        [--node-port-range 30000-32767] [--label "
                         "k=v]...",
         .cm_summary   = "register a cluster",
         .cm_flag_help = cluster_add_flag_help,
-        .cm_opts      = CMD_OWN_TOKEN_FILE,
     },
     {
         .cm_words   = "cluster list|ls",
@@ -720,6 +717,7 @@ print_overview(FILE *f, const char *prog)
 		fprintf(f, "  %-20s %s\n", name, cli_commands[i].cm_summary);
 	}
 	print_global_flags(f, 0);
+	print_flag(f, F_VERSION, NULL);
 	fprintf(f,
 	    "\nRun '%s COMMAND --help' for a command's flags. Exit codes: 0 "
 	    "ok, 1 error,\n2 usage error.\n",
@@ -742,7 +740,12 @@ print_cmd_help(FILE *f, const char *prog, const cli_cmd *cmd)
 			}
 		}
 	}
-	print_global_flags(f, cmd->cm_flags);
+	// The global flags are listed once, in `svcfleet help` (issue 20);
+	// a command that gives one its own meaning lists it above.
+	fprintf(f,
+	    "\nGlobal flags (--server, --token, --token-file, -o, --timeout, "
+	    "-v, ...) work\nwith every command: see '%s help'.\n",
+	    prog);
 }
 
 // Help for a first word that starts several commands ("cluster").
@@ -782,6 +785,48 @@ find_cmd(const char *const *pos, size_t npos, size_t *nwords)
 	return (best);
 }
 
+// For complete.c (issue 20): the tables, read the way parsing reads them.
+const cli_cmd *
+cli_find_command(const char *const *pos, size_t npos, size_t *nwords)
+{
+	return (find_cmd(pos, npos, nwords));
+}
+
+uint64_t
+cli_global_flags(void)
+{
+	return (GLOBAL_FLAGS);
+}
+
+void
+cli_complete_words(const char *const *pos, size_t npos)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		const char *w      = cli_commands[i].cm_words;
+		const char *second = strchr(w, ' ');
+		char        name[64];
+		if (npos == 0) {
+			// First words, once each (the table repeats them).
+			size_t n   = strcspn(w, "| ");
+			bool   dup = false;
+			for (size_t k = 0; k < i && !dup; k++) {
+				dup = strncmp(cli_commands[k].cm_words, w, n)
+				        == 0
+				    && strchr(
+				           "| ", cli_commands[k].cm_words[n])
+				        != NULL;
+			}
+			if (!dup) {
+				printf("%.*s\n", (int) n, w);
+			}
+		} else if (npos == 1 && second != NULL
+		    && word_matches(w, pos[0])) {
+			canonical_name(second + 1, name, sizeof(name));
+			printf("%s\n", name);
+		}
+	}
+}
+
 static int
 cmd_help(cli *c)
 {
@@ -805,7 +850,9 @@ cmd_help(cli *c)
 
 static const char *const resource_aliases[] = {"service", "services", "svc"};
 
-// "service/web" (kubectl's TYPE/NAME) -> "service" "web".
+// "service/web" (kubectl's TYPE/NAME) -> "service" "web"; also the
+// scoped form -o name prints, "service/CLUSTER/NAMESPACE/NAME", whose
+// cluster and namespace become --cluster and -n.
 static bool
 split_type_name(cli *c, const char *arg, const char **type, const char **name)
 {
@@ -817,12 +864,52 @@ split_type_name(cli *c, const char *arg, const char **type, const char **name)
 		size_t n = strlen(resource_aliases[i]);
 		if ((size_t) (slash - arg) == n
 		    && strncmp(arg, resource_aliases[i], n) == 0) {
+			const char *rest = slash + 1;
+			const char *s1   = strchr(rest, '/');
+			const char *s2
+			    = s1 != NULL ? strchr(s1 + 1, '/') : NULL;
 			*type = resource_aliases[i];
-			*name = sf_arena_strdup(&c->c_arena, slash + 1);
+			if (s1 != NULL
+			    && (s2 == NULL || s1 == rest || s2 == s1 + 1
+			        || s2[1] == '\0' || strchr(s2 + 1, '/'))) {
+				return (false); // neither NAME nor C/NS/NAME
+			}
+			if (s2 != NULL) {
+				c->c_scope_cluster = sf_arena_strndup(
+				    &c->c_arena, rest, (size_t) (s1 - rest));
+				c->c_scope_ns = sf_arena_strndup(&c->c_arena,
+				    s1 + 1, (size_t) (s2 - s1 - 1));
+				rest          = s2 + 1;
+			}
+			*name = sf_arena_strdup(&c->c_arena, rest);
 			return (*name != NULL);
 		}
 	}
 	return (false);
+}
+
+// A scoped name's cluster and namespace, as --cluster and -n; a flag
+// that says otherwise is a usage error (which one was meant?).
+static int
+apply_scope(cli *c)
+{
+	static const int ids[]  = {F_CLUSTER, F_NAMESPACE};
+	const char      *vals[] = {c->c_scope_cluster, c->c_scope_ns};
+	for (size_t i = 0; i < 2; i++) {
+		if (vals[i] == NULL) {
+			continue;
+		}
+		if (c->c_set[ids[i]]
+		    && strcmp(c->c_val[ids[i]], vals[i]) != 0) {
+			return (cli_usage(c,
+			    "--%s %s contradicts the name's %s \"%s\"",
+			    cli_flag_defs[ids[i]].fd_name, c->c_val[ids[i]],
+			    i == 0 ? "cluster" : "namespace", vals[i]));
+		}
+		c->c_set[ids[i]] = true;
+		c->c_val[ids[i]] = vals[i];
+	}
+	return (0);
 }
 
 // Records the first parse error; it is printed once the command is known,
@@ -865,11 +952,33 @@ parse_bool(cli *c, int id, const char *v)
 	        v, cli_flag_defs[id].fd_name));
 }
 
+// Flags that say who the caller is or whom to trust: given twice with
+// different values they are a usage error, not "the last wins" — a second
+// --token-file once meant the cluster's token and silently switched the
+// caller's identity (issue 20).
+#define ONCE_FLAGS                                                  \
+	(FL(TOKEN) | FL(TOKEN_FILE) | FL(CA_FILE) | FL(SERVER_NAME) \
+	    | FL(CLUSTER_TOKEN_FILE))
+
 static int
 set_flag(cli *c, int id, const char *v, int argc)
 {
 	const cli_flag_def *d = &cli_flag_defs[id];
-	c->c_set[id]          = true;
+	if (c->c_set[id] && (ONCE_FLAGS & (UINT64_C(1) << id))
+	    && strcmp(c->c_val[id], v) != 0) {
+		// A token's value is a secret: it is not repeated.
+		bool secret = id == F_TOKEN;
+		return (parse_error(c,
+		    "flag --%s is given twice with different "
+		    "values%s%s%s%s%s%s",
+		    d->fd_name, secret ? "" : " (\"",
+		    secret ? "" : c->c_val[id], secret ? "" : "\" and \"",
+		    secret ? "" : v, secret ? "" : "\")",
+		    id == F_TOKEN_FILE ? ": --token-file is your own token; "
+		                         "a cluster's is --cluster-token-file"
+		                       : ""));
+	}
+	c->c_set[id] = true;
 	if (d->fd_kind == FK_BOOL) {
 		return (parse_bool(c, id, v));
 	}
@@ -915,6 +1024,26 @@ find_short(char ch)
 	return (-1);
 }
 
+// "unknown flag: --clustr; did you mean --cluster?"
+static void
+unknown_flag(cli *c, const char *name, size_t n)
+{
+	char        word[65];
+	cli_suggest sg;
+	snprintf(word, sizeof(word), "%.*s", (int) (n < 64 ? n : 64), name);
+	cli_suggest_init(&sg, word);
+	for (int id = 0; id < F_COUNT; id++) {
+		cli_suggest_add(&sg, cli_flag_defs[id].fd_name,
+		    strlen(cli_flag_defs[id].fd_name));
+	}
+	if (cli_suggest_best(&sg) != NULL) {
+		parse_error(c, "unknown flag: --%s; did you mean --%s?", word,
+		    cli_suggest_best(&sg));
+	} else {
+		parse_error(c, "unknown flag: --%s", word);
+	}
+}
+
 // Splits argv into flags (into c) and positionals (into pos). Problems
 // are recorded with parse_error and parsing goes on, so that the command
 // can still be found for the hint.
@@ -946,8 +1075,7 @@ parse_args(cli *c, int argc, char **argv, const char **pos, size_t *npos)
 			const char *eq = strchr(a + 2, '=');
 			size_t n = eq ? (size_t) (eq - a - 2) : strlen(a + 2);
 			if ((id = find_long(a + 2, n)) < 0) {
-				parse_error(
-				    c, "unknown flag: --%.*s", (int) n, a + 2);
+				unknown_flag(c, a + 2, n);
 				continue;
 			}
 			val = eq ? eq + 1 : NULL;
@@ -1064,6 +1192,29 @@ resource_verb(const char *word)
 	return (false);
 }
 
+// ": did you mean \"create\"?" for a mistyped first word (group NULL) or
+// a mistyped second word of group ("get"); "" when nothing is close.
+static const char *
+did_you_mean(cli *c, const char *group, const char *word)
+{
+	cli_suggest sg;
+	cli_suggest_init(&sg, word);
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		const char *w      = cli_commands[i].cm_words;
+		const char *second = strchr(w, ' ');
+		if (group == NULL) {
+			cli_suggest_add_aliases(&sg, w);
+		} else if (second != NULL && word_matches(w, group)) {
+			cli_suggest_add_aliases(&sg, second + 1);
+		}
+	}
+	if (cli_suggest_best(&sg) == NULL) {
+		return ("");
+	}
+	return (sf_arena_printf(
+	    &c->c_arena, ": did you mean \"%s\"?", cli_suggest_best(&sg)));
+}
+
 // Errors for words that name no command; the group ("cluster") is known.
 static int
 no_command(cli *c, const char *const *pos, size_t npos)
@@ -1073,8 +1224,9 @@ no_command(cli *c, const char *const *pos, size_t npos)
 		group = word_matches(cli_commands[i].cm_words, pos[0]);
 	}
 	if (!group) {
-		return (cli_usage(c, "%s%sunknown command \"%s\"", c->c_perr,
-		    c->c_perr[0] ? "; " : "", pos[0]));
+		return (cli_usage(c, "%s%sunknown command \"%s\"%s", c->c_perr,
+		    c->c_perr[0] ? "; " : "", pos[0],
+		    sf_nz(did_you_mean(c, NULL, pos[0]))));
 	}
 	snprintf(c->c_cmdname, sizeof(c->c_cmdname), "%s", pos[0]);
 	if (c->c_perr[0] != '\0') {
@@ -1089,9 +1241,15 @@ no_command(cli *c, const char *const *pos, size_t npos)
 		    "\"%s %s\" needs a subcommand or resource type", c->c_prog,
 		    pos[0]));
 	}
+	const char *hint = sf_nz(did_you_mean(c, pos[0], pos[1]));
 	if (!resource_verb(pos[0])) {
-		return (cli_usage(c, "unknown subcommand \"%s\" for \"%s %s\"",
-		    pos[1], c->c_prog, pos[0]));
+		return (
+		    cli_usage(c, "unknown subcommand \"%s\" for \"%s %s\"%s",
+		        pos[1], c->c_prog, pos[0], hint));
+	}
+	if (hint[0] != '\0') {
+		return (cli_usage(
+		    c, "unknown resource type \"%s\"%s", pos[1], hint));
 	}
 	return (cli_usage(c,
 	    "unknown resource type \"%s\": %s %s works on services", pos[1],
@@ -1112,6 +1270,12 @@ run(cli *c, int argc, char **argv)
 		return (cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory"));
 	}
 	parse_args(c, argc, argv, pos, &npos);
+	// --version: this program's version, whatever else the line says
+	// (as git and most tools do); `svcfleet version` asks the server too.
+	if (cli_flag(c, F_VERSION) && c->c_perr[0] == '\0') {
+		printf("Client Version: %s\n", SF_VERSION);
+		return (CLI_EXIT_OK);
+	}
 	if (npos == 0) {
 		if (c->c_perr[0] != '\0') {
 			return (cli_usage(c, "%s", c->c_perr));
@@ -1137,8 +1301,16 @@ run(cli *c, int argc, char **argv)
 		print_cmd_help(stdout, c->c_prog, cmd);
 		return (CLI_EXIT_OK);
 	}
-	if ((rv = check_cmd(c)) != 0 || (rv = check_output(c)) != 0
-	    || (rv = check_timeout(c)) != 0) {
+	if (c->c_scope_cluster != NULL
+	    && !(cmd->cm_flags & FL(CLUSTER)
+	        && cmd->cm_flags & FL(NAMESPACE))) {
+		return (cli_usage(c,
+		    "\"%s %s\" does not take a service/CLUSTER/NAMESPACE/NAME "
+		    "name",
+		    c->c_prog, c->c_cmdname));
+	}
+	if ((rv = apply_scope(c)) != 0 || (rv = check_cmd(c)) != 0
+	    || (rv = check_output(c)) != 0 || (rv = check_timeout(c)) != 0) {
 		return (rv);
 	}
 	return (cmd->cm_fn(c));
@@ -1155,7 +1327,13 @@ main(int argc, char **argv)
 	sf_arena_init(&c.c_arena);
 	svcfleet_status_init(&c.c_st);
 	cli_term_guard();
-	rv = run(&c, argc, argv);
+	// Bash completion's helper (complete.c): the words after it are the
+	// command line being completed, not flags of this run.
+	if (argc >= 2 && strcmp(argv[1], "__complete") == 0) {
+		rv = cli_complete(&c, argc - 2, argv + 2);
+	} else {
+		rv = run(&c, argc, argv);
+	}
 	if (fflush(stdout) != 0 && rv == 0) {
 		rv = cli_fail(SF_INTERNAL, "writing the output failed");
 	}

@@ -124,6 +124,12 @@ cli_table_print(const cli_table *t, FILE *f)
 }
 
 void
+cli_print_service_name(const char *cluster, const char *ns, const char *name)
+{
+	printf("service/%s/%s/%s\n", sf_nz(cluster), sf_nz(ns), sf_nz(name));
+}
+
+void
 cli_age(int64_t ms, char *buf, size_t cap)
 {
 	if (ms <= 0) {
@@ -396,7 +402,9 @@ print_complete(const cli *c, Svcfleet__V1__Service *const *svcs, size_t n,
 	}
 	case OUT_NAME:
 		for (size_t i = 0; i < n; i++) {
-			printf("service/%s\n", sf_nz(svcs[i]->metadata->name));
+			cli_print_service_name(svcs[i]->metadata->cluster,
+			    svcs[i]->metadata->namespace_,
+			    svcs[i]->metadata->name);
 		}
 		return (0);
 	default: {

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -195,12 +196,105 @@ test_shutdown_ends_calls(void **state)
 	nng_close(f.f_sock);
 }
 
+// i20-cli: a server that resets the connection of the first request it
+// gets (as svcfleetd's ipc guard does when it reopens a listener), then
+// answers; it records each request id and method.
+typedef struct resetter {
+	nng_socket r_sock;
+	int        r_seen; // requests received
+	char       r_ids[2][64];
+	bool       r_answer_second;
+} resetter;
+
+static void *
+serve_reset(void *arg)
+{
+	resetter *r = arg;
+	nng_msg  *m;
+
+	for (int i = 0; i < 2; i++) {
+		if (nng_recvmsg(r->r_sock, &m, 0) != 0) {
+			return (NULL);
+		}
+		Svcfleet__V1__RequestEnvelope *env
+		    = svcfleet__v1__request_envelope__unpack(
+		        NULL, nng_msg_len(m), nng_msg_body(m));
+		snprintf(r->r_ids[i], sizeof(r->r_ids[i]), "%s",
+		    env != NULL ? env->request_id : "?");
+		svcfleet__v1__request_envelope__free_unpacked(env, NULL);
+		r->r_seen++;
+		if (i == 0) {
+			nng_pipe_close(nng_msg_get_pipe(m));
+			nng_msg_free(m);
+			continue;
+		}
+		Svcfleet__V1__VersionReply v
+		    = SVCFLEET__V1__VERSION_REPLY__INIT;
+		Svcfleet__V1__ReplyEnvelope re
+		    = SVCFLEET__V1__REPLY_ENVELOPE__INIT;
+		uint8_t buf[256];
+		v.version       = "9.9.9";
+		re.payload.len  = svcfleet__v1__version_reply__pack(&v, buf);
+		re.payload.data = buf;
+		nng_msg_free(m);
+		nng_msg_alloc(
+		    &m, svcfleet__v1__reply_envelope__get_packed_size(&re));
+		svcfleet__v1__reply_envelope__pack(&re, nng_msg_body(m));
+		nng_sendmsg(r->r_sock, m, 0);
+	}
+	return (NULL);
+}
+
+static void
+test_reset_retried_once(void **state)
+{
+	resetter                    r = {0};
+	fake                        f = {0};
+	svcfleet_client            *c;
+	svcfleet_status             st;
+	Svcfleet__V1__Empty         req = SVCFLEET__V1__EMPTY__INIT;
+	Svcfleet__V1__VersionReply *rep = NULL;
+	pthread_t                   t;
+	(void) state;
+
+	c        = open_client(&f);
+	r.r_sock = f.f_sock;
+	svcfleet_status_init(&st);
+	// A read: sent again on the new connection, with the same request
+	// id, and the caller sees only the answer.
+	pthread_create(&t, NULL, serve_reset, &r);
+	assert_int_equal(svcfleet_version(c, &req, &rep, &st), 0);
+	pthread_join(t, NULL);
+	assert_string_equal(rep->version, "9.9.9");
+	assert_int_equal(r.r_seen, 2);
+	assert_string_equal(r.r_ids[0], r.r_ids[1]);
+	svcfleet_free(rep);
+
+	// A call svcfleetd does not deduplicate (a reconciler's lease) is
+	// not sent twice: the reset is the caller's to handle.
+	Svcfleet__V1__RegisterReconcilerRequest rr
+	    = SVCFLEET__V1__REGISTER_RECONCILER_REQUEST__INIT;
+	Svcfleet__V1__ReconcilerLease *rrep = NULL;
+	memset(&r, 0, sizeof(r));
+	r.r_sock = f.f_sock;
+	pthread_create(&t, NULL, serve_reset, &r);
+	assert_int_equal(svcfleet_register_reconciler(c, &rr, &rrep, &st),
+	    SVCFLEET_UNAVAILABLE);
+	assert_non_null(strstr(st.message, "reset"));
+	assert_int_equal(r.r_seen, 1);
+	svcfleet_close(c); // ends serve_reset's wait for a second request
+	nng_close(f.f_sock);
+	pthread_join(t, NULL);
+	svcfleet_status_fini(&st);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_call_opts),
 	    cmocka_unit_test(test_shutdown_ends_calls),
+	    cmocka_unit_test(test_reset_retried_once),
 	};
 	return (cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -586,12 +586,13 @@ pack_request(const char *method, const ProtobufCMessage *req,
 
 // call_one makes a call on one server. send_ms > 0 bounds the wait for a
 // connection to send on; *sent (may be NULL) tells whether the request
-// went out.
+// went out; *reset (may be NULL) whether the connection was reset while
+// the call waited for its reply.
 static int
 call_one(svcfleet_client *c, const char *method, const ProtobufCMessage *req,
     const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **reply,
     const svcfleet_call_opts *o, svcfleet_status *st, uint32_t send_ms,
-    bool *sent)
+    bool *sent, bool *reset)
 {
 	static const svcfleet_call_opts defaults;
 	Svcfleet__V1__ReplyEnvelope    *rep;
@@ -665,6 +666,9 @@ call_one(svcfleet_client *c, const char *method, const ProtobufCMessage *req,
 			return (fail(st, SVCFLEET_DEADLINE_EXCEEDED,
 			    "no reply from %s within %u ms", c->c_url,
 			    timeout_ms + o->grace_ms));
+		}
+		if (reset != NULL) {
+			*reset = rv == NNG_ECONNRESET;
 		}
 		if (rv == NNG_ECANCELED && c->c_failfast) {
 			return (fail(st, SVCFLEET_UNAVAILABLE,
@@ -774,7 +778,7 @@ call_multi(svcfleet_client *c, const char *method, const ProtobufCMessage *req,
 		rv = call_one(c->c_subs[i], method, req, reply_desc, reply,
 		    &oo, st,
 		    connected ? 0 : (uint32_t) (left < 500 ? left : 500),
-		    &sent);
+		    &sent, NULL);
 		tries++;
 		if (rv != SVCFLEET_UNAVAILABLE) {
 			if (rv == 0) {
@@ -791,15 +795,74 @@ call_multi(svcfleet_client *c, const char *method, const ProtobufCMessage *req,
 	}
 }
 
+// May a call of method be sent again after its connection was reset,
+// when it may have run already? Reads may; so may the writes svcfleetd
+// deduplicates by request id (the retry carries the same id and gets the
+// first answer). The reconciler's lease calls are not deduplicated: they
+// are not retried here (the reconciler renews on its own schedule).
+static bool
+retry_safe(const char *method)
+{
+	static const char *const verbs[]
+	    = {"Get", "List", "Watch", "WhoAmI", "Version", "Health",
+	        "Addresses", "Create", "Update", "Apply", "Delete", "Revoke",
+	        "Rollback", "Convert", "Report", "RegisterCluster"};
+	const char *m = strrchr(method, '/');
+	m             = m != NULL ? m + 1 : method;
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+		if (strncmp(m, verbs[i], strlen(verbs[i])) == 0) {
+			return (true);
+		}
+	}
+	return (false);
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return ((int64_t) now.tv_sec * 1000 + now.tv_nsec / 1000000);
+}
+
 int
 svcfleet_call_with(svcfleet_client *c, const char *method,
     const ProtobufCMessage *req, const ProtobufCMessageDescriptor *reply_desc,
     ProtobufCMessage **reply, const svcfleet_call_opts *o, svcfleet_status *st)
 {
+	static const svcfleet_call_opts defaults;
+	svcfleet_call_opts              oo;
+	char                            fresh[33];
+	bool                            reset = false;
+	int64_t                         start = mono_ms(), left;
+	int                             rv;
+
 	if (c->c_nsubs > 0) {
 		return (call_multi(c, method, req, reply_desc, reply, o, st));
 	}
-	return (call_one(c, method, req, reply_desc, reply, o, st, 0, NULL));
+	// One request id for the call and its retry, so that a write the
+	// server already applied is answered, not applied again.
+	oo = o != NULL ? *o : defaults;
+	if (oo.request_id == NULL || oo.request_id[0] == '\0') {
+		svcfleet_new_request_id(fresh);
+		oo.request_id = fresh;
+	}
+	rv = call_one(
+	    c, method, req, reply_desc, reply, &oo, st, 0, NULL, &reset);
+	// A connection reset while waiting for the reply: svcfleetd's ipc
+	// guard reopening a wedged listener (nng 1.5.2's bug, see
+	// server/ipcguard.c) resets the connections it had. The dialer
+	// reconnects by itself; an idempotent call is sent once more, within
+	// what is left of its deadline.
+	uint32_t t = oo.timeout_ms != 0 ? oo.timeout_ms : c->c_timeout_ms;
+	left       = (int64_t) t - (mono_ms() - start);
+	if (rv == SVCFLEET_UNAVAILABLE && reset && retry_safe(method)
+	    && left > 0) {
+		oo.timeout_ms = (uint32_t) left;
+		rv            = call_one(
+		               c, method, req, reply_desc, reply, &oo, st, 0, NULL, NULL);
+	}
+	return (rv);
 }
 
 // open_multi opens one sub-handle per URL of the comma list. With

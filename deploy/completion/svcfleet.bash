@@ -7,102 +7,22 @@ _svcfleet_words() { # the words of a command line, as compgen wants them
 	COMPREPLY=($(compgen -W "$1" -- "$2"))
 }
 
+# svcfleet completes itself: `svcfleet __complete WORDS...` prints the
+# candidates for the last word from the CLI's own command and flag tables
+# (each command's flags only; -o's formats; cluster, namespace and Service
+# names from the server, cached for a few seconds), or "__files__" where a
+# file name goes.
 _svcfleet() {
-	local cur prev cmd sub i
-	cur=${COMP_WORDS[COMP_CWORD]}
-	prev=${COMP_WORDS[COMP_CWORD-1]}
-	local global="--server --token --token-file -o --output --help -v --verbose"
-	for ((i = 1; i < COMP_CWORD; i++)); do
-		case ${COMP_WORDS[i]} in
-		--server | --token | --token-file | -o | --output) ((i++)) ;;
-		-*) ;;
-		*)
-			if [[ -z $cmd ]]; then
-				cmd=${COMP_WORDS[i]}
-			elif [[ -z $sub ]]; then
-				sub=${COMP_WORDS[i]}
-			fi
-			;;
-		esac
-	done
-	case $prev in
-	-o | --output)
-		_svcfleet_words "table wide json yaml" "$cur"
-		return
-		;;
-	-f | --token-file | --kubeconfig | --ca-file)
+	local cur=${COMP_WORDS[COMP_CWORD]} out
+	out=$("${COMP_WORDS[0]}" __complete "${COMP_WORDS[@]:1:COMP_CWORD}" 2>/dev/null) || return
+	if [[ $cur == "=" ]]; then
+		cur=""
+	fi
+	if [[ $out == __files__ ]]; then
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return
-		;;
-	--type)
-		_svcfleet_words "clusterip nodeport loadbalancer" "$cur"
-		return
-		;;
-	--traffic-policy)
-		_svcfleet_words "cluster local" "$cur"
-		return
-		;;
-	--lb-type)
-		_svcfleet_words "metallb other" "$cur"
-		return
-		;;
-	--for)
-		_svcfleet_words "synced deleted" "$cur"
-		return
-		;;
-	esac
-	if [[ -z $cmd ]]; then
-		_svcfleet_words "apply create get describe delete wait cluster rbac token whoami audit version $global" "$cur"
-		return
 	fi
-	local svcopts="--cluster -n --namespace"
-	case $cmd in
-	apply) _svcfleet_words "-f --cluster --dry-run $global" "$cur" ;;
-	create)
-		if [[ -z $sub ]]; then
-			_svcfleet_words "service" "$cur"
-		else
-			_svcfleet_words "$svcopts --type --selector --from-workload --port --session-affinity --session-timeout --annotation --label --traffic-policy --lb-type --lb-pool --lb-address --lb-class --dry-run $global" "$cur"
-		fi
-		;;
-	get)
-		if [[ -z $sub ]]; then
-			_svcfleet_words "services service" "$cur"
-		else
-			_svcfleet_words "$svcopts -A --all-namespaces -l --selector --limit $global" "$cur"
-		fi
-		;;
-	describe | delete | wait)
-		if [[ -z $sub ]]; then
-			_svcfleet_words "service" "$cur"
-		else
-			_svcfleet_words "$svcopts --wait --for --timeout $global" "$cur"
-		fi
-		;;
-	cluster)
-		if [[ -z $sub ]]; then
-			_svcfleet_words "add list get remove namespaces workloads" "$cur"
-		else
-			_svcfleet_words "--kubeconfig --context --api-server --ca-file --token-file -n $global" "$cur"
-		fi
-		;;
-	rbac)
-		if [[ -z $sub ]]; then
-			_svcfleet_words "grant revoke list" "$cur"
-		else
-			_svcfleet_words "--user --group --cluster -n admin cluster-admin ns-admin ns-edit ns-view reconciler $global" "$cur"
-		fi
-		;;
-	token)
-		if [[ -z $sub ]]; then
-			_svcfleet_words "create revoke list" "$cur"
-		else
-			_svcfleet_words "--groups --ttl $global" "$cur"
-		fi
-		;;
-	audit) _svcfleet_words "--cluster -n --user --since --limit $global" "$cur" ;;
-	*) _svcfleet_words "$global" "$cur" ;;
-	esac
+	_svcfleet_words "$out" "$cur"
 }
 
 # The daemons: their flags come from their own --help, so completion never

@@ -35,7 +35,8 @@ test_cluster_records(void **state)
 	ct_add_cluster(&e, "prod");
 	out = ct_ok(&e,
 	    "cluster add edge-west --api-server https://10.1.2.3:6443 "
-	    "--ca-file %s --token-file %s --node-port-range 31000-31999 "
+	    "--ca-file %s --cluster-token-file %s --node-port-range "
+	    "31000-31999 "
 	    "--label region=west --label tier=edge",
 	    e.ce_ca, e.ce_tok);
 	assert_string_equal(out, "cluster/edge-west registered\n");
@@ -121,7 +122,7 @@ test_cluster_errors(void **state)
 	ct_add_cluster(&e, "prod");
 	err = ct_fails(&e, 1,
 	    "cluster add prod --api-server https://127.0.0.1:6443 --ca-file "
-	    "%s --token-file %s",
+	    "%s --cluster-token-file %s",
 	    e.ce_ca, e.ce_tok);
 	assert_string_equal(err,
 	    "error: ALREADY_EXISTS: cluster \"prod\" is already registered\n");
@@ -139,7 +140,7 @@ test_cluster_errors(void **state)
 	notpem = ct_file(&e, "not.pem", "hello\n");
 	err    = ct_fails(&e, 1,
 	       "cluster add Bad_Name --api-server http://10.0.0.1 --ca-file %s "
-	          "--token-file %s --node-port-range 40000-30000",
+	          "--cluster-token-file %s --node-port-range 40000-30000",
 	       notpem, e.ce_tok);
 	assert_non_null(strstr(ct_line(err, 0),
 	    "error: INVALID_ARGUMENT: cluster \"Bad_Name\" is invalid: "));
@@ -155,16 +156,17 @@ test_cluster_errors(void **state)
 	empty = ct_file(&e, "empty.token", "\n");
 	err   = ct_fails(&e, 1,
 	      "cluster add edge --api-server https://10.0.0.1 --ca-file %s "
-	        "--token-file %s",
+	        "--cluster-token-file %s",
 	      e.ce_ca, empty);
 	snprintf(want, sizeof(want),
-	    "error: INVALID_ARGUMENT: --token-file %s holds no token\n",
+	    "error: INVALID_ARGUMENT: --cluster-token-file %s holds no "
+	    "token\n",
 	    empty);
 	assert_string_equal(err, want);
 	free(err);
 	err = ct_fails(&e, 1,
 	    "cluster add edge --api-server https://10.0.0.1 --ca-file "
-	    "/nonexistent.pem --token-file %s",
+	    "/nonexistent.pem --cluster-token-file %s",
 	    e.ce_tok);
 	assert_string_equal(err,
 	    "error: INVALID_ARGUMENT: cannot read --ca-file /nonexistent.pem: "
@@ -174,7 +176,7 @@ test_cluster_errors(void **state)
 	    "cluster add edge --api-server https://10.0.0.1 --ca-file %s",
 	    e.ce_ca);
 	assert_string_equal(err,
-	    "error: INVALID_ARGUMENT: required flag --token-file is missing "
+	    "error: required flag --cluster-token-file is missing "
 	    "(see 'svcfleet cluster add --help')\n");
 	free(err);
 	ct_stop(&e);

@@ -235,9 +235,8 @@ test_rbac_errors(void **state)
 	// What the server says about a binding, with the field at fault.
 	err = ct_fails(
 	    &e, 1, "rbac grant --user bob superuser --cluster prod");
-	assert_string_equal(ct_line(err, 0),
-	    "error: INVALID_ARGUMENT: invalid role binding: role: "
-	    "Unsupported value: \"superuser\": " SUPPORTED_ROLES);
+	assert_string_equal(
+	    ct_line(err, 0), "error: INVALID_ARGUMENT: invalid role binding");
 	assert_string_equal(ct_line(err, 1),
 	    "  role: Unsupported value: \"superuser\": " SUPPORTED_ROLES);
 	assert_int_equal(ct_nlines(err), 2);
@@ -273,7 +272,7 @@ test_rbac_errors(void **state)
 	// The command line's own checks.
 	err = ct_fails(&e, 2, "rbac grant ns-edit --cluster prod -n shop");
 	assert_string_equal(err,
-	    "error: INVALID_ARGUMENT: say who gets the role: --user USER or "
+	    "error: say who gets the role: --user USER or "
 	    "--group GROUP (see 'svcfleet rbac grant --help')\n");
 	free(err);
 	err = ct_fails(&e, 2, "rbac grant --user a --group b ns-edit");
@@ -281,7 +280,7 @@ test_rbac_errors(void **state)
 	free(err);
 	err = ct_fails(&e, 2, "rbac grant --user a");
 	assert_string_equal(err,
-	    "error: INVALID_ARGUMENT: \"svcfleet rbac grant\" needs a ROLE "
+	    "error: \"svcfleet rbac grant\" needs a ROLE "
 	    "argument (see 'svcfleet rbac grant --help')\n");
 	free(err);
 	err = ct_fails(&e, 2, "rbac revoke");
@@ -289,7 +288,7 @@ test_rbac_errors(void **state)
 	free(err);
 	err = ct_fails(&e, 2, "rbac frobnicate");
 	assert_string_equal(err,
-	    "error: INVALID_ARGUMENT: unknown subcommand \"frobnicate\" for "
+	    "error: unknown subcommand \"frobnicate\" for "
 	    "\"svcfleet rbac\" (see 'svcfleet rbac --help')\n");
 	free(err);
 	err = ct_fails(&e, 2, "rbac list --ttl 1h");
@@ -518,8 +517,8 @@ test_tokens(void **state)
 	free(err);
 	err = ct_fails(&e, 1, "token create 'e ve'");
 	assert_non_null(strstr(err,
-	    "error: INVALID_ARGUMENT: invalid token "
-	    "request: user: Invalid value"));
+	    "error: INVALID_ARGUMENT: invalid token request\n"
+	    "  user: Invalid value"));
 	free(err);
 	err = ct_fails(&e, 1, "token revoke nosuchtoken");
 	assert_non_null(
@@ -680,17 +679,18 @@ test_token_lookup(void **state)
 	    "create USER`)");
 	free(err);
 
-	// Where --token-file is the command's own, the hint leaves it out.
+	// cluster add: the cluster's token is --cluster-token-file, and the
+	// hint names every way to pass the caller's (issue 20).
 	e.ce_prefix = NULL;
 	err         = ct_fails(&e, 1,
 	            "--token sfk_000000000000_nope cluster add c1 --api-server "
-	                    "https://127.0.0.1:6443 --ca-file %s --token-file %s",
+	                    "https://127.0.0.1:6443 --ca-file %s --cluster-token-file %s",
 	            e.ce_ca, e.ce_tok);
 	assert_string_equal(ct_line(err, 1),
-	    "hint: the token came from --token; pass one with --token TOKEN, "
-	    "or set SVCFLEET_TOKEN or SVCFLEET_TOKEN_FILE (here --token-file "
-	    "is the cluster's); an admin makes one with `svcfleet token "
-	    "create USER`");
+	    "hint: the token came from --token; pass one with --token TOKEN "
+	    "or "
+	    "--token-file FILE, or set SVCFLEET_TOKEN or SVCFLEET_TOKEN_FILE "
+	    "(an admin makes one with `svcfleet token create USER`)");
 	free(err);
 
 	// A tcp server: no socket directory, so only ./svcfleet-data counts.

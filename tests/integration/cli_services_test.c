@@ -82,13 +82,18 @@ test_lifecycle(void **state)
 	free(out);
 
 	// Flags before the command words read the same.
+	// -o name is scoped by cluster and namespace (issue 20), and get
+	// takes that form back.
 	out = ct_ok(&e, "-n shop -o name get svc");
-	assert_string_equal(out, "service/web-front\n");
+	assert_string_equal(out, "service/prod/shop/web-front\n");
 	free(out);
 	out = ct_ok(&e,
 	    "get service/web-front --cluster=prod --namespace=shop "
 	    "--output=name");
-	assert_string_equal(out, "service/web-front\n");
+	assert_string_equal(out, "service/prod/shop/web-front\n");
+	free(out);
+	out = ct_ok(&e, "get service/prod/shop/web-front -o name");
+	assert_string_equal(out, "service/prod/shop/web-front\n");
 	free(out);
 
 	// Wide adds the selector and the sync facts.
@@ -328,7 +333,7 @@ test_apply_idempotent(void **state)
 
 	// -l and --limit.
 	out = ct_ok(&e, "get svc -A -l tier=db -o name");
-	assert_string_equal(out, "service/orders-db\n");
+	assert_string_equal(out, "service/prod/shop/orders-db\n");
 	free(out);
 	out = ct_ok(&e, "get svc -A --limit 2 -o name");
 	assert_int_equal(ct_nlines(out), 2);
@@ -651,12 +656,13 @@ test_paging(void **state)
 
 	out = ct_ok(&e, "get svc -n bulk -o name");
 	assert_int_equal(ct_nlines(out), n);
-	assert_string_equal(ct_line(out, 0), "service/bulk-0000");
-	assert_string_equal(ct_line(out, n - 1), "service/bulk-0522");
+	assert_string_equal(ct_line(out, 0), "service/prod/bulk/bulk-0000");
+	assert_string_equal(
+	    ct_line(out, n - 1), "service/prod/bulk/bulk-0522");
 	free(out);
 	out = ct_ok(&e, "get svc -n bulk -o name --limit 510");
 	assert_int_equal(ct_nlines(out), 510);
-	assert_string_equal(ct_line(out, 509), "service/bulk-0509");
+	assert_string_equal(ct_line(out, 509), "service/prod/bulk/bulk-0509");
 	free(out);
 	ct_stop(&e);
 }

@@ -104,7 +104,7 @@ test_tls(void **state)
 	// svcfleetd's CA comes from the environment.
 	out = ct_ok(&e,
 	    "%s cluster add prod --api-server https://127.0.0.1:6443 "
-	    "--ca-file %s --token-file %s",
+	    "--ca-file %s --cluster-token-file %s",
 	    srv, e.ce_ca, e.ce_tok);
 	assert_string_equal(out, "cluster/prod registered\n");
 	free(out);
@@ -141,7 +141,7 @@ test_tls(void **state)
 	// No CA: a usage error saying what to give.
 	err = ct_fails(&e, 2, "%s whoami", srv);
 	snprintf(want, sizeof(want),
-	    "error: INVALID_ARGUMENT: %s is a TLS server: give --ca-file FILE "
+	    "error: %s is a TLS server: give --ca-file FILE "
 	    "(or SVCFLEET_CA_FILE) with the CA certificate that signed its "
 	    "certificate, or --insecure-skip-verify to connect without "
 	    "checking who answers (see 'svcfleet whoami --help')\n",
@@ -178,7 +178,7 @@ test_tls(void **state)
 	// TLS flags for a server that is not TLS protect nothing: refused.
 	err = ct_fails(&e, 2, "--ca-file %s whoami", ca);
 	assert_non_null(strstr(err,
-	    "error: INVALID_ARGUMENT: --ca-file applies to tls+tcp:// "
+	    "error: --ca-file applies to tls+tcp:// "
 	    "servers only, and ipc://"));
 	free(err);
 	err = ct_fails(&e, 2, "--insecure-skip-verify whoami");

@@ -161,7 +161,7 @@ ct_add_cluster(ct_env *e, const char *name)
 {
 	char *out = ct_ok(e,
 	    "cluster add %s --api-server https://127.0.0.1:6443 --ca-file %s "
-	    "--token-file %s",
+	    "--cluster-token-file %s",
 	    name, e->ce_ca, e->ce_tok);
 	char  want[128];
 	snprintf(want, sizeof(want), "cluster/%s registered\n", name);

@@ -201,6 +201,41 @@ test_from_workload_wait_describe_delete(void **state)
 	rt_stop(&e);
 }
 
+// i20-cli: create warns when the namespace does not exist in a READY
+// cluster, and says nothing when it does (issue 20, item 9).
+static void
+test_create_warns_missing_namespace(void **state)
+{
+	rt_env e;
+	char  *out = NULL, *err = NULL, cmd[1200];
+	(void) state;
+
+	rt_start(&e, true);
+	rt_cluster(&e, 0, "alpha", NULL);
+	rt_wait_health(&e, "alpha", READY, 10000);
+	snprintf(cmd, sizeof(cmd),
+	    "%s --server %s --token %s create service web-front --cluster "
+	    "alpha -n ghost --selector app=web --port 80",
+	    th_bin("client/cli/svcfleet"), e.re_srv.ts_url, e.re_srv.ts_token);
+	assert_int_equal(th_run(cmd, NULL, &out, &err), 0);
+	assert_string_equal(out, "service/web-front created\n");
+	assert_string_equal(err,
+	    "warning: namespace \"ghost\" does not exist in cluster "
+	    "\"alpha\": the cluster will refuse the Service until it is "
+	    "created (see `svcfleet cluster namespaces alpha`)\n");
+	free(out);
+	free(err);
+	snprintf(cmd, sizeof(cmd),
+	    "%s --server %s --token %s create service web-front --cluster "
+	    "alpha -n default --selector app=web --port 80",
+	    th_bin("client/cli/svcfleet"), e.re_srv.ts_url, e.re_srv.ts_token);
+	assert_int_equal(th_run(cmd, NULL, &out, &err), 0);
+	assert_string_equal(err, "");
+	free(out);
+	free(err);
+	rt_stop(&e);
+}
+
 int
 main(void)
 {
@@ -209,6 +244,8 @@ main(void)
 	        test_kubeconfig_and_live_reads, rt_teardown),
 	    cmocka_unit_test_teardown(
 	        test_from_workload_wait_describe_delete, rt_teardown),
+	    cmocka_unit_test_teardown(
+	        test_create_warns_missing_namespace, rt_teardown),
 	};
 	if (access("/usr/bin/kubectl", X_OK) != 0) {
 		fprintf(stderr, "kubectl not found: skipped\n");

@@ -99,7 +99,8 @@ test_wrong_token_is_unauthorized(void **state)
 	snprintf(bad, sizeof(bad), "%s/bad.token", e.re_srv.ts_dir);
 	assert_int_equal(th_write_file(bad, "not-the-token"), 0);
 	free(rt_cli(&e, NULL,
-	    "cluster add alpha --api-server %s --ca-file %s --token-file %s",
+	    "cluster add alpha --api-server %s --ca-file %s "
+	    "--cluster-token-file %s",
 	    e.re_kf[0].k_url, e.re_kf[0].k_ca, bad));
 	free(rt_cli(&e, NULL,
 	    "create service locked --cluster alpha --selector app=l "

@@ -87,7 +87,8 @@ rt_cluster(rt_env *e, int i, const char *name, const char *const *extra)
 	}
 	snprintf(e->re_name[i], sizeof(e->re_name[i]), "%s", name);
 	free(rt_cli(e, NULL,
-	    "cluster add %s --api-server %s --ca-file %s --token-file %s",
+	    "cluster add %s --api-server %s --ca-file %s --cluster-token-file "
+	    "%s",
 	    name, e->re_kf[i].k_url, e->re_kf[i].k_ca, e->re_tokfile));
 }
 

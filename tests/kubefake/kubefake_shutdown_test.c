@@ -1,10 +1,11 @@
-// kubefake_shutdown_test.c: SIGTERM stops kubefake within a second and
-// cleanly (exit status 0, so no sanitizer report either) while it is busy:
-// watches with bookmarks open, requests held by injected latency (one of them
-// a watch that only starts once shutdown has begun) and MetalLB assignments
-// pending. kubefake used to drain its timers while still serving: the late
-// watch's bookmark re-armed itself inside the drain forever (100% CPU,
-// still answering), racing the drain on the timer heap.
+// kubefake_shutdown_test.c: SIGTERM stops kubefake at once (about 100 ms;
+// see EXIT_MS for what the deadline tells apart) and cleanly (exit status 0,
+// so no sanitizer report either) while it is busy: watches with bookmarks
+// open, requests held by injected latency (one of them a watch that only
+// starts once shutdown has begun) and MetalLB assignments pending. kubefake
+// used to drain its timers while still serving: the late watch's bookmark
+// re-armed itself inside the drain forever (100% CPU, still answering), racing
+// the drain on the timer heap.
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,20 +24,17 @@
 
 #include "kft.h"
 
-// kubefake's own shutdown takes about 100 ms, also under the sanitizers;
-// with AddressSanitizer, LeakSanitizer then scans the heap as the process
-// exits, which took up to 0.9 s more on a loaded two-CPU machine. The old
-// shutdown never ended at all.
-#if defined(__SANITIZE_ADDRESS__)
-#define EXIT_MS 3000
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define EXIT_MS 3000
-#endif
-#endif
-#ifndef EXIT_MS
-#define EXIT_MS 1000
-#endif
+// What this test tells apart is whether SIGTERM ends kubefake at all, and
+// without waiting for the requests held for 60 s by injected latency: the
+// old shutdown never ended (a bookmark timer re-armed itself in the drain)
+// and a shutdown that waited for held requests would take 60 s. kubefake's
+// own shutdown takes about 100 ms (printed at the end; also under the
+// sanitizers on a quiet machine), but its wall time is the machine's: under
+// ASan, LeakSanitizer scans the heap as the process exits, and on two CPUs
+// at a load average of 28 (CI beside five parallel builds) the whole exit
+// took over 3 s. So the deadline is a third of the held time, not a speed
+// target (those are measured in bench/, never by a timed test).
+#define EXIT_MS 20000
 
 #define NWATCH 4
 #define NLB    200 // Services waiting for MetalLB at SIGTERM

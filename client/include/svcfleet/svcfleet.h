@@ -177,7 +177,10 @@ typedef struct svcfleet_call_opts {
 // status, or DEADLINE_EXCEEDED (no reply in time), UNAVAILABLE (no
 // connection, or the handle was shut down), CANCELLED (the handle was
 // closed), RESOURCE_EXHAUSTED (request larger than the wire limit),
-// INTERNAL (undecodable reply).
+// INTERNAL (undecodable reply). A call whose connection is reset while
+// it waits for the reply (svcfleetd reopening its ipc listener) is sent
+// once more, with the same request id, when that is safe: reads, and the
+// writes svcfleetd deduplicates by request id.
 SVCFLEET_DECL int svcfleet_call(svcfleet_client *c, const char *method,
     const ProtobufCMessage *req, const ProtobufCMessageDescriptor *reply_desc,
     ProtobufCMessage **reply, uint32_t timeout_ms, svcfleet_status *st);
