@@ -103,7 +103,8 @@ variant_builds() {
 
 run_tests() { # run_tests DIR
 	say "testing $1"
-	(cd "$1" && ctest --output-on-failure -j "$JOBS" --timeout 600)
+	(cd "$1" && ctest --output-on-failure -j "$JOBS" --timeout 600 \
+	    ${CTEST_EXCLUDE:+-E "^(${CTEST_EXCLUDE})\$"})
 }
 
 # ThreadSanitizer on the tests that exercise concurrency: the store's
@@ -166,10 +167,14 @@ test)
 	build build
 	run_tests build
 	build build-asan -DSF_SANITIZE=address,undefined
+	# Under the sanitizers without bench_quick: it proves the benchmark
+	# programs run and print their rows (the plain run does that), runs
+	# alone (RUN_SERIAL) and took 160 s under ASan; the daemons it drives
+	# are the ones every other test runs under ASan.
 	LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	    run_tests build-asan
+	    CTEST_EXCLUDE=bench_quick run_tests build-asan
 	valgrind_tests
 	tsan_tests
 	variant_builds

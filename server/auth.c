@@ -52,6 +52,34 @@ struct sf__srv_auth {
 	// The store's generation of bindings when a_bindings was read: on
 	// etcd it moves when another replica changes one (issue 15).
 	uint64_t a_bind_store_gen;
+	int64_t  a_bind_loaded_ms; // mono ms of the read (etcd-perf)
+	// On etcd (several replicas) the bindings are read again after
+	// AUTH_CACHE_MS whatever the watch says (etcd-perf).
+	bool a_shared;
+
+	// etcd-perf: stored tokens as last read, by id, on etcd only (an
+	// LMDB read costs less than the lookup). An entry serves while
+	// nothing changed a token here (a_tok_gen) or through the watch
+	// (the store's record generation), and for TOKEN_CACHE_MS at most:
+	// a revocation takes effect on every replica within that, even
+	// while the watch is down.
+	pthread_mutex_t      a_tok_mtx;
+	struct tok_slot     *a_tok; // TOKEN_SLOTS
+	atomic_uint_fast64_t a_tok_gen;
+};
+
+// How long a replica may trust what it read of a token or of the role
+// bindings without reading again: DESIGN.md §9 wants a revocation in
+// force everywhere within 1 s.
+#define AUTH_CACHE_MS 500
+#define TOKEN_SLOTS   256
+
+struct tok_slot {
+	char     ts_id[SF__SRV_TOKEN_ID_LEN + 1]; // "" = free
+	uint8_t *ts_packed;                       // StoredToken, heap
+	size_t   ts_len;
+	int64_t  ts_read_ms; // mono ms when the read began
+	uint64_t ts_gen, ts_store_gen;
 };
 
 // OpenSSL 3 looks the algorithm up again for every EVP_Digest given
@@ -315,8 +343,10 @@ reload_bindings(sf_server *srv)
 
 	uint64_t sgen
 	    = sf_store_record_generation(srv->s_store, SF_STORE_BINDINGS);
+	int64_t now = sf_clock_mono_ms();
 	if (a->a_bind_valid && a->a_bind_loaded == gen
-	    && a->a_bind_store_gen == sgen) {
+	    && a->a_bind_store_gen == sgen
+	    && (!a->a_shared || now - a->a_bind_loaded_ms < AUTH_CACHE_MS)) {
 		return (0);
 	}
 	rv = sf_store_record_list(srv->s_store, SF_STORE_BINDINGS,
@@ -329,6 +359,7 @@ reload_bindings(sf_server *srv)
 	a->a_nbindings      = n;
 	a->a_bind_loaded    = gen;
 	a->a_bind_store_gen = sgen;
+	a->a_bind_loaded_ms = now;
 	a->a_bind_valid     = true;
 	return (0);
 }
@@ -344,8 +375,67 @@ void
 sf__srv_auth_tokens_changed(sf_server *srv)
 {
 	atomic_fetch_add(&srv->s_auth_gen, 1); // issue 17: watches
-	// Stored tokens are read per call: nothing is cached yet.
-	(void) srv;
+	atomic_fetch_add(&srv->s_auth->a_tok_gen, 1);
+}
+
+// token_get is sf_store_record_get of the stored token id, from the
+// token cache when an entry still holds (etcd only; see a_tok).
+static int
+token_get(sf__srv_call *c, const char *id, Svcfleet__V1__StoredToken **out)
+{
+	sf_server          *srv   = c->c_srv;
+	sf__srv_auth       *a     = srv->s_auth;
+	ProtobufCAllocator *alloc = sf_arena_pbc(&c->c_arena);
+	struct tok_slot    *ts;
+	uint8_t             h[32];
+	int                 rv;
+
+	if (a->a_tok == NULL) {
+		return (sf_store_record_get(srv->s_store, SF_STORE_TOKENS, id,
+		    &svcfleet__v1__stored_token__descriptor, alloc,
+		    (ProtobufCMessage **) out));
+	}
+	sha256(id, strlen(id), h);
+	ts = &a->a_tok[(h[0] | (size_t) h[1] << 8) % TOKEN_SLOTS];
+	// What counts as current, taken before the read: a change that
+	// lands during it makes the entry stale at once.
+	uint64_t gen = atomic_load(&a->a_tok_gen);
+	uint64_t sgen
+	    = sf_store_record_generation(srv->s_store, SF_STORE_TOKENS);
+	int64_t now = sf_clock_mono_ms();
+
+	pthread_mutex_lock(&a->a_tok_mtx);
+	if (strcmp(ts->ts_id, id) == 0 && ts->ts_gen == gen
+	    && ts->ts_store_gen == sgen
+	    && now - ts->ts_read_ms < AUTH_CACHE_MS) {
+		*out = svcfleet__v1__stored_token__unpack(
+		    alloc, ts->ts_len, ts->ts_packed);
+		pthread_mutex_unlock(&a->a_tok_mtx);
+		return (*out != NULL ? 0 : SF_RESOURCE_EXHAUSTED);
+	}
+	pthread_mutex_unlock(&a->a_tok_mtx);
+	rv = sf_store_record_get(srv->s_store, SF_STORE_TOKENS, id,
+	    &svcfleet__v1__stored_token__descriptor, alloc,
+	    (ProtobufCMessage **) out);
+	if (rv != 0) {
+		return (rv);
+	}
+	size_t   n = svcfleet__v1__stored_token__get_packed_size(*out);
+	uint8_t *p = malloc(n > 0 ? n : 1);
+	if (p == NULL) {
+		return (0); // served, not kept
+	}
+	svcfleet__v1__stored_token__pack(*out, p);
+	pthread_mutex_lock(&a->a_tok_mtx);
+	free(ts->ts_packed);
+	snprintf(ts->ts_id, sizeof(ts->ts_id), "%s", id);
+	ts->ts_packed    = p;
+	ts->ts_len       = n;
+	ts->ts_read_ms   = now;
+	ts->ts_gen       = gen;
+	ts->ts_store_gen = sgen;
+	pthread_mutex_unlock(&a->a_tok_mtx);
+	return (0);
 }
 
 static Svcfleet__V1__RoleBinding *
@@ -394,8 +484,10 @@ attach_bindings(sf__srv_call *c, const char *internal_role)
 	pthread_rwlock_rdlock(&a->a_lock);
 	if (!a->a_bind_valid || a->a_bind_loaded != atomic_load(&a->a_bind_gen)
 	    || a->a_bind_store_gen
-	        != sf_store_record_generation(
-	            srv->s_store, SF_STORE_BINDINGS)) {
+	        != sf_store_record_generation(srv->s_store, SF_STORE_BINDINGS)
+	    || (a->a_shared
+	        && sf_clock_mono_ms() - a->a_bind_loaded_ms
+	            >= AUTH_CACHE_MS)) {
 		pthread_rwlock_unlock(&a->a_lock);
 		pthread_rwlock_wrlock(&a->a_lock);
 		rv = reload_bindings(srv);
@@ -502,9 +594,7 @@ sf__srv_auth_authenticate(sf__srv_call *c)
 		return (unauthenticated(c, "invalid token"));
 	}
 	Svcfleet__V1__StoredToken *t = NULL;
-	rv = sf_store_record_get(srv->s_store, SF_STORE_TOKENS, id,
-	    &svcfleet__v1__stored_token__descriptor, sf_arena_pbc(&c->c_arena),
-	    (ProtobufCMessage **) &t);
+	rv                           = token_get(c, id, &t);
 	sha256(secret, strlen(secret), hash);
 	if (rv == SF_NOT_FOUND
 	    || (rv == 0
@@ -709,6 +799,12 @@ sf__srv_auth_open(sf_server *srv, const char *token_file, sf_status *st)
 		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
 	}
 	pthread_rwlock_init(&a->a_lock, NULL);
+	pthread_mutex_init(&a->a_tok_mtx, NULL);
+	a->a_shared = sf__srv_req_shared(srv);
+	if (a->a_shared) {
+		// Without it (out of memory) tokens are read every time.
+		a->a_tok = calloc(TOKEN_SLOTS, sizeof(*a->a_tok));
+	}
 	srv->s_auth = a;
 	if (token_file != NULL && token_file[0] != '\0'
 	    && (rv = load_token_file(a, token_file, st)) != 0) {
@@ -733,6 +829,11 @@ sf__srv_auth_close(sf_server *srv)
 	}
 	free_bindings(a);
 	pthread_rwlock_destroy(&a->a_lock);
+	for (size_t i = 0; a->a_tok != NULL && i < TOKEN_SLOTS; i++) {
+		free(a->a_tok[i].ts_packed);
+	}
+	free(a->a_tok);
+	pthread_mutex_destroy(&a->a_tok_mtx);
 	free(a);
 	srv->s_auth = NULL;
 }

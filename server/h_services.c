@@ -1112,6 +1112,10 @@ start_job(sf__srv_call *c, int kind, Svcfleet__V1__Service *svc,
 		j->j_svc_packed = packed;
 		j->j_svc        = svc;
 	}
+	// Reports read the claims and stay exclusive; the other kinds touch
+	// only the store (through txn), j and its call: etcd may run them
+	// side by side (etcd-perf).
+	c->c_write_concurrent = kind != JOB_REPORT && kind != JOB_REPORTS;
 	sf__srv_call_write(c, job_write, job_done, j, dry_run);
 }
 

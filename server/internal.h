@@ -146,6 +146,10 @@ struct sf__srv_call {
 	sf_store_write_fn          c_req_fn;
 	bool                       c_req_put;
 	Svcfleet__V1__StoredReply *c_req_found;
+	// etcd-perf: the write this call submits touches nothing shared but
+	// the store (SF_STORE_CONCURRENT): a Service create, update, apply
+	// or delete.
+	bool c_write_concurrent;
 };
 
 // The server object. The generated service structs come first in their

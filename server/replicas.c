@@ -231,8 +231,12 @@ sf__srv_req_store(sf__srv_call *c, const nng_msg *m)
 	}
 	memcpy(
 	    j->j_r.reply.data, nng_msg_body((nng_msg *) m), j->j_r.reply.len);
-	sf_store_write w
-	    = {.w_fn = store_fn, .w_done = store_done, .w_arg = j};
+	// store_fn and store_done touch only j: it may run beside other
+	// writes (etcd-perf).
+	sf_store_write w = {.w_fn = store_fn,
+	    .w_done               = store_done,
+	    .w_arg                = j,
+	    .w_flags              = SF_STORE_CONCURRENT};
 	if (sf_store_submit(c->c_srv->s_store, &w) != 0) {
 		store_done(j, SF_UNAVAILABLE, 0);
 	}

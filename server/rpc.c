@@ -352,8 +352,9 @@ sf__srv_call_write(sf__srv_call *c, sf_store_write_fn fn,
 	    .w_done   = done,
 	    .w_arg    = arg,
 	    .w_status = &c->c_status,
-	    .w_flags  = dry_run ? SF_STORE_DRY_RUN : 0,
-	    .w_alloc  = sf_arena_pbc(&c->c_arena),
+	    .w_flags  = (dry_run ? SF_STORE_DRY_RUN : 0)
+	        | (c->c_write_concurrent ? SF_STORE_CONCURRENT : 0),
+	    .w_alloc = sf_arena_pbc(&c->c_arena),
 	};
 	int rv = sf_store_submit(c->c_srv->s_store, &w);
 	if (rv == SF_RESOURCE_EXHAUSTED) {
@@ -724,17 +725,18 @@ call_reset(sf__srv_call *c)
 {
 	sf_arena_reset(&c->c_arena);
 	sf_status_reset(&c->c_status);
-	c->c_method        = NULL;
-	c->c_env           = NULL;
-	c->c_input         = NULL;
-	c->c_request_id[0] = '\0';
-	c->c_drift         = NULL; // i19
-	c->c_client_id     = false;
-	c->c_dedupe        = false;
-	c->c_dedupe_key    = NULL;
-	c->c_req_fn        = NULL;
-	c->c_req_put       = false;
-	c->c_req_found     = NULL;
+	c->c_method           = NULL;
+	c->c_env              = NULL;
+	c->c_input            = NULL;
+	c->c_request_id[0]    = '\0';
+	c->c_drift            = NULL; // i19
+	c->c_client_id        = false;
+	c->c_dedupe           = false;
+	c->c_dedupe_key       = NULL;
+	c->c_req_fn           = NULL;
+	c->c_req_put          = false;
+	c->c_req_found        = NULL;
+	c->c_write_concurrent = false; // etcd-perf
 	memset(&c->c_ident, 0, sizeof(c->c_ident));
 }
 

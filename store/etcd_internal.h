@@ -47,6 +47,9 @@
 // (etcd fails a proposal after about 7 s) end long before.
 #define SF__ETCD_MARKER_TTL_MS (2 * 60 * 1000)
 #define SF__ETCD_JANITOR_MS    (60 * 1000)
+// Writer threads (etcd-perf): writes flagged SF_STORE_CONCURRENT run on
+// any of them at once, each a round trip to etcd most of its time.
+#define SF__ETCD_WRITERS 16
 
 // A full etcd key: P, a section and the backend-neutral key.
 typedef struct sf__ekey {
@@ -91,15 +94,19 @@ struct sf_store {
 	uint8_t s_secret_key[SF_STORE_SECRET_KEY_LEN];
 	uint8_t s_key_id[SF__STORE_KEY_ID_LEN];
 
-	// The write queue and its one writer thread (etcd_writer.c).
+	// The write queue and its writer threads (etcd_writer.c): under
+	// s_qmtx, how many concurrent writes run and whether an exclusive
+	// one (or the janitor) does.
 	pthread_mutex_t s_qmtx;
 	pthread_cond_t  s_qcv;
 	bool            s_sync_ok;
 	sf__etcd_req   *s_qhead, *s_qtail;
 	uint32_t        s_qlen, s_queue_max;
 	bool            s_closing;
-	bool            s_writer_running;
-	pthread_t       s_writer;
+	int             s_nwriters; // started
+	pthread_t       s_writers[SF__ETCD_WRITERS];
+	uint32_t        s_conc_running;
+	bool            s_excl_running;
 	int64_t         s_janitor_at; // mono ms of the next janitor run
 
 	// The feed (etcd_feed.c): a ring of service events from one watch
@@ -134,8 +141,10 @@ struct sf_store {
 	_Atomic uint64_t s_db_size, s_db_used;
 
 	// Several replicas (issue 15): the lease of request records
-	// (etcd_txn.c, writer thread only), and record generations bumped by
-	// the watch when it brings a token or binding (etcd_feed.c).
+	// (etcd_txn.c, under s_lmtx: writers share it), and record
+	// generations bumped by the watch when it brings a token or binding
+	// (etcd_feed.c).
+	pthread_mutex_t  s_lmtx;
 	int64_t          s_req_lease;
 	int64_t          s_req_lease_at; // mono ms of its grant
 	_Atomic uint64_t s_gen_tokens, s_gen_bindings;

@@ -418,6 +418,7 @@ etcd_open(sf_store **out, const sf_store_opts *o, sf_status *st)
 	pthread_cond_init(&s->s_fcv, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&s->s_hookmtx, NULL);
+	pthread_mutex_init(&s->s_lmtx, NULL);
 	s->s_sync_ok = true;
 
 	eo.eo_endpoints  = o->so_etcd_endpoints;
@@ -475,6 +476,7 @@ etcd_close(sf_store *s)
 		pthread_mutex_destroy(&s->s_fmtx);
 		pthread_cond_destroy(&s->s_fcv);
 		pthread_mutex_destroy(&s->s_hookmtx);
+		pthread_mutex_destroy(&s->s_lmtx);
 	}
 	OPENSSL_cleanse(s->s_secret_key, sizeof(s->s_secret_key));
 	free(s);

@@ -1,12 +1,16 @@
-// etcd_writer.c: the etcd backend's write queue and its writer thread.
+// etcd_writer.c: the etcd backend's write queue and its writer threads.
 //
-// One thread runs the queued writes one after another, as the LMDB
-// backend's writer does (write functions may count on running one at a
-// time). Each write is an optimistic transaction (etcd_txn.c): the
-// function runs against a snapshot, its writes become one etcd
-// transaction, and a conflict runs it again. There is no group commit: a
-// write's durable commit is etcd's (raft batches proposals), and a batch of
-// requests in one transaction would give them one revision.
+// Queued writes run one after another, as the LMDB backend's writer runs
+// them (write functions may count on running one at a time), except those
+// flagged SF_STORE_CONCURRENT, which run side by side on up to
+// SF__ETCD_WRITERS threads: each is an optimistic transaction whose
+// compares keep it correct whatever else commits meanwhile, so the only
+// thing lost is an order etcd would not keep across replicas anyway. Each
+// write is an optimistic transaction (etcd_txn.c): the function runs against a
+// snapshot, its writes become one etcd transaction, and a conflict runs it
+// again. There is no group commit: a write's durable commit is etcd's (raft
+// batches proposals), and a batch of requests in one transaction would give
+// them one revision.
 //
 // Between writes, once a minute, the writer runs the janitor
 // (etcd_store.c): markers, audit retention, history compaction.
@@ -205,52 +209,85 @@ run(sf_store *s, sf__etcd_req *rq)
 	}
 }
 
+// wait_until waits on s_qcv (s_qmtx held) until woken or the monotonic
+// time at_ms.
+static void
+wait_until(sf_store *s, int64_t at_ms)
+{
+	int64_t         now = sf_clock_mono_ms();
+	struct timespec ts;
+
+	if (now >= at_ms) {
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (at_ms - now) / 1000;
+	ts.tv_nsec += (long) ((at_ms - now) % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(&s->s_qcv, &s->s_qmtx, &ts);
+}
+
+// Every writer thread runs this. The queue is taken in order: a write
+// flagged SF_STORE_CONCURRENT starts as soon as no exclusive write runs;
+// any other write (and the janitor) waits until none runs at all, and
+// holds back those behind it meanwhile.
 static void *
 writer_main(void *arg)
 {
 	sf_store *s = arg;
 
+	pthread_mutex_lock(&s->s_qmtx);
 	for (;;) {
-		sf__etcd_req *rq;
+		sf__etcd_req *rq  = s->s_qhead;
+		int64_t       now = sf_clock_mono_ms();
+		bool          conc;
 
-		pthread_mutex_lock(&s->s_qmtx);
-		while (s->s_qhead == NULL && !s->s_closing) {
-			int64_t         at  = s->s_janitor_at;
-			int64_t         now = sf_clock_mono_ms();
-			struct timespec ts;
-			if (now >= at) {
-				break;
-			}
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += (at - now) / 1000;
-			ts.tv_nsec += (long) ((at - now) % 1000) * 1000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
-			pthread_cond_timedwait(&s->s_qcv, &s->s_qmtx, &ts);
-		}
-		rq = s->s_qhead;
-		if (rq != NULL) {
-			s->s_qhead = rq->rq_next;
-			if (s->s_qhead == NULL) {
-				s->s_qtail = NULL;
-			}
-			s->s_qlen--;
-		}
-		bool closing = s->s_closing;
-		pthread_mutex_unlock(&s->s_qmtx);
-		if (rq == NULL && closing) {
-			break; // closing and drained
-		}
-		if (sf_clock_mono_ms() >= s->s_janitor_at) {
-			s->s_janitor_at
-			    = sf_clock_mono_ms() + SF__ETCD_JANITOR_MS;
-			sf__etcd_janitor(s);
-		}
-		if (rq == NULL) {
+		if (s->s_excl_running) {
+			pthread_cond_wait(&s->s_qcv, &s->s_qmtx);
 			continue;
 		}
+		if (now >= s->s_janitor_at) {
+			if (s->s_conc_running > 0) {
+				pthread_cond_wait(&s->s_qcv, &s->s_qmtx);
+				continue;
+			}
+			s->s_janitor_at   = now + SF__ETCD_JANITOR_MS;
+			s->s_excl_running = true;
+			pthread_mutex_unlock(&s->s_qmtx);
+			sf__etcd_janitor(s);
+			pthread_mutex_lock(&s->s_qmtx);
+			s->s_excl_running = false;
+			pthread_cond_broadcast(&s->s_qcv);
+			continue;
+		}
+		if (rq == NULL) {
+			if (s->s_closing) {
+				break; // closing and drained
+			}
+			wait_until(s, s->s_janitor_at);
+			continue;
+		}
+		conc = (rq->rq_w.w_flags & SF_STORE_CONCURRENT) != 0;
+		if (!conc && s->s_conc_running > 0) {
+			pthread_cond_wait(&s->s_qcv, &s->s_qmtx);
+			continue;
+		}
+		s->s_qhead = rq->rq_next;
+		if (s->s_qhead == NULL) {
+			s->s_qtail = NULL;
+		} else {
+			pthread_cond_signal(&s->s_qcv); // the next may start
+		}
+		s->s_qlen--;
+		if (conc) {
+			s->s_conc_running++;
+		} else {
+			s->s_excl_running = true;
+		}
+		pthread_mutex_unlock(&s->s_qmtx);
 		run(s, rq);
 		if (rq->rq_w.w_done != NULL) {
 			rq->rq_w.w_done(
@@ -259,17 +296,30 @@ writer_main(void *arg)
 		sf_status_fini(&rq->rq_st);
 		sf_arena_fini(&rq->rq_arena);
 		free(rq);
+		pthread_mutex_lock(&s->s_qmtx);
+		if (conc) {
+			s->s_conc_running--;
+		} else {
+			s->s_excl_running = false;
+		}
+		pthread_cond_broadcast(&s->s_qcv);
 	}
+	pthread_mutex_unlock(&s->s_qmtx);
 	return (NULL);
 }
 
 int
 sf__etcd_writer_start(sf_store *s)
 {
-	if (pthread_create(&s->s_writer, NULL, writer_main, s) != 0) {
-		return (SF_RESOURCE_EXHAUSTED);
+	while (s->s_nwriters < SF__ETCD_WRITERS) {
+		if (pthread_create(
+		        &s->s_writers[s->s_nwriters], NULL, writer_main, s)
+		    != 0) {
+			// Fewer writers still serve; none do not.
+			return (s->s_nwriters > 0 ? 0 : SF_RESOURCE_EXHAUSTED);
+		}
+		s->s_nwriters++;
 	}
-	s->s_writer_running = true;
 	return (0);
 }
 
@@ -281,12 +331,12 @@ sf__etcd_writer_stop(sf_store *s)
 	}
 	pthread_mutex_lock(&s->s_qmtx);
 	s->s_closing = true;
-	pthread_cond_signal(&s->s_qcv);
+	pthread_cond_broadcast(&s->s_qcv);
 	pthread_mutex_unlock(&s->s_qmtx);
-	if (s->s_writer_running) {
-		pthread_join(s->s_writer, NULL);
-		s->s_writer_running = false;
+	for (int i = 0; i < s->s_nwriters; i++) {
+		pthread_join(s->s_writers[i], NULL);
 	}
+	s->s_nwriters = 0;
 }
 
 int

@@ -15,7 +15,9 @@
 // (group commit): concurrent write requests share one durable commit.
 //
 // Threading: every function is safe to call from any thread. Write
-// functions (sf_store_write_fn) run on the writer thread only.
+// functions (sf_store_write_fn) run on the writer thread only (on etcd,
+// writes flagged SF_STORE_CONCURRENT run on one of several writer
+// threads, see there).
 //
 // Memory: messages returned by reads are unpacked with the allocator the
 // caller passes (an arena's, usually); with NULL they are heap-allocated
@@ -244,6 +246,13 @@ typedef int (*sf_store_audit_fn)(
 
 enum sf_store_write_flags {
 	SF_STORE_DRY_RUN = 1, // run fn, then abort its child; nothing stored
+	// etcd-perf (issue 15): fn, its audit and done functions touch
+	// nothing but txn, their arg and thread-safe state, so the store may
+	// run them at the same time as other writes with this flag (the etcd
+	// backend does, each an optimistic transaction retried on conflict;
+	// LMDB ignores it). A write without it still runs alone: after every
+	// write submitted before it, and before every write submitted after.
+	SF_STORE_CONCURRENT = 2,
 };
 
 typedef struct sf_store_write {

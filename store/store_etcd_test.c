@@ -4,7 +4,8 @@
 // OUT_OF_RANGE, page tokens going on), etcd's limits (request size, the
 // NOSPACE alarm, operations per transaction), several stores on one etcd
 // (replicas), the installation id made once, sealed credentials, audit
-// and history retention, TLS, and opening errors.
+// and history retention, TLS, opening errors, and writes run side by side
+// (SF_STORE_CONCURRENT).
 //
 // Each test uses a key prefix of its own on one shared etcd member, or an
 // etcd of its own when it kills members, fills the quota or wants TLS.
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1020,6 +1022,173 @@ test_open_errors(void **state)
 	sf_status_fini(&st);
 }
 
+// ------------------------------------------- concurrent writes (etcd-perf)
+
+// Writes flagged SF_STORE_CONCURRENT run side by side, each still applied
+// once: NCONC of them, each creating a Service of its own and adding one
+// to a counter in a shared Service (its port's targetPort), which makes
+// them conflict and run again. An exclusive write submitted among them
+// runs alone: after every earlier write is done, before every later one
+// starts.
+#define NCONC 8
+
+typedef struct conc_state {
+	pthread_mutex_t mtx;
+	pthread_cond_t  cv;
+	int             running, max_running;
+	int             started_after_excl; // later writes that saw it done
+	bool            excl_ran, excl_done, excl_alone;
+} conc_state;
+
+typedef struct conc_arg {
+	conc_state *cs;
+	sf_arena    a;
+	char        name[32];
+	bool        entered, late;
+} conc_arg;
+
+static int
+conc_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	conc_arg              *c  = arg;
+	conc_state            *cs = c->cs;
+	sf_store_key           k  = {"c1", "dev", "shared"};
+	Svcfleet__V1__Service *svc;
+	int                    rv;
+
+	(void) st;
+	pthread_mutex_lock(&cs->mtx);
+	if (!c->entered) {
+		c->entered = true;
+		cs->running++;
+		if (cs->running > cs->max_running) {
+			cs->max_running = cs->running;
+		}
+		if (c->late && cs->excl_done) {
+			cs->started_after_excl++;
+		}
+		pthread_cond_broadcast(&cs->cv);
+		// The first writes wait (5 s at most) for a second one to
+		// run beside them: that is what is tested.
+		int64_t until = sf_clock_mono_ms() + 5000;
+		while (!c->late && cs->running < 2
+		    && sf_clock_mono_ms() < until) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 50 * 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&cs->cv, &cs->mtx, &ts);
+		}
+	}
+	pthread_mutex_unlock(&cs->mtx);
+	if ((rv = sf_store_txn_service_get(txn, &k, sf_arena_pbc(&c->a), &svc))
+	    != 0) {
+		return (rv);
+	}
+	svc->spec->ports[0]->target_port++;
+	if ((rv = sf_store_txn_service_put(txn, svc, false)) != 0) {
+		return (rv);
+	}
+	return (sf_store_txn_service_put(
+	    txn, tu_svc(&c->a, "c1", "dev", c->name, 0), true));
+}
+
+static void
+conc_done(void *arg, int code, uint64_t rev)
+{
+	conc_arg *c = arg;
+	(void) rev;
+	assert_int_equal(code, 0);
+	pthread_mutex_lock(&c->cs->mtx);
+	c->cs->running--;
+	pthread_cond_broadcast(&c->cs->cv);
+	pthread_mutex_unlock(&c->cs->mtx);
+}
+
+static int
+excl_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	conc_state *cs = arg;
+	(void) txn;
+	(void) st;
+	pthread_mutex_lock(&cs->mtx);
+	cs->excl_ran   = true;
+	cs->excl_alone = cs->running == 0;
+	pthread_mutex_unlock(&cs->mtx);
+	return (0);
+}
+
+static void
+excl_done(void *arg, int code, uint64_t rev)
+{
+	conc_state *cs = arg;
+	(void) code;
+	(void) rev;
+	pthread_mutex_lock(&cs->mtx);
+	cs->excl_done = true;
+	pthread_mutex_unlock(&cs->mtx);
+}
+
+static void
+test_concurrent_writes(void **state)
+{
+	conc_state cs = {
+	    .mtx = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+	conc_arg  args[NCONC + 2];
+	sf_store *s;
+	sf_arena  ar;
+
+	(void) state;
+	s = open_on(tu_etcd_endpoints(), NULL, NULL);
+	sf_arena_init(&ar);
+	assert_int_equal(
+	    tu_put(s, &ar, tu_svc(&ar, "c1", "dev", "shared", 0), true, NULL),
+	    0);
+	memset(args, 0, sizeof(args));
+	for (int i = 0; i < NCONC + 2; i++) {
+		conc_arg *c = &args[i];
+		c->cs       = &cs;
+		c->late     = i >= NCONC;
+		sf_arena_init(&c->a);
+		snprintf(c->name, sizeof(c->name), "w-%d", i);
+		sf_store_write w = {.w_fn = conc_fn,
+		    .w_done               = conc_done,
+		    .w_arg                = c,
+		    .w_flags              = SF_STORE_CONCURRENT,
+		    .w_alloc              = sf_arena_pbc(&c->a)};
+		if (i == NCONC) {
+			sf_store_write x = {.w_fn = excl_fn,
+			    .w_done               = excl_done,
+			    .w_arg                = &cs};
+			assert_int_equal(sf_store_submit(s, &x), 0);
+		}
+		assert_int_equal(sf_store_submit(s, &w), 0);
+	}
+	// A write without the flag, after all of them, waits for them.
+	assert_int_equal(add_label(s, "after"), 0);
+	pthread_mutex_lock(&cs.mtx);
+	assert_int_equal(cs.running, 0);
+	assert_true(cs.max_running >= 2);
+	assert_true(cs.excl_ran);
+	assert_true(cs.excl_alone);
+	assert_int_equal(cs.started_after_excl, 2);
+	pthread_mutex_unlock(&cs.mtx);
+	Svcfleet__V1__Service *got = tu_get(s, "c1", "dev", "shared");
+	assert_non_null(got);
+	assert_int_equal(got->spec->ports[0]->target_port, 8080 + NCONC + 2);
+	svcfleet__v1__service__free_unpacked(got, NULL);
+	for (int i = 0; i < NCONC + 2; i++) {
+		assert_non_null(got = tu_get(s, "c1", "dev", args[i].name));
+		svcfleet__v1__service__free_unpacked(got, NULL);
+		sf_arena_fini(&args[i].a);
+	}
+	sf_arena_fini(&ar);
+	sf_store_close(s);
+}
+
 int
 main(void)
 {
@@ -1039,9 +1208,9 @@ main(void)
 	    cmocka_unit_test(test_sealed_credentials),
 	    cmocka_unit_test(test_audit_retention),
 	    cmocka_unit_test(test_open_errors),
-	    cmocka_unit_test(test_quota_alarm),
-	    cmocka_unit_test(test_tls),
+	    cmocka_unit_test(test_quota_alarm), cmocka_unit_test(test_tls),
 	    cmocka_unit_test(test_failover),
+	    cmocka_unit_test(test_concurrent_writes), // etcd-perf
 	};
 	sf_log_set_level(SF_LOG_WARN);
 	return (cmocka_run_group_tests(tests, NULL, NULL));

@@ -2,17 +2,24 @@
 # ha_bench.sh BUILD [SECONDS] [ROUNDS]: svcfleetd on a 3-member etcd beside
 # svcfleetd on LMDB, same machine, measured in interleaved rounds with
 # bench/rpc_bench (issue 15): GetService p50 (1 and 8 clients), a page of
-# ListServices p50, and durable CreateService with 8 and 32 clients. etcd's
+# ListServices p50, and durable CreateService with 8 and 32 clients, the
+# latter also beside its baseline: the store's create transaction sent
+# straight to the same etcd by bench/etcd/etcd_create (target: svcfleetd
+# >= 70 % of it). etcd's
 # data is on tmpfs when /dev/shm exists (etcd 3.4 has no "no fsync"), the
 # LMDB store on the build's disk: read the create rows with that in mind.
 # Prints one line per measurement and a Markdown table of medians.
+# HA_BENCH_FILL: Services stored in each before measuring (2000; run-all
+# --quick stores fewer).
 set -eu
 BUILD=$(cd "${1:-build}" && pwd)
 SECS=${2:-4}
 ROUNDS=${3:-3}
+FILL=${HA_BENCH_FILL:-2000}
 B=$BUILD/bench/rpc_bench
 D=$BUILD/cmd/svcfleetd/svcfleetd
 CLI=$BUILD/client/cli/svcfleet
+X=$BUILD/bench/etcd/etcd_create
 command -v etcd >/dev/null || { echo "skip: no etcd"; exit 77; }
 base=/dev/shm
 [ -w $base ] || base=${TMPDIR:-/tmp}
@@ -47,7 +54,7 @@ for pair in "ipc://$W/e.sock $W/d" "ipc://$L/l.sock $L/d"; do
 		--api-server https://127.0.0.1:6443 --cluster-token-file "$dir/c.token" >/dev/null
 	"$CLI" --server "$url" --token "$(cat "$dir/admin.token")" create service bench-svc \
 		--cluster east -n bench --selector app=bench --port http:80:8080 >/dev/null
-	"$B" fill "$url" "$(cat "$dir/admin.token")" 2000 8 >/dev/null
+	"$B" fill "$url" "$(cat "$dir/admin.token")" "$FILL" 8 >/dev/null
 done
 declare -A R
 run() { # run NAME BACKEND CMD...
@@ -70,6 +77,8 @@ for r in $(seq "$ROUNDS"); do
 		start=$((start + 1000000))
 		run create32 $be "$B" create "$url" "$tok" 32 "$SECS" $start
 	done
+	run create8 direct "$X" "$EP" 8 "$SECS" /svcfleet-bench/
+	run create32 direct "$X" "$EP" 32 "$SECS" /svcfleet-bench/
 done
 med() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo
@@ -79,4 +88,12 @@ for m in get1 get8 list create8 create32; do
 	e=$(med <<<"${R[$m/etcd]}"); l=$(med <<<"${R[$m/lmdb]}")
 	er=$(med <<<"${R[$m/etcd/rate]}"); lr=$(med <<<"${R[$m/lmdb/rate]}")
 	echo "| $m | $e | $l | $(python3 -c "print(round($e/$l,2))") | $er | $lr |"
+done
+echo
+echo "| measurement | svcfleetd on etcd rate/s | the same txn straight to etcd rate/s | ratio (target >= 0.7) | svcfleetd p50 µs | direct p50 µs |"
+echo "| --- | --- | --- | --- | --- | --- |"
+for m in create8 create32; do
+	er=$(med <<<"${R[$m/etcd/rate]}"); dr=$(med <<<"${R[$m/direct/rate]}")
+	e=$(med <<<"${R[$m/etcd]}"); d=$(med <<<"${R[$m/direct]}")
+	echo "| $m | $er | $dr | $(python3 -c "print(round($er/$dr,2))") | $e | $d |"
 done
