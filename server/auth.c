@@ -700,6 +700,47 @@ write_secret_file(const char *path, const char *token, sf_status *st)
 	return (0);
 }
 
+// The id of the admin token an earlier start attempt of this process wrote
+// to the store without learning whether it was stored (etcd did not answer
+// in time; svcfleetd retries its start then). The next attempt finds the
+// binding and, if that token is the stored one, says it created it: the
+// operator looks for that line to find which replica holds the token.
+static char boot_unsure_id[SF__SRV_TOKEN_ID_LEN + 1];
+
+static int
+boot_confirm(sf_server *srv, const char *path, sf_status *st)
+{
+	Svcfleet__V1__StoredToken *t = NULL;
+	int                        rv;
+
+	if (boot_unsure_id[0] == '\0') {
+		return (0);
+	}
+	rv = sf_store_record_get(srv->s_store, SF_STORE_TOKENS, boot_unsure_id,
+	    &svcfleet__v1__stored_token__descriptor, NULL,
+	    (ProtobufCMessage **) &t);
+	if (rv == 0) {
+		SF_INFO("auth",
+		    "no role bindings yet: created user \"admin\" and wrote "
+		    "its token to %s (mode 0600; etcd confirmed it on a "
+		    "retry); the CLI reads it from there",
+		    path);
+		protobuf_c_message_free_unpacked(&t->base, NULL);
+	} else if (rv == SF_NOT_FOUND) {
+		// Another replica's was stored: this file does not work.
+		unlink(path);
+		SF_INFO("auth",
+		    "another svcfleetd replica created the admin token; it is "
+		    "in that replica's data directory (its log says which)");
+	} else {
+		// Unknown still: the next attempt asks again.
+		return (
+		    sf_status_set(st, rv, "reading the admin token failed"));
+	}
+	boot_unsure_id[0] = '\0';
+	return (0);
+}
+
 // On a store without any role binding (a first start, or one whose
 // bindings were all removed), creates an admin token and binding and
 // writes the token to <data-dir>/admin.token.
@@ -726,9 +767,12 @@ bootstrap_admin(sf_server *srv, sf_status *st)
 		protobuf_c_message_free_unpacked(list[i], NULL);
 	}
 	free(list);
+	snprintf(
+	    path, sizeof(path), "%s/admin.token", srv->s_opts.so_data_dir);
 	if (n > 0) {
-		return (0);
+		return (boot_confirm(srv, path, st));
 	}
+	boot_unsure_id[0] = '\0'; // not stored: this attempt starts anew
 	if (sf__srv_auth_token_make(token, id, hash) != 0) {
 		return (sf_status_set(
 		    st, SF_INTERNAL, "no randomness for the admin token"));
@@ -748,8 +792,6 @@ bootstrap_admin(sf_server *srv, sf_status *st)
 	// The file first: a crash between the two leaves a token file that
 	// does not work yet (the next start writes a new one), never a
 	// working admin token nobody has.
-	snprintf(
-	    path, sizeof(path), "%s/admin.token", srv->s_opts.so_data_dir);
 	rv = write_secret_file(path, token, st);
 	OPENSSL_cleanse(token, sizeof(token));
 	if (rv != 0) {
@@ -770,7 +812,10 @@ bootstrap_admin(sf_server *srv, sf_status *st)
 		}
 		if (rv == SF_UNAVAILABLE) {
 			// The write may have been applied: the file stays,
-			// so a working token never lacks its file.
+			// so a working token never lacks its file, and the
+			// next attempt says whether it was (boot_confirm).
+			snprintf(
+			    boot_unsure_id, sizeof(boot_unsure_id), "%s", id);
 			return (sf_status_set(st, rv,
 			    "creating the admin token failed (the store is "
 			    "unavailable; %s is kept in case it was created)",
