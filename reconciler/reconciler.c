@@ -109,6 +109,17 @@ sf_reconciler_check_duration(const char *v, sf_buf *why)
 	return (true);
 }
 
+bool
+sf_reconciler_check_ttl(const char *v, sf_buf *why)
+{
+	int64_t ms = 0;
+	if (sf_duration_parse(v, &ms) != 0 || ms < 1000 || ms > 3600 * 1000) {
+		sf_buf_puts(why, "want a duration from 1s to 1h, e.g. 10s");
+		return (false);
+	}
+	return (true);
+}
+
 void
 sf_reconciler_tuning_apply(
     const sf_reconciler_tuning *t, sf_reconciler_opts *o)
@@ -135,9 +146,11 @@ sf_reconciler_opts_from_env(sf_reconciler_opts *o, sf_status *st)
 {
 	struct fields {
 		sf_reconciler_tuning f_tuning;
+		const char          *f_lease_ttl;
 	} fields                   = {0};
 	static const sf_opt opts[] = {
 	    SF_RECONCILER_TUNING_OPTS(struct fields, f_tuning),
+	    SF_RECONCILER_LEASE_TTL_OPT(struct fields, f_lease_ttl),
 	};
 	static const sf_opt_renamed renamed[] = {
 	    {"SVCFLEET_RECONCILER_RESYNC", "SVCFLEET_RESYNC"},
@@ -168,10 +181,21 @@ sf_reconciler_opts_from_env(sf_reconciler_opts *o, sf_status *st)
 		// Warnings (a former name read) go to the log's stream.
 		fputs(said != NULL ? said : "", stderr);
 		sf_reconciler_tuning_apply(&fields.f_tuning, o);
+		if (o->ro_ttl_ms == 0 && fields.f_lease_ttl != NULL) {
+			sf_duration_parse(fields.f_lease_ttl, &o->ro_ttl_ms);
+		}
 	} else {
-		// One line: "reconciler: invalid value ... for VARIABLE ...".
+		// One line: "reconciler: invalid value ... for VARIABLE ...",
+		// after any warnings (a former name read before it), which
+		// still go to stderr.
 		const char *line = said != NULL ? said : "";
 		size_t      n    = strcspn(line, "\n");
+		while (strncmp(line, "reconciler: warning: ", 21) == 0
+		    && line[n] == '\n') {
+			fprintf(stderr, "%.*s\n", (int) n, line);
+			line += n + 1;
+			n = strcspn(line, "\n");
+		}
 		if (strncmp(line, "reconciler: ", 12) == 0) {
 			line += 12;
 			n -= 12;

@@ -109,6 +109,23 @@ typedef struct sf_reconciler_tuning {
 // options: from 1 ms to a day ("500ms", "30s", "5m").
 bool sf_reconciler_check_duration(const char *v, sf_buf *why);
 
+// SF_RECONCILER_LEASE_TTL_OPT(type, member) expands to the sf_opt row of
+// the lease TTL (issue 16), for a table whose fields struct type holds a
+// const char * named member: svcfleet-reconciler's --lease-ttl, and the
+// embedded reconciler's SVCFLEET_RECONCILER_LEASE_TTL.
+// clang-format off
+#define SF_RECONCILER_LEASE_TTL_OPT(type, member)                            \
+	{"lease-ttl", "SVCFLEET_RECONCILER_LEASE_TTL", SF_OPT_STRING, "10s", \
+	    "lease TTL: renewed every TTL/3; after 2/3 TTL without a "      \
+	    "renewal this reconciler stops writing, after TTL its "          \
+	    "clusters move",                                                 \
+	    offsetof(type, member), 0, 0, sf_reconciler_check_ttl, NULL}
+// clang-format on
+
+// sf_reconciler_check_ttl is the value check of the lease TTL: from 1 s
+// to 1 h.
+bool sf_reconciler_check_ttl(const char *v, sf_buf *why);
+
 // sf_reconciler_tuning_apply sets o's tuning left at 0 from t (values as
 // the rows above checked them).
 void sf_reconciler_tuning_apply(
@@ -116,12 +133,12 @@ void sf_reconciler_tuning_apply(
 
 // sf_reconciler_opts_from_env fills the tuning options left at 0 from the
 // environment, through the rows above (SVCFLEET_RECONCILER_RESYNC,
-// _BACKOFF_MAX, _MAX_INFLIGHT, _MAX_CONNS), for a reconciler inside
-// svcfleetd. The former names SVCFLEET_RESYNC, SVCFLEET_BACKOFF_MAX and
-// SVCFLEET_MAX_CONNS are still read, with a warning on stderr (not
-// SVCFLEET_MAX_INFLIGHT: inside svcfleetd that is svcfleetd's own
-// --max-inflight). Returns 0, or SF_INVALID_ARGUMENT naming the variable
-// whose value is malformed.
+// _BACKOFF_MAX, _MAX_INFLIGHT, _MAX_CONNS, and _LEASE_TTL into
+// ro_ttl_ms), for a reconciler inside svcfleetd. The former names
+// SVCFLEET_RESYNC, SVCFLEET_BACKOFF_MAX and SVCFLEET_MAX_CONNS are still
+// read, with a warning on stderr (not SVCFLEET_MAX_INFLIGHT: inside
+// svcfleetd that is svcfleetd's own --max-inflight). Returns 0, or
+// SF_INVALID_ARGUMENT naming the variable whose value is malformed.
 int sf_reconciler_opts_from_env(sf_reconciler_opts *o, sf_status *st);
 
 // sf_reconciler_start starts the threads and returns at once: the server

@@ -59,17 +59,6 @@ check_shard(const char *v, sf_buf *why)
 	return (true);
 }
 
-static bool
-check_ttl(const char *v, sf_buf *why)
-{
-	int64_t ms = 0;
-	if (sf_duration_parse(v, &ms) != 0 || ms < 1000 || ms > 3600 * 1000) {
-		sf_buf_puts(why, "want a duration from 1s to 1h, e.g. 10s");
-		return (false);
-	}
-	return (true);
-}
-
 // The option table drives flags, the environment, the --config file,
 // --help and validation (ops.h).
 static const sf_opt options[] = {
@@ -111,10 +100,7 @@ static const sf_opt options[] = {
     {"id", "SVCFLEET_RECONCILER_ID", SF_OPT_STRING, NULL,
         "this reconciler's id among the live ones (unique)",
         offsetof(config, id), 0, 0, NULL, "HOSTNAME-PID"},
-    {"lease-ttl", "SVCFLEET_RECONCILER_LEASE_TTL", SF_OPT_STRING, "10s",
-        "lease TTL: renewed every TTL/3; after 2/3 TTL without a renewal "
-        "this reconciler stops writing, after TTL its clusters move",
-        offsetof(config, lease_ttl), 0, 0, check_ttl, NULL},
+    SF_RECONCILER_LEASE_TTL_OPT(config, lease_ttl),
     // issue 20: an option like the others (it was SVCFLEET_ALLOW_CORE_DUMPS
     // only).
     {"allow-core-dumps", "SVCFLEET_RECONCILER_ALLOW_CORE_DUMPS", SF_OPT_BOOL,

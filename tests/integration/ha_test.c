@@ -1,9 +1,11 @@
 // ha_test: svcfleet with no single point of failure (issue 15, DESIGN.md
 // §9). Three etcd members, two svcfleetd replicas started at once on them
-// (--store etcd), two kubefake clusters reconciled by the replica that
-// stays up, writers through libsvcfleet given both replicas' URLs, and a
-// WatchServices follower on each replica. While they write, the etcd
-// leader is killed (-9), then one replica; both come back. Then:
+// (--store etcd), two kubefake clusters shared by the replicas' embedded
+// reconcilers through claims (issue 16, lease TTL 3 s), writers through
+// libsvcfleet given both replicas' URLs, and a WatchServices follower on
+// each replica. While they write, the etcd leader is killed (-9), then a
+// replica whose reconciler holds a cluster: the other replica's reconciler
+// takes its clusters over within TTL + 5 s; both come back. Then:
 //   - the admin token was bootstrapped once (one admin.token file);
 //   - every acknowledged write is present with at least its resource
 //     version, no acknowledged delete has come back, and no writer call
@@ -39,6 +41,9 @@
 #define EVS_MAX  40000
 #define NS       "default"
 #define CLUSTERS 2
+// The embedded reconcilers' lease TTL, and the same in ms.
+#define LEASE_TTL    "3s"
+#define LEASE_TTL_MS 3000
 
 static const char *cluster_name[CLUSTERS] = {"east", "west"};
 
@@ -97,6 +102,8 @@ replica_spawn(replica *r)
 			close(fd);
 		}
 		setenv("SVCFLEET_RECONCILER_BACKOFF_MAX", "2s", 1);
+		// A killed replica's clusters move after the TTL (issue 16).
+		setenv("SVCFLEET_RECONCILER_LEASE_TTL", LEASE_TTL, 1);
 		const char *av[32];
 		int         n       = 0;
 		av[n++]             = th_bin("cmd/svcfleetd/svcfleetd");
@@ -567,6 +574,76 @@ readyz(const char *base, char *body, size_t cap)
 	return (code);
 }
 
+// ------------------------------------------- reconciler claims (issue 16)
+
+// What ListReconcilers says of the embedded reconciler of one svcfleetd
+// process (found by its pid).
+typedef struct holder {
+	int  h_pid;
+	bool h_live; // registered, its lease alive
+	char h_id[200];
+	int  h_n;         // clusters it holds
+	char h_held[100]; // their names, comma-separated
+} holder;
+
+// holders_read fills h[0..1] (h_pid set by the caller) through c and
+// *unowned with the number of clusters nobody holds. False when the call
+// fails.
+static bool
+holders_read(svcfleet_client *c, holder h[2], int *unowned)
+{
+	Svcfleet__V1__ListReconcilersRequest rq
+	    = SVCFLEET__V1__LIST_RECONCILERS_REQUEST__INIT;
+	Svcfleet__V1__ListReconcilersReply *l  = NULL;
+	svcfleet_status                     st = {0};
+	if (svcfleet_list_reconcilers(c, &rq, &l, &st) != 0) {
+		svcfleet_status_fini(&st);
+		return (false);
+	}
+	for (int i = 0; i < 2; i++) {
+		h[i].h_live    = false;
+		h[i].h_id[0]   = '\0';
+		h[i].h_n       = 0;
+		h[i].h_held[0] = '\0';
+		for (size_t k = 0; k < l->n_reconcilers; k++) {
+			const Svcfleet__V1__Reconciler *m = l->reconcilers[k];
+			if (m->pid != h[i].h_pid) {
+				continue;
+			}
+			h[i].h_live = true;
+			snprintf(h[i].h_id, sizeof(h[i].h_id), "%s", m->id);
+			for (size_t j = 0; j < m->n_clusters; j++) {
+				size_t u = strlen(h[i].h_held);
+				snprintf(h[i].h_held + u,
+				    sizeof(h[i].h_held) - u, "%s%s",
+				    u > 0 ? "," : "", m->clusters[j]);
+				h[i].h_n++;
+			}
+		}
+	}
+	*unowned = (int) l->n_unowned;
+	svcfleet_free(l);
+	svcfleet_status_fini(&st);
+	return (true);
+}
+
+// holders_settled polls (up to ms) until both replicas' reconcilers are
+// registered and every cluster is held; false when they never are.
+static bool
+holders_settled(svcfleet_client *c, holder h[2], int ms)
+{
+	int unowned = -1;
+	for (int64_t end = now_ms() + ms;; sleep_ms(100)) {
+		if (holders_read(c, h, &unowned) && h[0].h_live && h[1].h_live
+		    && unowned == 0 && h[0].h_n + h[1].h_n == CLUSTERS) {
+			return (true);
+		}
+		if (now_ms() >= end) {
+			return (false);
+		}
+	}
+}
+
 // ----------------------------------------------------------------- main
 
 static writer  writers[WRITERS];
@@ -608,7 +685,7 @@ main(int argc, char **argv)
 		    g_dir, i);
 		snprintf(
 		    r[i].log, sizeof(r[i].log), "%.256s/r%d.log", g_dir, i);
-		r[i].recon = i == 1; // replica 1 stays up and reconciles
+		r[i].recon = true; // both reconcile, sharing the clusters
 	}
 	snprintf(g_urls, sizeof(g_urls), "%s,%s", r[0].url, r[1].url);
 
@@ -699,6 +776,19 @@ main(int argc, char **argv)
 
 	check_identity_across(r);
 
+	// Both embedded reconcilers registered and split the clusters.
+	holder hold[2] = {{.h_pid = r[0].pid}, {.h_pid = r[1].pid}};
+	CHECK(holders_settled(mc, hold, 15000),
+	    "the reconcilers did not register and claim every cluster: "
+	    "replica 0's %s (%s), replica 1's %s (%s)",
+	    hold[0].h_live ? "registered" : "missing", hold[0].h_held,
+	    hold[1].h_live ? "registered" : "missing", hold[1].h_held);
+	for (int i = 0; i < 2; i++) {
+		fprintf(stderr,
+		    "ha_test: replica %d's reconciler %s holds [%s]\n", i,
+		    hold[i].h_id, hold[i].h_held);
+	}
+
 	// Followers from the current revision.
 	Svcfleet__V1__ListServicesRequest lr
 	    = SVCFLEET__V1__LIST_SERVICES_REQUEST__INIT;
@@ -729,15 +819,60 @@ main(int argc, char **argv)
 		sf_etcdfix_kill(ef, leader);
 	}
 	sleep_ms(2500);
+	// The replica killed is one whose reconciler holds a cluster:
+	// replica 0 unless rendezvous hashing gave both to replica 1.
+	CHECK(holders_settled(mc, hold, 5000),
+	    "before the replica's kill, not every cluster is held");
+	int v = hold[0].h_n > 0 ? 0 : 1, keep_r = 1 - v;
+	fprintf(stderr,
+	    "ha_test: killing replica %d, whose reconciler %s holds [%s]; "
+	    "replica %d's %s holds [%s]\n",
+	    v, hold[v].h_id, hold[v].h_held, keep_r, hold[keep_r].h_id,
+	    hold[keep_r].h_held);
 	int64_t t_kill_r = now_ms();
-	replica_kill(&r[0]);
-	sleep_ms(1500);
+	replica_kill(&r[v]);
+	// Its lease outlives it by up to the TTL: what it held at its death
+	// is still listed, through the replica that stays up.
+	svcfleet_client *sc = client_of(r[keep_r].url, g_token);
+	holder dead[2] = {{.h_pid = hold[v].h_pid}, {.h_pid = r[keep_r].pid}};
+	int    unowned = -1;
+	bool   listed  = false;
+	for (int64_t end = now_ms() + 1000; sc != NULL && now_ms() < end;
+	     sleep_ms(20)) {
+		if ((listed = holders_read(sc, dead, &unowned))) {
+			break;
+		}
+	}
+	CHECK(listed && dead[0].h_live && dead[0].h_n >= 1,
+	    "the killed replica's reconciler held no cluster at its death "
+	    "(%s, [%s])",
+	    dead[0].h_live ? "listed" : "not listed", dead[0].h_held);
+	// The other reconciler takes every cluster over within TTL + 5 s.
+	int64_t takeover = -1;
+	for (int64_t end = t_kill_r + LEASE_TTL_MS + 5000;
+	     sc != NULL && now_ms() < end; sleep_ms(100)) {
+		if (holders_read(sc, dead, &unowned) && !dead[0].h_live
+		    && unowned == 0 && dead[1].h_n == CLUSTERS) {
+			takeover = now_ms() - t_kill_r;
+			break;
+		}
+	}
+	CHECK(takeover >= 0,
+	    "replica %d's reconciler did not take over within %d ms: dead "
+	    "one %s, survivor holds [%s], %d unowned",
+	    keep_r, LEASE_TTL_MS + 5000,
+	    dead[0].h_live ? "still listed" : "gone", dead[1].h_held, unowned);
+	fprintf(stderr,
+	    "ha_test: reconciler takeover (kill -9 to replica %d's "
+	    "reconciler holding every cluster, lease TTL %s): %lld ms\n",
+	    keep_r, LEASE_TTL, (long long) takeover);
+	svcfleet_close(sc);
 	if (leader >= 0) {
 		CHECK(sf_etcdfix_restart(ef, leader) == 0,
 		    "etcd member %d did not restart", leader);
 	}
-	replica_spawn(&r[0]);
-	CHECK(replica_wait(&r[0], 20000), "replica 0 did not restart");
+	replica_spawn(&r[v]);
+	CHECK(replica_wait(&r[v], 20000), "replica %d did not restart", v);
 	sleep_ms(extra_s * 1000);
 	for (int i = 0; i < WRITERS; i++) {
 		atomic_store(&writers[i].w_stop, true);

@@ -270,6 +270,30 @@ test_embedded_from_env(void **state)
 	assert_int_equal(o.ro_backoff_max_ms, 2000);
 	assert_int_equal(o.ro_max_inflight, 16);
 	assert_int_equal(o.ro_max_conns, 1);
+	// The lease TTL (issue 16): 10 s when unset, as standalone.
+	assert_int_equal(o.ro_ttl_ms, 10000);
+
+	// The lease TTL from the environment, only where the caller left 0,
+	// and checked as --lease-ttl is. (The error is the message even
+	// though the warning about SVCFLEET_BACKOFF_MAX comes first.)
+	setenv("SVCFLEET_RECONCILER_LEASE_TTL", "3s", 1);
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(sf_reconciler_opts_from_env(&o, &st), 0);
+	assert_int_equal(o.ro_ttl_ms, 3000);
+	memset(&o, 0, sizeof(o));
+	o.ro_ttl_ms = 7000;
+	assert_int_equal(sf_reconciler_opts_from_env(&o, &st), 0);
+	assert_int_equal(o.ro_ttl_ms, 7000);
+	setenv("SVCFLEET_RECONCILER_LEASE_TTL", "500ms", 1);
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(
+	    sf_reconciler_opts_from_env(&o, &st), SF_INVALID_ARGUMENT);
+	assert_string_equal(st.st_msg,
+	    "invalid value \"500ms\" for SVCFLEET_RECONCILER_LEASE_TTL "
+	    "(environment, --lease-ttl): want a duration from 1s to 1h, "
+	    "e.g. 10s");
+	sf_status_reset(&st);
+	unsetenv("SVCFLEET_RECONCILER_LEASE_TTL");
 
 	setenv("SVCFLEET_RECONCILER_MAX_INFLIGHT", "many", 1);
 	memset(&o, 0, sizeof(o));

@@ -2,10 +2,11 @@
 # ha-long.sh: the long run of ha_test (not in CI): 25 cycles by default of
 # 3 etcd members, 2 svcfleetd replicas, writers with both URLs, a follower
 # per replica and 2 kubefake clusters; each cycle kills -9 the etcd leader
-# and a replica under writes, restarts both, and checks every acknowledged
-# write, one audit event per request id, the followers and convergence
-# (see tests/integration/ha_test.c). Prints the failover times of each
-# cycle and their worst.
+# and a replica (whose reconciler holds a cluster) under writes, restarts
+# both, and checks every acknowledged write, one audit event per request
+# id, the reconciler takeover, the followers and convergence (see
+# tests/integration/ha_test.c). Prints the failover and takeover times of
+# each cycle.
 #
 #   tests/reliability/ha-long.sh [BUILD-DIR] [CYCLES] [SECONDS-AFTER-CHAOS]
 set -eu
@@ -28,7 +29,8 @@ while [ "$i" -le "$cycles" ]; do
 		cp "$log" "$log.cycle$i"
 	fi
 	fo=$(grep 'failover' "$log" | sed 's/.*writer): //')
-	echo "cycle $i: $r; $fo"
+	to=$(grep 'reconciler takeover' "$log" | sed 's/.*): //')
+	echo "cycle $i: $r; $fo; reconciler takeover ${to:-none}"
 	i=$((i + 1))
 done
 rm -f "$log"
