@@ -184,27 +184,41 @@ apply_doc(apply_run *r, const char *file, const sf_manifest_doc *doc)
 	svcfleet_free(rep);
 }
 
-static void
-apply_file(apply_run *r, const char *path)
+int
+cli_manifest_load(const char *path, sf_manifest_set *set)
 {
-	cli            *c    = r->ar_cli;
-	const char     *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
-	sf_buf          text = SF_BUF_INIT;
-	sf_manifest_set set  = {NULL, 0};
-	sf_status       st;
+	const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
+	sf_buf      text = SF_BUF_INIT;
+	sf_status   st;
+	int         rv = 0;
 
 	if (cli_read_file(path, &text) != 0) {
 		cli_fail(errno == ENOENT ? SF_NOT_FOUND : SF_INVALID_ARGUMENT,
 		    "cannot read %s: %s", name, strerror(errno));
 		sf_buf_fini(&text);
-		r->ar_failed++;
-		return;
+		return (-1);
 	}
 	sf_status_init(&st);
-	if (sf_manifest_parse(text.b_data, text.b_len, name, &set, &st) != 0) {
+	if (sf_manifest_parse(text.b_data, text.b_len, name, set, &st) != 0) {
 		cli_fail_sf(&st, NULL);
+		rv = -1;
+	}
+	sf_status_fini(&st);
+	sf_buf_fini(&text);
+	return (rv);
+}
+
+static void
+apply_file(apply_run *r, const char *path)
+{
+	cli            *c    = r->ar_cli;
+	const char     *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
+	sf_manifest_set set  = {NULL, 0};
+
+	if (cli_manifest_load(path, &set) != 0) {
 		r->ar_failed++;
-		goto done;
+		sf_manifest_set_fini(&set);
+		return;
 	}
 	for (size_t i = 0; i < set.ms_ndocs && !r->ar_stop; i++) {
 		if (set.ms_docs[i].md_obj == NULL) {
@@ -218,10 +232,7 @@ apply_file(apply_run *r, const char *path)
 		}
 		apply_doc(r, name, &set.ms_docs[i]);
 	}
-done:
 	sf_manifest_set_fini(&set);
-	sf_status_fini(&st);
-	sf_buf_fini(&text);
 }
 
 static int

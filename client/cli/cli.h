@@ -300,6 +300,12 @@ void cli_term_guard(void);
 // cli_read_file reads a whole file ("-": stdin) into out. Returns 0 or -1
 // with errno set.
 int cli_read_file(const char *path, sf_buf *out);
+// cli_manifest_load reads and parses the manifest file path ("-": stdin,
+// named "<stdin>" in messages) into set (sf_manifest_set_fini it either
+// way). Returns 0, or -1 once the error (naming the file, or the field and
+// line) has been printed. apply and diff read their files so.
+struct sf_manifest_set;
+int cli_manifest_load(const char *path, struct sf_manifest_set *set);
 // cli_read_secret reads a token file: its first line, blanks trimmed,
 // allocated from the run's arena. NULL with errno on failure; an empty
 // file gives "".

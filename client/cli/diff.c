@@ -318,20 +318,9 @@ diff_file(diff_run *r, const char *path)
 {
 	cli            *c    = r->dr_cli;
 	const char     *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
-	sf_buf          text = SF_BUF_INIT;
 	sf_manifest_set set  = {NULL, 0};
-	sf_status       st;
 
-	if (cli_read_file(path, &text) != 0) {
-		cli_fail(errno == ENOENT ? SF_NOT_FOUND : SF_INVALID_ARGUMENT,
-		    "cannot read %s: %s", name, strerror(errno));
-		sf_buf_fini(&text);
-		r->dr_failed++;
-		return;
-	}
-	sf_status_init(&st);
-	if (sf_manifest_parse(text.b_data, text.b_len, name, &set, &st) != 0) {
-		cli_fail_sf(&st, NULL);
+	if (cli_manifest_load(path, &set) != 0) {
 		r->dr_failed++;
 	} else {
 		for (size_t d = 0; d < set.ms_ndocs && !r->dr_stop; d++) {
@@ -351,8 +340,6 @@ diff_file(diff_run *r, const char *path)
 		}
 	}
 	sf_manifest_set_fini(&set);
-	sf_status_fini(&st);
-	sf_buf_fini(&text);
 }
 
 // Runs the diff program on the two directories; its output goes to
