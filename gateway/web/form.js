@@ -581,11 +581,14 @@ export function formPage(main, params, query, alive) {
     }
     const out = { patch: merged(o.rest, patch) };
     if (o.mode === 'labels') {
-      // Sent as typed: a part that is not key=value is the server's to name.
+      // Sent as typed: a part that is not key=value is the server's to
+      // name. No labels at all is no selector (not "every cluster"): the
+      // server then asks for clusters or labels.
       const ml = matchLabels(o.labels);
-      out.clusterSelector = { matchLabels: ml || {} };
-      if (!ml) out.clusterSelector.matchLabels = { [o.labels.trim()]: '' };
-      if (o.exprs) out.clusterSelector.matchExpressions = o.exprs;
+      if (o.labels.trim() || o.exprs) {
+        out.clusterSelector = { matchLabels: ml || { [o.labels.trim()]: '' } };
+        if (o.exprs) out.clusterSelector.matchExpressions = o.exprs;
+      }
     } else {
       out.clusters = o.clusters.slice();
       if (o.keepSelector) out.clusterSelector = o.keepSelector;

@@ -624,6 +624,79 @@ test_same_ports_addresses_rbac(void **state)
 	assert_string_equal(s->metadata->owner, "FleetService/legacy");
 	assert_int_equal(s->spec->ports[0]->node_port, 31234);
 	svcfleet_free(s);
+
+	// i18-console: convert through the gateway (the console's button):
+	// the dry run previews and writes nothing, then the Service is the
+	// copy, its status naming the owner; a stale resourceVersion on a
+	// FleetService PUT is a 409 Conflict.
+	free(rt_cli(&e, NULL,
+	    "create service legacy2 --cluster b -n dev --type nodeport "
+	    "--selector app=o --port 80@31235"));
+	char *body = NULL;
+	assert_int_equal(th_runf(&body, NULL,
+	                     "curl -s -X POST -H 'Authorization: Bearer %s' "
+	                     "'%s/apis/svcfleet.io/v1/clusters/b/namespaces/"
+	                     "dev/services/legacy2/convert?dryRun=All'",
+	                     e.re_srv.ts_token, e.re_srv.ts_http),
+	    0);
+	json_t *g = json_loads(body, 0, NULL);
+	if (g == NULL
+	    || strcmp(json_string_value(json_object_get(
+	                  json_array_get(
+	                      json_object_get(
+	                          json_object_get(g, "status"), "rendered"),
+	                      0),
+	                  "cluster")),
+	           "b")
+	        != 0) {
+		fail_msg("convert dry run answered: %s", body);
+	}
+	json_decref(g);
+	free(body);
+	assert_null(get_fleet(&e, "legacy2"));
+	assert_int_equal(th_runf(&body, NULL,
+	                     "curl -s -o /dev/null -w '%%{http_code}' -X POST "
+	                     "-H 'Authorization: Bearer %s' "
+	                     "'%s/apis/svcfleet.io/v1/clusters/b/namespaces/"
+	                     "dev/services/legacy2/convert'",
+	                     e.re_srv.ts_token, e.re_srv.ts_http),
+	    0);
+	assert_string_equal(body, "201");
+	free(body);
+	assert_int_equal(th_runf(&body, NULL,
+	                     "curl -s -H 'Authorization: Bearer %s' "
+	                     "'%s/apis/svcfleet.io/v1/clusters/b/namespaces/"
+	                     "dev/services/legacy2'",
+	                     e.re_srv.ts_token, e.re_srv.ts_http),
+	    0);
+	assert_non_null(strstr(body, "\"owner\":\"FleetService/legacy2\""));
+	free(body);
+	static const char STALE[]
+	    = "apiVersion: svcfleet.io/v1\n"
+	      "kind: FleetService\n"
+	      "metadata: {name: legacy2, namespace: dev, resourceVersion: "
+	      "\"1\"}\n"
+	      "spec:\n"
+	      "  placement: {clusters: [b]}\n"
+	      "  template:\n"
+	      "    spec: {type: NodePort, selector: {app: o}, ports: [{port: "
+	      "80}]}\n";
+	assert_int_equal(
+	    th_runf(&body, NULL,
+	        "curl -s -w ' %%{http_code}' -X PUT "
+	        "-H 'Authorization: Bearer %s' "
+	        "-H 'Content-Type: application/yaml' --data-binary @%s "
+	        "'%s/apis/svcfleet.io/v1/namespaces/dev/fleetservices/"
+	        "legacy2'",
+	        e.re_srv.ts_token, write_file(&e, "stale.yaml", STALE),
+	        e.re_srv.ts_http),
+	    0);
+	if (strstr(body, "\"Conflict\"") == NULL
+	    || strstr(body, " 409") == NULL) {
+		fail_msg(
+		    "PUT with a stale resourceVersion answered: %s", body);
+	}
+	free(body);
 	rt_stop(&e);
 }
 
