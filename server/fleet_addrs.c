@@ -7,12 +7,17 @@
 // The index holds, per FleetService ("namespace/name"), the lb_address of
 // each cluster in its stored status, as the check has always read them.
 // It is built from the store once, then kept current by every committed
-// FleetService write of this svcfleetd (sf__srv_fleet_addrs_put/_del after
-// the commit). On a shared store (etcd, several replicas) other replicas
-// write too: there it is rebuilt when older than ADDRS_SHARED_MS, so the
-// cost is bounded by time, not by the number of writes. A write checks
-// against what was committed before it was queued, as before the index.
+// FleetService write of this svcfleetd (sf__srv_fleet_addrs_put/_del from
+// the writes' done functions, which the writer thread calls in commit
+// order). Writes committed while it is being built are applied to it and
+// also noted, and replayed over the store's list once that is read, so a
+// build never has to start again however busy the writers are. On a
+// shared store (etcd, several replicas) other replicas write too: there it
+// is rebuilt when older than ADDRS_SHARED_MS, so the cost is bounded by
+// time, not by the number of writes. A write checks against what was
+// committed before it was queued, as before the index.
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,15 +37,28 @@ typedef struct fa_ent {
 	const char    *e_cluster;
 } fa_ent;
 
+// A write noted while the index is being built: the FleetService's id and
+// its (cluster, address) pairs; none and n_del for a delete.
+typedef struct fa_note {
+	struct fa_note *n_next;
+	bool            n_del;
+	const char     *n_id;
+	size_t          n_n;
+	const char    **n_cluster, **n_addr;
+} fa_note;
+
 struct sf__srv_fleet_addrs {
 	pthread_mutex_t x_mtx;
+	pthread_cond_t  x_cv; // a build ended
 	fa_ent        **x_by_addr;
 	fa_ent        **x_by_id;
 	size_t          x_nb; // buckets of each table (a power of two)
 	size_t          x_n;  // entries
 	bool            x_valid;
 	bool            x_shared;
-	uint64_t        x_epoch; // local changes so far
+	bool            x_building;
+	bool            x_notes_lost; // a note could not be made
+	fa_note        *x_notes, **x_notes_tail;
 	int64_t         x_built_ms;
 	uint64_t        x_builds;
 };
@@ -181,6 +199,73 @@ fa_put(struct sf__srv_fleet_addrs *x, const sf_fleet *fs)
 	return (0);
 }
 
+// Notes a write made while the index is being built (fs NULL: the delete
+// of id). One allocation holds it all.
+static void
+fa_note_add(struct sf__srv_fleet_addrs *x, const char *id, const sf_fleet *fs)
+{
+	size_t   n = 0, len = sizeof(fa_note) + strlen(id) + 1;
+	fa_note *no;
+	char    *p;
+	for (size_t i = 0; fs != NULL && i < fs->n_status; i++) {
+		if (sf_nz(fs->status[i]->lb_address)[0] != '\0') {
+			n++;
+			len += strlen(sf_nz(fs->status[i]->cluster)) + 1
+			    + strlen(fs->status[i]->lb_address) + 1;
+		}
+	}
+	len += 2 * n * sizeof(char *);
+	if ((no = calloc(1, len)) == NULL) {
+		x->x_notes_lost = true;
+		return;
+	}
+	no->n_del     = fs == NULL;
+	no->n_cluster = (const char **) (no + 1);
+	no->n_addr    = no->n_cluster + n;
+	p             = (char *) (no->n_addr + n);
+	memcpy(p, id, strlen(id) + 1);
+	no->n_id = p;
+	p += strlen(id) + 1;
+	for (size_t i = 0; fs != NULL && i < fs->n_status; i++) {
+		const char *c = sf_nz(fs->status[i]->cluster);
+		const char *a = sf_nz(fs->status[i]->lb_address);
+		if (a[0] == '\0') {
+			continue;
+		}
+		memcpy(p, c, strlen(c) + 1);
+		no->n_cluster[no->n_n] = p;
+		p += strlen(c) + 1;
+		memcpy(p, a, strlen(a) + 1);
+		no->n_addr[no->n_n++] = p;
+		p += strlen(a) + 1;
+	}
+	*x->x_notes_tail = no;
+	x->x_notes_tail  = &no->n_next;
+}
+
+// Replays the notes over the index just built from the store (apply
+// false: drops them). 0, or SF_RESOURCE_EXHAUSTED when an entry could not be
+// added.
+static int
+fa_notes_replay(struct sf__srv_fleet_addrs *x, bool apply)
+{
+	int rv = 0;
+	while (x->x_notes != NULL) {
+		fa_note *no = x->x_notes;
+		x->x_notes  = no->n_next;
+		if (apply) {
+			fa_remove(x, no->n_id);
+			for (size_t i = 0; rv == 0 && i < no->n_n; i++) {
+				rv = fa_add(x, no->n_id, no->n_cluster[i],
+				    no->n_addr[i]);
+			}
+		}
+		free(no);
+	}
+	x->x_notes_tail = &x->x_notes;
+	return (rv);
+}
+
 int
 sf__srv_fleet_addrs_open(sf_server *srv)
 {
@@ -198,6 +283,8 @@ sf__srv_fleet_addrs_open(sf_server *srv)
 		return (SF_RESOURCE_EXHAUSTED);
 	}
 	pthread_mutex_init(&x->x_mtx, NULL);
+	pthread_cond_init(&x->x_cv, NULL);
+	x->x_notes_tail    = &x->x_notes;
 	x->x_shared        = sf__srv_req_shared(srv);
 	srv->s_fleet_addrs = x;
 	return (0);
@@ -211,8 +298,10 @@ sf__srv_fleet_addrs_close(sf_server *srv)
 		return;
 	}
 	fa_clear(x);
+	fa_notes_replay(x, false);
 	free(x->x_by_addr);
 	free(x->x_by_id);
+	pthread_cond_destroy(&x->x_cv);
 	pthread_mutex_destroy(&x->x_mtx);
 	free(x);
 	srv->s_fleet_addrs = NULL;
@@ -225,42 +314,51 @@ sf__srv_fleet_addrs_sync(sf_server *srv)
 	ProtobufCMessage          **all;
 	size_t                      n;
 	sf_arena                    a;
-	uint64_t                    epoch;
-	int64_t                     now = sf_clock_mono_ms();
-	int                         rv  = 0;
+	int64_t                     now;
+	int                         rv = 0;
 
 	pthread_mutex_lock(&x->x_mtx);
-	bool current = x->x_valid
-	    && (!x->x_shared || now - x->x_built_ms < ADDRS_SHARED_MS);
-	epoch = x->x_epoch;
-	pthread_mutex_unlock(&x->x_mtx);
-	if (current) {
+	// One build at a time; the others wait for it (the first writes
+	// after a start must not check against an empty index).
+	while (x->x_building) {
+		pthread_cond_wait(&x->x_cv, &x->x_mtx);
+	}
+	now = sf_clock_mono_ms();
+	if (x->x_valid
+	    && (!x->x_shared || now - x->x_built_ms < ADDRS_SHARED_MS)) {
+		pthread_mutex_unlock(&x->x_mtx);
 		return (0);
 	}
-	// Read without the lock: the writer's lookups must not wait for a
-	// store read.
+	x->x_building   = true;
+	x->x_notes_lost = false;
+	pthread_mutex_unlock(&x->x_mtx);
+	// Read without the lock: the writer's lookups and done functions
+	// must not wait for a store read.
 	sf_arena_init(&a);
 	rv = sf_store_record_list(srv->s_store, SF_STORE_FLEET,
 	    &svcfleet__v1__fleet_service__descriptor, sf_arena_pbc(&a), &all,
 	    &n);
-	if (rv != 0) {
-		sf_arena_fini(&a);
-		return (rv);
-	}
 	pthread_mutex_lock(&x->x_mtx);
-	fa_clear(x);
-	for (size_t i = 0; i < n && rv == 0; i++) {
-		rv = fa_put(x, (const sf_fleet *) all[i]);
+	if (rv == 0) {
+		fa_clear(x);
+		for (size_t i = 0; i < n && rv == 0; i++) {
+			rv = fa_put(x, (const sf_fleet *) all[i]);
+		}
+		// Writes committed meanwhile, in their order, over the list.
+		int rr        = fa_notes_replay(x, true);
+		rv            = rv != 0 ? rv : rr;
+		x->x_valid    = rv == 0 && !x->x_notes_lost;
+		x->x_built_ms = now;
+		x->x_builds++;
+		SF_INFO("fleet",
+		    "address index built from %zu FleetServices (%zu "
+		    "addresses, build %llu)",
+		    n, x->x_n, (unsigned long long) x->x_builds);
+	} else {
+		fa_notes_replay(x, false);
 	}
-	// A local write committed while the list was read may be missing
-	// from it: build again next time.
-	x->x_valid    = rv == 0 && x->x_epoch == epoch;
-	x->x_built_ms = now;
-	x->x_builds++;
-	SF_INFO("fleet",
-	    "address index built from %zu FleetServices (%zu addresses, "
-	    "build %llu)",
-	    n, x->x_n, (unsigned long long) x->x_builds);
+	x->x_building = false;
+	pthread_cond_broadcast(&x->x_cv);
 	pthread_mutex_unlock(&x->x_mtx);
 	sf_arena_fini(&a);
 	return (rv);
@@ -298,8 +396,13 @@ void
 sf__srv_fleet_addrs_put(sf_server *srv, const sf_fleet *fs)
 {
 	struct sf__srv_fleet_addrs *x = srv->s_fleet_addrs;
+	char                        id[600];
+	snprintf(id, sizeof(id), "%s/%s", sf_nz(fs->metadata->namespace_),
+	    sf_nz(fs->metadata->name));
 	pthread_mutex_lock(&x->x_mtx);
-	x->x_epoch++;
+	if (x->x_building) {
+		fa_note_add(x, id, fs);
+	}
 	if (fa_put(x, fs) != 0) {
 		x->x_valid = false; // rebuilt by the next write
 	}
@@ -313,7 +416,9 @@ sf__srv_fleet_addrs_del(sf_server *srv, const char *ns, const char *name)
 	char                        id[600];
 	snprintf(id, sizeof(id), "%s/%s", sf_nz(ns), sf_nz(name));
 	pthread_mutex_lock(&x->x_mtx);
-	x->x_epoch++;
+	if (x->x_building) {
+		fa_note_add(x, id, NULL);
+	}
 	fa_remove(x, id);
 	pthread_mutex_unlock(&x->x_mtx);
 }

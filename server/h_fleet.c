@@ -1649,6 +1649,18 @@ sf__srv_handlers_fleet_init(sf_server *srv)
 
 // ----------------------------------------------- the placement loop
 
+// The resync's done function (on the writer thread, in commit order, as
+// the RPC writes' are): the address index follows what was committed.
+static void
+resync_done(void *arg, int code, uint64_t revision)
+{
+	fleet_job *j = arg;
+	(void) revision;
+	if (code == 0 && j->j_wrote && j->j_result != NULL) {
+		sf__srv_fleet_addrs_put(j->j_srv, j->j_result);
+	}
+}
+
 int
 sf__srv_fleet_resync(sf_server *srv, sf_arena *a, const sf_fleet *fs,
     Svcfleet__V1__Cluster **cls, size_t ncls, bool *changed)
@@ -1674,14 +1686,12 @@ sf__srv_fleet_resync(sf_server *srv, sf_arena *a, const sf_fleet *fs,
 	sf_status_init(&st);
 	sf_store_write w = {
 	    .w_fn     = fleet_resync_fn,
+	    .w_done   = resync_done,
 	    .w_arg    = &j,
 	    .w_status = &st,
 	    .w_alloc  = sf_arena_pbc(a),
 	};
 	rv = sf_store_write_sync(srv->s_store, &w, NULL);
-	if (rv == 0 && j.j_wrote && j.j_result != NULL) {
-		sf__srv_fleet_addrs_put(srv, j.j_result);
-	}
 	if (rv != 0) {
 		SF_WARN("fleet", "placing FleetService %s/%s: %s", j.j_ns,
 		    j.j_name, st.st_msg);
