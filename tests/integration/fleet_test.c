@@ -546,6 +546,14 @@ test_same_ports_addresses_rbac(void **state)
 		}
 	}
 
+	// After a restart the index is built from the store: lbtwo's
+	// address is still taken.
+	rt_restart(&e, false);
+	err = cli_fails(
+	    &e, NULL, 1, "apply -f %s", write_file(&e, "l1.yaml", LB1));
+	assert_non_null(strstr(err, "FleetService dev/lbtwo in cluster b"));
+	free(err);
+
 	// i18-console: a cluster joining where the kept "Same" port is
 	// taken reports the conflict; the clusters placed keep the port.
 	static const char JOIN[] = "apiVersion: svcfleet.io/v1\n"
