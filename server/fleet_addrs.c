@@ -35,6 +35,7 @@ typedef struct fa_ent {
 	const char    *e_addr;
 	const char    *e_id; // "namespace/name"
 	const char    *e_cluster;
+	size_t         e_pos; // its place in the FleetService's status
 } fa_ent;
 
 // A write noted while the index is being built: the FleetService's id and
@@ -128,7 +129,7 @@ fa_grow(struct sf__srv_fleet_addrs *x)
 
 static int
 fa_add(struct sf__srv_fleet_addrs *x, const char *id, const char *cluster,
-    const char *addr)
+    const char *addr, size_t pos)
 {
 	size_t  li = strlen(id) + 1, lc = strlen(cluster) + 1;
 	size_t  la = strlen(addr) + 1;
@@ -144,6 +145,7 @@ fa_add(struct sf__srv_fleet_addrs *x, const char *id, const char *cluster,
 	e->e_id          = p;
 	e->e_cluster     = p + li;
 	e->e_addr        = p + li + lc;
+	e->e_pos         = pos;
 	size_t ha        = fa_hash(e->e_addr) & (x->x_nb - 1);
 	size_t hi        = fa_hash(e->e_id) & (x->x_nb - 1);
 	e->e_next_addr   = x->x_by_addr[ha];
@@ -191,7 +193,7 @@ fa_put(struct sf__srv_fleet_addrs *x, const sf_fleet *fs)
 		if (addr[0] == '\0') {
 			continue;
 		}
-		rv = fa_add(x, id, sf_nz(fs->status[i]->cluster), addr);
+		rv = fa_add(x, id, sf_nz(fs->status[i]->cluster), addr, i);
 		if (rv != 0) {
 			return (rv);
 		}
@@ -257,7 +259,7 @@ fa_notes_replay(struct sf__srv_fleet_addrs *x, bool apply)
 			fa_remove(x, no->n_id);
 			for (size_t i = 0; rv == 0 && i < no->n_n; i++) {
 				rv = fa_add(x, no->n_id, no->n_cluster[i],
-				    no->n_addr[i]);
+				    no->n_addr[i], i);
 			}
 		}
 		free(no);
@@ -375,11 +377,16 @@ sf__srv_fleet_addrs_clash(sf_server *srv, sf_arena *a, const char *addr,
 
 	snprintf(id, sizeof(id), "%s/%s", sf_nz(ns), sf_nz(name));
 	pthread_mutex_lock(&x->x_mtx);
-	// The first FleetService in id order, as the list of them gave.
+	// The first FleetService in id order and its first cluster in status
+	// order, as reading them all gave.
 	for (const fa_ent *e = x->x_by_addr[fa_hash(addr) & (x->x_nb - 1)];
 	     e != NULL; e    = e->e_next_addr) {
-		if (strcmp(e->e_addr, addr) == 0 && strcmp(e->e_id, id) != 0
-		    && (best == NULL || strcmp(e->e_id, best->e_id) < 0)) {
+		int c;
+		if (strcmp(e->e_addr, addr) != 0 || strcmp(e->e_id, id) == 0) {
+			continue;
+		}
+		c = best == NULL ? -1 : strcmp(e->e_id, best->e_id);
+		if (c < 0 || (c == 0 && e->e_pos < best->e_pos)) {
 			best = e;
 		}
 	}
