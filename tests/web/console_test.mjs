@@ -571,6 +571,13 @@ async function main() {
     await page.getByLabel('Port 1 service port').fill('81');
     // The override now chooses its clusters by label.
     await page.getByLabel('Override 1 by cluster labels').check();
+    // Labels no placed cluster has: refused, the reason beside the overrides.
+    await page.locator('#ov-0-labels').fill('region=nowhere');
+    await until('no cluster to match', async () => /No cluster matches now/.test(await page.locator('#ov-0-matches').innerText()));
+    await page.getByRole('button', { name: 'Preview' }).click();
+    await page.locator('#sec-overrides-err').waitFor();
+    ok(/selects no placed cluster/.test(await page.locator('#sec-overrides-err').innerText()),
+      'an override whose labels select no placed cluster is refused beside the overrides');
     await page.locator('#ov-0-labels').fill('region=eu');
     await until('the override label to match west', async () => /Matches now: west$/.test(await page.locator('#ov-0-matches').innerText()));
     ok(true, 'an override by cluster label shows which clusters it matches');
