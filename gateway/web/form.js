@@ -891,7 +891,9 @@ export function formPage(main, params, query, alive) {
       document.getElementById('f-workload').focus();
       return;
     }
-    if (deploy.mode === 'names' ? deploy.names.length === 0 : !matchLabels(deploy.labels) || !deploy.labels.trim()) {
+    // A stored selector of matchExpressions only has no labels to show.
+    if (deploy.mode === 'names' ? deploy.names.length === 0 && !deploy.keepSelector
+      : !matchLabels(deploy.labels) || (!deploy.labels.trim() && !deploy.exprs)) {
       errors = { 'sec-deploy': [deploy.mode === 'names' ? 'Choose at least one cluster.' : 'Write the cluster labels as key=value.'] };
       summary = [];
       preview = null;

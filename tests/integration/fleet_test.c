@@ -516,13 +516,13 @@ test_same_ports_addresses_rbac(void **state)
 	    &e, NULL, 1, "apply -f %s", write_file(&e, "l1.yaml", LB1));
 	assert_non_null(strstr(err, "FleetService dev/lbtwo in cluster b"));
 	free(err);
-	// Applies read no longer every FleetService: 24 more, one file, and
+	// Applies read no longer every FleetService: 12 more, one file, and
 	// the index was built once (a concurrent placement round may make a
 	// second build), not once per apply.
 	{
 		static char many[8192];
 		size_t      len = 0;
-		for (int i = 0; i < 24; i++) {
+		for (int i = 0; i < 12; i++) {
 			len += (size_t) snprintf(many + len,
 			    sizeof(many) - len,
 			    "---\napiVersion: svcfleet.io/v1\n"
@@ -541,7 +541,7 @@ test_same_ports_addresses_rbac(void **state)
 		int builds = log_count(&e, "address index built");
 		if (builds < 1 || builds > 3) {
 			fail_msg("the address index was built %d times for "
-			         "about 30 applies",
+			         "about 20 applies",
 			    builds);
 		}
 	}
