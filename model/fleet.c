@@ -8,6 +8,12 @@
 // order, and the result is read back with sf_model_service_from_manifest,
 // so an override meets exactly the checks a hand-written manifest meets
 // and a field the Service does not have is a violation, not a no-op.
+//
+// It is one file of about 1,150 lines because it is the whole of one
+// object, the FleetService: reading and writing its manifest, selection,
+// overrides and rendering share the static helpers of its fields
+// (selectors, key-value lists, violations with their paths), which are
+// the FleetService's own and nothing else's.
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
