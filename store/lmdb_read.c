@@ -348,10 +348,7 @@ sf__store_lmdb_cluster_list(sf_store *s, ProtobufCAllocator *alloc,
 		}
 		rv = SF_RESOURCE_EXHAUSTED;
 	}
-	for (size_t i = 0; i < pv.pv_n; i++) {
-		svcfleet__v1__cluster__free_unpacked(pv.pv_p[i], alloc);
-	}
-	free(pv.pv_p);
+	sf__store_ptrvec_abort(&pv, alloc);
 	return (rv);
 }
 
@@ -463,9 +460,6 @@ sf__store_lmdb_feed_read(sf_store *s, uint64_t since, uint32_t max,
 		}
 		rv = SF_RESOURCE_EXHAUSTED;
 	}
-	for (size_t i = 0; i < pv.pv_n; i++) {
-		svcfleet__v1__watch_event__free_unpacked(pv.pv_p[i], alloc);
-	}
-	free(pv.pv_p);
+	sf__store_ptrvec_abort(&pv, alloc);
 	return (rv);
 }

@@ -94,8 +94,14 @@ typedef struct sf__store_ptrvec {
 	size_t pv_n;
 	size_t pv_cap;
 } sf__store_ptrvec;
-int    sf__store_ptrvec_push(sf__store_ptrvec *pv, void *p);
+int sf__store_ptrvec_push(sf__store_ptrvec *pv, void *p);
+// sf__store_ptrvec_take copies the pointers into alloc's memory and
+// empties pv either way; NULL when out of memory.
 void **sf__store_ptrvec_take(sf__store_ptrvec *pv, ProtobufCAllocator *alloc);
+// sf__store_ptrvec_abort, for a list read that failed half-way: frees
+// each message pv collected (protobuf_c_message_free_unpacked with alloc,
+// which an arena ignores) and the array, and empties pv.
+void sf__store_ptrvec_abort(sf__store_ptrvec *pv, ProtobufCAllocator *alloc);
 
 // sf__store_keep_event applies a feed filter to an event.
 bool sf__store_keep_event(
