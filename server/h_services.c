@@ -76,13 +76,19 @@ typedef struct svc_job {
 	uint8_t *j_req_packed;
 	size_t   j_req_len;
 	bool     j_pre_failed;
-	uint8_t *j_basis;
-	size_t   j_basis_len;
-	uint8_t *j_cl_basis;
-	size_t   j_cl_basis_len;
-	bool     j_stale;
-	int      j_revalidations;
-	bool     j_dry_run;
+	// The refusal, kept in the call's arena (the store may reset the
+	// status between attempts of a write): pre_keep, pre_restore.
+	int           j_pre_code;
+	char         *j_pre_msg;
+	sf_violation *j_pre_viol;
+	size_t        j_pre_nviol, j_pre_more;
+	uint8_t      *j_basis;
+	size_t        j_basis_len;
+	uint8_t      *j_cl_basis;
+	size_t        j_cl_basis_len;
+	bool          j_stale;
+	int           j_revalidations;
+	bool          j_dry_run;
 } svc_job;
 
 #define REVALIDATE_MAX 3
@@ -1053,6 +1059,50 @@ write_rollback(sf_store_txn *txn, svc_job *j, sf_status *st)
 	return (write_update_of(txn, j, old, st));
 }
 
+// pre_keep copies the refusal in st into j (the call's arena); false
+// when out of memory.
+static bool
+pre_keep(svc_job *j, const sf_status *st)
+{
+	sf__srv_call *c = j->j_call;
+
+	j->j_pre_code  = st->st_code;
+	j->j_pre_more  = st->st_more;
+	j->j_pre_nviol = st->st_nviol;
+	if ((j->j_pre_msg = sf_arena_strdup(&c->c_arena, st->st_msg)) == NULL
+	    || (j->j_pre_viol = sf_arena_alloc(
+	            &c->c_arena, (st->st_nviol + 1) * sizeof(sf_violation)))
+	        == NULL) {
+		return (false);
+	}
+	for (size_t i = 0; i < st->st_nviol; i++) {
+		sf_violation *v = &j->j_pre_viol[i];
+		v->v_type       = st->st_viol[i].v_type;
+		v->v_field
+		    = sf_arena_strdup(&c->c_arena, st->st_viol[i].v_field);
+		v->v_reason
+		    = sf_arena_strdup(&c->c_arena, st->st_viol[i].v_reason);
+		if (v->v_field == NULL || v->v_reason == NULL) {
+			return (false);
+		}
+	}
+	return (true);
+}
+
+// pre_restore puts the refusal kept by pre_keep into st; returns its code.
+static int
+pre_restore(const svc_job *j, sf_status *st)
+{
+	sf_status_reset(st);
+	for (size_t i = 0; i < j->j_pre_nviol; i++) {
+		const sf_violation *v = &j->j_pre_viol[i];
+		sf_status_violation(
+		    st, v->v_type, v->v_field, "%s", v->v_reason);
+	}
+	st->st_more += j->j_pre_more;
+	return (sf_status_set(st, j->j_pre_code, "%s", j->j_pre_msg));
+}
+
 static int
 job_write(sf_store_txn *txn, void *arg, sf_status *st)
 {
@@ -1060,7 +1110,7 @@ job_write(sf_store_txn *txn, void *arg, sf_status *st)
 
 	if (j->j_pre_failed) {
 		// Refused by its validation (prevalidate): only recorded.
-		return (st->st_code);
+		return (pre_restore(j, st));
 	}
 	// A retried batch runs this again: start from a clean slate.
 	sf_status_reset(st);
@@ -1396,6 +1446,10 @@ prevalidate(svc_job *j)
 	                               : pre_service(j, st);
 	if (rv != 0) {
 		j->j_pre_failed = true;
+		if (!pre_keep(j, st)) {
+			sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+			return;
+		}
 	} else if (j->j_svc != NULL) {
 		// What the writer writes: the object as validated.
 		size_t len = svcfleet__v1__service__get_packed_size(j->j_svc);

@@ -38,8 +38,8 @@
 #define CREATE "/svcfleet.v1.ServiceManager/CreateService"
 #define UPDATE "/svcfleet.v1.ServiceManager/UpdateService"
 #define HOLD   "test/hold"
-// Held at once: one maximal request (the bulk thread), three of 20-30
-// KiB (three of the four workers) and one small one (nng's callback
+// Held at once: one maximal request (the bulk thread), three of about
+// 12 KiB (three of the four workers) and one small one (nng's callback
 // thread).
 #define MEDIUM  3
 #define HELD    (1 + MEDIUM + 1)
@@ -275,14 +275,14 @@ test_deletes_pass_held_validations(void **state)
 	gate_close(HELD);
 	atomic_store(&g.on_writer, 0);
 	// Maximal: every repeated field at its cap, annotations near 256
-	// KiB in all (over 64 KiB: the bulk thread).
+	// KiB in all (over 16 KiB: the bulk thread).
 	send_create(
 	    &p, held_svc(&p, "hold-big", 1023, 240, 256, 256, 100), &s[0]);
-	// 20-30 KiB: a worker each.
+	// 4-16 KiB: a worker each.
 	for (int i = 0; i < MEDIUM; i++) {
 		snprintf(name, sizeof(name), "hold-medium-%d", i);
 		send_create(
-		    &p, held_svc(&p, name, 1023, 16, 64, 64, 50), &s[1 + i]);
+		    &p, held_svc(&p, name, 1023, 1, 64, 64, 50), &s[1 + i]);
 	}
 	// Small: served on nng's callback thread.
 	send_create(
