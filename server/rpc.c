@@ -12,6 +12,7 @@
 
 #include <nng/supplemental/util/platform.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -660,8 +661,12 @@ bulk_main(void *arg)
 {
 	sf_server *srv = arg;
 
-	(void) setpriority(
-	    PRIO_PROCESS, (id_t) syscall(SYS_gettid), BULK_NICE);
+	id_t tid = (id_t) syscall(SYS_gettid);
+	errno    = 0;
+	int nice = getpriority(PRIO_PROCESS, tid);
+	if (errno == 0) {
+		(void) setpriority(PRIO_PROCESS, tid, nice + BULK_NICE);
+	}
 
 	for (;;) {
 		rpc_ctx *rc;
