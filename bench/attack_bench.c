@@ -8,7 +8,9 @@
 // mallory (team-a) and bob (team-b). Then, twice — first quiet, then while
 // ATTACKERS threads of mallory send, back to back, the review's requests
 // (dry-run Services with 60,000 empty ports, with 150,000 empty ports and
-// with 100,000 annotations) — bob creates and deletes DELETES Services and
+// with 100,000 annotations) and the largest requests the caps let through
+// (1,024 annotations: 250 KB of them, short ones, one key repeated) —
+// bob creates and deletes DELETES Services and
 // the latency of each delete is taken. Prints one line per phase:
 //   phase=<quiet|attack> delete_p50_us=<> delete_p99_us=<> deletes=<>
 //   errors=<> attacks=<> rss_kb=<VmRSS of PID> hwm_kb=<VmHWM of PID>
@@ -108,10 +110,11 @@ tenant(svcfleet_client *admin, const char *user, const char *ns)
 }
 
 // A Service east/<ns>/<name>: ClusterIP, port 80, app=web, plus nports
-// copies of an empty port and nann annotations when asked.
+// copies of an empty port and nann annotations when asked: keys k<i>
+// (all k0 when same) with values of vlen bytes.
 static uint8_t *
-service_req(const char *ns, const char *name, size_t nports, size_t nann,
-    bool dry, size_t *len)
+service_req_of(const char *ns, const char *name, size_t nports, size_t nann,
+    size_t vlen, bool same, bool dry, size_t *len)
 {
 	Svcfleet__V1__CreateServiceRequest req
 	    = SVCFLEET__V1__CREATE_SERVICE_REQUEST__INIT;
@@ -127,6 +130,7 @@ service_req(const char *ns, const char *name, size_t nports, size_t nann,
 	Svcfleet__V1__KeyValue     *kv      = calloc(nann + 1, sizeof(*kv));
 	Svcfleet__V1__KeyValue    **kvs     = calloc(nann + 1, sizeof(*kvs));
 	char                       *keys    = calloc(nann + 1, 24);
+	char                       *value   = calloc(vlen + 1, 1);
 	uint8_t                    *buf;
 
 	meta.cluster    = "east";
@@ -141,9 +145,9 @@ service_req(const char *ns, const char *name, size_t nports, size_t nann,
 	}
 	for (size_t i = 0; i < nann; i++) {
 		svcfleet__v1__key_value__init(&kv[i]);
-		snprintf(keys + i * 24, 24, "k%zu", i);
+		snprintf(keys + i * 24, 24, "k%zu", same ? (size_t) 0 : i);
 		kv[i].key   = keys + i * 24;
-		kv[i].value = "";
+		kv[i].value = value;
 		kvs[i]      = &kv[i];
 	}
 	spec.ports         = ports;
@@ -163,7 +167,15 @@ service_req(const char *ns, const char *name, size_t nports, size_t nann,
 	free(kv);
 	free(kvs);
 	free(keys);
+	free(value);
 	return (buf);
+}
+
+static uint8_t *
+service_req(const char *ns, const char *name, size_t nports, size_t nann,
+    bool dry, size_t *len)
+{
+	return (service_req_of(ns, name, nports, nann, 0, false, dry, len));
 }
 
 typedef struct attacker {
@@ -178,16 +190,26 @@ static void *
 attack_main(void *arg)
 {
 	attacker *a = arg;
+	// The review's requests (over the caps: refused before decoding),
+	// then the most a request may hold (issue 17, finding 3: validated,
+	// before the write job, off the writer): 1,024 annotations of 240
+	// bytes (about 250 KB, Kubernetes' 256 KiB), 1,024 short ones, and
+	// 1,024 of one key (1,023 duplicates, found by sorting).
 	static const struct {
-		size_t ports, ann;
-	} kinds[] = {{60000, 0}, {150000, 0}, {0, 100000}};
-	uint8_t   *bufs[3];
-	size_t     lens[3];
+		size_t ports, ann, vlen;
+		bool   same;
+	} kinds[] = {{60000, 0, 0, false}, {150000, 0, 0, false},
+	    {0, 100000, 0, false}, {0, 1024, 240, false}, {0, 1024, 8, false},
+	    {0, 1024, 0, true}};
+	enum { NKINDS = sizeof(kinds) / sizeof(kinds[0]) };
+	uint8_t   *bufs[NKINDS];
+	size_t     lens[NKINDS];
 	nng_socket s;
 
-	for (int k = 0; k < 3; k++) {
-		bufs[k] = service_req("team-a", "flood", kinds[k].ports,
-		    kinds[k].ann, true, &lens[k]);
+	for (int k = 0; k < NKINDS; k++) {
+		bufs[k] = service_req_of("team-a", "flood", kinds[k].ports,
+		    kinds[k].ann, kinds[k].vlen, kinds[k].same, true,
+		    &lens[k]);
 	}
 	if (nng_req0_open(&s) != 0
 	    || nng_dial(s, a->a_url, NULL, NNG_FLAG_NONBLOCK) != 0) {
@@ -195,7 +217,7 @@ attack_main(void *arg)
 	}
 	nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
 	nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, 1 << 30);
-	for (int k = 0; !atomic_load(a->a_stop); k = (k + 1) % 3) {
+	for (int k = 0; !atomic_load(a->a_stop); k = (k + 1) % NKINDS) {
 		Svcfleet__V1__RequestEnvelope env
 		    = SVCFLEET__V1__REQUEST_ENVELOPE__INIT;
 		nng_msg *m;
@@ -220,7 +242,7 @@ attack_main(void *arg)
 		a->a_sent++;
 	}
 	nng_close(s);
-	for (int k = 0; k < 3; k++) {
+	for (int k = 0; k < NKINDS; k++) {
 		free(bufs[k]);
 	}
 	return (NULL);

@@ -108,6 +108,13 @@ int sf_model_service_defaults(sf_service *svc, sf_arena *a);
 int sf_model_service_validate(
     const sf_service *svc, const sf_model_limits *lim, sf_status *st);
 
+// sf_model_set_validate_hook installs fn, called at the start of every
+// validation of a whole Service (sf_model_service_validate,
+// sf_model_service_prepare_update) with the Service and arg; NULL removes
+// it. For tests that check where validation runs (issue 17, finding 3).
+void sf_model_set_validate_hook(
+    void (*fn)(const sf_service *svc, void *arg), void *arg);
+
 // sf_model_service_prepare_update applies Kubernetes' update rules to a
 // defaulted new object given the stored old one (F 59-60 where our fields
 // are concerned): nodePorts dropped when leaving NodePort/LoadBalancer and

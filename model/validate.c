@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -855,10 +856,27 @@ validate_spec(sf__model_vctx *vc, const sf_service_spec *sp,
 	validate_selector_from(vc, sp);
 }
 
+// The test hook (sf_model_set_validate_hook): set by a test before the
+// server runs, read by every validation.
+static _Atomic(void (*)(const sf_service *, void *)) validate_hook;
+static _Atomic(void *)                               validate_hook_arg;
+
+void
+sf_model_set_validate_hook(
+    void (*fn)(const sf_service *svc, void *arg), void *arg)
+{
+	atomic_store(&validate_hook_arg, arg);
+	atomic_store(&validate_hook, fn);
+}
+
 void
 sf__model_validate_service(
     sf__model_vctx *vc, const sf_service *svc, const sf_model_limits *lim)
 {
+	void (*hook)(const sf_service *, void *) = atomic_load(&validate_hook);
+	if (hook != NULL) {
+		hook(svc, atomic_load(&validate_hook_arg));
+	}
 	static const sf_object_meta empty_meta
 	    = SVCFLEET__V1__OBJECT_META__INIT;
 	static const sf_service_spec empty_spec

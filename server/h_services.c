@@ -62,7 +62,36 @@ typedef struct svc_job {
 	const Svcfleet__V1__RollbackServiceRequest *j_rb;
 	const char                                 *j_hist_action;
 	int64_t                                     j_rollback_of;
+	// Issue 17, finding 3: a Service is validated before its job is
+	// queued, off the writer (prevalidate). j_req_packed is the request
+	// as received (after defaults), for a validation done again;
+	// j_svc_packed then holds the object validated. j_pre_failed: the
+	// request was refused then (the call's status says why), the writer
+	// only records the refusal. j_basis: what the validation read of the
+	// stored object (its spec and metadata's labels and annotations,
+	// packed; NULL when none was stored), j_cl_basis of the cluster's
+	// record (limits_basis), which the writer finds unchanged or sends
+	// the request back to be validated again (j_stale), at most
+	// REVALIDATE_MAX times.
+	uint8_t *j_req_packed;
+	size_t   j_req_len;
+	bool     j_pre_failed;
+	// The refusal, kept in the call's arena (the store may reset the
+	// status between attempts of a write): pre_keep, pre_restore.
+	int           j_pre_code;
+	char         *j_pre_msg;
+	sf_violation *j_pre_viol;
+	size_t        j_pre_nviol, j_pre_more;
+	uint8_t      *j_basis;
+	size_t        j_basis_len;
+	uint8_t      *j_cl_basis;
+	size_t        j_cl_basis_len;
+	bool          j_stale;
+	int           j_revalidations;
+	bool          j_dry_run;
 } svc_job;
+
+#define REVALIDATE_MAX 3
 
 static void
 key_of(const sf_service *svc, sf_store_key *k)
@@ -453,34 +482,94 @@ history_drop(sf_store_txn *txn, const sf_store_key *k, sf_status *st)
 	return (0);
 }
 
+// ------------------------------------------------- validation's basis
+
+// What validation reads of a cluster's record (limits_of), packed into
+// a's memory; NULL (and *len 0) for no cluster, or out of memory.
+static uint8_t *
+limits_basis(const Svcfleet__V1__Cluster *cl, sf_arena *a, size_t *len)
+{
+	Svcfleet__V1__Cluster       c = SVCFLEET__V1__CLUSTER__INIT;
+	Svcfleet__V1__ClusterHealth h = SVCFLEET__V1__CLUSTER_HEALTH__INIT;
+	uint8_t                    *buf;
+
+	*len = 0;
+	if (cl == NULL) {
+		return (NULL);
+	}
+	c.node_port_min = cl->node_port_min;
+	c.node_port_max = cl->node_port_max;
+	if (cl->health != NULL && cl->health->pools_known) {
+		h.pools_known = true;
+		h.pools       = cl->health->pools;
+		h.n_pools     = cl->health->n_pools;
+		c.health      = &h;
+	}
+	*len = svcfleet__v1__cluster__get_packed_size(&c);
+	if ((buf = sf_arena_alloc(a, *len + 1)) != NULL) {
+		svcfleet__v1__cluster__pack(&c, buf);
+	}
+	return (buf);
+}
+
+// stale: what the validation of j read has changed since. The request is
+// marked to be validated again (off the writer: job_done) unless it has
+// been REVALIDATE_MAX times, and answered ABORTED for now.
+static int
+stale(svc_job *j, sf_status *st)
+{
+	sf__srv_call *c = j->j_call;
+
+	if (j->j_revalidations < REVALIDATE_MAX) {
+		j->j_stale      = true;
+		c->c_revalidate = true;
+	}
+	return (sf_status_set(st, SF_ABORTED,
+	    "Operation cannot be fulfilled on services \"%s\": the object "
+	    "or its cluster was modified while this request was validated; "
+	    "please try again",
+	    c->c_name));
+}
+
+// limits_check: the cluster's record (cl, NULL when there is none) says
+// what it said when j was validated. A comparison, O(size of the record).
+static int
+limits_check(svc_job *j, const Svcfleet__V1__Cluster *cl, sf_status *st)
+{
+	size_t   n = 0;
+	uint8_t *b = limits_basis(cl, &j->j_call->c_arena, &n);
+
+	if (cl != NULL && b == NULL) {
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+	}
+	if ((b == NULL) == (j->j_cl_basis == NULL)
+	    && (b == NULL
+	        || (n == j->j_cl_basis_len
+	            && memcmp(b, j->j_cl_basis, n) == 0))) {
+		return (0);
+	}
+	return (stale(j, st));
+}
+
 static int
 write_create(sf_store_txn *txn, svc_job *j, sf_status *st)
 {
 	sf__srv_call          *c   = j->j_call;
 	sf_service            *svc = j->j_svc;
 	Svcfleet__V1__Cluster *cl  = NULL;
-	sf_model_limits        lim;
 	sf_store_key           k;
 	int                    rv;
 
+	// Validated before the job was queued (prevalidate) with the
+	// cluster's record as limits_check finds it still: what is left
+	// needs the stored state.
 	key_of(svc, &k);
-	if (svc->metadata->resource_version != 0) {
-		sf_status_violation(st, SF_V_INVALID,
-		    "metadata.resourceVersion",
-		    "Invalid value: \"%llu\": resourceVersion should not be "
-		    "set on objects to be created",
-		    (unsigned long long) svc->metadata->resource_version);
-	}
-	if (k.k_cluster[0] != '\0'
-	    && sf_model_check_dns1123_label(k.k_cluster) == NULL
-	    && (rv = get_cluster(txn, c, k.k_cluster, &cl)) != 0) {
+	if ((rv = get_cluster(txn, c, k.k_cluster, &cl)) != 0) {
 		return (sf_status_set(
 		    st, rv, "reading cluster \"%s\" failed", k.k_cluster));
 	}
-	limits_of(cl, &lim);
-	sf_model_service_validate(svc, &lim, st);
-	if (st->st_nviol > 0) {
-		return (invalid(st, &k));
+	if ((rv = limits_check(j, cl, st)) != 0) {
+		return (rv);
 	}
 	if (cl == NULL) {
 		return (sf_status_set(st, SF_FAILED_PRECONDITION,
@@ -547,7 +636,6 @@ write_update_of(sf_store_txn *txn, svc_job *j, sf_service *old, sf_status *st)
 	sf_service            *nw   = j->j_svc;
 	Svcfleet__V1__Cluster *cl   = NULL;
 	uint64_t               want = nw->metadata->resource_version;
-	sf_model_limits        lim;
 	sf_store_key           k;
 	int                    rv;
 
@@ -562,11 +650,10 @@ write_update_of(sf_store_txn *txn, svc_job *j, sf_service *old, sf_status *st)
 	if ((rv = get_cluster(txn, c, k.k_cluster, &cl)) != 0) {
 		return (sf_status_set(st, rv, "reading cluster failed"));
 	}
-	limits_of(cl, &lim);
-	if (sf_model_service_prepare_update(old, nw, &lim, &c->c_arena, st)
-	        != 0
-	    || st->st_nviol > 0) {
-		return (invalid(st, &k));
+	// nw was validated against old (as basis_check found it) and the
+	// cluster's record before the job was queued.
+	if ((rv = limits_check(j, cl, st)) != 0) {
+		return (rv);
 	}
 	// Server-owned metadata carries over from the stored object.
 	sf_object_meta *om = old->metadata, *nm = nw->metadata;
@@ -624,6 +711,53 @@ write_update_of(sf_store_txn *txn, svc_job *j, sf_service *old, sf_status *st)
 	return (0);
 }
 
+// What a validation of a write reads of the stored object old: its spec
+// (Kubernetes' update rules and the new spec of a rollback) and its
+// labels and annotations (a rollback keeps them), packed into a's memory.
+// NULL when out of memory.
+static uint8_t *
+basis_of(const sf_service *old, sf_arena *a, size_t *len)
+{
+	sf_object_meta  m  = SVCFLEET__V1__OBJECT_META__INIT;
+	sf_service      s  = SVCFLEET__V1__SERVICE__INIT;
+	sf_object_meta *om = old->metadata;
+	uint8_t        *buf;
+
+	if (om != NULL) {
+		m.labels        = om->labels;
+		m.n_labels      = om->n_labels;
+		m.annotations   = om->annotations;
+		m.n_annotations = om->n_annotations;
+	}
+	s.metadata = &m;
+	s.spec     = old->spec;
+	*len       = svcfleet__v1__service__get_packed_size(&s);
+	if ((buf = sf_arena_alloc(a, *len + 1)) != NULL) {
+		svcfleet__v1__service__pack(&s, buf);
+	}
+	return (buf);
+}
+
+// basis_check: the stored object (old, NULL when there is none) is what
+// the validation of j read (else stale). O(size of old): a comparison.
+static int
+basis_check(svc_job *j, const sf_service *old, sf_status *st)
+{
+	sf__srv_call *c = j->j_call;
+	uint8_t      *b = NULL;
+	size_t        n = 0;
+
+	if (old != NULL && (b = basis_of(old, &c->c_arena, &n)) == NULL) {
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+	}
+	if ((b == NULL) == (j->j_basis == NULL)
+	    && (b == NULL
+	        || (n == j->j_basis_len && memcmp(b, j->j_basis, n) == 0))) {
+		return (0);
+	}
+	return (stale(j, st));
+}
+
 static int
 write_update(sf_store_txn *txn, svc_job *j, sf_status *st)
 {
@@ -644,6 +778,9 @@ write_update(sf_store_txn *txn, svc_job *j, sf_status *st)
 	if (rv != 0) {
 		return (sf_status_set(st, rv, "reading the service failed"));
 	}
+	if ((rv = basis_check(j, old, st)) != 0) {
+		return (rv);
+	}
 	return (write_update_of(txn, j, old, st));
 }
 
@@ -655,20 +792,19 @@ write_apply(sf_store_txn *txn, svc_job *j, sf_status *st)
 	sf_store_key  k;
 	int           rv;
 
+	// (A bad key was refused by the validation of a create before the
+	// job was queued.)
 	key_of(j->j_svc, &k);
 	rv = sf_store_txn_service_get(
 	    txn, &k, sf_arena_pbc(&c->c_arena), &old);
-	if (rv == SF_INVALID_ARGUMENT && check_key(&k, st) != 0) {
-		// A bad key makes this a create that validation rejects with
-		// every problem; check_key's violations would repeat some.
-		sf_status_reset(st);
-		return (write_create(txn, j, st));
-	}
-	if (rv == SF_NOT_FOUND) {
-		return (write_create(txn, j, st));
-	}
-	if (rv != 0) {
+	if (rv != 0 && rv != SF_NOT_FOUND) {
 		return (sf_status_set(st, rv, "reading the service failed"));
+	}
+	if ((rv = basis_check(j, rv == 0 ? old : NULL, st)) != 0) {
+		return (rv);
+	}
+	if (j->j_basis == NULL) {
+		return (write_create(txn, j, st));
 	}
 	return (write_update_of(txn, j, old, st));
 }
@@ -898,70 +1034,73 @@ write_reports(sf_store_txn *txn, svc_job *j, sf_status *st)
 
 // Rollback: a new generation whose spec is an old one's, written as an
 // update of the stored object (the same checks: node ports, validation,
-// deletion, the resource_version precondition).
+// deletion, the resource_version precondition). The new object was made
+// and validated before the job was queued (pre_rollback).
 static int
 write_rollback(sf_store_txn *txn, svc_job *j, sf_status *st)
 {
-	sf__srv_call                               *c  = j->j_call;
-	sf_arena                                   *a  = &c->c_arena;
-	const Svcfleet__V1__RollbackServiceRequest *rb = j->j_rb;
-	Svcfleet__V1__ServiceHistory               *h  = NULL;
-	Svcfleet__V1__HistoryEntry                 *e  = NULL;
-	sf_service                                 *old, *nw;
-	sf_store_key                                k;
-	uint8_t                                    *buf;
-	size_t                                      len;
-	int                                         rv;
+	sf__srv_call *c = j->j_call;
+	sf_service   *old;
+	sf_store_key  k;
+	int           rv;
 
-	key_from_msg(rb->key, &k);
-	if (check_key(&k, st) != 0) {
-		return (st->st_code);
-	}
-	rv = sf_store_txn_service_get(txn, &k, sf_arena_pbc(a), &old);
+	key_from_msg(j->j_rb->key, &k);
+	rv = sf_store_txn_service_get(
+	    txn, &k, sf_arena_pbc(&c->c_arena), &old);
 	if (rv == SF_NOT_FOUND) {
 		return (not_found(st, &k));
 	}
 	if (rv != 0) {
 		return (sf_status_set(st, rv, "reading the service failed"));
 	}
-	if ((rv = history_read(txn, a, &k, &h)) != 0) {
-		return (sf_status_set(st, rv, "reading the history failed"));
+	if ((rv = basis_check(j, old, st)) != 0) {
+		return (rv);
 	}
-	for (size_t i = 0; h != NULL && i < h->n_entries; i++) {
-		if (h->entries[i]->generation == rb->to_generation) {
-			e = h->entries[i];
-		}
-	}
-	if (e == NULL || e->spec == NULL) {
-		if (h == NULL || h->n_entries == 0) {
-			return (sf_status_set(st, SF_NOT_FOUND,
-			    "generation %lld of service \"%s\" is not kept: "
-			    "it has no history",
-			    (long long) rb->to_generation, k.k_name));
-		}
-		return (sf_status_set(st, SF_NOT_FOUND,
-		    "generation %lld of service \"%s\" is not kept (kept: "
-		    "%lld to %lld; see `svcfleet history`)",
-		    (long long) rb->to_generation, k.k_name,
-		    (long long) h->entries[0]->generation,
-		    (long long) h->entries[h->n_entries - 1]->generation));
-	}
-	// The stored object again, as the new one, with the old spec.
-	len = svcfleet__v1__service__get_packed_size(old);
-	if ((buf = sf_arena_alloc(a, len + 1)) == NULL) {
-		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
-	}
-	svcfleet__v1__service__pack(old, buf);
-	if ((nw = svcfleet__v1__service__unpack(sf_arena_pbc(a), len, buf))
-	    == NULL) {
-		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
-	}
-	nw->spec                       = e->spec;
-	nw->metadata->resource_version = rb->resource_version;
-	j->j_svc                       = nw;
-	j->j_hist_action               = "rollback";
-	j->j_rollback_of               = e->generation;
 	return (write_update_of(txn, j, old, st));
+}
+
+// pre_keep copies the refusal in st into j (the call's arena); false
+// when out of memory.
+static bool
+pre_keep(svc_job *j, const sf_status *st)
+{
+	sf__srv_call *c = j->j_call;
+
+	j->j_pre_code  = st->st_code;
+	j->j_pre_more  = st->st_more;
+	j->j_pre_nviol = st->st_nviol;
+	if ((j->j_pre_msg = sf_arena_strdup(&c->c_arena, st->st_msg)) == NULL
+	    || (j->j_pre_viol = sf_arena_alloc(
+	            &c->c_arena, (st->st_nviol + 1) * sizeof(sf_violation)))
+	        == NULL) {
+		return (false);
+	}
+	for (size_t i = 0; i < st->st_nviol; i++) {
+		sf_violation *v = &j->j_pre_viol[i];
+		v->v_type       = st->st_viol[i].v_type;
+		v->v_field
+		    = sf_arena_strdup(&c->c_arena, st->st_viol[i].v_field);
+		v->v_reason
+		    = sf_arena_strdup(&c->c_arena, st->st_viol[i].v_reason);
+		if (v->v_field == NULL || v->v_reason == NULL) {
+			return (false);
+		}
+	}
+	return (true);
+}
+
+// pre_restore puts the refusal kept by pre_keep into st; returns its code.
+static int
+pre_restore(const svc_job *j, sf_status *st)
+{
+	sf_status_reset(st);
+	for (size_t i = 0; i < j->j_pre_nviol; i++) {
+		const sf_violation *v = &j->j_pre_viol[i];
+		sf_status_violation(
+		    st, v->v_type, v->v_field, "%s", v->v_reason);
+	}
+	st->st_more += j->j_pre_more;
+	return (sf_status_set(st, j->j_pre_code, "%s", j->j_pre_msg));
 }
 
 static int
@@ -969,11 +1108,17 @@ job_write(sf_store_txn *txn, void *arg, sf_status *st)
 {
 	svc_job *j = arg;
 
+	if (j->j_pre_failed) {
+		// Refused by its validation (prevalidate): only recorded.
+		return (pre_restore(j, st));
+	}
 	// A retried batch runs this again: start from a clean slate.
 	sf_status_reset(st);
-	j->j_result  = NULL;
-	j->j_deleted = false;
-	j->j_wrote   = false;
+	j->j_stale              = false;
+	j->j_call->c_revalidate = false;
+	j->j_result             = NULL;
+	j->j_deleted            = false;
+	j->j_wrote              = false;
 	if (sf__srv_call_expired(j->j_call)) {
 		return (sf_status_set(st, SF_DEADLINE_EXCEEDED,
 		    "the deadline passed while the write waited its turn; "
@@ -1058,6 +1203,8 @@ job_reply(svc_job *j)
 	return (m);
 }
 
+static void revalidate(void *arg);
+
 static void
 job_done(void *arg, int code, uint64_t revision)
 {
@@ -1065,6 +1212,13 @@ job_done(void *arg, int code, uint64_t revision)
 	const ProtobufCMessage *reply;
 
 	(void) revision;
+	if (code != 0 && j->j_stale) {
+		// What its validation read changed: validated again, on a
+		// worker (issue 17: never on the writer).
+		j->j_revalidations++;
+		sf__srv_call_defer(j->j_call, revalidate, j);
+		return;
+	}
 	if (code != 0) {
 		sf__srv_write_done(j->j_call, code, NULL);
 		return;
@@ -1074,8 +1228,261 @@ job_done(void *arg, int code, uint64_t revision)
 	}
 }
 
+// ------------------------------------------------------------ validation
+
+// pre_limits reads the cluster's record as it is now (a snapshot, off
+// the writer) into *lim, and keeps what was read for limits_check.
+static int
+pre_limits(
+    svc_job *j, const char *cluster, sf_model_limits *lim, sf_status *st)
+{
+	sf__srv_call          *c  = j->j_call;
+	Svcfleet__V1__Cluster *cl = NULL;
+	int                    rv = SF_NOT_FOUND;
+
+	if (cluster[0] != '\0'
+	    && sf_model_check_dns1123_label(cluster) == NULL) {
+		rv = sf_store_cluster_get(c->c_srv->s_store, cluster,
+		    sf_arena_pbc(&c->c_arena), &cl);
+	}
+	if (rv != 0 && rv != SF_NOT_FOUND) {
+		return (sf_status_set(
+		    st, rv, "reading cluster \"%s\" failed", cluster));
+	}
+	if (rv == SF_NOT_FOUND) {
+		cl = NULL;
+	}
+	limits_of(cl, lim);
+	j->j_cl_basis = limits_basis(cl, &c->c_arena, &j->j_cl_basis_len);
+	if (cl != NULL && j->j_cl_basis == NULL) {
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+	}
+	return (0);
+}
+
+// pre_service: j's Service (create, update, apply) from the request,
+// validated; for an update (or the apply of a stored Service) against the
+// stored object as read now, which becomes the basis the writer checks.
+static int
+pre_service(svc_job *j, sf_status *st)
+{
+	sf__srv_call   *c = j->j_call;
+	sf_arena       *a = &c->c_arena;
+	sf_model_limits lim;
+	sf_service     *svc, *old = NULL;
+	sf_store_key    k;
+	int             rv;
+
+	svc = svcfleet__v1__service__unpack(
+	    sf_arena_pbc(a), j->j_req_len, j->j_req_packed);
+	if ((j->j_svc = svc) == NULL) {
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED,
+		    "out of memory copying the request"));
+	}
+	key_of(svc, &k);
+	if ((rv = pre_limits(j, k.k_cluster, &lim, st)) != 0) {
+		return (rv);
+	}
+	if (j->j_kind == JOB_UPDATE && check_key(&k, st) != 0) {
+		return (st->st_code);
+	}
+	if (j->j_kind != JOB_CREATE) {
+		rv = sf_store_service_get(
+		    c->c_srv->s_store, &k, sf_arena_pbc(a), &old);
+		if (rv == SF_NOT_FOUND || rv == SF_INVALID_ARGUMENT) {
+			old = NULL; // a bad key: refused as a create below
+		} else if (rv != 0) {
+			return (sf_status_set(
+			    st, rv, "reading the service failed"));
+		}
+	}
+	if (old == NULL && j->j_kind == JOB_UPDATE) {
+		return (0); // the writer says it is not found
+	}
+	if (old != NULL) {
+		if ((j->j_basis = basis_of(old, a, &j->j_basis_len)) == NULL) {
+			return (
+			    sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+		}
+		if (sf_model_service_prepare_update(old, svc, &lim, a, st) != 0
+		    || st->st_nviol > 0) {
+			return (invalid(st, &k));
+		}
+		return (0);
+	}
+	if (svc->metadata->resource_version != 0) {
+		sf_status_violation(st, SF_V_INVALID,
+		    "metadata.resourceVersion",
+		    "Invalid value: \"%llu\": resourceVersion should not be "
+		    "set on objects to be created",
+		    (unsigned long long) svc->metadata->resource_version);
+	}
+	sf_model_service_validate(svc, &lim, st);
+	if (st->st_nviol > 0) {
+		return (invalid(st, &k));
+	}
+	return (0);
+}
+
+// pre_rollback: the object a rollback writes (the stored one with a kept
+// generation's spec), validated as an update of the stored one.
+static int
+pre_rollback(svc_job *j, sf_status *st)
+{
+	sf__srv_call                               *c  = j->j_call;
+	sf_arena                                   *a  = &c->c_arena;
+	const Svcfleet__V1__RollbackServiceRequest *rb = j->j_rb;
+	Svcfleet__V1__ServiceHistory               *h  = NULL;
+	Svcfleet__V1__HistoryEntry                 *e  = NULL;
+	ProtobufCMessage                           *m  = NULL;
+	sf_model_limits                             lim;
+	sf_service                                 *old, *nw;
+	sf_store_key                                k;
+	char                                        id[24];
+	uint8_t                                    *buf;
+	size_t                                      len;
+	int                                         rv;
+
+	key_from_msg(rb->key, &k);
+	if (check_key(&k, st) != 0) {
+		return (st->st_code);
+	}
+	if ((rv = pre_limits(j, k.k_cluster, &lim, st)) != 0) {
+		return (rv);
+	}
+	rv = sf_store_service_get(
+	    c->c_srv->s_store, &k, sf_arena_pbc(a), &old);
+	if (rv == SF_NOT_FOUND) {
+		return (not_found(st, &k));
+	}
+	if (rv != 0) {
+		return (sf_status_set(st, rv, "reading the service failed"));
+	}
+	history_id(&k, id);
+	rv = sf_store_record_get(c->c_srv->s_store, SF_STORE_HISTORY, id,
+	    &svcfleet__v1__service_history__descriptor, sf_arena_pbc(a), &m);
+	if (rv != 0 && rv != SF_NOT_FOUND) {
+		return (sf_status_set(st, rv, "reading the history failed"));
+	}
+	if (rv == 0 && history_is_of((void *) m, &k)) {
+		h = (void *) m;
+	}
+	for (size_t i = 0; h != NULL && i < h->n_entries; i++) {
+		if (h->entries[i]->generation == rb->to_generation) {
+			e = h->entries[i];
+		}
+	}
+	if (e == NULL || e->spec == NULL) {
+		if (h == NULL || h->n_entries == 0) {
+			return (sf_status_set(st, SF_NOT_FOUND,
+			    "generation %lld of service \"%s\" is not kept: "
+			    "it has no history",
+			    (long long) rb->to_generation, k.k_name));
+		}
+		return (sf_status_set(st, SF_NOT_FOUND,
+		    "generation %lld of service \"%s\" is not kept (kept: "
+		    "%lld to %lld; see `svcfleet history`)",
+		    (long long) rb->to_generation, k.k_name,
+		    (long long) h->entries[0]->generation,
+		    (long long) h->entries[h->n_entries - 1]->generation));
+	}
+	if ((j->j_basis = basis_of(old, a, &j->j_basis_len)) == NULL) {
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+	}
+	// The stored object again, as the new one, with the old spec.
+	len = svcfleet__v1__service__get_packed_size(old);
+	if ((buf = sf_arena_alloc(a, len + 1)) == NULL) {
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+	}
+	svcfleet__v1__service__pack(old, buf);
+	if ((nw = svcfleet__v1__service__unpack(sf_arena_pbc(a), len, buf))
+	    == NULL) {
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+	}
+	nw->spec                       = e->spec;
+	nw->metadata->resource_version = rb->resource_version;
+	j->j_svc                       = nw;
+	j->j_hist_action               = "rollback";
+	j->j_rollback_of               = e->generation;
+	if (sf_model_service_prepare_update(old, nw, &lim, a, st) != 0
+	    || st->st_nviol > 0) {
+		return (invalid(st, &k));
+	}
+	return (0);
+}
+
+// prevalidate validates j's Service (issue 17, finding 3) where the call
+// is served (nng's callback thread for a small request, a worker, the bulk
+// thread for a large one), never on the store's writer, then queues the
+// write. The writer is left what needs the stored state: the node-port
+// index, the resource version, the owner, and the check that the stored
+// object and the cluster's record (nodePort range, MetalLB pools) are
+// still those validated against (basis_check, limits_check), all bounded
+// and without validation. A refused request is queued too, to record the
+// refusal.
+static void
+prevalidate(svc_job *j)
+{
+	sf__srv_call *c  = j->j_call;
+	sf_status    *st = &c->c_status;
+	int           rv;
+
+	sf_status_reset(st);
+	c->c_revalidate   = false;
+	j->j_stale        = false;
+	j->j_pre_failed   = false;
+	j->j_basis        = NULL;
+	j->j_basis_len    = 0;
+	j->j_cl_basis     = NULL;
+	j->j_cl_basis_len = 0;
+	j->j_svc          = NULL;
+	if (sf__srv_call_expired(c)) {
+		sf__srv_call_fail(c, SF_DEADLINE_EXCEEDED,
+		    "the deadline passed before the request was validated; "
+		    "nothing was written");
+		return;
+	}
+	rv = j->j_kind == JOB_ROLLBACK ? pre_rollback(j, st)
+	                               : pre_service(j, st);
+	if (rv != 0) {
+		j->j_pre_failed = true;
+		if (!pre_keep(j, st)) {
+			sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+			return;
+		}
+	} else if (j->j_svc != NULL) {
+		// What the writer writes: the object as validated.
+		size_t len = svcfleet__v1__service__get_packed_size(j->j_svc);
+		uint8_t *packed;
+		if ((packed = sf__srv_call_alloc(c, len + 1)) == NULL) {
+			return;
+		}
+		svcfleet__v1__service__pack(j->j_svc, packed);
+		j->j_svc_len    = len;
+		j->j_svc_packed = packed;
+	}
+	// Validation is the long part of a write: the deadline again.
+	if (sf__srv_call_expired(c)) {
+		sf__srv_call_fail(c, SF_DEADLINE_EXCEEDED,
+		    "the deadline passed while the request was validated; "
+		    "nothing was written");
+		return;
+	}
+	// (etcd-perf: Service writes run side by side; a rollback, as
+	// before, alone.)
+	c->c_write_concurrent = j->j_kind != JOB_ROLLBACK;
+	sf__srv_call_write(c, job_write, job_done, j, j->j_dry_run);
+}
+
+static void
+revalidate(void *arg)
+{
+	prevalidate(arg);
+}
+
 // Starts a write job of kind for call c. svc (create, update, apply) gets
-// the form's defaults first; del and rep carry the other kinds' requests.
+// the form's defaults first and is validated (prevalidate); del and rep
+// carry the other kinds' requests.
 static void
 start_job(sf__srv_call *c, int kind, Svcfleet__V1__Service *svc,
     const Svcfleet__V1__DeleteServiceRequest *del,
@@ -1086,10 +1493,11 @@ start_job(sf__srv_call *c, int kind, Svcfleet__V1__Service *svc,
 	if (j == NULL) {
 		return;
 	}
-	j->j_call = c;
-	j->j_kind = kind;
-	j->j_del  = del;
-	j->j_rep  = rep;
+	j->j_call    = c;
+	j->j_kind    = kind;
+	j->j_del     = del;
+	j->j_rep     = rep;
+	j->j_dry_run = dry_run;
 	if (kind == JOB_CREATE || kind == JOB_UPDATE || kind == JOB_APPLY) {
 		if (svc == NULL) {
 			sf__srv_call_fail(c, SF_INVALID_ARGUMENT,
@@ -1108,9 +1516,10 @@ start_job(sf__srv_call *c, int kind, Svcfleet__V1__Service *svc,
 			return;
 		}
 		svcfleet__v1__service__pack(svc, packed);
-		j->j_svc_len    = len;
-		j->j_svc_packed = packed;
-		j->j_svc        = svc;
+		j->j_req_len    = len;
+		j->j_req_packed = packed;
+		prevalidate(j);
+		return;
 	}
 	// Reports read the claims and stay exclusive; the other kinds touch
 	// only the store (through txn), j and its call: etcd may run them
@@ -1208,10 +1617,11 @@ h_rollback_service(Svcfleet__V1__ServiceManager_Service *s,
 	if ((j = sf__srv_call_alloc(c, sizeof(*j))) == NULL) {
 		return;
 	}
-	j->j_call = c;
-	j->j_kind = JOB_ROLLBACK;
-	j->j_rb   = in;
-	sf__srv_call_write(c, job_write, job_done, j, in->dry_run);
+	j->j_call    = c;
+	j->j_kind    = JOB_ROLLBACK;
+	j->j_rb      = in;
+	j->j_dry_run = in->dry_run;
+	prevalidate(j);
 }
 
 static void

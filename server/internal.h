@@ -150,6 +150,12 @@ struct sf__srv_call {
 	// the store (SF_STORE_CONCURRENT): a Service create, update, apply
 	// or delete.
 	bool c_write_concurrent;
+	// Issue 17, finding 3: the write found that what its validation
+	// read has changed and will be validated again off the writer
+	// (sf__srv_call_defer): this attempt writes no audit record.
+	bool c_revalidate;
+	void (*c_defer_fn)(void *arg);
+	void *c_defer_arg;
 };
 
 // The server object. The generated service structs come first in their
@@ -389,6 +395,11 @@ void sf__srv_call_write(sf__srv_call *c, sf_store_write_fn fn,
 // recorded unless so_audit_system_reports (it is counted in the RPC
 // metrics either way); a list shows system events only when asked to.
 bool sf__srv_audit_is_system(const Svcfleet__V1__AuditEvent *ev);
+
+// sf__srv_call_defer runs fn(arg) for c on a worker thread (never the
+// store's writer): a write whose validation must be done again (issue 17).
+// fn then finishes the call or submits its write again.
+void sf__srv_call_defer(sf__srv_call *c, void (*fn)(void *arg), void *arg);
 
 // sf__srv_call_deny finishes c with its status (PERMISSION_DENIED or
 // UNAUTHENTICATED), recording the denial in the audit log first.

@@ -239,6 +239,8 @@ writer_main(void *arg)
 {
 	sf_store *s = arg;
 
+	sf__store_writer_enter();
+
 	pthread_mutex_lock(&s->s_qmtx);
 	for (;;) {
 		sf__etcd_req *rq  = s->s_qhead;

@@ -515,6 +515,8 @@ writer_main(void *arg)
 {
 	sf_store *s = arg;
 
+	sf__store_writer_enter();
+
 	for (;;) {
 		size_t n = 0;
 		pthread_mutex_lock(&s->s_qmtx);

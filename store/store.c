@@ -4,6 +4,7 @@
 // ops (store.h), which is all this file knows about either; the backend
 // defines the rest of the structs.
 #include "store.h"
+#include "store_internal.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -567,4 +568,18 @@ sf_store_record_generation(sf_store *s, sf_store_kind kind)
 		return (0);
 	}
 	return (ops->so_record_generation(s, kind));
+}
+
+static _Thread_local bool on_writer;
+
+void
+sf__store_writer_enter(void)
+{
+	on_writer = true;
+}
+
+bool
+sf_store_on_writer(void)
+{
+	return (on_writer);
 }

@@ -223,6 +223,10 @@ void sf_store_set_commit_hook(
 
 // -------------------------------------------------------------- writes
 
+// sf_store_on_writer is true on a thread of the store's writer, where
+// write functions run (issue 17: tests check that no validation does).
+bool sf_store_on_writer(void);
+
 // A write function runs on the writer thread inside its own nested
 // transaction: everything it does is committed together, or, when it
 // returns nonzero, nothing is (the child transaction is aborted). It may be

@@ -39,6 +39,10 @@
 // ------------------------------------------------------ key.c
 
 // Byte order helpers (keys sort bytewise, so numbers are big-endian).
+// sf__store_writer_enter marks the calling thread as one of the store's
+// writer threads (sf_store_on_writer).
+void sf__store_writer_enter(void);
+
 void     sf__store_be64_put(uint8_t *p, uint64_t v);
 uint64_t sf__store_be64_get(const uint8_t *p);
 void     sf__store_be32_put(uint8_t *p, uint32_t v);
