@@ -388,9 +388,16 @@ history_add(
 	int                           rv;
 
 	key_of(svc, &k);
-	if ((rv = history_read(txn, a, &k, &h)) != 0) {
+	// A Service's first generation almost never has a history yet
+	// (its delete dropped it): stored as new, create-if-absent, without
+	// a read (on etcd the commit compares it absent and a conflict runs
+	// the write again reading it); only when one is there is it read
+	// and continued, as for any later generation (etcd-perf).
+	bool fresh = svc->metadata->generation == 1 && j->j_rollback_of == 0;
+	if (!fresh && (rv = history_read(txn, a, &k, &h)) != 0) {
 		return (sf_status_set(st, rv, "reading the history failed"));
 	}
+again:
 	if ((e = sf_arena_alloc(a, sizeof(*e))) == NULL
 	    || (key = sf_arena_alloc(a, sizeof(*key))) == NULL) {
 		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
@@ -430,9 +437,18 @@ history_add(
 	h->n_entries    = n + 1 - from;
 	h->keep         = keep;
 	history_id(&k, id);
-	if ((rv = sf_store_txn_record_put(
-	         txn, SF_STORE_HISTORY, id, &h->base, false))
-	    != 0) {
+	rv = sf_store_txn_record_put(
+	    txn, SF_STORE_HISTORY, id, &h->base, fresh);
+	if (rv == SF_ALREADY_EXISTS && fresh) {
+		fresh = false;
+		h     = NULL;
+		if ((rv = history_read(txn, a, &k, &h)) != 0) {
+			return (sf_status_set(
+			    st, rv, "reading the history failed"));
+		}
+		goto again;
+	}
+	if (rv != 0) {
 		return (sf_status_set(st, rv, "storing the history failed"));
 	}
 	return (0);

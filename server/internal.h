@@ -222,10 +222,12 @@ struct sf_server {
 	    s_idle_closed; // (issue 17) idle connections closed
 	// Pipes from local peers (ipc://, inproc://) the socket took: the ipc
 	// guard's proof that a listener still accepts when a probe is slow.
-	atomic_uint_fast64_t     s_local_pipes;
-	atomic_uint_fast64_t     s_refused_busy;
-	atomic_uint_fast64_t     s_refused_watches;
-	struct sf__srv_dedupe   *s_dedupe;
+	atomic_uint_fast64_t   s_local_pipes;
+	atomic_uint_fast64_t   s_refused_busy;
+	atomic_uint_fast64_t   s_refused_watches;
+	struct sf__srv_dedupe *s_dedupe;
+	// i15-perf: stored answers waiting for their batch (replicas.c).
+	struct sf__srv_answers  *s_answers;
 	struct sf__srv_watchers *s_watch;
 	int64_t                  s_start_ms;
 	struct sf__srv_obs      *s_obs; // metrics (srvmetrics.c), NULL: none
@@ -297,6 +299,10 @@ nng_msg *sf__srv_req_reply(sf__srv_call *c, const ProtobufCMessage **rebuilt);
 // sf__srv_req_store keeps the answer m of a call that put a record
 // (asynchronously: a write of its own).
 void sf__srv_req_store(sf__srv_call *c, const nng_msg *m);
+// i15-perf: the queue of answers to store (sf__srv_req_store batches
+// them); fini after the store is closed. init returns 0 or -1.
+int  sf__srv_req_init(sf_server *srv);
+void sf__srv_req_fini(sf_server *srv);
 
 // ------------------------------------------------------ health (health.c)
 

@@ -1189,6 +1189,171 @@ test_concurrent_writes(void **state)
 	sf_store_close(s);
 }
 
+// ------------------------------------------- i15-perf: a create's requests
+
+typedef struct count_rec {
+	atomic_int ranges, txns;
+} count_rec;
+
+static int
+count_fn(void *arg, const char *path, int phase)
+{
+	count_rec *c = arg;
+	if (phase == 0 && strcmp(path, "kv/range") == 0) {
+		atomic_fetch_add(&c->ranges, 1);
+	} else if (phase == 0 && strcmp(path, "kv/txn") == 0) {
+		atomic_fetch_add(&c->txns, 1);
+	}
+	return (0);
+}
+
+typedef struct vcl_arg {
+	sf_arena a;
+	int32_t  min;
+} vcl_arg;
+
+static int
+vcl_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	vcl_arg               *v = arg;
+	Svcfleet__V1__Cluster *c = sf_arena_zalloc(&v->a, sizeof(*c));
+	(void) st;
+	svcfleet__v1__cluster__init(c);
+	c->name          = "vc1";
+	c->node_port_min = v->min;
+	c->node_port_max = 32767;
+	return (sf_store_txn_cluster_put(txn, c, false));
+}
+
+static uint64_t
+put_vcluster(sf_store *s, int32_t min)
+{
+	vcl_arg  v = {.min = min};
+	uint64_t rev;
+	sf_arena_init(&v.a);
+	sf_store_write w
+	    = {.w_fn = vcl_fn, .w_arg = &v, .w_alloc = sf_arena_pbc(&v.a)};
+	assert_int_equal(sf_store_write_sync(s, &w, &rev), 0);
+	sf_arena_fini(&v.a);
+	return (rev);
+}
+
+// A create as svcfleetd makes it: the cluster's settings, the request
+// record (absent), the Service, its first history record, the audit.
+typedef struct vcreate_arg {
+	sf_arena a;
+	char     name[32];
+	char     hist[32];
+	uint64_t cl_rv;
+	int32_t  cl_min;
+	int      runs;
+} vcreate_arg;
+
+static int
+vcreate_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	vcreate_arg                  *v = arg;
+	Svcfleet__V1__Cluster        *cl;
+	ProtobufCMessage             *m = NULL;
+	Svcfleet__V1__ServiceHistory *h = sf_arena_zalloc(&v->a, sizeof(*h));
+	int                           rv;
+	(void) st;
+
+	v->runs++;
+	if ((rv = sf_store_txn_cluster_spec_get(
+	         txn, "vc1", sf_arena_pbc(&v->a), &cl))
+	    != 0) {
+		return (rv);
+	}
+	v->cl_rv  = cl->resource_version;
+	v->cl_min = cl->node_port_min;
+	rv        = sf_store_txn_record_get(txn, SF_STORE_REQUESTS, v->name,
+	           &svcfleet__v1__stored_reply__descriptor, sf_arena_pbc(&v->a), &m);
+	if (rv != SF_NOT_FOUND) {
+		return (rv == 0 ? SF_ALREADY_EXISTS : rv);
+	}
+	if ((rv = sf_store_txn_service_put(
+	         txn, tu_svc(&v->a, "vc1", "dev", v->name, 0), true))
+	    != 0) {
+		return (rv);
+	}
+	svcfleet__v1__service_history__init(h);
+	h->keep = 20;
+	return (sf_store_txn_record_put(
+	    txn, SF_STORE_HISTORY, v->hist, &h->base, true));
+}
+
+static int
+vcreate(sf_store *s, vcreate_arg *v, const char *name, const char *hist)
+{
+	int rv;
+	memset(v, 0, sizeof(*v));
+	sf_arena_init(&v->a);
+	snprintf(v->name, sizeof(v->name), "%s", name);
+	snprintf(v->hist, sizeof(v->hist), "%s", hist);
+	sf_store_write w = {.w_fn = vcreate_fn,
+	    .w_audit              = audit_fn,
+	    .w_arg                = v,
+	    .w_flags              = SF_STORE_CONCURRENT,
+	    .w_alloc              = sf_arena_pbc(&v->a)};
+	rv               = sf_store_write_sync(s, &w, NULL);
+	sf_arena_fini(&v->a);
+	return (rv);
+}
+
+// A create reads nothing from etcd: the cluster comes from the watch-fed
+// view, the request and history records are assumed absent; all three
+// are compared in its one transaction. A view that lags (another replica
+// changed the cluster) or a history record that exists only make the
+// write run again, reading etcd: it never writes on what was stale.
+static void
+test_create_one_request(void **state)
+{
+	char        prefix[64];
+	sf_store   *a, *b;
+	count_rec   cnt = {0};
+	vcreate_arg v;
+	hook_rec h = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+	uint64_t rev;
+
+	(void) state;
+	snprintf(prefix, sizeof(prefix), "/e/%d-onereq/", (int) getpid());
+	a = open_on(tu_etcd_endpoints(), prefix, NULL);
+	b = open_on(tu_etcd_endpoints(), prefix, NULL);
+	sf_store_set_commit_hook(a, hook, &h);
+	rev = put_vcluster(a, 30000);
+	assert_true(hook_wait(&h, rev, 3000)); // a's view has it
+	sf__etcd_set_fault(sf__etcd_client(a), count_fn, &cnt);
+	assert_int_equal(vcreate(a, &v, "one", "h-one"), 0);
+	assert_int_equal(v.runs, 1);
+	assert_int_equal(v.cl_rv, rev);
+	assert_int_equal(atomic_load(&cnt.ranges), 0);
+	assert_int_equal(atomic_load(&cnt.txns), 1);
+
+	// The history record exists: the commit's compare fails, the write
+	// runs again reading it, and the function sees it.
+	assert_int_equal(vcreate(a, &v, "two", "h-one"), SF_ALREADY_EXISTS);
+	assert_int_equal(v.runs, 2);
+	assert_null(tu_get(a, "vc1", "dev", "two"));
+
+	// a's view lags behind b's change of the cluster: a create through
+	// a still validates against the cluster as b left it.
+	for (int i = 0; i < 3; i++) {
+		char name[16];
+		sf__etcd_set_watch_delay(a, 300);
+		rev = put_vcluster(b, 30100 + i);
+		snprintf(name, sizeof(name), "lag-%d", i);
+		assert_int_equal(vcreate(a, &v, name, name), 0);
+		assert_int_equal(v.cl_rv, rev);
+		assert_int_equal(v.cl_min, 30100 + i);
+		sf__etcd_set_watch_delay(a, 0);
+	}
+	sf__etcd_set_fault(sf__etcd_client(a), NULL, NULL);
+	sf_store_set_commit_hook(a, NULL, NULL);
+	sf_store_close(b);
+	sf_store_close(a);
+}
+
 int
 main(void)
 {
@@ -1210,7 +1375,8 @@ main(void)
 	    cmocka_unit_test(test_open_errors),
 	    cmocka_unit_test(test_quota_alarm), cmocka_unit_test(test_tls),
 	    cmocka_unit_test(test_failover),
-	    cmocka_unit_test(test_concurrent_writes), // etcd-perf
+	    cmocka_unit_test(test_concurrent_writes),  // etcd-perf
+	    cmocka_unit_test(test_create_one_request), // i15-perf
 	};
 	sf_log_set_level(SF_LOG_WARN);
 	return (cmocka_run_group_tests(tests, NULL, NULL));
