@@ -1439,9 +1439,12 @@ status_overlay_all(sf__srv_call *c, sf_service *const *svcs, size_t n)
 	Svcfleet__V1__Cluster **cl  = NULL;
 	size_t                  ncl = 0;
 
+	// i15-perf: a caller that named its revision gets the clusters'
+	// health from the view too (no credentials are needed here).
 	if (n == 0 || caller_is_reconciler(c)
-	    || sf_store_cluster_list(
-	           c->c_srv->s_store, sf_arena_pbc(&c->c_arena), &cl, &ncl)
+	    || sf_store_cluster_specs_min(c->c_srv->s_store,
+	           sf__srv_call_min_revision(c), sf_arena_pbc(&c->c_arena),
+	           &cl, &ncl)
 	        != 0) {
 		return;
 	}
@@ -1466,8 +1469,11 @@ h_get_service(Svcfleet__V1__ServiceManager_Service *s,
 		sf__srv_call_finish(c, NULL);
 		return;
 	}
-	rv = sf_store_service_get(
-	    c->c_srv->s_store, &k, sf_arena_pbc(&c->c_arena), &svc);
+	// i15-perf: a caller that names the revision it has seen may be
+	// answered from the replica's watch-fed view (DESIGN §9).
+	rv = sf_store_service_get_min(c->c_srv->s_store, &k,
+	    sf__srv_call_min_revision(c), sf_arena_pbc(&c->c_arena), &svc,
+	    &c->c_revision);
 	if (rv == SF_NOT_FOUND) {
 		not_found(&c->c_status, &k);
 		sf__srv_call_finish(c, NULL);
@@ -1542,6 +1548,7 @@ h_list_services(Svcfleet__V1__ServiceManager_Service *s,
 	                                             : in->page_size,
 	    .lr_page_token = plain_token,
 	    .lr_filter = {list_key_ok, f.sel != NULL ? list_obj_ok : NULL, &f},
+	    .lr_min_revision = sf__srv_call_min_revision(c), // i15-perf
 	};
 	memset(&res, 0, sizeof(res));
 	rv = sf_store_service_list(c->c_srv->s_store, &req,
@@ -1569,7 +1576,8 @@ h_list_services(Svcfleet__V1__ServiceManager_Service *s,
 		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 		return;
 	}
-	r->revision = res.lr_revision;
+	r->revision   = res.lr_revision;
+	c->c_revision = res.lr_revision; // i15-perf
 	closure(r, data);
 }
 

@@ -125,8 +125,11 @@ struct sf__srv_call {
 	int64_t                        c_start_us; // monotonic receipt time
 	// i19: the drift a ReportDrift call records in its audit event.
 	const Svcfleet__V1__ReportDriftRequest *c_drift;
-	int64_t                                 c_deadline_us;
-	char                                    c_request_id[64];
+	// i15-perf: the revision a read answered at (0: the store's newest
+	// seen, as the reply goes), for ReplyEnvelope.revision.
+	uint64_t         c_revision;
+	int64_t          c_deadline_us;
+	char             c_request_id[64];
 	bool             c_client_id; // the request id is the client's own
 	sf__srv_identity c_ident;
 	bool             c_dedupe; // reply must be remembered
@@ -299,6 +302,9 @@ nng_msg *sf__srv_req_reply(sf__srv_call *c, const ProtobufCMessage **rebuilt);
 // sf__srv_req_store keeps the answer m of a call that put a record
 // (asynchronously: a write of its own).
 void sf__srv_req_store(sf__srv_call *c, const nng_msg *m);
+// i15-perf: the revision a caller has seen (RequestEnvelope
+// .min_revision; 0 when none).
+uint64_t sf__srv_call_min_revision(const sf__srv_call *c);
 // i15-perf: the queue of answers to store (sf__srv_req_store batches
 // them); fini after the store is closed. init returns 0 or -1.
 int  sf__srv_req_init(sf_server *srv);

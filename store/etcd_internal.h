@@ -309,21 +309,28 @@ int  sf__etcd_submit(sf_store *s, const sf_store_write *w);
 
 int sf__etcd_service_get(sf_store *s, const sf_store_key *key,
     ProtobufCAllocator *alloc, Svcfleet__V1__Service **out);
-int sf__etcd_service_list(sf_store *s, const sf_store_list_req *req,
-    ProtobufCAllocator *alloc, sf_store_list_res *res, sf_status *st);
-int sf__etcd_cluster_get(sf_store *s, const char *name,
-    ProtobufCAllocator *alloc, Svcfleet__V1__Cluster **out);
-int sf__etcd_cluster_list(sf_store *s, ProtobufCAllocator *alloc,
-    Svcfleet__V1__Cluster ***out, size_t *n);
-int sf__etcd_record_get(sf_store *s, sf_store_kind kind, const char *id,
-    const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc,
-    ProtobufCMessage **out);
-int sf__etcd_record_list(sf_store *s, sf_store_kind kind,
-    const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc,
-    ProtobufCMessage ***out, size_t *n);
-int sf__etcd_audit_list(sf_store *s, const sf_store_audit_query *q,
-    ProtobufCAllocator *alloc, Svcfleet__V1__AuditEvent ***out, size_t *n,
-    uint64_t *next);
+// i15-perf: from the view once it has reached min_rev (store.h).
+int      sf__etcd_service_get_min(sf_store *s, const sf_store_key *key,
+         uint64_t min_rev, ProtobufCAllocator *alloc, Svcfleet__V1__Service **out,
+         uint64_t *rev);
+uint64_t sf__etcd_revision_seen(sf_store *s);
+int      sf__etcd_cluster_specs_min(sf_store *s, uint64_t min_rev,
+         ProtobufCAllocator *alloc, Svcfleet__V1__Cluster ***out, size_t *n);
+int      sf__etcd_service_list(sf_store *s, const sf_store_list_req *req,
+         ProtobufCAllocator *alloc, sf_store_list_res *res, sf_status *st);
+int      sf__etcd_cluster_get(sf_store *s, const char *name,
+         ProtobufCAllocator *alloc, Svcfleet__V1__Cluster **out);
+int      sf__etcd_cluster_list(sf_store *s, ProtobufCAllocator *alloc,
+         Svcfleet__V1__Cluster ***out, size_t *n);
+int      sf__etcd_record_get(sf_store *s, sf_store_kind kind, const char *id,
+         const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc,
+         ProtobufCMessage **out);
+int      sf__etcd_record_list(sf_store *s, sf_store_kind kind,
+         const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc,
+         ProtobufCMessage ***out, size_t *n);
+int      sf__etcd_audit_list(sf_store *s, const sf_store_audit_query *q,
+         ProtobufCAllocator *alloc, Svcfleet__V1__AuditEvent ***out, size_t *n,
+         uint64_t *next);
 // sf__etcd_unpack_service decodes a svc value and sets its
 // resource_version to mod. NULL when undecodable.
 Svcfleet__V1__Service *sf__etcd_unpack_service(

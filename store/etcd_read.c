@@ -64,6 +64,10 @@ sf__etcd_fill_credentials(sf_store *s, const uint8_t *blob, size_t n,
 	return (rv);
 }
 
+// How long a read waits for the view to reach its caller's revision
+// before it asks etcd (i15-perf).
+#define VIEW_WAIT_MS 1000
+
 // get_one reads key k; *kv is NULL when absent. *resp holds it.
 static int
 get_one(sf_store *s, const sf__ekey *k, const char *what, json_t **resp,
@@ -78,6 +82,14 @@ get_one(sf_store *s, const sf__ekey *k, const char *what, json_t **resp,
 int
 sf__etcd_service_get(sf_store *s, const sf_store_key *key,
     ProtobufCAllocator *alloc, Svcfleet__V1__Service **out)
+{
+	return (sf__etcd_service_get_min(s, key, 0, alloc, out, NULL));
+}
+
+int
+sf__etcd_service_get_min(sf_store *s, const sf_store_key *key,
+    uint64_t min_rev, ProtobufCAllocator *alloc, Svcfleet__V1__Service **out,
+    uint64_t *rev)
 {
 	uint8_t   kb[SF__STORE_KEY_MAX], *v = NULL;
 	size_t    kl, n;
@@ -94,7 +106,19 @@ sf__etcd_service_get(sf_store *s, const sf_store_key *key,
 		return (SF_INVALID_ARGUMENT);
 	}
 	sf_status_init(&st);
-	if ((rv = get_one(s, &ek, "a service", &resp, &kv, &st)) == 0) {
+	if (min_rev > 0
+	    && sf__etcd_view_range(
+	           s, &ek, NULL, 0, 0, min_rev, VIEW_WAIT_MS, &resp)
+	        == 0) {
+		rv = 0; // i15-perf: the caller's revision is in the view
+		kv = json_array_get(json_object_get(resp, "kvs"), 0);
+	} else {
+		rv = get_one(s, &ek, "a service", &resp, &kv, &st);
+	}
+	if (rv == 0 && rev != NULL) {
+		*rev = sf__etcd_rev(resp);
+	}
+	if (rv == 0) {
 		if (kv == NULL) {
 			rv = SF_NOT_FOUND;
 		} else if (sf__etcd_kv_value(kv, &v, &n) != 0
@@ -125,6 +149,7 @@ typedef struct walk {
 	sf__ekey                 w_from; // the next range's first key
 	sf__ekey                 w_end;  // the end of the listed range
 	uint64_t                 w_rev;  // pinned revision, 0 until known
+	uint64_t                 w_min;  // the caller's revision (i15-perf)
 	uint8_t                  w_last[SF__STORE_KEY_MAX];
 	size_t                   w_lastlen;
 	uint32_t                 w_examined;
@@ -230,8 +255,19 @@ step(walk *w, bool *done)
 		want = SF__STORE_SCAN_MAX - w->w_examined;
 	}
 	// One key more than the page can take tells whether there is more.
-	rv = sf__etcd_range(w->w_s, &w->w_from, &end, w->w_rev,
-	    (int64_t) want + 1, 0, "a list of services", &resp, w->w_st);
+	// i15-perf: from the view when the caller named a revision it has
+	// reached (and a pinned one it still holds); else from etcd.
+	if (w->w_min > 0
+	    && sf__etcd_view_range(w->w_s, &w->w_from, &end, w->w_rev,
+	           (int64_t) want + 1, w->w_min, VIEW_WAIT_MS, &resp)
+	        == 0) {
+		rv = 0;
+	} else {
+		w->w_min = 0; // not again in this page
+		rv       = sf__etcd_range(w->w_s, &w->w_from, &end, w->w_rev,
+		          (int64_t) want + 1, 0, "a list of services", &resp,
+		          w->w_st);
+	}
 	if (rv == SF_OUT_OF_RANGE && w->w_rev != 0) {
 		// The pinned revision was compacted: go on from here at the
 		// current one.
@@ -349,6 +385,7 @@ sf__etcd_service_list(sf_store *s, const sf_store_list_req *req,
 	w.w_st      = st;
 	w.w_ns      = ns;
 	w.w_skip_ns = cluster[0] == '\0' && ns[0] != '\0';
+	w.w_min     = req->lr_min_revision;
 	if (req->lr_limit < 1 || req->lr_limit > SF__STORE_LIST_MAX) {
 		return (sf_status_set(st, SF_INVALID_ARGUMENT,
 		    "page size %" PRIu32 " is out of range: must be 1..%d",
@@ -525,6 +562,61 @@ sf__etcd_cluster_get(sf_store *s, const char *name, ProtobufCAllocator *alloc,
 	json_decref(resp);
 	sf_status_fini(&st);
 	return (rv);
+}
+
+// i15-perf: the clusters' settings from the view (no credentials).
+int
+sf__etcd_cluster_specs_min(sf_store *s, uint64_t min_rev,
+    ProtobufCAllocator *alloc, Svcfleet__V1__Cluster ***out, size_t *n)
+{
+	sf__ekey k, end;
+	json_t  *resp = NULL, *kvs;
+	size_t   cnt, got = 0;
+	int      rv = 0;
+
+	sf__ekey_make(s, SF__ETCD_CL, NULL, 0, &k);
+	sf__ekey_end(&k, &end);
+	if (min_rev == 0
+	    || sf__etcd_view_range(
+	           s, &k, &end, 0, 0, min_rev, VIEW_WAIT_MS, &resp)
+	        != 0) {
+		return (sf__etcd_cluster_list(s, alloc, out, n));
+	}
+	kvs  = json_object_get(resp, "kvs");
+	cnt  = json_array_size(kvs);
+	*n   = 0;
+	*out = sf__store_alloc(alloc, (cnt + 1) * sizeof(**out));
+	if (*out == NULL) {
+		json_decref(resp);
+		return (SF_RESOURCE_EXHAUSTED);
+	}
+	for (size_t i = 0; i < cnt && rv == 0; i++) {
+		const json_t          *kv = json_array_get(kvs, i);
+		uint8_t               *v  = NULL;
+		size_t                 vn = 0;
+		Svcfleet__V1__Cluster *c  = NULL;
+		if (sf__etcd_kv_value(kv, &v, &vn) != 0
+		    || (c = svcfleet__v1__cluster__unpack(alloc, vn, v))
+		        == NULL) {
+			rv = SF_DATA_LOSS;
+		} else {
+			c->resource_version
+			    = (uint64_t) sf__etcd_i64(kv, "mod_revision");
+			(*out)[got++] = c;
+		}
+		free(v);
+	}
+	json_decref(resp);
+	if (rv != 0) {
+		for (size_t i = 0; i < got; i++) {
+			svcfleet__v1__cluster__free_unpacked((*out)[i], alloc);
+		}
+		sf__store_free(alloc, *out);
+		*out = NULL;
+		return (rv);
+	}
+	*n = got;
+	return (0);
 }
 
 int

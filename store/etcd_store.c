@@ -482,6 +482,12 @@ etcd_close(sf_store *s)
 	free(s);
 }
 
+uint64_t
+sf__etcd_revision_seen(sf_store *s)
+{
+	return (atomic_load(&s->s_known));
+}
+
 static void
 etcd_stats(sf_store *s, sf_store_stats *out)
 {
@@ -830,4 +836,7 @@ const sf_store_ops sf_store_etcd_ops = {
     .so_claim_list                 = sf__etcd_claim_list,
     .so_health                     = sf__etcd_health,
     .so_record_generation          = sf__etcd_record_generation,
+    .so_service_get_min            = sf__etcd_service_get_min, // i15-perf
+    .so_revision_seen              = sf__etcd_revision_seen,
+    .so_cluster_specs_min          = sf__etcd_cluster_specs_min,
 };

@@ -263,6 +263,9 @@ sf__etcd_view_range(sf_store *s, const sf__ekey *k, const sf__ekey *end,
 	if (rev != 0) {
 		min_rev = 0; // a page of a pinned list: its revision rules
 	}
+	if (rev != 0) {
+		min_rev = 0; // a page of a pinned list: its revision rules
+	}
 	pthread_mutex_lock(&s->s_fmtx);
 	while (s->s_v_ok && s->s_f_started && s->s_f_hi < min_rev
 	    && !atomic_load(&s->s_stopping) && sf_clock_mono_ms() < until) {

@@ -1354,6 +1354,148 @@ test_create_one_request(void **state)
 	sf_store_close(a);
 }
 
+// ------------------------------------------ i15-perf: reads from the view
+
+// get_min reads c1/dev/name through s as a caller that saw min_rev.
+static int
+get_min(sf_store *s, const char *name, uint64_t min_rev, uint64_t *svc_rv,
+    uint64_t *at)
+{
+	sf_store_key           k   = {"c1", "dev", name};
+	Svcfleet__V1__Service *got = NULL;
+	int rv  = sf_store_service_get_min(s, &k, min_rev, NULL, &got, at);
+	*svc_rv = got != NULL ? got->metadata->resource_version : 0;
+	if (got != NULL) {
+		svcfleet__v1__service__free_unpacked(got, NULL);
+	}
+	return (rv);
+}
+
+// list_all lists c1/dev in pages of 2 as a caller that saw min_rev,
+// writing through w between pages when w is not NULL; returns the names
+// seen (joined) and checks that every page has the first's revision.
+static void
+list_all(sf_store *s, uint64_t min_rev, sf_store *w, char *names, size_t cap)
+{
+	char     token[512] = "";
+	uint64_t first      = 0;
+	int      page       = 0;
+	sf_arena ar;
+
+	names[0] = '\0';
+	sf_arena_init(&ar);
+	do {
+		sf_store_list_req req = {.lr_cluster = "c1",
+		    .lr_namespace                    = "dev",
+		    .lr_limit                        = 2,
+		    .lr_page_token                   = token,
+		    .lr_min_revision                 = min_rev};
+		sf_store_list_res res;
+		sf_status         st;
+		sf_status_init(&st);
+		assert_int_equal(sf_store_service_list(
+		                     s, &req, sf_arena_pbc(&ar), &res, &st),
+		    0);
+		sf_status_fini(&st);
+		if (first == 0) {
+			first = res.lr_revision;
+		}
+		assert_int_equal(res.lr_revision, first);
+		for (size_t i = 0; i < res.lr_n; i++) {
+			size_t l = strlen(names);
+			snprintf(names + l, cap - l, "%s ",
+			    res.lr_items[i]->metadata->name);
+		}
+		snprintf(token, sizeof(token), "%s", res.lr_next_token);
+		if (w != NULL && page == 0) {
+			// Between pages another replica adds one at the end
+			// and deletes the first: the list is still of the
+			// first page's snapshot.
+			assert_int_equal(
+			    tu_put(w, &ar, tu_svc(&ar, "c1", "dev", "v9", 0),
+			        true, NULL),
+			    0);
+			assert_int_equal(
+			    tu_delete(w, "c1", "dev", "v0", NULL), 0);
+		}
+		page++;
+	} while (token[0] != '\0');
+	sf_arena_fini(&ar);
+}
+
+// A caller that saw revision R reads, through a replica whose watch lags,
+// data at least as new as R (the view waits, or etcd answers); a caller
+// without a revision reads etcd. Once the view has the revision, Gets and
+// pages come from it without a request to etcd, and a list's pages stay
+// one snapshot whatever is written between them.
+static void
+test_view_reads(void **state)
+{
+	char      prefix[64], names[256];
+	sf_store *a, *b;
+	count_rec cnt = {0};
+	sf_arena  ar;
+	uint64_t  rev, got_rv, at;
+	hook_rec  h = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+
+	(void) state;
+	snprintf(prefix, sizeof(prefix), "/e/%d-view/", (int) getpid());
+	a = open_on(tu_etcd_endpoints(), prefix, NULL);
+	b = open_on(tu_etcd_endpoints(), prefix, NULL);
+	sf_store_set_commit_hook(b, hook, &h);
+	sf_arena_init(&ar);
+	for (int i = 0; i < 20; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "lag-%d", i);
+		sf__etcd_set_watch_delay(b, 200);
+		assert_int_equal(
+		    tu_put(
+		        a, &ar, tu_svc(&ar, "c1", "x", name, 0), true, &rev),
+		    0);
+		// b's watch is 200 ms behind: a caller that saw rev still
+		// reads it (seen: found, at rev or later).
+		sf_store_key           k   = {"c1", "x", name};
+		Svcfleet__V1__Service *got = NULL;
+		assert_int_equal(
+		    sf_store_service_get_min(b, &k, rev, NULL, &got, &at), 0);
+		assert_int_equal(got->metadata->resource_version, rev);
+		assert_true(at >= rev);
+		svcfleet__v1__service__free_unpacked(got, NULL);
+		sf__etcd_set_watch_delay(b, 0);
+	}
+	for (int i = 0; i < 5; i++) {
+		char name[8];
+		snprintf(name, sizeof(name), "v%d", i);
+		assert_int_equal(
+		    tu_put(
+		        a, &ar, tu_svc(&ar, "c1", "dev", name, 0), true, &rev),
+		    0);
+	}
+	// Without a revision: etcd, even with the watch held back.
+	sf__etcd_set_watch_delay(b, 300);
+	assert_int_equal(tu_delete(a, "c1", "dev", "v4", &rev), 0);
+	assert_int_equal(get_min(b, "v4", 0, &got_rv, &at), SF_NOT_FOUND);
+	sf__etcd_set_watch_delay(b, 0);
+	assert_true(hook_wait(&h, rev, 3000));
+	// The view has it: no request to etcd.
+	sf__etcd_set_fault(sf__etcd_client(b), count_fn, &cnt);
+	assert_int_equal(get_min(b, "v1", rev, &got_rv, &at), 0);
+	assert_true(at >= rev);
+	assert_int_equal(get_min(b, "v4", rev, &got_rv, &at), SF_NOT_FOUND);
+	list_all(b, rev, NULL, names, sizeof(names));
+	assert_string_equal(names, "v0 v1 v2 v3 ");
+	assert_int_equal(atomic_load(&cnt.ranges), 0);
+	// Written between pages: the pages keep the first one's snapshot
+	// (the view no longer holds it: those pages come from etcd).
+	list_all(b, rev, a, names, sizeof(names));
+	assert_string_equal(names, "v0 v1 v2 v3 ");
+	sf__etcd_set_fault(sf__etcd_client(b), NULL, NULL);
+	sf_store_set_commit_hook(b, NULL, NULL);
+	sf_arena_fini(&ar);
+	sf_store_close(b);
+	sf_store_close(a);
+}
+
 int
 main(void)
 {
@@ -1377,6 +1519,7 @@ main(void)
 	    cmocka_unit_test(test_failover),
 	    cmocka_unit_test(test_concurrent_writes),  // etcd-perf
 	    cmocka_unit_test(test_create_one_request), // i15-perf
+	    cmocka_unit_test(test_view_reads),         // i15-perf
 	};
 	sf_log_set_level(SF_LOG_WARN);
 	return (cmocka_run_group_tests(tests, NULL, NULL));
