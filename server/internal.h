@@ -128,6 +128,7 @@ struct sf__srv_call {
 	// i15-perf: the revision a read answered at (0: the store's newest
 	// seen, as the reply goes), for ReplyEnvelope.revision.
 	uint64_t         c_revision;
+	uint64_t         c_rev_floor; // a write's answer names at least this
 	int64_t          c_deadline_us;
 	char             c_request_id[64];
 	bool             c_client_id; // the request id is the client's own

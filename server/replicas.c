@@ -129,7 +129,10 @@ rebuild(sf__srv_call *c)
 	    && strcmp(m, "/svcfleet.v1.ServiceManager/UpdateService") != 0) {
 		return (NULL);
 	}
-	rv = sf_store_service_get(c->c_srv->s_store, &k, alloc, &svc);
+	// i15-perf: the answer names the revision of this read, which is
+	// at least the first application's commit.
+	rv = sf_store_service_get_min(
+	    c->c_srv->s_store, &k, 0, alloc, &svc, &c->c_rev_floor);
 	if (!del) {
 		return (rv == 0 ? &svc->base : NULL);
 	}

@@ -56,12 +56,22 @@ pack_reply(sf__srv_call *c, const ProtobufCMessage *reply)
 	env.code       = st->st_code;
 	env.message    = st->st_code != 0 ? st->st_msg : "";
 	env.request_id = c->c_request_id;
-	// i15-perf: what the answer saw; for a write at least its commit
-	// (the store saw it before the reply), so the caller's next read
-	// through any replica asks for data at least that new.
-	env.revision = c->c_revision != 0
-	    ? c->c_revision
-	    : sf_store_revision_seen(c->c_srv->s_store);
+	// i15-perf: for a write at least its commit (the newest commit of
+	// this replica, made before the reply), so the caller's next read
+	// through any replica asks for data at least that new; for a read
+	// what it saw, at most what this replica's view has reached (a
+	// revision every replica's view reaches).
+	if (c->c_revision != 0) {
+		uint64_t reached
+		    = sf_store_revision_reached(c->c_srv->s_store);
+		env.revision
+		    = c->c_revision < reached ? c->c_revision : reached;
+	} else {
+		env.revision = sf_store_revision_seen(c->c_srv->s_store);
+		if (c->c_rev_floor > env.revision) {
+			env.revision = c->c_rev_floor; // a rebuilt answer
+		}
+	}
 	if (st->st_code == 0 && reply != NULL) {
 		size_t   n   = protobuf_c_message_get_packed_size(reply);
 		uint8_t *buf = sf_arena_alloc(&c->c_arena, n);
@@ -743,6 +753,7 @@ call_reset(sf__srv_call *c)
 	c->c_request_id[0]    = '\0';
 	c->c_drift            = NULL; // i19
 	c->c_revision         = 0;    // i15-perf
+	c->c_rev_floor        = 0;
 	c->c_client_id        = false;
 	c->c_dedupe           = false;
 	c->c_dedupe_key       = NULL;

@@ -485,7 +485,17 @@ etcd_close(sf_store *s)
 uint64_t
 sf__etcd_revision_seen(sf_store *s)
 {
-	return (atomic_load(&s->s_known));
+	return (atomic_load(&s->s_last_write));
+}
+
+uint64_t
+sf__etcd_revision_reached(sf_store *s)
+{
+	uint64_t r;
+	pthread_mutex_lock(&s->s_fmtx);
+	r = s->s_f_started ? s->s_f_hi : 0;
+	pthread_mutex_unlock(&s->s_fmtx);
+	return (r);
 }
 
 static void
@@ -839,4 +849,5 @@ const sf_store_ops sf_store_etcd_ops = {
     .so_service_get_min            = sf__etcd_service_get_min, // i15-perf
     .so_revision_seen              = sf__etcd_revision_seen,
     .so_cluster_specs_min          = sf__etcd_cluster_specs_min,
+    .so_revision_reached           = sf__etcd_revision_reached,
 };

@@ -195,6 +195,15 @@ sf_store_revision_seen(sf_store *s)
 	return (0);
 }
 
+uint64_t
+sf_store_revision_reached(sf_store *s)
+{
+	if (OPS(s)->so_revision_reached != NULL) {
+		return (OPS(s)->so_revision_reached(s));
+	}
+	return (0);
+}
+
 int
 sf_store_service_list(sf_store *s, const sf_store_list_req *req,
     ProtobufCAllocator *alloc, sf_store_list_res *res, sf_status *st)

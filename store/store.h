@@ -521,9 +521,16 @@ int sf_store_service_get_min(sf_store *s, const sf_store_key *key,
 // like sf_store_service_get_min; elsewhere sf_store_cluster_list.
 int sf_store_cluster_specs_min(sf_store *s, uint64_t min_rev,
     ProtobufCAllocator *alloc, Svcfleet__V1__Cluster ***out, size_t *n);
-// sf_store_revision_seen is the newest revision this store has seen (at
-// least that of every write it committed), without waiting; 0 on LMDB.
+// sf_store_revision_seen is the newest revision of a write this store
+// committed (at least that of every write it answered), without waiting;
+// 0 on LMDB. Every replica's view reaches it (each commit puts a key the
+// watches see).
 uint64_t sf_store_revision_seen(sf_store *s);
+// sf_store_revision_reached is the revision the view has reached (on
+// etcd: its watch's; 0 on LMDB). A read's answer names at most this: a
+// linearizable read's etcd revision may be one no watch of the prefix
+// ever brings (a write elsewhere in etcd), which no view would reach.
+uint64_t sf_store_revision_reached(sf_store *s);
 
 // sf_store_record_generation returns a number that changes whenever a
 // record of kind may have changed through another process sharing the
@@ -620,6 +627,7 @@ typedef struct sf_store_ops {
 	uint64_t (*so_revision_seen)(sf_store *);
 	int (*so_cluster_specs_min)(sf_store *, uint64_t, ProtobufCAllocator *,
 	    Svcfleet__V1__Cluster ***, size_t *);
+	uint64_t (*so_revision_reached)(sf_store *);
 } sf_store_ops;
 
 // The LMDB backend.

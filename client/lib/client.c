@@ -87,6 +87,7 @@ struct svcfleet_client {
 	// write this handle saw acknowledged.
 	_Atomic uint64_t c_rev;
 	svcfleet_client *c_root;
+	bool             c_linearizable; // svcfleet_options.linearizable_reads
 };
 
 static const char *const code_names[] = {
@@ -272,10 +273,11 @@ svcfleet_open(
 	}
 	pthread_mutex_init(&c->c_mtx, NULL);
 	pthread_cond_init(&c->c_cv, NULL);
-	c->c_root       = c;
-	c->c_timeout_ms = o->timeout_ms ? o->timeout_ms : TIMEOUT_DEFAULT_MS;
-	c->c_token      = strdup(sf_nz(o->token));
-	c->c_url        = strdup(o->url);
+	c->c_root         = c;
+	c->c_linearizable = o->linearizable_reads;
+	c->c_timeout_ms   = o->timeout_ms ? o->timeout_ms : TIMEOUT_DEFAULT_MS;
+	c->c_token        = strdup(sf_nz(o->token));
+	c->c_url          = strdup(o->url);
 	if (c->c_token == NULL || c->c_url == NULL) {
 		client_free(c);
 		return (
@@ -671,7 +673,9 @@ call_one(svcfleet_client *c, const char *method, const ProtobufCMessage *req,
 		snprintf(st->request_id, sizeof(st->request_id), "%s", rid);
 	}
 	if ((rv = pack_request(method, req, token, rid, timeout_ms,
-	         reads_at_least(method) ? atomic_load(&c->c_root->c_rev) : 0,
+	         reads_at_least(method) && !c->c_root->c_linearizable
+	             ? atomic_load(&c->c_root->c_rev)
+	             : 0,
 	         &msg, st))
 	    != 0) {
 		return (rv);
@@ -931,11 +935,12 @@ open_multi(
 	}
 	pthread_mutex_init(&c->c_mtx, NULL);
 	pthread_cond_init(&c->c_cv, NULL);
-	c->c_root       = c;
-	c->c_timeout_ms = o->timeout_ms ? o->timeout_ms : TIMEOUT_DEFAULT_MS;
-	c->c_token      = strdup(sf_nz(o->token));
-	c->c_url        = strdup(o->url);
-	c->c_subs       = calloc(SVCFLEET_SERVERS_MAX, sizeof(*c->c_subs));
+	c->c_root         = c;
+	c->c_linearizable = o->linearizable_reads;
+	c->c_timeout_ms   = o->timeout_ms ? o->timeout_ms : TIMEOUT_DEFAULT_MS;
+	c->c_token        = strdup(sf_nz(o->token));
+	c->c_url          = strdup(o->url);
+	c->c_subs         = calloc(SVCFLEET_SERVERS_MAX, sizeof(*c->c_subs));
 	if (c->c_token == NULL || c->c_url == NULL || c->c_subs == NULL) {
 		free(list);
 		svcfleet_close(c);

@@ -120,6 +120,13 @@ typedef struct svcfleet_options {
 	const char *ca_file;
 	const char *server_name; // default: the URL's host
 	bool        insecure_skip_verify;
+	// i15-perf: GetService and ListServices normally name the newest
+	// revision this handle has seen, so a replica may answer from its
+	// watch-fed view (never older than what the handle saw). A handle
+	// shared by callers that may also go through other replicas (an
+	// HTTP gateway serving many users) sets this: its reads stay
+	// linearizable.
+	bool linearizable_reads;
 } svcfleet_options;
 
 // svcfleet_open connects to a server. Returns 0, or UNAVAILABLE (cannot
