@@ -385,6 +385,15 @@ int sf__etcd_view_range(sf_store *s, const sf__ekey *k, const sf__ekey *end,
     uint64_t rev, int64_t limit, uint64_t min_rev, int64_t wait_ms,
     json_t **resp);
 
+// sf__etcd_view_copy is sf__etcd_view_range for a range with an end,
+// answered with copies of the view's entries (malloc; free with
+// sf__view_copy_free), *more when there are more than limit, *at the
+// revision they are at. 0 or -1 (ask etcd).
+int  sf__etcd_view_copy(sf_store *s, const sf__ekey *k, const sf__ekey *end,
+     uint64_t rev, int64_t limit, uint64_t min_rev, int64_t wait_ms,
+     sf__vent **out, size_t *n, bool *more, uint64_t *at);
+void sf__view_copy_free(sf__vent *e, size_t n);
+
 // ------------------------------------------------------ etcd_lease.c
 
 // Reconciler leases and claims (issue 16): sf_store_lease_* and

@@ -225,6 +225,53 @@ seek_past_ns(walk *w, const sf_store_key *sk)
 	sf__ekey_make(w->w_s, SF__ETCD_SVC, seek, sl, &w->w_from);
 }
 
+// take_one walks one key of a range (inner: the key without P svc/).
+// Returns 0 (go on), -1 (this range ends here; *done, w_more and w_from
+// say why) or an SF_* code.
+static int
+take_one(walk *w, const uint8_t *inner, size_t il, const uint8_t *v, size_t vn,
+    int64_t mod, bool *done)
+{
+	const sf_store_list_req *req = w->w_req;
+	sf_store_key             sk;
+	int                      err = 0;
+
+	if (sf__store_key_parse(inner, il, &sk) != 0) {
+		return (sf_status_set(w->w_st, SF_DATA_LOSS,
+		    "store: a malformed key in services"));
+	}
+	if (w->w_n == req->lr_limit || w->w_examined >= SF__STORE_SCAN_MAX) {
+		w->w_more = true;
+		*done     = true;
+		return (-1);
+	}
+	if (w->w_skip_ns && strcmp(sk.k_namespace, w->w_ns) != 0) {
+		seek_past_ns(w, &sk);
+		return (-1);
+	}
+	memcpy(w->w_last, inner, il);
+	w->w_lastlen = il;
+	w->w_examined++;
+	if ((req->lr_filter.f_key == NULL
+	        || req->lr_filter.f_key(
+	            req->lr_filter.f_arg, sk.k_cluster, sk.k_namespace))
+	    && keep_obj(w, v, vn, &err)) {
+		w->w_items[w->w_n]
+		    = sf__etcd_unpack_service(v, vn, mod, w->w_alloc);
+		err = w->w_items[w->w_n] == NULL ? SF_DATA_LOSS : 0;
+		if (err == 0) {
+			w->w_n++;
+		}
+	}
+	if (err != 0) {
+		return (sf_status_set(w->w_st, err,
+		    "store: the stored service %s/%s in cluster %s cannot be "
+		    "decoded",
+		    sk.k_namespace, sk.k_name, sk.k_cluster));
+	}
+	return (0);
+}
+
 // step reads one range and walks its keys. Returns 0 (*done tells whether
 // the page is complete) or an SF_* code.
 static int
@@ -256,18 +303,39 @@ step(walk *w, bool *done)
 	}
 	// One key more than the page can take tells whether there is more.
 	// i15-perf: from the view when the caller named a revision it has
-	// reached (and a pinned one it still holds); else from etcd.
-	if (w->w_min > 0
-	    && sf__etcd_view_range(w->w_s, &w->w_from, &end, w->w_rev,
-	           (int64_t) want + 1, w->w_min, VIEW_WAIT_MS, &resp)
-	        == 0) {
-		rv = 0;
-	} else {
+	// reached (and a pinned one it still holds), its entries taken as
+	// they are; else from etcd.
+	if (w->w_min > 0) {
+		sf__vent *ents  = NULL;
+		size_t    nents = 0;
+		uint64_t  at    = 0;
+		if (sf__etcd_view_copy(w->w_s, &w->w_from, &end, w->w_rev,
+		        (int64_t) want + 1, w->w_min, VIEW_WAIT_MS, &ents,
+		        &nents, &more, &at)
+		    == 0) {
+			size_t pl = w->w_s->s_plen + strlen(SF__ETCD_SVC);
+			rv        = 0;
+			if (w->w_rev == 0) {
+				w->w_rev = at;
+			}
+			for (i = 0; i < nents && rv == 0; i++) {
+				rv = ents[i].ve_kn < pl
+				    ? sf_status_set(w->w_st, SF_DATA_LOSS,
+				        "store: a malformed key in services")
+				    : take_one(w, ents[i].ve_k + pl,
+				        ents[i].ve_kn - pl, ents[i].ve_v,
+				        ents[i].ve_vn, ents[i].ve_mod, done);
+			}
+			sf__view_copy_free(ents, nents);
+			if (rv != 0) {
+				return (rv < 0 ? 0 : rv);
+			}
+			goto walked;
+		}
 		w->w_min = 0; // not again in this page
-		rv       = sf__etcd_range(w->w_s, &w->w_from, &end, w->w_rev,
-		          (int64_t) want + 1, 0, "a list of services", &resp,
-		          w->w_st);
 	}
+	rv = sf__etcd_range(w->w_s, &w->w_from, &end, w->w_rev,
+	    (int64_t) want + 1, 0, "a list of services", &resp, w->w_st);
 	if (rv == SF_OUT_OF_RANGE && w->w_rev != 0) {
 		// The pinned revision was compacted: go on from here at the
 		// current one.
@@ -289,62 +357,29 @@ step(walk *w, bool *done)
 		json_t        *kv  = json_array_get(kvs, i);
 		uint8_t       *buf = NULL, *v = NULL;
 		const uint8_t *inner;
-		size_t         il, vn;
-		sf_store_key   sk;
-		int            err = 0;
+		size_t         il, vn = 0;
 
 		if (sf__etcd_kv_key(
 		        w->w_s, kv, SF__ETCD_SVC, &buf, &inner, &il)
 		        != 0
-		    || sf__store_key_parse(inner, il, &sk) != 0) {
+		    || sf__etcd_kv_value(kv, &v, &vn) != 0) {
 			free(buf);
+			free(v);
 			json_decref(resp);
 			return (sf_status_set(w->w_st, SF_DATA_LOSS,
-			    "store: a malformed key in services"));
+			    "store: a malformed key or value in services"));
 		}
-		if (w->w_n == req->lr_limit
-		    || w->w_examined >= SF__STORE_SCAN_MAX) {
-			free(buf);
-			w->w_more = true;
-			*done     = true;
-			json_decref(resp);
-			return (0);
-		}
-		if (w->w_skip_ns && strcmp(sk.k_namespace, w->w_ns) != 0) {
-			seek_past_ns(w, &sk);
-			free(buf);
-			json_decref(resp);
-			return (0);
-		}
-		memcpy(w->w_last, inner, il);
-		w->w_lastlen = il;
-		w->w_examined++;
-		if (sf__etcd_kv_value(kv, &v, &vn) != 0) {
-			err = SF_DATA_LOSS;
-		} else if ((req->lr_filter.f_key == NULL
-		               || req->lr_filter.f_key(req->lr_filter.f_arg,
-		                   sk.k_cluster, sk.k_namespace))
-		    && keep_obj(w, v, vn, &err)) {
-			w->w_items[w->w_n] = sf__etcd_unpack_service(v, vn,
-			    sf__etcd_i64(kv, "mod_revision"), w->w_alloc);
-			err = w->w_items[w->w_n] == NULL ? SF_DATA_LOSS : 0;
-			if (err == 0) {
-				w->w_n++;
-			}
-		}
-		free(v);
-		if (err != 0) {
-			rv = sf_status_set(w->w_st, err,
-			    "store: the stored service %s/%s in cluster %s "
-			    "cannot be decoded",
-			    sk.k_namespace, sk.k_name, sk.k_cluster);
-			free(buf);
-			json_decref(resp);
-			return (rv);
-		}
+		rv = take_one(w, inner, il, v, vn,
+		    sf__etcd_i64(kv, "mod_revision"), done);
 		free(buf);
+		free(v);
+		if (rv != 0) {
+			json_decref(resp);
+			return (rv < 0 ? 0 : rv);
+		}
 	}
 	json_decref(resp);
+walked:
 	if (!more && bounded) {
 		// The namespace is done: on beyond it.
 		w->w_from = end;

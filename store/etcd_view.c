@@ -306,3 +306,85 @@ sf__etcd_view_range(sf_store *s, const sf__ekey *k, const sf__ekey *end,
 	    sf__etcd_str64((int64_t) at_rev), "kvs", kvs, "more", more);
 	return (*resp != NULL ? 0 : -1);
 }
+
+void
+sf__view_copy_free(sf__vent *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(e[i].ve_k);
+		free(e[i].ve_v);
+	}
+	free(e);
+}
+
+int
+sf__etcd_view_copy(sf_store *s, const sf__ekey *k, const sf__ekey *end,
+    uint64_t rev, int64_t limit, uint64_t min_rev, int64_t wait_ms,
+    sf__vent **out, size_t *n, bool *more, uint64_t *at)
+{
+	int64_t         until = sf_clock_mono_ms() + wait_ms;
+	struct timespec ts  = {until / 1000, (long) (until % 1000) * 1000000};
+	sf__vent       *e   = NULL;
+	size_t          cnt = 0, cap = 0;
+	bool            oom = false;
+
+	*out  = NULL;
+	*n    = 0;
+	*more = false;
+	if (!tracked(s, k->k_b, k->k_n)) {
+		return (-1);
+	}
+	if (rev != 0) {
+		min_rev = 0; // a page of a pinned list: its revision rules
+	}
+	pthread_mutex_lock(&s->s_fmtx);
+	while (s->s_v_ok && s->s_f_started && s->s_f_hi < min_rev
+	    && !atomic_load(&s->s_stopping) && sf_clock_mono_ms() < until) {
+		pthread_cond_timedwait(&s->s_fcv, &s->s_fmtx, &ts);
+	}
+	if (!s->s_v_ok || !s->s_f_started || s->s_f_hi < min_rev
+	    || (rev != 0 && (rev < s->s_v_changed || rev > s->s_f_hi))) {
+		pthread_mutex_unlock(&s->s_fmtx);
+		return (-1);
+	}
+	*at = rev != 0 ? rev : s->s_f_hi;
+	for (size_t i = lower(s, k->k_b, k->k_n); i < s->s_v_n && !oom; i++) {
+		const sf__vent *v = &s->s_v[i];
+		if (kcmp(v->ve_k, v->ve_kn, end->k_b, end->k_n) >= 0) {
+			break;
+		}
+		if (limit > 0 && (int64_t) cnt == limit) {
+			*more = true;
+			break;
+		}
+		if (cnt == cap) {
+			size_t    nc = cap ? cap * 2 : 64;
+			sf__vent *ne = realloc(e, nc * sizeof(*ne));
+			if (ne == NULL) {
+				oom = true;
+				break;
+			}
+			e   = ne;
+			cap = nc;
+		}
+		e[cnt].ve_k   = malloc(v->ve_kn + 1);
+		e[cnt].ve_v   = malloc(v->ve_vn + 1);
+		e[cnt].ve_kn  = v->ve_kn;
+		e[cnt].ve_vn  = v->ve_vn;
+		e[cnt].ve_mod = v->ve_mod;
+		oom           = e[cnt].ve_k == NULL || e[cnt].ve_v == NULL;
+		if (!oom) {
+			memcpy(e[cnt].ve_k, v->ve_k, v->ve_kn);
+			memcpy(e[cnt].ve_v, v->ve_v, v->ve_vn);
+		}
+		cnt++;
+	}
+	pthread_mutex_unlock(&s->s_fmtx);
+	if (oom) {
+		sf__view_copy_free(e, cnt);
+		return (-1); // ask etcd
+	}
+	*out = e;
+	*n   = cnt;
+	return (0);
+}
