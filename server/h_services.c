@@ -417,9 +417,16 @@ history_add(
 	int                           rv;
 
 	key_of(svc, &k);
-	if ((rv = history_read(txn, a, &k, &h)) != 0) {
+	// A Service's first generation almost never has a history yet
+	// (its delete dropped it): stored as new, create-if-absent, without
+	// a read (on etcd the commit compares it absent and a conflict runs
+	// the write again reading it); only when one is there is it read
+	// and continued, as for any later generation (etcd-perf).
+	bool fresh = svc->metadata->generation == 1 && j->j_rollback_of == 0;
+	if (!fresh && (rv = history_read(txn, a, &k, &h)) != 0) {
 		return (sf_status_set(st, rv, "reading the history failed"));
 	}
+again:
 	if ((e = sf_arena_alloc(a, sizeof(*e))) == NULL
 	    || (key = sf_arena_alloc(a, sizeof(*key))) == NULL) {
 		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
@@ -459,9 +466,18 @@ history_add(
 	h->n_entries    = n + 1 - from;
 	h->keep         = keep;
 	history_id(&k, id);
-	if ((rv = sf_store_txn_record_put(
-	         txn, SF_STORE_HISTORY, id, &h->base, false))
-	    != 0) {
+	rv = sf_store_txn_record_put(
+	    txn, SF_STORE_HISTORY, id, &h->base, fresh);
+	if (rv == SF_ALREADY_EXISTS && fresh) {
+		fresh = false;
+		h     = NULL;
+		if ((rv = history_read(txn, a, &k, &h)) != 0) {
+			return (sf_status_set(
+			    st, rv, "reading the history failed"));
+		}
+		goto again;
+	}
+	if (rv != 0) {
 		return (sf_status_set(st, rv, "storing the history failed"));
 	}
 	return (0);
@@ -1833,9 +1849,12 @@ status_overlay_all(sf__srv_call *c, sf_service *const *svcs, size_t n)
 	Svcfleet__V1__Cluster **cl  = NULL;
 	size_t                  ncl = 0;
 
+	// i15-perf: a caller that named its revision gets the clusters'
+	// health from the view too (no credentials are needed here).
 	if (n == 0 || caller_is_reconciler(c)
-	    || sf_store_cluster_list(
-	           c->c_srv->s_store, sf_arena_pbc(&c->c_arena), &cl, &ncl)
+	    || sf_store_cluster_specs_min(c->c_srv->s_store,
+	           sf__srv_call_min_revision(c), sf_arena_pbc(&c->c_arena),
+	           &cl, &ncl)
 	        != 0) {
 		return;
 	}
@@ -1860,8 +1879,11 @@ h_get_service(Svcfleet__V1__ServiceManager_Service *s,
 		sf__srv_call_finish(c, NULL);
 		return;
 	}
-	rv = sf_store_service_get(
-	    c->c_srv->s_store, &k, sf_arena_pbc(&c->c_arena), &svc);
+	// i15-perf: a caller that names the revision it has seen may be
+	// answered from the replica's watch-fed view (DESIGN §9).
+	rv = sf_store_service_get_min(c->c_srv->s_store, &k,
+	    sf__srv_call_min_revision(c), sf_arena_pbc(&c->c_arena), &svc,
+	    &c->c_revision);
 	if (rv == SF_NOT_FOUND) {
 		not_found(&c->c_status, &k);
 		sf__srv_call_finish(c, NULL);
@@ -1936,6 +1958,7 @@ h_list_services(Svcfleet__V1__ServiceManager_Service *s,
 	                                             : in->page_size,
 	    .lr_page_token = plain_token,
 	    .lr_filter = {list_key_ok, f.sel != NULL ? list_obj_ok : NULL, &f},
+	    .lr_min_revision = sf__srv_call_min_revision(c), // i15-perf
 	};
 	memset(&res, 0, sizeof(res));
 	rv = sf_store_service_list(c->c_srv->s_store, &req,
@@ -1963,7 +1986,8 @@ h_list_services(Svcfleet__V1__ServiceManager_Service *s,
 		sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
 		return;
 	}
-	r->revision = res.lr_revision;
+	r->revision   = res.lr_revision;
+	c->c_revision = res.lr_revision; // i15-perf
 	closure(r, data);
 }
 

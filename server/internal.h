@@ -125,8 +125,12 @@ struct sf__srv_call {
 	int64_t                        c_start_us; // monotonic receipt time
 	// i19: the drift a ReportDrift call records in its audit event.
 	const Svcfleet__V1__ReportDriftRequest *c_drift;
-	int64_t                                 c_deadline_us;
-	char                                    c_request_id[64];
+	// i15-perf: the revision a read answered at (0: the store's newest
+	// seen, as the reply goes), for ReplyEnvelope.revision.
+	uint64_t         c_revision;
+	uint64_t         c_rev_floor; // a write's answer names at least this
+	int64_t          c_deadline_us;
+	char             c_request_id[64];
 	bool             c_client_id; // the request id is the client's own
 	sf__srv_identity c_ident;
 	bool             c_dedupe; // reply must be remembered
@@ -228,10 +232,12 @@ struct sf_server {
 	    s_idle_closed; // (issue 17) idle connections closed
 	// Pipes from local peers (ipc://, inproc://) the socket took: the ipc
 	// guard's proof that a listener still accepts when a probe is slow.
-	atomic_uint_fast64_t     s_local_pipes;
-	atomic_uint_fast64_t     s_refused_busy;
-	atomic_uint_fast64_t     s_refused_watches;
-	struct sf__srv_dedupe   *s_dedupe;
+	atomic_uint_fast64_t   s_local_pipes;
+	atomic_uint_fast64_t   s_refused_busy;
+	atomic_uint_fast64_t   s_refused_watches;
+	struct sf__srv_dedupe *s_dedupe;
+	// i15-perf: stored answers waiting for their batch (replicas.c).
+	struct sf__srv_answers  *s_answers;
 	struct sf__srv_watchers *s_watch;
 	int64_t                  s_start_ms;
 	struct sf__srv_obs      *s_obs; // metrics (srvmetrics.c), NULL: none
@@ -305,6 +311,13 @@ nng_msg *sf__srv_req_reply(sf__srv_call *c, const ProtobufCMessage **rebuilt);
 // sf__srv_req_store keeps the answer m of a call that put a record
 // (asynchronously: a write of its own).
 void sf__srv_req_store(sf__srv_call *c, const nng_msg *m);
+// i15-perf: the revision a caller has seen (RequestEnvelope
+// .min_revision; 0 when none).
+uint64_t sf__srv_call_min_revision(const sf__srv_call *c);
+// i15-perf: the queue of answers to store (sf__srv_req_store batches
+// them); fini after the store is closed. init returns 0 or -1.
+int  sf__srv_req_init(sf_server *srv);
+void sf__srv_req_fini(sf_server *srv);
 
 // ------------------------------------------------------ health (health.c)
 

@@ -10,11 +10,13 @@
 // none: the check is in the transaction's read set, so of two replicas
 // running the same request at once one commits and the other re-runs,
 // finds the record and applies nothing. The answer is added to the record
-// by a write of its own as the reply is sent. A replay answers with that
+// by a write of its own as the reply is sent (answers gathered while one
+// such write runs go together in the next). A replay answers with that
 // answer; when the record has none yet (the first replica has not stored
 // it, or died in between) the replay answers UNAVAILABLE and the client
 // retries. A replay writes no audit record: one per request id.
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,7 +129,10 @@ rebuild(sf__srv_call *c)
 	    && strcmp(m, "/svcfleet.v1.ServiceManager/UpdateService") != 0) {
 		return (NULL);
 	}
-	rv = sf_store_service_get(c->c_srv->s_store, &k, alloc, &svc);
+	// i15-perf: the answer names the revision of this read, which is
+	// at least the first application's commit.
+	rv = sf_store_service_get_min(
+	    c->c_srv->s_store, &k, 0, alloc, &svc, &c->c_rev_floor);
 	if (!del) {
 		return (rv == 0 ? &svc->base : NULL);
 	}
@@ -176,47 +181,179 @@ sf__srv_req_reply(sf__srv_call *c, const ProtobufCMessage **rebuilt)
 	return (NULL);
 }
 
-typedef struct req_job {
-	sf__srv_call *j_unused; // (write arguments begin with a call pointer)
-	char          j_id[65];
-	Svcfleet__V1__StoredReply j_r;
-} req_job;
+// The answers of deduplicated writes are stored after the reply is sent
+// (the answer carries the committed revision, which the write's own
+// transaction cannot know). Answers that gather while one batch is being
+// written go together in the next: one etcd transaction per batch, not
+// one per write (etcd-perf). A batch holds at most ANSWERS_BATCH answers
+// (one put each, and the marker, within etcd's 128 operations).
+#define ANSWERS_BATCH 100
 
-static int
-store_fn(sf_store_txn *txn, void *arg, sf_status *st)
+typedef struct req_job req_job;
+struct req_job {
+	req_job                  *j_next;
+	char                      j_id[65];
+	Svcfleet__V1__StoredReply j_r;
+};
+
+struct sf__srv_answers {
+	pthread_mutex_t a_mtx;
+	req_job        *a_head, *a_tail; // waiting for the next batch
+	size_t          a_n;
+	bool            a_busy; // a batch is being written
+};
+
+// One batch being written: the answers taken from the queue.
+typedef struct req_batch {
+	sf__srv_call *b_unused; // (write arguments begin with a call pointer)
+	sf_server    *b_srv;
+	req_job      *b_jobs;
+} req_batch;
+
+int
+sf__srv_req_init(sf_server *srv)
 {
-	req_job *j = arg;
-	(void) st;
-	return (sf_store_txn_record_put(
-	    txn, SF_STORE_REQUESTS, j->j_id, &j->j_r.base, false));
+	struct sf__srv_answers *a = calloc(1, sizeof(*a));
+	if (a == NULL) {
+		return (-1);
+	}
+	pthread_mutex_init(&a->a_mtx, NULL);
+	srv->s_answers = a;
+	return (0);
 }
 
 static void
-store_done(void *arg, int code, uint64_t revision)
+job_free(req_job *j)
 {
-	req_job *j = arg;
-	(void) revision;
-	if (code != 0) {
-		SF_WARN("rpc",
-		    "the answer of request record %s was not stored (%s): a "
-		    "retry through another replica will be told to retry",
-		    j->j_id, sf_status_name(code));
-	}
 	free(j->j_r.method);
 	free(j->j_r.reply.data);
 	free(j);
 }
 
+static void
+jobs_free(req_job *j, int code)
+{
+	while (j != NULL) {
+		req_job *next = j->j_next;
+		if (code != 0) {
+			SF_WARN("rpc",
+			    "the answer of request record %s was not stored "
+			    "(%s): a retry through another replica will be "
+			    "told to retry",
+			    j->j_id, sf_status_name(code));
+		}
+		job_free(j);
+		j = next;
+	}
+}
+
+void
+sf__srv_req_fini(sf_server *srv)
+{
+	struct sf__srv_answers *a = srv->s_answers;
+	if (a == NULL) {
+		return;
+	}
+	// The store is closed: nothing queued can be written any more.
+	jobs_free(a->a_head, SF_UNAVAILABLE);
+	pthread_mutex_destroy(&a->a_mtx);
+	free(a);
+	srv->s_answers = NULL;
+}
+
+static int
+store_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	req_batch *b = arg;
+	int        rv;
+	(void) st;
+	for (req_job *j = b->b_jobs; j != NULL; j = j->j_next) {
+		if ((rv = sf_store_txn_record_put(
+		         txn, SF_STORE_REQUESTS, j->j_id, &j->j_r.base, false))
+		    != 0) {
+			return (rv);
+		}
+	}
+	return (0);
+}
+
+static void flush(sf_server *srv);
+
+static void
+store_done(void *arg, int code, uint64_t revision)
+{
+	req_batch *b = arg;
+	(void) revision;
+	jobs_free(b->b_jobs, code);
+	sf_server *srv = b->b_srv;
+	free(b);
+	pthread_mutex_lock(&srv->s_answers->a_mtx);
+	srv->s_answers->a_busy = false;
+	pthread_mutex_unlock(&srv->s_answers->a_mtx);
+	flush(srv);
+}
+
+// flush starts writing the next batch unless one is being written.
+static void
+flush(sf_server *srv)
+{
+	struct sf__srv_answers *a = srv->s_answers;
+	req_batch              *b;
+	req_job               **tail;
+	size_t                  n = 0;
+
+	pthread_mutex_lock(&a->a_mtx);
+	if (a->a_busy || a->a_head == NULL) {
+		pthread_mutex_unlock(&a->a_mtx);
+		return;
+	}
+	if ((b = calloc(1, sizeof(*b))) == NULL) {
+		pthread_mutex_unlock(&a->a_mtx);
+		return; // the next answer tries again
+	}
+	b->b_srv  = srv;
+	b->b_jobs = a->a_head;
+	tail      = &b->b_jobs;
+	while (*tail != NULL && n < ANSWERS_BATCH) {
+		tail = &(*tail)->j_next;
+		n++;
+	}
+	a->a_head = *tail;
+	*tail     = NULL;
+	if (a->a_head == NULL) {
+		a->a_tail = NULL;
+	}
+	a->a_n -= n;
+	a->a_busy = true;
+	pthread_mutex_unlock(&a->a_mtx);
+	// store_fn and store_done touch only the batch and the queue: the
+	// batch may run beside other writes (etcd-perf).
+	sf_store_write w = {.w_fn = store_fn,
+	    .w_done               = store_done,
+	    .w_arg                = b,
+	    .w_flags              = SF_STORE_CONCURRENT};
+	if (sf_store_submit(srv->s_store, &w) != 0) {
+		jobs_free(b->b_jobs, SF_UNAVAILABLE);
+		free(b);
+		pthread_mutex_lock(&a->a_mtx);
+		a->a_busy = false;
+		// (The store is closing: what waits is freed by
+		// sf__srv_req_fini.)
+		pthread_mutex_unlock(&a->a_mtx);
+	}
+}
+
 void
 sf__srv_req_store(sf__srv_call *c, const nng_msg *m)
 {
-	req_job *j;
+	struct sf__srv_answers *a = c->c_srv->s_answers;
+	req_job                *j;
 
 	if (!c->c_req_put) {
 		return;
 	}
 	c->c_req_put = false;
-	if ((j = calloc(1, sizeof(*j))) == NULL) {
+	if (a == NULL || (j = calloc(1, sizeof(*j))) == NULL) {
 		return;
 	}
 	svcfleet__v1__stored_reply__init(&j->j_r);
@@ -226,18 +363,19 @@ sf__srv_req_store(sf__srv_call *c, const nng_msg *m)
 	j->j_r.reply.len      = nng_msg_len((nng_msg *) m);
 	j->j_r.reply.data     = malloc(j->j_r.reply.len + 1);
 	if (j->j_r.method == NULL || j->j_r.reply.data == NULL) {
-		store_done(j, SF_RESOURCE_EXHAUSTED, 0);
+		jobs_free(j, SF_RESOURCE_EXHAUSTED);
 		return;
 	}
 	memcpy(
 	    j->j_r.reply.data, nng_msg_body((nng_msg *) m), j->j_r.reply.len);
-	// store_fn and store_done touch only j: it may run beside other
-	// writes (etcd-perf).
-	sf_store_write w = {.w_fn = store_fn,
-	    .w_done               = store_done,
-	    .w_arg                = j,
-	    .w_flags              = SF_STORE_CONCURRENT};
-	if (sf_store_submit(c->c_srv->s_store, &w) != 0) {
-		store_done(j, SF_UNAVAILABLE, 0);
+	pthread_mutex_lock(&a->a_mtx);
+	if (a->a_tail != NULL) {
+		a->a_tail->j_next = j;
+	} else {
+		a->a_head = j;
 	}
+	a->a_tail = j;
+	a->a_n++;
+	pthread_mutex_unlock(&a->a_mtx);
+	flush(c->c_srv);
 }

@@ -65,6 +65,22 @@ pack_reply(sf__srv_call *c, const ProtobufCMessage *reply)
 	env.code       = st->st_code;
 	env.message    = st->st_code != 0 ? st->st_msg : "";
 	env.request_id = c->c_request_id;
+	// i15-perf: for a write at least its commit (the newest commit of
+	// this replica, made before the reply), so the caller's next read
+	// through any replica asks for data at least that new; for a read
+	// what it saw, at most what this replica's view has reached (a
+	// revision every replica's view reaches).
+	if (c->c_revision != 0) {
+		uint64_t reached
+		    = sf_store_revision_reached(c->c_srv->s_store);
+		env.revision
+		    = c->c_revision < reached ? c->c_revision : reached;
+	} else {
+		env.revision = sf_store_revision_seen(c->c_srv->s_store);
+		if (c->c_rev_floor > env.revision) {
+			env.revision = c->c_rev_floor; // a rebuilt answer
+		}
+	}
 	if (st->st_code == 0 && reply != NULL) {
 		size_t   n   = protobuf_c_message_get_packed_size(reply);
 		uint8_t *buf = sf_arena_alloc(&c->c_arena, n);
@@ -192,6 +208,12 @@ rpc_closure(const ProtobufCMessage *reply, void *data)
 		sf_log_set_request_id(prev[0] ? prev : NULL);
 	}
 	send_reply(c, m);
+}
+
+uint64_t
+sf__srv_call_min_revision(const sf__srv_call *c)
+{
+	return (c->c_env != NULL ? c->c_env->min_revision : 0);
 }
 
 void
@@ -780,6 +802,8 @@ call_reset(sf__srv_call *c)
 	c->c_input            = NULL;
 	c->c_request_id[0]    = '\0';
 	c->c_drift            = NULL; // i19
+	c->c_revision         = 0;    // i15-perf
+	c->c_rev_floor        = 0;
 	c->c_client_id        = false;
 	c->c_dedupe           = false;
 	c->c_dedupe_key       = NULL;

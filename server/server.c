@@ -297,8 +297,9 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 	}
 	srv->s_dedupe = sf__srv_dedupe_alloc(
 	    DEDUPE_ENTRIES, srv->s_opts.so_dedupe_bytes, DEDUPE_TTL_MS);
-	if (srv->s_dedupe == NULL || sf__srv_metrics_init(srv) != 0
-	    || sf__srv_watch_init(srv) != 0 || sf__srv_claims_init(srv) != 0) {
+	if (srv->s_dedupe == NULL || sf__srv_req_init(srv) != 0
+	    || sf__srv_metrics_init(srv) != 0 || sf__srv_watch_init(srv) != 0
+	    || sf__srv_claims_init(srv) != 0) {
 		rv = sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL);
 		goto fail;
 	}
@@ -387,6 +388,7 @@ sf_server_stop(sf_server *srv)
 	sf__srv_claims_fini(srv);
 	sf_store_close(srv->s_store);
 	sf__srv_fleet_addrs_close(srv); // i18-console: after the last write
+	sf__srv_req_fini(srv);
 	sf__srv_dedupe_free(srv->s_dedupe);
 	sf__srv_methods_fini(srv);
 	for (size_t i = 0; i < srv->s_nlisteners; i++) {

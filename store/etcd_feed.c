@@ -247,6 +247,8 @@ sf__etcd_record_generation(sf_store *s, sf_store_kind kind)
 	}
 }
 
+static void pause_ms(sf_store *s, int64_t ms);
+
 // on_watch takes one answer of the store's watch into the ring.
 static int
 on_watch(void *arg, json_t *res, sf_status *st)
@@ -272,6 +274,9 @@ on_watch(void *arg, json_t *res, sf_status *st)
 	if (cnt == 0) {
 		return (0);
 	}
+	if (atomic_load(&s->s_watch_delay_ms) > 0) {
+		pause_ms(s, atomic_load(&s->s_watch_delay_ms)); // tests only
+	}
 	pthread_mutex_lock(&s->s_fmtx);
 	for (size_t i = 0; i < cnt && rv == 0; i++) {
 		uint8_t *packed;
@@ -290,6 +295,7 @@ on_watch(void *arg, json_t *res, sf_status *st)
 		    && (rv = ring_push(s, rev, packed, n)) != 0) {
 			free(packed);
 		}
+		sf__view_event(s, json_array_get(events, i), rev);
 		s->s_f_services
 		    = (uint64_t) ((int64_t) s->s_f_services + delta);
 		hi = rev > hi ? rev : hi;
@@ -347,7 +353,37 @@ start_epoch(sf_store *s, sf_status *st)
 	}
 	cnt = sf__etcd_i64(resp, "count");
 	json_decref(resp);
+	// The view (etcd_view.c) starts at the same revision: every Service
+	// and cluster record at rev. Failing that, it stays off.
+	json_t  *vsvc = NULL, *vcl = NULL;
+	sf__ekey cl, clend;
+	sf__ekey_make(s, SF__ETCD_CL, NULL, 0, &cl);
+	sf__ekey_end(&cl, &clend);
+	sf_status vst;
+	sf_status_init(&vst);
+	if (sf__etcd_range(
+	        s, &svc, &end, rev, 0, 0, "the services", &vsvc, &vst)
+	        != 0
+	    || sf__etcd_range(
+	           s, &cl, &clend, rev, 0, 0, "the clusters", &vcl, &vst)
+	        != 0) {
+		SF_WARN("store",
+		    "the view of services is off until the watch restarts: %s",
+		    vst.st_msg);
+	}
+	sf_status_fini(&vst);
 	pthread_mutex_lock(&s->s_fmtx);
+	sf__view_clear(s);
+	if (vsvc != NULL && vcl != NULL) {
+		s->s_v_ok = sf__view_seed_kvs(s, vsvc) == 0
+		    && sf__view_seed_kvs(s, vcl) == 0;
+		if (!s->s_v_ok) {
+			sf__view_clear(s);
+		}
+		s->s_v_changed = rev - 1;
+	}
+	json_decref(vsvc);
+	json_decref(vcl);
 	ring_clear(s);
 	s->s_f_lo       = rev - 1;
 	s->s_f_hi       = rev - 1;
@@ -492,6 +528,7 @@ sf__etcd_feed_stop(sf_store *s)
 	sf__etcd_stream_free(s->s_stream);
 	s->s_stream = NULL;
 	ring_clear(s);
+	sf__view_free(s);
 	free(s->s_ring);
 	s->s_ring     = NULL;
 	s->s_ring_cap = 0;
@@ -526,6 +563,12 @@ sf__etcd_feed_wait(sf_store *s, uint64_t rev, int64_t ms)
 		sf__etcd_stream_wake(s->s_stream);
 	}
 	return (ok);
+}
+
+void
+sf__etcd_set_watch_delay(sf_store *s, int ms)
+{
+	atomic_store(&s->s_watch_delay_ms, ms);
 }
 
 uint64_t

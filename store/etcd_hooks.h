@@ -41,4 +41,8 @@ sf__etcd *sf__etcd_client(sf_store *s);
 // beyond so_feed_keep revisions (also run every minute by the writer).
 void sf__etcd_janitor(sf_store *s);
 
+// i15-perf: sf__etcd_set_watch_delay makes the store's watch wait ms
+// before it applies each answer (tests: a replica whose view lags).
+void sf__etcd_set_watch_delay(sf_store *s, int ms);
+
 #endif // SF_STORE_ETCD_HOOKS_H

@@ -125,6 +125,16 @@ struct sf_store {
 	bool             s_watcher_running;
 	_Atomic bool     s_stopping;
 
+	// The view (etcd_view.c, i15-perf), under s_fmtx: every key under
+	// P svc/ and P cl/ at f_hi, in key order; it is also the state at
+	// every revision from s_v_changed to f_hi. s_v_ok false: not seeded
+	// (or out of memory) until the next epoch.
+	struct sf__vent *s_v;
+	size_t           s_v_n, s_v_cap;
+	bool             s_v_ok;
+	uint64_t         s_v_changed;
+	_Atomic int      s_watch_delay_ms; // tests (etcd_hooks.h)
+
 	pthread_mutex_t s_hookmtx;
 	void (*s_hook)(void *, uint64_t);
 	void *s_hookarg;
@@ -149,6 +159,13 @@ struct sf_store {
 	int64_t          s_req_lease_at; // mono ms of its grant
 	_Atomic uint64_t s_gen_tokens, s_gen_bindings;
 };
+
+// One key of the view (etcd_view.c).
+typedef struct sf__vent {
+	uint8_t *ve_k, *ve_v;
+	size_t   ve_kn, ve_vn;
+	int64_t  ve_mod;
+} sf__vent;
 
 // A key this write attempt read or will write (etcd_txn.c).
 typedef struct sf__ekv {
@@ -292,21 +309,29 @@ int  sf__etcd_submit(sf_store *s, const sf_store_write *w);
 
 int sf__etcd_service_get(sf_store *s, const sf_store_key *key,
     ProtobufCAllocator *alloc, Svcfleet__V1__Service **out);
-int sf__etcd_service_list(sf_store *s, const sf_store_list_req *req,
-    ProtobufCAllocator *alloc, sf_store_list_res *res, sf_status *st);
-int sf__etcd_cluster_get(sf_store *s, const char *name,
-    ProtobufCAllocator *alloc, Svcfleet__V1__Cluster **out);
-int sf__etcd_cluster_list(sf_store *s, ProtobufCAllocator *alloc,
-    Svcfleet__V1__Cluster ***out, size_t *n);
-int sf__etcd_record_get(sf_store *s, sf_store_kind kind, const char *id,
-    const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc,
-    ProtobufCMessage **out);
-int sf__etcd_record_list(sf_store *s, sf_store_kind kind,
-    const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc,
-    ProtobufCMessage ***out, size_t *n);
-int sf__etcd_audit_list(sf_store *s, const sf_store_audit_query *q,
-    ProtobufCAllocator *alloc, Svcfleet__V1__AuditEvent ***out, size_t *n,
-    uint64_t *next);
+// i15-perf: from the view once it has reached min_rev (store.h).
+int      sf__etcd_service_get_min(sf_store *s, const sf_store_key *key,
+         uint64_t min_rev, ProtobufCAllocator *alloc, Svcfleet__V1__Service **out,
+         uint64_t *rev);
+uint64_t sf__etcd_revision_seen(sf_store *s);
+uint64_t sf__etcd_revision_reached(sf_store *s);
+int      sf__etcd_cluster_specs_min(sf_store *s, uint64_t min_rev,
+         ProtobufCAllocator *alloc, Svcfleet__V1__Cluster ***out, size_t *n);
+int      sf__etcd_service_list(sf_store *s, const sf_store_list_req *req,
+         ProtobufCAllocator *alloc, sf_store_list_res *res, sf_status *st);
+int      sf__etcd_cluster_get(sf_store *s, const char *name,
+         ProtobufCAllocator *alloc, Svcfleet__V1__Cluster **out);
+int      sf__etcd_cluster_list(sf_store *s, ProtobufCAllocator *alloc,
+         Svcfleet__V1__Cluster ***out, size_t *n);
+int      sf__etcd_record_get(sf_store *s, sf_store_kind kind, const char *id,
+         const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc,
+         ProtobufCMessage **out);
+int      sf__etcd_record_list(sf_store *s, sf_store_kind kind,
+         const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc,
+         ProtobufCMessage ***out, size_t *n);
+int      sf__etcd_audit_list(sf_store *s, const sf_store_audit_query *q,
+         ProtobufCAllocator *alloc, Svcfleet__V1__AuditEvent ***out, size_t *n,
+         uint64_t *next);
 // sf__etcd_unpack_service decodes a svc value and sets its
 // resource_version to mod. NULL when undecodable.
 Svcfleet__V1__Service *sf__etcd_unpack_service(
@@ -335,6 +360,39 @@ int      sf__etcd_health(sf_store *s, sf_status *st);
 uint64_t sf__etcd_record_generation(sf_store *s, sf_store_kind kind);
 // The number of Services, as the watch last saw it.
 uint64_t sf__etcd_feed_services(sf_store *s);
+
+// ------------------------------------------------------ etcd_view.c
+
+// i15-perf: the watch-fed view of the Services and clusters. Under
+// s_fmtx: sf__view_clear (not seeded), sf__view_seed_kvs (puts a range
+// answer's kvs; 0 or -1), sf__view_event (one watch event at rev).
+void sf__view_clear(sf_store *s);
+void sf__view_free(sf_store *s);
+int  sf__view_seed_kvs(sf_store *s, const json_t *resp);
+void sf__view_event(sf_store *s, const json_t *ev, uint64_t rev);
+// sf__etcd_view_get copies key k's value and mod_revision out of the view
+// when the view has reached min_rev: 1 (found), 0 (absent), -1 (the view
+// cannot tell: ask etcd).
+int sf__etcd_view_get(sf_store *s, const sf__ekey *k, uint64_t min_rev,
+    uint8_t **v, size_t *vn, int64_t *mod);
+// sf__etcd_view_range answers the range [k, end) (end NULL: k alone) at
+// rev (0: the view's newest) with at most limit keys (0: all), in the
+// shape of etcd's range answer, once the view has reached min_rev
+// (waiting at most wait_ms). Returns 0 with *resp or -1 (ask etcd: the
+// view does not reach min_rev in time, does not hold rev, or is not
+// seeded).
+int sf__etcd_view_range(sf_store *s, const sf__ekey *k, const sf__ekey *end,
+    uint64_t rev, int64_t limit, uint64_t min_rev, int64_t wait_ms,
+    json_t **resp);
+
+// sf__etcd_view_copy is sf__etcd_view_range for a range with an end,
+// answered with copies of the view's entries (malloc; free with
+// sf__view_copy_free), *more when there are more than limit, *at the
+// revision they are at. 0 or -1 (ask etcd).
+int  sf__etcd_view_copy(sf_store *s, const sf__ekey *k, const sf__ekey *end,
+     uint64_t rev, int64_t limit, uint64_t min_rev, int64_t wait_ms,
+     sf__vent **out, size_t *n, bool *more, uint64_t *at);
+void sf__view_copy_free(sf__vent *e, size_t n);
 
 // ------------------------------------------------------ etcd_lease.c
 

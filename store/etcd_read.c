@@ -64,6 +64,10 @@ sf__etcd_fill_credentials(sf_store *s, const uint8_t *blob, size_t n,
 	return (rv);
 }
 
+// How long a read waits for the view to reach its caller's revision
+// before it asks etcd (i15-perf).
+#define VIEW_WAIT_MS 1000
+
 // get_one reads key k; *kv is NULL when absent. *resp holds it.
 static int
 get_one(sf_store *s, const sf__ekey *k, const char *what, json_t **resp,
@@ -78,6 +82,14 @@ get_one(sf_store *s, const sf__ekey *k, const char *what, json_t **resp,
 int
 sf__etcd_service_get(sf_store *s, const sf_store_key *key,
     ProtobufCAllocator *alloc, Svcfleet__V1__Service **out)
+{
+	return (sf__etcd_service_get_min(s, key, 0, alloc, out, NULL));
+}
+
+int
+sf__etcd_service_get_min(sf_store *s, const sf_store_key *key,
+    uint64_t min_rev, ProtobufCAllocator *alloc, Svcfleet__V1__Service **out,
+    uint64_t *rev)
 {
 	uint8_t   kb[SF__STORE_KEY_MAX], *v = NULL;
 	size_t    kl, n;
@@ -94,7 +106,19 @@ sf__etcd_service_get(sf_store *s, const sf_store_key *key,
 		return (SF_INVALID_ARGUMENT);
 	}
 	sf_status_init(&st);
-	if ((rv = get_one(s, &ek, "a service", &resp, &kv, &st)) == 0) {
+	if (min_rev > 0
+	    && sf__etcd_view_range(
+	           s, &ek, NULL, 0, 0, min_rev, VIEW_WAIT_MS, &resp)
+	        == 0) {
+		rv = 0; // i15-perf: the caller's revision is in the view
+		kv = json_array_get(json_object_get(resp, "kvs"), 0);
+	} else {
+		rv = get_one(s, &ek, "a service", &resp, &kv, &st);
+	}
+	if (rv == 0 && rev != NULL) {
+		*rev = sf__etcd_rev(resp);
+	}
+	if (rv == 0) {
 		if (kv == NULL) {
 			rv = SF_NOT_FOUND;
 		} else if (sf__etcd_kv_value(kv, &v, &n) != 0
@@ -125,6 +149,7 @@ typedef struct walk {
 	sf__ekey                 w_from; // the next range's first key
 	sf__ekey                 w_end;  // the end of the listed range
 	uint64_t                 w_rev;  // pinned revision, 0 until known
+	uint64_t                 w_min;  // the caller's revision (i15-perf)
 	uint8_t                  w_last[SF__STORE_KEY_MAX];
 	size_t                   w_lastlen;
 	uint32_t                 w_examined;
@@ -200,6 +225,53 @@ seek_past_ns(walk *w, const sf_store_key *sk)
 	sf__ekey_make(w->w_s, SF__ETCD_SVC, seek, sl, &w->w_from);
 }
 
+// take_one walks one key of a range (inner: the key without P svc/).
+// Returns 0 (go on), -1 (this range ends here; *done, w_more and w_from
+// say why) or an SF_* code.
+static int
+take_one(walk *w, const uint8_t *inner, size_t il, const uint8_t *v, size_t vn,
+    int64_t mod, bool *done)
+{
+	const sf_store_list_req *req = w->w_req;
+	sf_store_key             sk;
+	int                      err = 0;
+
+	if (sf__store_key_parse(inner, il, &sk) != 0) {
+		return (sf_status_set(w->w_st, SF_DATA_LOSS,
+		    "store: a malformed key in services"));
+	}
+	if (w->w_n == req->lr_limit || w->w_examined >= SF__STORE_SCAN_MAX) {
+		w->w_more = true;
+		*done     = true;
+		return (-1);
+	}
+	if (w->w_skip_ns && strcmp(sk.k_namespace, w->w_ns) != 0) {
+		seek_past_ns(w, &sk);
+		return (-1);
+	}
+	memcpy(w->w_last, inner, il);
+	w->w_lastlen = il;
+	w->w_examined++;
+	if ((req->lr_filter.f_key == NULL
+	        || req->lr_filter.f_key(
+	            req->lr_filter.f_arg, sk.k_cluster, sk.k_namespace))
+	    && keep_obj(w, v, vn, &err)) {
+		w->w_items[w->w_n]
+		    = sf__etcd_unpack_service(v, vn, mod, w->w_alloc);
+		err = w->w_items[w->w_n] == NULL ? SF_DATA_LOSS : 0;
+		if (err == 0) {
+			w->w_n++;
+		}
+	}
+	if (err != 0) {
+		return (sf_status_set(w->w_st, err,
+		    "store: the stored service %s/%s in cluster %s cannot be "
+		    "decoded",
+		    sk.k_namespace, sk.k_name, sk.k_cluster));
+	}
+	return (0);
+}
+
 // step reads one range and walks its keys. Returns 0 (*done tells whether
 // the page is complete) or an SF_* code.
 static int
@@ -230,6 +302,38 @@ step(walk *w, bool *done)
 		want = SF__STORE_SCAN_MAX - w->w_examined;
 	}
 	// One key more than the page can take tells whether there is more.
+	// i15-perf: from the view when the caller named a revision it has
+	// reached (and a pinned one it still holds), its entries taken as
+	// they are; else from etcd.
+	if (w->w_min > 0) {
+		sf__vent *ents  = NULL;
+		size_t    nents = 0;
+		uint64_t  at    = 0;
+		if (sf__etcd_view_copy(w->w_s, &w->w_from, &end, w->w_rev,
+		        (int64_t) want + 1, w->w_min, VIEW_WAIT_MS, &ents,
+		        &nents, &more, &at)
+		    == 0) {
+			size_t pl = w->w_s->s_plen + strlen(SF__ETCD_SVC);
+			rv        = 0;
+			if (w->w_rev == 0) {
+				w->w_rev = at;
+			}
+			for (i = 0; i < nents && rv == 0; i++) {
+				rv = ents[i].ve_kn < pl
+				    ? sf_status_set(w->w_st, SF_DATA_LOSS,
+				        "store: a malformed key in services")
+				    : take_one(w, ents[i].ve_k + pl,
+				        ents[i].ve_kn - pl, ents[i].ve_v,
+				        ents[i].ve_vn, ents[i].ve_mod, done);
+			}
+			sf__view_copy_free(ents, nents);
+			if (rv != 0) {
+				return (rv < 0 ? 0 : rv);
+			}
+			goto walked;
+		}
+		w->w_min = 0; // not again in this page
+	}
 	rv = sf__etcd_range(w->w_s, &w->w_from, &end, w->w_rev,
 	    (int64_t) want + 1, 0, "a list of services", &resp, w->w_st);
 	if (rv == SF_OUT_OF_RANGE && w->w_rev != 0) {
@@ -253,62 +357,29 @@ step(walk *w, bool *done)
 		json_t        *kv  = json_array_get(kvs, i);
 		uint8_t       *buf = NULL, *v = NULL;
 		const uint8_t *inner;
-		size_t         il, vn;
-		sf_store_key   sk;
-		int            err = 0;
+		size_t         il, vn = 0;
 
 		if (sf__etcd_kv_key(
 		        w->w_s, kv, SF__ETCD_SVC, &buf, &inner, &il)
 		        != 0
-		    || sf__store_key_parse(inner, il, &sk) != 0) {
+		    || sf__etcd_kv_value(kv, &v, &vn) != 0) {
 			free(buf);
+			free(v);
 			json_decref(resp);
 			return (sf_status_set(w->w_st, SF_DATA_LOSS,
-			    "store: a malformed key in services"));
+			    "store: a malformed key or value in services"));
 		}
-		if (w->w_n == req->lr_limit
-		    || w->w_examined >= SF__STORE_SCAN_MAX) {
-			free(buf);
-			w->w_more = true;
-			*done     = true;
-			json_decref(resp);
-			return (0);
-		}
-		if (w->w_skip_ns && strcmp(sk.k_namespace, w->w_ns) != 0) {
-			seek_past_ns(w, &sk);
-			free(buf);
-			json_decref(resp);
-			return (0);
-		}
-		memcpy(w->w_last, inner, il);
-		w->w_lastlen = il;
-		w->w_examined++;
-		if (sf__etcd_kv_value(kv, &v, &vn) != 0) {
-			err = SF_DATA_LOSS;
-		} else if ((req->lr_filter.f_key == NULL
-		               || req->lr_filter.f_key(req->lr_filter.f_arg,
-		                   sk.k_cluster, sk.k_namespace))
-		    && keep_obj(w, v, vn, &err)) {
-			w->w_items[w->w_n] = sf__etcd_unpack_service(v, vn,
-			    sf__etcd_i64(kv, "mod_revision"), w->w_alloc);
-			err = w->w_items[w->w_n] == NULL ? SF_DATA_LOSS : 0;
-			if (err == 0) {
-				w->w_n++;
-			}
-		}
-		free(v);
-		if (err != 0) {
-			rv = sf_status_set(w->w_st, err,
-			    "store: the stored service %s/%s in cluster %s "
-			    "cannot be decoded",
-			    sk.k_namespace, sk.k_name, sk.k_cluster);
-			free(buf);
-			json_decref(resp);
-			return (rv);
-		}
+		rv = take_one(w, inner, il, v, vn,
+		    sf__etcd_i64(kv, "mod_revision"), done);
 		free(buf);
+		free(v);
+		if (rv != 0) {
+			json_decref(resp);
+			return (rv < 0 ? 0 : rv);
+		}
 	}
 	json_decref(resp);
+walked:
 	if (!more && bounded) {
 		// The namespace is done: on beyond it.
 		w->w_from = end;
@@ -349,6 +420,7 @@ sf__etcd_service_list(sf_store *s, const sf_store_list_req *req,
 	w.w_st      = st;
 	w.w_ns      = ns;
 	w.w_skip_ns = cluster[0] == '\0' && ns[0] != '\0';
+	w.w_min     = req->lr_min_revision;
 	if (req->lr_limit < 1 || req->lr_limit > SF__STORE_LIST_MAX) {
 		return (sf_status_set(st, SF_INVALID_ARGUMENT,
 		    "page size %" PRIu32 " is out of range: must be 1..%d",
@@ -525,6 +597,61 @@ sf__etcd_cluster_get(sf_store *s, const char *name, ProtobufCAllocator *alloc,
 	json_decref(resp);
 	sf_status_fini(&st);
 	return (rv);
+}
+
+// i15-perf: the clusters' settings from the view (no credentials).
+int
+sf__etcd_cluster_specs_min(sf_store *s, uint64_t min_rev,
+    ProtobufCAllocator *alloc, Svcfleet__V1__Cluster ***out, size_t *n)
+{
+	sf__ekey k, end;
+	json_t  *resp = NULL, *kvs;
+	size_t   cnt, got = 0;
+	int      rv = 0;
+
+	sf__ekey_make(s, SF__ETCD_CL, NULL, 0, &k);
+	sf__ekey_end(&k, &end);
+	if (min_rev == 0
+	    || sf__etcd_view_range(
+	           s, &k, &end, 0, 0, min_rev, VIEW_WAIT_MS, &resp)
+	        != 0) {
+		return (sf__etcd_cluster_list(s, alloc, out, n));
+	}
+	kvs  = json_object_get(resp, "kvs");
+	cnt  = json_array_size(kvs);
+	*n   = 0;
+	*out = sf__store_alloc(alloc, (cnt + 1) * sizeof(**out));
+	if (*out == NULL) {
+		json_decref(resp);
+		return (SF_RESOURCE_EXHAUSTED);
+	}
+	for (size_t i = 0; i < cnt && rv == 0; i++) {
+		const json_t          *kv = json_array_get(kvs, i);
+		uint8_t               *v  = NULL;
+		size_t                 vn = 0;
+		Svcfleet__V1__Cluster *c  = NULL;
+		if (sf__etcd_kv_value(kv, &v, &vn) != 0
+		    || (c = svcfleet__v1__cluster__unpack(alloc, vn, v))
+		        == NULL) {
+			rv = SF_DATA_LOSS;
+		} else {
+			c->resource_version
+			    = (uint64_t) sf__etcd_i64(kv, "mod_revision");
+			(*out)[got++] = c;
+		}
+		free(v);
+	}
+	json_decref(resp);
+	if (rv != 0) {
+		for (size_t i = 0; i < got; i++) {
+			svcfleet__v1__cluster__free_unpacked((*out)[i], alloc);
+		}
+		sf__store_free(alloc, *out);
+		*out = NULL;
+		return (rv);
+	}
+	*n = got;
+	return (0);
 }
 
 int

@@ -482,6 +482,22 @@ etcd_close(sf_store *s)
 	free(s);
 }
 
+uint64_t
+sf__etcd_revision_seen(sf_store *s)
+{
+	return (atomic_load(&s->s_last_write));
+}
+
+uint64_t
+sf__etcd_revision_reached(sf_store *s)
+{
+	uint64_t r;
+	pthread_mutex_lock(&s->s_fmtx);
+	r = s->s_f_started ? s->s_f_hi : 0;
+	pthread_mutex_unlock(&s->s_fmtx);
+	return (r);
+}
+
 static void
 etcd_stats(sf_store *s, sf_store_stats *out)
 {
@@ -830,4 +846,8 @@ const sf_store_ops sf_store_etcd_ops = {
     .so_claim_list                 = sf__etcd_claim_list,
     .so_health                     = sf__etcd_health,
     .so_record_generation          = sf__etcd_record_generation,
+    .so_service_get_min            = sf__etcd_service_get_min, // i15-perf
+    .so_revision_seen              = sf__etcd_revision_seen,
+    .so_cluster_specs_min          = sf__etcd_cluster_specs_min,
+    .so_revision_reached           = sf__etcd_revision_reached,
 };

@@ -158,6 +158,54 @@ sf_store_service_get(sf_store *s, const sf_store_key *key,
 }
 
 int
+sf_store_service_get_min(sf_store *s, const sf_store_key *key,
+    uint64_t min_rev, ProtobufCAllocator *alloc, Svcfleet__V1__Service **out,
+    uint64_t *rev)
+{
+	uint64_t r = 0;
+	int      rv;
+	if (OPS(s)->so_service_get_min != NULL) {
+		rv = OPS(s)->so_service_get_min(
+		    s, key, min_rev, alloc, out, &r);
+	} else {
+		rv = OPS(s)->so_service_get(s, key, alloc, out);
+	}
+	if (rev != NULL) {
+		*rev = r;
+	}
+	return (rv);
+}
+
+int
+sf_store_cluster_specs_min(sf_store *s, uint64_t min_rev,
+    ProtobufCAllocator *alloc, Svcfleet__V1__Cluster ***out, size_t *n)
+{
+	if (OPS(s)->so_cluster_specs_min != NULL) {
+		return (
+		    OPS(s)->so_cluster_specs_min(s, min_rev, alloc, out, n));
+	}
+	return (OPS(s)->so_cluster_list(s, alloc, out, n));
+}
+
+uint64_t
+sf_store_revision_seen(sf_store *s)
+{
+	if (OPS(s)->so_revision_seen != NULL) {
+		return (OPS(s)->so_revision_seen(s));
+	}
+	return (0);
+}
+
+uint64_t
+sf_store_revision_reached(sf_store *s)
+{
+	if (OPS(s)->so_revision_reached != NULL) {
+		return (OPS(s)->so_revision_reached(s));
+	}
+	return (0);
+}
+
+int
 sf_store_service_list(sf_store *s, const sf_store_list_req *req,
     ProtobufCAllocator *alloc, sf_store_list_res *res, sf_status *st)
 {

@@ -157,6 +157,11 @@ typedef struct sf_store_list_req {
 	uint32_t        lr_limit;      // page size, 1..5000
 	const char     *lr_page_token; // "" or NULL = first page
 	sf_store_filter lr_filter;
+	// i15-perf: > 0: the page may come from data at least this new
+	// rather than from a linearizable read (on etcd: the watch-fed view;
+	// see sf_store_service_get_min). Pages after the first stay at the
+	// token's revision.
+	uint64_t lr_min_revision;
 } sf_store_list_req;
 
 typedef struct sf_store_list_res {
@@ -506,6 +511,32 @@ void sf_store_claims_free(sf_store_claim *c, size_t n);
 // tried); on LMDB always 0. For /readyz.
 int sf_store_health(sf_store *s, sf_status *st);
 
+// i15-perf (DESIGN §9): sf_store_service_get_min is sf_store_service_get
+// for a caller that has seen revision min_rev (0: none): on etcd the
+// Service comes from the replica's watch-fed view once it has reached
+// min_rev (waiting up to a second), else from a linearizable read; *rev
+// (may be NULL) is the revision the answer is at. On LMDB, whose reads
+// are always current, it is sf_store_service_get and *rev 0.
+int sf_store_service_get_min(sf_store *s, const sf_store_key *key,
+    uint64_t min_rev, ProtobufCAllocator *alloc, Svcfleet__V1__Service **out,
+    uint64_t *rev);
+// sf_store_cluster_specs_min lists the clusters as sf_store_cluster_list
+// does, but without their credentials, for a caller that has seen
+// min_rev (0: none): on etcd from the view once it has reached min_rev,
+// like sf_store_service_get_min; elsewhere sf_store_cluster_list.
+int sf_store_cluster_specs_min(sf_store *s, uint64_t min_rev,
+    ProtobufCAllocator *alloc, Svcfleet__V1__Cluster ***out, size_t *n);
+// sf_store_revision_seen is the newest revision of a write this store
+// committed (at least that of every write it answered), without waiting;
+// 0 on LMDB. Every replica's view reaches it (each commit puts a key the
+// watches see).
+uint64_t sf_store_revision_seen(sf_store *s);
+// sf_store_revision_reached is the revision the view has reached (on
+// etcd: its watch's; 0 on LMDB). A read's answer names at most this: a
+// linearizable read's etcd revision may be one no watch of the prefix
+// ever brings (a write elsewhere in etcd), which no view would reach.
+uint64_t sf_store_revision_reached(sf_store *s);
+
 // sf_store_record_generation returns a number that changes whenever a
 // record of kind may have changed through another process sharing the
 // store (on etcd: another svcfleetd replica's write, as this store's watch
@@ -593,6 +624,15 @@ typedef struct sf_store_ops {
 	// say (the dispatch answers 0).
 	int (*so_health)(sf_store *, sf_status *);
 	uint64_t (*so_record_generation)(sf_store *, sf_store_kind);
+	// i15-perf: reads at least as new as a revision, and the newest
+	// revision seen; NULL in a backend whose reads are always current
+	// (the dispatch reads as usual and answers 0).
+	int (*so_service_get_min)(sf_store *, const sf_store_key *, uint64_t,
+	    ProtobufCAllocator *, Svcfleet__V1__Service **, uint64_t *);
+	uint64_t (*so_revision_seen)(sf_store *);
+	int (*so_cluster_specs_min)(sf_store *, uint64_t, ProtobufCAllocator *,
+	    Svcfleet__V1__Cluster ***, size_t *);
+	uint64_t (*so_revision_reached)(sf_store *);
 } sf_store_ops;
 
 // The LMDB backend.

@@ -1189,6 +1189,313 @@ test_concurrent_writes(void **state)
 	sf_store_close(s);
 }
 
+// ------------------------------------------- i15-perf: a create's requests
+
+typedef struct count_rec {
+	atomic_int ranges, txns;
+} count_rec;
+
+static int
+count_fn(void *arg, const char *path, int phase)
+{
+	count_rec *c = arg;
+	if (phase == 0 && strcmp(path, "kv/range") == 0) {
+		atomic_fetch_add(&c->ranges, 1);
+	} else if (phase == 0 && strcmp(path, "kv/txn") == 0) {
+		atomic_fetch_add(&c->txns, 1);
+	}
+	return (0);
+}
+
+typedef struct vcl_arg {
+	sf_arena a;
+	int32_t  min;
+} vcl_arg;
+
+static int
+vcl_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	vcl_arg               *v = arg;
+	Svcfleet__V1__Cluster *c = sf_arena_zalloc(&v->a, sizeof(*c));
+	(void) st;
+	svcfleet__v1__cluster__init(c);
+	c->name          = "vc1";
+	c->node_port_min = v->min;
+	c->node_port_max = 32767;
+	return (sf_store_txn_cluster_put(txn, c, false));
+}
+
+static uint64_t
+put_vcluster(sf_store *s, int32_t min)
+{
+	vcl_arg  v = {.min = min};
+	uint64_t rev;
+	sf_arena_init(&v.a);
+	sf_store_write w
+	    = {.w_fn = vcl_fn, .w_arg = &v, .w_alloc = sf_arena_pbc(&v.a)};
+	assert_int_equal(sf_store_write_sync(s, &w, &rev), 0);
+	sf_arena_fini(&v.a);
+	return (rev);
+}
+
+// A create as svcfleetd makes it: the cluster's settings, the request
+// record (absent), the Service, its first history record, the audit.
+typedef struct vcreate_arg {
+	sf_arena a;
+	char     name[32];
+	char     hist[32];
+	uint64_t cl_rv;
+	int32_t  cl_min;
+	int      runs;
+} vcreate_arg;
+
+static int
+vcreate_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	vcreate_arg                  *v = arg;
+	Svcfleet__V1__Cluster        *cl;
+	ProtobufCMessage             *m = NULL;
+	Svcfleet__V1__ServiceHistory *h = sf_arena_zalloc(&v->a, sizeof(*h));
+	int                           rv;
+	(void) st;
+
+	v->runs++;
+	if ((rv = sf_store_txn_cluster_spec_get(
+	         txn, "vc1", sf_arena_pbc(&v->a), &cl))
+	    != 0) {
+		return (rv);
+	}
+	v->cl_rv  = cl->resource_version;
+	v->cl_min = cl->node_port_min;
+	rv        = sf_store_txn_record_get(txn, SF_STORE_REQUESTS, v->name,
+	           &svcfleet__v1__stored_reply__descriptor, sf_arena_pbc(&v->a), &m);
+	if (rv != SF_NOT_FOUND) {
+		return (rv == 0 ? SF_ALREADY_EXISTS : rv);
+	}
+	if ((rv = sf_store_txn_service_put(
+	         txn, tu_svc(&v->a, "vc1", "dev", v->name, 0), true))
+	    != 0) {
+		return (rv);
+	}
+	svcfleet__v1__service_history__init(h);
+	h->keep = 20;
+	return (sf_store_txn_record_put(
+	    txn, SF_STORE_HISTORY, v->hist, &h->base, true));
+}
+
+static int
+vcreate(sf_store *s, vcreate_arg *v, const char *name, const char *hist)
+{
+	int rv;
+	memset(v, 0, sizeof(*v));
+	sf_arena_init(&v->a);
+	snprintf(v->name, sizeof(v->name), "%s", name);
+	snprintf(v->hist, sizeof(v->hist), "%s", hist);
+	sf_store_write w = {.w_fn = vcreate_fn,
+	    .w_audit              = audit_fn,
+	    .w_arg                = v,
+	    .w_flags              = SF_STORE_CONCURRENT,
+	    .w_alloc              = sf_arena_pbc(&v->a)};
+	rv               = sf_store_write_sync(s, &w, NULL);
+	sf_arena_fini(&v->a);
+	return (rv);
+}
+
+// A create reads nothing from etcd: the cluster comes from the watch-fed
+// view, the request and history records are assumed absent; all three
+// are compared in its one transaction. A view that lags (another replica
+// changed the cluster) or a history record that exists only make the
+// write run again, reading etcd: it never writes on what was stale.
+static void
+test_create_one_request(void **state)
+{
+	char        prefix[64];
+	sf_store   *a, *b;
+	count_rec   cnt = {0};
+	vcreate_arg v;
+	hook_rec h = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+	uint64_t rev;
+
+	(void) state;
+	snprintf(prefix, sizeof(prefix), "/e/%d-onereq/", (int) getpid());
+	a = open_on(tu_etcd_endpoints(), prefix, NULL);
+	b = open_on(tu_etcd_endpoints(), prefix, NULL);
+	sf_store_set_commit_hook(a, hook, &h);
+	rev = put_vcluster(a, 30000);
+	assert_true(hook_wait(&h, rev, 3000)); // a's view has it
+	sf__etcd_set_fault(sf__etcd_client(a), count_fn, &cnt);
+	assert_int_equal(vcreate(a, &v, "one", "h-one"), 0);
+	assert_int_equal(v.runs, 1);
+	assert_int_equal(v.cl_rv, rev);
+	assert_int_equal(atomic_load(&cnt.ranges), 0);
+	assert_int_equal(atomic_load(&cnt.txns), 1);
+
+	// The history record exists: the commit's compare fails, the write
+	// runs again reading it, and the function sees it.
+	assert_int_equal(vcreate(a, &v, "two", "h-one"), SF_ALREADY_EXISTS);
+	assert_int_equal(v.runs, 2);
+	assert_null(tu_get(a, "vc1", "dev", "two"));
+
+	// a's view lags behind b's change of the cluster: a create through
+	// a still validates against the cluster as b left it.
+	for (int i = 0; i < 3; i++) {
+		char name[16];
+		sf__etcd_set_watch_delay(a, 300);
+		rev = put_vcluster(b, 30100 + i);
+		snprintf(name, sizeof(name), "lag-%d", i);
+		assert_int_equal(vcreate(a, &v, name, name), 0);
+		assert_int_equal(v.cl_rv, rev);
+		assert_int_equal(v.cl_min, 30100 + i);
+		sf__etcd_set_watch_delay(a, 0);
+	}
+	sf__etcd_set_fault(sf__etcd_client(a), NULL, NULL);
+	sf_store_set_commit_hook(a, NULL, NULL);
+	sf_store_close(b);
+	sf_store_close(a);
+}
+
+// ------------------------------------------ i15-perf: reads from the view
+
+// get_min reads c1/dev/name through s as a caller that saw min_rev.
+static int
+get_min(sf_store *s, const char *name, uint64_t min_rev, uint64_t *svc_rv,
+    uint64_t *at)
+{
+	sf_store_key           k   = {"c1", "dev", name};
+	Svcfleet__V1__Service *got = NULL;
+	int rv  = sf_store_service_get_min(s, &k, min_rev, NULL, &got, at);
+	*svc_rv = got != NULL ? got->metadata->resource_version : 0;
+	if (got != NULL) {
+		svcfleet__v1__service__free_unpacked(got, NULL);
+	}
+	return (rv);
+}
+
+// list_all lists c1/dev in pages of 2 as a caller that saw min_rev,
+// writing through w between pages when w is not NULL; returns the names
+// seen (joined) and checks that every page has the first's revision.
+static void
+list_all(sf_store *s, uint64_t min_rev, sf_store *w, char *names, size_t cap)
+{
+	char     token[512] = "";
+	uint64_t first      = 0;
+	int      page       = 0;
+	sf_arena ar;
+
+	names[0] = '\0';
+	sf_arena_init(&ar);
+	do {
+		sf_store_list_req req = {.lr_cluster = "c1",
+		    .lr_namespace                    = "dev",
+		    .lr_limit                        = 2,
+		    .lr_page_token                   = token,
+		    .lr_min_revision                 = min_rev};
+		sf_store_list_res res;
+		sf_status         st;
+		sf_status_init(&st);
+		assert_int_equal(sf_store_service_list(
+		                     s, &req, sf_arena_pbc(&ar), &res, &st),
+		    0);
+		sf_status_fini(&st);
+		if (first == 0) {
+			first = res.lr_revision;
+		}
+		assert_int_equal(res.lr_revision, first);
+		for (size_t i = 0; i < res.lr_n; i++) {
+			size_t l = strlen(names);
+			snprintf(names + l, cap - l, "%s ",
+			    res.lr_items[i]->metadata->name);
+		}
+		snprintf(token, sizeof(token), "%s", res.lr_next_token);
+		if (w != NULL && page == 0) {
+			// Between pages another replica adds one at the end
+			// and deletes the first: the list is still of the
+			// first page's snapshot.
+			assert_int_equal(
+			    tu_put(w, &ar, tu_svc(&ar, "c1", "dev", "v9", 0),
+			        true, NULL),
+			    0);
+			assert_int_equal(
+			    tu_delete(w, "c1", "dev", "v0", NULL), 0);
+		}
+		page++;
+	} while (token[0] != '\0');
+	sf_arena_fini(&ar);
+}
+
+// A caller that saw revision R reads, through a replica whose watch lags,
+// data at least as new as R (the view waits, or etcd answers); a caller
+// without a revision reads etcd. Once the view has the revision, Gets and
+// pages come from it without a request to etcd, and a list's pages stay
+// one snapshot whatever is written between them.
+static void
+test_view_reads(void **state)
+{
+	char      prefix[64], names[256];
+	sf_store *a, *b;
+	count_rec cnt = {0};
+	sf_arena  ar;
+	uint64_t  rev, got_rv, at;
+	hook_rec  h = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+
+	(void) state;
+	snprintf(prefix, sizeof(prefix), "/e/%d-view/", (int) getpid());
+	a = open_on(tu_etcd_endpoints(), prefix, NULL);
+	b = open_on(tu_etcd_endpoints(), prefix, NULL);
+	sf_store_set_commit_hook(b, hook, &h);
+	sf_arena_init(&ar);
+	for (int i = 0; i < 20; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "lag-%d", i);
+		sf__etcd_set_watch_delay(b, 200);
+		assert_int_equal(
+		    tu_put(
+		        a, &ar, tu_svc(&ar, "c1", "x", name, 0), true, &rev),
+		    0);
+		// b's watch is 200 ms behind: a caller that saw rev still
+		// reads it (seen: found, at rev or later).
+		sf_store_key           k   = {"c1", "x", name};
+		Svcfleet__V1__Service *got = NULL;
+		assert_int_equal(
+		    sf_store_service_get_min(b, &k, rev, NULL, &got, &at), 0);
+		assert_int_equal(got->metadata->resource_version, rev);
+		assert_true(at >= rev);
+		svcfleet__v1__service__free_unpacked(got, NULL);
+		sf__etcd_set_watch_delay(b, 0);
+	}
+	for (int i = 0; i < 5; i++) {
+		char name[8];
+		snprintf(name, sizeof(name), "v%d", i);
+		assert_int_equal(
+		    tu_put(
+		        a, &ar, tu_svc(&ar, "c1", "dev", name, 0), true, &rev),
+		    0);
+	}
+	// Without a revision: etcd, even with the watch held back.
+	sf__etcd_set_watch_delay(b, 300);
+	assert_int_equal(tu_delete(a, "c1", "dev", "v4", &rev), 0);
+	assert_int_equal(get_min(b, "v4", 0, &got_rv, &at), SF_NOT_FOUND);
+	sf__etcd_set_watch_delay(b, 0);
+	assert_true(hook_wait(&h, rev, 3000));
+	// The view has it: no request to etcd.
+	sf__etcd_set_fault(sf__etcd_client(b), count_fn, &cnt);
+	assert_int_equal(get_min(b, "v1", rev, &got_rv, &at), 0);
+	assert_true(at >= rev);
+	assert_int_equal(get_min(b, "v4", rev, &got_rv, &at), SF_NOT_FOUND);
+	list_all(b, rev, NULL, names, sizeof(names));
+	assert_string_equal(names, "v0 v1 v2 v3 ");
+	assert_int_equal(atomic_load(&cnt.ranges), 0);
+	// Written between pages: the pages keep the first one's snapshot
+	// (the view no longer holds it: those pages come from etcd).
+	list_all(b, rev, a, names, sizeof(names));
+	assert_string_equal(names, "v0 v1 v2 v3 ");
+	sf__etcd_set_fault(sf__etcd_client(b), NULL, NULL);
+	sf_store_set_commit_hook(b, NULL, NULL);
+	sf_arena_fini(&ar);
+	sf_store_close(b);
+	sf_store_close(a);
+}
+
 int
 main(void)
 {
@@ -1210,7 +1517,9 @@ main(void)
 	    cmocka_unit_test(test_open_errors),
 	    cmocka_unit_test(test_quota_alarm), cmocka_unit_test(test_tls),
 	    cmocka_unit_test(test_failover),
-	    cmocka_unit_test(test_concurrent_writes), // etcd-perf
+	    cmocka_unit_test(test_concurrent_writes),  // etcd-perf
+	    cmocka_unit_test(test_create_one_request), // i15-perf
+	    cmocka_unit_test(test_view_reads),         // i15-perf
 	};
 	sf_log_set_level(SF_LOG_WARN);
 	return (cmocka_run_group_tests(tests, NULL, NULL));

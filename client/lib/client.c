@@ -85,6 +85,14 @@ struct svcfleet_client {
 	atomic_size_t     c_cur;
 	atomic_int        c_pipes;
 	bool              c_failfast;
+	// i15-perf: the newest store revision a reply carried, kept by the
+	// handle the caller opened (c_root: itself, or the several-server
+	// handle of a sub-handle) and sent with GetService and ListServices
+	// as their minimum revision: a read through any replica sees every
+	// write this handle saw acknowledged.
+	_Atomic uint64_t c_rev;
+	svcfleet_client *c_root;
+	bool             c_linearizable; // svcfleet_options.linearizable_reads
 };
 
 static const char *const code_names[] = {
@@ -270,9 +278,11 @@ svcfleet_open(
 	}
 	pthread_mutex_init(&c->c_mtx, NULL);
 	pthread_cond_init(&c->c_cv, NULL);
-	c->c_timeout_ms = o->timeout_ms ? o->timeout_ms : TIMEOUT_DEFAULT_MS;
-	c->c_token      = strdup(sf_nz(o->token));
-	c->c_url        = strdup(o->url);
+	c->c_root         = c;
+	c->c_linearizable = o->linearizable_reads;
+	c->c_timeout_ms   = o->timeout_ms ? o->timeout_ms : TIMEOUT_DEFAULT_MS;
+	c->c_token        = strdup(sf_nz(o->token));
+	c->c_url          = strdup(o->url);
 	if (c->c_token == NULL || c->c_url == NULL) {
 		client_free(c);
 		return (
@@ -551,16 +561,51 @@ request_id_ok(const char *id)
 	return (true);
 }
 
+// i15-perf: the reads that take a minimum revision.
+static bool
+reads_at_least(const char *method)
+{
+	return (strcmp(method, "/svcfleet.v1.ServiceManager/GetService") == 0
+	    || strcmp(method, "/svcfleet.v1.ServiceManager/ListServices")
+	        == 0);
+}
+
+static void
+saw_revision(svcfleet_client *root, uint64_t rev)
+{
+	uint64_t cur = atomic_load(&root->c_rev);
+	while (rev > cur
+	    && !atomic_compare_exchange_weak(&root->c_rev, &cur, rev)) {
+	}
+}
+
+uint64_t
+svcfleet_seen_revision(svcfleet_client *c)
+{
+	return (c != NULL ? atomic_load(&c->c_rev) : 0);
+}
+
+int
+svcfleet_use_server(svcfleet_client *c, size_t i)
+{
+	if (c == NULL || i >= c->c_nsubs) {
+		return (SVCFLEET_INVALID_ARGUMENT);
+	}
+	atomic_store(&c->c_cur, i);
+	return (0);
+}
+
 // Packs the request envelope into a new message. Returns 0 or a status.
 static int
 pack_request(const char *method, const ProtobufCMessage *req,
-    const char *token, const char *rid, uint32_t timeout_ms, nng_msg **out,
-    svcfleet_status *st)
+    const char *token, const char *rid, uint32_t timeout_ms, uint64_t min_rev,
+    nng_msg **out, svcfleet_status *st)
 {
 	Svcfleet__V1__RequestEnvelope env
 	    = SVCFLEET__V1__REQUEST_ENVELOPE__INIT;
 	size_t plen = protobuf_c_message_get_packed_size(req), n;
 
+	env.min_revision = min_rev;
 	env.method       = (char *) method;
 	env.request_id   = (char *) rid;
 	env.token        = (char *) token;
@@ -632,7 +677,11 @@ call_one(svcfleet_client *c, const char *method, const ProtobufCMessage *req,
 	if (st != NULL) {
 		snprintf(st->request_id, sizeof(st->request_id), "%s", rid);
 	}
-	if ((rv = pack_request(method, req, token, rid, timeout_ms, &msg, st))
+	if ((rv = pack_request(method, req, token, rid, timeout_ms,
+	         reads_at_least(method) && !c->c_root->c_linearizable
+	             ? atomic_load(&c->c_root->c_rev)
+	             : 0,
+	         &msg, st))
 	    != 0) {
 		return (rv);
 	}
@@ -712,6 +761,7 @@ call_one(svcfleet_client *c, const char *method, const ProtobufCMessage *req,
 		return (fail(st, SVCFLEET_INTERNAL,
 		    "undecodable reply envelope from %s", c->c_url));
 	}
+	saw_revision(c->c_root, rep->revision);
 	if (take_status(st, rep) != 0) {
 		rv = rep->code;
 		svcfleet__v1__reply_envelope__free_unpacked(rep, NULL);
@@ -890,10 +940,12 @@ open_multi(
 	}
 	pthread_mutex_init(&c->c_mtx, NULL);
 	pthread_cond_init(&c->c_cv, NULL);
-	c->c_timeout_ms = o->timeout_ms ? o->timeout_ms : TIMEOUT_DEFAULT_MS;
-	c->c_token      = strdup(sf_nz(o->token));
-	c->c_url        = strdup(o->url);
-	c->c_subs       = calloc(SVCFLEET_SERVERS_MAX, sizeof(*c->c_subs));
+	c->c_root         = c;
+	c->c_linearizable = o->linearizable_reads;
+	c->c_timeout_ms   = o->timeout_ms ? o->timeout_ms : TIMEOUT_DEFAULT_MS;
+	c->c_token        = strdup(sf_nz(o->token));
+	c->c_url          = strdup(o->url);
+	c->c_subs         = calloc(SVCFLEET_SERVERS_MAX, sizeof(*c->c_subs));
 	if (c->c_token == NULL || c->c_url == NULL || c->c_subs == NULL) {
 		free(list);
 		svcfleet_close(c);
@@ -929,6 +981,7 @@ open_multi(
 			break;
 		}
 		sub->c_failfast         = true;
+		sub->c_root             = c;
 		c->c_subs[c->c_nsubs++] = sub;
 	}
 	free(list);

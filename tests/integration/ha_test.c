@@ -537,6 +537,132 @@ check_identity_across(const replica *r)
 	svcfleet_status_fini(&st);
 }
 
+// i15-perf (DESIGN §9): reads through a replica come from its watch-fed
+// view when the caller names the newest revision it has seen, as
+// libsvcfleet does. One handle with both URLs writes through replica 0
+// and reads at once through replica 1, many times: every read sees the
+// write (and, after a delete, never the Service as it was before it). A
+// one-shot CLI read (no revision) through replica 1 right after a write
+// through replica 0 sees it too: a linearizable read.
+static void
+check_read_your_writes(const replica *r)
+{
+	svcfleet_options o
+	    = {.url = g_urls, .token = g_token, .timeout_ms = 10000};
+	svcfleet_client *h     = NULL;
+	svcfleet_status  st    = {0};
+	int              stale = 0, n = 0;
+
+	CHECK(svcfleet_open(&h, &o, &st) == 0, "open: %s", st.message);
+	for (int i = 0; h != NULL && i < 40; i++) {
+		Svcfleet__V1__Service     svc, *made = NULL, *got = NULL;
+		Svcfleet__V1__ObjectMeta  m;
+		Svcfleet__V1__ServiceSpec sp;
+		Svcfleet__V1__KeyValue    kv, *kvp[1];
+		Svcfleet__V1__ServicePort p, *pp[1];
+		Svcfleet__V1__ServiceKey  k = SVCFLEET__V1__SERVICE_KEY__INIT;
+		char                      name[32];
+		Svcfleet__V1__CreateServiceRequest cr
+		    = SVCFLEET__V1__CREATE_SERVICE_REQUEST__INIT;
+		Svcfleet__V1__GetServiceRequest gr
+		    = SVCFLEET__V1__GET_SERVICE_REQUEST__INIT;
+		Svcfleet__V1__DeleteServiceRequest dr
+		    = SVCFLEET__V1__DELETE_SERVICE_REQUEST__INIT;
+		Svcfleet__V1__DeleteServiceReply *del = NULL;
+
+		snprintf(name, sizeof(name), "ryw-%d", i);
+		fill_svc(&svc, &m, &sp, &kv, kvp, &p, pp, "east", name, 80);
+		cr.service = &svc;
+		svcfleet_use_server(h, 0);
+		if (svcfleet_create_service(h, &cr, &made, &st) != 0) {
+			CHECK(false, "create %s: %s", name, st.message);
+			break;
+		}
+		CHECK(svcfleet_seen_revision(h)
+		        >= made->metadata->resource_version,
+		    "the handle did not keep the write's revision");
+		k.cluster    = "east";
+		k.namespace_ = NS;
+		k.name       = name;
+		gr.key       = &k;
+		svcfleet_use_server(h, 1);
+		int rv = svcfleet_get_service(h, &gr, &got, &st);
+		n++;
+		if (rv != 0
+		    || got->metadata->resource_version
+		        < made->metadata->resource_version) {
+			stale++;
+			CHECK(false,
+			    "read through replica 1 after a create: %s",
+			    rv != 0 ? st.message : "an older version");
+		}
+		svcfleet_free(got);
+		got = NULL;
+		// Deleted through replica 0: replica 1 never answers with the
+		// Service as it was before the delete.
+		dr.key = &k;
+		svcfleet_use_server(h, 0);
+		CHECK(svcfleet_delete_service(h, &dr, &del, &st) == 0,
+		    "delete %s: %s", name, st.message);
+		svcfleet_use_server(h, 1);
+		rv = svcfleet_get_service(h, &gr, &got, &st);
+		n++;
+		if (rv == 0 && !got->metadata->deleting) {
+			stale++;
+			CHECK(false,
+			    "read through replica 1 after a delete: %s",
+			    "the Service as it was");
+		}
+		svcfleet_free(got);
+		svcfleet_free(del);
+		svcfleet_free(made);
+	}
+	fprintf(stderr,
+	    "ha_test: %d reads through replica 1 right after a write "
+	    "through replica 0 (one handle): %d stale\n",
+	    n, stale);
+	// The one-shot CLI sends no revision: a linearizable read.
+	for (int i = 0; h != NULL && i < 3; i++) {
+		Svcfleet__V1__Service              svc, *made = NULL;
+		Svcfleet__V1__ObjectMeta           m;
+		Svcfleet__V1__ServiceSpec          sp;
+		Svcfleet__V1__KeyValue             kv, *kvp[1];
+		Svcfleet__V1__ServicePort          p, *pp[1];
+		Svcfleet__V1__CreateServiceRequest cr
+		    = SVCFLEET__V1__CREATE_SERVICE_REQUEST__INIT;
+		char name[32], *out = NULL;
+		snprintf(name, sizeof(name), "ryw-cli-%d", i);
+		fill_svc(&svc, &m, &sp, &kv, kvp, &p, pp, "east", name, 80);
+		cr.service = &svc;
+		svcfleet_use_server(h, 0);
+		CHECK(svcfleet_create_service(h, &cr, &made, &st) == 0,
+		    "create %s: %s", name, st.message);
+		int rv = th_runf(&out, NULL,
+		    "%s --server %s --token %s get service %s --cluster east "
+		    "-n %s",
+		    th_bin("client/cli/svcfleet"), r[1].url, g_token, name,
+		    NS);
+		CHECK(rv == 0 && out != NULL && strstr(out, name) != NULL,
+		    "the CLI through replica 1 did not see %s: %s", name,
+		    out != NULL ? out : "");
+		free(out);
+		svcfleet_free(made);
+		Svcfleet__V1__ServiceKey k = SVCFLEET__V1__SERVICE_KEY__INIT;
+		Svcfleet__V1__DeleteServiceRequest dr
+		    = SVCFLEET__V1__DELETE_SERVICE_REQUEST__INIT;
+		Svcfleet__V1__DeleteServiceReply *del = NULL;
+		k.cluster                             = "east";
+		k.namespace_                          = NS;
+		k.name                                = name;
+		dr.key                                = &k;
+		CHECK(svcfleet_delete_service(h, &dr, &del, &st) == 0,
+		    "delete %s: %s", name, st.message);
+		svcfleet_free(del);
+	}
+	svcfleet_close(h);
+	svcfleet_status_fini(&st);
+}
+
 // The replica's HTTP endpoint, from its log.
 static bool
 http_of(const replica *r, char *out, size_t cap)
@@ -775,6 +901,7 @@ main(int argc, char **argv)
 	}
 
 	check_identity_across(r);
+	check_read_your_writes(r); // i15-perf
 
 	// Both embedded reconcilers registered and split the clusters.
 	holder hold[2] = {{.h_pid = r[0].pid}, {.h_pid = r[1].pid}};

@@ -120,6 +120,13 @@ typedef struct svcfleet_options {
 	const char *ca_file;
 	const char *server_name; // default: the URL's host
 	bool        insecure_skip_verify;
+	// i15-perf: GetService and ListServices normally name the newest
+	// revision this handle has seen, so a replica may answer from its
+	// watch-fed view (never older than what the handle saw). A handle
+	// shared by callers that may also go through other replicas (an
+	// HTTP gateway serving many users) sets this: its reads stay
+	// linearizable.
+	bool linearizable_reads;
 } svcfleet_options;
 
 // svcfleet_open connects to a server. Returns 0, or UNAVAILABLE (cannot
@@ -377,6 +384,16 @@ SVCFLEET_METHODS(SVCFLEET_DECLARE_CALL)
 SVCFLEET_DECL int svcfleet_watch_services_wait(svcfleet_client *c,
     const Svcfleet__V1__WatchServicesRequest                   *req,
     Svcfleet__V1__WatchServicesReply **reply, svcfleet_status *st);
+
+// i15-perf: svcfleet_seen_revision is the newest store revision a reply
+// on this handle carried. GetService and ListServices send it, so a read
+// through any replica returns data at least as new as every write this
+// handle saw acknowledged (DESIGN §9). 0 before any reply.
+SVCFLEET_DECL uint64_t svcfleet_seen_revision(svcfleet_client *c);
+// svcfleet_use_server makes the next call of a handle opened with several
+// URLs go to the i-th (from 0) first, while it is connected (an operator
+// pinning a replica; tests). INVALID_ARGUMENT when there is no i-th URL.
+SVCFLEET_DECL int svcfleet_use_server(svcfleet_client *c, size_t i);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,390 @@
+// etcd_view.c: the replica's watch-fed view of the Services and the
+// clusters (i15-perf).
+//
+// The store's watch (etcd_feed.c) brings every change under the prefix;
+// the view keeps the current value and mod_revision of every key under
+// P svc/ and P cl/, in key order (a sorted array: binary search to find,
+// memmove to insert; writes are rare next to reads). start_epoch seeds it
+// with two ranges at the revision its watch starts from, and on_watch
+// applies each event under s_fmtx, so the view is always the state at
+// f_hi, and also at every revision from s_v_changed (its last change) to
+// f_hi.
+//
+// Two users:
+// - a write reads a cluster's settings from the view instead of etcd: the
+//   key is compared at commit with the view's mod_revision like any key
+//   read, so a stale view only makes the write run again (reading etcd);
+// - a read that names the newest revision its caller has seen (DESIGN §9)
+//   is answered from the view once f_hi has reached it, in the very shape
+//   of etcd's range answer, so the read code is the same for both.
+// The view holds every Service and cluster record of the installation in
+// memory, as LMDB's page cache would.
+#include "etcd_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+
+static bool
+tracked(const sf_store *s, const uint8_t *k, size_t kn)
+{
+	static const char *const sect[] = {SF__ETCD_SVC, SF__ETCD_CL};
+	if (kn < s->s_plen || memcmp(k, s->s_prefix, s->s_plen) != 0) {
+		return (false);
+	}
+	for (size_t i = 0; i < 2; i++) {
+		size_t l = strlen(sect[i]);
+		if (kn >= s->s_plen + l
+		    && memcmp(k + s->s_plen, sect[i], l) == 0) {
+			return (true);
+		}
+	}
+	return (false);
+}
+
+static int
+kcmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+{
+	size_t n = an < bn ? an : bn;
+	int    c = memcmp(a, b, n);
+	return (c != 0 ? c : (an < bn ? -1 : an > bn));
+}
+
+// lower returns the index of the first entry >= k.
+static size_t
+lower(const sf_store *s, const uint8_t *k, size_t kn)
+{
+	size_t lo = 0, hi = s->s_v_n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (kcmp(s->s_v[mid].ve_k, s->s_v[mid].ve_kn, k, kn) < 0) {
+			lo = mid + 1;
+		} else {
+			hi = mid;
+		}
+	}
+	return (lo);
+}
+
+static bool
+at(const sf_store *s, size_t i, const uint8_t *k, size_t kn)
+{
+	return (
+	    i < s->s_v_n && kcmp(s->s_v[i].ve_k, s->s_v[i].ve_kn, k, kn) == 0);
+}
+
+void
+sf__view_clear(sf_store *s)
+{
+	for (size_t i = 0; i < s->s_v_n; i++) {
+		free(s->s_v[i].ve_k);
+		free(s->s_v[i].ve_v);
+	}
+	s->s_v_n  = 0;
+	s->s_v_ok = false;
+}
+
+void
+sf__view_free(sf_store *s)
+{
+	sf__view_clear(s);
+	free(s->s_v);
+	s->s_v     = NULL;
+	s->s_v_cap = 0;
+}
+
+// view_set puts (k, v, mod) into the view, or deletes k (v NULL).
+// Returns 0 or -1 (out of memory: the view is no longer usable).
+static int
+view_set(sf_store *s, const uint8_t *k, size_t kn, const uint8_t *v, size_t vn,
+    int64_t mod)
+{
+	size_t   i = lower(s, k, kn);
+	uint8_t *nv;
+
+	if (v == NULL) {
+		if (at(s, i, k, kn)) {
+			free(s->s_v[i].ve_k);
+			free(s->s_v[i].ve_v);
+			memmove(&s->s_v[i], &s->s_v[i + 1],
+			    (s->s_v_n - i - 1) * sizeof(*s->s_v));
+			s->s_v_n--;
+		}
+		return (0);
+	}
+	if ((nv = malloc(vn > 0 ? vn : 1)) == NULL) {
+		return (-1);
+	}
+	memcpy(nv, v, vn);
+	if (at(s, i, k, kn)) {
+		free(s->s_v[i].ve_v);
+		s->s_v[i].ve_v   = nv;
+		s->s_v[i].ve_vn  = vn;
+		s->s_v[i].ve_mod = mod;
+		return (0);
+	}
+	if (s->s_v_n == s->s_v_cap) {
+		size_t    cap = s->s_v_cap ? s->s_v_cap * 2 : 256;
+		sf__vent *n   = realloc(s->s_v, cap * sizeof(*n));
+		if (n == NULL) {
+			free(nv);
+			return (-1);
+		}
+		s->s_v     = n;
+		s->s_v_cap = cap;
+	}
+	memmove(&s->s_v[i + 1], &s->s_v[i], (s->s_v_n - i) * sizeof(*s->s_v));
+	s->s_v[i].ve_k = malloc(kn > 0 ? kn : 1);
+	if (s->s_v[i].ve_k == NULL) {
+		memmove(&s->s_v[i], &s->s_v[i + 1],
+		    (s->s_v_n - i) * sizeof(*s->s_v));
+		free(nv);
+		return (-1);
+	}
+	memcpy(s->s_v[i].ve_k, k, kn);
+	s->s_v[i].ve_kn  = kn;
+	s->s_v[i].ve_v   = nv;
+	s->s_v[i].ve_vn  = vn;
+	s->s_v[i].ve_mod = mod;
+	s->s_v_n++;
+	return (0);
+}
+
+// sf__view_seed_kvs puts the kvs of a range answer into the view (s_fmtx
+// held). Returns 0 or -1.
+int
+sf__view_seed_kvs(sf_store *s, const json_t *resp)
+{
+	const json_t *kvs = json_object_get(resp, "kvs");
+
+	for (size_t i = 0; i < json_array_size(kvs); i++) {
+		const json_t *kv = json_array_get(kvs, i);
+		uint8_t      *k = NULL, *v = NULL;
+		size_t        kn, vn;
+		int           rv = -1;
+
+		if (sf__etcd_unb64(kv, "key", &k, &kn) == 0
+		    && sf__etcd_kv_value(kv, &v, &vn) == 0) {
+			rv = view_set(
+			    s, k, kn, v, vn, sf__etcd_i64(kv, "mod_revision"));
+		}
+		free(k);
+		free(v);
+		if (rv != 0) {
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+void
+sf__view_event(sf_store *s, const json_t *ev, uint64_t rev)
+{
+	const json_t *kv   = json_object_get(ev, "kv");
+	const char   *type = json_string_value(json_object_get(ev, "type"));
+	bool          del  = type != NULL && strcmp(type, "DELETE") == 0;
+	uint8_t      *k = NULL, *v = NULL;
+	size_t        kn, vn       = 0;
+
+	if (!s->s_v_ok || sf__etcd_unb64(kv, "key", &k, &kn) != 0) {
+		free(k);
+		return;
+	}
+	if (!tracked(s, k, kn)) {
+		free(k);
+		return;
+	}
+	if ((!del && sf__etcd_kv_value(kv, &v, &vn) != 0)
+	    || view_set(s, k, kn, del ? NULL : (v != NULL ? v : k), vn,
+	           (int64_t) rev)
+	        != 0) {
+		// Out of memory: readers go to etcd until the next epoch.
+		sf__view_clear(s);
+	}
+	s->s_v_changed = rev;
+	free(k);
+	free(v);
+}
+
+int
+sf__etcd_view_get(sf_store *s, const sf__ekey *k, uint64_t min_rev,
+    uint8_t **v, size_t *vn, int64_t *mod)
+{
+	size_t i;
+	int    rv;
+
+	*v = NULL;
+	pthread_mutex_lock(&s->s_fmtx);
+	if (!s->s_v_ok || !s->s_f_started || s->s_f_hi < min_rev) {
+		pthread_mutex_unlock(&s->s_fmtx);
+		return (-1);
+	}
+	i = lower(s, k->k_b, k->k_n);
+	if (!at(s, i, k->k_b, k->k_n)) {
+		rv = 0;
+	} else if ((*v = malloc(s->s_v[i].ve_vn + 1)) == NULL) {
+		rv = -1;
+	} else {
+		memcpy(*v, s->s_v[i].ve_v, s->s_v[i].ve_vn);
+		*vn  = s->s_v[i].ve_vn;
+		*mod = s->s_v[i].ve_mod;
+		rv   = 1;
+	}
+	pthread_mutex_unlock(&s->s_fmtx);
+	return (rv);
+}
+
+static json_t *
+kv_json(const sf__vent *e)
+{
+	return (
+	    json_pack("{s:o,s:o,s:o}", "key", sf__etcd_b64(e->ve_k, e->ve_kn),
+	        "value", sf__etcd_b64(e->ve_v, e->ve_vn), "mod_revision",
+	        sf__etcd_str64(e->ve_mod)));
+}
+
+int
+sf__etcd_view_range(sf_store *s, const sf__ekey *k, const sf__ekey *end,
+    uint64_t rev, int64_t limit, uint64_t min_rev, int64_t wait_ms,
+    json_t **resp)
+{
+	int64_t         until = sf_clock_mono_ms() + wait_ms;
+	struct timespec ts = {until / 1000, (long) (until % 1000) * 1000000};
+	json_t         *kvs;
+	uint64_t        at_rev;
+	size_t          i, n = 0;
+	bool            more = false;
+
+	*resp = NULL;
+	if (!tracked(s, k->k_b, k->k_n)) {
+		return (-1);
+	}
+	if (rev != 0) {
+		min_rev = 0; // a page of a pinned list: its revision rules
+	}
+	if (rev != 0) {
+		min_rev = 0; // a page of a pinned list: its revision rules
+	}
+	pthread_mutex_lock(&s->s_fmtx);
+	while (s->s_v_ok && s->s_f_started && s->s_f_hi < min_rev
+	    && !atomic_load(&s->s_stopping) && sf_clock_mono_ms() < until) {
+		pthread_cond_timedwait(&s->s_fcv, &s->s_fmtx, &ts);
+	}
+	// The view is the state at every revision in [s_v_changed, f_hi]:
+	// a page pinned at one of them may come from it.
+	if (!s->s_v_ok || !s->s_f_started || s->s_f_hi < min_rev
+	    || (rev != 0 && (rev < s->s_v_changed || rev > s->s_f_hi))) {
+		pthread_mutex_unlock(&s->s_fmtx);
+		return (-1);
+	}
+	at_rev = rev != 0 ? rev : s->s_f_hi;
+	if ((kvs = json_array()) == NULL) {
+		pthread_mutex_unlock(&s->s_fmtx);
+		return (-1);
+	}
+	for (i = lower(s, k->k_b, k->k_n); i < s->s_v_n; i++) {
+		const sf__vent *e = &s->s_v[i];
+		if (end == NULL
+		        ? kcmp(e->ve_k, e->ve_kn, k->k_b, k->k_n) != 0
+		        : kcmp(e->ve_k, e->ve_kn, end->k_b, end->k_n) >= 0) {
+			break;
+		}
+		if (limit > 0 && (int64_t) n == limit) {
+			more = true;
+			break;
+		}
+		if (json_array_append_new(kvs, kv_json(e)) != 0) {
+			pthread_mutex_unlock(&s->s_fmtx);
+			json_decref(kvs);
+			return (-1);
+		}
+		n++;
+	}
+	pthread_mutex_unlock(&s->s_fmtx);
+	*resp = json_pack("{s:{s:o},s:o,s:b}", "header", "revision",
+	    sf__etcd_str64((int64_t) at_rev), "kvs", kvs, "more", more);
+	return (*resp != NULL ? 0 : -1);
+}
+
+void
+sf__view_copy_free(sf__vent *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(e[i].ve_k);
+		free(e[i].ve_v);
+	}
+	free(e);
+}
+
+int
+sf__etcd_view_copy(sf_store *s, const sf__ekey *k, const sf__ekey *end,
+    uint64_t rev, int64_t limit, uint64_t min_rev, int64_t wait_ms,
+    sf__vent **out, size_t *n, bool *more, uint64_t *at)
+{
+	int64_t         until = sf_clock_mono_ms() + wait_ms;
+	struct timespec ts  = {until / 1000, (long) (until % 1000) * 1000000};
+	sf__vent       *e   = NULL;
+	size_t          cnt = 0, cap = 0;
+	bool            oom = false;
+
+	*out  = NULL;
+	*n    = 0;
+	*more = false;
+	if (!tracked(s, k->k_b, k->k_n)) {
+		return (-1);
+	}
+	if (rev != 0) {
+		min_rev = 0; // a page of a pinned list: its revision rules
+	}
+	pthread_mutex_lock(&s->s_fmtx);
+	while (s->s_v_ok && s->s_f_started && s->s_f_hi < min_rev
+	    && !atomic_load(&s->s_stopping) && sf_clock_mono_ms() < until) {
+		pthread_cond_timedwait(&s->s_fcv, &s->s_fmtx, &ts);
+	}
+	if (!s->s_v_ok || !s->s_f_started || s->s_f_hi < min_rev
+	    || (rev != 0 && (rev < s->s_v_changed || rev > s->s_f_hi))) {
+		pthread_mutex_unlock(&s->s_fmtx);
+		return (-1);
+	}
+	*at = rev != 0 ? rev : s->s_f_hi;
+	for (size_t i = lower(s, k->k_b, k->k_n); i < s->s_v_n && !oom; i++) {
+		const sf__vent *v = &s->s_v[i];
+		if (kcmp(v->ve_k, v->ve_kn, end->k_b, end->k_n) >= 0) {
+			break;
+		}
+		if (limit > 0 && (int64_t) cnt == limit) {
+			*more = true;
+			break;
+		}
+		if (cnt == cap) {
+			size_t    nc = cap ? cap * 2 : 64;
+			sf__vent *ne = realloc(e, nc * sizeof(*ne));
+			if (ne == NULL) {
+				oom = true;
+				break;
+			}
+			e   = ne;
+			cap = nc;
+		}
+		e[cnt].ve_k   = malloc(v->ve_kn + 1);
+		e[cnt].ve_v   = malloc(v->ve_vn + 1);
+		e[cnt].ve_kn  = v->ve_kn;
+		e[cnt].ve_vn  = v->ve_vn;
+		e[cnt].ve_mod = v->ve_mod;
+		oom           = e[cnt].ve_k == NULL || e[cnt].ve_v == NULL;
+		if (!oom) {
+			memcpy(e[cnt].ve_k, v->ve_k, v->ve_kn);
+			memcpy(e[cnt].ve_v, v->ve_v, v->ve_vn);
+		}
+		cnt++;
+	}
+	pthread_mutex_unlock(&s->s_fmtx);
+	if (oom) {
+		sf__view_copy_free(e, cnt);
+		return (-1); // ask etcd
+	}
+	*out = e;
+	*n   = cnt;
+	return (0);
+}
