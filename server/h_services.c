@@ -1247,7 +1247,8 @@ job_done(void *arg, int code, uint64_t revision)
 // ------------------------------------------------------------ validation
 
 // pre_limits reads the cluster's record as it is now (a snapshot, off
-// the writer) into *lim, and keeps what was read for limits_check.
+// the writer; on etcd from the view, without a round trip) into *lim, and
+// keeps what was read for limits_check, which compares it on the writer.
 static int
 pre_limits(
     svc_job *j, const char *cluster, sf_model_limits *lim, sf_status *st)
@@ -1258,7 +1259,7 @@ pre_limits(
 
 	if (cluster[0] != '\0'
 	    && sf_model_check_dns1123_label(cluster) == NULL) {
-		rv = sf_store_cluster_get(c->c_srv->s_store, cluster,
+		rv = sf_store_cluster_spec_get(c->c_srv->s_store, cluster,
 		    sf_arena_pbc(&c->c_arena), &cl);
 	}
 	if (rv != 0 && rv != SF_NOT_FOUND) {

@@ -314,6 +314,8 @@ int      sf__etcd_service_get_min(sf_store *s, const sf_store_key *key,
          uint64_t min_rev, ProtobufCAllocator *alloc, Svcfleet__V1__Service **out,
          uint64_t *rev);
 uint64_t sf__etcd_revision_seen(sf_store *s);
+int      sf__etcd_cluster_spec_get(sf_store *s, const char *name,
+         ProtobufCAllocator *alloc, Svcfleet__V1__Cluster **out);
 uint64_t sf__etcd_revision_reached(sf_store *s);
 int      sf__etcd_cluster_specs_min(sf_store *s, uint64_t min_rev,
          ProtobufCAllocator *alloc, Svcfleet__V1__Cluster ***out, size_t *n);

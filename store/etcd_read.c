@@ -599,6 +599,48 @@ sf__etcd_cluster_get(sf_store *s, const char *name, ProtobufCAllocator *alloc,
 	return (rv);
 }
 
+// One cluster's settings from the view (no credentials), once the view has
+// this store's last commit; etcd (with credentials) when it has not.
+int
+sf__etcd_cluster_spec_get(sf_store *s, const char *name,
+    ProtobufCAllocator *alloc, Svcfleet__V1__Cluster **out)
+{
+	uint8_t  kb[SF__STORE_KEY_MAX];
+	size_t   kl, vn = 0;
+	sf__ekey kc;
+	json_t  *resp = NULL, *kv;
+	uint8_t *v    = NULL;
+	uint64_t min  = sf__etcd_revision_seen(s);
+	int      rv;
+
+	*out = NULL;
+	if ((rv = sf__store_key_cluster(name, kb, &kl, NULL)) != 0) {
+		return (rv);
+	}
+	if (sf__ekey_make(s, SF__ETCD_CL, kb, kl, &kc) != 0) {
+		return (SF_INVALID_ARGUMENT);
+	}
+	if (min == 0
+	    || sf__etcd_view_range(
+	           s, &kc, NULL, 0, 0, min, VIEW_WAIT_MS, &resp)
+	        != 0) {
+		return (sf__etcd_cluster_get(s, name, alloc, out));
+	}
+	kv = json_array_get(json_object_get(resp, "kvs"), 0);
+	if (kv == NULL) {
+		rv = SF_NOT_FOUND;
+	} else if (sf__etcd_kv_value(kv, &v, &vn) != 0
+	    || (*out = svcfleet__v1__cluster__unpack(alloc, vn, v)) == NULL) {
+		rv = SF_DATA_LOSS;
+	} else {
+		(*out)->resource_version
+		    = (uint64_t) sf__etcd_i64(kv, "mod_revision");
+	}
+	free(v);
+	json_decref(resp);
+	return (rv);
+}
+
 // i15-perf: the clusters' settings from the view (no credentials).
 int
 sf__etcd_cluster_specs_min(sf_store *s, uint64_t min_rev,

@@ -850,4 +850,5 @@ const sf_store_ops sf_store_etcd_ops = {
     .so_revision_seen              = sf__etcd_revision_seen,
     .so_cluster_specs_min          = sf__etcd_cluster_specs_min,
     .so_revision_reached           = sf__etcd_revision_reached,
+    .so_cluster_spec_get           = sf__etcd_cluster_spec_get,
 };

@@ -187,6 +187,16 @@ sf_store_cluster_specs_min(sf_store *s, uint64_t min_rev,
 	return (OPS(s)->so_cluster_list(s, alloc, out, n));
 }
 
+int
+sf_store_cluster_spec_get(sf_store *s, const char *name,
+    ProtobufCAllocator *alloc, Svcfleet__V1__Cluster **out)
+{
+	if (OPS(s)->so_cluster_spec_get != NULL) {
+		return (OPS(s)->so_cluster_spec_get(s, name, alloc, out));
+	}
+	return (OPS(s)->so_cluster_get(s, name, alloc, out));
+}
+
 uint64_t
 sf_store_revision_seen(sf_store *s)
 {

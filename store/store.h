@@ -536,6 +536,14 @@ uint64_t sf_store_revision_seen(sf_store *s);
 // linearizable read's etcd revision may be one no watch of the prefix
 // ever brings (a write elsewhere in etcd), which no view would reach.
 uint64_t sf_store_revision_reached(sf_store *s);
+// sf_store_cluster_spec_get reads one cluster's record without its
+// credentials, for a check made before a write (issue 17's validation off
+// the writer): on etcd from the view when it has reached this store's
+// last commit (no round trip; possibly older than another replica's
+// write, so the caller compares what it read when it writes), elsewhere
+// sf_store_cluster_get. SF_NOT_FOUND when there is none.
+int sf_store_cluster_spec_get(sf_store *s, const char *name,
+    ProtobufCAllocator *alloc, Svcfleet__V1__Cluster **out);
 
 // sf_store_record_generation returns a number that changes whenever a
 // record of kind may have changed through another process sharing the
@@ -633,6 +641,9 @@ typedef struct sf_store_ops {
 	int (*so_cluster_specs_min)(sf_store *, uint64_t, ProtobufCAllocator *,
 	    Svcfleet__V1__Cluster ***, size_t *);
 	uint64_t (*so_revision_reached)(sf_store *);
+	// One cluster without credentials, from the view (NULL: cluster_get).
+	int (*so_cluster_spec_get)(sf_store *, const char *,
+	    ProtobufCAllocator *, Svcfleet__V1__Cluster **);
 } sf_store_ops;
 
 // The LMDB backend.
