@@ -71,6 +71,10 @@ typedef struct sf_kube_req {
 	char               kr_err[CURL_ERROR_SIZE];
 	char              *kr_send; // request body (owned)
 	void              *kr_user; // the caller's
+	// i19-ssd: the largest answer kept (0: 256 MiB); a longer one fails
+	// the transfer with kr_too_big set. Kept across sf_kube_req_setup.
+	size_t kr_body_max;
+	bool   kr_too_big;
 } sf_kube_req;
 
 // sf_kube_req_setup prepares r for one request (reusing its easy handle):

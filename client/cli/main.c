@@ -546,9 +546,11 @@ static const cli_cmd cli_commands[] = {
           "compared with `diff -u -N` (or $SVCFLEET_EXTERNAL_DIFF, as "
           "KUBECTL_EXTERNAL_DIFF). A FleetService shows itself and the "
           "Service of each placed cluster. Exit code 0: no differences, "
-          "1: differences, more: an error. --server-side (each target "
-          "cluster's API server dry-running the apply) is not available "
-          "yet and fails with UNIMPLEMENTED.",
+          "1: differences, more: an error. --server-side compares, per "
+          "target cluster, the object the cluster holds with its API "
+          "server's answer to a dry run (dryRun=All) of the apply the "
+          "reconciler would send, defaults and admission included; a "
+          "cluster that cannot answer gets a '#' line and exit code 2.",
     },
 };
 
