@@ -147,6 +147,17 @@ sf__recon_desired_msg(
 	svcfleet__v1__service__pack(&view, m->m_pb);
 	m->m_input  = sf_hash_bytes(SF_HASH_INIT, m->m_pb, m->m_pblen);
 	m->m_stored = sf_kube_stored_status_hash(svc, sf_nz(md->cluster));
+	// i19-ssd: a drift kept under drift policy Report stays kept when
+	// another reconciler takes the cluster over.
+	for (size_t i = 0; i < svc->n_status; i++) {
+		const sf_cluster_status *cs = svc->status[i];
+		if (cs != NULL
+		    && cs->state
+		        == SVCFLEET__V1__SYNC_STATE__SYNC_STATE_DRIFTED
+		    && strcmp(sf_nz(cs->cluster), sf_nz(md->cluster)) == 0) {
+			m->m_drift_want = cs->drift_want;
+		}
+	}
 	return (m);
 }
 

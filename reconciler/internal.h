@@ -69,11 +69,14 @@ struct sf__recon_msg {
 	int64_t        m_gen;    // stored generation
 	uint64_t       m_input;  // hash of m_pb: what the body is made from
 	uint64_t       m_stored; // hash of the stored status for this cluster
-	uint64_t       m_hash;   // M_REPORTED: the report's hash
-	uint8_t       *m_pb;     // the stored Service's metadata and spec,
-	size_t         m_pblen;  // packed (owned); the worker builds the body
-	sf_kube_cfg   *m_cfg;    // M_CONFIG (owned)
-	char           m_key[];  // "namespace/name"
+	// i19-ssd: the stored status is DRIFTED (drift policy Report): the
+	// body hash the cluster drifted from; 0 otherwise.
+	uint64_t     m_drift_want;
+	uint64_t     m_hash;  // M_REPORTED: the report's hash
+	uint8_t     *m_pb;    // the stored Service's metadata and spec,
+	size_t       m_pblen; // packed (owned); the worker builds the body
+	sf_kube_cfg *m_cfg;   // M_CONFIG (owned)
+	char         m_key[]; // "namespace/name"
 };
 
 // sf__recon_msg_new allocates a message with key (may be NULL). NULL when out
@@ -101,6 +104,9 @@ struct sf__recon_job {
 	char    *j_msg;
 	char    *j_facts;
 	unsigned j_fin; // FIN_*
+	// i19-ssd: J_STATUS of a kept drift (DRIFTED): the body hash it
+	// drifted from.
+	uint64_t j_drift_want;
 	// J_HEALTH
 	int     j_health;
 	char   *j_version;
@@ -182,6 +188,9 @@ struct sf__recon_obj {
 	// i19-edit: o_want when the drift was seen (drift policy Report
 	// keeps the cluster's change until the desired state changes).
 	uint64_t o_drift_want;
+	// i19-ssd: a kept drift the store records (m_drift_want), found by
+	// whichever reconciler held the cluster then.
+	uint64_t o_stored_drift;
 	char     o_key[]; // "namespace/name"
 };
 

@@ -343,9 +343,10 @@ on_desired(sf__recon_worker *w, sf__recon_msg *m)
 	if (m->m_epoch != 0) {
 		o->o_epoch = m->m_epoch;
 	}
-	o->o_gen    = m->m_gen;
-	o->o_stored = m->m_stored;
-	o->o_flags  = (o->o_flags & ~(uint32_t) (D_MASK | O_FETCHING))
+	o->o_gen          = m->m_gen;
+	o->o_stored       = m->m_stored;
+	o->o_stored_drift = m->m_drift_want;
+	o->o_flags        = (o->o_flags & ~(uint32_t) (D_MASK | O_FETCHING))
 	    | (m->m_flags & D_MASK);
 	// Most updates are echoes of our own status reports: the same
 	// metadata and spec, nothing to compute. A changed input is

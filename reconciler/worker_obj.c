@@ -209,9 +209,10 @@ sf__recon_in_sync(const sf__recon_obj *o)
 // i19-edit: drift policy Report holds a change made in the cluster (not
 // reverted) while the desired state is the one it drifted from: a new
 // desired state (spec, labels or annotations, the policy itself) is
-// applied. Only a drift this worker saw is held: one found by a
-// reconciler that starts (or takes the cluster over) cannot be told from
-// a desired change that kept the generation, and is healed.
+// applied. A drift is held once this worker saw it, or (i19-ssd) once
+// the store says it is kept (DRIFTED, with the body hash it drifted from)
+// and desired state still builds that body: a reconciler that starts or
+// takes the cluster over keeps it too (sf__recon_decide).
 bool
 sf__recon_drift_held(const sf__recon_obj *o)
 {
@@ -514,6 +515,9 @@ report(sf__recon_worker *w, sf__recon_obj *o, int state, int64_t gen,
 	j->j_msg   = strdup(msg);
 	j->j_facts = strdup(facts);
 	j->j_fin   = fin & ~FIN_REFRESH;
+	if (state == SVCFLEET__V1__SYNC_STATE__SYNC_STATE_DRIFTED) {
+		j->j_drift_want = o->o_drift_want;
+	}
 	if (j->j_msg == NULL || j->j_facts == NULL) {
 		sf__recon_job_free(j);
 		return;
@@ -579,6 +583,7 @@ enum {
 	ST_ERROR    = SVCFLEET__V1__SYNC_STATE__SYNC_STATE_ERROR,
 	ST_DELETING = SVCFLEET__V1__SYNC_STATE__SYNC_STATE_DELETING,
 	ST_WAITING  = SVCFLEET__V1__SYNC_STATE__SYNC_STATE_WAITING_ADDRESS,
+	ST_DRIFTED  = SVCFLEET__V1__SYNC_STATE__SYNC_STATE_DRIFTED,
 };
 
 void
@@ -675,10 +680,19 @@ sf__recon_decide(sf__recon_worker *w, sf__recon_obj *o, int64_t now)
 		report(w, o, state, o->o_gen, "", o->o_facts, fin);
 		return;
 	}
+	if ((f & D_REPORT) && !(f & D_DELETING) && o->o_drift_ms == 0
+	    && o->o_stored_drift != 0 && o->o_stored_drift == o->o_want) {
+		// i19-ssd: a drift the store says is kept (found by the
+		// reconciler that held the cluster before, or by this one
+		// before it restarted), desired state unchanged since: kept.
+		o->o_drift_ms   = now;
+		o->o_drift_want = o->o_want;
+	}
 	if (sf__recon_drift_held(o)) {
 		// i19-edit: drift policy Report: the cluster's change stays;
 		// the drift event says what changed and who wrote it.
-		report(w, o, ST_ERROR, gen,
+		// i19-ssd: a state of its own, stored with the Service.
+		report(w, o, ST_DRIFTED, gen,
 		    (f & O_EXISTS) ? MSG_DRIFT_KEPT : MSG_DRIFT_KEPT_DELETED,
 		    o->o_facts, FIN_NONE);
 		return;
