@@ -413,9 +413,9 @@ static const cli_cmd cli_commands[] = {
     {
         .cm_words    = "fleetservice preview",
         .cm_fn       = cli_cmd_fleet_preview,
-        .cm_flags    = FL(FILENAME),
+        .cm_flags    = FL(FILENAME) | FL(SERVER_SIDE),
         .cm_required = FL(FILENAME),
-        .cm_usage    = "fleetservice preview -f FILE",
+        .cm_usage    = "fleetservice preview -f FILE [--server-side]",
         .cm_summary  = "show the Service each cluster would get, writing "
                        "nothing",
         .cm_help = "Dry-runs every FleetService document of the files on the "
@@ -423,7 +423,9 @@ static const cli_cmd cli_commands[] = {
                    "every cluster's copy) and prints each cluster's rendered "
                    "Service with the action apply would take (create, update, "
                    "unchanged, prune, skip). -o json|yaml prints them as one "
-                   "object for tools (svcfleet diff).",
+                   "object for tools (svcfleet diff). --server-side adds each "
+                   "cluster's API server's answer to a dry run of its copy "
+                   "(HTTP status and its words, admission errors included).",
     },
     {
         .cm_words    = "fleetservice convert",

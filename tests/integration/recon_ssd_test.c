@@ -149,6 +149,21 @@ test_server_side_diff(void **state)
 	expect_in(out, "+  uid: "); // the cluster made it (dry): new object
 	free(out);
 	free(err);
+	// fleetservice preview --server-side: each copy's API server answer.
+	rc = cli(&e, NULL, &out, &err,
+	    "fleetservice preview -f %s --server-side",
+	    write_file(&e, "fleet.yaml", fleet));
+	if (rc != 0) {
+		fail_msg("exit %d\n%s%s", rc, out, err);
+	}
+	expect_in(
+	    out, "# cluster east: create\n# server-side dry run: 201 ok\n");
+	expect_in(
+	    out, "# cluster west: create\n# server-side dry run: 201 ok\n");
+	free(out);
+	free(err);
+	// Nothing was made in the clusters.
+	assert_null(rt_kget(&e, 0, "dev", "fleetweb"));
 
 	// A caller who may read but not write: refused before any cluster is
 	// asked; one who may write but the dry run needs reading too.
