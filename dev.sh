@@ -138,8 +138,8 @@ tsan_tests() {
 # A brief libFuzzer run of every target (tests/fuzz/README.md); the
 # committed corpora are also replayed by ctest in every build.
 fuzz_brief() {
-	say "fuzzing (build-fuzz, ${FUZZ_SECONDS:-12} s per target)"
-	tests/fuzz/run "${FUZZ_SECONDS:-12}"
+	say "fuzzing (build-fuzz, ${FUZZ_SECONDS:-6} s per target)"
+	tests/fuzz/run "${FUZZ_SECONDS:-6}"
 }
 
 # The end-to-end tests with svcfleetd under valgrind's memcheck: any error
