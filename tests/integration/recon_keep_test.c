@@ -3,6 +3,8 @@
 //   * a NodePort Service deleted in the cluster (kubectl delete) is made
 //     again with the node ports it had (kubefake allocates at random, so
 //     a re-create that let the cluster choose would get another);
+//   * when those node ports are taken meanwhile, it is made again with
+//     ports the cluster chooses (not refused for good);
 //   * a drift kept by drift policy Report is a state of its own
 //     (DRIFTED), stored with the Service: when the cluster's claim moves
 //     to another reconciler, that one keeps reporting it and does not heal
@@ -300,6 +302,77 @@ test_drifted_survives_claim_move(void **state)
 	rt_stop(&e);
 }
 
+// The node ports a Service had are taken when it is made again: the
+// cluster refuses them, and it is made with ports the cluster chooses.
+static void
+test_recreate_ports_taken(void **state)
+{
+	rt_env e;
+	char   tok[600], *port, *after, *uid;
+	pid_t  a;
+	int    st, rc;
+	(void) state;
+
+	rt_start(&e, false);
+	rt_cluster(&e, 0, "alpha", NULL);
+	snprintf(tok, sizeof(tok), "%s/recon.token", e.re_srv.ts_dir);
+	reconciler_token(&e, tok);
+	a = spawn(&e, "ra", tok);
+	wait_owner(&e, "ra", 15000);
+	free(rt_cli(&e, NULL,
+	    "create service nport --cluster alpha --type nodeport --selector "
+	    "app=a --port 80"));
+	svcfleet_free(rt_wait(&e, "alpha", "default", "nport", SYNCED, 15000));
+	for (int waited = 0;; waited += 50) {
+		Svcfleet__V1__Service *s
+		    = rt_get(&e, "alpha", "default", "nport");
+		bool ok
+		    = rt_status(s) != NULL && rt_status(s)->n_node_ports == 1;
+		svcfleet_free(s);
+		if (ok) {
+			break;
+		}
+		if (waited >= 15000) {
+			fail_msg("the status never recorded the node port");
+		}
+		rt_sleep_ms(50);
+	}
+	port = knodeports(&e, "nport");
+	uid  = kuid(&e, "nport", NULL);
+
+	// No reconciler: deleted, and its node port taken by another.
+	kill(a, SIGTERM);
+	assert_int_equal(waitpid(a, &st, 0), a);
+	free(rt_kubectl(&e, 0, NULL, "delete svc nport -n default"));
+	free(rt_kubectl(&e, 0, NULL,
+	    "create service nodeport squat -n default --tcp=80:80 "
+	    "--node-port=%s",
+	    port));
+	a = spawn(&e, "rb", tok);
+	for (int waited = 0;; waited += 50) {
+		char *u  = kuid(&e, "nport", &rc);
+		bool  ok = rc == 0 && u[0] != '\0' && strcmp(u, uid) != 0;
+		free(u);
+		if (ok) {
+			break;
+		}
+		if (waited >= 20000) {
+			fail_msg("nport was not made again");
+		}
+		rt_sleep_ms(50);
+	}
+	after = knodeports(&e, "nport");
+	assert_string_not_equal(after, port);
+	assert_true(atoi(after) >= 30000);
+	svcfleet_free(rt_wait(&e, "alpha", "default", "nport", SYNCED, 15000));
+	kill(a, SIGTERM);
+	assert_int_equal(waitpid(a, &st, 0), a);
+	free(port);
+	free(after);
+	free(uid);
+	rt_stop(&e);
+}
+
 int
 main(void)
 {
@@ -308,6 +381,7 @@ main(void)
 	        test_recreate_keeps_node_ports, rt_teardown),
 	    cmocka_unit_test_teardown(
 	        test_drifted_survives_claim_move, rt_teardown),
+	    cmocka_unit_test_teardown(test_recreate_ports_taken, rt_teardown),
 	};
 	return (cmocka_run_group_tests(tests, NULL, NULL));
 }
