@@ -1250,6 +1250,24 @@ server_side_start(fleet_job *j, Svcfleet__V1__ApplyFleetServiceReply *r)
 		if ((out = sf__srv_call_alloc(c, sizeof(*out))) == NULL) {
 			return;
 		}
+		if (rd->service->metadata->cluster == NULL
+		    || strcmp(
+		           rd->service->metadata->cluster, sf_nz(rd->cluster))
+		        != 0) {
+			// The copy as it is stored in that cluster: the body
+			// names its cluster record (svcfleet.io/cluster).
+			sf_service *cp = sf__srv_call_alloc(c, sizeof(*cp));
+			sf_object_meta *md
+			    = sf__srv_call_alloc(c, sizeof(*md));
+			if (cp == NULL || md == NULL) {
+				return;
+			}
+			*cp          = *rd->service;
+			*md          = *rd->service->metadata;
+			md->cluster  = rd->cluster;
+			cp->metadata = md;
+			rd->service  = cp;
+		}
 		svcfleet__v1__server_dry_run__init(out);
 		out->cluster       = rd->cluster;
 		out->namespace_    = rd->service->metadata->namespace_;

@@ -164,6 +164,19 @@ test_server_side_diff(void **state)
 	free(err);
 	// Nothing was made in the clusters.
 	assert_null(rt_kget(&e, 0, "dev", "fleetweb"));
+	// Applied and synced: the clusters' dry runs of the same file change
+	// nothing (the body is the reconciler's, to the byte that counts).
+	free(rt_cli(
+	    &e, NULL, "apply -f %s", write_file(&e, "fleet.yaml", fleet)));
+	svcfleet_free(rt_wait(&e, "east", "dev", "fleetweb", SYNCED, 15000));
+	svcfleet_free(rt_wait(&e, "west", "dev", "fleetweb", SYNCED, 15000));
+	rc = cli(&e, NULL, &out, &err, "diff -f %s --server-side",
+	    write_file(&e, "fleet.yaml", fleet));
+	if (rc != 0) {
+		fail_msg("exit %d\n%s%s", rc, out, err);
+	}
+	free(out);
+	free(err);
 
 	// A caller who may read but not write: refused before any cluster is
 	// asked; one who may write but the dry run needs reading too.
