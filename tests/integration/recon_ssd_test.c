@@ -217,11 +217,94 @@ test_server_side_diff(void **state)
 	rt_stop(&e);
 }
 
+// Bad requests: server_side without dry_run names the field; a
+// FleetService that would ask more than 64 clusters is refused before
+// any is asked. Neither writes anything.
+static void
+test_server_side_bounds(void **state)
+{
+	rt_env                            e;
+	Svcfleet__V1__ApplyServiceRequest req
+	    = SVCFLEET__V1__APPLY_SERVICE_REQUEST__INIT;
+	Svcfleet__V1__ApplyServiceReply *rep = NULL;
+	Svcfleet__V1__Service            svc = SVCFLEET__V1__SERVICE__INIT;
+	Svcfleet__V1__ObjectMeta         md  = SVCFLEET__V1__OBJECT_META__INIT;
+	Svcfleet__V1__ServiceSpec        sp = SVCFLEET__V1__SERVICE_SPEC__INIT;
+	char                            *out, *err;
+	size_t                           calen;
+	int                              rc;
+	(void) state;
+
+	rt_start(&e, false);
+	rt_cluster(&e, 0, "east", NULL);
+	md.cluster      = "east";
+	md.namespace_   = "default";
+	md.name         = "webapp";
+	svc.metadata    = &md;
+	svc.spec        = &sp;
+	req.service     = &svc;
+	req.server_side = true;
+	assert_int_not_equal(
+	    svcfleet_apply_service(e.re_cli, &req, &rep, &e.re_st), 0);
+	assert_int_equal(e.re_st.code, SVCFLEET_INVALID_ARGUMENT);
+	assert_non_null(strstr(e.re_st.message, "server_side"));
+	assert_null(rt_get(&e, "east", "default", "webapp"));
+
+	// 65 cluster records (nothing listens at their address).
+	char *ca = th_read_file(e.re_kf[0].k_ca, &calen);
+	assert_non_null(ca);
+	for (int i = 0; i < 65; i++) {
+		Svcfleet__V1__RegisterClusterRequest rreq
+		    = SVCFLEET__V1__REGISTER_CLUSTER_REQUEST__INIT;
+		Svcfleet__V1__Cluster   cl   = SVCFLEET__V1__CLUSTER__INIT;
+		Svcfleet__V1__KeyValue  kv   = SVCFLEET__V1__KEY_VALUE__INIT;
+		Svcfleet__V1__KeyValue *kvp  = &kv;
+		Svcfleet__V1__Cluster  *crep = NULL;
+		char                    name[32];
+		snprintf(name, sizeof(name), "many%02d", i);
+		cl.name         = name;
+		cl.api_server   = "https://127.0.0.1:1";
+		cl.ca_data.data = (uint8_t *) ca;
+		cl.ca_data.len  = calen;
+		cl.token        = "t";
+		kv.key          = "many";
+		kv.value        = "yes";
+		cl.labels       = &kvp;
+		cl.n_labels     = 1;
+		rreq.cluster    = &cl;
+		if (svcfleet_register_cluster(e.re_cli, &rreq, &crep, &e.re_st)
+		    != 0) {
+			fail_msg("register %s: %s", name, e.re_st.message);
+		}
+		svcfleet_free(crep);
+	}
+	free(ca);
+	rc = cli(&e, NULL, &out, &err, "diff -f %s --server-side",
+	    write_file(&e, "many.yaml",
+	        "apiVersion: svcfleet.io/v1\n"
+	        "kind: FleetService\n"
+	        "metadata: {name: manyweb, namespace: default}\n"
+	        "spec:\n"
+	        "  placement: {clusterSelector: {matchLabels: {many: "
+	        "\"yes\"}}}\n"
+	        "  template:\n"
+	        "    spec:\n"
+	        "      selector: {app: web}\n"
+	        "      ports: [{name: http, port: 80}]\n"));
+	assert_int_equal(rc, 2);
+	expect_in(err, "error: RESOURCE_EXHAUSTED: ");
+	expect_in(err, "at most 64 clusters; this one would ask 65");
+	free(out);
+	free(err);
+	rt_stop(&e);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_teardown(test_server_side_diff, rt_teardown),
+	    cmocka_unit_test_teardown(test_server_side_bounds, rt_teardown),
 	};
 	return (cmocka_run_group_tests(tests, NULL, NULL));
 }
