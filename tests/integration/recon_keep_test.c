@@ -250,6 +250,7 @@ test_drifted_survives_claim_move(void **state)
 	// takes alpha.
 	kill(a, SIGTERM);
 	assert_int_equal(waitpid(a, &st, 0), a);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	b = spawn(&e, "rb", tok);
 	wait_owner(&e, "rb", 15000);
 	// rb has listed the cluster and decided on its Services once a
@@ -299,6 +300,7 @@ test_drifted_survives_claim_move(void **state)
 
 	kill(b, SIGTERM);
 	assert_int_equal(waitpid(b, &st, 0), b);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	rt_stop(&e);
 }
 
@@ -343,6 +345,7 @@ test_recreate_ports_taken(void **state)
 	// No reconciler: deleted, and its node port taken by another.
 	kill(a, SIGTERM);
 	assert_int_equal(waitpid(a, &st, 0), a);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	free(rt_kubectl(&e, 0, NULL, "delete svc nport -n default"));
 	free(rt_kubectl(&e, 0, NULL,
 	    "create service nodeport squat -n default --tcp=80:80 "
@@ -367,6 +370,7 @@ test_recreate_ports_taken(void **state)
 	svcfleet_free(rt_wait(&e, "alpha", "default", "nport", SYNCED, 15000));
 	kill(a, SIGTERM);
 	assert_int_equal(waitpid(a, &st, 0), a);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	free(port);
 	free(after);
 	free(uid);
