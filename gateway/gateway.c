@@ -534,6 +534,9 @@ static const struct route {
     // console: a Service's drift events for its detail page.
     {"GET", "clusters/{}/namespaces/{}/services/{}/drift",
         sf__gw_service_drift},
+    // i18-console: convert a Service into a FleetService.
+    {"POST", "clusters/{}/namespaces/{}/services/{}/convert",
+        sf__gw_fleet_convert},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

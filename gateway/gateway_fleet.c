@@ -164,3 +164,38 @@ sf__gw_fleet_delete(sf__gw_ctx *x)
 	}
 	sf__gw_reply(x, 200, sf_model_fleet_to_manifest(rep->fleet_service));
 }
+
+// i18-console: POST clusters/{c}/namespaces/{ns}/services/{name}/convert
+// (?dryRun=All): the Service becomes a FleetService placed on its cluster,
+// its node ports and address kept (ConvertService); the answer is the
+// FleetService, with status.rendered under a dry run.
+void
+sf__gw_fleet_convert(sf__gw_ctx *x)
+{
+	Svcfleet__V1__ConvertServiceRequest req
+	    = SVCFLEET__V1__CONVERT_SERVICE_REQUEST__INIT;
+	Svcfleet__V1__ServiceKey key = SVCFLEET__V1__SERVICE_KEY__INIT;
+	Svcfleet__V1__ApplyFleetServiceReply *rep;
+	const char                           *dry = sf__gw_query(x, "dryRun");
+
+	if (dry != NULL && strcmp(dry, "All") != 0) {
+		sf__gw_fail(x, 400, "BadRequest",
+		    "Unsupported value: \"%s\": supported values: \"All\"",
+		    dry);
+		return;
+	}
+	key.cluster    = (char *) x->x_arg[0];
+	key.namespace_ = (char *) x->x_arg[1];
+	key.name       = (char *) x->x_arg[2];
+	req.key        = &key;
+	req.dry_run    = dry != NULL;
+	if (SF__GW_CALL(x, convert_service, &req, &rep) != 0) {
+		sf__gw_fail_rpc(x, "services", x->x_arg[2]);
+		return;
+	}
+	sf__gw_reply(x,
+	    rep->action == SVCFLEET__V1__APPLY_ACTION__APPLY_ACTION_CREATED
+	        ? 201
+	        : 200,
+	    fleet_json(rep));
+}

@@ -166,6 +166,7 @@ void sf__gw_fleet_list(sf__gw_ctx *x);
 void sf__gw_fleet_get(sf__gw_ctx *x);
 void sf__gw_fleet_apply(sf__gw_ctx *x);
 void sf__gw_fleet_delete(sf__gw_ctx *x);
+void sf__gw_fleet_convert(sf__gw_ctx *x); // i18-console
 
 // ------------------------------------------------------------- console
 

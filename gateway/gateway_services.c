@@ -98,6 +98,11 @@ service_json(const sf_service *svc)
 	// Who changed it and when (the audit log has the whole story).
 	sf_model_json_set_str(st, "createdBy", m->created_by);
 	sf_model_json_set_str(st, "updatedBy", m->updated_by);
+	// i18-console: a FleetService's copy names its owner
+	// ("FleetService/<name>"), so the console links to it.
+	if (m->owner != NULL && m->owner[0] != '\0') {
+		sf_model_json_set_str(st, "owner", m->owner);
+	}
 	sf_model_json_set_time(st, "updateTime", m->update_time_ms);
 	// The last change of desired state (never a status report): what a
 	// conflict (409) names.

@@ -11,15 +11,15 @@
 static bool
 needs_node_ports(const char *type)
 {
-	return (
-	    sf__streq(type, "NodePort") || sf__streq(type, "LoadBalancer"));
+	return (sf__model_streq(type, "NodePort")
+	    || sf__model_streq(type, "LoadBalancer"));
 }
 
 // set replaces *field with value when *field is empty.
 static int
 set_default(char **field, const char *value, sf_arena *a)
 {
-	if (!sf__empty(*field)) {
+	if (!sf__model_empty(*field)) {
 		return (0);
 	}
 	if ((*field = sf_arena_strdup(a, value)) == NULL) {
@@ -37,10 +37,10 @@ port_defaults(sf_service_port *p, sf_arena *a)
 		return (rv);
 	}
 	if (p->port == 0 && p->target_port != 0
-	    && sf__empty(p->target_port_name)) {
+	    && sf__model_empty(p->target_port_name)) {
 		p->port = p->target_port;
 	}
-	if (p->target_port == 0 && sf__empty(p->target_port_name)) {
+	if (p->target_port == 0 && sf__model_empty(p->target_port_name)) {
 		p->target_port = p->port;
 	}
 	return (0);
@@ -82,7 +82,7 @@ sf_model_service_defaults(sf_service *svc, sf_arena *a)
 	if ((rv = set_default(&sp->session_affinity, "None", a)) != 0) {
 		return (rv);
 	}
-	if (sf__streq(sp->session_affinity, "ClientIP")
+	if (sf__model_streq(sp->session_affinity, "ClientIP")
 	    && sp->session_timeout_seconds == 0) {
 		sp->session_timeout_seconds = SF_MODEL_SESSION_TIMEOUT_DEFAULT;
 	}
@@ -91,11 +91,12 @@ sf_model_service_defaults(sf_service *svc, sf_arena *a)
 	        != 0) {
 		return (rv);
 	}
-	if (sf__streq(sp->type, "LoadBalancer")) {
+	if (sf__model_streq(sp->type, "LoadBalancer")) {
 		// A pool only means something to MetalLB; everything else
 		// (a bare LoadBalancer, an address, a class) is a cloud or
 		// other controller's business.
-		const char *lbt = sf__empty(sp->lb_pool) ? "other" : "metallb";
+		const char *lbt
+		    = sf__model_empty(sp->lb_pool) ? "other" : "metallb";
 		if ((rv = set_default(&sp->lb_type, lbt, a)) != 0) {
 			return (rv);
 		}

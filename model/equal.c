@@ -9,7 +9,7 @@ const char *
 sf_model_kv_get(sf_kv *const *kvs, size_t n, const char *key)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (kvs[i] != NULL && sf__streq(kvs[i]->key, key)) {
+		if (kvs[i] != NULL && sf__model_streq(kvs[i]->key, key)) {
 			return (sf_nz(kvs[i]->value));
 		}
 	}
@@ -83,12 +83,12 @@ port_equal(const sf_service_port *p, const sf_service_port *q)
 	if (p == NULL || q == NULL) {
 		return (p == q);
 	}
-	return (sf__streq(p->name, q->name)
-	    && sf__streq(p->protocol, q->protocol) && p->port == q->port
+	return (sf__model_streq(p->name, q->name)
+	    && sf__model_streq(p->protocol, q->protocol) && p->port == q->port
 	    && p->target_port == q->target_port
-	    && sf__streq(p->target_port_name, q->target_port_name)
+	    && sf__model_streq(p->target_port_name, q->target_port_name)
 	    && p->node_port == q->node_port
-	    && sf__streq(p->app_protocol, q->app_protocol));
+	    && sf__model_streq(p->app_protocol, q->app_protocol));
 }
 
 bool
@@ -97,22 +97,22 @@ sf_model_spec_equal(const sf_service_spec *x, const sf_service_spec *y)
 	if (x == NULL || y == NULL) {
 		return (x == y);
 	}
-	if (!sf__streq(x->type, y->type)
+	if (!sf__model_streq(x->type, y->type)
 	    || !sf_model_kvs_equal(
 	        x->selector, x->n_selector, y->selector, y->n_selector)
 	    || x->n_ports != y->n_ports
-	    || !sf__streq(x->session_affinity, y->session_affinity)
+	    || !sf__model_streq(x->session_affinity, y->session_affinity)
 	    || x->session_timeout_seconds != y->session_timeout_seconds
-	    || !sf__streq(
+	    || !sf__model_streq(
 	        x->external_traffic_policy, y->external_traffic_policy)
-	    || !sf__streq(x->lb_type, y->lb_type)
-	    || !sf__streq(x->lb_pool, y->lb_pool)
-	    || !sf__streq(x->lb_address, y->lb_address)
-	    || !sf__streq(x->load_balancer_class, y->load_balancer_class)
+	    || !sf__model_streq(x->lb_type, y->lb_type)
+	    || !sf__model_streq(x->lb_pool, y->lb_pool)
+	    || !sf__model_streq(x->lb_address, y->lb_address)
+	    || !sf__model_streq(x->load_balancer_class, y->load_balancer_class)
 	    || x->n_load_balancer_source_ranges
 	        != y->n_load_balancer_source_ranges
 	    || !x->allow_adoption != !y->allow_adoption
-	    || !sf__streq(x->selector_from, y->selector_from)) {
+	    || !sf__model_streq(x->selector_from, y->selector_from)) {
 		return (false);
 	}
 	for (size_t i = 0; i < x->n_ports; i++) {
@@ -121,7 +121,7 @@ sf_model_spec_equal(const sf_service_spec *x, const sf_service_spec *y)
 		}
 	}
 	for (size_t i = 0; i < x->n_load_balancer_source_ranges; i++) {
-		if (!sf__streq(x->load_balancer_source_ranges[i],
+		if (!sf__model_streq(x->load_balancer_source_ranges[i],
 		        y->load_balancer_source_ranges[i])) {
 			return (false);
 		}

@@ -8,6 +8,12 @@
 // order, and the result is read back with sf_model_service_from_manifest,
 // so an override meets exactly the checks a hand-written manifest meets
 // and a field the Service does not have is a violation, not a no-op.
+//
+// It is one file of about 1,150 lines because it is the whole of one
+// object, the FleetService: reading and writing its manifest, selection,
+// overrides and rendering share the static helpers of its fields
+// (selectors, key-value lists, violations with their paths), which are
+// the FleetService's own and nothing else's.
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,7 +75,8 @@ kvs_from(const json_t *o, const char *field, sf_arena *a, sf_kv ***out,
 	}
 	if (!json_is_object(o)) {
 		viol(st, SF_V_INVALID, field,
-		    "Invalid value: %s: must be a map", sf__json_type_name(o));
+		    "Invalid value: %s: must be a map",
+		    sf__model_json_type_name(o));
 		return (0);
 	}
 	*out = sf_arena_zalloc(a, (json_object_size(o) + 1) * sizeof(**out));
@@ -88,11 +95,11 @@ kvs_from(const json_t *o, const char *field, sf_arena *a, sf_kv ***out,
 			snprintf(f, sizeof(f), "%s[%s]", field, k);
 			viol(st, SF_V_INVALID, f,
 			    "Invalid value: %s: must be a string",
-			    sf__json_type_name(v));
+			    sf__model_json_type_name(v));
 			continue;
 		}
-		kv->key     = sf__adup(a, k);
-		kv->value   = sf__adup(a, json_string_value(v));
+		kv->key     = sf__model_adup(a, k);
+		kv->value   = sf__model_adup(a, json_string_value(v));
 		(*out)[i++] = kv;
 	}
 	*n = i;
@@ -122,7 +129,7 @@ strings_from(const json_t *arr, const char *field, sf_arena *a, char ***out,
 	if (!json_is_array(arr)) {
 		viol(st, SF_V_INVALID, field,
 		    "Invalid value: %s: must be a list of strings",
-		    sf__json_type_name(arr));
+		    sf__model_json_type_name(arr));
 		return (0);
 	}
 	*out = sf_arena_zalloc(a, (json_array_size(arr) + 1) * sizeof(**out));
@@ -136,10 +143,10 @@ strings_from(const json_t *arr, const char *field, sf_arena *a, char ***out,
 			snprintf(f, sizeof(f), "%s[%zu]", field, i);
 			viol(st, SF_V_INVALID, f,
 			    "Invalid value: %s: must be a string",
-			    sf__json_type_name(v));
+			    sf__model_json_type_name(v));
 			continue;
 		}
-		(*out)[(*n)++] = sf__adup(a, json_string_value(v));
+		(*out)[(*n)++] = sf__model_adup(a, json_string_value(v));
 	}
 	return (0);
 }
@@ -201,7 +208,7 @@ selector_from(const json_t *o, const char *field, sf_arena *a,
 	if (!json_is_object(o)) {
 		viol(st, SF_V_INVALID, field,
 		    "Invalid value: %s: must be a LabelSelector",
-		    sf__json_type_name(o));
+		    sf__model_json_type_name(o));
 		return (0);
 	}
 	unknown_fields(o, known, field, st);
@@ -221,7 +228,7 @@ selector_from(const json_t *o, const char *field, sf_arena *a,
 			snprintf(f, sizeof(f), "%s.matchExpressions", field);
 			viol(st, SF_V_INVALID, f,
 			    "Invalid value: %s: must be a list",
-			    sf__json_type_name(ex));
+			    sf__model_json_type_name(ex));
 		} else {
 			size_t n = json_array_size(ex);
 			sel->match_expressions
@@ -241,7 +248,7 @@ selector_from(const json_t *o, const char *field, sf_arena *a,
 					viol(st, SF_V_INVALID, f,
 					    "Invalid value: %s: must be an "
 					    "object",
-					    sf__json_type_name(e));
+					    sf__model_json_type_name(e));
 					continue;
 				}
 				unknown_fields(e, rk, f, st);
@@ -251,13 +258,13 @@ selector_from(const json_t *o, const char *field, sf_arena *a,
 				}
 				svcfleet__v1__label_selector_requirement__init(
 				    r);
-				r->key = sf__adup(a,
+				r->key = sf__model_adup(a,
 				    json_string_value(
 				        json_object_get(e, "key")));
 				op     = json_string_value(
 				        json_object_get(e, "operator"));
-				r->operator_ = sf__adup(a, op);
-				if (sf__empty(r->key)) {
+				r->operator_ = sf__model_adup(a, op);
+				if (sf__model_empty(r->key)) {
 					char g[FIELD_MAX + 8];
 					snprintf(g, sizeof(g), "%s.key", f);
 					viol(st, SF_V_REQUIRED, g,
@@ -470,7 +477,7 @@ sf_model_json_merge_patch(
 		viol(st, SF_V_INVALID, path,
 		    "Invalid value: %s: a merge patch of a Service must be "
 		    "an object",
-		    sf__json_type_name(patch));
+		    sf__model_json_type_name(patch));
 		return (0);
 	}
 	return (merge_patch(target, patch, path, st));
@@ -504,7 +511,7 @@ template_from(const json_t *tpl, const char *ns, const char *name, sf_arena *a,
 	if (!json_is_object(tpl)) {
 		viol(st, SF_V_INVALID, "spec.template",
 		    "Invalid value: %s: must be an object",
-		    sf__json_type_name(tpl));
+		    sf__model_json_type_name(tpl));
 		return (0);
 	}
 	unknown_fields(tpl, known, "spec.template", st);
@@ -584,7 +591,7 @@ override_from(const json_t *o, size_t i, sf_arena *a,
 	if (!json_is_object(o)) {
 		viol(st, SF_V_INVALID, f,
 		    "Invalid value: %s: must be an object",
-		    sf__json_type_name(o));
+		    sf__model_json_type_name(o));
 		return (0);
 	}
 	unknown_fields(o, known, f, st);
@@ -622,7 +629,7 @@ override_from(const json_t *o, size_t i, sf_arena *a,
 		if (text == NULL) {
 			return (oom(st));
 		}
-		ov->patch_json = sf__adup(a, text);
+		ov->patch_json = sf__model_adup(a, text);
 		free(text);
 	}
 	*out = ov;
@@ -668,7 +675,8 @@ sf_model_fleet_from_manifest(
 	svcfleet__v1__fleet_placement__init(sp->placement);
 	fs->spec = sp;
 	unknown_fields(obj, known, "", st);
-	if (!sf__streq(json_str(obj, "apiVersion"), SF_MODEL_API_GROUP)) {
+	if (!sf__model_streq(
+	        json_str(obj, "apiVersion"), SF_MODEL_API_GROUP)) {
 		viol(st, SF_V_NOT_SUPPORTED, "apiVersion",
 		    "Unsupported value: \"%s\": supported values: \"%s\"",
 		    sf_nz(json_str(obj, "apiVersion")), SF_MODEL_API_GROUP);
@@ -687,7 +695,7 @@ sf_model_fleet_from_manifest(
 	if (ns == NULL) {
 		ns = "default";
 	}
-	if (sf__empty(name)) {
+	if (sf__model_empty(name)) {
 		viol(st, SF_V_REQUIRED, "metadata.name", "Required value");
 		name = "";
 	} else if ((why = sf_model_check_dns1123_label(name)) != NULL) {
@@ -698,8 +706,8 @@ sf_model_fleet_from_manifest(
 		viol(st, SF_V_INVALID, "metadata.namespace",
 		    "Invalid value: \"%s\": %s", ns, why);
 	}
-	fs->metadata->name       = sf__adup(a, name);
-	fs->metadata->namespace_ = sf__adup(a, ns);
+	fs->metadata->name       = sf__model_adup(a, name);
+	fs->metadata->namespace_ = sf__model_adup(a, ns);
 	v                        = json_object_get(md, "resourceVersion");
 	if (json_is_string(v)) {
 		char *end;
@@ -762,7 +770,7 @@ sf_model_fleet_from_manifest(
 		viol(st, SF_V_INVALID, "spec.nodePorts",
 		    "Invalid value: must be \"PerCluster\" or \"Same\"");
 	}
-	sp->node_ports = sf__adup(
+	sp->node_ports = sf__model_adup(
 	    a, json_is_string(v) ? json_string_value(v) : "PerCluster");
 	v = json_object_get(spec, "adopt");
 	if (v != NULL && !json_is_boolean(v)) {
@@ -843,7 +851,8 @@ sf_model_fleet_validate(const sf_fleet *fs, sf_status *st)
 			    sf_nz(sp->placement->clusters[i]), why);
 		}
 	}
-	if (!sf__empty(sp->node_ports) && strcmp(sp->node_ports, "Same") != 0
+	if (!sf__model_empty(sp->node_ports)
+	    && strcmp(sp->node_ports, "Same") != 0
 	    && strcmp(sp->node_ports, "PerCluster") != 0) {
 		viol(st, SF_V_NOT_SUPPORTED, "spec.nodePorts",
 		    "Unsupported value: \"%s\": supported values: "
@@ -888,7 +897,7 @@ sf_model_fleet_to_manifest(const sf_fleet *fs)
 		json_object_set_new(md, "name", json_string(sf_nz(m->name)));
 		json_object_set_new(
 		    md, "namespace", json_string(sf_nz(m->namespace_)));
-		if (!sf__empty(m->uid)) {
+		if (!sf__model_empty(m->uid)) {
 			json_object_set_new(md, "uid", json_string(m->uid));
 		}
 		if (m->resource_version != 0) {
@@ -960,8 +969,9 @@ sf_model_fleet_to_manifest(const sf_fleet *fs)
 			json_object_set_new(spec, "template", t);
 		}
 		json_object_set_new(spec, "nodePorts",
-		    json_string(sf__empty(sp->node_ports) ? "PerCluster"
-		                                          : sp->node_ports));
+		    json_string(sf__model_empty(sp->node_ports)
+		            ? "PerCluster"
+		            : sp->node_ports));
 		if (sp->adopt) {
 			json_object_set_new(spec, "adopt", json_true());
 		}
@@ -995,7 +1005,7 @@ sf_model_fleet_to_manifest(const sf_fleet *fs)
 		}
 	}
 	json_object_set_new(o, "spec", spec);
-	if (fs->n_status > 0 || !sf__empty(fs->summary)) {
+	if (fs->n_status > 0 || !sf__model_empty(fs->summary)) {
 		json_t *s  = json_object();
 		json_t *cs = json_array();
 		json_object_set_new(
@@ -1010,17 +1020,17 @@ sf_model_fleet_to_manifest(const sf_fleet *fs)
 			    e, "cluster", json_string(sf_nz(c->cluster)));
 			json_object_set_new(
 			    e, "placement", json_string(sf_nz(c->placement)));
-			if (!sf__empty(c->placement)
+			if (!sf__model_empty(c->placement)
 			    && strcmp(c->placement, "Placed") == 0) {
 				json_object_set_new(e, "state",
 				    json_string(
 				        sf_model_sync_state_name(c->state)));
 			}
-			if (!sf__empty(c->message)) {
+			if (!sf__model_empty(c->message)) {
 				json_object_set_new(
 				    e, "message", json_string(c->message));
 			}
-			if (!sf__empty(c->lb_address)) {
+			if (!sf__model_empty(c->lb_address)) {
 				json_object_set_new(e, "loadBalancerAddress",
 				    json_string(c->lb_address));
 			}

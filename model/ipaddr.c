@@ -6,7 +6,7 @@
 #include "internal.h"
 
 bool
-sf__ip_parse_n(const char *s, size_t n, sf__ip *ip)
+sf__model_ip_parse_n(const char *s, size_t n, sf__model_ip *ip)
 {
 	char buf[INET6_ADDRSTRLEN + 1];
 
@@ -28,14 +28,14 @@ sf__ip_parse_n(const char *s, size_t n, sf__ip *ip)
 }
 
 bool
-sf__ip_parse(const char *s, sf__ip *ip)
+sf__model_ip_parse(const char *s, sf__model_ip *ip)
 {
 	s = sf_nz(s);
-	return (sf__ip_parse_n(s, strlen(s), ip));
+	return (sf__model_ip_parse_n(s, strlen(s), ip));
 }
 
 bool
-sf__cidr_parse(const char *s, sf__ip *ip, int *bits)
+sf__model_cidr_parse(const char *s, sf__model_ip *ip, int *bits)
 {
 	const char *slash;
 	int         v = 0;
@@ -43,7 +43,8 @@ sf__cidr_parse(const char *s, sf__ip *ip, int *bits)
 
 	s     = sf_nz(s);
 	slash = strchr(s, '/');
-	if (slash == NULL || !sf__ip_parse_n(s, (size_t) (slash - s), ip)) {
+	if (slash == NULL
+	    || !sf__model_ip_parse_n(s, (size_t) (slash - s), ip)) {
 		return (false);
 	}
 	nd = strlen(slash + 1);
@@ -64,13 +65,13 @@ sf__cidr_parse(const char *s, sf__ip *ip, int *bits)
 }
 
 static int
-ip_cmp(const sf__ip *a, const sf__ip *b)
+ip_cmp(const sf__model_ip *a, const sf__model_ip *b)
 {
 	return (memcmp(a->ip_b, b->ip_b, a->ip_family == 4 ? 4 : 16));
 }
 
 static bool
-prefix_match(const sf__ip *net, int bits, const sf__ip *ip)
+prefix_match(const sf__model_ip *net, int bits, const sf__model_ip *ip)
 {
 	int full = bits / 8, rest = bits % 8;
 
@@ -98,12 +99,12 @@ trim(const char *s, size_t *n)
 }
 
 int
-sf__pool_entry_contains(const char *entry, const sf__ip *ip)
+sf__model_pool_entry_contains(const char *entry, const sf__model_ip *ip)
 {
-	const char *dash, *s = sf_nz(entry);
-	size_t      n = strlen(s);
-	sf__ip      lo, hi;
-	int         bits;
+	const char  *dash, *s = sf_nz(entry);
+	size_t       n = strlen(s);
+	sf__model_ip lo, hi;
+	int          bits;
 
 	s = trim(s, &n);
 	if (memchr(s, '/', n) != NULL) {
@@ -113,7 +114,7 @@ sf__pool_entry_contains(const char *entry, const sf__ip *ip)
 		}
 		memcpy(buf, s, n);
 		buf[n] = '\0';
-		if (!sf__cidr_parse(buf, &lo, &bits)) {
+		if (!sf__model_cidr_parse(buf, &lo, &bits)) {
 			return (-1);
 		}
 		return (lo.ip_family == ip->ip_family
@@ -123,14 +124,15 @@ sf__pool_entry_contains(const char *entry, const sf__ip *ip)
 	if (dash != NULL) {
 		size_t      n1 = (size_t) (dash - s), n2 = n - n1 - 1;
 		const char *a = trim(s, &n1), *b = trim(dash + 1, &n2);
-		if (!sf__ip_parse_n(a, n1, &lo) || !sf__ip_parse_n(b, n2, &hi)
+		if (!sf__model_ip_parse_n(a, n1, &lo)
+		    || !sf__model_ip_parse_n(b, n2, &hi)
 		    || lo.ip_family != hi.ip_family) {
 			return (-1);
 		}
 		return (lo.ip_family == ip->ip_family && ip_cmp(&lo, ip) <= 0
 		    && ip_cmp(ip, &hi) <= 0);
 	}
-	if (!sf__ip_parse_n(s, n, &lo)) {
+	if (!sf__model_ip_parse_n(s, n, &lo)) {
 		return (-1);
 	}
 	return (lo.ip_family == ip->ip_family && ip_cmp(&lo, ip) == 0);

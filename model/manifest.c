@@ -10,7 +10,7 @@
 #include "internal.h"
 
 void
-sf__doc_fini(sf_manifest_doc *d)
+sf__model_doc_fini(sf_manifest_doc *d)
 {
 	json_decref(d->md_obj);
 	json_decref(d->md_lines);
@@ -25,7 +25,7 @@ sf_manifest_set_fini(sf_manifest_set *set)
 		return;
 	}
 	for (size_t i = 0; i < set->ms_ndocs; i++) {
-		sf__doc_fini(&set->ms_docs[i]);
+		sf__model_doc_fini(&set->ms_docs[i]);
 	}
 	free(set->ms_docs);
 	set->ms_docs  = NULL;
@@ -109,7 +109,7 @@ parse_json(const char *text, size_t len, size_t off, const char *file,
 		// Positions inside a single JSON document come from reading it
 		// once more as YAML (JSON is YAML in all that matters here);
 		// when that fails, lines stay unknown.
-		out->ms_docs[0].md_lines = sf__yaml_lines(text, len);
+		out->ms_docs[0].md_lines = sf__model_yaml_lines(text, len);
 	}
 	return (0);
 }
@@ -152,7 +152,7 @@ not_object(const char *file, const sf_manifest_doc *d, int line,
 	return (sf_status_set(st, SF_INVALID_ARGUMENT,
 	    "%s: document %d: line %d, column 1: expected a Kubernetes object "
 	    "(a mapping), got %s",
-	    file, d->md_index, line, sf__json_type_name(v)));
+	    file, d->md_index, line, sf__model_json_type_name(v)));
 }
 
 static int
@@ -217,7 +217,7 @@ expand(
 			sf_manifest_doc nd = {json_incref(it), d->md_index,
 			    line, (int) j, maps[j]};
 			if ((rv = push_doc(out, &nd)) != 0) {
-				sf__doc_fini(&nd);
+				sf__model_doc_fini(&nd);
 			}
 		}
 		free(maps);
@@ -253,7 +253,7 @@ sf_manifest_parse(const char *text, size_t len, const char *filename,
 	if (off < len && (text[off] == '{' || text[off] == '[')) {
 		rv = parse_json(text, len, off, file, &raw, st);
 	} else {
-		rv = sf__yaml_load(text, len, file, &raw, st);
+		rv = sf__model_yaml_load(text, len, file, &raw, st);
 	}
 	if (rv != 0) {
 		sf_manifest_set_fini(&raw);
@@ -324,7 +324,7 @@ deepest(const json_t *lines, char **segs, int n, int *depth)
 		sf_buf  b = SF_BUF_INIT;
 		json_t *l;
 		for (int i = 0; i < k; i++) {
-			sf__ptr_push(&b, segs[i]);
+			sf__model_ptr_push(&b, segs[i]);
 		}
 		l = json_object_get(lines, sf_buf_cstr(&b));
 		sf_buf_fini(&b);

@@ -17,15 +17,15 @@
 #define PATH_LEN 1024
 
 typedef struct conv {
-	sf__vctx *c_vc;
-	sf_arena *c_a;
-	int       c_oom;
+	sf__model_vctx *c_vc;
+	sf_arena       *c_a;
+	int             c_oom;
 } conv;
 
 static char *
 cdup(conv *c, const char *s)
 {
-	char *d = sf__adup(c->c_a, s);
+	char *d = sf__model_adup(c->c_a, s);
 	if (d == NULL) {
 		c->c_oom = 1;
 		return ((char *) protobuf_c_empty_string);
@@ -52,7 +52,7 @@ print_value(sf_buf *b, const json_t *v)
 
 	switch (json_typeof(v)) {
 	case JSON_STRING:
-		sf__quote(b, json_string_value(v));
+		sf__model_quote(b, json_string_value(v));
 		return;
 	case JSON_INTEGER:
 		sf_buf_printf(
@@ -90,9 +90,9 @@ type_error(conv *c, const char *path, const json_t *v, const char *expected)
 	sf_buf b = SF_BUF_INIT;
 
 	print_value(&b, v);
-	sf__viol(c->c_vc, SF_V_INVALID, path,
+	sf__model_viol(c->c_vc, SF_V_INVALID, path,
 	    "Invalid value: %s: expected %s, got %s", sf_buf_cstr(&b),
-	    expected, sf__json_type_name(v));
+	    expected, sf__model_json_type_name(v));
 	sf_buf_fini(&b);
 }
 
@@ -133,11 +133,11 @@ check_fields(
 			// An empty key (YAML allows one) still needs a path a
 			// reader can see and sf_manifest_line_of can place.
 			join(p, path, "\"\"");
-			sf__viol(c->c_vc, SF_V_INVALID, p,
+			sf__model_viol(c->c_vc, SF_V_INVALID, p,
 			    "unknown field with an empty name");
 		} else if (!ok) {
 			join(p, path, k);
-			sf__viol(c->c_vc, SF_V_INVALID, p,
+			sf__model_viol(c->c_vc, SF_V_INVALID, p,
 			    "unknown field \"%s\"", p);
 		}
 	}
@@ -179,7 +179,7 @@ get_int32(conv *c, const json_t *obj, const char *key, const char *path,
 	}
 	json_int_t i = json_integer_value(v);
 	if (i < INT32_MIN || i > INT32_MAX) {
-		sf__viol(c->c_vc, SF_V_INVALID, p,
+		sf__model_viol(c->c_vc, SF_V_INVALID, p,
 		    "Invalid value: %" JSON_INTEGER_FORMAT
 		    ": out of range for a 32-bit integer",
 		    i);
@@ -394,12 +394,12 @@ metadata(conv *c, const json_t *md, const char *cluster, sf_service *svc)
 			m->name = cdup(c, s);
 		}
 		s = get_string(c, md, "namespace", "metadata");
-		if (!sf__empty(s)) {
+		if (!sf__model_empty(s)) {
 			m->namespace_ = cdup(c, s);
 		}
 		s = get_string(c, md, "generateName", "metadata");
-		if (!sf__empty(s)) {
-			sf__v_forbidden(c->c_vc, "metadata.generateName",
+		if (!sf__model_empty(s)) {
+			sf__model_v_forbidden(c->c_vc, "metadata.generateName",
 			    "is not supported by svcfleet; set metadata.name");
 		}
 		if ((o = get_object(c, md, "labels", "metadata")) != NULL) {
@@ -411,14 +411,14 @@ metadata(conv *c, const json_t *md, const char *cluster, sf_service *svc)
 			annotations(c, o, &anns, &as);
 		}
 		s = get_string(c, md, "resourceVersion", "metadata");
-		if (!sf__empty(s)) {
+		if (!sf__model_empty(s)) {
 			char              *end;
 			unsigned long long rv;
 			errno = 0;
 			rv    = strtoull(s, &end, 10);
 			if (errno != 0 || *end != '\0' || s[0] < '0'
 			    || s[0] > '9') {
-				sf__v_invalid_str(c->c_vc,
+				sf__model_v_invalid_str(c->c_vc,
 				    "metadata.resourceVersion", s,
 				    "must be a decimal number (a svcfleet "
 				    "resource version)");
@@ -432,13 +432,13 @@ metadata(conv *c, const json_t *md, const char *cluster, sf_service *svc)
 	m->annotations   = anns.kl_v;
 	m->n_annotations = anns.kl_n;
 
-	if (!sf__empty(cluster)) {
+	if (!sf__model_empty(cluster)) {
 		if (as.cluster != NULL && strcmp(as.cluster, cluster) != 0) {
 			char detail[320];
 			snprintf(detail, sizeof(detail),
 			    "does not match the requested cluster \"%s\"",
 			    cluster);
-			sf__v_invalid_str(c->c_vc,
+			sf__model_v_invalid_str(c->c_vc,
 			    "metadata.annotations[" SF_ANN_CLUSTER "]",
 			    as.cluster, detail);
 		}
@@ -464,7 +464,7 @@ metadata(conv *c, const json_t *md, const char *cluster, sf_service *svc)
 			sp->allow_adoption = 1;
 		} else if (strcmp(as.adoption, "false") != 0
 		    && as.adoption[0] != '\0') {
-			sf__v_invalid_str(c->c_vc,
+			sf__model_v_invalid_str(c->c_vc,
 			    "metadata.annotations[" SF_ANN_ALLOW_ADOPTION "]",
 			    as.adoption, "must be \"true\" or \"false\"");
 		}
@@ -558,7 +558,7 @@ affinity_config(conv *c, const json_t *cfg, sf_service_spec *sp)
 		if (t <= 0) {
 			// 0 means "unset" in the message; in a manifest it is
 			// a value, and Kubernetes rejects it.
-			sf__v_invalid_int(c->c_vc,
+			sf__model_v_invalid_int(c->c_vc,
 			    "spec.sessionAffinityConfig.clientIP."
 			    "timeoutSeconds",
 			    t, "must be greater than 0 and less than 86400");
@@ -579,7 +579,7 @@ unsupported(conv *c, const json_t *spec)
 	// ipFamilyPolicy, healthCheckNodePort. Only headless is refused.
 	s = json_string_value(json_object_get(spec, "clusterIP"));
 	if (s != NULL && strcmp(s, "None") == 0) {
-		sf__v_forbidden(c->c_vc, "spec.clusterIP",
+		sf__model_v_forbidden(c->c_vc, "spec.clusterIP",
 		    "headless Services (clusterIP \"None\") are not supported "
 		    "by svcfleet");
 	}
@@ -591,7 +591,8 @@ unsupported(conv *c, const json_t *spec)
 		{
 			if (json_is_string(e)
 			    && strcmp(json_string_value(e), "None") == 0) {
-				sf__v_forbidden(c->c_vc, "spec.clusterIPs",
+				sf__model_v_forbidden(c->c_vc,
+				    "spec.clusterIPs",
 				    "headless Services (clusterIP \"None\") "
 				    "are not supported by svcfleet");
 				break;
@@ -600,34 +601,35 @@ unsupported(conv *c, const json_t *spec)
 	}
 	s = get_string(c, spec, "internalTrafficPolicy", "spec");
 	if (s != NULL && strcmp(s, "Local") == 0) {
-		sf__v_forbidden(c->c_vc, "spec.internalTrafficPolicy",
+		sf__model_v_forbidden(c->c_vc, "spec.internalTrafficPolicy",
 		    "Local is not supported by svcfleet");
 	} else if (s != NULL && strcmp(s, "Cluster") != 0) {
 		static const char *const itps[] = {"Cluster", "Local", NULL};
-		sf__v_not_supported(
+		sf__model_v_not_supported(
 		    c->c_vc, "spec.internalTrafficPolicy", s, itps);
 	}
 	if (get_bool(c, spec, "allocateLoadBalancerNodePorts", "spec") == 0) {
-		sf__v_forbidden(c->c_vc, "spec.allocateLoadBalancerNodePorts",
+		sf__model_v_forbidden(c->c_vc,
+		    "spec.allocateLoadBalancerNodePorts",
 		    "false is not supported by svcfleet");
 	}
 	if ((b = get_bool(c, spec, "publishNotReadyAddresses", "spec")) == 1) {
-		sf__v_forbidden(c->c_vc, "spec.publishNotReadyAddresses",
+		sf__model_v_forbidden(c->c_vc, "spec.publishNotReadyAddresses",
 		    "is not supported by svcfleet");
 	}
 	v = get_array(c, spec, "externalIPs", "spec");
 	if (v != NULL && json_array_size(v) > 0) {
-		sf__v_forbidden(c->c_vc, "spec.externalIPs",
+		sf__model_v_forbidden(c->c_vc, "spec.externalIPs",
 		    "externalIPs are not supported by svcfleet");
 	}
 	s = get_string(c, spec, "externalName", "spec");
-	if (!sf__empty(s)) {
-		sf__v_forbidden(c->c_vc, "spec.externalName",
+	if (!sf__model_empty(s)) {
+		sf__model_v_forbidden(c->c_vc, "spec.externalName",
 		    "ExternalName Services are not supported by svcfleet");
 	}
 	v = json_object_get(spec, "trafficDistribution");
 	if (v != NULL && !json_is_null(v)) {
-		sf__v_forbidden(c->c_vc, "spec.trafficDistribution",
+		sf__model_v_forbidden(c->c_vc, "spec.trafficDistribution",
 		    "is not supported by svcfleet");
 	}
 }
@@ -671,15 +673,15 @@ spec(conv *c, const json_t *so, sf_service *svc)
 	}
 	if ((s = get_string(c, so, "loadBalancerIP", "spec")) != NULL
 	    && s[0] != '\0') {
-		if (!sf__empty(sp->lb_address)
-		    && sf__streq(sp->lb_type, "metallb")) {
+		if (!sf__model_empty(sp->lb_address)
+		    && sf__model_streq(sp->lb_type, "metallb")) {
 			// MetalLB's own rule: one place for the address.
-			sf__v_forbidden(c->c_vc, "spec.loadBalancerIP",
+			sf__model_v_forbidden(c->c_vc, "spec.loadBalancerIP",
 			    "may not be used together with the "
 			    "metallb.io/loadBalancerIPs annotation");
 		} else {
 			sp->lb_address = cdup(c, s);
-			if (sf__empty(sp->lb_type)) {
+			if (sf__model_empty(sp->lb_type)) {
 				sp->lb_type = cdup(c, "other");
 			}
 		}
@@ -687,7 +689,7 @@ spec(conv *c, const json_t *so, sf_service *svc)
 	if ((s = get_string(c, so, "loadBalancerClass", "spec")) != NULL
 	    && s[0] != '\0') {
 		sp->load_balancer_class = cdup(c, s);
-		if (sf__empty(sp->lb_type)) {
+		if (sf__model_empty(sp->lb_type)) {
 			sp->lb_type = cdup(c, "other");
 		}
 	}
@@ -720,19 +722,19 @@ sf_model_service_from_manifest(const json_t *obj, const char *cluster,
 {
 	static const char *const known[]
 	    = {"apiVersion", "kind", "metadata", "spec", "status", NULL};
-	sf__vctx      vc;
-	conv          c = {&vc, a, 0};
-	sf_service   *svc;
-	const char   *s, *name = "";
-	const json_t *md, *so;
+	sf__model_vctx vc;
+	conv           c = {&vc, a, 0};
+	sf_service    *svc;
+	const char    *s, *name = "";
+	const json_t  *md, *so;
 
 	*out = NULL;
 	if (!json_is_object(obj)) {
 		return (sf_status_set(st, SF_INVALID_ARGUMENT,
 		    "expected a Kubernetes object (a mapping), got %s",
-		    obj != NULL ? sf__json_type_name(obj) : "nothing"));
+		    obj != NULL ? sf__model_json_type_name(obj) : "nothing"));
 	}
-	sf__vctx_init(&vc, st);
+	sf__model_vctx_init(&vc, st);
 	md = json_object_get(obj, "metadata");
 	if (json_is_object(md)
 	    && json_is_string(json_object_get(md, "name"))) {
@@ -741,24 +743,25 @@ sf_model_service_from_manifest(const json_t *obj, const char *cluster,
 
 	// apiVersion and kind first: fields of another kind mean nothing.
 	if (json_object_get(obj, "apiVersion") == NULL) {
-		sf__v_required(&vc, "apiVersion", NULL);
+		sf__model_v_required(&vc, "apiVersion", NULL);
 	} else if ((s = get_string(&c, obj, "apiVersion", "")) != NULL
 	    && strcmp(s, "v1") != 0) {
-		sf__v_invalid_str(&vc, "apiVersion", s, "must be \"v1\"");
+		sf__model_v_invalid_str(
+		    &vc, "apiVersion", s, "must be \"v1\"");
 	} else if (s == NULL
 	    && json_is_null(json_object_get(obj, "apiVersion"))) {
-		sf__v_required(&vc, "apiVersion", NULL);
+		sf__model_v_required(&vc, "apiVersion", NULL);
 	}
 	if (json_object_get(obj, "kind") == NULL) {
-		sf__v_required(&vc, "kind", NULL);
+		sf__model_v_required(&vc, "kind", NULL);
 	} else if ((s = get_string(&c, obj, "kind", "")) != NULL
 	    && strcmp(s, "Service") != 0) {
-		sf__v_invalid_str(&vc, "kind", s, "must be \"Service\"");
+		sf__model_v_invalid_str(&vc, "kind", s, "must be \"Service\"");
 	} else if (s == NULL && json_is_null(json_object_get(obj, "kind"))) {
-		sf__v_required(&vc, "kind", NULL);
+		sf__model_v_required(&vc, "kind", NULL);
 	}
 	if (vc.vc_n > 0) {
-		return (sf__vctx_finish(&vc, "Service", name));
+		return (sf__model_vctx_finish(&vc, "Service", name));
 	}
 
 	svc = calloc_arena(&c, sizeof(*svc));
@@ -787,7 +790,7 @@ sf_model_service_from_manifest(const json_t *obj, const char *cluster,
 		    sf_status_set(st, SF_RESOURCE_EXHAUSTED, "out of memory"));
 	}
 	if (vc.vc_n > 0) {
-		return (sf__vctx_finish(&vc, "Service", name));
+		return (sf__model_vctx_finish(&vc, "Service", name));
 	}
 	*out = svc;
 	return (0);

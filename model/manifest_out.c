@@ -75,11 +75,11 @@ node_ports_fact(const sf_cluster_status *cs)
 		if (b.b_len > 0) {
 			sf_buf_putc(&b, ',');
 		}
-		if (!sf__empty(p->name)) {
+		if (!sf__model_empty(p->name)) {
 			sf_buf_printf(&b, "%s:", p->name);
 		}
 		sf_buf_printf(&b, "%d/%s=%d", p->port,
-		    sf__empty(p->protocol) ? "TCP" : p->protocol,
+		    sf__model_empty(p->protocol) ? "TCP" : p->protocol,
 		    p->node_port);
 	}
 	return (sf_buf_take(&b));
@@ -97,13 +97,13 @@ annotations(out *o, const sf_service *svc)
 	if (a == NULL) {
 		return (NULL);
 	}
-	if (sp != NULL && sf__streq(sp->lb_type, "metallb")) {
+	if (sp != NULL && sf__model_streq(sp->lb_type, "metallb")) {
 		// Both spellings: MetalLB before 0.13 reads only the old one.
-		if (!sf__empty(sp->lb_pool)) {
+		if (!sf__model_empty(sp->lb_pool)) {
 			put_str(o, a, SF_ANN_METALLB_POOL, sp->lb_pool);
 			put_str(o, a, SF_ANN_METALLB_POOL_OLD, sp->lb_pool);
 		}
-		if (!sf__empty(sp->lb_address)) {
+		if (!sf__model_empty(sp->lb_address)) {
 			put_str(o, a, SF_ANN_METALLB_IPS, sp->lb_address);
 			put_str(o, a, SF_ANN_METALLB_IPS_OLD, sp->lb_address);
 		}
@@ -111,11 +111,11 @@ annotations(out *o, const sf_service *svc)
 	if (sp != NULL && sp->allow_adoption) {
 		put_str(o, a, SF_ANN_ALLOW_ADOPTION, "true");
 	}
-	if (sp != NULL && !sf__empty(sp->selector_from)) {
+	if (sp != NULL && !sf__model_empty(sp->selector_from)) {
 		put_str(o, a, SF_ANN_SELECTOR_FROM, sp->selector_from);
 	}
 	// Facts: dropped again when the manifest is read back.
-	if (!sf__empty(m->cluster)) {
+	if (!sf__model_empty(m->cluster)) {
 		put_str(o, a, SF_ANN_CLUSTER, m->cluster);
 	}
 	if (m->resource_version != 0) {
@@ -125,10 +125,10 @@ annotations(out *o, const sf_service *svc)
 	if (cs != NULL) {
 		put_str(o, a, SF_ANN_SYNC_STATE,
 		    sf_model_sync_state_name(cs->state));
-		if (!sf__empty(cs->message)) {
+		if (!sf__model_empty(cs->message)) {
 			put_str(o, a, SF_ANN_SYNC_MESSAGE, cs->message);
 		}
-		if (!sf__empty(cs->cluster_ip)) {
+		if (!sf__model_empty(cs->cluster_ip)) {
 			put_str(o, a, SF_ANN_CLUSTER_IP, cs->cluster_ip);
 		}
 		if (cs->n_node_ports > 0) {
@@ -158,7 +158,7 @@ metadata(out *o, const sf_service *svc)
 	}
 	put_str(o, md, "name", m->name);
 	put_str(o, md, "namespace",
-	    sf__empty(m->namespace_) ? "default" : m->namespace_);
+	    sf__model_empty(m->namespace_) ? "default" : m->namespace_);
 	if (m->generation != 0) {
 		put(o, md, "generation", json_integer(m->generation));
 	}
@@ -187,16 +187,16 @@ port(out *o, const sf_service_port *p)
 		o->o_fail = 1;
 		return (NULL);
 	}
-	if (!sf__empty(p->name)) {
+	if (!sf__model_empty(p->name)) {
 		put_str(o, po, "name", p->name);
 	}
-	put_str(
-	    o, po, "protocol", sf__empty(p->protocol) ? "TCP" : p->protocol);
-	if (!sf__empty(p->app_protocol)) {
+	put_str(o, po, "protocol",
+	    sf__model_empty(p->protocol) ? "TCP" : p->protocol);
+	if (!sf__model_empty(p->app_protocol)) {
 		put_str(o, po, "appProtocol", p->app_protocol);
 	}
 	put(o, po, "port", json_integer(p->port));
-	if (!sf__empty(p->target_port_name)) {
+	if (!sf__model_empty(p->target_port_name)) {
 		put_str(o, po, "targetPort", p->target_port_name);
 	} else if (p->target_port != 0) {
 		put(o, po, "targetPort", json_integer(p->target_port));
@@ -230,11 +230,13 @@ spec(out *o, const sf_service_spec *sp)
 		put(o, so, "selector",
 		    kv_object(o, sp->selector, sp->n_selector));
 	}
-	put_str(o, so, "type", sf__empty(sp->type) ? "ClusterIP" : sp->type);
-	if (!sf__empty(sp->session_affinity)) {
+	put_str(
+	    o, so, "type", sf__model_empty(sp->type) ? "ClusterIP" : sp->type);
+	if (!sf__model_empty(sp->session_affinity)) {
 		put_str(o, so, "sessionAffinity", sp->session_affinity);
 	}
-	if (!sf__empty(sp->lb_address) && !sf__streq(sp->lb_type, "metallb")) {
+	if (!sf__model_empty(sp->lb_address)
+	    && !sf__model_streq(sp->lb_type, "metallb")) {
 		put_str(o, so, "loadBalancerIP", sp->lb_address);
 	}
 	if (sp->n_load_balancer_source_ranges > 0
@@ -247,7 +249,7 @@ spec(out *o, const sf_service_spec *sp)
 		}
 		put(o, so, "loadBalancerSourceRanges", arr);
 	}
-	if (!sf__empty(sp->external_traffic_policy)) {
+	if (!sf__model_empty(sp->external_traffic_policy)) {
 		put_str(o, so, "externalTrafficPolicy",
 		    sp->external_traffic_policy);
 	}
@@ -256,7 +258,7 @@ spec(out *o, const sf_service_spec *sp)
 		    "timeoutSeconds", (int) sp->session_timeout_seconds);
 		put(o, so, "sessionAffinityConfig", t);
 	}
-	if (!sf__empty(sp->load_balancer_class)) {
+	if (!sf__model_empty(sp->load_balancer_class)) {
 		put_str(o, so, "loadBalancerClass", sp->load_balancer_class);
 	}
 	return (so);
@@ -267,7 +269,7 @@ status(out *o, const sf_service *svc)
 {
 	const sf_cluster_status *cs = first_status(svc);
 	json_t                  *ingress;
-	sf__ip                   ip;
+	sf__model_ip             ip;
 
 	if ((ingress = json_array()) == NULL) {
 		o->o_fail = 1;
@@ -276,8 +278,8 @@ status(out *o, const sf_service *svc)
 	for (size_t i = 0; cs != NULL && i < cs->n_ingress; i++) {
 		const char *s = sf_nz(cs->ingress[i]);
 		append(o, ingress,
-		    json_pack(
-		        "{s:s}", sf__ip_parse(s, &ip) ? "ip" : "hostname", s));
+		    json_pack("{s:s}",
+		        sf__model_ip_parse(s, &ip) ? "ip" : "hostname", s));
 	}
 	if (json_array_size(ingress) == 0) {
 		json_decref(ingress);

@@ -111,7 +111,7 @@ qname_part_ok(const char *s, size_t n)
 }
 
 size_t
-sf__dns1123_label(const char *s, const char **msgs)
+sf__model_dns1123_label(const char *s, const char **msgs)
 {
 	size_t n = 0, len;
 
@@ -128,7 +128,7 @@ sf__dns1123_label(const char *s, const char **msgs)
 }
 
 size_t
-sf__dns1123_subdomain(const char *s, const char **msgs)
+sf__model_dns1123_subdomain(const char *s, const char **msgs)
 {
 	size_t n = 0, len;
 
@@ -144,7 +144,7 @@ sf__dns1123_subdomain(const char *s, const char **msgs)
 }
 
 size_t
-sf__dns1035_label(const char *s, const char **msgs)
+sf__model_dns1035_label(const char *s, const char **msgs)
 {
 	size_t n = 0, len;
 
@@ -160,7 +160,7 @@ sf__dns1035_label(const char *s, const char **msgs)
 }
 
 size_t
-sf__qualified_name(const char *s, const char **msgs)
+sf__model_qualified_name(const char *s, const char **msgs)
 {
 	const char *slash, *name;
 	size_t      n = 0, nlen;
@@ -200,7 +200,7 @@ sf__qualified_name(const char *s, const char **msgs)
 }
 
 size_t
-sf__label_value(const char *s, const char **msgs)
+sf__model_label_value(const char *s, const char **msgs)
 {
 	size_t n = 0, len;
 
@@ -216,7 +216,7 @@ sf__label_value(const char *s, const char **msgs)
 }
 
 size_t
-sf__port_name(const char *s, const char **msgs)
+sf__model_port_name(const char *s, const char **msgs)
 {
 	size_t n       = 0, len;
 	bool   charset = true, letter = false;
@@ -253,27 +253,27 @@ sf__port_name(const char *s, const char **msgs)
 const char *
 sf_model_check_dns1123_label(const char *s)
 {
-	const char *m[SF__MSGS_MAX];
-	return (sf__dns1123_label(s, m) > 0 ? m[0] : NULL);
+	const char *m[SF__MODEL_MSGS_MAX];
+	return (sf__model_dns1123_label(s, m) > 0 ? m[0] : NULL);
 }
 
 const char *
 sf_model_check_dns1035_label(const char *s)
 {
-	const char *m[SF__MSGS_MAX];
-	return (sf__dns1035_label(s, m) > 0 ? m[0] : NULL);
+	const char *m[SF__MODEL_MSGS_MAX];
+	return (sf__model_dns1035_label(s, m) > 0 ? m[0] : NULL);
 }
 
 const char *
 sf_model_check_qualified_name(const char *s)
 {
-	const char *m[SF__MSGS_MAX];
-	return (sf__qualified_name(s, m) > 0 ? m[0] : NULL);
+	const char *m[SF__MODEL_MSGS_MAX];
+	return (sf__model_qualified_name(s, m) > 0 ? m[0] : NULL);
 }
 
 const char *
 sf_model_check_label_value(const char *s)
 {
-	const char *m[SF__MSGS_MAX];
-	return (sf__label_value(s, m) > 0 ? m[0] : NULL);
+	const char *m[SF__MODEL_MSGS_MAX];
+	return (sf__model_label_value(s, m) > 0 ? m[0] : NULL);
 }

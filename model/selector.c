@@ -198,9 +198,9 @@ typedef struct perr {
 static int
 check_key(const char *key, perr *e)
 {
-	const char *msgs[SF__MSGS_MAX];
+	const char *msgs[SF__MODEL_MSGS_MAX];
 
-	if (sf__qualified_name(key, msgs) > 0) {
+	if (sf__model_qualified_name(key, msgs) > 0) {
 		FAIL(e, "invalid label key \"%s\": %s", key, msgs[0]);
 	}
 	return (0);
@@ -209,9 +209,9 @@ check_key(const char *key, perr *e)
 static int
 check_value(const char *key, const char *val, perr *e)
 {
-	const char *msgs[SF__MSGS_MAX];
+	const char *msgs[SF__MODEL_MSGS_MAX];
 
-	if (sf__label_value(val, msgs) > 0) {
+	if (sf__model_label_value(val, msgs) > 0) {
 		FAIL(e, "invalid label value \"%s\" for key \"%s\": %s", val,
 		    key, msgs[0]);
 	}

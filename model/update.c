@@ -11,14 +11,14 @@
 static bool
 needs_node_ports(const sf_service_spec *sp)
 {
-	return (sf__streq(sp->type, "NodePort")
-	    || sf__streq(sp->type, "LoadBalancer"));
+	return (sf__model_streq(sp->type, "NodePort")
+	    || sf__model_streq(sp->type, "LoadBalancer"));
 }
 
 static bool
 is_lb(const sf_service_spec *sp)
 {
-	return (sf__streq(sp->type, "LoadBalancer"));
+	return (sf__model_streq(sp->type, "LoadBalancer"));
 }
 
 // new_ports_subset: every nonzero nodePort of nw is one of old's
@@ -46,7 +46,7 @@ new_ports_subset(const sf_service_spec *old, const sf_service_spec *nw)
 static void
 clear_if_same(char **nw, const char *old)
 {
-	if (!sf__empty(*nw) && sf__streq(*nw, old)) {
+	if (!sf__model_empty(*nw) && sf__model_streq(*nw, old)) {
 		*nw = (char *) protobuf_c_empty_string;
 	}
 }
@@ -74,18 +74,21 @@ drop_type_dependent_fields(const sf_service_spec *old, sf_service_spec *nw)
 		clear_if_same(&nw->lb_pool, old->lb_pool);
 		clear_if_same(&nw->lb_address, old->lb_address);
 		// The type only goes when nothing it qualifies is left.
-		if (sf__empty(nw->lb_pool) && sf__empty(nw->lb_address)
-		    && sf__empty(nw->load_balancer_class)) {
+		if (sf__model_empty(nw->lb_pool)
+		    && sf__model_empty(nw->lb_address)
+		    && sf__model_empty(nw->load_balancer_class)) {
 			clear_if_same(&nw->lb_type, old->lb_type);
 		}
 	}
 }
 
 static void
-immutable(sf__vctx *vc, const char *field, const char *nv, const char *ov)
+immutable(
+    sf__model_vctx *vc, const char *field, const char *nv, const char *ov)
 {
-	if (!sf__streq(nv, ov)) {
-		sf__v_invalid_str(vc, field, sf_nz(nv), "field is immutable");
+	if (!sf__model_streq(nv, ov)) {
+		sf__model_v_invalid_str(
+		    vc, field, sf_nz(nv), "field is immutable");
 	}
 }
 
@@ -99,7 +102,7 @@ sf_model_service_prepare_update(const sf_service *old, sf_service *nw,
 	    = SVCFLEET__V1__SERVICE_SPEC__INIT;
 	const sf_object_meta  *om, *nm;
 	const sf_service_spec *os;
-	sf__vctx               vc;
+	sf__model_vctx         vc;
 	int                    rv;
 
 	// Defaulting is idempotent; it also gives nw the sub-messages the
@@ -113,19 +116,21 @@ sf_model_service_prepare_update(const sf_service *old, sf_service *nw,
 
 	drop_type_dependent_fields(os, nw->spec);
 
-	sf__vctx_init(&vc, st);
+	sf__model_vctx_init(&vc, st);
 	immutable(&vc, "metadata.cluster", nm->cluster, om->cluster);
 	immutable(&vc, "metadata.namespace", nm->namespace_, om->namespace_);
 	immutable(&vc, "metadata.name", nm->name, om->name);
 	if (is_lb(os) && is_lb(nw->spec)
-	    && !sf__streq(
+	    && !sf__model_streq(
 	        os->load_balancer_class, nw->spec->load_balancer_class)) {
 		// An unset class is a nil pointer, which Kubernetes prints as
 		// the quoted string "null".
 		const char *v = nw->spec->load_balancer_class;
-		sf__v_invalid_str(&vc, "spec.loadBalancerClass",
-		    sf__empty(v) ? "null" : v, "may not change once set");
+		sf__model_v_invalid_str(&vc, "spec.loadBalancerClass",
+		    sf__model_empty(v) ? "null" : v,
+		    "may not change once set");
 	}
-	sf__validate_service(&vc, nw, lim);
-	return (sf__vctx_finish(&vc, "Service", sf__service_name(nw)));
+	sf__model_validate_service(&vc, nw, lim);
+	return (
+	    sf__model_vctx_finish(&vc, "Service", sf__model_service_name(nw)));
 }

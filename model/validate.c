@@ -43,7 +43,7 @@ in_list(const char *s, const char *const *list)
 static bool
 is_type(const sf_service_spec *sp, const char *t)
 {
-	return (sf__streq(sp->type, t));
+	return (sf__model_streq(sp->type, t));
 }
 
 static bool
@@ -54,11 +54,11 @@ externally_accessible(const sf_service_spec *sp)
 
 // each_msg reports every message of a name rule as an Invalid on field.
 static void
-invalid_msgs(sf__vctx *vc, const char *field, const char *value,
+invalid_msgs(sf__model_vctx *vc, const char *field, const char *value,
     const char **msgs, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		sf__v_invalid_str(vc, field, value, msgs[i]);
+		sf__model_v_invalid_str(vc, field, value, msgs[i]);
 	}
 }
 
@@ -127,7 +127,7 @@ dup_key_cmp(const void *a, const void *b)
 // with free) where flags[i] says an earlier item has the same key as item
 // i; NULL when out of memory (vc_oom is set).
 static bool *
-dup_marks(sf__vctx *vc, dup_key *keys, size_t n, size_t nitems)
+dup_marks(sf__model_vctx *vc, dup_key *keys, size_t n, size_t nitems)
 {
 	bool *flags = calloc(nitems + 1, sizeof(*flags));
 	if (flags == NULL) {
@@ -146,7 +146,7 @@ dup_marks(sf__vctx *vc, dup_key *keys, size_t n, size_t nitems)
 
 // kv_dups: dup_marks over the keys of a label or annotation list.
 static bool *
-kv_dups(sf__vctx *vc, sf_kv *const *kvs, size_t n)
+kv_dups(sf__model_vctx *vc, sf_kv *const *kvs, size_t n)
 {
 	dup_key *keys = calloc(n + 1, sizeof(*keys));
 	size_t   m    = 0;
@@ -169,9 +169,10 @@ kv_dups(sf__vctx *vc, sf_kv *const *kvs, size_t n)
 // validate_labels: Kubernetes ValidateLabels (rules 10-11) on path, which
 // carries no key, plus duplicates (possible only in our list form).
 static void
-validate_labels(sf__vctx *vc, sf_kv *const *kvs, size_t n, const char *path)
+validate_labels(
+    sf__model_vctx *vc, sf_kv *const *kvs, size_t n, const char *path)
 {
-	const char *msgs[SF__MSGS_MAX];
+	const char *msgs[SF__MODEL_MSGS_MAX];
 	size_t      k;
 	bool       *dup = kv_dups(vc, kvs, n);
 
@@ -179,21 +180,22 @@ validate_labels(sf__vctx *vc, sf_kv *const *kvs, size_t n, const char *path)
 		if (kvs[i] == NULL) {
 			continue;
 		}
-		k = sf__qualified_name(kvs[i]->key, msgs);
+		k = sf__model_qualified_name(kvs[i]->key, msgs);
 		invalid_msgs(vc, path, sf_nz(kvs[i]->key), msgs, k);
-		k = sf__label_value(kvs[i]->value, msgs);
+		k = sf__model_label_value(kvs[i]->value, msgs);
 		invalid_msgs(vc, path, sf_nz(kvs[i]->value), msgs, k);
 		if (dup[i]) {
-			sf__v_duplicate_str(vc, path, sf_nz(kvs[i]->key));
+			sf__model_v_duplicate_str(
+			    vc, path, sf_nz(kvs[i]->key));
 		}
 	}
 	free(dup);
 }
 
 static void
-validate_annotations(sf__vctx *vc, sf_kv *const *kvs, size_t n)
+validate_annotations(sf__model_vctx *vc, sf_kv *const *kvs, size_t n)
 {
-	const char *msgs[SF__MSGS_MAX];
+	const char *msgs[SF__MODEL_MSGS_MAX];
 	char        path[PATH_MAX_LEN];
 	size_t      total = 0;
 	bool       *dup   = kv_dups(vc, kvs, n);
@@ -207,11 +209,12 @@ validate_annotations(sf__vctx *vc, sf_kv *const *kvs, size_t n)
 		for (const char *p = key; *p != '\0'; p++) {
 			sf_buf_putc(&low, (char) tolower((unsigned char) *p));
 		}
-		size_t k = sf__qualified_name(sf_buf_cstr(&low), msgs);
+		size_t k = sf__model_qualified_name(sf_buf_cstr(&low), msgs);
 		sf_buf_fini(&low);
 		invalid_msgs(vc, "metadata.annotations", key, msgs, k);
 		if (dup[i]) {
-			sf__v_duplicate_str(vc, "metadata.annotations", key);
+			sf__model_v_duplicate_str(
+			    vc, "metadata.annotations", key);
 		}
 		for (size_t r = 0; r < sizeof(reserved_annotations)
 		         / sizeof(reserved_annotations[0]);
@@ -219,7 +222,7 @@ validate_annotations(sf__vctx *vc, sf_kv *const *kvs, size_t n)
 			if (strcmp(key, reserved_annotations[r].key) == 0) {
 				snprintf(path, sizeof(path),
 				    "metadata.annotations[%s]", key);
-				sf__v_forbidden(
+				sf__model_v_forbidden(
 				    vc, path, reserved_annotations[r].why);
 			}
 		}
@@ -227,14 +230,14 @@ validate_annotations(sf__vctx *vc, sf_kv *const *kvs, size_t n)
 	}
 	free(dup);
 	if (total > SF_MODEL_ANNOTATIONS_MAX_BYTES) {
-		sf__v_too_long(vc, "metadata.annotations",
+		sf__model_v_too_long(vc, "metadata.annotations",
 		    SF_MODEL_ANNOTATIONS_MAX_BYTES);
 	}
 
 	const char *mode  = sf_model_kv_get(kvs, n, TOPOLOGY_MODE);
 	const char *hints = sf_model_kv_get(kvs, n, TOPOLOGY_HINTS);
 	if (mode != NULL && hints != NULL && strcmp(mode, hints) != 0) {
-		sf__v_invalid_str(vc,
+		sf__model_v_invalid_str(vc,
 		    "metadata.annotations[" TOPOLOGY_MODE "]", mode,
 		    "must match annotations[" TOPOLOGY_HINTS
 		    "] when both are specified");
@@ -245,47 +248,48 @@ validate_annotations(sf__vctx *vc, sf_kv *const *kvs, size_t n)
 	    && strcmp(dp, SF_DRIFT_POLICY_REVERT) != 0) {
 		static const char *const policies[]
 		    = {SF_DRIFT_POLICY_REPORT, SF_DRIFT_POLICY_REVERT, NULL};
-		sf__v_not_supported(vc,
+		sf__model_v_not_supported(vc,
 		    "metadata.annotations[" SF_ANN_DRIFT_POLICY "]", dp,
 		    policies);
 	}
 }
 
 static void
-validate_meta(sf__vctx *vc, const sf_object_meta *m)
+validate_meta(sf__model_vctx *vc, const sf_object_meta *m)
 {
-	const char *msgs[SF__MSGS_MAX];
+	const char *msgs[SF__MODEL_MSGS_MAX];
 	size_t      k;
 
-	if (sf__empty(m->cluster)) {
-		sf__v_required(vc, "metadata.cluster", NULL);
+	if (sf__model_empty(m->cluster)) {
+		sf__model_v_required(vc, "metadata.cluster", NULL);
 	} else {
-		k = sf__dns1123_label(m->cluster, msgs);
+		k = sf__model_dns1123_label(m->cluster, msgs);
 		invalid_msgs(vc, "metadata.cluster", m->cluster, msgs, k);
 	}
-	if (sf__empty(m->namespace_)) {
-		sf__v_required(vc, "metadata.namespace", NULL);
+	if (sf__model_empty(m->namespace_)) {
+		sf__model_v_required(vc, "metadata.namespace", NULL);
 	} else {
-		k = sf__dns1123_label(m->namespace_, msgs);
+		k = sf__model_dns1123_label(m->namespace_, msgs);
 		invalid_msgs(vc, "metadata.namespace", m->namespace_, msgs, k);
 	}
-	if (sf__empty(m->name)) {
-		sf__v_required(
+	if (sf__model_empty(m->name)) {
+		sf__model_v_required(
 		    vc, "metadata.name", "name or generateName is required");
 	} else {
-		k = sf__dns1035_label(m->name, msgs);
+		k = sf__model_dns1035_label(m->name, msgs);
 		invalid_msgs(vc, "metadata.name", m->name, msgs, k);
 		if (strlen(m->name) < 4) {
 			// The form's rule, stricter than Kubernetes' 1-63.
-			sf__v_invalid_str(vc, "metadata.name", m->name,
+			sf__model_v_invalid_str(vc, "metadata.name", m->name,
 			    "must be at least 4 characters");
 		}
 	}
 	validate_labels(vc, m->labels, m->n_labels, "metadata.labels");
 	for (size_t i = 0; i < m->n_labels; i++) {
 		if (m->labels[i] != NULL
-		    && sf__streq(m->labels[i]->key, SF_LABEL_MANAGED_BY)) {
-			sf__v_forbidden(vc,
+		    && sf__model_streq(
+		        m->labels[i]->key, SF_LABEL_MANAGED_BY)) {
+			sf__model_v_forbidden(vc,
 			    "metadata.labels[" SF_LABEL_MANAGED_BY "]",
 			    "is written by svcfleet on the cluster's copy");
 		}
@@ -300,7 +304,7 @@ go_port_key(sf_buf *b, const char *protocol, int32_t port)
 {
 	// Kubernetes prints the duplicate key struct with %#v.
 	sf_buf_puts(b, "core.ServicePort{Name:\"\", Protocol:");
-	sf__quote(b, protocol);
+	sf__model_quote(b, protocol);
 	sf_buf_printf(b,
 	    ", AppProtocol:(*string)(nil), Port:%d, "
 	    "TargetPort:intstr.IntOrString{Type:0, IntVal:0, StrVal:\"\"}, "
@@ -309,60 +313,60 @@ go_port_key(sf_buf *b, const char *protocol, int32_t port)
 }
 
 static void
-validate_port(sf__vctx *vc, const sf_service_spec *sp, size_t i,
+validate_port(sf__model_vctx *vc, const sf_service_spec *sp, size_t i,
     const sf_model_limits *lim, bool name_dup)
 {
 	const sf_service_port *p = sp->ports[i];
-	const char            *msgs[SF__MSGS_MAX];
+	const char            *msgs[SF__MODEL_MSGS_MAX];
 	char                   path[PATH_MAX_LEN];
 	size_t                 k;
 
 	snprintf(path, sizeof(path), "spec.ports[%zu].name", i);
-	if (sp->n_ports > 1 && sf__empty(p->name)) {
-		sf__v_required(vc, path, NULL);
-	} else if (!sf__empty(p->name)) {
-		k = sf__dns1123_label(p->name, msgs);
+	if (sp->n_ports > 1 && sf__model_empty(p->name)) {
+		sf__model_v_required(vc, path, NULL);
+	} else if (!sf__model_empty(p->name)) {
+		k = sf__model_dns1123_label(p->name, msgs);
 		invalid_msgs(vc, path, p->name, msgs, k);
 		if (name_dup) {
-			sf__v_duplicate_str(vc, path, p->name);
+			sf__model_v_duplicate_str(vc, path, p->name);
 		}
 	}
 
 	snprintf(path, sizeof(path), "spec.ports[%zu].port", i);
 	if (p->port < 1 || p->port > 65535) {
-		sf__v_invalid_int(vc, path, p->port,
+		sf__model_v_invalid_int(vc, path, p->port,
 		    "must be between 1 and 65535, inclusive");
 	}
 
 	snprintf(path, sizeof(path), "spec.ports[%zu].protocol", i);
-	if (sf__empty(p->protocol)) {
-		sf__v_required(vc, path, NULL);
+	if (sf__model_empty(p->protocol)) {
+		sf__model_v_required(vc, path, NULL);
 	} else if (!in_list(p->protocol, protocols)) {
-		sf__v_not_supported(vc, path, p->protocol, protocols);
+		sf__model_v_not_supported(vc, path, p->protocol, protocols);
 	}
 
 	snprintf(path, sizeof(path), "spec.ports[%zu].targetPort", i);
-	if (!sf__empty(p->target_port_name)) {
-		k = sf__port_name(p->target_port_name, msgs);
+	if (!sf__model_empty(p->target_port_name)) {
+		k = sf__model_port_name(p->target_port_name, msgs);
 		invalid_msgs(vc, path, p->target_port_name, msgs, k);
 		if (p->target_port != 0) {
-			sf__v_invalid_int(vc, path, p->target_port,
+			sf__model_v_invalid_int(vc, path, p->target_port,
 			    "a target port is a number or a name, not both");
 		}
 	} else if (p->target_port < 1 || p->target_port > 65535) {
-		sf__v_invalid_int(vc, path, p->target_port,
+		sf__model_v_invalid_int(vc, path, p->target_port,
 		    "must be between 1 and 65535, inclusive");
 	}
 
-	if (!sf__empty(p->app_protocol)) {
+	if (!sf__model_empty(p->app_protocol)) {
 		snprintf(path, sizeof(path), "spec.ports[%zu].appProtocol", i);
-		k = sf__qualified_name(p->app_protocol, msgs);
+		k = sf__model_qualified_name(p->app_protocol, msgs);
 		invalid_msgs(vc, path, p->app_protocol, msgs, k);
 	}
 
 	snprintf(path, sizeof(path), "spec.ports[%zu].nodePort", i);
 	if (p->node_port != 0 && is_type(sp, "ClusterIP")) {
-		sf__v_forbidden(
+		sf__model_v_forbidden(
 		    vc, path, "may not be used when `type` is 'ClusterIP'");
 	} else if (p->node_port != 0 && externally_accessible(sp)) {
 		int32_t lo = SF_MODEL_NODE_PORT_MIN_DEFAULT;
@@ -379,14 +383,15 @@ validate_port(sf__vctx *vc, const sf_service_spec *sp, size_t i,
 			    "provided port is not in the valid range. The "
 			    "range of valid ports is %d-%d",
 			    lo, hi);
-			sf__v_invalid_int(vc, path, p->node_port, detail);
+			sf__model_v_invalid_int(
+			    vc, path, p->node_port, detail);
 		}
 	}
 }
 
 static void
 validate_ports(
-    sf__vctx *vc, const sf_service_spec *sp, const sf_model_limits *lim)
+    sf__model_vctx *vc, const sf_service_spec *sp, const sf_model_limits *lim)
 {
 	char     path[PATH_MAX_LEN];
 	size_t   n     = sp->n_ports, m;
@@ -394,7 +399,7 @@ validate_ports(
 	bool    *names = NULL, *nodes = NULL, *ports = NULL;
 
 	if (n == 0) {
-		sf__v_required(vc, "spec.ports", NULL);
+		sf__model_v_required(vc, "spec.ports", NULL);
 	}
 	if (keys == NULL) {
 		vc->vc_oom = 1;
@@ -404,7 +409,8 @@ validate_ports(
 	// (protocol, port): each found by sorting.
 	m = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (sp->ports[i] != NULL && !sf__empty(sp->ports[i]->name)) {
+		if (sp->ports[i] != NULL
+		    && !sf__model_empty(sp->ports[i]->name)) {
 			keys[m++] = (dup_key) {sp->ports[i]->name, 0, i};
 		}
 	}
@@ -440,7 +446,8 @@ validate_ports(
 		if (nodes[i]) {
 			snprintf(
 			    path, sizeof(path), "spec.ports[%zu].nodePort", i);
-			sf__v_duplicate_int(vc, path, sp->ports[i]->node_port);
+			sf__model_v_duplicate_int(
+			    vc, path, sp->ports[i]->node_port);
 		}
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -449,7 +456,7 @@ validate_ports(
 			sf_buf                 b = SF_BUF_INIT;
 			go_port_key(&b, sf_nz(p->protocol), p->port);
 			snprintf(path, sizeof(path), "spec.ports[%zu]", i);
-			sf__viol(vc, SF_V_DUPLICATE, path,
+			sf__model_viol(vc, SF_V_DUPLICATE, path,
 			    "Duplicate value: %s", sf_buf_cstr(&b));
 			sf_buf_fini(&b);
 		}
@@ -462,30 +469,30 @@ validate_ports(
 // ------------------------------------------------------ session affinity
 
 static void
-validate_affinity(sf__vctx *vc, const sf_service_spec *sp)
+validate_affinity(sf__model_vctx *vc, const sf_service_spec *sp)
 {
 	static const char tpath[]
 	    = "spec.sessionAffinityConfig.clientIP.timeoutSeconds";
 
-	if (sf__empty(sp->session_affinity)) {
-		sf__v_required(vc, "spec.sessionAffinity", NULL);
+	if (sf__model_empty(sp->session_affinity)) {
+		sf__model_v_required(vc, "spec.sessionAffinity", NULL);
 	} else if (!in_list(sp->session_affinity, affinities)) {
-		sf__v_not_supported(vc, "spec.sessionAffinity",
+		sf__model_v_not_supported(vc, "spec.sessionAffinity",
 		    sp->session_affinity, affinities);
 	}
-	if (sf__streq(sp->session_affinity, "ClientIP")) {
+	if (sf__model_streq(sp->session_affinity, "ClientIP")) {
 		if (sp->session_timeout_seconds == 0) {
-			sf__v_required(vc, tpath,
+			sf__model_v_required(vc, tpath,
 			    "when session affinity type is ClientIP");
 		} else if (sp->session_timeout_seconds < 0
 		    || sp->session_timeout_seconds
 		        > SF_MODEL_SESSION_TIMEOUT_MAX) {
-			sf__v_invalid_int(vc, tpath,
+			sf__model_v_invalid_int(vc, tpath,
 			    sp->session_timeout_seconds,
 			    "must be greater than 0 and less than 86400");
 		}
 	} else if (sp->session_timeout_seconds != 0) {
-		sf__v_forbidden(vc, "spec.sessionAffinityConfig",
+		sf__model_v_forbidden(vc, "spec.sessionAffinityConfig",
 		    "must not be set when session affinity is None");
 	}
 }
@@ -515,17 +522,17 @@ next_item(const char **cursor, bool *more)
 
 static void
 validate_source_ranges(
-    sf__vctx *vc, const sf_service_spec *sp, const sf_object_meta *m)
+    sf__model_vctx *vc, const sf_service_spec *sp, const sf_object_meta *m)
 {
 	static const char fpath[] = "spec.LoadBalancerSourceRanges";
 	char              path[PATH_MAX_LEN];
-	sf__ip            ip;
+	sf__model_ip      ip;
 	int               bits;
 
 	if (sp->n_load_balancer_source_ranges > 0) {
 		// Kubernetes' path really has a capital L here.
 		if (!is_type(sp, "LoadBalancer")) {
-			sf__v_forbidden(vc, fpath, LB_ONLY);
+			sf__model_v_forbidden(vc, fpath, LB_ONLY);
 		}
 		for (size_t i = 0; i < sp->n_load_balancer_source_ranges;
 		     i++) {
@@ -545,8 +552,9 @@ validate_source_ranges(
 				vc->vc_oom = 1;
 				return;
 			}
-			if (!sf__cidr_parse(t, &ip, &bits)) {
-				sf__v_invalid_str(vc, path, t, SF__CIDR_MSG);
+			if (!sf__model_cidr_parse(t, &ip, &bits)) {
+				sf__model_v_invalid_str(
+				    vc, path, t, SF__MODEL_CIDR_MSG);
 			}
 			free(t);
 		}
@@ -560,7 +568,7 @@ validate_source_ranges(
 	static const char apath[]
 	    = "metadata.annotations[" LB_SOURCE_RANGES_ANN "]";
 	if (!is_type(sp, "LoadBalancer")) {
-		sf__v_forbidden(vc, apath, LB_ONLY);
+		sf__model_v_forbidden(vc, apath, LB_ONLY);
 	}
 	// An all-blank annotation is allowed; blank items are not.
 	const char *cur  = ann;
@@ -577,8 +585,9 @@ validate_source_ranges(
 			vc->vc_oom = 1;
 			return;
 		}
-		if (!sf__cidr_parse(t, &ip, &bits)) {
-			sf__v_invalid_str(vc, apath, t, SF__CIDR_MSG);
+		if (!sf__model_cidr_parse(t, &ip, &bits)) {
+			sf__model_v_invalid_str(
+			    vc, apath, t, SF__MODEL_CIDR_MSG);
 		}
 		free(t);
 	}
@@ -587,7 +596,7 @@ validate_source_ranges(
 static const char *
 address_path(const sf_service_spec *sp)
 {
-	return (sf__streq(sp->lb_type, "metallb")
+	return (sf__model_streq(sp->lb_type, "metallb")
 	        ? "metadata.annotations[" SF_ANN_METALLB_IPS "]"
 	        : "spec.loadBalancerIP");
 }
@@ -602,7 +611,8 @@ pool_list(sf_buf *b, const Svcfleet__V1__IPPool *pool)
 }
 
 static const Svcfleet__V1__IPPool *
-find_pool(sf__vctx *vc, const sf_service_spec *sp, const sf_model_limits *lim)
+find_pool(
+    sf__model_vctx *vc, const sf_service_spec *sp, const sf_model_limits *lim)
 {
 	static const char ppath[]
 	    = "metadata.annotations[" SF_ANN_METALLB_POOL "]";
@@ -612,7 +622,7 @@ find_pool(sf__vctx *vc, const sf_service_spec *sp, const sf_model_limits *lim)
 	}
 	for (size_t i = 0; i < lim->npools; i++) {
 		if (lim->pools[i] != NULL
-		    && sf__streq(lim->pools[i]->name, sp->lb_pool)) {
+		    && sf__model_streq(lim->pools[i]->name, sp->lb_pool)) {
 			return (lim->pools[i]);
 		}
 	}
@@ -627,18 +637,18 @@ find_pool(sf__vctx *vc, const sf_service_spec *sp, const sf_model_limits *lim)
 			if (i > 0) {
 				sf_buf_puts(&b, ", ");
 			}
-			sf__quote(&b,
+			sf__model_quote(&b,
 			    lim->pools[i] != NULL ? lim->pools[i]->name : "");
 		}
 	}
-	sf__v_not_found_str(vc, ppath, sp->lb_pool, sf_buf_cstr(&b));
+	sf__model_v_not_found_str(vc, ppath, sp->lb_pool, sf_buf_cstr(&b));
 	sf_buf_fini(&b);
 	return (NULL);
 }
 
 static void
-validate_metallb_address(
-    sf__vctx *vc, const sf_service_spec *sp, const Svcfleet__V1__IPPool *pool)
+validate_metallb_address(sf__model_vctx *vc, const sf_service_spec *sp,
+    const Svcfleet__V1__IPPool *pool)
 {
 	const char *path = address_path(sp);
 	const char *cur  = sp->lb_address;
@@ -647,20 +657,20 @@ validate_metallb_address(
 
 	// metallb.io/loadBalancerIPs: comma-separated, one per family.
 	while (more) {
-		sf__ip ip;
-		char  *t = next_item(&cur, &more);
+		sf__model_ip ip;
+		char        *t = next_item(&cur, &more);
 		if (t == NULL) {
 			vc->vc_oom = 1;
 			return;
 		}
-		if (!sf__ip_parse(t, &ip)) {
-			sf__v_invalid_str(vc, path, t, SF__IP_MSG);
+		if (!sf__model_ip_parse(t, &ip)) {
+			sf__model_v_invalid_str(vc, path, t, SF__MODEL_IP_MSG);
 		} else {
 			*(ip.ip_family == 4 ? &nv4 : &nv6) += 1;
 			bool in = false;
 			for (size_t i = 0;
 			     pool != NULL && i < pool->n_addresses; i++) {
-				if (sf__pool_entry_contains(
+				if (sf__model_pool_entry_contains(
 				        pool->addresses[i], &ip)
 				    == 1) {
 					in = true;
@@ -670,11 +680,11 @@ validate_metallb_address(
 				sf_buf b = SF_BUF_INIT;
 				sf_buf_puts(
 				    &b, "is not in MetalLB address pool ");
-				sf__quote(&b, pool->name);
+				sf__model_quote(&b, pool->name);
 				sf_buf_puts(&b, " (");
 				pool_list(&b, pool);
 				sf_buf_puts(&b, ")");
-				sf__v_invalid_str(
+				sf__model_v_invalid_str(
 				    vc, path, t, sf_buf_cstr(&b));
 				sf_buf_fini(&b);
 			}
@@ -682,115 +692,119 @@ validate_metallb_address(
 		free(t);
 	}
 	if (nv4 > 1 || nv6 > 1) {
-		sf__v_invalid_str(vc, path, sp->lb_address,
+		sf__model_v_invalid_str(vc, path, sp->lb_address,
 		    "may specify no more than one IP for each IP family");
 	}
 }
 
 static void
 validate_lb(
-    sf__vctx *vc, const sf_service_spec *sp, const sf_model_limits *lim)
+    sf__model_vctx *vc, const sf_service_spec *sp, const sf_model_limits *lim)
 {
 	static const char ppath[]
 	    = "metadata.annotations[" SF_ANN_METALLB_POOL "]";
-	const char *msgs[SF__MSGS_MAX];
-	size_t      k;
-	sf__ip      ip;
+	const char  *msgs[SF__MODEL_MSGS_MAX];
+	size_t       k;
+	sf__model_ip ip;
 
 	if (!is_type(sp, "LoadBalancer")) {
 		bool any = false;
-		if (!sf__empty(sp->lb_pool)) {
-			sf__v_forbidden(vc, ppath, LB_ONLY);
+		if (!sf__model_empty(sp->lb_pool)) {
+			sf__model_v_forbidden(vc, ppath, LB_ONLY);
 			any = true;
 		}
-		if (!sf__empty(sp->lb_address)) {
-			sf__v_forbidden(vc, address_path(sp), LB_ONLY);
+		if (!sf__model_empty(sp->lb_address)) {
+			sf__model_v_forbidden(vc, address_path(sp), LB_ONLY);
 			any = true;
 		}
-		if (!sf__empty(sp->load_balancer_class)) {
-			sf__v_forbidden(vc, "spec.loadBalancerClass", LB_ONLY);
+		if (!sf__model_empty(sp->load_balancer_class)) {
+			sf__model_v_forbidden(
+			    vc, "spec.loadBalancerClass", LB_ONLY);
 			any = true;
 		}
-		if (!any && !sf__empty(sp->lb_type)) {
-			sf__v_forbidden(vc, "spec.lbType", LB_ONLY);
+		if (!any && !sf__model_empty(sp->lb_type)) {
+			sf__model_v_forbidden(vc, "spec.lbType", LB_ONLY);
 		}
 		return;
 	}
-	if (sf__empty(sp->lb_type)) {
-		sf__v_required(vc, "spec.lbType", NULL);
+	if (sf__model_empty(sp->lb_type)) {
+		sf__model_v_required(vc, "spec.lbType", NULL);
 		return;
 	}
 	if (!in_list(sp->lb_type, lb_types)) {
-		sf__v_not_supported(vc, "spec.lbType", sp->lb_type, lb_types);
+		sf__model_v_not_supported(
+		    vc, "spec.lbType", sp->lb_type, lb_types);
 		return;
 	}
-	if (sf__streq(sp->lb_type, "metallb")) {
+	if (sf__model_streq(sp->lb_type, "metallb")) {
 		const Svcfleet__V1__IPPool *pool = NULL;
-		if (sf__empty(sp->lb_pool)) {
-			sf__v_required(vc, ppath, "a MetalLB address pool");
-		} else if ((k = sf__dns1123_subdomain(sp->lb_pool, msgs))
+		if (sf__model_empty(sp->lb_pool)) {
+			sf__model_v_required(
+			    vc, ppath, "a MetalLB address pool");
+		} else if ((k = sf__model_dns1123_subdomain(sp->lb_pool, msgs))
 		    > 0) {
 			invalid_msgs(vc, ppath, sp->lb_pool, msgs, k);
 		} else {
 			pool = find_pool(vc, sp, lim);
 		}
-		if (!sf__empty(sp->lb_address)) {
+		if (!sf__model_empty(sp->lb_address)) {
 			validate_metallb_address(vc, sp, pool);
 		}
-		if (!sf__empty(sp->load_balancer_class)) {
-			sf__v_forbidden(vc, "spec.loadBalancerClass",
+		if (!sf__model_empty(sp->load_balancer_class)) {
+			sf__model_v_forbidden(vc, "spec.loadBalancerClass",
 			    "may only be used when the load balancing type "
 			    "is 'other'");
 		}
 		return;
 	}
 	// "other": a cloud provider's (or another controller's) balancer.
-	if (!sf__empty(sp->lb_pool)) {
-		sf__v_forbidden(vc, ppath,
+	if (!sf__model_empty(sp->lb_pool)) {
+		sf__model_v_forbidden(vc, ppath,
 		    "may only be used when the load balancing type is "
 		    "'metallb'");
 	}
-	if (!sf__empty(sp->lb_address) && !sf__ip_parse(sp->lb_address, &ip)) {
-		sf__v_invalid_str(
-		    vc, "spec.loadBalancerIP", sp->lb_address, SF__IP_MSG);
+	if (!sf__model_empty(sp->lb_address)
+	    && !sf__model_ip_parse(sp->lb_address, &ip)) {
+		sf__model_v_invalid_str(vc, "spec.loadBalancerIP",
+		    sp->lb_address, SF__MODEL_IP_MSG);
 	}
-	if (!sf__empty(sp->load_balancer_class)) {
-		k = sf__qualified_name(sp->load_balancer_class, msgs);
+	if (!sf__model_empty(sp->load_balancer_class)) {
+		k = sf__model_qualified_name(sp->load_balancer_class, msgs);
 		invalid_msgs(vc, "spec.loadBalancerClass",
 		    sp->load_balancer_class, msgs, k);
 	}
 }
 
 static void
-validate_etp(sf__vctx *vc, const sf_service_spec *sp)
+validate_etp(sf__model_vctx *vc, const sf_service_spec *sp)
 {
 	static const char path[] = "spec.externalTrafficPolicy";
 
 	if (!externally_accessible(sp)) {
-		if (!sf__empty(sp->external_traffic_policy)) {
-			sf__v_invalid_str(vc, path,
+		if (!sf__model_empty(sp->external_traffic_policy)) {
+			sf__model_v_invalid_str(vc, path,
 			    sp->external_traffic_policy,
 			    "may only be set for externally-accessible "
 			    "services");
 		}
-	} else if (sf__empty(sp->external_traffic_policy)) {
-		sf__v_required(vc, path, NULL);
+	} else if (sf__model_empty(sp->external_traffic_policy)) {
+		sf__model_v_required(vc, path, NULL);
 	} else if (!in_list(sp->external_traffic_policy, etps)) {
-		sf__v_not_supported(
+		sf__model_v_not_supported(
 		    vc, path, sp->external_traffic_policy, etps);
 	}
 }
 
 static void
-validate_selector_from(sf__vctx *vc, const sf_service_spec *sp)
+validate_selector_from(sf__model_vctx *vc, const sf_service_spec *sp)
 {
 	static const char *const kinds[]
 	    = {"deployment", "statefulset", "daemonset"};
 	const char *s = sp->selector_from, *slash;
-	const char *msgs[SF__MSGS_MAX];
+	const char *msgs[SF__MODEL_MSGS_MAX];
 	bool        ok = false;
 
-	if (sf__empty(s)) {
+	if (sf__model_empty(s)) {
 		return;
 	}
 	slash = strchr(s, '/');
@@ -799,13 +813,14 @@ validate_selector_from(sf__vctx *vc, const sf_service_spec *sp)
 		for (size_t i = 0; i < 3; i++) {
 			if (kl == strlen(kinds[i])
 			    && strncasecmp(s, kinds[i], kl) == 0) {
-				ok = sf__dns1123_subdomain(slash + 1, msgs)
+				ok = sf__model_dns1123_subdomain(
+				         slash + 1, msgs)
 				    == 0;
 			}
 		}
 	}
 	if (!ok) {
-		sf__v_invalid_str(vc,
+		sf__model_v_invalid_str(vc,
 		    "metadata.annotations[" SF_ANN_SELECTOR_FROM "]", s,
 		    "must be deployment/NAME, statefulset/NAME or "
 		    "daemonset/NAME");
@@ -813,24 +828,25 @@ validate_selector_from(sf__vctx *vc, const sf_service_spec *sp)
 }
 
 static void
-validate_spec(sf__vctx *vc, const sf_service_spec *sp, const sf_object_meta *m,
-    const sf_model_limits *lim)
+validate_spec(sf__model_vctx *vc, const sf_service_spec *sp,
+    const sf_object_meta *m, const sf_model_limits *lim)
 {
 	validate_ports(vc, sp, lim);
 
 	// The form requires a selector; Kubernetes does not.
 	if (sp->n_selector == 0) {
-		sf__v_required(vc, "spec.selector",
+		sf__model_v_required(vc, "spec.selector",
 		    "at least one key=value pair is required");
 	}
 	validate_labels(vc, sp->selector, sp->n_selector, "spec.selector");
 
 	validate_affinity(vc, sp);
 
-	if (sf__empty(sp->type)) {
-		sf__v_required(vc, "spec.type", NULL);
+	if (sf__model_empty(sp->type)) {
+		sf__model_v_required(vc, "spec.type", NULL);
 	} else if (!in_list(sp->type, service_types)) {
-		sf__v_not_supported(vc, "spec.type", sp->type, service_types);
+		sf__model_v_not_supported(
+		    vc, "spec.type", sp->type, service_types);
 	}
 
 	validate_source_ranges(vc, sp, m);
@@ -840,8 +856,8 @@ validate_spec(sf__vctx *vc, const sf_service_spec *sp, const sf_object_meta *m,
 }
 
 void
-sf__validate_service(
-    sf__vctx *vc, const sf_service *svc, const sf_model_limits *lim)
+sf__model_validate_service(
+    sf__model_vctx *vc, const sf_service *svc, const sf_model_limits *lim)
 {
 	static const sf_object_meta empty_meta
 	    = SVCFLEET__V1__OBJECT_META__INIT;
@@ -855,7 +871,7 @@ sf__validate_service(
 }
 
 const char *
-sf__service_name(const sf_service *svc)
+sf__model_service_name(const sf_service *svc)
 {
 	return (svc->metadata != NULL ? sf_nz(svc->metadata->name) : "");
 }
@@ -864,9 +880,10 @@ int
 sf_model_service_validate(
     const sf_service *svc, const sf_model_limits *lim, sf_status *st)
 {
-	sf__vctx vc;
+	sf__model_vctx vc;
 
-	sf__vctx_init(&vc, st);
-	sf__validate_service(&vc, svc, lim);
-	return (sf__vctx_finish(&vc, "Service", sf__service_name(svc)));
+	sf__model_vctx_init(&vc, st);
+	sf__model_validate_service(&vc, svc, lim);
+	return (sf__model_vctx_finish(
+	    &vc, "Service", sf__model_service_name(svc)));
 }

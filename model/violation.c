@@ -10,19 +10,19 @@
 #include "internal.h"
 
 bool
-sf__streq(const char *a, const char *b)
+sf__model_streq(const char *a, const char *b)
 {
 	return (strcmp(sf_nz(a), sf_nz(b)) == 0);
 }
 
 char *
-sf__adup(sf_arena *a, const char *s)
+sf__model_adup(sf_arena *a, const char *s)
 {
 	return (sf_arena_strdup(a, sf_nz(s)));
 }
 
 const char *
-sf__json_type_name(const json_t *v)
+sf__model_json_type_name(const json_t *v)
 {
 	switch (json_typeof(v)) {
 	case JSON_OBJECT:
@@ -45,7 +45,7 @@ sf__json_type_name(const json_t *v)
 }
 
 void
-sf__ptr_push(sf_buf *b, const char *seg)
+sf__model_ptr_push(sf_buf *b, const char *seg)
 {
 	sf_buf_putc(b, '/');
 	for (; *seg != '\0'; seg++) {
@@ -95,7 +95,7 @@ utf8_len(const unsigned char *s)
 }
 
 void
-sf__quote(sf_buf *b, const char *s)
+sf__model_quote(sf_buf *b, const char *s)
 {
 	const unsigned char *p = (const unsigned char *) sf_nz(s);
 
@@ -149,7 +149,7 @@ sf__quote(sf_buf *b, const char *s)
 }
 
 void
-sf__vctx_init(sf__vctx *vc, sf_status *st)
+sf__model_vctx_init(sf__model_vctx *vc, sf_status *st)
 {
 	vc->vc_st    = st;
 	vc->vc_start = st != NULL ? st->st_nviol : 0;
@@ -158,8 +158,8 @@ sf__vctx_init(sf__vctx *vc, sf_status *st)
 }
 
 void
-sf__viol(
-    sf__vctx *vc, const char *type, const char *field, const char *fmt, ...)
+sf__model_viol(sf__model_vctx *vc, const char *type, const char *field,
+    const char *fmt, ...)
 {
 	va_list ap;
 	sf_buf  b = SF_BUF_INIT;
@@ -186,7 +186,7 @@ sf__viol(
 }
 
 int
-sf__vctx_finish(sf__vctx *vc, const char *kind, const char *name)
+sf__model_vctx_finish(sf__model_vctx *vc, const char *kind, const char *name)
 {
 	sf_buf b = SF_BUF_INIT;
 	size_t n;
@@ -205,7 +205,7 @@ sf__vctx_finish(sf__vctx *vc, const char *kind, const char *name)
 	// repeated messages dropped.
 	n = vc->vc_st->st_nviol - vc->vc_start;
 	sf_buf_printf(&b, "%s ", kind);
-	sf__quote(&b, name);
+	sf__model_quote(&b, name);
 	sf_buf_puts(&b, " is invalid: ");
 	if (n > 1) {
 		sf_buf_putc(&b, '[');
@@ -239,56 +239,58 @@ sf__vctx_finish(sf__vctx *vc, const char *kind, const char *name)
 }
 
 void
-sf__v_required(sf__vctx *vc, const char *field, const char *detail)
+sf__model_v_required(sf__model_vctx *vc, const char *field, const char *detail)
 {
-	if (sf__empty(detail)) {
-		sf__viol(vc, SF_V_REQUIRED, field, "Required value");
+	if (sf__model_empty(detail)) {
+		sf__model_viol(vc, SF_V_REQUIRED, field, "Required value");
 	} else {
-		sf__viol(
+		sf__model_viol(
 		    vc, SF_V_REQUIRED, field, "Required value: %s", detail);
 	}
 }
 
 void
-sf__v_forbidden(sf__vctx *vc, const char *field, const char *detail)
+sf__model_v_forbidden(
+    sf__model_vctx *vc, const char *field, const char *detail)
 {
-	sf__viol(vc, SF_V_FORBIDDEN, field, "Forbidden: %s", detail);
+	sf__model_viol(vc, SF_V_FORBIDDEN, field, "Forbidden: %s", detail);
 }
 
 static void
-with_value(sf__vctx *vc, const char *type, const char *field, const char *head,
-    const char *value, const char *detail)
+with_value(sf__model_vctx *vc, const char *type, const char *field,
+    const char *head, const char *value, const char *detail)
 {
 	sf_buf b = SF_BUF_INIT;
 
-	sf__quote(&b, value);
-	if (sf__empty(detail)) {
-		sf__viol(vc, type, field, "%s: %s", head, sf_buf_cstr(&b));
+	sf__model_quote(&b, value);
+	if (sf__model_empty(detail)) {
+		sf__model_viol(
+		    vc, type, field, "%s: %s", head, sf_buf_cstr(&b));
 	} else {
-		sf__viol(vc, type, field, "%s: %s: %s", head, sf_buf_cstr(&b),
-		    detail);
+		sf__model_viol(vc, type, field, "%s: %s: %s", head,
+		    sf_buf_cstr(&b), detail);
 	}
 	sf_buf_fini(&b);
 }
 
 void
-sf__v_invalid_str(
-    sf__vctx *vc, const char *field, const char *value, const char *detail)
+sf__model_v_invalid_str(sf__model_vctx *vc, const char *field,
+    const char *value, const char *detail)
 {
 	with_value(vc, SF_V_INVALID, field, "Invalid value", value, detail);
 }
 
 void
-sf__v_invalid_int(
-    sf__vctx *vc, const char *field, long long value, const char *detail)
+sf__model_v_invalid_int(
+    sf__model_vctx *vc, const char *field, long long value, const char *detail)
 {
-	sf__viol(
+	sf__model_viol(
 	    vc, SF_V_INVALID, field, "Invalid value: %lld: %s", value, detail);
 }
 
 void
-sf__v_not_supported(sf__vctx *vc, const char *field, const char *value,
-    const char *const *supported)
+sf__model_v_not_supported(sf__model_vctx *vc, const char *field,
+    const char *value, const char *const *supported)
 {
 	sf_buf b = SF_BUF_INIT;
 
@@ -297,7 +299,7 @@ sf__v_not_supported(sf__vctx *vc, const char *field, const char *value,
 		if (i > 0) {
 			sf_buf_puts(&b, ", ");
 		}
-		sf__quote(&b, supported[i]);
+		sf__model_quote(&b, supported[i]);
 	}
 	with_value(vc, SF_V_NOT_SUPPORTED, field, "Unsupported value", value,
 	    sf_buf_cstr(&b));
@@ -305,27 +307,30 @@ sf__v_not_supported(sf__vctx *vc, const char *field, const char *value,
 }
 
 void
-sf__v_duplicate_str(sf__vctx *vc, const char *field, const char *value)
+sf__model_v_duplicate_str(
+    sf__model_vctx *vc, const char *field, const char *value)
 {
 	with_value(vc, SF_V_DUPLICATE, field, "Duplicate value", value, NULL);
 }
 
 void
-sf__v_duplicate_int(sf__vctx *vc, const char *field, long long value)
+sf__model_v_duplicate_int(
+    sf__model_vctx *vc, const char *field, long long value)
 {
-	sf__viol(vc, SF_V_DUPLICATE, field, "Duplicate value: %lld", value);
+	sf__model_viol(
+	    vc, SF_V_DUPLICATE, field, "Duplicate value: %lld", value);
 }
 
 void
-sf__v_not_found_str(
-    sf__vctx *vc, const char *field, const char *value, const char *detail)
+sf__model_v_not_found_str(sf__model_vctx *vc, const char *field,
+    const char *value, const char *detail)
 {
 	with_value(vc, SF_V_NOT_FOUND, field, "Not found", value, detail);
 }
 
 void
-sf__v_too_long(sf__vctx *vc, const char *field, long long max)
+sf__model_v_too_long(sf__model_vctx *vc, const char *field, long long max)
 {
-	sf__viol(vc, SF_V_TOO_LONG, field,
+	sf__model_viol(vc, SF_V_TOO_LONG, field,
 	    "Too long: must have at most %lld bytes", max);
 }

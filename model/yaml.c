@@ -7,6 +7,11 @@
 // so violations can name a line. Emitting writes block style with keys in
 // object order and quotes a string only when it would otherwise read back
 // as something else.
+//
+// It is one file of about 950 lines because loading and emitting share
+// the one scalar-typing table (what a plain scalar reads back as): the
+// emitter quotes exactly what the loader would otherwise misread, and the
+// two halves are kept beside the rules they both follow.
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -189,7 +194,7 @@ parse_float(const char *s, size_t n, double *v)
 }
 
 json_t *
-sf__yaml_resolve_plain(const char *s, size_t n)
+sf__model_yaml_resolve_plain(const char *s, size_t n)
 {
 	long long iv;
 	double    dv;
@@ -252,7 +257,7 @@ looks_like_time(const char *s)
 }
 
 bool
-sf__yaml_needs_quotes(const char *s)
+sf__model_yaml_needs_quotes(const char *s)
 {
 	size_t  n = strlen(s);
 	json_t *v;
@@ -261,7 +266,7 @@ sf__yaml_needs_quotes(const char *s)
 	if (n == 0 || eq_any(s, n, specials) || looks_like_time(s)) {
 		return (true);
 	}
-	v   = sf__yaml_resolve_plain(s, n);
+	v   = sf__model_yaml_resolve_plain(s, n);
 	str = v != NULL && json_is_string(v);
 	json_decref(v);
 	return (!str);
@@ -390,7 +395,7 @@ scalar_value(const yaml_event_t *ev)
 	}
 	if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE
 	    || (tag != NULL && strncmp(tag, "tag:yaml.org,2002:", 18) == 0)) {
-		return (sf__yaml_resolve_plain(s, n));
+		return (sf__model_yaml_resolve_plain(s, n));
 	}
 	return (json_stringn(s, n));
 }
@@ -542,7 +547,7 @@ load_mapping(loader *L, json_t *obj, int depth, size_t *nodes)
 		}
 		if (json_object_get(obj, key) != NULL) {
 			json_t *prev;
-			sf__ptr_push(&L->l_ptr, key);
+			sf__model_ptr_push(&L->l_ptr, key);
 			prev = json_object_get(
 			    L->l_lines, sf_buf_cstr(&L->l_ptr));
 			rv = fail_at(L, &kmark,
@@ -553,7 +558,7 @@ load_mapping(loader *L, json_t *obj, int depth, size_t *nodes)
 			yaml_event_delete(&vev);
 			goto out;
 		}
-		sf__ptr_push(&L->l_ptr, key);
+		sf__model_ptr_push(&L->l_ptr, key);
 		if ((rv = record_line(L, kmark.line)) != 0) {
 			free(key);
 			yaml_event_delete(&vev);
@@ -776,7 +781,7 @@ load_stream(loader *L)
 }
 
 int
-sf__yaml_load(const char *text, size_t len, const char *filename,
+sf__model_yaml_load(const char *text, size_t len, const char *filename,
     sf_manifest_set *out, sf_status *st)
 {
 	loader L;
@@ -807,12 +812,12 @@ sf__yaml_load(const char *text, size_t len, const char *filename,
 }
 
 json_t *
-sf__yaml_lines(const char *text, size_t len)
+sf__model_yaml_lines(const char *text, size_t len)
 {
 	sf_manifest_set set   = {NULL, 0};
 	json_t         *lines = NULL;
 
-	if (sf__yaml_load(text, len, NULL, &set, NULL) == 0
+	if (sf__model_yaml_load(text, len, NULL, &set, NULL) == 0
 	    && set.ms_ndocs == 1) {
 		lines                   = set.ms_docs[0].md_lines;
 		set.ms_docs[0].md_lines = NULL;
@@ -849,7 +854,7 @@ emit_string(yaml_emitter_t *e, const char *s, size_t n)
 
 	if (memchr(s, '\n', n) != NULL) {
 		style = YAML_LITERAL_SCALAR_STYLE;
-	} else if (strlen(s) != n || sf__yaml_needs_quotes(s)) {
+	} else if (strlen(s) != n || sf__model_yaml_needs_quotes(s)) {
 		style = YAML_DOUBLE_QUOTED_SCALAR_STYLE;
 	}
 	return (emit_scalar(e, s, n, style));

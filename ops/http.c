@@ -6,6 +6,11 @@
 // nng's task queue and must never block; it is a mature, well-kept server
 // (HTTP/1.1 conformance, request limits, HTTPS through GnuTLS) and the
 // tree already uses it for kubefake.
+//
+// It is one file of about 1,100 lines because every part of it (routes,
+// gates, hostile-client admission, TLS, the watchdog) works on the same
+// private sf_http and per-connection state through libmicrohttpd's
+// callbacks; ops.h is its only interface.
 #include "ops.h"
 
 #include <arpa/inet.h>

@@ -231,7 +231,7 @@ sf_metric *sf_metrics_counter(
 sf_metric *sf_metrics_gauge(
     sf_metrics *r, const char *name, const char *help, const char *labels);
 // buckets: upper bounds, strictly increasing, +Inf implied (at most 32).
-// NULL/0 takes SF_METRICS_LATENCY_BUCKETS.
+// NULL/0 takes sf_metrics_latency_buckets (0.5 ms to 30 s).
 sf_metric *sf_metrics_histogram(sf_metrics *r, const char *name,
     const char *help, const char *labels, const double *buckets,
     size_t nbuckets);

@@ -23,6 +23,11 @@
 // Services read SYNC_STATE_UNKNOWN (sf__srv_claims_decorate_services) —
 // once any reconciler has registered with this server: reconcilers
 // pinned with --shard (which do not register) leave all of this off.
+//
+// It is one file of about 900 lines because membership, rendezvous and
+// the fencing of reports are one state machine over the same leases and
+// claims: every handler here reads and moves them under the same lock, and
+// split by handler they would share that state through a header.
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>

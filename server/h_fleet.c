@@ -12,9 +12,11 @@
 // clusters come, go or change labels): a cluster whose copy cannot be
 // written is skipped with the reason in status, the others go on.
 //
-// Reads of the cluster list and of the other FleetServices (for the
-// address plan) happen on the worker thread before the write is queued;
-// the write re-reads each placed cluster's record itself.
+// The cluster list is read on the worker thread before the write is
+// queued; the write re-reads each placed cluster's record itself. The
+// address plan is checked against the index of requested addresses
+// (fleet_addrs.c), made current before the write is queued: a write costs
+// what it changes, not the number of FleetServices stored.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,8 +174,8 @@ typedef struct fleet_job {
 	// Read before the write was queued.
 	Svcfleet__V1__Cluster **j_clusters;
 	size_t                  j_nclusters;
-	sf_fleet              **j_others; // the other FleetServices
-	size_t                  j_nothers;
+	sf_server              *j_srv; // its address index
+	bool                    j_dry; // a dry run: nothing commits
 	// Results.
 	sf_fleet                     *j_result;
 	Svcfleet__V1__ApplyAction     j_action;
@@ -258,6 +260,55 @@ port_free(sf_store_txn *txn, sf_arena *a, const Svcfleet__V1__Cluster *cl,
 	return (0);
 }
 
+// Is cand free for this FleetService's copy in every placed cluster that
+// uses node ports? Where it is taken: with drop (a port kept or asked for,
+// placed leniently) that cluster's copy reports the conflict and is left
+// out while the others keep cand; otherwise the search ends at that
+// cluster with *ok false, and "cluster: cand" goes into blocked (when
+// given, up to about 300 bytes). The one check both the kept or requested
+// port and the search for a free one make.
+static int
+port_free_everywhere(sf_store_txn *txn, sf_arena *a, fl_placed *pl, size_t npl,
+    const char *proto, int32_t cand, const sf_fleet *fs, bool drop,
+    sf_buf *blocked, bool *ok, sf_status *st)
+{
+	const char *ns = fs->metadata->namespace_;
+	const char *nm = fs->metadata->name;
+
+	*ok = true;
+	for (size_t i = 0; i < npl; i++) {
+		bool f;
+		int  rv;
+		if (pl[i].p_svc == NULL || !uses_node_ports(pl[i].p_svc)) {
+			continue;
+		}
+		rv = port_free(txn, a, pl[i].p_cl, proto, cand, ns, nm, &f);
+		if (rv != 0) {
+			return (sf_status_set(
+			    st, rv, "node-port index: %s", sf_status_str(rv)));
+		}
+		if (f) {
+			continue;
+		}
+		if (drop) {
+			pl[i].p_st->placement = "Conflict";
+			pl[i].p_st->message   = sf_arena_printf(a,
+			      "node port %d (%s) is taken in cluster %s", cand,
+			      proto, pl[i].p_cl->name);
+			pl[i].p_svc           = NULL;
+			continue;
+		}
+		if (blocked != NULL && blocked->b_len < 300) {
+			sf_buf_printf(blocked, "%s%s: %d",
+			    blocked->b_len > 0 ? ", " : "", pl[i].p_cl->name,
+			    cand);
+		}
+		*ok = false;
+		return (0);
+	}
+	return (0);
+}
+
 // nodePorts: Same. Keeps the ports chosen before where they are still free
 // everywhere (and asks for them anyway in strict mode, so the conflict is
 // named); otherwise picks the lowest port free in every placed cluster
@@ -267,8 +318,6 @@ same_ports(sf_store_txn *txn, fleet_job *j, sf_fleet *fs, fl_placed *pl,
     size_t npl, bool strict, sf_status *st)
 {
 	sf_arena   *a      = j->j_arena;
-	const char *ns     = fs->metadata->namespace_;
-	const char *nm     = fs->metadata->name;
 	size_t      nports = 0;
 	sf_service *first  = NULL;
 	int32_t     lo = 0, hi = 65535;
@@ -297,52 +346,21 @@ same_ports(sf_store_txn *txn, fleet_job *j, sf_fleet *fs, fl_placed *pl,
 		sf_buf  block    = SF_BUF_INIT;
 		int32_t cands[2] = {want, kept};
 		int32_t pick     = 0;
+		int     rv;
 
 		// An explicit nodePort in the template, or the one kept,
-		// first.
+		// first. Strictly, a taken explicit port fails the write
+		// naming the cluster; a taken kept one is searched past.
 		for (int c = 0; c < 2 && pick == 0; c++) {
 			int32_t cand = cands[c];
-			bool    ok   = cand >= lo && cand <= hi;
-			for (size_t i = 0; ok && i < npl; i++) {
-				bool f;
-				int  rv;
-				if (pl[i].p_svc == NULL
-				    || !uses_node_ports(pl[i].p_svc)) {
-					continue;
-				}
-				rv = port_free(txn, a, pl[i].p_cl, proto, cand,
-				    ns, nm, &f);
-				if (rv != 0) {
-					sf_buf_fini(&block);
-					return (sf_status_set(st, rv,
-					    "node-port index: %s",
-					    sf_status_str(rv)));
-				}
-				if (!f) {
-					if (!strict) {
-						// The others keep it; this
-						// cluster reports it.
-						pl[i].p_st->placement
-						    = "Conflict";
-						pl[i].p_st->message
-						    = sf_arena_printf(a,
-						        "node port %d (%s) is "
-						        "taken in cluster %s",
-						        cand, proto,
-						        pl[i].p_cl->name);
-						pl[i].p_svc = NULL;
-						continue;
-					}
-					ok = c == 1 ? false : ok;
-					if (c == 0) {
-						sf_buf_printf(&block,
-						    "%s%s: %d",
-						    block.b_len > 0 ? ", "
-						                    : "",
-						    pl[i].p_cl->name, cand);
-						ok = false;
-					}
-				}
+			bool    ok   = false;
+			if (cand >= lo && cand <= hi
+			    && (rv = port_free_everywhere(txn, a, pl, npl,
+			            proto, cand, fs, !strict,
+			            c == 0 ? &block : NULL, &ok, st))
+			        != 0) {
+				sf_buf_fini(&block);
+				return (rv);
 			}
 			if (ok) {
 				pick = cand;
@@ -364,31 +382,12 @@ same_ports(sf_store_txn *txn, fleet_job *j, sf_fleet *fs, fl_placed *pl,
 			for (size_t q = 0; q < p; q++) {
 				ok = ok && chosen[q] != cand;
 			}
-			for (size_t i = 0; ok && i < npl; i++) {
-				bool f;
-				int  rv;
-				if (pl[i].p_svc == NULL
-				    || !uses_node_ports(pl[i].p_svc)) {
-					continue;
-				}
-				rv = port_free(txn, a, pl[i].p_cl, proto, cand,
-				    ns, nm, &f);
-				if (rv != 0) {
-					sf_buf_fini(&block);
-					return (sf_status_set(st, rv,
-					    "node-port index: %s",
-					    sf_status_str(rv)));
-				}
-				if (!f) {
-					if (block.b_len < 300) {
-						sf_buf_printf(&block,
-						    "%s%s: %d",
-						    block.b_len > 0 ? ", "
-						                    : "",
-						    pl[i].p_cl->name, cand);
-					}
-					ok = false;
-				}
+			if (ok
+			    && (rv = port_free_everywhere(txn, a, pl, npl,
+			            proto, cand, fs, false, &block, &ok, st))
+			        != 0) {
+				sf_buf_fini(&block);
+				return (rv);
 			}
 			if (ok) {
 				pick = cand;
@@ -454,7 +453,8 @@ check_node_ports(
 
 // The address plan: an address is requested by one cluster's Service
 // unless sharing is asked for. Checks the copies of this FleetService
-// against each other and against the other FleetServices' copies.
+// against each other and against the other FleetServices' copies (one
+// index lookup per address).
 static void
 check_addresses(fleet_job *j, sf_fleet *fs, fl_placed *pl, size_t npl,
     bool strict, sf_status *st)
@@ -475,25 +475,10 @@ check_addresses(fleet_job *j, sf_fleet *fs, fl_placed *pl, size_t npl,
 				    pl[k].p_cl->name);
 			}
 		}
-		for (size_t o = 0; o < j->j_nothers && clash == NULL; o++) {
-			sf_fleet *ot = j->j_others[o];
-			if (fl_streq(ot->metadata->namespace_,
-			        fs->metadata->namespace_)
-			    && fl_streq(
-			        ot->metadata->name, fs->metadata->name)) {
-				continue;
-			}
-			for (size_t c = 0; c < ot->n_status; c++) {
-				if (fl_streq(
-				        ot->status[c]->lb_address, addr)) {
-					clash = sf_arena_printf(j->j_arena,
-					    "FleetService %s/%s in cluster %s",
-					    ot->metadata->namespace_,
-					    ot->metadata->name,
-					    ot->status[c]->cluster);
-					break;
-				}
-			}
+		if (clash == NULL) {
+			clash = sf__srv_fleet_addrs_clash(j->j_srv, j->j_arena,
+			    addr, fs->metadata->namespace_,
+			    fs->metadata->name);
 		}
 		if (clash == NULL) {
 			continue;
@@ -1078,6 +1063,8 @@ fleet_resync_fn(sf_store_txn *txn, void *arg, sf_status *st)
 	j->j_rendered  = NULL;
 	j->j_nrendered = 0;
 	j->j_changed   = false;
+	j->j_wrote     = false;
+	j->j_result    = NULL;
 	if ((rv = read_record(txn, j, j->j_ns, j->j_name, &old, st)) != 0) {
 		return (rv);
 	}
@@ -1101,6 +1088,7 @@ fleet_resync_fn(sf_store_txn *txn, void *arg, sf_status *st)
 	if (!j->j_changed && status_equal(old, fs)) {
 		return (0);
 	}
+	j->j_result = fs;
 	return (put_record(txn, j, fs, false, st));
 }
 
@@ -1291,6 +1279,14 @@ fleet_done(void *arg, int code, uint64_t revision)
 		sf__srv_write_done(j->j_call, code, NULL);
 		return;
 	}
+	// Committed: the address index follows.
+	if (!j->j_dry && j->j_wrote && j->j_result != NULL) {
+		if (j->j_kind == FJ_DELETE) {
+			sf__srv_fleet_addrs_del(j->j_srv, j->j_ns, j->j_name);
+		} else {
+			sf__srv_fleet_addrs_put(j->j_srv, j->j_result);
+		}
+	}
 	if (j->j_kind == FJ_DELETE) {
 		Svcfleet__V1__DeleteFleetServiceReply *r
 		    = sf__srv_reply_new(j->j_call,
@@ -1392,15 +1388,12 @@ start_apply(sf__srv_call *c, sf_fleet *fs, bool dry_run, bool server_side)
 	if (read_clusters(c, &j->j_clusters, &j->j_nclusters) != 0) {
 		return;
 	}
-	ProtobufCMessage **others = NULL;
-	if (sf_store_record_list(c->c_srv->s_store, SF_STORE_FLEET,
-	        &svcfleet__v1__fleet_service__descriptor,
-	        sf_arena_pbc(&c->c_arena), &others, &j->j_nothers)
-	    != 0) {
+	j->j_srv = c->c_srv;
+	j->j_dry = dry_run;
+	if (sf__srv_fleet_addrs_sync(c->c_srv) != 0) {
 		sf__srv_call_fail(c, SF_UNAVAILABLE, "reading failed");
 		return;
 	}
-	j->j_others = (sf_fleet **) others;
 	names = sf__srv_call_alloc(c, (j->j_nclusters + 1) * sizeof(*names));
 	if (names == NULL) {
 		return;
@@ -1602,6 +1595,7 @@ h_delete_fleet_service(Svcfleet__V1__FleetManager_Service *s,
 		return;
 	}
 	j->j_call   = c;
+	j->j_srv    = c->c_srv;
 	j->j_kind   = FJ_DELETE;
 	j->j_arena  = &c->c_arena;
 	j->j_user   = c->c_ident.id_user;
@@ -1731,10 +1725,21 @@ sf__srv_handlers_fleet_init(sf_server *srv)
 
 // ----------------------------------------------- the placement loop
 
+// The resync's done function (on the writer thread, in commit order, as
+// the RPC writes' are): the address index follows what was committed.
+static void
+resync_done(void *arg, int code, uint64_t revision)
+{
+	fleet_job *j = arg;
+	(void) revision;
+	if (code == 0 && j->j_wrote && j->j_result != NULL) {
+		sf__srv_fleet_addrs_put(j->j_srv, j->j_result);
+	}
+}
+
 int
-sf__srv_fleet_resync(sf_store *store, sf_arena *a, const sf_fleet *fs,
-    Svcfleet__V1__Cluster **cls, size_t ncls, sf_fleet **others,
-    size_t nothers, bool *changed)
+sf__srv_fleet_resync(sf_server *srv, sf_arena *a, const sf_fleet *fs,
+    Svcfleet__V1__Cluster **cls, size_t ncls, bool *changed)
 {
 	fleet_job j;
 	sf_status st;
@@ -1747,8 +1752,7 @@ sf__srv_fleet_resync(sf_store *store, sf_arena *a, const sf_fleet *fs,
 	j.j_name      = fs->metadata->name;
 	j.j_clusters  = cls;
 	j.j_nclusters = ncls;
-	j.j_others    = others;
-	j.j_nothers   = nothers;
+	j.j_srv       = srv;
 	j.j_len       = svcfleet__v1__fleet_service__get_packed_size(fs);
 	j.j_packed    = sf_arena_alloc(a, j.j_len + 1);
 	if (j.j_packed == NULL) {
@@ -1758,11 +1762,12 @@ sf__srv_fleet_resync(sf_store *store, sf_arena *a, const sf_fleet *fs,
 	sf_status_init(&st);
 	sf_store_write w = {
 	    .w_fn     = fleet_resync_fn,
+	    .w_done   = resync_done,
 	    .w_arg    = &j,
 	    .w_status = &st,
 	    .w_alloc  = sf_arena_pbc(a),
 	};
-	rv = sf_store_write_sync(store, &w, NULL);
+	rv = sf_store_write_sync(srv->s_store, &w, NULL);
 	if (rv != 0) {
 		SF_WARN("fleet", "placing FleetService %s/%s: %s", j.j_ns,
 		    j.j_name, st.st_msg);

@@ -6,7 +6,7 @@
 // cluster record, the node-port index), validate, and write — so checks and
 // the write see the same state, and a failed request leaves nothing behind.
 //
-// One file of about 950 lines: the six writes share the job (svc_job), its
+// One file of about 1,600 lines: the six writes share the job (svc_job), its
 // re-runnable start (job_write) and their checks (key, cluster, node
 // ports), and the generated service initializer names every handler.
 #include <stdio.h>

@@ -268,6 +268,8 @@ struct sf_server {
 	// clusters are registered, removed or relabelled.
 	Svcfleet__V1__FleetManager_Service s_fleet;
 	struct sf__srv_fleet_loop         *s_fleet_loop;
+	// i18-console: the address plan's index (fleet_addrs.c).
+	struct sf__srv_fleet_addrs *s_fleet_addrs;
 };
 
 // --------------------------------------------------- replicas (replicas.c)
@@ -689,9 +691,8 @@ void sf__srv_fleet_fill_status(sf_store *s, sf_arena *a, sf_fleet *fs);
 // clusters cls (leniently: a cluster that cannot take its copy is skipped
 // with the reason in status), waiting for the write. *changed: something
 // was written. Returns the write's code.
-int sf__srv_fleet_resync(sf_store *store, sf_arena *a, const sf_fleet *fs,
-    Svcfleet__V1__Cluster **cls, size_t ncls, sf_fleet **others,
-    size_t nothers, bool *changed);
+int sf__srv_fleet_resync(sf_server *srv, sf_arena *a, const sf_fleet *fs,
+    Svcfleet__V1__Cluster **cls, size_t ncls, bool *changed);
 // sf__srv_fleet_addresses fills r: every cluster's MetalLB pools (overlaps
 // flagged) and every requested or assigned LoadBalancer address.
 int sf__srv_fleet_addresses(sf_store *s, sf_arena *a,
@@ -702,5 +703,22 @@ int sf__srv_fleet_addresses(sf_store *s, sf_arena *a,
 int  sf__srv_fleet_loop_start(sf_server *srv);
 void sf__srv_fleet_loop_stop(sf_server *srv);
 void sf__srv_fleet_loop_kick(sf_server *srv);
+
+// i18-console: the address plan's index (fleet_addrs.c): which
+// FleetService requests which LoadBalancer address in which cluster.
+// open/close with the server (close takes NULL). sync makes it current
+// (built from the store the first time, and on a shared store when older
+// than half a second); call it outside a write, before queueing one.
+// clash answers "FleetService ns/name in cluster c" (memory from a) for
+// the first other FleetService requesting addr, or NULL; it never reads
+// the store, so a write function may call it. put/del record a committed
+// write of this svcfleetd.
+int         sf__srv_fleet_addrs_open(sf_server *srv);
+void        sf__srv_fleet_addrs_close(sf_server *srv);
+int         sf__srv_fleet_addrs_sync(sf_server *srv);
+const char *sf__srv_fleet_addrs_clash(sf_server *srv, sf_arena *a,
+    const char *addr, const char *ns, const char *name);
+void        sf__srv_fleet_addrs_put(sf_server *srv, const sf_fleet *fs);
+void sf__srv_fleet_addrs_del(sf_server *srv, const char *ns, const char *name);
 
 #endif // SF_SERVER_INTERNAL_H

@@ -7,6 +7,11 @@
 // the others are queued for a worker thread. Handlers that write hand their
 // work to the store's writer thread, and whichever thread finishes the call
 // packs the reply and starts an asynchronous send.
+//
+// It is one file of about 950 lines because it is one life cycle, the
+// context's: receiving, admitting, queueing, the call helpers handlers use
+// and the reply all touch the same rpc_ctx and its state, which no other
+// file may see.
 
 #include "internal.h"
 

@@ -281,6 +281,10 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 	sf__srv_handlers_access_init(srv);
 	sf__srv_handlers_system_init(srv);
 	sf__srv_handlers_fleet_init(srv); // FleetService (issue 18)
+	if ((rv = sf__srv_fleet_addrs_open(srv)) != 0) { // i18-console
+		rv = sf_status_set(st, rv, "out of memory");
+		goto fail;
+	}
 	if ((rv = sf__srv_methods_init(srv, st)) != 0
 	    || (rv = sf__srv_auth_open(srv, srv->s_opts.so_token_file, st))
 	        != 0) {
@@ -382,6 +386,7 @@ sf_server_stop(sf_server *srv)
 	sf__srv_auth_close(srv);
 	sf__srv_claims_fini(srv);
 	sf_store_close(srv->s_store);
+	sf__srv_fleet_addrs_close(srv); // i18-console: after the last write
 	sf__srv_dedupe_free(srv->s_dedupe);
 	sf__srv_methods_fini(srv);
 	for (size_t i = 0; i < srv->s_nlisteners; i++) {

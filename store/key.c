@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
+
 void
 sf__store_be64_put(uint8_t *p, uint64_t v)
 {
@@ -172,78 +174,6 @@ sf__store_key_record(const char *id, size_t *klen, sf_status *st)
 	return (0);
 }
 
-// ------------------------------------------------------------ base64url
-
-static const char b64url[]
-    = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static size_t
-b64_encode(char *out, const uint8_t *in, size_t n)
-{
-	size_t o = 0, i = 0;
-	for (; i + 2 < n; i += 3) {
-		uint32_t v = ((uint32_t) in[i] << 16)
-		    | ((uint32_t) in[i + 1] << 8) | in[i + 2];
-		out[o++] = b64url[(v >> 18) & 63];
-		out[o++] = b64url[(v >> 12) & 63];
-		out[o++] = b64url[(v >> 6) & 63];
-		out[o++] = b64url[v & 63];
-	}
-	if (n - i == 1) {
-		uint32_t v = (uint32_t) in[i] << 16;
-		out[o++]   = b64url[(v >> 18) & 63];
-		out[o++]   = b64url[(v >> 12) & 63];
-	} else if (n - i == 2) {
-		uint32_t v
-		    = ((uint32_t) in[i] << 16) | ((uint32_t) in[i + 1] << 8);
-		out[o++] = b64url[(v >> 18) & 63];
-		out[o++] = b64url[(v >> 12) & 63];
-		out[o++] = b64url[(v >> 6) & 63];
-	}
-	out[o] = '\0';
-	return (o);
-}
-
-static int
-b64_val(char c)
-{
-	const char *p = c != '\0' ? strchr(b64url, c) : NULL;
-	return (p != NULL ? (int) (p - b64url) : -1);
-}
-
-// b64_decode decodes unpadded base64url; returns the length or -1.
-static long
-b64_decode(uint8_t *out, size_t cap, const char *in)
-{
-	size_t   n = strlen(in), o = 0;
-	uint32_t acc  = 0;
-	int      bits = 0;
-
-	if (n % 4 == 1) {
-		return (-1);
-	}
-	for (size_t i = 0; i < n; i++) {
-		int v = b64_val(in[i]);
-		if (v < 0) {
-			return (-1);
-		}
-		acc = (acc << 6) | (uint32_t) v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (o == cap) {
-				return (-1);
-			}
-			out[o++] = (uint8_t) (acc >> bits);
-		}
-	}
-	// Non-canonical trailing bits mean the token was altered.
-	if ((acc & ((1u << bits) - 1)) != 0) {
-		return (-1);
-	}
-	return ((long) o);
-}
-
 // ---------------------------------------------------------- page tokens
 
 // Version 1 (LMDB): the parts; version 2 (etcd) adds the revision the
@@ -317,7 +247,7 @@ sf__store_token_encode(ProtobufCAllocator *alloc, const char *cluster,
 	if ((out = sf__store_alloc(alloc, (n + 2) / 3 * 4 + 1)) == NULL) {
 		return (NULL);
 	}
-	b64_encode(out, raw, n);
+	sf_base64_encode(out, raw, n, SF_B64_URL);
 	return (out);
 }
 
@@ -326,15 +256,23 @@ sf__store_token_decode(const char *tok, char *cluster, char *ns, uint8_t *key,
     size_t *klen, uint64_t *rev)
 {
 	uint8_t        raw[TOKEN_RAW_MAX];
-	long           n;
-	size_t         off = 1, len;
+	char           canon[(TOKEN_RAW_MAX + 2) / 3 * 4 + 1];
+	ssize_t        n;
+	size_t         off = 1, len, tlen = strlen(tok);
 	const uint8_t *p;
 
 	*rev = 0;
-	if (strlen(tok) > (TOKEN_RAW_MAX + 2) / 3 * 4) {
+	if (tlen > (TOKEN_RAW_MAX + 2) / 3 * 4) {
 		return (-1);
 	}
-	if ((n = b64_decode(raw, sizeof(raw), tok)) < 1 + 6 + 4) {
+	n = sf_base64_decode(raw, sizeof(raw), tok, tlen, SF_B64_URL);
+	if (n < 1 + 6 + 4) {
+		return (-1);
+	}
+	// A token is exactly the encoding of what it decodes to: other
+	// trailing bits mean it was altered.
+	sf_base64_encode(canon, raw, (size_t) n, SF_B64_URL);
+	if (strcmp(canon, tok) != 0) {
 		return (-1);
 	}
 	if ((raw[0] != TOKEN_V1 && raw[0] != TOKEN_V2)

@@ -35,7 +35,7 @@ typedef struct lm_claim {
 	uint64_t c_token;
 } lm_claim;
 
-struct sf__lease_mem {
+struct sf__store_lease_mem {
 	pthread_mutex_t m_mtx;
 	uint64_t        m_next_lease;
 	uint64_t        m_next_token;
@@ -48,9 +48,9 @@ struct sf__lease_mem {
 };
 
 int
-sf__lease_mem_new(sf__lease_mem **out)
+sf__store_lease_mem_new(sf__store_lease_mem **out)
 {
-	sf__lease_mem *m = calloc(1, sizeof(*m));
+	sf__store_lease_mem *m = calloc(1, sizeof(*m));
 	if (m == NULL || pthread_mutex_init(&m->m_mtx, NULL) != 0) {
 		free(m);
 		*out = NULL;
@@ -63,7 +63,7 @@ sf__lease_mem_new(sf__lease_mem **out)
 }
 
 void
-sf__lease_mem_free(sf__lease_mem *m)
+sf__store_lease_mem_free(sf__store_lease_mem *m)
 {
 	if (m == NULL) {
 		return;
@@ -102,7 +102,7 @@ grow(void **v, size_t n, size_t *cap, size_t sz)
 
 // drop_attached removes the member and claims of lease (under m_mtx).
 static void
-drop_attached(sf__lease_mem *m, uint64_t lease)
+drop_attached(sf__store_lease_mem *m, uint64_t lease)
 {
 	size_t k = 0;
 	for (size_t i = 0; i < m->m_nmembers; i++) {
@@ -127,7 +127,7 @@ drop_attached(sf__lease_mem *m, uint64_t lease)
 }
 
 static void
-sweep(sf__lease_mem *m)
+sweep(sf__store_lease_mem *m)
 {
 	int64_t now = sf_clock_mono_ms();
 	size_t  k   = 0;
@@ -142,7 +142,7 @@ sweep(sf__lease_mem *m)
 }
 
 static lm_lease *
-find_lease(sf__lease_mem *m, uint64_t lease)
+find_lease(sf__store_lease_mem *m, uint64_t lease)
 {
 	for (size_t i = 0; i < m->m_nleases; i++) {
 		if (m->m_leases[i].l_id == lease) {
@@ -161,8 +161,8 @@ lease_gone(sf_status *st, uint64_t lease)
 }
 
 int
-sf__lease_mem_grant(
-    sf__lease_mem *m, int64_t ttl_ms, uint64_t *lease, sf_status *st)
+sf__store_lease_mem_grant(
+    sf__store_lease_mem *m, int64_t ttl_ms, uint64_t *lease, sf_status *st)
 {
 	pthread_mutex_lock(&m->m_mtx);
 	sweep(m);
@@ -182,7 +182,8 @@ sf__lease_mem_grant(
 }
 
 int
-sf__lease_mem_renew(sf__lease_mem *m, uint64_t lease, sf_status *st)
+sf__store_lease_mem_renew(
+    sf__store_lease_mem *m, uint64_t lease, sf_status *st)
 {
 	lm_lease *l;
 	pthread_mutex_lock(&m->m_mtx);
@@ -195,7 +196,8 @@ sf__lease_mem_renew(sf__lease_mem *m, uint64_t lease, sf_status *st)
 }
 
 int
-sf__lease_mem_revoke(sf__lease_mem *m, uint64_t lease, sf_status *st)
+sf__store_lease_mem_revoke(
+    sf__store_lease_mem *m, uint64_t lease, sf_status *st)
 {
 	lm_lease *l;
 	pthread_mutex_lock(&m->m_mtx);
@@ -209,8 +211,8 @@ sf__lease_mem_revoke(sf__lease_mem *m, uint64_t lease, sf_status *st)
 }
 
 int
-sf__lease_mem_member_put(sf__lease_mem *m, const char *id, uint64_t lease,
-    const uint8_t *v, size_t n, sf_status *st)
+sf__store_lease_mem_member_put(sf__store_lease_mem *m, const char *id,
+    uint64_t lease, const uint8_t *v, size_t n, sf_status *st)
 {
 	uint8_t *val = malloc(n > 0 ? n : 1);
 	char    *ids = strdup(id);
@@ -263,8 +265,8 @@ sf__lease_mem_member_put(sf__lease_mem *m, const char *id, uint64_t lease,
 }
 
 int
-sf__lease_mem_member_list(
-    sf__lease_mem *m, sf_store_member **out, size_t *n, sf_status *st)
+sf__store_lease_mem_member_list(
+    sf__store_lease_mem *m, sf_store_member **out, size_t *n, sf_status *st)
 {
 	sf_store_member *v;
 	int64_t          now = sf_clock_mono_ms(), wall = sf_clock_now_ms();
@@ -300,7 +302,7 @@ sf__lease_mem_member_list(
 }
 
 static lm_claim *
-find_claim(sf__lease_mem *m, const char *cluster, size_t *at)
+find_claim(sf__store_lease_mem *m, const char *cluster, size_t *at)
 {
 	size_t i;
 	for (i = 0; i < m->m_nclaims; i++) {
@@ -318,7 +320,7 @@ find_claim(sf__lease_mem *m, const char *cluster, size_t *at)
 }
 
 int
-sf__lease_mem_claim_acquire(sf__lease_mem *m, const char *cluster,
+sf__store_lease_mem_claim_acquire(sf__store_lease_mem *m, const char *cluster,
     const char *owner, uint64_t lease, uint64_t *token, sf_status *st)
 {
 	char  *cl = strdup(cluster), *ow = strdup(owner);
@@ -359,8 +361,8 @@ sf__lease_mem_claim_acquire(sf__lease_mem *m, const char *cluster,
 }
 
 int
-sf__lease_mem_claim_release(
-    sf__lease_mem *m, const char *cluster, uint64_t token, sf_status *st)
+sf__store_lease_mem_claim_release(
+    sf__store_lease_mem *m, const char *cluster, uint64_t token, sf_status *st)
 {
 	lm_claim *c;
 	size_t    at = 0;
@@ -383,8 +385,8 @@ sf__lease_mem_claim_release(
 }
 
 int
-sf__lease_mem_claim_list(
-    sf__lease_mem *m, sf_store_claim **out, size_t *n, sf_status *st)
+sf__store_lease_mem_claim_list(
+    sf__store_lease_mem *m, sf_store_claim **out, size_t *n, sf_status *st)
 {
 	sf_store_claim *v;
 

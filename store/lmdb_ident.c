@@ -100,13 +100,7 @@ sf__store_lmdb_record_list(sf_store *s, sf_store_kind kind,
 	mdb_cursor_close(cur);
 	sf__store_read_end(s, txn);
 	if (rv != 0) {
-		if (alloc == NULL) {
-			for (size_t i = 0; i < pv.pv_n; i++) {
-				protobuf_c_message_free_unpacked(
-				    pv.pv_p[i], NULL);
-			}
-		}
-		free(pv.pv_p);
+		sf__store_ptrvec_abort(&pv, alloc);
 		return (rv);
 	}
 	*n   = pv.pv_n;
@@ -350,13 +344,7 @@ sf__store_lmdb_audit_list(sf_store *s, const sf_store_audit_query *q,
 	mdb_cursor_close(cur);
 	sf__store_read_end(s, txn);
 	if (rv != 0) {
-		if (alloc == NULL) {
-			for (size_t i = 0; i < pv.pv_n; i++) {
-				svcfleet__v1__audit_event__free_unpacked(
-				    pv.pv_p[i], NULL);
-			}
-		}
-		free(pv.pv_p);
+		sf__store_ptrvec_abort(&pv, alloc);
 		*next = 0;
 		return (rv);
 	}

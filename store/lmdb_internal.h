@@ -132,7 +132,7 @@ struct sf_store {
 	uint8_t s_key_id[SF__STORE_KEY_ID_LEN];
 
 	// Reconciler leases and claims (issue 16), in memory: lease_mem.c.
-	sf__lease_mem *s_leases;
+	sf__store_lease_mem *s_leases;
 };
 
 // A write function's view of the store: one nested LMDB transaction.

@@ -11,35 +11,59 @@
 
 #include "log.h"
 
-int
-sf__store_lmdb_service_get(sf_store *s, const sf_store_key *key,
-    ProtobufCAllocator *alloc, Svcfleet__V1__Service **out)
+// get_one reads the value at key kb[0..kl) of dbi in a read snapshot and
+// unpacks it as desc with alloc; fill (NULL: none) completes it inside the
+// same snapshot. Returns 0, or NOT_FOUND, DATA_LOSS (undecodable), fill's
+// failure or the store's code, with *out NULL.
+typedef int get_fill_fn(sf_store *s, MDB_txn *txn, const uint8_t *kb,
+    size_t kl, ProtobufCAllocator *alloc, ProtobufCMessage *m);
+
+static int
+get_one(sf_store *s, int dbi, const uint8_t *kb, size_t kl,
+    const ProtobufCMessageDescriptor *desc, get_fill_fn *fill,
+    ProtobufCAllocator *alloc, ProtobufCMessage **out)
 {
-	uint8_t  kb[SF__STORE_KEY_MAX];
-	size_t   kl;
 	MDB_txn *txn;
-	MDB_val  k, v;
+	MDB_val  k = {kl, (void *) kb}, v;
 	int      rv;
 
 	*out = NULL;
-	if ((rv = sf__store_key_service(key, kb, &kl, NULL)) != 0) {
-		return (rv);
-	}
 	if ((rv = sf__store_read_begin(s, &txn)) != 0) {
 		return (rv);
 	}
-	k.mv_data = kb;
-	k.mv_size = kl;
-	rv        = mdb_get(txn, s->s_dbi[SF__DB_SERVICES], &k, &v);
+	rv = mdb_get(txn, s->s_dbi[dbi], &k, &v);
 	if (rv == 0) {
-		*out = svcfleet__v1__service__unpack(
-		    alloc, v.mv_size, v.mv_data);
-		rv = *out != NULL ? 0 : SF_DATA_LOSS;
+		*out = protobuf_c_message_unpack(
+		    desc, alloc, v.mv_size, v.mv_data);
+		rv = *out == NULL  ? SF_DATA_LOSS
+		    : fill != NULL ? fill(s, txn, kb, kl, alloc, *out)
+		                   : 0;
+		if (rv != 0 && *out != NULL) {
+			protobuf_c_message_free_unpacked(*out, alloc);
+			*out = NULL;
+		}
 	} else {
 		rv = sf__store_mdb_code(rv);
 	}
 	sf__store_read_end(s, txn);
 	return (rv);
+}
+
+int
+sf__store_lmdb_service_get(sf_store *s, const sf_store_key *key,
+    ProtobufCAllocator *alloc, Svcfleet__V1__Service **out)
+{
+	uint8_t kb[SF__STORE_KEY_MAX];
+	size_t  kl;
+	int     rv;
+
+	*out = NULL;
+	if ((rv = sf__store_key_service(key, kb, &kl, NULL)) != 0) {
+		return (rv);
+	}
+	return (get_one(s, SF__DB_SERVICES, kb, kl,
+	    &svcfleet__v1__service__descriptor, NULL, alloc,
+	    (ProtobufCMessage **) out));
 }
 
 // ---------------------------------------------------------------- lists
@@ -260,41 +284,30 @@ out:
 
 // ------------------------------------------------------------- clusters
 
+// The cluster's credentials are sealed apart from its record.
+static int
+fill_secrets(sf_store *s, MDB_txn *txn, const uint8_t *kb, size_t kl,
+    ProtobufCAllocator *alloc, ProtobufCMessage *m)
+{
+	return (sf__store_secrets_fill(
+	    s, txn, kb, kl, alloc, (Svcfleet__V1__Cluster *) m));
+}
+
 int
 sf__store_lmdb_cluster_get(sf_store *s, const char *name,
     ProtobufCAllocator *alloc, Svcfleet__V1__Cluster **out)
 {
-	uint8_t  kb[SF__STORE_KEY_MAX];
-	size_t   kl;
-	MDB_txn *txn;
-	MDB_val  k, v;
-	int      rv;
+	uint8_t kb[SF__STORE_KEY_MAX];
+	size_t  kl;
+	int     rv;
 
 	*out = NULL;
 	if ((rv = sf__store_key_cluster(name, kb, &kl, NULL)) != 0) {
 		return (rv);
 	}
-	if ((rv = sf__store_read_begin(s, &txn)) != 0) {
-		return (rv);
-	}
-	k.mv_data = kb;
-	k.mv_size = kl;
-	rv        = mdb_get(txn, s->s_dbi[SF__DB_CLUSTERS], &k, &v);
-	if (rv == 0) {
-		*out = svcfleet__v1__cluster__unpack(
-		    alloc, v.mv_size, v.mv_data);
-		rv = *out != NULL
-		    ? sf__store_secrets_fill(s, txn, kb, kl, alloc, *out)
-		    : SF_DATA_LOSS;
-		if (rv != 0 && *out != NULL) {
-			svcfleet__v1__cluster__free_unpacked(*out, alloc);
-			*out = NULL;
-		}
-	} else {
-		rv = sf__store_mdb_code(rv);
-	}
-	sf__store_read_end(s, txn);
-	return (rv);
+	return (get_one(s, SF__DB_CLUSTERS, kb, kl,
+	    &svcfleet__v1__cluster__descriptor, fill_secrets, alloc,
+	    (ProtobufCMessage **) out));
 }
 
 int
@@ -348,10 +361,7 @@ sf__store_lmdb_cluster_list(sf_store *s, ProtobufCAllocator *alloc,
 		}
 		rv = SF_RESOURCE_EXHAUSTED;
 	}
-	for (size_t i = 0; i < pv.pv_n; i++) {
-		svcfleet__v1__cluster__free_unpacked(pv.pv_p[i], alloc);
-	}
-	free(pv.pv_p);
+	sf__store_ptrvec_abort(&pv, alloc);
 	return (rv);
 }
 
@@ -463,9 +473,6 @@ sf__store_lmdb_feed_read(sf_store *s, uint64_t since, uint32_t max,
 		}
 		rv = SF_RESOURCE_EXHAUSTED;
 	}
-	for (size_t i = 0; i < pv.pv_n; i++) {
-		svcfleet__v1__watch_event__free_unpacked(pv.pv_p[i], alloc);
-	}
-	free(pv.pv_p);
+	sf__store_ptrvec_abort(&pv, alloc);
 	return (rv);
 }

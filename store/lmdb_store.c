@@ -533,7 +533,7 @@ lmdb_open(sf_store **out, const sf_store_opts *o, sf_status *st)
 		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
 	}
 	s->s_sync_ok = true;
-	if (sf__lease_mem_new(&s->s_leases) != 0) {
+	if (sf__store_lease_mem_new(&s->s_leases) != 0) {
 		lmdb_close(s);
 		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
 	}
@@ -597,7 +597,7 @@ lmdb_close(sf_store *s)
 	if (s->s_maplock_ok) {
 		pthread_rwlock_destroy(&s->s_maplock);
 	}
-	sf__lease_mem_free(s->s_leases);
+	sf__store_lease_mem_free(s->s_leases);
 	free(s->s_batch);
 	free(s->s_dir);
 	OPENSSL_cleanse(s->s_secret_key, sizeof(s->s_secret_key));
@@ -713,39 +713,40 @@ sf__store_set_map_max(sf_store *s, uint64_t bytes)
 static int
 lmdb_lease_grant(sf_store *s, int64_t ttl, uint64_t *lease, sf_status *st)
 {
-	return (sf__lease_mem_grant(s->s_leases, ttl, lease, st));
+	return (sf__store_lease_mem_grant(s->s_leases, ttl, lease, st));
 }
 
 static int
 lmdb_lease_renew(sf_store *s, uint64_t lease, sf_status *st)
 {
-	return (sf__lease_mem_renew(s->s_leases, lease, st));
+	return (sf__store_lease_mem_renew(s->s_leases, lease, st));
 }
 
 static int
 lmdb_lease_revoke(sf_store *s, uint64_t lease, sf_status *st)
 {
-	return (sf__lease_mem_revoke(s->s_leases, lease, st));
+	return (sf__store_lease_mem_revoke(s->s_leases, lease, st));
 }
 
 static int
 lmdb_member_put(sf_store *s, const char *id, uint64_t lease, const uint8_t *v,
     size_t n, sf_status *st)
 {
-	return (sf__lease_mem_member_put(s->s_leases, id, lease, v, n, st));
+	return (
+	    sf__store_lease_mem_member_put(s->s_leases, id, lease, v, n, st));
 }
 
 static int
 lmdb_member_list(sf_store *s, sf_store_member **out, size_t *n, sf_status *st)
 {
-	return (sf__lease_mem_member_list(s->s_leases, out, n, st));
+	return (sf__store_lease_mem_member_list(s->s_leases, out, n, st));
 }
 
 static int
 lmdb_claim_acquire(sf_store *s, const char *cluster, const char *owner,
     uint64_t lease, uint64_t *token, sf_status *st)
 {
-	return (sf__lease_mem_claim_acquire(
+	return (sf__store_lease_mem_claim_acquire(
 	    s->s_leases, cluster, owner, lease, token, st));
 }
 
@@ -753,13 +754,14 @@ static int
 lmdb_claim_release(
     sf_store *s, const char *cluster, uint64_t token, sf_status *st)
 {
-	return (sf__lease_mem_claim_release(s->s_leases, cluster, token, st));
+	return (sf__store_lease_mem_claim_release(
+	    s->s_leases, cluster, token, st));
 }
 
 static int
 lmdb_claim_list(sf_store *s, sf_store_claim **out, size_t *n, sf_status *st)
 {
-	return (sf__lease_mem_claim_list(s->s_leases, out, n, st));
+	return (sf__store_lease_mem_claim_list(s->s_leases, out, n, st));
 }
 
 const sf_store_ops sf_store_lmdb_ops = {

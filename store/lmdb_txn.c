@@ -176,107 +176,18 @@ set_str(sf_store_txn *t, char **dst, const char *src)
 
 // Node-port index ---------------------------------------------------
 
-// np_unindex removes svc's node ports from the index where they point at
-// owner (the Service's key).
+// np_fn: what np_foreach does with port i of a Service (owner: its key),
+// whose index key is k. Returns 0 to go on, or the failure (set in t).
+typedef int np_fn(sf_store_txn *t, size_t i,
+    const Svcfleet__V1__ServicePort *p, MDB_val *k, const uint8_t *owner,
+    size_t olen);
+
+// np_foreach calls fn for each node port of svc. A port whose index key
+// cannot be made fails the walk with t's status, unless skip_bad
+// (unindexing: such a port was never indexed).
 static int
-np_unindex(sf_store_txn *t, const Svcfleet__V1__Service *svc,
-    const uint8_t *owner, size_t olen)
-{
-	const char *cluster = svc->metadata->cluster;
-
-	if (svc->spec == NULL) {
-		return (0);
-	}
-	for (size_t i = 0; i < svc->spec->n_ports; i++) {
-		const Svcfleet__V1__ServicePort *p = svc->spec->ports[i];
-		uint8_t                          kb[SF__STORE_KEY_MAX];
-		size_t                           kl;
-		MDB_val                          k, v;
-		int                              rc;
-
-		if (p == NULL || p->node_port <= 0
-		    || sf__store_key_nodeport(
-		           cluster, p->protocol, p->node_port, kb, &kl, NULL)
-		        != 0) {
-			continue;
-		}
-		k.mv_data = kb;
-		k.mv_size = kl;
-		rc        = mdb_get(
-		           t->t_mdb, t->t_store->s_dbi[SF__DB_NODEPORTS], &k, &v);
-		if (rc == MDB_NOTFOUND) {
-			continue;
-		}
-		if (rc == 0 && v.mv_size == olen
-		    && memcmp(v.mv_data, owner, olen) == 0) {
-			rc = mdb_del(t->t_mdb,
-			    t->t_store->s_dbi[SF__DB_NODEPORTS], &k, NULL);
-		}
-		if (rc != 0) {
-			return (sf__store_txn_fail(t, rc, "node-port index"));
-		}
-	}
-	return (0);
-}
-
-// np_check fails with SF_FAILED_PRECONDITION when a node port of svc is
-// indexed for another Service (owner is svc's own key).
-static int
-np_check(sf_store_txn *t, const Svcfleet__V1__Service *svc,
-    const uint8_t *owner, size_t olen)
-{
-	const char *cluster = svc->metadata->cluster;
-
-	if (svc->spec == NULL) {
-		return (0);
-	}
-	for (size_t i = 0; i < svc->spec->n_ports; i++) {
-		const Svcfleet__V1__ServicePort *p = svc->spec->ports[i];
-		uint8_t                          kb[SF__STORE_KEY_MAX];
-		size_t                           kl;
-		MDB_val                          k, v;
-		sf_store_key                     other;
-		int                              rc;
-
-		if (p == NULL || p->node_port <= 0) {
-			continue;
-		}
-		if ((rc = sf__store_key_nodeport(
-		         cluster, p->protocol, p->node_port, kb, &kl, t->t_st))
-		    != 0) {
-			return (rc);
-		}
-		k.mv_data = kb;
-		k.mv_size = kl;
-		rc        = mdb_get(
-		           t->t_mdb, t->t_store->s_dbi[SF__DB_NODEPORTS], &k, &v);
-		if (rc == MDB_NOTFOUND) {
-			continue;
-		}
-		if (rc != 0) {
-			return (sf__store_txn_fail(t, rc, "node-port index"));
-		}
-		if (v.mv_size == olen && memcmp(v.mv_data, owner, olen) == 0) {
-			continue;
-		}
-		if (sf__store_key_parse(v.mv_data, v.mv_size, &other) != 0) {
-			return (sf_status_set(t->t_st, SF_DATA_LOSS,
-			    "store: node-port index entry for %d is corrupt",
-			    p->node_port));
-		}
-		return (sf_status_set(t->t_st, SF_FAILED_PRECONDITION,
-		    "spec.ports[%zu].nodePort: Invalid value: %d: provided "
-		    "port is already requested by service %s/%s in cluster "
-		    "%s",
-		    i, p->node_port, other.k_namespace, other.k_name,
-		    other.k_cluster));
-	}
-	return (0);
-}
-
-static int
-np_index(sf_store_txn *t, const Svcfleet__V1__Service *svc,
-    const uint8_t *owner, size_t olen)
+np_foreach(sf_store_txn *t, const Svcfleet__V1__Service *svc,
+    const uint8_t *owner, size_t olen, bool skip_bad, np_fn *fn)
 {
 	if (svc->spec == NULL) {
 		return (0);
@@ -285,24 +196,102 @@ np_index(sf_store_txn *t, const Svcfleet__V1__Service *svc,
 		const Svcfleet__V1__ServicePort *p = svc->spec->ports[i];
 		uint8_t                          kb[SF__STORE_KEY_MAX];
 		size_t                           kl;
-		MDB_val                          k, v = {olen, (void *) owner};
+		MDB_val                          k;
 		int                              rc;
 
 		if (p == NULL || p->node_port <= 0) {
 			continue;
 		}
 		if ((rc = sf__store_key_nodeport(svc->metadata->cluster,
-		         p->protocol, p->node_port, kb, &kl, t->t_st))
+		         p->protocol, p->node_port, kb, &kl,
+		         skip_bad ? NULL : t->t_st))
 		    != 0) {
+			if (skip_bad) {
+				continue;
+			}
 			return (rc);
 		}
 		k.mv_data = kb;
 		k.mv_size = kl;
-		rc        = mdb_put(
-		           t->t_mdb, t->t_store->s_dbi[SF__DB_NODEPORTS], &k, &v, 0);
-		if (rc != 0) {
-			return (sf__store_txn_fail(t, rc, "node-port index"));
+		if ((rc = fn(t, i, p, &k, owner, olen)) != 0) {
+			return (rc);
 		}
+	}
+	return (0);
+}
+
+// np_unindex_one removes a node port from the index where it points at
+// owner (the Service's key).
+static int
+np_unindex_one(sf_store_txn *t, size_t i, const Svcfleet__V1__ServicePort *p,
+    MDB_val *k, const uint8_t *owner, size_t olen)
+{
+	MDB_val v;
+	int     rc;
+
+	(void) i;
+	(void) p;
+	rc = mdb_get(t->t_mdb, t->t_store->s_dbi[SF__DB_NODEPORTS], k, &v);
+	if (rc == MDB_NOTFOUND) {
+		return (0);
+	}
+	if (rc == 0 && v.mv_size == olen
+	    && memcmp(v.mv_data, owner, olen) == 0) {
+		rc = mdb_del(
+		    t->t_mdb, t->t_store->s_dbi[SF__DB_NODEPORTS], k, NULL);
+	}
+	if (rc != 0) {
+		return (sf__store_txn_fail(t, rc, "node-port index"));
+	}
+	return (0);
+}
+
+// np_check_one fails with SF_FAILED_PRECONDITION when the node port is
+// indexed for another Service than owner.
+static int
+np_check_one(sf_store_txn *t, size_t i, const Svcfleet__V1__ServicePort *p,
+    MDB_val *k, const uint8_t *owner, size_t olen)
+{
+	MDB_val      v;
+	sf_store_key other;
+	int          rc;
+
+	rc = mdb_get(t->t_mdb, t->t_store->s_dbi[SF__DB_NODEPORTS], k, &v);
+	if (rc == MDB_NOTFOUND) {
+		return (0);
+	}
+	if (rc != 0) {
+		return (sf__store_txn_fail(t, rc, "node-port index"));
+	}
+	if (v.mv_size == olen && memcmp(v.mv_data, owner, olen) == 0) {
+		return (0);
+	}
+	if (sf__store_key_parse(v.mv_data, v.mv_size, &other) != 0) {
+		return (sf_status_set(t->t_st, SF_DATA_LOSS,
+		    "store: node-port index entry for %d is corrupt",
+		    p->node_port));
+	}
+	return (sf_status_set(t->t_st, SF_FAILED_PRECONDITION,
+	    "spec.ports[%zu].nodePort: Invalid value: %d: provided "
+	    "port is already requested by service %s/%s in cluster "
+	    "%s",
+	    i, p->node_port, other.k_namespace, other.k_name,
+	    other.k_cluster));
+}
+
+// np_index_one points the node port's index entry at owner.
+static int
+np_index_one(sf_store_txn *t, size_t i, const Svcfleet__V1__ServicePort *p,
+    MDB_val *k, const uint8_t *owner, size_t olen)
+{
+	MDB_val v = {olen, (void *) owner};
+	int     rc;
+
+	(void) i;
+	(void) p;
+	rc = mdb_put(t->t_mdb, t->t_store->s_dbi[SF__DB_NODEPORTS], k, &v, 0);
+	if (rc != 0) {
+		return (sf__store_txn_fail(t, rc, "node-port index"));
 	}
 	return (0);
 }
@@ -346,7 +335,7 @@ sf__store_lmdb_txn_service_put(
 		return (SF_ALREADY_EXISTS);
 	}
 	// Checks first, so a refused put leaves svc as it was.
-	if ((rv = np_check(t, svc, kb, kl)) != 0) {
+	if ((rv = np_foreach(t, svc, kb, kl, false, np_check_one)) != 0) {
 		goto out;
 	}
 	if (old != NULL
@@ -382,8 +371,10 @@ sf__store_lmdb_txn_service_put(
 	m->resource_version = t->t_rev;
 	m->update_time_ms   = t->t_now;
 
-	if ((old != NULL && (rv = np_unindex(t, old, kb, kl)) != 0)
-	    || (rv = np_index(t, svc, kb, kl)) != 0
+	if ((old != NULL
+	        && (rv = np_foreach(t, old, kb, kl, true, np_unindex_one))
+	            != 0)
+	    || (rv = np_foreach(t, svc, kb, kl, false, np_index_one)) != 0
 	    || (rv = put_packed(
 	            t, SF__DB_SERVICES, kb, kl, &svc->base, "store service"))
 	        != 0
@@ -423,7 +414,8 @@ sf__store_lmdb_txn_service_delete(sf_store_txn *t, const sf_store_key *key)
 	}
 	k.mv_data = kb;
 	k.mv_size = kl;
-	if (old->metadata != NULL && (rv = np_unindex(t, old, kb, kl)) != 0) {
+	if (old->metadata != NULL
+	    && (rv = np_foreach(t, old, kb, kl, true, np_unindex_one)) != 0) {
 		goto out;
 	}
 	rc = mdb_del(t->t_mdb, t->t_store->s_dbi[SF__DB_SERVICES], &k, NULL);

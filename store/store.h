@@ -372,7 +372,8 @@ typedef enum sf_store_kind {
 	// kept 10 to 15 min (an etcd lease), never listed, not watched.
 	SF_STORE_REQUESTS = 2,
 	// i19: a Service's spec history (ServiceHistory, one record per
-	// Service, id from sf__srv_history_id), bounded by the server.
+	// Service, id made by h_services.c's history_id), bounded by the
+	// server.
 	SF_STORE_HISTORY = 3,
 	// FleetServices (issue 18): FleetService by "namespace/name".
 	SF_STORE_FLEET = 4,

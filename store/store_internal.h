@@ -94,8 +94,14 @@ typedef struct sf__store_ptrvec {
 	size_t pv_n;
 	size_t pv_cap;
 } sf__store_ptrvec;
-int    sf__store_ptrvec_push(sf__store_ptrvec *pv, void *p);
+int sf__store_ptrvec_push(sf__store_ptrvec *pv, void *p);
+// sf__store_ptrvec_take copies the pointers into alloc's memory and
+// empties pv either way; NULL when out of memory.
 void **sf__store_ptrvec_take(sf__store_ptrvec *pv, ProtobufCAllocator *alloc);
+// sf__store_ptrvec_abort, for a list read that failed half-way: frees
+// each message pv collected (protobuf_c_message_free_unpacked with alloc,
+// which an arena ignores) and the array, and empties pv.
+void sf__store_ptrvec_abort(sf__store_ptrvec *pv, ProtobufCAllocator *alloc);
 
 // sf__store_keep_event applies a feed filter to an event.
 bool sf__store_keep_event(
@@ -135,23 +141,26 @@ void sf__store_restore_credentials(
 // Reconciler leases and claims in memory (issue 16): what the LMDB
 // backend uses for sf_store_lease_* and sf_store_claim_* (store.h). Time
 // is the monotonic clock; expired leases are swept by every call.
-typedef struct sf__lease_mem sf__lease_mem;
+typedef struct sf__store_lease_mem sf__store_lease_mem;
 
-int  sf__lease_mem_new(sf__lease_mem **out);
-void sf__lease_mem_free(sf__lease_mem *m);
-int  sf__lease_mem_grant(
-     sf__lease_mem *m, int64_t ttl_ms, uint64_t *lease, sf_status *st);
-int sf__lease_mem_renew(sf__lease_mem *m, uint64_t lease, sf_status *st);
-int sf__lease_mem_revoke(sf__lease_mem *m, uint64_t lease, sf_status *st);
-int sf__lease_mem_member_put(sf__lease_mem *m, const char *id, uint64_t lease,
-    const uint8_t *v, size_t n, sf_status *st);
-int sf__lease_mem_member_list(
-    sf__lease_mem *m, sf_store_member **out, size_t *n, sf_status *st);
-int sf__lease_mem_claim_acquire(sf__lease_mem *m, const char *cluster,
-    const char *owner, uint64_t lease, uint64_t *token, sf_status *st);
-int sf__lease_mem_claim_release(
-    sf__lease_mem *m, const char *cluster, uint64_t token, sf_status *st);
-int sf__lease_mem_claim_list(
-    sf__lease_mem *m, sf_store_claim **out, size_t *n, sf_status *st);
+int  sf__store_lease_mem_new(sf__store_lease_mem **out);
+void sf__store_lease_mem_free(sf__store_lease_mem *m);
+int  sf__store_lease_mem_grant(
+     sf__store_lease_mem *m, int64_t ttl_ms, uint64_t *lease, sf_status *st);
+int sf__store_lease_mem_renew(
+    sf__store_lease_mem *m, uint64_t lease, sf_status *st);
+int sf__store_lease_mem_revoke(
+    sf__store_lease_mem *m, uint64_t lease, sf_status *st);
+int sf__store_lease_mem_member_put(sf__store_lease_mem *m, const char *id,
+    uint64_t lease, const uint8_t *v, size_t n, sf_status *st);
+int sf__store_lease_mem_member_list(
+    sf__store_lease_mem *m, sf_store_member **out, size_t *n, sf_status *st);
+int sf__store_lease_mem_claim_acquire(sf__store_lease_mem *m,
+    const char *cluster, const char *owner, uint64_t lease, uint64_t *token,
+    sf_status *st);
+int sf__store_lease_mem_claim_release(sf__store_lease_mem *m,
+    const char *cluster, uint64_t token, sf_status *st);
+int sf__store_lease_mem_claim_list(
+    sf__store_lease_mem *m, sf_store_claim **out, size_t *n, sf_status *st);
 
 #endif // SF_STORE_INTERNAL_H

@@ -99,8 +99,22 @@ sf__store_ptrvec_take(sf__store_ptrvec *pv, ProtobufCAllocator *alloc)
 		memcpy(out, pv->pv_p, pv->pv_n * sizeof(*out));
 	}
 	free(pv->pv_p);
-	pv->pv_p = NULL;
+	pv->pv_p   = NULL;
+	pv->pv_n   = 0;
+	pv->pv_cap = 0;
 	return (out);
+}
+
+void
+sf__store_ptrvec_abort(sf__store_ptrvec *pv, ProtobufCAllocator *alloc)
+{
+	for (size_t i = 0; i < pv->pv_n; i++) {
+		protobuf_c_message_free_unpacked(pv->pv_p[i], alloc);
+	}
+	free(pv->pv_p);
+	pv->pv_p   = NULL;
+	pv->pv_n   = 0;
+	pv->pv_cap = 0;
 }
 
 bool

@@ -12,9 +12,10 @@
 #   nothing production depends on tests/ or bench/; cmd may use everything.
 #
 # Also: no production file includes another folder's private header
-# (internal.h, *_internal.h), every production folder has a CMakeLists.txt,
-# and its public header (a binary's main.c) opens with a comment saying
-# what the module is for ("// name.h: ...").
+# (internal.h, *_internal.h), every production folder has a CMakeLists.txt
+# and unit tests of its own (a registered *_test.c), and its public header
+# (a binary's main.c) opens with a comment saying what the module is for
+# ("// name.h: ...").
 #
 # A bare include resolves to the including file's own folder when the
 # header is there (so every folder's internal.h is its own), else to the
@@ -375,11 +376,44 @@ def check_folders():
         check_first_comment(os.path.join("cmd", sub, "main.c"))
 
 
+# Every production folder keeps unit tests of its own (issue 14): a
+# *_test.c beside its code, registered in a CMakeLists.txt (sf_test).
+# proto/ holds no C; client/ and cmd/ are checked per part.
+def check_tests():
+    dirs = [d for d in sorted(PRODUCTION) if d not in ("proto", "client",
+                                                      "cmd")]
+    dirs += ["client/lib", "client/cli"]
+    cmd = os.path.join(ROOT, "cmd")
+    for sub in sorted(os.listdir(cmd)) if os.path.isdir(cmd) else []:
+        if os.path.isdir(os.path.join(cmd, sub)):
+            dirs.append(f"cmd/{sub}")
+    cmake = ""
+    for f in sorted(cmake_files()):
+        with open(os.path.join(ROOT, f), encoding="utf-8") as fh:
+            cmake += fh.read()
+    for d in dirs:
+        full = os.path.join(ROOT, d)
+        tests = sorted(f for f in os.listdir(full)
+                       if f.endswith("_test.c")) if os.path.isdir(full) \
+            else []
+        if not tests:
+            violations.append(f"{d}/: no unit test of its own (a *_test.c "
+                              "beside the code, registered with sf_test)")
+        # Named whole ("foo_test.c") or by its stem in a foreach loop
+        # ("foreach(t foo ...)" with "${t}_test.c").
+        elif not any(re.search(r"(^|[\s/(])" + re.escape(t[:-len("_test.c")])
+                               + r"(_test(\.c)?)?[\s)]", cmake)
+                     for t in tests):
+            violations.append(f"{d}/: its tests ({', '.join(tests)}) are "
+                              "not registered in any CMakeLists.txt")
+
+
 def main():
     check_acyclic()
     check_includes(header_index())
     check_links()
     check_folders()
+    check_tests()
     for frm, to in sorted(KNOWN - known_seen):
         notes.append(f"note: the known edge {frm} -> {to} is gone; remove "
                      "it from KNOWN in tests/layout_check.py")

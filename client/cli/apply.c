@@ -75,7 +75,7 @@ keep_reply(apply_run *r, Svcfleet__V1__ApplyServiceReply *rep)
 	    = realloc(r->ar_replies, (r->ar_nreplies + 1) * sizeof(*grown));
 	if (grown == NULL) {
 		svcfleet_free(rep);
-		cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory");
+		sf__cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory");
 		r->ar_failed++;
 		return;
 	}
@@ -117,7 +117,7 @@ apply_doc(apply_run *r, const char *file, const sf_manifest_doc *doc)
 	if (sf_model_fleet_is_manifest(doc->md_obj)) {
 		// FleetService (issue 18): multi-document files mix kinds.
 		bool fatal = false;
-		if (cli_fleet_apply_doc(c, doc->md_obj, r->ar_dry, false,
+		if (sf__cli_fleet_apply_doc(c, doc->md_obj, r->ar_dry, false,
 		        doc_prefix(r, file, doc, NULL), &fatal)
 		    != 0) {
 			r->ar_failed++;
@@ -127,7 +127,7 @@ apply_doc(apply_run *r, const char *file, const sf_manifest_doc *doc)
 	}
 	sf_status_init(&st);
 	if (sf_model_service_from_manifest(doc->md_obj,
-	        cli_value(c, F_CLUSTER, NULL), &c->c_arena, &svc, &st)
+	        sf__cli_value(c, F_CLUSTER, NULL), &c->c_arena, &svc, &st)
 	    != 0) {
 		bool missing = false;
 		for (size_t i = 0; i < st.st_nviol; i++) {
@@ -135,7 +135,7 @@ apply_doc(apply_run *r, const char *file, const sf_manifest_doc *doc)
 			    || is_cluster_field(st.st_viol[i].v_field);
 		}
 		hint_cluster(c, missing, st.st_msg, sizeof(st.st_msg));
-		cli_fail_sf(&st,
+		sf__cli_fail_sf(&st,
 		    doc_prefix(r, file, doc,
 		        st.st_nviol > 0 ? st.st_viol[0].v_field : NULL));
 		sf_status_fini(&st);
@@ -159,7 +159,7 @@ apply_doc(apply_run *r, const char *file, const sf_manifest_doc *doc)
 		}
 		hint_cluster(
 		    c, missing, c->c_st.message, sizeof(c->c_st.message));
-		cli_fail_status(&c->c_st, doc_prefix(r, file, doc, field));
+		sf__cli_fail_status(&c->c_st, doc_prefix(r, file, doc, field));
 		r->ar_failed++;
 		r->ar_stop = fatal_code(c->c_st.code);
 		return;
@@ -173,7 +173,7 @@ apply_doc(apply_run *r, const char *file, const sf_manifest_doc *doc)
 		}
 		break;
 	case OUT_NAME:
-		cli_print_service_name(svc->metadata->cluster,
+		sf__cli_print_service_name(svc->metadata->cluster,
 		    svc->metadata->namespace_, svc->metadata->name);
 		break;
 	default:
@@ -185,22 +185,23 @@ apply_doc(apply_run *r, const char *file, const sf_manifest_doc *doc)
 }
 
 int
-cli_manifest_load(const char *path, sf_manifest_set *set)
+sf__cli_manifest_load(const char *path, sf_manifest_set *set)
 {
 	const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
 	sf_buf      text = SF_BUF_INIT;
 	sf_status   st;
 	int         rv = 0;
 
-	if (cli_read_file(path, &text) != 0) {
-		cli_fail(errno == ENOENT ? SF_NOT_FOUND : SF_INVALID_ARGUMENT,
+	if (sf__cli_read_file(path, &text) != 0) {
+		sf__cli_fail(
+		    errno == ENOENT ? SF_NOT_FOUND : SF_INVALID_ARGUMENT,
 		    "cannot read %s: %s", name, strerror(errno));
 		sf_buf_fini(&text);
 		return (-1);
 	}
 	sf_status_init(&st);
 	if (sf_manifest_parse(text.b_data, text.b_len, name, set, &st) != 0) {
-		cli_fail_sf(&st, NULL);
+		sf__cli_fail_sf(&st, NULL);
 		rv = -1;
 	}
 	sf_status_fini(&st);
@@ -215,7 +216,7 @@ apply_file(apply_run *r, const char *path)
 	const char     *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
 	sf_manifest_set set  = {NULL, 0};
 
-	if (cli_manifest_load(path, &set) != 0) {
+	if (sf__cli_manifest_load(path, &set) != 0) {
 		r->ar_failed++;
 		sf_manifest_set_fini(&set);
 		return;
@@ -225,7 +226,7 @@ apply_file(apply_run *r, const char *path)
 			continue;
 		}
 		r->ar_docs++;
-		if (cli_connect(c) != 0) {
+		if (sf__cli_connect(c) != 0) {
 			r->ar_failed++;
 			r->ar_stop = true;
 			break;
@@ -266,8 +267,8 @@ apply_path(apply_run *r, const char *path)
 		return;
 	}
 	if ((n = scandir(path, &ents, manifest_name, alphasort)) < 0) {
-		cli_fail(SF_INVALID_ARGUMENT, "cannot read directory %s: %s",
-		    path, strerror(errno));
+		sf__cli_fail(SF_INVALID_ARGUMENT,
+		    "cannot read directory %s: %s", path, strerror(errno));
 		r->ar_failed++;
 		return;
 	}
@@ -283,19 +284,19 @@ apply_path(apply_run *r, const char *path)
 }
 
 int
-cli_cmd_apply(cli *c)
+sf__cli_cmd_apply(cli *c)
 {
 	const cli_list *files = &c->c_list[F_FILENAME];
 	apply_run       r;
 
 	memset(&r, 0, sizeof(r));
 	r.ar_cli = c;
-	r.ar_dry = cli_flag(c, F_DRY_RUN);
+	r.ar_dry = sf__cli_flag(c, F_DRY_RUN);
 	for (size_t i = 0; i < files->l_n && !r.ar_stop; i++) {
 		apply_path(&r, files->l_v[i]);
 	}
 	if (r.ar_docs == 0 && r.ar_failed == 0) {
-		return (cli_fail(
+		return (sf__cli_fail(
 		    SF_INVALID_ARGUMENT, "no objects passed to apply"));
 	}
 	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
@@ -307,7 +308,7 @@ cli_cmd_apply(cli *c)
 			for (size_t i = 0; i < r.ar_nreplies; i++) {
 				svcs[i] = r.ar_replies[i]->service;
 			}
-			if (cli_print_services(
+			if (sf__cli_print_services(
 			        c, svcs, r.ar_nreplies, true, false)
 			    != 0) {
 				r.ar_failed++;

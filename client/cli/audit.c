@@ -21,7 +21,7 @@
 static int
 parse_since(cli *c, int64_t *since_ms)
 {
-	const char *v = cli_value(c, F_SINCE, NULL);
+	const char *v = sf__cli_value(c, F_SINCE, NULL);
 	int64_t     ms;
 
 	*since_ms = 0;
@@ -36,7 +36,7 @@ parse_since(cli *c, int64_t *since_ms)
 		*since_ms = ms;
 		return (0);
 	}
-	return (cli_usage(c,
+	return (sf__cli_usage(c,
 	    "invalid value \"%s\" for --since: want a duration such as 1h "
 	    "or 30m, or an RFC 3339 time such as 2026-01-02T15:04:05Z",
 	    v));
@@ -90,7 +90,7 @@ event_row(cli_table *t, const Svcfleet__V1__AuditEvent *ev)
 	    ev->n_groups > 0 ? sf_buf_cstr(&groups) : "<none>",
 	    ev->revision != 0 ? rev : "<none>",
 	    sf_nz(ev->request_id)[0] != '\0' ? ev->request_id : "<none>"};
-	rv = obj.b_oom || groups.b_oom ? -1 : cli_table_add(t, row);
+	rv = obj.b_oom || groups.b_oom ? -1 : sf__cli_table_add(t, row);
 	sf_buf_fini(&obj);
 	sf_buf_fini(&groups);
 	return (rv);
@@ -145,7 +145,8 @@ print_events(cli *c, Svcfleet__V1__AuditEvent **evs, size_t n)
 	int rv = 0;
 
 	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
-		return (cli_print_list(c, sf_model_audit_events_json(evs, n)));
+		return (
+		    sf__cli_print_list(c, sf_model_audit_events_json(evs, n)));
 	}
 	if (n == 0) {
 		fprintf(stderr, "No events found\n");
@@ -160,14 +161,14 @@ print_events(cli *c, Svcfleet__V1__AuditEvent **evs, size_t n)
 	}
 	bool      wide = c->c_output == OUT_WIDE;
 	cli_table t;
-	cli_table_init(&t, wide ? 10 : 6);
+	sf__cli_table_init(&t, wide ? 10 : 6);
 	const char *hdr[] = {"TIME", "USER", "METHOD", "OBJECT", "RESULT",
 	    "MESSAGE", "AT", "GROUPS", "REVISION", "REQUEST-ID"};
-	rv                = cli_table_add(&t, hdr);
+	rv                = sf__cli_table_add(&t, hdr);
 	for (size_t i = 0; i < n && rv == 0; i++) {
 		rv = event_row(&t, evs[i]);
 	}
-	return (cli_table_done(&t, rv));
+	return (sf__cli_table_done(&t, rv));
 }
 
 // i19: drift events as a table: when, where, what changed, who wrote it.
@@ -185,10 +186,10 @@ print_drift(cli *c, Svcfleet__V1__AuditEvent **evs, size_t n)
 		fprintf(stderr, "No drift found\n");
 		return (0);
 	}
-	cli_table_init(&t, 6);
+	sf__cli_table_init(&t, 6);
 	const char *hdr[] = {
 	    "TIME", "OBJECT", "OPERATION", "WRITTEN-BY", "ACTION", "FIELDS"};
-	rv = cli_table_add(&t, hdr);
+	rv = sf__cli_table_add(&t, hdr);
 	for (size_t i = 0; i < n && rv == 0; i++) {
 		const Svcfleet__V1__AuditEvent *ev = evs[i];
 		sf_buf obj = SF_BUF_INIT, by = SF_BUF_INIT, f = SF_BUF_INIT;
@@ -213,25 +214,26 @@ print_drift(cli *c, Svcfleet__V1__AuditEvent **evs, size_t n)
 		    by.b_len > 0 ? sf_buf_cstr(&by) : "<unknown>",
 		    sf_nz(ev->drift_action)[0] ? ev->drift_action : "<none>",
 		    f.b_len > 0 ? sf_buf_cstr(&f) : "<none>"};
-		rv                = obj.b_oom || by.b_oom || f.b_oom ? -1
-		                                                     : cli_table_add(&t, row);
+		rv                = obj.b_oom || by.b_oom || f.b_oom
+		                   ? -1
+		                   : sf__cli_table_add(&t, row);
 		sf_buf_fini(&obj);
 		sf_buf_fini(&by);
 		sf_buf_fini(&f);
 	}
-	return (cli_table_done(&t, rv));
+	return (sf__cli_table_done(&t, rv));
 }
 
 static int audit_run(cli *c, bool drift);
 
 int
-cli_cmd_audit(cli *c)
+sf__cli_cmd_audit(cli *c)
 {
 	return (audit_run(c, false));
 }
 
 int
-cli_cmd_drift(cli *c)
+sf__cli_cmd_drift(cli *c)
 {
 	return (audit_run(c, true));
 }
@@ -245,17 +247,17 @@ audit_run(cli *c, bool drift)
 	uint32_t    limit;
 	int         rv;
 
-	if ((rv = cli_parse_limit(c, AUDIT_LIMIT_DEFAULT, &limit)) != 0
+	if ((rv = sf__cli_parse_limit(c, AUDIT_LIMIT_DEFAULT, &limit)) != 0
 	    || (rv = parse_since(c, &req.since_ms)) != 0
-	    || (rv = cli_connect(c)) != 0) {
+	    || (rv = sf__cli_connect(c)) != 0) {
 		return (rv);
 	}
 	memset(&p, 0, sizeof(p));
-	req.cluster        = (char *) cli_value(c, F_CLUSTER, "");
-	req.namespace_     = (char *) cli_value(c, F_NAMESPACE, "");
-	req.user           = (char *) cli_value(c, F_USER, "");
-	req.name           = (char *) cli_value(c, F_NAME, "");
-	req.include_system = cli_flag(c, F_INCLUDE_SYSTEM);
+	req.cluster        = (char *) sf__cli_value(c, F_CLUSTER, "");
+	req.namespace_     = (char *) sf__cli_value(c, F_NAMESPACE, "");
+	req.user           = (char *) sf__cli_value(c, F_USER, "");
+	req.name           = (char *) sf__cli_value(c, F_NAME, "");
+	req.include_system = sf__cli_flag(c, F_INCLUDE_SYSTEM);
 	req.drift_only     = drift;
 	while (p.ap_nevents < limit) {
 		Svcfleet__V1__ListAuditEventsReply *r = NULL;
@@ -265,12 +267,12 @@ audit_run(cli *c, bool drift)
 		if (svcfleet_list_audit_events(c->c_client, &req, &r, &c->c_st)
 		    != 0) {
 			pages_fini(&p);
-			return (cli_fail_status(&c->c_st, NULL));
+			return (sf__cli_fail_status(&c->c_st, NULL));
 		}
 		if (pages_add(&p, r) != 0) {
 			pages_fini(&p);
-			return (
-			    cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory"));
+			return (sf__cli_fail(
+			    SF_RESOURCE_EXHAUSTED, "out of memory"));
 		}
 		// The cursor only moves back in time; one that does not
 		// move would loop for ever.

@@ -12,6 +12,12 @@
 // failure, 2 a usage error. Every error is one line on stderr,
 // "error: <STATUS_NAME>: <message>", then one line per field violation,
 // "  <field.path>: <reason>"; a usage error is "error: <message>" alone.
+//
+// The functions and globals declared here are the CLI's cross-file
+// internals: they carry the sf__cli_ prefix (as store/'s carry sf__store_),
+// so a reader tells them from libsvcfleet's svcfleet_ API and from each
+// file's static helpers by name alone. The types keep their short cli_
+// names.
 #ifndef SF_CLI_H
 #define SF_CLI_H
 
@@ -174,7 +180,7 @@ typedef struct cli_flag_def {
 	const char *fd_help;
 } cli_flag_def;
 
-extern const cli_flag_def cli_flag_defs[F_COUNT];
+extern const cli_flag_def sf__cli_flag_defs[F_COUNT];
 
 enum cli_output {
 	OUT_TABLE,
@@ -241,7 +247,7 @@ struct cli {
 	const char *c_scope_cluster;
 	const char *c_scope_ns;
 
-	svcfleet_client *c_client; // NULL until cli_connect
+	svcfleet_client *c_client; // NULL until sf__cli_connect
 	svcfleet_status  c_st;     // status of the last call
 	const char      *c_url;
 	sf_arena         c_arena; // requests, strings; freed at exit
@@ -249,67 +255,67 @@ struct cli {
 
 // ------------------------------------------------------------- main.c
 
-// cli_flag: true when a bool flag is on.
-bool cli_flag(const cli *c, int id);
-// cli_value: a flag's (last) value or def when not given.
-const char *cli_value(const cli *c, int id, const char *def);
-// cli_namespace: -n or "default".
-const char *cli_namespace(const cli *c);
-// cli_parse_limit reads --limit (a positive number) into *limit, dflt
+// sf__cli_flag: true when a bool flag is on.
+bool sf__cli_flag(const cli *c, int id);
+// sf__cli_value: a flag's (last) value or def when not given.
+const char *sf__cli_value(const cli *c, int id, const char *def);
+// sf__cli_namespace: -n or "default".
+const char *sf__cli_namespace(const cli *c);
+// sf__cli_parse_limit reads --limit (a positive number) into *limit, dflt
 // when not given. Returns 0 or the usage failure it prints.
-int cli_parse_limit(cli *c, uint32_t dflt, uint32_t *limit);
+int sf__cli_parse_limit(cli *c, uint32_t dflt, uint32_t *limit);
 
 // ------------------------------------------------------------ errors.c
 
-// cli_usage prints "error: <msg> (see 'svcfleet <cmd> --help')" and
+// sf__cli_usage prints "error: <msg> (see 'svcfleet <cmd> --help')" and
 // returns CLI_EXIT_USAGE. A usage error is found before any call: it
 // carries no RPC status name.
-int cli_usage(const cli *c, const char *fmt, ...)
+int sf__cli_usage(const cli *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-// cli_fail prints "error: <NAME>: <msg>" and returns CLI_EXIT_FAIL.
-int cli_fail(int code, const char *fmt, ...)
+// sf__cli_fail prints "error: <NAME>: <msg>" and returns CLI_EXIT_FAIL.
+int sf__cli_fail(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-// cli_fail_status prints a call's status: the error line (message
+// sf__cli_fail_status prints a call's status: the error line (message
 // prefixed with prefix when not NULL) and one line per violation. Returns
 // CLI_EXIT_FAIL.
-int cli_fail_status(const svcfleet_status *st, const char *prefix);
-// cli_name_flags makes cli_fail_status name, after each violation, the
+int sf__cli_fail_status(const svcfleet_status *st, const char *prefix);
+// sf__cli_name_flags makes sf__cli_fail_status name, after each violation, the
 // flag of c that set the field (create and update service; issue 20).
-void cli_name_flags(cli *c);
-// cli_field_flag (fieldflag.c): "--port 80@30080" for the field path a
+void sf__cli_name_flags(cli *c);
+// sf__cli_field_flag (fieldflag.c): "--port 80@30080" for the field path a
 // violation names, when a create/update flag sets it; NULL otherwise.
-const char *cli_field_flag(cli *c, const char *field);
-// cli_fail_sf is cli_fail_status for a local (model) status.
-int cli_fail_sf(const sf_status *st, const char *prefix);
-// cli_set_auth_hint sets the line ("hint: ...") cli_fail_status prints
+const char *sf__cli_field_flag(cli *c, const char *field);
+// sf__cli_fail_sf is sf__cli_fail_status for a local (model) status.
+int sf__cli_fail_sf(const sf_status *st, const char *prefix);
+// sf__cli_set_auth_hint sets the line ("hint: ...") sf__cli_fail_status prints
 // after an UNAUTHENTICATED error: how to pass a token, and where the one
 // sent came from. hint is borrowed and must outlive the run.
-void cli_set_auth_hint(const char *hint);
+void sf__cli_set_auth_hint(const char *hint);
 
 // ----------------------------------------------------------- connect.c
 
-// cli_connect opens the connection (once) with the server URL, token and
+// sf__cli_connect opens the connection (once) with the server URL, token and
 // timeout the flags and environment give. Returns 0, or prints the error
 // and returns CLI_EXIT_FAIL.
-int cli_connect(cli *c);
+int sf__cli_connect(cli *c);
 
-// cli_term_guard makes stdout and stderr, where they are terminals, print
+// sf__cli_term_guard makes stdout and stderr, where they are terminals, print
 // control characters instead of passing them to the terminal (term.c;
 // issue 17). Called once, first thing in main.
-void cli_term_guard(void);
-// cli_read_file reads a whole file ("-": stdin) into out. Returns 0 or -1
+void sf__cli_term_guard(void);
+// sf__cli_read_file reads a whole file ("-": stdin) into out. Returns 0 or -1
 // with errno set.
-int cli_read_file(const char *path, sf_buf *out);
-// cli_manifest_load reads and parses the manifest file path ("-": stdin,
+int sf__cli_read_file(const char *path, sf_buf *out);
+// sf__cli_manifest_load reads and parses the manifest file path ("-": stdin,
 // named "<stdin>" in messages) into set (sf_manifest_set_fini it either
 // way). Returns 0, or -1 once the error (naming the file, or the field and
 // line) has been printed. apply and diff read their files so.
 struct sf_manifest_set;
-int cli_manifest_load(const char *path, struct sf_manifest_set *set);
-// cli_read_secret reads a token file: its first line, blanks trimmed,
+int sf__cli_manifest_load(const char *path, struct sf_manifest_set *set);
+// sf__cli_read_secret reads a token file: its first line, blanks trimmed,
 // allocated from the run's arena. NULL with errno on failure; an empty
 // file gives "".
-char *cli_read_secret(cli *c, const char *path);
+char *sf__cli_read_secret(cli *c, const char *path);
 
 // ------------------------------------------------------------ output.c
 
@@ -322,120 +328,121 @@ typedef struct cli_table {
 	char **t_cells; // t_nrows * t_ncols, heap strings
 } cli_table;
 
-void cli_table_init(cli_table *t, size_t ncols);
-void cli_table_fini(cli_table *t);
-// cli_table_add adds a row of t_ncols strings (copied). Returns 0 or -1.
-int  cli_table_add(cli_table *t, const char *const *cells);
-void cli_table_print(const cli_table *t, FILE *f);
-// cli_table_done ends a table whose rows were added with result rv: prints
+void sf__cli_table_init(cli_table *t, size_t ncols);
+void sf__cli_table_fini(cli_table *t);
+// sf__cli_table_add adds a row of t_ncols strings (copied). Returns 0 or -1.
+int  sf__cli_table_add(cli_table *t, const char *const *cells);
+void sf__cli_table_print(const cli_table *t, FILE *f);
+// sf__cli_table_done ends a table whose rows were added with result rv: prints
 // it to stdout when rv is 0, frees it, and returns 0 or the failure it
 // prints (out of memory).
-int cli_table_done(cli_table *t, int rv);
+int sf__cli_table_done(cli_table *t, int rv);
 
-// cli_print_object prints obj as JSON (4-space indent, like kubectl) or,
+// sf__cli_print_object prints obj as JSON (4-space indent, like kubectl) or,
 // for OUT_YAML, as one YAML document. Returns 0 or prints an error and
 // returns CLI_EXIT_FAIL.
-int cli_print_object(const cli *c, const json_t *obj);
+int sf__cli_print_object(const cli *c, const json_t *obj);
 
-// cli_print_list prints items (a JSON array, consumed; NULL means out of
+// sf__cli_print_list prints items (a JSON array, consumed; NULL means out of
 // memory) as one Kubernetes List (v1 List, as kubectl prints several
-// objects) in the -o json|yaml format. Returns as cli_print_object.
-int cli_print_list(const cli *c, json_t *items);
+// objects) in the -o json|yaml format. Returns as sf__cli_print_object.
+int sf__cli_print_list(const cli *c, json_t *items);
 
-// cli_print_services prints services in the -o format. list: print a
+// sf__cli_print_services prints services in the -o format. list: print a
 // Kubernetes List (json/yaml) even for one object. all_ns adds the
 // NAMESPACE column.
-int cli_print_services(const cli *c, Svcfleet__V1__Service *const *svcs,
+int sf__cli_print_services(const cli *c, Svcfleet__V1__Service *const *svcs,
     size_t n, bool list, bool all_ns);
 
-// cli_print_clusters prints cluster records in the -o format; credentials
+// sf__cli_print_clusters prints cluster records in the -o format; credentials
 // are masked unless --show-credentials.
-int cli_print_clusters(
+int sf__cli_print_clusters(
     const cli *c, Svcfleet__V1__Cluster *const *cls, size_t n, bool list);
 
-// cli_print_service_name prints a Service as -o name does, scoped by
+// sf__cli_print_service_name prints a Service as -o name does, scoped by
 // cluster and namespace: "service/CLUSTER/NAMESPACE/NAME" (issue 20; a
 // name alone is ambiguous across clusters). get, describe, delete, wait,
 // history and rollback take that form back as their argument.
-void cli_print_service_name(
+void sf__cli_print_service_name(
     const char *cluster, const char *ns, const char *name);
 
-// cli_age formats the time since ms (epoch milliseconds) as kubectl's AGE
+// sf__cli_age formats the time since ms (epoch milliseconds) as kubectl's AGE
 // column does; "<unknown>" for 0.
-void cli_age(int64_t ms, char *buf, size_t cap);
+void sf__cli_age(int64_t ms, char *buf, size_t cap);
 
 // ------------------------------------------------------------ identity
 
 // rbac.c, token.c, whoami.c and audit.c. What rbac.c shares: how role
 // bindings and times print.
 
-// cli_binding_subject: "user:alice" or "group:devs" (from the arena).
-const char *cli_binding_subject(cli *c, const Svcfleet__V1__RoleBinding *b);
+// sf__cli_binding_subject: "user:alice" or "group:devs" (from the arena).
+const char *sf__cli_binding_subject(
+    cli *c, const Svcfleet__V1__RoleBinding *b);
 // Under -o json|yaml they print as model/'s sf_model_*_json encode them,
 // as the JSON gateway does.
 
-int cli_cmd_rbac_grant(cli *c);
-int cli_cmd_rbac_revoke(cli *c);
-int cli_cmd_rbac_list(cli *c);
-int cli_cmd_token_create(cli *c);
-int cli_cmd_token_revoke(cli *c);
-int cli_cmd_token_list(cli *c);
-int cli_cmd_whoami(cli *c);
+int sf__cli_cmd_rbac_grant(cli *c);
+int sf__cli_cmd_rbac_revoke(cli *c);
+int sf__cli_cmd_rbac_list(cli *c);
+int sf__cli_cmd_token_create(cli *c);
+int sf__cli_cmd_token_revoke(cli *c);
+int sf__cli_cmd_token_list(cli *c);
+int sf__cli_cmd_whoami(cli *c);
 // reconcilers.c (issue 16)
-int cli_cmd_reconcilers(cli *c);
-int cli_cmd_audit(cli *c);
+int sf__cli_cmd_reconcilers(cli *c);
+int sf__cli_cmd_audit(cli *c);
 // i19: history.c
-int cli_cmd_history_service(cli *c);
-int cli_cmd_rollback_service(cli *c);
+int sf__cli_cmd_history_service(cli *c);
+int sf__cli_cmd_rollback_service(cli *c);
 // i19: create.c
-int cli_cmd_update_service(cli *c);
+int sf__cli_cmd_update_service(cli *c);
 // i19: audit.c
-int cli_cmd_drift(cli *c);
+int sf__cli_cmd_drift(cli *c);
 // i19-edit: edit.c, diff.c
-int cli_cmd_edit_service(cli *c);
-int cli_cmd_diff(cli *c);
+int sf__cli_cmd_edit_service(cli *c);
+int sf__cli_cmd_diff(cli *c);
 
 // ------------------------------------------------------------ port.c
 
-// cli_port_parse parses a --port value, [NAME:]PORT[:TARGET][/PROTO]
+// sf__cli_port_parse parses a --port value, [NAME:]PORT[:TARGET][/PROTO]
 // [@NODEPORT], into p (strings from the arena). Numbers are not
 // range-checked here: the server reports a bad port with its field path.
 // Returns 0, or -1 with a reason in why.
-int cli_port_parse(const char *spec, sf_arena *a, Svcfleet__V1__ServicePort *p,
-    char *why, size_t whycap);
+int sf__cli_port_parse(const char *spec, sf_arena *a,
+    Svcfleet__V1__ServicePort *p, char *why, size_t whycap);
 
-// cli_kv_parse splits "key=value" (the value may hold '=' and ','). Returns
-// 0 or -1 when there is no '=' or the key is empty.
-int cli_kv_parse(const char *s, sf_arena *a, Svcfleet__V1__KeyValue *kv);
+// sf__cli_kv_parse splits "key=value" (the value may hold '=' and ',').
+// Returns 0 or -1 when there is no '=' or the key is empty.
+int sf__cli_kv_parse(const char *s, sf_arena *a, Svcfleet__V1__KeyValue *kv);
 
 // ------------------------------------------------------- command handlers
 
-int cli_cmd_apply(cli *c);
-int cli_cmd_create_service(cli *c);
-int cli_cmd_get_services(cli *c);
-int cli_cmd_delete_service(cli *c);
-int cli_cmd_cluster_add(cli *c);
-int cli_cmd_cluster_list(cli *c);
-int cli_cmd_cluster_get(cli *c);
-int cli_cmd_cluster_remove(cli *c);
-int cli_cmd_cluster_namespaces(cli *c);
-int cli_cmd_cluster_workloads(cli *c);
-int cli_cmd_version(cli *c);
-int cli_cmd_describe_service(cli *c);
-int cli_cmd_wait_service(cli *c);
+int sf__cli_cmd_apply(cli *c);
+int sf__cli_cmd_create_service(cli *c);
+int sf__cli_cmd_get_services(cli *c);
+int sf__cli_cmd_delete_service(cli *c);
+int sf__cli_cmd_cluster_add(cli *c);
+int sf__cli_cmd_cluster_list(cli *c);
+int sf__cli_cmd_cluster_get(cli *c);
+int sf__cli_cmd_cluster_remove(cli *c);
+int sf__cli_cmd_cluster_namespaces(cli *c);
+int sf__cli_cmd_cluster_workloads(cli *c);
+int sf__cli_cmd_version(cli *c);
+int sf__cli_cmd_describe_service(cli *c);
+int sf__cli_cmd_wait_service(cli *c);
 
-// fleet.c: FleetService (issue 18). cli_fleet_apply_doc applies (dry:
+// fleet.c: FleetService (issue 18). sf__cli_fleet_apply_doc applies (dry:
 // dry run; preview: dry run printing each cluster's rendered copy) one
 // FleetService document; where prefixes errors; *fatal: stop the run.
-int cli_fleet_apply_doc(cli *c, const json_t *obj, bool dry, bool preview,
+int sf__cli_fleet_apply_doc(cli *c, const json_t *obj, bool dry, bool preview,
     const char *where, bool *fatal);
-int cli_cmd_fleet_preview(cli *c);
-int cli_cmd_get_fleet(cli *c);
-int cli_cmd_describe_fleet(cli *c);
-int cli_cmd_delete_fleet(cli *c);
-int cli_cmd_fleet_convert(cli *c);
-int cli_cmd_cluster_label(cli *c);
-int cli_cmd_addresses(cli *c);
+int sf__cli_cmd_fleet_preview(cli *c);
+int sf__cli_cmd_get_fleet(cli *c);
+int sf__cli_cmd_describe_fleet(cli *c);
+int sf__cli_cmd_delete_fleet(cli *c);
+int sf__cli_cmd_fleet_convert(cli *c);
+int sf__cli_cmd_cluster_label(cli *c);
+int sf__cli_cmd_addresses(cli *c);
 
 // ------------------------------------------------------------ suggest.c
 
@@ -447,38 +454,39 @@ typedef struct cli_suggest {
 	size_t      sg_dist;
 } cli_suggest;
 
-void cli_suggest_init(cli_suggest *s, const char *word);
-// cli_suggest_add offers the n characters at cand.
-void cli_suggest_add(cli_suggest *s, const char *cand, size_t n);
-// cli_suggest_add_aliases offers each '|'-separated alias of pat (up to
+void sf__cli_suggest_init(cli_suggest *s, const char *word);
+// sf__cli_suggest_add offers the n characters at cand.
+void sf__cli_suggest_add(cli_suggest *s, const char *cand, size_t n);
+// sf__cli_suggest_add_aliases offers each '|'-separated alias of pat (up to
 // the next space), as the command table spells words.
-void cli_suggest_add_aliases(cli_suggest *s, const char *pat);
-// cli_suggest_best: the closest word close enough, or NULL.
-const char *cli_suggest_best(const cli_suggest *s);
+void sf__cli_suggest_add_aliases(cli_suggest *s, const char *pat);
+// sf__cli_suggest_best: the closest word close enough, or NULL.
+const char *sf__cli_suggest_best(const cli_suggest *s);
 
-// cli_warn_missing_namespace (nscheck.c) prints a warning when cluster is
+// sf__cli_warn_missing_namespace (nscheck.c) prints a warning when cluster is
 // READY and has no namespace ns; silent when that cannot be told.
-void cli_warn_missing_namespace(cli *c, const char *cluster, const char *ns);
+void sf__cli_warn_missing_namespace(
+    cli *c, const char *cluster, const char *ns);
 
 // ----------------------------------------------------------- complete.c
 
-// cli_complete prints the completions of the last of words (issue 20).
-int cli_complete(cli *c, int n, char **words);
+// sf__cli_complete prints the completions of the last of words (issue 20).
+int sf__cli_complete(cli *c, int n, char **words);
 // main.c's tables for it: the command the leading positionals name (NULL
 // when none; *nwords: how many words it took), the global flags, and the
 // command words that may follow the positionals pos.
-const cli_cmd *cli_find_command(
+const cli_cmd *sf__cli_find_command(
     const char *const *pos, size_t npos, size_t *nwords);
-uint64_t cli_global_flags(void);
-void     cli_complete_words(const char *const *pos, size_t npos);
+uint64_t sf__cli_global_flags(void);
+void     sf__cli_complete_words(const char *const *pos, size_t npos);
 
 // --------------------------------------------------------------- wait.c
 
-// cli_wait_service waits until Service cluster/ns/name is synced (or, with
+// sf__cli_wait_service waits until Service cluster/ns/name is synced (or, with
 // deleted, gone), within the run's --timeout (default 60 s), showing a
 // live progress line on a terminal. Returns 0, or prints the error and
 // returns CLI_EXIT_FAIL.
-int cli_wait_service(cli *c, const char *cluster, const char *ns,
+int sf__cli_wait_service(cli *c, const char *cluster, const char *ns,
     const char *name, bool deleted);
 
 #endif // SF_CLI_H

@@ -19,7 +19,7 @@
 static int
 node_port_range(cli *c, Svcfleet__V1__Cluster *cl)
 {
-	const char *v = cli_value(c, F_NODE_PORT_RANGE, NULL);
+	const char *v = sf__cli_value(c, F_NODE_PORT_RANGE, NULL);
 	char       *end;
 	long        lo, hi;
 	if (v == NULL) {
@@ -31,7 +31,7 @@ node_port_range(cli *c, Svcfleet__V1__Cluster *cl)
 	    || !isdigit((unsigned char) end[1])
 	    || ((hi = strtol(end + 1, &end, 10)), errno != 0) || *end != '\0'
 	    || lo > 65535 || hi > 65535) {
-		return (cli_usage(c,
+		return (sf__cli_usage(c,
 		    "invalid value \"%s\" for --node-port-range: want "
 		    "MIN-MAX, e.g. 30000-32767",
 		    v));
@@ -50,14 +50,14 @@ labels(cli *c, Svcfleet__V1__Cluster *cl)
 	}
 	cl->labels = sf_arena_alloc(&c->c_arena, l->l_n * sizeof(*cl->labels));
 	if (cl->labels == NULL) {
-		return (cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory"));
+		return (sf__cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory"));
 	}
 	for (size_t i = 0; i < l->l_n; i++) {
 		Svcfleet__V1__KeyValue *kv
 		    = sf_arena_alloc(&c->c_arena, sizeof(*kv));
 		if (kv == NULL
-		    || cli_kv_parse(l->l_v[i], &c->c_arena, kv) != 0) {
-			return (cli_usage(c,
+		    || sf__cli_kv_parse(l->l_v[i], &c->c_arena, kv) != 0) {
+			return (sf__cli_usage(c,
 			    "invalid value \"%s\" for --label: want KEY=VALUE",
 			    l->l_v[i]));
 		}
@@ -72,7 +72,7 @@ registered(cli *c, const Svcfleet__V1__Cluster *cl, Svcfleet__V1__Cluster *out)
 {
 	int rv = 0;
 	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
-		rv = cli_print_clusters(c, &out, 1, false);
+		rv = sf__cli_print_clusters(c, &out, 1, false);
 	} else {
 		printf("cluster/%s%s\n", cl->name,
 		    c->c_output == OUT_NAME ? "" : " registered");
@@ -82,28 +82,28 @@ registered(cli *c, const Svcfleet__V1__Cluster *cl, Svcfleet__V1__Cluster *out)
 }
 
 int
-cli_cmd_cluster_add(cli *c)
+sf__cli_cmd_cluster_add(cli *c)
 {
 	Svcfleet__V1__RegisterClusterRequest req
 	    = SVCFLEET__V1__REGISTER_CLUSTER_REQUEST__INIT;
 	Svcfleet__V1__Cluster  cl  = SVCFLEET__V1__CLUSTER__INIT;
 	Svcfleet__V1__Cluster *out = NULL;
-	const char            *ca  = cli_value(c, F_CA_FILE, NULL);
-	const char            *tf  = cli_value(c, F_CLUSTER_TOKEN_FILE, NULL);
-	char                  *cab = NULL;
-	size_t                 calen = 0;
-	sf_status              st;
-	int                    rv;
+	const char            *ca  = sf__cli_value(c, F_CA_FILE, NULL);
+	const char *tf    = sf__cli_value(c, F_CLUSTER_TOKEN_FILE, NULL);
+	char       *cab   = NULL;
+	size_t      calen = 0;
+	sf_status   st;
+	int         rv;
 
 	if (c->c_set[F_KUBECONFIG]) {
 		static const int excl[]
 		    = {F_API_SERVER, F_CA_FILE, F_CLUSTER_TOKEN_FILE};
 		for (size_t i = 0; i < 3; i++) {
 			if (c->c_set[excl[i]]) {
-				return (cli_usage(c,
+				return (sf__cli_usage(c,
 				    "--%s cannot be combined with "
 				    "--kubeconfig",
-				    cli_flag_defs[excl[i]].fd_name));
+				    sf__cli_flag_defs[excl[i]].fd_name));
 			}
 		}
 		cl.name = (char *) c->c_args[0];
@@ -113,29 +113,29 @@ cli_cmd_cluster_add(cli *c)
 		}
 		sf_status_init(&st);
 		if (sf_kube_kubeconfig_load(c->c_val[F_KUBECONFIG],
-		        cli_value(c, F_CONTEXT, NULL),
-		        cli_flag(c, F_INSECURE_SKIP_TLS_VERIFY), &c->c_arena,
-		        &cl, &st)
+		        sf__cli_value(c, F_CONTEXT, NULL),
+		        sf__cli_flag(c, F_INSECURE_SKIP_TLS_VERIFY),
+		        &c->c_arena, &cl, &st)
 		    != 0) {
-			rv = cli_fail_sf(&st, NULL);
+			rv = sf__cli_fail_sf(&st, NULL);
 			sf_status_fini(&st);
 			return (rv);
 		}
 		sf_status_fini(&st);
 		req.cluster = &cl;
-		if ((rv = cli_connect(c)) == 0
+		if ((rv = sf__cli_connect(c)) == 0
 		    && svcfleet_register_cluster(
 		           c->c_client, &req, &out, &c->c_st)
 		        != 0) {
-			rv = cli_fail_status(&c->c_st, NULL);
+			rv = sf__cli_fail_status(&c->c_st, NULL);
 		}
 		return (rv != 0 ? rv : registered(c, &cl, out));
 	}
 	if (c->c_set[F_CONTEXT]) {
-		return (cli_usage(c, "--context goes with --kubeconfig"));
+		return (sf__cli_usage(c, "--context goes with --kubeconfig"));
 	}
 	if (c->c_set[F_INSECURE_SKIP_TLS_VERIFY]) {
-		return (cli_usage(
+		return (sf__cli_usage(
 		    c, "--insecure-skip-tls-verify goes with --kubeconfig"));
 	}
 	// Without --ca-file the cluster's certificate must be trusted by the
@@ -146,13 +146,14 @@ cli_cmd_cluster_add(cli *c)
 		if (!c->c_set[required[i]]) {
 			// --token-file once was the cluster's token here; it
 			// is the caller's now, and says so.
-			return (cli_usage(c, "required flag --%s is missing%s",
-			    cli_flag_defs[required[i]].fd_name,
-			    required[i] == F_CLUSTER_TOKEN_FILE
-			            && c->c_set[F_TOKEN_FILE]
-			        ? " (--token-file is your own token for "
-			          "svcfleetd, not the cluster's)"
-			        : ""));
+			return (
+			    sf__cli_usage(c, "required flag --%s is missing%s",
+			        sf__cli_flag_defs[required[i]].fd_name,
+			        required[i] == F_CLUSTER_TOKEN_FILE
+			                && c->c_set[F_TOKEN_FILE]
+			            ? " (--token-file is your own token for "
+			              "svcfleetd, not the cluster's)"
+			            : ""));
 		}
 	}
 	cl.name       = (char *) c->c_args[0];
@@ -163,27 +164,27 @@ cli_cmd_cluster_add(cli *c)
 	}
 	if (ca != NULL
 	    && (cab = sf_file_read(ca, CA_FILE_MAX, &calen)) == NULL) {
-		return (cli_fail(SF_INVALID_ARGUMENT,
+		return (sf__cli_fail(SF_INVALID_ARGUMENT,
 		    "cannot read --ca-file %s: %s", ca, strerror(errno)));
 	}
-	if ((cl.token = cli_read_secret(c, tf)) == NULL) {
+	if ((cl.token = sf__cli_read_secret(c, tf)) == NULL) {
 		free(cab);
-		return (cli_fail(SF_INVALID_ARGUMENT,
+		return (sf__cli_fail(SF_INVALID_ARGUMENT,
 		    "cannot read --cluster-token-file %s: %s", tf,
 		    strerror(errno)));
 	}
 	if (cl.token[0] == '\0') {
 		free(cab);
-		return (cli_fail(SF_INVALID_ARGUMENT,
+		return (sf__cli_fail(SF_INVALID_ARGUMENT,
 		    "--cluster-token-file %s holds no token", tf));
 	}
 	cl.ca_data.data = (uint8_t *) cab;
 	cl.ca_data.len  = calen;
 	req.cluster     = &cl;
-	if ((rv = cli_connect(c)) == 0
+	if ((rv = sf__cli_connect(c)) == 0
 	    && svcfleet_register_cluster(c->c_client, &req, &out, &c->c_st)
 	        != 0) {
-		rv = cli_fail_status(&c->c_st, NULL);
+		rv = sf__cli_fail_status(&c->c_st, NULL);
 	}
 	free(cab);
 	if (rv != 0) {
@@ -193,24 +194,24 @@ cli_cmd_cluster_add(cli *c)
 }
 
 int
-cli_cmd_cluster_list(cli *c)
+sf__cli_cmd_cluster_list(cli *c)
 {
 	Svcfleet__V1__ListClustersRequest req
 	    = SVCFLEET__V1__LIST_CLUSTERS_REQUEST__INIT;
 	Svcfleet__V1__ListClustersReply *rep = NULL;
 	int                              rv;
 
-	if ((rv = cli_connect(c)) != 0) {
+	if ((rv = sf__cli_connect(c)) != 0) {
 		return (rv);
 	}
 	if (svcfleet_list_clusters(c->c_client, &req, &rep, &c->c_st) != 0) {
-		return (cli_fail_status(&c->c_st, NULL));
+		return (sf__cli_fail_status(&c->c_st, NULL));
 	}
 	if (rep->n_clusters == 0 && c->c_output != OUT_JSON
 	    && c->c_output != OUT_YAML) {
 		fprintf(stderr, "No resources found\n");
 	} else {
-		rv = cli_print_clusters(
+		rv = sf__cli_print_clusters(
 		    c, rep->clusters, rep->n_clusters, true);
 	}
 	svcfleet_free(rep);
@@ -218,42 +219,42 @@ cli_cmd_cluster_list(cli *c)
 }
 
 int
-cli_cmd_cluster_get(cli *c)
+sf__cli_cmd_cluster_get(cli *c)
 {
 	Svcfleet__V1__GetClusterRequest req
 	    = SVCFLEET__V1__GET_CLUSTER_REQUEST__INIT;
 	Svcfleet__V1__Cluster *cl = NULL;
 	int                    rv;
 
-	if ((rv = cli_connect(c)) != 0) {
+	if ((rv = sf__cli_connect(c)) != 0) {
 		return (rv);
 	}
 	req.name = (char *) c->c_args[0];
 	// Credentials only when asked for: the server audits such a read
 	// (issue 17).
-	req.with_credentials = cli_flag(c, F_SHOW_CREDENTIALS);
+	req.with_credentials = sf__cli_flag(c, F_SHOW_CREDENTIALS);
 	if (svcfleet_get_cluster(c->c_client, &req, &cl, &c->c_st) != 0) {
-		return (cli_fail_status(&c->c_st, NULL));
+		return (sf__cli_fail_status(&c->c_st, NULL));
 	}
-	rv = cli_print_clusters(c, &cl, 1, false);
+	rv = sf__cli_print_clusters(c, &cl, 1, false);
 	svcfleet_free(cl);
 	return (rv);
 }
 
 int
-cli_cmd_cluster_remove(cli *c)
+sf__cli_cmd_cluster_remove(cli *c)
 {
 	Svcfleet__V1__DeleteClusterRequest req
 	    = SVCFLEET__V1__DELETE_CLUSTER_REQUEST__INIT;
 	Svcfleet__V1__Empty *e = NULL;
 	int                  rv;
 
-	if ((rv = cli_connect(c)) != 0) {
+	if ((rv = sf__cli_connect(c)) != 0) {
 		return (rv);
 	}
 	req.name = (char *) c->c_args[0];
 	if (svcfleet_delete_cluster(c->c_client, &req, &e, &c->c_st) != 0) {
-		return (cli_fail_status(&c->c_st, NULL));
+		return (sf__cli_fail_status(&c->c_st, NULL));
 	}
 	svcfleet_free(e);
 	if (c->c_output == OUT_NAME) {
@@ -265,45 +266,46 @@ cli_cmd_cluster_remove(cli *c)
 }
 
 int
-cli_cmd_cluster_namespaces(cli *c)
+sf__cli_cmd_cluster_namespaces(cli *c)
 {
 	Svcfleet__V1__ListNamespacesRequest req
 	    = SVCFLEET__V1__LIST_NAMESPACES_REQUEST__INIT;
 	Svcfleet__V1__ListNamespacesReply *rep = NULL;
 	int                                rv;
 
-	if ((rv = cli_connect(c)) != 0) {
+	if ((rv = sf__cli_connect(c)) != 0) {
 		return (rv);
 	}
 	req.cluster = (char *) c->c_args[0];
 	if (svcfleet_list_namespaces(c->c_client, &req, &rep, &c->c_st) != 0) {
-		return (cli_fail_status(&c->c_st, NULL));
+		return (sf__cli_fail_status(&c->c_st, NULL));
 	}
 	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
-		rv = cli_print_list(c,
+		rv = sf__cli_print_list(c,
 		    sf_model_namespaces_json(
 		        rep->namespaces, rep->n_namespaces));
 	} else if (rep->n_namespaces == 0) {
 		fprintf(stderr, "No resources found\n");
 	} else {
 		cli_table t;
-		cli_table_init(&t, 1);
+		sf__cli_table_init(&t, 1);
 		const char *hdr[] = {"NAME"};
-		rv                = cli_table_add(&t, hdr);
+		rv                = sf__cli_table_add(&t, hdr);
 		for (size_t i = 0; i < rep->n_namespaces && rv == 0; i++) {
 			if (c->c_output == OUT_NAME) {
 				printf("namespace/%s\n", rep->namespaces[i]);
 				continue;
 			}
 			const char *row[] = {rep->namespaces[i]};
-			rv                = cli_table_add(&t, row);
+			rv                = sf__cli_table_add(&t, row);
 		}
 		if (rv == 0 && c->c_output != OUT_NAME) {
-			cli_table_print(&t, stdout);
+			sf__cli_table_print(&t, stdout);
 		}
-		cli_table_fini(&t);
+		sf__cli_table_fini(&t);
 		if (rv != 0) {
-			rv = cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory");
+			rv = sf__cli_fail(
+			    SF_RESOURCE_EXHAUSTED, "out of memory");
 		}
 	}
 	svcfleet_free(rep);
@@ -311,23 +313,23 @@ cli_cmd_cluster_namespaces(cli *c)
 }
 
 int
-cli_cmd_cluster_workloads(cli *c)
+sf__cli_cmd_cluster_workloads(cli *c)
 {
 	Svcfleet__V1__ListWorkloadsRequest req
 	    = SVCFLEET__V1__LIST_WORKLOADS_REQUEST__INIT;
 	Svcfleet__V1__ListWorkloadsReply *rep = NULL;
 	int                               rv;
 
-	if ((rv = cli_connect(c)) != 0) {
+	if ((rv = sf__cli_connect(c)) != 0) {
 		return (rv);
 	}
 	req.cluster    = (char *) c->c_args[0];
-	req.namespace_ = (char *) cli_namespace(c);
+	req.namespace_ = (char *) sf__cli_namespace(c);
 	if (svcfleet_list_workloads(c->c_client, &req, &rep, &c->c_st) != 0) {
-		return (cli_fail_status(&c->c_st, NULL));
+		return (sf__cli_fail_status(&c->c_st, NULL));
 	}
 	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
-		rv = cli_print_list(c,
+		rv = sf__cli_print_list(c,
 		    sf_model_workloads_json(
 		        rep->workloads, rep->n_workloads, req.namespace_));
 	} else if (rep->n_workloads == 0) {
@@ -335,9 +337,9 @@ cli_cmd_cluster_workloads(cli *c)
 		    req.namespace_);
 	} else {
 		cli_table t;
-		cli_table_init(&t, 3);
+		sf__cli_table_init(&t, 3);
 		const char *hdr[] = {"NAME", "KIND", "POD-LABELS"};
-		rv                = cli_table_add(&t, hdr);
+		rv                = sf__cli_table_add(&t, hdr);
 		for (size_t i = 0; i < rep->n_workloads && rv == 0; i++) {
 			const Svcfleet__V1__Workload *w = rep->workloads[i];
 			sf_buf                        l = SF_BUF_INIT;
@@ -351,15 +353,16 @@ cli_cmd_cluster_workloads(cli *c)
 			}
 			const char *row[] = {w->name, w->kind,
 			    w->n_labels > 0 ? sf_buf_cstr(&l) : "<none>"};
-			rv                = cli_table_add(&t, row);
+			rv                = sf__cli_table_add(&t, row);
 			sf_buf_fini(&l);
 		}
 		if (rv == 0 && c->c_output != OUT_NAME) {
-			cli_table_print(&t, stdout);
+			sf__cli_table_print(&t, stdout);
 		}
-		cli_table_fini(&t);
+		sf__cli_table_fini(&t);
 		if (rv != 0) {
-			rv = cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory");
+			rv = sf__cli_fail(
+			    SF_RESOURCE_EXHAUSTED, "out of memory");
 		}
 	}
 	svcfleet_free(rep);

@@ -78,7 +78,7 @@ cache_print(cli *c, const char *key)
 
 	if (path == NULL || stat(path, &sb) != 0
 	    || time(NULL) - sb.st_mtime > cache_seconds()
-	    || cli_read_file(path, &b) != 0) {
+	    || sf__cli_read_file(path, &b) != 0) {
 		sf_buf_fini(&b);
 		return (false);
 	}
@@ -119,14 +119,15 @@ cache_store(cli *c, const char *key, const char *text)
 static void
 from_server(cli *c, const char *what)
 {
-	const char *cl  = cli_value(c, F_CLUSTER, "");
-	const char *ns  = cli_namespace(c);
-	const char *srv = cli_value(c, F_SERVER, getenv("SVCFLEET_SERVER"));
+	const char *cl = sf__cli_value(c, F_CLUSTER, "");
+	const char *ns = sf__cli_namespace(c);
+	const char *srv
+	    = sf__cli_value(c, F_SERVER, getenv("SVCFLEET_SERVER"));
 	char  *key = sf_arena_printf(&c->c_arena, "%s|%s|%s|%s", sf_nz(srv),
 	     what, cl, strcmp(what, "services") == 0 ? ns : "");
 	sf_buf out = SF_BUF_INIT;
 
-	if (key == NULL || cache_print(c, key) || cli_connect(c) != 0) {
+	if (key == NULL || cache_print(c, key) || sf__cli_connect(c) != 0) {
 		return;
 	}
 	if (strcmp(what, "clusters") == 0) {
@@ -242,9 +243,10 @@ print_flags(uint64_t flags)
 {
 	for (int id = 0; id < F_COUNT; id++) {
 		if (flags & (UINT64_C(1) << id)) {
-			printf("--%s\n", cli_flag_defs[id].fd_name);
-			if (cli_flag_defs[id].fd_short != 0) {
-				printf("-%c\n", cli_flag_defs[id].fd_short);
+			printf("--%s\n", sf__cli_flag_defs[id].fd_name);
+			if (sf__cli_flag_defs[id].fd_short != 0) {
+				printf(
+				    "-%c\n", sf__cli_flag_defs[id].fd_short);
 			}
 		}
 	}
@@ -258,8 +260,8 @@ flag_id(const char *w, size_t *eq)
 		size_t n = strcspn(w + 2, "=");
 		*eq      = w[2 + n] == '=' ? 2 + n : 0;
 		for (int id = 0; id < F_COUNT; id++) {
-			if (strlen(cli_flag_defs[id].fd_name) == n
-			    && strncmp(cli_flag_defs[id].fd_name, w + 2, n)
+			if (strlen(sf__cli_flag_defs[id].fd_name) == n
+			    && strncmp(sf__cli_flag_defs[id].fd_name, w + 2, n)
 			        == 0) {
 				return (id);
 			}
@@ -267,7 +269,7 @@ flag_id(const char *w, size_t *eq)
 		return (-1);
 	}
 	for (int id = 0; id < F_COUNT; id++) {
-		if (cli_flag_defs[id].fd_short == w[1]) {
+		if (sf__cli_flag_defs[id].fd_short == w[1]) {
 			*eq = w[2] != '\0' ? 2 : 0;
 			return (id);
 		}
@@ -276,7 +278,7 @@ flag_id(const char *w, size_t *eq)
 }
 
 int
-cli_complete(cli *c, int n, char **words)
+sf__cli_complete(cli *c, int n, char **words)
 {
 	const char **pos;
 	size_t       npos = 0, nw = 0;
@@ -302,7 +304,7 @@ cli_complete(cli *c, int n, char **words)
 		if ((id = flag_id(w, &eq)) < 0) {
 			continue;
 		}
-		if (cli_flag_defs[id].fd_kind == FK_BOOL) {
+		if (sf__cli_flag_defs[id].fd_kind == FK_BOOL) {
 			c->c_set[id] = true;
 			c->c_val[id] = "true";
 			continue;
@@ -328,13 +330,14 @@ cli_complete(cli *c, int n, char **words)
 		size_t eq;
 		want = flag_id(words[n - 3], &eq);
 	}
-	c->c_cmd        = cli_find_command(pos, npos, &nw);
+	c->c_cmd        = sf__cli_find_command(pos, npos, &nw);
 	c->c_timeout_ms = COMPLETE_TIMEOUT_MS;
 	if (c->c_cmd == NULL) {
-		c->c_cmd = cli_find_command((const char *[]) {"help"}, 1, &nw);
-		nw       = 0;
+		c->c_cmd
+		    = sf__cli_find_command((const char *[]) {"help"}, 1, &nw);
+		nw = 0;
 		if (want < 0 && cur[0] != '-') {
-			cli_complete_words(pos, npos);
+			sf__cli_complete_words(pos, npos);
 			return (CLI_EXIT_OK);
 		}
 	}
@@ -343,7 +346,7 @@ cli_complete(cli *c, int n, char **words)
 		return (CLI_EXIT_OK);
 	}
 	if (cur[0] == '-') {
-		print_flags(c->c_cmd->cm_flags | cli_global_flags());
+		print_flags(c->c_cmd->cm_flags | sf__cli_global_flags());
 		return (CLI_EXIT_OK);
 	}
 	// The command's argument.

@@ -18,7 +18,7 @@
 #define DEFAULT_TOKEN_FILE "./svcfleet-data/admin.token"
 
 int
-cli_read_file(const char *path, sf_buf *out)
+sf__cli_read_file(const char *path, sf_buf *out)
 {
 	FILE  *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
 	char   chunk[16384];
@@ -51,14 +51,14 @@ cli_read_file(const char *path, sf_buf *out)
 }
 
 char *
-cli_read_secret(cli *c, const char *path)
+sf__cli_read_secret(cli *c, const char *path)
 {
 	sf_buf      b = SF_BUF_INIT;
 	const char *s;
 	size_t      n;
 	char       *out;
 
-	if (cli_read_file(path, &b) != 0) {
+	if (sf__cli_read_file(path, &b) != 0) {
 		int e = errno;
 		sf_buf_fini(&b);
 		errno = e;
@@ -138,13 +138,13 @@ server_url(cli *c, const char **from)
 static int
 token_from_file(cli *c, const char *path, const char *from, char **out)
 {
-	if ((*out = cli_read_secret(c, path)) == NULL) {
-		return (cli_fail(SF_INVALID_ARGUMENT,
+	if ((*out = sf__cli_read_secret(c, path)) == NULL) {
+		return (sf__cli_fail(SF_INVALID_ARGUMENT,
 		    "cannot read the token file %s (%s): %s", path, from,
 		    strerror(errno)));
 	}
 	if ((*out)[0] == '\0') {
-		return (cli_fail(SF_INVALID_ARGUMENT,
+		return (sf__cli_fail(SF_INVALID_ARGUMENT,
 		    "the token file %s (%s) holds no token", path, from));
 	}
 	return (0);
@@ -191,7 +191,7 @@ default_token(cli *c, const char *path, const char **why)
 		return (NULL);
 	}
 	if (access(path, R_OK) != 0
-	    || (tok = cli_read_secret(c, path)) == NULL) {
+	    || (tok = sf__cli_read_secret(c, path)) == NULL) {
 		*why = sf_arena_printf(
 		    &c->c_arena, "%s exists but is not readable by you", path);
 		return (NULL);
@@ -231,7 +231,7 @@ find_token(cli *c, const char *url, const char **out)
 
 	*out = NULL;
 	if (c->c_set[F_TOKEN] && c->c_set[F_TOKEN_FILE]) {
-		return (cli_usage(
+		return (sf__cli_usage(
 		    c, "--token and --token-file exclude each other"));
 	}
 	if (c->c_set[F_TOKEN]) {
@@ -274,11 +274,11 @@ find_token(cli *c, const char *url, const char **out)
 		return (rv);
 	}
 	if (*out == NULL) {
-		cli_set_auth_hint(sf_arena_printf(&c->c_arena,
+		sf__cli_set_auth_hint(sf_arena_printf(&c->c_arena,
 		    "no token was sent%s%s%s: %s", why ? " (" : "",
 		    why ? why : "", why ? ")" : "", token_ways()));
 	} else if (from != NULL) {
-		cli_set_auth_hint(sf_arena_printf(&c->c_arena,
+		sf__cli_set_auth_hint(sf_arena_printf(&c->c_arena,
 		    "the token came from %s; %s", from, token_ways()));
 	}
 	return (0);
@@ -301,7 +301,7 @@ tls_options(cli *c, svcfleet_options *o)
 {
 	bool        own_ca   = (c->c_cmd->cm_flags & FL(CA_FILE)) != 0;
 	bool        flag_ca  = c->c_set[F_CA_FILE] && !own_ca;
-	bool        insecure = cli_flag(c, F_INSECURE_SKIP_VERIFY);
+	bool        insecure = sf__cli_flag(c, F_INSECURE_SKIP_VERIFY);
 	const char *env_ca   = getenv("SVCFLEET_CA_FILE");
 	const char *env_name = getenv("SVCFLEET_SERVER_NAME");
 	const char *ca = NULL, *ca_from = NULL;
@@ -313,7 +313,7 @@ tls_options(cli *c, svcfleet_options *o)
 		    : insecure                ? "--insecure-skip-verify"
 		                              : NULL;
 		if (flag != NULL) {
-			return (cli_usage(c,
+			return (sf__cli_usage(c,
 			    "%s applies to tls+tcp:// servers only, and %s "
 			    "is not one",
 			    flag, c->c_url));
@@ -328,12 +328,12 @@ tls_options(cli *c, svcfleet_options *o)
 		ca_from = "SVCFLEET_CA_FILE";
 	}
 	if (insecure && flag_ca) {
-		return (cli_usage(c,
+		return (sf__cli_usage(c,
 		    "--ca-file and --insecure-skip-verify exclude each "
 		    "other"));
 	}
 	if (!insecure && ca == NULL) {
-		return (cli_usage(c,
+		return (sf__cli_usage(c,
 		    "%s is a TLS server: give --ca-file FILE (or "
 		    "SVCFLEET_CA_FILE) with the CA certificate that signed "
 		    "its certificate, or --insecure-skip-verify to connect "
@@ -348,7 +348,7 @@ tls_options(cli *c, svcfleet_options *o)
 		    c->c_url);
 		ca = NULL;
 	} else if ((f = fopen(ca, "r")) == NULL) {
-		return (cli_fail(SF_INVALID_ARGUMENT,
+		return (sf__cli_fail(SF_INVALID_ARGUMENT,
 		    "cannot read the CA file %s (%s): %s", ca, ca_from,
 		    strerror(errno)));
 	} else {
@@ -380,18 +380,18 @@ open_failed(cli *c, const svcfleet_options *o)
 	const svcfleet_status *st = &c->c_st;
 
 	if (st->code != SVCFLEET_UNAVAILABLE) {
-		return (cli_fail_status(st, NULL));
+		return (sf__cli_fail_status(st, NULL));
 	}
 	if (is_tls(c->c_url)
 	    && (failed_with(st, NNG_ECRYPTO) || failed_with(st, NNG_EPEERAUTH)
 	        || failed_with(st, NNG_ECONNSHUT))) {
 		if (o->insecure_skip_verify) {
-			return (cli_fail(SF_UNAVAILABLE,
+			return (sf__cli_fail(SF_UNAVAILABLE,
 			    "%s: the TLS handshake failed: is it a tls+tcp:// "
 			    "listener?",
 			    st->message));
 		}
-		return (cli_fail(SF_UNAVAILABLE,
+		return (sf__cli_fail(SF_UNAVAILABLE,
 		    "%s: the TLS handshake failed: the server's certificate "
 		    "is not signed by a CA in %s, does not name %s (see "
 		    "--server-name), or the server does not speak TLS",
@@ -401,18 +401,18 @@ open_failed(cli *c, const svcfleet_options *o)
 	}
 	// Nobody listens there: the usual cause is a daemon not started.
 	if (failed_with(st, NNG_ECONNREFUSED) || failed_with(st, NNG_ENOENT)) {
-		return (cli_fail(SF_UNAVAILABLE,
+		return (sf__cli_fail(SF_UNAVAILABLE,
 		    "%s: is svcfleetd running? (`./dev.sh run` starts one in "
 		    "a checkout; see --server)",
 		    st->message));
 	}
 	if (!is_tls(c->c_url) && failed_with(st, NNG_ECONNSHUT)) {
-		return (cli_fail(SF_UNAVAILABLE,
+		return (sf__cli_fail(SF_UNAVAILABLE,
 		    "%s: the server closed the connection during the "
 		    "handshake: if it is a TLS listener, use tls+tcp://",
 		    st->message));
 	}
-	return (cli_fail_status(st, NULL));
+	return (sf__cli_fail_status(st, NULL));
 }
 
 // The schemes svcfleetd listens on. Anything else (http://, a bare
@@ -434,7 +434,7 @@ check_schemes(cli *c, const char *from)
 			good |= strncmp(u, ok[i], strlen(ok[i])) == 0;
 		}
 		if (!good) {
-			return (cli_usage(c,
+			return (sf__cli_usage(c,
 			    "invalid server URL \"%.*s\" (from %s): use "
 			    "tcp://, ipc:// or tls+tcp://, e.g. "
 			    "tcp://127.0.0.1:7070",
@@ -445,7 +445,7 @@ check_schemes(cli *c, const char *from)
 }
 
 int
-cli_connect(cli *c)
+sf__cli_connect(cli *c)
 {
 	svcfleet_options o = {0};
 	const char      *token;
@@ -461,7 +461,7 @@ cli_connect(cli *c)
 	    || (rv = find_token(c, c->c_url, &token)) != 0) {
 		return (rv);
 	}
-	if (cli_flag(c, F_VERBOSE)) {
+	if (sf__cli_flag(c, F_VERBOSE)) {
 		fprintf(stderr, "svcfleet: server %s (from %s); %s\n",
 		    c->c_url, from,
 		    token == NULL ? "no token"

@@ -25,7 +25,7 @@ static const choice lb_types[]
 static int
 pick(cli *c, int flag, const choice *tab, char **out)
 {
-	const char *v         = cli_value(c, flag, NULL);
+	const char *v         = sf__cli_value(c, flag, NULL);
 	char        want[128] = "";
 	if (v == NULL) {
 		return (0);
@@ -38,8 +38,8 @@ pick(cli *c, int flag, const choice *tab, char **out)
 		strcat(want, ch == tab ? "" : (ch[1].ch_flag ? ", " : " or "));
 		strcat(want, ch->ch_flag);
 	}
-	return (cli_usage(c, "invalid value \"%s\" for --%s: want %s", v,
-	    cli_flag_defs[flag].fd_name, want));
+	return (sf__cli_usage(c, "invalid value \"%s\" for --%s: want %s", v,
+	    sf__cli_flag_defs[flag].fd_name, want));
 }
 
 // Appends the key=value pairs of a list flag; with split, each value may
@@ -61,7 +61,7 @@ kvs(cli *c, int flag, bool split, Svcfleet__V1__KeyValue ***out, size_t *n)
 	}
 	*out = sf_arena_alloc(&c->c_arena, max * sizeof(**out));
 	if (*out == NULL) {
-		return (cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory"));
+		return (sf__cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory"));
 	}
 	for (size_t i = 0; i < l->l_n; i++) {
 		const char *p = l->l_v[i];
@@ -71,14 +71,14 @@ kvs(cli *c, int flag, bool split, Svcfleet__V1__KeyValue ***out, size_t *n)
 			Svcfleet__V1__KeyValue *kv
 			    = sf_arena_alloc(&c->c_arena, sizeof(*kv));
 			if (one == NULL || kv == NULL) {
-				return (cli_fail(
+				return (sf__cli_fail(
 				    SF_RESOURCE_EXHAUSTED, "out of memory"));
 			}
-			if (cli_kv_parse(one, &c->c_arena, kv) != 0) {
-				return (cli_usage(c,
+			if (sf__cli_kv_parse(one, &c->c_arena, kv) != 0) {
+				return (sf__cli_usage(c,
 				    "invalid value \"%s\" for --%s: want "
 				    "KEY=VALUE%s",
-				    l->l_v[i], cli_flag_defs[flag].fd_name,
+				    l->l_v[i], sf__cli_flag_defs[flag].fd_name,
 				    split ? "[,KEY=VALUE]" : ""));
 			}
 			(*out)[(*n)++] = kv;
@@ -94,19 +94,20 @@ ports(cli *c, Svcfleet__V1__ServiceSpec *sp)
 	const cli_list *l = &c->c_list[F_PORT];
 	sp->ports = sf_arena_alloc(&c->c_arena, l->l_n * sizeof(*sp->ports));
 	if (sp->ports == NULL) {
-		return (cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory"));
+		return (sf__cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory"));
 	}
 	for (size_t i = 0; i < l->l_n; i++) {
 		Svcfleet__V1__ServicePort *p
 		    = sf_arena_alloc(&c->c_arena, sizeof(*p));
 		char why[300];
 		if (p == NULL) {
-			return (
-			    cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory"));
+			return (sf__cli_fail(
+			    SF_RESOURCE_EXHAUSTED, "out of memory"));
 		}
-		if (cli_port_parse(l->l_v[i], &c->c_arena, p, why, sizeof(why))
+		if (sf__cli_port_parse(
+		        l->l_v[i], &c->c_arena, p, why, sizeof(why))
 		    != 0) {
-			return (cli_usage(
+			return (sf__cli_usage(
 			    c, "invalid --port \"%s\": %s", l->l_v[i], why));
 		}
 		sp->ports[sp->n_ports++] = p;
@@ -117,14 +118,14 @@ ports(cli *c, Svcfleet__V1__ServiceSpec *sp)
 static int
 session_timeout(cli *c, Svcfleet__V1__ServiceSpec *sp)
 {
-	const char *v = cli_value(c, F_SESSION_TIMEOUT, NULL);
+	const char *v = sf__cli_value(c, F_SESSION_TIMEOUT, NULL);
 	int64_t     ms;
 	if (v == NULL) {
 		return (0);
 	}
 	if (sf_duration_parse(v, &ms) != 0 || ms % 1000 != 0 || ms < 1000
 	    || ms / 1000 > INT32_MAX) {
-		return (cli_usage(c,
+		return (sf__cli_usage(c,
 		    "invalid value \"%s\" for --session-timeout: want a whole "
 		    "number of seconds, at least 1",
 		    v));
@@ -142,8 +143,8 @@ build(cli *c, Svcfleet__V1__Service *svc, Svcfleet__V1__ObjectMeta *m,
 
 	svc->metadata = m;
 	svc->spec     = sp;
-	m->cluster    = (char *) cli_value(c, F_CLUSTER, "");
-	m->namespace_ = (char *) cli_namespace(c);
+	m->cluster    = (char *) sf__cli_value(c, F_CLUSTER, "");
+	m->namespace_ = (char *) sf__cli_namespace(c);
 	m->name       = (char *) c->c_args[0];
 	if ((rv = pick(c, F_TYPE, types, &sp->type)) != 0
 	    || (rv = pick(c, F_TRAFFIC_POLICY, policies,
@@ -160,13 +161,13 @@ build(cli *c, Svcfleet__V1__Service *svc, Svcfleet__V1__ObjectMeta *m,
 	    || (rv = session_timeout(c, sp)) != 0) {
 		return (rv);
 	}
-	if (cli_flag(c, F_SESSION_AFFINITY)) {
+	if (sf__cli_flag(c, F_SESSION_AFFINITY)) {
 		sp->session_affinity = "ClientIP";
 	}
-	sp->lb_pool             = (char *) cli_value(c, F_LB_POOL, "");
-	sp->lb_address          = (char *) cli_value(c, F_LB_ADDRESS, "");
-	sp->load_balancer_class = (char *) cli_value(c, F_LB_CLASS, "");
-	sp->allow_adoption      = cli_flag(c, F_ALLOW_ADOPTION);
+	sp->lb_pool             = (char *) sf__cli_value(c, F_LB_POOL, "");
+	sp->lb_address          = (char *) sf__cli_value(c, F_LB_ADDRESS, "");
+	sp->load_balancer_class = (char *) sf__cli_value(c, F_LB_CLASS, "");
+	sp->allow_adoption      = sf__cli_flag(c, F_ALLOW_ADOPTION);
 	return (0);
 }
 
@@ -214,7 +215,7 @@ from_workload(
 
 	if (slash == NULL || slash[1] == '\0'
 	    || (wk = workload_kind(ref, (size_t) (slash - ref))) == NULL) {
-		return (cli_usage(c,
+		return (sf__cli_usage(c,
 		    "invalid value \"%s\" for --from-workload: want "
 		    "deployment/NAME, statefulset/NAME or daemonset/NAME",
 		    ref));
@@ -224,7 +225,7 @@ from_workload(
 	req.cluster    = (char *) cluster;
 	req.namespace_ = (char *) ns;
 	if (svcfleet_list_workloads(c->c_client, &req, &rep, &c->c_st) != 0) {
-		return (cli_fail_status(&c->c_st, NULL));
+		return (sf__cli_fail_status(&c->c_st, NULL));
 	}
 	for (size_t i = 0; i < rep->n_workloads; i++) {
 		const Svcfleet__V1__Workload *w = rep->workloads[i];
@@ -232,7 +233,7 @@ from_workload(
 			continue;
 		}
 		if (w->n_labels == 0) {
-			rv = cli_fail(SF_FAILED_PRECONDITION,
+			rv = sf__cli_fail(SF_FAILED_PRECONDITION,
 			    "%s \"%s\" has no pod-template labels to select "
 			    "by",
 			    kind, name);
@@ -258,11 +259,11 @@ from_workload(
 		    (int) strcspn(wk->words, "|"), wk->words, name);
 		svcfleet_free(rep);
 		return (sp->selector == NULL || sp->selector_from == NULL
-		        ? cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory")
+		        ? sf__cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory")
 		        : rv);
 	}
 	if (rv == 0) {
-		rv = cli_fail(SF_NOT_FOUND,
+		rv = sf__cli_fail(SF_NOT_FOUND,
 		    "%s \"%s\" not found in namespace \"%s\" of cluster "
 		    "\"%s\"",
 		    kind, name, ns, cluster);
@@ -272,7 +273,7 @@ from_workload(
 }
 
 int
-cli_cmd_create_service(cli *c)
+sf__cli_cmd_create_service(cli *c)
 {
 	Svcfleet__V1__CreateServiceRequest req
 	    = SVCFLEET__V1__CREATE_SERVICE_REQUEST__INIT;
@@ -280,7 +281,7 @@ cli_cmd_create_service(cli *c)
 	Svcfleet__V1__ObjectMeta  m   = SVCFLEET__V1__OBJECT_META__INIT;
 	Svcfleet__V1__ServiceSpec sp  = SVCFLEET__V1__SERVICE_SPEC__INIT;
 	Svcfleet__V1__Service    *out = NULL;
-	bool                      dry = cli_flag(c, F_DRY_RUN);
+	bool                      dry = sf__cli_flag(c, F_DRY_RUN);
 	int                       rv;
 
 	// A value given wrong is reported before a flag left out (issue 20):
@@ -289,21 +290,22 @@ cli_cmd_create_service(cli *c)
 		return (rv);
 	}
 	if (c->c_set[F_FROM_WORKLOAD] && c->c_set[F_SELECTOR]) {
-		return (cli_usage(
+		return (sf__cli_usage(
 		    c, "give --selector or --from-workload, not both"));
 	}
 	if (!c->c_set[F_SELECTOR] && !c->c_set[F_FROM_WORKLOAD]) {
-		return (cli_usage(c,
+		return (sf__cli_usage(c,
 		    "required flag --selector (or --from-workload) is missing "
 		    "(spec.selector)"));
 	}
-	if (c->c_set[F_SESSION_TIMEOUT] && !cli_flag(c, F_SESSION_AFFINITY)) {
-		return (cli_usage(c,
+	if (c->c_set[F_SESSION_TIMEOUT]
+	    && !sf__cli_flag(c, F_SESSION_AFFINITY)) {
+		return (sf__cli_usage(c,
 		    "--session-timeout requires --session-affinity "
 		    "(spec.sessionAffinityConfig)"));
 	}
-	cli_name_flags(c);
-	if ((rv = cli_connect(c)) != 0) {
+	sf__cli_name_flags(c);
+	if ((rv = sf__cli_connect(c)) != 0) {
 		return (rv);
 	}
 	if (c->c_set[F_FROM_WORKLOAD]
@@ -313,14 +315,14 @@ cli_cmd_create_service(cli *c)
 	req.service = &svc;
 	req.dry_run = dry;
 	if (svcfleet_create_service(c->c_client, &req, &out, &c->c_st) != 0) {
-		return (cli_fail_status(&c->c_st, NULL));
+		return (sf__cli_fail_status(&c->c_st, NULL));
 	}
 	// Accepted: now say whether the cluster can take it (issue 20).
-	cli_warn_missing_namespace(c, m.cluster, m.namespace_);
+	sf__cli_warn_missing_namespace(c, m.cluster, m.namespace_);
 	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
-		rv = cli_print_services(c, &out, 1, false, false);
+		rv = sf__cli_print_services(c, &out, 1, false, false);
 	} else if (c->c_output == OUT_NAME) {
-		cli_print_service_name(m.cluster, m.namespace_, m.name);
+		sf__cli_print_service_name(m.cluster, m.namespace_, m.name);
 	} else {
 		printf(
 		    "service/%s created%s\n", m.name, dry ? " (dry run)" : "");
@@ -334,7 +336,7 @@ cli_cmd_create_service(cli *c)
 // resource version it read: a concurrent change of the spec fails ABORTED
 // naming its author, a status report does not.
 int
-cli_cmd_update_service(cli *c)
+sf__cli_cmd_update_service(cli *c)
 {
 	Svcfleet__V1__GetServiceRequest get
 	    = SVCFLEET__V1__GET_SERVICE_REQUEST__INIT;
@@ -345,19 +347,20 @@ cli_cmd_update_service(cli *c)
 	Svcfleet__V1__ObjectMeta  m   = SVCFLEET__V1__OBJECT_META__INIT;
 	Svcfleet__V1__ServiceSpec sp  = SVCFLEET__V1__SERVICE_SPEC__INIT;
 	Svcfleet__V1__Service    *cur = NULL, *out = NULL;
-	bool                      dry = cli_flag(c, F_DRY_RUN);
+	bool                      dry = sf__cli_flag(c, F_DRY_RUN);
 	int                       rv;
 
-	if ((rv = build(c, &fl, &m, &sp)) != 0 || (rv = cli_connect(c)) != 0) {
+	if ((rv = build(c, &fl, &m, &sp)) != 0
+	    || (rv = sf__cli_connect(c)) != 0) {
 		return (rv);
 	}
-	cli_name_flags(c);
+	sf__cli_name_flags(c);
 	key.cluster    = m.cluster;
 	key.namespace_ = m.namespace_;
 	key.name       = m.name;
 	get.key        = &key;
 	if (svcfleet_get_service(c->c_client, &get, &cur, &c->c_st) != 0) {
-		return (cli_fail_status(&c->c_st, NULL));
+		return (sf__cli_fail_status(&c->c_st, NULL));
 	}
 	// Shallow copies: cur keeps what it owns (svcfleet_free frees it),
 	// the copies point at it and at the flags' arena values.
@@ -384,7 +387,7 @@ cli_cmd_update_service(cli *c)
 		        && sp.session_affinity[0] != '\0'
 		    ? sp.session_affinity
 		    : "None";
-		if (!cli_flag(c, F_SESSION_AFFINITY)) {
+		if (!sf__cli_flag(c, F_SESSION_AFFINITY)) {
 			s->session_timeout_seconds = 0;
 		}
 	}
@@ -407,10 +410,10 @@ cli_cmd_update_service(cli *c)
 	req.dry_run = dry;
 	if (svcfleet_update_service(c->c_client, &req, &out, &c->c_st) != 0) {
 		svcfleet_free(cur);
-		return (cli_fail_status(&c->c_st, NULL));
+		return (sf__cli_fail_status(&c->c_st, NULL));
 	}
 	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
-		rv = cli_print_services(c, &out, 1, false, false);
+		rv = sf__cli_print_services(c, &out, 1, false, false);
 	} else {
 		printf("service/%s %s%s\n", m.name,
 		    out->metadata->generation != cur->metadata->generation

@@ -6,7 +6,7 @@
 #include "cli.h"
 
 int
-cli_cmd_delete_service(cli *c)
+sf__cli_cmd_delete_service(cli *c)
 {
 	Svcfleet__V1__DeleteServiceRequest req
 	    = SVCFLEET__V1__DELETE_SERVICE_REQUEST__INIT;
@@ -15,21 +15,21 @@ cli_cmd_delete_service(cli *c)
 	const char                       *name = c->c_args[0];
 	int                               rv   = 0;
 
-	if ((rv = cli_connect(c)) != 0) {
+	if ((rv = sf__cli_connect(c)) != 0) {
 		return (rv);
 	}
 	key.cluster    = (char *) c->c_val[F_CLUSTER];
-	key.namespace_ = (char *) cli_namespace(c);
+	key.namespace_ = (char *) sf__cli_namespace(c);
 	key.name       = (char *) name;
 	req.key        = &key;
 	if (svcfleet_delete_service(c->c_client, &req, &rep, &c->c_st) != 0) {
-		return (cli_fail_status(&c->c_st, NULL));
+		return (sf__cli_fail_status(&c->c_st, NULL));
 	}
 	if ((c->c_output == OUT_JSON || c->c_output == OUT_YAML)
 	    && rep->service != NULL) {
-		rv = cli_print_services(c, &rep->service, 1, false, false);
+		rv = sf__cli_print_services(c, &rep->service, 1, false, false);
 	} else if (c->c_output == OUT_NAME) {
-		cli_print_service_name(key.cluster, key.namespace_, name);
+		sf__cli_print_service_name(key.cluster, key.namespace_, name);
 	} else if (rep->deleted) {
 		printf("service \"%s\" deleted\n", name);
 	} else {
@@ -37,8 +37,8 @@ cli_cmd_delete_service(cli *c)
 		       "cluster)\n",
 		    name);
 	}
-	if (!rep->deleted && cli_flag(c, F_WAIT) && rv == 0) {
-		rv = cli_wait_service(
+	if (!rep->deleted && sf__cli_flag(c, F_WAIT) && rv == 0) {
+		rv = sf__cli_wait_service(
 		    c, key.cluster, key.namespace_, name, true);
 	}
 	svcfleet_free(rep);

@@ -42,7 +42,7 @@ stamp(const char *label, int64_t ms, const char *by)
 		return;
 	}
 	sf_clock_format_rfc3339(ms, ts, sizeof(ts));
-	cli_age(ms, age, sizeof(age));
+	sf__cli_age(ms, age, sizeof(age));
 	snprintf(line, sizeof(line), "%s (%s ago)%s%s", ts, age,
 	    by != NULL && by[0] != '\0' ? " by " : "", sf_nz(by));
 	field(label, line);
@@ -101,8 +101,8 @@ status_table(const Svcfleet__V1__Service *svc)
 		printf("  <none yet: the reconciler has not reported>\n");
 		return (0);
 	}
-	cli_table_init(&t, 8);
-	rv = cli_table_add(&t, hdr);
+	sf__cli_table_init(&t, 8);
+	rv = sf__cli_table_add(&t, hdr);
 	for (size_t i = 0; i < svc->n_status && rv == 0; i++) {
 		const Svcfleet__V1__ClusterStatus *cs = svc->status[i];
 		sf_buf np = SF_BUF_INIT, ing = SF_BUF_INIT;
@@ -121,23 +121,23 @@ status_table(const Svcfleet__V1__Service *svc)
 		char first[300];
 		snprintf(gen, sizeof(gen), "%lld",
 		    (long long) cs->observed_generation);
-		cli_age(cs->last_sync_time_ms, age, sizeof(age));
+		sf__cli_age(cs->last_sync_time_ms, age, sizeof(age));
 		snprintf(first, sizeof(first), "  %s", cs->cluster);
 		const char *row[] = {first, state_name(cs->state), gen,
 		    cs->cluster_ip[0] ? cs->cluster_ip : "<none>",
 		    np.b_len ? sf_buf_cstr(&np) : "<none>",
 		    ing.b_len ? sf_buf_cstr(&ing) : "<none>",
 		    cs->last_sync_time_ms ? age : "<never>", cs->message};
-		rv                = cli_table_add(&t, row);
+		rv                = sf__cli_table_add(&t, row);
 		sf_buf_fini(&np);
 		sf_buf_fini(&ing);
 	}
 	if (rv == 0) {
-		cli_table_print(&t, stdout);
+		sf__cli_table_print(&t, stdout);
 	}
-	cli_table_fini(&t);
-	return (
-	    rv != 0 ? cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory") : 0);
+	sf__cli_table_fini(&t);
+	return (rv != 0 ? sf__cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory")
+	                : 0);
 }
 
 // The recent audit trail. ListAuditEvents arrives with identity (issue
@@ -172,8 +172,8 @@ audit(cli *c, const Svcfleet__V1__Service *svc)
 		cli_table   t;
 		const char *hdr[]
 		    = {"  TIME", "USER", "METHOD", "RESULT", "MESSAGE"};
-		cli_table_init(&t, 5);
-		cli_table_add(&t, hdr);
+		sf__cli_table_init(&t, 5);
+		sf__cli_table_add(&t, hdr);
 		for (size_t i = 0; i < rep->n_events; i++) {
 			const Svcfleet__V1__AuditEvent *ev = rep->events[i];
 			char                            ts[48];
@@ -184,10 +184,10 @@ audit(cli *c, const Svcfleet__V1__Service *svc)
 			const char *row[]
 			    = {ts, ev->user, m ? m + 1 : ev->method,
 			        svcfleet_code_name(ev->code), ev->message};
-			cli_table_add(&t, row);
+			sf__cli_table_add(&t, row);
 		}
-		cli_table_print(&t, stdout);
-		cli_table_fini(&t);
+		sf__cli_table_print(&t, stdout);
+		sf__cli_table_fini(&t);
 	}
 	svcfleet_free(rep);
 }
@@ -225,8 +225,8 @@ drift(cli *c, const Svcfleet__V1__Service *svc)
 	cli_table   t;
 	const char *hdr[]
 	    = {"  TIME", "OPERATION", "WRITTEN-BY", "ACTION", "FIELDS"};
-	cli_table_init(&t, 5);
-	int trv = cli_table_add(&t, hdr);
+	sf__cli_table_init(&t, 5);
+	int trv = sf__cli_table_add(&t, hdr);
 	for (size_t i = 0; i < rep->n_events && trv == 0; i++) {
 		const Svcfleet__V1__AuditEvent *ev = rep->events[i];
 		sf_buf by = SF_BUF_INIT, f = SF_BUF_INIT;
@@ -248,19 +248,19 @@ drift(cli *c, const Svcfleet__V1__Service *svc)
 		    by.b_len > 0 ? sf_buf_cstr(&by) : "<unknown>",
 		    sf_nz(ev->drift_action)[0] ? ev->drift_action : "<none>",
 		    f.b_len > 0 ? sf_buf_cstr(&f) : "<none>"};
-		trv = by.b_oom || f.b_oom ? -1 : cli_table_add(&t, row);
+		trv = by.b_oom || f.b_oom ? -1 : sf__cli_table_add(&t, row);
 		sf_buf_fini(&by);
 		sf_buf_fini(&f);
 	}
 	if (trv == 0) {
-		cli_table_print(&t, stdout);
+		sf__cli_table_print(&t, stdout);
 	}
-	cli_table_fini(&t);
+	sf__cli_table_fini(&t);
 	svcfleet_free(rep);
 }
 
 int
-cli_cmd_describe_service(cli *c)
+sf__cli_cmd_describe_service(cli *c)
 {
 	Svcfleet__V1__GetServiceRequest req
 	    = SVCFLEET__V1__GET_SERVICE_REQUEST__INIT;
@@ -271,18 +271,18 @@ cli_cmd_describe_service(cli *c)
 	char                             line[512];
 	int                              rv;
 
-	if ((rv = cli_connect(c)) != 0) {
+	if ((rv = sf__cli_connect(c)) != 0) {
 		return (rv);
 	}
 	key.cluster    = (char *) c->c_val[F_CLUSTER];
-	key.namespace_ = (char *) cli_namespace(c);
+	key.namespace_ = (char *) sf__cli_namespace(c);
 	key.name       = (char *) c->c_args[0];
 	req.key        = &key;
 	if (svcfleet_get_service(c->c_client, &req, &svc, &c->c_st) != 0) {
-		return (cli_fail_status(&c->c_st, NULL));
+		return (sf__cli_fail_status(&c->c_st, NULL));
 	}
 	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
-		rv = cli_print_services(c, &svc, 1, false, false);
+		rv = sf__cli_print_services(c, &svc, 1, false, false);
 		svcfleet_free(svc);
 		return (rv);
 	}

@@ -80,14 +80,15 @@ put(const char *dir, const char *name, json_t *obj)
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	if (sf_model_json_to_yaml(obj, &y) != 0 || y.b_oom
 	    || (f = fopen(path, "w")) == NULL) {
-		rv = cli_fail(
+		rv = sf__cli_fail(
 		    SF_INTERNAL, "cannot write %s: %s", path, strerror(errno));
 	} else {
 		if (fwrite(y.b_data, 1, y.b_len, f) != y.b_len) {
 			rv = -1;
 		}
 		if (fclose(f) != 0 || rv != 0) {
-			rv = cli_fail(SF_INTERNAL, "cannot write %s", path);
+			rv = sf__cli_fail(
+			    SF_INTERNAL, "cannot write %s", path);
 		}
 	}
 	sf_buf_fini(&y);
@@ -105,7 +106,7 @@ pair(diff_run *r, const char *name, json_t *live, json_t *merged)
 	if (r->dr_nfiles >= DIFF_FILES_MAX) {
 		json_decref(live);
 		json_decref(merged);
-		return (cli_fail(SF_RESOURCE_EXHAUSTED,
+		return (sf__cli_fail(SF_RESOURCE_EXHAUSTED,
 		    "more than %d objects to diff", DIFF_FILES_MAX));
 	}
 	// A name a file can carry: no '/' (names are DNS labels, clusters
@@ -121,7 +122,7 @@ pair(diff_run *r, const char *name, json_t *live, json_t *merged)
 	if (n == NULL || grown == NULL) {
 		json_decref(live);
 		json_decref(merged);
-		return (cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory"));
+		return (sf__cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory"));
 	}
 	r->dr_files                 = grown;
 	r->dr_files[r->dr_nfiles++] = n;
@@ -152,7 +153,7 @@ live_service(diff_run *r, const char *cluster, const char *ns,
 	req.key        = &key;
 	if (svcfleet_get_service(c->c_client, &req, &svc, &c->c_st) != 0) {
 		if (c->c_st.code != SVCFLEET_NOT_FOUND) {
-			cli_fail_status(&c->c_st, NULL);
+			sf__cli_fail_status(&c->c_st, NULL);
 			*err = true;
 		}
 		return (NULL);
@@ -208,7 +209,7 @@ server_side_pair(
 			       "%s\n",
 			    d->code, sf_nz(d->message));
 		}
-		cli_fail(
+		sf__cli_fail(
 		    d->code == 0 ? SF_UNAVAILABLE : SF_FAILED_PRECONDITION,
 		    "%scluster \"%s\": %s", where, sf_nz(d->cluster),
 		    sf_nz(d->message));
@@ -236,9 +237,9 @@ diff_service(diff_run *r, const json_t *obj, const char *where)
 
 	sf_status_init(&st);
 	if (sf_model_service_from_manifest(
-	        obj, cli_value(c, F_CLUSTER, NULL), &c->c_arena, &svc, &st)
+	        obj, sf__cli_value(c, F_CLUSTER, NULL), &c->c_arena, &svc, &st)
 	    != 0) {
-		cli_fail_sf(&st, where);
+		sf__cli_fail_sf(&st, where);
 		sf_status_fini(&st);
 		r->dr_failed++;
 		return;
@@ -255,7 +256,7 @@ diff_service(diff_run *r, const json_t *obj, const char *where)
 	req.dry_run     = true;
 	req.server_side = r->dr_server_side;
 	if (svcfleet_apply_service(c->c_client, &req, &rep, &c->c_st) != 0) {
-		cli_fail_status(&c->c_st, where);
+		sf__cli_fail_status(&c->c_st, where);
 		json_decref(live);
 		r->dr_failed++;
 		r->dr_stop = fatal_code(c->c_st.code);
@@ -313,7 +314,7 @@ diff_fleet(diff_run *r, const json_t *obj, const char *where)
 
 	sf_status_init(&st);
 	if (sf_model_fleet_from_manifest(obj, &c->c_arena, &fs, &st) != 0) {
-		cli_fail_sf(&st, where);
+		sf__cli_fail_sf(&st, where);
 		sf_status_fini(&st);
 		r->dr_failed++;
 		return;
@@ -327,7 +328,7 @@ diff_fleet(diff_run *r, const json_t *obj, const char *where)
 		live = clean_fleet(sf_model_fleet_to_manifest(cur));
 		svcfleet_free(cur);
 	} else if (c->c_st.code != SVCFLEET_NOT_FOUND) {
-		cli_fail_status(&c->c_st, where);
+		sf__cli_fail_status(&c->c_st, where);
 		r->dr_failed++;
 		r->dr_stop = fatal_code(c->c_st.code);
 		return;
@@ -337,7 +338,7 @@ diff_fleet(diff_run *r, const json_t *obj, const char *where)
 	req.server_side   = r->dr_server_side;
 	if (svcfleet_apply_fleet_service(c->c_client, &req, &rep, &c->c_st)
 	    != 0) {
-		cli_fail_status(&c->c_st, where);
+		sf__cli_fail_status(&c->c_st, where);
 		json_decref(live);
 		r->dr_failed++;
 		r->dr_stop = fatal_code(c->c_st.code);
@@ -394,7 +395,7 @@ diff_file(diff_run *r, const char *path)
 	const char     *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
 	sf_manifest_set set  = {NULL, 0};
 
-	if (cli_manifest_load(path, &set) != 0) {
+	if (sf__cli_manifest_load(path, &set) != 0) {
 		r->dr_failed++;
 	} else {
 		for (size_t d = 0; d < set.ms_ndocs && !r->dr_stop; d++) {
@@ -449,7 +450,7 @@ run_diff(diff_run *r)
 	fflush(NULL);
 	if ((pid = fork()) < 0) {
 		free(words);
-		cli_fail(SF_INTERNAL, "cannot run %s: %s", argv[0],
+		sf__cli_fail(SF_INTERNAL, "cannot run %s: %s", argv[0],
 		    strerror(errno));
 		return (DIFF_EXIT_ERROR);
 	}
@@ -484,7 +485,7 @@ remove_dir(diff_run *r, const char *dir)
 }
 
 int
-cli_cmd_diff(cli *c)
+sf__cli_cmd_diff(cli *c)
 {
 	const cli_list *files = &c->c_list[F_FILENAME];
 	const char     *tmp   = getenv("TMPDIR");
@@ -493,21 +494,21 @@ cli_cmd_diff(cli *c)
 
 	memset(&r, 0, sizeof(r));
 	r.dr_cli         = c;
-	r.dr_server_side = cli_flag(c, F_SERVER_SIDE);
-	if ((rv = cli_connect(c)) != 0) {
+	r.dr_server_side = sf__cli_flag(c, F_SERVER_SIDE);
+	if ((rv = sf__cli_connect(c)) != 0) {
 		return (DIFF_EXIT_ERROR);
 	}
 	tmp = tmp != NULL && tmp[0] != '\0' ? tmp : P_tmpdir;
 	snprintf(r.dr_live, sizeof(r.dr_live), "%s/LIVE-XXXXXX", tmp);
 	snprintf(r.dr_merged, sizeof(r.dr_merged), "%s/MERGED-XXXXXX", tmp);
 	if (mkdtemp(r.dr_live) == NULL) {
-		cli_fail(SF_INTERNAL, "cannot make a temporary directory: %s",
-		    strerror(errno));
+		sf__cli_fail(SF_INTERNAL,
+		    "cannot make a temporary directory: %s", strerror(errno));
 		return (DIFF_EXIT_ERROR);
 	}
 	if (mkdtemp(r.dr_merged) == NULL) {
-		cli_fail(SF_INTERNAL, "cannot make a temporary directory: %s",
-		    strerror(errno));
+		sf__cli_fail(SF_INTERNAL,
+		    "cannot make a temporary directory: %s", strerror(errno));
 		(void) rmdir(r.dr_live);
 		return (DIFF_EXIT_ERROR);
 	}
@@ -520,7 +521,7 @@ cli_cmd_diff(cli *c)
 	free(r.dr_files);
 	if (rv > 1) {
 		if (rv != DIFF_EXIT_ERROR) {
-			cli_fail(SF_INTERNAL,
+			sf__cli_fail(SF_INTERNAL,
 			    "the diff program exited with %d", rv);
 		}
 		return (rv);

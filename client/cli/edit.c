@@ -291,7 +291,7 @@ out:
 }
 
 int
-cli_cmd_edit_service(cli *c)
+sf__cli_cmd_edit_service(cli *c)
 {
 	Svcfleet__V1__GetServiceRequest get
 	    = SVCFLEET__V1__GET_SERVICE_REQUEST__INIT;
@@ -306,29 +306,29 @@ cli_cmd_edit_service(cli *c)
 	memset(&r, 0, sizeof(r));
 	r.er_cli = c;
 	svcfleet__v1__service_key__init(&r.er_key);
-	r.er_key.cluster    = (char *) cli_value(c, F_CLUSTER, "");
-	r.er_key.namespace_ = (char *) cli_namespace(c);
+	r.er_key.cluster    = (char *) sf__cli_value(c, F_CLUSTER, "");
+	r.er_key.namespace_ = (char *) sf__cli_namespace(c);
 	r.er_key.name       = (char *) c->c_args[0];
-	if ((rv = cli_connect(c)) != 0) {
+	if ((rv = sf__cli_connect(c)) != 0) {
 		return (rv);
 	}
 	get.key = &r.er_key;
 	if (svcfleet_get_service(c->c_client, &get, &cur, &c->c_st) != 0) {
-		return (cli_fail_status(&c->c_st, NULL));
+		return (sf__cli_fail_status(&c->c_st, NULL));
 	}
 	r.er_rv  = cur->metadata->resource_version;
 	r.er_gen = cur->metadata->generation;
 	if (render(cur, &yaml) != 0) {
 		svcfleet_free(cur);
 		sf_buf_fini(&yaml);
-		return (cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory"));
+		return (sf__cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory"));
 	}
 	svcfleet_free(cur);
 	snprintf(path, sizeof(path), "%s/svcfleet-edit-XXXXXX.yaml",
 	    tmp != NULL && tmp[0] != '\0' ? tmp : P_tmpdir);
 	if ((fd = mkstemps(path, 5)) < 0) {
 		sf_buf_fini(&yaml);
-		return (cli_fail(SF_INTERNAL,
+		return (sf__cli_fail(SF_INTERNAL,
 		    "cannot make a temporary file: %s", strerror(errno)));
 	}
 	close(fd);
@@ -345,22 +345,22 @@ cli_cmd_edit_service(cli *c)
 		}
 		sf_buf_put(&file, yaml.b_data, yaml.b_len);
 		if (file.b_oom || write_file(path, &file) != 0) {
-			rv = cli_fail(SF_INTERNAL, "cannot write %s: %s", path,
-			    strerror(errno));
+			rv = sf__cli_fail(SF_INTERNAL, "cannot write %s: %s",
+			    path, strerror(errno));
 			sf_buf_fini(&file);
 			break;
 		}
 		strip_comments(sf_buf_cstr(&file), &before);
 		sf_buf_fini(&file);
 		if (run_editor(path, why, sizeof(why)) != 0) {
-			rv = cli_fail(SF_CANCELLED, "%s", why);
+			rv = sf__cli_fail(SF_CANCELLED, "%s", why);
 			sf_buf_fini(&before);
 			keep = !first;
 			break;
 		}
-		if (cli_read_file(path, &edited) != 0) {
-			rv = cli_fail(SF_INTERNAL, "cannot read %s: %s", path,
-			    strerror(errno));
+		if (sf__cli_read_file(path, &edited) != 0) {
+			rv = sf__cli_fail(SF_INTERNAL, "cannot read %s: %s",
+			    path, strerror(errno));
 			sf_buf_fini(&before);
 			sf_buf_fini(&edited);
 			break;
@@ -379,7 +379,7 @@ cli_cmd_edit_service(cli *c)
 			fprintf(stderr, "Edit cancelled, no changes made.\n");
 			rv = CLI_EXIT_OK;
 		} else if (same) {
-			rv   = cli_fail(SF_CANCELLED,
+			rv   = sf__cli_fail(SF_CANCELLED,
 			      "edit cancelled, no valid changes were saved; "
 			        "your changes are kept in %s",
 			      path);
@@ -395,7 +395,7 @@ cli_cmd_edit_service(cli *c)
 				        != r.er_rv;
 				if (c->c_output == OUT_JSON
 				    || c->c_output == OUT_YAML) {
-					rv = cli_print_services(
+					rv = sf__cli_print_services(
 					    c, &out, 1, false, false);
 				} else if (changed) {
 					printf("service/%s edited\n",

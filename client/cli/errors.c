@@ -20,7 +20,7 @@ put_line(FILE *f, const char *s)
 }
 
 int
-cli_usage(const cli *c, const char *fmt, ...)
+sf__cli_usage(const cli *c, const char *fmt, ...)
 {
 	char    msg[1024];
 	va_list ap;
@@ -41,7 +41,7 @@ cli_usage(const cli *c, const char *fmt, ...)
 }
 
 int
-cli_fail(int code, const char *fmt, ...)
+sf__cli_fail(int code, const char *fmt, ...)
 {
 	char    msg[1024];
 	va_list ap;
@@ -76,11 +76,11 @@ put_violation(const char *field, const char *reason)
 	fputc('\n', stderr);
 }
 
-// Set by cli_connect once it knows where the token came from.
+// Set by sf__cli_connect once it knows where the token came from.
 static const char *auth_hint;
 
 void
-cli_set_auth_hint(const char *hint)
+sf__cli_set_auth_hint(const char *hint)
 {
 	auth_hint = hint;
 }
@@ -89,7 +89,7 @@ cli_set_auth_hint(const char *hint)
 static cli *flags_cli;
 
 void
-cli_name_flags(cli *c)
+sf__cli_name_flags(cli *c)
 {
 	flags_cli = c;
 }
@@ -136,7 +136,7 @@ trimmed_message(int code, const char *msg, size_t nviol, const char *field,
 }
 
 int
-cli_fail_status(const svcfleet_status *st, const char *prefix)
+sf__cli_fail_status(const svcfleet_status *st, const char *prefix)
 {
 	char msg[sizeof(st->message)];
 	put_error_line(st->code, prefix,
@@ -146,7 +146,7 @@ cli_fail_status(const svcfleet_status *st, const char *prefix)
 	        sizeof(msg)));
 	for (size_t i = 0; i < st->n_violations; i++) {
 		const char *flag = flags_cli != NULL
-		    ? cli_field_flag(flags_cli, st->violations[i].field)
+		    ? sf__cli_field_flag(flags_cli, st->violations[i].field)
 		    : NULL;
 		if (flag == NULL) {
 			put_violation(
@@ -168,7 +168,7 @@ cli_fail_status(const svcfleet_status *st, const char *prefix)
 }
 
 int
-cli_fail_sf(const sf_status *st, const char *prefix)
+sf__cli_fail_sf(const sf_status *st, const char *prefix)
 {
 	int  code = st->st_code != 0 ? st->st_code : SF_INVALID_ARGUMENT;
 	char msg[1024];

@@ -43,7 +43,7 @@ under(const char *field, const char *prefix)
 }
 
 const char *
-cli_field_flag(cli *c, const char *field)
+sf__cli_field_flag(cli *c, const char *field)
 {
 	if (field == NULL) {
 		return (NULL);
@@ -70,10 +70,10 @@ cli_field_flag(cli *c, const char *field)
 		// A single-valued flag is quoted with its value; a default
 		// (namespace "default") is named as the flag all the same,
 		// since that is how to change it.
-		bool val
-		    = c->c_set[id] && cli_flag_defs[id].fd_kind == FK_VALUE;
+		bool val = c->c_set[id]
+		    && sf__cli_flag_defs[id].fd_kind == FK_VALUE;
 		return (sf_arena_printf(&c->c_arena, "--%s%s%s",
-		    cli_flag_defs[id].fd_name, val ? " " : "",
+		    sf__cli_flag_defs[id].fd_name, val ? " " : "",
 		    val ? c->c_val[id] : ""));
 	}
 	return (NULL);

@@ -68,7 +68,7 @@ print_rendered(const cli *c, const Svcfleet__V1__ApplyFleetServiceReply *rep)
 		json_t *o = json_pack("{s:s, s:s, s:o}", "apiVersion",
 		    SF_MODEL_API_GROUP, "kind", "FleetServicePreview", "items",
 		    items);
-		rv        = cli_print_object(c, o);
+		rv        = sf__cli_print_object(c, o);
 		json_decref(o);
 	} else {
 		json_decref(items);
@@ -77,7 +77,7 @@ print_rendered(const cli *c, const Svcfleet__V1__ApplyFleetServiceReply *rep)
 }
 
 int
-cli_fleet_apply_doc(cli *c, const json_t *obj, bool dry, bool preview,
+sf__cli_fleet_apply_doc(cli *c, const json_t *obj, bool dry, bool preview,
     const char *where, bool *fatal)
 {
 	Svcfleet__V1__ApplyFleetServiceRequest req
@@ -90,7 +90,7 @@ cli_fleet_apply_doc(cli *c, const json_t *obj, bool dry, bool preview,
 	*fatal = false;
 	sf_status_init(&st);
 	if (sf_model_fleet_from_manifest(obj, &c->c_arena, &fs, &st) != 0) {
-		cli_fail_sf(&st, where);
+		sf__cli_fail_sf(&st, where);
 		sf_status_fini(&st);
 		return (CLI_EXIT_FAIL);
 	}
@@ -98,10 +98,10 @@ cli_fleet_apply_doc(cli *c, const json_t *obj, bool dry, bool preview,
 	req.fleet_service = fs;
 	req.dry_run       = dry || preview;
 	// i19-ssd: each cluster's API server dry-runs its copy too.
-	req.server_side = preview && cli_flag(c, F_SERVER_SIDE);
+	req.server_side = preview && sf__cli_flag(c, F_SERVER_SIDE);
 	if (svcfleet_apply_fleet_service(c->c_client, &req, &rep, &c->c_st)
 	    != 0) {
-		cli_fail_status(&c->c_st, where);
+		sf__cli_fail_status(&c->c_st, where);
 		*fatal = c->c_st.code == SVCFLEET_UNAVAILABLE
 		    || c->c_st.code == SVCFLEET_UNAUTHENTICATED;
 		return (CLI_EXIT_FAIL);
@@ -112,7 +112,7 @@ cli_fleet_apply_doc(cli *c, const json_t *obj, bool dry, bool preview,
 		json_t *m = rep->fleet_service != NULL
 		    ? sf_model_fleet_to_manifest(rep->fleet_service)
 		    : NULL;
-		rv        = m != NULL ? cli_print_object(c, m) : 0;
+		rv        = m != NULL ? sf__cli_print_object(c, m) : 0;
 		json_decref(m);
 	} else {
 		printf("fleetservice/%s %s%s\n", fs->metadata->name,
@@ -125,7 +125,7 @@ cli_fleet_apply_doc(cli *c, const json_t *obj, bool dry, bool preview,
 // `svcfleet fleetservice preview -f FILE [--server-side]`: what each
 // cluster would get, written nowhere.
 int
-cli_cmd_fleet_preview(cli *c)
+sf__cli_cmd_fleet_preview(cli *c)
 {
 	const cli_list *files  = &c->c_list[F_FILENAME];
 	int             failed = 0, docs = 0;
@@ -135,8 +135,8 @@ cli_cmd_fleet_preview(cli *c)
 		sf_manifest_set set  = {NULL, 0};
 		sf_status       st;
 		const char     *path = files->l_v[i];
-		if (cli_read_file(path, &text) != 0) {
-			cli_fail(SF_INVALID_ARGUMENT, "cannot read %s: %s",
+		if (sf__cli_read_file(path, &text) != 0) {
+			sf__cli_fail(SF_INVALID_ARGUMENT, "cannot read %s: %s",
 			    path, strerror(errno));
 			sf_buf_fini(&text);
 			failed++;
@@ -145,7 +145,7 @@ cli_cmd_fleet_preview(cli *c)
 		sf_status_init(&st);
 		if (sf_manifest_parse(text.b_data, text.b_len, path, &set, &st)
 		    != 0) {
-			cli_fail_sf(&st, NULL);
+			sf__cli_fail_sf(&st, NULL);
 			failed++;
 		}
 		for (size_t d = 0; d < set.ms_ndocs; d++) {
@@ -160,9 +160,10 @@ cli_cmd_fleet_preview(cli *c)
 			where = sf_arena_printf(&c->c_arena,
 			    "%s: document %d: ", path,
 			    set.ms_docs[d].md_index);
-			if (cli_connect(c) != 0
-			    || cli_fleet_apply_doc(c, set.ms_docs[d].md_obj,
-			           true, true, where, &fatal)
+			if (sf__cli_connect(c) != 0
+			    || sf__cli_fleet_apply_doc(c,
+			           set.ms_docs[d].md_obj, true, true, where,
+			           &fatal)
 			        != 0) {
 				failed++;
 			}
@@ -172,7 +173,7 @@ cli_cmd_fleet_preview(cli *c)
 		sf_buf_fini(&text);
 	}
 	if (docs == 0 && failed == 0) {
-		return (cli_fail(SF_INVALID_ARGUMENT,
+		return (sf__cli_fail(SF_INVALID_ARGUMENT,
 		    "no FleetService in the files given"));
 	}
 	return (failed > 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK);
@@ -187,15 +188,15 @@ get_one(cli *c, const char *name, Svcfleet__V1__FleetService **out)
 	    = SVCFLEET__V1__FLEET_SERVICE_KEY__INIT;
 	int rv;
 
-	if ((rv = cli_connect(c)) != 0) {
+	if ((rv = sf__cli_connect(c)) != 0) {
 		return (rv);
 	}
-	key.namespace_ = (char *) cli_namespace(c);
+	key.namespace_ = (char *) sf__cli_namespace(c);
 	key.name       = (char *) name;
 	req.key        = &key;
 	if (svcfleet_get_fleet_service(c->c_client, &req, out, &c->c_st)
 	    != 0) {
-		return (cli_fail_status(&c->c_st, NULL));
+		return (sf__cli_fail_status(&c->c_st, NULL));
 	}
 	return (0);
 }
@@ -242,11 +243,11 @@ print_fleets(
 		if (n == 1 && !all_ns) {
 			json_t *one = json_incref(json_array_get(items, 0));
 			json_decref(items);
-			int rv = cli_print_object(c, one);
+			int rv = sf__cli_print_object(c, one);
 			json_decref(one);
 			return (rv);
 		}
-		return (cli_print_list(c, items));
+		return (sf__cli_print_list(c, items));
 	}
 	if (c->c_output == OUT_NAME) {
 		for (size_t i = 0; i < n; i++) {
@@ -257,14 +258,14 @@ print_fleets(
 	cli_table t;
 	int       rv   = 0;
 	size_t    skip = all_ns ? 0 : 1; // the NAMESPACE column with -A only
-	cli_table_init(&t, 6 - skip);
+	sf__cli_table_init(&t, 6 - skip);
 	const char *hdr[]
 	    = {"NAMESPACE", "NAME", "TYPE", "PLACEMENT", "SYNCED", "AGE"};
-	rv = cli_table_add(&t, hdr + skip);
+	rv = sf__cli_table_add(&t, hdr + skip);
 	for (size_t i = 0; rv == 0 && i < n; i++) {
 		const Svcfleet__V1__FleetService *fs = fss[i];
 		char                              age[32], synced[32];
-		cli_age(fs->metadata->create_time_ms, age, sizeof(age));
+		sf__cli_age(fs->metadata->create_time_ms, age, sizeof(age));
 		snprintf(
 		    synced, sizeof(synced), "%u/%u", fs->synced, fs->placed);
 		const char *row[]
@@ -273,13 +274,13 @@ print_fleets(
 		            ? fs->spec->template_->spec->type
 		            : "",
 		        placement_text(c, fs), synced, age};
-		rv = cli_table_add(&t, row + skip);
+		rv = sf__cli_table_add(&t, row + skip);
 	}
-	return (cli_table_done(&t, rv));
+	return (sf__cli_table_done(&t, rv));
 }
 
 int
-cli_cmd_get_fleet(cli *c)
+sf__cli_cmd_get_fleet(cli *c)
 {
 	Svcfleet__V1__ListFleetServicesRequest req
 	    = SVCFLEET__V1__LIST_FLEET_SERVICES_REQUEST__INIT;
@@ -295,14 +296,15 @@ cli_cmd_get_fleet(cli *c)
 		svcfleet_free(one);
 		return (rv);
 	}
-	if ((rv = cli_connect(c)) != 0) {
+	if ((rv = sf__cli_connect(c)) != 0) {
 		return (rv);
 	}
-	req.namespace_
-	    = cli_flag(c, F_ALL_NAMESPACES) ? "" : (char *) cli_namespace(c);
+	req.namespace_ = sf__cli_flag(c, F_ALL_NAMESPACES)
+	    ? ""
+	    : (char *) sf__cli_namespace(c);
 	if (svcfleet_list_fleet_services(c->c_client, &req, &rep, &c->c_st)
 	    != 0) {
-		return (cli_fail_status(&c->c_st, NULL));
+		return (sf__cli_fail_status(&c->c_st, NULL));
 	}
 	if (rep->n_fleet_services == 0 && c->c_output == OUT_TABLE) {
 		fprintf(stderr, "No resources found\n");
@@ -310,13 +312,13 @@ cli_cmd_get_fleet(cli *c)
 		return (0);
 	}
 	rv = print_fleets(c, rep->fleet_services, rep->n_fleet_services,
-	    cli_flag(c, F_ALL_NAMESPACES));
+	    sf__cli_flag(c, F_ALL_NAMESPACES));
 	svcfleet_free(rep);
 	return (rv);
 }
 
 int
-cli_cmd_describe_fleet(cli *c)
+sf__cli_cmd_describe_fleet(cli *c)
 {
 	Svcfleet__V1__FleetService *fs = NULL;
 	int                         rv;
@@ -346,10 +348,10 @@ cli_cmd_describe_fleet(cli *c)
 	printf("Status:       %s\n", sf_nz(fs->summary));
 	printf("Clusters:\n");
 	cli_table t;
-	cli_table_init(&t, 6);
+	sf__cli_table_init(&t, 6);
 	const char *hdr[] = {"  CLUSTER", "PLACEMENT", "STATE", "NODE-PORTS",
 	    "ADDRESS", "MESSAGE"};
-	rv                = cli_table_add(&t, hdr);
+	rv                = sf__cli_table_add(&t, hdr);
 	for (size_t i = 0; rv == 0 && i < fs->n_status; i++) {
 		const Svcfleet__V1__FleetClusterStatus *s = fs->status[i];
 		sf_buf np = SF_BUF_INIT, ad = SF_BUF_INIT;
@@ -371,17 +373,17 @@ cli_cmd_describe_fleet(cli *c)
 		        : "-",
 		    np.b_len > 0 ? sf_buf_cstr(&np) : "-",
 		    ad.b_len > 0 ? sf_buf_cstr(&ad) : "-", sf_nz(s->message)};
-		rv                = cli_table_add(&t, row);
+		rv                = sf__cli_table_add(&t, row);
 		sf_buf_fini(&np);
 		sf_buf_fini(&ad);
 	}
-	rv = cli_table_done(&t, rv);
+	rv = sf__cli_table_done(&t, rv);
 	svcfleet_free(fs);
 	return (rv);
 }
 
 int
-cli_cmd_delete_fleet(cli *c)
+sf__cli_cmd_delete_fleet(cli *c)
 {
 	Svcfleet__V1__DeleteFleetServiceRequest req
 	    = SVCFLEET__V1__DELETE_FLEET_SERVICE_REQUEST__INIT;
@@ -390,15 +392,15 @@ cli_cmd_delete_fleet(cli *c)
 	Svcfleet__V1__DeleteFleetServiceReply *rep = NULL;
 	int                                    rv;
 
-	if ((rv = cli_connect(c)) != 0) {
+	if ((rv = sf__cli_connect(c)) != 0) {
 		return (rv);
 	}
-	key.namespace_ = (char *) cli_namespace(c);
+	key.namespace_ = (char *) sf__cli_namespace(c);
 	key.name       = (char *) c->c_args[0];
 	req.key        = &key;
 	if (svcfleet_delete_fleet_service(c->c_client, &req, &rep, &c->c_st)
 	    != 0) {
-		return (cli_fail_status(&c->c_st, NULL));
+		return (sf__cli_fail_status(&c->c_st, NULL));
 	}
 	printf(
 	    "fleetservice/%s deleted (its copies are pruned)\n", c->c_args[0]);
@@ -407,7 +409,7 @@ cli_cmd_delete_fleet(cli *c)
 }
 
 int
-cli_cmd_fleet_convert(cli *c)
+sf__cli_cmd_fleet_convert(cli *c)
 {
 	Svcfleet__V1__ConvertServiceRequest req
 	    = SVCFLEET__V1__CONVERT_SERVICE_REQUEST__INIT;
@@ -415,20 +417,20 @@ cli_cmd_fleet_convert(cli *c)
 	Svcfleet__V1__ApplyFleetServiceReply *rep = NULL;
 	int                                   rv;
 
-	if ((rv = cli_connect(c)) != 0) {
+	if ((rv = sf__cli_connect(c)) != 0) {
 		return (rv);
 	}
-	key.cluster    = (char *) cli_value(c, F_CLUSTER, "");
-	key.namespace_ = (char *) cli_namespace(c);
+	key.cluster    = (char *) sf__cli_value(c, F_CLUSTER, "");
+	key.namespace_ = (char *) sf__cli_namespace(c);
 	key.name       = (char *) c->c_args[0];
 	req.key        = &key;
-	req.dry_run    = cli_flag(c, F_DRY_RUN);
+	req.dry_run    = sf__cli_flag(c, F_DRY_RUN);
 	if (svcfleet_convert_service(c->c_client, &req, &rep, &c->c_st) != 0) {
-		return (cli_fail_status(&c->c_st, NULL));
+		return (sf__cli_fail_status(&c->c_st, NULL));
 	}
 	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
 		json_t *m = sf_model_fleet_to_manifest(rep->fleet_service);
-		rv        = cli_print_object(c, m);
+		rv        = sf__cli_print_object(c, m);
 		json_decref(m);
 	} else {
 		printf("service/%s converted to fleetservice/%s%s\n",
@@ -446,7 +448,7 @@ static int label_once(cli *c);
 // The record's health is written by the reconciler all the time: a label
 // change that meets one (ABORTED) reads the record again and retries.
 int
-cli_cmd_cluster_label(cli *c)
+sf__cli_cmd_cluster_label(cli *c)
 {
 	int rv = 0;
 	for (int i = 0; i < 10; i++) {
@@ -455,7 +457,7 @@ cli_cmd_cluster_label(cli *c)
 		}
 	}
 	if (rv == -SVCFLEET_ABORTED) {
-		return (cli_fail_status(&c->c_st, NULL));
+		return (sf__cli_fail_status(&c->c_st, NULL));
 	}
 	return (rv);
 }
@@ -473,20 +475,21 @@ label_once(cli *c)
 	int                      rv;
 
 	if (c->c_nargs < 2) {
-		return (cli_usage(c, "give at least one KEY=VALUE or KEY-"));
+		return (
+		    sf__cli_usage(c, "give at least one KEY=VALUE or KEY-"));
 	}
-	if ((rv = cli_connect(c)) != 0) {
+	if ((rv = sf__cli_connect(c)) != 0) {
 		return (rv);
 	}
 	greq.name = (char *) c->c_args[0];
 	if (svcfleet_get_cluster(c->c_client, &greq, &cl, &c->c_st) != 0) {
-		return (cli_fail_status(&c->c_st, NULL));
+		return (sf__cli_fail_status(&c->c_st, NULL));
 	}
 	kvs = sf_arena_zalloc(
 	    &c->c_arena, (cl->n_labels + c->c_nargs + 1) * sizeof(*kvs));
 	if (kvs == NULL) {
 		svcfleet_free(cl);
-		return (cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory"));
+		return (sf__cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory"));
 	}
 	for (size_t i = 0; i < cl->n_labels; i++) {
 		kvs[n++] = cl->labels[i];
@@ -499,7 +502,7 @@ label_once(cli *c)
 		size_t      i;
 		if (eq == NULL && (len < 2 || arg[len - 1] != '-')) {
 			svcfleet_free(cl);
-			return (cli_usage(c,
+			return (sf__cli_usage(c,
 			    "invalid label \"%s\": want KEY=VALUE or KEY-",
 			    arg));
 		}
@@ -522,8 +525,8 @@ label_once(cli *c)
 		    = sf_arena_zalloc(&c->c_arena, sizeof(*kv));
 		if (kv == NULL) {
 			svcfleet_free(cl);
-			return (
-			    cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory"));
+			return (sf__cli_fail(
+			    SF_RESOURCE_EXHAUSTED, "out of memory"));
 		}
 		svcfleet__v1__key_value__init(kv);
 		kv->key   = key;
@@ -550,7 +553,7 @@ label_once(cli *c)
 		return (-SVCFLEET_ABORTED);
 	}
 	if (rv != 0) {
-		return (cli_fail_status(&c->c_st, NULL));
+		return (sf__cli_fail_status(&c->c_st, NULL));
 	}
 	printf("cluster/%s labeled\n", c->c_args[0]);
 	svcfleet_free(out);
@@ -559,24 +562,24 @@ label_once(cli *c)
 
 // `svcfleet addresses`: the address plan.
 int
-cli_cmd_addresses(cli *c)
+sf__cli_cmd_addresses(cli *c)
 {
 	Svcfleet__V1__AddressesRequest req
 	    = SVCFLEET__V1__ADDRESSES_REQUEST__INIT;
 	Svcfleet__V1__AddressesReply *rep = NULL;
 	int                           rv;
 
-	if ((rv = cli_connect(c)) != 0) {
+	if ((rv = sf__cli_connect(c)) != 0) {
 		return (rv);
 	}
 	if (svcfleet_addresses(c->c_client, &req, &rep, &c->c_st) != 0) {
-		return (cli_fail_status(&c->c_st, NULL));
+		return (sf__cli_fail_status(&c->c_st, NULL));
 	}
 	printf("POOLS\n");
 	cli_table t;
-	cli_table_init(&t, 4);
+	sf__cli_table_init(&t, 4);
 	const char *hdr[] = {"CLUSTER", "POOL", "ADDRESSES", "OVERLAPS"};
-	rv                = cli_table_add(&t, hdr);
+	rv                = sf__cli_table_add(&t, hdr);
 	for (size_t i = 0; rv == 0 && i < rep->n_clusters; i++) {
 		const Svcfleet__V1__ClusterPools *cp = rep->clusters[i];
 		for (size_t p = 0; rv == 0 && p < cp->n_pools; p++) {
@@ -599,26 +602,26 @@ cli_cmd_addresses(cli *c)
 			const char *row[] = {cp->cluster, cp->pools[p]->name,
 			    sf_buf_cstr(&ad),
 			    ov.b_len > 0 ? sf_buf_cstr(&ov) : "-"};
-			rv                = cli_table_add(&t, row);
+			rv                = sf__cli_table_add(&t, row);
 			sf_buf_fini(&ad);
 			sf_buf_fini(&ov);
 		}
 	}
-	rv = cli_table_done(&t, rv);
+	rv = sf__cli_table_done(&t, rv);
 	printf("\nADDRESSES\n");
-	cli_table_init(&t, 5);
+	sf__cli_table_init(&t, 5);
 	const char *hdr2[]
 	    = {"ADDRESS", "KIND", "CLUSTER", "SERVICE", "OWNER"};
-	rv = cli_table_add(&t, hdr2);
+	rv = sf__cli_table_add(&t, hdr2);
 	for (size_t i = 0; rv == 0 && i < rep->n_addresses; i++) {
 		const Svcfleet__V1__AddressEntry *e   = rep->addresses[i];
 		char                             *svc = sf_arena_printf(
 		                                &c->c_arena, "%s/%s", e->namespace_, e->name);
 		const char *row[] = {e->address, e->kind, e->cluster, svc,
 		    e->owner != NULL && e->owner[0] != '\0' ? e->owner : "-"};
-		rv                = cli_table_add(&t, row);
+		rv                = sf__cli_table_add(&t, row);
 	}
-	rv = cli_table_done(&t, rv);
+	rv = sf__cli_table_done(&t, rv);
 	svcfleet_free(rep);
 	return (rv);
 }

@@ -18,27 +18,27 @@ get_one(cli *c)
 	int                      rv;
 
 	if (!c->c_set[F_CLUSTER]) {
-		return (cli_usage(c,
+		return (sf__cli_usage(c,
 		    "required flag --cluster is missing (a Service is "
 		    "named by cluster, namespace and name)"));
 	}
 	if (c->c_set[F_ALL_NAMESPACES] || c->c_set[F_SELECTOR]
 	    || c->c_set[F_LIMIT]) {
-		return (cli_usage(c,
+		return (sf__cli_usage(c,
 		    "-A, -l and --limit list Services; they do not go "
 		    "with a NAME"));
 	}
-	if ((rv = cli_connect(c)) != 0) {
+	if ((rv = sf__cli_connect(c)) != 0) {
 		return (rv);
 	}
 	key.cluster    = (char *) c->c_val[F_CLUSTER];
-	key.namespace_ = (char *) cli_namespace(c);
+	key.namespace_ = (char *) sf__cli_namespace(c);
 	key.name       = (char *) c->c_args[0];
 	req.key        = &key;
 	if (svcfleet_get_service(c->c_client, &req, &svc, &c->c_st) != 0) {
-		return (cli_fail_status(&c->c_st, NULL));
+		return (sf__cli_fail_status(&c->c_st, NULL));
 	}
-	rv = cli_print_services(c, &svc, 1, false, false);
+	rv = sf__cli_print_services(c, &svc, 1, false, false);
 	svcfleet_free(svc);
 	return (rv);
 }
@@ -112,23 +112,23 @@ list(cli *c)
 {
 	Svcfleet__V1__ListServicesRequest req
 	    = SVCFLEET__V1__LIST_SERVICES_REQUEST__INIT;
-	bool     all_ns = cli_flag(c, F_ALL_NAMESPACES);
+	bool     all_ns = sf__cli_flag(c, F_ALL_NAMESPACES);
 	uint32_t limit;
 	pages    p;
 	int      rv;
 
 	if (all_ns && c->c_set[F_NAMESPACE]) {
-		return (cli_usage(c, "-n and -A exclude each other"));
+		return (sf__cli_usage(c, "-n and -A exclude each other"));
 	}
-	if ((rv = cli_parse_limit(c, 0, &limit)) != 0) {
+	if ((rv = sf__cli_parse_limit(c, 0, &limit)) != 0) {
 		return (rv);
 	}
-	if ((rv = cli_connect(c)) != 0) {
+	if ((rv = sf__cli_connect(c)) != 0) {
 		return (rv);
 	}
 	memset(&p, 0, sizeof(p));
-	req.cluster        = (char *) cli_value(c, F_CLUSTER, "");
-	req.namespace_     = all_ns ? "" : (char *) cli_namespace(c);
+	req.cluster        = (char *) sf__cli_value(c, F_CLUSTER, "");
+	req.namespace_     = all_ns ? "" : (char *) sf__cli_namespace(c);
 	req.label_selector = (char *) selector(c);
 	for (;;) {
 		Svcfleet__V1__ListServicesReply *r = NULL;
@@ -139,12 +139,12 @@ list(cli *c)
 		if (svcfleet_list_services(c->c_client, &req, &r, &c->c_st)
 		    != 0) {
 			pages_fini(&p);
-			return (cli_fail_status(&c->c_st, NULL));
+			return (sf__cli_fail_status(&c->c_st, NULL));
 		}
 		if (pages_add(&p, r, limit) != 0) {
 			pages_fini(&p);
-			return (
-			    cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory"));
+			return (sf__cli_fail(
+			    SF_RESOURCE_EXHAUSTED, "out of memory"));
 		}
 		if (r->next_page_token == NULL || r->next_page_token[0] == '\0'
 		    || (limit != 0 && p.p_nsvcs >= limit)) {
@@ -164,13 +164,13 @@ list(cli *c)
 		pages_fini(&p);
 		return (CLI_EXIT_OK);
 	}
-	rv = cli_print_services(c, p.p_svcs, p.p_nsvcs, true, all_ns);
+	rv = sf__cli_print_services(c, p.p_svcs, p.p_nsvcs, true, all_ns);
 	pages_fini(&p);
 	return (rv);
 }
 
 int
-cli_cmd_get_services(cli *c)
+sf__cli_cmd_get_services(cli *c)
 {
 	return (c->c_nargs == 1 ? get_one(c) : list(c));
 }

@@ -14,7 +14,7 @@
 static int
 parse_generation(cli *c, int flag, const char *name, int64_t *out)
 {
-	const char *v = cli_value(c, flag, NULL);
+	const char *v = sf__cli_value(c, flag, NULL);
 	char       *end;
 	long long   n;
 
@@ -25,7 +25,7 @@ parse_generation(cli *c, int flag, const char *name, int64_t *out)
 	errno = 0;
 	n     = strtoll(v, &end, 10);
 	if (errno != 0 || *end != '\0' || end == v || n < 1) {
-		return (cli_usage(c,
+		return (sf__cli_usage(c,
 		    "invalid value \"%s\" for --%s: want a generation (1 or "
 		    "more)",
 		    v, name));
@@ -37,8 +37,8 @@ parse_generation(cli *c, int flag, const char *name, int64_t *out)
 static void
 key_of(cli *c, Svcfleet__V1__ServiceKey *k)
 {
-	k->cluster    = (char *) cli_value(c, F_CLUSTER, "");
-	k->namespace_ = (char *) cli_namespace(c);
+	k->cluster    = (char *) sf__cli_value(c, F_CLUSTER, "");
+	k->namespace_ = (char *) sf__cli_namespace(c);
 	k->name       = (char *) c->c_args[0];
 }
 
@@ -64,7 +64,7 @@ summary(const Svcfleet__V1__ServiceSpec *sp, sf_buf *b)
 }
 
 int
-cli_cmd_history_service(cli *c)
+sf__cli_cmd_history_service(cli *c)
 {
 	Svcfleet__V1__GetServiceHistoryRequest req
 	    = SVCFLEET__V1__GET_SERVICE_HISTORY_REQUEST__INIT;
@@ -75,14 +75,14 @@ cli_cmd_history_service(cli *c)
 	if ((rv = parse_generation(
 	         c, F_GENERATION, "generation", &req.generation))
 	        != 0
-	    || (rv = cli_connect(c)) != 0) {
+	    || (rv = sf__cli_connect(c)) != 0) {
 		return (rv);
 	}
 	key_of(c, &key);
 	req.key = &key;
 	if (svcfleet_get_service_history(c->c_client, &req, &h, &c->c_st)
 	    != 0) {
-		return (cli_fail_status(&c->c_st, NULL));
+		return (sf__cli_fail_status(&c->c_st, NULL));
 	}
 	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
 		// Each generation as the Service manifest it was.
@@ -93,7 +93,8 @@ cli_cmd_history_service(cli *c)
 		Svcfleet__V1__ObjectMeta *md
 		    = calloc(h->n_entries + 1, sizeof(*md));
 		if (svcs == NULL || one == NULL || md == NULL) {
-			rv = cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory");
+			rv = sf__cli_fail(
+			    SF_RESOURCE_EXHAUSTED, "out of memory");
 		} else {
 			for (size_t i = 0; i < h->n_entries; i++) {
 				svcfleet__v1__service__init(&one[i]);
@@ -109,7 +110,7 @@ cli_cmd_history_service(cli *c)
 				one[i].spec     = h->entries[i]->spec;
 				svcs[i]         = &one[i];
 			}
-			rv = cli_print_services(
+			rv = sf__cli_print_services(
 			    c, svcs, h->n_entries, req.generation == 0, false);
 		}
 		free(svcs);
@@ -123,14 +124,14 @@ cli_cmd_history_service(cli *c)
 	    = {"GENERATION", "AGE", "USER", "ACTION", "REQUEST-ID", "SPEC"};
 	// As many columns as the header has (7 read past each 6-cell row:
 	// ASan's stack-buffer-overflow in cli_history_test).
-	cli_table_init(&t, sizeof(hdr) / sizeof(hdr[0]));
-	rv = cli_table_add(&t, hdr);
+	sf__cli_table_init(&t, sizeof(hdr) / sizeof(hdr[0]));
+	rv = sf__cli_table_add(&t, hdr);
 	for (size_t i = 0; i < h->n_entries && rv == 0; i++) {
 		const Svcfleet__V1__HistoryEntry *e = h->entries[i];
 		char                              gen[24], age[32], act[48];
 		sf_buf                            sum = SF_BUF_INIT;
 		snprintf(gen, sizeof(gen), "%" PRId64, e->generation);
-		cli_age(e->time_ms, age, sizeof(age));
+		sf__cli_age(e->time_ms, age, sizeof(age));
 		if (e->rollback_of != 0) {
 			snprintf(act, sizeof(act), "rollback to %" PRId64,
 			    e->rollback_of);
@@ -140,15 +141,15 @@ cli_cmd_history_service(cli *c)
 		summary(e->spec, &sum);
 		const char *row[] = {gen, age, sf_nz(e->user), act,
 		    sf_nz(e->request_id), sum.b_oom ? "?" : sf_buf_cstr(&sum)};
-		rv                = cli_table_add(&t, row);
+		rv                = sf__cli_table_add(&t, row);
 		sf_buf_fini(&sum);
 	}
 	svcfleet_free(h);
-	return (cli_table_done(&t, rv));
+	return (sf__cli_table_done(&t, rv));
 }
 
 int
-cli_cmd_rollback_service(cli *c)
+sf__cli_cmd_rollback_service(cli *c)
 {
 	Svcfleet__V1__RollbackServiceRequest req
 	    = SVCFLEET__V1__ROLLBACK_SERVICE_REQUEST__INIT;
@@ -159,15 +160,15 @@ cli_cmd_rollback_service(cli *c)
 	if ((rv = parse_generation(
 	         c, F_TO_GENERATION, "to-generation", &req.to_generation))
 	        != 0
-	    || (rv = cli_connect(c)) != 0) {
+	    || (rv = sf__cli_connect(c)) != 0) {
 		return (rv);
 	}
 	key_of(c, &key);
 	req.key     = &key;
-	req.dry_run = cli_flag(c, F_DRY_RUN);
+	req.dry_run = sf__cli_flag(c, F_DRY_RUN);
 	if (svcfleet_rollback_service(c->c_client, &req, &svc, &c->c_st)
 	    != 0) {
-		return (cli_fail_status(&c->c_st, NULL));
+		return (sf__cli_fail_status(&c->c_st, NULL));
 	}
 	printf("service/%s rolled back to generation %" PRId64
 	       " (now generation %" PRId64 ")%s\n",

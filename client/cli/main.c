@@ -8,11 +8,11 @@
 // flags the command does not take, argument counts, required flags, the
 // output format and the timeout.
 //
-// It is one file of about 1,000 lines because most of it is the two
-// tables (flags, commands: some 300 lines of rows) and the code that
-// reads them — help, parsing and the shared checks each walk both tables,
-// and split apart they would share the tables' private row types through
-// a header for no other reader.
+// It is one file of about 1,400 lines because most of it is the two
+// tables (flags, commands: the command table alone is some 460 lines of
+// rows) and the code that reads them — help, parsing and the shared
+// checks each walk both tables, which stay static to this file
+// (complete.c reaches them through three functions only).
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -23,7 +23,7 @@
 #include "cli.h"
 #include "clock.h"
 
-const cli_flag_def cli_flag_defs[F_COUNT] = {
+const cli_flag_def sf__cli_flag_defs[F_COUNT] = {
 #define CLI_FLAG_ROW(id, name, sh, kind, meta, help) \
 	{name, sh, kind, meta, help},
     CLI_FLAGS(CLI_FLAG_ROW)
@@ -95,7 +95,7 @@ static const cli_flag_help diff_flag_help[] = {
 static const cli_cmd cli_commands[] = {
     {
         .cm_words    = "apply",
-        .cm_fn       = cli_cmd_apply,
+        .cm_fn       = sf__cli_cmd_apply,
         .cm_flags    = FL(FILENAME) | FL(CLUSTER) | FL(DRY_RUN),
         .cm_required = FL(FILENAME),
         .cm_usage    = "apply -f FILE|DIR|- [--cluster C] [--dry-run]",
@@ -114,7 +114,7 @@ static const cli_cmd cli_commands[] = {
     },
     {
         .cm_words    = "create service|svc",
-        .cm_fn       = cli_cmd_create_service,
+        .cm_fn       = sf__cli_cmd_create_service,
         .cm_args_min = 1,
         .cm_args_max = 1,
         .cm_flags    = CREATE_SERVICE_FLAGS,
@@ -144,7 +144,7 @@ static const cli_cmd cli_commands[] = {
     },
     {
         .cm_words    = "get service|services|svc",
-        .cm_fn       = cli_cmd_get_services,
+        .cm_fn       = sf__cli_cmd_get_services,
         .cm_args_max = 1,
         .cm_flags    = FL(CLUSTER) | FL(NAMESPACE) | FL(ALL_NAMESPACES)
             | FL(SELECTOR) | FL(LIMIT),
@@ -159,7 +159,7 @@ static const cli_cmd cli_commands[] = {
     },
     {
         .cm_words    = "delete service|services|svc",
-        .cm_fn       = cli_cmd_delete_service,
+        .cm_fn       = sf__cli_cmd_delete_service,
         .cm_args_min = 1,
         .cm_args_max = 1,
         .cm_flags    = FL(CLUSTER) | FL(NAMESPACE) | FL(WAIT),
@@ -174,7 +174,7 @@ static const cli_cmd cli_commands[] = {
     },
     {
         .cm_words    = "describe service|services|svc",
-        .cm_fn       = cli_cmd_describe_service,
+        .cm_fn       = sf__cli_cmd_describe_service,
         .cm_args_min = 1,
         .cm_args_max = 1,
         .cm_flags    = FL(CLUSTER) | FL(NAMESPACE),
@@ -185,7 +185,7 @@ static const cli_cmd cli_commands[] = {
     },
     {
         .cm_words    = "wait service|services|svc",
-        .cm_fn       = cli_cmd_wait_service,
+        .cm_fn       = sf__cli_cmd_wait_service,
         .cm_args_min = 1,
         .cm_args_max = 1,
         .cm_flags    = FL(CLUSTER) | FL(NAMESPACE) | FL(FOR),
@@ -203,7 +203,7 @@ static const cli_cmd cli_commands[] = {
     },
     {
         .cm_words    = "cluster add",
-        .cm_fn       = cli_cmd_cluster_add,
+        .cm_fn       = sf__cli_cmd_cluster_add,
         .cm_args_min = 1,
         .cm_args_max = 1,
         .cm_flags    = FL(API_SERVER) | FL(CA_FILE) | FL(CLUSTER_TOKEN_FILE)
@@ -220,14 +220,14 @@ static const cli_cmd cli_commands[] = {
     },
     {
         .cm_words   = "cluster list|ls",
-        .cm_fn      = cli_cmd_cluster_list,
+        .cm_fn      = sf__cli_cmd_cluster_list,
         .cm_flags   = FL(SHOW_CREDENTIALS),
         .cm_usage   = "cluster list",
         .cm_summary = "list the registered clusters",
     },
     {
         .cm_words    = "cluster get",
-        .cm_fn       = cli_cmd_cluster_get,
+        .cm_fn       = sf__cli_cmd_cluster_get,
         .cm_args_min = 1,
         .cm_args_max = 1,
         .cm_flags    = FL(SHOW_CREDENTIALS),
@@ -239,7 +239,7 @@ static const cli_cmd cli_commands[] = {
     },
     {
         .cm_words    = "cluster remove|rm",
-        .cm_fn       = cli_cmd_cluster_remove,
+        .cm_fn       = sf__cli_cmd_cluster_remove,
         .cm_args_min = 1,
         .cm_args_max = 1,
         .cm_usage    = "cluster remove NAME",
@@ -247,7 +247,7 @@ static const cli_cmd cli_commands[] = {
     },
     {
         .cm_words    = "cluster namespaces|ns",
-        .cm_fn       = cli_cmd_cluster_namespaces,
+        .cm_fn       = sf__cli_cmd_cluster_namespaces,
         .cm_args_min = 1,
         .cm_args_max = 1,
         .cm_usage    = "cluster namespaces NAME",
@@ -255,7 +255,7 @@ static const cli_cmd cli_commands[] = {
     },
     {
         .cm_words    = "cluster workloads",
-        .cm_fn       = cli_cmd_cluster_workloads,
+        .cm_fn       = sf__cli_cmd_cluster_workloads,
         .cm_args_min = 1,
         .cm_args_max = 1,
         .cm_flags    = FL(NAMESPACE),
@@ -264,7 +264,7 @@ static const cli_cmd cli_commands[] = {
     },
     {
         .cm_words     = "rbac grant",
-        .cm_fn        = cli_cmd_rbac_grant,
+        .cm_fn        = sf__cli_cmd_rbac_grant,
         .cm_args_min  = 1,
         .cm_args_max  = 1,
         .cm_arg       = "ROLE",
@@ -287,7 +287,7 @@ static const cli_cmd cli_commands[] = {
     },
     {
         .cm_words    = "rbac revoke",
-        .cm_fn       = cli_cmd_rbac_revoke,
+        .cm_fn       = sf__cli_cmd_rbac_revoke,
         .cm_args_min = 1,
         .cm_args_max = 1,
         .cm_arg      = "ID",
@@ -297,7 +297,7 @@ static const cli_cmd cli_commands[] = {
     },
     {
         .cm_words     = "rbac list|ls",
-        .cm_fn        = cli_cmd_rbac_list,
+        .cm_fn        = sf__cli_cmd_rbac_list,
         .cm_flags     = FL(CLUSTER) | FL(NAMESPACE) | FL(USER),
         .cm_usage     = "rbac list [--cluster C] [-n NS] [--user U]",
         .cm_summary   = "list the role bindings you may see",
@@ -309,7 +309,7 @@ static const cli_cmd cli_commands[] = {
     },
     {
         .cm_words    = "token create",
-        .cm_fn       = cli_cmd_token_create,
+        .cm_fn       = sf__cli_cmd_token_create,
         .cm_args_min = 1,
         .cm_args_max = 1,
         .cm_arg      = "USER",
@@ -328,7 +328,7 @@ static const cli_cmd cli_commands[] = {
     },
     {
         .cm_words    = "token revoke",
-        .cm_fn       = cli_cmd_token_revoke,
+        .cm_fn       = sf__cli_cmd_token_revoke,
         .cm_args_min = 1,
         .cm_args_max = 1,
         .cm_arg      = "ID",
@@ -337,7 +337,7 @@ static const cli_cmd cli_commands[] = {
     },
     {
         .cm_words     = "token list|ls",
-        .cm_fn        = cli_cmd_token_list,
+        .cm_fn        = sf__cli_cmd_token_list,
         .cm_flags     = FL(USER),
         .cm_usage     = "token list [--user U]",
         .cm_summary   = "list tokens (yours, or all as admin); never secrets",
@@ -345,13 +345,13 @@ static const cli_cmd cli_commands[] = {
     },
     {
         .cm_words   = "whoami",
-        .cm_fn      = cli_cmd_whoami,
+        .cm_fn      = sf__cli_cmd_whoami,
         .cm_usage   = "whoami",
         .cm_summary = "show who the server takes you for, and your roles",
     },
     {
         .cm_words = "audit",
-        .cm_fn    = cli_cmd_audit,
+        .cm_fn    = sf__cli_cmd_audit,
         .cm_flags = FL(CLUSTER) | FL(NAMESPACE) | FL(USER) | FL(NAME)
             | FL(SINCE) | FL(LIMIT) | FL(INCLUDE_SYSTEM),
         .cm_usage     = "audit [--cluster C] [-n NS] [--user U] [--name N] "
@@ -365,7 +365,7 @@ static const cli_cmd cli_commands[] = {
     },
     {
         .cm_words   = "version",
-        .cm_fn      = cli_cmd_version,
+        .cm_fn      = sf__cli_cmd_version,
         .cm_flags   = FL(CLIENT),
         .cm_usage   = "version [--client]",
         .cm_summary = "print the client and server versions",
@@ -373,7 +373,7 @@ static const cli_cmd cli_commands[] = {
     // Reconciler claims (issue 16).
     {
         .cm_words   = "reconcilers",
-        .cm_fn      = cli_cmd_reconcilers,
+        .cm_fn      = sf__cli_cmd_reconcilers,
         .cm_usage   = "reconcilers",
         .cm_summary = "live reconcilers and the clusters each holds",
         .cm_help
@@ -385,7 +385,7 @@ static const cli_cmd cli_commands[] = {
     // FleetService (issue 18).
     {
         .cm_words    = "get fleetservice|fleetservices|fsvc",
-        .cm_fn       = cli_cmd_get_fleet,
+        .cm_fn       = sf__cli_cmd_get_fleet,
         .cm_args_max = 1,
         .cm_flags    = FL(NAMESPACE) | FL(ALL_NAMESPACES),
         .cm_usage    = "get fleetservices [-n NS | -A]\n"
@@ -394,7 +394,7 @@ static const cli_cmd cli_commands[] = {
     },
     {
         .cm_words    = "describe fleetservice|fleetservices|fsvc",
-        .cm_fn       = cli_cmd_describe_fleet,
+        .cm_fn       = sf__cli_cmd_describe_fleet,
         .cm_args_min = 1,
         .cm_args_max = 1,
         .cm_flags    = FL(NAMESPACE),
@@ -403,7 +403,7 @@ static const cli_cmd cli_commands[] = {
     },
     {
         .cm_words    = "delete fleetservice|fleetservices|fsvc",
-        .cm_fn       = cli_cmd_delete_fleet,
+        .cm_fn       = sf__cli_cmd_delete_fleet,
         .cm_args_min = 1,
         .cm_args_max = 1,
         .cm_flags    = FL(NAMESPACE),
@@ -412,7 +412,7 @@ static const cli_cmd cli_commands[] = {
     },
     {
         .cm_words    = "fleetservice preview",
-        .cm_fn       = cli_cmd_fleet_preview,
+        .cm_fn       = sf__cli_cmd_fleet_preview,
         .cm_flags    = FL(FILENAME) | FL(SERVER_SIDE),
         .cm_required = FL(FILENAME),
         .cm_usage    = "fleetservice preview -f FILE [--server-side]",
@@ -429,7 +429,7 @@ static const cli_cmd cli_commands[] = {
     },
     {
         .cm_words    = "fleetservice convert",
-        .cm_fn       = cli_cmd_fleet_convert,
+        .cm_fn       = sf__cli_cmd_fleet_convert,
         .cm_args_min = 1,
         .cm_args_max = 1,
         .cm_flags    = FL(CLUSTER) | FL(NAMESPACE) | FL(DRY_RUN),
@@ -441,7 +441,7 @@ static const cli_cmd cli_commands[] = {
     },
     {
         .cm_words    = "cluster label",
-        .cm_fn       = cli_cmd_cluster_label,
+        .cm_fn       = sf__cli_cmd_cluster_label,
         .cm_args_min = 2,
         .cm_args_max = 32,
         .cm_usage    = "cluster label NAME KEY=VALUE... KEY-...",
@@ -450,7 +450,7 @@ static const cli_cmd cli_commands[] = {
     },
     {
         .cm_words   = "addresses",
-        .cm_fn      = cli_cmd_addresses,
+        .cm_fn      = sf__cli_cmd_addresses,
         .cm_usage   = "addresses",
         .cm_summary = "the address plan: every cluster's MetalLB pools "
                       "(overlaps flagged), every requested and assigned "
@@ -467,7 +467,7 @@ static const cli_cmd cli_commands[] = {
     // i19: history and rollback.
     {
         .cm_words    = "history service|services|svc",
-        .cm_fn       = cli_cmd_history_service,
+        .cm_fn       = sf__cli_cmd_history_service,
         .cm_args_min = 1,
         .cm_args_max = 1,
         .cm_flags    = FL(CLUSTER) | FL(NAMESPACE) | FL(GENERATION),
@@ -479,7 +479,7 @@ static const cli_cmd cli_commands[] = {
     },
     {
         .cm_words    = "rollback service|services|svc",
-        .cm_fn       = cli_cmd_rollback_service,
+        .cm_fn       = sf__cli_cmd_rollback_service,
         .cm_args_min = 1,
         .cm_args_max = 1,
         .cm_flags
@@ -491,7 +491,7 @@ static const cli_cmd cli_commands[] = {
     },
     {
         .cm_words    = "update service|services|svc",
-        .cm_fn       = cli_cmd_update_service,
+        .cm_fn       = sf__cli_cmd_update_service,
         .cm_args_min = 1,
         .cm_args_max = 1,
         .cm_flags    = FL(CLUSTER) | FL(NAMESPACE) | FL(TYPE) | FL(SELECTOR)
@@ -507,7 +507,7 @@ static const cli_cmd cli_commands[] = {
     },
     {
         .cm_words = "drift",
-        .cm_fn    = cli_cmd_drift,
+        .cm_fn    = sf__cli_cmd_drift,
         .cm_flags
         = FL(CLUSTER) | FL(NAMESPACE) | FL(NAME) | FL(SINCE) | FL(LIMIT),
         .cm_usage   = "drift [--cluster C] [-n NS] [--name N] [--since 1h] "
@@ -517,7 +517,7 @@ static const cli_cmd cli_commands[] = {
     // i19-edit: edit and diff.
     {
         .cm_words    = "edit service|services|svc",
-        .cm_fn       = cli_cmd_edit_service,
+        .cm_fn       = sf__cli_cmd_edit_service,
         .cm_args_min = 1,
         .cm_args_max = 1,
         .cm_flags    = FL(CLUSTER) | FL(NAMESPACE),
@@ -535,7 +535,7 @@ static const cli_cmd cli_commands[] = {
     },
     {
         .cm_words     = "diff",
-        .cm_fn        = cli_cmd_diff,
+        .cm_fn        = sf__cli_cmd_diff,
         .cm_flags     = FL(FILENAME) | FL(CLUSTER) | FL(SERVER_SIDE),
         .cm_required  = FL(FILENAME),
         .cm_usage     = "diff -f FILE|- [--cluster C] [--server-side]",
@@ -561,21 +561,21 @@ static const cli_cmd cli_commands[] = {
 // ------------------------------------------------------------- helpers
 
 bool
-cli_flag(const cli *c, int id)
+sf__cli_flag(const cli *c, int id)
 {
 	return (c->c_set[id] && strcmp(c->c_val[id], "true") == 0);
 }
 
 const char *
-cli_value(const cli *c, int id, const char *def)
+sf__cli_value(const cli *c, int id, const char *def)
 {
 	return (c->c_set[id] ? c->c_val[id] : def);
 }
 
 int
-cli_parse_limit(cli *c, uint32_t dflt, uint32_t *limit)
+sf__cli_parse_limit(cli *c, uint32_t dflt, uint32_t *limit)
 {
-	const char *v = cli_value(c, F_LIMIT, NULL);
+	const char *v = sf__cli_value(c, F_LIMIT, NULL);
 	char       *end;
 	long long   n;
 
@@ -587,7 +587,7 @@ cli_parse_limit(cli *c, uint32_t dflt, uint32_t *limit)
 	n     = strtoll(v, &end, 10);
 	if (errno != 0 || *end != '\0' || end == v || n < 1
 	    || n > UINT32_MAX) {
-		return (cli_usage(c,
+		return (sf__cli_usage(c,
 		    "invalid value \"%s\" for --limit: want a positive "
 		    "number",
 		    v));
@@ -597,9 +597,9 @@ cli_parse_limit(cli *c, uint32_t dflt, uint32_t *limit)
 }
 
 const char *
-cli_namespace(const cli *c)
+sf__cli_namespace(const cli *c)
 {
-	return (cli_value(c, F_NAMESPACE, "default"));
+	return (sf__cli_value(c, F_NAMESPACE, "default"));
 }
 
 // Does word match one of the '|'-separated aliases in pat (up to the next
@@ -719,7 +719,7 @@ print_help_text(FILE *f, const char *text)
 static void
 print_flag(FILE *f, int id, const cli_flag_help *over)
 {
-	const cli_flag_def *d    = &cli_flag_defs[id];
+	const cli_flag_def *d    = &sf__cli_flag_defs[id];
 	const char         *help = d->fd_help;
 	for (; over != NULL && over->fh_id >= 0; over++) {
 		if (over->fh_id == id) {
@@ -835,19 +835,19 @@ find_cmd(const char *const *pos, size_t npos, size_t *nwords)
 
 // For complete.c (issue 20): the tables, read the way parsing reads them.
 const cli_cmd *
-cli_find_command(const char *const *pos, size_t npos, size_t *nwords)
+sf__cli_find_command(const char *const *pos, size_t npos, size_t *nwords)
 {
 	return (find_cmd(pos, npos, nwords));
 }
 
 uint64_t
-cli_global_flags(void)
+sf__cli_global_flags(void)
 {
 	return (GLOBAL_FLAGS);
 }
 
 void
-cli_complete_words(const char *const *pos, size_t npos)
+sf__cli_complete_words(const char *const *pos, size_t npos)
 {
 	for (size_t i = 0; i < NCOMMANDS; i++) {
 		const char *w      = cli_commands[i].cm_words;
@@ -891,7 +891,7 @@ cmd_help(cli *c)
 	if (print_group_help(stdout, c->c_prog, c->c_args[0])) {
 		return (CLI_EXIT_OK);
 	}
-	return (cli_usage(c, "unknown command \"%s\"", c->c_args[0]));
+	return (sf__cli_usage(c, "unknown command \"%s\"", c->c_args[0]));
 }
 
 // ------------------------------------------------------------- parsing
@@ -949,10 +949,11 @@ apply_scope(cli *c)
 		}
 		if (c->c_set[ids[i]]
 		    && strcmp(c->c_val[ids[i]], vals[i]) != 0) {
-			return (cli_usage(c,
+			return (sf__cli_usage(c,
 			    "--%s %s contradicts the name's %s \"%s\"",
-			    cli_flag_defs[ids[i]].fd_name, c->c_val[ids[i]],
-			    i == 0 ? "cluster" : "namespace", vals[i]));
+			    sf__cli_flag_defs[ids[i]].fd_name,
+			    c->c_val[ids[i]], i == 0 ? "cluster" : "namespace",
+			    vals[i]));
 		}
 		c->c_set[ids[i]] = true;
 		c->c_val[ids[i]] = vals[i];
@@ -997,7 +998,7 @@ parse_bool(cli *c, int id, const char *v)
 	}
 	return (
 	    parse_error(c, "invalid value \"%s\" for --%s: want true or false",
-	        v, cli_flag_defs[id].fd_name));
+	        v, sf__cli_flag_defs[id].fd_name));
 }
 
 // Flags that say who the caller is or whom to trust: given twice with
@@ -1011,7 +1012,7 @@ parse_bool(cli *c, int id, const char *v)
 static int
 set_flag(cli *c, int id, const char *v, int argc)
 {
-	const cli_flag_def *d = &cli_flag_defs[id];
+	const cli_flag_def *d = &sf__cli_flag_defs[id];
 	if (c->c_set[id] && (ONCE_FLAGS & (UINT64_C(1) << id))
 	    && strcmp(c->c_val[id], v) != 0) {
 		// A token's value is a secret: it is not repeated.
@@ -1053,8 +1054,8 @@ static int
 find_long(const char *name, size_t n)
 {
 	for (int id = 0; id < F_COUNT; id++) {
-		if (strlen(cli_flag_defs[id].fd_name) == n
-		    && strncmp(cli_flag_defs[id].fd_name, name, n) == 0) {
+		if (strlen(sf__cli_flag_defs[id].fd_name) == n
+		    && strncmp(sf__cli_flag_defs[id].fd_name, name, n) == 0) {
 			return (id);
 		}
 	}
@@ -1065,7 +1066,7 @@ static int
 find_short(char ch)
 {
 	for (int id = 0; id < F_COUNT; id++) {
-		if (cli_flag_defs[id].fd_short == ch) {
+		if (sf__cli_flag_defs[id].fd_short == ch) {
 			return (id);
 		}
 	}
@@ -1079,14 +1080,14 @@ unknown_flag(cli *c, const char *name, size_t n)
 	char        word[65];
 	cli_suggest sg;
 	snprintf(word, sizeof(word), "%.*s", (int) (n < 64 ? n : 64), name);
-	cli_suggest_init(&sg, word);
+	sf__cli_suggest_init(&sg, word);
 	for (int id = 0; id < F_COUNT; id++) {
-		cli_suggest_add(&sg, cli_flag_defs[id].fd_name,
-		    strlen(cli_flag_defs[id].fd_name));
+		sf__cli_suggest_add(&sg, sf__cli_flag_defs[id].fd_name,
+		    strlen(sf__cli_flag_defs[id].fd_name));
 	}
-	if (cli_suggest_best(&sg) != NULL) {
+	if (sf__cli_suggest_best(&sg) != NULL) {
 		parse_error(c, "unknown flag: --%s; did you mean --%s?", word,
-		    cli_suggest_best(&sg));
+		    sf__cli_suggest_best(&sg));
 	} else {
 		parse_error(c, "unknown flag: --%s", word);
 	}
@@ -1139,13 +1140,13 @@ parse_args(cli *c, int argc, char **argv, const char **pos, size_t *npos)
 			}
 		}
 		if (val == NULL) {
-			if (cli_flag_defs[id].fd_kind == FK_BOOL) {
+			if (sf__cli_flag_defs[id].fd_kind == FK_BOOL) {
 				val = "true";
 			} else if (i + 1 < argc) {
 				val = argv[++i];
 			} else {
 				parse_error(c, "flag needs an argument: --%s",
-				    cli_flag_defs[id].fd_name);
+				    sf__cli_flag_defs[id].fd_name);
 				continue;
 			}
 		}
@@ -1162,26 +1163,27 @@ check_cmd(cli *c)
 
 	for (int id = 0; id < F_COUNT; id++) {
 		if (c->c_set[id] && !(allowed & (UINT64_C(1) << id))) {
-			return (
-			    cli_usage(c, "flag --%s is not used by \"%s %s\"",
-			        cli_flag_defs[id].fd_name, c->c_prog,
-			        c->c_cmdname));
+			return (sf__cli_usage(c,
+			    "flag --%s is not used by \"%s %s\"",
+			    sf__cli_flag_defs[id].fd_name, c->c_prog,
+			    c->c_cmdname));
 		}
 	}
 	if (c->c_nargs < (size_t) cmd->cm_args_min) {
-		return (cli_usage(c, "\"%s %s\" needs a %s argument",
+		return (sf__cli_usage(c, "\"%s %s\" needs a %s argument",
 		    c->c_prog, c->c_cmdname,
 		    cmd->cm_arg != NULL ? cmd->cm_arg : "NAME"));
 	}
 	if (c->c_nargs > (size_t) cmd->cm_args_max) {
-		return (cli_usage(c, "unexpected argument \"%s\"",
+		return (sf__cli_usage(c, "unexpected argument \"%s\"",
 		    c->c_args[cmd->cm_args_max]));
 	}
 	for (int id = 0; id < F_COUNT; id++) {
 		if ((cmd->cm_required & (UINT64_C(1) << id))
 		    && !c->c_set[id]) {
-			return (cli_usage(c, "required flag --%s is missing",
-			    cli_flag_defs[id].fd_name));
+			return (
+			    sf__cli_usage(c, "required flag --%s is missing",
+			        sf__cli_flag_defs[id].fd_name));
 		}
 	}
 	return (0);
@@ -1192,14 +1194,14 @@ check_output(cli *c)
 {
 	static const char *const names[]
 	    = {"table", "wide", "json", "yaml", "name"};
-	const char *o = cli_value(c, F_OUTPUT, "table");
+	const char *o = sf__cli_value(c, F_OUTPUT, "table");
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		if (strcmp(o, names[i]) == 0) {
 			c->c_output = (int) i;
 			return (0);
 		}
 	}
-	return (cli_usage(c,
+	return (sf__cli_usage(c,
 	    "unknown output format \"%s\" for -o: want table, wide, json, "
 	    "yaml or name",
 	    o));
@@ -1208,14 +1210,15 @@ check_output(cli *c)
 static int
 check_timeout(cli *c)
 {
-	const char *t = cli_value(c, F_TIMEOUT, getenv("SVCFLEET_TIMEOUT"));
-	int64_t     ms;
+	const char *t
+	    = sf__cli_value(c, F_TIMEOUT, getenv("SVCFLEET_TIMEOUT"));
+	int64_t ms;
 	if (t == NULL || t[0] == '\0') {
 		c->c_timeout_ms = 30000;
 		return (0);
 	}
 	if (sf_duration_parse(t, &ms) != 0 || ms <= 0 || ms > 86400000) {
-		return (cli_usage(c,
+		return (sf__cli_usage(c,
 		    "invalid value \"%s\" for --timeout: want a duration such "
 		    "as 30s or 2m",
 		    t));
@@ -1246,21 +1249,21 @@ static const char *
 did_you_mean(cli *c, const char *group, const char *word)
 {
 	cli_suggest sg;
-	cli_suggest_init(&sg, word);
+	sf__cli_suggest_init(&sg, word);
 	for (size_t i = 0; i < NCOMMANDS; i++) {
 		const char *w      = cli_commands[i].cm_words;
 		const char *second = strchr(w, ' ');
 		if (group == NULL) {
-			cli_suggest_add_aliases(&sg, w);
+			sf__cli_suggest_add_aliases(&sg, w);
 		} else if (second != NULL && word_matches(w, group)) {
-			cli_suggest_add_aliases(&sg, second + 1);
+			sf__cli_suggest_add_aliases(&sg, second + 1);
 		}
 	}
-	if (cli_suggest_best(&sg) == NULL) {
+	if (sf__cli_suggest_best(&sg) == NULL) {
 		return ("");
 	}
 	return (sf_arena_printf(
-	    &c->c_arena, ": did you mean \"%s\"?", cli_suggest_best(&sg)));
+	    &c->c_arena, ": did you mean \"%s\"?", sf__cli_suggest_best(&sg)));
 }
 
 // Errors for words that name no command; the group ("cluster") is known.
@@ -1272,34 +1275,34 @@ no_command(cli *c, const char *const *pos, size_t npos)
 		group = word_matches(cli_commands[i].cm_words, pos[0]);
 	}
 	if (!group) {
-		return (cli_usage(c, "%s%sunknown command \"%s\"%s", c->c_perr,
-		    c->c_perr[0] ? "; " : "", pos[0],
+		return (sf__cli_usage(c, "%s%sunknown command \"%s\"%s",
+		    c->c_perr, c->c_perr[0] ? "; " : "", pos[0],
 		    sf_nz(did_you_mean(c, NULL, pos[0]))));
 	}
 	snprintf(c->c_cmdname, sizeof(c->c_cmdname), "%s", pos[0]);
 	if (c->c_perr[0] != '\0') {
-		return (cli_usage(c, "%s", c->c_perr));
+		return (sf__cli_usage(c, "%s", c->c_perr));
 	}
-	if (cli_flag(c, F_HELP)) {
+	if (sf__cli_flag(c, F_HELP)) {
 		print_group_help(stdout, c->c_prog, pos[0]);
 		return (CLI_EXIT_OK);
 	}
 	if (npos == 1) {
-		return (cli_usage(c,
+		return (sf__cli_usage(c,
 		    "\"%s %s\" needs a subcommand or resource type", c->c_prog,
 		    pos[0]));
 	}
 	const char *hint = sf_nz(did_you_mean(c, pos[0], pos[1]));
 	if (!resource_verb(pos[0])) {
-		return (
-		    cli_usage(c, "unknown subcommand \"%s\" for \"%s %s\"%s",
-		        pos[1], c->c_prog, pos[0], hint));
+		return (sf__cli_usage(c,
+		    "unknown subcommand \"%s\" for \"%s %s\"%s", pos[1],
+		    c->c_prog, pos[0], hint));
 	}
 	if (hint[0] != '\0') {
-		return (cli_usage(
+		return (sf__cli_usage(
 		    c, "unknown resource type \"%s\"%s", pos[1], hint));
 	}
-	return (cli_usage(c,
+	return (sf__cli_usage(c,
 	    "unknown resource type \"%s\": %s %s works on services", pos[1],
 	    c->c_prog, pos[0]));
 }
@@ -1315,20 +1318,20 @@ run(cli *c, int argc, char **argv)
 	// Two slots per argument: "service/web" becomes two words.
 	pos = sf_arena_alloc(&c->c_arena, 2 * (size_t) argc * sizeof(*pos));
 	if (pos == NULL) {
-		return (cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory"));
+		return (sf__cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory"));
 	}
 	parse_args(c, argc, argv, pos, &npos);
 	// --version: this program's version, whatever else the line says
 	// (as git and most tools do); `svcfleet version` asks the server too.
-	if (cli_flag(c, F_VERSION) && c->c_perr[0] == '\0') {
+	if (sf__cli_flag(c, F_VERSION) && c->c_perr[0] == '\0') {
 		printf("Client Version: %s\n", SF_VERSION);
 		return (CLI_EXIT_OK);
 	}
 	if (npos == 0) {
 		if (c->c_perr[0] != '\0') {
-			return (cli_usage(c, "%s", c->c_perr));
+			return (sf__cli_usage(c, "%s", c->c_perr));
 		}
-		if (cli_flag(c, F_HELP)) {
+		if (sf__cli_flag(c, F_HELP)) {
 			print_overview(stdout, c->c_prog);
 			return (CLI_EXIT_OK);
 		}
@@ -1343,16 +1346,16 @@ run(cli *c, int argc, char **argv)
 	c->c_nargs = npos - nw;
 	canonical_name(cmd->cm_words, c->c_cmdname, sizeof(c->c_cmdname));
 	if (c->c_perr[0] != '\0') {
-		return (cli_usage(c, "%s", c->c_perr));
+		return (sf__cli_usage(c, "%s", c->c_perr));
 	}
-	if (cli_flag(c, F_HELP) && cmd->cm_fn != cmd_help) {
+	if (sf__cli_flag(c, F_HELP) && cmd->cm_fn != cmd_help) {
 		print_cmd_help(stdout, c->c_prog, cmd);
 		return (CLI_EXIT_OK);
 	}
 	if (c->c_scope_cluster != NULL
 	    && !(cmd->cm_flags & FL(CLUSTER)
 	        && cmd->cm_flags & FL(NAMESPACE))) {
-		return (cli_usage(c,
+		return (sf__cli_usage(c,
 		    "\"%s %s\" does not take a service/CLUSTER/NAMESPACE/NAME "
 		    "name",
 		    c->c_prog, c->c_cmdname));
@@ -1374,16 +1377,16 @@ main(int argc, char **argv)
 	c.c_prog = "svcfleet";
 	sf_arena_init(&c.c_arena);
 	svcfleet_status_init(&c.c_st);
-	cli_term_guard();
+	sf__cli_term_guard();
 	// Bash completion's helper (complete.c): the words after it are the
 	// command line being completed, not flags of this run.
 	if (argc >= 2 && strcmp(argv[1], "__complete") == 0) {
-		rv = cli_complete(&c, argc - 2, argv + 2);
+		rv = sf__cli_complete(&c, argc - 2, argv + 2);
 	} else {
 		rv = run(&c, argc, argv);
 	}
 	if (fflush(stdout) != 0 && rv == 0) {
-		rv = cli_fail(SF_INTERNAL, "writing the output failed");
+		rv = sf__cli_fail(SF_INTERNAL, "writing the output failed");
 	}
 	svcfleet_close(c.c_client);
 	svcfleet_status_fini(&c.c_st);

@@ -18,7 +18,7 @@
 #define NS_CHECK_TIMEOUT_MS 3000
 
 void
-cli_warn_missing_namespace(cli *c, const char *cluster, const char *ns)
+sf__cli_warn_missing_namespace(cli *c, const char *cluster, const char *ns)
 {
 	Svcfleet__V1__GetClusterRequest greq
 	    = SVCFLEET__V1__GET_CLUSTER_REQUEST__INIT;

@@ -17,14 +17,14 @@
 // ------------------------------------------------------------- tables
 
 void
-cli_table_init(cli_table *t, size_t ncols)
+sf__cli_table_init(cli_table *t, size_t ncols)
 {
 	memset(t, 0, sizeof(*t));
 	t->t_ncols = ncols;
 }
 
 void
-cli_table_fini(cli_table *t)
+sf__cli_table_fini(cli_table *t)
 {
 	for (size_t i = 0; i < t->t_nrows * t->t_ncols; i++) {
 		free(t->t_cells[i]);
@@ -34,7 +34,7 @@ cli_table_fini(cli_table *t)
 }
 
 int
-cli_table_add(cli_table *t, const char *const *cells)
+sf__cli_table_add(cli_table *t, const char *const *cells)
 {
 	if (t->t_nrows == t->t_cap) {
 		size_t cap   = t->t_cap ? 2 * t->t_cap : 16;
@@ -78,19 +78,19 @@ width(const char *s)
 }
 
 int
-cli_table_done(cli_table *t, int rv)
+sf__cli_table_done(cli_table *t, int rv)
 {
 	if (rv == 0) {
-		cli_table_print(t, stdout);
+		sf__cli_table_print(t, stdout);
 	}
-	cli_table_fini(t);
+	sf__cli_table_fini(t);
 	return (rv == 0 ? 0
-	                : cli_fail(SF_RESOURCE_EXHAUSTED,
+	                : sf__cli_fail(SF_RESOURCE_EXHAUSTED,
 	                    "out of memory building the table"));
 }
 
 void
-cli_table_print(const cli_table *t, FILE *f)
+sf__cli_table_print(const cli_table *t, FILE *f)
 {
 	size_t *w = calloc(t->t_ncols, sizeof(*w));
 	if (w == NULL) {
@@ -124,13 +124,14 @@ cli_table_print(const cli_table *t, FILE *f)
 }
 
 void
-cli_print_service_name(const char *cluster, const char *ns, const char *name)
+sf__cli_print_service_name(
+    const char *cluster, const char *ns, const char *name)
 {
 	printf("service/%s/%s/%s\n", sf_nz(cluster), sf_nz(ns), sf_nz(name));
 }
 
 void
-cli_age(int64_t ms, char *buf, size_t cap)
+sf__cli_age(int64_t ms, char *buf, size_t cap)
 {
 	if (ms <= 0) {
 		snprintf(buf, cap, "<unknown>");
@@ -142,17 +143,17 @@ cli_age(int64_t ms, char *buf, size_t cap)
 // ------------------------------------------------------ JSON and YAML
 
 int
-cli_print_object(const cli *c, const json_t *obj)
+sf__cli_print_object(const cli *c, const json_t *obj)
 {
 	if (obj == NULL) {
-		return (cli_fail(SF_RESOURCE_EXHAUSTED,
+		return (sf__cli_fail(SF_RESOURCE_EXHAUSTED,
 		    "out of memory building the output"));
 	}
 	if (c->c_output == OUT_YAML) {
 		sf_buf b = SF_BUF_INIT;
 		if (sf_model_json_to_yaml(obj, &b) != 0) {
 			sf_buf_fini(&b);
-			return (cli_fail(SF_RESOURCE_EXHAUSTED,
+			return (sf__cli_fail(SF_RESOURCE_EXHAUSTED,
 			    "out of memory building the YAML output"));
 		}
 		fputs(sf_buf_cstr(&b), stdout);
@@ -160,17 +161,17 @@ cli_print_object(const cli *c, const json_t *obj)
 		return (0);
 	}
 	if (json_dumpf(obj, stdout, JSON_INDENT(4)) != 0) {
-		return (cli_fail(SF_INTERNAL, "writing JSON failed"));
+		return (sf__cli_fail(SF_INTERNAL, "writing JSON failed"));
 	}
 	fputc('\n', stdout);
 	return (0);
 }
 
 int
-cli_print_list(const cli *c, json_t *items)
+sf__cli_print_list(const cli *c, json_t *items)
 {
 	json_t *l  = sf_model_json_list("v1", "List", items);
-	int     rv = cli_print_object(c, l);
+	int     rv = sf__cli_print_object(c, l);
 	json_decref(l);
 	return (rv);
 }
@@ -322,7 +323,7 @@ add_row(cli_table *t, const char *const *row, bool wide, bool all_ns)
 			cells[n++] = row[col];
 		}
 	}
-	return (cli_table_add(t, cells));
+	return (sf__cli_table_add(t, cells));
 }
 
 static int
@@ -339,9 +340,9 @@ service_row(
 	ports_cell(svc, st, &ports);
 	external_ip_cell(svc, st, &ext);
 	selector_cell(svc->spec, &sel);
-	cli_age(m->create_time_ms, age, sizeof(age));
+	sf__cli_age(m->create_time_ms, age, sizeof(age));
 	if (st != NULL && st->last_sync_time_ms > 0) {
-		cli_age(st->last_sync_time_ms, synced, sizeof(synced));
+		sf__cli_age(st->last_sync_time_ms, synced, sizeof(synced));
 	} else {
 		snprintf(synced, sizeof(synced), "<never>");
 	}
@@ -396,13 +397,13 @@ print_complete(const cli *c, Svcfleet__V1__Service *const *svcs, size_t n,
 		json_t *obj = list || n != 1
 		    ? sf_model_services_to_list(svcs, n)
 		    : sf_model_service_to_manifest(svcs[0]);
-		rv          = cli_print_object(c, obj);
+		rv          = sf__cli_print_object(c, obj);
 		json_decref(obj);
 		return (rv);
 	}
 	case OUT_NAME:
 		for (size_t i = 0; i < n; i++) {
-			cli_print_service_name(svcs[i]->metadata->cluster,
+			sf__cli_print_service_name(svcs[i]->metadata->cluster,
 			    svcs[i]->metadata->namespace_,
 			    svcs[i]->metadata->name);
 		}
@@ -410,21 +411,21 @@ print_complete(const cli *c, Svcfleet__V1__Service *const *svcs, size_t n,
 	default: {
 		bool      wide = c->c_output == OUT_WIDE;
 		cli_table t;
-		cli_table_init(&t,
+		sf__cli_table_init(&t,
 		    SC_COUNT - (all_ns ? 0 : 1)
 		        - (wide ? 0 : SC_COUNT - SC_SELECTOR));
 		rv = add_row(&t, svc_headers, wide, all_ns);
 		for (size_t i = 0; i < n && rv == 0; i++) {
 			rv = service_row(&t, svcs[i], wide, all_ns);
 		}
-		return (cli_table_done(&t, rv));
+		return (sf__cli_table_done(&t, rv));
 	}
 	}
 }
 
 int
-cli_print_services(const cli *c, Svcfleet__V1__Service *const *svcs, size_t n,
-    bool list, bool all_ns)
+sf__cli_print_services(const cli *c, Svcfleet__V1__Service *const *svcs,
+    size_t n, bool list, bool all_ns)
 {
 	static const Svcfleet__V1__ObjectMeta m0
 	    = SVCFLEET__V1__OBJECT_META__INIT;
@@ -446,8 +447,8 @@ cli_print_services(const cli *c, Svcfleet__V1__Service *const *svcs, size_t n,
 		if (copies == NULL || ptrs == NULL) {
 			free(copies);
 			free(ptrs);
-			return (
-			    cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory"));
+			return (sf__cli_fail(
+			    SF_RESOURCE_EXHAUSTED, "out of memory"));
 		}
 		for (size_t k = 0; k < n; k++) {
 			copies[k] = *svcs[k];
@@ -472,23 +473,24 @@ cli_print_services(const cli *c, Svcfleet__V1__Service *const *svcs, size_t n,
 // ------------------------------------------------------------ clusters
 
 int
-cli_print_clusters(
+sf__cli_print_clusters(
     const cli *c, Svcfleet__V1__Cluster *const *cls, size_t n, bool list)
 {
 	// Credentials are masked unless --show-credentials.
-	int flags = cli_flag(c, F_SHOW_CREDENTIALS) ? 0 : SF_MODEL_JSON_REDACT;
-	int rv    = 0;
+	int flags
+	    = sf__cli_flag(c, F_SHOW_CREDENTIALS) ? 0 : SF_MODEL_JSON_REDACT;
+	int rv = 0;
 
 	switch (c->c_output) {
 	case OUT_JSON:
 	case OUT_YAML: {
 		json_t *obj;
 		if (list || n != 1) {
-			return (cli_print_list(
+			return (sf__cli_print_list(
 			    c, sf_model_clusters_json(cls, n, flags)));
 		}
 		obj = sf_model_cluster_json(cls[0], flags);
-		rv  = cli_print_object(c, obj);
+		rv  = sf__cli_print_object(c, obj);
 		json_decref(obj);
 		return (rv);
 	}
@@ -500,13 +502,13 @@ cli_print_clusters(
 	default: {
 		bool      wide = c->c_output == OUT_WIDE;
 		cli_table t;
-		cli_table_init(&t, wide ? 11 : 8);
+		sf__cli_table_init(&t, wide ? 11 : 8);
 		// OWNER and LAST-SYNC: the reconciler holding the cluster and
 		// the age of its last successful contact (issue 16).
 		const char *hdr[] = {"NAME", "API-SERVER", "HEALTH", "VERSION",
 		    "NODE-PORTS", "AGE", "OWNER", "LAST-SYNC", "LABELS",
 		    "LAST-CONTACT", "MESSAGE"};
-		rv                = cli_table_add(&t, hdr);
+		rv                = sf__cli_table_add(&t, hdr);
 		for (size_t i = 0; i < n && rv == 0; i++) {
 			const Svcfleet__V1__Cluster       *cl = cls[i];
 			const Svcfleet__V1__ClusterHealth *h  = cl->health;
@@ -521,15 +523,16 @@ cli_print_clusters(
 			}
 			snprintf(range, sizeof(range), "%d-%d",
 			    cl->node_port_min, cl->node_port_max);
-			cli_age(cl->create_time_ms, age, sizeof(age));
+			sf__cli_age(cl->create_time_ms, age, sizeof(age));
 			if (h != NULL && h->last_contact_ms > 0) {
-				cli_age(h->last_contact_ms, contact,
+				sf__cli_age(h->last_contact_ms, contact,
 				    sizeof(contact));
 			} else {
 				snprintf(contact, sizeof(contact), "<never>");
 			}
 			if (cl->last_sync_ms > 0) {
-				cli_age(cl->last_sync_ms, sync, sizeof(sync));
+				sf__cli_age(
+				    cl->last_sync_ms, sync, sizeof(sync));
 			} else {
 				snprintf(sync, sizeof(sync), "<never>");
 			}
@@ -538,7 +541,7 @@ cli_print_clusters(
 				    owner, sizeof(owner), "%s", cl->owner);
 			} else if (cl->unowned_since_ms > 0) {
 				char since[32];
-				cli_age(cl->unowned_since_ms, since,
+				sf__cli_age(cl->unowned_since_ms, since,
 				    sizeof(since));
 				snprintf(owner, sizeof(owner), "<none for %s>",
 				    since);
@@ -558,10 +561,10 @@ cli_print_clusters(
 			    h != NULL && sf_nz(h->message)[0] != '\0'
 			        ? h->message
 			        : "<none>"};
-			rv                = cli_table_add(&t, row);
+			rv                = sf__cli_table_add(&t, row);
 			sf_buf_fini(&labels);
 		}
-		return (cli_table_done(&t, rv));
+		return (sf__cli_table_done(&t, rv));
 	}
 	}
 }

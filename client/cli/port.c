@@ -95,7 +95,7 @@ parse_suffixes(
 }
 
 int
-cli_port_parse(const char *spec, sf_arena *a, Svcfleet__V1__ServicePort *p,
+sf__cli_port_parse(const char *spec, sf_arena *a, Svcfleet__V1__ServicePort *p,
     char *why, size_t whycap)
 {
 	size_t      mainlen = strcspn(spec, "/@");
@@ -152,7 +152,7 @@ cli_port_parse(const char *spec, sf_arena *a, Svcfleet__V1__ServicePort *p,
 }
 
 int
-cli_kv_parse(const char *s, sf_arena *a, Svcfleet__V1__KeyValue *kv)
+sf__cli_kv_parse(const char *s, sf_arena *a, Svcfleet__V1__KeyValue *kv)
 {
 	const char *eq = strchr(s, '=');
 	svcfleet__v1__key_value__init(kv);

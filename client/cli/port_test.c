@@ -65,7 +65,7 @@ test_port_good(void **state)
 		sf_arena                  a;
 		char                      why[300] = "";
 		sf_arena_init(&a);
-		if (cli_port_parse(good[i].spec, &a, &p, why, sizeof(why))
+		if (sf__cli_port_parse(good[i].spec, &a, &p, why, sizeof(why))
 		    != 0) {
 			fail_msg("%s: %s", good[i].spec, why);
 		}
@@ -88,7 +88,7 @@ test_port_bad(void **state)
 		sf_arena                  a;
 		char                      why[300] = "";
 		sf_arena_init(&a);
-		if (cli_port_parse(bad[i].spec, &a, &p, why, sizeof(why))
+		if (sf__cli_port_parse(bad[i].spec, &a, &p, why, sizeof(why))
 		    == 0) {
 			fail_msg("%s: accepted", bad[i].spec);
 		}
@@ -108,16 +108,16 @@ test_kv(void **state)
 	sf_arena               a;
 	(void) state;
 	sf_arena_init(&a);
-	assert_int_equal(cli_kv_parse("app=web", &a, &kv), 0);
+	assert_int_equal(sf__cli_kv_parse("app=web", &a, &kv), 0);
 	assert_string_equal(kv.key, "app");
 	assert_string_equal(kv.value, "web");
-	assert_int_equal(cli_kv_parse("note=a=b,c", &a, &kv), 0);
+	assert_int_equal(sf__cli_kv_parse("note=a=b,c", &a, &kv), 0);
 	assert_string_equal(kv.key, "note");
 	assert_string_equal(kv.value, "a=b,c");
-	assert_int_equal(cli_kv_parse("empty=", &a, &kv), 0);
+	assert_int_equal(sf__cli_kv_parse("empty=", &a, &kv), 0);
 	assert_string_equal(kv.value, "");
-	assert_int_equal(cli_kv_parse("novalue", &a, &kv), -1);
-	assert_int_equal(cli_kv_parse("=x", &a, &kv), -1);
+	assert_int_equal(sf__cli_kv_parse("novalue", &a, &kv), -1);
+	assert_int_equal(sf__cli_kv_parse("=x", &a, &kv), -1);
 	sf_arena_fini(&a);
 }
 

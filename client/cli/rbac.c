@@ -13,7 +13,7 @@
 // ------------------------------------------------------ shared printing
 
 const char *
-cli_binding_subject(cli *c, const Svcfleet__V1__RoleBinding *b)
+sf__cli_binding_subject(cli *c, const Svcfleet__V1__RoleBinding *b)
 {
 	const char *s = NULL;
 	if (sf_nz(b->user)[0] != '\0') {
@@ -46,7 +46,7 @@ scope_text(cli *c, const Svcfleet__V1__RoleBinding *b)
 // ---------------------------------------------------------------- grant
 
 int
-cli_cmd_rbac_grant(cli *c)
+sf__cli_cmd_rbac_grant(cli *c)
 {
 	Svcfleet__V1__CreateRoleBindingRequest req
 	    = SVCFLEET__V1__CREATE_ROLE_BINDING_REQUEST__INIT;
@@ -55,32 +55,32 @@ cli_cmd_rbac_grant(cli *c)
 	int                        rv;
 
 	if (c->c_set[F_USER] && c->c_set[F_GROUP]) {
-		return (cli_usage(c,
+		return (sf__cli_usage(c,
 		    "--user and --group exclude each other: a binding names "
 		    "one subject"));
 	}
 	if (!c->c_set[F_USER] && !c->c_set[F_GROUP]) {
-		return (cli_usage(
+		return (sf__cli_usage(
 		    c, "say who gets the role: --user USER or --group GROUP"));
 	}
 	b.role       = (char *) c->c_args[0];
-	b.user       = (char *) cli_value(c, F_USER, "");
-	b.group      = (char *) cli_value(c, F_GROUP, "");
-	b.cluster    = (char *) cli_value(c, F_CLUSTER, "");
-	b.namespace_ = (char *) cli_value(c, F_NAMESPACE, "");
+	b.user       = (char *) sf__cli_value(c, F_USER, "");
+	b.group      = (char *) sf__cli_value(c, F_GROUP, "");
+	b.cluster    = (char *) sf__cli_value(c, F_CLUSTER, "");
+	b.namespace_ = (char *) sf__cli_value(c, F_NAMESPACE, "");
 	req.binding  = &b;
-	if ((rv = cli_connect(c)) != 0) {
+	if ((rv = sf__cli_connect(c)) != 0) {
 		return (rv);
 	}
 	if (svcfleet_create_role_binding(c->c_client, &req, &out, &c->c_st)
 	    != 0) {
-		return (cli_fail_status(&c->c_st, NULL));
+		return (sf__cli_fail_status(&c->c_st, NULL));
 	}
 	switch (c->c_output) {
 	case OUT_JSON:
 	case OUT_YAML: {
 		json_t *o = sf_model_role_binding_json(out);
-		rv        = cli_print_object(c, o);
+		rv        = sf__cli_print_object(c, o);
 		json_decref(o);
 		break;
 	}
@@ -102,20 +102,20 @@ cli_cmd_rbac_grant(cli *c)
 // --------------------------------------------------------------- revoke
 
 int
-cli_cmd_rbac_revoke(cli *c)
+sf__cli_cmd_rbac_revoke(cli *c)
 {
 	Svcfleet__V1__DeleteRoleBindingRequest req
 	    = SVCFLEET__V1__DELETE_ROLE_BINDING_REQUEST__INIT;
 	Svcfleet__V1__Empty *e = NULL;
 	int                  rv;
 
-	if ((rv = cli_connect(c)) != 0) {
+	if ((rv = sf__cli_connect(c)) != 0) {
 		return (rv);
 	}
 	req.id = (char *) c->c_args[0];
 	if (svcfleet_delete_role_binding(c->c_client, &req, &e, &c->c_st)
 	    != 0) {
-		return (cli_fail_status(&c->c_st, NULL));
+		return (sf__cli_fail_status(&c->c_st, NULL));
 	}
 	svcfleet_free(e);
 	if (c->c_output == OUT_NAME) {
@@ -149,7 +149,8 @@ print_bindings(cli *c, Svcfleet__V1__RoleBinding **bs, size_t n)
 	int rv = 0;
 
 	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
-		return (cli_print_list(c, sf_model_role_bindings_json(bs, n)));
+		return (
+		    sf__cli_print_list(c, sf_model_role_bindings_json(bs, n)));
 	}
 	if (n == 0) {
 		fprintf(stderr, "No resources found\n");
@@ -162,44 +163,44 @@ print_bindings(cli *c, Svcfleet__V1__RoleBinding **bs, size_t n)
 		return (0);
 	}
 	cli_table t;
-	cli_table_init(&t, 7);
+	sf__cli_table_init(&t, 7);
 	const char *hdr[] = {"ID", "ROLE", "SUBJECT", "CLUSTER", "NAMESPACE",
 	    "CREATED-BY", "AGE"};
-	rv                = cli_table_add(&t, hdr);
+	rv                = sf__cli_table_add(&t, hdr);
 	for (size_t i = 0; i < n && rv == 0; i++) {
 		const Svcfleet__V1__RoleBinding *b = bs[i];
 		char                             age[32];
-		cli_age(b->create_time_ms, age, sizeof(age));
+		sf__cli_age(b->create_time_ms, age, sizeof(age));
 		// "*": the role applies to every cluster or namespace.
-		const char *row[]
-		    = {sf_nz(b->id), sf_nz(b->role), cli_binding_subject(c, b),
-		        sf_nz(b->cluster)[0] != '\0' ? b->cluster : "*",
-		        sf_nz(b->namespace_)[0] != '\0' ? b->namespace_ : "*",
-		        sf_nz(b->created_by)[0] != '\0' ? b->created_by
-		                                        : "<unknown>",
-		        age};
-		rv = cli_table_add(&t, row);
+		const char *row[] = {sf_nz(b->id), sf_nz(b->role),
+		    sf__cli_binding_subject(c, b),
+		    sf_nz(b->cluster)[0] != '\0' ? b->cluster : "*",
+		    sf_nz(b->namespace_)[0] != '\0' ? b->namespace_ : "*",
+		    sf_nz(b->created_by)[0] != '\0' ? b->created_by
+		                                    : "<unknown>",
+		    age};
+		rv                = sf__cli_table_add(&t, row);
 	}
-	return (cli_table_done(&t, rv));
+	return (sf__cli_table_done(&t, rv));
 }
 
 int
-cli_cmd_rbac_list(cli *c)
+sf__cli_cmd_rbac_list(cli *c)
 {
 	Svcfleet__V1__ListRoleBindingsRequest req
 	    = SVCFLEET__V1__LIST_ROLE_BINDINGS_REQUEST__INIT;
 	Svcfleet__V1__ListRoleBindingsReply *rep = NULL;
 	int                                  rv;
 
-	if ((rv = cli_connect(c)) != 0) {
+	if ((rv = sf__cli_connect(c)) != 0) {
 		return (rv);
 	}
-	req.cluster    = (char *) cli_value(c, F_CLUSTER, "");
-	req.namespace_ = (char *) cli_value(c, F_NAMESPACE, "");
-	req.user       = (char *) cli_value(c, F_USER, "");
+	req.cluster    = (char *) sf__cli_value(c, F_CLUSTER, "");
+	req.namespace_ = (char *) sf__cli_value(c, F_NAMESPACE, "");
+	req.user       = (char *) sf__cli_value(c, F_USER, "");
 	if (svcfleet_list_role_bindings(c->c_client, &req, &rep, &c->c_st)
 	    != 0) {
-		return (cli_fail_status(&c->c_st, NULL));
+		return (sf__cli_fail_status(&c->c_st, NULL));
 	}
 	if (rep->n_bindings > 1) {
 		qsort(rep->bindings, rep->n_bindings, sizeof(*rep->bindings),

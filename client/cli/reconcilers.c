@@ -33,22 +33,22 @@ as_json(const Svcfleet__V1__ListReconcilersReply *r)
 }
 
 int
-cli_cmd_reconcilers(cli *c)
+sf__cli_cmd_reconcilers(cli *c)
 {
 	Svcfleet__V1__ListReconcilersRequest req
 	    = SVCFLEET__V1__LIST_RECONCILERS_REQUEST__INIT;
 	Svcfleet__V1__ListReconcilersReply *r = NULL;
 	int                                 rv;
 
-	if ((rv = cli_connect(c)) != 0) {
+	if ((rv = sf__cli_connect(c)) != 0) {
 		return (rv);
 	}
 	if (svcfleet_list_reconcilers(c->c_client, &req, &r, &c->c_st) != 0) {
-		return (cli_fail_status(&c->c_st, NULL));
+		return (sf__cli_fail_status(&c->c_st, NULL));
 	}
 	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
 		json_t *o = as_json(r);
-		rv        = cli_print_object(c, o);
+		rv        = sf__cli_print_object(c, o);
 		json_decref(o);
 		svcfleet_free(r);
 		return (rv);
@@ -57,17 +57,17 @@ cli_cmd_reconcilers(cli *c)
 		fprintf(stderr, "No reconciler has registered\n");
 	} else {
 		cli_table t;
-		cli_table_init(&t, 5);
+		sf__cli_table_init(&t, 5);
 		const char *hdr[]
 		    = {"ID", "HOST", "STARTED", "LAST-RENEWAL", "CLUSTERS"};
-		rv = cli_table_add(&t, hdr);
+		rv = sf__cli_table_add(&t, hdr);
 		for (size_t i = 0; i < r->n_reconcilers && rv == 0; i++) {
 			const Svcfleet__V1__Reconciler *m = r->reconcilers[i];
 			char                            started[32], renew[32];
 			sf_buf                          cl = SF_BUF_INIT;
-			cli_age(m->started_ms, started, sizeof(started));
+			sf__cli_age(m->started_ms, started, sizeof(started));
 			if (m->last_renew_ms > 0) {
-				cli_age(
+				sf__cli_age(
 				    m->last_renew_ms, renew, sizeof(renew));
 			} else {
 				snprintf(renew, sizeof(renew), "<unknown>");
@@ -79,10 +79,10 @@ cli_cmd_reconcilers(cli *c)
 			const char *row[] = {sf_nz(m->id), sf_nz(m->host),
 			    started, renew,
 			    m->n_clusters > 0 ? sf_buf_cstr(&cl) : "<none>"};
-			rv                = cli_table_add(&t, row);
+			rv                = sf__cli_table_add(&t, row);
 			sf_buf_fini(&cl);
 		}
-		rv = cli_table_done(&t, rv);
+		rv = sf__cli_table_done(&t, rv);
 	}
 	if (rv == 0 && r->n_unowned > 0) {
 		printf("Clusters no reconciler holds:");

@@ -43,7 +43,7 @@ distance(const char *a, const char *b)
 }
 
 void
-cli_suggest_init(cli_suggest *s, const char *word)
+sf__cli_suggest_init(cli_suggest *s, const char *word)
 {
 	s->sg_word    = word;
 	s->sg_best[0] = '\0';
@@ -51,7 +51,7 @@ cli_suggest_init(cli_suggest *s, const char *word)
 }
 
 void
-cli_suggest_add(cli_suggest *s, const char *cand, size_t n)
+sf__cli_suggest_add(cli_suggest *s, const char *cand, size_t n)
 {
 	char   w[65];
 	size_t d;
@@ -74,18 +74,18 @@ cli_suggest_add(cli_suggest *s, const char *cand, size_t n)
 }
 
 void
-cli_suggest_add_aliases(cli_suggest *s, const char *pat)
+sf__cli_suggest_add_aliases(cli_suggest *s, const char *pat)
 {
 	while (*pat != '\0' && *pat != ' ') {
 		size_t n = strcspn(pat, "| ");
-		cli_suggest_add(s, pat, n);
+		sf__cli_suggest_add(s, pat, n);
 		pat += n;
 		pat += *pat == '|';
 	}
 }
 
 const char *
-cli_suggest_best(const cli_suggest *s)
+sf__cli_suggest_best(const cli_suggest *s)
 {
 	return (s->sg_best[0] != '\0' ? s->sg_best : NULL);
 }

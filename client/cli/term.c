@@ -98,7 +98,7 @@ guarded(guard *g, int mode)
 }
 
 void
-cli_term_guard(void)
+sf__cli_term_guard(void)
 {
 	FILE *f;
 	if (isatty(1) && (f = guarded(&out_guard, _IOLBF)) != NULL) {

@@ -51,20 +51,20 @@ groups(cli *c, Svcfleet__V1__CreateTokenRequest *req)
 	}
 	if ((req->groups = sf_arena_alloc(&c->c_arena, n * sizeof(char *)))
 	    == NULL) {
-		return (cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory"));
+		return (sf__cli_fail(SF_RESOURCE_EXHAUSTED, "out of memory"));
 	}
 	for (size_t i = 0; i < l->l_n; i++) {
 		for (const char *p = l->l_v[i];;) {
 			size_t k = strcspn(p, ",");
 			if (k == 0) {
-				return (cli_usage(c,
+				return (sf__cli_usage(c,
 				    "invalid value \"%s\" for --groups: want "
 				    "group names separated by commas",
 				    l->l_v[i]));
 			}
 			char *g = sf_arena_strndup(&c->c_arena, p, k);
 			if (g == NULL) {
-				return (cli_fail(
+				return (sf__cli_fail(
 				    SF_RESOURCE_EXHAUSTED, "out of memory"));
 			}
 			req->groups[req->n_groups++] = g;
@@ -81,13 +81,13 @@ groups(cli *c, Svcfleet__V1__CreateTokenRequest *req)
 static int
 ttl(cli *c, Svcfleet__V1__CreateTokenRequest *req)
 {
-	const char *v = cli_value(c, F_TTL, NULL);
+	const char *v = sf__cli_value(c, F_TTL, NULL);
 	int64_t     ms;
 	if (v == NULL) {
 		return (0);
 	}
 	if (sf_duration_parse(v, &ms) != 0 || ms < 1000) {
-		return (cli_usage(c,
+		return (sf__cli_usage(c,
 		    "invalid value \"%s\" for --ttl: want a duration of 1s "
 		    "or more, such as 24h or 30d (without --ttl the token "
 		    "does not expire)",
@@ -98,7 +98,7 @@ ttl(cli *c, Svcfleet__V1__CreateTokenRequest *req)
 }
 
 int
-cli_cmd_token_create(cli *c)
+sf__cli_cmd_token_create(cli *c)
 {
 	Svcfleet__V1__CreateTokenRequest req
 	    = SVCFLEET__V1__CREATE_TOKEN_REQUEST__INIT;
@@ -106,25 +106,25 @@ cli_cmd_token_create(cli *c)
 	int                             rv;
 
 	if (c->c_output == OUT_NAME) {
-		return (cli_usage(c,
+		return (sf__cli_usage(c,
 		    "-o name would lose the secret: token create prints it "
 		    "alone, or with the token's record under -o json|yaml"));
 	}
 	req.user = (char *) c->c_args[0];
 	if ((rv = groups(c, &req)) != 0 || (rv = ttl(c, &req)) != 0
-	    || (rv = cli_connect(c)) != 0) {
+	    || (rv = sf__cli_connect(c)) != 0) {
 		return (rv);
 	}
 	if (svcfleet_create_token(c->c_client, &req, &rep, &c->c_st) != 0) {
-		return (cli_fail_status(&c->c_st, NULL));
+		return (sf__cli_fail_status(&c->c_st, NULL));
 	}
 	if (rep->token == NULL || sf_nz(rep->secret)[0] == '\0') {
 		svcfleet_free(rep);
-		return (cli_fail(SF_INTERNAL, "the server sent no token"));
+		return (sf__cli_fail(SF_INTERNAL, "the server sent no token"));
 	}
 	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
 		json_t *o = sf_model_new_token_json(rep);
-		rv        = cli_print_object(c, o);
+		rv        = sf__cli_print_object(c, o);
 		json_decref(o);
 	} else {
 		printf("%s\n", rep->secret);
@@ -157,19 +157,19 @@ cli_cmd_token_create(cli *c)
 }
 
 int
-cli_cmd_token_revoke(cli *c)
+sf__cli_cmd_token_revoke(cli *c)
 {
 	Svcfleet__V1__RevokeTokenRequest req
 	    = SVCFLEET__V1__REVOKE_TOKEN_REQUEST__INIT;
 	Svcfleet__V1__Empty *e = NULL;
 	int                  rv;
 
-	if ((rv = cli_connect(c)) != 0) {
+	if ((rv = sf__cli_connect(c)) != 0) {
 		return (rv);
 	}
 	req.id = (char *) c->c_args[0];
 	if (svcfleet_revoke_token(c->c_client, &req, &e, &c->c_st) != 0) {
-		return (cli_fail_status(&c->c_st, NULL));
+		return (sf__cli_fail_status(&c->c_st, NULL));
 	}
 	svcfleet_free(e);
 	if (c->c_output == OUT_NAME) {
@@ -218,13 +218,13 @@ token_row(cli_table *t, const Svcfleet__V1__Token *tok)
 	    tok->revoked ? "yes" : "no",
 	    sf_nz(tok->source)[0] != '\0' ? tok->source : "<unknown>",
 	    sf_nz(tok->created_by)[0] != '\0' ? tok->created_by : "<unknown>"};
-	rv                = g.b_oom ? -1 : cli_table_add(t, row);
+	rv                = g.b_oom ? -1 : sf__cli_table_add(t, row);
 	sf_buf_fini(&g);
 	return (rv);
 }
 
 int
-cli_cmd_token_list(cli *c)
+sf__cli_cmd_token_list(cli *c)
 {
 	Svcfleet__V1__ListTokensRequest req
 	    = SVCFLEET__V1__LIST_TOKENS_REQUEST__INIT;
@@ -232,19 +232,19 @@ cli_cmd_token_list(cli *c)
 	bool                           wide = c->c_output == OUT_WIDE;
 	int                            rv;
 
-	if ((rv = cli_connect(c)) != 0) {
+	if ((rv = sf__cli_connect(c)) != 0) {
 		return (rv);
 	}
-	req.user = (char *) cli_value(c, F_USER, "");
+	req.user = (char *) sf__cli_value(c, F_USER, "");
 	if (svcfleet_list_tokens(c->c_client, &req, &rep, &c->c_st) != 0) {
-		return (cli_fail_status(&c->c_st, NULL));
+		return (sf__cli_fail_status(&c->c_st, NULL));
 	}
 	if (rep->n_tokens > 1) {
 		qsort(rep->tokens, rep->n_tokens, sizeof(*rep->tokens),
 		    by_creation);
 	}
 	if (c->c_output == OUT_JSON || c->c_output == OUT_YAML) {
-		rv = cli_print_list(
+		rv = sf__cli_print_list(
 		    c, sf_model_tokens_json(rep->tokens, rep->n_tokens));
 	} else if (rep->n_tokens == 0) {
 		fprintf(stderr, "No resources found\n");
@@ -254,14 +254,14 @@ cli_cmd_token_list(cli *c)
 		}
 	} else {
 		cli_table t;
-		cli_table_init(&t, wide ? 8 : 6);
+		sf__cli_table_init(&t, wide ? 8 : 6);
 		const char *hdr[] = {"ID", "USER", "GROUPS", "CREATED",
 		    "EXPIRES", "REVOKED", "SOURCE", "CREATED-BY"};
-		rv                = cli_table_add(&t, hdr);
+		rv                = sf__cli_table_add(&t, hdr);
 		for (size_t i = 0; i < rep->n_tokens && rv == 0; i++) {
 			rv = token_row(&t, rep->tokens[i]);
 		}
-		rv = cli_table_done(&t, rv);
+		rv = sf__cli_table_done(&t, rv);
 	}
 	svcfleet_free(rep);
 	return (rv);

@@ -15,7 +15,7 @@ print_versions(const cli *c, const Svcfleet__V1__VersionReply *srv)
 			        srv->version, "api", srv->api, "revision",
 			        (json_int_t) srv->revision));
 		}
-		rv = cli_print_object(c, o);
+		rv = sf__cli_print_object(c, o);
 		json_decref(o);
 		return (rv);
 	}
@@ -29,17 +29,17 @@ print_versions(const cli *c, const Svcfleet__V1__VersionReply *srv)
 }
 
 int
-cli_cmd_version(cli *c)
+sf__cli_cmd_version(cli *c)
 {
 	Svcfleet__V1__Empty         e   = SVCFLEET__V1__EMPTY__INIT;
 	Svcfleet__V1__VersionReply *srv = NULL;
 	int                         rv;
 
-	if (cli_flag(c, F_CLIENT)) {
+	if (sf__cli_flag(c, F_CLIENT)) {
 		return (print_versions(c, NULL));
 	}
 	// Like kubectl: the client's version even when the server is away.
-	if ((rv = cli_connect(c)) != 0) {
+	if ((rv = sf__cli_connect(c)) != 0) {
 		if (c->c_output != OUT_JSON && c->c_output != OUT_YAML) {
 			printf("Client Version: %s\n", SF_VERSION);
 		}
@@ -49,7 +49,7 @@ cli_cmd_version(cli *c)
 		if (c->c_output != OUT_JSON && c->c_output != OUT_YAML) {
 			printf("Client Version: %s\n", SF_VERSION);
 		}
-		return (cli_fail_status(&c->c_st, NULL));
+		return (sf__cli_fail_status(&c->c_st, NULL));
 	}
 	rv = print_versions(c, srv);
 	svcfleet_free(srv);

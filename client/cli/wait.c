@@ -42,7 +42,7 @@ current_revision(cli *c, uint64_t *rev)
 	Svcfleet__V1__Empty         e = SVCFLEET__V1__EMPTY__INIT;
 	Svcfleet__V1__VersionReply *v = NULL;
 	if (svcfleet_version(c->c_client, &e, &v, &c->c_st) != 0) {
-		return (cli_fail_status(&c->c_st, NULL));
+		return (sf__cli_fail_status(&c->c_st, NULL));
 	}
 	*rev = v->revision;
 	svcfleet_free(v);
@@ -50,8 +50,8 @@ current_revision(cli *c, uint64_t *rev)
 }
 
 int
-cli_wait_service(cli *c, const char *cluster, const char *ns, const char *name,
-    bool deleted)
+sf__cli_wait_service(cli *c, const char *cluster, const char *ns,
+    const char *name, bool deleted)
 {
 	int64_t  budget = c->c_set[F_TIMEOUT] ? (int64_t) c->c_timeout_ms
 	                                      : WAIT_DEFAULT_MS;
@@ -63,7 +63,7 @@ cli_wait_service(cli *c, const char *cluster, const char *ns, const char *name,
 	int      rv;
 
 	snprintf(last, sizeof(last), "not read yet");
-	if ((rv = cli_connect(c)) != 0
+	if ((rv = sf__cli_connect(c)) != 0
 	    || (rv = current_revision(c, &since)) != 0) {
 		return (rv);
 	}
@@ -85,14 +85,14 @@ cli_wait_service(cli *c, const char *cluster, const char *ns, const char *name,
 				if (shown) {
 					fputc('\n', stderr);
 				}
-				return (cli_fail_status(&c->c_st, NULL));
+				return (sf__cli_fail_status(&c->c_st, NULL));
 			}
 			done = true;
 		} else if (rv != 0) {
 			if (shown) {
 				fputc('\n', stderr);
 			}
-			return (cli_fail_status(&c->c_st, NULL));
+			return (sf__cli_fail_status(&c->c_st, NULL));
 		} else {
 			const Svcfleet__V1__ClusterStatus *cs
 			    = status_of(svc, cluster);
@@ -141,7 +141,7 @@ cli_wait_service(cli *c, const char *cluster, const char *ns, const char *name,
 			if (shown) {
 				fputc('\n', stderr);
 			}
-			return (cli_fail(SF_DEADLINE_EXCEEDED,
+			return (sf__cli_fail(SF_DEADLINE_EXCEEDED,
 			    "timed out after %llds waiting for service \"%s\" "
 			    "in cluster \"%s\" to be %s; last: %s",
 			    (long long) (budget / 1000), name, cluster,
@@ -169,15 +169,15 @@ cli_wait_service(cli *c, const char *cluster, const char *ns, const char *name,
 			if (shown) {
 				fputc('\n', stderr);
 			}
-			return (cli_fail_status(&c->c_st, NULL));
+			return (sf__cli_fail_status(&c->c_st, NULL));
 		}
 	}
 }
 
 int
-cli_cmd_wait_service(cli *c)
+sf__cli_cmd_wait_service(cli *c)
 {
-	const char *cond = cli_value(c, F_FOR, "");
+	const char *cond = sf__cli_value(c, F_FOR, "");
 	bool        deleted;
 
 	if (strcmp(cond, "synced") == 0) {
@@ -186,10 +186,10 @@ cli_cmd_wait_service(cli *c)
 	    || strcmp(cond, "delete") == 0) {
 		deleted = true;
 	} else {
-		return (cli_usage(c,
+		return (sf__cli_usage(c,
 		    "invalid value \"%s\" for --for: want synced or deleted",
 		    cond));
 	}
-	return (cli_wait_service(
-	    c, c->c_val[F_CLUSTER], cli_namespace(c), c->c_args[0], deleted));
+	return (sf__cli_wait_service(c, c->c_val[F_CLUSTER],
+	    sf__cli_namespace(c), c->c_args[0], deleted));
 }

@@ -17,19 +17,20 @@ print_bindings(cli *c, const Svcfleet__V1__WhoAmIReply *r)
 	FILE     *mem;
 	int       rv;
 
-	cli_table_init(&t, 5);
+	sf__cli_table_init(&t, 5);
 	const char *hdr[] = {"ROLE", "SUBJECT", "CLUSTER", "NAMESPACE", "ID"};
-	rv                = cli_table_add(&t, hdr);
+	rv                = sf__cli_table_add(&t, hdr);
 	for (size_t i = 0; i < r->n_bindings && rv == 0; i++) {
 		const Svcfleet__V1__RoleBinding *b = r->bindings[i];
-		const char *row[] = {sf_nz(b->role), cli_binding_subject(c, b),
-		    sf_nz(b->cluster)[0] != '\0' ? b->cluster : "*",
-		    sf_nz(b->namespace_)[0] != '\0' ? b->namespace_ : "*",
-		    sf_nz(b->id)};
-		rv                = cli_table_add(&t, row);
+		const char                      *row[]
+		    = {sf_nz(b->role), sf__cli_binding_subject(c, b),
+		        sf_nz(b->cluster)[0] != '\0' ? b->cluster : "*",
+		        sf_nz(b->namespace_)[0] != '\0' ? b->namespace_ : "*",
+		        sf_nz(b->id)};
+		rv = sf__cli_table_add(&t, row);
 	}
 	if (rv == 0 && (mem = open_memstream(&text, &len)) != NULL) {
-		cli_table_print(&t, mem);
+		sf__cli_table_print(&t, mem);
 		fclose(mem);
 		for (const char *p = text; p != NULL && *p != '\0';) {
 			size_t n = strcspn(p, "\n");
@@ -40,30 +41,30 @@ print_bindings(cli *c, const Svcfleet__V1__WhoAmIReply *r)
 		rv = -1;
 	}
 	free(text);
-	cli_table_fini(&t);
+	sf__cli_table_fini(&t);
 	return (rv == 0 ? 0
-	                : cli_fail(SF_RESOURCE_EXHAUSTED,
+	                : sf__cli_fail(SF_RESOURCE_EXHAUSTED,
 	                    "out of memory building the table"));
 }
 
 int
-cli_cmd_whoami(cli *c)
+sf__cli_cmd_whoami(cli *c)
 {
 	Svcfleet__V1__WhoAmIRequest req = SVCFLEET__V1__WHO_AM_IREQUEST__INIT;
 	Svcfleet__V1__WhoAmIReply  *r   = NULL;
 	int                         rv;
 
-	if ((rv = cli_connect(c)) != 0) {
+	if ((rv = sf__cli_connect(c)) != 0) {
 		return (rv);
 	}
 	if (svcfleet_who_am_i(c->c_client, &req, &r, &c->c_st) != 0) {
-		return (cli_fail_status(&c->c_st, NULL));
+		return (sf__cli_fail_status(&c->c_st, NULL));
 	}
 	switch (c->c_output) {
 	case OUT_JSON:
 	case OUT_YAML: {
 		json_t *o = sf_model_whoami_json(r);
-		rv        = cli_print_object(c, o);
+		rv        = sf__cli_print_object(c, o);
 		json_decref(o);
 		break;
 	}

@@ -12,6 +12,11 @@
 // svcfleet_close can cancel them and wait until none is left before the
 // socket is closed: nng (1.5) panics when a context is closed after its
 // socket.
+//
+// It is one file of about 1,000 lines because it is the whole installed
+// library: libsvcfleet's objects are built from it alone and its private
+// handle, call list and failover state are seen by nothing else (the
+// typed calls are one line, generated from the method X-macro).
 #include <errno.h>
 #include <stdarg.h>
 #include <nng/nng.h>

@@ -1,6 +1,11 @@
 // main.c: svcfleetd — its option table (flags, SVCFLEETD_* environment
 // variables and the --config file: ops.h), signals, the server's and the
 // HTTP endpoint's lifetime, and the backup/restore subcommands (backup.h).
+//
+// It is one file of about 900 lines because some 240 of them are the
+// option table's rows and most of the rest is main()'s one start-up and
+// its one unwind in reverse order; split apart, the pieces would share the
+// private config struct through a header with no other reader.
 #include <errno.h>
 #include <execinfo.h>
 #include <limits.h>

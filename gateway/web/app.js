@@ -11,7 +11,7 @@ import { servicesPage } from './services.js';
 import { formPage } from './form.js';
 import { yamlPage } from './yaml.js';
 import { detailPage } from './detail.js';
-import { fleetListPage, fleetDetailPage } from './fleet.js';
+import { fleetListPage, fleetDetailPage, fleetConvertPage } from './fleet.js';
 
 // The Create Service form in its Multicloud mode (issue 18).
 function fleetFormPage(main, params, query, alive) {
@@ -30,6 +30,9 @@ const routes = [
   [/^\/fleetservices$/, fleetListPage],
   [/^\/fleetservices\/new$/, fleetFormPage],
   [/^\/namespaces\/([^/]+)\/fleetservices\/([^/]+)$/, fleetDetailPage, ['namespace', 'name']],
+  // i18-console: modify a Multicloud Service; convert a Service into one.
+  [/^\/namespaces\/([^/]+)\/fleetservices\/([^/]+)\/edit$/, fleetFormPage, ['namespace', 'name']],
+  [/^\/clusters\/([^/]+)\/namespaces\/([^/]+)\/services\/([^/]+)\/convert$/, fleetConvertPage, ['cluster', 'namespace', 'name']],
 ];
 
 // What the current page started and must stop when the user leaves it.

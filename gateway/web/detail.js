@@ -83,7 +83,10 @@ export function detailPage(main, params, query, alive) {
   let headKey = null;
   function renderHead(svc) {
     const canAct = Boolean(svc && rules && !svc.metadata.deletionTimestamp);
-    const key = `${Boolean(svc)}/${canAct && rules.can('services', 'update')}/${canAct && rules.can('services', 'delete')}`;
+    // A FleetService's copy names its owner (issue 18): it is changed
+    // through the Multicloud Service, and is one already.
+    const owner = (svc && svc.status && svc.status.owner) || '';
+    const key = `${Boolean(svc)}/${canAct && rules.can('services', 'update')}/${canAct && rules.can('services', 'delete')}/${owner}`;
     if (key === headKey) return;
     headKey = key;
     clear(head);
@@ -92,6 +95,9 @@ export function detailPage(main, params, query, alive) {
       if (rules.can('services', 'update')) {
         actions.append(h('a.btn#modify', { href: href(`${path}/edit`) }, 'Modify'),
           h('a.btn', { href: href(`${path}/yaml`) }, 'Edit YAML'));
+        if (!owner) {
+          actions.append(h('a.btn#convert', { href: href(`${path}/convert`) }, 'Convert to Multicloud Service'));
+        }
       }
       if (rules.can('services', 'delete')) {
         actions.append(h('button.btn.btn-danger#delete', {
@@ -101,7 +107,10 @@ export function detailPage(main, params, query, alive) {
       }
     }
     head.append(h('div', h('h1', { tabindex: '-1' }, `Service ${name}`),
-      h('p.muted', h('a', { href: href(`/clusters/${cluster}/services`) }, `Cluster ${cluster}`), ` · namespace ${namespace}`)),
+      h('p.muted', h('a', { href: href(`/clusters/${cluster}/services`) }, `Cluster ${cluster}`), ` · namespace ${namespace}`,
+        owner.startsWith('FleetService/') ? [' · part of Multicloud Service ',
+          h('a#owner-link', { href: href(`/namespaces/${encodeURIComponent(namespace)}/fleetservices/${encodeURIComponent(owner.slice(13))}`) },
+            owner.slice(13))] : null)),
     actions);
   }
 

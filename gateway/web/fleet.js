@@ -1,7 +1,9 @@
 // fleet.js: Multicloud Services (FleetServices, issue 18) — one Service
 // placed on many clusters chosen by name or by their labels. The list
 // (with "N/M synced") and the detail page with each placed cluster's
-// status; the create form is the Service form in its fleet mode (form.js).
+// status; the create and modify forms are the Service form in its fleet
+// mode (form.js). Convert (i18-console): a Service of one cluster becomes a
+// Multicloud Service placed on that cluster, after a preview.
 import * as api from './api.js';
 import { h, clear, timeEl, badge, errorBox, confirmDialog, toast } from './ui.js';
 import { go, href } from './nav.js';
@@ -157,6 +159,7 @@ export function fleetDetailPage(main, params, query, alive) {
       lastText = text;
       const actions = head.querySelector('.page-actions');
       if (!actions.firstChild) {
+        actions.append(h('a.btn#modify-fleet', { href: href(`${fleetPath(namespace, name)}/edit`) }, 'Modify'));
         actions.append(h('button.btn.btn-danger#delete-fleet', {
           type: 'button',
           onclick: async () => { if (await deleteFleet(last) && alive()) go('/fleetservices'); },
@@ -172,4 +175,76 @@ export function fleetDetailPage(main, params, query, alive) {
   const timer = setInterval(load, 3000);
   main.querySelector('h1').focus();
   return () => clearInterval(timer);
+}
+
+// Convert (i18-console): the Service's preview as a Multicloud Service
+// (ConvertService dry run: placed on its cluster, node ports and address
+// kept, the Service adopted as its first copy), then Convert.
+export function fleetConvertPage(main, params, query, alive) {
+  const { cluster, namespace, name } = params;
+  document.title = `Convert ${name} — svcfleet`;
+  const svcHref = href(`/clusters/${encodeURIComponent(cluster)}/namespaces/${encodeURIComponent(namespace)}/services/${encodeURIComponent(name)}`);
+  const path = `/clusters/${encodeURIComponent(cluster)}/namespaces/${encodeURIComponent(namespace)}/services/${encodeURIComponent(name)}/convert`;
+  const body = h('div');
+  main.append(h('div.page-head',
+    h('div', h('h1', { tabindex: '-1' }, `Convert Service ${name} to a Multicloud Service`),
+      h('p.muted', h('a', { href: svcHref }, `Service ${name}`), ` · cluster ${cluster} · namespace ${namespace}`))),
+  body);
+  let busy = false;
+
+  function failure(e) {
+    return h('div.alert.alert-error#convert-error', { role: 'alert', tabindex: '-1' },
+      h('p', e.status === 403 ? `Not allowed: ${e.message}` : e.message),
+      e.causes.length ? h('ul', e.causes.map((c) => h('li', c.field ? `${c.field}: ${c.message}` : c.message))) : null);
+  }
+
+  function render(fs) {
+    const rendered = (fs.status && fs.status.rendered) || [];
+    clear(body).append(h('section.card#convert-preview', { 'aria-labelledby': 'convert-title', tabindex: '-1' },
+      h('h2#convert-title', 'Preview'),
+      h('p', `Multicloud Service ${fs.metadata.name} in namespace ${fs.metadata.namespace}, deployed to `,
+        h('strong', placementText(fs.spec.placement)), '. Its node ports and address stay as they are; the Service becomes its copy in cluster ',
+        h('strong', cluster), '. Modify it afterwards to deploy it to more clusters.'),
+      rendered.map((r) => {
+        const spec = (r.service && r.service.spec) || {};
+        return h('div.preview-cluster', { dataset: { cluster: r.cluster } },
+          h('h3', `Cluster ${r.cluster}`, h('span.sub', ` — ${r.action || 'apply'}`)),
+          h('dl.facts',
+            h('dt', 'Access type'), h('dd', spec.type || 'ClusterIP'),
+            h('dt', 'Ports'), h('dd', (spec.ports || []).map((p) => h('div', portText(p))))));
+      }),
+      h('div.actions',
+        h('button.btn.btn-primary#convert-ok', { type: 'button', onclick: () => convert() }, 'Convert'),
+        h('a.btn', { href: svcHref }, 'Cancel'))));
+  }
+
+  async function convert() {
+    if (busy) return;
+    busy = true;
+    try {
+      const out = await api.call('POST', path);
+      busy = false;
+      toast(`Converted Service ${name} to Multicloud Service ${out.metadata.name}`);
+      if (alive()) go(fleetPath(out.metadata.namespace, out.metadata.name));
+    } catch (e) {
+      busy = false;
+      if (!alive()) return;
+      const box = failure(e);
+      body.prepend(box);
+      box.focus();
+    }
+  }
+
+  (async () => {
+    try {
+      const fs = await api.call('POST', path, { query: { dryRun: 'All' } });
+      if (!alive()) return;
+      render(fs);
+    } catch (e) {
+      if (!alive()) return;
+      clear(body).append(failure(e), h('a.btn', { href: svcHref }, 'Back to the Service'));
+    }
+  })();
+  main.querySelector('h1').focus();
+  return null;
 }

@@ -11,13 +11,16 @@
 // Service: "Deploy to" (clusters by name or by labels) comes first, the
 // live lists are read from the first chosen cluster, and OK first shows
 // each cluster's rendered Service from a dry run (dryRun=All) before
-// anything is written.
+// anything is written. Modify (i18-console) is the same form filled in from
+// the stored Multicloud Service: a PUT with its resourceVersion, previewed
+// the same way, a conflict explained with both versions. Overrides choose
+// their clusters by name or by the clusters' labels.
 import * as api from './api.js';
 import { h, clear, toast, errorBox, timeEl } from './ui.js';
 import { go, href } from './nav.js';
 import { emptyForm, formFrom, manifest, workloadRef, ANN_POOL, ANN_IPS } from './svc.js';
 import { svcPath } from './actions.js';
-import { fleetPath } from './fleet.js';
+import { fleetPath, placementText } from './fleet.js';
 
 // A label selector typed as "env=prod,tier=web" as matchLabels; null when
 // a part is not key=value.
@@ -34,6 +37,59 @@ function matchLabels(text) {
 function clusterMatches(c, labels) {
   const have = c.metadata.labels || {};
   return Object.entries(labels).every(([k, v]) => have[k] === v);
+}
+
+// "env=prod, region=eu" for matchLabels.
+function labelsText(ml) {
+  return Object.entries(ml || {}).map(([k, v]) => `${k}=${v}`).join(', ');
+}
+
+// A stored override as the form edits it: its clusters (by name or by
+// labels) and the parts of its patch the form has fields for; the rest of
+// the patch (and matchExpressions) is kept and sent back as it was.
+function overrideFrom(o) {
+  const rest = JSON.parse(JSON.stringify(o.patch || {}));
+  const sel = o.clusterSelector || null;
+  const byLabels = Boolean(sel) && !(o.clusters || []).length;
+  const ov = {
+    mode: byLabels ? 'labels' : 'names',
+    clusters: (o.clusters || []).slice(),
+    labels: sel ? labelsText(sel.matchLabels) : '',
+    exprs: sel && sel.matchExpressions ? sel.matchExpressions : null,
+    keepSelector: !byLabels && sel ? sel : null,
+    pool: '', address: '', annotations: '', nodePorts: '', rest,
+  };
+  const ann = rest.metadata && rest.metadata.annotations;
+  if (ann && typeof ann === 'object') {
+    const parts = [];
+    for (const [k, v] of Object.entries(ann)) {
+      if (typeof v !== 'string') continue; // null (a removal) is kept
+      if (k === ANN_POOL) ov.pool = v;
+      else if (k === ANN_IPS) ov.address = v;
+      else parts.push(v === '' ? k : `${k}=${v}`);
+      delete ann[k];
+    }
+    ov.annotations = parts.join(', ');
+    if (!Object.keys(ann).length) delete rest.metadata.annotations;
+    if (!Object.keys(rest.metadata).length) delete rest.metadata;
+  }
+  const ports = rest.spec && rest.spec.ports;
+  if (Array.isArray(ports)) {
+    ov.nodePorts = ports.map((p) => (p && p.nodePort ? String(p.nodePort) : '')).join(', ');
+    delete rest.spec.ports;
+    if (!Object.keys(rest.spec).length) delete rest.spec;
+  }
+  return ov;
+}
+
+// RFC 7386's merge of b into a copy of a (both plain objects).
+function merged(a, b) {
+  const out = JSON.parse(JSON.stringify(a || {}));
+  for (const [k, v] of Object.entries(b || {})) {
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && out[k] && typeof out[k] === 'object'
+      ? merged(out[k], v) : v;
+  }
+  return out;
 }
 
 const TYPES = [
@@ -77,7 +133,13 @@ export function formPage(main, params, query, alive) {
   let cluster = params.cluster || '';
   const editing = Boolean(params.name);
   let clusters = []; // fleet mode: the registered clusters
-  const deploy = { mode: 'names', names: [], labels: '' };
+  // keep: the part of a stored placement the chosen mode does not show
+  // (its names, or its selector), sent back unchanged.
+  const deploy = { mode: 'names', names: [], labels: '', exprs: null, keepNames: [], keepSelector: null };
+  // Modify (fleet mode): the stored Multicloud Service, and what the form
+  // has no field for (sent back as it was).
+  let loaded = null;
+  let fleetKeep = {};
   let preview = null; // fleet mode: the dry run's answer, shown before OK
   // Fleet mode: per-cluster overrides, each a JSON merge patch on the
   // Service rendered for one cluster.
@@ -94,7 +156,8 @@ export function formPage(main, params, query, alive) {
   let banner = null; // a node shown above the form (conflict, failures)
   let busy = false;
 
-  document.title = fleet ? 'Create Multicloud Service — svcfleet' : `${editing ? 'Modify' : 'Create'} Service — ${cluster} — svcfleet`;
+  document.title = fleet ? `${editing ? `Modify Multicloud Service ${params.name}` : 'Create Multicloud Service'} — svcfleet`
+    : `${editing ? 'Modify' : 'Create'} Service — ${cluster} — svcfleet`;
   const root = h('div');
   main.append(root);
 
@@ -438,18 +501,41 @@ export function formPage(main, params, query, alive) {
   function overridesPart() {
     const rows = overrides.map((o, i) => {
       const n = i + 1;
-      const sel = h('select', {}, h('option', { value: '' }, 'Choose a cluster'),
-        clusters.map((c) => h('option', { value: c.metadata.name, selected: c.metadata.name === o.cluster }, c.metadata.name)));
-      sel.addEventListener('change', () => { o.cluster = sel.value; preview = null; });
       const input = (key, label, placeholder) => {
         const el = bind(h('input', { type: 'text', value: o[key], spellcheck: 'false', placeholder }), key, o);
         el.id = `ov-${i}-${key}`;
         el.addEventListener('input', () => { preview = null; });
         return h('div.field', h('label', { for: el.id }, `Override ${n} ${label}`), el);
       };
-      sel.id = `ov-${i}-cluster`;
+      let target;
+      if (o.mode === 'labels') {
+        const el = input('labels', 'cluster labels', 'region=eu');
+        const matches = h('p.muted', { id: `ov-${i}-matches`, 'aria-live': 'polite' });
+        const show = () => {
+          const sel = matchLabels(o.labels);
+          const names = sel && Object.keys(sel).length ? clusters.filter((c) => clusterMatches(c, sel)).map((c) => c.metadata.name) : [];
+          matches.textContent = !sel ? 'Write labels as key=value.' : names.length ? `Matches now: ${names.join(', ')}` : 'No cluster matches now.';
+        };
+        el.querySelector('input').addEventListener('input', show);
+        show();
+        target = [el, matches];
+      } else {
+        const sel = h('select', { multiple: o.clusters.length > 1 }, o.clusters.length > 1 ? null : h('option', { value: '' }, 'Choose a cluster'),
+          clusters.map((c) => h('option', { value: c.metadata.name, selected: o.clusters.includes(c.metadata.name) }, c.metadata.name)));
+        for (const cn of o.clusters) {
+          if (!clusters.some((c) => c.metadata.name === cn)) sel.append(h('option', { value: cn, selected: true }, `${cn} (not registered)`));
+        }
+        sel.addEventListener('change', () => {
+          o.clusters = [...sel.selectedOptions].map((x) => x.value).filter(Boolean);
+          preview = null;
+        });
+        sel.id = `ov-${i}-cluster`;
+        target = h('div.field', h('label', { for: sel.id }, `Override ${n} cluster`), sel);
+      }
       return h('div.override', { dataset: { override: String(i) } },
-        h('div.field', h('label', { for: sel.id }, `Override ${n} cluster`), sel),
+        radioGroup(`ovmode${i}`, o.mode, [['names', `Override ${n} by cluster name`], ['labels', `Override ${n} by cluster labels`]],
+          (v, id) => { o.mode = v; preview = null; rerender(id); }),
+        target,
         input('pool', 'MetalLB pool', 'west-pool'),
         input('address', 'load balancer address', '192.168.70.5'),
         input('annotations', 'annotations (key=value, comma-separated)', 'team=west'),
@@ -460,13 +546,13 @@ export function formPage(main, params, query, alive) {
         }, 'Remove'));
     });
     return section('sec-overrides', 'Per-cluster overrides (optional)',
-      h('p.help', 'What one cluster gets differently: its MetalLB pool and address, annotations, node ports. '
+      h('p.help', 'What some clusters get differently — chosen by name or by their labels: their MetalLB pool and address, annotations, node ports. '
         + 'The preview shows each cluster\'s result.'),
       ...rows,
       h('button.btn.btn-small#ov-add', {
         type: 'button',
         onclick: () => {
-          overrides.push({ cluster: '', pool: '', address: '', annotations: '', nodePorts: '' });
+          overrides.push({ mode: 'names', clusters: [], labels: '', exprs: null, keepSelector: null, pool: '', address: '', annotations: '', nodePorts: '', rest: {} });
           preview = null;
           rerender(`ov-${overrides.length - 1}-cluster`);
         },
@@ -493,39 +579,70 @@ export function formPage(main, params, query, alive) {
         ports: m.spec.ports.map((p, i) => (nps[i] ? { ...p, nodePort: /^\d+$/.test(nps[i]) ? Number(nps[i]) : nps[i] } : p)),
       };
     }
-    return { clusters: o.cluster ? [o.cluster] : [], patch };
+    const out = { patch: merged(o.rest, patch) };
+    if (o.mode === 'labels') {
+      // Sent as typed: a part that is not key=value is the server's to
+      // name. No labels at all is no selector (not "every cluster"): the
+      // server then asks for clusters or labels.
+      const ml = matchLabels(o.labels);
+      if (o.labels.trim() || o.exprs) {
+        out.clusterSelector = { matchLabels: ml || { [o.labels.trim()]: '' } };
+        if (o.exprs) out.clusterSelector.matchExpressions = o.exprs;
+      }
+    } else {
+      out.clusters = o.clusters.slice();
+      if (o.keepSelector) out.clusterSelector = o.keepSelector;
+    }
+    return out;
   }
 
   function fleetManifest(m) {
     const placement = {};
-    if (deploy.mode === 'names') placement.clusters = deploy.names.slice();
-    else placement.clusterSelector = { matchLabels: matchLabels(deploy.labels) || {} };
+    if (deploy.mode === 'names') {
+      placement.clusters = deploy.names.slice();
+      if (deploy.keepSelector) placement.clusterSelector = deploy.keepSelector;
+    } else {
+      placement.clusterSelector = { matchLabels: matchLabels(deploy.labels) || {} };
+      if (deploy.exprs) placement.clusterSelector.matchExpressions = deploy.exprs;
+      if (deploy.keepNames.length) placement.clusters = deploy.keepNames.slice();
+    }
     const tmd = {};
     if (m.metadata.annotations) tmd.annotations = m.metadata.annotations;
     if (m.metadata.labels) tmd.labels = m.metadata.labels;
-    return {
-      apiVersion: 'svcfleet.io/v1',
-      kind: 'FleetService',
-      metadata: { name: m.metadata.name, namespace: m.metadata.namespace },
-      spec: {
-        placement,
-        template: { metadata: tmd, spec: m.spec },
-        overrides: overrides.length ? overrides.map((o) => overrideOf(o, m)) : undefined,
-      },
+    const md = { name: m.metadata.name, namespace: m.metadata.namespace };
+    if (fleetKeep.labels) md.labels = fleetKeep.labels;
+    if (fleetKeep.annotations) md.annotations = fleetKeep.annotations;
+    if (editing && f.keep.resourceVersion) md.resourceVersion = f.keep.resourceVersion;
+    const spec = {
+      placement,
+      template: { metadata: tmd, spec: m.spec },
+      overrides: overrides.length ? overrides.map((o) => overrideOf(o, m)) : undefined,
     };
+    if (fleetKeep.nodePorts) spec.nodePorts = fleetKeep.nodePorts;
+    if (fleetKeep.adopt) spec.adopt = true;
+    if (fleetKeep.shareAddresses) spec.shareAddresses = true;
+    return { apiVersion: 'svcfleet.io/v1', kind: 'FleetService', metadata: md, spec };
   }
 
   // What each cluster would get, from the dry run.
   function previewPart() {
-    const rendered = (preview.status && preview.status.rendered) || [];
+    const all = (preview.status && preview.status.rendered) || [];
+    // Copies pruned (their cluster is no longer placed) are listed, not
+    // counted as deployed.
+    const rendered = all.filter((r) => r.action !== 'prune');
     return h('section.card#fleet-preview', { 'aria-labelledby': 'preview-title', tabindex: '-1' },
       h('h2#preview-title', 'Preview: what each cluster gets'),
-      h('p.help', 'Checked against every cluster; nothing is written until you press Deploy.'),
-      rendered.length === 0 ? h('p.empty', 'No cluster matches: nothing would be deployed.')
-        : rendered.map((r) => {
+      h('p.help', `Checked against every cluster; nothing is written until you press ${editing ? 'Apply' : 'Deploy'}.`),
+      rendered.length === 0 ? h('p.empty', 'No cluster matches: nothing would be deployed.') : null,
+      all.map((r) => {
+          if (r.action === 'prune') {
+            return h('div.preview-cluster', { dataset: { cluster: r.cluster, action: 'prune' } },
+              h('h3', `Cluster ${r.cluster}`, h('span.sub', ' — prune')),
+              h('p', 'No longer placed: its copy is removed from this cluster.'));
+          }
           const spec = (r.service && r.service.spec) || {};
           const ann = (r.service && r.service.metadata && r.service.metadata.annotations) || {};
-          return h('div.preview-cluster', { dataset: { cluster: r.cluster } },
+          return h('div.preview-cluster', { dataset: { cluster: r.cluster, action: r.action || '' } },
             h('h3', `Cluster ${r.cluster}`, h('span.sub', ` — ${r.action || 'apply'}`)),
             h('dl.facts',
               h('dt', 'Access type'), h('dd', spec.type || 'ClusterIP'),
@@ -537,15 +654,16 @@ export function formPage(main, params, query, alive) {
         }),
       h('div.actions',
         h('button.btn.btn-primary#fleet-deploy', { type: 'button', disabled: busy || rendered.length === 0, onclick: () => submit(true) },
-          `Deploy to ${rendered.length} cluster${rendered.length === 1 ? '' : 's'}`),
+          `${editing ? 'Apply to' : 'Deploy to'} ${rendered.length} cluster${rendered.length === 1 ? '' : 's'}`),
         h('button.btn#fleet-back', { type: 'button', onclick: () => { preview = null; rerender('submit'); } }, 'Change')));
   }
 
   function render() {
     clear(root);
-    const listHref = fleet ? href('/fleetservices') : href(`/clusters/${cluster}/services`, { ns: editing ? params.namespace : query.ns });
+    const listHref = fleet ? href(editing ? fleetPath(params.namespace, params.name) : '/fleetservices') : href(`/clusters/${cluster}/services`, { ns: editing ? params.namespace : query.ns });
     root.append(h('div.page-head',
-      h('div', h('h1', { tabindex: '-1' }, fleet ? 'Create Multicloud Service' : editing ? `Modify Service ${params.name}` : 'Create Service'),
+      h('div', h('h1', { tabindex: '-1' }, fleet ? (editing ? `Modify Multicloud Service ${params.name}` : 'Create Multicloud Service')
+        : editing ? `Modify Service ${params.name}` : 'Create Service'),
         h('p.muted', fleet ? `Namespaces, workloads and MetalLB pools are read from cluster ${cluster || '—'}.`
           : `Cluster ${cluster}${editing ? ` · namespace ${params.namespace}` : ''}`)),
       editing || fleet ? null : h('div.page-actions', h('a.btn', { href: href(`/clusters/${cluster}/services/new-yaml`, { ns: f.namespace }) }, 'Create via YAML'))));
@@ -636,6 +754,74 @@ export function formPage(main, params, query, alive) {
     document.getElementById('conflict-reload').focus();
   }
 
+  // Modify (fleet mode): someone changed the Multicloud Service since the
+  // form was filled in. Both versions are named and what is stored now is
+  // shown; the user reloads it, or saves theirs over it (against that
+  // version, so a third change is caught again).
+  async function fleetConflict(mine) {
+    let latest = null;
+    try {
+      latest = await api.get(fleetPath(params.namespace, params.name));
+    } catch (e) { /* explained without it */ }
+    if (!alive()) return;
+    const lspec = latest ? latest.spec || {} : {};
+    const lports = ((lspec.template || {}).spec || {}).ports || [];
+    banner = h('div.alert.alert-warn#conflict', { role: 'alert', tabindex: '-1' },
+      h('p', h('strong', 'Not saved: this Multicloud Service was changed after you opened it. '),
+        latest ? ['Version ', h('code#conflict-mine', mine.metadata.resourceVersion), ' was what you started from; it is now ',
+          h('code#conflict-theirs', latest.metadata.resourceVersion), ` (generation ${latest.metadata.generation || '—'}). `] : '',
+        'Saving would silently undo their change, so the server refused it (409 Conflict). Nothing was written.'),
+      latest ? h('dl.facts#conflict-now',
+        h('dt', 'Deployed to now'), h('dd', placementText(lspec.placement)),
+        h('dt', 'Ports now'), h('dd', lports.map((p) => h('div', `${p.port}→${p.targetPort !== undefined ? p.targetPort : p.port}/${p.protocol || 'TCP'}${p.nodePort ? ` (node ${p.nodePort})` : ''}`))),
+        h('dt', 'Overrides now'), h('dd', String((lspec.overrides || []).length))) : null,
+      h('div.actions',
+        h('button.btn.btn-primary#conflict-reload', {
+          type: 'button',
+          onclick: () => { banner = null; preview = null; load(); },
+        }, 'Load the latest version (discard my edits)'),
+        latest ? h('button.btn#conflict-overwrite', {
+          type: 'button',
+          onclick: () => { banner = null; f.keep.resourceVersion = latest.metadata.resourceVersion; submit(); },
+        }, 'Save mine over theirs (preview first)') : null));
+    render();
+    document.getElementById('conflict').focus();
+  }
+
+  // Modify (fleet mode): the form from the stored Multicloud Service.
+  function fromFleet(fs) {
+    const spec = fs.spec || {};
+    const tpl = spec.template || {};
+    const tmd = tpl.metadata || {};
+    f = formFrom({
+      metadata: { name: fs.metadata.name, namespace: fs.metadata.namespace, labels: tmd.labels, annotations: tmd.annotations, resourceVersion: fs.metadata.resourceVersion },
+      spec: tpl.spec || {},
+    });
+    const pl = spec.placement || {};
+    const sel = pl.clusterSelector || null;
+    deploy.exprs = null;
+    deploy.keepNames = [];
+    deploy.keepSelector = null;
+    if (sel && !(pl.clusters || []).length) {
+      deploy.mode = 'labels';
+      deploy.labels = labelsText(sel.matchLabels);
+      deploy.exprs = sel.matchExpressions || null;
+      deploy.names = [];
+    } else {
+      deploy.mode = 'names';
+      deploy.names = (pl.clusters || []).slice();
+      deploy.keepSelector = sel;
+      deploy.labels = '';
+    }
+    overrides.length = 0;
+    for (const o of spec.overrides || []) overrides.push(overrideFrom(o));
+    fleetKeep = {
+      nodePorts: spec.nodePorts || '', adopt: Boolean(spec.adopt), shareAddresses: Boolean(spec.shareAddresses),
+      labels: fs.metadata.labels || null, annotations: fs.metadata.annotations || null,
+    };
+    loaded = fs;
+  }
+
   async function submit(confirmed) {
     if (busy) return;
     if (fleet) {
@@ -705,7 +891,9 @@ export function formPage(main, params, query, alive) {
       document.getElementById('f-workload').focus();
       return;
     }
-    if (deploy.mode === 'names' ? deploy.names.length === 0 : !matchLabels(deploy.labels) || !deploy.labels.trim()) {
+    // A stored selector of matchExpressions only has no labels to show.
+    if (deploy.mode === 'names' ? deploy.names.length === 0 && !deploy.keepSelector
+      : !matchLabels(deploy.labels) || (!deploy.labels.trim() && !deploy.exprs)) {
       errors = { 'sec-deploy': [deploy.mode === 'names' ? 'Choose at least one cluster.' : 'Write the cluster labels as key=value.'] };
       summary = [];
       preview = null;
@@ -715,8 +903,11 @@ export function formPage(main, params, query, alive) {
     }
     const body = fleetManifest(manifest(f, workloads));
     busy = true;
+    banner = null;
     try {
-      const out = await api.call('POST', fleetPath(f.namespace), { body, query: confirmed ? {} : { dryRun: 'All' } });
+      const out = editing
+        ? await api.call('PUT', fleetPath(params.namespace, params.name), { body, query: confirmed ? {} : { dryRun: 'All' } })
+        : await api.call('POST', fleetPath(f.namespace), { body, query: confirmed ? {} : { dryRun: 'All' } });
       busy = false;
       if (!alive()) return;
       errors = {};
@@ -727,13 +918,16 @@ export function formPage(main, params, query, alive) {
         document.getElementById('fleet-preview').focus();
         return;
       }
-      toast(`Created Multicloud Service ${out.metadata.name}`);
-      go('/fleetservices', { ns: query.ns });
+      toast(`${editing ? 'Modified' : 'Created'} Multicloud Service ${out.metadata.name}`);
+      if (editing) go(fleetPath(params.namespace, params.name));
+      else go('/fleetservices', { ns: query.ns });
     } catch (e) {
       busy = false;
       if (!alive()) return;
       preview = null;
-      if (e.status === 422) {
+      if (e.status === 409 && editing && e.reason === 'Conflict' && body.metadata.resourceVersion) {
+        fleetConflict(body);
+      } else if (e.status === 422) {
         showErrors(e);
       } else {
         errors = e.status === 409 && e.reason === 'AlreadyExists' ? { 'f-name': [e.message] } : {};
@@ -773,7 +967,14 @@ export function formPage(main, params, query, alive) {
   async function load() {
     errors = {};
     summary = [];
-    if (editing) {
+    if (editing && fleet) {
+      try {
+        fromFleet(await api.get(fleetPath(params.namespace, params.name)));
+      } catch (e) {
+        if (alive()) clear(root).append(errorBox(e));
+        return;
+      }
+    } else if (editing) {
       try {
         const svc = await api.get(svcPath(cluster, params.namespace, params.name));
         f = formFrom(svc);
@@ -823,7 +1024,11 @@ export function formPage(main, params, query, alive) {
       cluster = clusters[0] ? clusters[0].metadata.name : '';
     }
     await load();
-    if (cluster) await loadLive();
+    // Modify: the live lists come from the first cluster it deploys to
+    // (liveFromDeploy reads them when that is another cluster).
+    const before = cluster;
+    if (fleet && editing && loaded) liveFromDeploy();
+    if (cluster && cluster === before) await loadLive();
   })();
 
 }

@@ -85,6 +85,50 @@ get_fleet(rt_env *e, const char *name)
 	return (fs);
 }
 
+// i18-console: how many lines of svcfleetd's log contain needle.
+static int
+log_count(rt_env *e, const char *needle)
+{
+	FILE *f = fopen(e->re_srv.ts_log, "r");
+	char  line[4096];
+	int   n = 0;
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		n += strstr(line, needle) != NULL ? 1 : 0;
+	}
+	fclose(f);
+	return (n);
+}
+
+// i18-console: waits until cluster's entry in the FleetService's status
+// has placement and a message containing msg; returns that message.
+static char *
+wait_placement(rt_env *e, const char *name, const char *cluster,
+    const char *placement, const char *msg, int ms)
+{
+	for (int t = 0;; t += 50) {
+		Svcfleet__V1__FleetService *fs = get_fleet(e, name);
+		char                       *m  = NULL;
+		for (size_t i = 0; fs != NULL && i < fs->n_status; i++) {
+			if (strcmp(fs->status[i]->cluster, cluster) == 0
+			    && strcmp(fs->status[i]->placement, placement) == 0
+			    && strstr(fs->status[i]->message, msg) != NULL) {
+				m = strdup(fs->status[i]->message);
+			}
+		}
+		svcfleet_free(fs);
+		if (m != NULL) {
+			return (m);
+		}
+		if (t >= ms) {
+			fail_msg(
+			    "%s in cluster %s not %s (\"%s\") after %d ms",
+			    name, cluster, placement, msg, ms);
+		}
+		rt_sleep_ms(50);
+	}
+}
+
 static const char MIXED[]
     = "apiVersion: v1\n"
       "kind: Service\n"
@@ -462,6 +506,90 @@ test_same_ports_addresses_rbac(void **state)
 	assert_non_null(strstr(out, "FleetService/lbone"));
 	assert_non_null(strstr(out, "pool-a overlaps"));
 	free(out);
+	// i18-console: the address plan's index follows every write. Once
+	// lbone is deleted its address is free for lbtwo; then lbone asking
+	// for it again is refused, naming lbtwo.
+	free(rt_cli(&e, NULL, "delete fleetservice lbone -n dev"));
+	free(rt_cli(&e, NULL, "apply -f %s", write_file(&e, "l2.yaml", lb2)));
+	rt_wait_gone(&e, "a", "dev", "lbone", 15000);
+	err = cli_fails(
+	    &e, NULL, 1, "apply -f %s", write_file(&e, "l1.yaml", LB1));
+	assert_non_null(strstr(err, "FleetService dev/lbtwo in cluster b"));
+	free(err);
+	// Applies read no longer every FleetService: 12 more, one file, and
+	// the index was built once (a concurrent placement round may make a
+	// second build), not once per apply.
+	{
+		static char many[8192];
+		size_t      len = 0;
+		for (int i = 0; i < 12; i++) {
+			len += (size_t) snprintf(many + len,
+			    sizeof(many) - len,
+			    "---\napiVersion: svcfleet.io/v1\n"
+			    "kind: FleetService\n"
+			    "metadata: {name: many%d, namespace: dev}\n"
+			    "spec:\n"
+			    "  placement: {clusters: [a]}\n"
+			    "  template:\n"
+			    "    spec: {selector: {app: m}, ports: [{port: "
+			    "80}]}\n",
+			    i);
+			assert_true(len < sizeof(many));
+		}
+		free(rt_cli(&e, NULL, "apply -f %s",
+		    write_file(&e, "many.yaml", many)));
+		int builds = log_count(&e, "address index built");
+		if (builds < 1 || builds > 3) {
+			fail_msg("the address index was built %d times for "
+			         "about 20 applies",
+			    builds);
+		}
+	}
+
+	// After a restart the index is built from the store: lbtwo's
+	// address is still taken.
+	rt_restart(&e, false);
+	err = cli_fails(
+	    &e, NULL, 1, "apply -f %s", write_file(&e, "l1.yaml", LB1));
+	assert_non_null(strstr(err, "FleetService dev/lbtwo in cluster b"));
+	free(err);
+
+	// i18-console: a cluster joining where the kept "Same" port is
+	// taken reports the conflict; the clusters placed keep the port.
+	static const char JOIN[] = "apiVersion: svcfleet.io/v1\n"
+	                           "kind: FleetService\n"
+	                           "metadata: {name: joiner, namespace: dev}\n"
+	                           "spec:\n"
+	                           "  placement:\n"
+	                           "    clusterSelector: {matchLabels: "
+	                           "{same: \"yes\"}}\n"
+	                           "  nodePorts: Same\n"
+	                           "  template:\n"
+	                           "    spec:\n"
+	                           "      type: NodePort\n"
+	                           "      selector: {app: j}\n"
+	                           "      ports: [{port: 80}]\n";
+	free(rt_cli(&e, NULL, "cluster label a same=yes"));
+	free(rt_cli(&e, NULL, "cluster label b same=yes"));
+	free(rt_cli(&e, NULL, "apply -f %s", write_file(&e, "j.yaml", JOIN)));
+	s = rt_get(&e, "a", "dev", "joiner");
+	assert_non_null(s);
+	int32_t kept = s->spec->ports[0]->node_port;
+	svcfleet_free(s);
+	free(rt_cli(&e, NULL,
+	    "create service holder3 --cluster c -n dev --type nodeport "
+	    "--selector app=h --port 80@%d",
+	    kept));
+	free(rt_cli(&e, NULL, "cluster label c same=yes"));
+	char want[64];
+	snprintf(want, sizeof(want), "node port %d (TCP) is taken", kept);
+	free(wait_placement(&e, "joiner", "c", "Conflict", want, 5000));
+	for (int i = 0; i < 2; i++) {
+		s = rt_get(&e, i == 0 ? "a" : "b", "dev", "joiner");
+		assert_int_equal(s->spec->ports[0]->node_port, kept);
+		svcfleet_free(s);
+	}
+	assert_null(rt_get(&e, "c", "dev", "joiner"));
 
 	// Permissions in every placed cluster: ns-edit in a and b only.
 	char *tok               = rt_cli(&e, NULL, "token create bob");
@@ -504,6 +632,79 @@ test_same_ports_addresses_rbac(void **state)
 	assert_string_equal(s->metadata->owner, "FleetService/legacy");
 	assert_int_equal(s->spec->ports[0]->node_port, 31234);
 	svcfleet_free(s);
+
+	// i18-console: convert through the gateway (the console's button):
+	// the dry run previews and writes nothing, then the Service is the
+	// copy, its status naming the owner; a stale resourceVersion on a
+	// FleetService PUT is a 409 Conflict.
+	free(rt_cli(&e, NULL,
+	    "create service legacy2 --cluster b -n dev --type nodeport "
+	    "--selector app=o --port 80@31235"));
+	char *body = NULL;
+	assert_int_equal(th_runf(&body, NULL,
+	                     "curl -s -X POST -H 'Authorization: Bearer %s' "
+	                     "'%s/apis/svcfleet.io/v1/clusters/b/namespaces/"
+	                     "dev/services/legacy2/convert?dryRun=All'",
+	                     e.re_srv.ts_token, e.re_srv.ts_http),
+	    0);
+	json_t *g = json_loads(body, 0, NULL);
+	if (g == NULL
+	    || strcmp(json_string_value(json_object_get(
+	                  json_array_get(
+	                      json_object_get(
+	                          json_object_get(g, "status"), "rendered"),
+	                      0),
+	                  "cluster")),
+	           "b")
+	        != 0) {
+		fail_msg("convert dry run answered: %s", body);
+	}
+	json_decref(g);
+	free(body);
+	assert_null(get_fleet(&e, "legacy2"));
+	assert_int_equal(th_runf(&body, NULL,
+	                     "curl -s -o /dev/null -w '%%{http_code}' -X POST "
+	                     "-H 'Authorization: Bearer %s' "
+	                     "'%s/apis/svcfleet.io/v1/clusters/b/namespaces/"
+	                     "dev/services/legacy2/convert'",
+	                     e.re_srv.ts_token, e.re_srv.ts_http),
+	    0);
+	assert_string_equal(body, "201");
+	free(body);
+	assert_int_equal(th_runf(&body, NULL,
+	                     "curl -s -H 'Authorization: Bearer %s' "
+	                     "'%s/apis/svcfleet.io/v1/clusters/b/namespaces/"
+	                     "dev/services/legacy2'",
+	                     e.re_srv.ts_token, e.re_srv.ts_http),
+	    0);
+	assert_non_null(strstr(body, "\"owner\":\"FleetService/legacy2\""));
+	free(body);
+	static const char STALE[]
+	    = "apiVersion: svcfleet.io/v1\n"
+	      "kind: FleetService\n"
+	      "metadata: {name: legacy2, namespace: dev, resourceVersion: "
+	      "\"1\"}\n"
+	      "spec:\n"
+	      "  placement: {clusters: [b]}\n"
+	      "  template:\n"
+	      "    spec: {type: NodePort, selector: {app: o}, ports: [{port: "
+	      "80}]}\n";
+	assert_int_equal(
+	    th_runf(&body, NULL,
+	        "curl -s -w ' %%{http_code}' -X PUT "
+	        "-H 'Authorization: Bearer %s' "
+	        "-H 'Content-Type: application/yaml' --data-binary @%s "
+	        "'%s/apis/svcfleet.io/v1/namespaces/dev/fleetservices/"
+	        "legacy2'",
+	        e.re_srv.ts_token, write_file(&e, "stale.yaml", STALE),
+	        e.re_srv.ts_http),
+	    0);
+	if (strstr(body, "\"Conflict\"") == NULL
+	    || strstr(body, " 409") == NULL) {
+		fail_msg(
+		    "PUT with a stale resourceVersion answered: %s", body);
+	}
+	free(body);
 	rt_stop(&e);
 }
 

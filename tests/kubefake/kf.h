@@ -579,6 +579,13 @@ void kf_service_reserve(json_t *svc);
 void kf_validate_meta(json_t *obj, bool namespaced, bool dns1035, kf_errs *e);
 bool kf_is_dns1123_label(const char *s);
 bool kf_is_dns1123_subdomain(const char *s);
+// What Kubernetes says of a name that is not a DNS-1123 label (Services,
+// Namespaces), word for word.
+#define MSG_DNS1123_LABEL                                                     \
+	"a lowercase RFC 1123 label must consist of lower case alphanumeric " \
+	"characters or '-', and must start and end with an alphanumeric "     \
+	"character (e.g. 'my-name',  or '123-abc', regex used for "           \
+	"validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
 void kf_validate_qualified_name(const char *s, const char *field, kf_errs *e);
 void kf_validate_labels(json_t *labels, const char *field, kf_errs *e);
 

@@ -16,12 +16,6 @@
 	"or '-', start with an alphabetic character, and end with an "       \
 	"alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used " \
 	"for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
-#define MSG_DNS1123_LABEL                                                     \
-	"a lowercase RFC 1123 label must consist of lower case alphanumeric " \
-	"characters or '-', and must start and end with an alphanumeric "     \
-	"character (e.g. 'my-name',  or '123-abc', regex used for "           \
-	"validation "                                                         \
-	"is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
 #define MSG_QNAME_PART                                                       \
 	"name part must consist of alphanumeric characters, '-', '_' or "    \
 	"'.', "                                                              \

@@ -318,15 +318,8 @@ kf__handle_create(kf_req *q, kf_resp *r, wctx *w)
 		const char *n = kf_jstr(obj, "metadata.name");
 		if (n && !kf_is_dns1123_label(n)) {
 			kf_errs e = {0};
-			kf_err_invalid_str(&e, "metadata.name", n,
-			    "a lowercase RFC 1123 label must consist of lower "
-			    "case "
-			    "alphanumeric characters or '-', and must start "
-			    "and end "
-			    "with an alphanumeric character (e.g. 'my-name',  "
-			    "or "
-			    "'123-abc', regex used for validation is "
-			    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?')");
+			kf_err_invalid_str(
+			    &e, "metadata.name", n, MSG_DNS1123_LABEL);
 			kf_status_invalid(r, "", "Namespace", n, &e);
 			kf_errs_fini(&e);
 			json_decref(obj);

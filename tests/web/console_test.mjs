@@ -16,8 +16,12 @@
 // follows) and the Drift section naming the writer. Issue 18: a
 // Multicloud Service through its form (Deploy to by label, an error
 // beside its field, each cluster's preview, Deploy), its list with 2/2
-// synced and its detail with each cluster's status. A screenshot of each
-// page goes to $SVCFLEET_WEB_OUT.
+// synced and its detail with each cluster's status; then (i18-console)
+// Modify it: a port changed, its override moved to a cluster label, a
+// conflict with a change made meanwhile explained with both versions, the
+// preview, Apply; and Convert a Service of one cluster into a Multicloud
+// Service after its preview. A screenshot of each page goes to
+// $SVCFLEET_WEB_OUT.
 //
 //   SVCFLEET_BUILD=build SVCFLEET_WEB_OUT=/tmp/shots node console_test.mjs
 import fs from 'node:fs';
@@ -567,6 +571,101 @@ async function main() {
     ok((westSvc.body.metadata.annotations || {}).team === 'west' && !(eastSvc.body.metadata.annotations || {}).team,
       'the override reached west only');
     await shot(page, 'fleet-detail');
+
+    // ------------------------- Modify a Multicloud Service (i18-console)
+    // west gets a label of its own, for an override chosen by label.
+    env.cli('cluster', 'label', 'west', 'region=eu');
+    await page.locator('#modify-fleet').click();
+    await page.locator('#f-deploy-labels').waitFor();
+    ok(await page.locator('#f-name').inputValue() === 'web-fleet' && await page.locator('#f-name').getAttribute('readonly') !== null,
+      'Modify opens the form filled in, the name fixed');
+    ok(await page.locator('#f-deploy-labels').inputValue() === 'env=prod', 'Deploy to is filled in from the placement');
+    ok(await page.locator('#ov-0-cluster').inputValue() === 'west', 'the override is filled in (cluster west)');
+    ok(await page.locator('#ov-0-annotations').inputValue() === 'team=west', 'the override\'s annotations are filled in');
+    await page.getByLabel('Port 1 service port').fill('81');
+    // The override now chooses its clusters by label.
+    await page.getByLabel('Override 1 by cluster labels').check();
+    // Labels no placed cluster has: refused, the reason beside the overrides.
+    await page.locator('#ov-0-labels').fill('region=nowhere');
+    await until('no cluster to match', async () => /No cluster matches now/.test(await page.locator('#ov-0-matches').innerText()));
+    await page.getByRole('button', { name: 'Preview' }).click();
+    await page.locator('#sec-overrides-err').waitFor();
+    ok(/selects no placed cluster/.test(await page.locator('#sec-overrides-err').innerText()),
+      'an override whose labels select no placed cluster is refused beside the overrides');
+    await page.locator('#ov-0-labels').fill('region=eu');
+    await until('the override label to match west', async () => /Matches now: west$/.test(await page.locator('#ov-0-matches').innerText()));
+    ok(true, 'an override by cluster label shows which clusters it matches');
+    await checkLabels(page, 'the Modify Multicloud Service form');
+    // Someone changes the Multicloud Service while the form is open.
+    const theirs = await env.api('GET', '/namespaces/dev/fleetservices/web-fleet');
+    const startedFrom = theirs.body.metadata.resourceVersion;
+    const tmd = theirs.body.spec.template.metadata || {};
+    theirs.body.spec.template.metadata = { ...tmd, annotations: { ...(tmd.annotations || {}), 'changed-by': 'someone-else' } };
+    delete theirs.body.status;
+    const theirPut = await env.api('PUT', '/namespaces/dev/fleetservices/web-fleet', theirs.body);
+    ok(theirPut.status === 200, `the Multicloud Service changed behind the form (${theirPut.status})`);
+    await page.getByRole('button', { name: 'Preview' }).click();
+    await page.locator('#conflict').waitFor();
+    ok(await page.locator('#conflict-mine').innerText() === startedFrom
+      && await page.locator('#conflict-theirs').innerText() === theirPut.body.metadata.resourceVersion,
+    'the conflict names the version started from and the one stored now');
+    ok(/409 Conflict/.test(await page.locator('#conflict').innerText()) && /clusters|labels/.test(await page.locator('#conflict-now').innerText()),
+      'the conflict says nothing was written and shows what is stored now');
+    ok(await page.locator('#ov-0-labels').inputValue() === 'region=eu', 'the edits are kept beside the conflict');
+    await shot(page, 'fleet-conflict');
+    await page.getByRole('button', { name: 'Save mine over theirs (preview first)' }).click();
+    await page.locator('#fleet-preview .preview-cluster[data-cluster="west"]').waitFor();
+    const prev2 = await page.locator('#fleet-preview').innerText();
+    ok(/81→8080\/TCP/.test(prev2) && /update/.test(prev2), 'the preview of the change shows the new port, an update in each cluster');
+    ok(/team = west/.test(await page.locator('#fleet-preview .preview-cluster[data-cluster="west"]').innerText())
+      && !/team = west/.test(await page.locator('#fleet-preview .preview-cluster[data-cluster="east"]').innerText()),
+    'the override chosen by label shows in west\'s preview only');
+    ok((await env.kube('GET', '/api/v1/namespaces/dev/services/web-fleet', undefined, 'application/json', 'west')).body.spec.ports[0].port === 80,
+      'nothing is changed before Apply');
+    await shot(page, 'fleet-modify-preview');
+    await page.getByRole('button', { name: 'Apply to 2 clusters' }).click();
+    await page.locator('#fleet-placement').waitFor();
+    await until('west to get port 81', async () => {
+      const r = await env.kube('GET', '/api/v1/namespaces/dev/services/web-fleet', undefined, 'application/json', 'west');
+      return r.status === 200 && r.body.spec.ports[0].port === 81;
+    });
+    await until('east to get port 81', async () => (await env.kube('GET', '/api/v1/namespaces/dev/services/web-fleet')).body.spec.ports[0].port === 81);
+    const stored = (await env.api('GET', '/namespaces/dev/fleetservices/web-fleet')).body;
+    const ov = stored.spec.overrides[0];
+    ok(ov.clusterSelector && ov.clusterSelector.matchLabels.region === 'eu' && !(ov.clusters || []).length,
+      'the override is stored by cluster label');
+    ok(!((stored.spec.template.metadata || {}).annotations || {})['changed-by'], 'saving mine over theirs replaced their change');
+    const westAfter = await env.kube('GET', '/api/v1/namespaces/dev/services/web-fleet', undefined, 'application/json', 'west');
+    ok((westAfter.body.metadata.annotations || {}).team === 'west', 'west still gets its override, now by label');
+
+    // ------------------------------- Convert a Service (i18-console)
+    const legacy = await env.api('POST', '/clusters/east/namespaces/dev/services', {
+      metadata: { name: 'legacy' }, spec: { type: 'NodePort', selector: { app: 'legacy' }, ports: [{ port: 80, nodePort: 31234 }] },
+    });
+    ok(legacy.status === 201, `Service legacy created in east (${legacy.status})`);
+    await page.getByRole('link', { name: 'Clusters', exact: true }).click();
+    // The Multicloud Service's page links to east too: act once it is gone.
+    await page.getByRole('heading', { name: 'Clusters', exact: true, level: 1 }).waitFor();
+    await page.getByRole('link', { name: 'east', exact: true }).click();
+    await row(page, 'legacy').getByRole('link', { name: 'legacy' }).click();
+    await page.locator('#convert').click();
+    await page.locator('#convert-preview').waitFor();
+    const cprev = await page.locator('#convert-preview').innerText();
+    ok(/clusters east/.test(cprev) && /node 31234/.test(cprev), 'the convert preview shows the placement and the node port kept');
+    ok((await env.api('GET', '/namespaces/dev/fleetservices/legacy')).status === 404, 'nothing is converted before Convert');
+    await shot(page, 'convert-preview');
+    await page.locator('#convert-ok').click();
+    await page.locator('h1', { hasText: 'Multicloud Service legacy' }).waitFor();
+    await page.locator('#fleet-clusters tr[data-cluster="east"]').waitFor();
+    ok(/clusters east/.test(await page.locator('#fleet-placement').innerText()), 'the converted Multicloud Service is deployed to east');
+    const owned = (await env.api('GET', '/clusters/east/namespaces/dev/services/legacy')).body;
+    ok(owned.status.owner === 'FleetService/legacy' && owned.spec.ports[0].nodePort === 31234,
+      'the Service is now its copy, node port kept');
+    await page.locator('#fleet-clusters tr[data-cluster="east"] a').click();
+    await page.locator('#owner-link').waitFor();
+    await page.locator('#modify').waitFor();
+    ok(await page.locator('#convert').count() === 0, 'a copy names its Multicloud Service and offers no Convert');
+    await shot(page, 'converted-copy');
 
     // ----------------------------------------------- ns-view sees no Create
     await page.getByRole('button', { name: 'Log out' }).click();
