@@ -175,8 +175,12 @@ on_write(char *p, size_t size, size_t nmemb, void *arg)
 		}
 		return (r->kr_stopped ? 0 : n);
 	}
-	if (r->kr_body.b_len + n > BODY_MAX
-	    || sf_buf_put(&r->kr_body, p, n) != 0) {
+	if (r->kr_body.b_len + n
+	    > (r->kr_body_max != 0 ? r->kr_body_max : BODY_MAX)) {
+		r->kr_too_big = true;
+		return (0);
+	}
+	if (sf_buf_put(&r->kr_body, p, n) != 0) {
 		return (0);
 	}
 	return (n);
@@ -231,6 +235,7 @@ sf_kube_req_setup(sf_kube_req *r, const sf_kube_cfg *cfg, const char *method,
 	r->kr_code        = 0;
 	r->kr_retry_after = -1;
 	r->kr_stopped     = false;
+	r->kr_too_big     = false;
 	r->kr_err[0]      = '\0';
 
 	sf_buf_puts(&url, cfg->kc_server);

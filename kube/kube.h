@@ -32,6 +32,7 @@
 
 #include "arena.h"
 #include "buf.h"
+#include "model.h"
 #include "status.h"
 #include "svcfleet.pb-c.h"
 
@@ -70,6 +71,10 @@ typedef struct sf_kube_req {
 	char               kr_err[CURL_ERROR_SIZE];
 	char              *kr_send; // request body (owned)
 	void              *kr_user; // the caller's
+	// i19-ssd: the largest answer kept (0: 256 MiB); a longer one fails
+	// the transfer with kr_too_big set. Kept across sf_kube_req_setup.
+	size_t kr_body_max;
+	bool   kr_too_big;
 } sf_kube_req;
 
 // sf_kube_req_setup prepares r for one request (reusing its easy handle):
@@ -312,5 +317,103 @@ int sf_kube_namespaces_parse(const char *body, size_t len, char ***names);
 // Returns 0, SF_INVALID_ARGUMENT (not a list) or SF_RESOURCE_EXHAUSTED.
 int sf_kube_workloads_parse(
     const char *body, size_t len, const char *kind, json_t *all);
+
+// ------------------------------------------------------- apply bodies
+//
+// What the reconciler sends to a cluster (kube_body.c), and how it tells
+// whether a cluster object still matches it — without keeping either
+// object. svcfleetd builds the same body for `diff --server-side` (issue
+// 19), so a cluster's dry run answers exactly what the reconciler would
+// apply.
+//
+//
+// The apply body is the Kubernetes manifest of the desired Service
+// (model.h) cut down to exactly the fields svcfleet owns, plus the
+// managed-by label and the owner/generation annotations (DESIGN §5), and
+// svcfleet.io/cluster naming the cluster record: an object is this
+// reconciler's only when both owner and cluster record match, so two
+// records that name one physical cluster never garbage-collect each
+// other's Services.
+//
+// Comparison works on hashes. The desired side hashes a canonical form of
+// the body. The cluster side hashes the cluster object projected onto the
+// fields that manager "svcfleet" owns there (its Apply entry in
+// metadata.managedFields), in the same canonical form. The two hashes are
+// equal exactly when the cluster holds every field svcfleet applied with
+// the value it applied: server-side apply moves a field's ownership to
+// whoever changes it (kubectl edit, another applier with force), so an
+// out-of-band edit shows as a projection that lacks that field. Neither
+// side needs the other's object, and the reconciler keeps 64 bits per side
+// instead of a JSON document per object.
+#define SF_KUBE_FIELD_MANAGER "svcfleet"
+
+// sf_kube_body builds the server-side apply body of svc (a defaulted,
+// stored Service) for installation owner: *json is compact JSON
+// (malloc'd), *want the canonical hash. Either may be NULL when the
+// caller does not need it (each costs about as much as building the
+// body). Returns 0 or SF_RESOURCE_EXHAUSTED.
+int sf_kube_body(
+    const sf_service *svc, const char *owner, char **json, uint64_t *want);
+
+// sf_kube_body_recreate builds the body of svc as sf_kube_body does
+// (*json only), for a Service that is not in the cluster (any more): each
+// port that asks for no node port gets the one svc's status for its
+// cluster recorded as assigned (NodePort and LoadBalancer), so a Service
+// deleted in the cluster comes back with the node ports it had. The
+// cluster refuses a port taken since (the apply fails with its words).
+// Returns 0 or SF_RESOURCE_EXHAUSTED.
+int sf_kube_body_recreate(
+    const sf_service *svc, const char *owner, char **json);
+
+// What the reconciler learns from one cluster object.
+typedef struct sf_kube_obs {
+	const char   *ob_ns;    // borrowed from the object
+	const char   *ob_name;  // borrowed from the object
+	bool          ob_owned; // svcfleet.io/owner is this installation
+	uint64_t      ob_hash;  // projection hash; 0: svcfleet never applied
+	int64_t       ob_gen;   // svcfleet.io/generation, 0 when absent
+	unsigned char ob_uid[16];
+	bool          ob_has_uid;
+	bool          ob_lb;          // spec.type LoadBalancer
+	bool          ob_has_ingress; // status.loadBalancer.ingress non-empty
+	// Cluster-assigned facts in sf_kube_facts format (malloc'd).
+	char *ob_facts;
+} sf_kube_obs;
+
+// sf_kube_observe reads obj (a Service from a list, watch or apply
+// response) for the cluster record named cluster. owner may be NULL
+// (nothing is owned then). Returns 0, or SF_INVALID_ARGUMENT when obj has
+// no metadata.namespace/name, or SF_RESOURCE_EXHAUSTED. Free with
+// sf_kube_obs_fini.
+int  sf_kube_observe(const json_t *obj, const char *owner, const char *cluster,
+     sf_kube_obs *ob);
+void sf_kube_obs_fini(sf_kube_obs *ob);
+
+// Facts: clusterIP, assigned ports and ingress, packed in one short string
+// "IP|name:port/PROTO=nodePort,...|ingress,..." (names may be empty).
+// Only what reads back as it was written is packed: ports and node ports
+// in 1..65535, values without the separators that would end them.
+
+// sf_kube_facts_of_status packs a stored ClusterStatus's facts the same
+// way (malloc'd, NULL when out of memory).
+char *sf_kube_facts_of_status(const sf_cluster_status *cs);
+
+// sf_kube_facts_fill unpacks facts into cs (memory from a).
+int sf_kube_facts_fill(const char *facts, sf_cluster_status *cs, sf_arena *a);
+
+// sf_kube_status_hash hashes what a status report says (state, observed
+// generation, message, facts; not the time), so equal reports can be
+// skipped.
+uint64_t sf_kube_status_hash(int state, int64_t observed_generation,
+    const char *msg, const char *facts);
+
+// sf_kube_stored_status_hash hashes the status the store holds for
+// cluster in svc (0 when it has none).
+uint64_t sf_kube_stored_status_hash(
+    const sf_service *svc, const char *cluster);
+
+// sf_kube_uid_parse parses a UUID into 16 bytes; false when malformed.
+bool sf_kube_uid_parse(const char *s, unsigned char out[16]);
+void sf_kube_uid_format(const unsigned char uid[16], char out[37]);
 
 #endif // SF_KUBE_H

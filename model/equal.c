@@ -137,6 +137,7 @@ static const char *const sync_names[] = {
     [SVCFLEET__V1__SYNC_STATE__SYNC_STATE_DELETING]        = "DELETING",
     [SVCFLEET__V1__SYNC_STATE__SYNC_STATE_WAITING_ADDRESS] = "WAITING_ADDRESS",
     [SVCFLEET__V1__SYNC_STATE__SYNC_STATE_UNKNOWN]         = "UNKNOWN",
+    [SVCFLEET__V1__SYNC_STATE__SYNC_STATE_DRIFTED]         = "DRIFTED",
 };
 #define N_SYNC (sizeof(sync_names) / sizeof(sync_names[0]))
 

@@ -123,14 +123,41 @@ sf__recon_desired_msg(
 	view_md.n_annotations  = md->n_annotations;
 	view.metadata          = &view_md;
 	view.spec              = svc->spec;
-	m->m_pblen             = svcfleet__v1__service__get_packed_size(&view);
+	// i19-ssd: and the node ports this cluster had assigned, which a
+	// re-create after a delete in the cluster asks for again.
+	sf_cluster_status  view_cs = SVCFLEET__V1__CLUSTER_STATUS__INIT;
+	sf_cluster_status *view_csp[1];
+	for (size_t i = 0; i < svc->n_status; i++) {
+		const sf_cluster_status *cs = svc->status[i];
+		if (cs != NULL && cs->n_node_ports > 0
+		    && strcmp(sf_nz(cs->cluster), sf_nz(md->cluster)) == 0) {
+			view_cs.cluster      = cs->cluster;
+			view_cs.node_ports   = cs->node_ports;
+			view_cs.n_node_ports = cs->n_node_ports;
+			view_csp[0]          = &view_cs;
+			view.status          = view_csp;
+			view.n_status        = 1;
+		}
+	}
+	m->m_pblen = svcfleet__v1__service__get_packed_size(&view);
 	if ((m->m_pb = malloc(m->m_pblen > 0 ? m->m_pblen : 1)) == NULL) {
 		sf__recon_msg_free(m);
 		return (NULL);
 	}
 	svcfleet__v1__service__pack(&view, m->m_pb);
 	m->m_input  = sf_hash_bytes(SF_HASH_INIT, m->m_pb, m->m_pblen);
-	m->m_stored = sf_recon_stored_status_hash(svc, sf_nz(md->cluster));
+	m->m_stored = sf_kube_stored_status_hash(svc, sf_nz(md->cluster));
+	// i19-ssd: a drift kept under drift policy Report stays kept when
+	// another reconciler takes the cluster over.
+	for (size_t i = 0; i < svc->n_status; i++) {
+		const sf_cluster_status *cs = svc->status[i];
+		if (cs != NULL
+		    && cs->state
+		        == SVCFLEET__V1__SYNC_STATE__SYNC_STATE_DRIFTED
+		    && strcmp(sf_nz(cs->cluster), sf_nz(md->cluster)) == 0) {
+			m->m_drift_want = cs->drift_want;
+		}
+	}
 	return (m);
 }
 

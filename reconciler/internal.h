@@ -28,7 +28,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "body.h"
 #include "kube.h"
 #include "reconciler.h"
 #include "svcfleet/svcfleet.h"
@@ -70,11 +69,14 @@ struct sf__recon_msg {
 	int64_t        m_gen;    // stored generation
 	uint64_t       m_input;  // hash of m_pb: what the body is made from
 	uint64_t       m_stored; // hash of the stored status for this cluster
-	uint64_t       m_hash;   // M_REPORTED: the report's hash
-	uint8_t       *m_pb;     // the stored Service's metadata and spec,
-	size_t         m_pblen;  // packed (owned); the worker builds the body
-	sf_kube_cfg   *m_cfg;    // M_CONFIG (owned)
-	char           m_key[];  // "namespace/name"
+	// i19-ssd: the stored status is DRIFTED (drift policy Report): the
+	// body hash the cluster drifted from; 0 otherwise.
+	uint64_t     m_drift_want;
+	uint64_t     m_hash;  // M_REPORTED: the report's hash
+	uint8_t     *m_pb;    // the stored Service's metadata and spec,
+	size_t       m_pblen; // packed (owned); the worker builds the body
+	sf_kube_cfg *m_cfg;   // M_CONFIG (owned)
+	char         m_key[]; // "namespace/name"
 };
 
 // sf__recon_msg_new allocates a message with key (may be NULL). NULL when out
@@ -102,6 +104,9 @@ struct sf__recon_job {
 	char    *j_msg;
 	char    *j_facts;
 	unsigned j_fin; // FIN_*
+	// i19-ssd: J_STATUS of a kept drift (DRIFTED): the body hash it
+	// drifted from.
+	uint64_t j_drift_want;
 	// J_HEALTH
 	int     j_health;
 	char   *j_version;
@@ -146,6 +151,9 @@ enum {
 	O_HAS_UID = 1 << 19,
 	O_PERM    = 1 << 20, // the cluster refused o_want for good (422)
 	O_WAITING = 1 << 21, // on the wait list (needs a request slot)
+	// i19-ssd: the cluster refused the node ports this Service had
+	// before it was deleted there; it is made again without them.
+	O_NO_KEEP_PORTS = 1 << 22,
 };
 
 // One Service as the reconciler sees it in one cluster: the desired side
@@ -168,18 +176,21 @@ struct sf__recon_obj {
 	int64_t  o_next_ms;  // backoff: nothing before (monotonic ms)
 	int64_t  o_drift_ms; // when an out-of-band change was seen
 	uint8_t *o_pb; // the stored Service, packed, while it may be applied
-	char    *o_facts; // cluster-assigned facts (body.h format)
-	char    *o_msg;   // last error from the cluster
-	uint32_t o_flags;
-	uint32_t o_epoch;    // desired list epoch last seen in
-	uint32_t o_seen;     // cluster list epoch last seen in
-	uint32_t o_heap;     // 1-based index in the timer heap, 0: none
-	uint16_t o_attempts; // failures in a row
-	uint32_t o_pblen;
+	char *o_facts; // cluster-assigned facts (kube.h "apply bodies" format)
+	char *o_msg;   // last error from the cluster
+	uint32_t      o_flags;
+	uint32_t      o_epoch;    // desired list epoch last seen in
+	uint32_t      o_seen;     // cluster list epoch last seen in
+	uint32_t      o_heap;     // 1-based index in the timer heap, 0: none
+	uint16_t      o_attempts; // failures in a row
+	uint32_t      o_pblen;
 	unsigned char o_uid[16];
 	// i19-edit: o_want when the drift was seen (drift policy Report
 	// keeps the cluster's change until the desired state changes).
 	uint64_t o_drift_want;
+	// i19-ssd: a kept drift the store records (m_drift_want), found by
+	// whichever reconciler held the cluster then.
+	uint64_t o_stored_drift;
 	char     o_key[]; // "namespace/name"
 };
 

@@ -110,7 +110,8 @@ fill_report(sf_reconciler *r, sf__recon_job *j, sf_arena *a,
 	cs->observed_generation = j->j_gen;
 	cs->message             = j->j_msg;
 	cs->last_sync_time_ms   = sf_clock_now_ms();
-	sf_recon_facts_fill(j->j_facts, cs, a);
+	cs->drift_want          = j->j_drift_want; // i19-ssd
+	sf_kube_facts_fill(j->j_facts, cs, a);
 	req->key    = key;
 	req->status = cs;
 	// Fencing (issue 16): the claim this report is made under.

@@ -121,14 +121,15 @@ sf__recon_req_get(sf__recon_worker *w, int kind)
 	} else if ((q = calloc(1, sizeof(*q))) == NULL) {
 		return (NULL);
 	}
-	q->q_next     = NULL;
-	q->q_prev     = NULL;
-	q->q_w        = w;
-	q->q_kind     = kind;
-	q->q_obj      = NULL;
-	q->q_want     = 0;
-	q->q_resync   = false;
-	q->q_kubefake = false;
+	q->q_next       = NULL;
+	q->q_prev       = NULL;
+	q->q_w          = w;
+	q->q_kind       = kind;
+	q->q_obj        = NULL;
+	q->q_want       = 0;
+	q->q_resync     = false;
+	q->q_kubefake   = false;
+	q->q_kept_ports = false;
 	return (q);
 }
 
@@ -300,7 +301,7 @@ digest(sf__recon_worker *w, sf__recon_obj *o, sf__recon_msg *m)
 
 	svc = svcfleet__v1__service__unpack(NULL, m->m_pblen, m->m_pb);
 	if (svc == NULL
-	    || sf_recon_body(svc, w->w_r->r_owner, NULL, &want) != 0) {
+	    || sf_kube_body(svc, w->w_r->r_owner, NULL, &want) != 0) {
 		// Out of memory: decided again at the next change or resync.
 		svcfleet__v1__service__free_unpacked(svc, NULL);
 		return;
@@ -342,9 +343,10 @@ on_desired(sf__recon_worker *w, sf__recon_msg *m)
 	if (m->m_epoch != 0) {
 		o->o_epoch = m->m_epoch;
 	}
-	o->o_gen    = m->m_gen;
-	o->o_stored = m->m_stored;
-	o->o_flags  = (o->o_flags & ~(uint32_t) (D_MASK | O_FETCHING))
+	o->o_gen          = m->m_gen;
+	o->o_stored       = m->m_stored;
+	o->o_stored_drift = m->m_drift_want;
+	o->o_flags        = (o->o_flags & ~(uint32_t) (D_MASK | O_FETCHING))
 	    | (m->m_flags & D_MASK);
 	// Most updates are echoes of our own status reports: the same
 	// metadata and spec, nothing to compute. A changed input is

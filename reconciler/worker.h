@@ -35,6 +35,8 @@ typedef struct sf__recon_req {
 	uint64_t                 q_want; // R_APPLY: the desired hash sent
 	bool                     q_resync;
 	bool                     q_kubefake; // R_POOLS: the kubefake fallback
+	bool q_kept_ports; // R_APPLY (i19-ssd): a re-create asking for the
+	                   // node ports the Service had
 } sf__recon_req;
 
 typedef struct sf__recon_worker {

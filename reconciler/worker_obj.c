@@ -63,8 +63,10 @@ service_path(sf_buf *b, const char *key)
 // The apply body, built from the packed Service when it is sent (a
 // body is five times the size of the packed Service it comes from, and
 // only a few are needed at once). NULL when out of memory or undecodable.
+// i19-ssd: keep_ports: the Service is not in the cluster (deleted there):
+// ask for the node ports its stored status recorded.
 static char *
-make_body(sf__recon_worker *w, const sf__recon_obj *o)
+make_body(sf__recon_worker *w, const sf__recon_obj *o, bool keep_ports)
 {
 	sf_service *svc;
 	char       *body = NULL;
@@ -74,7 +76,9 @@ make_body(sf__recon_worker *w, const sf__recon_obj *o)
 	}
 	svc = svcfleet__v1__service__unpack(NULL, o->o_pblen, o->o_pb);
 	if (svc != NULL
-	    && sf_recon_body(svc, w->w_r->r_owner, &body, NULL) != 0) {
+	    && (keep_ports ? sf_kube_body_recreate(svc, w->w_r->r_owner, &body)
+	                   : sf_kube_body(svc, w->w_r->r_owner, &body, NULL))
+	        != 0) {
 		body = NULL;
 	}
 	svcfleet__v1__service__free_unpacked(svc, NULL);
@@ -104,8 +108,12 @@ start_apply(sf__recon_worker *w, sf__recon_obj *o)
 	sf_buf         path = SF_BUF_INIT;
 	sf__recon_req *q;
 	char          *body;
+	// i19-ssd: a re-create keeps the node ports the Service had (the
+	// desired hash is the plain body's: the ports the cluster then
+	// shows as ours are the apply's own, taken as in sync by o_alias).
+	bool keep = !(o->o_flags & (O_EXISTS | O_NO_KEEP_PORTS));
 
-	if ((body = make_body(w, o)) == NULL) {
+	if ((body = make_body(w, o, keep)) == NULL) {
 		// Undecodable or out of memory: read the Service again.
 		free(o->o_pb);
 		o->o_pb    = NULL;
@@ -119,7 +127,7 @@ start_apply(sf__recon_worker *w, sf__recon_obj *o)
 	}
 	service_path(&path, o->o_key);
 	sf_buf_puts(
-	    &path, "?fieldManager=" SF_RECON_FIELD_MANAGER "&force=true");
+	    &path, "?fieldManager=" SF_KUBE_FIELD_MANAGER "&force=true");
 	if (path.b_oom
 	    || sf_kube_req_setup(&q->q_kr, w->w_cfg, "PATCH", path.b_data,
 	           "application/apply-patch+yaml", body,
@@ -133,8 +141,9 @@ start_apply(sf__recon_worker *w, sf__recon_obj *o)
 	}
 	sf_buf_fini(&path);
 	free(body);
-	q->q_obj  = o;
-	q->q_want = o->o_want;
+	q->q_obj        = o;
+	q->q_want       = o->o_want;
+	q->q_kept_ports = keep;
 	if (sf__recon_req_start(w, q) == 0) {
 		o->o_flags |= O_INFLIGHT;
 		atomic_fetch_add(&w->w_r->r_applies, 1);
@@ -158,7 +167,7 @@ start_delete(sf__recon_worker *w, sf__recon_obj *o)
 	if (o->o_flags & O_HAS_UID) {
 		// Only the object we saw: a same-name object made since by
 		// someone else is not ours to delete.
-		sf_recon_uid_format(o->o_uid, uid);
+		sf_kube_uid_format(o->o_uid, uid);
 		snprintf(body, sizeof(body),
 		    "{\"apiVersion\":\"v1\",\"kind\":\"DeleteOptions\","
 		    "\"preconditions\":{\"uid\":\"%s\"}}",
@@ -200,9 +209,10 @@ sf__recon_in_sync(const sf__recon_obj *o)
 // i19-edit: drift policy Report holds a change made in the cluster (not
 // reverted) while the desired state is the one it drifted from: a new
 // desired state (spec, labels or annotations, the policy itself) is
-// applied. Only a drift this worker saw is held: one found by a
-// reconciler that starts (or takes the cluster over) cannot be told from
-// a desired change that kept the generation, and is healed.
+// applied. A drift is held once this worker saw it, or (i19-ssd) once
+// the store says it is kept (DRIFTED, with the body hash it drifted from)
+// and desired state still builds that body: a reconciler that starts or
+// takes the cluster over keeps it too (sf__recon_decide).
 bool
 sf__recon_drift_held(const sf__recon_obj *o)
 {
@@ -223,7 +233,7 @@ void
 sf__recon_observe(sf__recon_worker *w, const json_t *obj, int64_t now)
 {
 	sf_kube_meta   m;
-	sf_recon_obs   ob;
+	sf_kube_obs    ob;
 	sf__recon_obj *o;
 	bool           before;
 	uint64_t       rv;
@@ -242,8 +252,8 @@ sf__recon_observe(sf__recon_worker *w, const json_t *obj, int64_t now)
 		// or the watch echoing our own apply): nothing to compute.
 		return;
 	}
-	if (sf_recon_observe(obj, w->w_r->r_owner, w->w_c->c_name, &ob) != 0) {
-		sf_recon_obs_fini(&ob);
+	if (sf_kube_observe(obj, w->w_r->r_owner, w->w_c->c_name, &ob) != 0) {
+		sf_kube_obs_fini(&ob);
 		return;
 	}
 	before            = sf__recon_in_sync(o);
@@ -257,7 +267,8 @@ sf__recon_observe(sf__recon_worker *w, const json_t *obj, int64_t now)
 	}
 	o->o_rv = rv;
 	o->o_flags |= O_EXISTS;
-	o->o_flags &= ~(O_OWNED | O_OBS_LB | O_INGRESS | O_HAS_UID);
+	o->o_flags
+	    &= ~(O_OWNED | O_OBS_LB | O_INGRESS | O_HAS_UID | O_NO_KEEP_PORTS);
 	o->o_flags |= (ob.ob_owned ? O_OWNED : 0) | (ob.ob_lb ? O_OBS_LB : 0)
 	    | (ob.ob_has_ingress ? O_INGRESS : 0)
 	    | (ob.ob_has_uid ? O_HAS_UID : 0);
@@ -284,7 +295,7 @@ sf__recon_observe(sf__recon_worker *w, const json_t *obj, int64_t now)
 		drift_report(w, o, obj);
 	}
 	sf__recon_mark_dirty(w, o);
-	sf_recon_obs_fini(&ob);
+	sf_kube_obs_fini(&ob);
 }
 
 // ------------------------------------------------------ i19: drift events
@@ -389,7 +400,7 @@ drift_json(const json_t *obj, const char *op, const char *action)
 		const char *m
 		    = json_string_value(json_object_get(e, "manager"));
 		const char *t = json_string_value(json_object_get(e, "time"));
-		if (m == NULL || strcmp(m, SF_RECON_FIELD_MANAGER) == 0) {
+		if (m == NULL || strcmp(m, SF_KUBE_FIELD_MANAGER) == 0) {
 			continue;
 		}
 		const char *bt = best != NULL
@@ -487,7 +498,7 @@ report(sf__recon_worker *w, sf__recon_obj *o, int state, int64_t gen,
 	}
 	msg   = sf_nz(msg);
 	facts = facts != NULL ? facts : "||";
-	h     = sf_recon_status_hash(state, gen, msg, facts);
+	h     = sf_kube_status_hash(state, gen, msg, facts);
 	if (fin == FIN_NONE && (h == o->o_reported || h == o->o_stored)) {
 		return;
 	}
@@ -504,6 +515,9 @@ report(sf__recon_worker *w, sf__recon_obj *o, int state, int64_t gen,
 	j->j_msg   = strdup(msg);
 	j->j_facts = strdup(facts);
 	j->j_fin   = fin & ~FIN_REFRESH;
+	if (state == SVCFLEET__V1__SYNC_STATE__SYNC_STATE_DRIFTED) {
+		j->j_drift_want = o->o_drift_want;
+	}
 	if (j->j_msg == NULL || j->j_facts == NULL) {
 		sf__recon_job_free(j);
 		return;
@@ -569,6 +583,7 @@ enum {
 	ST_ERROR    = SVCFLEET__V1__SYNC_STATE__SYNC_STATE_ERROR,
 	ST_DELETING = SVCFLEET__V1__SYNC_STATE__SYNC_STATE_DELETING,
 	ST_WAITING  = SVCFLEET__V1__SYNC_STATE__SYNC_STATE_WAITING_ADDRESS,
+	ST_DRIFTED  = SVCFLEET__V1__SYNC_STATE__SYNC_STATE_DRIFTED,
 };
 
 void
@@ -665,10 +680,19 @@ sf__recon_decide(sf__recon_worker *w, sf__recon_obj *o, int64_t now)
 		report(w, o, state, o->o_gen, "", o->o_facts, fin);
 		return;
 	}
+	if ((f & D_REPORT) && !(f & D_DELETING) && o->o_drift_ms == 0
+	    && o->o_stored_drift != 0 && o->o_stored_drift == o->o_want) {
+		// i19-ssd: a drift the store says is kept (found by the
+		// reconciler that held the cluster before, or by this one
+		// before it restarted), desired state unchanged since: kept.
+		o->o_drift_ms   = now;
+		o->o_drift_want = o->o_want;
+	}
 	if (sf__recon_drift_held(o)) {
 		// i19-edit: drift policy Report: the cluster's change stays;
 		// the drift event says what changed and who wrote it.
-		report(w, o, ST_ERROR, gen,
+		// i19-ssd: a state of its own, stored with the Service.
+		report(w, o, ST_DRIFTED, gen,
 		    (f & O_EXISTS) ? MSG_DRIFT_KEPT : MSG_DRIFT_KEPT_DELETED,
 		    o->o_facts, FIN_NONE);
 		return;
@@ -822,6 +846,16 @@ apply_done(sf__recon_worker *w, sf__recon_req *q, sf__recon_obj *o, int cls,
 	}
 	case SF_KUBE_INVALID:
 		atomic_fetch_add(&w->w_r->r_apply_errors, 1);
+		if (q->q_kept_ports && !(o->o_flags & O_NO_KEEP_PORTS)) {
+			// i19-ssd: the node ports it had are not free any
+			// more (or not in range): made again without them.
+			o->o_flags |= O_NO_KEEP_PORTS;
+			SF_INFO("recon",
+			    "cluster=%s %s: cannot have its node ports "
+			    "back (%s); letting the cluster choose",
+			    w->w_c->c_name, o->o_key, msg);
+			return;
+		}
 		// The cluster refuses this spec: an error until it changes.
 		if (q->q_want == o->o_want) {
 			o->o_flags |= O_PERM;

@@ -183,6 +183,9 @@ typedef struct fleet_job {
 	size_t                        j_nrendered;
 	bool                          j_wrote;
 	bool                          j_changed; // resync: something changed
+	// i19-ssd: a dry-run apply whose copies each cluster's API server
+	// dry-runs too.
+	bool j_server_side;
 } fleet_job;
 
 typedef struct fl_placed {
@@ -1213,6 +1216,60 @@ read_clusters(sf__srv_call *c, Svcfleet__V1__Cluster ***out, size_t *n)
 	return (rv);
 }
 
+// i19-ssd: every rendered copy (not the pruned or skipped) is dry-run by
+// its cluster's API server before the reply goes out (server/live.c).
+static void
+server_side_start(fleet_job *j, Svcfleet__V1__ApplyFleetServiceReply *r)
+{
+	sf__srv_call        *c = j->j_call;
+	sf__srv_dryrun_item *it;
+	size_t               n = 0;
+
+	it = sf__srv_call_alloc(c, (r->n_rendered + 1) * sizeof(*it));
+	if (it == NULL) {
+		return;
+	}
+	for (size_t i = 0; i < r->n_rendered; i++) {
+		Svcfleet__V1__FleetRendered *rd = r->rendered[i];
+		Svcfleet__V1__ServerDryRun  *out;
+		if (rd->service == NULL || rd->service->metadata == NULL) {
+			continue;
+		}
+		if ((out = sf__srv_call_alloc(c, sizeof(*out))) == NULL) {
+			return;
+		}
+		if (rd->service->metadata->cluster == NULL
+		    || strcmp(
+		           rd->service->metadata->cluster, sf_nz(rd->cluster))
+		        != 0) {
+			// The copy as it is stored in that cluster: the body
+			// names its cluster record (svcfleet.io/cluster).
+			sf_service *cp = sf__srv_call_alloc(c, sizeof(*cp));
+			sf_object_meta *md
+			    = sf__srv_call_alloc(c, sizeof(*md));
+			if (cp == NULL || md == NULL) {
+				return;
+			}
+			*cp          = *rd->service;
+			*md          = *rd->service->metadata;
+			md->cluster  = rd->cluster;
+			cp->metadata = md;
+			rd->service  = cp;
+		}
+		svcfleet__v1__server_dry_run__init(out);
+		out->cluster       = rd->cluster;
+		out->namespace_    = rd->service->metadata->namespace_;
+		out->name          = rd->service->metadata->name;
+		rd->server_dry_run = out;
+		it[n].di_cluster   = sf_nz(rd->cluster);
+		it[n].di_svc       = rd->service;
+		it[n].di_out       = out;
+		it[n].di_rendered  = rd;
+		n++;
+	}
+	sf__srv_live_dryrun_start(c, &r->base, it, n);
+}
+
 static void
 fleet_done(void *arg, int code, uint64_t revision)
 {
@@ -1253,6 +1310,10 @@ fleet_done(void *arg, int code, uint64_t revision)
 	r->action        = j->j_action;
 	r->rendered      = j->j_rendered;
 	r->n_rendered    = j->j_nrendered;
+	if (j->j_server_side) {
+		server_side_start(j, r);
+		return;
+	}
 	sf__srv_write_done(j->j_call, 0, &r->base);
 }
 
@@ -1274,7 +1335,7 @@ authorize_clusters(sf__srv_call *c, const char *verb, const char *ns,
 }
 
 static void
-start_apply(sf__srv_call *c, sf_fleet *fs, bool dry_run)
+start_apply(sf__srv_call *c, sf_fleet *fs, bool dry_run, bool server_side)
 {
 	fleet_job *j;
 	sf_status *st = &c->c_status;
@@ -1354,6 +1415,20 @@ start_apply(sf__srv_call *c, sf_fleet *fs, bool dry_run)
 	        c, "apply", fs->metadata->namespace_, names, nn)) {
 		return;
 	}
+	if (server_side) {
+		// i19-ssd: each cluster's object comes back: a read too.
+		if (!dry_run) {
+			sf__srv_call_fail(c, SF_INVALID_ARGUMENT,
+			    "server_side: only with dry_run (a dry run asked "
+			    "of the clusters' API servers)");
+			return;
+		}
+		if (!authorize_clusters(
+		        c, "get", fs->metadata->namespace_, names, nn)) {
+			return;
+		}
+		j->j_server_side = true;
+	}
 	j->j_len    = svcfleet__v1__fleet_service__get_packed_size(fs);
 	j->j_packed = sf__srv_call_alloc(c, j->j_len + 1);
 	if (j->j_packed == NULL) {
@@ -1372,7 +1447,8 @@ h_apply_fleet_service(Svcfleet__V1__FleetManager_Service *s,
 {
 	(void) s;
 	(void) closure;
-	start_apply(sf__srv_call_of(data), in->fleet_service, in->dry_run);
+	start_apply(sf__srv_call_of(data), in->fleet_service, in->dry_run,
+	    in->server_side);
 }
 
 static int
@@ -1597,7 +1673,7 @@ h_convert_service(Svcfleet__V1__FleetManager_Service *s,
 	sp->template_                   = svc;
 	fs->metadata                    = md;
 	fs->spec                        = sp;
-	start_apply(c, fs, in->dry_run);
+	start_apply(c, fs, in->dry_run, false);
 }
 
 static void

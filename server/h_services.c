@@ -89,6 +89,8 @@ typedef struct svc_job {
 	bool          j_stale;
 	int           j_revalidations;
 	bool          j_dry_run;
+	// i19-ssd: a dry-run apply that asks the cluster's API server too.
+	bool j_server_side;
 } svc_job;
 
 #define REVALIDATE_MAX 3
@@ -1220,6 +1222,37 @@ job_reply(svc_job *j)
 }
 
 static void revalidate(void *arg);
+// i19-ssd: the dry-run apply's reply goes out once the cluster has
+// answered its own dry run of it (server/live.c).
+static void
+server_side_start(svc_job *j, const ProtobufCMessage *reply)
+{
+	sf__srv_call                    *c = j->j_call;
+	Svcfleet__V1__ApplyServiceReply *r = (void *) reply;
+	sf__srv_dryrun_item             *it;
+	Svcfleet__V1__ServerDryRun      *out;
+
+	if (r->service == NULL || r->service->metadata == NULL) {
+		sf__srv_write_done(c, 0, reply);
+		return;
+	}
+	if ((it = sf__srv_call_alloc(c, sizeof(*it))) == NULL
+	    || (out = sf__srv_call_alloc(c, sizeof(*out))) == NULL
+	    || (r->server_dry_runs = sf__srv_call_alloc(c, sizeof(out)))
+	        == NULL) {
+		return;
+	}
+	svcfleet__v1__server_dry_run__init(out);
+	out->cluster          = r->service->metadata->cluster;
+	out->namespace_       = r->service->metadata->namespace_;
+	out->name             = r->service->metadata->name;
+	it->di_cluster        = sf_nz(r->service->metadata->cluster);
+	it->di_svc            = r->service;
+	it->di_out            = out;
+	r->server_dry_runs[0] = out;
+	r->n_server_dry_runs  = 1;
+	sf__srv_live_dryrun_start(c, reply, it, 1);
+}
 
 static void
 job_done(void *arg, int code, uint64_t revision)
@@ -1240,6 +1273,10 @@ job_done(void *arg, int code, uint64_t revision)
 		return;
 	}
 	if ((reply = job_reply(j)) != NULL) {
+		if (j->j_server_side) {
+			server_side_start(j, reply);
+			return;
+		}
 		sf__srv_write_done(j->j_call, 0, reply);
 	}
 }
@@ -1501,20 +1538,22 @@ revalidate(void *arg)
 // the form's defaults first and is validated (prevalidate); del and rep
 // carry the other kinds' requests.
 static void
-start_job(sf__srv_call *c, int kind, Svcfleet__V1__Service *svc,
+start_job_ss(sf__srv_call *c, int kind, Svcfleet__V1__Service *svc,
     const Svcfleet__V1__DeleteServiceRequest *del,
-    const Svcfleet__V1__ReportStatusRequest *rep, bool dry_run)
+    const Svcfleet__V1__ReportStatusRequest *rep, bool dry_run,
+    bool server_side)
 {
 	svc_job *j = sf__srv_call_alloc(c, sizeof(*j));
 
 	if (j == NULL) {
 		return;
 	}
-	j->j_call    = c;
-	j->j_kind    = kind;
-	j->j_del     = del;
-	j->j_rep     = rep;
-	j->j_dry_run = dry_run;
+	j->j_call        = c;
+	j->j_kind        = kind;
+	j->j_del         = del;
+	j->j_rep         = rep;
+	j->j_dry_run     = dry_run;
+	j->j_server_side = server_side;
 	if (kind == JOB_CREATE || kind == JOB_UPDATE || kind == JOB_APPLY) {
 		if (svc == NULL) {
 			sf__srv_call_fail(c, SF_INVALID_ARGUMENT,
@@ -1545,6 +1584,14 @@ start_job(sf__srv_call *c, int kind, Svcfleet__V1__Service *svc,
 	sf__srv_call_write(c, job_write, job_done, j, dry_run);
 }
 
+static void
+start_job(sf__srv_call *c, int kind, Svcfleet__V1__Service *svc,
+    const Svcfleet__V1__DeleteServiceRequest *del,
+    const Svcfleet__V1__ReportStatusRequest *rep, bool dry_run)
+{
+	start_job_ss(c, kind, svc, del, rep, dry_run, false);
+}
+
 // --------------------------------------------------------------- handlers
 
 // The write handlers only say which job they start; the closure is the
@@ -1564,9 +1611,37 @@ WRITE_HANDLER(create_service, Svcfleet__V1__CreateServiceRequest,
 WRITE_HANDLER(update_service, Svcfleet__V1__UpdateServiceRequest,
     Svcfleet__V1__Service_Closure, JOB_UPDATE, in->service, NULL, NULL,
     in->dry_run)
-WRITE_HANDLER(apply_service, Svcfleet__V1__ApplyServiceRequest,
-    Svcfleet__V1__ApplyServiceReply_Closure, JOB_APPLY, in->service, NULL,
-    NULL, in->dry_run)
+// ApplyService; with server_side (i19-ssd, a dry run only) the caller
+// must also be allowed to read the Service: the cluster's object comes
+// back in the reply.
+static void
+h_apply_service(Svcfleet__V1__ServiceManager_Service *s,
+    const Svcfleet__V1__ApplyServiceRequest          *in,
+    Svcfleet__V1__ApplyServiceReply_Closure closure, void *data)
+{
+	sf__srv_call *c = sf__srv_call_of(data);
+	(void) s;
+	(void) closure;
+	if (in->server_side) {
+		const sf_object_meta *m
+		    = in->service != NULL ? in->service->metadata : NULL;
+		if (!in->dry_run) {
+			sf__srv_call_fail(c, SF_INVALID_ARGUMENT,
+			    "server_side: only with dry_run (a dry run "
+			    "asked of the cluster's API server)");
+			return;
+		}
+		if (m != NULL && m->cluster != NULL && m->cluster[0] != '\0'
+		    && !sf_rbac_allowed(&c->c_ident.id_p, "services", "get",
+		        sf_nz(m->cluster), sf_nz(m->namespace_),
+		        &c->c_status)) {
+			sf__srv_call_deny(c);
+			return;
+		}
+	}
+	start_job_ss(c, JOB_APPLY, in->service, NULL, NULL, in->dry_run,
+	    in->server_side);
+}
 WRITE_HANDLER(delete_service, Svcfleet__V1__DeleteServiceRequest,
     Svcfleet__V1__DeleteServiceReply_Closure, JOB_DELETE, NULL, in, NULL,
     false)

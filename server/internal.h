@@ -444,6 +444,33 @@ enum sf__srv_live_kind {
 void sf__srv_live_start(sf__srv_call *c, enum sf__srv_live_kind kind,
     const Svcfleet__V1__Cluster *cl, const char *ns);
 
+// i19-ssd: server-side dry runs (`svcfleet diff --server-side`). Each item
+// names a cluster, the Service as the reconciler would apply it there
+// (stored form: the apply body is kube.h's sf_kube_body of it) and where
+// its answer goes; all of it lives in the call's arena.
+typedef struct sf__srv_dryrun_item {
+	const char                  *di_cluster;
+	const Svcfleet__V1__Service *di_svc;
+	Svcfleet__V1__ServerDryRun  *di_out; // filled
+	// A FleetService's copy: its server_code and server_answer get the
+	// dry run's HTTP status and words too (NULL: none).
+	Svcfleet__V1__FleetRendered *di_rendered;
+} sf__srv_dryrun_item;
+
+// At most this many clusters per call (RESOURCE_EXHAUSTED beyond).
+#define SF__SRV_DRYRUN_MAX 64
+
+// sf__srv_live_dryrun_start asks every item's cluster, on a live-read
+// thread and all clusters at once, for the object it holds (GET) and a
+// dry run of the apply (PATCH ?dryRun=All with the reconciler's field
+// manager), each request bounded by the live-read timeout and each answer
+// by 256 KiB, fills the items, then finishes call c with reply (which
+// holds the items' di_out). A cluster that cannot answer says so in its
+// item. The caller has authorized the call (a read and a write of each
+// Service). Finishes c at once when it cannot start.
+void sf__srv_live_dryrun_start(sf__srv_call *c, const ProtobufCMessage *reply,
+    sf__srv_dryrun_item *items, size_t n);
+
 // sf__srv_live_init readies the count of live-read threads.
 // sf__srv_live_fini refuses new live reads, waits until the running ones
 // have finished (each is bounded by its timeout), and releases the count;

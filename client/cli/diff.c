@@ -6,6 +6,12 @@
 // the differences. A FleetService brings itself and the Service of each
 // cluster it places onto (or prunes from). Exit code 0: no differences,
 // 1: differences, 2 and more: an error (diff's own code when it failed).
+//
+// --server-side (i19-ssd): LIVE is the object each target cluster holds
+// and MERGED what its API server answers to a dry run (dryRun=All) of the
+// apply the reconciler would send, so the defaults and changes the
+// cluster makes show too. A cluster that cannot answer (unreachable,
+// refusing the apply) gets a line of its own and the exit code 2.
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +27,7 @@
 
 typedef struct diff_run {
 	cli   *dr_cli;
+	bool   dr_server_side; // i19-ssd
 	char   dr_live[512];
 	char   dr_merged[512];
 	char **dr_files; // names written in both directories
@@ -163,6 +170,58 @@ fatal_code(int code)
 	    || code == SVCFLEET_UNAUTHENTICATED);
 }
 
+// i19-ssd: a cluster's object as diffed: what the cluster holds, less
+// what kubectl diff leaves out too (managedFields) and the server's
+// bookkeeping that a dry run need not repeat (resourceVersion).
+static json_t *
+clean_cluster(const char *text)
+{
+	json_t *m, *md;
+
+	if (text == NULL || text[0] == '\0'
+	    || (m = json_loads(text, 0, NULL)) == NULL) {
+		return (NULL);
+	}
+	md = json_object_get(m, "metadata");
+	json_object_del(md, "managedFields");
+	json_object_del(md, "resourceVersion");
+	return (m);
+}
+
+// i19-ssd: one cluster's server-side dry run: its LIVE and MERGED files,
+// or a line saying why it has none (an error: exit 2).
+static void
+server_side_pair(
+    diff_run *r, const Svcfleet__V1__ServerDryRun *d, const char *where)
+{
+	char name[600];
+
+	snprintf(name, sizeof(name), "v1.Service.%s.%s.%s", sf_nz(d->cluster),
+	    sf_nz(d->namespace_), sf_nz(d->name));
+	if (d->code < 200 || d->code > 299) {
+		printf("# cluster %s: v1.Service %s/%s: ", sf_nz(d->cluster),
+		    sf_nz(d->namespace_), sf_nz(d->name));
+		if (d->code == 0) {
+			printf(
+			    "no server-side dry run: %s\n", sf_nz(d->message));
+		} else {
+			printf("the API server refused the dry run (HTTP %d): "
+			       "%s\n",
+			    d->code, sf_nz(d->message));
+		}
+		sf__cli_fail(
+		    d->code == 0 ? SF_UNAVAILABLE : SF_FAILED_PRECONDITION,
+		    "%scluster \"%s\": %s", where, sf_nz(d->cluster),
+		    sf_nz(d->message));
+		r->dr_failed++;
+		return;
+	}
+	if (pair(r, name, clean_cluster(d->live), clean_cluster(d->dry_run))
+	    != 0) {
+		r->dr_failed++;
+	}
+}
+
 static void
 diff_service(diff_run *r, const json_t *obj, const char *where)
 {
@@ -193,13 +252,22 @@ diff_service(diff_run *r, const json_t *obj, const char *where)
 		r->dr_stop = fatal_code(c->c_st.code);
 		return;
 	}
-	req.service = svc;
-	req.dry_run = true;
+	req.service     = svc;
+	req.dry_run     = true;
+	req.server_side = r->dr_server_side;
 	if (svcfleet_apply_service(c->c_client, &req, &rep, &c->c_st) != 0) {
 		sf__cli_fail_status(&c->c_st, where);
 		json_decref(live);
 		r->dr_failed++;
 		r->dr_stop = fatal_code(c->c_st.code);
+		return;
+	}
+	if (r->dr_server_side) {
+		json_decref(live);
+		for (size_t i = 0; i < rep->n_server_dry_runs; i++) {
+			server_side_pair(r, rep->server_dry_runs[i], where);
+		}
+		svcfleet_free(rep);
 		return;
 	}
 	snprintf(name, sizeof(name), "v1.Service.%s.%s.%s", m->cluster,
@@ -267,6 +335,7 @@ diff_fleet(diff_run *r, const json_t *obj, const char *where)
 	}
 	req.fleet_service = fs;
 	req.dry_run       = true;
+	req.server_side   = r->dr_server_side;
 	if (svcfleet_apply_fleet_service(c->c_client, &req, &rep, &c->c_st)
 	    != 0) {
 		sf__cli_fail_status(&c->c_st, where);
@@ -290,8 +359,13 @@ diff_fleet(diff_run *r, const json_t *obj, const char *where)
 	for (size_t i = 0; i < rep->n_rendered; i++) {
 		const Svcfleet__V1__FleetRendered *rd = rep->rendered[i];
 		bool                               err;
-		json_t                            *l = live_service(
-		                               r, rd->cluster, key.namespace_, key.name, &err);
+		if (rd->server_dry_run != NULL) {
+			// i19-ssd: the cluster's own object and dry run.
+			server_side_pair(r, rd->server_dry_run, where);
+			continue;
+		}
+		json_t *l = live_service(
+		    r, rd->cluster, key.namespace_, key.name, &err);
 		json_t *mg;
 		if (err) {
 			r->dr_failed++;
@@ -419,17 +493,8 @@ sf__cli_cmd_diff(cli *c)
 	int             rv;
 
 	memset(&r, 0, sizeof(r));
-	r.dr_cli = c;
-	if (sf__cli_flag(c, F_SERVER_SIDE)) {
-		// Said plainly rather than showing svcfleetd's dry run as if
-		// the clusters had answered.
-		sf__cli_fail(SF_UNIMPLEMENTED,
-		    "--server-side: svcfleetd cannot ask the clusters' API "
-		    "servers for a dry run yet; without it, diff shows "
-		    "svcfleetd's own dry run (validation against each "
-		    "cluster's record)");
-		return (DIFF_EXIT_ERROR);
-	}
+	r.dr_cli         = c;
+	r.dr_server_side = sf__cli_flag(c, F_SERVER_SIDE);
 	if ((rv = sf__cli_connect(c)) != 0) {
 		return (DIFF_EXIT_ERROR);
 	}

@@ -97,6 +97,8 @@ sf__cli_fleet_apply_doc(cli *c, const json_t *obj, bool dry, bool preview,
 	sf_status_fini(&st);
 	req.fleet_service = fs;
 	req.dry_run       = dry || preview;
+	// i19-ssd: each cluster's API server dry-runs its copy too.
+	req.server_side = preview && sf__cli_flag(c, F_SERVER_SIDE);
 	if (svcfleet_apply_fleet_service(c->c_client, &req, &rep, &c->c_st)
 	    != 0) {
 		sf__cli_fail_status(&c->c_st, where);

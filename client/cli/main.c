@@ -413,9 +413,9 @@ static const cli_cmd cli_commands[] = {
     {
         .cm_words    = "fleetservice preview",
         .cm_fn       = sf__cli_cmd_fleet_preview,
-        .cm_flags    = FL(FILENAME),
+        .cm_flags    = FL(FILENAME) | FL(SERVER_SIDE),
         .cm_required = FL(FILENAME),
-        .cm_usage    = "fleetservice preview -f FILE",
+        .cm_usage    = "fleetservice preview -f FILE [--server-side]",
         .cm_summary  = "show the Service each cluster would get, writing "
                        "nothing",
         .cm_help = "Dry-runs every FleetService document of the files on the "
@@ -423,7 +423,9 @@ static const cli_cmd cli_commands[] = {
                    "every cluster's copy) and prints each cluster's rendered "
                    "Service with the action apply would take (create, update, "
                    "unchanged, prune, skip). -o json|yaml prints them as one "
-                   "object for tools (svcfleet diff).",
+                   "object for tools (svcfleet diff). --server-side adds each "
+                   "cluster's API server's answer to a dry run of its copy "
+                   "(HTTP status and its words, admission errors included).",
     },
     {
         .cm_words    = "fleetservice convert",
@@ -546,9 +548,11 @@ static const cli_cmd cli_commands[] = {
           "compared with `diff -u -N` (or $SVCFLEET_EXTERNAL_DIFF, as "
           "KUBECTL_EXTERNAL_DIFF). A FleetService shows itself and the "
           "Service of each placed cluster. Exit code 0: no differences, "
-          "1: differences, more: an error. --server-side (each target "
-          "cluster's API server dry-running the apply) is not available "
-          "yet and fails with UNIMPLEMENTED.",
+          "1: differences, more: an error. --server-side compares, per "
+          "target cluster, the object the cluster holds with its API "
+          "server's answer to a dry run (dryRun=All) of the apply the "
+          "reconciler would send, defaults and admission included; a "
+          "cluster that cannot answer gets a '#' line and exit code 2.",
     },
 };
 

@@ -18,9 +18,10 @@
 static const char *
 state_name(int s)
 {
+	// (i19-ssd: DRIFTED, drift policy Report.)
 	static const char *const n[] = {"UNKNOWN", "PENDING", "SYNCED",
-	    "ERROR", "DELETING", "WAITING_ADDRESS", "UNKNOWN"};
-	return (s >= 0 && s <= 5 ? n[s] : "UNKNOWN");
+	    "ERROR", "DELETING", "WAITING_ADDRESS", "UNKNOWN", "DRIFTED"};
+	return (s >= 0 && s <= 7 ? n[s] : "UNKNOWN");
 }
 
 static const Svcfleet__V1__ClusterStatus *

@@ -27,7 +27,7 @@ export function syncState(svc) {
   if (!st || !st.state) return 'UNSPECIFIED';
   // Unknown (the cluster is unreachable or unowned) wins over Pending:
   // nobody can say the change is on its way.
-  if (st.state !== 'ERROR' && st.state !== 'UNKNOWN' && (st.observedGeneration || 0) < (svc.metadata.generation || 0)) return 'PENDING';
+  if (st.state !== 'ERROR' && st.state !== 'UNKNOWN' && st.state !== 'DRIFTED' && (st.observedGeneration || 0) < (svc.metadata.generation || 0)) return 'PENDING';
   return st.state;
 }
 

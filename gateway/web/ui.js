@@ -172,12 +172,15 @@ export function rowMenu(label, items) {
 const STATE_CLASS = {
   SYNCED: 'ok', READY: 'ok', PENDING: 'wait', WAITING_ADDRESS: 'wait', DELETING: 'wait',
   ERROR: 'bad', UNREACHABLE: 'bad', UNAUTHORIZED: 'bad', UNKNOWN: 'none', UNSPECIFIED: 'none',
+  // i19-ssd: drift policy Report kept a change made in the cluster.
+  DRIFTED: 'bad',
 };
 
 const STATE_LABEL = {
   SYNCED: 'Synced', READY: 'Ready', PENDING: 'Pending', WAITING_ADDRESS: 'Waiting for address',
   DELETING: 'Deleting', ERROR: 'Error', UNREACHABLE: 'Unreachable', UNAUTHORIZED: 'Unauthorized',
   UNKNOWN: 'Unknown', UNSPECIFIED: 'Not synced yet',
+  DRIFTED: 'Drifted (kept)',
 };
 
 export function badge(state) {

@@ -44,7 +44,7 @@ apply() { # apply NAME JSON [manager [force]]: server-side apply as svcfleet
 	get "/api/v1/namespaces/default/services/$1?fieldManager=${3:-svcfleet}&force=${4:-true}" \
 	    -X PATCH -H 'Content-Type: application/apply-patch+yaml' --data-binary "$2"
 }
-# An apply body as reconciler/body.c builds it.
+# An apply body as kube/kube_body.c builds it.
 body() { # body NAME TYPE PORTS [extra annotations]
 	printf '{"apiVersion":"v1","kind":"Service","metadata":{"name":"%s","namespace":"default","labels":{"app":"%s","app.kubernetes.io/managed-by":"svcfleet"},"annotations":{%s"svcfleet.io/owner":"inst-7f3a","svcfleet.io/generation":"2","svcfleet.io/cluster":"east"}},"spec":{"type":"%s","selector":{"app":"%s"},"ports":%s}}' \
 	    "$1" "$1" "${4:-}" "$2" "$1" "$3"

@@ -1,6 +1,6 @@
 // fuzz_apiserver.c: what a Kubernetes API server answers, through the
 // functions the reconciler's workers and svcfleetd's live reads use to read
-// it (kube/kube.h "reading answers", and body.h's projection of a
+// it (kube/kube.h "reading answers", and its "apply bodies" projection of a
 // Service onto what svcfleet applied). Byte 0 picks what the rest is:
 //
 //   'w' SEED BODY   a watch stream, cut into chunks as SEED says and fed
@@ -39,7 +39,7 @@
 #include <string.h>
 
 #include "arena.h"
-#include "body.h"
+#include "kube.h"
 #include "buf.h"
 #include "kube.h"
 #include "model.h"
@@ -170,7 +170,7 @@ check_meta(const sf_kube_meta *m)
 }
 
 // Reads facts back into a ClusterStatus and writes them again: the format
-// (body.h) must say what it was given, ports in range.
+// (kube.h) must say what it was given, ports in range.
 static void
 check_facts(const char *facts)
 {
@@ -180,7 +180,7 @@ check_facts(const char *facts)
 
 	sf_arena_init(&a);
 	svcfleet__v1__cluster_status__init(&cs);
-	if (sf_recon_facts_fill(facts, &cs, &a) != 0) {
+	if (sf_kube_facts_fill(facts, &cs, &a) != 0) {
 		fail("facts \"%s\" do not read back", facts);
 	}
 	for (size_t i = 0; i < cs.n_node_ports; i++) {
@@ -191,7 +191,7 @@ check_facts(const char *facts)
 			    p->port, p->node_port);
 		}
 	}
-	if ((again = sf_recon_facts_of_status(&cs)) == NULL) {
+	if ((again = sf_kube_facts_of_status(&cs)) == NULL) {
 		fail("out of memory");
 	}
 	if (strcmp(again, facts) != 0) {
@@ -202,7 +202,7 @@ check_facts(const char *facts)
 }
 
 static void
-same_obs(const sf_recon_obs *a, const sf_recon_obs *b, const char *how)
+same_obs(const sf_kube_obs *a, const sf_kube_obs *b, const char *how)
 {
 	if (a->ob_hash != b->ob_hash || a->ob_owned != b->ob_owned
 	    || a->ob_gen != b->ob_gen || a->ob_has_uid != b->ob_has_uid
@@ -218,7 +218,7 @@ same_obs(const sf_recon_obs *a, const sf_recon_obs *b, const char *how)
 }
 
 // Whether obj has managedFields entry of svcfleet's applies (a plain
-// reading of body.h's rule, to hold the projection hash against).
+// reading of kube.h's rule, to hold the projection hash against).
 static bool
 applied_by_svcfleet(const json_t *obj)
 {
@@ -243,7 +243,7 @@ static void
 check_object(const json_t *obj)
 {
 	sf_kube_meta m;
-	sf_recon_obs a, b;
+	sf_kube_obs  a, b;
 	int          ra, rb;
 
 	sf_kube_meta_read(obj, &m);
@@ -251,8 +251,8 @@ check_object(const json_t *obj)
 	if (!m.km_has_key) {
 		return; // the worker ignores it
 	}
-	ra = sf_recon_observe(obj, OWNER, CLUSTER, &a);
-	rb = sf_recon_observe(obj, OWNER, CLUSTER, &b);
+	ra = sf_kube_observe(obj, OWNER, CLUSTER, &a);
+	rb = sf_kube_observe(obj, OWNER, CLUSTER, &b);
 	if (ra != rb) {
 		fail("observe returned %d, then %d", ra, rb);
 	}
@@ -273,8 +273,8 @@ check_object(const json_t *obj)
 			    "jansson's own output does not parse: %s", sorted);
 		}
 		if (again != NULL) {
-			sf_recon_obs_fini(&b);
-			if (sf_recon_observe(again, OWNER, CLUSTER, &b) != 0) {
+			sf_kube_obs_fini(&b);
+			if (sf_kube_observe(again, OWNER, CLUSTER, &b) != 0) {
 				fail("observe fails once keys are sorted");
 			}
 			same_obs(&a, &b, "with sorted keys");
@@ -282,8 +282,8 @@ check_object(const json_t *obj)
 		json_decref(again);
 		free(sorted);
 	}
-	sf_recon_obs_fini(&a);
-	sf_recon_obs_fini(&b);
+	sf_kube_obs_fini(&a);
+	sf_kube_obs_fini(&b);
 }
 
 // ------------------------------------------------------------ watch

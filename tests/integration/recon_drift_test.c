@@ -17,8 +17,8 @@
 
 #include "recon_util.h"
 
-#define SYNCED SVCFLEET__V1__SYNC_STATE__SYNC_STATE_SYNCED
-#define ERROR  SVCFLEET__V1__SYNC_STATE__SYNC_STATE_ERROR
+#define SYNCED  SVCFLEET__V1__SYNC_STATE__SYNC_STATE_SYNCED
+#define DRIFTED SVCFLEET__V1__SYNC_STATE__SYNC_STATE_DRIFTED
 
 // The selector kubefake holds for Service name.
 static char *
@@ -137,7 +137,7 @@ test_report_policy_keeps_the_change(void **state)
 	}
 	free(out);
 	// The status says the cluster holds another state, and why.
-	s = rt_wait(&e, "alpha", "default", "keep", ERROR, 15000);
+	s = rt_wait(&e, "alpha", "default", "keep", DRIFTED, 15000);
 	assert_non_null(strstr(rt_status(s)->message, "drift policy Report"));
 	svcfleet_free(s);
 	// Decided (the status above is the decision) and not healed: the

@@ -494,6 +494,20 @@ async function main() {
     await shot(page, 'drift');
     await page.getByRole('link', { name: 'Cluster east' }).click();
 
+    // i19-ssd: under drift policy Report the change stays in the cluster
+    // and the list says so with a state of its own.
+    env.cli('create', 'service', 'web-keep', '--cluster', 'east', '-n', 'dev', '--selector', 'app=keep',
+      '--port', '80', '--annotation', 'svcfleet.io/drift-policy=Report');
+    await page.locator('#services tr[data-name="web-keep"][data-state="SYNCED"]').waitFor({ timeout: 20000 });
+    const kept = await env.kube('PATCH', '/api/v1/namespaces/dev/services/web-keep?fieldManager=kubectl-patch',
+      { spec: { selector: { app: 'other' } } }, 'application/merge-patch+json');
+    ok(kept.status === 200, `web-keep changed in the cluster (${kept.status})`);
+    await page.locator('#services tr[data-name="web-keep"][data-state="DRIFTED"]').waitFor({ timeout: 20000 });
+    ok(/Drifted \(kept\)/.test(await row(page, 'web-keep').innerText()), 'a kept drift reads "Drifted (kept)"');
+    const keptNow = await env.kube('GET', '/api/v1/namespaces/dev/services/web-keep');
+    ok(keptNow.body.spec.selector.app === 'other', 'the change stays in the cluster');
+    await shot(page, 'drifted');
+
     // -------------------------------------------------------- delete
     await row(page, 'web-lb').waitFor();
     await openRowMenu(page, 'web-lb');

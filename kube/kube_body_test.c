@@ -1,4 +1,4 @@
-// body_test.c: the apply body and the hashes the reconciler decides on.
+// kube_body_test.c: the apply body and the hashes the reconciler decides on.
 // The cluster object is made the way an API server makes it from an apply:
 // the body plus allocated fields, status, and a managedFields entry for
 // manager svcfleet listing the applied fields (selector atomic, ports a
@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "body.h"
+#include "kube.h"
 #include "model.h"
 
 #define OWNER "5e4c2a9a-0000-4000-8000-000000000001"
@@ -124,17 +124,17 @@ cluster_object(const char *body, const char *manager)
 static void
 test_applied_object_matches(void **state)
 {
-	sf_arena     a;
-	sf_service  *svc;
-	char        *body;
-	uint64_t     want;
-	sf_recon_obs ob;
-	json_t      *obj, *b;
+	sf_arena    a;
+	sf_service *svc;
+	char       *body;
+	uint64_t    want;
+	sf_kube_obs ob;
+	json_t     *obj, *b;
 	(void) state;
 
 	sf_arena_init(&a);
 	svc = service(&a, manifest);
-	assert_int_equal(sf_recon_body(svc, OWNER, &body, &want), 0);
+	assert_int_equal(sf_kube_body(svc, OWNER, &body, &want), 0);
 	// Exactly what svcfleet owns: no status, no svcfleet bookkeeping.
 	b = json_loads(body, 0, NULL);
 	assert_null(json_object_get(b, "status"));
@@ -157,41 +157,40 @@ test_applied_object_matches(void **state)
 	    "svcfleet");
 	json_decref(b);
 
-	obj = cluster_object(body, SF_RECON_FIELD_MANAGER);
-	assert_int_equal(sf_recon_observe(obj, OWNER, "east", &ob), 0);
+	obj = cluster_object(body, SF_KUBE_FIELD_MANAGER);
+	assert_int_equal(sf_kube_observe(obj, OWNER, "east", &ob), 0);
 	assert_true(ob.ob_owned);
 	assert_int_equal(ob.ob_gen, 3);
 	assert_true(ob.ob_has_uid);
 	assert_int_equal(ob.ob_hash, want);
 	assert_string_equal(
 	    ob.ob_facts, "10.96.7.8|http:80/TCP=31111,admin:9000/TCP=30900|");
-	sf_recon_obs_fini(&ob);
+	sf_kube_obs_fini(&ob);
 
 	// Ports listed in another order are the same Service.
 	json_t *ports = json_object_get(json_object_get(obj, "spec"), "ports");
 	json_t *first = json_incref(json_array_get(ports, 0));
 	json_array_remove(ports, 0);
 	json_array_append_new(ports, first);
-	assert_int_equal(sf_recon_observe(obj, OWNER, "east", &ob), 0);
+	assert_int_equal(sf_kube_observe(obj, OWNER, "east", &ob), 0);
 	assert_int_equal(ob.ob_hash, want);
-	sf_recon_obs_fini(&ob);
+	sf_kube_obs_fini(&ob);
 
 	// Another record of the same installation, or another installation:
 	// not ours.
-	assert_int_equal(sf_recon_observe(obj, OWNER, "west", &ob), 0);
+	assert_int_equal(sf_kube_observe(obj, OWNER, "west", &ob), 0);
 	assert_false(ob.ob_owned);
-	sf_recon_obs_fini(&ob);
-	assert_int_equal(
-	    sf_recon_observe(obj, "someone-else", "east", &ob), 0);
+	sf_kube_obs_fini(&ob);
+	assert_int_equal(sf_kube_observe(obj, "someone-else", "east", &ob), 0);
 	assert_false(ob.ob_owned);
-	sf_recon_obs_fini(&ob);
+	sf_kube_obs_fini(&ob);
 	json_decref(obj);
 
 	// Applied by another manager: svcfleet owns nothing there.
 	obj = cluster_object(body, "kubectl");
-	assert_int_equal(sf_recon_observe(obj, OWNER, "east", &ob), 0);
+	assert_int_equal(sf_kube_observe(obj, OWNER, "east", &ob), 0);
 	assert_int_equal(ob.ob_hash, 0);
-	sf_recon_obs_fini(&ob);
+	sf_kube_obs_fini(&ob);
 	json_decref(obj);
 	free(body);
 	sf_arena_fini(&a);
@@ -202,18 +201,18 @@ test_applied_object_matches(void **state)
 static void
 test_edit_shows_as_drift(void **state)
 {
-	sf_arena     a;
-	sf_service  *svc;
-	char        *body;
-	uint64_t     want;
-	sf_recon_obs ob;
-	json_t      *obj, *fs;
+	sf_arena    a;
+	sf_service *svc;
+	char       *body;
+	uint64_t    want;
+	sf_kube_obs ob;
+	json_t     *obj, *fs;
 	(void) state;
 
 	sf_arena_init(&a);
 	svc = service(&a, manifest);
-	assert_int_equal(sf_recon_body(svc, OWNER, &body, &want), 0);
-	obj = cluster_object(body, SF_RECON_FIELD_MANAGER);
+	assert_int_equal(sf_kube_body(svc, OWNER, &body, &want), 0);
+	obj = cluster_object(body, SF_KUBE_FIELD_MANAGER);
 	json_object_set_new(
 	    json_object_get(json_object_get(obj, "spec"), "selector"), "app",
 	    json_string("evil"));
@@ -223,10 +222,10 @@ test_edit_shows_as_drift(void **state)
 	        0),
 	    "fieldsV1");
 	json_object_del(json_object_get(fs, "f:spec"), "f:selector");
-	assert_int_equal(sf_recon_observe(obj, OWNER, "east", &ob), 0);
+	assert_int_equal(sf_kube_observe(obj, OWNER, "east", &ob), 0);
 	assert_true(ob.ob_hash != 0);
 	assert_true(ob.ob_hash != want);
-	sf_recon_obs_fini(&ob);
+	sf_kube_obs_fini(&ob);
 	json_decref(obj);
 	free(body);
 	sf_arena_fini(&a);
@@ -249,18 +248,18 @@ test_desired_hash_follows_changes(void **state)
 
 	sf_arena_init(&a);
 	svc = service(&a, manifest);
-	assert_int_equal(sf_recon_body(svc, OWNER, &body, &base), 0);
+	assert_int_equal(sf_kube_body(svc, OWNER, &body, &base), 0);
 	free(body);
-	assert_int_equal(sf_recon_body(svc, OWNER, &body, &h), 0);
+	assert_int_equal(sf_kube_body(svc, OWNER, &body, &h), 0);
 	free(body);
 	assert_int_equal(h, base);
 	svc->metadata->generation = 4;
-	assert_int_equal(sf_recon_body(svc, OWNER, &body, &h), 0);
+	assert_int_equal(sf_kube_body(svc, OWNER, &body, &h), 0);
 	free(body);
 	assert_true(h != base);
 	svc->metadata->generation       = 3;
 	svc->metadata->labels[0]->value = "back";
-	assert_int_equal(sf_recon_body(svc, OWNER, &body, &h), 0);
+	assert_int_equal(sf_kube_body(svc, OWNER, &body, &h), 0);
 	free(body);
 	assert_true(h != base);
 	for (size_t i = 0; i < 2; i++) {
@@ -275,7 +274,7 @@ test_desired_hash_follows_changes(void **state)
 		    "30900}\n",
 		    variants[i]);
 		svc = service(&a, text);
-		assert_int_equal(sf_recon_body(svc, OWNER, &body, &h), 0);
+		assert_int_equal(sf_kube_body(svc, OWNER, &body, &h), 0);
 		free(body);
 		assert_true(h != base);
 	}
@@ -296,7 +295,7 @@ test_status_hash_round_trip(void **state)
 	(void) state;
 
 	sf_arena_init(&a);
-	assert_int_equal(sf_recon_facts_fill(facts, &cs, &a), 0);
+	assert_int_equal(sf_kube_facts_fill(facts, &cs, &a), 0);
 	assert_string_equal(cs.cluster_ip, "10.96.7.8");
 	assert_int_equal(cs.n_node_ports, 2);
 	assert_string_equal(cs.node_ports[1]->name, "admin");
@@ -308,11 +307,11 @@ test_status_hash_round_trip(void **state)
 	cs.message             = "";
 	svc.status             = arr;
 	svc.n_status           = 1;
-	assert_int_equal(sf_recon_stored_status_hash(&svc, "east"),
-	    sf_recon_status_hash(cs.state, 3, "", facts));
-	assert_int_equal(sf_recon_stored_status_hash(&svc, "west"), 0);
-	assert_true(sf_recon_status_hash(cs.state, 2, "", facts)
-	    != sf_recon_status_hash(cs.state, 3, "", facts));
+	assert_int_equal(sf_kube_stored_status_hash(&svc, "east"),
+	    sf_kube_status_hash(cs.state, 3, "", facts));
+	assert_int_equal(sf_kube_stored_status_hash(&svc, "west"), 0);
+	assert_true(sf_kube_status_hash(cs.state, 2, "", facts)
+	    != sf_kube_status_hash(cs.state, 3, "", facts));
 	sf_arena_fini(&a);
 }
 

@@ -1,6 +1,6 @@
-// body.c: the apply body, canonical hashes and the managed-fields
-// projection. See body.h.
-#include "body.h"
+// kube_body.c: the apply body, canonical hashes and the managed-fields
+// projection. See kube.h ("apply bodies").
+#include "kube.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,7 +176,7 @@ kvs_put(json_t *obj, sf_kv *const *kvs, size_t n)
 }
 
 int
-sf_recon_body(
+sf_kube_body(
     const sf_service *svc, const char *owner, char **json, uint64_t *want)
 {
 	static const sf_object_meta empty_meta
@@ -228,7 +228,7 @@ sf_recon_body(
 		    labels, svc->metadata->labels, svc->metadata->n_labels);
 	}
 	json_object_set_new(
-	    labels, SF_LABEL_MANAGED_BY, json_string(SF_RECON_FIELD_MANAGER));
+	    labels, SF_LABEL_MANAGED_BY, json_string(SF_KUBE_FIELD_MANAGER));
 	json_object_set_new(meta, "labels", labels);
 	// Annotations: the MetalLB ones the manifest already has, the
 	// user's, then ownership.
@@ -279,6 +279,77 @@ sf_recon_body(
 		return (SF_RESOURCE_EXHAUSTED);
 	}
 	return (0);
+}
+
+// i19-ssd: the node port the cluster had assigned to port p, from the
+// stored status cs (0 when it recorded none). Ports are matched on
+// (port, protocol), as the API server keys them.
+static int32_t
+recorded_node_port(const sf_cluster_status *cs, const sf_service_port *p)
+{
+	const char *proto = p->protocol != NULL && p->protocol[0] != '\0'
+	    ? p->protocol
+	    : "TCP";
+	for (size_t i = 0; i < cs->n_node_ports; i++) {
+		const Svcfleet__V1__AssignedPort *a = cs->node_ports[i];
+		const char *ap = a->protocol != NULL && a->protocol[0] != '\0'
+		    ? a->protocol
+		    : "TCP";
+		if (a->port == p->port && strcmp(ap, proto) == 0
+		    && a->node_port > 0 && a->node_port <= 65535) {
+			return (a->node_port);
+		}
+	}
+	return (0);
+}
+
+int
+sf_kube_body_recreate(const sf_service *svc, const char *owner, char **json)
+{
+	const sf_cluster_status *cs = NULL;
+	const sf_service_spec   *sp = svc->spec;
+	const char              *cluster
+	    = svc->metadata != NULL ? sf_nz(svc->metadata->cluster) : "";
+	sf_service        view;
+	sf_service_spec   vsp;
+	sf_service_port **ports;
+	sf_service_port  *each;
+	int               rv;
+
+	for (size_t i = 0; i < svc->n_status; i++) {
+		if (svc->status[i] != NULL
+		    && strcmp(sf_nz(svc->status[i]->cluster), cluster) == 0) {
+			cs = svc->status[i];
+		}
+	}
+	if (cs == NULL || cs->n_node_ports == 0 || sp == NULL
+	    || sp->n_ports == 0 || sp->type == NULL
+	    || (strcmp(sp->type, "NodePort") != 0
+	        && strcmp(sp->type, "LoadBalancer") != 0)) {
+		return (sf_kube_body(svc, owner, json, NULL));
+	}
+	ports = calloc(sp->n_ports, sizeof(*ports));
+	each  = calloc(sp->n_ports, sizeof(*each));
+	if (ports == NULL || each == NULL) {
+		free(ports);
+		free(each);
+		return (SF_RESOURCE_EXHAUSTED);
+	}
+	for (size_t i = 0; i < sp->n_ports; i++) {
+		each[i]  = *sp->ports[i];
+		ports[i] = &each[i];
+		if (each[i].node_port == 0) {
+			each[i].node_port = recorded_node_port(cs, &each[i]);
+		}
+	}
+	vsp       = *sp;
+	vsp.ports = ports;
+	view      = *svc;
+	view.spec = &vsp;
+	rv        = sf_kube_body(&view, owner, json, NULL);
+	free(ports);
+	free(each);
+	return (rv);
 }
 
 // ------------------------------------------------------------ projection
@@ -408,7 +479,7 @@ applied_fields(const json_t *md)
 		const char *op
 		    = json_string_value(json_object_get(e, "operation"));
 		if (mg != NULL && op != NULL
-		    && strcmp(mg, SF_RECON_FIELD_MANAGER) == 0
+		    && strcmp(mg, SF_KUBE_FIELD_MANAGER) == 0
 		    && strcmp(op, "Apply") == 0) {
 			return (json_object_get(e, "fieldsV1"));
 		}
@@ -419,7 +490,7 @@ applied_fields(const json_t *md)
 // ----------------------------------------------------------------- facts
 
 // Facts are one string split at '|', ',', ':', '/' and '='
-// (sf_recon_facts_fill): a value holding the separator that ends it would
+// (sf_kube_facts_fill): a value holding the separator that ends it would
 // read back as something else. A cluster never sends such values (IPs,
 // hostnames, port names and protocols do not have them), so one that
 // does is left out rather than escaped.
@@ -461,8 +532,8 @@ facts_ports(sf_buf *b, const json_t *ports)
 }
 
 int
-sf_recon_observe(const json_t *obj, const char *owner, const char *cluster,
-    sf_recon_obs *ob)
+sf_kube_observe(
+    const json_t *obj, const char *owner, const char *cluster, sf_kube_obs *ob)
 {
 	const json_t *md   = json_object_get(obj, "metadata");
 	const json_t *spec = json_object_get(obj, "spec");
@@ -489,7 +560,7 @@ sf_recon_observe(const json_t *obj, const char *owner, const char *cluster,
 	s = json_string_value(json_object_get(ann, SF_ANN_GENERATION));
 	ob->ob_gen         = s != NULL ? strtoll(s, NULL, 10) : 0;
 	s                  = json_string_value(json_object_get(md, "uid"));
-	ob->ob_has_uid     = s != NULL && sf_recon_uid_parse(s, ob->ob_uid);
+	ob->ob_has_uid     = s != NULL && sf_kube_uid_parse(s, ob->ob_uid);
 	s                  = json_string_value(json_object_get(spec, "type"));
 	ob->ob_lb          = s != NULL && strcmp(s, "LoadBalancer") == 0;
 	ob->ob_has_ingress = json_array_size(ing) > 0;
@@ -522,14 +593,14 @@ sf_recon_observe(const json_t *obj, const char *owner, const char *cluster,
 }
 
 void
-sf_recon_obs_fini(sf_recon_obs *ob)
+sf_kube_obs_fini(sf_kube_obs *ob)
 {
 	free(ob->ob_facts);
 	ob->ob_facts = NULL;
 }
 
 char *
-sf_recon_facts_of_status(const sf_cluster_status *cs)
+sf_kube_facts_of_status(const sf_cluster_status *cs)
 {
 	sf_buf b = SF_BUF_INIT;
 
@@ -577,7 +648,7 @@ split(char *s, char sep, char ***parts, sf_arena *a)
 }
 
 int
-sf_recon_facts_fill(const char *facts, sf_cluster_status *cs, sf_arena *a)
+sf_kube_facts_fill(const char *facts, sf_cluster_status *cs, sf_arena *a)
 {
 	char   *copy, *sect[3] = {NULL, NULL, NULL};
 	char  **items;
@@ -643,7 +714,7 @@ sf_recon_facts_fill(const char *facts, sf_cluster_status *cs, sf_arena *a)
 }
 
 uint64_t
-sf_recon_status_hash(
+sf_kube_status_hash(
     int state, int64_t observed_generation, const char *msg, const char *facts)
 {
 	uint64_t h = SF_HASH_INIT;
@@ -655,7 +726,7 @@ sf_recon_status_hash(
 }
 
 uint64_t
-sf_recon_stored_status_hash(const sf_service *svc, const char *cluster)
+sf_kube_stored_status_hash(const sf_service *svc, const char *cluster)
 {
 	for (size_t i = 0; i < svc->n_status; i++) {
 		const sf_cluster_status *cs = svc->status[i];
@@ -665,10 +736,10 @@ sf_recon_stored_status_hash(const sf_service *svc, const char *cluster)
 		    || strcmp(cs->cluster, cluster) != 0) {
 			continue;
 		}
-		if ((facts = sf_recon_facts_of_status(cs)) == NULL) {
+		if ((facts = sf_kube_facts_of_status(cs)) == NULL) {
 			return (0);
 		}
-		h = sf_recon_status_hash((int) cs->state,
+		h = sf_kube_status_hash((int) cs->state,
 		    cs->observed_generation, cs->message, facts);
 		free(facts);
 		return (h);
@@ -694,7 +765,7 @@ hexval(char c)
 }
 
 bool
-sf_recon_uid_parse(const char *s, unsigned char out[16])
+sf_kube_uid_parse(const char *s, unsigned char out[16])
 {
 	size_t n = 0;
 	for (; *s != '\0'; s++) {
@@ -713,7 +784,7 @@ sf_recon_uid_parse(const char *s, unsigned char out[16])
 }
 
 void
-sf_recon_uid_format(const unsigned char u[16], char out[37])
+sf_kube_uid_format(const unsigned char u[16], char out[37])
 {
 	snprintf(out, 37,
 	    "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x"
