@@ -23,9 +23,9 @@
 #define TRIED_MAX      600
 #define BACKOFF_MAX_MS 500
 
-struct sf__etcd {
+struct sf__store_etcd {
 	char       *c_endpoints; // as given, for messages
-	char       *c_ep[SF__ETCD_ENDPOINTS_MAX];
+	char       *c_ep[SF__STORE_ETCD_ENDPOINTS_MAX];
 	int         c_nep;
 	char       *c_ca, *c_cert, *c_key;
 	int32_t     c_timeout_ms;
@@ -37,16 +37,16 @@ struct sf__etcd {
 	int                c_npool;
 	struct curl_slist *c_headers;
 
-	pthread_mutex_t   c_fmtx;
-	sf__etcd_fault_fn c_fault;
-	void             *c_fault_arg;
+	pthread_mutex_t         c_fmtx;
+	sf__store_etcd_fault_fn c_fault;
+	void                   *c_fault_arg;
 };
 
-struct sf__etcd_stream {
-	sf__etcd    *s_c;
-	CURLM       *s_multi;
-	CURL        *s_h;
-	_Atomic bool s_wake;
+struct sf__store_etcd_stream {
+	sf__store_etcd *s_c;
+	CURLM          *s_multi;
+	CURL           *s_h;
+	_Atomic bool    s_wake;
 };
 
 // What went wrong with one attempt, before translation.
@@ -68,13 +68,13 @@ curl_init(void)
 
 // ------------------------------------------------------ error translation
 
-// sf__etcd_status translates one failed attempt: the SF_* code, the
+// sf__store_etcd_status translates one failed attempt: the SF_* code, the
 // message (in st, with what names the object and tried lists the
 // endpoints asked), and whether asking again (another endpoint, later)
 // can help (*retry). Every error of curl, HTTP or etcd is mapped here and
 // nowhere else.
 static int
-sf__etcd_status(const failure *f, const char *what, const char *tried,
+sf__store_etcd_status(const failure *f, const char *what, const char *tried,
     sf_status *st, bool *retry)
 {
 	const char *m = f->f_msg;
@@ -188,7 +188,7 @@ sf__etcd_status(const failure *f, const char *what, const char *tried,
 // ------------------------------------------------------------ handles
 
 static int
-set_common(sf__etcd *c, CURL *h)
+set_common(sf__store_etcd *c, CURL *h)
 {
 	CURLcode rc = CURLE_OK;
 
@@ -214,7 +214,7 @@ set_common(sf__etcd *c, CURL *h)
 }
 
 static CURL *
-handle_take(sf__etcd *c)
+handle_take(sf__store_etcd *c)
 {
 	CURL *h = NULL;
 
@@ -232,7 +232,7 @@ handle_take(sf__etcd *c)
 }
 
 static void
-handle_give(sf__etcd *c, CURL *h)
+handle_give(sf__store_etcd *c, CURL *h)
 {
 	pthread_mutex_lock(&c->c_mtx);
 	if (c->c_npool < POOL_MAX) {
@@ -254,10 +254,11 @@ dup_or_null(const char *s)
 }
 
 int
-sf__etcd_open(sf__etcd **out, const sf__etcd_opts *o, sf_status *st)
+sf__store_etcd_open(
+    sf__store_etcd **out, const sf__store_etcd_opts *o, sf_status *st)
 {
-	sf__etcd *c;
-	char     *list, *save = NULL;
+	sf__store_etcd *c;
+	char           *list, *save = NULL;
 
 	*out = NULL;
 	pthread_once(&curl_once, curl_init);
@@ -282,7 +283,7 @@ sf__etcd_open(sf__etcd **out, const sf__etcd_opts *o, sf_status *st)
 	if ((list = strdup(o->eo_endpoints)) == NULL || c->c_endpoints == NULL
 	    || c->c_headers == NULL) {
 		free(list);
-		sf__etcd_close(c);
+		sf__store_etcd_close(c);
 		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
 	}
 	int rv = 0;
@@ -295,10 +296,10 @@ sf__etcd_open(sf__etcd **out, const sf__etcd_opts *o, sf_status *st)
 			    "store: etcd endpoint \"%s\" is not an http:// or "
 			    "https:// URL",
 			    e);
-		} else if (c->c_nep == SF__ETCD_ENDPOINTS_MAX) {
+		} else if (c->c_nep == SF__STORE_ETCD_ENDPOINTS_MAX) {
 			rv = sf_status_set(st, SF_INVALID_ARGUMENT,
 			    "store: more than %d etcd endpoints",
-			    SF__ETCD_ENDPOINTS_MAX);
+			    SF__STORE_ETCD_ENDPOINTS_MAX);
 		} else {
 			while (n > 0 && e[n - 1] == '/') {
 				e[--n] = '\0';
@@ -311,11 +312,11 @@ sf__etcd_open(sf__etcd **out, const sf__etcd_opts *o, sf_status *st)
 	}
 	free(list);
 	if (rv != 0) {
-		sf__etcd_close(c);
+		sf__store_etcd_close(c);
 		return (rv);
 	}
 	if (c->c_nep == 0) {
-		sf__etcd_close(c);
+		sf__store_etcd_close(c);
 		return (sf_status_set(st, SF_INVALID_ARGUMENT,
 		    "store: the etcd backend needs endpoints "
 		    "(http://host:2379,...)"));
@@ -325,7 +326,7 @@ sf__etcd_open(sf__etcd **out, const sf__etcd_opts *o, sf_status *st)
 }
 
 void
-sf__etcd_close(sf__etcd *c)
+sf__store_etcd_close(sf__store_etcd *c)
 {
 	if (c == NULL) {
 		return;
@@ -347,13 +348,14 @@ sf__etcd_close(sf__etcd *c)
 }
 
 const char *
-sf__etcd_endpoints(const sf__etcd *c)
+sf__store_etcd_endpoints(const sf__store_etcd *c)
 {
 	return (c->c_endpoints);
 }
 
 void
-sf__etcd_set_fault(sf__etcd *c, sf__etcd_fault_fn fn, void *arg)
+sf__store_etcd_set_fault(
+    sf__store_etcd *c, sf__store_etcd_fault_fn fn, void *arg)
 {
 	pthread_mutex_lock(&c->c_fmtx);
 	c->c_fault     = fn;
@@ -362,10 +364,10 @@ sf__etcd_set_fault(sf__etcd *c, sf__etcd_fault_fn fn, void *arg)
 }
 
 static int
-fault(sf__etcd *c, const char *path, int phase)
+fault(sf__store_etcd *c, const char *path, int phase)
 {
-	sf__etcd_fault_fn fn;
-	void             *arg;
+	sf__store_etcd_fault_fn fn;
+	void                   *arg;
 
 	pthread_mutex_lock(&c->c_fmtx);
 	fn  = c->c_fault;
@@ -429,7 +431,7 @@ error_body(const char *p, failure *f)
 // attempt sends one request to endpoint ep. Returns 0 with *resp, or -1
 // with f filled.
 static int
-attempt(sf__etcd *c, CURL *h, int ep, const char *path, const char *req,
+attempt(sf__store_etcd *c, CURL *h, int ep, const char *path, const char *req,
     int32_t timeout_ms, json_t **resp, failure *f)
 {
 	char         url[512];
@@ -503,20 +505,20 @@ sleep_ms(int64_t ms)
 // next_endpoint moves the preferred endpoint past ep (unless another
 // thread already did).
 static void
-next_endpoint(sf__etcd *c, int ep)
+next_endpoint(sf__store_etcd *c, int ep)
 {
 	int want = ep;
 	atomic_compare_exchange_strong(&c->c_pref, &want, (ep + 1) % c->c_nep);
 }
 
 void
-sf__etcd_rotate(sf__etcd *c)
+sf__store_etcd_rotate(sf__store_etcd *c)
 {
 	next_endpoint(c, atomic_load(&c->c_pref) % c->c_nep);
 }
 
 int
-sf__etcd_call_timeout(sf__etcd *c, const char *path, json_t *req,
+sf__store_etcd_call_timeout(sf__store_etcd *c, const char *path, json_t *req,
     const char *what, int32_t budget_ms, json_t **resp, bool *ambiguous,
     sf_status *st)
 {
@@ -565,7 +567,7 @@ sf__etcd_call_timeout(sf__etcd *c, const char *path, json_t *req,
 		}
 		sf_status scratch;
 		sf_status_init(&scratch);
-		rv = sf__etcd_status(&f, what, tried, &scratch, &retry);
+		rv = sf__store_etcd_status(&f, what, tried, &scratch, &retry);
 		if (!retry || sf_clock_mono_ms() >= until) {
 			sf_status_set(st, rv, "%s", scratch.st_msg);
 			sf_status_fini(&scratch);
@@ -590,22 +592,22 @@ sf__etcd_call_timeout(sf__etcd *c, const char *path, json_t *req,
 }
 
 int
-sf__etcd_call(sf__etcd *c, const char *path, json_t *req, const char *what,
-    json_t **resp, bool *ambiguous, sf_status *st)
+sf__store_etcd_call(sf__store_etcd *c, const char *path, json_t *req,
+    const char *what, json_t **resp, bool *ambiguous, sf_status *st)
 {
-	return (sf__etcd_call_timeout(
+	return (sf__store_etcd_call_timeout(
 	    c, path, req, what, c->c_retry_ms, resp, ambiguous, st));
 }
 
 // --------------------------------------------------------------- streams
 
 typedef struct stream_rx {
-	rxbuf            r_buf;
-	sf__etcd_line_fn r_fn;
-	void            *r_arg;
-	sf_status       *r_st;
-	int              r_rv;   // the callback's verdict
-	bool             r_done; // the callback ended the stream
+	rxbuf                  r_buf;
+	sf__store_etcd_line_fn r_fn;
+	void                  *r_arg;
+	sf_status             *r_st;
+	int                    r_rv;   // the callback's verdict
+	bool                   r_done; // the callback ended the stream
 } stream_rx;
 
 // on_lines splits what came into lines and hands each answer to the
@@ -653,7 +655,7 @@ on_lines(char *p, size_t sz, size_t n, void *arg)
 			if (f.f_grpc < 0) {
 				f.f_http = 502;
 			}
-			v = sf__etcd_status(&f, "a watch",
+			v = sf__store_etcd_status(&f, "a watch",
 			    "the watch's member", rx->r_st, &retry);
 		} else if (res != NULL) {
 			v = rx->r_fn(rx->r_arg, res, rx->r_st);
@@ -671,9 +673,9 @@ on_lines(char *p, size_t sz, size_t n, void *arg)
 }
 
 int
-sf__etcd_stream_new(sf__etcd *c, sf__etcd_stream **out)
+sf__store_etcd_stream_new(sf__store_etcd *c, sf__store_etcd_stream **out)
 {
-	sf__etcd_stream *s = calloc(1, sizeof(*s));
+	sf__store_etcd_stream *s = calloc(1, sizeof(*s));
 
 	*out = NULL;
 	if (s == NULL) {
@@ -684,7 +686,7 @@ sf__etcd_stream_new(sf__etcd *c, sf__etcd_stream **out)
 	s->s_h     = curl_easy_init();
 	if (s->s_multi == NULL || s->s_h == NULL
 	    || set_common(c, s->s_h) != 0) {
-		sf__etcd_stream_free(s);
+		sf__store_etcd_stream_free(s);
 		return (SF_RESOURCE_EXHAUSTED);
 	}
 	*out = s;
@@ -692,7 +694,7 @@ sf__etcd_stream_new(sf__etcd *c, sf__etcd_stream **out)
 }
 
 void
-sf__etcd_stream_free(sf__etcd_stream *s)
+sf__store_etcd_stream_free(sf__store_etcd_stream *s)
 {
 	if (s == NULL) {
 		return;
@@ -707,25 +709,26 @@ sf__etcd_stream_free(sf__etcd_stream *s)
 }
 
 void
-sf__etcd_stream_wake(sf__etcd_stream *s)
+sf__store_etcd_stream_wake(sf__store_etcd_stream *s)
 {
 	atomic_store(&s->s_wake, true);
 	curl_multi_wakeup(s->s_multi);
 }
 
 int
-sf__etcd_stream_run(sf__etcd_stream *s, const char *path, json_t *req,
-    int32_t timeout_ms, sf__etcd_line_fn fn, void *arg, sf_status *st)
+sf__store_etcd_stream_run(sf__store_etcd_stream *s, const char *path,
+    json_t *req, int32_t timeout_ms, sf__store_etcd_line_fn fn, void *arg,
+    sf_status *st)
 {
-	sf__etcd *c    = s->s_c;
-	int       ep   = atomic_load(&c->c_pref) % c->c_nep;
-	char     *body = json_dumps(req, JSON_COMPACT);
-	char      url[512], err[CURL_ERROR_SIZE] = "";
-	stream_rx rx;
-	failure   f;
-	int64_t   until = timeout_ms > 0 ? sf_clock_mono_ms() + timeout_ms : 0;
-	int       running = 1, rv;
-	bool      retry;
+	sf__store_etcd *c    = s->s_c;
+	int             ep   = atomic_load(&c->c_pref) % c->c_nep;
+	char           *body = json_dumps(req, JSON_COMPACT);
+	char            url[512], err[CURL_ERROR_SIZE] = "";
+	stream_rx       rx;
+	failure         f;
+	int64_t until   = timeout_ms > 0 ? sf_clock_mono_ms() + timeout_ms : 0;
+	int     running = 1, rv;
+	bool    retry;
 
 	if (body == NULL) {
 		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
@@ -797,7 +800,7 @@ sf__etcd_stream_run(sf__etcd_stream *s, const char *path, json_t *req,
 	free(rx.r_buf.b_p);
 	char tried[TRIED_MAX];
 	snprintf(tried, sizeof(tried), "%s: %s", c->c_ep[ep], f.f_msg);
-	rv = sf__etcd_status(&f, "a watch", tried, st, &retry);
+	rv = sf__store_etcd_status(&f, "a watch", tried, st, &retry);
 	next_endpoint(c, ep);
 	return (rv);
 }
@@ -805,7 +808,7 @@ sf__etcd_stream_run(sf__etcd_stream *s, const char *path, json_t *req,
 // ------------------------------------------------------------------ JSON
 
 json_t *
-sf__etcd_b64(const void *p, size_t n)
+sf__store_etcd_b64(const void *p, size_t n)
 {
 	size_t  cap = 4 * ((n + 2) / 3) + 1;
 	char   *out = malloc(cap);
@@ -821,7 +824,7 @@ sf__etcd_b64(const void *p, size_t n)
 }
 
 int
-sf__etcd_unb64(const json_t *o, const char *k, uint8_t **out, size_t *n)
+sf__store_etcd_unb64(const json_t *o, const char *k, uint8_t **out, size_t *n)
 {
 	const char *s   = json_string_value(json_object_get(o, k));
 	size_t      len = s != NULL ? strlen(s) : 0;
@@ -858,7 +861,7 @@ sf__etcd_unb64(const json_t *o, const char *k, uint8_t **out, size_t *n)
 }
 
 int64_t
-sf__etcd_i64(const json_t *o, const char *k)
+sf__store_etcd_i64(const json_t *o, const char *k)
 {
 	const json_t *v = json_object_get(o, k);
 
@@ -872,14 +875,15 @@ sf__etcd_i64(const json_t *o, const char *k)
 }
 
 uint64_t
-sf__etcd_rev(const json_t *resp)
+sf__store_etcd_rev(const json_t *resp)
 {
-	int64_t r = sf__etcd_i64(json_object_get(resp, "header"), "revision");
+	int64_t r
+	    = sf__store_etcd_i64(json_object_get(resp, "header"), "revision");
 	return (r > 0 ? (uint64_t) r : 0);
 }
 
 json_t *
-sf__etcd_str64(int64_t v)
+sf__store_etcd_str64(int64_t v)
 {
 	char b[24];
 	snprintf(b, sizeof(b), "%lld", (long long) v);

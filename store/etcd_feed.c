@@ -65,8 +65,10 @@ build_event(sf_store *s, const json_t *ev, uint64_t *rev, uint8_t **packed,
 	*packed = NULL;
 	*n      = 0;
 	*delta  = 0;
-	*rev    = (uint64_t) sf__etcd_i64(kv, "mod_revision");
-	if (sf__etcd_kv_key(s, kv, SF__ETCD_SVC, &kbuf, &inner, &il) != 0) {
+	*rev    = (uint64_t) sf__store_etcd_i64(kv, "mod_revision");
+	if (sf__store_etcd_kv_key(
+	        s, kv, SF__STORE_ETCD_SVC, &kbuf, &inner, &il)
+	    != 0) {
 		return (0); // not a Service
 	}
 	if (sf__store_key_parse(inner, il, &sk) != 0) {
@@ -80,16 +82,18 @@ build_event(sf_store *s, const json_t *ev, uint64_t *rev, uint8_t **packed,
 		return (0);
 	}
 	if (!del) {
-		if (sf__etcd_kv_value(kv, &v, &vn) == 0) {
-			svc = sf__etcd_unpack_service(
+		if (sf__store_etcd_kv_value(kv, &v, &vn) == 0) {
+			svc = sf__store_etcd_unpack_service(
 			    v, vn, (int64_t) *rev, NULL);
 		}
-		we.type = sf__etcd_i64(kv, "version") == 1 ? ADDED : MODIFIED;
+		we.type = sf__store_etcd_i64(kv, "version") == 1 ? ADDED
+		                                                 : MODIFIED;
 		*delta  = we.type == ADDED ? 1 : 0;
 	} else {
 		const json_t *prev = json_object_get(ev, "prev_kv");
-		if (prev != NULL && sf__etcd_kv_value(prev, &v, &vn) == 0) {
-			svc = sf__etcd_unpack_service(
+		if (prev != NULL
+		    && sf__store_etcd_kv_value(prev, &v, &vn) == 0) {
+			svc = sf__store_etcd_unpack_service(
 			    v, vn, (int64_t) *rev, NULL);
 		}
 		we.type = DELETED;
@@ -224,10 +228,12 @@ note_record(sf_store *s, const json_t *ev)
 	const uint8_t *inner;
 	size_t         n;
 
-	if (sf__etcd_kv_key(s, kv, SF__ETCD_BIND, &buf, &inner, &n) == 0) {
+	if (sf__store_etcd_kv_key(s, kv, SF__STORE_ETCD_BIND, &buf, &inner, &n)
+	    == 0) {
 		atomic_fetch_add(&s->s_gen_bindings, 1);
 		free(buf);
-	} else if (sf__etcd_kv_key(s, kv, SF__ETCD_TOK, &buf, &inner, &n)
+	} else if (sf__store_etcd_kv_key(
+	               s, kv, SF__STORE_ETCD_TOK, &buf, &inner, &n)
 	    == 0) {
 		atomic_fetch_add(&s->s_gen_tokens, 1);
 		free(buf);
@@ -235,7 +241,7 @@ note_record(sf_store *s, const json_t *ev)
 }
 
 uint64_t
-sf__etcd_record_generation(sf_store *s, sf_store_kind kind)
+sf__store_etcd_record_generation(sf_store *s, sf_store_kind kind)
 {
 	switch (kind) {
 	case SF_STORE_TOKENS:
@@ -260,11 +266,11 @@ on_watch(void *arg, json_t *res, sf_status *st)
 	int           rv     = 0;
 
 	if (json_is_true(json_object_get(res, "canceled"))) {
-		if (sf__etcd_i64(res, "compact_revision") > 0) {
+		if (sf__store_etcd_i64(res, "compact_revision") > 0) {
 			return (sf_status_set(st, SF_OUT_OF_RANGE,
 			    "store: etcd compacted the history the watch "
 			    "needed (up to revision %lld)",
-			    (long long) sf__etcd_i64(
+			    (long long) sf__store_etcd_i64(
 			        res, "compact_revision")));
 		}
 		return (sf_status_set(st, SF_UNAVAILABLE,
@@ -295,7 +301,7 @@ on_watch(void *arg, json_t *res, sf_status *st)
 		    && (rv = ring_push(s, rev, packed, n)) != 0) {
 			free(packed);
 		}
-		sf__view_event(s, json_array_get(events, i), rev);
+		sf__store_view_event(s, json_array_get(events, i), rev);
 		s->s_f_services
 		    = (uint64_t) ((int64_t) s->s_f_services + delta);
 		hi = rev > hi ? rev : hi;
@@ -312,7 +318,7 @@ on_watch(void *arg, json_t *res, sf_status *st)
 		    sf_status_set(st, rv, "store: a watch event was lost"));
 	}
 	if (hi > 0) {
-		sf__etcd_saw(s, hi);
+		sf__store_etcd_saw(s, hi);
 		fire_hook(s, hi);
 	}
 	return (0);
@@ -323,48 +329,48 @@ on_watch(void *arg, json_t *res, sf_status *st)
 static int
 start_epoch(sf_store *s, sf_status *st)
 {
-	sf__ekey k, svc, end;
-	char     v[96];
-	json_t  *req, *resp = NULL;
-	uint64_t rev;
-	int64_t  cnt;
-	int      rv;
+	sf__store_ekey k, svc, end;
+	char           v[96];
+	json_t        *req, *resp = NULL;
+	uint64_t       rev;
+	int64_t        cnt;
+	int            rv;
 
-	sf__ekey_make(s, SF__ETCD_META, "start", 5, &k);
+	sf__store_ekey_make(s, SF__STORE_ETCD_META, "start", 5, &k);
 	snprintf(v, sizeof(v), "%s %lld", s->s_instid,
 	    (long long) sf_clock_now_ms());
-	req = json_pack("{s:o,s:o}", "key", sf__etcd_b64(k.k_b, k.k_n),
-	    "value", sf__etcd_b64(v, strlen(v)));
-	rv  = req != NULL ? sf__etcd_call(s->s_etcd, "kv/put", req,
+	req = json_pack("{s:o,s:o}", "key", sf__store_etcd_b64(k.k_b, k.k_n),
+	    "value", sf__store_etcd_b64(v, strlen(v)));
+	rv  = req != NULL ? sf__store_etcd_call(s->s_etcd, "kv/put", req,
 	          "the store's start marker", &resp, NULL, st)
 	                  : sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL);
 	json_decref(req);
 	if (rv != 0) {
 		return (rv);
 	}
-	rev = sf__etcd_rev(resp);
+	rev = sf__store_etcd_rev(resp);
 	json_decref(resp);
-	sf__ekey_make(s, SF__ETCD_SVC, NULL, 0, &svc);
-	sf__ekey_end(&svc, &end);
-	if ((rv = sf__etcd_range(s, &svc, &end, rev, 0, SF__RANGE_COUNT_ONLY,
-	         "the services", &resp, st))
+	sf__store_ekey_make(s, SF__STORE_ETCD_SVC, NULL, 0, &svc);
+	sf__store_ekey_end(&svc, &end);
+	if ((rv = sf__store_etcd_range(s, &svc, &end, rev, 0,
+	         SF__RANGE_COUNT_ONLY, "the services", &resp, st))
 	    != 0) {
 		return (rv);
 	}
-	cnt = sf__etcd_i64(resp, "count");
+	cnt = sf__store_etcd_i64(resp, "count");
 	json_decref(resp);
 	// The view (etcd_view.c) starts at the same revision: every Service
 	// and cluster record at rev. Failing that, it stays off.
-	json_t  *vsvc = NULL, *vcl = NULL;
-	sf__ekey cl, clend;
-	sf__ekey_make(s, SF__ETCD_CL, NULL, 0, &cl);
-	sf__ekey_end(&cl, &clend);
+	json_t        *vsvc = NULL, *vcl = NULL;
+	sf__store_ekey cl, clend;
+	sf__store_ekey_make(s, SF__STORE_ETCD_CL, NULL, 0, &cl);
+	sf__store_ekey_end(&cl, &clend);
 	sf_status vst;
 	sf_status_init(&vst);
-	if (sf__etcd_range(
+	if (sf__store_etcd_range(
 	        s, &svc, &end, rev, 0, 0, "the services", &vsvc, &vst)
 	        != 0
-	    || sf__etcd_range(
+	    || sf__store_etcd_range(
 	           s, &cl, &clend, rev, 0, 0, "the clusters", &vcl, &vst)
 	        != 0) {
 		SF_WARN("store",
@@ -373,12 +379,12 @@ start_epoch(sf_store *s, sf_status *st)
 	}
 	sf_status_fini(&vst);
 	pthread_mutex_lock(&s->s_fmtx);
-	sf__view_clear(s);
+	sf__store_view_clear(s);
 	if (vsvc != NULL && vcl != NULL) {
-		s->s_v_ok = sf__view_seed_kvs(s, vsvc) == 0
-		    && sf__view_seed_kvs(s, vcl) == 0;
+		s->s_v_ok = sf__store_view_seed_kvs(s, vsvc) == 0
+		    && sf__store_view_seed_kvs(s, vcl) == 0;
 		if (!s->s_v_ok) {
-			sf__view_clear(s);
+			sf__store_view_clear(s);
 		}
 		s->s_v_changed = rev - 1;
 	}
@@ -397,14 +403,14 @@ start_epoch(sf_store *s, sf_status *st)
 static json_t *
 watch_req(sf_store *s, uint64_t from)
 {
-	sf__ekey k, end;
+	sf__store_ekey k, end;
 
-	sf__ekey_make(s, "", NULL, 0, &k);
-	sf__ekey_make(s, "~", NULL, 0, &end);
+	sf__store_ekey_make(s, "", NULL, 0, &k);
+	sf__store_ekey_make(s, "~", NULL, 0, &end);
 	return (json_pack("{s:{s:o,s:o,s:o,s:b}}", "create_request", "key",
-	    sf__etcd_b64(k.k_b, k.k_n), "range_end",
-	    sf__etcd_b64(end.k_b, end.k_n), "start_revision",
-	    sf__etcd_str64((int64_t) from), "prev_kv", 1));
+	    sf__store_etcd_b64(k.k_b, k.k_n), "range_end",
+	    sf__store_etcd_b64(end.k_b, end.k_n), "start_revision",
+	    sf__store_etcd_str64((int64_t) from), "prev_kv", 1));
 }
 
 // pause_ms sleeps, unless the store closes meanwhile.
@@ -443,7 +449,7 @@ watcher_main(void *arg)
 		} else if ((req = watch_req(s, from)) == NULL) {
 			rv = SF_RESOURCE_EXHAUSTED;
 		} else {
-			rv = sf__etcd_stream_run(
+			rv = sf__store_etcd_stream_run(
 			    s->s_stream, "watch", req, 0, on_watch, s, &st);
 			json_decref(req);
 		}
@@ -454,7 +460,7 @@ watcher_main(void *arg)
 		if (rv == SF_CANCELLED || (rv == 0 && started)) {
 			// Kicked: the watch stopped moving; ask another
 			// member.
-			sf__etcd_rotate(s->s_etcd);
+			sf__store_etcd_rotate(s->s_etcd);
 			sf_status_fini(&st);
 			continue;
 		}
@@ -489,11 +495,11 @@ watcher_main(void *arg)
 }
 
 int
-sf__etcd_feed_start(sf_store *s, sf_status *st)
+sf__store_etcd_feed_start(sf_store *s, sf_status *st)
 {
 	int rv;
 
-	if (sf__etcd_stream_new(s->s_etcd, &s->s_stream) != 0) {
+	if (sf__store_etcd_stream_new(s->s_etcd, &s->s_stream) != 0) {
 		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
 	}
 	if ((rv = start_epoch(s, st)) != 0) {
@@ -505,30 +511,30 @@ sf__etcd_feed_start(sf_store *s, sf_status *st)
 		    "cannot start the store's watch thread"));
 	}
 	s->s_watcher_running = true;
-	if (!sf__etcd_feed_wait(s, first, s->s_retry_ms)) {
+	if (!sf__store_etcd_feed_wait(s, first, s->s_retry_ms)) {
 		return (sf_status_set(st, SF_UNAVAILABLE,
 		    "store: the watch on etcd (%s) did not start",
-		    sf__etcd_endpoints(s->s_etcd)));
+		    sf__store_etcd_endpoints(s->s_etcd)));
 	}
 	return (0);
 }
 
 void
-sf__etcd_feed_stop(sf_store *s)
+sf__store_etcd_feed_stop(sf_store *s)
 {
 	atomic_store(&s->s_stopping, true);
 	if (s->s_watcher_running) {
-		sf__etcd_stream_wake(s->s_stream);
+		sf__store_etcd_stream_wake(s->s_stream);
 		pthread_mutex_lock(&s->s_fmtx);
 		pthread_cond_broadcast(&s->s_fcv);
 		pthread_mutex_unlock(&s->s_fmtx);
 		pthread_join(s->s_watcher, NULL);
 		s->s_watcher_running = false;
 	}
-	sf__etcd_stream_free(s->s_stream);
+	sf__store_etcd_stream_free(s->s_stream);
 	s->s_stream = NULL;
 	ring_clear(s);
-	sf__view_free(s);
+	sf__store_view_free(s);
 	free(s->s_ring);
 	s->s_ring     = NULL;
 	s->s_ring_cap = 0;
@@ -548,7 +554,7 @@ wait_locked(sf_store *s, uint64_t rev, int64_t until)
 }
 
 bool
-sf__etcd_feed_wait(sf_store *s, uint64_t rev, int64_t ms)
+sf__store_etcd_feed_wait(sf_store *s, uint64_t rev, int64_t ms)
 {
 	bool ok;
 
@@ -560,19 +566,19 @@ sf__etcd_feed_wait(sf_store *s, uint64_t rev, int64_t ms)
 	    && !atomic_load(&s->s_stopping)) {
 		// Up, yet it did not bring a revision etcd has: the member it
 		// reads from lags (or hangs). Move it to another.
-		sf__etcd_stream_wake(s->s_stream);
+		sf__store_etcd_stream_wake(s->s_stream);
 	}
 	return (ok);
 }
 
 void
-sf__etcd_set_watch_delay(sf_store *s, int ms)
+sf__store_etcd_set_watch_delay(sf_store *s, int ms)
 {
 	atomic_store(&s->s_watch_delay_ms, ms);
 }
 
 uint64_t
-sf__etcd_feed_services(sf_store *s)
+sf__store_etcd_feed_services(sf_store *s)
 {
 	uint64_t n;
 
@@ -583,7 +589,8 @@ sf__etcd_feed_services(sf_store *s)
 }
 
 void
-sf__etcd_set_commit_hook(sf_store *s, void (*fn)(void *, uint64_t), void *arg)
+sf__store_etcd_set_commit_hook(
+    sf_store *s, void (*fn)(void *, uint64_t), void *arg)
 {
 	pthread_mutex_lock(&s->s_hookmtx);
 	s->s_hook    = fn;
@@ -690,8 +697,9 @@ on_replay(void *arg, json_t *res, sf_status *st)
 
 	if (json_is_true(json_object_get(res, "canceled"))) {
 		return (sf_status_set(st,
-		    sf__etcd_i64(res, "compact_revision") > 0 ? SF_OUT_OF_RANGE
-		                                              : SF_UNAVAILABLE,
+		    sf__store_etcd_i64(res, "compact_revision") > 0
+		        ? SF_OUT_OF_RANGE
+		        : SF_UNAVAILABLE,
 		    "store: the change feed from there is compacted away"));
 	}
 	for (size_t i = 0; i < json_array_size(events); i++) {
@@ -730,22 +738,22 @@ on_replay(void *arg, json_t *res, sf_status *st)
 static int
 replay_read(sf_store *s, uint64_t since, uint64_t lo, gather *g, bool *reached)
 {
-	sf__etcd_stream *stream;
-	replay           r = {s, g, lo, false};
-	json_t          *req;
-	sf_status        st;
-	int              rv;
+	sf__store_etcd_stream *stream;
+	replay                 r = {s, g, lo, false};
+	json_t                *req;
+	sf_status              st;
+	int                    rv;
 
 	*reached = false;
-	if (sf__etcd_stream_new(s->s_etcd, &stream) != 0) {
+	if (sf__store_etcd_stream_new(s->s_etcd, &stream) != 0) {
 		return (SF_RESOURCE_EXHAUSTED);
 	}
 	if ((req = watch_req(s, since + 1)) == NULL) {
-		sf__etcd_stream_free(stream);
+		sf__store_etcd_stream_free(stream);
 		return (SF_RESOURCE_EXHAUSTED);
 	}
 	sf_status_init(&st);
-	rv = sf__etcd_stream_run(
+	rv = sf__store_etcd_stream_run(
 	    stream, "watch", req, s->s_retry_ms, on_replay, &r, &st);
 	if (rv != 0 && rv != SF_OUT_OF_RANGE) {
 		SF_WARN("store", "reading the change feed from etcd: %s",
@@ -753,7 +761,7 @@ replay_read(sf_store *s, uint64_t since, uint64_t lo, gather *g, bool *reached)
 	}
 	sf_status_fini(&st);
 	json_decref(req);
-	sf__etcd_stream_free(stream);
+	sf__store_etcd_stream_free(stream);
 	*reached = r.r_reached;
 	return (rv);
 }
@@ -762,23 +770,23 @@ replay_read(sf_store *s, uint64_t since, uint64_t lo, gather *g, bool *reached)
 static int
 current(sf_store *s, uint64_t *rev)
 {
-	sf__ekey  k;
-	json_t   *resp = NULL;
-	sf_status st;
-	int       rv;
+	sf__store_ekey k;
+	json_t        *resp = NULL;
+	sf_status      st;
+	int            rv;
 
-	sf__ekey_make(s, SF__ETCD_META, "schema", 6, &k);
+	sf__store_ekey_make(s, SF__STORE_ETCD_META, "schema", 6, &k);
 	sf_status_init(&st);
-	rv   = sf__etcd_range(s, &k, NULL, 0, 1, SF__RANGE_KEYS_ONLY,
+	rv   = sf__store_etcd_range(s, &k, NULL, 0, 1, SF__RANGE_KEYS_ONLY,
 	      "the current revision", &resp, &st);
-	*rev = rv == 0 ? sf__etcd_rev(resp) : 0;
+	*rev = rv == 0 ? sf__store_etcd_rev(resp) : 0;
 	json_decref(resp);
 	sf_status_fini(&st);
 	return (rv);
 }
 
 int
-sf__etcd_feed_read(sf_store *s, uint64_t since, uint32_t max,
+sf__store_etcd_feed_read(sf_store *s, uint64_t since, uint32_t max,
     const sf_store_filter *filter, ProtobufCAllocator *alloc,
     Svcfleet__V1__WatchEvent ***out, size_t *n, uint64_t *next)
 {
@@ -821,7 +829,8 @@ sf__etcd_feed_read(sf_store *s, uint64_t since, uint32_t max,
 	if (!wait_locked(s, want, sf_clock_mono_ms() + CATCH_UP_MS)) {
 		ahead = since > s->s_f_hi;
 		pthread_mutex_unlock(&s->s_fmtx);
-		sf__etcd_feed_wait(s, want, 0); // moves a lagging watch on
+		sf__store_etcd_feed_wait(
+		    s, want, 0); // moves a lagging watch on
 		// Not even its own last write: the watch is down. Else the
 		// caller saw since elsewhere, and nothing newer can be told
 		// yet.

@@ -36,36 +36,37 @@
 #include "store.h"
 #include "store_internal.h"
 
-#define SF__ETCD_PREFIX_DEFAULT "/svcfleet/"
-#define SF__ETCD_PREFIX_MAX     256
-#define SF__ETCD_KEY_MAX        (SF__ETCD_PREFIX_MAX + 16 + SF__STORE_KEY_MAX)
-#define SF__ETCD_TXN_OPS        128 // etcd's --max-txn-ops default
-#define SF__ETCD_ATTEMPTS       64  // optimistic re-runs of one write
-#define SF__ETCD_QUEUE_MAX      4096
+#define SF__STORE_ETCD_PREFIX_DEFAULT "/svcfleet/"
+#define SF__STORE_ETCD_PREFIX_MAX     256
+#define SF__STORE_ETCD_KEY_MAX \
+	(SF__STORE_ETCD_PREFIX_MAX + 16 + SF__STORE_KEY_MAX)
+#define SF__STORE_ETCD_TXN_OPS   128 // etcd's --max-txn-ops default
+#define SF__STORE_ETCD_ATTEMPTS  64  // optimistic re-runs of one write
+#define SF__STORE_ETCD_QUEUE_MAX 4096
 // Markers of writes older than this are deleted by the janitor: a write's
 // retries (so_etcd_retry_ms) and any send of it still queued in a member
 // (etcd fails a proposal after about 7 s) end long before.
-#define SF__ETCD_MARKER_TTL_MS (2 * 60 * 1000)
-#define SF__ETCD_JANITOR_MS    (60 * 1000)
+#define SF__STORE_ETCD_MARKER_TTL_MS (2 * 60 * 1000)
+#define SF__STORE_ETCD_JANITOR_MS    (60 * 1000)
 // Writer threads (etcd-perf): writes flagged SF_STORE_CONCURRENT run on
 // any of them at once, each a round trip to etcd most of its time.
-#define SF__ETCD_WRITERS 16
+#define SF__STORE_ETCD_WRITERS 16
 
 // A full etcd key: P, a section and the backend-neutral key.
-typedef struct sf__ekey {
-	uint8_t k_b[SF__ETCD_KEY_MAX];
+typedef struct sf__store_ekey {
+	uint8_t k_b[SF__STORE_ETCD_KEY_MAX];
 	size_t  k_n;
-} sf__ekey;
+} sf__store_ekey;
 
 // One queued write request.
-typedef struct sf__etcd_req sf__etcd_req;
-struct sf__etcd_req {
-	sf_store_write rq_w;
-	sf__etcd_req  *rq_next;
-	sf_status      rq_st;    // reports go here when rq_w.w_status is NULL
-	sf_arena       rq_arena; // strings the store writes into messages
-	int            rq_code;
-	uint64_t       rq_rev;
+typedef struct sf__store_etcd_req sf__store_etcd_req;
+struct sf__store_etcd_req {
+	sf_store_write      rq_w;
+	sf__store_etcd_req *rq_next;
+	sf_status rq_st;    // reports go here when rq_w.w_status is NULL
+	sf_arena  rq_arena; // strings the store writes into messages
+	int       rq_code;
+	uint64_t  rq_rev;
 };
 
 // One event of the ring (etcd_feed.c).
@@ -77,8 +78,8 @@ typedef struct sf__feed_ev {
 
 struct sf_store {
 	const sf_store_ops *s_ops; // first: store.c dispatches through it
-	sf__etcd           *s_etcd;
-	char                s_prefix[SF__ETCD_PREFIX_MAX + 1];
+	sf__store_etcd     *s_etcd;
+	char                s_prefix[SF__STORE_ETCD_PREFIX_MAX + 1];
 	size_t              s_plen;
 	char                s_instid[40];
 	uint32_t            s_feed_keep;
@@ -97,43 +98,43 @@ struct sf_store {
 	// The write queue and its writer threads (etcd_writer.c): under
 	// s_qmtx, how many concurrent writes run and whether an exclusive
 	// one (or the janitor) does.
-	pthread_mutex_t s_qmtx;
-	pthread_cond_t  s_qcv;
-	bool            s_sync_ok;
-	sf__etcd_req   *s_qhead, *s_qtail;
-	uint32_t        s_qlen, s_queue_max;
-	bool            s_closing;
-	int             s_nwriters; // started
-	pthread_t       s_writers[SF__ETCD_WRITERS];
-	uint32_t        s_conc_running;
-	bool            s_excl_running;
-	int64_t         s_janitor_at; // mono ms of the next janitor run
+	pthread_mutex_t     s_qmtx;
+	pthread_cond_t      s_qcv;
+	bool                s_sync_ok;
+	sf__store_etcd_req *s_qhead, *s_qtail;
+	uint32_t            s_qlen, s_queue_max;
+	bool                s_closing;
+	int                 s_nwriters; // started
+	pthread_t           s_writers[SF__STORE_ETCD_WRITERS];
+	uint32_t            s_conc_running;
+	bool                s_excl_running;
+	int64_t             s_janitor_at; // mono ms of the next janitor run
 
 	// The feed (etcd_feed.c): a ring of service events from one watch
 	// covering the revisions (f_lo, f_hi], under s_fmtx; s_fcv is
 	// broadcast when f_hi moves.
-	pthread_mutex_t  s_fmtx;
-	pthread_cond_t   s_fcv;
-	sf__feed_ev     *s_ring;
-	size_t           s_ring_start, s_ring_n, s_ring_cap;
-	uint64_t         s_f_lo, s_f_hi;
-	uint64_t         s_f_services; // Services at f_hi
-	bool             s_f_started;  // f_lo/f_hi are valid
-	int              s_f_err;      // why the watch is down (0: it is up)
-	sf__etcd_stream *s_stream;
-	pthread_t        s_watcher;
-	bool             s_watcher_running;
-	_Atomic bool     s_stopping;
+	pthread_mutex_t        s_fmtx;
+	pthread_cond_t         s_fcv;
+	sf__feed_ev           *s_ring;
+	size_t                 s_ring_start, s_ring_n, s_ring_cap;
+	uint64_t               s_f_lo, s_f_hi;
+	uint64_t               s_f_services; // Services at f_hi
+	bool                   s_f_started;  // f_lo/f_hi are valid
+	int                    s_f_err; // why the watch is down (0: it is up)
+	sf__store_etcd_stream *s_stream;
+	pthread_t              s_watcher;
+	bool                   s_watcher_running;
+	_Atomic bool           s_stopping;
 
 	// The view (etcd_view.c, i15-perf), under s_fmtx: every key under
 	// P svc/ and P cl/ at f_hi, in key order; it is also the state at
 	// every revision from s_v_changed to f_hi. s_v_ok false: not seeded
 	// (or out of memory) until the next epoch.
-	struct sf__vent *s_v;
-	size_t           s_v_n, s_v_cap;
-	bool             s_v_ok;
-	uint64_t         s_v_changed;
-	_Atomic int      s_watch_delay_ms; // tests (etcd_hooks.h)
+	struct sf__store_vent *s_v;
+	size_t                 s_v_n, s_v_cap;
+	bool                   s_v_ok;
+	uint64_t               s_v_changed;
+	_Atomic int            s_watch_delay_ms; // tests (etcd_hooks.h)
 
 	pthread_mutex_t s_hookmtx;
 	void (*s_hook)(void *, uint64_t);
@@ -161,11 +162,11 @@ struct sf_store {
 };
 
 // One key of the view (etcd_view.c).
-typedef struct sf__vent {
+typedef struct sf__store_vent {
 	uint8_t *ve_k, *ve_v;
 	size_t   ve_kn, ve_vn;
 	int64_t  ve_mod;
-} sf__vent;
+} sf__store_vent;
 
 // A key this write attempt read or will write (etcd_txn.c).
 typedef struct sf__ekv {
@@ -215,201 +216,211 @@ struct sf_store_txn {
 
 // ------------------------------------------------------ etcd_store.c
 
-// sf__ekey_make builds P section inner into k. Returns 0 or -1 (too long).
-int sf__ekey_make(const sf_store *s, const char *section, const void *inner,
-    size_t n, sf__ekey *k);
-// sf__ekey_end makes the end of the range of every key that begins with
+// sf__store_ekey_make builds P section inner into k. Returns 0 or -1 (too
+// long).
+int sf__store_ekey_make(const sf_store *s, const char *section,
+    const void *inner, size_t n, sf__store_ekey *k);
+// sf__store_ekey_end makes the end of the range of every key that begins with
 // k: k with its last byte plus one.
-void sf__ekey_end(const sf__ekey *k, sf__ekey *end);
+void sf__store_ekey_end(const sf__store_ekey *k, sf__store_ekey *end);
 // The revision seen in an answer: s_known moves forward.
-void sf__etcd_saw(sf_store *s, uint64_t rev);
-// sf__etcd_range asks for [k, end) (end NULL: k alone) at rev (0:
+void sf__store_etcd_saw(sf_store *s, uint64_t rev);
+// sf__store_etcd_range asks for [k, end) (end NULL: k alone) at rev (0:
 // current), limit 0 = all. keys_only/count_only as etcd has them. *resp
 // is etcd's answer (json_decref()).
-int sf__etcd_range(sf_store *s, const sf__ekey *k, const sf__ekey *end,
-    uint64_t rev, int64_t limit, int flags, const char *what, json_t **resp,
-    sf_status *st);
+int sf__store_etcd_range(sf_store *s, const sf__store_ekey *k,
+    const sf__store_ekey *end, uint64_t rev, int64_t limit, int flags,
+    const char *what, json_t **resp, sf_status *st);
 #define SF__RANGE_KEYS_ONLY  1
 #define SF__RANGE_COUNT_ONLY 2
-// sf__etcd_kv_value decodes the value of a kv object (malloc, see
-// sf__etcd_unb64).
-int sf__etcd_kv_value(const json_t *kv, uint8_t **v, size_t *n);
-// sf__etcd_kv_key decodes a kv's key and checks it begins with P section;
-// *inner points past them into the malloc'd *buf. Returns 0 or -1.
-int sf__etcd_kv_key(const sf_store *s, const json_t *kv, const char *section,
-    uint8_t **buf, const uint8_t **inner, size_t *n);
+// sf__store_etcd_kv_value decodes the value of a kv object (malloc, see
+// sf__store_etcd_unb64).
+int sf__store_etcd_kv_value(const json_t *kv, uint8_t **v, size_t *n);
+// sf__store_etcd_kv_key decodes a kv's key and checks it begins with P
+// section; *inner points past them into the malloc'd *buf. Returns 0 or -1.
+int sf__store_etcd_kv_key(const sf_store *s, const json_t *kv,
+    const char *section, uint8_t **buf, const uint8_t **inner, size_t *n);
 // Transaction pieces as the gateway's JSON has them (new references).
-json_t *sf__etcd_op_put(const sf__ekey *k, const void *v, size_t n);
-json_t *sf__etcd_op_del(const sf__ekey *k, const sf__ekey *end);
-json_t *sf__etcd_op_range(const sf__ekey *k);
-json_t *sf__etcd_cmp_absent(const sf__ekey *k);           // CREATE(k) == 0
-json_t *sf__etcd_cmp_mod(const sf__ekey *k, int64_t mod); // MOD(k) == mod
+json_t *sf__store_etcd_op_put(
+    const sf__store_ekey *k, const void *v, size_t n);
+json_t *sf__store_etcd_op_del(
+    const sf__store_ekey *k, const sf__store_ekey *end);
+json_t *sf__store_etcd_op_range(const sf__store_ekey *k);
+json_t *sf__store_etcd_cmp_absent(const sf__store_ekey *k); // CREATE(k) == 0
+json_t *sf__store_etcd_cmp_mod(
+    const sf__store_ekey *k, int64_t mod); // MOD(k) == mod
 // MOD of every key in [k, end) < rev: nothing in it written after rev - 1.
-json_t *sf__etcd_cmp_mod_below(
-    const sf__ekey *k, const sf__ekey *end, uint64_t rev);
-// sf__etcd_txn_kv returns kvs[0] of the i-th range answer of a txn, or
+json_t *sf__store_etcd_cmp_mod_below(
+    const sf__store_ekey *k, const sf__store_ekey *end, uint64_t rev);
+// sf__store_etcd_txn_kv returns kvs[0] of the i-th range answer of a txn, or
 // NULL.
-json_t *sf__etcd_txn_kv(const json_t *resp, size_t i);
-// sf__etcd_compact_due compacts etcd's history when so_feed_keep asks for
-// it (a local check; the writer calls it after each commit).
-void sf__etcd_compact_due(sf_store *s);
+json_t *sf__store_etcd_txn_kv(const json_t *resp, size_t i);
+// sf__store_etcd_compact_due compacts etcd's history when so_feed_keep asks
+// for it (a local check; the writer calls it after each commit).
+void sf__store_etcd_compact_due(sf_store *s);
 
 // ------------------------------------------------------ etcd_txn.c
 
-void sf__etxn_init(sf_store_txn *t, sf_store *s, sf__etcd_req *rq);
-void sf__etxn_fini(sf_store_txn *t);
+void sf__store_etxn_init(sf_store_txn *t, sf_store *s, sf__store_etcd_req *rq);
+void sf__store_etxn_fini(sf_store_txn *t);
 // Whether the attempt has anything to commit.
-bool sf__etxn_dirty(const sf_store_txn *t);
-// sf__etxn_commit sends the attempt as one transaction. Returns 0 with
+bool sf__store_etxn_dirty(const sf_store_txn *t);
+// sf__store_etxn_commit sends the attempt as one transaction. Returns 0 with
 // *rev (committed, possibly by an earlier send whose answer was lost),
 // SF_ABORTED when something it read changed (run the write again), or
 // another SF_* code with the request's status set.
-int  sf__etxn_commit(sf_store_txn *t, uint64_t *rev);
-void sf__etxn_patch(sf_store_txn *t, uint64_t rev);
+int  sf__store_etxn_commit(sf_store_txn *t, uint64_t *rev);
+void sf__store_etxn_patch(sf_store_txn *t, uint64_t rev);
 
-uint64_t sf__etcd_txn_revision(sf_store_txn *t);
-bool     sf__etcd_txn_wrote(sf_store_txn *t);
-int64_t  sf__etcd_txn_now_ms(sf_store_txn *t);
-int      sf__etcd_txn_service_get(sf_store_txn *t, const sf_store_key *key,
-         ProtobufCAllocator *alloc, Svcfleet__V1__Service **out);
-int      sf__etcd_txn_service_put(
-         sf_store_txn *t, Svcfleet__V1__Service *svc, bool create_only);
-int sf__etcd_txn_service_delete(sf_store_txn *t, const sf_store_key *key);
-int sf__etcd_txn_nodeport_owner(sf_store_txn *t, const char *cluster,
+uint64_t sf__store_etcd_txn_revision(sf_store_txn *t);
+bool     sf__store_etcd_txn_wrote(sf_store_txn *t);
+int64_t  sf__store_etcd_txn_now_ms(sf_store_txn *t);
+int sf__store_etcd_txn_service_get(sf_store_txn *t, const sf_store_key *key,
+    ProtobufCAllocator *alloc, Svcfleet__V1__Service **out);
+int sf__store_etcd_txn_service_put(
+    sf_store_txn *t, Svcfleet__V1__Service *svc, bool create_only);
+int sf__store_etcd_txn_service_delete(
+    sf_store_txn *t, const sf_store_key *key);
+int sf__store_etcd_txn_nodeport_owner(sf_store_txn *t, const char *cluster,
     const char *protocol, int32_t port, ProtobufCAllocator *alloc,
     sf_store_key *owner);
-int sf__etcd_txn_cluster_count_services(
+int sf__store_etcd_txn_cluster_count_services(
     sf_store_txn *t, const char *cluster, uint64_t limit, uint64_t *n);
-int sf__etcd_txn_cluster_get(sf_store_txn *t, const char *name,
+int sf__store_etcd_txn_cluster_get(sf_store_txn *t, const char *name,
     ProtobufCAllocator *alloc, Svcfleet__V1__Cluster **out);
-int sf__etcd_txn_cluster_spec_get(sf_store_txn *t, const char *name,
+int sf__store_etcd_txn_cluster_spec_get(sf_store_txn *t, const char *name,
     ProtobufCAllocator *alloc, Svcfleet__V1__Cluster **out);
-int sf__etcd_txn_cluster_put(
+int sf__store_etcd_txn_cluster_put(
     sf_store_txn *t, Svcfleet__V1__Cluster *c, bool create_only);
-int sf__etcd_txn_cluster_delete(sf_store_txn *t, const char *name);
-int sf__etcd_txn_record_get(sf_store_txn *t, sf_store_kind kind,
+int sf__store_etcd_txn_cluster_delete(sf_store_txn *t, const char *name);
+int sf__store_etcd_txn_record_get(sf_store_txn *t, sf_store_kind kind,
     const char *id, const ProtobufCMessageDescriptor *desc,
     ProtobufCAllocator *alloc, ProtobufCMessage **out);
-int sf__etcd_txn_record_put(sf_store_txn *t, sf_store_kind kind,
+int sf__store_etcd_txn_record_put(sf_store_txn *t, sf_store_kind kind,
     const char *id, const ProtobufCMessage *msg, bool create_only);
-int sf__etcd_txn_record_delete(
+int sf__store_etcd_txn_record_delete(
     sf_store_txn *t, sf_store_kind kind, const char *id);
-int sf__etcd_txn_audit_append(sf_store_txn *t, Svcfleet__V1__AuditEvent *ev);
+int sf__store_etcd_txn_audit_append(
+    sf_store_txn *t, Svcfleet__V1__AuditEvent *ev);
 
 // The audit key of an id (newest first: the id inverted, in hex).
-int sf__etcd_audit_key(const sf_store *s, uint64_t id, sf__ekey *k);
+int sf__store_etcd_audit_key(
+    const sf_store *s, uint64_t id, sf__store_ekey *k);
 
 // ------------------------------------------------------ etcd_writer.c
 
-int  sf__etcd_writer_start(sf_store *s);
-void sf__etcd_writer_stop(sf_store *s);
-int  sf__etcd_submit(sf_store *s, const sf_store_write *w);
+int  sf__store_etcd_writer_start(sf_store *s);
+void sf__store_etcd_writer_stop(sf_store *s);
+int  sf__store_etcd_submit(sf_store *s, const sf_store_write *w);
 
 // ------------------------------------------------------ etcd_read.c
 
-int sf__etcd_service_get(sf_store *s, const sf_store_key *key,
+int sf__store_etcd_service_get(sf_store *s, const sf_store_key *key,
     ProtobufCAllocator *alloc, Svcfleet__V1__Service **out);
 // i15-perf: from the view once it has reached min_rev (store.h).
-int      sf__etcd_service_get_min(sf_store *s, const sf_store_key *key,
+int      sf__store_etcd_service_get_min(sf_store *s, const sf_store_key *key,
          uint64_t min_rev, ProtobufCAllocator *alloc, Svcfleet__V1__Service **out,
          uint64_t *rev);
-uint64_t sf__etcd_revision_seen(sf_store *s);
-int      sf__etcd_cluster_spec_get(sf_store *s, const char *name,
+uint64_t sf__store_etcd_revision_seen(sf_store *s);
+int      sf__store_etcd_cluster_spec_get(sf_store *s, const char *name,
          ProtobufCAllocator *alloc, Svcfleet__V1__Cluster **out);
-uint64_t sf__etcd_revision_reached(sf_store *s);
-int      sf__etcd_cluster_specs_min(sf_store *s, uint64_t min_rev,
+uint64_t sf__store_etcd_revision_reached(sf_store *s);
+int      sf__store_etcd_cluster_specs_min(sf_store *s, uint64_t min_rev,
          ProtobufCAllocator *alloc, Svcfleet__V1__Cluster ***out, size_t *n);
-int      sf__etcd_service_list(sf_store *s, const sf_store_list_req *req,
+int      sf__store_etcd_service_list(sf_store *s, const sf_store_list_req *req,
          ProtobufCAllocator *alloc, sf_store_list_res *res, sf_status *st);
-int      sf__etcd_cluster_get(sf_store *s, const char *name,
+int      sf__store_etcd_cluster_get(sf_store *s, const char *name,
          ProtobufCAllocator *alloc, Svcfleet__V1__Cluster **out);
-int      sf__etcd_cluster_list(sf_store *s, ProtobufCAllocator *alloc,
+int      sf__store_etcd_cluster_list(sf_store *s, ProtobufCAllocator *alloc,
          Svcfleet__V1__Cluster ***out, size_t *n);
-int      sf__etcd_record_get(sf_store *s, sf_store_kind kind, const char *id,
-         const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc,
-         ProtobufCMessage **out);
-int      sf__etcd_record_list(sf_store *s, sf_store_kind kind,
-         const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc,
-         ProtobufCMessage ***out, size_t *n);
-int      sf__etcd_audit_list(sf_store *s, const sf_store_audit_query *q,
-         ProtobufCAllocator *alloc, Svcfleet__V1__AuditEvent ***out, size_t *n,
-         uint64_t *next);
-// sf__etcd_unpack_service decodes a svc value and sets its
+int sf__store_etcd_record_get(sf_store *s, sf_store_kind kind, const char *id,
+    const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc,
+    ProtobufCMessage **out);
+int sf__store_etcd_record_list(sf_store *s, sf_store_kind kind,
+    const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc,
+    ProtobufCMessage ***out, size_t *n);
+int sf__store_etcd_audit_list(sf_store *s, const sf_store_audit_query *q,
+    ProtobufCAllocator *alloc, Svcfleet__V1__AuditEvent ***out, size_t *n,
+    uint64_t *next);
+// sf__store_etcd_unpack_service decodes a svc value and sets its
 // resource_version to mod. NULL when undecodable.
-Svcfleet__V1__Service *sf__etcd_unpack_service(
+Svcfleet__V1__Service *sf__store_etcd_unpack_service(
     const uint8_t *v, size_t n, int64_t mod, ProtobufCAllocator *alloc);
-// sf__etcd_fill_credentials puts the credentials sealed in blob (NULL:
+// sf__store_etcd_fill_credentials puts the credentials sealed in blob (NULL:
 // none) into c.
-int sf__etcd_fill_credentials(sf_store *s, const uint8_t *blob, size_t n,
+int sf__store_etcd_fill_credentials(sf_store *s, const uint8_t *blob, size_t n,
     ProtobufCAllocator *alloc, Svcfleet__V1__Cluster *c);
 
 // ------------------------------------------------------ etcd_feed.c
 
-// sf__etcd_feed_start starts the watch and waits for it to be up.
-int  sf__etcd_feed_start(sf_store *s, sf_status *st);
-void sf__etcd_feed_stop(sf_store *s);
-int  sf__etcd_feed_read(sf_store *s, uint64_t since, uint32_t max,
+// sf__store_etcd_feed_start starts the watch and waits for it to be up.
+int  sf__store_etcd_feed_start(sf_store *s, sf_status *st);
+void sf__store_etcd_feed_stop(sf_store *s);
+int  sf__store_etcd_feed_read(sf_store *s, uint64_t since, uint32_t max,
      const sf_store_filter *filter, ProtobufCAllocator *alloc,
      Svcfleet__V1__WatchEvent ***out, size_t *n, uint64_t *next);
-void sf__etcd_set_commit_hook(
+void sf__store_etcd_set_commit_hook(
     sf_store *s, void (*fn)(void *, uint64_t), void *arg);
-// sf__etcd_feed_wait waits (at most ms) until the watch has reached rev.
+// sf__store_etcd_feed_wait waits (at most ms) until the watch has reached rev.
 // Returns true when it has.
-bool sf__etcd_feed_wait(sf_store *s, uint64_t rev, int64_t ms);
+bool sf__store_etcd_feed_wait(sf_store *s, uint64_t rev, int64_t ms);
 // Several replicas (issue 15): sf_store_health and
 // sf_store_record_generation of this backend.
-int      sf__etcd_health(sf_store *s, sf_status *st);
-uint64_t sf__etcd_record_generation(sf_store *s, sf_store_kind kind);
+int      sf__store_etcd_health(sf_store *s, sf_status *st);
+uint64_t sf__store_etcd_record_generation(sf_store *s, sf_store_kind kind);
 // The number of Services, as the watch last saw it.
-uint64_t sf__etcd_feed_services(sf_store *s);
+uint64_t sf__store_etcd_feed_services(sf_store *s);
 
 // ------------------------------------------------------ etcd_view.c
 
 // i15-perf: the watch-fed view of the Services and clusters. Under
-// s_fmtx: sf__view_clear (not seeded), sf__view_seed_kvs (puts a range
-// answer's kvs; 0 or -1), sf__view_event (one watch event at rev).
-void sf__view_clear(sf_store *s);
-void sf__view_free(sf_store *s);
-int  sf__view_seed_kvs(sf_store *s, const json_t *resp);
-void sf__view_event(sf_store *s, const json_t *ev, uint64_t rev);
-// sf__etcd_view_get copies key k's value and mod_revision out of the view
-// when the view has reached min_rev: 1 (found), 0 (absent), -1 (the view
+// s_fmtx: sf__store_view_clear (not seeded), sf__store_view_seed_kvs (puts a
+// range answer's kvs; 0 or -1), sf__store_view_event (one watch event at rev).
+void sf__store_view_clear(sf_store *s);
+void sf__store_view_free(sf_store *s);
+int  sf__store_view_seed_kvs(sf_store *s, const json_t *resp);
+void sf__store_view_event(sf_store *s, const json_t *ev, uint64_t rev);
+// sf__store_etcd_view_get copies key k's value and mod_revision out of the
+// view when the view has reached min_rev: 1 (found), 0 (absent), -1 (the view
 // cannot tell: ask etcd).
-int sf__etcd_view_get(sf_store *s, const sf__ekey *k, uint64_t min_rev,
-    uint8_t **v, size_t *vn, int64_t *mod);
-// sf__etcd_view_range answers the range [k, end) (end NULL: k alone) at
+int sf__store_etcd_view_get(sf_store *s, const sf__store_ekey *k,
+    uint64_t min_rev, uint8_t **v, size_t *vn, int64_t *mod);
+// sf__store_etcd_view_range answers the range [k, end) (end NULL: k alone) at
 // rev (0: the view's newest) with at most limit keys (0: all), in the
 // shape of etcd's range answer, once the view has reached min_rev
 // (waiting at most wait_ms). Returns 0 with *resp or -1 (ask etcd: the
 // view does not reach min_rev in time, does not hold rev, or is not
 // seeded).
-int sf__etcd_view_range(sf_store *s, const sf__ekey *k, const sf__ekey *end,
-    uint64_t rev, int64_t limit, uint64_t min_rev, int64_t wait_ms,
-    json_t **resp);
+int sf__store_etcd_view_range(sf_store *s, const sf__store_ekey *k,
+    const sf__store_ekey *end, uint64_t rev, int64_t limit, uint64_t min_rev,
+    int64_t wait_ms, json_t **resp);
 
-// sf__etcd_view_copy is sf__etcd_view_range for a range with an end,
-// answered with copies of the view's entries (malloc; free with
-// sf__view_copy_free), *more when there are more than limit, *at the
+// sf__store_etcd_view_copy is sf__store_etcd_view_range for a range with an
+// end, answered with copies of the view's entries (malloc; free with
+// sf__store_view_copy_free), *more when there are more than limit, *at the
 // revision they are at. 0 or -1 (ask etcd).
-int  sf__etcd_view_copy(sf_store *s, const sf__ekey *k, const sf__ekey *end,
-     uint64_t rev, int64_t limit, uint64_t min_rev, int64_t wait_ms,
-     sf__vent **out, size_t *n, bool *more, uint64_t *at);
-void sf__view_copy_free(sf__vent *e, size_t n);
+int  sf__store_etcd_view_copy(sf_store *s, const sf__store_ekey *k,
+     const sf__store_ekey *end, uint64_t rev, int64_t limit, uint64_t min_rev,
+     int64_t wait_ms, sf__store_vent **out, size_t *n, bool *more,
+     uint64_t *at);
+void sf__store_view_copy_free(sf__store_vent *e, size_t n);
 
 // ------------------------------------------------------ etcd_lease.c
 
 // Reconciler leases and claims (issue 16): sf_store_lease_* and
 // sf_store_claim_* of store.h.
-int sf__etcd_lease_grant(sf_store *, int64_t, uint64_t *, sf_status *);
-int sf__etcd_lease_renew(sf_store *, uint64_t, sf_status *);
-int sf__etcd_lease_revoke(sf_store *, uint64_t, sf_status *);
-int sf__etcd_member_put(
+int sf__store_etcd_lease_grant(sf_store *, int64_t, uint64_t *, sf_status *);
+int sf__store_etcd_lease_renew(sf_store *, uint64_t, sf_status *);
+int sf__store_etcd_lease_revoke(sf_store *, uint64_t, sf_status *);
+int sf__store_etcd_member_put(
     sf_store *, const char *, uint64_t, const uint8_t *, size_t, sf_status *);
-int sf__etcd_member_list(
+int sf__store_etcd_member_list(
     sf_store *, sf_store_member **, size_t *, sf_status *);
-int sf__etcd_claim_acquire(
+int sf__store_etcd_claim_acquire(
     sf_store *, const char *, const char *, uint64_t, uint64_t *, sf_status *);
-int sf__etcd_claim_release(sf_store *, const char *, uint64_t, sf_status *);
-int sf__etcd_claim_list(sf_store *, sf_store_claim **, size_t *, sf_status *);
+int sf__store_etcd_claim_release(
+    sf_store *, const char *, uint64_t, sf_status *);
+int sf__store_etcd_claim_list(
+    sf_store *, sf_store_claim **, size_t *, sf_status *);
 
 #endif // SF_STORE_ETCD_INTERNAL_H

@@ -40,21 +40,22 @@ call(sf_store *s, const char *path, json_t *req, const char *what,
 	if (req == NULL) {
 		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
 	}
-	rv = sf__etcd_call(s->s_etcd, path, req, what, resp, NULL, st);
+	rv = sf__store_etcd_call(s->s_etcd, path, req, what, resp, NULL, st);
 	json_decref(req);
 	return (rv);
 }
 
 int
-sf__etcd_lease_grant(
+sf__store_etcd_lease_grant(
     sf_store *s, int64_t ttl_ms, uint64_t *lease, sf_status *st)
 {
 	json_t *resp;
 	int     rv = call(s, "lease/grant",
-	        json_pack("{s:o}", "TTL", sf__etcd_str64((ttl_ms + 999) / 1000)),
+	        json_pack(
+	            "{s:o}", "TTL", sf__store_etcd_str64((ttl_ms + 999) / 1000)),
 	        "a lease", &resp, st);
 	if (rv == 0) {
-		*lease = (uint64_t) sf__etcd_i64(resp, "ID");
+		*lease = (uint64_t) sf__store_etcd_i64(resp, "ID");
 		if (*lease == 0) {
 			rv = sf_status_set(st, SF_INTERNAL,
 			    "etcd granted a lease without id");
@@ -65,15 +66,16 @@ sf__etcd_lease_grant(
 }
 
 int
-sf__etcd_lease_renew(sf_store *s, uint64_t lease, sf_status *st)
+sf__store_etcd_lease_renew(sf_store *s, uint64_t lease, sf_status *st)
 {
 	json_t *resp;
 	int     rv = call(s, "lease/keepalive",
-	        json_pack("{s:o}", "ID", sf__etcd_str64((int64_t) lease)),
+	        json_pack("{s:o}", "ID", sf__store_etcd_str64((int64_t) lease)),
 	        "a lease", &resp, st);
 	// An unknown lease is answered with TTL 0 (left out), not an error.
 	if (rv == 0
-	    && sf__etcd_i64(json_object_get(resp, "result"), "TTL") <= 0) {
+	    && sf__store_etcd_i64(json_object_get(resp, "result"), "TTL")
+	        <= 0) {
 		rv = sf_status_set(st, SF_NOT_FOUND,
 		    "lease %" PRIx64 " has run out or was revoked", lease);
 	}
@@ -82,33 +84,34 @@ sf__etcd_lease_renew(sf_store *s, uint64_t lease, sf_status *st)
 }
 
 int
-sf__etcd_lease_revoke(sf_store *s, uint64_t lease, sf_status *st)
+sf__store_etcd_lease_revoke(sf_store *s, uint64_t lease, sf_status *st)
 {
 	json_t *resp;
 	int     rv = call(s, "lease/revoke",
-	        json_pack("{s:o}", "ID", sf__etcd_str64((int64_t) lease)),
+	        json_pack("{s:o}", "ID", sf__store_etcd_str64((int64_t) lease)),
 	        "a lease", &resp, st);
 	json_decref(resp);
 	return (lease_err(rv, lease, st));
 }
 
 static json_t *
-put_leased(const sf__ekey *k, const void *v, size_t n, uint64_t lease)
+put_leased(const sf__store_ekey *k, const void *v, size_t n, uint64_t lease)
 {
-	return (json_pack("{s:o,s:o,s:o}", "key", sf__etcd_b64(k->k_b, k->k_n),
-	    "value", sf__etcd_b64(v, n), "lease",
-	    sf__etcd_str64((int64_t) lease)));
+	return (json_pack("{s:o,s:o,s:o}", "key",
+	    sf__store_etcd_b64(k->k_b, k->k_n), "value",
+	    sf__store_etcd_b64(v, n), "lease",
+	    sf__store_etcd_str64((int64_t) lease)));
 }
 
 int
-sf__etcd_member_put(sf_store *s, const char *id, uint64_t lease,
+sf__store_etcd_member_put(sf_store *s, const char *id, uint64_t lease,
     const uint8_t *v, size_t n, sf_status *st)
 {
-	sf__ekey k;
-	json_t  *resp;
-	int      rv;
+	sf__store_ekey k;
+	json_t        *resp;
+	int            rv;
 
-	if (sf__ekey_make(s, SEC_REC, id, strlen(id), &k) != 0) {
+	if (sf__store_ekey_make(s, SEC_REC, id, strlen(id), &k) != 0) {
 		return (
 		    sf_status_set(st, SF_INVALID_ARGUMENT, "id: too long"));
 	}
@@ -123,12 +126,13 @@ static int
 range_section(
     sf_store *s, const char *sec, json_t **resp, json_t **kvs, sf_status *st)
 {
-	sf__ekey k, end;
-	int      rv;
+	sf__store_ekey k, end;
+	int            rv;
 
-	sf__ekey_make(s, sec, NULL, 0, &k);
-	sf__ekey_end(&k, &end);
-	rv   = sf__etcd_range(s, &k, &end, 0, 0, 0, "the claims", resp, st);
+	sf__store_ekey_make(s, sec, NULL, 0, &k);
+	sf__store_ekey_end(&k, &end);
+	rv = sf__store_etcd_range(
+	    s, &k, &end, 0, 0, 0, "the claims", resp, st);
 	*kvs = rv == 0 ? json_object_get(*resp, "kvs") : NULL;
 	return (rv);
 }
@@ -142,7 +146,7 @@ inner_str(sf_store *s, const json_t *kv, const char *sec)
 	size_t         n;
 	char          *r;
 
-	if (sf__etcd_kv_key(s, kv, sec, &buf, &in, &n) != 0) {
+	if (sf__store_etcd_kv_key(s, kv, sec, &buf, &in, &n) != 0) {
 		return (NULL);
 	}
 	if ((r = malloc(n + 1)) != NULL) {
@@ -154,7 +158,7 @@ inner_str(sf_store *s, const json_t *kv, const char *sec)
 }
 
 int
-sf__etcd_member_list(
+sf__store_etcd_member_list(
     sf_store *s, sf_store_member **out, size_t *n, sf_status *st)
 {
 	json_t          *resp = NULL, *kvs;
@@ -174,9 +178,9 @@ sf__etcd_member_list(
 	for (size_t i = 0; i < cnt; i++) {
 		json_t *kv = json_array_get(kvs, i), *ttl = NULL;
 		v[i].sm_id    = inner_str(s, kv, SEC_REC);
-		v[i].sm_lease = (uint64_t) sf__etcd_i64(kv, "lease");
+		v[i].sm_lease = (uint64_t) sf__store_etcd_i64(kv, "lease");
 		if (v[i].sm_id == NULL
-		    || sf__etcd_kv_value(kv, &v[i].sm_val, &v[i].sm_len)
+		    || sf__store_etcd_kv_value(kv, &v[i].sm_val, &v[i].sm_len)
 		        != 0) {
 			sf_store_members_free(v, i + 1);
 			json_decref(resp);
@@ -189,10 +193,10 @@ sf__etcd_member_list(
 		sf_status_init(&tst);
 		if (call(s, "lease/timetolive",
 		        json_pack("{s:o}", "ID",
-		            sf__etcd_str64((int64_t) v[i].sm_lease)),
+		            sf__store_etcd_str64((int64_t) v[i].sm_lease)),
 		        "a lease", &ttl, &tst)
 		    == 0) {
-			int64_t left = sf__etcd_i64(ttl, "TTL");
+			int64_t left = sf__store_etcd_i64(ttl, "TTL");
 			if (left > 0) {
 				v[i].sm_expires_ms
 				    = sf_clock_now_ms() + left * 1000;
@@ -208,39 +212,41 @@ sf__etcd_member_list(
 }
 
 int
-sf__etcd_claim_acquire(sf_store *s, const char *cluster, const char *owner,
-    uint64_t lease, uint64_t *token, sf_status *st)
+sf__store_etcd_claim_acquire(sf_store *s, const char *cluster,
+    const char *owner, uint64_t lease, uint64_t *token, sf_status *st)
 {
-	sf__ekey k;
-	char     val[256];
-	json_t  *resp, *kv;
-	int      rv;
+	sf__store_ekey k;
+	char           val[256];
+	json_t        *resp, *kv;
+	int            rv;
 
-	if (sf__ekey_make(s, SEC_CLAIM, cluster, strlen(cluster), &k) != 0) {
+	if (sf__store_ekey_make(s, SEC_CLAIM, cluster, strlen(cluster), &k)
+	    != 0) {
 		return (sf_status_set(
 		    st, SF_INVALID_ARGUMENT, "cluster: too long"));
 	}
 	snprintf(val, sizeof(val), "%" PRIx64 " %s", lease, owner);
 	rv = call(s, "kv/txn",
 	    json_pack("{s:[o],s:[{s:o}],s:[o]}", "compare",
-	        sf__etcd_cmp_absent(&k), "success", "request_put",
+	        sf__store_etcd_cmp_absent(&k), "success", "request_put",
 	        put_leased(&k, val, strlen(val), lease), "failure",
-	        sf__etcd_op_range(&k)),
+	        sf__store_etcd_op_range(&k)),
 	    "a claim", &resp, st);
 	if (rv != 0) {
 		return (lease_err(rv, lease, st));
 	}
 	if (json_is_true(json_object_get(resp, "succeeded"))) {
 		// The new key's create_revision is the txn's revision.
-		*token = sf__etcd_rev(resp);
+		*token = sf__store_etcd_rev(resp);
 		json_decref(resp);
 		return (0);
 	}
-	kv = sf__etcd_txn_kv(resp, 0);
+	kv = sf__store_etcd_txn_kv(resp, 0);
 	// A send whose answer was lost may have made this very claim: it is
 	// ours when it is attached to our lease.
-	if (kv != NULL && (uint64_t) sf__etcd_i64(kv, "lease") == lease) {
-		*token = (uint64_t) sf__etcd_i64(kv, "create_revision");
+	if (kv != NULL
+	    && (uint64_t) sf__store_etcd_i64(kv, "lease") == lease) {
+		*token = (uint64_t) sf__store_etcd_i64(kv, "create_revision");
 		json_decref(resp);
 		return (0);
 	}
@@ -250,22 +256,24 @@ sf__etcd_claim_acquire(sf_store *s, const char *cluster, const char *owner,
 }
 
 int
-sf__etcd_claim_release(
+sf__store_etcd_claim_release(
     sf_store *s, const char *cluster, uint64_t token, sf_status *st)
 {
-	sf__ekey k;
-	json_t  *resp;
-	int      rv;
+	sf__store_ekey k;
+	json_t        *resp;
+	int            rv;
 
-	if (sf__ekey_make(s, SEC_CLAIM, cluster, strlen(cluster), &k) != 0) {
+	if (sf__store_ekey_make(s, SEC_CLAIM, cluster, strlen(cluster), &k)
+	    != 0) {
 		return (sf_status_set(
 		    st, SF_INVALID_ARGUMENT, "cluster: too long"));
 	}
 	rv = call(s, "kv/txn",
 	    json_pack("{s:[{s:s,s:s,s:o,s:o}],s:[o]}", "compare", "target",
-	        "CREATE", "result", "EQUAL", "key", sf__etcd_b64(k.k_b, k.k_n),
-	        "create_revision", sf__etcd_str64((int64_t) token), "success",
-	        sf__etcd_op_del(&k, NULL)),
+	        "CREATE", "result", "EQUAL", "key",
+	        sf__store_etcd_b64(k.k_b, k.k_n), "create_revision",
+	        sf__store_etcd_str64((int64_t) token), "success",
+	        sf__store_etcd_op_del(&k, NULL)),
 	    "a claim", &resp, st);
 	if (rv == 0 && !json_is_true(json_object_get(resp, "succeeded"))) {
 		rv = sf_status_set(st, SF_NOT_FOUND,
@@ -277,7 +285,7 @@ sf__etcd_claim_release(
 }
 
 int
-sf__etcd_claim_list(
+sf__store_etcd_claim_list(
     sf_store *s, sf_store_claim **out, size_t *n, sf_status *st)
 {
 	json_t         *resp = NULL, *kvs;
@@ -300,10 +308,11 @@ sf__etcd_claim_list(
 		size_t   vn;
 		char    *sp;
 		v[i].sc_cluster = inner_str(s, kv, SEC_CLAIM);
-		v[i].sc_lease   = (uint64_t) sf__etcd_i64(kv, "lease");
-		v[i].sc_token = (uint64_t) sf__etcd_i64(kv, "create_revision");
+		v[i].sc_lease   = (uint64_t) sf__store_etcd_i64(kv, "lease");
+		v[i].sc_token
+		    = (uint64_t) sf__store_etcd_i64(kv, "create_revision");
 		if (v[i].sc_cluster == NULL
-		    || sf__etcd_kv_value(kv, &val, &vn) != 0
+		    || sf__store_etcd_kv_value(kv, &val, &vn) != 0
 		    || (sp = strchr((char *) val, ' ')) == NULL
 		    || (v[i].sc_owner = strdup(sp + 1)) == NULL) {
 			free(val);

@@ -28,7 +28,7 @@
 #include "log.h"
 
 Svcfleet__V1__Service *
-sf__etcd_unpack_service(
+sf__store_etcd_unpack_service(
     const uint8_t *v, size_t n, int64_t mod, ProtobufCAllocator *alloc)
 {
 	Svcfleet__V1__Service *svc
@@ -41,7 +41,7 @@ sf__etcd_unpack_service(
 }
 
 int
-sf__etcd_fill_credentials(sf_store *s, const uint8_t *blob, size_t n,
+sf__store_etcd_fill_credentials(sf_store *s, const uint8_t *blob, size_t n,
     ProtobufCAllocator *alloc, Svcfleet__V1__Cluster *c)
 {
 	int rv;
@@ -70,44 +70,44 @@ sf__etcd_fill_credentials(sf_store *s, const uint8_t *blob, size_t n,
 
 // get_one reads key k; *kv is NULL when absent. *resp holds it.
 static int
-get_one(sf_store *s, const sf__ekey *k, const char *what, json_t **resp,
+get_one(sf_store *s, const sf__store_ekey *k, const char *what, json_t **resp,
     json_t **kv, sf_status *st)
 {
-	int rv = sf__etcd_range(s, k, NULL, 0, 0, 0, what, resp, st);
+	int rv = sf__store_etcd_range(s, k, NULL, 0, 0, 0, what, resp, st);
 	*kv    = rv == 0 ? json_array_get(json_object_get(*resp, "kvs"), 0)
 	                 : NULL;
 	return (rv);
 }
 
 int
-sf__etcd_service_get(sf_store *s, const sf_store_key *key,
+sf__store_etcd_service_get(sf_store *s, const sf_store_key *key,
     ProtobufCAllocator *alloc, Svcfleet__V1__Service **out)
 {
-	return (sf__etcd_service_get_min(s, key, 0, alloc, out, NULL));
+	return (sf__store_etcd_service_get_min(s, key, 0, alloc, out, NULL));
 }
 
 int
-sf__etcd_service_get_min(sf_store *s, const sf_store_key *key,
+sf__store_etcd_service_get_min(sf_store *s, const sf_store_key *key,
     uint64_t min_rev, ProtobufCAllocator *alloc, Svcfleet__V1__Service **out,
     uint64_t *rev)
 {
-	uint8_t   kb[SF__STORE_KEY_MAX], *v = NULL;
-	size_t    kl, n;
-	sf__ekey  ek;
-	json_t   *resp = NULL, *kv;
-	sf_status st;
-	int       rv;
+	uint8_t        kb[SF__STORE_KEY_MAX], *v = NULL;
+	size_t         kl, n;
+	sf__store_ekey ek;
+	json_t        *resp = NULL, *kv;
+	sf_status      st;
+	int            rv;
 
 	*out = NULL;
 	if ((rv = sf__store_key_service(key, kb, &kl, NULL)) != 0) {
 		return (rv);
 	}
-	if (sf__ekey_make(s, SF__ETCD_SVC, kb, kl, &ek) != 0) {
+	if (sf__store_ekey_make(s, SF__STORE_ETCD_SVC, kb, kl, &ek) != 0) {
 		return (SF_INVALID_ARGUMENT);
 	}
 	sf_status_init(&st);
 	if (min_rev > 0
-	    && sf__etcd_view_range(
+	    && sf__store_etcd_view_range(
 	           s, &ek, NULL, 0, 0, min_rev, VIEW_WAIT_MS, &resp)
 	        == 0) {
 		rv = 0; // i15-perf: the caller's revision is in the view
@@ -116,14 +116,14 @@ sf__etcd_service_get_min(sf_store *s, const sf_store_key *key,
 		rv = get_one(s, &ek, "a service", &resp, &kv, &st);
 	}
 	if (rv == 0 && rev != NULL) {
-		*rev = sf__etcd_rev(resp);
+		*rev = sf__store_etcd_rev(resp);
 	}
 	if (rv == 0) {
 		if (kv == NULL) {
 			rv = SF_NOT_FOUND;
-		} else if (sf__etcd_kv_value(kv, &v, &n) != 0
-		    || (*out = sf__etcd_unpack_service(
-		            v, n, sf__etcd_i64(kv, "mod_revision"), alloc))
+		} else if (sf__store_etcd_kv_value(kv, &v, &n) != 0
+		    || (*out = sf__store_etcd_unpack_service(v, n,
+		            sf__store_etcd_i64(kv, "mod_revision"), alloc))
 		        == NULL) {
 			rv = SF_DATA_LOSS;
 		}
@@ -146,8 +146,8 @@ typedef struct walk {
 	sf_status               *w_st;
 	const char              *w_ns;
 	bool                     w_skip_ns;
-	sf__ekey                 w_from; // the next range's first key
-	sf__ekey                 w_end;  // the end of the listed range
+	sf__store_ekey           w_from; // the next range's first key
+	sf__store_ekey           w_end;  // the end of the listed range
 	uint64_t                 w_rev;  // pinned revision, 0 until known
 	uint64_t                 w_min;  // the caller's revision (i15-perf)
 	uint8_t                  w_last[SF__STORE_KEY_MAX];
@@ -179,7 +179,7 @@ keep_obj(walk *w, const uint8_t *v, size_t n, int *err)
 
 // ekey_cmp orders etcd keys as etcd does (bytewise).
 static int
-ekey_cmp(const sf__ekey *a, const sf__ekey *b)
+ekey_cmp(const sf__store_ekey *a, const sf__store_ekey *b)
 {
 	size_t n = a->k_n < b->k_n ? a->k_n : b->k_n;
 	int    c = memcmp(a->k_b, b->k_b, n);
@@ -189,7 +189,7 @@ ekey_cmp(const sf__ekey *a, const sf__ekey *b)
 // ns_end makes the end of the namespace of the walk's last key
 // (cluster\0ns\1); false when there is no last key.
 static bool
-ns_end(walk *w, sf__ekey *end)
+ns_end(walk *w, sf__store_ekey *end)
 {
 	sf_store_key sk;
 	size_t       n;
@@ -199,7 +199,7 @@ ns_end(walk *w, sf__ekey *end)
 		return (false);
 	}
 	n = strlen(sk.k_cluster) + 1 + strlen(sk.k_namespace) + 1;
-	sf__ekey_make(w->w_s, SF__ETCD_SVC, w->w_last, n, end);
+	sf__store_ekey_make(w->w_s, SF__STORE_ETCD_SVC, w->w_last, n, end);
 	end->k_b[end->k_n - 1] = 1;
 	return (true);
 }
@@ -222,7 +222,7 @@ seek_past_ns(walk *w, const sf_store_key *sk)
 		// cluster\1 sorts after every key of the cluster.
 		seek[sl - 1] = '\1';
 	}
-	sf__ekey_make(w->w_s, SF__ETCD_SVC, seek, sl, &w->w_from);
+	sf__store_ekey_make(w->w_s, SF__STORE_ETCD_SVC, seek, sl, &w->w_from);
 }
 
 // take_one walks one key of a range (inner: the key without P svc/).
@@ -257,7 +257,7 @@ take_one(walk *w, const uint8_t *inner, size_t il, const uint8_t *v, size_t vn,
 	            req->lr_filter.f_arg, sk.k_cluster, sk.k_namespace))
 	    && keep_obj(w, v, vn, &err)) {
 		w->w_items[w->w_n]
-		    = sf__etcd_unpack_service(v, vn, mod, w->w_alloc);
+		    = sf__store_etcd_unpack_service(v, vn, mod, w->w_alloc);
 		err = w->w_items[w->w_n] == NULL ? SF_DATA_LOSS : 0;
 		if (err == 0) {
 			w->w_n++;
@@ -282,7 +282,7 @@ step(walk *w, bool *done)
 	uint32_t                 want = req->lr_limit - (uint32_t) w->w_n;
 	size_t                   i, cnt;
 	bool                     more, bounded;
-	sf__ekey                 end;
+	sf__store_ekey           end;
 	int                      rv;
 
 	*done = false;
@@ -306,15 +306,16 @@ step(walk *w, bool *done)
 	// reached (and a pinned one it still holds), its entries taken as
 	// they are; else from etcd.
 	if (w->w_min > 0) {
-		sf__vent *ents  = NULL;
-		size_t    nents = 0;
-		uint64_t  at    = 0;
-		if (sf__etcd_view_copy(w->w_s, &w->w_from, &end, w->w_rev,
-		        (int64_t) want + 1, w->w_min, VIEW_WAIT_MS, &ents,
-		        &nents, &more, &at)
+		sf__store_vent *ents  = NULL;
+		size_t          nents = 0;
+		uint64_t        at    = 0;
+		if (sf__store_etcd_view_copy(w->w_s, &w->w_from, &end,
+		        w->w_rev, (int64_t) want + 1, w->w_min, VIEW_WAIT_MS,
+		        &ents, &nents, &more, &at)
 		    == 0) {
-			size_t pl = w->w_s->s_plen + strlen(SF__ETCD_SVC);
-			rv        = 0;
+			size_t pl
+			    = w->w_s->s_plen + strlen(SF__STORE_ETCD_SVC);
+			rv = 0;
 			if (w->w_rev == 0) {
 				w->w_rev = at;
 			}
@@ -326,7 +327,7 @@ step(walk *w, bool *done)
 				        ents[i].ve_kn - pl, ents[i].ve_v,
 				        ents[i].ve_vn, ents[i].ve_mod, done);
 			}
-			sf__view_copy_free(ents, nents);
+			sf__store_view_copy_free(ents, nents);
 			if (rv != 0) {
 				return (rv < 0 ? 0 : rv);
 			}
@@ -334,7 +335,7 @@ step(walk *w, bool *done)
 		}
 		w->w_min = 0; // not again in this page
 	}
-	rv = sf__etcd_range(w->w_s, &w->w_from, &end, w->w_rev,
+	rv = sf__store_etcd_range(w->w_s, &w->w_from, &end, w->w_rev,
 	    (int64_t) want + 1, 0, "a list of services", &resp, w->w_st);
 	if (rv == SF_OUT_OF_RANGE && w->w_rev != 0) {
 		// The pinned revision was compacted: go on from here at the
@@ -348,7 +349,7 @@ step(walk *w, bool *done)
 		return (rv);
 	}
 	if (w->w_rev == 0) {
-		w->w_rev = sf__etcd_rev(resp);
+		w->w_rev = sf__store_etcd_rev(resp);
 	}
 	kvs  = json_object_get(resp, "kvs");
 	cnt  = json_array_size(kvs);
@@ -359,10 +360,10 @@ step(walk *w, bool *done)
 		const uint8_t *inner;
 		size_t         il, vn = 0;
 
-		if (sf__etcd_kv_key(
-		        w->w_s, kv, SF__ETCD_SVC, &buf, &inner, &il)
+		if (sf__store_etcd_kv_key(
+		        w->w_s, kv, SF__STORE_ETCD_SVC, &buf, &inner, &il)
 		        != 0
-		    || sf__etcd_kv_value(kv, &v, &vn) != 0) {
+		    || sf__store_etcd_kv_value(kv, &v, &vn) != 0) {
 			free(buf);
 			free(v);
 			json_decref(resp);
@@ -370,7 +371,7 @@ step(walk *w, bool *done)
 			    "store: a malformed key or value in services"));
 		}
 		rv = take_one(w, inner, il, v, vn,
-		    sf__etcd_i64(kv, "mod_revision"), done);
+		    sf__store_etcd_i64(kv, "mod_revision"), done);
 		free(buf);
 		free(v);
 		if (rv != 0) {
@@ -390,25 +391,25 @@ walked:
 		return (0);
 	}
 	// The next range starts right after the last key examined.
-	sf__ekey_make(
-	    w->w_s, SF__ETCD_SVC, w->w_last, w->w_lastlen, &w->w_from);
+	sf__store_ekey_make(
+	    w->w_s, SF__STORE_ETCD_SVC, w->w_last, w->w_lastlen, &w->w_from);
 	w->w_from.k_b[w->w_from.k_n++] = 0;
 	return (0);
 }
 
 int
-sf__etcd_service_list(sf_store *s, const sf_store_list_req *req,
+sf__store_etcd_service_list(sf_store *s, const sf_store_list_req *req,
     ProtobufCAllocator *alloc, sf_store_list_res *res, sf_status *st)
 {
-	const char *cluster, *ns;
-	uint8_t     pre[SF__STORE_KEY_MAX];
-	size_t      pl = 0;
-	char        tcluster[SF__STORE_KEY_MAX + 1];
-	char        tns[SF__STORE_KEY_MAX + 1];
-	walk        w;
-	sf__ekey    base;
-	int         rv   = 0;
-	bool        done = false;
+	const char    *cluster, *ns;
+	uint8_t        pre[SF__STORE_KEY_MAX];
+	size_t         pl = 0;
+	char           tcluster[SF__STORE_KEY_MAX + 1];
+	char           tns[SF__STORE_KEY_MAX + 1];
+	walk           w;
+	sf__store_ekey base;
+	int            rv   = 0;
+	bool           done = false;
 
 	memset(res, 0, sizeof(*res));
 	memset(&w, 0, sizeof(w));
@@ -433,8 +434,8 @@ sf__etcd_service_list(sf_store *s, const sf_store_list_req *req,
 		return (sf_status_set(st, SF_INVALID_ARGUMENT,
 		    "namespace is too long for a store key"));
 	}
-	sf__ekey_make(s, SF__ETCD_SVC, pre, pl, &base);
-	sf__ekey_end(&base, &w.w_end);
+	sf__store_ekey_make(s, SF__STORE_ETCD_SVC, pre, pl, &base);
+	sf__store_ekey_end(&base, &w.w_end);
 	w.w_from = base;
 	if (req->lr_page_token != NULL && req->lr_page_token[0] != '\0') {
 		sf_store_key tk;
@@ -452,8 +453,8 @@ sf__etcd_service_list(sf_store *s, const sf_store_list_req *req,
 			    "other filters (cluster \"%s\", namespace \"%s\")",
 			    tcluster, tns));
 		}
-		sf__ekey_make(
-		    s, SF__ETCD_SVC, w.w_last, w.w_lastlen, &w.w_from);
+		sf__store_ekey_make(
+		    s, SF__STORE_ETCD_SVC, w.w_last, w.w_lastlen, &w.w_from);
 		w.w_from.k_b[w.w_from.k_n++] = 0;
 	}
 	w.w_items = sf__store_alloc(alloc, req->lr_limit * sizeof(*w.w_items));
@@ -503,21 +504,23 @@ read_txn(
 	if (req == NULL) {
 		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
 	}
-	rv = sf__etcd_call(s->s_etcd, "kv/txn", req, what, resp, NULL, st);
+	rv = sf__store_etcd_call(
+	    s->s_etcd, "kv/txn", req, what, resp, NULL, st);
 	json_decref(req);
 	if (rv == 0) {
-		sf__etcd_saw(s, sf__etcd_rev(*resp));
+		sf__store_etcd_saw(s, sf__store_etcd_rev(*resp));
 	}
 	return (rv);
 }
 
 static json_t *
-range_op(const sf__ekey *k, const sf__ekey *end)
+range_op(const sf__store_ekey *k, const sf__store_ekey *end)
 {
-	json_t *r = json_pack("{s:o}", "key", sf__etcd_b64(k->k_b, k->k_n));
+	json_t *r
+	    = json_pack("{s:o}", "key", sf__store_etcd_b64(k->k_b, k->k_n));
 	if (r != NULL && end != NULL) {
 		json_object_set_new(
-		    r, "range_end", sf__etcd_b64(end->k_b, end->k_n));
+		    r, "range_end", sf__store_etcd_b64(end->k_b, end->k_n));
 	}
 	return (json_pack("{s:o}", "request_range", r));
 }
@@ -540,18 +543,20 @@ cluster_of(sf_store *s, const json_t *kv, const json_t *sec,
 	int      rv = 0;
 
 	*out = NULL;
-	if (sf__etcd_kv_value(kv, &v, &n) != 0
+	if (sf__store_etcd_kv_value(kv, &v, &n) != 0
 	    || (*out = svcfleet__v1__cluster__unpack(alloc, n, v)) == NULL) {
 		free(v);
 		return (SF_DATA_LOSS);
 	}
 	free(v);
-	(*out)->resource_version = (uint64_t) sf__etcd_i64(kv, "mod_revision");
+	(*out)->resource_version
+	    = (uint64_t) sf__store_etcd_i64(kv, "mod_revision");
 	if (sec != NULL) {
-		if (sf__etcd_kv_value(sec, &b, &bn) != 0) {
+		if (sf__store_etcd_kv_value(sec, &b, &bn) != 0) {
 			rv = SF_DATA_LOSS;
 		} else {
-			rv = sf__etcd_fill_credentials(s, b, bn, alloc, *out);
+			rv = sf__store_etcd_fill_credentials(
+			    s, b, bn, alloc, *out);
 		}
 		free(b);
 	}
@@ -563,22 +568,22 @@ cluster_of(sf_store *s, const json_t *kv, const json_t *sec,
 }
 
 int
-sf__etcd_cluster_get(sf_store *s, const char *name, ProtobufCAllocator *alloc,
-    Svcfleet__V1__Cluster **out)
+sf__store_etcd_cluster_get(sf_store *s, const char *name,
+    ProtobufCAllocator *alloc, Svcfleet__V1__Cluster **out)
 {
-	uint8_t   kb[SF__STORE_KEY_MAX];
-	size_t    kl;
-	sf__ekey  kc, ks;
-	json_t   *resp = NULL, *kv;
-	sf_status st;
-	int       rv;
+	uint8_t        kb[SF__STORE_KEY_MAX];
+	size_t         kl;
+	sf__store_ekey kc, ks;
+	json_t        *resp = NULL, *kv;
+	sf_status      st;
+	int            rv;
 
 	*out = NULL;
 	if ((rv = sf__store_key_cluster(name, kb, &kl, NULL)) != 0) {
 		return (rv);
 	}
-	if (sf__ekey_make(s, SF__ETCD_CL, kb, kl, &kc) != 0
-	    || sf__ekey_make(s, SF__ETCD_SEC, kb, kl, &ks) != 0) {
+	if (sf__store_ekey_make(s, SF__STORE_ETCD_CL, kb, kl, &kc) != 0
+	    || sf__store_ekey_make(s, SF__STORE_ETCD_SEC, kb, kl, &ks) != 0) {
 		return (SF_INVALID_ARGUMENT);
 	}
 	sf_status_init(&st);
@@ -602,39 +607,39 @@ sf__etcd_cluster_get(sf_store *s, const char *name, ProtobufCAllocator *alloc,
 // One cluster's settings from the view (no credentials), once the view has
 // this store's last commit; etcd (with credentials) when it has not.
 int
-sf__etcd_cluster_spec_get(sf_store *s, const char *name,
+sf__store_etcd_cluster_spec_get(sf_store *s, const char *name,
     ProtobufCAllocator *alloc, Svcfleet__V1__Cluster **out)
 {
-	uint8_t  kb[SF__STORE_KEY_MAX];
-	size_t   kl, vn = 0;
-	sf__ekey kc;
-	json_t  *resp = NULL, *kv;
-	uint8_t *v    = NULL;
-	uint64_t min  = sf__etcd_revision_seen(s);
-	int      rv;
+	uint8_t        kb[SF__STORE_KEY_MAX];
+	size_t         kl, vn = 0;
+	sf__store_ekey kc;
+	json_t        *resp = NULL, *kv;
+	uint8_t       *v    = NULL;
+	uint64_t       min  = sf__store_etcd_revision_seen(s);
+	int            rv;
 
 	*out = NULL;
 	if ((rv = sf__store_key_cluster(name, kb, &kl, NULL)) != 0) {
 		return (rv);
 	}
-	if (sf__ekey_make(s, SF__ETCD_CL, kb, kl, &kc) != 0) {
+	if (sf__store_ekey_make(s, SF__STORE_ETCD_CL, kb, kl, &kc) != 0) {
 		return (SF_INVALID_ARGUMENT);
 	}
 	if (min == 0
-	    || sf__etcd_view_range(
+	    || sf__store_etcd_view_range(
 	           s, &kc, NULL, 0, 0, min, VIEW_WAIT_MS, &resp)
 	        != 0) {
-		return (sf__etcd_cluster_get(s, name, alloc, out));
+		return (sf__store_etcd_cluster_get(s, name, alloc, out));
 	}
 	kv = json_array_get(json_object_get(resp, "kvs"), 0);
 	if (kv == NULL) {
 		rv = SF_NOT_FOUND;
-	} else if (sf__etcd_kv_value(kv, &v, &vn) != 0
+	} else if (sf__store_etcd_kv_value(kv, &v, &vn) != 0
 	    || (*out = svcfleet__v1__cluster__unpack(alloc, vn, v)) == NULL) {
 		rv = SF_DATA_LOSS;
 	} else {
 		(*out)->resource_version
-		    = (uint64_t) sf__etcd_i64(kv, "mod_revision");
+		    = (uint64_t) sf__store_etcd_i64(kv, "mod_revision");
 	}
 	free(v);
 	json_decref(resp);
@@ -643,21 +648,21 @@ sf__etcd_cluster_spec_get(sf_store *s, const char *name,
 
 // i15-perf: the clusters' settings from the view (no credentials).
 int
-sf__etcd_cluster_specs_min(sf_store *s, uint64_t min_rev,
+sf__store_etcd_cluster_specs_min(sf_store *s, uint64_t min_rev,
     ProtobufCAllocator *alloc, Svcfleet__V1__Cluster ***out, size_t *n)
 {
-	sf__ekey k, end;
-	json_t  *resp = NULL, *kvs;
-	size_t   cnt, got = 0;
-	int      rv = 0;
+	sf__store_ekey k, end;
+	json_t        *resp = NULL, *kvs;
+	size_t         cnt, got = 0;
+	int            rv = 0;
 
-	sf__ekey_make(s, SF__ETCD_CL, NULL, 0, &k);
-	sf__ekey_end(&k, &end);
+	sf__store_ekey_make(s, SF__STORE_ETCD_CL, NULL, 0, &k);
+	sf__store_ekey_end(&k, &end);
 	if (min_rev == 0
-	    || sf__etcd_view_range(
+	    || sf__store_etcd_view_range(
 	           s, &k, &end, 0, 0, min_rev, VIEW_WAIT_MS, &resp)
 	        != 0) {
-		return (sf__etcd_cluster_list(s, alloc, out, n));
+		return (sf__store_etcd_cluster_list(s, alloc, out, n));
 	}
 	kvs  = json_object_get(resp, "kvs");
 	cnt  = json_array_size(kvs);
@@ -672,13 +677,13 @@ sf__etcd_cluster_specs_min(sf_store *s, uint64_t min_rev,
 		uint8_t               *v  = NULL;
 		size_t                 vn = 0;
 		Svcfleet__V1__Cluster *c  = NULL;
-		if (sf__etcd_kv_value(kv, &v, &vn) != 0
+		if (sf__store_etcd_kv_value(kv, &v, &vn) != 0
 		    || (c = svcfleet__v1__cluster__unpack(alloc, vn, v))
 		        == NULL) {
 			rv = SF_DATA_LOSS;
 		} else {
-			c->resource_version
-			    = (uint64_t) sf__etcd_i64(kv, "mod_revision");
+			c->resource_version = (uint64_t) sf__store_etcd_i64(
+			    kv, "mod_revision");
 			(*out)[got++] = c;
 		}
 		free(v);
@@ -697,10 +702,10 @@ sf__etcd_cluster_specs_min(sf_store *s, uint64_t min_rev,
 }
 
 int
-sf__etcd_cluster_list(sf_store *s, ProtobufCAllocator *alloc,
+sf__store_etcd_cluster_list(sf_store *s, ProtobufCAllocator *alloc,
     Svcfleet__V1__Cluster ***out, size_t *n)
 {
-	sf__ekey         kc, kce, ks, kse;
+	sf__store_ekey   kc, kce, ks, kse;
 	json_t          *resp = NULL, *cls, *secs;
 	sf__store_ptrvec pv   = {NULL, 0, 0};
 	sf_status        st;
@@ -709,10 +714,10 @@ sf__etcd_cluster_list(sf_store *s, ProtobufCAllocator *alloc,
 
 	*out = NULL;
 	*n   = 0;
-	sf__ekey_make(s, SF__ETCD_CL, NULL, 0, &kc);
-	sf__ekey_end(&kc, &kce);
-	sf__ekey_make(s, SF__ETCD_SEC, NULL, 0, &ks);
-	sf__ekey_end(&ks, &kse);
+	sf__store_ekey_make(s, SF__STORE_ETCD_CL, NULL, 0, &kc);
+	sf__store_ekey_end(&kc, &kce);
+	sf__store_ekey_make(s, SF__STORE_ETCD_SEC, NULL, 0, &ks);
+	sf__store_ekey_end(&ks, &kse);
 	sf_status_init(&st);
 	rv = read_txn(s,
 	    json_pack("[o,o]", range_op(&kc, &kce), range_op(&ks, &kse)),
@@ -733,7 +738,8 @@ sf__etcd_cluster_list(sf_store *s, ProtobufCAllocator *alloc,
 		size_t         nl;
 		Svcfleet__V1__Cluster *c;
 
-		if (sf__etcd_kv_key(s, kv, SF__ETCD_CL, &kbuf, &name, &nl)
+		if (sf__store_etcd_kv_key(
+		        s, kv, SF__STORE_ETCD_CL, &kbuf, &name, &nl)
 		    != 0) {
 			rv = SF_DATA_LOSS;
 			break;
@@ -743,8 +749,8 @@ sf__etcd_cluster_list(sf_store *s, ProtobufCAllocator *alloc,
 			const uint8_t *sname;
 			size_t         sl;
 			int            c2;
-			if (sf__etcd_kv_key(s, json_array_get(secs, j),
-			        SF__ETCD_SEC, &sbuf, &sname, &sl)
+			if (sf__store_etcd_kv_key(s, json_array_get(secs, j),
+			        SF__STORE_ETCD_SEC, &sbuf, &sname, &sl)
 			    != 0) {
 				continue;
 			}
@@ -787,35 +793,35 @@ sf__etcd_cluster_list(sf_store *s, ProtobufCAllocator *alloc,
 static const char *
 section_of(sf_store_kind kind)
 {
-	return (kind == SF_STORE_TOKENS     ? SF__ETCD_TOK
-	        : kind == SF_STORE_REQUESTS ? SF__ETCD_REQ
-	        : kind == SF_STORE_HISTORY  ? SF__ETCD_HIST
-	        : kind == SF_STORE_FLEET    ? SF__ETCD_FLEET
-	                                    : SF__ETCD_BIND);
+	return (kind == SF_STORE_TOKENS     ? SF__STORE_ETCD_TOK
+	        : kind == SF_STORE_REQUESTS ? SF__STORE_ETCD_REQ
+	        : kind == SF_STORE_HISTORY  ? SF__STORE_ETCD_HIST
+	        : kind == SF_STORE_FLEET    ? SF__STORE_ETCD_FLEET
+	                                    : SF__STORE_ETCD_BIND);
 }
 
 int
-sf__etcd_record_get(sf_store *s, sf_store_kind kind, const char *id,
+sf__store_etcd_record_get(sf_store *s, sf_store_kind kind, const char *id,
     const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc,
     ProtobufCMessage **out)
 {
-	sf__ekey  k;
-	size_t    kl   = 0, n;
-	uint8_t  *v    = NULL;
-	json_t   *resp = NULL, *kv;
-	sf_status st;
-	int       rv;
+	sf__store_ekey k;
+	size_t         kl   = 0, n;
+	uint8_t       *v    = NULL;
+	json_t        *resp = NULL, *kv;
+	sf_status      st;
+	int            rv;
 
 	*out = NULL;
 	if ((rv = sf__store_key_record(id, &kl, NULL)) != 0) {
 		return (rv);
 	}
-	sf__ekey_make(s, section_of(kind), id, kl, &k);
+	sf__store_ekey_make(s, section_of(kind), id, kl, &k);
 	sf_status_init(&st);
 	if ((rv = get_one(s, &k, "a record", &resp, &kv, &st)) == 0) {
 		if (kv == NULL) {
 			rv = SF_NOT_FOUND;
-		} else if (sf__etcd_kv_value(kv, &v, &n) != 0
+		} else if (sf__store_etcd_kv_value(kv, &v, &n) != 0
 		    || (*out = protobuf_c_message_unpack(desc, alloc, n, v))
 		        == NULL) {
 			SF_ERROR("store",
@@ -833,11 +839,11 @@ sf__etcd_record_get(sf_store *s, sf_store_kind kind, const char *id,
 }
 
 int
-sf__etcd_record_list(sf_store *s, sf_store_kind kind,
+sf__store_etcd_record_list(sf_store *s, sf_store_kind kind,
     const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc,
     ProtobufCMessage ***out, size_t *n)
 {
-	sf__ekey         k, end;
+	sf__store_ekey   k, end;
 	json_t          *resp = NULL, *kvs;
 	sf__store_ptrvec pv   = {NULL, 0, 0};
 	sf_status        st;
@@ -845,10 +851,11 @@ sf__etcd_record_list(sf_store *s, sf_store_kind kind,
 
 	*out = NULL;
 	*n   = 0;
-	sf__ekey_make(s, section_of(kind), NULL, 0, &k);
-	sf__ekey_end(&k, &end);
+	sf__store_ekey_make(s, section_of(kind), NULL, 0, &k);
+	sf__store_ekey_end(&k, &end);
 	sf_status_init(&st);
-	rv = sf__etcd_range(s, &k, &end, 0, 0, 0, "the records", &resp, &st);
+	rv = sf__store_etcd_range(
+	    s, &k, &end, 0, 0, 0, "the records", &resp, &st);
 	if (rv != 0) {
 		SF_WARN("store", "%s", st.st_msg);
 	}
@@ -858,7 +865,8 @@ sf__etcd_record_list(sf_store *s, sf_store_kind kind,
 		uint8_t          *v = NULL;
 		size_t            vn;
 		ProtobufCMessage *m = NULL;
-		if (sf__etcd_kv_value(json_array_get(kvs, i), &v, &vn) != 0
+		if (sf__store_etcd_kv_value(json_array_get(kvs, i), &v, &vn)
+		        != 0
 		    || (m = protobuf_c_message_unpack(desc, alloc, vn, v))
 		        == NULL) {
 			SF_ERROR("store", "a stored %s cannot be decoded",
@@ -902,7 +910,9 @@ id_of(sf_store *s, const json_t *kv, uint64_t *id)
 	size_t         n;
 	char           hex[17];
 
-	if (sf__etcd_kv_key(s, kv, SF__ETCD_AUDIT, &buf, &inner, &n) != 0
+	if (sf__store_etcd_kv_key(
+	        s, kv, SF__STORE_ETCD_AUDIT, &buf, &inner, &n)
+	        != 0
 	    || n != 16) {
 		free(buf);
 		return (-1);
@@ -915,14 +925,14 @@ id_of(sf_store *s, const json_t *kv, uint64_t *id)
 }
 
 int
-sf__etcd_audit_list(sf_store *s, const sf_store_audit_query *q,
+sf__store_etcd_audit_list(sf_store *s, const sf_store_audit_query *q,
     ProtobufCAllocator *alloc, Svcfleet__V1__AuditEvent ***out, size_t *n,
     uint64_t *next)
 {
 	sf__store_ptrvec pv      = {NULL, 0, 0};
 	uint32_t         limit   = q->aq_limit;
 	uint64_t         scanned = 0, rev = 0;
-	sf__ekey         from, end;
+	sf__store_ekey   from, end;
 	sf_status        st;
 	int              rv   = 0;
 	bool             done = false;
@@ -933,12 +943,12 @@ sf__etcd_audit_list(sf_store *s, const sf_store_audit_query *q,
 	if (limit == 0 || limit > SF__STORE_AUDIT_PAGE) {
 		limit = limit == 0 ? 100 : SF__STORE_AUDIT_PAGE;
 	}
-	sf__ekey_make(s, SF__ETCD_AUDIT, NULL, 0, &from);
-	sf__ekey_end(&from, &end);
+	sf__store_ekey_make(s, SF__STORE_ETCD_AUDIT, NULL, 0, &from);
+	sf__store_ekey_end(&from, &end);
 	if (q->aq_before > 1) {
 		// Newest first: ids below aq_before start at its key's
 		// successor in key order.
-		sf__etcd_audit_key(s, q->aq_before - 1, &from);
+		sf__store_etcd_audit_key(s, q->aq_before - 1, &from);
 	} else if (q->aq_before == 1) {
 		return (0);
 	}
@@ -949,14 +959,14 @@ sf__etcd_audit_list(sf_store *s, const sf_store_audit_query *q,
 		int64_t want = (int64_t) (limit - pv.pv_n) + 1;
 
 		want = want < 64 && q->aq_keep != NULL ? 64 : want;
-		rv   = sf__etcd_range(
+		rv   = sf__store_etcd_range(
 		      s, &from, &end, rev, want, 0, "the audit log", &resp, &st);
 		if (rv != 0) {
 			SF_WARN("store", "%s", st.st_msg);
 			break;
 		}
 		if (rev == 0) {
-			rev = sf__etcd_rev(resp);
+			rev = sf__store_etcd_rev(resp);
 		}
 		kvs = json_object_get(resp, "kvs");
 		cnt = json_array_size(kvs);
@@ -978,7 +988,7 @@ sf__etcd_audit_list(sf_store *s, const sf_store_audit_query *q,
 				break;
 			}
 			scanned++;
-			if (sf__etcd_kv_value(kv, &v, &vn) != 0
+			if (sf__store_etcd_kv_value(kv, &v, &vn) != 0
 			    || (ev = svcfleet__v1__audit_event__unpack(
 			            alloc, vn, v))
 			        == NULL) {
@@ -991,7 +1001,7 @@ sf__etcd_audit_list(sf_store *s, const sf_store_audit_query *q,
 			// Written in the transaction of the write it tells
 			// of: that transaction's revision is the write's.
 			if (ev->revision != 0) {
-				ev->revision = (uint64_t) sf__etcd_i64(
+				ev->revision = (uint64_t) sf__store_etcd_i64(
 				    kv, "mod_revision");
 			}
 			if (q->aq_keep != NULL && !q->aq_keep(q->aq_arg, ev)) {
@@ -1014,7 +1024,7 @@ sf__etcd_audit_list(sf_store *s, const sf_store_audit_query *q,
 				    != 0) {
 					rv = SF_DATA_LOSS;
 				} else {
-					sf__etcd_audit_key(s, id, &from);
+					sf__store_etcd_audit_key(s, id, &from);
 					from.k_b[from.k_n++] = 0;
 				}
 			}

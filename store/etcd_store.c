@@ -21,8 +21,8 @@
 // ---------------------------------------------------------------- keys
 
 int
-sf__ekey_make(const sf_store *s, const char *section, const void *inner,
-    size_t n, sf__ekey *k)
+sf__store_ekey_make(const sf_store *s, const char *section, const void *inner,
+    size_t n, sf__store_ekey *k)
 {
 	size_t sl = strlen(section);
 
@@ -39,7 +39,7 @@ sf__ekey_make(const sf_store *s, const char *section, const void *inner,
 }
 
 void
-sf__ekey_end(const sf__ekey *k, sf__ekey *end)
+sf__store_ekey_end(const sf__store_ekey *k, sf__store_ekey *end)
 {
 	*end = *k;
 	// Keys here never end in 0xff (sections end in '/', inner keys in a
@@ -54,7 +54,7 @@ sf__ekey_end(const sf__ekey *k, sf__ekey *end)
 }
 
 void
-sf__etcd_saw(sf_store *s, uint64_t rev)
+sf__store_etcd_saw(sf_store *s, uint64_t rev)
 {
 	uint64_t cur = atomic_load(&s->s_known);
 	while (rev > cur
@@ -65,20 +65,20 @@ sf__etcd_saw(sf_store *s, uint64_t rev)
 // ----------------------------------------------------------- JSON pieces
 
 static json_t *
-b64k(const sf__ekey *k)
+b64k(const sf__store_ekey *k)
 {
-	return (sf__etcd_b64(k->k_b, k->k_n));
+	return (sf__store_etcd_b64(k->k_b, k->k_n));
 }
 
 json_t *
-sf__etcd_op_put(const sf__ekey *k, const void *v, size_t n)
+sf__store_etcd_op_put(const sf__store_ekey *k, const void *v, size_t n)
 {
 	return (json_pack("{s:{s:o,s:o}}", "request_put", "key", b64k(k),
-	    "value", sf__etcd_b64(v, n)));
+	    "value", sf__store_etcd_b64(v, n)));
 }
 
 json_t *
-sf__etcd_op_del(const sf__ekey *k, const sf__ekey *end)
+sf__store_etcd_op_del(const sf__store_ekey *k, const sf__store_ekey *end)
 {
 	json_t *d = json_pack("{s:o}", "key", b64k(k));
 	if (d != NULL && end != NULL) {
@@ -88,35 +88,37 @@ sf__etcd_op_del(const sf__ekey *k, const sf__ekey *end)
 }
 
 json_t *
-sf__etcd_op_range(const sf__ekey *k)
+sf__store_etcd_op_range(const sf__store_ekey *k)
 {
 	return (json_pack("{s:{s:o}}", "request_range", "key", b64k(k)));
 }
 
 json_t *
-sf__etcd_cmp_absent(const sf__ekey *k)
+sf__store_etcd_cmp_absent(const sf__store_ekey *k)
 {
 	return (json_pack("{s:s,s:s,s:o,s:s}", "target", "CREATE", "result",
 	    "EQUAL", "key", b64k(k), "create_revision", "0"));
 }
 
 json_t *
-sf__etcd_cmp_mod(const sf__ekey *k, int64_t mod)
+sf__store_etcd_cmp_mod(const sf__store_ekey *k, int64_t mod)
 {
-	return (json_pack("{s:s,s:s,s:o,s:o}", "target", "MOD", "result",
-	    "EQUAL", "key", b64k(k), "mod_revision", sf__etcd_str64(mod)));
+	return (
+	    json_pack("{s:s,s:s,s:o,s:o}", "target", "MOD", "result", "EQUAL",
+	        "key", b64k(k), "mod_revision", sf__store_etcd_str64(mod)));
 }
 
 json_t *
-sf__etcd_cmp_mod_below(const sf__ekey *k, const sf__ekey *end, uint64_t rev)
+sf__store_etcd_cmp_mod_below(
+    const sf__store_ekey *k, const sf__store_ekey *end, uint64_t rev)
 {
 	return (json_pack("{s:s,s:s,s:o,s:o,s:o}", "target", "MOD", "result",
 	    "LESS", "key", b64k(k), "range_end", b64k(end), "mod_revision",
-	    sf__etcd_str64((int64_t) rev)));
+	    sf__store_etcd_str64((int64_t) rev)));
 }
 
 json_t *
-sf__etcd_txn_kv(const json_t *resp, size_t i)
+sf__store_etcd_txn_kv(const json_t *resp, size_t i)
 {
 	json_t *r = json_array_get(json_object_get(resp, "responses"), i);
 	json_t *kvs
@@ -125,9 +127,9 @@ sf__etcd_txn_kv(const json_t *resp, size_t i)
 }
 
 int
-sf__etcd_range(sf_store *s, const sf__ekey *k, const sf__ekey *end,
-    uint64_t rev, int64_t limit, int flags, const char *what, json_t **resp,
-    sf_status *st)
+sf__store_etcd_range(sf_store *s, const sf__store_ekey *k,
+    const sf__store_ekey *end, uint64_t rev, int64_t limit, int flags,
+    const char *what, json_t **resp, sf_status *st)
 {
 	json_t *req = json_pack("{s:o}", "key", b64k(k));
 	int     rv;
@@ -141,10 +143,10 @@ sf__etcd_range(sf_store *s, const sf__ekey *k, const sf__ekey *end,
 	}
 	if (rev > 0) {
 		json_object_set_new(
-		    req, "revision", sf__etcd_str64((int64_t) rev));
+		    req, "revision", sf__store_etcd_str64((int64_t) rev));
 	}
 	if (limit > 0) {
-		json_object_set_new(req, "limit", sf__etcd_str64(limit));
+		json_object_set_new(req, "limit", sf__store_etcd_str64(limit));
 	}
 	if (flags & SF__RANGE_KEYS_ONLY) {
 		json_object_set_new(req, "keys_only", json_true());
@@ -152,28 +154,29 @@ sf__etcd_range(sf_store *s, const sf__ekey *k, const sf__ekey *end,
 	if (flags & SF__RANGE_COUNT_ONLY) {
 		json_object_set_new(req, "count_only", json_true());
 	}
-	rv = sf__etcd_call(s->s_etcd, "kv/range", req, what, resp, NULL, st);
+	rv = sf__store_etcd_call(
+	    s->s_etcd, "kv/range", req, what, resp, NULL, st);
 	json_decref(req);
 	if (rv == 0) {
-		sf__etcd_saw(s, sf__etcd_rev(*resp));
+		sf__store_etcd_saw(s, sf__store_etcd_rev(*resp));
 	}
 	return (rv);
 }
 
 int
-sf__etcd_kv_value(const json_t *kv, uint8_t **v, size_t *n)
+sf__store_etcd_kv_value(const json_t *kv, uint8_t **v, size_t *n)
 {
-	return (sf__etcd_unb64(kv, "value", v, n));
+	return (sf__store_etcd_unb64(kv, "value", v, n));
 }
 
 int
-sf__etcd_kv_key(const sf_store *s, const json_t *kv, const char *section,
+sf__store_etcd_kv_key(const sf_store *s, const json_t *kv, const char *section,
     uint8_t **buf, const uint8_t **inner, size_t *n)
 {
 	size_t sl = strlen(section), kn;
 
 	*buf = NULL;
-	if (sf__etcd_unb64(kv, "key", buf, &kn) != 0) {
+	if (sf__store_etcd_unb64(kv, "key", buf, &kn) != 0) {
 		return (-1);
 	}
 	if (kn < s->s_plen + sl || memcmp(*buf, s->s_prefix, s->s_plen) != 0
@@ -190,9 +193,10 @@ sf__etcd_kv_key(const sf_store *s, const json_t *kv, const char *section,
 // ------------------------------------------------------------- opening
 
 static int
-meta_key(const sf_store *s, const char *name, sf__ekey *k)
+meta_key(const sf_store *s, const char *name, sf__store_ekey *k)
 {
-	return (sf__ekey_make(s, SF__ETCD_META, name, strlen(name), k));
+	return (sf__store_ekey_make(
+	    s, SF__STORE_ETCD_META, name, strlen(name), k));
 }
 
 // schema_open creates the schema and the installation id when the prefix
@@ -201,12 +205,12 @@ meta_key(const sf_store *s, const char *name, sf__ekey *k)
 static int
 schema_open(sf_store *s, sf_status *st)
 {
-	sf__ekey ks, ki;
-	char     id[37], schema[12];
-	json_t  *req, *resp = NULL, *kv;
-	uint8_t *v = NULL;
-	size_t   n;
-	int      rv;
+	sf__store_ekey ks, ki;
+	char           id[37], schema[12];
+	json_t        *req, *resp = NULL, *kv;
+	uint8_t       *v = NULL;
+	size_t         n;
+	int            rv;
 
 	if (sf__store_uuid(id) != 0) {
 		return (sf_status_set(st, SF_INTERNAL,
@@ -216,29 +220,29 @@ schema_open(sf_store *s, sf_status *st)
 	meta_key(s, "schema", &ks);
 	meta_key(s, "installation_id", &ki);
 	req = json_pack("{s:[o],s:[o,o],s:[o,o]}", "compare",
-	    sf__etcd_cmp_absent(&ks), "success",
-	    sf__etcd_op_put(&ks, schema, strlen(schema)),
-	    sf__etcd_op_put(&ki, id, strlen(id)), "failure",
-	    sf__etcd_op_range(&ks), sf__etcd_op_range(&ki));
+	    sf__store_etcd_cmp_absent(&ks), "success",
+	    sf__store_etcd_op_put(&ks, schema, strlen(schema)),
+	    sf__store_etcd_op_put(&ki, id, strlen(id)), "failure",
+	    sf__store_etcd_op_range(&ks), sf__store_etcd_op_range(&ki));
 	if (req == NULL) {
 		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
 	}
-	rv = sf__etcd_call(
+	rv = sf__store_etcd_call(
 	    s->s_etcd, "kv/txn", req, "the store's schema", &resp, NULL, st);
 	json_decref(req);
 	if (rv != 0) {
 		return (rv);
 	}
-	sf__etcd_saw(s, sf__etcd_rev(resp));
+	sf__store_etcd_saw(s, sf__store_etcd_rev(resp));
 	if (json_is_true(json_object_get(resp, "succeeded"))) {
 		snprintf(s->s_instid, sizeof(s->s_instid), "%s", id);
 		json_decref(resp);
 		SF_INFO("store", "created a new store under %s in etcd (%s)",
-		    s->s_prefix, sf__etcd_endpoints(s->s_etcd));
+		    s->s_prefix, sf__store_etcd_endpoints(s->s_etcd));
 		return (0);
 	}
-	if ((kv = sf__etcd_txn_kv(resp, 0)) == NULL
-	    || sf__etcd_kv_value(kv, &v, &n) != 0 || n == 0) {
+	if ((kv = sf__store_etcd_txn_kv(resp, 0)) == NULL
+	    || sf__store_etcd_kv_value(kv, &v, &n) != 0 || n == 0) {
 		free(v);
 		json_decref(resp);
 		return (sf_status_set(st, SF_FAILED_PRECONDITION,
@@ -255,8 +259,8 @@ schema_open(sf_store *s, sf_status *st)
 		    "another key prefix",
 		    s->s_prefix, got, SF__STORE_SCHEMA));
 	}
-	if ((kv = sf__etcd_txn_kv(resp, 1)) == NULL
-	    || sf__etcd_kv_value(kv, &v, &n) != 0 || n == 0
+	if ((kv = sf__store_etcd_txn_kv(resp, 1)) == NULL
+	    || sf__store_etcd_kv_value(kv, &v, &n) != 0 || n == 0
 	    || n >= sizeof(s->s_instid)) {
 		free(v);
 		json_decref(resp);
@@ -277,26 +281,27 @@ schema_open(sf_store *s, sf_status *st)
 static int
 secrets_open(sf_store *s, sf_status *st)
 {
-	sf__ekey k, sec, secend;
-	json_t  *req, *resp = NULL, *kv;
-	uint8_t *v = NULL;
-	size_t   n = 0;
-	char     want[17], have[17];
-	int      rv;
+	sf__store_ekey k, sec, secend;
+	json_t        *req, *resp = NULL, *kv;
+	uint8_t       *v = NULL;
+	size_t         n = 0;
+	char           want[17], have[17];
+	int            rv;
 
 	meta_key(s, "secret_key_id", &k);
 	if (!s->s_sealing) {
 		if (s->s_sealed_ok) {
 			return (0);
 		}
-		sf__ekey_make(s, SF__ETCD_SEC, NULL, 0, &sec);
-		sf__ekey_end(&sec, &secend);
-		req = json_pack("{s:[o,o]}", "success", sf__etcd_op_range(&k),
+		sf__store_ekey_make(s, SF__STORE_ETCD_SEC, NULL, 0, &sec);
+		sf__store_ekey_end(&sec, &secend);
+		req = json_pack("{s:[o,o]}", "success",
+		    sf__store_etcd_op_range(&k),
 		    json_pack("{s:{s:o,s:o,s:b}}", "request_range", "key",
 		        b64k(&sec), "range_end", b64k(&secend), "count_only",
 		        1));
 		rv  = req != NULL
-		     ? sf__etcd_call(s->s_etcd, "kv/txn", req,
+		     ? sf__store_etcd_call(s->s_etcd, "kv/txn", req,
 		         "the store's secret key id", &resp, NULL, st)
 		     : sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL);
 		json_decref(req);
@@ -306,8 +311,8 @@ secrets_open(sf_store *s, sf_status *st)
 		json_t *r1 = json_object_get(
 		    json_array_get(json_object_get(resp, "responses"), 1),
 		    "response_range");
-		bool sealed = sf__etcd_txn_kv(resp, 0) != NULL
-		    || sf__etcd_i64(r1, "count") > 0;
+		bool sealed = sf__store_etcd_txn_kv(resp, 0) != NULL
+		    || sf__store_etcd_i64(r1, "count") > 0;
 		json_decref(resp);
 		if (sealed) {
 			return (sf_status_set(st, SF_FAILED_PRECONDITION,
@@ -320,10 +325,10 @@ secrets_open(sf_store *s, sf_status *st)
 	}
 	sf__store_key_id_hex(s->s_key_id, want);
 	req = json_pack("{s:[o],s:[o],s:[o]}", "compare",
-	    sf__etcd_cmp_absent(&k), "success",
-	    sf__etcd_op_put(&k, s->s_key_id, SF__STORE_KEY_ID_LEN), "failure",
-	    sf__etcd_op_range(&k));
-	rv  = req != NULL ? sf__etcd_call(s->s_etcd, "kv/txn", req,
+	    sf__store_etcd_cmp_absent(&k), "success",
+	    sf__store_etcd_op_put(&k, s->s_key_id, SF__STORE_KEY_ID_LEN),
+	    "failure", sf__store_etcd_op_range(&k));
+	rv  = req != NULL ? sf__store_etcd_call(s->s_etcd, "kv/txn", req,
 	          "the store's secret key id", &resp, NULL, st)
 	                  : sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL);
 	json_decref(req);
@@ -334,8 +339,8 @@ secrets_open(sf_store *s, sf_status *st)
 		json_decref(resp);
 		return (0);
 	}
-	kv = sf__etcd_txn_kv(resp, 0);
-	if (kv == NULL || sf__etcd_kv_value(kv, &v, &n) != 0
+	kv = sf__store_etcd_txn_kv(resp, 0);
+	if (kv == NULL || sf__store_etcd_kv_value(kv, &v, &n) != 0
 	    || n != SF__STORE_KEY_ID_LEN
 	    || memcmp(v, s->s_key_id, SF__STORE_KEY_ID_LEN) != 0) {
 		uint8_t id[SF__STORE_KEY_ID_LEN];
@@ -363,10 +368,10 @@ static void db_size(sf_store *s);
 static int
 etcd_open(sf_store **out, const sf_store_opts *o, sf_status *st)
 {
-	sf_store     *s;
-	sf__etcd_opts eo;
-	const char   *prefix;
-	int           rv;
+	sf_store           *s;
+	sf__store_etcd_opts eo;
+	const char         *prefix;
+	int                 rv;
 
 	*out = NULL;
 	if (o == NULL) {
@@ -375,13 +380,13 @@ etcd_open(sf_store **out, const sf_store_opts *o, sf_status *st)
 	}
 	prefix = o->so_etcd_prefix != NULL && o->so_etcd_prefix[0] != '\0'
 	    ? o->so_etcd_prefix
-	    : SF__ETCD_PREFIX_DEFAULT;
-	if (strlen(prefix) > SF__ETCD_PREFIX_MAX
+	    : SF__STORE_ETCD_PREFIX_DEFAULT;
+	if (strlen(prefix) > SF__STORE_ETCD_PREFIX_MAX
 	    || prefix[strlen(prefix) - 1] != '/') {
 		return (sf_status_set(st, SF_INVALID_ARGUMENT,
 		    "etcd key prefix \"%s\": must end with '/' and have at "
 		    "most %d bytes",
-		    prefix, SF__ETCD_PREFIX_MAX));
+		    prefix, SF__STORE_ETCD_PREFIX_MAX));
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
@@ -397,12 +402,12 @@ etcd_open(sf_store **out, const sf_store_opts *o, sf_status *st)
 	    ? o->so_audit_max_age_ms
 	    : SF__STORE_AUDIT_AGE_MS;
 	s->s_max_ops          = o->so_etcd_max_txn_ops ? o->so_etcd_max_txn_ops
-	                                               : SF__ETCD_TXN_OPS;
+	                                               : SF__STORE_ETCD_TXN_OPS;
 	s->s_retry_ms = o->so_etcd_retry_ms > 0 ? o->so_etcd_retry_ms : 10000;
 	s->s_queue_max
-	    = o->so_queue_max ? o->so_queue_max : SF__ETCD_QUEUE_MAX;
+	    = o->so_queue_max ? o->so_queue_max : SF__STORE_ETCD_QUEUE_MAX;
 	s->s_sealed_ok  = o->so_sealed_ok;
-	s->s_janitor_at = sf_clock_mono_ms() + SF__ETCD_JANITOR_MS;
+	s->s_janitor_at = sf_clock_mono_ms() + SF__STORE_ETCD_JANITOR_MS;
 	if (o->so_secret_key != NULL) {
 		s->s_sealing = true;
 		memcpy(s->s_secret_key, o->so_secret_key,
@@ -427,15 +432,15 @@ etcd_open(sf_store **out, const sf_store_opts *o, sf_status *st)
 	eo.eo_key_file   = o->so_etcd_key_file;
 	eo.eo_timeout_ms = o->so_etcd_timeout_ms;
 	eo.eo_retry_ms   = s->s_retry_ms;
-	if ((rv = sf__etcd_open(&s->s_etcd, &eo, st)) != 0
+	if ((rv = sf__store_etcd_open(&s->s_etcd, &eo, st)) != 0
 	    || (rv = schema_open(s, st)) != 0
 	    || (rv = secrets_open(s, st)) != 0
-	    || (rv = sf__etcd_feed_start(s, st)) != 0) {
+	    || (rv = sf__store_etcd_feed_start(s, st)) != 0) {
 		etcd_close(s);
 		return (rv);
 	}
 	db_size(s);
-	if ((rv = sf__etcd_writer_start(s)) != 0) {
+	if ((rv = sf__store_etcd_writer_start(s)) != 0) {
 		etcd_close(s);
 		return (sf_status_set(
 		    st, rv, "cannot start the store's writer thread"));
@@ -443,8 +448,9 @@ etcd_open(sf_store **out, const sf_store_opts *o, sf_status *st)
 	SF_INFO("store",
 	    "opened %s in etcd (%s): revision %" PRIu64 ", %" PRIu64
 	    " services, installation %s",
-	    s->s_prefix, sf__etcd_endpoints(s->s_etcd),
-	    atomic_load(&s->s_known), sf__etcd_feed_services(s), s->s_instid);
+	    s->s_prefix, sf__store_etcd_endpoints(s->s_etcd),
+	    atomic_load(&s->s_known), sf__store_etcd_feed_services(s),
+	    s->s_instid);
 	*out = s;
 	return (0);
 }
@@ -457,11 +463,12 @@ etcd_close(sf_store *s)
 	}
 	// Queued writes finish first; then the watch delivers them, so the
 	// commit hook has seen every write made through this store.
-	sf__etcd_writer_stop(s);
+	sf__store_etcd_writer_stop(s);
 	if (s->s_watcher_running) {
-		sf__etcd_feed_wait(s, atomic_load(&s->s_last_write), 2000);
+		sf__store_etcd_feed_wait(
+		    s, atomic_load(&s->s_last_write), 2000);
 	}
-	sf__etcd_feed_stop(s);
+	sf__store_etcd_feed_stop(s);
 	if (s->s_etcd != NULL && s->s_instid[0] != '\0') {
 		SF_INFO("store",
 		    "closed %s in etcd at revision %" PRIu64 ": %" PRIu64
@@ -469,7 +476,7 @@ etcd_close(sf_store *s)
 		    s->s_prefix, atomic_load(&s->s_known),
 		    atomic_load(&s->s_writes), atomic_load(&s->s_commits));
 	}
-	sf__etcd_close(s->s_etcd);
+	sf__store_etcd_close(s->s_etcd);
 	if (s->s_sync_ok) {
 		pthread_mutex_destroy(&s->s_qmtx);
 		pthread_cond_destroy(&s->s_qcv);
@@ -483,13 +490,13 @@ etcd_close(sf_store *s)
 }
 
 uint64_t
-sf__etcd_revision_seen(sf_store *s)
+sf__store_etcd_revision_seen(sf_store *s)
 {
 	return (atomic_load(&s->s_last_write));
 }
 
 uint64_t
-sf__etcd_revision_reached(sf_store *s)
+sf__store_etcd_revision_reached(sf_store *s)
 {
 	uint64_t r;
 	pthread_mutex_lock(&s->s_fmtx);
@@ -508,7 +515,8 @@ etcd_stats(sf_store *s, sf_store_stats *out)
 	// metrics do): it would wait for itself.
 	if (!s->s_watcher_running
 	    || !pthread_equal(pthread_self(), s->s_watcher)) {
-		sf__etcd_feed_wait(s, atomic_load(&s->s_last_write), 2000);
+		sf__store_etcd_feed_wait(
+		    s, atomic_load(&s->s_last_write), 2000);
 	}
 	out->ss_revision   = atomic_load(&s->s_known);
 	out->ss_commits    = atomic_load(&s->s_commits);
@@ -517,7 +525,7 @@ etcd_stats(sf_store *s, sf_store_stats *out)
 	out->ss_batch_max  = out->ss_commits > 0 ? 1 : 0;
 	out->ss_map_size   = atomic_load(&s->s_db_size);
 	out->ss_map_used   = atomic_load(&s->s_db_used);
-	out->ss_services   = sf__etcd_feed_services(s);
+	out->ss_services   = sf__store_etcd_feed_services(s);
 	out->ss_feed_first = atomic_load(&s->s_compacted) + 1;
 }
 
@@ -530,8 +538,8 @@ etcd_installation_id(sf_store *s)
 // ------------------------------------------------------------- janitor
 
 static void
-delete_range(
-    sf_store *s, const sf__ekey *k, const sf__ekey *end, const char *what)
+delete_range(sf_store *s, const sf__store_ekey *k, const sf__store_ekey *end,
+    const char *what)
 {
 	json_t *req
 	    = json_pack("{s:o,s:o}", "key", b64k(k), "range_end", b64k(end));
@@ -540,11 +548,11 @@ delete_range(
 
 	sf_status_init(&st);
 	if (req != NULL
-	    && sf__etcd_call(
+	    && sf__store_etcd_call(
 	           s->s_etcd, "kv/deleterange", req, what, &resp, NULL, &st)
 	        == 0) {
-		int64_t n = sf__etcd_i64(resp, "deleted");
-		sf__etcd_saw(s, sf__etcd_rev(resp));
+		int64_t n = sf__store_etcd_i64(resp, "deleted");
+		sf__store_etcd_saw(s, sf__store_etcd_rev(resp));
 		if (n > 0) {
 			SF_DEBUG("store", "janitor: deleted %lld %s",
 			    (long long) n, what);
@@ -562,23 +570,23 @@ delete_range(
 static int
 audit_count(sf_store *s, uint64_t from, int64_t *n)
 {
-	sf__ekey  k, end;
-	json_t   *resp = NULL;
-	sf_status st;
-	int       rv;
+	sf__store_ekey k, end;
+	json_t        *resp = NULL;
+	sf_status      st;
+	int            rv;
 
-	sf__ekey_make(s, SF__ETCD_AUDIT, NULL, 0, &k);
+	sf__store_ekey_make(s, SF__STORE_ETCD_AUDIT, NULL, 0, &k);
 	if (from == 0) {
-		sf__ekey_end(&k, &end);
+		sf__store_ekey_end(&k, &end);
 	} else {
 		// Ids >= from are the keys <= audit_key(from).
-		sf__etcd_audit_key(s, from, &end);
+		sf__store_etcd_audit_key(s, from, &end);
 		end.k_b[end.k_n++] = 0;
 	}
 	sf_status_init(&st);
-	rv = sf__etcd_range(s, &k, &end, 0, 0, SF__RANGE_COUNT_ONLY,
+	rv = sf__store_etcd_range(s, &k, &end, 0, 0, SF__RANGE_COUNT_ONLY,
 	    "the audit log", &resp, &st);
-	*n = rv == 0 ? sf__etcd_i64(resp, "count") : 0;
+	*n = rv == 0 ? sf__store_etcd_i64(resp, "count") : 0;
 	json_decref(resp);
 	sf_status_fini(&st);
 	return (rv);
@@ -591,15 +599,15 @@ audit_count(sf_store *s, uint64_t from, int64_t *n)
 static void
 trim_audit(sf_store *s)
 {
-	sf__ekey k, end;
-	int64_t  now = sf_clock_now_ms(), n = 0;
-	int64_t  age = now - s->s_audit_max_age_ms;
+	sf__store_ekey k, end;
+	int64_t        now = sf_clock_now_ms(), n = 0;
+	int64_t        age = now - s->s_audit_max_age_ms;
 
-	sf__ekey_make(s, SF__ETCD_AUDIT, NULL, 0, &k);
-	sf__ekey_end(&k, &end);
+	sf__store_ekey_make(s, SF__STORE_ETCD_AUDIT, NULL, 0, &k);
+	sf__store_ekey_end(&k, &end);
 	if (age > 0) {
 		// Every id below (age << 22): the keys from audit_key(id - 1).
-		sf__etcd_audit_key(s, ((uint64_t) age << 22) - 1, &k);
+		sf__store_etcd_audit_key(s, ((uint64_t) age << 22) - 1, &k);
 		delete_range(s, &k, &end, "audit records past their age");
 	}
 	if (audit_count(s, 0, &n) != 0 || (uint64_t) n <= s->s_audit_keep) {
@@ -618,7 +626,7 @@ trim_audit(sf_store *s)
 			lo = mid;
 		}
 	}
-	sf__etcd_audit_key(s, ((uint64_t) hi << 22) - 1, &k);
+	sf__store_etcd_audit_key(s, ((uint64_t) hi << 22) - 1, &k);
 	delete_range(s, &k, &end, "audit records beyond the count kept");
 }
 
@@ -638,10 +646,11 @@ compact(sf_store *s)
 		return;
 	}
 	uint64_t to = cur - s->s_feed_keep;
-	req = json_pack("{s:o}", "revision", sf__etcd_str64((int64_t) to));
+	req         = json_pack(
+	            "{s:o}", "revision", sf__store_etcd_str64((int64_t) to));
 	sf_status_init(&st);
 	if (req != NULL
-	    && (sf__etcd_call(s->s_etcd, "kv/compaction", req,
+	    && (sf__store_etcd_call(s->s_etcd, "kv/compaction", req,
 	            "a compaction of etcd's history", &resp, NULL, &st)
 	            == 0
 	        || st.st_code == SF_OUT_OF_RANGE)) {
@@ -666,13 +675,13 @@ db_size(sf_store *s)
 
 	sf_status_init(&st);
 	if (req != NULL
-	    && sf__etcd_call_timeout(s->s_etcd, "maintenance/status", req,
-	           "etcd's status", 2000, &resp, NULL, &st)
+	    && sf__store_etcd_call_timeout(s->s_etcd, "maintenance/status",
+	           req, "etcd's status", 2000, &resp, NULL, &st)
 	        == 0) {
-		atomic_store(
-		    &s->s_db_size, (uint64_t) sf__etcd_i64(resp, "dbSize"));
+		atomic_store(&s->s_db_size,
+		    (uint64_t) sf__store_etcd_i64(resp, "dbSize"));
 		atomic_store(&s->s_db_used,
-		    (uint64_t) sf__etcd_i64(resp, "dbSizeInUse"));
+		    (uint64_t) sf__store_etcd_i64(resp, "dbSizeInUse"));
 	}
 	json_decref(req);
 	json_decref(resp);
@@ -680,15 +689,16 @@ db_size(sf_store *s)
 }
 
 void
-sf__etcd_janitor(sf_store *s)
+sf__store_etcd_janitor(sf_store *s)
 {
-	sf__ekey k, end;
-	char     hex[24];
+	sf__store_ekey k, end;
+	char           hex[24];
 
 	snprintf(hex, sizeof(hex), "%016llx",
-	    (unsigned long long) (sf_clock_now_ms() - SF__ETCD_MARKER_TTL_MS));
-	sf__ekey_make(s, SF__ETCD_TXN, NULL, 0, &k);
-	sf__ekey_make(s, SF__ETCD_TXN, hex, strlen(hex), &end);
+	    (unsigned long long) (sf_clock_now_ms()
+	        - SF__STORE_ETCD_MARKER_TTL_MS));
+	sf__store_ekey_make(s, SF__STORE_ETCD_TXN, NULL, 0, &k);
+	sf__store_ekey_make(s, SF__STORE_ETCD_TXN, hex, strlen(hex), &end);
 	delete_range(s, &k, &end, "markers of old writes");
 	trim_audit(s);
 	compact(s);
@@ -696,7 +706,7 @@ sf__etcd_janitor(sf_store *s)
 }
 
 void
-sf__etcd_compact_due(sf_store *s)
+sf__store_etcd_compact_due(sf_store *s)
 {
 	compact(s);
 }
@@ -704,20 +714,21 @@ sf__etcd_compact_due(sf_store *s)
 // ---------------------------------------------------------- test hooks
 
 int
-sf__etcd_put_raw(sf_store *s, const char *key, const void *v, size_t n)
+sf__store_etcd_put_raw(sf_store *s, const char *key, const void *v, size_t n)
 {
-	sf__ekey  k;
-	json_t   *req, *resp = NULL;
-	sf_status st;
-	int       rv;
+	sf__store_ekey k;
+	json_t        *req, *resp = NULL;
+	sf_status      st;
+	int            rv;
 
-	if (sf__ekey_make(s, "", key, strlen(key), &k) != 0) {
+	if (sf__store_ekey_make(s, "", key, strlen(key), &k) != 0) {
 		return (SF_INVALID_ARGUMENT);
 	}
 	req = json_pack(
-	    "{s:o,s:o}", "key", b64k(&k), "value", sf__etcd_b64(v, n));
+	    "{s:o,s:o}", "key", b64k(&k), "value", sf__store_etcd_b64(v, n));
 	sf_status_init(&st);
-	rv = sf__etcd_call(s->s_etcd, "kv/put", req, key, &resp, NULL, &st);
+	rv = sf__store_etcd_call(
+	    s->s_etcd, "kv/put", req, key, &resp, NULL, &st);
 	json_decref(req);
 	json_decref(resp);
 	sf_status_fini(&st);
@@ -725,26 +736,27 @@ sf__etcd_put_raw(sf_store *s, const char *key, const void *v, size_t n)
 }
 
 int
-sf__etcd_get_raw(
+sf__store_etcd_get_raw(
     sf_store *s, const void *key, size_t klen, uint8_t **v, size_t *n)
 {
-	sf__ekey  k;
-	json_t   *resp = NULL, *kv;
-	sf_status st;
-	int       rv;
+	sf__store_ekey k;
+	json_t        *resp = NULL, *kv;
+	sf_status      st;
+	int            rv;
 
 	*v = NULL;
 	*n = 0;
-	if (sf__ekey_make(s, "", key, klen, &k) != 0) {
+	if (sf__store_ekey_make(s, "", key, klen, &k) != 0) {
 		return (SF_INVALID_ARGUMENT);
 	}
 	sf_status_init(&st);
-	rv = sf__etcd_range(s, &k, NULL, 0, 0, 0, "a raw key", &resp, &st);
+	rv = sf__store_etcd_range(
+	    s, &k, NULL, 0, 0, 0, "a raw key", &resp, &st);
 	if (rv == 0) {
 		kv = json_array_get(json_object_get(resp, "kvs"), 0);
-		rv = kv == NULL                        ? SF_NOT_FOUND
-		    : sf__etcd_kv_value(kv, v, n) != 0 ? SF_DATA_LOSS
-		                                       : 0;
+		rv = kv == NULL                              ? SF_NOT_FOUND
+		    : sf__store_etcd_kv_value(kv, v, n) != 0 ? SF_DATA_LOSS
+		                                             : 0;
 	}
 	json_decref(resp);
 	sf_status_fini(&st);
@@ -752,51 +764,51 @@ sf__etcd_get_raw(
 }
 
 int
-sf__etcd_count(sf_store *s, const char *section, uint64_t *n)
+sf__store_etcd_count(sf_store *s, const char *section, uint64_t *n)
 {
-	sf__ekey  k, end;
-	json_t   *resp = NULL;
-	sf_status st;
-	int       rv;
+	sf__store_ekey k, end;
+	json_t        *resp = NULL;
+	sf_status      st;
+	int            rv;
 
-	sf__ekey_make(s, section, NULL, 0, &k);
-	sf__ekey_end(&k, &end);
+	sf__store_ekey_make(s, section, NULL, 0, &k);
+	sf__store_ekey_end(&k, &end);
 	sf_status_init(&st);
-	rv = sf__etcd_range(
+	rv = sf__store_etcd_range(
 	    s, &k, &end, 0, 0, SF__RANGE_COUNT_ONLY, section, &resp, &st);
-	*n = rv == 0 ? (uint64_t) sf__etcd_i64(resp, "count") : 0;
+	*n = rv == 0 ? (uint64_t) sf__store_etcd_i64(resp, "count") : 0;
 	json_decref(resp);
 	sf_status_fini(&st);
 	return (rv);
 }
 
-sf__etcd *
-sf__etcd_client(sf_store *s)
+sf__store_etcd *
+sf__store_etcd_client(sf_store *s)
 {
 	return (s->s_etcd);
 }
 
 // ------------------------------------------------------------ ops table
 
-// sf__etcd_health: one linearizable read of meta/schema within 1.5 s on any
-// member; without quorum etcd cannot answer it (issue 15: /readyz).
+// sf__store_etcd_health: one linearizable read of meta/schema within 1.5 s on
+// any member; without quorum etcd cannot answer it (issue 15: /readyz).
 int
-sf__etcd_health(sf_store *s, sf_status *st)
+sf__store_etcd_health(sf_store *s, sf_status *st)
 {
-	sf__ekey k;
-	json_t  *req, *resp = NULL;
-	int      rv;
+	sf__store_ekey k;
+	json_t        *req, *resp = NULL;
+	int            rv;
 
 	meta_key(s, "schema", &k);
-	req = json_pack(
-	    "{s:o,s:b}", "key", sf__etcd_b64(k.k_b, k.k_n), "keys_only", 1);
+	req = json_pack("{s:o,s:b}", "key", sf__store_etcd_b64(k.k_b, k.k_n),
+	    "keys_only", 1);
 	if (req == NULL) {
 		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
 	}
-	rv = sf__etcd_call_timeout(s->s_etcd, "kv/range", req,
+	rv = sf__store_etcd_call_timeout(s->s_etcd, "kv/range", req,
 	    "the health check", 1500, &resp, NULL, st);
 	if (rv == 0) {
-		sf__etcd_saw(s, sf__etcd_rev(resp));
+		sf__store_etcd_saw(s, sf__store_etcd_rev(resp));
 	}
 	json_decref(req);
 	json_decref(resp);
@@ -810,45 +822,45 @@ const sf_store_ops sf_store_etcd_ops = {
     .so_close                      = etcd_close,
     .so_stats                      = etcd_stats,
     .so_installation_id            = etcd_installation_id,
-    .so_service_get                = sf__etcd_service_get,
-    .so_service_list               = sf__etcd_service_list,
-    .so_cluster_get                = sf__etcd_cluster_get,
-    .so_cluster_list               = sf__etcd_cluster_list,
-    .so_feed_read                  = sf__etcd_feed_read,
-    .so_set_commit_hook            = sf__etcd_set_commit_hook,
-    .so_submit                     = sf__etcd_submit,
-    .so_record_get                 = sf__etcd_record_get,
-    .so_record_list                = sf__etcd_record_list,
-    .so_txn_record_get             = sf__etcd_txn_record_get,
-    .so_txn_record_put             = sf__etcd_txn_record_put,
-    .so_txn_record_delete          = sf__etcd_txn_record_delete,
-    .so_txn_audit_append           = sf__etcd_txn_audit_append,
-    .so_audit_list                 = sf__etcd_audit_list,
-    .so_txn_revision               = sf__etcd_txn_revision,
-    .so_txn_now_ms                 = sf__etcd_txn_now_ms,
-    .so_txn_service_get            = sf__etcd_txn_service_get,
-    .so_txn_service_put            = sf__etcd_txn_service_put,
-    .so_txn_service_delete         = sf__etcd_txn_service_delete,
-    .so_txn_nodeport_owner         = sf__etcd_txn_nodeport_owner,
-    .so_txn_cluster_count_services = sf__etcd_txn_cluster_count_services,
-    .so_txn_cluster_get            = sf__etcd_txn_cluster_get,
-    .so_txn_cluster_spec_get       = sf__etcd_txn_cluster_spec_get,
-    .so_txn_cluster_put            = sf__etcd_txn_cluster_put,
-    .so_txn_cluster_delete         = sf__etcd_txn_cluster_delete,
-    .so_txn_wrote                  = sf__etcd_txn_wrote,
-    .so_lease_grant                = sf__etcd_lease_grant,
-    .so_lease_renew                = sf__etcd_lease_renew,
-    .so_lease_revoke               = sf__etcd_lease_revoke,
-    .so_member_put                 = sf__etcd_member_put,
-    .so_member_list                = sf__etcd_member_list,
-    .so_claim_acquire              = sf__etcd_claim_acquire,
-    .so_claim_release              = sf__etcd_claim_release,
-    .so_claim_list                 = sf__etcd_claim_list,
-    .so_health                     = sf__etcd_health,
-    .so_record_generation          = sf__etcd_record_generation,
-    .so_service_get_min            = sf__etcd_service_get_min, // i15-perf
-    .so_revision_seen              = sf__etcd_revision_seen,
-    .so_cluster_specs_min          = sf__etcd_cluster_specs_min,
-    .so_revision_reached           = sf__etcd_revision_reached,
-    .so_cluster_spec_get           = sf__etcd_cluster_spec_get,
+    .so_service_get                = sf__store_etcd_service_get,
+    .so_service_list               = sf__store_etcd_service_list,
+    .so_cluster_get                = sf__store_etcd_cluster_get,
+    .so_cluster_list               = sf__store_etcd_cluster_list,
+    .so_feed_read                  = sf__store_etcd_feed_read,
+    .so_set_commit_hook            = sf__store_etcd_set_commit_hook,
+    .so_submit                     = sf__store_etcd_submit,
+    .so_record_get                 = sf__store_etcd_record_get,
+    .so_record_list                = sf__store_etcd_record_list,
+    .so_txn_record_get             = sf__store_etcd_txn_record_get,
+    .so_txn_record_put             = sf__store_etcd_txn_record_put,
+    .so_txn_record_delete          = sf__store_etcd_txn_record_delete,
+    .so_txn_audit_append           = sf__store_etcd_txn_audit_append,
+    .so_audit_list                 = sf__store_etcd_audit_list,
+    .so_txn_revision               = sf__store_etcd_txn_revision,
+    .so_txn_now_ms                 = sf__store_etcd_txn_now_ms,
+    .so_txn_service_get            = sf__store_etcd_txn_service_get,
+    .so_txn_service_put            = sf__store_etcd_txn_service_put,
+    .so_txn_service_delete         = sf__store_etcd_txn_service_delete,
+    .so_txn_nodeport_owner         = sf__store_etcd_txn_nodeport_owner,
+    .so_txn_cluster_count_services = sf__store_etcd_txn_cluster_count_services,
+    .so_txn_cluster_get            = sf__store_etcd_txn_cluster_get,
+    .so_txn_cluster_spec_get       = sf__store_etcd_txn_cluster_spec_get,
+    .so_txn_cluster_put            = sf__store_etcd_txn_cluster_put,
+    .so_txn_cluster_delete         = sf__store_etcd_txn_cluster_delete,
+    .so_txn_wrote                  = sf__store_etcd_txn_wrote,
+    .so_lease_grant                = sf__store_etcd_lease_grant,
+    .so_lease_renew                = sf__store_etcd_lease_renew,
+    .so_lease_revoke               = sf__store_etcd_lease_revoke,
+    .so_member_put                 = sf__store_etcd_member_put,
+    .so_member_list                = sf__store_etcd_member_list,
+    .so_claim_acquire              = sf__store_etcd_claim_acquire,
+    .so_claim_release              = sf__store_etcd_claim_release,
+    .so_claim_list                 = sf__store_etcd_claim_list,
+    .so_health                     = sf__store_etcd_health,
+    .so_record_generation          = sf__store_etcd_record_generation,
+    .so_service_get_min   = sf__store_etcd_service_get_min, // i15-perf
+    .so_revision_seen     = sf__store_etcd_revision_seen,
+    .so_cluster_specs_min = sf__store_etcd_cluster_specs_min,
+    .so_revision_reached  = sf__store_etcd_revision_reached,
+    .so_cluster_spec_get  = sf__store_etcd_cluster_spec_get,
 };

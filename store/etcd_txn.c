@@ -40,7 +40,7 @@
 #define MARKER_FENCE  "f"
 
 void
-sf__etxn_init(sf_store_txn *t, sf_store *s, sf__etcd_req *rq)
+sf__store_etxn_init(sf_store_txn *t, sf_store *s, sf__store_etcd_req *rq)
 {
 	memset(t, 0, sizeof(*t));
 	t->t_ops   = s->s_ops;
@@ -52,7 +52,7 @@ sf__etxn_init(sf_store_txn *t, sf_store *s, sf__etcd_req *rq)
 }
 
 void
-sf__etxn_fini(sf_store_txn *t)
+sf__store_etxn_fini(sf_store_txn *t)
 {
 	for (size_t i = 0; i < t->t_nkv; i++) {
 		free(t->t_kv[i].e_k);
@@ -74,7 +74,7 @@ sf__etxn_fini(sf_store_txn *t)
 }
 
 bool
-sf__etxn_dirty(const sf_store_txn *t)
+sf__store_etxn_dirty(const sf_store_txn *t)
 {
 	for (size_t i = 0; i < t->t_nkv; i++) {
 		if (t->t_kv[i].e_op != SF__EOP_NONE) {
@@ -85,7 +85,7 @@ sf__etxn_dirty(const sf_store_txn *t)
 }
 
 uint64_t
-sf__etcd_txn_revision(sf_store_txn *t)
+sf__store_etcd_txn_revision(sf_store_txn *t)
 {
 	// The revision the commit will most likely get; the resource
 	// versions written into messages are corrected after the commit.
@@ -95,13 +95,13 @@ sf__etcd_txn_revision(sf_store_txn *t)
 }
 
 bool
-sf__etcd_txn_wrote(sf_store_txn *t)
+sf__store_etcd_txn_wrote(sf_store_txn *t)
 {
 	return (t->t_wrote);
 }
 
 int64_t
-sf__etcd_txn_now_ms(sf_store_txn *t)
+sf__store_etcd_txn_now_ms(sf_store_txn *t)
 {
 	return (t->t_now);
 }
@@ -109,7 +109,7 @@ sf__etcd_txn_now_ms(sf_store_txn *t)
 // ------------------------------------------------------------ key set
 
 static sf__ekv *
-kv_find(sf_store_txn *t, const sf__ekey *k)
+kv_find(sf_store_txn *t, const sf__store_ekey *k)
 {
 	for (size_t i = 0; i < t->t_nkv; i++) {
 		sf__ekv *e = &t->t_kv[i];
@@ -121,7 +121,7 @@ kv_find(sf_store_txn *t, const sf__ekey *k)
 }
 
 static sf__ekv *
-kv_add(sf_store_txn *t, const sf__ekey *k)
+kv_add(sf_store_txn *t, const sf__store_ekey *k)
 {
 	sf__ekv *e;
 
@@ -166,9 +166,9 @@ fail(sf_store_txn *t, int code)
 static bool
 is_audit(const sf_store *s, const sf__ekv *e)
 {
-	size_t al = strlen(SF__ETCD_AUDIT);
+	size_t al = strlen(SF__STORE_ETCD_AUDIT);
 	return (e->e_kn > s->s_plen + al
-	    && memcmp(e->e_k + s->s_plen, SF__ETCD_AUDIT, al) == 0);
+	    && memcmp(e->e_k + s->s_plen, SF__STORE_ETCD_AUDIT, al) == 0);
 }
 
 // compares counts what the commit will compare: the keys read, the
@@ -210,7 +210,8 @@ too_many(sf_store_txn *t)
 // kv_read returns the attempt's view of key k: what it wrote, else what
 // the snapshot holds (read once, at the snapshot revision).
 static int
-kv_read(sf_store_txn *t, const sf__ekey *k, const char *what, sf__ekv **out)
+kv_read(
+    sf_store_txn *t, const sf__store_ekey *k, const char *what, sf__ekv **out)
 {
 	sf_store *s    = t->t_store;
 	sf__ekv  *e    = kv_find(t, k);
@@ -225,7 +226,8 @@ kv_read(sf_store_txn *t, const sf__ekey *k, const char *what, sf__ekv **out)
 	if (e == NULL && compares(t) + 1 > s->s_max_ops) {
 		return (too_many(t));
 	}
-	rv = sf__etcd_range(s, k, NULL, t->t_snap, 0, 0, what, &resp, t->t_st);
+	rv = sf__store_etcd_range(
+	    s, k, NULL, t->t_snap, 0, 0, what, &resp, t->t_st);
 	if (rv == SF_OUT_OF_RANGE) {
 		// The snapshot was compacted away under the function: run it
 		// again on a new one.
@@ -236,7 +238,7 @@ kv_read(sf_store_txn *t, const sf__ekey *k, const char *what, sf__ekv **out)
 		return (fail(t, rv));
 	}
 	if (t->t_snap == 0) {
-		t->t_snap = sf__etcd_rev(resp);
+		t->t_snap = sf__store_etcd_rev(resp);
 	}
 	if (e == NULL && (e = kv_add(t, k)) == NULL) {
 		json_decref(resp);
@@ -245,8 +247,9 @@ kv_read(sf_store_txn *t, const sf__ekey *k, const char *what, sf__ekv **out)
 	e->e_read = true;
 	if ((kv = json_array_get(json_object_get(resp, "kvs"), 0)) != NULL) {
 		e->e_existed = true;
-		e->e_mod     = sf__etcd_i64(kv, "mod_revision");
-		if (sf__etcd_kv_value(kv, &e->e_snap, &e->e_snapn) != 0) {
+		e->e_mod     = sf__store_etcd_i64(kv, "mod_revision");
+		if (sf__store_etcd_kv_value(kv, &e->e_snap, &e->e_snapn)
+		    != 0) {
 			json_decref(resp);
 			return (fail(t,
 			    sf_status_set(t->t_st, SF_DATA_LOSS,
@@ -265,7 +268,7 @@ kv_read(sf_store_txn *t, const sf__ekey *k, const char *what, sf__ekv **out)
 // without asking etcd, and the commit checks it.
 static int
 kv_assume_absent(
-    sf_store_txn *t, const sf__ekey *k, const char *what, sf__ekv **out)
+    sf_store_txn *t, const sf__store_ekey *k, const char *what, sf__ekv **out)
 {
 	sf__ekv *e = kv_find(t, k);
 
@@ -292,7 +295,8 @@ kv_assume_absent(
 // write run again (reading etcd), never write on what it saw. Counted as
 // an assumption, so a failure on it is checked by reading too.
 static int
-kv_view(sf_store_txn *t, const sf__ekey *k, const char *what, sf__ekv **out)
+kv_view(
+    sf_store_txn *t, const sf__store_ekey *k, const char *what, sf__ekv **out)
 {
 	sf__ekv *e   = kv_find(t, k);
 	uint8_t *v   = NULL;
@@ -301,7 +305,7 @@ kv_view(sf_store_txn *t, const sf__ekey *k, const char *what, sf__ekv **out)
 
 	if (e != NULL || !t->t_blind_ok
 	    || compares(t) + 1 > t->t_store->s_max_ops
-	    || sf__etcd_view_get(t->t_store, k, 0, &v, &vn, &mod) != 1) {
+	    || sf__store_etcd_view_get(t->t_store, k, 0, &v, &vn, &mod) != 1) {
 		free(v);
 		return (kv_read(t, k, what, out));
 	}
@@ -340,7 +344,7 @@ kv_value(const sf__ekv *e, size_t *n)
 
 // kv_write buffers a put (val != NULL; the buffer is taken) or a delete.
 static int
-kv_write(sf_store_txn *t, const sf__ekey *k, uint8_t *val, size_t n,
+kv_write(sf_store_txn *t, const sf__store_ekey *k, uint8_t *val, size_t n,
     const char *what)
 {
 	sf__ekv *e = kv_find(t, k);
@@ -365,7 +369,7 @@ kv_write(sf_store_txn *t, const sf__ekey *k, uint8_t *val, size_t n,
 }
 
 static int
-kv_put_msg(sf_store_txn *t, const sf__ekey *k, const ProtobufCMessage *m,
+kv_put_msg(sf_store_txn *t, const sf__store_ekey *k, const ProtobufCMessage *m,
     const char *what)
 {
 	size_t   n = protobuf_c_message_get_packed_size(m);
@@ -395,7 +399,7 @@ add_patch(sf_store_txn *t, uint64_t *field)
 }
 
 void
-sf__etxn_patch(sf_store_txn *t, uint64_t rev)
+sf__store_etxn_patch(sf_store_txn *t, uint64_t rev)
 {
 	for (size_t i = 0; i < t->t_npatch; i++) {
 		*t->t_patch[i] = rev;
@@ -434,14 +438,15 @@ svc_what(const sf_store_key *k, char *buf, size_t cap)
 // svc_key builds the backend-neutral key (inner) and the etcd key.
 static int
 svc_key(sf_store_txn *t, const sf_store_key *key, uint8_t *inner, size_t *il,
-    sf__ekey *ek)
+    sf__store_ekey *ek)
 {
 	int rv;
 
 	if ((rv = sf__store_key_service(key, inner, il, t->t_st)) != 0) {
 		return (rv);
 	}
-	if (sf__ekey_make(t->t_store, SF__ETCD_SVC, inner, *il, ek) != 0) {
+	if (sf__store_ekey_make(t->t_store, SF__STORE_ETCD_SVC, inner, *il, ek)
+	    != 0) {
 		return (sf_status_set(t->t_st, SF_INVALID_ARGUMENT,
 		    "cluster/namespace/name is too long for a store key"));
 	}
@@ -451,7 +456,7 @@ svc_key(sf_store_txn *t, const sf_store_key *key, uint8_t *inner, size_t *il,
 // get_service reads the Service under ek as this attempt sees it (a
 // create assumes it absent).
 static int
-get_service(sf_store_txn *t, const sf__ekey *ek, const sf_store_key *key,
+get_service(sf_store_txn *t, const sf__store_ekey *ek, const sf_store_key *key,
     bool create, ProtobufCAllocator *alloc, Svcfleet__V1__Service **out)
 {
 	sf__ekv       *e;
@@ -471,8 +476,8 @@ get_service(sf_store_txn *t, const sf__ekey *ek, const sf_store_key *key,
 		return (SF_NOT_FOUND);
 	}
 	v    = kv_value(e, &n);
-	*out = sf__etcd_unpack_service(v, n,
-	    e->e_op == SF__EOP_PUT ? (int64_t) sf__etcd_txn_revision(t)
+	*out = sf__store_etcd_unpack_service(v, n,
+	    e->e_op == SF__EOP_PUT ? (int64_t) sf__store_etcd_txn_revision(t)
 	                           : e->e_mod,
 	    alloc);
 	if (*out == NULL || (*out)->metadata == NULL) {
@@ -487,13 +492,13 @@ get_service(sf_store_txn *t, const sf__ekey *ek, const sf_store_key *key,
 }
 
 int
-sf__etcd_txn_service_get(sf_store_txn *t, const sf_store_key *key,
+sf__store_etcd_txn_service_get(sf_store_txn *t, const sf_store_key *key,
     ProtobufCAllocator *alloc, Svcfleet__V1__Service **out)
 {
-	uint8_t  kb[SF__STORE_KEY_MAX];
-	size_t   kl;
-	sf__ekey ek;
-	int      rv;
+	uint8_t        kb[SF__STORE_KEY_MAX];
+	size_t         kl;
+	sf__store_ekey ek;
+	int            rv;
 
 	*out = NULL;
 	if ((rv = svc_key(t, key, kb, &kl, &ek)) != 0) {
@@ -504,7 +509,7 @@ sf__etcd_txn_service_get(sf_store_txn *t, const sf_store_key *key,
 
 static int
 np_ekey(sf_store_txn *t, const char *cluster, const char *protocol,
-    int32_t port, sf__ekey *ek, sf_status *st)
+    int32_t port, sf__store_ekey *ek, sf_status *st)
 {
 	uint8_t kb[SF__STORE_KEY_MAX];
 	size_t  kl;
@@ -514,7 +519,8 @@ np_ekey(sf_store_txn *t, const char *cluster, const char *protocol,
 	    != 0) {
 		return (rv);
 	}
-	if (sf__ekey_make(t->t_store, SF__ETCD_NP, kb, kl, ek) != 0) {
+	if (sf__store_ekey_make(t->t_store, SF__STORE_ETCD_NP, kb, kl, ek)
+	    != 0) {
 		return (sf_status_set(st, SF_INVALID_ARGUMENT,
 		    "cluster/protocol is too long for a store key"));
 	}
@@ -533,7 +539,7 @@ np_check(sf_store_txn *t, const Svcfleet__V1__Service *svc,
 	}
 	for (size_t i = 0; i < svc->spec->n_ports; i++) {
 		const Svcfleet__V1__ServicePort *p = svc->spec->ports[i];
-		sf__ekey                         ek;
+		sf__store_ekey                   ek;
 		sf__ekv                         *e;
 		sf_store_key                     other;
 		const uint8_t                   *v;
@@ -587,7 +593,7 @@ np_unindex(sf_store_txn *t, const Svcfleet__V1__Service *svc,
 	}
 	for (size_t i = 0; i < svc->spec->n_ports; i++) {
 		const Svcfleet__V1__ServicePort *p = svc->spec->ports[i];
-		sf__ekey                         ek;
+		sf__store_ekey                   ek;
 		sf__ekv                         *e;
 		const uint8_t                   *v;
 		size_t                           n;
@@ -623,7 +629,7 @@ np_index(sf_store_txn *t, const Svcfleet__V1__Service *svc,
 	}
 	for (size_t i = 0; i < svc->spec->n_ports; i++) {
 		const Svcfleet__V1__ServicePort *p = svc->spec->ports[i];
-		sf__ekey                         ek;
+		sf__store_ekey                   ek;
 		uint8_t                         *v;
 		int                              rv;
 
@@ -684,14 +690,14 @@ spec_differs(
 }
 
 int
-sf__etcd_txn_service_put(
+sf__store_etcd_txn_service_put(
     sf_store_txn *t, Svcfleet__V1__Service *svc, bool create_only)
 {
 	Svcfleet__V1__ObjectMeta *m;
 	Svcfleet__V1__Service    *old = NULL;
 	uint8_t                   kb[SF__STORE_KEY_MAX];
 	size_t                    kl;
-	sf__ekey                  ek;
+	sf__store_ekey            ek;
 	sf_store_key              key;
 	char                      uid[37], what[SF__STORE_KEY_MAX + 64];
 	int                       rv, differs = 1;
@@ -757,7 +763,7 @@ sf__etcd_txn_service_put(
 	    && (rv = add_patch(t, &m->resource_version)) == 0) {
 		t->t_wrote = true;
 	}
-	m->resource_version = sf__etcd_txn_revision(t);
+	m->resource_version = sf__store_etcd_txn_revision(t);
 out:
 	if (old != NULL) {
 		svcfleet__v1__service__free_unpacked(old, NULL);
@@ -766,12 +772,12 @@ out:
 }
 
 int
-sf__etcd_txn_service_delete(sf_store_txn *t, const sf_store_key *key)
+sf__store_etcd_txn_service_delete(sf_store_txn *t, const sf_store_key *key)
 {
 	Svcfleet__V1__Service *old;
 	uint8_t                kb[SF__STORE_KEY_MAX];
 	size_t                 kl;
-	sf__ekey               ek;
+	sf__store_ekey         ek;
 	int                    rv;
 
 	if ((rv = svc_key(t, key, kb, &kl, &ek)) != 0) {
@@ -790,11 +796,11 @@ sf__etcd_txn_service_delete(sf_store_txn *t, const sf_store_key *key)
 }
 
 int
-sf__etcd_txn_nodeport_owner(sf_store_txn *t, const char *cluster,
+sf__store_etcd_txn_nodeport_owner(sf_store_txn *t, const char *cluster,
     const char *protocol, int32_t port, ProtobufCAllocator *alloc,
     sf_store_key *owner)
 {
-	sf__ekey       ek;
+	sf__store_ekey ek;
 	sf__ekv       *e;
 	sf_store_key   o;
 	const uint8_t *v;
@@ -831,7 +837,7 @@ sf__etcd_txn_nodeport_owner(sf_store_txn *t, const char *cluster,
 }
 
 static bool
-in_range(const sf__ekv *e, const sf__ekey *k, const sf__ekey *end)
+in_range(const sf__ekv *e, const sf__store_ekey *k, const sf__store_ekey *end)
 {
 	size_t a  = e->e_kn < k->k_n ? e->e_kn : k->k_n;
 	size_t b  = e->e_kn < end->k_n ? e->e_kn : end->k_n;
@@ -845,32 +851,32 @@ in_range(const sf__ekv *e, const sf__ekey *k, const sf__ekey *end)
 }
 
 int
-sf__etcd_txn_cluster_count_services(
+sf__store_etcd_txn_cluster_count_services(
     sf_store_txn *t, const char *cluster, uint64_t limit, uint64_t *n)
 {
-	sf_store   *s = t->t_store;
-	uint8_t     pre[SF__STORE_KEY_MAX];
-	size_t      pl;
-	sf__ekey    k, end;
-	json_t     *resp = NULL;
-	sf__erange *r;
-	int64_t     cnt;
-	int         rv;
+	sf_store      *s = t->t_store;
+	uint8_t        pre[SF__STORE_KEY_MAX];
+	size_t         pl;
+	sf__store_ekey k, end;
+	json_t        *resp = NULL;
+	sf__erange    *r;
+	int64_t        cnt;
+	int            rv;
 
 	*n = 0;
 	if ((rv = sf__store_key_cluster(cluster, pre, &pl, t->t_st)) != 0) {
 		return (rv);
 	}
-	if (sf__ekey_make(s, SF__ETCD_SVC, pre, pl, &k) != 0) {
+	if (sf__store_ekey_make(s, SF__STORE_ETCD_SVC, pre, pl, &k) != 0) {
 		return (sf_status_set(t->t_st, SF_INVALID_ARGUMENT,
 		    "cluster name is too long for a store key"));
 	}
-	sf__ekey_end(&k, &end);
+	sf__store_ekey_end(&k, &end);
 	if (compares(t) + 1 > s->s_max_ops) {
 		return (too_many(t));
 	}
-	rv = sf__etcd_range(s, &k, &end, t->t_snap, 0, SF__RANGE_COUNT_ONLY,
-	    "the services of a cluster", &resp, t->t_st);
+	rv = sf__store_etcd_range(s, &k, &end, t->t_snap, 0,
+	    SF__RANGE_COUNT_ONLY, "the services of a cluster", &resp, t->t_st);
 	if (rv == SF_OUT_OF_RANGE) {
 		json_decref(resp);
 		return (fail(t, SF_ABORTED));
@@ -879,9 +885,9 @@ sf__etcd_txn_cluster_count_services(
 		return (fail(t, rv));
 	}
 	if (t->t_snap == 0) {
-		t->t_snap = sf__etcd_rev(resp);
+		t->t_snap = sf__store_etcd_rev(resp);
 	}
-	cnt = sf__etcd_i64(resp, "count");
+	cnt = sf__store_etcd_i64(resp, "count");
 	json_decref(resp);
 	// The range is compared at commit: nothing in it may be written
 	// after the snapshot. (A Service deleted there meanwhile passes the
@@ -930,7 +936,8 @@ sf__etcd_txn_cluster_count_services(
 // ------------------------------------------------------------- clusters
 
 static int
-cluster_keys(sf_store_txn *t, const char *name, sf__ekey *kc, sf__ekey *ks)
+cluster_keys(
+    sf_store_txn *t, const char *name, sf__store_ekey *kc, sf__store_ekey *ks)
 {
 	uint8_t kb[SF__STORE_KEY_MAX];
 	size_t  kl;
@@ -939,8 +946,9 @@ cluster_keys(sf_store_txn *t, const char *name, sf__ekey *kc, sf__ekey *ks)
 	if ((rv = sf__store_key_cluster(name, kb, &kl, t->t_st)) != 0) {
 		return (rv);
 	}
-	if (sf__ekey_make(t->t_store, SF__ETCD_CL, kb, kl, kc) != 0
-	    || sf__ekey_make(t->t_store, SF__ETCD_SEC, kb, kl, ks) != 0) {
+	if (sf__store_ekey_make(t->t_store, SF__STORE_ETCD_CL, kb, kl, kc) != 0
+	    || sf__store_ekey_make(t->t_store, SF__STORE_ETCD_SEC, kb, kl, ks)
+	        != 0) {
 		return (sf_status_set(t->t_st, SF_INVALID_ARGUMENT,
 		    "cluster name is too long for a store key"));
 	}
@@ -953,7 +961,7 @@ static int
 get_cluster_with(sf_store_txn *t, const char *name, bool creds,
     ProtobufCAllocator *alloc, Svcfleet__V1__Cluster **out)
 {
-	sf__ekey       kc, ks;
+	sf__store_ekey kc, ks;
 	sf__ekv       *e, *es;
 	const uint8_t *v;
 	size_t         n;
@@ -980,14 +988,15 @@ get_cluster_with(sf_store_txn *t, const char *name, bool creds,
 		    "store: the stored cluster %s cannot be decoded", name));
 	}
 	(*out)->resource_version = e->e_op == SF__EOP_PUT
-	    ? sf__etcd_txn_revision(t)
+	    ? sf__store_etcd_txn_revision(t)
 	    : (uint64_t) e->e_mod;
 	if (!creds) {
 		return (0);
 	}
 	if ((rv = kv_read(t, &ks, what, &es)) == 0 && kv_present(es)) {
 		v  = kv_value(es, &n);
-		rv = sf__etcd_fill_credentials(t->t_store, v, n, alloc, *out);
+		rv = sf__store_etcd_fill_credentials(
+		    t->t_store, v, n, alloc, *out);
 		if (rv != 0) {
 			rv = sf_status_set(t->t_st, rv,
 			    "store: the credentials of cluster %s cannot be "
@@ -1003,26 +1012,26 @@ get_cluster_with(sf_store_txn *t, const char *name, bool creds,
 }
 
 int
-sf__etcd_txn_cluster_get(sf_store_txn *t, const char *name,
+sf__store_etcd_txn_cluster_get(sf_store_txn *t, const char *name,
     ProtobufCAllocator *alloc, Svcfleet__V1__Cluster **out)
 {
 	return (get_cluster_with(t, name, true, alloc, out));
 }
 
 int
-sf__etcd_txn_cluster_spec_get(sf_store_txn *t, const char *name,
+sf__store_etcd_txn_cluster_spec_get(sf_store_txn *t, const char *name,
     ProtobufCAllocator *alloc, Svcfleet__V1__Cluster **out)
 {
 	return (get_cluster_with(t, name, false, alloc, out));
 }
 
 int
-sf__etcd_txn_cluster_put(
+sf__store_etcd_txn_cluster_put(
     sf_store_txn *t, Svcfleet__V1__Cluster *c, bool create_only)
 {
 	sf_store              *s   = t->t_store;
 	Svcfleet__V1__Cluster *old = NULL;
-	sf__ekey               kc, ks;
+	sf__store_ekey         kc, ks;
 	char                   what[SF__STORE_KEY_MAX + 16];
 	uint8_t               *blob = NULL;
 	size_t                 blen = 0;
@@ -1080,7 +1089,7 @@ sf__etcd_txn_cluster_put(
 	if (rv == 0) {
 		rv = add_patch(t, &c->resource_version);
 	}
-	c->resource_version = sf__etcd_txn_revision(t);
+	c->resource_version = sf__store_etcd_txn_revision(t);
 	if (rv == 0) {
 		t->t_wrote = true;
 	}
@@ -1093,12 +1102,12 @@ out:
 }
 
 int
-sf__etcd_txn_cluster_delete(sf_store_txn *t, const char *name)
+sf__store_etcd_txn_cluster_delete(sf_store_txn *t, const char *name)
 {
-	sf__ekey kc, ks;
-	sf__ekv *e;
-	char     what[SF__STORE_KEY_MAX + 16];
-	int      rv;
+	sf__store_ekey kc, ks;
+	sf__ekv       *e;
+	char           what[SF__STORE_KEY_MAX + 16];
+	int            rv;
 
 	if ((rv = cluster_keys(t, name, &kc, &ks)) != 0) {
 		return (rv);
@@ -1121,7 +1130,8 @@ sf__etcd_txn_cluster_delete(sf_store_txn *t, const char *name)
 // ------------------------------------------------------------- records
 
 static int
-record_ekey(sf_store_txn *t, sf_store_kind kind, const char *id, sf__ekey *ek)
+record_ekey(
+    sf_store_txn *t, sf_store_kind kind, const char *id, sf__store_ekey *ek)
 {
 	size_t kl;
 	int    rv;
@@ -1129,22 +1139,22 @@ record_ekey(sf_store_txn *t, sf_store_kind kind, const char *id, sf__ekey *ek)
 	if ((rv = sf__store_key_record(id, &kl, t->t_st)) != 0) {
 		return (rv);
 	}
-	sf__ekey_make(t->t_store,
-	    kind == SF_STORE_TOKENS         ? SF__ETCD_TOK
-	        : kind == SF_STORE_REQUESTS ? SF__ETCD_REQ
-	        : kind == SF_STORE_HISTORY  ? SF__ETCD_HIST
-	        : kind == SF_STORE_FLEET    ? SF__ETCD_FLEET
-	                                    : SF__ETCD_BIND,
+	sf__store_ekey_make(t->t_store,
+	    kind == SF_STORE_TOKENS         ? SF__STORE_ETCD_TOK
+	        : kind == SF_STORE_REQUESTS ? SF__STORE_ETCD_REQ
+	        : kind == SF_STORE_HISTORY  ? SF__STORE_ETCD_HIST
+	        : kind == SF_STORE_FLEET    ? SF__STORE_ETCD_FLEET
+	                                    : SF__STORE_ETCD_BIND,
 	    id, kl, ek);
 	return (0);
 }
 
 int
-sf__etcd_txn_record_get(sf_store_txn *t, sf_store_kind kind, const char *id,
-    const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc,
-    ProtobufCMessage **out)
+sf__store_etcd_txn_record_get(sf_store_txn *t, sf_store_kind kind,
+    const char *id, const ProtobufCMessageDescriptor *desc,
+    ProtobufCAllocator *alloc, ProtobufCMessage **out)
 {
-	sf__ekey       ek;
+	sf__store_ekey ek;
 	sf__ekv       *e;
 	const uint8_t *v;
 	size_t         n;
@@ -1175,13 +1185,13 @@ sf__etcd_txn_record_get(sf_store_txn *t, sf_store_kind kind, const char *id,
 }
 
 int
-sf__etcd_txn_record_put(sf_store_txn *t, sf_store_kind kind, const char *id,
-    const ProtobufCMessage *msg, bool create_only)
+sf__store_etcd_txn_record_put(sf_store_txn *t, sf_store_kind kind,
+    const char *id, const ProtobufCMessage *msg, bool create_only)
 {
-	sf__ekey ek;
-	sf__ekv *e;
-	char     what[SF__STORE_RECORD_MAX + 32];
-	int      rv;
+	sf__store_ekey ek;
+	sf__ekv       *e;
+	char           what[SF__STORE_RECORD_MAX + 32];
+	int            rv;
 
 	if ((rv = record_ekey(t, kind, id, &ek)) != 0) {
 		return (rv);
@@ -1215,11 +1225,12 @@ sf__etcd_txn_record_put(sf_store_txn *t, sf_store_kind kind, const char *id,
 }
 
 int
-sf__etcd_txn_record_delete(sf_store_txn *t, sf_store_kind kind, const char *id)
+sf__store_etcd_txn_record_delete(
+    sf_store_txn *t, sf_store_kind kind, const char *id)
 {
-	sf__ekey ek;
-	sf__ekv *e;
-	int      rv;
+	sf__store_ekey ek;
+	sf__ekv       *e;
+	int            rv;
 
 	if ((rv = record_ekey(t, kind, id, &ek)) != 0
 	    || (rv = kv_read(t, &ek, "a record", &e)) != 0) {
@@ -1238,12 +1249,12 @@ sf__etcd_txn_record_delete(sf_store_txn *t, sf_store_kind kind, const char *id)
 // ---------------------------------------------------------------- audit
 
 int
-sf__etcd_audit_key(const sf_store *s, uint64_t id, sf__ekey *k)
+sf__store_etcd_audit_key(const sf_store *s, uint64_t id, sf__store_ekey *k)
 {
 	char hex[24];
 
 	snprintf(hex, sizeof(hex), "%016llx", (unsigned long long) ~id);
-	return (sf__ekey_make(s, SF__ETCD_AUDIT, hex, 16, k));
+	return (sf__store_ekey_make(s, SF__STORE_ETCD_AUDIT, hex, 16, k));
 }
 
 // An audit id: the time in ms, then 22 random bits. No counter (every
@@ -1261,14 +1272,14 @@ audit_id(int64_t now_ms)
 }
 
 int
-sf__etcd_txn_audit_append(sf_store_txn *t, Svcfleet__V1__AuditEvent *ev)
+sf__store_etcd_txn_audit_append(sf_store_txn *t, Svcfleet__V1__AuditEvent *ev)
 {
-	sf__ekey ek;
-	uint64_t id;
+	sf__store_ekey ek;
+	uint64_t       id;
 
 	do {
 		id = audit_id(t->t_now);
-		sf__etcd_audit_key(t->t_store, id, &ek);
+		sf__store_etcd_audit_key(t->t_store, id, &ek);
 	} while (id == 0 || kv_find(t, &ek) != NULL);
 	ev->id = id;
 	if (ev->time_ms == 0) {
@@ -1282,14 +1293,14 @@ sf__etcd_txn_audit_append(sf_store_txn *t, Svcfleet__V1__AuditEvent *ev)
 // --------------------------------------------------------------- commit
 
 static void
-ekv_key(const sf__ekv *e, sf__ekey *k)
+ekv_key(const sf__ekv *e, sf__store_ekey *k)
 {
 	memcpy(k->k_b, e->e_k, e->e_kn);
 	k->k_n = e->e_kn;
 }
 
 static int
-make_marker(sf_store *s, int64_t now, sf__ekey *k)
+make_marker(sf_store *s, int64_t now, sf__store_ekey *k)
 {
 	uint8_t r[8];
 	char    name[48];
@@ -1301,16 +1312,17 @@ make_marker(sf_store *s, int64_t now, sf__ekey *k)
 	    "%016llx-%02x%02x%02x%02x%02x%02x%02x%02x",
 	    (unsigned long long) now, r[0], r[1], r[2], r[3], r[4], r[5], r[6],
 	    r[7]);
-	return (sf__ekey_make(s, SF__ETCD_TXN, name, strlen(name), k));
+	return (
+	    sf__store_ekey_make(s, SF__STORE_ETCD_TXN, name, strlen(name), k));
 }
 
 // Whether e is a request record (SF_STORE_REQUESTS).
 static bool
 is_request(const sf_store *s, const sf__ekv *e)
 {
-	size_t n = strlen(SF__ETCD_REQ);
+	size_t n = strlen(SF__STORE_ETCD_REQ);
 	return (e->e_kn > s->s_plen + n
-	    && memcmp(e->e_k + s->s_plen, SF__ETCD_REQ, n) == 0);
+	    && memcmp(e->e_k + s->s_plen, SF__STORE_ETCD_REQ, n) == 0);
 }
 
 // req_lease returns the lease request records are put with, granted anew
@@ -1346,13 +1358,13 @@ req_lease_locked(sf_store *s)
 		return (s->s_req_lease);
 	}
 	sf_status_init(&st);
-	req = json_pack("{s:o}", "TTL", sf__etcd_str64(REQ_LEASE_TTL_S));
+	req = json_pack("{s:o}", "TTL", sf__store_etcd_str64(REQ_LEASE_TTL_S));
 	if (req != NULL
-	    && sf__etcd_call_timeout(s->s_etcd, "lease/grant", req,
+	    && sf__store_etcd_call_timeout(s->s_etcd, "lease/grant", req,
 	           "the lease of request records", 2000, &resp, NULL, &st)
 	        == 0
-	    && sf__etcd_i64(resp, "ID") != 0) {
-		s->s_req_lease    = sf__etcd_i64(resp, "ID");
+	    && sf__store_etcd_i64(resp, "ID") != 0) {
+		s->s_req_lease    = sf__store_etcd_i64(resp, "ID");
 		s->s_req_lease_at = now;
 	} else {
 		SF_WARN("store",
@@ -1371,7 +1383,7 @@ req_lease_locked(sf_store *s)
 
 // build makes the transaction of the attempt.
 static json_t *
-build(sf_store_txn *t, const sf__ekey *marker, const char **what)
+build(sf_store_txn *t, const sf__store_ekey *marker, const char **what)
 {
 	sf_store *s   = t->t_store;
 	json_t   *cmp = json_array(), *ok = json_array();
@@ -1380,22 +1392,24 @@ build(sf_store_txn *t, const sf__ekey *marker, const char **what)
 
 	*what = "a write";
 	for (size_t i = 0; i < t->t_nkv; i++) {
-		sf__ekv *e = &t->t_kv[i];
-		sf__ekey k;
+		sf__ekv       *e = &t->t_kv[i];
+		sf__store_ekey k;
 		ekv_key(e, &k);
 		if (e->e_read) {
 			json_array_append_new(
-			    cmp, sf__etcd_cmp_mod(&k, e->e_mod));
+			    cmp, sf__store_etcd_cmp_mod(&k, e->e_mod));
 		} else if (e->e_op == SF__EOP_PUT && is_audit(s, e)) {
-			json_array_append_new(cmp, sf__etcd_cmp_absent(&k));
+			json_array_append_new(
+			    cmp, sf__store_etcd_cmp_absent(&k));
 		}
 		if (e->e_op == SF__EOP_PUT) {
-			json_t *put = sf__etcd_op_put(&k, e->e_val, e->e_valn);
+			json_t *put
+			    = sf__store_etcd_op_put(&k, e->e_val, e->e_valn);
 			int64_t lease;
 			if (is_request(s, e) && (lease = req_lease(s)) != 0) {
 				json_object_set_new(
 				    json_object_get(put, "request_put"),
-				    "lease", sf__etcd_str64(lease));
+				    "lease", sf__store_etcd_str64(lease));
 			}
 			json_array_append_new(ok, put);
 			if (e->e_valn >= biggest && e->e_what != NULL) {
@@ -1403,23 +1417,25 @@ build(sf_store_txn *t, const sf__ekey *marker, const char **what)
 				*what   = e->e_what;
 			}
 		} else if (e->e_op == SF__EOP_DEL) {
-			json_array_append_new(ok, sf__etcd_op_del(&k, NULL));
+			json_array_append_new(
+			    ok, sf__store_etcd_op_del(&k, NULL));
 		}
 	}
 	for (size_t i = 0; i < t->t_nrg; i++) {
-		sf__ekey k, end;
+		sf__store_ekey k, end;
 		memcpy(k.k_b, t->t_rg[i].r_k, t->t_rg[i].r_kn);
 		k.k_n = t->t_rg[i].r_kn;
 		memcpy(end.k_b, t->t_rg[i].r_end, t->t_rg[i].r_endn);
 		end.k_n = t->t_rg[i].r_endn;
-		json_array_append_new(
-		    cmp, sf__etcd_cmp_mod_below(&k, &end, t->t_snap + 1));
+		json_array_append_new(cmp,
+		    sf__store_etcd_cmp_mod_below(&k, &end, t->t_snap + 1));
 	}
-	json_array_append_new(cmp, sf__etcd_cmp_absent(marker));
-	json_array_append_new(
-	    ok, sf__etcd_op_put(marker, MARKER_COMMIT, strlen(MARKER_COMMIT)));
+	json_array_append_new(cmp, sf__store_etcd_cmp_absent(marker));
+	json_array_append_new(ok,
+	    sf__store_etcd_op_put(
+	        marker, MARKER_COMMIT, strlen(MARKER_COMMIT)));
 	req = json_pack("{s:o,s:o,s:[o]}", "compare", cmp, "success", ok,
-	    "failure", sf__etcd_op_range(marker));
+	    "failure", sf__store_etcd_op_range(marker));
 	return (req);
 }
 
@@ -1428,7 +1444,7 @@ build(sf_store_txn *t, const sf__ekey *marker, const char **what)
 static int
 marker_state(const json_t *resp, uint64_t *rev)
 {
-	json_t  *kv = sf__etcd_txn_kv(resp, 0);
+	json_t  *kv = sf__store_etcd_txn_kv(resp, 0);
 	uint8_t *v  = NULL;
 	size_t   n;
 	int      c = 0;
@@ -1436,11 +1452,11 @@ marker_state(const json_t *resp, uint64_t *rev)
 	if (kv == NULL) {
 		return (0);
 	}
-	if (sf__etcd_kv_value(kv, &v, &n) == 0 && n == 1) {
+	if (sf__store_etcd_kv_value(kv, &v, &n) == 0 && n == 1) {
 		c = v[0];
 	}
 	free(v);
-	*rev = (uint64_t) sf__etcd_i64(kv, "mod_revision");
+	*rev = (uint64_t) sf__store_etcd_i64(kv, "mod_revision");
 	return (c);
 }
 
@@ -1449,26 +1465,26 @@ marker_state(const json_t *resp, uint64_t *rev)
 // had committed), or an SF_* code (etcd did not answer: the outcome is
 // unknown).
 static int
-fence(sf_store_txn *t, const sf__ekey *marker, uint64_t *rev)
+fence(sf_store_txn *t, const sf__store_ekey *marker, uint64_t *rev)
 {
 	sf_store *s = t->t_store;
 	json_t   *req, *resp = NULL;
 	int       rv, st;
 
 	req = json_pack("{s:[o],s:[o],s:[o]}", "compare",
-	    sf__etcd_cmp_absent(marker), "success",
-	    sf__etcd_op_put(marker, MARKER_FENCE, strlen(MARKER_FENCE)),
-	    "failure", sf__etcd_op_range(marker));
+	    sf__store_etcd_cmp_absent(marker), "success",
+	    sf__store_etcd_op_put(marker, MARKER_FENCE, strlen(MARKER_FENCE)),
+	    "failure", sf__store_etcd_op_range(marker));
 	if (req == NULL) {
 		return (oom(t));
 	}
-	rv = sf__etcd_call(s->s_etcd, "kv/txn", req, "a write's marker", &resp,
-	    NULL, t->t_st);
+	rv = sf__store_etcd_call(s->s_etcd, "kv/txn", req, "a write's marker",
+	    &resp, NULL, t->t_st);
 	json_decref(req);
 	if (rv != 0) {
 		return (rv);
 	}
-	sf__etcd_saw(s, sf__etcd_rev(resp));
+	sf__store_etcd_saw(s, sf__store_etcd_rev(resp));
 	if (json_is_true(json_object_get(resp, "succeeded"))) {
 		json_decref(resp);
 		return (0);
@@ -1479,14 +1495,14 @@ fence(sf_store_txn *t, const sf__ekey *marker, uint64_t *rev)
 }
 
 int
-sf__etxn_commit(sf_store_txn *t, uint64_t *rev)
+sf__store_etxn_commit(sf_store_txn *t, uint64_t *rev)
 {
-	sf_store   *s = t->t_store;
-	sf__ekey    marker;
-	json_t     *req, *resp = NULL;
-	const char *what;
-	bool        ambiguous = false;
-	int         rv;
+	sf_store      *s = t->t_store;
+	sf__store_ekey marker;
+	json_t        *req, *resp = NULL;
+	const char    *what;
+	bool           ambiguous = false;
+	int            rv;
 
 	*rev = 0;
 	if (compares(t) > s->s_max_ops || writes(t) > s->s_max_ops) {
@@ -1499,7 +1515,7 @@ sf__etxn_commit(sf_store_txn *t, uint64_t *rev)
 	if ((req = build(t, &marker, &what)) == NULL) {
 		return (oom(t));
 	}
-	rv = sf__etcd_call(
+	rv = sf__store_etcd_call(
 	    s->s_etcd, "kv/txn", req, what, &resp, &ambiguous, t->t_st);
 	json_decref(req);
 	if (rv != 0) {
@@ -1508,13 +1524,13 @@ sf__etxn_commit(sf_store_txn *t, uint64_t *rev)
 			sf_status_set(t->t_st, SF_UNAVAILABLE,
 			    "store: etcd did not answer (%s); the write may "
 			    "or may not have been applied",
-			    sf__etcd_endpoints(s->s_etcd));
+			    sf__store_etcd_endpoints(s->s_etcd));
 		}
 		return (rv);
 	}
-	sf__etcd_saw(s, sf__etcd_rev(resp));
+	sf__store_etcd_saw(s, sf__store_etcd_rev(resp));
 	if (json_is_true(json_object_get(resp, "succeeded"))) {
-		*rev = sf__etcd_rev(resp);
+		*rev = sf__store_etcd_rev(resp);
 		json_decref(resp);
 		return (0);
 	}
@@ -1545,6 +1561,6 @@ sf__etxn_commit(sf_store_txn *t, uint64_t *rev)
 		return (sf_status_set(t->t_st, rv,
 		    "store: etcd did not answer (%s); the write may or may "
 		    "not have been applied",
-		    sf__etcd_endpoints(s->s_etcd)));
+		    sf__store_etcd_endpoints(s->s_etcd)));
 	}
 }

@@ -29,7 +29,8 @@
 static bool
 tracked(const sf_store *s, const uint8_t *k, size_t kn)
 {
-	static const char *const sect[] = {SF__ETCD_SVC, SF__ETCD_CL};
+	static const char *const sect[]
+	    = {SF__STORE_ETCD_SVC, SF__STORE_ETCD_CL};
 	if (kn < s->s_plen || memcmp(k, s->s_prefix, s->s_plen) != 0) {
 		return (false);
 	}
@@ -75,7 +76,7 @@ at(const sf_store *s, size_t i, const uint8_t *k, size_t kn)
 }
 
 void
-sf__view_clear(sf_store *s)
+sf__store_view_clear(sf_store *s)
 {
 	for (size_t i = 0; i < s->s_v_n; i++) {
 		free(s->s_v[i].ve_k);
@@ -86,9 +87,9 @@ sf__view_clear(sf_store *s)
 }
 
 void
-sf__view_free(sf_store *s)
+sf__store_view_free(sf_store *s)
 {
-	sf__view_clear(s);
+	sf__store_view_clear(s);
 	free(s->s_v);
 	s->s_v     = NULL;
 	s->s_v_cap = 0;
@@ -125,8 +126,8 @@ view_set(sf_store *s, const uint8_t *k, size_t kn, const uint8_t *v, size_t vn,
 		return (0);
 	}
 	if (s->s_v_n == s->s_v_cap) {
-		size_t    cap = s->s_v_cap ? s->s_v_cap * 2 : 256;
-		sf__vent *n   = realloc(s->s_v, cap * sizeof(*n));
+		size_t          cap = s->s_v_cap ? s->s_v_cap * 2 : 256;
+		sf__store_vent *n   = realloc(s->s_v, cap * sizeof(*n));
 		if (n == NULL) {
 			free(nv);
 			return (-1);
@@ -151,10 +152,10 @@ view_set(sf_store *s, const uint8_t *k, size_t kn, const uint8_t *v, size_t vn,
 	return (0);
 }
 
-// sf__view_seed_kvs puts the kvs of a range answer into the view (s_fmtx
+// sf__store_view_seed_kvs puts the kvs of a range answer into the view (s_fmtx
 // held). Returns 0 or -1.
 int
-sf__view_seed_kvs(sf_store *s, const json_t *resp)
+sf__store_view_seed_kvs(sf_store *s, const json_t *resp)
 {
 	const json_t *kvs = json_object_get(resp, "kvs");
 
@@ -164,10 +165,10 @@ sf__view_seed_kvs(sf_store *s, const json_t *resp)
 		size_t        kn, vn;
 		int           rv = -1;
 
-		if (sf__etcd_unb64(kv, "key", &k, &kn) == 0
-		    && sf__etcd_kv_value(kv, &v, &vn) == 0) {
-			rv = view_set(
-			    s, k, kn, v, vn, sf__etcd_i64(kv, "mod_revision"));
+		if (sf__store_etcd_unb64(kv, "key", &k, &kn) == 0
+		    && sf__store_etcd_kv_value(kv, &v, &vn) == 0) {
+			rv = view_set(s, k, kn, v, vn,
+			    sf__store_etcd_i64(kv, "mod_revision"));
 		}
 		free(k);
 		free(v);
@@ -179,7 +180,7 @@ sf__view_seed_kvs(sf_store *s, const json_t *resp)
 }
 
 void
-sf__view_event(sf_store *s, const json_t *ev, uint64_t rev)
+sf__store_view_event(sf_store *s, const json_t *ev, uint64_t rev)
 {
 	const json_t *kv   = json_object_get(ev, "kv");
 	const char   *type = json_string_value(json_object_get(ev, "type"));
@@ -187,7 +188,7 @@ sf__view_event(sf_store *s, const json_t *ev, uint64_t rev)
 	uint8_t      *k = NULL, *v = NULL;
 	size_t        kn, vn       = 0;
 
-	if (!s->s_v_ok || sf__etcd_unb64(kv, "key", &k, &kn) != 0) {
+	if (!s->s_v_ok || sf__store_etcd_unb64(kv, "key", &k, &kn) != 0) {
 		free(k);
 		return;
 	}
@@ -195,12 +196,12 @@ sf__view_event(sf_store *s, const json_t *ev, uint64_t rev)
 		free(k);
 		return;
 	}
-	if ((!del && sf__etcd_kv_value(kv, &v, &vn) != 0)
+	if ((!del && sf__store_etcd_kv_value(kv, &v, &vn) != 0)
 	    || view_set(s, k, kn, del ? NULL : (v != NULL ? v : k), vn,
 	           (int64_t) rev)
 	        != 0) {
 		// Out of memory: readers go to etcd until the next epoch.
-		sf__view_clear(s);
+		sf__store_view_clear(s);
 	}
 	s->s_v_changed = rev;
 	free(k);
@@ -208,7 +209,7 @@ sf__view_event(sf_store *s, const json_t *ev, uint64_t rev)
 }
 
 int
-sf__etcd_view_get(sf_store *s, const sf__ekey *k, uint64_t min_rev,
+sf__store_etcd_view_get(sf_store *s, const sf__store_ekey *k, uint64_t min_rev,
     uint8_t **v, size_t *vn, int64_t *mod)
 {
 	size_t i;
@@ -236,18 +237,18 @@ sf__etcd_view_get(sf_store *s, const sf__ekey *k, uint64_t min_rev,
 }
 
 static json_t *
-kv_json(const sf__vent *e)
+kv_json(const sf__store_vent *e)
 {
-	return (
-	    json_pack("{s:o,s:o,s:o}", "key", sf__etcd_b64(e->ve_k, e->ve_kn),
-	        "value", sf__etcd_b64(e->ve_v, e->ve_vn), "mod_revision",
-	        sf__etcd_str64(e->ve_mod)));
+	return (json_pack("{s:o,s:o,s:o}", "key",
+	    sf__store_etcd_b64(e->ve_k, e->ve_kn), "value",
+	    sf__store_etcd_b64(e->ve_v, e->ve_vn), "mod_revision",
+	    sf__store_etcd_str64(e->ve_mod)));
 }
 
 int
-sf__etcd_view_range(sf_store *s, const sf__ekey *k, const sf__ekey *end,
-    uint64_t rev, int64_t limit, uint64_t min_rev, int64_t wait_ms,
-    json_t **resp)
+sf__store_etcd_view_range(sf_store *s, const sf__store_ekey *k,
+    const sf__store_ekey *end, uint64_t rev, int64_t limit, uint64_t min_rev,
+    int64_t wait_ms, json_t **resp)
 {
 	int64_t         until = sf_clock_mono_ms() + wait_ms;
 	struct timespec ts = {until / 1000, (long) (until % 1000) * 1000000};
@@ -284,7 +285,7 @@ sf__etcd_view_range(sf_store *s, const sf__ekey *k, const sf__ekey *end,
 		return (-1);
 	}
 	for (i = lower(s, k->k_b, k->k_n); i < s->s_v_n; i++) {
-		const sf__vent *e = &s->s_v[i];
+		const sf__store_vent *e = &s->s_v[i];
 		if (end == NULL
 		        ? kcmp(e->ve_k, e->ve_kn, k->k_b, k->k_n) != 0
 		        : kcmp(e->ve_k, e->ve_kn, end->k_b, end->k_n) >= 0) {
@@ -303,12 +304,12 @@ sf__etcd_view_range(sf_store *s, const sf__ekey *k, const sf__ekey *end,
 	}
 	pthread_mutex_unlock(&s->s_fmtx);
 	*resp = json_pack("{s:{s:o},s:o,s:b}", "header", "revision",
-	    sf__etcd_str64((int64_t) at_rev), "kvs", kvs, "more", more);
+	    sf__store_etcd_str64((int64_t) at_rev), "kvs", kvs, "more", more);
 	return (*resp != NULL ? 0 : -1);
 }
 
 void
-sf__view_copy_free(sf__vent *e, size_t n)
+sf__store_view_copy_free(sf__store_vent *e, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		free(e[i].ve_k);
@@ -318,13 +319,13 @@ sf__view_copy_free(sf__vent *e, size_t n)
 }
 
 int
-sf__etcd_view_copy(sf_store *s, const sf__ekey *k, const sf__ekey *end,
-    uint64_t rev, int64_t limit, uint64_t min_rev, int64_t wait_ms,
-    sf__vent **out, size_t *n, bool *more, uint64_t *at)
+sf__store_etcd_view_copy(sf_store *s, const sf__store_ekey *k,
+    const sf__store_ekey *end, uint64_t rev, int64_t limit, uint64_t min_rev,
+    int64_t wait_ms, sf__store_vent **out, size_t *n, bool *more, uint64_t *at)
 {
 	int64_t         until = sf_clock_mono_ms() + wait_ms;
 	struct timespec ts  = {until / 1000, (long) (until % 1000) * 1000000};
-	sf__vent       *e   = NULL;
+	sf__store_vent *e   = NULL;
 	size_t          cnt = 0, cap = 0;
 	bool            oom = false;
 
@@ -349,7 +350,7 @@ sf__etcd_view_copy(sf_store *s, const sf__ekey *k, const sf__ekey *end,
 	}
 	*at = rev != 0 ? rev : s->s_f_hi;
 	for (size_t i = lower(s, k->k_b, k->k_n); i < s->s_v_n && !oom; i++) {
-		const sf__vent *v = &s->s_v[i];
+		const sf__store_vent *v = &s->s_v[i];
 		if (kcmp(v->ve_k, v->ve_kn, end->k_b, end->k_n) >= 0) {
 			break;
 		}
@@ -358,8 +359,8 @@ sf__etcd_view_copy(sf_store *s, const sf__ekey *k, const sf__ekey *end,
 			break;
 		}
 		if (cnt == cap) {
-			size_t    nc = cap ? cap * 2 : 64;
-			sf__vent *ne = realloc(e, nc * sizeof(*ne));
+			size_t          nc = cap ? cap * 2 : 64;
+			sf__store_vent *ne = realloc(e, nc * sizeof(*ne));
 			if (ne == NULL) {
 				oom = true;
 				break;
@@ -381,7 +382,7 @@ sf__etcd_view_copy(sf_store *s, const sf__ekey *k, const sf__ekey *end,
 	}
 	pthread_mutex_unlock(&s->s_fmtx);
 	if (oom) {
-		sf__view_copy_free(e, cnt);
+		sf__store_view_copy_free(e, cnt);
 		return (-1); // ask etcd
 	}
 	*out = e;

@@ -3,7 +3,7 @@
 // Queued writes run one after another, as the LMDB backend's writer runs
 // them (write functions may count on running one at a time), except those
 // flagged SF_STORE_CONCURRENT, which run side by side on up to
-// SF__ETCD_WRITERS threads: each is an optimistic transaction whose
+// SF__STORE_ETCD_WRITERS threads: each is an optimistic transaction whose
 // compares keep it correct whatever else commits meanwhile, so the only
 // thing lost is an order etcd would not keep across replicas anyway. Each
 // write is an optimistic transaction (etcd_txn.c): the function runs against a
@@ -25,7 +25,7 @@
 #include "log.h"
 
 static sf_status *
-req_status(sf__etcd_req *rq)
+req_status(sf__store_etcd_req *rq)
 {
 	return (rq->rq_w.w_status != NULL ? rq->rq_w.w_status : &rq->rq_st);
 }
@@ -39,22 +39,22 @@ committed(sf_store *s, uint64_t rev)
 	    && !atomic_compare_exchange_weak(&s->s_last_write, &cur, rev)) {
 	}
 	atomic_fetch_add(&s->s_commits, 1);
-	sf__etcd_saw(s, rev);
+	sf__store_etcd_saw(s, rev);
 }
 
 // run_audit records a request's outcome (the function failed, or it was a
 // dry run) in a transaction of its own. A failing audit is logged: it
 // cannot change the outcome.
 static void
-run_audit(sf_store *s, sf__etcd_req *rq, int code)
+run_audit(sf_store *s, sf__store_etcd_req *rq, int code)
 {
-	for (int attempt = 0; attempt < SF__ETCD_ATTEMPTS; attempt++) {
+	for (int attempt = 0; attempt < SF__STORE_ETCD_ATTEMPTS; attempt++) {
 		sf_store_txn t;
 		sf_status    ast;
 		uint64_t     rev;
 		int          a;
 
-		sf__etxn_init(&t, s, rq);
+		sf__store_etxn_init(&t, s, rq);
 		// The audit reports into a status of its own: the request's
 		// holds the failure it describes.
 		sf_status_init(&ast);
@@ -63,13 +63,13 @@ run_audit(sf_store *s, sf__etcd_req *rq, int code)
 		if (a == 0 && t.t_err != 0) {
 			a = t.t_err;
 		}
-		if (a == 0 && sf__etxn_dirty(&t)) {
-			a = sf__etxn_commit(&t, &rev);
+		if (a == 0 && sf__store_etxn_dirty(&t)) {
+			a = sf__store_etxn_commit(&t, &rev);
 			if (a == 0) {
 				committed(s, rev);
 			}
 		}
-		sf__etxn_fini(&t);
+		sf__store_etxn_fini(&t);
 		if (a != SF_ABORTED) {
 			if (a != 0) {
 				SF_ERROR("store",
@@ -93,7 +93,7 @@ run_audit(sf_store *s, sf__etcd_req *rq, int code)
 // run applies one request: its function, optimistically, until a commit
 // holds or the outcome is known.
 static void
-run(sf_store *s, sf__etcd_req *rq)
+run(sf_store *s, sf__store_etcd_req *rq)
 {
 	sf_status *st  = req_status(rq);
 	bool       dry = (rq->rq_w.w_flags & SF_STORE_DRY_RUN) != 0;
@@ -112,28 +112,28 @@ run(sf_store *s, sf__etcd_req *rq)
 			// it until the function runs again.
 			sf_status_reset(st);
 		}
-		if (attempt == SF__ETCD_ATTEMPTS) {
+		if (attempt == SF__STORE_ETCD_ATTEMPTS) {
 			rq->rq_code = sf_status_set(st, SF_ABORTED,
 			    "store: the write conflicted with concurrent "
 			    "writes "
 			    "%d times; retry it",
-			    SF__ETCD_ATTEMPTS);
+			    SF__STORE_ETCD_ATTEMPTS);
 			atomic_fetch_add(&s->s_failed, 1);
 			return;
 		}
-		sf__etxn_init(&t, s, rq);
+		sf__store_etxn_init(&t, s, rq);
 		t.t_blind_ok = blind;
 		code         = rq->rq_w.w_fn(&t, rq->rq_w.w_arg, st);
 		if (t.t_nblind > 0 && (code != 0 || t.t_err != 0)) {
 			// A failure may come from what was assumed, not read:
 			// find out, reading everything.
-			sf__etxn_fini(&t);
+			sf__store_etxn_fini(&t);
 			blind = false;
 			continue;
 		}
 		if (t.t_err == SF_ABORTED) {
 			// The snapshot went away under the function.
-			sf__etxn_fini(&t);
+			sf__store_etxn_fini(&t);
 			continue;
 		}
 		if (code == 0 && t.t_err != 0) {
@@ -147,7 +147,7 @@ run(sf_store *s, sf__etcd_req *rq)
 				a = t.t_err;
 			}
 			if (a == SF_ABORTED) {
-				sf__etxn_fini(&t);
+				sf__store_etxn_fini(&t);
 				continue;
 			}
 			if (a != 0) {
@@ -155,47 +155,47 @@ run(sf_store *s, sf__etcd_req *rq)
 				sf_status_set(st, a,
 				    "the audit record could not be written; "
 				    "nothing was stored");
-				sf__etxn_fini(&t);
+				sf__store_etxn_fini(&t);
 				rq->rq_code = a;
 				atomic_fetch_add(&s->s_failed, 1);
 				return;
 			}
 		}
 		if (code == 0 && !dry) {
-			if (!sf__etxn_dirty(&t)) {
+			if (!sf__store_etxn_dirty(&t)) {
 				// Read only: nothing to commit, no revision.
-				sf__etxn_fini(&t);
+				sf__store_etxn_fini(&t);
 				rq->rq_code = 0;
 				atomic_fetch_add(&s->s_writes, 1);
 				return;
 			}
-			code = sf__etxn_commit(&t, &rev);
+			code = sf__store_etxn_commit(&t, &rev);
 			if (code == SF_ABORTED) {
 				// Something read changed, or a key assumed
 				// absent was there: read everything next time.
 				blind = blind && t.t_nblind == 0;
-				sf__etxn_fini(&t);
+				sf__store_etxn_fini(&t);
 				continue;
 			}
 			if (code == 0) {
 				committed(s, rev);
-				sf__etxn_patch(&t, rev);
+				sf__store_etxn_patch(&t, rev);
 				rq->rq_rev  = t.t_wrote ? rev : 0;
 				rq->rq_code = 0;
 				atomic_fetch_add(&s->s_writes, 1);
-				sf__etxn_fini(&t);
-				sf__etcd_compact_due(s);
+				sf__store_etxn_fini(&t);
+				sf__store_etcd_compact_due(s);
 				return;
 			}
 			// etcd refused or did not answer: the request fails
 			// with that, and its audit would fail alike.
-			sf__etxn_fini(&t);
+			sf__store_etxn_fini(&t);
 			rq->rq_code = code;
 			atomic_fetch_add(&s->s_failed, 1);
 			return;
 		}
 		// Failed, or a dry run: nothing of it is kept.
-		sf__etxn_fini(&t);
+		sf__store_etxn_fini(&t);
 		rq->rq_code = code;
 		if (code != 0) {
 			atomic_fetch_add(&s->s_failed, 1);
@@ -243,9 +243,9 @@ writer_main(void *arg)
 
 	pthread_mutex_lock(&s->s_qmtx);
 	for (;;) {
-		sf__etcd_req *rq  = s->s_qhead;
-		int64_t       now = sf_clock_mono_ms();
-		bool          conc;
+		sf__store_etcd_req *rq  = s->s_qhead;
+		int64_t             now = sf_clock_mono_ms();
+		bool                conc;
 
 		if (s->s_excl_running) {
 			pthread_cond_wait(&s->s_qcv, &s->s_qmtx);
@@ -256,10 +256,10 @@ writer_main(void *arg)
 				pthread_cond_wait(&s->s_qcv, &s->s_qmtx);
 				continue;
 			}
-			s->s_janitor_at   = now + SF__ETCD_JANITOR_MS;
+			s->s_janitor_at   = now + SF__STORE_ETCD_JANITOR_MS;
 			s->s_excl_running = true;
 			pthread_mutex_unlock(&s->s_qmtx);
-			sf__etcd_janitor(s);
+			sf__store_etcd_janitor(s);
 			pthread_mutex_lock(&s->s_qmtx);
 			s->s_excl_running = false;
 			pthread_cond_broadcast(&s->s_qcv);
@@ -311,9 +311,9 @@ writer_main(void *arg)
 }
 
 int
-sf__etcd_writer_start(sf_store *s)
+sf__store_etcd_writer_start(sf_store *s)
 {
-	while (s->s_nwriters < SF__ETCD_WRITERS) {
+	while (s->s_nwriters < SF__STORE_ETCD_WRITERS) {
 		if (pthread_create(
 		        &s->s_writers[s->s_nwriters], NULL, writer_main, s)
 		    != 0) {
@@ -326,7 +326,7 @@ sf__etcd_writer_start(sf_store *s)
 }
 
 void
-sf__etcd_writer_stop(sf_store *s)
+sf__store_etcd_writer_stop(sf_store *s)
 {
 	if (!s->s_sync_ok) {
 		return;
@@ -342,9 +342,9 @@ sf__etcd_writer_stop(sf_store *s)
 }
 
 int
-sf__etcd_submit(sf_store *s, const sf_store_write *w)
+sf__store_etcd_submit(sf_store *s, const sf_store_write *w)
 {
-	sf__etcd_req *rq;
+	sf__store_etcd_req *rq;
 
 	if (w == NULL || w->w_fn == NULL) {
 		return (SF_INVALID_ARGUMENT);

@@ -216,10 +216,10 @@ test_lost_answer_once(void **state)
 
 	(void) state;
 	atomic_store(&f.armed, 1);
-	sf__etcd_set_fault(sf__etcd_client(s), fault_fn, &f);
+	sf__store_etcd_set_fault(sf__store_etcd_client(s), fault_fn, &f);
 	sf_status_init(&st);
 	assert_int_equal(create(s, "once", &st, &rev), 0);
-	sf__etcd_set_fault(sf__etcd_client(s), NULL, NULL);
+	sf__store_etcd_set_fault(sf__store_etcd_client(s), NULL, NULL);
 	assert_int_equal(atomic_load(&f.fired), 1);
 	assert_int_equal(rev, base + 1); // the first send's commit
 	Svcfleet__V1__Service *got = tu_get(s, "c1", "dev", "once");
@@ -276,13 +276,14 @@ test_fence_then_rerun(void **state)
 	assert_int_equal(
 	    tu_put(a, &ar, tu_svc(&ar, "c1", "dev", "shared", 0), true, NULL),
 	    0);
-	assert_int_equal(sf__etcd_count(a, SF__ETCD_TXN, &markers), 0);
+	assert_int_equal(
+	    sf__store_etcd_count(a, SF__STORE_ETCD_TXN, &markers), 0);
 	assert_int_equal(markers, 1);
 	f.other = b;
 	atomic_store(&f.armed, 1);
-	sf__etcd_set_fault(sf__etcd_client(a), fault_fn, &f);
+	sf__store_etcd_set_fault(sf__store_etcd_client(a), fault_fn, &f);
 	assert_int_equal(add_label(a, "from-a"), 0);
-	sf__etcd_set_fault(sf__etcd_client(a), NULL, NULL);
+	sf__store_etcd_set_fault(sf__store_etcd_client(a), NULL, NULL);
 	assert_int_equal(atomic_load(&f.fired), 1);
 	// Both labels, each once.
 	Svcfleet__V1__Service *got = tu_get(a, "c1", "dev", "shared");
@@ -292,7 +293,8 @@ test_fence_then_rerun(void **state)
 	assert_string_equal(got->metadata->labels[1]->key, "from-a");
 	svcfleet__v1__service__free_unpacked(got, NULL);
 	// Markers: the create, b's write, a's fenced first send, a's rerun.
-	assert_int_equal(sf__etcd_count(a, SF__ETCD_TXN, &markers), 0);
+	assert_int_equal(
+	    sf__store_etcd_count(a, SF__STORE_ETCD_TXN, &markers), 0);
 	assert_int_equal(markers, 4);
 	sf_arena_fini(&ar);
 	sf_store_close(b);
@@ -461,7 +463,7 @@ test_compaction(void **state)
 		        s, &a, tu_svc(&a, "c1", "dev", name, 0), true, &rev),
 		    0);
 	}
-	sf__etcd_janitor(s);
+	sf__store_etcd_janitor(s);
 	sf_store_stats ss;
 	sf_store_stats_get(s, &ss);
 	assert_true(ss.ss_feed_first > pinned);
@@ -833,7 +835,7 @@ test_sealed_credentials(void **state)
 	// the credentials sealed beside it (keys keep their NUL).
 	static const char *const keys[] = {"cl/east", "sec/east"};
 	for (int i = 0; i < 2; i++) {
-		assert_int_equal(sf__etcd_get_raw(s, keys[i],
+		assert_int_equal(sf__store_etcd_get_raw(s, keys[i],
 		                     strlen(keys[i]) + 1, &raw, &rn),
 		    0);
 		assert_true(rn > 0);
@@ -888,7 +890,7 @@ test_audit_retention(void **state)
 		usleep(2000); // ids begin with the millisecond
 	}
 	assert_int_equal(audit_count(s), 12);
-	sf__etcd_janitor(s);
+	sf__store_etcd_janitor(s);
 	assert_int_equal(audit_count(s), 5);
 	// The newest stay, newest first.
 	sf_store_audit_query       q = {.aq_limit = 10};
@@ -929,7 +931,7 @@ test_audit_retention(void **state)
 	s                     = open_on(tu_etcd_endpoints(), NULL, &o);
 	assert_int_equal(create(s, "old", &st, NULL), 0);
 	usleep(5000);
-	sf__etcd_janitor(s);
+	sf__store_etcd_janitor(s);
 	assert_int_equal(audit_count(s), 0);
 	sf_status_fini(&st);
 	sf_store_close(s);
@@ -1323,7 +1325,7 @@ test_create_one_request(void **state)
 	sf_store_set_commit_hook(a, hook, &h);
 	rev = put_vcluster(a, 30000);
 	assert_true(hook_wait(&h, rev, 3000)); // a's view has it
-	sf__etcd_set_fault(sf__etcd_client(a), count_fn, &cnt);
+	sf__store_etcd_set_fault(sf__store_etcd_client(a), count_fn, &cnt);
 	assert_int_equal(vcreate(a, &v, "one", "h-one"), 0);
 	assert_int_equal(v.runs, 1);
 	assert_int_equal(v.cl_rv, rev);
@@ -1340,15 +1342,15 @@ test_create_one_request(void **state)
 	// a still validates against the cluster as b left it.
 	for (int i = 0; i < 3; i++) {
 		char name[16];
-		sf__etcd_set_watch_delay(a, 300);
+		sf__store_etcd_set_watch_delay(a, 300);
 		rev = put_vcluster(b, 30100 + i);
 		snprintf(name, sizeof(name), "lag-%d", i);
 		assert_int_equal(vcreate(a, &v, name, name), 0);
 		assert_int_equal(v.cl_rv, rev);
 		assert_int_equal(v.cl_min, 30100 + i);
-		sf__etcd_set_watch_delay(a, 0);
+		sf__store_etcd_set_watch_delay(a, 0);
 	}
-	sf__etcd_set_fault(sf__etcd_client(a), NULL, NULL);
+	sf__store_etcd_set_fault(sf__store_etcd_client(a), NULL, NULL);
 	sf_store_set_commit_hook(a, NULL, NULL);
 	sf_store_close(b);
 	sf_store_close(a);
@@ -1447,7 +1449,7 @@ test_view_reads(void **state)
 	for (int i = 0; i < 20; i++) {
 		char name[16];
 		snprintf(name, sizeof(name), "lag-%d", i);
-		sf__etcd_set_watch_delay(b, 200);
+		sf__store_etcd_set_watch_delay(b, 200);
 		assert_int_equal(
 		    tu_put(
 		        a, &ar, tu_svc(&ar, "c1", "x", name, 0), true, &rev),
@@ -1461,7 +1463,7 @@ test_view_reads(void **state)
 		assert_int_equal(got->metadata->resource_version, rev);
 		assert_true(at >= rev);
 		svcfleet__v1__service__free_unpacked(got, NULL);
-		sf__etcd_set_watch_delay(b, 0);
+		sf__store_etcd_set_watch_delay(b, 0);
 	}
 	for (int i = 0; i < 5; i++) {
 		char name[8];
@@ -1472,13 +1474,13 @@ test_view_reads(void **state)
 		    0);
 	}
 	// Without a revision: etcd, even with the watch held back.
-	sf__etcd_set_watch_delay(b, 300);
+	sf__store_etcd_set_watch_delay(b, 300);
 	assert_int_equal(tu_delete(a, "c1", "dev", "v4", &rev), 0);
 	assert_int_equal(get_min(b, "v4", 0, &got_rv, &at), SF_NOT_FOUND);
-	sf__etcd_set_watch_delay(b, 0);
+	sf__store_etcd_set_watch_delay(b, 0);
 	assert_true(hook_wait(&h, rev, 3000));
 	// The view has it: no request to etcd.
-	sf__etcd_set_fault(sf__etcd_client(b), count_fn, &cnt);
+	sf__store_etcd_set_fault(sf__store_etcd_client(b), count_fn, &cnt);
 	assert_int_equal(get_min(b, "v1", rev, &got_rv, &at), 0);
 	assert_true(at >= rev);
 	assert_int_equal(get_min(b, "v4", rev, &got_rv, &at), SF_NOT_FOUND);
@@ -1489,7 +1491,7 @@ test_view_reads(void **state)
 	// (the view no longer holds it: those pages come from etcd).
 	list_all(b, rev, a, names, sizeof(names));
 	assert_string_equal(names, "v0 v1 v2 v3 ");
-	sf__etcd_set_fault(sf__etcd_client(b), NULL, NULL);
+	sf__store_etcd_set_fault(sf__store_etcd_client(b), NULL, NULL);
 	sf_store_set_commit_hook(b, NULL, NULL);
 	sf_arena_fini(&ar);
 	sf_store_close(b);

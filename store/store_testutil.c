@@ -262,7 +262,8 @@ tu_count_raw(sf_store *s, const char *what)
 
 	if (tu_etcd()) {
 		assert_int_equal(
-		    sf__etcd_count(s, np ? SF__ETCD_NP : SF__ETCD_AUDIT, &n),
+		    sf__store_etcd_count(
+		        s, np ? SF__STORE_ETCD_NP : SF__STORE_ETCD_AUDIT, &n),
 		    0);
 	} else {
 		assert_int_equal(sf__store_count_raw(s,
@@ -288,7 +289,7 @@ tu_set_schema(sf_store *s, uint32_t v)
 		char b[16];
 		snprintf(b, sizeof(b), "%u", (unsigned) v);
 		assert_int_equal(
-		    sf__etcd_put_raw(s, "meta/schema", b, strlen(b)), 0);
+		    sf__store_etcd_put_raw(s, "meta/schema", b, strlen(b)), 0);
 	} else {
 		sf_store_write w = {.w_fn = schema_fn, .w_arg = &v};
 		assert_int_equal(sf_store_write_sync(s, &w, NULL), 0);
