@@ -8,13 +8,13 @@
 #include "etcd_client.h"
 
 #include <curl/curl.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "base64.h"
 #include "clock.h"
 #include "log.h"
 
@@ -810,14 +810,13 @@ sf__store_etcd_stream_run(sf__store_etcd_stream *s, const char *path,
 json_t *
 sf__store_etcd_b64(const void *p, size_t n)
 {
-	size_t  cap = 4 * ((n + 2) / 3) + 1;
-	char   *out = malloc(cap);
+	char   *out = malloc(sf_base64_encoded_len(n, 0) + 1);
 	json_t *j;
 
 	if (out == NULL) {
 		return (NULL);
 	}
-	EVP_EncodeBlock((unsigned char *) out, p, (int) n);
+	sf_base64_encode(out, p, n, 0);
 	j = json_string(out);
 	free(out);
 	return (j);
@@ -828,31 +827,18 @@ sf__store_etcd_unb64(const json_t *o, const char *k, uint8_t **out, size_t *n)
 {
 	const char *s   = json_string_value(json_object_get(o, k));
 	size_t      len = s != NULL ? strlen(s) : 0;
+	size_t      cap = len / 4 * 3 + 3;
 	uint8_t    *p;
-	int         got;
+	ssize_t     got;
 
 	*out = NULL;
 	*n   = 0;
-	if ((p = malloc(len / 4 * 3 + 4)) == NULL) {
+	if ((p = malloc(cap + 1)) == NULL) {
 		return (-1);
 	}
-	if (len == 0) {
-		p[0] = '\0';
-		*out = p;
-		return (0);
-	}
-	if (len % 4 != 0
-	    || (got = EVP_DecodeBlock(p, (const unsigned char *) s, (int) len))
-	        < 0) {
+	if ((got = sf_base64_decode(p, cap, s != NULL ? s : "", len, 0)) < 0) {
 		free(p);
 		return (-1);
-	}
-	// EVP_DecodeBlock counts the padding as zero bytes.
-	if (s[len - 1] == '=') {
-		got--;
-	}
-	if (s[len - 2] == '=') {
-		got--;
 	}
 	p[got] = '\0';
 	*out   = p;
