@@ -359,8 +359,10 @@ int sf_kube_body(
 // (*json only), for a Service that is not in the cluster (any more): each
 // port that asks for no node port gets the one svc's status for its
 // cluster recorded as assigned (NodePort and LoadBalancer), so a Service
-// deleted in the cluster comes back with the node ports it had. The
-// cluster refuses a port taken since (the apply fails with its words).
+// deleted in the cluster comes back with the node ports it had; the
+// cluster IP the status recorded is asked for likewise (spec.clusterIP).
+// The cluster refuses a port or address taken since (the apply fails with
+// its words; the reconciler then lets the cluster choose).
 // Returns 0 or SF_RESOURCE_EXHAUSTED.
 int sf_kube_body_recreate(
     const sf_service *svc, const char *owner, char **json);

@@ -303,6 +303,37 @@ recorded_node_port(const sf_cluster_status *cs, const sf_service_port *p)
 	return (0);
 }
 
+// The cluster IP the cluster had assigned (the stored status cs), asked
+// for again in the body *json of a re-create: kube-apiserver allocates a
+// requested clusterIP when it is free and in range, and refuses it (422)
+// otherwise, when the caller makes the body again without it. svcfleet
+// never sets clusterIP itself, so later applies leave it out and the API
+// server keeps the allocated one (its patchAllocatedValues).
+static int
+keep_cluster_ip(const sf_cluster_status *cs, char **json)
+{
+	const char *ip = sf_nz(cs->cluster_ip);
+	json_t     *b, *spec;
+	char       *out;
+
+	if (ip[0] == '\0' || strcmp(ip, "None") == 0 || *json == NULL) {
+		return (0);
+	}
+	if ((b = json_loads(*json, 0, NULL)) == NULL
+	    || (spec = json_object_get(b, "spec")) == NULL
+	    || json_object_set_new(spec, "clusterIP", json_string(ip)) != 0
+	    || (out = json_dumps(b, JSON_COMPACT)) == NULL) {
+		json_decref(b);
+		free(*json);
+		*json = NULL;
+		return (SF_RESOURCE_EXHAUSTED);
+	}
+	json_decref(b);
+	free(*json);
+	*json = out;
+	return (0);
+}
+
 int
 sf_kube_body_recreate(const sf_service *svc, const char *owner, char **json)
 {
@@ -322,11 +353,16 @@ sf_kube_body_recreate(const sf_service *svc, const char *owner, char **json)
 			cs = svc->status[i];
 		}
 	}
-	if (cs == NULL || cs->n_node_ports == 0 || sp == NULL
-	    || sp->n_ports == 0 || sp->type == NULL
+	if (cs == NULL || sp == NULL) {
+		return (sf_kube_body(svc, owner, json, NULL));
+	}
+	if (cs->n_node_ports == 0 || sp->n_ports == 0 || sp->type == NULL
 	    || (strcmp(sp->type, "NodePort") != 0
 	        && strcmp(sp->type, "LoadBalancer") != 0)) {
-		return (sf_kube_body(svc, owner, json, NULL));
+		if ((rv = sf_kube_body(svc, owner, json, NULL)) != 0) {
+			return (rv);
+		}
+		return (keep_cluster_ip(cs, json));
 	}
 	ports = calloc(sp->n_ports, sizeof(*ports));
 	each  = calloc(sp->n_ports, sizeof(*each));
@@ -349,7 +385,7 @@ sf_kube_body_recreate(const sf_service *svc, const char *owner, char **json)
 	rv        = sf_kube_body(&view, owner, json, NULL);
 	free(ports);
 	free(each);
-	return (rv);
+	return (rv != 0 ? rv : keep_cluster_ip(cs, json));
 }
 
 // ------------------------------------------------------------ projection

@@ -123,15 +123,19 @@ sf__recon_desired_msg(
 	view_md.n_annotations  = md->n_annotations;
 	view.metadata          = &view_md;
 	view.spec              = svc->spec;
-	// i19-ssd: and the node ports this cluster had assigned, which a
-	// re-create after a delete in the cluster asks for again.
+	// i19-ssd: and the node ports and cluster IP this cluster had
+	// assigned, which a re-create after a delete in the cluster asks for
+	// again.
 	sf_cluster_status  view_cs = SVCFLEET__V1__CLUSTER_STATUS__INIT;
 	sf_cluster_status *view_csp[1];
 	for (size_t i = 0; i < svc->n_status; i++) {
 		const sf_cluster_status *cs = svc->status[i];
-		if (cs != NULL && cs->n_node_ports > 0
+		if (cs != NULL
+		    && (cs->n_node_ports > 0
+		        || sf_nz(cs->cluster_ip)[0] != '\0')
 		    && strcmp(sf_nz(cs->cluster), sf_nz(md->cluster)) == 0) {
 			view_cs.cluster      = cs->cluster;
+			view_cs.cluster_ip   = cs->cluster_ip;
 			view_cs.node_ports   = cs->node_ports;
 			view_cs.n_node_ports = cs->n_node_ports;
 			view_csp[0]          = &view_cs;

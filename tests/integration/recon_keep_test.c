@@ -1,8 +1,9 @@
 // recon_keep_test.c: what the reconciler keeps for a Service across events
 // in the cluster (issue 19), with kubefake:
 //   * a NodePort Service deleted in the cluster (kubectl delete) is made
-//     again with the node ports it had (kubefake allocates at random, so
-//     a re-create that let the cluster choose would get another);
+//     again with the node ports and the cluster IP it had (kubefake
+//     allocates both at random, so a re-create that let the cluster
+//     choose would get others);
 //   * when those node ports are taken meanwhile, it is made again with
 //     ports the cluster chooses (not refused for good);
 //   * a drift kept by drift policy Report is a state of its own
@@ -39,6 +40,13 @@ knodeports(rt_env *e, const char *name)
 }
 
 static char *
+kclusterip(rt_env *e, const char *name)
+{
+	return (rt_kubectl(e, 0, NULL,
+	    "get svc %s -n default -o jsonpath={.spec.clusterIP}", name));
+}
+
+static char *
 kuid(rt_env *e, const char *name, int *rc)
 {
 	return (rt_kubectl(e, 0, rc,
@@ -50,7 +58,7 @@ static void
 test_recreate_keeps_node_ports(void **state)
 {
 	rt_env e;
-	char  *before, *uid, *after = NULL;
+	char  *before, *uid, *after = NULL, *ip_before, *ip_after;
 	int    rc;
 	(void) state;
 
@@ -67,7 +75,8 @@ test_recreate_keeps_node_ports(void **state)
 		Svcfleet__V1__Service *s
 		    = rt_get(&e, "alpha", "default", "nport");
 		const Svcfleet__V1__ClusterStatus *cs = rt_status(s);
-		bool ok = cs != NULL && cs->n_node_ports == 2;
+		bool ok = cs != NULL && cs->n_node_ports == 2
+		    && cs->cluster_ip != NULL && cs->cluster_ip[0] != '\0';
 		svcfleet_free(s);
 		if (ok) {
 			break;
@@ -78,6 +87,8 @@ test_recreate_keeps_node_ports(void **state)
 		rt_sleep_ms(50);
 	}
 	assert_non_null(strchr(before, ' '));
+	ip_before = kclusterip(&e, "nport");
+	assert_true(ip_before[0] != '\0');
 	uid = kuid(&e, "nport", NULL);
 
 	free(rt_kubectl(&e, 0, NULL, "delete svc nport -n default"));
@@ -94,15 +105,22 @@ test_recreate_keeps_node_ports(void **state)
 		}
 		rt_sleep_ms(50);
 	}
-	// ... with the node ports it had.
-	after = knodeports(&e, "nport");
+	// ... with the node ports and the cluster IP it had.
+	after    = knodeports(&e, "nport");
+	ip_after = kclusterip(&e, "nport");
 	if (strcmp(before, after) != 0) {
 		fail_msg("node ports before %s, after the re-create %s",
 		    before, after);
 	}
+	if (strcmp(ip_before, ip_after) != 0) {
+		fail_msg("cluster IP before %s, after the re-create %s",
+		    ip_before, ip_after);
+	}
 	svcfleet_free(rt_wait(&e, "alpha", "default", "nport", SYNCED, 15000));
 	free(before);
 	free(after);
+	free(ip_before);
+	free(ip_after);
 	free(uid);
 	rt_stop(&e);
 }
