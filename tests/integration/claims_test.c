@@ -47,53 +47,16 @@ now_ms(void)
 	return ((int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
-static void
-reconciler_token(rt_env *e, const char *path)
-{
-	Svcfleet__V1__CreateTokenRequest treq
-	    = SVCFLEET__V1__CREATE_TOKEN_REQUEST__INIT;
-	Svcfleet__V1__CreateTokenReply        *trep = NULL;
-	Svcfleet__V1__CreateRoleBindingRequest breq
-	    = SVCFLEET__V1__CREATE_ROLE_BINDING_REQUEST__INIT;
-	Svcfleet__V1__RoleBinding  b    = SVCFLEET__V1__ROLE_BINDING__INIT;
-	Svcfleet__V1__RoleBinding *brep = NULL;
-
-	treq.user = "recon";
-	assert_int_equal(
-	    svcfleet_create_token(e->re_cli, &treq, &trep, &e->re_st), 0);
-	assert_int_equal(th_write_file(path, trep->secret), 0);
-	svcfleet_free(trep);
-	b.role       = "reconciler";
-	b.user       = "recon";
-	breq.binding = &b;
-	assert_int_equal(
-	    svcfleet_create_role_binding(e->re_cli, &breq, &brep, &e->re_st),
-	    0);
-	svcfleet_free(brep);
-}
-
+// spawn starts reconciler id (lease TTL 3 s, resync 1 min), its log in
+// the server's directory as <id>.log.
 static pid_t
 spawn(rt_env *e, const char *id, const char *tok)
 {
-	char  log[500];
-	pid_t pid;
+	char              log[500];
+	const char *const args[]
+	    = {"--id", id, "--lease-ttl", "3s", "--resync", "1m", NULL};
 	snprintf(log, sizeof(log), "%s/%s.log", e->re_srv.ts_dir, id);
-	if ((pid = fork()) == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-			close(fd);
-		}
-		execl(th_bin("cmd/svcfleet-reconciler/svcfleet-reconciler"),
-		    "svcfleet-reconciler", "--server", e->re_srv.ts_url,
-		    "--token-file", tok, "--id", id, "--lease-ttl", "3s",
-		    "--resync", "1m", "--log-level", "debug", (char *) NULL);
-		_exit(127);
-	}
-	assert_true(pid > 0);
-	return (pid);
+	return (rt_spawn_reconciler(e, tok, log, args));
 }
 
 // owners fills owner[i] (static strings, "" = nobody) of every cluster
@@ -333,7 +296,7 @@ test_claims(void **state)
 		rt_cluster(&e, i, names[i], NULL);
 	}
 	snprintf(tok, sizeof(tok), "%s/reconciler.token", e.re_srv.ts_dir);
-	reconciler_token(&e, tok);
+	rt_reconciler_token(&e, tok);
 	for (int k = 0; k < 3; k++) {
 		pid[k] = spawn(&e, ids[k], tok);
 	}

@@ -127,48 +127,16 @@ test_recreate_keeps_node_ports(void **state)
 
 // ------------------------------------------ DRIFTED across a claim move
 
-static void
-reconciler_token(rt_env *e, const char *path)
-{
-	Svcfleet__V1__CreateRoleBindingRequest breq
-	    = SVCFLEET__V1__CREATE_ROLE_BINDING_REQUEST__INIT;
-	Svcfleet__V1__RoleBinding  b    = SVCFLEET__V1__ROLE_BINDING__INIT;
-	Svcfleet__V1__RoleBinding *brep = NULL;
-	char                      *tok = rt_cli(e, NULL, "token create recon");
-	tok[strcspn(tok, "\n")]        = '\0';
-	assert_int_equal(th_write_file(path, tok), 0);
-	free(tok);
-	b.role       = "reconciler";
-	b.user       = "recon";
-	breq.binding = &b;
-	assert_int_equal(
-	    svcfleet_create_role_binding(e->re_cli, &breq, &brep, &e->re_st),
-	    0);
-	svcfleet_free(brep);
-}
-
+// spawn starts reconciler id (lease TTL 3 s, resync 1 min), its log in
+// the server's directory as <id>.log.
 static pid_t
 spawn(rt_env *e, const char *id, const char *tok)
 {
-	char  log[500];
-	pid_t pid;
+	char              log[500];
+	const char *const args[]
+	    = {"--id", id, "--lease-ttl", "3s", "--resync", "1m", NULL};
 	snprintf(log, sizeof(log), "%s/%s.log", e->re_srv.ts_dir, id);
-	if ((pid = fork()) == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-			close(fd);
-		}
-		execl(th_bin("cmd/svcfleet-reconciler/svcfleet-reconciler"),
-		    "svcfleet-reconciler", "--server", e->re_srv.ts_url,
-		    "--token-file", tok, "--id", id, "--lease-ttl", "3s",
-		    "--resync", "1m", "--log-level", "debug", (char *) NULL);
-		_exit(127);
-	}
-	assert_true(pid > 0);
-	return (pid);
+	return (rt_spawn_reconciler(e, tok, log, args));
 }
 
 // Waits until reconciler id holds cluster alpha.
@@ -241,7 +209,7 @@ test_drifted_survives_claim_move(void **state)
 	rt_start(&e, false);
 	rt_cluster(&e, 0, "alpha", NULL);
 	snprintf(tok, sizeof(tok), "%s/recon.token", e.re_srv.ts_dir);
-	reconciler_token(&e, tok);
+	rt_reconciler_token(&e, tok);
 	a = spawn(&e, "ra", tok);
 	wait_owner(&e, "ra", 15000);
 	free(rt_cli(&e, NULL,
@@ -336,7 +304,7 @@ test_recreate_ports_taken(void **state)
 	rt_start(&e, false);
 	rt_cluster(&e, 0, "alpha", NULL);
 	snprintf(tok, sizeof(tok), "%s/recon.token", e.re_srv.ts_dir);
-	reconciler_token(&e, tok);
+	rt_reconciler_token(&e, tok);
 	a = spawn(&e, "ra", tok);
 	wait_owner(&e, "ra", 15000);
 	free(rt_cli(&e, NULL,

@@ -24,57 +24,6 @@
 
 #define SYNCED SVCFLEET__V1__SYNC_STATE__SYNC_STATE_SYNCED
 
-// Makes a token for user "recon" bound to the reconciler role and writes
-// it to path.
-static void
-reconciler_token(rt_env *e, const char *path)
-{
-	Svcfleet__V1__CreateTokenRequest treq
-	    = SVCFLEET__V1__CREATE_TOKEN_REQUEST__INIT;
-	Svcfleet__V1__CreateTokenReply        *trep = NULL;
-	Svcfleet__V1__CreateRoleBindingRequest breq
-	    = SVCFLEET__V1__CREATE_ROLE_BINDING_REQUEST__INIT;
-	Svcfleet__V1__RoleBinding  b    = SVCFLEET__V1__ROLE_BINDING__INIT;
-	Svcfleet__V1__RoleBinding *brep = NULL;
-
-	treq.user = "recon";
-	assert_int_equal(
-	    svcfleet_create_token(e->re_cli, &treq, &trep, &e->re_st), 0);
-	assert_int_equal(th_write_file(path, trep->secret), 0);
-	svcfleet_free(trep);
-	b.role       = "reconciler";
-	b.user       = "recon";
-	breq.binding = &b;
-	if (svcfleet_create_role_binding(e->re_cli, &breq, &brep, &e->re_st)
-	    != 0) {
-		fail_msg("CreateRoleBinding: %s", e->re_st.message);
-	}
-	svcfleet_free(brep);
-}
-
-static pid_t
-spawn_reconciler(
-    rt_env *e, const char *shard, const char *tokfile, const char *log)
-{
-	pid_t pid = fork();
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-			close(fd);
-		}
-		execl(th_bin("cmd/svcfleet-reconciler/svcfleet-reconciler"),
-		    "svcfleet-reconciler", "--server", e->re_srv.ts_url,
-		    "--token-file", tokfile, "--shard", shard, "--log-level",
-		    "debug", (char *) NULL);
-		_exit(127);
-	}
-	assert_true(pid > 0);
-	return (pid);
-}
-
 static int
 stop_reconciler(pid_t pid)
 {
@@ -172,9 +121,11 @@ test_two_shards_split_clusters(void **state)
 	snprintf(log0, sizeof(log0), "%s/reconciler-0.log", e.re_srv.ts_dir);
 	snprintf(log1, sizeof(log1), "%s/reconciler-1.log", e.re_srv.ts_dir);
 	snprintf(tok, sizeof(tok), "%s/reconciler.token", e.re_srv.ts_dir);
-	reconciler_token(&e, tok);
-	r0 = spawn_reconciler(&e, "0/2", tok, log0);
-	r1 = spawn_reconciler(&e, "1/2", tok, log1);
+	rt_reconciler_token(&e, tok);
+	r0 = rt_spawn_reconciler(
+	    &e, tok, log0, (const char *const[]) {"--shard", "0/2", NULL});
+	r1 = rt_spawn_reconciler(
+	    &e, tok, log1, (const char *const[]) {"--shard", "1/2", NULL});
 	for (int i = 0; i < 4; i++) {
 		for (int k = 0; k < 5; k++) {
 			free(rt_cli(&e, NULL,

@@ -1,12 +1,15 @@
 // recon_util.c: see recon_util.h.
 #include "recon_util.h"
 
+#include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -372,4 +375,67 @@ rt_count_managed(rt_env *e, int i, const char *ns)
 	n = (int) json_array_size(json_object_get(r.r_json, "items"));
 	kft_resp_fini(&r);
 	return (n);
+}
+
+void
+rt_reconciler_token(rt_env *e, const char *path)
+{
+	Svcfleet__V1__CreateTokenRequest treq
+	    = SVCFLEET__V1__CREATE_TOKEN_REQUEST__INIT;
+	Svcfleet__V1__CreateTokenReply        *trep = NULL;
+	Svcfleet__V1__CreateRoleBindingRequest breq
+	    = SVCFLEET__V1__CREATE_ROLE_BINDING_REQUEST__INIT;
+	Svcfleet__V1__RoleBinding  b    = SVCFLEET__V1__ROLE_BINDING__INIT;
+	Svcfleet__V1__RoleBinding *brep = NULL;
+
+	treq.user = "recon";
+	if (svcfleet_create_token(e->re_cli, &treq, &trep, &e->re_st) != 0) {
+		fail_msg("CreateToken: %s", e->re_st.message);
+	}
+	assert_int_equal(th_write_file(path, trep->secret), 0);
+	svcfleet_free(trep);
+	b.role       = "reconciler";
+	b.user       = "recon";
+	breq.binding = &b;
+	if (svcfleet_create_role_binding(e->re_cli, &breq, &brep, &e->re_st)
+	    != 0) {
+		fail_msg("CreateRoleBinding: %s", e->re_st.message);
+	}
+	svcfleet_free(brep);
+}
+
+int
+rt_spawn_reconciler(
+    rt_env *e, const char *tokfile, const char *log, const char *const *args)
+{
+	const char *argv[24];
+	size_t      n = 0;
+	pid_t       pid;
+
+	argv[n++] = "svcfleet-reconciler";
+	argv[n++] = "--server";
+	argv[n++] = e->re_srv.ts_url;
+	argv[n++] = "--token-file";
+	argv[n++] = tokfile;
+	argv[n++] = "--log-level";
+	argv[n++] = "debug";
+	for (size_t i = 0; args != NULL && args[i] != NULL; i++) {
+		assert_true(n < sizeof(argv) / sizeof(argv[0]) - 1);
+		argv[n++] = args[i];
+	}
+	argv[n] = NULL;
+	if ((pid = fork()) == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
+		execv(th_bin("cmd/svcfleet-reconciler/svcfleet-reconciler"),
+		    (char *const *) argv);
+		_exit(127);
+	}
+	assert_true(pid > 0);
+	return (pid);
 }

@@ -78,4 +78,15 @@ int rt_count_managed(rt_env *e, int i, const char *ns);
 // rt_sleep_ms sleeps.
 void rt_sleep_ms(int ms);
 
+// rt_reconciler_token makes a token for user "recon", binds that user to
+// the reconciler role and writes the token to path: what a separate
+// svcfleet-reconciler process runs with.
+void rt_reconciler_token(rt_env *e, const char *path);
+// rt_spawn_reconciler starts svcfleet-reconciler on e's server with the
+// token in tokfile, its output in log, and the flags in args
+// (NULL-terminated, at most 12), with --log-level debug; it is killed
+// when the test dies (PR_SET_PDEATHSIG). Returns its process id.
+int rt_spawn_reconciler(
+    rt_env *e, const char *tokfile, const char *log, const char *const *args);
+
 #endif // SF_TEST_RECON_UTIL_H
