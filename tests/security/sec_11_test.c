@@ -15,7 +15,8 @@
 
 #include "sec_util.h"
 
-#define WATCH "/svcfleet.v1.ServiceManager/WatchServices"
+#define WATCH  "/svcfleet.v1.ServiceManager/WatchServices"
+#define PARKED "svcfleet_rpc_watches_parked"
 
 static void
 park(th_fixture *f, const char *tok, nng_socket *s)
@@ -32,20 +33,21 @@ park(th_fixture *f, const char *tok, nng_socket *s)
 	wr.namespace_     = "team-a";
 	wr.wait_ms        = 60000; // far beyond the test's deadlines
 	svcfleet_free(out);
+	// Nothing parked yet (an earlier test's watch has ended), then this
+	// one parked: read from the server's gauge, not guessed from a
+	// second call, which on a slow machine could reach the server first
+	// and take the user's one place itself.
+	assert_true(sec_wait_metric(&f->tf_srv, PARKED, 0));
 	sec_async_send(f->tf_srv.ts_url, tok, WATCH, &wr.base, 70000, s);
-	// Parked when the user's quota (1, see setup) refuses a second one.
-	bool parked = false;
-	for (int i = 0; i < 100 && !parked; i++) {
-		nng_socket x;
-		char       msg[512];
-		sec_async_send(
-		    f->tf_srv.ts_url, tok, WATCH, &wr.base, 5000, &x);
-		parked = sec_async_recv(x, 5000, msg, sizeof(msg))
-		        == SVCFLEET_RESOURCE_EXHAUSTED
-		    && strstr(msg, "--max-watches-per-user") != NULL;
-		nng_close(x);
-	}
-	assert_true(parked);
+	assert_true(sec_wait_metric(&f->tf_srv, PARKED, 1));
+	// And it holds the user's quota (1, see setup): a second is refused.
+	nng_socket x;
+	char       msg[512];
+	sec_async_send(f->tf_srv.ts_url, tok, WATCH, &wr.base, 5000, &x);
+	assert_int_equal(sec_async_recv(x, 5000, msg, sizeof(msg)),
+	    SVCFLEET_RESOURCE_EXHAUSTED);
+	assert_non_null(strstr(msg, "--max-watches-per-user"));
+	nng_close(x);
 }
 
 static int
