@@ -14,23 +14,41 @@
 //                         on the same threads.
 //   RPC workers (rpc.c)   --workers threads: run the queued methods'
 //                         admission and handlers (reads, list pages, the
-//                         submission of writes). May block on the store's
-//                         read transactions, not on the network.
-//   store writer          store/lmdb_writer.c's one thread: runs the write
-//                         functions (h_*.c's *_fn), then their done
-//                         functions, which finish calls (sf__srv_write_done)
-//                         and the commit hook (watch.c: wakes the watch
-//                         thread; srvmetrics.c: batch sizes).
+//                         validation of writes before they are queued,
+//                         the submission of writes). May block on the
+//                         store's reads, not on a cluster's network.
+//   bulk (rpc.c)          one thread at a lower priority: decodes,
+//                         validates and submits requests over 16 KiB, one
+//                         at a time (issue 17: one tenant's megabytes
+//                         wait, not the others' small writes).
+//   store writer          LMDB: store/lmdb_writer.c's one thread; etcd:
+//                         store/etcd_writer.c's up to 16 (writes flagged
+//                         concurrent side by side, the rest exclusive).
+//                         Runs the write functions (h_*.c's *_fn), then
+//                         their done functions, which finish calls
+//                         (sf__srv_write_done) and the commit hook
+//                         (watch.c: wakes the watch thread; srvmetrics.c:
+//                         batch sizes; fleet_addrs.c's index). Never
+//                         validates a request (sec_3_queue_test).
+//   etcd watch            store/etcd_feed.c's one thread (etcd only): the
+//                         change feed and the view reads are served from.
+//   health (health.c)     one thread (etcd only): probes etcd every 500 ms
+//                         for /readyz and /metrics.
+//   fleet loop            fleet_loop.c's one thread: re-places
+//                         FleetServices when clusters change (every 200 ms
+//                         a look, every 5 s a round).
 //   watch (watch.c)       one thread: reads the change feed for parked
 //                         WatchServices calls and answers them.
 //   ipc guard (ipcguard.c) one thread: probes the ipc:// listeners every
 //                         second and reopens a wedged one (nng#1518).
 //   live reads (live.c)   a detached thread per ListNamespaces /
-//                         ListWorkloads / ListPools call (at most 16 per
-//                         server): talks to the cluster, finishes its
-//                         call; sf_server_stop waits for them to end.
-//   HTTP (ops/http.c)     libmicrohttpd's listening thread and a thread
-//                         per connection: /healthz, /readyz, /metrics (the
+//                         ListWorkloads / ListPools call and per
+//                         server-side dry run (at most 16 per server):
+//                         talks to the cluster, finishes its call;
+//                         sf_server_stop waits for them to end.
+//   HTTP (ops/http.c)     libmicrohttpd's listening thread, a thread per
+//                         connection and the read-deadline watchdog:
+//                         /healthz, /readyz, /metrics (the
 //                         collectors, srvmetrics.c's included) and the
 //                         gateway, which is an RPC client of this server
 //                         over inproc:// and may block in its calls.
