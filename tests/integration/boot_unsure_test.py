@@ -21,6 +21,7 @@ one binding "admin" exists. Exit 77 (skipped) without etcd.
 import base64
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -34,9 +35,18 @@ DEADLINE = 90  # seconds for the whole test, a busy machine included
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port below the kernel's ephemeral range (32768 and
+    up on Debian): one the kernel handed out and released here could be
+    handed out again (another test's listener, an outgoing connection)
+    before etcd binds it."""
+    while True:
+        p = random.randrange(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", p))
+            except OSError:
+                continue
+            return p
 
 
 def fail(msg, logs=()):
@@ -224,13 +234,13 @@ def main():
             f.write(base64.b64encode(os.urandom(32)).decode() + "\n")
         os.chmod(key, 0o600)
         data = os.path.join(tmp, "data")
-        rpc = "tcp://127.0.0.1:%d" % free_port()
+        rpc = "ipc://" + os.path.join(tmp, "svcfleet.sock")
         slog = os.path.join(tmp, "svcfleetd.log")
         procs.append(subprocess.Popen(
             [svcfleetd, "--store", "etcd",
              "--etcd-endpoints", "http://127.0.0.1:%d" % proxy.port,
              "--secret-key-file", key, "--data-dir", data, "--listen", rpc,
-             "--http", "127.0.0.1:%d" % free_port(), "--no-reconciler"],
+             "--http", "127.0.0.1:0", "--no-reconciler"],
             stdout=open(slog, "w"), stderr=subprocess.STDOUT))
 
         def log():

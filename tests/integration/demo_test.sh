@@ -26,9 +26,22 @@ fail() {
 	done
 	exit 1
 }
-# A free loopback port from the kernel (as tests/etcdfix does).
+# A free loopback port below the kernel's ephemeral range (32768 and up on
+# Debian): a port the kernel handed out and this test released could be
+# handed out again, to another test's listener or to any outgoing
+# connection, before the demo binds it (a fresh-clone run met exactly
+# that). Below the range only another test picking at random can clash.
 port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+	python3 -c 'import random, socket
+while True:
+    p = random.randrange(20000, 32000)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    print(p)
+    break'
 }
 E=$(port)
 W=$(port)

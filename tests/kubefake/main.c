@@ -436,6 +436,13 @@ main(int argc, char **argv)
 	        != 0) {
 		SF_ERROR("kubefake", "cannot listen on %s: %s", o.o_listen,
 		    strerror(errno));
+		// What was set up is given back (LeakSanitizer checks this
+		// exit too: a port taken is an ordinary failure).
+		if (d != NULL) {
+			MHD_stop_daemon(d);
+		}
+		kf_tls_fini(&tls);
+		free(gen_token);
 		return 1;
 	}
 	kf_st.st_port = port;
@@ -451,6 +458,8 @@ main(int argc, char **argv)
 		    strerror(errno));
 		kf_front_stop();
 		MHD_stop_daemon(d);
+		kf_tls_fini(&tls);
+		free(gen_token);
 		return 1;
 	}
 	SF_INFO("kubefake",
