@@ -74,31 +74,38 @@ sleep_ms(int ms)
 	}
 }
 
-// free_port asks the kernel for a free loopback port. Another process may
-// take it before etcd binds it; the members' start then fails and the
-// fixture says so.
+// free_port finds a free loopback port below the kernel's ephemeral range
+// (32768 and up on Debian). A port the kernel handed out and this process
+// released could be handed out again, to another test's listener or to
+// any outgoing connection, before etcd binds it, and a member killed and
+// restarted on its port (ha_test) leaves it free for a while; below the
+// range only another fixture picking at random can clash (the members'
+// start then fails and the fixture says so).
 static int
 free_port(void)
 {
 	struct sockaddr_in sa;
-	socklen_t          len = sizeof(sa);
-	int                fd  = socket(AF_INET, SOCK_STREAM, 0);
-	int                port;
+	unsigned           seed = (unsigned) getpid() ^ (unsigned) time(NULL);
+	static unsigned    calls; // the fixture is not thread-safe anyway
 
-	if (fd < 0) {
-		return (-1);
-	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family      = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) != 0
-	    || getsockname(fd, (struct sockaddr *) &sa, &len) != 0) {
+	seed ^= ++calls * 2654435761u;
+	for (int tries = 0; tries < 1000; tries++) {
+		int fd   = socket(AF_INET, SOCK_STREAM, 0);
+		int port = 20000 + (int) (rand_r(&seed) % 12000);
+		if (fd < 0) {
+			return (-1);
+		}
+		memset(&sa, 0, sizeof(sa));
+		sa.sin_family      = AF_INET;
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sa.sin_port        = htons((uint16_t) port);
+		if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0) {
+			close(fd);
+			return (port);
+		}
 		close(fd);
-		return (-1);
 	}
-	port = ntohs(sa.sin_port);
-	close(fd);
-	return (port);
+	return (-1);
 }
 
 static int
