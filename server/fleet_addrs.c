@@ -1,431 +1,470 @@
-// fleet_addrs.c: the address plan's index (issue 18) — which FleetService
-// asks for which LoadBalancer address in which cluster, so that a
-// FleetService write checks each address it requests with one lookup
-// instead of reading every stored FleetService (which made N applies cost
-// N² record reads).
+// fleet_addrs.c: the address plan's claims (issue 18 point 5) — which
+// FleetService's copy requests which LoadBalancer address in which
+// cluster, kept in the store itself.
 //
-// The index holds, per FleetService ("namespace/name"), the lb_address of
-// each cluster in its stored status, as the check has always read them.
-// It is built from the store once, then kept current by every committed
-// FleetService write of this svcfleetd (sf__srv_fleet_addrs_put/_del from
-// the writes' done functions, which the writer thread calls in commit
-// order). Writes committed while it is being built are applied to it and
-// also noted, and replayed over the store's list once that is read, so a
-// build never has to start again however busy the writers are. On a
-// shared store (etcd, several replicas) other replicas write too: there it
-// is rebuilt when older than ADDRS_SHARED_MS, so the cost is bounded by
-// time, not by the number of writes. A write checks against what was
-// committed before it was queued, as before the index.
-#include <pthread.h>
+// Every address a copy requests is claimed by a record of its own
+// (SF_STORE_ADDRS, an AddressClaim listing who requests it), read and
+// written by the same write function that writes the FleetService and its
+// copies. Checking that an address is free and claiming it are thus one
+// transaction, whatever else is in flight: on LMDB the writer runs write
+// functions one at a time, each seeing those before it in its batch (a
+// write that fails, or a dry run, takes its claims with it when its child
+// transaction is aborted); on etcd the claim's key is read inside the
+// transaction, so a write that another replica (or writer) committed
+// meanwhile makes its compare fail and the function run again, now
+// seeing the claim. (An index in memory, updated by the writes' done
+// functions, let two writes of one batch, or of two replicas, both take
+// one address.) A write reads one record per address it requests or gives
+// up, never every FleetService.
+//
+// Sharing (MetalLB's allow-shared-ip): copies share an address when each
+// of them asks to (spec.shareAddresses, or the allow-shared-ip
+// annotation), and, when both name a sharing key (the annotation's
+// value), the same key.
+//
+// Stores written before the claims existed get them once at start
+// (sf__srv_fleet_addrs_backfill): each stored FleetService's addresses
+// are claimed, then a marker record says it is done.
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
 #include "internal.h"
 #include "log.h"
 #include "str.h"
 
-#define ADDRS_BUCKETS0  1024
-#define ADDRS_SHARED_MS 500
+void (*sf__srv_fleet_addrs_hook)(const char *fleet);
 
-typedef struct fa_ent {
-	struct fa_ent *e_next_addr; // chain of its address's bucket
-	struct fa_ent *e_next_id;   // chain of its FleetService's bucket
-	const char    *e_addr;
-	const char    *e_id; // "namespace/name"
-	const char    *e_cluster;
-	size_t         e_pos; // its place in the FleetService's status
-} fa_ent;
+typedef Svcfleet__V1__AddressHolder ad_holder;
+typedef Svcfleet__V1__AddressClaim  ad_claim;
 
-// A write noted while the index is being built: the FleetService's id and
-// its (cluster, address) pairs; none and n_del for a delete.
-typedef struct fa_note {
-	struct fa_note *n_next;
-	bool            n_del;
-	const char     *n_id;
-	size_t          n_n;
-	const char    **n_cluster, **n_addr;
-} fa_note;
-
-struct sf__srv_fleet_addrs {
-	pthread_mutex_t x_mtx;
-	pthread_cond_t  x_cv; // a build ended
-	fa_ent        **x_by_addr;
-	fa_ent        **x_by_id;
-	size_t          x_nb; // buckets of each table (a power of two)
-	size_t          x_n;  // entries
-	bool            x_valid;
-	bool            x_shared;
-	bool            x_building;
-	bool            x_notes_lost; // a note could not be made
-	fa_note        *x_notes, **x_notes_tail;
-	int64_t         x_built_ms;
-	uint64_t        x_builds;
+static const char *const SHARE_ANN[] = {
+    "metallb.universe.tf/allow-shared-ip",
+    "metallb.io/allow-shared-ip",
 };
 
-static size_t
-fa_hash(const char *s)
+void
+sf__srv_fleet_addrs_share(
+    const sf_fleet *fs, const sf_service *svc, bool *shared, const char **key)
 {
-	uint64_t h = 14695981039346656037ull;
-	for (; *s != '\0'; s++) {
-		h = (h ^ (unsigned char) *s) * 1099511628211ull;
-	}
-	return ((size_t) h);
-}
-
-static void
-fa_clear(struct sf__srv_fleet_addrs *x)
-{
-	for (size_t b = 0; b < x->x_nb; b++) {
-		fa_ent *e = x->x_by_addr[b];
-		while (e != NULL) {
-			fa_ent *n = e->e_next_addr;
-			free(e);
-			e = n;
-		}
-		x->x_by_addr[b] = NULL;
-		x->x_by_id[b]   = NULL;
-	}
-	x->x_n = 0;
-}
-
-// Doubles the tables when they are crowded; on no memory they stay as
-// they are (longer chains, still correct).
-static void
-fa_grow(struct sf__srv_fleet_addrs *x)
-{
-	size_t   nb = x->x_nb * 2;
-	fa_ent **ba, **bi;
-	if (x->x_n <= 2 * x->x_nb) {
-		return;
-	}
-	ba = calloc(nb, sizeof(*ba));
-	bi = calloc(nb, sizeof(*bi));
-	if (ba == NULL || bi == NULL) {
-		free(ba);
-		free(bi);
-		return;
-	}
-	for (size_t b = 0; b < x->x_nb; b++) {
-		fa_ent *e = x->x_by_addr[b];
-		while (e != NULL) {
-			fa_ent *n      = e->e_next_addr;
-			size_t  ha     = fa_hash(e->e_addr) & (nb - 1);
-			size_t  hi     = fa_hash(e->e_id) & (nb - 1);
-			e->e_next_addr = ba[ha];
-			ba[ha]         = e;
-			e->e_next_id   = bi[hi];
-			bi[hi]         = e;
-			e              = n;
+	*shared = fs->spec != NULL && fs->spec->share_addresses;
+	*key    = "";
+	for (size_t i = 0; i < sizeof(SHARE_ANN) / sizeof(SHARE_ANN[0]); i++) {
+		const char *v = sf_model_kv_get(svc->metadata->annotations,
+		    svc->metadata->n_annotations, SHARE_ANN[i]);
+		if (v != NULL) {
+			*shared = true;
+			*key    = v;
+			break;
 		}
 	}
-	free(x->x_by_addr);
-	free(x->x_by_id);
-	x->x_by_addr = ba;
-	x->x_by_id   = bi;
-	x->x_nb      = nb;
 }
 
-static int
-fa_add(struct sf__srv_fleet_addrs *x, const char *id, const char *cluster,
-    const char *addr, size_t pos)
+int
+sf__srv_fleet_addrs_split(
+    sf_arena *a, const char *lb_address, const char ***out, size_t *n)
 {
-	size_t  li = strlen(id) + 1, lc = strlen(cluster) + 1;
-	size_t  la = strlen(addr) + 1;
-	fa_ent *e  = malloc(sizeof(*e) + li + lc + la);
-	char   *p;
-	if (e == NULL) {
+	const char  *p   = sf_nz(lb_address);
+	size_t       cap = 1;
+	const char **r;
+
+	for (const char *q = p; *q != '\0'; q++) {
+		cap += *q == ',' ? 1 : 0;
+	}
+	if ((r = sf_arena_zalloc(a, (cap + 1) * sizeof(*r))) == NULL) {
 		return (SF_RESOURCE_EXHAUSTED);
 	}
-	p = (char *) (e + 1);
-	memcpy(p, id, li);
-	memcpy(p + li, cluster, lc);
-	memcpy(p + li + lc, addr, la);
-	e->e_id          = p;
-	e->e_cluster     = p + li;
-	e->e_addr        = p + li + lc;
-	e->e_pos         = pos;
-	size_t ha        = fa_hash(e->e_addr) & (x->x_nb - 1);
-	size_t hi        = fa_hash(e->e_id) & (x->x_nb - 1);
-	e->e_next_addr   = x->x_by_addr[ha];
-	x->x_by_addr[ha] = e;
-	e->e_next_id     = x->x_by_id[hi];
-	x->x_by_id[hi]   = e;
-	x->x_n++;
-	fa_grow(x);
+	*n = 0;
+	while (*p != '\0') {
+		const char *e = strchr(p, ',');
+		size_t      len;
+		char        item[128], canon[INET6_ADDRSTRLEN];
+		uint8_t     bin[16];
+		e   = e != NULL ? e : p + strlen(p);
+		len = (size_t) (e - p);
+		while (len > 0 && (*p == ' ' || *p == '\t')) {
+			p++;
+			len--;
+		}
+		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t')) {
+			len--;
+		}
+		if (len > 0) {
+			const char *s;
+			snprintf(item, sizeof(item), "%.*s", (int) len, p);
+			// One text per address: "fd00::1" and "fd00:0::1"
+			// are one claim.
+			if (inet_pton(AF_INET, item, bin) == 1) {
+				s = inet_ntop(
+				    AF_INET, bin, canon, sizeof(canon));
+			} else if (inet_pton(AF_INET6, item, bin) == 1) {
+				s = inet_ntop(
+				    AF_INET6, bin, canon, sizeof(canon));
+			} else {
+				s = item;
+			}
+			s = sf_arena_strdup(a, s != NULL ? s : item);
+			if (s == NULL) {
+				return (SF_RESOURCE_EXHAUSTED);
+			}
+			r[(*n)++] = s;
+		}
+		p = *e == ',' ? e + 1 : e;
+	}
+	*out = r;
 	return (0);
 }
 
-// Removes every entry of id.
-static void
-fa_remove(struct sf__srv_fleet_addrs *x, const char *id)
+bool
+sf__srv_fleet_addrs_can_share(
+    bool shared_a, const char *key_a, bool shared_b, const char *key_b)
 {
-	fa_ent **pi = &x->x_by_id[fa_hash(id) & (x->x_nb - 1)];
-	while (*pi != NULL) {
-		fa_ent *e = *pi;
-		if (strcmp(e->e_id, id) != 0) {
-			pi = &e->e_next_id;
+	key_a = sf_nz(key_a);
+	key_b = sf_nz(key_b);
+	return (shared_a && shared_b
+	    && (key_a[0] == '\0' || key_b[0] == '\0'
+	        || strcmp(key_a, key_b) == 0));
+}
+
+// Reads addr's claim (NULL when nobody claims it).
+static int
+claim_read(sf_store_txn *txn, sf_arena *a, const char *addr, ad_claim **out)
+{
+	ProtobufCMessage *m = NULL;
+	int               rv;
+
+	*out = NULL;
+	rv   = sf_store_txn_record_get(txn, SF_STORE_ADDRS, addr,
+	      &svcfleet__v1__address_claim__descriptor, sf_arena_pbc(a), &m);
+	if (rv == SF_NOT_FOUND) {
+		return (0);
+	}
+	if (rv == 0) {
+		*out = (ad_claim *) m;
+	}
+	return (rv);
+}
+
+int
+sf__srv_fleet_addrs_clash(sf_store_txn *txn, sf_arena *a, const char *fleet,
+    const sf__srv_addr_want *w, const char **clash)
+{
+	ad_claim *c;
+	int       rv;
+
+	*clash = NULL;
+	if ((rv = claim_read(txn, a, w->aw_addr, &c)) != 0 || c == NULL) {
+		return (rv);
+	}
+	// Holders are kept by FleetService, then status order: the first
+	// that cannot share is the one to name.
+	for (size_t i = 0; i < c->n_holders; i++) {
+		const ad_holder *h = c->holders[i];
+		if (strcmp(sf_nz(h->fleet), fleet) == 0
+		    || sf__srv_fleet_addrs_can_share(
+		        h->shared, h->share_key, w->aw_shared, w->aw_key)) {
 			continue;
 		}
-		*pi = e->e_next_id;
-		fa_ent **pa
-		    = &x->x_by_addr[fa_hash(e->e_addr) & (x->x_nb - 1)];
-		while (*pa != e) {
-			pa = &(*pa)->e_next_addr;
+		*clash = sf_arena_printf(a, "FleetService %s in cluster %s",
+		    sf_nz(h->fleet), sf_nz(h->cluster));
+		if (*clash == NULL) {
+			*clash = "another FleetService";
 		}
-		*pa = e->e_next_addr;
-		free(e);
-		x->x_n--;
+		return (0);
 	}
+	return (0);
 }
 
 static int
-fa_put(struct sf__srv_fleet_addrs *x, const sf_fleet *fs)
+holder_cmp(const void *x, const void *y)
 {
-	char id[600];
-	snprintf(id, sizeof(id), "%s/%s", sf_nz(fs->metadata->namespace_),
-	    sf_nz(fs->metadata->name));
-	fa_remove(x, id);
-	for (size_t i = 0; i < fs->n_status; i++) {
-		const char *addr = sf_nz(fs->status[i]->lb_address);
-		int         rv;
-		if (addr[0] == '\0') {
+	const ad_holder *a = *(const ad_holder *const *) x;
+	const ad_holder *b = *(const ad_holder *const *) y;
+	int              c = strcmp(sf_nz(a->fleet), sf_nz(b->fleet));
+	if (c != 0) {
+		return (c);
+	}
+	return (a->pos < b->pos ? -1 : a->pos > b->pos ? 1 : 0);
+}
+
+static bool
+holders_equal(const ad_claim *c, ad_holder **hs, size_t n)
+{
+	if ((c == NULL ? 0 : c->n_holders) != n) {
+		return (false);
+	}
+	for (size_t i = 0; i < n; i++) {
+		const ad_holder *x = c->holders[i], *y = hs[i];
+		if (strcmp(sf_nz(x->fleet), sf_nz(y->fleet)) != 0
+		    || strcmp(sf_nz(x->cluster), sf_nz(y->cluster)) != 0
+		    || x->pos != y->pos || x->shared != y->shared
+		    || strcmp(sf_nz(x->share_key), sf_nz(y->share_key)) != 0) {
+			return (false);
+		}
+	}
+	return (true);
+}
+
+// Makes fleet's holders of addr those of want that name it.
+static int
+claim_one(sf_store_txn *txn, sf_arena *a, const char *fleet, const char *addr,
+    const sf__srv_addr_want *want, size_t nwant)
+{
+	ad_claim   *c;
+	ad_holder **hs;
+	size_t      n = 0;
+	int         rv;
+
+	if ((rv = claim_read(txn, a, addr, &c)) != 0) {
+		return (rv);
+	}
+	hs = sf_arena_zalloc(
+	    a, ((c != NULL ? c->n_holders : 0) + nwant + 1) * sizeof(*hs));
+	if (hs == NULL) {
+		return (SF_RESOURCE_EXHAUSTED);
+	}
+	for (size_t i = 0; c != NULL && i < c->n_holders; i++) {
+		if (strcmp(sf_nz(c->holders[i]->fleet), fleet) != 0) {
+			hs[n++] = c->holders[i];
+		}
+	}
+	for (size_t i = 0; i < nwant; i++) {
+		ad_holder *h;
+		if (strcmp(want[i].aw_addr, addr) != 0) {
 			continue;
 		}
-		rv = fa_add(x, id, sf_nz(fs->status[i]->cluster), addr, i);
+		if ((h = sf_arena_zalloc(a, sizeof(*h))) == NULL) {
+			return (SF_RESOURCE_EXHAUSTED);
+		}
+		svcfleet__v1__address_holder__init(h);
+		h->fleet     = (char *) fleet;
+		h->cluster   = (char *) want[i].aw_cluster;
+		h->pos       = want[i].aw_pos;
+		h->shared    = want[i].aw_shared;
+		h->share_key = (char *) sf_nz(want[i].aw_key);
+		hs[n++]      = h;
+	}
+	qsort(hs, n, sizeof(*hs), holder_cmp);
+	if (holders_equal(c, hs, n)) {
+		return (0); // nothing to write
+	}
+	if (n == 0) {
+		rv = sf_store_txn_record_delete(txn, SF_STORE_ADDRS, addr);
+		return (rv == SF_NOT_FOUND ? 0 : rv);
+	}
+	ad_claim nc  = SVCFLEET__V1__ADDRESS_CLAIM__INIT;
+	nc.holders   = hs;
+	nc.n_holders = n;
+	return (sf_store_txn_record_put(
+	    txn, SF_STORE_ADDRS, addr, &nc.base, false));
+}
+
+static bool
+seen(const char *const *list, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(list[i], s) == 0) {
+			return (true);
+		}
+	}
+	return (false);
+}
+
+int
+sf__srv_fleet_addrs_claim(sf_store_txn *txn, sf_arena *a, const char *fleet,
+    const sf__srv_addr_want *want, size_t nwant, const sf_fleet *old)
+{
+	const char **addrs;
+	size_t       n = 0, cap = nwant + 1;
+	int          rv;
+
+	// Every address fleet requests now or requested before.
+	for (size_t i = 0; old != NULL && i < old->n_status; i++) {
+		const char *s = sf_nz(old->status[i]->lb_address);
+		cap += 1;
+		for (; *s != '\0'; s++) {
+			cap += *s == ',' ? 1 : 0;
+		}
+	}
+	if ((addrs = sf_arena_zalloc(a, cap * sizeof(*addrs))) == NULL) {
+		return (SF_RESOURCE_EXHAUSTED);
+	}
+	for (size_t i = 0; i < nwant; i++) {
+		if (!seen(addrs, n, want[i].aw_addr)) {
+			addrs[n++] = want[i].aw_addr;
+		}
+	}
+	for (size_t i = 0; old != NULL && i < old->n_status; i++) {
+		const char **it;
+		size_t       nit;
+		rv = sf__srv_fleet_addrs_split(
+		    a, old->status[i]->lb_address, &it, &nit);
 		if (rv != 0) {
+			return (rv);
+		}
+		for (size_t k = 0; k < nit; k++) {
+			if (!seen(addrs, n, it[k])) {
+				addrs[n++] = it[k];
+			}
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		if ((rv = claim_one(txn, a, fleet, addrs[i], want, nwant))
+		    != 0) {
 			return (rv);
 		}
 	}
 	return (0);
 }
 
-// Notes a write made while the index is being built (fs NULL: the delete
-// of id). One allocation holds it all.
-static void
-fa_note_add(struct sf__srv_fleet_addrs *x, const char *id, const sf_fleet *fs)
+// ------------------------------------------------------------ backfill
+
+typedef struct backfill_job {
+	sf_arena    b_arena;
+	const char *b_id;
+} backfill_job;
+
+// Claims the addresses one stored FleetService's copies request, as its
+// status and the copies stored say.
+static int
+backfill_fn(sf_store_txn *txn, void *arg, sf_status *st)
 {
-	size_t   n = 0, len = sizeof(fa_note) + strlen(id) + 1;
-	fa_note *no;
-	char    *p;
-	for (size_t i = 0; fs != NULL && i < fs->n_status; i++) {
-		if (sf_nz(fs->status[i]->lb_address)[0] != '\0') {
-			n++;
-			len += strlen(sf_nz(fs->status[i]->cluster)) + 1
-			    + strlen(fs->status[i]->lb_address) + 1;
+	backfill_job      *b = arg;
+	sf_arena          *a = &b->b_arena;
+	ProtobufCMessage  *m = NULL;
+	sf_fleet          *fs;
+	sf__srv_addr_want *want;
+	size_t             nwant = 0, cap = 0;
+	int                rv;
+
+	rv = sf_store_txn_record_get(txn, SF_STORE_FLEET, b->b_id,
+	    &svcfleet__v1__fleet_service__descriptor, sf_arena_pbc(a), &m);
+	if (rv == SF_NOT_FOUND) {
+		return (0); // deleted meanwhile
+	}
+	if (rv != 0) {
+		return (sf_status_set(st, rv, "reading %s failed", b->b_id));
+	}
+	fs = (sf_fleet *) m;
+	for (size_t i = 0; i < fs->n_status; i++) {
+		const char *s = sf_nz(fs->status[i]->lb_address);
+		cap += s[0] != '\0' ? 1 : 0;
+		for (; *s != '\0'; s++) {
+			cap += *s == ',' ? 1 : 0;
 		}
 	}
-	len += 2 * n * sizeof(char *);
-	if ((no = calloc(1, len)) == NULL) {
-		x->x_notes_lost = true;
-		return;
+	if ((want = sf_arena_zalloc(a, (cap + 1) * sizeof(*want))) == NULL) {
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
 	}
-	no->n_del     = fs == NULL;
-	no->n_cluster = (const char **) (no + 1);
-	no->n_addr    = no->n_cluster + n;
-	p             = (char *) (no->n_addr + n);
-	memcpy(p, id, strlen(id) + 1);
-	no->n_id = p;
-	p += strlen(id) + 1;
-	for (size_t i = 0; fs != NULL && i < fs->n_status; i++) {
-		const char *c = sf_nz(fs->status[i]->cluster);
-		const char *a = sf_nz(fs->status[i]->lb_address);
-		if (a[0] == '\0') {
+	for (size_t i = 0; i < fs->n_status; i++) {
+		Svcfleet__V1__FleetClusterStatus *cs = fs->status[i];
+		sf_store_key                      k  = {
+		                          cs->cluster, fs->metadata->namespace_, fs->metadata->name};
+		sf_service  *svc = NULL;
+		const char **it;
+		size_t       nit;
+		bool shared = fs->spec != NULL && fs->spec->share_addresses;
+		const char *key = "";
+
+		if (sf_nz(cs->lb_address)[0] == '\0') {
 			continue;
 		}
-		memcpy(p, c, strlen(c) + 1);
-		no->n_cluster[no->n_n] = p;
-		p += strlen(c) + 1;
-		memcpy(p, a, strlen(a) + 1);
-		no->n_addr[no->n_n++] = p;
-		p += strlen(a) + 1;
-	}
-	*x->x_notes_tail = no;
-	x->x_notes_tail  = &no->n_next;
-}
-
-// Replays the notes over the index just built from the store (apply
-// false: drops them). 0, or SF_RESOURCE_EXHAUSTED when an entry could not be
-// added.
-static int
-fa_notes_replay(struct sf__srv_fleet_addrs *x, bool apply)
-{
-	int rv = 0;
-	while (x->x_notes != NULL) {
-		fa_note *no = x->x_notes;
-		x->x_notes  = no->n_next;
-		if (apply) {
-			fa_remove(x, no->n_id);
-			for (size_t i = 0; rv == 0 && i < no->n_n; i++) {
-				rv = fa_add(x, no->n_id, no->n_cluster[i],
-				    no->n_addr[i], i);
-			}
+		rv = sf_store_txn_service_get(txn, &k, sf_arena_pbc(a), &svc);
+		if (rv == 0) {
+			sf__srv_fleet_addrs_share(fs, svc, &shared, &key);
+		} else if (rv != SF_NOT_FOUND) {
+			return (
+			    sf_status_set(st, rv, "reading a copy failed"));
 		}
-		free(no);
+		rv = sf__srv_fleet_addrs_split(a, cs->lb_address, &it, &nit);
+		if (rv != 0) {
+			return (sf_status_set(st, rv, NULL));
+		}
+		for (size_t x = 0; x < nit && nwant < cap; x++) {
+			want[nwant].aw_addr    = it[x];
+			want[nwant].aw_cluster = sf_nz(cs->cluster);
+			want[nwant].aw_pos     = (uint32_t) i;
+			want[nwant].aw_shared  = shared;
+			want[nwant].aw_key     = key;
+			nwant++;
+		}
 	}
-	x->x_notes_tail = &x->x_notes;
-	return (rv);
-}
-
-int
-sf__srv_fleet_addrs_open(sf_server *srv)
-{
-	struct sf__srv_fleet_addrs *x = calloc(1, sizeof(*x));
-	if (x == NULL) {
-		return (SF_RESOURCE_EXHAUSTED);
+	rv = sf__srv_fleet_addrs_claim(txn, a, b->b_id, want, nwant, fs);
+	if (rv != 0) {
+		return (sf_status_set(
+		    st, rv, "claiming the addresses of %s", b->b_id));
 	}
-	x->x_nb      = ADDRS_BUCKETS0;
-	x->x_by_addr = calloc(x->x_nb, sizeof(*x->x_by_addr));
-	x->x_by_id   = calloc(x->x_nb, sizeof(*x->x_by_id));
-	if (x->x_by_addr == NULL || x->x_by_id == NULL) {
-		free(x->x_by_addr);
-		free(x->x_by_id);
-		free(x);
-		return (SF_RESOURCE_EXHAUSTED);
-	}
-	pthread_mutex_init(&x->x_mtx, NULL);
-	pthread_cond_init(&x->x_cv, NULL);
-	x->x_notes_tail    = &x->x_notes;
-	x->x_shared        = sf__srv_req_shared(srv);
-	srv->s_fleet_addrs = x;
 	return (0);
 }
 
-void
-sf__srv_fleet_addrs_close(sf_server *srv)
+static int
+marker_fn(sf_store_txn *txn, void *arg, sf_status *st)
 {
-	struct sf__srv_fleet_addrs *x = srv->s_fleet_addrs;
-	if (x == NULL) {
-		return;
-	}
-	fa_clear(x);
-	fa_notes_replay(x, false);
-	free(x->x_by_addr);
-	free(x->x_by_id);
-	pthread_cond_destroy(&x->x_cv);
-	pthread_mutex_destroy(&x->x_mtx);
-	free(x);
-	srv->s_fleet_addrs = NULL;
+	ad_claim none = SVCFLEET__V1__ADDRESS_CLAIM__INIT;
+	int      rv;
+	(void) arg;
+	rv = sf_store_txn_record_put(
+	    txn, SF_STORE_ADDRS, SF__SRV_ADDRS_MARKER, &none.base, false);
+	return (rv != 0 ? sf_status_set(st, rv, "writing the marker") : 0);
+}
+
+static int
+write_one(sf_server *srv, sf_store_write_fn fn, void *arg, sf_status *st)
+{
+	sf_store_write w = {.w_fn = fn, .w_arg = arg, .w_status = st};
+	return (sf_store_write_sync(srv->s_store, &w, NULL));
 }
 
 int
-sf__srv_fleet_addrs_sync(sf_server *srv)
+sf__srv_fleet_addrs_backfill(sf_server *srv, sf_status *st)
 {
-	struct sf__srv_fleet_addrs *x = srv->s_fleet_addrs;
-	ProtobufCMessage          **all;
-	size_t                      n;
-	sf_arena                    a;
-	int64_t                     now;
-	int                         rv = 0;
+	ProtobufCMessage **all  = NULL;
+	ProtobufCMessage  *mark = NULL;
+	size_t             n    = 0;
+	sf_arena           a;
+	int                rv;
 
-	pthread_mutex_lock(&x->x_mtx);
-	// One build at a time; the others wait for it (the first writes
-	// after a start must not check against an empty index).
-	while (x->x_building) {
-		pthread_cond_wait(&x->x_cv, &x->x_mtx);
-	}
-	now = sf_clock_mono_ms();
-	if (x->x_valid
-	    && (!x->x_shared || now - x->x_built_ms < ADDRS_SHARED_MS)) {
-		pthread_mutex_unlock(&x->x_mtx);
-		return (0);
-	}
-	x->x_building   = true;
-	x->x_notes_lost = false;
-	pthread_mutex_unlock(&x->x_mtx);
-	// Read without the lock: the writer's lookups and done functions
-	// must not wait for a store read.
 	sf_arena_init(&a);
+	rv = sf_store_record_get(srv->s_store, SF_STORE_ADDRS,
+	    SF__SRV_ADDRS_MARKER, &svcfleet__v1__address_claim__descriptor,
+	    sf_arena_pbc(&a), &mark);
+	if (rv == 0) {
+		sf_arena_fini(&a);
+		return (0); // done before
+	}
 	rv = sf_store_record_list(srv->s_store, SF_STORE_FLEET,
 	    &svcfleet__v1__fleet_service__descriptor, sf_arena_pbc(&a), &all,
 	    &n);
-	pthread_mutex_lock(&x->x_mtx);
+	for (size_t i = 0; rv == 0 && i < n; i++) {
+		const sf_fleet *fs = (const sf_fleet *) all[i];
+		backfill_job    b;
+		sf_arena_init(&b.b_arena);
+		b.b_id = sf_arena_printf(&b.b_arena, "%s/%s",
+		    sf_nz(fs->metadata->namespace_),
+		    sf_nz(fs->metadata->name));
+		rv     = b.b_id == NULL ? SF_RESOURCE_EXHAUSTED
+		                        : write_one(srv, backfill_fn, &b, st);
+		sf_arena_fini(&b.b_arena);
+	}
 	if (rv == 0) {
-		fa_clear(x);
-		for (size_t i = 0; i < n && rv == 0; i++) {
-			rv = fa_put(x, (const sf_fleet *) all[i]);
-		}
-		// Writes committed meanwhile, in their order, over the list.
-		int rr        = fa_notes_replay(x, true);
-		rv            = rv != 0 ? rv : rr;
-		x->x_valid    = rv == 0 && !x->x_notes_lost;
-		x->x_built_ms = now;
-		x->x_builds++;
+		rv = write_one(srv, marker_fn, NULL, st);
+	}
+	if (rv == 0 && n > 0) {
 		SF_INFO("fleet",
-		    "address index built from %zu FleetServices (%zu "
-		    "addresses, build %llu)",
-		    n, x->x_n, (unsigned long long) x->x_builds);
-	} else {
-		fa_notes_replay(x, false);
+		    "claimed the addresses of %zu FleetServices stored before "
+		    "the address plan's claims",
+		    n);
 	}
-	x->x_building = false;
-	pthread_cond_broadcast(&x->x_cv);
-	pthread_mutex_unlock(&x->x_mtx);
 	sf_arena_fini(&a);
-	return (rv);
-}
-
-const char *
-sf__srv_fleet_addrs_clash(sf_server *srv, sf_arena *a, const char *addr,
-    const char *ns, const char *name)
-{
-	struct sf__srv_fleet_addrs *x    = srv->s_fleet_addrs;
-	const fa_ent               *best = NULL;
-	const char                 *r    = NULL;
-	char                        id[600];
-
-	snprintf(id, sizeof(id), "%s/%s", sf_nz(ns), sf_nz(name));
-	pthread_mutex_lock(&x->x_mtx);
-	// The first FleetService in id order and its first cluster in status
-	// order, as reading them all gave.
-	for (const fa_ent *e = x->x_by_addr[fa_hash(addr) & (x->x_nb - 1)];
-	     e != NULL; e    = e->e_next_addr) {
-		int c;
-		if (strcmp(e->e_addr, addr) != 0 || strcmp(e->e_id, id) == 0) {
-			continue;
-		}
-		c = best == NULL ? -1 : strcmp(e->e_id, best->e_id);
-		if (c < 0 || (c == 0 && e->e_pos < best->e_pos)) {
-			best = e;
-		}
+	if (rv != 0) {
+		char why[SF_STATUS_MSG_MAX];
+		snprintf(why, sizeof(why), "%s",
+		    st->st_msg[0] != '\0' ? st->st_msg : sf_status_str(rv));
+		return (sf_status_set(st, rv,
+		    "claiming the addresses of the stored FleetServices "
+		    "failed: %s",
+		    why));
 	}
-	if (best != NULL) {
-		r = sf_arena_printf(a, "FleetService %s in cluster %s",
-		    best->e_id, best->e_cluster);
-		r = r != NULL ? r : "another FleetService";
-	}
-	pthread_mutex_unlock(&x->x_mtx);
-	return (r);
-}
-
-void
-sf__srv_fleet_addrs_put(sf_server *srv, const sf_fleet *fs)
-{
-	struct sf__srv_fleet_addrs *x = srv->s_fleet_addrs;
-	char                        id[600];
-	snprintf(id, sizeof(id), "%s/%s", sf_nz(fs->metadata->namespace_),
-	    sf_nz(fs->metadata->name));
-	pthread_mutex_lock(&x->x_mtx);
-	if (x->x_building) {
-		fa_note_add(x, id, fs);
-	}
-	if (fa_put(x, fs) != 0) {
-		x->x_valid = false; // rebuilt by the next write
-	}
-	pthread_mutex_unlock(&x->x_mtx);
-}
-
-void
-sf__srv_fleet_addrs_del(sf_server *srv, const char *ns, const char *name)
-{
-	struct sf__srv_fleet_addrs *x = srv->s_fleet_addrs;
-	char                        id[600];
-	snprintf(id, sizeof(id), "%s/%s", sf_nz(ns), sf_nz(name));
-	pthread_mutex_lock(&x->x_mtx);
-	if (x->x_building) {
-		fa_note_add(x, id, NULL);
-	}
-	fa_remove(x, id);
-	pthread_mutex_unlock(&x->x_mtx);
+	return (0);
 }

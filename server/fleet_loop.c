@@ -91,10 +91,6 @@ round_once(struct sf__srv_fleet_loop *l)
 	    != 0) {
 		goto done;
 	}
-	// i18-console: the address plan's index, current before the writes.
-	if (sf__srv_fleet_addrs_sync(l->l_srv) != 0) {
-		goto done;
-	}
 	bool ok = true;
 	for (size_t i = 0; i < nfs; i++) {
 		bool changed = false;

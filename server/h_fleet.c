@@ -14,9 +14,10 @@
 //
 // The cluster list is read on the worker thread before the write is
 // queued; the write re-reads each placed cluster's record itself. The
-// address plan is checked against the index of requested addresses
-// (fleet_addrs.c), made current before the write is queued: a write costs
-// what it changes, not the number of FleetServices stored.
+// address plan is checked and claimed in the same write (fleet_addrs.c:
+// one claim record per address), so two writes in flight at once cannot
+// both take an address; a write costs what it changes, not the number of
+// FleetServices stored.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,21 +142,6 @@ address_of(const sf_service *svc)
 	        : "");
 }
 
-static bool
-shares_address(const sf_fleet *fs, const sf_service *svc)
-{
-	if (fs->spec->share_addresses) {
-		return (true);
-	}
-	return (sf_model_kv_get(svc->metadata->annotations,
-	            svc->metadata->n_annotations,
-	            "metallb.universe.tf/allow-shared-ip")
-	        != NULL
-	    || sf_model_kv_get(svc->metadata->annotations,
-	           svc->metadata->n_annotations, "metallb.io/allow-shared-ip")
-	        != NULL);
-}
-
 // ------------------------------------------------------------ the job
 
 enum { FJ_APPLY, FJ_DELETE, FJ_RESYNC };
@@ -174,8 +160,6 @@ typedef struct fleet_job {
 	// Read before the write was queued.
 	Svcfleet__V1__Cluster **j_clusters;
 	size_t                  j_nclusters;
-	sf_server              *j_srv; // its address index
-	bool                    j_dry; // a dry run: nothing commits
 	// Results.
 	sf_fleet                     *j_result;
 	Svcfleet__V1__ApplyAction     j_action;
@@ -452,33 +436,79 @@ check_node_ports(
 }
 
 // The address plan: an address is requested by one cluster's Service
-// unless sharing is asked for. Checks the copies of this FleetService
-// against each other and against the other FleetServices' copies (one
-// index lookup per address).
-static void
-check_addresses(fleet_job *j, sf_fleet *fs, fl_placed *pl, size_t npl,
-    bool strict, sf_status *st)
+// unless each copy that requests it asks to share it. Checks the copies
+// of this FleetService against each other and against the claims of the
+// others, read in this write (fleet_addrs.c). Returns 0 or a store error
+// (st set).
+static int
+check_addresses(sf_store_txn *txn, fleet_job *j, sf_fleet *fs, fl_placed *pl,
+    size_t npl, bool strict, sf_status *st)
 {
+	const char *id = fleet_id(
+	    j->j_arena, fs->metadata->namespace_, fs->metadata->name);
+	if (id == NULL) {
+		return (oom(st));
+	}
 	for (size_t i = 0; i < npl; i++) {
-		const char *addr;
-		const char *clash = NULL;
+		const char **it;
+		size_t       nit;
+		const char  *clash = NULL, *addr = NULL;
+		bool         shared;
+		const char  *key;
+		int          rv;
+
 		if (pl[i].p_svc == NULL
-		    || (addr = address_of(pl[i].p_svc))[0] == '\0'
-		    || shares_address(fs, pl[i].p_svc)) {
+		    || address_of(pl[i].p_svc)[0] == '\0') {
 			continue;
 		}
-		for (size_t k = 0; k < i && clash == NULL; k++) {
-			if (pl[k].p_svc != NULL
-			    && strcmp(address_of(pl[k].p_svc), addr) == 0) {
-				clash = sf_arena_printf(j->j_arena,
-				    "cluster %s of this FleetService",
-				    pl[k].p_cl->name);
-			}
+		sf__srv_fleet_addrs_share(fs, pl[i].p_svc, &shared, &key);
+		if (sf__srv_fleet_addrs_split(
+		        j->j_arena, address_of(pl[i].p_svc), &it, &nit)
+		    != 0) {
+			return (oom(st));
 		}
-		if (clash == NULL) {
-			clash = sf__srv_fleet_addrs_clash(j->j_srv, j->j_arena,
-			    addr, fs->metadata->namespace_,
-			    fs->metadata->name);
+		for (size_t x = 0; x < nit && clash == NULL; x++) {
+			sf__srv_addr_want w = {.aw_addr = it[x],
+			    .aw_cluster                 = pl[i].p_cl->name,
+			    .aw_shared                  = shared,
+			    .aw_key                     = key};
+			addr                = it[x];
+			for (size_t k = 0; k < i && clash == NULL; k++) {
+				const char **kt;
+				size_t       nkt;
+				bool         ks;
+				const char  *kk;
+				if (pl[k].p_svc == NULL) {
+					continue;
+				}
+				if (sf__srv_fleet_addrs_split(j->j_arena,
+				        address_of(pl[k].p_svc), &kt, &nkt)
+				    != 0) {
+					return (oom(st));
+				}
+				sf__srv_fleet_addrs_share(
+				    fs, pl[k].p_svc, &ks, &kk);
+				for (size_t y = 0; y < nkt; y++) {
+					if (strcmp(kt[y], addr) == 0
+					    && !sf__srv_fleet_addrs_can_share(
+					        ks, kk, shared, key)) {
+						clash = sf_arena_printf(
+						    j->j_arena,
+						    "cluster %s of this "
+						    "FleetService",
+						    pl[k].p_cl->name);
+						break;
+					}
+				}
+			}
+			if (clash == NULL
+			    && (rv = sf__srv_fleet_addrs_clash(
+			            txn, j->j_arena, id, &w, &clash))
+			        != 0) {
+				return (sf_status_set(st, rv,
+				    "reading the claim of address %s failed",
+				    addr));
+			}
 		}
 		if (clash == NULL) {
 			continue;
@@ -492,7 +522,8 @@ check_addresses(fleet_job *j, sf_fleet *fs, fl_placed *pl, size_t npl,
 			    "Duplicate value: \"%s\": the address is already "
 			    "requested by %s (set spec.shareAddresses: true "
 			    "or "
-			    "the allow-shared-ip annotation to share it)",
+			    "the allow-shared-ip annotation on both to share "
+			    "it)",
 			    addr, clash);
 		} else {
 			pl[i].p_st->placement = "Conflict";
@@ -502,6 +533,75 @@ check_addresses(fleet_job *j, sf_fleet *fs, fl_placed *pl, size_t npl,
 			pl[i].p_svc           = NULL;
 		}
 	}
+	if (sf__srv_fleet_addrs_hook != NULL) {
+		sf__srv_fleet_addrs_hook(id);
+	}
+	return (0);
+}
+
+// Claims the addresses of the copies written (and gives up those no
+// longer requested, as old's status lists them); each claim names the
+// copy's place in fs's status.
+static int
+claim_addresses(sf_store_txn *txn, fleet_job *j, const sf_fleet *fs,
+    fl_placed *pl, size_t npl, const sf_fleet *old, sf_status *st)
+{
+	sf_arena          *a = j->j_arena;
+	sf__srv_addr_want *want;
+	size_t             n = 0, cap = 0;
+	const char        *id
+	    = fleet_id(a, fs->metadata->namespace_, fs->metadata->name);
+	int rv;
+
+	for (size_t k = 0; k < npl; k++) {
+		const char *s
+		    = pl[k].p_svc != NULL ? address_of(pl[k].p_svc) : "";
+		cap += s[0] != '\0' ? 1 : 0;
+		for (; *s != '\0'; s++) {
+			cap += *s == ',' ? 1 : 0;
+		}
+	}
+	want = sf_arena_zalloc(a, (cap + 1) * sizeof(*want));
+	if (id == NULL || want == NULL) {
+		return (oom(st));
+	}
+	for (size_t k = 0; k < npl; k++) {
+		const char **it;
+		size_t       nit;
+		bool         shared;
+		const char  *key;
+		uint32_t     pos = 0;
+
+		if (pl[k].p_svc == NULL
+		    || address_of(pl[k].p_svc)[0] == '\0') {
+			continue;
+		}
+		if (sf__srv_fleet_addrs_split(
+		        a, address_of(pl[k].p_svc), &it, &nit)
+		    != 0) {
+			return (oom(st));
+		}
+		for (size_t i = 0; i < fs->n_status; i++) {
+			if (fs->status[i] == pl[k].p_st) {
+				pos = (uint32_t) i;
+			}
+		}
+		sf__srv_fleet_addrs_share(fs, pl[k].p_svc, &shared, &key);
+		for (size_t x = 0; x < nit && n < cap; x++) {
+			want[n].aw_addr    = it[x];
+			want[n].aw_cluster = pl[k].p_cl->name;
+			want[n].aw_pos     = pos;
+			want[n].aw_shared  = shared;
+			want[n].aw_key     = key;
+			n++;
+		}
+	}
+	rv = sf__srv_fleet_addrs_claim(txn, a, id, want, n, old);
+	if (rv != 0) {
+		return (
+		    sf_status_set(st, rv, "claiming the addresses failed"));
+	}
+	return (0);
 }
 
 // Writes one copy (create or update); *action says which, or "unchanged".
@@ -816,7 +916,9 @@ fleet_sync(sf_store_txn *txn, fleet_job *j, sf_fleet *fs, sf_fleet *old,
 		}
 		sf_status_fini(&cst);
 	}
-	check_addresses(j, fs, pl, npl, strict, st);
+	if ((rv = check_addresses(txn, j, fs, pl, npl, strict, st)) != 0) {
+		return (rv);
+	}
 	if (st->st_nviol > 0) {
 		return (sf_status_set(st, SF_INVALID_ARGUMENT,
 		    "FleetService \"%s\" is invalid: %s: %s", name,
@@ -860,7 +962,7 @@ fleet_sync(sf_store_txn *txn, fleet_job *j, sf_fleet *fs, sf_fleet *old,
 	for (size_t i = 0; i < nsts; i++) {
 		fs->placed += fl_streq(sts[i]->placement, "Placed") ? 1 : 0;
 	}
-	return (0);
+	return (claim_addresses(txn, j, fs, pl, npl, old, st));
 }
 
 static bool
@@ -1136,6 +1238,12 @@ fleet_delete_fn(sf_store_txn *txn, void *arg, sf_status *st)
 	if ((rv = sf_store_txn_record_delete(txn, SF_STORE_FLEET, id)) != 0) {
 		return (sf_status_set(st, rv, "deleting failed"));
 	}
+	// Its addresses are free again.
+	if ((rv = sf__srv_fleet_addrs_claim(txn, j->j_arena, id, NULL, 0, old))
+	    != 0) {
+		return (
+		    sf_status_set(st, rv, "giving up the addresses failed"));
+	}
 	j->j_result = old;
 	j->j_wrote  = true;
 	return (0);
@@ -1279,14 +1387,6 @@ fleet_done(void *arg, int code, uint64_t revision)
 		sf__srv_write_done(j->j_call, code, NULL);
 		return;
 	}
-	// Committed: the address index follows.
-	if (!j->j_dry && j->j_wrote && j->j_result != NULL) {
-		if (j->j_kind == FJ_DELETE) {
-			sf__srv_fleet_addrs_del(j->j_srv, j->j_ns, j->j_name);
-		} else {
-			sf__srv_fleet_addrs_put(j->j_srv, j->j_result);
-		}
-	}
 	if (j->j_kind == FJ_DELETE) {
 		Svcfleet__V1__DeleteFleetServiceReply *r
 		    = sf__srv_reply_new(j->j_call,
@@ -1386,12 +1486,6 @@ start_apply(sf__srv_call *c, sf_fleet *fs, bool dry_run, bool server_side)
 	j->j_arena = &c->c_arena;
 	j->j_user  = c->c_ident.id_user;
 	if (read_clusters(c, &j->j_clusters, &j->j_nclusters) != 0) {
-		return;
-	}
-	j->j_srv = c->c_srv;
-	j->j_dry = dry_run;
-	if (sf__srv_fleet_addrs_sync(c->c_srv) != 0) {
-		sf__srv_call_fail(c, SF_UNAVAILABLE, "reading failed");
 		return;
 	}
 	names = sf__srv_call_alloc(c, (j->j_nclusters + 1) * sizeof(*names));
@@ -1595,7 +1689,6 @@ h_delete_fleet_service(Svcfleet__V1__FleetManager_Service *s,
 		return;
 	}
 	j->j_call   = c;
-	j->j_srv    = c->c_srv;
 	j->j_kind   = FJ_DELETE;
 	j->j_arena  = &c->c_arena;
 	j->j_user   = c->c_ident.id_user;
@@ -1725,18 +1818,6 @@ sf__srv_handlers_fleet_init(sf_server *srv)
 
 // ----------------------------------------------- the placement loop
 
-// The resync's done function (on the writer thread, in commit order, as
-// the RPC writes' are): the address index follows what was committed.
-static void
-resync_done(void *arg, int code, uint64_t revision)
-{
-	fleet_job *j = arg;
-	(void) revision;
-	if (code == 0 && j->j_wrote && j->j_result != NULL) {
-		sf__srv_fleet_addrs_put(j->j_srv, j->j_result);
-	}
-}
-
 int
 sf__srv_fleet_resync(sf_server *srv, sf_arena *a, const sf_fleet *fs,
     Svcfleet__V1__Cluster **cls, size_t ncls, bool *changed)
@@ -1752,7 +1833,6 @@ sf__srv_fleet_resync(sf_server *srv, sf_arena *a, const sf_fleet *fs,
 	j.j_name      = fs->metadata->name;
 	j.j_clusters  = cls;
 	j.j_nclusters = ncls;
-	j.j_srv       = srv;
 	j.j_len       = svcfleet__v1__fleet_service__get_packed_size(fs);
 	j.j_packed    = sf_arena_alloc(a, j.j_len + 1);
 	if (j.j_packed == NULL) {
@@ -1762,7 +1842,6 @@ sf__srv_fleet_resync(sf_server *srv, sf_arena *a, const sf_fleet *fs,
 	sf_status_init(&st);
 	sf_store_write w = {
 	    .w_fn     = fleet_resync_fn,
-	    .w_done   = resync_done,
 	    .w_arg    = &j,
 	    .w_status = &st,
 	    .w_alloc  = sf_arena_pbc(a),

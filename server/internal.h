@@ -28,7 +28,7 @@
 //                         their done functions, which finish calls
 //                         (sf__srv_write_done) and the commit hook
 //                         (watch.c: wakes the watch thread; srvmetrics.c:
-//                         batch sizes; fleet_addrs.c's index). Never
+//                         batch sizes). Never
 //                         validates a request (sec_3_queue_test).
 //   etcd watch            store/etcd_feed.c's one thread (etcd only): the
 //                         change feed and the view reads are served from.
@@ -746,21 +746,53 @@ int  sf__srv_fleet_loop_start(sf_server *srv);
 void sf__srv_fleet_loop_stop(sf_server *srv);
 void sf__srv_fleet_loop_kick(sf_server *srv);
 
-// i18-console: the address plan's index (fleet_addrs.c): which
-// FleetService requests which LoadBalancer address in which cluster.
-// open/close with the server (close takes NULL). sync makes it current
-// (built from the store the first time, and on a shared store when older
-// than half a second); call it outside a write, before queueing one.
-// clash answers "FleetService ns/name in cluster c" (memory from a) for
-// the first other FleetService requesting addr, or NULL; it never reads
-// the store, so a write function may call it. put/del record a committed
-// write of this svcfleetd.
-int         sf__srv_fleet_addrs_open(sf_server *srv);
-void        sf__srv_fleet_addrs_close(sf_server *srv);
-int         sf__srv_fleet_addrs_sync(sf_server *srv);
-const char *sf__srv_fleet_addrs_clash(sf_server *srv, sf_arena *a,
-    const char *addr, const char *ns, const char *name);
-void        sf__srv_fleet_addrs_put(sf_server *srv, const sf_fleet *fs);
-void sf__srv_fleet_addrs_del(sf_server *srv, const char *ns, const char *name);
+// i18-addr: the address plan's claims (fleet_addrs.c): one store record
+// per LoadBalancer address listing the FleetServices' copies that
+// request it, read and written by the FleetService writes themselves.
+//
+// One address a copy asks for, as the claim records it.
+typedef struct sf__srv_addr_want {
+	const char *aw_addr;    // one address (sf__srv_fleet_addrs_split)
+	const char *aw_cluster; // the copy's cluster
+	uint32_t    aw_pos;     // its place in the FleetService's status
+	bool        aw_shared;  // it asks to share the address
+	const char *aw_key;     // its sharing key ("": any)
+} sf__srv_addr_want;
+// sf__srv_fleet_addrs_share: does the copy svc of fs ask to share its
+// address (spec.shareAddresses, or MetalLB's allow-shared-ip annotation,
+// whose value is then *key; else "")?
+void sf__srv_fleet_addrs_share(
+    const sf_fleet *fs, const sf_service *svc, bool *shared, const char **key);
+// sf__srv_fleet_addrs_can_share: may two requests share an address (both
+// ask to, and their keys agree or one names none)?
+bool sf__srv_fleet_addrs_can_share(
+    bool shared_a, const char *key_a, bool shared_b, const char *key_b);
+// sf__srv_fleet_addrs_split: the addresses of a Service's lb_address
+// ("a" or MetalLB's "a,b"), each in one canonical text; memory from a.
+int sf__srv_fleet_addrs_split(
+    sf_arena *a, const char *lb_address, const char ***out, size_t *n);
+// sf__srv_fleet_addrs_clash (in a write function): reads w's address's
+// claim in txn; *clash is "FleetService ns/name in cluster c" for the
+// first copy of another FleetService than fleet ("namespace/name")
+// requesting it that w may not share it with, else NULL. Returns 0 or the
+// store's code.
+int sf__srv_fleet_addrs_clash(sf_store_txn *txn, sf_arena *a,
+    const char *fleet, const sf__srv_addr_want *w, const char **clash);
+// sf__srv_fleet_addrs_claim (in a write function): fleet's claims become
+// want (n of them; none: it gives them all up): the claim of every
+// address in want or requested in old's status (NULL: none) is rewritten
+// when it changes.
+int sf__srv_fleet_addrs_claim(sf_store_txn *txn, sf_arena *a,
+    const char *fleet, const sf__srv_addr_want *want, size_t n,
+    const sf_fleet *old);
+// sf__srv_fleet_addrs_backfill (at start): claims the addresses of the
+// FleetServices a store holds from before the claims, once per store
+// (then the marker record says it is done; no address starts with '~').
+#define SF__SRV_ADDRS_MARKER "~claimed"
+int sf__srv_fleet_addrs_backfill(sf_server *srv, sf_status *st);
+// Tests only (NULL otherwise): called by every FleetService write
+// function, with the FleetService's "namespace/name", after it has
+// checked its addresses and before it writes anything.
+extern void (*sf__srv_fleet_addrs_hook)(const char *fleet);
 
 #endif // SF_SERVER_INTERNAL_H

@@ -281,8 +281,8 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 	sf__srv_handlers_access_init(srv);
 	sf__srv_handlers_system_init(srv);
 	sf__srv_handlers_fleet_init(srv); // FleetService (issue 18)
-	if ((rv = sf__srv_fleet_addrs_open(srv)) != 0) { // i18-console
-		rv = sf_status_set(st, rv, "out of memory");
+	// i18-addr: every stored FleetService's addresses are claimed.
+	if ((rv = sf__srv_fleet_addrs_backfill(srv, st)) != 0) {
 		goto fail;
 	}
 	if ((rv = sf__srv_methods_init(srv, st)) != 0
@@ -387,7 +387,6 @@ sf_server_stop(sf_server *srv)
 	sf__srv_auth_close(srv);
 	sf__srv_claims_fini(srv);
 	sf_store_close(srv->s_store);
-	sf__srv_fleet_addrs_close(srv); // i18-console: after the last write
 	sf__srv_req_fini(srv);
 	sf__srv_dedupe_free(srv->s_dedupe);
 	sf__srv_methods_fini(srv);

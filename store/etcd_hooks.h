@@ -21,6 +21,7 @@
 #define SF__STORE_ETCD_BIND  "bind/"
 #define SF__STORE_ETCD_HIST  "hist/"  // i19: spec history records
 #define SF__STORE_ETCD_FLEET "fleet/" // FleetServices (issue 18)
+#define SF__STORE_ETCD_ADDRS "addr/"  // i18-addr: address claims
 #define SF__STORE_ETCD_TXN   "txn/"
 #define SF__STORE_ETCD_AUDIT "~audit/"
 // Request records (SF_STORE_REQUESTS): under "~", outside every watch.

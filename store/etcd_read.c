@@ -797,6 +797,7 @@ section_of(sf_store_kind kind)
 	        : kind == SF_STORE_REQUESTS ? SF__STORE_ETCD_REQ
 	        : kind == SF_STORE_HISTORY  ? SF__STORE_ETCD_HIST
 	        : kind == SF_STORE_FLEET    ? SF__STORE_ETCD_FLEET
+	        : kind == SF_STORE_ADDRS    ? SF__STORE_ETCD_ADDRS
 	                                    : SF__STORE_ETCD_BIND);
 }
 

@@ -1144,6 +1144,7 @@ record_ekey(
 	        : kind == SF_STORE_REQUESTS ? SF__STORE_ETCD_REQ
 	        : kind == SF_STORE_HISTORY  ? SF__STORE_ETCD_HIST
 	        : kind == SF_STORE_FLEET    ? SF__STORE_ETCD_FLEET
+	        : kind == SF_STORE_ADDRS    ? SF__STORE_ETCD_ADDRS
 	                                    : SF__STORE_ETCD_BIND,
 	    id, kl, ek);
 	return (0);
@@ -1215,6 +1216,7 @@ sf__store_etcd_txn_record_put(sf_store_txn *t, sf_store_kind kind,
 	        : kind == SF_STORE_REQUESTS ? "request"
 	        : kind == SF_STORE_HISTORY  ? "history of"
 	        : kind == SF_STORE_FLEET    ? "fleet service"
+	        : kind == SF_STORE_ADDRS    ? "address claim of"
 	                                    : "role binding",
 	    id);
 	if ((rv = kv_put_msg(t, &ek, msg, what)) != 0) {

@@ -20,6 +20,7 @@ db_of(sf_store_kind kind)
 	return (kind == SF_STORE_TOKENS    ? SF__DB_TOKENS
 	        : kind == SF_STORE_HISTORY ? SF__DB_HISTORY
 	        : kind == SF_STORE_FLEET   ? SF__DB_FLEET
+	        : kind == SF_STORE_ADDRS   ? SF__DB_ADDRS
 	                                   : SF__DB_BINDINGS);
 }
 

@@ -53,6 +53,7 @@ enum sf__store_db {
 	SF__DB_SECRETS,
 	SF__DB_HISTORY, // i19: spec history records
 	SF__DB_FLEET,   // FleetServices (issue 18)
+	SF__DB_ADDRS,   // i18-addr: the address plan's claims
 	SF__DB_COUNT
 };
 

@@ -31,6 +31,7 @@ const char *const sf__store_db_names[SF__DB_COUNT] = {
     [SF__DB_SECRETS]   = "secrets",
     [SF__DB_HISTORY]   = "history", // i19
     [SF__DB_FLEET]     = "fleetservices",
+    [SF__DB_ADDRS]     = "addressclaims", // i18-addr
 };
 
 // ------------------------------------------------------------- helpers

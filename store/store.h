@@ -386,6 +386,8 @@ typedef enum sf_store_kind {
 	SF_STORE_HISTORY = 3,
 	// FleetServices (issue 18): FleetService by "namespace/name".
 	SF_STORE_FLEET = 4,
+	// i18-addr: the address plan's claims (AddressClaim by address).
+	SF_STORE_ADDRS = 5,
 } sf_store_kind;
 
 // sf_store_record_get reads one record and unpacks it as desc. Returns 0,

@@ -45,6 +45,7 @@ typedef struct put_arg {
 	bool        create_only;
 	bool        fail_after; // write, then fail: nothing may remain
 	bool        del;
+	bool        addrs;   // i18-addr: an address claim's record instead
 	int         got_get; // what a read inside the write found
 } put_arg;
 
@@ -54,20 +55,20 @@ put_fn(sf_store_txn *txn, void *arg, sf_status *st)
 	put_arg                   *p  = arg;
 	Svcfleet__V1__FleetService fs = SVCFLEET__V1__FLEET_SERVICE__INIT;
 	ProtobufCMessage          *m  = NULL;
-	int                        rv;
+	sf_store_kind kind = p->addrs ? SF_STORE_ADDRS : SF_STORE_FLEET;
+	int           rv;
 
-	p->got_get = sf_store_txn_record_get(txn, SF_STORE_FLEET, p->id,
+	p->got_get = sf_store_txn_record_get(txn, kind, p->id,
 	    &svcfleet__v1__fleet_service__descriptor, NULL, &m);
 	if (m != NULL) {
 		protobuf_c_message_free_unpacked(m, NULL);
 	}
 	if (p->del) {
-		return (
-		    sf_store_txn_record_delete(txn, SF_STORE_FLEET, p->id));
+		return (sf_store_txn_record_delete(txn, kind, p->id));
 	}
 	fs.summary = (char *) p->summary;
 	rv         = sf_store_txn_record_put(
-	            txn, SF_STORE_FLEET, p->id, &fs.base, p->create_only);
+	            txn, kind, p->id, &fs.base, p->create_only);
 	if (rv == 0 && p->fail_after) {
 		return (sf_status_set(st, SF_ABORTED, "failing on purpose"));
 	}
@@ -133,6 +134,10 @@ test_fleet_records(void **state)
 	assert_int_equal(run(f->s, &p3), 0);
 	put_arg p4 = {.id = "dev/api", .summary = "api"};
 	assert_int_equal(run(f->s, &p4), 0);
+	// i18-addr: address claims are a kind of their own.
+	put_arg pa = {.id = "203.0.113.9", .summary = "claim", .addrs = true};
+	assert_int_equal(run(f->s, &pa), 0);
+	assert_null(summary_of(f->s, "203.0.113.9"));
 
 	// Listed in id order, apart from tokens and bindings.
 	ProtobufCMessage **all = NULL;
@@ -158,6 +163,17 @@ test_fleet_records(void **state)
 	    0);
 	assert_int_equal(n, 0);
 	free(all);
+	assert_int_equal(
+	    sf_store_record_list(f->s, SF_STORE_ADDRS,
+	        &svcfleet__v1__fleet_service__descriptor, NULL, &all, &n),
+	    0);
+	assert_int_equal(n, 1);
+	assert_string_equal(
+	    ((Svcfleet__V1__FleetService *) all[0])->summary, "claim");
+	protobuf_c_message_free_unpacked(all[0], NULL);
+	free(all);
+	pa.del = true;
+	assert_int_equal(run(f->s, &pa), 0);
 
 	put_arg d = {.id = "dev/web", .del = true};
 	assert_int_equal(run(f->s, &d), 0);
