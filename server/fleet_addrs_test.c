@@ -387,11 +387,18 @@ race(apply_arg *a, apply_arg *b)
 		    .w_arg                = &bl,
 		    .w_status             = &st};
 		assert_int_equal(sf_store_submit(srv[0]->s_store, &w), 0);
+		// Running: its batch is taken, the applies go into the next.
+		int64_t until = sf_clock_mono_ms() + WAIT_MS;
+		while (atomic_load(&bl.b_state) == 0
+		    && sf_clock_mono_ms() < until) {
+			struct timespec ts = {0, 1000000};
+			nanosleep(&ts, NULL);
+		}
 		assert_int_equal(pthread_create(&ta, NULL, apply_main, a), 0);
 		assert_int_equal(pthread_create(&tb, NULL, apply_main, b), 0);
 		pthread_join(ta, NULL);
 		pthread_join(tb, NULL);
-		int64_t until = sf_clock_mono_ms() + WAIT_MS;
+		until = sf_clock_mono_ms() + WAIT_MS;
 		while (atomic_load(&bl.b_state) < 2
 		    && sf_clock_mono_ms() < until) {
 			struct timespec ts = {0, 1000000};
@@ -399,7 +406,10 @@ race(apply_arg *a, apply_arg *b)
 		}
 		sf_status_fini(&st);
 		if (atomic_load(&bl.b_state) != 2) {
-			fail_msg("the two applies were not queued together");
+			fail_msg("the two applies were not queued together "
+			         "(%s: %s; %s: %s)",
+			    svcfleet_code_name(a->rv), a->msg,
+			    svcfleet_code_name(b->rv), b->msg);
 		}
 		return;
 	}
