@@ -2,7 +2,8 @@
 // in flight at the same time. Two FleetServices asking for one
 // LoadBalancer address: exactly one gets it, whatever the timing, unless
 // both ask to share it; a dry run claims nothing; a delete frees the
-// address; a store whose claims are missing gets them back at start.
+// address; a store whose claims are missing gets them back at start. And
+// the placement loop writes only when placement has something to do.
 //
 // Each race is forced, not hoped for. On LMDB (one svcfleetd) the two
 // applies are held in the writer's queue behind a write that waits until
@@ -635,6 +636,112 @@ test_claims_backfilled(void **state)
 	    strstr(msg, "FleetService dev/keep-a in cluster east"));
 }
 
+// ------------------------------------------- the placement loop's writes
+
+static uint64_t
+writes_all(void)
+{
+	uint64_t n = 0;
+	for (int i = 0; i < nsrv; i++) {
+		sf_store_stats ss;
+		sf_store_stats_get(srv[i]->s_store, &ss);
+		n += ss.ss_writes;
+	}
+	return (n);
+}
+
+// Waits until every replica's placement loop has done n more full rounds.
+static void
+wait_rounds(uint64_t n)
+{
+	for (int i = 0; i < nsrv; i++) {
+		uint64_t want  = sf__srv_fleet_loop_rounds(srv[i]) + n;
+		int64_t  until = sf_clock_mono_ms() + WAIT_MS;
+		while (sf__srv_fleet_loop_rounds(srv[i]) < want) {
+			if (sf_clock_mono_ms() > until) {
+				fail_msg("replica %d's placement loop did "
+				         "not go round",
+				    i);
+			}
+			struct timespec ts = {0, 5000000};
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
+// The placement of cluster in FleetService name's status ("" if none).
+static void
+placement_of(const char *name, const char *cluster, char *out, size_t cap)
+{
+	svcfleet_client              *c = client(0);
+	Svcfleet__V1__FleetServiceKey k
+	    = SVCFLEET__V1__FLEET_SERVICE_KEY__INIT;
+	Svcfleet__V1__GetFleetServiceRequest rq
+	    = SVCFLEET__V1__GET_FLEET_SERVICE_REQUEST__INIT;
+	Svcfleet__V1__FleetService *fs = NULL;
+	svcfleet_status             st;
+
+	svcfleet_status_init(&st);
+	k.namespace_ = "dev";
+	k.name       = (char *) name;
+	rq.key       = &k;
+	out[0]       = '\0';
+	if (svcfleet_get_fleet_service(c, &rq, &fs, &st) != 0) {
+		fail_msg("get %s: %s", name, st.message);
+	}
+	for (size_t i = 0; i < fs->n_status; i++) {
+		if (strcmp(fs->status[i]->cluster, cluster) == 0) {
+			snprintf(out, cap, "%s", fs->status[i]->placement);
+		}
+	}
+	svcfleet_free(fs);
+	svcfleet_status_fini(&st);
+	svcfleet_close(c);
+}
+
+// The loop re-places on a change, and writes nothing for FleetServices
+// whose clusters are all placed and whose inputs did not change (it used
+// to write each of them every round).
+static void
+test_loop_writes_only_changes(void **state)
+{
+	char msg[512], pl[64];
+	(void) state;
+
+	sf__srv_fleet_loop_full_ms = 50;
+	assert_int_equal(apply_now(0, "loop-one", "east", "203.0.113.60",
+	                     false, msg, sizeof(msg)),
+	    0);
+	assert_int_equal(apply_now(nsrv - 1, "loop-two", "west",
+	                     "203.0.113.61", false, msg, sizeof(msg)),
+	    0);
+	wait_rounds(3); // each new version found settled once
+	uint64_t w0 = writes_all();
+	wait_rounds(4);
+	uint64_t w1 = writes_all();
+	if (w1 != w0) {
+		fail_msg("%llu store writes in 4 rounds of the placement loop "
+		         "with nothing to change",
+		    (unsigned long long) (w1 - w0));
+	}
+	// A cluster named but not registered: skipped, then placed once it
+	// comes.
+	assert_int_equal(apply_now(0, "loop-north", "north", "203.0.113.62",
+	                     false, msg, sizeof(msg)),
+	    0);
+	placement_of("loop-north", "north", pl, sizeof(pl));
+	assert_string_equal(pl, "Skipped");
+	add_cluster("north");
+	int64_t until = sf_clock_mono_ms() + WAIT_MS;
+	do {
+		struct timespec ts = {0, 10000000};
+		nanosleep(&ts, NULL);
+		placement_of("loop-north", "north", pl, sizeof(pl));
+	} while (strcmp(pl, "Placed") != 0 && sf_clock_mono_ms() < until);
+	assert_string_equal(pl, "Placed");
+	sf__srv_fleet_loop_full_ms = 5000;
+}
+
 int
 main(void)
 {
@@ -642,6 +749,7 @@ main(void)
 	    cmocka_unit_test(test_one_address_one_winner),
 	    cmocka_unit_test(test_sharing_asked_for),
 	    cmocka_unit_test(test_claims_backfilled),
+	    cmocka_unit_test(test_loop_writes_only_changes),
 	};
 	return (cmocka_run_group_tests(tests, setup, teardown));
 }

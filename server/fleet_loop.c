@@ -3,12 +3,23 @@
 //
 // One thread. Every 200 ms it reads the cluster records and compares what
 // placement depends on (names, labels, node-port ranges, reported node
-// ports) with the last round; on a change, and every 5 s anyway (a copy
-// that was still being deleted can be placed again), it re-places every
-// stored FleetService through h_fleet.c's lenient write. Cluster
+// ports and MetalLB pools) with the last round; on a change it re-places
+// every stored FleetService through h_fleet.c's lenient write. Cluster
 // registration, removal and relabelling are thus seen within a fraction
 // of a second; the handlers that change clusters kick it at once.
+//
+// Every 5 s it also re-places the FleetServices that may have something
+// to do without a cluster changing: one with a cluster not placed
+// (skipped or in conflict: the copy still being deleted may be gone, the
+// Service holding its name or node port may have left), and one changed
+// since the loop last found it settled (an apply raced a cluster change).
+// The others (i18-addr) take no write: the loop remembers, for the
+// clusters as they are, each FleetService's resource version when a
+// re-placing of it found nothing to change, and skips it while that
+// holds and all its clusters are placed. Before, every FleetService took
+// one write every 5 s, each an exclusive one on etcd.
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +30,14 @@
 #include "str.h"
 
 #define LOOP_TICK_MS 200
-#define LOOP_FULL_MS 5000
+
+int64_t sf__srv_fleet_loop_full_ms = 5000;
+
+// A FleetService a re-placing found settled: its id and resource version.
+typedef struct loop_seen {
+	char    *ls_id;
+	uint64_t ls_rv;
+} loop_seen;
 
 struct sf__srv_fleet_loop {
 	sf_server      *l_srv;
@@ -30,6 +48,11 @@ struct sf__srv_fleet_loop {
 	bool            l_kick;
 	uint64_t        l_print; // fingerprint of the last round
 	int64_t         l_last_full_ms;
+	// i18-addr: settled FleetServices, by id, for the clusters of
+	// l_print; and rounds done (tests wait for them).
+	loop_seen       *l_seen;
+	size_t           l_nseen;
+	_Atomic uint64_t l_rounds;
 };
 
 // FNV-1a over what placement reads from the cluster records.
@@ -61,9 +84,59 @@ fingerprint(Svcfleet__V1__Cluster **cls, size_t n)
 		if (c->health != NULL) {
 			h = fnv(h, c->health->used_node_ports,
 			    c->health->n_used_node_ports * sizeof(int32_t));
+			// The pools a copy's address is validated against.
+			h = fnv(h, &c->health->pools_known,
+			    sizeof(c->health->pools_known));
+			for (size_t p = 0; p < c->health->n_pools; p++) {
+				const Svcfleet__V1__IPPool *pl
+				    = c->health->pools[p];
+				h = fnv(h, sf_nz(pl->name),
+				    strlen(sf_nz(pl->name)) + 1);
+				for (size_t k = 0; k < pl->n_addresses; k++) {
+					h = fnv(h, sf_nz(pl->addresses[k]),
+					    strlen(sf_nz(pl->addresses[k]))
+					        + 1);
+				}
+			}
 		}
 	}
 	return (h);
+}
+
+static void
+seen_free(loop_seen *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].ls_id);
+	}
+	free(v);
+}
+
+static int
+seen_cmp(const void *x, const void *y)
+{
+	return (strcmp(
+	    ((const loop_seen *) x)->ls_id, ((const loop_seen *) y)->ls_id));
+}
+
+// Was fs found settled, as it is now, for these clusters?
+static bool
+seen_settled(
+    const struct sf__srv_fleet_loop *l, const char *id, const sf_fleet *fs)
+{
+	loop_seen  key = {.ls_id = (char *) id};
+	loop_seen *hit = l->l_nseen == 0 ? NULL
+	                                 : bsearch(&key, l->l_seen, l->l_nseen,
+	                                     sizeof(*l->l_seen), seen_cmp);
+	if (hit == NULL || hit->ls_rv != fs->metadata->resource_version) {
+		return (false);
+	}
+	for (size_t i = 0; i < fs->n_status; i++) {
+		if (strcmp(sf_nz(fs->status[i]->placement), "Placed") != 0) {
+			return (false);
+		}
+	}
+	return (true);
 }
 
 static void
@@ -75,14 +148,18 @@ round_once(struct sf__srv_fleet_loop *l)
 	size_t                  ncls, nfs;
 	ProtobufCMessage      **all;
 	uint64_t                print;
-	int64_t                 now = sf_clock_mono_ms();
+	int64_t                 now   = sf_clock_mono_ms();
+	loop_seen              *seen  = NULL;
+	size_t                  nseen = 0;
+	bool                    same;
 
 	sf_arena_init(&a);
 	if (sf_store_cluster_list(s, sf_arena_pbc(&a), &cls, &ncls) != 0) {
 		goto done;
 	}
 	print = fingerprint(cls, ncls);
-	if (print == l->l_print && now - l->l_last_full_ms < LOOP_FULL_MS) {
+	same  = print == l->l_print;
+	if (same && now - l->l_last_full_ms < sf__srv_fleet_loop_full_ms) {
 		goto done;
 	}
 	if (sf_store_record_list(s, SF_STORE_FLEET,
@@ -91,25 +168,46 @@ round_once(struct sf__srv_fleet_loop *l)
 	    != 0) {
 		goto done;
 	}
+	if ((seen = calloc(nfs + 1, sizeof(*seen))) == NULL) {
+		goto done;
+	}
 	bool ok = true;
 	for (size_t i = 0; i < nfs; i++) {
-		bool changed = false;
-		if (sf__srv_fleet_resync(
-		        l->l_srv, &a, (sf_fleet *) all[i], cls, ncls, &changed)
+		sf_fleet *fs      = (sf_fleet *) all[i];
+		bool      changed = false;
+		char     *id      = sf_arena_printf(&a, "%s/%s",
+		             sf_nz(fs->metadata->namespace_),
+		             sf_nz(fs->metadata->name));
+		if (id == NULL) {
+			ok = false;
+			continue;
+		}
+		if (same && seen_settled(l, id, fs)) {
+			// Nothing it depends on changed: no write.
+		} else if (sf__srv_fleet_resync(
+		               l->l_srv, &a, fs, cls, ncls, &changed)
 		    != 0) {
 			ok = false;
+			continue;
+		} else if (changed) {
+			SF_INFO("fleet", "re-placed FleetService %s", id);
+			continue; // settled, maybe, next round
 		}
-		if (changed) {
-			SF_INFO("fleet", "re-placed FleetService %s/%s",
-			    ((sf_fleet *) all[i])->metadata->namespace_,
-			    ((sf_fleet *) all[i])->metadata->name);
+		if ((seen[nseen].ls_id = strdup(id)) != NULL) {
+			seen[nseen++].ls_rv = fs->metadata->resource_version;
 		}
 	}
-	if (ok) {
-		l->l_print = print;
-	}
+	qsort(seen, nseen, sizeof(*seen), seen_cmp);
+	seen_free(l->l_seen, l->l_nseen);
+	l->l_seen  = seen;
+	l->l_nseen = nseen;
+	seen       = NULL;
+	// A round that failed somewhere is done again on the next tick.
+	l->l_print        = ok ? print : 0;
 	l->l_last_full_ms = now;
+	atomic_fetch_add(&l->l_rounds, 1);
 done:
+	free(seen);
 	sf_arena_fini(&a);
 }
 
@@ -176,8 +274,16 @@ sf__srv_fleet_loop_stop(sf_server *srv)
 	pthread_join(l->l_thread, NULL);
 	pthread_cond_destroy(&l->l_cv);
 	pthread_mutex_destroy(&l->l_mtx);
+	seen_free(l->l_seen, l->l_nseen);
 	free(l);
 	srv->s_fleet_loop = NULL;
+}
+
+uint64_t
+sf__srv_fleet_loop_rounds(sf_server *srv)
+{
+	struct sf__srv_fleet_loop *l = srv->s_fleet_loop;
+	return (l != NULL ? atomic_load(&l->l_rounds) : 0);
 }
 
 void

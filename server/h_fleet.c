@@ -1852,6 +1852,6 @@ sf__srv_fleet_resync(sf_server *srv, sf_arena *a, const sf_fleet *fs,
 		    j.j_name, st.st_msg);
 	}
 	sf_status_fini(&st);
-	*changed = j.j_changed;
+	*changed = j.j_changed || j.j_wrote;
 	return (rv);
 }

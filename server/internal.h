@@ -745,6 +745,11 @@ int sf__srv_fleet_addresses(sf_store *s, sf_arena *a,
 int  sf__srv_fleet_loop_start(sf_server *srv);
 void sf__srv_fleet_loop_stop(sf_server *srv);
 void sf__srv_fleet_loop_kick(sf_server *srv);
+// i18-addr: full rounds the loop has done (tests wait for them), and how
+// often a round looks at FleetServices whose clusters did not change
+// (5000 ms; tests shorten it).
+uint64_t       sf__srv_fleet_loop_rounds(sf_server *srv);
+extern int64_t sf__srv_fleet_loop_full_ms;
 
 // i18-addr: the address plan's claims (fleet_addrs.c): one store record
 // per LoadBalancer address listing the FleetServices' copies that
