@@ -416,12 +416,52 @@ write_one(sf_server *srv, sf_store_write_fn fn, void *arg, sf_status *st)
 	return (sf_store_write_sync(srv->s_store, &w, NULL));
 }
 
+// Does every address fs's status requests have its claim already (read
+// outside a write: only to spare the writer)?
+static bool
+all_claimed(sf_store *s, sf_arena *a, const char *id, const sf_fleet *fs)
+{
+	for (size_t i = 0; i < fs->n_status; i++) {
+		const char **it;
+		size_t       nit;
+		if (sf__srv_fleet_addrs_split(
+		        a, fs->status[i]->lb_address, &it, &nit)
+		    != 0) {
+			return (false);
+		}
+		for (size_t x = 0; x < nit; x++) {
+			ProtobufCMessage *m     = NULL;
+			bool              found = false;
+			if (sf_store_record_get(s, SF_STORE_ADDRS, it[x],
+			        &svcfleet__v1__address_claim__descriptor,
+			        sf_arena_pbc(a), &m)
+			    != 0) {
+				return (false);
+			}
+			const ad_claim *c = (const ad_claim *) m;
+			for (size_t h = 0; h < c->n_holders; h++) {
+				found = found
+				    || (strcmp(sf_nz(c->holders[h]->fleet), id)
+				            == 0
+				        && strcmp(
+				               sf_nz(c->holders[h]->cluster),
+				               sf_nz(fs->status[i]->cluster))
+				            == 0);
+			}
+			if (!found) {
+				return (false);
+			}
+		}
+	}
+	return (true);
+}
+
 int
 sf__srv_fleet_addrs_backfill(sf_server *srv, sf_status *st)
 {
 	ProtobufCMessage **all  = NULL;
 	ProtobufCMessage  *mark = NULL;
-	size_t             n    = 0;
+	size_t             n = 0, nclaimed = 0;
 	sf_arena           a;
 	int                rv;
 
@@ -443,18 +483,25 @@ sf__srv_fleet_addrs_backfill(sf_server *srv, sf_status *st)
 		b.b_id = sf_arena_printf(&b.b_arena, "%s/%s",
 		    sf_nz(fs->metadata->namespace_),
 		    sf_nz(fs->metadata->name));
-		rv     = b.b_id == NULL ? SF_RESOURCE_EXHAUSTED
-		                        : write_one(srv, backfill_fn, &b, st);
+		if (b.b_id == NULL) {
+			rv = SF_RESOURCE_EXHAUSTED;
+		} else if (!all_claimed(
+		               srv->s_store, &b.b_arena, b.b_id, fs)) {
+			rv = write_one(srv, backfill_fn, &b, st);
+			nclaimed++;
+		}
 		sf_arena_fini(&b.b_arena);
 	}
-	if (rv == 0) {
+	// A store without FleetServices takes no write (nor revision): the
+	// marker comes with the first start that finds some.
+	if (rv == 0 && n > 0) {
 		rv = write_one(srv, marker_fn, NULL, st);
 	}
-	if (rv == 0 && n > 0) {
+	if (rv == 0 && nclaimed > 0) {
 		SF_INFO("fleet",
 		    "claimed the addresses of %zu FleetServices stored before "
 		    "the address plan's claims",
-		    n);
+		    nclaimed);
 	}
 	sf_arena_fini(&a);
 	if (rv != 0) {

@@ -587,8 +587,10 @@ unclaim_fn(sf_store_txn *txn, void *arg, sf_status *st)
 	(void) st;
 	rv = sf_store_txn_record_delete(txn, SF_STORE_ADDRS, arg);
 	if (rv == 0) {
+		// Written by a start that found FleetServices, if any.
 		rv = sf_store_txn_record_delete(
 		    txn, SF_STORE_ADDRS, SF__SRV_ADDRS_MARKER);
+		rv = rv == SF_NOT_FOUND ? 0 : rv;
 	}
 	return (rv);
 }
