@@ -34,7 +34,7 @@
 #include "log.h"
 #include "str.h"
 
-void (*sf__srv_fleet_addrs_hook)(const char *fleet);
+void (*_Atomic sf__srv_fleet_addrs_hook)(const char *fleet);
 
 typedef Svcfleet__V1__AddressHolder ad_holder;
 typedef Svcfleet__V1__AddressClaim  ad_claim;

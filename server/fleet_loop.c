@@ -31,7 +31,7 @@
 
 #define LOOP_TICK_MS 200
 
-int64_t sf__srv_fleet_loop_full_ms = 5000;
+_Atomic int64_t sf__srv_fleet_loop_full_ms = 5000;
 
 // A FleetService a re-placing found settled: its id and resource version.
 typedef struct loop_seen {

@@ -533,8 +533,9 @@ check_addresses(sf_store_txn *txn, fleet_job *j, sf_fleet *fs, fl_placed *pl,
 			pl[i].p_svc           = NULL;
 		}
 	}
-	if (sf__srv_fleet_addrs_hook != NULL) {
-		sf__srv_fleet_addrs_hook(id);
+	void (*hook)(const char *) = sf__srv_fleet_addrs_hook;
+	if (hook != NULL) {
+		hook(id);
 	}
 	return (0);
 }

@@ -748,8 +748,8 @@ void sf__srv_fleet_loop_kick(sf_server *srv);
 // i18-addr: full rounds the loop has done (tests wait for them), and how
 // often a round looks at FleetServices whose clusters did not change
 // (5000 ms; tests shorten it).
-uint64_t       sf__srv_fleet_loop_rounds(sf_server *srv);
-extern int64_t sf__srv_fleet_loop_full_ms;
+uint64_t               sf__srv_fleet_loop_rounds(sf_server *srv);
+extern _Atomic int64_t sf__srv_fleet_loop_full_ms;
 
 // i18-addr: the address plan's claims (fleet_addrs.c): one store record
 // per LoadBalancer address listing the FleetServices' copies that
@@ -798,6 +798,6 @@ int sf__srv_fleet_addrs_backfill(sf_server *srv, sf_status *st);
 // Tests only (NULL otherwise): called by every FleetService write
 // function, with the FleetService's "namespace/name", after it has
 // checked its addresses and before it writes anything.
-extern void (*sf__srv_fleet_addrs_hook)(const char *fleet);
+extern void (*_Atomic sf__srv_fleet_addrs_hook)(const char *fleet);
 
 #endif // SF_SERVER_INTERNAL_H
