@@ -37,14 +37,16 @@
 //                         (sf__srv_write_done) and the commit hook
 //                         (watch.c: wakes the watch thread; srvmetrics.c:
 //                         batch sizes; fleet_addrs.c's index). Never
-//                         validates a request (sec_3_queue_test).
+//                         validates a request, nor a FleetService's
+//                         copies (sec_3_queue_test, sec_3_fair_test).
 //   etcd watch            store/etcd_feed.c's one thread (etcd only): the
 //                         change feed and the view reads are served from.
 //   health (health.c)     one thread (etcd only): probes etcd every 500 ms
 //                         for /readyz and /metrics.
 //   fleet loop            fleet_loop.c's one thread: re-places
 //                         FleetServices when clusters change (every 200 ms
-//                         a look, every 5 s a round).
+//                         a look, every 5 s a round), rendering and
+//                         validating their copies itself (i17-bulk).
 //   watch (watch.c)       one thread: reads the change feed for parked
 //                         WatchServices calls and answers them.
 //   ipc guard (ipcguard.c) one thread: probes the ipc:// listeners every
