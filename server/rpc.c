@@ -4,11 +4,14 @@
 // A context cycles RECV -> WORK -> SEND -> RECV. nng's callbacks never block:
 // a received request is decoded on nng's callback thread; methods whose
 // work is short and never blocks (SF__SRV_M_INLINE) are served right there,
-// the others are queued for a worker thread. Handlers that write hand their
-// work to the store's writer thread, and whichever thread finishes the call
-// packs the reply and starts an asynchronous send.
+// the others are queued for a worker thread. A request over 16 KiB goes,
+// undecoded, to the bulk sorter, which authenticates it and queues it in
+// its user's lane for the bulk thread (the reconciler's it serves at
+// once). Handlers that write hand their work to the store's writer
+// thread, and whichever thread finishes the call packs the reply and
+// starts an asynchronous send.
 //
-// It is one file of about 950 lines because it is one life cycle, the
+// It is one file of about 1,200 lines because it is one life cycle, the
 // context's: receiving, admitting, queueing, the call helpers handlers use
 // and the reply all touch the same rpc_ctx and its state, which no other
 // file may see.
