@@ -119,7 +119,7 @@ run_tests() { # run_tests DIR
 # -Wformat-nonliteral also flags vprintf-style helpers kubefake has.
 TSAN_TESTS="store_concurrency_test rpc_test watch_test limits_test retry_test \
  crash_test hostile_test hostile_net_test recon_sync_test chaos_test \
- kubefake_shutdown_test"
+ kubefake_shutdown_test sec_3_fair_test"
 
 tsan_tests() {
 	say "building build-tsan (only what the TSan tests need)"

@@ -2,7 +2,7 @@
 // 3, over the RPC). bench/attack-bench drives it against a fresh
 // svcfleetd.
 //
-//   attack_bench URL ADMIN_TOKEN PID DELETES ATTACKERS
+//   attack_bench URL ADMIN_TOKEN PID DELETES ATTACKERS [MODE]
 //
 // As admin it registers cluster east and makes two ns-edit tenants:
 // mallory (team-a) and bob (team-b). Then, twice — first quiet, then while
@@ -15,6 +15,17 @@
 //   phase=<quiet|attack> delete_p50_us=<> delete_p99_us=<> deletes=<>
 //   errors=<> attacks=<> rss_kb=<VmRSS of PID> hwm_kb=<VmHWM of PID>
 // and the ratio of the two p99s.
+//
+// i17-bulk's MODEs (default "services", as above):
+//   fleet  mallory's threads send dry-run FleetService applies placed on
+//          4 clusters, each template 1,024 annotations of 240 bytes (4
+//          copies of about 250 KB rendered and validated per apply);
+//          bob's deletes are measured as above.
+//   bulk   mallory's threads send the largest valid Service (1,024
+//          annotations of 240 bytes, over 16 KiB: the bulk thread);
+//          bob's measured call is a dry-run create of the same size
+//          (delete_*_us then name its latency), which waits behind all of
+//          mallory's in first-come order, behind one of them in turn.
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <pthread.h>
@@ -27,6 +38,12 @@
 #include "svcfleet/svcfleet.h"
 
 #define CREATE "/svcfleet.v1.ServiceManager/CreateService"
+#define FAPPLY "/svcfleet.v1.FleetManager/ApplyFleetService"
+
+enum { MODE_SERVICES, MODE_FLEET, MODE_BULK };
+static int               mode       = MODE_SERVICES;
+static const char *const clusters[] = {"east", "c-two", "c-three", "c-four"};
+#define NCLUSTERS 4
 
 static int64_t
 now_us(void)
@@ -93,13 +110,16 @@ tenant(svcfleet_client *admin, const char *user, const char *ns)
 
 	b.user       = (char *) user;
 	b.role       = "ns-edit";
-	b.cluster    = "east";
 	b.namespace_ = (char *) ns;
 	br.binding   = &b;
-	if (svcfleet_create_role_binding(admin, &br, &bout, &st) != 0) {
-		die("binding", &st);
+	for (int i = 0; i < (mode == MODE_FLEET ? NCLUSTERS : 1); i++) {
+		b.cluster = (char *) clusters[i];
+		if (svcfleet_create_role_binding(admin, &br, &bout, &st)
+		    != 0) {
+			die("binding", &st);
+		}
+		svcfleet_free(bout);
 	}
-	svcfleet_free(bout);
 	tr.user = (char *) user;
 	if (svcfleet_create_token(admin, &tr, &tout, &st) != 0) {
 		die("token", &st);
@@ -171,6 +191,47 @@ service_req_of(const char *ns, const char *name, size_t nports, size_t nann,
 	return (buf);
 }
 
+// A dry-run FleetService team-a/<name> placed on every cluster whose
+// template (the largest valid Service) carries 1,024 annotations of 240
+// bytes.
+static uint8_t *
+fleet_req(const char *name, size_t *len)
+{
+	Svcfleet__V1__ApplyFleetServiceRequest req
+	    = SVCFLEET__V1__APPLY_FLEET_SERVICE_REQUEST__INIT;
+	Svcfleet__V1__FleetService     fs = SVCFLEET__V1__FLEET_SERVICE__INIT;
+	Svcfleet__V1__ObjectMeta       md = SVCFLEET__V1__OBJECT_META__INIT;
+	Svcfleet__V1__FleetServiceSpec sp
+	    = SVCFLEET__V1__FLEET_SERVICE_SPEC__INIT;
+	Svcfleet__V1__FleetPlacement pl = SVCFLEET__V1__FLEET_PLACEMENT__INIT;
+	Svcfleet__V1__CreateServiceRequest *tr;
+	size_t                              tlen;
+	uint8_t                            *tb
+	    = service_req_of("team-a", name, 0, 1024, 240, false, true, &tlen);
+	uint8_t *buf;
+
+	tr = svcfleet__v1__create_service_request__unpack(NULL, tlen, tb);
+	tr->service->metadata->cluster = "";
+	md.namespace_                  = "team-a";
+	md.name                        = (char *) name;
+	pl.clusters                    = (char **) clusters;
+	pl.n_clusters                  = NCLUSTERS;
+	sp.placement                   = &pl;
+	sp.template_                   = tr->service;
+	fs.metadata                    = &md;
+	fs.spec                        = &sp;
+	req.fleet_service              = &fs;
+	req.dry_run                    = true;
+	*len
+	    = svcfleet__v1__apply_fleet_service_request__get_packed_size(&req);
+	buf = malloc(*len);
+	svcfleet__v1__apply_fleet_service_request__pack(&req, buf);
+	tr->service->metadata->cluster = NULL; // not the unpacked string
+	svcfleet__v1__create_service_request__free_unpacked(tr, NULL);
+	free(tb);
+	return (buf);
+}
+
 static uint8_t *
 service_req(const char *ns, const char *name, size_t nports, size_t nann,
     bool dry, size_t *len)
@@ -206,10 +267,25 @@ attack_main(void *arg)
 	size_t     lens[NKINDS];
 	nng_socket s;
 
+	const char *method = CREATE;
+	int         nkinds = NKINDS;
+
 	for (int k = 0; k < NKINDS; k++) {
 		bufs[k] = service_req_of("team-a", "flood", kinds[k].ports,
 		    kinds[k].ann, kinds[k].vlen, kinds[k].same, true,
 		    &lens[k]);
+	}
+	if (mode == MODE_BULK) {
+		// Only the largest valid one (kinds[3]).
+		bufs[0] = (free(bufs[0]), bufs[3]);
+		lens[0] = lens[3];
+		bufs[3] = NULL;
+		nkinds  = 1;
+	} else if (mode == MODE_FLEET) {
+		free(bufs[0]);
+		bufs[0] = fleet_req("flood", &lens[0]);
+		nkinds  = 1;
+		method  = FAPPLY;
 	}
 	if (nng_req0_open(&s) != 0
 	    || nng_dial(s, a->a_url, NULL, NNG_FLAG_NONBLOCK) != 0) {
@@ -217,11 +293,11 @@ attack_main(void *arg)
 	}
 	nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
 	nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, 1 << 30);
-	for (int k = 0; !atomic_load(a->a_stop); k = (k + 1) % NKINDS) {
+	for (int k = 0; !atomic_load(a->a_stop); k = (k + 1) % nkinds) {
 		Svcfleet__V1__RequestEnvelope env
 		    = SVCFLEET__V1__REQUEST_ENVELOPE__INIT;
 		nng_msg *m;
-		env.method       = CREATE;
+		env.method       = (char *) method;
 		env.token        = (char *) a->a_token;
 		env.timeout_ms   = 600000;
 		env.payload.data = bufs[k];
@@ -292,10 +368,34 @@ phase(const char *label, svcfleet_client *bob, int n, int pid, attacker *att,
 		k.namespace_ = "team-b";
 		k.name       = name;
 		dr.key       = &k;
-		int64_t t0   = now_us();
+		if (mode == MODE_BULK) {
+			// bob's large request, measured instead of the delete.
+			Svcfleet__V1__CreateServiceRequest *big;
+			size_t                              blen;
+			char                                bn[40];
+			snprintf(bn, sizeof(bn), "%s-big", name);
+			uint8_t *bb = service_req_of(
+			    "team-b", bn, 0, 1024, 240, false, true, &blen);
+			big = svcfleet__v1__create_service_request__unpack(
+			    NULL, blen, bb);
+			int64_t t0 = now_us();
+			out        = NULL;
+			if (svcfleet_create_service(bob, big, &out, &st)
+			    != 0) {
+				errors++;
+			} else {
+				lat[done++] = now_us() - t0;
+			}
+			svcfleet_free(out);
+			out = NULL;
+			svcfleet__v1__create_service_request__free_unpacked(
+			    big, NULL);
+			free(bb);
+		}
+		int64_t t0 = now_us();
 		if (svcfleet_delete_service(bob, &dr, &dout, &st) != 0) {
 			errors++;
-		} else {
+		} else if (mode != MODE_BULK) {
 			lat[done++] = now_us() - t0;
 		}
 		svcfleet_free(dout);
@@ -325,10 +425,18 @@ main(int argc, char **argv)
 	svcfleet_status st = {0};
 	atomic_int      stop;
 
-	if (argc != 6) {
+	if (argc != 6 && argc != 7) {
 		fprintf(stderr,
 		    "usage: attack_bench URL ADMIN_TOKEN PID "
-		    "DELETES ATTACKERS\n");
+		    "DELETES ATTACKERS [services|fleet|bulk]\n");
+		return (2);
+	}
+	if (argc == 7 && strcmp(argv[6], "fleet") == 0) {
+		mode = MODE_FLEET;
+	} else if (argc == 7 && strcmp(argv[6], "bulk") == 0) {
+		mode = MODE_BULK;
+	} else if (argc == 7 && strcmp(argv[6], "services") != 0) {
+		fprintf(stderr, "attack_bench: unknown mode %s\n", argv[6]);
 		return (2);
 	}
 	const char *url  = argv[1];
@@ -342,14 +450,16 @@ main(int argc, char **argv)
 	Svcfleet__V1__RegisterClusterRequest rr
 	    = SVCFLEET__V1__REGISTER_CLUSTER_REQUEST__INIT;
 	Svcfleet__V1__Cluster *clout = NULL;
-	cl.name                      = "east";
 	cl.api_server                = "https://127.0.0.1:1";
 	cl.token                     = "bench-made-up-token";
 	rr.cluster                   = &cl;
-	if (svcfleet_register_cluster(admin, &rr, &clout, &st) != 0) {
-		die("register cluster", &st);
+	for (int i = 0; i < (mode == MODE_FLEET ? NCLUSTERS : 1); i++) {
+		cl.name = (char *) clusters[i];
+		if (svcfleet_register_cluster(admin, &rr, &clout, &st) != 0) {
+			die("register cluster", &st);
+		}
+		svcfleet_free(clout);
 	}
-	svcfleet_free(clout);
 	char            *mallory = tenant(admin, "mallory", "team-a");
 	char            *bobtok  = tenant(admin, "bob", "team-b");
 	svcfleet_client *bob     = client(url, bobtok);

@@ -115,6 +115,16 @@ int sf_model_service_validate(
 void sf_model_set_validate_hook(
     void (*fn)(const sf_service *svc, void *arg), void *arg);
 
+// sf_model_service_validate_node_ports checks only what
+// sf_model_service_validate says of svc's nodePorts (forbidden on
+// ClusterIP, within lim's range, no (protocol, nodePort) twice): for a
+// Service validated whole with its nodePorts at 0, whose ports were
+// picked since (a FleetService's "Same" ports, on the store's writer).
+// O(n log n) in the ports; the validate hook is not called. Returns 0 or
+// SF_INVALID_ARGUMENT with the violations in st.
+int sf_model_service_validate_node_ports(
+    const sf_service *svc, const sf_model_limits *lim, sf_status *st);
+
 // sf_model_service_prepare_update applies Kubernetes' update rules to a
 // defaulted new object given the stored old one (F 59-60 where our fields
 // are concerned): nodePorts dropped when leaving NodePort/LoadBalancer and

@@ -313,6 +313,39 @@ go_port_key(sf_buf *b, const char *protocol, int32_t port)
 	    port);
 }
 
+// The nodePort of port i: not on a ClusterIP, within the cluster's range.
+static void
+validate_node_port(sf__model_vctx *vc, const sf_service_spec *sp, size_t i,
+    const sf_model_limits *lim)
+{
+	const sf_service_port *p = sp->ports[i];
+	char                   path[PATH_MAX_LEN];
+
+	snprintf(path, sizeof(path), "spec.ports[%zu].nodePort", i);
+	if (p->node_port != 0 && is_type(sp, "ClusterIP")) {
+		sf__model_v_forbidden(
+		    vc, path, "may not be used when `type` is 'ClusterIP'");
+	} else if (p->node_port != 0 && externally_accessible(sp)) {
+		int32_t lo = SF_MODEL_NODE_PORT_MIN_DEFAULT;
+		int32_t hi = SF_MODEL_NODE_PORT_MAX_DEFAULT;
+		if (lim != NULL && lim->node_port_min != 0) {
+			lo = lim->node_port_min;
+		}
+		if (lim != NULL && lim->node_port_max != 0) {
+			hi = lim->node_port_max;
+		}
+		if (p->node_port < lo || p->node_port > hi) {
+			char detail[160];
+			snprintf(detail, sizeof(detail),
+			    "provided port is not in the valid range. The "
+			    "range of valid ports is %d-%d",
+			    lo, hi);
+			sf__model_v_invalid_int(
+			    vc, path, p->node_port, detail);
+		}
+	}
+}
+
 static void
 validate_port(sf__model_vctx *vc, const sf_service_spec *sp, size_t i,
     const sf_model_limits *lim, bool name_dup)
@@ -365,29 +398,7 @@ validate_port(sf__model_vctx *vc, const sf_service_spec *sp, size_t i,
 		invalid_msgs(vc, path, p->app_protocol, msgs, k);
 	}
 
-	snprintf(path, sizeof(path), "spec.ports[%zu].nodePort", i);
-	if (p->node_port != 0 && is_type(sp, "ClusterIP")) {
-		sf__model_v_forbidden(
-		    vc, path, "may not be used when `type` is 'ClusterIP'");
-	} else if (p->node_port != 0 && externally_accessible(sp)) {
-		int32_t lo = SF_MODEL_NODE_PORT_MIN_DEFAULT;
-		int32_t hi = SF_MODEL_NODE_PORT_MAX_DEFAULT;
-		if (lim != NULL && lim->node_port_min != 0) {
-			lo = lim->node_port_min;
-		}
-		if (lim != NULL && lim->node_port_max != 0) {
-			hi = lim->node_port_max;
-		}
-		if (p->node_port < lo || p->node_port > hi) {
-			char detail[160];
-			snprintf(detail, sizeof(detail),
-			    "provided port is not in the valid range. The "
-			    "range of valid ports is %d-%d",
-			    lo, hi);
-			sf__model_v_invalid_int(
-			    vc, path, p->node_port, detail);
-		}
-	}
+	validate_node_port(vc, sp, i, lim);
 }
 
 static void
@@ -902,6 +913,58 @@ sf_model_service_validate(
 
 	sf__model_vctx_init(&vc, st);
 	sf__model_validate_service(&vc, svc, lim);
+	return (sf__model_vctx_finish(
+	    &vc, "Service", sf__model_service_name(svc)));
+}
+
+// i17-bulk: the part of validation a write makes after it picked node
+// ports (a FleetService's "Same" ports, on the store's writer): each
+// nodePort as validate_port checks it, then duplicate (protocol,
+// nodePort) pairs as validate_ports finds them (sorted, n log n). No
+// hook: this is not a validation of the whole Service.
+int
+sf_model_service_validate_node_ports(
+    const sf_service *svc, const sf_model_limits *lim, sf_status *st)
+{
+	sf__model_vctx         vc;
+	const sf_service_spec *sp = svc->spec;
+	size_t                 n = sp != NULL ? sp->n_ports : 0, m = 0;
+	dup_key               *keys;
+	bool                  *nodes;
+	char                   path[PATH_MAX_LEN];
+
+	sf__model_vctx_init(&vc, st);
+	if (n == 0) {
+		return (sf__model_vctx_finish(
+		    &vc, "Service", sf__model_service_name(svc)));
+	}
+	if ((keys = calloc(n + 1, sizeof(*keys))) == NULL) {
+		vc.vc_oom = 1;
+		return (sf__model_vctx_finish(
+		    &vc, "Service", sf__model_service_name(svc)));
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (sp->ports[i] != NULL && sp->ports[i]->node_port != 0) {
+			keys[m++] = (dup_key) {sf_nz(sp->ports[i]->protocol),
+			    sp->ports[i]->node_port, i};
+		}
+	}
+	nodes = dup_marks(&vc, keys, m, n);
+	free(keys);
+	for (size_t i = 0; i < n; i++) {
+		if (sp->ports[i] != NULL) {
+			validate_node_port(&vc, sp, i, lim);
+		}
+	}
+	for (size_t i = 0; nodes != NULL && i < n; i++) {
+		if (nodes[i]) {
+			snprintf(
+			    path, sizeof(path), "spec.ports[%zu].nodePort", i);
+			sf__model_v_duplicate_int(
+			    &vc, path, sp->ports[i]->node_port);
+		}
+	}
+	free(nodes);
 	return (sf__model_vctx_finish(
 	    &vc, "Service", sf__model_service_name(svc)));
 }

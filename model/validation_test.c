@@ -56,6 +56,79 @@ build_limits(sf_arena *a, const json_t *jl, sf_model_limits *lim)
 	return (0);
 }
 
+// i17-bulk: validation split in two, as a FleetService's "Same" copies
+// are validated (whole with their nodePorts at 0 before the write, then
+// sf_model_service_validate_node_ports on the writer once the ports are
+// picked), finds exactly what one validation finds. Returns 0 when so.
+static int
+check_split(const char *name, sf_service *svc, const sf_model_limits *lim)
+{
+	sf_status whole, zero, ports;
+	size_t    n = svc->spec != NULL ? svc->spec->n_ports : 0;
+	int32_t   kept[128];
+	bool      used[256] = {false};
+	int       bad       = 0;
+
+	if (n > 128) {
+		return (0);
+	}
+	sf_status_init(&whole);
+	sf_status_init(&zero);
+	sf_status_init(&ports);
+	(void) sf_model_service_validate(svc, lim, &whole);
+	for (size_t i = 0; i < n; i++) {
+		kept[i] = svc->spec->ports[i] != NULL
+		    ? svc->spec->ports[i]->node_port
+		    : 0;
+		if (svc->spec->ports[i] != NULL) {
+			svc->spec->ports[i]->node_port = 0;
+		}
+	}
+	(void) sf_model_service_validate(svc, lim, &zero);
+	for (size_t i = 0; i < n; i++) {
+		if (svc->spec->ports[i] != NULL) {
+			svc->spec->ports[i]->node_port = kept[i];
+		}
+	}
+	(void) sf_model_service_validate_node_ports(svc, lim, &ports);
+	if (zero.st_nviol + ports.st_nviol > 256) {
+		fprintf(
+		    stderr, "FAIL %s: too many violations to compare\n", name);
+		bad = 1;
+	} else if (zero.st_nviol + ports.st_nviol != whole.st_nviol) {
+		fprintf(stderr,
+		    "FAIL %s: split validation: %zu + %zu, not %zu\n", name,
+		    zero.st_nviol, ports.st_nviol, whole.st_nviol);
+		bad = 1;
+	}
+	for (size_t v = 0; !bad && v < whole.st_nviol; v++) {
+		const sf_violation *w     = &whole.st_viol[v];
+		bool                found = false;
+		for (size_t k = 0; k < zero.st_nviol + ports.st_nviol; k++) {
+			const sf_violation *o = k < zero.st_nviol
+			    ? &zero.st_viol[k]
+			    : &ports.st_viol[k - zero.st_nviol];
+			if (!used[k] && strcmp(o->v_field, w->v_field) == 0
+			    && strcmp(o->v_type, w->v_type) == 0
+			    && strcmp(o->v_reason, w->v_reason) == 0) {
+				used[k] = true;
+				found   = true;
+				break;
+			}
+		}
+		if (!found) {
+			fprintf(stderr,
+			    "FAIL %s: split validation misses %s: %s\n", name,
+			    w->v_field, w->v_reason);
+			bad = 1;
+		}
+	}
+	sf_status_fini(&whole);
+	sf_status_fini(&zero);
+	sf_status_fini(&ports);
+	return (bad);
+}
+
 // run_case returns 0 when the case behaved as expected.
 static int
 run_case(const json_t *c, bool verbose)
@@ -98,6 +171,7 @@ run_case(const json_t *c, bool verbose)
 			    osvc, svc, &lim, &a, &st);
 		} else {
 			rv = sf_model_service_validate(svc, &lim, &st);
+			bad |= check_split(name, svc, &lim);
 		}
 	}
 	if (verbose) {

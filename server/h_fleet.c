@@ -2,10 +2,13 @@
 //
 // A FleetService is stored as a record ("namespace/name"); its copies are
 // ordinary Services (metadata.owner "FleetService/<name>") written in the
-// same write as the record. One write function, fleet_sync, serves every
-// change: it works out the placement, renders every placed cluster's
-// copy, validates them all (each violation prefixed with its cluster),
-// picks "Same" node ports, checks the address plan, and only then writes
+// same write as the record. Before the write is queued, fleet_prepare
+// works out the placement, renders every placed cluster's copy and
+// validates them all (each violation prefixed with its cluster), off the
+// store's writer (issue 17, finding 3). Then one write function,
+// fleet_sync, serves every change: it checks each placed cluster's
+// record is still the one its copy was made from, picks "Same" node
+// ports, checks node ports and the address plan, and only then writes
 // copies, prunes the copies of clusters no longer placed, and stores the
 // record. Strict (an RPC): any violation fails the whole write and
 // nothing is written. Lenient (the placement loop, fleet_loop.c, when
@@ -170,7 +173,42 @@ typedef struct fleet_job {
 	// i19-ssd: a dry-run apply whose copies each cluster's API server
 	// dry-runs too.
 	bool j_server_side;
+	// i17-bulk: the copies are made off the writer, from the store.
+	sf_server *j_srv;
+	bool       j_dry; // a dry run: nothing commits
+	// i17-bulk: the placed clusters' copies, rendered and validated
+	// before the write was queued (fleet_prepare), off the writer.
+	struct fl_pre *j_pre;
+	size_t         j_npre;
+	// The writer found a cluster's record changed since (fl_stale): the
+	// copies are made again off the writer, at most FL_REVALIDATE_MAX
+	// times.
+	bool j_stale;
+	int  j_revalidations;
+	// The apply was refused by fleet_prepare (the call's status says
+	// why, kept in the arena by fl_keep): the writer only records it.
+	bool          j_pre_failed;
+	int           j_pre_code;
+	char         *j_pre_msg;
+	sf_violation *j_pre_viol;
+	size_t        j_pre_nviol, j_pre_more;
 } fleet_job;
+
+#define FL_REVALIDATE_MAX 3
+
+// One placed cluster's copy as fleet_prepare made it.
+typedef struct fl_pre {
+	const char *pr_cluster;
+	// What rendering and validation read of the cluster's record
+	// (fl_basis), NULL when there was none.
+	uint8_t *pr_basis;
+	size_t   pr_basis_len;
+	// The copy, rendered, defaulted and validated, packed; NULL when it
+	// is skipped (lenient: pr_skip says why).
+	uint8_t    *pr_svc;
+	size_t      pr_svc_len;
+	const char *pr_skip;
+} fl_pre;
 
 typedef struct fl_placed {
 	Svcfleet__V1__Cluster *p_cl;  // settings, from the txn
@@ -724,6 +762,200 @@ was_placed(const sf_fleet *old, const char *cluster)
 	return (false);
 }
 
+// ----------------------------------- copies made before the write
+// (i17-bulk; issue 17, finding 3) Every placed cluster's copy is rendered
+// and validated before the write is queued, never on the store's writer:
+// on the thread serving the apply (a worker, or the bulk thread for a
+// large one), on the placement loop's own thread for a resync. The writer
+// gets each copy packed with what its rendering and validation read of
+// the cluster's record (fl_basis); it finds that unchanged, or sends the
+// write back to be prepared again (fl_stale), and does only what needs
+// the stored state: the record's version, node ports (the index, "Same"
+// ports and their range), existing Services of the name, addresses.
+
+// What a copy's rendering and validation read of cluster record cl: its
+// name and labels (placement, overrides) and its limits (nodePort range,
+// MetalLB pools), packed into a's memory; NULL (*len 0) for no record, or
+// out of memory.
+static uint8_t *
+fl_basis(const Svcfleet__V1__Cluster *cl, sf_arena *a, size_t *len)
+{
+	Svcfleet__V1__Cluster       c = SVCFLEET__V1__CLUSTER__INIT;
+	Svcfleet__V1__ClusterHealth h = SVCFLEET__V1__CLUSTER_HEALTH__INIT;
+	uint8_t                    *buf;
+
+	*len = 0;
+	if (cl == NULL) {
+		return (NULL);
+	}
+	c.name          = cl->name;
+	c.labels        = cl->labels;
+	c.n_labels      = cl->n_labels;
+	c.node_port_min = cl->node_port_min;
+	c.node_port_max = cl->node_port_max;
+	if (cl->health != NULL && cl->health->pools_known) {
+		h.pools_known = true;
+		h.pools       = cl->health->pools;
+		h.n_pools     = cl->health->n_pools;
+		c.health      = &h;
+	}
+	*len = svcfleet__v1__cluster__get_packed_size(&c);
+	if ((buf = sf_arena_alloc(a, *len + 1)) != NULL) {
+		svcfleet__v1__cluster__pack(&c, buf);
+	}
+	return (buf);
+}
+
+// fl_stale: a cluster's record is not what its copy was made from. The
+// write is marked to be prepared again (fleet_done, off the writer)
+// unless it has been FL_REVALIDATE_MAX times, and answers ABORTED for now.
+static int
+fl_stale(fleet_job *j, const char *name, const char *cluster, sf_status *st)
+{
+	if (j->j_revalidations < FL_REVALIDATE_MAX) {
+		j->j_stale = true;
+		if (j->j_call != NULL) {
+			j->j_call->c_revalidate = true;
+		}
+	}
+	return (sf_status_set(st, SF_ABORTED,
+	    "Operation cannot be fulfilled on fleetservices \"%s\": cluster "
+	    "\"%s\" was modified while the copies were validated; please "
+	    "try again",
+	    sf_nz(name), cluster));
+}
+
+// Validates copy svc against lim into cst. With "Same" node ports the
+// writer picks them later (same_ports) and checks only them then
+// (sf_model_service_validate_node_ports): here they count as unset.
+static int
+fl_validate(sf_arena *a, sf_service *svc, const sf_model_limits *lim,
+    bool same, sf_status *cst)
+{
+	int32_t *kept = NULL;
+	size_t   n    = svc->spec->n_ports;
+	int      rv;
+
+	if (same && uses_node_ports(svc) && n > 0) {
+		if ((kept = sf_arena_alloc(a, n * sizeof(*kept))) == NULL) {
+			return (SF_RESOURCE_EXHAUSTED);
+		}
+		for (size_t i = 0; i < n; i++) {
+			kept[i] = svc->spec->ports[i]->node_port;
+			svc->spec->ports[i]->node_port = 0;
+		}
+	}
+	rv = sf_model_service_validate(svc, lim, cst);
+	for (size_t i = 0; kept != NULL && i < n; i++) {
+		svc->spec->ports[i]->node_port = kept[i];
+	}
+	return (rv == SF_RESOURCE_EXHAUSTED ? rv : 0);
+}
+
+// fleet_prepare makes the copies of fs for every cluster of j's list it
+// places (off the writer, see above) into j_pre. Strict (an apply): any
+// violation, each prefixed with its cluster, goes to st and fails it;
+// lenient (a resync): a copy that is not valid is skipped, and why is
+// kept. Returns 0 or the code set in st.
+static int
+fleet_prepare(fleet_job *j, const sf_fleet *fs, bool strict, sf_status *st)
+{
+	sf_arena               *a    = j->j_arena;
+	bool                    same = fl_streq(fs->spec->node_ports, "Same");
+	Svcfleet__V1__Cluster **recs;
+	int                     rv;
+
+	j->j_npre = 0;
+	j->j_pre  = sf_arena_zalloc(a, (j->j_nclusters + 1) * sizeof(fl_pre));
+	recs      = sf_arena_zalloc(a, (j->j_nclusters + 1) * sizeof(*recs));
+	if (j->j_pre == NULL || recs == NULL) {
+		return (oom(st));
+	}
+	for (size_t c = 0; c < j->j_nclusters; c++) {
+		Svcfleet__V1__Cluster *cl = NULL;
+		fl_pre                *e;
+		sf_service            *svc = NULL;
+		sf_model_limits        lim;
+		sf_status              cst;
+		if (!sf_model_fleet_places(fs, j->j_clusters[c])) {
+			continue;
+		}
+		// Rendering and validating many copies is long work.
+		if (j->j_call != NULL && sf__srv_call_expired(j->j_call)) {
+			return (sf_status_set(st, SF_DEADLINE_EXCEEDED,
+			    "the deadline passed while the copies were "
+			    "validated; nothing was written"));
+		}
+		e             = &j->j_pre[j->j_npre++];
+		e->pr_cluster = j->j_clusters[c]->name;
+		rv            = sf_store_cluster_spec_get(
+		               j->j_srv->s_store, e->pr_cluster, sf_arena_pbc(a), &cl);
+		if (rv == SF_NOT_FOUND) {
+			continue; // gone: the writer finds it gone too
+		}
+		if (rv != 0) {
+			return (sf_status_set(st, rv,
+			    "reading cluster \"%s\" failed", e->pr_cluster));
+		}
+		recs[c]     = cl;
+		e->pr_basis = fl_basis(cl, a, &e->pr_basis_len);
+		if (e->pr_basis == NULL) {
+			return (oom(st));
+		}
+		sf_status_init(&cst);
+		rv = sf_model_fleet_render(fs, cl, a, &svc, &cst);
+		if (rv == 0 && svc != NULL) {
+			limits_of(cl, &lim);
+			svc->metadata->created_by = (char *) j->j_user;
+			rv = fl_validate(a, svc, &lim, same, &cst);
+		}
+		if (rv != 0) {
+			sf_status_fini(&cst);
+			return (oom(st));
+		}
+		if (cst.st_nviol > 0) {
+			if (strict) {
+				prefix_move(st, &cst, cl->name);
+			} else {
+				e->pr_skip = viol_text(a, &cst);
+			}
+			sf_status_fini(&cst);
+			continue;
+		}
+		sf_status_fini(&cst);
+		e->pr_svc_len = svcfleet__v1__service__get_packed_size(svc);
+		if ((e->pr_svc = sf_arena_alloc(a, e->pr_svc_len + 1))
+		    == NULL) {
+			return (oom(st));
+		}
+		svcfleet__v1__service__pack(svc, e->pr_svc);
+	}
+	// An override must select a placed cluster.
+	for (size_t i = 0; strict && i < fs->spec->n_overrides; i++) {
+		bool any = false;
+		for (size_t c = 0; c < j->j_nclusters; c++) {
+			any = any
+			    || (recs[c] != NULL
+			        && sf_model_fleet_override_selects(
+			            fs->spec->overrides[i], recs[c]));
+		}
+		if (!any) {
+			char f[64];
+			snprintf(f, sizeof(f), "spec.overrides[%zu]", i);
+			sf_status_violation(st, SF_V_INVALID, f,
+			    "Invalid value: the override selects no placed "
+			    "cluster");
+		}
+	}
+	if (st->st_nviol > 0) {
+		return (sf_status_set(st, SF_INVALID_ARGUMENT,
+		    "FleetService \"%s\" is invalid: %s: %s",
+		    sf_nz(fs->metadata->name), st->st_viol[0].v_field,
+		    st->st_viol[0].v_reason));
+	}
+	return (0);
+}
+
 // The heart: see the file's comment. fs is the new desired state (its
 // metadata completed by the caller), old the stored one or NULL.
 static int
@@ -740,10 +972,9 @@ fleet_sync(sf_store_txn *txn, fleet_job *j, sf_fleet *fs, sf_fleet *old,
 	size_t                             nsts = 0;
 	int                                rv;
 
-	pl  = sf_arena_zalloc(a, (j->j_nclusters + 1) * sizeof(*pl));
+	pl  = sf_arena_zalloc(a, (j->j_npre + 1) * sizeof(*pl));
 	sts = sf_arena_zalloc(a,
-	    (j->j_nclusters + fs->spec->placement->n_clusters + 1)
-	        * sizeof(*sts));
+	    (j->j_npre + fs->spec->placement->n_clusters + 1) * sizeof(*sts));
 	if (pl == NULL || sts == NULL || owner == NULL) {
 		return (oom(st));
 	}
@@ -759,22 +990,31 @@ fleet_sync(sf_store_txn *txn, fleet_job *j, sf_fleet *fs, sf_fleet *old,
 			    a, cn, "Skipped", "cluster is not registered");
 		}
 	}
-	// Placement and rendering.
-	for (size_t c = 0; c < j->j_nclusters; c++) {
-		Svcfleet__V1__Cluster *cl = j->j_clusters[c];
-		fl_placed             *p  = &pl[npl];
-		sf_status              cst;
-		if (!sf_model_fleet_places(fs, cl)) {
-			continue;
-		}
+	// The copies made before the write (fleet_prepare), each from the
+	// cluster's record as it still is.
+	for (size_t c = 0; c < j->j_npre; c++) {
+		const fl_pre *e = &j->j_pre[c];
+		fl_placed    *p = &pl[npl];
+		uint8_t      *b;
+		size_t        blen;
 		rv = sf_store_txn_cluster_spec_get(
-		    txn, cl->name, sf_arena_pbc(a), &p->p_cl);
+		    txn, e->pr_cluster, sf_arena_pbc(a), &p->p_cl);
 		if (rv == SF_NOT_FOUND) {
+			if (e->pr_basis != NULL) {
+				return (fl_stale(j, name, e->pr_cluster, st));
+			}
 			continue;
 		}
 		if (rv != 0) {
 			return (
 			    sf_status_set(st, rv, "reading cluster failed"));
+		}
+		if ((b = fl_basis(p->p_cl, a, &blen)) == NULL) {
+			return (oom(st));
+		}
+		if (e->pr_basis == NULL || blen != e->pr_basis_len
+		    || memcmp(b, e->pr_basis, blen) != 0) {
+			return (fl_stale(j, name, e->pr_cluster, st));
 		}
 		p->p_st = status_new(a, p->p_cl->name, "Placed", "");
 		if (p->p_st == NULL) {
@@ -782,59 +1022,24 @@ fleet_sync(sf_store_txn *txn, fleet_job *j, sf_fleet *fs, sf_fleet *old,
 		}
 		sts[nsts++] = p->p_st;
 		npl++;
-		sf_status_init(&cst);
-		rv = sf_model_fleet_render(fs, p->p_cl, a, &p->p_svc, &cst);
-		if (rv == 0 && p->p_svc != NULL) {
-			sf_model_limits lim;
-			limits_of(p->p_cl, &lim);
-			p->p_svc->metadata->created_by = (char *) j->j_user;
-			// Same ports are chosen below; validation of the
-			// ports then follows in the second pass.
-			if (strcmp(sf_nz(fs->spec->node_ports), "Same") != 0) {
-				sf_model_service_validate(
-				    p->p_svc, &lim, &cst);
-			}
+		if (e->pr_svc == NULL) {
+			p->p_st->placement = "Skipped";
+			p->p_st->message   = (char *) sf_nz(e->pr_skip);
+			continue;
 		}
-		if (rv != 0) {
-			sf_status_fini(&cst);
+		// A fresh copy each time: a retried batch runs this again.
+		p->p_svc = svcfleet__v1__service__unpack(
+		    sf_arena_pbc(a), e->pr_svc_len, e->pr_svc);
+		if (p->p_svc == NULL) {
 			return (oom(st));
 		}
-		if (cst.st_nviol > 0) {
-			if (strict) {
-				prefix_move(st, &cst, p->p_cl->name);
-			} else {
-				p->p_st->placement = "Skipped";
-				p->p_st->message   = viol_text(a, &cst);
-			}
-			p->p_svc = NULL;
-		}
-		sf_status_fini(&cst);
-	}
-	// An override must select a placed cluster.
-	for (size_t i = 0; strict && i < fs->spec->n_overrides; i++) {
-		bool any = false;
-		for (size_t k = 0; k < npl; k++) {
-			any = any
-			    || sf_model_fleet_override_selects(
-			        fs->spec->overrides[i], pl[k].p_cl);
-		}
-		if (!any) {
-			char f[64];
-			snprintf(f, sizeof(f), "spec.overrides[%zu]", i);
-			sf_status_violation(st, SF_V_INVALID, f,
-			    "Invalid value: the override selects no placed "
-			    "cluster");
-		}
-	}
-	if (st->st_nviol > 0) {
-		return (sf_status_set(st, SF_INVALID_ARGUMENT,
-		    "FleetService \"%s\" is invalid: %s: %s", name,
-		    st->st_viol[0].v_field, st->st_viol[0].v_reason));
 	}
 	if (strcmp(sf_nz(fs->spec->node_ports), "Same") == 0) {
 		if ((rv = same_ports(txn, j, fs, pl, npl, strict, st)) != 0) {
 			return (rv);
 		}
+		// The copies were validated with these unset: the ports
+		// picked are checked now, and nothing else.
 		for (size_t k = 0; k < npl; k++) {
 			sf_model_limits lim;
 			sf_status       cst;
@@ -843,7 +1048,12 @@ fleet_sync(sf_store_txn *txn, fleet_job *j, sf_fleet *fs, sf_fleet *old,
 			}
 			limits_of(pl[k].p_cl, &lim);
 			sf_status_init(&cst);
-			sf_model_service_validate(pl[k].p_svc, &lim, &cst);
+			if (sf_model_service_validate_node_ports(
+			        pl[k].p_svc, &lim, &cst)
+			    == SF_RESOURCE_EXHAUSTED) {
+				sf_status_fini(&cst);
+				return (oom(st));
+			}
 			if (cst.st_nviol > 0) {
 				if (strict) {
 					prefix_move(
@@ -1061,6 +1271,48 @@ read_record(sf_store_txn *txn, fleet_job *j, const char *ns, const char *name,
 	return (0);
 }
 
+// fl_keep copies the refusal in st into j (the call's arena, which the
+// store does not reset between attempts of a write); false when out of
+// memory. fl_restore puts it back into st and returns its code.
+static bool
+fl_keep(fleet_job *j, const sf_status *st)
+{
+	j->j_pre_code  = st->st_code;
+	j->j_pre_more  = st->st_more;
+	j->j_pre_nviol = st->st_nviol;
+	j->j_pre_msg   = sf_arena_strdup(j->j_arena, st->st_msg);
+	j->j_pre_viol  = sf_arena_alloc(
+	     j->j_arena, (st->st_nviol + 1) * sizeof(sf_violation));
+	if (j->j_pre_msg == NULL || j->j_pre_viol == NULL) {
+		return (false);
+	}
+	for (size_t i = 0; i < st->st_nviol; i++) {
+		sf_violation *v = &j->j_pre_viol[i];
+		v->v_type       = st->st_viol[i].v_type;
+		v->v_field
+		    = sf_arena_strdup(j->j_arena, st->st_viol[i].v_field);
+		v->v_reason
+		    = sf_arena_strdup(j->j_arena, st->st_viol[i].v_reason);
+		if (v->v_field == NULL || v->v_reason == NULL) {
+			return (false);
+		}
+	}
+	return (true);
+}
+
+static int
+fl_restore(const fleet_job *j, sf_status *st)
+{
+	sf_status_reset(st);
+	for (size_t i = 0; i < j->j_pre_nviol; i++) {
+		const sf_violation *v = &j->j_pre_viol[i];
+		sf_status_violation(
+		    st, v->v_type, v->v_field, "%s", v->v_reason);
+	}
+	st->st_more += j->j_pre_more;
+	return (sf_status_set(st, j->j_pre_code, "%s", j->j_pre_msg));
+}
+
 static int
 fleet_apply_fn(sf_store_txn *txn, void *arg, sf_status *st)
 {
@@ -1068,12 +1320,18 @@ fleet_apply_fn(sf_store_txn *txn, void *arg, sf_status *st)
 	sf_fleet  *fs, *old;
 	int        rv;
 
+	if (j->j_pre_failed) {
+		// Refused by fleet_prepare: only recorded.
+		return (fl_restore(j, st));
+	}
 	sf_status_reset(st);
-	j->j_result    = NULL;
-	j->j_rendered  = NULL;
-	j->j_nrendered = 0;
-	j->j_wrote     = false;
-	j->j_changed   = false;
+	j->j_stale              = false;
+	j->j_call->c_revalidate = false;
+	j->j_result             = NULL;
+	j->j_rendered           = NULL;
+	j->j_nrendered          = 0;
+	j->j_wrote              = false;
+	j->j_changed            = false;
 	if (j->j_call != NULL && sf__srv_call_expired(j->j_call)) {
 		return (sf_status_set(st, SF_DEADLINE_EXCEEDED,
 		    "the deadline passed while the write waited its turn; "
@@ -1168,6 +1426,7 @@ fleet_resync_fn(sf_store_txn *txn, void *arg, sf_status *st)
 	j->j_changed   = false;
 	j->j_wrote     = false;
 	j->j_result    = NULL;
+	j->j_stale     = false;
 	if ((rv = read_record(txn, j, j->j_ns, j->j_name, &old, st)) != 0) {
 		return (rv);
 	}
@@ -1379,11 +1638,20 @@ server_side_start(fleet_job *j, Svcfleet__V1__ApplyFleetServiceReply *r)
 	sf__srv_live_dryrun_start(c, &r->base, it, n);
 }
 
+static void fleet_revalidate(void *arg);
+
 static void
 fleet_done(void *arg, int code, uint64_t revision)
 {
 	fleet_job *j = arg;
 	(void) revision;
+	if (code != 0 && j->j_stale) {
+		// A cluster changed under the copies: made again on a worker
+		// (issue 17: never on the writer).
+		j->j_revalidations++;
+		sf__srv_call_defer(j->j_call, fleet_revalidate, j);
+		return;
+	}
 	if (code != 0) {
 		sf__srv_write_done(j->j_call, code, NULL);
 		return;
@@ -1433,6 +1701,47 @@ authorize_clusters(sf__srv_call *c, const char *verb, const char *ns,
 		}
 	}
 	return (true);
+}
+
+// fleet_prepare_submit makes the copies of the request's FleetService fs
+// (fleet_prepare, here: never on the writer), then queues the write,
+// which records a refusal or writes them.
+static void
+fleet_prepare_submit(fleet_job *j, const sf_fleet *fs)
+{
+	sf__srv_call *c  = j->j_call;
+	sf_status    *st = &c->c_status;
+
+	sf_status_reset(st);
+	c->c_revalidate = false;
+	j->j_stale      = false;
+	j->j_pre_failed = false;
+	if (sf__srv_call_expired(c)) {
+		sf__srv_call_fail(c, SF_DEADLINE_EXCEEDED,
+		    "the deadline passed before the copies were validated; "
+		    "nothing was written");
+		return;
+	}
+	if (fleet_prepare(j, fs, true, st) != 0) {
+		if (st->st_code == SF_DEADLINE_EXCEEDED
+		    || st->st_code == SF_RESOURCE_EXHAUSTED) {
+			sf__srv_call_finish(c, NULL);
+			return;
+		}
+		j->j_pre_failed = true;
+		if (!fl_keep(j, st)) {
+			sf__srv_call_fail(c, SF_RESOURCE_EXHAUSTED, NULL);
+			return;
+		}
+	}
+	// The long part is done: the deadline again.
+	if (sf__srv_call_expired(c)) {
+		sf__srv_call_fail(c, SF_DEADLINE_EXCEEDED,
+		    "the deadline passed while the copies were validated; "
+		    "nothing was written");
+		return;
+	}
+	sf__srv_call_write(c, fleet_apply_fn, fleet_done, j, j->j_dry);
 }
 
 static void
@@ -1489,6 +1798,8 @@ start_apply(sf__srv_call *c, sf_fleet *fs, bool dry_run, bool server_side)
 	if (read_clusters(c, &j->j_clusters, &j->j_nclusters) != 0) {
 		return;
 	}
+	j->j_srv = c->c_srv;
+	j->j_dry = dry_run;
 	names = sf__srv_call_alloc(c, (j->j_nclusters + 1) * sizeof(*names));
 	if (names == NULL) {
 		return;
@@ -1530,7 +1841,24 @@ start_apply(sf__srv_call *c, sf_fleet *fs, bool dry_run, bool server_side)
 		return;
 	}
 	svcfleet__v1__fleet_service__pack(fs, j->j_packed);
-	sf__srv_call_write(c, fleet_apply_fn, fleet_done, j, dry_run);
+	fleet_prepare_submit(j, fs);
+}
+
+// fleet_revalidate: fleet_prepare_submit again, on a worker, for an apply
+// whose copies the writer found made from a cluster's older record.
+static void
+fleet_revalidate(void *arg)
+{
+	fleet_job *j = arg;
+	sf_fleet  *fs;
+
+	fs = svcfleet__v1__fleet_service__unpack(
+	    sf_arena_pbc(j->j_arena), j->j_len, j->j_packed);
+	if (fs == NULL) {
+		sf__srv_call_fail(j->j_call, SF_RESOURCE_EXHAUSTED, NULL);
+		return;
+	}
+	fleet_prepare_submit(j, fs);
 }
 
 // ------------------------------------------------------------ handlers
@@ -1690,6 +2018,7 @@ h_delete_fleet_service(Svcfleet__V1__FleetManager_Service *s,
 		return;
 	}
 	j->j_call   = c;
+	j->j_srv    = c->c_srv;
 	j->j_kind   = FJ_DELETE;
 	j->j_arena  = &c->c_arena;
 	j->j_user   = c->c_ident.id_user;
@@ -1834,6 +2163,8 @@ sf__srv_fleet_resync(sf_server *srv, sf_arena *a, const sf_fleet *fs,
 	j.j_name      = fs->metadata->name;
 	j.j_clusters  = cls;
 	j.j_nclusters = ncls;
+	j.j_srv       = srv;
+	j.j_user      = sf_nz(fs->last_writer); // (the write checks it)
 	j.j_len       = svcfleet__v1__fleet_service__get_packed_size(fs);
 	j.j_packed    = sf_arena_alloc(a, j.j_len + 1);
 	if (j.j_packed == NULL) {
@@ -1841,13 +2172,25 @@ sf__srv_fleet_resync(sf_server *srv, sf_arena *a, const sf_fleet *fs,
 	}
 	svcfleet__v1__fleet_service__pack(fs, j.j_packed);
 	sf_status_init(&st);
-	sf_store_write w = {
-	    .w_fn     = fleet_resync_fn,
-	    .w_arg    = &j,
-	    .w_status = &st,
-	    .w_alloc  = sf_arena_pbc(a),
-	};
-	rv = sf_store_write_sync(srv->s_store, &w, NULL);
+	// The copies are made here, on the loop's thread, never on the
+	// writer; made again when a cluster changed under them.
+	for (;;) {
+		sf_status_reset(&st);
+		if ((rv = fleet_prepare(&j, fs, false, &st)) != 0) {
+			break;
+		}
+		sf_store_write w = {
+		    .w_fn     = fleet_resync_fn,
+		    .w_arg    = &j,
+		    .w_status = &st,
+		    .w_alloc  = sf_arena_pbc(a),
+		};
+		rv = sf_store_write_sync(srv->s_store, &w, NULL);
+		if (rv == 0 || !j.j_stale) {
+			break;
+		}
+		j.j_revalidations++;
+	}
 	if (rv != 0) {
 		SF_WARN("fleet", "placing FleetService %s/%s: %s", j.j_ns,
 		    j.j_name, st.st_msg);

@@ -4,11 +4,14 @@
 // A context cycles RECV -> WORK -> SEND -> RECV. nng's callbacks never block:
 // a received request is decoded on nng's callback thread; methods whose
 // work is short and never blocks (SF__SRV_M_INLINE) are served right there,
-// the others are queued for a worker thread. Handlers that write hand their
-// work to the store's writer thread, and whichever thread finishes the call
-// packs the reply and starts an asynchronous send.
+// the others are queued for a worker thread. A request over 16 KiB goes,
+// undecoded, to the bulk sorter, which authenticates it and queues it in
+// its user's lane for the bulk thread (the reconciler's it serves at
+// once). Handlers that write hand their work to the store's writer
+// thread, and whichever thread finishes the call packs the reply and
+// starts an asynchronous send.
 //
-// It is one file of about 950 lines because it is one life cycle, the
+// It is one file of about 1,200 lines because it is one life cycle, the
 // context's: receiving, admitting, queueing, the call helpers handlers use
 // and the reply all touch the same rpc_ctx and its state, which no other
 // file may see.
@@ -27,6 +30,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "str.h"
 
 enum { CTX_IDLE, CTX_RECV, CTX_WORK, CTX_SEND };
 
@@ -534,29 +538,41 @@ process_head(rpc_ctx *rc)
 	return (true);
 }
 
-// process_tail admits the call (draining, deadline, authentication,
-// authorization, dedupe) and runs its handler.
-static void
-process_tail(rpc_ctx *rc)
+// still_wanted: false when the call has been answered because svcfleetd
+// is draining or its deadline has passed (checked again by a request
+// that waited in a bulk lane).
+static bool
+still_wanted(rpc_ctx *rc)
 {
-	sf_server          *srv   = rc->rc_srv;
-	sf__srv_call       *c     = &rc->rc_call;
-	ProtobufCAllocator *alloc = sf_arena_pbc(&c->c_arena);
+	sf__srv_call *c = &rc->rc_call;
 
-	sf_log_set_request_id(c->c_request_id);
-	if (atomic_load(&srv->s_draining)) {
+	if (atomic_load(&rc->rc_srv->s_draining)) {
 		sf__srv_call_fail(
 		    c, SF_UNAVAILABLE, "svcfleetd is shutting down");
-		return;
+		return (false);
 	}
-	c->c_cluster   = "";
-	c->c_namespace = "";
-	c->c_name      = "";
 	if (sf__srv_call_expired(c)) {
 		sf__srv_call_fail(c, SF_DEADLINE_EXCEEDED,
 		    "deadline of %u ms passed before the request was served",
 		    c->c_env->timeout_ms);
-		return;
+		return (false);
+	}
+	return (true);
+}
+
+// admit: draining, deadline, authentication. Returns true when the call
+// goes on (serve), false when it has been answered.
+static bool
+admit(rpc_ctx *rc)
+{
+	sf__srv_call *c = &rc->rc_call;
+
+	sf_log_set_request_id(c->c_request_id);
+	c->c_cluster   = "";
+	c->c_namespace = "";
+	c->c_name      = "";
+	if (!still_wanted(rc)) {
+		return (false);
 	}
 	if (!(c->c_method->m_flags & SF__SRV_M_PUBLIC)
 	    && sf__srv_auth_authenticate(c) != 0) {
@@ -565,8 +581,21 @@ process_tail(rpc_ctx *rc)
 		} else {
 			sf__srv_call_finish(c, NULL);
 		}
-		return;
+		return (false);
 	}
+	return (true);
+}
+
+// serve decodes the admitted call's payload (bounded first), authorizes
+// it, deduplicates a write and runs its handler.
+static void
+serve(rpc_ctx *rc)
+{
+	sf_server          *srv   = rc->rc_srv;
+	sf__srv_call       *c     = &rc->rc_call;
+	ProtobufCAllocator *alloc = sf_arena_pbc(&c->c_arena);
+
+	sf_log_set_request_id(c->c_request_id);
 	// What the request holds is bounded before it is decoded, and
 	// checked (counts, UTF-8) before anything else looks at it.
 	if (sf__srv_bounds_prescan(c->c_method->m_mdesc->input,
@@ -638,6 +667,16 @@ process_tail(rpc_ctx *rc)
 	    c->c_method->m_index, c->c_input, rpc_closure, c);
 }
 
+// process_tail admits the call (draining, deadline, authentication,
+// authorization, dedupe) and runs its handler.
+static void
+process_tail(rpc_ctx *rc)
+{
+	if (admit(rc)) {
+		serve(rc);
+	}
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -673,16 +712,159 @@ worker_main(void *arg)
 	}
 }
 
-// A request larger than this goes to the bulk thread (issue 17): every
+// A request larger than this goes to the bulk threads (issue 17): every
 // Service the form can make is far smaller.
 #define BULK_BYTES (16 << 10)
 
-// The bulk thread: decodes and serves large requests one at a time, at
-// a lower priority than the threads serving small requests (issue 17:
-// when the CPUs are short, one tenant's megabytes wait, not the others'
-// small writes). Linux gives each thread its own nice value.
+// The bulk thread decodes and serves large requests one at a time, at a
+// lower priority than the threads serving small requests (issue 17: when
+// the CPUs are short, one tenant's megabytes wait, not the others' small
+// writes). Linux gives each thread its own nice value.
 #define BULK_NICE 10
 
+// One user's large requests waiting for the bulk thread (i17-bulk), in
+// the order they came. The lanes are served in turn, one request each,
+// so a user with many waiting delays another's next request by one of
+// its own at most, never by all of them.
+struct sf__srv_lane {
+	char                *l_user; // malloc'd
+	rpc_ctx             *l_head, *l_tail;
+	struct sf__srv_lane *l_next; // next in turn
+};
+
+// Is the caller of c a system role, whose large requests (the
+// reconciler's status reports) never wait behind a user's?
+static bool
+bulk_is_system(const sf__srv_call *c)
+{
+	return (sf_rbac_has_global(&c->c_ident.id_p, "reconciler"));
+}
+
+// lane_put queues rc in its user's lane (a new one at the end of the
+// turn); false when out of memory. Under s_qmtx.
+static bool
+lane_put(sf_server *srv, rpc_ctx *rc)
+{
+	const char          *user = sf_nz(rc->rc_call.c_ident.id_user);
+	struct sf__srv_lane *l;
+
+	for (l = srv->s_lanes; l != NULL; l = l->l_next) {
+		if (strcmp(l->l_user, user) == 0) {
+			break;
+		}
+	}
+	if (l == NULL) {
+		if ((l = calloc(1, sizeof(*l))) == NULL
+		    || (l->l_user = strdup(user)) == NULL) {
+			free(l);
+			return (false);
+		}
+		if (srv->s_lanes_tail != NULL) {
+			srv->s_lanes_tail->l_next = l;
+		} else {
+			srv->s_lanes = l;
+		}
+		srv->s_lanes_tail = l;
+		srv->s_bulk_users++;
+	}
+	rc->rc_next = NULL;
+	if (l->l_tail != NULL) {
+		l->l_tail->rc_next = rc;
+	} else {
+		l->l_head = rc;
+	}
+	l->l_tail = rc;
+	srv->s_bulk_queued++;
+	return (true);
+}
+
+// lane_take takes the next request in turn: the first of the first lane,
+// which then goes to the end of the turn (or away, when empty). NULL when
+// no lane waits. Under s_qmtx.
+static rpc_ctx *
+lane_take(sf_server *srv)
+{
+	struct sf__srv_lane *l = srv->s_lanes;
+	rpc_ctx             *rc;
+
+	if (l == NULL) {
+		return (NULL);
+	}
+	rc        = l->l_head;
+	l->l_head = rc->rc_next;
+	if (l->l_head == NULL) {
+		l->l_tail = NULL;
+	}
+	srv->s_bulk_queued--;
+	srv->s_lanes = l->l_next;
+	if (srv->s_lanes == NULL) {
+		srv->s_lanes_tail = NULL;
+	}
+	l->l_next = NULL;
+	if (l->l_head == NULL) {
+		srv->s_bulk_users--;
+		free(l->l_user);
+		free(l);
+	} else if (srv->s_lanes_tail != NULL) {
+		srv->s_lanes_tail->l_next = l;
+		srv->s_lanes_tail         = l;
+	} else {
+		srv->s_lanes = srv->s_lanes_tail = l;
+	}
+	rc->rc_next = NULL;
+	return (rc);
+}
+
+// The sorter: decodes each large request's envelope (the payload stays
+// bytes) and authenticates it as it arrives; serves the reconciler's at
+// once (never behind a user's), queues the others in their user's lane.
+static void *
+sorter_main(void *arg)
+{
+	sf_server *srv = arg;
+
+	for (;;) {
+		rpc_ctx *rc;
+		pthread_mutex_lock(&srv->s_qmtx);
+		while (srv->s_bulk_head == NULL
+		    && !atomic_load(&srv->s_stopping)) {
+			pthread_cond_wait(&srv->s_bulk_cv, &srv->s_qmtx);
+		}
+		if (srv->s_bulk_head == NULL) {
+			srv->s_sorter_done = true;
+			pthread_cond_broadcast(&srv->s_lanes_cv);
+			pthread_mutex_unlock(&srv->s_qmtx);
+			return (NULL);
+		}
+		rc               = srv->s_bulk_head;
+		srv->s_bulk_head = rc->rc_next;
+		if (srv->s_bulk_head == NULL) {
+			srv->s_bulk_tail = NULL;
+		}
+		pthread_mutex_unlock(&srv->s_qmtx);
+		if (process_head(rc) && admit(rc)) {
+			if (bulk_is_system(&rc->rc_call)) {
+				serve(rc);
+			} else {
+				bool ok;
+				pthread_mutex_lock(&srv->s_qmtx);
+				if ((ok = lane_put(srv, rc))) {
+					pthread_cond_signal(&srv->s_lanes_cv);
+				}
+				pthread_mutex_unlock(&srv->s_qmtx);
+				if (!ok) {
+					sf__srv_call_fail(&rc->rc_call,
+					    SF_RESOURCE_EXHAUSTED,
+					    "out of memory");
+				}
+			}
+		}
+		sf_log_set_request_id(NULL);
+	}
+}
+
+// The bulk thread: serves the lanes in turn until the sorter has ended
+// and no lane waits.
 static void *
 bulk_main(void *arg)
 {
@@ -698,22 +880,18 @@ bulk_main(void *arg)
 	for (;;) {
 		rpc_ctx *rc;
 		pthread_mutex_lock(&srv->s_qmtx);
-		while (srv->s_bulk_head == NULL
-		    && !atomic_load(&srv->s_stopping)) {
-			pthread_cond_wait(&srv->s_bulk_cv, &srv->s_qmtx);
-		}
-		if (srv->s_bulk_head == NULL) {
-			pthread_mutex_unlock(&srv->s_qmtx);
-			return (NULL);
-		}
-		rc               = srv->s_bulk_head;
-		srv->s_bulk_head = rc->rc_next;
-		if (srv->s_bulk_head == NULL) {
-			srv->s_bulk_tail = NULL;
+		while ((rc = lane_take(srv)) == NULL
+		    && !(
+		        atomic_load(&srv->s_stopping) && srv->s_sorter_done)) {
+			pthread_cond_wait(&srv->s_lanes_cv, &srv->s_qmtx);
 		}
 		pthread_mutex_unlock(&srv->s_qmtx);
-		if (process_head(rc)) {
-			process_tail(rc);
+		if (rc == NULL) {
+			return (NULL);
+		}
+		// It may have waited long in its lane.
+		if (still_wanted(rc)) {
+			serve(rc);
 		}
 		sf_log_set_request_id(NULL);
 	}
@@ -914,8 +1092,18 @@ sf__srv_rpc_start(sf_server *srv, sf_status *st)
 	pthread_mutex_init(&srv->s_qmtx, NULL);
 	pthread_cond_init(&srv->s_qcv, NULL);
 	pthread_cond_init(&srv->s_bulk_cv, NULL);
-	srv->s_bulk_running
+	pthread_cond_init(&srv->s_lanes_cv, NULL);
+	// Large requests go to the bulk threads only when both run (without
+	// the sorter, the bulk thread just waits for the stop).
+	pthread_mutex_lock(&srv->s_qmtx);
+	srv->s_sorter_done = false;
+	srv->s_bulk_started
 	    = pthread_create(&srv->s_bulk, NULL, bulk_main, srv) == 0;
+	srv->s_sorter_running = srv->s_bulk_started
+	    && pthread_create(&srv->s_sorter, NULL, sorter_main, srv) == 0;
+	srv->s_sorter_done  = !srv->s_sorter_running;
+	srv->s_bulk_running = srv->s_sorter_running;
+	pthread_mutex_unlock(&srv->s_qmtx);
 	for (size_t i = 0; i < srv->s_nworkers; i++) {
 		if (pthread_create(&srv->s_workers[i], NULL, worker_main, srv)
 		    != 0) {
@@ -962,12 +1150,17 @@ sf__srv_rpc_stop(sf_server *srv)
 	atomic_store(&srv->s_stopping, true);
 	pthread_cond_broadcast(&srv->s_qcv);
 	pthread_cond_broadcast(&srv->s_bulk_cv);
+	pthread_cond_broadcast(&srv->s_lanes_cv);
 	pthread_mutex_unlock(&srv->s_qmtx);
 	for (size_t i = 0; i < srv->s_nworkers; i++) {
 		pthread_join(srv->s_workers[i], NULL);
 	}
-	// (s_bulk_running stays: nng's callbacks may still read it.)
-	if (srv->s_bulk_running) {
+	// (s_bulk_running stays: nng's callbacks may still read it.) The
+	// sorter ends first: the bulk thread serves what it queued.
+	if (srv->s_sorter_running) {
+		pthread_join(srv->s_sorter, NULL);
+	}
+	if (srv->s_bulk_started) {
 		pthread_join(srv->s_bulk, NULL);
 	}
 	// Every aio is stopped while the socket and its contexts still exist:
@@ -1010,5 +1203,6 @@ sf__srv_rpc_stop(sf_server *srv)
 		pthread_mutex_destroy(&srv->s_qmtx);
 		pthread_cond_destroy(&srv->s_qcv);
 		pthread_cond_destroy(&srv->s_bulk_cv);
+		pthread_cond_destroy(&srv->s_lanes_cv);
 	}
 }

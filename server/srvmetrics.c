@@ -7,6 +7,9 @@
 //   svcfleet_rpc_requests_total{service,method,code}     counter
 //   svcfleet_rpc_duration_seconds{service,method,code}   histogram
 //   svcfleet_rpc_in_flight, svcfleet_rpc_queued          gauges
+//   svcfleet_rpc_bulk_queued, svcfleet_rpc_bulk_users    gauges (i17-bulk:
+//                                                         large requests in
+//                                                         users' lanes)
 //   svcfleet_store_revision, svcfleet_store_services,
 //   svcfleet_store_map_size_bytes, svcfleet_store_used_bytes,
 //   svcfleet_store_feed_oldest_revision                   gauges
@@ -56,7 +59,9 @@ struct sf__srv_obs {
 	// per-source limit, and the audit records they made.
 	sf_metric *o_auth_failures, *o_auth_limited, *o_auth_audited;
 	sf_metric *o_parked; // WatchServices calls parked
-	sf_metric *o_conns;  // open TCP/TLS connections
+	// i17-bulk: large requests waiting in users' lanes, and the users.
+	sf_metric *o_bulk_queued, *o_bulk_users;
+	sf_metric *o_conns; // open TCP/TLS connections
 	uint64_t   o_last_auth_failures, o_last_auth_limited;
 	uint64_t   o_last_auth_audited;
 };
@@ -97,8 +102,11 @@ collect(void *arg, sf_metrics *r)
 	    o->o_inflight, NULL, (double) atomic_load(&srv->s_inflight));
 	pthread_mutex_lock(&srv->s_qmtx);
 	size_t queued = srv->s_qlen;
+	size_t bulk_q = srv->s_bulk_queued, bulk_u = srv->s_bulk_users;
 	pthread_mutex_unlock(&srv->s_qmtx);
 	sf_metric_set(o->o_queued, NULL, (double) queued);
+	sf_metric_set(o->o_bulk_queued, NULL, (double) bulk_q);
+	sf_metric_set(o->o_bulk_users, NULL, (double) bulk_u);
 
 	sf_store_stats_get(srv->s_store, &ss);
 	sf_metric_set(o->o_revision, NULL, (double) ss.ss_revision);
@@ -221,6 +229,14 @@ sf__srv_metrics_init(sf_server *srv)
 	     NULL);
 	o->o_parked = sf_metrics_gauge(r, "svcfleet_rpc_watches_parked",
 	    "WatchServices calls waiting for a change (--max-watches).", NULL);
+	// i17-bulk
+	o->o_bulk_queued = sf_metrics_gauge(r, "svcfleet_rpc_bulk_queued",
+	    "RPC requests over 16 KiB waiting for the bulk thread, which "
+	    "serves each user's in turn.",
+	    NULL);
+	o->o_bulk_users  = sf_metrics_gauge(r, "svcfleet_rpc_bulk_users",
+	     "Users with RPC requests over 16 KiB waiting for the bulk thread.",
+	     NULL);
 	o->o_auth_failures
 	    = sf_metrics_counter(r, "svcfleet_auth_failures_total",
 	        "Calls whose authentication failed (no, unknown, revoked or "
