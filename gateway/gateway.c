@@ -537,6 +537,10 @@ static const struct route {
     // i18-console: convert a Service into a FleetService.
     {"POST", "clusters/{}/namespaces/{}/services/{}/convert",
         sf__gw_fleet_convert},
+    // i19-diff: the clusters' own dry runs of an apply, before it.
+    {"POST", "clusters/{}/namespaces/{}/services/{}/preview",
+        sf__gw_service_preview},
+    {"POST", "namespaces/{}/fleetservices/{}/preview", sf__gw_fleet_preview},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

@@ -80,11 +80,15 @@ sf__gw_fleet_get(sf__gw_ctx *x)
 	sf__gw_reply(x, 200, sf_model_fleet_to_manifest(fs));
 }
 
+static void fleet_preview_reply(
+    sf__gw_ctx *x, const Svcfleet__V1__ApplyFleetServiceReply *rep);
+
 // POST (create), PUT (replace) and PATCH (server-side apply) all apply the
 // manifest; the namespace (and name) of the URL win, and must agree with
-// the body's when it has them.
-void
-sf__gw_fleet_apply(sf__gw_ctx *x)
+// the body's when it has them. preview (i19-diff): a dry run that each
+// placed cluster's API server dry-runs too, answered as a preview.
+static void
+fleet_apply(sf__gw_ctx *x, bool preview)
 {
 	Svcfleet__V1__ApplyFleetServiceRequest req
 	    = SVCFLEET__V1__APPLY_FLEET_SERVICE_REQUEST__INIT;
@@ -129,9 +133,14 @@ sf__gw_fleet_apply(sf__gw_ctx *x)
 		return;
 	}
 	req.fleet_service = fs;
-	req.dry_run       = dry != NULL;
+	req.dry_run       = dry != NULL || preview;
+	req.server_side   = preview;
 	if (SF__GW_CALL(x, apply_fleet_service, &req, &rep) != 0) {
 		sf__gw_fail_rpc(x, "fleetservices", fs->metadata->name);
+		return;
+	}
+	if (preview) {
+		fleet_preview_reply(x, rep);
 		return;
 	}
 	sf__gw_reply(x,
@@ -139,6 +148,12 @@ sf__gw_fleet_apply(sf__gw_ctx *x)
 	        ? 201
 	        : 200,
 	    fleet_json(rep));
+}
+
+void
+sf__gw_fleet_apply(sf__gw_ctx *x)
+{
+	fleet_apply(x, false);
 }
 
 void
@@ -198,4 +213,46 @@ sf__gw_fleet_convert(sf__gw_ctx *x)
 	        ? 201
 	        : 200,
 	    fleet_json(rep));
+}
+
+// ------------------------------------ i19-diff: server-side preview
+
+// POST namespaces/{ns}/fleetservices/{name}/preview: the body as for PUT.
+// The answer (gateway_preview.c) has the FleetService as the apply would
+// store it and, per placed cluster, what is done there ("action": create,
+// update, unchanged, prune, skip), the Service rendered for it, and its
+// API server's answer (none for a prune or a skip). Writes nothing.
+void
+sf__gw_fleet_preview(sf__gw_ctx *x)
+{
+	fleet_apply(x, true);
+}
+
+static void
+fleet_preview_reply(
+    sf__gw_ctx *x, const Svcfleet__V1__ApplyFleetServiceReply *rep)
+{
+	json_t *o = sf__gw_preview_new("FleetServicePreview", x->x_arg[0],
+	    x->x_arg[1], (int) rep->action);
+	json_t *clusters = json_array();
+
+	if (rep->fleet_service != NULL) {
+		sf_model_json_set(o, "fleetService",
+		    sf_model_fleet_to_manifest(rep->fleet_service));
+	}
+	for (size_t i = 0; i < rep->n_rendered; i++) {
+		const Svcfleet__V1__FleetRendered *r = rep->rendered[i];
+		json_t *e = r->server_dry_run != NULL
+		    ? sf__gw_dry_run_json(r->server_dry_run)
+		    : json_object();
+		sf_model_json_set_str(e, "cluster", r->cluster);
+		sf_model_json_set_str(e, "action", r->action);
+		if (r->service != NULL) {
+			sf_model_json_set(e, "service",
+			    sf_model_service_to_manifest(r->service));
+		}
+		json_array_append_new(clusters, e);
+	}
+	sf_model_json_set(o, "clusters", clusters);
+	sf__gw_reply(x, 200, o);
 }

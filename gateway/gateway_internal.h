@@ -168,6 +168,22 @@ void sf__gw_fleet_apply(sf__gw_ctx *x);
 void sf__gw_fleet_delete(sf__gw_ctx *x);
 void sf__gw_fleet_convert(sf__gw_ctx *x); // i18-console
 
+// i19-diff: the server-side preview (gateway_preview.c): POST
+// .../services/{name}/preview and .../fleetservices/{name}/preview.
+void sf__gw_service_preview(sf__gw_ctx *x);
+void sf__gw_fleet_preview(sf__gw_ctx *x);
+// sf__gw_preview_new starts a preview answer: {apiVersion, kind, metadata:
+// {namespace, name}, action: what svcfleetd's apply would do (an
+// ApplyAction: created, configured, unchanged)}. A new reference.
+json_t *sf__gw_preview_new(
+    const char *kind, const char *ns, const char *name, int action);
+// sf__gw_dry_run_json: one cluster's answer to a server-side dry run as
+// the preview shows it — cluster, namespace, name, result (Unchanged,
+// Changed, Refused: the API server said no, Unanswered: no answer), code
+// (its HTTP status), message, live, dryRun and changes ([{path, live,
+// dryRun}]). A new reference.
+json_t *sf__gw_dry_run_json(const Svcfleet__V1__ServerDryRun *d);
+
 // ------------------------------------------------------------- console
 
 typedef struct sf__gw_asset {

@@ -738,3 +738,45 @@ sf__gw_service_drift(sf__gw_ctx *x)
 	sf__gw_reply(x, 200,
 	    sf_model_json_list(SF__GW_API_GROUP, "DriftEventList", items));
 }
+
+// ------------------------------------ i19-diff: server-side preview
+
+// POST .../services/{name}/preview: the body as for PUT (a nonzero
+// metadata.resourceVersion must match, as for apply). svcfleetd's dry run
+// of the apply ("action", and "service": what it would store) and the
+// cluster's API server's (gateway_preview.c). Writes nothing.
+void
+sf__gw_service_preview(sf__gw_ctx *x)
+{
+	Svcfleet__V1__ApplyServiceRequest req
+	    = SVCFLEET__V1__APPLY_SERVICE_REQUEST__INIT;
+	Svcfleet__V1__ApplyServiceReply *rep;
+	sf_service                      *svc;
+	json_t                          *o, *clusters;
+
+	// ?dryRun=All may be said; the preview is one in any case.
+	if (dry_run(x) < 0 || (svc = body_service(x, x->x_arg[2])) == NULL) {
+		return;
+	}
+	req.service     = svc;
+	req.dry_run     = true;
+	req.server_side = true;
+	if (SF__GW_CALL(x, apply_service, &req, &rep) != 0) {
+		svc_fail(x, x->x_arg[2]);
+		return;
+	}
+	o = sf__gw_preview_new(
+	    "ServicePreview", x->x_arg[1], x->x_arg[2], (int) rep->action);
+	sf_model_json_set_str(
+	    json_object_get(o, "metadata"), "cluster", x->x_arg[0]);
+	if (rep->service != NULL) {
+		sf_model_json_set(o, "service", service_json(rep->service));
+	}
+	clusters = json_array();
+	for (size_t i = 0; i < rep->n_server_dry_runs; i++) {
+		json_array_append_new(
+		    clusters, sf__gw_dry_run_json(rep->server_dry_runs[i]));
+	}
+	sf_model_json_set(o, "clusters", clusters);
+	sf__gw_reply(x, 200, o);
+}

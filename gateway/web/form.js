@@ -15,12 +15,20 @@
 // the stored Multicloud Service: a PUT with its resourceVersion, previewed
 // the same way, a conflict explained with both versions. Overrides choose
 // their clusters by name or by the clusters' labels.
+//
+// Server-side preview (i19-diff): the Service form's Preview asks the
+// cluster's own API server for a dry run of the change (the gateway's
+// .../preview) and shows its answer — what would change there, or its
+// refusal (an admission webhook's words) — before OK; editing the form
+// drops it. The Multicloud Service form's preview comes from the same
+// endpoint and shows each cluster's answer beside what it gets.
 import * as api from './api.js';
 import { h, clear, toast, errorBox, timeEl } from './ui.js';
 import { go, href } from './nav.js';
 import { emptyForm, formFrom, manifest, workloadRef, ANN_POOL, ANN_IPS } from './svc.js';
 import { svcPath } from './actions.js';
 import { fleetPath, placementText } from './fleet.js';
+import { previewPath, answerPart, resultText } from './preview.js';
 
 // A label selector typed as "env=prod,tier=web" as matchLabels; null when
 // a part is not key=value.
@@ -141,6 +149,9 @@ export function formPage(main, params, query, alive) {
   let loaded = null;
   let fleetKeep = {};
   let preview = null; // fleet mode: the dry run's answer, shown before OK
+  // Service mode: the cluster's answer to a dry run of the manifest in
+  // svcPreview.for (i19-diff); shown while the form still says that.
+  let svcPreview = null;
   // Fleet mode: per-cluster overrides, each a JSON merge patch on the
   // Service rendered for one cluster.
   const overrides = [];
@@ -624,9 +635,10 @@ export function formPage(main, params, query, alive) {
     return { apiVersion: 'svcfleet.io/v1', kind: 'FleetService', metadata: md, spec };
   }
 
-  // What each cluster would get, from the dry run.
+  // What each cluster would get, from the dry run, and what its API server
+  // answered to its own dry run of it (i19-diff).
   function previewPart() {
-    const all = (preview.status && preview.status.rendered) || [];
+    const all = preview.clusters || [];
     // Copies pruned (their cluster is no longer placed) are listed, not
     // counted as deployed.
     const rendered = all.filter((r) => r.action !== 'prune');
@@ -634,6 +646,11 @@ export function formPage(main, params, query, alive) {
       h('h2#preview-title', 'Preview: what each cluster gets'),
       h('p.help', `Checked against every cluster; nothing is written until you press ${editing ? 'Apply' : 'Deploy'}.`),
       rendered.length === 0 ? h('p.empty', 'No cluster matches: nothing would be deployed.') : null,
+      rendered.some((r) => r.result === 'Refused')
+        ? h('p.alert.alert-warn#preview-refused', { role: 'status' },
+          `Refused by the API server of ${rendered.filter((r) => r.result === 'Refused').map((r) => r.cluster).join(', ')}: `
+          + `svcfleet would store the change, but that cluster${rendered.filter((r) => r.result === 'Refused').length === 1 ? '' : 's'} would not take it (see below).`)
+        : null,
       all.map((r) => {
           if (r.action === 'prune') {
             return h('div.preview-cluster', { dataset: { cluster: r.cluster, action: 'prune' } },
@@ -642,15 +659,16 @@ export function formPage(main, params, query, alive) {
           }
           const spec = (r.service && r.service.spec) || {};
           const ann = (r.service && r.service.metadata && r.service.metadata.annotations) || {};
-          return h('div.preview-cluster', { dataset: { cluster: r.cluster, action: r.action || '' } },
-            h('h3', `Cluster ${r.cluster}`, h('span.sub', ` — ${r.action || 'apply'}`)),
+          return h('div.preview-cluster', { dataset: { cluster: r.cluster, action: r.action || '', result: r.result || '' } },
+            h('h3', `Cluster ${r.cluster}`, h('span.sub', ` — ${r.action || 'apply'}${r.result ? `, ${resultText(r)}` : ''}`)),
             h('dl.facts',
               h('dt', 'Access type'), h('dd', spec.type || 'ClusterIP'),
               h('dt', 'Ports'), h('dd', (spec.ports || []).map((p) => h('div',
                 `${p.port}→${p.targetPort !== undefined ? p.targetPort : p.port}/${p.protocol || 'TCP'}${p.nodePort ? ` (node ${p.nodePort})` : ''}`))),
               h('dt', 'Label selector'), h('dd', Object.entries(spec.selector || {}).map(([k, v]) => h('span.chip', `${k}=${v}`))),
               Object.keys(ann).filter((k) => !k.startsWith('svcfleet.io/')).length ? [h('dt', 'Annotations'),
-                h('dd', Object.entries(ann).filter(([k]) => !k.startsWith('svcfleet.io/')).map(([k, v]) => h('div.ann', `${k} = ${v}`)))] : null));
+                h('dd', Object.entries(ann).filter(([k]) => !k.startsWith('svcfleet.io/')).map(([k, v]) => h('div.ann', `${k} = ${v}`)))] : null),
+            answerPart(r));
         }),
       h('div.actions',
         h('button.btn.btn-primary#fleet-deploy', { type: 'button', disabled: busy || rendered.length === 0, onclick: () => submit(true) },
@@ -698,8 +716,26 @@ export function formPage(main, params, query, alive) {
         fleet ? overridesPart() : null),
       h('div.actions.form-actions',
         h('button.btn.btn-primary#submit', { type: 'submit', disabled: busy }, busy ? 'Saving…' : fleet ? 'Preview' : 'OK'),
+        fleet ? null : h('button.btn#svc-preview-btn', { type: 'button', disabled: busy, onclick: () => previewSvc() }, 'Preview'),
         h('a.btn', { href: listHref }, 'Cancel')));
     form.addEventListener('submit', (e) => { e.preventDefault(); submit(); });
+    if (!fleet && svcPreview) {
+      if (svcPreview.for === JSON.stringify(manifest(f, workloads))) {
+        form.insertBefore(svcPreviewPart(), form.querySelector('.form-actions'));
+      } else {
+        svcPreview = null;
+      }
+    }
+    // A change to the form makes the preview stale: it goes.
+    const stale = () => {
+      if (svcPreview && svcPreview.for !== JSON.stringify(manifest(f, workloads))) {
+        svcPreview = null;
+        const el = document.getElementById('svc-preview');
+        if (el) el.remove();
+      }
+    };
+    form.addEventListener('input', stale);
+    form.addEventListener('change', stale);
     root.append(form);
     if (fleet) showMatches();
   }
@@ -822,19 +858,15 @@ export function formPage(main, params, query, alive) {
     loaded = fs;
   }
 
-  async function submit(confirmed) {
-    if (busy) return;
-    if (fleet) {
-      submitFleet(confirmed === true);
-      return;
-    }
-    const ns = editing ? params.namespace : f.namespace;
+  // What the Service form needs before it asks the server: a namespace,
+  // and the workload when one is referenced. False after saying so.
+  function ready(ns) {
     if (!ns) {
       errors = { 'f-namespace': ['Choose a namespace.'] };
       summary = [];
       render();
       document.getElementById('f-namespace').focus();
-      return;
+      return false;
     }
     if (f.selMode === 'workload' && !f.workload) {
       // Not the selector's "Required value": the user has not chosen yet.
@@ -842,8 +874,19 @@ export function formPage(main, params, query, alive) {
       summary = [];
       render();
       document.getElementById('f-workload').focus();
+      return false;
+    }
+    return true;
+  }
+
+  async function submit(confirmed) {
+    if (busy) return;
+    if (fleet) {
+      submitFleet(confirmed === true);
       return;
     }
+    const ns = editing ? params.namespace : f.namespace;
+    if (!ready(ns)) return;
     busy = true;
     banner = null;
     const m = manifest(f, workloads);
@@ -857,21 +900,72 @@ export function formPage(main, params, query, alive) {
     } catch (e) {
       busy = false;
       if (!alive()) return;
-      if (e.status === 409 && editing && e.reason === 'Conflict' && m.metadata.resourceVersion) {
-        conflict(e, m);
-      } else if (e.status === 409 && e.reason === 'AlreadyExists') {
-        errors = { 'f-name': [e.message] };
-        summary = [];
-        render();
-        document.getElementById('f-name').focus();
-      } else if (e.status === 422) {
-        showErrors(e);
-      } else {
-        errors = {};
-        summary = [e.status === 403 ? `Not allowed: ${e.message}` : e.message];
-        render();
-        document.getElementById('form-errors').focus();
-      }
+      refused(e, m);
+    }
+  }
+
+  // i19-diff: the cluster's own dry run of the manifest, shown before OK.
+  async function previewSvc() {
+    if (busy) return;
+    const ns = editing ? params.namespace : f.namespace;
+    if (!ready(ns)) return;
+    const m = manifest(f, workloads);
+    if (!m.metadata.name) {
+      // The preview's address names the Service.
+      errors = { 'f-name': ['Name the Service to preview it.'] };
+      summary = [];
+      render();
+      document.getElementById('f-name').focus();
+      return;
+    }
+    busy = true;
+    banner = null;
+    svcPreview = null;
+    try {
+      const out = await api.call('POST', previewPath(svcPath(cluster, ns, m.metadata.name)), { body: m });
+      busy = false;
+      if (!alive()) return;
+      errors = {};
+      summary = [];
+      svcPreview = { answer: out, for: JSON.stringify(m) };
+      rerender('svc-preview-btn');
+      const el = document.getElementById('svc-preview');
+      if (el) el.focus();
+    } catch (e) {
+      busy = false;
+      if (!alive()) return;
+      refused(e, m);
+    }
+  }
+
+  function svcPreviewPart() {
+    const a = svcPreview.answer;
+    return h('section.card#svc-preview', { 'aria-labelledby': 'svc-preview-title', tabindex: '-1' },
+      h('h2#svc-preview-title', 'Preview: what the cluster answers'),
+      h('p.help', 'The cluster\'s API server dry-ran this change (dryRun=All), defaults and admission included; nothing is written until you press OK.'),
+      !editing && a.action && a.action !== 'created'
+        ? h('p.alert.alert-warn#svc-preview-exists', `A Service named ${a.metadata.name} exists already in this namespace: OK will not replace it (Modify it instead).`) : null,
+      (a.clusters || []).map((c) => h('div.preview-cluster', { dataset: { cluster: c.cluster, result: c.result || '' } },
+        h('h3', `Cluster ${c.cluster}`, h('span.sub', ` — ${resultText(c)}`)),
+        answerPart(c))));
+  }
+
+  // The server said no to a write or a preview of manifest m.
+  function refused(e, m) {
+    if (e.status === 409 && editing && e.reason === 'Conflict' && m.metadata.resourceVersion) {
+      conflict(e, m);
+    } else if (e.status === 409 && e.reason === 'AlreadyExists') {
+      errors = { 'f-name': [e.message] };
+      summary = [];
+      render();
+      document.getElementById('f-name').focus();
+    } else if (e.status === 422) {
+      showErrors(e);
+    } else {
+      errors = {};
+      summary = [e.status === 403 ? `Not allowed: ${e.message}` : e.message];
+      render();
+      document.getElementById('form-errors').focus();
     }
   }
 
@@ -902,12 +996,24 @@ export function formPage(main, params, query, alive) {
       return;
     }
     const body = fleetManifest(manifest(f, workloads));
+    if (!confirmed && !body.metadata.name) {
+      // The preview's address names the Multicloud Service.
+      errors = { 'f-name': ['Name the Multicloud Service to preview it.'] };
+      summary = [];
+      render();
+      document.getElementById('f-name').focus();
+      return;
+    }
     busy = true;
     banner = null;
     try {
-      const out = editing
-        ? await api.call('PUT', fleetPath(params.namespace, params.name), { body, query: confirmed ? {} : { dryRun: 'All' } })
-        : await api.call('POST', fleetPath(f.namespace), { body, query: confirmed ? {} : { dryRun: 'All' } });
+      // The preview (i19-diff): svcfleetd's dry run and each placed
+      // cluster's API server's own.
+      const out = !confirmed
+        ? await api.call('POST', previewPath(fleetPath(editing ? params.namespace : f.namespace, editing ? params.name : body.metadata.name)), { body })
+        : editing
+          ? await api.call('PUT', fleetPath(params.namespace, params.name), { body })
+          : await api.call('POST', fleetPath(f.namespace), { body });
       busy = false;
       if (!alive()) return;
       errors = {};

@@ -8,7 +8,7 @@ import { h, clear, timeEl, toast, errorBox, confirmDialog } from './ui.js';
 
 // The spec as lines of indented text, keys sorted, so that two
 // generations compare field by field.
-function lines(value, indent = '') {
+export function lines(value, indent = '') {
   if (Array.isArray(value)) {
     if (value.length === 0) return [`${indent}[]`];
     const out = [];

@@ -299,12 +299,158 @@ test_server_side_bounds(void **state)
 	rt_stop(&e);
 }
 
+// i19-diff: a cluster whose admission webhook refuses the apply. Its
+// answer is shown for that cluster (the webhook's own words, HTTP code),
+// the other cluster is still diffed, the exit code is 2 (an error, as
+// kubectl diff's >1), and nothing is written to any cluster or to the
+// store — for Services and for a FleetService's copies.
+static void
+test_server_side_admission(void **state)
+{
+	rt_env                 e;
+	char                  *out, *err, *both, *fleet;
+	uint64_t               rv_east, rv_west;
+	long long              krv[2];
+	Svcfleet__V1__Service *s;
+	int                    rc;
+	(void) state;
+
+	rt_start(&e, true);
+	rt_cluster(&e, 0, "east", NULL);
+	rt_cluster(&e, 1, "west", NULL);
+	free(rt_cli(&e, NULL, "apply -f %s",
+	    write_file(&e, "e.yaml", WEB("east", "ClusterIP"))));
+	free(rt_cli(&e, NULL, "apply -f %s",
+	    write_file(&e, "w.yaml", WEB("west", "ClusterIP"))));
+	s       = rt_wait(&e, "east", "default", "webapp", SYNCED, 15000);
+	rv_east = s->metadata->resource_version;
+	svcfleet_free(s);
+	s       = rt_wait(&e, "west", "default", "webapp", SYNCED, 15000);
+	rv_west = s->metadata->resource_version;
+	svcfleet_free(s);
+	free(rt_kubectl(&e, 0, NULL, "create namespace dev"));
+	free(rt_kubectl(&e, 1, NULL, "create namespace dev"));
+	// east's policy refuses NodePort Services; it looks at dry runs
+	// only, so that a real write would get through and show here.
+	assert_int_equal(kft_faults(&e.re_kf[0],
+	                     "{\"admission_deny\":\"NodePort Services are "
+	                     "not allowed\",\"admission_status\":403,"
+	                     "\"admission_webhook\":\"policy.example.com\","
+	                     "\"admission_dry_run_only\":true}"),
+	    0);
+	for (int i = 0; i < 2; i++) {
+		krv[i] = kft_stat(&e.re_kf[i], "resourceVersion");
+	}
+
+	both = strdup(write_file(&e, "both.yaml",
+	    WEB("east", "NodePort") "---\n" WEB("west", "NodePort")));
+	rc   = cli(&e, NULL, &out, &err, "diff -f %s --server-side", both);
+	if (rc != 2) {
+		fail_msg("exit %d\n%s%s", rc, out, err);
+	}
+	expect_in(out,
+	    "# cluster east: v1.Service default/webapp: the API server "
+	    "refused the dry run (HTTP 403): admission webhook "
+	    "\"policy.example.com\" denied the request: NodePort Services "
+	    "are not allowed\n");
+	assert_null(strstr(out, "/v1.Service.east.default.webapp"));
+	expect_in(out, "/v1.Service.west.default.webapp");
+	expect_in(out, "+  type: NodePort\n"); // west's
+	expect_in(out, "+    nodePort: 3");
+	expect_in(
+	    err, "error: FAILED_PRECONDITION: " /* the file and document */);
+	expect_in(err,
+	    "cluster \"east\": admission webhook "
+	    "\"policy.example.com\" denied the request");
+	free(out);
+	free(err);
+	assert_int_equal(kft_stat(&e.re_kf[0], "faults.admission"), 1);
+
+	// A FleetService on both: east's copy refused, west's diffed.
+	fleet = strdup(write_file(&e, "fleet.yaml",
+	    "apiVersion: svcfleet.io/v1\n"
+	    "kind: FleetService\n"
+	    "metadata: {name: fleetweb, namespace: dev}\n"
+	    "spec:\n"
+	    "  placement: {clusters: [east, west]}\n"
+	    "  template:\n"
+	    "    spec:\n"
+	    "      type: NodePort\n"
+	    "      selector: {app: web}\n"
+	    "      ports: [{name: http, port: 80}]\n"));
+	rc    = cli(&e, NULL, &out, &err, "diff -f %s --server-side", fleet);
+	if (rc != 2) {
+		fail_msg("exit %d\n%s%s", rc, out, err);
+	}
+	expect_in(out,
+	    "# cluster east: v1.Service dev/fleetweb: the API server "
+	    "refused the dry run (HTTP 403): admission webhook "
+	    "\"policy.example.com\" denied the request");
+	assert_null(strstr(out, "/v1.Service.east.dev.fleetweb"));
+	expect_in(out, "/v1.Service.west.dev.fleetweb");
+	expect_in(out, "+  uid: "); // west made it (dry)
+	free(out);
+	free(err);
+	rc = cli(&e, NULL, &out, &err,
+	    "fleetservice preview -f %s --server-side", fleet);
+	if (rc != 0) {
+		fail_msg("exit %d\n%s%s", rc, out, err);
+	}
+	expect_in(out,
+	    "# cluster east: create\n# server-side dry run: 403 admission "
+	    "webhook \"policy.example.com\" denied the request");
+	expect_in(
+	    out, "# cluster west: create\n# server-side dry run: 201 ok\n");
+	free(out);
+	free(err);
+	assert_int_equal(kft_stat(&e.re_kf[0], "faults.admission"), 3);
+
+	// Nothing was written: not to the clusters (their resourceVersion
+	// has not moved), not to the store.
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(
+		    kft_stat(&e.re_kf[i], "resourceVersion"), krv[i]);
+		assert_null(rt_kget(&e, i, "dev", "fleetweb"));
+		out = rt_kubectl(&e, i, NULL,
+		    "get svc webapp -n default -o jsonpath={.spec.type}");
+		assert_string_equal(out, "ClusterIP");
+		free(out);
+	}
+	s = rt_get(&e, "east", "default", "webapp");
+	assert_int_equal(s->metadata->resource_version, rv_east);
+	svcfleet_free(s);
+	s = rt_get(&e, "west", "default", "webapp");
+	assert_int_equal(s->metadata->resource_version, rv_west);
+	svcfleet_free(s);
+	assert_null(rt_get(&e, "east", "dev", "fleetweb"));
+	rc = cli(&e, NULL, &out, &err, "get fleetservice fleetweb -n dev");
+	assert_int_not_equal(rc, 0);
+	expect_in(err, "NOT_FOUND");
+	free(out);
+	free(err);
+
+	// Only the refusing cluster: its line and exit 2, no diff at all.
+	rc = cli(&e, NULL, &out, &err, "diff -f %s --server-side",
+	    write_file(&e, "east.yaml", WEB("east", "NodePort")));
+	if (rc != 2) {
+		fail_msg("exit %d\n%s%s", rc, out, err);
+	}
+	expect_in(out, "# cluster east: ");
+	assert_null(strstr(out, "@@"));
+	free(out);
+	free(err);
+	free(both);
+	free(fleet);
+	rt_stop(&e);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_teardown(test_server_side_diff, rt_teardown),
 	    cmocka_unit_test_teardown(test_server_side_bounds, rt_teardown),
+	    cmocka_unit_test_teardown(test_server_side_admission, rt_teardown),
 	};
 	return (cmocka_run_group_tests(tests, NULL, NULL));
 }

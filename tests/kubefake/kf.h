@@ -387,6 +387,14 @@ typedef struct kf_faults {
 	double f_h2_rst_rate;
 	double f_h2_rst_after_rate;
 	int    f_h2_goaway_after;
+	// i19-diff: a validating admission webhook that denies every write
+	// of a Service (the main resource; only dry runs when
+	// f_admission_dry_run_only) with f_admission_status and
+	// f_admission_deny as its message; "" denies nothing (kf_admit.c).
+	char f_admission_deny[512];
+	char f_admission_webhook[128];
+	int  f_admission_status;
+	bool f_admission_dry_run_only;
 } kf_faults;
 
 enum kf_verb {
@@ -420,6 +428,7 @@ typedef struct kf_stats {
 	atomic_ullong s_h2_streams;
 	atomic_ullong s_fault_rst;
 	atomic_ullong s_fault_goaway;
+	atomic_ullong s_fault_admission; // i19-diff: writes denied
 } kf_stats;
 
 typedef struct kf_opts {
@@ -569,6 +578,10 @@ void kf_service_default(json_t *svc);
 int kf_service_create(json_t *j, bool dry_run, kf_resp *r);
 // kf_service_update: the update path (old is the stored object).
 int kf_service_update(json_t *j, json_t *old, bool dry_run, kf_resp *r);
+// kf_admission_check (kf_admit.c; i19-diff): the admission webhook the
+// faults may switch on. Returns 0 when the write of a Service may go on,
+// else -1 with r holding the webhook's denial. Called after validation.
+int kf_admission_check(bool dry_run, kf_resp *r);
 // kf_service_status_update validates a /status write.
 int kf_service_status_update(json_t *j, json_t *old, kf_resp *r);
 // kf_service_release frees the allocations of a deleted Service.

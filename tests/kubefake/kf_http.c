@@ -145,12 +145,25 @@ faults_json(void)
 	pthread_mutex_lock(&kf_st.st_fmu);
 	f = kf_st.st_faults;
 	pthread_mutex_unlock(&kf_st.st_fmu);
-	return json_pack("{s:i,s:f,s:i,s:i,s:f,s:b,s:f,s:f,s:i}", "latency_ms",
-	    f.f_latency_ms, "error_rate", f.f_error_rate, "error_status",
-	    f.f_error_status, "retry_after_s", f.f_retry_after_s, "drop_rate",
-	    f.f_drop_rate, "refuse_all", f.f_refuse_all, "h2_rst_rate",
-	    f.f_h2_rst_rate, "h2_rst_after_rate", f.f_h2_rst_after_rate,
-	    "h2_goaway_after", f.f_h2_goaway_after);
+	json_t *j
+	    = json_pack("{s:i,s:f,s:i,s:i,s:f,s:b,s:f,s:f,s:i}", "latency_ms",
+	        f.f_latency_ms, "error_rate", f.f_error_rate, "error_status",
+	        f.f_error_status, "retry_after_s", f.f_retry_after_s,
+	        "drop_rate", f.f_drop_rate, "refuse_all", f.f_refuse_all,
+	        "h2_rst_rate", f.f_h2_rst_rate, "h2_rst_after_rate",
+	        f.f_h2_rst_after_rate, "h2_goaway_after", f.f_h2_goaway_after);
+	// i19-diff: the admission webhook that denies (kf_admit.c).
+	if (j != NULL) {
+		json_object_set_new(
+		    j, "admission_deny", json_string(f.f_admission_deny));
+		json_object_set_new(
+		    j, "admission_status", json_integer(f.f_admission_status));
+		json_object_set_new(j, "admission_webhook",
+		    json_string(f.f_admission_webhook));
+		json_object_set_new(j, "admission_dry_run_only",
+		    json_boolean(f.f_admission_dry_run_only));
+	}
+	return j;
 }
 
 static void
@@ -164,8 +177,10 @@ set_faults(const kf_req *q, kf_resp *r)
 		kf_status_badrequest(r, "faults: a JSON object is expected");
 		return;
 	}
-	kf_faults f = {0, 0, 500, 1, 0, false, 0, 0, 0};
+	kf_faults f = {0, 0, 500, 1, 0, false, 0, 0, 0, "", "", 400, false};
 	json_t   *v;
+	snprintf(f.f_admission_webhook, sizeof(f.f_admission_webhook), "%s",
+	    "deny.kubefake.test");
 	if ((v = json_object_get(j, "latency_ms"))) {
 		f.f_latency_ms = (int) json_number_value(v);
 	}
@@ -193,7 +208,42 @@ set_faults(const kf_req *q, kf_resp *r)
 	if ((v = json_object_get(j, "h2_goaway_after"))) {
 		f.f_h2_goaway_after = (int) json_number_value(v);
 	}
+	// i19-diff: the admission webhook's answer (kf_admit.c).
+	const char *deny
+	    = json_string_value(json_object_get(j, "admission_deny"));
+	const char *hook
+	    = json_string_value(json_object_get(j, "admission_webhook"));
+	if ((deny != NULL && strlen(deny) >= sizeof(f.f_admission_deny))
+	    || (hook != NULL
+	        && (hook[0] == '\0'
+	            || strlen(hook) >= sizeof(f.f_admission_webhook)))) {
+		json_decref(j);
+		kf_status_badrequest(r,
+		    "faults: admission_deny at most %zu bytes, "
+		    "admission_webhook 1 to %zu",
+		    sizeof(f.f_admission_deny) - 1,
+		    sizeof(f.f_admission_webhook) - 1);
+		return;
+	}
+	if (deny != NULL) {
+		snprintf(f.f_admission_deny, sizeof(f.f_admission_deny), "%s",
+		    deny);
+	}
+	if (hook != NULL) {
+		snprintf(f.f_admission_webhook, sizeof(f.f_admission_webhook),
+		    "%s", hook);
+	}
+	if ((v = json_object_get(j, "admission_status"))) {
+		f.f_admission_status = (int) json_number_value(v);
+	}
+	if ((v = json_object_get(j, "admission_dry_run_only"))) {
+		f.f_admission_dry_run_only = json_is_true(v);
+	}
 	json_decref(j);
+	if (f.f_admission_status < 400 || f.f_admission_status > 599) {
+		kf_status_badrequest(r, "faults: admission_status 400..599");
+		return;
+	}
 	if (f.f_h2_rst_rate < 0 || f.f_h2_rst_rate > 1
 	    || f.f_h2_rst_after_rate < 0 || f.f_h2_rst_after_rate > 1
 	    || f.f_h2_goaway_after < 0) {
@@ -217,9 +267,11 @@ set_faults(const kf_req *q, kf_resp *r)
 	pthread_mutex_unlock(&kf_st.st_fmu);
 	SF_INFO("kubefake",
 	    "faults: latency_ms=%d error_rate=%.3f error_status=%d "
-	    "retry_after_s=%d drop_rate=%.3f refuse_all=%d",
+	    "retry_after_s=%d drop_rate=%.3f refuse_all=%d "
+	    "admission_deny=\"%s\"",
 	    f.f_latency_ms, f.f_error_rate, f.f_error_status,
-	    f.f_retry_after_s, f.f_drop_rate, f.f_refuse_all);
+	    f.f_retry_after_s, f.f_drop_rate, f.f_refuse_all,
+	    f.f_admission_deny);
 	kf_resp_json(r, 200, faults_json());
 }
 
@@ -271,6 +323,9 @@ stats_json(void)
 	        (json_int_t) s->s_fault_refuse, "h2_rst",
 	        (json_int_t) s->s_fault_rst, "h2_goaway",
 	        (json_int_t) s->s_fault_goaway));
+	// i19-diff: writes the admission webhook denied.
+	json_object_set_new(json_object_get(j, "faults"), "admission",
+	    json_integer((json_int_t) s->s_fault_admission));
 	// Connections accepted per ALPN protocol and h2 streams opened
 	// (issue 21): many requests on few connections is multiplexing.
 	json_object_set_new(j, "connections",

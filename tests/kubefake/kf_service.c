@@ -227,6 +227,11 @@ kf_service_create(json_t *svc, bool dry_run, kf_resp *r)
 		kf__txn_rollback(&t);
 		return -1;
 	}
+	// i19-diff: a validating admission webhook, after validation.
+	if (kf_admission_check(dry_run, r) != 0) {
+		kf__txn_rollback(&t);
+		return -1;
+	}
 	if (dry_run) {
 		kf__txn_rollback(&t);
 	} else {
@@ -419,6 +424,11 @@ kf_service_update(json_t *svc, json_t *old, bool dry_run, kf_resp *r)
 		kf_status_invalid(
 		    r, "", "Service", kf_jstr(svc, "metadata.name"), &e);
 		kf_errs_fini(&e);
+		kf__txn_rollback(&t);
+		return -1;
+	}
+	// i19-diff: a validating admission webhook, after validation.
+	if (kf_admission_check(dry_run, r) != 0) {
 		kf__txn_rollback(&t);
 		return -1;
 	}

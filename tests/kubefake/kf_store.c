@@ -147,6 +147,11 @@ kf_state_init(const kf_opts *o)
 	st->st_hfirst                 = 1;
 	st->st_faults.f_error_status  = 500;
 	st->st_faults.f_retry_after_s = 1;
+	// i19-diff: the admission webhook (off until it has a message).
+	st->st_faults.f_admission_status = 400;
+	snprintf(st->st_faults.f_admission_webhook,
+	    sizeof(st->st_faults.f_admission_webhook), "%s",
+	    "deny.kubefake.test");
 
 	kf_alloc_state *a = &st->st_alloc;
 	if (kf_cidr_parse(o->o_service_cidr, &a->a_cidr) != 0

@@ -1462,6 +1462,99 @@ test_discovery_workloads(void **state)
 	kft_resp_fini(&r);
 }
 
+// ---- i19-diff: an admission webhook that denies
+// ------------------------------------------------------------------
+
+static void
+test_admission(void **state)
+{
+	(void) state;
+	kft_resp    r;
+	const char *np = "{\"type\":\"NodePort\",\"selector\":{\"app\":\"a\"},"
+	                 "\"ports\":[{\"port\":80,\"nodePort\":30555}]}";
+	char       *b  = svc("adm-np", np);
+
+	kft_do(&K, "POST", "/_kubefake/stats/reset", NULL, "{}", &r);
+	kft_resp_fini(&r);
+	assert_int_equal(
+	    kft_faults(&K,
+	        "{\"admission_deny\":\"NodePort Services are not allowed "
+	        "here\",\"admission_status\":403,\"admission_webhook\":"
+	        "\"policy.example.com\"}"),
+	    0);
+	// A dry run is refused as a webhook refuses it, in its words.
+	kft_do(&K, "POST", SVCS "?dryRun=All", NULL, b, &r);
+	assert_status(&r, 403, "Forbidden",
+	    "admission webhook \"policy.example.com\" denied the request: "
+	    "NodePort Services are not allowed here");
+	kft_resp_fini(&r);
+	// Validation comes first: an invalid object gets its 422.
+	assert_int_equal(create("adm-bad",
+	                     "{\"selector\":{\"app\":\"a\"},\"ports\":[{"
+	                     "\"port\":0}]}",
+	                     &r),
+	    422);
+	kft_resp_fini(&r);
+	// A real write too; nothing is stored, its node port not kept.
+	kft_do(&K, "POST", SVCS, NULL, b, &r);
+	assert_int_equal(r.r_code, 403);
+	kft_resp_fini(&r);
+	kft_do(&K, "GET", SVCS "/adm-np", NULL, NULL, &r);
+	assert_int_equal(r.r_code, 404);
+	kft_resp_fini(&r);
+	assert_int_equal(kft_stat(&K, "faults.admission"), 2);
+	kft_do(&K, "GET", "/_kubefake/faults", NULL, NULL, &r);
+	assert_string_equal(
+	    kft_jstr(r.r_json, "admission_webhook"), "policy.example.com");
+	kft_resp_fini(&r);
+
+	// Dry runs only (a webhook that looks at dryRun), 400 by default:
+	// the write goes through, and its node port was free; an apply
+	// and an update dry run are refused.
+	assert_int_equal(kft_faults(&K,
+	                     "{\"admission_deny\":\"no\","
+	                     "\"admission_dry_run_only\":true}"),
+	    0);
+	assert_int_equal(create("adm-np", np, &r), 201);
+	kft_resp_fini(&r);
+	kft_do(&K, "PATCH",
+	    SVCS "/adm-np?dryRun=All&fieldManager=t&force=true",
+	    "application/apply-patch+yaml",
+	    "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{"
+	    "\"name\":\"adm-np\"},\"spec\":{\"ports\":[{\"port\":80,"
+	    "\"targetPort\":8080}]}}",
+	    &r);
+	assert_status(&r, 400, "BadRequest",
+	    "admission webhook \"deny.kubefake.test\" denied the request: no");
+	kft_resp_fini(&r);
+	kft_do(&K, "PUT", SVCS "/adm-np?dryRun=All", NULL, b, &r);
+	assert_int_equal(r.r_code, 400);
+	kft_resp_fini(&r);
+	kft_do(&K, "PUT", SVCS "/adm-np", NULL, b, &r);
+	assert_int_equal(r.r_code, 200);
+	kft_resp_fini(&r);
+
+	// Bad documents are refused and change nothing.
+	kft_do(&K, "POST", "/_kubefake/faults", NULL,
+	    "{\"admission_deny\":\"x\",\"admission_status\":200}", &r);
+	assert_int_equal(r.r_code, 400);
+	kft_resp_fini(&r);
+	kft_do(&K, "POST", "/_kubefake/faults", NULL,
+	    "{\"admission_deny\":\"x\",\"admission_webhook\":\"\"}", &r);
+	assert_int_equal(r.r_code, 400);
+	kft_resp_fini(&r);
+	assert_int_equal(kft_faults(&K, "{}"), 0);
+	char *ok = svc("adm-ok",
+	    "{\"selector\":{\"app\":\"a\"},\"ports\":[{"
+	    "\"port\":80}]}");
+	kft_do(&K, "POST", SVCS "?dryRun=All", NULL, ok, &r);
+	assert_int_equal(r.r_code, 201);
+	kft_resp_fini(&r);
+	free(ok);
+	del("adm-np");
+	free(b);
+}
+
 int
 main(void)
 {
@@ -1486,6 +1579,7 @@ main(void)
 	    cmocka_unit_test(test_metallb),
 	    cmocka_unit_test(test_faults),
 	    cmocka_unit_test(test_discovery_workloads),
+	    cmocka_unit_test(test_admission),
 	};
 	return cmocka_run_group_tests_name(
 	    "kubefake_http", tests, setup, teardown);

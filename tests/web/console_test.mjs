@@ -20,8 +20,11 @@
 // Modify it: a port changed, its override moved to a cluster label, a
 // conflict with a change made meanwhile explained with both versions, the
 // preview, Apply; and Convert a Service of one cluster into a Multicloud
-// Service after its preview. A screenshot of each page goes to
-// $SVCFLEET_WEB_OUT.
+// Service after its preview. i19-diff: the Service form's Preview shows
+// what the cluster's own API server answers to a dry run of the change —
+// the port it would change, then its admission webhook's refusal — before
+// OK, writing nothing; the Multicloud Service preview shows each cluster's
+// answer. A screenshot of each page goes to $SVCFLEET_WEB_OUT.
 //
 //   SVCFLEET_BUILD=build SVCFLEET_WEB_OUT=/tmp/shots node console_test.mjs
 import fs from 'node:fs';
@@ -241,6 +244,13 @@ async function main() {
     ok(await page.getByLabel('Cluster (default): any node forwards to any pod').isChecked(), 'external traffic policy defaults to Cluster');
     await checkLabels(page, 'the Create Service form');
     await shot(page, 'create-nodeport');
+    // i19-diff: before OK, the cluster's own dry run of the new Service.
+    await page.getByRole('button', { name: 'Preview' }).click();
+    await page.locator('#svc-preview .preview-cluster[data-cluster="east"][data-result="Changed"]').waitFor();
+    ok(/new in the cluster/.test(await page.locator('#svc-preview .preview-cluster[data-cluster="east"]').innerText())
+      && (await page.locator('#svc-preview .diff-line.add').allInnerTexts()).some((t) => /nodePort: 3\d{4}$/.test(t.trim())),
+    'Preview shows the new Service as east\'s API server would make it (the node port it picks)');
+    ok((await env.kube('GET', '/api/v1/namespaces/dev/services/web-np')).status === 404, 'a preview writes nothing');
     await page.getByRole('button', { name: 'OK' }).click();
     await row(page, 'web-np').waitFor();
     await page.locator('#services tr[data-name="web-np"][data-state="SYNCED"]').waitFor({ timeout: 20000 });
@@ -364,6 +374,42 @@ async function main() {
     const np81 = await env.kube('GET', '/api/v1/namespaces/dev/services/web-np');
     ok(np81.body.spec.ports[0].port === 81, 'the cluster has port 81');
     await shot(page, 'modified');
+
+    // ------------- the cluster's own answer before OK (i19-diff)
+    // Preview asks east's API server for a dry run of the change: what
+    // would change there, then — its admission webhook refusing — the
+    // webhook's words. Nothing is written either way.
+    await openRowMenu(page, 'web-np');
+    await page.getByRole('menuitem', { name: 'Modify' }).click();
+    await page.locator('.chips .chip', { hasText: 'tier=front' }).waitFor(); // the workloads are read
+    await page.getByLabel('Port 1 service port').fill('83');
+    await page.getByRole('button', { name: 'Preview' }).click();
+    await page.locator('#svc-preview .preview-cluster[data-cluster="east"][data-result="Changed"]').waitFor();
+    const adds = (await page.locator('#svc-preview .diff-line.add').allInnerTexts()).map((t) => t.trim());
+    const dels = (await page.locator('#svc-preview .diff-line.del').allInnerTexts()).map((t) => t.trim());
+    ok(adds.some((t) => /^\+\s+(- )?port: 83$/.test(t)) && dels.some((t) => /^-\s+(- )?port: 81$/.test(t)),
+      `the preview shows the port change as east's API server answers it (${adds.join(' | ')})`);
+    await checkLabels(page, 'the Modify form with its preview');
+    await shot(page, 'service-preview');
+    const deny = await env.kube('POST', '/_kubefake/faults', {
+      admission_deny: 'ports below 1024 need an approval', admission_status: 403,
+      admission_webhook: 'policy.example.com', admission_dry_run_only: true,
+    });
+    ok(deny.status === 200, 'east\'s admission webhook now refuses dry runs');
+    await page.getByLabel('Port 1 service port').fill('84');
+    ok(await page.locator('#svc-preview').count() === 0, 'changing the form drops the preview');
+    await page.getByRole('button', { name: 'Preview' }).click();
+    await page.locator('#svc-preview .preview-cluster[data-cluster="east"][data-result="Refused"]').waitFor();
+    const refusedText = await page.locator('#svc-preview .preview-cluster[data-cluster="east"]').innerText();
+    ok(/HTTP 403/.test(refusedText)
+      && /admission webhook "policy\.example\.com" denied the request: ports below 1024 need an approval/.test(refusedText),
+    'the preview shows east\'s admission error in the webhook\'s words');
+    await shot(page, 'service-preview-refused');
+    ok((await env.kube('GET', '/api/v1/namespaces/dev/services/web-np')).body.spec.ports[0].port === 81
+      && (await env.api('GET', '/clusters/east/namespaces/dev/services/web-np')).body.spec.ports[0].port === 81,
+    'nothing is written by a preview, in the cluster or in svcfleet');
+    ok((await env.kube('DELETE', '/_kubefake/faults')).status === 200, 'east\'s admission webhook is off again');
+    await page.getByRole('link', { name: 'Cancel' }).click();
 
     // ------------------------------------- a resourceVersion conflict
     await openRowMenu(page, 'web-np');
@@ -551,6 +597,9 @@ async function main() {
     await page.locator('#fleet-preview .preview-cluster[data-cluster="west"]').waitFor();
     const prev = await page.locator('#fleet-preview').innerText();
     ok(/Cluster east/.test(prev) && /Cluster west/.test(prev) && /80→8080\/TCP/.test(prev), 'the preview shows what each cluster gets');
+    ok(await page.locator('#fleet-preview .preview-cluster[data-result="Changed"]').count() === 2
+      && /API server accepts it \(HTTP 201\)/.test(await page.locator('#fleet-preview .preview-cluster[data-cluster="west"] .server-answer').innerText()),
+    'the preview shows each cluster\'s own answer to a dry run (i19-diff)');
     ok(/team = west/.test(await page.locator('#fleet-preview .preview-cluster[data-cluster="west"]').innerText())
       && !/team = west/.test(await page.locator('#fleet-preview .preview-cluster[data-cluster="east"]').innerText()),
     'the override shows in west\'s preview only');
@@ -617,6 +666,8 @@ async function main() {
     await page.locator('#fleet-preview .preview-cluster[data-cluster="west"]').waitFor();
     const prev2 = await page.locator('#fleet-preview').innerText();
     ok(/81→8080\/TCP/.test(prev2) && /update/.test(prev2), 'the preview of the change shows the new port, an update in each cluster');
+    ok((await page.locator('#fleet-preview .preview-cluster[data-cluster="west"] .diff-line.add').allInnerTexts())
+      .some((t) => /^\+\s+(- )?port: 81$/.test(t.trim())), 'west\'s API server answer shows its port change');
     ok(/team = west/.test(await page.locator('#fleet-preview .preview-cluster[data-cluster="west"]').innerText())
       && !/team = west/.test(await page.locator('#fleet-preview .preview-cluster[data-cluster="east"]').innerText()),
     'the override chosen by label shows in west\'s preview only');
