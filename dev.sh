@@ -29,7 +29,7 @@ TEST_JOBS=$((JOBS + 1))
 
 # Every step says when it started, in seconds since dev.sh did, so a slow
 # CI run shows where its time went.
-T0=$(date +%s)
+T0=${SF_T0:-$(date +%s)}
 say() {
 	t=$(($(date +%s) - T0))
 	if [ -t 2 ]; then
@@ -78,31 +78,66 @@ check_format() {
 	clang-format --dry-run -Werror $files
 }
 
-# What packagers build must build too, warning-free: Release (-O3) with
-# gcc, Debian's hardening flags from dpkg-buildflags (CMAKE_BUILD_TYPE
-# None, as debhelper does), and clang. Built only, in build-variants/, and
-# without the tests (they are built warning-free in build/ and build-asan/;
-# a packager builds the product), which keeps the suite's time down.
+# What packagers build must build too, warning-free: Debian's hardening
+# flags from dpkg-buildflags with Release's -O3 -DNDEBUG (CMake puts the
+# build type's flags after CFLAGS, so -O3 wins over dpkg's -O2; the -O2
+# builds are build/ and build-asan/), and clang. Built only, in
+# build-variants/, and without the tests (they are built warning-free in
+# build/ and build-asan/; a packager builds the product), which keeps the
+# suite's time down.
 variant_builds() {
-	say "building the packagers' variants (Release, dpkg-buildflags, clang)"
+	say "building the packagers' variants (Release with dpkg-buildflags, clang)"
 	v=build-variants
-	cmake -S . -B $v/release -DCMAKE_BUILD_TYPE=Release -DSF_WERROR=ON \
-	    -DSF_TESTS=OFF >/dev/null
-	cmake --build $v/release -j "$JOBS" -- --no-print-directory >/dev/null ||
-	    cmake --build $v/release -j 1
 	(
 		export DEB_BUILD_MAINT_OPTIONS=hardening=+all
 		CFLAGS="$(dpkg-buildflags --get CPPFLAGS) $(dpkg-buildflags --get CFLAGS)" \
 		LDFLAGS="$(dpkg-buildflags --get LDFLAGS)" \
-		    cmake -S . -B $v/dpkg -DCMAKE_BUILD_TYPE=None -DSF_WERROR=ON \
-		    -DSF_TESTS=OFF >/dev/null
+		    cmake -S . -B $v/release -DCMAKE_BUILD_TYPE=Release \
+		    -DSF_WERROR=ON -DSF_TESTS=OFF >/dev/null
 	)
-	cmake --build $v/dpkg -j "$JOBS" -- --no-print-directory >/dev/null ||
-	    cmake --build $v/dpkg -j 1
+	cmake --build $v/release -j "$JOBS" -- --no-print-directory >/dev/null ||
+	    cmake --build $v/release -j 1
 	CC=clang cmake -S . -B $v/clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	    -DSF_WERROR=ON -DSF_TESTS=OFF >/dev/null
 	cmake --build $v/clang -j "$JOBS" -- --no-print-directory >/dev/null ||
 	    cmake --build $v/clang -j 1
+}
+
+# Builds run in the background while tests run: the tests mostly wait
+# (for daemons, clusters, timeouts) and leave about half of the CPUs idle.
+# Background work runs at nice 19, so a test never waits for a CPU a build
+# holds; its output goes to build/bg-NAME.log, shown if it fails.
+#   bg_start NAME FUNCTION ARGS...   run FUNCTION (of this file) in the
+#                                    background: ./dev.sh bg FUNCTION ARGS
+#   bg_wait NAME               wait for it; stop the suite if it failed
+bg_pids=""
+bg_start() {
+	name=$1
+	shift
+	# Its own session (setsid execs in place: $! is the group), so that
+	# bg_kill stops cmake and the compilers under it too.
+	SF_T0=$T0 setsid nice -n 19 ./dev.sh bg "$@" >"build/bg-$name.log" 2>&1 &
+	eval "bg_pid_$name=$!"
+	bg_pids="$bg_pids $!"
+	trap bg_kill EXIT
+	trap 'bg_kill; exit 130' INT TERM
+}
+# Stops what still runs in the background (dev.sh failed or was stopped).
+bg_kill() {
+	for p in $bg_pids; do
+		kill -TERM -- "-$p" 2>/dev/null || true
+	done
+}
+bg_wait() {
+	eval "pid=\$bg_pid_$1"
+	if wait "$pid"; then
+		bg_pids=$(echo "$bg_pids" | sed "s/ $pid\b//")
+		grep '^==>' "build/bg-$1.log" >&2 || true
+	else
+		cat "build/bg-$1.log" >&2
+		say "$1 failed (build/bg-$1.log)"
+		exit 1
+	fi
 }
 
 run_tests() { # run_tests DIR
@@ -121,7 +156,7 @@ TSAN_TESTS="store_concurrency_test rpc_test watch_test limits_test retry_test \
  crash_test hostile_test hostile_net_test recon_sync_test chaos_test \
  kubefake_shutdown_test sec_3_fair_test"
 
-tsan_tests() {
+tsan_build() {
 	say "building build-tsan (only what the TSan tests need)"
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	    -DSF_WERROR=ON -DSF_SANITIZE=thread >/dev/null
@@ -129,6 +164,9 @@ tsan_tests() {
 	cmake --build build-tsan -j "$JOBS" --target svcfleetd svcfleet \
 	    svcfleet-reconciler kubefake $TSAN_TESTS \
 	    -- --no-print-directory >/dev/null
+}
+
+tsan_tests() {
 	say "testing build-tsan"
 	re=$(echo $TSAN_TESTS | sed 's/ /|/g')
 	(cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
@@ -137,9 +175,21 @@ tsan_tests() {
 
 # A brief libFuzzer run of every target (tests/fuzz/README.md); the
 # committed corpora are also replayed by ctest in every build.
+fuzz_build() {
+	say "building build-fuzz"
+	tests/fuzz/run 0
+}
+
 fuzz_brief() {
 	say "fuzzing (build-fuzz, ${FUZZ_SECONDS:-6} s per target)"
 	tests/fuzz/run "${FUZZ_SECONDS:-6}"
+}
+
+# The builds the sanitizer stage's tests leave room for, one after another.
+later_builds() {
+	tsan_build
+	variant_builds
+	fuzz_build
 }
 
 # The end-to-end tests with svcfleetd under valgrind's memcheck: any error
@@ -169,21 +219,27 @@ test)
 	deps
 	check_format
 	build build
+	bg_start asan build build-asan -DSF_SANITIZE=address,undefined
 	run_tests build
-	build build-asan -DSF_SANITIZE=address,undefined
+	bg_wait asan
+	bg_start later later_builds
 	# Under the sanitizers without bench_quick: it proves the benchmark
-	# programs run and print their rows (the plain run does that), runs
-	# alone (RUN_SERIAL) and took 160 s under ASan; the daemons it drives
-	# are the ones every other test runs under ASan.
+	# programs run and print their rows (the plain run does that) and took
+	# 160 s under ASan; the daemons it drives are the ones every other test
+	# runs under ASan.
 	LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    CTEST_EXCLUDE=bench_quick run_tests build-asan
 	valgrind_tests
+	bg_wait later
 	tsan_tests
-	variant_builds
 	fuzz_brief
 	say "all tests passed"
+	;;
+bg)
+	# ./dev.sh bg FUNCTION ARGS: one of the functions above, for bg_start.
+	"$@"
 	;;
 demo)
 	deps

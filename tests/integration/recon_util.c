@@ -15,7 +15,19 @@
 
 #include <cmocka.h>
 
-static rt_env *live; // for rt_teardown
+// What rt_teardown cleans up after a failed test. A failed assertion leaves
+// the test function by longjmp, and the teardown's own frames reuse the
+// stack the test's rt_env was on (it crashed reading it), so the harness
+// keeps a copy, refreshed by every rt_* call that may follow a change.
+static rt_env live_copy;
+static bool   live;
+
+static void
+track(const rt_env *e)
+{
+	live_copy = *e;
+	live      = true;
+}
 
 void
 rt_sleep_ms(int ms)
@@ -49,17 +61,19 @@ void
 rt_start(rt_env *e, bool reconciler)
 {
 	memset(e, 0, sizeof(*e));
-	live = e;
+	track(e);
 	// Tests want quick retries; the embedded reconciler reads these.
 	setenv("SVCFLEET_RECONCILER_BACKOFF_MAX", "2s", 1);
 	// Tests read /metrics without a token (the default asks for one).
 	setenv("SVCFLEETD_METRICS", "public", 1);
 	e->re_srv.ts_reconciler = reconciler;
 	assert_int_equal(th_server_start(&e->re_srv, NULL, NULL), 0);
+	track(e);
 	snprintf(e->re_tokfile, sizeof(e->re_tokfile), "%s/cluster.token",
 	    e->re_srv.ts_dir);
 	assert_int_equal(th_write_file(e->re_tokfile, KFT_TOKEN), 0);
 	connect_client(e);
+	track(e);
 }
 
 void
@@ -68,14 +82,17 @@ rt_restart(rt_env *e, bool hard)
 	svcfleet_close(e->re_cli);
 	e->re_cli = NULL;
 	svcfleet_status_fini(&e->re_st);
+	track(e);
 	if (hard) {
 		th_server_kill(&e->re_srv);
 	} else {
 		assert_int_equal(th_server_stop(&e->re_srv), 0);
 	}
+	track(e);
 	assert_int_equal(
 	    th_server_start(&e->re_srv, e->re_srv.ts_dir, NULL), 0);
 	connect_client(e);
+	track(e);
 }
 
 void
@@ -89,6 +106,7 @@ rt_cluster(rt_env *e, int i, const char *name, const char *const *extra)
 		e->re_nkf = i + 1;
 	}
 	snprintf(e->re_name[i], sizeof(e->re_name[i]), "%s", name);
+	track(e);
 	free(rt_cli(e, NULL,
 	    "cluster add %s --api-server %s --ca-file %s --cluster-token-file "
 	    "%s",
@@ -131,17 +149,17 @@ void
 rt_stop(rt_env *e)
 {
 	cleanup(e, true);
-	live = NULL;
+	live = false;
 }
 
 int
 rt_teardown(void **state)
 {
 	(void) state;
-	if (live != NULL) {
-		th_server_kill(&live->re_srv);
-		cleanup(live, false);
-		live = NULL;
+	if (live) {
+		live = false;
+		th_server_kill(&live_copy.re_srv);
+		cleanup(&live_copy, false);
 	}
 	return (0);
 }
@@ -154,6 +172,7 @@ rt_cli(rt_env *e, const char *stdin_text, const char *fmt, ...)
 	va_list ap;
 	int     rc;
 
+	track(e);
 	va_start(ap, fmt);
 	vsnprintf(args, sizeof(args), fmt, ap);
 	va_end(ap);
