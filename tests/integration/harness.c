@@ -69,9 +69,13 @@ health_ok(const char *url)
 static bool
 th_server_find_http(th_server *s)
 {
-	char *log = th_read_file(s->ts_log, NULL), *p = NULL, *q;
+	size_t len = 0;
+	char  *log = th_read_file(s->ts_log, &len), *p = NULL, *q;
 	s->ts_http[0] = '\0';
-	for (q = log;
+	// Only what this start wrote: an earlier start's line names a port
+	// nobody listens on any more.
+	for (q = log != NULL && len >= s->ts_log_from ? log + s->ts_log_from
+	                                              : NULL;
 	     q != NULL && (q = strstr(q, "svcfleetd serving ")) != NULL;
 	     q += 18) {
 		p = q + 18; // the last start's line
@@ -184,7 +188,9 @@ th_server_start(th_server *s, const char *dir, const char *const *extra)
 	}
 	const char *const *run = under ? vg : argv;
 
-	s->ts_pid = fork();
+	struct stat lst;
+	s->ts_log_from = stat(s->ts_log, &lst) == 0 ? (size_t) lst.st_size : 0;
+	s->ts_pid      = fork();
 	if (s->ts_pid == 0) {
 		int fd = open(s->ts_log, O_WRONLY | O_CREAT | O_APPEND, 0644);
 		if (fd >= 0) {

@@ -29,6 +29,10 @@ typedef struct th_server {
 	// alone register clusters nobody can reach, and count revisions
 	// that status reports would move.
 	bool ts_reconciler;
+	// The log's size when this start began: the HTTP endpoint is looked
+	// up after it (the log is appended to across restarts, and a new
+	// start's line comes after its RPC server answers).
+	size_t ts_log_from;
 } th_server;
 
 // th_tmpdir makes a fresh directory under $TMPDIR (or /tmp); out gets the
