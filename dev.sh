@@ -125,7 +125,7 @@ bg_start() {
 # Stops what still runs in the background (dev.sh failed or was stopped).
 bg_kill() {
 	for p in $bg_pids; do
-		kill -TERM -- "-$p" 2>/dev/null || true
+		kill -TERM "-$p" 2>/dev/null || true
 	done
 }
 bg_wait() {
