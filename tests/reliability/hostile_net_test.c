@@ -61,6 +61,7 @@ typedef struct probe {
 	int     p_calls, p_failed, p_http_calls, p_http_failed;
 	int64_t p_max_us, p_http_max_us;
 	int64_t p_lat[100000];
+	int64_t p_http_lat[10000];
 	char    p_last_error[700];
 } probe;
 
@@ -163,6 +164,10 @@ probe_main(void *arg)
 				p->p_http_failed++;
 			}
 			dt = now_us() - t0;
+			if (p->p_http_calls <= (int) (sizeof(p->p_http_lat)
+			        / sizeof(p->p_http_lat[0]))) {
+				p->p_http_lat[p->p_http_calls - 1] = dt;
+			}
 			if (dt > p->p_http_max_us) {
 				p->p_http_max_us = dt;
 			}
@@ -423,8 +428,27 @@ oversized(fixture *f, int seconds)
 
 // ----------------------------------------------------------------- test
 
-static void
-run_phase(fixture *f, const phase *ph, int seconds)
+// What a phase measured for the well-behaved client: its RPC p99 and
+// its median /healthz time.
+typedef struct phase_result {
+	int64_t r_p99_us;
+	int64_t r_http_p50_us;
+} phase_result;
+
+// A phase's own time is over this bound when it is more than 5 times the
+// quiet phase's plus 250 ms. Every call must still be answered within its
+// 5 s deadline; beyond that, what shows an attacker slowing everyone is
+// many slow calls (a p99 or a median), not one late call, which a busy
+// machine makes now and then (one /healthz took 2.5 s under TSan at load
+// 18 with no attack to blame; issue 13).
+static int64_t
+slow_bound(int64_t quiet_us)
+{
+	return (quiet_us * 5 + 250000);
+}
+
+static phase_result
+run_phase(fixture *f, const phase *ph, int seconds, const phase_result *quiet)
 {
 	probe *p = calloc(1, sizeof(*p));
 	snprintf(
@@ -441,12 +465,16 @@ run_phase(fixture *f, const phase *ph, int seconds)
 	qsort(p->p_lat, (size_t) n, sizeof(int64_t), cmp64);
 	int64_t p50 = n ? p->p_lat[n / 2] : 0,
 	        p99 = n ? p->p_lat[n * 99 / 100] : 0;
+	int hn      = p->p_http_calls < 10000 ? p->p_http_calls : 10000;
+	qsort(p->p_http_lat, (size_t) hn, sizeof(int64_t), cmp64);
+	int64_t hp50 = hn ? p->p_http_lat[hn / 2] : 0;
 	printf("%-17s RPC: %5d calls, %d failed, p50 %6.2f ms, p99 %7.2f ms, "
-	       "max %7.2f ms; HTTP /healthz: %3d calls, %d failed, max %7.2f "
-	       "ms\n",
+	       "max %7.2f ms; HTTP /healthz: %3d calls, %d failed, p50 %6.2f "
+	       "ms, max %7.2f ms\n",
 	    ph->name, p->p_calls, p->p_failed, (double) p50 / 1000,
 	    (double) p99 / 1000, (double) p->p_max_us / 1000, p->p_http_calls,
-	    p->p_http_failed, (double) p->p_http_max_us / 1000);
+	    p->p_http_failed, (double) hp50 / 1000,
+	    (double) p->p_http_max_us / 1000);
 	fflush(stdout);
 	if (p->p_failed > 0) {
 		fail_msg(
@@ -454,11 +482,34 @@ run_phase(fixture *f, const phase *ph, int seconds)
 		    ph->name, p->p_failed, p->p_calls, p->p_last_error);
 	}
 	assert_true(p->p_calls > 10);
+	assert_true(p->p_http_calls > 0);
 	assert_int_equal(p->p_http_failed, 0);
-	// Answers, and in time: no call took more than 2 s (deadline 5 s).
-	assert_true(p->p_max_us < 2000000);
-	assert_true(p->p_http_max_us < 2000000);
+	phase_result r = {p99, hp50};
 	free(p);
+	if (quiet != NULL) {
+		// Answered in time, compared with the quiet phase of this run.
+		if (r.r_p99_us > slow_bound(quiet->r_p99_us)) {
+			fail_msg("%s: RPC p99 %.2f ms, over 5 x the quiet "
+			         "phase's %.2f ms + 250 ms",
+			    ph->name, (double) r.r_p99_us / 1000,
+			    (double) quiet->r_p99_us / 1000);
+		}
+		if (r.r_http_p50_us > slow_bound(quiet->r_http_p50_us)) {
+			fail_msg("%s: /healthz median %.2f ms, over 5 x the "
+			         "quiet phase's %.2f ms + 250 ms",
+			    ph->name, (double) r.r_http_p50_us / 1000,
+			    (double) quiet->r_http_p50_us / 1000);
+		}
+	}
+	return (r);
+}
+
+// The quiet phase: no attacker, the baseline the others are held to.
+static void
+no_attack(fixture *f, int seconds)
+{
+	(void) f;
+	usleep((useconds_t) seconds * 1000000);
 }
 
 static void
@@ -476,8 +527,10 @@ test_hostile_peers(void **state)
 	    ? atoi(getenv("SF_HOSTILE_SECONDS"))
 	    : 3;
 
+	static const phase quiet_phase = {"no attack", no_attack};
+	phase_result       quiet = run_phase(f, &quiet_phase, seconds, NULL);
 	for (size_t i = 0; i < sizeof(phases) / sizeof(phases[0]); i++) {
-		run_phase(f, &phases[i], seconds);
+		run_phase(f, &phases[i], seconds, &quiet);
 	}
 }
 
