@@ -39,6 +39,8 @@ void (*_Atomic sf__srv_fleet_addrs_hook)(const char *fleet);
 typedef Svcfleet__V1__AddressHolder ad_holder;
 typedef Svcfleet__V1__AddressClaim  ad_claim;
 
+const char *sf__srv_addrs_holder_name(sf_arena *a, const ad_holder *h);
+
 static const char *const SHARE_ANN[] = {
     "metallb.universe.tf/allow-shared-ip",
     "metallb.io/allow-shared-ip",
@@ -157,6 +159,18 @@ sf__srv_fleet_addrs_clash(sf_store_txn *txn, sf_arena *a, const char *fleet,
 	if ((rv = claim_read(txn, a, w->aw_addr, &c)) != 0 || c == NULL) {
 		return (rv);
 	}
+	// i18-plan: this copy holds it already (a clash stored before the
+	// plan covered plain Services is kept, not turned into a conflict),
+	// or the plain Service it adopts does (same cluster and name).
+	for (size_t i = 0; i < c->n_holders; i++) {
+		const ad_holder *h = c->holders[i];
+		if (strcmp(sf_nz(h->cluster), sf_nz(w->aw_cluster)) == 0
+		    && (strcmp(sf_nz(h->fleet), fleet) == 0
+		        || (sf_nz(h->fleet)[0] == '\0'
+		            && strcmp(sf_nz(h->service), fleet) == 0))) {
+			return (0);
+		}
+	}
 	// Holders are kept by FleetService, then status order: the first
 	// that cannot share is the one to name.
 	for (size_t i = 0; i < c->n_holders; i++) {
@@ -166,11 +180,7 @@ sf__srv_fleet_addrs_clash(sf_store_txn *txn, sf_arena *a, const char *fleet,
 		        h->shared, h->share_key, w->aw_shared, w->aw_key)) {
 			continue;
 		}
-		*clash = sf_arena_printf(a, "FleetService %s in cluster %s",
-		    sf_nz(h->fleet), sf_nz(h->cluster));
-		if (*clash == NULL) {
-			*clash = "another FleetService";
-		}
+		*clash = sf__srv_addrs_holder_name(a, h);
 		return (0);
 	}
 	return (0);
@@ -185,7 +195,14 @@ holder_cmp(const void *x, const void *y)
 	if (c != 0) {
 		return (c);
 	}
-	return (a->pos < b->pos ? -1 : a->pos > b->pos ? 1 : 0);
+	if (a->pos != b->pos) {
+		return (a->pos < b->pos ? -1 : 1);
+	}
+	// i18-plan: plain Services (fleet "") by cluster, then name.
+	if ((c = strcmp(sf_nz(a->cluster), sf_nz(b->cluster))) != 0) {
+		return (c);
+	}
+	return (strcmp(sf_nz(a->service), sf_nz(b->service)));
 }
 
 static bool
@@ -199,7 +216,8 @@ holders_equal(const ad_claim *c, ad_holder **hs, size_t n)
 		if (strcmp(sf_nz(x->fleet), sf_nz(y->fleet)) != 0
 		    || strcmp(sf_nz(x->cluster), sf_nz(y->cluster)) != 0
 		    || x->pos != y->pos || x->shared != y->shared
-		    || strcmp(sf_nz(x->share_key), sf_nz(y->share_key)) != 0) {
+		    || strcmp(sf_nz(x->share_key), sf_nz(y->share_key)) != 0
+		    || strcmp(sf_nz(x->service), sf_nz(y->service)) != 0) {
 			return (false);
 		}
 	}
@@ -511,6 +529,461 @@ sf__srv_fleet_addrs_backfill(sf_server *srv, sf_status *st)
 		return (sf_status_set(st, rv,
 		    "claiming the addresses of the stored FleetServices "
 		    "failed: %s",
+		    why));
+	}
+	return (0);
+}
+
+// ------------------------------------------- i18-plan: plain Services
+//
+// A plain Service (no FleetService owns it) of type LoadBalancer that
+// requests an address claims it like a FleetService's copy does, in its
+// own write: holder.fleet "", holder.service "namespace/name",
+// holder.cluster its cluster. Sharing is MetalLB's: the allow-shared-ip
+// annotation on every requester, the same key when both name one.
+
+const char *
+sf__srv_addrs_holder_name(sf_arena *a, const ad_holder *h)
+{
+	const char *r;
+	if (sf_nz(h->fleet)[0] != '\0') {
+		r = sf_arena_printf(a, "FleetService %s in cluster %s",
+		    sf_nz(h->fleet), sf_nz(h->cluster));
+	} else {
+		r = sf_arena_printf(a, "Service %s in cluster %s",
+		    sf_nz(h->service), sf_nz(h->cluster));
+	}
+	return (r != NULL ? r : "another Service");
+}
+
+const char *
+sf__srv_svc_addrs_of(const sf_service *svc)
+{
+	if (svc == NULL || svc->spec == NULL
+	    || strcmp(sf_nz(svc->spec->type), "LoadBalancer") != 0) {
+		return ("");
+	}
+	return (sf_nz(svc->spec->lb_address));
+}
+
+static void
+svc_share(const sf_service *svc, bool *shared, const char **key)
+{
+	*shared = false;
+	*key    = "";
+	for (size_t i = 0; i < sizeof(SHARE_ANN) / sizeof(SHARE_ANN[0]); i++) {
+		const char *v = sf_model_kv_get(svc->metadata->annotations,
+		    svc->metadata->n_annotations, SHARE_ANN[i]);
+		if (v != NULL) {
+			*shared = true;
+			*key    = v;
+			return;
+		}
+	}
+}
+
+static bool
+is_svc_holder(const ad_holder *h, const char *cluster, const char *id)
+{
+	return (sf_nz(h->fleet)[0] == '\0'
+	    && strcmp(sf_nz(h->cluster), cluster) == 0
+	    && strcmp(sf_nz(h->service), id) == 0);
+}
+
+int
+sf__srv_svc_addrs_clash(sf_store_txn *txn, sf_arena *a, const sf_service *svc,
+    const char **addr, const ad_holder **clash)
+{
+	const char **it;
+	size_t       nit;
+	bool         shared;
+	const char  *key, *cluster = sf_nz(svc->metadata->cluster);
+	const char  *id = sf_arena_printf(a, "%s/%s",
+	     sf_nz(svc->metadata->namespace_), sf_nz(svc->metadata->name));
+	int          rv;
+
+	*addr  = NULL;
+	*clash = NULL;
+	if (id == NULL) {
+		return (SF_RESOURCE_EXHAUSTED);
+	}
+	if ((rv = sf__srv_fleet_addrs_split(
+	         a, sf__srv_svc_addrs_of(svc), &it, &nit))
+	    != 0) {
+		return (rv);
+	}
+	svc_share(svc, &shared, &key);
+	for (size_t x = 0; x < nit; x++) {
+		ad_claim *c;
+		bool      mine = false;
+		if ((rv = claim_read(txn, a, it[x], &c)) != 0) {
+			return (rv);
+		}
+		for (size_t i = 0; c != NULL && i < c->n_holders; i++) {
+			mine = mine
+			    || is_svc_holder(c->holders[i], cluster, id);
+		}
+		// Held already (a clash stored before the plan covered
+		// plain Services is kept: both still hold it).
+		for (size_t i = 0; !mine && c != NULL && i < c->n_holders;
+		     i++) {
+			const ad_holder *h = c->holders[i];
+			if (!sf__srv_fleet_addrs_can_share(
+			        h->shared, h->share_key, shared, key)) {
+				*addr  = it[x];
+				*clash = h;
+				return (0);
+			}
+		}
+	}
+	return (0);
+}
+
+// Makes the holder (cluster, id) of addr what nw asks (nw NULL: none).
+static int
+svc_claim_one(sf_store_txn *txn, sf_arena *a, const char *cluster,
+    const char *id, const char *addr, bool want, bool shared, const char *key)
+{
+	ad_claim   *c;
+	ad_holder **hs;
+	size_t      n = 0;
+	int         rv;
+
+	if ((rv = claim_read(txn, a, addr, &c)) != 0) {
+		return (rv);
+	}
+	hs = sf_arena_zalloc(
+	    a, ((c != NULL ? c->n_holders : 0) + 2) * sizeof(*hs));
+	if (hs == NULL) {
+		return (SF_RESOURCE_EXHAUSTED);
+	}
+	for (size_t i = 0; c != NULL && i < c->n_holders; i++) {
+		if (!is_svc_holder(c->holders[i], cluster, id)) {
+			hs[n++] = c->holders[i];
+		}
+	}
+	if (want) {
+		ad_holder *h = sf_arena_zalloc(a, sizeof(*h));
+		if (h == NULL) {
+			return (SF_RESOURCE_EXHAUSTED);
+		}
+		svcfleet__v1__address_holder__init(h);
+		h->fleet     = "";
+		h->service   = (char *) id;
+		h->cluster   = (char *) cluster;
+		h->shared    = shared;
+		h->share_key = (char *) key;
+		hs[n++]      = h;
+	}
+	qsort(hs, n, sizeof(*hs), holder_cmp);
+	if (holders_equal(c, hs, n)) {
+		return (0);
+	}
+	if (n == 0) {
+		rv = sf_store_txn_record_delete(txn, SF_STORE_ADDRS, addr);
+		return (rv == SF_NOT_FOUND ? 0 : rv);
+	}
+	ad_claim nc  = SVCFLEET__V1__ADDRESS_CLAIM__INIT;
+	nc.holders   = hs;
+	nc.n_holders = n;
+	return (sf_store_txn_record_put(
+	    txn, SF_STORE_ADDRS, addr, &nc.base, false));
+}
+
+int
+sf__srv_svc_addrs_claim(sf_store_txn *txn, sf_arena *a, const sf_service *old,
+    const sf_service *nw)
+{
+	const sf_service *who = nw != NULL ? nw : old;
+	const char       *cluster, *id;
+	const char      **na = NULL, **oa = NULL;
+	size_t            nn = 0, no = 0;
+	bool              shared = false;
+	const char       *key    = "";
+	int               rv;
+
+	if (who == NULL) {
+		return (0);
+	}
+	cluster = sf_nz(who->metadata->cluster);
+	id      = sf_arena_printf(a, "%s/%s", sf_nz(who->metadata->namespace_),
+	         sf_nz(who->metadata->name));
+	if (id == NULL) {
+		return (SF_RESOURCE_EXHAUSTED);
+	}
+	if (nw != NULL) {
+		svc_share(nw, &shared, &key);
+		rv = sf__srv_fleet_addrs_split(
+		    a, sf__srv_svc_addrs_of(nw), &na, &nn);
+		if (rv != 0) {
+			return (rv);
+		}
+	}
+	if (old != NULL) {
+		rv = sf__srv_fleet_addrs_split(
+		    a, sf__srv_svc_addrs_of(old), &oa, &no);
+		if (rv != 0) {
+			return (rv);
+		}
+	}
+	for (size_t i = 0; i < nn; i++) {
+		if (seen(na, i, na[i])) {
+			continue;
+		}
+		rv = svc_claim_one(
+		    txn, a, cluster, id, na[i], true, shared, key);
+		if (rv != 0) {
+			return (rv);
+		}
+	}
+	for (size_t i = 0; i < no; i++) {
+		if (seen(na, nn, oa[i]) || seen(oa, i, oa[i])) {
+			continue;
+		}
+		rv = svc_claim_one(
+		    txn, a, cluster, id, oa[i], false, false, "");
+		if (rv != 0) {
+			return (rv);
+		}
+	}
+	return (0);
+}
+
+// Plain Services stored before the plan covered them get their claims at
+// start, SVC_BATCH per write (each Service: its read, and a read and a
+// write per address, well inside one etcd transaction). Two that already
+// ask for one address without sharing both keep it: logged, and listed
+// by `svcfleet addresses` as a conflict; nothing is deleted or refused.
+#define SVC_BATCH 16
+#define SVC_MARK  "~claimed-services"
+
+typedef struct svc_backfill {
+	sf_arena     sb_arena;
+	sf_store_key sb_keys[SVC_BATCH];
+	size_t       sb_n;
+	size_t       sb_clashes; // set by the last run of the write
+	const char  *sb_clash[SVC_BATCH];
+} svc_backfill;
+
+static bool
+svc_plain_wants(const sf_service *svc)
+{
+	return (sf_nz(svc->metadata->owner)[0] == '\0'
+	    && !svc->metadata->deleting
+	    && sf__srv_svc_addrs_of(svc)[0] != '\0');
+}
+
+static int
+svc_backfill_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	svc_backfill *b = arg;
+	sf_arena     *a = &b->sb_arena;
+	int           rv;
+
+	b->sb_clashes = 0;
+	for (size_t i = 0; i < b->sb_n; i++) {
+		sf_service      *svc = NULL;
+		const char      *addr;
+		const ad_holder *h;
+		rv = sf_store_txn_service_get(
+		    txn, &b->sb_keys[i], sf_arena_pbc(a), &svc);
+		if (rv == SF_NOT_FOUND) {
+			continue;
+		}
+		if (rv != 0) {
+			return (sf_status_set(st, rv, "reading a Service"));
+		}
+		if (!svc_plain_wants(svc)) {
+			continue;
+		}
+		rv = sf__srv_svc_addrs_clash(txn, a, svc, &addr, &h);
+		if (rv == 0 && h != NULL) {
+			b->sb_clash[b->sb_clashes++] = sf_arena_printf(a,
+			    "address %s: Service %s/%s in cluster %s and %s "
+			    "both request it without sharing",
+			    addr, svc->metadata->namespace_,
+			    svc->metadata->name, svc->metadata->cluster,
+			    sf__srv_addrs_holder_name(a, h));
+		}
+		if (rv == 0) {
+			rv = sf__srv_svc_addrs_claim(txn, a, NULL, svc);
+		}
+		if (rv != 0) {
+			return (sf_status_set(st, rv,
+			    "claiming the addresses of Service %s/%s in "
+			    "cluster %s",
+			    svc->metadata->namespace_, svc->metadata->name,
+			    svc->metadata->cluster));
+		}
+	}
+	return (0);
+}
+
+static int
+svc_marker_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	ad_claim none = SVCFLEET__V1__ADDRESS_CLAIM__INIT;
+	int      rv;
+	(void) arg;
+	rv = sf_store_txn_record_put(
+	    txn, SF_STORE_ADDRS, SVC_MARK, &none.base, false);
+	return (rv != 0 ? sf_status_set(st, rv, "writing the marker") : 0);
+}
+
+// Holds every address of svc already (read outside a write)?
+static bool
+svc_all_claimed(sf_store *s, sf_arena *a, const sf_service *svc)
+{
+	const char **it;
+	size_t       nit;
+	const char  *id = sf_arena_printf(a, "%s/%s",
+	     sf_nz(svc->metadata->namespace_), sf_nz(svc->metadata->name));
+	if (id == NULL
+	    || sf__srv_fleet_addrs_split(
+	           a, sf__srv_svc_addrs_of(svc), &it, &nit)
+	        != 0) {
+		return (false);
+	}
+	for (size_t x = 0; x < nit; x++) {
+		ProtobufCMessage *m     = NULL;
+		bool              found = false;
+		if (sf_store_record_get(s, SF_STORE_ADDRS, it[x],
+		        &svcfleet__v1__address_claim__descriptor,
+		        sf_arena_pbc(a), &m)
+		    != 0) {
+			return (false);
+		}
+		const ad_claim *c = (const ad_claim *) m;
+		for (size_t h = 0; h < c->n_holders; h++) {
+			found = found
+			    || is_svc_holder(c->holders[h],
+			        sf_nz(svc->metadata->cluster), id);
+		}
+		if (!found) {
+			return (false);
+		}
+	}
+	return (true);
+}
+
+static int
+svc_backfill_flush(sf_server *srv, svc_backfill *b, size_t *nclaimed,
+    size_t *nclash, sf_status *st)
+{
+	int rv;
+	if (b->sb_n == 0) {
+		return (0);
+	}
+	if ((rv = write_one(srv, svc_backfill_fn, b, st)) != 0) {
+		return (rv);
+	}
+	for (size_t i = 0; i < b->sb_clashes; i++) {
+		SF_WARN("fleet",
+		    "%s (stored before the address plan covered plain "
+		    "Services; both kept, see `svcfleet addresses`)",
+		    b->sb_clash[i]);
+	}
+	*nclaimed += b->sb_n;
+	*nclash += b->sb_clashes;
+	b->sb_n = 0;
+	sf_arena_fini(&b->sb_arena);
+	sf_arena_init(&b->sb_arena);
+	return (0);
+}
+
+int
+sf__srv_svc_addrs_backfill(sf_server *srv, sf_status *st)
+{
+	ProtobufCMessage *mark = NULL;
+	sf_arena          a;
+	svc_backfill     *b;
+	size_t            nclaimed = 0, nclash = 0, nsvc = 0;
+	char             *token = "", *tokbuf = NULL;
+	int               rv;
+
+	sf_arena_init(&a);
+	rv = sf_store_record_get(srv->s_store, SF_STORE_ADDRS, SVC_MARK,
+	    &svcfleet__v1__address_claim__descriptor, sf_arena_pbc(&a), &mark);
+	if (rv == 0) {
+		sf_arena_fini(&a);
+		return (0); // done before
+	}
+	if ((b = calloc(1, sizeof(*b))) == NULL) {
+		sf_arena_fini(&a);
+		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
+	}
+	sf_arena_init(&b->sb_arena);
+	rv = 0;
+	for (;;) {
+		sf_store_list_req req
+		    = {.lr_limit = 500, .lr_page_token = token};
+		sf_store_list_res res;
+		memset(&res, 0, sizeof(res));
+		if (sf_store_service_list(
+		        srv->s_store, &req, sf_arena_pbc(&a), &res, st)
+		    != 0) {
+			rv = st->st_code;
+			break;
+		}
+		nsvc += res.lr_n;
+		for (size_t i = 0; rv == 0 && i < res.lr_n; i++) {
+			sf_service *svc = res.lr_items[i];
+			if (!svc_plain_wants(svc)
+			    || svc_all_claimed(srv->s_store, &a, svc)) {
+				continue;
+			}
+			sf_store_key *k = &b->sb_keys[b->sb_n++];
+			k->k_cluster    = sf_arena_strdup(
+			       &b->sb_arena, svc->metadata->cluster);
+			k->k_namespace = sf_arena_strdup(
+			    &b->sb_arena, svc->metadata->namespace_);
+			k->k_name = sf_arena_strdup(
+			    &b->sb_arena, svc->metadata->name);
+			if (k->k_cluster == NULL || k->k_namespace == NULL
+			    || k->k_name == NULL) {
+				rv = sf_status_set(
+				    st, SF_RESOURCE_EXHAUSTED, NULL);
+			} else if (b->sb_n == SVC_BATCH) {
+				rv = svc_backfill_flush(
+				    srv, b, &nclaimed, &nclash, st);
+			}
+		}
+		if (rv != 0 || res.lr_next_token == NULL
+		    || res.lr_next_token[0] == '\0') {
+			break;
+		}
+		// The page's Services are done with: keep the token only.
+		free(tokbuf);
+		if ((tokbuf = strdup(res.lr_next_token)) == NULL) {
+			rv = sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL);
+			break;
+		}
+		token = tokbuf;
+		sf_arena_reset(&a);
+	}
+	if (rv == 0) {
+		rv = svc_backfill_flush(srv, b, &nclaimed, &nclash, st);
+	}
+	// A store without Services takes no write (nor revision).
+	if (rv == 0 && nsvc > 0) {
+		rv = write_one(srv, svc_marker_fn, NULL, st);
+	}
+	if (rv == 0 && nclaimed > 0) {
+		SF_INFO("fleet",
+		    "claimed the addresses of %zu Services stored before the "
+		    "address plan covered plain Services (%zu conflicts kept)",
+		    nclaimed, nclash);
+	}
+	sf_arena_fini(&b->sb_arena);
+	free(b);
+	free(tokbuf);
+	sf_arena_fini(&a);
+	if (rv != 0) {
+		char why[SF_STATUS_MSG_MAX];
+		snprintf(why, sizeof(why), "%s",
+		    st->st_msg[0] != '\0' ? st->st_msg : sf_status_str(rv));
+		return (sf_status_set(st, rv,
+		    "claiming the addresses of the stored Services failed: %s",
 		    why));
 	}
 	return (0);

@@ -664,7 +664,15 @@ write_copy(sf_store_txn *txn, fleet_job *j, fl_placed *p, const char **action,
 		j->j_changed = true;
 		return (0);
 	}
-	sf_object_meta *om   = old->metadata;
+	sf_object_meta *om = old->metadata;
+	// i18-plan: an adopted plain Service gives up its own claims (the
+	// FleetService claims what its copy asks for, below).
+	if (sf_nz(om->owner)[0] == '\0'
+	    && (rv = sf__srv_svc_addrs_claim(txn, j->j_arena, old, NULL))
+	        != 0) {
+		return (sf_status_set(
+		    st, rv, "giving up the adopted Service's address failed"));
+	}
 	nm->uid              = om->uid;
 	nm->generation       = om->generation;
 	nm->create_time_ms   = om->create_time_ms;

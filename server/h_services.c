@@ -248,6 +248,55 @@ check_node_ports(sf_store_txn *txn, sf__srv_call *c, const sf_service *svc,
 	return (0);
 }
 
+// i18-plan: the address plan covers plain Services. An address svc
+// requests must be free in every cluster (held by no Service or
+// FleetService copy that does not share it, MetalLB's allow-shared-ip
+// rule) — read in this write, as a FleetService's copies check theirs.
+// The holder is named only to a caller who may read it.
+static int
+check_addresses(sf_store_txn *txn, sf__srv_call *c, const sf_service *svc,
+    const sf_store_key *self, sf_status *st)
+{
+	const Svcfleet__V1__AddressHolder *h    = NULL;
+	const char                        *addr = NULL;
+	int                                rv;
+
+	if (sf__srv_svc_addrs_of(svc)[0] == '\0') {
+		return (0);
+	}
+	rv = sf__srv_svc_addrs_clash(txn, &c->c_arena, svc, &addr, &h);
+	if (rv != 0) {
+		return (sf_status_set(st, rv, "reading the address claims: %s",
+		    sf_status_str(rv)));
+	}
+	if (h == NULL) {
+		return (0);
+	}
+	const char *hns = sf_nz(h->fleet)[0] != '\0' ? h->fleet : h->service;
+	char        ns[128];
+	snprintf(ns, sizeof(ns), "%.*s", (int) strcspn(sf_nz(hns), "/"),
+	    sf_nz(hns));
+	const char *path = svc->spec->lb_type != NULL
+	        && strcmp(svc->spec->lb_type, "metallb") == 0
+	    ? "metadata.annotations[" SF_ANN_METALLB_IPS "]"
+	    : "spec.loadBalancerIP";
+	if (sf__srv_call_allowed(
+	        c, "services", "get", sf_nz(h->cluster), ns)) {
+		sf_status_violation(st, SF_V_DUPLICATE, path,
+		    "Duplicate value: \"%s\": the address is already "
+		    "requested by %s (to share it, every requester sets the "
+		    "annotation metallb.universe.tf/allow-shared-ip, with the "
+		    "same key)",
+		    addr, sf__srv_addrs_holder_name(&c->c_arena, h));
+	} else {
+		sf_status_violation(st, SF_V_DUPLICATE, path,
+		    "Duplicate value: \"%s\": the address is already "
+		    "requested by another Service",
+		    addr);
+	}
+	return (invalid(st, self));
+}
+
 static int
 get_cluster(sf_store_txn *txn, sf__srv_call *c, const char *name,
     Svcfleet__V1__Cluster **out)
@@ -598,6 +647,9 @@ write_create(sf_store_txn *txn, svc_job *j, sf_status *st)
 	if ((rv = check_node_ports(txn, c, svc, &k, st)) != 0) {
 		return (rv);
 	}
+	if ((rv = check_addresses(txn, c, svc, &k, st)) != 0) {
+		return (rv);
+	}
 	reset_server_fields(c, svc);
 	spec_stamp(txn, c, svc->metadata);
 	rv = sf_store_txn_service_put(txn, svc, true);
@@ -609,6 +661,9 @@ write_create(sf_store_txn *txn, svc_job *j, sf_status *st)
 	}
 	if (rv != 0) {
 		return (sf_status_set(st, rv, "storing the service failed"));
+	}
+	if ((rv = sf__srv_svc_addrs_claim(txn, &c->c_arena, NULL, svc)) != 0) {
+		return (sf_status_set(st, rv, "claiming the address failed"));
 	}
 	if ((rv = history_add(txn, j, svc, st)) != 0) {
 		return (rv);
@@ -712,12 +767,18 @@ write_update_of(sf_store_txn *txn, svc_job *j, sf_service *old, sf_status *st)
 	if ((rv = check_node_ports(txn, c, nw, &k, st)) != 0) {
 		return (rv);
 	}
+	if ((rv = check_addresses(txn, c, nw, &k, st)) != 0) {
+		return (rv);
+	}
 	if (!spec_same) {
 		mark_pending(nw);
 	}
 	spec_stamp(txn, c, nm);
 	if ((rv = sf_store_txn_service_put(txn, nw, false)) != 0) {
 		return (sf_status_set(st, rv, "storing the service failed"));
+	}
+	if ((rv = sf__srv_svc_addrs_claim(txn, &c->c_arena, old, nw)) != 0) {
+		return (sf_status_set(st, rv, "claiming the address failed"));
 	}
 	if (nm->generation != om->generation
 	    && (rv = history_add(txn, j, nw, st)) != 0) {
@@ -857,6 +918,13 @@ write_delete(sf_store_txn *txn, svc_job *j, sf_status *st)
 		    txn, st, &k, old->metadata, j->j_del->resource_version));
 	}
 	j->j_result = old;
+	// i18-plan: its addresses are free again (from the delete on, as a
+	// FleetService's are).
+	if (!old->metadata->deleting
+	    && (rv = sf__srv_svc_addrs_claim(txn, &c->c_arena, old, NULL))
+	        != 0) {
+		return (sf_status_set(st, rv, "giving up the address failed"));
+	}
 	if (old->metadata->n_finalizers == 0) {
 		// No cluster holds it: gone at once.
 		if ((rv = sf_store_txn_service_delete(txn, &k)) != 0) {

@@ -821,5 +821,27 @@ int sf__srv_fleet_addrs_backfill(sf_server *srv, sf_status *st);
 // function, with the FleetService's "namespace/name", after it has
 // checked its addresses and before it writes anything.
 extern void (*_Atomic sf__srv_fleet_addrs_hook)(const char *fleet);
+// i18-plan: plain Services in the address plan (fleet_addrs.c).
+// sf__srv_svc_addrs_of: the address(es) a Service asks for ("" when none
+// or not a LoadBalancer).
+const char *sf__srv_svc_addrs_of(const sf_service *svc);
+// sf__srv_addrs_holder_name: "FleetService ns/n in cluster c" or
+// "Service ns/n in cluster c".
+const char *sf__srv_addrs_holder_name(
+    sf_arena *a, const Svcfleet__V1__AddressHolder *h);
+// sf__srv_svc_addrs_clash (in a write function): the first address of the
+// plain Service svc that another requester holds without sharing
+// (*clash NULL: none; one svc holds already is not a clash).
+int sf__srv_svc_addrs_clash(sf_store_txn *txn, sf_arena *a,
+    const sf_service *svc, const char **addr,
+    const Svcfleet__V1__AddressHolder **clash);
+// sf__srv_svc_addrs_claim (in a write function): the plain Service's
+// claims become those nw asks for (NULL: it is deleted), giving up those
+// only old asked for.
+int sf__srv_svc_addrs_claim(sf_store_txn *txn, sf_arena *a,
+    const sf_service *old, const sf_service *nw);
+// sf__srv_svc_addrs_backfill (at start): claims the addresses of the
+// stored plain Services once; clashes among them are kept and logged.
+int sf__srv_svc_addrs_backfill(sf_server *srv, sf_status *st);
 
 #endif // SF_SERVER_INTERNAL_H

@@ -285,6 +285,10 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 	if ((rv = sf__srv_fleet_addrs_backfill(srv, st)) != 0) {
 		goto fail;
 	}
+	// i18-plan: and every stored plain Service's.
+	if ((rv = sf__srv_svc_addrs_backfill(srv, st)) != 0) {
+		goto fail;
+	}
 	if ((rv = sf__srv_methods_init(srv, st)) != 0
 	    || (rv = sf__srv_auth_open(srv, srv->s_opts.so_token_file, st))
 	        != 0) {
