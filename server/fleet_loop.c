@@ -439,5 +439,5 @@ sf__srv_fleet_addresses(sf_store *s, sf_arena *a, Svcfleet__V1__Cluster **cls,
 		}
 		token = res.lr_next_token;
 	}
-	return (0);
+	return (sf__srv_addrs_conflicts(s, a, r, st));
 }

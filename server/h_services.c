@@ -269,6 +269,13 @@ check_addresses(sf_store_txn *txn, sf__srv_call *c, const sf_service *svc,
 		return (sf_status_set(st, rv, "reading the address claims: %s",
 		    sf_status_str(rv)));
 	}
+	void (*hook)(const char *) = sf__srv_fleet_addrs_hook;
+	if (hook != NULL) {
+		char id[300];
+		snprintf(id, sizeof(id), "svc:%s/%s/%s", self->k_cluster,
+		    self->k_namespace, self->k_name);
+		hook(id); // tests hold the write here
+	}
 	if (h == NULL) {
 		return (0);
 	}

@@ -843,5 +843,10 @@ int sf__srv_svc_addrs_claim(sf_store_txn *txn, sf_arena *a,
 // sf__srv_svc_addrs_backfill (at start): claims the addresses of the
 // stored plain Services once; clashes among them are kept and logged.
 int sf__srv_svc_addrs_backfill(sf_server *srv, sf_status *st);
+// sf__srv_addrs_conflicts: r->conflicts, one line per requested address
+// (as r->addresses lists them) whose claim has two holders that may not
+// share it (kept from before the plan covered them).
+int sf__srv_addrs_conflicts(
+    sf_store *s, sf_arena *a, Svcfleet__V1__AddressesReply *r, sf_status *st);
 
 #endif // SF_SERVER_INTERNAL_H

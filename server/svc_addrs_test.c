@@ -1,0 +1,772 @@
+// svc_addrs_test.c: the address plan covers plain Services (issue 18
+// point 5, i18-plan). A LoadBalancer Service that requests an address
+// claims it in its own write, like a FleetService's copy: a second
+// Service or FleetService in any cluster asking for it is refused naming
+// the field and the holder, unless every requester shares it (MetalLB's
+// allow-shared-ip, same key); dry runs claim nothing; updates and deletes
+// free; a race between two replicas has one winner; Services stored
+// before the claims get them at start, and two that already collide both
+// keep the address and are listed as a conflict.
+//
+// Races are forced as in fleet_addrs_test: on LMDB the two writes are
+// queued into one batch behind a blocking write; on etcd
+// (SF_STORE_BACKEND=etcd, two replicas) the first stops inside its write
+// function after its address check until the second has committed.
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "arena.h"
+#include "clock.h"
+#include "etcdfix.h"
+#include "internal.h"
+#include "lmdb_internal.h"
+#include "log.h"
+#include "model.h"
+#include "server.h"
+#include "status.h"
+#include "svcfleet/svcfleet.h"
+
+#define TOKEN    "svc-addrs-test-admin-token"
+#define REPLICAS 2
+#define WAIT_MS  20000
+
+static bool        etcd; // SF_STORE_BACKEND=etcd
+static sf_etcdfix *fix;
+static char        dir[64], prefix[64];
+static sf_server  *srv[REPLICAS];
+static char        url[REPLICAS][96];
+static int         nsrv; // replicas running (1 on LMDB)
+
+static void
+rm_tree(const char *path)
+{
+	char cmd[160];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "svc_addrs_test: could not remove %s\n", path);
+	}
+}
+
+static void
+start_replica(int i)
+{
+	sf_server_opts o = {0};
+	const char    *ls[1];
+	char           tokfile[128], data[128], key[128];
+	sf_status      st;
+
+	snprintf(tokfile, sizeof(tokfile), "%s/tokens.csv", dir);
+	snprintf(data, sizeof(data), "%s/data%d", dir, i);
+	snprintf(key, sizeof(key), "%s/secret.key", dir);
+	ls[0]                = url[i];
+	o.so_data_dir        = data;
+	o.so_listen          = ls;
+	o.so_nlisten         = 1;
+	o.so_nosync          = true;
+	o.so_token_file      = tokfile;
+	o.so_contexts        = 32;
+	o.so_workers         = 4;
+	o.so_secret_key_file = key; // one key for every replica
+	if (etcd) {
+		o.so_store          = "etcd";
+		o.so_etcd_endpoints = sf_etcdfix_endpoints(fix);
+		o.so_etcd_prefix    = prefix;
+	}
+	sf_status_init(&st);
+	if (sf_server_start(&srv[i], &o, &st) != 0) {
+		fail_msg("replica %d did not start: %s", i, st.st_msg);
+	}
+	sf_status_fini(&st);
+}
+
+static svcfleet_client *
+client(int i)
+{
+	svcfleet_options o = {0};
+	svcfleet_client *c = NULL;
+	svcfleet_status  st;
+
+	o.url         = url[i];
+	o.token       = TOKEN;
+	o.timeout_ms  = WAIT_MS;
+	o.connect_now = true;
+	svcfleet_status_init(&st);
+	if (svcfleet_open(&c, &o, &st) != 0) {
+		fail_msg("open: %s", st.message);
+	}
+	svcfleet_status_fini(&st);
+	return (c);
+}
+
+static void
+add_cluster(const char *name)
+{
+	svcfleet_client                     *c  = client(0);
+	Svcfleet__V1__Cluster                cl = SVCFLEET__V1__CLUSTER__INIT;
+	Svcfleet__V1__RegisterClusterRequest rq
+	    = SVCFLEET__V1__REGISTER_CLUSTER_REQUEST__INIT;
+	Svcfleet__V1__Cluster *out = NULL;
+	svcfleet_status        st;
+
+	svcfleet_status_init(&st);
+	cl.name       = (char *) name;
+	cl.api_server = "https://127.0.0.1:1";
+	cl.token      = "cluster-token";
+	rq.cluster    = &cl;
+	if (svcfleet_register_cluster(c, &rq, &out, &st) != 0) {
+		fail_msg("register %s: %s", name, st.message);
+	}
+	svcfleet_free(out);
+	svcfleet_status_fini(&st);
+	svcfleet_close(c);
+}
+
+static int
+setup(void **state)
+{
+	const char *b = getenv("SF_STORE_BACKEND");
+	FILE       *f;
+	(void) state;
+
+	etcd = b != NULL && strcmp(b, "etcd") == 0;
+	if (etcd && !sf_etcdfix_available()) {
+		fprintf(stderr, "no etcd binary: the etcd test is skipped\n");
+		exit(77);
+	}
+	snprintf(dir, sizeof(dir), "%s/sf-sa-test-XXXXXX",
+	    access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+	if (mkdtemp(dir) == NULL) {
+		return (-1);
+	}
+	char tokfile[128];
+	snprintf(tokfile, sizeof(tokfile), "%s/tokens.csv", dir);
+	if ((f = fopen(tokfile, "w")) == NULL) {
+		return (-1);
+	}
+	fprintf(f, "%s,admin,1\n", TOKEN);
+	fclose(f);
+	chmod(tokfile, 0600);
+	sf_log_set_level(SF_LOG_NONE);
+	if (etcd && sf_etcdfix_start(&fix, NULL) != 0) {
+		return (-1);
+	}
+	snprintf(prefix, sizeof(prefix), "/sa/%d/", (int) getpid());
+	nsrv = etcd ? REPLICAS : 1;
+	for (int i = 0; i < nsrv; i++) {
+		snprintf(url[i], sizeof(url[i]), "inproc://sf-sa-test-%d-%d",
+		    (int) getpid(), i);
+		start_replica(i);
+	}
+	add_cluster("east");
+	add_cluster("west");
+	return (0);
+}
+
+static int
+teardown(void **state)
+{
+	(void) state;
+	for (int i = 0; i < nsrv; i++) {
+		sf_server_stop(srv[i]);
+		srv[i] = NULL;
+	}
+	sf_etcdfix_stop(fix);
+	rm_tree(dir);
+	return (0);
+}
+
+// ------------------------------------------------------------ applies
+
+typedef struct apply_arg {
+	int         replica;
+	const char *name, *cluster, *addr;
+	bool        share, dry;
+	bool        svc; // a plain Service, not a FleetService
+	const char *key; // the allow-shared-ip annotation's value, or NULL
+	int         rv;
+	char        msg[512];
+} apply_arg;
+
+// One FleetService placed on one cluster, a LoadBalancer asking for addr.
+static void apply_svc(apply_arg *x);
+
+static void
+apply(apply_arg *x)
+{
+	if (x->svc) {
+		apply_svc(x);
+		return;
+	}
+	char                                   js[1024], ann[160] = "";
+	json_t                                *obj;
+	json_error_t                           je;
+	sf_arena                               a;
+	sf_status                              st;
+	sf_fleet                              *fs = NULL;
+	Svcfleet__V1__ApplyFleetServiceRequest rq
+	    = SVCFLEET__V1__APPLY_FLEET_SERVICE_REQUEST__INIT;
+	Svcfleet__V1__ApplyFleetServiceReply *out = NULL;
+	svcfleet_client                      *c   = client(x->replica);
+	svcfleet_status                       cst;
+
+	if (x->key != NULL) {
+		snprintf(ann, sizeof(ann),
+		    "\"metadata\": {\"annotations\": "
+		    "{\"metallb.universe.tf/allow-shared-ip\": \"%s\"}}, ",
+		    x->key);
+	}
+	snprintf(js, sizeof(js),
+	    "{\"apiVersion\": \"svcfleet.io/v1\", \"kind\": \"FleetService\","
+	    " \"metadata\": {\"name\": \"%s\", \"namespace\": \"dev\"},"
+	    " \"spec\": {\"placement\": {\"clusters\": [\"%s\"]},"
+	    " \"shareAddresses\": %s,"
+	    " \"template\": {%s\"spec\": {\"type\": \"LoadBalancer\","
+	    " \"loadBalancerIP\": \"%s\", \"selector\": {\"app\": \"x\"},"
+	    " \"ports\": [{\"port\": 80}]}}}}",
+	    x->name, x->cluster, x->share ? "true" : "false", ann, x->addr);
+	obj = json_loads(js, 0, &je);
+	assert_non_null(obj);
+	sf_arena_init(&a);
+	sf_status_init(&st);
+	if (sf_model_fleet_from_manifest(obj, &a, &fs, &st) != 0) {
+		fail_msg("manifest: %s", st.st_msg);
+	}
+	rq.fleet_service = fs;
+	rq.dry_run       = x->dry;
+	svcfleet_status_init(&cst);
+	x->rv = svcfleet_apply_fleet_service(c, &rq, &out, &cst);
+	snprintf(x->msg, sizeof(x->msg), "%s", cst.message);
+	svcfleet_free(out);
+	svcfleet_status_fini(&cst);
+	sf_status_fini(&st);
+	sf_arena_fini(&a);
+	json_decref(obj);
+	svcfleet_close(c);
+}
+
+static void *
+apply_main(void *arg)
+{
+	apply(arg);
+	return (NULL);
+}
+
+static int
+apply_now(int replica, const char *name, const char *cluster, const char *addr,
+    bool share, char *msg, size_t cap)
+{
+	apply_arg x = {.replica = replica,
+	    .name               = name,
+	    .cluster            = cluster,
+	    .addr               = addr,
+	    .share              = share};
+	apply(&x);
+	if (msg != NULL) {
+		snprintf(msg, cap, "%s", x.msg);
+	}
+	return (x.rv);
+}
+
+// ---------------------------------------------------- forcing the race
+
+// LMDB: a write that holds the writer until n more writes are queued,
+// so that they are taken as one batch once it returns.
+typedef struct blocker {
+	sf_store  *b_store;
+	uint32_t   b_want;
+	atomic_int b_state; // 1 running, 2 done, 3 gave up waiting
+} blocker;
+
+static uint32_t
+queued(sf_store *s)
+{
+	uint32_t n;
+	pthread_mutex_lock(&s->s_qmtx);
+	n = s->s_qlen;
+	pthread_mutex_unlock(&s->s_qmtx);
+	return (n);
+}
+
+static int
+block_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	blocker *b     = arg;
+	int64_t  until = sf_clock_mono_ms() + WAIT_MS;
+	(void) txn;
+	(void) st;
+	atomic_store(&b->b_state, 1);
+	while (queued(b->b_store) < b->b_want) {
+		if (sf_clock_mono_ms() > until) {
+			atomic_store(&b->b_state, 3);
+			return (0);
+		}
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL); // polling the queue, with a deadline
+	}
+	return (0);
+}
+
+static void
+block_done(void *arg, int code, uint64_t rev)
+{
+	blocker *b = arg;
+	(void) code;
+	(void) rev;
+	if (atomic_load(&b->b_state) != 3) {
+		atomic_store(&b->b_state, 2);
+	}
+}
+
+// etcd: the write of one FleetService stops (the first time) after it
+// has checked its addresses until the test lets it go on.
+static pthread_mutex_t hk_mtx = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t  hk_cv  = PTHREAD_COND_INITIALIZER;
+static char            hk_name[64];
+static bool            hk_in, hk_go;
+
+static void
+hook(const char *fleet)
+{
+	pthread_mutex_lock(&hk_mtx);
+	if (fleet != NULL && hk_name[0] != '\0' && !hk_in
+	    && strcmp(fleet, hk_name) == 0) {
+		int64_t until = sf_clock_mono_ms() + WAIT_MS;
+		hk_in         = true;
+		pthread_cond_broadcast(&hk_cv);
+		while (!hk_go && sf_clock_mono_ms() < until) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1;
+			pthread_cond_timedwait(&hk_cv, &hk_mtx, &ts);
+		}
+	}
+	pthread_mutex_unlock(&hk_mtx);
+}
+
+// Runs a and b "at the same time" as said at the top.
+static void
+race(apply_arg *a, apply_arg *b)
+{
+	pthread_t ta, tb;
+
+	if (!etcd) {
+		blocker   bl = {.b_store = srv[0]->s_store, .b_want = 2};
+		sf_status st;
+		sf_status_init(&st);
+		sf_store_write w = {.w_fn = block_fn,
+		    .w_done               = block_done,
+		    .w_arg                = &bl,
+		    .w_status             = &st};
+		assert_int_equal(sf_store_submit(srv[0]->s_store, &w), 0);
+		// Running: its batch is taken, the applies go into the next.
+		int64_t until = sf_clock_mono_ms() + WAIT_MS;
+		while (atomic_load(&bl.b_state) == 0
+		    && sf_clock_mono_ms() < until) {
+			struct timespec ts = {0, 1000000};
+			nanosleep(&ts, NULL);
+		}
+		assert_int_equal(pthread_create(&ta, NULL, apply_main, a), 0);
+		assert_int_equal(pthread_create(&tb, NULL, apply_main, b), 0);
+		pthread_join(ta, NULL);
+		pthread_join(tb, NULL);
+		until = sf_clock_mono_ms() + WAIT_MS;
+		while (atomic_load(&bl.b_state) < 2
+		    && sf_clock_mono_ms() < until) {
+			struct timespec ts = {0, 1000000};
+			nanosleep(&ts, NULL);
+		}
+		sf_status_fini(&st);
+		if (atomic_load(&bl.b_state) != 2) {
+			fail_msg("the two applies were not queued together "
+			         "(%s: %s; %s: %s)",
+			    svcfleet_code_name(a->rv), a->msg,
+			    svcfleet_code_name(b->rv), b->msg);
+		}
+		return;
+	}
+	a->replica = 0;
+	b->replica = 1;
+	pthread_mutex_lock(&hk_mtx);
+	if (a->svc) {
+		snprintf(hk_name, sizeof(hk_name), "svc:%s/dev/%s", a->cluster,
+		    a->name);
+	} else {
+		snprintf(hk_name, sizeof(hk_name), "dev/%s", a->name);
+	}
+	hk_in = hk_go = false;
+	pthread_mutex_unlock(&hk_mtx);
+	sf__srv_fleet_addrs_hook = hook;
+	assert_int_equal(pthread_create(&ta, NULL, apply_main, a), 0);
+	pthread_mutex_lock(&hk_mtx);
+	int64_t until = sf_clock_mono_ms() + WAIT_MS;
+	while (!hk_in && sf_clock_mono_ms() < until) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&hk_cv, &hk_mtx, &ts);
+	}
+	bool in = hk_in;
+	pthread_mutex_unlock(&hk_mtx);
+	if (in) {
+		apply(b); // through the other replica, while a is held
+	}
+	pthread_mutex_lock(&hk_mtx);
+	hk_go      = true;
+	hk_name[0] = '\0';
+	pthread_cond_broadcast(&hk_cv);
+	pthread_mutex_unlock(&hk_mtx);
+	pthread_join(ta, NULL);
+	sf__srv_fleet_addrs_hook = NULL;
+	if (!in) {
+		fail_msg("the first apply never reached its address check "
+		         "(%s: %s)",
+		    svcfleet_code_name(a->rv), a->msg);
+	}
+}
+
+// One plain Service in x->cluster, a LoadBalancer asking for x->addr.
+static void
+apply_svc(apply_arg *x)
+{
+	char                              js[1024], ann[160] = "";
+	json_t                           *obj;
+	json_error_t                      je;
+	sf_arena                          a;
+	sf_status                         st;
+	sf_service                       *svc = NULL;
+	Svcfleet__V1__ApplyServiceRequest rq
+	    = SVCFLEET__V1__APPLY_SERVICE_REQUEST__INIT;
+	Svcfleet__V1__ApplyServiceReply *out = NULL;
+	svcfleet_client                 *c   = client(x->replica);
+	svcfleet_status                  cst;
+
+	if (x->key != NULL) {
+		snprintf(ann, sizeof(ann),
+		    ", \"annotations\": "
+		    "{\"metallb.universe.tf/allow-shared-ip\": \"%s\"}",
+		    x->key);
+	}
+	snprintf(js, sizeof(js),
+	    "{\"apiVersion\": \"v1\", \"kind\": \"Service\","
+	    " \"metadata\": {\"name\": \"%s\", \"namespace\": \"dev\"%s},"
+	    " \"spec\": {\"type\": \"LoadBalancer\","
+	    " \"loadBalancerIP\": \"%s\", \"selector\": {\"app\": \"x\"},"
+	    " \"ports\": [{\"port\": 80}]}}",
+	    x->name, ann, x->addr);
+	obj = json_loads(js, 0, &je);
+	assert_non_null(obj);
+	sf_arena_init(&a);
+	sf_status_init(&st);
+	if (sf_model_service_from_manifest(obj, x->cluster, &a, &svc, &st)
+	    != 0) {
+		fail_msg("manifest: %s", st.st_msg);
+	}
+	rq.service = svc;
+	rq.dry_run = x->dry;
+	svcfleet_status_init(&cst);
+	x->rv = svcfleet_apply_service(c, &rq, &out, &cst);
+	snprintf(x->msg, sizeof(x->msg), "%s", cst.message);
+	svcfleet_free(out);
+	svcfleet_status_fini(&cst);
+	sf_status_fini(&st);
+	sf_arena_fini(&a);
+	json_decref(obj);
+	svcfleet_close(c);
+}
+
+static int
+svc_now(int replica, const char *name, const char *cluster, const char *addr,
+    const char *key, char *msg, size_t cap)
+{
+	apply_arg x = {.replica = replica,
+	    .name               = name,
+	    .cluster            = cluster,
+	    .addr               = addr,
+	    .key                = key,
+	    .svc                = true};
+	apply(&x);
+	snprintf(msg, cap, "%s", x.msg);
+	return (x.rv);
+}
+
+static void
+delete_svc(const char *cluster, const char *name)
+{
+	svcfleet_client                   *c = client(0);
+	Svcfleet__V1__ServiceKey           k = SVCFLEET__V1__SERVICE_KEY__INIT;
+	Svcfleet__V1__DeleteServiceRequest rq
+	    = SVCFLEET__V1__DELETE_SERVICE_REQUEST__INIT;
+	Svcfleet__V1__DeleteServiceReply *out = NULL;
+	svcfleet_status                   st;
+
+	svcfleet_status_init(&st);
+	k.cluster    = (char *) cluster;
+	k.namespace_ = "dev";
+	k.name       = (char *) name;
+	rq.key       = &k;
+	if (svcfleet_delete_service(c, &rq, &out, &st) != 0) {
+		fail_msg("delete %s/%s: %s", cluster, name, st.message);
+	}
+	svcfleet_free(out);
+	svcfleet_status_fini(&st);
+	svcfleet_close(c);
+}
+
+static void
+refused(int rv, const char *msg, const char *holder, const char *field)
+{
+	if (rv != SVCFLEET_INVALID_ARGUMENT || strstr(msg, holder) == NULL
+	    || strstr(msg, field) == NULL) {
+		fail_msg("want INVALID_ARGUMENT naming %s and %s, got %s: %s",
+		    field, holder, svcfleet_code_name(rv), msg);
+	}
+}
+
+// ------------------------------------------------------------- tests
+
+static void
+test_plain_services_claim(void **state)
+{
+	char msg[512];
+	(void) state;
+
+	// One Service per address across clusters; the field and the
+	// holder are named.
+	assert_int_equal(svc_now(0, "svc-pa", "east", "198.51.100.10", NULL,
+	                     msg, sizeof(msg)),
+	    0);
+	refused(svc_now(nsrv - 1, "svc-pb", "west", "198.51.100.10", NULL, msg,
+	            sizeof(msg)),
+	    msg, "Service dev/svc-pa in cluster east", "spec.loadBalancerIP");
+	// A FleetService asking for it is refused naming the Service ...
+	char fmsg[512];
+	refused(apply_now(0, "svc-fa", "west", "198.51.100.10", false, fmsg,
+	            sizeof(fmsg)),
+	    fmsg, "Service dev/svc-pa in cluster east", "loadBalancerIP");
+	// ... and a Service asking for a FleetService's address names it.
+	assert_int_equal(apply_now(0, "svc-fb", "west", "198.51.100.11", false,
+	                     fmsg, sizeof(fmsg)),
+	    0);
+	refused(svc_now(0, "svc-pc", "east", "198.51.100.11", NULL, msg,
+	            sizeof(msg)),
+	    msg, "FleetService dev/svc-fb in cluster west", "loadBalancerIP");
+	// Applying the holder again changes nothing.
+	assert_int_equal(svc_now(nsrv - 1, "svc-pa", "east", "198.51.100.10",
+	                     NULL, msg, sizeof(msg)),
+	    0);
+	// A dry run claims nothing.
+	apply_arg d = {.name = "svc-dry",
+	    .cluster         = "east",
+	    .addr            = "198.51.100.12",
+	    .dry             = true,
+	    .svc             = true};
+	apply(&d);
+	if (d.rv != 0) {
+		fail_msg("dry run: %s", d.msg);
+	}
+	assert_int_equal(svc_now(nsrv - 1, "after-dry", "west",
+	                     "198.51.100.12", NULL, msg, sizeof(msg)),
+	    0);
+	// Changing the address frees the old one.
+	assert_int_equal(svc_now(0, "svc-pa", "east", "198.51.100.13", NULL,
+	                     msg, sizeof(msg)),
+	    0);
+	if (svc_now(nsrv - 1, "svc-pb", "west", "198.51.100.10", NULL, msg,
+	        sizeof(msg))
+	    != 0) {
+		fail_msg("the address given up by an update: %s", msg);
+	}
+	// A delete frees it.
+	refused(svc_now(0, "svc-pd", "west", "198.51.100.13", NULL, msg,
+	            sizeof(msg)),
+	    msg, "Service dev/svc-pa in cluster east", "loadBalancerIP");
+	delete_svc("east", "svc-pa");
+	if (svc_now(nsrv - 1, "svc-pd", "west", "198.51.100.13", NULL, msg,
+	        sizeof(msg))
+	    != 0) {
+		fail_msg("the address freed by a delete: %s", msg);
+	}
+	// Sharing: every requester asks, with the same key.
+	assert_int_equal(svc_now(0, "svc-sa", "east", "198.51.100.14", "k1",
+	                     msg, sizeof(msg)),
+	    0);
+	if (svc_now(nsrv - 1, "svc-sb", "west", "198.51.100.14", "k1", msg,
+	        sizeof(msg))
+	    != 0) {
+		fail_msg("same sharing key: %s", msg);
+	}
+	refused(svc_now(0, "svc-sc", "west", "198.51.100.14", "k2", msg,
+	            sizeof(msg)),
+	    msg, "Service dev/svc-sa in cluster east", "loadBalancerIP");
+	refused(svc_now(0, "svc-sd", "west", "198.51.100.14", NULL, msg,
+	            sizeof(msg)),
+	    msg, "Service dev/svc-sa in cluster east", "loadBalancerIP");
+}
+
+static void
+test_plain_race_one_winner(void **state)
+{
+	(void) state;
+	for (int r = 0; r < 3; r++) {
+		char na[16], nb[16], addr[32], who[96];
+		snprintf(na, sizeof(na), "race-a%d", r);
+		snprintf(nb, sizeof(nb), "race-b%d", r);
+		snprintf(addr, sizeof(addr), "198.51.100.%d", 30 + r);
+		apply_arg a = {
+		    .name = na, .cluster = "east", .addr = addr, .svc = true};
+		apply_arg b = {.name = nb,
+		    .cluster         = "west",
+		    .addr            = addr,
+		    .svc             = r != 1}; // once a FleetService
+		race(&a, &b);
+		if ((a.rv == 0) == (b.rv == 0)) {
+			fail_msg("%s: %s (%s), %s: %s (%s): both %s %s", na,
+			    svcfleet_code_name(a.rv), a.msg, nb,
+			    svcfleet_code_name(b.rv), b.msg,
+			    a.rv == 0 ? "got" : "were refused", addr);
+		}
+		const apply_arg *win  = a.rv == 0 ? &a : &b;
+		const apply_arg *lose = a.rv == 0 ? &b : &a;
+		snprintf(who, sizeof(who), "%s dev/%s in cluster %s",
+		    win->svc ? "Service" : "FleetService", win->name,
+		    win->cluster);
+		refused(lose->rv, lose->msg, who, "loadBalancerIP");
+		if (etcd) {
+			assert_ptr_equal(win, &b); // forced order
+		}
+	}
+}
+
+// Two Services stored with one address before the claims existed
+// (simulated: written straight into the store, no svcfleetd running).
+static int
+collide_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	sf_store_key k   = {"east", "dev", "old-a"};
+	sf_service  *svc = NULL;
+	sf_arena    *a   = arg;
+	int          rv;
+	(void) st;
+	if ((rv = sf_store_txn_service_get(txn, &k, sf_arena_pbc(a), &svc))
+	    != 0) {
+		return (rv);
+	}
+	svc->metadata->cluster = "west";
+	svc->metadata->name    = "old-b";
+	svc->metadata->uid     = "uid-old-b";
+	if ((rv = sf_store_txn_service_put(txn, svc, true)) != 0) {
+		return (rv);
+	}
+	rv = sf_store_txn_record_delete(txn, SF_STORE_ADDRS, "198.51.100.50");
+	if (rv == 0) {
+		// Written by a start that found Services, if any.
+		rv = sf_store_txn_record_delete(
+		    txn, SF_STORE_ADDRS, "~claimed-services");
+		rv = rv == SF_NOT_FOUND ? 0 : rv;
+	}
+	return (rv);
+}
+
+static void
+test_old_store_collision_kept(void **state)
+{
+	char          msg[512], data[128];
+	sf_store_opts so = {0};
+	sf_store     *s  = NULL;
+	sf_status     st;
+	sf_arena      a;
+	(void) state;
+
+	assert_int_equal(svc_now(0, "old-a", "east", "198.51.100.50", NULL,
+	                     msg, sizeof(msg)),
+	    0);
+	for (int i = 0; i < nsrv; i++) {
+		sf_server_stop(srv[i]);
+		srv[i] = NULL;
+	}
+	snprintf(data, sizeof(data), "%s/data0", dir);
+	so.so_dir       = data;
+	so.so_nosync    = true;
+	so.so_sealed_ok = true;
+	if (etcd) {
+		so.so_etcd_endpoints = sf_etcdfix_endpoints(fix);
+		so.so_etcd_prefix    = prefix;
+	}
+	sf_status_init(&st);
+	sf_arena_init(&a);
+	if (sf_store_open_backend(etcd ? "etcd" : "lmdb", &s, &so, &st) != 0) {
+		fail_msg("open: %s", st.st_msg);
+	}
+	sf_store_write w = {.w_fn = collide_fn, .w_arg = &a, .w_status = &st};
+	int            crv = sf_store_write_sync(s, &w, NULL);
+	if (crv != 0) {
+		fail_msg("collide: %s: %s", sf_status_str(crv), st.st_msg);
+	}
+	sf_store_close(s);
+	sf_arena_fini(&a);
+	sf_status_fini(&st);
+	for (int i = 0; i < nsrv; i++) {
+		start_replica(i); // does not refuse to start
+	}
+	// Both kept; each may still be applied unchanged; a third is
+	// refused; `addresses` lists the conflict.
+	if (svc_now(
+	        0, "old-a", "east", "198.51.100.50", NULL, msg, sizeof(msg))
+	        != 0
+	    || svc_now(nsrv - 1, "old-b", "west", "198.51.100.50", NULL, msg,
+	           sizeof(msg))
+	        != 0) {
+		fail_msg("a Service of an old clash: %s", msg);
+	}
+	refused(svc_now(0, "old-c", "west", "198.51.100.50", NULL, msg,
+	            sizeof(msg)),
+	    msg, "in cluster", "loadBalancerIP");
+
+	svcfleet_client               *c = client(0);
+	Svcfleet__V1__AddressesRequest rq
+	    = SVCFLEET__V1__ADDRESSES_REQUEST__INIT;
+	Svcfleet__V1__AddressesReply *out = NULL;
+	svcfleet_status               cst;
+	bool                          found = false;
+	svcfleet_status_init(&cst);
+	if (svcfleet_addresses(c, &rq, &out, &cst) != 0) {
+		fail_msg("addresses: %s", cst.message);
+	}
+	for (size_t i = 0; i < out->n_conflicts; i++) {
+		found = found
+		    || (strstr(out->conflicts[i], "198.51.100.50") != NULL
+		        && strstr(out->conflicts[i], "dev/old-a") != NULL
+		        && strstr(out->conflicts[i], "dev/old-b") != NULL);
+	}
+	if (!found) {
+		fail_msg("addresses lists %zu conflicts, not 198.51.100.50's",
+		    out->n_conflicts);
+	}
+	svcfleet_free(out);
+	svcfleet_status_fini(&cst);
+	svcfleet_close(c);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_plain_services_claim),
+	    cmocka_unit_test(test_plain_race_one_winner),
+	    cmocka_unit_test(test_old_store_collision_kept),
+	};
+	return (cmocka_run_group_tests(tests, setup, teardown));
+}
