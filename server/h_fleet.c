@@ -21,6 +21,7 @@
 // one claim record per address), so two writes in flight at once cannot
 // both take an address; a write costs what it changes, not the number of
 // FleetServices stored.
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1321,6 +1322,42 @@ fl_restore(const fleet_job *j, sf_status *st)
 	return (sf_status_set(st, j->j_pre_code, "%s", j->j_pre_msg));
 }
 
+// i18-plan: one write of a FleetService is one store transaction (never
+// split: nothing is written unless all of it is). On etcd that
+// transaction holds at most --max-txn-ops reads and as many writes
+// (sf_store_txn_ops_left); each placed cluster costs its record, its copy
+// and each node port and address claim. A FleetService that does not fit
+// is refused naming the bound, before anything is written, instead of the
+// store's bare RESOURCE_EXHAUSTED under an unrelated message. rv is what
+// the write returned; it is kept when the bound is not the cause.
+static int
+fit_check(sf_store_txn *txn, const sf_fleet *fs, int rv, sf_status *st)
+{
+	uint32_t max   = 0;
+	uint32_t left  = sf_store_txn_ops_left(txn, &max);
+	size_t   naddr = 0;
+
+	if (max == 0 || left > 0) {
+		return (rv);
+	}
+	for (size_t i = 0; fs != NULL && i < fs->n_status; i++) {
+		naddr += sf_nz(fs->status[i]->lb_address)[0] != '\0';
+	}
+	sf_status_reset(st);
+	sf_status_violation(st, SF_V_TOO_MANY, "spec.placement",
+	    "Too many: %zu clusters (%zu with a requested address): one "
+	    "write of this FleetService (each placed cluster's record, copy, "
+	    "node ports and address claims, in one transaction) needs more "
+	    "than the %" PRIu32 " operations an etcd transaction may hold "
+	    "(etcd --max-txn-ops); place it onto fewer clusters, or raise "
+	    "etcd's --max-txn-ops and the store's so_etcd_max_txn_ops",
+	    fs != NULL ? fs->n_status : 0, naddr, max);
+	return (sf_status_set(st, SF_INVALID_ARGUMENT,
+	    "FleetService \"%s\" is invalid: %s: %s: nothing was written",
+	    fs != NULL ? sf_nz(fs->metadata->name) : "",
+	    st->st_viol[0].v_field, st->st_viol[0].v_reason));
+}
+
 static int
 fleet_apply_fn(sf_store_txn *txn, void *arg, sf_status *st)
 {
@@ -1394,7 +1431,7 @@ fleet_apply_fn(sf_store_txn *txn, void *arg, sf_status *st)
 	fs->metadata->cluster    = "";
 	fs->metadata->owner      = "";
 	if ((rv = fleet_sync(txn, j, fs, old, true, st)) != 0) {
-		return (rv);
+		return (fit_check(txn, fs, rv, st));
 	}
 	if (old != NULL
 	    && old->metadata->generation == fs->metadata->generation
@@ -1410,7 +1447,9 @@ fleet_apply_fn(sf_store_txn *txn, void *arg, sf_status *st)
 		    = SVCFLEET__V1__APPLY_ACTION__APPLY_ACTION_UNCHANGED;
 		return (0);
 	}
-	if ((rv = put_record(txn, j, fs, old == NULL, st)) != 0) {
+	if ((rv = fit_check(
+	         txn, fs, put_record(txn, j, fs, old == NULL, st), st))
+	    != 0) {
 		return (rv);
 	}
 	j->j_result = fs;
@@ -1453,13 +1492,13 @@ fleet_resync_fn(sf_store_txn *txn, void *arg, sf_status *st)
 	}
 	j->j_user = sf_nz(old->last_writer);
 	if ((rv = fleet_sync(txn, j, fs, old, false, st)) != 0) {
-		return (rv);
+		return (fit_check(txn, fs, rv, st));
 	}
 	if (!j->j_changed && status_equal(old, fs)) {
 		return (0);
 	}
 	j->j_result = fs;
-	return (put_record(txn, j, fs, false, st));
+	return (fit_check(txn, fs, put_record(txn, j, fs, false, st), st));
 }
 
 static int

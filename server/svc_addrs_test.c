@@ -760,6 +760,118 @@ test_old_store_collision_kept(void **state)
 	svcfleet_close(c);
 }
 
+// One FleetService on n clusters, each copy asking for its own address
+// (an override per cluster). Returns the code; msg gets the message.
+static int
+apply_wide(const char *name, int n, char *msg, size_t cap)
+{
+	json_t *clusters = json_array(), *overrides = json_array();
+	json_t *obj;
+	for (int i = 0; i < n; i++) {
+		char cn[32], ip[32];
+		snprintf(cn, sizeof(cn), "wide-%02d", i);
+		snprintf(ip, sizeof(ip), "10.%d.7.%d", n, i + 1);
+		json_array_append_new(clusters, json_string(cn));
+		json_array_append_new(overrides,
+		    json_pack("{s:[s],s:{s:{s:s}}}", "clusters", cn, "patch",
+		        "spec", "loadBalancerIP", ip));
+	}
+	obj = json_pack("{s:s,s:s,s:{s:s,s:s},s:{s:{s:o},s:{s:{s:s,s:s,s:{"
+	                "s:s},s:[{s:i}]}},s:o}}",
+	    "apiVersion", "svcfleet.io/v1", "kind", "FleetService", "metadata",
+	    "name", name, "namespace", "dev", "spec", "placement", "clusters",
+	    clusters, "template", "spec", "type", "LoadBalancer",
+	    "loadBalancerIP", "10.0.0.1", "selector", "app", "x", "ports",
+	    "port", 80, "overrides", overrides);
+	assert_non_null(obj);
+	sf_arena  a;
+	sf_status st;
+	sf_fleet *fs = NULL;
+	sf_arena_init(&a);
+	sf_status_init(&st);
+	if (sf_model_fleet_from_manifest(obj, &a, &fs, &st) != 0) {
+		fail_msg("manifest: %s", st.st_msg);
+	}
+	Svcfleet__V1__ApplyFleetServiceRequest rq
+	    = SVCFLEET__V1__APPLY_FLEET_SERVICE_REQUEST__INIT;
+	Svcfleet__V1__ApplyFleetServiceReply *out = NULL;
+	svcfleet_client                      *c   = client(0);
+	svcfleet_status                       cst;
+	rq.fleet_service = fs;
+	svcfleet_status_init(&cst);
+	int rv = svcfleet_apply_fleet_service(c, &rq, &out, &cst);
+	snprintf(msg, cap, "%s", cst.message);
+	svcfleet_free(out);
+	svcfleet_status_fini(&cst);
+	svcfleet_close(c);
+	sf_status_fini(&st);
+	sf_arena_fini(&a);
+	json_decref(obj);
+	return (rv);
+}
+
+static int
+fleet_get_code(const char *name)
+{
+	svcfleet_client              *c = client(0);
+	Svcfleet__V1__FleetServiceKey k
+	    = SVCFLEET__V1__FLEET_SERVICE_KEY__INIT;
+	Svcfleet__V1__GetFleetServiceRequest rq
+	    = SVCFLEET__V1__GET_FLEET_SERVICE_REQUEST__INIT;
+	Svcfleet__V1__FleetService *fs = NULL;
+	svcfleet_status             st;
+	svcfleet_status_init(&st);
+	k.namespace_ = "dev";
+	k.name       = (char *) name;
+	rq.key       = &k;
+	int rv       = svcfleet_get_fleet_service(c, &rq, &fs, &st);
+	svcfleet_free(fs);
+	svcfleet_status_fini(&st);
+	svcfleet_close(c);
+	return (rv);
+}
+
+// etcd holds at most --max-txn-ops (128) reads and as many writes in one
+// transaction; a FleetService's write is one, and each placed cluster
+// costs its record, its copy and its address claim. Too wide: refused
+// INVALID_ARGUMENT naming spec.placement and the bound, nothing written
+// (it was RESOURCE_EXHAUSTED "reading a copy failed"). LMDB has no bound.
+static void
+test_txn_op_bound(void **state)
+{
+	char msg[1024];
+	(void) state;
+	for (int i = 0; i < 60; i++) {
+		char cn[32];
+		snprintf(cn, sizeof(cn), "wide-%02d", i);
+		add_cluster(cn);
+	}
+	if (apply_wide("wide-twenty", 20, msg, sizeof(msg)) != 0) {
+		fail_msg("20 clusters: %s", msg);
+	}
+	int rv = apply_wide("wide-sixty", 60, msg, sizeof(msg));
+	if (!etcd) {
+		if (rv != 0) {
+			fail_msg("60 clusters on LMDB: %s", msg);
+		}
+		return;
+	}
+	if (rv != SVCFLEET_INVALID_ARGUMENT
+	    || strstr(msg, "spec.placement") == NULL
+	    || strstr(msg, "128") == NULL
+	    || strstr(msg, "--max-txn-ops") == NULL) {
+		fail_msg("60 clusters on etcd: %s: %s", svcfleet_code_name(rv),
+		    msg);
+	}
+	assert_int_equal(fleet_get_code("wide-sixty"), SVCFLEET_NOT_FOUND);
+	// Its addresses were not claimed either.
+	char m2[512];
+	if (svc_now(0, "wide-plain", "east", "10.60.7.1", NULL, m2, sizeof(m2))
+	    != 0) {
+		fail_msg("an address of the refused FleetService: %s", m2);
+	}
+}
+
 int
 main(void)
 {
@@ -767,6 +879,7 @@ main(void)
 	    cmocka_unit_test(test_plain_services_claim),
 	    cmocka_unit_test(test_plain_race_one_winner),
 	    cmocka_unit_test(test_old_store_collision_kept),
+	    cmocka_unit_test(test_txn_op_bound),
 	};
 	return (cmocka_run_group_tests(tests, setup, teardown));
 }

@@ -201,6 +201,7 @@ struct sf_store_txn {
 	int64_t             t_now;
 	uint64_t            t_snap; // the snapshot revision, 0 before a read
 	int                 t_err;  // the first failure of etcd under the fn
+	bool                t_too_many; // i18-plan: refused for the op bound
 	bool                t_wrote;
 	bool                t_blind_ok; // creates may assume keys absent
 	size_t              t_nblind;   // keys assumed so
@@ -269,8 +270,10 @@ bool sf__store_etxn_dirty(const sf_store_txn *t);
 // *rev (committed, possibly by an earlier send whose answer was lost),
 // SF_ABORTED when something it read changed (run the write again), or
 // another SF_* code with the request's status set.
-int  sf__store_etxn_commit(sf_store_txn *t, uint64_t *rev);
-void sf__store_etxn_patch(sf_store_txn *t, uint64_t rev);
+int sf__store_etxn_commit(sf_store_txn *t, uint64_t *rev);
+// i18-plan: sf_store_txn_ops_left on etcd.
+uint32_t sf__store_etxn_ops_left(sf_store_txn *t, uint32_t *max);
+void     sf__store_etxn_patch(sf_store_txn *t, uint64_t rev);
 
 uint64_t sf__store_etcd_txn_revision(sf_store_txn *t);
 bool     sf__store_etcd_txn_wrote(sf_store_txn *t);

@@ -863,4 +863,5 @@ const sf_store_ops sf_store_etcd_ops = {
     .so_cluster_specs_min = sf__store_etcd_cluster_specs_min,
     .so_revision_reached  = sf__store_etcd_revision_reached,
     .so_cluster_spec_get  = sf__store_etcd_cluster_spec_get,
+    .so_txn_ops_left      = sf__store_etxn_ops_left, // i18-plan
 };

@@ -199,6 +199,7 @@ static int
 too_many(sf_store_txn *t)
 {
 	size_t c = compares(t), w = writes(t);
+	t->t_too_many = true;
 	return (fail(t,
 	    sf_status_set(t->t_st, SF_RESOURCE_EXHAUSTED,
 	        "store: this write needs %zu compares and %zu operations in "
@@ -1565,4 +1566,20 @@ sf__store_etxn_commit(sf_store_txn *t, uint64_t *rev)
 		    "not have been applied",
 		    sf__store_etcd_endpoints(s->s_etcd)));
 	}
+}
+
+// i18-plan: what is left of the --max-txn-ops bound (one kept for the
+// audit record the write may append after its function).
+uint32_t
+sf__store_etxn_ops_left(sf_store_txn *t, uint32_t *max)
+{
+	size_t   c = compares(t), w = writes(t) + 1;
+	uint32_t m = t->t_store->s_max_ops;
+	if (max != NULL) {
+		*max = m;
+	}
+	if (t->t_too_many || c >= m || w >= m) {
+		return (0);
+	}
+	return ((uint32_t) (m - (c > w ? c : w)));
 }

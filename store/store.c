@@ -628,6 +628,22 @@ sf_store_record_generation(sf_store *s, sf_store_kind kind)
 	return (ops->so_record_generation(s, kind));
 }
 
+// i18-plan
+uint32_t
+sf_store_txn_ops_left(sf_store_txn *txn, uint32_t *max)
+{
+	const sf_store_ops *ops = TOPS(txn);
+	if (max != NULL) {
+		*max = 0;
+	}
+	if (ops->so_size
+	        < offsetof(sf_store_ops, so_txn_ops_left) + sizeof(void *)
+	    || ops->so_txn_ops_left == NULL) {
+		return (UINT32_MAX);
+	}
+	return (ops->so_txn_ops_left(txn, max));
+}
+
 static _Thread_local bool on_writer;
 
 void

@@ -646,6 +646,9 @@ typedef struct sf_store_ops {
 	// One cluster without credentials, from the view (NULL: cluster_get).
 	int (*so_cluster_spec_get)(sf_store *, const char *,
 	    ProtobufCAllocator *, Svcfleet__V1__Cluster **);
+	// i18-plan: operations a write function may still add to its
+	// transaction (NULL: no bound; see sf_store_txn_ops_left).
+	uint32_t (*so_txn_ops_left)(sf_store_txn *, uint32_t *);
 } sf_store_ops;
 
 // The LMDB backend.
@@ -683,5 +686,14 @@ int sf_store_open_backend(
 // and every sf_store_txn likewise begins with { const sf_store_ops *t_ops; }.
 int sf_store_open_with(const sf_store_ops *ops, sf_store **out,
     const sf_store_opts *o, sf_status *st);
+
+// i18-plan: sf_store_txn_ops_left (in a write function) is how many more
+// reads or writes of distinct keys the write's transaction can take
+// (UINT32_MAX: no bound, as on LMDB); 0 once one was refused for the
+// bound (SF_RESOURCE_EXHAUSTED). *max (may be NULL) gets the bound (etcd's
+// --max-txn-ops, so_etcd_max_txn_ops), 0 when there is none. One more key
+// is left for the write's audit record. A write function that may touch
+// many keys reads it to refuse, with its own words, what cannot fit.
+uint32_t sf_store_txn_ops_left(sf_store_txn *txn, uint32_t *max);
 
 #endif // SF_STORE_H
