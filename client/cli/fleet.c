@@ -622,6 +622,13 @@ sf__cli_cmd_addresses(cli *c)
 		rv                = sf__cli_table_add(&t, row);
 	}
 	rv = sf__cli_table_done(&t, rv);
+	// i18-plan: clashes kept from before the plan covered them.
+	if (rv == 0 && rep->n_conflicts > 0) {
+		printf("\nCONFLICTS\n");
+		for (size_t i = 0; i < rep->n_conflicts; i++) {
+			printf("%s\n", rep->conflicts[i]);
+		}
+	}
 	svcfleet_free(rep);
 	return (rv);
 }
