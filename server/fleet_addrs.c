@@ -989,13 +989,21 @@ sf__srv_svc_addrs_backfill(sf_server *srv, sf_status *st)
 	return (0);
 }
 
-// `svcfleet addresses`: the clashes kept from before the plan.
+// `svcfleet addresses`: the clashes kept from before the plan. Only an
+// address requested by two entries can have two holders: only those
+// claims are read (one read each, not one per address listed).
+static int
+str_cmp(const void *x, const void *y)
+{
+	return (strcmp(*(const char *const *) x, *(const char *const *) y));
+}
+
 int
 sf__srv_addrs_conflicts(
     sf_store *s, sf_arena *a, Svcfleet__V1__AddressesReply *r, sf_status *st)
 {
-	const char **done;
-	size_t       ndone = 0, cap = 0;
+	const char **all;
+	size_t       nall = 0, cap = 0;
 	char       **out;
 
 	for (size_t i = 0; i < r->n_addresses; i++) {
@@ -1005,9 +1013,9 @@ sf__srv_addrs_conflicts(
 			cap += *v == ',' ? 1 : 0;
 		}
 	}
-	done = sf_arena_zalloc(a, (cap + 1) * sizeof(*done));
-	out  = sf_arena_zalloc(a, (cap + 1) * sizeof(*out));
-	if (done == NULL || out == NULL) {
+	all = sf_arena_zalloc(a, (cap + 1) * sizeof(*all));
+	out = sf_arena_zalloc(a, (cap + 1) * sizeof(*out));
+	if (all == NULL || out == NULL) {
 		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
 	}
 	r->conflicts   = out;
@@ -1024,48 +1032,49 @@ sf__srv_addrs_conflicts(
 			return (
 			    sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
 		}
-		for (size_t x = 0; x < nit; x++) {
-			ProtobufCMessage *m = NULL;
-			if (seen(done, ndone, it[x]) || ndone >= cap) {
-				continue;
-			}
-			done[ndone++] = it[x];
-			if (sf_store_record_get(s, SF_STORE_ADDRS, it[x],
-			        &svcfleet__v1__address_claim__descriptor,
-			        sf_arena_pbc(a), &m)
-			    != 0) {
-				continue;
-			}
-			const ad_claim *c    = (const ad_claim *) m;
-			const char     *line = NULL;
-			for (size_t p = 0; p < c->n_holders; p++) {
-				for (size_t q = p + 1; q < c->n_holders; q++) {
-					const ad_holder *hp = c->holders[p];
-					const ad_holder *hq = c->holders[q];
-					if ((sf_nz(hp->fleet)[0] != '\0'
-					        && strcmp(hp->fleet,
-					               sf_nz(hq->fleet))
-					            == 0)
-					    || sf__srv_fleet_addrs_can_share(
-					        hp->shared, hp->share_key,
-					        hq->shared, hq->share_key)) {
-						continue;
-					}
-					line = sf_arena_printf(a,
-					    "%s%s%s and %s",
-					    line != NULL ? line : it[x],
-					    line != NULL ? "; " : ": ",
-					    sf__srv_addrs_holder_name(a, hp),
-					    sf__srv_addrs_holder_name(a, hq));
+		for (size_t x = 0; x < nit && nall < cap; x++) {
+			all[nall++] = it[x];
+		}
+	}
+	qsort(all, nall, sizeof(*all), str_cmp);
+	for (size_t i = 0; i + 1 < nall; i++) {
+		ProtobufCMessage *m = NULL;
+		if (strcmp(all[i], all[i + 1]) != 0
+		    || (i > 0 && strcmp(all[i - 1], all[i]) == 0)) {
+			continue; // once per address requested twice or more
+		}
+		if (sf_store_record_get(s, SF_STORE_ADDRS, all[i],
+		        &svcfleet__v1__address_claim__descriptor,
+		        sf_arena_pbc(a), &m)
+		    != 0) {
+			continue;
+		}
+		const ad_claim *c    = (const ad_claim *) m;
+		const char     *line = NULL;
+		for (size_t p = 0; p < c->n_holders; p++) {
+			for (size_t q = p + 1; q < c->n_holders; q++) {
+				const ad_holder *hp = c->holders[p];
+				const ad_holder *hq = c->holders[q];
+				if ((sf_nz(hp->fleet)[0] != '\0'
+				        && strcmp(hp->fleet, sf_nz(hq->fleet))
+				            == 0)
+				    || sf__srv_fleet_addrs_can_share(
+				        hp->shared, hp->share_key, hq->shared,
+				        hq->share_key)) {
+					continue;
 				}
+				line = sf_arena_printf(a, "%s%s%s and %s",
+				    line != NULL ? line : all[i],
+				    line != NULL ? "; " : ": ",
+				    sf__srv_addrs_holder_name(a, hp),
+				    sf__srv_addrs_holder_name(a, hq));
 			}
-			if (line != NULL) {
-				out[r->n_conflicts++] = sf_arena_printf(a,
-				    "%s (both request it without sharing; "
-				    "stored before the address plan covered "
-				    "them, both kept)",
-				    line);
-			}
+		}
+		if (line != NULL) {
+			out[r->n_conflicts++] = sf_arena_printf(a,
+			    "%s (both request it without sharing; stored "
+			    "before the address plan covered them, both kept)",
+			    line);
 		}
 	}
 	return (0);

@@ -774,7 +774,9 @@ write_update_of(sf_store_txn *txn, svc_job *j, sf_service *old, sf_status *st)
 	if ((rv = check_node_ports(txn, c, nw, &k, st)) != 0) {
 		return (rv);
 	}
-	if ((rv = check_addresses(txn, c, nw, &k, st)) != 0) {
+	// (A Service being deleted gave its address up already; only its
+	// labels or annotations can change now.)
+	if (!om->deleting && (rv = check_addresses(txn, c, nw, &k, st)) != 0) {
 		return (rv);
 	}
 	if (!spec_same) {
@@ -784,7 +786,9 @@ write_update_of(sf_store_txn *txn, svc_job *j, sf_service *old, sf_status *st)
 	if ((rv = sf_store_txn_service_put(txn, nw, false)) != 0) {
 		return (sf_status_set(st, rv, "storing the service failed"));
 	}
-	if ((rv = sf__srv_svc_addrs_claim(txn, &c->c_arena, old, nw)) != 0) {
+	if (!om->deleting
+	    && (rv = sf__srv_svc_addrs_claim(txn, &c->c_arena, old, nw))
+	        != 0) {
 		return (sf_status_set(st, rv, "claiming the address failed"));
 	}
 	if (nm->generation != om->generation

@@ -872,6 +872,39 @@ test_txn_op_bound(void **state)
 	}
 }
 
+// Converting a Service into a FleetService keeps its address: the claim
+// passes from the Service to the FleetService (no clash with itself).
+static void
+test_convert_hands_claim(void **state)
+{
+	char msg[512];
+	(void) state;
+	assert_int_equal(svc_now(0, "conv-web", "east", "198.51.100.70", NULL,
+	                     msg, sizeof(msg)),
+	    0);
+	svcfleet_client         *c = client(nsrv - 1);
+	Svcfleet__V1__ServiceKey k = SVCFLEET__V1__SERVICE_KEY__INIT;
+	Svcfleet__V1__ConvertServiceRequest rq
+	    = SVCFLEET__V1__CONVERT_SERVICE_REQUEST__INIT;
+	Svcfleet__V1__ApplyFleetServiceReply *out = NULL;
+	svcfleet_status                       st;
+	svcfleet_status_init(&st);
+	k.cluster    = "east";
+	k.namespace_ = "dev";
+	k.name       = "conv-web";
+	rq.key       = &k;
+	if (svcfleet_convert_service(c, &rq, &out, &st) != 0) {
+		fail_msg("convert: %s", st.message);
+	}
+	svcfleet_free(out);
+	svcfleet_status_fini(&st);
+	svcfleet_close(c);
+	refused(svc_now(0, "conv-other", "west", "198.51.100.70", NULL, msg,
+	            sizeof(msg)),
+	    msg, "FleetService dev/conv-web in cluster east",
+	    "loadBalancerIP");
+}
+
 int
 main(void)
 {
@@ -880,6 +913,7 @@ main(void)
 	    cmocka_unit_test(test_plain_race_one_winner),
 	    cmocka_unit_test(test_old_store_collision_kept),
 	    cmocka_unit_test(test_txn_op_bound),
+	    cmocka_unit_test(test_convert_hands_claim),
 	};
 	return (cmocka_run_group_tests(tests, setup, teardown));
 }
