@@ -571,6 +571,7 @@ worker_main(void *arg)
 	sf__recon_cluster *c = arg;
 	sf__recon_worker  *w = c->c_w;
 	int                running;
+	int                ready = 1; // sockets with events in the last poll
 	char               tname[16];
 
 	snprintf(tname, sizeof(tname), "rc:%s", c->c_name);
@@ -579,8 +580,16 @@ worker_main(void *arg)
 	while (take_inbox(w)) {
 		int64_t  now;
 		unsigned started;
-		curl_multi_perform(c->c_multi, &running);
-		process_done(w);
+		long     due = 0;
+		// A turn woken only by the inbox (no socket ready, no curl
+		// timer due) has nothing for curl: its pass over every
+		// transfer is skipped (issue 21).
+		if (ready > 0
+		    || curl_multi_timeout(c->c_multi, &due) != CURLM_OK
+		    || due == 0) {
+			curl_multi_perform(c->c_multi, &running);
+			process_done(w);
+		}
 		now     = sf_clock_mono_ms();
 		started = w->w_started;
 		run_timers(w, now);
@@ -595,8 +604,12 @@ worker_main(void *arg)
 			curl_multi_perform(c->c_multi, &running);
 			process_done(w);
 		}
-		curl_multi_poll(c->c_multi, NULL, 0,
-		    next_timeout(w, sf_clock_mono_ms()), NULL);
+		ready = 0;
+		if (curl_multi_poll(c->c_multi, NULL, 0,
+		        next_timeout(w, sf_clock_mono_ms()), &ready)
+		    != CURLM_OK) {
+			ready = 1;
+		}
 	}
 	sf__recon_cancel_all(w);
 	while (w->w_free != NULL) {
