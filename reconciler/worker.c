@@ -136,7 +136,10 @@ sf__recon_req_get(sf__recon_worker *w, int kind)
 void
 sf__recon_req_put(sf__recon_worker *w, sf__recon_req *q)
 {
-	if (w->w_nfree >= IDLE_REQUESTS) {
+	// During a burst every request slot keeps its easy handle (making
+	// and freeing one per apply cost a tenth of the worker's time:
+	// issue 21); trim_idle gives the extra ones back once it is over.
+	if (w->w_nfree >= IDLE_REQUESTS + w->w_r->r_opts.ro_max_inflight) {
 		// Enough kept for the next burst; this one's easy handle
 		// (and buffers) go.
 		sf_kube_req_fini(&q->q_kr);
@@ -179,6 +182,7 @@ sf__recon_req_start(sf__recon_worker *w, sf__recon_req *q)
 		w->w_active->q_prev = q;
 	}
 	w->w_active = q;
+	w->w_started++;
 	if (counted(q)) {
 		w->w_inflight++;
 	}
@@ -471,6 +475,23 @@ pump(sf__recon_worker *w, int64_t now)
 	}
 }
 
+// trim_idle frees the idle requests beyond IDLE_REQUESTS once nothing is
+// in flight.
+static void
+trim_idle(sf__recon_worker *w)
+{
+	if (w->w_inflight != 0) {
+		return;
+	}
+	while (w->w_nfree > IDLE_REQUESTS) {
+		sf__recon_req *q = w->w_free;
+		w->w_free        = q->q_next;
+		w->w_nfree--;
+		sf_kube_req_fini(&q->q_kr);
+		free(q);
+	}
+}
+
 // trim_after_burst gives memory back to the system when a burst of work
 // is over: holding_pb objects hold a packed Service now, and once none
 // does after a thousand or more did at once, what the burst allocated
@@ -517,6 +538,7 @@ publish_stats(sf__recon_worker *w, int64_t now)
 	} else if (atomic_load(&w->w_c->c_pending_since) == 0) {
 		atomic_store(&w->w_c->c_pending_since, now);
 	}
+	trim_idle(w);
 	trim_after_burst(w, holding_pb);
 }
 
@@ -551,25 +573,45 @@ worker_main(void *arg)
 	sf__recon_cluster *c = arg;
 	sf__recon_worker  *w = c->c_w;
 	int                running;
+	int                ready = 1; // sockets with events in the last poll
 	char               tname[16];
 
 	snprintf(tname, sizeof(tname), "rc:%s", c->c_name);
 	pthread_setname_np(pthread_self(), tname);
 	SF_INFO("recon", "cluster=%s worker started", c->c_name);
 	while (take_inbox(w)) {
-		int64_t now;
-		curl_multi_perform(c->c_multi, &running);
-		process_done(w);
-		now = sf_clock_mono_ms();
+		int64_t  now;
+		unsigned started;
+		long     due = 0;
+		// A turn woken only by the inbox (no socket ready, no curl
+		// timer due) has nothing for curl: its pass over every
+		// transfer is skipped (issue 21).
+		if (ready > 0
+		    || curl_multi_timeout(c->c_multi, &due) != CURLM_OK
+		    || due == 0) {
+			curl_multi_perform(c->c_multi, &running);
+			process_done(w);
+		}
+		now     = sf_clock_mono_ms();
+		started = w->w_started;
 		run_timers(w, now);
 		sf__recon_conn_step(w, now);
 		pump(w, now);
 		sf__recon_health_maybe_report(w, now);
 		publish_stats(w, now);
-		curl_multi_perform(c->c_multi, &running);
-		process_done(w);
-		curl_multi_poll(c->c_multi, NULL, 0,
-		    next_timeout(w, sf_clock_mono_ms()), NULL);
+		if (w->w_started != started) {
+			// Send what was just started before sleeping (a turn
+			// with nothing new skips this pass over every
+			// transfer: issue 21).
+			curl_multi_perform(c->c_multi, &running);
+			process_done(w);
+		}
+		ready = 0;
+		if (curl_multi_poll(c->c_multi, NULL, 0,
+		        next_timeout(w, sf_clock_mono_ms()), &ready)
+		    != CURLM_OK) {
+			ready = 1;
+		}
 	}
 	sf__recon_cancel_all(w);
 	while (w->w_free != NULL) {
@@ -630,8 +672,14 @@ fail:
 void
 sf__recon_cluster_post(sf__recon_cluster *c, sf__recon_msg *m)
 {
+	bool wake;
+
 	m->m_next = NULL;
 	pthread_mutex_lock(&c->c_mtx);
+	// Only the post that finds the inbox empty wakes the worker (issue
+	// 21: a wakeup is a syscall on each side): a message behind it is
+	// taken by the same take_inbox, which that wakeup guarantees.
+	wake = c->c_in_head == NULL;
 	if (c->c_in_tail != NULL) {
 		c->c_in_tail->m_next = m;
 	} else {
@@ -639,7 +687,9 @@ sf__recon_cluster_post(sf__recon_cluster *c, sf__recon_msg *m)
 	}
 	c->c_in_tail = m;
 	pthread_mutex_unlock(&c->c_mtx);
-	curl_multi_wakeup(c->c_multi);
+	if (wake) {
+		curl_multi_wakeup(c->c_multi);
+	}
 }
 
 void

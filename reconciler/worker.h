@@ -51,6 +51,7 @@ typedef struct sf__recon_worker {
 	unsigned           w_nfree;
 	sf__recon_req     *w_active; // requests added to the multi handle
 	unsigned           w_inflight;
+	unsigned           w_started; // requests started (wraps; issue 21)
 	sf__recon_req     *w_watch, *w_list, *w_probe, *w_pools;
 	int                w_conn;
 	int64_t            w_retry_at;
