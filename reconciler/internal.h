@@ -267,12 +267,17 @@ struct sf_reconciler {
 	// Reporter pool.
 	pthread_mutex_t r_jmtx;
 	pthread_cond_t  r_jcv;
-	sf__recon_job  *r_jhead, *r_jtail;
-	size_t          r_jlen;
+	sf__recon_job  *r_jhead, *r_jtail; // health, fetch, drift jobs
+	size_t          r_jlen;            // jobs queued, both queues
 	bool            r_jstop;
 	pthread_t      *r_reporters;
 	size_t          r_nreporters;
 	atomic_bool     r_no_batch; // svcfleetd lacks ReportStatuses
+	// Status reports wait in a queue of their own (issue 21): at most
+	// REPORT_CALLS ReportStatuses calls are in flight (r_scalls), so
+	// reports that come while they are travel together in the next.
+	sf__recon_job *r_shead, *r_stail;
+	unsigned       r_scalls;
 
 	// Statistics.
 	atomic_uint_fast64_t r_applies, r_deletes, r_reports, r_health_reports;
