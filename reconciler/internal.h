@@ -32,6 +32,9 @@
 #include "reconciler.h"
 #include "svcfleet/svcfleet.h"
 
+// The timeout of the reconciler's calls to svcfleetd (its client handle's).
+#define SF__RECON_CALL_TIMEOUT_MS 15000
+
 typedef struct sf__recon_cluster sf__recon_cluster;
 typedef struct sf__recon_obj     sf__recon_obj;
 typedef struct sf__recon_msg     sf__recon_msg;

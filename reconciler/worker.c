@@ -303,14 +303,15 @@ digest(sf__recon_worker *w, sf__recon_obj *o, sf__recon_msg *m)
 	sf_service *svc;
 	uint64_t    want = 0;
 
-	svc = svcfleet__v1__service__unpack(NULL, m->m_pblen, m->m_pb);
+	svc = svcfleet__v1__service__unpack(
+	    sf_arena_pbc(&w->w_unpack), m->m_pblen, m->m_pb);
 	if (svc == NULL
 	    || sf_kube_body(svc, w->w_r->r_owner, NULL, &want) != 0) {
 		// Out of memory: decided again at the next change or resync.
-		svcfleet__v1__service__free_unpacked(svc, NULL);
+		sf_arena_reset(&w->w_unpack);
 		return;
 	}
-	svcfleet__v1__service__free_unpacked(svc, NULL);
+	sf_arena_reset(&w->w_unpack);
 	if (o->o_want != want) {
 		// A new spec: retried at once whatever failed before.
 		o->o_attempts = 0;
@@ -709,6 +710,7 @@ sf__recon_cluster_stop(sf__recon_cluster *c)
 	}
 	sf__recon_objtab_fini(&w->w_objs);
 	free(w->w_echo);
+	sf_arena_fini(&w->w_unpack);
 	sf__recon_heap_fini(&w->w_timers);
 	free(w->w_continue);
 	free(w->w_pools_json);

@@ -80,6 +80,9 @@ typedef struct sf__recon_worker {
 	// Objects parsed from an apply's answer or the watch, by a hash of
 	// their bytes (worker_obj.c, echoes); made at first use.
 	struct sf__recon_echo *w_echo;
+	// Where a packed Service is unpacked to build its body or hash
+	// (issue 21: no malloc and free per field); reset after each use.
+	sf_arena w_unpack;
 } sf__recon_worker;
 
 // ------------------------------------------------------------ worker.c
