@@ -70,6 +70,19 @@ sf__recon_msg_free(sf__recon_msg *m)
 	}
 }
 
+// A ProtobufCBuffer that hashes what is packed into it.
+typedef struct hash_buf {
+	ProtobufCBuffer hb_base;
+	uint64_t        hb_h;
+} hash_buf;
+
+static void
+hash_append(ProtobufCBuffer *b, size_t n, const uint8_t *data)
+{
+	hash_buf *hb = (hash_buf *) b;
+	hb->hb_h     = sf_hash_bytes(hb->hb_h, data, n);
+}
+
 sf__recon_msg *
 sf__recon_desired_msg(
     sf_reconciler *r, const sf_service *svc, uint32_t epoch, bool present)
@@ -127,6 +140,14 @@ sf__recon_desired_msg(
 	view_md.n_annotations  = md->n_annotations;
 	view.metadata          = &view_md;
 	view.spec              = svc->spec;
+	// The desired hash depends on these alone (sf_kube_body reads no
+	// status): their hash is the input, so a status report's echo that
+	// brings the facts it reported (below) is not digested again (issue
+	// 21: each converged Service was).
+	hash_buf hb
+	    = {.hb_base = {.append = hash_append}, .hb_h = SF_HASH_INIT};
+	protobuf_c_message_pack_to_buffer(&view.base, &hb.hb_base);
+	m->m_input = hb.hb_h;
 	// i19-ssd: and the node ports and cluster IP this cluster had
 	// assigned, which a re-create after a delete in the cluster asks for
 	// again.
@@ -153,7 +174,6 @@ sf__recon_desired_msg(
 		return (NULL);
 	}
 	svcfleet__v1__service__pack(&view, m->m_pb);
-	m->m_input  = sf_hash_bytes(SF_HASH_INIT, m->m_pb, m->m_pblen);
 	m->m_stored = sf_kube_stored_status_hash(svc, sf_nz(md->cluster));
 	// i19-ssd: a drift kept under drift policy Report stays kept when
 	// another reconciler takes the cluster over.

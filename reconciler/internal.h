@@ -70,7 +70,7 @@ struct sf__recon_msg {
 	uint32_t       m_flags; // D_*
 	bool           m_ok;
 	int64_t        m_gen;    // stored generation
-	uint64_t       m_input;  // hash of m_pb: what the body is made from
+	uint64_t       m_input;  // hash of m_pb's metadata and spec alone
 	uint64_t       m_stored; // hash of the stored status for this cluster
 	// i19-ssd: the stored status is DRIFTED (drift policy Report): the
 	// body hash the cluster drifted from; 0 otherwise.

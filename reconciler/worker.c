@@ -355,10 +355,12 @@ on_desired(sf__recon_worker *w, sf__recon_msg *m)
 	    | (m->m_flags & D_MASK);
 	// Most updates are echoes of our own status reports: the same
 	// metadata and spec, nothing to compute. A changed input is
-	// digested; an unchanged one is kept when it may have to be applied.
+	// digested; with an unchanged one the newest packed Service (the
+	// facts a re-create asks for again may be new) replaces the one
+	// held, or is kept when it may have to be applied.
 	if (o->o_input != m->m_input || o->o_want == 0) {
 		digest(w, o, m);
-	} else if (o->o_pb == NULL && !sf__recon_in_sync(o)) {
+	} else if (o->o_pb != NULL || !sf__recon_in_sync(o)) {
 		keep_pb(o, m);
 	}
 	sf__recon_mark_dirty(w, o);
