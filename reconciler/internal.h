@@ -375,6 +375,7 @@ struct sf__recon_cluster {
 	pthread_mutex_t c_mtx;
 	sf__recon_msg  *c_in_head, *c_in_tail;
 	bool            c_stop;
+	int             c_wake; // eventfd: written to wake the worker
 
 	// Figures the stats read (relaxed), refreshed about once a second.
 	atomic_uint_fast64_t c_nobjs, c_nsynced, c_npending;

@@ -6,9 +6,12 @@
 // The loop: take the inbox (desired changes, report outcomes), run curl
 // (finished requests, watch lines), fire due timers, advance the
 // connection (version, list, watch, resync), then turn dirty objects into
-// requests while fewer than max_inflight are running, and sleep in
-// curl_multi_poll until a socket, a timer or curl_multi_wakeup (a post to
-// the inbox) needs us.
+// requests while fewer than max_inflight are running, and sleep in poll()
+// until a socket, a timer or the wakeup eventfd (a post to the inbox)
+// needs us. curl is driven through its socket interface (issue 21):
+// curl_multi_socket_action runs the transfers of a socket that had events
+// and those whose timer expired, where curl_multi_perform walked every
+// transfer and polled each one's socket.
 //
 // Every decision about an object is made in sf__recon_decide(), from its
 // flags and hashes; everything else only updates them and marks the
@@ -20,7 +23,10 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
+#include <errno.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "log.h"
@@ -570,13 +576,130 @@ next_timeout(const sf__recon_worker *w, int64_t now)
 	return (t <= now ? 0 : (int) (t - now));
 }
 
+// ------------------------------------------------------------ curl
+
+// on_socket (CURLMOPT_SOCKETFUNCTION) keeps w_pfd as curl asks: which of
+// its sockets to watch, and for what.
+static int
+on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
+{
+	sf__recon_worker *w = userp;
+	unsigned          i = 1;
+	(void) e;
+	(void) socketp;
+
+	while (i < w->w_npfd && w->w_pfd[i].fd != s) {
+		i++;
+	}
+	if (what == CURL_POLL_REMOVE) {
+		if (i < w->w_npfd) {
+			w->w_pfd[i] = w->w_pfd[--w->w_npfd];
+		}
+		return (0);
+	}
+	if (i == w->w_npfd) {
+		if (w->w_npfd == w->w_pfdcap) {
+			unsigned       cap = w->w_pfdcap * 2;
+			struct pollfd *p = realloc(w->w_pfd, cap * sizeof(*p));
+			struct pollfd *r;
+			if (p == NULL) {
+				return (-1);
+			}
+			w->w_pfd = p;
+			if ((r = realloc(w->w_ready, cap * sizeof(*r)))
+			    == NULL) {
+				return (-1);
+			}
+			w->w_ready  = r;
+			w->w_pfdcap = cap;
+		}
+		w->w_pfd[i].fd = s;
+		w->w_npfd++;
+	}
+	w->w_pfd[i].events  = (short) (((what & CURL_POLL_IN) ? POLLIN : 0)
+            | ((what & CURL_POLL_OUT) ? POLLOUT : 0));
+	w->w_pfd[i].revents = 0;
+	return (0);
+}
+
+// on_timer (CURLMOPT_TIMERFUNCTION) notes when curl wants
+// CURL_SOCKET_TIMEOUT (0: at once; -1: no timer).
+static int
+on_timer(CURLM *m, long timeout_ms, void *userp)
+{
+	sf__recon_worker *w = userp;
+	(void) m;
+	w->w_curl_due = timeout_ms < 0 ? -1 : sf_clock_mono_ms() + timeout_ms;
+	return (0);
+}
+
+// run_curl runs the transfers of the sockets that had events in the last
+// poll and, when curl's timer has expired, those it is due for; then
+// hands what finished to process_done.
+static void
+run_curl(sf__recon_worker *w)
+{
+	CURLM   *mh = w->w_c->c_multi;
+	unsigned n  = 0;
+	int      running;
+
+	// Copied first: socket_action changes w_pfd as it goes.
+	for (unsigned i = 1; i < w->w_npfd; i++) {
+		if (w->w_pfd[i].revents != 0) {
+			w->w_ready[n++]     = w->w_pfd[i];
+			w->w_pfd[i].revents = 0;
+		}
+	}
+	for (unsigned i = 0; i < n; i++) {
+		short re = w->w_ready[i].revents;
+		int   ev = ((re & POLLIN) ? CURL_CSELECT_IN : 0)
+		    | ((re & POLLOUT) ? CURL_CSELECT_OUT : 0)
+		    | ((re & (POLLERR | POLLHUP | POLLNVAL)) ? CURL_CSELECT_ERR
+		                                             : 0);
+		curl_multi_socket_action(mh, w->w_ready[i].fd, ev, &running);
+	}
+	if (w->w_curl_due >= 0 && sf_clock_mono_ms() >= w->w_curl_due) {
+		w->w_curl_due = -1; // on_timer sets the next one
+		curl_multi_socket_action(mh, CURL_SOCKET_TIMEOUT, 0, &running);
+	}
+	process_done(w);
+}
+
+// wait_events sleeps in poll() until a socket curl watches has events,
+// the wakeup eventfd is written, or the next timer (the worker's or
+// curl's) expires.
+static void
+wait_events(sf__recon_worker *w)
+{
+	int64_t now = sf_clock_mono_ms();
+	int     t   = next_timeout(w, now);
+
+	if (w->w_curl_due >= 0) {
+		int64_t c = w->w_curl_due <= now ? 0 : w->w_curl_due - now;
+		if (c < t) {
+			t = (int) c;
+		}
+	}
+	w->w_pfd[0].revents = 0;
+	if (poll(w->w_pfd, w->w_npfd, t) <= 0) {
+		for (unsigned i = 0; i < w->w_npfd; i++) {
+			w->w_pfd[i].revents = 0; // EINTR: nothing is known
+		}
+		return;
+	}
+	if (w->w_pfd[0].revents != 0) {
+		uint64_t v;
+		while (read(w->w_c->c_wake, &v, sizeof(v)) < 0
+		    && errno == EINTR) {
+		}
+	}
+}
+
 static void *
 worker_main(void *arg)
 {
 	sf__recon_cluster *c = arg;
 	sf__recon_worker  *w = c->c_w;
-	int                running;
-	int                ready = 1; // sockets with events in the last poll
 	char               tname[16];
 
 	snprintf(tname, sizeof(tname), "rc:%s", c->c_name);
@@ -585,16 +708,7 @@ worker_main(void *arg)
 	while (take_inbox(w)) {
 		int64_t  now;
 		unsigned started;
-		long     due = 0;
-		// A turn woken only by the inbox (no socket ready, no curl
-		// timer due) has nothing for curl: its pass over every
-		// transfer is skipped (issue 21).
-		if (ready > 0
-		    || curl_multi_timeout(c->c_multi, &due) != CURLM_OK
-		    || due == 0) {
-			curl_multi_perform(c->c_multi, &running);
-			process_done(w);
-		}
+		run_curl(w);
 		now     = sf_clock_mono_ms();
 		started = w->w_started;
 		run_timers(w, now);
@@ -603,18 +717,11 @@ worker_main(void *arg)
 		sf__recon_health_maybe_report(w, now);
 		publish_stats(w, now);
 		if (w->w_started != started) {
-			// Send what was just started before sleeping (a turn
-			// with nothing new skips this pass over every
-			// transfer: issue 21).
-			curl_multi_perform(c->c_multi, &running);
-			process_done(w);
+			// Send what was just started before sleeping (curl's
+			// timer is due at once for a new transfer).
+			run_curl(w);
 		}
-		ready = 0;
-		if (curl_multi_poll(c->c_multi, NULL, 0,
-		        next_timeout(w, sf_clock_mono_ms()), &ready)
-		    != CURLM_OK) {
-			ready = 1;
-		}
+		wait_events(w);
 	}
 	sf__recon_cancel_all(w);
 	while (w->w_free != NULL) {
@@ -637,22 +744,37 @@ sf__recon_cluster_start(
 	sf__recon_worker  *w     = calloc(1, sizeof(*w));
 	long               conns = (long) r->r_opts.ro_max_conns;
 
+	if (c != NULL) {
+		c->c_wake = -1;
+	}
 	if (c == NULL || w == NULL || (c->c_name = strdup(name)) == NULL
-	    || (c->c_multi = curl_multi_init()) == NULL) {
+	    || (c->c_multi = curl_multi_init()) == NULL
+	    || (c->c_wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0
+	    || (w->w_pfd = calloc(8, sizeof(*w->w_pfd))) == NULL
+	    || (w->w_ready = calloc(8, sizeof(*w->w_ready))) == NULL) {
 		goto fail;
 	}
-	c->c_rec      = r;
-	c->c_cfg_hash = cfg_hash;
-	c->c_w        = w;
-	w->w_c        = c;
-	w->w_r        = r;
-	w->w_cfg      = cfg;
+	w->w_pfdcap        = 8;
+	w->w_npfd          = 1;
+	w->w_pfd[0].fd     = c->c_wake;
+	w->w_pfd[0].events = POLLIN;
+	w->w_curl_due      = -1;
+	c->c_rec           = r;
+	c->c_cfg_hash      = cfg_hash;
+	c->c_w             = w;
+	w->w_c             = c;
+	w->w_r             = r;
+	w->w_cfg           = cfg;
 	sf__recon_objtab_init(&w->w_objs);
 	// Several keep-alive connections for an HTTP/1.1 server; with
 	// HTTP/2 one connection carries every stream.
 	curl_multi_setopt(c->c_multi, CURLMOPT_MAX_HOST_CONNECTIONS, conns);
 	curl_multi_setopt(c->c_multi, CURLMOPT_MAXCONNECTS, conns + 2);
 	curl_multi_setopt(c->c_multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+	curl_multi_setopt(c->c_multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(c->c_multi, CURLMOPT_SOCKETDATA, w);
+	curl_multi_setopt(c->c_multi, CURLMOPT_TIMERFUNCTION, on_timer);
+	curl_multi_setopt(c->c_multi, CURLMOPT_TIMERDATA, w);
 	pthread_mutex_init(&c->c_mtx, NULL);
 	if (pthread_create(&c->c_thread, NULL, worker_main, c) != 0) {
 		pthread_mutex_destroy(&c->c_mtx);
@@ -664,12 +786,28 @@ fail:
 		if (c->c_multi != NULL) {
 			curl_multi_cleanup(c->c_multi);
 		}
+		if (c->c_wake >= 0) {
+			close(c->c_wake);
+		}
 		free(c->c_name);
+	}
+	if (w != NULL) {
+		free(w->w_pfd);
+		free(w->w_ready);
 	}
 	free(c);
 	free(w);
 	sf_kube_cfg_free(cfg);
 	return (NULL);
+}
+
+// wake_worker makes the worker's poll() return.
+static void
+wake_worker(sf__recon_cluster *c)
+{
+	uint64_t one = 1;
+	while (write(c->c_wake, &one, sizeof(one)) < 0 && errno == EINTR) {
+	}
 }
 
 void
@@ -691,7 +829,7 @@ sf__recon_cluster_post(sf__recon_cluster *c, sf__recon_msg *m)
 	c->c_in_tail = m;
 	pthread_mutex_unlock(&c->c_mtx);
 	if (wake) {
-		curl_multi_wakeup(c->c_multi);
+		wake_worker(c);
 	}
 }
 
@@ -704,7 +842,7 @@ sf__recon_cluster_stop(sf__recon_cluster *c)
 	pthread_mutex_lock(&c->c_mtx);
 	c->c_stop = true;
 	pthread_mutex_unlock(&c->c_mtx);
-	curl_multi_wakeup(c->c_multi);
+	wake_worker(c);
 	pthread_join(c->c_thread, NULL);
 	for (m = c->c_in_head; m != NULL; m = next) {
 		next = m->m_next;
@@ -718,6 +856,9 @@ sf__recon_cluster_stop(sf__recon_cluster *c)
 	free(w->w_pools_json);
 	sf_kube_cfg_free(w->w_cfg);
 	curl_multi_cleanup(c->c_multi);
+	close(c->c_wake);
+	free(w->w_pfd);
+	free(w->w_ready);
 	pthread_mutex_destroy(&c->c_mtx);
 	free(c->c_name);
 	free(w);

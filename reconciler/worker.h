@@ -13,6 +13,8 @@
 #ifndef SF_RECON_WORKER_H
 #define SF_RECON_WORKER_H
 
+#include <poll.h>
+
 #include "internal.h"
 
 enum conn_state {
@@ -83,6 +85,13 @@ typedef struct sf__recon_worker {
 	// Where a packed Service is unpacked to build its body or hash
 	// (issue 21: no malloc and free per field); reset after each use.
 	sf_arena w_unpack;
+	// curl's socket interface (issue 21): the sockets curl asks to have
+	// watched, after the worker's wakeup eventfd at [0], as poll() takes
+	// them; w_ready is where a turn copies those that had events;
+	// w_curl_due is when curl's timer expires (mono ms, -1: none).
+	struct pollfd *w_pfd, *w_ready;
+	unsigned       w_npfd, w_pfdcap;
+	int64_t        w_curl_due;
 } sf__recon_worker;
 
 // ------------------------------------------------------------ worker.c
