@@ -252,19 +252,20 @@ sf_server_start(sf_server **out, const sf_server_opts *o, sf_status *st)
 	srv->s_start_ms = sf_clock_now_ms();
 	sf_server_opts_defaults(&srv->s_opts);
 
-	so.so_dir              = srv->s_opts.so_data_dir;
-	so.so_nosync           = srv->s_opts.so_nosync;
-	so.so_map_size         = srv->s_opts.so_map_size;
-	so.so_feed_keep        = srv->s_opts.so_feed_keep;
-	so.so_batch_max        = srv->s_opts.so_batch_max;
-	so.so_audit_keep       = srv->s_opts.so_audit_keep;
-	so.so_audit_max_age_ms = srv->s_opts.so_audit_max_age_ms;
-	so.so_etcd_endpoints   = srv->s_opts.so_etcd_endpoints;
-	so.so_etcd_ca_file     = srv->s_opts.so_etcd_ca_file;
-	so.so_etcd_cert_file   = srv->s_opts.so_etcd_cert_file;
-	so.so_etcd_key_file    = srv->s_opts.so_etcd_key_file;
-	so.so_etcd_prefix      = srv->s_opts.so_etcd_prefix;
-	so.so_etcd_timeout_ms  = srv->s_opts.so_etcd_timeout_ms;
+	so.so_dir                    = srv->s_opts.so_data_dir;
+	so.so_nosync                 = srv->s_opts.so_nosync;
+	so.so_map_size               = srv->s_opts.so_map_size;
+	so.so_feed_keep              = srv->s_opts.so_feed_keep;
+	so.so_batch_max              = srv->s_opts.so_batch_max;
+	so.so_audit_keep             = srv->s_opts.so_audit_keep;
+	so.so_audit_max_age_ms       = srv->s_opts.so_audit_max_age_ms;
+	so.so_etcd_endpoints         = srv->s_opts.so_etcd_endpoints;
+	so.so_etcd_ca_file           = srv->s_opts.so_etcd_ca_file;
+	so.so_etcd_cert_file         = srv->s_opts.so_etcd_cert_file;
+	so.so_etcd_key_file          = srv->s_opts.so_etcd_key_file;
+	so.so_etcd_prefix            = srv->s_opts.so_etcd_prefix;
+	so.so_etcd_timeout_ms        = srv->s_opts.so_etcd_timeout_ms;
+	so.so_etcd_max_request_bytes = srv->s_opts.so_etcd_max_request_bytes;
 	if (srv->s_opts.so_store != NULL
 	    && strcmp(srv->s_opts.so_store, "etcd") == 0
 	    && (rv = make_data_dir(srv->s_opts.so_data_dir, st)) != 0) {

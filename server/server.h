@@ -75,6 +75,8 @@ typedef struct sf_server_opts {
 	const char *so_etcd_key_file;   // its key, or NULL
 	const char *so_etcd_prefix;     // NULL = "/svcfleet/"
 	int32_t     so_etcd_timeout_ms; // one request to one member, 0 = 2000
+	// etcd's --max-request-bytes, 0 = 1.5 MiB (its default).
+	uint32_t so_etcd_max_request_bytes;
 } sf_server_opts;
 
 // The hard cap nng enforces per message; requests between so_max_msg and

@@ -37,9 +37,14 @@ typedef struct sf__store_etcd_opts {
 	const char *eo_key_file;   // its key (PEM), may be NULL
 	int32_t     eo_timeout_ms; // one HTTP request, 0 = 2000
 	int32_t     eo_retry_ms;   // one call across endpoints, 0 = 10000
+	// etcd's --max-request-bytes, 0 = its default 1.5 MiB: a request
+	// whose keys and values come to more is refused before it is sent.
+	uint32_t eo_max_request_bytes;
 } sf__store_etcd_opts;
 
 #define SF__STORE_ETCD_ENDPOINTS_MAX 16
+// etcd's default --max-request-bytes (1.5 MiB).
+#define SF__STORE_ETCD_MAX_REQUEST (1536u * 1024u)
 
 // sf__store_etcd_open parses the endpoints (SF_INVALID_ARGUMENT when there are
 // none or one is not an http:// or https:// URL) and makes the client; it

@@ -426,12 +426,13 @@ etcd_open(sf_store **out, const sf_store_opts *o, sf_status *st)
 	pthread_mutex_init(&s->s_lmtx, NULL);
 	s->s_sync_ok = true;
 
-	eo.eo_endpoints  = o->so_etcd_endpoints;
-	eo.eo_ca_file    = o->so_etcd_ca_file;
-	eo.eo_cert_file  = o->so_etcd_cert_file;
-	eo.eo_key_file   = o->so_etcd_key_file;
-	eo.eo_timeout_ms = o->so_etcd_timeout_ms;
-	eo.eo_retry_ms   = s->s_retry_ms;
+	eo.eo_endpoints         = o->so_etcd_endpoints;
+	eo.eo_ca_file           = o->so_etcd_ca_file;
+	eo.eo_cert_file         = o->so_etcd_cert_file;
+	eo.eo_key_file          = o->so_etcd_key_file;
+	eo.eo_timeout_ms        = o->so_etcd_timeout_ms;
+	eo.eo_max_request_bytes = o->so_etcd_max_request_bytes;
+	eo.eo_retry_ms          = s->s_retry_ms;
 	if ((rv = sf__store_etcd_open(&s->s_etcd, &eo, st)) != 0
 	    || (rv = schema_open(s, st)) != 0
 	    || (rv = secrets_open(s, st)) != 0

@@ -75,6 +75,8 @@ typedef struct sf_store_opts {
 	// with SF_UNAVAILABLE, 0 = 10000.
 	int32_t  so_etcd_retry_ms;
 	uint32_t so_etcd_max_txn_ops; // etcd's --max-txn-ops, 0 = 128
+	// etcd's --max-request-bytes, 0 = 1.5 MiB (its default).
+	uint32_t so_etcd_max_request_bytes;
 } sf_store_opts;
 
 #define SF_STORE_SECRET_KEY_LEN 32

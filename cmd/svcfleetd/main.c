@@ -73,6 +73,7 @@ typedef struct config {
 	const char *etcd_key_file;
 	const char *etcd_prefix;
 	long        etcd_timeout_ms;
+	long        etcd_max_request_bytes;
 	bool        audit_status_reports; // i19
 	long        history_keep;         // i19
 } config;
@@ -245,6 +246,12 @@ static const sf_opt options[] = {
         "one request to one etcd member; a failed one moves to the next "
         "member",
         offsetof(config, etcd_timeout_ms), 100, 60000, NULL, NULL},
+    {"etcd-max-request-bytes", "SVCFLEETD_ETCD_MAX_REQUEST_BYTES", SF_OPT_INT,
+        "1572864",
+        "etcd's --max-request-bytes: a write larger than it is refused "
+        "before it is sent (RESOURCE_EXHAUSTED)",
+        offsetof(config, etcd_max_request_bytes), 4096, 1073741824, NULL,
+        NULL},
     // i19: audit that reads.
     {"audit-status-reports", "SVCFLEETD_AUDIT_STATUS_REPORTS", SF_OPT_BOOL,
         "false",
@@ -740,12 +747,13 @@ main(int argc, char **argv)
 	    .so_max_inflight         = (unsigned) cfg.max_inflight,
 	    .so_inproc = !cfg.no_reconciler || http_on ? INPROC_URL : NULL,
 	    .so_store  = cfg.store,
-	    .so_etcd_endpoints  = cfg.etcd_endpoints,
-	    .so_etcd_ca_file    = cfg.etcd_ca_file,
-	    .so_etcd_cert_file  = cfg.etcd_cert_file,
-	    .so_etcd_key_file   = cfg.etcd_key_file,
-	    .so_etcd_prefix     = cfg.etcd_prefix,
-	    .so_etcd_timeout_ms = (int32_t) cfg.etcd_timeout_ms,
+	    .so_etcd_endpoints         = cfg.etcd_endpoints,
+	    .so_etcd_ca_file           = cfg.etcd_ca_file,
+	    .so_etcd_cert_file         = cfg.etcd_cert_file,
+	    .so_etcd_key_file          = cfg.etcd_key_file,
+	    .so_etcd_prefix            = cfg.etcd_prefix,
+	    .so_etcd_timeout_ms        = (int32_t) cfg.etcd_timeout_ms,
+	    .so_etcd_max_request_bytes = (uint32_t) cfg.etcd_max_request_bytes,
 	};
 	// On etcd the HTTP endpoint serves first, so /readyz can say that
 	// svcfleetd waits for etcd; on LMDB the store opens at once.

@@ -263,6 +263,8 @@ test_help(void **state)
 	    {"--etcd-key-file", "SVCFLEETD_ETCD_KEY_FILE", "none"},
 	    {"--etcd-prefix", "SVCFLEETD_ETCD_PREFIX", "/svcfleet/"},
 	    {"--etcd-timeout-ms", "SVCFLEETD_ETCD_TIMEOUT_MS", "2000"},
+	    {"--etcd-max-request-bytes", "SVCFLEETD_ETCD_MAX_REQUEST_BYTES",
+	        "1572864"},
 	    // i19
 	    {"--audit-status-reports", "SVCFLEETD_AUDIT_STATUS_REPORTS",
 	        "false"},
