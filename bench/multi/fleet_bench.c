@@ -268,6 +268,15 @@ writer_main(void *arg)
 		if (w->fleet) {
 			snprintf(name, sizeof(name), "f-%05d", i);
 			rc = apply_fleet(w->c, "default", name, &st);
+			// ABORTED: a cluster's record changed while the
+			// copies were validated, 3 times (the reconciler's
+			// first reports, at start): try again, as a client
+			// must (i17-turns).
+			for (int t = 0; rc != 0 && st.code == 10 && t < 5;
+			     t++) {
+				bp_sleep_ms(100);
+				rc = apply_fleet(w->c, "default", name, &st);
+			}
 		} else {
 			snprintf(name, sizeof(name), "f-%05d", i / w->k);
 			snprintf(cl, sizeof(cl), "c%d", i % w->k);
