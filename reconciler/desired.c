@@ -40,6 +40,10 @@ typedef struct watcher {
 	unsigned        w_short;
 	int64_t         w_clusters_at;
 	svcfleet_status w_st;
+	// The replies of ListServices and WatchServices (issue 21: a
+	// thousand Services unpacked and freed field by field cost the
+	// watcher as much malloc time as the rest of its work).
+	sf_arena w_arena;
 } watcher;
 
 sf__recon_msg *
@@ -64,6 +68,19 @@ sf__recon_msg_free(sf__recon_msg *m)
 		sf_kube_cfg_free(m->m_cfg);
 		free(m);
 	}
+}
+
+// A ProtobufCBuffer that hashes what is packed into it.
+typedef struct hash_buf {
+	ProtobufCBuffer hb_base;
+	uint64_t        hb_h;
+} hash_buf;
+
+static void
+hash_append(ProtobufCBuffer *b, size_t n, const uint8_t *data)
+{
+	hash_buf *hb = (hash_buf *) b;
+	hb->hb_h     = sf_hash_bytes(hb->hb_h, data, n);
 }
 
 sf__recon_msg *
@@ -123,6 +140,14 @@ sf__recon_desired_msg(
 	view_md.n_annotations  = md->n_annotations;
 	view.metadata          = &view_md;
 	view.spec              = svc->spec;
+	// The desired hash depends on these alone (sf_kube_body reads no
+	// status): their hash is the input, so a status report's echo that
+	// brings the facts it reported (below) is not digested again (issue
+	// 21: each converged Service was).
+	hash_buf hb
+	    = {.hb_base = {.append = hash_append}, .hb_h = SF_HASH_INIT};
+	protobuf_c_message_pack_to_buffer(&view.base, &hb.hb_base);
+	m->m_input = hb.hb_h;
 	// i19-ssd: and the node ports and cluster IP this cluster had
 	// assigned, which a re-create after a delete in the cluster asks for
 	// again.
@@ -149,7 +174,6 @@ sf__recon_desired_msg(
 		return (NULL);
 	}
 	svcfleet__v1__service__pack(&view, m->m_pb);
-	m->m_input  = sf_hash_bytes(SF_HASH_INIT, m->m_pb, m->m_pblen);
 	m->m_stored = sf_kube_stored_status_hash(svc, sf_nz(md->cluster));
 	// i19-ssd: a drift kept under drift policy Report stays kept when
 	// another reconciler takes the cluster over.
@@ -377,13 +401,16 @@ list_all(watcher *wt, uint64_t *since)
 		Svcfleet__V1__ListServicesRequest req
 		    = SVCFLEET__V1__LIST_SERVICES_REQUEST__INIT;
 		Svcfleet__V1__ListServicesReply *rep = NULL;
+		svcfleet_call_opts               o   = {0};
 		req.page_size                        = LIST_PAGE;
 		req.page_token = token != NULL ? token : "";
-		rv             = svcfleet_list_services(
-		                r->r_client, &req, &rep, &wt->w_st);
+		o.allocator    = sf_arena_pbc(&wt->w_arena);
+		rv             = svcfleet_list_services_with(
+		                r->r_client, &req, &rep, &o, &wt->w_st);
 		free(token);
 		token = NULL;
 		if (rv != 0) {
+			sf_arena_reset(&wt->w_arena);
 			return (rv);
 		}
 		if (first) {
@@ -398,7 +425,7 @@ list_all(watcher *wt, uint64_t *since)
 		    && rep->next_page_token[0] != '\0') {
 			token = strdup(rep->next_page_token);
 		}
-		svcfleet_free(rep);
+		sf_arena_reset(&wt->w_arena);
 	} while (token != NULL && !atomic_load(&r->r_stop));
 	wt->w_listed = true;
 	post_all(r, M_LIST_DONE, wt->w_epoch);
@@ -497,14 +524,24 @@ sf__recon_watcher_main(void *arg)
 		Svcfleet__V1__WatchServicesRequest req
 		    = SVCFLEET__V1__WATCH_SERVICES_REQUEST__INIT;
 		Svcfleet__V1__WatchServicesReply *rep = NULL;
+		svcfleet_call_opts                o   = {0};
 		req.since_revision                    = since;
 		req.wait_ms = wt.w_short > 0 ? 100 : WATCH_WAIT;
 		if (wt.w_short > 0) {
 			wt.w_short--;
 		}
 		req.max_events = WATCH_EVENTS;
-		rv             = svcfleet_watch_services_wait(
-		                r->r_client, &req, &rep, &wt.w_st);
+		// svcfleet_watch_services_wait's deadline, the reply in the
+		// arena.
+		o.timeout_ms = req.wait_ms + 5000 > SF__RECON_CALL_TIMEOUT_MS
+		    ? req.wait_ms + 5000
+		    : SF__RECON_CALL_TIMEOUT_MS;
+		o.allocator  = sf_arena_pbc(&wt.w_arena);
+		rv           = svcfleet_watch_services_with(
+		              r->r_client, &req, &rep, &o, &wt.w_st);
+		if (rv != 0) {
+			sf_arena_reset(&wt.w_arena);
+		}
 		if (rv == SVCFLEET_OUT_OF_RANGE) {
 			SF_WARN("recon",
 			    "change feed trimmed past revision %llu: listing "
@@ -529,8 +566,9 @@ sf__recon_watcher_main(void *arg)
 			        != SVCFLEET__V1__EVENT_TYPE__EVENT_TYPE_DELETED);
 		}
 		since = rep->revision;
-		svcfleet_free(rep);
+		sf_arena_reset(&wt.w_arena);
 	}
+	sf_arena_fini(&wt.w_arena);
 	svcfleet_status_fini(&wt.w_st);
 	return (NULL);
 }

@@ -32,6 +32,9 @@
 #include "reconciler.h"
 #include "svcfleet/svcfleet.h"
 
+// The timeout of the reconciler's calls to svcfleetd (its client handle's).
+#define SF__RECON_CALL_TIMEOUT_MS 15000
+
 typedef struct sf__recon_cluster sf__recon_cluster;
 typedef struct sf__recon_obj     sf__recon_obj;
 typedef struct sf__recon_msg     sf__recon_msg;
@@ -67,7 +70,7 @@ struct sf__recon_msg {
 	uint32_t       m_flags; // D_*
 	bool           m_ok;
 	int64_t        m_gen;    // stored generation
-	uint64_t       m_input;  // hash of m_pb: what the body is made from
+	uint64_t       m_input;  // hash of m_pb's metadata and spec alone
 	uint64_t       m_stored; // hash of the stored status for this cluster
 	// i19-ssd: the stored status is DRIFTED (drift policy Report): the
 	// body hash the cluster drifted from; 0 otherwise.
@@ -267,12 +270,17 @@ struct sf_reconciler {
 	// Reporter pool.
 	pthread_mutex_t r_jmtx;
 	pthread_cond_t  r_jcv;
-	sf__recon_job  *r_jhead, *r_jtail;
-	size_t          r_jlen;
+	sf__recon_job  *r_jhead, *r_jtail; // health, fetch, drift jobs
+	size_t          r_jlen;            // jobs queued, both queues
 	bool            r_jstop;
 	pthread_t      *r_reporters;
 	size_t          r_nreporters;
 	atomic_bool     r_no_batch; // svcfleetd lacks ReportStatuses
+	// Status reports wait in a queue of their own (issue 21): at most
+	// REPORT_CALLS ReportStatuses calls are in flight (r_scalls), so
+	// reports that come while they are travel together in the next.
+	sf__recon_job *r_shead, *r_stail;
+	unsigned       r_scalls;
 
 	// Statistics.
 	atomic_uint_fast64_t r_applies, r_deletes, r_reports, r_health_reports;
@@ -367,6 +375,7 @@ struct sf__recon_cluster {
 	pthread_mutex_t c_mtx;
 	sf__recon_msg  *c_in_head, *c_in_tail;
 	bool            c_stop;
+	int             c_wake; // eventfd: written to wake the worker
 
 	// Figures the stats read (relaxed), refreshed about once a second.
 	atomic_uint_fast64_t c_nobjs, c_nsynced, c_npending;

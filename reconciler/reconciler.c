@@ -307,7 +307,7 @@ sf_reconciler_start(
 
 	co.url         = r->r_server;
 	co.token       = r->r_token;
-	co.timeout_ms  = 15000;
+	co.timeout_ms  = SF__RECON_CALL_TIMEOUT_MS;
 	co.connect_now = false; // svcfleetd may start after us
 	co.ca_file     = r->r_ca_file;
 	svcfleet_status_init(&cst);

@@ -18,6 +18,12 @@
 
 // Status reports sent in one ReportStatuses call at most.
 #define REPORT_BATCH 256
+// ReportStatuses calls in flight at most (issue 21). Each call is a
+// round trip and a share of a durable commit whatever it carries: with a
+// call open for every report that came alone (eight reporters), 10,000
+// Services took ~700 calls of ~15 reports. Two keep svcfleetd's writer
+// busy (one commits while the next waits) and let the rest gather.
+#define REPORT_CALLS 2
 
 sf__recon_job *
 sf__recon_job_new(int kind, const char *cluster, const char *key)
@@ -55,6 +61,9 @@ sf__recon_job_free(sf__recon_job *j)
 void
 sf__recon_submit(sf_reconciler *r, sf__recon_job *j)
 {
+	sf__recon_job **head, **tail;
+	bool            wake;
+
 	j->j_next = NULL;
 	pthread_mutex_lock(&r->r_jmtx);
 	if (r->r_jstop) {
@@ -62,14 +71,25 @@ sf__recon_submit(sf_reconciler *r, sf__recon_job *j)
 		sf__recon_job_free(j);
 		return;
 	}
-	if (r->r_jtail != NULL) {
-		r->r_jtail->j_next = j;
+	head = j->j_kind == J_STATUS ? &r->r_shead : &r->r_jhead;
+	tail = j->j_kind == J_STATUS ? &r->r_stail : &r->r_jtail;
+	// A status report wakes a reporter only when one may take it now
+	// and none was woken for the queue already (issue 21: each wakeup
+	// that finds nothing to take is two context switches); while
+	// REPORT_CALLS calls travel, the reporter whose call returns takes
+	// the queue.
+	wake = j->j_kind != J_STATUS || atomic_load(&r->r_no_batch)
+	    || (*head == NULL && r->r_scalls < REPORT_CALLS);
+	if (*tail != NULL) {
+		(*tail)->j_next = j;
 	} else {
-		r->r_jhead = j;
+		*head = j;
 	}
-	r->r_jtail = j;
+	*tail = j;
 	r->r_jlen++;
-	pthread_cond_signal(&r->r_jcv);
+	if (wake) {
+		pthread_cond_signal(&r->r_jcv);
+	}
 	pthread_mutex_unlock(&r->r_jmtx);
 }
 
@@ -373,25 +393,19 @@ do_fetch(sf_reconciler *r, sf__recon_job *j, svcfleet_status *st)
 	}
 }
 
-// Takes up to max status jobs (after first) off the queue; r_jmtx held.
+// Takes up to max jobs off the queue at *head (tail *tail); r_jmtx held.
 static size_t
-take_statuses(sf_reconciler *r, sf__recon_job **out, size_t max)
+take_jobs(sf_reconciler *r, sf__recon_job **head, sf__recon_job **tail,
+    sf__recon_job **out, size_t max)
 {
-	sf__recon_job **pp = &r->r_jhead, *prev = NULL;
-	size_t          n = 0;
-	while (*pp != NULL && n < max) {
-		sf__recon_job *j = *pp;
-		if (j->j_kind != J_STATUS) {
-			prev = j;
-			pp   = &j->j_next;
-			continue;
-		}
-		*pp = j->j_next;
-		if (r->r_jtail == j) {
-			r->r_jtail = prev;
-		}
+	size_t n = 0;
+	while (*head != NULL && n < max) {
+		out[n++] = *head;
+		*head    = (*head)->j_next;
 		r->r_jlen--;
-		out[n++] = j;
+	}
+	if (*head == NULL) {
+		*tail = NULL;
 	}
 	return (n);
 }
@@ -406,27 +420,42 @@ reporter_main(void *arg)
 	pthread_setname_np(pthread_self(), "rc:report");
 	svcfleet_status_init(&st);
 	for (;;) {
-		sf__recon_job *j;
+		sf__recon_job *j = NULL;
 		size_t         n = 0;
+		bool           no_batch;
 		pthread_mutex_lock(&r->r_jmtx);
-		while (r->r_jhead == NULL && !r->r_jstop) {
+		for (;;) {
+			no_batch = atomic_load(&r->r_no_batch);
+			if (r->r_shead != NULL && !no_batch
+			    && r->r_scalls < REPORT_CALLS) {
+				// Every status report queued, in one call.
+				n = take_jobs(r, &r->r_shead, &r->r_stail,
+				    batch, REPORT_BATCH);
+				r->r_scalls++;
+				break;
+			}
+			if (r->r_jhead != NULL) {
+				take_jobs(r, &r->r_jhead, &r->r_jtail, &j, 1);
+				break;
+			}
+			if (r->r_shead != NULL && no_batch) {
+				// A svcfleetd without ReportStatuses: one by
+				// one, as many at once as there are reporters.
+				take_jobs(r, &r->r_shead, &r->r_stail, &j, 1);
+				break;
+			}
+			if (r->r_jstop) {
+				break;
+			}
+			// Nothing, or only status reports while REPORT_CALLS
+			// calls travel: the reporter whose call returns takes
+			// them.
 			pthread_cond_wait(&r->r_jcv, &r->r_jmtx);
 		}
-		if ((j = r->r_jhead) == NULL) {
-			pthread_mutex_unlock(&r->r_jmtx);
-			break;
-		}
-		if (j->j_kind == J_STATUS && !atomic_load(&r->r_no_batch)) {
-			n = take_statuses(r, batch, REPORT_BATCH);
-			j = NULL;
-		} else {
-			r->r_jhead = j->j_next;
-			if (r->r_jhead == NULL) {
-				r->r_jtail = NULL;
-			}
-			r->r_jlen--;
-		}
 		pthread_mutex_unlock(&r->r_jmtx);
+		if (j == NULL && n == 0) {
+			break; // stopping
+		}
 		if (atomic_load(&r->r_stop)) {
 			// Dropped: the workers are going away too.
 		} else if (n > 0) {
@@ -451,6 +480,11 @@ reporter_main(void *arg)
 			sf__recon_job_free(batch[i]);
 		}
 		sf__recon_job_free(j);
+		if (n > 0) {
+			pthread_mutex_lock(&r->r_jmtx);
+			r->r_scalls--;
+			pthread_mutex_unlock(&r->r_jmtx);
+		}
 	}
 	svcfleet_status_fini(&st);
 	return (NULL);
@@ -489,6 +523,12 @@ sf__recon_reporters_stop(sf_reconciler *r)
 		sf__recon_job_free(j);
 	}
 	r->r_jtail = NULL;
+	while ((j = r->r_shead) != NULL) {
+		r->r_shead = j->j_next;
+		sf__recon_job_free(j);
+	}
+	r->r_stail = NULL;
+	r->r_jlen  = 0;
 	free(r->r_reporters);
 	r->r_reporters  = NULL;
 	r->r_nreporters = 0;

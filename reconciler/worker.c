@@ -6,9 +6,12 @@
 // The loop: take the inbox (desired changes, report outcomes), run curl
 // (finished requests, watch lines), fire due timers, advance the
 // connection (version, list, watch, resync), then turn dirty objects into
-// requests while fewer than max_inflight are running, and sleep in
-// curl_multi_poll until a socket, a timer or curl_multi_wakeup (a post to
-// the inbox) needs us.
+// requests while fewer than max_inflight are running, and sleep in poll()
+// until a socket, a timer or the wakeup eventfd (a post to the inbox)
+// needs us. curl is driven through its socket interface (issue 21):
+// curl_multi_socket_action runs the transfers of a socket that had events
+// and those whose timer expired, where curl_multi_perform walked every
+// transfer and polled each one's socket.
 //
 // Every decision about an object is made in sf__recon_decide(), from its
 // flags and hashes; everything else only updates them and marks the
@@ -20,7 +23,10 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
+#include <errno.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "log.h"
@@ -136,7 +142,10 @@ sf__recon_req_get(sf__recon_worker *w, int kind)
 void
 sf__recon_req_put(sf__recon_worker *w, sf__recon_req *q)
 {
-	if (w->w_nfree >= IDLE_REQUESTS) {
+	// During a burst every request slot keeps its easy handle (making
+	// and freeing one per apply cost a tenth of the worker's time:
+	// issue 21); trim_idle gives the extra ones back once it is over.
+	if (w->w_nfree >= IDLE_REQUESTS + w->w_r->r_opts.ro_max_inflight) {
 		// Enough kept for the next burst; this one's easy handle
 		// (and buffers) go.
 		sf_kube_req_fini(&q->q_kr);
@@ -179,6 +188,7 @@ sf__recon_req_start(sf__recon_worker *w, sf__recon_req *q)
 		w->w_active->q_prev = q;
 	}
 	w->w_active = q;
+	w->w_started++;
 	if (counted(q)) {
 		w->w_inflight++;
 	}
@@ -299,14 +309,15 @@ digest(sf__recon_worker *w, sf__recon_obj *o, sf__recon_msg *m)
 	sf_service *svc;
 	uint64_t    want = 0;
 
-	svc = svcfleet__v1__service__unpack(NULL, m->m_pblen, m->m_pb);
+	svc = svcfleet__v1__service__unpack(
+	    sf_arena_pbc(&w->w_unpack), m->m_pblen, m->m_pb);
 	if (svc == NULL
 	    || sf_kube_body(svc, w->w_r->r_owner, NULL, &want) != 0) {
 		// Out of memory: decided again at the next change or resync.
-		svcfleet__v1__service__free_unpacked(svc, NULL);
+		sf_arena_reset(&w->w_unpack);
 		return;
 	}
-	svcfleet__v1__service__free_unpacked(svc, NULL);
+	sf_arena_reset(&w->w_unpack);
 	if (o->o_want != want) {
 		// A new spec: retried at once whatever failed before.
 		o->o_attempts = 0;
@@ -350,10 +361,12 @@ on_desired(sf__recon_worker *w, sf__recon_msg *m)
 	    | (m->m_flags & D_MASK);
 	// Most updates are echoes of our own status reports: the same
 	// metadata and spec, nothing to compute. A changed input is
-	// digested; an unchanged one is kept when it may have to be applied.
+	// digested; with an unchanged one the newest packed Service (the
+	// facts a re-create asks for again may be new) replaces the one
+	// held, or is kept when it may have to be applied.
 	if (o->o_input != m->m_input || o->o_want == 0) {
 		digest(w, o, m);
-	} else if (o->o_pb == NULL && !sf__recon_in_sync(o)) {
+	} else if (o->o_pb != NULL || !sf__recon_in_sync(o)) {
 		keep_pb(o, m);
 	}
 	sf__recon_mark_dirty(w, o);
@@ -471,6 +484,23 @@ pump(sf__recon_worker *w, int64_t now)
 	}
 }
 
+// trim_idle frees the idle requests beyond IDLE_REQUESTS once nothing is
+// in flight.
+static void
+trim_idle(sf__recon_worker *w)
+{
+	if (w->w_inflight != 0) {
+		return;
+	}
+	while (w->w_nfree > IDLE_REQUESTS) {
+		sf__recon_req *q = w->w_free;
+		w->w_free        = q->q_next;
+		w->w_nfree--;
+		sf_kube_req_fini(&q->q_kr);
+		free(q);
+	}
+}
+
 // trim_after_burst gives memory back to the system when a burst of work
 // is over: holding_pb objects hold a packed Service now, and once none
 // does after a thousand or more did at once, what the burst allocated
@@ -517,6 +547,7 @@ publish_stats(sf__recon_worker *w, int64_t now)
 	} else if (atomic_load(&w->w_c->c_pending_since) == 0) {
 		atomic_store(&w->w_c->c_pending_since, now);
 	}
+	trim_idle(w);
 	trim_after_burst(w, holding_pb);
 }
 
@@ -545,31 +576,152 @@ next_timeout(const sf__recon_worker *w, int64_t now)
 	return (t <= now ? 0 : (int) (t - now));
 }
 
+// ------------------------------------------------------------ curl
+
+// on_socket (CURLMOPT_SOCKETFUNCTION) keeps w_pfd as curl asks: which of
+// its sockets to watch, and for what.
+static int
+on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
+{
+	sf__recon_worker *w = userp;
+	unsigned          i = 1;
+	(void) e;
+	(void) socketp;
+
+	while (i < w->w_npfd && w->w_pfd[i].fd != s) {
+		i++;
+	}
+	if (what == CURL_POLL_REMOVE) {
+		if (i < w->w_npfd) {
+			w->w_pfd[i] = w->w_pfd[--w->w_npfd];
+		}
+		return (0);
+	}
+	if (i == w->w_npfd) {
+		if (w->w_npfd == w->w_pfdcap) {
+			unsigned       cap = w->w_pfdcap * 2;
+			struct pollfd *p = realloc(w->w_pfd, cap * sizeof(*p));
+			struct pollfd *r;
+			if (p == NULL) {
+				return (-1);
+			}
+			w->w_pfd = p;
+			if ((r = realloc(w->w_ready, cap * sizeof(*r)))
+			    == NULL) {
+				return (-1);
+			}
+			w->w_ready  = r;
+			w->w_pfdcap = cap;
+		}
+		w->w_pfd[i].fd = s;
+		w->w_npfd++;
+	}
+	w->w_pfd[i].events  = (short) (((what & CURL_POLL_IN) ? POLLIN : 0)
+            | ((what & CURL_POLL_OUT) ? POLLOUT : 0));
+	w->w_pfd[i].revents = 0;
+	return (0);
+}
+
+// on_timer (CURLMOPT_TIMERFUNCTION) notes when curl wants
+// CURL_SOCKET_TIMEOUT (0: at once; -1: no timer).
+static int
+on_timer(CURLM *m, long timeout_ms, void *userp)
+{
+	sf__recon_worker *w = userp;
+	(void) m;
+	w->w_curl_due = timeout_ms < 0 ? -1 : sf_clock_mono_ms() + timeout_ms;
+	return (0);
+}
+
+// run_curl runs the transfers of the sockets that had events in the last
+// poll and, when curl's timer has expired, those it is due for; then
+// hands what finished to process_done.
+static void
+run_curl(sf__recon_worker *w)
+{
+	CURLM   *mh = w->w_c->c_multi;
+	unsigned n  = 0;
+	int      running;
+
+	// Copied first: socket_action changes w_pfd as it goes.
+	for (unsigned i = 1; i < w->w_npfd; i++) {
+		if (w->w_pfd[i].revents != 0) {
+			w->w_ready[n++]     = w->w_pfd[i];
+			w->w_pfd[i].revents = 0;
+		}
+	}
+	for (unsigned i = 0; i < n; i++) {
+		short re = w->w_ready[i].revents;
+		int   ev = ((re & POLLIN) ? CURL_CSELECT_IN : 0)
+		    | ((re & POLLOUT) ? CURL_CSELECT_OUT : 0)
+		    | ((re & (POLLERR | POLLHUP | POLLNVAL)) ? CURL_CSELECT_ERR
+		                                             : 0);
+		curl_multi_socket_action(mh, w->w_ready[i].fd, ev, &running);
+	}
+	if (w->w_curl_due >= 0 && sf_clock_mono_ms() >= w->w_curl_due) {
+		w->w_curl_due = -1; // on_timer sets the next one
+		curl_multi_socket_action(mh, CURL_SOCKET_TIMEOUT, 0, &running);
+	}
+	process_done(w);
+}
+
+// wait_events sleeps in poll() until a socket curl watches has events,
+// the wakeup eventfd is written, or the next timer (the worker's or
+// curl's) expires.
+static void
+wait_events(sf__recon_worker *w)
+{
+	int64_t now = sf_clock_mono_ms();
+	int     t   = next_timeout(w, now);
+
+	if (w->w_curl_due >= 0) {
+		int64_t c = w->w_curl_due <= now ? 0 : w->w_curl_due - now;
+		if (c < t) {
+			t = (int) c;
+		}
+	}
+	w->w_pfd[0].revents = 0;
+	if (poll(w->w_pfd, w->w_npfd, t) <= 0) {
+		for (unsigned i = 0; i < w->w_npfd; i++) {
+			w->w_pfd[i].revents = 0; // EINTR: nothing is known
+		}
+		return;
+	}
+	if (w->w_pfd[0].revents != 0) {
+		uint64_t v;
+		while (read(w->w_c->c_wake, &v, sizeof(v)) < 0
+		    && errno == EINTR) {
+		}
+	}
+}
+
 static void *
 worker_main(void *arg)
 {
 	sf__recon_cluster *c = arg;
 	sf__recon_worker  *w = c->c_w;
-	int                running;
 	char               tname[16];
 
 	snprintf(tname, sizeof(tname), "rc:%s", c->c_name);
 	pthread_setname_np(pthread_self(), tname);
 	SF_INFO("recon", "cluster=%s worker started", c->c_name);
 	while (take_inbox(w)) {
-		int64_t now;
-		curl_multi_perform(c->c_multi, &running);
-		process_done(w);
-		now = sf_clock_mono_ms();
+		int64_t  now;
+		unsigned started;
+		run_curl(w);
+		now     = sf_clock_mono_ms();
+		started = w->w_started;
 		run_timers(w, now);
 		sf__recon_conn_step(w, now);
 		pump(w, now);
 		sf__recon_health_maybe_report(w, now);
 		publish_stats(w, now);
-		curl_multi_perform(c->c_multi, &running);
-		process_done(w);
-		curl_multi_poll(c->c_multi, NULL, 0,
-		    next_timeout(w, sf_clock_mono_ms()), NULL);
+		if (w->w_started != started) {
+			// Send what was just started before sleeping (curl's
+			// timer is due at once for a new transfer).
+			run_curl(w);
+		}
+		wait_events(w);
 	}
 	sf__recon_cancel_all(w);
 	while (w->w_free != NULL) {
@@ -592,22 +744,37 @@ sf__recon_cluster_start(
 	sf__recon_worker  *w     = calloc(1, sizeof(*w));
 	long               conns = (long) r->r_opts.ro_max_conns;
 
+	if (c != NULL) {
+		c->c_wake = -1;
+	}
 	if (c == NULL || w == NULL || (c->c_name = strdup(name)) == NULL
-	    || (c->c_multi = curl_multi_init()) == NULL) {
+	    || (c->c_multi = curl_multi_init()) == NULL
+	    || (c->c_wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0
+	    || (w->w_pfd = calloc(8, sizeof(*w->w_pfd))) == NULL
+	    || (w->w_ready = calloc(8, sizeof(*w->w_ready))) == NULL) {
 		goto fail;
 	}
-	c->c_rec      = r;
-	c->c_cfg_hash = cfg_hash;
-	c->c_w        = w;
-	w->w_c        = c;
-	w->w_r        = r;
-	w->w_cfg      = cfg;
+	w->w_pfdcap        = 8;
+	w->w_npfd          = 1;
+	w->w_pfd[0].fd     = c->c_wake;
+	w->w_pfd[0].events = POLLIN;
+	w->w_curl_due      = -1;
+	c->c_rec           = r;
+	c->c_cfg_hash      = cfg_hash;
+	c->c_w             = w;
+	w->w_c             = c;
+	w->w_r             = r;
+	w->w_cfg           = cfg;
 	sf__recon_objtab_init(&w->w_objs);
 	// Several keep-alive connections for an HTTP/1.1 server; with
 	// HTTP/2 one connection carries every stream.
 	curl_multi_setopt(c->c_multi, CURLMOPT_MAX_HOST_CONNECTIONS, conns);
 	curl_multi_setopt(c->c_multi, CURLMOPT_MAXCONNECTS, conns + 2);
 	curl_multi_setopt(c->c_multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+	curl_multi_setopt(c->c_multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(c->c_multi, CURLMOPT_SOCKETDATA, w);
+	curl_multi_setopt(c->c_multi, CURLMOPT_TIMERFUNCTION, on_timer);
+	curl_multi_setopt(c->c_multi, CURLMOPT_TIMERDATA, w);
 	pthread_mutex_init(&c->c_mtx, NULL);
 	if (pthread_create(&c->c_thread, NULL, worker_main, c) != 0) {
 		pthread_mutex_destroy(&c->c_mtx);
@@ -619,7 +786,14 @@ fail:
 		if (c->c_multi != NULL) {
 			curl_multi_cleanup(c->c_multi);
 		}
+		if (c->c_wake >= 0) {
+			close(c->c_wake);
+		}
 		free(c->c_name);
+	}
+	if (w != NULL) {
+		free(w->w_pfd);
+		free(w->w_ready);
 	}
 	free(c);
 	free(w);
@@ -627,11 +801,26 @@ fail:
 	return (NULL);
 }
 
+// wake_worker makes the worker's poll() return.
+static void
+wake_worker(sf__recon_cluster *c)
+{
+	uint64_t one = 1;
+	while (write(c->c_wake, &one, sizeof(one)) < 0 && errno == EINTR) {
+	}
+}
+
 void
 sf__recon_cluster_post(sf__recon_cluster *c, sf__recon_msg *m)
 {
+	bool wake;
+
 	m->m_next = NULL;
 	pthread_mutex_lock(&c->c_mtx);
+	// Only the post that finds the inbox empty wakes the worker (issue
+	// 21: a wakeup is a syscall on each side): a message behind it is
+	// taken by the same take_inbox, which that wakeup guarantees.
+	wake = c->c_in_head == NULL;
 	if (c->c_in_tail != NULL) {
 		c->c_in_tail->m_next = m;
 	} else {
@@ -639,7 +828,9 @@ sf__recon_cluster_post(sf__recon_cluster *c, sf__recon_msg *m)
 	}
 	c->c_in_tail = m;
 	pthread_mutex_unlock(&c->c_mtx);
-	curl_multi_wakeup(c->c_multi);
+	if (wake) {
+		wake_worker(c);
+	}
 }
 
 void
@@ -651,7 +842,7 @@ sf__recon_cluster_stop(sf__recon_cluster *c)
 	pthread_mutex_lock(&c->c_mtx);
 	c->c_stop = true;
 	pthread_mutex_unlock(&c->c_mtx);
-	curl_multi_wakeup(c->c_multi);
+	wake_worker(c);
 	pthread_join(c->c_thread, NULL);
 	for (m = c->c_in_head; m != NULL; m = next) {
 		next = m->m_next;
@@ -659,11 +850,15 @@ sf__recon_cluster_stop(sf__recon_cluster *c)
 	}
 	sf__recon_objtab_fini(&w->w_objs);
 	free(w->w_echo);
+	sf_arena_fini(&w->w_unpack);
 	sf__recon_heap_fini(&w->w_timers);
 	free(w->w_continue);
 	free(w->w_pools_json);
 	sf_kube_cfg_free(w->w_cfg);
 	curl_multi_cleanup(c->c_multi);
+	close(c->c_wake);
+	free(w->w_pfd);
+	free(w->w_ready);
 	pthread_mutex_destroy(&c->c_mtx);
 	free(c->c_name);
 	free(w);

@@ -13,6 +13,8 @@
 #ifndef SF_RECON_WORKER_H
 #define SF_RECON_WORKER_H
 
+#include <poll.h>
+
 #include "internal.h"
 
 enum conn_state {
@@ -51,6 +53,7 @@ typedef struct sf__recon_worker {
 	unsigned           w_nfree;
 	sf__recon_req     *w_active; // requests added to the multi handle
 	unsigned           w_inflight;
+	unsigned           w_started; // requests started (wraps; issue 21)
 	sf__recon_req     *w_watch, *w_list, *w_probe, *w_pools;
 	int                w_conn;
 	int64_t            w_retry_at;
@@ -79,6 +82,16 @@ typedef struct sf__recon_worker {
 	// Objects parsed from an apply's answer or the watch, by a hash of
 	// their bytes (worker_obj.c, echoes); made at first use.
 	struct sf__recon_echo *w_echo;
+	// Where a packed Service is unpacked to build its body or hash
+	// (issue 21: no malloc and free per field); reset after each use.
+	sf_arena w_unpack;
+	// curl's socket interface (issue 21): the sockets curl asks to have
+	// watched, after the worker's wakeup eventfd at [0], as poll() takes
+	// them; w_ready is where a turn copies those that had events;
+	// w_curl_due is when curl's timer expires (mono ms, -1: none).
+	struct pollfd *w_pfd, *w_ready;
+	unsigned       w_npfd, w_pfdcap;
+	int64_t        w_curl_due;
 } sf__recon_worker;
 
 // ------------------------------------------------------------ worker.c

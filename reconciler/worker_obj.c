@@ -74,14 +74,15 @@ make_body(sf__recon_worker *w, const sf__recon_obj *o, bool keep_ports)
 	if (o->o_pb == NULL) {
 		return (NULL);
 	}
-	svc = svcfleet__v1__service__unpack(NULL, o->o_pblen, o->o_pb);
+	svc = svcfleet__v1__service__unpack(
+	    sf_arena_pbc(&w->w_unpack), o->o_pblen, o->o_pb);
 	if (svc != NULL
 	    && (keep_ports ? sf_kube_body_recreate(svc, w->w_r->r_owner, &body)
 	                   : sf_kube_body(svc, w->w_r->r_owner, &body, NULL))
 	        != 0) {
 		body = NULL;
 	}
-	svcfleet__v1__service__free_unpacked(svc, NULL);
+	sf_arena_reset(&w->w_unpack);
 	return (body);
 }
 

@@ -717,3 +717,35 @@ sf__srv_handlers_clusters_init(sf_server *srv)
 	    = SVCFLEET__V1__CLUSTER_REGISTRY__INIT(h_);
 	srv->s_clusters = init;
 }
+
+uint8_t *
+sf__srv_cluster_basis(
+    const Svcfleet__V1__Cluster *cl, bool placement, sf_arena *a, size_t *len)
+{
+	Svcfleet__V1__Cluster       c = SVCFLEET__V1__CLUSTER__INIT;
+	Svcfleet__V1__ClusterHealth h = SVCFLEET__V1__CLUSTER_HEALTH__INIT;
+	uint8_t                    *buf;
+
+	*len = 0;
+	if (cl == NULL) {
+		return (NULL);
+	}
+	if (placement) {
+		c.name     = cl->name;
+		c.labels   = cl->labels;
+		c.n_labels = cl->n_labels;
+	}
+	c.node_port_min = cl->node_port_min;
+	c.node_port_max = cl->node_port_max;
+	if (cl->health != NULL && cl->health->pools_known) {
+		h.pools_known = true;
+		h.pools       = cl->health->pools;
+		h.n_pools     = cl->health->n_pools;
+		c.health      = &h;
+	}
+	*len = svcfleet__v1__cluster__get_packed_size(&c);
+	if ((buf = sf_arena_alloc(a, *len + 1)) != NULL) {
+		svcfleet__v1__cluster__pack(&c, buf);
+	}
+	return (buf);
+}

@@ -200,7 +200,7 @@ typedef struct fleet_job {
 typedef struct fl_pre {
 	const char *pr_cluster;
 	// What rendering and validation read of the cluster's record
-	// (fl_basis), NULL when there was none.
+	// (sf__srv_cluster_basis), NULL when there was none.
 	uint8_t *pr_basis;
 	size_t   pr_basis_len;
 	// The copy, rendered, defaulted and validated, packed; NULL when it
@@ -768,43 +768,10 @@ was_placed(const sf_fleet *old, const char *cluster)
 // on the thread serving the apply (a worker, or the bulk thread for a
 // large one), on the placement loop's own thread for a resync. The writer
 // gets each copy packed with what its rendering and validation read of
-// the cluster's record (fl_basis); it finds that unchanged, or sends the
-// write back to be prepared again (fl_stale), and does only what needs
-// the stored state: the record's version, node ports (the index, "Same"
+// the cluster's record (sf__srv_cluster_basis); it finds that unchanged, or
+// sends the write back to be prepared again (fl_stale), and does only what
+// needs the stored state: the record's version, node ports (the index, "Same"
 // ports and their range), existing Services of the name, addresses.
-
-// What a copy's rendering and validation read of cluster record cl: its
-// name and labels (placement, overrides) and its limits (nodePort range,
-// MetalLB pools), packed into a's memory; NULL (*len 0) for no record, or
-// out of memory.
-static uint8_t *
-fl_basis(const Svcfleet__V1__Cluster *cl, sf_arena *a, size_t *len)
-{
-	Svcfleet__V1__Cluster       c = SVCFLEET__V1__CLUSTER__INIT;
-	Svcfleet__V1__ClusterHealth h = SVCFLEET__V1__CLUSTER_HEALTH__INIT;
-	uint8_t                    *buf;
-
-	*len = 0;
-	if (cl == NULL) {
-		return (NULL);
-	}
-	c.name          = cl->name;
-	c.labels        = cl->labels;
-	c.n_labels      = cl->n_labels;
-	c.node_port_min = cl->node_port_min;
-	c.node_port_max = cl->node_port_max;
-	if (cl->health != NULL && cl->health->pools_known) {
-		h.pools_known = true;
-		h.pools       = cl->health->pools;
-		h.n_pools     = cl->health->n_pools;
-		c.health      = &h;
-	}
-	*len = svcfleet__v1__cluster__get_packed_size(&c);
-	if ((buf = sf_arena_alloc(a, *len + 1)) != NULL) {
-		svcfleet__v1__cluster__pack(&c, buf);
-	}
-	return (buf);
-}
 
 // fl_stale: a cluster's record is not what its copy was made from. The
 // write is marked to be prepared again (fleet_done, off the writer)
@@ -897,8 +864,9 @@ fleet_prepare(fleet_job *j, const sf_fleet *fs, bool strict, sf_status *st)
 			return (sf_status_set(st, rv,
 			    "reading cluster \"%s\" failed", e->pr_cluster));
 		}
-		recs[c]     = cl;
-		e->pr_basis = fl_basis(cl, a, &e->pr_basis_len);
+		recs[c] = cl;
+		e->pr_basis
+		    = sf__srv_cluster_basis(cl, true, a, &e->pr_basis_len);
 		if (e->pr_basis == NULL) {
 			return (oom(st));
 		}
@@ -1009,7 +977,8 @@ fleet_sync(sf_store_txn *txn, fleet_job *j, sf_fleet *fs, sf_fleet *old,
 			return (
 			    sf_status_set(st, rv, "reading cluster failed"));
 		}
-		if ((b = fl_basis(p->p_cl, a, &blen)) == NULL) {
+		if ((b = sf__srv_cluster_basis(p->p_cl, true, a, &blen))
+		    == NULL) {
 			return (oom(st));
 		}
 		if (e->pr_basis == NULL || blen != e->pr_basis_len

@@ -70,8 +70,8 @@ typedef struct svc_job {
 	// only records the refusal. j_basis: what the validation read of the
 	// stored object (its spec and metadata's labels and annotations,
 	// packed; NULL when none was stored), j_cl_basis of the cluster's
-	// record (limits_basis), which the writer finds unchanged or sends
-	// the request back to be validated again (j_stale), at most
+	// record (sf__srv_cluster_basis), which the writer finds unchanged or
+	// sends the request back to be validated again (j_stale), at most
 	// REVALIDATE_MAX times.
 	uint8_t *j_req_packed;
 	size_t   j_req_len;
@@ -502,34 +502,6 @@ history_drop(sf_store_txn *txn, const sf_store_key *k, sf_status *st)
 
 // ------------------------------------------------- validation's basis
 
-// What validation reads of a cluster's record (limits_of), packed into
-// a's memory; NULL (and *len 0) for no cluster, or out of memory.
-static uint8_t *
-limits_basis(const Svcfleet__V1__Cluster *cl, sf_arena *a, size_t *len)
-{
-	Svcfleet__V1__Cluster       c = SVCFLEET__V1__CLUSTER__INIT;
-	Svcfleet__V1__ClusterHealth h = SVCFLEET__V1__CLUSTER_HEALTH__INIT;
-	uint8_t                    *buf;
-
-	*len = 0;
-	if (cl == NULL) {
-		return (NULL);
-	}
-	c.node_port_min = cl->node_port_min;
-	c.node_port_max = cl->node_port_max;
-	if (cl->health != NULL && cl->health->pools_known) {
-		h.pools_known = true;
-		h.pools       = cl->health->pools;
-		h.n_pools     = cl->health->n_pools;
-		c.health      = &h;
-	}
-	*len = svcfleet__v1__cluster__get_packed_size(&c);
-	if ((buf = sf_arena_alloc(a, *len + 1)) != NULL) {
-		svcfleet__v1__cluster__pack(&c, buf);
-	}
-	return (buf);
-}
-
 // stale: what the validation of j read has changed since. The request is
 // marked to be validated again (off the writer: job_done) unless it has
 // been REVALIDATE_MAX times, and answered ABORTED for now.
@@ -555,7 +527,7 @@ static int
 limits_check(svc_job *j, const Svcfleet__V1__Cluster *cl, sf_status *st)
 {
 	size_t   n = 0;
-	uint8_t *b = limits_basis(cl, &j->j_call->c_arena, &n);
+	uint8_t *b = sf__srv_cluster_basis(cl, false, &j->j_call->c_arena, &n);
 
 	if (cl != NULL && b == NULL) {
 		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
@@ -1307,7 +1279,8 @@ pre_limits(
 		cl = NULL;
 	}
 	limits_of(cl, lim);
-	j->j_cl_basis = limits_basis(cl, &c->c_arena, &j->j_cl_basis_len);
+	j->j_cl_basis = sf__srv_cluster_basis(
+	    cl, false, &c->c_arena, &j->j_cl_basis_len);
 	if (cl != NULL && j->j_cl_basis == NULL) {
 		return (sf_status_set(st, SF_RESOURCE_EXHAUSTED, NULL));
 	}

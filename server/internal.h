@@ -472,6 +472,16 @@ void sf__srv_handlers_clusters_init(sf_server *srv);
 void sf__srv_handlers_access_init(sf_server *srv);
 void sf__srv_handlers_system_init(sf_server *srv);
 
+// sf__srv_cluster_basis: what validating a Service against cluster record
+// cl reads of it (its limits: nodePort range, MetalLB pools as last
+// reported) and, with placement, what placing and rendering a
+// FleetService's copy reads too (name, labels), packed into a's memory.
+// The store's writer compares it with the record it finds to know the
+// validation done before the write still holds. NULL (*len 0) for no
+// record, or out of memory.
+uint8_t *sf__srv_cluster_basis(
+    const Svcfleet__V1__Cluster *cl, bool placement, sf_arena *a, size_t *len);
+
 // ------------------------------------------------------------- live reads
 
 // What a live read (live.c) asks the cluster for.

@@ -208,6 +208,23 @@ sf__store_view_event(sf_store *s, const json_t *ev, uint64_t rev)
 	free(v);
 }
 
+// The revision a read from the view must wait for: the caller's (the
+// newest it has seen; 0: the caller reads etcd, not the view) and this
+// store's own newest commit. A client reads what it wrote through any
+// replica (its revision), and every client of this replica reads what
+// others wrote through it: a delete made by one process is seen by the
+// next read of another, as it would be from etcd (a stress run's
+// recon_sync_test on etcd read a Service without the deletion mark the
+// CLI had just written, from a view its watch had not yet brought up to
+// date).
+static uint64_t
+own_writes(sf_store *s, uint64_t min_rev)
+{
+	uint64_t w = atomic_load(&s->s_last_write);
+
+	return (min_rev == 0 || w < min_rev ? min_rev : w);
+}
+
 int
 sf__store_etcd_view_get(sf_store *s, const sf__store_ekey *k, uint64_t min_rev,
     uint8_t **v, size_t *vn, int64_t *mod)
@@ -264,9 +281,7 @@ sf__store_etcd_view_range(sf_store *s, const sf__store_ekey *k,
 	if (rev != 0) {
 		min_rev = 0; // a page of a pinned list: its revision rules
 	}
-	if (rev != 0) {
-		min_rev = 0; // a page of a pinned list: its revision rules
-	}
+	min_rev = own_writes(s, min_rev);
 	pthread_mutex_lock(&s->s_fmtx);
 	while (s->s_v_ok && s->s_f_started && s->s_f_hi < min_rev
 	    && !atomic_load(&s->s_stopping) && sf_clock_mono_ms() < until) {
@@ -338,6 +353,7 @@ sf__store_etcd_view_copy(sf_store *s, const sf__store_ekey *k,
 	if (rev != 0) {
 		min_rev = 0; // a page of a pinned list: its revision rules
 	}
+	min_rev = own_writes(s, min_rev);
 	pthread_mutex_lock(&s->s_fmtx);
 	while (s->s_v_ok && s->s_f_started && s->s_f_hi < min_rev
 	    && !atomic_load(&s->s_stopping) && sf_clock_mono_ms() < until) {

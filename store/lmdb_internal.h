@@ -196,6 +196,9 @@ int sf__store_lmdb_cluster_get(sf_store *s, const char *name,
     ProtobufCAllocator *alloc, Svcfleet__V1__Cluster **out);
 int sf__store_lmdb_cluster_list(sf_store *s, ProtobufCAllocator *alloc,
     Svcfleet__V1__Cluster ***out, size_t *n);
+// i21-cpu2: sf_store_cluster_specs_min (no credentials).
+int sf__store_lmdb_cluster_specs_min(sf_store *s, uint64_t min_rev,
+    ProtobufCAllocator *alloc, Svcfleet__V1__Cluster ***out, size_t *n);
 int sf__store_lmdb_feed_read(sf_store *s, uint64_t since, uint32_t max,
     const sf_store_filter *filter, ProtobufCAllocator *alloc,
     Svcfleet__V1__WatchEvent ***out, size_t *n, uint64_t *next);

@@ -310,9 +310,30 @@ sf__store_lmdb_cluster_get(sf_store *s, const char *name,
 	    (ProtobufCMessage **) out));
 }
 
+static int cluster_list(sf_store *s, ProtobufCAllocator *alloc,
+    Svcfleet__V1__Cluster ***out, size_t *n, bool secrets);
+
 int
 sf__store_lmdb_cluster_list(sf_store *s, ProtobufCAllocator *alloc,
     Svcfleet__V1__Cluster ***out, size_t *n)
+{
+	return (cluster_list(s, alloc, out, n, true));
+}
+
+// i21-cpu2: the clusters without their credentials (nothing unsealed),
+// for the fleet loop that reads them five times a second. LMDB's reads
+// are always current, so min_rev says nothing here.
+int
+sf__store_lmdb_cluster_specs_min(sf_store *s, uint64_t min_rev,
+    ProtobufCAllocator *alloc, Svcfleet__V1__Cluster ***out, size_t *n)
+{
+	(void) min_rev;
+	return (cluster_list(s, alloc, out, n, false));
+}
+
+static int
+cluster_list(sf_store *s, ProtobufCAllocator *alloc,
+    Svcfleet__V1__Cluster ***out, size_t *n, bool secrets)
 {
 	MDB_txn         *txn;
 	MDB_cursor      *cur;
@@ -338,9 +359,10 @@ sf__store_lmdb_cluster_list(sf_store *s, ProtobufCAllocator *alloc,
 			rv = SF_DATA_LOSS;
 			break;
 		}
-		if ((rv = sf__store_secrets_fill(
-		         s, txn, k.mv_data, k.mv_size, alloc, c))
-		        != 0
+		if ((secrets
+		        && (rv = sf__store_secrets_fill(
+		                s, txn, k.mv_data, k.mv_size, alloc, c))
+		            != 0)
 		    || (rv = sf__store_ptrvec_push(&pv, c)) != 0) {
 			svcfleet__v1__cluster__free_unpacked(c, alloc);
 			break;

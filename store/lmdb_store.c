@@ -806,4 +806,6 @@ const sf_store_ops sf_store_lmdb_ops = {
     .so_claim_acquire              = lmdb_claim_acquire,
     .so_claim_release              = lmdb_claim_release,
     .so_claim_list                 = lmdb_claim_list,
+    // i21-cpu2: clusters without credentials (the fleet loop).
+    .so_cluster_specs_min = sf__store_lmdb_cluster_specs_min,
 };

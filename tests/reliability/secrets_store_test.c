@@ -241,6 +241,60 @@ test_spec_get_leaves_credentials(void **state)
 	tu_rmrf(dir);
 }
 
+// i21-cpu2: the clusters' settings for the fleet loop (five times a
+// second) come without their credentials: nothing is unsealed, so even a
+// damaged blob does not stop the list (the full list refuses it).
+static void
+test_specs_list_leaves_credentials(void **state)
+{
+	char                   *dir = tu_tmpdir();
+	sf_store               *s   = open_with(dir, key1, 0, NULL);
+	Svcfleet__V1__Cluster **all;
+	size_t                  n;
+	void                   *v;
+	size_t                  vl;
+	(void) state;
+
+	put_cluster(s, "east", "token-of-east");
+	put_cluster(s, "west", "token-of-west");
+	assert_int_equal(sf_store_cluster_list(s, NULL, &all, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(all[0]->token, "token-of-east");
+	for (size_t i = 0; i < n; i++) {
+		svcfleet__v1__cluster__free_unpacked(all[i], NULL);
+	}
+	free(all);
+	assert_int_equal(sf_store_cluster_specs_min(s, 0, NULL, &all, &n), 0);
+	assert_int_equal(n, 2);
+	for (size_t i = 0; i < n; i++) {
+		assert_string_equal(all[i]->name, i == 0 ? "east" : "west");
+		assert_string_equal(
+		    all[i]->api_server, "https://127.0.0.1:6443");
+		assert_string_equal(all[i]->token, "");
+		svcfleet__v1__cluster__free_unpacked(all[i], NULL);
+	}
+	free(all);
+	// One flipped bit of east's blob: the full list fails, the
+	// settings do not depend on it.
+	assert_int_equal(
+	    sf__store_get_raw(s, SF__DB_SECRETS, "east", 5, &v, &vl), 0);
+	((uint8_t *) v)[vl - 20] ^= 1;
+	raw_put        r = {"east", 5, v, vl};
+	sf_store_write w = {.w_fn = raw_put_fn, .w_arg = &r};
+	assert_int_equal(sf_store_write_sync(s, &w, NULL), 0);
+	assert_int_equal(
+	    sf_store_cluster_list(s, NULL, &all, &n), SF_DATA_LOSS);
+	assert_int_equal(sf_store_cluster_specs_min(s, 0, NULL, &all, &n), 0);
+	assert_int_equal(n, 2);
+	for (size_t i = 0; i < n; i++) {
+		svcfleet__v1__cluster__free_unpacked(all[i], NULL);
+	}
+	free(all);
+	free(v);
+	sf_store_close(s);
+	tu_rmrf(dir);
+}
+
 int
 main(void)
 {
@@ -248,6 +302,7 @@ main(void)
 	    cmocka_unit_test(test_schema1_upgrade),
 	    cmocka_unit_test(test_blob_bound_to_name),
 	    cmocka_unit_test(test_spec_get_leaves_credentials),
+	    cmocka_unit_test(test_specs_list_leaves_credentials), // i21-cpu2
 	};
 	return (cmocka_run_group_tests(tests, NULL, NULL));
 }
