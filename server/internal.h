@@ -25,7 +25,8 @@
 //                         tenant's request (i17-bulk).
 //   bulk (rpc.c)          one thread at a lower priority: decodes,
 //                         validates and submits the lanes' requests,
-//                         round-robin, one per user in turn (issue 17:
+//                         round-robin by bytes (i17-turns: deficit
+//                         round robin, ~64 KiB per user per turn; issue 17:
 //                         one tenant's megabytes wait, not the others'
 //                         small writes; i17-bulk: nor their large ones,
 //                         nor the reconciler's reports).
