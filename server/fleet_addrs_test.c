@@ -744,10 +744,159 @@ test_loop_writes_only_changes(void **state)
 	sf__srv_fleet_loop_full_ms = 5000;
 }
 
+// ------------------------------ (i17-turns) renders only what changed
+
+// FleetServices the placement loops rendered again, every replica's.
+static uint64_t
+renders_all(void)
+{
+	uint64_t n = 0;
+	for (int i = 0; i < nsrv; i++) {
+		n += sf__srv_fleet_loop_renders(srv[i]);
+	}
+	return (n);
+}
+
+// A ClusterIP FleetService dev/name placed by placement (JSON).
+static void
+apply_placed(const char *name, const char *placement)
+{
+	char                                   js[1024];
+	json_t                                *obj;
+	json_error_t                           je;
+	sf_arena                               a;
+	sf_status                              st;
+	sf_fleet                              *fs = NULL;
+	Svcfleet__V1__ApplyFleetServiceRequest rq
+	    = SVCFLEET__V1__APPLY_FLEET_SERVICE_REQUEST__INIT;
+	Svcfleet__V1__ApplyFleetServiceReply *out = NULL;
+	svcfleet_client                      *c   = client(0);
+	svcfleet_status                       cst;
+
+	snprintf(js, sizeof(js),
+	    "{\"apiVersion\": \"svcfleet.io/v1\", \"kind\": \"FleetService\","
+	    " \"metadata\": {\"name\": \"%s\", \"namespace\": \"dev\"},"
+	    " \"spec\": {\"placement\": %s,"
+	    " \"template\": {\"spec\": {\"selector\": {\"app\": \"x\"},"
+	    " \"ports\": [{\"port\": 80}]}}}}",
+	    name, placement);
+	obj = json_loads(js, 0, &je);
+	assert_non_null(obj);
+	sf_arena_init(&a);
+	sf_status_init(&st);
+	if (sf_model_fleet_from_manifest(obj, &a, &fs, &st) != 0) {
+		fail_msg("manifest: %s", st.st_msg);
+	}
+	rq.fleet_service = fs;
+	svcfleet_status_init(&cst);
+	if (svcfleet_apply_fleet_service(c, &rq, &out, &cst) != 0) {
+		fail_msg("apply %s: %s", name, cst.message);
+	}
+	svcfleet_free(out);
+	svcfleet_status_fini(&cst);
+	sf_status_fini(&st);
+	sf_arena_fini(&a);
+	json_decref(obj);
+	svcfleet_close(c);
+}
+
+// Gives cluster the one label key=value.
+static void
+relabel(const char *cluster, const char *key, const char *value)
+{
+	svcfleet_client                *c = client(0);
+	svcfleet_status                 st;
+	Svcfleet__V1__GetClusterRequest gr
+	    = SVCFLEET__V1__GET_CLUSTER_REQUEST__INIT;
+	Svcfleet__V1__UpdateClusterRequest ur
+	    = SVCFLEET__V1__UPDATE_CLUSTER_REQUEST__INIT;
+	Svcfleet__V1__Cluster  *cl = NULL, *out = NULL;
+	Svcfleet__V1__KeyValue  kv     = SVCFLEET__V1__KEY_VALUE__INIT;
+	Svcfleet__V1__KeyValue *kvs[1] = {&kv};
+
+	svcfleet_status_init(&st);
+	gr.name = (char *) cluster;
+	if (svcfleet_get_cluster(c, &gr, &cl, &st) != 0) {
+		fail_msg("get %s: %s", cluster, st.message);
+	}
+	kv.key       = (char *) key;
+	kv.value     = (char *) value;
+	cl->labels   = kvs; // (svcfleet_free frees the reply's own array)
+	cl->n_labels = 1;
+	ur.cluster   = cl;
+	int rv       = svcfleet_update_cluster(c, &ur, &out, &st);
+	cl->labels   = NULL;
+	cl->n_labels = 0;
+	svcfleet_free(cl);
+	svcfleet_free(out);
+	if (rv != 0) {
+		fail_msg("relabel %s: %s", cluster, st.message);
+	}
+	svcfleet_status_fini(&st);
+	svcfleet_close(c);
+}
+
+#define UNAFFECTED 12
+
+// The loop renders a FleetService's copies only when its inputs change:
+// rounds with nothing changed render none; a relabel of east renders the
+// FleetService it brings into placement, never the UNAFFECTED ones on
+// west (each cluster change rendered every FleetService before), and its
+// copy appears.
+static void
+test_loop_renders_only_changes(void **state)
+{
+	char name[32], pl[64];
+	(void) state;
+
+	sf__srv_fleet_loop_full_ms = 50;
+	apply_placed("gold",
+	    "{\"clusterSelector\": {\"matchLabels\": "
+	    "{\"tier\": \"gold\"}}}");
+	for (int i = 0; i < UNAFFECTED; i++) {
+		snprintf(name, sizeof(name), "on-west-%d", i);
+		apply_placed(name, "{\"clusters\": [\"west\"]}");
+	}
+	wait_rounds(3); // each new version rendered and found settled
+	uint64_t r0 = renders_all();
+	wait_rounds(4);
+	uint64_t r1 = renders_all();
+	if (r1 != r0) {
+		fail_msg("%llu FleetServices rendered in 4 rounds of the "
+		         "placement loop with nothing changed",
+		    (unsigned long long) (r1 - r0));
+	}
+	placement_of("gold", "east", pl, sizeof(pl));
+	assert_string_equal(pl, "");
+
+	relabel("east", "tier", "gold");
+	int64_t until = sf_clock_mono_ms() + WAIT_MS;
+	do {
+		struct timespec ts = {0, 10000000};
+		nanosleep(&ts, NULL);
+		placement_of("gold", "east", pl, sizeof(pl));
+	} while (strcmp(pl, "Placed") != 0 && sf_clock_mono_ms() < until);
+	assert_string_equal(pl, "Placed");
+	wait_rounds(3);
+	uint64_t r2 = renders_all();
+	// gold: rendered for the change, then once more for each version
+	// a write gave it (on each replica: on etcd both may write once).
+	if (r2 - r1 < 1 || r2 - r1 > (uint64_t) (4 * nsrv)) {
+		fail_msg("%llu FleetServices rendered after east's relabel "
+		         "(gold's alone: 1 to %d)",
+		    (unsigned long long) (r2 - r1), 4 * nsrv);
+	}
+	wait_rounds(4);
+	assert_int_equal(renders_all(), r2);
+	sf__srv_fleet_loop_full_ms = 5000;
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    // i17-turns: first, while every FleetService it makes is settled
+	    cmocka_unit_test(test_loop_renders_only_changes),
 	    cmocka_unit_test(test_one_address_one_winner),
 	    cmocka_unit_test(test_sharing_asked_for),
 	    cmocka_unit_test(test_claims_backfilled),

@@ -18,6 +18,18 @@
 // re-placing of it found nothing to change, and skips it while that
 // holds and all its clusters are placed. Before, every FleetService took
 // one write every 5 s, each an exclusive one on etcd.
+//
+// i17-turns: a FleetService's copies are rendered and validated again
+// only when what they depend on changed. The loop keeps, with each
+// settled FleetService, a fingerprint of its inputs (deps_of): its
+// resource version, and the name and fingerprint (cluster_print) of each
+// cluster its placement names or selects now. A round after a cluster
+// changed re-renders only the FleetServices whose fingerprint moved: a
+// relabel, the ones the cluster enters or leaves or that are placed on
+// it; a 5 s round with nothing changed renders none (it used to render
+// every FleetService's copies after any cluster's change, and an idle
+// daemon's CPU grew with FleetServices x clusters).
+// svcfleet_fleet_renders_total counts the FleetServices rendered.
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -33,10 +45,12 @@
 
 _Atomic int64_t sf__srv_fleet_loop_full_ms = 5000;
 
-// A FleetService a re-placing found settled: its id and resource version.
+// A FleetService a re-placing found settled: its id, resource version
+// and (i17-turns) the fingerprint of its inputs then (deps_of).
 typedef struct loop_seen {
 	char    *ls_id;
 	uint64_t ls_rv;
+	uint64_t ls_deps;
 } loop_seen;
 
 struct sf__srv_fleet_loop {
@@ -66,38 +80,68 @@ fnv(uint64_t h, const void *p, size_t n)
 	return (h);
 }
 
+// What placement and a copy read of cluster record c: name, labels,
+// nodePort range, reported node ports and MetalLB pools.
 static uint64_t
-fingerprint(Svcfleet__V1__Cluster **cls, size_t n)
+cluster_print(const Svcfleet__V1__Cluster *c)
+{
+	uint64_t h = 14695981039346656037ull;
+	h          = fnv(h, sf_nz(c->name), strlen(sf_nz(c->name)) + 1);
+	for (size_t k = 0; k < c->n_labels; k++) {
+		h = fnv(h, sf_nz(c->labels[k]->key),
+		    strlen(sf_nz(c->labels[k]->key)) + 1);
+		h = fnv(h, sf_nz(c->labels[k]->value),
+		    strlen(sf_nz(c->labels[k]->value)) + 1);
+	}
+	h = fnv(h, &c->node_port_min, sizeof(c->node_port_min));
+	h = fnv(h, &c->node_port_max, sizeof(c->node_port_max));
+	if (c->health != NULL) {
+		h = fnv(h, c->health->used_node_ports,
+		    c->health->n_used_node_ports * sizeof(int32_t));
+		// The pools a copy's address is validated against.
+		h = fnv(h, &c->health->pools_known,
+		    sizeof(c->health->pools_known));
+		for (size_t p = 0; p < c->health->n_pools; p++) {
+			const Svcfleet__V1__IPPool *pl = c->health->pools[p];
+			h                              = fnv(
+			                                 h, sf_nz(pl->name), strlen(sf_nz(pl->name)) + 1);
+			for (size_t k = 0; k < pl->n_addresses; k++) {
+				h = fnv(h, sf_nz(pl->addresses[k]),
+				    strlen(sf_nz(pl->addresses[k])) + 1);
+			}
+		}
+	}
+	return (h);
+}
+
+// The clusters' fingerprints into prints (one per cluster), and the
+// fingerprint of them all.
+static uint64_t
+fingerprint(Svcfleet__V1__Cluster **cls, size_t n, uint64_t *prints)
 {
 	uint64_t h = 14695981039346656037ull;
 	for (size_t i = 0; i < n; i++) {
-		const Svcfleet__V1__Cluster *c = cls[i];
-		h = fnv(h, sf_nz(c->name), strlen(sf_nz(c->name)) + 1);
-		for (size_t k = 0; k < c->n_labels; k++) {
-			h = fnv(h, sf_nz(c->labels[k]->key),
-			    strlen(sf_nz(c->labels[k]->key)) + 1);
-			h = fnv(h, sf_nz(c->labels[k]->value),
-			    strlen(sf_nz(c->labels[k]->value)) + 1);
-		}
-		h = fnv(h, &c->node_port_min, sizeof(c->node_port_min));
-		h = fnv(h, &c->node_port_max, sizeof(c->node_port_max));
-		if (c->health != NULL) {
-			h = fnv(h, c->health->used_node_ports,
-			    c->health->n_used_node_ports * sizeof(int32_t));
-			// The pools a copy's address is validated against.
-			h = fnv(h, &c->health->pools_known,
-			    sizeof(c->health->pools_known));
-			for (size_t p = 0; p < c->health->n_pools; p++) {
-				const Svcfleet__V1__IPPool *pl
-				    = c->health->pools[p];
-				h = fnv(h, sf_nz(pl->name),
-				    strlen(sf_nz(pl->name)) + 1);
-				for (size_t k = 0; k < pl->n_addresses; k++) {
-					h = fnv(h, sf_nz(pl->addresses[k]),
-					    strlen(sf_nz(pl->addresses[k]))
-					        + 1);
-				}
-			}
+		prints[i] = cluster_print(cls[i]);
+		h         = fnv(h, &prints[i], sizeof(prints[i]));
+	}
+	return (h);
+}
+
+// The fingerprint of fs's inputs (i17-turns): its resource version, and
+// the name and fingerprint of each cluster its placement names or selects
+// (a relabel that adds or drops one changes it).
+static uint64_t
+deps_of(const sf_fleet *fs, Svcfleet__V1__Cluster **cls, size_t n,
+    const uint64_t *prints)
+{
+	uint64_t h  = 14695981039346656037ull;
+	uint64_t rv = fs->metadata->resource_version;
+	h           = fnv(h, &rv, sizeof(rv));
+	for (size_t i = 0; i < n; i++) {
+		if (sf_model_fleet_places(fs, cls[i])) {
+			h = fnv(h, sf_nz(cls[i]->name),
+			    strlen(sf_nz(cls[i]->name)) + 1);
+			h = fnv(h, &prints[i], sizeof(prints[i]));
 		}
 	}
 	return (h);
@@ -119,16 +163,18 @@ seen_cmp(const void *x, const void *y)
 	    ((const loop_seen *) x)->ls_id, ((const loop_seen *) y)->ls_id));
 }
 
-// Was fs found settled, as it is now, for these clusters?
+// Was fs found settled, as it is now, for its clusters as they are
+// (deps, deps_of)?
 static bool
-seen_settled(
-    const struct sf__srv_fleet_loop *l, const char *id, const sf_fleet *fs)
+seen_settled(const struct sf__srv_fleet_loop *l, const char *id,
+    const sf_fleet *fs, uint64_t deps)
 {
 	loop_seen  key = {.ls_id = (char *) id};
 	loop_seen *hit = l->l_nseen == 0 ? NULL
 	                                 : bsearch(&key, l->l_seen, l->l_nseen,
 	                                     sizeof(*l->l_seen), seen_cmp);
-	if (hit == NULL || hit->ls_rv != fs->metadata->resource_version) {
+	if (hit == NULL || hit->ls_rv != fs->metadata->resource_version
+	    || hit->ls_deps != deps) {
 		return (false);
 	}
 	for (size_t i = 0; i < fs->n_status; i++) {
@@ -151,6 +197,7 @@ round_once(struct sf__srv_fleet_loop *l)
 	int64_t                 now   = sf_clock_mono_ms();
 	loop_seen              *seen  = NULL;
 	size_t                  nseen = 0;
+	uint64_t               *prints;
 	bool                    same;
 
 	sf_arena_init(&a);
@@ -160,7 +207,11 @@ round_once(struct sf__srv_fleet_loop *l)
 	    != 0) {
 		goto done;
 	}
-	print = fingerprint(cls, ncls);
+	if ((prints = sf_arena_alloc(&a, (ncls + 1) * sizeof(*prints)))
+	    == NULL) {
+		goto done;
+	}
+	print = fingerprint(cls, ncls, prints);
 	same  = print == l->l_print;
 	if (same && now - l->l_last_full_ms < sf__srv_fleet_loop_full_ms) {
 		goto done;
@@ -178,6 +229,7 @@ round_once(struct sf__srv_fleet_loop *l)
 	for (size_t i = 0; i < nfs; i++) {
 		sf_fleet *fs      = (sf_fleet *) all[i];
 		bool      changed = false;
+		uint64_t  deps    = deps_of(fs, cls, ncls, prints);
 		char     *id      = sf_arena_printf(&a, "%s/%s",
 		             sf_nz(fs->metadata->namespace_),
 		             sf_nz(fs->metadata->name));
@@ -185,19 +237,25 @@ round_once(struct sf__srv_fleet_loop *l)
 			ok = false;
 			continue;
 		}
-		if (same && seen_settled(l, id, fs)) {
-			// Nothing it depends on changed: no write.
-		} else if (sf__srv_fleet_resync(
-		               l->l_srv, &a, fs, cls, ncls, &changed)
-		    != 0) {
-			ok = false;
-			continue;
-		} else if (changed) {
-			SF_INFO("fleet", "re-placed FleetService %s", id);
-			continue; // settled, maybe, next round
+		if (!seen_settled(l, id, fs, deps)) {
+			// Something it depends on changed: its copies are
+			// rendered again (and written when they differ).
+			atomic_fetch_add(&l->l_srv->s_fleet_renders, 1);
+			if (sf__srv_fleet_resync(
+			        l->l_srv, &a, fs, cls, ncls, &changed)
+			    != 0) {
+				ok = false;
+				continue;
+			}
+			if (changed) {
+				SF_INFO(
+				    "fleet", "re-placed FleetService %s", id);
+				continue; // settled, maybe, next round
+			}
 		}
 		if ((seen[nseen].ls_id = strdup(id)) != NULL) {
-			seen[nseen++].ls_rv = fs->metadata->resource_version;
+			seen[nseen].ls_rv     = fs->metadata->resource_version;
+			seen[nseen++].ls_deps = deps;
 		}
 	}
 	qsort(seen, nseen, sizeof(*seen), seen_cmp);
@@ -287,6 +345,12 @@ sf__srv_fleet_loop_rounds(sf_server *srv)
 {
 	struct sf__srv_fleet_loop *l = srv->s_fleet_loop;
 	return (l != NULL ? atomic_load(&l->l_rounds) : 0);
+}
+
+uint64_t
+sf__srv_fleet_loop_renders(sf_server *srv)
+{
+	return (atomic_load(&srv->s_fleet_renders));
 }
 
 void

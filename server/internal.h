@@ -25,7 +25,8 @@
 //                         tenant's request (i17-bulk).
 //   bulk (rpc.c)          one thread at a lower priority: decodes,
 //                         validates and submits the lanes' requests,
-//                         round-robin, one per user in turn (issue 17:
+//                         round-robin by bytes (i17-turns: deficit
+//                         round robin, ~64 KiB per user per turn; issue 17:
 //                         one tenant's megabytes wait, not the others'
 //                         small writes; i17-bulk: nor their large ones,
 //                         nor the reconciler's reports).
@@ -234,7 +235,8 @@ struct sf_server {
 	// thread, which decodes each envelope, authenticates it, serves the
 	// reconciler's at once and puts the others in their user's lane
 	// (s_lanes, rpc.c's bulk_lane, in turn order); the bulk thread
-	// serves the lanes round-robin, one request per user in turn. All
+	// serves the lanes round-robin (i17-turns: by deficit round robin on
+	// request bytes, about 64 KiB per user per turn). All
 	// under s_qmtx.
 	rpc_ctx             *s_bulk_head, *s_bulk_tail;
 	pthread_cond_t       s_bulk_cv;  // arrivals, for the sorter
@@ -320,6 +322,9 @@ struct sf_server {
 	// clusters are registered, removed or relabelled.
 	Svcfleet__V1__FleetManager_Service s_fleet;
 	struct sf__srv_fleet_loop         *s_fleet_loop;
+	// i17-turns: FleetServices the loop rendered again (here, not in
+	// the loop: the metrics read it until the server is freed).
+	_Atomic uint64_t s_fleet_renders;
 	// i18-console: the address plan's index (fleet_addrs.c).
 	struct sf__srv_fleet_addrs *s_fleet_addrs;
 };
@@ -780,7 +785,10 @@ void sf__srv_fleet_loop_kick(sf_server *srv);
 // i18-addr: full rounds the loop has done (tests wait for them), and how
 // often a round looks at FleetServices whose clusters did not change
 // (5000 ms; tests shorten it).
-uint64_t               sf__srv_fleet_loop_rounds(sf_server *srv);
+uint64_t sf__srv_fleet_loop_rounds(sf_server *srv);
+// i17-turns: FleetServices the loop rendered again (svcfleet_fleet_renders_
+// total).
+uint64_t               sf__srv_fleet_loop_renders(sf_server *srv);
 extern _Atomic int64_t sf__srv_fleet_loop_full_ms;
 
 // i18-addr: the address plan's claims (fleet_addrs.c): one store record

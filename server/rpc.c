@@ -41,6 +41,7 @@ struct rpc_ctx {
 	int          rc_state;
 	nng_msg     *rc_msg; // the request while it waits for a worker
 	rpc_ctx     *rc_next;
+	size_t       rc_cost; // i17-turns: its bytes, for the bulk lanes
 	sf__srv_call rc_call;
 };
 
@@ -723,14 +724,24 @@ worker_main(void *arg)
 #define BULK_NICE 10
 
 // One user's large requests waiting for the bulk thread (i17-bulk), in
-// the order they came. The lanes are served in turn, one request each,
-// so a user with many waiting delays another's next request by one of
-// its own at most, never by all of them.
+// the order they came. i17-turns: the lanes are served by deficit round
+// robin on request bytes: a lane whose first request costs more than its
+// credit (l_deficit) gets BULK_QUANTUM more and goes to the end of the
+// turn; one whose credit covers it is served and keeps its turn. So each
+// user gets about BULK_QUANTUM bytes of the bulk thread per turn: one
+// sending many 20 KiB requests is never held behind another's few of
+// megabytes, each of which costs its sender many turns (one request per
+// turn, before, gave a 4 MiB request as much as a 20 KiB one).
 struct sf__srv_lane {
 	char                *l_user; // malloc'd
 	rpc_ctx             *l_head, *l_tail;
-	struct sf__srv_lane *l_next; // next in turn
+	struct sf__srv_lane *l_next;    // next in turn
+	size_t               l_deficit; // i17-turns: bytes it may still take
 };
+
+// Bytes a lane may take per turn (i17-turns): four requests just over
+// BULK_BYTES, or a sixteenth of a 4 MiB one.
+#define BULK_QUANTUM (64 << 10)
 
 // Is the caller of c a system role, whose large requests (the
 // reconciler's status reports) never wait behind a user's?
@@ -778,38 +789,59 @@ lane_put(sf_server *srv, rpc_ctx *rc)
 	return (true);
 }
 
-// lane_take takes the next request in turn: the first of the first lane,
-// which then goes to the end of the turn (or away, when empty). NULL when
-// no lane waits. Under s_qmtx.
+// lane_rotate sends the first lane to the end of the turn. Under s_qmtx.
+static void
+lane_rotate(sf_server *srv)
+{
+	struct sf__srv_lane *l = srv->s_lanes;
+
+	if (l == NULL || l->l_next == NULL) {
+		return;
+	}
+	srv->s_lanes              = l->l_next;
+	l->l_next                 = NULL;
+	srv->s_lanes_tail->l_next = l;
+	srv->s_lanes_tail         = l;
+}
+
+// lane_take takes the next request in turn (deficit round robin, see
+// sf__srv_lane): the first lane's first request when its credit covers
+// it; otherwise that lane gets BULK_QUANTUM more and goes to the end, and
+// the next one is looked at. A lane left empty goes away (its credit with
+// it). NULL when no lane waits. Under s_qmtx; the loop ends, since each
+// pass adds credit, after at most the largest request / BULK_QUANTUM
+// passes over the lanes.
 static rpc_ctx *
 lane_take(sf_server *srv)
 {
-	struct sf__srv_lane *l = srv->s_lanes;
+	struct sf__srv_lane *l;
 	rpc_ctx             *rc;
 
-	if (l == NULL) {
-		return (NULL);
+	for (;;) {
+		if ((l = srv->s_lanes) == NULL) {
+			return (NULL);
+		}
+		if (l->l_head->rc_cost <= l->l_deficit) {
+			break;
+		}
+		l->l_deficit += BULK_QUANTUM;
+		lane_rotate(srv);
 	}
-	rc        = l->l_head;
+	rc = l->l_head;
+	l->l_deficit -= rc->rc_cost;
 	l->l_head = rc->rc_next;
 	if (l->l_head == NULL) {
 		l->l_tail = NULL;
 	}
 	srv->s_bulk_queued--;
-	srv->s_lanes = l->l_next;
-	if (srv->s_lanes == NULL) {
-		srv->s_lanes_tail = NULL;
-	}
-	l->l_next = NULL;
 	if (l->l_head == NULL) {
+		srv->s_lanes = l->l_next;
+		if (srv->s_lanes == NULL) {
+			srv->s_lanes_tail = NULL;
+		}
 		srv->s_bulk_users--;
 		free(l->l_user);
 		free(l);
-	} else if (srv->s_lanes_tail != NULL) {
-		srv->s_lanes_tail->l_next = l;
-		srv->s_lanes_tail         = l;
-	} else {
-		srv->s_lanes = srv->s_lanes_tail = l;
 	}
 	rc->rc_next = NULL;
 	return (rc);
@@ -900,6 +932,7 @@ bulk_main(void *arg)
 static void
 enqueue_bulk(sf_server *srv, rpc_ctx *rc)
 {
+	rc->rc_cost = nng_msg_len(rc->rc_msg);
 	pthread_mutex_lock(&srv->s_qmtx);
 	rc->rc_next = NULL;
 	if (srv->s_bulk_tail != NULL) {

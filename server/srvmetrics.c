@@ -23,6 +23,10 @@
 //   svcfleet_cluster_sync_unknown{cluster}                1 while its Services
 //                                                         read UNKNOWN (i19)
 //   svcfleet_build_info{version}, svcfleet_start_time_seconds
+//   svcfleet_fleet_renders_total                          counter (i17-turns:
+//                                                         FleetServices the
+//                                                         placement loop
+//                                                         rendered again)
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +68,9 @@ struct sf__srv_obs {
 	sf_metric *o_conns; // open TCP/TLS connections
 	uint64_t   o_last_auth_failures, o_last_auth_limited;
 	uint64_t   o_last_auth_audited;
+	// i17-turns: FleetServices the placement loop rendered again.
+	sf_metric *o_fleet_renders;
+	uint64_t   o_last_fleet_renders;
 };
 
 static const double batch_buckets[]
@@ -119,6 +126,8 @@ collect(void *arg, sf_metrics *r)
 	counter_follow(o->o_failed, ss.ss_failed, &o->o_last_failed);
 	counter_follow(o->o_grows, ss.ss_map_grows, &o->o_last_grows);
 	sf_metric_set(o->o_parked, NULL, (double) atomic_load(&srv->s_parked));
+	counter_follow(o->o_fleet_renders, sf__srv_fleet_loop_renders(srv),
+	    &o->o_last_fleet_renders); // i17-turns
 	if (srv->s_pipe_mtx_ok) {
 		pthread_mutex_lock(&srv->s_pipe_mtx);
 		size_t conns = srv->s_npipes;
@@ -237,6 +246,13 @@ sf__srv_metrics_init(sf_server *srv)
 	o->o_bulk_users  = sf_metrics_gauge(r, "svcfleet_rpc_bulk_users",
 	     "Users with RPC requests over 16 KiB waiting for the bulk thread.",
 	     NULL);
+	// i17-turns
+	o->o_fleet_renders
+	    = sf_metrics_counter(r, "svcfleet_fleet_renders_total",
+	        "FleetServices whose copies the placement loop rendered and "
+	        "validated again (only when the FleetService, or a cluster it "
+	        "places or selects, changed, or a cluster is not placed).",
+	        NULL);
 	o->o_auth_failures
 	    = sf_metrics_counter(r, "svcfleet_auth_failures_total",
 	        "Calls whose authentication failed (no, unknown, revoked or "

@@ -2,6 +2,7 @@
 // same Services created one by one, side by side.
 //
 //   fleet-bench [--spread K] [--mass F,K] [-r REPS] [-c CLIENTS] [--keep]
+//               [--idle F,K,S]
 //
 // 1. Spread (--spread K, 0 = skip): K kubefake clusters, svcfleetd with
 //    its embedded reconciler. REPS times, alternately: one FleetService
@@ -16,6 +17,11 @@
 //    durable store, REPS rounds of each, alternating which goes first.
 //    Times: all calls answered ("written"), every Service SYNCED
 //    ("synced"); svcfleetd CPU per Service.
+// 3. Idle (--idle F,K,S, i17-turns; skipped unless asked): F FleetServices
+//    placed by label on K kubefake clusters, all SYNCED, then svcfleetd's
+//    CPU over S seconds with nothing changing, and over 10 relabels (1 s
+//    apart, then 5 s) of one more cluster that no FleetService selects.
+//    Run it with SF_BIN_DIR on each build to compare two svcfleetds.
 // Every figure is also printed as "RESULT key=value" for bench/run-all.
 // Binaries come from $SF_BIN_DIR (default ./build).
 #include "bench_proc.h"
@@ -262,6 +268,15 @@ writer_main(void *arg)
 		if (w->fleet) {
 			snprintf(name, sizeof(name), "f-%05d", i);
 			rc = apply_fleet(w->c, "default", name, &st);
+			// ABORTED: a cluster's record changed while the
+			// copies were validated, 3 times (the reconciler's
+			// first reports, at start): try again, as a client
+			// must (i17-turns).
+			for (int t = 0; rc != 0 && st.code == 10 && t < 5;
+			     t++) {
+				bp_sleep_ms(100);
+				rc = apply_fleet(w->c, "default", name, &st);
+			}
 		} else {
 			snprintf(name, sizeof(name), "f-%05d", i / w->k);
 			snprintf(cl, sizeof(cl), "c%d", i % w->k);
@@ -360,10 +375,100 @@ run_mass(int f, int k, int reps)
 	    bp_pct(ratio, reps, 100));
 }
 
+// Sets cluster name's one label to key=value.
+static void
+relabel(
+    svcfleet_client *c, const char *name, const char *key, const char *value)
+{
+	Svcfleet__V1__GetClusterRequest gr
+	    = SVCFLEET__V1__GET_CLUSTER_REQUEST__INIT;
+	Svcfleet__V1__UpdateClusterRequest ur
+	    = SVCFLEET__V1__UPDATE_CLUSTER_REQUEST__INIT;
+	Svcfleet__V1__Cluster  *cl = NULL, *out = NULL;
+	Svcfleet__V1__KeyValue  kv     = SVCFLEET__V1__KEY_VALUE__INIT;
+	Svcfleet__V1__KeyValue *kvs[1] = {&kv};
+	svcfleet_status         st;
+	svcfleet_status_init(&st);
+	gr.name = (char *) name;
+	if (svcfleet_get_cluster(c, &gr, &cl, &st) != 0) {
+		bp_die("get cluster %s: %s", name, st.message);
+	}
+	kv.key       = (char *) key;
+	kv.value     = (char *) value;
+	cl->labels   = kvs;
+	cl->n_labels = 1;
+	ur.cluster   = cl;
+	int rv       = svcfleet_update_cluster(c, &ur, &out, &st);
+	cl->labels   = NULL;
+	cl->n_labels = 0;
+	svcfleet_free(cl);
+	svcfleet_free(out);
+	if (rv != 0) {
+		bp_die("relabel %s: %s", name, st.message);
+	}
+	svcfleet_status_fini(&st);
+}
+
+// run_idle: see the file's comment, step 3.
+static void
+run_idle(int f, int k, int secs)
+{
+	svcfleet_client *cs[32];
+	pthread_t        th[32];
+	writer           w[32];
+	char             v[16];
+
+	printf("idle: %d FleetServices x %d clusters, svcfleetd %s\n", f, k,
+	    bp_bindir);
+	bp_start_kubefakes(k);
+	bp_start_svcfleetd("idle", true);
+	cs[0] = bp_connect("idle");
+	register_all(cs[0], k);
+	for (int t = 1; t < nclients; t++) {
+		cs[t] = bp_connect("idle");
+	}
+	double t0 = bp_now();
+	for (int t = 0; t < nclients; t++) {
+		w[t] = (writer) {cs[t], t, f, nclients, k, true};
+		pthread_create(&th[t], NULL, writer_main, &w[t]);
+	}
+	for (int t = 0; t < nclients; t++) {
+		pthread_join(th[t], NULL);
+	}
+	double t1 = wait_synced(cs[0], "default", NULL, (long) f * k, t0, 200);
+	// One more cluster, selected by no FleetService.
+	bp_register(cs[0], "spare", 0, "spare=0");
+	bp_sleep_ms(15000); // the placement loop settles
+	double c0 = bp_cpu_s(bp_srv);
+	bp_sleep_ms(secs * 1000);
+	double idle = bp_cpu_s(bp_srv) - c0;
+	c0          = bp_cpu_s(bp_srv);
+	for (int i = 1; i <= 10; i++) {
+		snprintf(v, sizeof(v), "%d", i);
+		relabel(cs[0], "spare", "spare", v);
+		bp_sleep_ms(1000);
+	}
+	bp_sleep_ms(5000);
+	double rel = bp_cpu_s(bp_srv) - c0;
+	printf("  all SYNCED after %.2f s; svcfleetd CPU %.2f s over %d s "
+	       "idle; %.2f s over 10 relabels of a cluster no FleetService "
+	       "selects (15 s)\n",
+	    t1 - t0, idle, secs, rel);
+	printf("RESULT idle_f=%d idle_k=%d idle_s=%d idle_cpu_s=%.2f "
+	       "relabel_cpu_s=%.2f\n",
+	    f, k, secs, idle, rel);
+	fflush(stdout);
+	for (int t = 0; t < nclients; t++) {
+		svcfleet_close(cs[t]);
+	}
+	bp_stop_all();
+}
+
 int
 main(int argc, char **argv)
 {
 	int spread = 50, mf = 1000, mk = 10, reps = 3;
+	int idf = 0, idk = 0, ids = 0; // --idle (i17-turns)
 
 	for (int i = 1; i < argc; i++) {
 		const char *a    = argv[i];
@@ -378,12 +483,20 @@ main(int argc, char **argv)
 			reps = atoi(argv[++i]);
 		} else if (strcmp(a, "-c") == 0 && next != NULL) {
 			nclients = atoi(argv[++i]);
+		} else if (strcmp(a, "--idle") == 0 && next != NULL) {
+			if (sscanf(argv[++i], "%d,%d,%d", &idf, &idk, &ids)
+			        != 3
+			    || idf < 1 || idk < 1 || idk >= BP_MAX_CLUSTERS
+			    || ids < 1) {
+				fprintf(stderr, "bad --idle F,K,S\n");
+				return (2);
+			}
 		} else if (strcmp(a, "--keep") == 0) {
 			bp_keep = 1;
 		} else {
 			fprintf(stderr,
 			    "usage: fleet-bench [--spread K] [--mass F,K] [-r "
-			    "REPS] [-c CLIENTS] [--keep]\n");
+			    "REPS] [-c CLIENTS] [--keep] [--idle F,K,S]\n");
 			return (2);
 		}
 	}
@@ -400,6 +513,9 @@ main(int argc, char **argv)
 	}
 	if (mf > 0 && mk > 0) {
 		run_mass(mf, mk, reps);
+	}
+	if (idf > 0) {
+		run_idle(idf, idk, ids);
 	}
 	bp_cleanup();
 	curl_global_cleanup();

@@ -13,8 +13,11 @@
 //    first held in its validation on the bulk thread, the others queued),
 //    the reconciler's large ReportStatuses is answered, and bob's large
 //    request is served after at most one more of mallory's.
+// 3. (i17-turns) The turns are by bytes (deficit round robin): bob's
+//    requests of 20 KiB all come before mallory's second of 240 KiB.
 //
-// svcfleetd runs in this process with a hook on the model's validation
+// svcfleetd runs in this process (sec_inproc_start, sec_util.h) with a
+// hook on the model's validation
 // (sf_model_set_validate_hook) that records each validation's Service
 // name in order, counts those on the store's writer (sf_store_on_writer),
 // and holds those marked with the annotation test/hold at a gate. Order
@@ -26,188 +29,24 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 
-#include "buf.h"
-#include "clock.h"
-#include "log.h"
-#include "model.h"
-#include "ops.h"
 #include "sec_util.h"
 #include "server.h"
-#include "store.h"
 
 #define URL     "inproc://sec-3-fair"
 #define CREATE  "/svcfleet.v1.ServiceManager/CreateService"
 #define FAPPLY  "/svcfleet.v1.FleetManager/ApplyFleetService"
-#define HOLD    "test/hold"
 #define WAIT_MS 20000
 #define FLOOD   6 // mallory's large requests queued behind the held one
-#define ORDER   64
 
-static struct {
-	pthread_mutex_t mtx;
-	pthread_cond_t  cv;
-	bool            open;     // the gate
-	char            name[32]; // the Service whose validations are held
-	int             budget;   // how many more may be held
-	int             held;     // held now
-	int             on_writer;
-	// Names of the marked Services validated, in order (the placement
-	// loop's validations of stored FleetServices among them).
-	char order[ORDER][32];
-	int  norder;
-} g = {.mtx = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-
-static sf_server  *srv;
-static sf_metrics *reg;
-static char        admin_token[64] = "sec-3-fair-admin-token-0123456789";
+static sec_inproc  d;
+static const char *admin_token = "sec-3-fair-admin-token-0123456789";
 static char       *mallory, *bob;
-static th_fixture  fx; // tf_c and tf_st only (for sec_tenant)
-
-static void
-hook(const sf_service *svc, void *arg)
-{
-	(void) arg;
-	pthread_mutex_lock(&g.mtx);
-	if (sf_store_on_writer()) {
-		g.on_writer++;
-	}
-	if (svc->metadata == NULL
-	    || sf_model_kv_get(svc->metadata->annotations,
-	           svc->metadata->n_annotations, HOLD)
-	        == NULL) {
-		pthread_mutex_unlock(&g.mtx);
-		return;
-	}
-	if (g.norder < ORDER) {
-		snprintf(g.order[g.norder++], sizeof(g.order[0]), "%s",
-		    svc->metadata->name != NULL ? svc->metadata->name : "");
-	}
-	if (!g.open && g.budget > 0 && svc->metadata->name != NULL
-	    && strcmp(svc->metadata->name, g.name) == 0) {
-		struct timespec until;
-		g.budget--;
-		g.held++;
-		pthread_cond_broadcast(&g.cv);
-		// Never forever: a broken test must still end.
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += 60;
-		while (!g.open
-		    && pthread_cond_timedwait(&g.cv, &g.mtx, &until)
-		        != ETIMEDOUT) {
-		}
-		g.held--;
-	}
-	pthread_mutex_unlock(&g.mtx);
-}
-
-// Holds the next budget validations of name until gate_open.
-static void
-gate_close(const char *name, int budget)
-{
-	pthread_mutex_lock(&g.mtx);
-	g.open = false;
-	snprintf(g.name, sizeof(g.name), "%s", name);
-	g.budget    = budget;
-	g.on_writer = 0;
-	g.norder    = 0;
-	pthread_mutex_unlock(&g.mtx);
-}
-
-// How many validations of name were recorded.
-static int
-validations_of(const char *name)
-{
-	int n = 0;
-	pthread_mutex_lock(&g.mtx);
-	for (int i = 0; i < g.norder; i++) {
-		n += strcmp(g.order[i], name) == 0;
-	}
-	pthread_mutex_unlock(&g.mtx);
-	return (n);
-}
-
-static void
-gate_open(void)
-{
-	pthread_mutex_lock(&g.mtx);
-	g.open = true;
-	pthread_cond_broadcast(&g.cv);
-	pthread_mutex_unlock(&g.mtx);
-}
-
-static int
-held_now(void)
-{
-	pthread_mutex_lock(&g.mtx);
-	int n = g.held;
-	pthread_mutex_unlock(&g.mtx);
-	return (n);
-}
-
-// Waits (at most WAIT_MS) until n requests are held.
-static bool
-wait_held(int n)
-{
-	struct timespec until;
-	bool            ok;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += WAIT_MS / 1000;
-	pthread_mutex_lock(&g.mtx);
-	while (g.held < n
-	    && pthread_cond_timedwait(&g.cv, &g.mtx, &until) != ETIMEDOUT) {
-	}
-	ok = g.held >= n;
-	pthread_mutex_unlock(&g.mtx);
-	return (ok);
-}
-
-// The value of gauge name (no labels) in the server's metrics, -1 when
-// absent.
-static double
-gauge(const char *name)
-{
-	sf_buf      b = SF_BUF_INIT;
-	double      v = -1;
-	const char *p;
-	size_t      n = strlen(name);
-
-	assert_int_equal(sf_metrics_render(reg, &b), 0);
-	for (p = sf_buf_cstr(&b); p != NULL && *p != '\0';) {
-		if (strncmp(p, name, n) == 0 && p[n] == ' ') {
-			v = strtod(p + n + 1, NULL);
-			break;
-		}
-		p = strchr(p, '\n');
-		p = p != NULL ? p + 1 : NULL;
-	}
-	sf_buf_fini(&b);
-	return (v);
-}
-
-// Polls gauge name until it reads want (deadline WAIT_MS).
-static void
-wait_gauge(const char *name, double want)
-{
-	int64_t until = sf_clock_mono_ms() + WAIT_MS;
-	double  v;
-	while ((v = gauge(name)) != want && sf_clock_mono_ms() < until) {
-		struct timespec ts = {0, 2 * 1000 * 1000};
-		nanosleep(&ts, NULL);
-	}
-	if (v != want) {
-		gate_open();
-		fail_msg("%s is %g, not %g", name, v, want);
-	}
-}
+#define fx  d.si_fx
+#define srv d.si_srv
 
 // Annotations of a marked Service (or template): HOLD and n of vlen bytes.
 typedef struct ann_parts {
@@ -234,7 +73,7 @@ ann_fill(ann_parts *a, Svcfleet__V1__ObjectMeta *m, size_t n, size_t vlen)
 			snprintf(a->kv[i].key, 16, "a%zu", i);
 			a->kv[i].value = a->value;
 		} else {
-			strcpy(a->kv[i].key, HOLD);
+			strcpy(a->kv[i].key, SEC_HOLD);
 			a->kv[i].value = "";
 		}
 		a->p[i] = &a->kv[i];
@@ -252,10 +91,11 @@ ann_free(ann_parts *a)
 	free(a->value);
 }
 
-// Sends a marked dry-run create of east/ns/name of about 40 KiB (over
-// 16 KiB: the bulk threads) as token.
+// Sends a marked dry-run create of east/ns/name with nann annotations
+// of vlen bytes as token (over 16 KiB: the bulk threads).
 static void
-send_big(const char *token, const char *ns, const char *name, nng_socket *s)
+send_sized(const char *token, const char *ns, const char *name, size_t nann,
+    size_t vlen, nng_socket *s)
 {
 	Svcfleet__V1__CreateServiceRequest r
 	    = SVCFLEET__V1__CREATE_SERVICE_REQUEST__INIT;
@@ -263,28 +103,17 @@ send_big(const char *token, const char *ns, const char *name, nng_socket *s)
 	ann_parts a;
 	memset(&b, 0, sizeof(b));
 	r.service = sec_service(&b, "east", ns, name);
-	ann_fill(&a, r.service->metadata, 200, 200);
+	ann_fill(&a, r.service->metadata, nann, vlen);
 	r.dry_run = true;
 	sec_async_send(URL, token, CREATE, &r.base, 60000, s);
 	ann_free(&a);
 }
 
-static size_t
-audit_count(const char *user, const char *method)
+// About 40 KiB.
+static void
+send_big(const char *token, const char *ns, const char *name, nng_socket *s)
 {
-	Svcfleet__V1__ListAuditEventsRequest r
-	    = SVCFLEET__V1__LIST_AUDIT_EVENTS_REQUEST__INIT;
-	Svcfleet__V1__ListAuditEventsReply *out = NULL;
-	size_t                              n   = 0;
-	r.user                                  = (char *) user;
-	r.page_size                             = 1000;
-	TH_MUST(svcfleet_list_audit_events(fx.tf_c, &r, &out, &fx.tf_st),
-	    &fx.tf_st);
-	for (size_t i = 0; i < out->n_events; i++) {
-		n += strstr(out->events[i]->method, method) != NULL;
-	}
-	svcfleet_free(out);
-	return (n);
+	send_sized(token, ns, name, 200, 200, s);
 }
 
 // A FleetService team-a/name placed on east and west whose template is
@@ -384,10 +213,10 @@ test_fleet_copies_off_writer(void **state)
 		svcfleet_free(out);
 	}
 
-	gate_close("big-fleet", 1);
+	sec_gate_close("big-fleet", 1);
 	send_fleet("big-fleet", 1000, 0, &s); // about 200 KiB
-	if (!wait_held(1)) {
-		gate_open();
+	if (!sec_gate_wait_held(1, WAIT_MS)) {
+		sec_gate_open();
 		fail_msg("the FleetService's copies were not validated");
 	}
 	for (int i = 0; i < 3; i++) {
@@ -401,7 +230,7 @@ test_fleet_copies_off_writer(void **state)
 		k.name       = name;
 		dr.key       = &k;
 		if (svcfleet_delete_service(bc, &dr, &dout, &st) != 0) {
-			gate_open();
+			sec_gate_open();
 			fail_msg("bob's delete %d waited behind mallory's "
 			         "FleetService: %s",
 			    i, st.message);
@@ -411,11 +240,11 @@ test_fleet_copies_off_writer(void **state)
 	}
 	// Still held: the deletes did not wait for it, and nothing of it
 	// was written meanwhile.
-	assert_int_equal(held_now(), 1);
+	assert_int_equal(sec_gate_held(), 1);
 	Svcfleet__V1__Service *none
 	    = get_service("east", "team-a", "big-fleet");
 	assert_null(none);
-	gate_open();
+	sec_gate_open();
 
 	int code = sec_async_recv(s, WAIT_MS, msg, sizeof(msg));
 	nng_close(s);
@@ -425,10 +254,8 @@ test_fleet_copies_off_writer(void **state)
 	expect_copy("east", "big-fleet");
 	expect_copy("west", "big-fleet");
 	// (The placement loop may have validated them again since.)
-	assert_true(validations_of("big-fleet") >= 2);
-	pthread_mutex_lock(&g.mtx);
-	assert_int_equal(g.on_writer, 0);
-	pthread_mutex_unlock(&g.mtx);
+	assert_true(sec_gate_validations_of("big-fleet") >= 2);
+	assert_int_equal(sec_gate_on_writer(), 0);
 	svcfleet_status_fini(&st);
 	svcfleet_close(bc);
 }
@@ -444,13 +271,13 @@ test_fleet_stale_cluster_redone(void **state)
 {
 	nng_socket s;
 	char       msg[300];
-	size_t     before = audit_count("mallory", "ApplyFleetService");
+	size_t before = sec_audit_count(&fx, "mallory", "ApplyFleetService");
 	(void) state;
 
-	gate_close("redo-fleet", 1);
+	sec_gate_close("redo-fleet", 1);
 	send_fleet("redo-fleet", 2, 30100, &s);
-	if (!wait_held(1)) {
-		gate_open();
+	if (!sec_gate_wait_held(1, WAIT_MS)) {
+		sec_gate_open();
 		fail_msg("the FleetService's copies were not validated");
 	}
 	// Meanwhile the admin narrows east's nodePort range.
@@ -468,10 +295,10 @@ test_fleet_stale_cluster_redone(void **state)
 	svcfleet_free(cl);
 	svcfleet_free(out);
 	if (rv != 0) {
-		gate_open();
+		sec_gate_open();
 		fail_msg("narrowing east's range: %s", fx.tf_st.message);
 	}
-	gate_open();
+	sec_gate_open();
 
 	int code = sec_async_recv(s, WAIT_MS, msg, sizeof(msg));
 	nng_close(s);
@@ -480,14 +307,12 @@ test_fleet_stale_cluster_redone(void **state)
 		fail_msg("the held apply: code %d: %s", code, msg);
 	}
 	// Both copies validated again, never on the writer; none written.
-	assert_true(validations_of("redo-fleet") >= 3);
-	pthread_mutex_lock(&g.mtx);
-	assert_int_equal(g.on_writer, 0);
-	pthread_mutex_unlock(&g.mtx);
+	assert_true(sec_gate_validations_of("redo-fleet") >= 3);
+	assert_int_equal(sec_gate_on_writer(), 0);
 	assert_null(get_service("east", "team-a", "redo-fleet"));
 	assert_null(get_service("west", "team-a", "redo-fleet"));
 	assert_int_equal(
-	    audit_count("mallory", "ApplyFleetService"), before + 1);
+	    sec_audit_count(&fx, "mallory", "ApplyFleetService"), before + 1);
 }
 
 // 2. mallory floods large requests; the reconciler's large report is
@@ -503,21 +328,22 @@ test_bulk_lanes_fair(void **state)
 	int              bob_at = -1;
 	(void) state;
 
-	wait_gauge("svcfleet_rpc_bulk_queued", 0);
-	gate_close("mal-0", 1);
+	sec_inproc_wait_gauge(&d, "svcfleet_rpc_bulk_queued", 0);
+	sec_gate_close("mal-0", 1);
 	send_big(mallory, "team-a", "mal-0", &s[0]);
-	if (!wait_held(1)) {
-		gate_open();
+	if (!sec_gate_wait_held(1, WAIT_MS)) {
+		sec_gate_open();
 		fail_msg("mallory's first large request was not validated");
 	}
 	for (int i = 1; i <= FLOOD; i++) {
 		snprintf(name, sizeof(name), "mal-%d", i);
 		send_big(mallory, "team-a", name, &s[i]);
 	}
-	wait_gauge("svcfleet_rpc_bulk_queued", FLOOD);
+	sec_inproc_wait_gauge(&d, "svcfleet_rpc_bulk_queued", FLOOD);
 	send_big(bob, "team-b", "bob-big", &s[FLOOD + 1]);
-	wait_gauge("svcfleet_rpc_bulk_queued", FLOOD + 1);
-	assert_int_equal((int) gauge("svcfleet_rpc_bulk_users"), 2);
+	sec_inproc_wait_gauge(&d, "svcfleet_rpc_bulk_queued", FLOOD + 1);
+	assert_int_equal(
+	    (int) sec_inproc_gauge(&d, "svcfleet_rpc_bulk_users"), 2);
 
 	// The reconciler's report of 300 Services (about 40 KiB), each one
 	// gone (NOT_FOUND fails its report alone): answered now, while
@@ -549,7 +375,7 @@ test_bulk_lanes_fair(void **state)
 	rr.n_reports = 300;
 	rc = th_client(URL, sf_server_reconciler_token(srv), WAIT_MS);
 	if (svcfleet_report_statuses(rc, &rr, &out, &st) != 0) {
-		gate_open();
+		sec_gate_open();
 		fail_msg("the reconciler's report waited behind mallory's "
 		         "requests: %s",
 		    st.message);
@@ -558,9 +384,10 @@ test_bulk_lanes_fair(void **state)
 	assert_int_equal(out->results[0]->code, 5); // NOT_FOUND
 	svcfleet_free(out);
 	svcfleet_close(rc);
-	assert_int_equal(held_now(), 1);
-	assert_int_equal((int) gauge("svcfleet_rpc_bulk_queued"), FLOOD + 1);
-	gate_open();
+	assert_int_equal(sec_gate_held(), 1);
+	assert_int_equal(
+	    (int) sec_inproc_gauge(&d, "svcfleet_rpc_bulk_queued"), FLOOD + 1);
+	sec_gate_open();
 
 	for (int i = 0; i < FLOOD + 2; i++) {
 		int code = sec_async_recv(s[i], WAIT_MS, msg, sizeof(msg));
@@ -574,10 +401,11 @@ test_bulk_lanes_fair(void **state)
 	// before bob's, then bob's (first come, first served would have
 	// put all FLOOD of them first). The placement loop's validations of
 	// stored FleetServices are left out.
-	pthread_mutex_lock(&g.mtx);
-	int n = 0;
-	for (int i = 0; i < g.norder; i++) {
-		const char *o = g.order[i];
+	char order[64][32];
+	int  norder = sec_gate_order(order, 64);
+	int  n      = 0;
+	for (int i = 0; i < norder; i++) {
+		const char *o = order[i];
 		if (strcmp(o, "bob-big") == 0) {
 			bob_at = n++;
 		} else if (strncmp(o, "mal-", 4) == 0) {
@@ -588,54 +416,93 @@ test_bulk_lanes_fair(void **state)
 		}
 	}
 	assert_int_equal(n, FLOOD + 2);
-	assert_int_equal(g.on_writer, 0);
-	pthread_mutex_unlock(&g.mtx);
+	assert_int_equal(sec_gate_on_writer(), 0);
 	if (bob_at < 0 || bob_at > 2) {
 		fail_msg("bob's large request was served %dth, after %d of "
 		         "mallory's",
 		    bob_at + 1, bob_at);
 	}
-	wait_gauge("svcfleet_rpc_bulk_users", 0);
+	sec_inproc_wait_gauge(&d, "svcfleet_rpc_bulk_users", 0);
 	svcfleet_status_fini(&st);
+}
+
+// 3. (i17-turns) The lanes' turns are by bytes, not by request: mallory
+// queues near-maximal requests (about 240 KiB of annotations each, the
+// first held on the bulk thread), then bob queues SMALL of about 20 KiB.
+// Every one of bob's is served before mallory's second; one request per
+// turn served them alternately (mal-1, bob-0, mal-2, bob-1, ...), so bob's
+// last waited for all of mallory's megabytes.
+#define HUGE  3 // mallory's queued behind the held one
+#define SMALL 6
+static void
+test_bulk_lanes_by_bytes(void **state)
+{
+	nng_socket s[1 + HUGE + SMALL];
+	char       name[32], msg[300];
+	(void) state;
+
+	sec_inproc_wait_gauge(&d, "svcfleet_rpc_bulk_queued", 0);
+	sec_gate_close("huge-0", 1);
+	send_sized(mallory, "team-a", "huge-0", 200, 1200, &s[0]);
+	if (!sec_gate_wait_held(1, WAIT_MS)) {
+		sec_gate_open();
+		fail_msg("mallory's first request was not validated");
+	}
+	for (int i = 1; i <= HUGE; i++) {
+		snprintf(name, sizeof(name), "huge-%d", i);
+		send_sized(mallory, "team-a", name, 200, 1200, &s[i]);
+	}
+	sec_inproc_wait_gauge(&d, "svcfleet_rpc_bulk_queued", HUGE);
+	for (int i = 0; i < SMALL; i++) {
+		snprintf(name, sizeof(name), "small-%d", i);
+		send_sized(bob, "team-b", name, 100, 200, &s[1 + HUGE + i]);
+	}
+	sec_inproc_wait_gauge(&d, "svcfleet_rpc_bulk_queued", HUGE + SMALL);
+	sec_gate_open();
+
+	for (int i = 0; i < 1 + HUGE + SMALL; i++) {
+		int code = sec_async_recv(s[i], WAIT_MS, msg, sizeof(msg));
+		nng_close(s[i]);
+		if (code != 0) {
+			fail_msg("request %d: code %d: %s", i, code, msg);
+		}
+	}
+	// The order served (the placement loop's validations of stored
+	// FleetServices left out): huge-0 first, all of bob's before huge-1.
+	char order[64][32];
+	int  norder = sec_gate_order(order, 64);
+	int  huge = 0, small = 0, small_before = -1;
+	for (int i = 0; i < norder; i++) {
+		if (strncmp(order[i], "huge-", 5) == 0) {
+			if (huge == 0) {
+				assert_string_equal(order[i], "huge-0");
+			}
+			if (strcmp(order[i], "huge-1") == 0) {
+				small_before = small;
+			}
+			huge++;
+		} else if (strncmp(order[i], "small-", 6) == 0) {
+			small++;
+		}
+	}
+	assert_int_equal(huge, 1 + HUGE);
+	assert_int_equal(small, SMALL);
+	if (small_before != SMALL) {
+		fail_msg("only %d of bob's %d requests of 20 KiB were served "
+		         "before mallory's second of 240 KiB",
+		    small_before, SMALL);
+	}
+	assert_int_equal(sec_gate_on_writer(), 0);
+	sec_inproc_wait_gauge(&d, "svcfleet_rpc_bulk_users", 0);
 }
 
 static int
 setup(void **state)
 {
-	static char    dir[200], tokfile[300];
-	const char    *ls[] = {URL};
-	sf_server_opts o    = {0};
-	sf_status      st;
-	FILE          *f;
 	(void) state;
-
-	th_tmpdir(dir, sizeof(dir), "sec3f");
-	snprintf(tokfile, sizeof(tokfile), "%s/tokens.csv", dir);
-	if ((f = fopen(tokfile, "w")) == NULL) {
+	if (sec_inproc_start(&d, URL, "sec3f", admin_token, true) != 0) {
 		return (-1);
 	}
-	fprintf(f, "%s,admin,1\n", admin_token);
-	fclose(f);
-	chmod(tokfile, 0600);
-	strcat(dir, "/data");
-	if (sf_metrics_alloc(&reg) != 0) {
-		return (-1);
-	}
-	o.so_data_dir   = dir;
-	o.so_listen     = ls;
-	o.so_nlisten    = 1;
-	o.so_token_file = tokfile;
-	o.so_nosync     = true;
-	o.so_metrics    = reg;
-	sf_log_set_level(SF_LOG_WARN);
-	sf_model_set_validate_hook(hook, NULL);
-	sf_status_init(&st);
-	if (sf_server_start(&srv, &o, &st) != 0) {
-		fprintf(stderr, "server: %s\n", st.st_msg);
-		return (-1);
-	}
-	sf_status_fini(&st);
-	fx.tf_c = th_client(URL, admin_token, WAIT_MS);
 	TH_MUST(th_register_cluster(fx.tf_c, "east", &fx.tf_st), &fx.tf_st);
 	TH_MUST(th_register_cluster(fx.tf_c, "west", &fx.tf_st), &fx.tf_st);
 	mallory = sec_tenant(&fx, "mallory", "ns-edit", "east", "team-a");
@@ -648,14 +515,9 @@ static int
 teardown(void **state)
 {
 	(void) state;
-	gate_open();
 	free(mallory);
 	free(bob);
-	svcfleet_close(fx.tf_c);
-	svcfleet_status_fini(&fx.tf_st);
-	sf_server_stop(srv);
-	sf_metrics_free(reg);
-	sf_model_set_validate_hook(NULL, NULL);
+	sec_inproc_stop(&d);
 	return (0);
 }
 
@@ -666,6 +528,7 @@ main(void)
 	    cmocka_unit_test(test_fleet_copies_off_writer),
 	    cmocka_unit_test(test_fleet_stale_cluster_redone),
 	    cmocka_unit_test(test_bulk_lanes_fair),
+	    cmocka_unit_test(test_bulk_lanes_by_bytes), // i17-turns
 	};
 	return (cmocka_run_group_tests(tests, setup, teardown));
 }

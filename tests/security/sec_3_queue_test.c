@@ -3,41 +3,31 @@
 // served (nng's callback thread, a worker, the bulk thread), never on the
 // store's writer: so another tenant's delete never waits behind it.
 //
-// svcfleetd runs in this process with a hook on the model's validation
-// (sf_model_set_validate_hook) that counts every validation, counts those
-// that run on the store's writer (sf_store_on_writer), and holds the
-// requests marked with the annotation test/hold at a gate. Ordering, not
-// time, is asserted: one tenant's validations of every size are held at
-// once (on the old code they ran one at a time on the writer, so a second
-// could never arrive), the other tenant's deletes, sent after them,
-// complete while they are held, and none ran on the writer. Then an
-// update whose stored object changes while it is held is validated again
-// (off the writer) and written once, with one audit record.
+// svcfleetd runs in this process (sec_inproc_start, sec_util.h) with a
+// hook on the model's validation (sf_model_set_validate_hook) that counts
+// every validation, counts those that run on the store's writer
+// (sf_store_on_writer), and holds the requests marked with the annotation
+// test/hold at a gate. Ordering, not time, is asserted: one tenant's
+// validations of every size are held at once (on the old code they ran one at
+// a time on the writer, so a second could never arrive), the other tenant's
+// deletes, sent after them, complete while they are held, and none ran on the
+// writer. Then an update whose stored object changes while it is held is
+// validated again (off the writer) and written once, with one audit record.
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 
-#include "log.h"
-#include "model.h"
 #include "sec_util.h"
-#include "server.h"
-#include "store.h"
 
 #define URL    "inproc://sec-3-queue"
 #define CREATE "/svcfleet.v1.ServiceManager/CreateService"
 #define UPDATE "/svcfleet.v1.ServiceManager/UpdateService"
-#define HOLD   "test/hold"
 // Held at once: one maximal request (the bulk thread), three of about
 // 12 KiB (three of the four workers) and one small one (nng's callback
 // thread).
@@ -46,89 +36,10 @@
 #define DELETES 5
 #define WAIT_MS 20000
 
-static struct {
-	pthread_mutex_t mtx;
-	pthread_cond_t  cv;
-	bool            open;   // the gate
-	int             budget; // how many more may be held
-	int             held;   // held now
-	atomic_int      validations;
-	atomic_int      holds; // validations of held requests, held or not
-	atomic_int      on_writer;
-} g = {.mtx = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-
-static sf_server *srv;
-static char       admin_token[64] = "sec-3-queue-admin-token";
-static char      *mallory, *bob;
-static th_fixture fx; // tf_c and tf_st only (for sec_tenant)
-
-static void
-hook(const sf_service *svc, void *arg)
-{
-	(void) arg;
-	atomic_fetch_add(&g.validations, 1);
-	if (sf_store_on_writer()) {
-		atomic_fetch_add(&g.on_writer, 1);
-	}
-	if (svc->metadata == NULL
-	    || sf_model_kv_get(svc->metadata->annotations,
-	           svc->metadata->n_annotations, HOLD)
-	        == NULL) {
-		return;
-	}
-	atomic_fetch_add(&g.holds, 1);
-	pthread_mutex_lock(&g.mtx);
-	if (!g.open && g.budget > 0) {
-		struct timespec until;
-		g.budget--;
-		g.held++;
-		pthread_cond_broadcast(&g.cv);
-		// Never forever: a broken test must still end.
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += 60;
-		while (!g.open
-		    && pthread_cond_timedwait(&g.cv, &g.mtx, &until)
-		        != ETIMEDOUT) {
-		}
-		g.held--;
-	}
-	pthread_mutex_unlock(&g.mtx);
-}
-
-static void
-gate_close(int budget)
-{
-	pthread_mutex_lock(&g.mtx);
-	g.open   = false;
-	g.budget = budget;
-	pthread_mutex_unlock(&g.mtx);
-}
-
-static void
-gate_open(void)
-{
-	pthread_mutex_lock(&g.mtx);
-	g.open = true;
-	pthread_cond_broadcast(&g.cv);
-	pthread_mutex_unlock(&g.mtx);
-}
-
-// Waits (at most WAIT_MS) until n requests are held.
-static bool
-wait_held(int n)
-{
-	struct timespec until;
-	bool            ok;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += WAIT_MS / 1000;
-	pthread_mutex_lock(&g.mtx);
-	while (g.held < n
-	    && pthread_cond_timedwait(&g.cv, &g.mtx, &until) != ETIMEDOUT) {
-	}
-	ok = g.held >= n;
-	pthread_mutex_unlock(&g.mtx);
-	return (ok);
-}
+static sec_inproc  d;
+static const char *admin_token = "sec-3-queue-admin-token";
+static char       *mallory, *bob;
+#define fx d.si_fx
 
 // A Service of mallory's in east/team-a marked to be held, with nann
 // annotations of vlen bytes each, nlab labels, nsel selector pairs and
@@ -173,7 +84,7 @@ held_svc(svc_parts *p, const char *name, size_t nann, size_t vlen, size_t nlab,
 		p->kv[k].value = p->value;
 		p->ann[i]      = &p->kv[k];
 	}
-	strcpy(p->kv[k].key, HOLD);
+	strcpy(p->kv[k].key, SEC_HOLD);
 	p->kv[k].value = "";
 	p->ann[nann]   = &p->kv[k++];
 	for (size_t i = 0; i < nlab; i++, k++) {
@@ -233,24 +144,6 @@ send_create(svc_parts *p, Svcfleet__V1__Service *svc, nng_socket *s)
 	free_svc(p);
 }
 
-static size_t
-audit_count(const char *user, const char *method)
-{
-	Svcfleet__V1__ListAuditEventsRequest r
-	    = SVCFLEET__V1__LIST_AUDIT_EVENTS_REQUEST__INIT;
-	Svcfleet__V1__ListAuditEventsReply *out = NULL;
-	size_t                              n   = 0;
-	r.user                                  = (char *) user;
-	r.page_size                             = 1000;
-	TH_MUST(svcfleet_list_audit_events(fx.tf_c, &r, &out, &fx.tf_st),
-	    &fx.tf_st);
-	for (size_t i = 0; i < out->n_events; i++) {
-		n += strstr(out->events[i]->method, method) != NULL;
-	}
-	svcfleet_free(out);
-	return (n);
-}
-
 static void
 test_deletes_pass_held_validations(void **state)
 {
@@ -272,8 +165,7 @@ test_deletes_pass_held_validations(void **state)
 		svcfleet_free(out);
 	}
 
-	gate_close(HELD);
-	atomic_store(&g.on_writer, 0);
+	sec_gate_close(NULL, HELD);
 	// Maximal: every repeated field at its cap, annotations near 256
 	// KiB in all (over 16 KiB: the bulk thread).
 	send_create(
@@ -290,11 +182,9 @@ test_deletes_pass_held_validations(void **state)
 
 	// All held at once: none waits for another's validation (on the
 	// writer, one at a time, the second would never start).
-	if (!wait_held(HELD)) {
-		pthread_mutex_lock(&g.mtx);
-		int held = g.held;
-		pthread_mutex_unlock(&g.mtx);
-		gate_open();
+	if (!sec_gate_wait_held(HELD, WAIT_MS)) {
+		int held = sec_gate_held();
+		sec_gate_open();
 		fail_msg(
 		    "only %d of %d validations were held at once", held, HELD);
 	}
@@ -311,7 +201,7 @@ test_deletes_pass_held_validations(void **state)
 		dr.key       = &k;
 		int rv       = svcfleet_delete_service(bc, &dr, &dout, &st);
 		if (rv != 0) {
-			gate_open();
+			sec_gate_open();
 			fail_msg("bob's delete %d waited behind mallory's "
 			         "validations: %s",
 			    i, st.message);
@@ -319,10 +209,9 @@ test_deletes_pass_held_validations(void **state)
 		assert_true(dout->deleted);
 		svcfleet_free(dout);
 	}
-	pthread_mutex_lock(&g.mtx);
-	assert_int_equal(g.held, HELD); // still held: the deletes came first
-	pthread_mutex_unlock(&g.mtx);
-	gate_open();
+	// Still held: the deletes came first.
+	assert_int_equal(sec_gate_held(), HELD);
+	sec_gate_open();
 
 	for (int i = 0; i < HELD; i++) {
 		int code = sec_async_recv(s[i], WAIT_MS, msg, sizeof(msg));
@@ -331,7 +220,7 @@ test_deletes_pass_held_validations(void **state)
 			fail_msg("held request %d: code %d: %s", i, code, msg);
 		}
 	}
-	assert_int_equal(atomic_load(&g.on_writer), 0);
+	assert_int_equal(sec_gate_on_writer(), 0);
 	svcfleet_status_fini(&st);
 	svcfleet_close(bc);
 }
@@ -358,9 +247,8 @@ test_stale_validation_redone(void **state)
 	TH_MUST(svcfleet_create_service(mc, &cr, &out, &st), &st);
 	svcfleet_free(out);
 
-	gate_close(1);
-	atomic_store(&g.on_writer, 0);
-	int                                before = atomic_load(&g.holds);
+	sec_gate_close(NULL, 1);
+	int                                before = sec_gate_holds();
 	Svcfleet__V1__UpdateServiceRequest ur
 	    = SVCFLEET__V1__UPDATE_SERVICE_REQUEST__INIT;
 	ur.service                       = held_svc(&p, "flip", 1, 1, 0, 0, 0);
@@ -368,8 +256,8 @@ test_stale_validation_redone(void **state)
 	ur.service->spec->ports[0]->target_port = 81;
 	sec_async_send(URL, mallory, UPDATE, &ur.base, 60000, &s);
 	free_svc(&p);
-	if (!wait_held(1)) {
-		gate_open();
+	if (!sec_gate_wait_held(1, WAIT_MS)) {
+		sec_gate_open();
 		fail_msg("the update's validation was not held");
 	}
 	// Meanwhile the admin changes the stored spec (not held: no mark).
@@ -380,7 +268,7 @@ test_stale_validation_redone(void **state)
 	TH_MUST(
 	    svcfleet_update_service(fx.tf_c, &ar, &out, &fx.tf_st), &fx.tf_st);
 	svcfleet_free(out);
-	gate_open();
+	sec_gate_open();
 
 	int code = sec_async_recv(s, WAIT_MS, msg, sizeof(msg));
 	nng_close(s);
@@ -389,8 +277,8 @@ test_stale_validation_redone(void **state)
 	}
 	// Validated twice (the second time against the admin's object),
 	// never on the writer, written once.
-	assert_int_equal(atomic_load(&g.holds) - before, 2);
-	assert_int_equal(atomic_load(&g.on_writer), 0);
+	assert_int_equal(sec_gate_holds() - before, 2);
+	assert_int_equal(sec_gate_on_writer(), 0);
 	Svcfleet__V1__GetServiceRequest gr
 	    = SVCFLEET__V1__GET_SERVICE_REQUEST__INIT;
 	Svcfleet__V1__ServiceKey k = SVCFLEET__V1__SERVICE_KEY__INIT;
@@ -402,7 +290,7 @@ test_stale_validation_redone(void **state)
 	assert_int_equal(out->spec->ports[0]->port, 81);
 	assert_int_equal(out->metadata->generation, 3);
 	svcfleet_free(out);
-	assert_int_equal(audit_count("mallory", "UpdateService"), 1);
+	assert_int_equal(sec_audit_count(&fx, "mallory", "UpdateService"), 1);
 	svcfleet_status_fini(&st);
 	svcfleet_close(mc);
 }
@@ -410,36 +298,10 @@ test_stale_validation_redone(void **state)
 static int
 setup(void **state)
 {
-	static char    dir[200], tokfile[300];
-	const char    *ls[] = {URL};
-	sf_server_opts o    = {0};
-	sf_status      st;
-	FILE          *f;
 	(void) state;
-
-	th_tmpdir(dir, sizeof(dir), "sec3q");
-	snprintf(tokfile, sizeof(tokfile), "%s/tokens.csv", dir);
-	if ((f = fopen(tokfile, "w")) == NULL) {
+	if (sec_inproc_start(&d, URL, "sec3q", admin_token, false) != 0) {
 		return (-1);
 	}
-	fprintf(f, "%s,admin,1\n", admin_token);
-	fclose(f);
-	chmod(tokfile, 0600);
-	strcat(dir, "/data");
-	o.so_data_dir   = dir;
-	o.so_listen     = ls;
-	o.so_nlisten    = 1;
-	o.so_token_file = tokfile;
-	o.so_nosync     = true;
-	sf_log_set_level(SF_LOG_WARN);
-	sf_model_set_validate_hook(hook, NULL);
-	sf_status_init(&st);
-	if (sf_server_start(&srv, &o, &st) != 0) {
-		fprintf(stderr, "server: %s\n", st.st_msg);
-		return (-1);
-	}
-	sf_status_fini(&st);
-	fx.tf_c = th_client(URL, admin_token, WAIT_MS);
 	TH_MUST(th_register_cluster(fx.tf_c, "east", &fx.tf_st), &fx.tf_st);
 	mallory = sec_tenant(&fx, "mallory", "ns-edit", "east", "team-a");
 	bob     = sec_tenant(&fx, "bob", "ns-edit", "east", "team-b");
@@ -450,13 +312,9 @@ static int
 teardown(void **state)
 {
 	(void) state;
-	gate_open();
 	free(mallory);
 	free(bob);
-	svcfleet_close(fx.tf_c);
-	svcfleet_status_fini(&fx.tf_st);
-	sf_server_stop(srv);
-	sf_model_set_validate_hook(NULL, NULL);
+	sec_inproc_stop(&d);
 	return (0);
 }
 

@@ -58,4 +58,51 @@ void sec_async_send(const char *url, const char *token, const char *method,
     const ProtobufCMessage *msg, int timeout_ms, nng_socket *s);
 int  sec_async_recv(nng_socket s, int wait_ms, char *msg, size_t cap);
 
+// ---- svcfleetd in the test process (i17-turns: the setup the finding-3
+// tests shared, sec_3_queue_test and sec_3_fair_test; library
+// sf_sec_inproc). A hook on the model's validation (installed by
+// sec_inproc_start) counts every validation and those run on the store's
+// writer, records the names of Services marked with the annotation
+// SEC_HOLD in the order validated, and holds marked ones at a gate.
+#define SEC_HOLD "test/hold"
+
+typedef struct sf_server  sf_server;
+typedef struct sf_metrics sf_metrics;
+typedef struct sec_inproc {
+	sf_server  *si_srv;
+	sf_metrics *si_reg; // NULL unless started with metrics
+	th_fixture  si_fx;  // si_fx.tf_c: the admin's client (tf_st with it)
+	char        si_dir[200];
+} sec_inproc;
+
+// sec_inproc_start starts svcfleetd listening on url with a fresh data
+// directory (tag names it), admin_token the admin's static token, and a
+// metrics registry when metrics; returns 0 or -1 (said on stderr).
+int  sec_inproc_start(sec_inproc *p, const char *url, const char *tag,
+     const char *admin_token, bool metrics);
+void sec_inproc_stop(sec_inproc *p);
+// sec_inproc_gauge: the value of metric line `name ` of p's registry, -1
+// when absent; sec_inproc_wait_gauge polls it until it reads want
+// (deadline 20 s) or opens the gate and fails the test.
+double sec_inproc_gauge(const sec_inproc *p, const char *name);
+void sec_inproc_wait_gauge(const sec_inproc *p, const char *name, double want);
+
+// sec_gate_close holds the next budget validations of marked Services
+// called name (NULL: of any marked Service) until sec_gate_open; it
+// resets the on-writer count and the order recorded.
+void sec_gate_close(const char *name, int budget);
+void sec_gate_open(void);
+int  sec_gate_held(void); // held now
+// sec_gate_wait_held waits at most wait_ms until n are held.
+bool sec_gate_wait_held(int n, int wait_ms);
+int  sec_gate_on_writer(void); // validations on the writer since closed
+int  sec_gate_holds(void);     // validations of marked Services, ever
+// Validations of marked Service name since closed; the names in order
+// (at most cap, the first 64 kept).
+int sec_gate_validations_of(const char *name);
+int sec_gate_order(char (*out)[32], int cap);
+
+// sec_audit_count: audit records of user whose method contains method.
+size_t sec_audit_count(th_fixture *fx, const char *user, const char *method);
+
 #endif // SF_SEC_UTIL_H
