@@ -415,14 +415,15 @@ test_preview(void **state)
 // i18-console (issue 19 item 1 for FleetServices): the placement loop's
 // status writes never make an apply fail; another user's change does, and
 // the conflict names them, as the stored object's status does (with when).
-#define FLEET(rv, ann)                                                        \
-	"apiVersion: svcfleet.io/v1\n"                                        \
-	"kind: FleetService\n"                                                \
-	"metadata: {name: fw, namespace: dev, resourceVersion: \"" rv "\"}\n" \
-	"spec:\n"                                                             \
-	"  placement: {clusters: [east]}\n"                                   \
-	"  template:\n"                                                       \
-	"    metadata: {annotations: {note: " ann "}}\n"                      \
+#define FLEET(rv, ann)                                                  \
+	"apiVersion: svcfleet.io/v1\n"                                  \
+	"kind: FleetService\n"                                          \
+	"metadata: {name: fweb, namespace: dev, resourceVersion: \"" rv \
+	"\"}\n"                                                         \
+	"spec:\n"                                                       \
+	"  placement: {clusterSelector: {matchLabels: {env: prod}}}\n"  \
+	"  template:\n"                                                 \
+	"    metadata: {annotations: {note: " ann "}}\n"                \
 	"    spec: {selector: {app: web}, ports: [{port: 80}]}\n"
 
 static void
@@ -437,10 +438,32 @@ fleet_put(rt_env *e, const char *token, const char *rv, const char *ann,
 	snprintf(name, sizeof(name), "fw-%s-%s.yaml", rv, ann);
 	code = http(e, rv[0] == '0' ? "POST" : "PUT",
 	    rv[0] == '0' ? "/namespaces/dev/fleetservices"
-	                 : "/namespaces/dev/fleetservices/fw",
+	                 : "/namespaces/dev/fleetservices/fweb",
 	    token, write_file(e, name, text), out, NULL);
 	if (code != want) {
 		dump_fail(*out, "unexpected answer to a FleetService write");
+	}
+}
+
+// Polls (with a deadline) until the stored FleetService's resourceVersion
+// is no longer rv: the placement loop wrote its status.
+static void
+wait_moved(rt_env *e, const char *rv)
+{
+	for (int i = 0;; i++) {
+		json_t *o = NULL;
+		assert_true(i < 150); // 15 s at 100 ms, at least
+		assert_int_equal(
+		    http(e, "GET", "/namespaces/dev/fleetservices/fweb",
+		        e->re_srv.ts_token, NULL, &o, NULL),
+		    200);
+		bool moved
+		    = strcmp(str(o, "metadata", "resourceVersion"), rv) != 0;
+		json_decref(o);
+		if (moved) {
+			return;
+		}
+		rt_sleep_ms(100);
 	}
 }
 
@@ -450,13 +473,14 @@ test_fleet_conflict(void **state)
 	rt_env      e;
 	json_t     *o = NULL;
 	char       *tok;
-	char        rv0[32], rv1[32], rv2[32];
+	char        rv0[32], rv1[32], rv2[32], now[32];
 	const char *msg;
 	(void) state;
 
 	rt_start(&e, true);
 	rt_cluster(&e, 0, "east", NULL);
 	free(rt_kubectl(&e, 0, NULL, "create namespace dev"));
+	free(rt_cli(&e, NULL, "cluster label east env=prod"));
 	tok                     = rt_cli(&e, NULL, "token create carol");
 	tok[strcspn(tok, "\n")] = '\0';
 	free(rt_cli(&e, NULL,
@@ -467,21 +491,18 @@ test_fleet_conflict(void **state)
 	    rv0, sizeof(rv0), "%s", str(o, "metadata", "resourceVersion"));
 	assert_string_equal(str(o, "status", "specUpdatedBy"), "admin");
 	json_decref(o);
-	// The placement loop records the copy's state: a status write.
-	for (int waited = 0;; waited += 50) {
-		assert_true(waited < 20000);
-		assert_int_equal(
-		    http(&e, "GET", "/namespaces/dev/fleetservices/fw",
-		        e.re_srv.ts_token, NULL, &o, NULL),
-		    200);
-		bool moved
-		    = strcmp(str(o, "metadata", "resourceVersion"), rv0) != 0;
-		json_decref(o);
-		if (moved) {
-			break;
-		}
-		rt_sleep_ms(50);
-	}
+	// east stops matching, then matches again: the placement loop prunes
+	// its copy and places it again, writing the status each time.
+	free(rt_cli(&e, NULL, "cluster label east env-"));
+	wait_moved(&e, rv0);
+	assert_int_equal(http(&e, "GET", "/namespaces/dev/fleetservices/fweb",
+	                     e.re_srv.ts_token, NULL, &o, NULL),
+	    200);
+	snprintf(
+	    now, sizeof(now), "%s", str(o, "metadata", "resourceVersion"));
+	json_decref(o);
+	free(rt_cli(&e, NULL, "cluster label east env=prod"));
+	wait_moved(&e, now);
 	// Based on rv0: only status changed since, so no conflict.
 	fleet_put(&e, e.re_srv.ts_token, rv0, "two", 200, &o);
 	snprintf(
