@@ -253,6 +253,7 @@ fleet_preview_reply(
 		}
 		json_array_append_new(clusters, e);
 	}
+	sf__gw_preview_owners(x, clusters);
 	sf_model_json_set(o, "clusters", clusters);
 	sf__gw_reply(x, 200, o);
 }

@@ -183,6 +183,12 @@ json_t *sf__gw_preview_new(
 // (its HTTP status), message, live, dryRun and changes ([{path, live,
 // dryRun}]). A new reference.
 json_t *sf__gw_dry_run_json(const Svcfleet__V1__ServerDryRun *d);
+// i18-console: sf__gw_preview_owners says, on each entry of a preview's
+// clusters[] whose cluster holds the object ("live"), whose it is:
+// "liveOwner" is "svcfleet" (this installation manages it there), "other"
+// (another svcfleet installation's) or "none" (nobody's svcfleet: an
+// apply would not overwrite it unless adoption is asked for).
+void sf__gw_preview_owners(sf__gw_ctx *x, json_t *clusters);
 
 // ------------------------------------------------------------- console
 

@@ -204,3 +204,52 @@ sf__gw_preview_new(
 	}
 	return (o);
 }
+
+// i18-console: whose the cluster's object is, from the owner annotations
+// the reconciler writes (svcfleet.io/owner: the installation id, and
+// svcfleet.io/cluster), as the reconciler itself decides it.
+void
+sf__gw_preview_owners(sf__gw_ctx *x, json_t *clusters)
+{
+	Svcfleet__V1__Empty         req = SVCFLEET__V1__EMPTY__INIT;
+	Svcfleet__V1__VersionReply *rep = NULL;
+	size_t                      i;
+	json_t                     *e;
+
+	if (json_array_size(clusters) == 0) {
+		return;
+	}
+	if (SF__GW_CALL(x, version, &req, &rep) != 0) {
+		rep = NULL; // the preview is shown without it
+	}
+	json_array_foreach(clusters, i, e)
+	{
+		json_t *live = json_object_get(e, "live");
+		json_t *ann  = json_object_get(
+		     json_object_get(live, "metadata"), "annotations");
+		const char *owner
+		    = json_string_value(json_object_get(ann, SF_ANN_OWNER));
+		const char *cl
+		    = json_string_value(json_object_get(ann, SF_ANN_CLUSTER));
+		const char *want
+		    = json_string_value(json_object_get(e, "cluster"));
+		const char *who = "none";
+
+		if (!json_is_object(live)) {
+			continue;
+		}
+		if (owner != NULL && owner[0] != '\0') {
+			who = rep != NULL
+			        && sf_nz(rep->installation_id)[0] != '\0'
+			        && strcmp(owner, rep->installation_id) == 0
+			        && cl != NULL && want != NULL
+			        && strcmp(cl, want) == 0
+			    ? "svcfleet"
+			    : "other";
+		}
+		if (rep == NULL && strcmp(who, "other") == 0) {
+			continue; // not known without the installation id
+		}
+		sf_model_json_set_str(e, "liveOwner", who);
+	}
+}

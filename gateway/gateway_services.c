@@ -777,6 +777,7 @@ sf__gw_service_preview(sf__gw_ctx *x)
 		json_array_append_new(
 		    clusters, sf__gw_dry_run_json(rep->server_dry_runs[i]));
 	}
+	sf__gw_preview_owners(x, clusters);
 	sf_model_json_set(o, "clusters", clusters);
 	sf__gw_reply(x, 200, o);
 }

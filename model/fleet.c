@@ -1056,6 +1056,18 @@ sf_model_fleet_to_manifest(const sf_fleet *fs)
 		json_object_set_new(s, "clusters", cs);
 		json_object_set_new(o, "status", s);
 	}
+	// i18-console: who last changed desired state and when (issue 19:
+	// a conflict names them), as a Service's status says it.
+	if (m != NULL && !sf__model_empty(m->spec_updated_by)) {
+		json_t *s = json_object_get(o, "status");
+		if (s == NULL) {
+			s = json_object();
+			json_object_set_new(o, "status", s);
+		}
+		sf_model_json_set_str(s, "specUpdatedBy", m->spec_updated_by);
+		sf_model_json_set_time(
+		    s, "specUpdateTime", m->spec_update_time_ms);
+	}
 	return (o);
 }
 

@@ -1327,6 +1327,73 @@ fit_check(sf_store_txn *txn, const sf_fleet *fs, int rv, sf_status *st)
 	    st->st_viol[0].v_field, st->st_viol[0].v_reason));
 }
 
+// i18-console (issue 19 item 1 for FleetServices): a write of desired
+// state (spec, labels, annotations) stamps its revision, author, time and
+// request id in the existing ObjectMeta spec_* fields; the placement loop's
+// status writes keep them. An apply based on version V then conflicts only
+// when desired state changed after V, and the conflict names who changed
+// it and when.
+static void
+fl_spec_stamp(
+    sf_store_txn *txn, const fleet_job *j, const sf_fleet *old, sf_fleet *fs)
+{
+	sf_object_meta       *nm = fs->metadata;
+	const sf_object_meta *om = old != NULL ? old->metadata : NULL;
+
+	if (om != NULL && om->generation == nm->generation
+	    && sf_model_kvs_equal(
+	        om->labels, om->n_labels, nm->labels, nm->n_labels)
+	    && sf_model_kvs_equal(om->annotations, om->n_annotations,
+	        nm->annotations, nm->n_annotations)) {
+		nm->spec_version        = om->spec_version;
+		nm->spec_updated_by     = om->spec_updated_by;
+		nm->spec_update_time_ms = om->spec_update_time_ms;
+		nm->spec_request_id     = om->spec_request_id;
+		return;
+	}
+	nm->spec_version        = sf_store_txn_revision(txn);
+	nm->spec_updated_by     = (char *) sf_nz(j->j_user);
+	nm->spec_update_time_ms = sf_store_txn_now_ms(txn);
+	nm->spec_request_id
+	    = j->j_call != NULL ? j->j_call->c_request_id : (char *) "";
+}
+
+// Whether desired state changed after version want (a FleetService
+// stored before the stamps existed knows only its resource_version; a
+// version newer than the stored one was never seen).
+static bool
+fl_spec_changed_since(const sf_object_meta *m, uint64_t want)
+{
+	return (m->spec_version == 0 || m->spec_version > want
+	    || want > m->resource_version);
+}
+
+// Whether the conflict can name who changed desired state.
+static bool
+fl_spec_stamped(const sf_object_meta *m, uint64_t want)
+{
+	return (m->spec_version != 0 && sf_nz(m->spec_updated_by)[0] != '\0'
+	    && want <= m->resource_version);
+}
+
+static int
+fl_conflict(
+    sf_store_txn *txn, sf_status *st, const sf_object_meta *m, uint64_t want)
+{
+	int64_t ago = m->spec_update_time_ms > 0
+	    ? (sf_store_txn_now_ms(txn) - m->spec_update_time_ms) / 1000
+	    : 0;
+	return (sf_status_set(st, SF_ABORTED,
+	    "Operation cannot be fulfilled on fleetservices \"%s\": the "
+	    "object has been modified: changed by %s %llds ago (generation "
+	    "%lld, resource version %llu; your change was based on %llu); "
+	    "saving would silently undo their change: apply your changes to "
+	    "the latest version and try again",
+	    sf_nz(m->name), m->spec_updated_by,
+	    (long long) (ago < 0 ? 0 : ago), (long long) m->generation,
+	    (unsigned long long) m->spec_version, (unsigned long long) want));
+}
+
 static int
 fleet_apply_fn(sf_store_txn *txn, void *arg, sf_status *st)
 {
@@ -1362,8 +1429,11 @@ fleet_apply_fn(sf_store_txn *txn, void *arg, sf_status *st)
 		return (rv);
 	}
 	uint64_t want = fs->metadata->resource_version;
-	if (old != NULL && want != 0
-	    && want != old->metadata->resource_version) {
+	if (old != NULL && want != 0 && want != old->metadata->resource_version
+	    && fl_spec_changed_since(old->metadata, want)) {
+		if (fl_spec_stamped(old->metadata, want)) {
+			return (fl_conflict(txn, st, old->metadata, want));
+		}
 		return (sf_status_set(st, SF_ABORTED,
 		    "Operation cannot be fulfilled on fleetservices \"%s\": "
 		    "the "
@@ -1399,6 +1469,7 @@ fleet_apply_fn(sf_store_txn *txn, void *arg, sf_status *st)
 	fs->metadata->updated_by = (char *) j->j_user;
 	fs->metadata->cluster    = "";
 	fs->metadata->owner      = "";
+	fl_spec_stamp(txn, j, old, fs);
 	if ((rv = fleet_sync(txn, j, fs, old, true, st)) != 0) {
 		return (fit_check(txn, fs, rv, st));
 	}

@@ -28,7 +28,7 @@ import { go, href } from './nav.js';
 import { emptyForm, formFrom, manifest, workloadRef, ANN_POOL, ANN_IPS } from './svc.js';
 import { svcPath } from './actions.js';
 import { fleetPath, placementText } from './fleet.js';
-import { previewPath, answerPart, resultText } from './preview.js';
+import { previewPath, answerPart, resultText, ownerWarning } from './preview.js';
 
 // A label selector typed as "env=prod,tier=web" as matchLabels; null when
 // a part is not key=value.
@@ -42,9 +42,52 @@ function matchLabels(text) {
   return out;
 }
 
-function clusterMatches(c, labels) {
+function clusterMatches(c, labels, exprs) {
   const have = c.metadata.labels || {};
-  return Object.entries(labels).every(([k, v]) => have[k] === v);
+  return Object.entries(labels).every(([k, v]) => have[k] === v)
+    && (exprs || []).every((e) => exprMatches(have, e));
+}
+
+// i18-console: placement by matchExpressions, as a Kubernetes
+// LabelSelector means them. The form keeps each as typed ({key, operator,
+// values: "a, b"}); the server validates them.
+const OPERATORS = [
+  ['In', 'In (one of the values)'],
+  ['NotIn', 'NotIn (none of the values, or no such label)'],
+  ['Exists', 'Exists (has the label)'],
+  ['DoesNotExist', 'DoesNotExist (lacks the label)'],
+];
+
+function valuesOf(text) {
+  return String(text || '').split(',').map((x) => x.trim()).filter(Boolean);
+}
+
+function exprMatches(have, e) {
+  if (!e.key) return true; // not written yet: the hint says so
+  const vs = valuesOf(e.values);
+  const has = Object.prototype.hasOwnProperty.call(have, e.key);
+  switch (e.operator) {
+    case 'In': return has && vs.includes(have[e.key]);
+    case 'NotIn': return !has || !vs.includes(have[e.key]);
+    case 'Exists': return has;
+    case 'DoesNotExist': return !has;
+    default: return false;
+  }
+}
+
+// The manifest's matchExpressions from the rows (values only where the
+// operator takes them, or where the user wrote some: the server names it).
+function exprsOut(rows) {
+  return rows.map((e) => {
+    const out = { key: e.key.trim(), operator: e.operator };
+    const vs = valuesOf(e.values);
+    if (e.operator === 'In' || e.operator === 'NotIn' || vs.length) out.values = vs;
+    return out;
+  });
+}
+
+function exprsIn(list) {
+  return (list || []).map((e) => ({ key: e.key || '', operator: e.operator || 'In', values: (e.values || []).join(', ') }));
 }
 
 // "env=prod, region=eu" for matchLabels.
@@ -111,7 +154,11 @@ function fieldFor(path) {
   let m;
   // A Multicloud Service's paths: its template's, or a cluster's copy's.
   path = path.replace(/^clusters\[[^\]]*\]\./, '').replace(/^spec\.template\./, '');
+  if ((m = /^spec\.placement\.clusterSelector\.matchExpressions\[(\d+)\](?:\.(key|operator|values))?/.exec(path))) {
+    return `f-expr-${m[1]}-${{ key: 'key', operator: 'op', values: 'values' }[m[2] || 'key']}`;
+  }
   if (path.startsWith('spec.placement')) return 'sec-deploy';
+  if (path === 'spec.nodePorts') return 'sec-nodeports';
   if (path.startsWith('spec.overrides')) return 'sec-overrides';
   if (path === 'metadata.name') return 'f-name';
   if (path === 'metadata.namespace') return 'f-namespace';
@@ -143,7 +190,8 @@ export function formPage(main, params, query, alive) {
   let clusters = []; // fleet mode: the registered clusters
   // keep: the part of a stored placement the chosen mode does not show
   // (its names, or its selector), sent back unchanged.
-  const deploy = { mode: 'names', names: [], labels: '', exprs: null, keepNames: [], keepSelector: null };
+  // exprs (labels mode): the matchExpressions rows, as typed.
+  const deploy = { mode: 'names', names: [], labels: '', exprs: [], keepNames: [], keepSelector: null };
   // Modify (fleet mode): the stored Multicloud Service, and what the form
   // has no field for (sent back as it was).
   let loaded = null;
@@ -480,16 +528,71 @@ export function formPage(main, params, query, alive) {
       input.addEventListener('input', () => { preview = null; showMatches(); liveFromDeploy(); });
       parts.push(field('f-deploy-labels', 'Cluster labels', input,
         'Every cluster whose labels match, now and when clusters join later (key=value, comma-separated).'),
+      exprsPart(),
       h('p.muted#deploy-matches', { 'aria-live': 'polite' }));
     }
     return section('sec-deploy', 'Deploy to', ...parts);
+  }
+
+  // Label expressions (matchExpressions): each row a key, an operator and
+  // its values; all of them and the labels above must match.
+  function exprsPart() {
+    const rows = deploy.exprs.map((e, i) => {
+      const n = i + 1;
+      const changed = () => { preview = null; showMatches(); };
+      const key = h('input', { type: 'text', value: e.key, spellcheck: 'false', placeholder: 'region' });
+      key.addEventListener('input', () => { e.key = key.value; changed(); });
+      const op = h('select', {}, OPERATORS.map(([v, label]) => h('option', { value: v, selected: v === e.operator }, label)));
+      const takes = e.operator === 'In' || e.operator === 'NotIn';
+      const vals = h('input', {
+        type: 'text', value: e.values, spellcheck: 'false', placeholder: takes ? 'eu, us' : 'no values', disabled: !takes && !e.values,
+      });
+      vals.addEventListener('input', () => { e.values = vals.value; changed(); hint(); });
+      op.addEventListener('change', () => {
+        e.operator = op.value;
+        if (e.operator === 'Exists' || e.operator === 'DoesNotExist') e.values = '';
+        preview = null;
+        rerender(`f-expr-${i}-op`);
+      });
+      const hintEl = h('p.muted.expr-hint', { id: `f-expr-${i}-hint`, 'aria-live': 'polite' });
+      const hint = () => {
+        hintEl.textContent = takes && valuesOf(e.values).length === 0 ? `${e.operator} needs at least one value.` : '';
+      };
+      hint();
+      return h('div.expr-row', { dataset: { row: String(i) } },
+        field(`f-expr-${i}-key`, `Label expression ${n} key`, key),
+        field(`f-expr-${i}-op`, `Label expression ${n} operator`, op),
+        field(`f-expr-${i}-values`, `Label expression ${n} values (comma-separated)`, vals),
+        h('button.btn.btn-small', {
+          type: 'button', 'aria-label': `Remove label expression ${n}`,
+          onclick: () => { deploy.exprs.splice(i, 1); preview = null; rerender('f-expr-add'); },
+        }, 'Remove'),
+        hintEl);
+    });
+    return h('div.exprs', rows,
+      h('button.btn.btn-small#f-expr-add', {
+        type: 'button',
+        onclick: () => { deploy.exprs.push({ key: '', operator: 'In', values: '' }); preview = null; rerender(`f-expr-${deploy.exprs.length - 1}-key`); },
+      }, 'Add label expression'));
+  }
+
+  // nodePorts (DESIGN §10): PerCluster, or Same — one node port per port,
+  // free in every placed cluster.
+  function nodePortsPart() {
+    return section('sec-nodeports', 'Node ports across clusters',
+      radioGroup('nodeports', fleetKeep.nodePorts || 'PerCluster',
+        [['PerCluster', 'Per cluster: each cluster allocates its own'], ['Same', 'Same: one node port per port, free in every placed cluster']],
+        (v, id) => { fleetKeep.nodePorts = v; preview = null; clearErr('sec-nodeports'); rerender(id); }),
+      h('p.help', fleetKeep.nodePorts === 'Same'
+        ? 'svcfleet picks each port\'s node port once, in the node-port range of every placed cluster, and keeps it when clusters join; a node port you give is checked in every cluster.'
+        : 'Each cluster picks a free node port unless you give one (overrides may give a cluster its own).'));
   }
 
   function showMatches() {
     const el = document.getElementById('deploy-matches');
     if (!el) return;
     const sel = matchLabels(deploy.labels);
-    const names = sel ? clusters.filter((c) => clusterMatches(c, sel)).map((c) => c.metadata.name) : [];
+    const names = sel ? clusters.filter((c) => clusterMatches(c, sel, deploy.exprs)).map((c) => c.metadata.name) : [];
     el.textContent = !sel ? 'Write labels as key=value.' : names.length ? `Matches now: ${names.join(', ')}` : 'No cluster matches now.';
   }
 
@@ -499,7 +602,7 @@ export function formPage(main, params, query, alive) {
     if (deploy.mode === 'names') first = deploy.names[0] || '';
     else {
       const sel = matchLabels(deploy.labels);
-      const c = sel ? clusters.find((x) => clusterMatches(x, sel)) : null;
+      const c = sel ? clusters.find((x) => clusterMatches(x, sel, deploy.exprs)) : null;
       first = c ? c.metadata.name : '';
     }
     first = first || (clusters[0] ? clusters[0].metadata.name : '');
@@ -613,8 +716,9 @@ export function formPage(main, params, query, alive) {
       placement.clusters = deploy.names.slice();
       if (deploy.keepSelector) placement.clusterSelector = deploy.keepSelector;
     } else {
-      placement.clusterSelector = { matchLabels: matchLabels(deploy.labels) || {} };
-      if (deploy.exprs) placement.clusterSelector.matchExpressions = deploy.exprs;
+      const ml = matchLabels(deploy.labels) || {};
+      placement.clusterSelector = deploy.exprs.length && !Object.keys(ml).length ? {} : { matchLabels: ml };
+      if (deploy.exprs.length) placement.clusterSelector.matchExpressions = exprsOut(deploy.exprs);
       if (deploy.keepNames.length) placement.clusters = deploy.keepNames.slice();
     }
     const tmd = {};
@@ -629,7 +733,7 @@ export function formPage(main, params, query, alive) {
       template: { metadata: tmd, spec: m.spec },
       overrides: overrides.length ? overrides.map((o) => overrideOf(o, m)) : undefined,
     };
-    if (fleetKeep.nodePorts) spec.nodePorts = fleetKeep.nodePorts;
+    spec.nodePorts = fleetKeep.nodePorts || 'PerCluster';
     if (fleetKeep.adopt) spec.adopt = true;
     if (fleetKeep.shareAddresses) spec.shareAddresses = true;
     return { apiVersion: 'svcfleet.io/v1', kind: 'FleetService', metadata: md, spec };
@@ -668,6 +772,7 @@ export function formPage(main, params, query, alive) {
               h('dt', 'Label selector'), h('dd', Object.entries(spec.selector || {}).map(([k, v]) => h('span.chip', `${k}=${v}`))),
               Object.keys(ann).filter((k) => !k.startsWith('svcfleet.io/')).length ? [h('dt', 'Annotations'),
                 h('dd', Object.entries(ann).filter(([k]) => !k.startsWith('svcfleet.io/')).map(([k, v]) => h('div.ann', `${k} = ${v}`)))] : null),
+            r.action === 'create' ? ownerWarning(r, (r.service && r.service.metadata && r.service.metadata.name) || '', Boolean(fleetKeep.adopt)) : null,
             answerPart(r));
         }),
       h('div.actions',
@@ -709,6 +814,7 @@ export function formPage(main, params, query, alive) {
         basics(),
         selectorPart(),
         portsPart(),
+        fleet && f.type !== 'ClusterIP' ? nodePortsPart() : null,
         affinityPart(),
         f.type !== 'ClusterIP' ? etpPart() : null,
         f.type === 'LoadBalancer' ? lbPart() : null,
@@ -764,6 +870,23 @@ export function formPage(main, params, query, alive) {
     }
   }
 
+  // Who changed the object and when (i18-console, issue 19): the stored
+  // object's status says it (specUpdatedBy, specUpdateTime: the last write
+  // of desired state, never a status report); without it, the server's
+  // conflict message ("changed by bob 3s ago").
+  function writerPart(latest, err) {
+    const st = (latest && latest.status) || {};
+    if (st.specUpdatedBy) {
+      return h('span#conflict-writer', 'Changed by ', h('strong#conflict-by', st.specUpdatedBy), ' ',
+        st.specUpdateTime ? timeEl(st.specUpdateTime) : null, '. ');
+    }
+    const m = err && /changed by (\S+) (\d+)s ago/.exec(err.message || '');
+    if (m) {
+      return h('span#conflict-writer', 'Changed by ', h('strong#conflict-by', m[1]), ` ${m[2]} s before your save. `);
+    }
+    return null;
+  }
+
   async function conflict(err, mine) {
     let latest = null;
     try {
@@ -772,10 +895,9 @@ export function formPage(main, params, query, alive) {
     banner = h('div.alert.alert-warn#conflict', { role: 'alert' },
       h('p', h('strong', 'Not saved: this Service was changed after you opened it. '),
         latest ? ['Version ', h('code', mine.metadata.resourceVersion), ' was what you started from; it is now ',
-          h('code', latest.metadata.resourceVersion), latest.status && (latest.status.specUpdatedBy || latest.status.updatedBy)
-            ? [', changed by ', h('strong#conflict-by', latest.status.specUpdatedBy || latest.status.updatedBy), ' ',
-              timeEl(latest.status.specUpdateTime || latest.status.updateTime)] : null, '. ']
+          h('code', latest.metadata.resourceVersion), '. ']
           : '',
+        writerPart(latest, err),
         'Saving would silently undo their change, so the server refused it (409 Conflict).'),
       h('div.actions',
         h('button.btn.btn-primary#conflict-reload', {
@@ -794,7 +916,7 @@ export function formPage(main, params, query, alive) {
   // form was filled in. Both versions are named and what is stored now is
   // shown; the user reloads it, or saves theirs over it (against that
   // version, so a third change is caught again).
-  async function fleetConflict(mine) {
+  async function fleetConflict(mine, err) {
     let latest = null;
     try {
       latest = await api.get(fleetPath(params.namespace, params.name));
@@ -806,6 +928,7 @@ export function formPage(main, params, query, alive) {
       h('p', h('strong', 'Not saved: this Multicloud Service was changed after you opened it. '),
         latest ? ['Version ', h('code#conflict-mine', mine.metadata.resourceVersion), ' was what you started from; it is now ',
           h('code#conflict-theirs', latest.metadata.resourceVersion), ` (generation ${latest.metadata.generation || '—'}). `] : '',
+        writerPart(latest, err),
         'Saving would silently undo their change, so the server refused it (409 Conflict). Nothing was written.'),
       latest ? h('dl.facts#conflict-now',
         h('dt', 'Deployed to now'), h('dd', placementText(lspec.placement)),
@@ -835,13 +958,13 @@ export function formPage(main, params, query, alive) {
     });
     const pl = spec.placement || {};
     const sel = pl.clusterSelector || null;
-    deploy.exprs = null;
+    deploy.exprs = [];
     deploy.keepNames = [];
     deploy.keepSelector = null;
     if (sel && !(pl.clusters || []).length) {
       deploy.mode = 'labels';
       deploy.labels = labelsText(sel.matchLabels);
-      deploy.exprs = sel.matchExpressions || null;
+      deploy.exprs = exprsIn(sel.matchExpressions);
       deploy.names = [];
     } else {
       deploy.mode = 'names';
@@ -947,6 +1070,7 @@ export function formPage(main, params, query, alive) {
         ? h('p.alert.alert-warn#svc-preview-exists', `A Service named ${a.metadata.name} exists already in this namespace: OK will not replace it (Modify it instead).`) : null,
       (a.clusters || []).map((c) => h('div.preview-cluster', { dataset: { cluster: c.cluster, result: c.result || '' } },
         h('h3', `Cluster ${c.cluster}`, h('span.sub', ` — ${resultText(c)}`)),
+        ownerWarning(c, a.metadata.name, f.keep.adoption === 'true'),
         answerPart(c))));
   }
 
@@ -987,8 +1111,8 @@ export function formPage(main, params, query, alive) {
     }
     // A stored selector of matchExpressions only has no labels to show.
     if (deploy.mode === 'names' ? deploy.names.length === 0 && !deploy.keepSelector
-      : !matchLabels(deploy.labels) || (!deploy.labels.trim() && !deploy.exprs)) {
-      errors = { 'sec-deploy': [deploy.mode === 'names' ? 'Choose at least one cluster.' : 'Write the cluster labels as key=value.'] };
+      : !matchLabels(deploy.labels) || (!deploy.labels.trim() && !deploy.exprs.length)) {
+      errors = { 'sec-deploy': [deploy.mode === 'names' ? 'Choose at least one cluster.' : 'Write the cluster labels as key=value, or add a label expression.'] };
       summary = [];
       preview = null;
       render();
@@ -1032,9 +1156,15 @@ export function formPage(main, params, query, alive) {
       if (!alive()) return;
       preview = null;
       if (e.status === 409 && editing && e.reason === 'Conflict' && body.metadata.resourceVersion) {
-        fleetConflict(body);
+        fleetConflict(body, e);
       } else if (e.status === 422) {
         showErrors(e);
+      } else if (/^nodePorts Same:/.test(e.message) && document.getElementById('sec-nodeports')) {
+        // No node port free everywhere: said beside the choice.
+        errors = { 'sec-nodeports': [e.message] };
+        summary = [];
+        render();
+        document.getElementById('f-nodeports-Same').focus();
       } else {
         errors = e.status === 409 && e.reason === 'AlreadyExists' ? { 'f-name': [e.message] } : {};
         summary = errors['f-name'] ? [] : [e.status === 403 ? `Not allowed: ${e.message}` : e.message];

@@ -71,3 +71,16 @@ export function answerPart(c) {
       d.map((x) => h(`span.diff-line${x.op === '+' ? '.add' : x.op === '-' ? '.del' : x.op === '…' ? '.gap' : ''}`,
         x.op === '…' ? '…\n' : `${x.op} ${x.text}\n`))));
 }
+
+// i18-console: the cluster already holds a Service of this name that
+// svcfleet does not manage there (c.liveOwner, from the gateway: "none"
+// or "other"; "svcfleet" is svcfleet's own). Writing ours would not
+// replace it: it is left alone and reported, unless adoption is asked for.
+export function ownerWarning(c, name, adopt) {
+  if (!c.live || !c.liveOwner || c.liveOwner === 'svcfleet') return null;
+  const whose = c.liveOwner === 'other' ? 'is managed by another svcfleet installation' : 'was made outside svcfleet';
+  return h('p.alert.alert-warn.owner-warning', { role: 'status', dataset: { owner: c.liveOwner } },
+    h('strong', `Cluster ${c.cluster} already has a Service named ${name}`), ` that ${whose}. `,
+    adopt ? 'svcfleet will take it over (adoption is allowed).'
+      : 'svcfleet will not overwrite it: it stores yours and reports the clash as an error until that Service is removed or adoption is allowed.');
+}

@@ -9,7 +9,11 @@
 //     one refused while the other is previewed;
 //   * svcfleetd's own refusals (422 with causes, 403), token before body
 //     (401 before a 2 MiB body is read; 413 with a token), 405, a bad
-//     dryRun; and nothing is written to any cluster or to the store.
+//     dryRun; and nothing is written to any cluster or to the store;
+//   * (i18-console) whose the cluster's object is ("liveOwner": svcfleet's,
+//     or "none" for a Service made in the cluster directly), and a
+//     FleetService conflict: a status write since the version an apply
+//     started from is none; another user's change is, named with its time.
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -143,6 +147,9 @@ test_preview(void **state)
 		svcfleet_free(s);
 		free(rt_kubectl(&e, i, NULL, "create namespace dev"));
 	}
+	// i18-console: a Service made in west directly, svcfleet's nothing.
+	free(rt_kubectl(
+	    &e, 1, NULL, "create service clusterip unowned --tcp=80:8080"));
 	// east's admission webhook refuses NodePort Services (dry runs only,
 	// so that a write would get through and show below).
 	assert_int_equal(kft_faults(&e.re_kf[0],
@@ -195,6 +202,26 @@ test_preview(void **state)
 	    json_object_get(json_object_get(at(cl, "live", NULL), "metadata"),
 	        "managedFields"));
 	assert_non_null(at(cl, "dryRun", NULL));
+	assert_string_equal(str(cl, "liveOwner", NULL), "svcfleet");
+	json_decref(o);
+
+	// i18-console: a name west holds, made there directly: the preview
+	// says nobody's svcfleet owns it.
+	code = http(&e, "POST",
+	    "/clusters/west/namespaces/default/services/unowned/preview",
+	    e.re_srv.ts_token,
+	    write_file(&e, "unowned.json",
+	        "{\"metadata\":{\"name\":\"unowned\"},\"spec\":{"
+	        "\"selector\":{\"app\":\"web\"},\"ports\":[{\"port\":80}]}}"),
+	    &o, NULL);
+	assert_int_equal(code, 200);
+	assert_string_equal(str(o, "action", NULL), "created");
+	cl = json_array_get(at(o, "clusters", NULL), 0);
+	assert_non_null(at(cl, "live", NULL));
+	if (str(cl, "liveOwner", NULL) == NULL
+	    || strcmp(str(cl, "liveOwner", NULL), "none") != 0) {
+		dump_fail(cl, "liveOwner is not none");
+	}
 	json_decref(o);
 
 	// east: its webhook's refusal, in its words, with its code.
@@ -374,6 +401,7 @@ test_preview(void **state)
 		svcfleet_free(s);
 	}
 	assert_null(rt_get(&e, "west", "default", "newapp"));
+	assert_null(rt_get(&e, "west", "default", "unowned"));
 	assert_null(rt_get(&e, "west", "dev", "fleetweb"));
 	code = http(&e, "GET", "/namespaces/dev/fleetservices/fleetweb",
 	    e.re_srv.ts_token, NULL, &o, NULL);
@@ -384,11 +412,133 @@ test_preview(void **state)
 	rt_stop(&e);
 }
 
+// i18-console (issue 19 item 1 for FleetServices): the placement loop's
+// status writes never make an apply fail; another user's change does, and
+// the conflict names them, as the stored object's status does (with when).
+#define FLEET(rv, ann)                                                  \
+	"apiVersion: svcfleet.io/v1\n"                                  \
+	"kind: FleetService\n"                                          \
+	"metadata: {name: fweb, namespace: dev, resourceVersion: \"" rv \
+	"\"}\n"                                                         \
+	"spec:\n"                                                       \
+	"  placement: {clusterSelector: {matchLabels: {env: prod}}}\n"  \
+	"  template:\n"                                                 \
+	"    metadata: {annotations: {note: " ann "}}\n"                \
+	"    spec: {selector: {app: web}, ports: [{port: 80}]}\n"
+
+static void
+fleet_put(rt_env *e, const char *token, const char *rv, const char *ann,
+    int want, json_t **out)
+{
+	char text[1024];
+	char name[64];
+	int  code;
+
+	snprintf(text, sizeof(text), FLEET("%s", "%s"), rv, ann);
+	snprintf(name, sizeof(name), "fw-%s-%s.yaml", rv, ann);
+	code = http(e, rv[0] == '0' ? "POST" : "PUT",
+	    rv[0] == '0' ? "/namespaces/dev/fleetservices"
+	                 : "/namespaces/dev/fleetservices/fweb",
+	    token, write_file(e, name, text), out, NULL);
+	if (code != want) {
+		dump_fail(*out, "unexpected answer to a FleetService write");
+	}
+}
+
+// Polls (with a deadline) until the stored FleetService's resourceVersion
+// is no longer rv: the placement loop wrote its status.
+static void
+wait_moved(rt_env *e, const char *rv)
+{
+	for (int i = 0;; i++) {
+		json_t *o = NULL;
+		assert_true(i < 150); // 15 s at 100 ms, at least
+		assert_int_equal(
+		    http(e, "GET", "/namespaces/dev/fleetservices/fweb",
+		        e->re_srv.ts_token, NULL, &o, NULL),
+		    200);
+		bool moved
+		    = strcmp(str(o, "metadata", "resourceVersion"), rv) != 0;
+		json_decref(o);
+		if (moved) {
+			return;
+		}
+		rt_sleep_ms(100);
+	}
+}
+
+static void
+test_fleet_conflict(void **state)
+{
+	rt_env      e;
+	json_t     *o = NULL;
+	char       *tok;
+	char        rv0[32], rv1[32], rv2[32], now[32];
+	const char *msg;
+	(void) state;
+
+	rt_start(&e, true);
+	rt_cluster(&e, 0, "east", NULL);
+	free(rt_kubectl(&e, 0, NULL, "create namespace dev"));
+	free(rt_cli(&e, NULL, "cluster label east env=prod"));
+	tok                     = rt_cli(&e, NULL, "token create carol");
+	tok[strcspn(tok, "\n")] = '\0';
+	free(rt_cli(&e, NULL,
+	    "rbac grant ns-edit --user carol --cluster east -n dev"));
+
+	fleet_put(&e, e.re_srv.ts_token, "0", "one", 201, &o);
+	snprintf(
+	    rv0, sizeof(rv0), "%s", str(o, "metadata", "resourceVersion"));
+	assert_string_equal(str(o, "status", "specUpdatedBy"), "admin");
+	json_decref(o);
+	// east stops matching, then matches again: the placement loop prunes
+	// its copy and places it again, writing the status each time.
+	free(rt_cli(&e, NULL, "cluster label east env-"));
+	wait_moved(&e, rv0);
+	assert_int_equal(http(&e, "GET", "/namespaces/dev/fleetservices/fweb",
+	                     e.re_srv.ts_token, NULL, &o, NULL),
+	    200);
+	snprintf(
+	    now, sizeof(now), "%s", str(o, "metadata", "resourceVersion"));
+	json_decref(o);
+	free(rt_cli(&e, NULL, "cluster label east env=prod"));
+	wait_moved(&e, now);
+	// Based on rv0: only status changed since, so no conflict.
+	fleet_put(&e, e.re_srv.ts_token, rv0, "two", 200, &o);
+	snprintf(
+	    rv1, sizeof(rv1), "%s", str(o, "metadata", "resourceVersion"));
+	json_decref(o);
+	// carol changes it; admin's apply based on rv1 now conflicts, naming
+	// her.
+	fleet_put(&e, tok, rv1, "carol", 200, &o);
+	snprintf(
+	    rv2, sizeof(rv2), "%s", str(o, "metadata", "resourceVersion"));
+	assert_string_equal(str(o, "status", "specUpdatedBy"), "carol");
+	assert_non_null(str(o, "status", "specUpdateTime"));
+	json_decref(o);
+	fleet_put(&e, e.re_srv.ts_token, rv1, "three", 409, &o);
+	assert_string_equal(str(o, "reason", NULL), "Conflict");
+	msg = str(o, "message", NULL);
+	if (strstr(msg, "changed by carol ") == NULL
+	    || strstr(msg, "saving would silently undo their change")
+	        == NULL) {
+		dump_fail(o, "the conflict does not name carol");
+	}
+	json_decref(o);
+	// Based on the version carol made: saved, by admin.
+	fleet_put(&e, e.re_srv.ts_token, rv2, "four", 200, &o);
+	assert_string_equal(str(o, "status", "specUpdatedBy"), "admin");
+	json_decref(o);
+	free(tok);
+	rt_stop(&e);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_teardown(test_preview, rt_teardown),
+	    cmocka_unit_test_teardown(test_fleet_conflict, rt_teardown),
 	};
 	return (cmocka_run_group_tests(tests, NULL, NULL));
 }

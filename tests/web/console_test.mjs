@@ -75,6 +75,46 @@ function row(page, name) {
   return page.locator(`#services tbody tr[data-name="${name}"]`);
 }
 
+// Every fetch the page makes, counted once the page has handled its
+// answer: the URL is recorded in a task after the one that read the body,
+// so whatever the page's code does with the answer (without more network)
+// has run by then. The test waits on these instead of fixed sleeps.
+const FETCH_MARKS = `(() => {
+  const orig = window.fetch;
+  window.__sfHandled = [];
+  window.fetch = async (...args) => {
+    const url = String(args[0] && args[0].url ? args[0].url : args[0]);
+    const mark = () => setTimeout(() => window.__sfHandled.push(url), 0);
+    let res;
+    try {
+      res = await orig(...args);
+    } catch (e) {
+      mark();
+      throw e;
+    }
+    const text = res.text.bind(res);
+    res.text = async () => {
+      try {
+        return await text();
+      } finally {
+        mark();
+      }
+    };
+    return res;
+  };
+})();`;
+
+// How many answers to URLs matching re the page has handled.
+async function handled(page, re) {
+  return page.evaluate((src) => window.__sfHandled.filter((u) => new RegExp(src).test(u)).length, re.source);
+}
+
+// Waits until the page has handled more than n answers to URLs matching re.
+async function handledMore(page, re, n, ms = 15000) {
+  await page.waitForFunction(([src, k]) => window.__sfHandled.filter((u) => new RegExp(src).test(u)).length > k,
+    [re.source, n], { timeout: ms });
+}
+
 // Clicks Create Service on the Services list and waits for the form: the
 // list has a Namespace filter of its own, which getByLabel('Namespace')
 // would find until the form has replaced the list.
@@ -122,10 +162,13 @@ async function main() {
     ok((await env.kube('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'dev' } },
       'application/json', 'west')).status === 201, 'kubefake west namespace dev');
     env.cli('cluster', 'add', 'west', '--kubeconfig', west.kubeconfig, '--label', 'env=prod');
+    for (const c of ['east', 'west']) env.cli('rbac', 'grant', '--user', 'carol', 'ns-edit', '--cluster', c, '-n', 'dev');
     const viewerToken = env.cli('token', 'create', 'viewer').trim();
     env.cli('rbac', 'grant', '--user', 'viewer', 'ns-view', '--cluster', 'east', '-n', 'dev');
     const editorToken = env.cli('token', 'create', 'editor').trim();
     env.cli('rbac', 'grant', '--user', 'editor', 'ns-edit', '--cluster', 'east', '-n', 'prod');
+    // carol: another writer, in dev of both clusters (i18-console).
+    const carolToken = env.cli('token', 'create', 'carol').trim();
     // A cluster nothing answers for (port 1 refuses at once).
     const gone = await env.api('POST', '/clusters', {
       metadata: { name: 'gone' }, spec: { apiServer: 'https://127.0.0.1:1', token: 'unused-token-0123456789', insecureSkipVerify: true },
@@ -142,6 +185,7 @@ async function main() {
       viewport: { width: 1360, height: 860 },
     });
     context.setDefaultTimeout(15000);
+    await context.addInitScript(FETCH_MARKS);
     const page = context.pages()[0] || await context.newPage();
     page.on('pageerror', (e) => pageErrors.push(e.message));
     page.on('console', (m) => {
@@ -206,6 +250,8 @@ async function main() {
       await new Promise((r) => setTimeout(r, 1500));
       await route.continue();
     });
+    const defaultWorkloads = /\/namespaces\/default\/workloads/;
+    const lateBefore = await handled(page, defaultWorkloads);
     await page.locator('#create-service').click();
     await page.getByRole('tab', { name: 'ClusterIP' }).waitFor();
     ok(await page.getByRole('tab', { name: 'ClusterIP' }).getAttribute('aria-selected') === 'true', 'ClusterIP is the default tab');
@@ -225,7 +271,8 @@ async function main() {
     await page.getByLabel('Reference workload label').check();
     await page.getByLabel('Workload', { exact: true }).selectOption('deployment/web');
     await page.locator('.chips .chip', { hasText: 'tier=front' }).waitFor();
-    await page.waitForTimeout(2000);
+    // The late answer for "default" has arrived and been handled.
+    await handledMore(page, defaultWorkloads, lateBefore);
     ok(await page.locator('.chips .chip', { hasText: 'tier=front' }).count() === 1
       && !(await page.getByLabel('Workload', { exact: true }).textContent()).includes('not found now'),
       'a late answer for another namespace leaves the workloads alone');
@@ -294,13 +341,14 @@ async function main() {
     // there; the list, being left, must neither pull the location back
     // nor draw over the form.
     let ticking = true;
+    let ticks = 0; // changes made so far
     const ticker = (async () => {
       try {
         for (let i = 0; ticking; i++) {
           const cur = await env.api('GET', '/clusters/east/namespaces/dev/services/web-lb');
           cur.body.metadata.annotations = { ...(cur.body.metadata.annotations || {}), 'test.svcfleet.io/tick': String(i) };
-          await env.api('PUT', '/clusters/east/namespaces/dev/services/web-lb', cur.body);
-          await sleep(50);
+          if ((await env.api('PUT', '/clusters/east/namespaces/dev/services/web-lb', cur.body)).status === 200) ticks++;
+          await sleep(50); // pacing the writes, not waiting for anything
         }
       } catch (e) {
         ticking = false; // the servers are gone: the test has failed already
@@ -314,7 +362,10 @@ async function main() {
       filter.dispatchEvent(new Event('change', { bubbles: true }));
     });
     await page.locator('#f-name').waitFor();
-    await page.waitForTimeout(1000); // watch events for the list keep coming
+    // Watch events for the list keep coming: wait for ten more changes
+    // stored (each one an event) with the form up.
+    const ticksAtForm = ticks;
+    await until('ten more changes of web-lb while the form is up', () => ticks >= ticksAtForm + 10);
     ok(await page.locator('#f-name').count() === 1 && await page.locator('#services').count() === 0,
       'Create Service lands on the form although the list was touched as it was left');
     ok(/\/services\/new/.test(await page.evaluate(() => location.hash)), 'the location stays the form\'s');
@@ -354,6 +405,8 @@ async function main() {
       await new Promise((r) => setTimeout(r, 1500));
       await route.continue();
     });
+    const devWorkloads = /\/namespaces\/dev\/workloads/;
+    const devBefore = await handled(page, devWorkloads);
     await openRowMenu(page, 'web-np');
     await page.getByRole('menuitem', { name: 'Modify' }).click();
     await page.getByLabel('Port 1 service port').waitFor();
@@ -361,7 +414,7 @@ async function main() {
     ok(await page.getByRole('tab', { name: 'NodePort' }).getAttribute('aria-selected') === 'true', 'Modify opens on the Service\'s tab');
     await page.getByLabel('Port 1 service port').click();
     await page.keyboard.press('Control+A');
-    await page.waitForTimeout(2500); // the workloads' answer redraws the form
+    await handledMore(page, devWorkloads, devBefore); // the workloads' answer redraws the form
     await page.keyboard.type('81');
     ok(await page.getByLabel('Port 1 service port').inputValue() === '81', 'typing goes on in the field after a redraw');
     await page.unroute('**/namespaces/dev/workloads');
@@ -411,19 +464,73 @@ async function main() {
     ok((await env.kube('DELETE', '/_kubefake/faults')).status === 200, 'east\'s admission webhook is off again');
     await page.getByRole('link', { name: 'Cancel' }).click();
 
+    // ------- a name the cluster already has, not svcfleet's (i18-console)
+    // The create form's Preview warns that a Service of that name exists
+    // in the cluster unmanaged (made there directly) or managed by another
+    // svcfleet installation, that OK would not overwrite it; and a name
+    // svcfleet itself stores is said to exist already. Nothing is written.
+    const taken = await env.kube('POST', '/api/v1/namespaces/dev/services', {
+      apiVersion: 'v1', kind: 'Service', metadata: { name: 'web-taken', namespace: 'dev' },
+      spec: { selector: { app: 'taken' }, ports: [{ port: 80 }] },
+    });
+    const foreign = await env.kube('POST', '/api/v1/namespaces/dev/services', {
+      apiVersion: 'v1', kind: 'Service',
+      metadata: { name: 'web-foreign', namespace: 'dev', annotations: { 'svcfleet.io/owner': 'another-installation', 'svcfleet.io/cluster': 'east' } },
+      spec: { selector: { app: 'foreign' }, ports: [{ port: 80 }] },
+    });
+    ok(taken.status === 201 && foreign.status === 201, 'east has web-taken (nobody\'s) and web-foreign (another svcfleet\'s)');
+    await row(page, 'web-np').waitFor();
+    await openCreateForm(page);
+    await page.getByLabel('Namespace').selectOption('dev');
+    await page.getByLabel('Service name').fill('web-taken');
+    await page.getByLabel('Selector label 1 key').fill('app');
+    await page.getByLabel('Selector label 1 value').fill('web');
+    await page.getByLabel('Port 1 service port').fill('80');
+    await page.getByRole('button', { name: 'Preview' }).click();
+    await page.locator('#svc-preview .preview-cluster[data-cluster="east"] .owner-warning').waitFor();
+    const takenWarn = await page.locator('#svc-preview .owner-warning').innerText();
+    ok(/Cluster east already has a Service named web-taken/.test(takenWarn) && /made outside svcfleet/.test(takenWarn)
+      && /will not overwrite it/.test(takenWarn), `the preview warns of the cluster's own web-taken (${takenWarn})`);
+    ok(await page.locator('#svc-preview .owner-warning').getAttribute('data-owner') === 'none', 'the warning says nobody manages it');
+    await shot(page, 'preview-name-taken');
+    await page.getByLabel('Service name').fill('web-foreign');
+    await page.getByRole('button', { name: 'Preview' }).click();
+    await page.locator('#svc-preview .owner-warning[data-owner="other"]').waitFor();
+    ok(/managed by another svcfleet installation/.test(await page.locator('#svc-preview .owner-warning').innerText()),
+      'the preview warns of web-foreign, another svcfleet\'s');
+    await page.getByLabel('Service name').fill('web-np');
+    await page.getByRole('button', { name: 'Preview' }).click();
+    await page.locator('#svc-preview-exists').waitFor();
+    ok(/A Service named web-np exists already/.test(await page.locator('#svc-preview-exists').innerText())
+      && await page.locator('#svc-preview .owner-warning').count() === 0,
+    'a name svcfleet stores is said to exist already (its cluster copy is svcfleet\'s: no ownership warning)');
+    const takenAfter = await env.kube('GET', '/api/v1/namespaces/dev/services/web-taken');
+    ok((await env.api('GET', '/clusters/east/namespaces/dev/services/web-taken')).status === 404
+      && (await env.api('GET', '/clusters/east/namespaces/dev/services/web-foreign')).status === 404
+      && takenAfter.body.metadata.resourceVersion === taken.body.metadata.resourceVersion
+      && !(takenAfter.body.metadata.annotations || {})['svcfleet.io/owner'],
+    'nothing is written by these previews, in svcfleet or in the cluster');
+    await page.getByRole('link', { name: 'Cancel' }).click();
+    for (const n of ['web-taken', 'web-foreign']) {
+      ok((await env.kube('DELETE', `/api/v1/namespaces/dev/services/${n}`)).status === 200, `${n} removed from east`);
+    }
+
     // ------------------------------------- a resourceVersion conflict
     await openRowMenu(page, 'web-np');
     await page.getByRole('menuitem', { name: 'Modify' }).click();
     await page.getByLabel('Port 1 service port').waitFor();
-    const cur = await env.api('GET', '/clusters/east/namespaces/dev/services/web-np');
+    const cur = await env.apiAs(carolToken, 'GET', '/clusters/east/namespaces/dev/services/web-np');
     cur.body.spec.ports[0].targetPort = 9090;
-    const put = await env.api('PUT', '/clusters/east/namespaces/dev/services/web-np', cur.body);
-    ok(put.status === 200, 'someone else changes web-np meanwhile');
+    const put = await env.apiAs(carolToken, 'PUT', '/clusters/east/namespaces/dev/services/web-np', cur.body);
+    ok(put.status === 200, `carol changes web-np meanwhile (${put.status})`);
     await page.getByLabel('Port 1 service port').fill('82');
     await page.getByRole('button', { name: 'OK' }).click();
     await page.locator('#conflict').waitFor();
     const conflictText = await page.locator('#conflict').innerText();
-    ok(/changed after you opened it/.test(conflictText) && /admin/.test(conflictText), 'the conflict is explained, with who changed it');
+    ok(/changed after you opened it/.test(conflictText), 'the conflict is explained');
+    ok(await page.locator('#conflict-by').innerText() === 'carol'
+      && /^\d{4}-/.test(await page.locator('#conflict-writer time.rel').getAttribute('datetime') || ''),
+    'the conflict names the other writer (carol) and when');
     await shot(page, 'conflict');
     await page.getByRole('button', { name: /Load the latest version/ }).click();
     await until('the latest version in the form', async () => (await page.getByLabel('Port 1 container port').inputValue()) === '9090');
@@ -504,7 +611,8 @@ async function main() {
     const gens = await page.locator('#history tbody tr').evaluateAll((rs) => rs.map((r) => Number(r.dataset.generation)));
     const oldest = gens[gens.length - 1];
     ok(gens.length >= 3 && gens[0] > oldest, `History lists the generations newest first (${gens.join(', ')})`);
-    ok(/admin/.test(await page.locator('#history tbody tr').first().innerText()), 'each generation names who made it');
+    const histRows = await page.locator('#history tbody tr').allInnerTexts();
+    ok(histRows.some((t) => /carol/.test(t)) && histRows.every((t) => /admin|carol/.test(t)), 'each generation names who made it (admin, carol)');
     await checkLabels(page, 'the History tab');
     await page.getByLabel('Compare generation').selectOption(String(oldest));
     await until('the diff from the first generation', async () => {
@@ -717,6 +825,94 @@ async function main() {
     await page.locator('#modify').waitFor();
     ok(await page.locator('#convert').count() === 0, 'a copy names its Multicloud Service and offers no Convert');
     await shot(page, 'converted-copy');
+
+    // ---- nodePorts Same, placement by matchExpressions (i18-console)
+    await page.getByRole('link', { name: 'Multicloud Services' }).click();
+    await page.locator('#create-fleet').click();
+    await page.getByLabel('Clusters by label').waitFor();
+    await page.getByLabel('Clusters by label').check();
+    await page.getByRole('button', { name: 'Add label expression' }).click();
+    ok(await page.evaluate(() => document.activeElement.id) === 'f-expr-0-key', 'Add label expression adds a row and focuses its key');
+    await page.getByLabel('Label expression 1 key').fill('env');
+    await page.getByLabel('Label expression 1 operator').selectOption('In');
+    await page.getByLabel('Label expression 1 values (comma-separated)').fill('prod, staging');
+    await until('env In (prod, staging) to match east and west', async () => /Matches now: east, west$/.test(await page.locator('#deploy-matches').innerText()));
+    ok(true, 'a label expression shows which clusters match now');
+    await page.getByRole('button', { name: 'Add label expression' }).click();
+    await page.getByLabel('Label expression 2 key').fill('tier');
+    ok(/In needs at least one value/.test(await page.locator('#f-expr-1-hint').innerText()), 'a hint says In needs a value');
+    await until('tier In () to match nothing', async () => /No cluster matches now/.test(await page.locator('#deploy-matches').innerText()));
+    await until('the namespaces of the first cluster', async () => (await page.locator('#f-namespace option[value="dev"]').count()) === 1);
+    await page.getByRole('tab', { name: 'NodePort' }).click();
+    await page.getByLabel('Same: one node port per port, free in every placed cluster').check();
+    await page.getByLabel('Namespace').selectOption('dev');
+    await page.getByLabel('Service name').fill('web-same');
+    await page.getByLabel('Selector label 1 key').fill('app');
+    await page.getByLabel('Selector label 1 value').fill('web');
+    await page.getByLabel('Port 1 service port').fill('80');
+    await page.getByLabel('Port 1 container port').fill('8080');
+    await checkLabels(page, 'the Multicloud Service form with label expressions and node ports');
+    // The server, not the form, refuses In without values: beside the field.
+    await page.getByRole('button', { name: 'Preview' }).click();
+    await page.locator('#f-expr-1-values-err').waitFor();
+    ok(/must be specified when `operator` is 'In'/.test(await page.locator('#f-expr-1-values-err').innerText())
+      && await page.getByLabel('Label expression 2 values (comma-separated)').getAttribute('aria-invalid') === 'true',
+    'the server\'s error on an expression\'s values sits beside that field');
+    await page.getByLabel('Label expression 2 operator').selectOption('DoesNotExist');
+    ok(await page.getByLabel('Label expression 2 values (comma-separated)').isDisabled(), 'DoesNotExist takes no values');
+    await until('east and west to match', async () => /Matches now: east, west$/.test(await page.locator('#deploy-matches').innerText()));
+    await page.getByRole('button', { name: 'Preview' }).click();
+    await page.locator('#fleet-preview .preview-cluster[data-cluster="west"]').waitFor();
+    const sameNodes = await page.locator('#fleet-preview .preview-cluster').evaluateAll((els) => els.map((e) => {
+      const m = /\(node (\d+)\)/.exec(e.innerText);
+      return m ? m[1] : '';
+    }));
+    ok(sameNodes.length === 2 && sameNodes[0] !== '' && sameNodes[0] === sameNodes[1], `the preview gives both clusters one node port (${sameNodes.join(', ')})`);
+    ok((await env.api('GET', '/namespaces/dev/fleetservices/web-same')).status === 404, 'nothing is written before Deploy');
+    await shot(page, 'fleet-same-preview');
+    await page.getByRole('button', { name: 'Deploy to 2 clusters' }).click();
+    await page.locator('#fleet tr[data-name="web-same"][data-synced="2/2"]').waitFor({ timeout: 20000 });
+    const same = (await env.api('GET', '/namespaces/dev/fleetservices/web-same')).body;
+    ok(same.spec.nodePorts === 'Same', `stored with nodePorts Same (${same.spec.nodePorts})`);
+    ok(JSON.stringify(same.spec.placement.clusterSelector.matchExpressions)
+      === JSON.stringify([{ key: 'env', operator: 'In', values: ['prod', 'staging'] }, { key: 'tier', operator: 'DoesNotExist' }]),
+    `stored with the label expressions (${JSON.stringify(same.spec.placement.clusterSelector)})`);
+    const described = env.cli('describe', 'fleetservice', 'web-same', '-n', 'dev');
+    ok(/Placement:\s+env In,tier DoesNotExist/.test(described) && /Node ports:\s+Same/.test(described)
+      && new RegExp(`Same ports:\\s+${sameNodes[0]}\\b`).test(described),
+    `the CLI describes it the same (${described.split('\n').filter((l) => /Placement|ports/.test(l)).join('; ')})`);
+    const eastSame = await env.kube('GET', '/api/v1/namespaces/dev/services/web-same');
+    const westSame = await env.kube('GET', '/api/v1/namespaces/dev/services/web-same', undefined, 'application/json', 'west');
+    ok(eastSame.status === 200 && westSame.status === 200 && eastSame.body.spec.ports[0].nodePort > 0
+      && eastSame.body.spec.ports[0].nodePort === westSame.body.spec.ports[0].nodePort
+      && String(eastSame.body.spec.ports[0].nodePort) === sameNodes[0],
+    `the copies' node ports are equal across clusters (${eastSame.body.spec.ports[0].nodePort}, ${westSame.body.spec.ports[0].nodePort})`);
+
+    // ---- the conflict names the other writer (i18-console, issue 19)
+    await page.getByRole('link', { name: 'web-same' }).click();
+    await page.locator('#modify-fleet').click();
+    await page.locator('#f-expr-1-key').waitFor();
+    ok(await page.locator('#f-expr-1-key').inputValue() === 'tier' && await page.locator('#f-expr-1-op').inputValue() === 'DoesNotExist'
+      && await page.locator('#f-nodeports-Same').isChecked(), 'Modify fills in the label expressions and node ports Same');
+    const carols = await env.apiAs(carolToken, 'GET', '/namespaces/dev/fleetservices/web-same');
+    carols.body.spec.template.metadata = { annotations: { 'changed-by': 'carol' } };
+    delete carols.body.status;
+    const carolPut = await env.apiAs(carolToken, 'PUT', '/namespaces/dev/fleetservices/web-same', carols.body);
+    ok(carolPut.status === 200, `carol changes web-same through the gateway (${carolPut.status})`);
+    await page.getByLabel('Port 1 service port').fill('82');
+    await page.getByRole('button', { name: 'Preview' }).click();
+    await page.locator('#conflict').waitFor();
+    ok(await page.locator('#conflict-by').innerText() === 'carol', 'the Multicloud Service conflict names carol');
+    const when = await page.locator('#conflict-writer time.rel').getAttribute('datetime');
+    ok(when === carolPut.body.status.specUpdateTime, `and when she changed it (${when})`);
+    await shot(page, 'fleet-conflict-writer');
+    await page.getByRole('button', { name: 'Save mine over theirs (preview first)' }).click();
+    await page.locator('#fleet-preview .preview-cluster[data-cluster="west"]').waitFor();
+    await page.getByRole('button', { name: 'Apply to 2 clusters' }).click();
+    await page.locator('#fleet-placement').waitFor();
+    const after = (await env.api('GET', '/namespaces/dev/fleetservices/web-same')).body;
+    ok(after.spec.template.spec.ports[0].port === 82 && after.status.specUpdatedBy === 'admin',
+      'saving over carol\'s change stores mine, by admin');
 
     // ----------------------------------------------- ns-view sees no Create
     await page.getByRole('button', { name: 'Log out' }).click();

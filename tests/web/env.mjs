@@ -118,9 +118,14 @@ export class Env {
 
   // A gateway call with the admin token: {status, body}.
   async api(method, p, body) {
+    return this.apiAs(this.adminToken, method, p, body);
+  }
+
+  // A gateway call with another user's token: {status, body}.
+  async apiAs(token, method, p, body) {
     const res = await fetch(`${this.http}/apis/svcfleet.io/v1${p}`, {
       method,
-      headers: { Authorization: `Bearer ${this.adminToken}`, 'Content-Type': 'application/json' },
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
       body: body ? JSON.stringify(body) : undefined,
     });
     const text = await res.text();
