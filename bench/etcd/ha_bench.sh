@@ -35,6 +35,8 @@ base=/dev/shm
 W=$(mktemp -d "$base/sf-habench-XXXXXX")
 L=$(mktemp -d "${TMPDIR:-/tmp}/sf-habench-lmdb-XXXXXX")
 pids=()
+EPIDS=()
+declare -A DPID
 cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$W" "$L"; }
 trap cleanup EXIT
 port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
@@ -47,6 +49,7 @@ for i in 0 1 2; do
 		--initial-advertise-peer-urls http://127.0.0.1:${P[$((i + 3))]} \
 		--initial-cluster "$IC" --initial-cluster-token b >"$W/e$i.log" 2>&1 &
 	pids+=($!)
+	EPIDS+=($!)
 done
 EP="http://127.0.0.1:${P[0]},http://127.0.0.1:${P[1]},http://127.0.0.1:${P[2]}"
 # A leader, as every member sees it (at most 60 s).
@@ -74,9 +77,11 @@ for v in "${VARS[@]}"; do
 		--data-dir "$W/$v/d" --listen "ipc://$W/$v/e.sock" \
 		--http off --no-reconciler >"$W/$v/d.log" 2>&1 &
 	pids+=($!)
+	DPID[$v/etcd]=$!
 	"$D" --data-dir "$L/$v/d" --listen "ipc://$L/$v/l.sock" --http off \
 		--no-reconciler >"$L/$v/d.log" 2>&1 &
 	pids+=($!)
+	DPID[$v/lmdb]=$!
 done
 for v in "${VARS[@]}"; do
 	CLI=${BIN[$v]}/client/cli/svcfleet
@@ -94,11 +99,18 @@ for v in "${VARS[@]}"; do
 done
 RAW=$W/raw.txt
 : >"$RAW"
+# CPU ticks (user + system) of the processes given.
+ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' /proc/$p/stat))); done; echo $t; }
 run() { # run NAME VARIANT BACKEND ROUND CMD...
-	local out
+	local out d=${DPID[$2/$3]:-} d0=0 d1=0 e0 e1
+	[ -z "$d" ] || d0=$(ticks $d)
+	e0=$(ticks "${EPIDS[@]}")
 	out=$("${@:5}")
+	e1=$(ticks "${EPIDS[@]}")
+	[ -z "$d" ] || d1=$(ticks $d)
 	echo "$1 $2 $3: $out"
-	echo "$1 $2 $3 $4 $(sed -n 's/.*rate=\([^ ]*\) p50_us=\([^ ]*\).*/\1 \2/p' <<<"$out")" >>"$RAW"
+	# Raw: name variant backend round rate p50 calls svcfleetd-ticks etcd-ticks
+	echo "$1 $2 $3 $4 $(sed -n 's/.*rate=\([^ ]*\) p50_us=\([^ ]*\).*calls=\([^ ]*\).*/\1 \2 \3/p' <<<"$out") $((d1 - d0)) $((e1 - e0))" >>"$RAW"
 }
 start=0
 for r in $(seq "$ROUNDS"); do
@@ -124,14 +136,18 @@ for r in $(seq "$ROUNDS"); do
 	done
 done
 python3 - "$RAW" "${#VARS[@]}" <<'EOF'
-import sys, collections
+import os, sys, collections
 raw, nvars = sys.argv[1], int(sys.argv[2])
 # v[(m, variant, backend)] = {round: (rate, p50)}
 v = collections.defaultdict(dict)
+hz = os.sysconf("SC_CLK_TCK")
 for line in open(raw):
     f = line.split()
-    if len(f) == 6:
-        v[(f[0], f[1], f[2])][int(f[3])] = (float(f[4]), float(f[5]))
+    if len(f) == 9:
+        calls = max(float(f[6]), 1)
+        # rate, p50, svcfleetd CPU µs per call, etcd CPU µs per call
+        v[(f[0], f[1], f[2])][int(f[3])] = (float(f[4]), float(f[5]),
+            round(float(f[7]) * 1e6 / hz / calls), round(float(f[8]) * 1e6 / hz / calls))
 def med(xs):
     xs = sorted(xs)
     return xs[(len(xs) - 1) // 2] if xs else float('nan')
@@ -187,4 +203,15 @@ for m in ["get1", "get8", "list", "create8", "create32"]:
     d = med(col(m, "direct", "new", i) + col(m, "direct", "base", i)) if m.startswith("create") else None
     print(f"| {m} ({'p50' if i else 'rate'}) | " + " | ".join(fmt(x) + unit for x in c)
           + f" | {fmt(d) + unit if d is not None else '-'} |")
+# CPU per call (medians; µs of user + system time over the cell, all
+# threads): svcfleetd's own, and the 3 etcd members' together.
+print()
+print("| CPU per call, median µs | base svcfleetd | new svcfleetd | base: its etcd | new: its etcd | direct: its etcd |")
+print("| --- | --- | --- | --- | --- | --- |")
+for m in ["list", "create8", "create32"]:
+    for be in ["etcd", "lmdb"]:
+        c = [med(col(m, var, be, 2)) for var in ["base", "new"]]
+        e = [med(col(m, var, be, 3)) for var in ["base", "new"]] if be == "etcd" else ["-", "-"]
+        d = med(col(m, "direct", "new", 3) + col(m, "direct", "base", 3)) if be == "etcd" and m.startswith("create") else "-"
+        print(f"| {m} on {be} | {c[0]} | {c[1]} | {e[0]} | {e[1]} | {d} |")
 EOF
