@@ -406,3 +406,56 @@ sf__store_etcd_view_copy(sf_store *s, const sf__store_ekey *k,
 	*n   = cnt;
 	return (0);
 }
+
+// ------------------------------------------------------------ test hooks
+
+struct sf__store_view_hold {
+	sf__store_vent *h_e;
+	size_t          h_n;
+};
+
+int
+sf__store_etcd_view_hold(sf_store *s, const char *cluster, const char *ns,
+    uint64_t min_rev, sf__store_view_hold **out, size_t *n)
+{
+	uint8_t              pre[SF__STORE_KEY_MAX];
+	size_t               pl;
+	sf__store_ekey       k, end;
+	sf__store_view_hold *h;
+	bool                 more;
+	uint64_t             at;
+
+	*out = NULL;
+	*n   = 0;
+	if (sf__store_key_prefix(cluster, ns, pre, &pl, NULL) != 0
+	    || sf__store_ekey_make(s, SF__STORE_ETCD_SVC, pre, pl, &k) != 0
+	    || (h = calloc(1, sizeof(*h))) == NULL) {
+		return (-1);
+	}
+	sf__store_ekey_end(&k, &end);
+	if (sf__store_etcd_view_copy(
+	        s, &k, &end, 0, 0, min_rev, 3000, &h->h_e, &h->h_n, &more, &at)
+	    != 0) {
+		free(h);
+		return (-1);
+	}
+	*out = h;
+	*n   = h->h_n;
+	return (0);
+}
+
+const uint8_t *
+sf__store_etcd_view_held(const sf__store_view_hold *h, size_t i, size_t *vn)
+{
+	*vn = h->h_e[i].ve_vn;
+	return (h->h_e[i].ve_v);
+}
+
+void
+sf__store_etcd_view_release(sf__store_view_hold *h)
+{
+	if (h != NULL) {
+		sf__store_view_copy_free(h->h_e, h->h_n);
+		free(h);
+	}
+}
