@@ -1561,7 +1561,7 @@ test_view_refs(void **state)
 		Svcfleet__V1__Service *svc
 		    = svcfleet__v1__service__unpack(NULL, vn, v);
 		assert_non_null(svc);
-		char name[8];
+		char name[32];
 		snprintf(name, sizeof(name), "r%zu", i);
 		assert_string_equal(svc->metadata->name, name);
 		svcfleet__v1__service__free_unpacked(svc, NULL);
