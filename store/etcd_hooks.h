@@ -38,6 +38,19 @@ int sf__store_etcd_get_raw(
 int sf__store_etcd_count(sf_store *s, const char *section, uint64_t *n);
 // The client of a store (tests inject faults through it).
 sf__store_etcd *sf__store_etcd_client(sf_store *s);
+
+// i15-perf3: the view's entries of the Services in cluster ns, held as a
+// list page holds them (a reference each, taken once the view has
+// reached min_rev), for a test of their lifetime:
+// sf__store_etcd_view_hold returns 0 with *n entries or -1 (the view
+// cannot answer); sf__store_etcd_view_held gives entry i's value;
+// sf__store_etcd_view_release drops them.
+typedef struct sf__store_view_hold sf__store_view_hold;
+int sf__store_etcd_view_hold(sf_store *s, const char *cluster, const char *ns,
+    uint64_t min_rev, sf__store_view_hold **out, size_t *n);
+const uint8_t *sf__store_etcd_view_held(
+    const sf__store_view_hold *h, size_t i, size_t *vn);
+void sf__store_etcd_view_release(sf__store_view_hold *h);
 // sf__store_etcd_janitor trims what retention asks for now: writes' markers,
 // audit records beyond so_audit_keep or so_audit_max_age_ms, history
 // beyond so_feed_keep revisions (also run every minute by the writer).

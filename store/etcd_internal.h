@@ -161,11 +161,18 @@ struct sf_store {
 	_Atomic uint64_t s_gen_tokens, s_gen_bindings;
 };
 
-// One key of the view (etcd_view.c).
+// One key of the view (etcd_view.c): its key and value live in one
+// reference-counted block (i15-perf3), so a list takes a reference to each
+// entry under the feed's lock instead of copying it.
+typedef struct sf__store_vblob {
+	_Atomic uint32_t b_ref;
+	_Alignas(16) uint8_t b_data[]; // the key, then the value
+} sf__store_vblob;
 typedef struct sf__store_vent {
-	uint8_t *ve_k, *ve_v;
-	size_t   ve_kn, ve_vn;
-	int64_t  ve_mod;
+	uint8_t         *ve_k, *ve_v; // into ve_blob
+	size_t           ve_kn, ve_vn;
+	int64_t          ve_mod;
+	sf__store_vblob *ve_blob;
 } sf__store_vent;
 
 // A key this write attempt read or will write (etcd_txn.c).
@@ -399,7 +406,8 @@ int sf__store_etcd_view_range(sf_store *s, const sf__store_ekey *k,
     int64_t wait_ms, json_t **resp);
 
 // sf__store_etcd_view_copy is sf__store_etcd_view_range for a range with an
-// end, answered with copies of the view's entries (malloc; free with
+// end, answered with the view's entries (an array, malloc, each holding a
+// reference to its entry's key and value: free with
 // sf__store_view_copy_free), *more when there are more than limit, *at the
 // revision they are at. 0 or -1 (ask etcd).
 int  sf__store_etcd_view_copy(sf_store *s, const sf__store_ekey *k,

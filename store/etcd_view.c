@@ -75,12 +75,43 @@ at(const sf_store *s, size_t i, const uint8_t *k, size_t kn)
 	    i < s->s_v_n && kcmp(s->s_v[i].ve_k, s->s_v[i].ve_kn, k, kn) == 0);
 }
 
+static void
+blob_unref(sf__store_vblob *b)
+{
+	if (b != NULL && atomic_fetch_sub(&b->b_ref, 1) == 1) {
+		free(b);
+	}
+}
+
+// vent_make fills e with a new block holding k and v (one reference).
+// Returns 0 or -1.
+static int
+vent_make(sf__store_vent *e, const uint8_t *k, size_t kn, const uint8_t *v,
+    size_t vn, int64_t mod)
+{
+	sf__store_vblob *b = malloc(sizeof(*b) + kn + vn + 1);
+
+	if (b == NULL) {
+		return (-1);
+	}
+	atomic_init(&b->b_ref, 1);
+	memcpy(b->b_data, k, kn);
+	memcpy(b->b_data + kn, v, vn);
+	b->b_data[kn + vn] = 0;
+	e->ve_blob         = b;
+	e->ve_k            = b->b_data;
+	e->ve_kn           = kn;
+	e->ve_v            = b->b_data + kn;
+	e->ve_vn           = vn;
+	e->ve_mod          = mod;
+	return (0);
+}
+
 void
 sf__store_view_clear(sf_store *s)
 {
 	for (size_t i = 0; i < s->s_v_n; i++) {
-		free(s->s_v[i].ve_k);
-		free(s->s_v[i].ve_v);
+		blob_unref(s->s_v[i].ve_blob);
 	}
 	s->s_v_n  = 0;
 	s->s_v_ok = false;
@@ -96,58 +127,44 @@ sf__store_view_free(sf_store *s)
 }
 
 // view_set puts (k, v, mod) into the view, or deletes k (v NULL).
-// Returns 0 or -1 (out of memory: the view is no longer usable).
+// Returns 0 or -1 (out of memory: the view is no longer usable). A value
+// replaced or deleted stays alive while a list still holds it.
 static int
 view_set(sf_store *s, const uint8_t *k, size_t kn, const uint8_t *v, size_t vn,
     int64_t mod)
 {
-	size_t   i = lower(s, k, kn);
-	uint8_t *nv;
+	size_t         i = lower(s, k, kn);
+	sf__store_vent ne;
 
 	if (v == NULL) {
 		if (at(s, i, k, kn)) {
-			free(s->s_v[i].ve_k);
-			free(s->s_v[i].ve_v);
+			blob_unref(s->s_v[i].ve_blob);
 			memmove(&s->s_v[i], &s->s_v[i + 1],
 			    (s->s_v_n - i - 1) * sizeof(*s->s_v));
 			s->s_v_n--;
 		}
 		return (0);
 	}
-	if ((nv = malloc(vn > 0 ? vn : 1)) == NULL) {
+	if (vent_make(&ne, k, kn, v, vn, mod) != 0) {
 		return (-1);
 	}
-	memcpy(nv, v, vn);
 	if (at(s, i, k, kn)) {
-		free(s->s_v[i].ve_v);
-		s->s_v[i].ve_v   = nv;
-		s->s_v[i].ve_vn  = vn;
-		s->s_v[i].ve_mod = mod;
+		blob_unref(s->s_v[i].ve_blob);
+		s->s_v[i] = ne;
 		return (0);
 	}
 	if (s->s_v_n == s->s_v_cap) {
 		size_t          cap = s->s_v_cap ? s->s_v_cap * 2 : 256;
 		sf__store_vent *n   = realloc(s->s_v, cap * sizeof(*n));
 		if (n == NULL) {
-			free(nv);
+			blob_unref(ne.ve_blob);
 			return (-1);
 		}
 		s->s_v     = n;
 		s->s_v_cap = cap;
 	}
 	memmove(&s->s_v[i + 1], &s->s_v[i], (s->s_v_n - i) * sizeof(*s->s_v));
-	s->s_v[i].ve_k = malloc(kn > 0 ? kn : 1);
-	if (s->s_v[i].ve_k == NULL) {
-		memmove(&s->s_v[i], &s->s_v[i + 1],
-		    (s->s_v_n - i) * sizeof(*s->s_v));
-		free(nv);
-		return (-1);
-	}
-	memcpy(s->s_v[i].ve_k, k, kn);
-	s->s_v[i].ve_kn  = kn;
-	s->s_v[i].ve_v   = nv;
-	s->s_v[i].ve_vn  = vn;
-	s->s_v[i].ve_mod = mod;
+	s->s_v[i] = ne;
 	s->s_v_n++;
 	return (0);
 }
@@ -327,8 +344,7 @@ void
 sf__store_view_copy_free(sf__store_vent *e, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		free(e[i].ve_k);
-		free(e[i].ve_v);
+		blob_unref(e[i].ve_blob);
 	}
 	free(e);
 }
@@ -354,6 +370,13 @@ sf__store_etcd_view_copy(sf_store *s, const sf__store_ekey *k,
 		min_rev = 0; // a page of a pinned list: its revision rules
 	}
 	min_rev = own_writes(s, min_rev);
+	// The array is sized before the lock (limit entries, or a first
+	// guess when there is no limit): no allocation while the watch
+	// waits, unless a list without a limit outgrows it.
+	cap = limit > 0 ? (size_t) limit : 64;
+	if ((e = malloc(cap * sizeof(*e))) == NULL) {
+		return (-1);
+	}
 	pthread_mutex_lock(&s->s_fmtx);
 	while (s->s_v_ok && s->s_f_started && s->s_f_hi < min_rev
 	    && !atomic_load(&s->s_stopping) && sf_clock_mono_ms() < until) {
@@ -362,6 +385,7 @@ sf__store_etcd_view_copy(sf_store *s, const sf__store_ekey *k,
 	if (!s->s_v_ok || !s->s_f_started || s->s_f_hi < min_rev
 	    || (rev != 0 && (rev < s->s_v_changed || rev > s->s_f_hi))) {
 		pthread_mutex_unlock(&s->s_fmtx);
+		free(e);
 		return (-1);
 	}
 	*at = rev != 0 ? rev : s->s_f_hi;
@@ -384,17 +408,10 @@ sf__store_etcd_view_copy(sf_store *s, const sf__store_ekey *k,
 			e   = ne;
 			cap = nc;
 		}
-		e[cnt].ve_k   = malloc(v->ve_kn + 1);
-		e[cnt].ve_v   = malloc(v->ve_vn + 1);
-		e[cnt].ve_kn  = v->ve_kn;
-		e[cnt].ve_vn  = v->ve_vn;
-		e[cnt].ve_mod = v->ve_mod;
-		oom           = e[cnt].ve_k == NULL || e[cnt].ve_v == NULL;
-		if (!oom) {
-			memcpy(e[cnt].ve_k, v->ve_k, v->ve_kn);
-			memcpy(e[cnt].ve_v, v->ve_v, v->ve_vn);
-		}
-		cnt++;
+		// A reference, not a copy (i15-perf3: two allocations and
+		// copies per entry, all under the feed's lock, before).
+		atomic_fetch_add(&v->ve_blob->b_ref, 1);
+		e[cnt++] = *v;
 	}
 	pthread_mutex_unlock(&s->s_fmtx);
 	if (oom) {
@@ -404,4 +421,57 @@ sf__store_etcd_view_copy(sf_store *s, const sf__store_ekey *k,
 	*out = e;
 	*n   = cnt;
 	return (0);
+}
+
+// ------------------------------------------------------------ test hooks
+
+struct sf__store_view_hold {
+	sf__store_vent *h_e;
+	size_t          h_n;
+};
+
+int
+sf__store_etcd_view_hold(sf_store *s, const char *cluster, const char *ns,
+    uint64_t min_rev, sf__store_view_hold **out, size_t *n)
+{
+	uint8_t              pre[SF__STORE_KEY_MAX];
+	size_t               pl;
+	sf__store_ekey       k, end;
+	sf__store_view_hold *h;
+	bool                 more;
+	uint64_t             at;
+
+	*out = NULL;
+	*n   = 0;
+	if (sf__store_key_prefix(cluster, ns, pre, &pl, NULL) != 0
+	    || sf__store_ekey_make(s, SF__STORE_ETCD_SVC, pre, pl, &k) != 0
+	    || (h = calloc(1, sizeof(*h))) == NULL) {
+		return (-1);
+	}
+	sf__store_ekey_end(&k, &end);
+	if (sf__store_etcd_view_copy(
+	        s, &k, &end, 0, 0, min_rev, 3000, &h->h_e, &h->h_n, &more, &at)
+	    != 0) {
+		free(h);
+		return (-1);
+	}
+	*out = h;
+	*n   = h->h_n;
+	return (0);
+}
+
+const uint8_t *
+sf__store_etcd_view_held(const sf__store_view_hold *h, size_t i, size_t *vn)
+{
+	*vn = h->h_e[i].ve_vn;
+	return (h->h_e[i].ve_v);
+}
+
+void
+sf__store_etcd_view_release(sf__store_view_hold *h)
+{
+	if (h != NULL) {
+		sf__store_view_copy_free(h->h_e, h->h_n);
+		free(h);
+	}
 }

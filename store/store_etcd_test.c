@@ -1546,6 +1546,81 @@ test_view_reads_own_writes(void **state)
 	sf_store_close(a);
 }
 
+// i15-perf3: a list page holds references to the view's entries, not
+// copies. While it holds them the watch replaces one Service and deletes
+// another: the page still reads the values it took, whole (under ASan a
+// value freed by the view while held fails here), and the view has moved
+// on (a new hold sees the change).
+static void
+test_view_refs(void **state)
+{
+	char                 prefix[64];
+	sf_store            *a;
+	sf_arena             ar;
+	uint64_t             rev = 0;
+	sf__store_view_hold *h, *h2;
+	size_t               n, n2, vn;
+	uint8_t             *before[3];
+	size_t               beforen[3];
+	hook_rec hk = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+
+	(void) state;
+	snprintf(prefix, sizeof(prefix), "/e/%d-vref/", (int) getpid());
+	a = open_on(tu_etcd_endpoints(), prefix, NULL);
+	sf_store_set_commit_hook(a, hook, &hk);
+	sf_arena_init(&ar);
+	for (int i = 0; i < 3; i++) {
+		char name[8];
+		snprintf(name, sizeof(name), "r%d", i);
+		assert_int_equal(
+		    tu_put(
+		        a, &ar, tu_svc(&ar, "c1", "ref", name, 0), true, &rev),
+		    0);
+	}
+	assert_true(hook_wait(&hk, rev, 3000));
+	assert_int_equal(
+	    sf__store_etcd_view_hold(a, "c1", "ref", rev, &h, &n), 0);
+	assert_int_equal(n, 3);
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *v = sf__store_etcd_view_held(h, i, &vn);
+		before[i]        = malloc(vn + 1);
+		assert_non_null(before[i]);
+		memcpy(before[i], v, vn);
+		beforen[i] = vn;
+	}
+	// r0 replaced (another target port), r1 deleted, through the store;
+	// the watch brings both into the view while h holds the old entries.
+	Svcfleet__V1__Service *r0       = tu_svc(&ar, "c1", "ref", "r0", 0);
+	r0->spec->ports[0]->target_port = 9090;
+	assert_int_equal(tu_put(a, &ar, r0, false, &rev), 0);
+	assert_int_equal(tu_delete(a, "c1", "ref", "r1", &rev), 0);
+	assert_true(hook_wait(&hk, rev, 3000));
+	assert_int_equal(
+	    sf__store_etcd_view_hold(a, "c1", "ref", rev, &h2, &n2), 0);
+	assert_int_equal(n2, 2);
+	size_t         v2n;
+	const uint8_t *v2 = sf__store_etcd_view_held(h2, 0, &v2n);
+	assert_false(v2n == beforen[0] && memcmp(v2, before[0], v2n) == 0);
+	sf__store_etcd_view_release(h2);
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *v = sf__store_etcd_view_held(h, i, &vn);
+		assert_int_equal(vn, beforen[i]);
+		assert_memory_equal(v, before[i], vn);
+		Svcfleet__V1__Service *svc
+		    = svcfleet__v1__service__unpack(NULL, vn, v);
+		assert_non_null(svc);
+		char name[32];
+		snprintf(name, sizeof(name), "r%zu", i);
+		assert_string_equal(svc->metadata->name, name);
+		svcfleet__v1__service__free_unpacked(svc, NULL);
+		free(before[i]);
+	}
+	sf__store_etcd_view_release(h);
+	sf_store_set_commit_hook(a, NULL, NULL);
+	sf_arena_fini(&ar);
+	sf_store_close(a);
+}
+
 int
 main(void)
 {
@@ -1565,13 +1640,13 @@ main(void)
 	    cmocka_unit_test(test_sealed_credentials),
 	    cmocka_unit_test(test_audit_retention),
 	    cmocka_unit_test(test_open_errors),
-	    cmocka_unit_test(test_quota_alarm),
-	    cmocka_unit_test(test_tls),
+	    cmocka_unit_test(test_quota_alarm), cmocka_unit_test(test_tls),
 	    cmocka_unit_test(test_failover),
 	    cmocka_unit_test(test_concurrent_writes),  // etcd-perf
 	    cmocka_unit_test(test_create_one_request), // i15-perf
 	    cmocka_unit_test(test_view_reads),         // i15-perf
 	    cmocka_unit_test(test_view_reads_own_writes),
+	    cmocka_unit_test(test_view_refs), // i15-perf3
 	};
 	sf_log_set_level(SF_LOG_WARN);
 	return (cmocka_run_group_tests(tests, NULL, NULL));

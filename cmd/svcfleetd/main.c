@@ -677,6 +677,22 @@ main(int argc, char **argv)
 	        || strcmp(argv[1], "restore") == 0)) {
 		return (sf_backup_main(argc - 1, argv + 1));
 	}
+	// i15-perf3: glibc's malloc thresholds, raised at start. A call's
+	// arena (8 KiB chunks, some hundreds of KiB for a page of Services)
+	// is freed by the nng thread that sent the reply; with the trim
+	// threshold at its default (128 KiB) each reset gave the pages back
+	// (madvise) and the next call faulted them in again: 12 % of
+	// svcfleetd's CPU for ListServices. glibc raises both thresholds
+	// itself once a large mmap'd block is freed (mallopt(3), "dynamic
+	// mmap threshold"), which some processes happened to do early and
+	// others never did. Freeing one such block here raises them in every
+	// process (mmap from 4 MiB, trim above 8 MiB) and keeps them
+	// adjusting: fixing them with mallopt instead stops that, and made
+	// LMDB creates cost three times the CPU.
+	{
+		void *volatile big = malloc(4u << 20);
+		free(big);
+	}
 	// --help, --version, --check-config or a bad option end here (with
 	// the configuration already released); -1 goes on.
 	if ((rv = sf_config_main(
