@@ -18,21 +18,6 @@
 // objects and arrays left out, every string length-prefixed so nothing is
 // ambiguous.
 
-static int
-cmp_str(const void *a, const void *b)
-{
-	const sf_buf *x = a, *y = b;
-	size_t        n = x->b_len < y->b_len ? x->b_len : y->b_len;
-	int           c = memcmp(x->b_data, y->b_data, n);
-	return (c != 0 ? c : (x->b_len > y->b_len) - (x->b_len < y->b_len));
-}
-
-static int
-cmp_key(const void *a, const void *b)
-{
-	return (strcmp(*(const char *const *) a, *(const char *const *) b));
-}
-
 // put_num appends tag, the decimal digits of v (with its sign) and end:
 // printf's cost, paid for every string of every object hashed, was a
 // tenth of the reconciler's time.
@@ -62,6 +47,128 @@ put_bytes(sf_buf *b, char tag, const char *s, size_t n)
 	sf_buf_put(b, s, n);
 }
 
+// One array item's canonical form inside a scratch buffer (ser_items):
+// its offset while the buffer still grows, then its address.
+typedef struct canon_span {
+	size_t      cs_off;
+	const char *cs_p;
+	size_t      cs_len;
+} canon_span;
+
+static int
+cmp_span(const void *a, const void *b)
+{
+	const canon_span *x = a, *y = b;
+	size_t            n = x->cs_len < y->cs_len ? x->cs_len : y->cs_len;
+	int               c = memcmp(x->cs_p, y->cs_p, n);
+	return (
+	    c != 0 ? c : (x->cs_len > y->cs_len) - (x->cs_len < y->cs_len));
+}
+
+// Few keys and items are the rule (a Service's metadata, spec, ports):
+// their arrays live on the stack, and an array's items share one scratch
+// buffer (issue 21: a malloc and free per object and per item were a
+// large part of hashing).
+#define CANON_STACK 16
+
+// ser_items appends an array's canonical form to b: the forms of its n
+// items (item(ctx, i, scratch) appends the ith one's) sorted, the empty
+// ones left out, nothing when all are empty.
+static void
+ser_items(
+    sf_buf *b, size_t n, void (*item)(void *, size_t, sf_buf *), void *ctx)
+{
+	sf_buf     sc = SF_BUF_INIT;
+	canon_span stk[CANON_STACK], *sp;
+	size_t     m = 0;
+
+	if (n == 0) {
+		return;
+	}
+	sp = n <= CANON_STACK ? stk : malloc(n * sizeof(*sp));
+	if (sp == NULL) {
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t at = sc.b_len;
+		item(ctx, i, &sc);
+		if (sc.b_len > at) {
+			sp[m].cs_off = at;
+			sp[m].cs_len = sc.b_len - at;
+			m++;
+		}
+	}
+	for (size_t i = 0; i < m; i++) {
+		sp[i].cs_p = sc.b_data + sp[i].cs_off;
+	}
+	qsort(sp, m, sizeof(*sp), cmp_span);
+	if (m > 0) {
+		sf_buf_putc(b, '[');
+		for (size_t i = 0; i < m; i++) {
+			put_bytes(b, 'e', sp[i].cs_p, sp[i].cs_len);
+		}
+		sf_buf_putc(b, ']');
+	}
+	if (sp != stk) {
+		free(sp);
+	}
+	sf_buf_fini(&sc);
+}
+
+// One key of an object's canonical form: the key, then how to append
+// its value's form (ser_fields).
+typedef struct canon_field {
+	const char   *cf_key;
+	const json_t *cf_fs; // the FieldsV1 set projecting the value, or NULL
+	const json_t *cf_v;
+} canon_field;
+
+static int
+cmp_field(const void *a, const void *b)
+{
+	return (strcmp(((const canon_field *) a)->cf_key,
+	    ((const canon_field *) b)->cf_key));
+}
+
+static void ser(sf_buf *b, const json_t *v);
+static void ser_proj(sf_buf *b, const json_t *fs, const json_t *v);
+
+// ser_fields appends an object's canonical form to b from its n fields
+// (sorted here): keys whose value's form is empty left out, nothing when
+// all are.
+static void
+ser_fields(sf_buf *b, canon_field *f, size_t n)
+{
+	size_t mark = b->b_len;
+
+	qsort(f, n, sizeof(*f), cmp_field);
+	sf_buf_putc(b, '{');
+	for (size_t i = 0; i < n; i++) {
+		size_t at = b->b_len;
+		put_bytes(b, 'k', f[i].cf_key, strlen(f[i].cf_key));
+		size_t body = b->b_len;
+		if (f[i].cf_fs != NULL) {
+			ser_proj(b, f[i].cf_fs, f[i].cf_v);
+		} else {
+			ser(b, f[i].cf_v);
+		}
+		if (b->b_len == body) {
+			b->b_len = at; // an empty child: leave the key out
+		}
+	}
+	if (b->b_len == mark + 1) {
+		b->b_len = mark;
+	} else {
+		sf_buf_putc(b, '}');
+	}
+}
+
+static void
+ser_item(void *ctx, size_t i, sf_buf *sc)
+{
+	ser(sc, json_array_get((const json_t *) ctx, i));
+}
+
 // ser appends v's canonical form to b; nothing for an empty object or
 // array (so an absent field and an empty one compare equal).
 static void
@@ -69,65 +176,31 @@ ser(sf_buf *b, const json_t *v)
 {
 	switch (json_typeof(v)) {
 	case JSON_OBJECT: {
-		size_t       n = json_object_size(v), k = 0, mark = b->b_len;
-		const char **keys, *key;
-		json_t      *x;
-		if (n == 0 || (keys = malloc(n * sizeof(*keys))) == NULL) {
+		size_t      n = json_object_size(v), k = 0;
+		canon_field stk[CANON_STACK], *f;
+		const char *key;
+		json_t     *x;
+		if (n == 0
+		    || (f = n <= CANON_STACK ? stk : malloc(n * sizeof(*f)))
+		        == NULL) {
 			return;
 		}
 		json_object_foreach((json_t *) v, key, x)
 		{
-			keys[k++] = key;
+			f[k].cf_key = key;
+			f[k].cf_fs  = NULL;
+			f[k].cf_v   = x;
+			k++;
 		}
-		qsort(keys, k, sizeof(*keys), cmp_key);
-		sf_buf_putc(b, '{');
-		for (size_t i = 0; i < k; i++) {
-			size_t at = b->b_len;
-			put_bytes(b, 'k', keys[i], strlen(keys[i]));
-			size_t body = b->b_len;
-			ser(b, json_object_get(v, keys[i]));
-			if (b->b_len == body) {
-				b->b_len
-				    = at; // an empty child: leave the key out
-			}
-		}
-		free(keys);
-		if (b->b_len == mark + 1) {
-			b->b_len = mark;
-		} else {
-			sf_buf_putc(b, '}');
+		ser_fields(b, f, k);
+		if (f != stk) {
+			free(f);
 		}
 		return;
 	}
-	case JSON_ARRAY: {
-		size_t  n = json_array_size(v), m = 0;
-		sf_buf *items;
-		if (n == 0 || (items = calloc(n, sizeof(*items))) == NULL) {
-			return;
-		}
-		for (size_t i = 0; i < n; i++) {
-			ser(&items[m], json_array_get(v, i));
-			if (items[m].b_len > 0) {
-				m++;
-			} else {
-				sf_buf_fini(&items[m]);
-			}
-		}
-		qsort(items, m, sizeof(*items), cmp_str);
-		if (m > 0) {
-			sf_buf_putc(b, '[');
-			for (size_t i = 0; i < m; i++) {
-				put_bytes(
-				    b, 'e', items[i].b_data, items[i].b_len);
-			}
-			sf_buf_putc(b, ']');
-		}
-		for (size_t i = 0; i < m; i++) {
-			sf_buf_fini(&items[i]);
-		}
-		free(items);
+	case JSON_ARRAY:
+		ser_items(b, json_array_size(v), ser_item, (void *) v);
 		return;
-	}
 	case JSON_STRING:
 		put_bytes(b, 's', json_string_value(v), json_string_length(v));
 		return;
@@ -156,6 +229,20 @@ canon_hash(const json_t *v)
 	sf_buf   b = SF_BUF_INIT;
 	uint64_t h;
 	ser(&b, v);
+	h = sf_hash_bytes(SF_HASH_INIT, b.b_data, b.b_len);
+	h = sf_hash_u64(h, b.b_oom ? 1 : 0);
+	sf_buf_fini(&b);
+	return (h != 0 ? h : 1);
+}
+
+// Hash of the canonical form of v's part that fs names (ser_proj);
+// never 0.
+static uint64_t
+proj_hash(const json_t *fs, const json_t *v)
+{
+	sf_buf   b = SF_BUF_INIT;
+	uint64_t h;
+	ser_proj(&b, fs, v);
 	h = sf_hash_bytes(SF_HASH_INIT, b.b_data, b.b_len);
 	h = sf_hash_u64(h, b.b_oom ? 1 : 0);
 	sf_buf_fini(&b);
@@ -422,22 +509,73 @@ item_matches(const json_t *item, const json_t *keys)
 	return (true);
 }
 
-// project returns the part of v that the FieldsV1 set fs names (a new
-// reference). A field without children in fs is owned as a whole
-// (a scalar, or an atomic map or list such as spec.selector).
-static json_t *
-project(const json_t *fs, const json_t *v)
-{
-	const char *k;
-	json_t     *sub;
+// ser_proj appends to b the canonical form of the part of v that the
+// FieldsV1 set fs names. A field without children in fs is owned as a
+// whole (a scalar, or an atomic map or list such as spec.selector).
+// Issue 21: the projection is not made as a JSON value first (its deep
+// copies were most of the cost of hashing what a cluster holds); the
+// bytes, and so the hashes, are those of ser over that value.
+typedef struct proj_items {
+	const json_t *pi_v;
+	const json_t *pi_fs;
+	void         *pi_it; // the next key of pi_fs
+} proj_items;
 
+static void
+proj_item(void *ctx, size_t i, sf_buf *sc)
+{
+	proj_items   *pi  = ctx;
+	const json_t *v   = pi->pi_v;
+	const char   *k   = json_object_iter_key(pi->pi_it);
+	const json_t *sub = json_object_iter_value(pi->pi_it);
+
+	(void) i;
+	pi->pi_it = json_object_iter_next((json_t *) pi->pi_fs, pi->pi_it);
+	if (strncmp(k, "k:", 2) == 0) {
+		json_t *keys = json_loads(k + 2, 0, NULL);
+		for (size_t j = 0; keys != NULL && j < json_array_size(v);
+		     j++) {
+			const json_t *it = json_array_get(v, j);
+			if (item_matches(it, keys)) {
+				ser_proj(sc, sub, it);
+				break;
+			}
+		}
+		json_decref(keys);
+	} else if (strncmp(k, "v:", 2) == 0) {
+		json_t *val = json_loads(k + 2, JSON_DECODE_ANY, NULL);
+		for (size_t j = 0; val != NULL && j < json_array_size(v);
+		     j++) {
+			if (json_equal(json_array_get(v, j), val)) {
+				ser(sc, val);
+				break;
+			}
+		}
+		json_decref(val);
+	} else if (strncmp(k, "i:", 2) == 0) {
+		size_t        idx = strtoul(k + 2, NULL, 10);
+		const json_t *it  = json_array_get(v, idx);
+		if (it != NULL) {
+			ser_proj(sc, sub, it);
+		}
+	}
+}
+
+static void
+ser_proj(sf_buf *b, const json_t *fs, const json_t *v)
+{
 	if (!json_is_object(fs) || !has_children(fs)) {
-		return (json_deep_copy(v));
+		ser(b, v);
+		return;
 	}
 	if (json_is_object(v)) {
-		json_t *out = json_object();
-		if (out == NULL) {
-			return (NULL);
+		size_t      n = json_object_size(fs), m = 0;
+		canon_field stk[CANON_STACK], *f;
+		const char *k;
+		json_t     *sub;
+		if ((f = n <= CANON_STACK ? stk : malloc(n * sizeof(*f)))
+		    == NULL) {
+			return;
 		}
 		json_object_foreach((json_t *) fs, k, sub)
 		{
@@ -446,62 +584,29 @@ project(const json_t *fs, const json_t *v)
 			    || (x = json_object_get(v, k + 2)) == NULL) {
 				continue;
 			}
-			json_t *p = project(sub, x);
-			if (p != NULL) {
-				json_object_set_new(out, k + 2, p);
-			}
+			f[m].cf_key = k + 2;
+			f[m].cf_fs  = sub;
+			f[m].cf_v   = x;
+			m++;
 		}
-		return (out);
+		if (m > 0) {
+			ser_fields(b, f, m);
+		}
+		if (f != stk) {
+			free(f);
+		}
+		return;
 	}
 	if (json_is_array(v)) {
-		json_t *out = json_array();
-		if (out == NULL) {
-			return (NULL);
-		}
-		json_object_foreach((json_t *) fs, k, sub)
-		{
-			if (strncmp(k, "k:", 2) == 0) {
-				json_t *keys = json_loads(k + 2, 0, NULL);
-				for (size_t i = 0;
-				     keys != NULL && i < json_array_size(v);
-				     i++) {
-					json_t *it = json_array_get(v, i);
-					if (item_matches(it, keys)) {
-						json_t *p = project(sub, it);
-						if (p != NULL) {
-							json_array_append_new(
-							    out, p);
-						}
-						break;
-					}
-				}
-				json_decref(keys);
-			} else if (strncmp(k, "v:", 2) == 0) {
-				json_t *val
-				    = json_loads(k + 2, JSON_DECODE_ANY, NULL);
-				for (size_t i = 0;
-				     val != NULL && i < json_array_size(v);
-				     i++) {
-					if (json_equal(
-					        json_array_get(v, i), val)) {
-						json_array_append(out, val);
-						break;
-					}
-				}
-				json_decref(val);
-			} else if (strncmp(k, "i:", 2) == 0) {
-				size_t  idx = strtoul(k + 2, NULL, 10);
-				json_t *it  = json_array_get(v, idx);
-				json_t *p
-				    = it != NULL ? project(sub, it) : NULL;
-				if (p != NULL) {
-					json_array_append_new(out, p);
-				}
-			}
-		}
-		return (out);
+		proj_items pi = {
+		    .pi_v  = v,
+		    .pi_fs = fs,
+		    .pi_it = json_object_iter((json_t *) fs),
+		};
+		ser_items(b, json_object_size(fs), proj_item, &pi);
+		return;
 	}
-	return (json_deep_copy(v));
+	ser(b, v);
 }
 
 static const json_t *
@@ -601,9 +706,7 @@ sf_kube_observe(
 	ob->ob_lb          = s != NULL && strcmp(s, "LoadBalancer") == 0;
 	ob->ob_has_ingress = json_array_size(ing) > 0;
 	if ((fs = applied_fields(md)) != NULL) {
-		json_t *p   = project(fs, obj);
-		ob->ob_hash = canon_hash(p);
-		json_decref(p);
+		ob->ob_hash = proj_hash(fs, obj);
 	}
 	s = json_string_value(json_object_get(spec, "clusterIP"));
 	sf_buf_puts(&b, s != NULL && fact_ok(s, "|") ? s : "");

@@ -194,6 +194,12 @@ struct sf__recon_obj {
 	// i19-ssd: a kept drift the store records (m_drift_want), found by
 	// whichever reconciler held the cluster then.
 	uint64_t o_stored_drift;
+	// i21-cpu3: the apply body built with o_want (digest), kept until
+	// the apply sends it so the body is not built twice; NULL when not
+	// kept (over the worker's budget, or the Service holds facts a
+	// re-create asks for). Goes whenever o_pb goes (sf__recon_drop_pb).
+	char    *o_body;
+	uint32_t o_bodylen;
 	char     o_key[]; // "namespace/name"
 };
 

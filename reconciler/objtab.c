@@ -14,6 +14,7 @@ obj_free(sf__recon_obj *o)
 {
 	if (o != NULL) {
 		free(o->o_pb);
+		free(o->o_body);
 		free(o->o_facts);
 		free(o->o_msg);
 		free(o);

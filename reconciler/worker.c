@@ -30,6 +30,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "str.h"
 
 #include "worker.h"
 
@@ -291,28 +292,79 @@ process_done(sf__recon_worker *w)
 
 // ------------------------------------------------------------ inbox
 
-// keep_pb takes the packed Service out of m.
-static void
-keep_pb(sf__recon_obj *o, sf__recon_msg *m)
+void
+sf__recon_drop_body(sf__recon_worker *w, sf__recon_obj *o)
 {
+	if (o->o_body != NULL) {
+		w->w_body_bytes -= o->o_bodylen;
+		free(o->o_body);
+		o->o_body    = NULL;
+		o->o_bodylen = 0;
+	}
+}
+
+void
+sf__recon_drop_pb(sf__recon_worker *w, sf__recon_obj *o)
+{
+	sf__recon_drop_body(w, o);
 	free(o->o_pb);
+	o->o_pb    = NULL;
+	o->o_pblen = 0;
+}
+
+// keep_pb takes the packed Service out of m. A body kept from an
+// older one goes: the new one may hold facts a re-create asks for.
+static void
+keep_pb(sf__recon_worker *w, sf__recon_obj *o, sf__recon_msg *m)
+{
+	sf__recon_drop_pb(w, o);
 	o->o_pb    = m->m_pb;
 	o->o_pblen = (uint32_t) m->m_pblen;
 	m->m_pb    = NULL;
 }
 
+// i21-cpu3: whether the body digest builds for svc is the one an apply
+// of o would send: o is new to the cluster or its desired state changed
+// (an apply is likely), the worker's budget has room, and the Service
+// holds no status of this cluster (a re-create, sf_kube_body_recreate,
+// asks for the facts recorded there; without them its body is the
+// plain one).
+static bool
+body_keepable(
+    const sf__recon_worker *w, const sf__recon_obj *o, const sf_service *svc)
+{
+	const char *cluster;
+
+	if ((o->o_want == 0 && (o->o_flags & O_EXISTS))
+	    || w->w_body_bytes >= SF__RECON_BODY_BUDGET) {
+		return (false);
+	}
+	cluster = svc->metadata != NULL ? sf_nz(svc->metadata->cluster) : "";
+	for (size_t i = 0; i < svc->n_status; i++) {
+		if (svc->status[i] != NULL
+		    && strcmp(sf_nz(svc->status[i]->cluster), cluster) == 0) {
+			return (false);
+		}
+	}
+	return (true);
+}
+
 // digest computes the desired hash of the Service in m and keeps the
-// packed Service (taken from m) for applying.
+// packed Service (taken from m) for applying, with the apply body when
+// body_keepable (built by the same sf_kube_body call as the hash).
 static void
 digest(sf__recon_worker *w, sf__recon_obj *o, sf__recon_msg *m)
 {
 	sf_service *svc;
 	uint64_t    want = 0;
+	char       *body = NULL;
 
 	svc = svcfleet__v1__service__unpack(
 	    sf_arena_pbc(&w->w_unpack), m->m_pblen, m->m_pb);
 	if (svc == NULL
-	    || sf_kube_body(svc, w->w_r->r_owner, NULL, &want) != 0) {
+	    || sf_kube_body(svc, w->w_r->r_owner,
+	           body_keepable(w, o, svc) ? &body : NULL, &want)
+	        != 0) {
 		// Out of memory: decided again at the next change or resync.
 		sf_arena_reset(&w->w_unpack);
 		return;
@@ -327,7 +379,14 @@ digest(sf__recon_worker *w, sf__recon_obj *o, sf__recon_msg *m)
 	}
 	o->o_want  = want;
 	o->o_input = m->m_input;
-	keep_pb(o, m);
+	keep_pb(w, o, m);
+	if (body != NULL && !sf__recon_in_sync(o)) {
+		o->o_body    = body;
+		o->o_bodylen = (uint32_t) strlen(body);
+		w->w_body_bytes += o->o_bodylen;
+	} else {
+		free(body);
+	}
 }
 
 static void
@@ -342,9 +401,7 @@ on_desired(sf__recon_worker *w, sf__recon_msg *m)
 		o->o_flags &= ~(uint32_t) (D_MASK | O_FETCHING);
 		o->o_want  = 0;
 		o->o_input = 0;
-		free(o->o_pb);
-		o->o_pb    = NULL;
-		o->o_pblen = 0;
+		sf__recon_drop_pb(w, o);
 		sf__recon_mark_dirty(w, o);
 		return;
 	}
@@ -367,7 +424,7 @@ on_desired(sf__recon_worker *w, sf__recon_msg *m)
 	if (o->o_input != m->m_input || o->o_want == 0) {
 		digest(w, o, m);
 	} else if (o->o_pb != NULL || !sf__recon_in_sync(o)) {
-		keep_pb(o, m);
+		keep_pb(w, o, m);
 	}
 	sf__recon_mark_dirty(w, o);
 }
@@ -387,9 +444,7 @@ on_list_done_msg(sf__recon_worker *w, uint32_t epoch)
 			o->o_flags &= ~(uint32_t) D_MASK;
 			o->o_want  = 0;
 			o->o_input = 0;
-			free(o->o_pb);
-			o->o_pb    = NULL;
-			o->o_pblen = 0;
+			sf__recon_drop_pb(w, o);
 		}
 		sf__recon_mark_dirty(w, o);
 	}

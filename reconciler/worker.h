@@ -85,6 +85,9 @@ typedef struct sf__recon_worker {
 	// Where a packed Service is unpacked to build its body or hash
 	// (issue 21: no malloc and free per field); reset after each use.
 	sf_arena w_unpack;
+	// i21-cpu3: bytes of apply bodies kept from digest (o_body), at most
+	// SF__RECON_BODY_BUDGET.
+	size_t w_body_bytes;
 	// curl's socket interface (issue 21): the sockets curl asks to have
 	// watched, after the worker's wakeup eventfd at [0], as poll() takes
 	// them; w_ready is where a turn copies those that had events;
@@ -99,6 +102,16 @@ typedef struct sf__recon_worker {
 // sf__recon_backoff_ms: exponential backoff with jitter, a delay in
 // [d/2, d] where d doubles per attempt from min up to max.
 int64_t sf__recon_backoff_ms(unsigned attempt, uint32_t min, uint32_t max);
+
+// i21-cpu3: apply bodies kept from digest take at most this many bytes
+// per worker (a body is a few hundred bytes: a burst of a few thousand
+// new Services keeps all of theirs).
+#define SF__RECON_BODY_BUDGET ((size_t) 2 << 20)
+
+// sf__recon_drop_body frees the apply body o keeps (o_body), if any.
+void sf__recon_drop_body(sf__recon_worker *w, sf__recon_obj *o);
+// sf__recon_drop_pb frees the packed Service o holds and its body.
+void sf__recon_drop_pb(sf__recon_worker *w, sf__recon_obj *o);
 
 // sf__recon_mark_dirty queues o to be decided in this turn of the loop
 // (nothing when it is queued already, dirty or waiting for a slot).

@@ -66,13 +66,22 @@ service_path(sf_buf *b, const char *key)
 // i19-ssd: keep_ports: the Service is not in the cluster (deleted there):
 // ask for the node ports its stored status recorded.
 static char *
-make_body(sf__recon_worker *w, const sf__recon_obj *o, bool keep_ports)
+make_body(sf__recon_worker *w, sf__recon_obj *o, bool keep_ports)
 {
 	sf_service *svc;
 	char       *body = NULL;
 
 	if (o->o_pb == NULL) {
 		return (NULL);
+	}
+	if (o->o_body != NULL) {
+		// i21-cpu3: built with o_want at digest (worker.c
+		// body_keepable: the re-create body is the plain one then).
+		body = o->o_body;
+		w->w_body_bytes -= o->o_bodylen;
+		o->o_body    = NULL;
+		o->o_bodylen = 0;
+		return (body);
 	}
 	svc = svcfleet__v1__service__unpack(
 	    sf_arena_pbc(&w->w_unpack), o->o_pblen, o->o_pb);
@@ -116,9 +125,7 @@ start_apply(sf__recon_worker *w, sf__recon_obj *o)
 
 	if ((body = make_body(w, o, keep)) == NULL) {
 		// Undecodable or out of memory: read the Service again.
-		free(o->o_pb);
-		o->o_pb    = NULL;
-		o->o_pblen = 0;
+		sf__recon_drop_pb(w, o);
 		fetch(w, o);
 		return;
 	}
@@ -663,9 +670,7 @@ sf__recon_decide(sf__recon_worker *w, sf__recon_obj *o, int64_t now)
 		// gone from there (the finalizer, asked for once).
 		unsigned fin
 		    = (f & (D_HAS_FIN | O_FIN_SENT)) ? FIN_NONE : FIN_ADD;
-		free(o->o_pb);
-		o->o_pb    = NULL;
-		o->o_pblen = 0;
+		sf__recon_drop_pb(w, o);
 		free(o->o_msg);
 		o->o_msg      = NULL;
 		o->o_attempts = 0;
