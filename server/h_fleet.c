@@ -1560,8 +1560,15 @@ fleet_delete_fn(sf_store_txn *txn, void *arg, sf_status *st)
 		    "fleetservice \"%s\" not found in namespace \"%s\"",
 		    j->j_name, j->j_ns));
 	}
-	if (j->j_del_rv != 0
-	    && j->j_del_rv != old->metadata->resource_version) {
+	// As for an apply: a delete based on version V fails only when
+	// desired state changed after V (the placement loop's status writes
+	// do not count), naming who changed it.
+	if (j->j_del_rv != 0 && j->j_del_rv != old->metadata->resource_version
+	    && fl_spec_changed_since(old->metadata, j->j_del_rv)) {
+		if (fl_spec_stamped(old->metadata, j->j_del_rv)) {
+			return (
+			    fl_conflict(txn, st, old->metadata, j->j_del_rv));
+		}
 		return (sf_status_set(st, SF_ABORTED,
 		    "Operation cannot be fulfilled on fleetservices \"%s\": "
 		    "the "

@@ -528,6 +528,29 @@ test_fleet_conflict(void **state)
 	// Based on the version carol made: saved, by admin.
 	fleet_put(&e, e.re_srv.ts_token, rv2, "four", 200, &o);
 	assert_string_equal(str(o, "status", "specUpdatedBy"), "admin");
+	char rv3[32], path[128];
+	snprintf(
+	    rv3, sizeof(rv3), "%s", str(o, "metadata", "resourceVersion"));
+	json_decref(o);
+	// A delete follows the same rule: status writes since its version
+	// do not stop it, another writer's change does, named.
+	free(rt_cli(&e, NULL, "cluster label east env-"));
+	wait_moved(&e, rv3);
+	snprintf(path, sizeof(path),
+	    "/namespaces/dev/fleetservices/fweb?resourceVersion=%s", rv2);
+	assert_int_equal(http(&e, "DELETE", path, tok, NULL, &o, NULL), 409);
+	msg = str(o, "message", NULL);
+	if (strstr(msg, "changed by admin ") == NULL) {
+		dump_fail(o, "the delete's conflict does not name admin");
+	}
+	json_decref(o);
+	snprintf(path, sizeof(path),
+	    "/namespaces/dev/fleetservices/fweb?resourceVersion=%s", rv3);
+	assert_int_equal(http(&e, "DELETE", path, tok, NULL, &o, NULL), 200);
+	json_decref(o);
+	assert_int_equal(http(&e, "GET", "/namespaces/dev/fleetservices/fweb",
+	                     e.re_srv.ts_token, NULL, &o, NULL),
+	    404);
 	json_decref(o);
 	free(tok);
 	rt_stop(&e);
