@@ -182,7 +182,7 @@ typedef struct fleet_job {
 	struct fl_pre *j_pre;
 	size_t         j_npre;
 	// The writer found a cluster's record changed since (fl_stale): the
-	// copies are made again off the writer, at most FL_REVALIDATE_MAX
+	// copies are made again off the writer, at most fl_revalidate_max
 	// times.
 	bool j_stale;
 	int  j_revalidations;
@@ -195,7 +195,21 @@ typedef struct fleet_job {
 	size_t        j_pre_nviol, j_pre_more;
 } fleet_job;
 
-#define FL_REVALIDATE_MAX 3
+// How often a write is prepared again because a placed cluster's record
+// changed under it: 3, and one more per placed cluster, whose record may
+// change once while a FleetService is applied for a reason of its own (a
+// reconciler's first report of its MetalLB pools: with ten clusters
+// starting, three were not enough and applies failed ABORTED). At most
+// 64: each time costs a rendering of every copy.
+#define FL_REVALIDATE_BASE 3
+#define FL_REVALIDATE_CAP  64
+
+static int
+fl_revalidate_max(const fleet_job *j)
+{
+	size_t n = FL_REVALIDATE_BASE + j->j_npre;
+	return (n < FL_REVALIDATE_CAP ? (int) n : FL_REVALIDATE_CAP);
+}
 
 // One placed cluster's copy as fleet_prepare made it.
 typedef struct fl_pre {
@@ -784,11 +798,11 @@ was_placed(const sf_fleet *old, const char *cluster)
 
 // fl_stale: a cluster's record is not what its copy was made from. The
 // write is marked to be prepared again (fleet_done, off the writer)
-// unless it has been FL_REVALIDATE_MAX times, and answers ABORTED for now.
+// unless it has been fl_revalidate_max times, and answers ABORTED for now.
 static int
 fl_stale(fleet_job *j, const char *name, const char *cluster, sf_status *st)
 {
-	if (j->j_revalidations < FL_REVALIDATE_MAX) {
+	if (j->j_revalidations < fl_revalidate_max(j)) {
 		j->j_stale = true;
 		if (j->j_call != NULL) {
 			j->j_call->c_revalidate = true;

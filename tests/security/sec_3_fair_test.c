@@ -315,6 +315,70 @@ test_fleet_stale_cluster_redone(void **state)
 	    sec_audit_count(&fx, "mallory", "ApplyFleetService"), before + 1);
 }
 
+// A placed cluster's record changes while the copies are validated, again
+// and again (as ten clusters' reconcilers reporting their pools for the
+// first time do): the apply is prepared again each time, off the writer,
+// and succeeds; three times was the limit and it failed ABORTED.
+static void
+test_fleet_churn_redone(void **state)
+{
+	nng_socket s;
+	char       msg[300];
+	int        rounds  = 5; // 3 + one per placed cluster (east, west)
+	int        changes = 0;
+	(void) state;
+
+	// East's copy is held each time its record changes: the write finds
+	// it changed since that copy was made.
+	sec_gate_close_at("churn-fleet", "east", 1);
+	send_fleet("churn-fleet", 2, 31200, &s);
+	for (int r = 0; r < rounds; r++) {
+		if (!sec_gate_wait_held(1, WAIT_MS)) {
+			break; // answered: no more copies were made
+		}
+		// While east's copy is validated, the admin changes east.
+		Svcfleet__V1__GetClusterRequest gr
+		    = SVCFLEET__V1__GET_CLUSTER_REQUEST__INIT;
+		Svcfleet__V1__Cluster *cl = NULL, *out = NULL;
+		gr.name = "east";
+		TH_MUST(svcfleet_get_cluster(fx.tf_c, &gr, &cl, &fx.tf_st),
+		    &fx.tf_st);
+		cl->node_port_max = 32766 - r; // a new value each time
+		Svcfleet__V1__UpdateClusterRequest ur
+		    = SVCFLEET__V1__UPDATE_CLUSTER_REQUEST__INIT;
+		ur.cluster = cl;
+		int rv
+		    = svcfleet_update_cluster(fx.tf_c, &ur, &out, &fx.tf_st);
+		svcfleet_free(cl);
+		svcfleet_free(out);
+		if (rv != 0) {
+			sec_gate_open();
+			nng_close(s);
+			fail_msg("changing east: %s", fx.tf_st.message);
+		}
+		changes++;
+		sec_gate_pass_one(r + 1 < rounds ? 1 : 0);
+	}
+	sec_gate_open();
+	int code = sec_async_recv(s, WAIT_MS, msg, sizeof(msg));
+	nng_close(s);
+	if (code != 0) {
+		fail_msg("the apply under churn (%d changes): code %d: %s",
+		    changes, code, msg);
+	}
+	// Most runs change east under all five validations held (three were
+	// the limit before: ABORTED); a validation held before east's record
+	// was read for its copy sees the change, and the churn ends early.
+	if (changes < 2) {
+		fail_msg("only %d changes of east under validation", changes);
+	}
+	assert_int_equal(sec_gate_on_writer(), 0);
+	Svcfleet__V1__Service *e
+	    = get_service("east", "team-a", "churn-fleet");
+	assert_non_null(e);
+	svcfleet_free(e);
+}
+
 // 2. mallory floods large requests; the reconciler's large report is
 // answered while the first of them is held on the bulk thread, and bob's
 // large request comes after at most one more of mallory's.
@@ -527,6 +591,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_fleet_copies_off_writer),
 	    cmocka_unit_test(test_fleet_stale_cluster_redone),
+	    cmocka_unit_test(test_fleet_churn_redone),
 	    cmocka_unit_test(test_bulk_lanes_fair),
 	    cmocka_unit_test(test_bulk_lanes_by_bytes), // i17-turns
 	};

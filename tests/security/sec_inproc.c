@@ -30,16 +30,20 @@
 static struct {
 	pthread_mutex_t mtx;
 	pthread_cond_t  cv;
-	bool            open;     // the gate
-	bool            any;      // hold any marked Service, not only name
-	char            name[32]; // the Service whose validations are held
-	int             budget;   // how many more may be held
-	int             held;     // held now
-	int             validations;
-	int             holds; // validations of marked Services
-	int             on_writer;
-	char            order[ORDER][32];
-	int             norder;
+	bool            open;        // the gate
+	bool            any;         // hold any marked Service, not only name
+	char            name[32];    // the Service whose validations are held
+	char            cluster[32]; // and only its copy there ("": any)
+	int             budget;      // how many more may be held
+	int             held;        // held now
+	// Held ones take tickets in turn; sec_gate_pass_one lets the oldest
+	// go (tickets below passed), the gate still closed.
+	int  ticket, passed;
+	int  validations;
+	int  holds; // validations of marked Services
+	int  on_writer;
+	char order[ORDER][32];
+	int  norder;
 } g = {.mtx = PTHREAD_MUTEX_INITIALIZER,
     .cv     = PTHREAD_COND_INITIALIZER,
     .open   = true};
@@ -68,7 +72,10 @@ hook(const sf_service *svc, void *arg)
 	if (!g.open && g.budget > 0
 	    && (g.any
 	        || (svc->metadata->name != NULL
-	            && strcmp(svc->metadata->name, g.name) == 0))) {
+	            && strcmp(svc->metadata->name, g.name) == 0))
+	    && (g.cluster[0] == '\0'
+	        || (svc->metadata->cluster != NULL
+	            && strcmp(svc->metadata->cluster, g.cluster) == 0))) {
 		struct timespec until;
 		g.budget--;
 		g.held++;
@@ -76,7 +83,8 @@ hook(const sf_service *svc, void *arg)
 		// Never forever: a broken test must still end.
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += 60;
-		while (!g.open
+		int t = g.ticket++;
+		while (!g.open && t >= g.passed
 		    && pthread_cond_timedwait(&g.cv, &g.mtx, &until)
 		        != ETIMEDOUT) {
 		}
@@ -92,9 +100,29 @@ sec_gate_close(const char *name, int budget)
 	g.open = false;
 	g.any  = name == NULL;
 	snprintf(g.name, sizeof(g.name), "%s", name != NULL ? name : "");
-	g.budget    = budget;
-	g.on_writer = 0;
-	g.norder    = 0;
+	g.cluster[0] = '\0';
+	g.budget     = budget;
+	g.on_writer  = 0;
+	g.norder     = 0;
+	pthread_mutex_unlock(&g.mtx);
+}
+
+void
+sec_gate_close_at(const char *name, const char *cluster, int budget)
+{
+	sec_gate_close(name, budget);
+	pthread_mutex_lock(&g.mtx);
+	snprintf(g.cluster, sizeof(g.cluster), "%s", cluster);
+	pthread_mutex_unlock(&g.mtx);
+}
+
+void
+sec_gate_pass_one(int more)
+{
+	pthread_mutex_lock(&g.mtx);
+	g.passed++;
+	g.budget += more;
+	pthread_cond_broadcast(&g.cv);
 	pthread_mutex_unlock(&g.mtx);
 }
 
@@ -102,7 +130,8 @@ void
 sec_gate_open(void)
 {
 	pthread_mutex_lock(&g.mtx);
-	g.open = true;
+	g.open   = true;
+	g.ticket = g.passed = 0;
 	pthread_cond_broadcast(&g.cv);
 	pthread_mutex_unlock(&g.mtx);
 }

@@ -92,6 +92,11 @@ void sec_inproc_wait_gauge(const sec_inproc *p, const char *name, double want);
 // resets the on-writer count and the order recorded.
 void sec_gate_close(const char *name, int budget);
 void sec_gate_open(void);
+// sec_gate_close_at: the same for only the copies in cluster.
+void sec_gate_close_at(const char *name, const char *cluster, int budget);
+// sec_gate_pass_one lets one held validation go on, the gate still
+// closed, and lets more further ones be held.
+void sec_gate_pass_one(int more);
 int  sec_gate_held(void); // held now
 // sec_gate_wait_held waits at most wait_ms until n are held.
 bool sec_gate_wait_held(int n, int wait_ms);
