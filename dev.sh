@@ -17,7 +17,7 @@ PACKAGES="build-essential cmake pkg-config git \
  libnng-dev libprotobuf-c-dev protobuf-c-compiler liblmdb-dev lmdb-utils \
  libcurl4-openssl-dev libjansson-dev libyaml-dev libssl-dev openssl \
  libmicrohttpd-dev libcmocka-dev clang clang-format libclang-rt-14-dev \
- curl ca-certificates valgrind procps python3 \
+ curl ca-certificates valgrind gdb procps python3 \
  etcd-server hey wrk jq systemd chromium stress-ng \
  libnghttp2-dev nghttp2-client"
 

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -88,6 +89,62 @@ th_server_find_http(th_server *s)
 	return (p != NULL);
 }
 
+// A test process that hangs (a deadlock in a library, a wait without a
+// deadline) would only be killed by ctest's timeout, leaving no word of
+// where it hung (ops_http_test, once in a stress lane: no request reached
+// its daemon for ten minutes). Shortly before that timeout, this thread
+// prints the stacks of every thread of the test process and of the
+// daemons it started (with gdb, from dev.sh's packages), then ends the
+// test. SF_TEST_WATCHDOG_S sets the time (0: off).
+static void *
+watchdog(void *arg)
+{
+	struct timespec t = {.tv_sec = (time_t) (uintptr_t) arg};
+	char            cmd[600];
+	pid_t           me = getpid();
+
+	while (nanosleep(&t, &t) != 0 && errno == EINTR) {
+	}
+	fprintf(stderr,
+	    "harness: the test still runs after %lld s: every thread's "
+	    "stack follows, then it is ended\n",
+	    (long long) (uintptr_t) arg);
+	snprintf(cmd, sizeof(cmd),
+	    "{ command -v gdb >/dev/null || echo 'harness: no gdb'; "
+	    "gdb -q -batch -p %d -ex 'thread apply all bt' </dev/null; "
+	    "for p in $(pgrep -P %d); do [ $p = $$ ] && continue; "
+	    "echo \"== child $p: $(ps -o args= -p $p)\"; "
+	    "gdb -q -batch -p $p -ex 'thread apply all bt' </dev/null; "
+	    "done; } 1>&2 2>&1",
+	    (int) me, (int) me);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "harness: the stack dump failed\n");
+	}
+	snprintf(cmd, sizeof(cmd), "pkill -KILL -P %d", (int) me);
+	(void) !system(cmd);
+	abort();
+	return (NULL);
+}
+
+static void
+watchdog_start(void)
+{
+	const char *env = getenv("SF_TEST_WATCHDOG_S");
+	const char *vg  = getenv("SF_VALGRIND");
+	// ctest's --timeout in dev.sh: 600 s, 900 s under valgrind.
+	long      secs = vg != NULL && strcmp(vg, "0") != 0 ? 840 : 540;
+	pthread_t thr;
+
+	if (env != NULL && env[0] != '\0') {
+		secs = strtol(env, NULL, 10);
+	}
+	if (secs > 0
+	    && pthread_create(&thr, NULL, watchdog, (void *) (uintptr_t) secs)
+	        == 0) {
+		pthread_detach(thr);
+	}
+}
+
 int
 th_server_start(th_server *s, const char *dir, const char *const *extra)
 {
@@ -100,6 +157,7 @@ th_server_start(th_server *s, const char *dir, const char *const *extra)
 		// before the leak checker looks at the test process.
 		atexit(nng_fini);
 		fini_registered = true;
+		watchdog_start();
 	}
 	if (dir == NULL) {
 		const char *env   = s->ts_env;
