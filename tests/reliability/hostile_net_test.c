@@ -463,8 +463,13 @@ run_phase(fixture *f, const phase *ph, int seconds, const phase_result *quiet)
 
 	int n = p->p_calls < 100000 ? p->p_calls : 100000;
 	qsort(p->p_lat, (size_t) n, sizeof(int64_t), cmp64);
+	// The p99 is never the slowest call alone: a phase in which the
+	// attacker's own work starves the probe of the CPU makes few calls
+	// (89 in a loaded ASan run, where n * 99 / 100 is the last), and one
+	// late call is what a busy machine makes now and then.
+	int     i99 = n * 99 / 100 < n - 2 ? n * 99 / 100 : n - 2;
 	int64_t p50 = n ? p->p_lat[n / 2] : 0,
-	        p99 = n ? p->p_lat[n * 99 / 100] : 0;
+	        p99 = n ? p->p_lat[i99 > 0 ? i99 : 0] : 0;
 	int hn      = p->p_http_calls < 10000 ? p->p_http_calls : 10000;
 	qsort(p->p_http_lat, (size_t) hn, sizeof(int64_t), cmp64);
 	int64_t hp50 = hn ? p->p_http_lat[hn / 2] : 0;
