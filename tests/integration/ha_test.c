@@ -182,6 +182,12 @@ typedef struct op {
 	bool     deleted; // the acknowledged state: gone
 	uint64_t rv;      // acknowledged resource version
 	char     rid[40];
+	// Its acknowledged delete (deleted): whether the reply said gone at
+	// once, and the resource version the reply carried.
+	bool     del_gone;
+	uint64_t del_rv;
+	char     del_rid[40];
+	int64_t  del_ms; // monotonic time of the delete's ack
 } op;
 
 typedef struct writer {
@@ -302,8 +308,16 @@ writer_main(void *arg)
 			rv           = svcfleet_delete_service_with(
 			              c, &r, &dr, &co, &st);
 			if (rv == 0) {
-				o2.deleted = true;
-				o2.rv      = 0;
+				o2.deleted  = true;
+				o2.rv       = 0;
+				o2.del_gone = dr != NULL && dr->deleted;
+				o2.del_rv   = dr != NULL && dr->service != NULL
+                                        && dr->service->metadata != NULL
+				      ? dr->service->metadata->resource_version
+				      : 0;
+				o2.del_ms   = now_ms();
+				snprintf(o2.del_rid, sizeof(o2.del_rid), "%s",
+				    o2.rid);
 			}
 			svcfleet_free(dr);
 		}
@@ -770,10 +784,157 @@ holders_settled(svcfleet_client *c, holder h[2], int ms)
 	}
 }
 
-// ----------------------------------------------------------------- main
+// ------------------------------------------- a delete that did not hold
 
 static writer  writers[WRITERS];
 static watcher watchers[2];
+
+static const char *
+state_name(int st)
+{
+	const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
+	    &svcfleet__v1__sync_state__descriptor, st);
+	return (v != NULL ? v->name : "?");
+}
+
+// explain_deleted says why o, deleted with an acknowledgement, still
+// reads (s, rv): the stored Service (deleting, finalizers, versions, who
+// wrote it last and its clusters' states) against the acknowledged
+// delete, the audit events of the key (status reports included) and the
+// replicas' log lines that name it. Case (a): it is not marked deleting
+// (the delete was lost or undone); case (b): it is, and no reconciler
+// finished removing it.
+static void
+explain_deleted(svcfleet_client *c, const replica *r, const op *o,
+    const Svcfleet__V1__Service *s)
+{
+	const Svcfleet__V1__ObjectMeta *m        = s->metadata;
+	char                            fin[300] = "", sts[600] = "";
+	svcfleet_status                 st = {0};
+
+	for (size_t i = 0; i < m->n_finalizers; i++) {
+		size_t u = strlen(fin);
+		snprintf(fin + u, sizeof(fin) - u, "%s%s", u > 0 ? "," : "",
+		    m->finalizers[i]);
+	}
+	for (size_t i = 0; i < s->n_status; i++) {
+		size_t u = strlen(sts);
+		snprintf(sts + u, sizeof(sts) - u,
+		    "%s%s:%s gen %lld \"%.80s\"", u > 0 ? "; " : "",
+		    s->status[i]->cluster, state_name(s->status[i]->state),
+		    (long long) s->status[i]->observed_generation,
+		    s->status[i]->message);
+	}
+	fprintf(stderr,
+	    "ha_test: %s: case %s: deleting=%d finalizers=[%s] "
+	    "resource_version=%" PRIu64 " generation=%lld updated_by=%s "
+	    "spec_version=%" PRIu64 " spec_updated_by=%s spec_request_id=%s "
+	    "status=[%s]; the acknowledged delete (request %s, %lld ms "
+	    "before this read) answered %s at resource_version %" PRIu64 "\n",
+	    o->key,
+	    m->deleting ? "(b) still deleting: no reconciler removed it"
+	                : "(a) not deleting: the delete was lost or undone",
+	    m->deleting, fin, m->resource_version, (long long) m->generation,
+	    m->updated_by, m->spec_version, m->spec_updated_by,
+	    m->spec_request_id, sts, o->del_rid,
+	    (long long) (now_ms() - o->del_ms),
+	    o->del_gone ? "gone" : "marked deleting", o->del_rv);
+	// What each replica answers to a read that names no revision (a
+	// linearizable read from etcd, a new handle), and the revision the
+	// read above was allowed to be served at (the handle's).
+	fprintf(stderr,
+	    "ha_test:   %s: the read above named revision %" PRIu64 "\n",
+	    o->key, svcfleet_seen_revision(c));
+	for (int i = 0; i < 2; i++) {
+		svcfleet_client         *one = client_of(r[i].url, g_token);
+		Svcfleet__V1__ServiceKey k   = SVCFLEET__V1__SERVICE_KEY__INIT;
+		Svcfleet__V1__GetServiceRequest g
+		    = SVCFLEET__V1__GET_SERVICE_REQUEST__INIT;
+		Svcfleet__V1__Service *now = NULL;
+		k.cluster                  = (char *) cluster_name[o->cluster];
+		k.namespace_               = NS;
+		k.name                     = (char *) o->name;
+		g.key                      = &k;
+		int rv = one != NULL ? svcfleet_get_service(one, &g, &now, &st)
+		                     : SVCFLEET_UNAVAILABLE;
+		fprintf(stderr,
+		    "ha_test:   %s: replica %d, linearizable read: %s%s%s, "
+		    "resource_version %" PRIu64 "\n",
+		    o->key, i, svcfleet_code_name(rv),
+		    rv == 0 && now->metadata->deleting ? ", deleting" : "",
+		    rv != 0 && rv != SVCFLEET_NOT_FOUND ? st.message : "",
+		    rv == 0 ? now->metadata->resource_version : 0);
+		svcfleet_free(now);
+		svcfleet_close(one);
+	}
+	// The key's audit events, status reports included.
+	Svcfleet__V1__ListAuditEventsRequest ar
+	    = SVCFLEET__V1__LIST_AUDIT_EVENTS_REQUEST__INIT;
+	Svcfleet__V1__ListAuditEventsReply *a = NULL;
+	ar.cluster        = (char *) cluster_name[o->cluster];
+	ar.namespace_     = NS;
+	ar.name           = (char *) o->name;
+	ar.include_system = true;
+	ar.page_size      = 100;
+	if (svcfleet_list_audit_events(c, &ar, &a, &st) == 0) {
+		for (size_t i = 0; i < a->n_events; i++) {
+			const Svcfleet__V1__AuditEvent *e = a->events[i];
+			fprintf(stderr,
+			    "ha_test:   audit %s: revision %" PRIu64
+			    " %s by %s, code %d, request %s%s%.120s\n",
+			    o->key, e->revision, e->method, e->user, e->code,
+			    e->request_id, e->message[0] != '\0' ? ": " : "",
+			    e->message);
+		}
+	} else {
+		fprintf(stderr, "ha_test:   audit of %s: %s\n", o->key,
+		    st.message);
+	}
+	svcfleet_free(a);
+	svcfleet_status_fini(&st);
+	// What the replicas logged about it: lines naming it (the
+	// reconcilers) or carrying a request id of its acknowledged calls.
+	char rids[64][40];
+	int  nr = 0;
+	for (int wi = 0; wi < WRITERS; wi++) {
+		for (int i = 0; i < writers[wi].w_nhist && nr < 64; i++) {
+			const op *h = &writers[wi].w_hist[i];
+			if (strcmp(h->key, o->key) == 0) {
+				fprintf(stderr,
+				    "ha_test:   acknowledged %s: request %s, "
+				    "resource_version %" PRIu64 "\n",
+				    h->deleted ? "delete" : "write", h->rid,
+				    h->rv);
+				snprintf(rids[nr++], 40, "%s", h->rid);
+			}
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		char *log = th_read_file(r[i].log, NULL), *line, *save = NULL;
+		char  pat[80];
+		int   n = 0;
+		snprintf(pat, sizeof(pat), "/%s", o->name);
+		for (line = log != NULL ? strtok_r(log, "\n", &save) : NULL;
+		     line != NULL && n < 60;
+		     line = strtok_r(NULL, "\n", &save)) {
+			const char *p   = strstr(line, pat);
+			bool        hit = p != NULL
+			    && !(p[strlen(pat)] >= '0'
+			        && p[strlen(pat)] <= '9');
+			for (int k = 0; !hit && k < nr; k++) {
+				hit = strstr(line, rids[k]) != NULL;
+			}
+			if (hit) {
+				fprintf(stderr, "ha_test:   r%d.log: %.300s\n",
+				    i, line);
+				n++;
+			}
+		}
+		free(log);
+	}
+}
+
+// ----------------------------------------------------------------- main
 
 int
 main(int argc, char **argv)
@@ -991,8 +1152,9 @@ main(int argc, char **argv)
 	    dead[0].h_live ? "still listed" : "gone", dead[1].h_held, unowned);
 	fprintf(stderr,
 	    "ha_test: reconciler takeover (kill -9 to replica %d's "
-	    "reconciler holding every cluster, lease TTL %s): %lld ms\n",
-	    keep_r, LEASE_TTL, (long long) takeover);
+	    "reconciler, which held [%s]; replica %d's holds every cluster "
+	    "after, lease TTL %s): %lld ms\n",
+	    v, hold[v].h_held, keep_r, LEASE_TTL, (long long) takeover);
 	svcfleet_close(sc);
 	if (leader >= 0) {
 		CHECK(sf_etcdfix_restart(ef, leader) == 0,
@@ -1068,6 +1230,9 @@ main(int argc, char **argv)
 				    "%s was deleted (acknowledged) but reads "
 				    "%s",
 				    o->key, svcfleet_code_name(rv));
+				if (rv == 0) {
+					explain_deleted(mc, r, o, s);
+				}
 			} else {
 				CHECK(rv == 0, "%s: %s", o->key, st.message);
 				CHECK(rv != 0
