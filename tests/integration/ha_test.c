@@ -16,7 +16,7 @@
 //   - each cluster holds exactly the Services stored for it.
 // Exit 77 when etcd or kubefake is not available. Usage: ha_test [SECONDS
 // of writing after the chaos, default 2] (tests/reliability/ha-long.sh
-// runs it in a loop).
+// runs it in a loop). HA_TEST_KEEP_LOGS set: the logs stay after a pass.
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -1191,8 +1191,9 @@ main(int argc, char **argv)
 	    (long long) fo_etcd, (long long) fo_rep);
 
 	// Every acknowledged state is there; deletes stay deleted.
-	int      nacked = 0;
-	uint64_t max_rv = 0;
+	int      nacked = 0, n_del_wait = 0;
+	int64_t  del_wait_max = 0;
+	uint64_t max_rv       = 0;
 	for (int wi = 0; wi < WRITERS; wi++) {
 		writer *w = &writers[wi];
 		CHECK(w->w_failed == 0, "writer %d: %d calls failed; last: %s",
@@ -1210,11 +1211,14 @@ main(int argc, char **argv)
 			Svcfleet__V1__GetServiceRequest g
 			    = SVCFLEET__V1__GET_SERVICE_REQUEST__INIT;
 			Svcfleet__V1__Service *s = NULL;
-			k.cluster    = (char *) cluster_name[o->cluster];
-			k.namespace_ = NS;
-			k.name       = o->name;
-			g.key        = &k;
-			int rv       = svcfleet_get_service(mc, &g, &s, &st);
+			k.cluster      = (char *) cluster_name[o->cluster];
+			k.namespace_   = NS;
+			k.name         = o->name;
+			g.key          = &k;
+			int     rv     = svcfleet_get_service(mc, &g, &s, &st);
+			int64_t t_read = now_ms();
+			n_del_wait
+			    += o->deleted && rv == 0 && s->metadata->deleting;
 			// A deleted Service the reconciler has applied stays,
 			// marked deleting, until it is gone from its cluster.
 			for (int64_t end = now_ms() + 20000; o->deleted
@@ -1224,6 +1228,9 @@ main(int argc, char **argv)
 				s = NULL;
 				sleep_ms(100);
 				rv = svcfleet_get_service(mc, &g, &s, &st);
+			}
+			if (now_ms() - t_read > del_wait_max) {
+				del_wait_max = now_ms() - t_read;
 			}
 			if (o->deleted) {
 				CHECK(rv == SVCFLEET_NOT_FOUND,
@@ -1248,6 +1255,11 @@ main(int argc, char **argv)
 			svcfleet_free(s);
 		}
 	}
+
+	fprintf(stderr,
+	    "ha_test: %d deleted Services still deleting at the check, the "
+	    "longest gone after %lld ms\n",
+	    n_del_wait, (long long) del_wait_max);
 
 	// One audit event per acknowledged request id.
 	{
@@ -1440,8 +1452,10 @@ out:
 	free(watchers[0].wa_revs);
 	free(watchers[1].wa_revs);
 	if (failures == 0) {
-		th_runf(&out, NULL, "rm -rf %s", g_dir);
-		free(out);
+		if (getenv("HA_TEST_KEEP_LOGS") == NULL) {
+			th_runf(&out, NULL, "rm -rf %s", g_dir);
+			free(out);
+		}
 		fprintf(stderr, "ha_test: passed\n");
 		return (0);
 	}
