@@ -202,6 +202,7 @@ typedef struct writer {
 	atomic_bool w_stop;
 	int         w_seq;
 	int64_t     w_ack_ms[OPS_MAX]; // monotonic time of each ack
+	uint64_t    w_seen; // the newest revision its handle saw (its acks)
 } writer;
 
 static void
@@ -344,6 +345,7 @@ writer_main(void *arg)
 		w->w_ack_ms[w->w_nhist] = now_ms();
 		w->w_hist[w->w_nhist++] = o2;
 	}
+	w->w_seen = svcfleet_seen_revision(c);
 	svcfleet_close(c);
 	svcfleet_status_fini(&st);
 	return (NULL);
@@ -1190,10 +1192,37 @@ main(int argc, char **argv)
 	    "writer): etcd leader %lld ms, svcfleetd replica %lld ms\n",
 	    (long long) fo_etcd, (long long) fo_rep);
 
-	// Every acknowledged state is there; deletes stay deleted.
-	int      nacked = 0, n_del_wait = 0;
+	// Every acknowledged state is there; deletes stay deleted. Read as a
+	// caller that has seen every acknowledgement (DESIGN §9: a read
+	// never returns older data than a write the same caller saw
+	// acknowledged): a new handle, whose first read names no revision
+	// (linearizable) and whose later reads name that one's, which is
+	// at least every writer's. A handle that has not seen the writes
+	// (mc: the clusters' registration) may be answered from a replica
+	// whose view has not yet brought the last writes made through the
+	// other; how often it was is said, not checked.
+	int      nacked = 0, n_del_wait = 0, n_old = 0, n_read = 0;
 	int64_t  del_wait_max = 0;
-	uint64_t max_rv       = 0;
+	uint64_t max_rv = 0, seen = 0, mc_seen = svcfleet_seen_revision(mc);
+	svcfleet_client *ck = NULL;
+	CHECK(svcfleet_open(&ck, &mo, &st) == 0, "open: %s", st.message);
+	{
+		Svcfleet__V1__ListServicesRequest lr1
+		    = SVCFLEET__V1__LIST_SERVICES_REQUEST__INIT;
+		Svcfleet__V1__ListServicesReply *l1 = NULL;
+		lr1.page_size                       = 1;
+		CHECK(ck != NULL
+		        && svcfleet_list_services(ck, &lr1, &l1, &st) == 0,
+		    "list: %s", st.message);
+		svcfleet_free(l1);
+	}
+	for (int wi = 0; wi < WRITERS; wi++) {
+		seen = writers[wi].w_seen > seen ? writers[wi].w_seen : seen;
+	}
+	CHECK(svcfleet_seen_revision(ck) >= seen,
+	    "a linearizable read answered revision %" PRIu64
+	    ", older than the writers' acknowledgements (%" PRIu64 ")",
+	    svcfleet_seen_revision(ck), seen);
 	for (int wi = 0; wi < WRITERS; wi++) {
 		writer *w = &writers[wi];
 		CHECK(w->w_failed == 0, "writer %d: %d calls failed; last: %s",
@@ -1211,11 +1240,19 @@ main(int argc, char **argv)
 			Svcfleet__V1__GetServiceRequest g
 			    = SVCFLEET__V1__GET_SERVICE_REQUEST__INIT;
 			Svcfleet__V1__Service *s = NULL;
-			k.cluster      = (char *) cluster_name[o->cluster];
-			k.namespace_   = NS;
-			k.name         = o->name;
-			g.key          = &k;
-			int     rv     = svcfleet_get_service(mc, &g, &s, &st);
+			k.cluster    = (char *) cluster_name[o->cluster];
+			k.namespace_ = NS;
+			k.name       = o->name;
+			g.key        = &k;
+			// The same read through mc, first: older or not?
+			int rv = svcfleet_get_service(mc, &g, &s, &st);
+			n_read++;
+			n_old += o->deleted
+			    ? rv == 0 && !s->metadata->deleting
+			    : rv != 0 || s->metadata->resource_version < o->rv;
+			svcfleet_free(s);
+			s              = NULL;
+			rv             = svcfleet_get_service(ck, &g, &s, &st);
 			int64_t t_read = now_ms();
 			n_del_wait
 			    += o->deleted && rv == 0 && s->metadata->deleting;
@@ -1227,7 +1264,7 @@ main(int argc, char **argv)
 				svcfleet_free(s);
 				s = NULL;
 				sleep_ms(100);
-				rv = svcfleet_get_service(mc, &g, &s, &st);
+				rv = svcfleet_get_service(ck, &g, &s, &st);
 			}
 			if (now_ms() - t_read > del_wait_max) {
 				del_wait_max = now_ms() - t_read;
@@ -1238,7 +1275,7 @@ main(int argc, char **argv)
 				    "%s",
 				    o->key, svcfleet_code_name(rv));
 				if (rv == 0) {
-					explain_deleted(mc, r, o, s);
+					explain_deleted(ck, r, o, s);
 				}
 			} else {
 				CHECK(rv == 0, "%s: %s", o->key, st.message);
@@ -1258,8 +1295,13 @@ main(int argc, char **argv)
 
 	fprintf(stderr,
 	    "ha_test: %d deleted Services still deleting at the check, the "
-	    "longest gone after %lld ms\n",
-	    n_del_wait, (long long) del_wait_max);
+	    "longest gone after %lld ms; %d of %d reads through a handle "
+	    "that had seen revision %" PRIu64
+	    " (not the writes, up to %" PRIu64
+	    ") answered older than the acknowledged state\n",
+	    n_del_wait, (long long) del_wait_max, n_old, n_read, mc_seen,
+	    seen);
+	svcfleet_close(ck);
 
 	// One audit event per acknowledged request id.
 	{
