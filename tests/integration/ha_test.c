@@ -895,7 +895,8 @@ explain_deleted(svcfleet_client *c, const replica *r, const op *o,
 	svcfleet_free(a);
 	svcfleet_status_fini(&st);
 	// What the replicas logged about it: lines naming it (the
-	// reconcilers) or carrying a request id of its acknowledged calls.
+	// reconcilers) or carrying a request id of its acknowledged calls,
+	// and the reconcilers' claims and refused reports.
 	char rids[64][40];
 	int  nr = 0;
 	for (int wi = 0; wi < WRITERS; wi++) {
@@ -917,7 +918,7 @@ explain_deleted(svcfleet_client *c, const replica *r, const op *o,
 		int   n = 0;
 		snprintf(pat, sizeof(pat), "/%s", o->name);
 		for (line = log != NULL ? strtok_r(log, "\n", &save) : NULL;
-		     line != NULL && n < 60;
+		     line != NULL && n < 80;
 		     line = strtok_r(NULL, "\n", &save)) {
 			const char *p   = strstr(line, pat);
 			bool        hit = p != NULL
@@ -926,6 +927,11 @@ explain_deleted(svcfleet_client *c, const replica *r, const op *o,
 			for (int k = 0; !hit && k < nr; k++) {
 				hit = strstr(line, rids[k]) != NULL;
 			}
+			// Claims moving, and reports refused (a refused
+			// ReportStatuses holds back finalizer removals).
+			hit = hit || strstr(line, "mod=claims") != NULL
+			    || strstr(line, "claimed cluster") != NULL
+			    || strstr(line, "ReportStatuses (") != NULL;
 			if (hit) {
 				fprintf(stderr, "ha_test:   r%d.log: %.300s\n",
 				    i, line);
