@@ -38,12 +38,16 @@ static struct {
 	int             held;        // held now
 	// Held ones take tickets in turn; sec_gate_pass_one lets the oldest
 	// go (tickets below passed), the gate still closed.
-	int  ticket, passed;
-	int  validations;
-	int  holds; // validations of marked Services
-	int  on_writer;
-	char order[ORDER][32];
-	int  norder;
+	int ticket, passed;
+	// Each opening ends the holds of every closing before it: a held
+	// validation woken by sec_gate_open leaves even when the next test
+	// closes the gate again before it runs.
+	unsigned gen;
+	int      validations;
+	int      holds; // validations of marked Services
+	int      on_writer;
+	char     order[ORDER][32];
+	int      norder;
 } g = {.mtx = PTHREAD_MUTEX_INITIALIZER,
     .cv     = PTHREAD_COND_INITIALIZER,
     .open   = true};
@@ -83,12 +87,14 @@ hook(const sf_service *svc, void *arg)
 		// Never forever: a broken test must still end.
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += 60;
-		int t = g.ticket++;
-		while (!g.open && t >= g.passed
+		int      t   = g.ticket++;
+		unsigned gen = g.gen;
+		while (!g.open && g.gen == gen && t >= g.passed
 		    && pthread_cond_timedwait(&g.cv, &g.mtx, &until)
 		        != ETIMEDOUT) {
 		}
 		g.held--;
+		pthread_cond_broadcast(&g.cv); // sec_gate_close waits for 0
 	}
 	pthread_mutex_unlock(&g.mtx);
 }
@@ -96,7 +102,15 @@ hook(const sf_service *svc, void *arg)
 void
 sec_gate_close(const char *name, int budget)
 {
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 60;
 	pthread_mutex_lock(&g.mtx);
+	// The holds of the last closing have left (each was let go).
+	while (g.held > 0
+	    && pthread_cond_timedwait(&g.cv, &g.mtx, &until) != ETIMEDOUT) {
+	}
 	g.open = false;
 	g.any  = name == NULL;
 	snprintf(g.name, sizeof(g.name), "%s", name != NULL ? name : "");
@@ -132,6 +146,7 @@ sec_gate_open(void)
 	pthread_mutex_lock(&g.mtx);
 	g.open   = true;
 	g.ticket = g.passed = 0;
+	g.gen++;
 	pthread_cond_broadcast(&g.cv);
 	pthread_mutex_unlock(&g.mtx);
 }
