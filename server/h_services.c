@@ -1061,7 +1061,7 @@ write_report(sf_store_txn *txn, svc_job *j, sf_status *st)
 	return (0);
 }
 
-// s26-ha (issue 13): whether report r still fits in the write's store
+// s26-ha (issue 13): whether the report of key still fits in the write's store
 // transaction (etcd's --max-txn-ops; no bound on LMDB). It may take the
 // Service's key, its history record (a report that ends a deletion) and
 // each of its node ports' index keys (written again with it), and the
