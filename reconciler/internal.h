@@ -69,9 +69,12 @@ struct sf__recon_msg {
 	uint32_t       m_epoch; // desired list epoch the item belongs to
 	uint32_t       m_flags; // D_*
 	bool           m_ok;
-	int64_t        m_gen;    // stored generation
-	uint64_t       m_input;  // hash of m_pb's metadata and spec alone
-	uint64_t       m_stored; // hash of the stored status for this cluster
+	// M_REPORTED, not m_ok: svcfleetd did not apply it and asks for it
+	// again now (its write was full; s26-ha).
+	bool     m_again;
+	int64_t  m_gen;    // stored generation
+	uint64_t m_input;  // hash of m_pb's metadata and spec alone
+	uint64_t m_stored; // hash of the stored status for this cluster
 	// i19-ssd: the stored status is DRIFTED (drift policy Report): the
 	// body hash the cluster drifted from; 0 otherwise.
 	uint64_t     m_drift_want;

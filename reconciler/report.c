@@ -200,13 +200,14 @@ do_drift(sf_reconciler *r, sf__recon_job *j, svcfleet_status *st)
 }
 
 static void
-reported(sf_reconciler *r, sf__recon_job *j, bool ok)
+reported(sf_reconciler *r, sf__recon_job *j, bool ok, bool again)
 {
 	sf__recon_msg *m = sf__recon_msg_new(M_REPORTED, j->j_key);
 	if (m == NULL) {
 		return;
 	}
 	m->m_ok    = ok;
+	m->m_again = again;
 	m->m_hash  = j->j_hash;
 	m->m_flags = j->j_fin;
 	sf__recon_post(r, j->j_cluster, m);
@@ -231,7 +232,7 @@ do_status(sf_reconciler *r, sf__recon_job *j, svcfleet_status *st)
 		    j->j_key, svcfleet_code_name(rv), st->message);
 	}
 	// NOT_FOUND: the Service is gone from the store; nothing to retry.
-	reported(r, j, rv == 0 || rv == SVCFLEET_NOT_FOUND);
+	reported(r, j, rv == 0 || rv == SVCFLEET_NOT_FOUND, false);
 }
 
 // Many reports in one ReportStatuses call: one durable write for all.
@@ -253,7 +254,7 @@ do_statuses(
 	if (req.reports == NULL || one == NULL) {
 		sf_arena_fini(&a);
 		for (size_t i = 0; i < n; i++) {
-			reported(r, jobs[i], false);
+			reported(r, jobs[i], false, false);
 		}
 		return;
 	}
@@ -289,9 +290,13 @@ do_statuses(
 			    jobs[i]->j_cluster, jobs[i]->j_key,
 			    rep->results[i]->message);
 		}
+		// UNAVAILABLE in an answered call: this report did not fit in
+		// svcfleetd's write (etcd's --max-txn-ops) and is sent again
+		// at once, in the next call.
 		reported(r, jobs[i],
 		    code == 0 || code == SVCFLEET_NOT_FOUND
-		        || code == SVCFLEET_INVALID_ARGUMENT);
+		        || code == SVCFLEET_INVALID_ARGUMENT,
+		    rv == 0 && code == SVCFLEET_UNAVAILABLE);
 	}
 	svcfleet_free(rep);
 }

@@ -464,8 +464,14 @@ on_reported(sf__recon_worker *w, sf__recon_msg *m, int64_t now)
 		sf__recon_mark_dirty(w, o);
 		return;
 	}
-	// Try again in a while (the server may be restarting).
 	o->o_reported = 0;
+	if (m->m_again) {
+		// Not applied for want of room in svcfleetd's write: again
+		// now (each call applies its first report, so this ends).
+		sf__recon_mark_dirty(w, o);
+		return;
+	}
+	// Try again in a while (the server may be restarting).
 	if (o->o_next_ms < now + 1000) {
 		o->o_next_ms = now + 1000;
 	}

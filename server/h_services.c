@@ -9,6 +9,7 @@
 // One file of about 1,600 lines: the six writes share the job (svc_job), its
 // re-runnable start (job_write) and their checks (key, cluster, node
 // ports), and the generated service initializer names every handler.
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -1060,9 +1061,55 @@ write_report(sf_store_txn *txn, svc_job *j, sf_status *st)
 	return (0);
 }
 
+// s26-ha (issue 13): whether the report of key still fits in the write's store
+// transaction (etcd's --max-txn-ops; no bound on LMDB). It may take the
+// Service's key, its history record (a report that ends a deletion) and
+// each of its node ports' index keys (written again with it), and the
+// write adds its request record and audit record after the reports. The
+// Service is read here to count its node ports (write_report reads it
+// again from the transaction). A report of a malformed key or of a
+// Service that is gone fits: it fails alone, writing nothing.
+static bool
+report_fits(sf_store_txn *txn, svc_job *j, const Svcfleet__V1__ServiceKey *key)
+{
+	sf__srv_call *c   = j->j_call;
+	uint32_t      max = 0, left = sf_store_txn_ops_left(txn, &max), need;
+	sf_service   *svc = NULL;
+	sf_store_key  k;
+	sf_status     kst;
+
+	if (max == 0) {
+		return (true);
+	}
+	if (left < 4) {
+		return (false);
+	}
+	key_from_msg(key, &k);
+	sf_status_init(&kst);
+	bool bad = check_key(&k, &kst) != 0;
+	sf_status_fini(&kst);
+	if (bad
+	    || sf_store_txn_service_get(
+	           txn, &k, sf_arena_pbc(&c->c_arena), &svc)
+	        != 0) {
+		return (true);
+	}
+	need = 4;
+	for (size_t i = 0; svc->spec != NULL && i < svc->spec->n_ports; i++) {
+		need += svc->spec->ports[i]->node_port != 0;
+	}
+	return (sf_store_txn_ops_left(txn, NULL) >= need);
+}
+
 // Many reports in one write: each is applied as ReportStatus applies it; a
 // report of a Service that is gone or malformed fails alone (it writes
-// nothing before failing), anything else fails the whole request.
+// nothing before failing), anything else fails the whole request. On etcd
+// the reports that no longer fit in the one transaction (--max-txn-ops)
+// are not applied and answer UNAVAILABLE, to be sent again: a reconciler
+// that took a cluster over reports every Service of it at once, and a
+// batch refused whole every time would hold back the removal of the
+// finalizers of deleted Services for as long as the burst lasts (s26-ha,
+// issue 13: ha_test's deleted Services stayed deleting for 20 s).
 static int
 write_reports(sf_store_txn *txn, svc_job *j, sf_status *st)
 {
@@ -1073,6 +1120,24 @@ write_reports(sf_store_txn *txn, svc_job *j, sf_status *st)
 		Svcfleet__V1__ReportStatusResult *res = j->j_results[i];
 		svc_job                           one = *j;
 		int                               rv;
+
+		if (i > 0
+		    && !report_fits(txn, j, j->j_reps->reports[i]->key)) {
+			uint32_t max = 0;
+			sf_store_txn_ops_left(txn, &max);
+			char *msg = sf_arena_printf(&c->c_arena,
+			    "not applied: the store's transaction is full "
+			    "after "
+			    "%zu of %zu reports (etcd --max-txn-ops %" PRIu32
+			    "); report it again",
+			    i, j->j_reps->n_reports, max);
+			for (size_t k = i; k < j->j_reps->n_reports; k++) {
+				j->j_results[k]->code = SF_UNAVAILABLE;
+				j->j_results[k]->message
+				    = msg != NULL ? msg : "";
+			}
+			break;
+		}
 
 		one.j_kind    = JOB_REPORT;
 		one.j_rep     = j->j_reps->reports[i];
