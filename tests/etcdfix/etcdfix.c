@@ -81,8 +81,12 @@ sleep_ms(int ms)
 // restarted on its port (ha_test) leaves it free for a while; below the
 // range only another fixture picking at random can clash (the members'
 // start then fails and the fixture says so).
+//
+// Ports already given to this fixture's members (avoid, navoid) are never
+// given again: two members, or one member's client and peer port, on one
+// port made the start fail now and then ("no free port", ha_test).
 static int
-free_port(void)
+free_port(const int *avoid, int navoid)
 {
 	struct sockaddr_in sa;
 	unsigned           seed = (unsigned) getpid() ^ (unsigned) time(NULL);
@@ -90,9 +94,18 @@ free_port(void)
 
 	seed ^= ++calls * 2654435761u;
 	for (int tries = 0; tries < 1000; tries++) {
-		int fd   = socket(AF_INET, SOCK_STREAM, 0);
-		int port = 20000 + (int) (rand_r(&seed) % 12000);
+		int  port  = 20000 + (int) (rand_r(&seed) % 12000);
+		bool given = false;
+		for (int i = 0; i < navoid; i++) {
+			given |= avoid[i] == port;
+		}
+		if (given) {
+			continue;
+		}
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
 		if (fd < 0) {
+			fprintf(
+			    stderr, "etcdfix: socket: %s\n", strerror(errno));
 			return (-1);
 		}
 		memset(&sa, 0, sizeof(sa));
@@ -397,12 +410,14 @@ sf_etcdfix_start(sf_etcdfix **out, const sf_etcdfix_opts *o)
 			f->f_args[f->f_nargs++] = *a;
 		}
 	}
+	int given[2 * SF_ETCDFIX_MAX_MEMBERS], ngiven = 0;
 	for (int i = 0; i < f->f_n; i++) {
 		member *m        = &f->f_m[i];
-		m->m_client_port = free_port();
-		m->m_peer_port   = free_port();
-		if (m->m_client_port <= 0 || m->m_peer_port <= 0
-		    || m->m_client_port == m->m_peer_port) {
+		m->m_client_port = free_port(given, ngiven);
+		given[ngiven++]  = m->m_client_port;
+		m->m_peer_port   = free_port(given, ngiven);
+		given[ngiven++]  = m->m_peer_port;
+		if (m->m_client_port <= 0 || m->m_peer_port <= 0) {
 			fprintf(stderr, "etcdfix: no free port\n");
 			sf_etcdfix_stop(f);
 			return (-1);
