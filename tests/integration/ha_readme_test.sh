@@ -13,6 +13,12 @@ for tool in etcd curl; do
 		exit 77
 	fi
 done
+# The README's ports are fixed: ctest's RESOURCE_LOCK keeps this test
+# alone within one suite, this lock across suites run side by side on one
+# machine (a stress-ci lane beside another failed to bind them). etcdfix never
+# picks ports in 21000-23999.
+exec 9>"${TMPDIR:-/tmp}/svcfleet-ha-readme.lock"
+flock 9
 T=$(mktemp -d "${TMPDIR:-/tmp}/sf-hareadme-XXXXXX")
 cleanup() {
 	for f in "$T"/ha/*.pid; do
