@@ -68,7 +68,10 @@ struct sf__recon_msg {
 	int            m_kind;
 	uint32_t       m_epoch; // desired list epoch the item belongs to
 	uint32_t       m_flags; // D_*
-	bool           m_ok;
+	// M_DESIRED, M_FETCHED: the answer to the object's fetch number
+	// m_fetch (o_fetch); 0: not a fetch's answer (the watch's).
+	uint32_t m_fetch;
+	bool     m_ok;
 	// M_REPORTED, not m_ok: svcfleetd did not apply it and asks for it
 	// again now (its write was full; s26-ha).
 	bool     m_again;
@@ -104,6 +107,7 @@ struct sf__recon_job {
 	int            j_kind;
 	char          *j_cluster;
 	uint64_t       j_hash;
+	uint32_t       j_fetch; // J_FETCH: the object's fetch number
 	// J_STATUS
 	int      j_state;
 	int64_t  j_gen;
@@ -184,10 +188,14 @@ struct sf__recon_obj {
 	uint8_t *o_pb; // the stored Service, packed, while it may be applied
 	char *o_facts; // cluster-assigned facts (kube.h "apply bodies" format)
 	char *o_msg;   // last error from the cluster
-	uint32_t      o_flags;
-	uint32_t      o_epoch;    // desired list epoch last seen in
-	uint32_t      o_seen;     // cluster list epoch last seen in
-	uint32_t      o_heap;     // 1-based index in the timer heap, 0: none
+	uint32_t o_flags;
+	uint32_t o_epoch; // desired list epoch last seen in
+	uint32_t o_seen;  // cluster list epoch last seen in
+	uint32_t o_heap;  // 1-based index in the timer heap, 0: none
+	// The number of the body fetch in flight (O_FETCHING), 0: none.
+	// Only its answer is taken: one that comes after the watch brought
+	// the object again may be older than what the watch brought.
+	uint32_t      o_fetch;
 	uint16_t      o_attempts; // failures in a row
 	uint32_t      o_pblen;
 	unsigned char o_uid[16];
@@ -367,6 +375,11 @@ sf__recon_msg *sf__recon_desired_msg(
 void *sf__recon_watcher_main(void *arg);
 
 // Reporters (report.c).
+// sf__recon_fetch_answer is the message a fetch job j gets back from its
+// GetService (rv its result, svc the Service when rv is 0): the Service,
+// its absence from the store, or M_FETCHED; NULL when out of memory.
+sf__recon_msg *sf__recon_fetch_answer(
+    sf_reconciler *r, const sf__recon_job *j, int rv, const sf_service *svc);
 int  sf__recon_reporters_start(sf_reconciler *r);
 void sf__recon_reporters_stop(sf_reconciler *r);
 

@@ -370,6 +370,26 @@ do_health(sf_reconciler *r, sf__recon_job *j, svcfleet_status *st)
 	json_decref(pj);
 }
 
+sf__recon_msg *
+sf__recon_fetch_answer(
+    sf_reconciler *r, const sf__recon_job *j, int rv, const sf_service *svc)
+{
+	sf__recon_msg *m;
+
+	if (rv == 0) {
+		// Epoch 0: a fetch does not say which list it belongs to.
+		m = sf__recon_desired_msg(r, svc, 0, true);
+	} else if (rv == SVCFLEET_NOT_FOUND) {
+		m = sf__recon_msg_new(M_DESIRED, j->j_key);
+	} else {
+		m = sf__recon_msg_new(M_FETCHED, j->j_key);
+	}
+	if (m != NULL) {
+		m->m_fetch = j->j_fetch;
+	}
+	return (m);
+}
+
 static void
 do_fetch(sf_reconciler *r, sf__recon_job *j, svcfleet_status *st)
 {
@@ -384,14 +404,7 @@ do_fetch(sf_reconciler *r, sf__recon_job *j, svcfleet_status *st)
 	key_of(j->j_key, j->j_cluster, buf, sizeof(buf), &key);
 	req.key = &key;
 	rv      = svcfleet_get_service(r->r_client, &req, &svc, st);
-	if (rv == 0) {
-		// Epoch 0: a fetch does not say which list it belongs to.
-		m = sf__recon_desired_msg(r, svc, 0, true);
-	} else if (rv == SVCFLEET_NOT_FOUND) {
-		m = sf__recon_msg_new(M_DESIRED, j->j_key);
-	} else {
-		m = sf__recon_msg_new(M_FETCHED, j->j_key);
-	}
+	m       = sf__recon_fetch_answer(r, j, rv, svc);
 	svcfleet_free(svc);
 	if (m != NULL) {
 		sf__recon_post(r, j->j_cluster, m);

@@ -394,11 +394,20 @@ on_desired(sf__recon_worker *w, sf__recon_msg *m)
 {
 	sf__recon_obj *o;
 
+	if (m->m_fetch != 0
+	    && ((o = sf__recon_objtab_get(&w->w_objs, m->m_key)) == NULL
+	        || !(o->o_flags & O_FETCHING) || o->o_fetch != m->m_fetch)) {
+		// A late answer: the watch brought the object since the fetch
+		// was asked (its deletion, or a newer state the answer may
+		// predate), or it was forgotten or fetched again.
+		return;
+	}
 	if (!(m->m_flags & D_PRESENT)) {
 		if ((o = sf__recon_objtab_get(&w->w_objs, m->m_key)) == NULL) {
 			return;
 		}
 		o->o_flags &= ~(uint32_t) (D_MASK | O_FETCHING);
+		o->o_fetch = 0;
 		o->o_want  = 0;
 		o->o_input = 0;
 		sf__recon_drop_pb(w, o);
@@ -416,6 +425,7 @@ on_desired(sf__recon_worker *w, sf__recon_msg *m)
 	o->o_stored_drift = m->m_drift_want;
 	o->o_flags        = (o->o_flags & ~(uint32_t) (D_MASK | O_FETCHING))
 	    | (m->m_flags & D_MASK);
+	o->o_fetch = 0;
 	// Most updates are echoes of our own status reports: the same
 	// metadata and spec, nothing to compute. A changed input is
 	// digested; with an unchanged one the newest packed Service (the
@@ -440,8 +450,10 @@ on_list_done_msg(sf__recon_worker *w, uint32_t epoch)
 	while ((o = sf__recon_objtab_next(&w->w_objs, &i)) != NULL) {
 		if ((o->o_flags & D_PRESENT) && o->o_epoch < epoch) {
 			// Deleted from the store while the watcher could not
-			// follow the change feed.
-			o->o_flags &= ~(uint32_t) D_MASK;
+			// follow the change feed (an answer to a fetch asked
+			// before the list may still bring it back: not taken).
+			o->o_flags &= ~(uint32_t) (D_MASK | O_FETCHING);
+			o->o_fetch = 0;
 			o->o_want  = 0;
 			o->o_input = 0;
 			sf__recon_drop_pb(w, o);
@@ -478,6 +490,43 @@ on_reported(sf__recon_worker *w, sf__recon_msg *m, int64_t now)
 	sf__recon_heap_arm(&w->w_timers, o);
 }
 
+void
+sf__recon_take_msg(sf__recon_worker *w, sf__recon_msg *m, int64_t now)
+{
+	sf__recon_obj *o;
+
+	switch (m->m_kind) {
+	case M_DESIRED:
+		on_desired(w, m);
+		break;
+	case M_LIST_DONE:
+		on_list_done_msg(w, m->m_epoch);
+		break;
+	case M_REPORTED:
+		on_reported(w, m, now);
+		break;
+	case M_FETCHED:
+		o = sf__recon_objtab_get(&w->w_objs, m->m_key);
+		if (o != NULL && (o->o_flags & O_FETCHING)
+		    && o->o_fetch == m->m_fetch) {
+			o->o_flags &= ~O_FETCHING;
+			o->o_fetch   = 0;
+			o->o_next_ms = now + 1000;
+			sf__recon_heap_arm(&w->w_timers, o);
+		}
+		break;
+	case M_CONFIG:
+		sf__recon_cancel_all(w);
+		sf_kube_cfg_free(w->w_cfg);
+		w->w_cfg  = m->m_cfg;
+		m->m_cfg  = NULL;
+		w->w_conn = C_IDLE;
+		SF_INFO("recon", "cluster=%s: new connection settings",
+		    w->w_c->c_name);
+		break;
+	}
+}
+
 static bool
 take_inbox(sf__recon_worker *w)
 {
@@ -493,36 +542,7 @@ take_inbox(sf__recon_worker *w)
 	pthread_mutex_unlock(&c->c_mtx);
 	for (; m != NULL; m = next) {
 		next = m->m_next;
-		switch (m->m_kind) {
-		case M_DESIRED:
-			on_desired(w, m);
-			break;
-		case M_LIST_DONE:
-			on_list_done_msg(w, m->m_epoch);
-			break;
-		case M_REPORTED:
-			on_reported(w, m, now);
-			break;
-		case M_FETCHED: {
-			sf__recon_obj *o
-			    = sf__recon_objtab_get(&w->w_objs, m->m_key);
-			if (o != NULL) {
-				o->o_flags &= ~O_FETCHING;
-				o->o_next_ms = now + 1000;
-				sf__recon_heap_arm(&w->w_timers, o);
-			}
-			break;
-		}
-		case M_CONFIG:
-			sf__recon_cancel_all(w);
-			sf_kube_cfg_free(w->w_cfg);
-			w->w_cfg  = m->m_cfg;
-			m->m_cfg  = NULL;
-			w->w_conn = C_IDLE;
-			SF_INFO("recon", "cluster=%s: new connection settings",
-			    c->c_name);
-			break;
-		}
+		sf__recon_take_msg(w, m, now);
 		sf__recon_msg_free(m);
 	}
 	return (!stop);

@@ -66,6 +66,7 @@ typedef struct sf__recon_worker {
 	int64_t            w_next_resync;
 	int64_t            w_watch_at;
 	uint32_t           w_desired_epoch;
+	uint32_t           w_fetch_seq; // the last fetch number given
 	bool               w_desired_done;
 	int64_t            w_paused_until;
 	// Health.
@@ -110,6 +111,10 @@ int64_t sf__recon_backoff_ms(unsigned attempt, uint32_t min, uint32_t max);
 
 // sf__recon_drop_body frees the apply body o keeps (o_body), if any.
 void sf__recon_drop_body(sf__recon_worker *w, sf__recon_obj *o);
+// sf__recon_take_msg acts on one message from the inbox (m stays the
+// caller's to free).
+void sf__recon_take_msg(sf__recon_worker *w, sf__recon_msg *m, int64_t now);
+
 // sf__recon_drop_pb frees the packed Service o holds and its body.
 void sf__recon_drop_pb(sf__recon_worker *w, sf__recon_obj *o);
 
@@ -184,6 +189,10 @@ void sf__recon_gone(
 // sf__recon_decide looks at one object and does what it needs: nothing,
 // a report, an apply, a delete, a body fetch, or forgetting it.
 void sf__recon_decide(sf__recon_worker *w, sf__recon_obj *o, int64_t now);
+// sf__recon_fetch asks svcfleetd for o's stored Service (a reporter's
+// GetService) under a new fetch number, unless a fetch is in flight; the
+// answer comes back as M_DESIRED or M_FETCHED carrying that number.
+void sf__recon_fetch(sf__recon_worker *w, sf__recon_obj *o);
 // sf__recon_obj_done takes the outcome of a finished apply or delete.
 void sf__recon_obj_done(sf__recon_worker *w, sf__recon_req *q, int cls,
     const char *msg, int64_t now);

@@ -35,8 +35,6 @@ static void drift_report(
 	"`svcfleet drift`; apply a new spec or set the policy to Revert to " \
 	"restore it"
 
-static void fetch(sf__recon_worker *w, sf__recon_obj *o);
-
 // ------------------------------------------------------------ helpers
 
 static void
@@ -126,7 +124,7 @@ start_apply(sf__recon_worker *w, sf__recon_obj *o)
 	if ((body = make_body(w, o, keep)) == NULL) {
 		// Undecodable or out of memory: read the Service again.
 		sf__recon_drop_pb(w, o);
-		fetch(w, o);
+		sf__recon_fetch(w, o);
 		return;
 	}
 	if ((q = sf__recon_req_get(w, R_APPLY)) == NULL) {
@@ -535,8 +533,8 @@ report(sf__recon_worker *w, sf__recon_obj *o, int state, int64_t gen,
 	sf__recon_submit(w->w_r, j);
 }
 
-static void
-fetch(sf__recon_worker *w, sf__recon_obj *o)
+void
+sf__recon_fetch(sf__recon_worker *w, sf__recon_obj *o)
 {
 	sf__recon_job *j;
 
@@ -547,6 +545,10 @@ fetch(sf__recon_worker *w, sf__recon_obj *o)
 	    == NULL) {
 		return;
 	}
+	if (++w->w_fetch_seq == 0) {
+		w->w_fetch_seq = 1; // 0 is no fetch
+	}
+	o->o_fetch = j->j_fetch = w->w_fetch_seq;
 	o->o_flags |= O_FETCHING;
 	sf__recon_submit(w->w_r, j);
 }
@@ -725,7 +727,7 @@ sf__recon_decide(sf__recon_worker *w, sf__recon_obj *o, int64_t now)
 		return;
 	}
 	if (o->o_pb == NULL) {
-		fetch(w, o);
+		sf__recon_fetch(w, o);
 		return;
 	}
 	if (slot_ok(w, o)) {
