@@ -491,6 +491,11 @@ test_same_ports_addresses_rbac(void **state)
 	      "        metallb.io/loadBalancerIPs: 192.168.50.5}\n"
 	      "    spec: {type: LoadBalancer, selector: {app: lb}, ports: "
 	      "[{port: 80}]}\n";
+	// The plan shows overlaps of the pools the clusters reported: the
+	// reconciler reads them after a cluster is registered, on its own
+	// schedule.
+	rt_wait_pools(&e, "a", 15000);
+	rt_wait_pools(&e, "b", 15000);
 	free(rt_cli(&e, NULL, "apply -f %s", write_file(&e, "l1.yaml", LB1)));
 	char lb2[sizeof(LB1) + 8];
 	snprintf(lb2, sizeof(lb2), "%s", LB1);

@@ -374,6 +374,39 @@ rt_wait_health(rt_env *e, const char *cluster, int state, int ms)
 	}
 }
 
+void
+rt_wait_pools(rt_env *e, const char *cluster, int ms)
+{
+	long long until = now_ms() + ms;
+
+	for (;;) {
+		Svcfleet__V1__ListClustersRequest req
+		    = SVCFLEET__V1__LIST_CLUSTERS_REQUEST__INIT;
+		Svcfleet__V1__ListClustersReply *rep   = NULL;
+		bool                             known = false;
+		assert_int_equal(
+		    svcfleet_list_clusters(e->re_cli, &req, &rep, &e->re_st),
+		    0);
+		for (size_t i = 0; i < rep->n_clusters; i++) {
+			const Svcfleet__V1__Cluster *c = rep->clusters[i];
+			if (strcmp(c->name, cluster) == 0 && c->health != NULL
+			    && c->health->pools_known) {
+				known = true;
+			}
+		}
+		svcfleet_free(rep);
+		if (known) {
+			return;
+		}
+		if (now_ms() > until) {
+			fail_msg("cluster %s: no MetalLB pools reported after "
+			         "%d ms",
+			    cluster, ms);
+		}
+		rt_sleep_ms(50);
+	}
+}
+
 int
 rt_count_managed(rt_env *e, int i, const char *ns)
 {

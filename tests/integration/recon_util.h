@@ -64,6 +64,9 @@ const Svcfleet__V1__ClusterStatus *rt_status(const Svcfleet__V1__Service *svc);
 // status seen otherwise.
 Svcfleet__V1__Service *rt_wait(rt_env *e, const char *cluster, const char *ns,
     const char *name, int state, int ms);
+// rt_wait_pools waits until the reconciler has reported cluster's MetalLB
+// pools (its health's pools_known).
+void rt_wait_pools(rt_env *e, const char *cluster, int ms);
 // rt_wait_gone waits until the Service is gone from svcfleetd.
 void rt_wait_gone(
     rt_env *e, const char *cluster, const char *ns, const char *name, int ms);
