@@ -839,6 +839,9 @@ int sf__srv_fleet_addrs_backfill(sf_server *srv, sf_status *st);
 // function, with the FleetService's "namespace/name", after it has
 // checked its addresses and before it writes anything.
 extern void (*_Atomic sf__srv_fleet_addrs_hook)(const char *fleet);
+// Tests only (NULL otherwise): called with the method's path by every
+// reply just before it is handed to nng, on the thread that sends it.
+extern void (*_Atomic sf__srv_reply_hook)(const char *method);
 // i18-plan: plain Services in the address plan (fleet_addrs.c).
 // sf__srv_svc_addrs_of: the address(es) a Service asks for ("" when none
 // or not a LoadBalancer).

@@ -47,15 +47,28 @@ struct rpc_ctx {
 
 // ------------------------------------------------------------- replies
 
+void (*_Atomic sf__srv_reply_hook)(const char *method);
+
+// send_reply hands the reply to nng; the call stops counting as in flight
+// only once nng has it. A stop waits for the calls in flight before it
+// closes the contexts, and a reply sent from the store's writer thread
+// (which outlives them) must not reach a closed one: counted out before
+// the send, a stop that came between the two freed the context this send
+// then used (nng panicked on its destroyed mutex, seen once under load).
 static void
 send_reply(sf__srv_call *c, nng_msg *m)
 {
-	rpc_ctx *rc = c->c_ctx;
+	rpc_ctx   *rc  = c->c_ctx;
+	sf_server *srv = c->c_srv; // c is reused once the send completes
+	void (*hook)(const char *) = sf__srv_reply_hook;
 
-	atomic_fetch_sub(&c->c_srv->s_inflight, 1);
+	if (hook != NULL) {
+		hook(c->c_method != NULL ? c->c_method->m_path : "");
+	}
 	nng_aio_set_msg(rc->rc_aio, m);
 	rc->rc_state = CTX_SEND;
 	nng_ctx_send(rc->rc_ctx, rc->rc_aio);
+	atomic_fetch_sub(&srv->s_inflight, 1);
 }
 
 // Packs the reply envelope for c into a new nng message. Returns NULL only
@@ -180,10 +193,11 @@ rpc_closure(const ProtobufCMessage *reply, void *data)
 		if ((m = pack_reply(c, NULL)) == NULL) {
 			// Nothing can be sent; drop the request. The client
 			// times out.
-			atomic_fetch_sub(&c->c_srv->s_inflight, 1);
+			sf_server *srv     = c->c_srv;
 			c->c_ctx->rc_state = CTX_SEND;
 			nng_aio_set_msg(c->c_ctx->rc_aio, NULL);
 			nng_aio_finish(c->c_ctx->rc_aio, NNG_ENOMEM);
+			atomic_fetch_sub(&srv->s_inflight, 1);
 			return;
 		}
 	}

@@ -16,11 +16,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "internal.h" // sf__srv_reply_hook
 #include "log.h"
 #include "server.h"
 #include "status.h"
@@ -340,13 +343,70 @@ test_authorization(void **state)
 	svcfleet_status_fini(&st);
 }
 
+// A stop that comes while a write's reply is on its way (sent from the
+// store's writer thread, which outlives the contexts) waits for it: the
+// reply reaches the caller and nothing uses a closed context. The hook
+// holds the reply just before nng gets it.
+static atomic_bool in_hook;
+
+static void
+slow_reply(const char *method)
+{
+	if (strstr(method, "CreateService") != NULL
+	    && !atomic_exchange(&in_hook, true)) {
+		usleep(300 * 1000);
+	}
+}
+
+typedef struct bg_create {
+	int             rv;
+	svcfleet_status st;
+} bg_create;
+
+static void *
+bg_create_main(void *arg)
+{
+	bg_create             *b = arg;
+	svc_fields             f;
+	Svcfleet__V1__Service *out = NULL;
+	svcfleet_status_init(&b->st);
+	b->rv = create(
+	    NULL, svc_make(&f, "east", "stopping"), false, &out, &b->st);
+	svcfleet_free(out);
+	return (NULL);
+}
+
+static void
+test_stop_waits_for_reply(void **state)
+{
+	(void) state;
+	pthread_t t;
+	bg_create b = {0};
+
+	sf__srv_reply_hook = slow_reply;
+	assert_int_equal(pthread_create(&t, NULL, bg_create_main, &b), 0);
+	for (int i = 0; i < 1000 && !atomic_load(&in_hook); i++) {
+		usleep(10 * 1000);
+	}
+	assert_true(atomic_load(&in_hook));
+	sf_server_stop(srv); // while the reply is held
+	srv = NULL;
+	pthread_join(t, NULL);
+	sf__srv_reply_hook = NULL;
+	if (b.rv != 0) {
+		fail_msg("the create in flight at the stop: %s: %s",
+		    svcfleet_code_name(b.rv), b.st.message);
+	}
+	svcfleet_status_fini(&b.st);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_admission),
-	    cmocka_unit_test(test_services),
+	    cmocka_unit_test(test_admission), cmocka_unit_test(test_services),
 	    cmocka_unit_test(test_authorization),
+	    cmocka_unit_test(test_stop_waits_for_reply), // stops the server
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
