@@ -253,6 +253,10 @@ struct sf_server {
 
 	sf__srv_auth        *s_auth;
 	atomic_uint_fast64_t s_inflight;
+	// Replies being handed to nng (counted out of s_inflight already, so
+	// the caller's next request is admitted; a stop's drain waits for
+	// these too: send_reply).
+	atomic_uint_fast64_t s_sending;
 	atomic_uint_fast64_t s_parked; // long polls waiting (watch.c)
 
 	// Limits (limits.c) and what they refused.

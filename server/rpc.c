@@ -49,12 +49,14 @@ struct rpc_ctx {
 
 void (*_Atomic sf__srv_reply_hook)(const char *method);
 
-// send_reply hands the reply to nng; the call stops counting as in flight
-// only once nng has it. A stop waits for the calls in flight before it
-// closes the contexts, and a reply sent from the store's writer thread
-// (which outlives them) must not reach a closed one: counted out before
-// the send, a stop that came between the two freed the context this send
-// then used (nng panicked on its destroyed mutex, seen once under load).
+// send_reply hands the reply to nng. The call leaves s_inflight before the
+// send (the caller's next request, which may arrive before this thread
+// returns from nng_ctx_send, is admitted against --max-inflight) and is
+// counted in s_sending until nng has the reply: a stop's drain waits for
+// both before it closes the contexts. A reply sent from the store's writer
+// thread (which outlives the contexts) used to reach a context a stop
+// that came between the count and the send had freed (nng panicked on its
+// destroyed mutex, seen once under load).
 static void
 send_reply(sf__srv_call *c, nng_msg *m)
 {
@@ -62,13 +64,15 @@ send_reply(sf__srv_call *c, nng_msg *m)
 	sf_server *srv = c->c_srv; // c is reused once the send completes
 	void (*hook)(const char *) = sf__srv_reply_hook;
 
+	atomic_fetch_add(&srv->s_sending, 1); // before leaving s_inflight
+	atomic_fetch_sub(&srv->s_inflight, 1);
 	if (hook != NULL) {
 		hook(c->c_method != NULL ? c->c_method->m_path : "");
 	}
 	nng_aio_set_msg(rc->rc_aio, m);
 	rc->rc_state = CTX_SEND;
 	nng_ctx_send(rc->rc_ctx, rc->rc_aio);
-	atomic_fetch_sub(&srv->s_inflight, 1);
+	atomic_fetch_sub(&srv->s_sending, 1);
 }
 
 // Packs the reply envelope for c into a new nng message. Returns NULL only
@@ -193,11 +197,13 @@ rpc_closure(const ProtobufCMessage *reply, void *data)
 		if ((m = pack_reply(c, NULL)) == NULL) {
 			// Nothing can be sent; drop the request. The client
 			// times out.
-			sf_server *srv     = c->c_srv;
+			sf_server *srv = c->c_srv;
+			atomic_fetch_add(&srv->s_sending, 1);
+			atomic_fetch_sub(&srv->s_inflight, 1);
 			c->c_ctx->rc_state = CTX_SEND;
 			nng_aio_set_msg(c->c_ctx->rc_aio, NULL);
 			nng_aio_finish(c->c_ctx->rc_aio, NNG_ENOMEM);
-			atomic_fetch_sub(&srv->s_inflight, 1);
+			atomic_fetch_sub(&srv->s_sending, 1);
 			return;
 		}
 	}
@@ -1184,8 +1190,10 @@ void
 sf__srv_rpc_drain(sf_server *srv, int64_t max_ms)
 {
 	int64_t until = sf_clock_mono_ms() + max_ms;
-	while (
-	    atomic_load(&srv->s_inflight) > 0 && sf_clock_mono_ms() < until) {
+	// s_inflight first: a reply enters s_sending before it leaves it.
+	while ((atomic_load(&srv->s_inflight) > 0
+	           || atomic_load(&srv->s_sending) > 0)
+	    && sf_clock_mono_ms() < until) {
 		nng_msleep(10);
 	}
 }
