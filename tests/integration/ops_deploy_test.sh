@@ -247,7 +247,9 @@ elif command -v kubectl >/dev/null 2>&1 && command -v jq >/dev/null 2>&1; then
 	sh -c "$gen" >"$T/secret.key" || fail "secret.yaml's command failed: $gen"
 	chmod 600 "$T/secret.key"
 	key_starts() { # key_starts FILE: svcfleetd serves with that key
-		rm -rf "$T/kd" && mkdir -m 700 "$T/kd"
+		# The last call's log goes first: the daemon's redirect opens
+		# the file in the child, after this shell may already grep it.
+		rm -rf "$T/kd" "$T/kd.log" && mkdir -m 700 "$T/kd"
 		"$SVCFLEETD" --data-dir "$T/kd" --listen "ipc://$T/kd/s.sock" \
 			--http off --no-reconciler --secret-key-file "$1" \
 			>"$T/kd.log" 2>&1 &
