@@ -207,7 +207,11 @@ async function main() {
     // --------------------------------------------------------- clusters
     await page.locator('tr[data-cluster="east"] .badge[data-state="READY"]').waitFor({ timeout: 20000 });
     ok(/Signed in as admin/.test(await page.locator('#user').innerText()), 'signed in as admin');
-    ok(/default/.test(await page.locator('tr[data-cluster="east"]').innerText()), 'cluster row shows its MetalLB pools');
+    // The pools come with a later health report than READY may (the
+    // reconciler reads them after the cluster answers); the page reloads
+    // every 5 s.
+    ok(await page.locator('tr[data-cluster="east"]', { hasText: 'default' })
+      .waitFor({ timeout: 20000 }).then(() => true, () => false), 'cluster row shows its MetalLB pools');
     await page.locator('tr[data-cluster="gone"] .badge[data-state="UNREACHABLE"]').waitFor({ timeout: 20000 });
     ok(await page.locator('tr[data-cluster="gone"] td.last-success').innerText() === 'never',
       'an unreachable cluster never had a success: "Last success" says never');
