@@ -870,6 +870,37 @@ fleet_delete(int r, const char *name, char *msg, size_t cap)
 	return (rv);
 }
 
+// The placement the stored FleetService's status gives cluster (into
+// buf; "" when none).
+static void
+fleet_placement(const char *name, const char *cluster, char *buf, size_t cap)
+{
+	svcfleet_client              *c = client(0);
+	Svcfleet__V1__FleetServiceKey k
+	    = SVCFLEET__V1__FLEET_SERVICE_KEY__INIT;
+	Svcfleet__V1__GetFleetServiceRequest rq
+	    = SVCFLEET__V1__GET_FLEET_SERVICE_REQUEST__INIT;
+	Svcfleet__V1__FleetService *fs = NULL;
+	svcfleet_status             st;
+	svcfleet_status_init(&st);
+	k.namespace_ = "dev";
+	k.name       = (char *) name;
+	rq.key       = &k;
+	if (svcfleet_get_fleet_service(c, &rq, &fs, &st) != 0) {
+		fail_msg("get %s: %s", name, st.message);
+	}
+	buf[0] = '\0';
+	for (size_t i = 0; i < fs->n_status; i++) {
+		if (strcmp(sf_nz(fs->status[i]->cluster), cluster) == 0) {
+			snprintf(
+			    buf, cap, "%s", sf_nz(fs->status[i]->placement));
+		}
+	}
+	svcfleet_free(fs);
+	svcfleet_status_fini(&st);
+	svcfleet_close(c);
+}
+
 // The stored FleetService's template annotation gen (into buf).
 static void
 fleet_gen(const char *name, char *buf, size_t cap)
@@ -904,12 +935,23 @@ fleet_gen(const char *name, char *buf, size_t cap)
 // each present (want non-NULL), owned, asking for 10.<n>.<wide_net>.<i+1> and
 // annotated gen: want; or each absent (want NULL). Read from etcd itself
 // (or LMDB), not a replica's view.
+static bool copies_ok(
+    const char *name, int n, int upto, const char *want, bool report);
+
 static void
 check_copies(const char *name, int n, const char *want)
 {
-	char owner[96];
+	copies_ok(name, n, n, want, true);
+}
+
+// check_copies for clusters wide-00 .. wide-<upto - 1>; without report,
+// returns false where check_copies fails.
+static bool
+copies_ok(const char *name, int n, int upto, const char *want, bool report)
+{
+	char owner[96], why[512] = "";
 	snprintf(owner, sizeof(owner), "FleetService/%s", name);
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < upto && why[0] == '\0'; i++) {
 		char         cn[32], ip[32];
 		sf_service  *svc = NULL;
 		sf_store_key k   = {cn, "dev", name};
@@ -918,29 +960,36 @@ check_copies(const char *name, int n, const char *want)
 		int rv = sf_store_service_get(srv[0]->s_store, &k, NULL, &svc);
 		if (want == NULL) {
 			if (rv != SF_NOT_FOUND) {
-				fail_msg("the copy of %s in %s is still there "
-				         "(%s)",
+				snprintf(why, sizeof(why),
+				    "the copy of %s in %s is still there (%s)",
 				    name, cn, sf_status_name(rv));
 			}
-			continue;
+		} else if (rv != 0) {
+			snprintf(why, sizeof(why), "no copy of %s in %s: %s",
+			    name, cn, sf_status_name(rv));
+		} else {
+			const char *g
+			    = sf_model_kv_get(svc->metadata->annotations,
+			        svc->metadata->n_annotations, "gen");
+			if (strcmp(sf_nz(svc->metadata->owner), owner) != 0
+			    || strcmp(sf_nz(svc->spec->lb_address), ip) != 0
+			    || g == NULL || strcmp(g, want) != 0) {
+				snprintf(why, sizeof(why),
+				    "the copy of %s in %s: owner %s, address "
+				    "%s, gen %s; want %s, %s, %s",
+				    name, cn, sf_nz(svc->metadata->owner),
+				    sf_nz(svc->spec->lb_address),
+				    g != NULL ? g : "-", owner, ip, want);
+			}
 		}
-		if (rv != 0) {
-			fail_msg("no copy of %s in %s: %s", name, cn,
-			    sf_status_name(rv));
+		if (svc != NULL) {
+			svcfleet__v1__service__free_unpacked(svc, NULL);
 		}
-		const char *g = sf_model_kv_get(svc->metadata->annotations,
-		    svc->metadata->n_annotations, "gen");
-		if (strcmp(sf_nz(svc->metadata->owner), owner) != 0
-		    || strcmp(sf_nz(svc->spec->lb_address), ip) != 0
-		    || g == NULL || strcmp(g, want) != 0) {
-			fail_msg("the copy of %s in %s: owner %s, address %s, "
-			         "gen %s; want %s, %s, %s",
-			    name, cn, sf_nz(svc->metadata->owner),
-			    sf_nz(svc->spec->lb_address), g != NULL ? g : "-",
-			    owner, ip, want);
-		}
-		svcfleet__v1__service__free_unpacked(svc, NULL);
 	}
+	if (why[0] != '\0' && report) {
+		fail_msg("%s", why);
+	}
+	return (why[0] == '\0');
 }
 
 // etcd holds at most --max-txn-ops (128) reads and as many writes in one
@@ -1005,9 +1054,10 @@ test_txn_op_bound(void **state)
 // the stored FleetService's, none from a mix; or, after the delete, no
 // copy is left (the copies the older write had not written yet were not
 // there for the delete to prune: only the guard stops them).
+enum { RACE_APPLY, RACE_DELETE, RACE_PLAIN };
 static _Atomic int race_hooked;
 static const char *race_guard;
-static bool        race_delete;
+static int         race_action; // RACE_*
 static int         race_rv;
 static char        race_msg[512];
 
@@ -1020,19 +1070,31 @@ race_hook(const char *guard)
 		return;
 	}
 	const char *name = strchr(race_guard, '/') + 1;
-	race_rv          = race_delete
-	             ? fleet_delete(1, name, race_msg, sizeof(race_msg))
-	             : apply_wide_on(1, name, 60, "b", race_msg, sizeof(race_msg));
+	switch (race_action) {
+	case RACE_APPLY:
+		race_rv = apply_wide_on(
+		    1, name, 60, "b", race_msg, sizeof(race_msg));
+		break;
+	case RACE_DELETE:
+		race_rv = fleet_delete(1, name, race_msg, sizeof(race_msg));
+		break;
+	default:
+		// A plain Service of the name in the last cluster, whose
+		// copy is in a part still to come.
+		race_rv = svc_now(1, name, "wide-59", "10.61.10.1", NULL,
+		    race_msg, sizeof(race_msg));
+		break;
+	}
 	atomic_store(&race_hooked, 2);
 }
 
 static void
-split_race(const char *guard, bool del)
+split_race(const char *guard, int action)
 {
 	char msg[1024];
 	atomic_store(&race_hooked, 0);
 	race_guard               = guard;
-	race_delete              = del;
+	race_action              = action;
 	sf__store_etcd_part_hook = race_hook;
 	int rv                   = apply_wide_on(
 	                      0, strchr(guard, '/') + 1, 60, "a", msg, sizeof(msg));
@@ -1058,13 +1120,13 @@ test_split_guard(void **state)
 		skip(); // one transaction on LMDB: nothing is split
 	}
 	wide_net = 8; // not test_txn_op_bound's addresses
-	split_race("dev/wide-race", false);
+	split_race("dev/wide-race", RACE_APPLY);
 	fleet_gen("wide-race", gen, sizeof(gen));
 	assert_string_equal(gen, "b");
 	check_copies("wide-race", 60, "b");
 
 	wide_net = 9;
-	split_race("dev/wide-gone", true);
+	split_race("dev/wide-gone", RACE_DELETE);
 	assert_int_equal(fleet_get_code("wide-gone"), SVCFLEET_NOT_FOUND);
 	check_copies("wide-gone", 60, NULL);
 	// And its addresses are free.
@@ -1073,6 +1135,43 @@ test_split_guard(void **state)
 	    != 0) {
 		fail_msg("an address of the deleted FleetService: %s", msg);
 	}
+}
+
+// i18-wide: a part that cannot commit is healed. Between the parts of a
+// wide apply, a plain Service of the name is created in the last cluster:
+// the part holding that cluster's copy finds its key changed and is not
+// written (with the copies of the clusters that shared its transaction).
+// The apply still succeeds (its head committed); the placement loop then
+// re-places the FleetService: every other copy is written, and the last
+// cluster is reported in conflict, none left Placed without its copy.
+static void
+test_split_heal(void **state)
+{
+	char    pl[64] = "";
+	int64_t until;
+	(void) state;
+	if (!etcd) {
+		skip(); // one transaction on LMDB: nothing is split
+	}
+	wide_net = 10;
+	split_race("dev/wide-heal", RACE_PLAIN);
+	sf__srv_fleet_loop_full_ms = 50;
+	until                      = sf_clock_mono_ms() + WAIT_MS;
+	for (;;) {
+		fleet_placement("wide-heal", "wide-59", pl, sizeof(pl));
+		if (strcmp(pl, "Conflict") == 0
+		    && copies_ok("wide-heal", 60, 59, "a", false)) {
+			break;
+		}
+		if (sf_clock_mono_ms() > until) {
+			sf__srv_fleet_loop_full_ms = 5000;
+			copies_ok("wide-heal", 60, 59, "a", true);
+			fail_msg("cluster wide-59 is %s, not Conflict", pl);
+		}
+		struct timespec ts = {0, 20 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	sf__srv_fleet_loop_full_ms = 5000;
 }
 
 // Converting a Service into a FleetService keeps its address: the claim
@@ -1117,6 +1216,7 @@ main(void)
 	    cmocka_unit_test(test_old_store_collision_kept),
 	    cmocka_unit_test(test_txn_op_bound),
 	    cmocka_unit_test(test_split_guard),
+	    cmocka_unit_test(test_split_heal),
 	    cmocka_unit_test(test_convert_hands_claim),
 	};
 	return (cmocka_run_group_tests(tests, setup, teardown));
