@@ -15,6 +15,10 @@
 // clusters come, go or change labels): a cluster whose copy cannot be
 // written is skipped with the reason in status, the others go on.
 //
+// On etcd a write too wide for one transaction is committed in parts
+// (i18-wide, fl_guard): the record, claims and as many copies as fit
+// first, the other copies after, guarded by the record.
+//
 // The cluster list is read on the worker thread before the write is
 // queued; the write re-reads each placed cluster's record itself. The
 // address plan is checked and claimed in the same write (fleet_addrs.c:
