@@ -1434,10 +1434,11 @@ typedef struct part_guard {
 	int64_t        g_mod; // its mod_revision now (0: absent)
 } part_guard;
 
-// build makes the transaction of the parts [lo, hi) of the attempt (the
-// head when lo is 0; g then NULL).
+// build makes transaction x of the attempt: the keys of the parts p with
+// txn_of[p] == x (txn_of NULL: every key, one transaction). x 0 is the
+// head (g NULL); the others compare and put the guard g.
 static json_t *
-build(sf_store_txn *t, uint32_t lo, uint32_t hi, const part_guard *g,
+build(sf_store_txn *t, const uint32_t *txn_of, uint32_t x, const part_guard *g,
     const sf__store_ekey *marker, const char **what)
 {
 	sf_store *s   = t->t_store;
@@ -1449,7 +1450,7 @@ build(sf_store_txn *t, uint32_t lo, uint32_t hi, const part_guard *g,
 	for (size_t i = 0; i < t->t_nkv; i++) {
 		sf__ekv       *e = &t->t_kv[i];
 		sf__store_ekey k;
-		if (e->e_part < lo || e->e_part >= hi) {
+		if (txn_of != NULL && txn_of[e->e_part] != x) {
 			continue;
 		}
 		ekv_key(e, &k);
@@ -1479,7 +1480,7 @@ build(sf_store_txn *t, uint32_t lo, uint32_t hi, const part_guard *g,
 			    ok, sf__store_etcd_op_del(&k, NULL));
 		}
 	}
-	for (size_t i = 0; lo == 0 && i < t->t_nrg; i++) {
+	for (size_t i = 0; x == 0 && i < t->t_nrg; i++) {
 		sf__store_ekey k, end;
 		memcpy(k.k_b, t->t_rg[i].r_k, t->t_rg[i].r_kn);
 		k.k_n = t->t_rg[i].r_kn;
@@ -1570,14 +1571,14 @@ fence(sf_store_txn *t, const sf__store_ekey *marker, uint64_t *rev)
 	return (st == MARKER_COMMIT[0] ? 1 : 0);
 }
 
-// commit_parts sends the parts [lo, hi) as one transaction (g: the
-// guard, for parts after the head). Returns 0 with *rev (committed,
+// commit_parts sends transaction x of the attempt (see build; g: the
+// guard, for those after the head). Returns 0 with *rev (committed,
 // possibly by an earlier send whose answer was lost), SF_ABORTED when a
 // compare failed (*guard_mod: the guard's mod_revision then, -1 when not
 // known), or another SF_* code with the request's status set.
 static int
-commit_parts(sf_store_txn *t, uint32_t lo, uint32_t hi, const part_guard *g,
-    uint64_t *rev, int64_t *guard_mod)
+commit_parts(sf_store_txn *t, const uint32_t *txn_of, uint32_t x,
+    const part_guard *g, uint64_t *rev, int64_t *guard_mod)
 {
 	sf_store      *s = t->t_store;
 	sf__store_ekey marker;
@@ -1592,7 +1593,7 @@ commit_parts(sf_store_txn *t, uint32_t lo, uint32_t hi, const part_guard *g,
 		return (sf_status_set(t->t_st, SF_INTERNAL,
 		    "store: no randomness for a marker"));
 	}
-	if ((req = build(t, lo, hi, g, &marker, &what)) == NULL) {
+	if ((req = build(t, txn_of, x, g, &marker, &what)) == NULL) {
 		return (oom(t));
 	}
 	rv = sf__store_etcd_call(
@@ -1679,44 +1680,99 @@ guard_entry(const sf_store_txn *t)
 	return (NULL);
 }
 
-// commit_rest sends the parts from lo on (i18-wide), after the head
-// committed at *rev, in as few transactions as fit, each guarded (see
-// sf_store_txn_part). A part that cannot commit is logged and left: the
-// write's outcome is the head's. *rev becomes the newest revision written.
-static void
-commit_rest(sf_store_txn *t, uint32_t lo, uint32_t np, const size_t *pc,
-    const size_t *pw, const sf__ekv *ge, uint64_t *rev)
+#define NO_TXN UINT32_MAX
+
+// plan assigns each part of the attempt to a transaction (txn_of; NO_TXN:
+// none) and returns how many there are, or 0 when the write cannot be
+// sent (a part that does not fit a transaction alone, or several
+// transactions without a guard). The head (0) takes part 0, then as many
+// of the parts that write as fit, in order, then of those that only
+// read; the other parts that write are packed, in order, into further
+// transactions, each with the guard; the other parts that only read are
+// left out (nothing of theirs is written; what they read was checked at
+// the snapshot). pc and pw are each part's compares and writes.
+static uint32_t
+plan(const sf_store_txn *t, uint32_t np, const size_t *pc, const size_t *pw,
+    bool guarded, uint32_t *txn_of)
 {
-	uint32_t   m = t->t_store->s_max_ops;
+	uint32_t m = t->t_store->s_max_ops, ntx = 1;
+	size_t   c = 1 + t->t_nrg + pc[0], w = 1 + pw[0];
+
+	if (c > m || w > m) {
+		return (0);
+	}
+	txn_of[0] = 0;
+	for (uint32_t p = 1; p < np; p++) {
+		txn_of[p] = NO_TXN;
+	}
+	for (int ro = 0; ro < 2; ro++) {
+		for (uint32_t p = 1; p < np; p++) {
+			if ((pw[p] == 0) != (ro == 1)
+			    || (pc[p] == 0 && pw[p] == 0)) {
+				continue;
+			}
+			if (c + pc[p] > m || w + pw[p] > m) {
+				if (ro == 0) {
+					goto rest;
+				}
+				continue;
+			}
+			c += pc[p];
+			w += pw[p];
+			txn_of[p] = 0;
+		}
+	}
+	return (1);
+rest:
+	// The head is full: it takes the parts that only read no more.
+	c = w = 0;
+	for (uint32_t p = 1; p < np; p++) {
+		if (txn_of[p] != NO_TXN || pw[p] == 0) {
+			continue;
+		}
+		if (!guarded || 2 + pc[p] > m || 2 + pw[p] > m) {
+			return (0);
+		}
+		if (ntx == 1 || c + pc[p] > m || w + pw[p] > m) {
+			ntx++;
+			c = w = 2; // the guard and the marker
+		}
+		c += pc[p];
+		w += pw[p];
+		txn_of[p] = ntx - 1;
+	}
+	return (ntx);
+}
+
+// commit_rest sends transactions 1 .. ntx - 1 of the attempt (i18-wide),
+// after the head committed at *rev, each guarded (see sf_store_txn_part).
+// One that cannot commit is logged and left: the write's outcome is the
+// head's. *rev becomes the newest revision written.
+static void
+commit_rest(sf_store_txn *t, const uint32_t *txn_of, uint32_t np, uint32_t ntx,
+    const sf__ekv *ge, uint64_t *rev)
+{
 	part_guard g = {.g_e = ge,
 	    .g_mod           = ge->e_op == SF__EOP_PUT ? (int64_t) *rev
 	                  : ge->e_op == SF__EOP_DEL    ? 0
 	                  : ge->e_existed              ? ge->e_mod
 	                                               : 0};
 
-	while (lo < np) {
-		size_t   c = 2, w = 2;
-		uint32_t hi = lo;
+	for (uint32_t x = 1; x < ntx; x++) {
 		uint64_t r;
 		int64_t  gm;
 		int      rv;
 		void (*hook)(const char *) = sf__store_etcd_part_hook;
 
-		while (hi < np && (c + pc[hi] <= m && w + pw[hi] <= m)) {
-			c += pc[hi];
-			w += pw[hi];
-			hi++;
-		}
-		if (w == 2) {
-			break; // only reads are left: nothing to write
-		}
 		if (hook != NULL) {
 			hook(t->t_guard_id);
 		}
-		rv = commit_parts(t, lo, hi, &g, &r, &gm);
+		rv = commit_parts(t, txn_of, x, &g, &r, &gm);
 		if (rv == 0) {
-			for (uint32_t p = lo; p < hi; p++) {
-				t->t_part_rev[p] = r;
+			for (uint32_t p = 0; p < np; p++) {
+				if (txn_of[p] == x) {
+					t->t_part_rev[p] = r;
+				}
 			}
 			if (ge->e_op == SF__EOP_PUT) {
 				g.g_mod = (int64_t) r;
@@ -1726,83 +1782,73 @@ commit_rest(sf_store_txn *t, uint32_t lo, uint32_t np, const size_t *pc,
 			SF_INFO("store",
 			    "%s changed after this write's first transaction: "
 			    "its remaining parts are left to the newer write",
-			    (t->t_guard_id != NULL ? t->t_guard_id : ""));
+			    t->t_guard_id != NULL ? t->t_guard_id : "");
 			return;
 		} else {
 			SF_WARN("store",
-			    "a part of the write of %s was not written (%s): "
-			    "what it read changed, or etcd did not answer; "
+			    "a part of the write of %s was not written (%s); "
 			    "it is left to be written again",
-			    (t->t_guard_id != NULL ? t->t_guard_id : ""),
-			    rv == SF_ABORTED ? "a compare failed"
+			    t->t_guard_id != NULL ? t->t_guard_id : "",
+			    rv == SF_ABORTED ? "what it read changed"
 			                     : t->t_st->st_msg);
 			if (rv != SF_ABORTED) {
+				// etcd does not answer: the next ones would
+				// not fare better.
 				sf_status_reset(t->t_st);
 				return;
 			}
 		}
-		lo = hi;
 	}
 }
 
 int
 sf__store_etxn_commit(sf_store_txn *t, uint64_t *rev)
 {
-	uint32_t np = nparts(t), m = t->t_store->s_max_ops, hi;
-	size_t  *pc, *pw, c, w;
-	int64_t  gm;
-	int      rv;
+	uint32_t       np = nparts(t), ntx;
+	size_t        *pc, *pw;
+	uint32_t      *txn_of;
+	const sf__ekv *ge = guard_entry(t);
+	int64_t        gm;
+	int            rv;
 
-	*rev = 0;
-	pc   = calloc(np, sizeof(*pc));
-	pw   = calloc(np, sizeof(*pw));
-	if (pc == NULL || pw == NULL) {
-		free(pc);
-		free(pw);
-		return (oom(t));
+	*rev   = 0;
+	pc     = calloc(np, sizeof(*pc));
+	pw     = calloc(np, sizeof(*pw));
+	txn_of = calloc(np, sizeof(*txn_of));
+	if (pc == NULL || pw == NULL || txn_of == NULL) {
+		rv = oom(t);
+		goto out;
 	}
 	for (size_t i = 0; i < t->t_nkv; i++) {
 		const sf__ekv *e = &t->t_kv[i];
 		pc[e->e_part] += is_compared(t->t_store, e);
 		pw[e->e_part] += e->e_op != SF__EOP_NONE;
 	}
-	// The head: part 0 and as many of the next parts as fit.
-	c  = 1 + t->t_nrg + pc[0];
-	w  = 1 + pw[0];
-	hi = 1;
-	while (hi < np && c + pc[hi] <= m && w + pw[hi] <= m) {
-		c += pc[hi];
-		w += pw[hi];
-		hi++;
+	if ((ntx = plan(t, np, pc, pw, ge != NULL, txn_of)) == 0) {
+		rv = too_many(t);
+		goto out;
 	}
-	rv = c > m || w > m ? SF_RESOURCE_EXHAUSTED : 0;
-	for (uint32_t p = hi; rv == 0 && p < np; p++) {
-		// Each further part alone, with the guard.
-		if (guard_entry(t) == NULL || 2 + pc[p] > m || 2 + pw[p] > m) {
-			rv = SF_RESOURCE_EXHAUSTED;
+	if (ntx > 1) {
+		if ((t->t_part_rev = calloc(np, sizeof(*t->t_part_rev)))
+		    == NULL) {
+			rv = oom(t);
+			goto out;
 		}
+		t->t_npart_rev = np;
 	}
-	if (rv == 0 && hi < np) {
-		t->t_part_rev  = calloc(np, sizeof(*t->t_part_rev));
-		rv             = t->t_part_rev == NULL ? oom(t) : 0;
-		t->t_npart_rev = rv == 0 ? np : 0;
-	}
-	if (rv == SF_RESOURCE_EXHAUSTED) {
-		free(pc);
-		free(pw);
-		return (too_many(t));
-	}
-	if (rv == 0) {
-		rv = commit_parts(t, 0, hi, NULL, rev, &gm);
-	}
-	if (rv == 0 && hi < np) {
-		for (uint32_t p = 0; p < hi; p++) {
-			t->t_part_rev[p] = *rev;
+	rv = commit_parts(t, np > 1 ? txn_of : NULL, 0, NULL, rev, &gm);
+	if (rv == 0 && ntx > 1) {
+		for (uint32_t p = 0; p < np; p++) {
+			if (txn_of[p] == 0) {
+				t->t_part_rev[p] = *rev;
+			}
 		}
-		commit_rest(t, hi, np, pc, pw, guard_entry(t), rev);
+		commit_rest(t, txn_of, np, ntx, ge, rev);
 	}
+out:
 	free(pc);
 	free(pw);
+	free(txn_of);
 	return (rv);
 }
 
