@@ -1174,6 +1174,94 @@ test_split_heal(void **state)
 	sf__srv_fleet_loop_full_ms = 5000;
 }
 
+// i18-wide: what cannot be split is still refused. The address claims are
+// written with the FleetService's record, in its first transaction: a
+// FleetService on 65 clusters whose copies each ask for two addresses (an
+// IPv4 and an IPv6 one, MetalLB's annotation) needs 130 claims there, more
+// than etcd's 128: refused INVALID_ARGUMENT naming spec.placement and the
+// bound, nothing written. LMDB has no bound.
+static void
+test_claims_bound(void **state)
+{
+	char    msg[1024];
+	json_t *clusters = json_array(), *overrides = json_array();
+	(void) state;
+	for (int i = 60; i < 65; i++) {
+		char cn[32];
+		snprintf(cn, sizeof(cn), "wide-%02d", i);
+		add_cluster(cn);
+	}
+	for (int i = 0; i < 65; i++) {
+		char cn[32], ips[64];
+		snprintf(cn, sizeof(cn), "wide-%02d", i);
+		snprintf(
+		    ips, sizeof(ips), "10.65.11.%d,fd00::65:%x", i + 1, i + 1);
+		json_array_append_new(clusters, json_string(cn));
+		json_array_append_new(overrides,
+		    json_pack("{s:[s],s:{s:{s:{s:s}}}}", "clusters", cn,
+		        "patch", "metadata", "annotations",
+		        "metallb.io/loadBalancerIPs", ips));
+	}
+	json_t *obj = json_pack(
+	    "{s:s,s:s,s:{s:s,s:s},s:{s:{s:o},s:{s:{s:{s:s}},s:{s:s,s:{s:s},"
+	    "s:[{s:i}]}},s:o}}",
+	    "apiVersion", "svcfleet.io/v1", "kind", "FleetService", "metadata",
+	    "name", "wide-claims", "namespace", "dev", "spec", "placement",
+	    "clusters", clusters, "template", "metadata", "annotations",
+	    "metallb.io/address-pool", "default", "spec", "type",
+	    "LoadBalancer", "selector", "app", "x", "ports", "port", 80,
+	    "overrides", overrides);
+	assert_non_null(obj);
+	sf_arena  a;
+	sf_status st;
+	sf_fleet *fs = NULL;
+	sf_arena_init(&a);
+	sf_status_init(&st);
+	if (sf_model_fleet_from_manifest(obj, &a, &fs, &st) != 0) {
+		fail_msg("manifest: %s", st.st_msg);
+	}
+	Svcfleet__V1__ApplyFleetServiceRequest rq
+	    = SVCFLEET__V1__APPLY_FLEET_SERVICE_REQUEST__INIT;
+	Svcfleet__V1__ApplyFleetServiceReply *out = NULL;
+	svcfleet_client                      *c   = client(0);
+	svcfleet_status                       cst;
+	rq.fleet_service = fs;
+	svcfleet_status_init(&cst);
+	int rv = svcfleet_apply_fleet_service(c, &rq, &out, &cst);
+	snprintf(msg, sizeof(msg), "%s", cst.message);
+	svcfleet_free(out);
+	svcfleet_status_fini(&cst);
+	svcfleet_close(c);
+	sf_status_fini(&st);
+	sf_arena_fini(&a);
+	json_decref(obj);
+	if (!etcd) {
+		if (rv != 0) {
+			fail_msg("130 claims on LMDB: %s", msg);
+		}
+		return;
+	}
+	if (rv != SVCFLEET_INVALID_ARGUMENT
+	    || strstr(msg, "spec.placement") == NULL
+	    || strstr(msg, "128") == NULL
+	    || strstr(msg, "--max-txn-ops") == NULL
+	    || strstr(msg, "address claims") == NULL) {
+		fail_msg(
+		    "130 claims on etcd: %s: %s", svcfleet_code_name(rv), msg);
+	}
+	assert_int_equal(fleet_get_code("wide-claims"), SVCFLEET_NOT_FOUND);
+	// No copy, no claim.
+	sf_service  *svc = NULL;
+	sf_store_key k   = {"wide-00", "dev", "wide-claims"};
+	assert_int_equal(sf_store_service_get(srv[0]->s_store, &k, NULL, &svc),
+	    SF_NOT_FOUND);
+	if (svc_now(0, "wide-plain11", "east", "10.65.11.1", NULL, msg,
+	        sizeof(msg))
+	    != 0) {
+		fail_msg("an address of the refused FleetService: %s", msg);
+	}
+}
+
 // Converting a Service into a FleetService keeps its address: the claim
 // passes from the Service to the FleetService (no clash with itself).
 static void
@@ -1217,6 +1305,7 @@ main(void)
 	    cmocka_unit_test(test_txn_op_bound),
 	    cmocka_unit_test(test_split_guard),
 	    cmocka_unit_test(test_split_heal),
+	    cmocka_unit_test(test_claims_bound),
 	    cmocka_unit_test(test_convert_hands_claim),
 	};
 	return (cmocka_run_group_tests(tests, setup, teardown));
