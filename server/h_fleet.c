@@ -1372,27 +1372,45 @@ fl_guard(sf_store_txn *txn, fleet_job *j, const sf_fleet *fs, sf_status *st)
 // RESOURCE_EXHAUSTED under an unrelated message. rv is what the write
 // returned; it is kept when the bound is not the cause.
 static int
-fit_check(sf_store_txn *txn, const sf_fleet *fs, int rv, sf_status *st)
+fit_check(
+    sf_store_txn *txn, fleet_job *j, const sf_fleet *fs, int rv, sf_status *st)
 {
 	uint32_t max   = 0;
 	uint32_t left  = sf_store_txn_ops_left(txn, &max);
-	size_t   naddr = 0;
+	size_t   naddr = 0, nwith = 0;
 
 	if (max == 0 || left > 0) {
 		return (rv);
 	}
-	for (size_t i = 0; fs != NULL && i < fs->n_status; i++) {
-		naddr += sf_nz(fs->status[i]->lb_address)[0] != '\0';
+	// The addresses the copies ask for, as prepared (the status is not
+	// made yet when the write stops).
+	for (size_t i = 0; i < j->j_npre; i++) {
+		const fl_pre *e = &j->j_pre[i];
+		sf_service   *svc;
+		const char   *ad;
+		if (e->pr_svc == NULL
+		    || (svc = svcfleet__v1__service__unpack(
+		            sf_arena_pbc(j->j_arena), e->pr_svc_len,
+		            e->pr_svc))
+		        == NULL) {
+			continue;
+		}
+		ad = address_of(svc);
+		nwith += ad[0] != '\0';
+		naddr += ad[0] != '\0';
+		for (; *ad != '\0'; ad++) {
+			naddr += *ad == ',';
+		}
 	}
 	sf_status_reset(st);
 	sf_status_violation(st, SF_V_TOO_MANY, "spec.placement",
-	    "Too many: %zu clusters (%zu with a requested address): the "
-	    "address claims of this FleetService are written with its record "
-	    "in one transaction, which needs more than the %" PRIu32
+	    "Too many: %zu clusters, %zu of them asking for %zu addresses: "
+	    "the address claims of this FleetService are written with its "
+	    "record in one transaction, which needs more than the %" PRIu32
 	    " operations an etcd transaction may hold (etcd --max-txn-ops); "
 	    "request fewer addresses, or raise etcd's --max-txn-ops and the "
 	    "store's so_etcd_max_txn_ops",
-	    fs != NULL ? fs->n_status : 0, naddr, max);
+	    j->j_npre, nwith, naddr, max);
 	return (sf_status_set(st, SF_INVALID_ARGUMENT,
 	    "FleetService \"%s\" is invalid: %s: %s: nothing was written",
 	    fs != NULL ? sf_nz(fs->metadata->name) : "",
@@ -1548,7 +1566,7 @@ fleet_apply_fn(sf_store_txn *txn, void *arg, sf_status *st)
 	rv = fleet_sync(txn, j, fs, old, true, st);
 	sf_store_txn_part(txn, 0);
 	if (rv != 0) {
-		return (fit_check(txn, fs, rv, st));
+		return (fit_check(txn, j, fs, rv, st));
 	}
 	if (old != NULL
 	    && old->metadata->generation == fs->metadata->generation
@@ -1565,7 +1583,7 @@ fleet_apply_fn(sf_store_txn *txn, void *arg, sf_status *st)
 		return (0);
 	}
 	if ((rv = fit_check(
-	         txn, fs, put_record(txn, j, fs, old == NULL, st), st))
+	         txn, j, fs, put_record(txn, j, fs, old == NULL, st), st))
 	    != 0) {
 		return (rv);
 	}
@@ -1614,13 +1632,13 @@ fleet_resync_fn(sf_store_txn *txn, void *arg, sf_status *st)
 	rv = fleet_sync(txn, j, fs, old, false, st);
 	sf_store_txn_part(txn, 0);
 	if (rv != 0) {
-		return (fit_check(txn, fs, rv, st));
+		return (fit_check(txn, j, fs, rv, st));
 	}
 	if (!j->j_changed && status_equal(old, fs)) {
 		return (0);
 	}
 	j->j_result = fs;
-	return (fit_check(txn, fs, put_record(txn, j, fs, false, st), st));
+	return (fit_check(txn, j, fs, put_record(txn, j, fs, false, st), st));
 }
 
 static int
@@ -1674,7 +1692,7 @@ fleet_delete_fn(sf_store_txn *txn, void *arg, sf_status *st)
 		    txn, j, old->status[i]->cluster, old, owner, st);
 		sf_store_txn_part(txn, 0);
 		if (rv != 0) {
-			return (fit_check(txn, old, rv, st));
+			return (fit_check(txn, j, old, rv, st));
 		}
 	}
 	id = fleet_id(j->j_arena, j->j_ns, j->j_name);

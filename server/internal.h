@@ -253,6 +253,9 @@ struct sf_server {
 
 	sf__srv_auth        *s_auth;
 	atomic_uint_fast64_t s_inflight;
+	// Replies being handed to nng (send_reply): the contexts are not
+	// freed while one is (rpc.c, sf__srv_rpc_stop).
+	atomic_uint_fast64_t s_sending;
 	atomic_uint_fast64_t s_parked; // long polls waiting (watch.c)
 
 	// Limits (limits.c) and what they refused.

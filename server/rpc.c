@@ -47,15 +47,26 @@ struct rpc_ctx {
 
 // ------------------------------------------------------------- replies
 
+// The call stops counting as in flight before the send (a client that
+// keeps one request in flight, --max-inflight 1, may send its next one as
+// soon as it has this reply), but the send is counted in s_sending until
+// nng_ctx_send returns: with the inproc transport the caller may have its
+// reply, and stop the server, while this thread is still inside
+// nng_ctx_send, and sf__srv_rpc_stop must not free the contexts under it
+// (nng panicked on a destroyed mutex). The call may be reused as soon as
+// the send completes: the server is read first.
 static void
 send_reply(sf__srv_call *c, nng_msg *m)
 {
-	rpc_ctx *rc = c->c_ctx;
+	rpc_ctx   *rc  = c->c_ctx;
+	sf_server *srv = c->c_srv;
 
-	atomic_fetch_sub(&c->c_srv->s_inflight, 1);
+	atomic_fetch_add(&srv->s_sending, 1);
+	atomic_fetch_sub(&srv->s_inflight, 1);
 	nng_aio_set_msg(rc->rc_aio, m);
 	rc->rc_state = CTX_SEND;
 	nng_ctx_send(rc->rc_ctx, rc->rc_aio);
+	atomic_fetch_sub(&srv->s_sending, 1);
 }
 
 // Packs the reply envelope for c into a new nng message. Returns NULL only
@@ -1195,6 +1206,10 @@ sf__srv_rpc_stop(sf_server *srv)
 	}
 	if (srv->s_bulk_started) {
 		pthread_join(srv->s_bulk, NULL);
+	}
+	// A reply still being handed to nng (send_reply) ends first.
+	for (int i = 0; i < 1000 && atomic_load(&srv->s_sending) > 0; i++) {
+		nng_msleep(1);
 	}
 	// Every aio is stopped while the socket and its contexts still exist:
 	// stopping one after the socket closed can reach into the freed
