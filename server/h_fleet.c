@@ -15,6 +15,10 @@
 // clusters come, go or change labels): a cluster whose copy cannot be
 // written is skipped with the reason in status, the others go on.
 //
+// On etcd a write too wide for one transaction is committed in parts
+// (i18-wide, fl_guard): the record, claims and as many copies as fit
+// first, the other copies after, guarded by the record.
+//
 // The cluster list is read on the worker thread before the write is
 // queued; the write re-reads each placed cluster's record itself. The
 // address plan is checked and claimed in the same write (fleet_addrs.c:
@@ -230,6 +234,7 @@ typedef struct fl_placed {
 	sf_service            *p_svc; // rendered copy (NULL: skipped)
 	sf_service            *p_old; // stored Service of that name
 	Svcfleet__V1__FleetClusterStatus *p_st;
+	uint32_t p_part; // i18-wide: the part of the write its keys are in
 } fl_placed;
 
 static Svcfleet__V1__FleetClusterStatus *
@@ -319,7 +324,9 @@ port_free_everywhere(sf_store_txn *txn, sf_arena *a, fl_placed *pl, size_t npl,
 		if (pl[i].p_svc == NULL || !uses_node_ports(pl[i].p_svc)) {
 			continue;
 		}
+		sf_store_txn_part(txn, pl[i].p_part);
 		rv = port_free(txn, a, pl[i].p_cl, proto, cand, ns, nm, &f);
+		sf_store_txn_part(txn, 0);
 		if (rv != 0) {
 			return (sf_status_set(
 			    st, rv, "node-port index: %s", sf_status_str(rv)));
@@ -682,9 +689,13 @@ write_copy(sf_store_txn *txn, fleet_job *j, fl_placed *p, const char **action,
 	sf_object_meta *om = old->metadata;
 	// i18-plan: an adopted plain Service gives up its own claims (the
 	// FleetService claims what its copy asks for, below).
-	if (sf_nz(om->owner)[0] == '\0'
-	    && (rv = sf__srv_svc_addrs_claim(txn, j->j_arena, old, NULL))
-	        != 0) {
+	// Claims are written with the FleetService's record (i18-wide).
+	sf_store_txn_part(txn, 0);
+	rv = sf_nz(om->owner)[0] == '\0'
+	    ? sf__srv_svc_addrs_claim(txn, j->j_arena, old, NULL)
+	    : 0;
+	sf_store_txn_part(txn, p->p_part);
+	if (rv != 0) {
 		return (sf_status_set(
 		    st, rv, "giving up the adopted Service's address failed"));
 	}
@@ -988,8 +999,14 @@ fleet_sync(sf_store_txn *txn, fleet_job *j, sf_fleet *fs, sf_fleet *old,
 		fl_placed    *p = &pl[npl];
 		uint8_t      *b;
 		size_t        blen;
+		// i18-wide: each placed cluster's keys are a part of the
+		// write of their own; the store puts as many as fit with
+		// the head (sf_store_txn_part).
+		p->p_part = (uint32_t) c + 1;
+		sf_store_txn_part(txn, p->p_part);
 		rv = sf_store_txn_cluster_spec_get(
 		    txn, e->pr_cluster, sf_arena_pbc(a), &p->p_cl);
+		sf_store_txn_part(txn, 0);
 		if (rv == SF_NOT_FOUND) {
 			if (e->pr_basis != NULL) {
 				return (fl_stale(j, name, e->pr_cluster, st));
@@ -1068,6 +1085,7 @@ fleet_sync(sf_store_txn *txn, fleet_job *j, sf_fleet *fs, sf_fleet *old,
 		if (p->p_svc == NULL) {
 			continue;
 		}
+		sf_store_txn_part(txn, p->p_part);
 		rv = sf_store_txn_service_get(
 		    txn, &key, sf_arena_pbc(a), &p->p_old);
 		if (rv == SF_NOT_FOUND) {
@@ -1103,6 +1121,7 @@ fleet_sync(sf_store_txn *txn, fleet_job *j, sf_fleet *fs, sf_fleet *old,
 			continue;
 		}
 		sf_status_init(&cst);
+		sf_store_txn_part(txn, p->p_part);
 		if ((rv = check_node_ports(txn, a, p->p_svc, &cst)) != 0) {
 			sf_status_fini(&cst);
 			return (
@@ -1119,6 +1138,9 @@ fleet_sync(sf_store_txn *txn, fleet_job *j, sf_fleet *fs, sf_fleet *old,
 		}
 		sf_status_fini(&cst);
 	}
+	// The address claims are read and written in the head: one
+	// transaction with the FleetService's record (i18-wide).
+	sf_store_txn_part(txn, 0);
 	if ((rv = check_addresses(txn, j, fs, pl, npl, strict, st)) != 0) {
 		return (rv);
 	}
@@ -1132,6 +1154,7 @@ fleet_sync(sf_store_txn *txn, fleet_job *j, sf_fleet *fs, sf_fleet *old,
 		fl_placed  *p      = &pl[k];
 		const char *action = "skip";
 		if (p->p_svc != NULL) {
+			sf_store_txn_part(txn, p->p_part);
 			if ((rv = write_copy(txn, j, p, &action, st)) != 0) {
 				return (rv);
 			}
@@ -1152,6 +1175,7 @@ fleet_sync(sf_store_txn *txn, fleet_job *j, sf_fleet *fs, sf_fleet *old,
 		if (kept || !was_placed(old, cn)) {
 			continue;
 		}
+		sf_store_txn_part(txn, (uint32_t) (j->j_npre + 1 + i));
 		if ((rv = prune_copy(txn, j, cn, fs, owner, st)) != 0) {
 			return (rv);
 		}
@@ -1159,6 +1183,7 @@ fleet_sync(sf_store_txn *txn, fleet_job *j, sf_fleet *fs, sf_fleet *old,
 			return (oom(st));
 		}
 	}
+	sf_store_txn_part(txn, 0);
 	fs->status   = sts;
 	fs->n_status = nsts;
 	fs->placed   = 0;
@@ -1305,36 +1330,87 @@ fl_restore(const fleet_job *j, sf_status *st)
 	return (sf_status_set(st, j->j_pre_code, "%s", j->j_pre_msg));
 }
 
-// i18-plan: one write of a FleetService is one store transaction (never
-// split: nothing is written unless all of it is). On etcd that
-// transaction holds at most --max-txn-ops reads and as many writes
-// (sf_store_txn_ops_left); each placed cluster costs its record, its copy
-// and each node port and address claim. A FleetService that does not fit
-// is refused naming the bound, before anything is written, instead of the
-// store's bare RESOURCE_EXHAUSTED under an unrelated message. rv is what
-// the write returned; it is kept when the bound is not the cause.
+// i18-wide: a write of a FleetService on many clusters does not fit one
+// etcd transaction (at most --max-txn-ops reads and as many writes; each
+// placed cluster costs its record, its copy and its node ports). The
+// function validates every copy first, as ever: any violation fails it
+// and nothing is written. The store then commits it in parts
+// (sf_store_txn_part): the head holds the FleetService's record, the
+// request and audit records, every address claim and as many copies as
+// fit; each placed cluster's keys are a part of their own, and the parts
+// that did not fit follow in further transactions guarded by the record
+// (put again by each): a newer write of the FleetService stops an older
+// one's remaining parts, and an older one's parts never land after a newer
+// one's head, so the copies end up from one write, the newest. A part that
+// could not commit (what it read changed since the snapshot, or etcd
+// stopped answering, or this replica died) is healed by the placement
+// loop, which re-places a FleetService changed since it last found it
+// settled (fleet_loop.c, within its 5 s round): until then, the copies
+// not yet written read as Pending in the status. Address claims stay in
+// the head: an address is checked and claimed in the transaction that
+// writes the record, so no two FleetServices ever hold one address.
 static int
-fit_check(sf_store_txn *txn, const sf_fleet *fs, int rv, sf_status *st)
+fl_guard(sf_store_txn *txn, fleet_job *j, const sf_fleet *fs, sf_status *st)
+{
+	const char *id = fleet_id(
+	    j->j_arena, fs->metadata->namespace_, fs->metadata->name);
+	int rv;
+	if (id == NULL) {
+		return (oom(st));
+	}
+	if ((rv = sf_store_txn_split_guard(txn, SF_STORE_FLEET, id)) != 0) {
+		return (
+		    sf_status_set(st, rv, "reading the FleetService failed"));
+	}
+	return (0);
+}
+
+// i18-plan, i18-wide: what must be in the head (the record, its request
+// and audit records, every address claim) cannot be split; when it does
+// not fit one etcd transaction the FleetService is refused naming the
+// bound, before anything is written, instead of the store's bare
+// RESOURCE_EXHAUSTED under an unrelated message. rv is what the write
+// returned; it is kept when the bound is not the cause.
+static int
+fit_check(
+    sf_store_txn *txn, fleet_job *j, const sf_fleet *fs, int rv, sf_status *st)
 {
 	uint32_t max   = 0;
 	uint32_t left  = sf_store_txn_ops_left(txn, &max);
-	size_t   naddr = 0;
+	size_t   naddr = 0, nwith = 0;
 
 	if (max == 0 || left > 0) {
 		return (rv);
 	}
-	for (size_t i = 0; fs != NULL && i < fs->n_status; i++) {
-		naddr += sf_nz(fs->status[i]->lb_address)[0] != '\0';
+	// The addresses the copies ask for, as prepared (the status is not
+	// made yet when the write stops).
+	for (size_t i = 0; i < j->j_npre; i++) {
+		const fl_pre *e = &j->j_pre[i];
+		sf_service   *svc;
+		const char   *ad;
+		if (e->pr_svc == NULL
+		    || (svc = svcfleet__v1__service__unpack(
+		            sf_arena_pbc(j->j_arena), e->pr_svc_len,
+		            e->pr_svc))
+		        == NULL) {
+			continue;
+		}
+		ad = address_of(svc);
+		nwith += ad[0] != '\0';
+		naddr += ad[0] != '\0';
+		for (; *ad != '\0'; ad++) {
+			naddr += *ad == ',';
+		}
 	}
 	sf_status_reset(st);
 	sf_status_violation(st, SF_V_TOO_MANY, "spec.placement",
-	    "Too many: %zu clusters (%zu with a requested address): one "
-	    "write of this FleetService (each placed cluster's record, copy, "
-	    "node ports and address claims, in one transaction) needs more "
-	    "than the %" PRIu32 " operations an etcd transaction may hold "
-	    "(etcd --max-txn-ops); place it onto fewer clusters, or raise "
-	    "etcd's --max-txn-ops and the store's so_etcd_max_txn_ops",
-	    fs != NULL ? fs->n_status : 0, naddr, max);
+	    "Too many: %zu clusters, %zu of them asking for %zu addresses: "
+	    "the address claims of this FleetService are written with its "
+	    "record in one transaction, which needs more than the %" PRIu32
+	    " operations an etcd transaction may hold (etcd --max-txn-ops); "
+	    "request fewer addresses, or raise etcd's --max-txn-ops and the "
+	    "store's so_etcd_max_txn_ops",
+	    j->j_npre, nwith, naddr, max);
 	return (sf_status_set(st, SF_INVALID_ARGUMENT,
 	    "FleetService \"%s\" is invalid: %s: %s: nothing was written",
 	    fs != NULL ? sf_nz(fs->metadata->name) : "",
@@ -1463,6 +1539,9 @@ fleet_apply_fn(sf_store_txn *txn, void *arg, sf_status *st)
 		    "(metadata.resourceVersion is set)",
 		    fs->metadata->name, fs->metadata->namespace_));
 	}
+	if ((rv = fl_guard(txn, j, fs, st)) != 0) {
+		return (rv);
+	}
 	fs->last_writer = (char *) j->j_user;
 	if (old != NULL) {
 		sf_object_meta *om = old->metadata, *nm = fs->metadata;
@@ -1484,8 +1563,10 @@ fleet_apply_fn(sf_store_txn *txn, void *arg, sf_status *st)
 	fs->metadata->cluster    = "";
 	fs->metadata->owner      = "";
 	fl_spec_stamp(txn, j, old, fs);
-	if ((rv = fleet_sync(txn, j, fs, old, true, st)) != 0) {
-		return (fit_check(txn, fs, rv, st));
+	rv = fleet_sync(txn, j, fs, old, true, st);
+	sf_store_txn_part(txn, 0);
+	if (rv != 0) {
+		return (fit_check(txn, j, fs, rv, st));
 	}
 	if (old != NULL
 	    && old->metadata->generation == fs->metadata->generation
@@ -1502,7 +1583,7 @@ fleet_apply_fn(sf_store_txn *txn, void *arg, sf_status *st)
 		return (0);
 	}
 	if ((rv = fit_check(
-	         txn, fs, put_record(txn, j, fs, old == NULL, st), st))
+	         txn, j, fs, put_record(txn, j, fs, old == NULL, st), st))
 	    != 0) {
 		return (rv);
 	}
@@ -1545,14 +1626,19 @@ fleet_resync_fn(sf_store_txn *txn, void *arg, sf_status *st)
 		return (0); // changed since the loop read it: next round
 	}
 	j->j_user = sf_nz(old->last_writer);
-	if ((rv = fleet_sync(txn, j, fs, old, false, st)) != 0) {
-		return (fit_check(txn, fs, rv, st));
+	if ((rv = fl_guard(txn, j, fs, st)) != 0) {
+		return (rv);
+	}
+	rv = fleet_sync(txn, j, fs, old, false, st);
+	sf_store_txn_part(txn, 0);
+	if (rv != 0) {
+		return (fit_check(txn, j, fs, rv, st));
 	}
 	if (!j->j_changed && status_equal(old, fs)) {
 		return (0);
 	}
 	j->j_result = fs;
-	return (fit_check(txn, fs, put_record(txn, j, fs, false, st), st));
+	return (fit_check(txn, j, fs, put_record(txn, j, fs, false, st), st));
 }
 
 static int
@@ -1591,15 +1677,22 @@ fleet_delete_fn(sf_store_txn *txn, void *arg, sf_status *st)
 		    j->j_name, (unsigned long long) j->j_del_rv,
 		    (unsigned long long) old->metadata->resource_version));
 	}
+	if ((rv = fl_guard(txn, j, old, st)) != 0) {
+		return (rv);
+	}
 	owner = owner_of(j->j_arena, j->j_name);
 	for (size_t i = 0; i < old->n_status; i++) {
 		if (!fl_streq(old->status[i]->placement, "Placed")) {
 			continue;
 		}
-		if ((rv = prune_copy(
-		         txn, j, old->status[i]->cluster, old, owner, st))
-		    != 0) {
-			return (rv);
+		// i18-wide: each copy pruned is a part of its own (the
+		// record's delete, in the head, guards the others).
+		sf_store_txn_part(txn, (uint32_t) i + 1);
+		rv = prune_copy(
+		    txn, j, old->status[i]->cluster, old, owner, st);
+		sf_store_txn_part(txn, 0);
+		if (rv != 0) {
+			return (fit_check(txn, j, old, rv, st));
 		}
 	}
 	id = fleet_id(j->j_arena, j->j_ns, j->j_name);

@@ -30,6 +30,7 @@
 
 #include "arena.h"
 #include "clock.h"
+#include "etcd_hooks.h"
 #include "etcdfix.h"
 #include "internal.h"
 #include "lmdb_internal.h"
@@ -37,6 +38,7 @@
 #include "model.h"
 #include "server.h"
 #include "status.h"
+#include "str.h"
 #include "svcfleet/svcfleet.h"
 
 #define TOKEN    "svc-addrs-test-admin-token"
@@ -760,29 +762,36 @@ test_old_store_collision_kept(void **state)
 	svcfleet_close(c);
 }
 
+// The third octet of the wide FleetServices' addresses.
+static int wide_net = 7;
+
 // One FleetService on n clusters, each copy asking for its own address
-// (an override per cluster). Returns the code; msg gets the message.
+// (an override per cluster: 10.<n>.<wide_net>.<i+1>), its template
+// annotated gen: <gen>, applied through replica r. Returns the code; msg
+// gets the message.
 static int
-apply_wide(const char *name, int n, char *msg, size_t cap)
+apply_wide_on(
+    int r, const char *name, int n, const char *gen, char *msg, size_t cap)
 {
 	json_t *clusters = json_array(), *overrides = json_array();
 	json_t *obj;
 	for (int i = 0; i < n; i++) {
 		char cn[32], ip[32];
 		snprintf(cn, sizeof(cn), "wide-%02d", i);
-		snprintf(ip, sizeof(ip), "10.%d.7.%d", n, i + 1);
+		snprintf(ip, sizeof(ip), "10.%d.%d.%d", n, wide_net, i + 1);
 		json_array_append_new(clusters, json_string(cn));
 		json_array_append_new(overrides,
 		    json_pack("{s:[s],s:{s:{s:s}}}", "clusters", cn, "patch",
 		        "spec", "loadBalancerIP", ip));
 	}
-	obj = json_pack("{s:s,s:s,s:{s:s,s:s},s:{s:{s:o},s:{s:{s:s,s:s,s:{"
-	                "s:s},s:[{s:i}]}},s:o}}",
+	obj = json_pack("{s:s,s:s,s:{s:s,s:s},s:{s:{s:o},s:{s:{s:{s:s}},s:{"
+	                "s:s,s:s,s:{s:s},s:[{s:i}]}},s:o}}",
 	    "apiVersion", "svcfleet.io/v1", "kind", "FleetService", "metadata",
 	    "name", name, "namespace", "dev", "spec", "placement", "clusters",
-	    clusters, "template", "spec", "type", "LoadBalancer",
-	    "loadBalancerIP", "10.0.0.1", "selector", "app", "x", "ports",
-	    "port", 80, "overrides", overrides);
+	    clusters, "template", "metadata", "annotations", "gen", gen,
+	    "spec", "type", "LoadBalancer", "loadBalancerIP", "10.0.0.1",
+	    "selector", "app", "x", "ports", "port", 80, "overrides",
+	    overrides);
 	assert_non_null(obj);
 	sf_arena  a;
 	sf_status st;
@@ -795,7 +804,7 @@ apply_wide(const char *name, int n, char *msg, size_t cap)
 	Svcfleet__V1__ApplyFleetServiceRequest rq
 	    = SVCFLEET__V1__APPLY_FLEET_SERVICE_REQUEST__INIT;
 	Svcfleet__V1__ApplyFleetServiceReply *out = NULL;
-	svcfleet_client                      *c   = client(0);
+	svcfleet_client                      *c   = client(r);
 	svcfleet_status                       cst;
 	rq.fleet_service = fs;
 	svcfleet_status_init(&cst);
@@ -808,6 +817,12 @@ apply_wide(const char *name, int n, char *msg, size_t cap)
 	sf_arena_fini(&a);
 	json_decref(obj);
 	return (rv);
+}
+
+static int
+apply_wide(const char *name, int n, char *msg, size_t cap)
+{
+	return (apply_wide_on(0, name, n, "1", msg, cap));
 }
 
 static int
@@ -831,11 +846,159 @@ fleet_get_code(const char *name)
 	return (rv);
 }
 
+// Deletes FleetService dev/name through replica r. Returns the code; msg
+// gets the message.
+static int
+fleet_delete(int r, const char *name, char *msg, size_t cap)
+{
+	svcfleet_client              *c = client(r);
+	Svcfleet__V1__FleetServiceKey k
+	    = SVCFLEET__V1__FLEET_SERVICE_KEY__INIT;
+	Svcfleet__V1__DeleteFleetServiceRequest rq
+	    = SVCFLEET__V1__DELETE_FLEET_SERVICE_REQUEST__INIT;
+	Svcfleet__V1__DeleteFleetServiceReply *out = NULL;
+	svcfleet_status                        st;
+	svcfleet_status_init(&st);
+	k.namespace_ = "dev";
+	k.name       = (char *) name;
+	rq.key       = &k;
+	int rv       = svcfleet_delete_fleet_service(c, &rq, &out, &st);
+	snprintf(msg, cap, "%s", st.message);
+	svcfleet_free(out);
+	svcfleet_status_fini(&st);
+	svcfleet_close(c);
+	return (rv);
+}
+
+// The placement the stored FleetService's status gives cluster (into
+// buf; "" when none).
+static void
+fleet_placement(const char *name, const char *cluster, char *buf, size_t cap)
+{
+	svcfleet_client              *c = client(0);
+	Svcfleet__V1__FleetServiceKey k
+	    = SVCFLEET__V1__FLEET_SERVICE_KEY__INIT;
+	Svcfleet__V1__GetFleetServiceRequest rq
+	    = SVCFLEET__V1__GET_FLEET_SERVICE_REQUEST__INIT;
+	Svcfleet__V1__FleetService *fs = NULL;
+	svcfleet_status             st;
+	svcfleet_status_init(&st);
+	k.namespace_ = "dev";
+	k.name       = (char *) name;
+	rq.key       = &k;
+	if (svcfleet_get_fleet_service(c, &rq, &fs, &st) != 0) {
+		fail_msg("get %s: %s", name, st.message);
+	}
+	buf[0] = '\0';
+	for (size_t i = 0; i < fs->n_status; i++) {
+		if (strcmp(sf_nz(fs->status[i]->cluster), cluster) == 0) {
+			snprintf(
+			    buf, cap, "%s", sf_nz(fs->status[i]->placement));
+		}
+	}
+	svcfleet_free(fs);
+	svcfleet_status_fini(&st);
+	svcfleet_close(c);
+}
+
+// The stored FleetService's template annotation gen (into buf).
+static void
+fleet_gen(const char *name, char *buf, size_t cap)
+{
+	svcfleet_client              *c = client(0);
+	Svcfleet__V1__FleetServiceKey k
+	    = SVCFLEET__V1__FLEET_SERVICE_KEY__INIT;
+	Svcfleet__V1__GetFleetServiceRequest rq
+	    = SVCFLEET__V1__GET_FLEET_SERVICE_REQUEST__INIT;
+	Svcfleet__V1__FleetService *fs = NULL;
+	svcfleet_status             st;
+	svcfleet_status_init(&st);
+	k.namespace_ = "dev";
+	k.name       = (char *) name;
+	rq.key       = &k;
+	if (svcfleet_get_fleet_service(c, &rq, &fs, &st) != 0) {
+		fail_msg("get %s: %s", name, st.message);
+	}
+	const char *g = NULL;
+	if (fs->spec != NULL && fs->spec->template_ != NULL
+	    && fs->spec->template_->metadata != NULL) {
+		const sf_object_meta *m = fs->spec->template_->metadata;
+		g = sf_model_kv_get(m->annotations, m->n_annotations, "gen");
+	}
+	snprintf(buf, cap, "%s", g != NULL ? g : "");
+	svcfleet_free(fs);
+	svcfleet_status_fini(&st);
+	svcfleet_close(c);
+}
+
+// Checks the copies of FleetService dev/name in clusters wide-00.. of n:
+// each present (want non-NULL), owned, asking for 10.<n>.<wide_net>.<i+1> and
+// annotated gen: want; or each absent (want NULL). Read from etcd itself
+// (or LMDB), not a replica's view.
+static bool copies_ok(
+    const char *name, int n, int upto, const char *want, bool report);
+
+static void
+check_copies(const char *name, int n, const char *want)
+{
+	copies_ok(name, n, n, want, true);
+}
+
+// check_copies for clusters wide-00 .. wide-<upto - 1>; without report,
+// returns false where check_copies fails.
+static bool
+copies_ok(const char *name, int n, int upto, const char *want, bool report)
+{
+	char owner[96], why[512] = "";
+	snprintf(owner, sizeof(owner), "FleetService/%s", name);
+	for (int i = 0; i < upto && why[0] == '\0'; i++) {
+		char         cn[32], ip[32];
+		sf_service  *svc = NULL;
+		sf_store_key k   = {cn, "dev", name};
+		snprintf(cn, sizeof(cn), "wide-%02d", i);
+		snprintf(ip, sizeof(ip), "10.%d.%d.%d", n, wide_net, i + 1);
+		int rv = sf_store_service_get(srv[0]->s_store, &k, NULL, &svc);
+		if (want == NULL) {
+			if (rv != SF_NOT_FOUND) {
+				snprintf(why, sizeof(why),
+				    "the copy of %s in %s is still there (%s)",
+				    name, cn, sf_status_name(rv));
+			}
+		} else if (rv != 0) {
+			snprintf(why, sizeof(why), "no copy of %s in %s: %s",
+			    name, cn, sf_status_name(rv));
+		} else {
+			const char *g
+			    = sf_model_kv_get(svc->metadata->annotations,
+			        svc->metadata->n_annotations, "gen");
+			if (strcmp(sf_nz(svc->metadata->owner), owner) != 0
+			    || strcmp(sf_nz(svc->spec->lb_address), ip) != 0
+			    || g == NULL || strcmp(g, want) != 0) {
+				snprintf(why, sizeof(why),
+				    "the copy of %s in %s: owner %s, address "
+				    "%s, gen %s; want %s, %s, %s",
+				    name, cn, sf_nz(svc->metadata->owner),
+				    sf_nz(svc->spec->lb_address),
+				    g != NULL ? g : "-", owner, ip, want);
+			}
+		}
+		if (svc != NULL) {
+			svcfleet__v1__service__free_unpacked(svc, NULL);
+		}
+	}
+	if (why[0] != '\0' && report) {
+		fail_msg("%s", why);
+	}
+	return (why[0] == '\0');
+}
+
 // etcd holds at most --max-txn-ops (128) reads and as many writes in one
-// transaction; a FleetService's write is one, and each placed cluster
-// costs its record, its copy and its address claim. Too wide: refused
-// INVALID_ARGUMENT naming spec.placement and the bound, nothing written
-// (it was RESOURCE_EXHAUSTED "reading a copy failed"). LMDB has no bound.
+// transaction, and each placed cluster costs its record, its copy and its
+// address claim: a FleetService on 60 clusters does not fit one (it was
+// refused INVALID_ARGUMENT on spec.placement before i18-wide). Its write
+// is split (h_fleet.c fl_guard): it succeeds with every copy stored and
+// right, on LMDB (one transaction) and on etcd. Deleting it removes every
+// copy and frees its addresses.
 static void
 test_txn_op_bound(void **state)
 {
@@ -849,26 +1012,255 @@ test_txn_op_bound(void **state)
 	if (apply_wide("wide-twenty", 20, msg, sizeof(msg)) != 0) {
 		fail_msg("20 clusters: %s", msg);
 	}
+	check_copies("wide-twenty", 20, "1");
 	int rv = apply_wide("wide-sixty", 60, msg, sizeof(msg));
+	if (rv != 0) {
+		fail_msg("60 clusters on %s: %s: %s", etcd ? "etcd" : "LMDB",
+		    svcfleet_code_name(rv), msg);
+	}
+	assert_int_equal(fleet_get_code("wide-sixty"), 0);
+	check_copies("wide-sixty", 60, "1");
+	// Its addresses are claimed.
+	char m2[512];
+	refused(svc_now(0, "wide-plain", "east", "10.60.7.60", NULL, m2,
+	            sizeof(m2)),
+	    m2, "FleetService dev/wide-sixty", "loadBalancerIP");
+	// Changed: every copy follows.
+	if ((rv = apply_wide_on(
+	         nsrv - 1, "wide-sixty", 60, "2", msg, sizeof(msg)))
+	    != 0) {
+		fail_msg(
+		    "60 clusters again: %s: %s", svcfleet_code_name(rv), msg);
+	}
+	check_copies("wide-sixty", 60, "2");
+	// Deleted: every copy goes, and the addresses are free.
+	if ((rv = fleet_delete(0, "wide-sixty", msg, sizeof(msg))) != 0) {
+		fail_msg("delete: %s: %s", svcfleet_code_name(rv), msg);
+	}
+	assert_int_equal(fleet_get_code("wide-sixty"), SVCFLEET_NOT_FOUND);
+	check_copies("wide-sixty", 60, NULL);
+	if (svc_now(
+	        0, "wide-plain", "east", "10.60.7.60", NULL, m2, sizeof(m2))
+	    != 0) {
+		fail_msg("an address of the deleted FleetService: %s", m2);
+	}
+}
+
+// i18-wide: the guard of a split write. A FleetService on 60 clusters is
+// applied through replica 0 (gen a); right after its first transaction,
+// before its remaining parts, replica 1 writes the same FleetService and
+// completes: an apply (gen b), or a delete. The older write's remaining
+// parts must not land after the newer write: every copy ends as gen b,
+// the stored FleetService's, none from a mix; or, after the delete, no
+// copy is left (the copies the older write had not written yet were not
+// there for the delete to prune: only the guard stops them).
+enum { RACE_APPLY, RACE_DELETE, RACE_PLAIN };
+static _Atomic int race_hooked;
+static const char *race_guard;
+static int         race_action; // RACE_*
+static int         race_rv;
+static char        race_msg[512];
+
+static void
+race_hook(const char *guard)
+{
+	int zero = 0;
+	if (guard == NULL || strcmp(guard, race_guard) != 0
+	    || !atomic_compare_exchange_strong(&race_hooked, &zero, 1)) {
+		return;
+	}
+	const char *name = strchr(race_guard, '/') + 1;
+	switch (race_action) {
+	case RACE_APPLY:
+		race_rv = apply_wide_on(
+		    1, name, 60, "b", race_msg, sizeof(race_msg));
+		break;
+	case RACE_DELETE:
+		race_rv = fleet_delete(1, name, race_msg, sizeof(race_msg));
+		break;
+	default:
+		// A plain Service of the name in the last cluster, whose
+		// copy is in a part still to come.
+		race_rv = svc_now(1, name, "wide-59", "10.61.10.1", NULL,
+		    race_msg, sizeof(race_msg));
+		break;
+	}
+	atomic_store(&race_hooked, 2);
+}
+
+static void
+split_race(const char *guard, int action)
+{
+	char msg[1024];
+	atomic_store(&race_hooked, 0);
+	race_guard               = guard;
+	race_action              = action;
+	sf__store_etcd_part_hook = race_hook;
+	int rv                   = apply_wide_on(
+	                      0, strchr(guard, '/') + 1, 60, "a", msg, sizeof(msg));
+	sf__store_etcd_part_hook = NULL;
+	if (rv != 0) {
+		fail_msg(
+		    "the older apply: %s: %s", svcfleet_code_name(rv), msg);
+	}
+	// The newer write ran between the older one's parts.
+	assert_int_equal(atomic_load(&race_hooked), 2);
+	if (race_rv != 0) {
+		fail_msg("the newer write: %s: %s",
+		    svcfleet_code_name(race_rv), race_msg);
+	}
+}
+
+static void
+test_split_guard(void **state)
+{
+	char gen[32], msg[512];
+	(void) state;
+	if (!etcd) {
+		skip(); // one transaction on LMDB: nothing is split
+	}
+	wide_net = 8; // not test_txn_op_bound's addresses
+	split_race("dev/wide-race", RACE_APPLY);
+	fleet_gen("wide-race", gen, sizeof(gen));
+	assert_string_equal(gen, "b");
+	check_copies("wide-race", 60, "b");
+
+	wide_net = 9;
+	split_race("dev/wide-gone", RACE_DELETE);
+	assert_int_equal(fleet_get_code("wide-gone"), SVCFLEET_NOT_FOUND);
+	check_copies("wide-gone", 60, NULL);
+	// And its addresses are free.
+	if (svc_now(
+	        0, "wide-plain9", "east", "10.60.9.60", NULL, msg, sizeof(msg))
+	    != 0) {
+		fail_msg("an address of the deleted FleetService: %s", msg);
+	}
+}
+
+// i18-wide: a part that cannot commit is healed. Between the parts of a
+// wide apply, a plain Service of the name is created in the last cluster:
+// the part holding that cluster's copy finds its key changed and is not
+// written (with the copies of the clusters that shared its transaction).
+// The apply still succeeds (its head committed); the placement loop then
+// re-places the FleetService: every other copy is written, and the last
+// cluster is reported in conflict, none left Placed without its copy.
+static void
+test_split_heal(void **state)
+{
+	char    pl[64] = "";
+	int64_t until;
+	(void) state;
+	if (!etcd) {
+		skip(); // one transaction on LMDB: nothing is split
+	}
+	wide_net = 10;
+	split_race("dev/wide-heal", RACE_PLAIN);
+	sf__srv_fleet_loop_full_ms = 50;
+	until                      = sf_clock_mono_ms() + WAIT_MS;
+	for (;;) {
+		fleet_placement("wide-heal", "wide-59", pl, sizeof(pl));
+		if (strcmp(pl, "Conflict") == 0
+		    && copies_ok("wide-heal", 60, 59, "a", false)) {
+			break;
+		}
+		if (sf_clock_mono_ms() > until) {
+			sf__srv_fleet_loop_full_ms = 5000;
+			copies_ok("wide-heal", 60, 59, "a", true);
+			fail_msg("cluster wide-59 is %s, not Conflict", pl);
+		}
+		struct timespec ts = {0, 20 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	sf__srv_fleet_loop_full_ms = 5000;
+}
+
+// i18-wide: what cannot be split is still refused. The address claims are
+// written with the FleetService's record, in its first transaction: a
+// FleetService on 65 clusters whose copies each ask for two addresses (an
+// IPv4 and an IPv6 one, MetalLB's annotation) needs 130 claims there, more
+// than etcd's 128: refused INVALID_ARGUMENT naming spec.placement and the
+// bound, nothing written. LMDB has no bound.
+static void
+test_claims_bound(void **state)
+{
+	char    msg[1024];
+	json_t *clusters = json_array(), *overrides = json_array();
+	(void) state;
+	for (int i = 60; i < 65; i++) {
+		char cn[32];
+		snprintf(cn, sizeof(cn), "wide-%02d", i);
+		add_cluster(cn);
+	}
+	for (int i = 0; i < 65; i++) {
+		char cn[32], ips[64];
+		snprintf(cn, sizeof(cn), "wide-%02d", i);
+		snprintf(
+		    ips, sizeof(ips), "10.65.11.%d,fd00::65:%x", i + 1, i + 1);
+		json_array_append_new(clusters, json_string(cn));
+		json_array_append_new(overrides,
+		    json_pack("{s:[s],s:{s:{s:{s:s}}}}", "clusters", cn,
+		        "patch", "metadata", "annotations",
+		        "metallb.io/loadBalancerIPs", ips));
+	}
+	json_t *obj = json_pack(
+	    "{s:s,s:s,s:{s:s,s:s},s:{s:{s:o},s:{s:{s:{s:s}},s:{s:s,s:{s:s},"
+	    "s:[{s:i}]}},s:o}}",
+	    "apiVersion", "svcfleet.io/v1", "kind", "FleetService", "metadata",
+	    "name", "wide-claims", "namespace", "dev", "spec", "placement",
+	    "clusters", clusters, "template", "metadata", "annotations",
+	    "metallb.io/address-pool", "default", "spec", "type",
+	    "LoadBalancer", "selector", "app", "x", "ports", "port", 80,
+	    "overrides", overrides);
+	assert_non_null(obj);
+	sf_arena  a;
+	sf_status st;
+	sf_fleet *fs = NULL;
+	sf_arena_init(&a);
+	sf_status_init(&st);
+	if (sf_model_fleet_from_manifest(obj, &a, &fs, &st) != 0) {
+		fail_msg("manifest: %s", st.st_msg);
+	}
+	Svcfleet__V1__ApplyFleetServiceRequest rq
+	    = SVCFLEET__V1__APPLY_FLEET_SERVICE_REQUEST__INIT;
+	Svcfleet__V1__ApplyFleetServiceReply *out = NULL;
+	svcfleet_client                      *c   = client(0);
+	svcfleet_status                       cst;
+	rq.fleet_service = fs;
+	svcfleet_status_init(&cst);
+	int rv = svcfleet_apply_fleet_service(c, &rq, &out, &cst);
+	snprintf(msg, sizeof(msg), "%s", cst.message);
+	svcfleet_free(out);
+	svcfleet_status_fini(&cst);
+	svcfleet_close(c);
+	sf_status_fini(&st);
+	sf_arena_fini(&a);
+	json_decref(obj);
 	if (!etcd) {
 		if (rv != 0) {
-			fail_msg("60 clusters on LMDB: %s", msg);
+			fail_msg("130 claims on LMDB: %s", msg);
 		}
 		return;
 	}
 	if (rv != SVCFLEET_INVALID_ARGUMENT
 	    || strstr(msg, "spec.placement") == NULL
 	    || strstr(msg, "128") == NULL
-	    || strstr(msg, "--max-txn-ops") == NULL) {
-		fail_msg("60 clusters on etcd: %s: %s", svcfleet_code_name(rv),
-		    msg);
+	    || strstr(msg, "--max-txn-ops") == NULL
+	    || strstr(msg, "address claims") == NULL
+	    || strstr(msg, "65 clusters, 65 of them asking for 130 addresses")
+	        == NULL) {
+		fail_msg(
+		    "130 claims on etcd: %s: %s", svcfleet_code_name(rv), msg);
 	}
-	assert_int_equal(fleet_get_code("wide-sixty"), SVCFLEET_NOT_FOUND);
-	// Its addresses were not claimed either.
-	char m2[512];
-	if (svc_now(0, "wide-plain", "east", "10.60.7.1", NULL, m2, sizeof(m2))
+	assert_int_equal(fleet_get_code("wide-claims"), SVCFLEET_NOT_FOUND);
+	// No copy, no claim.
+	sf_service  *svc = NULL;
+	sf_store_key k   = {"wide-00", "dev", "wide-claims"};
+	assert_int_equal(sf_store_service_get(srv[0]->s_store, &k, NULL, &svc),
+	    SF_NOT_FOUND);
+	if (svc_now(0, "wide-plain11", "east", "10.65.11.1", NULL, msg,
+	        sizeof(msg))
 	    != 0) {
-		fail_msg("an address of the refused FleetService: %s", m2);
+		fail_msg("an address of the refused FleetService: %s", msg);
 	}
 }
 
@@ -913,6 +1305,9 @@ main(void)
 	    cmocka_unit_test(test_plain_race_one_winner),
 	    cmocka_unit_test(test_old_store_collision_kept),
 	    cmocka_unit_test(test_txn_op_bound),
+	    cmocka_unit_test(test_split_guard),
+	    cmocka_unit_test(test_split_heal),
+	    cmocka_unit_test(test_claims_bound),
 	    cmocka_unit_test(test_convert_hands_claim),
 	};
 	return (cmocka_run_group_tests(tests, setup, teardown));

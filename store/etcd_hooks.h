@@ -27,6 +27,11 @@
 // Request records (SF_STORE_REQUESTS): under "~", outside every watch.
 #define SF__STORE_ETCD_REQ "~req/"
 
+// i18-wide: when set, called before each further transaction of a write
+// split in parts (sf_store_txn_part), after its head committed, with the
+// guard record's id (tests: another write runs in between).
+extern void (*_Atomic sf__store_etcd_part_hook)(const char *guard_id);
+
 // sf__store_etcd_put_raw puts value under P key (tests: a newer schema).
 int sf__store_etcd_put_raw(
     sf_store *s, const char *key, const void *v, size_t n);

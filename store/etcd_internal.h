@@ -185,8 +185,9 @@ typedef struct sf__ekv {
 	int64_t  e_mod;     // its mod_revision there (0: absent)
 	uint8_t *e_snap;    // its value there (malloc)
 	size_t   e_snapn;
-	int      e_op;  // SF__EOP_*
-	uint8_t *e_val; // the value to put (malloc)
+	uint32_t e_part; // i18-wide: the part of the write it belongs to
+	int      e_op;   // SF__EOP_*
+	uint8_t *e_val;  // the value to put (malloc)
 	size_t   e_valn;
 	char    *e_what; // names the object in errors (malloc, may be NULL)
 } sf__ekv;
@@ -219,7 +220,17 @@ struct sf_store_txn {
 	// resource_version fields of the messages put, set to the commit's
 	// revision after it (the messages must live until w_done).
 	uint64_t **t_patch;
+	uint32_t  *t_patch_part; // i18-wide: the part each belongs to
 	size_t     t_npatch, t_cappatch;
+	// i18-wide: the part keys touched now go to, the guard record's
+	// key (t_guard_n 0: none) and, after the commit, each part's
+	// revision (0: not written).
+	uint32_t  t_part;
+	uint8_t  *t_guard;
+	size_t    t_guard_n;
+	char     *t_guard_id; // the record's id (the test hook's)
+	uint64_t *t_part_rev;
+	size_t    t_npart_rev;
 };
 
 // ------------------------------------------------------ etcd_store.c
@@ -280,7 +291,11 @@ bool sf__store_etxn_dirty(const sf_store_txn *t);
 int sf__store_etxn_commit(sf_store_txn *t, uint64_t *rev);
 // i18-plan: sf_store_txn_ops_left on etcd.
 uint32_t sf__store_etxn_ops_left(sf_store_txn *t, uint32_t *max);
-void     sf__store_etxn_patch(sf_store_txn *t, uint64_t rev);
+// i18-wide: sf_store_txn_part and sf_store_txn_split_guard on etcd.
+void sf__store_etxn_part(sf_store_txn *t, uint32_t part);
+int  sf__store_etxn_split_guard(
+     sf_store_txn *t, sf_store_kind kind, const char *id);
+void sf__store_etxn_patch(sf_store_txn *t, uint64_t rev);
 
 uint64_t sf__store_etcd_txn_revision(sf_store_txn *t);
 bool     sf__store_etcd_txn_wrote(sf_store_txn *t);

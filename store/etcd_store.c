@@ -865,4 +865,6 @@ const sf_store_ops sf_store_etcd_ops = {
     .so_revision_reached  = sf__store_etcd_revision_reached,
     .so_cluster_spec_get  = sf__store_etcd_cluster_spec_get,
     .so_txn_ops_left      = sf__store_etxn_ops_left, // i18-plan
+    .so_txn_part          = sf__store_etxn_part,     // i18-wide
+    .so_txn_split_guard   = sf__store_etxn_split_guard,
 };

@@ -67,10 +67,19 @@ sf__store_etxn_fini(sf_store_txn *t)
 	free(t->t_kv);
 	free(t->t_rg);
 	free(t->t_patch);
-	t->t_kv    = NULL;
-	t->t_rg    = NULL;
-	t->t_patch = NULL;
+	free(t->t_patch_part);
+	free(t->t_guard);
+	free(t->t_guard_id);
+	free(t->t_part_rev);
+	t->t_kv         = NULL;
+	t->t_rg         = NULL;
+	t->t_patch      = NULL;
+	t->t_patch_part = NULL;
+	t->t_guard      = NULL;
+	t->t_guard_id   = NULL;
+	t->t_part_rev   = NULL;
 	t->t_nkv = t->t_nrg = t->t_npatch = 0;
+	t->t_guard_n = t->t_npart_rev = 0;
 }
 
 bool
@@ -108,12 +117,18 @@ sf__store_etcd_txn_now_ms(sf_store_txn *t)
 
 // ------------------------------------------------------------ key set
 
+// kv_find returns the attempt's entry of key k, or NULL. Touched in a
+// lower part than its own (i18-wide), the key moves to that part: a key
+// belongs to one transaction of a split write.
 static sf__ekv *
 kv_find(sf_store_txn *t, const sf__store_ekey *k)
 {
 	for (size_t i = 0; i < t->t_nkv; i++) {
 		sf__ekv *e = &t->t_kv[i];
 		if (e->e_kn == k->k_n && memcmp(e->e_k, k->k_b, k->k_n) == 0) {
+			if (t->t_part < e->e_part) {
+				e->e_part = t->t_part;
+			}
 			return (e);
 		}
 	}
@@ -140,7 +155,8 @@ kv_add(sf_store_txn *t, const sf__store_ekey *k)
 		return (NULL);
 	}
 	memcpy(e->e_k, k->k_b, k->k_n);
-	e->e_kn = k->k_n;
+	e->e_kn   = k->k_n;
+	e->e_part = t->t_part;
 	t->t_nkv++;
 	return (e);
 }
@@ -171,26 +187,37 @@ is_audit(const sf_store *s, const sf__ekv *e)
 	    && memcmp(e->e_k + s->s_plen, SF__STORE_ETCD_AUDIT, al) == 0);
 }
 
-// compares counts what the commit will compare: the keys read, the
-// ranges counted, the audit keys (create-if-absent) and the marker.
+// Whether the commit compares e: a key read, or an audit key (create-if-
+// absent).
+static bool
+is_compared(const sf_store *s, const sf__ekv *e)
+{
+	return (e->e_read || (e->e_op == SF__EOP_PUT && is_audit(s, e)));
+}
+
+// compares counts what the transaction of the current part will compare:
+// the keys read, the audit keys, the marker, and the ranges counted (the
+// head's) or the guard (another part's, i18-wide).
 static size_t
 compares(const sf_store_txn *t)
 {
-	size_t n = t->t_nrg + 1;
+	size_t n = 1 + (t->t_part == 0 ? t->t_nrg : 1);
 	for (size_t i = 0; i < t->t_nkv; i++) {
 		const sf__ekv *e = &t->t_kv[i];
-		n += e->e_read
-		    || (e->e_op == SF__EOP_PUT && is_audit(t->t_store, e));
+		n += e->e_part == t->t_part && is_compared(t->t_store, e);
 	}
 	return (n);
 }
 
+// writes counts the current part's operations, the marker's and (not the
+// head) the guard's.
 static size_t
 writes(const sf_store_txn *t)
 {
-	size_t n = 1; // the marker
+	size_t n = 1 + (t->t_part == 0 ? 0 : 1);
 	for (size_t i = 0; i < t->t_nkv; i++) {
-		n += t->t_kv[i].e_op != SF__EOP_NONE;
+		n += t->t_kv[i].e_part == t->t_part
+		    && t->t_kv[i].e_op != SF__EOP_NONE;
 	}
 	return (n);
 }
@@ -383,27 +410,43 @@ kv_put_msg(sf_store_txn *t, const sf__store_ekey *k, const ProtobufCMessage *m,
 	return (kv_write(t, k, p, n, what));
 }
 
+// add_patch: field is set to the revision of the transaction that writes
+// the message of key k.
 static int
-add_patch(sf_store_txn *t, uint64_t *field)
+add_patch(sf_store_txn *t, const sf__store_ekey *k, uint64_t *field)
 {
+	sf__ekv *e = kv_find(t, k);
+
 	if (t->t_npatch == t->t_cappatch) {
 		size_t     cap = t->t_cappatch ? t->t_cappatch * 2 : 8;
 		uint64_t **n   = realloc(t->t_patch, cap * sizeof(*n));
-		if (n == NULL) {
+		uint32_t  *np  = realloc(t->t_patch_part, cap * sizeof(*np));
+		if (n != NULL) {
+			t->t_patch = n;
+		}
+		if (np != NULL) {
+			t->t_patch_part = np;
+		}
+		if (n == NULL || np == NULL) {
 			return (fail(t, oom(t)));
 		}
-		t->t_patch    = n;
 		t->t_cappatch = cap;
 	}
-	t->t_patch[t->t_npatch++] = field;
+	t->t_patch_part[t->t_npatch] = e != NULL ? e->e_part : 0;
+	t->t_patch[t->t_npatch++]    = field;
 	return (0);
 }
 
+// sf__store_etxn_patch sets the fields add_patch named: each to the
+// revision of its part's transaction (i18-wide), else rev.
 void
 sf__store_etxn_patch(sf_store_txn *t, uint64_t rev)
 {
 	for (size_t i = 0; i < t->t_npatch; i++) {
-		*t->t_patch[i] = rev;
+		uint32_t p     = t->t_patch_part[i];
+		*t->t_patch[i] = p < t->t_npart_rev && t->t_part_rev[p] != 0
+		    ? t->t_part_rev[p]
+		    : rev;
 	}
 }
 
@@ -761,7 +804,7 @@ sf__store_etcd_txn_service_put(
 	if ((old == NULL || (rv = np_unindex(t, old, kb, kl)) == 0)
 	    && (rv = np_index(t, svc, kb, kl)) == 0
 	    && (rv = kv_put_msg(t, &ek, &svc->base, what)) == 0
-	    && (rv = add_patch(t, &m->resource_version)) == 0) {
+	    && (rv = add_patch(t, &ek, &m->resource_version)) == 0) {
 		t->t_wrote = true;
 	}
 	m->resource_version = sf__store_etcd_txn_revision(t);
@@ -1088,7 +1131,7 @@ sf__store_etcd_txn_cluster_put(
 		rv = kv_put_msg(t, &kc, &c->base, what);
 	}
 	if (rv == 0) {
-		rv = add_patch(t, &c->resource_version);
+		rv = add_patch(t, &kc, &c->resource_version);
 	}
 	c->resource_version = sf__store_etcd_txn_revision(t);
 	if (rv == 0) {
@@ -1384,19 +1427,32 @@ req_lease_locked(sf_store *s)
 	        : 0);
 }
 
-// build makes the transaction of the attempt.
+// The guard of a write split in parts (i18-wide): what a transaction
+// after the head compares it with, and puts again.
+typedef struct part_guard {
+	const sf__ekv *g_e;   // the guard record's entry (in the head)
+	int64_t        g_mod; // its mod_revision now (0: absent)
+} part_guard;
+
+// build makes transaction x of the attempt: the keys of the parts p with
+// txn_of[p] == x (txn_of NULL: every key, one transaction). x 0 is the
+// head (g NULL); the others compare and put the guard g.
 static json_t *
-build(sf_store_txn *t, const sf__store_ekey *marker, const char **what)
+build(sf_store_txn *t, const uint32_t *txn_of, uint32_t x, const part_guard *g,
+    const sf__store_ekey *marker, const char **what)
 {
 	sf_store *s   = t->t_store;
 	json_t   *cmp = json_array(), *ok = json_array();
-	json_t   *req;
+	json_t   *req, *fail_ops;
 	size_t    biggest = 0;
 
 	*what = "a write";
 	for (size_t i = 0; i < t->t_nkv; i++) {
 		sf__ekv       *e = &t->t_kv[i];
 		sf__store_ekey k;
+		if (txn_of != NULL && txn_of[e->e_part] != x) {
+			continue;
+		}
 		ekv_key(e, &k);
 		if (e->e_read) {
 			json_array_append_new(
@@ -1424,7 +1480,7 @@ build(sf_store_txn *t, const sf__store_ekey *marker, const char **what)
 			    ok, sf__store_etcd_op_del(&k, NULL));
 		}
 	}
-	for (size_t i = 0; i < t->t_nrg; i++) {
+	for (size_t i = 0; x == 0 && i < t->t_nrg; i++) {
 		sf__store_ekey k, end;
 		memcpy(k.k_b, t->t_rg[i].r_k, t->t_rg[i].r_kn);
 		k.k_n = t->t_rg[i].r_kn;
@@ -1433,12 +1489,30 @@ build(sf_store_txn *t, const sf__store_ekey *marker, const char **what)
 		json_array_append_new(cmp,
 		    sf__store_etcd_cmp_mod_below(&k, &end, t->t_snap + 1));
 	}
+	fail_ops = json_array();
+	json_array_append_new(fail_ops, sf__store_etcd_op_range(marker));
+	if (g != NULL) {
+		// The guard as the write's last transaction left it; put
+		// again (same value) when the head put it, so that a write
+		// that read it before this one cannot commit after.
+		sf__store_ekey k;
+		ekv_key(g->g_e, &k);
+		json_array_append_new(cmp,
+		    g->g_mod != 0 ? sf__store_etcd_cmp_mod(&k, g->g_mod)
+		                  : sf__store_etcd_cmp_absent(&k));
+		if (g->g_e->e_op == SF__EOP_PUT) {
+			json_array_append_new(ok,
+			    sf__store_etcd_op_put(
+			        &k, g->g_e->e_val, g->g_e->e_valn));
+		}
+		json_array_append_new(fail_ops, sf__store_etcd_op_range(&k));
+	}
 	json_array_append_new(cmp, sf__store_etcd_cmp_absent(marker));
 	json_array_append_new(ok,
 	    sf__store_etcd_op_put(
 	        marker, MARKER_COMMIT, strlen(MARKER_COMMIT)));
-	req = json_pack("{s:o,s:o,s:[o]}", "compare", cmp, "success", ok,
-	    "failure", sf__store_etcd_op_range(marker));
+	req = json_pack("{s:o,s:o,s:o}", "compare", cmp, "success", ok,
+	    "failure", fail_ops);
 	return (req);
 }
 
@@ -1497,8 +1571,14 @@ fence(sf_store_txn *t, const sf__store_ekey *marker, uint64_t *rev)
 	return (st == MARKER_COMMIT[0] ? 1 : 0);
 }
 
-int
-sf__store_etxn_commit(sf_store_txn *t, uint64_t *rev)
+// commit_parts sends transaction x of the attempt (see build; g: the
+// guard, for those after the head). Returns 0 with *rev (committed,
+// possibly by an earlier send whose answer was lost), SF_ABORTED when a
+// compare failed (*guard_mod: the guard's mod_revision then, -1 when not
+// known), or another SF_* code with the request's status set.
+static int
+commit_parts(sf_store_txn *t, const uint32_t *txn_of, uint32_t x,
+    const part_guard *g, uint64_t *rev, int64_t *guard_mod)
 {
 	sf_store      *s = t->t_store;
 	sf__store_ekey marker;
@@ -1507,15 +1587,13 @@ sf__store_etxn_commit(sf_store_txn *t, uint64_t *rev)
 	bool           ambiguous = false;
 	int            rv;
 
-	*rev = 0;
-	if (compares(t) > s->s_max_ops || writes(t) > s->s_max_ops) {
-		return (too_many(t));
-	}
+	*rev       = 0;
+	*guard_mod = -1;
 	if (make_marker(s, t->t_now, &marker) != 0) {
 		return (sf_status_set(t->t_st, SF_INTERNAL,
 		    "store: no randomness for a marker"));
 	}
-	if ((req = build(t, &marker, &what)) == NULL) {
+	if ((req = build(t, txn_of, x, g, &marker, &what)) == NULL) {
 		return (oom(t));
 	}
 	rv = sf__store_etcd_call(
@@ -1536,6 +1614,12 @@ sf__store_etxn_commit(sf_store_txn *t, uint64_t *rev)
 		*rev = sf__store_etcd_rev(resp);
 		json_decref(resp);
 		return (0);
+	}
+	if (g != NULL) {
+		json_t *gkv = sf__store_etcd_txn_kv(resp, 1);
+		*guard_mod  = gkv != NULL
+		     ? sf__store_etcd_i64(gkv, "mod_revision")
+		     : 0;
 	}
 	rv = marker_state(resp, rev);
 	json_decref(resp);
@@ -1568,11 +1652,212 @@ sf__store_etxn_commit(sf_store_txn *t, uint64_t *rev)
 	}
 }
 
+void (*_Atomic sf__store_etcd_part_hook)(const char *guard_id);
+
+// The parts of the attempt: the highest part a key is in, plus one.
+static uint32_t
+nparts(const sf_store_txn *t)
+{
+	uint32_t n = 1;
+	for (size_t i = 0; i < t->t_nkv; i++) {
+		if (t->t_kv[i].e_part >= n) {
+			n = t->t_kv[i].e_part + 1;
+		}
+	}
+	return (n);
+}
+
+static const sf__ekv *
+guard_entry(const sf_store_txn *t)
+{
+	for (size_t i = 0; t->t_guard_n > 0 && i < t->t_nkv; i++) {
+		const sf__ekv *e = &t->t_kv[i];
+		if (e->e_kn == t->t_guard_n
+		    && memcmp(e->e_k, t->t_guard, e->e_kn) == 0) {
+			return (e->e_part == 0 ? e : NULL);
+		}
+	}
+	return (NULL);
+}
+
+#define NO_TXN UINT32_MAX
+
+// plan assigns each part of the attempt to a transaction (txn_of; NO_TXN:
+// none) and returns how many there are, or 0 when the write cannot be
+// sent (a part that does not fit a transaction alone, or several
+// transactions without a guard). The head (0) takes part 0, then as many
+// of the parts that write as fit, in order, then of those that only
+// read; the other parts that write are packed, in order, into further
+// transactions, each with the guard; the other parts that only read are
+// left out (nothing of theirs is written; what they read was checked at
+// the snapshot). pc and pw are each part's compares and writes.
+static uint32_t
+plan(const sf_store_txn *t, uint32_t np, const size_t *pc, const size_t *pw,
+    bool guarded, uint32_t *txn_of)
+{
+	uint32_t m = t->t_store->s_max_ops, ntx = 1;
+	size_t   c = 1 + t->t_nrg + pc[0], w = 1 + pw[0];
+
+	if (c > m || w > m) {
+		return (0);
+	}
+	txn_of[0] = 0;
+	for (uint32_t p = 1; p < np; p++) {
+		txn_of[p] = NO_TXN;
+	}
+	for (int ro = 0; ro < 2; ro++) {
+		for (uint32_t p = 1; p < np; p++) {
+			if ((pw[p] == 0) != (ro == 1)
+			    || (pc[p] == 0 && pw[p] == 0)) {
+				continue;
+			}
+			if (c + pc[p] > m || w + pw[p] > m) {
+				if (ro == 0) {
+					goto rest;
+				}
+				continue;
+			}
+			c += pc[p];
+			w += pw[p];
+			txn_of[p] = 0;
+		}
+	}
+	return (1);
+rest:
+	// The head is full: it takes the parts that only read no more.
+	c = w = 0;
+	for (uint32_t p = 1; p < np; p++) {
+		if (txn_of[p] != NO_TXN || pw[p] == 0) {
+			continue;
+		}
+		if (!guarded || 2 + pc[p] > m || 2 + pw[p] > m) {
+			return (0);
+		}
+		if (ntx == 1 || c + pc[p] > m || w + pw[p] > m) {
+			ntx++;
+			c = w = 2; // the guard and the marker
+		}
+		c += pc[p];
+		w += pw[p];
+		txn_of[p] = ntx - 1;
+	}
+	return (ntx);
+}
+
+// commit_rest sends transactions 1 .. ntx - 1 of the attempt (i18-wide),
+// after the head committed at *rev, each guarded (see sf_store_txn_part).
+// One that cannot commit is logged and left: the write's outcome is the
+// head's. *rev becomes the newest revision written.
+static void
+commit_rest(sf_store_txn *t, const uint32_t *txn_of, uint32_t np, uint32_t ntx,
+    const sf__ekv *ge, uint64_t *rev)
+{
+	part_guard g = {.g_e = ge,
+	    .g_mod           = ge->e_op == SF__EOP_PUT ? (int64_t) *rev
+	                  : ge->e_op == SF__EOP_DEL    ? 0
+	                  : ge->e_existed              ? ge->e_mod
+	                                               : 0};
+
+	for (uint32_t x = 1; x < ntx; x++) {
+		uint64_t r;
+		int64_t  gm;
+		int      rv;
+		void (*hook)(const char *) = sf__store_etcd_part_hook;
+
+		if (hook != NULL) {
+			hook(t->t_guard_id);
+		}
+		rv = commit_parts(t, txn_of, x, &g, &r, &gm);
+		if (rv == 0) {
+			for (uint32_t p = 0; p < np; p++) {
+				if (txn_of[p] == x) {
+					t->t_part_rev[p] = r;
+				}
+			}
+			if (ge->e_op == SF__EOP_PUT) {
+				g.g_mod = (int64_t) r;
+			}
+			*rev = r;
+		} else if (rv == SF_ABORTED && gm >= 0 && gm != g.g_mod) {
+			SF_INFO("store",
+			    "%s changed after this write's first transaction: "
+			    "its remaining parts are left to the newer write",
+			    t->t_guard_id != NULL ? t->t_guard_id : "");
+			return;
+		} else {
+			SF_WARN("store",
+			    "a part of the write of %s was not written (%s); "
+			    "it is left to be written again",
+			    t->t_guard_id != NULL ? t->t_guard_id : "",
+			    rv == SF_ABORTED ? "what it read changed"
+			                     : t->t_st->st_msg);
+			if (rv != SF_ABORTED) {
+				// etcd does not answer: the next ones would
+				// not fare better.
+				sf_status_reset(t->t_st);
+				return;
+			}
+		}
+	}
+}
+
+int
+sf__store_etxn_commit(sf_store_txn *t, uint64_t *rev)
+{
+	uint32_t       np = nparts(t), ntx;
+	size_t        *pc, *pw;
+	uint32_t      *txn_of;
+	const sf__ekv *ge = guard_entry(t);
+	int64_t        gm;
+	int            rv;
+
+	*rev   = 0;
+	pc     = calloc(np, sizeof(*pc));
+	pw     = calloc(np, sizeof(*pw));
+	txn_of = calloc(np, sizeof(*txn_of));
+	if (pc == NULL || pw == NULL || txn_of == NULL) {
+		rv = oom(t);
+		goto out;
+	}
+	for (size_t i = 0; i < t->t_nkv; i++) {
+		const sf__ekv *e = &t->t_kv[i];
+		pc[e->e_part] += is_compared(t->t_store, e);
+		pw[e->e_part] += e->e_op != SF__EOP_NONE;
+	}
+	if ((ntx = plan(t, np, pc, pw, ge != NULL, txn_of)) == 0) {
+		rv = too_many(t);
+		goto out;
+	}
+	if (ntx > 1) {
+		if ((t->t_part_rev = calloc(np, sizeof(*t->t_part_rev)))
+		    == NULL) {
+			rv = oom(t);
+			goto out;
+		}
+		t->t_npart_rev = np;
+	}
+	rv = commit_parts(t, np > 1 ? txn_of : NULL, 0, NULL, rev, &gm);
+	if (rv == 0 && ntx > 1) {
+		for (uint32_t p = 0; p < np; p++) {
+			if (txn_of[p] == 0) {
+				t->t_part_rev[p] = *rev;
+			}
+		}
+		commit_rest(t, txn_of, np, ntx, ge, rev);
+	}
+out:
+	free(pc);
+	free(pw);
+	free(txn_of);
+	return (rv);
+}
+
 // i18-plan: what is left of the --max-txn-ops bound (one kept for the
 // audit record the write may append after its function).
 uint32_t
 sf__store_etxn_ops_left(sf_store_txn *t, uint32_t *max)
 {
+	// i18-wide: of the current part.
 	size_t   c = compares(t), w = writes(t) + 1;
 	uint32_t m = t->t_store->s_max_ops;
 	if (max != NULL) {
@@ -1582,4 +1867,40 @@ sf__store_etxn_ops_left(sf_store_txn *t, uint32_t *max)
 		return (0);
 	}
 	return ((uint32_t) (m - (c > w ? c : w)));
+}
+
+// i18-wide: see sf_store_txn_part.
+void
+sf__store_etxn_part(sf_store_txn *t, uint32_t part)
+{
+	t->t_part = part;
+}
+
+int
+sf__store_etxn_split_guard(sf_store_txn *t, sf_store_kind kind, const char *id)
+{
+	sf__store_ekey ek;
+	sf__ekv       *e;
+	uint32_t       part = t->t_part;
+	int            rv;
+
+	if ((rv = record_ekey(t, kind, id, &ek)) != 0) {
+		return (rv);
+	}
+	free(t->t_guard);
+	free(t->t_guard_id);
+	t->t_guard_n  = 0;
+	t->t_guard    = malloc(ek.k_n);
+	t->t_guard_id = strdup(id);
+	if (t->t_guard == NULL || t->t_guard_id == NULL) {
+		return (fail(t, oom(t)));
+	}
+	memcpy(t->t_guard, ek.k_b, ek.k_n);
+	t->t_guard_n = ek.k_n;
+	// The guard belongs to the head.
+	t->t_part = 0;
+	e         = kv_find(t, &ek);
+	t->t_part = part;
+	(void) e;
+	return (0);
 }

@@ -124,6 +124,9 @@ run(sf_store *s, sf__store_etcd_req *rq)
 		sf__store_etxn_init(&t, s, rq);
 		t.t_blind_ok = blind;
 		code         = rq->rq_w.w_fn(&t, rq->rq_w.w_arg, st);
+		// What the writer adds (the audit record) goes to the
+		// head of a write split in parts (i18-wide).
+		t.t_part = 0;
 		if (t.t_nblind > 0 && (code != 0 || t.t_err != 0)) {
 			// A failure may come from what was assumed, not read:
 			// find out, reading everything.

@@ -644,6 +644,30 @@ sf_store_txn_ops_left(sf_store_txn *txn, uint32_t *max)
 	return (ops->so_txn_ops_left(txn, max));
 }
 
+// i18-wide
+void
+sf_store_txn_part(sf_store_txn *txn, uint32_t part)
+{
+	const sf_store_ops *ops = TOPS(txn);
+	if (ops->so_size
+	        >= offsetof(sf_store_ops, so_txn_part) + sizeof(void *)
+	    && ops->so_txn_part != NULL) {
+		ops->so_txn_part(txn, part);
+	}
+}
+
+int
+sf_store_txn_split_guard(sf_store_txn *txn, sf_store_kind kind, const char *id)
+{
+	const sf_store_ops *ops = TOPS(txn);
+	if (ops->so_size
+	        < offsetof(sf_store_ops, so_txn_split_guard) + sizeof(void *)
+	    || ops->so_txn_split_guard == NULL) {
+		return (0);
+	}
+	return (ops->so_txn_split_guard(txn, kind, id));
+}
+
 static _Thread_local bool on_writer;
 
 void

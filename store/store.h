@@ -651,6 +651,10 @@ typedef struct sf_store_ops {
 	// i18-plan: operations a write function may still add to its
 	// transaction (NULL: no bound; see sf_store_txn_ops_left).
 	uint32_t (*so_txn_ops_left)(sf_store_txn *, uint32_t *);
+	// i18-wide: a write split over several transactions (NULL: one
+	// transaction holds any write; see sf_store_txn_part).
+	void (*so_txn_part)(sf_store_txn *, uint32_t);
+	int (*so_txn_split_guard)(sf_store_txn *, sf_store_kind, const char *);
 } sf_store_ops;
 
 // The LMDB backend.
@@ -697,5 +701,29 @@ int sf_store_open_with(const sf_store_ops *ops, sf_store **out,
 // is left for the write's audit record. A write function that may touch
 // many keys reads it to refuse, with its own words, what cannot fit.
 uint32_t sf_store_txn_ops_left(sf_store_txn *txn, uint32_t *max);
+
+// i18-wide: a write too wide for one etcd transaction (a FleetService on
+// many clusters). A write function names the part of the write each key it
+// touches from now on belongs to (sf_store_txn_part; part 0, the head, is
+// where every write starts and where the writer's audit and request
+// records go; a key touched in two parts belongs to the lower one) and the
+// record that guards the split (sf_store_txn_split_guard, a record the
+// head reads or writes). When all of it fits one transaction, it is one,
+// as before. Otherwise the head (with as many parts as fit) commits first,
+// the other parts follow in further transactions, each comparing the keys
+// its part read (at the function's snapshot) and the guard record: still
+// as the write's previous transaction left it (put again, same value, by
+// each, so that a write that read the guard before a part committed must
+// run again; absent when the head deleted it). A newer write of the guard
+// record thus stops an older write's remaining parts, and the older one's
+// parts never land after a newer one's head. A part whose own keys changed
+// after the snapshot is not written (logged; the function's caller heals
+// it, as the placement loop does for FleetServices); the write's outcome
+// is the head's. Each part must fit one transaction alone (else
+// SF_RESOURCE_EXHAUSTED, as any write that does not fit). No-ops on LMDB,
+// whose one transaction holds any write.
+void sf_store_txn_part(sf_store_txn *txn, uint32_t part);
+int  sf_store_txn_split_guard(
+     sf_store_txn *txn, sf_store_kind kind, const char *id);
 
 #endif // SF_STORE_H

@@ -583,6 +583,262 @@ test_txn_too_many_ops(void **state)
 	sf_store_close(s);
 }
 
+// i18-wide: a write split in parts. parts_fn creates n Services (each
+// with a node port: 2 compares and 2 writes), each in a part of its own,
+// guarded (when guard) by record "dev/many" (SF_STORE_FLEET) put in the
+// head, as a wide FleetService's write is.
+typedef struct parts_arg {
+	sf_arena                a;
+	int                     n;
+	bool                    guard;
+	const char             *tag;
+	Svcfleet__V1__Service **svcs;
+	// When set, the function's first run waits there once it has read
+	// everything (pause_wait).
+	struct parts_pause *pause;
+} parts_arg;
+
+typedef struct parts_pause {
+	pthread_mutex_t mtx;
+	pthread_cond_t  cv;
+	bool            paused, go;
+} parts_pause;
+
+static void
+pause_wait(parts_pause *p)
+{
+	pthread_mutex_lock(&p->mtx);
+	if (!p->paused) {
+		p->paused = true;
+		pthread_cond_broadcast(&p->cv);
+		while (!p->go) {
+			pthread_cond_wait(&p->cv, &p->mtx);
+		}
+	}
+	pthread_mutex_unlock(&p->mtx);
+}
+
+static int
+parts_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	parts_arg                *m  = arg;
+	Svcfleet__V1__RoleBinding rb = SVCFLEET__V1__ROLE_BINDING__INIT;
+	int                       rv;
+	(void) st;
+	rb.user = (char *) m->tag;
+	if ((rv = sf_store_txn_record_put(
+	         txn, SF_STORE_FLEET, "dev/many", &rb.base, false))
+	    != 0) {
+		return (rv);
+	}
+	if (m->guard
+	    && (rv = sf_store_txn_split_guard(txn, SF_STORE_FLEET, "dev/many"))
+	        != 0) {
+		return (rv);
+	}
+	for (int i = 0; i < m->n && rv == 0; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "p-%03d", i);
+		m->svcs[i] = tu_svc(&m->a, "c1", "dev", name, 31000 + i);
+		sf_store_txn_part(txn, (uint32_t) i + 1);
+		tu_add_label(&m->a, m->svcs[i], "tag", m->tag);
+		rv = sf_store_txn_service_put(txn, m->svcs[i], false);
+		sf_store_txn_part(txn, 0);
+	}
+	if (rv == 0 && m->pause != NULL) {
+		pause_wait(m->pause);
+	}
+	return (rv);
+}
+
+static int
+parts_write(sf_store *s, parts_arg *m, sf_status *st)
+{
+	sf_store_write w = {.w_fn = parts_fn,
+	    .w_arg                = m,
+	    .w_status             = st,
+	    .w_alloc              = sf_arena_pbc(&m->a),
+	    .w_audit              = audit_fn};
+	sf_status_reset(st);
+	return (sf_store_write_sync(s, &w, NULL));
+}
+
+// A second store (another replica) writes the guard record between the
+// first transaction of a split write and the rest.
+static sf_store *parts_other;
+
+static void
+parts_hook(const char *guard)
+{
+	parts_arg m;
+	sf_status st;
+	(void) guard;
+	sf__store_etcd_part_hook = NULL; // once
+	memset(&m, 0, sizeof(m));
+	sf_arena_init(&m.a);
+	m.n    = 0;
+	m.tag  = "other";
+	m.svcs = NULL;
+	sf_status_init(&st);
+	assert_int_equal(parts_write(parts_other, &m, &st), 0);
+	sf_status_fini(&st);
+	sf_arena_fini(&m.a);
+}
+
+// The second case: a split write (y, through the other store) reads the
+// guard and every Service after the first transaction of another (x) and
+// commits after x's remaining parts did. Each of x's parts puts the guard
+// again, so y's first transaction fails its compare and y runs again, now
+// seeing x's Services: every Service ends as y's. (Without that put, y's
+// first transaction would commit and y's later parts, comparing Services x
+// wrote meanwhile, would fail: a mix of x and y.)
+static parts_pause y_pause
+    = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false};
+static parts_arg y_arg;
+static int       y_rv;
+static pthread_t y_thread;
+
+static void *
+y_main(void *arg)
+{
+	sf_status st;
+	(void) arg;
+	sf_status_init(&st);
+	y_rv = parts_write(parts_other, &y_arg, &st);
+	sf_status_fini(&st);
+	return (NULL);
+}
+
+static void
+y_hook(const char *guard)
+{
+	(void) guard;
+	sf__store_etcd_part_hook = NULL; // once
+	assert_int_equal(pthread_create(&y_thread, NULL, y_main, NULL), 0);
+	pthread_mutex_lock(&y_pause.mtx);
+	while (!y_pause.paused) {
+		pthread_cond_wait(&y_pause.cv, &y_pause.mtx);
+	}
+	pthread_mutex_unlock(&y_pause.mtx);
+}
+
+static void
+test_txn_parts(void **state)
+{
+	char      prefix[64];
+	sf_store *s;
+	parts_arg m;
+	sf_status st;
+
+	(void) state;
+	snprintf(prefix, sizeof(prefix), "/e/%d-parts/", (int) getpid());
+	s = open_on(tu_etcd_endpoints(), prefix, NULL);
+	memset(&m, 0, sizeof(m));
+	sf_arena_init(&m.a);
+	sf_status_init(&st);
+	m.n    = 150; // 300 compares, 300 writes
+	m.tag  = "one";
+	m.svcs = sf_arena_zalloc(&m.a, 200 * sizeof(*m.svcs));
+	// Without a guard the parts cannot be split: refused, nothing
+	// written.
+	assert_int_equal(parts_write(s, &m, &st), SF_RESOURCE_EXHAUSTED);
+	assert_non_null(strstr(st.st_msg, "--max-txn-ops"));
+	assert_null(tu_get(s, "c1", "dev", "p-000"));
+	// With one: every Service written, over several transactions, each
+	// with the revision of its own (the messages too).
+	m.guard       = true;
+	size_t audits = audit_count(s);
+	assert_int_equal(parts_write(s, &m, &st), 0);
+	uint64_t first = 0, last = 0;
+	for (int i = 0; i < m.n; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "p-%03d", i);
+		Svcfleet__V1__Service *got = tu_get(s, "c1", "dev", name);
+		if (got == NULL) {
+			fail_msg("%s was not written", name);
+		}
+		assert_int_equal(got->metadata->resource_version,
+		    m.svcs[i]->metadata->resource_version);
+		first = i == 0 ? got->metadata->resource_version : first;
+		last  = got->metadata->resource_version;
+		svcfleet__v1__service__free_unpacked(got, NULL);
+	}
+	assert_true(last > first); // split: more than one transaction
+	// Once: one audit record.
+	assert_int_equal(audit_count(s), audits + 1);
+	// A newer write of the guard between the head and the rest stops
+	// the rest: the Services after the head keep the older tag.
+	parts_other              = open_on(tu_etcd_endpoints(), prefix, NULL);
+	m.tag                    = "two";
+	sf__store_etcd_part_hook = parts_hook;
+	assert_int_equal(parts_write(s, &m, &st), 0);
+	assert_null(sf__store_etcd_part_hook); // it ran
+	int twos = 0, ones = 0;
+	for (int i = 0; i < m.n; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "p-%03d", i);
+		Svcfleet__V1__Service *got = tu_get(s, "c1", "dev", name);
+		assert_non_null(got);
+		const char *t = "";
+		for (size_t l = 0; l < got->metadata->n_labels; l++) {
+			if (strcmp(got->metadata->labels[l]->key, "tag")
+			    == 0) {
+				t = got->metadata->labels[l]->value;
+			}
+		}
+		twos += strcmp(t, "two") == 0;
+		ones += strcmp(t, "one") == 0;
+		// In order: the head's first, then none.
+		if (i > 0 && strcmp(t, "two") == 0) {
+			assert_int_equal(ones, 0);
+		}
+		svcfleet__v1__service__free_unpacked(got, NULL);
+	}
+	assert_true(twos > 0 && ones > 0 && twos + ones == m.n);
+
+	memset(&y_arg, 0, sizeof(y_arg));
+	sf_arena_init(&y_arg.a);
+	y_arg.n     = m.n;
+	y_arg.guard = true;
+	y_arg.tag   = "y";
+	y_arg.svcs  = sf_arena_zalloc(&y_arg.a, 200 * sizeof(*y_arg.svcs));
+	y_arg.pause = &y_pause;
+	m.tag       = "x";
+	sf__store_etcd_part_hook = y_hook;
+	// x's first transaction, then (y_hook) y starts and reads
+	// everything, then x's other parts, then y commits.
+	assert_int_equal(parts_write(s, &m, &st), 0);
+	assert_null(sf__store_etcd_part_hook); // it ran
+	pthread_mutex_lock(&y_pause.mtx);
+	y_pause.go = true;
+	pthread_cond_broadcast(&y_pause.cv);
+	pthread_mutex_unlock(&y_pause.mtx);
+	pthread_join(y_thread, NULL);
+	assert_int_equal(y_rv, 0);
+	for (int i = 0; i < m.n; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "p-%03d", i);
+		Svcfleet__V1__Service *got = tu_get(s, "c1", "dev", name);
+		assert_non_null(got);
+		const char *t = "";
+		for (size_t l = 0; l < got->metadata->n_labels; l++) {
+			if (strcmp(got->metadata->labels[l]->key, "tag")
+			    == 0) {
+				t = got->metadata->labels[l]->value;
+			}
+		}
+		if (strcmp(t, "y") != 0) {
+			fail_msg("%s is %s's, not y's", name, t);
+		}
+		svcfleet__v1__service__free_unpacked(got, NULL);
+	}
+	sf_arena_fini(&y_arg.a);
+	sf_store_close(parts_other);
+	sf_status_fini(&st);
+	sf_arena_fini(&m.a);
+	sf_store_close(s);
+}
+
 typedef struct log_catch {
 	atomic_int seen;
 } log_catch;
@@ -1637,6 +1893,7 @@ main(void)
 	    cmocka_unit_test(test_compaction),
 	    cmocka_unit_test(test_value_too_large),
 	    cmocka_unit_test(test_txn_too_many_ops),
+	    cmocka_unit_test(test_txn_parts), // i18-wide
 	    cmocka_unit_test(test_sealed_credentials),
 	    cmocka_unit_test(test_audit_retention),
 	    cmocka_unit_test(test_open_errors),

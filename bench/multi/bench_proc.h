@@ -222,13 +222,16 @@ bp_start_kubefakes(int n)
 }
 
 // bp_start_svcfleetd starts svcfleetd on a fresh store in sub (a
-// directory name under the working directory).
+// directory name under the working directory). With SF_BENCH_ETCD set
+// (etcd's client URLs, i18-wide), the store is etcd there, under a prefix
+// of its own.
 static void
 bp_start_svcfleetd(const char *sub, bool reconciler)
 {
-	char        bin[600], data[400], log[400], url[450];
-	const char *argv[12];
-	int         n = 0;
+	char        bin[600], data[400], log[400], url[450], prefix[500];
+	const char *argv[20];
+	const char *etcd = getenv("SF_BENCH_ETCD");
+	int         n    = 0;
 	snprintf(bin, sizeof(bin), "%s/cmd/svcfleetd/svcfleetd", bp_bindir);
 	snprintf(data, sizeof(data), "%s/%s", bp_dir, sub);
 	snprintf(log, sizeof(log), "%s/%s.log", bp_dir, sub);
@@ -243,6 +246,16 @@ bp_start_svcfleetd(const char *sub, bool reconciler)
 	argv[n++] = "off";
 	if (!reconciler) {
 		argv[n++] = "--no-reconciler";
+	}
+	if (etcd != NULL && etcd[0] != '\0') {
+		snprintf(prefix, sizeof(prefix), "/bench/%d/%s/",
+		    (int) getpid(), sub);
+		argv[n++] = "--store";
+		argv[n++] = "etcd";
+		argv[n++] = "--etcd-endpoints";
+		argv[n++] = etcd;
+		argv[n++] = "--etcd-prefix";
+		argv[n++] = prefix;
 	}
 	argv[n] = NULL;
 	bp_srv  = bp_spawn(argv, log, NULL);
