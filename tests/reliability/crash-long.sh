@@ -12,6 +12,8 @@ dir=${1:-build}
 [ -x "$dir/tests/reliability/crash_test" ] ||
     cmake --build "$dir" --target crash_test svcfleetd
 export SF_BIN_DIR="$PWD/$dir"
+# The harness's hang guard (540 s, for the suite) would cut a long run.
+export SF_TEST_WATCHDOG_S="${SF_TEST_WATCHDOG_S:-7200}"
 [ $# -gt 0 ] || set -- --cycles 25 --threads 8 --services 96 --min-ms 300 \
     --max-ms 3000
 exec "$dir/tests/reliability/crash_test" "$@"
