@@ -230,6 +230,7 @@ req_detach(sf__recon_worker *w, sf__recon_req *q)
 void
 sf__recon_cancel_all(sf__recon_worker *w)
 {
+	sf__recon_touched(w);
 	while (w->w_active != NULL) {
 		sf__recon_req *q = w->w_active;
 		req_detach(w, q);
@@ -306,6 +307,7 @@ sf__recon_drop_body(sf__recon_worker *w, sf__recon_obj *o)
 void
 sf__recon_drop_pb(sf__recon_worker *w, sf__recon_obj *o)
 {
+	sf__recon_touched(w);
 	sf__recon_drop_body(w, o);
 	free(o->o_pb);
 	o->o_pb    = NULL;
@@ -495,6 +497,7 @@ sf__recon_take_msg(sf__recon_worker *w, sf__recon_msg *m, int64_t now)
 {
 	sf__recon_obj *o;
 
+	sf__recon_touched(w);
 	switch (m->m_kind) {
 	case M_DESIRED:
 		on_desired(w, m);
@@ -600,11 +603,13 @@ trim_after_burst(sf__recon_worker *w, size_t holding_pb)
 #endif
 }
 
-// publish_stats refreshes, about once a second, the figures other threads
-// read without the worker (sf_reconciler_stats_get, the metrics): objects,
-// stored Services in sync and not, since when some are not, and health.
-static void
-publish_stats(sf__recon_worker *w, int64_t now)
+// sf__recon_publish_stats (worker.h): the figures other threads read
+// without the worker (sf_reconciler_stats_get, the metrics). i21-idle:
+// counting walks every object (a thousand per worker, once a second, for
+// ever); it is done only when something touched the objects since the
+// last count, and the counts of then are published again otherwise.
+void
+sf__recon_publish_stats(sf__recon_worker *w, int64_t now)
 {
 	sf__recon_obj *o;
 	size_t         i = 0, synced = 0, not_synced = 0, holding_pb = 0;
@@ -612,24 +617,31 @@ publish_stats(sf__recon_worker *w, int64_t now)
 		return;
 	}
 	w->w_stats_at = now;
-	while ((o = sf__recon_objtab_next(&w->w_objs, &i)) != NULL) {
-		bool desired = (o->o_flags & D_PRESENT) != 0;
-		bool ok      = desired && sf__recon_in_sync(o);
-		synced += ok;
-		not_synced += desired && !ok;
-		holding_pb += o->o_pb != NULL;
+	if (w->w_touched) {
+		w->w_touched = false;
+		w->w_stats_scans++;
+		while ((o = sf__recon_objtab_next(&w->w_objs, &i)) != NULL) {
+			bool desired = (o->o_flags & D_PRESENT) != 0;
+			bool ok      = desired && sf__recon_in_sync(o);
+			synced += ok;
+			not_synced += desired && !ok;
+			holding_pb += o->o_pb != NULL;
+		}
+		w->w_nsynced     = synced;
+		w->w_npending    = not_synced;
+		w->w_nholding_pb = holding_pb;
 	}
 	atomic_store(&w->w_c->c_nobjs, w->w_objs.t_n);
-	atomic_store(&w->w_c->c_nsynced, synced);
-	atomic_store(&w->w_c->c_npending, not_synced);
+	atomic_store(&w->w_c->c_nsynced, w->w_nsynced);
+	atomic_store(&w->w_c->c_npending, w->w_npending);
 	atomic_store(&w->w_c->c_health, w->w_health);
-	if (not_synced == 0) {
+	if (w->w_npending == 0) {
 		atomic_store(&w->w_c->c_pending_since, 0);
 	} else if (atomic_load(&w->w_c->c_pending_since) == 0) {
 		atomic_store(&w->w_c->c_pending_since, now);
 	}
 	trim_idle(w);
-	trim_after_burst(w, holding_pb);
+	trim_after_burst(w, w->w_nholding_pb);
 }
 
 static int
@@ -796,7 +808,7 @@ worker_main(void *arg)
 		sf__recon_conn_step(w, now);
 		pump(w, now);
 		sf__recon_health_maybe_report(w, now);
-		publish_stats(w, now);
+		sf__recon_publish_stats(w, now);
 		if (w->w_started != started) {
 			// Send what was just started before sleeping (curl's
 			// timer is due at once for a new transfer).

@@ -79,6 +79,12 @@ typedef struct sf__recon_worker {
 	char    *w_pools_json;
 	bool     w_pools_known;
 	int64_t  w_stats_at;
+	// i21-idle: objects may have changed since the last count
+	// (sf__recon_touched); the counts taken then, published again while
+	// nothing changed; and how many counts were taken (tests).
+	bool     w_touched;
+	size_t   w_nsynced, w_npending, w_nholding_pb;
+	unsigned w_stats_scans;
 	size_t   w_holding_pb_peak; // most objects holding a packed Service
 	// Objects parsed from an apply's answer or the watch, by a hash of
 	// their bytes (worker_obj.c, echoes); made at first use.
@@ -115,6 +121,20 @@ void sf__recon_drop_body(sf__recon_worker *w, sf__recon_obj *o);
 // caller's to free).
 void sf__recon_take_msg(sf__recon_worker *w, sf__recon_msg *m, int64_t now);
 
+// sf__recon_touched notes that objects may have changed (one was added,
+// forgotten, or its desired or observed state or packed Service moved):
+// the next sf__recon_publish_stats counts them again. Every entry point
+// that changes objects calls it (take_msg, observe, gone, decide,
+// obj_done, conn_done, cancel_all, drop_pb).
+static inline void
+sf__recon_touched(sf__recon_worker *w)
+{
+	w->w_touched = true;
+}
+// sf__recon_publish_stats refreshes, about once a second, the figures
+// other threads read (objects, in sync, not, pending since, health);
+// the objects are counted only when touched since the last count.
+void sf__recon_publish_stats(sf__recon_worker *w, int64_t now);
 // sf__recon_drop_pb frees the packed Service o holds and its body.
 void sf__recon_drop_pb(sf__recon_worker *w, sf__recon_obj *o);
 

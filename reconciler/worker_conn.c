@@ -408,6 +408,7 @@ void
 sf__recon_conn_done(sf__recon_worker *w, sf__recon_req *q, int cls,
     const char *msg, int64_t now)
 {
+	sf__recon_touched(w);
 	switch (q->q_kind) {
 	case R_LIST:
 		list_done(w, q, cls, msg, now);

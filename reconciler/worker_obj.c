@@ -244,6 +244,7 @@ sf__recon_observe(sf__recon_worker *w, const json_t *obj, int64_t now)
 	bool           before;
 	uint64_t       rv;
 
+	sf__recon_touched(w);
 	sf_kube_meta_read(obj, &m);
 	if (!m.km_has_key) {
 		return;
@@ -468,6 +469,8 @@ void
 sf__recon_gone(sf__recon_worker *w, sf__recon_obj *o, uint64_t rv, int64_t now)
 {
 	bool before = sf__recon_in_sync(o);
+
+	sf__recon_touched(w);
 	// What we applied is gone: a same-name object made later by someone
 	// else is not ours.
 	o->o_flags &= ~(
@@ -604,6 +607,7 @@ sf__recon_decide(sf__recon_worker *w, sf__recon_obj *o, int64_t now)
 	int64_t  gen  = (f & O_OWNED) ? o->o_obs_gen : 0;
 	char     msg[512];
 
+	sf__recon_touched(w);
 	if ((f & O_INFLIGHT) || (w->w_conn != C_UP && w->w_conn != C_DOWN)) {
 		// In flight: decided when it finishes. Not listed yet: every
 		// object is decided once the first list is complete.
@@ -926,6 +930,7 @@ sf__recon_obj_done(sf__recon_worker *w, sf__recon_req *q, int cls,
 {
 	sf__recon_obj *o = q->q_obj;
 
+	sf__recon_touched(w);
 	// Whatever the outcome, the object is decided again.
 	o->o_flags &= ~O_INFLIGHT;
 	sf__recon_mark_dirty(w, o);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "worker.h"
 
@@ -350,6 +351,139 @@ test_answer_for_forgotten(void **state)
 	assert_null(obj(f));
 }
 
+// ------------------------------------------------------------ statistics
+
+// FieldsV1 of v, as structured-merge-diff records an applied object
+// (selector atomic, ports a map keyed by port and protocol).
+static json_t *
+fields_of(const json_t *v, const char *key)
+{
+	json_t *fs = json_object();
+	if (key != NULL && strcmp(key, "selector") == 0) {
+		return (fs);
+	}
+	if (json_is_object(v)) {
+		const char *k;
+		json_t     *x;
+		json_object_foreach((json_t *) v, k, x)
+		{
+			char fk[300];
+			snprintf(fk, sizeof(fk), "f:%s", k);
+			json_object_set_new(fs, fk, fields_of(x, k));
+		}
+	} else if (json_is_array(v) && key != NULL
+	    && strcmp(key, "ports") == 0) {
+		for (size_t i = 0; i < json_array_size(v); i++) {
+			json_t *p = json_array_get(v, i);
+			char    pk[200];
+			snprintf(pk, sizeof(pk),
+			    "k:{\"port\":%lld,\"protocol\":\"%s\"}",
+			    (long long) json_integer_value(
+			        json_object_get(p, "port")),
+			    json_string_value(json_object_get(p, "protocol")));
+			json_t *item = fields_of(p, NULL);
+			json_object_set_new(item, ".", json_object());
+			json_object_set_new(fs, pk, item);
+		}
+	}
+	return (fs);
+}
+
+// The cluster's object after svcfleet applied the body of (gen, app),
+// at resource version rv, as a watch event would bring it.
+static void
+observe_applied(fx *f, int64_t gen, const char *app, int rv)
+{
+	svc_buf  b;
+	char    *body = NULL, rvs[32];
+	uint64_t h    = 0;
+	json_t  *o, *applied, *md;
+
+	assert_int_equal(
+	    sf_kube_body(service(&b, gen, app), f->r.r_owner, &body, &h), 0);
+	o = json_loads(body, 0, NULL);
+	assert_non_null(o);
+	free(body);
+	applied = json_deep_copy(o);
+	json_object_del(applied, "apiVersion");
+	json_object_del(applied, "kind");
+	json_object_del(json_object_get(applied, "metadata"), "name");
+	json_object_del(json_object_get(applied, "metadata"), "namespace");
+	md = json_object_get(o, "metadata");
+	snprintf(rvs, sizeof(rvs), "%d", rv);
+	json_object_set_new(
+	    md, "uid", json_string("0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"));
+	json_object_set_new(md, "resourceVersion", json_string(rvs));
+	json_object_set_new(md, "managedFields",
+	    json_pack("[{s:s,s:s,s:s,s:s,s:o}]", "manager",
+	        SF_KUBE_FIELD_MANAGER, "operation", "Apply", "apiVersion",
+	        "v1", "fieldsType", "FieldsV1", "fieldsV1",
+	        fields_of(applied, NULL)));
+	json_decref(applied);
+	json_object_set_new(
+	    json_object_get(o, "spec"), "clusterIP", json_string("10.96.7.8"));
+	sf__recon_observe(&f->w, o, 1000);
+	json_decref(o);
+}
+
+// Publishes the statistics at now and checks them against the objects
+// (objects, in sync, not in sync, pending since).
+static void
+assert_stats(fx *f, int64_t now, uint64_t objs, uint64_t synced,
+    uint64_t pending, int64_t since)
+{
+	sf__recon_publish_stats(&f->w, now);
+	assert_int_equal(atomic_load(&f->c.c_nobjs), objs);
+	assert_int_equal(atomic_load(&f->c.c_nsynced), synced);
+	assert_int_equal(atomic_load(&f->c.c_npending), pending);
+	assert_int_equal(atomic_load(&f->c.c_pending_since), since);
+}
+
+// i21-idle: the published counts follow every change, though the objects
+// are counted again only when something touched them.
+static void
+test_stats_follow_changes(void **state)
+{
+	fx      *f = *state;
+	unsigned scans;
+
+	assert_stats(f, 1000, 0, 0, 0, 0);
+	watch(f, 1, "v1"); // desired, not in the cluster
+	assert_stats(f, 2000, 1, 0, 1, 2000);
+	scans = f->w.w_stats_scans;
+	assert_stats(f, 3000, 1, 0, 1, 2000); // nothing changed
+	assert_int_equal(f->w.w_stats_scans, scans);
+	assert_stats(f, 3500, 1, 0, 1, 2000); // not a second yet
+	observe_applied(f, 1, "v1", 10);
+	assert_true(sf__recon_in_sync(obj(f)));
+	assert_stats(f, 4000, 1, 1, 0, 0);
+	assert_stats(f, 5000, 1, 1, 0, 0);
+	assert_int_equal(f->w.w_stats_scans, scans + 1);
+	watch(f, 2, "v2"); // a new spec: not in sync again
+	assert_stats(f, 6000, 1, 0, 1, 6000);
+	observe_applied(f, 2, "v2", 11);
+	assert_stats(f, 7000, 1, 1, 0, 0);
+	// A second Service, held by the cluster before it is desired: an
+	// object that is not counted as desired.
+	{
+		svc_buf        b;
+		sf_service    *svc = service(&b, 1, "v1");
+		sf__recon_msg *m;
+		b.md.name = "api";
+		m         = sf__recon_desired_msg(&f->r, svc, 0, true);
+		assert_non_null(m);
+		sf__recon_take_msg(&f->w, m, 1000);
+		sf__recon_msg_free(m);
+	}
+	assert_stats(f, 8000, 2, 1, 1, 8000);
+	watch(f, 0, NULL); // dev/web deleted in svcfleet
+	assert_stats(f, 9000, 2, 0, 1, 8000);
+	sf__recon_objtab_del(&f->w.w_objs, obj(f));
+	sf__recon_touched(&f->w); // as sf__recon_decide does
+	assert_stats(f, 10000, 1, 0, 1, 8000);
+	assert_int_equal(f->w.w_stats_scans, scans + 6);
+}
+
 int
 main(void)
 {
@@ -372,6 +506,8 @@ main(void)
 	        test_late_answer_after_list, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_answer_for_forgotten, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_stats_follow_changes, setup, teardown),
 	};
 	return (cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -270,8 +270,11 @@ struct sf_server {
 		// so_idle_timeout_ms.
 		int64_t lp_since_ms;
 		bool    lp_active;
-	} * s_pipes;                     // the open connections
-	nng_aio             *s_idle_aio; // the idle sweep's timer (limits.c)
+	} * s_pipes;         // the open connections
+	nng_aio *s_idle_aio; // the idle sweep's timer (limits.c)
+	// i21-idle: the sweep's timer is running (or its callback is about
+	// to arm it again); under s_pipe_mtx. Whoever sets it arms the timer.
+	bool                 s_idle_armed;
 	size_t               s_npipes;
 	atomic_uint_fast64_t s_refused_conns;
 	atomic_uint_fast64_t

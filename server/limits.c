@@ -130,6 +130,30 @@ count_peer(sf_server *srv, uint64_t peer)
 	return (n);
 }
 
+#define IDLE_TIMEOUT_DEFAULT_MS 10000
+#define IDLE_SWEEP_MS           250 // sweeps at most this often
+#define IDLE_CLOSE_MAX          64  // per sweep
+
+// idle_next_locked: how long the idle sweep should sleep, from now, until
+// the first tracked connection that has not sent a request reaches
+// so_idle_timeout_ms (at least IDLE_SWEEP_MS); -1 when there is none.
+static int64_t
+idle_next_locked(const sf_server *srv, int64_t now)
+{
+	int64_t first = -1;
+	for (size_t i = 0; i < srv->s_npipes; i++) {
+		int64_t due = srv->s_pipes[i].lp_since_ms
+		    + srv->s_opts.so_idle_timeout_ms;
+		if (!srv->s_pipes[i].lp_active && (first < 0 || due < first)) {
+			first = due;
+		}
+	}
+	if (first < 0) {
+		return (-1);
+	}
+	return (first - now > IDLE_SWEEP_MS ? first - now : IDLE_SWEEP_MS);
+}
+
 static void
 pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
@@ -138,6 +162,7 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 	uint64_t   peer
 	    = ev == NNG_PIPE_EV_ADD_PRE ? sf__srv_peer_key(p, NULL, 0) : 0;
 	const char *why = NULL;
+	int64_t     arm = -1;
 
 	if (ev == NNG_PIPE_EV_ADD_PRE && peer == 0) {
 		// ipc:// and inproc:// peers are local, and the ipc socket is
@@ -162,11 +187,22 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 			lp->lp_peer     = peer;
 			lp->lp_since_ms = sf_clock_mono_ms();
 			lp->lp_active   = false;
+			// The sweep runs only while a connection may go idle
+			// (i21-idle); this one starts it when it is not
+			// running.
+			if (!srv->s_idle_armed
+			    && !atomic_load(&srv->s_stopping)) {
+				srv->s_idle_armed = true;
+				arm = idle_next_locked(srv, lp->lp_since_ms);
+			}
 		}
 	} else if (ev == NNG_PIPE_EV_REM_POST) {
 		pipes_take(srv, id);
 	}
 	pthread_mutex_unlock(&srv->s_pipe_mtx);
+	if (arm >= 0) {
+		nng_sleep_aio((nng_duration) arm, srv->s_idle_aio);
+	}
 	if (why != NULL) {
 		atomic_fetch_add(&srv->s_refused_conns, 1);
 		// Debug level: a flood of refusals must not flood the log.
@@ -174,10 +210,6 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 		nng_pipe_close(p);
 	}
 }
-
-#define IDLE_TIMEOUT_DEFAULT_MS 10000
-#define IDLE_SWEEP_MS           250
-#define IDLE_CLOSE_MAX          64 // per sweep
 
 void
 sf__srv_limits_active(sf_server *srv, nng_pipe p)
@@ -195,7 +227,14 @@ sf__srv_limits_active(sf_server *srv, nng_pipe p)
 
 // The idle sweep (issue 17, finding 6): connections that came and never
 // sent a request are closed after so_idle_timeout_ms, so idle peers
-// cannot hold every --max-connections place. Runs on nng's timer.
+// cannot hold every --max-connections place. Runs on nng's timer, and
+// (i21-idle) only while some tracked connection has not sent a request:
+// it sleeps until the first of them is due and stops when there is none
+// (s_idle_armed; the next connection starts it again). It used to run
+// every 250 ms for ever, and each expiry of an nng timer makes nng
+// 1.5.2's expire thread spin for up to a millisecond (its loop waits
+// for the clock to pass the deadline, not reach it): most of an idle
+// svcfleetd's CPU.
 static void
 idle_cb(void *arg)
 {
@@ -203,9 +242,14 @@ idle_cb(void *arg)
 	uint32_t   ids[IDLE_CLOSE_MAX];
 	size_t     n   = 0;
 	int64_t    now = sf_clock_mono_ms();
+	int64_t    next;
 
 	if (nng_aio_result(srv->s_idle_aio) != 0
 	    || atomic_load(&srv->s_stopping)) {
+		// Stopped (or failed): the next connection starts it again.
+		pthread_mutex_lock(&srv->s_pipe_mtx);
+		srv->s_idle_armed = false;
+		pthread_mutex_unlock(&srv->s_pipe_mtx);
 		return;
 	}
 	pthread_mutex_lock(&srv->s_pipe_mtx);
@@ -216,6 +260,10 @@ idle_cb(void *arg)
 			ids[n++] = srv->s_pipes[i].lp_id;
 		}
 	}
+	// The ones just closed count until their REM_POST: the sweep after
+	// them finds them gone (or closes them again).
+	next              = idle_next_locked(srv, now);
+	srv->s_idle_armed = next >= 0;
 	pthread_mutex_unlock(&srv->s_pipe_mtx);
 	for (size_t i = 0; i < n; i++) {
 		nng_pipe p = NNG_PIPE_INITIALIZER;
@@ -224,7 +272,9 @@ idle_cb(void *arg)
 		SF_DEBUG("limits", "closing a connection idle since it came");
 		nng_pipe_close(p);
 	}
-	nng_sleep_aio(IDLE_SWEEP_MS, srv->s_idle_aio);
+	if (next >= 0) {
+		nng_sleep_aio((nng_duration) next, srv->s_idle_aio);
+	}
 }
 
 int
@@ -253,7 +303,6 @@ sf__srv_limits_start(sf_server *srv, sf_status *st)
 		return (sf_status_set(st, SF_INTERNAL,
 		    "cannot watch connections on the RPC socket"));
 	}
-	nng_sleep_aio(IDLE_SWEEP_MS, srv->s_idle_aio);
 	return (0);
 }
 

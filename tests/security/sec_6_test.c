@@ -82,6 +82,22 @@ test_idle_connections_closed(void **state)
 	for (int i = 0; i < IDLE; i++) {
 		nng_close(s[i]);
 	}
+	// i21-idle: the sweep runs only while a connection may go idle; it
+	// stops once none is left, and the next one starts it again: a
+	// second wave is closed too.
+	assert_true(sec_wait_metric(&srv, CONNS, 0));
+	for (int i = 0; i < IDLE; i++) {
+		assert_int_equal(nng_req0_open(&s[i]), 0);
+		nng_socket_set_ms(s[i], NNG_OPT_RECONNMINT, 60000);
+		nng_socket_set_ms(s[i], NNG_OPT_RECONNMAXT, 60000);
+		assert_int_equal(nng_dial(s[i], url, NULL, 0), 0);
+	}
+	assert_true(sec_wait_metric(&srv, CONNS, IDLE));
+	assert_true(sec_wait_metric(&srv, CONNS, 0));
+	assert_true(served(url));
+	for (int i = 0; i < IDLE; i++) {
+		nng_close(s[i]);
+	}
 	assert_int_equal(th_server_stop(&srv), 0);
 	th_runf(NULL, NULL, "rm -rf '%s'", srv.ts_dir);
 }
