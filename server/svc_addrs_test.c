@@ -825,24 +825,39 @@ apply_wide(const char *name, int n, char *msg, size_t cap)
 	return (apply_wide_on(0, name, n, "1", msg, cap));
 }
 
+// Reads FleetService dev/name through replica 0. Returns the code; *out
+// gets the FleetService (the caller frees it with svcfleet_free), msg
+// (may be NULL) the message.
 static int
-fleet_get_code(const char *name)
+fleet_get(
+    const char *name, Svcfleet__V1__FleetService **out, char *msg, size_t cap)
 {
 	svcfleet_client              *c = client(0);
 	Svcfleet__V1__FleetServiceKey k
 	    = SVCFLEET__V1__FLEET_SERVICE_KEY__INIT;
 	Svcfleet__V1__GetFleetServiceRequest rq
 	    = SVCFLEET__V1__GET_FLEET_SERVICE_REQUEST__INIT;
-	Svcfleet__V1__FleetService *fs = NULL;
-	svcfleet_status             st;
+	svcfleet_status st;
 	svcfleet_status_init(&st);
 	k.namespace_ = "dev";
 	k.name       = (char *) name;
 	rq.key       = &k;
-	int rv       = svcfleet_get_fleet_service(c, &rq, &fs, &st);
-	svcfleet_free(fs);
+	*out         = NULL;
+	int rv       = svcfleet_get_fleet_service(c, &rq, out, &st);
+	if (msg != NULL) {
+		snprintf(msg, cap, "%s", st.message);
+	}
 	svcfleet_status_fini(&st);
 	svcfleet_close(c);
+	return (rv);
+}
+
+static int
+fleet_get_code(const char *name)
+{
+	Svcfleet__V1__FleetService *fs;
+	int                         rv = fleet_get(name, &fs, NULL, 0);
+	svcfleet_free(fs);
 	return (rv);
 }
 
@@ -875,19 +890,10 @@ fleet_delete(int r, const char *name, char *msg, size_t cap)
 static void
 fleet_placement(const char *name, const char *cluster, char *buf, size_t cap)
 {
-	svcfleet_client              *c = client(0);
-	Svcfleet__V1__FleetServiceKey k
-	    = SVCFLEET__V1__FLEET_SERVICE_KEY__INIT;
-	Svcfleet__V1__GetFleetServiceRequest rq
-	    = SVCFLEET__V1__GET_FLEET_SERVICE_REQUEST__INIT;
-	Svcfleet__V1__FleetService *fs = NULL;
-	svcfleet_status             st;
-	svcfleet_status_init(&st);
-	k.namespace_ = "dev";
-	k.name       = (char *) name;
-	rq.key       = &k;
-	if (svcfleet_get_fleet_service(c, &rq, &fs, &st) != 0) {
-		fail_msg("get %s: %s", name, st.message);
+	Svcfleet__V1__FleetService *fs;
+	char                        msg[512];
+	if (fleet_get(name, &fs, msg, sizeof(msg)) != 0) {
+		fail_msg("get %s: %s", name, msg);
 	}
 	buf[0] = '\0';
 	for (size_t i = 0; i < fs->n_status; i++) {
@@ -897,27 +903,16 @@ fleet_placement(const char *name, const char *cluster, char *buf, size_t cap)
 		}
 	}
 	svcfleet_free(fs);
-	svcfleet_status_fini(&st);
-	svcfleet_close(c);
 }
 
 // The stored FleetService's template annotation gen (into buf).
 static void
 fleet_gen(const char *name, char *buf, size_t cap)
 {
-	svcfleet_client              *c = client(0);
-	Svcfleet__V1__FleetServiceKey k
-	    = SVCFLEET__V1__FLEET_SERVICE_KEY__INIT;
-	Svcfleet__V1__GetFleetServiceRequest rq
-	    = SVCFLEET__V1__GET_FLEET_SERVICE_REQUEST__INIT;
-	Svcfleet__V1__FleetService *fs = NULL;
-	svcfleet_status             st;
-	svcfleet_status_init(&st);
-	k.namespace_ = "dev";
-	k.name       = (char *) name;
-	rq.key       = &k;
-	if (svcfleet_get_fleet_service(c, &rq, &fs, &st) != 0) {
-		fail_msg("get %s: %s", name, st.message);
+	Svcfleet__V1__FleetService *fs;
+	char                        msg[512];
+	if (fleet_get(name, &fs, msg, sizeof(msg)) != 0) {
+		fail_msg("get %s: %s", name, msg);
 	}
 	const char *g = NULL;
 	if (fs->spec != NULL && fs->spec->template_ != NULL
@@ -927,8 +922,6 @@ fleet_gen(const char *name, char *buf, size_t cap)
 	}
 	snprintf(buf, cap, "%s", g != NULL ? g : "");
 	svcfleet_free(fs);
-	svcfleet_status_fini(&st);
-	svcfleet_close(c);
 }
 
 // Checks the copies of FleetService dev/name in clusters wide-00.. of n:

@@ -722,6 +722,23 @@ y_hook(const char *guard)
 	pthread_mutex_unlock(&y_pause.mtx);
 }
 
+// The "tag" label of Service c1/dev/name as stored (into buf; "" when
+// none); fails when the Service is not stored.
+static void
+stored_tag(sf_store *s, const char *name, char *buf, size_t cap)
+{
+	Svcfleet__V1__Service *got = tu_get(s, "c1", "dev", name);
+	assert_non_null(got);
+	buf[0] = '\0';
+	for (size_t l = 0; l < got->metadata->n_labels; l++) {
+		if (strcmp(got->metadata->labels[l]->key, "tag") == 0) {
+			snprintf(
+			    buf, cap, "%s", got->metadata->labels[l]->value);
+		}
+	}
+	svcfleet__v1__service__free_unpacked(got, NULL);
+}
+
 static void
 test_txn_parts(void **state)
 {
@@ -777,22 +794,14 @@ test_txn_parts(void **state)
 	for (int i = 0; i < m.n; i++) {
 		char name[32];
 		snprintf(name, sizeof(name), "p-%03d", i);
-		Svcfleet__V1__Service *got = tu_get(s, "c1", "dev", name);
-		assert_non_null(got);
-		const char *t = "";
-		for (size_t l = 0; l < got->metadata->n_labels; l++) {
-			if (strcmp(got->metadata->labels[l]->key, "tag")
-			    == 0) {
-				t = got->metadata->labels[l]->value;
-			}
-		}
+		char t[32];
+		stored_tag(s, name, t, sizeof(t));
 		twos += strcmp(t, "two") == 0;
 		ones += strcmp(t, "one") == 0;
 		// In order: the head's first, then none.
 		if (i > 0 && strcmp(t, "two") == 0) {
 			assert_int_equal(ones, 0);
 		}
-		svcfleet__v1__service__free_unpacked(got, NULL);
 	}
 	assert_true(twos > 0 && ones > 0 && twos + ones == m.n);
 
@@ -818,19 +827,11 @@ test_txn_parts(void **state)
 	for (int i = 0; i < m.n; i++) {
 		char name[32];
 		snprintf(name, sizeof(name), "p-%03d", i);
-		Svcfleet__V1__Service *got = tu_get(s, "c1", "dev", name);
-		assert_non_null(got);
-		const char *t = "";
-		for (size_t l = 0; l < got->metadata->n_labels; l++) {
-			if (strcmp(got->metadata->labels[l]->key, "tag")
-			    == 0) {
-				t = got->metadata->labels[l]->value;
-			}
-		}
+		char t[32];
+		stored_tag(s, name, t, sizeof(t));
 		if (strcmp(t, "y") != 0) {
 			fail_msg("%s is %s's, not y's", name, t);
 		}
-		svcfleet__v1__service__free_unpacked(got, NULL);
 	}
 	sf_arena_fini(&y_arg.a);
 	sf_store_close(parts_other);
