@@ -40,6 +40,19 @@ served(const char *url)
 	return (ok);
 }
 
+// Dials IDLE connections to url that never send a request (their dialers
+// wait a minute to redial once closed).
+static void
+dial_idle(nng_socket *s, const char *url)
+{
+	for (int i = 0; i < IDLE; i++) {
+		assert_int_equal(nng_req0_open(&s[i]), 0);
+		nng_socket_set_ms(s[i], NNG_OPT_RECONNMINT, 60000);
+		nng_socket_set_ms(s[i], NNG_OPT_RECONNMAXT, 60000);
+		assert_int_equal(nng_dial(s[i], url, NULL, 0), 0);
+	}
+}
+
 static void
 test_idle_connections_closed(void **state)
 {
@@ -65,12 +78,7 @@ test_idle_connections_closed(void **state)
 	// The attack: every place taken by connections that never speak
 	// (nng's dialers reconnect at once when closed: they are closed
 	// for good by the test only at the end).
-	for (int i = 0; i < IDLE; i++) {
-		assert_int_equal(nng_req0_open(&s[i]), 0);
-		nng_socket_set_ms(s[i], NNG_OPT_RECONNMINT, 60000);
-		nng_socket_set_ms(s[i], NNG_OPT_RECONNMAXT, 60000);
-		assert_int_equal(nng_dial(s[i], url, NULL, 0), 0);
-	}
+	dial_idle(s, url);
 	// Every place taken; then, within seconds (the timeout is 1 s), not
 	// never, none: the idle ones were closed.
 	assert_true(sec_wait_metric(&srv, CONNS, IDLE));
@@ -86,12 +94,7 @@ test_idle_connections_closed(void **state)
 	// stops once none is left, and the next one starts it again: a
 	// second wave is closed too.
 	assert_true(sec_wait_metric(&srv, CONNS, 0));
-	for (int i = 0; i < IDLE; i++) {
-		assert_int_equal(nng_req0_open(&s[i]), 0);
-		nng_socket_set_ms(s[i], NNG_OPT_RECONNMINT, 60000);
-		nng_socket_set_ms(s[i], NNG_OPT_RECONNMAXT, 60000);
-		assert_int_equal(nng_dial(s[i], url, NULL, 0), 0);
-	}
+	dial_idle(s, url);
 	assert_true(sec_wait_metric(&srv, CONNS, IDLE));
 	assert_true(sec_wait_metric(&srv, CONNS, 0));
 	assert_true(served(url));
