@@ -145,6 +145,12 @@ scan(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
 {
 	size_t   i = 0;
 	uint32_t counts[COUNTED_FIELDS];
+	// Repeated fields come as runs of one tag: the last lookup is kept
+	// (i17-p99: an attack's 150,000 empty ports were 150,000 binary
+	// searches of the descriptor).
+	uint64_t                        last_tag = 0;
+	const ProtobufCFieldDescriptor *last_f   = NULL;
+	size_t                          last_cap = SIZE_MAX;
 
 	if (depth > NESTING_MAX) {
 		return (false);
@@ -176,14 +182,29 @@ scan(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
 			if (!varint(p, len, &i, &n) || n > len - i) {
 				return (true);
 			}
-			if (d != NULL && (tag >> 3) <= UINT32_MAX) {
+			bool over = false;
+			if (tag == last_tag && last_tag != 0) {
+				f = last_f;
+			} else if (d != NULL && (tag >> 3) <= UINT32_MAX) {
 				f = protobuf_c_message_descriptor_get_field(
 				    d, (unsigned) (tag >> 3));
+				last_tag = tag;
+				last_f   = f;
+				last_cap = f != NULL
+				        && f->label
+				            == PROTOBUF_C_LABEL_REPEATED
+				    ? cap_of(d, f)
+				    : SIZE_MAX;
 			}
 			if (f != NULL && f - d->fields < COUNTED_FIELDS) {
-				counts[f - d->fields]++;
+				uint32_t *c = &counts[f - d->fields];
+				(*c)++;
+				// Over its cap already: the request will be
+				// refused; its elements are counted, not read.
+				over = *c > last_cap;
 			}
 			if (f != NULL && f->type == PROTOBUF_C_TYPE_MESSAGE
+			    && !over
 			    && !scan(f->descriptor, p + i, (size_t) n,
 			        depth + 1, left, st)) {
 				return (false);

@@ -243,7 +243,9 @@ struct sf_server {
 	pthread_cond_t       s_lanes_cv; // lanes, for the bulk thread
 	struct sf__srv_lane *s_lanes, *s_lanes_tail;
 	size_t               s_bulk_queued; // requests in lanes
-	size_t               s_bulk_users;  // lanes
+	size_t               s_bulk_users;  // lanes with requests
+	uint64_t             s_bulk_rate;   // i17-rate: bytes/s, 0: no limit
+	uint64_t             s_bulk_burst;  // a bucket's size
 	pthread_t            s_bulk, s_sorter;
 	bool                 s_bulk_running; // both threads run
 	bool                 s_bulk_started, s_sorter_running;

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -752,11 +753,24 @@ worker_main(void *arg)
 // sending many 20 KiB requests is never held behind another's few of
 // megabytes, each of which costs its sender many turns (one request per
 // turn, before, gave a 4 MiB request as much as a 20 KiB one).
+//
+// i17-rate: each lane is also its user's bucket of bulk bytes, refilled at
+// so_bulk_rate bytes a second up to s_bulk_burst. A request is taken when
+// the bucket is not below 0 and costs its bytes, so one larger than what
+// is left is served and the lane then waits until the bucket is back at 0:
+// a user's large requests (the review's megabytes of empty ports, refused
+// after the prescan, or the largest valid Services) get at most that many
+// bytes a second of the receiving, decoding and validating, however many
+// connections send them, and cannot take the CPUs from the others' small
+// requests. A lane whose queue empties stays (idle) until its bucket is
+// full again, so a user cannot refill it by letting the lane go.
 struct sf__srv_lane {
 	char                *l_user; // malloc'd
 	rpc_ctx             *l_head, *l_tail;
 	struct sf__srv_lane *l_next;    // next in turn
 	size_t               l_deficit; // i17-turns: bytes it may still take
+	double               l_tokens;  // i17-rate: bytes in the bucket
+	int64_t              l_at_us;   // when they were counted (monotonic)
 };
 
 // Bytes a lane may take per turn (i17-turns): four requests just over
@@ -790,12 +804,16 @@ lane_put(sf_server *srv, rpc_ctx *rc)
 			free(l);
 			return (false);
 		}
+		l->l_tokens = (double) srv->s_bulk_burst;
+		l->l_at_us  = sf_clock_mono_us();
 		if (srv->s_lanes_tail != NULL) {
 			srv->s_lanes_tail->l_next = l;
 		} else {
 			srv->s_lanes = l;
 		}
 		srv->s_lanes_tail = l;
+	}
+	if (l->l_head == NULL) {
 		srv->s_bulk_users++;
 	}
 	rc->rc_next = NULL;
@@ -824,44 +842,114 @@ lane_rotate(sf_server *srv)
 	srv->s_lanes_tail         = l;
 }
 
+// lane_refill counts what l's bucket gained since it was last counted
+// (i17-rate). Under s_qmtx.
+static void
+lane_refill(const sf_server *srv, struct sf__srv_lane *l, int64_t now_us)
+{
+	double burst = (double) srv->s_bulk_burst;
+
+	if (srv->s_bulk_rate == 0 || now_us <= l->l_at_us) {
+		return;
+	}
+	l->l_tokens += (double) (now_us - l->l_at_us)
+	    * (double) srv->s_bulk_rate / 1e6;
+	if (l->l_tokens > burst) {
+		l->l_tokens = burst;
+	}
+	l->l_at_us = now_us;
+}
+
+// lane_ready: l has a request and its bucket lets it be taken now.
+static bool
+lane_ready(const sf_server *srv, const struct sf__srv_lane *l, bool no_rate)
+{
+	return (l->l_head != NULL
+	    && (no_rate || srv->s_bulk_rate == 0 || l->l_tokens >= 0));
+}
+
+// lane_sweep refills every bucket and frees the idle lanes whose bucket
+// is full (all idle lanes when there is no rate). Returns whether a lane
+// is ready; when none is, *due_us is when the first waiting one will be
+// (0: none waits). Under s_qmtx.
+static bool
+lane_sweep(sf_server *srv, int64_t now_us, bool no_rate, int64_t *due_us)
+{
+	struct sf__srv_lane *prev = NULL, *l = srv->s_lanes, *next;
+	bool                 ready = false;
+
+	*due_us = 0;
+	for (; l != NULL; l = next) {
+		next = l->l_next;
+		lane_refill(srv, l, now_us);
+		if (l->l_head == NULL
+		    && (srv->s_bulk_rate == 0
+		        || l->l_tokens >= (double) srv->s_bulk_burst)) {
+			if (prev != NULL) {
+				prev->l_next = next;
+			} else {
+				srv->s_lanes = next;
+			}
+			if (srv->s_lanes_tail == l) {
+				srv->s_lanes_tail = prev;
+			}
+			free(l->l_user);
+			free(l);
+			continue;
+		}
+		if (lane_ready(srv, l, no_rate)) {
+			ready = true;
+		} else if (l->l_head != NULL) {
+			// Back at 0 in -tokens / rate seconds.
+			int64_t at = now_us + 1
+			    + (int64_t) (-l->l_tokens * 1e6
+			        / (double) srv->s_bulk_rate);
+			if (*due_us == 0 || at < *due_us) {
+				*due_us = at;
+			}
+		}
+		prev = l;
+	}
+	return (ready);
+}
+
 // lane_take takes the next request in turn (deficit round robin, see
-// sf__srv_lane): the first lane's first request when its credit covers
+// sf__srv_lane) among the lanes whose bucket lets them (no_rate: all, as
+// when stopping): the first lane's first request when its credit covers
 // it; otherwise that lane gets BULK_QUANTUM more and goes to the end, and
-// the next one is looked at. A lane left empty goes away (its credit with
-// it). NULL when no lane waits. Under s_qmtx; the loop ends, since each
-// pass adds credit, after at most the largest request / BULK_QUANTUM
-// passes over the lanes.
+// the next one is looked at. NULL when no lane may go now; *due_us is
+// then when one will (0: none waits). Under s_qmtx; the loop ends, since
+// each pass adds credit to the ready lanes, after at most the largest
+// request / BULK_QUANTUM passes over the lanes.
 static rpc_ctx *
-lane_take(sf_server *srv)
+lane_take(sf_server *srv, bool no_rate, int64_t *due_us)
 {
 	struct sf__srv_lane *l;
 	rpc_ctx             *rc;
 
+	if (!lane_sweep(srv, sf_clock_mono_us(), no_rate, due_us)) {
+		return (NULL);
+	}
 	for (;;) {
-		if ((l = srv->s_lanes) == NULL) {
-			return (NULL);
+		l = srv->s_lanes;
+		if (lane_ready(srv, l, no_rate)) {
+			if (l->l_head->rc_cost <= l->l_deficit) {
+				break;
+			}
+			l->l_deficit += BULK_QUANTUM;
 		}
-		if (l->l_head->rc_cost <= l->l_deficit) {
-			break;
-		}
-		l->l_deficit += BULK_QUANTUM;
 		lane_rotate(srv);
 	}
 	rc = l->l_head;
 	l->l_deficit -= rc->rc_cost;
+	l->l_tokens -= (double) rc->rc_cost;
 	l->l_head = rc->rc_next;
-	if (l->l_head == NULL) {
-		l->l_tail = NULL;
-	}
 	srv->s_bulk_queued--;
 	if (l->l_head == NULL) {
-		srv->s_lanes = l->l_next;
-		if (srv->s_lanes == NULL) {
-			srv->s_lanes_tail = NULL;
-		}
+		// Idle: its credit goes (the bucket stays, lane_sweep).
+		l->l_tail    = NULL;
+		l->l_deficit = 0;
 		srv->s_bulk_users--;
-		free(l->l_user);
-		free(l);
 	}
 	rc->rc_next = NULL;
 	return (rc);
@@ -931,11 +1019,34 @@ bulk_main(void *arg)
 
 	for (;;) {
 		rpc_ctx *rc;
+		int64_t  due_us;
 		pthread_mutex_lock(&srv->s_qmtx);
-		while ((rc = lane_take(srv)) == NULL
+		// Stopping: what waits is answered now, bucket or not.
+		while ((rc = lane_take(srv,
+		            atomic_load(&srv->s_stopping)
+		                || atomic_load(&srv->s_draining),
+		            &due_us))
+		        == NULL
 		    && !(
 		        atomic_load(&srv->s_stopping) && srv->s_sorter_done)) {
-			pthread_cond_wait(&srv->s_lanes_cv, &srv->s_qmtx);
+			if (due_us == 0) {
+				pthread_cond_wait(
+				    &srv->s_lanes_cv, &srv->s_qmtx);
+			} else {
+				// A lane waits for its bucket (i17-rate).
+				struct timespec ts;
+				int64_t w = due_us - sf_clock_mono_us();
+				clock_gettime(CLOCK_REALTIME, &ts);
+				w = w < 0 ? 0 : w;
+				ts.tv_sec += (time_t) (w / 1000000);
+				ts.tv_nsec += (long) (w % 1000000) * 1000;
+				if (ts.tv_nsec >= 1000000000) {
+					ts.tv_sec++;
+					ts.tv_nsec -= 1000000000;
+				}
+				pthread_cond_timedwait(
+				    &srv->s_lanes_cv, &srv->s_qmtx, &ts);
+			}
 		}
 		pthread_mutex_unlock(&srv->s_qmtx);
 		if (rc == NULL) {
@@ -1146,6 +1257,13 @@ sf__srv_rpc_start(sf_server *srv, sf_status *st)
 	pthread_cond_init(&srv->s_qcv, NULL);
 	pthread_cond_init(&srv->s_bulk_cv, NULL);
 	pthread_cond_init(&srv->s_lanes_cv, NULL);
+	// i17-rate: a bucket holds one largest request, or a second's worth.
+	srv->s_bulk_rate  = srv->s_opts.so_bulk_rate > 0
+	     ? (uint64_t) srv->s_opts.so_bulk_rate
+	     : 0;
+	srv->s_bulk_burst = srv->s_bulk_rate > srv->s_opts.so_max_msg
+	    ? srv->s_bulk_rate
+	    : srv->s_opts.so_max_msg;
 	// Large requests go to the bulk threads only when both run (without
 	// the sorter, the bulk thread just waits for the stop).
 	pthread_mutex_lock(&srv->s_qmtx);
@@ -1190,6 +1308,11 @@ void
 sf__srv_rpc_drain(sf_server *srv, int64_t max_ms)
 {
 	int64_t until = sf_clock_mono_ms() + max_ms;
+	// Requests waiting for their user's bucket (i17-rate) are answered
+	// now: the bulk thread takes them regardless while draining.
+	pthread_mutex_lock(&srv->s_qmtx);
+	pthread_cond_broadcast(&srv->s_lanes_cv);
+	pthread_mutex_unlock(&srv->s_qmtx);
 	// s_inflight first: a reply enters s_sending before it leaves it.
 	while ((atomic_load(&srv->s_inflight) > 0
 	           || atomic_load(&srv->s_sending) > 0)
@@ -1218,6 +1341,14 @@ sf__srv_rpc_stop(sf_server *srv)
 	if (srv->s_bulk_started) {
 		pthread_join(srv->s_bulk, NULL);
 	}
+	// Idle lanes whose buckets were still filling (i17-rate).
+	while (srv->s_lanes != NULL) {
+		struct sf__srv_lane *l = srv->s_lanes;
+		srv->s_lanes           = l->l_next;
+		free(l->l_user);
+		free(l);
+	}
+	srv->s_lanes_tail = NULL;
 	// Every aio is stopped while the socket and its contexts still exist:
 	// stopping one after the socket closed can reach into the freed
 	// context (nng then panics on a destroyed mutex).

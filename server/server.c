@@ -230,6 +230,9 @@ sf_server_opts_defaults(sf_server_opts *o)
 	if (o->so_default_timeout_ms == 0) {
 		o->so_default_timeout_ms = 30000;
 	}
+	if (o->so_bulk_rate == 0) {
+		o->so_bulk_rate = SF_SERVER_BULK_RATE_DEFAULT;
+	}
 	if (o->so_dedupe_bytes == 0) {
 		o->so_dedupe_bytes = DEDUPE_BYTES;
 	}

@@ -59,6 +59,12 @@ typedef struct sf_server_opts {
 	// so_max_watches (at least 1). The reconciler's are not counted:
 	// an eighth of so_max_watches is kept for it.
 	unsigned so_max_watches_per_user;
+	// (i17-rate) Bytes a second of one user's large requests (over 16
+	// KiB) the server reads on, 0 = SF_SERVER_BULK_RATE_DEFAULT, < 0 = no
+	// limit. A user may send so_max_msg (or a second's worth, if more) at
+	// once; beyond that its large requests wait their turn. The
+	// reconciler's are not counted.
+	int64_t so_bulk_rate;
 	// (issue 17) A TCP/TLS connection that has sent no request this long
 	// after it came is closed, 0 = 10 s.
 	int64_t so_idle_timeout_ms;
@@ -78,6 +84,8 @@ typedef struct sf_server_opts {
 	// etcd's --max-request-bytes, 0 = 1.5 MiB (its default).
 	uint32_t so_etcd_max_request_bytes;
 } sf_server_opts;
+
+#define SF_SERVER_BULK_RATE_DEFAULT (8 << 20)
 
 // The hard cap nng enforces per message; requests between so_max_msg and
 // this get RESOURCE_EXHAUSTED, bigger ones are dropped by nng.

@@ -60,6 +60,7 @@ typedef struct config {
 	bool        no_reconciler;
 	bool        allow_core_dumps;     // issue 17
 	long        max_watches_per_user; // issue 17
+	long        bulk_rate;            // i17-rate
 	const char *idle_timeout;         // issue 17
 	// The HTTP endpoint against hostile clients (issue 17).
 	const char *metrics;
@@ -192,6 +193,14 @@ static const sf_opt options[] = {
         "kept for them)",
         offsetof(config, max_watches_per_user), 1, 65535, NULL,
         "max-watches/4"},
+    // i17-rate: one user's megabytes cannot take the CPUs.
+    {"bulk-rate-per-user", "SVCFLEETD_BULK_RATE_PER_USER", SF_OPT_INT,
+        "8388608",
+        "bytes a second of one user's large requests (over 16 KiB) the "
+        "server reads on; beyond that (after one largest request at "
+        "once) they wait their turn. 0: no limit. The reconciler's are "
+        "not counted",
+        offsetof(config, bulk_rate), 0, 1 << 30, NULL, NULL},
     // issue 17: idle connections cannot hold every place.
     {"connection-idle-timeout", "SVCFLEETD_CONNECTION_IDLE_TIMEOUT",
         SF_OPT_STRING, "10s",
@@ -759,6 +768,7 @@ main(int argc, char **argv)
 	    = (unsigned) cfg.max_connections_per_peer,
 	    .so_max_watches          = (unsigned) cfg.max_watches,
 	    .so_max_watches_per_user = (unsigned) cfg.max_watches_per_user,
+	    .so_bulk_rate            = cfg.bulk_rate > 0 ? cfg.bulk_rate : -1,
 	    .so_idle_timeout_ms      = idle_ms,
 	    .so_max_inflight         = (unsigned) cfg.max_inflight,
 	    .so_inproc = !cfg.no_reconciler || http_on ? INPROC_URL : NULL,

@@ -250,6 +250,8 @@ test_help(void **state)
 	        "max-watches/4"},
 	    {"--connection-idle-timeout", "SVCFLEETD_CONNECTION_IDLE_TIMEOUT",
 	        "10s"},
+	    {"--bulk-rate-per-user", "SVCFLEETD_BULK_RATE_PER_USER",
+	        "8388608"}, // i17-rate
 	    {"--allow-core-dumps", "SVCFLEETD_ALLOW_CORE_DUMPS", "false"},
 	    // The HTTP endpoint against hostile clients (issue 17).
 	    {"--metrics", "SVCFLEETD_METRICS", "token"},

@@ -48,65 +48,13 @@ static char       *mallory, *bob;
 #define fx  d.si_fx
 #define srv d.si_srv
 
-// Annotations of a marked Service (or template): HOLD and n of vlen bytes.
-typedef struct ann_parts {
-	Svcfleet__V1__KeyValue  *kv;
-	Svcfleet__V1__KeyValue **p;
-	char                    *keys, *value;
-} ann_parts;
-
-static void
-ann_fill(ann_parts *a, Svcfleet__V1__ObjectMeta *m, size_t n, size_t vlen)
-{
-	a->kv    = calloc(n + 1, sizeof(*a->kv));
-	a->p     = calloc(n + 1, sizeof(*a->p));
-	a->keys  = calloc(n + 1, 16);
-	a->value = malloc(vlen + 1);
-	assert_true(a->kv != NULL && a->p != NULL && a->keys != NULL
-	    && a->value != NULL);
-	memset(a->value, 'v', vlen);
-	a->value[vlen] = '\0';
-	for (size_t i = 0; i <= n; i++) {
-		svcfleet__v1__key_value__init(&a->kv[i]);
-		a->kv[i].key = a->keys + 16 * i;
-		if (i < n) {
-			snprintf(a->kv[i].key, 16, "a%zu", i);
-			a->kv[i].value = a->value;
-		} else {
-			strcpy(a->kv[i].key, SEC_HOLD);
-			a->kv[i].value = "";
-		}
-		a->p[i] = &a->kv[i];
-	}
-	m->annotations   = a->p;
-	m->n_annotations = n + 1;
-}
-
-static void
-ann_free(ann_parts *a)
-{
-	free(a->kv);
-	free(a->p);
-	free(a->keys);
-	free(a->value);
-}
-
 // Sends a marked dry-run create of east/ns/name with nann annotations
 // of vlen bytes as token (over 16 KiB: the bulk threads).
 static void
 send_sized(const char *token, const char *ns, const char *name, size_t nann,
     size_t vlen, nng_socket *s)
 {
-	Svcfleet__V1__CreateServiceRequest r
-	    = SVCFLEET__V1__CREATE_SERVICE_REQUEST__INIT;
-	sec_svc   b;
-	ann_parts a;
-	memset(&b, 0, sizeof(b));
-	r.service = sec_service(&b, "east", ns, name);
-	ann_fill(&a, r.service->metadata, nann, vlen);
-	r.dry_run = true;
-	sec_async_send(URL, token, CREATE, &r.base, 60000, s);
-	ann_free(&a);
+	sec_send_marked(URL, token, ns, name, nann, vlen, s);
 }
 
 // About 40 KiB.
@@ -125,7 +73,7 @@ typedef struct fleet_parts {
 	Svcfleet__V1__FleetPlacement   pl;
 	char                          *cls[2];
 	sec_svc                        tpl;
-	ann_parts                      ann;
+	sec_ann_parts                  ann;
 } fleet_parts;
 
 static void
@@ -152,12 +100,12 @@ send_fleet(const char *name, size_t nann, int32_t node_port, nng_socket *s)
 		p.sp.template_->spec->type = "NodePort";
 		p.tpl.port.node_port       = node_port;
 	}
-	ann_fill(&p.ann, p.sp.template_->metadata, nann, 200);
+	sec_ann_fill(&p.ann, p.sp.template_->metadata, nann, 200);
 	p.fs.metadata   = &p.md;
 	p.fs.spec       = &p.sp;
 	r.fleet_service = &p.fs;
 	sec_async_send(URL, mallory, FAPPLY, &r.base, 60000, s);
-	ann_free(&p.ann);
+	sec_ann_free(&p.ann);
 }
 
 static Svcfleet__V1__Service *

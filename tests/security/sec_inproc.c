@@ -25,7 +25,8 @@
 #include "server.h"
 #include "store.h"
 
-#define ORDER 64
+#define ORDER         64
+#define CREATE_METHOD "/svcfleet.v1.ServiceManager/CreateService"
 
 static struct {
 	pthread_mutex_t mtx;
@@ -221,6 +222,14 @@ int
 sec_inproc_start(sec_inproc *p, const char *url, const char *tag,
     const char *admin_token, bool metrics)
 {
+	return (
+	    sec_inproc_start_with(p, url, tag, admin_token, metrics, NULL));
+}
+
+int
+sec_inproc_start_with(sec_inproc *p, const char *url, const char *tag,
+    const char *admin_token, bool metrics, void (*tweak)(sf_server_opts *))
+{
 	char           tokfile[300];
 	const char    *ls[] = {url};
 	sf_server_opts o    = {0};
@@ -246,6 +255,9 @@ sec_inproc_start(sec_inproc *p, const char *url, const char *tag,
 	o.so_token_file = tokfile;
 	o.so_nosync     = true;
 	o.so_metrics    = p->si_reg;
+	if (tweak != NULL) {
+		tweak(&o);
+	}
 	sf_log_set_level(SF_LOG_WARN);
 	sf_model_set_validate_hook(hook, NULL);
 	sf_status_init(&st);
@@ -323,4 +335,57 @@ sec_audit_count(th_fixture *fx, const char *user, const char *method)
 	}
 	svcfleet_free(out);
 	return (n);
+}
+
+void
+sec_ann_fill(
+    sec_ann_parts *a, Svcfleet__V1__ObjectMeta *m, size_t n, size_t vlen)
+{
+	a->kv    = calloc(n + 1, sizeof(*a->kv));
+	a->p     = calloc(n + 1, sizeof(*a->p));
+	a->keys  = calloc(n + 1, 16);
+	a->value = malloc(vlen + 1);
+	assert_true(a->kv != NULL && a->p != NULL && a->keys != NULL
+	    && a->value != NULL);
+	memset(a->value, 'v', vlen);
+	a->value[vlen] = '\0';
+	for (size_t i = 0; i <= n; i++) {
+		svcfleet__v1__key_value__init(&a->kv[i]);
+		a->kv[i].key = a->keys + 16 * i;
+		if (i < n) {
+			snprintf(a->kv[i].key, 16, "a%u", (unsigned) i);
+			a->kv[i].value = a->value;
+		} else {
+			strcpy(a->kv[i].key, SEC_HOLD);
+			a->kv[i].value = "";
+		}
+		a->p[i] = &a->kv[i];
+	}
+	m->annotations   = a->p;
+	m->n_annotations = n + 1;
+}
+
+void
+sec_ann_free(sec_ann_parts *a)
+{
+	free(a->kv);
+	free(a->p);
+	free(a->keys);
+	free(a->value);
+}
+
+void
+sec_send_marked(const char *url, const char *token, const char *ns,
+    const char *name, size_t nann, size_t vlen, nng_socket *s)
+{
+	Svcfleet__V1__CreateServiceRequest r
+	    = SVCFLEET__V1__CREATE_SERVICE_REQUEST__INIT;
+	sec_svc       b;
+	sec_ann_parts a;
+	memset(&b, 0, sizeof(b));
+	r.service = sec_service(&b, "east", ns, name);
+	sec_ann_fill(&a, r.service->metadata, nann, vlen);
+	r.dry_run = true;
+	sec_async_send(url, token, CREATE_METHOD, &r.base, 60000, s);
+	sec_ann_free(&a);
 }

@@ -66,8 +66,9 @@ int  sec_async_recv(nng_socket s, int wait_ms, char *msg, size_t cap);
 // SEC_HOLD in the order validated, and holds marked ones at a gate.
 #define SEC_HOLD "test/hold"
 
-typedef struct sf_server  sf_server;
-typedef struct sf_metrics sf_metrics;
+typedef struct sf_server      sf_server;
+typedef struct sf_metrics     sf_metrics;
+typedef struct sf_server_opts sf_server_opts;
 typedef struct sec_inproc {
 	sf_server  *si_srv;
 	sf_metrics *si_reg; // NULL unless started with metrics
@@ -78,8 +79,12 @@ typedef struct sec_inproc {
 // sec_inproc_start starts svcfleetd listening on url with a fresh data
 // directory (tag names it), admin_token the admin's static token, and a
 // metrics registry when metrics; returns 0 or -1 (said on stderr).
-int  sec_inproc_start(sec_inproc *p, const char *url, const char *tag,
-     const char *admin_token, bool metrics);
+int sec_inproc_start(sec_inproc *p, const char *url, const char *tag,
+    const char *admin_token, bool metrics);
+// sec_inproc_start_with: the same, tweak (when not NULL) changing the
+// server's options before it starts.
+int  sec_inproc_start_with(sec_inproc *p, const char *url, const char *tag,
+     const char *admin_token, bool metrics, void (*tweak)(sf_server_opts *));
 void sec_inproc_stop(sec_inproc *p);
 // sec_inproc_gauge: the value of metric line `name ` of p's registry, -1
 // when absent; sec_inproc_wait_gauge polls it until it reads want
@@ -106,6 +111,21 @@ int  sec_gate_holds(void);     // validations of marked Services, ever
 // (at most cap, the first 64 kept).
 int sec_gate_validations_of(const char *name);
 int sec_gate_order(char (*out)[32], int cap);
+
+// Annotations of a marked Service (or template): SEC_HOLD and n of vlen
+// bytes (sec_ann_fill sets m's annotations to them; sec_ann_free after).
+typedef struct sec_ann_parts {
+	Svcfleet__V1__KeyValue  *kv;
+	Svcfleet__V1__KeyValue **p;
+	char                    *keys, *value;
+} sec_ann_parts;
+void sec_ann_fill(
+    sec_ann_parts *a, Svcfleet__V1__ObjectMeta *m, size_t n, size_t vlen);
+void sec_ann_free(sec_ann_parts *a);
+// sec_send_marked sends (sec_async_send) a marked dry-run create of
+// east/ns/name with nann annotations of vlen bytes as token to url.
+void sec_send_marked(const char *url, const char *token, const char *ns,
+    const char *name, size_t nann, size_t vlen, nng_socket *s);
 
 // sec_audit_count: audit records of user whose method contains method.
 size_t sec_audit_count(th_fixture *fx, const char *user, const char *method);
