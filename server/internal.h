@@ -641,9 +641,17 @@ void sf__srv_metrics_commit(sf_server *srv);
 int sf__srv_rpc_start(sf_server *srv, sf_status *st);
 // sf__srv_rpc_drain waits (at most max_ms) until no request is in flight.
 void sf__srv_rpc_drain(sf_server *srv, int64_t max_ms);
-// sf__srv_rpc_stop stops the workers, stops every context's aio, closes the
-// socket, and frees the contexts.
+// sf__srv_rpc_stop stops the workers and the bulk threads: no handler runs
+// after it; calls waiting for the store are still answered (their replies
+// go out through the contexts, which stay).
 void sf__srv_rpc_stop(sf_server *srv);
+// sf__srv_rpc_close stops every context's aio, closes the socket and frees
+// the contexts: after the store is closed (its last done callbacks reply
+// through them).
+void sf__srv_rpc_close(sf_server *srv);
+// How long a stop waits for calls in flight before it closes the store
+// (which answers what still waits for it): DRAIN_MAX_MS; tests shorten it.
+extern _Atomic int64_t sf__srv_drain_max_ms;
 
 // ----------------------------------------------------------------------
 // Authentication (auth.c): who is calling — bearer tokens (stored, from a

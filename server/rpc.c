@@ -1349,6 +1349,11 @@ sf__srv_rpc_stop(sf_server *srv)
 		free(l);
 	}
 	srv->s_lanes_tail = NULL;
+}
+
+void
+sf__srv_rpc_close(sf_server *srv)
+{
 	// Every aio is stopped while the socket and its contexts still exist:
 	// stopping one after the socket closed can reach into the freed
 	// context (nng then panics on a destroyed mutex).

@@ -23,6 +23,8 @@
 #define DRAIN_MAX_MS   10000
 #define PEM_MAX        (1 << 20) // certificate and key files
 
+_Atomic int64_t sf__srv_drain_max_ms = DRAIN_MAX_MS;
+
 // Gives a tls+tcp:// listener its certificate and key.
 static int
 setup_tls(sf_server *srv, nng_listener l, const char *url, sf_status *st)
@@ -383,18 +385,33 @@ sf_server_stop(sf_server *srv)
 	sf__srv_health_stop(srv);
 	sf__srv_watch_fini(srv);
 	if (srv->s_ctxs != NULL) {
-		sf__srv_rpc_drain(srv, DRAIN_MAX_MS);
+		sf__srv_rpc_drain(srv, atomic_load(&sf__srv_drain_max_ms));
 	}
 	// A live read's thread outlives its call by a little; it must be
 	// done before the contexts (and the server) go.
 	sf__srv_live_fini(srv);
-	sf__srv_rpc_stop(srv); // stops the contexts, then closes the socket
+	sf__srv_rpc_stop(srv); // no handler runs after this
+	// Writes still queued when the drain gave up (an etcd without quorum,
+	// a writer held) are finished or failed by the close, and answered
+	// through the contexts, the socket and what their done callbacks use
+	// (metrics, auth, claims, watches), all still there: closing the
+	// store after them sent those answers through freed contexts.
+	if (atomic_load(&srv->s_inflight) > 0) {
+		SF_WARN("server",
+		    "%u calls still in flight after %lld ms; the store's "
+		    "close "
+		    "answers them",
+		    (unsigned) atomic_load(&srv->s_inflight),
+		    (long long) atomic_load(&sf__srv_drain_max_ms));
+	}
+	sf_store_close(srv->s_store);
+	srv->s_store = NULL;
+	sf__srv_rpc_close(srv); // stops the contexts, then closes the socket
 	sf__srv_limits_stop(srv);
 	sf__srv_watch_free(srv);
 	sf__srv_metrics_fini(srv);
 	sf__srv_auth_close(srv);
 	sf__srv_claims_fini(srv);
-	sf_store_close(srv->s_store);
 	sf__srv_req_fini(srv);
 	sf__srv_dedupe_free(srv->s_dedupe);
 	sf__srv_methods_fini(srv);
