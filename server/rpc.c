@@ -1036,7 +1036,7 @@ bulk_main(void *arg)
 				// A lane waits for its bucket (i17-rate).
 				struct timespec ts;
 				int64_t w = due_us - sf_clock_mono_us();
-				clock_gettime(CLOCK_REALTIME, &ts);
+				clock_gettime(CLOCK_MONOTONIC, &ts);
 				w = w < 0 ? 0 : w;
 				ts.tv_sec += (time_t) (w / 1000000);
 				ts.tv_nsec += (long) (w % 1000000) * 1000;
@@ -1256,7 +1256,13 @@ sf__srv_rpc_start(sf_server *srv, sf_status *st)
 	pthread_mutex_init(&srv->s_qmtx, NULL);
 	pthread_cond_init(&srv->s_qcv, NULL);
 	pthread_cond_init(&srv->s_bulk_cv, NULL);
-	pthread_cond_init(&srv->s_lanes_cv, NULL);
+	// Timed waits for a bucket (i17-rate) on the monotonic clock: a
+	// wall clock set back would hold a user's requests that much longer.
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&srv->s_lanes_cv, &ca);
+	pthread_condattr_destroy(&ca);
 	// i17-rate: a bucket holds one largest request, or a second's worth.
 	srv->s_bulk_rate  = srv->s_opts.so_bulk_rate > 0
 	     ? (uint64_t) srv->s_opts.so_bulk_rate
