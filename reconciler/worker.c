@@ -521,9 +521,10 @@ sf__recon_take_msg(sf__recon_worker *w, sf__recon_msg *m, int64_t now)
 	case M_CONFIG:
 		sf__recon_cancel_all(w);
 		sf_kube_cfg_free(w->w_cfg);
-		w->w_cfg  = m->m_cfg;
-		m->m_cfg  = NULL;
-		w->w_conn = C_IDLE;
+		w->w_cfg      = m->m_cfg;
+		m->m_cfg      = NULL;
+		w->w_conn     = C_IDLE;
+		w->w_retry_at = 0; // probed with the new settings at once
 		SF_INFO("recon", "cluster=%s: new connection settings",
 		    w->w_c->c_name);
 		break;
