@@ -767,8 +767,17 @@ run_curl(sf__recon_worker *w)
 		curl_multi_socket_action(mh, w->w_ready[i].fd, ev, &running);
 	}
 	if (w->w_curl_due >= 0 && sf_clock_mono_ms() >= w->w_curl_due) {
+		long ms;
 		w->w_curl_due = -1; // on_timer sets the next one
 		curl_multi_socket_action(mh, CURL_SOCKET_TIMEOUT, 0, &running);
+		// s28-tick: curl calls on_timer only for a deadline other than
+		// the last it announced. Taken early by its clock (w_curl_due
+		// is in whole ms, curl's in µs), that deadline is still there
+		// and would be announced never again: ask for it.
+		if (w->w_curl_due < 0
+		    && curl_multi_timeout(mh, &ms) == CURLM_OK && ms >= 0) {
+			w->w_curl_due = sf_clock_mono_ms() + ms;
+		}
 	}
 	return (process_done(w));
 }
