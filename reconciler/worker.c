@@ -8,7 +8,9 @@
 // connection (version, list, watch, resync), then turn dirty objects into
 // requests while fewer than max_inflight are running, and sleep in poll()
 // until a socket, a timer or the wakeup eventfd (a post to the inbox)
-// needs us. curl is driven through its socket interface (issue 21):
+// needs us. There is no periodic turn (s28-tick): whatever is due at a
+// time is armed in next_timeout, and an idle worker sleeps until then.
+// curl is driven through its socket interface (issue 21):
 // curl_multi_socket_action runs the transfers of a socket that had events
 // and those whose timer expired, where curl_multi_perform walked every
 // transfer and polled each one's socket.
@@ -24,6 +26,8 @@
 #include <malloc.h>
 #endif
 #include <errno.h>
+#include <limits.h>
+#include <stdint.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -34,7 +38,8 @@
 
 #include "worker.h"
 
-#define IDLE_REQUESTS 4 // easy handles kept between bursts
+#define IDLE_REQUESTS   4    // easy handles kept between bursts
+#define STATS_PERIOD_MS 1000 // published counts lag the objects by this
 
 // ------------------------------------------------------------ helpers
 
@@ -244,12 +249,14 @@ sf__recon_cancel_all(sf__recon_worker *w)
 
 // ------------------------------------------------------------ completions
 
-// process_done hands every finished request to the file that made it.
-static void
+// process_done hands every finished request to the file that made it;
+// returns how many.
+static unsigned
 process_done(sf__recon_worker *w)
 {
 	CURLMsg *m;
 	int      left;
+	unsigned done = 0;
 
 	while ((m = curl_multi_info_read(w->w_c->c_multi, &left)) != NULL) {
 		sf__recon_req *q = NULL;
@@ -288,7 +295,9 @@ process_done(sf__recon_worker *w)
 			break;
 		}
 		sf__recon_req_put(w, q);
+		done++;
 	}
+	return (done);
 }
 
 // ------------------------------------------------------------ inbox
@@ -521,9 +530,10 @@ sf__recon_take_msg(sf__recon_worker *w, sf__recon_msg *m, int64_t now)
 	case M_CONFIG:
 		sf__recon_cancel_all(w);
 		sf_kube_cfg_free(w->w_cfg);
-		w->w_cfg  = m->m_cfg;
-		m->m_cfg  = NULL;
-		w->w_conn = C_IDLE;
+		w->w_cfg      = m->m_cfg;
+		m->m_cfg      = NULL;
+		w->w_conn     = C_IDLE;
+		w->w_retry_at = 0; // probed with the new settings at once
 		SF_INFO("recon", "cluster=%s: new connection settings",
 		    w->w_c->c_name);
 		break;
@@ -613,7 +623,7 @@ sf__recon_publish_stats(sf__recon_worker *w, int64_t now)
 {
 	sf__recon_obj *o;
 	size_t         i = 0, synced = 0, not_synced = 0, holding_pb = 0;
-	if (now - w->w_stats_at < 1000) {
+	if (now - w->w_stats_at < STATS_PERIOD_MS) {
 		return;
 	}
 	w->w_stats_at = now;
@@ -644,29 +654,34 @@ sf__recon_publish_stats(sf__recon_worker *w, int64_t now)
 	trim_after_burst(w, w->w_nholding_pb);
 }
 
+// next_timeout is how long the loop may sleep (ms; -1: until a socket or
+// the wakeup eventfd has events): until the first object timer, the
+// connection's next step (sf__recon_conn_due), or the publication of
+// counts touched since the last one; 0 when objects wait to be decided.
+// s28-tick: no once-a-second turn covers a time not armed here.
 static int
 next_timeout(const sf__recon_worker *w, int64_t now)
 {
-	int64_t              t     = now + 1000;
+	int64_t              t     = sf__recon_conn_due(w);
 	const sf__recon_obj *first = sf__recon_heap_first(&w->w_timers);
 	if (first != NULL && first->o_next_ms < t) {
 		t = first->o_next_ms;
 	}
-	if (w->w_conn == C_DOWN && w->w_retry_at < t) {
-		t = w->w_retry_at;
-	}
-	if (w->w_conn == C_UP && w->w_watch == NULL && w->w_watch_at < t) {
-		t = w->w_watch_at;
-	}
-	if (w->w_conn == C_UP && w->w_next_resync < t) {
-		t = w->w_next_resync;
+	if (w->w_touched && w->w_stats_at + STATS_PERIOD_MS < t) {
+		t = w->w_stats_at + STATS_PERIOD_MS;
 	}
 	if (w->w_dirty.f_head != NULL
 	    || (w->w_wait.f_head != NULL
 	        && w->w_inflight < w->w_r->r_opts.ro_max_inflight)) {
 		t = now;
 	}
-	return (t <= now ? 0 : (int) (t - now));
+	if (t == INT64_MAX) {
+		return (-1);
+	}
+	if (t <= now) {
+		return (0);
+	}
+	return (t - now > INT_MAX ? INT_MAX : (int) (t - now));
 }
 
 // ------------------------------------------------------------ curl
@@ -728,8 +743,8 @@ on_timer(CURLM *m, long timeout_ms, void *userp)
 
 // run_curl runs the transfers of the sockets that had events in the last
 // poll and, when curl's timer has expired, those it is due for; then
-// hands what finished to process_done.
-static void
+// hands what finished to process_done. Returns how many finished.
+static unsigned
 run_curl(sf__recon_worker *w)
 {
 	CURLM   *mh = w->w_c->c_multi;
@@ -752,10 +767,19 @@ run_curl(sf__recon_worker *w)
 		curl_multi_socket_action(mh, w->w_ready[i].fd, ev, &running);
 	}
 	if (w->w_curl_due >= 0 && sf_clock_mono_ms() >= w->w_curl_due) {
+		long ms;
 		w->w_curl_due = -1; // on_timer sets the next one
 		curl_multi_socket_action(mh, CURL_SOCKET_TIMEOUT, 0, &running);
+		// s28-tick: curl calls on_timer only for a deadline other than
+		// the last it announced. Taken early by its clock (w_curl_due
+		// is in whole ms, curl's in µs), that deadline is still there
+		// and would be announced never again: ask for it.
+		if (w->w_curl_due < 0
+		    && curl_multi_timeout(mh, &ms) == CURLM_OK && ms >= 0) {
+			w->w_curl_due = sf_clock_mono_ms() + ms;
+		}
 	}
-	process_done(w);
+	return (process_done(w));
 }
 
 // wait_events sleeps in poll() until a socket curl watches has events,
@@ -769,7 +793,10 @@ wait_events(sf__recon_worker *w)
 
 	if (w->w_curl_due >= 0) {
 		int64_t c = w->w_curl_due <= now ? 0 : w->w_curl_due - now;
-		if (c < t) {
+		if (c > INT_MAX) {
+			c = INT_MAX;
+		}
+		if (t < 0 || c < t) {
 			t = (int) c;
 		}
 	}
@@ -809,10 +836,12 @@ worker_main(void *arg)
 		pump(w, now);
 		sf__recon_health_maybe_report(w, now);
 		sf__recon_publish_stats(w, now);
-		if (w->w_started != started) {
+		if (w->w_started != started && run_curl(w) > 0) {
 			// Send what was just started before sleeping (curl's
-			// timer is due at once for a new transfer).
-			run_curl(w);
+			// timer is due at once for a new transfer). What that
+			// finished is acted on by another turn, not after a
+			// sleep that nothing may end (s28-tick).
+			continue;
 		}
 		wait_events(w);
 	}

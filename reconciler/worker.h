@@ -131,9 +131,11 @@ sf__recon_touched(sf__recon_worker *w)
 {
 	w->w_touched = true;
 }
-// sf__recon_publish_stats refreshes, about once a second, the figures
+// sf__recon_publish_stats refreshes, at most once a second, the figures
 // other threads read (objects, in sync, not, pending since, health);
-// the objects are counted only when touched since the last count.
+// the objects are counted only when touched since the last count. The
+// loop wakes for it a second after the last publication while the
+// objects were touched since (s28-tick), and not otherwise.
 void sf__recon_publish_stats(sf__recon_worker *w, int64_t now);
 // sf__recon_drop_pb frees the packed Service o holds and its body.
 void sf__recon_drop_pb(sf__recon_worker *w, sf__recon_obj *o);
@@ -179,6 +181,11 @@ sf__recon_retry_after_ms(const sf__recon_req *q)
 // sf__recon_conn_step advances the connection: /version, then the first
 // list, then the watch and the periodic resyncs; retries a down cluster.
 void sf__recon_conn_step(sf__recon_worker *w, int64_t now);
+// sf__recon_conn_due is when the connection next needs a step without a
+// transfer finishing or a message coming (a down cluster's retry, the
+// watch's re-open, the resync, the health refresh); INT64_MAX: never.
+// The loop sleeps no longer than that (s28-tick).
+int64_t sf__recon_conn_due(const sf__recon_worker *w);
 // sf__recon_conn_done takes the outcome of a finished version, list,
 // watch or pools request (cls: enum sf_kube_class, msg its words).
 void sf__recon_conn_done(sf__recon_worker *w, sf__recon_req *q, int cls,

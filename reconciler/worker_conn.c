@@ -5,6 +5,7 @@
 // and after a 410, reads the MetalLB pools, and keeps the cluster's
 // health: a 401, a failed connection or three transport failures in a row
 // take the cluster down, and it is tried again after a backoff.
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -520,24 +521,39 @@ void
 sf__recon_conn_step(sf__recon_worker *w, int64_t now)
 {
 	switch (w->w_conn) {
+	case C_DOWN:
 	case C_IDLE:
+		// A down cluster whose retry is due is probed in this step:
+		// nothing would wake the worker for a step of C_IDLE later
+		// (s28-tick: without the once-a-second tick it stayed down).
+		if (now < w->w_retry_at) {
+			return;
+		}
 		start_get(w, R_VERSION, "/version", &w->w_probe);
 		if (w->w_probe != NULL) {
 			w->w_conn = C_VERSION;
+			return;
 		}
-		return;
-	case C_DOWN:
-		if (now >= w->w_retry_at) {
-			w->w_conn = C_IDLE;
-		}
+		// Not started (out of memory, or the multi handle refused
+		// it): tried again after a backoff, in the same state.
+		w->w_retry_at = now
+		    + sf__recon_backoff_ms(
+		        w->w_down_attempts > 0 ? w->w_down_attempts : 1,
+		        DOWN_BACKOFF_MIN, DOWN_BACKOFF_MAX);
 		return;
 	case C_UP:
 		if (w->w_watch == NULL && w->w_list == NULL
 		    && now >= w->w_watch_at) {
 			start_watch(w);
+			if (w->w_watch == NULL) {
+				w->w_watch_at = now + 1000; // not started
+			}
 		}
 		if (w->w_list == NULL && now >= w->w_next_resync) {
 			start_list(w, true);
+			if (w->w_list == NULL) {
+				w->w_next_resync = now + 10000; // not started
+			}
 			// Pools are read again with every resync.
 			if (w->w_pools == NULL) {
 				start_get(w, R_POOLS, SF_KUBE_POOLS_PATH,
@@ -548,4 +564,33 @@ sf__recon_conn_step(sf__recon_worker *w, int64_t now)
 	default:
 		return;
 	}
+}
+
+int64_t
+sf__recon_conn_due(const sf__recon_worker *w)
+{
+	int64_t t = INT64_MAX;
+
+	switch (w->w_conn) {
+	case C_DOWN:
+	case C_IDLE:
+		t = w->w_retry_at;
+		break;
+	case C_UP:
+		// The watch re-opens and the resync starts only while no list
+		// is in flight; its end is a transfer finishing, not a time.
+		if (w->w_list == NULL) {
+			t = w->w_next_resync;
+			if (w->w_watch == NULL && w->w_watch_at < t) {
+				t = w->w_watch_at;
+			}
+		}
+		break;
+	default:
+		break; // waiting for /version or the first list
+	}
+	if (w->w_health != 0 && w->w_health_sent_at + HEALTH_REFRESH_MS < t) {
+		t = w->w_health_sent_at + HEALTH_REFRESH_MS;
+	}
+	return (t);
 }

@@ -484,6 +484,125 @@ test_stats_follow_changes(void **state)
 	assert_int_equal(f->w.w_stats_scans, scans + 6);
 }
 
+// ------------------------------------------------------------ connection
+
+// A worker that can start requests: a multi handle and the settings of
+// a cluster where nothing listens (a request is only added to the multi
+// handle here, never run).
+static void
+with_cluster(fx *f)
+{
+	Svcfleet__V1__Cluster cl = SVCFLEET__V1__CLUSTER__INIT;
+	sf_status             st = {0};
+
+	sf_kube_global_init();
+	cl.name                           = "west";
+	cl.api_server                     = "https://127.0.0.1:1";
+	f->r.r_opts.ro_max_inflight       = 4;
+	f->r.r_opts.ro_request_timeout_ms = 1000;
+	assert_int_equal(sf_kube_cfg_alloc(&f->w.w_cfg, &cl, &st), 0);
+	assert_non_null(f->c.c_multi = curl_multi_init());
+}
+
+static void
+without_cluster(fx *f)
+{
+	sf__recon_cancel_all(&f->w);
+	while (f->w.w_free != NULL) {
+		sf__recon_req *q = f->w.w_free;
+		f->w.w_free      = q->q_next;
+		sf_kube_req_fini(&q->q_kr);
+		free(q);
+	}
+	curl_multi_cleanup(f->c.c_multi);
+	f->c.c_multi = NULL;
+	sf_kube_cfg_free(f->w.w_cfg);
+	f->w.w_cfg = NULL;
+}
+
+// s28-tick: a down cluster is probed (/version) in the step at its retry
+// time. It used to only turn C_IDLE there and start the probe at the
+// loop's next turn, which nothing woke but the once-a-second tick: with
+// the loop sleeping until its next timer it stayed down for good.
+static void
+test_down_cluster_probed_at_retry(void **state)
+{
+	fx               *f = *state;
+	sf__recon_worker *w = &f->w;
+
+	with_cluster(f);
+	w->w_conn          = C_DOWN;
+	w->w_down_attempts = 1;
+	w->w_retry_at      = 5000;
+	w->w_health
+	    = SVCFLEET__V1__CLUSTER_HEALTH_STATE__CLUSTER_HEALTH_UNREACHABLE;
+	w->w_health_sent_at = 4000;
+	// The loop sleeps until the retry, and no longer.
+	assert_true(sf__recon_conn_due(w) == 5000);
+	sf__recon_conn_step(w, 4999);
+	assert_int_equal(w->w_conn, C_DOWN);
+	assert_null(w->w_probe);
+	sf__recon_conn_step(w, 5000);
+	assert_int_equal(w->w_conn, C_VERSION);
+	assert_non_null(w->w_probe);
+	assert_true(w->w_probe == w->w_active);
+	// Waiting for the probe: only the health refresh is a time.
+	assert_true(sf__recon_conn_due(w) == 4000 + 5 * 60 * 1000);
+
+	// A probe that cannot start (the multi handle refuses it) is
+	// tried again after a backoff, the cluster still down.
+	sf__recon_cancel_all(w);
+	assert_null(w->w_probe);
+	w->w_conn = C_DOWN;
+	{
+		CURLM *m     = f->c.c_multi;
+		f->c.c_multi = NULL;
+		sf__recon_conn_step(w, 6000);
+		f->c.c_multi = m;
+	}
+	assert_int_equal(w->w_conn, C_DOWN);
+	assert_null(w->w_probe);
+	assert_true(w->w_retry_at >= 6000 + 250 && w->w_retry_at <= 6500);
+	assert_true(sf__recon_conn_due(w) == w->w_retry_at);
+	sf__recon_conn_step(w, w->w_retry_at);
+	assert_int_equal(w->w_conn, C_VERSION);
+	assert_non_null(w->w_probe);
+	without_cluster(f);
+}
+
+// s28-tick: the connection's next step is a time only while one is due
+// without a transfer finishing: a resync (and the watch's re-open) waits
+// for the list in flight, which is not a time the loop could sleep to
+// (a past resync time while a list is in flight was a busy loop).
+static void
+test_conn_due(void **state)
+{
+	fx               *f = *state;
+	sf__recon_worker *w = &f->w;
+	sf__recon_req     list, watch;
+
+	w->w_conn        = C_VERSION;
+	w->w_next_resync = 1000;
+	w->w_watch_at    = 500;
+	assert_true(sf__recon_conn_due(w) == INT64_MAX);
+	w->w_conn = C_UP;
+	assert_true(sf__recon_conn_due(w) == 500);
+	w->w_watch = &watch;
+	assert_true(sf__recon_conn_due(w) == 1000);
+	w->w_list = &list; // a resync in flight
+	assert_true(sf__recon_conn_due(w) == INT64_MAX);
+	w->w_watch = NULL;
+	assert_true(sf__recon_conn_due(w) == INT64_MAX);
+	w->w_health = SVCFLEET__V1__CLUSTER_HEALTH_STATE__CLUSTER_HEALTH_READY;
+	w->w_health_sent_at = 2000;
+	assert_true(sf__recon_conn_due(w) == 2000 + 5 * 60 * 1000);
+	w->w_list = NULL;
+	assert_true(sf__recon_conn_due(w) == 500);
+	w->w_watch = NULL;
+	w->w_conn  = C_IDLE;
+	assert_true(sf__recon_conn_due(w) == 0); // at once
+}
+
 int
 main(void)
 {
@@ -508,6 +627,9 @@ main(void)
 	        test_answer_for_forgotten, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_stats_follow_changes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_down_cluster_probed_at_retry, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_conn_due, setup, teardown),
 	};
 	return (cmocka_run_group_tests(tests, NULL, NULL));
 }
