@@ -698,8 +698,14 @@ sf__store_etcd_janitor(sf_store *s)
 	snprintf(hex, sizeof(hex), "%016llx",
 	    (unsigned long long) (sf_clock_now_ms()
 	        - SF__STORE_ETCD_MARKER_TTL_MS));
+	// Both kinds of marker (i15-create: P ~txn/ for writes that change
+	// a watched key; P txn/ for the others, and for every write of a
+	// replica older than i15-create).
 	sf__store_ekey_make(s, SF__STORE_ETCD_TXN, NULL, 0, &k);
 	sf__store_ekey_make(s, SF__STORE_ETCD_TXN, hex, strlen(hex), &end);
+	delete_range(s, &k, &end, "markers of old writes");
+	sf__store_ekey_make(s, SF__STORE_ETCD_TXN_OUT, NULL, 0, &k);
+	sf__store_ekey_make(s, SF__STORE_ETCD_TXN_OUT, hex, strlen(hex), &end);
 	delete_range(s, &k, &end, "markers of old writes");
 	trim_audit(s);
 	compact(s);

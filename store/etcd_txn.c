@@ -1345,8 +1345,18 @@ ekv_key(const sf__ekv *e, sf__store_ekey *k)
 	k->k_n = e->e_kn;
 }
 
+// The guard of a write split in parts (i18-wide): what a transaction
+// after the head compares it with, and puts again.
+typedef struct part_guard {
+	const sf__ekv *g_e;   // the guard record's entry (in the head)
+	int64_t        g_mod; // its mod_revision now (0: absent)
+} part_guard;
+
+// make_marker names a new marker: under P ~txn/ (outside the watch) when
+// the transaction also changes a watched key, else under P txn/, so that
+// every write moves the watch to its revision (the feed waits for it).
 static int
-make_marker(sf_store *s, int64_t now, sf__store_ekey *k)
+make_marker(sf_store *s, int64_t now, bool watched, sf__store_ekey *k)
 {
 	uint8_t r[8];
 	char    name[48];
@@ -1358,8 +1368,45 @@ make_marker(sf_store *s, int64_t now, sf__store_ekey *k)
 	    "%016llx-%02x%02x%02x%02x%02x%02x%02x%02x",
 	    (unsigned long long) now, r[0], r[1], r[2], r[3], r[4], r[5], r[6],
 	    r[7]);
-	return (
-	    sf__store_ekey_make(s, SF__STORE_ETCD_TXN, name, strlen(name), k));
+	return (sf__store_ekey_make(s,
+	    watched ? SF__STORE_ETCD_TXN_OUT : SF__STORE_ETCD_TXN, name,
+	    strlen(name), k));
+}
+
+// Whether a key is in the watched range [P, P~).
+static bool
+in_watch(const sf_store *s, const uint8_t *k, size_t n)
+{
+	return (n > s->s_plen && k[s->s_plen] != '~');
+}
+
+// changes_watched tells whether transaction x of the attempt (see build)
+// is sure to bring the watch an event at its revision: it puts a watched
+// key (a put always makes an event), or deletes one that its compare
+// proves present. (A delete of a key that may be absent makes none.)
+static bool
+changes_watched(const sf_store_txn *t, const uint32_t *txn_of, uint32_t x,
+    const part_guard *g)
+{
+	const sf_store *s = t->t_store;
+
+	if (g != NULL && g->g_e->e_op == SF__EOP_PUT
+	    && in_watch(s, g->g_e->e_k, g->g_e->e_kn)) {
+		return (true);
+	}
+	for (size_t i = 0; i < t->t_nkv; i++) {
+		const sf__ekv *e = &t->t_kv[i];
+		if ((txn_of != NULL && txn_of[e->e_part] != x)
+		    || !in_watch(s, e->e_k, e->e_kn)) {
+			continue;
+		}
+		if (e->e_op == SF__EOP_PUT
+		    || (e->e_op == SF__EOP_DEL && e->e_read
+		        && e->e_mod != 0)) {
+			return (true);
+		}
+	}
+	return (false);
 }
 
 // Whether e is a request record (SF_STORE_REQUESTS).
@@ -1426,13 +1473,6 @@ req_lease_locked(sf_store *s)
 	        ? s->s_req_lease
 	        : 0);
 }
-
-// The guard of a write split in parts (i18-wide): what a transaction
-// after the head compares it with, and puts again.
-typedef struct part_guard {
-	const sf__ekv *g_e;   // the guard record's entry (in the head)
-	int64_t        g_mod; // its mod_revision now (0: absent)
-} part_guard;
 
 // build makes transaction x of the attempt: the keys of the parts p with
 // txn_of[p] == x (txn_of NULL: every key, one transaction). x 0 is the
@@ -1589,7 +1629,10 @@ commit_parts(sf_store_txn *t, const uint32_t *txn_of, uint32_t x,
 
 	*rev       = 0;
 	*guard_mod = -1;
-	if (make_marker(s, t->t_now, &marker) != 0) {
+	// The marker is named once: every send of this transaction, and
+	// the fence, use the same key.
+	if (make_marker(s, t->t_now, changes_watched(t, txn_of, x, g), &marker)
+	    != 0) {
 		return (sf_status_set(t->t_st, SF_INTERNAL,
 		    "store: no randomness for a marker"));
 	}
