@@ -867,6 +867,7 @@ const sf_store_ops sf_store_etcd_ops = {
     .so_record_generation          = sf__store_etcd_record_generation,
     .so_service_get_min   = sf__store_etcd_service_get_min, // i15-perf
     .so_revision_seen     = sf__store_etcd_revision_seen,
+    .so_service_get_at    = sf__store_etcd_service_get_at, // i15-create
     .so_cluster_specs_min = sf__store_etcd_cluster_specs_min,
     .so_revision_reached  = sf__store_etcd_revision_reached,
     .so_cluster_spec_get  = sf__store_etcd_cluster_spec_get,

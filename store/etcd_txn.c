@@ -16,8 +16,9 @@
 // round trip, the commit; when the assumption was wrong, or the function
 // failed on it, the writer runs the function again reading everything.
 //
-// Exactly once: the marker (P txn/<ms>-<random>) is created by the commit
-// and by nothing else, so a transaction sent again after its answer was
+// Exactly once: the marker (P txn/<ms>-<random>, or P ~txn/... outside
+// the watch when the transaction changes a watched key) is created by the
+// commit and by nothing else, so a transaction sent again after its answer was
 // lost (timeout, 503, connection gone) either commits now or finds the
 // marker, which the first send created: the write happened once, at the
 // marker's mod_revision. When the answer says the compare failed and the
@@ -1225,6 +1226,12 @@ sf__store_etcd_txn_record_get(sf_store_txn *t, sf_store_kind kind,
 		return (sf_status_set(t->t_st, SF_DATA_LOSS,
 		    "store: the stored %s \"%s\" cannot be decoded",
 		    desc->short_name, id));
+	}
+	if (kind == SF_STORE_REQUESTS
+	    && desc == &svcfleet__v1__stored_reply__descriptor
+	    && e->e_op == SF__EOP_NONE) {
+		// i15-create: the revision of the write that put it (store.h).
+		((Svcfleet__V1__StoredReply *) *out)->revision = e->e_mod;
 	}
 	return (0);
 }

@@ -1885,6 +1885,77 @@ test_markers_out_of_watch(void **state)
 	sf_store_close(a);
 }
 
+// i15-create: a request record read in a write tells the revision of the
+// write that put it, and sf_store_service_get_at reads a Service as it
+// was at a revision (a replay's answer).
+static int
+req_svc_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	create_arg               *c = arg;
+	Svcfleet__V1__StoredReply r = SVCFLEET__V1__STORED_REPLY__INIT;
+	ProtobufCMessage         *m = NULL;
+	int                       rv;
+	(void) st;
+	rv = sf_store_txn_record_get(txn, SF_STORE_REQUESTS, c->name,
+	    &svcfleet__v1__stored_reply__descriptor, sf_arena_pbc(&c->a), &m);
+	if (rv == 0) {
+		c->node_port
+		    = (int32_t) ((Svcfleet__V1__StoredReply *) m)->revision;
+		return (SF_ALREADY_EXISTS);
+	}
+	if (rv != SF_NOT_FOUND) {
+		return (rv);
+	}
+	r.method       = "m";
+	r.from_service = true;
+	if ((rv = sf_store_txn_record_put(
+	         txn, SF_STORE_REQUESTS, c->name, &r.base, false))
+	    != 0) {
+		return (rv);
+	}
+	return (sf_store_txn_service_put(
+	    txn, tu_svc(&c->a, "c1", "dev", c->name, 0), false));
+}
+
+static void
+test_replay_revision(void **state)
+{
+	sf_store              *a;
+	create_arg             c;
+	uint64_t               r1 = 0, r2 = 0;
+	Svcfleet__V1__Service *svc = NULL;
+	sf_arena               ar;
+
+	(void) state;
+	a = open_on(tu_etcd_endpoints(), NULL, NULL);
+	memset(&c, 0, sizeof(c));
+	sf_arena_init(&c.a);
+	sf_arena_init(&ar);
+	snprintf(c.name, sizeof(c.name), "rp1");
+	sf_store_write w = {.w_fn = req_svc_fn, .w_arg = &c};
+	assert_int_equal(sf_store_write_sync(a, &w, &r1), 0);
+	// The Service changes after it.
+	assert_int_equal(
+	    tu_put(a, &ar, tu_svc(&ar, "c1", "dev", "rp1", 0), false, &r2), 0);
+	assert_true(r2 > r1);
+	// The same request again: found, at the first write's revision.
+	assert_int_equal(sf_store_write_sync(a, &w, NULL), SF_ALREADY_EXISTS);
+	assert_int_equal(c.node_port, (int32_t) r1);
+	sf_store_key k = {"c1", "dev", "rp1"};
+	assert_int_equal(
+	    sf_store_service_get_at(a, &k, r1, sf_arena_pbc(&ar), &svc), 0);
+	assert_int_equal(svc->metadata->resource_version, r1);
+	assert_int_equal(
+	    sf_store_service_get_at(a, &k, r2, sf_arena_pbc(&ar), &svc), 0);
+	assert_int_equal(svc->metadata->resource_version, r2);
+	assert_int_equal(
+	    sf_store_service_get_at(a, &k, r1 - 1, sf_arena_pbc(&ar), &svc),
+	    SF_NOT_FOUND);
+	sf_arena_fini(&c.a);
+	sf_arena_fini(&ar);
+	sf_store_close(a);
+}
+
 // i15-perf3: a list page holds references to the view's entries, not
 // copies. While it holds them the watch replaces one Service and deletes
 // another: the page still reads the values it took, whole (under ASan a
@@ -1980,7 +2051,8 @@ main(void)
 	    cmocka_unit_test(test_sealed_credentials),
 	    cmocka_unit_test(test_audit_retention),
 	    cmocka_unit_test(test_open_errors),
-	    cmocka_unit_test(test_quota_alarm), cmocka_unit_test(test_tls),
+	    cmocka_unit_test(test_quota_alarm),
+	    cmocka_unit_test(test_tls),
 	    cmocka_unit_test(test_failover),
 	    cmocka_unit_test(test_concurrent_writes),  // etcd-perf
 	    cmocka_unit_test(test_create_one_request), // i15-perf
@@ -1988,6 +2060,7 @@ main(void)
 	    cmocka_unit_test(test_view_reads_own_writes),
 	    cmocka_unit_test(test_view_refs),            // i15-perf3
 	    cmocka_unit_test(test_markers_out_of_watch), // i15-create
+	    cmocka_unit_test(test_replay_revision),
 	};
 	sf_log_set_level(SF_LOG_WARN);
 	return (cmocka_run_group_tests(tests, NULL, NULL));
