@@ -5,8 +5,10 @@
 // (from_service), and a replay through another replica answers with the
 // Service read back at that record's revision: what the first replica
 // answered, even after later writes changed or deleted the Service, and at
-// once (no UNAVAILABLE while an answer is awaited). On etcd only (two
-// in-process replicas on one etcd member): LMDB has no request records.
+// once (no UNAVAILABLE while an answer is awaited); when etcd has
+// compacted that revision away, with the Service as it is now, at once.
+// On etcd only (two in-process replicas on one etcd member): LMDB has no
+// request records.
 #include <openssl/evp.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -38,6 +40,7 @@ static sf_etcdfix *fix;
 static char        dir[64], prefix[64];
 static sf_server  *srv[REPLICAS];
 static char        url[REPLICAS][96];
+static uint32_t    feed_keep; // the replicas' so_feed_keep (0: default)
 
 static void
 start_replica(int i)
@@ -62,6 +65,7 @@ start_replica(int i)
 	o.so_store           = "etcd";
 	o.so_etcd_endpoints  = sf_etcdfix_endpoints(fix);
 	o.so_etcd_prefix     = prefix;
+	o.so_feed_keep       = feed_keep;
 	sf_status_init(&st);
 	if (sf_server_start(&srv[i], &o, &st) != 0) {
 		fail_msg("replica %d did not start: %s", i, st.st_msg);
@@ -396,11 +400,68 @@ test_service_replays(void **state)
 	svcfleet_free(c2);
 }
 
+// When etcd has compacted the write's revision away, a replay answers
+// with the Service as it is now, at once (as for a first replica that
+// died before storing its answer).
+static void
+test_replay_compacted(void **state)
+{
+	Svcfleet__V1__Service *c1 = NULL, *u = NULL, *again = NULL, *now;
+	sf_store_key           k  = {"east", "dev", "compacted"};
+	ProtobufCAllocator    *al = NULL;
+	int64_t                t0;
+	int                    rv;
+	unsigned               more_n = 0;
+	(void) state;
+
+	// The replicas again, keeping a few revisions of history.
+	for (int i = 0; i < REPLICAS; i++) {
+		if (srv[i] != NULL) {
+			sf_server_stop(srv[i]);
+		}
+		feed_keep = 4;
+		start_replica(i);
+	}
+	assert_int_equal(create(0, "rid-create-c", "compacted", 80, &c1), 0);
+	uint64_t r = c1->metadata->resource_version;
+	for (int i = 0; i < 10; i++) {
+		char rid[32];
+		snprintf(rid, sizeof(rid), "rid-update-c%d", i);
+		svcfleet_free(u);
+		u = NULL;
+		assert_int_equal(update(0, rid, "compacted", 81 + i, &u), 0);
+	}
+	// Until etcd no longer has the create's revision.
+	t0 = sf_clock_mono_ms();
+	while ((rv = sf_store_service_get_at(srv[0]->s_store, &k, r, al, &now))
+	        == 0
+	    && sf_clock_mono_ms() - t0 < WAIT_MS) {
+		Svcfleet__V1__Service *more = NULL;
+		svcfleet__v1__service__free_unpacked(now, NULL);
+		assert_int_equal(update(0, NULL, "compacted",
+		                     100 + (int) (more_n++ % 900), &more),
+		    0);
+		svcfleet_free(more);
+	}
+	assert_int_equal(rv, SF_OUT_OF_RANGE);
+	t0 = sf_clock_mono_ms();
+	assert_int_equal(
+	    create(1, "rid-create-c", "compacted", 80, &again), 0);
+	assert_true(sf_clock_mono_ms() - t0 < 1500);
+	assert_int_equal(again->metadata->name[0], 'c');
+	assert_true(again->metadata->resource_version
+	    >= u->metadata->resource_version);
+	svcfleet_free(again);
+	svcfleet_free(u);
+	svcfleet_free(c1);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_service_replays),
+	    cmocka_unit_test(test_replay_compacted),
 	};
 	return (cmocka_run_group_tests(tests, setup, teardown));
 }
