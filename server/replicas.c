@@ -15,6 +15,11 @@
 // answer; when the record has none yet (the first replica has not stored
 // it, or died in between) the replay answers UNAVAILABLE and the client
 // retries. A replay writes no audit record: one per request id.
+//
+// i15-create: CreateService, UpdateService and DeleteService store no
+// answer. Their record says so (from_service); its revision is the
+// write's, and a replay answers with the Service read at that revision,
+// which is what the first replica answered (store/README.md).
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -47,6 +52,19 @@ req_id(const char *key, char out[65])
 		out[2 * i + 1] = hex[h[i] & 15];
 	}
 	out[64] = '\0';
+}
+
+// i15-create: whether the method's answer is the Service as its own
+// transaction left it (CreateService, UpdateService: the Service;
+// DeleteService: the Service and whether it is gone), so that a replay can
+// read it back at the request record's revision and nothing is stored
+// after the reply.
+static bool
+answer_from_service(const char *m)
+{
+	return (strcmp(m, "/svcfleet.v1.ServiceManager/CreateService") == 0
+	    || strcmp(m, "/svcfleet.v1.ServiceManager/UpdateService") == 0
+	    || strcmp(m, "/svcfleet.v1.ServiceManager/DeleteService") == 0);
 }
 
 static int
@@ -100,6 +118,7 @@ sf__srv_req_audit(sf_store_txn *txn, sf__srv_call *c, int code, bool *skip)
 	req_id(c->c_dedupe_key, id);
 	r.method         = (char *) c->c_method->m_path;
 	r.create_time_ms = sf_store_txn_now_ms(txn);
+	r.from_service   = answer_from_service(r.method);
 	// Read absent by req_fn in this transaction: the commit's compare
 	// keeps a concurrent replay of the same request out.
 	if ((rv = sf_store_txn_record_put(
@@ -150,6 +169,50 @@ rebuild(sf__srv_call *c)
 	return (&d->base);
 }
 
+// i15-create: the answer of a Service write from the Service at the
+// revision of its transaction, rev (its request record's): exactly what
+// the first application answered. NULL when etcd no longer has that
+// revision (compacted) or does not answer.
+static const ProtobufCMessage *
+rebuild_at(sf__srv_call *c, uint64_t rev)
+{
+	const char            *m     = c->c_method->m_path;
+	ProtobufCAllocator    *alloc = sf_arena_pbc(&c->c_arena);
+	sf_store_key           k   = {c->c_cluster, c->c_namespace, c->c_name};
+	Svcfleet__V1__Service *svc = NULL;
+	int                    rv
+	    = sf_store_service_get_at(c->c_srv->s_store, &k, rev, alloc, &svc);
+
+	if (strcmp(m, "/svcfleet.v1.ServiceManager/DeleteService") != 0) {
+		if (rv != 0) {
+			return (NULL);
+		}
+		c->c_rev_floor = rev;
+		return (&svc->base);
+	}
+	// A delete that removed the Service answers it as it was just
+	// before; one that marked it deleting (or found it so), as it was
+	// after.
+	bool gone = rv == SF_NOT_FOUND;
+	if (gone && rev > 1) {
+		rv = sf_store_service_get_at(
+		    c->c_srv->s_store, &k, rev - 1, alloc, &svc);
+	}
+	if (rv != 0) {
+		return (NULL);
+	}
+	Svcfleet__V1__DeleteServiceReply *d
+	    = sf_arena_alloc(&c->c_arena, sizeof(*d));
+	if (d == NULL) {
+		return (NULL);
+	}
+	svcfleet__v1__delete_service_reply__init(d);
+	d->service     = svc;
+	d->deleted     = gone;
+	c->c_rev_floor = rev;
+	return (&d->base);
+}
+
 nng_msg *
 sf__srv_req_reply(sf__srv_call *c, const ProtobufCMessage **rebuilt)
 {
@@ -165,6 +228,13 @@ sf__srv_req_reply(sf__srv_call *c, const ProtobufCMessage **rebuilt)
 		return (m);
 	}
 	sf_status_reset(&c->c_status);
+	// i15-create: an answer never stored, read back at the write's
+	// revision; when etcd has compacted it, as the Service is now.
+	if (r->reply.len == 0 && r->from_service && r->revision > 0
+	    && ((*rebuilt = rebuild_at(c, (uint64_t) r->revision)) != NULL
+	        || (*rebuilt = rebuild(c)) != NULL)) {
+		return (NULL);
+	}
 	if (r->reply.len == 0
 	    && sf_clock_now_ms() - r->create_time_ms > REBUILD_AFTER_MS
 	    && (*rebuilt = rebuild(c)) != NULL) {
@@ -353,6 +423,9 @@ sf__srv_req_store(sf__srv_call *c, const nng_msg *m)
 		return;
 	}
 	c->c_req_put = false;
+	if (answer_from_service(c->c_method->m_path)) {
+		return; // i15-create: read back at its revision by a replay
+	}
 	if (a == NULL || (j = calloc(1, sizeof(*j))) == NULL) {
 		return;
 	}

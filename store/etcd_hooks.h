@@ -23,7 +23,10 @@
 #define SF__STORE_ETCD_FLEET "fleet/" // FleetServices (issue 18)
 #define SF__STORE_ETCD_ADDRS "addr/"  // i18-addr: address claims
 #define SF__STORE_ETCD_TXN   "txn/"
-#define SF__STORE_ETCD_AUDIT "~audit/"
+// i15-create: the marker of a write that also puts or deletes a watched
+// key, outside the watch (that key brings the watch to its revision).
+#define SF__STORE_ETCD_TXN_OUT "~txn/"
+#define SF__STORE_ETCD_AUDIT   "~audit/"
 // Request records (SF_STORE_REQUESTS): under "~", outside every watch.
 #define SF__STORE_ETCD_REQ "~req/"
 

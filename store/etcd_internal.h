@@ -14,7 +14,8 @@
 //   P cl/name\0               packed Cluster without its credentials
 //   P sec/name\0              the credentials, sealed (seal.c)
 //   P tok/id\0, P bind/id\0    packed StoredToken, RoleBinding
-//   P txn/<ms hex>-<random>    a write's marker (exactly-once)
+//   P txn/<ms hex>-<random>    a write's marker (exactly-once), or under
+//   P ~txn/ when the write changes a watched key (i15-create)
 //   P ~audit/<hex(~id)>        packed AuditEvent, newest first
 //
 // An object's resource_version is its key's mod_revision, filled in when
@@ -347,6 +348,8 @@ int      sf__store_etcd_service_get_min(sf_store *s, const sf_store_key *key,
          uint64_t min_rev, ProtobufCAllocator *alloc, Svcfleet__V1__Service **out,
          uint64_t *rev);
 uint64_t sf__store_etcd_revision_seen(sf_store *s);
+int      sf__store_etcd_service_get_at(sf_store *s, const sf_store_key *key,
+         uint64_t rev, ProtobufCAllocator *alloc, Svcfleet__V1__Service **out);
 int      sf__store_etcd_cluster_spec_get(sf_store *s, const char *name,
          ProtobufCAllocator *alloc, Svcfleet__V1__Cluster **out);
 uint64_t sf__store_etcd_revision_reached(sf_store *s);

@@ -136,6 +136,50 @@ sf__store_etcd_service_get_min(sf_store *s, const sf_store_key *key,
 	return (rv);
 }
 
+// i15-create: the Service at revision rev (a replay's answer).
+int
+sf__store_etcd_service_get_at(sf_store *s, const sf_store_key *key,
+    uint64_t rev, ProtobufCAllocator *alloc, Svcfleet__V1__Service **out)
+{
+	uint8_t        kb[SF__STORE_KEY_MAX], *v = NULL;
+	size_t         kl, n;
+	sf__store_ekey ek;
+	json_t        *resp = NULL, *kv;
+	sf_status      st;
+	int            rv;
+
+	*out = NULL;
+	if (rev == 0) {
+		return (SF_INVALID_ARGUMENT);
+	}
+	if ((rv = sf__store_key_service(key, kb, &kl, NULL)) != 0) {
+		return (rv);
+	}
+	if (sf__store_ekey_make(s, SF__STORE_ETCD_SVC, kb, kl, &ek) != 0) {
+		return (SF_INVALID_ARGUMENT);
+	}
+	sf_status_init(&st);
+	rv = sf__store_etcd_range(
+	    s, &ek, NULL, rev, 0, 0, "a service", &resp, &st);
+	if (rv == 0) {
+		kv = json_array_get(json_object_get(resp, "kvs"), 0);
+		if (kv == NULL) {
+			rv = SF_NOT_FOUND;
+		} else if (sf__store_etcd_kv_value(kv, &v, &n) != 0
+		    || (*out = sf__store_etcd_unpack_service(v, n,
+		            sf__store_etcd_i64(kv, "mod_revision"), alloc))
+		        == NULL) {
+			rv = SF_DATA_LOSS;
+		}
+	} else if (rv != SF_OUT_OF_RANGE) {
+		SF_WARN("store", "%s", st.st_msg);
+	}
+	free(v);
+	json_decref(resp);
+	sf_status_fini(&st);
+	return (rv);
+}
+
 // ---------------------------------------------------------------- lists
 
 // A list's walk: where the next range starts, what it has examined.

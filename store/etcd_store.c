@@ -698,8 +698,14 @@ sf__store_etcd_janitor(sf_store *s)
 	snprintf(hex, sizeof(hex), "%016llx",
 	    (unsigned long long) (sf_clock_now_ms()
 	        - SF__STORE_ETCD_MARKER_TTL_MS));
+	// Both kinds of marker (i15-create: P ~txn/ for writes that change
+	// a watched key; P txn/ for the others, and for every write of a
+	// replica older than i15-create).
 	sf__store_ekey_make(s, SF__STORE_ETCD_TXN, NULL, 0, &k);
 	sf__store_ekey_make(s, SF__STORE_ETCD_TXN, hex, strlen(hex), &end);
+	delete_range(s, &k, &end, "markers of old writes");
+	sf__store_ekey_make(s, SF__STORE_ETCD_TXN_OUT, NULL, 0, &k);
+	sf__store_ekey_make(s, SF__STORE_ETCD_TXN_OUT, hex, strlen(hex), &end);
 	delete_range(s, &k, &end, "markers of old writes");
 	trim_audit(s);
 	compact(s);
@@ -861,6 +867,7 @@ const sf_store_ops sf_store_etcd_ops = {
     .so_record_generation          = sf__store_etcd_record_generation,
     .so_service_get_min   = sf__store_etcd_service_get_min, // i15-perf
     .so_revision_seen     = sf__store_etcd_revision_seen,
+    .so_service_get_at    = sf__store_etcd_service_get_at, // i15-create
     .so_cluster_specs_min = sf__store_etcd_cluster_specs_min,
     .so_revision_reached  = sf__store_etcd_revision_reached,
     .so_cluster_spec_get  = sf__store_etcd_cluster_spec_get,

@@ -177,6 +177,17 @@ sf_store_service_get_min(sf_store *s, const sf_store_key *key,
 }
 
 int
+sf_store_service_get_at(sf_store *s, const sf_store_key *key, uint64_t rev,
+    ProtobufCAllocator *alloc, Svcfleet__V1__Service **out)
+{
+	*out = NULL;
+	if (OPS(s)->so_service_get_at == NULL) {
+		return (SF_UNIMPLEMENTED);
+	}
+	return (OPS(s)->so_service_get_at(s, key, rev, alloc, out));
+}
+
+int
 sf_store_cluster_specs_min(sf_store *s, uint64_t min_rev,
     ProtobufCAllocator *alloc, Svcfleet__V1__Cluster ***out, size_t *n)
 {

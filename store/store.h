@@ -381,6 +381,9 @@ typedef enum sf_store_kind {
 	// another svcfleetd replica is applied once (issue 15). etcd only
 	// (LMDB: SF_UNIMPLEMENTED; one svcfleetd remembers them in memory);
 	// kept 10 to 15 min (an etcd lease), never listed, not watched.
+	// Read with svcfleet.v1.StoredReply's descriptor in a write
+	// (sf_store_txn_record_get), its `revision` is the record's
+	// revision (i15-create).
 	SF_STORE_REQUESTS = 2,
 	// i19: a Service's spec history (ServiceHistory, one record per
 	// Service, id made by h_services.c's history_id), bounded by the
@@ -524,6 +527,12 @@ int sf_store_health(sf_store *s, sf_status *st);
 int sf_store_service_get_min(sf_store *s, const sf_store_key *key,
     uint64_t min_rev, ProtobufCAllocator *alloc, Svcfleet__V1__Service **out,
     uint64_t *rev);
+// i15-create: sf_store_service_get_at reads the Service as it was at
+// revision rev (etcd's history): SF_NOT_FOUND when it did not exist then,
+// SF_OUT_OF_RANGE when etcd has compacted that revision away, and
+// SF_UNIMPLEMENTED on a backend that keeps no history (LMDB).
+int sf_store_service_get_at(sf_store *s, const sf_store_key *key, uint64_t rev,
+    ProtobufCAllocator *alloc, Svcfleet__V1__Service **out);
 // sf_store_cluster_specs_min lists the clusters as sf_store_cluster_list
 // does, but without their credentials, for a caller that has seen
 // min_rev (0: none): on etcd from the view once it has reached min_rev,
@@ -642,6 +651,9 @@ typedef struct sf_store_ops {
 	int (*so_service_get_min)(sf_store *, const sf_store_key *, uint64_t,
 	    ProtobufCAllocator *, Svcfleet__V1__Service **, uint64_t *);
 	uint64_t (*so_revision_seen)(sf_store *);
+	// i15-create: a Service at a past revision (NULL: SF_UNIMPLEMENTED).
+	int (*so_service_get_at)(sf_store *, const sf_store_key *, uint64_t,
+	    ProtobufCAllocator *, Svcfleet__V1__Service **);
 	int (*so_cluster_specs_min)(sf_store *, uint64_t, ProtobufCAllocator *,
 	    Svcfleet__V1__Cluster ***, size_t *);
 	uint64_t (*so_revision_reached)(sf_store *);

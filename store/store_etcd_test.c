@@ -276,8 +276,9 @@ test_fence_then_rerun(void **state)
 	assert_int_equal(
 	    tu_put(a, &ar, tu_svc(&ar, "c1", "dev", "shared", 0), true, NULL),
 	    0);
+	// i15-create: a Service write's marker is outside the watch.
 	assert_int_equal(
-	    sf__store_etcd_count(a, SF__STORE_ETCD_TXN, &markers), 0);
+	    sf__store_etcd_count(a, SF__STORE_ETCD_TXN_OUT, &markers), 0);
 	assert_int_equal(markers, 1);
 	f.other = b;
 	atomic_store(&f.armed, 1);
@@ -292,10 +293,14 @@ test_fence_then_rerun(void **state)
 	assert_string_equal(got->metadata->labels[0]->key, "from-b");
 	assert_string_equal(got->metadata->labels[1]->key, "from-a");
 	svcfleet__v1__service__free_unpacked(got, NULL);
-	// Markers: the create, b's write, a's fenced first send, a's rerun.
+	// Markers: the create, b's write, a's fenced first send (the fence
+	// created the very key that send named), a's rerun.
+	assert_int_equal(
+	    sf__store_etcd_count(a, SF__STORE_ETCD_TXN_OUT, &markers), 0);
+	assert_int_equal(markers, 4);
 	assert_int_equal(
 	    sf__store_etcd_count(a, SF__STORE_ETCD_TXN, &markers), 0);
-	assert_int_equal(markers, 4);
+	assert_int_equal(markers, 0);
 	sf_arena_fini(&ar);
 	sf_store_close(b);
 	sf_store_close(a);
@@ -1803,6 +1808,154 @@ test_view_reads_own_writes(void **state)
 	sf_store_close(a);
 }
 
+// i15-create: a write that puts only keys outside the watch (a request
+// record).
+static int
+req_only_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	Svcfleet__V1__StoredReply r = SVCFLEET__V1__STORED_REPLY__INIT;
+	(void) st;
+	r.method = "m";
+	return (sf_store_txn_record_put(
+	    txn, SF_STORE_REQUESTS, (const char *) arg, &r.base, false));
+}
+
+// i15-create: a write that changes a watched key has its marker under
+// P ~txn/, outside the watch (the key it changed brings the watch to its
+// revision); one that changes none keeps it under P txn/, so that its
+// caller still reads its own write: the feed reaches its revision at
+// once. The janitor deletes old markers of both kinds (P txn/ is also
+// where replicas of earlier versions put every marker).
+static void
+test_markers_out_of_watch(void **state)
+{
+	char                       prefix[64];
+	sf_store                  *a;
+	sf_arena                   ar;
+	uint64_t                   n, rev = 0, next;
+	size_t                     nev;
+	int64_t                    t0;
+	Svcfleet__V1__WatchEvent **ev = NULL;
+
+	(void) state;
+	snprintf(prefix, sizeof(prefix), "/e/%d-mark/", (int) getpid());
+	a = open_on(tu_etcd_endpoints(), prefix, NULL);
+	sf_arena_init(&ar);
+	assert_int_equal(
+	    tu_put(a, &ar, tu_svc(&ar, "c1", "dev", "m0", 0), true, NULL), 0);
+	assert_int_equal(
+	    sf__store_etcd_count(a, SF__STORE_ETCD_TXN_OUT, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(sf__store_etcd_count(a, SF__STORE_ETCD_TXN, &n), 0);
+	assert_int_equal(n, 0);
+
+	// A write of nothing watched: its marker is watched, and the feed
+	// reads it back at once (not after the 3 s it would wait for a
+	// revision its watch never brings, then UNAVAILABLE).
+	sf_store_write w = {.w_fn = req_only_fn, .w_arg = "r1"};
+	assert_int_equal(sf_store_write_sync(a, &w, &rev), 0);
+	assert_true(rev > 0);
+	t0 = sf_clock_mono_ms();
+	assert_int_equal(
+	    sf_store_feed_read(a, rev, 10, NULL, NULL, &ev, &nev, &next), 0);
+	for (size_t i = 0; i < nev; i++) {
+		svcfleet__v1__watch_event__free_unpacked(ev[i], NULL);
+	}
+	free(ev);
+	assert_true(sf_clock_mono_ms() - t0 < 2000);
+	assert_true(sf_store_revision_reached(a) >= rev);
+	assert_int_equal(sf__store_etcd_count(a, SF__STORE_ETCD_TXN, &n), 0);
+	assert_int_equal(n, 1);
+
+	// Old markers of both kinds go; the new ones stay.
+	assert_int_equal(sf__store_etcd_put_raw(a,
+	                     SF__STORE_ETCD_TXN "0000000000000001-00", "c", 1),
+	    0);
+	assert_int_equal(
+	    sf__store_etcd_put_raw(
+	        a, SF__STORE_ETCD_TXN_OUT "0000000000000001-00", "c", 1),
+	    0);
+	sf__store_etcd_janitor(a);
+	assert_int_equal(
+	    sf__store_etcd_count(a, SF__STORE_ETCD_TXN_OUT, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(sf__store_etcd_count(a, SF__STORE_ETCD_TXN, &n), 0);
+	assert_int_equal(n, 1);
+	sf_arena_fini(&ar);
+	sf_store_close(a);
+}
+
+// i15-create: a request record read in a write tells the revision of the
+// write that put it, and sf_store_service_get_at reads a Service as it
+// was at a revision (a replay's answer).
+static int
+req_svc_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	create_arg               *c = arg;
+	Svcfleet__V1__StoredReply r = SVCFLEET__V1__STORED_REPLY__INIT;
+	ProtobufCMessage         *m = NULL;
+	int                       rv;
+	(void) st;
+	rv = sf_store_txn_record_get(txn, SF_STORE_REQUESTS, c->name,
+	    &svcfleet__v1__stored_reply__descriptor, sf_arena_pbc(&c->a), &m);
+	if (rv == 0) {
+		c->node_port
+		    = (int32_t) ((Svcfleet__V1__StoredReply *) m)->revision;
+		return (SF_ALREADY_EXISTS);
+	}
+	if (rv != SF_NOT_FOUND) {
+		return (rv);
+	}
+	r.method       = "m";
+	r.from_service = true;
+	if ((rv = sf_store_txn_record_put(
+	         txn, SF_STORE_REQUESTS, c->name, &r.base, false))
+	    != 0) {
+		return (rv);
+	}
+	return (sf_store_txn_service_put(
+	    txn, tu_svc(&c->a, "c1", "dev", c->name, 0), false));
+}
+
+static void
+test_replay_revision(void **state)
+{
+	sf_store              *a;
+	create_arg             c;
+	uint64_t               r1 = 0, r2 = 0;
+	Svcfleet__V1__Service *svc = NULL;
+	sf_arena               ar;
+
+	(void) state;
+	a = open_on(tu_etcd_endpoints(), NULL, NULL);
+	memset(&c, 0, sizeof(c));
+	sf_arena_init(&c.a);
+	sf_arena_init(&ar);
+	snprintf(c.name, sizeof(c.name), "rp1");
+	sf_store_write w = {.w_fn = req_svc_fn, .w_arg = &c};
+	assert_int_equal(sf_store_write_sync(a, &w, &r1), 0);
+	// The Service changes after it.
+	assert_int_equal(
+	    tu_put(a, &ar, tu_svc(&ar, "c1", "dev", "rp1", 0), false, &r2), 0);
+	assert_true(r2 > r1);
+	// The same request again: found, at the first write's revision.
+	assert_int_equal(sf_store_write_sync(a, &w, NULL), SF_ALREADY_EXISTS);
+	assert_int_equal(c.node_port, (int32_t) r1);
+	sf_store_key k = {"c1", "dev", "rp1"};
+	assert_int_equal(
+	    sf_store_service_get_at(a, &k, r1, sf_arena_pbc(&ar), &svc), 0);
+	assert_int_equal(svc->metadata->resource_version, r1);
+	assert_int_equal(
+	    sf_store_service_get_at(a, &k, r2, sf_arena_pbc(&ar), &svc), 0);
+	assert_int_equal(svc->metadata->resource_version, r2);
+	assert_int_equal(
+	    sf_store_service_get_at(a, &k, r1 - 1, sf_arena_pbc(&ar), &svc),
+	    SF_NOT_FOUND);
+	sf_arena_fini(&c.a);
+	sf_arena_fini(&ar);
+	sf_store_close(a);
+}
+
 // i15-perf3: a list page holds references to the view's entries, not
 // copies. While it holds them the watch replaces one Service and deletes
 // another: the page still reads the values it took, whole (under ASan a
@@ -1898,13 +2051,16 @@ main(void)
 	    cmocka_unit_test(test_sealed_credentials),
 	    cmocka_unit_test(test_audit_retention),
 	    cmocka_unit_test(test_open_errors),
-	    cmocka_unit_test(test_quota_alarm), cmocka_unit_test(test_tls),
+	    cmocka_unit_test(test_quota_alarm),
+	    cmocka_unit_test(test_tls),
 	    cmocka_unit_test(test_failover),
 	    cmocka_unit_test(test_concurrent_writes),  // etcd-perf
 	    cmocka_unit_test(test_create_one_request), // i15-perf
 	    cmocka_unit_test(test_view_reads),         // i15-perf
 	    cmocka_unit_test(test_view_reads_own_writes),
-	    cmocka_unit_test(test_view_refs), // i15-perf3
+	    cmocka_unit_test(test_view_refs),            // i15-perf3
+	    cmocka_unit_test(test_markers_out_of_watch), // i15-create
+	    cmocka_unit_test(test_replay_revision),
 	};
 	sf_log_set_level(SF_LOG_WARN);
 	return (cmocka_run_group_tests(tests, NULL, NULL));

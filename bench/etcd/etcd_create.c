@@ -13,6 +13,10 @@
 //            key), put audit record (an AuditEvent's size), put marker "c"
 //   failure: range marker
 //
+// (Since i15-create the store puts a Service write's marker under
+// P ~txn/, outside its watch; nothing watches this prefix, so the key's
+// name changes nothing here.)
+//
 // over the same JSON gateway (HTTP/1.1 keep-alive, libcurl, jansson, keys
 // and values base64), one connection per client thread, all to the first
 // endpoint (as svcfleetd's store prefers the endpoint that answered last).
