@@ -240,11 +240,12 @@ service_req(const char *ns, const char *name, size_t nports, size_t nann,
 }
 
 typedef struct attacker {
-	pthread_t   a_thread;
-	const char *a_url;
-	const char *a_token;
-	atomic_int *a_stop;
-	long        a_sent;
+	pthread_t          a_thread;
+	const char        *a_url;
+	const char        *a_token;
+	atomic_int        *a_stop;
+	pthread_barrier_t *a_ready; // requests built and dialled
+	long               a_sent;
 } attacker;
 
 static void *
@@ -289,10 +290,14 @@ attack_main(void *arg)
 	}
 	if (nng_req0_open(&s) != 0
 	    || nng_dial(s, a->a_url, NULL, NNG_FLAG_NONBLOCK) != 0) {
-		return (NULL);
+		fprintf(stderr, "attack_bench: an attacker could not dial\n");
+		exit(1);
 	}
 	nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
 	nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, 1 << 30);
+	// bob's attack phase starts when every attacker has its requests
+	// built (megabytes each): their building is not the server's cost.
+	pthread_barrier_wait(a->a_ready);
 	for (int k = 0; !atomic_load(a->a_stop); k = (k + 1) % nkinds) {
 		Svcfleet__V1__RequestEnvelope env
 		    = SVCFLEET__V1__REQUEST_ENVELOPE__INIT;
@@ -464,19 +469,24 @@ main(int argc, char **argv)
 	char            *bobtok  = tenant(admin, "bob", "team-b");
 	svcfleet_client *bob     = client(url, bobtok);
 
-	int64_t quiet = phase("quiet", bob, n, pid, att, 0);
+	int64_t           quiet = phase("quiet", bob, n, pid, att, 0);
+	pthread_barrier_t ready;
+	pthread_barrier_init(&ready, NULL, (unsigned) natt + 1);
 	atomic_store(&stop, 0);
 	for (int i = 0; i < natt; i++) {
 		att[i].a_url   = url;
 		att[i].a_token = mallory;
 		att[i].a_stop  = &stop;
+		att[i].a_ready = &ready;
 		pthread_create(&att[i].a_thread, NULL, attack_main, &att[i]);
 	}
+	pthread_barrier_wait(&ready);
 	int64_t loud = phase("attack", bob, n, pid, att, natt);
 	atomic_store(&stop, 1);
 	for (int i = 0; i < natt; i++) {
 		pthread_join(att[i].a_thread, NULL);
 	}
+	pthread_barrier_destroy(&ready);
 	printf("ratio_p99=%.2f\n",
 	    quiet > 0 ? (double) loud / (double) quiet : 0.0);
 	svcfleet_close(bob);
