@@ -31,6 +31,7 @@
 #include "arena.h"
 #include "clock.h"
 #include "etcdfix.h"
+#include "replfix.h"
 #include "internal.h"
 #include "lmdb_internal.h"
 #include "log.h"
@@ -43,136 +44,22 @@
 #define REPLICAS 2
 #define WAIT_MS  20000
 
-static bool        etcd; // SF_STORE_BACKEND=etcd
-static sf_etcdfix *fix;
-static char        dir[64], prefix[64];
-static sf_server  *srv[REPLICAS];
-static char        url[REPLICAS][96];
-static int         nsrv; // replicas running (1 on LMDB)
-
-static void
-rm_tree(const char *path)
-{
-	char cmd[160];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
-	if (system(cmd) != 0) {
-		fprintf(
-		    stderr, "fleet_addrs_test: could not remove %s\n", path);
-	}
-}
-
-static void
-start_replica(int i)
-{
-	sf_server_opts o = {0};
-	const char    *ls[1];
-	char           tokfile[128], data[128], key[128];
-	sf_status      st;
-
-	snprintf(tokfile, sizeof(tokfile), "%s/tokens.csv", dir);
-	snprintf(data, sizeof(data), "%s/data%d", dir, i);
-	snprintf(key, sizeof(key), "%s/secret.key", dir);
-	ls[0]                = url[i];
-	o.so_data_dir        = data;
-	o.so_listen          = ls;
-	o.so_nlisten         = 1;
-	o.so_nosync          = true;
-	o.so_token_file      = tokfile;
-	o.so_contexts        = 32;
-	o.so_workers         = 4;
-	o.so_secret_key_file = key; // one key for every replica
-	if (etcd) {
-		o.so_store          = "etcd";
-		o.so_etcd_endpoints = sf_etcdfix_endpoints(fix);
-		o.so_etcd_prefix    = prefix;
-	}
-	sf_status_init(&st);
-	if (sf_server_start(&srv[i], &o, &st) != 0) {
-		fail_msg("replica %d did not start: %s", i, st.st_msg);
-	}
-	sf_status_fini(&st);
-}
-
-static svcfleet_client *
-client(int i)
-{
-	svcfleet_options o = {0};
-	svcfleet_client *c = NULL;
-	svcfleet_status  st;
-
-	o.url         = url[i];
-	o.token       = TOKEN;
-	o.timeout_ms  = WAIT_MS;
-	o.connect_now = true;
-	svcfleet_status_init(&st);
-	if (svcfleet_open(&c, &o, &st) != 0) {
-		fail_msg("open: %s", st.message);
-	}
-	svcfleet_status_fini(&st);
-	return (c);
-}
-
-static void
-add_cluster(const char *name)
-{
-	svcfleet_client                     *c  = client(0);
-	Svcfleet__V1__Cluster                cl = SVCFLEET__V1__CLUSTER__INIT;
-	Svcfleet__V1__RegisterClusterRequest rq
-	    = SVCFLEET__V1__REGISTER_CLUSTER_REQUEST__INIT;
-	Svcfleet__V1__Cluster *out = NULL;
-	svcfleet_status        st;
-
-	svcfleet_status_init(&st);
-	cl.name       = (char *) name;
-	cl.api_server = "https://127.0.0.1:1";
-	cl.token      = "cluster-token";
-	rq.cluster    = &cl;
-	if (svcfleet_register_cluster(c, &rq, &out, &st) != 0) {
-		fail_msg("register %s: %s", name, st.message);
-	}
-	svcfleet_free(out);
-	svcfleet_status_fini(&st);
-	svcfleet_close(c);
-}
+// The replicas (replfix.h).
+static sf_replfix rf;
 
 static int
 setup(void **state)
 {
-	const char *b = getenv("SF_STORE_BACKEND");
-	FILE       *f;
 	(void) state;
-
-	etcd = b != NULL && strcmp(b, "etcd") == 0;
-	if (etcd && !sf_etcdfix_available()) {
-		fprintf(stderr, "no etcd binary: the etcd test is skipped\n");
-		exit(77);
-	}
-	snprintf(dir, sizeof(dir), "%s/sf-fa-test-XXXXXX",
-	    access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-	if (mkdtemp(dir) == NULL) {
+	rf.rf_contexts = 32;
+	rf.rf_workers  = 4;
+	if (sf_replfix_setup(
+	        &rf, "fa-test", TOKEN, sf_replfix_etcd_asked(), REPLICAS)
+	    != 0) {
 		return (-1);
 	}
-	char tokfile[128];
-	snprintf(tokfile, sizeof(tokfile), "%s/tokens.csv", dir);
-	if ((f = fopen(tokfile, "w")) == NULL) {
-		return (-1);
-	}
-	fprintf(f, "%s,admin,1\n", TOKEN);
-	fclose(f);
-	chmod(tokfile, 0600);
-	sf_log_set_level(SF_LOG_NONE);
-	if (etcd && sf_etcdfix_start(&fix, NULL) != 0) {
-		return (-1);
-	}
-	snprintf(prefix, sizeof(prefix), "/fa/%d/", (int) getpid());
-	nsrv = etcd ? REPLICAS : 1;
-	for (int i = 0; i < nsrv; i++) {
-		snprintf(url[i], sizeof(url[i]), "inproc://sf-fa-test-%d-%d",
-		    (int) getpid(), i);
-		start_replica(i);
-	}
-	add_cluster("east");
-	add_cluster("west");
+	sf_replfix_register(&rf, "east");
+	sf_replfix_register(&rf, "west");
 	return (0);
 }
 
@@ -180,12 +67,7 @@ static int
 teardown(void **state)
 {
 	(void) state;
-	for (int i = 0; i < nsrv; i++) {
-		sf_server_stop(srv[i]);
-		srv[i] = NULL;
-	}
-	sf_etcdfix_stop(fix);
-	rm_tree(dir);
+	sf_replfix_teardown(&rf);
 	return (0);
 }
 
@@ -213,8 +95,8 @@ apply(apply_arg *x)
 	Svcfleet__V1__ApplyFleetServiceRequest rq
 	    = SVCFLEET__V1__APPLY_FLEET_SERVICE_REQUEST__INIT;
 	Svcfleet__V1__ApplyFleetServiceReply *out = NULL;
-	svcfleet_client                      *c   = client(x->replica);
-	svcfleet_status                       cst;
+	svcfleet_client *c = sf_replfix_client(&rf, x->replica, WAIT_MS);
+	svcfleet_status  cst;
 
 	if (x->key != NULL) {
 		snprintf(ann, sizeof(ann),
@@ -277,7 +159,7 @@ apply_now(int replica, const char *name, const char *cluster, const char *addr,
 static void
 delete_fleet(const char *name)
 {
-	svcfleet_client              *c = client(0);
+	svcfleet_client              *c = sf_replfix_client(&rf, 0, WAIT_MS);
 	Svcfleet__V1__FleetServiceKey k
 	    = SVCFLEET__V1__FLEET_SERVICE_KEY__INIT;
 	Svcfleet__V1__DeleteFleetServiceRequest rq
@@ -379,15 +261,16 @@ race(apply_arg *a, apply_arg *b)
 {
 	pthread_t ta, tb;
 
-	if (!etcd) {
-		blocker   bl = {.b_store = srv[0]->s_store, .b_want = 2};
+	if (!rf.rf_etcd) {
+		blocker   bl = {.b_store = rf.rf_srv[0]->s_store, .b_want = 2};
 		sf_status st;
 		sf_status_init(&st);
 		sf_store_write w = {.w_fn = block_fn,
 		    .w_done               = block_done,
 		    .w_arg                = &bl,
 		    .w_status             = &st};
-		assert_int_equal(sf_store_submit(srv[0]->s_store, &w), 0);
+		assert_int_equal(
+		    sf_store_submit(rf.rf_srv[0]->s_store, &w), 0);
 		// Running: its batch is taken, the applies go into the next.
 		int64_t until = sf_clock_mono_ms() + WAIT_MS;
 		while (atomic_load(&bl.b_state) == 0
@@ -471,7 +354,7 @@ one_winner(const apply_arg *a, const apply_arg *b)
 		fail_msg("%s was refused with \"%s\", not naming %s",
 		    lose->name, lose->msg, who);
 	}
-	if (etcd) {
+	if (rf.rf_etcd) {
 		// Forced order: the second committed first.
 		assert_ptr_equal(win, b);
 	}
@@ -498,8 +381,9 @@ test_one_address_one_winner(void **state)
 		// freed by the winner's delete, it gets it.
 		const apply_arg *win  = a.rv == 0 ? &a : &b;
 		const apply_arg *lose = a.rv == 0 ? &b : &a;
-		assert_int_equal(apply_now(nsrv - 1, lose->name, lose->cluster,
-		                     addr, false, msg, sizeof(msg)),
+		assert_int_equal(
+		    apply_now(rf.rf_n - 1, lose->name, lose->cluster, addr,
+		        false, msg, sizeof(msg)),
 		    SVCFLEET_INVALID_ARGUMENT);
 		delete_fleet(win->name);
 		int rv = apply_now(0, lose->name, lose->cluster, addr, false,
@@ -546,8 +430,8 @@ test_sharing_asked_for(void **state)
 	    .dry                = true};
 	apply(&d);
 	assert_int_equal(d.rv, 0);
-	assert_int_equal(apply_now(nsrv - 1, "dry-b", "west", "203.0.113.41",
-	                     false, msg, sizeof(msg)),
+	assert_int_equal(apply_now(rf.rf_n - 1, "dry-b", "west",
+	                     "203.0.113.41", false, msg, sizeof(msg)),
 	    0);
 	// MetalLB's sharing keys: the same key shares, another does not.
 	apply_arg k1 = {.name = "key-one",
@@ -572,8 +456,8 @@ test_sharing_asked_for(void **state)
 	assert_int_equal(
 	    apply_now(0, "six-a", "east", "fd00::10", false, msg, sizeof(msg)),
 	    0);
-	assert_int_equal(apply_now(nsrv - 1, "six-b", "west", "fd00:0:0::10",
-	                     false, msg, sizeof(msg)),
+	assert_int_equal(apply_now(rf.rf_n - 1, "six-b", "west",
+	                     "fd00:0:0::10", false, msg, sizeof(msg)),
 	    SVCFLEET_INVALID_ARGUMENT);
 	assert_non_null(strstr(msg, "dev/six-a in cluster east"));
 }
@@ -607,20 +491,20 @@ test_claims_backfilled(void **state)
 	assert_int_equal(apply_now(0, "keep-a", "east", "203.0.113.50", false,
 	                     msg, sizeof(msg)),
 	    0);
-	for (int i = 0; i < nsrv; i++) {
-		sf_server_stop(srv[i]);
-		srv[i] = NULL;
+	for (int i = 0; i < rf.rf_n; i++) {
+		sf_replfix_stop(&rf, i);
 	}
-	snprintf(data, sizeof(data), "%s/data0", dir);
+	snprintf(data, sizeof(data), "%s/data0", rf.rf_dir);
 	so.so_dir       = data;
 	so.so_nosync    = true;
 	so.so_sealed_ok = true;
-	if (etcd) {
-		so.so_etcd_endpoints = sf_etcdfix_endpoints(fix);
-		so.so_etcd_prefix    = prefix;
+	if (rf.rf_etcd) {
+		so.so_etcd_endpoints = sf_etcdfix_endpoints(rf.rf_fix);
+		so.so_etcd_prefix    = rf.rf_prefix;
 	}
 	sf_status_init(&st);
-	if (sf_store_open_backend(etcd ? "etcd" : "lmdb", &s, &so, &st) != 0) {
+	if (sf_store_open_backend(rf.rf_etcd ? "etcd" : "lmdb", &s, &so, &st)
+	    != 0) {
 		fail_msg("open: %s", st.st_msg);
 	}
 	sf_store_write w
@@ -628,11 +512,11 @@ test_claims_backfilled(void **state)
 	assert_int_equal(sf_store_write_sync(s, &w, NULL), 0);
 	sf_store_close(s);
 	sf_status_fini(&st);
-	for (int i = 0; i < nsrv; i++) {
-		start_replica(i);
+	for (int i = 0; i < rf.rf_n; i++) {
+		sf_replfix_start(&rf, i);
 	}
-	assert_int_equal(apply_now(nsrv - 1, "keep-b", "west", "203.0.113.50",
-	                     false, msg, sizeof(msg)),
+	assert_int_equal(apply_now(rf.rf_n - 1, "keep-b", "west",
+	                     "203.0.113.50", false, msg, sizeof(msg)),
 	    SVCFLEET_INVALID_ARGUMENT);
 	assert_non_null(
 	    strstr(msg, "FleetService dev/keep-a in cluster east"));
@@ -644,9 +528,9 @@ static uint64_t
 writes_all(void)
 {
 	uint64_t n = 0;
-	for (int i = 0; i < nsrv; i++) {
+	for (int i = 0; i < rf.rf_n; i++) {
 		sf_store_stats ss;
-		sf_store_stats_get(srv[i]->s_store, &ss);
+		sf_store_stats_get(rf.rf_srv[i]->s_store, &ss);
 		n += ss.ss_writes;
 	}
 	return (n);
@@ -656,10 +540,10 @@ writes_all(void)
 static void
 wait_rounds(uint64_t n)
 {
-	for (int i = 0; i < nsrv; i++) {
-		uint64_t want  = sf__srv_fleet_loop_rounds(srv[i]) + n;
+	for (int i = 0; i < rf.rf_n; i++) {
+		uint64_t want  = sf__srv_fleet_loop_rounds(rf.rf_srv[i]) + n;
 		int64_t  until = sf_clock_mono_ms() + WAIT_MS;
-		while (sf__srv_fleet_loop_rounds(srv[i]) < want) {
+		while (sf__srv_fleet_loop_rounds(rf.rf_srv[i]) < want) {
 			if (sf_clock_mono_ms() > until) {
 				fail_msg("replica %d's placement loop did "
 				         "not go round",
@@ -675,7 +559,7 @@ wait_rounds(uint64_t n)
 static void
 placement_of(const char *name, const char *cluster, char *out, size_t cap)
 {
-	svcfleet_client              *c = client(0);
+	svcfleet_client              *c = sf_replfix_client(&rf, 0, WAIT_MS);
 	Svcfleet__V1__FleetServiceKey k
 	    = SVCFLEET__V1__FLEET_SERVICE_KEY__INIT;
 	Svcfleet__V1__GetFleetServiceRequest rq
@@ -714,7 +598,7 @@ test_loop_writes_only_changes(void **state)
 	assert_int_equal(apply_now(0, "loop-one", "east", "203.0.113.60",
 	                     false, msg, sizeof(msg)),
 	    0);
-	assert_int_equal(apply_now(nsrv - 1, "loop-two", "west",
+	assert_int_equal(apply_now(rf.rf_n - 1, "loop-two", "west",
 	                     "203.0.113.61", false, msg, sizeof(msg)),
 	    0);
 	wait_rounds(3); // each new version found settled once
@@ -733,7 +617,7 @@ test_loop_writes_only_changes(void **state)
 	    0);
 	placement_of("loop-north", "north", pl, sizeof(pl));
 	assert_string_equal(pl, "Skipped");
-	add_cluster("north");
+	sf_replfix_register(&rf, "north");
 	int64_t until = sf_clock_mono_ms() + WAIT_MS;
 	do {
 		struct timespec ts = {0, 10000000};
@@ -751,8 +635,8 @@ static uint64_t
 renders_all(void)
 {
 	uint64_t n = 0;
-	for (int i = 0; i < nsrv; i++) {
-		n += sf__srv_fleet_loop_renders(srv[i]);
+	for (int i = 0; i < rf.rf_n; i++) {
+		n += sf__srv_fleet_loop_renders(rf.rf_srv[i]);
 	}
 	return (n);
 }
@@ -770,8 +654,8 @@ apply_placed(const char *name, const char *placement)
 	Svcfleet__V1__ApplyFleetServiceRequest rq
 	    = SVCFLEET__V1__APPLY_FLEET_SERVICE_REQUEST__INIT;
 	Svcfleet__V1__ApplyFleetServiceReply *out = NULL;
-	svcfleet_client                      *c   = client(0);
-	svcfleet_status                       cst;
+	svcfleet_client *c = sf_replfix_client(&rf, 0, WAIT_MS);
+	svcfleet_status  cst;
 
 	snprintf(js, sizeof(js),
 	    "{\"apiVersion\": \"svcfleet.io/v1\", \"kind\": \"FleetService\","
@@ -804,7 +688,7 @@ apply_placed(const char *name, const char *placement)
 static void
 relabel(const char *cluster, const char *key, const char *value)
 {
-	svcfleet_client                *c = client(0);
+	svcfleet_client                *c = sf_replfix_client(&rf, 0, WAIT_MS);
 	svcfleet_status                 st;
 	Svcfleet__V1__GetClusterRequest gr
 	    = SVCFLEET__V1__GET_CLUSTER_REQUEST__INIT;
@@ -881,10 +765,10 @@ test_loop_renders_only_changes(void **state)
 	uint64_t r2 = renders_all();
 	// gold: rendered for the change, then once more for each version
 	// a write gave it (on each replica: on etcd both may write once).
-	if (r2 - r1 < 1 || r2 - r1 > (uint64_t) (4 * nsrv)) {
+	if (r2 - r1 < 1 || r2 - r1 > (uint64_t) (4 * rf.rf_n)) {
 		fail_msg("%llu FleetServices rendered after east's relabel "
 		         "(gold's alone: 1 to %d)",
-		    (unsigned long long) (r2 - r1), 4 * nsrv);
+		    (unsigned long long) (r2 - r1), 4 * rf.rf_n);
 	}
 	wait_rounds(4);
 	assert_int_equal(renders_all(), r2);

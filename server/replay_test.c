@@ -24,6 +24,7 @@
 
 #include "clock.h"
 #include "etcdfix.h"
+#include "replfix.h"
 #include "internal.h"
 #include "log.h"
 #include "server.h"
@@ -36,132 +37,28 @@
 #define REPLICAS 2
 #define WAIT_MS  20000
 
-static sf_etcdfix *fix;
-static char        dir[64], prefix[64];
-static sf_server  *srv[REPLICAS];
-static char        url[REPLICAS][96];
-static uint32_t    feed_keep; // the replicas' so_feed_keep (0: default)
-
-static void
-start_replica(int i)
-{
-	sf_server_opts o = {0};
-	const char    *ls[1];
-	char           tokfile[128], data[128], key[128];
-	sf_status      st;
-
-	snprintf(tokfile, sizeof(tokfile), "%s/tokens.csv", dir);
-	snprintf(data, sizeof(data), "%s/data%d", dir, i);
-	snprintf(key, sizeof(key), "%s/secret.key", dir);
-	ls[0]                = url[i];
-	o.so_data_dir        = data;
-	o.so_listen          = ls;
-	o.so_nlisten         = 1;
-	o.so_nosync          = true;
-	o.so_token_file      = tokfile;
-	o.so_contexts        = 8;
-	o.so_workers         = 2;
-	o.so_secret_key_file = key;
-	o.so_store           = "etcd";
-	o.so_etcd_endpoints  = sf_etcdfix_endpoints(fix);
-	o.so_etcd_prefix     = prefix;
-	o.so_feed_keep       = feed_keep;
-	sf_status_init(&st);
-	if (sf_server_start(&srv[i], &o, &st) != 0) {
-		fail_msg("replica %d did not start: %s", i, st.st_msg);
-	}
-	sf_status_fini(&st);
-}
-
-static svcfleet_client *
-client(int i)
-{
-	svcfleet_options o = {0};
-	svcfleet_client *c = NULL;
-	svcfleet_status  st;
-
-	o.url         = url[i];
-	o.token       = TOKEN;
-	o.timeout_ms  = WAIT_MS;
-	o.connect_now = true;
-	svcfleet_status_init(&st);
-	if (svcfleet_open(&c, &o, &st) != 0) {
-		fail_msg("open: %s", st.message);
-	}
-	svcfleet_status_fini(&st);
-	return (c);
-}
+// The replicas (replfix.h).
+static sf_replfix rf;
 
 static int
 setup(void **state)
 {
-	FILE *f;
-	char  tokfile[128];
 	(void) state;
-
-	if (!sf_etcdfix_available()) {
-		fprintf(stderr, "no etcd binary: the test is skipped\n");
-		exit(77);
-	}
-	snprintf(dir, sizeof(dir), "%s/sf-replay-test-XXXXXX",
-	    access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-	if (mkdtemp(dir) == NULL) {
+	rf.rf_contexts = 8;
+	rf.rf_workers  = 2;
+	if (sf_replfix_setup(&rf, "replay-test", TOKEN, true, REPLICAS) != 0) {
 		return (-1);
-	}
-	snprintf(tokfile, sizeof(tokfile), "%s/tokens.csv", dir);
-	if ((f = fopen(tokfile, "w")) == NULL) {
-		return (-1);
-	}
-	fprintf(f, "%s,%s,1\n", TOKEN, USER);
-	fclose(f);
-	chmod(tokfile, 0600);
-	sf_log_set_level(SF_LOG_NONE);
-	if (sf_etcdfix_start(&fix, NULL) != 0) {
-		return (-1);
-	}
-	snprintf(prefix, sizeof(prefix), "/rp/%d/", (int) getpid());
-	for (int i = 0; i < REPLICAS; i++) {
-		snprintf(url[i], sizeof(url[i]),
-		    "inproc://sf-replay-test-%d-%d", (int) getpid(), i);
-		start_replica(i);
 	}
 	// A cluster, registered through replica 0.
-	svcfleet_client                     *c  = client(0);
-	Svcfleet__V1__Cluster                cl = SVCFLEET__V1__CLUSTER__INIT;
-	Svcfleet__V1__RegisterClusterRequest rq
-	    = SVCFLEET__V1__REGISTER_CLUSTER_REQUEST__INIT;
-	Svcfleet__V1__Cluster *out = NULL;
-	svcfleet_status        st;
-	svcfleet_status_init(&st);
-	cl.name       = "east";
-	cl.api_server = "https://127.0.0.1:1";
-	cl.token      = "cluster-token";
-	rq.cluster    = &cl;
-	if (svcfleet_register_cluster(c, &rq, &out, &st) != 0) {
-		fail_msg("register: %s", st.message);
-	}
-	svcfleet_free(out);
-	svcfleet_status_fini(&st);
-	svcfleet_close(c);
+	sf_replfix_register(&rf, "east");
 	return (0);
 }
 
 static int
 teardown(void **state)
 {
-	char cmd[160];
 	(void) state;
-	for (int i = 0; i < REPLICAS; i++) {
-		if (srv[i] != NULL) {
-			sf_server_stop(srv[i]);
-			srv[i] = NULL;
-		}
-	}
-	sf_etcdfix_stop(fix);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd) != 0) {
-		fprintf(stderr, "replay_test: could not remove %s\n", dir);
-	}
+	sf_replfix_teardown(&rf);
 	return (0);
 }
 
@@ -227,10 +124,10 @@ static int
 create(int replica, const char *rid, const char *name, int port,
     Svcfleet__V1__Service **out)
 {
-	svcfleet_client                   *c  = client(replica);
-	svcfleet_call_opts                 co = {.request_id = rid};
-	svcfleet_status                    st;
-	svc_buf                            b;
+	svcfleet_client   *c  = sf_replfix_client(&rf, replica, WAIT_MS);
+	svcfleet_call_opts co = {.request_id = rid};
+	svcfleet_status    st;
+	svc_buf            b;
 	Svcfleet__V1__CreateServiceRequest r
 	    = SVCFLEET__V1__CREATE_SERVICE_REQUEST__INIT;
 	int rv;
@@ -250,10 +147,10 @@ static int
 update(int replica, const char *rid, const char *name, int port,
     Svcfleet__V1__Service **out)
 {
-	svcfleet_client                   *c  = client(replica);
-	svcfleet_call_opts                 co = {.request_id = rid};
-	svcfleet_status                    st;
-	svc_buf                            b;
+	svcfleet_client   *c  = sf_replfix_client(&rf, replica, WAIT_MS);
+	svcfleet_call_opts co = {.request_id = rid};
+	svcfleet_status    st;
+	svc_buf            b;
 	Svcfleet__V1__UpdateServiceRequest r
 	    = SVCFLEET__V1__UPDATE_SERVICE_REQUEST__INIT;
 	int rv;
@@ -273,10 +170,10 @@ static int
 del_svc(int replica, const char *rid, const char *name,
     Svcfleet__V1__DeleteServiceReply **out)
 {
-	svcfleet_client                   *c  = client(replica);
-	svcfleet_call_opts                 co = {.request_id = rid};
-	svcfleet_status                    st;
-	Svcfleet__V1__ServiceKey           k = SVCFLEET__V1__SERVICE_KEY__INIT;
+	svcfleet_client         *c  = sf_replfix_client(&rf, replica, WAIT_MS);
+	svcfleet_call_opts       co = {.request_id = rid};
+	svcfleet_status          st;
+	Svcfleet__V1__ServiceKey k = SVCFLEET__V1__SERVICE_KEY__INIT;
 	Svcfleet__V1__DeleteServiceRequest r
 	    = SVCFLEET__V1__DELETE_SERVICE_REQUEST__INIT;
 	int rv;
@@ -367,8 +264,8 @@ test_service_replays(void **state)
 	// remembers no answer in memory).
 	Svcfleet__V1__Service *c2 = NULL;
 	assert_int_equal(create(0, "rid-create-2", "replayed", 90, &c2), 0);
-	sf_server_stop(srv[1]);
-	start_replica(1);
+	sf_replfix_stop(&rf, 1);
+	sf_replfix_start(&rf, 1);
 	assert_int_equal(del_svc(1, "rid-delete-1", "replayed", &dagain), 0);
 	assert_same(&dagain->base, &d1->base);
 	svcfleet_free(dagain);
@@ -378,11 +275,10 @@ test_service_replays(void **state)
 	// says it is read back from the Service (read through replica 0
 	// started again).
 	for (int i = 0; i < REPLICAS; i++) {
-		sf_server_stop(srv[i]);
-		srv[i] = NULL;
+		sf_replfix_stop(&rf, i);
 	}
-	start_replica(0);
-	sf_store   *s         = srv[0]->s_store;
+	sf_replfix_start(&rf, 0);
+	sf_store   *s         = rf.rf_srv[0]->s_store;
 	const char *recs[][2] = {{"CreateService", "rid-create-1"},
 	    {"UpdateService", "rid-update-1"},
 	    {"DeleteService", "rid-delete-1"},
@@ -416,11 +312,9 @@ test_replay_compacted(void **state)
 
 	// The replicas again, keeping a few revisions of history.
 	for (int i = 0; i < REPLICAS; i++) {
-		if (srv[i] != NULL) {
-			sf_server_stop(srv[i]);
-		}
-		feed_keep = 4;
-		start_replica(i);
+		sf_replfix_stop(&rf, i);
+		rf.rf_feed_keep = 4;
+		sf_replfix_start(&rf, i);
 	}
 	assert_int_equal(create(0, "rid-create-c", "compacted", 80, &c1), 0);
 	uint64_t r = c1->metadata->resource_version;
@@ -433,7 +327,8 @@ test_replay_compacted(void **state)
 	}
 	// Until etcd no longer has the create's revision.
 	t0 = sf_clock_mono_ms();
-	while ((rv = sf_store_service_get_at(srv[0]->s_store, &k, r, al, &now))
+	while ((rv = sf_store_service_get_at(
+	            rf.rf_srv[0]->s_store, &k, r, al, &now))
 	        == 0
 	    && sf_clock_mono_ms() - t0 < WAIT_MS) {
 		Svcfleet__V1__Service *more = NULL;

@@ -32,6 +32,7 @@
 #include "clock.h"
 #include "etcd_hooks.h"
 #include "etcdfix.h"
+#include "replfix.h"
 #include "internal.h"
 #include "lmdb_internal.h"
 #include "log.h"
@@ -45,135 +46,22 @@
 #define REPLICAS 2
 #define WAIT_MS  20000
 
-static bool        etcd; // SF_STORE_BACKEND=etcd
-static sf_etcdfix *fix;
-static char        dir[64], prefix[64];
-static sf_server  *srv[REPLICAS];
-static char        url[REPLICAS][96];
-static int         nsrv; // replicas running (1 on LMDB)
-
-static void
-rm_tree(const char *path)
-{
-	char cmd[160];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
-	if (system(cmd) != 0) {
-		fprintf(stderr, "svc_addrs_test: could not remove %s\n", path);
-	}
-}
-
-static void
-start_replica(int i)
-{
-	sf_server_opts o = {0};
-	const char    *ls[1];
-	char           tokfile[128], data[128], key[128];
-	sf_status      st;
-
-	snprintf(tokfile, sizeof(tokfile), "%s/tokens.csv", dir);
-	snprintf(data, sizeof(data), "%s/data%d", dir, i);
-	snprintf(key, sizeof(key), "%s/secret.key", dir);
-	ls[0]                = url[i];
-	o.so_data_dir        = data;
-	o.so_listen          = ls;
-	o.so_nlisten         = 1;
-	o.so_nosync          = true;
-	o.so_token_file      = tokfile;
-	o.so_contexts        = 32;
-	o.so_workers         = 4;
-	o.so_secret_key_file = key; // one key for every replica
-	if (etcd) {
-		o.so_store          = "etcd";
-		o.so_etcd_endpoints = sf_etcdfix_endpoints(fix);
-		o.so_etcd_prefix    = prefix;
-	}
-	sf_status_init(&st);
-	if (sf_server_start(&srv[i], &o, &st) != 0) {
-		fail_msg("replica %d did not start: %s", i, st.st_msg);
-	}
-	sf_status_fini(&st);
-}
-
-static svcfleet_client *
-client(int i)
-{
-	svcfleet_options o = {0};
-	svcfleet_client *c = NULL;
-	svcfleet_status  st;
-
-	o.url         = url[i];
-	o.token       = TOKEN;
-	o.timeout_ms  = WAIT_MS;
-	o.connect_now = true;
-	svcfleet_status_init(&st);
-	if (svcfleet_open(&c, &o, &st) != 0) {
-		fail_msg("open: %s", st.message);
-	}
-	svcfleet_status_fini(&st);
-	return (c);
-}
-
-static void
-add_cluster(const char *name)
-{
-	svcfleet_client                     *c  = client(0);
-	Svcfleet__V1__Cluster                cl = SVCFLEET__V1__CLUSTER__INIT;
-	Svcfleet__V1__RegisterClusterRequest rq
-	    = SVCFLEET__V1__REGISTER_CLUSTER_REQUEST__INIT;
-	Svcfleet__V1__Cluster *out = NULL;
-	svcfleet_status        st;
-
-	svcfleet_status_init(&st);
-	cl.name       = (char *) name;
-	cl.api_server = "https://127.0.0.1:1";
-	cl.token      = "cluster-token";
-	rq.cluster    = &cl;
-	if (svcfleet_register_cluster(c, &rq, &out, &st) != 0) {
-		fail_msg("register %s: %s", name, st.message);
-	}
-	svcfleet_free(out);
-	svcfleet_status_fini(&st);
-	svcfleet_close(c);
-}
+// The replicas (replfix.h).
+static sf_replfix rf;
 
 static int
 setup(void **state)
 {
-	const char *b = getenv("SF_STORE_BACKEND");
-	FILE       *f;
 	(void) state;
-
-	etcd = b != NULL && strcmp(b, "etcd") == 0;
-	if (etcd && !sf_etcdfix_available()) {
-		fprintf(stderr, "no etcd binary: the etcd test is skipped\n");
-		exit(77);
-	}
-	snprintf(dir, sizeof(dir), "%s/sf-sa-test-XXXXXX",
-	    access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-	if (mkdtemp(dir) == NULL) {
+	rf.rf_contexts = 32;
+	rf.rf_workers  = 4;
+	if (sf_replfix_setup(
+	        &rf, "sa-test", TOKEN, sf_replfix_etcd_asked(), REPLICAS)
+	    != 0) {
 		return (-1);
 	}
-	char tokfile[128];
-	snprintf(tokfile, sizeof(tokfile), "%s/tokens.csv", dir);
-	if ((f = fopen(tokfile, "w")) == NULL) {
-		return (-1);
-	}
-	fprintf(f, "%s,admin,1\n", TOKEN);
-	fclose(f);
-	chmod(tokfile, 0600);
-	sf_log_set_level(SF_LOG_NONE);
-	if (etcd && sf_etcdfix_start(&fix, NULL) != 0) {
-		return (-1);
-	}
-	snprintf(prefix, sizeof(prefix), "/sa/%d/", (int) getpid());
-	nsrv = etcd ? REPLICAS : 1;
-	for (int i = 0; i < nsrv; i++) {
-		snprintf(url[i], sizeof(url[i]), "inproc://sf-sa-test-%d-%d",
-		    (int) getpid(), i);
-		start_replica(i);
-	}
-	add_cluster("east");
-	add_cluster("west");
+	sf_replfix_register(&rf, "east");
+	sf_replfix_register(&rf, "west");
 	return (0);
 }
 
@@ -181,12 +69,7 @@ static int
 teardown(void **state)
 {
 	(void) state;
-	for (int i = 0; i < nsrv; i++) {
-		sf_server_stop(srv[i]);
-		srv[i] = NULL;
-	}
-	sf_etcdfix_stop(fix);
-	rm_tree(dir);
+	sf_replfix_teardown(&rf);
 	return (0);
 }
 
@@ -221,8 +104,8 @@ apply(apply_arg *x)
 	Svcfleet__V1__ApplyFleetServiceRequest rq
 	    = SVCFLEET__V1__APPLY_FLEET_SERVICE_REQUEST__INIT;
 	Svcfleet__V1__ApplyFleetServiceReply *out = NULL;
-	svcfleet_client                      *c   = client(x->replica);
-	svcfleet_status                       cst;
+	svcfleet_client *c = sf_replfix_client(&rf, x->replica, WAIT_MS);
+	svcfleet_status  cst;
 
 	if (x->key != NULL) {
 		snprintf(ann, sizeof(ann),
@@ -364,15 +247,16 @@ race(apply_arg *a, apply_arg *b)
 {
 	pthread_t ta, tb;
 
-	if (!etcd) {
-		blocker   bl = {.b_store = srv[0]->s_store, .b_want = 2};
+	if (!rf.rf_etcd) {
+		blocker   bl = {.b_store = rf.rf_srv[0]->s_store, .b_want = 2};
 		sf_status st;
 		sf_status_init(&st);
 		sf_store_write w = {.w_fn = block_fn,
 		    .w_done               = block_done,
 		    .w_arg                = &bl,
 		    .w_status             = &st};
-		assert_int_equal(sf_store_submit(srv[0]->s_store, &w), 0);
+		assert_int_equal(
+		    sf_store_submit(rf.rf_srv[0]->s_store, &w), 0);
 		// Running: its batch is taken, the applies go into the next.
 		int64_t until = sf_clock_mono_ms() + WAIT_MS;
 		while (atomic_load(&bl.b_state) == 0
@@ -452,8 +336,8 @@ apply_svc(apply_arg *x)
 	Svcfleet__V1__ApplyServiceRequest rq
 	    = SVCFLEET__V1__APPLY_SERVICE_REQUEST__INIT;
 	Svcfleet__V1__ApplyServiceReply *out = NULL;
-	svcfleet_client                 *c   = client(x->replica);
-	svcfleet_status                  cst;
+	svcfleet_client *c = sf_replfix_client(&rf, x->replica, WAIT_MS);
+	svcfleet_status  cst;
 
 	if (x->key != NULL) {
 		snprintf(ann, sizeof(ann),
@@ -507,8 +391,8 @@ svc_now(int replica, const char *name, const char *cluster, const char *addr,
 static void
 delete_svc(const char *cluster, const char *name)
 {
-	svcfleet_client                   *c = client(0);
-	Svcfleet__V1__ServiceKey           k = SVCFLEET__V1__SERVICE_KEY__INIT;
+	svcfleet_client         *c = sf_replfix_client(&rf, 0, WAIT_MS);
+	Svcfleet__V1__ServiceKey k = SVCFLEET__V1__SERVICE_KEY__INIT;
 	Svcfleet__V1__DeleteServiceRequest rq
 	    = SVCFLEET__V1__DELETE_SERVICE_REQUEST__INIT;
 	Svcfleet__V1__DeleteServiceReply *out = NULL;
@@ -550,8 +434,8 @@ test_plain_services_claim(void **state)
 	assert_int_equal(svc_now(0, "svc-pa", "east", "198.51.100.10", NULL,
 	                     msg, sizeof(msg)),
 	    0);
-	refused(svc_now(nsrv - 1, "svc-pb", "west", "198.51.100.10", NULL, msg,
-	            sizeof(msg)),
+	refused(svc_now(rf.rf_n - 1, "svc-pb", "west", "198.51.100.10", NULL,
+	            msg, sizeof(msg)),
 	    msg, "Service dev/svc-pa in cluster east", "spec.loadBalancerIP");
 	// A FleetService asking for it is refused naming the Service ...
 	char fmsg[512];
@@ -566,8 +450,8 @@ test_plain_services_claim(void **state)
 	            sizeof(msg)),
 	    msg, "FleetService dev/svc-fb in cluster west", "loadBalancerIP");
 	// Applying the holder again changes nothing.
-	assert_int_equal(svc_now(nsrv - 1, "svc-pa", "east", "198.51.100.10",
-	                     NULL, msg, sizeof(msg)),
+	assert_int_equal(svc_now(rf.rf_n - 1, "svc-pa", "east",
+	                     "198.51.100.10", NULL, msg, sizeof(msg)),
 	    0);
 	// A dry run claims nothing.
 	apply_arg d = {.name = "svc-dry",
@@ -579,14 +463,14 @@ test_plain_services_claim(void **state)
 	if (d.rv != 0) {
 		fail_msg("dry run: %s", d.msg);
 	}
-	assert_int_equal(svc_now(nsrv - 1, "after-dry", "west",
+	assert_int_equal(svc_now(rf.rf_n - 1, "after-dry", "west",
 	                     "198.51.100.12", NULL, msg, sizeof(msg)),
 	    0);
 	// Changing the address frees the old one.
 	assert_int_equal(svc_now(0, "svc-pa", "east", "198.51.100.13", NULL,
 	                     msg, sizeof(msg)),
 	    0);
-	if (svc_now(nsrv - 1, "svc-pb", "west", "198.51.100.10", NULL, msg,
+	if (svc_now(rf.rf_n - 1, "svc-pb", "west", "198.51.100.10", NULL, msg,
 	        sizeof(msg))
 	    != 0) {
 		fail_msg("the address given up by an update: %s", msg);
@@ -596,7 +480,7 @@ test_plain_services_claim(void **state)
 	            sizeof(msg)),
 	    msg, "Service dev/svc-pa in cluster east", "loadBalancerIP");
 	delete_svc("east", "svc-pa");
-	if (svc_now(nsrv - 1, "svc-pd", "west", "198.51.100.13", NULL, msg,
+	if (svc_now(rf.rf_n - 1, "svc-pd", "west", "198.51.100.13", NULL, msg,
 	        sizeof(msg))
 	    != 0) {
 		fail_msg("the address freed by a delete: %s", msg);
@@ -605,7 +489,7 @@ test_plain_services_claim(void **state)
 	assert_int_equal(svc_now(0, "svc-sa", "east", "198.51.100.14", "k1",
 	                     msg, sizeof(msg)),
 	    0);
-	if (svc_now(nsrv - 1, "svc-sb", "west", "198.51.100.14", "k1", msg,
+	if (svc_now(rf.rf_n - 1, "svc-sb", "west", "198.51.100.14", "k1", msg,
 	        sizeof(msg))
 	    != 0) {
 		fail_msg("same sharing key: %s", msg);
@@ -646,7 +530,7 @@ test_plain_race_one_winner(void **state)
 		    win->svc ? "Service" : "FleetService", win->name,
 		    win->cluster);
 		refused(lose->rv, lose->msg, who, "loadBalancerIP");
-		if (etcd) {
+		if (rf.rf_etcd) {
 			assert_ptr_equal(win, &b); // forced order
 		}
 	}
@@ -695,21 +579,21 @@ test_old_store_collision_kept(void **state)
 	assert_int_equal(svc_now(0, "old-a", "east", "198.51.100.50", NULL,
 	                     msg, sizeof(msg)),
 	    0);
-	for (int i = 0; i < nsrv; i++) {
-		sf_server_stop(srv[i]);
-		srv[i] = NULL;
+	for (int i = 0; i < rf.rf_n; i++) {
+		sf_replfix_stop(&rf, i);
 	}
-	snprintf(data, sizeof(data), "%s/data0", dir);
+	snprintf(data, sizeof(data), "%s/data0", rf.rf_dir);
 	so.so_dir       = data;
 	so.so_nosync    = true;
 	so.so_sealed_ok = true;
-	if (etcd) {
-		so.so_etcd_endpoints = sf_etcdfix_endpoints(fix);
-		so.so_etcd_prefix    = prefix;
+	if (rf.rf_etcd) {
+		so.so_etcd_endpoints = sf_etcdfix_endpoints(rf.rf_fix);
+		so.so_etcd_prefix    = rf.rf_prefix;
 	}
 	sf_status_init(&st);
 	sf_arena_init(&a);
-	if (sf_store_open_backend(etcd ? "etcd" : "lmdb", &s, &so, &st) != 0) {
+	if (sf_store_open_backend(rf.rf_etcd ? "etcd" : "lmdb", &s, &so, &st)
+	    != 0) {
 		fail_msg("open: %s", st.st_msg);
 	}
 	sf_store_write w = {.w_fn = collide_fn, .w_arg = &a, .w_status = &st};
@@ -720,16 +604,16 @@ test_old_store_collision_kept(void **state)
 	sf_store_close(s);
 	sf_arena_fini(&a);
 	sf_status_fini(&st);
-	for (int i = 0; i < nsrv; i++) {
-		start_replica(i); // does not refuse to start
+	for (int i = 0; i < rf.rf_n; i++) {
+		sf_replfix_start(&rf, i); // does not refuse to start
 	}
 	// Both kept; each may still be applied unchanged; a third is
 	// refused; `addresses` lists the conflict.
 	if (svc_now(
 	        0, "old-a", "east", "198.51.100.50", NULL, msg, sizeof(msg))
 	        != 0
-	    || svc_now(nsrv - 1, "old-b", "west", "198.51.100.50", NULL, msg,
-	           sizeof(msg))
+	    || svc_now(rf.rf_n - 1, "old-b", "west", "198.51.100.50", NULL,
+	           msg, sizeof(msg))
 	        != 0) {
 		fail_msg("a Service of an old clash: %s", msg);
 	}
@@ -737,7 +621,7 @@ test_old_store_collision_kept(void **state)
 	            sizeof(msg)),
 	    msg, "in cluster", "loadBalancerIP");
 
-	svcfleet_client               *c = client(0);
+	svcfleet_client               *c = sf_replfix_client(&rf, 0, WAIT_MS);
 	Svcfleet__V1__AddressesRequest rq
 	    = SVCFLEET__V1__ADDRESSES_REQUEST__INIT;
 	Svcfleet__V1__AddressesReply *out = NULL;
@@ -804,8 +688,8 @@ apply_wide_on(
 	Svcfleet__V1__ApplyFleetServiceRequest rq
 	    = SVCFLEET__V1__APPLY_FLEET_SERVICE_REQUEST__INIT;
 	Svcfleet__V1__ApplyFleetServiceReply *out = NULL;
-	svcfleet_client                      *c   = client(r);
-	svcfleet_status                       cst;
+	svcfleet_client *c = sf_replfix_client(&rf, r, WAIT_MS);
+	svcfleet_status  cst;
 	rq.fleet_service = fs;
 	svcfleet_status_init(&cst);
 	int rv = svcfleet_apply_fleet_service(c, &rq, &out, &cst);
@@ -832,7 +716,7 @@ static int
 fleet_get(
     const char *name, Svcfleet__V1__FleetService **out, char *msg, size_t cap)
 {
-	svcfleet_client              *c = client(0);
+	svcfleet_client              *c = sf_replfix_client(&rf, 0, WAIT_MS);
 	Svcfleet__V1__FleetServiceKey k
 	    = SVCFLEET__V1__FLEET_SERVICE_KEY__INIT;
 	Svcfleet__V1__GetFleetServiceRequest rq
@@ -866,7 +750,7 @@ fleet_get_code(const char *name)
 static int
 fleet_delete(int r, const char *name, char *msg, size_t cap)
 {
-	svcfleet_client              *c = client(r);
+	svcfleet_client              *c = sf_replfix_client(&rf, r, WAIT_MS);
 	Svcfleet__V1__FleetServiceKey k
 	    = SVCFLEET__V1__FLEET_SERVICE_KEY__INIT;
 	Svcfleet__V1__DeleteFleetServiceRequest rq
@@ -950,7 +834,8 @@ copies_ok(const char *name, int n, int upto, const char *want, bool report)
 		sf_store_key k   = {cn, "dev", name};
 		snprintf(cn, sizeof(cn), "wide-%02d", i);
 		snprintf(ip, sizeof(ip), "10.%d.%d.%d", n, wide_net, i + 1);
-		int rv = sf_store_service_get(srv[0]->s_store, &k, NULL, &svc);
+		int rv = sf_store_service_get(
+		    rf.rf_srv[0]->s_store, &k, NULL, &svc);
 		if (want == NULL) {
 			if (rv != SF_NOT_FOUND) {
 				snprintf(why, sizeof(why),
@@ -1000,7 +885,7 @@ test_txn_op_bound(void **state)
 	for (int i = 0; i < 60; i++) {
 		char cn[32];
 		snprintf(cn, sizeof(cn), "wide-%02d", i);
-		add_cluster(cn);
+		sf_replfix_register(&rf, cn);
 	}
 	if (apply_wide("wide-twenty", 20, msg, sizeof(msg)) != 0) {
 		fail_msg("20 clusters: %s", msg);
@@ -1008,8 +893,8 @@ test_txn_op_bound(void **state)
 	check_copies("wide-twenty", 20, "1");
 	int rv = apply_wide("wide-sixty", 60, msg, sizeof(msg));
 	if (rv != 0) {
-		fail_msg("60 clusters on %s: %s: %s", etcd ? "etcd" : "LMDB",
-		    svcfleet_code_name(rv), msg);
+		fail_msg("60 clusters on %s: %s: %s",
+		    rf.rf_etcd ? "etcd" : "LMDB", svcfleet_code_name(rv), msg);
 	}
 	assert_int_equal(fleet_get_code("wide-sixty"), 0);
 	check_copies("wide-sixty", 60, "1");
@@ -1020,7 +905,7 @@ test_txn_op_bound(void **state)
 	    m2, "FleetService dev/wide-sixty", "loadBalancerIP");
 	// Changed: every copy follows.
 	if ((rv = apply_wide_on(
-	         nsrv - 1, "wide-sixty", 60, "2", msg, sizeof(msg)))
+	         rf.rf_n - 1, "wide-sixty", 60, "2", msg, sizeof(msg)))
 	    != 0) {
 		fail_msg(
 		    "60 clusters again: %s: %s", svcfleet_code_name(rv), msg);
@@ -1109,7 +994,7 @@ test_split_guard(void **state)
 {
 	char gen[32], msg[512];
 	(void) state;
-	if (!etcd) {
+	if (!rf.rf_etcd) {
 		skip(); // one transaction on LMDB: nothing is split
 	}
 	wide_net = 8; // not test_txn_op_bound's addresses
@@ -1143,7 +1028,7 @@ test_split_heal(void **state)
 	char    pl[64] = "";
 	int64_t until;
 	(void) state;
-	if (!etcd) {
+	if (!rf.rf_etcd) {
 		skip(); // one transaction on LMDB: nothing is split
 	}
 	wide_net = 10;
@@ -1182,7 +1067,7 @@ test_claims_bound(void **state)
 	for (int i = 60; i < 65; i++) {
 		char cn[32];
 		snprintf(cn, sizeof(cn), "wide-%02d", i);
-		add_cluster(cn);
+		sf_replfix_register(&rf, cn);
 	}
 	for (int i = 0; i < 65; i++) {
 		char cn[32], ips[64];
@@ -1216,8 +1101,8 @@ test_claims_bound(void **state)
 	Svcfleet__V1__ApplyFleetServiceRequest rq
 	    = SVCFLEET__V1__APPLY_FLEET_SERVICE_REQUEST__INIT;
 	Svcfleet__V1__ApplyFleetServiceReply *out = NULL;
-	svcfleet_client                      *c   = client(0);
-	svcfleet_status                       cst;
+	svcfleet_client *c = sf_replfix_client(&rf, 0, WAIT_MS);
+	svcfleet_status  cst;
 	rq.fleet_service = fs;
 	svcfleet_status_init(&cst);
 	int rv = svcfleet_apply_fleet_service(c, &rq, &out, &cst);
@@ -1228,7 +1113,7 @@ test_claims_bound(void **state)
 	sf_status_fini(&st);
 	sf_arena_fini(&a);
 	json_decref(obj);
-	if (!etcd) {
+	if (!rf.rf_etcd) {
 		if (rv != 0) {
 			fail_msg("130 claims on LMDB: %s", msg);
 		}
@@ -1248,7 +1133,8 @@ test_claims_bound(void **state)
 	// No copy, no claim.
 	sf_service  *svc = NULL;
 	sf_store_key k   = {"wide-00", "dev", "wide-claims"};
-	assert_int_equal(sf_store_service_get(srv[0]->s_store, &k, NULL, &svc),
+	assert_int_equal(
+	    sf_store_service_get(rf.rf_srv[0]->s_store, &k, NULL, &svc),
 	    SF_NOT_FOUND);
 	if (svc_now(0, "wide-plain11", "east", "10.65.11.1", NULL, msg,
 	        sizeof(msg))
@@ -1267,7 +1153,7 @@ test_convert_hands_claim(void **state)
 	assert_int_equal(svc_now(0, "conv-web", "east", "198.51.100.70", NULL,
 	                     msg, sizeof(msg)),
 	    0);
-	svcfleet_client         *c = client(nsrv - 1);
+	svcfleet_client *c = sf_replfix_client(&rf, rf.rf_n - 1, WAIT_MS);
 	Svcfleet__V1__ServiceKey k = SVCFLEET__V1__SERVICE_KEY__INIT;
 	Svcfleet__V1__ConvertServiceRequest rq
 	    = SVCFLEET__V1__CONVERT_SERVICE_REQUEST__INIT;
