@@ -24,7 +24,7 @@
 
 #include "clock.h"
 #include "etcdfix.h"
-#include "replfix.h"
+#include "replica_testutil.h"
 #include "internal.h"
 #include "log.h"
 #include "server.h"
@@ -37,7 +37,7 @@
 #define REPLICAS 2
 #define WAIT_MS  20000
 
-// The replicas (replfix.h).
+// The replicas (replica_testutil.h).
 static sf_replfix rf;
 
 static int

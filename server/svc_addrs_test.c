@@ -32,7 +32,7 @@
 #include "clock.h"
 #include "etcd_hooks.h"
 #include "etcdfix.h"
-#include "replfix.h"
+#include "replica_testutil.h"
 #include "internal.h"
 #include "lmdb_internal.h"
 #include "log.h"
@@ -46,7 +46,7 @@
 #define REPLICAS 2
 #define WAIT_MS  20000
 
-// The replicas (replfix.h).
+// The replicas (replica_testutil.h).
 static sf_replfix rf;
 
 static int

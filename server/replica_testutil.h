@@ -1,11 +1,11 @@
-// replfix.h: svcfleetd replicas in the test process, for the server's
+// replica_testutil.h: svcfleetd replicas in the test process, for the server's
 // tests (test-only): on LMDB one, on etcd (SF_STORE_BACKEND=etcd, or asked
 // for) several sharing one etcdfix member and key prefix; each listening on
 // inproc://, all with one admin token and one secret key, in a fresh
 // directory under /dev/shm (or /tmp). Functions fail the cmocka test on
 // error.
-#ifndef SF_SERVER_REPLFIX_H
-#define SF_SERVER_REPLFIX_H
+#ifndef SF_SERVER_REPLICA_TESTUTIL_H
+#define SF_SERVER_REPLICA_TESTUTIL_H
 
 #include <stdbool.h>
 #include <stdint.h>

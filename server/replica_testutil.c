@@ -1,5 +1,5 @@
-// replfix.c: see replfix.h.
-#include "replfix.h"
+// replica_testutil.c: see replica_testutil.h.
+#include "replica_testutil.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
