@@ -16,6 +16,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "kube_testutil.h"
 #include "worker.h"
 
 #define KEY "dev/web"
@@ -353,42 +354,6 @@ test_answer_for_forgotten(void **state)
 
 // ------------------------------------------------------------ statistics
 
-// FieldsV1 of v, as structured-merge-diff records an applied object
-// (selector atomic, ports a map keyed by port and protocol).
-static json_t *
-fields_of(const json_t *v, const char *key)
-{
-	json_t *fs = json_object();
-	if (key != NULL && strcmp(key, "selector") == 0) {
-		return (fs);
-	}
-	if (json_is_object(v)) {
-		const char *k;
-		json_t     *x;
-		json_object_foreach((json_t *) v, k, x)
-		{
-			char fk[300];
-			snprintf(fk, sizeof(fk), "f:%s", k);
-			json_object_set_new(fs, fk, fields_of(x, k));
-		}
-	} else if (json_is_array(v) && key != NULL
-	    && strcmp(key, "ports") == 0) {
-		for (size_t i = 0; i < json_array_size(v); i++) {
-			json_t *p = json_array_get(v, i);
-			char    pk[200];
-			snprintf(pk, sizeof(pk),
-			    "k:{\"port\":%lld,\"protocol\":\"%s\"}",
-			    (long long) json_integer_value(
-			        json_object_get(p, "port")),
-			    json_string_value(json_object_get(p, "protocol")));
-			json_t *item = fields_of(p, NULL);
-			json_object_set_new(item, ".", json_object());
-			json_object_set_new(fs, pk, item);
-		}
-	}
-	return (fs);
-}
-
 // The cluster's object after svcfleet applied the body of (gen, app),
 // at resource version rv, as a watch event would bring it.
 static void
@@ -397,31 +362,15 @@ observe_applied(fx *f, int64_t gen, const char *app, int rv)
 	svc_buf  b;
 	char    *body = NULL, rvs[32];
 	uint64_t h    = 0;
-	json_t  *o, *applied, *md;
+	json_t  *o;
 
 	assert_int_equal(
 	    sf_kube_body(service(&b, gen, app), f->r.r_owner, &body, &h), 0);
 	o = json_loads(body, 0, NULL);
 	assert_non_null(o);
 	free(body);
-	applied = json_deep_copy(o);
-	json_object_del(applied, "apiVersion");
-	json_object_del(applied, "kind");
-	json_object_del(json_object_get(applied, "metadata"), "name");
-	json_object_del(json_object_get(applied, "metadata"), "namespace");
-	md = json_object_get(o, "metadata");
 	snprintf(rvs, sizeof(rvs), "%d", rv);
-	json_object_set_new(
-	    md, "uid", json_string("0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"));
-	json_object_set_new(md, "resourceVersion", json_string(rvs));
-	json_object_set_new(md, "managedFields",
-	    json_pack("[{s:s,s:s,s:s,s:s,s:o}]", "manager",
-	        SF_KUBE_FIELD_MANAGER, "operation", "Apply", "apiVersion",
-	        "v1", "fieldsType", "FieldsV1", "fieldsV1",
-	        fields_of(applied, NULL)));
-	json_decref(applied);
-	json_object_set_new(
-	    json_object_get(o, "spec"), "clusterIP", json_string("10.96.7.8"));
+	sf_kube_test_applied(o, SF_KUBE_FIELD_MANAGER, rvs);
 	sf__recon_observe(&f->w, o, 1000);
 	json_decref(o);
 }

@@ -86,13 +86,36 @@ sf__store_etcd_service_get(sf_store *s, const sf_store_key *key,
 	return (sf__store_etcd_service_get_min(s, key, 0, alloc, out, NULL));
 }
 
+// kv_service decodes a range answer's key (NULL: absent) into *out, its
+// resource_version the key's mod_revision.
+static int
+kv_service(
+    const json_t *kv, ProtobufCAllocator *alloc, Svcfleet__V1__Service **out)
+{
+	uint8_t *v = NULL;
+	size_t   n;
+	int      rv = 0;
+
+	if (kv == NULL) {
+		return (SF_NOT_FOUND);
+	}
+	if (sf__store_etcd_kv_value(kv, &v, &n) != 0
+	    || (*out = sf__store_etcd_unpack_service(
+	            v, n, sf__store_etcd_i64(kv, "mod_revision"), alloc))
+	        == NULL) {
+		rv = SF_DATA_LOSS;
+	}
+	free(v);
+	return (rv);
+}
+
 int
 sf__store_etcd_service_get_min(sf_store *s, const sf_store_key *key,
     uint64_t min_rev, ProtobufCAllocator *alloc, Svcfleet__V1__Service **out,
     uint64_t *rev)
 {
-	uint8_t        kb[SF__STORE_KEY_MAX], *v = NULL;
-	size_t         kl, n;
+	uint8_t        kb[SF__STORE_KEY_MAX];
+	size_t         kl;
 	sf__store_ekey ek;
 	json_t        *resp = NULL, *kv;
 	sf_status      st;
@@ -119,18 +142,10 @@ sf__store_etcd_service_get_min(sf_store *s, const sf_store_key *key,
 		*rev = sf__store_etcd_rev(resp);
 	}
 	if (rv == 0) {
-		if (kv == NULL) {
-			rv = SF_NOT_FOUND;
-		} else if (sf__store_etcd_kv_value(kv, &v, &n) != 0
-		    || (*out = sf__store_etcd_unpack_service(v, n,
-		            sf__store_etcd_i64(kv, "mod_revision"), alloc))
-		        == NULL) {
-			rv = SF_DATA_LOSS;
-		}
+		rv = kv_service(kv, alloc, out);
 	} else {
 		SF_WARN("store", "%s", st.st_msg);
 	}
-	free(v);
 	json_decref(resp);
 	sf_status_fini(&st);
 	return (rv);
@@ -141,8 +156,8 @@ int
 sf__store_etcd_service_get_at(sf_store *s, const sf_store_key *key,
     uint64_t rev, ProtobufCAllocator *alloc, Svcfleet__V1__Service **out)
 {
-	uint8_t        kb[SF__STORE_KEY_MAX], *v = NULL;
-	size_t         kl, n;
+	uint8_t        kb[SF__STORE_KEY_MAX];
+	size_t         kl;
 	sf__store_ekey ek;
 	json_t        *resp = NULL, *kv;
 	sf_status      st;
@@ -163,18 +178,10 @@ sf__store_etcd_service_get_at(sf_store *s, const sf_store_key *key,
 	    s, &ek, NULL, rev, 0, 0, "a service", &resp, &st);
 	if (rv == 0) {
 		kv = json_array_get(json_object_get(resp, "kvs"), 0);
-		if (kv == NULL) {
-			rv = SF_NOT_FOUND;
-		} else if (sf__store_etcd_kv_value(kv, &v, &n) != 0
-		    || (*out = sf__store_etcd_unpack_service(v, n,
-		            sf__store_etcd_i64(kv, "mod_revision"), alloc))
-		        == NULL) {
-			rv = SF_DATA_LOSS;
-		}
+		rv = kv_service(kv, alloc, out);
 	} else if (rv != SF_OUT_OF_RANGE) {
 		SF_WARN("store", "%s", st.st_msg);
 	}
-	free(v);
 	json_decref(resp);
 	sf_status_fini(&st);
 	return (rv);
