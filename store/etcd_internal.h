@@ -52,6 +52,13 @@
 // Writer threads (etcd-perf): writes flagged SF_STORE_CONCURRENT run on
 // any of them at once, each a round trip to etcd most of its time.
 #define SF__STORE_ETCD_WRITERS 16
+// i15-batch: writes flagged SF_STORE_CONCURRENT that wait in the queue
+// when a writer takes one share its transaction, up to so_batch_max (this
+// default when 0; 1: one write per transaction), and at most this many
+// such transactions are in flight: the rest queue, and go together.
+#define SF__STORE_ETCD_BATCH_DEFAULT 16
+#define SF__STORE_ETCD_INFLIGHT      4
+#define SF__STORE_ETCD_BATCH_MAX     64 // so_batch_max beyond: this
 
 // A full etcd key: P, a section and the backend-neutral key.
 typedef struct sf__store_ekey {
@@ -109,6 +116,10 @@ struct sf_store {
 	pthread_t           s_writers[SF__STORE_ETCD_WRITERS];
 	uint32_t            s_conc_running;
 	bool                s_excl_running;
+	uint32_t            s_batch_max;   // writes per transaction at most
+	uint32_t            s_inflight;    // batched transactions at once
+	size_t              s_batch_bytes; // keys and values in one, at most
+	_Atomic uint64_t    s_batch_seen;  // the largest batch committed
 	int64_t             s_janitor_at; // mono ms of the next janitor run
 
 	// The feed (etcd_feed.c): a ring of service events from one watch
@@ -290,6 +301,24 @@ bool sf__store_etxn_dirty(const sf_store_txn *t);
 // SF_ABORTED when something it read changed (run the write again), or
 // another SF_* code with the request's status set.
 int sf__store_etxn_commit(sf_store_txn *t, uint64_t *rev);
+// i15-batch: several writes in one transaction (etcd_writer.c).
+// sf__store_etxn_batchable tells whether attempt t may share a transaction
+// (it writes, in one part, without a guard), with its compares, writes and
+// bytes of keys and values (the marker not counted).
+bool sf__store_etxn_batchable(
+    const sf_store_txn *t, size_t *cmp, size_t *wr, size_t *bytes);
+// sf__store_etxn_conflict tells whether a and b have a key in common that
+// either of them writes (one transaction cannot hold both: its compares
+// would all pass before either put).
+bool sf__store_etxn_conflict(const sf_store_txn *a, const sf_store_txn *b);
+// sf__store_etxn_commit_batch sends the attempts ts[0..n) as one
+// transaction with one marker, exactly once as a single attempt is.
+// Returns 0 with *rev (all committed there), SF_ABORTED (none did: a
+// compare failed), or another SF_* code with ts[0]'s status set (etcd
+// refused or did not answer; when it did not, the batch may have been
+// applied, and the status says so).
+int sf__store_etxn_commit_batch(
+    sf_store_txn *const *ts, size_t n, uint64_t *rev);
 // i18-plan: sf_store_txn_ops_left on etcd.
 uint32_t sf__store_etxn_ops_left(sf_store_txn *t, uint32_t *max);
 // i18-wide: sf_store_txn_part and sf_store_txn_split_guard on etcd.

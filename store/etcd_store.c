@@ -406,6 +406,18 @@ etcd_open(sf_store **out, const sf_store_opts *o, sf_status *st)
 	s->s_retry_ms = o->so_etcd_retry_ms > 0 ? o->so_etcd_retry_ms : 10000;
 	s->s_queue_max
 	    = o->so_queue_max ? o->so_queue_max : SF__STORE_ETCD_QUEUE_MAX;
+	s->s_batch_max = o->so_batch_max == 0 ? SF__STORE_ETCD_BATCH_DEFAULT
+	    : o->so_batch_max > SF__STORE_ETCD_BATCH_MAX
+	        ? SF__STORE_ETCD_BATCH_MAX
+	        : o->so_batch_max;
+	s->s_inflight = SF__STORE_ETCD_INFLIGHT;
+	// A batch's keys and values travel in base64 with JSON around
+	// them: a quarter of what etcd takes in one request keeps it well
+	// inside (a batch refused as too large runs its writes one by one).
+	s->s_batch_bytes = (o->so_etcd_max_request_bytes
+	                           ? o->so_etcd_max_request_bytes
+	                           : SF__STORE_ETCD_MAX_REQUEST)
+	    / 4;
 	s->s_sealed_ok  = o->so_sealed_ok;
 	s->s_janitor_at = sf_clock_mono_ms() + SF__STORE_ETCD_JANITOR_MS;
 	if (o->so_secret_key != NULL) {
@@ -523,7 +535,7 @@ etcd_stats(sf_store *s, sf_store_stats *out)
 	out->ss_commits    = atomic_load(&s->s_commits);
 	out->ss_writes     = atomic_load(&s->s_writes);
 	out->ss_failed     = atomic_load(&s->s_failed);
-	out->ss_batch_max  = out->ss_commits > 0 ? 1 : 0;
+	out->ss_batch_max  = atomic_load(&s->s_batch_seen);
 	out->ss_map_size   = atomic_load(&s->s_db_size);
 	out->ss_map_used   = atomic_load(&s->s_db_used);
 	out->ss_services   = sf__store_etcd_feed_services(s);

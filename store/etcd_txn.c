@@ -1488,29 +1488,49 @@ req_lease_locked(sf_store *s)
 	        : 0);
 }
 
-// build makes transaction x of the attempt: the keys of the parts p with
-// txn_of[p] == x (txn_of NULL: every key, one transaction). x 0 is the
-// head (g NULL); the others compare and put the guard g.
-static json_t *
-build(sf_store_txn *t, const uint32_t *txn_of, uint32_t x, const part_guard *g,
-    const sf__store_ekey *marker, const char **what)
+// dup_compare tells whether e, an entry of ts[i] that is only compared,
+// is compared alike by a write before it in the batch (every write of a
+// cluster compares the cluster's record at the revision its view holds).
+static bool
+dup_compare(sf_store_txn *const *ts, size_t i, const sf__ekv *e)
 {
-	sf_store *s   = t->t_store;
-	json_t   *cmp = json_array(), *ok = json_array();
-	json_t   *req, *fail_ops;
-	size_t    biggest = 0;
+	if (!e->e_read || e->e_op != SF__EOP_NONE) {
+		return (false);
+	}
+	for (size_t j = 0; j < i; j++) {
+		for (size_t m = 0; m < ts[j]->t_nkv; m++) {
+			const sf__ekv *o = &ts[j]->t_kv[m];
+			if (o->e_read && o->e_mod == e->e_mod
+			    && o->e_kn == e->e_kn
+			    && memcmp(o->e_k, e->e_k, e->e_kn) == 0) {
+				return (true);
+			}
+		}
+	}
+	return (false);
+}
 
-	*what = "a write";
-	for (size_t i = 0; i < t->t_nkv; i++) {
-		sf__ekv       *e = &t->t_kv[i];
+// build_add adds the compares and operations of transaction x of the
+// attempt ts[i] (see build) to cmp and ok.
+static void
+build_add(sf_store_txn *const *ts, size_t i, const uint32_t *txn_of,
+    uint32_t x, json_t *cmp, json_t *ok, size_t *biggest, const char **what)
+{
+	sf_store_txn *t = ts[i];
+	sf_store     *s = t->t_store;
+
+	for (size_t m = 0; m < t->t_nkv; m++) {
+		sf__ekv       *e = &t->t_kv[m];
 		sf__store_ekey k;
 		if (txn_of != NULL && txn_of[e->e_part] != x) {
 			continue;
 		}
 		ekv_key(e, &k);
 		if (e->e_read) {
-			json_array_append_new(
-			    cmp, sf__store_etcd_cmp_mod(&k, e->e_mod));
+			if (!dup_compare(ts, i, e)) {
+				json_array_append_new(
+				    cmp, sf__store_etcd_cmp_mod(&k, e->e_mod));
+			}
 		} else if (e->e_op == SF__EOP_PUT && is_audit(s, e)) {
 			json_array_append_new(
 			    cmp, sf__store_etcd_cmp_absent(&k));
@@ -1525,23 +1545,42 @@ build(sf_store_txn *t, const uint32_t *txn_of, uint32_t x, const part_guard *g,
 				    "lease", sf__store_etcd_str64(lease));
 			}
 			json_array_append_new(ok, put);
-			if (e->e_valn >= biggest && e->e_what != NULL) {
-				biggest = e->e_valn;
-				*what   = e->e_what;
+			if (e->e_valn >= *biggest && e->e_what != NULL) {
+				*biggest = e->e_valn;
+				*what    = e->e_what;
 			}
 		} else if (e->e_op == SF__EOP_DEL) {
 			json_array_append_new(
 			    ok, sf__store_etcd_op_del(&k, NULL));
 		}
 	}
-	for (size_t i = 0; x == 0 && i < t->t_nrg; i++) {
+	for (size_t m = 0; x == 0 && m < t->t_nrg; m++) {
 		sf__store_ekey k, end;
-		memcpy(k.k_b, t->t_rg[i].r_k, t->t_rg[i].r_kn);
-		k.k_n = t->t_rg[i].r_kn;
-		memcpy(end.k_b, t->t_rg[i].r_end, t->t_rg[i].r_endn);
-		end.k_n = t->t_rg[i].r_endn;
+		memcpy(k.k_b, t->t_rg[m].r_k, t->t_rg[m].r_kn);
+		k.k_n = t->t_rg[m].r_kn;
+		memcpy(end.k_b, t->t_rg[m].r_end, t->t_rg[m].r_endn);
+		end.k_n = t->t_rg[m].r_endn;
 		json_array_append_new(cmp,
 		    sf__store_etcd_cmp_mod_below(&k, &end, t->t_snap + 1));
+	}
+}
+
+// build makes transaction x of the attempt: the keys of the parts p with
+// txn_of[p] == x (txn_of NULL: every key, one transaction). x 0 is the
+// head (g NULL); the others compare and put the guard g. A batch (n > 1,
+// i15-batch) is the head of each of the n attempts ts (txn_of NULL, x 0,
+// g NULL) in one transaction, with one marker.
+static json_t *
+build(sf_store_txn *const *ts, size_t n, const uint32_t *txn_of, uint32_t x,
+    const part_guard *g, const sf__store_ekey *marker, const char **what)
+{
+	json_t *cmp = json_array(), *ok = json_array();
+	json_t *req, *fail_ops;
+	size_t  biggest = 0;
+
+	*what = "a write";
+	for (size_t i = 0; i < n; i++) {
+		build_add(ts, i, txn_of, x, cmp, ok, &biggest, what);
 	}
 	fail_ops = json_array();
 	json_array_append_new(fail_ops, sf__store_etcd_op_range(marker));
@@ -1625,32 +1664,36 @@ fence(sf_store_txn *t, const sf__store_ekey *marker, uint64_t *rev)
 	return (st == MARKER_COMMIT[0] ? 1 : 0);
 }
 
-// commit_parts sends transaction x of the attempt (see build; g: the
-// guard, for those after the head). Returns 0 with *rev (committed,
-// possibly by an earlier send whose answer was lost), SF_ABORTED when a
-// compare failed (*guard_mod: the guard's mod_revision then, -1 when not
-// known), or another SF_* code with the request's status set.
+// commit_txns sends transaction x of the attempt ts[0] (see build; g: the
+// guard, for those after the head), or the heads of the n attempts ts as
+// one transaction (a batch: txn_of NULL, x 0, g NULL). Returns 0 with
+// *rev (committed, possibly by an earlier send whose answer was lost),
+// SF_ABORTED when a compare failed (*guard_mod: the guard's mod_revision
+// then, -1 when not known), or another SF_* code with ts[0]'s status set.
 static int
-commit_parts(sf_store_txn *t, const uint32_t *txn_of, uint32_t x,
-    const part_guard *g, uint64_t *rev, int64_t *guard_mod)
+commit_txns(sf_store_txn *const *ts, size_t n, const uint32_t *txn_of,
+    uint32_t x, const part_guard *g, uint64_t *rev, int64_t *guard_mod)
 {
+	sf_store_txn  *t = ts[0];
 	sf_store      *s = t->t_store;
 	sf__store_ekey marker;
 	json_t        *req, *resp = NULL;
 	const char    *what;
-	bool           ambiguous = false;
+	bool           ambiguous = false, watched = false;
 	int            rv;
 
 	*rev       = 0;
 	*guard_mod = -1;
+	for (size_t i = 0; i < n && !watched; i++) {
+		watched = changes_watched(ts[i], txn_of, x, g);
+	}
 	// The marker is named once: every send of this transaction, and
 	// the fence, use the same key.
-	if (make_marker(s, t->t_now, changes_watched(t, txn_of, x, g), &marker)
-	    != 0) {
+	if (make_marker(s, t->t_now, watched, &marker) != 0) {
 		return (sf_status_set(t->t_st, SF_INTERNAL,
 		    "store: no randomness for a marker"));
 	}
-	if ((req = build(t, txn_of, x, g, &marker, &what)) == NULL) {
+	if ((req = build(ts, n, txn_of, x, g, &marker, &what)) == NULL) {
 		return (oom(t));
 	}
 	rv = sf__store_etcd_call(
@@ -1824,7 +1867,7 @@ commit_rest(sf_store_txn *t, const uint32_t *txn_of, uint32_t np, uint32_t ntx,
 		if (hook != NULL) {
 			hook(t->t_guard_id);
 		}
-		rv = commit_parts(t, txn_of, x, &g, &r, &gm);
+		rv = commit_txns(&t, 1, txn_of, x, &g, &r, &gm);
 		if (rv == 0) {
 			for (uint32_t p = 0; p < np; p++) {
 				if (txn_of[p] == x) {
@@ -1893,7 +1936,7 @@ sf__store_etxn_commit(sf_store_txn *t, uint64_t *rev)
 		}
 		t->t_npart_rev = np;
 	}
-	rv = commit_parts(t, np > 1 ? txn_of : NULL, 0, NULL, rev, &gm);
+	rv = commit_txns(&t, 1, np > 1 ? txn_of : NULL, 0, NULL, rev, &gm);
 	if (rv == 0 && ntx > 1) {
 		for (uint32_t p = 0; p < np; p++) {
 			if (txn_of[p] == 0) {
@@ -1907,6 +1950,55 @@ out:
 	free(pw);
 	free(txn_of);
 	return (rv);
+}
+
+// i15-batch: writes that share one transaction.
+
+bool
+sf__store_etxn_batchable(
+    const sf_store_txn *t, size_t *cmp, size_t *wr, size_t *bytes)
+{
+	*cmp = t->t_nrg;
+	*wr = *bytes = 0;
+	if (t->t_guard_n > 0 || t->t_too_many || t->t_err != 0) {
+		return (false);
+	}
+	for (size_t i = 0; i < t->t_nkv; i++) {
+		const sf__ekv *e = &t->t_kv[i];
+		if (e->e_part != 0) {
+			return (false); // a write split in parts (i18-wide)
+		}
+		*cmp += is_compared(t->t_store, e);
+		*wr += e->e_op != SF__EOP_NONE;
+		*bytes += e->e_kn + (e->e_op == SF__EOP_PUT ? e->e_valn : 0);
+	}
+	return (*wr > 0);
+}
+
+bool
+sf__store_etxn_conflict(const sf_store_txn *a, const sf_store_txn *b)
+{
+	for (size_t i = 0; i < a->t_nkv; i++) {
+		const sf__ekv *x = &a->t_kv[i];
+		for (size_t j = 0; j < b->t_nkv; j++) {
+			const sf__ekv *y = &b->t_kv[j];
+			if ((x->e_op != SF__EOP_NONE || y->e_op != SF__EOP_NONE)
+			    && x->e_kn == y->e_kn
+			    && memcmp(x->e_k, y->e_k, x->e_kn) == 0) {
+				return (true);
+			}
+		}
+	}
+	return (false);
+}
+
+int
+sf__store_etxn_commit_batch(sf_store_txn *const *ts, size_t n, uint64_t *rev)
+{
+	int64_t gm;
+
+	*rev = 0;
+	return (commit_txns(ts, n, NULL, 0, NULL, rev, &gm));
 }
 
 // i18-plan: what is left of the --max-txn-ops bound (one kept for the

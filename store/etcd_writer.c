@@ -90,16 +90,127 @@ run_audit(sf_store *s, sf__store_etcd_req *rq, int code)
 	    sf_status_name(code));
 }
 
+// What prepare leaves: an attempt to commit, a request whose outcome is
+// set, or a function to run again.
+enum { PREP_COMMIT, PREP_DONE, PREP_AGAIN };
+
+// prepare runs rq's function once into t (initialised here), with the
+// audit record of its success. PREP_COMMIT: t holds the writes to commit;
+// PREP_DONE: rq's outcome is set and t finished; PREP_AGAIN: t finished,
+// run the function again (*blind: whether it may assume keys absent).
+static int
+prepare(sf_store *s, sf__store_etcd_req *rq, sf_store_txn *t, bool *blind)
+{
+	sf_status *st  = req_status(rq);
+	bool       dry = (rq->rq_w.w_flags & SF_STORE_DRY_RUN) != 0;
+	int        code;
+
+	sf__store_etxn_init(t, s, rq);
+	t->t_blind_ok = *blind;
+	code          = rq->rq_w.w_fn(t, rq->rq_w.w_arg, st);
+	// What the writer adds (the audit record) goes to the head of a
+	// write split in parts (i18-wide).
+	t->t_part = 0;
+	if (t->t_nblind > 0 && (code != 0 || t->t_err != 0)) {
+		// A failure may come from what was assumed, not read: find
+		// out, reading everything.
+		sf__store_etxn_fini(t);
+		*blind = false;
+		return (PREP_AGAIN);
+	}
+	if (t->t_err == SF_ABORTED) {
+		// The snapshot went away under the function.
+		sf__store_etxn_fini(t);
+		return (PREP_AGAIN);
+	}
+	if (code == 0 && t->t_err != 0) {
+		// The function went on after the store failed under it.
+		code = t->t_err;
+	}
+	if (code == 0 && !dry && rq->rq_w.w_audit != NULL) {
+		int a = rq->rq_w.w_audit(t, rq->rq_w.w_arg, 0, st);
+		if (a == 0 && t->t_err != 0) {
+			a = t->t_err;
+		}
+		if (a == SF_ABORTED) {
+			sf__store_etxn_fini(t);
+			return (PREP_AGAIN);
+		}
+		if (a != 0) {
+			// No write without its audit record.
+			sf_status_set(st, a,
+			    "the audit record could not be written; nothing "
+			    "was stored");
+			sf__store_etxn_fini(t);
+			rq->rq_code = a;
+			atomic_fetch_add(&s->s_failed, 1);
+			return (PREP_DONE);
+		}
+	}
+	if (code == 0 && !dry) {
+		if (!sf__store_etxn_dirty(t)) {
+			// Read only: nothing to commit, no revision.
+			sf__store_etxn_fini(t);
+			rq->rq_code = 0;
+			atomic_fetch_add(&s->s_writes, 1);
+			return (PREP_DONE);
+		}
+		return (PREP_COMMIT);
+	}
+	// Failed, or a dry run: nothing of it is kept.
+	sf__store_etxn_fini(t);
+	rq->rq_code = code;
+	if (code != 0) {
+		atomic_fetch_add(&s->s_failed, 1);
+	}
+	// An etcd that does not answer would not take the audit record
+	// either.
+	if (rq->rq_w.w_audit != NULL && code != SF_UNAVAILABLE) {
+		run_audit(s, rq, code);
+	}
+	return (PREP_DONE);
+}
+
+// settle ends rq's attempt t after its commit answered code (0 at rev).
+// Returns false when the function is to run again (*blind updated).
+static bool
+settle(sf_store *s, sf__store_etcd_req *rq, sf_store_txn *t, int code,
+    uint64_t rev, bool *blind)
+{
+	if (code == SF_ABORTED) {
+		// Something read changed, or a key assumed absent was there:
+		// read everything next time.
+		*blind = *blind && t->t_nblind == 0;
+		sf__store_etxn_fini(t);
+		return (false);
+	}
+	if (code == 0) {
+		committed(s, rev);
+		sf__store_etxn_patch(t, rev);
+		rq->rq_rev  = t->t_wrote ? rev : 0;
+		rq->rq_code = 0;
+		atomic_fetch_add(&s->s_writes, 1);
+		sf__store_etxn_fini(t);
+		sf__store_etcd_compact_due(s);
+		return (true);
+	}
+	// etcd refused or did not answer: the request fails with that, and
+	// its audit would fail alike.
+	sf__store_etxn_fini(t);
+	rq->rq_code = code;
+	atomic_fetch_add(&s->s_failed, 1);
+	return (true);
+}
+
 // run applies one request: its function, optimistically, until a commit
 // holds or the outcome is known.
 static void
 run(sf_store *s, sf__store_etcd_req *rq)
 {
-	sf_status *st  = req_status(rq);
-	bool       dry = (rq->rq_w.w_flags & SF_STORE_DRY_RUN) != 0;
+	sf_status *st = req_status(rq);
 	// Creates may assume their keys absent, unless nothing is committed
 	// that would check it (a dry run).
-	bool blind = !dry;
+	bool blind = (rq->rq_w.w_flags & SF_STORE_DRY_RUN) == 0;
 
 	for (int attempt = 0;; attempt++) {
 		sf_store_txn t;
@@ -121,94 +232,107 @@ run(sf_store *s, sf__store_etcd_req *rq)
 			atomic_fetch_add(&s->s_failed, 1);
 			return;
 		}
-		sf__store_etxn_init(&t, s, rq);
-		t.t_blind_ok = blind;
-		code         = rq->rq_w.w_fn(&t, rq->rq_w.w_arg, st);
-		// What the writer adds (the audit record) goes to the
-		// head of a write split in parts (i18-wide).
-		t.t_part = 0;
-		if (t.t_nblind > 0 && (code != 0 || t.t_err != 0)) {
-			// A failure may come from what was assumed, not read:
-			// find out, reading everything.
-			sf__store_etxn_fini(&t);
-			blind = false;
+		switch (prepare(s, rq, &t, &blind)) {
+		case PREP_DONE:
+			return;
+		case PREP_AGAIN:
 			continue;
+		default:
+			break;
 		}
-		if (t.t_err == SF_ABORTED) {
-			// The snapshot went away under the function.
-			sf__store_etxn_fini(&t);
-			continue;
-		}
-		if (code == 0 && t.t_err != 0) {
-			// The function went on after the store failed under
-			// it.
-			code = t.t_err;
-		}
-		if (code == 0 && !dry && rq->rq_w.w_audit != NULL) {
-			int a = rq->rq_w.w_audit(&t, rq->rq_w.w_arg, 0, st);
-			if (a == 0 && t.t_err != 0) {
-				a = t.t_err;
-			}
-			if (a == SF_ABORTED) {
-				sf__store_etxn_fini(&t);
-				continue;
-			}
-			if (a != 0) {
-				// No write without its audit record.
-				sf_status_set(st, a,
-				    "the audit record could not be written; "
-				    "nothing was stored");
-				sf__store_etxn_fini(&t);
-				rq->rq_code = a;
-				atomic_fetch_add(&s->s_failed, 1);
-				return;
-			}
-		}
-		if (code == 0 && !dry) {
-			if (!sf__store_etxn_dirty(&t)) {
-				// Read only: nothing to commit, no revision.
-				sf__store_etxn_fini(&t);
-				rq->rq_code = 0;
-				atomic_fetch_add(&s->s_writes, 1);
-				return;
-			}
-			code = sf__store_etxn_commit(&t, &rev);
-			if (code == SF_ABORTED) {
-				// Something read changed, or a key assumed
-				// absent was there: read everything next time.
-				blind = blind && t.t_nblind == 0;
-				sf__store_etxn_fini(&t);
-				continue;
-			}
-			if (code == 0) {
-				committed(s, rev);
-				sf__store_etxn_patch(&t, rev);
-				rq->rq_rev  = t.t_wrote ? rev : 0;
-				rq->rq_code = 0;
-				atomic_fetch_add(&s->s_writes, 1);
-				sf__store_etxn_fini(&t);
-				sf__store_etcd_compact_due(s);
-				return;
-			}
-			// etcd refused or did not answer: the request fails
-			// with that, and its audit would fail alike.
-			sf__store_etxn_fini(&t);
-			rq->rq_code = code;
-			atomic_fetch_add(&s->s_failed, 1);
+		code = sf__store_etxn_commit(&t, &rev);
+		if (settle(s, rq, &t, code, rev, &blind)) {
 			return;
 		}
-		// Failed, or a dry run: nothing of it is kept.
-		sf__store_etxn_fini(&t);
-		rq->rq_code = code;
-		if (code != 0) {
-			atomic_fetch_add(&s->s_failed, 1);
-		}
-		// An etcd that does not answer would not take the audit record
-		// either.
-		if (rq->rq_w.w_audit != NULL && code != SF_UNAVAILABLE) {
-			run_audit(s, rq, code);
-		}
+	}
+}
+
+// run_batch applies the n requests rqs (i15-batch): each function runs
+// once, and those ready to commit whose keys do not meet, within etcd's
+// bounds, are committed as one transaction. A request that cannot join
+// it, or whose batch did not commit because a compare failed (which
+// write's is not known) or was refused as too large, runs alone
+// afterwards, as it would have: nothing of the batch was applied. When
+// etcd does not answer, every write of the batch fails with that, as each
+// alone would.
+static void
+run_batch(sf_store *s, sf__store_etcd_req **rqs, size_t n)
+{
+	sf_store_txn  ts[SF__STORE_ETCD_BATCH_MAX];
+	sf_store_txn *grp[SF__STORE_ETCD_BATCH_MAX];
+	size_t        gi[SF__STORE_ETCD_BATCH_MAX];
+	bool          alone[SF__STORE_ETCD_BATCH_MAX];
+	size_t        ng = 0, cmp = 1, wr = 1, bytes = 0;
+	uint64_t      rev = 0;
+	int           code;
+
+	if (n == 1) {
+		run(s, rqs[0]);
 		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		bool   blind = (rqs[i]->rq_w.w_flags & SF_STORE_DRY_RUN) == 0;
+		size_t c, w, b;
+		bool   fits;
+
+		alone[i] = false;
+		switch (prepare(s, rqs[i], &ts[i], &blind)) {
+		case PREP_DONE:
+			continue;
+		case PREP_AGAIN:
+			alone[i] = true;
+			continue;
+		default:
+			break;
+		}
+		fits = sf__store_etxn_batchable(&ts[i], &c, &w, &b)
+		    && cmp + c <= s->s_max_ops && wr + w <= s->s_max_ops
+		    && bytes + b <= s->s_batch_bytes;
+		for (size_t j = 0; fits && j < ng; j++) {
+			fits = !sf__store_etxn_conflict(grp[j], &ts[i]);
+		}
+		if (!fits) {
+			sf__store_etxn_fini(&ts[i]);
+			alone[i] = true;
+			continue;
+		}
+		grp[ng]  = &ts[i];
+		gi[ng++] = i;
+		cmp += c;
+		wr += w;
+		bytes += b;
+	}
+	code = ng == 0 ? 0
+	    : ng == 1  ? sf__store_etxn_commit(grp[0], &rev)
+	               : sf__store_etxn_commit_batch(grp, ng, &rev);
+	if (ng > 0 && code == 0) {
+		uint64_t seen = atomic_load(&s->s_batch_seen);
+		while (ng > seen
+		    && !atomic_compare_exchange_weak(&s->s_batch_seen, &seen,
+		        (uint64_t) ng)) {
+		}
+	}
+	for (size_t j = 0; j < ng; j++) {
+		sf__store_etcd_req *rq    = rqs[gi[j]];
+		bool                blind = true;
+		if (code == SF_ABORTED || code == SF_RESOURCE_EXHAUSTED) {
+			sf__store_etxn_fini(grp[j]);
+			alone[gi[j]] = true;
+			continue;
+		}
+		if (code != 0 && j > 0) {
+			sf_status_set(req_status(rq), code, "%s",
+			    req_status(rqs[gi[0]])->st_msg);
+		}
+		if (!settle(s, rq, grp[j], code, rev, &blind)) {
+			alone[gi[j]] = true;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (alone[i]) {
+			sf_status_reset(req_status(rqs[i]));
+			run(s, rqs[i]);
+		}
 	}
 }
 
@@ -240,7 +364,9 @@ wait_until(sf_store *s, int64_t at_ms)
 static void *
 writer_main(void *arg)
 {
-	sf_store *s = arg;
+	sf_store           *s = arg;
+	sf__store_etcd_req *batch[SF__STORE_ETCD_BATCH_MAX];
+	size_t              nb;
 
 	sf__store_writer_enter();
 
@@ -280,27 +406,45 @@ writer_main(void *arg)
 			pthread_cond_wait(&s->s_qcv, &s->s_qmtx);
 			continue;
 		}
+		if (conc && s->s_batch_max > 1
+		    && s->s_conc_running >= s->s_inflight) {
+			// i15-batch: enough in flight; the next writer to
+			// finish takes what queued meanwhile, together.
+			pthread_cond_wait(&s->s_qcv, &s->s_qmtx);
+			continue;
+		}
+		batch[0] = rq;
+		nb       = 1;
 		s->s_qhead = rq->rq_next;
+		s->s_qlen--;
+		while (conc && nb < s->s_batch_max && s->s_qhead != NULL
+		    && (s->s_qhead->rq_w.w_flags & SF_STORE_CONCURRENT) != 0) {
+			batch[nb++] = s->s_qhead;
+			s->s_qhead  = s->s_qhead->rq_next;
+			s->s_qlen--;
+		}
 		if (s->s_qhead == NULL) {
 			s->s_qtail = NULL;
 		} else {
 			pthread_cond_signal(&s->s_qcv); // the next may start
 		}
-		s->s_qlen--;
 		if (conc) {
 			s->s_conc_running++;
 		} else {
 			s->s_excl_running = true;
 		}
 		pthread_mutex_unlock(&s->s_qmtx);
-		run(s, rq);
-		if (rq->rq_w.w_done != NULL) {
-			rq->rq_w.w_done(
-			    rq->rq_w.w_arg, rq->rq_code, rq->rq_rev);
+		run_batch(s, batch, nb);
+		for (size_t i = 0; i < nb; i++) {
+			sf__store_etcd_req *r = batch[i];
+			if (r->rq_w.w_done != NULL) {
+				r->rq_w.w_done(
+				    r->rq_w.w_arg, r->rq_code, r->rq_rev);
+			}
+			sf_status_fini(&r->rq_st);
+			sf_arena_fini(&r->rq_arena);
+			free(r);
 		}
-		sf_status_fini(&rq->rq_st);
-		sf_arena_fini(&rq->rq_arena);
-		free(rq);
 		pthread_mutex_lock(&s->s_qmtx);
 		if (conc) {
 			s->s_conc_running--;
