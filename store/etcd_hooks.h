@@ -30,6 +30,10 @@
 // Request records (SF_STORE_REQUESTS): under "~", outside every watch.
 #define SF__STORE_ETCD_REQ "~req/"
 
+// i15-batch: transactions of batched concurrent writes in flight at once
+// (etcd_writer.c); tests fill them to make writes queue.
+#define SF__STORE_ETCD_INFLIGHT 4
+
 // i18-wide: when set, called before each further transaction of a write
 // split in parts (sf_store_txn_part), after its head committed, with the
 // guard record's id (tests: another write runs in between).

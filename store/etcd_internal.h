@@ -54,10 +54,10 @@
 #define SF__STORE_ETCD_WRITERS 16
 // i15-batch: writes flagged SF_STORE_CONCURRENT that wait in the queue
 // when a writer takes one share its transaction, up to so_batch_max (this
-// default when 0; 1: one write per transaction), and at most this many
-// such transactions are in flight: the rest queue, and go together.
+// default when 0; 1: one write per transaction), and at most
+// SF__STORE_ETCD_INFLIGHT (etcd_hooks.h) such transactions are in flight:
+// the rest queue, and go together.
 #define SF__STORE_ETCD_BATCH_DEFAULT 16
-#define SF__STORE_ETCD_INFLIGHT      4
 #define SF__STORE_ETCD_BATCH_MAX     64 // so_batch_max beyond: this
 
 // A full etcd key: P, a section and the backend-neutral key.
@@ -120,7 +120,7 @@ struct sf_store {
 	uint32_t            s_inflight;    // batched transactions at once
 	size_t              s_batch_bytes; // keys and values in one, at most
 	_Atomic uint64_t    s_batch_seen;  // the largest batch committed
-	int64_t             s_janitor_at; // mono ms of the next janitor run
+	int64_t             s_janitor_at;  // mono ms of the next janitor run
 
 	// The feed (etcd_feed.c): a ring of service events from one watch
 	// covering the revisions (f_lo, f_hi], under s_fmtx; s_fcv is

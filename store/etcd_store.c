@@ -408,15 +408,15 @@ etcd_open(sf_store **out, const sf_store_opts *o, sf_status *st)
 	    = o->so_queue_max ? o->so_queue_max : SF__STORE_ETCD_QUEUE_MAX;
 	s->s_batch_max = o->so_batch_max == 0 ? SF__STORE_ETCD_BATCH_DEFAULT
 	    : o->so_batch_max > SF__STORE_ETCD_BATCH_MAX
-	        ? SF__STORE_ETCD_BATCH_MAX
-	        : o->so_batch_max;
-	s->s_inflight = SF__STORE_ETCD_INFLIGHT;
+	    ? SF__STORE_ETCD_BATCH_MAX
+	    : o->so_batch_max;
+	s->s_inflight  = SF__STORE_ETCD_INFLIGHT;
 	// A batch's keys and values travel in base64 with JSON around
 	// them: a quarter of what etcd takes in one request keeps it well
 	// inside (a batch refused as too large runs its writes one by one).
-	s->s_batch_bytes = (o->so_etcd_max_request_bytes
-	                           ? o->so_etcd_max_request_bytes
-	                           : SF__STORE_ETCD_MAX_REQUEST)
+	s->s_batch_bytes
+	    = (o->so_etcd_max_request_bytes ? o->so_etcd_max_request_bytes
+	                                    : SF__STORE_ETCD_MAX_REQUEST)
 	    / 4;
 	s->s_sealed_ok  = o->so_sealed_ok;
 	s->s_janitor_at = sf_clock_mono_ms() + SF__STORE_ETCD_JANITOR_MS;

@@ -1982,7 +1982,8 @@ sf__store_etxn_conflict(const sf_store_txn *a, const sf_store_txn *b)
 		const sf__ekv *x = &a->t_kv[i];
 		for (size_t j = 0; j < b->t_nkv; j++) {
 			const sf__ekv *y = &b->t_kv[j];
-			if ((x->e_op != SF__EOP_NONE || y->e_op != SF__EOP_NONE)
+			if ((x->e_op != SF__EOP_NONE
+			        || y->e_op != SF__EOP_NONE)
 			    && x->e_kn == y->e_kn
 			    && memcmp(x->e_k, y->e_k, x->e_kn) == 0) {
 				return (true);

@@ -308,8 +308,8 @@ run_batch(sf_store *s, sf__store_etcd_req **rqs, size_t n)
 	if (ng > 0 && code == 0) {
 		uint64_t seen = atomic_load(&s->s_batch_seen);
 		while (ng > seen
-		    && !atomic_compare_exchange_weak(&s->s_batch_seen, &seen,
-		        (uint64_t) ng)) {
+		    && !atomic_compare_exchange_weak(
+		        &s->s_batch_seen, &seen, (uint64_t) ng)) {
 		}
 	}
 	for (size_t j = 0; j < ng; j++) {
@@ -413,8 +413,8 @@ writer_main(void *arg)
 			pthread_cond_wait(&s->s_qcv, &s->s_qmtx);
 			continue;
 		}
-		batch[0] = rq;
-		nb       = 1;
+		batch[0]   = rq;
+		nb         = 1;
 		s->s_qhead = rq->rq_next;
 		s->s_qlen--;
 		while (conc && nb < s->s_batch_max && s->s_qhead != NULL

@@ -1619,6 +1619,222 @@ test_create_one_request(void **state)
 	sf_store_close(a);
 }
 
+// ------------------------------------------ i15-batch: group commit
+
+// A gate that holds writes in their function: each one that enters counts
+// itself and waits until the gate opens.
+typedef struct gate {
+	pthread_mutex_t mtx;
+	pthread_cond_t  cv;
+	int             entered;
+	bool            open;
+} gate;
+
+static int
+gate_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	gate *g = arg;
+	(void) txn;
+	(void) st;
+	pthread_mutex_lock(&g->mtx);
+	g->entered++;
+	pthread_cond_broadcast(&g->cv);
+	while (!g->open) {
+		pthread_cond_wait(&g->cv, &g->mtx);
+	}
+	pthread_mutex_unlock(&g->mtx);
+	return (0); // reads nothing, writes nothing
+}
+
+// hold fills every slot for batched transactions with a write held in
+// gate g, one at a time (so that no two of them share a batch).
+static void
+hold(sf_store *s, gate *g)
+{
+	g->entered = 0;
+	g->open    = false;
+	for (int i = 0; i < SF__STORE_ETCD_INFLIGHT; i++) {
+		sf_store_write w = {.w_fn = gate_fn,
+		    .w_arg                = g,
+		    .w_flags              = SF_STORE_CONCURRENT};
+		assert_int_equal(sf_store_submit(s, &w), 0);
+		pthread_mutex_lock(&g->mtx);
+		while (g->entered < i + 1) {
+			pthread_cond_wait(&g->cv, &g->mtx);
+		}
+		pthread_mutex_unlock(&g->mtx);
+	}
+}
+
+static void
+release(gate *g)
+{
+	pthread_mutex_lock(&g->mtx);
+	g->open = true;
+	pthread_cond_broadcast(&g->cv);
+	pthread_mutex_unlock(&g->mtx);
+}
+
+// A create submitted without waiting; done records its outcome.
+typedef struct bcreate {
+	create_arg      c;
+	sf_status       st;
+	pthread_mutex_t mtx;
+	pthread_cond_t  cv;
+	bool            done;
+	int             code;
+	uint64_t        rev;
+} bcreate;
+
+static void
+bcreate_done(void *arg, int code, uint64_t rev)
+{
+	bcreate *b = arg;
+	pthread_mutex_lock(&b->mtx);
+	b->done = true;
+	b->code = code;
+	b->rev  = rev;
+	pthread_cond_broadcast(&b->cv);
+	pthread_mutex_unlock(&b->mtx);
+}
+
+static void
+bcreate_submit(sf_store *s, bcreate *b, const char *name, int32_t node_port)
+{
+	memset(b, 0, sizeof(*b));
+	pthread_mutex_init(&b->mtx, NULL);
+	pthread_cond_init(&b->cv, NULL);
+	sf_arena_init(&b->c.a);
+	sf_status_init(&b->st);
+	snprintf(b->c.name, sizeof(b->c.name), "%s", name);
+	b->c.node_port   = node_port;
+	sf_store_write w = {.w_fn = create_fn,
+	    .w_audit              = audit_fn,
+	    .w_done               = bcreate_done,
+	    .w_arg                = b,
+	    .w_status             = &b->st,
+	    .w_flags              = SF_STORE_CONCURRENT,
+	    .w_alloc              = sf_arena_pbc(&b->c.a)};
+	assert_int_equal(sf_store_submit(s, &w), 0);
+}
+
+static void
+bcreate_wait(bcreate *b)
+{
+	pthread_mutex_lock(&b->mtx);
+	while (!b->done) {
+		pthread_cond_wait(&b->cv, &b->mtx);
+	}
+	pthread_mutex_unlock(&b->mtx);
+}
+
+static void
+bcreate_fini(bcreate *b)
+{
+	sf_arena_fini(&b->c.a);
+	sf_status_fini(&b->st);
+	pthread_mutex_destroy(&b->mtx);
+	pthread_cond_destroy(&b->cv);
+}
+
+// Concurrent writes that queue while every batch slot is busy go to etcd
+// together, in one transaction: each is applied once, at that
+// transaction's revision, with its own audit record. Two writes of one key
+// never share a transaction (its compares would all pass before either
+// put): the second runs alone and finds the first's Service. A batch
+// whose compare fails (one write assumed absent a Service that exists)
+// runs its writes one by one: the others are still applied.
+static void
+test_batch(void **state)
+{
+	enum { N = 8 };
+	gate g
+	    = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, false};
+	bcreate        b[N + 2];
+	count_rec      cnt = {0};
+	sf_store      *s;
+	sf_store_stats ss;
+	size_t         audits, same = 0;
+	char           name[32];
+
+	(void) state;
+	s      = open_on(tu_etcd_endpoints(), NULL, NULL);
+	audits = audit_count(s);
+	hold(s, &g);
+	sf__store_etcd_set_fault(sf__store_etcd_client(s), count_fn, &cnt);
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "b-%d", i);
+		bcreate_submit(s, &b[i], name, 30100 + i);
+	}
+	// Two creates of one Service, one of them in the middle.
+	bcreate_submit(s, &b[N], "b-dup", 30200);
+	bcreate_submit(s, &b[N + 1], "b-dup", 30201);
+	release(&g);
+	for (int i = 0; i < N + 2; i++) {
+		bcreate_wait(&b[i]);
+	}
+	for (int i = 0; i < N; i++) {
+		Svcfleet__V1__Service *got;
+		assert_int_equal(b[i].code, 0);
+		assert_true(b[i].rev > 0);
+		assert_int_equal(b[i].c.runs, 1);
+		assert_non_null(got = tu_get(s, "c1", "dev", b[i].c.name));
+		assert_int_equal(got->metadata->resource_version, b[i].rev);
+		svcfleet__v1__service__free_unpacked(got, NULL);
+		same += b[i].rev == b[0].rev;
+	}
+	assert_int_equal(same, N); // one transaction
+	// The first create of b-dup joins the batch; the second, whose key
+	// meets it, runs alone after it and finds b-dup there.
+	assert_int_equal(b[N].code, 0);
+	assert_int_equal(b[N].rev, b[0].rev);
+	assert_int_equal(b[N + 1].code, SF_ALREADY_EXISTS);
+	bcreate               *won = &b[N];
+	Svcfleet__V1__Service *dup = tu_get(s, "c1", "dev", "b-dup");
+	assert_non_null(dup);
+	assert_int_equal(dup->metadata->resource_version, won->rev);
+	svcfleet__v1__service__free_unpacked(dup, NULL);
+	// The batch, the second b-dup and the audit of its failure: far
+	// fewer transactions than writes.
+	assert_true(atomic_load(&cnt.txns) <= 5);
+	sf_store_stats_get(s, &ss);
+	assert_true(ss.ss_batch_max >= N);
+	// One audit record per write, the failed one's too.
+	assert_int_equal(audit_count(s), audits + N + 2);
+	for (int i = 0; i < N + 2; i++) {
+		bcreate_fini(&b[i]);
+	}
+
+	// b-3 exists: a create of it, assumed absent, fails the batch's
+	// compare; each write then runs alone.
+	hold(s, &g);
+	bcreate_submit(s, &b[0], "c-0", 30300);
+	bcreate_submit(s, &b[1], "b-3", 30301);
+	bcreate_submit(s, &b[2], "c-2", 30302);
+	release(&g);
+	for (int i = 0; i < 3; i++) {
+		bcreate_wait(&b[i]);
+	}
+	assert_int_equal(b[0].code, 0);
+	assert_int_equal(b[1].code, SF_ALREADY_EXISTS);
+	assert_int_equal(b[2].code, 0);
+	assert_int_equal(b[0].c.runs, 2); // the batch, then alone
+	assert_true(b[0].rev != b[2].rev);
+	for (int i = 0; i < 3; i += 2) {
+		Svcfleet__V1__Service *got
+		    = tu_get(s, "c1", "dev", b[i].c.name);
+		assert_non_null(got);
+		assert_int_equal(got->metadata->resource_version, b[i].rev);
+		svcfleet__v1__service__free_unpacked(got, NULL);
+	}
+	assert_int_equal(audit_count(s), audits + N + 2 + 3);
+	for (int i = 0; i < 3; i++) {
+		bcreate_fini(&b[i]);
+	}
+	sf__store_etcd_set_fault(sf__store_etcd_client(s), NULL, NULL);
+	sf_store_close(s);
+}
+
 // ------------------------------------------ i15-perf: reads from the view
 
 // get_min reads c1/dev/name through s as a caller that saw min_rev.
@@ -2051,8 +2267,7 @@ main(void)
 	    cmocka_unit_test(test_sealed_credentials),
 	    cmocka_unit_test(test_audit_retention),
 	    cmocka_unit_test(test_open_errors),
-	    cmocka_unit_test(test_quota_alarm),
-	    cmocka_unit_test(test_tls),
+	    cmocka_unit_test(test_quota_alarm), cmocka_unit_test(test_tls),
 	    cmocka_unit_test(test_failover),
 	    cmocka_unit_test(test_concurrent_writes),  // etcd-perf
 	    cmocka_unit_test(test_create_one_request), // i15-perf
@@ -2061,6 +2276,7 @@ main(void)
 	    cmocka_unit_test(test_view_refs),            // i15-perf3
 	    cmocka_unit_test(test_markers_out_of_watch), // i15-create
 	    cmocka_unit_test(test_replay_revision),
+	    cmocka_unit_test(test_batch), // i15-batch
 	};
 	sf_log_set_level(SF_LOG_WARN);
 	return (cmocka_run_group_tests(tests, NULL, NULL));
