@@ -8,9 +8,12 @@
 // thing lost is an order etcd would not keep across replicas anyway. Each
 // write is an optimistic transaction (etcd_txn.c): the function runs against a
 // snapshot, its writes become one etcd transaction, and a conflict runs it
-// again. There is no group commit: a write's durable commit is etcd's (raft
-// batches proposals), and a batch of requests in one transaction would give
-// them one revision.
+// again. Group commit (i15-batch): at most SF__STORE_ETCD_INFLIGHT
+// transactions of concurrent writes are in flight; a writer that takes one
+// takes the concurrent writes queued behind it too (up to so_batch_max),
+// runs each function, and commits those whose keys do not meet in one
+// transaction (run_batch); they share its revision. etcd's cost is mostly
+// per transaction, so this is what lets many clients' creates through.
 //
 // Between writes, once a minute, the writer runs the janitor
 // (etcd_store.c): markers, audit retention, history compaction.

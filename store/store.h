@@ -62,7 +62,8 @@ typedef struct sf_store_opts {
 	uint32_t so_queue_max;
 
 	// The etcd backend (sf_store_etcd_ops; so_dir, so_map_size,
-	// so_batch_max, so_linger_us and so_nosync do not apply to it; its
+	// so_linger_us and so_nosync do not apply to it, so_batch_max counts
+	// concurrent writes per etcd transaction (0 = 16, i15-batch); its
 	// so_feed_keep counts revisions of etcd's history, which it compacts
 	// beyond that). Strings are copied.
 	const char *so_etcd_endpoints; // "http://10.0.0.1:2379,https://..."

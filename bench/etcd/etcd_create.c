@@ -23,7 +23,12 @@
 // Closed loop: each thread sends its next transaction when the last one is
 // answered.
 //
-//   etcd_create ENDPOINTS CLIENTS SECONDS [PREFIX]
+//   etcd_create ENDPOINTS CLIENTS SECONDS [PREFIX [CREATES_PER_TXN]]
+//
+// CREATES_PER_TXN (i15-batch; 1 unless given) puts that many creates'
+// compares and puts in each transaction, with one marker: what etcd
+// costs per create when a client batches them as svcfleetd's group
+// commit does. The rate counts creates, the latencies transactions.
 //
 // prints one line as bench/rpc_bench does:
 //   rate=<txn/s> p50_us=<µs> p99_us=<µs> calls=<n> errors=<n>
@@ -48,6 +53,7 @@ static char        endpoint[512];
 static const char *prefix = "/svcfleet-bench/";
 static uint8_t     obj[OBJ_LEN], audit[AUDIT_LEN];
 static atomic_long next_id;
+static int         per_txn = 1; // creates in one transaction (i15-batch)
 
 typedef struct client {
 	pthread_t th;
@@ -178,6 +184,18 @@ one(CURL *h, char *url)
 {
 	json_t *req = create_txn(atomic_fetch_add(&next_id, 1));
 	char   *body;
+
+	// i15-batch: more creates in the same transaction, one marker.
+	for (int i = 1; req != NULL && i < per_txn; i++) {
+		json_t *x = create_txn(atomic_fetch_add(&next_id, 1));
+		for (size_t j = 0; x != NULL && j < 3; j++) {
+			json_array_append(json_object_get(req, "compare"),
+			    json_array_get(json_object_get(x, "compare"), j));
+			json_array_append(json_object_get(req, "success"),
+			    json_array_get(json_object_get(x, "success"), j));
+		}
+		json_decref(x);
+	}
 	buf     b    = {NULL, 0, 0};
 	long    code = 0;
 	json_t *resp;
@@ -247,7 +265,7 @@ client_main(void *arg)
 			c->cap = cap;
 		}
 		c->lat[c->nlat++] = now_us() - t0;
-		c->n++;
+		c->n += per_txn;
 	}
 	curl_easy_cleanup(h);
 	curl_slist_free_all(hd);
@@ -275,7 +293,7 @@ main(int argc, char **argv)
 	    || (secs = atof(argv[3])) <= 0) {
 		fprintf(stderr,
 		    "usage: etcd_create ENDPOINTS CLIENTS(1..%d) SECONDS "
-		    "[PREFIX]\n",
+		    "[PREFIX [CREATES_PER_TXN(1..32)]]\n",
 		    MAX_CLIENTS);
 		return (2);
 	}
@@ -283,6 +301,10 @@ main(int argc, char **argv)
 	    (int) strcspn(argv[1], ","), argv[1]);
 	if (argc > 4) {
 		prefix = argv[4];
+	}
+	if (argc > 5 && ((per_txn = atoi(argv[5])) < 1 || per_txn > 32)) {
+		fprintf(stderr, "etcd_create: CREATES_PER_TXN: 1..32\n");
+		return (2);
 	}
 	RAND_bytes(obj, sizeof(obj));
 	RAND_bytes(audit, sizeof(audit));
