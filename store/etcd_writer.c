@@ -33,15 +33,19 @@ req_status(sf__store_etcd_req *rq)
 	return (rq->rq_w.w_status != NULL ? rq->rq_w.w_status : &rq->rq_st);
 }
 
+// committed notes a write committed at rev; txn: and counts its
+// transaction (a batch's is counted once).
 static void
-committed(sf_store *s, uint64_t rev)
+committed(sf_store *s, uint64_t rev, bool txn)
 {
 	uint64_t cur = atomic_load(&s->s_last_write);
 
 	while (rev > cur
 	    && !atomic_compare_exchange_weak(&s->s_last_write, &cur, rev)) {
 	}
-	atomic_fetch_add(&s->s_commits, 1);
+	if (txn) {
+		atomic_fetch_add(&s->s_commits, 1);
+	}
 	sf__store_etcd_saw(s, rev);
 }
 
@@ -69,7 +73,7 @@ run_audit(sf_store *s, sf__store_etcd_req *rq, int code)
 		if (a == 0 && sf__store_etxn_dirty(&t)) {
 			a = sf__store_etxn_commit(&t, &rev);
 			if (a == 0) {
-				committed(s, rev);
+				committed(s, rev, true);
 			}
 		}
 		sf__store_etxn_fini(&t);
@@ -174,11 +178,12 @@ prepare(sf_store *s, sf__store_etcd_req *rq, sf_store_txn *t, bool *blind)
 	return (PREP_DONE);
 }
 
-// settle ends rq's attempt t after its commit answered code (0 at rev).
-// Returns false when the function is to run again (*blind updated).
+// settle ends rq's attempt t after its commit answered code (0 at rev;
+// txn: count the transaction). Returns false when the function is to run
+// again (*blind updated).
 static bool
 settle(sf_store *s, sf__store_etcd_req *rq, sf_store_txn *t, int code,
-    uint64_t rev, bool *blind)
+    uint64_t rev, bool txn, bool *blind)
 {
 	if (code == SF_ABORTED) {
 		// Something read changed, or a key assumed absent was there:
@@ -188,7 +193,7 @@ settle(sf_store *s, sf__store_etcd_req *rq, sf_store_txn *t, int code,
 		return (false);
 	}
 	if (code == 0) {
-		committed(s, rev);
+		committed(s, rev, txn);
 		sf__store_etxn_patch(t, rev);
 		rq->rq_rev  = t->t_wrote ? rev : 0;
 		rq->rq_code = 0;
@@ -244,7 +249,7 @@ run(sf_store *s, sf__store_etcd_req *rq)
 			break;
 		}
 		code = sf__store_etxn_commit(&t, &rev);
-		if (settle(s, rq, &t, code, rev, &blind)) {
+		if (settle(s, rq, &t, code, rev, true, &blind)) {
 			return;
 		}
 	}
@@ -327,7 +332,7 @@ run_batch(sf_store *s, sf__store_etcd_req **rqs, size_t n)
 			sf_status_set(req_status(rq), code, "%s",
 			    req_status(rqs[gi[0]])->st_msg);
 		}
-		if (!settle(s, rq, grp[j], code, rev, &blind)) {
+		if (!settle(s, rq, grp[j], code, rev, j == 0, &blind)) {
 			alone[gi[j]] = true;
 		}
 	}

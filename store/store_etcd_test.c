@@ -1753,13 +1753,14 @@ test_batch(void **state)
 	bcreate        b[N + 2];
 	count_rec      cnt = {0};
 	sf_store      *s;
-	sf_store_stats ss;
+	sf_store_stats ss, before;
 	size_t         audits, same = 0;
 	char           name[32];
 
 	(void) state;
 	s      = open_on(tu_etcd_endpoints(), NULL, NULL);
 	audits = audit_count(s);
+	sf_store_stats_get(s, &before);
 	hold(s, &g);
 	sf__store_etcd_set_fault(sf__store_etcd_client(s), count_fn, &cnt);
 	for (int i = 0; i < N; i++) {
@@ -1799,6 +1800,13 @@ test_batch(void **state)
 	assert_true(atomic_load(&cnt.txns) <= 5);
 	sf_store_stats_get(s, &ss);
 	assert_true(ss.ss_batch_max >= N);
+	// Transactions counted once: the batch, and the failed write's
+	// audit record. Writes: the held ones (read only), the batch's,
+	// b-dup's failure is not one.
+	assert_int_equal(ss.ss_commits - before.ss_commits, 2);
+	assert_int_equal(
+	    ss.ss_writes - before.ss_writes, SF__STORE_ETCD_INFLIGHT + N + 1);
+	assert_int_equal(ss.ss_failed - before.ss_failed, 1);
 	// One audit record per write, the failed one's too.
 	assert_int_equal(audit_count(s), audits + N + 2);
 	for (int i = 0; i < N + 2; i++) {
