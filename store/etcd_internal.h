@@ -308,8 +308,9 @@ int sf__store_etxn_commit(sf_store_txn *t, uint64_t *rev);
 bool sf__store_etxn_batchable(
     const sf_store_txn *t, size_t *cmp, size_t *wr, size_t *bytes);
 // sf__store_etxn_conflict tells whether a and b have a key in common that
-// either of them writes (one transaction cannot hold both: its compares
-// would all pass before either put).
+// either of them writes, or one writes a key in a range the other counted
+// (one transaction cannot hold both: its compares would all pass before
+// either put).
 bool sf__store_etxn_conflict(const sf_store_txn *a, const sf_store_txn *b);
 // sf__store_etxn_commit_batch sends the attempts ts[0..n) as one
 // transaction with one marker, exactly once as a single attempt is.

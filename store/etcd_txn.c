@@ -1975,9 +1975,42 @@ sf__store_etxn_batchable(
 	return (*wr > 0);
 }
 
+// key_cmp orders two keys as etcd does (bytes, then length).
+static int
+key_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+{
+	int c = memcmp(a, b, an < bn ? an : bn);
+	return (c != 0 ? c : an < bn ? -1 : an > bn ? 1 : 0);
+}
+
+// range_written tells whether b writes a key in a range a counted (a's
+// compare of that range would pass before b's put in one transaction).
+static bool
+range_written(const sf_store_txn *a, const sf_store_txn *b)
+{
+	for (size_t i = 0; i < a->t_nrg; i++) {
+		const sf__erange *r = &a->t_rg[i];
+		for (size_t j = 0; j < b->t_nkv; j++) {
+			const sf__ekv *y = &b->t_kv[j];
+			if (y->e_op != SF__EOP_NONE
+			    && key_cmp(y->e_k, y->e_kn, r->r_k, r->r_kn) >= 0
+			    && (r->r_endn == 0
+			        || key_cmp(
+			               y->e_k, y->e_kn, r->r_end, r->r_endn)
+			            < 0)) {
+				return (true);
+			}
+		}
+	}
+	return (false);
+}
+
 bool
 sf__store_etxn_conflict(const sf_store_txn *a, const sf_store_txn *b)
 {
+	if (range_written(a, b) || range_written(b, a)) {
+		return (true);
+	}
 	for (size_t i = 0; i < a->t_nkv; i++) {
 		const sf__ekv *x = &a->t_kv[i];
 		for (size_t j = 0; j < b->t_nkv; j++) {

@@ -1699,7 +1699,8 @@ bcreate_done(void *arg, int code, uint64_t rev)
 }
 
 static void
-bcreate_submit(sf_store *s, bcreate *b, const char *name, int32_t node_port)
+bcreate_submit_fn(sf_store *s, bcreate *b, const char *name, int32_t node_port,
+    sf_store_write_fn fn)
 {
 	memset(b, 0, sizeof(*b));
 	pthread_mutex_init(&b->mtx, NULL);
@@ -1708,7 +1709,7 @@ bcreate_submit(sf_store *s, bcreate *b, const char *name, int32_t node_port)
 	sf_status_init(&b->st);
 	snprintf(b->c.name, sizeof(b->c.name), "%s", name);
 	b->c.node_port   = node_port;
-	sf_store_write w = {.w_fn = create_fn,
+	sf_store_write w = {.w_fn = fn,
 	    .w_audit              = audit_fn,
 	    .w_done               = bcreate_done,
 	    .w_arg                = b,
@@ -1716,6 +1717,12 @@ bcreate_submit(sf_store *s, bcreate *b, const char *name, int32_t node_port)
 	    .w_flags              = SF_STORE_CONCURRENT,
 	    .w_alloc              = sf_arena_pbc(&b->c.a)};
 	assert_int_equal(sf_store_submit(s, &w), 0);
+}
+
+static void
+bcreate_submit(sf_store *s, bcreate *b, const char *name, int32_t node_port)
+{
+	bcreate_submit_fn(s, b, name, node_port, create_fn);
 }
 
 static void
@@ -1840,6 +1847,73 @@ test_batch(void **state)
 		bcreate_fini(&b[i]);
 	}
 	sf__store_etcd_set_fault(sf__store_etcd_client(s), NULL, NULL);
+	sf_store_close(s);
+}
+
+// A create allowed only while cluster c2 holds fewer than 2 Services: it
+// counts them (a range, compared at commit) before it writes.
+static int
+capped_fn(sf_store_txn *txn, void *arg, sf_status *st)
+{
+	create_arg *c = arg;
+	uint64_t    n;
+	int         rv;
+	(void) st;
+	c->runs++;
+	if ((rv = sf_store_txn_cluster_count_services(txn, "c2", 0, &n))
+	    != 0) {
+		return (rv);
+	}
+	if (n >= 2) {
+		return (SF_RESOURCE_EXHAUSTED);
+	}
+	return (sf_store_txn_service_put(
+	    txn, tu_svc(&c->a, "c2", "dev", c->name, 0), true));
+}
+
+// Writes that count a range another one writes into never share a
+// transaction: each compare of the range would pass before the other's
+// put, and both creates would pass a limit only one may.
+static void
+test_batch_range(void **state)
+{
+	gate g
+	    = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, false};
+	bcreate   b[4];
+	sf_store *s;
+	sf_arena  ar;
+	int       made = 0;
+
+	(void) state;
+	s = open_on(tu_etcd_endpoints(), NULL, NULL);
+	sf_arena_init(&ar);
+	assert_int_equal(
+	    tu_put(s, &ar, tu_svc(&ar, "c2", "dev", "first", 0), true, NULL),
+	    0);
+	hold(s, &g);
+	for (int i = 0; i < 4; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "r-%d", i);
+		bcreate_submit_fn(s, &b[i], name, 0, capped_fn);
+	}
+	release(&g);
+	for (int i = 0; i < 4; i++) {
+		bcreate_wait(&b[i]);
+		assert_true(
+		    b[i].code == 0 || b[i].code == SF_RESOURCE_EXHAUSTED);
+		made += b[i].code == 0;
+	}
+	assert_int_equal(made, 1); // "first" and one more
+	for (int i = 0; i < 4; i++) {
+		Svcfleet__V1__Service *got
+		    = tu_get(s, "c2", "dev", b[i].c.name);
+		assert_true((got != NULL) == (b[i].code == 0));
+		if (got != NULL) {
+			svcfleet__v1__service__free_unpacked(got, NULL);
+		}
+		bcreate_fini(&b[i]);
+	}
+	sf_arena_fini(&ar);
 	sf_store_close(s);
 }
 
@@ -2275,7 +2349,8 @@ main(void)
 	    cmocka_unit_test(test_sealed_credentials),
 	    cmocka_unit_test(test_audit_retention),
 	    cmocka_unit_test(test_open_errors),
-	    cmocka_unit_test(test_quota_alarm), cmocka_unit_test(test_tls),
+	    cmocka_unit_test(test_quota_alarm),
+	    cmocka_unit_test(test_tls),
 	    cmocka_unit_test(test_failover),
 	    cmocka_unit_test(test_concurrent_writes),  // etcd-perf
 	    cmocka_unit_test(test_create_one_request), // i15-perf
@@ -2285,6 +2360,7 @@ main(void)
 	    cmocka_unit_test(test_markers_out_of_watch), // i15-create
 	    cmocka_unit_test(test_replay_revision),
 	    cmocka_unit_test(test_batch), // i15-batch
+	    cmocka_unit_test(test_batch_range),
 	};
 	sf_log_set_level(SF_LOG_WARN);
 	return (cmocka_run_group_tests(tests, NULL, NULL));
