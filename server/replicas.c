@@ -129,6 +129,21 @@ sf__srv_req_audit(sf_store_txn *txn, sf__srv_call *c, int code, bool *skip)
 	return (rv);
 }
 
+// delete_reply makes a replayed DeleteService's answer in c's arena.
+static const ProtobufCMessage *
+delete_reply(sf__srv_call *c, Svcfleet__V1__Service *svc, bool deleted)
+{
+	Svcfleet__V1__DeleteServiceReply *d
+	    = sf_arena_alloc(&c->c_arena, sizeof(*d));
+	if (d == NULL) {
+		return (NULL);
+	}
+	svcfleet__v1__delete_service_reply__init(d);
+	d->service = svc;
+	d->deleted = deleted;
+	return (&d->base);
+}
+
 // The answer of a Service write whose first replica died before storing
 // it, from the Service as stored now (a later write may show): its
 // resource_version is at least the first application's. NULL when the
@@ -158,15 +173,7 @@ rebuild(sf__srv_call *c)
 	if (rv != 0 && rv != SF_NOT_FOUND) {
 		return (NULL);
 	}
-	Svcfleet__V1__DeleteServiceReply *d
-	    = sf_arena_alloc(&c->c_arena, sizeof(*d));
-	if (d == NULL) {
-		return (NULL);
-	}
-	svcfleet__v1__delete_service_reply__init(d);
-	d->service = rv == 0 ? svc : NULL;
-	d->deleted = rv != 0;
-	return (&d->base);
+	return (delete_reply(c, rv == 0 ? svc : NULL, rv != 0));
 }
 
 // i15-create: the answer of a Service write from the Service at the
@@ -201,16 +208,8 @@ rebuild_at(sf__srv_call *c, uint64_t rev)
 	if (rv != 0) {
 		return (NULL);
 	}
-	Svcfleet__V1__DeleteServiceReply *d
-	    = sf_arena_alloc(&c->c_arena, sizeof(*d));
-	if (d == NULL) {
-		return (NULL);
-	}
-	svcfleet__v1__delete_service_reply__init(d);
-	d->service     = svc;
-	d->deleted     = gone;
 	c->c_rev_floor = rev;
-	return (&d->base);
+	return (delete_reply(c, svc, gone));
 }
 
 nng_msg *

@@ -117,7 +117,6 @@ struct sf_store {
 	uint32_t            s_conc_running;
 	bool                s_excl_running;
 	uint32_t            s_batch_max;   // writes per transaction at most
-	uint32_t            s_inflight;    // batched transactions at once
 	size_t              s_batch_bytes; // keys and values in one, at most
 	_Atomic uint64_t    s_batch_seen;  // the largest batch committed
 	int64_t             s_janitor_at;  // mono ms of the next janitor run

@@ -109,24 +109,35 @@ kv_service(
 	return (rv);
 }
 
+// service_ekey makes the etcd key of the Service key.
+static int
+service_ekey(sf_store *s, const sf_store_key *key, sf__store_ekey *ek)
+{
+	uint8_t kb[SF__STORE_KEY_MAX];
+	size_t  kl;
+	int     rv;
+
+	if ((rv = sf__store_key_service(key, kb, &kl, NULL)) != 0) {
+		return (rv);
+	}
+	return (sf__store_ekey_make(s, SF__STORE_ETCD_SVC, kb, kl, ek) != 0
+	        ? SF_INVALID_ARGUMENT
+	        : 0);
+}
+
 int
 sf__store_etcd_service_get_min(sf_store *s, const sf_store_key *key,
     uint64_t min_rev, ProtobufCAllocator *alloc, Svcfleet__V1__Service **out,
     uint64_t *rev)
 {
-	uint8_t        kb[SF__STORE_KEY_MAX];
-	size_t         kl;
 	sf__store_ekey ek;
 	json_t        *resp = NULL, *kv;
 	sf_status      st;
 	int            rv;
 
 	*out = NULL;
-	if ((rv = sf__store_key_service(key, kb, &kl, NULL)) != 0) {
+	if ((rv = service_ekey(s, key, &ek)) != 0) {
 		return (rv);
-	}
-	if (sf__store_ekey_make(s, SF__STORE_ETCD_SVC, kb, kl, &ek) != 0) {
-		return (SF_INVALID_ARGUMENT);
 	}
 	sf_status_init(&st);
 	if (min_rev > 0
@@ -156,8 +167,6 @@ int
 sf__store_etcd_service_get_at(sf_store *s, const sf_store_key *key,
     uint64_t rev, ProtobufCAllocator *alloc, Svcfleet__V1__Service **out)
 {
-	uint8_t        kb[SF__STORE_KEY_MAX];
-	size_t         kl;
 	sf__store_ekey ek;
 	json_t        *resp = NULL, *kv;
 	sf_status      st;
@@ -167,11 +176,8 @@ sf__store_etcd_service_get_at(sf_store *s, const sf_store_key *key,
 	if (rev == 0) {
 		return (SF_INVALID_ARGUMENT);
 	}
-	if ((rv = sf__store_key_service(key, kb, &kl, NULL)) != 0) {
+	if ((rv = service_ekey(s, key, &ek)) != 0) {
 		return (rv);
-	}
-	if (sf__store_ekey_make(s, SF__STORE_ETCD_SVC, kb, kl, &ek) != 0) {
-		return (SF_INVALID_ARGUMENT);
 	}
 	sf_status_init(&st);
 	rv = sf__store_etcd_range(

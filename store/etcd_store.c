@@ -410,7 +410,6 @@ etcd_open(sf_store **out, const sf_store_opts *o, sf_status *st)
 	    : o->so_batch_max > SF__STORE_ETCD_BATCH_MAX
 	    ? SF__STORE_ETCD_BATCH_MAX
 	    : o->so_batch_max;
-	s->s_inflight  = SF__STORE_ETCD_INFLIGHT;
 	// A batch's keys and values travel in base64 with JSON around
 	// them: a quarter of what etcd takes in one request keeps it well
 	// inside (a batch refused as too large runs its writes one by one).

@@ -415,7 +415,7 @@ writer_main(void *arg)
 			continue;
 		}
 		if (conc && s->s_batch_max > 1
-		    && s->s_conc_running >= s->s_inflight) {
+		    && s->s_conc_running >= SF__STORE_ETCD_INFLIGHT) {
 			// i15-batch: enough in flight; the next writer to
 			// finish takes what queued meanwhile, together.
 			pthread_cond_wait(&s->s_qcv, &s->s_qmtx);
